@@ -1,0 +1,7 @@
+"""API routes: alignment. Thin: parse, call the library, answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

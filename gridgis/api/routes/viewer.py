@@ -1,0 +1,7 @@
+"""API routes: viewer. Thin: parse, call the library, answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,3 @@
+from gridgis.cli import main
+
+main()

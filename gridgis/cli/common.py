@@ -1,0 +1,28 @@
+"""Helpers shared by CLI modules: opening the store, progress bars, console output."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+console = Console()
+
+
+@contextmanager
+def progress() -> Iterator[Progress]:
+    """A progress bar for long steps (hidden when output is not a terminal)."""
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as bar:
+        yield bar
+
+
+def open_repository(database_url: str | None = None):
+    """The repository for ``database_url`` or ``GRIDGIS_DATABASE_URL`` (default: local file)."""
+    from gridgis.settings import get_settings
+    from gridgis.storage import Repository
+
+    url = database_url or get_settings().database_url
+    return Repository(url)

@@ -1,0 +1,128 @@
+"""Code rules for every layer.
+
+The administrative codes follow the 12-digit statistical division code
+(6-digit county + 3-digit street + 3-digit community). Grids and micro-grids extend
+their parent's code; compounds, buildings and stations use a letter separator so
+that they can never be mistaken for an administrative or grid code.
+
+========== ============================== ====================== ===================
+layer      pattern                        example                parent
+========== ============================== ====================== ===================
+street     county(6) street(3) ``000``    ``110105001000``       —
+community  county(6) street(3) comm(3)    ``110105001001``       street ``…000``
+grid       community(12) seq(3)           ``110105001001003``    community ``[:12]``
+micro_grid grid(15) seq(2)                ``11010500100100301``  grid ``[:15]``
+compound   community(12) ``Q`` seq(3)     ``110105001001Q007``   community ``[:12]``
+building   compound(16) ``B`` seq(3)      ``110105001001Q007B012`` compound ``[:16]``
+station    area(12) ``S`` seq(3)          ``110105001001S002``   street/community
+========== ============================== ====================== ===================
+
+A building outside every compound uses the placeholder compound ``Q000``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gridgis.errors import CodeError
+
+_PATTERNS: dict[str, re.Pattern[str]] = {
+    "streets": re.compile(r"^\d{9}000$"),
+    "communities": re.compile(r"^\d{12}$"),
+    "grids": re.compile(r"^\d{15}$"),
+    "micro_grids": re.compile(r"^\d{17}$"),
+    "compounds": re.compile(r"^\d{12}Q\d{3}$"),
+    "buildings": re.compile(r"^\d{12}Q\d{3}B\d{3}$"),
+    "stations": re.compile(r"^\d{12}S\d{3}$"),
+}
+
+_DESCRIPTIONS: dict[str, str] = {
+    "streets": "12 digits ending in 000 (county 6 + street 3 + 000)",
+    "communities": "12 digits (county 6 + street 3 + community 3, community part not 000)",
+    "grids": "15 digits (community code + 3-digit sequence)",
+    "micro_grids": "17 digits (grid code + 2-digit sequence)",
+    "compounds": "community code + 'Q' + 3 digits, e.g. 110105001001Q007",
+    "buildings": "compound code + 'B' + 3 digits, e.g. 110105001001Q007B012",
+    "stations": "street or community code + 'S' + 3 digits, e.g. 110105001001S002",
+}
+
+NO_COMPOUND = "Q000"
+
+
+def is_valid_code(layer: str, code: object) -> bool:
+    """Return True when ``code`` follows the rule of ``layer``."""
+    if not isinstance(code, str):
+        return False
+    pattern = _PATTERNS.get(layer)
+    if pattern is None:
+        raise CodeError(f"unknown layer {layer!r}; expected one of {sorted(_PATTERNS)}")
+    if not pattern.match(code):
+        return False
+    if layer == "communities" and code.endswith("000"):
+        return False
+    if layer in ("streets", "communities") and code[6:9] == "000":
+        return False
+    return True
+
+
+def check_code(layer: str, code: object) -> str:
+    """Return ``code`` when valid, else raise :class:`CodeError` saying what is expected."""
+    if not is_valid_code(layer, code):
+        raise CodeError(f"{layer} code {code!r} is not valid: expected {_DESCRIPTIONS[layer]}")
+    return str(code)
+
+
+def parent_code(layer: str, code: str) -> str | None:
+    """The code of the parent implied by ``code`` (``None`` for streets).
+
+    Stations and buildings outside compounds point at an area code; compounds,
+    grids and communities point at the community or street that prefixes them.
+
+    >>> parent_code("grids", "110105001001003")
+    '110105001001'
+    >>> parent_code("communities", "110105001001")
+    '110105001000'
+    """
+    check_code(layer, code)
+    if layer == "streets":
+        return None
+    if layer == "communities":
+        return code[:9] + "000"
+    if layer in ("grids", "compounds", "stations"):
+        return code[:12]
+    if layer == "micro_grids":
+        return code[:15]
+    if layer == "buildings":
+        return code[:12] if code[12:16] == NO_COMPOUND else code[:16]
+    raise CodeError(f"unknown layer {layer!r}")
+
+
+def street_of(code: str) -> str:
+    """The 12-digit street code that any gridgis code (except a station's area) lies under."""
+    return code[:9] + "000"
+
+
+def community_of(code: str) -> str | None:
+    """The 12-digit community code that ``code`` lies under, or None for a street."""
+    head = code[:12]
+    return None if head.endswith("000") else head
+
+
+def child_code(parent: str, layer: str, seq: int) -> str:
+    """Build the code of the ``seq``-th child of ``parent`` in ``layer``.
+
+    >>> child_code("110105001001", "grids", 3)
+    '110105001001003'
+    >>> child_code("110105001001003", "micro_grids", 12)
+    '11010500100100312'
+    """
+    widths = {"grids": ("", 3), "micro_grids": ("", 2), "compounds": ("Q", 3),
+              "buildings": ("B", 3), "stations": ("S", 3), "communities": ("", 3)}
+    if layer not in widths:
+        raise CodeError(f"layer {layer!r} has no child code rule")
+    sep, width = widths[layer]
+    if not 1 <= seq < 10**width:
+        raise CodeError(f"sequence {seq} does not fit {width} digits for {layer} under {parent}")
+    if layer == "communities":
+        return parent[:9] + f"{seq:03d}"
+    return check_code(layer, f"{parent}{sep}{seq:0{width}d}")

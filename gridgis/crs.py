@@ -1,0 +1,182 @@
+"""Coordinate reference systems: one storage CRS, a metric CRS chosen for the data.
+
+- Storage: EPSG:4326 (lon/lat). CGCS2000 (EPSG:4490) is accepted as the same at map
+  accuracy and relabelled, never shifted.
+- Metric work (areas, distances, buffers): the CGCS2000 3-degree Gauss-Krüger zone whose
+  central meridian is nearest the data (EPSG:4534–4554, no zone prefix in easting).
+- Input CRS names accepted everywhere (CLI ``--crs``, API ``crs=``): ``wgs84``,
+  ``cgcs2000``, ``gcj02``, ``bd09``, or ``EPSG:nnnn``. Nothing is ever guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+
+from gridgis import chinacoords
+from gridgis.errors import CRSError, OutOfAreaError
+
+STORAGE_CRS = "EPSG:4326"
+STORAGE_EPSG = 4326
+CGCS2000_EPSG = 4490
+#: lon/lat rectangle that holds China's territory (with margin); data outside is refused.
+CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
+
+
+@dataclass(frozen=True)
+class SourceCRS:
+    """A parsed input CRS: one of China's web systems, or a PROJ CRS."""
+
+    china: str | None  # "wgs84", "gcj02" or "bd09" when the input is lon/lat in that system
+    epsg: int | None  # a PROJ CRS otherwise (None when ``china`` is set)
+
+    @property
+    def label(self) -> str:
+        return self.china if self.china else f"EPSG:{self.epsg}"
+
+
+_ALIASES = {
+    "wgs84": "wgs84", "wgs-84": "wgs84", "epsg:4326": "wgs84", "4326": "wgs84", "crs84": "wgs84",
+    "ogc:crs84": "wgs84", "http://www.opengis.net/def/crs/ogc/1.3/crs84": "wgs84",
+    "http://www.opengis.net/def/crs/epsg/0/4326": "wgs84",
+    "cgcs2000": "wgs84", "epsg:4490": "wgs84", "4490": "wgs84",
+    "http://www.opengis.net/def/crs/epsg/0/4490": "wgs84",
+    "gcj02": "gcj02", "gcj-02": "gcj02", "amap": "gcj02", "tencent": "gcj02", "mars": "gcj02",
+    "bd09": "bd09", "bd-09": "bd09", "baidu": "bd09",
+}
+
+
+def parse_crs(value: str | int | None) -> SourceCRS:
+    """Parse a user-supplied CRS name. ``None`` or empty is an error: we never guess.
+
+    >>> parse_crs("gcj02").china
+    'gcj02'
+    >>> parse_crs("EPSG:4549").epsg
+    4549
+    """
+    if value is None or str(value).strip() == "":
+        raise CRSError("no CRS given; say which one the coordinates are in "
+                       "(wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn)")
+    key = str(value).strip().lower()
+    if key in _ALIASES:
+        return SourceCRS(china=_ALIASES[key], epsg=None)
+    try:
+        crs = pyproj.CRS.from_user_input(value if not key.isdigit() else int(key))
+    except pyproj.exceptions.CRSError as exc:
+        raise CRSError(f"unknown CRS {value!r}; expected wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn") from exc
+    epsg = crs.to_epsg()
+    if epsg in (STORAGE_EPSG, CGCS2000_EPSG):
+        return SourceCRS(china="wgs84", epsg=None)
+    if epsg is None:
+        raise CRSError(f"CRS {value!r} has no EPSG code; give it as EPSG:nnnn")
+    return SourceCRS(china=None, epsg=epsg)
+
+
+def is_storage_crs(crs: object) -> bool:
+    """True for EPSG:4326 and EPSG:4490 (CGCS2000, accepted as equal)."""
+    if crs is None:
+        return False
+    try:
+        epsg = pyproj.CRS.from_user_input(crs).to_epsg()
+    except pyproj.exceptions.CRSError:
+        return False
+    return epsg in (STORAGE_EPSG, CGCS2000_EPSG)
+
+
+def ensure_storage_crs(frame: gpd.GeoDataFrame, what: str = "layer") -> gpd.GeoDataFrame:
+    """Return ``frame`` labelled EPSG:4326; raise :class:`CRSError` for any other CRS or none."""
+    if frame.crs is None:
+        raise CRSError(f"{what}: the frame has no CRS; set it (EPSG:4326 lon/lat) or convert with to_storage()")
+    if not is_storage_crs(frame.crs):
+        raise CRSError(f"{what}: expected EPSG:4326 lon/lat, got {frame.crs.to_string()}; "
+                       "convert with gridgis.crs.to_storage() first")
+    if pyproj.CRS.from_user_input(frame.crs).to_epsg() != STORAGE_EPSG:
+        frame = frame.set_crs(STORAGE_CRS, allow_override=True)
+    return frame
+
+
+def to_storage(frame: gpd.GeoDataFrame, source: str | int | SourceCRS) -> gpd.GeoDataFrame:
+    """Convert a frame whose coordinates are in ``source`` to EPSG:4326 lon/lat.
+
+    ``source`` is required (``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09`` or ``EPSG:nnnn``); a frame
+    whose own CRS disagrees with a PROJ ``source`` is an error rather than a silent choice.
+    """
+    src = source if isinstance(source, SourceCRS) else parse_crs(source)
+    out = frame.copy()
+    if src.china is not None:
+        if frame.crs is not None and not is_storage_crs(frame.crs):
+            raise CRSError(f"the data says its CRS is {frame.crs.to_string()} but {src.label} lon/lat was given")
+        out = out.set_crs(STORAGE_CRS, allow_override=True)
+        if src.china != "wgs84":
+            out.geometry = gpd.GeoSeries(chinacoords.convert_geometries(out.geometry.values, src.china, "wgs84"),
+                                         index=out.index, crs=STORAGE_CRS)
+        return out
+    if frame.crs is not None and pyproj.CRS.from_user_input(frame.crs).to_epsg() not in (src.epsg, None):
+        raise CRSError(f"the data says its CRS is {frame.crs.to_string()} but EPSG:{src.epsg} was given")
+    out = out.set_crs(f"EPSG:{src.epsg}", allow_override=True)
+    return out.to_crs(STORAGE_CRS)
+
+
+def points_to_storage(lon, lat, source: str | int | SourceCRS) -> tuple[np.ndarray, np.ndarray]:
+    """Convert coordinate arrays (x/lon, y/lat) in ``source`` to WGS84 lon/lat arrays."""
+    src = source if isinstance(source, SourceCRS) else parse_crs(source)
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    if src.china is not None:
+        return chinacoords.convert_points(lon, lat, src.china, "wgs84")
+    tr = _transformer(src.epsg, STORAGE_EPSG)
+    return tr.transform(lon, lat)
+
+
+def storage_to(lon, lat, target: str | int | SourceCRS) -> tuple[np.ndarray, np.ndarray]:
+    """Convert WGS84 lon/lat arrays to ``target`` (for emitting GCJ-02/BD-09 or a projected CRS)."""
+    dst = target if isinstance(target, SourceCRS) else parse_crs(target)
+    if dst.china is not None:
+        return chinacoords.convert_points(lon, lat, "wgs84", dst.china)
+    return _transformer(STORAGE_EPSG, dst.epsg).transform(np.asarray(lon, float), np.asarray(lat, float))
+
+
+@lru_cache(maxsize=64)
+def _transformer(src: int, dst: int) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(src, dst, always_xy=True)
+
+
+def gauss_kruger_epsg(lon: float) -> int:
+    """EPSG code of the CGCS2000 3-degree Gauss-Krüger zone (no zone prefix) nearest ``lon``.
+
+    Zones have central meridians 75°E … 135°E every 3°: EPSG:4534 (75°E) … EPSG:4554 (135°E).
+
+    >>> gauss_kruger_epsg(116.4)   # Beijing: CM 117°E
+    4548
+    >>> gauss_kruger_epsg(121.5)   # Shanghai: CM 120°E
+    4549
+    """
+    if not np.isfinite(lon) or not (CHINA_BOUNDS[0] - 3 <= lon <= CHINA_BOUNDS[2] + 3):
+        raise OutOfAreaError(f"longitude {lon} is outside China; no CGCS2000 Gauss-Krüger zone fits")
+    cm = int(round(lon / 3.0)) * 3
+    cm = min(max(cm, 75), 135)
+    return 4534 + (cm - 75) // 3
+
+
+def metric_crs_for(frame_or_geoms) -> str:
+    """The metric CRS for data in EPSG:4326: the Gauss-Krüger zone of its centre longitude."""
+    if isinstance(frame_or_geoms, gpd.GeoDataFrame | gpd.GeoSeries):
+        if frame_or_geoms.crs is not None and not is_storage_crs(frame_or_geoms.crs):
+            raise CRSError(f"metric_crs_for expects EPSG:4326 data, got {frame_or_geoms.crs.to_string()}")
+        bounds = frame_or_geoms.total_bounds
+    else:
+        bounds = shapely.total_bounds(np.asarray(frame_or_geoms))
+    if not np.all(np.isfinite(bounds)):
+        raise CRSError("cannot choose a metric CRS for empty data")
+    return f"EPSG:{gauss_kruger_epsg((bounds[0] + bounds[2]) / 2.0)}"
+
+
+def to_metric(frame: gpd.GeoDataFrame, metric_crs: str | None = None) -> gpd.GeoDataFrame:
+    """Project an EPSG:4326 frame to ``metric_crs`` (default: :func:`metric_crs_for` the frame)."""
+    frame = ensure_storage_crs(frame)
+    return frame.to_crs(metric_crs or metric_crs_for(frame))

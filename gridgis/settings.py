@@ -1,0 +1,39 @@
+"""Settings from the environment (``GRIDGIS_`` prefix), grouped by concern.
+
+Built in the app factory or the CLI and passed in; never read at import time.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///gridgis.db"
+
+
+class Settings(BaseSettings):
+    """Everything configurable. ``GRIDGIS_DATABASE_URL=postgresql+psycopg://…`` selects PostGIS."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDGIS_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    # API
+    public_reads: bool = True  # reads of public layers need no token
+    max_body_bytes: int = 5_000_000
+    max_batch_points: int = 100_000
+    max_geometry_vertices: int = 200_000
+    cors_origins: list[str] = Field(default_factory=list)  # closed by default
+    # routing
+    snap_tolerance_m: float = 30.0
+    # checks and alignment
+    grid_households_min: int = 300
+    grid_households_max: int = 500
+    # maps
+    tile_source: str = "none"  # none | osm | tianditu | amap
+    tianditu_key: str = ""
+    log_level: str = "INFO"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read the settings now (from the environment), with explicit overrides."""
+    return Settings(**overrides)  # type: ignore[arg-type]
