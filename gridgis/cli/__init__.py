@@ -14,6 +14,13 @@ import typer
 app = typer.Typer(help="gridgis — 网格化管理 GIS: model, align, route and map grids, compounds and stations.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
+
+
+@app.callback()
+def _root() -> None:
+    """gridgis — 网格化管理 GIS."""
+
+
 _AREAS = ("data", "align", "route", "tickets", "maps", "serve", "demo")
 
 
