@@ -10,7 +10,7 @@ from gridgis.api.errors import install_error_handlers
 from gridgis.settings import Settings, get_settings
 
 #: router modules under gridgis.api.routes, each exposing ``router`` (and optionally ``setup(app)``)
-ROUTE_MODULES = ("health", "features", "route", "tickets", "open311", "alignment", "viewer")
+ROUTE_MODULES = ("health", "features", "editing", "route", "tickets", "open311", "alignment", "viewer")
 
 
 def create_app(settings: Settings | None = None, repository=None) -> FastAPI:

@@ -21,7 +21,7 @@ def _root() -> None:
     """gridgis — 网格化管理 GIS."""
 
 
-_AREAS = ("data", "align", "route", "tickets", "maps", "serve", "demo")
+_AREAS = ("data", "sample", "check", "align", "route", "tickets", "maps", "serve", "editing", "ops", "demo")
 
 
 def _register_all() -> None:
