@@ -7,6 +7,7 @@ import importlib
 from fastapi import FastAPI
 
 from gridgis.api.errors import install_error_handlers
+from gridgis.api.middleware import install_middleware
 from gridgis.settings import Settings, get_settings
 
 #: router modules under gridgis.api.routes, each exposing ``router`` (and optionally ``setup(app)``)
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None, repository=None) -> FastAPI:
     app.state.settings = settings
     app.state.repository = repository
     install_error_handlers(app)
+    install_middleware(app, settings)
     for name in ROUTE_MODULES:
         module = importlib.import_module(f"gridgis.api.routes.{name}")
         setup = getattr(module, "setup", None)
