@@ -1,0 +1,206 @@
+"""Working time in Asia/Shanghai: Chinese public holidays, make-up working days (调休), deadlines.
+
+Rules (the documented choice of gridgis):
+
+- A **working day** is Monday–Friday, except the public holidays below, plus the make-up
+  working days (调休上班, usually a Saturday or Sunday) announced with them.
+- **Working hours** default to 08:30–12:00 and 13:30–17:30 (7.5 h a day), configurable.
+- Limits in clock units (``min``, ``h``, ``d``) are added in clock time: the first response
+  within 20 minutes holds at night and on holidays too (grid duty rosters cover it).
+- Limits in working units count working time only: ``wh`` working hours, ``wd`` working days,
+  one working day being one day's working hours. So a ticket received on a working day at
+  10:00 with "1 working day" is due at 10:00 on the next working day; a ticket received
+  outside working hours starts its clock at the next working start (due at that day's end).
+
+Holiday data are the State Council's notices (国务院办公厅关于2025年/2026年部分节假日安排的通知);
+other years fall back to weekends only (``WorkCalendar.covers(year)`` says which years are known).
+
+Examples
+--------
+>>> from datetime import datetime
+>>> cal = default_calendar()
+>>> start = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)      # Wednesday before National Day
+>>> add_working_time(start, timedelta(hours=7.5)).isoformat()   # 1 working day → 10:00 on Oct 8 (holiday Oct 1–7)
+'2026-10-08T10:00:00+08:00'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+#: (name, first day off, last day off, make-up working days) per holiday, by year
+HOLIDAY_SCHEDULES: dict[int, list[tuple[str, date, date, tuple[date, ...]]]] = {
+    2025: [  # 国办发明电〔2024〕12号
+        ("元旦", date(2025, 1, 1), date(2025, 1, 1), ()),
+        ("春节", date(2025, 1, 28), date(2025, 2, 4), (date(2025, 1, 26), date(2025, 2, 8))),
+        ("清明节", date(2025, 4, 4), date(2025, 4, 6), ()),
+        ("劳动节", date(2025, 5, 1), date(2025, 5, 5), (date(2025, 4, 27),)),
+        ("端午节", date(2025, 5, 31), date(2025, 6, 2), ()),
+        ("国庆节、中秋节", date(2025, 10, 1), date(2025, 10, 8), (date(2025, 9, 28), date(2025, 10, 11))),
+    ],
+    2026: [  # 国务院办公厅关于2026年部分节假日安排的通知 (2025-11-04)
+        ("元旦", date(2026, 1, 1), date(2026, 1, 3), (date(2026, 1, 4),)),
+        ("春节", date(2026, 2, 15), date(2026, 2, 23), (date(2026, 2, 14), date(2026, 2, 28))),
+        ("清明节", date(2026, 4, 4), date(2026, 4, 6), ()),
+        ("劳动节", date(2026, 5, 1), date(2026, 5, 5), (date(2026, 5, 9),)),
+        ("端午节", date(2026, 6, 19), date(2026, 6, 21), ()),
+        ("中秋节", date(2026, 9, 25), date(2026, 9, 27), ()),
+        ("国庆节", date(2026, 10, 1), date(2026, 10, 7), (date(2026, 9, 20), date(2026, 10, 10))),
+    ],
+}
+
+DEFAULT_HOURS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(13, 30), time(17, 30)))
+_MAX_DAYS = 3660  # never search more than ten years ahead
+
+
+def _expand(schedules: dict[int, list[tuple[str, date, date, tuple[date, ...]]]]) -> tuple[dict[date, str], set[date]]:
+    holidays: dict[date, str] = {}
+    workdays: set[date] = set()
+    for entries in schedules.values():
+        for name, first, last, makeup in entries:
+            day = first
+            while day <= last:
+                holidays[day] = name
+                day += timedelta(days=1)
+            workdays.update(makeup)
+    return holidays, workdays
+
+
+@dataclass(frozen=True)
+class WorkCalendar:
+    """Working days and hours in one time zone.
+
+    Parameters
+    ----------
+    holidays : mapping date → holiday name (days off even when a weekday)
+    workdays : make-up working days (working even when a weekend day)
+    hours : working intervals of a working day, in local time, sorted, not overlapping
+    tz : the zone the hours are in (default Asia/Shanghai)
+    years : the years whose holiday data are known
+    """
+
+    holidays: dict[date, str] = field(default_factory=dict)
+    workdays: frozenset[date] = frozenset()
+    hours: tuple[tuple[time, time], ...] = DEFAULT_HOURS
+    tz: ZoneInfo = SHANGHAI
+    years: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        prev = time(0, 0)
+        for a, b in self.hours:
+            if not (prev <= a < b):
+                raise ValueError(f"working hours {self.hours} must be sorted, non-empty, non-overlapping intervals")
+            prev = b
+
+    # -- days -------------------------------------------------------------------------------
+    def covers(self, year: int) -> bool:
+        """True when the holiday data of ``year`` are known."""
+        return year in self.years
+
+    def is_working_day(self, day: date) -> bool:
+        """Mon–Fri minus public holidays, plus make-up working days (调休)."""
+        if day in self.workdays:
+            return True
+        if day in self.holidays:
+            return False
+        return day.weekday() < 5
+
+    def holiday_name(self, day: date) -> str | None:
+        return self.holidays.get(day)
+
+    @property
+    def day_length(self) -> timedelta:
+        """Working time in one working day."""
+        return sum((_span(a, b) for a, b in self.hours), timedelta())
+
+    def _intervals(self, day: date) -> list[tuple[datetime, datetime]]:
+        return [(datetime.combine(day, a, self.tz), datetime.combine(day, b, self.tz)) for a, b in self.hours]
+
+    # -- time -------------------------------------------------------------------------------
+    def add_working_time(self, start: datetime, duration: timedelta) -> datetime:
+        """The moment ``duration`` of working time after ``start`` (aware datetime; answer in ``tz``)."""
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware (e.g. Asia/Shanghai or UTC)")
+        if duration < timedelta(0):
+            raise ValueError("duration must not be negative")
+        now = start.astimezone(self.tz)
+        if duration == timedelta(0):
+            return now
+        left = duration
+        day = now.date()
+        for _ in range(_MAX_DAYS):
+            if self.is_working_day(day):
+                for a, b in self._intervals(day):
+                    if b <= now:
+                        continue
+                    begin = max(a, now)
+                    room = b - begin
+                    if left <= room:
+                        return begin + left
+                    left -= room
+            day += timedelta(days=1)
+        raise ValueError(f"cannot add {duration} of working time: no working time within {_MAX_DAYS} days")
+
+    def working_time_between(self, start: datetime, end: datetime) -> timedelta:
+        """Working time from ``start`` to ``end`` (zero when ``end`` is not after ``start``)."""
+        a0, b0 = start.astimezone(self.tz), end.astimezone(self.tz)
+        total = timedelta(0)
+        day = a0.date()
+        while day <= b0.date():
+            if self.is_working_day(day):
+                for a, b in self._intervals(day):
+                    lo, hi = max(a, a0), min(b, b0)
+                    if hi > lo:
+                        total += hi - lo
+            day += timedelta(days=1)
+        return total
+
+    def add(self, start: datetime, duration) -> datetime:
+        """Add a catalogue :class:`~gridgis.tickets.catalogue.Duration` (clock or working units)."""
+        unit, value = duration.unit, duration.value
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware (e.g. Asia/Shanghai or UTC)")
+        if unit == "min":
+            return (start + timedelta(minutes=value)).astimezone(self.tz)
+        if unit == "h":
+            return (start + timedelta(hours=value)).astimezone(self.tz)
+        if unit == "d":
+            return (start + timedelta(days=value)).astimezone(self.tz)
+        if unit == "wh":
+            return self.add_working_time(start, timedelta(hours=value))
+        if unit == "wd":
+            return self.add_working_time(start, self.day_length * value)
+        raise ValueError(f"unknown duration unit {unit!r}")
+
+
+def _span(a: time, b: time) -> timedelta:
+    return datetime.combine(date(2000, 1, 1), b) - datetime.combine(date(2000, 1, 1), a)
+
+
+def make_calendar(hours: tuple[tuple[time, time], ...] = DEFAULT_HOURS,
+                  schedules: dict | None = None, tz: ZoneInfo = SHANGHAI) -> WorkCalendar:
+    """A calendar with the given working hours and holiday schedules (default: 2025 and 2026)."""
+    schedules = HOLIDAY_SCHEDULES if schedules is None else schedules
+    holidays, workdays = _expand(schedules)
+    return WorkCalendar(holidays=holidays, workdays=frozenset(workdays), hours=tuple(hours), tz=tz,
+                        years=frozenset(schedules))
+
+
+_DEFAULT: WorkCalendar | None = None
+
+
+def default_calendar() -> WorkCalendar:
+    """The default calendar (Asia/Shanghai, 08:30–12:00 and 13:30–17:30, holidays 2025–2026)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = make_calendar()
+    return _DEFAULT
+
+
+def add_working_time(start: datetime, duration: timedelta, calendar: WorkCalendar | None = None) -> datetime:
+    """``duration`` of working time after ``start`` on ``calendar`` (default calendar)."""
+    return (calendar or default_calendar()).add_working_time(start, duration)
