@@ -1,0 +1,283 @@
+"""Validate proposed edits against the layers they change, before anything is stored.
+
+:func:`validate_edits` applies the edits to copies of the frames and returns every problem
+found, each located (layer, feature, a lon/lat point): per-feature rules (code, attributes,
+geometry type and validity with GEOS's reason, China's extent), attributes consistent with
+the code, inside the parent, no overlap with siblings, no new gap in a coverage (grids fill
+their community, communities their street, micro-grids their grid) and no orphaned children.
+Pure: frames in (EPSG:4326), problems out; areas in the metric CRS of the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import shapely
+
+from gridgis import codes
+from gridgis.crs import STORAGE_CRS, metric_crs_for
+from gridgis.errors import GridGISError, Problem
+from gridgis.editing.changes import Edit, apply_edits
+from gridgis.layers import get_spec
+from gridgis.layers.base import normalize_frame, validate_frame
+
+#: child layer -> parent layer whose area its features must cover without gaps
+COVERAGE_OF = {"grids": "communities", "communities": "streets", "micro_grids": "grids"}
+#: parent layer -> child layers that point at it (a parent with children cannot be deleted)
+CHILDREN_OF = {"streets": ("communities",), "communities": ("grids", "compounds"), "grids": ("micro_grids",),
+               "compounds": ("buildings",)}
+
+
+@dataclass(frozen=True)
+class ValidationOptions:
+    """Tolerances, in square metres of the metric CRS: slivers below them are not reported."""
+
+    area_tolerance_m2: float = 1.0
+
+
+def parent_of(layer: str, code: str) -> tuple[str, str] | None:
+    """The (layer, code) of the feature that must contain ``code``, or None for a street.
+
+    >>> parent_of("grids", "110105001001003")
+    ('communities', '110105001001')
+    >>> parent_of("buildings", "110105001001Q000B004")
+    ('communities', '110105001001')
+    >>> parent_of("stations", "110105001000S001")
+    ('streets', '110105001000')
+    """
+    if not codes.is_valid_code(layer, code):
+        return None
+    if layer == "stations":
+        area = code[:12]
+        return ("streets", area) if area.endswith("000") else ("communities", area)
+    parent = codes.parent_code(layer, code)
+    if parent is None:
+        return None
+    if layer == "buildings":
+        return ("communities", parent) if len(parent) == 12 else ("compounds", parent)
+    return (get_spec(layer).parent_layer or "", parent)
+
+
+def expected_attributes(layer: str, code: str) -> dict[str, str | None]:
+    """The attribute values implied by ``code`` (the parent-code fields).
+
+    >>> expected_attributes("grids", "110105001001003")
+    {'community_code': '110105001001'}
+    """
+    if layer == "communities":
+        return {"street_code": code[:9] + "000"}
+    if layer in ("grids", "compounds"):
+        return {"community_code": code[:12]}
+    if layer == "micro_grids":
+        return {"grid_code": code[:15]}
+    if layer == "stations":
+        return {"area_code": code[:12]}
+    if layer == "buildings":
+        compound = None if code[12:16] == codes.NO_COMPOUND else code[:16]
+        return {"community_code": code[:12], "compound_code": compound}
+    return {}
+
+
+def validate_edits(frames: dict[str, gpd.GeoDataFrame], edits: list[Edit],
+                   options: ValidationOptions | None = None) -> list[Problem]:
+    """Every problem the edits would cause; an empty list means they may be stored.
+
+    ``frames`` are the current layers (EPSG:4326) the checks need: the edited layers, their
+    parent layers and, for deletes, their child layers; a missing layer's checks are skipped.
+
+    >>> validate_edits({}, [])
+    []
+    """
+    options = options or ValidationOptions()
+    problems: list[Problem] = []
+    try:
+        after = apply_edits(frames, edits)
+    except GridGISError as exc:
+        return [Problem(exc.message, layer=None, kind="bad_edit")] + exc.problems
+    before = {k: v.set_index(v["code"].astype(str).values) for k, v in frames.items()}
+    changed = [e for e in edits if e.op != "delete"]
+    metric = _metric_crs(after, edits)
+    for edit in changed:
+        problems += _feature_problems(edit)
+    geometric = [e for e in changed if _usable(e)]
+    for edit in geometric:
+        problems += _parent_problems(edit, after, metric, options)
+    problems += _overlap_problems(geometric, after, metric, options)
+    problems += _gap_problems(edits, before, after, metric, options)
+    for edit in edits:
+        if edit.op == "delete":
+            problems += _orphan_problems(edit, after)
+    return problems
+
+
+def _usable(edit: Edit) -> bool:
+    g = edit.geometry
+    return g is not None and not shapely.is_empty(g) and bool(shapely.is_valid(g)) and \
+        codes.is_valid_code(edit.layer, edit.code)
+
+
+def _metric_crs(frames: dict[str, gpd.GeoDataFrame], edits: list[Edit]) -> str:
+    geoms = [e.geometry for e in edits if e.geometry is not None and not shapely.is_empty(e.geometry)]
+    for e in edits:
+        frame = frames.get(e.layer)
+        if not geoms and frame is not None and len(frame):
+            geoms = list(frame.geometry.values[:1])
+    if not geoms:
+        return "EPSG:4548"
+    try:
+        return metric_crs_for(gpd.GeoSeries(geoms, crs=STORAGE_CRS))
+    except GridGISError:
+        return "EPSG:4548"
+
+
+def _area(geom: shapely.Geometry | None, metric: str) -> float:
+    if geom is None or shapely.is_empty(geom):
+        return 0.0
+    return float(gpd.GeoSeries([geom], crs=STORAGE_CRS).to_crs(metric).area.iloc[0])
+
+
+def _point(geom: shapely.Geometry) -> tuple[float, float]:
+    p = shapely.point_on_surface(geom)
+    return (round(p.x, 7), round(p.y, 7))
+
+
+def _feature_problems(edit: Edit) -> list[Problem]:
+    spec = get_spec(edit.layer)
+    row = {"code": edit.code, **edit.properties}
+    frame = gpd.GeoDataFrame([row], geometry=[edit.geometry], crs=STORAGE_CRS)
+    try:
+        norm = normalize_frame(spec, frame)
+    except GridGISError as exc:
+        return exc.problems or [Problem(exc.message, feature=edit.code, layer=edit.layer, kind="bad_value")]
+    problems = validate_frame(spec, norm)
+    for key, want in expected_attributes(edit.layer, edit.code).items():
+        have = edit.properties.get(key)
+        have = None if have in ("", None) else str(have)
+        if have != want:
+            problems.append(Problem(f"{key} ({spec.field(key).label_zh}) is {have!r} but the code says {want!r}; "
+                                    f"set {key} to {want!r} or change the code",
+                                    feature=edit.code, layer=edit.layer, kind="inconsistent_code"))
+    return problems
+
+
+def _parent_problems(edit: Edit, after: dict[str, gpd.GeoDataFrame], metric: str,
+                     options: ValidationOptions) -> list[Problem]:
+    parent = parent_of(edit.layer, edit.code)
+    if parent is None or parent[0] not in after:
+        return []
+    player, pcode = parent
+    frame = after[player]
+    if pcode not in frame.index:
+        return [Problem(f"its parent {player} {pcode} does not exist; create the parent first or fix the code",
+                        feature=edit.code, layer=edit.layer, kind="missing_parent")]
+    pgeom = frame.at[pcode, "geometry"]
+    if pgeom is None or not shapely.is_valid(pgeom):
+        return []
+    outside = shapely.difference(edit.geometry, pgeom)
+    area = _area(outside, metric) if edit.geometry.geom_type != "Point" else 0.0
+    if edit.geometry.geom_type == "Point" and not shapely.intersects(pgeom, edit.geometry):
+        return [Problem(f"the point lies outside its parent {player} {pcode}", feature=edit.code, layer=edit.layer,
+                        kind="outside_parent", where=_point(edit.geometry))]
+    if area > options.area_tolerance_m2:
+        return [Problem(f"{area:.1f} m² lie outside its parent {player} {pcode}; keep the boundary inside the parent",
+                        feature=edit.code, layer=edit.layer, kind="outside_parent", where=_point(outside),
+                        details={"area_m2": round(area, 2), "parent": pcode})]
+    return []
+
+
+def _overlap_problems(edits: list[Edit], after: dict[str, gpd.GeoDataFrame], metric: str,
+                      options: ValidationOptions) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[str, str, str]] = set()
+    for edit in edits:
+        if get_spec(edit.layer).geometry != "polygon":
+            continue
+        frame = after[edit.layer]
+        family = _family(edit.layer, edit.code)
+        others = frame[[str(c) != edit.code and _family(edit.layer, str(c)) == family for c in frame.index]]
+        if not len(others):
+            continue
+        hits = others[others.geometry.intersects(edit.geometry)]
+        for code, geom in zip(hits.index, hits.geometry.values):
+            key = (edit.layer, *sorted((edit.code, str(code))))
+            if key in seen or geom is None or not shapely.is_valid(geom):
+                continue
+            seen.add(key)
+            inter = shapely.intersection(edit.geometry, geom)
+            area = _area(inter, metric)
+            if area > options.area_tolerance_m2:
+                problems.append(Problem(f"overlaps {edit.layer} {code} by {area:.1f} m²; siblings must not overlap",
+                                        feature=edit.code, layer=edit.layer, kind="overlap", where=_point(inter),
+                                        details={"other": str(code), "area_m2": round(area, 2)}))
+    return problems
+
+
+def _gap_problems(edits: list[Edit], before: dict[str, gpd.GeoDataFrame], after: dict[str, gpd.GeoDataFrame],
+                  metric: str, options: ValidationOptions) -> list[Problem]:
+    problems: list[Problem] = []
+    parents: set[tuple[str, str, str]] = set()
+    for edit in edits:
+        player = COVERAGE_OF.get(edit.layer)
+        parent = parent_of(edit.layer, edit.code)
+        if player is None or parent is None or player not in after:
+            continue
+        parents.add((edit.layer, player, parent[1]))
+    for layer, player, pcode in sorted(parents):
+        if pcode not in after[player].index:
+            continue
+        pgeom = after[player].at[pcode, "geometry"]
+        if pgeom is None or not shapely.is_valid(pgeom):
+            continue
+        gap_after = _gap(layer, after.get(layer), pgeom, pcode)
+        gap_before = _gap(layer, before.get(layer), pgeom, pcode)
+        new_gap = shapely.difference(gap_after, gap_before) if gap_before is not None else gap_after
+        area = _area(new_gap, metric)
+        if area > options.area_tolerance_m2:
+            problems.append(Problem(
+                f"the edit leaves {area:.1f} m² of {player} {pcode} covered by no {layer}; "
+                "move the shared boundary instead (POST /operations/move-boundary) so a neighbour takes the area",
+                feature=pcode, layer=layer, kind="gap", where=_point(new_gap), details={"area_m2": round(area, 2)}))
+    return problems
+
+
+def _gap(layer: str, children: gpd.GeoDataFrame | None, pgeom: shapely.Geometry, pcode: str) -> shapely.Geometry | None:
+    if children is None:
+        return None
+    family = pcode[:9] if layer == "communities" else pcode
+    mine = children[[_family(layer, str(c)) == family for c in children.index]]
+    geoms = [g for g in mine.geometry.values if g is not None and shapely.is_valid(g)]
+    if not geoms:
+        return pgeom
+    return shapely.difference(pgeom, shapely.union_all(geoms))
+
+
+def _family(layer: str, code: str) -> str:
+    """Siblings share a family key: the street part for communities, the parent code otherwise."""
+    if layer == "streets":
+        return ""
+    if layer == "communities":
+        return code[:9]
+    if layer == "micro_grids":
+        return code[:15]
+    return code[:12]
+
+
+def _orphan_problems(edit: Edit, after: dict[str, gpd.GeoDataFrame]) -> list[Problem]:
+    problems = []
+    for child in CHILDREN_OF.get(edit.layer, ()):
+        frame = after.get(child)
+        if frame is None or not len(frame):
+            continue
+        prefix = edit.code[:9] if edit.layer == "streets" else edit.code
+        kids = [str(c) for c in frame.index if str(c).startswith(prefix) and str(c) != edit.code]
+        if edit.layer == "communities":
+            kids = [c for c in kids if c[:12] == edit.code]
+        if kids:
+            problems.append(Problem(f"{len(kids)} {child} still belong to it ({', '.join(kids[:5])}…); "
+                                    "move or merge them first", feature=edit.code, layer=edit.layer, kind="orphans",
+                                    details={"children": kids[:50]}))
+    return problems
+
+
+__all__ = ["ValidationOptions", "validate_edits", "parent_of", "expected_attributes", "COVERAGE_OF"]
