@@ -1,0 +1,67 @@
+"""FastAPI dependencies for access control, shared by every router.
+
+>>> # in a router:
+>>> # from gridgis.auth.deps import CurrentPrincipal, require
+>>> # def handler(principal: CurrentPrincipal): require(principal, "edit_boundaries", code)
+
+``CurrentPrincipal`` is ``None`` without an ``Authorization`` header and raises 401 for a bad
+token; :func:`gridgis.auth.tokens.require` then checks role and scope (401/403).
+``ReadPrincipal`` additionally refuses anonymous reads when ``settings.public_reads`` is off.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gridgis.auth.store import AuditLog, TokenStore, ensure_tables
+from gridgis.auth.tokens import Principal, require
+from gridgis.errors import AuthError
+
+
+def _stores(request: Request) -> tuple[TokenStore, AuditLog]:
+    state = request.app.state
+    stores = getattr(state, "auth_stores", None)
+    if stores is None:
+        engine = state.repository.engine
+        ensure_tables(engine)
+        stores = (TokenStore(engine), AuditLog(engine))
+        state.auth_stores = stores
+    return stores
+
+
+def get_token_store(request: Request) -> TokenStore:
+    return _stores(request)[0]
+
+
+def get_audit_log(request: Request) -> AuditLog:
+    return _stores(request)[1]
+
+
+def get_principal(request: Request) -> Principal | None:
+    """The caller, from ``Authorization: Bearer <token>``; ``None`` when the header is absent."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("send the token as 'Authorization: Bearer <token>'")
+    return get_token_store(request).authenticate(token)
+
+
+def get_reader(request: Request) -> Principal | None:
+    """The caller of a read: anonymous allowed when ``settings.public_reads`` is on."""
+    principal = get_principal(request)
+    if principal is None and not request.app.state.settings.public_reads:
+        raise AuthError("reads need a token on this server (public reads are off)")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal | None, Depends(get_principal)]
+ReadPrincipal = Annotated[Principal | None, Depends(get_reader)]
+AuditDep = Annotated[AuditLog, Depends(get_audit_log)]
+TokenStoreDep = Annotated[TokenStore, Depends(get_token_store)]
+
+__all__ = ["CurrentPrincipal", "ReadPrincipal", "AuditDep", "TokenStoreDep", "get_principal", "get_reader",
+           "get_audit_log", "get_token_store", "require"]

@@ -1,0 +1,146 @@
+"""Roles, permissions, scopes and token hashing: pure rules, no storage, no HTTP.
+
+Roles (least to most power):
+
+========= ==================================================================
+viewer    reads every layer, even when public reads are off
+reporter  creates tickets (e.g. a hotline operator)
+worker    handles tickets in the grids of its scope
+planner   edits boundaries in the streets/communities of its scope
+admin     everything, everywhere; manages tokens
+========= ==================================================================
+
+A scope is a list of codes: a street code (``…000``) covers everything under the street, a
+community (12 digits) or grid (15 digits) code everything whose code starts with it, and
+``*`` covers everything. Tokens look like ``ggt_<id>.<secret>``; only the id, a random salt and
+``sha256(salt + secret)`` are stored, so a leaked database gives no usable token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+
+from gridgis.errors import AuthError, ForbiddenError, ValidationError
+
+ROLES: tuple[str, ...] = ("viewer", "reporter", "worker", "planner", "admin")
+ROLE_LABELS = {"viewer": "查看", "reporter": "上报", "worker": "网格员", "planner": "规划", "admin": "管理员"}
+
+#: action -> roles allowed to do it
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "read": frozenset(ROLES),
+    "report": frozenset({"reporter", "worker", "planner", "admin"}),
+    "handle_tickets": frozenset({"worker", "admin"}),
+    "edit_boundaries": frozenset({"planner", "admin"}),
+    "manage_tokens": frozenset({"admin"}),
+}
+TOKEN_PREFIX = "ggt_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a token's name, role and scope codes."""
+
+    name: str
+    role: str
+    scopes: tuple[str, ...] = field(default_factory=tuple)
+    token_id: str | None = None
+
+    def can(self, action: str) -> bool:
+        """True when the role allows ``action`` (see :data:`PERMISSIONS`)."""
+        return self.role in PERMISSIONS.get(action, frozenset())
+
+    def covers(self, code: str) -> bool:
+        """True when ``code`` lies inside this principal's scope.
+
+        >>> p = Principal("王规划", "planner", ("110105001000",))
+        >>> p.covers("110105001002003"), p.covers("110105002001001")
+        (True, False)
+        >>> Principal("李", "planner", ("110105001001",)).covers("110105001002Q001")
+        False
+        """
+        if self.role == "admin":
+            return True
+        return any(scope_covers(s, code) for s in self.scopes)
+
+
+def scope_covers(scope: str, code: str) -> bool:
+    """True when scope code ``scope`` covers feature code ``code``.
+
+    >>> scope_covers("110105001000", "110105001000S001"), scope_covers("110105001001", "110105001000")
+    (True, False)
+    """
+    if scope == "*":
+        return True
+    if len(scope) == 12 and scope.endswith("000"):
+        return code.startswith(scope[:9])
+    return code.startswith(scope)
+
+
+def check_scopes(role: str, scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Validate a role and its scope codes; return the scopes as a tuple.
+
+    >>> check_scopes("planner", ["110105001000"])
+    ('110105001000',)
+    """
+    if role not in ROLES:
+        raise ValidationError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    out = []
+    for s in scopes:
+        s = s.strip()
+        if s != "*" and not (s.isdigit() and len(s) in (12, 15)):
+            raise ValidationError(f"scope {s!r} is not a street/community code (12 digits), a grid code "
+                                  "(15 digits) or '*'")
+        out.append(s)
+    if role in ("planner", "worker") and not out:
+        raise ValidationError(f"a {role} token needs at least one scope (--scope CODE, or '*' for everywhere)")
+    return tuple(out)
+
+
+def require(principal: Principal | None, action: str, code: str | None = None, what: str = "") -> Principal:
+    """Return ``principal`` when it may do ``action`` (on ``code``); raise 401/403 otherwise."""
+    if principal is None:
+        raise AuthError(f"{what or action} needs a token: send 'Authorization: Bearer <token>' "
+                        "(create one with `gridgis token create`)")
+    if not principal.can(action):
+        allowed = sorted(PERMISSIONS.get(action, ()), key=ROLES.index)
+        raise ForbiddenError(f"{principal.name} is a {principal.role}; {what or action} needs one of the roles "
+                             f"{', '.join(allowed)}")
+    if code is not None and not principal.covers(code):
+        raise ForbiddenError(f"{code} is outside the scope of {principal.name} ({', '.join(principal.scopes) or 'none'}); "
+                             "ask an admin for a token that covers it")
+    return principal
+
+
+def new_token() -> tuple[str, str, str]:
+    """A fresh token: ``(token_id, secret, token)`` where ``token`` is what the client sends."""
+    token_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    return token_id, secret, f"{TOKEN_PREFIX}{token_id}.{secret}"
+
+
+def split_token(token: str) -> tuple[str, str]:
+    """``(token_id, secret)`` of a token; :class:`AuthError` when it is not one of ours."""
+    token = token.strip()
+    if not token.startswith(TOKEN_PREFIX) or "." not in token:
+        raise AuthError("the bearer token is not a gridgis token (ggt_…); create one with `gridgis token create`")
+    token_id, _, secret = token[len(TOKEN_PREFIX):].partition(".")
+    if not token_id or not secret:
+        raise AuthError("the bearer token is incomplete")
+    return token_id, secret
+
+
+def hash_secret(secret: str, salt: str) -> str:
+    """``sha256(salt + secret)`` as hex: what is stored instead of the secret."""
+    return hashlib.sha256((salt + secret).encode("utf-8")).hexdigest()
+
+
+def new_salt() -> str:
+    return secrets.token_hex(16)
+
+
+def verify_secret(secret: str, salt: str, stored_hash: str) -> bool:
+    """Constant-time check of ``secret`` against the stored salt and hash."""
+    return hmac.compare_digest(hash_secret(secret, salt), stored_hash)
