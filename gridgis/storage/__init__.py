@@ -3,6 +3,8 @@
 See :class:`gridgis.storage.repository.Repository` for the contract every backend keeps.
 """
 
-from gridgis.storage.repository import Generation, Repository
+from gridgis.storage.model import FeatureChange, Generation
+from gridgis.storage.queries import NOTIFY_CHANNEL
+from gridgis.storage.repository import Repository
 
-__all__ = ["Generation", "Repository"]
+__all__ = ["FeatureChange", "Generation", "NOTIFY_CHANNEL", "Repository"]

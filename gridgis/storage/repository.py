@@ -1,4 +1,4 @@
-"""The repository contract (implemented on SQLite and PostGIS).
+"""The repository: every read and write of the spatial model goes through :class:`Repository`.
 
 Boundaries are versioned by *generations* (as mapit does): every accepted write creates a
 new generation (id, created_at, author, message); a feature version row has
@@ -8,25 +8,365 @@ current). Nothing is overwritten in place; any generation or date can be read ba
 Frames in and out are layer frames (see :mod:`gridgis.layers`): EPSG:4326 lon/lat, the
 layer's columns plus ``geometry``; reads add ``version`` (an integer per feature that grows
 with each change of that feature: the basis of ETags and optimistic locking).
+
+One code path serves both backends: SQLite (``sqlite:///path.db``, geometry as WKB, exact
+spatial tests with shapely) and PostGIS (``postgresql+psycopg://…``, geometry(4326) with a GiST
+index). Writers are serialised (``BEGIN IMMEDIATE`` on SQLite, a transaction-level advisory lock
+plus ``SELECT … FOR UPDATE`` on PostGIS), so generation ids grow in commit order and no update
+is lost.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.orm import Session
+
+from gridgis.errors import ConflictError, NotFoundError, Problem, ValidationError
+from gridgis.layers import LAYERS, check_frame, get_spec
+from gridgis.storage import queries
+from gridgis.storage.queries import NOTIFY_CHANNEL
+from gridgis.storage.engine import READONLY, make_engine, storage_errors
+from gridgis.storage.model import BBox, FeatureChange, Generation
+from gridgis.storage.rows import frame_to_rows, rows_to_frame
+from gridgis.storage.schema import generations
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+#: key of the PostgreSQL advisory lock that serialises boundary writes
+WRITE_LOCK = 0x67726964  # "grid"
+SCHEMA_LOCK = 0x67726965
 
 
-@dataclass(frozen=True)
-class Generation:
-    id: int
-    created_at: datetime
-    author: str
-    message: str
+class Repository:
+    """The store of every layer, over SQLAlchemy 2 (see the module docstring).
 
+    Parameters
+    ----------
+    url
+        ``sqlite:///path.db`` (embedded, the default of the CLI) or
+        ``postgresql+psycopg://user@host:port/db`` (PostGIS).
 
-class Repository:  # pragma: no cover - replaced by the implementation
-    """Placeholder until the storage implementation lands."""
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> repo = Repository("sqlite:///" + os.path.join(tempfile.mkdtemp(), "g.db"))
+    >>> repo.create_schema()
+    >>> repo.counts()["grids"]
+    0
+    >>> repo.dispose()
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
-        raise NotImplementedError("storage is being implemented")
+        self.engine: sa.Engine = make_engine(url)
+        self._read_engine = self.engine.execution_options(**{READONLY: True})
+        self._callbacks: list[Callable[[Generation], None]] = []
+        self._listeners: list[Any] = []
+
+    # ----------------------------------------------------------------- plumbing
+    @property
+    def is_postgis(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def __repr__(self) -> str:
+        return f"Repository({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def _guard(self, doing: str) -> Any:
+        return storage_errors(self.url, doing)
+
+    @contextmanager
+    def _reading(self, doing: str) -> Iterator[sa.Connection]:
+        with self._guard(doing), self._read_engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _writing(self, doing: str) -> Iterator[sa.Connection]:
+        """One write transaction, serialised against every other boundary writer."""
+        with self._guard(doing), self.engine.begin() as conn:
+            if self.is_postgis:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
+            yield conn
+
+    @contextmanager
+    def session(self, readonly: bool = False) -> Iterator[Session]:
+        """A SQLAlchemy :class:`~sqlalchemy.orm.Session` inside one transaction.
+
+        Commits when the block ends, rolls back on any error. Connection failures become
+        :class:`~gridgis.errors.StorageUnavailableError`. On SQLite a write session takes the
+        write lock at once (``BEGIN IMMEDIATE``); pass ``readonly=True`` for reads.
+        """
+        with self._guard("running a session"), Session(self._read_engine if readonly else self.engine) as s:
+            with s.begin():
+                yield s
+
+    def create_schema(self) -> None:
+        """Create or upgrade the schema: ``alembic upgrade head`` on this repository's engine."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self._guard("creating the schema"), self.engine.begin() as conn:
+            if self.is_postgis:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision of the database (``None`` before :meth:`create_schema`)."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self._reading("reading the schema revision") as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def ping(self) -> bool:
+        """Check that the database answers; :class:`StorageUnavailableError` otherwise."""
+        with self._reading("checking the database") as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return True
+
+    def dispose(self) -> None:
+        """Stop listeners started here and close every pooled connection."""
+        for listener in self._listeners:
+            listener.stop()
+        self._listeners.clear()
+        self.engine.dispose()
+
+    # ----------------------------------------------------------------- generations
+    def on_new_generation(self, callback: Callable[[Generation], None]) -> Callable[[Generation], None]:
+        """Call ``callback(generation)`` after each generation this repository commits (in process).
+
+        Usable as a decorator. Other processes learn of new generations with
+        :meth:`listen_generations`.
+        """
+        self._callbacks.append(callback)
+        return callback
+
+    def _emit(self, generation: Generation) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(generation)
+            except Exception:  # a listener's bug must not undo an accepted write
+                log.exception("on_new_generation callback %r failed for generation %s", callback, generation.id)
+
+    def listen_generations(self, callback: Callable[[int], None], poll_interval: float = 1.0) -> Any:
+        """Call ``callback(generation_id)`` in a background thread for every new generation.
+
+        PostGIS: ``LISTEN gridgis_generation`` on a dedicated psycopg connection (reconnects and
+        reports the latest generation after a lost connection). SQLite: polls every
+        ``poll_interval`` seconds. Returns the listener; call ``.stop()`` (or :meth:`dispose`).
+        """
+        from gridgis.storage.notify import start_listener
+
+        listener = start_listener(self, callback, poll_interval)
+        self._listeners.append(listener)
+        return listener
+
+    def generations(self) -> list[Generation]:
+        """Every generation, oldest first."""
+        with self._reading("listing generations") as conn:
+            rows = conn.execute(sa.select(generations).order_by(generations.c.id)).mappings().all()
+        return [queries.generation_from_row(r) for r in rows]
+
+    def current_generation(self) -> Generation | None:
+        """The latest generation, or ``None`` in an empty store."""
+        with self._reading("reading the current generation") as conn:
+            return queries.latest_generation(conn)
+
+    def generation(self, generation_id: int) -> Generation:
+        """Generation ``generation_id``; :class:`NotFoundError` when there is none."""
+        with self._reading("reading a generation") as conn:
+            return queries.get_generation(conn, generation_id)
+
+    def generation_at(self, at: datetime) -> Generation:
+        """The generation current at time ``at`` (naive times are UTC)."""
+        with self._reading("finding a generation by date") as conn:
+            return queries.generation_at(conn, at)
+
+    # ----------------------------------------------------------------- reads
+    def read_layer(self, layer: str, generation: int | None = None, at: datetime | None = None,
+                   bbox: BBox | None = None, codes: Iterable[str] | None = None, limit: int | None = None,
+                   offset: int = 0, filters: Mapping[str, Any] | None = None) -> gpd.GeoDataFrame:
+        """Read ``layer`` as a layer frame (plus ``version``), ordered by code.
+
+        Parameters
+        ----------
+        generation, at
+            Read as of a generation id, or as of a date (not both); default: the current state.
+        bbox
+            ``(min_lon, min_lat, max_lon, max_lat)`` in EPSG:4326: features that intersect it.
+        codes
+            Only these codes.
+        limit, offset
+            A page of the result (after every filter).
+        filters
+            ``{field: value}`` or ``{field: [values]}`` equality filters on ``name``,
+            ``parent_code`` or any scalar field of the layer.
+        """
+        spec = get_spec(layer)
+        with self._reading(f"reading {layer}") as conn:
+            gen = queries.resolve_generation(conn, generation, at)
+            rows = queries.select_rows(conn, spec, gen, bbox=bbox, codes=codes, filters=filters, limit=limit,
+                                       offset=offset, postgis=self.is_postgis)
+        return rows_to_frame(spec, rows)
+
+    def count(self, layer: str, generation: int | None = None, at: datetime | None = None,
+              bbox: BBox | None = None, codes: Iterable[str] | None = None,
+              filters: Mapping[str, Any] | None = None) -> int:
+        """How many features :meth:`read_layer` would return without ``limit``/``offset``."""
+        spec = get_spec(layer)
+        with self._reading(f"counting {layer}") as conn:
+            gen = queries.resolve_generation(conn, generation, at)
+            return queries.count_rows(conn, spec, gen, bbox=bbox, codes=codes, filters=filters,
+                                      postgis=self.is_postgis)
+
+    def get_feature(self, layer: str, code: str, generation: int | None = None) -> dict[str, Any]:
+        """One feature as a dict: ``layer``, ``code``, ``name``, the fields, ``geometry`` (shapely),
+        ``version``, ``parent_code``, ``generation_low`` and ``generation_high``."""
+        spec = get_spec(layer)
+        with self._reading(f"reading {layer} {code}") as conn:
+            gen = queries.resolve_generation(conn, generation, None)
+            rows = queries.select_rows(conn, spec, gen, codes=[code], postgis=self.is_postgis)
+        if not rows:
+            when = "" if generation is None else f" in generation {generation}"
+            raise NotFoundError(f"{spec.label_zh} {layer} {code} does not exist{when}; check the code "
+                                f"(list the layer with read_layer({layer!r}))")
+        return queries.feature_dict(spec, rows[0])
+
+    def counts(self, generation: int | None = None) -> dict[str, int]:
+        """The number of features per layer (every layer, zero included)."""
+        with self._reading("counting features") as conn:
+            gen = queries.resolve_generation(conn, generation, None)
+            found = queries.count_by_layer(conn, gen)
+        return {layer: found.get(layer, 0) for layer in LAYERS}
+
+    # ----------------------------------------------------------------- writes
+    def write_city(self, frames: Mapping[str, gpd.GeoDataFrame], author: str, message: str = "",
+                   replace: bool = True) -> Generation:
+        """Write whole layers as one new generation, in one transaction.
+
+        Every frame is validated first (:func:`gridgis.layers.check_frame`); any problem in any
+        layer raises one :class:`ValidationError` listing them all, and nothing is stored.
+        Unchanged features keep their version; changed ones get a new version; with
+        ``replace=True`` the features of a written layer that are absent from its frame are
+        retired. Layers not in ``frames`` are left alone. When nothing changes, no generation is
+        created and the current one is returned. A ``"tickets"`` entry is ignored (tickets are
+        stored by :mod:`gridgis.tickets`).
+        """
+        _check_author(author)
+        targets: dict[str, list[dict[str, Any]]] = {}
+        problems: list[Problem] = []
+        for layer, frame in frames.items():
+            if layer == "tickets":
+                continue
+            spec = get_spec(layer)
+            try:
+                checked = check_frame(spec, frame)
+            except ValidationError as err:
+                problems.extend(err.problems or [Problem(err.message, layer=layer)])
+                continue
+            targets[layer] = frame_to_rows(spec, checked)
+        if problems:
+            raise ValidationError(f"{len(problems)} problem(s) found; nothing was stored", problems)
+        with self._writing("writing the city") as conn:
+            generation = queries.sync_layers(conn, targets, author, message, retire_missing=replace,
+                                             postgis=self.is_postgis)
+            if generation is None:
+                generation = queries.latest_generation(conn) or queries.new_generation(
+                    conn, author, message, self.is_postgis)
+                created = False
+            else:
+                created = True
+        if created:
+            self._emit(generation)
+        return generation
+
+    def apply_changes(self, changes: Iterable[FeatureChange], author: str, message: str = "") -> Generation:
+        """Apply create/replace/delete changes as one new generation, in one transaction.
+
+        The stored rows are locked, then: a stale ``expected_version`` raises
+        :class:`~gridgis.errors.PreconditionFailedError`, creating an existing code
+        :class:`~gridgis.errors.ConflictError`, changing a missing one :class:`NotFoundError`,
+        an invalid result :class:`ValidationError` (all problems listed). Any error stores
+        nothing. Changes that leave a feature as it was do not give it a new version; when no
+        change is left, no generation is created and the current one is returned.
+        """
+        _check_author(author)
+        changes = list(changes)
+        queries.check_changes(changes)
+        try:
+            with self._writing("applying changes") as conn:
+                generation, created = queries.apply_changes(conn, changes, author, message, self.is_postgis)
+        except exc.IntegrityError as err:  # a concurrent writer outside the lock created the same code
+            raise ConflictError("a feature in this batch was created concurrently; reload and retry") from err
+        if created:
+            self._emit(generation)
+        return generation
+
+    # ----------------------------------------------------------------- history
+    def feature_history(self, layer: str, code: str) -> list[dict[str, Any]]:
+        """Every version of one feature, oldest first.
+
+        Each entry: ``version``, ``generation`` (where it began), ``created_at``, ``author``,
+        ``message``, ``name``, ``parent_code``, ``properties``, ``geometry`` and ``ended_in``
+        (the generation that replaced or deleted it, ``None`` while current).
+        """
+        spec = get_spec(layer)
+        from gridgis.storage import history
+
+        with self._reading(f"reading the history of {layer} {code}") as conn:
+            entries = history.feature_history(conn, layer, code)
+        if not entries:
+            raise NotFoundError(f"{spec.label_zh} {layer} {code} has never existed; check the code")
+        return entries
+
+    def diff(self, gen_a: int, gen_b: int, layer: str | None = None) -> gpd.GeoDataFrame:
+        """What changed from generation ``gen_a`` to ``gen_b`` (EPSG:4326).
+
+        One row per feature that differs: ``layer``, ``code``, ``name``, ``op`` (``added``,
+        ``removed``, ``changed``), ``version_a``, ``version_b``, ``properties_a``,
+        ``properties_b``, ``geometry_a`` and ``geometry`` (the geometry in ``gen_b``, or in
+        ``gen_a`` for a removed feature).
+        """
+        from gridgis.storage import history
+
+        if layer is not None:
+            get_spec(layer)
+        with self._reading("computing a diff") as conn:
+            queries.get_generation(conn, gen_a)
+            queries.get_generation(conn, gen_b)
+            return history.diff(conn, gen_a, gen_b, layer)
+
+    def revert_to(self, generation: int, author: str, message: str = "") -> Generation:
+        """A new generation whose features equal those of ``generation`` (nothing is deleted)."""
+        from gridgis.storage import history
+
+        _check_author(author)
+        with self._writing(f"reverting to generation {generation}") as conn:
+            queries.get_generation(conn, generation)
+            targets = history.state_rows(conn, generation)
+            result = queries.sync_layers(conn, targets, author, message or f"revert to generation {generation}",
+                                         retire_missing=True, postgis=self.is_postgis)
+            current = result or queries.latest_generation(conn)
+        if result is not None:
+            self._emit(result)
+        assert current is not None
+        return current
+
+
+def _check_author(author: str) -> None:
+    if not isinstance(author, str) or not author.strip():
+        raise ValidationError("every write needs an author (who made the change); pass author='…'")
+
+
+__all__ = ["Generation", "FeatureChange", "Repository", "NOTIFY_CHANNEL"]

@@ -1,0 +1,108 @@
+"""Opening a database: the SQLAlchemy engine for a URL, transaction start per backend, error translation.
+
+* SQLite (``sqlite:///path.db``): WAL journal so readers never wait for a writer, a 30 s busy
+  timeout, and write transactions opened with ``BEGIN IMMEDIATE`` so two writers queue on the
+  database lock instead of failing half-way. Read-only work uses a plain ``BEGIN``.
+* PostgreSQL (``postgresql+psycopg://``): ``pool_pre_ping`` so a dropped connection is replaced
+  on next use, a short connect timeout so an unreachable server fails fast.
+
+Connection failures become :class:`~gridgis.errors.StorageUnavailableError` (HTTP 503).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+
+from gridgis.errors import StorageUnavailableError
+
+#: execution option that opens a read-only (deferred) transaction on SQLite
+READONLY = "gridgis_readonly"
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def make_engine(url: str, *, connect_timeout: int = 5) -> sa.Engine:
+    """An engine for ``url`` with the per-backend settings above.
+
+    Raises
+    ------
+    StorageUnavailableError
+        When the URL cannot be parsed or names a driver that is not installed.
+    """
+    try:
+        parsed = sa.make_url(url)
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": _json_dumps}
+        if parsed.get_backend_name() == "postgresql":
+            kwargs["connect_args"] = {"connect_timeout": connect_timeout}
+        elif parsed.get_backend_name() == "sqlite":
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        engine = sa.create_engine(parsed, **kwargs)
+    except (exc.ArgumentError, exc.NoSuchModuleError, ValueError) as err:
+        raise StorageUnavailableError(
+            f"database URL {_safe_url(url)!r} cannot be used ({err.__class__.__name__}); expected "
+            "sqlite:///path.db or postgresql+psycopg://user@host:port/db") from err
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions are begun below, explicitly
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        readonly = connection.get_execution_options().get(READONLY, False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparseable URL is shown without its credentials part
+        return url.split("@")[-1]
+
+
+def _missing_schema(err: exc.DBAPIError) -> bool:
+    orig = getattr(err, "orig", None)
+    return orig.__class__.__name__ == "UndefinedTable" or "no such table" in str(orig)
+
+
+@contextmanager
+def storage_errors(url: str, doing: str) -> Iterator[None]:
+    """Translate connection-level database errors raised inside the block.
+
+    ``OperationalError``/``InterfaceError`` (server down, connection dropped, database locked for
+    too long, file not openable) and a missing schema become :class:`StorageUnavailableError`;
+    other errors pass through unchanged.
+    """
+    try:
+        yield
+    except exc.DBAPIError as err:
+        if _missing_schema(err):
+            raise StorageUnavailableError(
+                f"the database at {_safe_url(url)} has no gridgis schema (while {doing}); "
+                "run `Repository.create_schema()` (alembic upgrade head) first") from err
+        if isinstance(err, exc.OperationalError | exc.InterfaceError) or err.connection_invalidated:
+            kind = err.orig.__class__.__name__ if err.orig is not None else err.__class__.__name__
+            raise StorageUnavailableError(
+                f"the database at {_safe_url(url)} is unavailable while {doing} ({kind}); "
+                "check that it is running and GRIDGIS_DATABASE_URL, then retry") from err
+        raise

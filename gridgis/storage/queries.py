@@ -1,0 +1,401 @@
+"""The SQL of the repository: generation bookkeeping, feature selection and versioned writes.
+
+Functions take an open :class:`sqlalchemy.Connection` inside a transaction; the
+:class:`~gridgis.storage.repository.Repository` owns transactions, locking and error translation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import sqlalchemy as sa
+
+from gridgis.crs import STORAGE_CRS
+from gridgis.errors import (ConflictError, NotFoundError, PreconditionFailedError, Problem, ValidationError)
+from gridgis.layers import LayerSpec, check_frame, get_spec
+from gridgis.storage.model import BBox, FeatureChange, Generation
+from gridgis.storage.rows import frame_to_rows, json_value, same_feature
+from gridgis.storage.schema import features, generations
+
+NOTIFY_CHANNEL = "gridgis_generation"
+_CHUNK = 5000
+_ROW_COLUMNS = (features.c.id, features.c.layer, features.c.code, features.c.name, features.c.parent_code,
+                features.c.properties, features.c.geometry, features.c.min_lon, features.c.min_lat, features.c.max_lon,
+                features.c.max_lat, features.c.version, features.c.generation_low, features.c.generation_high)
+
+
+# --------------------------------------------------------------------------- generations
+def generation_from_row(row: Mapping[str, Any]) -> Generation:
+    return Generation(int(row["id"]), row["created_at"], row["author"], row["message"])
+
+
+def latest_generation(conn: sa.Connection) -> Generation | None:
+    row = conn.execute(sa.select(generations).order_by(generations.c.id.desc()).limit(1)).mappings().first()
+    return None if row is None else generation_from_row(row)
+
+
+def get_generation(conn: sa.Connection, generation_id: int) -> Generation:
+    row = conn.execute(sa.select(generations).where(generations.c.id == int(generation_id))).mappings().first()
+    if row is None:
+        latest = latest_generation(conn)
+        hint = f"the latest is {latest.id}" if latest else "the store is empty"
+        raise NotFoundError(f"generation {generation_id} does not exist ({hint})")
+    return generation_from_row(row)
+
+
+def _utc(at: datetime) -> datetime:
+    if not isinstance(at, datetime):
+        raise ValidationError(f"{at!r} is not a date and time; pass a datetime (UTC when naive)")
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def generation_at(conn: sa.Connection, at: datetime) -> Generation:
+    when = _utc(at)
+    row = conn.execute(sa.select(generations).where(generations.c.created_at <= when)
+                       .order_by(generations.c.id.desc()).limit(1)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no generation existed at {when.isoformat()}; the store starts later")
+    return generation_from_row(row)
+
+
+def resolve_generation(conn: sa.Connection, generation: int | None, at: datetime | None) -> int | None:
+    """The generation id to read (``None`` = the current state)."""
+    if generation is not None and at is not None:
+        raise ValidationError("give either a generation or a date, not both")
+    if at is not None:
+        generation = generation_at(conn, at).id
+    if generation is None:
+        return None
+    get_generation(conn, generation)
+    latest = latest_generation(conn)
+    return None if latest is not None and latest.id == generation else int(generation)
+
+
+def new_generation(conn: sa.Connection, author: str, message: str, postgis: bool) -> Generation:
+    """Insert a generation (time never before the previous one) and, on PostGIS, NOTIFY it."""
+    now = datetime.now(UTC)
+    last = conn.execute(sa.select(generations.c.created_at).order_by(generations.c.id.desc()).limit(1)).scalar()
+    if last is not None and now <= last:
+        now = last + timedelta(microseconds=1)
+    result = conn.execute(generations.insert().values(created_at=now, author=author.strip(), message=message or ""))
+    gid = int(result.inserted_primary_key[0])
+    if postgis:
+        conn.execute(sa.text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": str(gid)})
+    return Generation(gid, now, author.strip(), message or "")
+
+
+# --------------------------------------------------------------------------- selection
+def alive_in(generation: int) -> sa.ColumnElement[bool]:
+    """Rows that are part of generation ``generation``."""
+    return sa.and_(features.c.generation_low <= generation,
+                   sa.or_(features.c.generation_high.is_(None), features.c.generation_high >= generation))
+
+
+def _alive(generation: int | None) -> sa.ColumnElement[bool]:
+    return features.c.generation_high.is_(None) if generation is None else alive_in(generation)
+
+
+def _check_bbox(bbox: Sequence[float]) -> BBox:
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise ValidationError(f"bbox {bbox!r} must be four numbers: min_lon,min_lat,max_lon,max_lat") from None
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)) or minx > maxx or miny > maxy:
+        raise ValidationError(f"bbox {bbox!r} is not a box: need min_lon <= max_lon and min_lat <= max_lat")
+    return minx, miny, maxx, maxy
+
+
+def _filter_condition(spec: LayerSpec, key: str, value: Any) -> sa.ColumnElement[bool]:
+    values = list(value) if isinstance(value, list | tuple | set) else [value]
+    if key in ("name", "parent_code", "code"):
+        column: Any = features.c[key]
+        cast = str
+    else:
+        try:
+            field = spec.field(key)
+        except KeyError:
+            known = ["name", "parent_code", *(f.name for f in spec.fields if f.type != "json")]
+            raise ValidationError(f"{spec.name} has no field {key!r} to filter on; known: {', '.join(known)}") from None
+        element = features.c.properties[key]
+        column, cast = {"str": (element.as_string(), str), "int": (element.as_integer(), int),
+                        "float": (element.as_float(), float), "bool": (element.as_boolean(), _as_bool),
+                        "json": (None, None)}[field.type]
+        if column is None:
+            raise ValidationError(f"{spec.name}.{key} is a list field and cannot be filtered by equality")
+    try:
+        typed = [None if v is None else cast(v) for v in values]
+    except (TypeError, ValueError):
+        raise ValidationError(f"filter {key}={value!r} does not fit the field's type") from None
+    present = [v for v in typed if v is not None]
+    conditions = [column.in_(present)] if present else []
+    if len(present) < len(typed):
+        conditions.append(column.is_(None))
+    return sa.or_(*conditions)
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        if value.strip().lower() in ("1", "true", "yes", "是", "有"):
+            return True
+        if value.strip().lower() in ("0", "false", "no", "否", "无"):
+            return False
+        raise ValueError(value)
+    return bool(value)
+
+
+def _where(spec: LayerSpec, generation: int | None, bbox: BBox | None, codes: Iterable[str] | None,
+           filters: Mapping[str, Any] | None, postgis: bool) -> list[sa.ColumnElement[bool]]:
+    where = [features.c.layer == spec.name, _alive(generation)]
+    if codes is not None:
+        where.append(features.c.code.in_([str(c) for c in codes]))
+    for key, value in (filters or {}).items():
+        where.append(_filter_condition(spec, key, value))
+    if bbox is not None:
+        minx, miny, maxx, maxy = bbox
+        where += [features.c.max_lon >= minx, features.c.min_lon <= maxx, features.c.max_lat >= miny, features.c.min_lat <= maxy]
+        if postgis:
+            where.append(sa.func.ST_Intersects(features.c.geometry,
+                                               sa.func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)))
+    return where
+
+
+def _exact_bbox(rows: list[dict[str, Any]], bbox: BBox) -> list[dict[str, Any]]:
+    if not rows:
+        return rows
+    hits = shapely.intersects(np.array([r["geometry"] for r in rows], dtype=object), shapely.box(*bbox))
+    return [r for r, hit in zip(rows, hits, strict=True) if hit]
+
+
+def select_rows(conn: sa.Connection, spec: LayerSpec, generation: int | None, *, bbox: Sequence[float] | None = None,
+                codes: Iterable[str] | None = None, filters: Mapping[str, Any] | None = None,
+                limit: int | None = None, offset: int = 0, postgis: bool = False) -> list[dict[str, Any]]:
+    """Rows of ``spec``'s layer in ``generation`` (``None``: current) that pass every filter, by code."""
+    box = None if bbox is None else _check_bbox(bbox)
+    if limit is not None and int(limit) < 0 or int(offset) < 0:
+        raise ValidationError("limit and offset must not be negative")
+    stmt = sa.select(*_ROW_COLUMNS).where(*_where(spec, generation, box, codes, filters, postgis))
+    stmt = stmt.order_by(features.c.code)
+    python_bbox = box is not None and not postgis
+    if not python_bbox:
+        if offset:
+            stmt = stmt.offset(int(offset))
+        if limit is not None:
+            stmt = stmt.limit(int(limit))
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    if python_bbox:
+        assert box is not None
+        rows = _exact_bbox(rows, box)
+        rows = rows[int(offset):] if limit is None else rows[int(offset):int(offset) + int(limit)]
+    return rows
+
+
+def count_rows(conn: sa.Connection, spec: LayerSpec, generation: int | None, *, bbox: Sequence[float] | None = None,
+               codes: Iterable[str] | None = None, filters: Mapping[str, Any] | None = None,
+               postgis: bool = False) -> int:
+    box = None if bbox is None else _check_bbox(bbox)
+    where = _where(spec, generation, box, codes, filters, postgis)
+    if box is not None and not postgis:
+        geoms = conn.execute(sa.select(features.c.geometry).where(*where)).scalars().all()
+        return int(shapely.intersects(np.array(geoms, dtype=object), shapely.box(*box)).sum()) if geoms else 0
+    return int(conn.execute(sa.select(sa.func.count()).select_from(features).where(*where)).scalar_one())
+
+
+def count_by_layer(conn: sa.Connection, generation: int | None) -> dict[str, int]:
+    stmt = sa.select(features.c.layer, sa.func.count()).where(_alive(generation)).group_by(features.c.layer)
+    return {layer: int(n) for layer, n in conn.execute(stmt)}
+
+
+def feature_dict(spec: LayerSpec, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored row as a flat feature dict (see :meth:`Repository.get_feature`)."""
+    out: dict[str, Any] = {"layer": spec.name, "code": row["code"], "name": row["name"]}
+    for f in spec.fields:
+        out[f.name] = row["properties"].get(f.name, f.default)
+    out.update(geometry=row["geometry"], version=int(row["version"]), parent_code=row["parent_code"],
+               generation_low=int(row["generation_low"]),
+               generation_high=None if row["generation_high"] is None else int(row["generation_high"]))
+    return out
+
+
+# --------------------------------------------------------------------------- writes
+def _current_rows(conn: sa.Connection, layer: str, codes: Iterable[str] | None = None,
+                  for_update: bool = False) -> dict[str, dict[str, Any]]:
+    stmt = sa.select(*_ROW_COLUMNS).where(features.c.layer == layer, features.c.generation_high.is_(None))
+    if codes is not None:
+        stmt = stmt.where(features.c.code.in_(list(codes)))
+    if for_update:
+        stmt = stmt.with_for_update()  # row locks on PostGIS; ignored by SQLite (BEGIN IMMEDIATE holds the lock)
+    return {r["code"]: dict(r) for r in conn.execute(stmt).mappings()}
+
+
+def _last_versions(conn: sa.Connection, layer: str, codes: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for i in range(0, len(codes), _CHUNK):
+        stmt = (sa.select(features.c.code, sa.func.max(features.c.version))
+                .where(features.c.layer == layer, features.c.code.in_(codes[i:i + _CHUNK]))
+                .group_by(features.c.code))
+        out.update({code: int(v) for code, v in conn.execute(stmt)})
+    return out
+
+
+def _store(conn: sa.Connection, generation: Generation, previous: int | None, close_ids: list[int],
+           inserts: list[dict[str, Any]]) -> None:
+    """Close ``close_ids`` at ``previous`` and insert ``inserts`` as rows of ``generation``."""
+    if close_ids:
+        assert previous is not None
+        for i in range(0, len(close_ids), _CHUNK):
+            conn.execute(features.update().where(features.c.id.in_(close_ids[i:i + _CHUNK]))
+                         .values(generation_high=previous))
+    if inserts:
+        wkb = shapely.to_wkb(np.array([r["geometry"] for r in inserts], dtype=object))
+        keys = ("layer", "code", "name", "parent_code", "properties", "min_lon", "min_lat", "max_lon", "max_lat", "version")
+        values = [{**{k: r[k] for k in keys}, "geometry": wkb[i], "generation_low": generation.id,
+                   "generation_high": None} for i, r in enumerate(inserts)]
+        for i in range(0, len(values), _CHUNK):
+            conn.execute(features.insert(), values[i:i + _CHUNK])
+
+
+def sync_layers(conn: sa.Connection, targets: Mapping[str, list[dict[str, Any]]], author: str, message: str,
+                retire_missing: bool, postgis: bool) -> Generation | None:
+    """Make the current state of each layer in ``targets`` equal its rows; ``None`` if nothing changed."""
+    previous = latest_generation(conn)
+    close_ids: list[int] = []
+    inserts: list[dict[str, Any]] = []
+    for layer, rows in targets.items():
+        current = _current_rows(conn, layer, for_update=postgis)
+        fresh: list[dict[str, Any]] = []
+        for row in rows:
+            old = current.pop(row["code"], None)
+            if old is None:
+                fresh.append(row)
+            elif not same_feature(old, row):
+                close_ids.append(int(old["id"]))
+                inserts.append({**row, "layer": layer, "version": int(old["version"]) + 1})
+        if fresh:
+            last = _last_versions(conn, layer, [r["code"] for r in fresh])
+            inserts += [{**r, "layer": layer, "version": last.get(r["code"], 0) + 1} for r in fresh]
+        if retire_missing:
+            close_ids += [int(old["id"]) for old in current.values()]
+    if not close_ids and not inserts and previous is not None:
+        return None
+    generation = new_generation(conn, author, message, postgis)
+    _store(conn, generation, previous.id if previous else None, close_ids, inserts)
+    return generation
+
+
+def check_changes(changes: list[FeatureChange]) -> None:
+    """Refuse a malformed batch before touching the database."""
+    if not changes:
+        raise ValidationError("no changes given; nothing was stored")
+    seen: set[tuple[str, str]] = set()
+    problems = []
+    for change in changes:
+        get_spec(change.layer)
+        if change.op not in ("create", "replace", "delete"):
+            problems.append(Problem(f"unknown operation {change.op!r}; use create, replace or delete",
+                                    feature=change.code, layer=change.layer))
+        if (change.layer, change.code) in seen:
+            problems.append(Problem("changed twice in one batch; merge the changes", feature=change.code,
+                                    layer=change.layer, kind="duplicate_code"))
+        seen.add((change.layer, change.code))
+        if change.op == "create" and change.geometry is None:
+            problems.append(Problem("a new feature needs a geometry", feature=change.code, layer=change.layer,
+                                    kind="invalid_geometry"))
+    if problems:
+        raise ValidationError(f"{len(problems)} problem(s) in the batch; nothing was stored", problems)
+
+
+def _new_row(spec: LayerSpec, change: FeatureChange, old: dict[str, Any] | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if old is not None:
+        values = {"name": old["name"], **old["properties"]}
+    values.update({k: v for k, v in (change.properties or {}).items() if k not in ("code", "geometry", "version")})
+    values["code"] = change.code
+    values["geometry"] = change.geometry if change.geometry is not None else old["geometry"] if old else None
+    return values
+
+
+def apply_changes(conn: sa.Connection, changes: list[FeatureChange], author: str, message: str,
+                  postgis: bool) -> tuple[Generation, bool]:
+    """Apply a checked batch (see :meth:`Repository.apply_changes`); returns (generation, created)."""
+    previous = latest_generation(conn)
+    by_layer: dict[str, list[FeatureChange]] = {}
+    for change in changes:
+        by_layer.setdefault(change.layer, []).append(change)
+    current: dict[tuple[str, str], dict[str, Any]] = {}
+    for layer, items in by_layer.items():
+        rows = _current_rows(conn, layer, [c.code for c in items], for_update=postgis)
+        current.update({(layer, code): row for code, row in rows.items()})
+    _check_preconditions(changes, current)
+    close_ids: list[int] = []
+    inserts: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    for layer, items in by_layer.items():
+        spec = get_spec(layer)
+        for change in items:
+            if change.op == "delete":
+                close_ids.append(int(current[(layer, change.code)]["id"]))
+        upserts = [c for c in items if c.op != "delete"]
+        if not upserts:
+            continue
+        records = [_new_row(spec, c, current.get((layer, c.code))) for c in upserts]
+        frame = gpd.GeoDataFrame(pd.DataFrame([{k: v for k, v in r.items() if k != "geometry"} for r in records]),
+                                 geometry=gpd.GeoSeries([r["geometry"] for r in records], crs=STORAGE_CRS),
+                                 crs=STORAGE_CRS)
+        try:
+            rows = frame_to_rows(spec, check_frame(spec, frame))
+        except ValidationError as err:
+            problems.extend(err.problems or [Problem(err.message, layer=layer)])
+            continue
+        fresh = [r["code"] for r, c in zip(rows, upserts, strict=True) if (layer, c.code) not in current]
+        last = _last_versions(conn, layer, fresh) if fresh else {}
+        for row in rows:
+            old = current.get((layer, row["code"]))
+            if old is None:
+                inserts.append({**row, "layer": layer, "version": last.get(row["code"], 0) + 1})
+            elif not same_feature(old, row):
+                close_ids.append(int(old["id"]))
+                inserts.append({**row, "layer": layer, "version": int(old["version"]) + 1})
+    if problems:
+        raise ValidationError(f"{len(problems)} problem(s) in the changes; nothing was stored", problems)
+    if not close_ids and not inserts and previous is not None:
+        return previous, False
+    generation = new_generation(conn, author, message, postgis)
+    _store(conn, generation, previous.id if previous else None, close_ids, inserts)
+    return generation, True
+
+
+def _check_preconditions(changes: list[FeatureChange], current: Mapping[tuple[str, str], dict[str, Any]]) -> None:
+    stale, missing, duplicate = [], [], []
+    for c in changes:
+        row = current.get((c.layer, c.code))
+        name = f"{c.code} ({row['name']})" if row else c.code
+        if c.op == "create":
+            if row is not None:
+                duplicate.append(Problem(f"already exists (version {row['version']}); use replace",
+                                         feature=name, layer=c.layer, kind="duplicate_code"))
+        elif row is None:
+            missing.append(Problem("does not exist (it may have been deleted); reload", feature=name,
+                                   layer=c.layer, kind="not_found"))
+        elif c.expected_version is not None and int(c.expected_version) != int(row["version"]):
+            stale.append(Problem(f"expected version {c.expected_version} but the stored version is "
+                                 f"{row['version']}: someone changed it since; reload and redo the edit",
+                                 feature=name, layer=c.layer, kind="stale_version",
+                                 details={"expected": int(c.expected_version), "current": int(row["version"])}))
+    if stale:
+        raise PreconditionFailedError(f"{stale[0].layer} {stale[0].feature} was changed by someone else; "
+                                      "nothing was stored", stale)
+    if duplicate:
+        raise ConflictError(f"{duplicate[0].layer} {duplicate[0].feature} already exists; nothing was stored",
+                            duplicate)
+    if missing:
+        raise NotFoundError(f"{missing[0].layer} {missing[0].feature} does not exist; nothing was stored", missing)
+
+
+__all__ = ["NOTIFY_CHANNEL", "alive_in", "select_rows", "count_rows", "sync_layers", "apply_changes", "json_value"]

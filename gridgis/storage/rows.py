@@ -1,0 +1,92 @@
+"""Converting between layer frames and feature rows (pure functions, no database).
+
+A *row* is a dict with ``code``, ``name``, ``parent_code``, ``properties`` (the layer's fields,
+JSON-ready), ``geometry`` (shapely, EPSG:4326) and the bounding box ``xmin … ymax``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridgis import codes
+from gridgis.crs import STORAGE_CRS
+from gridgis.layers import LayerSpec, normalize_frame
+
+
+def json_value(value: Any) -> Any:
+    """A plain-Python, JSON-ready version of one cell (NA/NaN → None, numpy scalars → Python)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [json_value(v) for v in value.tolist()]
+    return value
+
+
+def canonical(properties: dict[str, Any]) -> str:
+    """The properties as canonical JSON text, to compare two versions of a feature."""
+    return json.dumps(properties, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def parent_of(spec: LayerSpec, code: str, properties: dict[str, Any]) -> str | None:
+    """The parent code: the layer's parent field when set, else the parent implied by the code."""
+    if spec.parent_field:
+        value = properties.get(spec.parent_field)
+        if value:
+            return str(value)
+    try:
+        return codes.parent_code(spec.name, code)
+    except Exception:  # noqa: BLE001 - a code without an implied parent simply has none
+        return None
+
+
+def frame_to_rows(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    """Rows of a *normalised and validated* layer frame (see :func:`gridgis.layers.check_frame`)."""
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    bounds = shapely.bounds(geoms)
+    field_names = [f.name for f in spec.fields]
+    columns = {name: frame[name].tolist() for name in field_names}
+    rows = []
+    for i, (code, name) in enumerate(zip(frame["code"].tolist(), frame["name"].tolist(), strict=True)):
+        props = {n: json_value(columns[n][i]) for n in field_names}
+        rows.append({
+            "code": code, "name": name, "parent_code": parent_of(spec, code, props), "properties": props,
+            "geometry": geoms[i], "min_lon": float(bounds[i, 0]), "min_lat": float(bounds[i, 1]),
+            "max_lon": float(bounds[i, 2]), "max_lat": float(bounds[i, 3]),
+        })
+    return rows
+
+
+def rows_to_frame(spec: LayerSpec, rows: list[dict[str, Any]], extra: tuple[str, ...] = ("version",)
+                  ) -> gpd.GeoDataFrame:
+    """A layer frame (EPSG:4326, ``spec.columns`` typed) from stored rows, plus the ``extra`` columns."""
+    data: dict[str, list[Any]] = {"code": [r["code"] for r in rows], "name": [r["name"] for r in rows]}
+    for f in spec.fields:
+        data[f.name] = [r["properties"].get(f.name, f.default) for r in rows]
+    geoms = [r["geometry"] for r in rows]
+    frame = gpd.GeoDataFrame(pd.DataFrame(data), geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS), crs=STORAGE_CRS)
+    frame = normalize_frame(spec, frame)
+    for col in extra:
+        frame[col] = pd.array([r[col] for r in rows], dtype="Int64") if col in ("version",) else [r[col] for r in rows]
+    return frame.reset_index(drop=True)
+
+
+def same_feature(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """True when two rows hold the same name, parent, properties and (exactly) the same geometry."""
+    return (a["name"] == b["name"] and a.get("parent_code") == b.get("parent_code")
+            and canonical(a["properties"]) == canonical(b["properties"])
+            and bool(shapely.equals_exact(a["geometry"], b["geometry"], tolerance=0)))
