@@ -1,0 +1,148 @@
+"""Who must act and by when: the routing interface, first level by tier, deadlines by calendar.
+
+The ticket store depends only on the small :class:`Router` protocol: ``route(lon, lat)``
+(WGS84) returning an object with ``micro_grid_code``, ``grid_code``, ``community_code``,
+``street_code``, ``workers``, ``snapped`` and ``distance_m``. :func:`router_for` builds the real
+one from :mod:`gridgis.routing` (``RoutingService(repository)``); tests can pass any object
+with that method, e.g. :class:`FrameRouter` over a grids frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from gridgis.crs import points_to_storage
+from gridgis.errors import CRSError, OutOfAreaError, ValidationError
+from gridgis.tickets.calendar import WorkCalendar, default_calendar
+from gridgis.tickets.catalogue import Deadlines, Item
+
+
+class Router(Protocol):
+    def route(self, lon: float, lat: float, crs: str = "wgs84") -> Any: ...
+
+
+@dataclass(frozen=True)
+class Routed:
+    """The routing answer a ticket keeps."""
+
+    micro_grid_code: str | None
+    grid_code: str | None
+    community_code: str | None
+    street_code: str | None
+    workers: list[Any] = field(default_factory=list)
+    snapped: bool = False
+    distance_m: float = 0.0
+
+
+def routed_from(result: Any) -> Routed:
+    """Normalise a router's answer (object with attributes, or mapping) to :class:`Routed`."""
+    get = (lambda k, d=None: result.get(k, d)) if isinstance(result, dict) else (lambda k, d=None: getattr(result, k, d))
+    workers = get("workers") or []
+    return Routed(get("micro_grid_code"), get("grid_code"), get("community_code"), get("street_code"),
+                  list(workers), bool(get("snapped", False)), float(get("distance_m", 0.0) or 0.0))
+
+
+def to_wgs84(lon: Any, lat: Any, crs: str = "wgs84") -> tuple[float, float]:
+    """Check a reported point and convert it to WGS84 lon/lat.
+
+    Raises :class:`ValidationError` for missing/NaN/out-of-range values (naming them) and
+    :class:`CRSError` for an unknown CRS.
+    """
+    try:
+        x, y = float(lon), float(lat)
+    except (TypeError, ValueError):
+        raise ValidationError(f"coordinates must be numbers, got lon={lon!r}, lat={lat!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ValidationError(f"coordinates must be finite numbers, got lon={lon!r}, lat={lat!r}")
+    if not crs:
+        raise CRSError("no CRS given for the reported point; use wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn")
+    geographic = str(crs).lower() in ("wgs84", "cgcs2000", "gcj02", "bd09", "epsg:4326", "epsg:4490", "4326")
+    if geographic and not (-180 <= x <= 180 and -90 <= y <= 90):
+        raise ValidationError(f"coordinates out of range: lon={x} must be in [-180, 180], lat={y} in [-90, 90] "
+                              f"(are lon and lat swapped?)")
+    lons, lats = points_to_storage([x], [y], crs)
+    out = float(lons[0]), float(lats[0])
+    if not (math.isfinite(out[0]) and math.isfinite(out[1])):
+        raise ValidationError(f"coordinates ({x}, {y}) in {crs} cannot be converted to WGS84")
+    if not (73 <= out[0] <= 136 and 3 <= out[1] <= 54):
+        raise OutOfAreaError(f"point ({out[0]:.6f}, {out[1]:.6f}) is outside China; check the coordinates and CRS")
+    return out
+
+
+def router_for(repository: Any) -> Router:
+    """The real router: :class:`gridgis.routing.RoutingService` over ``repository``."""
+    from gridgis.routing import RoutingService  # lazy: routing is another area
+
+    return RoutingService(repository)
+
+
+class FrameRouter:
+    """A small exact router over a ``grids`` (or micro-grid) frame: for tests and tools.
+
+    Points inside a polygon go to it (ties: lowest code); outside all, within ``tolerance_m``
+    to the nearest (``snapped``); beyond, :class:`OutOfAreaError` naming the nearest and distance.
+    """
+
+    def __init__(self, micro_grids: Any, tolerance_m: float = 30.0) -> None:
+        import shapely
+
+        from gridgis.crs import metric_crs_for
+
+        frame = micro_grids.sort_values("code").reset_index(drop=True)
+        self._frame = frame
+        self._metric = frame.to_crs(metric_crs_for(frame))
+        self._tree = shapely.STRtree(frame.geometry.values)
+        self.tolerance_m = tolerance_m
+
+    def _codes(self, row: Any) -> dict[str, Any]:
+        code = str(row["code"])
+        out: dict[str, Any] = {}
+        if len(code) == 17:  # micro-grid code = grid code + 2 digits (gridgis.codes)
+            out["micro_grid_code"] = code
+            code = code[:15]
+        out["grid_code"] = code
+        out["community_code"] = code[:12]
+        out["street_code"] = code[:9] + "000"
+        return out
+
+    def route(self, lon: float, lat: float, crs: str = "wgs84") -> Routed:
+        import geopandas as gpd
+        import shapely
+
+        x, y = to_wgs84(lon, lat, crs)
+        pt = shapely.Point(x, y)
+        hits = sorted(int(i) for i in self._tree.query(pt, predicate="covered_by"))
+        if hits:
+            return Routed(**_fill(self._codes(self._frame.iloc[hits[0]])))
+        mpt = gpd.GeoSeries([pt], crs="EPSG:4326").to_crs(self._metric.crs).iloc[0]
+        dist = self._metric.geometry.distance(mpt)
+        i = int(dist.idxmin())
+        d = float(dist.iloc[i])
+        if d > self.tolerance_m:
+            raise OutOfAreaError(f"point ({x:.6f}, {y:.6f}) is outside the service area: nearest grid "
+                                 f"{self._frame.iloc[i]['code']} is {d:.0f} m away (tolerance {self.tolerance_m:.0f} m)")
+        return Routed(**_fill(self._codes(self._frame.iloc[i])), snapped=True, distance_m=round(d, 1))
+
+
+def _fill(codes: dict[str, Any]) -> dict[str, Any]:
+    return {k: codes.get(k) for k in ("micro_grid_code", "grid_code", "community_code", "street_code")}
+
+
+# -- who and by when ------------------------------------------------------------------------------
+def first_level(item: Item, routed: Routed) -> str:
+    """Small matters start at the micro-grid (grid when there is none), big at the community,
+    hard at the street — 小事快速响应、大事协商共议、难事提级共管."""
+    if item.tier == "small":
+        return "micro_grid" if routed.micro_grid_code else "grid"
+    return "community" if item.tier == "big" else "street"
+
+
+def deadlines_for(item: Item, start: datetime, calendar: WorkCalendar | None = None) -> dict[str, datetime]:
+    """Due times of the four limits of ``item`` counted from ``start`` on ``calendar``."""
+    cal = calendar or default_calendar()
+    dl = item.deadlines
+    assert isinstance(dl, Deadlines)
+    return {f"{k}_due": cal.add(start, getattr(dl, k)) for k in ("respond", "reply", "coordinate", "solve")}

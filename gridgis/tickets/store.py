@@ -1,0 +1,339 @@
+"""Persistence of the closed loop: :class:`TicketStore` over the repository's database.
+
+Every write is one transaction: a create routes the point, picks the matter, computes the
+deadlines and inserts the ticket with its first event — a refused ticket leaves no trace, and
+an accepted one is committed before the caller gets its id. A transition re-reads the ticket
+under a row lock (PostgreSQL ``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``), applies the pure
+state machine of :mod:`gridgis.tickets.loop` and appends the event.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import shapely
+import sqlalchemy as sa
+
+from gridgis.errors import NotFoundError, PreconditionFailedError, ValidationError
+from gridgis.storage.engine import READONLY, make_engine, storage_errors
+from gridgis.tickets import loop
+from gridgis.tickets.calendar import WorkCalendar, default_calendar
+from gridgis.tickets.catalogue import Catalogue, Duration, default_catalogue
+from gridgis.tickets.dispatch import Router, deadlines_for, first_level, routed_from, router_for, to_wgs84
+from gridgis.tickets.loop import Event, Ticket
+from gridgis.tickets.tables import ensure_tables, ticket_events, tickets
+
+__all__ = ["TicketStore", "tickets", "ticket_events"]
+
+_TICKET_FIELDS = [f.name for f in fields(Ticket)]
+_METRES_PER_DEG = 111_320.0
+
+
+def _engine_of(repository: Any) -> sa.Engine:
+    if isinstance(repository, sa.Engine):
+        return repository
+    engine = getattr(repository, "engine", None)
+    if isinstance(engine, sa.Engine):
+        return engine
+    url = repository if isinstance(repository, str) else getattr(repository, "url", None)
+    if not url:
+        raise TypeError("TicketStore needs a Repository, an Engine or a database URL")
+    return make_engine(str(url))
+
+
+def _row_to_ticket(row: Any) -> Ticket:
+    m = row._mapping
+    return Ticket(**{k: m[k] for k in _TICKET_FIELDS if k in m})
+
+
+def _ticket_values(t: Ticket) -> dict[str, Any]:
+    values = {k: getattr(t, k) for k in _TICKET_FIELDS if k != "id"}
+    values["geometry"] = shapely.Point(t.lon, t.lat)
+    return values
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(at: datetime | None) -> datetime:
+    if at is None:
+        return _now()
+    if at.tzinfo is None:
+        raise ValidationError(f"time {at.isoformat()} has no time zone; give an offset (e.g. +08:00) or Z")
+    return at.astimezone(UTC)
+
+
+class TicketStore:
+    """Tickets on the repository's database (SQLite or PostGIS).
+
+    Parameters
+    ----------
+    repository : a :class:`gridgis.storage.Repository` (its ``engine``), an Engine or a URL
+    router : answers ``route(lon, lat)``; default ``gridgis.routing.RoutingService(repository)``
+    catalogue, calendar : default catalogue and calendar unless given
+    create_tables : create the two tables if absent (the migrations normally do)
+    """
+
+    def __init__(self, repository: Any, router: Router | None = None, catalogue: Catalogue | None = None,
+                 calendar: WorkCalendar | None = None, create_tables: bool = False) -> None:
+        self.repository = repository
+        self.engine = _engine_of(repository)
+        self.url = str(self.engine.url)
+        self._router = router
+        self.catalogue = catalogue or default_catalogue()
+        self.calendar = calendar or default_calendar()
+        if create_tables:
+            with storage_errors(self.url, "creating the ticket tables"):
+                ensure_tables(self.engine)
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            self._router = router_for(self.repository)
+        return self._router
+
+    def _read(self) -> Any:
+        return self.engine.connect().execution_options(**{READONLY: True})
+
+    # -- create -------------------------------------------------------------------------------
+    def prepare(self, lon: Any, lat: Any, *, crs: str = "wgs84", matter_code: str | None = None,
+                description: str = "", address: str | None = None, channel: str = "hotline",
+                reporter: str | None = None, external_id: str | None = None,
+                received_at: datetime | None = None) -> Ticket:
+        """Validate, route and schedule a report without storing it (raises on any problem)."""
+        if matter_code is None or matter_code == "":
+            guessed = self.catalogue.guess(description)
+            if guessed is None:
+                raise ValidationError("no matter code given and none recognised in the description; "
+                                      "give matter_code (GET /matters lists them)")
+            matter_code = guessed.code
+        if not self.catalogue.has(str(matter_code)):
+            raise ValidationError(f"unknown matter code {matter_code!r}: use one of "
+                                  f"{self.catalogue.items[0].code}..{self.catalogue.items[-1].code} (GET /matters)")
+        item = self.catalogue.item(str(matter_code))
+        x, y = to_wgs84(lon, lat, crs)
+        routed = routed_from(self.router.route(x, y, "wgs84"))
+        at = _aware(received_at)
+        due = deadlines_for(item, at, self.calendar)
+        assignee = None
+        if routed.workers:
+            w = routed.workers[0]
+            assignee = w.get("name") if isinstance(w, dict) else str(getattr(w, "name", w))
+        ticket = Ticket(matter_code=item.code, lon=x, lat=y, received_at=at, description=description or "",
+                        address=address, channel=channel, reporter=reporter, external_id=external_id,
+                        micro_grid_code=routed.micro_grid_code, grid_code=routed.grid_code,
+                        community_code=routed.community_code, street_code=routed.street_code,
+                        snapped=routed.snapped, distance_m=routed.distance_m, department=item.department,
+                        level=first_level(item, routed), assignee=assignee, updated_at=at,
+                        **{k: v.astimezone(UTC) for k, v in due.items()})
+        return ticket
+
+    def create(self, lon: Any, lat: Any, *, actor: str = "system", note: str = "", extra: dict[str, Any] | None = None,
+               **kwargs: Any) -> Ticket:
+        """Route, schedule and store a new ticket with its ``create`` event; return it with its id."""
+        ticket = self.prepare(lon, lat, **kwargs)
+        with storage_errors(self.url, "storing a ticket"), self.engine.begin() as conn:
+            values = _ticket_values(ticket)
+            values["extra"] = extra
+            new_id = conn.execute(tickets.insert().values(**values).returning(tickets.c.id)).scalar_one()
+            ticket = replace(ticket, id=int(new_id))
+            data = {"grid_code": ticket.grid_code, "level": ticket.level, "snapped": ticket.snapped,
+                    "distance_m": ticket.distance_m}
+            self._append(conn, ticket.id, Event("create", None, "received", actor, ticket.received_at, note, data))
+        return ticket
+
+    def _append(self, conn: sa.Connection, ticket_id: int, ev: Event) -> None:
+        seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(ticket_events.c.seq), 0))
+                           .where(ticket_events.c.ticket_id == ticket_id)).scalar_one() + 1
+        conn.execute(ticket_events.insert().values(ticket_id=ticket_id, seq=seq, action=ev.action,
+                                                   from_status=ev.from_status, to_status=ev.to_status,
+                                                   actor=ev.actor, at=ev.at, note=ev.note or "", data=ev.data or None))
+
+    # -- read ---------------------------------------------------------------------------------
+    def get(self, ticket_id: int) -> Ticket:
+        """The ticket with ``ticket_id``; :class:`NotFoundError` when there is none."""
+        with storage_errors(self.url, "reading a ticket"), self._read() as conn:
+            row = conn.execute(sa.select(tickets).where(tickets.c.id == int(ticket_id))).first()
+        if row is None:
+            raise NotFoundError(f"ticket {ticket_id} does not exist")
+        return _row_to_ticket(row)
+
+    def extra(self, ticket_id: int) -> dict[str, Any]:
+        """The free-form attributes stored with a ticket (e.g. Open311 media_url, email)."""
+        with storage_errors(self.url, "reading a ticket"), self._read() as conn:
+            value = conn.execute(sa.select(tickets.c.extra).where(tickets.c.id == int(ticket_id))).scalar_one_or_none()
+        return dict(value or {})
+
+    def events(self, ticket_id: int) -> list[Event]:
+        """Every recorded transition of a ticket, oldest first."""
+        self.get(ticket_id)
+        with storage_errors(self.url, "reading ticket events"), self._read() as conn:
+            rows = conn.execute(sa.select(ticket_events).where(ticket_events.c.ticket_id == int(ticket_id))
+                                .order_by(ticket_events.c.seq)).all()
+        return [Event(r.action, r.from_status, r.to_status, r.actor, r.at, r.note or "", dict(r.data or {}))
+                for r in rows]
+
+    def list(self, *, grid: str | None = None, status: str | list[str] | None = None, matter: str | None = None,
+             since: datetime | None = None, until: datetime | None = None, ids: list[int] | None = None,
+             limit: int = 1000, offset: int = 0) -> list[Ticket]:
+        """Tickets matching the filters, newest first. ``grid`` also matches a micro-grid or community code."""
+        q = sa.select(tickets)
+        if grid:
+            q = q.where(sa.or_(tickets.c.grid_code == grid, tickets.c.micro_grid_code == grid,
+                               tickets.c.community_code == grid, tickets.c.street_code == grid))
+        if status:
+            states = [status] if isinstance(status, str) else list(status)
+            unknown = [s for s in states if s not in loop.STATES]
+            if unknown:
+                raise ValidationError(f"unknown ticket status {unknown[0]!r}; use one of {', '.join(loop.STATES)}")
+            q = q.where(tickets.c.status.in_(states))
+        if matter:
+            q = q.where(tickets.c.matter_code == matter)
+        if since:
+            q = q.where(tickets.c.received_at >= _aware(since))
+        if until:
+            q = q.where(tickets.c.received_at < _aware(until))
+        if ids is not None:
+            q = q.where(tickets.c.id.in_([int(i) for i in ids]))
+        q = q.order_by(tickets.c.received_at.desc(), tickets.c.id.desc()).limit(int(limit)).offset(int(offset))
+        with storage_errors(self.url, "listing tickets"), self._read() as conn:
+            return [_row_to_ticket(r) for r in conn.execute(q).all()]
+
+    # -- transitions --------------------------------------------------------------------------
+    def transition(self, ticket_id: int, action: str, *, actor: str, note: str = "", at: datetime | None = None,
+                   expected_version: int | None = None, **params: Any) -> Ticket:
+        """Apply one loop action to a stored ticket and record it (one transaction).
+
+        ``escalate`` and ``resume`` get fresh deadlines from the calendar; ``extend`` takes
+        ``solve_due`` as a datetime or a duration such as ``"2wd"``; ``merge`` checks the master.
+        """
+        when = _aware(at)
+        with storage_errors(self.url, f"{action} of ticket {ticket_id}"), self.engine.begin() as conn:
+            row = conn.execute(sa.select(tickets).where(tickets.c.id == int(ticket_id)).with_for_update()).first()
+            if row is None:
+                raise NotFoundError(f"ticket {ticket_id} does not exist")
+            ticket = _row_to_ticket(row)
+            if expected_version is not None and expected_version != ticket.version:
+                raise PreconditionFailedError(f"ticket {ticket_id} is at version {ticket.version}, not "
+                                              f"{expected_version}; reload it and retry")
+            params = self._prepare_params(conn, ticket, action, when, params)
+            new, ev = loop.apply(ticket, action, actor=actor, at=when, note=note, **params)
+            self._write(conn, ticket, new, ev)
+        return new
+
+    def _prepare_params(self, conn: sa.Connection, ticket: Ticket, action: str, when: datetime,
+                        params: dict[str, Any]) -> dict[str, Any]:
+        params = dict(params)
+        item = self.catalogue.item(ticket.matter_code) if self.catalogue.has(ticket.matter_code) else None
+        if action == "escalate" and item is not None:
+            params["deadlines"] = {k: v.astimezone(UTC) for k, v in deadlines_for(item, when, self.calendar).items()}
+        if action == "extend":
+            due = params.get("solve_due")
+            if isinstance(due, str):
+                try:
+                    due = self.calendar.add(ticket.solve_due or when, Duration.parse(due))
+                except ValueError:
+                    due = _aware(datetime.fromisoformat(due))
+            params["solve_due"] = due.astimezone(UTC) if isinstance(due, datetime) else due
+        if action == "merge":
+            master_id = params.get("master_id")
+            if master_id is not None:
+                master = conn.execute(sa.select(tickets.c.id, tickets.c.close_reason, tickets.c.master_id)
+                                      .where(tickets.c.id == int(master_id))).first()
+                if master is None:
+                    raise NotFoundError(f"ticket {ticket.id}: master ticket {master_id} does not exist")
+                if master.close_reason == "merged":
+                    raise ValidationError(f"ticket {ticket.id}: ticket {master_id} is itself merged into "
+                                          f"{master.master_id}; merge into that one")
+                params["master_id"] = int(master_id)
+        return params
+
+    def _write(self, conn: sa.Connection, old: Ticket, new: Ticket, ev: Event) -> None:
+        values = {k: getattr(new, k) for k in _TICKET_FIELDS
+                  if k not in ("id", "lon", "lat") and getattr(new, k) != getattr(old, k)}
+        done = conn.execute(tickets.update().where(tickets.c.id == old.id, tickets.c.version == old.version)
+                            .values(**values))
+        if done.rowcount != 1:
+            raise PreconditionFailedError(f"ticket {old.id} changed while {ev.action} was applied; retry")
+        self._append(conn, old.id, ev)
+
+    def escalate_overdue(self, now: datetime | None = None, actor: str = "system") -> list[dict[str, Any]]:
+        """Escalate every ticket past its solution deadline one level (提级); idempotent for a given ``now``.
+
+        The escalated ticket gets fresh deadlines counted from ``now``, so running this again at
+        the same moment changes nothing. Returns one row per escalation.
+        """
+        when = _aware(now)
+        q = (sa.select(tickets.c.id).where(tickets.c.status.in_(sorted(loop.RUNNING_STATES)),
+                                           tickets.c.solve_due < when, tickets.c.level != loop.LEVELS[-1])
+             .order_by(tickets.c.id))
+        with storage_errors(self.url, "finding overdue tickets"), self._read() as conn:
+            candidates = [int(i) for i in conn.execute(q).scalars()]
+        done = []
+        for tid in candidates:
+            with storage_errors(self.url, f"escalating ticket {tid}"), self.engine.begin() as conn:
+                row = conn.execute(sa.select(tickets).where(tickets.c.id == tid).with_for_update()).first()
+                ticket = _row_to_ticket(row)
+                if not loop.is_overdue(ticket, when):
+                    continue  # changed since the scan
+                params = self._prepare_params(conn, ticket, "escalate", when, {"reason": "overdue"})
+                note = f"逾期自动提级: solution due {ticket.solve_due.isoformat() if ticket.solve_due else '-'}"
+                new, ev = loop.apply(ticket, "escalate", actor=actor, at=when, note=note, **params)
+                self._write(conn, ticket, new, ev)
+            done.append({"id": tid, "from_level": ticket.level, "to_level": new.level, "grid_code": new.grid_code})
+        return done
+
+    # -- duplicates -----------------------------------------------------------------------------
+    def find_duplicates(self, lon: Any, lat: Any, matter_code: str, *, radius_m: float = 50.0, crs: str = "wgs84",
+                        exclude_id: int | None = None) -> list[tuple[Ticket, float]]:
+        """Open tickets of ``matter_code`` within ``radius_m`` of the point, nearest first, with distances (m)."""
+        if not (isinstance(radius_m, int | float) and math.isfinite(radius_m) and 0 < radius_m <= 5000):
+            raise ValidationError(f"duplicate radius must be a number of metres in (0, 5000], got {radius_m!r}")
+        x, y = to_wgs84(lon, lat, crs)
+        dlat = radius_m / _METRES_PER_DEG
+        dlon = radius_m / (_METRES_PER_DEG * max(math.cos(math.radians(y)), 1e-6))
+        q = sa.select(tickets).where(tickets.c.matter_code == matter_code,
+                                     tickets.c.status.in_(sorted(loop.OPEN_STATES)),
+                                     tickets.c.lon.between(x - dlon, x + dlon), tickets.c.lat.between(y - dlat, y + dlat))
+        if exclude_id is not None:
+            q = q.where(tickets.c.id != int(exclude_id))
+        with storage_errors(self.url, "finding duplicate tickets"), self._read() as conn:
+            found = [_row_to_ticket(r) for r in conn.execute(q).all()]
+        if not found:
+            return []
+        dist = _metric_distances(x, y, [(t.lon, t.lat) for t in found])
+        out = [(t, round(d, 1)) for t, d in zip(found, dist, strict=True) if d <= radius_m]
+        return sorted(out, key=lambda p: (p[1], p[0].id or 0))
+
+    # -- statistics -----------------------------------------------------------------------------
+    def statistics(self, month: str | None = None, *, level: str = "grid") -> list[dict[str, Any]]:
+        """Per-grid (or per-community/street with ``level``) figures by month; see :mod:`gridgis.tickets.stats`."""
+        from gridgis.tickets.stats import month_range, summarise
+
+        q = sa.select(*[tickets.c[k] for k in ("id", "status", "grid_code", "micro_grid_code", "community_code",
+                                                "street_code", "received_at", "resolved_at", "solve_due",
+                                                "close_reason", "rating", "overdue", "escalations")])
+        if month:
+            lo, hi = month_range(month, self.calendar.tz)
+            q = q.where(tickets.c.received_at >= lo, tickets.c.received_at < hi)
+        with storage_errors(self.url, "computing ticket statistics"), self._read() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q).all()]
+        return summarise(rows, tz=self.calendar.tz, level=level)
+
+
+def _metric_distances(x: float, y: float, points: list[tuple[float, float]]) -> list[float]:
+    """Distances in metres from (x, y) to ``points`` (WGS84) in the CGCS2000 Gauss-Krüger zone of x."""
+    import numpy as np
+    from pyproj import Transformer
+
+    from gridgis.crs import gauss_kruger_epsg
+
+    tr = Transformer.from_crs(4326, gauss_kruger_epsg(x), always_xy=True)
+    xs = np.array([x] + [p[0] for p in points])
+    ys = np.array([y] + [p[1] for p in points])
+    ex, ny = tr.transform(xs, ys)
+    return [float(v) for v in np.hypot(ex[1:] - ex[0], ny[1:] - ny[0])]
