@@ -1,0 +1,92 @@
+"""Offline assets: Leaflet (from the ``xstatic-leaflet`` package) and gridgis's own map kit.
+
+Nothing is fetched at run time. Saved maps inline these texts; the viewer serves them
+under ``/static``. Leaflet's two links to its home page are neutralised, and its CSS
+images become data URIs, so a saved map names no outside host. The only ``http://``
+strings left are XML namespace identifiers (never fetched), listed in
+:data:`NAMESPACE_URIS`.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from functools import lru_cache
+from pathlib import Path
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+#: XML namespace identifiers: strings that look like URLs but are never requested
+NAMESPACE_URIS = ("http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink", "http://www.w3.org/1999/xhtml",
+                  "http://www.w3.org/XML/1998/namespace")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "0.0.0.0")
+_URL = re.compile(r"https?://[^\s\"'<>()\\]+", re.IGNORECASE)
+
+
+def leaflet_dir() -> Path:
+    """The folder of the installed Leaflet build (``xstatic-leaflet``)."""
+    import xstatic.pkg.leaflet as xleaflet
+
+    return Path(xleaflet.BASE_DIR)
+
+
+def leaflet_version() -> str:
+    import xstatic.pkg.leaflet as xleaflet
+
+    return str(xleaflet.VERSION)
+
+
+@lru_cache(maxsize=1)
+def leaflet_js() -> str:
+    """Leaflet's minified JS with its home-page links replaced by ``#``."""
+    text = (leaflet_dir() / "leaflet.js").read_text(encoding="utf-8")
+    return _URL.sub(lambda m: m.group(0) if m.group(0) in NAMESPACE_URIS else "#", text)
+
+
+@lru_cache(maxsize=1)
+def leaflet_css() -> str:
+    """Leaflet's CSS with its images inlined as data URIs (and a comment's link neutralised)."""
+    base = leaflet_dir()
+    text = (base / "leaflet.css").read_text(encoding="utf-8")
+
+    def inline(match: re.Match[str]) -> str:
+        path = base / match.group(1)
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f"url(data:image/png;base64,{data})"
+
+    text = _URL.sub(lambda m: m.group(0) if m.group(0) in NAMESPACE_URIS else "#", text)  # a comment's link
+    return re.sub(r"url\((images/[\w.-]+\.png)\)", inline, text)
+
+
+def kit_js() -> str:
+    """gridgis's map kit (styles, icons, Chinese popups, legend, full screen, search, heat layer)."""
+    return (STATIC_DIR / "gridgis-map.js").read_text(encoding="utf-8")
+
+
+def kit_css() -> str:
+    return (STATIC_DIR / "gridgis-map.css").read_text(encoding="utf-8")
+
+
+def inline_head() -> str:
+    """``<style>``/``<script>`` blocks holding every asset a saved map needs."""
+    return (f"<style>{leaflet_css()}</style>\n<style>{kit_css()}</style>\n"
+            f"<script>{leaflet_js()}</script>\n<script>{kit_js()}</script>\n")
+
+
+def external_urls(text: str) -> list[str]:
+    """Every ``http(s)://`` URL in ``text`` whose host is not local (namespace identifiers excepted).
+
+    >>> external_urls('<a href="https://example.org/x">x</a> <script src="http://127.0.0.1:8000/a.js">')
+    ['https://example.org/x']
+    >>> external_urls('<svg xmlns="http://www.w3.org/2000/svg"></svg>')
+    []
+    """
+    found = []
+    for url in _URL.findall(text):
+        if url.rstrip("/;,.") in NAMESPACE_URIS or url in NAMESPACE_URIS:
+            continue
+        host = re.sub(r"^https?://", "", url, flags=re.IGNORECASE).split("/", 1)[0].split("@")[-1]
+        hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+        if hostname.lower() in LOCAL_HOSTS:
+            continue
+        found.append(url)
+    return found
