@@ -92,8 +92,7 @@ def normalize_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> gpd.GeoDataFram
     for col in ("code", "name"):
         if col not in frame.columns:
             raise ValidationError(f"{spec.name}: column {col!r} is missing")
-        out[col] = frame[col].astype("object").where(frame[col].notna(), None)
-        out[col] = out[col].map(lambda v: None if v is None else str(v).strip())
+        out[col] = _text_column(frame[col], strip=True)
     for f in spec.fields:
         if f.name in frame.columns:
             raw = frame[f.name]
@@ -111,14 +110,27 @@ def normalize_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> gpd.GeoDataFram
             elif f.type == "bool":
                 out[f.name] = raw.map(_to_bool).astype("boolean")
             else:
-                out[f.name] = raw.astype("object").where(raw.notna(), None)
-                out[f.name] = out[f.name].map(lambda v: None if v is None else str(v))
+                out[f.name] = _text_column(raw)
         except (ValueError, TypeError) as exc:
             problems.append(Problem(f"field {f.name!r} ({f.label_zh}) cannot be read as {f.type}: {exc}",
                                     layer=spec.name))
     if problems:
         raise ValidationError(f"{spec.name}: attributes cannot be read", problems)
     return out[spec.columns]
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def _text_column(raw: pd.Series, strip: bool = False) -> pd.Series:
+    """Text values as an object column with ``None`` for missing ones.
+
+    (pandas 3 infers a string dtype from ``Series.map`` and turns ``None`` into NaN, which
+    is truthy and would hide an empty name from validation; this keeps ``None``.)
+    """
+    values = [None if _is_missing(v) else (str(v).strip() if strip else str(v)) for v in raw]
+    return pd.Series(values, index=raw.index, dtype=object)
 
 
 def _to_bool(value: Any) -> Any:
