@@ -1,0 +1,84 @@
+"""Thresholds of the alignment steps, in one frozen dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gridgis.errors import ValidationError
+
+
+@dataclass(frozen=True)
+class AlignmentConfig:
+    """Every threshold the alignment steps use.
+
+    Parameters
+    ----------
+    household_min, household_max
+        The household range of a grid (default 300–500, the urban practice).
+    large_compound_households
+        A compound with more households than this is *large*: it may be split between grids,
+        but only along building lines. ``None`` means ``household_max``.
+    sliver_area_m2, sliver_share
+        An overlap piece smaller than ``sliver_area_m2`` m² or than ``sliver_share`` of its
+        compound's area is a digitising sliver and is ignored.
+    minor_share
+        A cut compound whose smaller pieces together hold less than this share of its area
+        (and of its households) is "cut with a minor piece": an easy fix.
+    grid_size_m
+        Precision of the planar partition in the metric CRS (metres). Every output vertex lies
+        on this grid, which is what makes the proposed grids an exact coverage.
+    rebalance
+        Move whole compounds or building pieces between neighbouring grids to bring households
+        into range.
+    microgrid_min, microgrid_max
+        The household range of a micro-grid (default 30–100).
+
+    Examples
+    --------
+    >>> AlignmentConfig().large_households
+    500
+    >>> AlignmentConfig.from_dict({"household_max": 600}).household_max
+    600
+    """
+
+    household_min: int = 300
+    household_max: int = 500
+    large_compound_households: int | None = None
+    sliver_area_m2: float = 5.0
+    sliver_share: float = 0.01
+    minor_share: float = 0.2
+    grid_size_m: float = 0.001
+    rebalance: bool = True
+    max_moves: int = 2000
+    microgrid_min: int = 30
+    microgrid_max: int = 100
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.household_min <= self.household_max:
+            raise ValidationError(f"alignment config: household range {self.household_min}–{self.household_max} "
+                                  "is empty; give household_min <= household_max")
+        if not 0 < self.microgrid_min <= self.microgrid_max:
+            raise ValidationError(f"alignment config: micro-grid range {self.microgrid_min}–{self.microgrid_max} "
+                                  "is empty; give 0 < microgrid_min <= microgrid_max")
+        if self.grid_size_m <= 0 or self.grid_size_m > 0.1:
+            raise ValidationError(f"alignment config: grid_size_m={self.grid_size_m} must lie in (0, 0.1] metres")
+
+    @property
+    def large_households(self) -> int:
+        """The household count above which a compound is large."""
+        return self.household_max if self.large_compound_households is None else self.large_compound_households
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> AlignmentConfig:
+        """Build a config from a mapping, refusing unknown keys by name."""
+        values = dict(values or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValidationError(f"alignment config: unknown setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> AlignmentConfig:
+        """A copy with some settings changed."""
+        return replace(self, **changes)

@@ -1,0 +1,276 @@
+"""The planar partition of one community into faces and atoms (metric CRS, private to proposals).
+
+Faces come from polygonizing the noded boundaries of the community, its grids, its compounds and,
+inside large compounds, the lines between buildings (Voronoi regions of each building's outline).
+All vertices are snapped to ``grid_size`` metres, so faces share their edges exactly and any union
+of faces is an exact coverage. An *atom* is what a proposal moves as one piece:
+
+- ``compound``: a compound (overlapping compounds together) that is not large;
+- ``building``: the region of one building inside a large compound;
+- ``land``: one face outside every compound (roads, open space).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridgis.alignment.config import AlignmentConfig
+
+
+@dataclass
+class CommunityInput:
+    """One community's layers in the metric CRS (already clipped, polygonal)."""
+
+    code: str
+    area: shapely.Geometry
+    grid_codes: list[str]
+    grid_geoms: np.ndarray
+    compound_codes: list[str]
+    compound_geoms: np.ndarray
+    compound_households: np.ndarray
+    building_codes: list[str] = field(default_factory=list)
+    building_geoms: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    building_households: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def has_buildings(self) -> bool:
+        return len(self.building_codes) > 0
+
+
+@dataclass
+class Partition:
+    """Faces, atoms and their adjacency for one community."""
+
+    faces: np.ndarray
+    face_area: np.ndarray
+    face_grid: np.ndarray  # current grid code per face (None in a gap)
+    face_group: np.ndarray  # compound group per face (-1 outside compounds)
+    face_atom: np.ndarray
+    face_households: np.ndarray
+    face_buildings: list[list[int]]  # building indices whose point lies in the face
+    groups: list[list[int]]  # compound indices per group
+    group_large: np.ndarray
+    group_households: np.ndarray
+    atoms: pd.DataFrame  # atom, kind, group, building, households, area
+    atom_adjacency: dict[int, dict[int, float]]
+
+
+def _snap(geoms: np.ndarray, grid_size: float) -> np.ndarray:
+    return shapely.set_precision(geoms, grid_size) if len(geoms) else geoms
+
+
+def _clip(geoms: np.ndarray, area: shapely.Geometry, grid_size: float) -> np.ndarray:
+    if not len(geoms):
+        return geoms
+    out = shapely.intersection(geoms, area, grid_size=grid_size)
+    return np.array([_poly(g) for g in out], dtype=object)
+
+
+def _poly(g: shapely.Geometry) -> shapely.Geometry:
+    if g is None or g.is_empty:
+        return shapely.Polygon()
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def _compound_groups(geoms: np.ndarray, min_overlap: float) -> list[list[int]]:
+    """Compounds that overlap each other by more than ``min_overlap`` m² move together."""
+    n = len(geoms)
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    if n:
+        tree = shapely.STRtree(geoms)
+        a, b = tree.query(geoms, predicate="intersects")
+        keep = a < b
+        a, b = a[keep], b[keep]
+        if len(a):
+            inter = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+            for i, j in zip(a[inter > min_overlap], b[inter > min_overlap]):
+                ri, rj = find(int(i)), find(int(j))
+                if ri != rj:
+                    parent[max(ri, rj)] = min(ri, rj)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        if not geoms[i].is_empty:
+            groups.setdefault(find(i), []).append(i)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _building_regions(group_geom: shapely.Geometry, bgeoms: np.ndarray, grid_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sample points along each building outline (labelled) for the Voronoi split of a large compound."""
+    pts, labels = [], []
+    for k, g in enumerate(bgeoms):
+        if g.geom_type in ("Polygon", "MultiPolygon"):
+            ring = shapely.segmentize(shapely.boundary(g), 4.0)
+            xy = shapely.get_coordinates(ring)
+        else:
+            xy = shapely.get_coordinates(g)
+        if not len(xy):
+            xy = shapely.get_coordinates(shapely.point_on_surface(g))
+        pts.append(xy)
+        labels.append(np.full(len(xy), k))
+    xy = np.round(np.concatenate(pts) / grid_size) * grid_size
+    lab = np.concatenate(labels)
+    xy, first = np.unique(xy, axis=0, return_index=True)
+    return xy, lab[first]
+
+
+def _voronoi_lines(group_geom: shapely.Geometry, xy: np.ndarray, lab: np.ndarray) -> list[shapely.Geometry]:
+    if len(np.unique(lab)) < 2:
+        return []
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=group_geom, ordered=True))
+    lines = []
+    for k in np.unique(lab):
+        region = shapely.coverage_union_all(cells[lab == k])
+        lines.append(shapely.boundary(shapely.intersection(region, group_geom)))
+    return lines
+
+
+def _face_adjacency(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of faces sharing an edge (exactly equal segments) and the shared length."""
+    if len(faces) < 2:
+        return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
+    rings, ring_face = shapely.get_rings(faces, return_index=True)
+    xy, ring_idx = shapely.get_coordinates(rings, return_index=True)
+    same = ring_idx[:-1] == ring_idx[1:]
+    a, b = xy[:-1][same], xy[1:][same]
+    face = ring_face[ring_idx[:-1][same]]
+    swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    p = np.where(swap[:, None], b, a)
+    q = np.where(swap[:, None], a, b)
+    df = pd.DataFrame({"x1": p[:, 0], "y1": p[:, 1], "x2": q[:, 0], "y2": q[:, 1], "face": face,
+                       "len": np.hypot(q[:, 0] - p[:, 0], q[:, 1] - p[:, 1])})
+    agg = df.groupby(["x1", "y1", "x2", "y2"], sort=False).agg(lo=("face", "min"), hi=("face", "max"),
+                                                              n=("face", "size"), length=("len", "first"))
+    agg = agg[(agg["n"] == 2) & (agg["lo"] != agg["hi"])]
+    pairs = agg.groupby(["lo", "hi"], sort=True)["length"].sum()
+    if not len(pairs):
+        return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
+    lo = pairs.index.get_level_values(0).to_numpy()
+    hi = pairs.index.get_level_values(1).to_numpy()
+    return lo, hi, pairs.to_numpy()
+
+
+def _pick_first(n: int, left: np.ndarray, right: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """For each of ``n`` items, the ``right`` with the lowest ``rank`` among its pairs (-1 when none)."""
+    out = np.full(n, -1, dtype=np.int64)
+    if len(left):
+        order = np.lexsort((rank[right], left))
+        left, right = left[order], right[order]
+        first = np.r_[True, left[1:] != left[:-1]]
+        out[left[first]] = right[first]
+    return out
+
+
+def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
+    """Build the faces and atoms of one community (see the module docstring)."""
+    gs = config.grid_size_m
+    area = _poly(shapely.set_precision(ci.area, gs))
+    grids = _clip(_snap(ci.grid_geoms, gs), area, gs)
+    comps = _clip(_snap(ci.compound_geoms, gs), area, gs)
+    groups = _compound_groups(comps, config.sliver_area_m2)
+    group_geoms = np.array([shapely.union_all(comps[g], grid_size=gs) for g in groups], dtype=object)
+    bgeoms = ci.building_geoms
+    bpts = shapely.point_on_surface(bgeoms) if len(bgeoms) else np.array([], dtype=object)
+    # households per group: from buildings when there are any, else the compounds' own figures
+    if ci.has_buildings and len(group_geoms):
+        gi, bi = shapely.STRtree(bpts).query(group_geoms, predicate="contains_properly")
+        bgroup = np.full(len(bpts), -1)
+        bgroup[bi] = gi
+        group_hh = np.bincount(gi, weights=ci.building_households[bi], minlength=len(groups)).astype(np.int64)
+    else:
+        bgroup = np.full(len(bpts), -1)
+        group_hh = np.array([int(ci.compound_households[g].sum()) for g in groups], dtype=np.int64)
+    large = group_hh > config.large_households
+    lines = [shapely.boundary(area)]
+    lines += [shapely.boundary(g) for g in grids if not g.is_empty]
+    lines += [shapely.boundary(g) for g in group_geoms]
+    split_points: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for k in np.flatnonzero(large):
+        members = np.flatnonzero(bgroup == k)
+        if len(members) >= 2:
+            xy, lab = _building_regions(group_geoms[k], bgeoms[members], gs)
+            lines += _voronoi_lines(group_geoms[k], xy, lab)
+            split_points[int(k)] = (xy, lab, members)
+    noded = shapely.union_all(np.array(lines, dtype=object), grid_size=gs)
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    faces = faces[shapely.area(faces) > 0]
+    rep = shapely.point_on_surface(faces)
+    inside = shapely.contains_properly(area, rep) if len(faces) else np.zeros(0, bool)
+    faces, rep = faces[inside], rep[inside]
+    # sort faces so that everything downstream is deterministic
+    order = np.lexsort((shapely.get_y(rep), shapely.get_x(rep)))
+    faces, rep = faces[order], rep[order]
+    n = len(faces)
+    face_area = shapely.area(faces)
+    # current grid: the lowest code among the grids holding the face
+    gcodes = np.asarray(ci.grid_codes, dtype=object)
+    grank = np.argsort(np.argsort(gcodes.astype(str))) if len(gcodes) else np.zeros(0, int)
+    fi, gi_ = shapely.STRtree(grids).query(rep, predicate="within") if len(grids) else (np.zeros(0, int),) * 2
+    fg = _pick_first(n, fi, gi_, grank)
+    face_grid = np.where(fg >= 0, gcodes[np.maximum(fg, 0)] if len(gcodes) else None, None).astype(object)
+    fi, ki = shapely.STRtree(group_geoms).query(rep, predicate="within") if len(group_geoms) else (np.zeros(0, int),) * 2
+    face_group = _pick_first(n, fi, ki, np.arange(len(group_geoms)))
+    # buildings and households per face
+    face_hh = np.zeros(n)
+    face_buildings: list[list[int]] = [[] for _ in range(n)]
+    if ci.has_buildings and n:
+        bi, fj = shapely.STRtree(faces).query(bpts, predicate="intersects")
+        bf = _pick_first(len(bpts), bi, fj, np.arange(n))
+        for b in np.flatnonzero(bf >= 0):
+            face_buildings[bf[b]].append(int(b))
+        ok = bf >= 0
+        np.add.at(face_hh, bf[ok], ci.building_households[ok])
+    elif n:
+        garea = shapely.area(group_geoms)
+        for f in np.flatnonzero(face_group >= 0):
+            k = face_group[f]
+            face_hh[f] = group_hh[k] * face_area[f] / max(garea[k], 1e-9)
+    # atoms
+    face_building = np.full(n, -1)
+    for k, (xy, lab, members) in split_points.items():
+        fk = np.flatnonzero(face_group == k)
+        if len(fk):
+            tree = shapely.STRtree(shapely.points(xy))
+            nearest = tree.nearest(rep[fk])
+            face_building[fk] = members[lab[nearest]]
+    keys = []
+    for f in range(n):
+        k = face_group[f]
+        if k < 0:
+            keys.append(("land", -1, f))
+        elif face_building[f] >= 0:
+            keys.append(("building", int(k), int(face_building[f])))
+        else:
+            keys.append(("compound", int(k), -1))
+    uniq = {key: i for i, key in enumerate(sorted(set(keys), key=lambda t: (t[0] != "compound", t[1], t[2])))}
+    face_atom = np.array([uniq[key] for key in keys], dtype=np.int64)
+    atoms = pd.DataFrame([{"atom": i, "kind": key[0], "group": key[1],
+                           "building": key[2] if key[0] == "building" else -1} for key, i in uniq.items()])
+    if len(atoms):
+        atoms = atoms.sort_values("atom").reset_index(drop=True)
+        atoms["households"] = np.bincount(face_atom, weights=face_hh, minlength=len(atoms))
+        atoms["area"] = np.bincount(face_atom, weights=face_area, minlength=len(atoms))
+    else:
+        atoms = pd.DataFrame(columns=["atom", "kind", "group", "building", "households", "area"])
+    lo, hi, length = _face_adjacency(faces)
+    adjacency: dict[int, dict[int, float]] = {i: {} for i in range(len(atoms))}
+    for a, b, ln in zip(face_atom[lo], face_atom[hi], length):
+        if a != b:
+            adjacency[a][b] = adjacency[a].get(b, 0.0) + ln
+            adjacency[b][a] = adjacency[b].get(a, 0.0) + ln
+    return Partition(faces=faces, face_area=face_area, face_grid=face_grid, face_group=face_group,
+                     face_atom=face_atom, face_households=face_hh, face_buildings=face_buildings, groups=groups,
+                     group_large=large, group_households=group_hh, atoms=atoms, atom_adjacency=adjacency)

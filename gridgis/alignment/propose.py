@@ -1,0 +1,366 @@
+"""Propose grid boundaries that follow compound boundaries (拉平对齐).
+
+For each community: build the planar partition (:mod:`gridgis.alignment.partition`), give each
+atom to the grid holding most of its households, let land and gaps join a neighbouring grid, keep
+every grid in one piece, move whole atoms to bring households into range, and dissolve the faces
+per grid. Because every grid is a union of faces of one snapped partition, the result is an exact
+coverage of the community.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridgis.alignment._frames import households, metric, require_frame, text_column, to_storage_series
+from gridgis.alignment.config import AlignmentConfig
+from gridgis.alignment.partition import CommunityInput, Partition, build_partition
+from gridgis.alignment.rebalance import (components, deviation, fill_gaps, initial_assignment, make_contiguous,
+                                         rebalance)
+from gridgis.alignment.validate import CoverageReport, validate_coverage
+from gridgis.crs import metric_crs_for
+from gridgis.errors import ValidationError
+
+
+@dataclass
+class Proposal:
+    """A proposed set of grids with its impact.
+
+    Attributes
+    ----------
+    grids : GeoDataFrame
+        Proposed grids (EPSG:4326), the input grids' columns with ``households`` recounted and ``area_m2``.
+    changes : GeoDataFrame
+        The pieces that change grid: ``from_grid``, ``to_grid``, ``area_m2``, ``households``,
+        ``compounds`` and ``buildings``.
+    impact : DataFrame
+        Per grid: area and households before/after/gained/lost, compounds in/out, buildings moved,
+        open tickets that would change grid.
+    explanations : list of dict
+        Every grid left outside the household range (or removed), with the reason.
+    """
+
+    grids: gpd.GeoDataFrame
+    changes: gpd.GeoDataFrame
+    impact: pd.DataFrame
+    explanations: list[dict[str, Any]]
+    coverage_before: CoverageReport
+    coverage_after: CoverageReport
+    config: AlignmentConfig
+    moves: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """True when any piece changes grid."""
+        return len(self.changes) > 0
+
+
+def community_areas(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | None, crs: str,
+                    grid_size: float) -> tuple[dict[str, shapely.Geometry], np.ndarray]:
+    """The area to cover per community (metric) and the community code of every grid.
+
+    With ``communities``, their polygons; each grid belongs to the community named by its
+    ``community_code`` when known, else to the one it overlaps most. Without, the union of the
+    grids of each ``community_code`` (or of the grid code's first 12 digits).
+    """
+    gcodes = grids["code"].astype(str).to_numpy()
+    gcomm = text_column(grids, "community_code")
+    gcomm = np.array([c if c else (g[:12] if len(g) >= 12 else "000000000000") for c, g in zip(gcomm, gcodes)],
+                     dtype=object)
+    gg = metric(grids, crs)
+    if communities is not None and len(communities):
+        ccodes = communities["code"].astype(str).to_numpy()
+        cg = metric(communities, crs)
+        areas = {c: g for c, g in zip(ccodes, cg) if not g.is_empty}
+        unknown = ~np.isin(gcomm, ccodes)
+        if unknown.any():
+            tree = shapely.STRtree(cg)
+            for i in np.flatnonzero(unknown):
+                cand = tree.query(gg[i], predicate="intersects")
+                if len(cand):
+                    ov = shapely.area(shapely.intersection(gg[i], cg[cand]))
+                    gcomm[i] = ccodes[cand[np.argmax(ov)]]
+        return areas, gcomm
+    areas = {}
+    for c in sorted(set(gcomm)):
+        areas[c] = shapely.union_all(gg[gcomm == c], grid_size=grid_size)
+    return areas, gcomm
+
+
+def _assign_to_areas(geoms: np.ndarray, codes: list[str], areas: np.ndarray, points: bool) -> np.ndarray:
+    """Index of the area each geometry belongs to (largest overlap, or containing point), -1 for none."""
+    out = np.full(len(geoms), -1, dtype=np.int64)
+    if not len(geoms) or not len(areas):
+        return out
+    tree = shapely.STRtree(areas)
+    if points:
+        gi, ai = tree.query(shapely.point_on_surface(geoms), predicate="intersects")
+        order = np.lexsort((ai, gi))
+        gi, ai = gi[order], ai[order]
+        first = np.r_[True, gi[1:] != gi[:-1]] if len(gi) else np.zeros(0, bool)
+        out[gi[first]] = ai[first]
+        return out
+    gi, ai = tree.query(geoms, predicate="intersects")
+    if len(gi):
+        ov = shapely.area(shapely.intersection(geoms[gi], areas[ai]))
+        order = np.lexsort((ai, -ov, gi))
+        gi, ai, ov = gi[order], ai[order], ov[order]
+        first = np.r_[True, gi[1:] != gi[:-1]] & (ov > 0)
+        out[gi[first]] = ai[first]
+    return out
+
+
+def _explain(code: str, h: float, members: list[int], p: Partition, ci: CommunityInput, total: float,
+             n_grids: int, config: AlignmentConfig) -> dict[str, Any] | None:
+    lo, hi = config.household_min, config.household_max
+    if deviation(h, config) == 0:
+        return None
+    hh = p.atoms["households"].to_numpy()
+    over = h > hi
+    base = {"grid": code, "community_code": ci.code, "households": int(round(h)),
+            "issue": "over" if over else "under"}
+    if over:
+        big = [a for a in members if hh[a] > hi and p.atoms["kind"].iloc[a] == "compound"]
+        if big:
+            a = max(big, key=lambda x: hh[x])
+            names = [ci.compound_codes[i] for i in p.groups[int(p.atoms["group"].iloc[a])]]
+            why = "no buildings to split it along" if not ci.has_buildings else "too few buildings to split it"
+            return base | {"reason_zh": f"小区 {', '.join(names)} 单独有 {int(hh[a])} 户，超过 {hi} 户，且无法按楼栋拆分",
+                           "reason": f"compound {', '.join(names)} alone has {int(hh[a])} households (> {hi}) and "
+                                     f"{why}; keep it whole as one grid or add its buildings"}
+        if total > n_grids * hi:
+            need = int(np.ceil(total / hi))
+            return base | {"reason_zh": f"社区共 {int(total)} 户，仅 {n_grids} 个网格，至少需要 {need} 个",
+                           "reason": f"the community has {int(total)} households for {n_grids} grids; it needs at "
+                                     f"least {need} grids: add a grid"}
+    elif n_grids > 1 and total < n_grids * lo:
+        most = max(1, int(total // lo)) if lo else n_grids
+        return base | {"reason_zh": f"社区共 {int(total)} 户，{n_grids} 个网格过多，最多 {most} 个",
+                       "reason": f"the community has {int(total)} households for {n_grids} grids; at most {most} "
+                                 "grids can reach the minimum: merge grids"}
+    elif n_grids == 1:
+        return base | {"reason_zh": f"社区只有一个网格，共 {int(total)} 户",
+                       "reason": f"the community has one grid and {int(total)} households in all"}
+    return base | {"reason_zh": "相邻网格间没有可整体移动的小区或楼栋能改善户数而不破坏连通或使邻格越界",
+                   "reason": "no whole compound or building piece at its border can move to or from a neighbouring "
+                             "grid without breaking contiguity or pushing the neighbour out of range"}
+
+
+def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, Any]:
+    """Align one community (metric CRS): the new grid per face, dissolved grids, moves and explanations."""
+    p = build_partition(ci, config)
+    assign = fill_gaps(initial_assignment(p), p.atom_adjacency)
+    assign = make_contiguous(assign, p)
+    moves: list[dict] = []
+    if config.rebalance:
+        assign, moves = rebalance(assign, p, config)
+    face_new = assign[p.face_atom] if len(p.face_atom) else np.array([], dtype=object)
+    geoms: dict[str, shapely.Geometry] = {}
+    explanations = []
+    hh = p.atoms["households"].to_numpy() if len(p.atoms) else np.zeros(0)
+    members: dict[str, list[int]] = {}
+    for a, g in enumerate(assign):
+        if g is not None:
+            members.setdefault(g, []).append(a)
+    total = float(hh.sum())
+    for g in sorted(members):
+        geoms[g] = shapely.coverage_union_all(p.faces[face_new == g])
+        if len(components(members[g], p.atom_adjacency)) > 1:
+            explanations.append({"grid": g, "community_code": ci.code, "households": int(round(hh[members[g]].sum())),
+                                 "issue": "disconnected", "reason_zh": "网格由不相连的几块组成",
+                                 "reason": "the grid is in several pieces that no neighbour can take"})
+        e = _explain(g, float(hh[members[g]].sum()), members[g], p, ci, total, len(members), config)
+        if e:
+            explanations.append(e)
+    for g in sorted(set(ci.grid_codes) - set(members)):
+        explanations.append({"grid": g, "community_code": ci.code, "households": 0, "issue": "removed",
+                             "reason_zh": "该网格的全部小区归入相邻网格，网格被合并",
+                             "reason": "every compound of this grid went to the grid holding most of its households; "
+                                       "the grid is merged into its neighbours"})
+    if any(g is None for g in assign):
+        explanations.append({"grid": None, "community_code": ci.code, "households": 0, "issue": "uncovered",
+                             "reason_zh": "社区内有区域不与任何网格相邻", "reason": "part of the community touches no grid"})
+    return {"partition": p, "face_new": face_new, "geoms": geoms, "moves": moves, "explanations": explanations}
+
+
+_CLOSED = {"closed", "done", "resolved", "cancelled", "办结", "已办结", "已关闭", "关闭"}
+
+
+def _community_inputs(compounds, grids, buildings, communities, crs, config) -> list[CommunityInput]:
+    areas, gcomm = community_areas(grids, communities, crs, config.grid_size_m)
+    codes = sorted(c for c in areas if (gcomm == c).any() or communities is not None)
+    area_geoms = np.array([areas[c] for c in codes], dtype=object)
+    gg = metric(grids, crs)
+    gcodes = grids["code"].astype(str).to_numpy()
+    cg = metric(compounds, crs) if compounds is not None and len(compounds) else np.array([], dtype=object)
+    ccodes = compounds["code"].astype(str).to_numpy() if len(cg) else np.array([], dtype=object)
+    chh = households(compounds) if len(cg) else np.zeros(0, np.int64)
+    c_at = _assign_to_areas(cg, list(ccodes), area_geoms, points=False)
+    if buildings is not None and len(buildings):
+        bg = metric(buildings, crs)
+        bcodes = buildings["code"].astype(str).to_numpy()
+        bhh = households(buildings)
+        b_at = _assign_to_areas(bg, list(bcodes), area_geoms, points=True)
+    else:
+        bg, bcodes, bhh, b_at = np.array([], dtype=object), np.array([], dtype=object), np.zeros(0, np.int64), None
+    out = []
+    for k, c in enumerate(codes):
+        gm = gcomm == c
+        cm = c_at == k
+        bm = b_at == k if b_at is not None else np.zeros(0, bool)
+        out.append(CommunityInput(code=c, area=area_geoms[k], grid_codes=list(gcodes[gm]), grid_geoms=gg[gm],
+                                  compound_codes=list(ccodes[cm]), compound_geoms=cg[cm], compound_households=chh[cm],
+                                  building_codes=list(bcodes[bm]) if len(bm) else [],
+                                  building_geoms=bg[bm] if len(bm) else np.array([], dtype=object),
+                                  building_households=bhh[bm] if len(bm) else np.zeros(0, np.int64)))
+    return out
+
+
+def _face_compounds(p: Partition, ci: CommunityInput, faces: np.ndarray) -> list[str]:
+    groups = {int(k) for k in p.face_group[faces] if k >= 0}
+    return sorted({ci.compound_codes[i] for k in groups for i in p.groups[k]})
+
+
+def _impact_rows(ci: CommunityInput, res: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+    p: Partition = res["partition"]
+    old = np.array(["" if g is None else g for g in p.face_grid], dtype=object)
+    new = np.array(["" if g is None else g for g in res["face_new"]], dtype=object)
+    nb = np.array([len(b) for b in p.face_buildings])
+    changes = []
+    moved = old != new
+    pairs = sorted({(o, n) for o, n in zip(old[moved], new[moved])})
+    for o, n in pairs:
+        idx = np.flatnonzero(moved & (old == o) & (new == n))
+        changes.append({"community_code": ci.code, "from_grid": o or None, "to_grid": n or None,
+                        "area_m2": round(float(p.face_area[idx].sum()), 3),
+                        "households": int(round(p.face_households[idx].sum())),
+                        "compounds": ",".join(_face_compounds(p, ci, idx)), "buildings": int(nb[idx].sum()),
+                        "geometry": shapely.coverage_union_all(p.faces[idx])})
+    impact = []
+    for g in sorted(set(ci.grid_codes) | set(res["geoms"])):
+        before, after = old == g, new == g
+        gained, lost = after & ~before, before & ~after
+        impact.append({
+            "grid": g, "community_code": ci.code,
+            "area_before_m2": round(float(p.face_area[before].sum()), 3),
+            "area_after_m2": round(float(p.face_area[after].sum()), 3),
+            "area_gained_m2": round(float(p.face_area[gained].sum()), 3),
+            "area_lost_m2": round(float(p.face_area[lost].sum()), 3),
+            "households_before": int(round(p.face_households[before].sum())),
+            "households_after": int(round(p.face_households[after].sum())),
+            "households_gained": int(round(p.face_households[gained].sum())),
+            "households_lost": int(round(p.face_households[lost].sum())),
+            "compounds_in": _face_compounds(p, ci, np.flatnonzero(gained)),
+            "compounds_out": _face_compounds(p, ci, np.flatnonzero(lost)),
+            "buildings_in": int(nb[gained].sum()), "buildings_out": int(nb[lost].sum()),
+            "removed": g not in res["geoms"],
+        })
+    return changes, impact
+
+
+def _ticket_moves(tickets: gpd.GeoDataFrame, before: gpd.GeoDataFrame, after: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Open tickets whose point lies in a different grid after the proposal."""
+    t = require_frame(tickets, "tickets", columns=())
+    if "status" in t.columns:
+        t = t[~t["status"].astype(str).str.lower().isin(_CLOSED)]
+    pts = shapely.point_on_surface(t.geometry.values)
+
+    def locate(grids: gpd.GeoDataFrame) -> np.ndarray:
+        codes = grids["code"].astype(str).to_numpy()
+        out = np.array([None] * len(pts), dtype=object)
+        if len(codes) and len(pts):
+            ti, gi = shapely.STRtree(grids.geometry.values).query(pts, predicate="intersects")
+            order = np.lexsort((codes[gi], ti))
+            ti, gi = ti[order], gi[order]
+            first = np.r_[True, ti[1:] != ti[:-1]]
+            out[ti[first]] = codes[gi[first]]
+        return out
+
+    b, a = locate(before), locate(after)
+    ids = t["code"].astype(str).to_numpy() if "code" in t.columns else t.index.astype(str).to_numpy()
+    moved = b != a
+    return pd.DataFrame({"ticket": ids[moved], "from_grid": b[moved], "to_grid": a[moved]})
+
+
+def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
+                      buildings: gpd.GeoDataFrame | None = None, communities: gpd.GeoDataFrame | None = None,
+                      tickets: gpd.GeoDataFrame | None = None, config: AlignmentConfig | None = None,
+                      on_progress: Callable[[int, int], None] | None = None) -> Proposal:
+    """Propose grids whose lines follow compound boundaries, for every community.
+
+    Parameters
+    ----------
+    compounds, grids : GeoDataFrame
+        Layer frames in EPSG:4326 (``code``; ``households``, ``community_code`` used when present).
+    buildings : GeoDataFrame, optional
+        Buildings with ``households``: households are then counted per building and large compounds
+        are split along building lines.
+    communities : GeoDataFrame, optional
+        The areas to cover; without them, the union of each community's grids.
+    tickets : GeoDataFrame, optional
+        Ticket points (``status`` optional): open tickets that would change grid are counted.
+    config : AlignmentConfig, optional
+    on_progress : callable, optional
+        Called as ``on_progress(done, total)`` after each community.
+
+    Returns
+    -------
+    Proposal
+    """
+    config = config or AlignmentConfig()
+    grids = require_frame(grids, "grids")
+    compounds = require_frame(compounds, "compounds")
+    buildings = require_frame(buildings, "buildings", allow_none=True)
+    communities = require_frame(communities, "communities", allow_none=True)
+    if not len(grids):
+        raise ValidationError("grids: the layer is empty; there is nothing to align")
+    crs = metric_crs_for(grids)
+    inputs = _community_inputs(compounds, grids, buildings, communities, crs, config)
+    new_geoms: dict[str, shapely.Geometry] = {}
+    new_hh: dict[str, int] = {}
+    change_rows, impact_rows, explanations, moves = [], [], [], []
+    for k, ci in enumerate(inputs):
+        res = align_community(ci, config)
+        p: Partition = res["partition"]
+        for g, geom in res["geoms"].items():
+            new_geoms[g] = geom
+            new_hh[g] = int(round(p.face_households[res["face_new"] == g].sum()))
+        ch, im = _impact_rows(ci, res)
+        change_rows += ch
+        impact_rows += im
+        explanations += res["explanations"]
+        moves += [m | {"community_code": ci.code} for m in res["moves"]]
+        if on_progress:
+            on_progress(k + 1, len(inputs))
+    keep = grids[grids["code"].astype(str).isin(new_geoms)].copy()
+    codes = keep["code"].astype(str).tolist()
+    geoms = [new_geoms[c] for c in codes]
+    keep = keep.set_geometry(to_storage_series(geoms, crs, index=keep.index).values, crs="EPSG:4326")
+    keep["households"] = [new_hh[c] for c in codes]
+    keep["area_m2"] = np.round(shapely.area(np.asarray(geoms, dtype=object)), 3)
+    keep = keep.sort_values("code").reset_index(drop=True)
+    changes = gpd.GeoDataFrame(
+        change_rows, columns=["community_code", "from_grid", "to_grid", "area_m2", "households", "compounds",
+                              "buildings", "geometry"],
+        geometry=to_storage_series([r["geometry"] for r in change_rows], crs).values if change_rows else [],
+        crs="EPSG:4326")
+    impact = pd.DataFrame(impact_rows)
+    if tickets is not None and len(impact):
+        tm = _ticket_moves(tickets, grids, keep)
+        out_n = tm.groupby("from_grid").size() if len(tm) else pd.Series(dtype=int)
+        in_n = tm.groupby("to_grid").size() if len(tm) else pd.Series(dtype=int)
+        impact["tickets_out"] = impact["grid"].map(out_n).fillna(0).astype(int)
+        impact["tickets_in"] = impact["grid"].map(in_n).fillna(0).astype(int)
+    area = communities if communities is not None else None
+    cov_before = validate_coverage(grids, area, metric_crs=crs)
+    target = (gpd.GeoDataFrame(geometry=to_storage_series([ci.area for ci in inputs], crs).values, crs="EPSG:4326")
+              if communities is None else communities)
+    cov_after = validate_coverage(keep, target, metric_crs=crs)
+    return Proposal(grids=keep, changes=changes, impact=impact, explanations=explanations,
+                    coverage_before=cov_before, coverage_after=cov_after, config=config, moves=moves)

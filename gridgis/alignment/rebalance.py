@@ -1,0 +1,161 @@
+"""Assigning atoms to grids: majority rule, gap filling, contiguity and household rebalancing.
+
+Private to :mod:`gridgis.alignment.propose`; works on a :class:`~gridgis.alignment.partition.Partition`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gridgis.alignment.config import AlignmentConfig
+from gridgis.alignment.partition import Partition
+
+
+def initial_assignment(p: Partition) -> np.ndarray:
+    """Each atom goes to the current grid holding most of its households (then most area, then lowest code)."""
+    n = len(p.atoms)
+    out = np.array([None] * n, dtype=object)
+    has = np.array([g is not None for g in p.face_grid], dtype=bool)
+    if not has.any():
+        return out
+    df = pd.DataFrame({"atom": p.face_atom[has], "grid": p.face_grid[has].astype(str),
+                       "hh": p.face_households[has], "area": p.face_area[has]})
+    agg = df.groupby(["atom", "grid"], sort=True).sum().reset_index()
+    agg = agg.sort_values(["atom", "hh", "area", "grid"], ascending=[True, False, False, True])
+    first = agg.drop_duplicates("atom")
+    out[first["atom"].to_numpy()] = first["grid"].to_numpy()
+    return out
+
+
+def _best_neighbour_grid(atoms: list[int], assign: np.ndarray, adj: dict[int, dict[int, float]],
+                         exclude: str | None = None) -> str | None:
+    shared: dict[str, float] = {}
+    members = set(atoms)
+    for a in atoms:
+        for b, ln in adj[a].items():
+            g = assign[b]
+            if b not in members and g is not None and g != exclude:
+                shared[g] = shared.get(g, 0.0) + ln
+    if not shared:
+        return None
+    return sorted(shared.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+
+
+def fill_gaps(assign: np.ndarray, adj: dict[int, dict[int, float]]) -> np.ndarray:
+    """Atoms with no grid join the neighbouring grid they share the longest boundary with."""
+    assign = assign.copy()
+    while True:
+        todo = [a for a in range(len(assign)) if assign[a] is None]
+        if not todo:
+            return assign
+        changes = {a: _best_neighbour_grid([a], assign, adj) for a in todo}
+        changes = {a: g for a, g in changes.items() if g is not None}
+        if not changes:
+            return assign
+        for a, g in changes.items():
+            assign[a] = g
+
+
+def components(members: list[int], adj: dict[int, dict[int, float]], without: int | None = None) -> list[list[int]]:
+    """Connected components of ``members`` (optionally without one atom), each sorted, in order of first atom."""
+    rest = set(members)
+    rest.discard(without)
+    out = []
+    while rest:
+        start = min(rest)
+        seen = {start}
+        stack = [start]
+        while stack:
+            a = stack.pop()
+            for b in adj[a]:
+                if b in rest and b not in seen:
+                    seen.add(b)
+                    stack.append(b)
+        rest -= seen
+        out.append(sorted(seen))
+    return out
+
+
+def _members(assign: np.ndarray) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for a, g in enumerate(assign):
+        if g is not None:
+            out.setdefault(g, []).append(a)
+    return out
+
+
+def make_contiguous(assign: np.ndarray, p: Partition, max_rounds: int = 1000) -> np.ndarray:
+    """Detached parts of a grid join the neighbour they share most boundary with; the main part stays."""
+    assign = assign.copy()
+    hh = p.atoms["households"].to_numpy() if len(p.atoms) else np.zeros(0)
+    area = p.atoms["area"].to_numpy() if len(p.atoms) else np.zeros(0)
+    for _ in range(max_rounds):
+        changed = False
+        for g, members in sorted(_members(assign).items()):
+            comps = components(members, p.atom_adjacency)
+            if len(comps) < 2:
+                continue
+            comps.sort(key=lambda c: (-hh[c].sum(), -area[c].sum(), c[0]))
+            for comp in comps[1:]:
+                target = _best_neighbour_grid(comp, assign, p.atom_adjacency, exclude=g)
+                if target is not None:
+                    assign[comp] = target
+                    changed = True
+            if changed:
+                break
+        if not changed:
+            return assign
+    return assign
+
+
+def deviation(h: float, config: AlignmentConfig) -> float:
+    """How far ``h`` households lie outside the grid range (0 inside it)."""
+    return max(0.0, config.household_min - h) + max(0.0, h - config.household_max)
+
+
+def rebalance(assign: np.ndarray, p: Partition, config: AlignmentConfig) -> tuple[np.ndarray, list[dict]]:
+    """Move whole atoms across grid borders while that brings households closer to the range.
+
+    A move must strictly lower the total deviation from the range, keep the giving grid contiguous
+    and non-empty. Stops at a fixpoint (so re-running on its own result moves nothing) or after
+    ``config.max_moves`` moves.
+    """
+    assign = assign.copy()
+    moves: list[dict] = []
+    if not len(p.atoms):
+        return assign, moves
+    hh = p.atoms["households"].to_numpy()
+    adj = p.atom_adjacency
+    for _ in range(config.max_moves):
+        members = _members(assign)
+        total = {g: float(hh[m].sum()) for g, m in members.items()}
+        candidates = []
+        for g in sorted(members):
+            if deviation(total[g], config) == 0:
+                continue
+            over = total[g] > config.household_max
+            for a in members[g] if over else [b for m in members[g] for b in adj[m]]:
+                if assign[a] is None or hh[a] <= 0:
+                    continue
+                src = assign[a]
+                targets = {assign[b] for b in adj[a]} - {src, None} if over else ({g} - {src})
+                for dst in sorted(targets):
+                    h = hh[a]
+                    gain = (deviation(total[src], config) + deviation(total[dst], config)
+                            - deviation(total[src] - h, config) - deviation(total[dst] + h, config))
+                    if gain > 1e-9:
+                        candidates.append((-gain, h, int(a), dst))
+        moved = False
+        for neg_gain, h, a, dst in sorted(set(candidates)):
+            src = assign[a]
+            rest = [m for m in members[src] if m != a]
+            if not rest or len(components(members[src], adj, without=a)) != 1:
+                continue
+            assign[a] = dst
+            moves.append({"atom": a, "from": src, "to": dst, "households": int(round(h)), "gain": -neg_gain})
+            moved = True
+            break
+        if not moved:
+            break
+    return assign, moves
