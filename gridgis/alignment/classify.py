@@ -41,7 +41,8 @@ def compound_status(pieces: gpd.GeoDataFrame, config=None) -> pd.DataFrame:
     -------
     DataFrame
         One row per compound: ``compound_code``, ``compound_name``, ``community_code``, ``status``
-        (``whole``, ``cut``, ``cut_minor`` or ``no_grid``), ``status_zh``, ``grids`` (list),
+        (``whole``, ``cut``, ``cut_minor``, ``no_grid``, or ``large_split`` for a large compound
+        divided along building lines with no building cut), ``status_zh``, ``grids`` (list),
         ``main_grid``, ``households``, ``area_m2``, ``minor_area_m2``, ``minor_households``,
         ``uncovered_m2`` and ``pieces`` (list of ``{grid, area_m2, households, buildings}``).
     """
@@ -73,6 +74,9 @@ def compound_status(pieces: gpd.GeoDataFrame, config=None) -> pd.DataFrame:
             small = (minor_area < config.minor_share * max(total_area, 1e-9)
                      and minor_hh <= config.minor_share * max(total_hh, 0))
             status = "cut_minor" if small else "cut"
+            large = total_hh > config.large_households
+            if large and "cut_buildings" in grp.columns and int(grp["cut_buildings"].iloc[0]) == 0:
+                status = "large_split"
         else:
             status = "whole"
         rows.append({
@@ -163,7 +167,7 @@ def case_counts(clusters: pd.DataFrame) -> dict[str, int]:
 
 def status_counts(status: pd.DataFrame) -> dict[str, int]:
     """Number of compounds per status."""
-    counts = {s: 0 for s in ("whole", "cut", "cut_minor", "no_grid")}
+    counts = {s: 0 for s in STATUSES}
     if len(status):
         for s, n in status["status"].value_counts().items():
             counts[str(s)] = int(n)

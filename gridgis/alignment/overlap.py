@@ -17,7 +17,7 @@ from gridgis.alignment.config import AlignmentConfig
 from gridgis.crs import metric_crs_for
 
 PIECE_COLUMNS = ["compound_code", "compound_name", "community_code", "grid_code", "area_m2", "area_share",
-                 "households", "households_share", "buildings", "sliver", "geometry"]
+                 "households", "households_share", "buildings", "sliver", "cut_buildings", "geometry"]
 
 
 def _largest_overlap(left: np.ndarray, right: np.ndarray, n_left: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,14 +45,16 @@ def assign_buildings(buildings: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
     -------
     DataFrame
         Indexed like ``buildings`` with ``code``, ``grid_code`` (None outside every grid),
-        ``compound_code`` (None outside every compound) and ``households``.
+        ``compound_code`` (None outside every compound), ``households`` and ``crossing`` (the
+        footprint is cut by a grid line: less than 98 % of it lies in its grid).
     """
     buildings = require_frame(buildings, "buildings")
     grids = require_frame(grids, "grids")
     crs = metric_crs or metric_crs_for(buildings)
     bg = metric(buildings, crs)
     gcodes = np.asarray(grids["code"].astype(str), dtype=object)
-    best, _ = _largest_overlap(bg, metric(grids, crs), len(bg))
+    best, best_area = _largest_overlap(bg, metric(grids, crs), len(bg))
+    crossing = (best >= 0) & (best_area < 0.98 * shapely.area(bg))
     grid_code = np.where(best >= 0, gcodes[np.maximum(best, 0)] if len(gcodes) else None, None)
     comp = text_column(buildings, "compound_code")
     if compounds is not None and len(compounds):
@@ -64,7 +66,8 @@ def assign_buildings(buildings: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
     else:
         comp = np.array([None] * len(bg), dtype=object)
     return pd.DataFrame({"code": buildings["code"].astype(str).to_numpy(), "grid_code": grid_code,
-                         "compound_code": comp, "households": households(buildings)}, index=buildings.index)
+                         "compound_code": comp, "households": households(buildings),
+                         "crossing": crossing}, index=buildings.index)
 
 
 def compound_grid_overlaps(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
@@ -85,7 +88,8 @@ def compound_grid_overlaps(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
     -------
     GeoDataFrame
         One row per (compound, grid) piece, EPSG:4326, columns :data:`PIECE_COLUMNS`. The part of a
-        compound outside every grid is a piece with ``grid_code`` None.
+        compound outside every grid is a piece with ``grid_code`` None. ``cut_buildings`` is the
+        number of the compound's buildings cut by a grid line (-1 when there are no buildings).
     """
     config = config or AlignmentConfig()
     compounds = require_frame(compounds, "compounds")
@@ -134,17 +138,21 @@ def compound_grid_overlaps(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
         comp_total = pd.Series(hh).groupby(rows_c_a).transform("sum").to_numpy()
         hh_share = np.where(comp_total > 0, hh / np.maximum(comp_total, 1), share)
         sliver = ((area < config.sliver_area_m2) | (share < config.sliver_share)) & (nb == 0)
+        crossing = assigned[assigned["crossing"]].groupby("compound_code").size()
+        cut_b = pd.Series(ccodes[rows_c_a]).map(crossing).fillna(0).to_numpy().astype(np.int64)
     else:
         hh = np.round(hh_comp[rows_c_a] * share).astype(np.int64)
         nb = np.zeros(len(area), dtype=np.int64)
         hh_share = share
         sliver = (area < config.sliver_area_m2) | (share < config.sliver_share)
+        cut_b = np.full(len(area), -1, dtype=np.int64)
     names = text_column(compounds, "name")
     comm = text_column(compounds, "community_code")
     out = gpd.GeoDataFrame({
         "compound_code": ccodes[rows_c_a], "compound_name": names[rows_c_a], "community_code": comm[rows_c_a],
         "grid_code": rows_g_a, "area_m2": np.round(area, 3), "area_share": np.round(share, 6),
         "households": hh, "households_share": np.round(hh_share, 6), "buildings": nb, "sliver": sliver,
+        "cut_buildings": cut_b,
     }, geometry=to_storage_series(geoms_a, crs).values, crs="EPSG:4326")
     order = np.lexsort((out["grid_code"].fillna("~").to_numpy().astype(str), out["compound_code"].to_numpy().astype(str)))
     return out.iloc[order].reset_index(drop=True)
