@@ -1,0 +1,159 @@
+"""Partitions for the sample city, in a metric plane (metres).
+
+Areas are cut recursively (a k-d split): each cut runs across the longer side of the
+piece, at the position that splits the weight (area or households) in the wanted
+proportion. Administrative cuts wiggle like real boundary roads; grid cuts are straight,
+the way grid workers draw them on a map, and pay no attention to compound walls.
+
+Every cut is also returned as a line reaching ``overshoot`` metres past its piece, so
+that the whole hierarchy can be noded and polygonised *once* (:func:`faces_of`): all
+layers then share exactly the same vertices along every shared edge, and the grids of a
+community form a valid coverage of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, Polygon, box
+
+OVERSHOOT = 2.0
+
+
+@dataclass
+class Piece:
+    """One part of a partition: its polygon and the ids of the points that fall in it."""
+
+    polygon: shapely.Geometry
+    index: np.ndarray
+    lines: list[shapely.Geometry] = field(default_factory=list)
+
+
+def _weighted_cut(coords: np.ndarray, weights: np.ndarray, fraction: float, lo: float, hi: float) -> float:
+    """The coordinate below which ``fraction`` of the weight lies (midway between neighbours)."""
+    if len(coords) == 0 or weights.sum() <= 0:
+        return lo + (hi - lo) * fraction
+    order = np.argsort(coords, kind="stable")
+    c, w = coords[order], np.cumsum(weights[order])
+    k = int(np.searchsorted(w, fraction * w[-1]))
+    k = min(max(k, 0), len(c) - 1)
+    nxt = c[k + 1] if k + 1 < len(c) else hi
+    cut = (c[k] + nxt) / 2.0
+    margin = 0.1 * (hi - lo)
+    return float(min(max(cut, lo + margin), hi - margin))
+
+
+def _wiggle(axis: int, cut: float, lo: float, hi: float, rng: np.random.Generator, amp: float) -> np.ndarray:
+    """Vertices of a cut across [lo, hi] at ``cut`` (x when axis 0, y when axis 1), wiggled by ``amp``."""
+    t = np.linspace(lo - 50.0, hi + 50.0, 6)
+    off = np.zeros_like(t)
+    if amp > 0:
+        off[1:-1] = rng.uniform(-amp, amp, 4)
+    pos = cut + off
+    return np.column_stack([pos, t]) if axis == 0 else np.column_stack([t, pos])
+
+
+def _halves(poly: shapely.Geometry, line_xy: np.ndarray, axis: int) -> tuple[shapely.Geometry, shapely.Geometry]:
+    """Split ``poly`` along the polyline ``line_xy`` into (low side, high side)."""
+    minx, miny, maxx, maxy = poly.bounds
+    pad = 1e4
+    if axis == 0:  # cut runs south→north at x≈cut; low side is west
+        ring = [tuple(p) for p in line_xy] + [(minx - pad, line_xy[-1, 1]), (minx - pad, line_xy[0, 1])]
+    else:  # cut runs west→east at y≈cut; low side is south
+        ring = [tuple(p) for p in line_xy] + [(line_xy[-1, 0], miny - pad), (line_xy[0, 0], miny - pad)]
+    low_half = Polygon(ring)
+    return shapely.intersection(poly, low_half), shapely.difference(poly, low_half)
+
+
+def _main_part(geom: shapely.Geometry) -> shapely.Geometry:
+    return geom
+
+
+def kd_split(poly: shapely.Geometry, xy: np.ndarray, weights: np.ndarray, n: int, rng: np.random.Generator,
+             wiggle: float = 0.0, index: np.ndarray | None = None) -> list[Piece]:
+    """Split ``poly`` into ``n`` pieces holding about equal ``weights`` of the points ``xy``.
+
+    Returns the pieces, each with the indices of its points; the cut lines (extended by
+    :data:`OVERSHOOT` past ``poly``) are in ``pieces[0].lines``.
+    """
+    if index is None:
+        index = np.arange(len(xy))
+    lines: list[shapely.Geometry] = []
+    pieces = _split(poly, xy, weights, n, rng, wiggle, index, lines)
+    if pieces:
+        pieces[0].lines = lines
+    return pieces
+
+
+def _split(poly, xy, weights, n, rng, wiggle, index, lines) -> list[Piece]:
+    if n <= 1 or poly.is_empty:
+        return [Piece(poly, index)]
+    minx, miny, maxx, maxy = poly.bounds
+    axis = 0 if (maxx - minx) >= (maxy - miny) else 1
+    lo, hi = (minx, maxx) if axis == 0 else (miny, maxy)
+    n_low = n // 2
+    pts = xy[index]
+    cut = _weighted_cut(pts[:, axis], weights[index], n_low / n, lo, hi)
+    other = (miny, maxy) if axis == 0 else (minx, maxx)
+    line_xy = _wiggle(axis, cut, other[0], other[1], rng, wiggle)
+    low, high = _halves(poly, line_xy, axis)
+    lines.append(shapely.intersection(LineString(line_xy), poly.buffer(OVERSHOOT)))
+    if low.is_empty or high.is_empty:
+        return [Piece(poly, index)]
+    in_low = shapely.contains_xy(low, pts[:, 0], pts[:, 1]) if len(pts) else np.zeros(0, bool)
+    return (_split(low, xy, weights, n_low, rng, wiggle, index[in_low], lines)
+            + _split(high, xy, weights, n - n_low, rng, wiggle, index[~in_low], lines))
+
+
+def strip(poly: shapely.Geometry, fraction: float) -> tuple[shapely.Geometry, shapely.Geometry, shapely.Geometry]:
+    """Cut a strip of ``fraction`` of the width off the east side: (rest, strip, cut line)."""
+    minx, miny, maxx, maxy = poly.bounds
+    x = maxx - fraction * (maxx - minx)
+    east = box(x, miny - 10, maxx + 10, maxy + 10)
+    line = shapely.intersection(LineString([(x, miny - 10), (x, maxy + 10)]), poly.buffer(OVERSHOOT))
+    return shapely.difference(poly, east), shapely.intersection(poly, east), line
+
+
+def reading_order(geoms: np.ndarray, band: float) -> np.ndarray:
+    """Order polygons north→south in bands of ``band`` metres, west→east within a band."""
+    pts = shapely.point_on_surface(geoms)
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    if len(x) == 0:
+        return np.zeros(0, int)
+    rows = np.floor((y.max() - y) / band)
+    return np.lexsort((x, rows))
+
+
+def faces_of(boundary: shapely.Geometry, lines: list[shapely.Geometry]) -> np.ndarray:
+    """Node ``boundary`` and every cut line together and polygonise them into faces."""
+    parts = [shapely.get_exterior_ring(g) for g in shapely.get_parts(boundary)]
+    merged = shapely.union_all(np.array(parts + [ln for ln in lines if not ln.is_empty], dtype=object))
+    polys = shapely.get_parts(shapely.polygonize(shapely.get_parts(merged)))
+    return polys[shapely.area(polys) > 1e-6]
+
+
+def label_faces(faces: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """For each face, the index of the cell polygon its interior point lies in (nearest if none)."""
+    pts = shapely.point_on_surface(faces)
+    tree = shapely.STRtree(cells)
+    f_idx, c_idx = tree.query(pts, predicate="within")
+    label = np.full(len(faces), -1, dtype=np.int64)
+    label[f_idx] = c_idx
+    missing = np.flatnonzero(label < 0)
+    if len(missing):
+        near = tree.nearest(pts[missing])
+        label[missing] = near
+    return label
+
+
+def dissolve(faces: np.ndarray, label: np.ndarray, n: int) -> np.ndarray:
+    """Union the faces of each label 0..n-1 (coverage union keeps shared vertices)."""
+    order = np.argsort(label, kind="stable")
+    bounds = np.searchsorted(label[order], np.arange(n + 1))
+    out = np.empty(n, dtype=object)
+    for i in range(n):
+        group = faces[order[bounds[i]:bounds[i + 1]]]
+        out[i] = group[0] if len(group) == 1 else shapely.coverage_union_all(group)
+    return out
