@@ -132,8 +132,9 @@ class Item(BaseModel):
     keywords: tuple[str, ...] = ()
     legal_basis: str | None = None
     description: str | None = None
-    #: effective limits (catalogue standard, emergency standard, then the item's overrides)
-    deadlines: Deadlines | PartialDeadlines | None = None
+    #: in the file: overrides of some limits; after loading: the effective :class:`Deadlines`
+    #: (catalogue standard, or emergency standard, then the item's overrides)
+    deadlines: PartialDeadlines | None = None
 
     @property
     def tier_label(self) -> str:

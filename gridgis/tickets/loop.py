@@ -252,7 +252,7 @@ def apply(ticket: Ticket, action: str, *, actor: str, at: datetime, note: str = 
         master = params.get("master_id")
         if master is None or master == ticket.id:
             raise ValidationError(f"{ticket.label}: merge needs the id of another (master) ticket")
-        changes.update(master_id=master, closed_at=at, close_reason="merged")
+        changes.update(master_id=master, closed_at=at, close_reason="merged", suspended_at=None, resume_status=None)
         data = {"master_id": master}
     assert target is not None
     new = replace(ticket, status=target, updated_at=at, version=ticket.version + 1, **changes)

@@ -1,0 +1,88 @@
+"""Working time: 2025/2026 holidays and make-up days, working hours, deadlines."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+
+from gridgis.tickets.calendar import SHANGHAI, add_working_time, default_calendar, make_calendar
+from gridgis.tickets.catalogue import Duration
+
+CAL = default_calendar()
+DAY = CAL.day_length
+
+
+def sh(*args):
+    return datetime(*args, tzinfo=SHANGHAI)
+
+
+@pytest.mark.parametrize("day, working", [
+    (date(2026, 10, 1), False), (date(2026, 10, 7), False),   # 国庆节
+    (date(2026, 10, 8), True), (date(2026, 10, 10), True),    # Thursday; Saturday 调休
+    (date(2026, 9, 20), True),                                # Sunday 调休
+    (date(2026, 2, 14), True), (date(2026, 2, 28), True),     # Saturdays 调休 around 春节
+    (date(2026, 2, 16), False), (date(2026, 2, 23), False),   # 春节 (Mon 23rd still off)
+    (date(2026, 1, 4), True), (date(2026, 5, 9), True),       # Sunday / Saturday 调休
+    (date(2026, 6, 19), False), (date(2026, 9, 25), False),   # 端午 / 中秋 Fridays
+    (date(2025, 10, 8), False), (date(2025, 10, 11), True),   # 2025 国庆+中秋 and its 调休
+    (date(2025, 1, 26), True), (date(2025, 2, 4), False),
+    (date(2026, 11, 28), False), (date(2026, 11, 27), True),  # an ordinary Saturday / Friday
+])
+def test_working_days_follow_the_state_council_schedules(day, working):
+    assert CAL.is_working_day(day) is working
+
+
+def test_both_years_are_known_and_others_fall_back_to_weekends():
+    assert CAL.covers(2025) and CAL.covers(2026) and not CAL.covers(2027)
+    assert CAL.is_working_day(date(2027, 10, 1)) is True  # a Friday; unknown holidays not guessed
+
+
+def test_one_working_day_across_national_day_2026():
+    # Wednesday 30 Sep 10:00 → the next working day is Thursday 8 Oct
+    assert CAL.add(sh(2026, 9, 30, 10, 0), Duration(1, "wd")) == sh(2026, 10, 8, 10, 0)
+
+
+def test_one_working_day_across_spring_festival_2026_uses_the_makeup_saturday():
+    # Friday 13 Feb 16:00 → Saturday 14 Feb (调休) 16:00; from the Saturday → Tuesday 24 Feb
+    assert CAL.add(sh(2026, 2, 13, 16, 0), Duration(1, "wd")) == sh(2026, 2, 14, 16, 0)
+    assert CAL.add(sh(2026, 2, 14, 16, 0), Duration(1, "wd")) == sh(2026, 2, 24, 16, 0)
+
+
+def test_start_outside_working_hours_counts_from_the_next_working_start():
+    # Saturday 21 Nov 2026 22:00 → Monday 23 Nov, whole day → 17:30
+    assert CAL.add(sh(2026, 11, 21, 22, 0), Duration(1, "wd")) == sh(2026, 11, 23, 17, 30)
+    # lunch break is not working time: 11:30 + 1 wh → 14:00
+    assert CAL.add(sh(2026, 11, 23, 11, 30), Duration(1, "wh")) == sh(2026, 11, 23, 14, 0)
+
+
+def test_clock_limits_ignore_holidays():
+    start = sh(2026, 10, 1, 22, 0)  # National Day, late evening
+    assert CAL.add(start, Duration(20, "min")) == sh(2026, 10, 1, 22, 20)
+    assert CAL.add(start, Duration(4, "h")) == sh(2026, 10, 2, 2, 0)
+
+
+def test_utc_input_gives_the_same_instant():
+    utc_start = datetime(2026, 9, 30, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+    due = add_working_time(utc_start, DAY)
+    assert due == sh(2026, 10, 8, 10, 0) and due.utcoffset() == timedelta(hours=8)
+
+
+def test_working_time_between_inverts_add():
+    start = sh(2026, 9, 29, 15, 10)
+    for hours in (0.5, 3, 7.5, 20):
+        end = CAL.add_working_time(start, timedelta(hours=hours))
+        assert CAL.working_time_between(start, end) == timedelta(hours=hours)
+
+
+def test_naive_start_and_bad_hours_are_refused():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        CAL.add_working_time(datetime(2026, 9, 30, 10), DAY)
+    with pytest.raises(ValueError, match="non-overlapping"):
+        make_calendar(hours=((time(9), time(12)), (time(11), time(17))))
+
+
+def test_configurable_hours_change_the_day_length():
+    cal = make_calendar(hours=((time(9), time(17)),))
+    assert cal.day_length == timedelta(hours=8)
+    assert cal.add(sh(2026, 9, 30, 16, 0), Duration(1, "wd")) == sh(2026, 10, 8, 16, 0)
