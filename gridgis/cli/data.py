@@ -1,9 +1,177 @@
-"""CLI commands for the data area. Registered by :func:`register`."""
+"""``gridgis import``, ``gridgis export`` and ``gridgis info``: a thin shell over :mod:`gridgis.io`.
+
+- ``import PATH --layer L --crs CRS [--repair]`` validates the file feature by feature and, only
+  when it is clean (or repaired), writes it into the store as one new generation.
+- ``export --layer L | --all --format geojson|gpkg|shp --out PATH`` writes layers from the store
+  (any generation) or from a folder of GeoJSON, in WGS84, GCJ-02 or BD-09.
+- ``info [PATH]`` lists layers, counts, bounds and CRS of a file, a folder or the store.
+
+Problems are printed as a table (feature, kind, message, where) and the exit code is 2.
+"""
 
 from __future__ import annotations
 
+import getpass
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from gridgis.cli.common import console, open_repository, progress
+from gridgis.errors import GridGISError, Problem, ValidationError
+
+
+def print_problems(problems: list[Problem], title: str, limit: int = 200) -> None:
+    """A table of problems: feature, kind, message and where (lon/lat)."""
+    table = Table(title=title, show_lines=False)
+    for col in ("#", "feature", "kind", "message", "where / action"):
+        table.add_column(col, overflow="fold")
+    for i, p in enumerate(problems[:limit], 1):
+        where = f"{p.where[0]:.6f},{p.where[1]:.6f}" if p.where else ""
+        action = p.details.get("action", "") if p.details else ""
+        table.add_row(str(i), p.feature or "", p.kind, p.message, " ".join(x for x in (where, action) if x))
+    console.print(table)
+    if len(problems) > limit:
+        console.print(f"… and {len(problems) - limit} more")
+
+
+def _parse_mapping(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise typer.BadParameter(f"--map expects SOURCE=FIELD, got {item!r}")
+        src, dst = item.split("=", 1)
+        out[src.strip()] = dst.strip()
+    return out
+
+
+def _fail(exc: GridGISError) -> None:
+    console.print(f"[bold red]error:[/] {exc.message}")
+    if exc.problems:
+        print_problems(exc.problems, "problems (nothing was imported)" if isinstance(exc, ValidationError)
+                       else "problems")
+    raise typer.Exit(2)
+
+
+def import_command(
+    path: Path = typer.Argument(..., help="file to import: .geojson/.json, .gpkg, .shp or .csv"),
+    layer: str = typer.Option(..., "--layer", "-l", help="layer: streets, communities, compounds, buildings, "
+                              "grids, micro_grids or stations"),
+    crs: str = typer.Option(None, "--crs", help="CRS of the coordinates: wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn "
+                            "(required unless the file declares one; never guessed)"),
+    repair: bool = typer.Option(False, "--repair", help="close rings, make polygons valid, drop degenerate and "
+                                "duplicate features (each reported)"),
+    encoding: str = typer.Option(None, "--encoding", help="text encoding when not UTF-8 / the .cpg (e.g. gbk)"),
+    table: str = typer.Option(None, "--table", help="GeoPackage table (default: the one named like the layer)"),
+    mapping: list[str] = typer.Option([], "--map", help="rename a source column: SOURCE=FIELD (repeatable)"),
+    lon: str = typer.Option(None, "--lon", help="CSV longitude column"),
+    lat: str = typer.Option(None, "--lat", help="CSV latitude column"),
+    author: str = typer.Option(None, "--author", help="author of the new generation (default: your user name)"),
+    message: str = typer.Option(None, "--message", "-m", help="message of the new generation"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="validate only; store nothing"),
+    database_url: str = typer.Option(None, "--database-url", help="store (default: GRIDGIS_DATABASE_URL or "
+                                     "sqlite:///gridgis.db)"),
+) -> None:
+    """Import a file as a layer: validate every feature, then store it as a new generation."""
+    from gridgis.io.layer_import import import_layer
+
+    options = {k: v for k, v in (("lon", lon), ("lat", lat)) if v}
+    try:
+        with progress() as bar:
+            task = bar.add_task(f"reading and checking {path.name}", total=2)
+            frame, report = import_layer(path, layer, crs, repair=repair, encoding=encoding,
+                                         mapping=_parse_mapping(mapping), table=table, **options)
+            bar.advance(task)
+            if report.repairs:
+                print_problems(report.repairs, f"repaired {len(report.repairs)} problem(s)")
+            console.print(f"{layer}: {report.read} read, {report.kept} kept (source CRS {report.source_crs})")
+            if dry_run:
+                console.print("dry run: nothing stored")
+                return
+            bar.update(task, description=f"storing {layer}")
+            repo = open_repository(database_url)
+            repo.create_schema()
+            gen = repo.write_city({layer: frame}, author or getpass.getuser(),
+                                  message or f"import {path.name} as {layer}", replace=False)
+            bar.advance(task)
+    except GridGISError as exc:
+        _fail(exc)
+    console.print(f"[green]stored[/] {len(frame)} {layer} in generation {gen.id}")
+
+
+def export_command(
+    out: Path = typer.Option(..., "--out", "-o", help="output file (gpkg, or one layer) or folder"),
+    layer: list[str] = typer.Option([], "--layer", "-l", help="layer to export (repeatable)"),
+    all_layers: bool = typer.Option(False, "--all", help="export every layer"),
+    fmt: str = typer.Option("geojson", "--format", "-f", help="geojson, gpkg or shp"),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Shapefile text encoding: utf-8 or gbk"),
+    crs: str = typer.Option("wgs84", "--crs", help="output coordinates: wgs84, gcj02 (AMap/Tencent) or bd09 (Baidu)"),
+    generation: int = typer.Option(None, "--generation", help="export this generation (default: current)"),
+    source: Path = typer.Option(None, "--from", help="read from a folder of <layer>.geojson instead of the store"),
+    database_url: str = typer.Option(None, "--database-url", help="store (default: GRIDGIS_DATABASE_URL)"),
+) -> None:
+    """Export layers as GeoJSON, GeoPackage or Shapefile, in WGS84, GCJ-02 or BD-09."""
+    from gridgis.io import read_city
+    from gridgis.io.export import export_layers
+    from gridgis.layers import LAYERS, get_spec
+
+    if not layer and not all_layers:
+        raise typer.BadParameter("say which layers: --layer L (repeatable) or --all")
+    try:
+        names = list(LAYERS) if all_layers else [get_spec(x).name for x in layer]
+        city = {}
+        with progress() as bar:
+            task = bar.add_task("reading layers", total=len(names) + 1)
+            if source is not None:
+                found = read_city(source, tuple(names))
+                city = {k: v for k, v in found.items() if k in names}
+                bar.advance(task, len(names))
+            else:
+                repo = open_repository(database_url)
+                for name in names:
+                    frame = repo.read_layer(name, generation=generation)
+                    if len(frame) or not all_layers:
+                        city[name] = frame[[c for c in get_spec(name).columns if c in frame.columns]]
+                    bar.advance(task)
+            bar.update(task, description=f"writing {fmt}")
+            written = export_layers(city, fmt, out, crs=crs, encoding=encoding)
+            bar.advance(task)
+    except GridGISError as exc:
+        _fail(exc)
+    for name, frame in city.items():
+        console.print(f"{name}: {len(frame)} features")
+    for p in written:
+        console.print(f"[green]wrote[/] {p}")
+
+
+def info_command(
+    path: Path = typer.Argument(None, help="a file (.geojson, .gpkg, .shp, .csv) or a folder of <layer>.geojson; "
+                                "default: the store"),
+    database_url: str = typer.Option(None, "--database-url", help="store (default: GRIDGIS_DATABASE_URL)"),
+    generation: int = typer.Option(None, "--generation", help="describe this generation of the store"),
+) -> None:
+    """Layers, feature counts, bounds, CRS (and the generation, for the store)."""
+    from gridgis.io.info import describe_path, describe_store
+
+    try:
+        if path is not None:
+            rows, header = describe_path(path), str(path)
+        else:
+            repo = open_repository(database_url)
+            rows, header = describe_store(repo, generation)
+    except GridGISError as exc:
+        _fail(exc)
+    table = Table(title=header)
+    for col in ("layer", "count", "geometry", "bounds (min lon, min lat, max lon, max lat)", "CRS"):
+        table.add_column(col)
+    for r in rows:
+        bounds = ", ".join(f"{b:.5f}" for b in r["bounds"]) if r.get("bounds") else ""
+        table.add_row(r["layer"], str(r["count"]), ", ".join(r.get("geometry") or []), bounds, r.get("crs") or "")
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
+    """Add ``import``, ``export`` and ``info`` to the main app."""
+    app.command("import")(import_command)
+    app.command("export")(export_command)
+    app.command("info")(info_command)
