@@ -1,0 +1,439 @@
+"""The routing index: point → micro-grid, grid, community, street, compound and building.
+
+Built once per boundary generation from the layer frames (EPSG:4326) and kept in memory:
+one exact :class:`~gridgis.routing.cells.CellLocator` each for micro-grids, grids, compounds and
+buildings. Communities and streets follow from the grid's code (codes prefix their parents,
+see :mod:`gridgis.codes`); where a grid has no micro-grids (or a gap between them) the point
+is routed to the grid alone.
+
+Tie rule on shared boundaries (deterministic)
+---------------------------------------------
+A point exactly on an edge shared by several micro-grids (or grids) is covered by all of them.
+It goes to
+
+1. the micro-grid (grid) whose grid *owns the compound* that contains the point, where a
+   compound is owned by the grid holding the largest part of its area (measured in the
+   CGCS2000 Gauss-Krüger zone of the data); then
+2. among the remaining candidates, the one with the lowest code.
+
+A point on the shared edge of two compounds (or buildings) gets the lowest code.
+
+Outside the service area
+------------------------
+A point outside every grid but within ``snap_tolerance_m`` (default 30 m) of one is routed to
+the nearest grid (ties: lowest code) with ``snapped=True`` and ``distance_m`` (metres, in the
+Gauss-Krüger zone); its micro-grid is that grid's nearest micro-grid within the tolerance, if
+any. Beyond the tolerance :class:`~gridgis.errors.OutOfAreaError` names the nearest grid (code,
+name) and the distance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from gridgis.crs import ensure_storage_crs, metric_crs_for, parse_crs, points_to_storage
+from gridgis.errors import OutOfAreaError, ValidationError
+from gridgis.routing.cells import CellLocator
+
+DEFAULT_SNAP_TOLERANCE_M = 30.0
+
+
+@dataclass
+class RouteResult:
+    """Where a point belongs: codes and names at every level, and who is responsible.
+
+    ``compound_*``/``building_*`` are ``None`` outside compounds/buildings; ``micro_grid_*`` is
+    ``None`` where the grid has no micro-grid at the point. ``snapped`` says the point lay
+    outside every grid and was moved to the nearest one, ``distance_m`` metres away.
+    """
+
+    lon: float
+    lat: float
+    micro_grid_code: str | None
+    micro_grid_name: str | None
+    grid_code: str
+    grid_name: str | None
+    community_code: str
+    community_name: str | None
+    street_code: str
+    street_name: str | None
+    compound_code: str | None = None
+    compound_name: str | None = None
+    building_code: str | None = None
+    building_name: str | None = None
+    micro_grid_workers: list = field(default_factory=list)
+    grid_workers: list = field(default_factory=list)
+    snapped: bool = False
+    distance_m: float = 0.0
+    generation: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: one object per level (``None`` where the point is in no such area)."""
+        def level(code: str | None, name: str | None, workers: list | None = None) -> dict[str, Any] | None:
+            if code is None:
+                return None
+            out: dict[str, Any] = {"code": code, "name": name}
+            if workers is not None:
+                out["workers"] = workers
+            return out
+
+        return {
+            "point": {"lon": self.lon, "lat": self.lat, "crs": "EPSG:4326"},
+            "micro_grid": level(self.micro_grid_code, self.micro_grid_name, self.micro_grid_workers),
+            "grid": level(self.grid_code, self.grid_name, self.grid_workers),
+            "community": level(self.community_code, self.community_name),
+            "street": level(self.street_code, self.street_name),
+            "compound": level(self.compound_code, self.compound_name),
+            "building": level(self.building_code, self.building_name),
+            "snapped": self.snapped,
+            "distance_m": round(self.distance_m, 2),
+            "generation": self.generation,
+        }
+
+    def as_flat(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _workers(value: Any) -> list:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str) and value.strip().startswith("["):
+        import json
+
+        return json.loads(value)
+    return []
+
+
+def _frame(city: dict[str, gpd.GeoDataFrame], layer: str) -> gpd.GeoDataFrame:
+    frame = city.get(layer)
+    if frame is None or len(frame) == 0:
+        return gpd.GeoDataFrame({"code": [], "name": []}, geometry=gpd.GeoSeries([], crs="EPSG:4326"),
+                                crs="EPSG:4326")
+    frame = ensure_storage_crs(frame, layer)
+    frame = frame[~frame.geometry.isna() & ~frame.geometry.is_empty]
+    return frame.sort_values("code", kind="stable").reset_index(drop=True)
+
+
+def _col(frame: pd.DataFrame, name: str) -> np.ndarray:
+    out = np.full(len(frame), None, dtype=object)
+    if name in frame.columns:
+        for i, v in enumerate(frame[name].tolist()):
+            out[i] = None if (v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA) else v
+    return out
+
+
+class RoutingIndex:
+    """The in-memory routing index of one boundary generation (see the module docstring).
+
+    Build with :meth:`build`; route one point with :meth:`route`, arrays with :meth:`route_many`.
+    """
+
+    def __init__(self) -> None:  # use RoutingIndex.build
+        self.generation: int | None = None
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def build(cls, city: dict[str, gpd.GeoDataFrame], generation: int | None = None,
+              snap_tolerance_m: float = DEFAULT_SNAP_TOLERANCE_M, cell_m: float | None = None) -> RoutingIndex:
+        """Build the index from layer frames (EPSG:4326): ``grids`` is required, the rest optional.
+
+        Examples
+        --------
+        >>> from gridgis.routing.synthetic import synthetic_city
+        >>> index = RoutingIndex.build(synthetic_city(2, 2, micro=2, per_community=2))
+        >>> index.route(121.5005, 31.2204).micro_grid_code
+        '31011500100100303'
+        """
+        self = cls()
+        self.generation = generation
+        self.snap_tolerance_m = float(snap_tolerance_m)
+        grids = _frame(city, "grids")
+        if len(grids) == 0:
+            raise ValidationError("cannot build a routing index without grids; load the grids layer first")
+        micro = _frame(city, "micro_grids")
+        comps = _frame(city, "compounds")
+        blds = _frame(city, "buildings")
+
+        # grids, plus placeholder rows for grid codes that micro-grids name but the grids layer lacks
+        g_code = list(grids["code"])
+        g_name = list(_col(grids, "name"))
+        g_comm = [c if c else code[:12] for c, code in zip(_col(grids, "community_code"), g_code)]
+        g_workers = [_workers(w) for w in _col(grids, "workers")]
+        gpos = {c: i for i, c in enumerate(g_code)}
+        mg_grid = [gc if gc else code[:15] for gc, code in zip(_col(micro, "grid_code"), micro["code"])]
+        for gc in mg_grid:
+            if gc not in gpos:
+                gpos[gc] = len(g_code)
+                g_code.append(gc), g_name.append(None), g_comm.append(gc[:12]), g_workers.append([])
+        self.g_code = np.array(g_code + [None], dtype=object)
+        self.g_name = np.array(g_name + [None], dtype=object)
+        self.g_comm = np.array(g_comm + [None], dtype=object)
+        self.g_street = np.array([c[:9] + "000" for c in g_comm] + [None], dtype=object)
+        self.g_workers = g_workers
+        self.ngrids_geom = len(grids)
+
+        self.m_code = np.array(list(micro["code"]) + [None], dtype=object)
+        self.m_name = np.array(list(_col(micro, "name")) + [None], dtype=object)
+        self.m_grid = np.array([gpos[g] for g in mg_grid] + [-1], dtype=np.int64)
+        self.m_workers = [_workers(w) for w in _col(micro, "workers")]
+
+        comm = _frame(city, "communities")
+        streets = _frame(city, "streets")
+        self.community_names = dict(zip(comm["code"], _col(comm, "name")))
+        self.street_names = dict(zip(streets["code"], _col(streets, "name")))
+
+        self.q_code = np.array(list(comps["code"]) + [None], dtype=object)
+        self.q_name = np.array(list(_col(comps, "name")) + [None], dtype=object)
+        self.b_code = np.array(list(blds["code"]) + [None], dtype=object)
+        self.b_name = np.array(list(_col(blds, "name")) + [None], dtype=object)
+        self.compounds = comps.drop(columns=[c for c in ("version",) if c in comps.columns])
+        self.buildings = blds
+
+        self.micro_loc = CellLocator.build(micro.geometry.values, cell_m=cell_m)
+        self.grid_loc = CellLocator.build(grids.geometry.values, cell_m=cell_m)
+        self.comp_loc = CellLocator.build(comps.geometry.values, cell_m=cell_m)
+        self.bld_loc = CellLocator.build(blds.geometry.values, cell_m=cell_m)
+
+        # metric geometry for compound ownership and snapping
+        self.metric_crs = metric_crs_for(grids)
+        self._to_metric = pyproj.Transformer.from_crs("EPSG:4326", self.metric_crs, always_xy=True)
+        grids_m = grids.geometry.to_crs(self.metric_crs).values
+        micro_m = micro.geometry.to_crs(self.metric_crs).values
+        self.grid_tree_m = shapely.STRtree(grids_m)
+        self.micro_tree_m = shapely.STRtree(micro_m)
+        self.grid_tree_deg = shapely.STRtree(grids.geometry.values)
+        self.q_owner = np.full(len(comps) + 1, -1, dtype=np.int64)
+        if len(comps):
+            comps_m = comps.geometry.to_crs(self.metric_crs).values
+            qi, gi = self.grid_tree_m.query(comps_m, predicate="intersects")
+            area = shapely.area(shapely.intersection(comps_m[qi], grids_m[gi]))
+            order = np.lexsort((gi, -area, qi))  # per compound: largest area first, then lowest code
+            qi, gi = qi[order], gi[order]
+            first = np.concatenate([[True], qi[1:] != qi[:-1]]) if len(qi) else np.zeros(0, bool)
+            self.q_owner[qi[first]] = gi[first]
+        return self
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Counts and cell-raster sizes (for logs and benchmarks)."""
+        return {"generation": self.generation, "micro_grids": len(self.m_code) - 1,
+                "grids": self.ngrids_geom, "compounds": len(self.q_code) - 1, "buildings": len(self.b_code) - 1,
+                "micro_cells": self.micro_loc.stats}
+
+    # ------------------------------------------------------------------ single
+    def _pick(self, cands: tuple[int, ...], compound: int, grid_of) -> int:
+        """The tie rule: candidates in the grid owning the compound, then the lowest code (= id)."""
+        if compound >= 0:
+            owner = int(self.q_owner[compound])
+            preferred = [c for c in cands if grid_of(c) == owner]
+            if preferred:
+                return min(preferred)
+        return min(cands)
+
+    def route(self, lon: float, lat: float, crs: str = "wgs84") -> RouteResult:
+        """Route one point given in ``crs`` (``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09``, ``EPSG:nnnn``).
+
+        Raises
+        ------
+        ValidationError
+            for NaN, infinite or out-of-range coordinates.
+        OutOfAreaError
+            when the point is farther than the snap tolerance from every grid.
+        """
+        try:
+            x, y = float(lon), float(lat)
+        except (TypeError, ValueError):
+            raise ValidationError(f"coordinates must be numbers, got lon={lon!r}, lat={lat!r}") from None
+        if crs != "wgs84":
+            src = parse_crs(crs)
+            if src.china != "wgs84":
+                if not (math.isfinite(x) and math.isfinite(y)):
+                    raise ValidationError(f"coordinates must be finite numbers, got lon={lon!r}, lat={lat!r}")
+                xs, ys = points_to_storage([x], [y], src)
+                x, y = float(xs[0]), float(ys[0])
+        if not (math.isfinite(x) and math.isfinite(y) and -180.0 <= x <= 180.0 and -90.0 <= y <= 90.0):
+            raise ValidationError(f"coordinates out of range: lon={lon!r}, lat={lat!r} ({crs}); lon must lie in "
+                                  "[-180, 180] and lat in [-90, 90] after conversion to WGS84")
+        q = self.comp_loc.locate_one(x, y)
+        compound = (q[0] if len(q) == 1 else min(q)) if q else -1
+        m = self.micro_loc.locate_one(x, y)
+        snapped, dist, mi = False, 0.0, -1
+        if m:
+            mi = m[0] if len(m) == 1 else self._pick(m, compound, lambda c: int(self.m_grid[c]))
+            gi = int(self.m_grid[mi])
+        else:
+            g = self.grid_loc.locate_one(x, y)
+            if g:
+                gi = g[0] if len(g) == 1 else self._pick(g, compound, lambda c: c)
+            else:
+                gi, mi, dist = self._snap_one(x, y)
+                snapped = True
+        b = self.bld_loc.locate_one(x, y)
+        bi = min(b) if b else -1
+        comm = self.g_comm[gi]
+        street = self.g_street[gi]
+        return RouteResult(
+            x, y, self.m_code[mi], self.m_name[mi], self.g_code[gi], self.g_name[gi], comm,
+            self.community_names.get(comm), street, self.street_names.get(street),
+            self.q_code[compound], self.q_name[compound], self.b_code[bi], self.b_name[bi],
+            self.m_workers[mi] if mi >= 0 else [], self.g_workers[gi], snapped, dist, self.generation)
+
+    def _snap_one(self, x: float, y: float) -> tuple[int, int, float]:
+        gi, mi, dist = self._snap(np.array([x]), np.array([y]))
+        if gi[0] < 0:
+            self._raise_outside(x, y)
+        return int(gi[0]), int(mi[0]), float(dist[0])
+
+    def _nearest_far(self, x: float, y: float) -> tuple[int, float]:
+        """The nearest grid of a point beyond the tolerance, with the distance in metres."""
+        mx, my = self._to_metric.transform(x, y)
+        if math.isfinite(mx) and math.isfinite(my):
+            gi, d = self.grid_tree_m.query_nearest(shapely.Point(mx, my), return_distance=True)
+            return int(gi.min()), float(d[0])
+        pt = shapely.Point(x, y)
+        gi = int(self.grid_tree_deg.query_nearest(pt).min())
+        near = shapely.get_coordinates(shapely.shortest_line(pt, self.grid_tree_deg.geometries[gi]))[1]
+        return gi, _haversine_m(x, y, near[0], near[1])
+
+    def _nearest_far_many(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_nearest_far` for arrays (one nearest grid per point, ties: lowest code)."""
+        mx, my = self._to_metric.transform(x, y)
+        mx, my = np.asarray(mx, dtype=float), np.asarray(my, dtype=float)
+        ok = np.isfinite(mx) & np.isfinite(my)
+        g = np.zeros(len(x), dtype=np.int64)
+        d = np.zeros(len(x))
+        if ok.any():
+            pi, ti, dd = _nearest(self.grid_tree_m, shapely.points(mx[ok], my[ok]), None)
+            rows = np.flatnonzero(ok)[pi]
+            g[rows], d[rows] = ti, dd
+        for row in np.flatnonzero(~ok):
+            g[row], d[row] = self._nearest_far(float(x[row]), float(y[row]))
+        return g, d
+
+    def _raise_outside(self, x: float, y: float) -> None:
+        gi, d = self._nearest_far(x, y)
+        raise OutOfAreaError(
+            f"point ({x:.6f}, {y:.6f}) is outside the service area: the nearest grid is {self.g_code[gi]} "
+            f"{self.g_name[gi] or ''} at {d:.0f} m (tolerance {self.snap_tolerance_m:.0f} m); check the "
+            "coordinates and their CRS (wgs84, gcj02, bd09 …)")
+
+    def _snap(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest grid (and micro-grid in it) within the tolerance; ``-1`` where none is."""
+        n = len(x)
+        gi = np.full(n, -1, dtype=np.int64)
+        mi = np.full(n, -1, dtype=np.int64)
+        dist = np.full(n, np.nan)
+        mx, my = self._to_metric.transform(x, y)
+        ok = np.isfinite(mx) & np.isfinite(my)
+        if not ok.any():
+            return gi, mi, dist
+        pts = shapely.points(np.asarray(mx)[ok], np.asarray(my)[ok])
+        rows = np.flatnonzero(ok)
+        pi, ti, d = _nearest(self.grid_tree_m, pts, self.snap_tolerance_m)
+        gi[rows[pi]], dist[rows[pi]] = ti, d
+        pj, tj, _ = _nearest(self.micro_tree_m, pts, self.snap_tolerance_m, grid_of=self.m_grid,
+                             want=gi[rows])
+        mi[rows[pj]] = tj
+        return gi, mi, dist
+
+    # ------------------------------------------------------------------ batch
+    def route_many(self, lon, lat, crs: str = "wgs84") -> pd.DataFrame:
+        """Route arrays of points given in ``crs``; one row per point, in input order.
+
+        Columns: ``micro_grid_code``, ``grid_code``, ``community_code``, ``street_code``,
+        ``compound_code``, ``building_code`` (``None`` where not routed or not inside one),
+        ``snapped``, ``distance_m`` and ``reason`` (empty when routed; otherwise why not).
+        """
+        lon = np.asarray(lon, dtype=float)
+        lat = np.asarray(lat, dtype=float)
+        if lon.shape != lat.shape or lon.ndim != 1:
+            raise ValidationError(f"lon and lat must be 1-d arrays of the same length, got {lon.shape} and {lat.shape}")
+        n = len(lon)
+        reason = np.full(n, "", dtype=object)
+        finite_in = np.isfinite(lon) & np.isfinite(lat)
+        reason[~finite_in] = "missing or non-numeric coordinates"
+        x, y = points_to_storage(np.where(finite_in, lon, 0.0), np.where(finite_in, lat, 0.0), crs)
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        with np.errstate(invalid="ignore"):
+            good = finite_in & np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180) & (np.abs(y) <= 90)
+        reason[finite_in & ~good] = f"coordinates out of range for {crs}"
+        x, y = np.where(good, x, np.nan), np.where(good, y, np.nan)
+
+        comp = _resolve_lowest(*self.comp_loc.locate(x, y))
+        bld = _resolve_lowest(*self.bld_loc.locate(x, y))
+        mfirst, mp, mpoly = self.micro_loc.locate(x, y)
+        mi = self._resolve_ties(mfirst, mp, mpoly, comp, self.m_grid)
+        gi = np.where(mi >= 0, self.m_grid[mi], -1)
+        need = np.flatnonzero(good & (mi < 0))
+        snapped = np.zeros(n, dtype=bool)
+        dist = np.zeros(n)
+        if len(need):
+            gfirst, gp, gpoly = self.grid_loc.locate(x[need], y[need])
+            gi[need] = self._resolve_ties(gfirst, gp, gpoly, comp[need], np.arange(self.ngrids_geom + 1))
+            out = need[gi[need] < 0]
+            if len(out):
+                sg, sm, sd = self._snap(x[out], y[out])
+                gi[out], mi[out], dist[out] = sg, sm, sd
+                snapped[out] = sg >= 0
+                far = out[sg < 0]
+                if len(far):
+                    fg, fd = self._nearest_far_many(x[far], y[far])
+                    reason[far] = [f"outside the service area: nearest grid {self.g_code[g]} at {d:.0f} m"
+                                   for g, d in zip(fg.tolist(), fd.tolist())]
+        dist[~snapped] = 0.0
+        cols = {"micro_grid_code": self.m_code[mi], "grid_code": self.g_code[gi], "community_code": self.g_comm[gi],
+                "street_code": self.g_street[gi], "compound_code": self.q_code[comp], "building_code": self.b_code[bld],
+                "snapped": snapped, "distance_m": dist, "reason": reason}
+        return pd.DataFrame({k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in cols.items()})
+
+    def _resolve_ties(self, first, mp, mpoly, comp, grid_of) -> np.ndarray:
+        """Apply the tie rule to the points covered by several polygons (vectorised)."""
+        out = first.copy()
+        if len(mp) == 0:
+            return out
+        owner = self.q_owner[comp[mp]]
+        preferred = (owner >= 0) & (grid_of[mpoly] == owner)
+        order = np.lexsort((mpoly, ~preferred, mp))
+        mp, mpoly = mp[order], mpoly[order]
+        head = np.concatenate([[True], mp[1:] != mp[:-1]])
+        out[mp[head]] = mpoly[head]
+        return out
+
+
+def _resolve_lowest(first, mp, mpoly) -> np.ndarray:
+    """Several covering polygons → the lowest id (= lowest code, frames are sorted by code)."""
+    out = first.copy()
+    if len(mp):
+        order = np.lexsort((mpoly, mp))
+        mp, mpoly = mp[order], mpoly[order]
+        head = np.concatenate([[True], mp[1:] != mp[:-1]])
+        out[mp[head]] = mpoly[head]
+    return out
+
+
+def _nearest(tree: shapely.STRtree, pts: np.ndarray, max_m: float | None, grid_of=None, want=None):
+    """Nearest geometry per point within ``max_m`` (ties: lowest id); optionally only in grid ``want``."""
+    if len(tree.geometries) == 0 or len(pts) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    (pi, ti), d = tree.query_nearest(pts, max_distance=max_m, return_distance=True, all_matches=True)
+    if grid_of is not None:
+        keep = grid_of[ti] == want[pi]
+        pi, ti, d = pi[keep], ti[keep], d[keep]
+    order = np.lexsort((ti, d, pi))
+    pi, ti, d = pi[order], ti[order], d[order]
+    head = np.concatenate([[True], pi[1:] != pi[:-1]]) if len(pi) else np.zeros(0, bool)
+    return pi[head], ti[head], d[head]
+
+
+def _haversine_m(x1: float, y1: float, x2: float, y2: float) -> float:
+    p1, p2 = math.radians(y1), math.radians(y2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(x2 - x1) / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
