@@ -297,3 +297,30 @@ def apply_proposal(grids: gpd.GeoDataFrame, proposal: gpd.GeoDataFrame, communit
             edits.append(Edit("grids", "update", code, props, new.geometry, _version(old)))
     edits += [Edit("grids", "delete", code, {}, None, _version(old)) for code, old in by_code.items()]
     return edits
+
+
+def clip_children(edits: list[Edit], children: gpd.GeoDataFrame, layer: str = "micro_grids") -> list[Edit]:
+    """Edits that clip ``children`` (e.g. micro-grids) to the new outlines of their edited parents.
+
+    A child left empty is deleted; parents' deletes delete their children too.
+    """
+    from gridgis.editing.validate import parent_of
+
+    parents = {e.code: e for e in edits}
+    out: list[Edit] = []
+    for _, row in children.iterrows():
+        p = parent_of(layer, str(row["code"]))
+        edit = parents.get(p[1]) if p else None
+        if edit is None:
+            continue
+        if edit.op == "delete":
+            out.append(Edit(layer, "delete", str(row["code"]), {}, None, _version(row)))
+            continue
+        if shapely.covers(edit.geometry, row.geometry):
+            continue
+        new = _clean(shapely.intersection(row.geometry, edit.geometry))
+        if new.is_empty:
+            out.append(Edit(layer, "delete", str(row["code"]), {}, None, _version(row)))
+        else:
+            out.append(_update(layer, row, new))
+    return out

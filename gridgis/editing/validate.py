@@ -18,7 +18,7 @@ import shapely
 from gridgis import codes
 from gridgis.crs import STORAGE_CRS, metric_crs_for
 from gridgis.errors import GridGISError, Problem
-from gridgis.editing.changes import Edit, apply_edits
+from gridgis.editing.changes import Edit, _by_code, apply_edits
 from gridgis.layers import get_spec
 from gridgis.layers.base import normalize_frame, validate_frame
 
@@ -95,7 +95,7 @@ def validate_edits(frames: dict[str, gpd.GeoDataFrame], edits: list[Edit],
         after = apply_edits(frames, edits)
     except GridGISError as exc:
         return [Problem(exc.message, layer=None, kind="bad_edit")] + exc.problems
-    before = {k: v.set_index(v["code"].astype(str).values) for k, v in frames.items()}
+    before = {k: _by_code(v) for k, v in frames.items()}
     changed = [e for e in edits if e.op != "delete"]
     metric = _metric_crs(after, edits)
     for edit in changed:
@@ -108,6 +108,8 @@ def validate_edits(frames: dict[str, gpd.GeoDataFrame], edits: list[Edit],
     for edit in edits:
         if edit.op == "delete":
             problems += _orphan_problems(edit, after)
+    for edit in geometric:
+        problems += _children_problems(edit, after, metric, options)
     return problems
 
 
@@ -261,6 +263,28 @@ def _family(layer: str, code: str) -> str:
     if layer == "micro_grids":
         return code[:15]
     return code[:12]
+
+
+def _children_problems(edit: Edit, after: dict[str, gpd.GeoDataFrame], metric: str,
+                       options: ValidationOptions) -> list[Problem]:
+    """Children (present in ``after``) that the edited parent's new outline no longer holds."""
+    problems = []
+    for child in CHILDREN_OF.get(edit.layer, ()):
+        frame = after.get(child)
+        if frame is None or not len(frame) or get_spec(child).geometry != "polygon":
+            continue
+        for code, geom in zip(frame.index, frame.geometry.values):
+            parent = parent_of(child, str(code))
+            if parent is None or parent[1] != edit.code or geom is None or not shapely.is_valid(geom):
+                continue
+            outside = shapely.difference(geom, edit.geometry)
+            area = _area(outside, metric)
+            if area > options.area_tolerance_m2:
+                problems.append(Problem(f"{area:.1f} m² of {child} {code} would lie outside {edit.layer} {edit.code}; "
+                                        f"edit {code} too (the planner operations clip micro-grids for you)",
+                                        feature=str(code), layer=child, kind="child_outside", where=_point(outside),
+                                        details={"parent": edit.code, "area_m2": round(area, 2)}))
+    return problems
 
 
 def _orphan_problems(edit: Edit, after: dict[str, gpd.GeoDataFrame]) -> list[Problem]:

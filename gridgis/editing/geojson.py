@@ -1,0 +1,225 @@
+"""GeoJSON in and out of the feature API: pure functions, no HTTP, no storage.
+
+- Output: layer rows as GeoJSON features (``id`` = code, a read-only ``version`` property) in
+  the requested CRS (OGC API – Features Part 2: CRS84 lon/lat by default, EPSG:4326/4490 in
+  their lat/lon axis order, EPSG:3857).
+- Input: a GeoJSON feature parsed into properties + a storage geometry (lon/lat EPSG:4326),
+  honouring ``Content-Crs`` and its axis order, refusing malformed bodies, wrong geometry
+  types, unknown properties and coordinates outside China (with a hint when lat/lon look swapped).
+- JSON merge-patch (RFC 7396) and ETags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyproj
+import shapely
+from shapely.geometry import mapping, shape
+
+from gridgis.crs import CHINA_BOUNDS
+from gridgis.editing.changes import plain
+from gridgis.errors import CRSError, MalformedInputError, OutOfAreaError, Problem, ValidationError
+from gridgis.layers import get_spec
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{}"
+#: CRSs the API reads and writes in (Part 2), storage CRS first
+SUPPORTED_CRS = (CRS84, EPSG_URI.format(4326), EPSG_URI.format(4490), EPSG_URI.format(3857))
+READ_ONLY = ("version",)
+
+
+@dataclass(frozen=True)
+class ApiCRS:
+    """A CRS of the API: its URI, whether its axis order is lat/lon, and its EPSG (None for CRS84)."""
+
+    uri: str
+    latlon: bool
+    epsg: int | None
+
+    @property
+    def header(self) -> str:
+        return f"<{self.uri}>"
+
+
+def parse_crs_uri(value: str | None) -> ApiCRS:
+    """Parse a ``crs=``/``Content-Crs`` value (``<…>`` brackets allowed); CRS84 when empty.
+
+    >>> parse_crs_uri("<http://www.opengis.net/def/crs/EPSG/0/4326>").latlon
+    True
+    >>> parse_crs_uri(None).uri == CRS84
+    True
+    """
+    if value is None or not value.strip():
+        return ApiCRS(CRS84, False, None)
+    uri = value.strip().strip("<>").strip()
+    low = uri.lower().rstrip("/")
+    if low in (CRS84.lower(), "crs84", "ogc:crs84", "urn:ogc:def:crs:ogc:1.3:crs84", "urn:ogc:def:crs:ogc::crs84"):
+        return ApiCRS(CRS84, False, None)
+    epsg = None
+    for prefix in ("http://www.opengis.net/def/crs/epsg/0/", "https://www.opengis.net/def/crs/epsg/0/",
+                   "urn:ogc:def:crs:epsg::", "epsg:"):
+        if low.startswith(prefix) and low[len(prefix):].isdigit():
+            epsg = int(low[len(prefix):])
+    if epsg in (4326, 4490, 3857):
+        return ApiCRS(EPSG_URI.format(epsg), epsg != 3857, epsg)
+    raise CRSError(f"CRS {uri!r} is not supported here; use one of {', '.join(SUPPORTED_CRS)}")
+
+
+def _swap(geom: shapely.Geometry) -> shapely.Geometry:
+    return shapely.transform(geom, lambda xy: xy[:, ::-1])
+
+
+def _project(geom: shapely.Geometry, src: int, dst: int) -> shapely.Geometry:
+    tr = pyproj.Transformer.from_crs(src, dst, always_xy=True)
+    return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+
+
+def to_api_crs(geom: shapely.Geometry | None, crs: ApiCRS) -> shapely.Geometry | None:
+    """A storage (lon/lat) geometry in ``crs``'s coordinates and axis order."""
+    if geom is None:
+        return None
+    if crs.epsg == 3857:
+        return _project(geom, 4326, 3857)
+    return _swap(geom) if crs.latlon else geom
+
+
+def from_api_crs(geom: shapely.Geometry, crs: ApiCRS) -> shapely.Geometry:
+    """A geometry given in ``crs`` as storage lon/lat (EPSG:4326)."""
+    if crs.epsg == 3857:
+        return _project(geom, 3857, 4326)
+    return _swap(geom) if crs.latlon else geom
+
+
+def etag(version: int) -> str:
+    """The strong ETag of a feature version: ``"3"``."""
+    return f'"{int(version)}"'
+
+
+def parse_if_match(header: str | None) -> list[str] | None:
+    """The entity tags of an ``If-Match`` header (``["*"]`` for any); None when absent."""
+    if header is None or not header.strip():
+        return None
+    return [t.strip().removeprefix("W/") for t in header.split(",") if t.strip()]
+
+
+def feature_json(layer: str, row: Any, crs: ApiCRS | None = None, links: list[dict] | None = None) -> dict[str, Any]:
+    """A stored feature (frame row or dict) as a GeoJSON feature: ``id`` = code, properties with ``version``."""
+    spec = get_spec(layer)
+    get = row.get if hasattr(row, "get") else (lambda k, d=None: getattr(row, k, d))
+    props: dict[str, Any] = {"code": str(get("code")), "name": plain(get("name"))}
+    for f in spec.fields:
+        props[f.name] = plain(get(f.name))
+    version = plain(get("version"))
+    if version is not None:
+        props["version"] = int(version)
+    geom = to_api_crs(get("geometry"), crs or ApiCRS(CRS84, False, None))
+    out: dict[str, Any] = {"type": "Feature", "id": str(get("code")),
+                           "geometry": mapping(geom) if geom is not None else None, "properties": props}
+    if links:
+        out["links"] = links
+    return out
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """Apply a JSON merge-patch (RFC 7396): ``null`` removes, objects merge, anything else replaces.
+
+    >>> merge_patch({"a": 1, "b": {"c": 2}}, {"b": {"c": None, "d": 3}})
+    {'a': 1, 'b': {'d': 3}}
+    """
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+@dataclass
+class ParsedFeature:
+    """A feature body read from a client: properties (no ``code``/``version``), storage geometry."""
+
+    code: str | None
+    properties: dict[str, Any]
+    geometry: shapely.Geometry | None
+    version: int | None
+
+
+def parse_feature(layer: str, body: Any, crs: ApiCRS | None = None, max_vertices: int = 200_000,
+                  require_geometry: bool = True) -> ParsedFeature:
+    """Read a GeoJSON feature for ``layer``; raise a typed error naming every problem found."""
+    spec = get_spec(layer)
+    if not isinstance(body, dict) or body.get("type") != "Feature":
+        raise MalformedInputError("the body must be a GeoJSON Feature object ({\"type\": \"Feature\", …})")
+    props = body.get("properties") or {}
+    if not isinstance(props, dict):
+        raise MalformedInputError("'properties' must be a JSON object")
+    known = {"code", "name", *READ_ONLY, *(f.name for f in spec.fields)}
+    unknown = sorted(set(props) - known)
+    problems = [Problem(f"unknown property {k!r}; {layer} has {', '.join(sorted(known))}", layer=layer,
+                        kind="unknown_property") for k in unknown]
+    code = props.get("code", body.get("id"))
+    version = props.get("version")
+    if version is not None:
+        try:
+            version = int(version)
+        except (TypeError, ValueError):
+            problems.append(Problem(f"version {version!r} is not an integer", layer=layer, kind="bad_value"))
+            version = None
+    geometry = None
+    raw = body.get("geometry")
+    if raw is None:
+        if require_geometry:
+            problems.append(Problem("the feature has no geometry", layer=layer, kind="invalid_geometry"))
+    else:
+        geometry = read_geometry(layer, raw, crs or ApiCRS(CRS84, False, None), max_vertices)
+    if problems:
+        raise ValidationError(f"{layer}: the feature cannot be accepted; nothing was stored", problems)
+    clean = {k: v for k, v in props.items() if k not in ("code", *READ_ONLY)}
+    return ParsedFeature(None if code is None else str(code), clean, geometry, version)
+
+
+def read_geometry(layer: str, raw: Any, crs: ApiCRS, max_vertices: int = 200_000) -> shapely.Geometry:
+    """A GeoJSON geometry as storage lon/lat; malformed, wrong-type, oversized and misplaced ones refused."""
+    from gridgis.errors import PayloadTooLargeError
+
+    spec = get_spec(layer)
+    try:
+        geom = shape(raw)
+    except Exception as exc:  # shapely raises many kinds for bad GeoJSON
+        raise MalformedInputError(f"the geometry is not valid GeoJSON: {exc}") from None
+    expected = ("Point",) if spec.geometry == "point" else ("Polygon", "MultiPolygon")
+    if geom.geom_type not in expected:
+        raise ValidationError(f"{layer}: wrong geometry type", [Problem(
+            f"geometry is a {geom.geom_type}; {spec.label_zh} needs {' or '.join(expected)}", layer=layer,
+            kind="wrong_geometry_type")])
+    if shapely.get_num_coordinates(geom) > max_vertices:
+        raise PayloadTooLargeError(f"the geometry has {shapely.get_num_coordinates(geom)} vertices; "
+                                   f"the limit is {max_vertices}; simplify it first")
+    geom = from_api_crs(geom, crs)
+    check_in_china(layer, geom, crs)
+    return geom
+
+
+def check_in_china(layer: str, geom: shapely.Geometry, crs: ApiCRS) -> None:
+    """Refuse lon/lat outside China, suggesting the axis swap when swapped coordinates would fit."""
+    if geom.is_empty:
+        return
+    minx, miny, maxx, maxy = geom.bounds
+    inside = lambda a, b, c, d: a >= CHINA_BOUNDS[0] and b >= CHINA_BOUNDS[1] and c <= CHINA_BOUNDS[2] \
+        and d <= CHINA_BOUNDS[3]  # noqa: E731
+    if inside(minx, miny, maxx, maxy):
+        return
+    hint = "check the CRS of the data"
+    if inside(miny, minx, maxy, maxx):
+        hint = ("the coordinates look like lat/lon: send lon/lat (CRS84), or declare "
+                f"'Content-Crs: <{EPSG_URI.format(4326)}>' for lat/lon order")
+        if crs.latlon:
+            hint = f"the coordinates look like lon/lat but Content-Crs {crs.header} says lat/lon; drop the header"
+    raise OutOfAreaError(f"{layer}: coordinates {minx:.5f},{miny:.5f} … {maxx:.5f},{maxy:.5f} lie outside China; {hint}",
+                         [Problem(hint, layer=layer, kind="out_of_area")])

@@ -1,0 +1,93 @@
+"""Edits against the store: load what validation needs, validate, store as one generation.
+
+The thin layer between the pure editing functions and :class:`gridgis.storage.Repository`;
+the API and the CLI both call it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geopandas as gpd
+import shapely
+
+from gridgis.editing.changes import Edit
+from gridgis.editing.validate import CHILDREN_OF, COVERAGE_OF, ValidationOptions, parent_of, validate_edits
+from gridgis.errors import NotFoundError, Problem, ValidationError
+from gridgis.layers import get_spec
+
+
+def _bounds(geoms: list[shapely.Geometry]) -> tuple[float, float, float, float] | None:
+    geoms = [g for g in geoms if g is not None and not shapely.is_empty(g)]
+    if not geoms:
+        return None
+    b = shapely.total_bounds(geoms)
+    return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+
+
+def _grow(a: tuple | None, b: tuple | None) -> tuple | None:
+    if a is None or b is None:
+        return a or b
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def context_frames(repo: Any, edits: list[Edit]) -> dict[str, gpd.GeoDataFrame]:
+    """The current features validation of ``edits`` needs: around the edits, their parents, siblings, children."""
+    layers = {e.layer for e in edits}
+    old: list[shapely.Geometry] = []
+    for e in edits:
+        if e.op != "insert":
+            try:
+                old.append(repo.get_feature(e.layer, e.code)["geometry"])
+            except NotFoundError:
+                pass
+    box = _bounds([e.geometry for e in edits] + old)
+    parent_layers = {p[0] for e in edits if (p := parent_of(e.layer, e.code)) is not None}
+    parent_codes = [p[1] for e in edits if (p := parent_of(e.layer, e.code)) is not None]
+    frames: dict[str, gpd.GeoDataFrame] = {}
+    for layer in parent_layers:
+        frames[layer] = repo.read_layer(layer, codes=sorted(set(parent_codes)))
+        box = _grow(box, _bounds(list(frames[layer].geometry.values)))
+    wanted = set(layers)
+    for e in edits:
+        if e.op == "delete":
+            wanted |= set(CHILDREN_OF.get(e.layer, ()))
+        wanted |= {child for child, parent in COVERAGE_OF.items() if parent == e.layer and e.op == "update"}
+    for layer in wanted - parent_layers:
+        frames[layer] = repo.read_layer(layer, bbox=box) if box is not None else repo.read_layer(layer)
+    for layer in layers & parent_layers:  # an edit of a layer that is also a parent layer: read around it too
+        frames[layer] = repo.read_layer(layer, bbox=box) if box is not None else repo.read_layer(layer)
+    return frames
+
+
+def check(repo: Any, edits: list[Edit], options: ValidationOptions | None = None) -> list[Problem]:
+    """Every problem ``edits`` would cause in the current state of ``repo`` (nothing is stored)."""
+    return validate_edits(context_frames(repo, edits), edits, options)
+
+
+def to_changes(edits: list[Edit]) -> list[Any]:
+    """Storage changes for ``edits`` (``insert`` → create, ``update`` → replace, ``delete``)."""
+    from gridgis.storage.model import FeatureChange
+
+    ops = {"insert": "create", "update": "replace", "delete": "delete"}
+    return [FeatureChange(e.layer, ops[e.op], e.code,  # type: ignore[arg-type]
+                          dict(e.properties) if e.op != "delete" else None,
+                          e.geometry if e.op != "delete" else None, e.expected_version) for e in edits]
+
+
+def commit(repo: Any, edits: list[Edit], author: str, message: str,
+           options: ValidationOptions | None = None) -> Any:
+    """Validate ``edits`` and store them as one generation; :class:`ValidationError` (all problems) otherwise."""
+    if not edits:
+        raise ValidationError("nothing to change")
+    problems = check(repo, edits, options)
+    if problems:
+        raise ValidationError(f"{len(problems)} problem(s) found; nothing was stored", problems)
+    return repo.apply_changes(to_changes(edits), author=author, message=message)
+
+
+def current_frames(repo: Any, layers: tuple[str, ...], **filters: Any) -> dict[str, gpd.GeoDataFrame]:
+    """Read several layers (current state) for an operation."""
+    for layer in layers:
+        get_spec(layer)
+    return {layer: repo.read_layer(layer, **filters) for layer in layers}

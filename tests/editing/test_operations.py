@@ -1,0 +1,90 @@
+"""Planner operations keep the coverage valid by construction."""
+
+from __future__ import annotations
+
+import pytest
+import shapely
+from hypothesis import given, settings, strategies as st
+from shapely.geometry import LineString, box
+
+from gridgis.editing.changes import Edit
+from gridgis.editing.examples import COMMUNITY_A, COMMUNITY_B, tiny_city
+from gridgis.editing.operations import (apply_proposal, clip_children, merge_grids, move_boundary, split_grid,
+                                        transfer_buildings, transfer_compound)
+from gridgis.editing.validate import validate_edits
+from gridgis.errors import ValidationError
+
+G1, G2 = COMMUNITY_A + "001", COMMUNITY_A + "002"
+CITY = tiny_city()
+
+
+def _valid(edits: list[Edit]) -> None:
+    assert validate_edits(CITY, edits) == []
+
+
+@settings(max_examples=15, deadline=None)
+@given(x=st.floats(min_value=116.4012, max_value=116.4095))
+def test_moving_a_shared_boundary_anywhere_keeps_the_coverage_and_households(x):
+    edits = move_boundary(CITY["grids"], G1, G2, box(116.400, 39.900, x, 39.910))
+    edits += clip_children(edits, CITY["micro_grids"])
+    _valid(edits)
+    grids = {e.code: e for e in edits if e.layer == "grids"}
+    union = shapely.union(grids[G1].geometry, grids[G2].geometry)
+    assert shapely.symmetric_difference(union, box(116.400, 39.900, 116.410, 39.910)).area < 1e-12
+    assert grids[G1].properties["households"] + grids[G2].properties["households"] == 800
+
+
+def test_move_boundary_refuses_to_take_area_from_a_third_grid():
+    with pytest.raises(ValidationError, match="outside"):
+        move_boundary(CITY["grids"], G1, G2, box(116.400, 39.900, 116.412, 39.910))
+
+
+def test_transfer_compound_hands_its_area_and_households_to_the_neighbour():
+    edits = transfer_compound(CITY["grids"], CITY["compounds"], COMMUNITY_A + "Q002", G1)
+    _valid(edits)
+    by = {e.code: e for e in edits}
+    assert by[G1].properties["households"] == 550 and by[G2].properties["households"] == 250
+    assert by[G1].geometry.covers(CITY["compounds"].set_index("code").loc[COMMUNITY_A + "Q002"].geometry)
+
+
+def test_transfer_to_a_grid_of_another_community_is_refused():
+    with pytest.raises(ValidationError, match="community"):
+        transfer_compound(CITY["grids"], CITY["compounds"], COMMUNITY_A + "Q002", COMMUNITY_B + "001")
+
+
+def test_transfer_buildings_to_a_grid_that_does_not_border_them_is_refused():
+    with pytest.raises(ValidationError, match="does not border"):
+        transfer_buildings(CITY["grids"], CITY["buildings"], [COMMUNITY_A + "Q002B001"], G1)
+
+
+def test_split_then_validate_is_clean_and_the_new_grid_gets_a_free_code():
+    edits = split_grid(CITY["grids"], G2, LineString([(116.404, 39.905), (116.411, 39.905)]), new_name="新网格")
+    _valid(edits)
+    assert [(e.op, e.code) for e in edits] == [("update", G2), ("insert", COMMUNITY_A + "003")]
+    assert sum(e.properties["households"] for e in edits) == 400
+
+
+def test_a_line_that_does_not_cross_the_grid_cannot_split_it():
+    with pytest.raises(ValidationError, match="part"):
+        split_grid(CITY["grids"], G2, LineString([(116.406, 39.905), (116.407, 39.905)]))
+
+
+def test_merge_keeps_the_first_code_and_sums_households():
+    edits = merge_grids(CITY["grids"], [G1, G2])
+    edits += clip_children(edits, CITY["micro_grids"])
+    _valid(edits)
+    assert edits[0].properties["households"] == 800
+
+
+def test_merging_grids_of_two_communities_is_refused():
+    with pytest.raises(ValidationError, match="different communities"):
+        merge_grids(CITY["grids"], [G2, COMMUNITY_B + "001"])
+
+
+def test_apply_proposal_updates_inserts_and_deletes_to_match():
+    proposal = CITY["grids"][CITY["grids"]["code"].str.startswith(COMMUNITY_A)].copy()
+    proposal = proposal[proposal["code"] == G2].copy()
+    proposal.loc[:, "geometry"] = [box(116.400, 39.900, 116.410, 39.910)]
+    proposal.loc[:, "code"] = [COMMUNITY_A + "005"]
+    edits = apply_proposal(CITY["grids"], proposal, COMMUNITY_A)
+    assert sorted((e.op, e.code) for e in edits) == [("delete", G1), ("delete", G2), ("insert", COMMUNITY_A + "005")]
