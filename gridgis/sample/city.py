@@ -47,7 +47,7 @@ class Scale:
 
 
 SCALES: dict[str, Scale] = {
-    "small": Scale(4, 3, 720.0, (165.0, 235.0), 0.12, 400.0, (4, 10), (1500.0, 2900.0)),
+    "small": Scale(4, 3, 720.0, (165.0, 235.0), 0.12, 400.0, (4, 10), (1700.0, 2950.0)),
     "city": Scale(56, 15, 560.0, (190.0, 250.0), 0.08, 440.0, (8, 10), (2200.0, 2900.0)),
 }
 
@@ -176,7 +176,7 @@ def _buildings(compounds: np.ndarray, kinds: np.ndarray, rng) -> dict[str, np.nd
     u_hi = np.array([KIND_BUILDINGS[k][4][1] for k in kinds])
     units = rng.integers(u_lo, u_hi + 1)
     length = units * unit_len
-    gap = rng.uniform(12.0, 24.0, n)
+    gap = rng.uniform(10.0, 20.0, n)
     b = shapely.bounds(compounds)
     margin = 6.0
     w = b[:, 2] - b[:, 0] - 2 * margin
@@ -218,7 +218,23 @@ def _households(bld: dict, n_comp: int, comp_comm: np.ndarray, comms: list[dict]
         target[small_i] = rng.uniform(780, 930)
         target[big_i] = rng.uniform(3150, 3450)
     factor = np.divide(target, nat_comm, out=np.zeros(len(comms)), where=nat_comm > 0)
-    bld["households"] = np.clip(np.round(natural * factor[comm_of_bld]), 12, 200).astype(int)
+    hh = np.clip(np.round(natural * factor[comm_of_bld]), 12, 200).astype(int)
+    # where the 12-household floor overshoots the target, leave some blocks of a compound unbuilt
+    keep = np.ones(len(hh), bool)
+    sums = np.bincount(comm_of_bld, weights=hh, minlength=len(comms))
+    for ci in np.flatnonzero(sums > target * 1.05):
+        idx = np.flatnonzero(comm_of_bld == ci)
+        first_of_compound = np.r_[True, np.diff(bld["compound"][idx]) != 0]
+        droppable = idx[~first_of_compound]
+        excess = sums[ci] - target[ci]
+        for i in rng.permutation(droppable):
+            if excess <= 0:
+                break
+            keep[i] = False
+            excess -= hh[i]
+    bld["households"] = hh
+    for key in list(bld):
+        bld[key] = bld[key][keep]
 
 
 def _institutions(comms: list[dict], rng, share: float) -> None:

@@ -1,0 +1,381 @@
+"""Hierarchy checks across layers, with a report a planner can act on.
+
+:func:`check_city` looks at a whole city (a ``dict`` of layer frames in EPSG:4326) and finds:
+
+========================= ==========================================================
+kind                      what
+========================= ==========================================================
+``duplicate_code``        the same code twice in one layer
+``orphan``                a parent code that does not exist in the parent layer
+``parent_mismatch``       a code whose prefix disagrees with its parent field
+``outside_parent``        a child reaching further than ``tolerance_m`` out of its parent
+``coverage_gap``          part of a parent covered by none of its children
+``coverage_overlap``      part of a parent covered by two children
+``coverage_edge``         children whose shared edges do not match (GEOS coverage check)
+``community_households``  a community outside 1,000–3,000 households
+``grid_households``       a basic grid outside the configured range (default 300–500)
+``compound_households``   a compound whose households differ from the sum of its buildings
+========================= ==========================================================
+
+Areas and distances are computed in :func:`gridgis.crs.metric_crs_for` the city. Every
+problem names the feature (``code (name)``) and carries a location (lon/lat); gaps,
+overlaps and parts outside a parent carry their geometry too (see
+:meth:`HierarchyReport.to_frame`, which a planner opens in QGIS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridgis import codes
+from gridgis.crs import STORAGE_CRS, ensure_storage_crs, metric_crs_for
+from gridgis.errors import Problem
+
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "duplicate_code": ("编码重复", "duplicate code"),
+    "orphan": ("上级编码不存在", "orphan (parent code missing)"),
+    "parent_mismatch": ("编码与上级不一致", "code prefix disagrees with parent"),
+    "outside_parent": ("超出上级范围", "outside its parent"),
+    "coverage_gap": ("覆盖空隙", "coverage gap"),
+    "coverage_overlap": ("覆盖重叠", "coverage overlap"),
+    "coverage_edge": ("边界不吻合", "coverage edges do not match"),
+    "community_households": ("社区户数超出范围", "community households out of range"),
+    "grid_households": ("网格户数超出范围", "grid households out of range"),
+    "compound_households": ("小区户数与楼栋合计不符", "compound households differ from its buildings"),
+}
+
+#: (child layer, parent layer, parent field) for the within-parent and orphan checks
+LINKS: tuple[tuple[str, str, str], ...] = (
+    ("communities", "streets", "street_code"),
+    ("grids", "communities", "community_code"),
+    ("micro_grids", "grids", "grid_code"),
+    ("compounds", "communities", "community_code"),
+    ("buildings", "compounds", "compound_code"),
+    ("stations", "streets|communities", "area_code"),
+)
+#: (parent layer, child layer, parent field of the child) that must form exact coverages
+COVERAGES: tuple[tuple[str, str, str], ...] = (
+    ("streets", "communities", "street_code"),
+    ("communities", "grids", "community_code"),
+    ("grids", "micro_grids", "grid_code"),
+)
+
+
+@dataclass
+class HierarchyReport:
+    """What :func:`check_city` found: every problem, located, and the counts behind it."""
+
+    problems: list[Problem] = field(default_factory=list)
+    geometries: list[Any] = field(default_factory=list)  # EPSG:4326 geometry per problem (or None)
+    features: dict[str, int] = field(default_factory=dict)  # features checked per layer
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of problems per kind, in the order of :data:`KIND_LABELS`."""
+        found = pd.Series([p.kind for p in self.problems], dtype="object").value_counts()
+        return {k: int(found[k]) for k in KIND_LABELS if k in found.index}
+
+    def add(self, problem: Problem, geometry: Any = None) -> None:
+        self.problems.append(problem)
+        self.geometries.append(geometry)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "counts": self.counts, "features": dict(self.features),
+                "settings": dict(self.settings), "problems": [p.to_dict() for p in self.problems]}
+
+    def to_frame(self) -> gpd.GeoDataFrame:
+        """One row per problem (EPSG:4326): the gap/overlap/outside part, else the problem's point."""
+        rows, geoms = [], []
+        for p, g in zip(self.problems, self.geometries):
+            d = p.details
+            rows.append({"kind": p.kind, "kind_zh": KIND_LABELS.get(p.kind, (p.kind,))[0], "layer": p.layer,
+                         "code": d.get("code"), "name": d.get("name"), "feature": p.feature,
+                         "message": p.message, "area_m2": d.get("area_m2"), "value": d.get("value")})
+            if g is None and p.where is not None:
+                g = shapely.Point(p.where)
+            geoms.append(g)
+        columns = ["kind", "kind_zh", "layer", "code", "name", "feature", "message", "area_m2", "value"]
+        frame = pd.DataFrame(rows, columns=columns)
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS), crs=STORAGE_CRS)
+
+    def summary(self) -> str:
+        """A readable bilingual summary: features checked, then problems by kind."""
+        lines = ["层级检查 Hierarchy check: " + ", ".join(f"{k} {v:,}" for k, v in self.features.items())]
+        if self.ok:
+            lines.append("  未发现问题 No problems found.")
+            return "\n".join(lines)
+        lines.append(f"  发现 {len(self.problems):,} 个问题 {len(self.problems):,} problem(s):")
+        for kind, n in self.counts.items():
+            zh, en = KIND_LABELS[kind]
+            lines.append(f"  - {zh} {en}: {n:,}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _label(code: Any, name: Any) -> str:
+    return f"{code} ({name})" if name else str(code)
+
+
+class _Ctx:
+    """Frames of the city projected once to the metric CRS, with code lookups."""
+
+    def __init__(self, city: dict[str, gpd.GeoDataFrame]) -> None:
+        self.frames = {k: ensure_storage_crs(v, what=k).reset_index(drop=True) for k, v in city.items()
+                       if k in ("streets", "communities", "grids", "micro_grids", "compounds", "buildings",
+                                "stations")}
+        nonempty = [f for f in self.frames.values() if len(f)]
+        self.metric = metric_crs_for(pd.concat([f[["geometry"]] for f in nonempty]).pipe(
+            gpd.GeoDataFrame, crs=STORAGE_CRS)) if nonempty else "EPSG:4549"
+        self.geom = {k: f.to_crs(self.metric).geometry.values for k, f in self.frames.items()}
+        self.first: dict[str, dict[str, int]] = {}
+        for k, f in self.frames.items():
+            codes_ = f["code"].astype("object").tolist()
+            index: dict[str, int] = {}
+            for i, c in enumerate(codes_):
+                index.setdefault(c, i)
+            self.first[k] = index
+        self._back = None
+
+    def to_storage(self, geoms: Any) -> Any:
+        return gpd.GeoSeries(geoms, crs=self.metric).to_crs(STORAGE_CRS).values
+
+    def where(self, geom: Any) -> tuple[float, float] | None:
+        if geom is None or shapely.is_empty(geom):
+            return None
+        p = gpd.GeoSeries([shapely.point_on_surface(geom)], crs=self.metric).to_crs(STORAGE_CRS).iloc[0]
+        return (round(p.x, 7), round(p.y, 7))
+
+
+def check_city(city: dict[str, gpd.GeoDataFrame], tolerance_m: float = 1.0,
+               grid_households: tuple[int, int] = (300, 500),
+               community_households: tuple[int, int] = (1000, 3000),
+               min_area_m2: float = 0.5) -> HierarchyReport:
+    """Check the hierarchy of ``city`` and return a :class:`HierarchyReport`.
+
+    Parameters
+    ----------
+    city : dict of GeoDataFrame
+        Layer frames in EPSG:4326 keyed by layer name; missing layers are skipped.
+    tolerance_m : float
+        How far (metres) a child may reach out of its parent before it is reported.
+    grid_households, community_households : (int, int)
+        Inclusive household ranges; dedicated grids (专属网格) are not held to the grid range.
+    min_area_m2 : float
+        Gaps and overlaps smaller than this (m²) are rounding noise and not reported.
+
+    Examples
+    --------
+    >>> from gridgis.io import read_city
+    >>> report = check_city(read_city("data/geojson"))       # doctest: +SKIP
+    >>> report.counts                                         # doctest: +SKIP
+    {'community_households': 2, 'grid_households': 6}
+    """
+    ctx = _Ctx(city)
+    report = HierarchyReport(features={k: len(v) for k, v in ctx.frames.items()},
+                             settings={"tolerance_m": tolerance_m, "grid_households": list(grid_households),
+                                       "community_households": list(community_households),
+                                       "min_area_m2": min_area_m2, "metric_crs": ctx.metric})
+    for layer in ctx.frames:
+        _duplicates(ctx, layer, report)
+    for child, parent, fld in LINKS:
+        if child in ctx.frames:
+            _links(ctx, child, parent.split("|"), fld, tolerance_m, report)
+    for parent, child, fld in COVERAGES:
+        if parent in ctx.frames and child in ctx.frames:
+            _coverage(ctx, parent, child, fld, min_area_m2, report)
+    _households(ctx, report, grid_households, community_households)
+    return report
+
+
+def _duplicates(ctx: _Ctx, layer: str, report: HierarchyReport) -> None:
+    f = ctx.frames[layer]
+    dup = f["code"].duplicated(keep="first") & f["code"].notna()
+    for i in np.flatnonzero(dup.to_numpy()):
+        code, name = f["code"].iat[i], f["name"].iat[i]
+        first = ctx.first[layer][code]
+        report.add(Problem(f"duplicate code {code}: rows {first} and {i} of {layer}; give one a new code",
+                           feature=_label(code, name), layer=layer, kind="duplicate_code",
+                           where=ctx.where(ctx.geom[layer][i]), details={"code": code, "name": name, "row": int(i)}))
+
+
+def _links(ctx: _Ctx, child: str, parents: list[str], fld: str, tol: float, report: HierarchyReport) -> None:
+    f = ctx.frames[child]
+    if fld not in f.columns:
+        return
+    present = [p for p in parents if p in ctx.frames]
+    pairs_c, pairs_p, pairs_layer = [], [], []
+    for i, (code, name, pcode) in enumerate(zip(f["code"], f["name"], f[fld])):
+        label = _label(code, name)
+        layer_p = present
+        if child == "buildings" and (pcode is None or pcode == "" or pcode is pd.NA):
+            pcode, layer_p = f["community_code"].iat[i] if "community_code" in f.columns else None, \
+                ["communities"] if "communities" in ctx.frames else []
+        if pcode is None or pcode is pd.NA or pcode == "":
+            continue  # a missing required parent field is the per-layer validation's concern
+        if codes.is_valid_code(child, code):
+            implied = codes.parent_code(child, code)
+            if child == "stations" or (child == "buildings" and code[12:16] == codes.NO_COMPOUND):
+                ok_prefix = implied == pcode or (child == "buildings" and code[:12] == pcode)
+            else:
+                ok_prefix = implied == pcode
+            if not ok_prefix:
+                report.add(Problem(f"code {code} implies parent {implied} but {fld} is {pcode}; "
+                                   "fix the code or the parent field", feature=label, layer=child,
+                                   kind="parent_mismatch", where=ctx.where(ctx.geom[child][i]),
+                                   details={"code": code, "name": name, "parent": pcode}))
+        found = next(((pl, ctx.first[pl][pcode]) for pl in layer_p if pcode in ctx.first[pl]), None)
+        if not layer_p:
+            continue
+        if found is None:
+            report.add(Problem(f"parent {pcode} ({fld}) does not exist in {'/'.join(layer_p)}; "
+                               "add the parent or correct the code", feature=label, layer=child, kind="orphan",
+                               where=ctx.where(ctx.geom[child][i]),
+                               details={"code": code, "name": name, "parent": pcode}))
+            continue
+        pairs_c.append(i)
+        pairs_p.append(found[1])
+        pairs_layer.append(found[0])
+    if not pairs_c:
+        return
+    child_g = ctx.geom[child][np.array(pairs_c)]
+    parent_g = np.array([ctx.geom[pl][j] for pl, j in zip(pairs_layer, pairs_p)], dtype=object)
+    if ctx.frames[child].geometry.geom_type.eq("Point").all():
+        dist = shapely.distance(child_g, parent_g)
+        bad = np.flatnonzero(dist > tol)
+        for k in bad:
+            i = pairs_c[k]
+            _outside(ctx, report, child, i, pairs_layer[k], pairs_p[k], None, float(dist[k]))
+        return
+    outside = shapely.difference(child_g, shapely.buffer(parent_g, tol))
+    area = shapely.area(outside)
+    for k in np.flatnonzero(area > 1e-3):
+        _outside(ctx, report, child, pairs_c[k], pairs_layer[k], pairs_p[k], outside[k], float(area[k]))
+
+
+def _outside(ctx, report, child, i, player, j, part, measure) -> None:
+    f, pf = ctx.frames[child], ctx.frames[player]
+    code, name = f["code"].iat[i], f["name"].iat[i]
+    parent = _label(pf["code"].iat[j], pf["name"].iat[j])
+    if part is None:
+        msg = f"lies {measure:.1f} m outside its parent {parent}"
+        details = {"code": code, "name": name, "parent": pf["code"].iat[j], "value": round(measure, 2)}
+        where = ctx.where(ctx.geom[child][i])
+        geom = None
+    else:
+        msg = f"{measure:,.1f} m² lie outside its parent {parent}; redraw the boundary or move it to the right parent"
+        details = {"code": code, "name": name, "parent": pf["code"].iat[j], "area_m2": round(measure, 2)}
+        where = ctx.where(part)
+        geom = ctx.to_storage([part])[0]
+    report.add(Problem(msg, feature=_label(code, name), layer=child, kind="outside_parent", where=where,
+                       details=details), geom)
+
+
+def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, report: HierarchyReport) -> None:
+    pf, cf = ctx.frames[parent], ctx.frames[child]
+    if fld not in cf.columns:
+        return
+    groups = pd.Series(np.arange(len(cf))).groupby(cf[fld].astype("object").to_numpy()).apply(list).to_dict()
+    seen: set[str] = set()
+    for j, (pcode, pname) in enumerate(zip(pf["code"], pf["name"])):
+        if pcode in seen:
+            continue
+        seen.add(pcode)
+        members = np.array(groups.get(pcode, []), dtype=int)
+        pgeom = ctx.geom[parent][j]
+        label = _label(pcode, pname)
+        geoms = ctx.geom[child][members] if len(members) else np.array([], dtype=object)
+        covered = shapely.union_all(geoms) if len(geoms) else shapely.Polygon()
+        gap = shapely.difference(pgeom, covered)
+        for part in shapely.get_parts(gap):
+            if part.area >= min_area:
+                report.add(Problem(f"{part.area:,.1f} m² of {label} are covered by no {child}; "
+                                   f"extend a neighbouring {child[:-1]} or add one",
+                                   feature=label, layer=parent, kind="coverage_gap", where=ctx.where(part),
+                                   details={"code": pcode, "name": pname, "child_layer": child,
+                                            "area_m2": round(part.area, 2)}),
+                           ctx.to_storage([part])[0])
+        if len(geoms) < 2:
+            continue
+        overlapping: set[int] = set()
+        tree = shapely.STRtree(geoms)
+        a, b = tree.query(geoms, predicate="intersects")
+        keep = a < b
+        for x, y in zip(a[keep], b[keep]):
+            inter = shapely.intersection(geoms[x], geoms[y])
+            if inter.area < min_area:
+                continue
+            overlapping.update((int(x), int(y)))
+            cx, cy = members[x], members[y]
+            c1 = _label(cf["code"].iat[cx], cf["name"].iat[cx])
+            c2 = _label(cf["code"].iat[cy], cf["name"].iat[cy])
+            report.add(Problem(f"{c1} and {c2} overlap by {inter.area:,.1f} m²; give the overlap to one of them",
+                               feature=c1, layer=child, kind="coverage_overlap", where=ctx.where(inter),
+                               details={"code": cf["code"].iat[cx], "name": cf["name"].iat[cx],
+                                        "other": cf["code"].iat[cy], "parent": pcode,
+                                        "area_m2": round(inter.area, 2)}),
+                       ctx.to_storage([inter])[0])
+        if shapely.coverage_is_valid(geoms):
+            continue
+        edges = shapely.coverage_invalid_edges(geoms)
+        for k, e in enumerate(edges):
+            if k in overlapping or e is None or shapely.is_empty(e):
+                continue
+            ci = members[k]
+            code, name = cf["code"].iat[ci], cf["name"].iat[ci]
+            report.add(Problem(f"{shapely.length(e):,.1f} m of edges do not match the neighbours' edges inside "
+                               f"{label} (misaligned vertices or slivers); snap the shared edges",
+                               feature=_label(code, name), layer=child, kind="coverage_edge",
+                               where=ctx.where(e), details={"code": code, "name": name, "parent": pcode,
+                                                            "value": round(float(shapely.length(e)), 2)}),
+                       ctx.to_storage([e])[0])
+
+
+def _households(ctx: _Ctx, report: HierarchyReport, grid_range: tuple[int, int],
+                comm_range: tuple[int, int]) -> None:
+    def ranged(layer: str, lo: int, hi: int, kind: str, mask: np.ndarray | None = None) -> None:
+        f = ctx.frames.get(layer)
+        if f is None or "households" not in f.columns:
+            return
+        hh = pd.to_numeric(f["households"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isnan(hh) & ((hh < lo) | (hh > hi))
+        if mask is not None:
+            bad &= mask
+        for i in np.flatnonzero(bad):
+            code, name = f["code"].iat[i], f["name"].iat[i]
+            side = "below" if hh[i] < lo else "above"
+            report.add(Problem(f"{int(hh[i]):,} households is {side} the range {lo:,}–{hi:,}; "
+                               f"{'merge it with a neighbour' if side == 'below' else 'split it'}",
+                               feature=_label(code, name), layer=layer, kind=kind,
+                               where=ctx.where(ctx.geom[layer][i]),
+                               details={"code": code, "name": name, "value": int(hh[i]), "range": [lo, hi]}))
+
+    ranged("communities", *comm_range, "community_households")
+    grids = ctx.frames.get("grids")
+    if grids is not None:
+        basic = (grids["kind"].astype("object").fillna("basic") != "dedicated").to_numpy() \
+            if "kind" in grids.columns else None
+        ranged("grids", *grid_range, "grid_households", basic)
+    comp, bld = ctx.frames.get("compounds"), ctx.frames.get("buildings")
+    if comp is None or bld is None or "households" not in comp.columns or "compound_code" not in bld.columns:
+        return
+    sums = pd.to_numeric(bld["households"], errors="coerce").groupby(bld["compound_code"]).sum()
+    for i, (code, name, hh) in enumerate(zip(comp["code"], comp["name"], comp["households"])):
+        if code not in sums.index or pd.isna(hh) or int(hh) == int(sums[code]):
+            continue
+        report.add(Problem(f"{int(hh):,} households recorded but its buildings sum to {int(sums[code]):,}; "
+                           "correct the compound or the buildings", feature=_label(code, name),
+                           layer="compounds", kind="compound_households", where=ctx.where(ctx.geom["compounds"][i]),
+                           details={"code": code, "name": name, "value": int(hh), "buildings": int(sums[code])}))
