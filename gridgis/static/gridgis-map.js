@@ -149,20 +149,31 @@
     return lyr;
   };
 
+  /* Zoom to the feature with this code and open its popup (in the viewer: once its tiles are in). */
   GG.focus = function (map, code) {
+    function open() {
+      var h = GG.registry[code];
+      if (h && map.hasLayer(h.layer)) { h.layer.openPopup(); }
+    }
+    function after() { (GG.config.whenIdle || function (fn) { setTimeout(fn, 50); })(open); }
     var hit = GG.registry[code];
     if (hit) {
       var l = hit.layer;
-      if (l.getBounds) { map.fitBounds(l.getBounds(), {maxZoom: 18}); } else { map.setView(l.getLatLng(), 17); }
       if (!map.hasLayer(l) && l._eventParents) { for (var id in l._eventParents) { map.addLayer(l._eventParents[id]); } }
-      setTimeout(function () { l.openPopup(); }, 50);
+      if (l.getBounds) { map.fitBounds(l.getBounds(), {maxZoom: 18, animate: false}); }
+      else { map.setView(l.getLatLng(), Math.max(map.getZoom(), 16), {animate: false}); }
+      after();
       return true;
     }
     if (GG.config.locateUrl) {
       fetch(GG.config.locateUrl.replace("{code}", encodeURIComponent(code))).then(function (r) {
         return r.ok ? r.json() : null;
       }).then(function (b) {
-        if (b && b.bbox) { map.fitBounds([[b.bbox[1], b.bbox[0]], [b.bbox[3], b.bbox[2]]], {maxZoom: 18}); }
+        if (!b || !b.bbox) { return; }
+        var layer = b.layer && GG.layersByKind && GG.layersByKind[b.layer];
+        if (layer && !map.hasLayer(layer)) { map.addLayer(layer); }
+        map.fitBounds([[b.bbox[1], b.bbox[0]], [b.bbox[3], b.bbox[2]]], {maxZoom: 18, animate: false});
+        after();
       });
     }
     return false;

@@ -20,6 +20,8 @@ STREET = "310115007000"
 COMMUNITIES = ("310115007001", "310115007002")
 STATION_KINDS = ("party_mass_centre", "micro_station", "red_station", "courier_station", "help_desk",
                  "canteen", "mediation_room")
+KIND_ZH = {"party_mass_centre": "党群服务中心", "micro_station": "微站", "red_station": "红色驿站",
+           "courier_station": "骑手之家", "help_desk": "帮办代办点", "canteen": "社区食堂", "mediation_room": "调解工作室"}
 COMPOUND_KINDS = ("residential", "transitional", "aging", "work_unit")
 
 
@@ -60,10 +62,10 @@ def make_city() -> dict[str, gpd.GeoDataFrame]:
                                   "geometry": shapely.box(bx, qbox[1] + 0.001, bx + 0.0012, qbox[1] + 0.002)})
     stations = []
     for s, kind in enumerate(STATION_KINDS):
-        stations.append({"code": f"{COMMUNITIES[0]}S{s + 1:03d}", "name": f"崂山社区{kind}站", "kind": kind,
+        stations.append({"code": f"{COMMUNITIES[0]}S{s + 1:03d}", "name": f"崂山{KIND_ZH[kind]}", "kind": kind,
                          "level": "community", "area_code": COMMUNITIES[0], "opening_hours": "09:00-17:00",
                          "services": ["政策咨询", "代办"], "contact": "021-58880000", "address": "崂山路1号",
-                         "geometry": shapely.Point(X0 + DX * (0.2 + 0.1 * s), Y0 + DY * 0.5)})
+                         "geometry": shapely.Point(X0 + DX * (0.2 + 0.1 * s), Y0 + DY * 0.6)})
     return {
         "streets": _frame("streets", streets), "communities": _frame("communities", comms),
         "compounds": _frame("compounds", compounds), "buildings": _frame("buildings", buildings),

@@ -1,7 +1,85 @@
-"""API routes: viewer. Thin: parse, call the library, answer."""
+"""API routes: the web viewer (``/map``), its tiles and the self-hosted assets under ``/static``.
+
+Thin: parse, call :mod:`gridgis.maps.viewer`, answer. Every asset is served by gridgis
+itself (Leaflet from the installed ``xstatic-leaflet`` package), so the viewer works on a
+network with no internet.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from gridgis.api.deps import RepositoryDep
+from gridgis.maps import assets
+from gridgis.maps import viewer as service
+from gridgis.maps.tiles import MAX_ZOOM, TileCache
+
+router = APIRouter(tags=["viewer"])
+
+LayerName = Annotated[str, Path(pattern=r"^[a-z_]+$", description="layer: streets, communities, grids, micro_grids, "
+                                                                   "compounds, buildings or stations")]
+
+
+def _cache(request: Request) -> TileCache:
+    cache = getattr(request.app.state, "tile_cache", None)
+    if cache is None:
+        cache = request.app.state.tile_cache = TileCache()
+    return cache
+
+
+def setup(app: FastAPI) -> None:
+    """Leaflet (cleaned of outside links) first, then the kit under ``/static``."""
+
+    @app.get("/static/vendor/leaflet.js", include_in_schema=False)
+    def leaflet_js() -> Response:
+        return Response(assets.leaflet_js(), media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/static/vendor/leaflet.css", include_in_schema=False)
+    def leaflet_css() -> Response:
+        return Response(assets.leaflet_css(), media_type="text/css; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+    app.mount("/static", StaticFiles(directory=assets.STATIC_DIR), name="static")
+
+
+@router.get("/map", response_class=HTMLResponse, summary="The web viewer (Leaflet, self-hosted assets)")
+def map_page() -> HTMLResponse:
+    return HTMLResponse((assets.STATIC_DIR / "viewer.html").read_text(encoding="utf-8"))
+
+
+@router.get("/viewer/meta", summary="What the viewer starts from: bounds, generation, layers and counts")
+def viewer_meta(repository: RepositoryDep) -> dict:
+    return service.meta(repository)
+
+
+@router.get("/tiles/{layer}/{z}/{x}/{y}.geojson", summary="A GeoJSON tile, simplified for its zoom level")
+def geojson_tile(request: Request, repository: RepositoryDep, layer: LayerName,
+                 z: Annotated[int, Path(ge=0, le=MAX_ZOOM)], x: Annotated[int, Path(ge=0)],
+                 y: Annotated[int, Path(ge=0)]) -> Response:
+    text, count, gen = service.tile(repository, _cache(request), layer, z, x, y)
+    etag = f'"g{gen}-{layer}-{z}-{x}-{y}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(text, media_type="application/geo+json",
+                    headers={"ETag": etag, "Cache-Control": "no-cache", "X-Feature-Count": str(count)})
+
+
+@router.get("/viewer/related/grids/{code}", summary="The compounds and stations of a grid (for click-through)")
+def grid_related(repository: RepositoryDep, code: str) -> dict:
+    return service.related(repository, code)
+
+
+@router.get("/viewer/locate/{code}", summary="Layer and bounding box of the feature with this code")
+def locate(request: Request, repository: RepositoryDep, code: str) -> dict:
+    return service.locate(repository, _cache(request), code)
+
+
+@router.get("/viewer/search", summary="Features whose name or code contains q")
+def search(request: Request, repository: RepositoryDep,
+           q: Annotated[str, Query(min_length=1, max_length=100)]) -> JSONResponse:
+    return JSONResponse(service.search(repository, _cache(request), q))

@@ -1,0 +1,102 @@
+"""The viewer (/map on a real uvicorn) and a saved map (file://) in headless chromium."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+
+EXPECTED_AT_OPEN = {"streets": 1, "communities": 2, "grids": 4, "micro_grids": 8, "compounds": 4, "stations": 7}
+
+
+def open_viewer(page, live_server):
+    page.goto(f"{live_server.url}/map")
+    page.wait_for_function("window.gridgisViewer && window.gridgisViewer.firstRender !== null", timeout=20000)
+    return page.evaluate("window.gridgisViewer.counts()")
+
+
+def assert_clean(page):
+    assert page.recorder.errors == [], page.recorder.errors
+    assert page.recorder.outside() == [], page.recorder.outside()
+    assert page.evaluate("window.gridgisViewer ? window.gridgisViewer.errors : []") == []
+
+
+def test_viewer_opens_with_every_layer_holding_the_stored_features(page, live_server):
+    counts = open_viewer(page, live_server)
+    zoom = page.evaluate("window.gridgisViewer.map.getZoom()")
+    assert zoom >= 14  # a 2 km × 1 km street fills the window
+    assert {k: counts[k] for k in EXPECTED_AT_OPEN} == EXPECTED_AT_OPEN
+    assert counts["buildings"] == 0  # off until switched on
+    assert page.locator(".gg-station").count() == 7
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "viewer.png"))
+    assert_clean(page)
+
+
+def test_clicking_a_station_in_the_viewer_shows_its_chinese_popup(page, live_server):
+    open_viewer(page, live_server)
+    page.locator(".gg-station-canteen").click()
+    popup = page.locator(".gg-popup")
+    popup.wait_for(timeout=5000)
+    text = popup.inner_text()
+    for expected in ("崂山社区食堂", "社区食堂", "社区级", "开放时间", "09:00-17:00", "政策咨询", "021-58880000"):
+        assert expected in text
+    page.wait_for_timeout(400)  # let the popup fade in before the picture
+    page.screenshot(path=str(ARTIFACTS / "viewer-popup.png"))
+    assert_clean(page)
+
+
+def test_a_grid_popup_links_through_to_its_compounds_and_stations(page, live_server):
+    open_viewer(page, live_server)
+    page.evaluate("GridGIS.focus(window.gridgisViewer.map, '310115007001001')")
+    link = page.locator(".gg-popup a[data-gg-code='310115007001Q001']")
+    link.wait_for(timeout=5000)
+    assert page.locator(".gg-popup a[data-gg-code='310115007001S006']").count() == 1
+    link.click()
+    page.wait_for_function("document.querySelector('.gg-popup-title') && "
+                           "document.querySelector('.gg-popup-title').textContent === '崂山二村'", timeout=5000)
+    assert "居住型" in page.locator(".gg-popup").inner_text()
+    assert_clean(page)
+
+
+def test_search_by_name_finds_a_compound_and_zooms_to_it(page, live_server):
+    open_viewer(page, live_server)
+    page.fill(".gg-search input", "乳山三村")
+    hit = page.locator(".gg-search-results a[data-gg-code='310115007002Q002']")
+    hit.wait_for(timeout=5000)
+    hit.click()
+    page.wait_for_function("document.querySelector('.gg-popup-title') && "
+                           "document.querySelector('.gg-popup-title').textContent === '乳山三村'", timeout=5000)
+    assert_clean(page)
+
+
+def test_zooming_out_reloads_simplified_tiles_without_errors(page, live_server):
+    open_viewer(page, live_server)
+    page.evaluate("window.gridgisViewer.map.setZoom(13)")
+    page.wait_for_function("window.gridgisViewer.zoom === 13 && window.gridgisViewer.pending === 0", timeout=10000)
+    counts = page.evaluate("window.gridgisViewer.counts()")
+    assert counts["micro_grids"] == 0 and counts["grids"] == 4  # micro-grids come in from zoom 14
+    assert_clean(page)
+
+
+def test_saved_map_opens_from_file_offline_with_layers_and_popups(page, city, tmp_path):
+    from gridgis.maps.folium_maps import overview_map, save_map
+
+    path = save_map(overview_map(city), tmp_path / "map.html")
+    page.goto(path.as_uri())
+    page.wait_for_function("window.GridGIS && Object.keys(GridGIS.registry).length > 0", timeout=10000)
+    counts = page.evaluate("""(() => { const c = {};
+        for (const k in GridGIS.registry) { const r = GridGIS.registry[k]; c[r.kind] = (c[r.kind] || 0) + 1; }
+        return c; })()""")
+    expected = {name: len(frame) for name, frame in city.items()}
+    assert counts == expected
+    page.locator(".gg-station-mediation_room").click()
+    page.locator(".gg-popup").wait_for(timeout=5000)
+    assert "调解工作室" in page.locator(".gg-popup").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(ARTIFACTS / "saved-map.png"))
+    assert page.recorder.errors == []
+    assert page.recorder.outside() == []
+    assert all(u.startswith(("file://", "data:")) for u in page.recorder.requests)
