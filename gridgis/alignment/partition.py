@@ -108,12 +108,15 @@ def _compound_groups(geoms: np.ndarray, min_overlap: float) -> list[list[int]]:
     return [groups[k] for k in sorted(groups)]
 
 
-def _building_regions(group_geom: shapely.Geometry, bgeoms: np.ndarray, grid_size: float) -> tuple[np.ndarray, np.ndarray]:
-    """Sample points along each building outline (labelled) for the Voronoi split of a large compound."""
+def _building_regions(group_geom: shapely.Geometry, bgeoms: np.ndarray, grid_size: float,
+                      step: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
+    """Sample points along each outline (labelled by position) for a Voronoi split between them."""
     pts, labels = [], []
     for k, g in enumerate(bgeoms):
+        if g.is_empty:
+            continue
         if g.geom_type in ("Polygon", "MultiPolygon"):
-            ring = shapely.segmentize(shapely.boundary(g), 4.0)
+            ring = shapely.segmentize(shapely.boundary(g), step)
             xy = shapely.get_coordinates(ring)
         else:
             xy = shapely.get_coordinates(g)
@@ -127,14 +130,17 @@ def _building_regions(group_geom: shapely.Geometry, bgeoms: np.ndarray, grid_siz
     return xy, lab[first]
 
 
-def _voronoi_lines(group_geom: shapely.Geometry, xy: np.ndarray, lab: np.ndarray) -> list[shapely.Geometry]:
-    if len(np.unique(lab)) < 2:
+def _voronoi_lines(within: shapely.Geometry, xy: np.ndarray, lab: np.ndarray,
+                   extend_to: shapely.Geometry | None = None) -> list[shapely.Geometry]:
+    """The borders between the Voronoi regions of differently labelled points, inside ``within``."""
+    if len(np.unique(lab)) < 2 or within.is_empty:
         return []
-    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=group_geom, ordered=True))
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=extend_to or within,
+                                                       ordered=True))
     lines = []
     for k in np.unique(lab):
         region = shapely.coverage_union_all(cells[lab == k])
-        lines.append(shapely.boundary(shapely.intersection(region, group_geom)))
+        lines.append(shapely.intersection(shapely.boundary(region), within))
     return lines
 
 
@@ -197,6 +203,12 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     lines = [shapely.boundary(area)]
     lines += [shapely.boundary(g) for g in grids if not g.is_empty]
     lines += [shapely.boundary(g) for g in group_geoms]
+    # land between compounds is cut where it is equally near two compounds, so each compound's
+    # surroundings can move with it
+    if len(group_geoms) >= 2:
+        land = shapely.difference(area, shapely.union_all(group_geoms), grid_size=gs)
+        xy, lab = _building_regions(area, group_geoms, gs, step=10.0)
+        lines += _voronoi_lines(land, xy, lab, extend_to=area)
     split_points: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for k in np.flatnonzero(large):
         members = np.flatnonzero(bgroup == k)

@@ -114,12 +114,38 @@ def deviation(h: float, config: AlignmentConfig) -> float:
     return max(0.0, config.household_min - h) + max(0.0, h - config.household_max)
 
 
+def _reach(a: int, src: str, assign: np.ndarray, adj: dict[int, dict[int, float]], hh: np.ndarray,
+           max_depth: int = 8) -> dict[str, list[int]]:
+    """Grids reachable from atom ``a`` through empty atoms of its own grid, with the shortest such path."""
+    out: dict[str, list[int]] = {}
+    frontier = [(a, [])]
+    seen = {a}
+    for _ in range(max_depth):
+        nxt = []
+        for x, path in frontier:
+            for b in sorted(adj[x]):
+                g = assign[b]
+                if g is None:
+                    continue
+                if g != src:
+                    if g not in out:
+                        out[g] = path
+                elif b not in seen and hh[b] <= 0:
+                    seen.add(b)
+                    nxt.append((b, path + [b]))
+        if not nxt:
+            break
+        frontier = nxt
+    return out
+
+
 def rebalance(assign: np.ndarray, p: Partition, config: AlignmentConfig) -> tuple[np.ndarray, list[dict]]:
     """Move whole atoms across grid borders while that brings households closer to the range.
 
-    A move must strictly lower the total deviation from the range, keep the giving grid contiguous
-    and non-empty. Stops at a fixpoint (so re-running on its own result moves nothing) or after
-    ``config.max_moves`` moves.
+    An atom with households moves to a neighbouring grid it touches directly or through empty land
+    of its own grid (that land moves with it). A move must strictly lower the total deviation from
+    the range and keep the giving grid contiguous and non-empty. Stops at a fixpoint (so re-running
+    on its own result moves nothing) or after ``config.max_moves`` moves.
     """
     assign = assign.copy()
     moves: list[dict] = []
@@ -130,30 +156,35 @@ def rebalance(assign: np.ndarray, p: Partition, config: AlignmentConfig) -> tupl
     for _ in range(config.max_moves):
         members = _members(assign)
         total = {g: float(hh[m].sum()) for g, m in members.items()}
+        bad = {g for g in members if deviation(total[g], config) > 0}
+        if not bad:
+            break
+        sources = set(bad)
+        for g in bad:
+            sources |= {assign[b] for m in members[g] for b in adj[m] if assign[b] is not None}
         candidates = []
-        for g in sorted(members):
-            if deviation(total[g], config) == 0:
-                continue
-            over = total[g] > config.household_max
-            for a in members[g] if over else [b for m in members[g] for b in adj[m]]:
-                if assign[a] is None or hh[a] <= 0:
+        for src in sorted(sources):
+            for a in members[src]:
+                if hh[a] <= 0:
                     continue
-                src = assign[a]
-                targets = {assign[b] for b in adj[a]} - {src, None} if over else ({g} - {src})
-                for dst in sorted(targets):
+                for dst, path in _reach(a, src, assign, adj, hh).items():
+                    if src not in bad and dst not in bad:
+                        continue
                     h = hh[a]
                     gain = (deviation(total[src], config) + deviation(total[dst], config)
                             - deviation(total[src] - h, config) - deviation(total[dst] + h, config))
                     if gain > 1e-9:
-                        candidates.append((-gain, h, int(a), dst))
+                        candidates.append((-gain, len(path), h, int(a), dst, tuple(path)))
         moved = False
-        for neg_gain, h, a, dst in sorted(set(candidates)):
+        for neg_gain, _, h, a, dst, path in sorted(candidates):
             src = assign[a]
-            rest = [m for m in members[src] if m != a]
-            if not rest or len(components(members[src], adj, without=a)) != 1:
+            group = {a, *path}
+            rest = [m for m in members[src] if m not in group]
+            if not rest or len(components(rest, adj)) != 1:
                 continue
-            assign[a] = dst
-            moves.append({"atom": a, "from": src, "to": dst, "households": int(round(h)), "gain": -neg_gain})
+            assign[list(group)] = dst
+            moves.append({"atom": a, "with_land": list(path), "from": src, "to": dst, "households": int(round(h)),
+                          "gain": -neg_gain})
             moved = True
             break
         if not moved:
