@@ -1,7 +1,363 @@
-"""API routes: features. Thin: parse, call the library, answer."""
+"""OGC API – Features at the API root: Part 1 reads, Part 2 CRS, Part 4 writes with optimistic locking.
+
+Locking: every item has an ``ETag`` (its version) and a read-only ``version`` property. A write
+must carry the version it was based on, as ``If-Match`` or as the ``version`` property (QGIS
+echoes it in PUT); a stale one is refused with 412, none at all with 428. ``OPTIONS`` advertises
+PUT but not PATCH, so QGIS always sends whole features with their version; PATCH
+(``application/merge-patch+json``) is served for clients that send ``If-Match`` or ``version``.
+DELETE needs ``If-Match`` (QGIS sends none, so a delete from QGIS is refused with 428: use
+``merge-grids`` or a client that sends ``If-Match``). Every write needs a planner/admin token whose
+scope covers the feature and is recorded in the audit log; the message comes from the
+``X-Gridgis-Message`` header.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from datetime import datetime
+from typing import Annotated, Any, Callable
 
-router = APIRouter()
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from gridgis.api.deps import RepositoryDep
+from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
+from gridgis.auth.tokens import Principal, require
+from gridgis.editing import ogc, service
+from gridgis.editing.changes import Edit
+from gridgis.editing.geojson import (CRS84, ApiCRS, etag, feature_json, merge_patch, parse_crs_uri, parse_feature,
+                                     parse_if_match)
+from gridgis.errors import (GridGISError, MalformedInputError, PayloadTooLargeError,
+                            PreconditionFailedError, PreconditionRequiredError, ValidationError)
+from gridgis.layers import get_spec
+
+router = APIRouter(tags=["features"])
+RESERVED = {"bbox", "bbox-crs", "limit", "offset", "datetime", "generation", "crs", "f"}
+MESSAGE_HEADER = "x-gridgis-message"
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _geojson(body: Any, status: int = 200, headers: dict[str, str] | None = None,
+             media_type: str = ogc.GEOJSON) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=media_type, headers=headers)
+
+
+async def read_json_body(request: Request, kinds: tuple[str, ...]) -> Any:
+    """The JSON body, refusing the wrong media type (415), oversize (413) and malformed JSON (400)."""
+    limit = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"the body has {declared} bytes; the limit is {limit}")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in kinds:
+        from starlette.exceptions import HTTPException
+
+        raise HTTPException(415, f"send the body as {' or '.join(kinds)}, not {ctype or 'no content type'}")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise PayloadTooLargeError(f"the body is over the limit of {limit} bytes")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedInputError(f"the body is not valid UTF-8 JSON: {exc}") from None
+
+
+def audited(request: Request, audit: Any, principal: Principal | None, action: str, layer: str | None,
+            codes: list[str], work: Callable[[], Any]) -> Any:
+    """Run a write and record it (accepted or refused) in the audit log."""
+    message = request.headers.get(MESSAGE_HEADER, "")
+    try:
+        generation = work()
+    except GridGISError as exc:
+        audit.record(principal, request.method, request.url.path, action, exc.status, layer, codes, None,
+                     message or exc.message[:500])
+        raise
+    audit.record(principal, request.method, request.url.path, action, 200, layer, codes,
+                 getattr(generation, "id", None), message)
+    return generation
+
+
+def write_message(request: Request, default: str) -> str:
+    raw = request.headers.get(MESSAGE_HEADER)
+    if raw:
+        from urllib.parse import unquote
+
+        return unquote(raw)
+    return default
+
+
+def _layer(layer: str) -> str:
+    get_spec(layer)
+    return layer
+
+
+def _parse_datetime(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    if "/" in value:
+        raise ValidationError("datetime must be one instant (RFC 3339), e.g. 2026-01-01T00:00:00Z; "
+                              "intervals are not supported")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"datetime {value!r} is not an RFC 3339 instant, e.g. 2026-01-01T00:00:00Z") from None
+
+
+def _filters(layer: str, params: Any) -> dict[str, Any]:
+    spec = get_spec(layer)
+    fields = {f.name: f for f in spec.fields}
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key in RESERVED:
+            continue
+        if key == "name":
+            out[key] = value
+        elif key in fields and fields[key].type != "json":
+            f = fields[key]
+            try:
+                out[key] = int(value) if f.type == "int" else float(value) if f.type == "float" else \
+                    (value.lower() in ("1", "true", "yes")) if f.type == "bool" else value
+            except ValueError:
+                raise ValidationError(f"filter {key}={value!r} is not a {f.type}") from None
+        else:
+            allowed = ", ".join(["name", *(n for n, f in fields.items() if f.type != "json")])
+            raise ValidationError(f"unknown query parameter {key!r}; {layer} can be filtered by {allowed}")
+    return out
+
+
+def _bbox(value: str | None, crs: ApiCRS) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    try:
+        parts = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise ValidationError(f"bbox {value!r} must be four numbers: minx,miny,maxx,maxy") from None
+    if len(parts) == 6:
+        parts = [parts[0], parts[1], parts[3], parts[4]]
+    if len(parts) != 4:
+        raise ValidationError(f"bbox {value!r} must be four numbers: minx,miny,maxx,maxy")
+    if crs.latlon:
+        parts = [parts[1], parts[0], parts[3], parts[2]]
+    if crs.epsg == 3857:
+        import shapely
+        from gridgis.editing.geojson import from_api_crs
+
+        b = from_api_crs(shapely.box(*parts), crs).bounds
+        parts = list(b)
+    return (parts[0], parts[1], parts[2], parts[3])
+
+
+def city_bbox(repo: Any) -> list[float] | None:
+    streets = repo.read_layer("streets")
+    if not len(streets):
+        return None
+    return [round(float(v), 7) for v in streets.total_bounds]
+
+
+@router.get("/", summary="Landing page (OGC API – Features)")
+def landing(request: Request, reader: ReadPrincipal) -> JSONResponse:
+    return JSONResponse(ogc.landing(base_url(request)))
+
+
+@router.get("/conformance", summary="Conformance classes")
+def conformance(reader: ReadPrincipal) -> dict[str, list[str]]:
+    return {"conformsTo": ogc.CONFORMANCE}
+
+
+@router.get("/collections", summary="The layers")
+def collections(request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
+    return ogc.collections(base_url(request), city_bbox(repository))
+
+
+@router.get("/collections/{layer}", summary="One layer")
+def collection(layer: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
+    return ogc.collection(_layer(layer), base_url(request), city_bbox(repository))
+
+
+@router.get("/collections/{layer}/items", summary="Features of a layer (GeoJSON, paged)")
+def items(layer: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal,
+          limit: Annotated[int, Query(ge=1, le=ogc.MAX_LIMIT)] = ogc.DEFAULT_LIMIT,
+          offset: Annotated[int, Query(ge=0)] = 0, bbox: str | None = None,
+          bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
+          datetime_: Annotated[str | None, Query(alias="datetime")] = None, generation: int | None = None,
+          crs: str | None = None) -> JSONResponse:
+    _layer(layer)
+    out_crs = parse_crs_uri(crs)
+    box = _bbox(bbox, parse_crs_uri(bbox_crs))
+    at = _parse_datetime(datetime_)
+    filters = _filters(layer, request.query_params)
+    frame = repository.read_layer(layer, generation=generation, at=at, bbox=box, limit=limit, offset=offset,
+                                  filters=filters or None)
+    matched = repository.count(layer, generation=generation, at=at, bbox=box, filters=filters or None)
+    base = base_url(request)
+    features = [feature_json(layer, row, out_crs) for _, row in frame.iterrows()]
+    params = {k: v for k, v in request.query_params.items() if k not in ("limit", "offset")}
+    body = {"type": "FeatureCollection", "features": features, "numberMatched": matched,
+            "numberReturned": len(features), "timeStamp": datetime.now().astimezone().isoformat(),
+            "links": ogc.page_links(f"{base}/collections/{layer}/items", params, offset, limit, len(features),
+                                    matched)}
+    return _geojson(body, headers={"Content-Crs": out_crs.header})
+
+
+@router.options("/collections/{layer}/items", summary="What may be done with the items")
+def items_options(layer: str) -> Response:
+    _layer(layer)
+    return Response(status_code=204, headers={"Allow": ogc.ALLOW_ITEMS})
+
+
+@router.get("/collections/{layer}/items/{code}", summary="One feature, with its ETag")
+def item(layer: str, code: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal,
+         crs: str | None = None, generation: int | None = None) -> JSONResponse:
+    _layer(layer)
+    out_crs = parse_crs_uri(crs)
+    feat = repository.get_feature(layer, code, generation=generation)
+    base = base_url(request)
+    links = [ogc.link(f"{base}/collections/{layer}/items/{code}", "self", ogc.GEOJSON),
+             ogc.link(f"{base}/collections/{layer}", "collection"),
+             ogc.link(f"{base}/collections/{layer}/items/{code}/history", "version-history")]
+    return _geojson(feature_json(layer, feat, out_crs, links),
+                    headers={"ETag": etag(feat["version"]), "Content-Crs": out_crs.header})
+
+
+@router.options("/collections/{layer}/items/{code}", summary="What may be done with one item")
+def item_options(layer: str, code: str) -> Response:
+    _layer(layer)
+    return Response(status_code=204, headers={"Allow": ogc.ALLOW_ITEM,
+                                              "Accept-Patch": "application/merge-patch+json"})
+
+
+def expected_version(request: Request, body_version: int | None, current: int, what: str) -> int:
+    """The version a write is based on; 412 when stale, 428 when the client gave none."""
+    tags = parse_if_match(request.headers.get("if-match"))
+    if tags is not None and "*" not in tags and etag(current) not in tags:
+        raise PreconditionFailedError(f"{what} changed since you read it (If-Match {', '.join(tags)}, stored "
+                                      f"{etag(current)}); reload it, redo your edit and save again")
+    if body_version is not None and body_version != current:
+        raise PreconditionFailedError(f"{what} changed since you read it (you edited version {body_version}, "
+                                      f"stored version {current}); reload it, redo your edit and save again")
+    if tags is None and body_version is None:
+        raise PreconditionRequiredError(f"{what}: say which version you edited, with If-Match: {etag(current)} "
+                                        "or the feature's 'version' property, so no one's change is overwritten")
+    return current
+
+
+def _written(request: Request, repository: Any, layer: str, code: str, status: int) -> JSONResponse:
+    feat = repository.get_feature(layer, code)
+    url = f"{base_url(request)}/collections/{layer}/items/{code}"
+    headers = {"ETag": etag(feat["version"]), "Content-Crs": f"<{CRS84}>"}
+    if status == 201:
+        headers["Location"] = url
+    return _geojson(feature_json(layer, feat), status, headers)
+
+
+def _content_crs(request: Request) -> ApiCRS:
+    return parse_crs_uri(request.headers.get("content-crs"))
+
+
+@router.post("/collections/{layer}/items", status_code=201, summary="Create a feature (planner)")
+async def create_item(layer: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
+                      audit: AuditDep) -> JSONResponse:
+    _layer(layer)
+    body = await read_json_body(request, (ogc.GEOJSON, "application/json"))
+    settings = request.app.state.settings
+    parsed = parse_feature(layer, body, _content_crs(request), settings.max_geometry_vertices)
+    if not parsed.code:
+        raise ValidationError(f"give the new feature's code as properties.code (e.g. {_example(layer)})")
+    code = parsed.code
+    require(principal, "edit_boundaries", code, f"creating {layer} {code}")
+    edit = Edit(layer, "insert", code, parsed.properties, parsed.geometry)
+    message = write_message(request, f"create {layer} {code}")
+    audited(request, audit, principal, "create", layer, [code],
+            lambda: service.commit(repository, [edit], principal.name, message))
+    return _written(request, repository, layer, code, 201)
+
+
+def _example(layer: str) -> str:
+    return {"grids": "110105001001004", "compounds": "110105001001Q008"}.get(layer, "see /collections")
+
+
+def _full_properties(layer: str, props: dict[str, Any]) -> dict[str, Any]:
+    spec = get_spec(layer)
+    out = {"name": props.get("name")}
+    for f in spec.fields:
+        out[f.name] = props.get(f.name, f.default if f.type != "json" else [])
+    return out
+
+
+@router.put("/collections/{layer}/items/{code}", summary="Replace a feature (planner; needs its version)")
+async def replace_item(layer: str, code: str, request: Request, repository: RepositoryDep,
+                       principal: CurrentPrincipal, audit: AuditDep) -> JSONResponse:
+    _layer(layer)
+    require(principal, "edit_boundaries", code, f"changing {layer} {code}")
+    body = await read_json_body(request, (ogc.GEOJSON, "application/json"))
+    settings = request.app.state.settings
+    parsed = parse_feature(layer, body, _content_crs(request), settings.max_geometry_vertices)
+    if parsed.code and parsed.code != code:
+        raise ValidationError(f"the body's code {parsed.code} differs from the URL's {code}; a code cannot change "
+                              "(create the new feature and delete the old one)")
+    current = repository.get_feature(layer, code)
+    version = expected_version(request, parsed.version, current["version"], f"{layer} {code}")
+    edit = Edit(layer, "update", code, _full_properties(layer, parsed.properties), parsed.geometry, version)
+    message = write_message(request, f"replace {layer} {code}")
+    audited(request, audit, principal, "replace", layer, [code],
+            lambda: service.commit(repository, [edit], principal.name, message))
+    return _written(request, repository, layer, code, 200)
+
+
+@router.patch("/collections/{layer}/items/{code}", summary="Update a feature with a JSON merge-patch")
+async def patch_item(layer: str, code: str, request: Request, repository: RepositoryDep,
+                     principal: CurrentPrincipal, audit: AuditDep) -> JSONResponse:
+    _layer(layer)
+    require(principal, "edit_boundaries", code, f"changing {layer} {code}")
+    patch = await read_json_body(request, ("application/merge-patch+json", "application/json"))
+    if not isinstance(patch, dict):
+        raise MalformedInputError("a merge-patch must be a JSON object")
+    current = repository.get_feature(layer, code)
+    patch_props = patch.get("properties") if isinstance(patch.get("properties"), dict) else {}
+    body_version = patch_props.get("version")
+    if body_version is not None and not isinstance(body_version, int):
+        raise ValidationError(f"version {body_version!r} is not an integer")
+    version = expected_version(request, body_version, current["version"], f"{layer} {code}")
+    doc = feature_json(layer, current)
+    doc.pop("links", None)
+    merged = merge_patch(doc, {k: v for k, v in patch.items() if k != "geometry"})
+    if "geometry" in patch:
+        merged["geometry"] = patch["geometry"]
+        crs = _content_crs(request)
+    else:
+        crs = ApiCRS(CRS84, False, None)
+    merged.setdefault("properties", {})["version"] = version
+    parsed = parse_feature(layer, merged, crs, request.app.state.settings.max_geometry_vertices)
+    if parsed.code and parsed.code != code:
+        raise ValidationError(f"the code of {layer} {code} cannot change")
+    edit = Edit(layer, "update", code, _full_properties(layer, parsed.properties), parsed.geometry, version)
+    message = write_message(request, f"update {layer} {code}")
+    audited(request, audit, principal, "update", layer, [code],
+            lambda: service.commit(repository, [edit], principal.name, message))
+    return _written(request, repository, layer, code, 200)
+
+
+@router.delete("/collections/{layer}/items/{code}", status_code=204,
+               summary="Delete a feature (planner; needs If-Match)")
+def delete_item(layer: str, code: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
+                audit: AuditDep) -> Response:
+    _layer(layer)
+    require(principal, "edit_boundaries", code, f"deleting {layer} {code}")
+    current = repository.get_feature(layer, code)
+    if parse_if_match(request.headers.get("if-match")) is None:
+        raise PreconditionRequiredError(f"deleting {layer} {code} needs If-Match: {etag(current['version'])} "
+                                        "(QGIS sends none: merge the grid with POST /operations/merge-grids instead)")
+    version = expected_version(request, None, current["version"], f"{layer} {code}")
+    edit = Edit(layer, "delete", code, {}, None, version)
+    message = write_message(request, f"delete {layer} {code}")
+    audited(request, audit, principal, "delete", layer, [code],
+            lambda: service.commit(repository, [edit], principal.name, message))
+    return Response(status_code=204)
+
+
+__all__ = ["router", "audited", "read_json_body", "write_message", "base_url", "expected_version"]
