@@ -31,6 +31,88 @@ def shared_data() -> Path:
 
 
 
+# --------------------------------------------------------------------------- storage fixtures
+# (owned by the storage area; see gridgis/storage/testing.py)
+@pytest.fixture(scope="session")
+def postgis_server() -> str:
+    """The base URL of the PostGIS test server; skips (a failure in CI) when it cannot be reached."""
+    from gridgis.errors import StorageUnavailableError
+    from gridgis.storage.testing import drop_database, test_postgis_url, unique_name, create_database
+
+    url = test_postgis_url()
+    probe = unique_name("gridgis_probe")
+    try:
+        create_database(url, probe, postgis=False)
+        drop_database(url, probe)
+    except StorageUnavailableError as err:
+        pytest.skip(f"PostGIS is not reachable: {err}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgis_template(postgis_server: str):
+    """Name of a session-wide database with PostGIS and the gridgis schema, copied by fresh databases."""
+    from gridgis.storage.testing import postgis_template as make_template
+
+    with make_template(postgis_server) as name:
+        yield name
+
+
+@pytest.fixture(scope="session")
+def postgis_url(postgis_server: str, postgis_template: str):
+    """URL of a session-wide PostGIS database with the gridgis schema (shared by the session's tests)."""
+    from gridgis.storage.testing import temporary_postgis_database
+
+    with temporary_postgis_database(postgis_server, template=postgis_template) as url:
+        yield url
+
+
+@pytest.fixture
+def make_repository(request, tmp_path):
+    """Factory: ``make_repository("sqlite" | "postgis", fresh=False)`` → an empty Repository with the schema.
+
+    SQLite: a new file under tmp_path per call. PostGIS: the session database (``postgis_url``),
+    emptied first (TRUNCATE of every gridgis table); ``fresh=True`` gives a database of its own
+    instead (copied from the session template, dropped at the end), e.g. for two independent
+    stores in one test. All repositories are disposed when the test ends.
+    """
+    from contextlib import ExitStack
+
+    from gridgis.storage import Repository
+    from gridgis.storage.testing import empty_database, temporary_postgis_database
+
+    stack = ExitStack()
+    made: list = []
+
+    def make(backend: str = "sqlite", fresh: bool = False) -> Repository:
+        if backend == "sqlite":
+            repo = Repository(f"sqlite:///{tmp_path / f'store{len(made)}.db'}")
+        elif backend == "postgis" and fresh:
+            server = request.getfixturevalue("postgis_server")
+            template = request.getfixturevalue("postgis_template")
+            repo = Repository(stack.enter_context(temporary_postgis_database(server, template=template)))
+        elif backend == "postgis":
+            url = request.getfixturevalue("postgis_url")
+            empty_database(url)
+            repo = Repository(url)
+        else:
+            raise ValueError(f"unknown backend {backend!r}; use 'sqlite' or 'postgis'")
+        made.append(repo)
+        repo.create_schema()
+        return repo
+
+    yield make
+    for repo in made:
+        repo.dispose()
+    stack.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def repository(request, make_repository):
+    """A fresh Repository on each backend in turn (the PostGIS run is marked ``postgis``)."""
+    return make_repository(request.param)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):  # noqa: D103 - pytest hook
     outcome = yield
