@@ -1,0 +1,96 @@
+"""The viewer's HTTP routes on a real uvicorn: page, assets, tiles, search, locate, related."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+import shapely
+from conftest import LiveServer
+
+from gridgis.maps.assets import external_urls
+from gridgis.maps.tiles import tile_for
+
+
+@pytest.fixture(scope="module")
+def http(live_server):
+    with httpx.Client(base_url=live_server.url, timeout=20) as client:
+        yield client
+
+
+def test_the_map_page_loads_only_assets_served_by_gridgis(http):
+    page = http.get("/map")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    refs = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert refs and all(r.startswith("/static/") for r in refs)
+    for ref in refs:
+        asset = http.get(ref)
+        assert asset.status_code == 200, ref
+        assert external_urls(asset.text) == [], ref
+
+
+def test_meta_reports_bounds_and_the_stored_counts(http, city):
+    meta = http.get("/viewer/meta").json()
+    counts = {layer["name"]: layer["count"] for layer in meta["layers"]}
+    assert counts == {name: len(frame) for name, frame in city.items()}
+    minx, miny, maxx, maxy = meta["bounds"]
+    assert (minx, miny) == pytest.approx((121.5, 31.228)) and maxx > minx and maxy > miny
+    assert meta["station_kinds"]["canteen"] == "社区食堂"
+
+
+def test_a_tile_is_geojson_with_an_etag_that_answers_304(http):
+    x, y = tile_for(121.505, 31.232, 15)
+    r = http.get(f"/tiles/micro_grids/15/{x}/{y}.geojson")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/geo+json"
+    fc = r.json()
+    assert fc["type"] == "FeatureCollection" and int(r.headers["x-feature-count"]) == len(fc["features"]) > 0
+    assert all(shapely.geometry.shape(f["geometry"]).is_valid for f in fc["features"])
+    again = http.get(f"/tiles/micro_grids/15/{x}/{y}.geojson", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_bad_tiles_and_unknown_codes_are_problems(http):
+    assert http.get("/tiles/roads/15/1/1.geojson").status_code == 404
+    assert http.get("/tiles/grids/15/999999/1.geojson").status_code == 422
+    r = http.get("/viewer/locate/999999999999S999")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_search_finds_names_and_codes(http):
+    hits = http.get("/viewer/search", params={"q": "食堂"}).json()
+    assert [h["code"] for h in hits] == ["310115007001S006"]
+    by_code = http.get("/viewer/search", params={"q": "310115007002Q00"}).json()
+    assert {h["code"] for h in by_code if h["layer"] == "compounds"} == {"310115007002Q001", "310115007002Q002"}
+
+
+def test_locate_and_related_give_click_through_targets(http):
+    loc = http.get("/viewer/locate/310115007002001").json()
+    assert loc["layer"] == "grids" and len(loc["bbox"]) == 4
+    rel = http.get("/viewer/related/grids/310115007001001").json()
+    assert [c[0] for c in rel["compounds"]] == ["310115007001Q001"]
+    assert len(rel["stations"]) == 7
+    south = http.get("/viewer/related/grids/310115007001002").json()
+    assert south["stations"] == []
+
+
+def test_tiles_follow_a_new_generation(tmp_path, city):
+    from gridgis.api.app import create_app
+    from gridgis.settings import get_settings
+    from gridgis.storage import Repository
+
+    repo = Repository(f"sqlite:///{tmp_path / 'gen.db'}")
+    repo.create_schema()
+    repo.write_city(city, author="viewer-tests", message="first")
+    app = create_app(get_settings(database_url=repo.url), repo)
+    x, y = tile_for(121.5021, 31.2334, 16)
+    with LiveServer(app) as server, httpx.Client(base_url=server.url) as client:
+        before = client.get(f"/tiles/stations/16/{x}/{y}.geojson").json()
+        changed = {k: v.copy() for k, v in city.items()}
+        changed["stations"].loc[changed["stations"]["kind"] == "canteen", "name"] = "新社区食堂"
+        repo.write_city(changed, author="viewer-tests", message="rename the canteen")
+        after = client.get(f"/tiles/stations/16/{x}/{y}.geojson").json()
+    names = lambda fc: {f["properties"]["name"] for f in fc["features"]}  # noqa: E731
+    assert "崂山社区食堂" in names(before) and "新社区食堂" in names(after)
+    assert json.dumps(before) != json.dumps(after)
