@@ -55,3 +55,29 @@ def seeded_repository(url: str, author: str = "seed") -> Any:
     repo.create_schema()
     repo.write_city(tiny_city(), author=author, message="tiny example city")
     return repo
+
+
+@contextmanager
+def editing_server(db_path: str, settings_overrides: dict | None = None,
+                   tokens: dict[str, tuple[str, list[str]]] | None = None) -> Iterator[tuple[str, dict[str, str], Any]]:
+    """A seeded SQLite store served live; yields ``(base_url, {name: token}, repository)``.
+
+    ``tokens`` maps a holder's name to ``(role, scopes)``; by default an admin, a viewer, a planner
+    for the whole street and a planner for community 110105001002 only.
+    """
+    from gridgis.auth.store import TokenStore, ensure_tables
+    from gridgis.settings import get_settings
+
+    url = db_path if "://" in db_path else f"sqlite:///{db_path}"
+    repo = seeded_repository(url)
+    ensure_tables(repo.engine)
+    store = TokenStore(repo.engine)
+    tokens = tokens or {"admin": ("admin", []), "viewer": ("viewer", []),
+                        "planner": ("planner", ["110105001000"]), "planner_b": ("planner", ["110105001002"])}
+    issued = {name: store.create(name, role, scopes)[0] for name, (role, scopes) in tokens.items()}
+    settings = get_settings(database_url=url, **(settings_overrides or {}))
+    try:
+        with live_api(repo, settings) as base:
+            yield base, issued, repo
+    finally:
+        repo.dispose()

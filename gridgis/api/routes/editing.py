@@ -1,7 +1,247 @@
-"""API routes: editing operations, versions, history and auth. Thin: parse, call the library, answer."""
+"""Editing beyond single features: validation without storing, atomic planner operations,
+generations (list, diff, revert), per-feature history and the audit log.
+
+Operations take a JSON body, need a planner/admin token whose scope covers every feature they
+change, and store all their changes as one generation (``"dry_run": true`` only reports them).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
 
-router = APIRouter()
+import geopandas as gpd
+import shapely
+from fastapi import APIRouter, Request
+from shapely.geometry import mapping
+
+from gridgis.api.deps import RepositoryDep
+from gridgis.api.routes.features import audited, base_url, read_json_body, write_message
+from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
+from gridgis.auth.tokens import require
+from gridgis.editing import operations, service
+from gridgis.editing.changes import Edit
+from gridgis.editing.geojson import feature_json, parse_crs_uri, parse_feature, read_geometry
+from gridgis.editing.history import diff_geojson, tickets_frame
+from gridgis.errors import MalformedInputError, NotFoundError, ValidationError
+from gridgis.layers import get_spec
+
+router = APIRouter(tags=["editing"])
+JSON_KINDS = ("application/json", "application/geo+json")
+
+
+def _edits_json(edits: list[Edit]) -> dict[str, Any]:
+    feats = []
+    for e in edits:
+        props = {"layer": e.layer, "op": e.op, "code": e.code, **e.properties}
+        feats.append({"type": "Feature", "id": f"{e.layer}/{e.code}",
+                      "geometry": mapping(e.geometry) if e.geometry is not None else None, "properties": props})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _field(body: dict[str, Any], key: str, kind: type | tuple[type, ...] = str) -> Any:
+    value = body.get(key)
+    if value is None or not isinstance(value, kind):
+        raise ValidationError(f"the body needs {key!r} ({getattr(kind, '__name__', 'value')})")
+    return value
+
+
+def _run(request: Request, repository: Any, principal: Any, audit: Any, action: str, body: dict[str, Any],
+         make: Any) -> dict[str, Any]:
+    require(principal, "edit_boundaries", None, action)
+    edits: list[Edit] = make()
+    for e in edits:
+        require(principal, "edit_boundaries", e.code, f"{action} ({e.layer} {e.code})")
+    if body.get("dry_run"):
+        problems = service.check(repository, edits)
+        return {"stored": False, "valid": not problems, "problems": [p.to_dict() for p in problems],
+                "changes": _edits_json(edits)}
+    message = body.get("message") or write_message(request, action)
+    generation = audited(request, audit, principal, action, edits[0].layer if edits else None,
+                         [e.code for e in edits], lambda: service.commit(repository, edits, principal.name, message))
+    return {"stored": True, "generation": generation.to_dict(), "changes": _edits_json(edits)}
+
+
+def _with_micro_grids(repository: Any, edits: list[Edit]) -> list[Edit]:
+    codes = sorted({e.code for e in edits if e.layer == "grids"})
+    if not codes:
+        return edits
+    micro = repository.read_layer("micro_grids", filters={"grid_code": codes})
+    return edits + operations.clip_children(edits, micro)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    body = await read_json_body(request, JSON_KINDS)
+    if not isinstance(body, dict):
+        raise MalformedInputError("the body must be a JSON object")
+    return body
+
+
+@router.post("/operations/move-boundary", summary="Move the boundary shared by two grids (one generation)")
+async def move_boundary(request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
+                        audit: AuditDep) -> dict[str, Any]:
+    body = await _body(request)
+    layer = body.get("layer", "grids")
+    crs = parse_crs_uri(request.headers.get("content-crs"))
+
+    def make() -> list[Edit]:
+        a, b = _field(body, "a"), _field(body, "b")
+        geom = read_geometry(layer, _field(body, "geometry", dict), crs)
+        frame = repository.read_layer(layer, codes=[a, b])
+        return _with_micro_grids(repository, operations.move_boundary(frame, a, b, geom, layer))
+
+    return _run(request, repository, principal, audit, "move-boundary", body, make)
+
+
+@router.post("/operations/transfer-compound", summary="Hand a compound to a neighbouring grid")
+async def transfer_compound(request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
+                            audit: AuditDep) -> dict[str, Any]:
+    body = await _body(request)
+
+    def make() -> list[Edit]:
+        compound, to = _field(body, "compound"), _field(body, "to_grid")
+        grids = repository.read_layer("grids", filters={"community_code": to[:12]})
+        compounds = repository.read_layer("compounds", codes=[compound])
+        return _with_micro_grids(repository, operations.transfer_compound(grids, compounds, compound, to))
+
+    return _run(request, repository, principal, audit, "transfer-compound", body, make)
+
+
+@router.post("/operations/transfer-buildings", summary="Hand buildings to a neighbouring grid")
+async def transfer_buildings(request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
+                             audit: AuditDep) -> dict[str, Any]:
+    body = await _body(request)
+
+    def make() -> list[Edit]:
+        codes, to = _field(body, "buildings", list), _field(body, "to_grid")
+        grids = repository.read_layer("grids", filters={"community_code": to[:12]})
+        buildings = repository.read_layer("buildings", codes=[str(c) for c in codes])
+        return _with_micro_grids(repository, operations.transfer_buildings(grids, buildings, codes, to))
+
+    return _run(request, repository, principal, audit, "transfer-buildings", body, make)
+
+
+@router.post("/operations/split-grid", summary="Split a grid in two along a line")
+async def split_grid(request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
+                     audit: AuditDep) -> dict[str, Any]:
+    body = await _body(request)
+    crs = parse_crs_uri(request.headers.get("content-crs"))
+
+    def make() -> list[Edit]:
+        code = _field(body, "grid")
+        try:
+            line = shapely.geometry.shape(_field(body, "line", dict))
+        except Exception:
+            raise MalformedInputError("'line' must be a GeoJSON LineString") from None
+        from gridgis.editing.geojson import from_api_crs
+
+        grids = repository.read_layer("grids", filters={"community_code": code[:12]})
+        edits = operations.split_grid(grids, code, from_api_crs(line, crs), body.get("new_code"), body.get("new_name"))
+        return _with_micro_grids(repository, edits)
+
+    return _run(request, repository, principal, audit, "split-grid", body, make)
+
+
+@router.post("/operations/merge-grids", summary="Merge neighbouring grids of one community")
+async def merge_grids(request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
+                      audit: AuditDep) -> dict[str, Any]:
+    body = await _body(request)
+
+    def make() -> list[Edit]:
+        codes = [str(c) for c in _field(body, "grids", list)]
+        grids = repository.read_layer("grids", codes=codes)
+        return _with_micro_grids(repository, operations.merge_grids(grids, codes, body.get("name")))
+
+    return _run(request, repository, principal, audit, "merge-grids", body, make)
+
+
+@router.post("/operations/apply-proposal", summary="Replace a community's grids with a proposal")
+async def apply_proposal(request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
+                         audit: AuditDep) -> dict[str, Any]:
+    body = await _body(request)
+
+    def make() -> list[Edit]:
+        community = _field(body, "community")
+        proposal = _field(body, "proposal", dict)
+        try:
+            frame = gpd.GeoDataFrame.from_features(proposal.get("features", []), crs="EPSG:4326")
+        except Exception as exc:
+            raise MalformedInputError(f"'proposal' must be a GeoJSON FeatureCollection of grids: {exc}") from None
+        grids = repository.read_layer("grids", filters={"community_code": community})
+        return _with_micro_grids(repository, operations.apply_proposal(grids, frame, community))
+
+    return _run(request, repository, principal, audit, "apply-proposal", body, make)
+
+
+@router.post("/collections/{layer}/validate", summary="Validate features without storing them")
+async def validate(layer: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
+    get_spec(layer)
+    body = await read_json_body(request, JSON_KINDS)
+    feats = body.get("features") if isinstance(body, dict) and body.get("type") == "FeatureCollection" else [body]
+    crs = parse_crs_uri(request.headers.get("content-crs"))
+    edits = []
+    for raw in feats or []:
+        parsed = parse_feature(layer, raw, crs, request.app.state.settings.max_geometry_vertices)
+        if not parsed.code:
+            raise ValidationError("every feature needs properties.code")
+        try:
+            repository.get_feature(layer, parsed.code)
+            op = "update"
+        except NotFoundError:
+            op = "insert"
+        edits.append(Edit(layer, op, parsed.code, parsed.properties, parsed.geometry))  # type: ignore[arg-type]
+    problems = service.check(repository, edits) if edits else []
+    return {"valid": not problems, "problems": [p.to_dict() for p in problems], "checked": len(edits)}
+
+
+@router.get("/generations", summary="Every generation: id, time, author, message")
+def generations(repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
+    return {"generations": [g.to_dict() for g in repository.generations()]}
+
+
+@router.get("/generations/{gen_a}/diff/{gen_b}", summary="What changed between two generations (GeoJSON)")
+def diff(gen_a: int, gen_b: int, repository: RepositoryDep, reader: ReadPrincipal,
+         layer: str | None = None) -> dict[str, Any]:
+    frame = repository.diff(gen_a, gen_b, layer)
+    pieces = [g for g in list(frame["geometry"]) + list(frame["geometry_a"]) if g is not None] if len(frame) else []
+    box = tuple(shapely.total_bounds(pieces)) if pieces else None
+    buildings = repository.read_layer("buildings", generation=gen_b, bbox=box) if box else None
+    out = diff_geojson(frame, buildings, tickets_frame(repository.engine, box))
+    out.update(generation_a=gen_a, generation_b=gen_b)
+    return out
+
+
+@router.post("/generations/{generation}/revert", summary="Revert every layer to a generation (a new generation)")
+def revert(generation: int, request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
+           audit: AuditDep) -> dict[str, Any]:
+    require(principal, "edit_boundaries", None, "reverting")
+    current = repository.current_generation()
+    codes = [] if current is None else [str(c) for c in repository.diff(generation, current.id)["code"]]
+    for code in codes:
+        require(principal, "edit_boundaries", code, f"reverting {code}")
+    message = write_message(request, f"revert to generation {generation}")
+    gen = audited(request, audit, principal, "revert", None, codes,
+                  lambda: repository.revert_to(generation, principal.name, message))
+    return {"generation": gen.to_dict(), "reverted": codes}
+
+
+@router.get("/collections/{layer}/items/{code}/history", summary="Every version of one feature")
+def history(layer: str, code: str, request: Request, repository: RepositoryDep,
+            reader: ReadPrincipal) -> dict[str, Any]:
+    get_spec(layer)
+    feats = []
+    for entry in repository.feature_history(layer, code):
+        row = {"code": code, "name": entry["name"], **entry["properties"], "geometry": entry["geometry"],
+               "version": entry["version"]}
+        f = feature_json(layer, row)
+        f["id"] = f"{code}@{entry['version']}"
+        f["properties"].update(generation=entry["generation"], created_at=entry["created_at"].isoformat(),
+                               author=entry["author"], message=entry["message"], ended_in=entry["ended_in"])
+        feats.append(f)
+    return {"type": "FeatureCollection", "features": feats,
+            "links": [{"href": f"{base_url(request)}/collections/{layer}/items/{code}", "rel": "latest-version"}]}
+
+
+@router.get("/audit", summary="The audit log of writes (admin)")
+def audit_log(audit: AuditDep, principal: CurrentPrincipal, limit: int = 100) -> dict[str, Any]:
+    require(principal, "manage_tokens", None, "reading the audit log")
+    return {"entries": audit.entries(limit=min(limit, 1000))}
