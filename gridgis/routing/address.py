@@ -1,0 +1,235 @@
+"""Address routing: free text such as "梅园三街坊12号楼" → compound, building and a point to route.
+
+Three steps, all local (no geocoding service):
+
+1. :func:`parse_address` splits the text into the compound part and the building / unit / room
+   numbers (``12号楼``, ``3栋``, ``5幢``, ``7座``, ``5号``, ``2单元``, ``501室``), reading Chinese
+   numerals (``三`` → 3, ``十二`` → 12, ``二十三`` → 23, ``两`` → 2) and full-width digits.
+2. The compound part is matched against every compound name (and its ``address``) with a fuzzy
+   score in [0, 1]: 1 when the name occurs in the text; otherwise a blend of character-bigram
+   coverage (how much of the name appears in the text, so prefixes such as "浦东新区" cost
+   nothing) and :class:`difflib.SequenceMatcher` similarity. Numerals are normalised on both
+   sides (``潍坊八村`` matches ``潍坊8村``).
+3. The building is the compound's building whose ``number`` (or name) carries the parsed number.
+
+The answer is an :class:`AddressMatch` with a confidence, ``ambiguous=True`` and the ranked
+candidates when the best two compounds score within :data:`AMBIGUITY_MARGIN` of each other, and
+the point to route (the building's, else the compound's representative point, EPSG:4326).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import shapely
+
+from gridgis.errors import NotFoundError, ValidationError
+
+#: the best compound must beat the runner-up by this much to be unambiguous
+AMBIGUITY_MARGIN = 0.08
+#: below this score no compound is taken as a match
+MIN_SCORE = 0.45
+MAX_ADDRESS_CHARS = 200
+
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CN = "零〇一二两三四五六七八九十百千"
+_NUM = rf"(?:\d+|[{_CN}]+)"
+_TAIL = re.compile(
+    rf"(?P<b>{_NUM})\s*(?:号楼|号院|栋|幢|座|楼|号)"
+    rf"(?:\s*(?P<u>{_NUM})\s*单元)?"
+    rf"(?:\s*(?P<r>\d+|[{_CN}]+)\s*(?:室|房|号)?)?\s*$")
+_UNIT_ONLY = re.compile(rf"(?P<u>{_NUM})\s*单元(?:\s*(?P<r>\d+)\s*(?:室|房)?)?\s*$")
+_CN_RUN = re.compile(rf"[{_CN}]+")
+_GENERIC_SUFFIX = re.compile(r"(小区|社区|花园|家园|公寓|新村)$")
+
+
+def cn_to_int(text: str) -> int:
+    """Read a number written in digits or Chinese numerals.
+
+    >>> [cn_to_int(t) for t in ("12", "三", "十二", "二十三", "一百零五", "两", "一二", "１２")]
+    [12, 3, 12, 23, 105, 2, 12, 12]
+    """
+    text = unicodedata.normalize("NFKC", text).strip()
+    if text.isdigit():
+        return int(text)
+    if not text or any(ch not in _DIGITS and ch not in _UNITS for ch in text):
+        raise ValidationError(f"{text!r} is not a number")
+    if not any(ch in _UNITS for ch in text):  # digit by digit: 一二 → 12
+        return int("".join(str(_DIGITS[ch]) for ch in text))
+    total, current = 0, 0
+    for ch in text:
+        if ch in _DIGITS:
+            current = _DIGITS[ch]
+        else:
+            total += (current or 1) * _UNITS[ch]
+            current = 0
+    return total + current
+
+
+def normalise_numerals(text: str) -> str:
+    """Full-width to half-width, and every run of Chinese numerals to digits (for matching only)."""
+    text = unicodedata.normalize("NFKC", text)
+    return _CN_RUN.sub(lambda m: str(cn_to_int(m.group(0))), text)
+
+
+@dataclass(frozen=True)
+class ParsedAddress:
+    """The parts of an address text: the compound part and the numbers after it."""
+
+    text: str
+    compound: str
+    building: int | None = None
+    unit: int | None = None
+    room: str | None = None
+
+
+def parse_address(text: str) -> ParsedAddress:
+    """Split ``text`` into the compound part and building / unit / room numbers.
+
+    >>> parse_address("梅园三街坊12号楼")
+    ParsedAddress(text='梅园三街坊12号楼', compound='梅园三街坊', building=12, unit=None, room=None)
+    >>> p = parse_address("阳光小区3栋2单元501室")
+    >>> (p.compound, p.building, p.unit, p.room)
+    ('阳光小区', 3, 2, '501')
+    >>> parse_address("浦东新区潍坊八村5号").building
+    5
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError("the address is empty; give a compound name, e.g. 梅园三街坊12号楼")
+    if len(text) > MAX_ADDRESS_CHARS:
+        raise ValidationError(f"the address is {len(text)} characters long; at most {MAX_ADDRESS_CHARS} are read")
+    clean = unicodedata.normalize("NFKC", text).strip()
+    clean = re.sub(r"[\s,，。;；]+", "", clean)
+    m = _TAIL.search(clean)
+    if m and m.start() > 0:
+        prefix = clean[: m.start()]
+        room = m.group("r")
+        return ParsedAddress(text, prefix, cn_to_int(m.group("b")), cn_to_int(m.group("u")) if m.group("u") else None,
+                             str(cn_to_int(room)) if room else None)
+    m = _UNIT_ONLY.search(clean)
+    if m and m.start() > 0:
+        return ParsedAddress(text, clean[: m.start()], None, cn_to_int(m.group("u")), m.group("r"))
+    return ParsedAddress(text, clean)
+
+
+@dataclass
+class AddressMatch:
+    """The compound (and building) an address text resolves to, with a point to route (EPSG:4326)."""
+
+    text: str
+    compound_code: str
+    compound_name: str
+    confidence: float
+    lon: float
+    lat: float
+    building_code: str | None = None
+    building_name: str | None = None
+    building: int | None = None
+    unit: int | None = None
+    room: str | None = None
+    ambiguous: bool = False
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "compound": {"code": self.compound_code, "name": self.compound_name},
+                "building": ({"code": self.building_code, "name": self.building_name}
+                             if self.building_code else None),
+                "building_number": self.building, "unit": self.unit, "room": self.room,
+                "confidence": round(self.confidence, 3), "ambiguous": self.ambiguous,
+                "candidates": self.candidates, "point": {"lon": self.lon, "lat": self.lat}}
+
+
+def _bigrams(s: str) -> set[str]:
+    return {s[i:i + 2] for i in range(len(s) - 1)} if len(s) > 1 else {s}
+
+
+def name_score(name: str, query: str) -> float:
+    """Fuzzy score in [0, 1] of compound ``name`` against the compound part ``query``.
+
+    >>> name_score("潍坊八村", "浦东新区潍坊八村")
+    1.0
+    >>> name_score("梅园三街坊", "梅园3街坊") == 1.0
+    True
+    >>> name_score("梅园三街坊", "梅园街坊") > name_score("乳山二村", "梅园街坊")
+    True
+    """
+    n, q = normalise_numerals(name), normalise_numerals(query)
+    if not n or not q:
+        return 0.0
+    if n in q:
+        return 1.0
+    base = _GENERIC_SUFFIX.sub("", n)
+    if len(base) >= 2 and base in q:
+        return 0.95
+    nb, qb = _bigrams(n), _bigrams(q)
+    coverage = len(nb & qb) / len(nb)
+    ratio = difflib.SequenceMatcher(None, n, q[-max(len(n) + 2, 1):]).ratio()
+    return round(0.6 * coverage + 0.4 * ratio, 4) * 0.94
+
+
+def _number_of(label: Any) -> int | None:
+    if not isinstance(label, str):
+        return None
+    m = re.search(rf"({_NUM})\s*(?:号楼|号院|栋|幢|座|楼|号)?", unicodedata.normalize("NFKC", label))
+    try:
+        return cn_to_int(m.group(1)) if m else None
+    except ValidationError:
+        return None
+
+
+def resolve_address(text: str, compounds: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = None,
+                    limit: int = 5) -> AddressMatch:
+    """Resolve an address text to a compound and building (see the module docstring).
+
+    Raises
+    ------
+    ValidationError
+        for an empty or over-long text.
+    NotFoundError
+        when no compound scores at least :data:`MIN_SCORE`; the message lists the closest names.
+    """
+    parsed = parse_address(text)
+    if compounds is None or len(compounds) == 0:
+        raise NotFoundError("no compounds are loaded, so addresses cannot be resolved; load the compounds layer")
+    names = compounds["name"].fillna("").astype(str).tolist()
+    addresses = (compounds["address"].fillna("").astype(str).tolist() if "address" in compounds.columns
+                 else [""] * len(names))
+    codes = compounds["code"].astype(str).tolist()
+    scored = []
+    for i, (code, name, addr) in enumerate(zip(codes, names, addresses)):
+        s = max(name_score(name, parsed.compound), 0.97 * name_score(addr, parsed.compound) if addr else 0.0)
+        scored.append((s, len(name), code, name, i))
+    scored.sort(key=lambda t: (-t[0], -t[1], t[2]))
+    ranked = [{"code": c, "name": nm, "score": round(s, 3)} for s, _, c, nm, _ in scored[:limit]]
+    best = scored[0]
+    if best[0] < MIN_SCORE:
+        raise NotFoundError(f"no compound matches {text!r}; the closest are "
+                            + ", ".join(f"{c['name']} ({c['code']}, {c['score']})" for c in ranked[:3])
+                            + "; check the spelling or give the compound's name")
+    ambiguous = len(scored) > 1 and best[0] - scored[1][0] < AMBIGUITY_MARGIN
+    if ambiguous and best[0] >= 1.0 and normalise_numerals(scored[1][3]) in normalise_numerals(best[3]):
+        ambiguous = False  # "潍坊八村" and the shorter "潍坊" both occur in the text: the longer name wins
+    comp_geom = compounds.geometry.iloc[best[4]]
+    point = shapely.point_on_surface(comp_geom)
+    match = AddressMatch(text, best[2], best[3], float(best[0]), point.x, point.y, building=parsed.building,
+                         unit=parsed.unit, room=parsed.room, ambiguous=bool(ambiguous),
+                         candidates=ranked if ambiguous else ranked[:1])
+    if parsed.building is not None and buildings is not None and len(buildings):
+        mine = buildings[buildings["compound_code"] == best[2]] if "compound_code" in buildings.columns else buildings[:0]
+        labels = mine["number"] if "number" in mine.columns else mine["name"]
+        for (_, row), label in zip(mine.iterrows(), labels):
+            num = _number_of(label)
+            if num is None and isinstance(row.get("name"), str):
+                num = _number_of(row["name"].removeprefix(best[3]))
+            if num == parsed.building:
+                bp = shapely.point_on_surface(row.geometry)
+                match.building_code, match.building_name = row["code"], row.get("name")
+                match.lon, match.lat = bp.x, bp.y
+                break
+    return match
