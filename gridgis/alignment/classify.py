@@ -49,47 +49,58 @@ def compound_status(pieces: gpd.GeoDataFrame, config=None) -> pd.DataFrame:
     from gridgis.alignment.config import AlignmentConfig
 
     config = config or AlignmentConfig()
-    rows = []
+    columns = ["compound_code", "compound_name", "community_code", "status", "status_zh", "grids", "main_grid",
+               "households", "area_m2", "minor_area_m2", "minor_households", "uncovered_m2", "pieces"]
     if not len(pieces):
-        return pd.DataFrame(columns=["compound_code", "compound_name", "community_code", "status", "status_zh",
-                                     "grids", "main_grid", "households", "area_m2", "minor_area_m2",
-                                     "minor_households", "uncovered_m2", "pieces"])
-    for code, grp in pieces.groupby("compound_code", sort=True):
-        real = grp[~grp["sliver"].astype(bool)]
-        gridded = real[real["grid_code"].notna()]
-        uncovered = float(real.loc[real["grid_code"].isna(), "area_m2"].sum())
-        total_area = float(grp["area_m2"].sum())
-        total_hh = int(grp["households"].sum())
-        if len(gridded):
-            main = gridded.sort_values(["households", "area_m2", "grid_code"], ascending=[False, False, True]).iloc[0]
-            main_grid = main["grid_code"]
-            minor = gridded[gridded["grid_code"] != main_grid]
-        else:
-            main_grid, minor = None, gridded.iloc[0:0]
-        minor_area = float(minor["area_m2"].sum())
-        minor_hh = int(minor["households"].sum())
-        if not len(gridded):
-            status = "no_grid"
-        elif len(minor):
-            small = (minor_area < config.minor_share * max(total_area, 1e-9)
-                     and minor_hh <= config.minor_share * max(total_hh, 0))
-            status = "cut_minor" if small else "cut"
-            large = total_hh > config.large_households
-            if large and "cut_buildings" in grp.columns and int(grp["cut_buildings"].iloc[0]) == 0:
-                status = "large_split"
-        else:
-            status = "whole"
-        rows.append({
-            "compound_code": code, "compound_name": grp["compound_name"].iloc[0],
-            "community_code": grp["community_code"].iloc[0], "status": status, "status_zh": STATUSES[status],
-            "grids": sorted(gridded["grid_code"].astype(str).unique().tolist()), "main_grid": main_grid,
-            "households": total_hh, "area_m2": round(total_area, 3), "minor_area_m2": round(minor_area, 3),
-            "minor_households": minor_hh, "uncovered_m2": round(uncovered, 3),
-            "pieces": [{"grid": (None if pd.isna(r.grid_code) else r.grid_code), "area_m2": float(r.area_m2),
-                        "households": int(r.households), "buildings": int(r.buildings), "sliver": bool(r.sliver)}
-                       for r in grp.itertuples()],
-        })
-    return pd.DataFrame(rows)
+        return pd.DataFrame(columns=columns)
+    df = pd.DataFrame(pieces.drop(columns=pieces.geometry.name))
+    df["grid_code"] = df["grid_code"].where(df["grid_code"].notna(), None)
+    real = ~df["sliver"].astype(bool)
+    gridded = real & df["grid_code"].notna()
+    main = (df[gridded].sort_values(["compound_code", "households", "area_m2", "grid_code"],
+                                    ascending=[True, False, False, True])
+            .drop_duplicates("compound_code").set_index("compound_code")["grid_code"])
+    df["main_grid"] = df["compound_code"].map(main)
+    minor = gridded & (df["grid_code"] != df["main_grid"])
+    df["minor_area"] = np.where(minor, df["area_m2"], 0.0)
+    df["minor_hh"] = np.where(minor, df["households"], 0)
+    df["uncovered"] = np.where(real & df["grid_code"].isna(), df["area_m2"], 0.0)
+    df["n_gridded"] = gridded.astype(int)
+    df["n_minor"] = minor.astype(int)
+    agg = df.groupby("compound_code", sort=True).agg(
+        compound_name=("compound_name", "first"), community_code=("community_code", "first"),
+        households=("households", "sum"), area_m2=("area_m2", "sum"), minor_area_m2=("minor_area", "sum"),
+        minor_households=("minor_hh", "sum"), uncovered_m2=("uncovered", "sum"), n_gridded=("n_gridded", "sum"),
+        n_minor=("n_minor", "sum"), main_grid=("main_grid", "first"),
+        cut_buildings=("cut_buildings", "first") if "cut_buildings" in df.columns else ("n_minor", "first"))
+    grids: dict[str, list[str]] = {}
+    plist: dict[str, list[dict]] = {}
+    for r in df.itertuples(index=False):
+        g = r.grid_code
+        if g is not None and not r.sliver:
+            grids.setdefault(r.compound_code, []).append(str(g))
+        plist.setdefault(r.compound_code, []).append(
+            {"grid": g, "area_m2": float(r.area_m2), "households": int(r.households), "buildings": int(r.buildings),
+             "sliver": bool(r.sliver)})
+    small = ((agg["minor_area_m2"] < config.minor_share * agg["area_m2"].clip(lower=1e-9))
+             & (agg["minor_households"] <= config.minor_share * agg["households"]))
+    status = np.where(agg["n_gridded"] == 0, "no_grid",
+                      np.where(agg["n_minor"] > 0, np.where(small, "cut_minor", "cut"), "whole"))
+    if "cut_buildings" in df.columns:
+        large_split = ((agg["n_minor"] > 0) & (agg["households"] > config.large_households)
+                       & (agg["cut_buildings"] == 0))
+        status = np.where(large_split, "large_split", status)
+    out = agg.reset_index()
+    out["status"] = status
+    out["status_zh"] = [STATUSES[s] for s in status]
+    out["grids"] = [sorted(set(grids.get(c, []))) for c in out["compound_code"]]
+    out["pieces"] = [plist[c] for c in out["compound_code"]]
+    out["main_grid"] = out["main_grid"].where(out["main_grid"].notna(), None)
+    out["households"] = out["households"].astype(int)
+    out["minor_households"] = out["minor_households"].astype(int)
+    for col in ("area_m2", "minor_area_m2", "uncovered_m2"):
+        out[col] = out[col].round(3)
+    return out[columns]
 
 
 def _components(edges: list[tuple[str, str]], nodes: list[str]) -> list[list[str]]:

@@ -48,7 +48,7 @@ class AlignmentConfig:
     sliver_area_m2: float = 5.0
     sliver_share: float = 0.01
     minor_share: float = 0.2
-    grid_size_m: float = 0.001
+    grid_size_m: float = 0.0001
     rebalance: bool = True
     max_moves: int = 2000
     microgrid_min: int = 30

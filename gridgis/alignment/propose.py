@@ -54,6 +54,8 @@ class Proposal:
     coverage_after: CoverageReport
     config: AlignmentConfig
     moves: list[dict[str, Any]] = field(default_factory=list)
+    #: per community: area (m²) of the symmetric difference between its proposed grids and its area
+    community_difference_m2: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -150,6 +152,38 @@ def _explain(code: str, h: float, members: list[int], p: Partition, ci: Communit
     return base | {"reason_zh": "相邻网格间没有可整体移动的小区或楼栋能改善户数而不破坏连通或使邻格越界",
                    "reason": "no whole compound or building piece at its border can move to or from a neighbouring "
                              "grid without breaking contiguity or pushing the neighbour out of range"}
+
+
+def match_vertices(geoms: dict[str, shapely.Geometry], grid_size: float) -> dict[str, shapely.Geometry]:
+    """Re-node grids of several communities together so that edges shared across communities match exactly.
+
+    Each community is partitioned on its own; where a grid line meets the community boundary it adds a
+    vertex the neighbouring community lacks. Polygonizing all grid boundaries at once and dissolving the
+    faces again per grid gives every shared edge the same vertices on both sides.
+    """
+    codes = sorted(geoms)
+    polys = np.array([geoms[c] for c in codes], dtype=object)
+    noded = shapely.union_all(shapely.boundary(polys), grid_size=grid_size)
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    faces = faces[shapely.area(faces) > 0]
+    rep = shapely.point_on_surface(faces)
+    tree = shapely.STRtree(polys)
+    fi, gi = tree.query(rep, predicate="within")
+    owner = np.full(len(faces), -1, dtype=np.int64)
+    order = np.lexsort((gi, fi))  # each face to one grid only: the first (by code) that holds it
+    fi, gi = fi[order], gi[order]
+    first = np.r_[True, fi[1:] != fi[:-1]] if len(fi) else np.zeros(0, bool)
+    owner[fi[first]] = gi[first]
+    # hairline gaps left where two communities' boundaries were snapped differently join the nearest grid
+    tiny = (owner < 0) & (shapely.area(faces) < 1.0)
+    if tiny.any():
+        owner[tiny] = tree.nearest(rep[tiny])
+    out = {}
+    for k in np.unique(owner[owner >= 0]):
+        out[codes[k]] = shapely.coverage_union_all(faces[owner == k])
+    for c in codes:  # a grid that lost every face keeps its own geometry (never expected)
+        out.setdefault(c, geoms[c])
+    return out
 
 
 def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, Any]:
@@ -338,6 +372,8 @@ def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
         moves += [m | {"community_code": ci.code} for m in res["moves"]]
         if on_progress:
             on_progress(k + 1, len(inputs))
+    if len(inputs) > 1:
+        new_geoms = match_vertices(new_geoms, config.grid_size_m)
     keep = grids[grids["code"].astype(str).isin(new_geoms)].copy()
     codes = keep["code"].astype(str).tolist()
     geoms = [new_geoms[c] for c in codes]
@@ -361,6 +397,13 @@ def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
     cov_before = validate_coverage(grids, area, metric_crs=crs)
     target = (gpd.GeoDataFrame(geometry=to_storage_series([ci.area for ci in inputs], crs).values, crs="EPSG:4326")
               if communities is None else communities)
-    cov_after = validate_coverage(keep, target, metric_crs=crs)
+    # the union must equal each community within 1 m², so the city-wide tolerance is 1 m² per community
+    cov_after = validate_coverage(keep, target, tolerance_m2=max(1.0, float(len(inputs))), metric_crs=crs)
+    differences = {}
+    for ci in inputs:
+        mine = [new_geoms[g] for g in ci.grid_codes if g in new_geoms]
+        union = shapely.union_all(np.array(mine, dtype=object)) if mine else shapely.Polygon()
+        differences[ci.code] = round(float(shapely.area(shapely.symmetric_difference(union, ci.area))), 3)
     return Proposal(grids=keep, changes=changes, impact=impact, explanations=explanations,
-                    coverage_before=cov_before, coverage_after=cov_after, config=config, moves=moves)
+                    coverage_before=cov_before, coverage_after=cov_after, config=config, moves=moves,
+                    community_difference_m2=differences)
