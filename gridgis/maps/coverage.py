@@ -154,7 +154,7 @@ class CoverageResult:
     demand : GeoDataFrame
         The household points with one boolean column ``covered_<kind>`` per kind.
     distance_m, method : float, str
-        The life-circle distance and how it was measured (``"network"`` or ``"straight-line ×1.3"``).
+        The life-circle distance and how it was measured (``"路网 network"`` or ``"直线×1.3 straight-line"``).
     """
 
     by_community: pd.DataFrame
@@ -212,7 +212,7 @@ def coverage_report(city: dict[str, gpd.GeoDataFrame], circle: str | float = "15
                               "area_m2": float(shapely.area(gap)), "geometry": gap})
     uncovered = gpd.GeoDataFrame(holes, geometry="geometry", crs=crs) if holes else gpd.GeoDataFrame(
         {"community_code": [], "kind": [], "kind_zh": [], "area_m2": []}, geometry=[], crs=crs)
-    method = "network" if network is not None else f"straight-line ×{detour:g}"
+    method = "路网 network" if network is not None else f"直线×{detour:g} straight-line"
     return CoverageResult(by_community=pd.DataFrame(rows), uncovered=uncovered.to_crs(STORAGE_CRS),
                           demand=demand, distance_m=distance, method=method)
 

@@ -178,7 +178,7 @@ def add_heat(m: Any, points: gpd.GeoDataFrame, name: str = "工单热力", weigh
     folium = _folium()
     _, HeatLayer, _ = _kit_element(folium)
     pts = for_basemap(points[points.geometry.notna()], getattr(m, "gridgis_basemap", "none"))
-    xy = shapely.get_coordinates(pts.geometry.centroid.values if len(pts) else [])
+    xy = shapely.get_coordinates(shapely.centroid(pts.geometry.values) if len(pts) else [])
     w = pts[weight].astype(float).tolist() if weight else [1.0] * len(xy)
     layer = HeatLayer([[round(y, 6), round(x, 6), wi] for (x, y), wi in zip(xy.tolist(), w)], name)
     layer.add_to(m)

@@ -294,7 +294,7 @@
       var map = this._map, size = map.getSize(), c = this._canvas, r = this.options.radius;
       L.DomUtil.setPosition(c, map.containerPointToLayerPoint([0, 0]));
       c.width = size.x; c.height = size.y;
-      var ctx = c.getContext("2d"), max = this.options.max || 1;
+      var ctx = c.getContext("2d", {willReadFrequently: true}), max = this.options.max || 1;
       ctx.clearRect(0, 0, size.x, size.y);
       this._points.forEach(function (p) {
         var pt = map.latLngToContainerPoint([p[0], p[1]]);

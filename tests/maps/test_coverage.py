@@ -38,7 +38,7 @@ def test_demand_uses_building_households_and_falls_back_to_compounds(city):
 def test_straight_line_coverage_reaches_the_near_community_not_the_far_one(city):
     # stations sit in the west community; 300 m / 1.3 ≈ 230 m reaches only some west buildings
     r = coverage_report(city, "15min")
-    assert r.method.startswith("straight-line")
+    assert "straight-line" in r.method and "1.3" in r.method
     t = r.by_community.set_index(["community_code", "kind"])
     west, east = COMMUNITIES
     assert t.loc[(west, "canteen"), "share"] == 1.0
@@ -112,6 +112,6 @@ def test_network_coverage_on_osm_roads_is_at_most_the_straight_line_bound(shared
     net = build_road_network(read_osm_roads(shared_data / "shanghai-lujiazui-osm-tiles" / "roads.geojson"))
     r_net = coverage_report(city, "10min", network=net, kinds=("canteen",))
     r_free = coverage_report(city, "10min", detour=1.0, kinds=("canteen",))  # the crow flies
-    assert r_net.method == "network"
+    assert "network" in r_net.method
     assert (r_net.by_community["covered_households"] <= r_free.by_community["covered_households"]).all()
     assert r_net.by_community["covered_households"].sum() > 0
