@@ -1,0 +1,31 @@
+"""A PostGIS store holding the sample city, and a token store, for the operations tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridgis.io import read_city
+from gridgis.storage import Repository
+from gridgis.storage.testing import temporary_postgis_database, test_postgis_url
+
+
+@pytest.fixture
+def city_store(sample_dir):
+    """A fresh PostGIS database with the sample city in it; yields its URL."""
+    with temporary_postgis_database(test_postgis_url(), prefix="gridgis_ops") as url:
+        repo = Repository(url)
+        repo.create_schema()
+        city = {k: v for k, v in read_city(sample_dir).items() if k != "tickets"}
+        repo.write_city(city, author="tests", message="sample city")
+        repo.dispose()
+        yield url
+
+
+def make_token(url: str, role: str, scopes: tuple[str, ...] = ("*",)) -> str:
+    from gridgis.auth.store import TokenStore, ensure_tables
+
+    repo = Repository(url)
+    ensure_tables(repo.engine)
+    token, _ = TokenStore(repo.engine).create(f"ops-{role}", role, list(scopes))
+    repo.dispose()
+    return token
