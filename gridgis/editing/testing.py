@@ -46,12 +46,37 @@ def live_api(repository: Any, settings: Any = None) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+_TEMPLATE: dict[str, str] = {}
+
+
 def seeded_repository(url: str, author: str = "seed") -> Any:
-    """A repository at ``url`` with the schema and the tiny example city."""
-    from gridgis.editing.examples import tiny_city
+    """A repository at ``url`` with the schema and the tiny example city.
+
+    On SQLite the first call builds a template file and later calls copy it (sqlite backup API).
+    """
     from gridgis.storage import Repository
 
-    repo = Repository(url)
+    if url.startswith("sqlite:///"):
+        import sqlite3
+        import tempfile
+
+        if "path" not in _TEMPLATE:
+            path = tempfile.mkdtemp(prefix="gridgis_template_") + "/city.db"
+            template = _seed(Repository(f"sqlite:///{path}"), author)
+            template.dispose()
+            _TEMPLATE["path"] = path
+        src, dst = sqlite3.connect(_TEMPLATE["path"]), sqlite3.connect(url.removeprefix("sqlite:///"))
+        with dst:
+            src.backup(dst)
+        src.close()
+        dst.close()
+        return Repository(url)
+    return _seed(Repository(url), author)
+
+
+def _seed(repo: Any, author: str) -> Any:
+    from gridgis.editing.examples import tiny_city
+
     repo.create_schema()
     repo.write_city(tiny_city(), author=author, message="tiny example city")
     return repo

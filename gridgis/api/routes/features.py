@@ -269,12 +269,19 @@ async def create_item(layer: str, request: Request, repository: RepositoryDep, p
     if not parsed.code:
         raise ValidationError(f"give the new feature's code as properties.code (e.g. {_example(layer)})")
     code = parsed.code
-    require(principal, "edit_boundaries", code, f"creating {layer} {code}")
-    edit = Edit(layer, "insert", code, parsed.properties, parsed.geometry)
-    message = write_message(request, f"create {layer} {code}")
-    audited(request, audit, principal, "create", layer, [code],
-            lambda: service.commit(repository, [edit], principal.name, message))
+
+    def work() -> Any:
+        require(principal, "edit_boundaries", code, f"creating {layer} {code}")
+        edit = Edit(layer, "insert", code, parsed.properties, parsed.geometry)
+        return service.commit(repository, [edit], _author(principal), write_message(request, f"create {layer} {code}"))
+
+    audited(request, audit, principal, "create", layer, [code], work)
     return _written(request, repository, layer, code, 201)
+
+
+def _author(principal: Principal | None) -> str:
+    assert principal is not None  # require() has refused anonymous writes
+    return principal.name
 
 
 def _example(layer: str) -> str:
@@ -293,19 +300,21 @@ def _full_properties(layer: str, props: dict[str, Any]) -> dict[str, Any]:
 async def replace_item(layer: str, code: str, request: Request, repository: RepositoryDep,
                        principal: CurrentPrincipal, audit: AuditDep) -> JSONResponse:
     _layer(layer)
-    require(principal, "edit_boundaries", code, f"changing {layer} {code}")
     body = await read_json_body(request, (ogc.GEOJSON, "application/json"))
     settings = request.app.state.settings
-    parsed = parse_feature(layer, body, _content_crs(request), settings.max_geometry_vertices)
-    if parsed.code and parsed.code != code:
-        raise ValidationError(f"the body's code {parsed.code} differs from the URL's {code}; a code cannot change "
-                              "(create the new feature and delete the old one)")
-    current = repository.get_feature(layer, code)
-    version = expected_version(request, parsed.version, current["version"], f"{layer} {code}")
-    edit = Edit(layer, "update", code, _full_properties(layer, parsed.properties), parsed.geometry, version)
-    message = write_message(request, f"replace {layer} {code}")
-    audited(request, audit, principal, "replace", layer, [code],
-            lambda: service.commit(repository, [edit], principal.name, message))
+
+    def work() -> Any:
+        require(principal, "edit_boundaries", code, f"changing {layer} {code}")
+        parsed = parse_feature(layer, body, _content_crs(request), settings.max_geometry_vertices)
+        if parsed.code and parsed.code != code:
+            raise ValidationError(f"the body's code {parsed.code} differs from the URL's {code}; a code cannot "
+                                  "change (create the new feature and delete the old one)")
+        current = repository.get_feature(layer, code)
+        version = expected_version(request, parsed.version, current["version"], f"{layer} {code}")
+        edit = Edit(layer, "update", code, _full_properties(layer, parsed.properties), parsed.geometry, version)
+        return service.commit(repository, [edit], _author(principal), write_message(request, f"replace {layer} {code}"))
+
+    audited(request, audit, principal, "replace", layer, [code], work)
     return _written(request, repository, layer, code, 200)
 
 
@@ -313,32 +322,32 @@ async def replace_item(layer: str, code: str, request: Request, repository: Repo
 async def patch_item(layer: str, code: str, request: Request, repository: RepositoryDep,
                      principal: CurrentPrincipal, audit: AuditDep) -> JSONResponse:
     _layer(layer)
-    require(principal, "edit_boundaries", code, f"changing {layer} {code}")
     patch = await read_json_body(request, ("application/merge-patch+json", "application/json"))
     if not isinstance(patch, dict):
         raise MalformedInputError("a merge-patch must be a JSON object")
-    current = repository.get_feature(layer, code)
-    patch_props = patch.get("properties") if isinstance(patch.get("properties"), dict) else {}
-    body_version = patch_props.get("version")
-    if body_version is not None and not isinstance(body_version, int):
-        raise ValidationError(f"version {body_version!r} is not an integer")
-    version = expected_version(request, body_version, current["version"], f"{layer} {code}")
-    doc = feature_json(layer, current)
-    doc.pop("links", None)
-    merged = merge_patch(doc, {k: v for k, v in patch.items() if k != "geometry"})
-    if "geometry" in patch:
-        merged["geometry"] = patch["geometry"]
-        crs = _content_crs(request)
-    else:
+
+    def work() -> Any:
+        require(principal, "edit_boundaries", code, f"changing {layer} {code}")
+        current = repository.get_feature(layer, code)
+        patch_props = patch.get("properties") if isinstance(patch.get("properties"), dict) else {}
+        body_version = patch_props.get("version")
+        if body_version is not None and not isinstance(body_version, int):
+            raise ValidationError(f"version {body_version!r} is not an integer")
+        version = expected_version(request, body_version, current["version"], f"{layer} {code}")
+        doc = feature_json(layer, current)
+        merged = merge_patch(doc, {k: v for k, v in patch.items() if k != "geometry"})
         crs = ApiCRS(CRS84, False, None)
-    merged.setdefault("properties", {})["version"] = version
-    parsed = parse_feature(layer, merged, crs, request.app.state.settings.max_geometry_vertices)
-    if parsed.code and parsed.code != code:
-        raise ValidationError(f"the code of {layer} {code} cannot change")
-    edit = Edit(layer, "update", code, _full_properties(layer, parsed.properties), parsed.geometry, version)
-    message = write_message(request, f"update {layer} {code}")
-    audited(request, audit, principal, "update", layer, [code],
-            lambda: service.commit(repository, [edit], principal.name, message))
+        if "geometry" in patch:
+            merged["geometry"] = patch["geometry"]
+            crs = _content_crs(request)
+        merged.setdefault("properties", {})["version"] = version
+        parsed = parse_feature(layer, merged, crs, request.app.state.settings.max_geometry_vertices)
+        if parsed.code and parsed.code != code:
+            raise ValidationError(f"the code of {layer} {code} cannot change")
+        edit = Edit(layer, "update", code, _full_properties(layer, parsed.properties), parsed.geometry, version)
+        return service.commit(repository, [edit], _author(principal), write_message(request, f"update {layer} {code}"))
+
+    audited(request, audit, principal, "update", layer, [code], work)
     return _written(request, repository, layer, code, 200)
 
 
@@ -347,16 +356,19 @@ async def patch_item(layer: str, code: str, request: Request, repository: Reposi
 def delete_item(layer: str, code: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
                 audit: AuditDep) -> Response:
     _layer(layer)
-    require(principal, "edit_boundaries", code, f"deleting {layer} {code}")
-    current = repository.get_feature(layer, code)
-    if parse_if_match(request.headers.get("if-match")) is None:
-        raise PreconditionRequiredError(f"deleting {layer} {code} needs If-Match: {etag(current['version'])} "
-                                        "(QGIS sends none: merge the grid with POST /operations/merge-grids instead)")
-    version = expected_version(request, None, current["version"], f"{layer} {code}")
-    edit = Edit(layer, "delete", code, {}, None, version)
-    message = write_message(request, f"delete {layer} {code}")
-    audited(request, audit, principal, "delete", layer, [code],
-            lambda: service.commit(repository, [edit], principal.name, message))
+
+    def work() -> Any:
+        require(principal, "edit_boundaries", code, f"deleting {layer} {code}")
+        current = repository.get_feature(layer, code)
+        if parse_if_match(request.headers.get("if-match")) is None:
+            raise PreconditionRequiredError(
+                f"deleting {layer} {code} needs If-Match: {etag(current['version'])} (QGIS sends none: "
+                "merge the grid with POST /operations/merge-grids instead)")
+        version = expected_version(request, None, current["version"], f"{layer} {code}")
+        edit = Edit(layer, "delete", code, {}, None, version)
+        return service.commit(repository, [edit], _author(principal), write_message(request, f"delete {layer} {code}"))
+
+    audited(request, audit, principal, "delete", layer, [code], work)
     return Response(status_code=204)
 
 
