@@ -312,9 +312,10 @@ def check_changes(changes: list[FeatureChange]) -> None:
 
 
 def _new_row(spec: LayerSpec, change: FeatureChange, old: dict[str, Any] | None) -> dict[str, Any]:
-    values: dict[str, Any] = {}
     if old is not None:
-        values = {"name": old["name"], **old["properties"]}
+        values: dict[str, Any] = {"name": old["name"], **old["properties"]}
+    else:  # fields left out take their default (so a mixed batch does not turn them into NaN)
+        values = {f.name: f.default for f in spec.fields}
     values.update({k: v for k, v in (change.properties or {}).items() if k not in ("code", "geometry", "version")})
     values["code"] = change.code
     values["geometry"] = change.geometry if change.geometry is not None else old["geometry"] if old else None

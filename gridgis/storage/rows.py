@@ -13,11 +13,12 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from gridgis import codes
 from gridgis.crs import STORAGE_CRS
-from gridgis.layers import LayerSpec, normalize_frame
+from gridgis.layers import LayerSpec
 
 
 def json_value(value: Any) -> Any:
@@ -71,18 +72,26 @@ def frame_to_rows(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[dict[str, An
     return rows
 
 
+_DTYPES = {"str": object, "int": "Int64", "float": "float64", "bool": "boolean", "json": object}
+_CRS = pyproj.CRS.from_user_input(STORAGE_CRS)
+
+
 def rows_to_frame(spec: LayerSpec, rows: list[dict[str, Any]], extra: tuple[str, ...] = ("version",)
                   ) -> gpd.GeoDataFrame:
-    """A layer frame (EPSG:4326, ``spec.columns`` typed) from stored rows, plus the ``extra`` columns."""
-    data: dict[str, list[Any]] = {"code": [r["code"] for r in rows], "name": [r["name"] for r in rows]}
+    """A layer frame (EPSG:4326, ``spec.columns`` typed as :func:`normalize_frame` types them) from
+    stored rows, plus the ``extra`` row keys as columns (``version`` as Int64)."""
+    data: dict[str, Any] = {"code": pd.array([r["code"] for r in rows], dtype=object),
+                            "name": pd.array([r["name"] for r in rows], dtype=object)}
     for f in spec.fields:
-        data[f.name] = [r["properties"].get(f.name, f.default) for r in rows]
-    geoms = [r["geometry"] for r in rows]
-    frame = gpd.GeoDataFrame(pd.DataFrame(data), geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS), crs=STORAGE_CRS)
-    frame = normalize_frame(spec, frame)
+        values = [r["properties"].get(f.name, f.default) for r in rows]
+        if f.type == "json":
+            values = [[] if v is None else v for v in values]
+        data[f.name] = pd.array(values, dtype=_DTYPES[f.type])
     for col in extra:
-        frame[col] = pd.array([r[col] for r in rows], dtype="Int64") if col in ("version",) else [r[col] for r in rows]
-    return frame.reset_index(drop=True)
+        data[col] = pd.array([r[col] for r in rows], dtype="Int64" if col == "version" else object)
+    geometry = gpd.array.from_shapely(np.array([r["geometry"] for r in rows], dtype=object), crs=_CRS)
+    frame = gpd.GeoDataFrame(pd.DataFrame(data), geometry=geometry, crs=_CRS)
+    return frame[[*spec.columns, *extra]]
 
 
 def same_feature(a: dict[str, Any], b: dict[str, Any]) -> bool:
