@@ -1,0 +1,174 @@
+"""Time-aware routing over a repository: one index per boundary generation.
+
+:class:`RoutingService` keeps the index of the current generation plus a small LRU of older
+ones, so a report is routed against the boundaries valid at its time
+(``repository.generation_at(at)``). When a new generation appears (found on a periodic check
+of ``repository.current_generation()``, or pushed by ``repository.listen_generations`` through
+PostgreSQL NOTIFY) the new index is built completely first and then swapped in with one
+reference assignment: a request in flight keeps the index it started with and never sees a
+half-built one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from gridgis.errors import NotFoundError
+from gridgis.routing.address import AddressMatch, resolve_address
+from gridgis.routing.index import DEFAULT_SNAP_TOLERANCE_M, RouteResult, RoutingIndex
+
+log = logging.getLogger(__name__)
+
+#: the layers an index is built from
+ROUTING_LAYERS = ("streets", "communities", "grids", "micro_grids", "compounds", "buildings")
+
+
+def load_city(repository: Any, generation: int) -> dict[str, Any]:
+    """The routing layers of ``generation`` as layer frames."""
+    return {layer: repository.read_layer(layer, generation=generation) for layer in ROUTING_LAYERS}
+
+
+class RoutingService:
+    """Routing against a repository's boundary generations (see the module docstring).
+
+    Parameters
+    ----------
+    repository
+        a :class:`gridgis.storage.Repository` (anything with ``read_layer``,
+        ``current_generation`` and ``generation_at``).
+    snap_tolerance_m
+        passed to every :class:`RoutingIndex` (default 30 m, ``settings.snap_tolerance_m``).
+    cache_size
+        how many generations' indexes stay in memory (the current one always does).
+    check_interval_s
+        how often a request may ask the repository whether a new generation exists.
+    """
+
+    def __init__(self, repository: Any, snap_tolerance_m: float = DEFAULT_SNAP_TOLERANCE_M, cache_size: int = 3,
+                 check_interval_s: float = 1.0) -> None:
+        self.repository = repository
+        self.snap_tolerance_m = snap_tolerance_m
+        self.cache_size = max(1, cache_size)
+        self.check_interval_s = check_interval_s
+        self._current: RoutingIndex | None = None
+        self._cache: OrderedDict[int, RoutingIndex] = OrderedDict()
+        self._lock = threading.Lock()  # guards the cache dict
+        self._build_lock = threading.Lock()  # one build at a time
+        self._checked = 0.0
+        self._listener: Any = None
+        self.builds = 0
+
+    # ------------------------------------------------------------------ indexes
+    def _build(self, generation: int) -> RoutingIndex:
+        with self._build_lock:
+            with self._lock:
+                if generation in self._cache:
+                    return self._cache[generation]
+            started = time.perf_counter()
+            index = RoutingIndex.build(load_city(self.repository, generation), generation=generation,
+                                       snap_tolerance_m=self.snap_tolerance_m)
+            self.builds += 1
+            log.info("routing index for generation %s built in %.2f s", generation, time.perf_counter() - started)
+            with self._lock:
+                self._cache[generation] = index
+                self._cache.move_to_end(generation)
+                current = self._current.generation if self._current is not None else None
+                while len(self._cache) > self.cache_size:  # evict the least recently used, never the current
+                    victim = next((g for g in self._cache if g not in (current, generation)), None)
+                    if victim is None:
+                        break
+                    del self._cache[victim]
+            return index
+
+    def index(self, generation: int | None = None) -> RoutingIndex:
+        """The index of ``generation`` (default: the current generation), built on first use."""
+        if generation is None:
+            return self.current()
+        with self._lock:
+            found = self._cache.get(generation)
+            if found is not None:
+                self._cache.move_to_end(generation)
+                return found
+        self.repository.generation(generation)  # NotFoundError for an unknown generation
+        return self._build(generation)
+
+    def index_at(self, at: datetime) -> RoutingIndex:
+        """The index of the generation that was current at ``at``."""
+        gen = self.repository.generation_at(at)
+        return self.index(gen.id)
+
+    def current(self) -> RoutingIndex:
+        """The current generation's index; checks for a newer generation at most every ``check_interval_s``."""
+        now = time.monotonic()
+        if self._current is None or now - self._checked >= self.check_interval_s:
+            self._checked = now
+            self.refresh()
+        if self._current is None:
+            raise NotFoundError("no boundaries are loaded yet, so nothing can be routed; import a city first "
+                                "(gridgis import … or gridgis sample-city)")
+        return self._current
+
+    def refresh(self, generation_id: int | None = None) -> RoutingIndex | None:
+        """Build the index of the newest generation if it is new, then swap it in atomically."""
+        if generation_id is None:
+            gen = self.repository.current_generation()
+            if gen is None:
+                return None
+            generation_id = gen.id
+        current = self._current
+        if current is not None and current.generation == generation_id:
+            return current
+        if current is not None and generation_id < (current.generation or 0):
+            return current
+        index = self.index(generation_id)
+        self._current = index  # one reference assignment: readers see the old or the new index
+        return index
+
+    # ------------------------------------------------------------------ listening
+    def listen(self, poll_interval: float = 1.0) -> Any:
+        """Rebuild when the repository reports a new generation (NOTIFY on PostGIS, polling on SQLite)."""
+        if self._listener is None and hasattr(self.repository, "listen_generations"):
+            def _on_generation(generation_id: int) -> None:
+                try:
+                    self.refresh(int(generation_id))
+                except Exception:  # keep serving the old index
+                    log.exception("rebuilding the routing index for generation %s failed", generation_id)
+
+            self._listener = self.repository.listen_generations(_on_generation, poll_interval=poll_interval)
+        return self._listener
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            stop = getattr(self._listener, "stop", None)
+            if stop is not None:
+                stop()
+            self._listener = None
+
+    # ------------------------------------------------------------------ routing
+    def _for(self, at: datetime | None) -> RoutingIndex:
+        return self.current() if at is None else self.index_at(at)
+
+    def route(self, lon: float, lat: float, crs: str = "wgs84", at: datetime | None = None) -> RouteResult:
+        """Route one point against the boundaries valid at ``at`` (default: now)."""
+        return self._for(at).route(lon, lat, crs)
+
+    def route_many(self, lon, lat, crs: str = "wgs84", at: datetime | None = None) -> pd.DataFrame:
+        """Route arrays of points against the boundaries valid at ``at`` (default: now)."""
+        return self._for(at).route_many(lon, lat, crs)
+
+    def resolve_address(self, text: str, at: datetime | None = None) -> AddressMatch:
+        """Resolve an address text against the compounds and buildings valid at ``at``."""
+        index = self._for(at)
+        return resolve_address(text, index.compounds, index.buildings)
+
+    @property
+    def cached_generations(self) -> list[int]:
+        with self._lock:
+            return list(self._cache)
