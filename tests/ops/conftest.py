@@ -29,3 +29,23 @@ def make_token(url: str, role: str, scopes: tuple[str, ...] = ("*",)) -> str:
     token, _ = TokenStore(repo.engine).create(f"ops-{role}", role, list(scopes))
     repo.dispose()
     return token
+
+
+@pytest.fixture(scope="module")
+def sample_api(tmp_path_factory):
+    """A real HTTP server over a SQLite store holding the sample city; yields (url, repository)."""
+    from pathlib import Path
+
+    from gridgis.api.app import create_app
+    from gridgis.settings import get_settings
+    from tests.live import LiveServer
+
+    sample = Path(__file__).resolve().parents[2] / "data" / "geojson"
+    url = f"sqlite:///{tmp_path_factory.mktemp('ops') / 'ops.db'}"
+    repo = Repository(url)
+    repo.create_schema()
+    repo.write_city({k: v for k, v in read_city(sample).items() if k != "tickets"}, author="tests", message="sample")
+    app = create_app(get_settings(database_url=url), repo)
+    with LiveServer(app) as server:
+        yield server.url, repo
+    repo.dispose()
