@@ -1,0 +1,200 @@
+"""Replays of the requests QGIS's OAPIF provider sends (qgis/QGIS src/providers/wfs/oapif/).
+
+What the provider does, and what these tests send the same way:
+
+- opening a layer: landing page, the API document (``service-desc``), the collection, the
+  conformance classes, ``items?limit=10``; then ``OPTIONS`` on the items URL (POST → can add) and on
+  the first item's URL (PUT → can change attributes and geometries, DELETE → can delete, PATCH →
+  uses merge-patches). We do not advertise PATCH, so QGIS never sends a patch without the version.
+- changing attributes or a geometry (no PATCH): it takes the feature as it downloaded it, sets the
+  new values and PUTs the whole feature (``id`` at top level, every property, no ``bbox``) as
+  ``application/geo+json``, with ``Content-Crs`` only when the layer CRS is not CRS84 (then in that
+  CRS's axis order: lat/lon for EPSG:4326). It never sends ``If-Match``: the echoed ``version``
+  property is what protects the edit.
+- adding: POST of the feature without ``id``; the new id is read from ``Location`` after ``/items/``.
+- deleting: a bare DELETE (refused here with 428, since it carries no version).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import httpx
+import pytest
+
+from gridgis.editing.testing import editing_server
+
+G1, G2 = "110105001001001", "110105001001002"
+EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
+
+
+class QgisLayer:
+    """What QGIS holds for one OAPIF layer: capabilities and the features as downloaded."""
+
+    def __init__(self, base: str, typename: str, token: str) -> None:
+        self.http = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}",
+                                                      "Accept": "application/geo+json, application/json"})
+        self.base = base
+        landing = self.http.get(f"{base}/").json()
+        links = {link["rel"]: link["href"] for link in landing["links"]}
+        assert self.http.get(links["service-desc"]).status_code == 200
+        self.collection_url = f"{links['data']}/{typename}"
+        assert self.http.get(self.collection_url).status_code == 200
+        self.conformance = self.http.get(links["conformance"]).json()["conformsTo"]
+        self.items_url = f"{self.collection_url}/items"
+        first = self.http.get(f"{self.items_url}?limit=10").json()
+        allow_items = self.http.options(self.items_url).headers.get("allow", "")
+        self.can_add = "POST" in allow_items
+        test_id = first["features"][0]["id"] if first["features"] else "unknown_id"
+        allow_item = self.http.options(f"{self.items_url}/{test_id}").headers.get("allow", "")
+        self.can_change = "PUT" in allow_item
+        self.can_delete = "DELETE" in allow_item
+        self.supports_patch = "PATCH" in allow_item
+        self.cache = {f["id"]: f for f in self.download()}
+
+    def download(self) -> list[dict]:
+        url, out = f"{self.items_url}?limit=1000", []
+        while url:
+            page = self.http.get(url).json()
+            out += page["features"]
+            url = next((link["href"] for link in page["links"] if link["rel"] == "next"), None)
+        return out
+
+    def _exported(self, fid: str, feature: dict, swap: bool) -> dict:
+        j = {"type": "Feature", "id": fid, "geometry": copy.deepcopy(feature["geometry"]),
+             "properties": dict(feature["properties"])}
+        if swap:
+            j["geometry"]["coordinates"] = _swap(j["geometry"]["coordinates"])
+        return j
+
+    def change_attributes(self, fid: str, **values) -> httpx.Response:
+        assert self.can_change and not self.supports_patch
+        f = copy.deepcopy(self.cache[fid])
+        f["properties"].update(values)
+        r = self.http.put(f"{self.items_url}/{fid}", content=_dump(self._exported(fid, f, False)),
+                          headers={"Content-Type": "application/geo+json"})
+        if r.status_code < 300:
+            self.cache[fid] = f
+        return r
+
+    def change_geometry(self, fid: str, geometry: dict, content_crs: str | None = None) -> httpx.Response:
+        f = copy.deepcopy(self.cache[fid])
+        f["geometry"] = geometry
+        headers = {"Content-Type": "application/geo+json"}
+        if content_crs:
+            headers["Content-Crs"] = content_crs
+        return self.http.put(f"{self.items_url}/{fid}", content=_dump(self._exported(fid, f, bool(content_crs))),
+                             headers=headers)
+
+    def add(self, feature: dict) -> str:
+        j = {k: v for k, v in feature.items() if k not in ("id", "bbox")}
+        r = self.http.post(self.items_url, content=_dump(j), headers={"Content-Type": "application/geo+json"})
+        assert r.status_code == 201, r.text
+        location = r.headers["Location"]
+        return location[location.rindex("/items/") + len("/items/"):]
+
+    def delete(self, fid: str) -> httpx.Response:
+        return self.http.delete(f"{self.items_url}/{fid}")
+
+    def reload(self) -> None:
+        self.cache = {f["id"]: f for f in self.download()}
+
+
+def _dump(obj: dict) -> bytes:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
+
+def _swap(coords):
+    if isinstance(coords[0], (int, float)):
+        return [coords[1], coords[0]]
+    return [_swap(c) for c in coords]
+
+
+@pytest.fixture()
+def server(tmp_path):
+    tokens = {"王规划": ("planner", ["110105001000"]), "李规划": ("planner", ["110105001001"])}
+    with editing_server(str(tmp_path / "g.db"), tokens=tokens) as (base, issued, repo):
+        yield base, issued, repo
+
+
+def test_qgis_learns_it_may_add_and_change_and_delete_but_not_patch(server):
+    base, tokens, _ = server
+    layer = QgisLayer(base, "grids", tokens["王规划"])
+    assert (layer.can_add, layer.can_change, layer.can_delete, layer.supports_patch) == (True, True, True, False)
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in layer.conformance
+    assert len(layer.cache) == 4 and all("version" in f["properties"] for f in layer.cache.values())
+
+
+def test_two_planners_saving_the_same_grid_the_second_is_refused_and_nothing_is_lost(server):
+    base, tokens, repo = server
+    wang = QgisLayer(base, "grids", tokens["王规划"])
+    li = QgisLayer(base, "grids", tokens["李规划"])
+    assert wang.change_attributes(G1, name="多福巷一网格（调整）").status_code == 200
+    refused = li.change_attributes(G1, households=420)
+    assert refused.status_code == 412 and "reload" in refused.json()["detail"]
+    stored = repo.get_feature("grids", G1)
+    assert (stored["name"], stored["households"], stored["version"]) == ("多福巷一网格（调整）", 400, 2)
+    li.reload()
+    assert li.change_attributes(G1, households=420).status_code == 200
+    stored = repo.get_feature("grids", G1)
+    assert (stored["name"], stored["households"], stored["version"]) == ("多福巷一网格（调整）", 420, 3)
+
+
+def test_a_geometry_saved_in_epsg_4326_lat_lon_order_is_stored_as_lon_lat(server):
+    base, tokens, repo = server
+    layer = QgisLayer(base, "grids", tokens["王规划"])
+    # add a vertex on the shared edge: the coverage does not change, so the save is valid
+    ring = [[116.405, 39.900], [116.405, 39.905], [116.405, 39.910], [116.400, 39.910], [116.400, 39.900],
+            [116.405, 39.900]]
+    r = layer.change_geometry(G1, {"type": "Polygon", "coordinates": [ring]}, content_crs=EPSG4326)
+    assert r.status_code == 200, r.text
+    stored = repo.get_feature("grids", G1)["geometry"]
+    assert stored.exterior.coords[1] == (116.405, 39.905) and stored.bounds == (116.4, 39.9, 116.405, 39.91)
+
+
+def test_the_same_lat_lon_geometry_without_content_crs_is_refused_with_an_axis_hint(server):
+    base, tokens, repo = server
+    layer = QgisLayer(base, "grids", tokens["王规划"])
+    ring = [[39.900, 116.405], [39.910, 116.405], [39.910, 116.400], [39.900, 116.400], [39.900, 116.405]]
+    r = layer.change_geometry(G1, {"type": "Polygon", "coordinates": [ring]})
+    assert r.status_code == 422 and "lat/lon" in r.json()["detail"]
+    assert repo.get_feature("grids", G1)["version"] == 1
+
+
+def test_moving_a_shared_boundary_feature_by_feature_is_refused_with_the_neighbour_named(server):
+    base, tokens, repo = server
+    layer = QgisLayer(base, "grids", tokens["王规划"])
+    grown = [[116.400, 39.900], [116.406, 39.900], [116.406, 39.910], [116.400, 39.910], [116.400, 39.900]]
+    r = layer.change_geometry(G1, {"type": "Polygon", "coordinates": [grown]})
+    assert r.status_code == 422
+    overlap = [p for p in r.json()["problems"] if p["kind"] == "overlap"]
+    assert overlap and overlap[0]["details"]["other"] == G2
+    assert len(repo.generations()) == 1
+
+
+def test_adding_a_station_from_qgis_returns_its_id_in_location(server):
+    base, tokens, repo = server
+    layer = QgisLayer(base, "stations", tokens["王规划"])
+    fields = {k: None for k in next(iter(layer.cache.values()))["properties"]}
+    fields.update(code="110105001001S005", name="帮办代办点", kind="help_desk", area_code="110105001001")
+    new_id = layer.add({"type": "Feature", "geometry": {"type": "Point", "coordinates": [116.402, 39.906]},
+                        "properties": fields})
+    assert new_id == "110105001001S005"
+    assert repo.get_feature("stations", new_id)["kind"] == "help_desk"
+
+
+def test_a_bare_delete_from_qgis_is_refused_with_428_and_keeps_the_feature(server):
+    base, tokens, repo = server
+    layer = QgisLayer(base, "stations", tokens["王规划"])
+    r = layer.delete("110105001001S001")
+    assert r.status_code == 428 and "If-Match" in r.json()["detail"]
+    assert repo.get_feature("stations", "110105001001S001")["version"] == 1
+
+
+def test_a_planner_cannot_save_outside_their_communities_from_qgis(server):
+    base, tokens, repo = server
+    layer = QgisLayer(base, "grids", tokens["李规划"])
+    r = layer.change_attributes("110105001002001", households=1)
+    assert r.status_code == 403 and repo.get_feature("grids", "110105001002001")["households"] == 400
