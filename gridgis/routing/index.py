@@ -30,6 +30,7 @@ name) and the distance.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -204,15 +205,15 @@ class RoutingIndex:
 
         # metric geometry for compound ownership and snapping
         self.metric_crs = metric_crs_for(grids)
-        self._to_metric = pyproj.Transformer.from_crs("EPSG:4326", self.metric_crs, always_xy=True)
-        grids_m = grids.geometry.to_crs(self.metric_crs).values
-        micro_m = micro.geometry.to_crs(self.metric_crs).values
+        self._to_metric = _metric_transformer(self.metric_crs)
+        grids_m = self._project(grids.geometry.values)
+        micro_m = self._project(micro.geometry.values)
         self.grid_tree_m = shapely.STRtree(grids_m)
         self.micro_tree_m = shapely.STRtree(micro_m)
         self.grid_tree_deg = shapely.STRtree(grids.geometry.values)
         self.q_owner = np.full(len(comps) + 1, -1, dtype=np.int64)
         if len(comps):
-            comps_m = comps.geometry.to_crs(self.metric_crs).values
+            comps_m = self._project(comps.geometry.values)
             qi, gi = self.grid_tree_m.query(comps_m, predicate="intersects")
             area = shapely.area(shapely.intersection(comps_m[qi], grids_m[gi]))
             order = np.lexsort((gi, -area, qi))  # per compound: largest area first, then lowest code
@@ -220,6 +221,11 @@ class RoutingIndex:
             first = np.concatenate([[True], qi[1:] != qi[:-1]]) if len(qi) else np.zeros(0, bool)
             self.q_owner[qi[first]] = gi[first]
         return self
+
+    def _project(self, geoms: np.ndarray) -> np.ndarray:
+        """EPSG:4326 geometries → the metric CRS (one cached transformer, no per-call setup)."""
+        tr = self._to_metric
+        return shapely.transform(geoms, lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1])))
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -431,6 +437,11 @@ def _nearest(tree: shapely.STRtree, pts: np.ndarray, max_m: float | None, grid_o
     pi, ti, d = pi[order], ti[order], d[order]
     head = np.concatenate([[True], pi[1:] != pi[:-1]]) if len(pi) else np.zeros(0, bool)
     return pi[head], ti[head], d[head]
+
+
+@lru_cache(maxsize=16)
+def _metric_transformer(metric_crs: str) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs("EPSG:4326", metric_crs, always_xy=True)
 
 
 def _haversine_m(x1: float, y1: float, x2: float, y2: float) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import geopandas as gpd
 import pytest
 import shapely
@@ -65,3 +67,33 @@ def two_grids():
 @pytest.fixture(scope="session")
 def two_grid_index(two_grids):
     return RoutingIndex.build(two_grids, generation=7)
+
+
+@contextlib.contextmanager
+def live_api(repository, **overrides):
+    """The real app (gridgis.api.create_app) served by uvicorn on a free localhost port; yields the base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from gridgis.api import create_app
+    from gridgis.settings import get_settings
+
+    settings = get_settings(database_url=repository.url, **overrides)
+    app = create_app(settings, repository)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

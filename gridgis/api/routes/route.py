@@ -1,7 +1,138 @@
-"""API routes: route. Thin: parse, call the library, answer."""
+"""API routes: point routing. Thin: parse, call :class:`gridgis.routing.service.RoutingService`, answer.
+
+- ``GET /route?lon=..&lat=..&crs=wgs84|cgcs2000|gcj02|bd09|EPSG:nnnn[&at=ISO-time][&address=..]``
+- ``POST /route`` with a JSON list of points (``{"lon", "lat", "id"?}`` or ``[lon, lat]``), an object
+  ``{"points": [...]}``, or a GeoJSON FeatureCollection of points; at most
+  ``settings.max_batch_points`` points (413 beyond).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import math
+from datetime import datetime
+from typing import Annotated, Any
 
-router = APIRouter()
+import numpy as np
+from fastapi import APIRouter, Body, FastAPI, Query, Request
+
+from gridgis.api.deps import SettingsDep
+from gridgis.errors import MalformedInputError, PayloadTooLargeError, ValidationError
+from gridgis.routing.service import RoutingService
+
+router = APIRouter(tags=["route"])
+
+CRS_HELP = "CRS of lon/lat: wgs84, cgcs2000, gcj02 (AMap/Tencent/WeChat), bd09 (Baidu) or EPSG:nnnn"
+
+
+def setup(app: FastAPI) -> None:
+    """One routing service per app, over the app's repository (indexes built on first use)."""
+    settings = app.state.settings
+    app.state.routing = RoutingService(app.state.repository, snap_tolerance_m=settings.snap_tolerance_m)
+
+
+def _service(request: Request) -> RoutingService:
+    service = getattr(request.app.state, "routing", None)
+    if service is None:
+        service = request.app.state.routing = RoutingService(
+            request.app.state.repository, snap_tolerance_m=request.app.state.settings.snap_tolerance_m)
+    return service
+
+
+@router.get("/route", summary="Route a point (or an address) to its micro-grid, grid, community, street and workers")
+def route_point(
+    request: Request,
+    lon: Annotated[float | None, Query(description="longitude or x in `crs`")] = None,
+    lat: Annotated[float | None, Query(description="latitude or y in `crs`")] = None,
+    crs: Annotated[str, Query(description=CRS_HELP)] = "wgs84",
+    at: Annotated[datetime | None, Query(description="route against the boundaries valid at this ISO time")] = None,
+    address: Annotated[str | None, Query(max_length=200, description="address text, e.g. 梅园三街坊12号楼")] = None,
+) -> dict[str, Any]:
+    service = _service(request)
+    match = None
+    if address is not None:
+        match = service.resolve_address(address, at=at)
+    if lon is None or lat is None:
+        if match is None:
+            raise ValidationError("give lon and lat (with crs), or an address")
+        result = service.route(match.lon, match.lat, "wgs84", at=at)
+    else:
+        result = service.route(lon, lat, crs, at=at)
+    body = result.to_dict()
+    body["input"] = {"lon": lon, "lat": lat, "crs": crs}
+    if match is not None:
+        body["address"] = match.to_dict()
+    return body
+
+
+def _points(body: Any) -> tuple[list[Any], list[Any] | None]:
+    """(points, features) from a batch body; ``features`` is set for a GeoJSON FeatureCollection."""
+    if isinstance(body, dict) and body.get("type") == "FeatureCollection":
+        feats = body.get("features")
+        if not isinstance(feats, list):
+            raise MalformedInputError("the FeatureCollection has no 'features' list")
+        pts = []
+        for f in feats:
+            geom = f.get("geometry") if isinstance(f, dict) else None
+            ok = isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(geom.get("coordinates"), list)
+            pts.append(geom["coordinates"][:2] if ok else [None, None])
+        return pts, feats
+    if isinstance(body, dict) and isinstance(body.get("points"), list):
+        return body["points"], None
+    if isinstance(body, list):
+        return body, None
+    raise MalformedInputError("send a JSON list of points ({lon, lat} or [lon, lat]), {\"points\": [...]}, "
+                              "or a GeoJSON FeatureCollection of points")
+
+
+def _number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float | str):
+        return math.nan
+    try:
+        return float(v)
+    except ValueError:
+        return math.nan
+
+
+def _lon_lat(p: Any) -> tuple[float, float]:
+    if isinstance(p, dict):
+        return _number(p.get("lon")), _number(p.get("lat"))
+    if isinstance(p, list | tuple) and len(p) >= 2:
+        return _number(p[0]), _number(p[1])
+    return math.nan, math.nan
+
+
+@router.post("/route", summary="Route a batch of points (JSON list or GeoJSON FeatureCollection)")
+def route_batch(
+    request: Request,
+    settings: SettingsDep,
+    body: Annotated[Any, Body(description="points: [{lon, lat, id?}] or [[lon, lat]] or a FeatureCollection")],
+    crs: Annotated[str, Query(description=CRS_HELP)] = "wgs84",
+    at: Annotated[datetime | None, Query(description="route against the boundaries valid at this ISO time")] = None,
+) -> dict[str, Any]:
+    points, features = _points(body)
+    if len(points) > settings.max_batch_points:
+        raise PayloadTooLargeError(f"the batch has {len(points)} points; at most {settings.max_batch_points} are "
+                                   "accepted per request: split it, or use `gridgis route` for files")
+    lonlat = [_lon_lat(p) for p in points]
+    lon = np.array([p[0] for p in lonlat], dtype=float)
+    lat = np.array([p[1] for p in lonlat], dtype=float)
+    service = _service(request)
+    index = service.current() if at is None else service.index_at(at)
+    frame = index.route_many(lon, lat, crs)
+    rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    if features is not None:
+        out = []
+        for f, row in zip(features, rows):
+            f = dict(f) if isinstance(f, dict) else {"type": "Feature", "geometry": None}
+            f["properties"] = {**(f.get("properties") or {}), **row}
+            out.append(f)
+        return {"type": "FeatureCollection", "features": out, "generation": index.generation}
+    results = []
+    for i, (p, row) in enumerate(zip(points, rows)):
+        item = {"index": i}
+        if isinstance(p, dict) and "id" in p:
+            item["id"] = p["id"]
+        item.update(row)
+        results.append(item)
+    return {"generation": index.generation, "count": len(results),
+            "routed": int(sum(1 for r in rows if r["reason"] == "")), "results": results}

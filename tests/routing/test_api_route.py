@@ -1,0 +1,113 @@
+"""GET/POST /route over real HTTP (uvicorn on a free port), against a repository with two generations."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from gridgis import chinacoords
+from tests.routing.conftest import GRID_A, GRID_B, live_api, two_grid_city
+from tests.routing.test_service import moved_city
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    from gridgis.storage import Repository
+
+    repo = Repository(f"sqlite:///{tmp_path_factory.mktemp('route-api') / 'g.db'}")
+    repo.create_schema()
+    g1 = repo.write_city(two_grid_city(), author="测试", message="first")
+    time.sleep(0.05)
+    g2 = repo.write_city(moved_city(), author="测试", message="edge moved")
+    with live_api(repo, max_batch_points=5) as base, httpx.Client(base_url=base, timeout=30) as client:
+        yield client, g1, g2
+    repo.dispose()
+
+
+def test_get_route_returns_every_level_workers_and_generation(api):
+    client, _, g2 = api
+    r = client.get("/route", params={"lon": 121.5003, "lat": 31.2008})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["micro_grid"]["code"] == GRID_A + "01" and body["grid"]["code"] == GRID_A
+    assert body["grid"]["workers"] == [{"name": "张三", "role": "full_time"}]
+    assert body["community"] == {"code": GRID_A[:12], "name": "梅园社区"}
+    assert body["street"]["name"] == "潍坊新村街道"
+    assert body["snapped"] is False and body["distance_m"] == 0 and body["generation"] == g2.id
+
+
+def test_get_route_at_an_earlier_time_uses_that_generation(api):
+    client, g1, g2 = api
+    at = (g1.created_at + (g2.created_at - g1.created_at) / 2).isoformat()
+    old = client.get("/route", params={"lon": 121.5012, "lat": 31.2008, "at": at}).json()
+    new = client.get("/route", params={"lon": 121.5012, "lat": 31.2008}).json()
+    assert (old["grid"]["code"], old["generation"]) == (GRID_B, g1.id)
+    assert (new["grid"]["code"], new["generation"]) == (GRID_A, g2.id)
+
+
+def test_gcj02_input_lands_in_the_same_grid(api):
+    client, _, _ = api
+    lon, lat = chinacoords.wgs84_to_gcj02(121.5003, 31.2008)
+    body = client.get("/route", params={"lon": float(lon), "lat": float(lat), "crs": "gcj02"}).json()
+    assert body["micro_grid"]["code"] == GRID_A + "01"
+    assert body["point"]["lon"] == pytest.approx(121.5003, abs=1e-7)
+
+
+def test_address_routes_to_the_building(api):
+    client, _, _ = api
+    body = client.get("/route", params={"address": "梅园三街坊12号楼"}).json()
+    assert body["address"]["building"]["code"] == GRID_A[:12] + "Q001B012"
+    assert body["building"]["code"] == GRID_A[:12] + "Q001B012" and body["compound"]["name"] == "梅园三街坊"
+
+
+@pytest.mark.parametrize("params,status,word", [
+    ({"lon": "nan", "lat": 31.2}, 422, "out of range"),
+    ({"lon": 121.5, "lat": 95}, 422, "out of range"),
+    ({"lon": 121.5, "lat": 31.2, "crs": "mars-2"}, 400, "unknown CRS"),
+    ({"lon": 121.6, "lat": 31.2}, 422, GRID_B),
+    ({"lat": 31.2}, 422, "lon and lat"),
+    ({"address": "东方明珠塔"}, 404, "梅园三街坊"),
+])
+def test_bad_requests_are_problem_json_saying_what_is_wrong(api, params, status, word):
+    client, _, _ = api
+    r = client.get("/route", params=params)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert word in r.json()["detail"]
+
+
+def test_batch_of_points_with_per_row_reasons(api):
+    client, _, g2 = api
+    body = [{"id": "a", "lon": 121.5003, "lat": 31.2008}, [121.5012, 31.2008], {"lon": "x", "lat": 1},
+            {"lon": 121.7, "lat": 31.2}]
+    r = client.post("/route", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["generation"] == g2.id and out["count"] == 4 and out["routed"] == 2
+    rows = out["results"]
+    assert rows[0]["id"] == "a" and rows[0]["micro_grid_code"] == GRID_A + "01"
+    assert rows[1]["grid_code"] == GRID_A
+    assert rows[2]["grid_code"] is None and "missing" in rows[2]["reason"]
+    assert rows[3]["reason"].startswith("outside the service area")
+
+
+def test_batch_geojson_feature_collection_keeps_properties(api):
+    client, _, _ = api
+    fc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"工单": "T1"}, "geometry": {"type": "Point", "coordinates": [121.5003, 31.2008]}},
+        {"type": "Feature", "properties": {"工单": "T2"}, "geometry": None}]}
+    out = client.post("/route", json=fc).json()
+    assert out["type"] == "FeatureCollection"
+    props = [f["properties"] for f in out["features"]]
+    assert props[0]["工单"] == "T1" and props[0]["grid_code"] == GRID_A
+    assert props[1]["grid_code"] is None and props[1]["reason"]
+
+
+def test_oversized_batch_is_413_and_malformed_body_is_400(api):
+    client, _, _ = api
+    r = client.post("/route", json=[[121.5, 31.2]] * 6)
+    assert r.status_code == 413 and "at most 5" in r.json()["detail"]
+    r = client.post("/route", json={"hello": 1})
+    assert r.status_code == 400
