@@ -149,6 +149,7 @@ def clean_features(frame: gpd.GeoDataFrame, *, geometry: str = "polygon", notes:
     noted_degenerate = {pos_of.get(int(p.details.get("index", -1))) for p in notes or [] if p.kind == "degenerate"}
 
     expected = ("Point",) if geometry == "point" else ("Polygon", "MultiPolygon")
+    reasons = shapely.is_valid_reason(geoms)
     for i in range(n):
         if drop[i]:
             continue
@@ -159,6 +160,7 @@ def clean_features(frame: gpd.GeoDataFrame, *, geometry: str = "polygon", notes:
             drop[i] = True
             continue
         gtype = g.geom_type
+        reason = reasons[i]
         if geometry != "point" and gtype == "GeometryCollection":
             poly = _polygonal(g)
             if poly.is_empty:
@@ -167,11 +169,11 @@ def clean_features(frame: gpd.GeoDataFrame, *, geometry: str = "polygon", notes:
             found(i, "invalid_geometry", "a GeometryCollection; only its polygons can be used", "kept its polygons")
             g = geoms[i] = poly if repair else g
             gtype = g.geom_type
+            reason = shapely.is_valid_reason(g)
         if gtype not in expected:
             found(i, "wrong_geometry_type", f"geometry is a {gtype}; expected {' or '.join(expected)}", None)
             continue
         if geometry != "point":
-            reason = shapely.is_valid_reason(g)
             valid = reason == "Valid Geometry"
             fixed = g if valid else _polygonal(shapely.make_valid(g))
             if fixed.is_empty or fixed.area == 0:
@@ -202,10 +204,14 @@ def _duplicates(geoms, codes, drop, labels, found, key) -> None:
     """Report (and mark for dropping) later features repeating an earlier geometry or code."""
     seen_geom: dict[bytes, int] = {}
     seen_code: dict[str, int] = {}
-    for i, g in enumerate(geoms):
-        if drop[i] or g is None or g.is_empty:
+    live = np.array([not drop[i] and g is not None and not g.is_empty for i, g in enumerate(geoms)], dtype=bool)
+    wkbs = np.full(len(geoms), None, dtype=object)
+    if live.any():
+        wkbs[live] = shapely.to_wkb(shapely.normalize(np.asarray(geoms[live], dtype=object)))
+    for i in np.flatnonzero(live):
+        if drop[i]:
             continue
-        wkb = shapely.to_wkb(shapely.normalize(g))
+        wkb = wkbs[i]
         code = codes[i]
         has_code = key is not None and code is not None and str(code).strip() not in ("", "nan")
         if wkb in seen_geom:
