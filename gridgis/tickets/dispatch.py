@@ -40,7 +40,7 @@ class Routed:
 def routed_from(result: Any) -> Routed:
     """Normalise a router's answer (object with attributes, or mapping) to :class:`Routed`."""
     get = (lambda k, d=None: result.get(k, d)) if isinstance(result, dict) else (lambda k, d=None: getattr(result, k, d))
-    workers = get("workers") or []
+    workers = get("workers") or [*(get("micro_grid_workers") or []), *(get("grid_workers") or [])]
     return Routed(get("micro_grid_code"), get("grid_code"), get("community_code"), get("street_code"),
                   list(workers), bool(get("snapped", False)), float(get("distance_m", 0.0) or 0.0))
 
@@ -73,10 +73,41 @@ def to_wgs84(lon: Any, lat: Any, crs: str = "wgs84") -> tuple[float, float]:
 
 
 def router_for(repository: Any) -> Router:
-    """The real router: :class:`gridgis.routing.RoutingService` over ``repository``."""
-    from gridgis.routing import RoutingService  # lazy: routing is another area
-
+    """The real router over ``repository``: :class:`gridgis.routing.RoutingService` when available,
+    else a :class:`RepositoryRouter` (a routing index of the current generation, rebuilt when it changes)."""
+    try:
+        from gridgis.routing import RoutingService  # type: ignore[attr-defined]  # lazy: another area
+    except ImportError:
+        return RepositoryRouter(repository)
     return RoutingService(repository)
+
+
+ROUTING_LAYERS = ("streets", "communities", "grids", "micro_grids", "compounds", "buildings")
+
+
+class RepositoryRouter:
+    """Routes with :class:`gridgis.routing.RoutingIndex` built from the repository's current layers."""
+
+    def __init__(self, repository: Any) -> None:
+        self.repository = repository
+        self._index: Any = None
+        self._generation: Any = object()
+
+    def _current(self) -> Any:
+        from gridgis.routing import RoutingIndex
+
+        gen = self.repository.current_generation()
+        gen_id = gen.id if gen is not None else None
+        if self._index is None or gen_id != self._generation:
+            if gen_id is None:
+                raise OutOfAreaError("no boundaries are loaded yet: import a city before reporting tickets")
+            city = {layer: self.repository.read_layer(layer) for layer in ROUTING_LAYERS}
+            self._index = RoutingIndex.build({k: v for k, v in city.items() if len(v)}, generation=gen_id)
+            self._generation = gen_id
+        return self._index
+
+    def route(self, lon: float, lat: float, crs: str = "wgs84") -> Any:
+        return self._current().route(lon, lat, crs)
 
 
 class FrameRouter:

@@ -177,7 +177,8 @@ class TicketStore:
         return [Event(r.action, r.from_status, r.to_status, r.actor, r.at, r.note or "", dict(r.data or {}))
                 for r in rows]
 
-    def list(self, *, grid: str | None = None, status: str | list[str] | None = None, matter: str | None = None,
+    def list(self, *, grid: str | None = None, status: str | list[str] | None = None,
+             matter: str | list[str] | None = None,
              since: datetime | None = None, until: datetime | None = None, ids: list[int] | None = None,
              limit: int = 1000, offset: int = 0) -> list[Ticket]:
         """Tickets matching the filters, newest first. ``grid`` also matches a micro-grid or community code."""
@@ -192,7 +193,7 @@ class TicketStore:
                 raise ValidationError(f"unknown ticket status {unknown[0]!r}; use one of {', '.join(loop.STATES)}")
             q = q.where(tickets.c.status.in_(states))
         if matter:
-            q = q.where(tickets.c.matter_code == matter)
+            q = q.where(tickets.c.matter_code.in_([matter] if isinstance(matter, str) else list(matter)))
         if since:
             q = q.where(tickets.c.received_at >= _aware(since))
         if until:

@@ -1,7 +1,222 @@
-"""API routes: open311. Thin: parse, call the library, answer."""
+"""API routes: Open311 GeoReport v2 under ``/open311/v2/`` (JSON and XML), and ``/open311/discovery.json``.
+
+Thin: parse the query or the form (``application/x-www-form-urlencoded``, as the spec says), call
+the ticket store and the mapping in :mod:`gridgis.tickets.open311`, answer in the requested
+format. Errors answer in Open311's own format (a list of ``{code, description}``; XML
+``<errors><error>…``), never problem+json, so existing Open311 clients read them.
+
+API keys: when ``app.state.open311_api_keys`` (or the setting ``open311_api_keys``) names keys,
+``POST requests`` needs one of them as ``api_key`` (else 403); when none are configured, posting
+is open (as for a city's public reporting form).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
 
-router = APIRouter()
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from gridgis.api.routes.tickets import get_ticket_store
+from gridgis.errors import AuthError, ForbiddenError, GridGISError, MalformedInputError, NotFoundError, ValidationError
+from gridgis.tickets import open311 as o311
+
+router = APIRouter(prefix="/open311", tags=["open311"])
+
+XML_TYPE = "text/xml; charset=utf-8"
+MAX_RESULTS = 1000
+DEFAULT_WINDOW = timedelta(days=90)
+
+
+def _status_of(err: GridGISError) -> int:
+    if isinstance(err, (AuthError, ForbiddenError)):
+        return 403
+    if isinstance(err, NotFoundError):
+        return 404
+    if err.status >= 500:
+        return err.status
+    return 400
+
+
+def _respond(fmt: str, payload: Any, to_xml: Callable[[Any], bytes], status: int = 200) -> Response:
+    if fmt == "xml":
+        return Response(to_xml(payload), status_code=status, media_type=XML_TYPE)
+    return JSONResponse(payload, status_code=status)
+
+
+def _error(fmt: str, status: int, *descriptions: str) -> Response:
+    return _respond(fmt if fmt in ("json", "xml") else "json", o311.errors(status, *descriptions), o311.errors_xml,
+                    status)
+
+
+def _guard(fmt: str, work: Callable[[], Response]) -> Response:
+    if fmt not in ("json", "xml"):
+        return _error("json", 400, f"format {fmt!r} is not supported: use .json or .xml")
+    try:
+        return work()
+    except GridGISError as err:
+        details = [str(p.message) for p in err.problems] or [err.message]
+        return _error(fmt, _status_of(err), *details)
+
+
+@router.get("/discovery.json")
+def discovery(request: Request) -> dict[str, Any]:
+    """The GeoReport v2 discovery document pointing at this server's endpoint."""
+    base = str(request.base_url).rstrip("/") + "/open311/v2/"
+    return {"changeset": "2026-11-01T00:00:00+08:00", "contact": "网格化管理服务中心 (gridgis)",
+            "key_service": "向所在街道申请 api_key",
+            "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
+                           "changeset": "2026-11-01T00:00:00+08:00", "type": "production",
+                           "formats": ["text/xml", "application/json"]}]}
+
+
+@router.get("/v2/services.{fmt}")
+def list_services(fmt: str, request: Request) -> Response:
+    store = get_ticket_store(request)
+    return _guard(fmt, lambda: _respond(fmt, o311.services(store.catalogue), o311.services_xml))
+
+
+@router.get("/v2/services/{code}.{fmt}")
+def service_definition(code: str, fmt: str, request: Request) -> Response:
+    store = get_ticket_store(request)
+
+    def work() -> Response:
+        if not store.catalogue.has(code):
+            raise NotFoundError(f"service_code {code} not found")
+        return _respond(fmt, o311.service_definition(store.catalogue, code), o311.service_definition_xml)
+
+    return _guard(fmt, work)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    form = dict(parse_qsl(request.url.query, keep_blank_values=True))
+    if body:
+        if ctype not in ("application/x-www-form-urlencoded", ""):
+            raise MalformedInputError(f"content type {ctype!r} is not supported: send "
+                                      f"application/x-www-form-urlencoded as GeoReport v2 says")
+        try:
+            form.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+        except UnicodeDecodeError:
+            raise MalformedInputError("the form is not UTF-8") from None
+    return form
+
+
+def _check_key(request: Request, form: dict[str, str]) -> None:
+    keys = getattr(request.app.state, "open311_api_keys", None)
+    if keys is None:
+        keys = getattr(request.app.state.settings, "open311_api_keys", None)
+    if keys and form.get("api_key") not in set(keys):
+        raise ForbiddenError("Invalid api_key received -- can't proceed with create_request")
+
+
+@router.post("/v2/requests.{fmt}")
+async def post_request(fmt: str, request: Request) -> Response:
+    """Create a service request (a ticket) from a form; answers its id at once."""
+    store = get_ticket_store(request)
+    try:
+        form = await _form(request)
+    except GridGISError as err:
+        return _error(fmt, 400, err.message)
+
+    def work() -> Response:
+        _check_key(request, form)
+        args = o311.parse_post(form, store.catalogue)
+        lon, lat = args.pop("lon"), args.pop("lat")
+        ticket = store.create(lon, lat, actor=args.get("reporter") or "open311", **args)
+        return _respond(fmt, o311.post_response(ticket, store.catalogue),
+                        lambda p: o311.requests_xml(p, ("service_request_id", "service_notice", "account_id")))
+
+    return _guard(fmt, work)
+
+
+def _date(params: dict[str, str], key: str) -> datetime | None:
+    raw = params.get(key)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"{key} {raw!r} is not a W3C date-time such as 2026-10-01T00:00:00+08:00") from None
+    if value.tzinfo is None:
+        raise ValidationError(f"{key} {raw!r} has no time zone offset")
+    return value
+
+
+def _csv(params: dict[str, str], key: str) -> list[str]:
+    return [v.strip() for v in (params.get(key) or "").split(",") if v.strip()]
+
+
+@router.get("/v2/requests.{fmt}")
+def list_requests(fmt: str, request: Request) -> Response:
+    """Service requests; filters service_request_id, service_code, start_date, end_date, status."""
+    store = get_ticket_store(request)
+    params = dict(request.query_params)
+
+    def work() -> Response:
+        ids = _csv(params, "service_request_id")
+        bad = [i for i in ids if not i.isdigit()]
+        if bad:
+            raise ValidationError(f"service_request_id {bad[0]!r} is not a request id")
+        codes = _csv(params, "service_code")
+        for code in codes:
+            if not store.catalogue.has(code):
+                raise ValidationError(f"service_code {code!r} not found")
+        statuses: list[str] = []
+        for s in _csv(params, "status"):
+            statuses += o311.statuses_for(s)
+        start, end = _date(params, "start_date"), _date(params, "end_date")
+        if not ids and start is None and end is None:
+            start = datetime.now(UTC) - DEFAULT_WINDOW  # the spec's default: the last 90 days
+        tickets = store.list(ids=[int(i) for i in ids] if ids else None, status=statuses or None,
+                             matter=codes or None, since=start, until=end, limit=MAX_RESULTS)
+        found = [o311.service_request(t, store.catalogue, store.extra(t.id)) for t in tickets]
+        return _respond(fmt, found, o311.requests_xml)
+
+    return _guard(fmt, work)
+
+
+def _one(fmt: str, request: Request, request_id: str) -> Response:
+    store = get_ticket_store(request)
+
+    def work() -> Response:
+        if not request_id.isdigit():
+            raise NotFoundError(f"Service request not found with id or token {request_id}")
+        try:
+            ticket = store.get(int(request_id))
+        except NotFoundError:
+            raise NotFoundError(f"Service request not found with id or token {request_id}") from None
+        return _respond(fmt, [o311.service_request(ticket, store.catalogue, store.extra(ticket.id))],
+                        o311.requests_xml)
+
+    return _guard(fmt, work)
+
+
+@router.get("/v2/requests/{request_id}.{fmt}")
+def get_request(request_id: str, fmt: str, request: Request) -> Response:
+    return _one(fmt, request, request_id)
+
+
+@router.get("/v2/request/{request_id}.{fmt}", include_in_schema=False)
+def get_request_singular(request_id: str, fmt: str, request: Request) -> Response:
+    """The path of the Swagger description (``request/``), same answer."""
+    return _one(fmt, request, request_id)
+
+
+@router.get("/v2/tokens/{token}.{fmt}")
+def token(token: str, fmt: str, request: Request) -> Response:
+    """Tokens are the request ids (requests get their id at once)."""
+    store = get_ticket_store(request)
+
+    def work() -> Response:
+        if not token.isdigit():
+            raise NotFoundError(f"token {token} not found")
+        ticket = store.get(int(token))
+        return _respond(fmt, [{"service_request_id": str(ticket.id), "token": token}],
+                        lambda p: o311.requests_xml(p, ("service_request_id", "token")))
+
+    return _guard(fmt, work)

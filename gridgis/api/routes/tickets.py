@@ -1,7 +1,152 @@
-"""API routes: tickets. Thin: parse, call the library, answer."""
+"""API routes: tickets and the matter catalogue. Thin: parse, call the ticket store, answer.
+
+- ``POST /tickets`` → 201 with the ticket and any open duplicates offered nearby
+- ``GET /tickets/{id}`` (with its history), ``GET /tickets?grid=&status=&matter=``
+- ``POST /tickets/{id}/transitions`` (``If-Match: "<version>"`` or ``expected_version`` optional)
+- ``POST /tickets/escalations`` (escalate overdue tickets now), ``GET /tickets/stats?month=&level=``
+- ``GET /matters``
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridgis.errors import ValidationError
+from gridgis.tickets.store import TicketStore
+from gridgis.tickets.views import event_dict, ticket_dict
+
+router = APIRouter(tags=["tickets"])
+
+
+def get_ticket_store(request: Request) -> TicketStore:
+    """The app's ticket store (built on first use over ``app.state.repository``).
+
+    ``app.state.ticket_router`` (optional) replaces the routing service, e.g. in tools.
+    """
+    state = request.app.state
+    store = getattr(state, "ticket_store", None)
+    if store is None:
+        store = TicketStore(state.repository, router=getattr(state, "ticket_router", None))
+        state.ticket_store = store
+    return store
+
+
+StoreDep = Annotated[TicketStore, Depends(get_ticket_store)]
+
+
+class TicketIn(BaseModel):
+    """A new report. Coordinates in ``crs`` (wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lon: float
+    lat: float
+    crs: str = "wgs84"
+    matter_code: str | None = Field(None, description="M01..M28; guessed from the description when absent")
+    description: str = Field("", max_length=5000)
+    address: str | None = Field(None, max_length=500)
+    channel: str = Field("api", max_length=32)
+    reporter: str | None = Field(None, max_length=200)
+    external_id: str | None = Field(None, max_length=100)
+    received_at: datetime | None = None
+    duplicate_radius_m: float = Field(50.0, gt=0, le=5000)
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["triage", "dispatch", "accept", "resolve", "rate", "close", "send_back", "escalate", "suspend",
+                    "resume", "extend", "reopen", "merge"]
+    actor: str = Field(min_length=1, max_length=200)
+    note: str = Field("", max_length=5000)
+    at: datetime | None = None
+    rating: int | None = None
+    master_id: int | None = None
+    solve_due: datetime | str | None = Field(None, description="extend: a time, or a duration such as 2wd")
+    level: str | None = None
+    department: str | None = None
+    assignee: str | None = None
+    expected_version: int | None = None
+
+
+def _version_from(if_match: str | None) -> int | None:
+    if not if_match:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    try:
+        return int(text)
+    except ValueError:
+        raise ValidationError(f"If-Match {if_match!r} is not a ticket version such as \"3\"") from None
+
+
+@router.get("/matters")
+def list_matters(store: StoreDep) -> dict[str, Any]:
+    """The matter catalogue (吹哨报到事项清单): domains and items with departments, tiers and deadlines."""
+    cat = store.catalogue
+    return {"name": cat.name, "version": cat.version,
+            "domains": [{"code": d.code, "name": d.name} for d in cat.domains], "items": cat.to_public()}
+
+
+@router.post("/tickets", status_code=201)
+def create_ticket(body: TicketIn, store: StoreDep, response: Response) -> dict[str, Any]:
+    """Report a problem: routed, given a matter, department, level and deadlines, and stored."""
+    data = body.model_dump(exclude={"duplicate_radius_m", "lon", "lat"})
+    ticket = store.create(body.lon, body.lat, actor=body.reporter or body.channel, **data)
+    dups = store.find_duplicates(ticket.lon, ticket.lat, ticket.matter_code, radius_m=body.duplicate_radius_m,
+                                 exclude_id=ticket.id)
+    response.headers["Location"] = f"/tickets/{ticket.id}"
+    response.headers["ETag"] = f'"{ticket.version}"'
+    out = ticket_dict(ticket, store.catalogue)
+    out["duplicates"] = [{"id": t.id, "status": t.status, "distance_m": d} for t, d in dups]
+    return out
+
+
+@router.get("/tickets/stats")
+def ticket_stats(store: StoreDep, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+                 level: Literal["micro_grid", "grid", "community", "street"] = "grid") -> dict[str, Any]:
+    """Per-grid figures by month: volume, on-time rate, closure rate, satisfaction."""
+    return {"month": month, "level": level, "rows": store.statistics(month, level=level)}
+
+
+@router.post("/tickets/escalations")
+def escalate_now(store: StoreDep, actor: str = "system") -> dict[str, Any]:
+    """Escalate every overdue ticket one level now (idempotent)."""
+    done = store.escalate_overdue(actor=actor)
+    return {"escalated": len(done), "tickets": done}
+
+
+@router.get("/tickets")
+def list_tickets(store: StoreDep, grid: str | None = None, status: str | None = None, matter: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    """Tickets, newest first; ``grid`` matches micro-grid, grid, community or street codes."""
+    statuses = status.split(",") if status else None
+    items = store.list(grid=grid, status=statuses, matter=matter, limit=limit, offset=offset)
+    return {"count": len(items), "limit": limit, "offset": offset,
+            "tickets": [ticket_dict(t, store.catalogue) for t in items]}
+
+
+@router.get("/tickets/{ticket_id}")
+def get_ticket(ticket_id: int, store: StoreDep, response: Response) -> dict[str, Any]:
+    """One ticket with its full history (who, when, note, from, to)."""
+    ticket = store.get(ticket_id)
+    response.headers["ETag"] = f'"{ticket.version}"'
+    out = ticket_dict(ticket, store.catalogue)
+    out["events"] = [event_dict(e) for e in store.events(ticket_id)]
+    return out
+
+
+@router.post("/tickets/{ticket_id}/transitions")
+def transition(ticket_id: int, body: TransitionIn, store: StoreDep, response: Response,
+               if_match: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    """Move a ticket along the loop; 409 with both states when the loop does not allow it."""
+    params = body.model_dump(exclude={"action", "actor", "note", "at", "expected_version"}, exclude_none=True)
+    expected = body.expected_version if body.expected_version is not None else _version_from(if_match)
+    ticket = store.transition(ticket_id, body.action, actor=body.actor, note=body.note, at=body.at,
+                              expected_version=expected, **params)
+    response.headers["ETag"] = f'"{ticket.version}"'
+    return ticket_dict(ticket, store.catalogue)

@@ -1,0 +1,280 @@
+"""Open311 GeoReport v2 mapping: catalogue items ⇄ services, tickets ⇄ service requests, JSON and XML.
+
+- A service is a catalogue item: ``service_code`` = item code (``M01``..), ``service_name`` = its
+  name, ``group`` = its domain, ``keywords`` = its keywords, ``type`` = ``realtime``,
+  ``metadata`` = true (the service definition asks for the building/unit and the channel).
+- A service request is a ticket: ``status`` is ``closed`` once resolved (resolved, rated,
+  closed), ``open`` before; ``status_notes`` gives the loop state in Chinese; ``agency_responsible``
+  is the department; ``expected_datetime`` the solution deadline; merged duplicates say so.
+- Errors are a list of ``{code, description}`` (XML ``<errors><error>…``).
+
+Pure functions: the API module (``gridgis.api.routes.open311``) only parses and answers.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from datetime import datetime
+from typing import Any
+
+from gridgis.errors import ValidationError
+from gridgis.tickets.calendar import SHANGHAI
+from gridgis.tickets.catalogue import Catalogue, Deadlines
+from gridgis.tickets.loop import STATES, Ticket
+
+CLOSED_STATES = frozenset({"resolved", "rated", "closed"})
+CHANNELS = (("12345", "12345热线"), ("wechat", "微信小程序"), ("app", "移动应用"), ("patrol", "网格员巡查"))
+#: the request fields of GeoReport v2, in the order of the spec (and of the XML fixtures)
+REQUEST_FIELDS = ("service_request_id", "status", "status_notes", "service_name", "service_code", "description",
+                  "agency_responsible", "service_notice", "requested_datetime", "updated_datetime",
+                  "expected_datetime", "address", "address_id", "zipcode", "lat", "long", "media_url")
+SERVICE_FIELDS = ("service_code", "service_name", "description", "metadata", "type", "keywords", "group")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(SHANGHAI).isoformat(timespec="seconds") if value is not None else None
+
+
+def open311_status(status: str) -> str:
+    """``open`` or ``closed`` for a loop state."""
+    return "closed" if status in CLOSED_STATES else "open"
+
+
+def statuses_for(open311: str) -> list[str]:
+    """Loop states behind an Open311 status filter (``open``/``closed``)."""
+    if open311 == "closed":
+        return sorted(CLOSED_STATES)
+    if open311 == "open":
+        return sorted(set(STATES) - CLOSED_STATES)
+    raise ValidationError(f"status {open311!r} is not open or closed")
+
+
+def _notice(catalogue: Catalogue, code: str) -> str:
+    item = catalogue.item(code)
+    dl = item.deadlines
+    limits = f"{dl.respond}响应、{dl.reply}回复、{dl.coordinate}协调、{dl.solve}内拿出解决方案" \
+        if isinstance(dl, Deadlines) else ""
+    return f"{item.tier_label}：{item.department}负责，{limits}".replace("min", "分钟").replace("wd", "个工作日")
+
+
+def service(catalogue: Catalogue, code: str) -> dict[str, Any]:
+    """One service of ``services.json``."""
+    item = catalogue.item(code)
+    domain = catalogue.domain(item.domain).name
+    desc = f"{domain}｜{item.tier_label}｜责任部门：{item.department}"
+    if item.legal_basis:
+        desc += f"｜依据：{item.legal_basis}"
+    return {"service_code": item.code, "service_name": item.name, "description": desc, "metadata": True,
+            "type": "realtime", "keywords": ",".join(item.keywords) or None, "group": domain}
+
+
+def services(catalogue: Catalogue) -> list[dict[str, Any]]:
+    return [service(catalogue, it.code) for it in catalogue.items]
+
+
+def service_definition(catalogue: Catalogue, code: str) -> dict[str, Any]:
+    """The service definition: the extra attributes a client may send (all optional)."""
+    catalogue.item(code)
+    return {"service_code": code, "attributes": [
+        {"variable": True, "code": "building", "datatype": "string", "required": False,
+         "datatype_description": "如：3栋2单元", "order": 1, "description": "楼栋、单元（有助于精确派单）"},
+        {"variable": True, "code": "channel", "datatype": "singlevaluelist", "required": False,
+         "datatype_description": None, "order": 2, "description": "反映渠道",
+         "values": [{"key": k, "name": n} for k, n in CHANNELS]},
+    ]}
+
+
+def service_request(ticket: Ticket, catalogue: Catalogue, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A ticket as a GeoReport v2 service request."""
+    extra = extra or {}
+    item = catalogue.item(ticket.matter_code) if catalogue.has(ticket.matter_code) else None
+    notes = STATES.get(ticket.status, ticket.status)
+    if ticket.close_reason == "merged":
+        notes = f"重复工单，已合并至 {ticket.master_id}"
+    elif ticket.status == "closed":
+        notes = "事件办结"
+    return {
+        "service_request_id": str(ticket.id), "status": open311_status(ticket.status), "status_notes": notes,
+        "service_name": item.name if item else None, "service_code": ticket.matter_code,
+        "description": ticket.description or None, "agency_responsible": ticket.department,
+        "service_notice": _notice(catalogue, ticket.matter_code) if item else None,
+        "requested_datetime": _iso(ticket.received_at), "updated_datetime": _iso(ticket.updated_at),
+        "expected_datetime": _iso(ticket.solve_due), "address": ticket.address,
+        "address_id": extra.get("address_id"), "zipcode": extra.get("zipcode"),
+        "lat": round(ticket.lat, 7), "long": round(ticket.lon, 7), "media_url": extra.get("media_url"),
+    }
+
+
+def post_response(ticket: Ticket, catalogue: Catalogue) -> list[dict[str, Any]]:
+    """The answer to ``POST requests``: the new id at once (no token needed)."""
+    return [{"service_request_id": str(ticket.id), "service_notice": _notice(catalogue, ticket.matter_code),
+             "account_id": None}]
+
+
+def errors(code: int, *descriptions: str) -> list[dict[str, Any]]:
+    return [{"code": code, "description": d} for d in descriptions]
+
+
+# -- parsing POST requests -----------------------------------------------------------------------
+def parse_post(form: dict[str, str], catalogue: Catalogue) -> dict[str, Any]:
+    """Check a POST ``requests`` form and turn it into :meth:`TicketStore.create` arguments.
+
+    Raises :class:`ValidationError` listing every problem (the API answers 400 with each as an
+    Open311 error). A location is ``lat`` + ``long`` (WGS84); address-only requests are refused
+    because a ticket needs a point to be routed.
+    """
+    problems: list[str] = []
+    code = (form.get("service_code") or "").strip()
+    if not code:
+        problems.append("service_code is required (GET services.json lists them)")
+    elif not catalogue.has(code):
+        problems.append(f"service_code {code!r} not found (GET services.json lists them)")
+    lat, lon = _number(form, "lat", problems), _number(form, "long", problems)
+    if (lat is None or lon is None) and not any(f"{k} is not" in p for p in problems for k in ("lat", "long")):
+        problems.append("lat and long (WGS84) are required: this service routes every request to its grid")
+    if lat is not None and not -90 <= lat <= 90:
+        problems.append(f"lat {lat} is out of range [-90, 90]")
+    if lon is not None and not -180 <= lon <= 180:
+        problems.append(f"long {lon} is out of range [-180, 180]")
+    description = form.get("description") or ""
+    if len(description) > 4000:
+        problems.append("description is longer than 4000 characters")
+    media = form.get("media_url")
+    if media and not media.startswith(("http://", "https://")):
+        problems.append("media_url must be an http(s) URL")
+    if problems:
+        raise ValidationError("the service request is invalid", [_problem(p) for p in problems])
+    attributes = {k[len("attribute["):-1]: v for k, v in form.items() if k.startswith("attribute[") and k.endswith("]")}
+    name = " ".join(x for x in (form.get("first_name"), form.get("last_name")) if x) or None
+    channel = attributes.get("channel") or "open311"
+    address = form.get("address_string") or None
+    if attributes.get("building"):
+        address = f"{address or ''} {attributes['building']}".strip()
+    extra = {k: form.get(k) for k in ("email", "device_id", "account_id", "phone", "media_url", "address_id")
+             if form.get(k)}
+    if name:
+        extra["name"] = name
+    if attributes:
+        extra["attributes"] = attributes
+    return {"lon": lon, "lat": lat, "crs": "wgs84", "matter_code": code, "description": description,
+            "address": address, "channel": channel, "reporter": form.get("email") or form.get("device_id") or name,
+            "extra": extra}
+
+
+def _problem(text: str):
+    from gridgis.errors import Problem
+
+    return Problem(text, layer="open311")
+
+
+def _number(form: dict[str, str], key: str, problems: list[str]) -> float | None:
+    raw = form.get(key)
+    if raw is None or str(raw).strip() == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        problems.append(f"{key} is not a number: {raw!r}")
+        return None
+    if not math.isfinite(value):
+        problems.append(f"{key} is not a finite number: {raw!r}")
+        return None
+    return value
+
+
+# -- XML -------------------------------------------------------------------------------------------
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _append(parent: ET.Element, tag: str, value: Any) -> None:
+    el = ET.SubElement(parent, tag)
+    if isinstance(value, list):
+        for v in value:
+            child = ET.SubElement(el, "value")
+            for k, vv in v.items():
+                _append(child, k, vv)
+        return
+    text = _text(value)
+    if text is not None:
+        el.text = text
+
+
+def _document(root: ET.Element) -> bytes:
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def services_xml(items: list[dict[str, Any]]) -> bytes:
+    root = ET.Element("services")
+    for s in items:
+        el = ET.SubElement(root, "service")
+        for k in SERVICE_FIELDS:
+            _append(el, k, s.get(k))
+    return _document(root)
+
+
+def service_definition_xml(definition: dict[str, Any]) -> bytes:
+    root = ET.Element("service_definition")
+    _append(root, "service_code", definition["service_code"])
+    for attr in definition["attributes"]:
+        el = ET.SubElement(root, "attribute")
+        for k in ("variable", "code", "datatype", "required", "datatype_description", "order", "description"):
+            _append(el, k, attr.get(k))
+        if "values" in attr:
+            _append(el, "values", attr["values"])
+    return _document(root)
+
+
+def requests_xml(items: list[dict[str, Any]], fields: tuple[str, ...] | None = None) -> bytes:
+    root = ET.Element("service_requests")
+    for r in items:
+        el = ET.SubElement(root, "request")
+        for k in fields or REQUEST_FIELDS:
+            if fields is None or k in r:
+                _append(el, k, r.get(k))
+    return _document(root)
+
+
+def errors_xml(items: list[dict[str, Any]]) -> bytes:
+    root = ET.Element("errors")
+    for e in items:
+        el = ET.SubElement(root, "error")
+        _append(el, "code", e["code"])
+        _append(el, "description", e["description"])
+    return _document(root)
+
+
+def parse_requests_xml(data: bytes | str) -> list[dict[str, Any]]:
+    """Parse a ``<service_requests>`` document (ours or another server's) into request dicts.
+
+    Empty elements become None, ``lat``/``long`` floats; unknown elements are kept as text.
+    """
+    root = ET.fromstring(data.encode("utf-8") if isinstance(data, str) else data)
+    if root.tag != "service_requests":
+        raise ValidationError(f"expected <service_requests>, got <{root.tag}>")
+    out = []
+    for req in root.findall("request"):
+        rec: dict[str, Any] = {}
+        for child in req:
+            text = (child.text or "").strip() or None
+            rec[child.tag] = float(text) if child.tag in ("lat", "long") and text is not None else text
+        out.append(rec)
+    return out
+
+
+def parse_services_xml(data: bytes | str) -> list[dict[str, Any]]:
+    """Parse a ``<services>`` document into service dicts (``metadata`` as bool)."""
+    root = ET.fromstring(data.encode("utf-8") if isinstance(data, str) else data)
+    out = []
+    for svc in root.findall("service"):
+        rec: dict[str, Any] = {c.tag: ((c.text or "").strip() or None) for c in svc}
+        if "metadata" in rec:
+            rec["metadata"] = rec["metadata"] == "true"
+        out.append(rec)
+    return out
