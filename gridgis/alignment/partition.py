@@ -137,9 +137,22 @@ def _voronoi_lines(within: shapely.Geometry, xy: np.ndarray, lab: np.ndarray,
         return []
     cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=extend_to or within,
                                                        ordered=True))
+    polys = np.isin(shapely.get_type_id(cells), (3, 6)) & ~shapely.is_empty(cells)
+    if len(cells) != len(xy) or not polys.all():
+        # degenerate input: label each cell by the point it holds
+        cells = cells[polys]
+        ci, pi = shapely.STRtree(shapely.points(xy)).query(cells, predicate="intersects")
+        first = np.r_[True, ci[1:] != ci[:-1]] if len(ci) else np.zeros(0, bool)
+        cell_lab = np.full(len(cells), -1)
+        cell_lab[ci[first]] = lab[pi[first]]
+    else:
+        cell_lab = lab
     lines = []
-    for k in np.unique(lab):
-        region = shapely.coverage_union_all(cells[lab == k])
+    for k in np.unique(cell_lab[cell_lab >= 0]):
+        try:
+            region = shapely.coverage_union_all(cells[cell_lab == k])
+        except shapely.errors.GEOSException:
+            region = shapely.union_all(cells[cell_lab == k])
         lines.append(shapely.intersection(shapely.boundary(region), within))
     return lines
 
