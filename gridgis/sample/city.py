@@ -48,7 +48,7 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "small": Scale(4, 3, 720.0, (165.0, 235.0), 0.12, 400.0, (4, 10), (1700.0, 2950.0)),
-    "city": Scale(56, 15, 560.0, (190.0, 250.0), 0.08, 440.0, (8, 10), (2200.0, 2900.0)),
+    "city": Scale(56, 15, 560.0, (190.0, 250.0), 0.08, 470.0, (7, 9), (2200.0, 2900.0)),
 }
 
 #: building parameters by compound kind: unit length, depth, row spacing, floors range, units range
@@ -262,12 +262,14 @@ def _grid_cuts(comms, bld_xy, bld_hh, bld_comm, sc: Scale, rng) -> tuple[list[di
     grids: list[dict] = []
     lines: list = []
     odd = set(rng.choice(len(comms), size=min(2, len(comms)), replace=False).tolist())
+    members = _groups(bld_comm, len(comms))
+    weights = bld_hh.astype(float)
     for ci, c in enumerate(comms):
-        idx = np.flatnonzero(bld_comm == ci)
+        idx = members[ci]
         hh = bld_hh[idx].sum()
         per = sc.grid_households * (1.45 if ci in sorted(odd)[:1] else 0.7 if ci in sorted(odd)[1:] else 1.0)
         n = max(1, int(round(hh / per)))
-        pieces = P.kd_split(c["place"], bld_xy, bld_hh.astype(float), n, rng, wiggle=0.0, index=idx)
+        pieces = P.kd_split(c["place"], bld_xy, weights, n, rng, wiggle=0.0, index=idx)
         lines += pieces[0].lines
         polys = [p.polygon for p in pieces]
         kinds = [None] * len(polys)
@@ -286,13 +288,15 @@ def _micro_cuts(grids, bld_xy, bld_hh, bld_grid, sc: Scale, rng) -> tuple[list[d
     """Micro-grids of every grid: 4–10 straight k-d cuts by households (by area when empty)."""
     micros: list[dict] = []
     lines: list = []
+    members = _groups(bld_grid, len(grids))
+    weights = bld_hh.astype(float)
     for gi, g in enumerate(grids):
-        idx = np.flatnonzero(bld_grid == gi)
+        idx = members[gi]
         hh = bld_hh[idx].sum()
         lo, hi = sc.micro
         k = int(np.clip(round(hh / 55.0), lo, hi)) if hh > 0 else lo
         if hh > 0:
-            pieces = P.kd_split(g["poly"], bld_xy, bld_hh.astype(float), k, rng, index=idx)
+            pieces = P.kd_split(g["poly"], bld_xy, weights, k, rng, index=idx)
         else:
             pieces = _split_area(g["poly"], k, rng, wiggle=0.0, samples=60)
         lines += pieces[0].lines
@@ -300,6 +304,12 @@ def _micro_cuts(grids, bld_xy, bld_hh, bld_grid, sc: Scale, rng) -> tuple[list[d
         for seq, mi in enumerate(P.reading_order(polys, band=60.0), start=1):
             micros.append({"grid": gi, "seq": seq, "poly": polys[mi]})
     return micros, lines
+
+
+def _groups(labels: np.ndarray, n: int) -> list[np.ndarray]:
+    """Indices of each label 0..n-1, in increasing order."""
+    order = np.argsort(labels, kind="stable")
+    return np.split(order, np.searchsorted(labels[order], np.arange(1, n)))
 
 
 def _assign(points: np.ndarray, polys: np.ndarray) -> np.ndarray:

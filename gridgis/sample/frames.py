@@ -168,7 +168,7 @@ def admin_frames(plan: dict, rng: np.random.Generator) -> dict[str, gpd.GeoDataF
     }, geometry=to_lonlat(plan["grid_geom"], epsg), crs=STORAGE_CRS)
     micro_frame = gpd.GeoDataFrame({
         "code": [f"{g_codes[m['grid']]}{m['seq']:02d}" for m in micros],
-        "name": [f"{g_names[m['grid']].removesuffix('网格')}{m['seq']}号微网格" for m in micros],
+        "name": [f"{g_names[m['grid']]}{m['seq']}号微网格" for m in micros],
         "grid_code": [g_codes[m["grid"]] for m in micros], "households": m_hh,
         "workers": [worker_for_micro_grid(rng) for _ in micros],
     }, geometry=to_lonlat(plan["micro_geom"], epsg), crs=STORAGE_CRS)

@@ -67,10 +67,6 @@ def _halves(poly: shapely.Geometry, line_xy: np.ndarray, axis: int) -> tuple[sha
     return shapely.intersection(poly, low_half), shapely.difference(poly, low_half)
 
 
-def _main_part(geom: shapely.Geometry) -> shapely.Geometry:
-    return geom
-
-
 def kd_split(poly: shapely.Geometry, xy: np.ndarray, weights: np.ndarray, n: int, rng: np.random.Generator,
              wiggle: float = 0.0, index: np.ndarray | None = None) -> list[Piece]:
     """Split ``poly`` into ``n`` pieces holding about equal ``weights`` of the points ``xy``.
@@ -97,9 +93,23 @@ def _split(poly, xy, weights, n, rng, wiggle, index, lines) -> list[Piece]:
     pts = xy[index]
     cut = _weighted_cut(pts[:, axis], weights[index], n_low / n, lo, hi)
     other = (miny, maxy) if axis == 0 else (minx, maxx)
-    line_xy = _wiggle(axis, cut, other[0], other[1], rng, wiggle)
-    low, high = _halves(poly, line_xy, axis)
-    lines.append(shapely.intersection(LineString(line_xy), poly.buffer(OVERSHOOT)))
+    if wiggle > 0:
+        line_xy = _wiggle(axis, cut, other[0], other[1], rng, wiggle)
+        low, high = _halves(poly, line_xy, axis)
+        lines.append(shapely.intersection(LineString(line_xy), poly.buffer(OVERSHOOT)))
+    else:
+        # straight cut: rectangle clipping is much faster; the cut line may overshoot into a
+        # neighbour where the piece is not convex, which only adds faces with the same label
+        big = 1e9
+        if axis == 0:
+            low = shapely.clip_by_rect(poly, -big, -big, cut, big)
+            high = shapely.clip_by_rect(poly, cut, -big, big, big)
+            seg = LineString([(cut, miny - OVERSHOOT), (cut, maxy + OVERSHOOT)])
+        else:
+            low = shapely.clip_by_rect(poly, -big, -big, big, cut)
+            high = shapely.clip_by_rect(poly, -big, cut, big, big)
+            seg = LineString([(minx - OVERSHOOT, cut), (maxx + OVERSHOOT, cut)])
+        lines.append(seg)
     if low.is_empty or high.is_empty:
         return [Piece(poly, index)]
     in_low = shapely.contains_xy(low, pts[:, 0], pts[:, 1]) if len(pts) else np.zeros(0, bool)
