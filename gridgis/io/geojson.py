@@ -39,7 +39,12 @@ class _Bad(ValueError):
 
 
 def _coords(value: Any, depth: int) -> Any:
-    """Check the nesting of a coordinates member and return it as floats."""
+    """Check the nesting of a coordinates member; positions come back as ``(n, 2)`` float arrays."""
+    if depth == 1 and isinstance(value, list) and value:
+        arr = np.asarray(value) if all(isinstance(v, list) for v in value) else None
+        if (arr is not None and arr.dtype.kind in "if" and arr.ndim == 2 and arr.shape[1] in (2, 3)
+                and np.isfinite(arr).all()):
+            return arr[:, :2].astype(float)
     if depth == 0:
         if (not isinstance(value, list) or len(value) < 2
                 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
@@ -49,17 +54,20 @@ def _coords(value: Any, depth: int) -> Any:
         return [float(value[0]), float(value[1])]
     if not isinstance(value, list):
         raise _Bad(f"coordinates must be nested {depth + 1} levels deep")
-    return [_coords(v, depth - 1) for v in value]
+    out = [_coords(v, depth - 1) for v in value]
+    if depth == 1:
+        return np.asarray(out, dtype=float).reshape(-1, 2)
+    return out
 
 
-def _ring(points: list[list[float]], notes: list[tuple[str, str]], what: str) -> list[list[float]] | None:
+def _ring(points: np.ndarray, notes: list[tuple[str, str]], what: str) -> np.ndarray | None:
     """A closed ring, or None (with a note) when it has fewer than 3 distinct points."""
-    if points and points[0] != points[-1]:
+    if len(points) and not np.array_equal(points[0], points[-1]):
         notes.append(("unclosed_ring", f"{what} is not closed (first and last points differ)"))
-        points = [*points, points[0]]
-    distinct = {tuple(p) for p in points}
-    if len(points) < 4 or len(distinct) < 3:
-        notes.append(("degenerate", f"{what} has {len(distinct)} distinct point(s); a ring needs at least 3"))
+        points = np.vstack([points, points[:1]])
+    distinct = len(set(map(tuple, points.tolist())))
+    if len(points) < 4 or distinct < 3:
+        notes.append(("degenerate", f"{what} has {distinct} distinct point(s); a ring needs at least 3"))
         return None
     return points
 
@@ -71,7 +79,7 @@ def _polygon(rings: list, notes: list[tuple[str, str]], what: str) -> shapely.Po
     if shell is None:
         return None
     holes = [h for i, r in enumerate(rings[1:], 1) if (h := _ring(r, notes, f"hole {i} of {what}")) is not None]
-    return shapely.Polygon(shell, holes)
+    return shapely.polygons(shell, holes=holes or None)
 
 
 def parse_geometry(obj: Any) -> tuple[shapely.Geometry | None, list[tuple[str, str]]]:
@@ -111,7 +119,7 @@ def parse_geometry(obj: Any) -> tuple[shapely.Geometry | None, list[tuple[str, s
     if gtype == "Point":
         return shapely.Point(c), notes
     if gtype == "MultiPoint":
-        return shapely.MultiPoint(c) if c else shapely.MultiPoint(), notes
+        return shapely.MultiPoint(c) if len(c) else shapely.MultiPoint(), notes
     if gtype == "LineString":
         return (shapely.LineString(c) if len(c) >= 2 else shapely.LineString()), notes
     if gtype == "MultiLineString":
