@@ -1,0 +1,246 @@
+"""Open311 GeoReport v2 over real HTTP: JSON valid against the official schemas, XML shaped like
+the canonical fixtures, errors in Open311's format; and the real captured payloads parse."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import httpx
+import pytest
+
+from gridgis.api import create_app
+from gridgis.routing.synthetic import synthetic_city
+from gridgis.settings import get_settings
+from gridgis.storage import Repository
+from gridgis.tickets import open311 as o311
+from gridgis.tickets.catalogue import default_catalogue
+from gridgis.tickets.testing import live_server
+
+jsonschema = pytest.importorskip("jsonschema")
+
+
+@pytest.fixture(scope="module")
+def georeport(shared_data):
+    return shared_data / "open311-georeport-v2"
+
+
+@pytest.fixture(scope="module")
+def validate(georeport):
+    """validate(instance, "requests.json") against the official GeoReport v2 schemas ($ref resolved)."""
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT7
+
+    folder = georeport / "schema"
+    schemas = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*.json") if p.name != "swagger.json"}
+    registry = Registry().with_resources(
+        (name, Resource.from_contents(s, default_specification=DRAFT7)) for name, s in schemas.items())
+
+    def check(instance, name):
+        validator = jsonschema.Draft7Validator(schemas[name], registry=registry,
+                                               format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+        errors = sorted(validator.iter_errors(instance), key=str)
+        assert not errors, [e.message for e in errors[:5]]
+
+    return check
+
+
+@pytest.fixture(scope="module")
+def city():
+    return synthetic_city(2, 2, micro=2, per_community=2)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, city):
+    url = f"sqlite:///{tmp_path_factory.mktemp('o311') / 'o311.db'}"
+    repo = Repository(url)
+    repo.create_schema()
+    repo.write_city(city, author="test", message="synthetic city")
+    app = create_app(get_settings(database_url=url), repo)
+    with live_server(app) as base:
+        yield app, base
+    repo.dispose()
+
+
+@pytest.fixture
+def http(server):
+    app, base = server
+    app.state.open311_api_keys = None
+    with httpx.Client(base_url=base, timeout=30) as client:
+        yield client
+
+
+def point(city, i=0):
+    p = city["micro_grids"].geometry.iloc[i].representative_point()
+    return p.x, p.y
+
+
+def post(http, city, fmt="json", i=0, **extra):
+    lon, lat = point(city, i)
+    form = {"service_code": "M27", "lat": f"{lat}", "long": f"{lon}", "description": "垃圾没有清运",
+            "address_string": "梅园三街坊", "email": "resident@example.cn", "device_id": "dev-1",
+            "attribute[building]": "12号楼", "media_url": "https://example.cn/p/1.jpg", **extra}
+    return http.post(f"/open311/v2/requests.{fmt}", data=form)
+
+
+def tags(element):
+    return [c.tag for c in element]
+
+
+def test_discovery_points_at_v2(http):
+    d = http.get("/open311/discovery.json").json()
+    ep = d["endpoints"][0]
+    assert ep["url"].endswith("/open311/v2/") and ep["specification"] == "http://wiki.open311.org/GeoReport_v2"
+    assert set(ep["formats"]) == {"text/xml", "application/json"}
+
+
+def test_the_schema_check_rejects_a_bad_request(validate):
+    with pytest.raises(AssertionError, match="pending"):
+        validate([{"service_request_id": "1", "status": "pending", "service_code": "M01",
+                   "requested_datetime": "2026-10-01T00:00:00+08:00"}], "requests.json")
+
+
+def test_services_json_is_valid_and_maps_the_catalogue(http, validate):
+    services = http.get("/open311/v2/services.json").json()
+    validate(services, "services.json")
+    assert [s["service_code"] for s in services] == [f"M{n:02d}" for n in range(1, 29)]
+    m10 = next(s for s in services if s["service_code"] == "M10")
+    assert m10["service_name"] == "违法建设" and m10["group"] == "综合执法" and m10["type"] == "realtime"
+
+
+def test_services_xml_has_the_fixture_shape(http, georeport):
+    ours = ET.fromstring(http.get("/open311/v2/services.xml").content)
+    fixture = ET.parse(georeport / "fixtures-xml" / "services.xml").getroot()
+    assert ours.tag == fixture.tag == "services"
+    assert set(tags(ours[0])) == set(tags(fixture[0]))
+    assert len(ours) == 28 and ours[0].find("metadata").text == "true"
+
+
+def test_service_definition_json_and_xml(http, validate, georeport):
+    d = http.get("/open311/v2/services/M27.json").json()
+    validate(d, "service-definition.json")
+    ours = ET.fromstring(http.get("/open311/v2/services/M27.xml").content)
+    fixture = ET.parse(georeport / "fixtures-xml" / "service_definition.xml").getroot()
+    assert ours.tag == fixture.tag and tags(ours)[0] == "service_code"
+    list_attr = [a for a in ours.findall("attribute") if a.find("values") is not None][0]
+    assert set(tags(list_attr)) == set(tags(fixture.find("attribute")))
+    assert tags(list_attr.find("values/value")) == ["key", "name"]
+
+
+def test_unknown_service_is_404_in_open311_format(http, georeport):
+    r = http.get("/open311/v2/services/X1.json")
+    assert r.status_code == 404 and r.json() == [{"code": 404, "description": "service_code X1 not found"}]
+    x = ET.fromstring(http.get("/open311/v2/services/X1.xml").content)
+    fixture = ET.parse(georeport / "fixtures-xml" / "get_service_request_not_found.xml").getroot()
+    assert x.tag == fixture.tag == "errors" and tags(x[0]) == tags(fixture[0]) == ["code", "description"]
+
+
+def test_post_creates_a_ticket_and_get_returns_a_valid_request(http, city, validate):
+    r = post(http, city)
+    assert r.status_code == 200, r.text
+    [created] = r.json()
+    assert set(created) == {"service_request_id", "service_notice", "account_id"} and "环卫所" in created["service_notice"]
+    rid = created["service_request_id"]
+    got = http.get(f"/open311/v2/requests/{rid}.json").json()
+    validate(got, "requests.json")
+    [req] = got
+    assert (req["status"], req["service_code"], req["agency_responsible"]) == ("open", "M27", "环卫所")
+    assert req["address"] == "梅园三街坊 12号楼" and req["media_url"] == "https://example.cn/p/1.jpg"
+    assert req["expected_datetime"] and req["status_notes"] == "事件收集"
+    ticket = http.get(f"/tickets/{rid}").json()
+    assert ticket["channel"] == "open311" and ticket["micro_grid_code"] == city["micro_grids"]["code"].iloc[0]
+
+
+def test_post_xml_answers_in_the_fixture_shape(http, city, georeport):
+    r = post(http, city, fmt="xml", i=1)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/xml")
+    ours = ET.fromstring(r.content)
+    fixture = ET.parse(georeport / "fixtures-xml" / "post_service_request.xml").getroot()
+    assert ours.tag == fixture.tag and set(tags(ours[0])) == set(tags(fixture[0]))
+
+
+def test_requests_xml_matches_the_fixture_fields_and_round_trips(http, city, georeport):
+    rid = post(http, city, i=2).json()[0]["service_request_id"]
+    body = http.get(f"/open311/v2/requests/{rid}.xml").content
+    ours = ET.fromstring(body)
+    fixture = ET.parse(georeport / "fixtures-xml" / "get_service_request.xml").getroot()
+    assert tags(ours[0]) == tags(fixture[0])
+    [parsed] = o311.parse_requests_xml(body)
+    assert parsed["service_request_id"] == rid and isinstance(parsed["lat"], float)
+
+
+def test_list_filters_by_status_code_and_dates(http, city, validate):
+    rid = post(http, city, i=3, service_code="M11").json()[0]["service_request_id"]
+    http.post(f"/tickets/{rid}/transitions", json={"action": "merge", "actor": "x",
+                                                    "master_id": int(post(http, city, i=3).json()[0]["service_request_id"])})
+    closed = http.get("/open311/v2/requests.json", params={"status": "closed", "service_code": "M11"}).json()
+    validate(closed, "requests.json")
+    assert [r["service_request_id"] for r in closed] == [rid] and closed[0]["status_notes"].startswith("重复工单")
+    assert rid not in [r["service_request_id"] for r in
+                       http.get("/open311/v2/requests.json", params={"status": "open"}).json()]
+    none = http.get("/open311/v2/requests.json", params={"start_date": "2001-01-01T00:00:00Z",
+                                                          "end_date": "2001-02-01T00:00:00Z"})
+    assert none.json() == []
+    empty = ET.fromstring(http.get("/open311/v2/requests.xml", params={"start_date": "2001-01-01T00:00:00Z",
+                                                                        "end_date": "2001-02-01T00:00:00Z"}).content)
+    assert empty.tag == "service_requests" and len(empty) == 0
+    by_id = http.get("/open311/v2/requests.json", params={"service_request_id": rid}).json()
+    assert [r["service_request_id"] for r in by_id] == [rid]
+
+
+@pytest.mark.parametrize("form, needle", [
+    ({"service_code": "M99"}, "service_code 'M99' not found"),
+    ({"service_code": ""}, "service_code is required"),
+    ({"lat": "abc"}, "lat is not a number"),
+    ({"lat": "nan"}, "lat is not a finite number"),
+    ({"lat": "95"}, "lat 95.0 is out of range"),
+    ({"lat": "", "long": ""}, "lat and long (WGS84) are required"),
+    ({"media_url": "file:///etc/passwd"}, "media_url must be an http(s) URL"),
+])
+def test_malformed_posts_get_open311_errors_and_leave_no_trace(http, city, form, needle):
+    before = len(http.get("/tickets", params={"limit": 1000}).json()["tickets"])
+    r = post(http, city, **form)
+    assert r.status_code == 400
+    assert any(needle in e["description"] for e in r.json()), r.json()
+    assert all(set(e) == {"code", "description"} and e["code"] == 400 for e in r.json())
+    assert len(http.get("/tickets", params={"limit": 1000}).json()["tickets"]) == before
+
+
+def test_point_outside_the_service_area_is_an_open311_400(http):
+    r = http.post("/open311/v2/requests.json", data={"service_code": "M27", "lat": "31.30", "long": "121.60"})
+    assert r.status_code == 400 and "outside the service area" in r.json()[0]["description"]
+
+
+def test_api_key_is_required_once_keys_are_configured(server, http, city):
+    app, _ = server
+    app.state.open311_api_keys = ["k-123"]
+    refused = post(http, city, fmt="xml")
+    assert refused.status_code == 403
+    assert "Invalid api_key" in ET.fromstring(refused.content).find("error/description").text
+    assert post(http, city, api_key="k-123").status_code == 200
+
+
+def test_unknown_format_and_missing_request(http):
+    assert http.get("/open311/v2/services.csv").status_code == 400
+    r = http.get("/open311/v2/requests/not-an-id.json")
+    assert r.status_code == 404 and r.json()[0]["description"] == "Service request not found with id or token not-an-id"
+
+
+def test_real_captured_payloads_parse(georeport, validate):
+    real = georeport / "fixtures-real-open311status"
+    many = o311.parse_requests_xml((real / "requests_many.xml").read_bytes())
+    single = o311.parse_requests_xml((real / "requests_single.xml").read_bytes())
+    assert len(many) >= 2 and single[0]["service_request_id"] == many[0]["service_request_id"]
+    assert many[0]["status"] == "open" and many[0]["description"] is None and isinstance(many[0]["long"], float)
+    chicago = json.loads((real / "service_requests.json").read_text(encoding="utf-8"))
+    validate(chicago, "requests.json")
+    giessen = o311.parse_services_xml((real / "services_giessen.xml").read_bytes())
+    assert giessen and all(s["metadata"] is False for s in giessen)
+    validate(json.loads((real / "service_list.json").read_text(encoding="utf-8")), "services.json")
+
+
+def test_mapping_round_trips_our_own_xml():
+    cat = default_catalogue()
+    services = o311.parse_services_xml(o311.services_xml(o311.services(cat)))
+    assert [s["service_code"] for s in services] == [i.code for i in cat.items]
+    assert services[0]["metadata"] is True
