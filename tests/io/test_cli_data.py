@@ -1,0 +1,94 @@
+"""``gridgis import``, ``export`` and ``info`` end to end on a local SQLite store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from gridgis.cli import app
+from gridgis.io.geojson import write_geojson
+
+from iohelpers import box_coords, feature_collection, polygon_feature, write_json
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    return result
+
+
+@pytest.fixture
+def store(tmp_path):
+    return f"sqlite:///{tmp_path / 'g.db'}"
+
+
+def test_import_export_and_info_round_trip(tmp_path, store, streets_frame, grids_frame):
+    streets = write_geojson(streets_frame, tmp_path / "streets.geojson", crs="gcj02")
+    result = run("import", str(streets), "--layer", "streets", "--crs", "gcj02", "--database-url", store,
+                 "--author", "tester")
+    assert result.exit_code == 0, result.output
+    assert "stored 3 streets in generation 1" in result.output
+
+    result = run("info", "--database-url", store)
+    assert result.exit_code == 0 and "generation 1" in result.output and "streets" in result.output
+
+    out = tmp_path / "out.gpkg"
+    result = run("export", "--all", "--format", "gpkg", "--out", str(out), "--database-url", store)
+    assert result.exit_code == 0, result.output
+    result = run("info", str(out))
+    assert "streets" in result.output and "EPSG:4326" in result.output
+
+    shp = tmp_path / "shp"
+    result = run("export", "--layer", "streets", "--format", "shp", "--encoding", "gbk", "--out", str(shp),
+                 "--database-url", store, "--generation", "1")
+    assert result.exit_code == 0, result.output
+    assert (shp / "streets.cpg").read_text() == "GBK"
+
+
+def test_dirty_import_is_refused_with_the_problem_table_and_stores_nothing(tmp_path, store):
+    doc = feature_collection([
+        polygon_feature(box_coords(116.40, 39.90, 116.41, 39.91), code="110105001000", name="甲"),
+        polygon_feature([[116.42, 39.90], [116.43, 39.90], [116.43, 39.91]], code="110105002000", name="乙"),
+    ])
+    path = write_json(tmp_path / "dirty.geojson", doc)
+    result = run("import", str(path), "--layer", "streets", "--crs", "wgs84", "--database-url", store)
+    assert result.exit_code == 2
+    assert "unclosed_ring" in result.output and "110105002000" in result.output
+    assert "nothing was imported" in result.output
+    assert "no gridgis schema" in run("info", "--database-url", store).output  # the store was not even created
+
+    result = run("import", str(path), "--layer", "streets", "--crs", "wgs84", "--repair", "--database-url", store)
+    assert result.exit_code == 0, result.output
+    assert "repaired 1 problem(s)" in result.output and "unclosed_ring" in result.output
+    assert "stored 2 streets" in result.output
+
+
+def test_import_without_crs_is_refused(tmp_path, store, streets_frame):
+    path = write_geojson(streets_frame, tmp_path / "streets.geojson")
+    result = run("import", str(path), "--layer", "streets", "--database-url", store)
+    assert result.exit_code == 2 and "--crs" in result.output
+
+
+def test_export_from_a_folder_in_bd09(tmp_path, streets_frame):
+    src = tmp_path / "city"
+    src.mkdir()
+    write_geojson(streets_frame, src / "streets.geojson")
+    out = tmp_path / "bd.geojson"
+    result = run("export", "--layer", "streets", "--from", str(src), "--crs", "bd09", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["gridgis_crs"] == "bd09" and doc["features"][0]["properties"]["code"] == "110105001000"
+
+
+def test_info_on_a_file_says_when_the_crs_is_not_declared(tmp_path, streets_frame):
+    path = write_geojson(streets_frame, tmp_path / "streets.geojson")
+    result = run("info", str(path))
+    assert result.exit_code == 0 and "not declared" in result.output and "3" in result.output
+
+
+def test_export_needs_a_layer_or_all(tmp_path):
+    result = runner.invoke(app, ["export", "--out", str(tmp_path / "x")])
+    assert result.exit_code != 0
