@@ -1,0 +1,81 @@
+"""split_microgrids: whole buildings, contiguous, exact cover of the grid, sizes in range."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from alignment_synth import COMMUNITY, METRIC, city
+from gridgis.alignment.config import AlignmentConfig
+from gridgis.alignment.microgrid import split_microgrids
+from gridgis.alignment.validate import validate_coverage
+
+G1 = f"{COMMUNITY}001"
+
+
+def one_grid(per_building=10, rects=None):
+    c = city(strips=[], rects=rects or [(20, 20, 580, 280), (20, 320, 300, 580)], per_building=per_building)
+    return c["grids"], c["buildings"]
+
+
+def test_micro_grids_cover_the_grid_exactly():
+    grids, buildings = one_grid()
+    mg, _ = split_microgrids(grids, buildings)
+    assert len(mg) > 5
+    report = validate_coverage(mg, grids)
+    assert report.ok, report.to_dict()
+
+
+def test_every_building_lies_whole_in_one_micro_grid():
+    grids, buildings = one_grid()
+    mg, _ = split_microgrids(grids, buildings)
+    b = buildings.to_crs(METRIC)
+    m = mg.to_crs(METRIC)
+    inter = gpd.overlay(b[["code", "geometry"]], m[["code", "geometry"]].rename(columns={"code": "mg"}),
+                        how="intersection", keep_geom_type=True)
+    share = inter.assign(a=inter.area).groupby("code")["a"].max() / b.set_index("code").area
+    assert (share > 0.999).all()
+    listed = sorted(code for codes in mg["building_codes"] for code in codes)
+    assert listed == sorted(buildings["code"])
+
+
+def test_micro_grids_are_contiguous_and_within_the_household_range():
+    grids, buildings = one_grid()
+    mg, explanations = split_microgrids(grids, buildings)
+    assert (mg.geometry.geom_type == "Polygon").all()
+    assert mg["households"].between(30, 100).all(), mg["households"].tolist()
+    assert explanations == []
+    assert mg["households"].sum() == buildings["households"].sum()
+
+
+def test_codes_extend_the_grid_code_and_are_deterministic():
+    grids, buildings = one_grid()
+    one, _ = split_microgrids(grids, buildings)
+    two, _ = split_microgrids(grids, buildings)
+    assert one["code"].tolist() == [f"{G1}{i:02d}" for i in range(1, len(one) + 1)]
+    assert all(shapely.equals_exact(a, b, 0) for a, b in zip(one.geometry, two.geometry))
+    # numbered north to south: the first micro-grid lies north of the last
+    assert one.geometry.iloc[0].centroid.y > one.geometry.iloc[-1].centroid.y
+
+
+def test_grid_without_buildings_is_one_micro_grid():
+    grids, _ = one_grid()
+    mg, explanations = split_microgrids(grids, None)
+    assert len(mg) == 1 and mg["code"].iloc[0] == f"{G1}01"
+    assert explanations and "households in all" in explanations[0]["reason"]
+
+
+def test_building_above_the_range_is_alone_and_explained():
+    grids, buildings = one_grid(per_building=150, rects=[(20, 20, 200, 100)])
+    mg, explanations = split_microgrids(grids, buildings, AlignmentConfig())
+    assert (mg["buildings"] == 1).all()
+    assert explanations and all("alone" in e["reason"] for e in explanations)
+
+
+def test_custom_range_gives_more_smaller_micro_grids():
+    grids, buildings = one_grid()
+    small, _ = split_microgrids(grids, buildings, AlignmentConfig(microgrid_min=10, microgrid_max=40))
+    default, _ = split_microgrids(grids, buildings)
+    assert len(small) > len(default)
+    assert np.all(small["households"] <= 40)
