@@ -1,0 +1,75 @@
+"""``gridgis check``: exit codes, JSON, the problems layer; and the demo's first step."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from typer.testing import CliRunner
+
+from gridgis.cli import app
+from gridgis.cli.demo import DemoContext
+
+RELAXED = ["--grid-min", "0", "--grid-max", "1000", "--community-min", "500", "--community-max", "4000"]
+
+
+def gridgis(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from gridgis.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_exit_code_is_1_when_there_are_problems_and_0_when_clean(sample_dir):
+    found = gridgis("check", str(sample_dir))
+    assert found.returncode == 1, found.stderr
+    assert "社区户数超出范围" in found.stdout
+    clean = gridgis("check", str(sample_dir), *RELAXED)
+    assert clean.returncode == 0, clean.stderr
+    assert "No problems" in clean.stdout
+
+
+def test_a_missing_folder_is_a_clear_error_with_exit_code_2(tmp_path):
+    res = gridgis("check", str(tmp_path / "nowhere"))
+    assert res.returncode == 2 and "is not a folder" in res.stderr
+
+
+def test_json_report_and_problems_layer(sample_dir, tmp_path):
+    out = tmp_path / "problems.gpkg"
+    res = CliRunner().invoke(app, ["check", str(sample_dir), "--json", "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    report = json.loads(res.stdout)
+    assert report["ok"] is False and report["counts"]["community_households"] == 2
+    layer = gpd.read_file(out)
+    assert len(layer) == len(report["problems"]) and layer.crs.to_epsg() == 4326
+    assert set(layer["code"]) >= {p["details"]["code"] for p in report["problems"]}
+
+
+def test_grid_range_options_change_the_report(sample_dir):
+    narrow = json.loads(CliRunner().invoke(app, ["check", str(sample_dir), "--json"]).stdout)
+    wide = json.loads(CliRunner().invoke(app, ["check", str(sample_dir), "--json", "--grid-min", "100",
+                                               "--grid-max", "900"]).stdout)
+    assert narrow["counts"].get("grid_households", 0) > 0 and "grid_households" not in wide["counts"]
+    assert wide["settings"]["grid_households"] == [100, 900]
+
+
+def test_demo_step_loads_the_sample_city_into_the_store_and_reports(sample_dir, tmp_path):
+    from gridgis.cli.check import demo
+    from gridgis.storage import Repository
+
+    repo = Repository(f"sqlite:///{tmp_path / 'demo.db'}")
+    repo.create_schema()
+    ctx = DemoContext(repository=repo, data_dir=Path(sample_dir), out_dir=tmp_path / "out")
+    demo(ctx)
+    assert ctx.facts["layers"]["grids"] == repo.counts()["grids"] > 0
+    assert ctx.facts["check"]["community_households"] == 2
+    assert "generation" in ctx.facts
+    assert (tmp_path / "out" / "hierarchy-problems.geojson").exists()
+
+
+@pytest.mark.parametrize("bad", ["problems.csv"])
+def test_out_must_be_geojson_or_geopackage(sample_dir, tmp_path, bad):
+    res = CliRunner().invoke(app, ["check", str(sample_dir), "--out", str(tmp_path / bad)])
+    assert res.exit_code != 0 and not (tmp_path / bad).exists()
