@@ -165,7 +165,7 @@ def name_score(name: str, query: str) -> float:
     if n in q:
         return 1.0
     base = _GENERIC_SUFFIX.sub("", n)
-    if len(base) >= 2 and base in q:
+    if len(base) >= 3 and base in q:
         return 0.95
     nb, qb = _bigrams(n), _bigrams(q)
     coverage = len(nb & qb) / len(nb)
@@ -183,53 +183,115 @@ def _number_of(label: Any) -> int | None:
         return None
 
 
+_ROAD = re.compile(r"(路|街|大道|道|巷|弄|公路)$")
+
+
+class AddressResolver:
+    """Compound names and building numbers prepared once, for many :meth:`resolve` calls.
+
+    Parameters
+    ----------
+    compounds
+        compounds layer frame (``code``, ``name``, optional ``address``, geometry in EPSG:4326).
+    buildings
+        buildings layer frame (``code``, ``name``, ``compound_code``, ``number``), optional.
+    """
+
+    def __init__(self, compounds: gpd.GeoDataFrame | None, buildings: gpd.GeoDataFrame | None = None) -> None:
+        if compounds is None or len(compounds) == 0:
+            raise NotFoundError("no compounds are loaded, so addresses cannot be resolved; load the compounds layer")
+        self.codes = compounds["code"].astype(str).tolist()
+        self.names = compounds["name"].fillna("").astype(str).tolist()
+        addresses = (compounds["address"].fillna("").astype(str).tolist() if "address" in compounds.columns
+                     else [""] * len(self.names))
+        self.points = shapely.point_on_surface(compounds.geometry.values)
+        self._keys = []  # per compound: (normalised text, base without generic suffix, bigrams, weight)
+        for name, addr in zip(self.names, addresses):
+            keys = []
+            for text, weight in ((name, 1.0), (addr, 0.97)):
+                if text:
+                    n = normalise_numerals(text)
+                    keys.append((n, _GENERIC_SUFFIX.sub("", n), _bigrams(n), weight))
+            self._keys.append(keys)
+        self._by_bigram: dict[str, set[int]] = {}  # inverted index: only compounds sharing a bigram are scored
+        for i, keys in enumerate(self._keys):
+            for _, _, grams, _ in keys:
+                for g in grams:
+                    self._by_bigram.setdefault(g, set()).add(i)
+        self.buildings: dict[str, list[tuple[int | None, str, str | None, Any]]] = {}
+        if buildings is not None and len(buildings) and "compound_code" in buildings.columns:
+            numbers = buildings["number"] if "number" in buildings.columns else buildings["name"]
+            for code, name, comp, number, geom in zip(buildings["code"], buildings["name"], buildings["compound_code"],
+                                                      numbers, buildings.geometry.values):
+                comp_name = self.names[self.codes.index(comp)] if comp in self.codes else ""
+                num = _number_of(number)
+                if num is None and isinstance(name, str):
+                    num = _number_of(name.removeprefix(comp_name))
+                self.buildings.setdefault(comp, []).append((num, code, name, geom))
+
+    def _score(self, i: int, q: str, qb: set[str]) -> float:
+        best = 0.0
+        for n, base, nb, weight in self._keys[i]:
+            if n in q:
+                s = 1.0
+            elif len(base) >= 3 and base in q:
+                s = 0.95
+            else:
+                coverage = len(nb & qb) / len(nb)
+                if coverage < 0.25:  # too little in common to be worth a sequence alignment
+                    best = max(best, 0.6 * coverage * 0.94 * weight)
+                    continue
+                ratio = difflib.SequenceMatcher(None, n, q[-(len(n) + 2):]).ratio()
+                s = round(0.6 * coverage + 0.4 * ratio, 4) * 0.94
+            best = max(best, s * weight)
+        return best
+
+    def resolve(self, text: str, limit: int = 5) -> AddressMatch:
+        """Resolve ``text`` (see :func:`resolve_address`)."""
+        parsed = parse_address(text)
+        q = normalise_numerals(parsed.compound)
+        qb = _bigrams(q)
+        shared = set().union(*(self._by_bigram.get(g, ()) for g in qb)) or {0}
+        scored = sorted(((self._score(i, q, qb), len(self.names[i]), self.codes[i], self.names[i], i)
+                         for i in shared), key=lambda t: (-t[0], -t[1], t[2]))
+        ranked = [{"code": c, "name": nm, "score": round(s, 3)} for s, _, c, nm, _ in scored[:limit] if s > 0]
+        best = scored[0]
+        road = _ROAD.search(q) is not None and parsed.building is not None
+        if best[0] < MIN_SCORE or (road and best[0] < 0.95):
+            what = "a road address (road + number)" if road else "no compound name"
+            raise NotFoundError(f"{text!r} gives {what} that matches a compound; the closest are "
+                                + (", ".join(f"{c['name']} ({c['code']}, {c['score']})" for c in ranked[:3]) or "none")
+                                + "; give the compound's name, e.g. 梅园三街坊12号楼")
+        ambiguous = len(scored) > 1 and best[0] - scored[1][0] < AMBIGUITY_MARGIN
+        if ambiguous and best[0] >= 1.0 and normalise_numerals(scored[1][3]) in normalise_numerals(best[3]):
+            ambiguous = False  # "潍坊八村" and the shorter "潍坊" both occur in the text: the longer name wins
+        point = self.points[best[4]]
+        match = AddressMatch(text, best[2], best[3], float(best[0]), point.x, point.y, building=parsed.building,
+                             unit=parsed.unit, room=parsed.room, ambiguous=bool(ambiguous),
+                             candidates=ranked if ambiguous else ranked[:1])
+        if parsed.building is not None:
+            for num, code, name, geom in self.buildings.get(best[2], []):
+                if num == parsed.building:
+                    bp = shapely.point_on_surface(geom)
+                    match.building_code, match.building_name = code, name
+                    match.lon, match.lat = bp.x, bp.y
+                    break
+        return match
+
+
 def resolve_address(text: str, compounds: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = None,
                     limit: int = 5) -> AddressMatch:
     """Resolve an address text to a compound and building (see the module docstring).
+
+    For many texts against the same layers build one :class:`AddressResolver` and call its
+    :meth:`~AddressResolver.resolve`.
 
     Raises
     ------
     ValidationError
         for an empty or over-long text.
     NotFoundError
-        when no compound scores at least :data:`MIN_SCORE`; the message lists the closest names.
+        when no compound scores at least :data:`MIN_SCORE`, or the text is a road address
+        ("博山路888号") naming no compound; the message lists the closest names.
     """
-    parsed = parse_address(text)
-    if compounds is None or len(compounds) == 0:
-        raise NotFoundError("no compounds are loaded, so addresses cannot be resolved; load the compounds layer")
-    names = compounds["name"].fillna("").astype(str).tolist()
-    addresses = (compounds["address"].fillna("").astype(str).tolist() if "address" in compounds.columns
-                 else [""] * len(names))
-    codes = compounds["code"].astype(str).tolist()
-    scored = []
-    for i, (code, name, addr) in enumerate(zip(codes, names, addresses)):
-        s = max(name_score(name, parsed.compound), 0.97 * name_score(addr, parsed.compound) if addr else 0.0)
-        scored.append((s, len(name), code, name, i))
-    scored.sort(key=lambda t: (-t[0], -t[1], t[2]))
-    ranked = [{"code": c, "name": nm, "score": round(s, 3)} for s, _, c, nm, _ in scored[:limit]]
-    best = scored[0]
-    if best[0] < MIN_SCORE:
-        raise NotFoundError(f"no compound matches {text!r}; the closest are "
-                            + ", ".join(f"{c['name']} ({c['code']}, {c['score']})" for c in ranked[:3])
-                            + "; check the spelling or give the compound's name")
-    ambiguous = len(scored) > 1 and best[0] - scored[1][0] < AMBIGUITY_MARGIN
-    if ambiguous and best[0] >= 1.0 and normalise_numerals(scored[1][3]) in normalise_numerals(best[3]):
-        ambiguous = False  # "潍坊八村" and the shorter "潍坊" both occur in the text: the longer name wins
-    comp_geom = compounds.geometry.iloc[best[4]]
-    point = shapely.point_on_surface(comp_geom)
-    match = AddressMatch(text, best[2], best[3], float(best[0]), point.x, point.y, building=parsed.building,
-                         unit=parsed.unit, room=parsed.room, ambiguous=bool(ambiguous),
-                         candidates=ranked if ambiguous else ranked[:1])
-    if parsed.building is not None and buildings is not None and len(buildings):
-        mine = buildings[buildings["compound_code"] == best[2]] if "compound_code" in buildings.columns else buildings[:0]
-        labels = mine["number"] if "number" in mine.columns else mine["name"]
-        for (_, row), label in zip(mine.iterrows(), labels):
-            num = _number_of(label)
-            if num is None and isinstance(row.get("name"), str):
-                num = _number_of(row["name"].removeprefix(best[3]))
-            if num == parsed.building:
-                bp = shapely.point_on_surface(row.geometry)
-                match.building_code, match.building_name = row["code"], row.get("name")
-                match.lon, match.lat = bp.x, bp.y
-                break
-    return match
+    return AddressResolver(compounds, buildings).resolve(text, limit)

@@ -139,6 +139,16 @@ class RoutingIndex:
 
     def __init__(self) -> None:  # use RoutingIndex.build
         self.generation: int | None = None
+        self._resolver: Any = None
+
+    @property
+    def address_resolver(self) -> Any:
+        """The :class:`~gridgis.routing.address.AddressResolver` of this generation's compounds (built once)."""
+        if self._resolver is None:
+            from gridgis.routing.address import AddressResolver
+
+            self._resolver = AddressResolver(self.compounds, self.buildings)
+        return self._resolver
 
     # ------------------------------------------------------------------ build
     @classmethod

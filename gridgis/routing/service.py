@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from gridgis.errors import NotFoundError
-from gridgis.routing.address import AddressMatch, resolve_address
+from gridgis.routing.address import AddressMatch
 from gridgis.routing.index import DEFAULT_SNAP_TOLERANCE_M, RouteResult, RoutingIndex
 
 log = logging.getLogger(__name__)
@@ -165,8 +165,7 @@ class RoutingService:
 
     def resolve_address(self, text: str, at: datetime | None = None) -> AddressMatch:
         """Resolve an address text against the compounds and buildings valid at ``at``."""
-        index = self._for(at)
-        return resolve_address(text, index.compounds, index.buildings)
+        return self._for(at).address_resolver.resolve(text)
 
     @property
     def cached_generations(self) -> list[int]:

@@ -107,3 +107,19 @@ def test_longer_name_wins_over_a_shorter_name_it_contains():
 def test_name_score_prefers_the_closer_name():
     assert name_score("梅园三街坊", "梅园街坊") > name_score("乳山二村", "梅园街坊")
     assert name_score("潍坊八村", "浦东新区潍坊八村") == 1.0
+
+
+def test_road_address_naming_no_compound_is_refused_with_advice():
+    city = two_grid_city()
+    with pytest.raises(NotFoundError, match="road address"):
+        resolve_address("梅园路888号", city["compounds"], city["buildings"])
+
+
+def test_resolver_answers_like_the_function_and_the_index_caches_one(two_grid_index):
+    resolver = two_grid_index.address_resolver
+    assert resolver is two_grid_index.address_resolver
+    city = two_grid_city()
+    want = resolve_address("梅园三街坊12号楼", city["compounds"], city["buildings"])
+    got = resolver.resolve("梅园三街坊12号楼")
+    assert (got.compound_code, got.building_code, got.lon, got.lat) == (
+        want.compound_code, want.building_code, want.lon, want.lat)
