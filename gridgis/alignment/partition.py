@@ -5,7 +5,8 @@ inside large compounds, the lines between buildings (Voronoi regions of each bui
 All vertices are snapped to ``grid_size`` metres, so faces share their edges exactly and any union
 of faces is an exact coverage. An *atom* is what a proposal moves as one piece:
 
-- ``compound``: a compound (overlapping compounds together) that is not large;
+- ``compound``: a compound (overlapping compounds together) that is not large, or the part of a
+  large compound's group held by its small compounds;
 - ``building``: the region of one building inside a large compound;
 - ``land``: one face outside every compound (roads, open space).
 """
@@ -212,7 +213,20 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     else:
         bgroup = np.full(len(bpts), -1)
         group_hh = np.array([int(ci.compound_households[g].sum()) for g in groups], dtype=np.int64)
-    large = group_hh > config.large_households
+    # a group is split along buildings only when one of its compounds is large on its own; small
+    # compounds inside it (and small ones overlapping each other) still stay whole
+    if ci.has_buildings and len(comps):
+        ci_, bi_ = shapely.STRtree(bpts).query(comps, predicate="contains_properly")
+        member_hh = np.bincount(ci_, weights=ci.building_households[bi_], minlength=len(comps))
+    else:
+        member_hh = np.asarray(ci.compound_households, dtype=float)
+    member_large = member_hh > config.large_households
+    large = np.array([bool(member_large[g].any()) for g in groups], dtype=bool)
+    subs: list[tuple[int, list[int]]] = []  # (group, compound indices) of small compounds in large groups
+    for k in np.flatnonzero(large):
+        small = [i for i in groups[k] if not member_large[i]]
+        for local in _compound_groups(comps[small], config.sliver_area_m2) if small else []:
+            subs.append((int(k), [small[j] for j in local]))
     lines = [shapely.boundary(area)]
     lines += [shapely.boundary(g) for g in grids if not g.is_empty]
     lines += [shapely.boundary(g) for g in group_geoms]
@@ -265,6 +279,12 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
             face_hh[f] = group_hh[k] * face_area[f] / max(garea[k], 1e-9)
     # atoms
     face_building = np.full(n, -1)
+    face_sub = np.full(n, -1)
+    if subs and n:
+        sub_geoms = np.array([shapely.union_all(comps[m]) for _, m in subs], dtype=object)
+        fi, si = shapely.STRtree(sub_geoms).query(rep, predicate="within")
+        face_sub = _pick_first(n, fi, si, np.arange(len(subs)))
+        face_sub[face_sub >= 0] = np.where(large[face_group[face_sub >= 0]], face_sub[face_sub >= 0], -1)
     for k, (xy, lab, members) in split_points.items():
         fk = np.flatnonzero(face_group == k)
         if len(fk):
@@ -276,20 +296,29 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
         k = face_group[f]
         if k < 0:
             keys.append(("land", -1, f))
+        elif face_sub[f] >= 0:
+            keys.append(("compound", int(k), int(face_sub[f])))
         elif face_building[f] >= 0:
             keys.append(("building", int(k), int(face_building[f])))
         else:
             keys.append(("compound", int(k), -1))
     uniq = {key: i for i, key in enumerate(sorted(set(keys), key=lambda t: (t[0] != "compound", t[1], t[2])))}
     face_atom = np.array([uniq[key] for key in keys], dtype=np.int64)
-    atoms = pd.DataFrame([{"atom": i, "kind": key[0], "group": key[1],
+    def members(key: tuple) -> list[int]:
+        if key[0] == "land":
+            return []
+        if key[0] == "compound" and key[2] >= 0:
+            return subs[key[2]][1]
+        return [i for i in groups[key[1]] if key[0] == "compound" or member_large[i]]
+
+    atoms = pd.DataFrame([{"atom": i, "kind": key[0], "group": key[1], "members": members(key),
                            "building": key[2] if key[0] == "building" else -1} for key, i in uniq.items()])
     if len(atoms):
         atoms = atoms.sort_values("atom").reset_index(drop=True)
         atoms["households"] = np.bincount(face_atom, weights=face_hh, minlength=len(atoms))
         atoms["area"] = np.bincount(face_atom, weights=face_area, minlength=len(atoms))
     else:
-        atoms = pd.DataFrame(columns=["atom", "kind", "group", "building", "households", "area"])
+        atoms = pd.DataFrame(columns=["atom", "kind", "group", "members", "building", "households", "area"])
     lo, hi, length = _face_adjacency(faces)
     adjacency: dict[int, dict[int, float]] = {i: {} for i in range(len(atoms))}
     for a, b, ln in zip(face_atom[lo], face_atom[hi], length):

@@ -131,7 +131,7 @@ def _explain(code: str, h: float, members: list[int], p: Partition, ci: Communit
         big = [a for a in members if hh[a] > hi and p.atoms["kind"].iloc[a] == "compound"]
         if big:
             a = max(big, key=lambda x: hh[x])
-            names = [ci.compound_codes[i] for i in p.groups[int(p.atoms["group"].iloc[a])]]
+            names = [ci.compound_codes[i] for i in p.atoms["members"].iloc[a]]
             why = "no buildings to split it along" if not ci.has_buildings else "too few buildings to split it"
             return base | {"reason_zh": f"小区 {', '.join(names)} 单独有 {int(hh[a])} 户，超过 {hi} 户，且无法按楼栋拆分",
                            "reason": f"compound {', '.join(names)} alone has {int(hh[a])} households (> {hi}) and "
