@@ -1,0 +1,1 @@
+"""Benchmarks: one module per area (``bench/<area>.py`` with ``run(scale) -> rows``); ``python -m bench``."""
