@@ -41,7 +41,10 @@ class _Bad(ValueError):
 def _coords(value: Any, depth: int) -> Any:
     """Check the nesting of a coordinates member; positions come back as ``(n, 2)`` float arrays."""
     if depth == 1 and isinstance(value, list) and value:
-        arr = np.asarray(value) if all(isinstance(v, list) for v in value) else None
+        try:
+            arr = np.asarray(value) if all(isinstance(v, list) for v in value) else None
+        except ValueError:  # ragged: positions of 2 and 3 numbers mixed; checked one by one below
+            arr = None
         if (arr is not None and arr.dtype.kind in "if" and arr.ndim == 2 and arr.shape[1] in (2, 3)
                 and np.isfinite(arr).all()):
             return arr[:, :2].astype(float)
@@ -79,7 +82,7 @@ def _polygon(rings: list, notes: list[tuple[str, str]], what: str) -> shapely.Po
     if shell is None:
         return None
     holes = [h for i, r in enumerate(rings[1:], 1) if (h := _ring(r, notes, f"hole {i} of {what}")) is not None]
-    return shapely.polygons(shell, holes=holes or None)
+    return shapely.polygons(shell, holes=[shapely.linearrings(h) for h in holes] or None)
 
 
 def parse_geometry(obj: Any) -> tuple[shapely.Geometry | None, list[tuple[str, str]]]:

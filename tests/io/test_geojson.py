@@ -147,3 +147,14 @@ def test_failed_write_leaves_no_file(tmp_path, streets_frame):
     with pytest.raises(CRSError):
         write_geojson(bad, tmp_path / "x.geojson")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_positions_with_and_without_elevation_may_mix():
+    geom, notes = parse_geometry({"type": "Polygon", "coordinates": [[[0, 0], [1, 0, 5.0], [1, 1], [0, 0, 2.0]]]})
+    assert geom.wkt == "POLYGON ((0 0, 1 0, 1 1, 0 0))" and notes == []
+
+
+def test_polygons_with_holes_of_different_sizes():
+    holes = [[[1, 1], [2, 1], [2, 2], [1, 1]], [[5, 5], [6, 5], [6, 6], [5, 6], [5, 5]]]
+    geom, notes = parse_geometry({"type": "Polygon", "coordinates": [box_coords(0, 0, 10, 10), *holes]})
+    assert len(geom.interiors) == 2 and geom.is_valid and notes == []
