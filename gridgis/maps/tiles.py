@@ -76,6 +76,15 @@ def tolerance_deg(z: int) -> float:
     return TOLERANCE_PX * 360.0 / (256.0 * 2 ** z)
 
 
+def precision_for(z: int) -> int:
+    """Decimals of a degree enough for zoom ``z`` (a quarter pixel or better): 5 up to z16, 6 beyond.
+
+    >>> precision_for(12), precision_for(18)
+    (5, 6)
+    """
+    return 5 if z <= 16 else 6
+
+
 def simplify_layer(layer: str, geoms: np.ndarray, z: int) -> np.ndarray:
     """``geoms`` simplified for zoom ``z``: coverage-preserving for area layers, per feature otherwise."""
     if z >= FULL_ZOOM or len(geoms) == 0 or LAYERS[layer].geometry == "point":
@@ -115,16 +124,23 @@ class LayerTiles:
         with self._lock:
             if key not in self._zooms:
                 simple = simplify_layer(self.layer, self.geoms, key)
-                self._zooms[key] = (geometry_json(simple), shapely.STRtree(simple))
+                self._zooms[key] = (geometry_json(simple, precision_for(key)), shapely.STRtree(simple))
             return self._zooms[key]
 
-    def tile(self, z: int, x: int, y: int, buffer_px: int = 8) -> tuple[str, int]:
-        """The GeoJSON text of tile ``z/x/y`` and its feature count."""
-        if z < MIN_ZOOM.get(self.layer, 0):
+    def tile(self, z: int, x: int, y: int, buffer_px: int = 8, zoom: int | None = None) -> tuple[str, int]:
+        """The GeoJSON text of tile ``z/x/y`` and its feature count.
+
+        ``zoom`` is the display zoom the geometry is simplified for (default ``z``); a viewer may ask
+        for a larger tile (``z`` = zoom − 2 covers 1,024 px) to make fewer requests.
+        """
+        zoom = z if zoom is None else zoom
+        if zoom < z:
+            raise ValidationError(f"display zoom {zoom} is below the tile's zoom {z}; ask for zoom ≥ z")
+        if zoom < MIN_ZOOM.get(self.layer, 0):
             return '{"type":"FeatureCollection","features":[]}', 0
         minx, miny, maxx, maxy = tile_bounds(z, x, y)
-        pad = (maxx - minx) * buffer_px / 256.0
-        texts, tree = self.zoom(z)
+        pad = (maxx - minx) * buffer_px / (256.0 * 2 ** (zoom - z))
+        texts, tree = self.zoom(zoom)
         hits = np.sort(tree.query(shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad), predicate="intersects"))
         parts = [f'{{"type":"Feature","id":{json.dumps(self.codes[i])},"geometry":{texts[i]},"properties":{self.props[i]}}}'
                  for i in hits.tolist() if texts[i] is not None]

@@ -32,11 +32,12 @@ def layer_tiles(repository: Any, cache: TileCache, layer: str) -> LayerTiles:
     return cache.layer(generation_key(repository), layer, lambda name: repository.read_layer(name))
 
 
-def tile(repository: Any, cache: TileCache, layer: str, z: int, x: int, y: int) -> tuple[str, int, Any]:
-    """GeoJSON text of one tile, its feature count and the generation it comes from."""
+def tile(repository: Any, cache: TileCache, layer: str, z: int, x: int, y: int,
+         zoom: int | None = None) -> tuple[str, int, Any]:
+    """GeoJSON text of one tile (simplified for display ``zoom``), its feature count and its generation."""
     gen = generation_key(repository)
     tiles = cache.layer(gen, layer, lambda name: repository.read_layer(name))
-    text, n = tiles.tile(z, x, y)
+    text, n = tiles.tile(z, x, y, zoom=zoom)
     return text, n, gen
 
 

@@ -10,6 +10,7 @@
   GG.config.whenIdle = function (fn) {
     (function wait() { if (state.pending === 0) { fn(); } else { setTimeout(wait, 30); } })();
   };
+  var META = 2;  /* ask for tiles two zooms up: 1,024-px tiles, a sixteenth of the requests */
   var map = L.map("map", {preferCanvas: true, zoomSnap: 1});
   map.attributionControl.setPrefix(false);
   var state = {map: map, layers: {}, meta: null, zoom: null, pending: 0, loadedTiles: {}, seen: {},
@@ -40,12 +41,12 @@
     }
   }
 
-  function load(name, z, x, y) {
-    var key = name + "/" + z + "/" + x + "/" + y;
+  function load(name, tz, x, y, z) {
+    var key = name + "/" + tz + "/" + x + "/" + y;
     if (state.loadedTiles[key]) { return; }
     state.loadedTiles[key] = true;
     state.pending += 1;
-    fetch("/tiles/" + key + ".geojson").then(function (r) {
+    fetch("/tiles/" + key + ".geojson?zoom=" + z).then(function (r) {
       if (!r.ok) { throw new Error("tile " + key + ": HTTP " + r.status); }
       return r.text();
     }).then(function (text) {
@@ -69,12 +70,12 @@
       for (var name in state.layers) { state.layers[name].clearLayers(); state.seen[name] = {}; }
       GG.registry = {};
     }
-    var range = tileRange(map.getBounds().pad(0.1), z);
+    var tz = Math.max(0, z - META), range = tileRange(map.getBounds().pad(0.1), tz);
     state.pending += 1;
     state.meta.layers.forEach(function (info) {
       if (!map.hasLayer(state.layers[info.name]) || z < info.min_zoom || !info.count) { return; }
       for (var x = range.x0; x <= range.x1; x++) {
-        for (var y = range.y0; y <= range.y1; y++) { load(info.name, z, x, y); }
+        for (var y = range.y0; y <= range.y1; y++) { load(info.name, tz, x, y, z); }
       }
     });
     done();

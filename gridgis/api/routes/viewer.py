@@ -7,6 +7,7 @@ network with no internet.
 
 from __future__ import annotations
 
+import gzip
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
@@ -60,13 +61,20 @@ def viewer_meta(repository: RepositoryDep) -> dict:
 @router.get("/tiles/{layer}/{z}/{x}/{y}.geojson", summary="A GeoJSON tile, simplified for its zoom level")
 def geojson_tile(request: Request, repository: RepositoryDep, layer: LayerName,
                  z: Annotated[int, Path(ge=0, le=MAX_ZOOM)], x: Annotated[int, Path(ge=0)],
-                 y: Annotated[int, Path(ge=0)]) -> Response:
-    text, count, gen = service.tile(repository, _cache(request), layer, z, x, y)
-    etag = f'"g{gen}-{layer}-{z}-{x}-{y}"'
+                 y: Annotated[int, Path(ge=0)],
+                 zoom: Annotated[int | None, Query(ge=0, le=MAX_ZOOM, description="display zoom to simplify for "
+                                                   "(default z; z+2 makes a 1,024-px tile)")] = None) -> Response:
+    text, count, gen = service.tile(repository, _cache(request), layer, z, x, y, zoom)
+    etag = f'"g{gen}-{layer}-{z}-{x}-{y}-{zoom if zoom is not None else z}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag})
-    return Response(text, media_type="application/geo+json",
-                    headers={"ETag": etag, "Cache-Control": "no-cache", "X-Feature-Count": str(count)})
+        return Response(status_code=304, headers=headers)
+    body = text.encode("utf-8")
+    if len(body) > 1400 and "gzip" in request.headers.get("accept-encoding", ""):
+        body = gzip.compress(body, compresslevel=5)
+        headers["Content-Encoding"] = "gzip"
+    headers["X-Feature-Count"] = str(count)
+    return Response(body, media_type="application/geo+json", headers=headers)
 
 
 @router.get("/viewer/related/grids/{code}", summary="The compounds and stations of a grid (for click-through)")
