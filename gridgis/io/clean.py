@@ -10,7 +10,7 @@ kind                   what                                           repair
 ``empty_geometry``     no geometry, or an empty one                   drop the feature
 ``self_intersection``  a bow-tie or a ring crossing itself            ``make_valid``, keep the
 ``invalid_geometry``   any other invalid geometry (GEOS reason)       polygonal parts
-``duplicate_geometry`` the same geometry as an earlier feature        drop the later feature
+``duplicate_geometry`` the same polygon as an earlier feature         drop the later feature
 ``duplicate_code``     the same code as an earlier feature            drop the later feature
 ``wrong_geometry_type`` e.g. a line where a polygon is needed         — (refused)
 ``out_of_area``        coordinates outside China (wrong CRS?)         — (refused)
@@ -193,15 +193,19 @@ def clean_features(frame: gpd.GeoDataFrame, *, geometry: str = "polygon", notes:
             found(i, "out_of_area", f"coordinates {minx:.5f},{miny:.5f}…{maxx:.5f},{maxy:.5f} lie outside China's "
                   "extent: wrong CRS, or lon/lat swapped?", None)
 
-    _duplicates(geoms, codes, drop, labels, found, key)
+    _duplicates(geoms, codes, drop, labels, found, key, same_geometry=geometry != "point")
     keep = ~drop if repair else np.ones(n, dtype=bool)
     out = frame.iloc[np.flatnonzero(keep)].copy()
     out = out.set_geometry(gpd.GeoSeries(geoms[keep], index=out.index, crs=frame.crs or STORAGE_CRS))
     return CleanResult(frame=out, problems=problems, repairs=repairs)
 
 
-def _duplicates(geoms, codes, drop, labels, found, key) -> None:
-    """Report (and mark for dropping) later features repeating an earlier geometry or code."""
+def _duplicates(geoms, codes, drop, labels, found, key, same_geometry: bool = True) -> None:
+    """Report (and mark for dropping) later features repeating an earlier geometry or code.
+
+    Points may share a position (a canteen and a help-desk point at one address), so for point
+    layers only codes are compared.
+    """
     seen_geom: dict[bytes, int] = {}
     seen_code: dict[str, int] = {}
     live = np.array([not drop[i] and g is not None and not g.is_empty for i, g in enumerate(geoms)], dtype=bool)
@@ -214,7 +218,7 @@ def _duplicates(geoms, codes, drop, labels, found, key) -> None:
         wkb = wkbs[i]
         code = codes[i]
         has_code = key is not None and code is not None and str(code).strip() not in ("", "nan")
-        if wkb in seen_geom:
+        if same_geometry and wkb in seen_geom:
             found(i, "duplicate_geometry", f"same geometry as {labels[seen_geom[wkb]]}", "dropped the duplicate")
             drop[i] = True
             continue

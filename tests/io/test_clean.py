@@ -94,3 +94,10 @@ def test_clean_input_gives_no_problems_and_is_untouched(streets_frame):
     result = clean_features(streets_frame, repair=True)
     assert result.problems == [] and result.repairs == []
     assert result.frame.geometry.equals(streets_frame.geometry)
+
+
+def test_points_may_share_a_position_but_not_a_code():
+    here = shapely.Point(116.4, 39.9)
+    frame = gpd.GeoDataFrame({"code": ["S1", "S2", "S1"]}, geometry=[here, here, shapely.Point(116.5, 39.9)], crs=4326)
+    result = clean_features(frame, geometry="point")
+    assert [(p.feature, p.kind) for p in result.problems] == [("#2 S1", "duplicate_code")]
