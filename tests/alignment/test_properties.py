@@ -49,8 +49,8 @@ def test_random_partition_proposal_is_exact_whole_and_idempotent(spec):
     assert set(status["status"]) <= {"whole", "large_split"}, status[["compound_code", "status", "households"]]
     if "buildings" in c:
         assert (pieces["cut_buildings"] <= 0).all()
-    # households are preserved
-    assert p.impact["households_before"].sum() == p.impact["households_after"].sum()
+    # households are preserved (up to rounding per grid when they are spread by area)
+    assert abs(p.impact["households_before"].sum() - p.impact["households_after"].sum()) <= len(p.impact)
     # idempotence: aligning the aligned set changes nothing
     again = run(c, p.grids)
     assert not again.changed, again.changes.drop(columns="geometry")
