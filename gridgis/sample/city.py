@@ -16,17 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pyproj
 import shapely
 
-from gridgis.crs import STORAGE_CRS, gauss_kruger_epsg
-from gridgis.layers import LAYERS, normalize_frame
+from gridgis.crs import gauss_kruger_epsg
 from gridgis.sample import names as N
 from gridgis.sample import partition as P
-from gridgis.sample.people import phone, person_name, workers_for_grid
 
 #: south-west corner of the small district (lon, lat): west of Lujiazui, by the Huangpu
 ORIGIN = (121.5075, 31.2180)
@@ -164,6 +160,19 @@ def _largest(g: shapely.Geometry) -> shapely.Geometry:
     if not parts:
         return shapely.Polygon()
     return max(parts, key=lambda p: p.area)
+
+
+def _kinds(comp_comm: np.ndarray, comms: list[dict], rng) -> np.ndarray:
+    """Compound kinds: old 村/街坊 communities are mostly aging estates, newer ones mostly residential."""
+    names = list(KIND_SHARES)
+    base = np.array(list(KIND_SHARES.values()))
+    old_area = np.array([any(c["name"].startswith(s) for s in N.AGING_STEMS) or "村" in c["name"] for c in comms])
+    old_p = np.array([0.62, 0.14, 0.09, 0.15])  # aging, residential, transitional, work_unit
+    new_p = np.array([0.22, 0.50, 0.16, 0.12])
+    probs = np.where(old_area[comp_comm, None], old_p, new_p) if len(comms) else base[None, :]
+    cum = np.cumsum(probs, axis=1)
+    pick = (rng.random(len(comp_comm))[:, None] > cum).sum(axis=1)
+    return np.array(names, dtype=object)[np.minimum(pick, len(names) - 1)].astype(str)
 
 
 def _buildings(compounds: np.ndarray, kinds: np.ndarray, rng) -> dict[str, np.ndarray]:
@@ -337,7 +346,7 @@ def build_plan(seed: int = 0, scale: str = "small", step: Callable[[str], None] 
     _institutions(comms, rng, share=0.08 if scale == "city" else 0.25)
     step("compounds")
     comp_geom, comp_comm = _blocks(district, comms, sc, rng)
-    kinds = rng.choice(list(KIND_SHARES), size=len(comp_geom), p=list(KIND_SHARES.values()))
+    kinds = _kinds(comp_comm, comms, rng)
     step("buildings")
     bld = _buildings(comp_geom, kinds, rng)
     _households(bld, len(comp_geom), comp_comm, comms, sc, rng)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pyproj
 import shapely
 
@@ -240,5 +239,4 @@ def finish(city: dict[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFrame]:
             for layer in LAYERS if layer in city}
 
 
-__all__ = ["admin_frames", "buildings_frame", "compounds_frame", "finish", "stations_frame", "to_lonlat",
-           "pd"]
+__all__ = ["admin_frames", "buildings_frame", "compounds_frame", "finish", "stations_frame", "to_lonlat"]

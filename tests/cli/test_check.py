@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from gridgis.cli import app
 from gridgis.cli.demo import DemoContext
+from gridgis.errors import NotFoundError
 
 RELAXED = ["--grid-min", "0", "--grid-max", "1000", "--community-min", "500", "--community-max", "4000"]
 
@@ -31,9 +32,9 @@ def test_exit_code_is_1_when_there_are_problems_and_0_when_clean(sample_dir):
     assert "No problems" in clean.stdout
 
 
-def test_a_missing_folder_is_a_clear_error_with_exit_code_2(tmp_path):
-    res = gridgis("check", str(tmp_path / "nowhere"))
-    assert res.returncode == 2 and "is not a folder" in res.stderr
+def test_a_missing_folder_is_a_clear_error_naming_it(tmp_path):
+    res = CliRunner().invoke(app, ["check", str(tmp_path / "nowhere")])
+    assert isinstance(res.exception, NotFoundError) and "nowhere is not a folder" in str(res.exception)
 
 
 def test_json_report_and_problems_layer(sample_dir, tmp_path):
