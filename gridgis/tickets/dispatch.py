@@ -76,10 +76,46 @@ def router_for(repository: Any) -> Router:
     """The real router over ``repository``: :class:`gridgis.routing.RoutingService` when available,
     else a :class:`RepositoryRouter` (a routing index of the current generation, rebuilt when it changes)."""
     try:
-        from gridgis.routing import RoutingService  # type: ignore[attr-defined]  # lazy: another area
+        from gridgis.routing.service import RoutingService  # lazy: another area
     except ImportError:
         return RepositoryRouter(repository)
     return RoutingService(repository)
+
+
+def route_at(router: Router, lon: float, lat: float, at: datetime | None) -> Any:
+    """Route a WGS84 point against the boundaries valid at ``at`` when the router knows
+    generations; a report older than every stored generation is routed on the current one."""
+    from gridgis.errors import NotFoundError
+
+    if at is not None:
+        try:
+            return router.route(lon, lat, "wgs84", at=at)  # type: ignore[call-arg]
+        except (TypeError, NotFoundError):
+            pass
+    return router.route(lon, lat, "wgs84")
+
+
+def generation_picker(router: Any, repository: Any) -> Any:
+    """For batch work: a function ``at -> router`` that picks the routing index of the generation
+    valid at ``at`` from one read of the generations (no query per point); None when the router
+    has no generations (then :func:`route_at` is used per point)."""
+    if not (hasattr(router, "index") and hasattr(repository, "generations")):
+        return None
+    gens = sorted(repository.generations(), key=lambda g: g.id)
+    if not gens:
+        return None
+    cache: dict[int, Any] = {}
+
+    def pick(at: datetime | None) -> Any:
+        chosen = gens[-1]
+        if at is not None:
+            valid = [g for g in gens if g.created_at <= at]
+            chosen = valid[-1] if valid else gens[-1]  # older than every generation: current boundaries
+        if chosen.id not in cache:
+            cache[chosen.id] = router.index(chosen.id)
+        return cache[chosen.id]
+
+    return pick
 
 
 ROUTING_LAYERS = ("streets", "communities", "grids", "micro_grids", "compounds", "buildings")
