@@ -101,3 +101,18 @@ def test_point_layers_are_never_simplified():
     assert simplify_layer("stations", pts, 10) is pts
     frame = gpd.GeoDataFrame({"code": [str(i) for i in range(10)], "name": ["x"] * 10}, geometry=pts, crs=4326)
     assert LayerTiles.from_frame("stations", frame).zoom(10)[0][0].startswith('{"type":"Point"')
+
+
+def test_a_big_tile_simplified_for_a_finer_zoom_holds_what_its_small_tiles_hold():
+    city = make_city()
+    tiles = LayerTiles.from_frame("micro_grids", city["micro_grids"])
+    x, y = tile_for(121.505, 31.232, 13)
+    big = {f["id"] for f in json.loads(tiles.tile(13, x, y, zoom=15)[0])["features"]}
+    small = set()
+    for dx in range(4):
+        for dy in range(4):
+            small |= {f["id"] for f in json.loads(tiles.tile(15, 4 * x + dx, 4 * y + dy)[0])["features"]}
+    assert big == small and big <= set(city["micro_grids"]["code"]) and len(big) >= 4
+    assert tiles.tile(13, x, y, zoom=13)[1] == 0  # micro-grids start at zoom 14
+    with pytest.raises(ValidationError):
+        tiles.tile(15, 4 * x, 4 * y, zoom=13)
