@@ -31,6 +31,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from gridgis import codes
@@ -147,16 +148,28 @@ class _Ctx:
             for i, c in enumerate(codes_):
                 index.setdefault(c, i)
             self.first[k] = index
-        self._back = None
+        self._back = pyproj.Transformer.from_crs(self.metric, STORAGE_CRS, always_xy=True)
+        self._buffered: dict[tuple[str, float], Any] = {}
+
+    def buffered(self, layer: str, tol: float) -> Any:
+        """The layer's metric geometries grown by ``tol`` metres (computed once)."""
+        key = (layer, tol)
+        if key not in self._buffered:
+            self._buffered[key] = shapely.buffer(self.geom[layer], tol)
+        return self._buffered[key]
 
     def to_storage(self, geoms: Any) -> Any:
-        return gpd.GeoSeries(geoms, crs=self.metric).to_crs(STORAGE_CRS).values
+        def fn(xy: np.ndarray) -> np.ndarray:
+            return np.column_stack(self._back.transform(xy[:, 0], xy[:, 1]))
+
+        return shapely.transform(np.asarray(geoms, dtype=object), fn)
 
     def where(self, geom: Any) -> tuple[float, float] | None:
         if geom is None or shapely.is_empty(geom):
             return None
-        p = gpd.GeoSeries([shapely.point_on_surface(geom)], crs=self.metric).to_crs(STORAGE_CRS).iloc[0]
-        return (round(p.x, 7), round(p.y, 7))
+        p = shapely.point_on_surface(geom)
+        x, y = self._back.transform(p.x, p.y)
+        return (round(float(x), 7), round(float(y), 7))
 
 
 def check_city(city: dict[str, gpd.GeoDataFrame], tolerance_m: float = 1.0,
@@ -259,7 +272,8 @@ def _links(ctx: _Ctx, child: str, parents: list[str], fld: str, tol: float, repo
             i = pairs_c[k]
             _outside(ctx, report, child, i, pairs_layer[k], pairs_p[k], None, float(dist[k]))
         return
-    outside = shapely.difference(child_g, shapely.buffer(parent_g, tol))
+    parent_b = np.array([ctx.buffered(pl, tol)[j] for pl, j in zip(pairs_layer, pairs_p)], dtype=object)
+    outside = shapely.difference(child_g, parent_b)
     area = shapely.area(outside)
     for k in np.flatnonzero(area > 1e-3):
         _outside(ctx, report, child, pairs_c[k], pairs_layer[k], pairs_p[k], outside[k], float(area[k]))
@@ -297,7 +311,11 @@ def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, rep
         pgeom = ctx.geom[parent][j]
         label = _label(pcode, pname)
         geoms = ctx.geom[child][members] if len(members) else np.array([], dtype=object)
-        covered = shapely.union_all(geoms) if len(geoms) else shapely.Polygon()
+        valid = len(geoms) < 2 or bool(shapely.coverage_is_valid(geoms))
+        if not len(geoms):
+            covered = shapely.Polygon()
+        else:
+            covered = shapely.coverage_union_all(geoms) if valid else shapely.union_all(geoms)
         gap = shapely.difference(pgeom, covered)
         for part in shapely.get_parts(gap):
             if part.area >= min_area:
@@ -307,13 +325,15 @@ def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, rep
                                    details={"code": pcode, "name": pname, "child_layer": child,
                                             "area_m2": round(part.area, 2)}),
                            ctx.to_storage([part])[0])
-        if len(geoms) < 2:
+        if valid:  # a valid coverage has neither overlaps nor mismatched edges
             continue
         overlapping: set[int] = set()
         tree = shapely.STRtree(geoms)
         a, b = tree.query(geoms, predicate="intersects")
         keep = a < b
-        for x, y in zip(a[keep], b[keep]):
+        a, b = a[keep], b[keep]
+        inner = shapely.relate_pattern(geoms[a], geoms[b], "2********")  # interiors share an area
+        for x, y in zip(a[inner], b[inner]):
             inter = shapely.intersection(geoms[x], geoms[y])
             if inter.area < min_area:
                 continue
@@ -327,8 +347,6 @@ def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, rep
                                         "other": cf["code"].iat[cy], "parent": pcode,
                                         "area_m2": round(inter.area, 2)}),
                        ctx.to_storage([inter])[0])
-        if shapely.coverage_is_valid(geoms):
-            continue
         edges = shapely.coverage_invalid_edges(geoms)
         for k, e in enumerate(edges):
             if k in overlapping or e is None or shapely.is_empty(e):
