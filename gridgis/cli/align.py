@@ -1,9 +1,306 @@
-"""CLI commands for the align area. Registered by :func:`register`."""
+"""``gridgis align analyze|propose|apply`` and ``gridgis microgrid split``: a thin shell over
+:mod:`gridgis.alignment`, on files (any vector file gridgis reads, with an explicit ``--crs``) or on
+the store (``--database-url``, ``--community``).
+
+Outputs (``--out DIR``): ``grids.geojson`` (proposed grids), ``changes.geojson`` (pieces that move,
+from/to grid), ``report.json`` (figures before and after), ``problems.geojson`` (problem pieces).
+Exit codes: 0 done, 2 bad input.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
 import typer
+from rich.table import Table
+
+from gridgis.cli.common import console, open_repository, progress
+
+align_app = typer.Typer(help="拉平对齐 Align grid lines to compound boundaries: analyze, propose, apply.",
+                        no_args_is_help=True)
+microgrid_app = typer.Typer(help="微网格 Split grids into micro-grids of whole buildings.", no_args_is_help=True)
+
+_COMPOUNDS = typer.Option(None, "--compounds", help="compounds file (GeoJSON, GeoPackage, Shapefile)")
+_GRIDS = typer.Option(None, "--grids", help="grids file; without it the layers come from the store")
+_BUILDINGS = typer.Option(None, "--buildings", help="buildings file with households (optional)")
+_COMMUNITIES = typer.Option(None, "--communities", help="communities file; default: the union of the grids")
+_TICKETS = typer.Option(None, "--tickets", help="tickets file (points): open tickets that would change grid")
+_CRS = typer.Option("wgs84", "--crs", help="CRS of the files: wgs84, cgcs2000, gcj02, bd09 or EPSG:n")
+_DB = typer.Option(None, "--database-url", help="the store (default GRIDGIS_DATABASE_URL)")
+_COMMUNITY = typer.Option(None, "--community", help="community code (12 digits) when reading the store")
+_OUT = typer.Option(Path("alignment-out"), "--out", help="output folder")
+_MIN = typer.Option(300, "--min-households", help="fewest households per grid")
+_MAX = typer.Option(500, "--max-households", help="most households per grid")
+_LARGE = typer.Option(None, "--large-compound", help="households above which a compound may be split "
+                                                    "along buildings (default: --max-households)")
+_REBALANCE = typer.Option(True, "--rebalance/--no-rebalance", help="move whole compounds to even out households")
+
+
+def _read_file(path: Path | None, crs: str) -> gpd.GeoDataFrame | None:
+    if path is None:
+        return None
+    from gridgis.errors import NotFoundError
+
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such file")
+    try:
+        from gridgis.io import read_features
+
+        frame, _, _ = read_features(path, crs)
+        frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
+    except ImportError:  # pragma: no cover - the io package is part of gridgis
+        from gridgis.crs import to_storage
+
+        frame = to_storage(gpd.read_file(path), crs)
+    return frame
+
+
+def load_inputs(compounds: Path | None, grids: Path | None, buildings: Path | None, communities: Path | None,
+                tickets: Path | None, crs: str, database_url: str | None, community: str | None) -> dict[str, Any]:
+    """The layers from files (when ``--grids`` is given) or from the store (one community or all)."""
+    from gridgis.errors import ValidationError
+
+    if grids is not None:
+        if compounds is None:
+            raise ValidationError("--compounds is required with --grids (the compounds to align to)")
+        return {"compounds": _read_file(compounds, crs), "grids": _read_file(grids, crs),
+                "buildings": _read_file(buildings, crs), "communities": _read_file(communities, crs),
+                "tickets": _read_file(tickets, crs)}
+    repo = open_repository(database_url)
+    if community:
+        from gridgis.alignment.apply import load_community
+
+        out: dict[str, Any] = load_community(repo, community)
+    else:
+        out = {layer: repo.read_layer(layer) for layer in ("communities", "compounds", "buildings", "grids")}
+    out["tickets"] = _read_file(tickets, crs)
+    out["repository"] = repo
+    return out
+
+
+def _config(min_households: int, max_households: int, large: int | None, rebalance: bool):
+    from gridgis.alignment.config import AlignmentConfig
+
+    return AlignmentConfig(household_min=min_households, household_max=max_households,
+                           large_compound_households=large, rebalance=rebalance)
+
+
+def summary_table(before: dict[str, Any], after: dict[str, Any] | None = None, title: str = "") -> Table:
+    """Counts of cases and cut compounds, before (and after) alignment."""
+    table = Table(title=title or "拉平对齐 alignment")
+    table.add_column("指标 figure")
+    table.add_column("现状 before", justify="right")
+    if after is not None:
+        table.add_column("建议 after", justify="right")
+    rows = [("小区 compounds", "compounds"), ("被切割小区 cut compounds (all)", "cut_compounds"),
+            ("被切割的小型小区 small compounds cut", "small_cut_compounds")]
+    for label, key in rows:
+        table.add_row(label, f"{before[key]:,}", *([f"{after[key]:,}"] if after else []))
+    from gridgis.alignment.classify import CASES, STATUSES
+
+    for key, n in before["cases"].items():
+        table.add_row(f"{CASES[key]} {key}", f"{n:,}", *([f"{after['cases'][key]:,}"] if after else []))
+    for key, n in before["statuses"].items():
+        table.add_row(f"小区{STATUSES[key]} {key}", f"{n:,}", *([f"{after['statuses'][key]:,}"] if after else []))
+    return table
+
+
+def _run_analyze(layers: dict[str, Any], config) -> Any:
+    from gridgis.alignment.report import analyze
+
+    return analyze(layers["compounds"], layers["grids"], layers.get("buildings"), layers.get("communities"), config)
+
+
+def _propose(layers: dict[str, Any], config, quiet: bool = False) -> Any:
+    from gridgis.alignment.propose import propose_alignment
+
+    if quiet:
+        return propose_alignment(layers["compounds"], layers["grids"], layers.get("buildings"),
+                                 layers.get("communities"), layers.get("tickets"), config)
+    with progress() as bar:
+        task = bar.add_task("对齐 aligning communities", total=None)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return propose_alignment(layers["compounds"], layers["grids"], layers.get("buildings"),
+                                 layers.get("communities"), layers.get("tickets"), config, on_progress=step)
+
+
+def write_proposal(out: Path, proposal, before, after) -> dict[str, Path]:
+    """Write grids.geojson, changes.geojson, report.json and problems.geojson (of the proposal) to ``out``."""
+    from gridgis.alignment.report import proposal_report, write_json, write_layer
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"grids": write_layer(proposal.grids, out / "grids.geojson"),
+             "changes": write_layer(proposal.changes, out / "changes.geojson"),
+             "report": write_json(proposal_report(before, after, proposal), out / "report.json"),
+             "problems": write_layer(after.problems, out / "problems.geojson")}
+    return paths
+
+
+def _analyze_cmd(compounds: Path = _COMPOUNDS, grids: Path = _GRIDS, buildings: Path = _BUILDINGS,
+                 communities: Path = _COMMUNITIES, crs: str = _CRS, database_url: str = _DB,
+                 community: str = _COMMUNITY, out: Path = _OUT, min_households: int = _MIN,
+                 max_households: int = _MAX, large_compound: int = _LARGE,
+                 as_json: bool = typer.Option(False, "--json", help="print the city figures as JSON")) -> None:
+    """分析 Analyse: overlaps, the three cases, cut compounds, coverage; writes report.json and problems.geojson."""
+    from gridgis.alignment.report import write_json, write_layer
+
+    config = _config(min_households, max_households, large_compound, True)
+    with progress() as bar:
+        task = bar.add_task("读取 reading", total=2)
+        layers = load_inputs(compounds, grids, buildings, communities, None, crs, database_url, community)
+        bar.update(task, advance=1, description="分析 analysing")
+        analysis = _run_analyze(layers, config)
+        bar.update(task, advance=1)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(analysis.report(), out / "report.json")
+    write_layer(analysis.problems, out / "problems.geojson")
+    if as_json:
+        typer.echo(json.dumps(analysis.summary(), ensure_ascii=False, indent=1))
+    else:
+        console.print(summary_table(analysis.summary(), title="现状分析 analysis"))
+        console.print(f"report: {out / 'report.json'}  problems: {out / 'problems.geojson'} "
+                      f"({len(analysis.problems)} pieces)")
+
+
+def _propose_cmd(compounds: Path = _COMPOUNDS, grids: Path = _GRIDS, buildings: Path = _BUILDINGS,
+                 communities: Path = _COMMUNITIES, tickets: Path = _TICKETS, crs: str = _CRS,
+                 database_url: str = _DB, community: str = _COMMUNITY, out: Path = _OUT,
+                 min_households: int = _MIN, max_households: int = _MAX, large_compound: int = _LARGE,
+                 rebalance: bool = _REBALANCE) -> None:
+    """建议 Propose grids that follow compound boundaries; writes grids, changes, report and problems."""
+    config = _config(min_households, max_households, large_compound, rebalance)
+    layers = load_inputs(compounds, grids, buildings, communities, tickets, crs, database_url, community)
+    before = _run_analyze(layers, config)
+    proposal = _propose(layers, config)
+    after = _run_analyze({**layers, "grids": proposal.grids}, config)
+    paths = write_proposal(out, proposal, before, after)
+    console.print(summary_table(before.summary(), after.summary(), title="拉平对齐建议 proposal"))
+    cov = proposal.coverage_after
+    console.print(f"coverage valid: {cov.coverage_valid}, gaps {len(cov.gaps)}, overlaps {len(cov.overlaps)}; "
+                  f"pieces moving: {len(proposal.changes)}; grids explained: {len(proposal.explanations)}")
+    console.print("written: " + ", ".join(str(p) for p in paths.values()))
+
+
+def _apply_cmd(community: str = typer.Option(..., "--community", help="community code (12 digits)"),
+               database_url: str = _DB, author: str = typer.Option(..., "--author", help="who applies it"),
+               message: str = typer.Option("", "--message", help="why (recorded on the generation)"),
+               commit: bool = typer.Option(False, "--commit", help="write it; without, a dry run"),
+               out: Path = typer.Option(None, "--out", help="also write the proposal files here"),
+               min_households: int = _MIN, max_households: int = _MAX, large_compound: int = _LARGE,
+               rebalance: bool = _REBALANCE) -> None:
+    """应用 Propose for one community of the store and apply it as a new generation (dry run unless --commit)."""
+    from gridgis.alignment.apply import apply_proposal
+
+    config = _config(min_households, max_households, large_compound, rebalance)
+    layers = load_inputs(None, None, None, None, None, "wgs84", database_url, community)
+    proposal = _propose(layers, config)
+    if out is not None:
+        write_proposal(out, proposal, _run_analyze(layers, config),
+                       _run_analyze({**layers, "grids": proposal.grids}, config))
+    result = apply_proposal(layers["repository"], community, proposal, author, message, commit=commit)
+    table = Table(title=("试运行 dry run" if result.dry_run else "已提交 committed") + f" {community}")
+    for col in ("op", "grid", "面积变化 m²", "户数 before", "户数 after"):
+        table.add_column(col)
+    for ch in result.changes:
+        table.add_row(ch["op"], ch["code"], f"{ch.get('area_changed_m2', '')}", str(ch.get("households_before", "")),
+                      str(ch.get("households_after", "")))
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]{note}[/]")
+    if result.generation is not None:
+        console.print(f"new generation {result.generation.id}")
+    elif result.dry_run and result.changes:
+        console.print("nothing written: add --commit to apply")
+
+
+def _split_cmd(grids: Path = _GRIDS, buildings: Path = _BUILDINGS, crs: str = _CRS, database_url: str = _DB,
+               community: str = _COMMUNITY, out: Path = typer.Option(Path("microgrid-out"), "--out"),
+               min_households: int = typer.Option(30, "--min-households", help="fewest households per micro-grid"),
+               max_households: int = typer.Option(100, "--max-households", help="most households per micro-grid"),
+               commit: bool = typer.Option(False, "--commit", help="store the micro-grids (store input only)"),
+               author: str = typer.Option("gridgis", "--author")) -> None:
+    """切分 Split grids into micro-grids of whole buildings; writes micro_grids.geojson and report.json."""
+    from gridgis.alignment.config import AlignmentConfig
+    from gridgis.alignment.microgrid import split_microgrids
+    from gridgis.alignment.report import write_json, write_layer
+
+    config = AlignmentConfig(microgrid_min=min_households, microgrid_max=max_households)
+    if grids is not None:
+        layers = {"grids": _read_file(grids, crs), "buildings": _read_file(buildings, crs)}
+    else:
+        layers = load_inputs(None, None, None, None, None, crs, database_url, community)
+    with progress() as bar:
+        task = bar.add_task("切分 splitting grids", total=len(layers["grids"]))
+        micro, explanations = split_microgrids(layers["grids"], layers.get("buildings"), config,
+                                               on_progress=lambda d, t: bar.update(task, completed=d))
+    out.mkdir(parents=True, exist_ok=True)
+    write_layer(micro, out / "micro_grids.geojson")
+    write_json({"micro_grids": len(micro), "households": micro["households"].describe().to_dict(),
+                "explanations": explanations}, out / "report.json")
+    console.print(f"{len(micro)} micro-grids from {len(layers['grids'])} grids; {len(explanations)} outside "
+                  f"{min_households}–{max_households}; written to {out}")
+    if commit and "repository" in layers:
+        from gridgis.storage import FeatureChange
+
+        repo = layers["repository"]
+        codes = list(layers["grids"]["code"])
+        old = repo.read_layer("micro_grids", filters={"grid_code": codes})
+        new_codes = set(micro["code"])
+        changes = [FeatureChange("micro_grids", "delete", c, expected_version=int(v))
+                   for c, v in zip(old["code"], old["version"]) if c not in new_codes]
+        existing = set(old["code"])
+        for row in micro.to_dict("records"):
+            props = {"name": row["name"], "grid_code": row["grid_code"], "households": row["households"]}
+            op = "replace" if row["code"] in existing else "create"
+            changes.append(FeatureChange("micro_grids", op, row["code"], props, row["geometry"]))
+        gen = repo.apply_changes(changes, author, f"micro-grids split for {len(codes)} grids")
+        console.print(f"stored as generation {gen.id}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
+    """Add ``align`` and ``microgrid`` to the main app."""
+    align_app.command("analyze")(_analyze_cmd)
+    align_app.command("propose")(_propose_cmd)
+    align_app.command("apply")(_apply_cmd)
+    microgrid_app.command("split")(_split_cmd)
+    app.add_typer(align_app, name="align")
+    app.add_typer(microgrid_app, name="microgrid")
+
+
+def demo(ctx: Any) -> None:
+    """Demo step: the sample city's cut compounds before and after alignment, with the numbers."""
+    from gridgis.alignment.config import AlignmentConfig
+    from gridgis.io import read_city
+
+    console.rule("[bold]2. 拉平对齐 aligning grids to compounds")
+    city = ctx.facts.get("city") or read_city(ctx.data_dir)
+    layers = {k: city.get(k) for k in ("compounds", "grids", "buildings", "communities")}
+    tickets = read_city(ctx.data_dir, layers=("tickets",)).get("tickets") if ctx.data_dir.exists() else None
+    layers["tickets"] = tickets
+    config = AlignmentConfig()
+    before = _run_analyze(layers, config)
+    proposal = _propose(layers, config)
+    after = _run_analyze({**layers, "grids": proposal.grids}, config)
+    out = Path(ctx.out_dir) / "alignment"
+    write_proposal(out, proposal, before, after)
+    b, a = before.summary(), after.summary()
+    console.print(summary_table(b, a, title="示例城市 拉平对齐 sample city: before → after"))
+    in_range = lambda hh: int(((hh >= config.household_min) & (hh <= config.household_max)).sum())  # noqa: E731
+    hh_before = proposal.impact["households_before"]
+    hh_after = proposal.impact.loc[~proposal.impact["removed"], "households_after"]
+    console.print(f"grids in {config.household_min}–{config.household_max} households: "
+                  f"{in_range(hh_before)}/{len(hh_before)} → {in_range(hh_after)}/{len(hh_after)}; "
+                  f"exact coverage after: {proposal.coverage_after.ok}; files in {out}")
+    ctx.facts["alignment"] = {
+        "cut_compounds_before": b["cut_compounds"], "cut_compounds_after": a["cut_compounds"],
+        "small_cut_compounds_before": b["small_cut_compounds"], "small_cut_compounds_after": a["small_cut_compounds"],
+        "cases_before": b["cases"], "cases_after": a["cases"], "pieces_moved": int(len(proposal.changes)),
+        "grids_in_range_before": in_range(hh_before), "grids_in_range_after": in_range(hh_after),
+        "coverage_ok_after": proposal.coverage_after.ok, "explained_grids": len(proposal.explanations),
+    }
