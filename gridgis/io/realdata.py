@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridgis.crs import STORAGE_CRS, points_to_storage, to_storage
+from gridgis.crs import STORAGE_CRS, points_to_storage
 from gridgis.errors import MalformedInputError, ValidationError
 from gridgis.io.clean import clean_features
 from gridgis.io.geojson import parse_features
@@ -205,7 +205,3 @@ def read_township_boundaries(path: str | Path, *, adcode: gpd.GeoDataFrame | Non
     return gpd.GeoDataFrame({"code": codes, "name": frame["name"].to_numpy(), "district": frame["district"].to_numpy()},
                             geometry=gpd.GeoSeries(frame.geometry.values, crs=STORAGE_CRS), crs=STORAGE_CRS)
 
-
-def to_wgs84(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
-    """Shorthand for :func:`gridgis.crs.to_storage` (kept for symmetry with the readers)."""
-    return to_storage(frame, source)

@@ -137,3 +137,18 @@ def test_gcj02_community_centres_fall_inside_their_own_street(adcode, townships,
                                                                    strict=True)])
     assert len(comm) > 2000 and inside.mean() > 0.95
     assert conv_inside.mean() - raw_inside.mean() > 0.1
+
+
+def test_beijing_streets_from_the_real_data_can_be_stored(townships, tmp_path):
+    from gridgis.storage import Repository
+
+    repo = Repository(f"sqlite:///{tmp_path / 'bj.db'}")
+    try:
+        repo.create_schema()
+        matched = townships[townships["code"].notna()]
+        gen = repo.write_city({"streets": matched}, "tester", "Beijing townships", replace=False)
+        stored = repo.read_layer("streets", generation=gen.id)
+        assert len(stored) == len(matched)
+        assert stored.set_index("code").loc["110105001000", "name"] == "建外街道"
+    finally:
+        repo.dispose()
