@@ -25,7 +25,8 @@ from gridgis.errors import StorageUnavailableError
 READONLY = "gridgis_readonly"
 
 
-def _json_dumps(value: Any) -> str:
+def json_dumps(value: Any) -> str:
+    """JSON as stored: UTF-8 text (Chinese kept as is), keys sorted."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
@@ -39,7 +40,7 @@ def make_engine(url: str, *, connect_timeout: int = 5) -> sa.Engine:
     """
     try:
         parsed = sa.make_url(url)
-        kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": _json_dumps}
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": json_dumps}
         if parsed.get_backend_name() == "postgresql":
             kwargs["connect_args"] = {"connect_timeout": connect_timeout}
         elif parsed.get_backend_name() == "sqlite":

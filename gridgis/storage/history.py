@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from gridgis.crs import STORAGE_CRS
 from gridgis.layers import LAYERS
-from gridgis.storage.queries import _ROW_COLUMNS, alive_in
+from gridgis.storage.queries import _ROW_COLUMNS, alive_in, fetch_rows
 from gridgis.storage.rows import same_feature
 from gridgis.storage.schema import features, generations
 
@@ -45,7 +45,7 @@ def _only_in(conn: sa.Connection, keep: int, drop: int, layer: str | None) -> di
     where = [alive_in(keep), sa.not_(alive_in(drop))]
     if layer is not None:
         where.append(features.c.layer == layer)
-    return {(r["layer"], r["code"]): dict(r) for r in conn.execute(sa.select(*_ROW_COLUMNS).where(*where)).mappings()}
+    return {(r["layer"], r["code"]): r for r in fetch_rows(conn, sa.select(*_ROW_COLUMNS).where(*where))}
 
 
 def diff(conn: sa.Connection, gen_a: int, gen_b: int, layer: str | None = None) -> gpd.GeoDataFrame:
@@ -81,9 +81,8 @@ def state_rows(conn: sa.Connection, generation: int) -> dict[str, list[dict[str,
     """Every layer's rows as they were in ``generation`` (empty lists for empty layers)."""
     out: dict[str, list[dict[str, Any]]] = {layer: [] for layer in LAYERS}
     stmt = sa.select(*_ROW_COLUMNS).where(alive_in(generation)).order_by(features.c.layer, features.c.code)
-    for r in conn.execute(stmt).mappings():
-        row = dict(r)
+    for row in fetch_rows(conn, stmt):
         out.setdefault(row["layer"], []).append(
-            {k: row[k] for k in ("code", "name", "parent_code", "properties", "geometry", "min_lon", "min_lat",
-                                 "max_lon", "max_lat")})
+            {k: row[k] for k in ("code", "name", "parent_code", "properties", "geometry", "wkb", "min_lon",
+                                 "min_lat", "max_lon", "max_lat")})
     return out

@@ -23,6 +23,9 @@ from gridgis.layers import LayerSpec
 
 def json_value(value: Any) -> Any:
     """A plain-Python, JSON-ready version of one cell (NA/NaN → None, numpy scalars → Python)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
+        return value
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, np.generic):
@@ -38,11 +41,6 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def canonical(properties: dict[str, Any]) -> str:
-    """The properties as canonical JSON text, to compare two versions of a feature."""
-    return json.dumps(properties, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def parent_of(spec: LayerSpec, code: str, properties: dict[str, Any]) -> str | None:
     """The parent code: the layer's parent field when set, else the parent implied by the code."""
     if spec.parent_field:
@@ -55,18 +53,30 @@ def parent_of(spec: LayerSpec, code: str, properties: dict[str, Any]) -> str | N
         return None
 
 
+def _plain(values: list[Any]) -> list[Any]:
+    """Scalars of one column as plain Python (``pd.NA``/NaN → None)."""
+    return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in values]
+
+
 def frame_to_rows(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
-    """Rows of a *normalised and validated* layer frame (see :func:`gridgis.layers.check_frame`)."""
+    """Rows of a *normalised and validated* layer frame (see :func:`gridgis.layers.check_frame`).
+
+    Each row also carries ``wkb``: the geometry as WKB bytes, as stored.
+    """
     geoms = np.asarray(frame.geometry.values, dtype=object)
     bounds = shapely.bounds(geoms)
-    field_names = [f.name for f in spec.fields]
-    columns = {name: frame[name].tolist() for name in field_names}
+    wkb = shapely.to_wkb(geoms)
+    columns = {}
+    for f in spec.fields:
+        values = frame[f.name].tolist()
+        columns[f.name] = [json_value(v) for v in values] if f.type == "json" else _plain(values)
+    names = list(columns)
     rows = []
     for i, (code, name) in enumerate(zip(frame["code"].tolist(), frame["name"].tolist(), strict=True)):
-        props = {n: json_value(columns[n][i]) for n in field_names}
+        props = {n: columns[n][i] for n in names}
         rows.append({
             "code": code, "name": name, "parent_code": parent_of(spec, code, props), "properties": props,
-            "geometry": geoms[i], "min_lon": float(bounds[i, 0]), "min_lat": float(bounds[i, 1]),
+            "geometry": geoms[i], "wkb": wkb[i], "min_lon": float(bounds[i, 0]), "min_lat": float(bounds[i, 1]),
             "max_lon": float(bounds[i, 2]), "max_lat": float(bounds[i, 3]),
         })
     return rows
@@ -95,7 +105,13 @@ def rows_to_frame(spec: LayerSpec, rows: list[dict[str, Any]], extra: tuple[str,
 
 
 def same_feature(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """True when two rows hold the same name, parent, properties and (exactly) the same geometry."""
-    return (a["name"] == b["name"] and a.get("parent_code") == b.get("parent_code")
-            and canonical(a["properties"]) == canonical(b["properties"])
-            and bool(shapely.equals_exact(a["geometry"], b["geometry"], tolerance=0)))
+    """True when two rows hold the same name, parent, properties and exactly the same geometry.
+
+    Geometries compare by their WKB bytes when both rows carry them (the fast path used when a
+    whole layer is rewritten), else coordinate by coordinate.
+    """
+    if a["name"] != b["name"] or a.get("parent_code") != b.get("parent_code") or a["properties"] != b["properties"]:
+        return False
+    if "wkb" in a and "wkb" in b:
+        return bytes(a["wkb"]) == bytes(b["wkb"])
+    return bool(shapely.equals_exact(a["geometry"], b["geometry"], tolerance=0))

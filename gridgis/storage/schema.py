@@ -79,6 +79,12 @@ def _pg_geom_out(element: FunctionElement, compiler: Any, **kw: Any) -> str:
     return f"ST_AsBinary({compiler.process(element.clauses, **kw)})"
 
 
+def wkb_column(column: Any) -> Any:
+    """Select a geometry column as raw WKB bytes (no per-row parsing; parse many at once with
+    ``shapely.from_wkb``). Labelled with the column's name."""
+    return _geom_out(column).label(column.name)
+
+
 class GeometryType(sa.types.TypeDecorator):
     """A geometry column in EPSG:4326: PostGIS geometry with SRID 4326, or a WKB blob on SQLite.
 
@@ -181,4 +187,4 @@ features = sa.Table(
              postgresql_where=sa.text("generation_high IS NULL")),
 )
 
-__all__ = ["SRID", "metadata", "GeometryType", "UTCDateTime", "JSONType", "BigIntPK", "generations", "features"]
+__all__ = ["SRID", "metadata", "GeometryType", "wkb_column", "UTCDateTime", "JSONType", "BigIntPK", "generations", "features"]
