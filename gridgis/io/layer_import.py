@@ -89,15 +89,26 @@ def apply_mapping(frame: gpd.GeoDataFrame, mapping: dict[str, str] | None, *, sh
     Shapefile column names shortened by gridgis's writer are restored first (see
     :mod:`gridgis.io.shapefile`). A mapping naming a column that is absent is an error.
     """
-    if shapefile:
-        frame = frame.rename(columns=from_shapefile_names(list(frame.columns)))
     if mapping:
         missing = [c for c in mapping if c not in frame.columns]
         if missing:
             raise ValidationError(f"mapping names column(s) {missing} that the file does not have; "
                                   f"its columns are {[c for c in frame.columns if c != frame.geometry.name]}")
         frame = frame.rename(columns=dict(mapping))
+    if shapefile:
+        restore = {k: v for k, v in from_shapefile_names(list(frame.columns)).items() if v not in frame.columns}
+        frame = frame.rename(columns=restore)
     return frame
+
+
+def _require_columns(frame: gpd.GeoDataFrame, spec, path: object) -> None:
+    """``code`` and ``name`` must be there (after the mapping): say how to map them if not."""
+    missing = [c for c in ("code", "name") if c not in frame.columns]
+    if missing:
+        columns = [c for c in frame.columns if c not in (frame.geometry.name, FEATURE_COLUMN)]
+        raise ValidationError(f"{path}: no {' or '.join(repr(m) for m in missing)} column for {spec.name} "
+                              f"({spec.label_zh}); the file has {columns} — map one with "
+                              "mapping={'源列': 'code'} / --map 源列=code")
 
 
 def import_layer(path: str | Path, layer: str, crs: str | int | SourceCRS | None, repair: bool = False,
@@ -142,6 +153,7 @@ def import_layer(path: str | Path, layer: str, crs: str | int | SourceCRS | None
         table = layer
     frame, src, raw = read_features(path, crs, encoding=encoding, table=table, **options)
     frame = apply_mapping(frame, mapping, shapefile=fmt == "shp")
+    _require_columns(frame, spec, path)
     for col in frame.columns:
         if col == "code" or str(col).endswith("_code"):
             frame[col] = frame[col].map(code_text).astype(object)

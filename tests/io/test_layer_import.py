@@ -129,3 +129,15 @@ def test_the_committed_sample_city_imports_clean(sample_dir):
         found += 1
     if not found:
         pytest.skip("the sample city is not generated yet")
+
+
+def test_a_file_without_codes_says_how_to_map_them(tmp_path):
+    doc = feature_collection([polygon_feature(box_coords(116.40, 39.90, 116.41, 39.91), 编码="110105001000", 名称="甲")])
+    with pytest.raises(ValidationError, match="no 'code' or 'name' column.*--map"):
+        import_layer(write_json(tmp_path / "x.geojson", doc), "streets", "wgs84")
+
+
+def test_an_explicit_mapping_wins_over_the_shapefile_names(tmp_path, grids_frame):
+    export_layers({"grids": grids_frame}, "shp", tmp_path / "grids.shp")
+    frame, _ = import_layer(tmp_path / "grids.shp", "grids", "wgs84", mapping={"comm_code": "community_code"})
+    assert frame["community_code"].tolist() == ["110105001001", "110105001001"]
