@@ -71,7 +71,7 @@ class CellLocator:
         geoms
             shapely polygons or multipolygons; ``None``, empty and non-polygonal parts are ignored.
         cell_m
-            cell size in metres; default: a fifth of the side of the median polygon, at least 2 m.
+            cell size in metres; default: a tenth of the side of the median polygon, at least 2 m.
         max_cells
             the cell size grows until the raster has at most this many cells.
         """
@@ -89,7 +89,7 @@ class CellLocator:
         if cell_m is None:
             areas = shapely.area(geoms[~shapely.is_missing(geoms)]) * M_PER_DEG_LON * coslat * M_PER_DEG_LAT
             areas = areas[areas > 0]
-            cell_m = max(math.sqrt(float(np.median(areas))) / 5.0, 2.0) if len(areas) else 10.0
+            cell_m = max(math.sqrt(float(np.median(areas))) / 10.0, 2.0) if len(areas) else 10.0
         cell_m = max(cell_m, math.sqrt(max(width_m * height_m, 1.0) / max_cells))
         dx = cell_m / (M_PER_DEG_LON * coslat)
         dy = cell_m / M_PER_DEG_LAT

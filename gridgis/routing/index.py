@@ -42,12 +42,12 @@ import shapely
 
 from gridgis.crs import ensure_storage_crs, metric_crs_for, parse_crs, points_to_storage
 from gridgis.errors import OutOfAreaError, ValidationError
-from gridgis.routing.cells import CellLocator
+from gridgis.routing.cells import CellLocator, _edges
 
 DEFAULT_SNAP_TOLERANCE_M = 30.0
 
 
-@dataclass
+@dataclass(slots=True)
 class RouteResult:
     """Where a point belongs: codes and names at every level, and who is responsible.
 
@@ -219,7 +219,16 @@ class RoutingIndex:
         grids_m = self._project(grids.geometry.values)
         micro_m = self._project(micro.geometry.values)
         self.grid_tree_m = shapely.STRtree(grids_m)
-        self.micro_tree_m = shapely.STRtree(micro_m)
+        # every grid edge as its own segment: the nearest grid of an outside point is the owner of
+        # its nearest segment, and segment distances are cheap (polygon distances are not)
+        ax, ay, bx, by, owner = _edges(grids_m)
+        self.grid_segments = shapely.STRtree(shapely.linestrings(
+            np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1)))
+        self.grid_segment_owner = owner
+        ax, ay, bx, by, owner = _edges(micro_m)
+        self.micro_segments = shapely.STRtree(shapely.linestrings(
+            np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1)))
+        self.micro_segment_owner = owner
         self.grid_tree_deg = shapely.STRtree(grids.geometry.values)
         self.q_owner = np.full(len(comps) + 1, -1, dtype=np.int64)
         if len(comps):
@@ -303,7 +312,7 @@ class RoutingIndex:
             self.m_workers[mi] if mi >= 0 else [], self.g_workers[gi], snapped, dist, self.generation)
 
     def _snap_one(self, x: float, y: float) -> tuple[int, int, float]:
-        gi, mi, dist = self._snap(np.array([x]), np.array([y]))
+        gi, mi, dist, _, _ = self._snap(np.array([x]), np.array([y]))
         if gi[0] < 0:
             self._raise_outside(x, y)
         return int(gi[0]), int(mi[0]), float(dist[0])
@@ -312,12 +321,21 @@ class RoutingIndex:
         """The nearest grid of a point beyond the tolerance, with the distance in metres."""
         mx, my = self._to_metric.transform(x, y)
         if math.isfinite(mx) and math.isfinite(my):
-            gi, d = self.grid_tree_m.query_nearest(shapely.Point(mx, my), return_distance=True)
-            return int(gi.min()), float(d[0])
+            _, gi, d = self._nearest_grid(np.array([shapely.Point(mx, my)]))
+            return int(gi[0]), float(d[0])
         pt = shapely.Point(x, y)
         gi = int(self.grid_tree_deg.query_nearest(pt).min())
         near = shapely.get_coordinates(shapely.shortest_line(pt, self.grid_tree_deg.geometries[gi]))[1]
         return gi, _haversine_m(x, y, near[0], near[1])
+
+    def _nearest_grid(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(point position, nearest grid, distance m) for metric points outside every grid (ties: lowest code)."""
+        (pi, si), d = self.grid_segments.query_nearest(pts, return_distance=True, all_matches=True)
+        gi = self.grid_segment_owner[si]
+        order = np.lexsort((gi, d, pi))
+        pi, gi, d = pi[order], gi[order], d[order]
+        head = np.concatenate([[True], pi[1:] != pi[:-1]]) if len(pi) else np.zeros(0, bool)
+        return pi[head], gi[head], d[head]
 
     def _nearest_far_many(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_nearest_far` for arrays (one nearest grid per point, ties: lowest code)."""
@@ -327,7 +345,7 @@ class RoutingIndex:
         g = np.zeros(len(x), dtype=np.int64)
         d = np.zeros(len(x))
         if ok.any():
-            pi, ti, dd = _nearest(self.grid_tree_m, shapely.points(mx[ok], my[ok]), None)
+            pi, ti, dd = self._nearest_grid(shapely.points(mx[ok], my[ok]))
             rows = np.flatnonzero(ok)[pi]
             g[rows], d[rows] = ti, dd
         for row in np.flatnonzero(~ok):
@@ -341,24 +359,39 @@ class RoutingIndex:
             f"{self.g_name[gi] or ''} at {d:.0f} m (tolerance {self.snap_tolerance_m:.0f} m); check the "
             "coordinates and their CRS (wgs84, gcj02, bd09 …)")
 
-    def _snap(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Nearest grid (and micro-grid in it) within the tolerance; ``-1`` where none is."""
+    def _snap(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Nearest grid (and micro-grid in it) within the tolerance, ``-1`` where none is; plus the
+        nearest grid and its distance for every point (``-1``/NaN where the metric CRS cannot hold it)."""
         n = len(x)
         gi = np.full(n, -1, dtype=np.int64)
         mi = np.full(n, -1, dtype=np.int64)
         dist = np.full(n, np.nan)
+        near_g = np.full(n, -1, dtype=np.int64)
+        near_d = np.full(n, np.nan)
         mx, my = self._to_metric.transform(x, y)
+        mx, my = np.asarray(mx, dtype=float), np.asarray(my, dtype=float)
         ok = np.isfinite(mx) & np.isfinite(my)
         if not ok.any():
-            return gi, mi, dist
-        pts = shapely.points(np.asarray(mx)[ok], np.asarray(my)[ok])
+            return gi, mi, dist, near_g, near_d
         rows = np.flatnonzero(ok)
-        pi, ti, d = _nearest(self.grid_tree_m, pts, self.snap_tolerance_m)
+        pts = shapely.points(mx[ok], my[ok])
+        pi, ti, d = self._nearest_grid(pts)
+        near_g[rows[pi]], near_d[rows[pi]] = ti, d
+        close = d <= self.snap_tolerance_m
+        pi, ti, d = pi[close], ti[close], d[close]
         gi[rows[pi]], dist[rows[pi]] = ti, d
-        pj, tj, _ = _nearest(self.micro_tree_m, pts, self.snap_tolerance_m, grid_of=self.m_grid,
-                             want=gi[rows])
-        mi[rows[pj]] = tj
-        return gi, mi, dist
+        # the nearest micro-grid of the snapped grid, only for the (few) snapped points
+        pj, sj = self.micro_segments.query(pts[pi], predicate="dwithin", distance=self.snap_tolerance_m)
+        if len(pj):
+            tj = self.micro_segment_owner[sj]
+            dj = shapely.distance(pts[pi][pj], self.micro_segments.geometries[sj])
+            keep = self.m_grid[tj] == ti[pj]
+            pj, tj, dj = pj[keep], tj[keep], dj[keep]
+            order = np.lexsort((tj, dj, pj))
+            pj, tj = pj[order], tj[order]
+            head = np.concatenate([[True], pj[1:] != pj[:-1]]) if len(pj) else np.zeros(0, bool)
+            mi[rows[pi[pj[head]]]] = tj[head]
+        return gi, mi, dist, near_g, near_d
 
     # ------------------------------------------------------------------ batch
     def route_many(self, lon, lat, crs: str = "wgs84") -> pd.DataFrame:
@@ -396,12 +429,15 @@ class RoutingIndex:
             gi[need] = self._resolve_ties(gfirst, gp, gpoly, comp[need], np.arange(self.ngrids_geom + 1))
             out = need[gi[need] < 0]
             if len(out):
-                sg, sm, sd = self._snap(x[out], y[out])
+                sg, sm, sd, ng, nd = self._snap(x[out], y[out])
                 gi[out], mi[out], dist[out] = sg, sm, sd
                 snapped[out] = sg >= 0
                 far = out[sg < 0]
                 if len(far):
-                    fg, fd = self._nearest_far_many(x[far], y[far])
+                    fg, fd = ng[sg < 0], nd[sg < 0]
+                    lost = np.flatnonzero(fg < 0)  # beyond the metric zone: nearest in degrees
+                    if len(lost):
+                        fg[lost], fd[lost] = self._nearest_far_many(x[far[lost]], y[far[lost]])
                     reason[far] = [f"outside the service area: nearest grid {self.g_code[g]} at {d:.0f} m"
                                    for g, d in zip(fg.tolist(), fd.tolist())]
         dist[~snapped] = 0.0
@@ -433,20 +469,6 @@ def _resolve_lowest(first, mp, mpoly) -> np.ndarray:
         head = np.concatenate([[True], mp[1:] != mp[:-1]])
         out[mp[head]] = mpoly[head]
     return out
-
-
-def _nearest(tree: shapely.STRtree, pts: np.ndarray, max_m: float | None, grid_of=None, want=None):
-    """Nearest geometry per point within ``max_m`` (ties: lowest id); optionally only in grid ``want``."""
-    if len(tree.geometries) == 0 or len(pts) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    (pi, ti), d = tree.query_nearest(pts, max_distance=max_m, return_distance=True, all_matches=True)
-    if grid_of is not None:
-        keep = grid_of[ti] == want[pi]
-        pi, ti, d = pi[keep], ti[keep], d[keep]
-    order = np.lexsort((ti, d, pi))
-    pi, ti, d = pi[order], ti[order], d[order]
-    head = np.concatenate([[True], pi[1:] != pi[:-1]]) if len(pi) else np.zeros(0, bool)
-    return pi[head], ti[head], d[head]
 
 
 @lru_cache(maxsize=16)
