@@ -45,12 +45,30 @@ def _parse_mapping(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _fail(exc: GridGISError) -> None:
+def _kinds(problems: list[Problem]) -> str:
+    counts: dict[str, int] = {}
+    for p in problems:
+        counts[p.kind] = counts.get(p.kind, 0) + 1
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
+
+def _fail(exc: GridGISError, report_path: Path | None = None) -> None:
     console.print(f"[bold red]error:[/] {exc.message}")
     if exc.problems:
+        console.print(f"by kind: {_kinds(exc.problems)}")
         print_problems(exc.problems, "problems (nothing was imported)" if isinstance(exc, ValidationError)
                        else "problems")
+    report = getattr(exc, "report", None)
+    if report_path is not None and report is not None:
+        _write_report(report, report_path)
     raise typer.Exit(2)
+
+
+def _write_report(report, path: Path) -> None:
+    import json
+
+    path.write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+    console.print(f"full report: {path}")
 
 
 def import_command(
@@ -69,6 +87,7 @@ def import_command(
     author: str = typer.Option(None, "--author", help="author of the new generation (default: your user name)"),
     message: str = typer.Option(None, "--message", "-m", help="message of the new generation"),
     dry_run: bool = typer.Option(False, "--dry-run", help="validate only; store nothing"),
+    report_path: Path = typer.Option(None, "--report", help="write every problem and repair to this JSON file"),
     database_url: str = typer.Option(None, "--database-url", help="store (default: GRIDGIS_DATABASE_URL or "
                                      "sqlite:///gridgis.db)"),
 ) -> None:
@@ -83,7 +102,10 @@ def import_command(
                                          mapping=_parse_mapping(mapping), table=table, **options)
             bar.advance(task)
             if report.repairs:
-                print_problems(report.repairs, f"repaired {len(report.repairs)} problem(s)")
+                console.print(f"repaired: {_kinds(report.repairs)}")
+                print_problems(report.repairs, f"repaired {len(report.repairs)} problem(s)", limit=30)
+            if report_path is not None:
+                _write_report(report, report_path)
             console.print(f"{layer}: {report.read} read, {report.kept} kept (source CRS {report.source_crs})")
             if dry_run:
                 console.print("dry run: nothing stored")
@@ -95,7 +117,7 @@ def import_command(
                                   message or f"import {path.name} as {layer}", replace=False)
             bar.advance(task)
     except GridGISError as exc:
-        _fail(exc)
+        _fail(exc, report_path)
     console.print(f"[green]stored[/] {len(frame)} {layer} in generation {gen.id}")
 
 

@@ -54,8 +54,13 @@ def test_dirty_import_is_refused_with_the_problem_table_and_stores_nothing(tmp_p
         polygon_feature([[116.42, 39.90], [116.43, 39.90], [116.43, 39.91]], code="110105002000", name="乙"),
     ])
     path = write_json(tmp_path / "dirty.geojson", doc)
-    result = run("import", str(path), "--layer", "streets", "--crs", "wgs84", "--database-url", store)
+    report = tmp_path / "report.json"
+    result = run("import", str(path), "--layer", "streets", "--crs", "wgs84", "--database-url", store,
+                 "--report", str(report))
     assert result.exit_code == 2
+    assert "by kind: unclosed_ring 1" in result.output
+    saved = json.loads(report.read_text(encoding="utf-8"))
+    assert saved["problems"][0]["feature"] == "#1 110105002000 (乙)" and saved["kept"] == 0
     assert "unclosed_ring" in result.output and "110105002000" in result.output
     assert "nothing was imported" in result.output
     assert "no gridgis schema" in run("info", "--database-url", store).output  # the store was not even created
