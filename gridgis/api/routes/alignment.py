@@ -1,7 +1,136 @@
-"""API routes: alignment. Thin: parse, call the library, answer."""
+"""API routes: alignment. Thin: read the community's layers from the store, call the library, answer.
+
+- ``GET  /communities/{code}/alignment/analysis`` — counts per case, cut compounds, coverage.
+- ``GET  /communities/{code}/alignment/problems`` — the problem pieces (GeoJSON, EPSG:4326).
+- ``POST /communities/{code}/alignment/proposal`` — proposed grids, changes and report (nothing stored);
+  body (optional): alignment settings, e.g. ``{"household_min": 300, "household_max": 500}``.
+- ``POST /communities/{code}/alignment/apply`` — ``{"author", "message", "commit": false, ...settings}``:
+  a dry run unless ``commit`` is true; a commit creates a new boundary generation.
+- ``GET  /communities/{code}/party-structure`` — the suggested party organisation (tree and table).
+- ``GET  /grids/{code}/micro-grid-split`` — proposed micro-grids of whole buildings (nothing stored).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from typing import Annotated, Any
 
-router = APIRouter()
+import geopandas as gpd
+from fastapi import APIRouter, Body, Path, Query
+
+from gridgis.api.deps import RepositoryDep
+from gridgis.errors import NotFoundError, ValidationError
+
+router = APIRouter(tags=["alignment"])
+
+CommunityCode = Annotated[str, Path(pattern=r"^\d{12}$", description="community code (12 digits)")]
+
+
+def _features(frame: gpd.GeoDataFrame) -> dict[str, Any]:
+    """A frame as a GeoJSON FeatureCollection (lists kept as JSON arrays)."""
+    return json.loads(frame.to_json(drop_id=True, to_wgs84=False)) if len(frame) else {
+        "type": "FeatureCollection", "features": []}
+
+
+def _config(values: dict[str, Any] | None):
+    from gridgis.alignment.config import AlignmentConfig
+
+    return AlignmentConfig.from_dict(values)
+
+
+def _layers(repository: Any, code: str) -> dict[str, gpd.GeoDataFrame]:
+    from gridgis.alignment.apply import load_community
+
+    layers = load_community(repository, code)
+    if not len(layers["grids"]):
+        raise NotFoundError(f"community {code} has no grids to align; import its grids first")
+    return layers
+
+
+def _analysis(repository: Any, code: str, config=None):
+    from gridgis.alignment.report import analyze
+
+    layers = _layers(repository, code)
+    return layers, analyze(layers["compounds"], layers["grids"], layers["buildings"], layers["communities"], config)
+
+
+@router.get("/communities/{code}/alignment/analysis", summary="How grids and compounds fit: cases and cut compounds")
+def alignment_analysis(code: CommunityCode, repository: RepositoryDep) -> dict[str, Any]:
+    _, analysis = _analysis(repository, code)
+    return {"community_code": code, **analysis.summary(code), "cut_compound_list": analysis.cut_compounds(),
+            "coverage": analysis.coverage.to_dict()}
+
+
+@router.get("/communities/{code}/alignment/problems", summary="Problem pieces as GeoJSON (EPSG:4326)")
+def alignment_problems(code: CommunityCode, repository: RepositoryDep) -> dict[str, Any]:
+    _, analysis = _analysis(repository, code)
+    return _features(analysis.problems)
+
+
+def _propose(repository: Any, code: str, settings: dict[str, Any] | None):
+    from gridgis.alignment.propose import propose_alignment
+    from gridgis.alignment.report import analyze
+
+    config = _config(settings)
+    layers, before = _analysis(repository, code, config)
+    proposal = propose_alignment(layers["compounds"], layers["grids"], layers["buildings"], layers["communities"],
+                                 config=config)
+    after = analyze(layers["compounds"], proposal.grids, layers["buildings"], layers["communities"], config)
+    return layers, before, after, proposal
+
+
+@router.post("/communities/{code}/alignment/proposal", summary="Propose grids that follow compound boundaries")
+def alignment_proposal(code: CommunityCode, repository: RepositoryDep,
+                       settings: Annotated[dict[str, Any] | None, Body(description="alignment settings")] = None
+                       ) -> dict[str, Any]:
+    from gridgis.alignment.report import proposal_report
+
+    _, before, after, proposal = _propose(repository, code, settings)
+    return {"community_code": code, "grids": _features(proposal.grids), "changes": _features(proposal.changes),
+            "report": json.loads(json.dumps(proposal_report(before, after, proposal), default=str,
+                                            ensure_ascii=False))}
+
+
+@router.post("/communities/{code}/alignment/apply", summary="Apply the proposal (dry run unless commit is true)")
+def alignment_apply(code: CommunityCode, repository: RepositoryDep,
+                    body: Annotated[dict[str, Any], Body(description='{"author", "message", "commit", ...settings}')]
+                    ) -> dict[str, Any]:
+    from gridgis.alignment.apply import apply_proposal
+
+    body = dict(body or {})
+    author = str(body.pop("author", "") or "").strip()
+    if not author:
+        raise ValidationError("apply: give an author (who applies the proposal)")
+    message = str(body.pop("message", "") or "")
+    commit = bool(body.pop("commit", False))
+    _, _, _, proposal = _propose(repository, code, body)
+    return apply_proposal(repository, code, proposal, author, message, commit=commit).to_dict()
+
+
+@router.get("/communities/{code}/party-structure", summary="Suggested party organisation per case (tree and table)")
+def party_structure(code: CommunityCode, repository: RepositoryDep,
+                    format: Annotated[str, Query(pattern="^(tree|table)$")] = "tree") -> dict[str, Any]:
+    from gridgis.alignment.party import party_structure as suggest
+
+    layers, analysis = _analysis(repository, code)
+    ps = suggest(layers["compounds"], layers["grids"], layers["buildings"], layers["communities"],
+                 analysis=analysis)
+    if format == "table":
+        return {"community_code": code, "rows": json.loads(ps.table.to_json(orient="records", force_ascii=False))}
+    return {"community_code": code, "tree": ps.trees.get(code, {})}
+
+
+@router.get("/grids/{code}/micro-grid-split", summary="Proposed micro-grids of whole buildings (nothing stored)")
+def micro_grid_split(code: Annotated[str, Path(pattern=r"^\d{15}$")], repository: RepositoryDep,
+                     min_households: Annotated[int, Query(ge=1)] = 30,
+                     max_households: Annotated[int, Query(ge=1)] = 100) -> dict[str, Any]:
+    from gridgis.alignment.config import AlignmentConfig
+    from gridgis.alignment.microgrid import split_microgrids
+
+    grids = repository.read_layer("grids", codes=[code])
+    if not len(grids):
+        raise NotFoundError(f"grid {code} does not exist; check the code (15 digits)")
+    buildings = repository.read_layer("buildings", filters={"community_code": code[:12]})
+    config = AlignmentConfig(microgrid_min=min_households, microgrid_max=max_households)
+    micro, explanations = split_microgrids(grids, buildings, config)
+    return {"grid_code": code, "micro_grids": _features(micro), "explanations": explanations}
