@@ -1,19 +1,16 @@
 """Fixtures of the ticket tests: a tiny two-grid city, an exact router over it, a store per test.
 
-The store runs on a fresh SQLite file per test, and on PostGIS (a uniquely named temporary
-database, dropped afterwards) for the tests marked ``postgis``.
+The store runs on a fresh SQLite file per test, and on the storage area's PostGIS test database
+(``make_repository("postgis")`` from tests/conftest.py) for the tests marked ``postgis``.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import datetime
 
 import geopandas as gpd
 import pytest
 import shapely
-import sqlalchemy as sa
 
 from gridgis.tickets.calendar import SHANGHAI
 from gridgis.tickets.dispatch import FrameRouter
@@ -21,7 +18,6 @@ from gridgis.tickets.store import TicketStore
 
 #: south-west corner of the tiny city (Chaoyang, Beijing); each micro-grid is 0.002° square
 X0, Y0, STEP = 116.400, 39.900, 0.002
-POSTGIS_ADMIN = os.environ.get("GRIDGIS_TEST_POSTGIS_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def micro_grids() -> gpd.GeoDataFrame:
@@ -60,31 +56,7 @@ def store(sqlite_url, router) -> TicketStore:
     return TicketStore(sqlite_url, router=router, create_tables=True)
 
 
-@pytest.fixture(scope="session")
-def postgis_url():
-    """A temporary PostGIS database for this session (skips when the server is unreachable)."""
-    name = f"gridgis_t_tickets_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(POSTGIS_ADMIN, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostGIS not reachable: {exc.__class__.__name__}")
-    url = POSTGIS_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    eng = sa.create_engine(url)
-    with eng.begin() as conn:
-        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
-    eng.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
 @pytest.fixture
-def pg_store(postgis_url, router) -> TicketStore:
-    store = TicketStore(postgis_url, router=router, create_tables=True)
-    yield store
-    with store.engine.begin() as conn:
-        conn.exec_driver_sql("TRUNCATE ticket_events, tickets RESTART IDENTITY CASCADE")
-    store.engine.dispose()
+def pg_store(make_repository, router) -> TicketStore:
+    """A store on the storage area's PostGIS test database (schema by the migrations, emptied first)."""
+    return TicketStore(make_repository("postgis"), router=router)
