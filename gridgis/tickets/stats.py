@@ -71,3 +71,26 @@ def summarise(rows: list[dict[str, Any]], *, tz: ZoneInfo, level: str = "grid") 
             "satisfaction_rate": _ratio(sum(1 for v in ratings if v >= 4), len(ratings)),
         })
     return out
+
+
+def statistics_frame(areas: Any, rows: list[dict[str, Any]], level: str = "grid") -> Any:
+    """The area frame (e.g. the ``grids`` layer, EPSG:4326) with one month's figures as columns.
+
+    Areas without tickets get volume 0 and empty rates, so a choropleth shows them as "no data".
+    ``rows`` must be of one month (``TicketStore.statistics(month)``).
+    """
+    import pandas as pd
+
+    key = f"{level}_code"
+    months = {r["month"] for r in rows}
+    if len(months) > 1:
+        raise ValidationError(f"statistics of several months ({', '.join(sorted(months))}); pick one month")
+    stats = pd.DataFrame(rows, columns=[key, "month", "volume", "merged", "resolved", "on_time", "closed", "open",
+                                        "overdue", "rated", "on_time_rate", "closure_rate", "satisfaction",
+                                        "satisfaction_rate"])
+    out = areas[["code", "name", "geometry"]].merge(stats.drop(columns="month"), how="left", left_on="code",
+                                                    right_on=key).drop(columns=key)
+    counts = ["volume", "merged", "resolved", "on_time", "closed", "open", "overdue", "rated"]
+    out[counts] = out[counts].fillna(0).astype(int)
+    out["month"] = next(iter(months), None)
+    return out

@@ -151,3 +151,17 @@ def test_escalation_endpoint_is_idempotent(http, city):
     assert old["id"] not in [x["id"] for x in again["tickets"]]
     got = http.get(f"/tickets/{old['id']}").json()
     assert got["level"] == "grid" and got["overdue"] and got["escalations"] == 1
+
+
+def test_stats_as_geojson_gives_every_grid_with_the_months_figures(http, city):
+    p = inside(city, 7)
+    t = http.post("/tickets", json={"lon": p["lon"], "lat": p["lat"], "matter_code": "M27",
+                                    "received_at": "2026-06-15T09:00:00+08:00"}).json()
+    r = http.get("/tickets/stats", params={"month": "2026-06", "format": "geojson"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+    feats = {f["properties"]["code"]: f["properties"] for f in r.json()["features"]}
+    assert set(feats) == set(city["grids"]["code"])
+    assert feats[t["grid_code"]]["volume"] == 1 and feats[t["grid_code"]]["month"] == "2026-06"
+    others = [v for k, v in feats.items() if k != t["grid_code"]]
+    assert all(v["volume"] == 0 and v["on_time_rate"] is None for v in others)
+    assert http.get("/tickets/stats", params={"format": "geojson"}).status_code == 422

@@ -107,9 +107,26 @@ def create_ticket(body: TicketIn, store: StoreDep, response: Response) -> dict[s
 
 @router.get("/tickets/stats")
 def ticket_stats(store: StoreDep, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
-                 level: Literal["micro_grid", "grid", "community", "street"] = "grid") -> dict[str, Any]:
-    """Per-grid figures by month: volume, on-time rate, closure rate, satisfaction."""
-    return {"month": month, "level": level, "rows": store.statistics(month, level=level)}
+                 level: Literal["micro_grid", "grid", "community", "street"] = "grid",
+                 format: Literal["json", "geojson"] = "json") -> Any:
+    """Per-grid figures by month: volume, on-time rate, closure rate, satisfaction.
+
+    ``format=geojson`` (needs ``month``) answers the areas of ``level`` as a FeatureCollection
+    with the month's figures as properties: what the map colours grids by.
+    """
+    rows = store.statistics(month, level=level)
+    if format == "json":
+        return {"month": month, "level": level, "rows": rows}
+    if month is None:
+        raise ValidationError("format=geojson needs month=YYYY-MM (one month per map)")
+    import json
+
+    from gridgis.tickets.stats import statistics_frame
+
+    layers = {"micro_grid": "micro_grids", "grid": "grids", "community": "communities", "street": "streets"}
+    frame = statistics_frame(store.repository.read_layer(layers[level]), rows, level=level)
+    return Response(frame.to_json(na="null", drop_id=True, ensure_ascii=False),
+                    media_type="application/geo+json")
 
 
 @router.post("/tickets/escalations")
