@@ -18,6 +18,7 @@ from gridgis.errors import ValidationError
 from gridgis.io.export import export_layers
 from gridgis.io.layer_import import import_layer
 from gridgis.io.shapefile import SHAPEFILE_NAMES, shapefile_names
+from gridgis.layers import get_spec, normalize_frame
 
 CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)  # every one is in GBK too
 NAMES = st.text(alphabet=st.one_of(CJK, st.sampled_from("ABC123-()（）· ")), min_size=1, max_size=12).map(str.strip).filter(bool)
@@ -142,3 +143,16 @@ def test_unknown_format_or_encoding_is_refused(tmp_path, streets_frame):
         export_layers({"streets": streets_frame}, "kml", tmp_path / "x")
     with pytest.raises(ValidationError, match="utf-8 or gbk"):
         export_layers({"streets": streets_frame}, "shp", tmp_path / "x.shp", encoding="big5")
+
+
+@pytest.mark.parametrize(("fmt", "encoding"), [("geojson", "utf-8"), ("gpkg", "utf-8"), ("shp", "gbk")])
+def test_point_layer_round_trip_keeps_every_field(tmp_path, fmt, encoding, stations_frame):
+    out = tmp_path / f"stations.{fmt}"
+    export_layers({"stations": stations_frame}, fmt, out, encoding=encoding)
+    back, report = import_layer(out, "stations", "wgs84")
+    assert report.ok
+    want = normalize_frame(get_spec("stations"), stations_frame)  # missing text as None
+    for col in ("code", "name", "kind", "level", "area_code", "opening_hours", "services", "contact", "address"):
+        assert back[col].tolist() == want[col].tolist(), col
+    assert back["opening_hours"].tolist()[1] is None
+    assert shapely.equals_exact(back.geometry.values, stations_frame.geometry.values, tolerance=1e-7).all()
