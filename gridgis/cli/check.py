@@ -38,11 +38,16 @@ def load_city(directory: Path | None, database_url: str | None) -> dict[str, gpd
 def problems_table(report: HierarchyReport, limit: int = 60) -> Table:
     """A rich table of the report's problems (the first ``limit``)."""
     table = Table(title=f"层级检查问题 hierarchy problems ({len(report.problems):,})", show_lines=False)
-    for col in ("#", "类型 kind", "要素 feature", "说明 message", "位置 where (lon,lat)"):
-        table.add_column(col, overflow="fold")
+    table.add_column("#", justify="right")
+    table.add_column("类型 kind", no_wrap=True)
+    table.add_column("要素 feature", overflow="fold", ratio=2)
+    table.add_column("说明 message", overflow="fold", ratio=4)
+    table.add_column("位置 lon,lat", no_wrap=True)
     for i, p in enumerate(report.problems[:limit], 1):
-        where = f"{p.where[0]:.6f},{p.where[1]:.6f}" if p.where else ""
+        where = f"{p.where[0]:.5f},{p.where[1]:.5f}" if p.where else ""
         table.add_row(str(i), KIND_LABELS.get(p.kind, (p.kind,))[0], p.feature or "", p.message, where)
+    if len(report.problems) > limit:
+        table.caption = f"… {len(report.problems) - limit:,} more (use --out or --json for all)"
     return table
 
 
@@ -141,7 +146,7 @@ def demo(ctx: Any) -> None:
     report = check_city(city)
     console.print(report.summary())
     if report.problems:
-        console.print(problems_table(report, limit=12))
+        console.print(problems_table(report, limit=8))
     out = Path(ctx.out_dir) / "hierarchy-problems.geojson"
     write_problems(report, out)
     console.print(f"问题图层 problems layer for QGIS: {out}")
