@@ -169,7 +169,7 @@ def _where(spec: LayerSpec, generation: int | None, bbox: BBox | None, codes: It
            filters: Mapping[str, Any] | None, postgis: bool) -> list[sa.ColumnElement[bool]]:
     where = [features.c.layer == spec.name, _alive(generation)]
     if codes is not None:
-        where.append(features.c.code.in_([str(c) for c in codes]))
+        where.append(features.c.code.in_(codes))
     for key, value in (filters or {}).items():
         where.append(_filter_condition(spec, key, value))
     if bbox is not None:
@@ -188,38 +188,62 @@ def _exact_bbox(rows: list[dict[str, Any]], bbox: BBox) -> list[dict[str, Any]]:
     return [r for r, hit in zip(rows, hits, strict=True) if hit]
 
 
+#: above this many codes, ``codes=`` is applied in Python (SQLite caps bound parameters)
+MANY_CODES = 2000
+
+
+def _plan(spec: LayerSpec, generation: int | None, bbox: Sequence[float] | None, codes: Iterable[str] | None,
+          filters: Mapping[str, Any] | None, postgis: bool) -> tuple[list[Any], BBox | None, set[str] | None]:
+    """The SQL conditions, plus what must still be filtered in Python: the exact bbox test on
+    SQLite (SQL only compares bounding boxes there) and a very long list of codes."""
+    box = None if bbox is None else _check_bbox(bbox)
+    wanted = None if codes is None else [str(c) for c in codes]
+    in_python = wanted is not None and len(wanted) > MANY_CODES
+    where = _where(spec, generation, box, None if in_python else wanted, filters, postgis)
+    return where, (box if box is not None and not postgis else None), (set(wanted) if in_python and wanted else None)
+
+
 def select_rows(conn: sa.Connection, spec: LayerSpec, generation: int | None, *, bbox: Sequence[float] | None = None,
                 codes: Iterable[str] | None = None, filters: Mapping[str, Any] | None = None,
                 limit: int | None = None, offset: int = 0, postgis: bool = False) -> list[dict[str, Any]]:
     """Rows of ``spec``'s layer in ``generation`` (``None``: current) that pass every filter, by code."""
-    box = None if bbox is None else _check_bbox(bbox)
-    if limit is not None and int(limit) < 0 or int(offset) < 0:
+    try:
+        offset = int(offset)
+        limit = None if limit is None else int(limit)
+    except (TypeError, ValueError):
+        raise ValidationError(f"limit {limit!r} and offset {offset!r} must be whole numbers") from None
+    if (limit is not None and limit < 0) or offset < 0:
         raise ValidationError("limit and offset must not be negative")
-    stmt = sa.select(*_ROW_COLUMNS).where(*_where(spec, generation, box, codes, filters, postgis))
-    stmt = stmt.order_by(features.c.code)
-    python_bbox = box is not None and not postgis
-    if not python_bbox:
-        if offset:
-            stmt = stmt.offset(int(offset))
-        if limit is not None:
-            stmt = stmt.limit(int(limit))
+    where, python_box, python_codes = _plan(spec, generation, bbox, codes, filters, postgis)
+    stmt = sa.select(*_ROW_COLUMNS).where(*where).order_by(features.c.code)
+    in_python = python_box is not None or python_codes is not None
+    if not in_python:
+        stmt = stmt.offset(offset) if offset else stmt
+        stmt = stmt.limit(limit) if limit is not None else stmt
     rows = fetch_rows(conn, stmt)
-    if python_bbox:
-        assert box is not None
-        rows = _exact_bbox(rows, box)
-        rows = rows[int(offset):] if limit is None else rows[int(offset):int(offset) + int(limit)]
+    if in_python:
+        if python_codes is not None:
+            rows = [r for r in rows if r["code"] in python_codes]
+        if python_box is not None:
+            rows = _exact_bbox(rows, python_box)
+        rows = rows[offset:] if limit is None else rows[offset:offset + limit]
     return rows
 
 
 def count_rows(conn: sa.Connection, spec: LayerSpec, generation: int | None, *, bbox: Sequence[float] | None = None,
                codes: Iterable[str] | None = None, filters: Mapping[str, Any] | None = None,
                postgis: bool = False) -> int:
-    box = None if bbox is None else _check_bbox(bbox)
-    where = _where(spec, generation, box, codes, filters, postgis)
-    if box is not None and not postgis:
-        geoms = conn.execute(sa.select(features.c.geometry).where(*where)).scalars().all()
-        return int(shapely.intersects(np.array(geoms, dtype=object), shapely.box(*box)).sum()) if geoms else 0
-    return int(conn.execute(sa.select(sa.func.count()).select_from(features).where(*where)).scalar_one())
+    """How many rows :func:`select_rows` would return without limit and offset."""
+    where, python_box, python_codes = _plan(spec, generation, bbox, codes, filters, postgis)
+    if python_box is None and python_codes is None:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(features).where(*where)).scalar_one())
+    found = conn.execute(sa.select(features.c.code, wkb_column(features.c.geometry)).where(*where)).all()
+    if python_codes is not None:
+        found = [f for f in found if f[0] in python_codes]
+    if python_box is None or not found:
+        return len(found)
+    geoms = shapely.from_wkb(np.array([bytes(f[1]) for f in found], dtype=object))
+    return int(shapely.intersects(geoms, shapely.box(*python_box)).sum())
 
 
 def count_by_layer(conn: sa.Connection, generation: int | None) -> dict[str, int]:

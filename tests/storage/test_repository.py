@@ -186,3 +186,20 @@ def test_empty_bbox_area_reads_an_empty_frame_with_layer_columns(repository):
     repository.write_city(tiny_city(), author="t")
     empty = repository.read_layer("grids", bbox=box(100, 30, 100.1, 30.1).bounds)
     assert empty.empty and list(empty.columns) == [*get_spec("grids").columns, "version"]
+
+
+def test_a_very_long_list_of_codes_is_filtered_correctly(repository, monkeypatch):
+    from gridgis.storage import queries
+
+    repository.write_city(tiny_city(), author="t")
+    monkeypatch.setattr(queries, "MANY_CODES", 1)  # take the path used for thousands of codes
+    wanted = [GRID2, "110105001001404", "110105001001405"]
+    assert repository.read_layer("grids", codes=wanted)["code"].tolist() == [GRID2]
+    assert repository.count("grids", codes=wanted, bbox=(116.0, 39.0, 117.0, 40.5)) == 1
+    assert repository.read_layer("grids", codes=[GRID1, GRID2], limit=1, offset=1)["code"].tolist() == [GRID2]
+
+
+@pytest.mark.parametrize("page", [{"limit": -1}, {"offset": -5}, {"limit": "ten"}])
+def test_bad_paging_is_refused(repository, page):
+    with pytest.raises(ValidationError):
+        repository.read_layer("grids", **page)
