@@ -26,10 +26,10 @@ from gridgis.layers import LAYERS
 from gridgis.maps.geojson import geometry_json, plain
 
 #: the zoom from which each layer is sent (below it a tile of that layer is empty)
-MIN_ZOOM = {"streets": 0, "communities": 9, "grids": 12, "compounds": 13, "micro_grids": 14, "stations": 12,
-            "buildings": 15}
+MIN_ZOOM = {"streets": 0, "communities": 9, "grids": 13, "compounds": 14, "micro_grids": 15, "stations": 14,
+            "buildings": 16}
 #: from this zoom on geometry is sent unsimplified
-FULL_ZOOM = 17
+FULL_ZOOM = 16
 MAX_ZOOM = 22
 #: simplification tolerance in screen pixels
 TOLERANCE_PX = 0.6

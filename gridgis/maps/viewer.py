@@ -6,6 +6,8 @@ Functions take the repository (``read_layer``, ``current_generation``, ``counts`
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,9 @@ from gridgis.maps.tiles import MIN_ZOOM, LayerTiles, TileCache
 #: viewer layers in drawing order, and whether each is on when the page opens
 VIEWER_LAYERS = (("streets", True), ("communities", True), ("grids", True), ("micro_grids", True),
                  ("compounds", True), ("buildings", False), ("stations", True))
+log = logging.getLogger("gridgis.maps")
+_WARM_LOCK = threading.Lock()
+_WARMED: dict[int, set] = {}
 _CODE_LAYERS = ("stations", "buildings", "compounds", "micro_grids", "grids", "communities", "streets")
 
 
@@ -39,6 +44,36 @@ def tile(repository: Any, cache: TileCache, layer: str, z: int, x: int, y: int,
     tiles = cache.layer(gen, layer, lambda name: repository.read_layer(name))
     text, n = tiles.tile(z, x, y, zoom=zoom)
     return text, n, gen
+
+
+def warm(repository: Any, cache: TileCache, zooms: int = 1) -> None:
+    """Load every layer and simplify it for its first ``zooms`` zoom levels (run in the background).
+
+    Layers seen first (at the lowest zooms) are warmed first.
+    """
+    for name in sorted((n for n, _ in VIEWER_LAYERS), key=lambda n: MIN_ZOOM[n]):
+        tiles = layer_tiles(repository, cache, name)
+        for z in range(MIN_ZOOM[name], MIN_ZOOM[name] + zooms):
+            tiles.zoom(z)
+
+
+def warm_in_background(repository: Any, cache: TileCache) -> threading.Thread | None:
+    """Start :func:`warm` once per generation in a daemon thread, so the first zoom-in finds its layers ready."""
+    gen = generation_key(repository)
+    with _WARM_LOCK:
+        if gen in _WARMED.setdefault(id(cache), set()):
+            return None
+        _WARMED[id(cache)].add(gen)
+    thread = threading.Thread(target=_warm_quietly, args=(repository, cache), name="gridgis-tile-warm", daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm_quietly(repository: Any, cache: TileCache) -> None:
+    try:
+        warm(repository, cache)
+    except Exception:  # a request will load the layer itself and report any error properly
+        log.debug("warming the tile cache failed", exc_info=True)
 
 
 def meta(repository: Any) -> dict[str, Any]:

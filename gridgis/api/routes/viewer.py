@@ -54,7 +54,8 @@ def map_page() -> HTMLResponse:
 
 
 @router.get("/viewer/meta", summary="What the viewer starts from: bounds, generation, layers and counts")
-def viewer_meta(repository: RepositoryDep) -> dict:
+def viewer_meta(request: Request, repository: RepositoryDep) -> dict:
+    service.warm_in_background(repository, _cache(request))
     return service.meta(repository)
 
 
