@@ -67,8 +67,13 @@ def _snap(geoms: np.ndarray, grid_size: float) -> np.ndarray:
 def _clip(geoms: np.ndarray, area: shapely.Geometry, grid_size: float) -> np.ndarray:
     if not len(geoms):
         return geoms
-    out = shapely.intersection(geoms, area, grid_size=grid_size)
-    return np.array([_poly(g) for g in out], dtype=object)
+    shapely.prepare(area)
+    inside = shapely.contains_properly(area, geoms)
+    out = geoms.copy()
+    rest = ~inside
+    if rest.any():
+        out[rest] = [_poly(g) for g in shapely.intersection(geoms[rest], area, grid_size=grid_size)]
+    return out
 
 
 def _poly(g: shapely.Geometry) -> shapely.Geometry:
@@ -201,7 +206,8 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     grids = _clip(_snap(ci.grid_geoms, gs), area, gs)
     comps = _clip(_snap(ci.compound_geoms, gs), area, gs)
     groups = _compound_groups(comps, config.sliver_area_m2)
-    group_geoms = np.array([shapely.union_all(comps[g], grid_size=gs) for g in groups], dtype=object)
+    group_geoms = np.array([comps[g[0]] if len(g) == 1 else shapely.union_all(comps[g], grid_size=gs)
+                            for g in groups], dtype=object)
     bgeoms = ci.building_geoms
     bpts = shapely.point_on_surface(bgeoms) if len(bgeoms) else np.array([], dtype=object)
     # households per group: from buildings when there are any, else the compounds' own figures
@@ -234,7 +240,7 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     # surroundings can move with it
     if len(group_geoms) >= 2:
         land = shapely.difference(area, shapely.union_all(group_geoms), grid_size=gs)
-        xy, lab = _building_regions(area, group_geoms, gs, step=10.0)
+        xy, lab = _building_regions(area, shapely.simplify(group_geoms, 1.0), gs, step=25.0)
         lines += _voronoi_lines(land, xy, lab, extend_to=area)
     split_points: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for k in np.flatnonzero(large):
