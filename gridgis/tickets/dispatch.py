@@ -39,7 +39,9 @@ class Routed:
 
 def routed_from(result: Any) -> Routed:
     """Normalise a router's answer (object with attributes, or mapping) to :class:`Routed`."""
-    get = (lambda k, d=None: result.get(k, d)) if isinstance(result, dict) else (lambda k, d=None: getattr(result, k, d))
+    def get(key: str, default: Any = None) -> Any:
+        return result.get(key, default) if isinstance(result, dict) else getattr(result, key, default)
+
     workers = get("workers") or [*(get("micro_grid_workers") or []), *(get("grid_workers") or [])]
     return Routed(get("micro_grid_code"), get("grid_code"), get("community_code"), get("street_code"),
                   list(workers), bool(get("snapped", False)), float(get("distance_m", 0.0) or 0.0))
@@ -189,8 +191,9 @@ class FrameRouter:
         i = int(dist.idxmin())
         d = float(dist.iloc[i])
         if d > self.tolerance_m:
-            raise OutOfAreaError(f"point ({x:.6f}, {y:.6f}) is outside the service area: nearest grid "
-                                 f"{self._frame.iloc[i]['code']} is {d:.0f} m away (tolerance {self.tolerance_m:.0f} m)")
+            nearest = self._frame.iloc[i]["code"]
+            raise OutOfAreaError(f"point ({x:.6f}, {y:.6f}) is outside the service area: nearest grid {nearest} "
+                                 f"is {d:.0f} m away (tolerance {self.tolerance_m:.0f} m)")
         return Routed(**_fill(self._codes(self._frame.iloc[i])), snapped=True, distance_m=round(d, 1))
 
 

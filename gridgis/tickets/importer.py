@@ -74,7 +74,10 @@ def reports_from_frame(frame: pd.DataFrame, crs: str = "wgs84") -> list[dict[str
     reports = []
     for row in frame.to_dict("records"):
         title, desc = _text(row.get("title")), _text(row.get("description"))
-        description = "：".join(x for x in (title, desc) if x) if title and desc and title not in desc else (desc or title)
+        if title and desc and title not in desc:
+            description = f"{title}：{desc}"
+        else:
+            description = desc or title
         try:
             received = _time(row.get("reported_at", row.get("received_at")))
         except ValueError:

@@ -157,7 +157,8 @@ def _refuse(ticket: Ticket, action: str, why: str | None = None) -> TransitionEr
     arrow = f"{ticket.status} → {target}" if target else ticket.status
     msg = (f"{ticket.label}: cannot {action} ({ACTION_LABELS.get(action, action)}) from {ticket.status} "
            f"({STATES.get(ticket.status, ticket.status)}) [{arrow}]")
-    msg += f": {why}" if why else f"; allowed from {ticket.status}: {', '.join(allowed_actions(ticket.status)) or 'none'}"
+    allowed = ", ".join(allowed_actions(ticket.status)) or "none"
+    msg += f": {why}" if why else f"; allowed from {ticket.status}: {allowed}"
     return TransitionError(msg)
 
 

@@ -398,7 +398,8 @@ class TicketStore:
         dlon = radius_m / (_METRES_PER_DEG * max(math.cos(math.radians(y)), 1e-6))
         q = sa.select(tickets).where(tickets.c.matter_code == matter_code,
                                      tickets.c.status.in_(sorted(loop.OPEN_STATES)),
-                                     tickets.c.lon.between(x - dlon, x + dlon), tickets.c.lat.between(y - dlat, y + dlat))
+                                     tickets.c.lon.between(x - dlon, x + dlon),
+                                     tickets.c.lat.between(y - dlat, y + dlat))
         if exclude_id is not None:
             q = q.where(tickets.c.id != int(exclude_id))
         with storage_errors(self.url, "finding duplicate tickets"), self._read() as conn:

@@ -32,7 +32,8 @@ def validate(georeport):
     from referencing.jsonschema import DRAFT7
 
     folder = georeport / "schema"
-    schemas = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*.json") if p.name != "swagger.json"}
+    schemas = {p.name: json.loads(p.read_text(encoding="utf-8"))
+               for p in folder.glob("*.json") if p.name != "swagger.json"}
     registry = Registry().with_resources(
         (name, Resource.from_contents(s, default_specification=DRAFT7)) for name, s in schemas.items())
 
@@ -171,8 +172,8 @@ def test_requests_xml_matches_the_fixture_fields_and_round_trips(http, city, geo
 
 def test_list_filters_by_status_code_and_dates(http, city, validate):
     rid = post(http, city, i=3, service_code="M11").json()[0]["service_request_id"]
-    http.post(f"/tickets/{rid}/transitions", json={"action": "merge", "actor": "x",
-                                                    "master_id": int(post(http, city, i=3).json()[0]["service_request_id"])})
+    master = int(post(http, city, i=3).json()[0]["service_request_id"])
+    http.post(f"/tickets/{rid}/transitions", json={"action": "merge", "actor": "x", "master_id": master})
     closed = http.get("/open311/v2/requests.json", params={"status": "closed", "service_code": "M11"}).json()
     validate(closed, "requests.json")
     assert [r["service_request_id"] for r in closed] == [rid] and closed[0]["status_notes"].startswith("重复工单")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gridgis.tickets.calendar import SHANGHAI, add_working_time, default_calendar, make_calendar
 from gridgis.tickets.catalogue import Duration
@@ -86,3 +88,14 @@ def test_configurable_hours_change_the_day_length():
     cal = make_calendar(hours=((time(9), time(17)),))
     assert cal.day_length == timedelta(hours=8)
     assert cal.add(sh(2026, 9, 30, 16, 0), Duration(1, "wd")) == sh(2026, 10, 8, 16, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2026, 12, 20),
+                         timezones=st.just(SHANGHAI)),
+       minutes=st.integers(min_value=1, max_value=60 * 24 * 5))
+def test_added_working_time_is_exactly_the_working_time_between(start, minutes):
+    end = CAL.add_working_time(start, timedelta(minutes=minutes))
+    assert end > start
+    assert CAL.working_time_between(start, end) == timedelta(minutes=minutes)
+    assert CAL.is_working_day(end.date())  # a deadline always falls on a working day
