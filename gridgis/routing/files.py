@@ -70,7 +70,7 @@ def route_points(index: RoutingIndex, x: np.ndarray, y: np.ndarray, crs: str, ch
     parse_crs(crs)  # an unknown CRS fails before any work
     parts = []
     for start in range(0, len(x), max(1, chunk_size)):
-        part = index.route_many(x[start:start + chunk_size], y[start:start + chunk_size], crs)
+        part = index.route_many(x[start:start + chunk_size], y[start:start + chunk_size], crs, with_compounds=False)
         parts.append(part)
         if on_chunk is not None:
             on_chunk(len(part))

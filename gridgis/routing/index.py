@@ -208,10 +208,11 @@ class RoutingIndex:
         self.compounds = comps.drop(columns=[c for c in ("version",) if c in comps.columns])
         self.buildings = blds
 
-        self.micro_loc = CellLocator.build(micro.geometry.values, cell_m=cell_m)
-        self.grid_loc = CellLocator.build(grids.geometry.values, cell_m=cell_m)
-        self.comp_loc = CellLocator.build(comps.geometry.values, cell_m=cell_m)
-        self.bld_loc = CellLocator.build(blds.geometry.values, cell_m=cell_m)
+        # the micro-grid raster answers most points; the others are consulted less or are small
+        self.micro_loc = CellLocator.build(micro.geometry.values, cell_m=cell_m, max_cells=12_000_000)
+        self.grid_loc = CellLocator.build(grids.geometry.values, cell_m=cell_m, max_cells=2_000_000)
+        self.comp_loc = CellLocator.build(comps.geometry.values, cell_m=cell_m, max_cells=4_000_000)
+        self.bld_loc = CellLocator.build(blds.geometry.values, cell_m=cell_m, max_cells=6_000_000)
 
         # metric geometry for compound ownership and snapping
         self.metric_crs = metric_crs_for(grids)
@@ -221,7 +222,7 @@ class RoutingIndex:
         self.grid_tree_m = shapely.STRtree(grids_m)
         # every grid edge as its own segment: the nearest grid of an outside point is the owner of
         # its nearest segment, and segment distances are cheap (polygon distances are not)
-        ax, ay, bx, by, owner = _edges(grids_m)
+        ax, ay, bx, by, owner = _outer_edges(*_edges(grids_m))
         self.grid_segments = shapely.STRtree(shapely.linestrings(
             np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1)))
         self.grid_segment_owner = owner
@@ -394,12 +395,14 @@ class RoutingIndex:
         return gi, mi, dist, near_g, near_d
 
     # ------------------------------------------------------------------ batch
-    def route_many(self, lon, lat, crs: str = "wgs84") -> pd.DataFrame:
+    def route_many(self, lon, lat, crs: str = "wgs84", with_compounds: bool = True) -> pd.DataFrame:
         """Route arrays of points given in ``crs``; one row per point, in input order.
 
         Columns: ``micro_grid_code``, ``grid_code``, ``community_code``, ``street_code``,
-        ``compound_code``, ``building_code`` (``None`` where not routed or not inside one),
-        ``snapped``, ``distance_m`` and ``reason`` (empty when routed; otherwise why not).
+        ``compound_code``, ``building_code`` (``None`` where not routed or not inside one; both
+        left out when ``with_compounds`` is false, which skips those look-ups except where the
+        tie rule needs the compound), ``snapped``, ``distance_m`` and ``reason`` (empty when
+        routed; otherwise why not).
         """
         lon = np.asarray(lon, dtype=float)
         lat = np.asarray(lat, dtype=float)
@@ -416,9 +419,15 @@ class RoutingIndex:
         reason[finite_in & ~good] = f"coordinates out of range for {crs}"
         x, y = np.where(good, x, np.nan), np.where(good, y, np.nan)
 
-        comp = _resolve_lowest(*self.comp_loc.locate(x, y))
-        bld = _resolve_lowest(*self.bld_loc.locate(x, y))
+        if with_compounds:
+            comp = _resolve_lowest(*self.comp_loc.locate(x, y))
+            bld = _resolve_lowest(*self.bld_loc.locate(x, y))
+        else:
+            comp = np.full(n, -1, dtype=np.int64)
         mfirst, mp, mpoly = self.micro_loc.locate(x, y)
+        if not with_compounds and len(mp):  # the tie rule needs the compound of tied points only
+            tied = np.unique(mp)
+            comp[tied] = _resolve_lowest(*self.comp_loc.locate(x[tied], y[tied]))
         mi = self._resolve_ties(mfirst, mp, mpoly, comp, self.m_grid)
         gi = np.where(mi >= 0, self.m_grid[mi], -1)
         need = np.flatnonzero(good & (mi < 0))
@@ -426,6 +435,9 @@ class RoutingIndex:
         dist = np.zeros(n)
         if len(need):
             gfirst, gp, gpoly = self.grid_loc.locate(x[need], y[need])
+            if not with_compounds and len(gp):
+                tied = need[np.unique(gp)]
+                comp[tied] = _resolve_lowest(*self.comp_loc.locate(x[tied], y[tied]))
             gi[need] = self._resolve_ties(gfirst, gp, gpoly, comp[need], np.arange(self.ngrids_geom + 1))
             out = need[gi[need] < 0]
             if len(out):
@@ -442,8 +454,11 @@ class RoutingIndex:
                                    for g, d in zip(fg.tolist(), fd.tolist())]
         dist[~snapped] = 0.0
         cols = {"micro_grid_code": self.m_code[mi], "grid_code": self.g_code[gi], "community_code": self.g_comm[gi],
-                "street_code": self.g_street[gi], "compound_code": self.q_code[comp], "building_code": self.b_code[bld],
+                "street_code": self.g_street[gi], "compound_code": self.q_code[comp],
+                "building_code": self.b_code[bld] if with_compounds else None,
                 "snapped": snapped, "distance_m": dist, "reason": reason}
+        if not with_compounds:
+            del cols["compound_code"], cols["building_code"]
         return pd.DataFrame({k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in cols.items()})
 
     def _resolve_ties(self, first, mp, mpoly, comp, grid_of) -> np.ndarray:
@@ -469,6 +484,16 @@ def _resolve_lowest(first, mp, mpoly) -> np.ndarray:
         head = np.concatenate([[True], mp[1:] != mp[:-1]])
         out[mp[head]] = mpoly[head]
     return out
+
+
+def _outer_edges(ax, ay, bx, by, owner):
+    """Drop the edges two grids share exactly (interior to the service area): an outside point's
+    nearest grid is always reached through an edge on the outline."""
+    swap = (ax > bx) | ((ax == bx) & (ay > by))
+    k = np.column_stack([np.where(swap, bx, ax), np.where(swap, by, ay), np.where(swap, ax, bx), np.where(swap, ay, by)])
+    _, inverse, counts = np.unique(k, axis=0, return_inverse=True, return_counts=True)
+    once = counts[inverse.ravel()] == 1
+    return ax[once], ay[once], bx[once], by[once], owner[once]
 
 
 @lru_cache(maxsize=16)

@@ -193,3 +193,16 @@ def test_building_on_no_compound_and_lowest_code_on_shared_compound_edge():
 def test_index_without_grids_is_refused():
     with pytest.raises(ValidationError, match="grids"):
         RoutingIndex.build({})
+
+
+def test_batch_without_compound_columns_still_applies_the_tie_rule(two_grid_index, city, index):
+    lon, lat = [X1, X1, X1, 121.5003], [YM, 31.2004, 31.2008, 31.2008]
+    full = two_grid_index.route_many(lon, lat)
+    lean = two_grid_index.route_many(lon, lat, with_compounds=False)
+    assert "compound_code" not in lean.columns
+    assert lean["micro_grid_code"].tolist() == full["micro_grid_code"].tolist() == [
+        GRID_B + "01", GRID_B + "02", GRID_A + "01", GRID_A + "01"]
+    verts = shapely.get_coordinates(city["micro_grids"].geometry.values)[:300]
+    a = index.route_many(verts[:, 0], verts[:, 1])
+    b = index.route_many(verts[:, 0], verts[:, 1], with_compounds=False)
+    assert a["micro_grid_code"].tolist() == b["micro_grid_code"].tolist()
