@@ -205,7 +205,12 @@ def read_geojson(path: str | Path, *, encoding: str | None = None, allow_bare_ar
     given), malformed JSON (with line and column), a top level that is not a
     FeatureCollection, or features whose geometry is not GeoJSON.
     """
-    text = decode_text(Path(path).read_bytes(), str(path), encoding)
+    data = Path(path).read_bytes()
+    try:
+        text = decode_text(data, str(path), encoding)
+    except MalformedInputError as exc:
+        exc.problems = _undecodable_features(data, encoding) or exc.problems
+        raise
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -213,6 +218,27 @@ def read_geojson(path: str | Path, *, encoding: str | None = None, allow_bare_ar
                                   [Problem(exc.msg, feature=f"line {exc.lineno} column {exc.colno}",
                                            kind="malformed")]) from None
     return parse_features(doc, str(path), allow_bare_array=allow_bare_array)
+
+
+def _undecodable_features(data: bytes, encoding: str | None) -> list[Problem]:
+    """The features whose text does not decode, named by index/code (best effort; [] if unknown)."""
+    enc = encoding or "utf-8-sig"
+    try:
+        doc = json.loads(data.decode(enc, errors="replace"))
+        features = doc.get("features") if isinstance(doc, dict) else None
+    except (json.JSONDecodeError, LookupError):
+        return []
+    out = []
+    for i, feat in enumerate(features if isinstance(features, list) else []):
+        props = feat.get("properties") if isinstance(feat, dict) else None
+        if not isinstance(props, dict):
+            continue
+        bad = [k for k, v in props.items() if "\ufffd" in f"{k}{v}"]
+        if bad:
+            out.append(Problem(f"text in {', '.join(map(str, bad))} is not valid {enc.replace('-sig', '')}; "
+                               "give the file's encoding (e.g. gbk)",
+                               feature=feature_label(i, props.get("code")), kind="bad_encoding"))
+    return out
 
 
 # --------------------------------------------------------------------------------------------- writing

@@ -60,15 +60,52 @@ def shapefile_encoding(path: str | Path, encoding: str | None = None) -> str | N
     return "utf-8"
 
 
+_CPG = {"utf-8": "utf-8", "utf8": "utf-8", "65001": "utf-8", "gbk": "gbk", "936": "gbk", "cp936": "gbk",
+        "gb2312": "gbk", "gb18030": "gb18030"}
+
+
+def _declared_encoding(path: Path) -> str | None:
+    cpg = path.with_suffix(".cpg")
+    if not cpg.exists():
+        return None
+    return _CPG.get(cpg.read_text(encoding="ascii", errors="ignore").strip().lower())
+
+
+def _undecodable_rows(path: Path, layer: str | None, encoding: str | None) -> list[Problem]:
+    """Which features hold text that does not decode as ``encoding`` (best effort; [] if unknown)."""
+    if encoding is None:
+        return []
+    try:
+        meta, _f, _g, values = pyogrio.raw.read(str(path), layer=layer, encoding="ISO-8859-1", read_geometry=False)
+    except Exception:  # noqa: BLE001 - only a better message is at stake
+        return []
+    out = []
+    for i in range(len(values[0]) if values else 0):
+        bad = []
+        for name, col in zip(meta["fields"], values, strict=True):
+            v = col[i]
+            if isinstance(v, str):
+                try:
+                    v.encode("latin-1").decode(encoding)
+                except (UnicodeDecodeError, UnicodeEncodeError):
+                    bad.append(str(name))
+        if bad:
+            out.append(Problem(f"text in {', '.join(bad)} is not valid {encoding}; give the file's encoding "
+                               "(e.g. --encoding gbk)", feature=f"#{i}", kind="bad_encoding"))
+    return out
+
+
 def _read_ogr(path: Path, *, layer: str | None, encoding: str | None, what: str) -> RawSource:
     try:
         meta, _fids, wkb, values = pyogrio.raw.read(str(path), layer=layer, encoding=encoding)
     except UnicodeDecodeError as exc:
         enc = encoding or "the encoding the file declares"
+        problems = _undecodable_rows(path, layer, encoding or _declared_encoding(path)) or [
+            Problem(str(exc), feature=what, kind="bad_encoding")]
         raise MalformedInputError(
             f"{what}: text cannot be read as {enc} (byte {exc.object[exc.start:exc.start + 1]!r}); "
             "give the right encoding (e.g. encoding='gbk' / --encoding gbk), or fix the .cpg file",
-            [Problem(str(exc), feature=what, kind="bad_encoding")]) from None
+            problems) from None
     except pyogrio.errors.DataSourceError as exc:
         raise MalformedInputError(f"{what}: cannot be opened as a vector file: {exc}") from None
     except pyogrio.errors.DataLayerError as exc:

@@ -71,12 +71,15 @@ def test_degenerate_hole_is_dropped_from_the_polygon_with_a_note():
 
 
 def test_non_utf8_text_is_refused_unless_the_encoding_is_given(tmp_path):
-    doc = feature_collection([polygon_feature(box_coords(116.4, 39.9, 116.41, 39.91), name="建外街道")])
+    doc = feature_collection([polygon_feature(box_coords(116.4, 39.9, 116.41, 39.91), code="1", name="Jianwai"),
+                              polygon_feature(box_coords(116.4, 39.9, 116.41, 39.91), code="2", name="建外街道")])
     p = tmp_path / "gbk.geojson"
     p.write_bytes(json.dumps(doc, ensure_ascii=False).encode("gbk"))
-    with pytest.raises(MalformedInputError, match="not valid utf-8.*gbk"):
+    with pytest.raises(MalformedInputError, match="not valid utf-8.*gbk") as err:
         read_geojson(p)
-    assert read_geojson(p, encoding="gbk").frame["name"].tolist() == ["建外街道"]
+    assert [(q.feature, q.kind) for q in err.value.problems] == [("#1 2", "bad_encoding")]
+    assert "name" in err.value.problems[0].message
+    assert read_geojson(p, encoding="gbk").frame["name"].tolist() == ["Jianwai", "建外街道"]
 
 
 def test_declared_crs_must_agree_with_the_given_one(tmp_path):

@@ -29,8 +29,12 @@ def test_shapefile_text_is_read_through_its_cpg(tmp_path, streets_frame, encodin
 
 def test_gbk_shapefile_without_cpg_is_refused_with_advice(tmp_path, streets_frame):
     path = _shapefile(tmp_path, streets_frame, "gbk", keep_cpg=False)
-    with pytest.raises(MalformedInputError, match="--encoding gbk"):
+    with pytest.raises(MalformedInputError, match="--encoding gbk") as err:
         read_shapefile(path)
+    # features 0-2 have Chinese names; the district of #2 is empty
+    assert [(p.feature, p.kind) for p in err.value.problems] == [("#0", "bad_encoding"), ("#1", "bad_encoding"),
+                                                                 ("#2", "bad_encoding")]
+    assert "district" in err.value.problems[0].message and "district" not in err.value.problems[2].message
     assert read_shapefile(path, encoding="gbk").frame["name"].tolist()[0] == "建外街道"
 
 
