@@ -131,8 +131,10 @@ def parse_post(form: dict[str, str], catalogue: Catalogue) -> dict[str, Any]:
     elif not catalogue.has(code):
         problems.append(f"service_code {code!r} not found (GET services.json lists them)")
     lat, lon = _number(form, "lat", problems), _number(form, "long", problems)
-    if (lat is None or lon is None) and not any(f"{k} is not" in p for p in problems for k in ("lat", "long")):
-        problems.append("lat and long (WGS84) are required: this service routes every request to its grid")
+    has_address = bool((form.get("address_string") or "").strip())
+    if (lat is None or lon is None) and not has_address \
+            and not any(f"{k} is not" in p for p in problems for k in ("lat", "long")):
+        problems.append("lat and long (WGS84), or address_string naming a compound/building, are required")
     if lat is not None and not -90 <= lat <= 90:
         problems.append(f"lat {lat} is out of range [-90, 90]")
     if lon is not None and not -180 <= lon <= 180:

@@ -31,6 +31,11 @@ __all__ = ["TicketStore", "tickets", "ticket_events"]
 
 _TICKET_FIELDS = [f.name for f in fields(Ticket)]
 _METRES_PER_DEG = 111_320.0
+MIN_ADDRESS_CONFIDENCE = 0.6
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _engine_of(repository: Any) -> sa.Engine:
@@ -116,6 +121,13 @@ class TicketStore:
             raise ValidationError(f"unknown matter code {matter_code!r}: use one of "
                                   f"{self.catalogue.items[0].code}..{self.catalogue.items[-1].code} (GET /matters)")
         item = self.catalogue.item(str(matter_code))
+        located = None
+        if _blank(lon) and _blank(lat) and address:
+            located = self.locate_address(address)
+            lon, lat, crs = located["lon"], located["lat"], "wgs84"
+        elif _blank(lon) or _blank(lat):
+            raise ValidationError("a report needs lon and lat, or an address of a compound/building "
+                                  "(e.g. 梅园三街坊12号楼) to locate it")
         x, y = to_wgs84(lon, lat, crs)
         at = _aware(received_at)
         if _pick is not None:
@@ -135,6 +147,26 @@ class TicketStore:
                         level=first_level(item, routed), assignee=assignee, updated_at=at,
                         **{k: v.astimezone(UTC) for k, v in due.items()})
         return ticket
+
+    def locate_address(self, text: str) -> dict[str, Any]:
+        """Locate an address text (compound, building) with the router's address resolver.
+
+        Raises :class:`ValidationError` when the router cannot resolve addresses, or when the text is
+        ambiguous (naming the candidates) or matches too weakly; :class:`NotFoundError` when nothing matches.
+        """
+        resolve = getattr(self.router, "resolve_address", None)
+        if resolve is None:
+            raise ValidationError(f"address {text!r} cannot be located here; give lon and lat")
+        match = resolve(text)
+        if getattr(match, "ambiguous", False):
+            names = "、".join(c.get("name", "") for c in (match.candidates or [])[:5])
+            raise ValidationError(f"address {text!r} is ambiguous (candidates: {names}); "
+                                  f"give the compound's full name or lon and lat")
+        if match.confidence < MIN_ADDRESS_CONFIDENCE:
+            raise ValidationError(f"address {text!r} matches {match.compound_name} only weakly "
+                                  f"(confidence {match.confidence:.2f}); give a fuller address or lon and lat")
+        return {"lon": match.lon, "lat": match.lat, "compound_code": match.compound_code,
+                "building_code": match.building_code, "confidence": match.confidence}
 
     def create(self, lon: Any, lat: Any, *, actor: str = "system", note: str = "", extra: dict[str, Any] | None = None,
                **kwargs: Any) -> Ticket:

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import httpx
 import pytest
+import shapely
 
 from gridgis.api import create_app
 from gridgis.routing.synthetic import synthetic_city
@@ -195,7 +196,8 @@ def test_list_filters_by_status_code_and_dates(http, city, validate):
     ({"lat": "abc"}, "lat is not a number"),
     ({"lat": "nan"}, "lat is not a finite number"),
     ({"lat": "95"}, "lat 95.0 is out of range"),
-    ({"lat": "", "long": ""}, "lat and long (WGS84) are required"),
+    ({"lat": "", "long": "", "address_string": ""}, "lat and long (WGS84), or address_string"),
+    ({"lat": "", "long": "", "address_string": "不存在的地方"}, "不存在的地方"),
     ({"media_url": "file:///etc/passwd"}, "media_url must be an http(s) URL"),
 ])
 def test_malformed_posts_get_open311_errors_and_leave_no_trace(http, city, form, needle):
@@ -205,6 +207,16 @@ def test_malformed_posts_get_open311_errors_and_leave_no_trace(http, city, form,
     assert any(needle in e["description"] for e in r.json()), r.json()
     assert all(set(e) == {"code", "description"} and e["code"] == 400 for e in r.json())
     assert len(http.get("/tickets", params={"limit": 1000}).json()["tickets"]) == before
+
+
+def test_an_address_alone_is_located_at_its_building(http, city):
+    r = http.post("/open311/v2/requests.json", data={"service_code": "M27", "address_string": "梅园一村2号楼"})
+    assert r.status_code == 200, r.text
+    rid = r.json()[0]["service_request_id"]
+    ticket = http.get(f"/tickets/{rid}").json()
+    building = city["buildings"].set_index("name").loc["梅园一村2号楼"].geometry
+    assert building.buffer(1e-6).contains(shapely.Point(ticket["point"]["lon"], ticket["point"]["lat"]))
+    assert ticket["address"] == "梅园一村2号楼"
 
 
 def test_point_outside_the_service_area_is_an_open311_400(http):

@@ -101,6 +101,8 @@ def test_stale_if_match_is_refused_with_412(http, city):
     ({"lon": 121.5005, "lat": 131.2204, "matter_code": "M11"}, 422, "out of range"),
     ({"lon": 121.5005, "lat": 31.2204, "matter_code": "M11", "crs": "EPSG:99999"}, 400, "EPSG:99999"),
     ({"lon": "abc", "lat": 31.2204, "matter_code": "M11"}, 422, "lon"),
+    ({"lat": 31.2204, "matter_code": "M11"}, 422, "needs lon and lat"),
+    ({"matter_code": "M11", "address": "不存在的地方"}, 404, "不存在的地方"),
     ({"lon": 121.5005, "lat": 31.2204, "matter_code": "M11", "received_at": "2026-10-01T10:00:00"}, 422, "time zone"),
 ])
 def test_bad_reports_are_refused_as_problem_json_and_leave_no_trace(http, payload, status, needle):

@@ -127,7 +127,10 @@ async def post_request(fmt: str, request: Request) -> Response:
         _check_key(request, form)
         args = o311.parse_post(form, store.catalogue)
         lon, lat = args.pop("lon"), args.pop("lat")
-        ticket = store.create(lon, lat, actor=args.get("reporter") or "open311", **args)
+        try:
+            ticket = store.create(lon, lat, actor=args.get("reporter") or "open311", **args)
+        except NotFoundError as err:  # an address that matches nothing is a bad request, not a missing resource
+            raise ValidationError(err.message) from None
         return _respond(fmt, o311.post_response(ticket, store.catalogue),
                         lambda p: o311.requests_xml(p, ("service_request_id", "service_notice", "account_id")))
 

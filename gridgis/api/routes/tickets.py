@@ -43,8 +43,8 @@ class TicketIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    lon: float
-    lat: float
+    lon: float | None = Field(None, description="with lat; may be omitted when address names a compound/building")
+    lat: float | None = None
     crs: str = "wgs84"
     matter_code: str | None = Field(None, description="M01..M28; guessed from the description when absent")
     description: str = Field("", max_length=5000)
