@@ -195,12 +195,18 @@ def stations_frame(plan: dict, city: dict[str, gpd.GeoDataFrame], rng: np.random
                      "address": f"{road}{int(rng.integers(1, 900))}号", "geometry": point})
 
     comp_by_comm = {c: g for c, g in compounds.groupby("community_code")}
+    free_areas: list = []  # rows placed afterwards, all at once, off the compounds
+
+    def add_free(kind: str, level: str, code: str, name: str, area, place: str) -> None:
+        add(kind, level, code, name, None, place)
+        free_areas.append((len(rows) - 1, area))
+
     for s in streets.itertuples():
-        add("party_mass_centre", "street", s.code, s.name, _free_point(s.geometry, compounds, rng), s.name)
+        add_free("party_mass_centre", "street", s.code, s.name, s.geometry, s.name)
     extra = ["red_station", "courier_station", "help_desk", "canteen", "mediation_room", "micro_station",
              "help_desk", "micro_station"]
     for i, c in enumerate(comms.itertuples()):
-        add("party_mass_centre", "community", c.code, c.name, _free_point(c.geometry, compounds, rng), c.name)
+        add_free("party_mass_centre", "community", c.code, c.name, c.geometry, c.name)
         mine = comp_by_comm.get(c.code)
         for j in range(4):
             kind = extra[(i * 4 + j) % len(extra)]
@@ -209,28 +215,33 @@ def stations_frame(plan: dict, city: dict[str, gpd.GeoDataFrame], rng: np.random
                 pt = comp.geometry.representative_point()
                 add(kind, "compound", c.code, c.name, pt, comp["name"])
             else:
-                add(kind, "community", c.code, c.name, _free_point(c.geometry, compounds, rng), _short(c.name))
-    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=STORAGE_CRS)
-    return frame
+                add_free(kind, "community", c.code, c.name, c.geometry, _short(c.name))
+    points = _free_points(np.array([a for _, a in free_areas], dtype=object), compounds, rng)
+    for (row, _), pt in zip(free_areas, points):
+        rows[row]["geometry"] = pt
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=STORAGE_CRS)
 
 
-def _free_point(area, compounds: gpd.GeoDataFrame, rng: np.random.Generator):
-    """A point inside ``area`` but outside every compound (on a road or a square), when one is found."""
-    minx, miny, maxx, maxy = area.bounds
-    xs = np.round(rng.uniform(minx, maxx, 80), 7)
-    ys = np.round(rng.uniform(miny, maxy, 80), 7)
-    ok = shapely.contains_xy(area, xs, ys)
-    sindex = compounds.sindex
-    pts = shapely.points(xs, ys)
-    hit = np.zeros(len(pts), bool)
-    idx_p, _ = sindex.query(pts, predicate="intersects")
-    hit[idx_p] = True
-    good = np.flatnonzero(ok & ~hit)
-    if len(good) == 0:
-        good = np.flatnonzero(ok)
-    if len(good) == 0:
-        return area.representative_point()
-    return pts[good[0]]
+def _free_points(areas: np.ndarray, compounds: gpd.GeoDataFrame, rng: np.random.Generator,
+                 tries: int = 60) -> np.ndarray:
+    """One point per area, inside it but outside every compound (a road or a square) when possible."""
+    b = shapely.bounds(areas)
+    u = rng.random((len(areas), tries, 2))
+    xs = np.round(b[:, 0, None] + u[..., 0] * (b[:, 2] - b[:, 0])[:, None], 7)
+    ys = np.round(b[:, 1, None] + u[..., 1] * (b[:, 3] - b[:, 1])[:, None], 7)
+    inside = shapely.contains_xy(areas[:, None], xs, ys)
+    pts = shapely.points(xs.ravel(), ys.ravel())
+    hit = np.zeros(pts.shape, bool)
+    idx, _ = compounds.sindex.query(pts, predicate="intersects")
+    hit[idx] = True
+    good = inside & ~hit.reshape(inside.shape)
+    out = np.empty(len(areas), dtype=object)
+    for i in range(len(areas)):
+        k = np.flatnonzero(good[i])
+        if not len(k):
+            k = np.flatnonzero(inside[i])
+        out[i] = pts[i * tries + k[0]] if len(k) else shapely.point_on_surface(areas[i])
+    return out
 
 
 def finish(city: dict[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFrame]:
