@@ -1,0 +1,129 @@
+"""Planner operations, validation, generations, diff, revert and history over real HTTP."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from gridgis.editing.testing import editing_server
+
+A = "110105001001"
+G1, G2 = A + "001", A + "002"
+
+
+@pytest.fixture()
+def api(tmp_path):
+    with editing_server(str(tmp_path / "g.db")) as (base, tokens, repo):
+        with httpx.Client(base_url=base, timeout=30) as client:
+            yield client, tokens, repo
+
+
+def auth(tokens, who="planner"):
+    return {"Authorization": f"Bearer {tokens[who]}"}
+
+
+def box(x0, y0, x1, y1):
+    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
+
+
+def test_move_boundary_changes_both_grids_in_one_generation_with_the_message(api):
+    client, tokens, repo = api
+    body = {"a": G1, "b": G2, "geometry": box(116.400, 39.900, 116.406, 39.910), "message": "新楼盘交付，调整网格"}
+    r = client.post("/operations/move-boundary", json=body, headers=auth(tokens))
+    assert r.status_code == 200, r.text
+    gen = r.json()["generation"]
+    assert gen["message"] == "新楼盘交付，调整网格" and gen["author"] == "planner"
+    assert [g.id for g in repo.generations()] == [1, gen["id"]]
+    a, b = repo.get_feature("grids", G1), repo.get_feature("grids", G2)
+    assert a["geometry"].bounds[2] == pytest.approx(116.406) and b["geometry"].bounds[0] == pytest.approx(116.406)
+    assert a["households"] + b["households"] == 800 and a["version"] == b["version"] == 2
+
+
+def test_shrinking_a_grid_with_micro_grids_clips_them_in_the_same_generation(api):
+    client, tokens, repo = api
+    body = {"a": G1, "b": G2, "geometry": box(116.400, 39.900, 116.403, 39.910)}
+    r = client.post("/operations/move-boundary", json=body, headers=auth(tokens))
+    assert r.status_code == 200, r.text
+    changed = {f["properties"]["code"] for f in r.json()["changes"]["features"]}
+    assert {G1, G2, G1 + "01", G1 + "02"} == changed
+    assert repo.get_feature("micro_grids", G1 + "01")["geometry"].bounds[2] == pytest.approx(116.403)
+
+
+def test_dry_run_reports_changes_and_problems_but_stores_nothing(api):
+    client, tokens, repo = api
+    body = {"grids": [G1, G2], "dry_run": True}
+    r = client.post("/operations/merge-grids", json=body, headers=auth(tokens)).json()
+    assert r["stored"] is False and r["valid"] is True and len(repo.generations()) == 1
+    assert [(f["properties"]["op"], f["properties"]["code"]) for f in r["changes"]["features"]][:2] == [
+        ("update", G1), ("delete", G2)]
+
+
+def test_transfer_split_and_merge_each_make_one_valid_generation(api):
+    client, tokens, repo = api
+    r = client.post("/operations/transfer-compound", json={"compound": A + "Q002", "to_grid": G1}, headers=auth(tokens))
+    assert r.status_code == 200, r.text
+    line = {"type": "LineString", "coordinates": [[116.399, 39.905], [116.411, 39.905]]}
+    r = client.post("/operations/split-grid", json={"grid": G2, "line": line, "new_name": "新网格"}, headers=auth(tokens))
+    assert r.status_code == 200, r.text
+    assert repo.get_feature("grids", A + "003")["name"] == "新网格"
+    r = client.post("/operations/merge-grids", json={"grids": [G2, A + "003"]}, headers=auth(tokens))
+    assert r.status_code == 200, r.text
+    assert len(repo.generations()) == 4
+    assert client.post("/collections/grids/validate", json={"type": "FeatureCollection", "features": [
+        client.get(f"/collections/grids/items/{G2}").json()]}).json()["valid"] is True
+
+
+def test_an_operation_outside_the_planners_scope_is_403(api):
+    client, tokens, repo = api
+    r = client.post("/operations/merge-grids", json={"grids": [G1, G2]}, headers=auth(tokens, "planner_b"))
+    assert r.status_code == 403 and len(repo.generations()) == 1
+
+
+def test_apply_proposal_replaces_a_communitys_grids(api):
+    client, tokens, repo = api
+    proposal = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": box(116.400, 39.900, 116.410, 39.905), "properties": {
+            "code": G1, "name": "南网格", "community_code": A, "households": 400}},
+        {"type": "Feature", "geometry": box(116.400, 39.905, 116.410, 39.910), "properties": {
+            "code": G2, "name": "北网格", "community_code": A, "households": 400}}]}
+    r = client.post("/operations/apply-proposal", json={"community": A, "proposal": proposal, "dry_run": True},
+                    headers=auth(tokens))
+    # the micro-grids of G1 lie across the new boundary: clipped, so the proposal is valid
+    assert r.status_code == 200 and r.json()["valid"] is True, r.text
+    r = client.post("/operations/apply-proposal", json={"community": A, "proposal": proposal}, headers=auth(tokens))
+    assert r.status_code == 200 and repo.get_feature("grids", G2)["name"] == "北网格"
+
+
+def test_validate_reports_located_problems_without_storing(api):
+    client, _, repo = api
+    feat = client.get(f"/collections/grids/items/{G1}").json()
+    feat["geometry"] = box(116.400, 39.900, 116.404, 39.910)
+    r = client.post("/collections/grids/validate", json=feat).json()
+    assert r["valid"] is False and sorted(p["kind"] for p in r["problems"]) == ["child_outside", "child_outside", "gap"]
+    gap = next(p for p in r["problems"] if p["kind"] == "gap")
+    assert gap["where"][0] == pytest.approx(116.4045, abs=5e-4)
+    assert len(repo.generations()) == 1
+
+
+def test_history_diff_as_of_reads_and_revert(api):
+    client, tokens, repo = api
+    body = {"a": G1, "b": G2, "geometry": box(116.400, 39.900, 116.4075, 39.910), "message": "move"}
+    gen = client.post("/operations/move-boundary", json=body, headers=auth(tokens)).json()["generation"]["id"]
+    hist = client.get(f"/collections/grids/items/{G1}/history").json()["features"]
+    assert [(f["properties"]["version"], f["properties"]["author"], f["properties"]["message"]) for f in hist] == [
+        (1, "seed", "tiny example city"), (2, "planner", "move")]
+    diff = client.get(f"/generations/1/diff/{gen}").json()
+    pieces = {f["properties"]["code"]: f for f in diff["features"]}
+    assert set(pieces) == {G1, G2}
+    # the strip 116.405–116.4075 changed hands; it holds building Q002B001 (150 households)
+    assert pieces[G1]["properties"]["households_affected"] == 150
+    assert pieces[G1]["properties"]["households_a"] == 400 and pieces[G1]["properties"]["households_b"] == 600
+    assert pieces[G1]["geometry"]["type"] == "Polygon"
+    old = client.get(f"/collections/grids/items/{G1}", params={"generation": 1}).json()
+    assert old["geometry"]["coordinates"][0] != client.get(f"/collections/grids/items/{G1}").json()["geometry"]["coordinates"][0]
+    at = repo.generations()[0].created_at.isoformat()
+    assert client.get("/collections/grids/items", params={"datetime": at, "households": 600}).json()["numberMatched"] == 0
+    assert client.post("/generations/1/revert", headers=auth(tokens, "planner_b")).status_code == 403
+    r = client.post("/generations/1/revert", headers=auth(tokens))
+    assert r.status_code == 200 and sorted(r.json()["reverted"]) == [G1, G2]
+    assert repo.get_feature("grids", G1)["households"] == 400 and len(repo.generations()) == 3
