@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from gridgis.cli.common import console, open_repository, progress
+from gridgis.tickets.calendar import SHANGHAI
 
 
 def _store(database_url: str | None, catalogue: Path | None = None) -> Any:
@@ -77,13 +78,28 @@ def register(app: typer.Typer) -> None:
 
     @tickets.command()
     def escalate(now: str | None = typer.Option(None, help="the time to check against (ISO 8601; default now)"),
+                 every: float | None = typer.Option(None, help="keep running: escalate every this many seconds"),
                  database_url: str | None = db_opt) -> None:
         """Escalate every ticket past its solution deadline one level (提级); safe to repeat."""
+        from gridgis.tickets.escalator import Escalator
+
         when = datetime.fromisoformat(now) if now else None
-        done = _store(database_url).escalate_overdue(when)
-        console.print(f"{len(done)} tickets escalated")
-        for d in done[:30]:
-            console.print(f"  ticket {d['id']} ({d['grid_code']}): {d['from_level']} → {d['to_level']}")
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=SHANGHAI)
+
+        def show(done: list[dict[str, Any]]) -> None:
+            console.print(f"{len(done)} tickets escalated")
+            for d in done[:30]:
+                console.print(f"  ticket {d['id']} ({d['grid_code']}): {d['from_level']} → {d['to_level']}")
+
+        escalator = Escalator(_store(database_url), every or 1.0, clock=lambda: when, on_run=show)
+        if every is None:
+            escalator.run(max_runs=1)
+            return
+        try:
+            escalator.run()
+        except KeyboardInterrupt:
+            console.print("stopped")
 
     @tickets.command()
     def stats(month: str | None = typer.Option(None, help="YYYY-MM (default: every month)"),

@@ -114,3 +114,21 @@ def test_migration_0002_creates_the_ticket_tables(make_repository, router, backe
     store = TicketStore(repo, router=router)
     t = store.create(*point_in(1), matter_code="M11", description=json.dumps({"k": "值"}, ensure_ascii=False))
     assert store.get(t.id).description == '{"k": "值"}'
+
+
+def test_escalator_escalates_once_per_overdue_ticket_and_survives_errors(store):
+    from gridgis.tickets.escalator import Escalator
+
+    t = store.create(*point_in(1), matter_code="M11", received_at=sh(2026, 9, 30, 10, 0))
+    seen = []
+    esc = Escalator(store, 0.01, clock=lambda: sh(2026, 10, 9, 9, 0), on_run=seen.append)
+    esc.run(max_runs=3)
+    assert [len(s) for s in seen] == [1, 0, 0] and store.get(t.id).level == "grid"
+
+    class Broken:
+        def escalate_overdue(self, now):
+            raise RuntimeError("database gone")
+
+    assert Escalator(Broken(), 1).run_once() == []
+    with pytest.raises(ValueError, match="positive"):
+        Escalator(store, 0)

@@ -38,6 +38,28 @@ def get_ticket_store(request: Request) -> TicketStore:
 StoreDep = Annotated[TicketStore, Depends(get_ticket_store)]
 
 
+def setup(app: Any) -> None:
+    """Automatic escalation in the service when ``ticket_escalation_interval_s`` (setting) is > 0."""
+    every = float(getattr(app.state.settings, "ticket_escalation_interval_s", 0) or 0)
+    if every <= 0:
+        return
+
+    def start() -> None:
+        from gridgis.tickets.escalator import Escalator
+
+        store = app.state.ticket_store = getattr(app.state, "ticket_store", None) or TicketStore(
+            app.state.repository, router=getattr(app.state, "ticket_router", None))
+        app.state.ticket_escalator = Escalator(store, every).start()
+
+    def stop() -> None:
+        escalator = getattr(app.state, "ticket_escalator", None)
+        if escalator is not None:
+            escalator.stop()
+
+    app.add_event_handler("startup", start)
+    app.add_event_handler("shutdown", stop)
+
+
 class TicketIn(BaseModel):
     """A new report. Coordinates in ``crs`` (wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn)."""
 
