@@ -67,6 +67,22 @@ def postgis_url(postgis_server: str, postgis_template: str):
         yield url
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite store with the gridgis schema at head, copied by ``make_repository("sqlite")``."""
+    from gridgis.storage import Repository
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    repo = Repository(f"sqlite:///{path}")
+    repo.create_schema()
+    repo.dispose()
+    import sqlite3
+
+    with sqlite3.connect(path, isolation_level=None) as conn:  # fold the WAL into the file we copy
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
 @pytest.fixture
 def make_repository(request, tmp_path):
     """Factory: ``make_repository("sqlite" | "postgis", fresh=False)`` → an empty Repository with the schema.
@@ -76,6 +92,7 @@ def make_repository(request, tmp_path):
     instead (copied from the session template, dropped at the end), e.g. for two independent
     stores in one test. All repositories are disposed when the test ends.
     """
+    import shutil
     from contextlib import ExitStack
 
     from gridgis.storage import Repository
@@ -86,7 +103,9 @@ def make_repository(request, tmp_path):
 
     def make(backend: str = "sqlite", fresh: bool = False) -> Repository:
         if backend == "sqlite":
-            repo = Repository(f"sqlite:///{tmp_path / f'store{len(made)}.db'}")
+            path = tmp_path / f"store{len(made)}.db"
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+            repo = Repository(f"sqlite:///{path}")
         elif backend == "postgis" and fresh:
             server = request.getfixturevalue("postgis_server")
             template = request.getfixturevalue("postgis_template")
@@ -97,8 +116,7 @@ def make_repository(request, tmp_path):
             repo = Repository(url)
         else:
             raise ValueError(f"unknown backend {backend!r}; use 'sqlite' or 'postgis'")
-        made.append(repo)
-        repo.create_schema()
+        made.append(repo)  # every store starts from a template already at the head revision
         return repo
 
     yield make

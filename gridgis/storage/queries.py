@@ -27,8 +27,9 @@ from gridgis.storage.schema import features, generations, wkb_column
 NOTIFY_CHANNEL = "gridgis_generation"
 _CHUNK = 5000
 _ROW_COLUMNS = (features.c.id, features.c.layer, features.c.code, features.c.name, features.c.parent_code,
-                features.c.properties, wkb_column(features.c.geometry), features.c.min_lon, features.c.min_lat, features.c.max_lon,
-                features.c.max_lat, features.c.version, features.c.generation_low, features.c.generation_high)
+                features.c.properties, wkb_column(features.c.geometry), features.c.min_lon, features.c.min_lat,
+                features.c.max_lon, features.c.max_lat, features.c.version, features.c.generation_low,
+                features.c.generation_high)
 
 
 # --------------------------------------------------------------------------- generations
@@ -174,7 +175,8 @@ def _where(spec: LayerSpec, generation: int | None, bbox: BBox | None, codes: It
         where.append(_filter_condition(spec, key, value))
     if bbox is not None:
         minx, miny, maxx, maxy = bbox
-        where += [features.c.max_lon >= minx, features.c.min_lon <= maxx, features.c.max_lat >= miny, features.c.min_lat <= maxy]
+        where += [features.c.max_lon >= minx, features.c.min_lon <= maxx,
+                  features.c.max_lat >= miny, features.c.min_lat <= maxy]
         if postgis:
             where.append(sa.func.ST_Intersects(features.c.geometry,
                                                sa.func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)))

@@ -104,7 +104,8 @@ class GeometryType(sa.types.TypeDecorator):
         if dialect is None:  # GeoAlchemy2's DDL events ask without a dialect
             return sa.LargeBinary()
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(geoalchemy2.Geometry(geometry_type="GEOMETRY", srid=SRID, spatial_index=False))
+            return dialect.type_descriptor(
+                geoalchemy2.Geometry(geometry_type="GEOMETRY", srid=SRID, spatial_index=False))
         return dialect.type_descriptor(sa.LargeBinary())
 
     def bind_expression(self, bindvalue: Any) -> Any:
@@ -187,4 +188,5 @@ features = sa.Table(
              postgresql_where=sa.text("generation_high IS NULL")),
 )
 
-__all__ = ["SRID", "metadata", "GeometryType", "wkb_column", "UTCDateTime", "JSONType", "BigIntPK", "generations", "features"]
+__all__ = ["SRID", "metadata", "GeometryType", "wkb_column", "UTCDateTime", "JSONType", "BigIntPK", "generations",
+           "features"]

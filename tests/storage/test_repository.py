@@ -79,7 +79,8 @@ def test_codes_filters_limit_and_offset(repository):
     assert repository.count("compounds", filters={"boundary_clear": False}) == 1
     assert repository.count("grids", filters={"name": "吉祥里第一网格"}) == 1
     assert repository.read_layer("grids", limit=1, offset=1)["code"].tolist() == [GRID2]
-    assert repository.read_layer("grids", bbox=(116.0, 39.0, 117.0, 40.5), limit=1, offset=1)["code"].tolist() == [GRID2]
+    whole_area = (116.0, 39.0, 117.0, 40.5)
+    assert repository.read_layer("grids", bbox=whole_area, limit=1, offset=1)["code"].tolist() == [GRID2]
 
 
 @pytest.mark.parametrize("filters", [{"no_such_field": 1}, {"households": "many"}, {"workers": "张伟"},
