@@ -192,8 +192,63 @@ def info_command(
     console.print(table)
 
 
+REAL_DATASETS = ("mapv", "townships", "adcode-streets", "adcode-communities")
+
+
+def import_real_command(
+    dataset: str = typer.Argument(..., help="mapv (BD-09 compound outlines), townships (Beijing 街道/乡镇 polygons), "
+                                  "adcode-streets or adcode-communities (GCJ-02 code lists)"),
+    path: Path = typer.Argument(..., help="the dataset's file (or the adcode folder)"),
+    adcode: Path = typer.Option(None, "--adcode", help="adcode folder: gives the townships their 12-digit codes"),
+    out: Path = typer.Option(None, "--out", "-o", help="write the converted frame here (.geojson, .gpkg or .shp)"),
+    store: bool = typer.Option(False, "--store", help="store the coded townships as the streets layer"),
+    author: str = typer.Option(None, "--author", help="author of the new generation"),
+    database_url: str = typer.Option(None, "--database-url", help="store (default: GRIDGIS_DATABASE_URL)"),
+) -> None:
+    """Convert one of the public datasets of ../shared/data to EPSG:4326 (and store the Beijing streets)."""
+    from gridgis.io import realdata
+    from gridgis.io.export import export_layers
+
+    if dataset not in REAL_DATASETS:
+        raise typer.BadParameter(f"dataset must be one of {', '.join(REAL_DATASETS)}")
+    try:
+        with progress() as bar:
+            task = bar.add_task(f"reading {dataset}", total=None)
+            if dataset == "mapv":
+                frame, report = realdata.read_mapv_compounds(path)
+                console.print(f"mapv: {report.read} read, {report.kept} kept; repaired: {_kinds(report.repairs)}")
+            elif dataset == "townships":
+                codes = realdata.read_adcode(adcode) if adcode else None
+                frame = realdata.read_township_boundaries(path, adcode=codes)
+                console.print(f"townships: {len(frame)}, with a statistical code: {int(frame['code'].notna().sum())}")
+            else:
+                table = realdata.read_adcode(path)
+                frame = (realdata.street_codes(table) if dataset == "adcode-streets"
+                         else realdata.community_codes(table))
+                console.print(f"{dataset}: {len(frame)} codes, {int(frame.geometry.notna().sum())} with a centre point")
+            bar.update(task, total=1, completed=1)
+            if out is not None:
+                fmt = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".shp": "shp"}.get(out.suffix.lower())
+                if fmt is None:
+                    raise typer.BadParameter("--out must end in .geojson, .gpkg or .shp")
+                export_layers({out.stem: frame}, fmt, out)
+                console.print(f"[green]wrote[/] {out}")
+            if store:
+                if dataset != "townships":
+                    raise typer.BadParameter("--store applies to townships (streets) only")
+                coded = frame[frame["code"].notna()]
+                repo = open_repository(database_url)
+                repo.create_schema()
+                gen = repo.write_city({"streets": coded}, author or getpass.getuser(),
+                                      f"import {path.name} (townships) as streets", replace=False)
+                console.print(f"[green]stored[/] {len(coded)} streets in generation {gen.id}")
+    except GridGISError as exc:
+        _fail(exc)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``import``, ``export`` and ``info`` to the main app."""
+    """Add ``import``, ``import-real``, ``export`` and ``info`` to the main app."""
     app.command("import")(import_command)
+    app.command("import-real")(import_real_command)
     app.command("export")(export_command)
     app.command("info")(info_command)

@@ -97,3 +97,13 @@ def test_info_on_a_file_says_when_the_crs_is_not_declared(tmp_path, streets_fram
 def test_export_needs_a_layer_or_all(tmp_path):
     result = runner.invoke(app, ["export", "--out", str(tmp_path / "x")])
     assert result.exit_code != 0
+
+
+def test_import_real_stores_the_coded_beijing_townships(tmp_path, store, shared_data):
+    result = run("import-real", "townships", str(shared_data / "beijing-township-boundaries/beijing.shp"),
+                 "--adcode", str(shared_data / "cn-adcode-communities/adcode"), "--store", "--database-url", store,
+                 "--out", str(tmp_path / "bj.gpkg"), "--author", "tester")
+    assert result.exit_code == 0, result.output
+    assert "with a statistical code: 330" in result.output and "stored 330 streets" in result.output
+    assert "330" in run("info", "--database-url", store).output
+    assert (tmp_path / "bj.gpkg").exists()
