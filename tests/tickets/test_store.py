@@ -192,3 +192,32 @@ def test_store_works_on_the_repository_schema_from_the_migrations(tmp_path, rout
     t = store.create(*point_in(1), matter_code="M11")
     assert store.get(t.id).grid_code == "110105001001001"
     repo.dispose()
+
+
+def test_concurrent_reports_are_all_kept_and_a_double_accept_wins_once(any_store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        made = list(pool.map(lambda i: any_store.create(*point_in(1 + i % 2), matter_code="M11"), range(8)))
+    assert len({t.id for t in made}) == 8 and len(any_store.list()) == 8
+    t = made[0]
+    any_store.transition(t.id, "triage", actor="x")
+    any_store.transition(t.id, "dispatch", actor="x")
+
+    def accept(who):
+        try:
+            return any_store.transition(t.id, "accept", actor=who).status
+        except (TransitionError, PreconditionFailedError):
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(accept, ["甲", "乙"]))
+    assert outcomes == ["accepted", "refused"]
+    assert [e.action for e in any_store.events(t.id)].count("accept") == 1
+
+
+@pytest.mark.postgis
+def test_a_create_failing_half_way_leaves_no_ticket(pg_store):
+    with pytest.raises(sa.exc.DBAPIError):
+        pg_store.create(*point_in(1), matter_code="M11", actor="很长" * 200)  # the event's actor column overflows
+    assert _count(pg_store, tickets) == 0 and _count(pg_store, ticket_events) == 0
