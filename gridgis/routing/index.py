@@ -240,7 +240,23 @@ class RoutingIndex:
             qi, gi = qi[order], gi[order]
             first = np.concatenate([[True], qi[1:] != qi[:-1]]) if len(qi) else np.zeros(0, bool)
             self.q_owner[qi[first]] = gi[first]
+        self._prepare_rows()
         return self
+
+    def _prepare_rows(self) -> None:
+        """Plain-Python result rows per micro-grid and per grid: the single look-up only indexes lists."""
+        def grid_row(g: int) -> tuple:
+            comm, street = self.g_comm[g], self.g_street[g]
+            return (self.g_code[g], self.g_name[g], comm, self.community_names.get(comm), street,
+                    self.street_names.get(street), self.g_workers[g] if g >= 0 else [])
+
+        self._g_rows = [(None, None, *grid_row(g)[:6], [], grid_row(g)[6]) for g in range(len(self.g_code) - 1)]
+        self._m_rows = []
+        for m, g in enumerate(self.m_grid[:-1].tolist()):
+            row = grid_row(g)
+            self._m_rows.append((self.m_code[m], self.m_name[m], *row[:6], self.m_workers[m], row[6]))
+        self._q_rows = list(zip(self.q_code.tolist(), self.q_name.tolist()))
+        self._b_rows = list(zip(self.b_code.tolist(), self.b_name.tolist()))
 
     def _project(self, geoms: np.ndarray) -> np.ndarray:
         """EPSG:4326 geometries → the metric CRS (one cached transformer, no per-call setup)."""
@@ -291,10 +307,9 @@ class RoutingIndex:
         q = self.comp_loc.locate_one(x, y)
         compound = (q[0] if len(q) == 1 else min(q)) if q else -1
         m = self.micro_loc.locate_one(x, y)
-        snapped, dist, mi = False, 0.0, -1
+        snapped, dist, mi, gi = False, 0.0, -1, -1
         if m:
             mi = m[0] if len(m) == 1 else self._pick(m, compound, lambda c: int(self.m_grid[c]))
-            gi = int(self.m_grid[mi])
         else:
             g = self.grid_loc.locate_one(x, y)
             if g:
@@ -303,14 +318,11 @@ class RoutingIndex:
                 gi, mi, dist = self._snap_one(x, y)
                 snapped = True
         b = self.bld_loc.locate_one(x, y)
-        bi = min(b) if b else -1
-        comm = self.g_comm[gi]
-        street = self.g_street[gi]
-        return RouteResult(
-            x, y, self.m_code[mi], self.m_name[mi], self.g_code[gi], self.g_name[gi], comm,
-            self.community_names.get(comm), street, self.street_names.get(street),
-            self.q_code[compound], self.q_name[compound], self.b_code[bi], self.b_name[bi],
-            self.m_workers[mi] if mi >= 0 else [], self.g_workers[gi], snapped, dist, self.generation)
+        qc, qn = self._q_rows[compound]
+        bc, bn = self._b_rows[min(b) if b else -1]
+        r = self._m_rows[mi] if mi >= 0 else self._g_rows[gi]
+        return RouteResult(x, y, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], qc, qn, bc, bn, r[8], r[9],
+                           snapped, dist, self.generation)
 
     def _snap_one(self, x: float, y: float) -> tuple[int, int, float]:
         gi, mi, dist, _, _ = self._snap(np.array([x]), np.array([y]))
@@ -332,11 +344,7 @@ class RoutingIndex:
     def _nearest_grid(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(point position, nearest grid, distance m) for metric points outside every grid (ties: lowest code)."""
         (pi, si), d = self.grid_segments.query_nearest(pts, return_distance=True, all_matches=True)
-        gi = self.grid_segment_owner[si]
-        order = np.lexsort((gi, d, pi))
-        pi, gi, d = pi[order], gi[order], d[order]
-        head = np.concatenate([[True], pi[1:] != pi[:-1]]) if len(pi) else np.zeros(0, bool)
-        return pi[head], gi[head], d[head]
+        return _first_per_point(pi, self.grid_segment_owner[si], d)
 
     def _nearest_far_many(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_nearest_far` for arrays (one nearest grid per point, ties: lowest code)."""
@@ -376,11 +384,18 @@ class RoutingIndex:
             return gi, mi, dist, near_g, near_d
         rows = np.flatnonzero(ok)
         pts = shapely.points(mx[ok], my[ok])
-        pi, ti, d = self._nearest_grid(pts)
-        near_g[rows[pi]], near_d[rows[pi]] = ti, d
-        close = d <= self.snap_tolerance_m
-        pi, ti, d = pi[close], ti[close], d[close]
+        # within the tolerance: every outline segment that close, then the nearest (ties: lowest code)
+        pi, si = self.grid_segments.query(pts, predicate="dwithin", distance=self.snap_tolerance_m)
+        pi, ti, d = _first_per_point(pi, self.grid_segment_owner[si],
+                                     shapely.distance(pts[pi], self.grid_segments.geometries[si]))
         gi[rows[pi]], dist[rows[pi]] = ti, d
+        near_g[rows[pi]], near_d[rows[pi]] = ti, d
+        far = np.ones(len(pts), dtype=bool)
+        far[pi] = False
+        if far.any():  # beyond the tolerance: the nearest grid, for the reason
+            fi, fg, fd = self._nearest_grid(pts[far])
+            frows = rows[np.flatnonzero(far)[fi]]
+            near_g[frows], near_d[frows] = fg, fd
         # the nearest micro-grid of the snapped grid, only for the (few) snapped points
         pj, sj = self.micro_segments.query(pts[pi], predicate="dwithin", distance=self.snap_tolerance_m)
         if len(pj):
@@ -388,10 +403,8 @@ class RoutingIndex:
             dj = shapely.distance(pts[pi][pj], self.micro_segments.geometries[sj])
             keep = self.m_grid[tj] == ti[pj]
             pj, tj, dj = pj[keep], tj[keep], dj[keep]
-            order = np.lexsort((tj, dj, pj))
-            pj, tj = pj[order], tj[order]
-            head = np.concatenate([[True], pj[1:] != pj[:-1]]) if len(pj) else np.zeros(0, bool)
-            mi[rows[pi[pj[head]]]] = tj[head]
+            pj, tj, _ = _first_per_point(pj, tj, dj)
+            mi[rows[pi[pj]]] = tj
         return gi, mi, dist, near_g, near_d
 
     # ------------------------------------------------------------------ batch
@@ -484,6 +497,14 @@ def _resolve_lowest(first, mp, mpoly) -> np.ndarray:
         head = np.concatenate([[True], mp[1:] != mp[:-1]])
         out[mp[head]] = mpoly[head]
     return out
+
+
+def _first_per_point(pi: np.ndarray, owner: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+    """From (point, owner, distance) triples keep, per point, the nearest owner (ties: lowest id = code)."""
+    order = np.lexsort((owner, d, pi))
+    pi, owner, d = pi[order], owner[order], d[order]
+    head = np.concatenate([[True], pi[1:] != pi[:-1]]) if len(pi) else np.zeros(0, bool)
+    return pi[head], owner[head], d[head]
 
 
 def _outer_edges(ax, ay, bx, by, owner):
