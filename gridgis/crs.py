@@ -70,11 +70,16 @@ def parse_crs(value: str | int | None) -> SourceCRS:
     except pyproj.exceptions.CRSError as exc:
         raise CRSError(f"unknown CRS {value!r}; expected wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn") from exc
     epsg = crs.to_epsg()
-    if epsg in (STORAGE_EPSG, CGCS2000_EPSG):
+    if epsg in (STORAGE_EPSG, CGCS2000_EPSG) or (epsg is None and _is_wgs84_lonlat(crs)):
         return SourceCRS(china="wgs84", epsg=None)
     if epsg is None:
         raise CRSError(f"CRS {value!r} has no EPSG code; give it as EPSG:nnnn")
     return SourceCRS(china=None, epsg=epsg)
+
+
+def _is_wgs84_lonlat(crs: pyproj.CRS) -> bool:
+    """True for WGS84 lon/lat without an EPSG code of its own (OGC CRS84, as GeoJSON and GDAL write it)."""
+    return crs.equals(pyproj.CRS.from_epsg(STORAGE_EPSG), ignore_axis_order=True)
 
 
 def is_storage_crs(crs: object) -> bool:

@@ -16,7 +16,8 @@ from gridgis.errors import CRSError, OutOfAreaError
 @pytest.mark.parametrize(("text", "china"), [
     ("wgs84", "wgs84"), ("WGS84", "wgs84"), ("EPSG:4326", "wgs84"), ("cgcs2000", "wgs84"), ("EPSG:4490", "wgs84"),
     ("4490", "wgs84"), ("gcj02", "gcj02"), ("GCJ-02", "gcj02"), ("amap", "gcj02"), ("bd09", "bd09"), ("baidu", "bd09"),
-    ("OGC:CRS84", "wgs84"),
+    ("OGC:CRS84", "wgs84"), ("urn:ogc:def:crs:OGC:1.3:CRS84", "wgs84"), ("urn:ogc:def:crs:EPSG::4490", "wgs84"),
+    ("+proj=longlat +datum=WGS84 +no_defs", "wgs84"),
 ])
 def test_parse_crs_accepts_the_documented_names(text, china):
     assert parse_crs(text).china == china

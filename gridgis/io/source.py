@@ -65,6 +65,8 @@ def declared_from_proj(crs: object, path: str) -> SourceCRS | None:
         raise CRSError(f"{path}: the file declares a CRS that PROJ cannot read ({crs!r}); "
                        "fix the file's CRS or re-export it") from exc
     epsg = proj.to_epsg(min_confidence=70)
+    if epsg is None and proj.equals(pyproj.CRS.from_epsg(4326), ignore_axis_order=True):
+        epsg = 4326  # OGC:CRS84, lon/lat WGS84
     if epsg is None:
         raise CRSError(f"{path}: the file declares a CRS without an EPSG code ({proj.name}); "
                        "re-export it in an EPSG CRS or in lon/lat")

@@ -161,3 +161,10 @@ def test_polygons_with_holes_of_different_sizes():
     holes = [[[1, 1], [2, 1], [2, 2], [1, 1]], [[5, 5], [6, 5], [6, 6], [5, 6], [5, 5]]]
     geom, notes = parse_geometry({"type": "Polygon", "coordinates": [box_coords(0, 0, 10, 10), *holes]})
     assert len(geom.interiors) == 2 and geom.is_valid and notes == []
+
+
+def test_the_crs84_declaration_gdal_writes_is_wgs84(tmp_path):
+    legacy = {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}
+    raw = read_geojson(write_json(tmp_path / "x.geojson", feature_collection([], crs=legacy)))
+    assert raw.declared.china == "wgs84"
+    assert to_storage_frame(raw, "gcj02")[1].china == "gcj02"  # lon/lat may hold GCJ-02 when the user says so
