@@ -27,16 +27,12 @@ from gridgis.errors import ValidationError
 from gridgis.layers import LAYERS
 from gridgis.layers.station import KINDS as STATION_KINDS
 from gridgis.maps import assets
+from gridgis.maps.basemaps import BASEMAPS, overlay_system, tile_sources
 from gridgis.maps.geojson import feature_collection
 
-BASEMAPS = ("none", "osm", "tianditu", "amap")
-_TILES = {
-    "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap contributors", "OpenStreetMap"),
-    "amap": ("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
-             "© 高德地图", "高德地图"),
-    "tianditu": ("https://t{s}.tianditu.gov.cn/DataServer?T=vec_w&x={x}&y={y}&l={z}&tk={key}", "© 天地图", "天地图"),
-}
-_TIANDITU_LABELS = "https://t{s}.tianditu.gov.cn/DataServer?T=cva_w&x={x}&y={y}&l={z}&tk={key}"
+__all__ = ["BASEMAPS", "add_heat", "add_layer", "finish", "for_basemap", "grid_relations", "new_map", "overview_map",
+           "save_map", "with_stats"]
+
 #: overview layers in drawing order, and whether each is shown when the map opens
 OVERVIEW_LAYERS = (("streets", True), ("communities", True), ("grids", True), ("micro_grids", False),
                    ("compounds", True), ("buildings", False), ("stations", True))
@@ -122,25 +118,9 @@ def _esc(text: str) -> str:
 
 
 def _add_basemap(folium: Any, m: Any, basemap: str, key: str) -> None:
-    if basemap == "none":
-        return
-    if "{z}" in basemap:  # a tile server inside the network
-        folium.TileLayer(tiles=basemap, attr="本地瓦片", name="底图", control=True).add_to(m)
-        return
-    if basemap not in _TILES:
-        raise ValidationError(f"unknown base map {basemap!r}; use one of {', '.join(BASEMAPS)} or a {{z}}/{{x}}/{{y}} URL")
-    url, attr, name = _TILES[basemap]
-    if basemap == "tianditu":
-        if not key:
-            raise ValidationError("the Tianditu (天地图) base map needs a key: set GRIDGIS_TIANDITU_KEY or pass "
-                                  "--tianditu-key, or choose --basemap none")
-        folium.TileLayer(tiles=url.replace("{key}", key), attr=attr, name=name, subdomains="01234567").add_to(m)
-        folium.TileLayer(tiles=_TIANDITU_LABELS.replace("{key}", key), attr=attr, name="天地图注记",
-                         overlay=True, subdomains="01234567").add_to(m)
-    elif basemap == "amap":
-        folium.TileLayer(tiles=url, attr=attr, name=name, subdomains="1234").add_to(m)
-    else:
-        folium.TileLayer(tiles=url, attr=attr, name=name).add_to(m)
+    for src in tile_sources(basemap, key):
+        folium.TileLayer(tiles=src.url, attr=src.attribution, name=src.name, subdomains=src.subdomains,
+                         overlay=src.overlay, control=True).add_to(m)
 
 
 def _bounds(city: dict[str, gpd.GeoDataFrame]) -> tuple[float, float, float, float]:
@@ -154,10 +134,11 @@ def _bounds(city: dict[str, gpd.GeoDataFrame]) -> tuple[float, float, float, flo
 def for_basemap(frame: gpd.GeoDataFrame, basemap: str) -> gpd.GeoDataFrame:
     """``frame`` as drawn on ``basemap``: shifted to GCJ-02 for AMap, unchanged otherwise."""
     frame = ensure_storage_crs(frame)
-    if basemap != "amap" or len(frame) == 0:
+    if overlay_system(basemap) == "wgs84" or len(frame) == 0:
         return frame
     out = frame.copy()
-    out.geometry = gpd.GeoSeries(chinacoords.convert_geometries(frame.geometry.values, "wgs84", "gcj02"),
+    out.geometry = gpd.GeoSeries(chinacoords.convert_geometries(frame.geometry.values, "wgs84",
+                                                                                overlay_system(basemap)),
                                  index=frame.index, crs=STORAGE_CRS)
     return out
 

@@ -21,6 +21,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from gridgis import chinacoords
 from gridgis.errors import NotFoundError, ValidationError
 from gridgis.layers import LAYERS
 from gridgis.maps.geojson import geometry_json, plain
@@ -107,7 +108,7 @@ class LayerTiles:
     props: list[str]
     codes: list[str]
     names: list[str]
-    _zooms: dict[int, tuple[list[str | None], shapely.STRtree]] = field(default_factory=dict)
+    _zooms: dict[tuple[int, str], tuple[list[str | None], shapely.STRtree]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -119,19 +120,24 @@ class LayerTiles:
         return cls(layer=layer, geoms=np.asarray(frame.geometry.values, dtype=object), props=props,
                    codes=[str(c) for c in frame["code"]], names=[str(n or "") for n in frame["name"]])
 
-    def zoom(self, z: int) -> tuple[list[str | None], shapely.STRtree]:
-        key = min(z, FULL_ZOOM)
+    def zoom(self, z: int, system: str = "wgs84") -> tuple[list[str | None], shapely.STRtree]:
+        """Geometry texts and a search tree for zoom ``z``, in ``system`` (``gcj02`` for AMap tiles)."""
+        key = (min(z, FULL_ZOOM), system)
         with self._lock:
             if key not in self._zooms:
-                simple = simplify_layer(self.layer, self.geoms, key)
-                self._zooms[key] = (geometry_json(simple, precision_for(key)), shapely.STRtree(simple))
+                simple = simplify_layer(self.layer, self.geoms, key[0])
+                if system != "wgs84":
+                    simple = np.asarray(chinacoords.convert_geometries(simple, "wgs84", system), dtype=object)
+                self._zooms[key] = (geometry_json(simple, precision_for(key[0])), shapely.STRtree(simple))
             return self._zooms[key]
 
-    def tile(self, z: int, x: int, y: int, buffer_px: int = 8, zoom: int | None = None) -> tuple[str, int]:
+    def tile(self, z: int, x: int, y: int, buffer_px: int = 8, zoom: int | None = None,
+             system: str = "wgs84") -> tuple[str, int]:
         """The GeoJSON text of tile ``z/x/y`` and its feature count.
 
         ``zoom`` is the display zoom the geometry is simplified for (default ``z``); a viewer may ask
-        for a larger tile (``z`` = zoom − 2 covers 1,024 px) to make fewer requests.
+        for a larger tile (``z`` = zoom − 2 covers 1,024 px) to make fewer requests. ``system`` is the
+        coordinate system of the tile grid and the answer (``gcj02`` to line up with AMap tiles).
         """
         zoom = z if zoom is None else zoom
         if zoom < z:
@@ -140,7 +146,7 @@ class LayerTiles:
             return '{"type":"FeatureCollection","features":[]}', 0
         minx, miny, maxx, maxy = tile_bounds(z, x, y)
         pad = (maxx - minx) * buffer_px / (256.0 * 2 ** (zoom - z))
-        texts, tree = self.zoom(zoom)
+        texts, tree = self.zoom(zoom, system)
         hits = np.sort(tree.query(shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad), predicate="intersects"))
         parts = [f'{{"type":"Feature","id":{json.dumps(self.codes[i])},"geometry":{texts[i]},"properties":{self.props[i]}}}'
                  for i in hits.tolist() if texts[i] is not None]

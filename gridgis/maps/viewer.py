@@ -38,11 +38,11 @@ def layer_tiles(repository: Any, cache: TileCache, layer: str) -> LayerTiles:
 
 
 def tile(repository: Any, cache: TileCache, layer: str, z: int, x: int, y: int,
-         zoom: int | None = None) -> tuple[str, int, Any]:
+         zoom: int | None = None, system: str = "wgs84") -> tuple[str, int, Any]:
     """GeoJSON text of one tile (simplified for display ``zoom``), its feature count and its generation."""
     gen = generation_key(repository)
     tiles = cache.layer(gen, layer, lambda name: repository.read_layer(name))
-    text, n = tiles.tile(z, x, y, zoom=zoom)
+    text, n = tiles.tile(z, x, y, zoom=zoom, system=system)
     return text, n, gen
 
 
@@ -76,8 +76,17 @@ def _warm_quietly(repository: Any, cache: TileCache) -> None:
         log.debug("warming the tile cache failed", exc_info=True)
 
 
-def meta(repository: Any) -> dict[str, Any]:
-    """Bounds, generation and per-layer counts, labels and minimum zooms for the page to start from."""
+def meta(repository: Any, basemap: str = "none", tianditu_key: str = "") -> dict[str, Any]:
+    """Bounds, generation, per-layer counts, labels and minimum zooms, and the base map, for the page to start from.
+
+    The base map comes from the settings (``GRIDGIS_TILE_SOURCE``); with ``amap`` the page asks for
+    tiles in GCJ-02 (``crs=gcj02``) so the overlays line up with AMap's tiles.
+    """
+    from dataclasses import asdict
+
+    from gridgis.maps.basemaps import overlay_system, tile_sources
+
+    sources = [asdict(src) for src in tile_sources(basemap, tianditu_key)]
     counts = repository.counts()
     bounds = None
     for layer in ("streets", "communities", "grids", "micro_grids"):
@@ -92,6 +101,7 @@ def meta(repository: Any) -> dict[str, Any]:
         "layers": [{"name": name, "label": LAYERS[name].label_zh, "count": int(counts.get(name, 0)),
                     "min_zoom": MIN_ZOOM[name], "show": show} for name, show in VIEWER_LAYERS],
         "station_kinds": dict(STATION_KINDS),
+        "basemap": {"name": basemap, "tiles": sources, "crs": overlay_system(basemap)},
     }
 
 

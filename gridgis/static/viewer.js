@@ -46,7 +46,8 @@
     if (state.loadedTiles[key]) { return; }
     state.loadedTiles[key] = true;
     state.pending += 1;
-    fetch("/tiles/" + key + ".geojson?zoom=" + z).then(function (r) {
+    var crs = state.meta.basemap && state.meta.basemap.crs === "gcj02" ? "&crs=gcj02" : "";
+    fetch("/tiles/" + key + ".geojson?zoom=" + z + crs).then(function (r) {
       if (!r.ok) { throw new Error("tile " + key + ": HTTP " + r.status); }
       return r.text();
     }).then(function (text) {
@@ -84,7 +85,12 @@
   fetch("/viewer/meta").then(function (r) { return r.json(); }).then(function (meta) {
     state.meta = meta;
     Object.assign(GG.config.stationKinds, meta.station_kinds || {});
-    var overlays = {};
+    var overlays = {}, bases = {};
+    ((meta.basemap && meta.basemap.tiles) || []).forEach(function (t) {
+      var tl = L.tileLayer(t.url, {attribution: t.attribution, subdomains: t.subdomains, maxZoom: 19});
+      tl.addTo(map);
+      if (t.overlay) { overlays[t.name] = tl; } else { bases[t.name] = tl; }
+    });
     meta.layers.forEach(function (info) {
       var lyr = GG.geojsonLayer(info.name, null, {tooltips: info.name !== "micro_grids" && info.name !== "buildings"});
       state.layers[info.name] = lyr;
@@ -93,7 +99,7 @@
       overlays[info.label + "（" + info.count + "）"] = lyr;
       if (info.show) { lyr.addTo(map); }
     });
-    L.control.layers(null, overlays, {collapsed: false}).addTo(map);
+    L.control.layers(bases, overlays, {collapsed: false}).addTo(map);
     L.control.scale({imperial: false}).addTo(map);
     GG.decorate(map, {legend: {}});
     if (meta.bounds) {

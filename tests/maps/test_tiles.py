@@ -116,3 +116,30 @@ def test_a_big_tile_simplified_for_a_finer_zoom_holds_what_its_small_tiles_hold(
     assert tiles.tile(13, x, y, zoom=13)[1] == 0  # micro-grids start at zoom 14
     with pytest.raises(ValidationError):
         tiles.tile(15, 4 * x, 4 * y, zoom=13)
+
+
+def test_tiles_for_amap_are_shifted_to_gcj02_and_found_in_the_shifted_grid():
+    from gridgis.chinacoords import wgs84_to_gcj02
+
+    city = make_city()
+    tiles = LayerTiles.from_frame("stations", city["stations"])
+    p = city["stations"].geometry.iloc[0]
+    glon, glat = (float(v) for v in wgs84_to_gcj02(p.x, p.y))
+    x, y = tile_for(glon, glat, 17)
+    fc = json.loads(tiles.tile(17, x, y, system="gcj02")[0])
+    got = {f["id"]: f["geometry"]["coordinates"] for f in fc["features"]}
+    code = city["stations"]["code"].iloc[0]
+    assert got[code] == pytest.approx([glon, glat], abs=1e-5)  # 5 decimals ≈ 1 m up to zoom 16
+    assert abs(glon - p.x) * 95_000 > 100  # hundreds of metres away from the WGS84 point
+
+
+def test_base_maps_are_described_for_both_saved_maps_and_the_viewer():
+    from gridgis.maps.basemaps import overlay_system, tile_sources
+
+    assert tile_sources("none") == []
+    assert [s.overlay for s in tile_sources("tianditu", "KEY")] == [False, True]
+    with pytest.raises(ValidationError):
+        tile_sources("tianditu")
+    with pytest.raises(ValidationError):
+        tile_sources("bing")
+    assert overlay_system("amap") == "gcj02" and overlay_system("osm") == "wgs84"

@@ -94,3 +94,22 @@ def test_tiles_follow_a_new_generation(tmp_path, city):
     names = lambda fc: {f["properties"]["name"] for f in fc["features"]}  # noqa: E731
     assert "崂山社区食堂" in names(before) and "新社区食堂" in names(after)
     assert json.dumps(before) != json.dumps(after)
+
+
+def test_the_viewer_has_no_base_map_unless_one_is_configured(http, tmp_path, store):
+    meta = http.get("/viewer/meta").json()
+    assert meta["basemap"] == {"name": "none", "tiles": [], "crs": "wgs84"}
+    from gridgis.api.app import create_app
+    from gridgis.settings import get_settings
+
+    app = create_app(get_settings(database_url=store.url, tile_source="amap"), store)
+    with LiveServer(app) as server, httpx.Client(base_url=server.url) as client:
+        amap = client.get("/viewer/meta").json()["basemap"]
+        x, y = tile_for(121.505, 31.232, 14)
+        shifted = client.get(f"/tiles/stations/14/{x}/{y}.geojson", params={"crs": "gcj02"})
+        plain = client.get(f"/tiles/stations/14/{x}/{y}.geojson")
+    assert amap["crs"] == "gcj02" and "autonavi" in amap["tiles"][0]["url"]
+    a = {f["id"]: f["geometry"]["coordinates"] for f in shifted.json()["features"]}
+    b = {f["id"]: f["geometry"]["coordinates"] for f in plain.json()["features"]}
+    common = a.keys() & b.keys()  # the shift (~500 m) may move a station into the next tile
+    assert common and all(a[k] != b[k] for k in common)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from gridgis.api.deps import RepositoryDep
+from gridgis.api.deps import RepositoryDep, SettingsDep
 from gridgis.maps import assets
 from gridgis.maps import viewer as service
 from gridgis.maps.tiles import MAX_ZOOM, TileCache
@@ -54,9 +54,9 @@ def map_page() -> HTMLResponse:
 
 
 @router.get("/viewer/meta", summary="What the viewer starts from: bounds, generation, layers and counts")
-def viewer_meta(request: Request, repository: RepositoryDep) -> dict:
+def viewer_meta(request: Request, repository: RepositoryDep, settings: SettingsDep) -> dict:
     service.warm_in_background(repository, _cache(request))
-    return service.meta(repository)
+    return service.meta(repository, settings.tile_source, settings.tianditu_key)
 
 
 @router.get("/tiles/{layer}/{z}/{x}/{y}.geojson", summary="A GeoJSON tile, simplified for its zoom level")
@@ -64,9 +64,11 @@ def geojson_tile(request: Request, repository: RepositoryDep, layer: LayerName,
                  z: Annotated[int, Path(ge=0, le=MAX_ZOOM)], x: Annotated[int, Path(ge=0)],
                  y: Annotated[int, Path(ge=0)],
                  zoom: Annotated[int | None, Query(ge=0, le=MAX_ZOOM, description="display zoom to simplify for "
-                                                   "(default z; z+2 makes a 1,024-px tile)")] = None) -> Response:
-    text, count, gen = service.tile(repository, _cache(request), layer, z, x, y, zoom)
-    etag = f'"g{gen}-{layer}-{z}-{x}-{y}-{zoom if zoom is not None else z}"'
+                                                   "(default z; z+2 makes a 1,024-px tile)")] = None,
+                 crs: Annotated[str, Query(pattern="^(wgs84|gcj02)$", description="gcj02 lines up with AMap "
+                                                                                  "tiles")] = "wgs84") -> Response:
+    text, count, gen = service.tile(repository, _cache(request), layer, z, x, y, zoom, crs)
+    etag = f'"g{gen}-{layer}-{z}-{x}-{y}-{zoom if zoom is not None else z}-{crs}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
