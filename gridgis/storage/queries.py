@@ -345,7 +345,9 @@ def sync_layers(conn: sa.Connection, targets: Mapping[str, list[dict[str, Any]]]
     close_ids: list[int] = []
     inserts: list[dict[str, Any]] = []
     for layer, rows in targets.items():
-        current = _current_rows(conn, layer, for_update=postgis, parse=False)
+        # no row locks here: whole layers would be locked row by row, and every boundary writer
+        # already holds the repository's write lock (advisory lock / BEGIN IMMEDIATE)
+        current = _current_rows(conn, layer, parse=False)
         fresh: list[dict[str, Any]] = []
         for row in rows:
             old = current.pop(row["code"], None)

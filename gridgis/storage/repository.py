@@ -220,6 +220,20 @@ class Repository:
                                        offset=offset, postgis=self.is_postgis)
         return rows_to_frame(spec, rows)
 
+    def read_city(self, generation: int | None = None, at: datetime | None = None) -> dict[str, gpd.GeoDataFrame]:
+        """Every layer (parents first) as layer frames, all from one consistent snapshot.
+
+        The counterpart of :meth:`write_city` and of :func:`gridgis.io.read_city`; empty layers
+        are included as empty frames.
+        """
+        with self._reading("reading the city") as conn:
+            if self.is_postgis:  # one snapshot for every layer, even while writers commit
+                conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+            gen = queries.resolve_generation(conn, generation, at)
+            rows = {layer: queries.select_rows(conn, get_spec(layer), gen, postgis=self.is_postgis)
+                    for layer in LAYERS}
+        return {layer: rows_to_frame(get_spec(layer), found) for layer, found in rows.items()}
+
     def count(self, layer: str, generation: int | None = None, at: datetime | None = None,
               bbox: BBox | None = None, codes: Iterable[str] | None = None,
               filters: Mapping[str, Any] | None = None) -> int:

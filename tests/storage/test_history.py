@@ -143,3 +143,13 @@ def test_revert_restores_features_created_later_as_removed(repository):
     assert new_code not in set(repository.read_layer("grids")["code"])
     assert shapely.equals(repository.read_layer("grids", codes=[GRID1]).geometry.iloc[0],
                           box(116.40, 39.90, 116.425, 39.95))
+
+
+def test_read_city_returns_every_layer_as_of_a_generation(repository):
+    g1, _, _ = _three_generations(repository)
+    now = repository.read_city()
+    then = repository.read_city(generation=g1.id)
+    assert list(now) == list(then) == ["streets", "communities", "compounds", "buildings", "grids", "micro_grids",
+                                       "stations"]
+    assert len(now["stations"]) == 1 and len(then["stations"]) == 2
+    assert then["grids"].set_index("code").loc[GRID1, "households"] == 420
