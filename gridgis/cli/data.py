@@ -71,6 +71,22 @@ def _write_report(report, path: Path) -> None:
     console.print(f"full report: {path}")
 
 
+def stored_parent_codes(repo, layer: str) -> set[str] | None:
+    """The codes a feature of ``layer`` may name as its parent, from the store (None: nothing to check)."""
+    from gridgis.layers import get_spec
+
+    spec = get_spec(layer)
+    if spec.parent_field is None:
+        return None
+    if repo.schema_revision() is None:
+        return set()
+    parents = [spec.parent_layer] if spec.parent_layer else ["streets", "communities"]
+    out: set[str] = set()
+    for parent in parents:
+        out |= set(repo.read_layer(parent)["code"].astype(str))
+    return out
+
+
 def import_command(
     path: Path = typer.Argument(..., help="file to import: .geojson/.json, .gpkg, .shp or .csv"),
     layer: str = typer.Option(..., "--layer", "-l", help="layer: streets, communities, compounds, buildings, "
@@ -87,6 +103,8 @@ def import_command(
     author: str = typer.Option(None, "--author", help="author of the new generation (default: your user name)"),
     message: str = typer.Option(None, "--message", "-m", help="message of the new generation"),
     dry_run: bool = typer.Option(False, "--dry-run", help="validate only; store nothing"),
+    skip_parent_check: bool = typer.Option(False, "--skip-parent-check",
+                                           help="do not require parent codes to exist in the store"),
     report_path: Path = typer.Option(None, "--report", help="write every problem and repair to this JSON file"),
     database_url: str = typer.Option(None, "--database-url", help="store (default: GRIDGIS_DATABASE_URL or "
                                      "sqlite:///gridgis.db)"),
@@ -98,8 +116,11 @@ def import_command(
     try:
         with progress() as bar:
             task = bar.add_task(f"reading and checking {path.name}", total=2)
+            repo = None if dry_run and skip_parent_check else open_repository(database_url)
+            parents = None if skip_parent_check else stored_parent_codes(repo, layer)
             frame, report = import_layer(path, layer, crs, repair=repair, encoding=encoding,
-                                         mapping=_parse_mapping(mapping), table=table, **options)
+                                         mapping=_parse_mapping(mapping), table=table, parent_codes=parents,
+                                         **options)
             bar.advance(task)
             if report.repairs:
                 console.print(f"repaired: {_kinds(report.repairs)}")
@@ -111,7 +132,6 @@ def import_command(
                 console.print("dry run: nothing stored")
                 return
             bar.update(task, description=f"storing {layer}")
-            repo = open_repository(database_url)
             repo.create_schema()
             gen = repo.write_city({layer: frame}, author or getpass.getuser(),
                                   message or f"import {path.name} as {layer}", replace=False)

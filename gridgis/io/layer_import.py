@@ -111,9 +111,36 @@ def _require_columns(frame: gpd.GeoDataFrame, spec, path: object) -> None:
                               "mapping={'源列': 'code'} / --map 源列=code")
 
 
+def unknown_parents(spec, frame: gpd.GeoDataFrame, known: set[str] | frozenset[str]) -> list[Problem]:
+    """Features whose parent code (``spec.parent_field``) is not among ``known`` codes.
+
+    An empty parent (a building outside every compound) is not checked.
+
+    >>> import geopandas as gpd, shapely
+    >>> from gridgis.layers import get_spec
+    >>> f = gpd.GeoDataFrame({"code": ["110105001001"], "name": ["甲"], "street_code": ["110105009000"]},
+    ...                      geometry=[shapely.box(116.4, 39.9, 116.41, 39.91)], crs=4326)
+    >>> [p.kind for p in unknown_parents(get_spec("communities"), f, {"110105001000"})]
+    ['unknown_parent']
+    """
+    field_name = spec.parent_field
+    if not field_name or field_name not in frame.columns:
+        return []
+    out = []
+    for code, name, parent in zip(frame["code"], frame["name"], frame[field_name], strict=True):
+        if parent is None or (isinstance(parent, float) and np.isnan(parent)) or str(parent) in known:
+            continue
+        label = f"{code} ({name})" if name else str(code)
+        out.append(Problem(f"{field_name}={parent} is not a known {spec.parent_layer or 'street or community'} "
+                           "code; import the parent layer first or fix the code", feature=label, layer=spec.name,
+                           kind="unknown_parent"))
+    return out
+
+
 def import_layer(path: str | Path, layer: str, crs: str | int | SourceCRS | None, repair: bool = False,
                  encoding: str | None = None, mapping: dict[str, str] | None = None, *,
-                 table: str | None = None, **options) -> tuple[gpd.GeoDataFrame, ImportReport]:
+                 table: str | None = None, parent_codes: set[str] | frozenset[str] | None = None,
+                 **options) -> tuple[gpd.GeoDataFrame, ImportReport]:
     """Read ``path`` as ``layer``, in the source ``crs``, into a normalised layer frame (EPSG:4326).
 
     Parameters
@@ -134,6 +161,9 @@ def import_layer(path: str | Path, layer: str, crs: str | int | SourceCRS | None
         ``{source column: layer field}`` renames.
     table
         The GeoPackage table (default: the one named like ``layer``, or the only one).
+    parent_codes
+        The codes the parents may have (e.g. the stored streets when importing communities);
+        a parent code outside them is an ``unknown_parent`` problem. ``None``: not checked.
 
     Returns
     -------
@@ -170,6 +200,8 @@ def import_layer(path: str | Path, layer: str, crs: str | int | SourceCRS | None
         exc.report = report  # type: ignore[attr-defined]
         raise
     problems += [p for p in validate_frame(spec, out) if p.kind not in _CLEAN_KINDS]
+    if parent_codes is not None:
+        problems += unknown_parents(spec, out, parent_codes)
     report.problems = problems
     report.kept = len(out) if not problems else 0
     if problems:

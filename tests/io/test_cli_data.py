@@ -107,3 +107,21 @@ def test_import_real_stores_the_coded_beijing_townships(tmp_path, store, shared_
     assert "with a statistical code: 330" in result.output and "stored 330 streets" in result.output
     assert "330" in run("info", "--database-url", store).output
     assert (tmp_path / "bj.gpkg").exists()
+
+
+def test_unknown_parent_codes_are_refused_until_the_parents_are_stored(tmp_path, store, streets_frame):
+    import geopandas as gpd
+    import shapely
+
+    communities = gpd.GeoDataFrame({"code": ["110105001001", "110105009001"], "name": ["永安里社区", "无主社区"],
+                                    "street_code": ["110105001000", "110105009000"]},
+                                   geometry=[shapely.box(116.431, 39.901, 116.44, 39.91),
+                                             shapely.box(116.441, 39.901, 116.45, 39.91)], crs=4326)
+    comm = write_geojson(communities, tmp_path / "communities.geojson")
+    streets = write_geojson(streets_frame, tmp_path / "streets.geojson")
+    assert run("import", str(streets), "--layer", "streets", "--crs", "wgs84", "--database-url", store).exit_code == 0
+    result = run("import", str(comm), "--layer", "communities", "--crs", "wgs84", "--database-url", store)
+    assert result.exit_code == 2 and "unknown_parent" in result.output and "110105009001" in result.output
+    result = run("import", str(comm), "--layer", "communities", "--crs", "wgs84", "--database-url", store,
+                 "--skip-parent-check")
+    assert result.exit_code == 0, result.output

@@ -141,3 +141,18 @@ def test_an_explicit_mapping_wins_over_the_shapefile_names(tmp_path, grids_frame
     export_layers({"grids": grids_frame}, "shp", tmp_path / "grids.shp")
     frame, _ = import_layer(tmp_path / "grids.shp", "grids", "wgs84", mapping={"comm_code": "community_code"})
     assert frame["community_code"].tolist() == ["110105001001", "110105001001"]
+
+
+def test_unknown_crs_name_is_a_crs_error(tmp_path, streets_frame):
+    path = write_geojson(streets_frame, tmp_path / "streets.geojson")
+    with pytest.raises(CRSError, match="unknown CRS 'mars2'"):
+        import_layer(path, "streets", "mars2")
+
+
+def test_parent_codes_are_checked_when_given(tmp_path, grids_frame):
+    path = write_geojson(grids_frame, tmp_path / "grids.geojson")
+    with pytest.raises(ValidationError) as err:
+        import_layer(path, "grids", "wgs84", parent_codes={"110105001002"})
+    assert {p.kind for p in err.value.problems} == {"unknown_parent"} and len(err.value.problems) == 2
+    frame, _ = import_layer(path, "grids", "wgs84", parent_codes={"110105001001"})
+    assert len(frame) == 2
