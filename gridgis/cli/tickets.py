@@ -37,7 +37,8 @@ def stats_table(rows: list[dict[str, Any]], level: str = "grid", title: str = "�
     table = Table(title=title)
     for col, just in ((f"{level}", "left"), ("month", "left"), ("受理", "right"), ("办结", "right"),
                       ("按时率", "right"), ("结案率", "right"), ("满意度", "right"), ("逾期", "right"), ("合并", "right")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+        table.add_column(col, justify=just, no_wrap=True,  # type: ignore[arg-type]
+                         min_width=17 if col == level else None)
     for r in sorted(rows, key=lambda r: (-r["volume"], r[f"{level}_code"]))[:limit]:
         sat = "–" if r["satisfaction"] is None else f"{r['satisfaction']:.2f}"
         table.add_row(r[f"{level}_code"], r["month"], str(r["volume"]), str(r["resolved"]), _pct(r["on_time_rate"]),
@@ -47,12 +48,26 @@ def stats_table(rows: list[dict[str, Any]], level: str = "grid", title: str = "�
 
 def import_file(store: Any, path: Path, crs: str = "wgs84") -> tuple[list, list]:
     """Import a ticket file with a progress bar; (created, rejected)."""
+    from gridgis.errors import NotFoundError
     from gridgis.tickets.importer import read_ticket_file, reports_from_frame
 
+    current = getattr(store.repository, "current_generation", None)
+    if current is not None and current() is None:
+        raise NotFoundError("the store has no boundaries yet, so no ticket can be routed: load the city first "
+                            "(gridgis tickets import FILE --city data/geojson, or gridgis import FILE --layer …)")
     reports = reports_from_frame(read_ticket_file(path), crs=crs)
     with progress() as bar:
         task = bar.add_task("导入工单 importing tickets", total=len(reports))
         return store.create_many(reports, progress=lambda n: bar.advance(task, n))
+
+
+def load_city_into(repository: Any, directory: Path) -> None:
+    """Store the layers of a city folder (not its tickets) as the first generation."""
+    from gridgis.io import read_city
+
+    frames = {k: v for k, v in read_city(directory).items() if k != "tickets"}
+    repository.write_city(frames, author="gridgis tickets import", message=f"city from {directory}")
+    console.print(f"loaded the city from {directory}: " + ", ".join(f"{k} {len(v)}" for k, v in frames.items()))
 
 
 def register(app: typer.Typer) -> None:
@@ -66,9 +81,13 @@ def register(app: typer.Typer) -> None:
     @tickets.command("import")
     def import_(file: Path = typer.Argument(..., help="tickets (GeoJSON, GeoPackage, or CSV with lon/lat)"),
                 crs: str = typer.Option("wgs84", help="CRS of the points: wgs84, cgcs2000, gcj02, bd09, EPSG:n"),
+                city: Path | None = typer.Option(None, help="city folder (<layer>.geojson) to load first when the "
+                                                            "store has no boundaries yet"),
                 database_url: str | None = db_opt, catalogue: Path | None = cat_opt) -> None:
         """Import reports: each is routed, given its matter, department and deadlines, and stored."""
         store = _store(database_url, catalogue)
+        if city is not None and store.repository.current_generation() is None:
+            load_city_into(store.repository, city)
         created, rejected = import_file(store, file, crs)
         console.print(f"[green]{len(created):,} tickets imported[/], {len(rejected):,} not imported")
         for r in rejected[:20]:
@@ -154,10 +173,7 @@ def demo(ctx: Any) -> None:
         return
     repo = ctx.repository
     if repo.current_generation() is None:
-        from gridgis.io import read_city
-
-        city = {k: v for k, v in read_city(ctx.data_dir).items() if k != "tickets"}
-        repo.write_city(city, author="demo", message="sample city for the ticket demo")
+        load_city_into(repo, Path(ctx.data_dir))
     store = TicketStore(repo)
     t0 = time.perf_counter()
     created, rejected = import_file(store, path)
