@@ -77,7 +77,7 @@ class CellLocator:
         """
         geoms = np.asarray(geoms, dtype=object)
         n = len(geoms)
-        ax, ay, bx, by, poly = _edges(geoms)
+        ax, ay, bx, by, poly = polygon_edges(geoms)
         if len(ax) == 0:
             return cls(0.0, 0.0, 1.0, 1.0, 1, 1, n, np.full(1, -1, np.int32), np.zeros((0, 4), np.int64),
                        np.zeros((0, 6)), np.zeros(0, np.int64))
@@ -248,7 +248,7 @@ def _sorted_unique(a: np.ndarray) -> np.ndarray:
     return a[np.concatenate([[True], a[1:] != a[:-1]])]
 
 
-def _edges(geoms: np.ndarray) -> tuple[np.ndarray, ...]:
+def polygon_edges(geoms: np.ndarray) -> tuple[np.ndarray, ...]:
     """Every ring edge (ax, ay, bx, by) of the polygons with the id of its polygon."""
     valid = ~shapely.is_missing(geoms)
     parts, part_of = shapely.get_parts(geoms[valid], return_index=True)

@@ -30,8 +30,8 @@ name) and the distance.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
@@ -42,7 +42,7 @@ import shapely
 
 from gridgis.crs import ensure_storage_crs, metric_crs_for, parse_crs, points_to_storage
 from gridgis.errors import OutOfAreaError, ValidationError
-from gridgis.routing.cells import CellLocator, _edges
+from gridgis.routing.cells import CellLocator, polygon_edges
 
 DEFAULT_SNAP_TOLERANCE_M = 30.0
 
@@ -222,11 +222,11 @@ class RoutingIndex:
         self.grid_tree_m = shapely.STRtree(grids_m)
         # every grid edge as its own segment: the nearest grid of an outside point is the owner of
         # its nearest segment, and segment distances are cheap (polygon distances are not)
-        ax, ay, bx, by, owner = _outer_edges(*_edges(grids_m))
+        ax, ay, bx, by, owner = _outer_edges(*polygon_edges(grids_m))
         self.grid_segments = shapely.STRtree(shapely.linestrings(
             np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1)))
         self.grid_segment_owner = owner
-        ax, ay, bx, by, owner = _edges(micro_m)
+        ax, ay, bx, by, owner = polygon_edges(micro_m)
         self.micro_segments = shapely.STRtree(shapely.linestrings(
             np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1)))
         self.micro_segment_owner = owner
