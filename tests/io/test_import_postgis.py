@@ -29,7 +29,7 @@ def test_import_into_postgis_then_export_the_same_features(tmp_path, postgis_url
 
     path = write_geojson(grids_frame, tmp_path / "grids.geojson", crs="bd09")
     result = CliRunner().invoke(app, ["import", str(path), "--layer", "grids", "--database-url", postgis_url,
-                                      "--author", "tester"], catch_exceptions=False)
+                                      "--author", "tester", "--skip-parent-check"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     repo = Repository(postgis_url)
     try:
