@@ -44,7 +44,7 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "small": Scale(4, 3, 720.0, (165.0, 235.0), 0.12, 400.0, (4, 10), (1700.0, 2950.0)),
-    "city": Scale(56, 15, 560.0, (190.0, 250.0), 0.08, 420.0, (6, 9), (2200.0, 2900.0)),
+    "city": Scale(56, 15, 560.0, (190.0, 250.0), 0.08, 440.0, (6, 9), (2200.0, 2900.0)),
 }
 
 #: building parameters by compound kind: unit length, depth, row spacing, floors range, units range
@@ -293,26 +293,43 @@ def _grid_cuts(comms, bld_xy, bld_hh, bld_comm, sc: Scale, rng) -> tuple[list[di
     return grids, lines
 
 
-def _micro_cuts(grids, bld_xy, bld_hh, bld_grid, sc: Scale, rng) -> tuple[list[dict], list]:
-    """Micro-grids of every grid: 4–10 straight k-d cuts by households (by area when empty)."""
-    micros: list[dict] = []
-    lines: list = []
+def _micro_cuts(grids, bld_xy, bld_hh, bld_grid, sc: Scale, rng) -> tuple[np.ndarray, np.ndarray, list]:
+    """Micro-grid cells of every grid: 4–10 straight k-d cuts by households (by area when empty).
+
+    Returns the cells as boxes (to be intersected with their grid by the polygonisation),
+    the grid of each box, and the cut lines.
+    """
+    boxes: list = []
+    owner: list[int] = []
+    segments: list = []
     members = _groups(bld_grid, len(grids))
     weights = bld_hh.astype(float)
+    lo, hi = sc.micro
     for gi, g in enumerate(grids):
         idx = members[gi]
         hh = bld_hh[idx].sum()
-        lo, hi = sc.micro
-        k = int(np.clip(round(hh / 55.0), lo, hi)) if hh > 0 else lo
         if hh > 0:
-            pieces = P.kd_split(g["poly"], bld_xy, weights, k, rng, index=idx)
+            k = int(np.clip(round(hh / 55.0), lo, hi))
+            xy, w = bld_xy[idx], weights[idx]
         else:
-            pieces = _split_area(g["poly"], k, rng, wiggle=0.0, samples=60)
-        lines += pieces[0].lines
-        polys = np.array([p.polygon for p in pieces], dtype=object)
-        for seq, mi in enumerate(P.reading_order(polys, band=60.0), start=1):
-            micros.append({"grid": gi, "seq": seq, "poly": polys[mi]})
-    return micros, lines
+            k = lo
+            xy = _uniform_points(g["poly"], 60 * k, rng)
+            w = np.ones(len(xy))
+        before = len(boxes)
+        P.kd_boxes(g["poly"].bounds, xy, w, k, boxes, segments)
+        owner += [gi] * (len(boxes) - before)
+    b = np.asarray(boxes, dtype=float)
+    return shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), np.asarray(owner), P.segments_to_lines(segments)
+
+
+def _micro_numbering(micro_geom: np.ndarray, micro_grid: np.ndarray) -> np.ndarray:
+    """Order of micro-grids: by grid, then north→south in 60 m bands, west→east."""
+    pts = shapely.point_on_surface(micro_geom)
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    top = np.full(micro_grid.max() + 1 if len(micro_grid) else 0, -np.inf)
+    np.maximum.at(top, micro_grid, y)
+    rows = np.floor((top[micro_grid] - y) / 60.0)
+    return np.lexsort((x, rows, micro_grid))
 
 
 def _groups(labels: np.ndarray, n: int) -> list[np.ndarray]:
@@ -356,14 +373,26 @@ def build_plan(seed: int = 0, scale: str = "small", step: Callable[[str], None] 
     grids, grid_lines = _grid_cuts(comms, bld_xy, bld["households"], bld_comm, sc, rng)
     bld_grid = _assign(shapely.points(bld_xy), np.array([g["poly"] for g in grids], dtype=object))
     step("micro-grids")
-    micros, micro_lines = _micro_cuts(grids, bld_xy, bld["households"], bld_grid, sc, rng)
+    cells, cell_grid, micro_lines = _micro_cuts(grids, bld_xy, bld["households"], bld_grid, sc, rng)
     step("noding the hierarchy")
     faces = P.faces_of(district, admin_lines + grid_lines + micro_lines)
-    m_label = P.label_faces(faces, np.array([m["poly"] for m in micros], dtype=object))
-    g_label = np.array([m["grid"] for m in micros])[m_label]
+    g_label = P.label_faces(faces, np.array([g["poly"] for g in grids], dtype=object))
+    m_cell = P.label_within_group(faces, g_label, cells, cell_grid)
+    lost = np.flatnonzero(m_cell < 0)  # numerically on a cell edge: take the grid's nearest cell
+    for f in lost:
+        mine = np.flatnonzero(cell_grid == g_label[f])
+        m_cell[f] = mine[np.argmin(shapely.distance(cells[mine], shapely.point_on_surface(faces[f])))]
+    used, m_label = np.unique(m_cell, return_inverse=True)  # cells outside their grid are dropped
+    micro_grid = cell_grid[used]
+    micro_geom = P.dissolve(faces, m_label, len(used))
+    order = _micro_numbering(micro_geom, micro_grid)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    micro_geom, micro_grid, m_label = micro_geom[order], micro_grid[order], rank[m_label]
+    first = np.searchsorted(micro_grid, micro_grid)  # micro_grid is sorted now
+    micros = [{"grid": int(g), "seq": int(i - f + 1)} for i, (g, f) in enumerate(zip(micro_grid, first))]
     c_label = np.array([g["community"] for g in grids])[g_label]
     s_label = np.array([c["street"] for c in comms])[c_label]
-    micro_geom = P.dissolve(faces, m_label, len(micros))
     grid_geom = P.dissolve(faces, g_label, len(grids))
     comm_geom = P.dissolve(faces, c_label, len(comms))
     street_geom = P.dissolve(faces, s_label, len(streets))

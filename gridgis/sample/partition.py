@@ -32,17 +32,25 @@ class Piece:
 
 
 def _weighted_cut(coords: np.ndarray, weights: np.ndarray, fraction: float, lo: float, hi: float) -> float:
-    """The coordinate below which ``fraction`` of the weight lies (midway between neighbours)."""
+    """The coordinate below which about ``fraction`` of the weight lies.
+
+    The cut falls midway between two *distinct* coordinates (buildings of one row share
+    their centre line), so both sides keep points whenever there are two distinct values;
+    it keeps 10 % of the extent away from either edge when that leaves both sides points.
+    """
     if len(coords) == 0 or weights.sum() <= 0:
         return lo + (hi - lo) * fraction
-    order = np.argsort(coords, kind="stable")
-    c, w = coords[order], np.cumsum(weights[order])
-    k = int(np.searchsorted(w, fraction * w[-1]))
-    k = min(max(k, 0), len(c) - 1)
-    nxt = c[k + 1] if k + 1 < len(c) else hi
-    cut = (c[k] + nxt) / 2.0
+    values, inverse = np.unique(coords, return_inverse=True)
+    if len(values) < 2:
+        return lo + (hi - lo) * fraction
+    cum = np.cumsum(np.bincount(inverse, weights=weights))
+    j = int(np.argmin(np.abs(cum[:-1] - fraction * cum[-1])))
+    cut = (values[j] + values[j + 1]) / 2.0
     margin = 0.1 * (hi - lo)
-    return float(min(max(cut, lo + margin), hi - margin))
+    clamped = min(max(cut, lo + margin), hi - margin)
+    if not (values[0] < clamped <= values[-1]):
+        return float(cut)
+    return float(clamped)
 
 
 def _wiggle(axis: int, cut: float, lo: float, hi: float, rng: np.random.Generator, amp: float) -> np.ndarray:
@@ -115,6 +123,52 @@ def _split(poly, xy, weights, n, rng, wiggle, index, lines) -> list[Piece]:
     in_low = shapely.contains_xy(low, pts[:, 0], pts[:, 1]) if len(pts) else np.zeros(0, bool)
     return (_split(low, xy, weights, n_low, rng, wiggle, index[in_low], lines)
             + _split(high, xy, weights, n - n_low, rng, wiggle, index[~in_low], lines))
+
+
+def kd_boxes(bounds: tuple[float, float, float, float], xy: np.ndarray, weights: np.ndarray, n: int,
+             boxes: list[tuple[float, float, float, float]], segments: list[tuple[float, float, float, float]]) -> None:
+    """Split the rectangle ``bounds`` into ``n`` boxes of about equal weight (pure numpy, fast).
+
+    Appends the boxes to ``boxes`` and the cut segments (x0, y0, x1, y1), extended by
+    :data:`OVERSHOOT`, to ``segments``. Used for micro-grids, where tens of thousands of
+    splits are needed: the boxes are intersected with the grid by the final polygonisation.
+    """
+    if n <= 1:
+        boxes.append(bounds)
+        return
+    minx, miny, maxx, maxy = bounds
+    axis = 0 if (maxx - minx) >= (maxy - miny) else 1
+    lo, hi = (minx, maxx) if axis == 0 else (miny, maxy)
+    n_low = n // 2
+    cut = _weighted_cut(xy[:, axis], weights, n_low / n, lo, hi)
+    low = xy[:, axis] < cut
+    if axis == 0:
+        segments.append((cut, miny - OVERSHOOT, cut, maxy + OVERSHOOT))
+        b_low, b_high = (minx, miny, cut, maxy), (cut, miny, maxx, maxy)
+    else:
+        segments.append((minx - OVERSHOOT, cut, maxx + OVERSHOOT, cut))
+        b_low, b_high = (minx, miny, maxx, cut), (minx, cut, maxx, maxy)
+    kd_boxes(b_low, xy[low], weights[low], n_low, boxes, segments)
+    kd_boxes(b_high, xy[~low], weights[~low], n - n_low, boxes, segments)
+
+
+def segments_to_lines(segments: list[tuple[float, float, float, float]]) -> list[shapely.Geometry]:
+    """Cut segments as LineStrings (vectorised)."""
+    if not segments:
+        return []
+    a = np.asarray(segments, dtype=float).reshape(-1, 2, 2)
+    return list(shapely.linestrings(a))
+
+
+def label_within_group(faces: np.ndarray, face_group: np.ndarray, cells: np.ndarray,
+                       cell_group: np.ndarray) -> np.ndarray:
+    """For each face, the cell of the *same group* its interior point lies in (-1 when none)."""
+    pts = shapely.point_on_surface(faces)
+    f_idx, c_idx = shapely.STRtree(cells).query(pts, predicate="within")
+    same = face_group[f_idx] == cell_group[c_idx]
+    label = np.full(len(faces), -1, dtype=np.int64)
+    label[f_idx[same]] = c_idx[same]
+    return label
 
 
 def strip(poly: shapely.Geometry, fraction: float) -> tuple[shapely.Geometry, shapely.Geometry, shapely.Geometry]:
