@@ -126,3 +126,17 @@ def test_geometry_conversion_keeps_topology():
 def test_unknown_system_is_a_crs_error():
     with pytest.raises(CRSError, match="unknown coordinate system 'mars2'"):
         cc.convert_points([116.0], [39.0], "mars2", "wgs84")
+
+
+@pytest.mark.parametrize(("src", "dst"), [("wgs84", "gcj02"), ("gcj02", "wgs84"), ("wgs84", "bd09"), ("bd09", "wgs84")])
+def test_a_valid_coverage_stays_a_valid_coverage(src, dst):
+    # a 6×6 grid of cells sharing edges and vertices: no gaps or overlaps may appear after conversion
+    xs = np.linspace(121.50, 121.53, 7)
+    ys = np.linspace(31.22, 31.25, 7)
+    cells = np.array([shapely.box(xs[i], ys[j], xs[i + 1], ys[j + 1]) for i in range(6) for j in range(6)])
+    assert shapely.coverage_is_valid(cells)
+    out = cc.convert_geometries(cells, src, dst)
+    assert shapely.coverage_is_valid(out)
+    assert shapely.is_valid(out).all()
+    union = shapely.coverage_union_all(out)
+    assert union.geom_type == "Polygon" and len(union.interiors) == 0
