@@ -34,15 +34,20 @@ def _pct(v: float | None) -> str:
 def stats_table(rows: list[dict[str, Any]], level: str = "grid", title: str = "工单统计 ticket statistics",
                 limit: int = 40) -> Table:
     """A rich table of per-area statistics rows (the first ``limit``, busiest first)."""
-    table = Table(title=title)
-    for col, just in ((f"{level}", "left"), ("month", "left"), ("受理", "right"), ("办结", "right"),
-                      ("按时率", "right"), ("结案率", "right"), ("满意度", "right"), ("逾期", "right"), ("合并", "right")):
-        table.add_column(col, justify=just, no_wrap=True,  # type: ignore[arg-type]
-                         min_width=17 if col == level else None)
+    months = sorted({r["month"] for r in rows})
+    one_month = len(months) == 1
+    table = Table(title=f"{title} {months[0]}" if one_month else title)
+    cols = [(level, "left")] + ([] if one_month else [("month", "left")])
+    cols += [("受理", "right"), ("办结", "right"), ("按时率", "right"), ("结案率", "right"), ("满意度", "right"),
+             ("逾期", "right"), ("合并", "right")]
+    for col, just in cols:
+        table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     for r in sorted(rows, key=lambda r: (-r["volume"], r[f"{level}_code"]))[:limit]:
         sat = "–" if r["satisfaction"] is None else f"{r['satisfaction']:.2f}"
-        table.add_row(r[f"{level}_code"], r["month"], str(r["volume"]), str(r["resolved"]), _pct(r["on_time_rate"]),
-                      _pct(r["closure_rate"]), sat, str(r["overdue"]), str(r["merged"]))
+        cells = [r[f"{level}_code"]] + ([] if one_month else [r["month"]])
+        cells += [str(r["volume"]), str(r["resolved"]), _pct(r["on_time_rate"]), _pct(r["closure_rate"]), sat,
+                  str(r["overdue"]), str(r["merged"])]
+        table.add_row(*cells)
     return table
 
 
