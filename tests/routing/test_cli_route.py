@@ -103,3 +103,23 @@ def test_route_against_the_store_at_a_time(tmp_path):
     res = run("route", src, "--out", out, "--database-url", url, "--at", g1.created_at.isoformat())
     assert f"generation {g1.id};" in res
     assert list(csv.DictReader(out.open(encoding="utf-8")))[0]["grid_code"] == GRID_A
+
+
+def test_demo_step_routes_the_sample_tickets_and_records_the_counts(data_dir, tmp_path):
+    from types import SimpleNamespace
+
+    from gridgis.cli.route import demo
+    from gridgis.storage import Repository
+
+    tickets = gpd.GeoDataFrame({"id": ["T1", "T2", "T3"], "address": ["梅园三街坊12号楼", "梅园路8号", "远处"]},
+                               geometry=[shapely.Point(121.50100, 31.20035), shapely.Point(121.5003, 31.2008),
+                                         shapely.Point(121.60, 31.20)], crs="EPSG:4326")
+    tickets.to_file(data_dir / "tickets.geojson", driver="GeoJSON")
+    repo = Repository(f"sqlite:///{tmp_path / 'demo.db'}")
+    repo.create_schema()  # empty store: the step builds its index from the folder
+    ctx = SimpleNamespace(repository=repo, data_dir=data_dir, out_dir=tmp_path, facts={})
+    demo(ctx)
+    facts = ctx.facts["routing"]
+    assert (facts["tickets"], facts["in_micro_grid"], facts["outside"]) == (3, 2, 1)
+    assert facts["address_checked"] == 1 and facts["address_same_compound"] == 1
+    repo.dispose()
