@@ -68,6 +68,10 @@ def test_demo_step_loads_the_sample_city_into_the_store_and_reports(sample_dir, 
     assert ctx.facts["check"]["community_households"] == 2
     assert "generation" in ctx.facts
     assert (tmp_path / "out" / "hierarchy-problems.geojson").exists()
+    # the same report from the store
+    res = CliRunner().invoke(app, ["check", "--database-url", f"sqlite:///{tmp_path / 'demo.db'}", "--json"])
+    assert res.exit_code == 1, res.output
+    assert json.loads(res.stdout)["counts"] == ctx.facts["check"]
 
 
 @pytest.mark.parametrize("bad", ["problems.csv"])

@@ -9,10 +9,15 @@ import numpy as np
 import pytest
 import shapely
 
+import pyproj
+from typer.testing import CliRunner
+
+from gridgis.cli import app
 from gridgis.io import read_city, write_city
 from gridgis.layers import LAYERS, check_frame
 from gridgis.layers.station import KINDS as STATION_KINDS
-from gridgis.sample import generate_city
+from gridgis.sample import generate_city, generate_ticket_points
+from gridgis.sample.city import district_polygon
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +32,25 @@ def test_same_seed_gives_byte_identical_files(city, tmp_path):
         assert filecmp.cmp(path, tmp_path / "b" / path.name, shallow=False), path.name
 
 
-def test_another_seed_gives_another_city(city):
-    other = generate_city(seed=1, tickets=10)
-    assert not other["compounds"].geometry.equals(city["compounds"].geometry)
+def test_sample_city_command_writes_one_geojson_per_layer_and_another_seed_differs(sample_dir, tmp_path):
+    res = CliRunner().invoke(app, ["sample-city", "--seed", "3", "--tickets", "20", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in tmp_path.glob("*.geojson"))
+    assert names == sorted(f"{layer}.geojson" for layer in [*LAYERS, "tickets"])
+    back = read_city(tmp_path)
+    assert len(back["tickets"]) == 20
+    assert not filecmp.cmp(tmp_path / "compounds.geojson", sample_dir / "compounds.geojson", shallow=False)
+
+
+def test_ticket_points_are_deterministic_and_inside_the_district():
+    lon, lat = generate_ticket_points(20_000, seed=5, scale="small")
+    lon2, lat2 = generate_ticket_points(20_000, seed=5, scale="small")
+    assert (lon == lon2).all() and (lat == lat2).all() and len(lon) == 20_000
+    district, epsg = district_polygon(5, "small")
+    x, y = pyproj.Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
+    assert shapely.contains_xy(district.buffer(0.05), x, y).all()
+    hot = np.histogram2d(lon, lat, bins=20)[0]
+    assert hot.max() > 3 * hot.mean()  # clustered around hot spots, not uniform
 
 
 def test_committed_sample_is_what_seed_0_generates(city, sample_dir, tmp_path):
