@@ -89,3 +89,19 @@ def test_workers_creating_the_schema_at_once_do_not_collide(postgis_server):
         finally:
             for r in repos:
                 r.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def test_every_migration_downgrades_and_upgrades_again(make_repository, backend):
+    from alembic import command
+
+    repo = make_repository(backend, fresh=True)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with repo.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    assert set(sa.inspect(repo.engine).get_table_names()) <= {"alembic_version", "spatial_ref_sys"}
+    repo.create_schema()
+    assert repo.schema_revision() == _script().get_current_head()
+    assert repo.counts()["grids"] == 0

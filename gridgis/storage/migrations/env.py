@@ -42,7 +42,12 @@ elif context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    from gridgis.storage.repository import Repository
+    from gridgis.storage.engine import make_engine
 
-    url = config.get_main_option("sqlalchemy.url") or os.environ.get("GRIDGIS_DATABASE_URL", "sqlite:///gridgis.db")
-    Repository(url).create_schema()
+    engine = make_engine(config.get_main_option("sqlalchemy.url")
+                         or os.environ.get("GRIDGIS_DATABASE_URL", "sqlite:///gridgis.db"))
+    try:
+        with engine.begin() as conn:
+            _run(conn)
+    finally:
+        engine.dispose()
