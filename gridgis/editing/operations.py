@@ -58,11 +58,13 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
 
 
 def _areas(geoms: list[shapely.Geometry]) -> list[float]:
-    series = gpd.GeoSeries(geoms, crs=STORAGE_CRS)
-    nonempty = series[~series.is_empty]
-    if not len(nonempty):
+    from gridgis.editing.validate import _area
+
+    nonempty = [g for g in geoms if g is not None and not g.is_empty]
+    if not nonempty:
         return [0.0] * len(geoms)
-    return list(series.to_crs(metric_crs_for(nonempty)).area.values)
+    metric = metric_crs_for(gpd.GeoSeries(nonempty, crs=STORAGE_CRS))
+    return [_area(g, metric) for g in geoms]
 
 
 def _clean(geom: shapely.Geometry) -> shapely.Geometry:

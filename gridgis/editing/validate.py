@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import threading
+
 import geopandas as gpd
+import numpy as np
+import pyproj
 import shapely
 
 from gridgis import codes
@@ -133,10 +137,24 @@ def _metric_crs(frames: dict[str, gpd.GeoDataFrame], edits: list[Edit]) -> str:
         return "EPSG:4548"
 
 
+_LOCK = threading.Lock()
+_TRANSFORMERS: dict[str, pyproj.Transformer] = {}
+
+
+def _project(geom: shapely.Geometry, metric: str) -> shapely.Geometry:
+    """``geom`` (lon/lat) in ``metric``; one cached transformer per CRS, used under a lock."""
+    with _LOCK:
+        tr = _TRANSFORMERS.get(metric)
+        if tr is None:
+            tr = _TRANSFORMERS[metric] = pyproj.Transformer.from_crs(STORAGE_CRS, metric, always_xy=True)
+        return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+
+
 def _area(geom: shapely.Geometry | None, metric: str) -> float:
+    """Area of a lon/lat geometry in m², measured in ``metric``."""
     if geom is None or shapely.is_empty(geom):
         return 0.0
-    return float(gpd.GeoSeries([geom], crs=STORAGE_CRS).to_crs(metric).area.iloc[0])
+    return float(shapely.area(_project(geom, metric)))
 
 
 def _point(geom: shapely.Geometry) -> tuple[float, float]:
