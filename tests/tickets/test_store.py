@@ -34,7 +34,7 @@ def walk(store, tid, at, rating=5):
 
 def test_create_routes_schedules_and_records_the_ticket(any_store):
     t = any_store.create(*point_in(2, 2), matter_code="M10", description="楼顶私搭乱建", channel="12345",
-                         received_at=sh(2026, 9, 30, 10, 0))
+                         received_at=sh(2026, 9, 30, 10, 0), extra={"media_url": "https://e.cn/1.jpg", "楼栋": 3})
     got = any_store.get(t.id)
     assert got == t
     assert (got.grid_code, got.micro_grid_code, got.community_code) == ("110105001001002", "11010500100100202",
@@ -42,6 +42,7 @@ def test_create_routes_schedules_and_records_the_ticket(any_store):
     assert got.level == "street" and got.department == "城管执法中队"  # hard matter: 难事提级共管
     assert got.respond_due == sh(2026, 9, 30, 10, 20) and got.coordinate_due == sh(2026, 9, 30, 14, 0)
     assert got.solve_due == sh(2026, 10, 10, 10, 0)  # 3 working days: Oct 8, Oct 9, Sat Oct 10 (调休)
+    assert any_store.extra(t.id) == {"media_url": "https://e.cn/1.jpg", "楼栋": 3}
     [ev] = any_store.events(t.id)
     assert (ev.action, ev.from_status, ev.to_status) == ("create", None, "received")
 

@@ -25,14 +25,22 @@ router = APIRouter(tags=["tickets"])
 def get_ticket_store(request: Request) -> TicketStore:
     """The app's ticket store (built on first use over ``app.state.repository``).
 
-    ``app.state.ticket_router`` (optional) replaces the routing service, e.g. in tools.
+    ``app.state.ticket_router`` (optional) replaces the routing service, e.g. in tools; the
+    setting ``ticket_catalogue`` (optional) names a planner's own catalogue file.
     """
     state = request.app.state
     store = getattr(state, "ticket_store", None)
     if store is None:
-        store = TicketStore(state.repository, router=getattr(state, "ticket_router", None))
-        state.ticket_store = store
+        store = state.ticket_store = _make_store(state)
     return store
+
+
+def _make_store(state: Any) -> TicketStore:
+    from gridgis.tickets.catalogue import load_catalogue
+
+    path = getattr(state.settings, "ticket_catalogue", None)
+    return TicketStore(state.repository, router=getattr(state, "ticket_router", None),
+                       catalogue=load_catalogue(path) if path else None)
 
 
 StoreDep = Annotated[TicketStore, Depends(get_ticket_store)]
@@ -47,8 +55,7 @@ def setup(app: Any) -> None:
     def start() -> None:
         from gridgis.tickets.escalator import Escalator
 
-        store = app.state.ticket_store = getattr(app.state, "ticket_store", None) or TicketStore(
-            app.state.repository, router=getattr(app.state, "ticket_router", None))
+        store = app.state.ticket_store = getattr(app.state, "ticket_store", None) or _make_store(app.state)
         app.state.ticket_escalator = Escalator(store, every).start()
 
     def stop() -> None:
