@@ -192,8 +192,10 @@ def parse_features(doc: Any, path: str, *, allow_bare_array: bool = False) -> Ra
         geoms.append(geom)
     if bad:
         raise MalformedInputError(f"{path}: {len(bad)} feature(s) are not valid GeoJSON; nothing was imported", bad)
-    frame = gpd.GeoDataFrame(pd.DataFrame.from_records(props, index=range(len(props))) if props else None,
-                             geometry=gpd.GeoSeries(geoms, index=range(len(geoms))))
+    table = pd.DataFrame.from_records(props, index=range(len(props))) if props else pd.DataFrame(index=range(0))
+    # properties named like the columns gridgis adds are kept under another name
+    table = table.rename(columns={c: f"properties.{c}" for c in ("geometry", FEATURE_COLUMN) if c in table.columns})
+    frame = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geoms, index=range(len(geoms))))
     frame[FEATURE_COLUMN] = np.arange(len(frame))
     return RawSource(path=path, frame=frame, declared=declared, notes=notes)
 

@@ -168,3 +168,10 @@ def test_the_crs84_declaration_gdal_writes_is_wgs84(tmp_path):
     raw = read_geojson(write_json(tmp_path / "x.geojson", feature_collection([], crs=legacy)))
     assert raw.declared.china == "wgs84"
     assert to_storage_frame(raw, "gcj02")[1].china == "gcj02"  # lon/lat may hold GCJ-02 when the user says so
+
+
+def test_a_property_called_geometry_does_not_replace_the_geometry(tmp_path):
+    doc = feature_collection([polygon_feature(box_coords(116.4, 39.9, 116.41, 39.91), geometry="方形", code="a")])
+    raw = read_geojson(write_json(tmp_path / "x.geojson", doc))
+    assert raw.frame.geometry[0].geom_type == "Polygon"
+    assert raw.frame["properties.geometry"].tolist() == ["方形"]
