@@ -135,6 +135,12 @@ class Repository:
             conn.execute(sa.text("SELECT 1"))
         return True
 
+    def after_fork(self) -> None:
+        """Call in a child process that inherited this repository (e.g. a forked server worker):
+        the child then opens its own connections instead of sharing the parent's sockets."""
+        self.engine.dispose(close=False)
+        self._listeners.clear()
+
     def dispose(self) -> None:
         """Stop listeners started here and close every pooled connection."""
         for listener in self._listeners:

@@ -155,3 +155,23 @@ def test_password_is_not_shown_in_errors():
         repo.ping()
     assert "s3cret-pw" not in str(caught.value)
     repo.dispose()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork()")
+def test_a_forked_worker_uses_its_own_connections(repository):
+    import multiprocessing
+
+    repository.write_city(tiny_city(), author="t")
+    assert repository.count("grids") == 2  # the parent's pool now holds a connection
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_count_in_child, args=(repository, queue))
+    child.start()
+    child.join(WAIT)
+    assert queue.get(timeout=WAIT) == 2
+    assert repository.count("grids") == 2  # the parent's connection still works
+
+
+def _count_in_child(repository, queue) -> None:
+    repository.after_fork()
+    queue.put(repository.count("grids"))
