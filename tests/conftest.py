@@ -68,6 +68,16 @@ def postgis_url(postgis_server: str, postgis_template: str):
 
 
 @pytest.fixture(scope="session")
+def repository_postgis_url(postgis_server: str, postgis_template: str):
+    """The session database behind ``make_repository("postgis")``: emptied before each use, so it
+    is kept apart from ``postgis_url``, whose contents tests may share."""
+    from gridgis.storage.testing import temporary_postgis_database
+
+    with temporary_postgis_database(postgis_server, template=postgis_template) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     """A SQLite store with the gridgis schema at head, copied by ``make_repository("sqlite")``."""
     from gridgis.storage import Repository
@@ -87,10 +97,11 @@ def sqlite_template(tmp_path_factory) -> Path:
 def make_repository(request, tmp_path):
     """Factory: ``make_repository("sqlite" | "postgis", fresh=False)`` → an empty Repository with the schema.
 
-    SQLite: a new file under tmp_path per call. PostGIS: the session database (``postgis_url``),
-    emptied first (TRUNCATE of every gridgis table); ``fresh=True`` gives a database of its own
-    instead (copied from the session template, dropped at the end), e.g. for two independent
-    stores in one test. All repositories are disposed when the test ends.
+    SQLite: a new file under tmp_path per call. PostGIS: one session database kept for this
+    factory (``repository_postgis_url``, not ``postgis_url``), emptied at each call — so two
+    calls in one test share it; ``fresh=True`` gives a database of its own instead (copied from
+    the session template, dropped at the end), e.g. for two independent stores in one test.
+    All repositories are disposed when the test ends.
     """
     import shutil
     from contextlib import ExitStack
@@ -111,7 +122,7 @@ def make_repository(request, tmp_path):
             template = request.getfixturevalue("postgis_template")
             repo = Repository(stack.enter_context(temporary_postgis_database(server, template=template)))
         elif backend == "postgis":
-            url = request.getfixturevalue("postgis_url")
+            url = request.getfixturevalue("repository_postgis_url")
             empty_database(url)
             repo = Repository(url)
         else:
