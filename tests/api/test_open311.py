@@ -257,3 +257,16 @@ def test_mapping_round_trips_our_own_xml():
     services = o311.parse_services_xml(o311.services_xml(o311.services(cat)))
     assert [s["service_code"] for s in services] == [i.code for i in cat.items]
     assert services[0]["metadata"] is True
+
+
+def test_multipart_long_descriptions_and_bad_filters_are_open311_400s(http, city):
+    lon, lat = point(city, 0)
+    multi = http.post("/open311/v2/requests.json", files={"service_code": (None, "M27")})
+    assert multi.status_code == 400 and "x-www-form-urlencoded" in multi.json()[0]["description"]
+    long = post(http, city, description="很" * 4001)
+    assert long.status_code == 400 and "longer than 4000" in long.json()[0]["description"]
+    bad_status = http.get("/open311/v2/requests.xml", params={"status": "pending"})
+    assert bad_status.status_code == 400
+    assert "pending" in ET.fromstring(bad_status.content).find("error/description").text
+    bad_date = http.get("/open311/v2/requests.json", params={"start_date": "yesterday"})
+    assert bad_date.status_code == 400 and "W3C" in bad_date.json()[0]["description"]
