@@ -1,0 +1,107 @@
+"""``gridgis align analyze|propose|apply`` and ``gridgis microgrid split`` on files and on a store."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pytest
+import shapely
+from typer.testing import CliRunner
+
+from alignment_synth import COMMUNITY, city
+from gridgis.cli import app
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("align_cli")
+    c = city(per_building=5)
+    paths = {}
+    for layer in ("compounds", "grids", "buildings", "communities"):
+        paths[layer] = d / f"{layer}.geojson"
+        c[layer].to_file(paths[layer], driver="GeoJSON")
+    # a GeoPackage too: planners export from QGIS in either
+    paths["grids_gpkg"] = d / "grids.gpkg"
+    c["grids"].to_file(paths["grids_gpkg"], driver="GPKG")
+    return d, paths, c
+
+
+def invoke(*args):
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+def test_propose_on_files_writes_grids_changes_and_report(files):
+    d, p, c = files
+    out = d / "proposal"
+    r = invoke("align", "propose", "--compounds", p["compounds"], "--grids", p["grids_gpkg"], "--buildings",
+               p["buildings"], "--communities", p["communities"], "--out", out)
+    assert r.exit_code == 0, r.output
+    grids = gpd.read_file(out / "grids.geojson")
+    assert sorted(grids["code"]) == sorted(c["grids"]["code"])
+    assert shapely.coverage_is_valid(grids.to_crs("EPSG:4548").geometry.values)
+    changes = gpd.read_file(out / "changes.geojson")
+    assert {"from_grid", "to_grid", "area_m2", "households"} <= set(changes.columns) and len(changes)
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["city"]["small_cut_compounds_before"] == 4 and report["city"]["small_cut_compounds_after"] == 0
+    assert report["impact"] and "被切割" in r.output
+
+
+def test_propose_without_communities_covers_the_union_of_grids(files):
+    d, p, _ = files
+    out = d / "nocomm"
+    r = invoke("align", "propose", "--compounds", p["compounds"], "--grids", p["grids"], "--out", out)
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "report.json").read_text(encoding="utf-8"))["coverage_after"]["ok"] is True
+
+
+def test_analyze_writes_report_and_problems(files):
+    d, p, _ = files
+    out = d / "analysis"
+    r = invoke("align", "analyze", "--compounds", p["compounds"], "--grids", p["grids"], "--buildings",
+               p["buildings"], "--out", out, "--json")
+    assert r.exit_code == 0, r.output
+    problems = gpd.read_file(out / "problems.geojson")
+    assert len(problems) == 4 and set(problems["kind"]) <= {"cut_piece", "minor_piece"}
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["city"]["cut_compounds"] == 4
+    assert len(report["communities"][0]["cut_compound_list"]) == 4
+
+
+def test_microgrid_split_on_files(files):
+    d, p, _ = files
+    out = d / "micro"
+    r = invoke("microgrid", "split", "--grids", p["grids"], "--buildings", p["buildings"], "--out", out)
+    assert r.exit_code == 0, r.output
+    micro = gpd.read_file(out / "micro_grids.geojson")
+    assert micro["code"].str.len().eq(17).all() and micro["households"].sum() == 1005
+
+
+def test_apply_on_the_store_is_a_dry_run_until_commit(files, tmp_path):
+    from gridgis.storage import Repository
+
+    _, _, c = files
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    repo = Repository(url)
+    repo.create_schema()
+    streets = gpd.GeoDataFrame({"code": ["110105001000"], "name": ["测试街道"]},
+                               geometry=[c["communities"].geometry.iloc[0]], crs="EPSG:4326")
+    repo.write_city({"streets": streets, **c}, author="test", message="load")
+    before = len(repo.generations())
+    r = invoke("align", "apply", "--community", COMMUNITY, "--database-url", url, "--author", "规划员")
+    assert r.exit_code == 0, r.output
+    assert "dry run" in r.output and len(repo.generations()) == before
+    r = invoke("align", "apply", "--community", COMMUNITY, "--database-url", url, "--author", "规划员", "--commit")
+    assert r.exit_code == 0, r.output
+    assert len(repo.generations()) == before + 1
+    r = invoke("align", "analyze", "--database-url", url, "--community", COMMUNITY, "--out", tmp_path / "a", "--json")
+    assert json.loads((tmp_path / "a" / "report.json").read_text(encoding="utf-8"))["city"]["small_cut_compounds"] == 0
+
+
+def test_missing_file_is_a_clear_error(files):
+    from gridgis.errors import NotFoundError
+
+    d, p, _ = files
+    with pytest.raises(NotFoundError):
+        invoke("align", "analyze", "--compounds", d / "nope.geojson", "--grids", p["grids"], "--out", d / "x")
