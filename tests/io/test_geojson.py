@@ -6,6 +6,8 @@ import json
 
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gridgis.errors import CRSError, MalformedInputError
 from gridgis.io.geojson import parse_geometry, read_geojson, to_feature_collection, write_geojson
@@ -175,3 +177,25 @@ def test_a_property_called_geometry_does_not_replace_the_geometry(tmp_path):
     raw = read_geojson(write_json(tmp_path / "x.geojson", doc))
     assert raw.frame.geometry[0].geom_type == "Polygon"
     assert raw.frame["properties.geometry"].tolist() == ["方形"]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5) | st.sampled_from(["Polygon", "Point", "MultiPolygon", "Feature", "coordinates"]),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(
+        st.sampled_from(["type", "coordinates", "geometries", "properties", "geometry", "code"]), children, max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(geometry=JSON_VALUES, properties=JSON_VALUES)
+def test_any_json_is_either_read_or_refused_as_malformed(geometry, properties):
+    from gridgis.errors import GridGISError
+    from gridgis.io.geojson import parse_features
+
+    doc = feature_collection([{"type": "Feature", "geometry": geometry, "properties": properties}])
+    try:
+        raw = parse_features(doc, "fuzz.geojson")
+    except GridGISError:
+        return
+    assert len(raw.frame) == 1
