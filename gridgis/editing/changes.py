@@ -72,31 +72,44 @@ def apply_edits(frames: dict[str, gpd.GeoDataFrame], edits: list[Edit]) -> dict[
     :class:`ValidationError` when an insert reuses an existing code.
     """
     out = {name: _by_code(frame) for name, frame in frames.items()}
+    by_layer: dict[str, list[Edit]] = {}
     for edit in edits:
-        frame = out.get(edit.layer)
+        by_layer.setdefault(edit.layer, []).append(edit)
+    for layer, layer_edits in by_layer.items():
+        frame = out.get(layer)
         if frame is None:
             from gridgis.layers.base import empty_frame
 
-            frame = empty_frame(get_spec(edit.layer)).set_index("code", drop=False)
-        if edit.op == "delete":
-            if edit.code not in frame.index:
-                raise NotFoundError(f"{edit.layer} {edit.code} does not exist; nothing to delete")
-            frame = frame.drop(index=edit.code)
-        else:
-            exists = edit.code in frame.index
+            frame = _by_code(empty_frame(get_spec(layer)))
+        present = set(frame.index)
+        drop: set[str] = set()
+        rows: dict[str, dict[str, Any]] = {}
+        for edit in layer_edits:
+            exists = edit.code in present
+            if edit.op == "delete":
+                if not exists:
+                    raise NotFoundError(f"{layer} {edit.code} does not exist; nothing to delete")
+                present.discard(edit.code)
+                drop.add(edit.code)
+                rows.pop(edit.code, None)
+                continue
             if edit.op == "insert" and exists:
-                raise ValidationError(f"{edit.layer} {edit.code} already exists; choose another code or update it")
+                raise ValidationError(f"{layer} {edit.code} already exists; choose another code or update it")
             if edit.op == "update" and not exists:
-                raise NotFoundError(f"{edit.layer} {edit.code} does not exist; create it with POST instead")
+                raise NotFoundError(f"{layer} {edit.code} does not exist; create it with POST instead")
             row = {"code": edit.code, **edit.properties, "geometry": edit.geometry}
-            if exists and "version" in frame.columns:
+            if edit.code in frame.index and "version" in frame.columns:
                 row["version"] = frame.at[edit.code, "version"]
-            new = gpd.GeoDataFrame([row], geometry="geometry", crs=STORAGE_CRS).set_index(
-                pd.Index([edit.code]), drop=False)
-            frame = frame.drop(index=edit.code) if exists else frame
-            frame = pd.concat([frame, new]) if len(frame) else new
-            frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=STORAGE_CRS)
-        out[edit.layer] = frame
+            present.add(edit.code)
+            drop.add(edit.code)
+            rows[edit.code] = row
+        kept = frame.drop(index=[c for c in drop if c in frame.index])
+        if rows:
+            new = gpd.GeoDataFrame(list(rows.values()), geometry="geometry", crs=STORAGE_CRS)
+            new.index = pd.Index(list(rows), name=None)
+            kept = gpd.GeoDataFrame(pd.concat([kept, new]) if len(kept) else new, geometry="geometry",
+                                    crs=STORAGE_CRS)
+        out[layer] = kept
     return out
 
 

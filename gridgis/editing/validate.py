@@ -102,8 +102,7 @@ def validate_edits(frames: dict[str, gpd.GeoDataFrame], edits: list[Edit],
     before = {k: _by_code(v) for k, v in frames.items()}
     changed = [e for e in edits if e.op != "delete"]
     metric = _metric_crs(after, edits)
-    for edit in changed:
-        problems += _feature_problems(edit)
+    problems += _feature_problems(changed)
     geometric = [e for e in changed if _usable(e)]
     for edit in geometric:
         problems += _parent_problems(edit, after, metric, options)
@@ -162,15 +161,38 @@ def _point(geom: shapely.Geometry) -> tuple[float, float]:
     return (round(p.x, 7), round(p.y, 7))
 
 
-def _feature_problems(edit: Edit) -> list[Problem]:
+def _feature_problems(edits: list[Edit]) -> list[Problem]:
+    """Per-feature rules, checked in one frame per layer; a layer whose frame cannot be read is
+    checked feature by feature so each problem names its feature."""
+    problems: list[Problem] = []
+    by_layer: dict[str, list[Edit]] = {}
+    for edit in edits:
+        by_layer.setdefault(edit.layer, []).append(edit)
+    for layer, group in by_layer.items():
+        spec = get_spec(layer)
+        frame = gpd.GeoDataFrame([{"code": e.code, **e.properties} for e in group],
+                                 geometry=[e.geometry for e in group], crs=STORAGE_CRS)
+        try:
+            problems += validate_frame(spec, normalize_frame(spec, frame))
+        except GridGISError:
+            for edit in group:
+                one = gpd.GeoDataFrame([{"code": edit.code, **edit.properties}], geometry=[edit.geometry],
+                                       crs=STORAGE_CRS)
+                try:
+                    problems += validate_frame(spec, normalize_frame(spec, one))
+                except GridGISError as exc:
+                    found = exc.problems or [Problem(exc.message, kind="bad_value")]
+                    for p in found:
+                        p.feature, p.layer = p.feature or edit.code, layer
+                    problems += found
+        for edit in group:
+            problems += _attribute_problems(edit)
+    return problems
+
+
+def _attribute_problems(edit: Edit) -> list[Problem]:
     spec = get_spec(edit.layer)
-    row = {"code": edit.code, **edit.properties}
-    frame = gpd.GeoDataFrame([row], geometry=[edit.geometry], crs=STORAGE_CRS)
-    try:
-        norm = normalize_frame(spec, frame)
-    except GridGISError as exc:
-        return exc.problems or [Problem(exc.message, feature=edit.code, layer=edit.layer, kind="bad_value")]
-    problems = validate_frame(spec, norm)
+    problems = []
     for key, want in expected_attributes(edit.layer, edit.code).items():
         have = edit.properties.get(key)
         have = None if have in ("", None) else str(have)
