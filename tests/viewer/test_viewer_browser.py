@@ -100,3 +100,33 @@ def test_saved_map_opens_from_file_offline_with_layers_and_popups(page, city, tm
     assert page.recorder.errors == []
     assert page.recorder.outside() == []
     assert all(u.startswith(("file://", "data:")) for u in page.recorder.requests)
+
+
+def test_thematic_saved_maps_draw_without_errors(page, city, tmp_path):
+    from citykit import make_tickets
+
+    from gridgis.maps.coverage import coverage_report, suggest_sites
+    from gridgis.maps.folium_maps import save_map
+    from gridgis.maps.views import alignment_map, coverage_map, workload_map
+
+    result = coverage_report(city, "5min")
+    sites = suggest_sites(result.demand, result.demand["covered_canteen"], city["buildings"].geometry, "5min", k=2)
+    maps = {
+        "workload": workload_map(city, make_tickets(city)),
+        "alignment": alignment_map(city, city["compounds"].iloc[:1], city["grids"].iloc[:2]),
+        "coverage": coverage_map(city, result, "canteen", sites),
+    }
+    for name, m in maps.items():
+        path = save_map(m, tmp_path / f"{name}.html")
+        page.goto(path.as_uri())
+        page.wait_for_function("window.GridGIS && Object.keys(GridGIS.registry).length > 0", timeout=10000)
+        if name == "workload":  # the heat layer paints its canvas
+            painted = page.evaluate("""(() => { const c = document.querySelector('canvas.gg-heat');
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let n = 0; for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) n++; } return n; })()""")
+            assert painted > 100
+        if name == "coverage":
+            assert page.locator(".leaflet-marker-pane .gg-site").count() == 2
+        page.screenshot(path=str(ARTIFACTS / f"saved-{name}.png"))
+    assert page.recorder.errors == []
+    assert page.recorder.outside() == []
