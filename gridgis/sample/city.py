@@ -175,6 +175,23 @@ def _kinds(comp_comm: np.ndarray, comms: list[dict], rng) -> np.ndarray:
     return np.array(names, dtype=object)[np.minimum(pick, len(names) - 1)].astype(str)
 
 
+def _irregular(compounds: np.ndarray, kinds: np.ndarray, rng) -> np.ndarray:
+    """Old estates grew piece by piece: cut a corner off about half of the aging and work-unit compounds."""
+    n = len(compounds)
+    b = shapely.bounds(compounds)
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    fx, fy = rng.uniform(0.25, 0.45, n), rng.uniform(0.25, 0.45, n)
+    east, north = rng.random(n) < 0.5, rng.random(n) < 0.5
+    x0 = np.where(east, b[:, 2] - fx * w, b[:, 0] - 1.0)
+    x1 = np.where(east, b[:, 2] + 1.0, b[:, 0] + fx * w)
+    y0 = np.where(north, b[:, 3] - fy * h, b[:, 1] - 1.0)
+    y1 = np.where(north, b[:, 3] + 1.0, b[:, 1] + fy * h)
+    old = np.isin(kinds, ["aging", "work_unit"]) & (rng.random(n) < 0.5)
+    out = compounds.copy()
+    out[old] = shapely.difference(compounds[old], shapely.box(x0[old], y0[old], x1[old], y1[old]))
+    return np.array([_largest(g) for g in out], dtype=object)
+
+
 def _buildings(compounds: np.ndarray, kinds: np.ndarray, rng) -> dict[str, np.ndarray]:
     """Rows of slab buildings inside each compound (vectorised over all compounds)."""
     n = len(compounds)
@@ -202,7 +219,7 @@ def _buildings(compounds: np.ndarray, kinds: np.ndarray, rng) -> dict[str, np.nd
     slabs = shapely.box(x0, y0, x0 + length[owner], y0 + depth[owner])
     inside = shapely.contains_properly(compounds[owner], slabs)
     # towers in residential compounds stand apart: thin a third of them
-    thin = rng.random(len(owner)) < np.where(kinds[owner] == "residential", 0.35, 0.1)
+    thin = rng.random(len(owner)) < np.where(kinds[owner] == "residential", 0.35, 0.04)
     keep = inside & ~thin
     owner, slabs = owner[keep], slabs[keep]
     f_lo = np.array([KIND_BUILDINGS[k][3][0] for k in kinds])[owner]
@@ -364,6 +381,7 @@ def build_plan(seed: int = 0, scale: str = "small", step: Callable[[str], None] 
     step("compounds")
     comp_geom, comp_comm = _blocks(district, comms, sc, rng)
     kinds = _kinds(comp_comm, comms, rng)
+    comp_geom = _irregular(comp_geom, kinds, rng)
     step("buildings")
     bld = _buildings(comp_geom, kinds, rng)
     _households(bld, len(comp_geom), comp_comm, comms, sc, rng)
