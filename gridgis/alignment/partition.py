@@ -153,39 +153,46 @@ def _voronoi_lines(within: shapely.Geometry, xy: np.ndarray, lab: np.ndarray,
         cell_lab[ci[first]] = lab[pi[first]]
     else:
         cell_lab = lab
-    lines = []
-    for k in np.unique(cell_lab[cell_lab >= 0]):
-        try:
-            region = shapely.coverage_union_all(cells[cell_lab == k])
-        except shapely.errors.GEOSException:
-            region = shapely.union_all(cells[cell_lab == k])
-        lines.append(shapely.intersection(shapely.boundary(region), within))
-    return lines
+    p, q, a, b = _shared_segments(cells)
+    border = cell_lab[a] != cell_lab[b]
+    if not border.any():
+        return []
+    segs = shapely.linestrings(np.stack([p[border], q[border]], axis=1))
+    return [shapely.intersection(shapely.multilinestrings(segs), within)]
+
+
+def _shared_segments(polys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Segments that two polygons share exactly: their ends (p, q: (n, 2) arrays) and the two polygons."""
+    empty = (np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    if len(polys) < 2:
+        return empty
+    rings, ring_poly = shapely.get_rings(polys, return_index=True)
+    xy, ring_idx = shapely.get_coordinates(rings, return_index=True)
+    same = ring_idx[:-1] == ring_idx[1:]
+    a, b = xy[:-1][same], xy[1:][same]
+    poly = ring_poly[ring_idx[:-1][same]]
+    swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    p = np.where(swap[:, None], b, a)
+    q = np.where(swap[:, None], a, b)
+    order = np.lexsort((q[:, 1], q[:, 0], p[:, 1], p[:, 0]))
+    p, q, poly = p[order], q[order], poly[order]
+    eq = np.all(p[1:] == p[:-1], axis=1) & np.all(q[1:] == q[:-1], axis=1) & (poly[1:] != poly[:-1])
+    i = np.flatnonzero(eq)
+    if not len(i):
+        return empty
+    return p[i], q[i], np.minimum(poly[i], poly[i + 1]), np.maximum(poly[i], poly[i + 1])
 
 
 def _face_adjacency(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs of faces sharing an edge (exactly equal segments) and the shared length."""
-    if len(faces) < 2:
+    p, q, lo, hi = _shared_segments(faces)
+    if not len(lo):
         return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
-    rings, ring_face = shapely.get_rings(faces, return_index=True)
-    xy, ring_idx = shapely.get_coordinates(rings, return_index=True)
-    same = ring_idx[:-1] == ring_idx[1:]
-    a, b = xy[:-1][same], xy[1:][same]
-    face = ring_face[ring_idx[:-1][same]]
-    swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
-    p = np.where(swap[:, None], b, a)
-    q = np.where(swap[:, None], a, b)
-    df = pd.DataFrame({"x1": p[:, 0], "y1": p[:, 1], "x2": q[:, 0], "y2": q[:, 1], "face": face,
-                       "len": np.hypot(q[:, 0] - p[:, 0], q[:, 1] - p[:, 1])})
-    agg = df.groupby(["x1", "y1", "x2", "y2"], sort=False).agg(lo=("face", "min"), hi=("face", "max"),
-                                                              n=("face", "size"), length=("len", "first"))
-    agg = agg[(agg["n"] == 2) & (agg["lo"] != agg["hi"])]
-    pairs = agg.groupby(["lo", "hi"], sort=True)["length"].sum()
-    if not len(pairs):
-        return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
-    lo = pairs.index.get_level_values(0).to_numpy()
-    hi = pairs.index.get_level_values(1).to_numpy()
-    return lo, hi, pairs.to_numpy()
+    length = np.hypot(q[:, 0] - p[:, 0], q[:, 1] - p[:, 1])
+    key = lo * len(faces) + hi
+    uniq, inv = np.unique(key, return_inverse=True)
+    total = np.bincount(inv, weights=length)
+    return uniq // len(faces), uniq % len(faces), total
 
 
 def _pick_first(n: int, left: np.ndarray, right: np.ndarray, rank: np.ndarray) -> np.ndarray:

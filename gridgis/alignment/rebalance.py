@@ -19,12 +19,17 @@ def initial_assignment(p: Partition) -> np.ndarray:
     has = np.array([g is not None for g in p.face_grid], dtype=bool)
     if not has.any():
         return out
-    df = pd.DataFrame({"atom": p.face_atom[has], "grid": p.face_grid[has].astype(str),
-                       "hh": p.face_households[has], "area": p.face_area[has]})
-    agg = df.groupby(["atom", "grid"], sort=True).sum().reset_index()
-    agg = agg.sort_values(["atom", "hh", "area", "grid"], ascending=[True, False, False, True])
-    first = agg.drop_duplicates("atom")
-    out[first["atom"].to_numpy()] = first["grid"].to_numpy()
+    codes, grid = np.unique(p.face_grid[has].astype(str), return_inverse=True)
+    atom = p.face_atom[has]
+    key = atom * len(codes) + grid
+    uniq, inv = np.unique(key, return_inverse=True)
+    hh = np.bincount(inv, weights=p.face_households[has])
+    area = np.bincount(inv, weights=p.face_area[has])
+    a, g = uniq // len(codes), uniq % len(codes)
+    order = np.lexsort((g, -np.round(area, 6), -np.round(hh, 6), a))
+    a, g = a[order], g[order]
+    first = np.r_[True, a[1:] != a[:-1]]
+    out[a[first]] = codes[g[first]]
     return out
 
 

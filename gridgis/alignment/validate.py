@@ -135,7 +135,12 @@ def validate_coverage(grids: gpd.GeoDataFrame, area: gpd.GeoDataFrame | shapely.
                 p = to_storage_series([shapely.line_interpolate_point(edge, 0.5, normalized=True)], crs).iloc[0]
                 invalid.append({"grid": code, "length_m": round(float(length), 3), "where": (p.x, p.y),
                                 "geometry": to_storage_series([edge], crs).iloc[0]})
-    union = shapely.union_all(geoms_ne) if len(geoms_ne) else shapely.Polygon()
+    if not len(geoms_ne):
+        union = shapely.Polygon()
+    elif valid:
+        union = shapely.coverage_union_all(geoms_ne)
+    else:
+        union = shapely.union_all(geoms_ne)
     if area is None:
         target = shapely.Polygon() if union.is_empty else shapely.union_all(
             [shapely.Polygon(p.exterior) for p in shapely.get_parts(union)])
@@ -155,8 +160,9 @@ def validate_coverage(grids: gpd.GeoDataFrame, area: gpd.GeoDataFrame | shapely.
     pairs = left < right
     left, right = left[pairs], right[pairs]
     inter = shapely.intersection(geoms_ne[left], geoms_ne[right]) if len(left) else np.array([], dtype=object)
-    inter = polygonal(inter) if len(inter) else inter
-    over_names = [[codes_ne[i], codes_ne[j]] for i, j in zip(left, right)]
+    has_area = shapely.area(inter) > 0 if len(inter) else np.zeros(0, bool)
+    inter = polygonal(inter[has_area]) if has_area.any() else np.array([], dtype=object)
+    over_names = [[codes_ne[i], codes_ne[j]] for i, j in zip(left[has_area], right[has_area])]
     area_t = float(shapely.area(target))
     union_a = float(shapely.area(union))
     diff = float(shapely.area(shapely.symmetric_difference(union, target))) if area is not None else 0.0
