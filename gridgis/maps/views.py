@@ -140,8 +140,9 @@ def alignment_map(city: dict[str, gpd.GeoDataFrame], cut: gpd.GeoDataFrame | Non
         cut, proposed_grids = alignment_frames(city)
     m = fm.new_map(city, basemap, tianditu_key, title="网格与小区对齐")
     for layer in ("communities", "compounds", "grids"):
-        if layer in city:
-            fm.add_layer(m, layer, city[layer], name="现状网格" if layer == "grids" else None)
+        if layer in city:  # plain compounds start hidden: the cut ones are the point of this view
+            fm.add_layer(m, layer, city[layer], name="现状网格" if layer == "grids" else None,
+                         show=layer != "compounds")
     if cut is not None:
         fm.add_layer(m, "cut_compounds", cut, name="被切分小区")
     if proposed_grids is not None:
