@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import fields, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import shapely
@@ -461,12 +462,19 @@ class TicketStore:
 def _metric_distances(x: float, y: float, points: list[tuple[float, float]]) -> list[float]:
     """Distances in metres from (x, y) to ``points`` (WGS84) in the CGCS2000 Gauss-Krüger zone of x."""
     import numpy as np
-    from pyproj import Transformer
 
     from gridgis.crs import gauss_kruger_epsg
 
-    tr = Transformer.from_crs(4326, gauss_kruger_epsg(x), always_xy=True)
+    tr = _to_metric(gauss_kruger_epsg(x))
     xs = np.array([x] + [p[0] for p in points])
     ys = np.array([y] + [p[1] for p in points])
     ex, ny = tr.transform(xs, ys)
     return [float(v) for v in np.hypot(ex[1:] - ex[0], ny[1:] - ny[0])]
+
+
+@lru_cache(maxsize=16)
+def _to_metric(epsg: int) -> Any:
+    """WGS84 → ``epsg`` transformer, built once per zone (building one costs far more than using it)."""
+    from pyproj import Transformer
+
+    return Transformer.from_crs(4326, epsg, always_xy=True)
