@@ -14,11 +14,12 @@ import os
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from gridgis.crs import STORAGE_CRS, ensure_storage_crs, parse_crs
 from gridgis.errors import ValidationError
-from gridgis.io.geojson import output_geometries, write_geojson
+from gridgis.io.geojson import json_value, output_geometries, write_geojson
 from gridgis.io.shapefile import write_shapefile
 
 FORMATS = {"geojson": ".geojson", "gpkg": ".gpkg", "shp": ".shp"}
@@ -37,8 +38,8 @@ def _gpkg_columns(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     for col in out.columns:
         if col == out.geometry.name:
             continue
-        if out[col].map(lambda v: isinstance(v, list | dict)).any():
-            out[col] = out[col].map(lambda v: None if v is None else json.dumps(v, ensure_ascii=False))
+        if out[col].map(lambda v: isinstance(v, list | dict | tuple | np.ndarray)).any():
+            out[col] = out[col].map(lambda v: None if v is None else json.dumps(json_value(v), ensure_ascii=False))
         elif str(out[col].dtype) == "boolean" and out[col].isna().any():
             out[col] = out[col].astype(object).where(out[col].notna(), None)
     return out

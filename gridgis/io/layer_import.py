@@ -20,7 +20,7 @@ from gridgis.crs import SourceCRS
 from gridgis.errors import Problem, ValidationError
 from gridgis.io.clean import clean_features
 from gridgis.io.readers import gpkg_layers, read_features, source_format
-from gridgis.io.shapefile import from_shapefile_names
+from gridgis.io.shapefile import from_shapefile_names, join_continued
 from gridgis.io.source import FEATURE_COLUMN
 from gridgis.layers import get_spec, normalize_frame, validate_frame
 
@@ -182,6 +182,8 @@ def import_layer(path: str | Path, layer: str, crs: str | int | SourceCRS | None
     if fmt == "gpkg" and table is None and Path(path).exists() and layer in gpkg_layers(path):
         table = layer
     frame, src, raw = read_features(path, crs, encoding=encoding, table=table, **options)
+    if fmt == "shp":
+        frame = join_continued(frame, [f.name for f in spec.fields if f.type == "json"])
     frame = apply_mapping(frame, mapping, shapefile=fmt == "shp")
     _require_columns(frame, spec, path)
     for col in frame.columns:

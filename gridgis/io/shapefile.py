@@ -19,9 +19,10 @@ layer field                DBF field
 
 Any other name longer than 10 characters is cut to 10 (made unique with a digit) and the
 mapping used is returned by :func:`write_shapefile`. JSON fields (lists, objects) are written
-as JSON text; a text value over 254 bytes, or a character the chosen encoding cannot hold
-(GBK has no emoji), is a :class:`~gridgis.errors.ValidationError` naming the feature, rather
-than a silent truncation.
+as compact JSON text; when one is longer than 254 bytes it continues in ``<name>_2``,
+``<name>_3`` … (up to 9 fields; :func:`join_continued` joins them on import). Any other text
+value over 254 bytes, or a character the chosen encoding cannot hold (GBK has no emoji), is a
+:class:`~gridgis.errors.ValidationError` naming the feature, rather than a silent truncation.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ import tempfile
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from gridgis.errors import Problem, ValidationError
+from gridgis.io.geojson import json_value
 
 SHAPEFILE_NAMES: dict[str, str] = {
     "community_code": "comm_code",
@@ -79,6 +82,50 @@ def from_shapefile_names(columns: list[str]) -> dict[str, str]:
     return {c: _REVERSE[c] for c in columns if c in _REVERSE}
 
 
+MAX_BYTES = 254
+MAX_PARTS = 9
+
+
+def continuation_names(name: str, parts: int) -> list[str]:
+    """DBF names of a JSON field split over ``parts`` fields: ``name``, ``name_2`` … (≤ 10 characters).
+
+    >>> continuation_names("workers", 3)
+    ['workers', 'workers_2', 'workers_3']
+    """
+    return [name] + [f"{name[:8]}_{k}" for k in range(2, parts + 1)]
+
+
+def _split_bytes(text: str, encoding: str, size: int = MAX_BYTES) -> list[str]:
+    """Cut ``text`` into pieces of at most ``size`` encoded bytes, never inside a character."""
+    parts: list[str] = []
+    current, used = [], 0
+    for ch in text:
+        n = len(ch.encode(encoding))
+        if used + n > size:
+            parts.append("".join(current))
+            current, used = [], 0
+        current.append(ch)
+        used += n
+    parts.append("".join(current))
+    return parts
+
+
+def join_continued(frame: pd.DataFrame, fields: list[str]) -> pd.DataFrame:
+    """Join JSON fields that :func:`write_shapefile` split over ``name``, ``name_2`` … back into one column."""
+    out = frame
+    for name in fields:
+        dbf = SHAPEFILE_NAMES.get(name, name)[:10]
+        base = name if name in out.columns else dbf
+        extra = [c for c in continuation_names(dbf, MAX_PARTS)[1:] if c in out.columns]
+        if base not in out.columns or not extra:
+            continue
+        pieces = out[[base, *extra]].astype(object)
+        joined = ["".join(str(v) for v in row if isinstance(v, str)) or None for row in pieces.itertuples(index=False)]
+        out = out.drop(columns=extra)
+        out[base] = joined
+    return out
+
+
 def _prepare(frame: gpd.GeoDataFrame, encoding: str, what: str) -> tuple[gpd.GeoDataFrame, dict[str, str]]:
     geom = frame.geometry.name
     cols = [c for c in frame.columns if c != geom]
@@ -88,9 +135,12 @@ def _prepare(frame: gpd.GeoDataFrame, encoding: str, what: str) -> tuple[gpd.Geo
     codes = frame["code"].tolist() if "code" in frame.columns else [None] * len(frame)
     for col in cols:
         values = frame[col]
-        if values.map(lambda v: isinstance(v, list | dict)).any():
-            values = values.map(lambda v: None if v is None else json.dumps(v, ensure_ascii=False))
+        is_json = bool(values.map(lambda v: isinstance(v, list | dict | tuple | np.ndarray)).any())
+        if is_json:
+            values = values.map(lambda v: None if v is None else json.dumps(json_value(v), ensure_ascii=False,
+                                                                             separators=(",", ":")))
         if values.dtype == object or pd.api.types.is_string_dtype(values):
+            longest = 0
             for pos, v in enumerate(values):
                 if not isinstance(v, str):
                     continue
@@ -101,10 +151,18 @@ def _prepare(frame: gpd.GeoDataFrame, encoding: str, what: str) -> tuple[gpd.Geo
                                             "export with encoding utf-8", feature=str(codes[pos]), layer=what,
                                             kind="bad_encoding"))
                     continue
-                if size > 254:
-                    problems.append(Problem(f"{col} is {size} bytes; a Shapefile holds at most 254 — export to "
-                                            "GeoPackage instead", feature=str(codes[pos]), layer=what, kind="too_long"))
+                longest = max(longest, size)
+                if size > MAX_BYTES and (not is_json or size > MAX_BYTES * MAX_PARTS):
+                    problems.append(Problem(f"{col} is {size} bytes; a Shapefile holds at most {MAX_BYTES} — export "
+                                            "to GeoPackage instead", feature=str(codes[pos]), layer=what,
+                                            kind="too_long"))
             values = values.astype(object).where(values.notna(), None)
+            if is_json and MAX_BYTES < longest <= MAX_BYTES * MAX_PARTS and not problems:
+                pieces = [_split_bytes(v, encoding) if isinstance(v, str) else [] for v in values]
+                n = max(len(p) for p in pieces)
+                for k, dbf in enumerate(continuation_names(names[col], n)):
+                    out[dbf] = [p[k] if k < len(p) else None for p in pieces]
+                continue
         elif str(values.dtype) == "boolean":
             values = values.astype(object).where(values.notna(), None)
         out[names[col]] = values.to_numpy()

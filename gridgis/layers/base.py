@@ -68,6 +68,8 @@ def _coerce_json(value: Any) -> Any:
         return [] if text == "" else [v.strip() for v in text.split(",") if v.strip()]
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
+    if isinstance(value, np.ndarray | tuple):  # GDAL reads string lists as arrays
+        return [v.item() if isinstance(v, np.generic) else v for v in value]
     return value
 
 

@@ -156,3 +156,36 @@ def test_point_layer_round_trip_keeps_every_field(tmp_path, fmt, encoding, stati
         assert back[col].tolist() == want[col].tolist(), col
     assert back["opening_hours"].tolist()[1] is None
     assert shapely.equals_exact(back.geometry.values, stations_frame.geometry.values, tolerance=1e-7).all()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_long_json_fields_continue_in_numbered_shapefile_fields(tmp_path, grids_frame, encoding):
+    frame = grids_frame.copy()
+    crew = [{"name": f"网格员{i}号", "role": "part_time", "phone": f"1380000{i:04d}"} for i in range(12)]
+    frame.at[frame.index[0], "workers"] = crew  # ~700 bytes of JSON
+    export_layers({"grids": frame}, "shp", tmp_path / "grids.shp", encoding=encoding)
+    raw = gpd.read_file(tmp_path / "grids.shp")
+    assert {"workers", "workers_2", "workers_3"} <= set(raw.columns)
+    back, _ = import_layer(tmp_path / "grids.shp", "grids", "wgs84")
+    assert back["workers"].tolist() == [crew, []]
+    assert "workers_2" not in back.columns
+
+
+@pytest.mark.parametrize(("fmt", "encoding", "crs"), [("shp", "gbk", "wgs84"), ("gpkg", "utf-8", "wgs84"),
+                                                      ("geojson", "utf-8", "gcj02")])
+def test_the_sample_city_round_trips_through_every_format(tmp_path, sample_dir, fmt, encoding, crs):
+    from gridgis.io import read_city
+
+    city = {k: v for k, v in read_city(sample_dir).items() if k != "tickets"}
+    if not city:
+        pytest.skip("the sample city is not generated yet")
+    export_layers(city, fmt, tmp_path / ("city.gpkg" if fmt == "gpkg" else "out"), crs=crs, encoding=encoding)
+    for layer, orig in city.items():
+        src = tmp_path / "city.gpkg" if fmt == "gpkg" else tmp_path / "out" / f"{layer}.{fmt}"
+        back, report = import_layer(src, layer, None if fmt != "shp" else crs)
+        assert report.ok and len(back) == len(orig)
+        for col in orig.columns.drop("geometry"):
+            assert back[col].tolist() == orig[col].tolist(), (layer, col)
+        moved = shapely.hausdorff_distance(shapely.normalize(back.geometry.values),
+                                           shapely.normalize(orig.geometry.values))
+        assert moved.max() < 2e-7, layer

@@ -100,3 +100,13 @@ def test_empty_frame_has_the_spec_columns_and_crs():
     assert list(f.columns) == get_spec("stations").columns
     assert f.crs.to_epsg() == 4326 and len(f) == 0
     assert isinstance(f["kind"], pd.Series)
+
+
+def test_json_lists_read_by_gdal_as_arrays_become_lists():
+    import numpy as np
+
+    stations = gpd.GeoDataFrame({"code": ["110105001001S001"], "name": ["驿站"], "kind": ["red_station"],
+                                 "area_code": ["110105001001"], "services": [np.array(["休息", "饮水"])]},
+                                geometry=[shapely.Point(116.4, 39.9)], crs=4326)
+    out = normalize_frame(get_spec("stations"), stations)
+    assert out["services"][0] == ["休息", "饮水"] and isinstance(out["services"][0], list)
