@@ -30,13 +30,13 @@ def _stores(db: str | None):
     return repo, TokenStore(repo.engine), AuditLog(repo.engine)
 
 
-def token_create(name: Annotated[str, typer.Option(help="who holds the token")],
-                 role: Annotated[str, typer.Option(help="viewer, reporter, worker, planner or admin")],
+def token_create(role: Annotated[str, typer.Option(help="viewer, reporter, worker, planner or admin")],
+                 name: Annotated[Optional[str], typer.Option(help="who holds it (default: role@OS user)")] = None,
                  scope: Annotated[Optional[list[str]], typer.Option(help="street/community/grid code; repeat; * = all")] = None,
                  db: DbOpt = None) -> None:
     """Create a bearer token; it is printed once and only its hash is kept."""
     _, store, _ = _stores(db)
-    token, info = store.create(name, role, scope or [])
+    token, info = store.create(name or f"{role}@{getpass.getuser()}", role, scope or [])
     console.print(f"token for [bold]{info.name}[/] ({info.role}, scope {', '.join(info.scopes) or '—'}), id {info.token_id}:")
     typer.echo(token)
     console.print("[dim]keep it safe: it cannot be shown again[/]")

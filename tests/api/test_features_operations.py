@@ -127,3 +127,11 @@ def test_history_diff_as_of_reads_and_revert(api):
     r = client.post("/generations/1/revert", headers=auth(tokens))
     assert r.status_code == 200 and sorted(r.json()["reverted"]) == [G1, G2]
     assert repo.get_feature("grids", G1)["households"] == 400 and len(repo.generations()) == 3
+
+
+def test_root_validate_names_its_layer_in_the_body(api):
+    client, _, _ = api
+    feat = client.get(f"/collections/grids/items/{G1}").json()
+    r = client.post("/validate", json={"layer": "grids", "type": "FeatureCollection", "features": [feat]})
+    assert r.status_code == 200 and r.json() == {"valid": True, "problems": [], "checked": 1}
+    assert client.post("/validate", json={"type": "FeatureCollection", "features": []}).status_code == 422

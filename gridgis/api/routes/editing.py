@@ -174,9 +174,23 @@ async def apply_proposal(request: Request, repository: RepositoryDep, principal:
 
 @router.post("/collections/{layer}/validate", summary="Validate features without storing them")
 async def validate(layer: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
-    get_spec(layer)
     body = await read_json_body(request, JSON_KINDS)
-    feats = body.get("features") if isinstance(body, dict) and body.get("type") == "FeatureCollection" else [body]
+    return _validate(layer, body, request, repository)
+
+
+@router.post("/validate", summary="Validate features of the layer named in the body, without storing them")
+async def validate_any(request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
+    body = await read_json_body(request, JSON_KINDS)
+    if not isinstance(body, dict) or not isinstance(body.get("layer"), str):
+        raise ValidationError("name the layer: {\"layer\": \"grids\", \"type\": \"FeatureCollection\", …}")
+    return _validate(body["layer"], body, request, repository)
+
+
+def _validate(layer: str, body: Any, request: Request, repository: Any) -> dict[str, Any]:
+    get_spec(layer)
+    if not isinstance(body, dict):
+        raise MalformedInputError("the body must be a GeoJSON Feature or FeatureCollection")
+    feats = body.get("features") if body.get("type") == "FeatureCollection" else [body]
     crs = parse_crs_uri(request.headers.get("content-crs"))
     edits = []
     for raw in feats or []:
