@@ -126,6 +126,15 @@ class HierarchyReport:
         return self.summary()
 
 
+def _missing(value: Any) -> bool:
+    """True for None, NA, NaN and the empty string."""
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, float):
+        return value != value
+    return isinstance(value, str) and value.strip() == ""
+
+
 def _label(code: Any, name: Any) -> str:
     return f"{code} ({name})" if name else str(code)
 
@@ -233,10 +242,10 @@ def _links(ctx: _Ctx, child: str, parents: list[str], fld: str, tol: float, repo
     for i, (code, name, pcode) in enumerate(zip(f["code"], f["name"], f[fld])):
         label = _label(code, name)
         layer_p = present
-        if child == "buildings" and (pcode is None or pcode == "" or pcode is pd.NA):
-            pcode, layer_p = f["community_code"].iat[i] if "community_code" in f.columns else None, \
-                ["communities"] if "communities" in ctx.frames else []
-        if pcode is None or pcode is pd.NA or pcode == "":
+        if child == "buildings" and _missing(pcode):  # a building outside every compound
+            pcode = f["community_code"].iat[i] if "community_code" in f.columns else None
+            layer_p = ["communities"] if "communities" in ctx.frames else []
+        if _missing(pcode):
             continue  # a missing required parent field is the per-layer validation's concern
         if codes.is_valid_code(child, code):
             implied = codes.parent_code(child, code)

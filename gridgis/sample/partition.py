@@ -40,15 +40,17 @@ def _weighted_cut(coords: np.ndarray, weights: np.ndarray, fraction: float, lo: 
     """
     if len(coords) == 0 or weights.sum() <= 0:
         return lo + (hi - lo) * fraction
-    values, inverse = np.unique(coords, return_inverse=True)
-    if len(values) < 2:
+    order = np.argsort(coords, kind="stable")
+    c = coords[order]
+    cum = np.cumsum(weights[order])
+    breaks = np.flatnonzero(c[1:] != c[:-1])  # a cut may fall after these positions
+    if len(breaks) == 0:
         return lo + (hi - lo) * fraction
-    cum = np.cumsum(np.bincount(inverse, weights=weights))
-    j = int(np.argmin(np.abs(cum[:-1] - fraction * cum[-1])))
-    cut = (values[j] + values[j + 1]) / 2.0
+    j = breaks[int(np.argmin(np.abs(cum[breaks] - fraction * cum[-1])))]
+    cut = (c[j] + c[j + 1]) / 2.0
     margin = 0.1 * (hi - lo)
     clamped = min(max(cut, lo + margin), hi - margin)
-    if not (values[0] < clamped <= values[-1]):
+    if not (c[0] < clamped <= c[-1]):
         return float(cut)
     return float(clamped)
 

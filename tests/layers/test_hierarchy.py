@@ -224,3 +224,16 @@ def test_the_sample_city_has_only_its_deliberate_household_problems(sample_dir):
     assert report.counts["community_households"] == 2
     assert shapely.Point(report.problems[0].where).within(
         shapely.union_all(read_city(sample_dir, layers=("streets",))["streets"].geometry.values))
+
+
+def test_a_building_outside_every_compound_is_checked_against_its_community():
+    city = clean_city()
+    loose = city["buildings"].iloc[[0]].copy()
+    loose["code"], loose["compound_code"] = f"{C1}Q000B001", None
+    loose["geometry"] = [m(150, 150, 170, 170)]
+    city["buildings"] = gpd.GeoDataFrame(gpd.pd.concat([city["buildings"], loose], ignore_index=True),
+                                         crs=STORAGE_CRS)
+    assert check_city(city).ok
+    city["buildings"].loc[2, "geometry"] = m(250, 150, 270, 170)  # now in the other community
+    (p,) = check_city(city).problems
+    assert p.kind == "outside_parent" and p.details["parent"] == C1
