@@ -262,6 +262,12 @@
       input.addEventListener("input", function () {
         var q = input.value.trim().toLowerCase();
         if (!q) { out.innerHTML = ""; return; }
+        if (GG.config.searchUrl) {  /* the viewer: the server knows every feature, loaded or not */
+          fetch(GG.config.searchUrl + encodeURIComponent(q)).then(function (r) { return r.json(); }).then(function (h) {
+            if (input.value.trim().toLowerCase() === q) { show(h); }
+          });
+          return;
+        }
         var hits = [];
         for (var code in GG.registry) {
           var r = GG.registry[code];
@@ -269,8 +275,7 @@
             hits.push({code: code, name: r.name, layer: r.kind});
           }
         }
-        if (hits.length || !GG.config.searchUrl) { show(hits); return; }
-        fetch(GG.config.searchUrl + encodeURIComponent(q)).then(function (r) { return r.json(); }).then(show);
+        show(hits);
       });
       return d;
     }

@@ -94,6 +94,10 @@ def test_saved_map_opens_from_file_offline_with_layers_and_popups(page, city, tm
     page.locator(".gg-station-mediation_room").click()
     page.locator(".gg-popup").wait_for(timeout=5000)
     assert "调解工作室" in page.locator(".gg-popup").inner_text()
+    page.fill(".gg-search input", "310115007002Q002")  # search by code inside the saved file
+    page.locator(".gg-search-results a[data-gg-code='310115007002Q002']").click()
+    page.wait_for_function("document.querySelector('.gg-popup-title') && "
+                           "document.querySelector('.gg-popup-title').textContent === '乳山三村'", timeout=5000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(400)
     page.screenshot(path=str(ARTIFACTS / "saved-map.png"))
