@@ -211,8 +211,11 @@ class RoutingIndex:
         # the micro-grid raster answers most points; the others are consulted less or are small
         self.micro_loc = CellLocator.build(micro.geometry.values, cell_m=cell_m, max_cells=12_000_000)
         self.grid_loc = CellLocator.build(grids.geometry.values, cell_m=cell_m, max_cells=2_000_000)
-        self.comp_loc = CellLocator.build(comps.geometry.values, cell_m=cell_m, max_cells=4_000_000)
-        self.bld_loc = CellLocator.build(blds.geometry.values, cell_m=cell_m, max_cells=6_000_000)
+        # compounds and buildings share one raster (ids: compounds first, then buildings), so a point
+        # needs one look-up for both; a building inside a compound is simply a doubly covered cell
+        self.nq = len(comps)
+        self.area_loc = CellLocator.build(np.concatenate([comps.geometry.values, blds.geometry.values]),
+                                          cell_m=cell_m, max_cells=6_000_000)
 
         # metric geometry for compound ownership and snapping
         self.metric_crs = metric_crs_for(grids)
@@ -304,8 +307,12 @@ class RoutingIndex:
         if not (math.isfinite(x) and math.isfinite(y) and -180.0 <= x <= 180.0 and -90.0 <= y <= 90.0):
             raise ValidationError(f"coordinates out of range: lon={lon!r}, lat={lat!r} ({crs}); lon must lie in "
                                   "[-180, 180] and lat in [-90, 90] after conversion to WGS84")
-        q = self.comp_loc.locate_one(x, y)
-        compound = (q[0] if len(q) == 1 else min(q)) if q else -1
+        areas = self.area_loc.locate_one(x, y)
+        compound = building = -1
+        if areas:
+            nq = self.nq
+            compound = min((a for a in areas if a < nq), default=-1)
+            building = min((a - nq for a in areas if a >= nq), default=-1)
         m = self.micro_loc.locate_one(x, y)
         snapped, dist, mi, gi = False, 0.0, -1, -1
         if m:
@@ -317,9 +324,8 @@ class RoutingIndex:
             else:
                 gi, mi, dist = self._snap_one(x, y)
                 snapped = True
-        b = self.bld_loc.locate_one(x, y)
         qc, qn = self._q_rows[compound]
-        bc, bn = self._b_rows[min(b) if b else -1]
+        bc, bn = self._b_rows[building]
         r = self._m_rows[mi] if mi >= 0 else self._g_rows[gi]
         return RouteResult(x, y, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], qc, qn, bc, bn, r[8], r[9],
                            snapped, dist, self.generation)
@@ -433,14 +439,13 @@ class RoutingIndex:
         x, y = np.where(good, x, np.nan), np.where(good, y, np.nan)
 
         if with_compounds:
-            comp = _resolve_lowest(*self.comp_loc.locate(x, y))
-            bld = _resolve_lowest(*self.bld_loc.locate(x, y))
+            comp, bld = self._areas(x, y)
         else:
             comp = np.full(n, -1, dtype=np.int64)
         mfirst, mp, mpoly = self.micro_loc.locate(x, y)
         if not with_compounds and len(mp):  # the tie rule needs the compound of tied points only
             tied = np.unique(mp)
-            comp[tied] = _resolve_lowest(*self.comp_loc.locate(x[tied], y[tied]))
+            comp[tied] = self._areas(x[tied], y[tied])[0]
         mi = self._resolve_ties(mfirst, mp, mpoly, comp, self.m_grid)
         gi = np.where(mi >= 0, self.m_grid[mi], -1)
         need = np.flatnonzero(good & (mi < 0))
@@ -450,7 +455,7 @@ class RoutingIndex:
             gfirst, gp, gpoly = self.grid_loc.locate(x[need], y[need])
             if not with_compounds and len(gp):
                 tied = need[np.unique(gp)]
-                comp[tied] = _resolve_lowest(*self.comp_loc.locate(x[tied], y[tied]))
+                comp[tied] = self._areas(x[tied], y[tied])[0]
             gi[need] = self._resolve_ties(gfirst, gp, gpoly, comp[need], np.arange(self.ngrids_geom + 1))
             out = need[gi[need] < 0]
             if len(out):
@@ -474,6 +479,22 @@ class RoutingIndex:
             del cols["compound_code"], cols["building_code"]
         return pd.DataFrame({k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in cols.items()})
 
+    def _areas(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(compound id, building id) per point, lowest code where several cover it, -1 where none."""
+        first, mp, mpoly = self.area_loc.locate(x, y)
+        single = np.flatnonzero(first >= 0)
+        pt = np.concatenate([single, mp])
+        ids = np.concatenate([first[single], mpoly])
+        comp = np.full(len(x), -1, dtype=np.int64)
+        bld = np.full(len(x), -1, dtype=np.int64)
+        for out, keep, shift in ((comp, ids < self.nq, 0), (bld, ids >= self.nq, self.nq)):
+            p, i = pt[keep], ids[keep] - shift
+            order = np.lexsort((i, p))
+            p, i = p[order], i[order]
+            head = np.concatenate([[True], p[1:] != p[:-1]]) if len(p) else np.zeros(0, bool)
+            out[p[head]] = i[head]  # the lowest id (= code) per point
+        return comp, bld
+
     def _resolve_ties(self, first, mp, mpoly, comp, grid_of) -> np.ndarray:
         """Apply the tie rule to the points covered by several polygons (vectorised)."""
         out = first.copy()
@@ -486,17 +507,6 @@ class RoutingIndex:
         head = np.concatenate([[True], mp[1:] != mp[:-1]])
         out[mp[head]] = mpoly[head]
         return out
-
-
-def _resolve_lowest(first, mp, mpoly) -> np.ndarray:
-    """Several covering polygons → the lowest id (= lowest code, frames are sorted by code)."""
-    out = first.copy()
-    if len(mp):
-        order = np.lexsort((mpoly, mp))
-        mp, mpoly = mp[order], mpoly[order]
-        head = np.concatenate([[True], mp[1:] != mp[:-1]])
-        out[mp[head]] = mpoly[head]
-    return out
 
 
 def _first_per_point(pi: np.ndarray, owner: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:

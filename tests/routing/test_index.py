@@ -206,3 +206,25 @@ def test_batch_without_compound_columns_still_applies_the_tie_rule(two_grid_inde
     a = index.route_many(verts[:, 0], verts[:, 1])
     b = index.route_many(verts[:, 0], verts[:, 1], with_compounds=False)
     assert a["micro_grid_code"].tolist() == b["micro_grid_code"].tolist()
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_single_and_batch_agree_on_every_column(city, index, seed):
+    rng = np.random.default_rng(seed)
+    b = city["grids"].total_bounds
+    bverts = shapely.get_coordinates(city["buildings"].geometry.values)
+    x = np.concatenate([rng.uniform(b[0] - 3e-4, b[2] + 3e-4, 40), bverts[rng.integers(0, len(bverts), 10), 0]])
+    y = np.concatenate([rng.uniform(b[1] - 3e-4, b[3] + 3e-4, 40), bverts[rng.integers(0, len(bverts), 10), 1]])
+    df = index.route_many(x, y)
+    for i, (lon, lat) in enumerate(zip(x.tolist(), y.tolist())):
+        row = df.iloc[i]
+        try:
+            r = index.route(lon, lat)
+        except OutOfAreaError:
+            assert row["grid_code"] is None and row["reason"].startswith("outside")
+            continue
+        assert (r.micro_grid_code, r.grid_code, r.community_code, r.street_code, r.compound_code, r.building_code,
+                r.snapped) == (row["micro_grid_code"], row["grid_code"], row["community_code"], row["street_code"],
+                               row["compound_code"], row["building_code"], bool(row["snapped"]))
+        assert r.distance_m == pytest.approx(row["distance_m"])
