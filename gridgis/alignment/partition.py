@@ -158,7 +158,8 @@ def _voronoi_lines(within: shapely.Geometry, xy: np.ndarray, lab: np.ndarray,
     if not border.any():
         return []
     segs = shapely.linestrings(np.stack([p[border], q[border]], axis=1))
-    return [shapely.intersection(shapely.multilinestrings(segs), within)]
+    merged = shapely.simplify(shapely.line_merge(shapely.multilinestrings(segs)), 0.2)
+    return [shapely.intersection(merged, within)]
 
 
 def _shared_segments(polys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -253,7 +254,7 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     for k in np.flatnonzero(large):
         members = np.flatnonzero(bgroup == k)
         if len(members) >= 2:
-            xy, lab = _building_regions(group_geoms[k], bgeoms[members], gs)
+            xy, lab = _building_regions(group_geoms[k], bgeoms[members], gs, step=8.0)
             lines += _voronoi_lines(group_geoms[k], xy, lab)
             split_points[int(k)] = (xy, lab, members)
     noded = shapely.union_all(np.array(lines, dtype=object), grid_size=gs)

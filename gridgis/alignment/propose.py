@@ -322,10 +322,40 @@ def _ticket_moves(tickets: gpd.GeoDataFrame, before: gpd.GeoDataFrame, after: gp
     return pd.DataFrame({"ticket": ids[moved], "from_grid": b[moved], "to_grid": a[moved]})
 
 
+def _community_job(args: tuple[CommunityInput, AlignmentConfig]) -> dict[str, Any]:
+    """Align one community and keep only what the city-wide result needs (small to send between processes)."""
+    ci, config = args
+    res = align_community(ci, config)
+    p: Partition = res["partition"]
+    changes, impact = _impact_rows(ci, res)
+    return {"geoms": res["geoms"],
+            "households": {g: int(round(p.face_households[res["face_new"] == g].sum())) for g in res["geoms"]},
+            "changes": changes, "impact": impact, "explanations": res["explanations"],
+            "moves": [m | {"community_code": ci.code} for m in res["moves"]]}
+
+
+def _run_communities(inputs: list[CommunityInput], config: AlignmentConfig, workers: int | None):
+    """Results of :func:`_community_job` in input order, in parallel processes when worth it."""
+    import os
+
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1) if len(inputs) >= 40 else 1
+    jobs = [(ci, config) for ci in inputs]
+    if workers <= 1:
+        yield from map(_community_job, jobs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        yield from pool.map(_community_job, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
+
+
 def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
                       buildings: gpd.GeoDataFrame | None = None, communities: gpd.GeoDataFrame | None = None,
                       tickets: gpd.GeoDataFrame | None = None, config: AlignmentConfig | None = None,
-                      on_progress: Callable[[int, int], None] | None = None) -> Proposal:
+                      on_progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> Proposal:
     """Propose grids whose lines follow compound boundaries, for every community.
 
     Parameters
@@ -342,6 +372,9 @@ def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
     config : AlignmentConfig, optional
     on_progress : callable, optional
         Called as ``on_progress(done, total)`` after each community.
+    workers : int, optional
+        Processes to align communities in parallel (default: up to 2 from 40 communities on);
+        the result does not depend on it.
 
     Returns
     -------
@@ -359,17 +392,13 @@ def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
     new_geoms: dict[str, shapely.Geometry] = {}
     new_hh: dict[str, int] = {}
     change_rows, impact_rows, explanations, moves = [], [], [], []
-    for k, ci in enumerate(inputs):
-        res = align_community(ci, config)
-        p: Partition = res["partition"]
-        for g, geom in res["geoms"].items():
-            new_geoms[g] = geom
-            new_hh[g] = int(round(p.face_households[res["face_new"] == g].sum()))
-        ch, im = _impact_rows(ci, res)
-        change_rows += ch
-        impact_rows += im
-        explanations += res["explanations"]
-        moves += [m | {"community_code": ci.code} for m in res["moves"]]
+    for k, out in enumerate(_run_communities(inputs, config, workers)):
+        new_geoms.update(out["geoms"])
+        new_hh.update(out["households"])
+        change_rows += out["changes"]
+        impact_rows += out["impact"]
+        explanations += out["explanations"]
+        moves += out["moves"]
         if on_progress:
             on_progress(k + 1, len(inputs))
     if len(inputs) > 1:
