@@ -190,6 +190,26 @@ def make_calendar(hours: tuple[tuple[time, time], ...] = DEFAULT_HOURS,
                         years=frozenset(schedules))
 
 
+def parse_hours(text: str) -> tuple[tuple[time, time], ...]:
+    """Parse working hours such as ``"08:30-12:00,13:30-17:30"``; ``ValueError`` saying the format.
+
+    >>> parse_hours("09:00-17:00")
+    ((datetime.time(9, 0), datetime.time(17, 0)),)
+    """
+    out = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            a, b = (time.fromisoformat(x.strip()) for x in part.split("-"))
+        except ValueError:
+            raise ValueError(f"working hours {text!r}: write HH:MM-HH:MM intervals separated by commas, "
+                             f"e.g. 08:30-12:00,13:30-17:30") from None
+        out.append((a, b))
+    if not out:
+        raise ValueError("working hours are empty; e.g. 08:30-12:00,13:30-17:30")
+    make_calendar(hours=tuple(out), schedules={})  # validates order and overlap
+    return tuple(out)
+
+
 _DEFAULT: WorkCalendar | None = None
 
 

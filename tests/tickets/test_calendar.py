@@ -99,3 +99,12 @@ def test_added_working_time_is_exactly_the_working_time_between(start, minutes):
     assert end > start
     assert CAL.working_time_between(start, end) == timedelta(minutes=minutes)
     assert CAL.is_working_day(end.date())  # a deadline always falls on a working day
+
+
+def test_working_hours_parse_from_text_and_bad_text_says_the_format():
+    from gridgis.tickets.calendar import parse_hours
+
+    assert parse_hours("08:30-12:00, 13:30-17:30") == ((time(8, 30), time(12)), (time(13, 30), time(17, 30)))
+    for bad in ("9-5", "", "13:00-12:00", "08:00-12:00,11:00-17:00"):
+        with pytest.raises(ValueError, match="HH:MM|empty|non-overlapping"):
+            parse_hours(bad)

@@ -26,7 +26,8 @@ def get_ticket_store(request: Request) -> TicketStore:
     """The app's ticket store (built on first use over ``app.state.repository``).
 
     ``app.state.ticket_router`` (optional) replaces the routing service, e.g. in tools; the
-    setting ``ticket_catalogue`` (optional) names a planner's own catalogue file.
+    settings ``ticket_catalogue`` (a planner's catalogue file) and ``working_hours``
+    ("08:30-12:00,13:30-17:30") are optional.
     """
     state = request.app.state
     store = getattr(state, "ticket_store", None)
@@ -36,11 +37,14 @@ def get_ticket_store(request: Request) -> TicketStore:
 
 
 def _make_store(state: Any) -> TicketStore:
+    from gridgis.tickets.calendar import make_calendar, parse_hours
     from gridgis.tickets.catalogue import load_catalogue
 
     path = getattr(state.settings, "ticket_catalogue", None)
+    hours = getattr(state.settings, "working_hours", None)
     return TicketStore(state.repository, router=getattr(state, "ticket_router", None),
-                       catalogue=load_catalogue(path) if path else None)
+                       catalogue=load_catalogue(path) if path else None,
+                       calendar=make_calendar(hours=parse_hours(hours)) if hours else None)
 
 
 StoreDep = Annotated[TicketStore, Depends(get_ticket_store)]
