@@ -281,8 +281,9 @@ def demo(ctx: Any) -> None:
     console.rule("[bold]2. 拉平对齐 aligning grids to compounds")
     city = ctx.facts.get("city") or read_city(ctx.data_dir)
     layers = {k: city.get(k) for k in ("compounds", "grids", "buildings", "communities")}
-    tickets = read_city(ctx.data_dir, layers=("tickets",)).get("tickets") if ctx.data_dir.exists() else None
-    layers["tickets"] = tickets
+    tickets_file = Path(ctx.data_dir) / "tickets.geojson"
+    layers["tickets"] = gpd.read_file(tickets_file).set_crs("EPSG:4326", allow_override=True) \
+        if tickets_file.exists() else None
     config = AlignmentConfig()
     before = _run_analyze(layers, config)
     proposal = _propose(layers, config)
