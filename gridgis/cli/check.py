@@ -45,7 +45,8 @@ def problems_table(report: HierarchyReport, limit: int = 60) -> Table:
     table.add_column("位置 lon,lat", no_wrap=True)
     for i, p in enumerate(report.problems[:limit], 1):
         where = f"{p.where[0]:.5f},{p.where[1]:.5f}" if p.where else ""
-        table.add_row(str(i), KIND_LABELS.get(p.kind, (p.kind,))[0], p.feature or "", p.message, where)
+        message = p.details.get("message_zh") or p.message  # Chinese first; English in --json
+        table.add_row(str(i), KIND_LABELS.get(p.kind, (p.kind,))[0], p.feature or "", message, where)
     if len(report.problems) > limit:
         table.caption = f"… {len(report.problems) - limit:,} more (use --out or --json for all)"
     return table

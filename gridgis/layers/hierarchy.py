@@ -102,11 +102,13 @@ class HierarchyReport:
             d = p.details
             rows.append({"kind": p.kind, "kind_zh": KIND_LABELS.get(p.kind, (p.kind,))[0], "layer": p.layer,
                          "code": d.get("code"), "name": d.get("name"), "feature": p.feature,
-                         "message": p.message, "area_m2": d.get("area_m2"), "value": d.get("value")})
+                         "message": p.message, "message_zh": d.get("message_zh"), "area_m2": d.get("area_m2"),
+                         "value": d.get("value")})
             if g is None and p.where is not None:
                 g = shapely.Point(p.where)
             geoms.append(g)
-        columns = ["kind", "kind_zh", "layer", "code", "name", "feature", "message", "area_m2", "value"]
+        columns = ["kind", "kind_zh", "layer", "code", "name", "feature", "message", "message_zh", "area_m2",
+                   "value"]
         frame = pd.DataFrame(rows, columns=columns)
         return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS), crs=STORAGE_CRS)
 
@@ -230,7 +232,8 @@ def _duplicates(ctx: _Ctx, layer: str, report: HierarchyReport) -> None:
         first = ctx.first[layer][code]
         report.add(Problem(f"duplicate code {code}: rows {first} and {i} of {layer}; give one a new code",
                            feature=_label(code, name), layer=layer, kind="duplicate_code",
-                           where=ctx.where(ctx.geom[layer][i]), details={"code": code, "name": name, "row": int(i)}))
+                           where=ctx.where(ctx.geom[layer][i]), details={"code": code, "name": name, "row": int(i),
+                                            "message_zh": f"编码 {code} 重复（第 {first} 与第 {i} 行），请为其一重新编码"}))
 
 
 def _links(ctx: _Ctx, child: str, parents: list[str], fld: str, tol: float, report: HierarchyReport) -> None:
@@ -257,7 +260,8 @@ def _links(ctx: _Ctx, child: str, parents: list[str], fld: str, tol: float, repo
                 report.add(Problem(f"code {code} implies parent {implied} but {fld} is {pcode}; "
                                    "fix the code or the parent field", feature=label, layer=child,
                                    kind="parent_mismatch", where=ctx.where(ctx.geom[child][i]),
-                                   details={"code": code, "name": name, "parent": pcode}))
+                                   details={"code": code, "name": name, "parent": pcode,
+                                            "message_zh": f"编码 {code} 的上级应为 {implied}，但所属字段为 {pcode}"}))
         found = next(((pl, ctx.first[pl][pcode]) for pl in layer_p if pcode in ctx.first[pl]), None)
         if not layer_p:
             continue
@@ -265,7 +269,8 @@ def _links(ctx: _Ctx, child: str, parents: list[str], fld: str, tol: float, repo
             report.add(Problem(f"parent {pcode} ({fld}) does not exist in {'/'.join(layer_p)}; "
                                "add the parent or correct the code", feature=label, layer=child, kind="orphan",
                                where=ctx.where(ctx.geom[child][i]),
-                               details={"code": code, "name": name, "parent": pcode}))
+                               details={"code": code, "name": name, "parent": pcode,
+                                        "message_zh": f"上级编码 {pcode} 不存在，请补充上级或更正编码"}))
             continue
         pairs_c.append(i)
         pairs_p.append(found[1])
@@ -294,12 +299,14 @@ def _outside(ctx, report, child, i, player, j, part, measure) -> None:
     parent = _label(pf["code"].iat[j], pf["name"].iat[j])
     if part is None:
         msg = f"lies {measure:.1f} m outside its parent {parent}"
-        details = {"code": code, "name": name, "parent": pf["code"].iat[j], "value": round(measure, 2)}
+        details = {"code": code, "name": name, "parent": pf["code"].iat[j], "value": round(measure, 2),
+                   "message_zh": f"位于上级 {parent} 之外 {measure:.1f} 米"}
         where = ctx.where(ctx.geom[child][i])
         geom = None
     else:
         msg = f"{measure:,.1f} m² lie outside its parent {parent}; redraw the boundary or move it to the right parent"
-        details = {"code": code, "name": name, "parent": pf["code"].iat[j], "area_m2": round(measure, 2)}
+        details = {"code": code, "name": name, "parent": pf["code"].iat[j], "area_m2": round(measure, 2),
+                   "message_zh": f"有 {measure:,.1f} 平方米超出上级 {parent}，请调整边界或归属"}
         where = ctx.where(part)
         geom = ctx.to_storage([part])[0]
     report.add(Problem(msg, feature=_label(code, name), layer=child, kind="outside_parent", where=where,
@@ -332,6 +339,7 @@ def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, rep
                                    f"extend a neighbouring {child[:-1]} or add one",
                                    feature=label, layer=parent, kind="coverage_gap", where=ctx.where(part),
                                    details={"code": pcode, "name": pname, "child_layer": child,
+                                            "message_zh": f"{part.area:,.1f} 平方米未被任何下级覆盖，请扩展相邻单元或新增",
                                             "area_m2": round(part.area, 2)}),
                            ctx.to_storage([part])[0])
         if valid:  # a valid coverage has neither overlaps nor mismatched edges
@@ -354,6 +362,7 @@ def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, rep
                                feature=c1, layer=child, kind="coverage_overlap", where=ctx.where(inter),
                                details={"code": cf["code"].iat[cx], "name": cf["name"].iat[cx],
                                         "other": cf["code"].iat[cy], "parent": pcode,
+                                        "message_zh": f"与 {c2} 重叠 {inter.area:,.1f} 平方米，请将重叠部分划归其一",
                                         "area_m2": round(inter.area, 2)}),
                        ctx.to_storage([inter])[0])
         edges = shapely.coverage_invalid_edges(geoms)
@@ -366,6 +375,7 @@ def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, rep
                                f"{label} (misaligned vertices or slivers); snap the shared edges",
                                feature=_label(code, name), layer=child, kind="coverage_edge",
                                where=ctx.where(e), details={"code": code, "name": name, "parent": pcode,
+                                                            "message_zh": f"{shapely.length(e):,.1f} 米边界与相邻要素不吻合，请对齐共边",
                                                             "value": round(float(shapely.length(e)), 2)}),
                        ctx.to_storage([e])[0])
 
@@ -387,7 +397,9 @@ def _households(ctx: _Ctx, report: HierarchyReport, grid_range: tuple[int, int],
                                f"{'merge it with a neighbour' if side == 'below' else 'split it'}",
                                feature=_label(code, name), layer=layer, kind=kind,
                                where=ctx.where(ctx.geom[layer][i]),
-                               details={"code": code, "name": name, "value": int(hh[i]), "range": [lo, hi]}))
+                               details={"code": code, "name": name, "value": int(hh[i]), "range": [lo, hi],
+                                        "message_zh": f"户数 {int(hh[i]):,} {'低于' if side == 'below' else '高于'}"
+                                                      f" {lo:,}–{hi:,}，建议{'合并' if side == 'below' else '拆分'}"}))
 
     ranged("communities", *comm_range, "community_households")
     grids = ctx.frames.get("grids")
@@ -405,4 +417,5 @@ def _households(ctx: _Ctx, report: HierarchyReport, grid_range: tuple[int, int],
         report.add(Problem(f"{int(hh):,} households recorded but its buildings sum to {int(sums[code]):,}; "
                            "correct the compound or the buildings", feature=_label(code, name),
                            layer="compounds", kind="compound_households", where=ctx.where(ctx.geom["compounds"][i]),
-                           details={"code": code, "name": name, "value": int(hh), "buildings": int(sums[code])}))
+                           details={"code": code, "name": name, "value": int(hh), "buildings": int(sums[code]),
+                                    "message_zh": f"登记户数 {int(hh):,}，楼栋合计 {int(sums[code]):,}，请核对"}))

@@ -196,7 +196,8 @@ def test_compound_households_must_equal_the_sum_of_its_buildings():
     city = replace(clean_city(), "compounds", f"{C1}Q001", households=120)
     (p,) = check_city(city).problems
     assert p.kind == "compound_households" and p.details == {
-        "code": f"{C1}Q001", "name": "崂山五村", "value": 120, "buildings": 100}
+        "code": f"{C1}Q001", "name": "崂山五村", "value": 120, "buildings": 100,
+        "message_zh": "登记户数 120，楼栋合计 100，请核对"}
 
 
 def test_report_serialises_to_dict_and_a_qgis_layer(tmp_path):
