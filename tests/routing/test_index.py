@@ -40,7 +40,7 @@ def expected_micro(city, lon, lat):
     return cover["code"].iloc[0]
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_routing_matches_brute_force_with_the_tie_rule(city, index, seed):
     rng = np.random.default_rng(seed)
