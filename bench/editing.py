@@ -18,7 +18,6 @@ import time
 import geopandas as gpd
 import shapely
 
-from gridgis.editing.changes import Edit, row_properties
 from gridgis.editing.operations import move_boundary
 from gridgis.editing.validate import validate_edits
 from gridgis.layers import get_spec, normalize_frame

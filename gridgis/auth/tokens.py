@@ -109,7 +109,8 @@ def require(principal: Principal | None, action: str, code: str | None = None, w
         raise ForbiddenError(f"{principal.name} is a {principal.role}; {what or action} needs one of the roles "
                              f"{', '.join(allowed)}")
     if code is not None and not principal.covers(code):
-        raise ForbiddenError(f"{code} is outside the scope of {principal.name} ({', '.join(principal.scopes) or 'none'}); "
+        scopes = ", ".join(principal.scopes) or "none"
+        raise ForbiddenError(f"{code} is outside the scope of {principal.name} ({scopes}); "
                              "ask an admin for a token that covers it")
     return principal
 

@@ -32,12 +32,14 @@ def _stores(db: str | None):
 
 def token_create(role: Annotated[str, typer.Option(help="viewer, reporter, worker, planner or admin")],
                  name: Annotated[Optional[str], typer.Option(help="who holds it (default: role@OS user)")] = None,
-                 scope: Annotated[Optional[list[str]], typer.Option(help="street/community/grid code; repeat; * = all")] = None,
+                 scope: Annotated[Optional[list[str]],
+                                  typer.Option(help="street/community/grid code; repeat; * = all")] = None,
                  db: DbOpt = None) -> None:
     """Create a bearer token; it is printed once and only its hash is kept."""
     _, store, _ = _stores(db)
     token, info = store.create(name or f"{role}@{getpass.getuser()}", role, scope or [])
-    console.print(f"token for [bold]{info.name}[/] ({info.role}, scope {', '.join(info.scopes) or '—'}), id {info.token_id}:")
+    scopes = ", ".join(info.scopes) or "—"
+    console.print(f"token for [bold]{info.name}[/] ({info.role}, scope {scopes}), id {info.token_id}:")
     typer.echo(token)
     console.print("[dim]keep it safe: it cannot be shown again[/]")
 

@@ -221,5 +221,6 @@ def check_in_china(layer: str, geom: shapely.Geometry, crs: ApiCRS) -> None:
                 f"'Content-Crs: <{EPSG_URI.format(4326)}>' for lat/lon order")
         if crs.latlon:
             hint = f"the coordinates look like lon/lat but Content-Crs {crs.header} says lat/lon; drop the header"
-    raise OutOfAreaError(f"{layer}: coordinates {minx:.5f},{miny:.5f} … {maxx:.5f},{maxy:.5f} lie outside China; {hint}",
+    where = f"{minx:.5f},{miny:.5f} … {maxx:.5f},{maxy:.5f}"
+    raise OutOfAreaError(f"{layer}: coordinates {where} lie outside China; {hint}",
                          [Problem(hint, layer=layer, kind="out_of_area")])

@@ -47,7 +47,8 @@ def landing(base: str) -> dict[str, Any]:
                        "as OGC API – Features (read, and write with a planner token).",
         "links": [
             link(f"{base}/", "self", JSON, "this document"),
-            link(f"{base}/openapi.json", "service-desc", "application/vnd.oai.openapi+json;version=3.0", "the API definition"),
+            link(f"{base}/openapi.json", "service-desc", "application/vnd.oai.openapi+json;version=3.0",
+                 "the API definition"),
             link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
             link(f"{base}/conformance", "conformance", JSON, "conformance classes"),
             link(f"{base}/collections", "data", JSON, "the layers"),

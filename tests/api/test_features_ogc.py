@@ -59,7 +59,8 @@ def test_bbox_and_attribute_filters_narrow_the_items(api):
     body = client.get("/collections/grids/items", params={"bbox": "116.4001,39.901,116.4049,39.909"}).json()
     assert [f["id"] for f in body["features"]] == [G1]
     body = client.get("/collections/grids/items", params={"community_code": "110105001002"}).json()
-    assert body["numberMatched"] == 2 and {f["properties"]["community_code"] for f in body["features"]} == {"110105001002"}
+    assert body["numberMatched"] == 2
+    assert {f["properties"]["community_code"] for f in body["features"]} == {"110105001002"}
     assert client.get("/collections/compounds/items", params={"kind": "aging"}).json()["numberMatched"] == 1
 
 
@@ -85,6 +86,8 @@ def test_a_single_item_has_an_etag_equal_to_its_version(api):
     r = client.get(f"/collections/grids/items/{G1}")
     assert r.headers["etag"] == f'"{r.json()["properties"]["version"]}"'
     assert r.json()["id"] == G1 and r.json()["properties"]["code"] == G1
+    head = client.head(f"/collections/grids/items/{G1}")
+    assert head.status_code == 200 and head.headers["etag"] == r.headers["etag"] and head.content == b""
 
 
 def test_an_unknown_code_or_layer_is_404_problem_json(api):

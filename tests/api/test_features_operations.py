@@ -120,9 +120,11 @@ def test_history_diff_as_of_reads_and_revert(api):
     assert pieces[G1]["properties"]["households_a"] == 400 and pieces[G1]["properties"]["households_b"] == 600
     assert pieces[G1]["geometry"]["type"] == "Polygon"
     old = client.get(f"/collections/grids/items/{G1}", params={"generation": 1}).json()
-    assert old["geometry"]["coordinates"][0] != client.get(f"/collections/grids/items/{G1}").json()["geometry"]["coordinates"][0]
+    now = client.get(f"/collections/grids/items/{G1}").json()
+    assert old["geometry"]["coordinates"][0] != now["geometry"]["coordinates"][0]
     at = repo.generations()[0].created_at.isoformat()
-    assert client.get("/collections/grids/items", params={"datetime": at, "households": 600}).json()["numberMatched"] == 0
+    as_of = client.get("/collections/grids/items", params={"datetime": at, "households": 600}).json()
+    assert as_of["numberMatched"] == 0
     assert client.post("/generations/1/revert", headers=auth(tokens, "planner_b")).status_code == 403
     r = client.post("/generations/1/revert", headers=auth(tokens))
     assert r.status_code == 200 and sorted(r.json()["reverted"]) == [G1, G2]
