@@ -8,6 +8,7 @@ network with no internet.
 from __future__ import annotations
 
 import gzip
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
@@ -32,18 +33,31 @@ def _cache(request: Request) -> TileCache:
     return cache
 
 
+@lru_cache(maxsize=4)
+def _asset(name: str, compressed: bool) -> bytes:
+    text = assets.leaflet_js() if name == "js" else assets.leaflet_css()
+    data = text.encode("utf-8")
+    return gzip.compress(data, compresslevel=9, mtime=0) if compressed else data
+
+
+def _vendor(request: Request, name: str, media_type: str) -> Response:
+    zipped = "gzip" in request.headers.get("accept-encoding", "")
+    headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+    if zipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(_asset(name, zipped), media_type=media_type, headers=headers)
+
+
 def setup(app: FastAPI) -> None:
-    """Leaflet (cleaned of outside links) first, then the kit under ``/static``."""
+    """Leaflet (cleaned of outside links, gzipped when the browser accepts it) first, then the kit under ``/static``."""
 
     @app.get("/static/vendor/leaflet.js", include_in_schema=False)
-    def leaflet_js() -> Response:
-        return Response(assets.leaflet_js(), media_type="text/javascript; charset=utf-8",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    def leaflet_js(request: Request) -> Response:
+        return _vendor(request, "js", "text/javascript; charset=utf-8")
 
     @app.get("/static/vendor/leaflet.css", include_in_schema=False)
-    def leaflet_css() -> Response:
-        return Response(assets.leaflet_css(), media_type="text/css; charset=utf-8",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    def leaflet_css(request: Request) -> Response:
+        return _vendor(request, "css", "text/css; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=assets.STATIC_DIR), name="static")
 
