@@ -11,6 +11,7 @@ token; :func:`gridgis.auth.tokens.require` then checks role and scope (401/403).
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -20,14 +21,18 @@ from gridgis.auth.tokens import Principal, require
 from gridgis.errors import AuthError
 
 
+_LOCK = threading.Lock()
+
+
 def _stores(request: Request) -> tuple[TokenStore, AuditLog]:
     state = request.app.state
-    stores = getattr(state, "auth_stores", None)
-    if stores is None:
-        engine = state.repository.engine
-        ensure_tables(engine)
-        stores = (TokenStore(engine), AuditLog(engine))
-        state.auth_stores = stores
+    with _LOCK:
+        stores = getattr(state, "auth_stores", None)
+        if stores is None:
+            engine = state.repository.engine
+            ensure_tables(engine)
+            stores = (TokenStore(engine), AuditLog(engine))
+            state.auth_stores = stores
     return stores
 
 
