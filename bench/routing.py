@@ -91,13 +91,15 @@ def _postgis(micro: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray) -> tuple[flo
     return took, _codes_from_pairs(len(x), ids, codes)
 
 
-def _latency(fn, xs, ys) -> tuple[float, float]:
-    times = np.empty(len(xs))
+def _latency(fn, xs, ys, passes: int = 1) -> tuple[float, float]:
+    """p50/p99 in µs; with ``passes`` > 1, of each point's best time (removes other processes' noise)."""
+    times = np.full(len(xs), np.inf)
     clock = time.perf_counter_ns
-    for i, (a, b) in enumerate(zip(xs, ys)):
-        t0 = clock()
-        fn(a, b)
-        times[i] = clock() - t0
+    for _ in range(passes):
+        for i, (a, b) in enumerate(zip(xs, ys)):
+            t0 = clock()
+            fn(a, b)
+            times[i] = min(times[i], clock() - t0)
     return float(np.percentile(times, 50) / 1000), float(np.percentile(times, 99) / 1000)
 
 
@@ -162,6 +164,10 @@ def run(scale: str = "small") -> list[dict]:
     rows += [_row("single route() p50 (WGS84, in process)", round(p50, 2), "µs"),
              _row("single route() p99 (WGS84, in process)", round(p99, 2), "µs", "target 20 µs",
                   round(20.0 / p99, 2))]
+    b50, b99 = _latency(index.route, xs, ys, passes=3)
+    rows += [_row("single route() p50, best of 3 passes per point", round(b50, 2), "µs"),
+             _row("single route() p99, best of 3 passes per point", round(b99, 2), "µs", "target 20 µs",
+                  round(20.0 / b99, 2))]
     p50, p99 = _latency(index.micro_loc.locate_one, xs, ys)
     rows += [_row("single micro-grid locate_one() p50", round(p50, 2), "µs"),
              _row("single micro-grid locate_one() p99", round(p99, 2), "µs")]
