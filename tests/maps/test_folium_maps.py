@@ -94,3 +94,13 @@ def test_heat_points_come_from_the_tickets(city, tmp_path):
     html = save_map(workload_map(city, make_tickets(city, 12)), tmp_path / "w.html").read_text()
     points = json.loads(re.search(r"new GridGIS\.HeatLayer\((\[\[.*?\]\])", html).group(1))
     assert len(points) == 12
+
+
+def test_folium_is_imported_only_when_a_map_is_built():
+    import subprocess
+    import sys
+
+    code = ("import sys, gridgis.maps, gridgis.maps.folium_maps, gridgis.maps.views, gridgis.api.routes.viewer, "
+            "gridgis.cli.maps; print('folium' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
