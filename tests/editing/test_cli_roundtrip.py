@@ -88,3 +88,15 @@ def test_a_feature_changed_since_the_export_is_reported_stale(store, tmp_path):
     dry = runner.invoke(app, ["edit", "import", str(path), "--message", "x", "--db", url])
     assert dry.exit_code == 1 and "stale" in dry.output
     assert repo.get_feature("grids", G1)["name"] == "多福巷第一网格"
+
+
+def test_the_demo_step_moves_reverts_and_exports(store, tmp_path):
+    from gridgis.cli.demo import DemoContext
+    from gridgis.cli.editing import demo
+
+    _, repo = store
+    ctx = DemoContext(repository=repo, data_dir=tmp_path, out_dir=tmp_path)
+    demo(ctx)
+    assert ctx.facts["editing"]["generation"] == 2 and ctx.facts["editing"]["features"] >= 2
+    assert len(repo.generations()) == 3 and repo.diff(1, 3).empty
+    assert (tmp_path / f"community-{A}.gpkg").exists()
