@@ -100,6 +100,17 @@ result.to_dict()"""),
         ("code", """\
 routed = index.route_many(tickets.geometry.x.to_numpy(), tickets.geometry.y.to_numpy())
 routed.groupby("grid_code").size().sort_values(ascending=False).head(10)"""),
+        ("md", "Who answers: the 吹哨报到 matter catalogue gives each ticket's matter a responsible department "
+               "and a tier (small matters fast, big ones by consultation, hard ones escalated)."),
+        ("code", """\
+from gridgis.tickets.catalogue import default_catalogue
+
+catalogue = default_catalogue()
+routed["matter_code"] = tickets["matter_code"].to_numpy()
+known = routed[routed["matter_code"].map(catalogue.has)]
+known.assign(matter=known["matter_code"].map(lambda c: catalogue.item(c).name),
+             department=known["matter_code"].map(lambda c: catalogue.item(c).department))[
+    ["grid_code", "community_code", "matter", "department"]].head(8)"""),
         ("md", "The workload map: tickets as a heat map, grids coloured by ticket volume."),
         ("code", """\
 from gridgis.maps.folium_maps import save_map
