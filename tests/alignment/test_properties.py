@@ -56,3 +56,24 @@ def test_random_partition_proposal_is_exact_whole_and_idempotent(spec):
     assert not again.changed, again.changes.drop(columns="geometry")
     assert sorted(again.grids["code"]) == sorted(p.grids["code"])
     assert np.allclose(sorted(again.grids["households"]), sorted(p.grids["households"]))
+
+
+micro_layout = st.fixed_dictionaries({
+    "rects": st.lists(rect, min_size=1, max_size=4),
+    "per_building": st.integers(1, 40),
+})
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(micro_layout)
+def test_random_micro_grid_split_covers_the_grid_with_whole_buildings(spec):
+    from gridgis.alignment.microgrid import split_microgrids
+    from gridgis.alignment.validate import validate_coverage
+
+    c = city(size=600.0, strips=[], rects=spec["rects"], per_building=spec["per_building"])
+    micro, _ = split_microgrids(c["grids"], c["buildings"])
+    assert validate_coverage(micro, c["grids"]).ok
+    listed = sorted(b for codes in micro["building_codes"] for b in codes)
+    assert listed == sorted(c["buildings"]["code"])  # every building in exactly one micro-grid
+    assert micro["households"].sum() == c["buildings"]["households"].sum()
