@@ -255,6 +255,15 @@ class TicketStore:
             value = conn.execute(sa.select(tickets.c.extra).where(tickets.c.id == int(ticket_id))).scalar_one_or_none()
         return dict(value or {})
 
+    def extras(self, ticket_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """The free-form attributes of many tickets in one query (id → dict; empty dicts included)."""
+        ids = [int(i) for i in ticket_ids]
+        if not ids:
+            return {}
+        with storage_errors(self.url, "reading tickets"), self._read() as conn:
+            rows = conn.execute(sa.select(tickets.c.id, tickets.c.extra).where(tickets.c.id.in_(ids))).all()
+        return {int(r.id): dict(r.extra or {}) for r in rows}
+
     def events(self, ticket_id: int) -> list[Event]:
         """Every recorded transition of a ticket, oldest first."""
         self.get(ticket_id)

@@ -177,7 +177,8 @@ def list_requests(fmt: str, request: Request) -> Response:
             start = datetime.now(UTC) - DEFAULT_WINDOW  # the spec's default: the last 90 days
         tickets = store.list(ids=[int(i) for i in ids] if ids else None, status=statuses or None,
                              matter=codes or None, since=start, until=end, limit=MAX_RESULTS)
-        found = [o311.service_request(t, store.catalogue, store.extra(t.id)) for t in tickets]
+        extras = store.extras([t.id for t in tickets])
+        found = [o311.service_request(t, store.catalogue, extras.get(t.id)) for t in tickets]
         return _respond(fmt, found, o311.requests_xml)
 
     return _guard(fmt, work)
