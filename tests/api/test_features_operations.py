@@ -137,3 +137,34 @@ def test_root_validate_names_its_layer_in_the_body(api):
     r = client.post("/validate", json={"layer": "grids", "type": "FeatureCollection", "features": [feat]})
     assert r.status_code == 200 and r.json() == {"valid": True, "problems": [], "checked": 1}
     assert client.post("/validate", json={"type": "FeatureCollection", "features": []}).status_code == 422
+
+
+def test_geopackage_round_trip_over_http_previews_then_commits(api, tmp_path):
+    import pyogrio
+    from shapely.geometry import box as sbox
+
+    client, tokens, repo = api
+    r = client.get(f"/editing/communities/{A}.gpkg")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/geopackage+sqlite3"
+    path = tmp_path / "a.gpkg"
+    path.write_bytes(r.content)
+    grids = pyogrio.read_dataframe(path, layer="grids")
+    grids.loc[grids["code"] == G1, "geometry"] = [sbox(116.400, 39.900, 116.406, 39.910)]
+    grids.loc[grids["code"] == G2, "geometry"] = [sbox(116.406, 39.900, 116.410, 39.910)]
+    pyogrio.write_dataframe(grids, path, layer="grids", driver="GPKG")
+    headers = {"content-type": "application/geopackage+sqlite3"}
+    preview = client.post("/editing/import", content=path.read_bytes(), headers=headers).json()
+    assert preview["valid"] is True and preview["stored"] is False
+    assert sorted(f["properties"]["code"] for f in preview["changes"]["features"]) == [G1, G2]
+    assert len(repo.generations()) == 1
+    outside = client.post("/editing/import?commit=true", content=path.read_bytes(),
+                          headers={**headers, **auth(tokens, "planner_b")})
+    assert outside.status_code == 403
+    done = client.post("/editing/import?commit=true", content=path.read_bytes(), headers={**headers, **auth(tokens)})
+    assert done.status_code == 200 and done.json()["stored"] is True and len(repo.generations()) == 2
+    same = client.post("/editing/import?commit=true", content=path.read_bytes(), headers={**headers, **auth(tokens)})
+    assert same.status_code == 200 and same.json()["changes"]["features"] == [] and same.json()["stored"] is False
+    grids.loc[grids["code"] == G2, "name"] = "旧版本上的修改"
+    pyogrio.write_dataframe(grids, path, layer="grids", driver="GPKG")
+    stale = client.post("/editing/import?commit=true", content=path.read_bytes(), headers={**headers, **auth(tokens)})
+    assert stale.status_code == 412 and len(repo.generations()) == 2

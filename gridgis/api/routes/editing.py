@@ -11,7 +11,7 @@ from typing import Any
 
 import geopandas as gpd
 import shapely
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from shapely.geometry import mapping
 
 from gridgis.api.deps import RepositoryDep
@@ -253,6 +253,59 @@ def history(layer: str, code: str, request: Request, repository: RepositoryDep,
         feats.append(f)
     return {"type": "FeatureCollection", "features": feats,
             "links": [{"href": f"{base_url(request)}/collections/{layer}/items/{code}", "rel": "latest-version"}]}
+
+
+GPKG = "application/geopackage+sqlite3"
+
+
+@router.get("/editing/communities/{code}.gpkg", summary="Export a community as a GeoPackage for QGIS")
+def export_gpkg(code: str, repository: RepositoryDep, reader: ReadPrincipal) -> Response:
+    import tempfile
+    from pathlib import Path
+
+    from gridgis.editing.roundtrip import export_community
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{code}.gpkg"
+        export_community(repository, code, path)
+        data = path.read_bytes()
+    return Response(data, media_type=GPKG, headers={"Content-Disposition": f'attachment; filename="{code}.gpkg"'})
+
+
+@router.post("/editing/import", summary="An edited export as a proposed change: diff + validation; ?commit=true stores it")
+async def import_gpkg(request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep,
+                      commit: bool = False) -> dict[str, Any]:
+    import tempfile
+    from pathlib import Path
+
+    from gridgis.editing.roundtrip import commit_import, plan_import
+
+    limit = request.app.state.settings.max_body_bytes
+    data = await request.body()
+    if len(data) > limit:
+        from gridgis.errors import PayloadTooLargeError
+
+        raise PayloadTooLargeError(f"the file has {len(data)} bytes; the limit is {limit}")
+    if not data.startswith(b"SQLite format 3"):
+        raise MalformedInputError("send the GeoPackage exported by GET /editing/communities/{code}.gpkg as the body")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "edited.gpkg"
+        path.write_bytes(data)
+        plan = plan_import(repository, path)
+    if commit:
+        for e in plan.edits:
+            require(principal, "edit_boundaries", e.code, f"importing edits ({e.layer} {e.code})")
+    elif principal is None and not request.app.state.settings.public_reads:
+        require(None, "read", None, "previewing an import")
+    out: dict[str, Any] = {"community": plan.community, "exported_generation": plan.generation,
+                           "changes": _edits_json(plan.edits), "problems": [p.to_dict() for p in plan.problems],
+                           "stale": plan.stale, "valid": plan.ok, "stored": False}
+    if commit and plan.edits:
+        message = write_message(request, f"import edits of community {plan.community}")
+        generation = audited(request, audit, principal, "import", None, [e.code for e in plan.edits],
+                             lambda: commit_import(repository, plan, principal.name, message))
+        out.update(stored=True, generation=generation.to_dict())
+    return out
 
 
 @router.get("/audit", summary="The audit log of writes (admin)")
