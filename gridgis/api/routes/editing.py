@@ -272,7 +272,7 @@ def export_gpkg(code: str, repository: RepositoryDep, reader: ReadPrincipal) -> 
     return Response(data, media_type=GPKG, headers={"Content-Disposition": f'attachment; filename="{code}.gpkg"'})
 
 
-@router.post("/editing/import", summary="An edited export as a proposed change: diff + validation; ?commit=true stores it")
+@router.post("/editing/import", summary="An edited export as a proposal: diff + validation; ?commit=true stores it")
 async def import_gpkg(request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep,
                       commit: bool = False) -> dict[str, Any]:
     import tempfile
