@@ -30,77 +30,20 @@ name) and the distance.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 
 from gridgis.crs import ensure_storage_crs, metric_crs_for, parse_crs, points_to_storage
 from gridgis.errors import OutOfAreaError, ValidationError
 from gridgis.routing.cells import CellLocator, polygon_edges
+from gridgis.routing.nearest import first_per_point, haversine_m, metric_transformer, outer_edges
+from gridgis.routing.result import RouteResult
 
 DEFAULT_SNAP_TOLERANCE_M = 30.0
-
-
-@dataclass(slots=True)
-class RouteResult:
-    """Where a point belongs: codes and names at every level, and who is responsible.
-
-    ``compound_*``/``building_*`` are ``None`` outside compounds/buildings; ``micro_grid_*`` is
-    ``None`` where the grid has no micro-grid at the point. ``snapped`` says the point lay
-    outside every grid and was moved to the nearest one, ``distance_m`` metres away.
-    """
-
-    lon: float
-    lat: float
-    micro_grid_code: str | None
-    micro_grid_name: str | None
-    grid_code: str
-    grid_name: str | None
-    community_code: str
-    community_name: str | None
-    street_code: str
-    street_name: str | None
-    compound_code: str | None = None
-    compound_name: str | None = None
-    building_code: str | None = None
-    building_name: str | None = None
-    micro_grid_workers: list = field(default_factory=list)
-    grid_workers: list = field(default_factory=list)
-    snapped: bool = False
-    distance_m: float = 0.0
-    generation: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form: one object per level (``None`` where the point is in no such area)."""
-        def level(code: str | None, name: str | None, workers: list | None = None) -> dict[str, Any] | None:
-            if code is None:
-                return None
-            out: dict[str, Any] = {"code": code, "name": name}
-            if workers is not None:
-                out["workers"] = workers
-            return out
-
-        return {
-            "point": {"lon": self.lon, "lat": self.lat, "crs": "EPSG:4326"},
-            "micro_grid": level(self.micro_grid_code, self.micro_grid_name, self.micro_grid_workers),
-            "grid": level(self.grid_code, self.grid_name, self.grid_workers),
-            "community": level(self.community_code, self.community_name),
-            "street": level(self.street_code, self.street_name),
-            "compound": level(self.compound_code, self.compound_name),
-            "building": level(self.building_code, self.building_name),
-            "snapped": self.snapped,
-            "distance_m": round(self.distance_m, 2),
-            "generation": self.generation,
-        }
-
-    def as_flat(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _workers(value: Any) -> list:
@@ -219,13 +162,13 @@ class RoutingIndex:
 
         # metric geometry for compound ownership and snapping
         self.metric_crs = metric_crs_for(grids)
-        self._to_metric = _metric_transformer(self.metric_crs)
+        self._to_metric = metric_transformer(self.metric_crs)
         grids_m = self._project(grids.geometry.values)
         micro_m = self._project(micro.geometry.values)
         self.grid_tree_m = shapely.STRtree(grids_m)
         # every grid edge as its own segment: the nearest grid of an outside point is the owner of
         # its nearest segment, and segment distances are cheap (polygon distances are not)
-        ax, ay, bx, by, owner = _outer_edges(*polygon_edges(grids_m))
+        ax, ay, bx, by, owner = outer_edges(*polygon_edges(grids_m))
         self.grid_segments = shapely.STRtree(shapely.linestrings(
             np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1)))
         self.grid_segment_owner = owner
@@ -345,12 +288,12 @@ class RoutingIndex:
         pt = shapely.Point(x, y)
         gi = int(self.grid_tree_deg.query_nearest(pt).min())
         near = shapely.get_coordinates(shapely.shortest_line(pt, self.grid_tree_deg.geometries[gi]))[1]
-        return gi, _haversine_m(x, y, near[0], near[1])
+        return gi, haversine_m(x, y, near[0], near[1])
 
     def _nearest_grid(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(point position, nearest grid, distance m) for metric points outside every grid (ties: lowest code)."""
         (pi, si), d = self.grid_segments.query_nearest(pts, return_distance=True, all_matches=True)
-        return _first_per_point(pi, self.grid_segment_owner[si], d)
+        return first_per_point(pi, self.grid_segment_owner[si], d)
 
     def _nearest_far_many(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_nearest_far` for arrays (one nearest grid per point, ties: lowest code)."""
@@ -392,7 +335,7 @@ class RoutingIndex:
         pts = shapely.points(mx[ok], my[ok])
         # within the tolerance: every outline segment that close, then the nearest (ties: lowest code)
         pi, si = self.grid_segments.query(pts, predicate="dwithin", distance=self.snap_tolerance_m)
-        pi, ti, d = _first_per_point(pi, self.grid_segment_owner[si],
+        pi, ti, d = first_per_point(pi, self.grid_segment_owner[si],
                                      shapely.distance(pts[pi], self.grid_segments.geometries[si]))
         gi[rows[pi]], dist[rows[pi]] = ti, d
         near_g[rows[pi]], near_d[rows[pi]] = ti, d
@@ -409,7 +352,7 @@ class RoutingIndex:
             dj = shapely.distance(pts[pi][pj], self.micro_segments.geometries[sj])
             keep = self.m_grid[tj] == ti[pj]
             pj, tj, dj = pj[keep], tj[keep], dj[keep]
-            pj, tj, _ = _first_per_point(pj, tj, dj)
+            pj, tj, _ = first_per_point(pj, tj, dj)
             mi[rows[pi[pj]]] = tj
         return gi, mi, dist, near_g, near_d
 
@@ -507,32 +450,3 @@ class RoutingIndex:
         head = np.concatenate([[True], mp[1:] != mp[:-1]])
         out[mp[head]] = mpoly[head]
         return out
-
-
-def _first_per_point(pi: np.ndarray, owner: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
-    """From (point, owner, distance) triples keep, per point, the nearest owner (ties: lowest id = code)."""
-    order = np.lexsort((owner, d, pi))
-    pi, owner, d = pi[order], owner[order], d[order]
-    head = np.concatenate([[True], pi[1:] != pi[:-1]]) if len(pi) else np.zeros(0, bool)
-    return pi[head], owner[head], d[head]
-
-
-def _outer_edges(ax, ay, bx, by, owner):
-    """Drop the edges two grids share exactly (interior to the service area): an outside point's
-    nearest grid is always reached through an edge on the outline."""
-    swap = (ax > bx) | ((ax == bx) & (ay > by))
-    k = np.column_stack([np.where(swap, bx, ax), np.where(swap, by, ay), np.where(swap, ax, bx), np.where(swap, ay, by)])
-    _, inverse, counts = np.unique(k, axis=0, return_inverse=True, return_counts=True)
-    once = counts[inverse.ravel()] == 1
-    return ax[once], ay[once], bx[once], by[once], owner[once]
-
-
-@lru_cache(maxsize=16)
-def _metric_transformer(metric_crs: str) -> pyproj.Transformer:
-    return pyproj.Transformer.from_crs("EPSG:4326", metric_crs, always_xy=True)
-
-
-def _haversine_m(x1: float, y1: float, x2: float, y2: float) -> float:
-    p1, p2 = math.radians(y1), math.radians(y2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(x2 - x1) / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
