@@ -198,7 +198,7 @@ def demo(ctx: Any) -> None:
                       + " → ".join(f"{e.to_status}" for e in events))
     escalated = store.escalate_overdue(now)
     again = store.escalate_overdue(now)
-    console.print(f"escalated {len(escalated)} overdue tickets at {now.isoformat()} "
+    console.print(f"escalated {len(escalated)} overdue tickets at {now.astimezone(SHANGHAI).isoformat()} "
                   f"(a second run escalated {len(again)})")
     rows = store.statistics()
     months = sorted({r["month"] for r in rows})

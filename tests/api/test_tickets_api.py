@@ -167,3 +167,29 @@ def test_stats_as_geojson_gives_every_grid_with_the_months_figures(http, city):
     others = [v for k, v in feats.items() if k != t["grid_code"]]
     assert all(v["volume"] == 0 and v["on_time_rate"] is None for v in others)
     assert http.get("/tickets/stats", params={"format": "geojson"}).status_code == 422
+
+
+def test_the_service_escalates_overdue_tickets_by_itself_when_configured(tmp_path, city):
+    import time
+
+    from gridgis.settings import Settings
+
+    class EscalatingSettings(Settings):
+        ticket_escalation_interval_s: float = 0.05
+
+    url = f"sqlite:///{tmp_path / 'esc.db'}"
+    repo = Repository(url)
+    repo.create_schema()
+    repo.write_city(city, author="test", message="synthetic city")
+    app = create_app(EscalatingSettings(database_url=url), repo)
+    p = inside(city, 0)
+    with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        t = client.post("/tickets", json={"lon": p["lon"], "lat": p["lat"], "matter_code": "M27",
+                                          "received_at": "2026-01-05T09:00:00+08:00"}).json()
+        deadline = time.monotonic() + 60
+        while client.get(f"/tickets/{t['id']}").json()["escalations"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = client.get(f"/tickets/{t['id']}").json()
+    assert got["escalations"] == 1 and got["level"] == "grid"
+    assert got["events"][-1]["action"] == "escalate" and got["events"][-1]["data"]["reason"] == "overdue"
+    repo.dispose()

@@ -67,8 +67,20 @@ def setup(app: Any) -> None:
         if escalator is not None:
             escalator.stop()
 
-    app.add_event_handler("startup", start)
-    app.add_event_handler("shutdown", stop)
+    from contextlib import asynccontextmanager
+
+    previous = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> Any:  # the escalator lives as long as the service
+        start()
+        try:
+            async with previous(application) as state:
+                yield state
+        finally:
+            stop()
+
+    app.router.lifespan_context = lifespan
 
 
 class TicketIn(BaseModel):
