@@ -27,7 +27,13 @@ def _largest_overlap(left: np.ndarray, right: np.ndarray, n_left: int) -> tuple[
     best = np.full(n_left, -1, dtype=np.int64)
     best_area = np.zeros(n_left)
     if len(li):
-        areas = shapely.area(shapely.intersection(left[li], right[ri]))
+        # most pairs are a building wholly inside one grid: no intersection to compute for those
+        shapely.prepare(right)
+        inside = shapely.contains_properly(right[ri], left[li])
+        areas = shapely.area(left[li])
+        cross = ~inside
+        if cross.any():
+            areas[cross] = shapely.area(shapely.intersection(left[li[cross]], right[ri[cross]]))
         order = np.lexsort((ri, -areas, li))  # per left: largest area, then lowest index
         li, ri, areas = li[order], ri[order], areas[order]
         first = np.r_[True, li[1:] != li[:-1]]
@@ -59,7 +65,7 @@ def assign_buildings(buildings: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
     comp = text_column(buildings, "compound_code")
     if compounds is not None and len(compounds):
         ccodes = np.asarray(compounds["code"].astype(str), dtype=object)
-        known = np.isin(comp.astype(str), ccodes)
+        known = pd.Series(comp).isin(set(ccodes)).to_numpy()
         cbest, _ = _largest_overlap(bg, metric(compounds, crs), len(bg))
         spatial = np.where(cbest >= 0, ccodes[np.maximum(cbest, 0)], None)
         comp = np.where(known, comp, spatial)

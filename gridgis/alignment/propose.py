@@ -80,7 +80,7 @@ def community_areas(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | Non
         ccodes = communities["code"].astype(str).to_numpy()
         cg = metric(communities, crs)
         areas = {c: g for c, g in zip(ccodes, cg) if not g.is_empty}
-        unknown = ~np.isin(gcomm, ccodes)
+        unknown = ~pd.Series(gcomm).isin(set(ccodes)).to_numpy()
         if unknown.any():
             tree = shapely.STRtree(cg)
             for i in np.flatnonzero(unknown):
