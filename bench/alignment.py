@@ -23,6 +23,13 @@ def _rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its finished children (the proposal's worker processes)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _city(scale: str) -> tuple[dict, str]:
     from gridgis.sample import generate_city
 
@@ -46,12 +53,12 @@ def run(scale: str = "small") -> list[dict]:
              f"{len(buildings):,} buildings")
 
     t0 = time.perf_counter()
-    cpu0 = time.process_time()
+    cpu0 = _cpu_s()
     before = analyze(compounds, grids, buildings, communities, config)
     t1 = time.perf_counter()
     proposal = propose_alignment(compounds, grids, buildings, communities, config=config)
     t2 = time.perf_counter()
-    cpu = time.process_time() - cpu0
+    cpu = _cpu_s() - cpu0
     after = analyze(compounds, proposal.grids, buildings, communities, config)
     t3 = time.perf_counter()
     b, a = before.summary(), after.summary()
@@ -66,7 +73,7 @@ def run(scale: str = "small") -> list[dict]:
         row("analyze (overlaps, cases, coverage), whole city", round(t1 - t0, 2), "s"),
         row("propose (all communities), whole city", round(t2 - t1, 2), "s"),
         row("analyze + propose", round(total, 2), "s", f"target {TARGET_S:.0f} s", round(total / TARGET_S, 3)),
-        row("analyze + propose CPU time", round(cpu, 2), "s"),
+        row("analyze + propose CPU time (all processes)", round(cpu, 2), "s"),
         row("re-analyze the proposal", round(t3 - t2, 2), "s"),
         row("peak RSS after generating the city", round(rss_city, 1), "MB"),
         row("peak RSS after alignment", round(_rss_mb(), 1), "MB"),
