@@ -52,7 +52,9 @@ def context_frames(repo: Any, edits: list[Edit]) -> dict[str, gpd.GeoDataFrame]:
     for e in edits:
         if e.op == "delete":
             wanted |= set(CHILDREN_OF.get(e.layer, ()))
-        wanted |= {child for child, parent in COVERAGE_OF.items() if parent == e.layer and e.op == "update"}
+        if e.op == "update":
+            wanted |= {child for child, parent in COVERAGE_OF.items() if parent == e.layer}
+            wanted |= set(CHILDREN_OF.get(e.layer, ()))
     for layer in wanted - parent_layers:
         frames[layer] = repo.read_layer(layer, bbox=box) if box is not None else repo.read_layer(layer)
     for layer in layers & parent_layers:  # an edit of a layer that is also a parent layer: read around it too

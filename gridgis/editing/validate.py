@@ -28,6 +28,8 @@ from gridgis.layers.base import normalize_frame, validate_frame
 
 #: child layer -> parent layer whose area its features must cover without gaps
 COVERAGE_OF = {"grids": "communities", "communities": "streets", "micro_grids": "grids"}
+#: parent layer -> the child layer that must still cover it when its outline changes
+MUST_STAY_COVERED = {"communities": "grids", "streets": "communities"}
 #: parent layer -> child layers that point at it (a parent with children cannot be deleted)
 CHILDREN_OF = {"streets": ("communities",), "communities": ("grids", "compounds"), "grids": ("micro_grids",),
                "compounds": ("buildings",)}
@@ -258,21 +260,32 @@ def _overlap_problems(edits: list[Edit], after: dict[str, gpd.GeoDataFrame], met
 def _gap_problems(edits: list[Edit], before: dict[str, gpd.GeoDataFrame], after: dict[str, gpd.GeoDataFrame],
                   metric: str, options: ValidationOptions) -> list[Problem]:
     problems: list[Problem] = []
-    parents: set[tuple[str, str, str]] = set()
+    parents: set[tuple[str, str, str, bool]] = set()
     for edit in edits:
         player = COVERAGE_OF.get(edit.layer)
         parent = parent_of(edit.layer, edit.code)
         if player is None or parent is None or player not in after:
             continue
-        parents.add((edit.layer, player, parent[1]))
-    for layer, player, pcode in sorted(parents):
+        parents.add((edit.layer, player, parent[1], False))
+    for edit in edits:  # a parent whose outline changes must stay covered by its children
+        child = MUST_STAY_COVERED.get(edit.layer)
+        if edit.op == "update" and child is not None and child in after:
+            parents.add((child, edit.layer, edit.code, True))
+    # a gap is area of the parent its children covered before and do not now; when the parent's own
+    # outline changed and it must stay covered, area it gained counts as uncovered too
+    flags: dict[tuple[str, str, str], bool] = {}
+    for layer, player, pcode, grown in parents:
+        flags[(layer, player, pcode)] = flags.get((layer, player, pcode), False) or grown
+    for (layer, player, pcode), grown_counts in sorted(flags.items()):
         if pcode not in after[player].index:
             continue
         pgeom = after[player].at[pcode, "geometry"]
         if pgeom is None or not shapely.is_valid(pgeom):
             continue
+        old = before.get(player)
+        old_pgeom = old.at[pcode, "geometry"] if grown_counts and old is not None and pcode in old.index else pgeom
         gap_after = _gap(layer, after.get(layer), pgeom, pcode)
-        gap_before = _gap(layer, before.get(layer), pgeom, pcode)
+        gap_before = _gap(layer, before.get(layer), old_pgeom, pcode)
         new_gap = shapely.difference(gap_after, gap_before) if gap_before is not None else gap_after
         area = _area(new_gap, metric)
         if area > options.area_tolerance_m2:

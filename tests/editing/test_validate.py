@@ -102,3 +102,15 @@ def test_an_unknown_code_in_an_update_is_one_problem(city):
                 box(116.400, 39.900, 116.401, 39.901))
     problems = validate_edits(city, [edit])
     assert kinds(problems) == ["bad_edit"] and "does not exist" in problems[0].message
+
+
+def test_growing_a_community_beyond_its_grids_is_a_gap_and_shrinking_it_leaves_children_outside(city):
+    from gridgis.editing.examples import COMMUNITY_B
+
+    grown = _update(city, "communities", COMMUNITY_A, box(116.400, 39.900, 116.410, 39.912))
+    kinds_grown = kinds(validate_edits(city, [grown]))
+    assert "gap" in kinds_grown and "outside_parent" in kinds_grown  # beyond the street too
+    shrunk = _update(city, "communities", COMMUNITY_B, box(116.412, 39.900, 116.420, 39.910))
+    found = validate_edits(city, [shrunk])
+    assert {"child_outside", "gap"} <= set(kinds(found))
+    assert any(p.feature == COMMUNITY_B + "Q001" for p in found if p.kind == "child_outside")
