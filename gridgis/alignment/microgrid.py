@@ -9,7 +9,6 @@ equal share of the grid's households within the micro-grid range (default 30–1
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import geopandas as gpd
 import numpy as np

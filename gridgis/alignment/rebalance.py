@@ -6,7 +6,6 @@ Private to :mod:`gridgis.alignment.propose`; works on a :class:`~gridgis.alignme
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.partition import Partition
