@@ -158,3 +158,19 @@ def test_every_write_attempt_is_in_the_audit_log_with_its_generation(api):
     assert entries[0]["codes"] == [G1]
     assert client.get("/audit", headers=auth(tokens, "planner")).status_code == 403
     assert AuditLog(repo.engine).entries()[0]["action"] == "replace"
+
+
+def test_a_geometry_only_merge_patch_with_if_match_and_content_crs_is_validated(api):
+    client, tokens, repo = api
+    code = "110105001001S001"
+    _, tag = get(client, code, "stations")
+    headers = {**auth(tokens), "content-type": "application/merge-patch+json", "If-Match": tag,
+               "Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/4326>"}
+    moved = {"geometry": {"type": "Point", "coordinates": [39.906, 116.403]}}  # lat, lon
+    r = client.patch(f"/collections/stations/items/{code}", json=moved, headers=headers)
+    assert r.status_code == 200, r.text
+    stored = repo.get_feature("stations", code)
+    assert (stored["geometry"].x, stored["geometry"].y) == (116.403, 39.906) and stored["kind"] == "party_mass_centre"
+    away = {"geometry": {"type": "Point", "coordinates": [39.906, 116.415]}}  # into the other community
+    r = client.patch(f"/collections/stations/items/{code}", json=away, headers={**headers, "If-Match": '"2"'})
+    assert r.status_code == 422 and r.json()["problems"][0]["kind"] == "outside_parent"
