@@ -179,7 +179,8 @@ def collection(layer: str, request: Request, repository: RepositoryDep, reader: 
     return ogc.collection(_layer(layer), base_url(request), city_bbox(repository))
 
 
-@router.api_route("/collections/{layer}/items", methods=["GET", "HEAD"], summary="Features of a layer (GeoJSON, paged)")
+@router.head("/collections/{layer}/items", include_in_schema=False)
+@router.get("/collections/{layer}/items", summary="Features of a layer (GeoJSON, paged)")
 def items(layer: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal,
           limit: Annotated[int, Query(ge=1, le=ogc.MAX_LIMIT)] = ogc.DEFAULT_LIMIT,
           offset: Annotated[int, Query(ge=0)] = 0, bbox: str | None = None,
@@ -210,7 +211,8 @@ def items_options(layer: str) -> Response:
     return Response(status_code=204, headers={"Allow": ogc.ALLOW_ITEMS})
 
 
-@router.api_route("/collections/{layer}/items/{code}", methods=["GET", "HEAD"], summary="One feature, with its ETag")
+@router.head("/collections/{layer}/items/{code}", include_in_schema=False)
+@router.get("/collections/{layer}/items/{code}", summary="One feature, with its ETag")
 def item(layer: str, code: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal,
          crs: str | None = None, generation: int | None = None) -> JSONResponse:
     _layer(layer)
