@@ -63,6 +63,7 @@ class RoutingService:
         self._build_lock = threading.Lock()  # one build at a time
         self._checked = 0.0
         self._listener: Any = None
+        self._pending: threading.Thread | None = None
         self.builds = 0
 
     # ------------------------------------------------------------------ indexes
@@ -105,15 +106,46 @@ class RoutingService:
         return self.index(gen.id)
 
     def current(self) -> RoutingIndex:
-        """The current generation's index; checks for a newer generation at most every ``check_interval_s``."""
+        """The current generation's index; checks for a newer generation at most every ``check_interval_s``.
+
+        The first index is built in the calling thread. Later ones are built in the background
+        while requests keep getting the previous index, until the new one is swapped in.
+        """
         now = time.monotonic()
-        if self._current is None or now - self._checked >= self.check_interval_s:
+        if self._current is None:
             self._checked = now
             self.refresh()
+        elif now - self._checked >= self.check_interval_s:
+            self._checked = now
+            self._refresh_in_background()
         if self._current is None:
             raise NotFoundError("no boundaries are loaded yet, so nothing can be routed; import a city first "
                                 "(gridgis import … or gridgis sample-city)")
         return self._current
+
+    def _refresh_in_background(self) -> None:
+        gen = self.repository.current_generation()
+        current = self._current
+        if gen is None or (current is not None and gen.id <= (current.generation or 0)):
+            return
+        with self._lock:
+            if self._pending is not None and self._pending.is_alive():
+                return  # a build is already running; keep answering with the current index
+
+            def _build() -> None:
+                try:
+                    self.refresh(gen.id)
+                except Exception:  # keep serving the old index; the next check retries
+                    log.exception("building the routing index of generation %s failed", gen.id)
+
+            self._pending = threading.Thread(target=_build, name=f"routing-index-{gen.id}", daemon=True)
+            self._pending.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for a background build to finish (tests, graceful shutdown)."""
+        pending = self._pending
+        if pending is not None:
+            pending.join(timeout)
 
     def refresh(self, generation_id: int | None = None) -> RoutingIndex | None:
         """Build the index of the newest generation if it is new, then swap it in atomically."""
@@ -128,8 +160,10 @@ class RoutingService:
         if current is not None and generation_id < (current.generation or 0):
             return current
         index = self.index(generation_id)
-        self._current = index  # one reference assignment: readers see the old or the new index
-        return index
+        with self._lock:
+            if self._current is None or (index.generation or 0) > (self._current.generation or 0):
+                self._current = index  # one reference assignment: readers see the old or the new index
+        return self._current
 
     # ------------------------------------------------------------------ listening
     def listen(self, poll_interval: float = 1.0) -> Any:

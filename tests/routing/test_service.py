@@ -44,17 +44,30 @@ def test_routes_against_the_boundaries_valid_at_the_report_time(two_generations)
     assert sorted(service.cached_generations) == [g1.id, g2.id]
 
 
-def test_new_generation_is_built_then_swapped_in(repository):
+def test_new_generation_is_built_in_the_background_then_swapped_in(repository):
     g1 = repository.write_city(two_grid_city(), author="测试")
     service = RoutingService(repository, check_interval_s=0.0)
     before = service.current()
     assert before.generation == g1.id and service.route(121.5012, 31.2008).grid_code == GRID_B
     g2 = repository.write_city(moved_city(), author="测试")
+    during = service.current()  # starts the build; requests meanwhile get a complete index
+    assert during.generation in (g1.id, g2.id)
+    service.wait(60)
     after = service.current()
     assert after is not before and after.generation == g2.id
     assert service.route(121.5012, 31.2008).grid_code == GRID_A
     assert before.route(121.5012, 31.2008).grid_code == GRID_B  # the old index is intact for requests in flight
+    service.wait(60)
     assert service.current() is after and service.builds == 2  # no rebuild without a new generation
+
+
+def test_refresh_builds_synchronously(repository):
+    repository.write_city(two_grid_city(), author="测试")
+    service = RoutingService(repository, check_interval_s=3600)
+    first = service.current()
+    g2 = repository.write_city(moved_city(), author="测试")
+    assert service.current() is first  # not checked again within the interval
+    assert service.refresh().generation == g2.id and service.current().generation == g2.id
 
 
 def test_listener_rebuilds_without_a_request(repository):
