@@ -119,9 +119,14 @@ def validate_edits(frames: dict[str, gpd.GeoDataFrame], edits: list[Edit],
 
 
 def _usable(edit: Edit) -> bool:
+    """Geometry that the spatial checks can measure: present, valid, inside China, with a valid code."""
+    from gridgis.crs import CHINA_BOUNDS
+
     g = edit.geometry
-    return g is not None and not shapely.is_empty(g) and bool(shapely.is_valid(g)) and \
-        codes.is_valid_code(edit.layer, edit.code)
+    if g is None or shapely.is_empty(g) or not shapely.is_valid(g) or not codes.is_valid_code(edit.layer, edit.code):
+        return False
+    x0, y0, x1, y1 = g.bounds
+    return x0 >= CHINA_BOUNDS[0] and y0 >= CHINA_BOUNDS[1] and x1 <= CHINA_BOUNDS[2] and y1 <= CHINA_BOUNDS[3]
 
 
 def _metric_crs(frames: dict[str, gpd.GeoDataFrame], edits: list[Edit]) -> str:
