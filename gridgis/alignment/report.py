@@ -32,6 +32,10 @@ PROBLEM_KINDS: dict[str, str] = {
     "invalid_edge": "网格边界不吻合",
 }
 
+_DEFECT_ZH = {"coverage_gap": "网格间空隙", "coverage_overlap": "网格重叠", "outside_area": "网格超出社区",
+              "invalid_edge": "网格边界不吻合", "cut": "小区被网格线切割", "cut_minor": "小区被切出小块",
+              "no_grid": "小区无网格"}
+
 PROBLEM_COLUMNS = ["kind", "kind_zh", "community_code", "compound_code", "compound_name", "grid_code", "area_m2",
                    "households", "message", "geometry"]
 
@@ -67,11 +71,19 @@ class Analysis:
             clusters = clusters[clusters["community_code"] == community] if len(clusters) else clusters
         statuses = status_counts(comps)
         small_cut = statuses["cut"] + statuses["cut_minor"]
+        problems = self.problems
+        if community is not None and len(problems):
+            problems = problems[problems["community_code"] == community]
+        kinds = problems["kind"].value_counts().to_dict() if len(problems) else {}
+        defects = {k: int(kinds.get(k, 0)) for k in ("coverage_gap", "coverage_overlap", "outside_area",
+                                                     "invalid_edge")}
+        defects |= {"cut": statuses["cut"], "cut_minor": statuses["cut_minor"], "no_grid": statuses["no_grid"]}
         return {"compounds": int(len(comps)), "clusters": int(len(clusters)), "cases": case_counts(clusters),
                 "cases_zh": {CASES[k]: v for k, v in case_counts(clusters).items()},
                 "statuses": statuses, "statuses_zh": {STATUSES[k]: v for k, v in statuses.items()},
                 "cut_compounds": small_cut + statuses["large_split"], "small_cut_compounds": small_cut,
-                "households": int(comps["households"].sum()) if len(comps) else 0}
+                "households": int(comps["households"].sum()) if len(comps) else 0,
+                "defects": defects, "defects_zh": {_DEFECT_ZH[k]: v for k, v in defects.items()}}
 
     def report(self) -> dict[str, Any]:
         """The JSON-ready report: the city summary, each community, the cut compounds and the coverage."""

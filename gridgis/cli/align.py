@@ -146,6 +146,7 @@ def _analyze_cmd(compounds: Path = _COMPOUNDS, grids: Path = _GRIDS, buildings: 
                  communities: Path = _COMMUNITIES, crs: str = _CRS, database_url: str = _DB,
                  community: str = _COMMUNITY, out: Path = _OUT, min_households: int = _MIN,
                  max_households: int = _MAX, large_compound: int = _LARGE,
+                 gpkg: bool = typer.Option(False, "--gpkg", help="also write problems.gpkg (GeoPackage)"),
                  as_json: bool = typer.Option(False, "--json", help="print the city figures as JSON")) -> None:
     """分析 Analyse: overlaps, the three cases, cut compounds, coverage; writes report.json and problems.geojson."""
     from gridgis.alignment.report import write_json, write_layer
@@ -160,6 +161,8 @@ def _analyze_cmd(compounds: Path = _COMPOUNDS, grids: Path = _GRIDS, buildings: 
     out.mkdir(parents=True, exist_ok=True)
     write_json(analysis.report(), out / "report.json")
     write_layer(analysis.problems, out / "problems.geojson")
+    if gpkg:
+        write_layer(analysis.problems, out / "problems.gpkg")
     if as_json:
         typer.echo(json.dumps(analysis.summary(), ensure_ascii=False, indent=1))
     else:
@@ -219,6 +222,29 @@ def _apply_cmd(community: str = typer.Option(..., "--community", help="community
         console.print("nothing written: add --commit to apply")
 
 
+def _party_cmd(compounds: Path = _COMPOUNDS, grids: Path = _GRIDS, buildings: Path = _BUILDINGS,
+               communities: Path = _COMMUNITIES, crs: str = _CRS, database_url: str = _DB,
+               community: str = _COMMUNITY, out: Path = typer.Option(Path("party-out"), "--out")) -> None:
+    """党组织 Suggest the party organisation per case; writes party.json (trees) and party.csv (table)."""
+    from gridgis.alignment.party import party_structure
+    from gridgis.alignment.report import write_json
+
+    layers = load_inputs(compounds, grids, buildings, communities, None, crs, database_url, community)
+    ps = party_structure(layers["compounds"], layers["grids"], layers.get("buildings"), layers.get("communities"))
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(ps.to_dict(), out / "party.json")
+    ps.table.to_csv(out / "party.csv", index=False, encoding="utf-8-sig")
+    counts = ps.table[ps.table["type"] != "building_group"].groupby("label").size()
+    table = Table(title="党组织建议 suggested party organisation")
+    table.add_column("组织 organisation")
+    table.add_column("数量 count", justify="right")
+    for label, n in counts.items():
+        table.add_row(str(label), f"{n:,}")
+    table.add_row("楼栋党小组", f"{int((ps.table['type'] == 'building_group').sum()):,}")
+    console.print(table)
+    console.print(f"written: {out / 'party.json'}, {out / 'party.csv'}")
+
+
 def _split_cmd(grids: Path = _GRIDS, buildings: Path = _BUILDINGS, crs: str = _CRS, database_url: str = _DB,
                community: str = _COMMUNITY, out: Path = typer.Option(Path("microgrid-out"), "--out"),
                min_households: int = typer.Option(30, "--min-households", help="fewest households per micro-grid"),
@@ -268,6 +294,7 @@ def register(app: typer.Typer) -> None:
     align_app.command("analyze")(_analyze_cmd)
     align_app.command("propose")(_propose_cmd)
     align_app.command("apply")(_apply_cmd)
+    align_app.command("party")(_party_cmd)
     microgrid_app.command("split")(_split_cmd)
     app.add_typer(align_app, name="align")
     app.add_typer(microgrid_app, name="microgrid")

@@ -105,3 +105,22 @@ def test_missing_file_is_a_clear_error(files):
     d, p, _ = files
     with pytest.raises(NotFoundError):
         invoke("align", "analyze", "--compounds", d / "nope.geojson", "--grids", p["grids"], "--out", d / "x")
+
+
+def test_party_command_writes_tree_and_table(files):
+    d, p, _ = files
+    out = d / "party"
+    r = invoke("align", "party", "--compounds", p["compounds"], "--grids", p["grids"], "--buildings",
+               p["buildings"], "--communities", p["communities"], "--out", out)
+    assert r.exit_code == 0, r.output
+    trees = json.loads((out / "party.json").read_text(encoding="utf-8"))["communities"]
+    assert trees[0]["label"] == "社区党委"
+    assert "楼栋党小组" in (out / "party.csv").read_text(encoding="utf-8-sig")
+
+
+def test_analyze_can_write_a_geopackage(files):
+    d, p, _ = files
+    out = d / "gpkg"
+    r = invoke("align", "analyze", "--compounds", p["compounds"], "--grids", p["grids"], "--out", out, "--gpkg")
+    assert r.exit_code == 0, r.output
+    assert len(gpd.read_file(out / "problems.gpkg")) == 4
