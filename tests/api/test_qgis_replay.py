@@ -198,3 +198,20 @@ def test_a_planner_cannot_save_outside_their_communities_from_qgis(server):
     layer = QgisLayer(base, "grids", tokens["李规划"])
     r = layer.change_attributes("110105001002001", households=1)
     assert r.status_code == 403 and repo.get_feature("grids", "110105001002001")["households"] == 400
+
+
+def test_a_planner_saving_the_same_grid_twice_in_one_qgis_session_is_not_refused(server):
+    """QGIS keeps the version it loaded; the second own save is rebased when nothing conflicts."""
+    base, tokens, repo = server
+    wang = QgisLayer(base, "grids", tokens["王规划"])
+    assert wang.change_attributes(G1, name="第一次保存").status_code == 200
+    assert wang.cache[G1]["properties"]["version"] == 1  # what QGIS still holds
+    r = wang.change_attributes(G1, households=410)
+    assert r.status_code == 200, r.text
+    stored = repo.get_feature("grids", G1)
+    assert (stored["name"], stored["households"], stored["version"]) == ("第一次保存", 410, 3)
+    # another planner's stale save is still refused, even after the rebase
+    li = QgisLayer.__new__(QgisLayer)
+    li.__dict__.update(wang.__dict__)
+    li.http = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {tokens['李规划']}"})
+    assert li.change_attributes(G1, population=5).status_code == 412

@@ -114,3 +114,20 @@ def test_growing_a_community_beyond_its_grids_is_a_gap_and_shrinking_it_leaves_c
     found = validate_edits(city, [shrunk])
     assert {"child_outside", "gap"} <= set(kinds(found))
     assert any(p.feature == COMMUNITY_B + "Q001" for p in found if p.kind == "child_outside")
+
+
+def test_a_stale_own_save_is_rebased_only_without_conflicts():
+    from shapely.geometry import box as b
+
+    from gridgis.editing.merge import rebase_own_save
+
+    def entry(version, author, name, households):
+        return {"version": version, "author": author, "name": name, "properties": {"households": households},
+                "geometry": b(0, 0, 1, 1), "ended_in": None}
+
+    history = [entry(1, "seed", "甲", 400), entry(2, "王", "乙", 400)]
+    fields = ["name", "households"]
+    ok = rebase_own_save(history, 1, "王", fields, {"name": "甲", "households": 410, "geometry": b(0, 0, 1, 1)})
+    assert ok is not None and ok[0]["name"] == "乙" and ok[0]["households"] == 410 and ok[1] == 2
+    assert rebase_own_save(history, 1, "李", fields, {"name": "甲", "households": 410, "geometry": b(0, 0, 1, 1)}) is None
+    assert rebase_own_save(history, 1, "王", fields, {"name": "丙", "households": 400, "geometry": b(0, 0, 1, 1)}) is None

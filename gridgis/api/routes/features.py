@@ -2,7 +2,10 @@
 
 Locking: every item has an ``ETag`` (its version) and a read-only ``version`` property. A write
 must carry the version it was based on, as ``If-Match`` or as the ``version`` property (QGIS
-echoes it in PUT); a stale one is refused with 412, none at all with 428. ``OPTIONS`` advertises
+echoes it in PUT); a stale one is refused with 412, none at all with 428. One exception keeps QGIS
+usable: QGIS keeps the version it downloaded, so a planner's second save of the same feature carries
+a stale version; when every change since was that planner's own and a three-way merge has no
+conflict, the save is rebased on the current version (:mod:`gridgis.editing.merge`). ``OPTIONS`` advertises
 PUT but not PATCH, so QGIS always sends whole features with their version; PATCH
 (``application/merge-patch+json``) is served for clients that send ``If-Match`` or ``version``.
 DELETE needs ``If-Match`` (QGIS sends none, so a delete from QGIS is refused with 428: use
@@ -248,6 +251,24 @@ def expected_version(request: Request, body_version: int | None, current: int, w
     return current
 
 
+def _rebase_own(request: Request, repository: Any, layer: str, code: str, body_version: int | None,
+                current: dict[str, Any], principal: Principal | None, props: dict[str, Any],
+                geometry: Any) -> tuple[dict[str, Any], Any, int] | None:
+    """A stale PUT (no If-Match) rebased on the current version when every change since was the same
+    principal's and nothing conflicts (QGIS keeps the version it loaded); None otherwise."""
+    from gridgis.editing.merge import rebase_own_save
+
+    if body_version is None or body_version == current["version"] or request.headers.get("if-match"):
+        return None
+    fields = list(props)
+    found = rebase_own_save(repository.feature_history(layer, code), body_version, _author(principal), fields,
+                            {**props, "geometry": geometry})
+    if found is None:
+        return None
+    merged, version = found
+    return {k: merged.get(k) for k in fields}, merged.get("geometry"), version
+
+
 def _written(request: Request, repository: Any, layer: str, code: str, status: int) -> JSONResponse:
     feat = repository.get_feature(layer, code)
     url = f"{base_url(request)}/collections/{layer}/items/{code}"
@@ -312,8 +333,13 @@ async def replace_item(layer: str, code: str, request: Request, repository: Repo
             raise ValidationError(f"the body's code {parsed.code} differs from the URL's {code}; a code cannot "
                                   "change (create the new feature and delete the old one)")
         current = repository.get_feature(layer, code)
-        version = expected_version(request, parsed.version, current["version"], f"{layer} {code}")
-        edit = Edit(layer, "update", code, _full_properties(layer, parsed.properties), parsed.geometry, version)
+        props, geometry = _full_properties(layer, parsed.properties), parsed.geometry
+        rebased = _rebase_own(request, repository, layer, code, parsed.version, current, principal, props, geometry)
+        if rebased is not None:
+            props, geometry, version = rebased
+        else:
+            version = expected_version(request, parsed.version, current["version"], f"{layer} {code}")
+        edit = Edit(layer, "update", code, props, geometry, version)
         return service.commit(repository, [edit], _author(principal), write_message(request, f"replace {layer} {code}"))
 
     audited(request, audit, principal, "replace", layer, [code], work)
