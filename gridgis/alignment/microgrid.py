@@ -140,9 +140,21 @@ def split_grid(grid_geom: shapely.Geometry, bgeoms: np.ndarray, bhh: np.ndarray,
     has_face[face_b] = True
     cxy = shapely.get_coordinates(shapely.point_on_surface(bgeoms))
     groups = _group(np.where(has_face, bhh, 0).astype(float), cxy, adj, config)
+    # a building without a face (e.g. a duplicate footprint) joins the group of the building nearest to it
+    orphans = np.flatnonzero(~has_face)
+    if len(orphans):
+        tree = shapely.STRtree(shapely.points(xy))
+        host = lab[tree.nearest(shapely.points(cxy[orphans]))]
+        where = {b: i for i, m in enumerate(groups) for b in m}
+        for b, h in zip(orphans, host):
+            if has_face[h] and where.get(int(b)) != where.get(int(h)):
+                groups[where[int(b)]] = [x for x in groups[where[int(b)]] if x != b]
+                groups[where[int(h)]] = sorted(groups[where[int(h)]] + [int(b)])
+        groups = [m for m in groups if m]
     polys = []
     for members in groups:
         polys.append(shapely.coverage_union_all(faces[np.isin(face_b, members)]))
+    groups = [sorted(m) for m in groups]
     keep = [i for i, p in enumerate(polys) if not p.is_empty]
     return [polys[i] for i in keep], [groups[i] for i in keep]
 

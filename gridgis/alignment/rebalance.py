@@ -143,13 +143,44 @@ def _reach(a: int, src: str, assign: np.ndarray, adj: dict[int, dict[int, float]
     return out
 
 
+def _moves(assign: np.ndarray, members: dict[str, list[int]], hh: np.ndarray, adj: dict[int, dict[int, float]],
+           involve: set[str]) -> list[tuple[int, int, str, str, tuple[int, ...]]]:
+    """Every move of an atom with households (with its empty land path) from or into a grid of ``involve``:
+    ``(len(path), atom, src, dst, path)``, in a fixed order."""
+    sources = set(involve)
+    for g in involve:
+        sources |= {assign[b] for m in members.get(g, []) for b in adj[m] if assign[b] is not None}
+    out = []
+    for src in sorted(sources):
+        for a in members.get(src, []):
+            if hh[a] <= 0:
+                continue
+            for dst, path in _reach(a, src, assign, adj, hh).items():
+                if src in involve or dst in involve:
+                    out.append((len(path), int(a), src, dst, tuple(path)))
+    return out
+
+
+def _feasible(members: dict[str, list[int]], src: str, group: set[int], adj: dict[int, dict[int, float]]) -> bool:
+    rest = [m for m in members[src] if m not in group]
+    return bool(rest) and len(components(rest, adj)) == 1
+
+
+def _apply(assign: np.ndarray, members: dict[str, list[int]], move) -> tuple[np.ndarray, dict[str, list[int]]]:
+    _, a, src, dst, path = move
+    new = assign.copy()
+    new[[a, *path]] = dst
+    return new, _members(new)
+
+
 def rebalance(assign: np.ndarray, p: Partition, config: AlignmentConfig) -> tuple[np.ndarray, list[dict]]:
     """Move whole atoms across grid borders while that brings households closer to the range.
 
     An atom with households moves to a neighbouring grid it touches directly or through empty land
     of its own grid (that land moves with it). A move must strictly lower the total deviation from
-    the range and keep the giving grid contiguous and non-empty. Stops at a fixpoint (so re-running
-    on its own result moves nothing) or after ``config.max_moves`` moves.
+    the range and keep the giving grid contiguous and non-empty; when no single move does, a chain of
+    two (one grid passes an atom on while receiving another) is tried. Stops at a fixpoint (so
+    re-running on its own result moves nothing) or after ``config.max_moves`` moves.
     """
     assign = assign.copy()
     moves: list[dict] = []
@@ -157,40 +188,70 @@ def rebalance(assign: np.ndarray, p: Partition, config: AlignmentConfig) -> tupl
         return assign, moves
     hh = p.atoms["households"].to_numpy()
     adj = p.atom_adjacency
-    for _ in range(config.max_moves):
+
+    def dev_of(totals: dict[str, float], grids) -> float:
+        return sum(deviation(totals.get(g, 0.0), config) for g in grids)
+
+    def record(move, gain: float) -> None:
+        _, a, src, dst, path = move
+        moves.append({"atom": a, "with_land": list(path), "from": src, "to": dst, "households": int(round(hh[a])),
+                      "gain": gain})
+
+    while len(moves) < config.max_moves:
         members = _members(assign)
         total = {g: float(hh[m].sum()) for g, m in members.items()}
         bad = {g for g in members if deviation(total[g], config) > 0}
         if not bad:
             break
-        sources = set(bad)
-        for g in bad:
-            sources |= {assign[b] for m in members[g] for b in adj[m] if assign[b] is not None}
-        candidates = []
-        for src in sorted(sources):
-            for a in members[src]:
-                if hh[a] <= 0:
-                    continue
-                for dst, path in _reach(a, src, assign, adj, hh).items():
-                    if src not in bad and dst not in bad:
-                        continue
-                    h = hh[a]
-                    gain = (deviation(total[src], config) + deviation(total[dst], config)
-                            - deviation(total[src] - h, config) - deviation(total[dst] + h, config))
-                    if gain > 1e-9:
-                        candidates.append((-gain, len(path), h, int(a), dst, tuple(path)))
-        moved = False
-        for neg_gain, _, h, a, dst, path in sorted(candidates):
-            src = assign[a]
-            group = {a, *path}
-            rest = [m for m in members[src] if m not in group]
-            if not rest or len(components(rest, adj)) != 1:
+        scored = []
+        for mv in _moves(assign, members, hh, adj, bad):
+            _, a, src, dst, _ = mv
+            after = dict(total)
+            after[src] -= hh[a]
+            after[dst] += hh[a]
+            scored.append((dev_of(after, (src, dst)) - dev_of(total, (src, dst)), mv))
+        scored.sort()
+        done = False
+        for delta, mv in scored:
+            if delta >= -1e-9:
+                break
+            if _feasible(members, mv[2], {mv[1], *mv[4]}, adj):
+                assign, _ = _apply(assign, members, mv)
+                record(mv, -delta)
+                done = True
+                break
+        if done:
+            continue
+        # chains of two: a first move that helps an out-of-range grid, then a second that relieves the
+        # grid it disturbed; accepted when the two together lower the total deviation
+        for _, first in scored[:40]:
+            _, a, src, dst, _ = first
+            helped = src if src in bad else dst
+            other = dst if helped == src else src
+            own = deviation(total[helped] + (hh[a] if helped == dst else -hh[a]), config)
+            if own >= deviation(total[helped], config) or not _feasible(members, src, {a, *first[4]}, adj):
                 continue
-            assign[list(group)] = dst
-            moves.append({"atom": a, "with_land": list(path), "from": src, "to": dst, "households": int(round(h)),
-                          "gain": -neg_gain})
-            moved = True
-            break
-        if not moved:
+            assign2, members2 = _apply(assign, members, first)
+            total2 = {g: float(hh[m].sum()) for g, m in members2.items()}
+            best = None
+            for second in _moves(assign2, members2, hh, adj, {other}):
+                _, b, s2, d2, _ = second
+                if b == a or {s2, d2} == {src, dst}:
+                    continue
+                after = dict(total2)
+                after[s2] -= hh[b]
+                after[d2] += hh[b]
+                grids = {src, dst, s2, d2}
+                gain = dev_of(total, grids) - dev_of(after, grids)
+                if gain > 1e-9 and (best is None or (-gain, second) < (-best[0], best[1])) \
+                        and _feasible(members2, s2, {b, *second[4]}, adj):
+                    best = (gain, second)
+            if best is not None:
+                assign, _ = _apply(assign2, members2, best[1])
+                record(first, 0.0)
+                record(best[1], best[0])
+                done = True
+                break
+        if not done:
             break
     return assign, moves
