@@ -177,3 +177,18 @@ def test_bow_tie_compound_is_repaired_not_fatal():
     p = propose(c)
     assert p.coverage_after.ok
     assert np.isfinite(p.grids.to_crs(METRIC).area).all()
+
+
+def test_a_chain_of_two_moves_balances_three_grids_when_no_single_move_can():
+    # grid 1 holds 165 (over), grid 2 135, grid 3 60 (under); range 100–150: no single whole-compound
+    # move helps, but grid 2 passing a compound to grid 3 while taking one from grid 1 does
+    rects = [(20, 20, 140, 130), (20, 160, 140, 270), (140, 300, 190, 590), (220, 20, 340, 130),
+             (220, 300, 380, 400), (420, 20, 540, 130)]
+    c = city(rects=rects, strips=[200, 400], per_building=5)
+    cfg = AlignmentConfig(household_min=100, household_max=150)
+    before = statuses(c, c["grids"], cfg)
+    assert (before["status"] == "whole").all()
+    p = propose(c, config=cfg)
+    assert len(p.moves) == 2 and p.explanations == []
+    assert all(100 <= h <= 150 for h in p.grids["households"])
+    assert not propose_alignment(c["compounds"], p.grids, c["buildings"], c["communities"], config=cfg).changed
