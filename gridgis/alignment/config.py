@@ -55,6 +55,10 @@ class AlignmentConfig:
     microgrid_max: int = 100
 
     def __post_init__(self) -> None:
+        if self.max_moves < 0 or self.sliver_area_m2 < 0 or not 0 <= self.sliver_share <= 1 \
+                or not 0 <= self.minor_share <= 1:
+            raise ValidationError("alignment config: max_moves and sliver_area_m2 must not be negative; "
+                                  "sliver_share and minor_share lie in [0, 1]")
         if not 0 <= self.household_min <= self.household_max:
             raise ValidationError(f"alignment config: household range {self.household_min}–{self.household_max} "
                                   "is empty; give household_min <= household_max")
@@ -73,11 +77,31 @@ class AlignmentConfig:
     def from_dict(cls, values: dict[str, Any] | None) -> AlignmentConfig:
         """Build a config from a mapping, refusing unknown keys by name."""
         values = dict(values or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - known)
+        known = cls.__dataclass_fields__
+        unknown = sorted(set(values) - set(known))
         if unknown:
             raise ValidationError(f"alignment config: unknown setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        typed: dict[str, Any] = {}
+        for name, value in values.items():
+            kind = str(known[name].type)
+            try:
+                if value is None and "None" in kind:
+                    typed[name] = None
+                elif kind.startswith("bool"):
+                    if not isinstance(value, bool):
+                        raise ValueError("expected true or false")
+                    typed[name] = value
+                elif kind.startswith("int"):
+                    if isinstance(value, bool) or float(value) != int(float(value)):
+                        raise ValueError("expected a whole number")
+                    typed[name] = int(float(value))
+                else:
+                    typed[name] = float(value)
+                    if typed[name] != typed[name] or typed[name] in (float("inf"), float("-inf")):
+                        raise ValueError("expected a finite number")
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise ValidationError(f"alignment config: {name}={value!r} is not valid ({exc})") from None
+        return cls(**typed)
 
     def with_(self, **changes: Any) -> AlignmentConfig:
         """A copy with some settings changed."""

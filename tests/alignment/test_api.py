@@ -126,3 +126,18 @@ def test_apply_is_a_dry_run_unless_committed_then_a_new_generation(api):
     again = client.post(f"/communities/{COMMUNITY}/alignment/apply", json={"author": "规划员"}).json()
     assert again["changes"] == []
     assert client.get(f"/communities/{COMMUNITY}/alignment/analysis").json()["small_cut_compounds"] == 0
+
+
+@pytest.mark.parametrize("settings", [{"household_min": "abc"}, {"rebalance": "no"}, {"household_max": 1.5},
+                                      {"household_min": 900}, {"grid_size_m": 1e9}, {"sliver_share": "nan"}])
+def test_bad_settings_are_422_not_500(api, settings):
+    client, _ = api
+    r = client.post(f"/communities/{COMMUNITY}/alignment/proposal", json=settings)
+    assert r.status_code == 422, r.text
+
+
+def test_apply_with_a_non_boolean_commit_is_refused(api):
+    client, repo = api
+    gens = len(repo.generations())
+    r = client.post(f"/communities/{COMMUNITY}/alignment/apply", json={"author": "x", "commit": "yes"})
+    assert r.status_code == 422 and len(repo.generations()) == gens

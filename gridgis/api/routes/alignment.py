@@ -97,12 +97,16 @@ def alignment_apply(code: CommunityCode, repository: RepositoryDep,
                     ) -> dict[str, Any]:
     from gridgis.alignment.apply import apply_proposal
 
-    body = dict(body or {})
+    if not isinstance(body, dict):
+        raise ValidationError("apply: the body is a JSON object {\"author\", \"message\", \"commit\", ...settings}")
+    body = dict(body)
     author = str(body.pop("author", "") or "").strip()
     if not author:
         raise ValidationError("apply: give an author (who applies the proposal)")
     message = str(body.pop("message", "") or "")
-    commit = bool(body.pop("commit", False))
+    commit = body.pop("commit", False)
+    if not isinstance(commit, bool):
+        raise ValidationError("apply: commit must be true or false")
     _, _, _, proposal = _propose(repository, code, body)
     return apply_proposal(repository, code, proposal, author, message, commit=commit).to_dict()
 
