@@ -30,6 +30,10 @@ def _cpu_s() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _in_range(households, config) -> int:
+    return int(((households >= config.household_min) & (households <= config.household_max)).sum())
+
+
 def _city(scale: str) -> tuple[dict, str]:
     from gridgis.sample import generate_city
 
@@ -80,6 +84,10 @@ def run(scale: str = "small") -> list[dict]:
         row("compounds cut before → after", f"{b['cut_compounds']} → {a['cut_compounds']}", "compounds"),
         row("small compounds cut after", a["small_cut_compounds"], "compounds", "target 0"),
         row("exact coverage after (GEOS coverage_is_valid, no gaps/overlaps)", proposal.coverage_after.ok, ""),
+        row("grids in the household range before → after",
+            f"{_in_range(proposal.impact['households_before'], config)} → "
+            f"{_in_range(proposal.impact.loc[~proposal.impact['removed'], 'households_after'], config)}"
+            f" of {len(proposal.impact)}", "grids"),
         row("pieces moved", len(proposal.changes), "pieces"),
         row("grids out of range, explained", len(proposal.explanations), "grids"),
     ]
