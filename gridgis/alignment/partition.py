@@ -36,6 +36,9 @@ class CommunityInput:
     building_codes: list[str] = field(default_factory=list)
     building_geoms: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
     building_households: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: dedicated grids (专属网格: a school, hospital …): they keep their land, take no compound and are
+    #: left out of household balancing
+    dedicated: frozenset[str] = frozenset()
 
     @property
     def has_buildings(self) -> bool:

@@ -189,11 +189,11 @@ def match_vertices(geoms: dict[str, shapely.Geometry], grid_size: float) -> dict
 def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, Any]:
     """Align one community (metric CRS): the new grid per face, dissolved grids, moves and explanations."""
     p = build_partition(ci, config)
-    assign = fill_gaps(initial_assignment(p), p.atom_adjacency)
+    assign = fill_gaps(initial_assignment(p, ci.dedicated), p.atom_adjacency)
     assign = make_contiguous(assign, p)
     moves: list[dict] = []
     if config.rebalance:
-        assign, moves = rebalance(assign, p, config)
+        assign, moves = rebalance(assign, p, config, fixed=ci.dedicated)
     face_new = assign[p.face_atom] if len(p.face_atom) else np.array([], dtype=object)
     geoms: dict[str, shapely.Geometry] = {}
     explanations = []
@@ -209,7 +209,9 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
             explanations.append({"grid": g, "community_code": ci.code, "households": int(round(hh[members[g]].sum())),
                                  "issue": "disconnected", "reason_zh": "网格由不相连的几块组成",
                                  "reason": "the grid is in several pieces that no neighbour can take"})
-        e = _explain(g, float(hh[members[g]].sum()), members[g], p, ci, total, len(members), config)
+        basic = [x for x in members if x not in ci.dedicated]
+        e = None if g in ci.dedicated else _explain(g, float(hh[members[g]].sum()), members[g], p, ci,
+                                                   total, len(basic), config)
         if e:
             explanations.append(e)
     for g in sorted(set(ci.grid_codes) - set(members)):
@@ -232,6 +234,8 @@ def _community_inputs(compounds, grids, buildings, communities, crs, config) -> 
     area_geoms = np.array([areas[c] for c in codes], dtype=object)
     gg = metric(grids, crs)
     gcodes = grids["code"].astype(str).to_numpy()
+    kinds = text_column(grids, "kind")
+    dedicated = frozenset(str(c) for c, k in zip(gcodes, kinds) if k == "dedicated")
     cg = metric(compounds, crs) if compounds is not None and len(compounds) else np.array([], dtype=object)
     ccodes = compounds["code"].astype(str).to_numpy() if len(cg) else np.array([], dtype=object)
     chh = households(compounds) if len(cg) else np.zeros(0, np.int64)
@@ -252,7 +256,8 @@ def _community_inputs(compounds, grids, buildings, communities, crs, config) -> 
                                   compound_codes=list(ccodes[cm]), compound_geoms=cg[cm], compound_households=chh[cm],
                                   building_codes=list(bcodes[bm]) if len(bm) else [],
                                   building_geoms=bg[bm] if len(bm) else np.array([], dtype=object),
-                                  building_households=bhh[bm] if len(bm) else np.zeros(0, np.int64)))
+                                  building_households=bhh[bm] if len(bm) else np.zeros(0, np.int64),
+                                  dedicated=frozenset(g for g in gcodes[gm] if g in dedicated)))
     return out
 
 

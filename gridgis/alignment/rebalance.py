@@ -11,8 +11,11 @@ from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.partition import Partition
 
 
-def initial_assignment(p: Partition) -> np.ndarray:
-    """Each atom goes to the current grid holding most of its households (then most area, then lowest code)."""
+def initial_assignment(p: Partition, dedicated: frozenset[str] = frozenset()) -> np.ndarray:
+    """Each atom goes to the current grid holding most of its households (then most area, then lowest code).
+
+    An atom with households goes to a ``dedicated`` grid only when no basic grid holds any of it.
+    """
     n = len(p.atoms)
     out = np.array([None] * n, dtype=object)
     has = np.array([g is not None for g in p.face_grid], dtype=bool)
@@ -25,7 +28,9 @@ def initial_assignment(p: Partition) -> np.ndarray:
     hh = np.bincount(inv, weights=p.face_households[has])
     area = np.bincount(inv, weights=p.face_area[has])
     a, g = uniq // len(codes), uniq % len(codes)
-    order = np.lexsort((g, -np.round(area, 6), -np.round(hh, 6), a))
+    atom_hh = np.bincount(p.face_atom, weights=p.face_households, minlength=n)
+    ded = np.isin(codes[g], list(dedicated)) & (atom_hh[a] > 0) if dedicated else np.zeros(len(a), bool)
+    order = np.lexsort((g, -np.round(area, 6), -np.round(hh, 6), ded, a))
     a, g = a[order], g[order]
     first = np.r_[True, a[1:] != a[:-1]]
     out[a[first]] = codes[g[first]]
@@ -144,19 +149,19 @@ def _reach(a: int, src: str, assign: np.ndarray, adj: dict[int, dict[int, float]
 
 
 def _moves(assign: np.ndarray, members: dict[str, list[int]], hh: np.ndarray, adj: dict[int, dict[int, float]],
-           involve: set[str]) -> list[tuple[int, int, str, str, tuple[int, ...]]]:
+           involve: set[str], fixed: frozenset[str] = frozenset()) -> list[tuple[int, int, str, str, tuple[int, ...]]]:
     """Every move of an atom with households (with its empty land path) from or into a grid of ``involve``:
     ``(len(path), atom, src, dst, path)``, in a fixed order."""
     sources = set(involve)
     for g in involve:
         sources |= {assign[b] for m in members.get(g, []) for b in adj[m] if assign[b] is not None}
     out = []
-    for src in sorted(sources):
+    for src in sorted(sources - fixed):
         for a in members.get(src, []):
             if hh[a] <= 0:
                 continue
             for dst, path in _reach(a, src, assign, adj, hh).items():
-                if src in involve or dst in involve:
+                if dst not in fixed and (src in involve or dst in involve):
                     out.append((len(path), int(a), src, dst, tuple(path)))
     return out
 
@@ -173,14 +178,16 @@ def _apply(assign: np.ndarray, members: dict[str, list[int]], move) -> tuple[np.
     return new, _members(new)
 
 
-def rebalance(assign: np.ndarray, p: Partition, config: AlignmentConfig) -> tuple[np.ndarray, list[dict]]:
+def rebalance(assign: np.ndarray, p: Partition, config: AlignmentConfig,
+              fixed: frozenset[str] = frozenset()) -> tuple[np.ndarray, list[dict]]:
     """Move whole atoms across grid borders while that brings households closer to the range.
 
     An atom with households moves to a neighbouring grid it touches directly or through empty land
     of its own grid (that land moves with it). A move must strictly lower the total deviation from
     the range and keep the giving grid contiguous and non-empty; when no single move does, a chain of
     two (one grid passes an atom on while receiving another) is tried. Stops at a fixpoint (so
-    re-running on its own result moves nothing) or after ``config.max_moves`` moves.
+    re-running on its own result moves nothing) or after ``config.max_moves`` moves. ``fixed`` grids
+    (dedicated grids) neither give nor take.
     """
     assign = assign.copy()
     moves: list[dict] = []
@@ -200,11 +207,11 @@ def rebalance(assign: np.ndarray, p: Partition, config: AlignmentConfig) -> tupl
     while len(moves) < config.max_moves:
         members = _members(assign)
         total = {g: float(hh[m].sum()) for g, m in members.items()}
-        bad = {g for g in members if deviation(total[g], config) > 0}
+        bad = {g for g in members if g not in fixed and deviation(total[g], config) > 0}
         if not bad:
             break
         scored = []
-        for mv in _moves(assign, members, hh, adj, bad):
+        for mv in _moves(assign, members, hh, adj, bad, fixed):
             _, a, src, dst, _ = mv
             after = dict(total)
             after[src] -= hh[a]
@@ -234,7 +241,7 @@ def rebalance(assign: np.ndarray, p: Partition, config: AlignmentConfig) -> tupl
             assign2, members2 = _apply(assign, members, first)
             total2 = {g: float(hh[m].sum()) for g, m in members2.items()}
             best = None
-            for second in _moves(assign2, members2, hh, adj, {other}):
+            for second in _moves(assign2, members2, hh, adj, {other}, fixed):
                 _, b, s2, d2, _ = second
                 if b == a or {s2, d2} == {src, dst}:
                     continue

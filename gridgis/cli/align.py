@@ -320,9 +320,12 @@ def demo(ctx: Any) -> None:
     b, a = before.summary(), after.summary()
     console.print(summary_table(b, a, title="示例城市 拉平对齐 sample city: before → after"))
     in_range = lambda hh: int(((hh >= config.household_min) & (hh <= config.household_max)).sum())  # noqa: E731
-    hh_before = proposal.impact["households_before"]
-    hh_after = proposal.impact.loc[~proposal.impact["removed"], "households_after"]
-    console.print(f"grids in {config.household_min}–{config.household_max} households: "
+    dedicated = set(layers["grids"].loc[layers["grids"].get("kind", "basic") == "dedicated", "code"]) \
+        if "kind" in layers["grids"].columns else set()
+    basic = proposal.impact[~proposal.impact["grid"].isin(dedicated)]
+    hh_before = basic["households_before"]
+    hh_after = basic.loc[~basic["removed"], "households_after"]
+    console.print(f"basic grids in {config.household_min}–{config.household_max} households: "
                   f"{in_range(hh_before)}/{len(hh_before)} → {in_range(hh_after)}/{len(hh_after)}; "
                   f"exact coverage after: {proposal.coverage_after.ok}; files in {out}")
     ctx.facts["alignment"] = {

@@ -192,3 +192,17 @@ def test_a_chain_of_two_moves_balances_three_grids_when_no_single_move_can():
     assert len(p.moves) == 2 and p.explanations == []
     assert all(100 <= h <= 150 for h in p.grids["households"])
     assert not propose_alignment(c["compounds"], p.grids, c["buildings"], c["communities"], config=cfg).changed
+
+
+def test_dedicated_grid_keeps_its_land_takes_no_compound_and_is_not_balanced():
+    c = city(per_building=5)
+    grids = c["grids"].copy()
+    grids["kind"] = ["basic", "dedicated", "basic"]
+    grids["dedicated_for"] = [None, "school", None]
+    c["grids"] = grids
+    p = propose(c)
+    impact = p.impact.set_index("grid")
+    assert impact.loc[G2, "compounds_in"] == [] and impact.loc[G2, "households_after"] <= impact.loc[
+        G2, "households_before"]
+    assert G2 not in {e["grid"] for e in p.explanations}
+    assert p.coverage_after.ok and (statuses(c, p.grids)["status"] == "whole").all()
