@@ -425,17 +425,15 @@ class RoutingIndex:
     def _areas(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(compound id, building id) per point, lowest code where several cover it, -1 where none."""
         first, mp, mpoly = self.area_loc.locate(x, y)
-        single = np.flatnonzero(first >= 0)
-        pt = np.concatenate([single, mp])
-        ids = np.concatenate([first[single], mpoly])
-        comp = np.full(len(x), -1, dtype=np.int64)
-        bld = np.full(len(x), -1, dtype=np.int64)
-        for out, keep, shift in ((comp, ids < self.nq, 0), (bld, ids >= self.nq, self.nq)):
-            p, i = pt[keep], ids[keep] - shift
+        nq = self.nq
+        comp = np.where((first >= 0) & (first < nq), first, -1)
+        bld = np.where(first >= nq, first - nq, -1)
+        for out, keep, shift in ((comp, mpoly < nq, 0), (bld, mpoly >= nq, nq)):  # several covers: lowest id
+            p, i = mp[keep], mpoly[keep] - shift
             order = np.lexsort((i, p))
             p, i = p[order], i[order]
             head = np.concatenate([[True], p[1:] != p[:-1]]) if len(p) else np.zeros(0, bool)
-            out[p[head]] = i[head]  # the lowest id (= code) per point
+            out[p[head]] = i[head]
         return comp, bld
 
     def _resolve_ties(self, first, mp, mpoly, comp, grid_of) -> np.ndarray:
