@@ -10,7 +10,7 @@
   GG.config.whenIdle = function (fn) {
     (function wait() { if (state.pending === 0) { fn(); } else { setTimeout(wait, 30); } })();
   };
-  var META = 2;  /* ask for tiles two zooms up: 1,024-px tiles, a sixteenth of the requests */
+  var META = 1;  /* ask for tiles one zoom up: 512-px tiles, a quarter of the requests */
   var map = L.map("map", {preferCanvas: true, zoomSnap: 1});
   map.attributionControl.setPrefix(false);
   var state = {map: map, layers: {}, meta: null, zoom: null, pending: 0, loadedTiles: {}, seen: {},
