@@ -7,6 +7,8 @@ import warnings
 import geopandas as gpd
 import pytest
 import shapely
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gridgis.errors import NotFoundError, ValidationError
 from gridgis.routing.address import cn_to_int, name_score, parse_address, resolve_address
@@ -123,3 +125,20 @@ def test_resolver_answers_like_the_function_and_the_index_caches_one(two_grid_in
     got = resolver.resolve("梅园三街坊12号楼")
     assert (got.compound_code, got.building_code, got.lon, got.lat) == (
         want.compound_code, want.building_code, want.lon, want.lat)
+
+
+def _chinese(n: int) -> str:
+    digits = "零一二三四五六七八九"
+    tens, ones = divmod(n, 10)
+    if tens == 0:
+        return digits[ones]
+    return ("" if tens == 1 else digits[tens]) + "十" + (digits[ones] if ones else "")
+
+
+@given(building=st.integers(1, 99), unit=st.integers(1, 9), room=st.integers(101, 2999),
+       word=st.sampled_from(["号楼", "栋", "幢", "座", "号"]), chinese=st.booleans())
+def test_any_building_unit_room_written_either_way_parses_back(building, unit, room, word, chinese):
+    b = _chinese(building) if chinese else str(building)
+    u = _chinese(unit) if chinese else str(unit)
+    p = parse_address(f"浦东新区梅园三街坊{b}{word}{u}单元{room}室")
+    assert (p.compound, p.building, p.unit, p.room) == ("浦东新区梅园三街坊", building, unit, str(room))
