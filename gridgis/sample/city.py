@@ -44,7 +44,7 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "small": Scale(4, 3, 720.0, (165.0, 235.0), 0.12, 400.0, (4, 10), (1700.0, 2950.0)),
-    "city": Scale(56, 15, 560.0, (190.0, 250.0), 0.08, 440.0, (6, 9), (2200.0, 2900.0)),
+    "city": Scale(56, 15, 560.0, (190.0, 250.0), 0.08, 440.0, (6, 8), (2200.0, 2900.0)),
 }
 
 #: building parameters by compound kind: unit length, depth, row spacing, floors range, units range
