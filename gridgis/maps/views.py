@@ -31,7 +31,7 @@ def classify(values: pd.Series, good_high: bool, classes: int = 5) -> tuple[list
     """A colour per value by equal-interval classes (``None`` for missing) and the class breaks.
 
     >>> classify(pd.Series([0, 5, 10]), good_high=False)[0]
-    ['#ffffb2', '#f03b20', '#bd0026']
+    ['#ffffb2', '#fd8d3c', '#bd0026']
     """
     v = pd.to_numeric(values, errors="coerce").astype(float)
     ramp = _RAMP_GOOD_HIGH if good_high else _RAMP_BAD_HIGH
