@@ -39,6 +39,8 @@ class CommunityInput:
     #: dedicated grids (专属网格: a school, hospital …): they keep their land, take no compound and are
     #: left out of household balancing
     dedicated: frozenset[str] = frozenset()
+    #: explanations found while splitting the city into communities (e.g. a compound crossing its border)
+    notes: list[dict] = field(default_factory=list)
 
     @property
     def has_buildings(self) -> bool:

@@ -214,6 +214,7 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
                                                    total, len(basic), config)
         if e:
             explanations.append(e)
+    explanations += list(ci.notes)
     for g in sorted(set(ci.grid_codes) - set(members)):
         explanations.append({"grid": g, "community_code": ci.code, "households": 0, "issue": "removed",
                              "reason_zh": "该网格的全部小区归入相邻网格，网格被合并",
@@ -240,6 +241,7 @@ def _community_inputs(compounds, grids, buildings, communities, crs, config) -> 
     ccodes = compounds["code"].astype(str).to_numpy() if len(cg) else np.array([], dtype=object)
     chh = households(compounds) if len(cg) else np.zeros(0, np.int64)
     c_at = _assign_to_areas(cg, list(ccodes), area_geoms, points=False)
+    crossing = _crossing_compounds(cg, ccodes, c_at, area_geoms, codes, config)
     if buildings is not None and len(buildings):
         bg = metric(buildings, crs)
         bcodes = buildings["code"].astype(str).to_numpy()
@@ -257,7 +259,29 @@ def _community_inputs(compounds, grids, buildings, communities, crs, config) -> 
                                   building_codes=list(bcodes[bm]) if len(bm) else [],
                                   building_geoms=bg[bm] if len(bm) else np.array([], dtype=object),
                                   building_households=bhh[bm] if len(bm) else np.zeros(0, np.int64),
-                                  dedicated=frozenset(g for g in gcodes[gm] if g in dedicated)))
+                                  dedicated=frozenset(g for g in gcodes[gm] if g in dedicated),
+                                  notes=[x for x in crossing if x["community_code"] == c]))
+    return out
+
+
+def _crossing_compounds(cg: np.ndarray, ccodes: np.ndarray, c_at: np.ndarray, areas: np.ndarray,
+                        codes: list[str], config: AlignmentConfig) -> list[dict[str, Any]]:
+    """Compounds reaching into another community: alignment cannot keep those whole (explained)."""
+    out: list[dict[str, Any]] = []
+    mine = np.flatnonzero(c_at >= 0)
+    if not len(mine):
+        return out
+    inside = shapely.contains_properly(areas[c_at[mine]], cg[mine])
+    for i in mine[~inside]:
+        total = float(shapely.area(cg[i]))
+        outside = total - float(shapely.area(shapely.intersection(cg[i], areas[c_at[i]])))
+        if outside > max(config.sliver_area_m2, config.sliver_share * total):
+            out.append({"grid": None, "compound": str(ccodes[i]), "community_code": codes[c_at[i]],
+                        "households": 0, "issue": "crosses_community",
+                        "reason_zh": f"小区 {ccodes[i]} 有 {outside:.0f} m² 在本社区之外，需先调整社区边界",
+                        "reason": f"compound {ccodes[i]} reaches {outside:.0f} m² into another community; "
+                                  "alignment keeps grids inside their community: adjust the community boundary "
+                                  "first"})
     return out
 
 

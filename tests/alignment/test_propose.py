@@ -206,3 +206,17 @@ def test_dedicated_grid_keeps_its_land_takes_no_compound_and_is_not_balanced():
         G2, "households_before"]
     assert G2 not in {e["grid"] for e in p.explanations}
     assert p.coverage_after.ok and (statuses(c, p.grids)["status"] == "whole").all()
+
+
+def test_compound_reaching_into_another_community_is_explained():
+    c = city(per_building=5)
+    comm = c["communities"].to_crs(METRIC)
+    comm["geometry"] = [shapely.box(X0, Y0, X0 + 600, Y0 + 150)]  # compounds 1 and 2 reach beyond y=150
+    grids = c["grids"].to_crs(METRIC)
+    grids["geometry"] = grids.geometry.intersection(comm.geometry.iloc[0])
+    c["communities"], c["grids"] = comm.to_crs("EPSG:4326"), grids.to_crs("EPSG:4326")
+    p = propose(c)
+    crossing = [e for e in p.explanations if e["issue"] == "crosses_community"]
+    assert [e["compound"] for e in crossing] == [f"{COMMUNITY}Q001", f"{COMMUNITY}Q002"]
+    assert "community boundary" in crossing[0]["reason"]
+    assert p.coverage_after.ok
