@@ -165,6 +165,7 @@ class CellLocator:
         cands = self.cands[cs:ce].tolist()
         state = [cd & 1 for cd in cands]
         on = [False] * (ce - cs)
+        sx, sy = rx - x, ry - y  # the segment point → reference
         for ax, ay, bx, by, s, side in self.edges[es:ee].tolist():
             o_q = (bx - ax) * (y - ay) - (by - ay) * (x - ax)
             if o_q == 0.0:
@@ -173,9 +174,11 @@ class CellLocator:
                 continue
             if side == 0.0 or (o_q > 0) == (side > 0):
                 continue
-            if ((rx - x) * (ay - y) - (ry - y) * (ax - x) > 0) != ((rx - x) * (by - y) - (ry - y) * (bx - x) > 0):
+            if (sx * (ay - y) - sy * (ax - x) > 0) != (sx * (by - y) - sy * (bx - x) > 0):
                 state[int(s)] ^= 1
-        return tuple(cd >> 1 for cd, st, o in zip(cands, state, on) if st or o)
+        if len(cands) == 1:
+            return (cands[0] >> 1,) if state[0] or on[0] else ()
+        return tuple([cd >> 1 for cd, st, o in zip(cands, state, on) if st or o])
 
     def locate(self, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vectorised look-up of arrays of points (lon, lat degrees).
