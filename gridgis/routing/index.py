@@ -252,10 +252,13 @@ class RoutingIndex:
                                   "[-180, 180] and lat in [-90, 90] after conversion to WGS84")
         areas = self.area_loc.locate_one(x, y)
         compound = building = -1
-        if areas:
-            nq = self.nq
-            compound = min((a for a in areas if a < nq), default=-1)
-            building = min((a - nq for a in areas if a >= nq), default=-1)
+        nq = self.nq
+        for a in areas:  # lowest compound id and lowest building id among the covering areas
+            if a < nq:
+                if compound < 0 or a < compound:
+                    compound = a
+            elif building < 0 or a - nq < building:
+                building = a - nq
         m = self.micro_loc.locate_one(x, y)
         snapped, dist, mi, gi = False, 0.0, -1, -1
         if m:
