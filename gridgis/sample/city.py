@@ -293,7 +293,7 @@ def _grid_cuts(comms, bld_xy, bld_hh, bld_comm, sc: Scale, rng) -> tuple[list[di
     for ci, c in enumerate(comms):
         idx = members[ci]
         hh = bld_hh[idx].sum()
-        per = sc.grid_households * (1.45 if ci in sorted(odd)[:1] else 0.7 if ci in sorted(odd)[1:] else 1.0)
+        per = sc.grid_households * (1.4 if ci in sorted(odd)[:1] else 1.0)  # one community drawn coarsely
         n = max(1, int(round(hh / per)))
         pieces = P.kd_split(c["place"], bld_xy, weights, n, rng, wiggle=0.0, index=idx)
         lines += pieces[0].lines
