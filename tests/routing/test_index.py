@@ -228,3 +228,14 @@ def test_single_and_batch_agree_on_every_column(city, index, seed):
                 r.snapped) == (row["micro_grid_code"], row["grid_code"], row["community_code"], row["street_code"],
                                row["compound_code"], row["building_code"], bool(row["snapped"]))
         assert r.distance_m == pytest.approx(row["distance_m"])
+
+
+def test_city_without_micro_grids_routes_to_grids_and_missing_parent_grid_keeps_its_code():
+    city = two_grid_city()
+    only_grids = {k: v for k, v in city.items() if k != "micro_grids"}
+    r = RoutingIndex.build(only_grids).route(121.5003, 31.2008)
+    assert (r.micro_grid_code, r.grid_code, r.grid_name) == (None, GRID_A, "甲网格")
+    orphan = dict(city, grids=city["grids"][city["grids"]["code"] == GRID_B])  # grid A itself is missing
+    r = RoutingIndex.build(orphan).route(121.5003, 31.2008)
+    assert (r.micro_grid_code, r.grid_code, r.grid_name, r.community_code) == (GRID_A + "01", GRID_A, None,
+                                                                                GRID_A[:12])
