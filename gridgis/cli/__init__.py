@@ -40,7 +40,7 @@ def main() -> None:
     from gridgis.errors import GridGISError
 
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except GridGISError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise SystemExit(2) from None
@@ -56,3 +56,4 @@ def main() -> None:
         if isinstance(exc, click.exceptions.Abort):
             raise SystemExit(1) from None
         raise
+    raise SystemExit(rc if isinstance(rc, int) else 0)

@@ -86,7 +86,13 @@ def read_export(path: str | Path) -> tuple[str, int, dict[str, gpd.GeoDataFrame]
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"{path} does not exist")
-    names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except pyogrio.errors.DataSourceError as err:
+        from gridgis.errors import MalformedInputError
+
+        raise MalformedInputError(f"{path.name} is not a readable GeoPackage ({err}); send the file exported by "
+                                  "`gridgis edit export-community CODE --out FILE.gpkg`") from None
     if META_LAYER not in names:
         raise ValidationError(f"{path} was not exported by gridgis (no {META_LAYER} table); "
                               "export it with `gridgis edit export-community CODE --out FILE.gpkg`")

@@ -38,3 +38,12 @@ def live_server(app: Any, timeout_s: float = 20.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def admin_headers(repository: Any, name: str = "tests-admin") -> dict[str, str]:
+    """An ``Authorization`` header with a fresh admin token stored in ``repository`` (for API tests)."""
+    from gridgis.auth.store import TokenStore, ensure_tables
+
+    ensure_tables(repository.engine)
+    token, _ = TokenStore(repository.engine).create(name, "admin", ["*"])
+    return {"Authorization": f"Bearer {token}"}

@@ -115,7 +115,14 @@ def test_apply_is_a_dry_run_unless_committed_then_a_new_generation(api):
     dry = client.post(f"/communities/{COMMUNITY}/alignment/apply", json={"author": "规划员"}).json()
     assert dry["dry_run"] is True and dry["changes"] and dry["generation"] is None
     assert len(repo.generations()) == gens
-    done = client.post(f"/communities/{COMMUNITY}/alignment/apply",
+    refused = client.post(f"/communities/{COMMUNITY}/alignment/apply",
+                          json={"author": "规划员", "message": "拉平对齐", "commit": True})
+    assert refused.status_code == 401 and len(repo.generations()) == gens
+    from gridgis.auth.store import TokenStore, ensure_tables
+
+    ensure_tables(repo.engine)
+    token, _ = TokenStore(repo.engine).create("规划员", "planner", [COMMUNITY])
+    done = client.post(f"/communities/{COMMUNITY}/alignment/apply", headers={"Authorization": f"Bearer {token}"},
                        json={"author": "规划员", "message": "拉平对齐", "commit": True}).json()
     assert done["generation"]["author"] == "规划员"
     assert len(repo.generations()) == gens + 1

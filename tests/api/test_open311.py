@@ -16,7 +16,7 @@ from gridgis.settings import get_settings
 from gridgis.storage import Repository
 from gridgis.tickets import open311 as o311
 from gridgis.tickets.catalogue import default_catalogue
-from gridgis.tickets.testing import live_server
+from gridgis.tickets.testing import admin_headers, live_server
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -60,15 +60,15 @@ def server(tmp_path_factory, city):
     repo.write_city(city, author="test", message="synthetic city")
     app = create_app(get_settings(database_url=url), repo)
     with live_server(app) as base:
-        yield app, base
+        yield app, base, admin_headers(repo)
     repo.dispose()
 
 
 @pytest.fixture
 def http(server):
-    app, base = server
+    app, base, headers = server
     app.state.open311_api_keys = None
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, headers=headers) as client:
         yield client
 
 
@@ -225,7 +225,7 @@ def test_point_outside_the_service_area_is_an_open311_400(http):
 
 
 def test_api_key_is_required_once_keys_are_configured(server, http, city):
-    app, _ = server
+    app, _, _ = server
     app.state.open311_api_keys = ["k-123"]
     refused = post(http, city, fmt="xml")
     assert refused.status_code == 403

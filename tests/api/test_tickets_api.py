@@ -9,7 +9,7 @@ from gridgis.api import create_app
 from gridgis.routing.synthetic import synthetic_city
 from gridgis.settings import get_settings
 from gridgis.storage import Repository
-from gridgis.tickets.testing import live_server
+from gridgis.tickets.testing import admin_headers, live_server
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +25,14 @@ def base_url(tmp_path_factory, city):
     repo.write_city(city, author="test", message="synthetic city")
     app = create_app(get_settings(database_url=url), repo)
     with live_server(app) as base:
-        yield base
+        yield base, admin_headers(repo)
     repo.dispose()
 
 
 @pytest.fixture
 def http(base_url):
-    with httpx.Client(base_url=base_url, timeout=30) as client:
+    base, headers = base_url
+    with httpx.Client(base_url=base, timeout=30, headers=headers) as client:
         yield client
 
 
@@ -183,7 +184,7 @@ def test_the_service_escalates_overdue_tickets_by_itself_when_configured(tmp_pat
     repo.write_city(city, author="test", message="synthetic city")
     app = create_app(EscalatingSettings(database_url=url), repo)
     p = inside(city, 0)
-    with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+    with live_server(app) as base, httpx.Client(base_url=base, timeout=30, headers=admin_headers(repo)) as client:
         t = client.post("/tickets", json={"lon": p["lon"], "lat": p["lat"], "matter_code": "M27",
                                           "received_at": "2026-01-05T09:00:00+08:00"}).json()
         deadline = time.monotonic() + 60

@@ -19,6 +19,8 @@ import geopandas as gpd
 from fastapi import APIRouter, Body, Path, Query
 
 from gridgis.api.deps import RepositoryDep
+from gridgis.auth.deps import CurrentPrincipal
+from gridgis.auth.tokens import require
 from gridgis.errors import NotFoundError, ValidationError
 
 router = APIRouter(tags=["alignment"])
@@ -92,7 +94,7 @@ def alignment_proposal(code: CommunityCode, repository: RepositoryDep,
 
 
 @router.post("/communities/{code}/alignment/apply", summary="Apply the proposal (dry run unless commit is true)")
-def alignment_apply(code: CommunityCode, repository: RepositoryDep,
+def alignment_apply(code: CommunityCode, repository: RepositoryDep, principal: CurrentPrincipal,
                     body: Annotated[dict[str, Any], Body(description='{"author", "message", "commit", ...settings}')]
                     ) -> dict[str, Any]:
     from gridgis.alignment.apply import apply_proposal
@@ -107,6 +109,8 @@ def alignment_apply(code: CommunityCode, repository: RepositoryDep,
     commit = body.pop("commit", False)
     if not isinstance(commit, bool):
         raise ValidationError("apply: commit must be true or false")
+    if commit:  # a commit is a boundary write: a planner (or admin) token whose scope covers the community
+        require(principal, "edit_boundaries", code, f"applying the alignment of community {code}")
     _, _, _, proposal = _propose(repository, code, body)
     return apply_proposal(repository, code, proposal, author, message, commit=commit).to_dict()
 

@@ -286,6 +286,7 @@ def _content_crs(request: Request) -> ApiCRS:
 async def create_item(layer: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
                       audit: AuditDep) -> JSONResponse:
     _layer(layer)
+    require(principal, "edit_boundaries", None, f"creating {layer}")  # 401/403 before the body is read
     body = await read_json_body(request, (ogc.GEOJSON, "application/json"))
     settings = request.app.state.settings
     parsed = parse_feature(layer, body, _content_crs(request), settings.max_geometry_vertices)

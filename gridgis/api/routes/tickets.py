@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridgis.auth.deps import CurrentPrincipal
+from gridgis.auth.tokens import Principal, require
 from gridgis.errors import ValidationError
 from gridgis.tickets.store import TicketStore
 from gridgis.tickets.views import event_dict, ticket_dict
@@ -48,6 +50,20 @@ def _make_store(state: Any) -> TicketStore:
 
 
 StoreDep = Annotated[TicketStore, Depends(get_ticket_store)]
+
+
+def _reporter(principal: CurrentPrincipal) -> Principal:
+    """Creating a ticket needs a reporter (or worker, planner, admin) token: 401/403 before the body is used."""
+    return require(principal, "report", None, "reporting a ticket")
+
+
+def _handler(principal: CurrentPrincipal) -> Principal:
+    """Handling tickets needs a worker or admin token; the ticket's grid must be in its scope."""
+    return require(principal, "handle_tickets", None, "handling tickets")
+
+
+ReporterDep = Annotated[Principal, Depends(_reporter)]
+HandlerDep = Annotated[Principal, Depends(_handler)]
 
 
 def setup(app: Any) -> None:
@@ -137,10 +153,10 @@ def list_matters(store: StoreDep) -> dict[str, Any]:
 
 
 @router.post("/tickets", status_code=201)
-def create_ticket(body: TicketIn, store: StoreDep, response: Response) -> dict[str, Any]:
+def create_ticket(body: TicketIn, store: StoreDep, response: Response, principal: ReporterDep) -> dict[str, Any]:
     """Report a problem: routed, given a matter, department, level and deadlines, and stored."""
     data = body.model_dump(exclude={"duplicate_radius_m", "lon", "lat"})
-    ticket = store.create(body.lon, body.lat, actor=body.reporter or body.channel, **data)
+    ticket = store.create(body.lon, body.lat, actor=body.reporter or principal.name, **data)
     dups = store.find_duplicates(ticket.lon, ticket.lat, ticket.matter_code, radius_m=body.duplicate_radius_m,
                                  exclude_id=ticket.id)
     response.headers["Location"] = f"/tickets/{ticket.id}"
@@ -175,7 +191,7 @@ def ticket_stats(store: StoreDep, month: Annotated[str | None, Query(pattern=r"^
 
 
 @router.post("/tickets/escalations")
-def escalate_now(store: StoreDep, actor: str = "system") -> dict[str, Any]:
+def escalate_now(store: StoreDep, principal: HandlerDep, actor: str = "system") -> dict[str, Any]:
     """Escalate every overdue ticket one level now (idempotent)."""
     done = store.escalate_overdue(actor=actor)
     return {"escalated": len(done), "tickets": done}
@@ -203,9 +219,12 @@ def get_ticket(ticket_id: int, store: StoreDep, response: Response) -> dict[str,
 
 
 @router.post("/tickets/{ticket_id}/transitions")
-def transition(ticket_id: int, body: TransitionIn, store: StoreDep, response: Response,
+def transition(ticket_id: int, body: TransitionIn, store: StoreDep, response: Response, principal: HandlerDep,
                if_match: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """Move a ticket along the loop; 409 with both states when the loop does not allow it."""
+    current = store.get(ticket_id)
+    require(principal, "handle_tickets", current.grid_code or current.community_code or current.street_code,
+            f"handling ticket {ticket_id}")
     params = body.model_dump(exclude={"action", "actor", "note", "at", "expected_version"}, exclude_none=True)
     expected = body.expected_version if body.expected_version is not None else _version_from(if_match)
     ticket = store.transition(ticket_id, body.action, actor=body.actor, note=body.note, at=body.at,
