@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 
 import geopandas as gpd
 import httpx
@@ -17,26 +14,15 @@ from alignment_synth import COMMUNITY, city
 
 @contextlib.contextmanager
 def serve(repository):
-    import uvicorn
 
     from gridgis.api import create_app
     from gridgis.settings import get_settings
 
     app = create_app(get_settings(database_url=repository.url), repository)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    from tests.live import LiveServer
+
+    with LiveServer(app) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

@@ -72,28 +72,14 @@ def two_grid_index(two_grids):
 @contextlib.contextmanager
 def live_api(repository, **overrides):
     """The real app (gridgis.api.create_app) served by uvicorn on a free localhost port; yields the base URL."""
-    import socket
-    import threading
-    import time
 
-    import uvicorn
 
     from gridgis.api import create_app
     from gridgis.settings import get_settings
 
     settings = get_settings(database_url=repository.url, **overrides)
     app = create_app(settings, repository)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    from tests.live import LiveServer
+
+    with LiveServer(app) as server:
+        yield server.url
