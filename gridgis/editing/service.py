@@ -79,13 +79,22 @@ def to_changes(edits: list[Edit]) -> list[Any]:
 
 def commit(repo: Any, edits: list[Edit], author: str, message: str,
            options: ValidationOptions | None = None) -> Any:
-    """Validate ``edits`` and store them as one generation; :class:`ValidationError` (all problems) otherwise."""
+    """Validate ``edits`` and store them as one generation; :class:`ValidationError` (all problems) otherwise.
+
+    The validation runs inside the serialised write transaction (the ``check`` hook of
+    :meth:`gridgis.storage.Repository.apply_changes`), against the very state the edits land
+    on: a neighbour changed by a concurrent planner is seen, so an accepted edit can never
+    leave an overlap or a gap. Stale ``expected_version`` values are refused there too (412).
+    """
     if not edits:
         raise ValidationError("nothing to change")
-    problems = check(repo, edits, options)
-    if problems:
-        raise ValidationError(f"{len(problems)} problem(s) found; nothing was stored", problems)
-    return repo.apply_changes(to_changes(edits), author=author, message=message)
+
+    def validate_locked(state: Any) -> None:
+        problems = check(state, edits, options)
+        if problems:
+            raise ValidationError(f"{len(problems)} problem(s) found; nothing was stored", problems)
+
+    return repo.apply_changes(to_changes(edits), author=author, message=message, check=validate_locked)
 
 
 def current_frames(repo: Any, layers: tuple[str, ...], **filters: Any) -> dict[str, gpd.GeoDataFrame]:

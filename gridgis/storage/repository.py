@@ -311,8 +311,15 @@ class Repository:
             self._emit(generation)
         return generation
 
-    def apply_changes(self, changes: Iterable[FeatureChange], author: str, message: str = "") -> Generation:
+    def apply_changes(self, changes: Iterable[FeatureChange], author: str, message: str = "",
+                      check: Callable[[LockedState], None] | None = None) -> Generation:
         """Apply create/replace/delete changes as one new generation, in one transaction.
+
+        ``check``, when given, is called with a :class:`LockedState` inside the serialised
+        write transaction, before anything is written: it sees exactly the state the changes
+        land on (no other boundary writer can commit meanwhile), so validation that depends on
+        neighbours (no overlap, no gap) cannot be overtaken by a concurrent edit. Whatever it
+        raises (e.g. :class:`ValidationError`) aborts the write and stores nothing.
 
         The stored rows are locked, then: a stale ``expected_version`` raises
         :class:`~gridgis.errors.PreconditionFailedError`, creating an existing code
@@ -326,6 +333,8 @@ class Repository:
         queries.check_changes(changes)
         try:
             with self._writing("applying changes") as conn:
+                if check is not None:
+                    check(LockedState(conn, self.is_postgis))
                 generation, created = queries.apply_changes(conn, changes, author, message, self.is_postgis)
         except exc.IntegrityError as err:  # a concurrent writer outside the lock created the same code
             raise ConflictError("a feature in this batch was created concurrently; reload and retry") from err
@@ -384,9 +393,37 @@ class Repository:
         return current
 
 
+class LockedState:
+    """The current state read through a write transaction's own connection (for ``check`` hooks).
+
+    Offers the read methods validation needs (:meth:`read_layer`, :meth:`get_feature`) with the
+    meaning of :class:`Repository`'s, always at the current state; valid only inside the hook.
+    """
+
+    def __init__(self, conn: sa.Connection, postgis: bool) -> None:
+        self._conn = conn
+        self.is_postgis = postgis
+
+    def read_layer(self, layer: str, bbox: BBox | None = None, codes: Iterable[str] | None = None,
+                   filters: Mapping[str, Any] | None = None) -> gpd.GeoDataFrame:
+        """The current features of ``layer`` (plus ``version``), filtered as :meth:`Repository.read_layer`."""
+        spec = get_spec(layer)
+        rows = queries.select_rows(self._conn, spec, None, bbox=bbox, codes=codes, filters=filters,
+                                   postgis=self.is_postgis)
+        return rows_to_frame(spec, rows)
+
+    def get_feature(self, layer: str, code: str) -> dict[str, Any]:
+        """One current feature as :meth:`Repository.get_feature`; :class:`NotFoundError` when absent."""
+        spec = get_spec(layer)
+        rows = queries.select_rows(self._conn, spec, None, codes=[code], postgis=self.is_postgis)
+        if not rows:
+            raise NotFoundError(f"{spec.label_zh} {layer} {code} does not exist; check the code")
+        return queries.feature_dict(spec, rows[0])
+
+
 def _check_author(author: str) -> None:
     if not isinstance(author, str) or not author.strip():
         raise ValidationError("every write needs an author (who made the change); pass author='…'")
 
 
-__all__ = ["Generation", "FeatureChange", "Repository", "NOTIFY_CHANNEL"]
+__all__ = ["Generation", "FeatureChange", "LockedState", "Repository", "NOTIFY_CHANNEL"]

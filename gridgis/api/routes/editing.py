@@ -51,6 +51,9 @@ def _run(request: Request, repository: Any, principal: Any, audit: Any, action: 
     edits: list[Edit] = make()
     for e in edits:
         require(principal, "edit_boundaries", e.code, f"{action} ({e.layer} {e.code})")
+        if e.op != "insert" and e.expected_version is None:  # every change is pinned to what was read
+            raise RuntimeError(f"{action} built a {e.op} of {e.layer} {e.code} without the version it was "
+                               "computed from")
     if body.get("dry_run"):
         problems = service.check(repository, edits)
         return {"stored": False, "valid": not problems, "problems": [p.to_dict() for p in problems],
