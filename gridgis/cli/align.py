@@ -214,6 +214,14 @@ def _apply_cmd(community: str = typer.Option(..., "--community", help="community
         table.add_row(ch["op"], ch["code"], f"{ch.get('area_changed_m2', '')}", str(ch.get("households_before", "")),
                       str(ch.get("households_after", "")))
     console.print(table)
+    if result.micro_grid_changes:
+        micro = Table(title="微网格 micro-grids of the changed grids (split again from whole buildings)")
+        for col in ("op", "micro-grid", "grid", "户数 before", "户数 after"):
+            micro.add_column(col)
+        for ch in result.micro_grid_changes:
+            micro.add_row(ch["op"], ch["code"], ch["grid_code"], str(ch.get("households_before", "")),
+                          str(ch.get("households_after", "")))
+        console.print(micro)
     for note in result.notes:
         console.print(f"[yellow]{note}[/]")
     if result.generation is not None:

@@ -100,6 +100,8 @@ def test_apply_is_a_dry_run_unless_committed_then_a_new_generation(api):
     gens = len(repo.generations())
     dry = client.post(f"/communities/{COMMUNITY}/alignment/apply", json={"author": "规划员"}).json()
     assert dry["dry_run"] is True and dry["changes"] and dry["generation"] is None
+    changed = {c["code"] for c in dry["changes"] if c["op"] == "replace"}
+    assert dry["micro_grid_changes"] and {m["grid_code"] for m in dry["micro_grid_changes"]} == changed
     assert len(repo.generations()) == gens
     refused = client.post(f"/communities/{COMMUNITY}/alignment/apply",
                           json={"author": "规划员", "message": "拉平对齐", "commit": True})
@@ -116,8 +118,10 @@ def test_apply_is_a_dry_run_unless_committed_then_a_new_generation(api):
     old = repo.read_layer("grids", generation=done["generation"]["id"] - 1)
     new = repo.read_layer("grids")
     assert not all(shapely.equals(a, b) for a, b in zip(old.geometry, new.geometry))
+    micro = repo.read_layer("micro_grids")
+    assert set(micro["grid_code"]) == changed  # written in the same generation as the grids
     again = client.post(f"/communities/{COMMUNITY}/alignment/apply", json={"author": "规划员"}).json()
-    assert again["changes"] == []
+    assert again["changes"] == [] and again["micro_grid_changes"] == []
     assert client.get(f"/communities/{COMMUNITY}/alignment/analysis").json()["small_cut_compounds"] == 0
 
 

@@ -92,9 +92,10 @@ def test_apply_on_the_store_is_a_dry_run_until_commit(files, tmp_path):
     r = invoke("align", "apply", "--community", COMMUNITY, "--database-url", url, "--author", "规划员")
     assert r.exit_code == 0, r.output
     assert "dry run" in r.output and len(repo.generations()) == before
+    assert "micro-grids of the changed grids" in r.output and not len(repo.read_layer("micro_grids"))
     r = invoke("align", "apply", "--community", COMMUNITY, "--database-url", url, "--author", "规划员", "--commit")
     assert r.exit_code == 0, r.output
-    assert len(repo.generations()) == before + 1
+    assert len(repo.generations()) == before + 1 and len(repo.read_layer("micro_grids"))
     r = invoke("align", "analyze", "--database-url", url, "--community", COMMUNITY, "--out", tmp_path / "a", "--json")
     assert json.loads((tmp_path / "a" / "report.json").read_text(encoding="utf-8"))["city"]["small_cut_compounds"] == 0
 

@@ -5,7 +5,8 @@
 - ``POST /communities/{code}/alignment/proposal`` — proposed grids, changes and report (nothing stored);
   body (optional): alignment settings, e.g. ``{"household_min": 300, "household_max": 500}``.
 - ``POST /communities/{code}/alignment/apply`` — ``{"author", "message", "commit": false, ...settings}``:
-  a dry run unless ``commit`` is true; a commit creates a new boundary generation.
+  a dry run unless ``commit`` is true; a commit creates a new boundary generation holding the changed
+  grids and their micro-grids split again from whole buildings (``micro_grid_changes`` in the answer).
 - ``GET  /communities/{code}/party-structure`` — the suggested party organisation (tree and table).
 - ``GET  /grids/{code}/micro-grid-split`` — proposed micro-grids of whole buildings (nothing stored).
 """
