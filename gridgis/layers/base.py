@@ -161,58 +161,158 @@ def validate_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[Problem]:
     Checks: code rule and duplicates, required fields, enumerations, non-negative
     counts, geometry present, of the right type, valid (with GEOS's reason) and inside
     China's extent. Checks across layers live in :mod:`gridgis.layers.hierarchy`.
+
+    Every check runs on whole columns (pandas string methods, numpy masks, shapely's
+    array functions); Python-level work is spent only on the features that have a
+    problem. Problems come per feature, in row order, and for one feature in the order
+    code, name, fields (in schema order), geometry.
+
+    Parameters
+    ----------
+    spec : LayerSpec
+        The layer's schema.
+    frame : geopandas.GeoDataFrame
+        A frame as returned by :func:`normalize_frame`.
+
+    Returns
+    -------
+    list of Problem
+        Empty when every feature passes.
     """
+    n = len(frame)
+    if n == 0:
+        return []
+    code_values = frame["code"].to_numpy(dtype=object)
+    name_values = frame["name"].to_numpy(dtype=object)
+    found: list[tuple[np.ndarray, Any]] = []  # (row positions, make(position) -> Problem), in check order
+
+    def label(i: int) -> str:
+        name = name_values[i]
+        return f"{code_values[i]} ({name})" if not _is_blank(name) else str(code_values[i])
+
+    def add(mask: np.ndarray, make: Any) -> None:
+        rows = np.flatnonzero(mask)
+        if len(rows):
+            found.append((rows, make))
+
+    good_code = _code_mask(spec.name, code_values)
+    add(~good_code, lambda i: Problem(f"code {code_values[i]!r} does not follow the rule for {spec.label_zh}",
+                                      feature=label(i), layer=spec.name, kind="bad_code"))
+    first_row = _first_occurrence(code_values, good_code)
+    add(first_row >= 0, lambda i: Problem(f"duplicate code {code_values[i]} (also row {first_row[i]})",
+                                          feature=label(i), layer=spec.name, kind="duplicate_code"))
+    add(_blank_mask(name_values), lambda i: Problem("name (名称) is empty", feature=label(i), layer=spec.name,
+                                                    kind="missing"))
+    for f in spec.fields:
+        _field_checks(spec, f, frame[f.name], add, label)
+    _geometry_checks(spec, np.asarray(frame.geometry.values, dtype=object), add, label)
+    return _in_row_order(found, n)
+
+
+def _is_blank(name: Any) -> bool:
+    """A name that counts as empty: missing or the empty string."""
+    return name is None or name is pd.NA or (isinstance(name, float) and np.isnan(name)) or name == ""
+
+
+def _blank_mask(values: np.ndarray) -> np.ndarray:
+    return np.asarray(pd.isna(values), dtype=bool) | (values == "")
+
+
+def _code_mask(layer: str, values: np.ndarray) -> np.ndarray:
+    """Which codes follow the rule of ``layer`` (see :func:`gridgis.codes.is_valid_code`)."""
+    pattern = codes._PATTERNS.get(layer)  # noqa: SLF001 - the one source of the code rules
+    if pattern is None:  # unknown layer: let codes raise its CodeError
+        return np.array([codes.is_valid_code(layer, v) for v in values], dtype=bool)
+    is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+    good = np.zeros(len(values), dtype=bool)
+    if not is_text.any():
+        return good
+    text = pd.Series(values[is_text], dtype=object)
+    ok = text.str.match(pattern.pattern, na=False)
+    if layer == "communities":
+        ok &= ~text.str.endswith("000", na=False)
+    if layer in ("streets", "communities"):
+        ok &= text.str.slice(6, 9) != "000"
+    good[is_text] = ok.to_numpy(dtype=bool)
+    return good
+
+
+def _first_occurrence(values: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """For each valid code seen before in an earlier row, that earlier row's position; else -1."""
+    out = np.full(len(values), -1, dtype=np.int64)
+    positions = np.flatnonzero(good)
+    dup = pd.Series(values[positions], dtype=object).duplicated(keep=False).to_numpy(dtype=bool)
+    if not dup.any():
+        return out
+    seen: dict[str, int] = {}
+    for pos in positions[dup]:  # only the rows whose code occurs more than once, in row order
+        first = seen.setdefault(values[pos], int(pos))
+        if first != pos:
+            out[pos] = first
+    return out
+
+
+def _field_checks(spec: LayerSpec, f: Field, column: pd.Series, add: Any, label: Any) -> None:
+    """Required, enumeration and non-negative checks of one field, in that order of precedence."""
+    values = column.to_numpy(dtype=object)
+    missing = np.asarray(column.isna(), dtype=bool)
+    taken = np.zeros(len(values), dtype=bool)
+    if f.required:
+        add(missing, lambda i: Problem(f"{f.name} ({f.label_zh}) is required", feature=label(i),
+                                       layer=spec.name, kind="missing"))
+        taken |= missing
+    if f.choices:
+        outside = ~missing & ~column.isin(f.choices).to_numpy(dtype=bool) & ~taken
+        add(outside, lambda i: Problem(f"{f.name}={values[i]!r} is not one of {list(f.choices)}",
+                                       feature=label(i), layer=spec.name, kind="bad_value"))
+        taken |= outside
+    if f.type == "int":
+        numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            negative = ~missing & ~taken & (np.trunc(numbers) < 0)
+        add(negative, lambda i: Problem(f"{f.name}={values[i]} must not be negative", feature=label(i),
+                                        layer=spec.name, kind="bad_value"))
+
+
+def _geometry_checks(spec: LayerSpec, geoms: np.ndarray, add: Any, label: Any) -> None:
+    """Geometry present, of the layer's type, valid (GEOS reason and location) and inside China."""
     from gridgis.crs import CHINA_BOUNDS
 
-    problems: list[Problem] = []
-    seen: dict[str, int] = {}
-    geoms = frame.geometry.values
-    reasons = shapely.is_valid_reason(geoms)
-    for i, (idx, row) in enumerate(frame.iterrows()):
-        label = feature_label(row)
-        code = row["code"]
-        if not codes.is_valid_code(spec.name, code):
-            problems.append(Problem(f"code {code!r} does not follow the rule for {spec.label_zh}",
-                                    feature=label, layer=spec.name, kind="bad_code"))
-        elif code in seen:
-            problems.append(Problem(f"duplicate code {code} (also row {seen[code]})",
-                                    feature=label, layer=spec.name, kind="duplicate_code"))
-        else:
-            seen[code] = i
-        if not row["name"]:
-            problems.append(Problem("name (名称) is empty", feature=label, layer=spec.name, kind="missing"))
-        for f in spec.fields:
-            value = row[f.name]
-            missing = value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
-            if f.required and missing:
-                problems.append(Problem(f"{f.name} ({f.label_zh}) is required", feature=label,
-                                        layer=spec.name, kind="missing"))
-            elif f.choices and not missing and value not in f.choices:
-                problems.append(Problem(f"{f.name}={value!r} is not one of {list(f.choices)}",
-                                        feature=label, layer=spec.name, kind="bad_value"))
-            elif f.type == "int" and not missing and int(value) < 0:
-                problems.append(Problem(f"{f.name}={value} must not be negative", feature=label,
-                                        layer=spec.name, kind="bad_value"))
-        geom = geoms[i]
-        if geom is None or shapely.is_empty(geom):
-            problems.append(Problem("geometry is missing or empty", feature=label, layer=spec.name,
-                                    kind="invalid_geometry"))
-            continue
-        gtype = geom.geom_type
-        expected = ("Point",) if spec.geometry == "point" else ("Polygon", "MultiPolygon")
-        if gtype not in expected:
-            problems.append(Problem(f"geometry is a {gtype}; {spec.label_zh} needs {' or '.join(expected)}",
-                                    feature=label, layer=spec.name, kind="wrong_geometry_type"))
-            continue
-        if reasons[i] != "Valid Geometry":
-            problems.append(Problem(f"invalid geometry: {reasons[i]}", feature=label, layer=spec.name,
-                                    kind="invalid_geometry", where=_where(reasons[i], geom)))
-        minx, miny, maxx, maxy = geom.bounds
-        if minx < CHINA_BOUNDS[0] or miny < CHINA_BOUNDS[1] or maxx > CHINA_BOUNDS[2] or maxy > CHINA_BOUNDS[3]:
-            problems.append(Problem(
-                f"coordinates {minx:.5f},{miny:.5f}…{maxx:.5f},{maxy:.5f} lie outside China's extent "
-                "(wrong CRS or swapped lon/lat?)", feature=label, layer=spec.name, kind="out_of_area"))
-    return problems
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    add(empty, lambda i: Problem("geometry is missing or empty", feature=label(i), layer=spec.name,
+                                 kind="invalid_geometry"))
+    expected = ("Point",) if spec.geometry == "point" else ("Polygon", "MultiPolygon")
+    type_ids = [0] if spec.geometry == "point" else [3, 6]
+    wrong = ~empty & ~np.isin(shapely.get_type_id(geoms), type_ids)
+    add(wrong, lambda i: Problem(f"geometry is a {geoms[i].geom_type}; {spec.label_zh} needs "
+                                 f"{' or '.join(expected)}", feature=label(i), layer=spec.name,
+                                 kind="wrong_geometry_type"))
+    ok = ~empty & ~wrong
+    invalid = np.zeros(len(geoms), dtype=bool)
+    invalid[ok] = ~shapely.is_valid(geoms[ok])
+    reasons = np.full(len(geoms), None, dtype=object)
+    reasons[invalid] = shapely.is_valid_reason(geoms[invalid])
+    add(invalid, lambda i: Problem(f"invalid geometry: {reasons[i]}", feature=label(i), layer=spec.name,
+                                   kind="invalid_geometry", where=_where(reasons[i], geoms[i])))
+    bounds = np.full((len(geoms), 4), np.nan)
+    bounds[ok] = shapely.bounds(geoms[ok])
+    minx, miny, maxx, maxy = bounds.T
+    with np.errstate(invalid="ignore"):
+        outside = ok & ((minx < CHINA_BOUNDS[0]) | (miny < CHINA_BOUNDS[1]) | (maxx > CHINA_BOUNDS[2])
+                        | (maxy > CHINA_BOUNDS[3]))
+    add(outside, lambda i: Problem(
+        f"coordinates {minx[i]:.5f},{miny[i]:.5f}…{maxx[i]:.5f},{maxy[i]:.5f} lie outside China's extent "
+        "(wrong CRS or swapped lon/lat?)", feature=label(i), layer=spec.name, kind="out_of_area"))
+
+
+def _in_row_order(found: list[tuple[np.ndarray, Any]], n: int) -> list[Problem]:
+    """Build the problems per feature in row order, and per feature in check order."""
+    if not found:
+        return []
+    rows = np.concatenate([r for r, _ in found])
+    checks = np.concatenate([np.full(len(r), k) for k, (r, _) in enumerate(found)])
+    order = np.lexsort((checks, rows))
+    return [found[checks[j]][1](int(rows[j])) for j in order]
 
 
 def _where(reason: str, geom: shapely.Geometry) -> tuple[float, float]:
