@@ -104,7 +104,7 @@ def normalize_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> gpd.GeoDataFram
             raw = pd.Series([f.default] * len(frame), index=frame.index, dtype="object")
         try:
             if f.type == "json":
-                out[f.name] = [_coerce_json(v) for v in raw]
+                out[f.name] = [v if type(v) is list else _coerce_json(v) for v in raw]
             elif f.type == "int":
                 out[f.name] = pd.to_numeric(raw, errors="raise").round().astype("Int64")
             elif f.type == "float":
@@ -130,9 +130,23 @@ def _text_column(raw: pd.Series, strip: bool = False) -> pd.Series:
 
     (pandas 3 infers a string dtype from ``Series.map`` and turns ``None`` into NaN, which
     is truthy and would hide an empty name from validation; this keeps ``None``.)
+    Works on the whole column: ``str()`` runs per value only when some values are not
+    text already (codes read as numbers), and the missing test per value only on the
+    values pandas thinks are missing.
     """
-    values = [None if _is_missing(v) else (str(v).strip() if strip else str(v)) for v in raw]
-    return pd.Series(values, index=raw.index, dtype=object)
+    values = raw.to_numpy(dtype=object)
+    missing = np.asarray(pd.isna(values), dtype=bool)
+    suspects = np.flatnonzero(missing)
+    if len(suspects):  # pandas counts NaT and numpy float32 NaN as missing too; the text rule does not
+        missing[suspects] = [_is_missing(v) for v in values[suspects]]
+    present = values[~missing]
+    if pd.api.types.infer_dtype(present, skipna=False) not in ("string", "empty"):
+        present = np.array([str(v) for v in present] or [], dtype=object)
+    if strip and len(present):
+        present = pd.Series(present, dtype=object).str.strip().to_numpy(dtype=object)
+    out = np.full(len(values), None, dtype=object)
+    out[~missing] = present
+    return pd.Series(out, index=raw.index, dtype=object)
 
 
 def _to_bool(value: Any) -> Any:

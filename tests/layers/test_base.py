@@ -279,3 +279,32 @@ def test_vectorised_validation_matches_the_reference_on_the_sample_city_and_a_da
         damaged.loc[damaged.index[rows[8]], required[0]] = None
     problems = _same_as_reference(layer, damaged)
     assert len(problems) >= 5
+
+
+def _reference_text_column(raw, strip=False):
+    """The per-value text conversion normalize_frame used before it was vectorised."""
+    from gridgis.layers.base import _is_missing
+
+    values = [None if _is_missing(v) else (str(v).strip() if strip else str(v)) for v in raw]
+    return pd.Series(values, index=raw.index, dtype=object)
+
+
+@pytest.mark.parametrize("strip", [True, False])
+def test_vectorised_text_columns_match_the_per_value_conversion(strip):
+    import numpy as np
+
+    from gridgis.layers.base import _text_column
+
+    cases = [
+        pd.Series([" 建外街道 ", "b ", None, np.nan, pd.NA, np.float32("nan"), pd.NaT, 12, 1.5, "", "  "],
+                  dtype=object, index=list(range(10, 21))),
+        pd.Series([110105001000, 110105002000]),
+        pd.Series([1.0, np.nan]),
+        pd.Series(["x", None], dtype="str"),
+        pd.Series([None, None], dtype=object),
+        pd.Series([], dtype=object),
+    ]
+    for raw in cases:
+        new, old = _text_column(raw, strip=strip), _reference_text_column(raw, strip=strip)
+        assert new.index.equals(old.index) and new.dtype == object
+        assert [(v, type(v)) for v in new] == [(v, type(v)) for v in old]
