@@ -21,6 +21,17 @@ from gridgis.crs import metric_crs_for
 from gridgis.errors import NotFoundError, ValidationError
 
 LAYERS_NEEDED = ("communities", "compounds", "buildings", "grids")
+#: fields of a grid created by a split that are copied from the proposal
+GRID_FIELDS = ("name", "community_code", "kind", "dedicated_for", "households")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python values (for the storage layer)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def load_community(repository: Any, community_code: str, generation: int | None = None,
@@ -175,6 +186,8 @@ def apply_proposal(repository: Any, community_code: str, proposal: Proposal, aut
     new_m = new.geometry.to_crs(crs)
     changes, feature_changes = [], []
     resplit, retired = [], []
+    created = {st["new_grid"]: st["grid"] for st in getattr(proposal, "restructured", [])
+               if st["op"] == "split" and st["community_code"] == community_code}
     for code in sorted(set(old.index) | set(new.index)):
         version = int(old.loc[code, "version"]) if code in old.index and "version" in old.columns else None
         if code not in new.index:
@@ -183,8 +196,17 @@ def apply_proposal(repository: Any, community_code: str, proposal: Proposal, aut
             retired.append(code)
             continue
         if code not in old.index:
-            raise ValidationError(f"grid {code} of the proposal is not in the store; the proposal was made on "
-                                  "other data: propose again from the store")
+            if code not in created:
+                raise ValidationError(f"grid {code} of the proposal is not in the store; the proposal was made on "
+                                      "other data: propose again from the store")
+            row = new.loc[code]
+            props = {k: _plain(row[k]) for k in GRID_FIELDS if k in new.columns and not _missing(row[k])}
+            props["households"] = int(row["households"])
+            changes.append({"op": "create", "code": code, "split_from": created[code],
+                            "households_after": props["households"]})
+            feature_changes.append(FeatureChange("grids", "create", code, props, row["geometry"]))
+            resplit.append(code)
+            continue
         moved = float(shapely.area(shapely.symmetric_difference(old_m.loc[code], new_m.loc[code])))
         hh_old, hh_new = int(old.loc[code, "households"]), int(new.loc[code, "households"])
         if moved <= tolerance_m2 and hh_old == hh_new:

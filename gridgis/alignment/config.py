@@ -31,6 +31,10 @@ class AlignmentConfig:
     rebalance
         Move whole compounds or building pieces between neighbouring grids to bring households
         into range.
+    split_merge
+        When moving pieces is not enough: cut a grid over the range in two along compound (or
+        whole-building) lines, the new one taking the next free code of the community, and merge
+        a grid under the range into its smallest neighbour when both fit together.
     microgrid_min, microgrid_max
         The household range of a micro-grid (default 30–100).
 
@@ -50,6 +54,7 @@ class AlignmentConfig:
     minor_share: float = 0.2
     grid_size_m: float = 0.0001
     rebalance: bool = True
+    split_merge: bool = True
     max_moves: int = 2000
     microgrid_min: int = 30
     microgrid_max: int = 100

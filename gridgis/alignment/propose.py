@@ -23,6 +23,7 @@ from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.partition import CommunityInput, Partition, build_partition
 from gridgis.alignment.rebalance import (components, deviation, fill_gaps, initial_assignment, make_contiguous,
                                          rebalance)
+from gridgis.alignment.restructure import split_and_merge
 from gridgis.alignment.validate import CoverageReport, validate_coverage
 from gridgis.crs import metric_crs_for
 from gridgis.errors import ValidationError
@@ -56,6 +57,9 @@ class Proposal:
     moves: list[dict[str, Any]] = field(default_factory=list)
     #: per community: area (m²) of the symmetric difference between its proposed grids and its area
     community_difference_m2: dict[str, float] = field(default_factory=dict)
+    #: grids split in two (``op`` ``split``: ``grid``, ``new_grid``) or merged (``op`` ``merge``:
+    #: ``grid``, ``into``), with ``community_code`` and the households involved
+    restructured: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -194,6 +198,10 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
     moves: list[dict] = []
     if config.rebalance:
         assign, moves = rebalance(assign, p, config, fixed=ci.dedicated)
+    steps: list[dict[str, Any]] = []
+    if config.split_merge:
+        assign, steps, more = split_and_merge(assign, p, config, ci.code, ci.grid_codes, fixed=ci.dedicated)
+        moves += more
     face_new = assign[p.face_atom] if len(p.face_atom) else np.array([], dtype=object)
     geoms: dict[str, shapely.Geometry] = {}
     explanations = []
@@ -215,7 +223,15 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
         if e:
             explanations.append(e)
     explanations += list(ci.notes)
+    merged = {st["grid"]: st["into"] for st in steps if st["op"] == "merge"}
     for g in sorted(set(ci.grid_codes) - set(members)):
+        if g in merged:
+            explanations.append({"grid": g, "community_code": ci.code, "households": 0, "issue": "merged",
+                                 "into": merged[g],
+                                 "reason_zh": f"网格户数不足，并入相邻的最小网格 {merged[g]}",
+                                 "reason": f"the grid was under the household range and is merged into its smallest "
+                                           f"neighbour {merged[g]}"})
+            continue
         explanations.append({"grid": g, "community_code": ci.code, "households": 0, "issue": "removed",
                              "reason_zh": "该网格的全部小区归入相邻网格，网格被合并",
                              "reason": "every compound of this grid went to the grid holding most of its households; "
@@ -223,7 +239,8 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
     if any(g is None for g in assign):
         explanations.append({"grid": None, "community_code": ci.code, "households": 0, "issue": "uncovered",
                              "reason_zh": "社区内有区域不与任何网格相邻", "reason": "part of the community touches no grid"})
-    return {"partition": p, "face_new": face_new, "geoms": geoms, "moves": moves, "explanations": explanations}
+    return {"partition": p, "face_new": face_new, "geoms": geoms, "moves": moves, "explanations": explanations,
+            "restructured": [st | {"community_code": ci.code} for st in steps]}
 
 
 _CLOSED = {"closed", "done", "resolved", "cancelled", "办结", "已办结", "已关闭", "关闭"}
@@ -360,7 +377,7 @@ def _community_job(args: tuple[CommunityInput, AlignmentConfig]) -> dict[str, An
     return {"geoms": res["geoms"],
             "households": {g: int(round(p.face_households[res["face_new"] == g].sum())) for g in res["geoms"]},
             "changes": changes, "impact": impact, "explanations": res["explanations"],
-            "moves": [m | {"community_code": ci.code} for m in res["moves"]]}
+            "moves": [m | {"community_code": ci.code} for m in res["moves"]], "restructured": res["restructured"]}
 
 
 def _run_communities(inputs: list[CommunityInput], config: AlignmentConfig, workers: int | None):
@@ -379,6 +396,27 @@ def _run_communities(inputs: list[CommunityInput], config: AlignmentConfig, work
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         yield from pool.map(_community_job, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
+
+
+def _with_new_grids(keep: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, steps: list[dict[str, Any]]) -> gpd.GeoDataFrame:
+    """Add a row per grid created by a split: the split grid's fields, a new code and name, no workers."""
+    rows = []
+    source = grids.assign(_code=grids["code"].astype(str)).drop_duplicates("_code").set_index("_code")
+    for st in steps:
+        if st["op"] != "split":
+            continue
+        parent = st["grid"] if st["grid"] in source.index else None
+        row = source.loc[parent].to_dict() if parent else {}
+        base = str(row.get("name") or st["grid"]) if parent else st["grid"]
+        row.update({"code": st["new_grid"], "name": f"{base}（拆分）", "kind": "basic", "dedicated_for": None,
+                    "workers": None, "population": 0, "community_code": st["community_code"]})
+        row = {k: v for k, v in row.items() if k in keep.columns}
+        rows.append(row)
+        source.loc[st["new_grid"]] = pd.Series(row)  # a grid split twice names its own part
+    if not rows:
+        return keep
+    new = gpd.GeoDataFrame(pd.DataFrame(rows, columns=keep.columns), geometry=keep.geometry.name, crs=keep.crs)
+    return gpd.GeoDataFrame(pd.concat([keep, new], ignore_index=True), geometry=keep.geometry.name, crs=keep.crs)
 
 
 def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
@@ -420,7 +458,7 @@ def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
     inputs = _community_inputs(compounds, grids, buildings, communities, crs, config)
     new_geoms: dict[str, shapely.Geometry] = {}
     new_hh: dict[str, int] = {}
-    change_rows, impact_rows, explanations, moves = [], [], [], []
+    change_rows, impact_rows, explanations, moves, restructured = [], [], [], [], []
     for k, out in enumerate(_run_communities(inputs, config, workers)):
         new_geoms.update(out["geoms"])
         new_hh.update(out["households"])
@@ -428,11 +466,12 @@ def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
         impact_rows += out["impact"]
         explanations += out["explanations"]
         moves += out["moves"]
+        restructured += out["restructured"]
         if on_progress:
             on_progress(k + 1, len(inputs))
     if len(inputs) > 1:
         new_geoms = match_vertices(new_geoms, config.grid_size_m)
-    keep = grids[grids["code"].astype(str).isin(new_geoms)].copy()
+    keep = _with_new_grids(grids[grids["code"].astype(str).isin(new_geoms)].copy(), grids, restructured)
     codes = keep["code"].astype(str).tolist()
     geoms = [new_geoms[c] for c in codes]
     keep = keep.set_geometry(to_storage_series(geoms, crs, index=keep.index).values, crs="EPSG:4326")
@@ -464,4 +503,4 @@ def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
         differences[ci.code] = round(float(shapely.area(shapely.symmetric_difference(union, ci.area))), 3)
     return Proposal(grids=keep, changes=changes, impact=impact, explanations=explanations,
                     coverage_before=cov_before, coverage_after=cov_after, config=config, moves=moves,
-                    community_difference_m2=differences)
+                    community_difference_m2=differences, restructured=restructured)
