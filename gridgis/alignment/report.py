@@ -229,7 +229,10 @@ def proposal_report(before: Analysis, after: Analysis, proposal) -> dict[str, An
                  "small_cut_compounds_after": after.summary()["small_cut_compounds"],
                  "grids_before": len(before.grid_communities), "grids_after": len(after.grid_communities),
                  "pieces_moved": int(len(proposal.changes)),
+                 "grids_split": sum(st["op"] == "split" for st in getattr(proposal, "restructured", [])),
+                 "grids_merged": sum(st["op"] == "merge" for st in getattr(proposal, "restructured", [])),
                  "coverage_ok_after": proposal.coverage_after.ok},
         "impact": impact, "explanations": proposal.explanations,
+        "restructured": list(getattr(proposal, "restructured", [])),
         "coverage_before": proposal.coverage_before.to_dict(), "coverage_after": proposal.coverage_after.to_dict(),
     }

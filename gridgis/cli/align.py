@@ -37,6 +37,9 @@ _MAX = typer.Option(500, "--max-households", help="most households per grid")
 _LARGE = typer.Option(None, "--large-compound", help="households above which a compound may be split "
                                                     "along buildings (default: --max-households)")
 _REBALANCE = typer.Option(True, "--rebalance/--no-rebalance", help="move whole compounds to even out households")
+_SPLIT_MERGE = typer.Option(True, "--split-merge/--no-split-merge",
+                            help="split an over-full grid in two (new code) or merge an under-full one into its "
+                                 "smallest neighbour when moving compounds is not enough")
 
 
 def _read_file(path: Path | None, crs: str) -> gpd.GeoDataFrame | None:
@@ -81,11 +84,12 @@ def load_inputs(compounds: Path | None, grids: Path | None, buildings: Path | No
     return out
 
 
-def _config(min_households: int, max_households: int, large: int | None, rebalance: bool):
+def _config(min_households: int, max_households: int, large: int | None, rebalance: bool,
+            split_merge: bool = True):
     from gridgis.alignment.config import AlignmentConfig
 
     return AlignmentConfig(household_min=min_households, household_max=max_households,
-                           large_compound_households=large, rebalance=rebalance)
+                           large_compound_households=large, rebalance=rebalance, split_merge=split_merge)
 
 
 def summary_table(before: dict[str, Any], after: dict[str, Any] | None = None, title: str = "") -> Table:
@@ -175,9 +179,9 @@ def _propose_cmd(compounds: Path = _COMPOUNDS, grids: Path = _GRIDS, buildings: 
                  communities: Path = _COMMUNITIES, tickets: Path = _TICKETS, crs: str = _CRS,
                  database_url: str = _DB, community: str = _COMMUNITY, out: Path = _OUT,
                  min_households: int = _MIN, max_households: int = _MAX, large_compound: int = _LARGE,
-                 rebalance: bool = _REBALANCE) -> None:
+                 rebalance: bool = _REBALANCE, split_merge: bool = _SPLIT_MERGE) -> None:
     """建议 Propose grids that follow compound boundaries; writes grids, changes, report and problems."""
-    config = _config(min_households, max_households, large_compound, rebalance)
+    config = _config(min_households, max_households, large_compound, rebalance, split_merge)
     layers = load_inputs(compounds, grids, buildings, communities, tickets, crs, database_url, community)
     before = _run_analyze(layers, config)
     proposal = _propose(layers, config)
@@ -187,6 +191,10 @@ def _propose_cmd(compounds: Path = _COMPOUNDS, grids: Path = _GRIDS, buildings: 
     cov = proposal.coverage_after
     console.print(f"coverage valid: {cov.coverage_valid}, gaps {len(cov.gaps)}, overlaps {len(cov.overlaps)}; "
                   f"pieces moving: {len(proposal.changes)}; grids explained: {len(proposal.explanations)}")
+    for st in proposal.restructured:
+        console.print(f"拆分 split {st['grid']} → {st['grid']} ({st['households_kept']}) + {st['new_grid']} "
+                      f"({st['households_new']})" if st["op"] == "split" else
+                      f"合并 merged {st['grid']} ({st['households']}) into {st['into']} ({st['households_into']})")
     console.print("written: " + ", ".join(str(p) for p in paths.values()))
 
 
@@ -196,11 +204,11 @@ def _apply_cmd(community: str = typer.Option(..., "--community", help="community
                commit: bool = typer.Option(False, "--commit", help="write it; without, a dry run"),
                out: Path = typer.Option(None, "--out", help="also write the proposal files here"),
                min_households: int = _MIN, max_households: int = _MAX, large_compound: int = _LARGE,
-               rebalance: bool = _REBALANCE) -> None:
+               rebalance: bool = _REBALANCE, split_merge: bool = _SPLIT_MERGE) -> None:
     """应用 Propose for one community of the store and apply it as a new generation (dry run unless --commit)."""
     from gridgis.alignment.apply import apply_proposal
 
-    config = _config(min_households, max_households, large_compound, rebalance)
+    config = _config(min_households, max_households, large_compound, rebalance, split_merge)
     layers = load_inputs(None, None, None, None, None, "wgs84", database_url, community)
     proposal = _propose(layers, config)
     if out is not None:

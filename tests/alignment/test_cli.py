@@ -125,3 +125,23 @@ def test_analyze_can_write_a_geopackage(files):
     r = invoke("align", "analyze", "--compounds", p["compounds"], "--grids", p["grids"], "--out", out, "--gpkg")
     assert r.exit_code == 0, r.output
     assert len(gpd.read_file(out / "problems.gpkg")) == 4
+
+
+def test_propose_splits_an_overfull_grid_unless_told_not_to(tmp_path):
+    quads = [(20, 20, 280, 280), (320, 20, 580, 280), (20, 320, 280, 580), (320, 320, 580, 580)]
+    c = city(strips=[], rects=quads, per_building=3)  # one grid of 768 households
+    paths = {}
+    for layer in ("compounds", "grids", "buildings", "communities"):
+        paths[layer] = tmp_path / f"{layer}.geojson"
+        c[layer].to_file(paths[layer], driver="GeoJSON")
+    args = ["align", "propose", "--compounds", paths["compounds"], "--grids", paths["grids"], "--buildings",
+            paths["buildings"], "--communities", paths["communities"]]
+    r = invoke(*args, "--out", tmp_path / "split")
+    assert r.exit_code == 0, r.output
+    assert sorted(gpd.read_file(tmp_path / "split" / "grids.geojson")["code"]) == [f"{COMMUNITY}001",
+                                                                                   f"{COMMUNITY}002"]
+    report = json.loads((tmp_path / "split" / "report.json").read_text(encoding="utf-8"))
+    assert report["city"]["grids_split"] == 1 and report["restructured"][0]["new_grid"] == f"{COMMUNITY}002"
+    r = invoke(*args, "--out", tmp_path / "whole", "--no-split-merge")
+    assert r.exit_code == 0, r.output
+    assert list(gpd.read_file(tmp_path / "whole" / "grids.geojson")["code"]) == [f"{COMMUNITY}001"]
