@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -21,6 +22,9 @@ from gridgis.crs import STORAGE_CRS, ensure_storage_crs
 from gridgis.errors import Problem, ValidationError
 
 FieldType = Literal["str", "int", "float", "bool", "json"]
+_Make = Callable[[int], Problem]  # builds the problem of the feature at a row position
+_Add = Callable[[np.ndarray, _Make], None]  # records a check: which rows fail it, and their problem
+_Label = Callable[[int], str]  # names the feature at a row position
 
 
 @dataclass(frozen=True)
@@ -193,18 +197,17 @@ def validate_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[Problem]:
     list of Problem
         Empty when every feature passes.
     """
-    n = len(frame)
-    if n == 0:
+    if len(frame) == 0:
         return []
     code_values = frame["code"].to_numpy(dtype=object)
     name_values = frame["name"].to_numpy(dtype=object)
-    found: list[tuple[np.ndarray, Any]] = []  # (row positions, make(position) -> Problem), in check order
+    found: list[tuple[np.ndarray, _Make]] = []  # (row positions, make(position) -> Problem), in check order
 
     def label(i: int) -> str:
         name = name_values[i]
         return f"{code_values[i]} ({name})" if not _is_blank(name) else str(code_values[i])
 
-    def add(mask: np.ndarray, make: Any) -> None:
+    def add(mask: np.ndarray, make: _Make) -> None:
         rows = np.flatnonzero(mask)
         if len(rows):
             found.append((rows, make))
@@ -220,7 +223,7 @@ def validate_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[Problem]:
     for f in spec.fields:
         _field_checks(spec, f, frame[f.name], add, label)
     _geometry_checks(spec, np.asarray(frame.geometry.values, dtype=object), add, label)
-    return _in_row_order(found, n)
+    return _in_row_order(found)
 
 
 def _is_blank(name: Any) -> bool:
@@ -266,7 +269,7 @@ def _first_occurrence(values: np.ndarray, good: np.ndarray) -> np.ndarray:
     return out
 
 
-def _field_checks(spec: LayerSpec, f: Field, column: pd.Series, add: Any, label: Any) -> None:
+def _field_checks(spec: LayerSpec, f: Field, column: pd.Series, add: _Add, label: _Label) -> None:
     """Required, enumeration and non-negative checks of one field, in that order of precedence."""
     values = column.to_numpy(dtype=object)
     missing = np.asarray(column.isna(), dtype=bool)
@@ -288,7 +291,7 @@ def _field_checks(spec: LayerSpec, f: Field, column: pd.Series, add: Any, label:
                                         layer=spec.name, kind="bad_value"))
 
 
-def _geometry_checks(spec: LayerSpec, geoms: np.ndarray, add: Any, label: Any) -> None:
+def _geometry_checks(spec: LayerSpec, geoms: np.ndarray, add: _Add, label: _Label) -> None:
     """Geometry present, of the layer's type, valid (GEOS reason and location) and inside China."""
     from gridgis.crs import CHINA_BOUNDS
 
@@ -319,7 +322,7 @@ def _geometry_checks(spec: LayerSpec, geoms: np.ndarray, add: Any, label: Any) -
         "(wrong CRS or swapped lon/lat?)", feature=label(i), layer=spec.name, kind="out_of_area"))
 
 
-def _in_row_order(found: list[tuple[np.ndarray, Any]], n: int) -> list[Problem]:
+def _in_row_order(found: list[tuple[np.ndarray, _Make]]) -> list[Problem]:
     """Build the problems per feature in row order, and per feature in check order."""
     if not found:
         return []
