@@ -6,6 +6,8 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gridgis.errors import CRSError, ValidationError
 from gridgis.layers import check_frame, empty_frame, get_spec, normalize_frame, validate_frame
@@ -308,3 +310,28 @@ def test_vectorised_text_columns_match_the_per_value_conversion(strip):
         new, old = _text_column(raw, strip=strip), _reference_text_column(raw, strip=strip)
         assert new.index.equals(old.index) and new.dtype == object
         assert [(v, type(v)) for v in new] == [(v, type(v)) for v in old]
+
+
+_POOL = {
+    "code": ["110105001000", "110105002000", "110105002000", "110105000000", "110105003001", "bad", None,
+             "110105004000\n", "１１０１０５００５０００"],
+    "name": ["建外街道", "", None, " 朝外 "],
+    "district": ["朝阳区", None],
+    "households": [0, 3, -2, None],
+    "geometry": [BOX, BOW_TIE, PARIS, LINE, POINT, MULTI, None, shapely.Polygon()],
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(*(st.sampled_from(v) for v in _POOL.values())), max_size=12),
+       st.sampled_from(["range", "reversed", "text"]))
+def test_vectorised_validation_matches_the_reference_on_random_frames(rows, index_kind):
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in _POOL]
+    data = dict(zip(_POOL, columns, strict=True))
+    geometry = list(data.pop("geometry"))
+    n = len(rows)
+    index = {"range": range(n), "reversed": range(n, 0, -1), "text": [f"r{k}" for k in range(n)]}[index_kind]
+    data["households"] = pd.array(list(data["households"]), dtype="Int64")
+    frame = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs=4326).values, crs=4326,
+                             index=list(index))
+    _same_as_reference("streets", frame)
