@@ -27,6 +27,8 @@ from gridgis.errors import NotFoundError, Problem, ValidationError
 
 #: slivers smaller than this (m²) produced by an operation are dropped
 SLIVER_M2 = 0.5
+#: a vertex closer than this (degrees, about 0.1 mm) to a neighbour's edge is put on that edge too
+NODE_TOLERANCE = 1e-9
 
 
 def _row(frame: gpd.GeoDataFrame, layer: str, code: str) -> Any:
@@ -117,7 +119,46 @@ def move_boundary(grids: gpd.GeoDataFrame, code_a: str, code_b: str, new_geometr
     hh_a = round(total * area_a / (area_a + area_b)) if "households" in grids.columns else None
     extra_a = {"households": hh_a} if hh_a is not None else {}
     extra_b = {"households": total - hh_a} if hh_a is not None else {}
-    return [_update(layer, a, new_a, **extra_a), _update(layer, b, new_b, **extra_b)]
+    return node_coverage(grids, [_update(layer, a, new_a, **extra_a), _update(layer, b, new_b, **extra_b)], layer)
+
+
+def node_coverage(frame: gpd.GeoDataFrame, edits: list[Edit], layer: str = "grids") -> list[Edit]:
+    """Give the edited features and their neighbours in ``frame`` the same vertices on shared edges.
+
+    An operation that moves a boundary ends it on an edge shared with an untouched neighbour;
+    that end point must be a vertex of the neighbour too, or the coverage is no longer edge to
+    edge (:func:`shapely.coverage_is_valid`). The edited features and their siblings are cleaned
+    as one coverage (:func:`shapely.coverage_clean`, snapping within :data:`NODE_TOLERANCE`, so
+    overlay noise of a hair's width is removed too); an untouched sibling whose outline gains a
+    vertex gets an update edit (its area is unchanged; it carries the sibling's version, so a
+    concurrent change of the sibling refuses the whole operation).
+    """
+    from gridgis.editing.validate import parent_of
+
+    edited = {e.code: e for e in edits if e.layer == layer and e.op != "delete" and e.geometry is not None}
+    if not edited:
+        return edits
+    gone = {e.code for e in edits if e.layer == layer and e.op == "delete"}
+    parents = {parent_of(layer, c) for c in edited}
+    rows = {str(r["code"]): r for _, r in frame.iterrows()
+            if str(r["code"]) not in gone and parent_of(layer, str(r["code"])) in parents}
+    geoms = {c: r.geometry for c, r in rows.items()}
+    geoms.update({c: e.geometry for c, e in edited.items()})
+    codes = sorted(geoms)
+    cleaned = shapely.coverage_clean([geoms[c] for c in codes], snapping_distance=NODE_TOLERANCE)
+    out = list(edits)
+    for code, new in zip(codes, cleaned):
+        old = geoms[code]
+        if new is None or new.is_empty or new.geom_type not in ("Polygon", "MultiPolygon"):
+            continue  # leave it; validation reports what remains
+        same = {tuple(c) for c in shapely.get_coordinates(new)} == {tuple(c) for c in shapely.get_coordinates(old)}
+        if same and shapely.equals(new, old):
+            continue
+        if code in edited:
+            edited[code].geometry = new
+        else:
+            out.append(_update(layer, rows[code], new))
+    return out
 
 
 def _where(geom: shapely.Geometry) -> tuple[float, float] | None:
@@ -162,7 +203,7 @@ def transfer_area(grids: gpd.GeoDataFrame, piece: shapely.Geometry, to_code: str
             raise ValidationError(f"the transfer would leave grid {code} empty; merge the grids instead")
         edits.append(_update("grids", row, new, households=max(_households(row) - n, 0)))
     edits.append(_update("grids", to, new_to, households=_households(to) + given))
-    return edits
+    return node_coverage(grids, edits)
 
 
 def transfer_compound(grids: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, compound_code: str,
@@ -212,8 +253,8 @@ def split_grid(grids: gpd.GeoDataFrame, code: str, line: shapely.Geometry, new_c
     >>> from gridgis.editing.examples import tiny_city
     >>> from shapely.geometry import LineString
     >>> edits = split_grid(tiny_city()["grids"], "110105001001001", LineString([(116.399, 39.904), (116.406, 39.904)]))
-    >>> [(e.op, e.code, e.properties["households"]) for e in edits]
-    [('update', '110105001001001', 240), ('insert', '110105001001003', 160)]
+    >>> [(e.op, e.code, e.properties["households"]) for e in edits]  # the neighbour gains the cut's end vertex
+    [('update', '110105001001001', 240), ('insert', '110105001001003', 160), ('update', '110105001001002', 400)]
     """
     row = _row(grids, "grids", code)
     if line is None or line.geom_type not in ("LineString", "MultiLineString"):
@@ -238,7 +279,7 @@ def split_grid(grids: gpd.GeoDataFrame, code: str, line: shapely.Geometry, new_c
     keep = _update("grids", row, big, households=hh_big)
     if keep.properties.get("population") is not None and props.get("population") is not None:
         keep.properties["population"] = int(row_properties("grids", row)["population"]) - props["population"]
-    return [keep, Edit("grids", "insert", new_code, props, small, None)]
+    return node_coverage(grids, [keep, Edit("grids", "insert", new_code, props, small, None)])
 
 
 def merge_grids(grids: gpd.GeoDataFrame, codes: list[str], name: str | None = None) -> list[Edit]:

@@ -60,8 +60,31 @@ def test_transfer_buildings_to_a_grid_that_does_not_border_them_is_refused():
 def test_split_then_validate_is_clean_and_the_new_grid_gets_a_free_code():
     edits = split_grid(CITY["grids"], G2, LineString([(116.404, 39.905), (116.411, 39.905)]), new_name="新网格")
     _valid(edits)
-    assert [(e.op, e.code) for e in edits] == [("update", G2), ("insert", COMMUNITY_A + "003")]
-    assert sum(e.properties["households"] for e in edits) == 400
+    assert [(e.op, e.code) for e in edits[:2]] == [("update", G2), ("insert", COMMUNITY_A + "003")]
+    assert sum(e.properties["households"] for e in edits[:2]) == 400
+
+
+def test_a_split_gives_the_untouched_neighbour_the_cut_s_end_vertex_so_the_coverage_stays_edge_matched():
+    edits = split_grid(CITY["grids"], G1, LineString([(116.399, 39.904), (116.406, 39.904)]))
+    by = {e.code: e for e in edits}
+    assert by[G2].op == "update" and by[G2].properties["households"] == 400  # only its outline gains a vertex
+    assert by[G2].expected_version is None or by[G2].expected_version >= 1
+    after = [e.geometry for e in edits] + [g for c, g in zip(CITY["grids"]["code"], CITY["grids"].geometry)
+                                           if c not in by and c[:12] == COMMUNITY_A]
+    assert shapely.coverage_is_valid(after)
+    assert shapely.equals(by[G2].geometry, CITY["grids"].set_index("code").loc[G2].geometry)
+
+
+def test_moving_a_boundary_keeps_an_edge_matched_coverage_and_pins_every_edit_to_its_version():
+    grids = CITY["grids"].assign(version=1)
+    edits = move_boundary(grids, G1, G2, box(116.400, 39.900, 116.405, 39.905).union(box(116.400, 39.900, 116.404,
+                                                                                            39.910)))
+    third = [e for e in edits if e.code not in (G1, G2)]
+    after = [e.geometry for e in edits] + [g for c, g in zip(grids["code"], grids.geometry)
+                                           if c not in {e.code for e in edits} and c[:12] == COMMUNITY_A]
+    assert shapely.coverage_is_valid(after)
+    assert all(e.expected_version == 1 for e in edits)
+    assert third == [] or all(shapely.equals(e.geometry, grids.set_index("code").loc[e.code].geometry) for e in third)
 
 
 def test_a_line_that_does_not_cross_the_grid_cannot_split_it():

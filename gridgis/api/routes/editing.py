@@ -22,7 +22,7 @@ from gridgis.editing import operations, service
 from gridgis.editing.changes import Edit
 from gridgis.editing.geojson import feature_json, parse_crs_uri, parse_feature, read_geometry
 from gridgis.editing.history import diff_geojson, tickets_frame
-from gridgis.errors import MalformedInputError, NotFoundError, ValidationError
+from gridgis.errors import GridGISError, MalformedInputError, NotFoundError, Problem, ValidationError
 from gridgis.layers import get_spec
 
 router = APIRouter(tags=["editing"])
@@ -72,6 +72,19 @@ def _with_micro_grids(repository: Any, edits: list[Edit]) -> list[Edit]:
     return edits + operations.clip_children(edits, micro)
 
 
+def _naming(layer: str, code: str, what: str, read: Any) -> Any:
+    """Run ``read()`` (parsing input for feature ``code``); a refusal it raises names the feature."""
+    import dataclasses
+
+    try:
+        return read()
+    except GridGISError as err:
+        problems = [p if p.feature else dataclasses.replace(p, feature=code, layer=p.layer or layer)
+                    for p in err.problems] or [Problem(err.message, feature=code, layer=layer, kind="bad_input")]
+        raised = type(err)(f"{what} of {layer} {code}: {err.message}", problems)
+        raise raised from err
+
+
 async def _body(request: Request) -> dict[str, Any]:
     body = await read_json_body(request, JSON_KINDS)
     if not isinstance(body, dict):
@@ -88,8 +101,10 @@ async def move_boundary(request: Request, repository: RepositoryDep, principal: 
 
     def make() -> list[Edit]:
         a, b = _field(body, "a"), _field(body, "b")
-        geom = read_geometry(layer, _field(body, "geometry", dict), crs)
-        frame = repository.read_layer(layer, codes=[a, b])
+        geom = _naming(layer, a, "the new outline", lambda: read_geometry(layer, _field(body, "geometry", dict), crs))
+        # the whole community: neighbours of the pair may need the moved boundary's end points
+        frame = repository.read_layer(layer, filters={"community_code": a[:12]}) if layer == "grids" \
+            else repository.read_layer(layer, codes=[a, b])
         return _with_micro_grids(repository, operations.move_boundary(frame, a, b, geom, layer))
 
     return _run(request, repository, principal, audit, "move-boundary", body, make)
