@@ -40,7 +40,8 @@ import shapely
 from gridgis.crs import ensure_storage_crs, metric_crs_for, parse_crs, points_to_storage
 from gridgis.errors import OutOfAreaError, ValidationError
 from gridgis.routing.cells import CellLocator, polygon_edges
-from gridgis.routing.nearest import first_per_point, haversine_m, metric_transformer, outer_edges
+from gridgis.routing.nearest import (NearestSegments, first_per_point, haversine_m, metric_transformer,
+                                     outer_edges)
 from gridgis.routing.result import RouteResult
 
 DEFAULT_SNAP_TOLERANCE_M = 30.0
@@ -72,6 +73,15 @@ def _col(frame: pd.DataFrame, name: str) -> np.ndarray:
         for i, v in enumerate(frame[name].tolist()):
             out[i] = None if (v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA) else v
     return out
+
+
+def _packed(values) -> np.ndarray:
+    """An object array of fresh string copies laid out in order (equal strings share one object),
+    ``None`` kept: batch results index it a million times, and contiguous objects make that
+    several times faster than strings scattered over the heap by the readers."""
+    seen: dict[str, str] = {}
+    out = [None if v is None else seen.setdefault(v, (str(v) + " ")[:-1]) for v in values]
+    return np.array(out + [None], dtype=object)[:-1]  # the extra None keeps a 1-d object array
 
 
 class RoutingIndex:
@@ -127,14 +137,14 @@ class RoutingIndex:
             if gc not in gpos:
                 gpos[gc] = len(g_code)
                 g_code.append(gc), g_name.append(None), g_comm.append(gc[:12]), g_workers.append([])
-        self.g_code = np.array(g_code + [None], dtype=object)
+        self.g_code = _packed(g_code + [None])
         self.g_name = np.array(g_name + [None], dtype=object)
-        self.g_comm = np.array(g_comm + [None], dtype=object)
-        self.g_street = np.array([c[:9] + "000" for c in g_comm] + [None], dtype=object)
+        self.g_comm = _packed(g_comm + [None])
+        self.g_street = _packed([c[:9] + "000" for c in g_comm] + [None])
         self.g_workers = g_workers
         self.ngrids_geom = len(grids)
 
-        self.m_code = np.array(list(micro["code"]) + [None], dtype=object)
+        self.m_code = _packed(list(micro["code"]) + [None])
         self.m_name = np.array(list(_col(micro, "name")) + [None], dtype=object)
         self.m_grid = np.array([gpos[g] for g in mg_grid] + [-1], dtype=np.int64)
         self.m_workers = [_workers(w) for w in _col(micro, "workers")]
@@ -144,9 +154,9 @@ class RoutingIndex:
         self.community_names = dict(zip(comm["code"], _col(comm, "name")))
         self.street_names = dict(zip(streets["code"], _col(streets, "name")))
 
-        self.q_code = np.array(list(comps["code"]) + [None], dtype=object)
+        self.q_code = _packed(list(comps["code"]) + [None])
         self.q_name = np.array(list(_col(comps, "name")) + [None], dtype=object)
-        self.b_code = np.array(list(blds["code"]) + [None], dtype=object)
+        self.b_code = _packed(list(blds["code"]) + [None])
         self.b_name = np.array(list(_col(blds, "name")) + [None], dtype=object)
         self.compounds = comps.drop(columns=[c for c in ("version",) if c in comps.columns])
         self.buildings = blds
@@ -172,6 +182,7 @@ class RoutingIndex:
         self.grid_segments = shapely.STRtree(shapely.linestrings(
             np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1)))
         self.grid_segment_owner = owner
+        self.grid_nearest = NearestSegments(ax, ay, bx, by, owner, self.grid_segments)
         ax, ay, bx, by, owner = polygon_edges(micro_m)
         self.micro_segments = shapely.STRtree(shapely.linestrings(
             np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1)))
@@ -327,36 +338,22 @@ class RoutingIndex:
         gi = np.full(n, -1, dtype=np.int64)
         mi = np.full(n, -1, dtype=np.int64)
         dist = np.full(n, np.nan)
-        near_g = np.full(n, -1, dtype=np.int64)
-        near_d = np.full(n, np.nan)
         mx, my = self._to_metric.transform(x, y)
         mx, my = np.asarray(mx, dtype=float), np.asarray(my, dtype=float)
-        ok = np.isfinite(mx) & np.isfinite(my)
-        if not ok.any():
-            return gi, mi, dist, near_g, near_d
-        rows = np.flatnonzero(ok)
-        pts = shapely.points(mx[ok], my[ok])
-        # within the tolerance: every outline segment that close, then the nearest (ties: lowest code)
-        pi, si = self.grid_segments.query(pts, predicate="dwithin", distance=self.snap_tolerance_m)
-        pi, ti, d = first_per_point(pi, self.grid_segment_owner[si],
-                                     shapely.distance(pts[pi], self.grid_segments.geometries[si]))
-        gi[rows[pi]], dist[rows[pi]] = ti, d
-        near_g[rows[pi]], near_d[rows[pi]] = ti, d
-        far = np.ones(len(pts), dtype=bool)
-        far[pi] = False
-        if far.any():  # beyond the tolerance: the nearest grid, for the reason
-            fi, fg, fd = self._nearest_grid(pts[far])
-            frows = rows[np.flatnonzero(far)[fi]]
-            near_g[frows], near_d[frows] = fg, fd
-        # the nearest micro-grid of the snapped grid, only for the (few) snapped points
-        pj, sj = self.micro_segments.query(pts[pi], predicate="dwithin", distance=self.snap_tolerance_m)
-        if len(pj):
-            tj = self.micro_segment_owner[sj]
-            dj = shapely.distance(pts[pi][pj], self.micro_segments.geometries[sj])
-            keep = self.m_grid[tj] == ti[pj]
-            pj, tj, dj = pj[keep], tj[keep], dj[keep]
-            pj, tj, _ = first_per_point(pj, tj, dj)
-            mi[rows[pi[pj]]] = tj
+        # one exact nearest-outline search for every point (ties: lowest code); snapped within the tolerance
+        near_g, near_d = self.grid_nearest.nearest(mx, my)
+        with np.errstate(invalid="ignore"):
+            rows = np.flatnonzero(near_d <= self.snap_tolerance_m)
+        gi[rows], dist[rows] = near_g[rows], near_d[rows]
+        if len(rows):  # the nearest micro-grid of the snapped grid, only for the (few) snapped points
+            pts = shapely.points(mx[rows], my[rows])
+            pj, sj = self.micro_segments.query(pts, predicate="dwithin", distance=self.snap_tolerance_m)
+            if len(pj):
+                tj = self.micro_segment_owner[sj]
+                dj = shapely.distance(pts[pj], self.micro_segments.geometries[sj])
+                keep = self.m_grid[tj] == gi[rows][pj]
+                pj, tj, _ = first_per_point(pj[keep], tj[keep], dj[keep])
+                mi[rows[pj]] = tj
         return gi, mi, dist, near_g, near_d
 
     # ------------------------------------------------------------------ batch
