@@ -90,6 +90,9 @@ def run(scale: str = "small") -> list[dict]:
             f"{_in_range(basic['households_before'], config)} → "
             f"{_in_range(basic.loc[~basic['removed'], 'households_after'], config)} of {len(basic)}", "grids"),
         row("pieces moved", len(proposal.changes), "pieces"),
+        row("grids split in two / merged into a neighbour (split_merge)",
+            f"{sum(st['op'] == 'split' for st in proposal.restructured)} / "
+            f"{sum(st['op'] == 'merge' for st in proposal.restructured)}", "grids"),
         row("grids out of range, explained", len(proposal.explanations), "grids"),
     ]
 
