@@ -110,3 +110,29 @@ def test_applying_a_split_creates_the_new_grid_with_its_micro_grids(make_reposit
     assert stored["micro_grids"]["code"].str.len().eq(17).all()
     report = check_city(stored)
     assert [pr for pr in report.problems if pr.layer == "micro_grids" or pr.kind.startswith("coverage")] == []
+
+
+def test_applying_a_merge_retires_the_merged_grid_and_its_micro_grids(make_repository):
+    from gridgis.layers.hierarchy import check_city
+    from gridgis.alignment.microgrid import split_microgrids
+
+    repo = make_repository("sqlite")
+    c = city(strips=[200, 400], rects=[(20, 20, 180, 240), (220, 20, 380, 120), (420, 20, 580, 300)],
+             per_building=3)
+    micro, _ = split_microgrids(c["grids"], c["buildings"], AlignmentConfig(microgrid_min=10, microgrid_max=40))
+    streets = gpd.GeoDataFrame({"code": ["110105001000"], "name": ["测试街道"]},
+                               geometry=[c["communities"].geometry.iloc[0]], crs="EPSG:4326")
+    repo.write_city({"streets": streets, **c, "micro_grids": micro.drop(columns=["buildings", "building_codes"])},
+                    author="test", message="three grids with micro-grids")
+    cfg = AlignmentConfig(household_min=100, household_max=300, microgrid_min=10, microgrid_max=40)
+    done = apply_proposal(repo, COMMUNITY, propose(c, config=cfg), "规划员", commit=True)
+    assert ("delete", G2) in {(ch["op"], ch["code"]) for ch in done.changes}
+    retired = {m["code"] for m in done.micro_grid_changes if m["op"] == "delete"}
+    assert retired and all(code.startswith(G2) for code in retired - set(micro["code"][micro["grid_code"] == G1]))
+    stored = repo.read_city()
+    assert G2 not in set(stored["grids"]["code"]) and G2 not in set(stored["micro_grids"]["grid_code"])
+    # grid 3 did not change: its micro-grids are the ones written first
+    assert sorted(stored["micro_grids"].loc[stored["micro_grids"]["grid_code"] == G3, "code"]) == \
+        sorted(micro.loc[micro["grid_code"] == G3, "code"])
+    report = check_city(stored)
+    assert [pr for pr in report.problems if pr.layer == "micro_grids" or pr.kind.startswith("coverage")] == []
