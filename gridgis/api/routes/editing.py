@@ -12,6 +12,7 @@ from typing import Any
 import geopandas as gpd
 import shapely
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 from shapely.geometry import mapping
 
 from gridgis.api.deps import RepositoryDep
@@ -107,7 +108,7 @@ async def move_boundary(request: Request, repository: RepositoryDep, principal: 
             else repository.read_layer(layer, codes=[a, b])
         return _with_micro_grids(repository, operations.move_boundary(frame, a, b, geom, layer))
 
-    return _run(request, repository, principal, audit, "move-boundary", body, make)
+    return await run_in_threadpool(_run, request, repository, principal, audit, "move-boundary", body, make)
 
 
 @router.post("/operations/transfer-compound", summary="Hand a compound to a neighbouring grid")
@@ -121,7 +122,7 @@ async def transfer_compound(request: Request, repository: RepositoryDep, princip
         compounds = repository.read_layer("compounds", codes=[compound])
         return _with_micro_grids(repository, operations.transfer_compound(grids, compounds, compound, to))
 
-    return _run(request, repository, principal, audit, "transfer-compound", body, make)
+    return await run_in_threadpool(_run, request, repository, principal, audit, "transfer-compound", body, make)
 
 
 @router.post("/operations/transfer-buildings", summary="Hand buildings to a neighbouring grid")
@@ -135,7 +136,7 @@ async def transfer_buildings(request: Request, repository: RepositoryDep, princi
         buildings = repository.read_layer("buildings", codes=[str(c) for c in codes])
         return _with_micro_grids(repository, operations.transfer_buildings(grids, buildings, codes, to))
 
-    return _run(request, repository, principal, audit, "transfer-buildings", body, make)
+    return await run_in_threadpool(_run, request, repository, principal, audit, "transfer-buildings", body, make)
 
 
 @router.post("/operations/split-grid", summary="Split a grid in two along a line")
@@ -156,7 +157,7 @@ async def split_grid(request: Request, repository: RepositoryDep, principal: Cur
         edits = operations.split_grid(grids, code, from_api_crs(line, crs), body.get("new_code"), body.get("new_name"))
         return _with_micro_grids(repository, edits)
 
-    return _run(request, repository, principal, audit, "split-grid", body, make)
+    return await run_in_threadpool(_run, request, repository, principal, audit, "split-grid", body, make)
 
 
 @router.post("/operations/merge-grids", summary="Merge neighbouring grids of one community")
@@ -169,7 +170,7 @@ async def merge_grids(request: Request, repository: RepositoryDep, principal: Cu
         grids = repository.read_layer("grids", codes=codes)
         return _with_micro_grids(repository, operations.merge_grids(grids, codes, body.get("name")))
 
-    return _run(request, repository, principal, audit, "merge-grids", body, make)
+    return await run_in_threadpool(_run, request, repository, principal, audit, "merge-grids", body, make)
 
 
 @router.post("/operations/apply-proposal", summary="Replace a community's grids with a proposal")
@@ -187,13 +188,13 @@ async def apply_proposal(request: Request, repository: RepositoryDep, principal:
         grids = repository.read_layer("grids", filters={"community_code": community})
         return _with_micro_grids(repository, operations.apply_proposal(grids, frame, community))
 
-    return _run(request, repository, principal, audit, "apply-proposal", body, make)
+    return await run_in_threadpool(_run, request, repository, principal, audit, "apply-proposal", body, make)
 
 
 @router.post("/collections/{layer}/validate", summary="Validate features without storing them")
 async def validate(layer: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     body = await read_json_body(request, JSON_KINDS)
-    return _validate(layer, body, request, repository)
+    return await run_in_threadpool(_validate, layer, body, request, repository)
 
 
 @router.post("/validate", summary="Validate features of the layer named in the body, without storing them")
@@ -201,7 +202,7 @@ async def validate_any(request: Request, repository: RepositoryDep, reader: Read
     body = await read_json_body(request, JSON_KINDS)
     if not isinstance(body, dict) or not isinstance(body.get("layer"), str):
         raise ValidationError("name the layer: {\"layer\": \"grids\", \"type\": \"FeatureCollection\", …}")
-    return _validate(body["layer"], body, request, repository)
+    return await run_in_threadpool(_validate, body["layer"], body, request, repository)
 
 
 def _validate(layer: str, body: Any, request: Request, repository: Any) -> dict[str, Any]:
@@ -309,7 +310,7 @@ async def import_gpkg(request: Request, repository: RepositoryDep, principal: Cu
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "edited.gpkg"
         path.write_bytes(data)
-        plan = plan_import(repository, path)
+        plan = await run_in_threadpool(plan_import, repository, path)
     if commit:
         for e in plan.edits:
             require(principal, "edit_boundaries", e.code, f"importing edits ({e.layer} {e.code})")
@@ -320,8 +321,9 @@ async def import_gpkg(request: Request, repository: RepositoryDep, principal: Cu
                            "stale": plan.stale, "valid": plan.ok, "stored": False}
     if commit and plan.edits:
         message = write_message(request, f"import edits of community {plan.community}")
-        generation = audited(request, audit, principal, "import", None, [e.code for e in plan.edits],
-                             lambda: commit_import(repository, plan, principal.name, message))
+        generation = await run_in_threadpool(audited, request, audit, principal, "import", None,
+                                             [e.code for e in plan.edits],
+                                             lambda: commit_import(repository, plan, principal.name, message))
         out.update(stored=True, generation=generation.to_dict())
     return out
 

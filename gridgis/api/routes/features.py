@@ -22,6 +22,7 @@ from typing import Annotated, Any, Callable
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from gridgis.api.deps import RepositoryDep
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
@@ -299,8 +300,8 @@ async def create_item(layer: str, request: Request, repository: RepositoryDep, p
         edit = Edit(layer, "insert", code, parsed.properties, parsed.geometry)
         return service.commit(repository, [edit], _author(principal), write_message(request, f"create {layer} {code}"))
 
-    audited(request, audit, principal, "create", layer, [code], work)
-    return _written(request, repository, layer, code, 201)
+    await run_in_threadpool(audited, request, audit, principal, "create", layer, [code], work)
+    return await run_in_threadpool(_written, request, repository, layer, code, 201)
 
 
 def _author(principal: Principal | None) -> str:
@@ -343,8 +344,8 @@ async def replace_item(layer: str, code: str, request: Request, repository: Repo
         edit = Edit(layer, "update", code, props, geometry, version)
         return service.commit(repository, [edit], _author(principal), write_message(request, f"replace {layer} {code}"))
 
-    audited(request, audit, principal, "replace", layer, [code], work)
-    return _written(request, repository, layer, code, 200)
+    await run_in_threadpool(audited, request, audit, principal, "replace", layer, [code], work)
+    return await run_in_threadpool(_written, request, repository, layer, code, 200)
 
 
 @router.patch("/collections/{layer}/items/{code}", summary="Update a feature with a JSON merge-patch")
@@ -376,8 +377,8 @@ async def patch_item(layer: str, code: str, request: Request, repository: Reposi
         edit = Edit(layer, "update", code, _full_properties(layer, parsed.properties), parsed.geometry, version)
         return service.commit(repository, [edit], _author(principal), write_message(request, f"update {layer} {code}"))
 
-    audited(request, audit, principal, "update", layer, [code], work)
-    return _written(request, repository, layer, code, 200)
+    await run_in_threadpool(audited, request, audit, principal, "update", layer, [code], work)
+    return await run_in_threadpool(_written, request, repository, layer, code, 200)
 
 
 @router.delete("/collections/{layer}/items/{code}", status_code=204,
