@@ -371,7 +371,12 @@ class RoutingIndex:
         if lon.shape != lat.shape or lon.ndim != 1:
             raise ValidationError(f"lon and lat must be 1-d arrays of the same length, got {lon.shape} and {lat.shape}")
         n = len(lon)
-        reason = np.full(n, "", dtype=object)
+        names = ["micro_grid_code", "grid_code", "community_code", "street_code"]
+        names += ["compound_code", "building_code"] if with_compounds else []
+        # the object columns of the result as one block (no consolidation copy); reason is its last row
+        block = np.empty((len(names) + 1, n), dtype=object)
+        reason = block[-1]
+        reason[:] = ""
         finite_in = np.isfinite(lon) & np.isfinite(lat)
         reason[~finite_in] = "missing or non-numeric coordinates"
         x, y = points_to_storage(np.where(finite_in, lon, 0.0), np.where(finite_in, lat, 0.0), crs)
@@ -411,16 +416,27 @@ class RoutingIndex:
                     lost = np.flatnonzero(fg < 0)  # beyond the metric zone: nearest in degrees
                     if len(lost):
                         fg[lost], fd[lost] = self._nearest_far_many(x[far[lost]], y[far[lost]])
-                    reason[far] = [f"outside the service area: nearest grid {self.g_code[g]} at {d:.0f} m"
-                                   for g, d in zip(fg.tolist(), fd.tolist())]
+                    reason[far] = self._far_reasons(fg, fd)
         dist[~snapped] = 0.0
-        cols = {"micro_grid_code": self.m_code[mi], "grid_code": self.g_code[gi], "community_code": self.g_comm[gi],
-                "street_code": self.g_street[gi], "compound_code": self.q_code[comp],
-                "building_code": self.b_code[bld] if with_compounds else None,
-                "snapped": snapped, "distance_m": dist, "reason": reason}
-        if not with_compounds:
-            del cols["compound_code"], cols["building_code"]
-        return pd.DataFrame({k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in cols.items()})
+        tables = [(self.m_code, mi), (self.g_code, gi), (self.g_comm, gi), (self.g_street, gi)]
+        tables += [(self.q_code, comp), (self.b_code, bld)] if with_compounds else []
+        for row, (table, ids) in zip(block, tables):
+            np.take(table, ids, out=row, mode="wrap")  # ids are -1 (the trailing None) … len - 1
+        frame = pd.DataFrame(block.T, columns=names + ["reason"], dtype=object, copy=False)
+        frame.insert(len(names), "snapped", snapped)
+        frame.insert(len(names) + 1, "distance_m", dist)
+        return frame
+
+    def _far_reasons(self, g: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """``outside the service area: nearest grid <code> at <d> m`` per point, each distinct text built once
+        (``%.0f`` and ``np.rint`` both round half to even on the exact value)."""
+        whole = np.rint(d)
+        if not np.isfinite(whole).all():
+            return np.array([f"outside the service area: nearest grid {self.g_code[a]} at {b:.0f} m"
+                             for a, b in zip(g.tolist(), d.tolist())] + [None], dtype=object)[:-1]
+        keys, inverse = np.unique(np.column_stack([g, whole.astype(np.int64)]), axis=0, return_inverse=True)
+        texts = [f"outside the service area: nearest grid {self.g_code[a]} at {b} m" for a, b in keys.tolist()]
+        return np.array(texts + [None], dtype=object)[inverse.ravel()]
 
     def _areas(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(compound id, building id) per point, lowest code where several cover it, -1 where none."""
