@@ -130,19 +130,19 @@ def run(scale: str = "small") -> list[dict]:
 
     ours_s, (first, mp, mpoly) = _best(lambda: index.micro_loc.locate(x, y), 3)
     ours = index.m_code[np.where(first >= 0, first, -1)]
-    full_s, full = _best(lambda: index.route_many(x, y), 1)
-    lean_s, lean = _best(lambda: index.route_many(x, y, with_compounds=False), 2)
+    full_s, full = _best(lambda: index.route_many(x, y), 3)
+    lean_s, lean = _best(lambda: index.route_many(x, y, with_compounds=False), 3)
 
     pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs="EPSG:4326")
-    sjoin_s, joined = _best(lambda: gpd.sjoin(pts, micro[["code", "geometry"]], predicate="within", how="inner"), 2)
+    sjoin_s, joined = _best(lambda: gpd.sjoin(pts, micro[["code", "geometry"]], predicate="within", how="inner"), 3)
     peer = _codes_from_pairs(n, joined.index.to_numpy(), joined["code"].to_numpy())
     rows += [
         _row(f"batch micro-grid lookup, {n:,} points", round(n / ours_s), "points/s", "geopandas.sjoin",
              round(sjoin_s / ours_s, 1)),
         _row("geopandas.sjoin (within)", round(n / sjoin_s), "points/s", "", ""),
-        _row(f"batch route_many (micro-grid→street, tie rule, snapping, reasons), {n:,} points", round(n / lean_s),
+        _row(f"batch route_many (micro-grid→street, tie rule, snapping, reasons; `gridgis route` files), {n:,} points", round(n / lean_s),
              "points/s", "geopandas.sjoin (micro-grids only)", round(sjoin_s / lean_s, 1)),
-        _row(f"batch route_many + compound and building, {n:,} points", round(n / full_s),
+        _row(f"batch route_many + compound and building (default; POST /route), {n:,} points", round(n / full_s),
              "points/s", "geopandas.sjoin (micro-grids only)", round(sjoin_s / full_s, 1)),
         _row("route_many micro-grid answers differing from sjoin", int(np.sum(
             np.where(lean["snapped"].to_numpy(), None, lean["micro_grid_code"].to_numpy()) != peer)), "points",
