@@ -90,11 +90,36 @@ def commit(repo: Any, edits: list[Edit], author: str, message: str,
         raise ValidationError("nothing to change")
 
     def validate_locked(state: Any) -> None:
+        refuse_stale(state, edits)  # a concurrent change is a 412 (reload), not a 422 about its effects
         problems = check(state, edits, options)
         if problems:
             raise ValidationError(f"{len(problems)} problem(s) found; nothing was stored", problems)
 
     return repo.apply_changes(to_changes(edits), author=author, message=message, check=validate_locked)
+
+
+def refuse_stale(state: Any, edits: list[Edit]) -> None:
+    """Raise :class:`PreconditionFailedError` (412) listing every edit whose ``expected_version`` is
+    no longer the stored one."""
+    from gridgis.errors import PreconditionFailedError
+
+    stale: list[Problem] = []
+    for layer in sorted({e.layer for e in edits}):
+        pinned = {e.code: int(e.expected_version) for e in edits if e.layer == layer and e.expected_version is not None}
+        if not pinned:
+            continue
+        frame = state.read_layer(layer, codes=sorted(pinned))
+        stored = {str(c): (int(v), n) for c, v, n in zip(frame["code"], frame["version"], frame["name"])}
+        for code, expected in pinned.items():
+            if code in stored and stored[code][0] != expected:
+                version, name = stored[code]
+                stale.append(Problem(f"expected version {expected} but the stored version is {version}: someone "
+                                     "changed it since; reload and redo the edit", feature=f"{code} ({name})",
+                                     layer=layer, kind="stale_version",
+                                     details={"expected": expected, "current": version}))
+    if stale:
+        raise PreconditionFailedError(f"{stale[0].layer} {stale[0].feature} was changed by someone else; "
+                                      "nothing was stored", stale)
 
 
 def current_frames(repo: Any, layers: tuple[str, ...], **filters: Any) -> dict[str, gpd.GeoDataFrame]:

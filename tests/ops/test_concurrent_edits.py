@@ -205,7 +205,13 @@ def test_planners_editing_the_same_grids_at_once_lose_nothing_and_keep_the_cover
         assert entry["status"] in (409, 412, 422), entry
         assert (entry["type"] or "").startswith("application/problem+json"), entry
         assert COMMUNITY in json.dumps(entry["body"], ensure_ascii=False), entry
+    # a PUT that only changes an attribute can be refused for one reason only: it was stale
+    assert {e["status"] for e in log if e["kind"] == "put"} <= {200, 412}
     accepted = [e for e in log if e["status"] == 200]
+    tally = {f"{e['kind']} {e['status']}": 0 for e in log}
+    for e in log:
+        tally[f"{e['kind']} {e['status']}"] += 1
+    print(f"{len(log)} edits by {PLANNERS} planners in {RUN_SECONDS:.0f} s:", dict(sorted(tally.items())))
     assert len(accepted) >= 10, f"only {len(accepted)} of {len(log)} edits were stored"
     assert any(e["status"] == 412 for e in log), "no two planners ever raced; the test proved nothing"
 
