@@ -197,9 +197,11 @@ class CellLocator:
             cf = np.floor((x - self.x0) / self.dx)
             rf = np.floor((y - self.y0) / self.dy)
             ok = (cf >= 0) & (cf < self.nx) & (rf >= 0) & (rf < self.ny)
-        first = np.full(len(x), -1, dtype=np.int64)
-        cell = rf[ok].astype(np.int64) * self.nx + cf[ok].astype(np.int64)
-        first[ok] = self.cells[cell]
+        if ok.all():  # the usual batch: no masked copies
+            first = self.cells[rf.astype(np.int64) * self.nx + cf.astype(np.int64)].astype(np.int64)
+        else:
+            first = np.full(len(x), -1, dtype=np.int64)
+            first[ok] = self.cells[rf[ok].astype(np.int64) * self.nx + cf[ok].astype(np.int64)]
         idx = np.flatnonzero(first <= -2)
         if len(idx) == 0:
             return first, np.zeros(0, np.int64), np.zeros(0, np.int64)

@@ -445,11 +445,10 @@ class RoutingIndex:
         comp = np.where((first >= 0) & (first < nq), first, -1)
         bld = np.where(first >= nq, first - nq, -1)
         for out, keep, shift in ((comp, mpoly < nq, 0), (bld, mpoly >= nq, nq)):  # several covers: lowest id
-            p, i = mp[keep], mpoly[keep] - shift
-            order = np.lexsort((i, p))
-            p, i = p[order], i[order]
-            head = np.concatenate([[True], p[1:] != p[:-1]]) if len(p) else np.zeros(0, bool)
-            out[p[head]] = i[head]
+            p, i = mp[keep], mpoly[keep] - shift  # pairs come grouped by point (CellLocator.locate)
+            if len(p):
+                heads = np.flatnonzero(np.concatenate([[True], p[1:] != p[:-1]]))
+                out[p[heads]] = np.minimum.reduceat(i, heads)
         return comp, bld
 
     def _resolve_ties(self, first, mp, mpoly, comp, grid_of) -> np.ndarray:
