@@ -378,13 +378,17 @@ class RoutingIndex:
         reason = block[-1]
         reason[:] = ""
         finite_in = np.isfinite(lon) & np.isfinite(lat)
-        reason[~finite_in] = "missing or non-numeric coordinates"
-        x, y = points_to_storage(np.where(finite_in, lon, 0.0), np.where(finite_in, lat, 0.0), crs)
+        all_finite = bool(finite_in.all())
+        if not all_finite:
+            reason[~finite_in] = "missing or non-numeric coordinates"
+            lon, lat = np.where(finite_in, lon, 0.0), np.where(finite_in, lat, 0.0)
+        x, y = points_to_storage(lon, lat, crs)
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         with np.errstate(invalid="ignore"):
             good = finite_in & np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180) & (np.abs(y) <= 90)
-        reason[finite_in & ~good] = f"coordinates out of range for {crs}"
-        x, y = np.where(good, x, np.nan), np.where(good, y, np.nan)
+        if not (all_finite and good.all()):  # the usual batch skips these copies
+            reason[finite_in & ~good] = f"coordinates out of range for {crs}"
+            x, y = np.where(good, x, np.nan), np.where(good, y, np.nan)
 
         if with_compounds:
             comp, bld = self._areas(x, y)
@@ -408,7 +412,7 @@ class RoutingIndex:
             out = need[gi[need] < 0]
             if len(out):
                 sg, sm, sd, ng, nd = self._snap(x[out], y[out])
-                gi[out], mi[out], dist[out] = sg, sm, sd
+                gi[out], mi[out], dist[out] = sg, sm, np.where(sg >= 0, sd, 0.0)
                 snapped[out] = sg >= 0
                 far = out[sg < 0]
                 if len(far):
@@ -417,7 +421,6 @@ class RoutingIndex:
                     if len(lost):
                         fg[lost], fd[lost] = self._nearest_far_many(x[far[lost]], y[far[lost]])
                     reason[far] = self._far_reasons(fg, fd)
-        dist[~snapped] = 0.0
         tables = [(self.m_code, mi), (self.g_code, gi), (self.g_comm, gi), (self.g_street, gi)]
         tables += [(self.q_code, comp), (self.b_code, bld)] if with_compounds else []
         for row, (table, ids) in zip(block, tables):
