@@ -434,11 +434,13 @@ class RoutingIndex:
         """``outside the service area: nearest grid <code> at <d> m`` per point, each distinct text built once
         (``%.0f`` and ``np.rint`` both round half to even on the exact value)."""
         whole = np.rint(d)
-        if not np.isfinite(whole).all():
+        if not (np.isfinite(whole).all() and (whole < 2**36).all()):
             return np.array([f"outside the service area: nearest grid {self.g_code[a]} at {b:.0f} m"
                              for a, b in zip(g.tolist(), d.tolist())] + [None], dtype=object)[:-1]
-        keys, inverse = np.unique(np.column_stack([g, whole.astype(np.int64)]), axis=0, return_inverse=True)
-        texts = [f"outside the service area: nearest grid {self.g_code[a]} at {b} m" for a, b in keys.tolist()]
+        keys, inverse = np.unique((g.astype(np.int64) << 36) | whole.astype(np.int64), return_inverse=True)
+        codes = self.g_code[keys >> 36].tolist()
+        metres = (keys & (2**36 - 1)).tolist()
+        texts = [f"outside the service area: nearest grid {a} at {b} m" for a, b in zip(codes, metres)]
         return np.array(texts + [None], dtype=object)[inverse.ravel()]
 
     def _areas(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

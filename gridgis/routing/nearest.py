@@ -66,7 +66,7 @@ class NearestSegments:
     ``STRtree.query_nearest``. Ties go to the lowest owner id (= lowest code).
     """
 
-    def __init__(self, ax, ay, bx, by, owner, tree, cells_per_side: int = 160, margin: float = 0.5) -> None:
+    def __init__(self, ax, ay, bx, by, owner, tree, cells_per_side: int = 240, margin: float = 0.25) -> None:
         self.ax, self.ay, self.bx, self.by = ax, ay, bx, by
         self.owner, self.tree = owner, tree
         self.nx = self.ny = 0
