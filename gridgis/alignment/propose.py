@@ -190,6 +190,24 @@ def match_vertices(geoms: dict[str, shapely.Geometry], grid_size: float) -> dict
     return out
 
 
+def _snap_buildings(ci: CommunityInput, config: AlignmentConfig) -> np.ndarray:
+    g = ci.building_geoms
+    return shapely.set_precision(g, config.grid_size_m) if len(g) else g
+
+
+def _small_compounds(ci: CommunityInput, config: AlignmentConfig) -> np.ndarray:
+    """Outlines of the compounds that must stay whole (households from buildings when there are any)."""
+    g = ci.compound_geoms
+    if not len(g):
+        return g
+    hh = np.asarray(ci.compound_households, dtype=float)
+    if ci.has_buildings:
+        pts = shapely.point_on_surface(ci.building_geoms)
+        ci_, bi = shapely.STRtree(pts).query(g, predicate="contains_properly")
+        hh = np.bincount(ci_, weights=ci.building_households[bi], minlength=len(g))
+    return shapely.set_precision(g[hh <= config.large_households], config.grid_size_m)
+
+
 def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, Any]:
     """Align one community (metric CRS): the new grid per face, dissolved grids, moves and explanations."""
     p = build_partition(ci, config)
@@ -200,7 +218,9 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
         assign, moves = rebalance(assign, p, config, fixed=ci.dedicated)
     steps: list[dict[str, Any]] = []
     if config.split_merge:
-        assign, steps, more = split_and_merge(assign, p, config, ci.code, ci.grid_codes, fixed=ci.dedicated)
+        assign, steps, more = split_and_merge(assign, p, config, ci.code, ci.grid_codes, fixed=ci.dedicated,
+                                              building_geoms=_snap_buildings(ci, config),
+                                              compound_geoms=_small_compounds(ci, config))
         moves += more
     face_new = assign[p.face_atom] if len(p.face_atom) else np.array([], dtype=object)
     geoms: dict[str, shapely.Geometry] = {}

@@ -33,6 +33,23 @@ def atom_centres(p: Partition) -> np.ndarray:
                             np.bincount(p.face_atom, weights=w * c[:, 1], minlength=n) / area])
 
 
+def straddling_buildings(p: Partition, building_geoms: np.ndarray, min_area_m2: float = 0.01) -> list[set[int]]:
+    """The atoms each building footprint reaches into, for buildings reaching into more than one atom.
+
+    A split must keep each of these sets on one side, or a building would be cut by the new line.
+    """
+    if not len(building_geoms) or not len(p.faces):
+        return []
+    bi, fi = shapely.STRtree(p.faces).query(building_geoms, predicate="intersects")
+    if not len(bi):
+        return []
+    area = shapely.area(shapely.intersection(building_geoms[bi], p.faces[fi]))
+    reach: dict[int, set[int]] = {}
+    for b, f in zip(bi[area > min_area_m2], fi[area > min_area_m2]):
+        reach.setdefault(int(b), set()).add(int(p.face_atom[f]))
+    return [atoms for _, atoms in sorted(reach.items()) if len(atoms) > 1]
+
+
 def _grown(members: list[int], start: int, xy: np.ndarray, adj: dict[int, dict[int, float]]) -> list[int]:
     """Members in the order a region grows from ``start``: always the frontier atom nearest the start."""
     inside = set(members)
@@ -48,13 +65,15 @@ def _grown(members: list[int], start: int, xy: np.ndarray, adj: dict[int, dict[i
 
 
 def best_split(members: list[int], hh: np.ndarray, xy: np.ndarray, adj: dict[int, dict[int, float]],
-               config: AlignmentConfig, max_checks: int = 400) -> tuple[list[int], list[int]] | None:
+               config: AlignmentConfig, max_checks: int = 400,
+               keep_together: list[set[int]] | None = None) -> tuple[list[int], list[int]] | None:
     """Cut one grid's atoms into two contiguous sides that lower the deviation from the range most.
 
     Candidate cuts are the prefixes of four orders of the atoms: west→east, south→north, and
     regions grown from the westmost and from the southmost atom. A cut must leave households on
     both sides, keep both sides in one piece and strictly lower the deviation; among those the
-    lowest deviation wins, then the most even split, then the first order and position.
+    lowest deviation wins, then the most even split, then the first order and position. Each set
+    of atoms in ``keep_together`` (the atoms a building reaches into) stays on one side.
 
     Returns
     -------
@@ -85,6 +104,9 @@ def best_split(members: list[int], hh: np.ndarray, xy: np.ndarray, adj: dict[int
     candidates.sort()
     for _, _, o, k in candidates[:max_checks]:
         one, two = orders[o][:k], orders[o][k:]
+        side = set(one)
+        if any(s & side and s - side for s in keep_together or ()):
+            continue
         if len(components(one, adj)) == 1 and len(components(two, adj)) == 1:
             one, two = sorted(one), sorted(two)
             h1, h2 = float(hh[one].sum()), float(hh[two].sum())
@@ -107,7 +129,8 @@ def next_code(community_code: str, used: set[str]) -> str:
 
 
 def split_and_merge(assign: np.ndarray, p: Partition, config: AlignmentConfig, community_code: str,
-                    grid_codes: list[str], fixed: frozenset[str] = frozenset(), max_rounds: int = 200
+                    grid_codes: list[str], fixed: frozenset[str] = frozenset(), max_rounds: int = 200,
+                    building_geoms: np.ndarray | None = None, compound_geoms: np.ndarray | None = None
                     ) -> tuple[np.ndarray, list[dict[str, Any]], list[dict]]:
     """Split over-full grids and merge under-full ones until neither helps; rebalance after each step.
 
@@ -123,6 +146,10 @@ def split_and_merge(assign: np.ndarray, p: Partition, config: AlignmentConfig, c
         The community's current grid codes (a new code is never one of them).
     fixed : frozenset of str
         Dedicated grids: never split, merged or merged into.
+    building_geoms : ndarray, optional
+        Building footprints (metric): a split never runs through one.
+    compound_geoms : ndarray, optional
+        Outlines of the small compounds (metric): a split never runs through one (beyond slivers).
 
     Returns
     -------
@@ -141,12 +168,17 @@ def split_and_merge(assign: np.ndarray, p: Partition, config: AlignmentConfig, c
     adj = p.atom_adjacency
     lo, hi = config.household_min, config.household_max
     used = set(grid_codes)
+    start = assign.copy()
+    together = straddling_buildings(p, building_geoms) if building_geoms is not None else []
+    if compound_geoms is not None:
+        together += straddling_buildings(p, compound_geoms, config.sliver_area_m2)
     for _ in range(max_rounds):
         members = _members(assign)
         total = {g: float(hh[m].sum()) for g, m in members.items()}
         step = None
         for g in sorted((g for g in members if g not in fixed and total[g] > hi), key=lambda g: (-total[g], g)):
-            cut = best_split(members[g], hh, xy, adj, config)
+            mine = set(members[g])
+            cut = best_split(members[g], hh, xy, adj, config, keep_together=[t for t in together if t & mine])
             if cut is not None:
                 new = next_code(community_code, used)
                 used.add(new)
@@ -170,4 +202,13 @@ def split_and_merge(assign: np.ndarray, p: Partition, config: AlignmentConfig, c
         if config.rebalance:
             assign, more = rebalance(assign, p, config, fixed=fixed)
             moves += more
+    # safety net: a result that leaves more buildings or small compounds across a grid line than the
+    # assignment it started from is not taken (the grids stay as rebalancing left them, explained)
+    if steps and _crossings(assign, together) > _crossings(start, together):
+        return start, [], []
     return assign, steps, moves
+
+
+def _crossings(assign: np.ndarray, together: list[set[int]]) -> int:
+    """How many of the keep-together atom sets span more than one grid."""
+    return sum(len({assign[a] for a in t}) > 1 for t in together)
