@@ -54,12 +54,21 @@ def print_coverage(result, sites, kind: str) -> None:
     from gridgis.cli.common import console
     from gridgis.layers.station import KINDS
 
-    table = Table(title=f"生活圈覆盖 life-circle coverage: {result.distance_m:.0f} m, {result.method}")
-    for col in ("社区 community", "站点类型 kind", "户数", "覆盖户数", "覆盖率"):
-        table.add_column(col, justify="right" if col[0] in "户覆" else "left")
-    for r in result.by_community.itertuples():
-        share = "—" if r.share != r.share else f"{r.share:.0%}"
-        table.add_row(str(r.community_name), str(r.kind_zh), f"{r.households:.0f}", f"{r.covered_households:.0f}", share)
+    table = Table(title=f"生活圈覆盖率 life-circle coverage (share of households): {result.distance_m:.0f} m, "
+                        f"{result.method}")
+    by = result.by_community
+    kinds = list(dict.fromkeys(by["kind"]))
+    labels = dict(zip(by["kind"], by["kind_zh"]))
+    short = {"party_mass_centre": "党群", "micro_station": "微站", "red_station": "红色", "courier_station": "驿站",
+             "help_desk": "帮办", "canteen": "食堂", "mediation_room": "调解"}
+    table.add_column("社区", no_wrap=True)
+    table.add_column("户数", justify="right")
+    for k in kinds:  # one column per station kind keeps the table one row per community
+        table.add_column(short.get(k, str(labels[k])[:2]), justify="right")
+    for (code, name), rows in by.groupby(["community_code", "community_name"], sort=True):
+        shares = dict(zip(rows["kind"], rows["share"]))
+        cells = ["—" if shares.get(k) != shares.get(k) or k not in shares else f"{shares[k]:.0%}" for k in kinds]
+        table.add_row(str(name).removesuffix("居委会"), f"{rows['households'].iloc[0]:.0f}", *cells)
     console.print(table)
     for s in sites.itertuples():
         console.print(f"建议新{KINDS.get(kind, kind)} #{s.rank}: {s.geometry.x:.5f},{s.geometry.y:.5f} "

@@ -63,7 +63,9 @@ def test_alignment_map_uses_the_alignment_library_when_no_frames_are_given(city,
     if cut is None:
         pytest.skip("gridgis.alignment is not available")
     assert len(cut) == 0  # the test city's compounds sit inside their grids
-    assert len(proposed) == len(city["grids"])
+    # the proposal may merge under-full grids (split_merge), but it covers exactly the same ground
+    assert 1 <= len(proposed) <= len(city["grids"])
+    assert abs(proposed.union_all().area - city["grids"].union_all().area) < 1e-9
 
 
 def test_coverage_map_shows_the_gaps_and_new_sites_for_one_kind(city, tmp_path):
