@@ -32,18 +32,10 @@ def _target_count(total: float, config: AlignmentConfig) -> int:
 
 
 def _connected(members: list[int], adj: list[set[int]]) -> bool:
-    if not members:
-        return False
-    rest = set(members)
-    stack = [members[0]]
-    seen = {members[0]}
-    while stack:
-        a = stack.pop()
-        for b in adj[a]:
-            if b in rest and b not in seen:
-                seen.add(b)
-                stack.append(b)
-    return len(seen) == len(rest)
+    """True when ``members`` form one piece in the adjacency ``adj``."""
+    from gridgis.alignment.rebalance import components
+
+    return bool(members) and len(components(members, adj)) == 1
 
 
 def _group(hh: np.ndarray, xy: np.ndarray, adj: list[set[int]], config: AlignmentConfig) -> list[list[int]]:
