@@ -56,10 +56,17 @@ class CellLocator:
     nx: int
     ny: int
     n: int
-    cells: np.ndarray  # int32 (ny * nx,): polygon id, -1 empty, -2 - k special cell k
-    ptr: np.ndarray  # int64 (nspecial, 4): first/end edge row, first/end candidate row of each special cell
-    edges: np.ndarray  # float64 (nedges, 6): ax, ay, bx, by, slot, side of the reference point (+1/-1/0)
-    cands: np.ndarray  # int64: 2 * polygon id + (the cell's reference point lies inside it)
+    cells: np.ndarray  # int32 (ny * nx,): polygon id, -1 empty, -2 - o: a special cell whose record starts at o
+    records: np.ndarray  # float64: the records of the special cells, one after another (see below)
+    nspecial: int  # number of special cells
+    nedges: int  # number of (cell, edge) rows over all records
+    max_candidates: int  # the most candidates any special cell has
+
+    # A special cell's record is [nedges, ncands, cand_0 … cand_(ncands-1), edge_0 … edge_(nedges-1)]:
+    # a candidate is 2 * polygon id + (the cell's reference point lies inside it); an edge is six
+    # numbers ax, ay, bx, by, slot (the candidate it belongs to), side of the reference point (+1/-1/0).
+    # One record is contiguous, so answering a point in a special cell reads one run of memory
+    # right after the cell itself (ids and flags are small integers, exact in float64).
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -79,8 +86,7 @@ class CellLocator:
         n = len(geoms)
         ax, ay, bx, by, poly = polygon_edges(geoms)
         if len(ax) == 0:
-            return cls(0.0, 0.0, 1.0, 1.0, 1, 1, n, np.full(1, -1, np.int32), np.zeros((0, 4), np.int64),
-                       np.zeros((0, 6)), np.zeros(0, np.int64))
+            return cls(0.0, 0.0, 1.0, 1.0, 1, 1, n, np.full(1, -1, np.int32), np.zeros(0), 0, 0, 0)
         xmin, xmax = float(min(ax.min(), bx.min())), float(max(ax.max(), bx.max()))
         ymin, ymax = float(min(ay.min(), by.min())), float(max(ay.max(), by.max()))
         coslat = max(math.cos(math.radians((ymin + ymax) / 2)), 0.05)
@@ -129,21 +135,34 @@ class CellLocator:
         # edges of each special cell, ordered by cell (edge_cell is sorted by _touched_cells)
         edge_ptr = np.searchsorted(e_rank, np.arange(nsp + 1)).astype(np.int64)
         slot = np.searchsorted(keys, e_rank * n + poly[edge_id]) - cand_ptr[e_rank]
-        ptr = np.column_stack([edge_ptr[:-1], edge_ptr[1:], cand_ptr[:-1], cand_ptr[1:]])
         ea, eb, ec, ed = ax[edge_id], ay[edge_id], bx[edge_id], by[edge_id]
         sp_cell = special_ids[e_rank]
         rx = x0 + (sp_cell % nx + REF_DX) * dx
         ry = y0 + (sp_cell // nx + REF_DY) * dy
         side = np.sign((ec - ea) * (ry - eb) - (ed - eb) * (rx - ea))
-        edges = np.column_stack([ea, eb, ec, ed, slot.astype(float), side])
-        return cls(x0, y0, dx, dy, nx, ny, n, cells, ptr, edges, cand.astype(np.int64) * 2 + ref_in)
+        # pack the records: header, candidates, edges (rows of six)
+        n_e, n_c = np.diff(edge_ptr), np.diff(cand_ptr)
+        size = 2 + n_c + 6 * n_e
+        start = np.cumsum(size) - size
+        records = np.empty(int(size.sum()), dtype=np.float64)
+        records[start] = n_e
+        records[start + 1] = n_c
+        records[start[cand_rank] + 2 + np.arange(len(keys)) - cand_ptr[cand_rank]] = cand * 2 + ref_in
+        at = start[e_rank] + 2 + n_c[e_rank] + 6 * (np.arange(len(e_rank)) - edge_ptr[e_rank])
+        for col, values in enumerate((ea, eb, ec, ed, slot.astype(float), side)):
+            records[at + col] = values
+        if len(records) + 2 >= 2**31:  # a city too large for int32 cell values
+            cells = cells.astype(np.int64)
+        cells[special_ids] = -2 - start
+        return cls(x0, y0, dx, dy, nx, ny, n, cells, records, nsp, len(e_rank),
+                   int(n_c.max()) if nsp else 0)
 
     # ------------------------------------------------------------------ queries
     @property
     def stats(self) -> dict[str, float]:
         """Size figures: cells, special cells, edges stored, cell size in metres."""
-        return {"cells": self.nx * self.ny, "special_cells": len(self.ptr), "edges": len(self.edges),
-                "cell_m": self.dy * M_PER_DEG_LAT}
+        return {"cells": self.nx * self.ny, "special_cells": self.nspecial, "edges": self.nedges,
+                "cell_m": self.dy * M_PER_DEG_LAT, "megabytes": round((self.cells.nbytes + self.records.nbytes) / 2**20, 1)}
 
     def locate_one(self, x: float, y: float) -> tuple[int, ...]:
         """Ids of the polygons covering the point (lon, lat); ``()`` when none.
@@ -159,14 +178,15 @@ class CellLocator:
             return (v,)
         if v == -1:
             return ()
-        es, ee, cs, ce = self.ptr[-2 - v].tolist()
+        o = -2 - v
+        ne, nc = int(self.records[o]), int(self.records[o + 1])
         rx = self.x0 + (c + REF_DX) * self.dx
         ry = self.y0 + (r + REF_DY) * self.dy
-        cands = self.cands[cs:ce].tolist()
+        cands = [int(cd) for cd in self.records[o + 2:o + 2 + nc].tolist()]
         state = [cd & 1 for cd in cands]
-        on = [False] * (ce - cs)
+        on = [False] * nc
         sx, sy = rx - x, ry - y  # the segment point → reference
-        for ax, ay, bx, by, s, side in self.edges[es:ee].tolist():
+        for ax, ay, bx, by, s, side in self.records[o + 2 + nc:o + 2 + nc + 6 * ne].reshape(ne, 6).tolist():
             o_q = (bx - ax) * (y - ay) - (by - ay) * (x - ax)
             if o_q == 0.0:
                 if min(ax, bx) <= x <= max(ax, bx) and min(ay, by) <= y <= max(ay, by):
@@ -179,6 +199,34 @@ class CellLocator:
         if len(cands) == 1:
             return (cands[0] >> 1,) if state[0] or on[0] else ()
         return tuple([cd >> 1 for cd, st, o in zip(cands, state, on) if st or o])
+
+    def covering(self, x, y, split: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per point (lon, lat degrees): the lowest covering polygon id below ``split``, the lowest id
+        at or above it minus ``split`` (``-1`` where none; ``split`` defaults to ``n``, so everything
+        is "below"), and the number of polygons covering the point (int32). With compounds first and
+        buildings after them (``split`` = number of compounds) that is (compound, building) at once.
+
+        One compiled pass (:mod:`gridgis.routing.kernels`) when numba is available, else the numpy path.
+        """
+        from gridgis.routing import kernels
+
+        split = self.n if split is None else int(split)
+        if kernels.AVAILABLE:
+            return kernels.covering(self, x, y, split)
+        x = np.asarray(x, dtype=float)
+        first, mp, mpoly = self._locate_numpy(x, np.asarray(y, dtype=float))
+        lo = np.where((first >= 0) & (first < split), first, -1)
+        hi = np.where(first >= split, first - split, -1)
+        count = (first >= 0).astype(np.int32)
+        if len(mp):
+            heads = np.flatnonzero(np.concatenate([[True], mp[1:] != mp[:-1]]))
+            count[mp[heads]] = np.diff(np.append(heads, len(mp))).astype(np.int32)
+            for out, keep, shift in ((lo, mpoly < split, 0), (hi, mpoly >= split, split)):  # grouped by point
+                p, i = mp[keep], mpoly[keep] - shift
+                if len(p):
+                    h = np.flatnonzero(np.concatenate([[True], p[1:] != p[:-1]]))
+                    out[p[h]] = np.minimum.reduceat(i, h)
+        return lo, hi, count
 
     def locate(self, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vectorised look-up of arrays of points (lon, lat degrees).
@@ -193,6 +241,37 @@ class CellLocator:
         """
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
+        from gridgis.routing import kernels
+
+        if not kernels.AVAILABLE:
+            return self._locate_numpy(x, y)
+        first, _, count = kernels.covering(self, x, y, self.n)
+        return self._with_pairs(x, y, first, count)
+
+    def locate_and_cover(self, other: CellLocator, split: int, x, y
+                         ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """:meth:`locate` against this locator and :meth:`covering` (``lo``, ``hi``) against ``other``,
+        in one compiled pass over the points when numba is available (the batch router's hot path)."""
+        from gridgis.routing import kernels
+
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if not kernels.AVAILABLE:
+            return self.locate(x, y), other.covering(x, y, split)[:2]
+        (first, _, count), (lo, hi, _) = kernels.covering_pair(self, self.n, other, split, x, y)
+        return self._with_pairs(x, y, first, count), (lo, hi)
+
+    def _with_pairs(self, x, y, first, count) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``first`` with -2 where several polygons cover a point, and those (point, polygon) pairs."""
+        several = np.flatnonzero(count > 1)
+        if len(several) == 0:
+            return first, np.zeros(0, np.int64), np.zeros(0, np.int64)
+        first[several] = -2
+        _, mp, mpoly = self._locate_numpy(x[several], y[several])  # the few points on shared edges
+        return first, several[mp], mpoly
+
+    def _locate_numpy(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`locate` in numpy alone (the reference the compiled kernel is tested against)."""
         with np.errstate(invalid="ignore"):
             cf = np.floor((x - self.x0) / self.dx)
             rf = np.floor((y - self.y0) / self.dy)
@@ -205,18 +284,19 @@ class CellLocator:
         idx = np.flatnonzero(first <= -2)
         if len(idx) == 0:
             return first, np.zeros(0, np.int64), np.zeros(0, np.int64)
-        pk = self.ptr[-2 - first[idx]]
+        rec = -2 - first[idx]  # where each point's record starts
         qx, qy = x[idx], y[idx]
         rx = self.x0 + (cf[idx] + REF_DX) * self.dx
         ry = self.y0 + (rf[idx] + REF_DY) * self.dy
-        ncand = pk[:, 3] - pk[:, 2]
+        nedge = self.records[rec].astype(np.int64)
+        ncand = self.records[rec + 1].astype(np.int64)
         cand_off = np.cumsum(ncand) - ncand  # first slot of each point in the flat (point, candidate) list
         total = int(ncand.sum())
-        nedge = pk[:, 1] - pk[:, 0]
         pe = np.repeat(np.arange(len(idx)), nedge)
-        eid = np.repeat(pk[:, 0] - (np.cumsum(nedge) - nedge), nedge) + np.arange(int(nedge.sum()))
-        ed = self.edges[eid]
-        ax, ay, bx, by, slot, o_r = ed[:, 0], ed[:, 1], ed[:, 2], ed[:, 3], ed[:, 4].astype(np.int64), ed[:, 5]
+        row = np.arange(int(nedge.sum())) - np.repeat(np.cumsum(nedge) - nedge, nedge)  # edge number in its record
+        base = (rec + 2 + ncand)[pe] + 6 * row
+        ax, ay, bx, by = (self.records[base + k] for k in range(4))
+        slot, o_r = self.records[base + 4].astype(np.int64), self.records[base + 5]
         px, py, pr_x, pr_y = qx[pe], qy[pe], rx[pe], ry[pe]
         o_q = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
         on = ((o_q == 0) & (px >= np.minimum(ax, bx)) & (px <= np.maximum(ax, bx))
@@ -229,8 +309,8 @@ class CellLocator:
         parity = np.bincount(flat, weights=crosses, minlength=total).astype(np.int64) % 2 == 1
         on_any = np.bincount(flat, weights=on, minlength=total) > 0
         pc = np.repeat(np.arange(len(idx)), ncand)
-        cid = np.repeat(pk[:, 2] - cand_off, ncand) + np.arange(total)
-        cd = self.cands[cid]
+        cid = np.repeat(rec + 2 - cand_off, ncand) + np.arange(total)
+        cd = self.records[cid].astype(np.int64)
         covers = ((cd & 1).astype(bool) ^ parity) | on_any
         count = np.bincount(pc, weights=covers, minlength=len(idx)).astype(np.int64)
         hit_pt, hit_poly = pc[covers], cd[covers] >> 1

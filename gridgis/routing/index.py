@@ -39,6 +39,7 @@ import shapely
 
 from gridgis.crs import ensure_storage_crs, metric_crs_for, parse_crs, points_to_storage
 from gridgis.errors import OutOfAreaError, ValidationError
+from gridgis.routing import kernels
 from gridgis.routing.cells import CellLocator, polygon_edges
 from gridgis.routing.nearest import (NearestSegments, first_per_point, haversine_m, metric_transformer,
                                      outer_edges)
@@ -198,6 +199,7 @@ class RoutingIndex:
             first = np.concatenate([[True], qi[1:] != qi[:-1]]) if len(qi) else np.zeros(0, bool)
             self.q_owner[qi[first]] = gi[first]
         self._prepare_rows()
+        kernels.warm_up(self.micro_loc)  # compile (or load) the batch kernel now, not on the first request
         return self
 
     def _prepare_rows(self) -> None:
@@ -390,16 +392,16 @@ class RoutingIndex:
             reason[finite_in & ~good] = f"coordinates out of range for {crs}"
             x, y = np.where(good, x, np.nan), np.where(good, y, np.nan)
 
-        if with_compounds:
-            comp, bld = self._areas(x, y)
+        if with_compounds:  # micro-grid, compound and building in one pass over the points
+            (mfirst, mp, mpoly), (comp, bld) = self.micro_loc.locate_and_cover(self.area_loc, self.nq, x, y)
         else:
             comp = np.full(n, -1, dtype=np.int64)
-        mfirst, mp, mpoly = self.micro_loc.locate(x, y)
+            mfirst, mp, mpoly = self.micro_loc.locate(x, y)
         if not with_compounds and len(mp):  # the tie rule needs the compound of tied points only
             tied = np.unique(mp)
             comp[tied] = self._areas(x[tied], y[tied])[0]
         mi = self._resolve_ties(mfirst, mp, mpoly, comp, self.m_grid)
-        gi = np.where(mi >= 0, self.m_grid[mi], -1)
+        gi = self.m_grid[mi]  # m_grid[-1] is -1: no micro-grid, no grid yet
         need = np.flatnonzero(good & (mi < 0))
         snapped = np.zeros(n, dtype=bool)
         dist = np.zeros(n)
@@ -445,15 +447,7 @@ class RoutingIndex:
 
     def _areas(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(compound id, building id) per point, lowest code where several cover it, -1 where none."""
-        first, mp, mpoly = self.area_loc.locate(x, y)
-        nq = self.nq
-        comp = np.where((first >= 0) & (first < nq), first, -1)
-        bld = np.where(first >= nq, first - nq, -1)
-        for out, keep, shift in ((comp, mpoly < nq, 0), (bld, mpoly >= nq, nq)):  # several covers: lowest id
-            p, i = mp[keep], mpoly[keep] - shift  # pairs come grouped by point (CellLocator.locate)
-            if len(p):
-                heads = np.flatnonzero(np.concatenate([[True], p[1:] != p[:-1]]))
-                out[p[heads]] = np.minimum.reduceat(i, heads)
+        comp, bld, _ = self.area_loc.covering(x, y, split=self.nq)
         return comp, bld
 
     def _resolve_ties(self, first, mp, mpoly, comp, grid_of) -> np.ndarray:

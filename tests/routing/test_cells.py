@@ -115,3 +115,56 @@ def test_no_polygons_builds_an_empty_locator():
     loc = CellLocator.build(np.array([], dtype=object))
     assert loc.locate_one(121.0, 31.0) == ()
     assert loc.locate(np.array([121.0]), np.array([31.0]))[0].tolist() == [-1]
+
+
+# ---------------------------------------------------------------------- compiled kernel vs numpy path
+def test_the_compiled_kernel_is_in_use_where_numba_is_installed():
+    from gridgis.routing import kernels
+
+    assert kernels.AVAILABLE, "numba is a declared dependency; without it batches take the slower numpy path"
+
+
+def _covering_numpy(loc: CellLocator, x, y, split):
+    from gridgis.routing import kernels
+
+    saved, kernels.AVAILABLE = kernels.AVAILABLE, False
+    try:
+        return loc.covering(x, y, split)
+    finally:
+        kernels.AVAILABLE = saved
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), cell_m=st.sampled_from([None, 1.5, 9.0, 40.0]))
+def test_compiled_kernel_answers_bit_for_bit_like_the_numpy_path(seed, cell_m):
+    """Overlapping boxes (compounds with their buildings) split into two id ranges, points on edges,
+    on vertices, NaN and far outside: lowest id per range and the cover count agree exactly."""
+    rng = np.random.default_rng(seed)
+    loc = CellLocator.build(BOXES, cell_m=cell_m)
+    x, y = _points(None, 500, rng, shapely.total_bounds(BOXES), BOX_VERTS)
+    x[:3], y[:3] = [np.nan, 0.0, 1e9], [31.2, np.nan, 31.2]
+    split = len(CITY["compounds"])
+    got = loc.covering(x, y, split)
+    want = _covering_numpy(loc, x, y, split)
+    for a, b in zip(got, want):
+        assert a.tolist() == b.tolist()
+    cover = covering(BOXES, x, y)  # and both equal shapely
+    assert got[2].tolist() == [len(c) for c in cover]
+    assert got[0].tolist() == [min((i for i in c if i < split), default=-1) for c in cover]
+    assert got[1].tolist() == [min((i - split for i in c if i >= split), default=-1) for c in cover]
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_locate_and_cover_in_one_pass_equals_two_separate_lookups(seed):
+    rng = np.random.default_rng(seed)
+    micro = CellLocator.build(POLYS, cell_m=7.0)
+    areas = CellLocator.build(BOXES, cell_m=3.0)
+    x, y = _points(None, 400, rng, BOUNDS, np.concatenate([VERTS, BOX_VERTS]))
+    split = len(CITY["compounds"])
+    (first, mp, mpoly), (lo, hi) = micro.locate_and_cover(areas, split, x, y)
+    want_first, want_mp, want_mpoly = micro.locate(x, y)
+    assert first.tolist() == want_first.tolist()
+    assert sorted(zip(mp.tolist(), mpoly.tolist())) == sorted(zip(want_mp.tolist(), want_mpoly.tolist()))
+    want_lo, want_hi, _ = areas.covering(x, y, split)
+    assert lo.tolist() == want_lo.tolist() and hi.tolist() == want_hi.tolist()
