@@ -188,6 +188,10 @@ class RoutingIndex:
         self.micro_segments = shapely.STRtree(shapely.linestrings(
             np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1)))
         self.micro_segment_owner = owner
+        # the same segments grouped by the grid of their micro-grid, for the compiled snapping kernel
+        by_grid = np.argsort(self.m_grid[owner], kind="stable")
+        self.micro_seg_grouped = tuple(np.ascontiguousarray(a[by_grid]) for a in (ax, ay, bx, by, owner))
+        self.micro_seg_ptr = np.searchsorted(self.m_grid[owner][by_grid], np.arange(len(self.g_code) + 1))
         self.grid_tree_deg = shapely.STRtree(grids.geometry.values)
         self.q_owner = np.full(len(comps) + 1, -1, dtype=np.int64)
         if len(comps):
@@ -199,7 +203,13 @@ class RoutingIndex:
             first = np.concatenate([[True], qi[1:] != qi[:-1]]) if len(qi) else np.zeros(0, bool)
             self.q_owner[qi[first]] = gi[first]
         self._prepare_rows()
-        kernels.warm_up(self.micro_loc)  # compile (or load) the batch kernel now, not on the first request
+        # compile (or load from numba's cache) the batch kernels now, not on the first request
+        kernels.warm_up(self.micro_loc)
+        if kernels.AVAILABLE:
+            empty = np.zeros(0)
+            kernels.nearest_in_cells(self.grid_nearest, empty, empty)
+            kernels.nearest_of_group(empty, empty, np.zeros(0, np.int64), 1.0, self.micro_seg_ptr,
+                                     *self.micro_seg_grouped)
         return self
 
     def _prepare_rows(self) -> None:
@@ -347,7 +357,10 @@ class RoutingIndex:
         with np.errstate(invalid="ignore"):
             rows = np.flatnonzero(near_d <= self.snap_tolerance_m)
         gi[rows], dist[rows] = near_g[rows], near_d[rows]
-        if len(rows):  # the nearest micro-grid of the snapped grid, only for the (few) snapped points
+        if len(rows) and kernels.AVAILABLE:  # the nearest micro-grid of the snapped grid, within the tolerance
+            mi[rows] = kernels.nearest_of_group(mx[rows], my[rows], gi[rows], self.snap_tolerance_m,
+                                                self.micro_seg_ptr, *self.micro_seg_grouped)[0]
+        elif len(rows):
             pts = shapely.points(mx[rows], my[rows])
             pj, sj = self.micro_segments.query(pts, predicate="dwithin", distance=self.snap_tolerance_m)
             if len(pj):

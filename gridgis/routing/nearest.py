@@ -98,6 +98,12 @@ class NearestSegments:
         dist = np.full(n, np.nan)
         if n == 0 or len(self.ax) == 0:
             return owner, dist
+        from gridgis.routing import kernels
+
+        if kernels.AVAILABLE:  # one compiled pass; the tree for the points beyond the raster
+            owner, dist = kernels.nearest_in_cells(self, mx, my)
+            self._beyond(mx, my, np.flatnonzero((owner < 0) & np.isfinite(mx) & np.isfinite(my)), owner, dist)
+            return owner, dist
         with np.errstate(invalid="ignore"):
             c = np.floor((mx - self.x0) / self.step)
             r = np.floor((my - self.y0) / self.step)
@@ -113,10 +119,13 @@ class NearestSegments:
             dmin = np.minimum.reduceat(d, heads)
             own = np.where(d == dmin[pi], self.owner[si], np.iinfo(np.int64).max)
             owner[rows], dist[rows] = np.minimum.reduceat(own, heads), dmin
-        rest = np.flatnonzero(~inr & np.isfinite(mx) & np.isfinite(my))
-        if len(rest):  # beyond the raster: the tree (all segments at the minimal distance, then lowest owner)
+        self._beyond(mx, my, np.flatnonzero(~inr & np.isfinite(mx) & np.isfinite(my)), owner, dist)
+        return owner, dist
+
+    def _beyond(self, mx, my, rest: np.ndarray, owner: np.ndarray, dist: np.ndarray) -> None:
+        """Points beyond the raster: the tree (all segments at the minimal distance, then lowest owner)."""
+        if len(rest):
             (pj, sj), dj = self.tree.query_nearest(shapely.points(mx[rest], my[rest]), return_distance=True,
                                                    all_matches=True)
             pj, gj, dj = first_per_point(pj, self.owner[sj], dj)
             owner[rest[pj]], dist[rest[pj]] = gj, dj
-        return owner, dist

@@ -99,3 +99,33 @@ def test_segment_distance_matches_shapely_bit_for_bit():
     got = segment_distance(p[:, 0], p[:, 1], a[:, 0], a[:, 1], b[:, 0], b[:, 1])
     want = shapely.distance(shapely.points(p), shapely.linestrings(np.stack([a, b], axis=1)))
     assert np.array_equal(got, want)
+
+
+def test_compiled_segment_distance_matches_shapely_bit_for_bit():
+    from gridgis.routing import kernels
+
+    rng = np.random.default_rng(8)
+    a, b, p = rng.normal(0, 1000, (300, 2)), rng.normal(0, 1000, (300, 2)), rng.normal(0, 3000, (300, 2))
+    b[:5] = a[:5]
+    got = [kernels._segment_distance(*pp, *aa, *bb) for pp, aa, bb in zip(p.tolist(), a.tolist(), b.tolist())]
+    want = shapely.distance(shapely.points(p), shapely.linestrings(np.stack([a, b], axis=1)))
+    assert np.array_equal(np.array(got), want)
+
+
+def test_batch_answers_are_the_same_with_and_without_the_compiled_kernels(city, monkeypatch):
+    """Every column, bit for bit: inside, on vertices, snapped and far outside."""
+    from gridgis.routing import kernels
+
+    index = RoutingIndex.build(city, snap_tolerance_m=TOL)
+    rng = np.random.default_rng(11)
+    ox, oy, _ = _outside_points(city, rng)
+    b = city["grids"].total_bounds
+    verts = shapely.get_coordinates(city["micro_grids"].geometry.values)[::7]
+    x = np.concatenate([rng.uniform(b[0], b[2], 2000), ox, verts[:, 0], [np.nan, 500.0]])
+    y = np.concatenate([rng.uniform(b[1], b[3], 2000), oy, verts[:, 1], [31.2, 31.2]])
+    compiled = [index.route_many(x, y), index.route_many(x, y, with_compounds=False)]
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    numpy_path = [index.route_many(x, y), index.route_many(x, y, with_compounds=False)]
+    for a, b_ in zip(compiled, numpy_path):
+        assert a.equals(b_)
+    assert compiled[0]["snapped"].any() and compiled[0]["compound_code"].notna().any()
