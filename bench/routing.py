@@ -133,6 +133,15 @@ def run(scale: str = "small") -> list[dict]:
     full_s, full = _best(lambda: index.route_many(x, y), 3)
     lean_s, lean = _best(lambda: index.route_many(x, y, with_compounds=False), 3)
 
+    from gridgis.routing import kernels
+
+    compiled = kernels.AVAILABLE
+    kernels.AVAILABLE = False  # the same calls on the numpy path, to show what the compiled kernels add
+    try:
+        numpy_s, numpy_full = _best(lambda: index.route_many(x, y), 2)
+    finally:
+        kernels.AVAILABLE = compiled
+
     pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs="EPSG:4326")
     sjoin_s, joined = _best(lambda: gpd.sjoin(pts, micro[["code", "geometry"]], predicate="within", how="inner"), 3)
     peer = _codes_from_pairs(n, joined.index.to_numpy(), joined["code"].to_numpy())
@@ -144,6 +153,11 @@ def run(scale: str = "small") -> list[dict]:
              "points/s", "geopandas.sjoin (micro-grids only)", round(sjoin_s / lean_s, 1)),
         _row(f"batch route_many + compound and building (default; POST /route), {n:,} points", round(n / full_s),
              "points/s", "geopandas.sjoin (micro-grids only)", round(sjoin_s / full_s, 1)),
+        _row(f"batch route_many default on the numpy path (GRIDGIS_ROUTING_JIT=0), {n:,} points", round(n / numpy_s),
+             "points/s", "geopandas.sjoin (micro-grids only)", round(sjoin_s / numpy_s, 1)),
+        _row("compiled kernels vs numpy path, default route_many", round(numpy_s / full_s, 2), "×", "", ""),
+        _row("rows differing between the compiled and the numpy path", int(len(full) - (
+            (full == numpy_full) | (full.isna() & numpy_full.isna())).all(axis=1).sum()), "rows", "", ""),
         _row("route_many micro-grid answers differing from sjoin", int(np.sum(
             np.where(lean["snapped"].to_numpy(), None, lean["micro_grid_code"].to_numpy()) != peer)), "points",
             "geopandas.sjoin", ""),
@@ -173,7 +187,7 @@ def run(scale: str = "small") -> list[dict]:
     p50, p99 = _latency(index.micro_loc.locate_one, xs, ys)
     rows += [_row("single micro-grid locate_one() p50", round(p50, 2), "µs"),
              _row("single micro-grid locate_one() p99", round(p99, 2), "µs")]
-    del full, lean
+    del full, lean, numpy_full
     return rows
 
 

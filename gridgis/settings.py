@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)  # closed by default
     # routing
     snap_tolerance_m: float = 30.0
+    prewarm_routing: bool = True  # build the current routing index when the service starts, not on the first request
     # checks and alignment
     grid_households_min: int = 300
     grid_households_max: int = 500

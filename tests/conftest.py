@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# apps in tests build their routing index on first use (tests that want the start-up build turn it on)
+os.environ.setdefault("GRIDGIS_PREWARM_ROUTING", "0")
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "data" / "geojson"
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -41,7 +41,13 @@ if AVAILABLE:
     from numba.core import cgutils
     from numba.extending import intrinsic
 
-    _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+    def _jit(function):
+        """``njit`` with numba's on-disk cache where a cache directory is writable, without it elsewhere
+        (a read-only install with no writable home: the kernels then compile once per process)."""
+        try:
+            return numba.njit(cache=True, nogil=True, boundscheck=False)(function)
+        except RuntimeError:  # "cannot cache function …: no locator available"
+            return numba.njit(nogil=True, boundscheck=False)(function)
     # LLVM names the prefetch intrinsic by its pointer type: opaque pointers ("p0") from LLVM 17 on
     _PREFETCH = "llvm.prefetch.p0" if numba.llvmlite.binding.llvm_version_info[0] >= 17 else "llvm.prefetch.p0i8"
 

@@ -141,6 +141,21 @@ class RoutingService:
             self._pending = threading.Thread(target=_build, name=f"routing-index-{gen.id}", daemon=True)
             self._pending.start()
 
+    def prewarm(self) -> threading.Thread:
+        """Build the current generation's index in a background thread (the service's start-up), so the
+        first request does not wait for it; a store with no boundaries yet is fine (nothing is built)."""
+        def _warm() -> None:
+            try:
+                self._checked = time.monotonic()
+                self.refresh()
+            except Exception:  # the first request will build (and report) instead
+                log.exception("pre-building the routing index failed")
+
+        with self._lock:
+            self._pending = threading.Thread(target=_warm, name="routing-index-prewarm", daemon=True)
+            self._pending.start()
+            return self._pending
+
     def wait(self, timeout: float | None = None) -> None:
         """Wait for a background build to finish (tests, graceful shutdown)."""
         pending = self._pending

@@ -111,3 +111,40 @@ def test_oversized_batch_is_413_and_malformed_body_is_400(api):
     assert r.status_code == 413 and "at most 5" in r.json()["detail"]
     r = client.post("/route", json={"hello": 1})
     assert r.status_code == 400
+
+
+def test_the_service_builds_the_routing_index_at_start_up_not_on_the_first_request(tmp_path):
+    from gridgis.api import create_app
+    from gridgis.settings import get_settings
+    from gridgis.storage import Repository
+    from tests.live import LiveServer
+
+    repo = Repository(f"sqlite:///{tmp_path / 'g.db'}")
+    repo.create_schema()
+    generation = repo.write_city(two_grid_city(), author="测试", message="first")
+    app = create_app(get_settings(database_url=repo.url, prewarm_routing=True), repo)
+    service = app.state.routing
+    with LiveServer(app) as server:
+        service.wait(30)
+        assert service.builds == 1 and service._current.generation == generation.id  # before any request
+        r = httpx.get(f"{server.url}/route", params={"lon": 121.5003, "lat": 31.2008}, timeout=30)
+        assert r.status_code == 200 and r.json()["grid"]["code"] == GRID_A
+        assert service.builds == 1
+    repo.dispose()
+
+
+def test_without_prewarm_the_index_is_built_on_the_first_request(tmp_path):
+    from gridgis.api import create_app
+    from gridgis.settings import get_settings
+    from gridgis.storage import Repository
+    from tests.live import LiveServer
+
+    repo = Repository(f"sqlite:///{tmp_path / 'g.db'}")
+    repo.create_schema()
+    repo.write_city(two_grid_city(), author="测试", message="first")
+    app = create_app(get_settings(database_url=repo.url, prewarm_routing=False), repo)
+    with LiveServer(app) as server:
+        assert app.state.routing.builds == 0
+        assert httpx.get(f"{server.url}/route", params={"lon": 121.5003, "lat": 31.2008}, timeout=30).status_code == 200
+        assert app.state.routing.builds == 1
+    repo.dispose()

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -25,9 +26,21 @@ CRS_HELP = "CRS of lon/lat: wgs84, cgcs2000, gcj02 (AMap/Tencent/WeChat), bd09 (
 
 
 def setup(app: FastAPI) -> None:
-    """One routing service per app, over the app's repository (indexes built on first use)."""
+    """One routing service per app, over the app's repository; with ``prewarm_routing`` (the default)
+    the current index is built in the background as the service starts, else on first use."""
     settings = app.state.settings
-    app.state.routing = RoutingService(app.state.repository, snap_tolerance_m=settings.snap_tolerance_m)
+    service = app.state.routing = RoutingService(app.state.repository, snap_tolerance_m=settings.snap_tolerance_m)
+    if not getattr(settings, "prewarm_routing", False):
+        return
+    previous = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> Any:
+        service.prewarm()
+        async with previous(application) as state:
+            yield state
+
+    app.router.lifespan_context = lifespan
 
 
 def _service(request: Request) -> RoutingService:
