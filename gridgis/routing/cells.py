@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from gridgis.routing import kernels
+
 #: reference-point offsets inside a cell, in cell units
 REF_DX = 0.5 + 0.0731059293
 REF_DY = 0.5 - 0.0529981127
@@ -179,6 +181,32 @@ class CellLocator:
         if v == -1:
             return ()
         o = -2 - v
+        if kernels.AVAILABLE:  # compiled edge tests; the Python loop below only for points on shared edges
+            lo, _, count = kernels.answer_one(self, o, x, y, self.n)
+            if count <= 1:
+                return (lo,) if count else ()
+        return self._locate_in_record(o, c, r, x, y)
+
+    def covering_one(self, x: float, y: float, split: int) -> tuple[int, int]:
+        """:meth:`covering` of one point: (lowest id below ``split``, lowest id at or above it minus ``split``)."""
+        c = math.floor((x - self.x0) / self.dx)
+        r = math.floor((y - self.y0) / self.dy)
+        if not (0 <= c < self.nx and 0 <= r < self.ny):
+            return -1, -1
+        v = int(self.cells[r * self.nx + c])
+        if v >= 0:
+            return (v, -1) if v < split else (-1, v - split)
+        if v == -1:
+            return -1, -1
+        if kernels.AVAILABLE:
+            lo, hi, _ = kernels.answer_one(self, -2 - v, x, y, split)
+            return lo, hi
+        ids = self._locate_in_record(-2 - v, c, r, x, y)
+        return (min((i for i in ids if i < split), default=-1),
+                min((i - split for i in ids if i >= split), default=-1))
+
+    def _locate_in_record(self, o: int, c: int, r: int, x: float, y: float) -> tuple[int, ...]:
+        """Every polygon covering (x, y) in the special cell (c, r) whose record begins at ``o`` (pure Python)."""
         ne, nc = int(self.records[o]), int(self.records[o + 1])
         rx = self.x0 + (c + REF_DX) * self.dx
         ry = self.y0 + (r + REF_DY) * self.dy
@@ -208,8 +236,6 @@ class CellLocator:
 
         One compiled pass (:mod:`gridgis.routing.kernels`) when numba is available, else the numpy path.
         """
-        from gridgis.routing import kernels
-
         split = self.n if split is None else int(split)
         if kernels.AVAILABLE:
             return kernels.covering(self, x, y, split)
@@ -241,8 +267,6 @@ class CellLocator:
         """
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
-        from gridgis.routing import kernels
-
         if not kernels.AVAILABLE:
             return self._locate_numpy(x, y)
         first, _, count = kernels.covering(self, x, y, self.n)
@@ -252,8 +276,6 @@ class CellLocator:
                          ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """:meth:`locate` against this locator and :meth:`covering` (``lo``, ``hi``) against ``other``,
         in one compiled pass over the points when numba is available (the batch router's hot path)."""
-        from gridgis.routing import kernels
-
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         if not kernels.AVAILABLE:

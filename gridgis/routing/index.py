@@ -273,15 +273,7 @@ class RoutingIndex:
         if not (math.isfinite(x) and math.isfinite(y) and -180.0 <= x <= 180.0 and -90.0 <= y <= 90.0):
             raise ValidationError(f"coordinates out of range: lon={lon!r}, lat={lat!r} ({crs}); lon must lie in "
                                   "[-180, 180] and lat in [-90, 90] after conversion to WGS84")
-        areas = self.area_loc.locate_one(x, y)
-        compound = building = -1
-        nq = self.nq
-        for a in areas:  # lowest compound id and lowest building id among the covering areas
-            if a < nq:
-                if compound < 0 or a < compound:
-                    compound = a
-            elif building < 0 or a - nq < building:
-                building = a - nq
+        compound, building = self.area_loc.covering_one(x, y, self.nq)  # lowest codes where several cover it
         m = self.micro_loc.locate_one(x, y)
         snapped, dist, mi, gi = False, 0.0, -1, -1
         if m:

@@ -51,6 +51,13 @@ if AVAILABLE:
     # LLVM names the prefetch intrinsic by its pointer type: opaque pointers ("p0") from LLVM 17 on
     _PREFETCH = "llvm.prefetch.p0" if numba.llvmlite.binding.llvm_version_info[0] >= 17 else "llvm.prefetch.p0i8"
 
+    def _jit_inline(function):
+        """:func:`_jit` inlined into its callers by numba (the per-point step of a batch loop)."""
+        try:
+            return numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")(function)
+        except RuntimeError:
+            return numba.njit(nogil=True, boundscheck=False, inline="always")(function)
+
     @intrinsic
     def _prefetch(typingctx, array, index):
         """Ask the CPU to start loading ``array[index]`` into the cache, without waiting for it.
@@ -87,6 +94,53 @@ if AVAILABLE:
                 cell[i] = -1
         return cell
 
+    @_jit_inline
+    def _answer_in_record(records, o, px, py, x0, y0, dx, dy, ref_dx, ref_dy, split, state, on):
+        """(lowest id below ``split``, lowest id at or above it minus ``split``, cover count) of the point
+        (px, py) in the special cell whose record starts at ``o`` (see :class:`CellLocator`)."""
+        ne = np.int64(records[o])
+        nc = np.int64(records[o + 1])
+        for c in range(nc):
+            state[c] = np.int64(records[o + 2 + c]) & 1
+            on[c] = 0
+        rx = x0 + (np.floor((px - x0) / dx) + ref_dx) * dx
+        ry = y0 + (np.floor((py - y0) / dy) + ref_dy) * dy
+        sx = rx - px
+        sy = ry - py
+        e = o + 2 + nc
+        for _ in range(ne):
+            ax = records[e]
+            ay = records[e + 1]
+            bx = records[e + 2]
+            by = records[e + 3]
+            s = np.int64(records[e + 4])
+            o_r = records[e + 5]
+            e += 6
+            o_q = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+            if o_q == 0.0:
+                if min(ax, bx) <= px <= max(ax, bx) and min(ay, by) <= py <= max(ay, by):
+                    on[s] = 1
+                continue
+            # crossing: q and the reference on opposite sides of the edge's line, and the edge's
+            # ends on opposite sides of the segment q → reference (branch-free: these are coin tosses)
+            opposite = (o_r != 0.0) & ((o_q > 0.0) != (o_r > 0.0))
+            s_a = sx * (ay - py) - sy * (ax - px) > 0
+            s_b = sx * (by - py) - sy * (bx - px) > 0
+            state[s] ^= np.int64(opposite & (s_a != s_b))
+        lo = np.int64(-1)
+        hi = np.int64(-1)
+        hits = 0
+        for c in range(nc):
+            if state[c] or on[c]:
+                hits += 1
+                p = np.int64(records[o + 2 + c]) >> 1
+                if p < split:
+                    if lo < 0 or p < lo:
+                        lo = p
+                elif hi < 0 or p - split < hi:
+                    hi = p - split
+        return lo, hi, hits
+
     @_jit
     def _special_pass(x, y, x0, y0, dx, dy, records, ref_dx, ref_dy, split, special, start, m,
                       lo, hi, count, state, on):
@@ -100,49 +154,15 @@ if AVAILABLE:
             if j + 16 < m:
                 _prefetch(records, start[j + 16])
             i = special[j]
-            px = x[i]
-            py = y[i]
-            o = start[j]
-            ne = np.int64(records[o])
-            nc = np.int64(records[o + 1])
-            for c in range(nc):
-                state[c] = np.int64(records[o + 2 + c]) & 1
-                on[c] = 0
-            rx = x0 + (np.floor((px - x0) / dx) + ref_dx) * dx
-            ry = y0 + (np.floor((py - y0) / dy) + ref_dy) * dy
-            sx = rx - px
-            sy = ry - py
-            e = o + 2 + nc
-            for _ in range(ne):
-                ax = records[e]
-                ay = records[e + 1]
-                bx = records[e + 2]
-                by = records[e + 3]
-                s = np.int64(records[e + 4])
-                o_r = records[e + 5]
-                e += 6
-                o_q = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
-                if o_q == 0.0:
-                    if min(ax, bx) <= px <= max(ax, bx) and min(ay, by) <= py <= max(ay, by):
-                        on[s] = 1
-                    continue
-                # crossing: q and the reference on opposite sides of the edge's line, and the edge's
-                # ends on opposite sides of the segment q → reference (branch-free: these are coin tosses)
-                opposite = (o_r != 0.0) & ((o_q > 0.0) != (o_r > 0.0))
-                s_a = sx * (ay - py) - sy * (ax - px) > 0
-                s_b = sx * (by - py) - sy * (bx - px) > 0
-                state[s] ^= np.int64(opposite & (s_a != s_b))
-            hits = 0
-            for c in range(nc):
-                if state[c] or on[c]:
-                    hits += 1
-                    p = np.int64(records[o + 2 + c]) >> 1
-                    if p < split:
-                        if lo[i] < 0 or p < lo[i]:
-                            lo[i] = p
-                    elif hi[i] < 0 or p - split < hi[i]:
-                        hi[i] = p - split
-            count[i] = hits
+            lo[i], hi[i], count[i] = _answer_in_record(records, start[j], x[i], y[i], x0, y0, dx, dy, ref_dx, ref_dy,
+                                                       split, state, on)
+
+    @_jit
+    def _answer_one(records, o, px, py, x0, y0, dx, dy, ref_dx, ref_dy, split, width):
+        """:func:`_answer_in_record` for one point, with its own scratch (safe from many threads)."""
+        state = np.empty(width, dtype=np.int64)
+        on = np.empty(width, dtype=np.int64)
+        return _answer_in_record(records, o, px, py, x0, y0, dx, dy, ref_dx, ref_dy, split, state, on)
 
     @_jit
     def _covering(x, y, x0, y0, dx, dy, nx, ny, cells, records, ref_dx, ref_dy, split,
@@ -348,6 +368,8 @@ def warm_up(locator) -> None:
         covering(locator, one, one)
         covering_pair(locator, locator.n, locator, locator.n, one, one)
         _segment_distance(0.0, 0.0, 0.0, 0.0, 1.0, 1.0)
+        if locator.nspecial:
+            answer_one(locator, int(-2 - locator.cells[locator.cells <= -2][0]), locator.x0, locator.y0, 0)
     except Exception as err:  # pragma: no cover - depends on the installed numba/llvmlite
         AVAILABLE = False
         logging.getLogger(__name__).warning("routing kernels disabled, using the numpy path: %s", err)
@@ -374,3 +396,12 @@ def nearest_of_group(mx: np.ndarray, my: np.ndarray, group: np.ndarray, tol: flo
     _nearest_of_group(mx, my, np.ascontiguousarray(group, dtype=np.int64), float(tol), ptr, ax, ay, bx, by,
                       owner, out, dist)
     return out, dist
+
+
+def answer_one(locator, start: int, x: float, y: float, split: int) -> tuple[int, int, int]:
+    """(lowest id < split, lowest id >= split minus split, cover count) of one point (lon, lat) in the
+    special cell of ``locator`` whose record begins at ``start``."""
+    from gridgis.routing.cells import REF_DX, REF_DY
+
+    return _answer_one(locator.records, start, x, y, locator.x0, locator.y0, locator.dx, locator.dy,
+                       REF_DX, REF_DY, split, max(locator.max_candidates, 1))

@@ -168,3 +168,25 @@ def test_locate_and_cover_in_one_pass_equals_two_separate_lookups(seed):
     assert sorted(zip(mp.tolist(), mpoly.tolist())) == sorted(zip(want_mp.tolist(), want_mpoly.tolist()))
     want_lo, want_hi, _ = areas.covering(x, y, split)
     assert lo.tolist() == want_lo.tolist() and hi.tolist() == want_hi.tolist()
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_single_point_answers_equal_the_batch_with_and_without_the_kernels(seed):
+    from gridgis.routing import kernels
+
+    rng = np.random.default_rng(seed)
+    loc = CellLocator.build(BOXES, cell_m=3.0)
+    x, y = _points(None, 300, rng, shapely.total_bounds(BOXES), BOX_VERTS)
+    split = len(CITY["compounds"])
+    lo, hi, _ = loc.covering(x, y, split)
+    pairs = list(zip(x.tolist(), y.tolist()))
+    compiled = [loc.covering_one(a, b, split) for a, b in pairs], [set(loc.locate_one(a, b)) for a, b in pairs]
+    saved, kernels.AVAILABLE = kernels.AVAILABLE, False
+    try:
+        plain = [loc.covering_one(a, b, split) for a, b in pairs], [set(loc.locate_one(a, b)) for a, b in pairs]
+    finally:
+        kernels.AVAILABLE = saved
+    assert compiled == plain
+    assert compiled[0] == list(zip(lo.tolist(), hi.tolist()))
+    assert compiled[1] == covering(BOXES, x, y)
