@@ -123,6 +123,7 @@ def run(scale: str = "small", seconds: float = 10.0, threads: int = 8, workers: 
     try:
         drive(server.url, points, seconds=2.0, threads=2, token=token)  # warm every worker's index
         result = drive(server.url, points, seconds=seconds, threads=threads, token=token)
+        wrk_rows = _wrk(server.url, points, seconds)
     finally:
         server.stop()
     rows = []
@@ -135,6 +136,7 @@ def run(scale: str = "small", seconds: float = 10.0, threads: int = 8, workers: 
             {"benchmark": f"http_{kind}", "metric": "p99", "value": round(result.percentile(kind, 99), 2), "unit": "ms",
              "peer": "", "ratio": None},
         ]
+    rows += wrk_rows
     rows.append({"benchmark": "http_load", "metric": "errors", "value": len(result.errors), "unit": "count",
                  "peer": f"{threads} client threads, {workers} workers, {seconds:.0f} s", "ratio": None})
     return rows
@@ -143,3 +145,39 @@ def run(scale: str = "small", seconds: float = 10.0, threads: int = 8, workers: 
 if __name__ == "__main__":
     for row in run():
         print(row)
+
+
+def _wrk(url: str, points: list[tuple[float, float]], seconds: float) -> list[dict]:
+    """GET /route from wrk (a C load generator; Debian package ``wrk``), cycling through the points with
+    a Lua request generator: the server's capacity without a Python client's own limits."""
+    import re
+    import shutil
+    import subprocess
+    import tempfile
+
+    if shutil.which("wrk") is None:
+        return [{"benchmark": "http_route_wrk", "metric": "skipped", "value": "wrk is not installed "
+                 "(apt-get install wrk)", "unit": "", "peer": "", "ratio": None}]
+    paths = ",".join(f'"/route?lon={lon:.7f}&lat={lat:.7f}"' for lon, lat in points[:500])
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    script.write(f"local paths = {{{paths}}}\nlocal i = 0\n"
+                 "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n")
+    script.close()
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{max(int(seconds), 1)}s", "--latency", "-s", script.name, url],
+                         capture_output=True, text=True, timeout=seconds + 30).stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    peer = "wrk -t2 -c16, GET /route over 500 points"
+    return [{"benchmark": "http_route_wrk", "metric": "requests/s", "value": float(rate.group(1)) if rate else None,
+             "unit": "req/s", "peer": peer, "ratio": None},
+            {"benchmark": "http_route_wrk", "metric": "p50", "value": ms("50%"), "unit": "ms", "peer": peer, "ratio": None},
+            {"benchmark": "http_route_wrk", "metric": "p99", "value": ms("99%"), "unit": "ms", "peer": peer, "ratio": None},
+            {"benchmark": "http_route_wrk", "metric": "non-2xx responses", "value": int(errors.group(1)) if errors else 0,
+             "unit": "count", "peer": peer, "ratio": None}]
