@@ -143,7 +143,7 @@ def run(scale: str = "small") -> list[dict]:
         kernels.AVAILABLE = compiled
 
     pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs="EPSG:4326")
-    sjoin_s, joined = _best(lambda: gpd.sjoin(pts, micro[["code", "geometry"]], predicate="within", how="inner"), 3)
+    sjoin_s, joined = _best(lambda p=pts: gpd.sjoin(p, micro[["code", "geometry"]], predicate="within", how="inner"), 3)
     peer = _codes_from_pairs(n, joined.index.to_numpy(), joined["code"].to_numpy())
     rows += [
         _row(f"batch micro-grid lookup, {n:,} points", round(n / ours_s), "points/s", "geopandas.sjoin",

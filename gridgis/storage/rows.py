@@ -6,7 +6,6 @@ JSON-ready), ``geometry`` (shapely, EPSG:4326) and the bounding box ``xmin … y
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 

@@ -180,7 +180,6 @@ def ticket_stats(store: StoreDep, month: Annotated[str | None, Query(pattern=r"^
         return {"month": month, "level": level, "rows": rows}
     if month is None:
         raise ValidationError("format=geojson needs month=YYYY-MM (one month per map)")
-    import json
 
     from gridgis.tickets.stats import statistics_frame
 
