@@ -272,17 +272,6 @@ class CellLocator:
         first, _, count = kernels.covering(self, x, y, self.n)
         return self._with_pairs(x, y, first, count)
 
-    def locate_and_cover(self, other: CellLocator, split: int, x, y
-                         ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """:meth:`locate` against this locator and :meth:`covering` (``lo``, ``hi``) against ``other``,
-        in one compiled pass over the points when numba is available (the batch router's hot path)."""
-        x = np.asarray(x, dtype=float)
-        y = np.asarray(y, dtype=float)
-        if not kernels.AVAILABLE:
-            return self.locate(x, y), other.covering(x, y, split)[:2]
-        (first, _, count), (lo, hi, _) = kernels.covering_pair(self, self.n, other, split, x, y)
-        return self._with_pairs(x, y, first, count), (lo, hi)
-
     def _with_pairs(self, x, y, first, count) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``first`` with -2 where several polygons cover a point, and those (point, polygon) pairs."""
         several = np.flatnonzero(count > 1)

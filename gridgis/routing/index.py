@@ -397,11 +397,11 @@ class RoutingIndex:
             reason[finite_in & ~good] = f"coordinates out of range for {crs}"
             x, y = np.where(good, x, np.nan), np.where(good, y, np.nan)
 
-        if with_compounds:  # micro-grid, compound and building in one pass over the points
-            (mfirst, mp, mpoly), (comp, bld) = self.micro_loc.locate_and_cover(self.area_loc, self.nq, x, y)
+        if with_compounds:
+            comp, bld = self._areas(x, y)
         else:
             comp = np.full(n, -1, dtype=np.int64)
-            mfirst, mp, mpoly = self.micro_loc.locate(x, y)
+        mfirst, mp, mpoly = self.micro_loc.locate(x, y)
         if not with_compounds and len(mp):  # the tie rule needs the compound of tied points only
             tied = np.unique(mp)
             comp[tied] = self._areas(x[tied], y[tied])[0]

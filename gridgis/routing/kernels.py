@@ -10,8 +10,9 @@ A random batch over a city misses the CPU cache on nearly every cell it reads, s
 written around memory, not arithmetic: the cells of all points are computed first, then read with
 the cell of the point sixteen steps ahead *prefetched* (an instruction that starts the load and
 does not wait for it); the points in cells with edges are queued and answered in a second pass
-that prefetches their cell records the same way. Two rasters (micro-grids; compounds and
-buildings) are read in one pass. That roughly halves the time of a batch compared with a plain loop.
+that prefetches their cell records the same way. That halves the time of a batch compared with
+a plain loop. (Reading the micro-grid raster and the compound-and-building raster in one fused
+pass was tried and measured no faster than two prefetching passes, so it is two.)
 
 Used when numba imports and ``GRIDGIS_ROUTING_JIT`` is not ``0``; otherwise the numpy path
 answers (slower, same results). The functions compile on first use (a few seconds; cached on disk
@@ -198,60 +199,6 @@ if AVAILABLE:
                       lo, hi, count, state, on)
 
     @_jit
-    def _covering_pair(x, y, ref_dx, ref_dy,
-                       x0a, y0a, dxa, dya, nxa, nya, cellsa, recordsa, splita, loa, hia, counta, statea, ona,
-                       x0b, y0b, dxb, dyb, nxb, nyb, cellsb, recordsb, splitb, lob, hib, countb, stateb, onb):
-        """:func:`_covering` over two rasters at once: one pass reads both cells of each point
-        (two independent cache misses in flight instead of one), then each raster's special cells."""
-        n = x.shape[0]
-        special_a = np.empty(n, dtype=np.int64)
-        start_a = np.empty(n, dtype=np.int64)
-        special_b = np.empty(n, dtype=np.int64)
-        start_b = np.empty(n, dtype=np.int64)
-        cell_a = _cell_index(x, y, x0a, y0a, dxa, dya, nxa, nya)
-        cell_b = _cell_index(x, y, x0b, y0b, dxb, dyb, nxb, nyb)
-        ma = 0
-        mb = 0
-        for i in range(n):
-            loa[i] = -1
-            hia[i] = -1
-            counta[i] = 0
-            lob[i] = -1
-            hib[i] = -1
-            countb[i] = 0
-            if i + 16 < n:
-                if cell_a[i + 16] >= 0:
-                    _prefetch(cellsa, cell_a[i + 16])
-                if cell_b[i + 16] >= 0:
-                    _prefetch(cellsb, cell_b[i + 16])
-            va = np.int64(cellsa[cell_a[i]]) if cell_a[i] >= 0 else np.int64(-1)
-            vb = np.int64(cellsb[cell_b[i]]) if cell_b[i] >= 0 else np.int64(-1)
-            if va >= 0:
-                counta[i] = 1
-                if va < splita:
-                    loa[i] = va
-                else:
-                    hia[i] = va - splita
-            elif va <= -2:
-                special_a[ma] = i
-                start_a[ma] = -2 - va
-                ma += 1
-            if vb >= 0:
-                countb[i] = 1
-                if vb < splitb:
-                    lob[i] = vb
-                else:
-                    hib[i] = vb - splitb
-            elif vb <= -2:
-                special_b[mb] = i
-                start_b[mb] = -2 - vb
-                mb += 1
-        _special_pass(x, y, x0a, y0a, dxa, dya, recordsa, ref_dx, ref_dy, splita, special_a, start_a, ma,
-                          loa, hia, counta, statea, ona)
-        _special_pass(x, y, x0b, y0b, dxb, dyb, recordsb, ref_dx, ref_dy, splitb, special_b, start_b,
-                                 mb, lob, hib, countb, stateb, onb)
-
-    @_jit
     def _segment_distance(px, py, ax, ay, bx, by):
         """Point–segment distance with the operations of :func:`gridgis.routing.nearest.segment_distance`
         (GEOS's ``pointToSegment``), in the same order, so the value is the same bit for bit."""
@@ -342,18 +289,6 @@ def covering(locator, x: np.ndarray, y: np.ndarray, split: int | None = None
     return lo, hi, count
 
 
-def covering_pair(a, split_a: int, b, split_b: int, x: np.ndarray, y: np.ndarray
-                  ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    """:func:`covering` against two locators in one pass over the points: ``(lo, hi, count)`` of each."""
-    from gridgis.routing.cells import REF_DX, REF_DY
-
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    out_a, out_b = _outputs(a, len(x)), _outputs(b, len(x))
-    _covering_pair(x, y, REF_DX, REF_DY, *_raster(a), int(split_a), *out_a, *_raster(b), int(split_b), *out_b)
-    return out_a[:3], out_b[:3]
-
-
 def warm_up(locator) -> None:
     """Compile (or load from numba's cache) the kernels, so the first real batch does not wait.
 
@@ -366,7 +301,6 @@ def warm_up(locator) -> None:
     try:
         one = np.zeros(1)
         covering(locator, one, one)
-        covering_pair(locator, locator.n, locator, locator.n, one, one)
         _segment_distance(0.0, 0.0, 0.0, 0.0, 1.0, 1.0)
         if locator.nspecial:
             answer_one(locator, int(-2 - locator.cells[locator.cells <= -2][0]), locator.x0, locator.y0, 0)

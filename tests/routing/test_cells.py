@@ -156,22 +156,6 @@ def test_compiled_kernel_answers_bit_for_bit_like_the_numpy_path(seed, cell_m):
 
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
-def test_locate_and_cover_in_one_pass_equals_two_separate_lookups(seed):
-    rng = np.random.default_rng(seed)
-    micro = CellLocator.build(POLYS, cell_m=7.0)
-    areas = CellLocator.build(BOXES, cell_m=3.0)
-    x, y = _points(None, 400, rng, BOUNDS, np.concatenate([VERTS, BOX_VERTS]))
-    split = len(CITY["compounds"])
-    (first, mp, mpoly), (lo, hi) = micro.locate_and_cover(areas, split, x, y)
-    want_first, want_mp, want_mpoly = micro.locate(x, y)
-    assert first.tolist() == want_first.tolist()
-    assert sorted(zip(mp.tolist(), mpoly.tolist())) == sorted(zip(want_mp.tolist(), want_mpoly.tolist()))
-    want_lo, want_hi, _ = areas.covering(x, y, split)
-    assert lo.tolist() == want_lo.tolist() and hi.tolist() == want_hi.tolist()
-
-
-@settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1))
 def test_single_point_answers_equal_the_batch_with_and_without_the_kernels(seed):
     from gridgis.routing import kernels
 
