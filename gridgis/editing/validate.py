@@ -339,7 +339,7 @@ def _children_problems(edit: Edit, after: dict[str, gpd.GeoDataFrame], metric: s
             area = _area(outside, metric)
             if area > options.area_tolerance_m2:
                 problems.append(Problem(f"{area:.1f} m² of {child} {code} would lie outside {edit.layer} {edit.code}; "
-                                        f"edit {code} too (the planner operations clip micro-grids for you)",
+                                        f"edit {code} too (the planner operations fit micro-grids for you)",
                                         feature=str(code), layer=child, kind="child_outside", where=_point(outside),
                                         details={"parent": edit.code, "area_m2": round(area, 2)}))
     return problems

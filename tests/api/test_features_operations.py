@@ -114,7 +114,8 @@ def test_history_diff_as_of_reads_and_revert(api):
         (1, "seed", "tiny example city"), (2, "planner", "move")]
     diff = client.get(f"/generations/1/diff/{gen}").json()
     pieces = {f["properties"]["code"]: f for f in diff["features"]}
-    assert set(pieces) == {G1, G2}
+    assert set(pieces) == {G1, G2, G1 + "01"}  # G1 grew, and its micro-grid with it (the strip borders it)
+    assert repo.get_feature("micro_grids", G1 + "01")["geometry"].bounds[2] == pytest.approx(116.4075)
     # the strip 116.405–116.4075 changed hands; it holds building Q002B001 (150 households)
     assert pieces[G1]["properties"]["households_affected"] == 150
     assert pieces[G1]["properties"]["households_a"] == 400 and pieces[G1]["properties"]["households_b"] == 600
@@ -127,7 +128,7 @@ def test_history_diff_as_of_reads_and_revert(api):
     assert as_of["numberMatched"] == 0
     assert client.post("/generations/1/revert", headers=auth(tokens, "planner_b")).status_code == 403
     r = client.post("/generations/1/revert", headers=auth(tokens))
-    assert r.status_code == 200 and sorted(r.json()["reverted"]) == [G1, G2]
+    assert r.status_code == 200 and sorted(r.json()["reverted"]) == [G1, G1 + "01", G2]
     assert repo.get_feature("grids", G1)["households"] == 400 and len(repo.generations()) == 3
 
 

@@ -9,7 +9,7 @@ from shapely.geometry import LineString, box
 
 from gridgis.editing.changes import Edit
 from gridgis.editing.examples import COMMUNITY_A, COMMUNITY_B, tiny_city
-from gridgis.editing.operations import (apply_proposal, clip_children, merge_grids, move_boundary, split_grid,
+from gridgis.editing.operations import (apply_proposal, clip_children, fit_children, merge_grids, move_boundary, split_grid,
                                         transfer_buildings, transfer_compound)
 from gridgis.editing.validate import validate_edits
 from gridgis.errors import ValidationError
@@ -111,3 +111,47 @@ def test_apply_proposal_updates_inserts_and_deletes_to_match():
     proposal.loc[:, "code"] = [COMMUNITY_A + "005"]
     edits = apply_proposal(CITY["grids"], proposal, COMMUNITY_A)
     assert sorted((e.op, e.code) for e in edits) == [("delete", G1), ("delete", G2), ("insert", COMMUNITY_A + "005")]
+
+
+def _tiles(edits: list[Edit], grid_code: str) -> None:
+    """The micro-grids of ``grid_code`` after ``edits`` cover it exactly, edge to edge."""
+    grid = next(e for e in edits if e.layer == "grids" and e.code == grid_code).geometry
+    micro = {str(r["code"]): r.geometry for _, r in CITY["micro_grids"].iterrows()}
+    for e in edits:
+        if e.layer == "micro_grids":
+            micro[e.code] = None if e.op == "delete" else e.geometry
+    mine = [g for c, g in micro.items() if g is not None and c[:15] == grid_code]
+    assert mine, f"{grid_code} has no micro-grids left"
+    assert shapely.coverage_is_valid(mine)
+    assert shapely.symmetric_difference(shapely.union_all(mine), grid).area < 1e-12
+
+
+@settings(max_examples=10, deadline=None)
+@given(x=st.floats(min_value=116.4052, max_value=116.4095))
+def test_a_grid_that_grows_gives_the_new_area_to_its_micro_grids(x):
+    edits = move_boundary(CITY["grids"], G1, G2, box(116.400, 39.900, x, 39.910))
+    edits = fit_children(edits, CITY["micro_grids"])
+    _valid(edits)
+    _tiles(edits, G1)
+    grown = [e for e in edits if e.layer == "micro_grids"]
+    assert [e.code for e in grown] == [G1 + "01"]  # the strip borders both equally: the lowest code takes it
+
+
+def test_a_grid_that_shrinks_clips_its_micro_grids_and_they_still_tile_it():
+    edits = fit_children(move_boundary(CITY["grids"], G1, G2, box(116.400, 39.900, 116.403, 39.910)),
+                         CITY["micro_grids"])
+    _valid(edits)
+    _tiles(edits, G1)
+
+
+def test_merging_moves_the_micro_grids_of_the_merged_away_grid_under_the_survivor():
+    edits = fit_children(merge_grids(CITY["grids"], [G2, G1]), CITY["micro_grids"])
+    _valid(edits)
+    _tiles(edits, G2)
+    micro = [e for e in edits if e.layer == "micro_grids"]
+    assert sorted(e.code for e in micro if e.op == "delete") == [G1 + "01", G1 + "02"]
+    moved = {e.code: e for e in micro if e.op == "insert"}
+    assert sorted(moved) == [G2 + "01", G2 + "02"]
+    assert all(e.properties["grid_code"] == G2 for e in moved.values())
+    names = sorted(e.properties["name"] for e in moved.values())
+    assert names == sorted(CITY["micro_grids"]["name"])  # names, workers and households go with them

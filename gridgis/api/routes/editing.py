@@ -70,7 +70,7 @@ def _with_micro_grids(repository: Any, edits: list[Edit]) -> list[Edit]:
     if not codes:
         return edits
     micro = repository.read_layer("micro_grids", filters={"grid_code": codes})
-    return edits + operations.clip_children(edits, micro)
+    return operations.fit_children(edits, micro)
 
 
 def _naming(layer: str, code: str, what: str, read: Any) -> Any:
