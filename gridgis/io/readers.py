@@ -11,6 +11,7 @@ given; a Shapefile uses its ``.cpg`` (or the code page in its DBF header), else 
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -183,8 +184,14 @@ def read_csv_points(path: str | Path, *, encoding: str | None = None, lon: str |
     """
     text = decode_text(Path(path).read_bytes(), str(path), encoding)
     try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                            header=0 if header else None, names=names)
+        with warnings.catch_warnings():
+            # a row with more fields than the header would silently become an index (or lose data)
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                                header=0 if header else None, names=names, index_col=False)
+    except pd.errors.ParserWarning:
+        raise MalformedInputError(f"{path}: a row has more fields than the header names; quote values that "
+                                  "contain commas, or fix the header") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise MalformedInputError(f"{path}: not a readable CSV table: {exc}") from None
     columns = [str(c) for c in table.columns]

@@ -138,3 +138,16 @@ def test_reading_a_frame_keeps_feature_positions(tmp_path, streets_frame):
     raw = read_gpkg(path)
     assert raw.frame["_feature"].tolist() == [0, 1, 2]
     assert isinstance(raw.frame, gpd.GeoDataFrame)
+
+
+def test_a_csv_row_with_more_fields_than_the_header_is_a_clear_error(tmp_path):
+    from gridgis.errors import MalformedInputError
+    from gridgis.io.readers import read_csv_points
+
+    path = tmp_path / "points.csv"
+    path.write_text("name,lon,lat\n甲,121.5,31.2,extra\n乙,121.5,31.2\n", encoding="utf-8")
+    with pytest.raises(MalformedInputError, match="more fields than the header"):
+        read_csv_points(path)  # pandas would take the first column as an index and shift the others
+    path.write_text("name,lon,lat\n甲,121.5,31.2\n乙,121.5,31.2,extra\n", encoding="utf-8")
+    with pytest.raises(MalformedInputError, match="line 3"):
+        read_csv_points(path)
