@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     # API
     public_reads: bool = True  # reads of public layers need no token
     max_body_bytes: int = 5_000_000
-    max_batch_points: int = 100_000
+    max_batch_points: int = 50_000  # a full batch of {"lon", "lat"} objects (≈ 3 MB) fits max_body_bytes
     max_geometry_vertices: int = 200_000
     cors_origins: list[str] = Field(default_factory=list)  # closed by default
     # routing

@@ -148,3 +148,33 @@ def test_without_prewarm_the_index_is_built_on_the_first_request(tmp_path):
         assert httpx.get(f"{server.url}/route", params={"lon": 121.5003, "lat": 31.2008}, timeout=30).status_code == 200
         assert app.state.routing.builds == 1
     repo.dispose()
+
+
+def test_a_full_batch_at_the_default_limits_fits_the_default_body_limit(tmp_path):
+    """max_batch_points points, as clients send them, are accepted: the body limit does not refuse first."""
+    import json
+
+    import numpy as np
+
+    from gridgis.api import create_app
+    from gridgis.settings import get_settings
+    from gridgis.storage import Repository
+    from tests.live import LiveServer
+
+    repo = Repository(f"sqlite:///{tmp_path / 'g.db'}")
+    repo.create_schema()
+    repo.write_city(two_grid_city(), author="测试", message="first")
+    settings = get_settings(database_url=repo.url)
+    rng = np.random.default_rng(3)
+    n = settings.max_batch_points
+    points = [{"lon": float(x), "lat": float(y), "id": f"T{i:06d}"}
+              for i, (x, y) in enumerate(zip(rng.uniform(121.5, 121.502, n), rng.uniform(31.2, 31.201, n)))]
+    body = json.dumps(points)
+    with LiveServer(create_app(settings, repo)) as server:
+        r = httpx.post(f"{server.url}/route", content=body, headers={"content-type": "application/json"}, timeout=120)
+        assert r.status_code == 200, r.text[:300]
+        assert r.json()["count"] == n
+        too_many = json.dumps(points + points[:1])
+        r = httpx.post(f"{server.url}/route", content=too_many, headers={"content-type": "application/json"}, timeout=120)
+        assert r.status_code == 413 and "at most" in r.json()["detail"]
+    repo.dispose()
