@@ -178,3 +178,12 @@ def test_a_full_batch_at_the_default_limits_fits_the_default_body_limit(tmp_path
         r = httpx.post(f"{server.url}/route", content=too_many, headers={"content-type": "application/json"}, timeout=120)
         assert r.status_code == 413 and "at most" in r.json()["detail"]
     repo.dispose()
+
+
+def test_batch_answer_with_a_nan_id_from_the_client_is_still_valid_json(api):
+    client, _, _ = api
+    r = client.post("/route", content=b'[{"lon": 121.5003, "lat": 31.2008, "id": NaN}]',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 200
+    body = r.json()  # strict JSON: NaN written as null
+    assert body["results"][0]["id"] is None and body["results"][0]["grid_code"] == GRID_A

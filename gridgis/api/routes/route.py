@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi.responses import Response
 
 from gridgis.api.deps import SettingsDep
 from gridgis.errors import MalformedInputError, PayloadTooLargeError, ValidationError
@@ -114,6 +116,27 @@ def _lon_lat(p: Any) -> tuple[float, float]:
     return math.nan, math.nan
 
 
+def _json(payload: dict[str, Any]) -> Response:
+    """A large batch answer serialised in one ``json.dumps`` (FastAPI's generic encoder walks every value
+    and is slower); NaN or infinities that the client put in its own ids or properties (Python's JSON
+    reader accepts them) are written as null, so the answer stays strict JSON."""
+    try:
+        text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        text = json.dumps(_finite(payload), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return Response(text, media_type="application/json")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 @router.post("/route", summary="Route a batch of points (JSON list or GeoJSON FeatureCollection)")
 def route_batch(
     request: Request,
@@ -121,7 +144,7 @@ def route_batch(
     body: Annotated[Any, Body(description="points: [{lon, lat, id?}] or [[lon, lat]] or a FeatureCollection")],
     crs: Annotated[str, Query(description=CRS_HELP)] = "wgs84",
     at: Annotated[datetime | None, Query(description="route against the boundaries valid at this ISO time")] = None,
-) -> dict[str, Any]:
+) -> Response:
     points, features = _points(body)
     if len(points) > settings.max_batch_points:
         raise PayloadTooLargeError(f"the batch has {len(points)} points; at most {settings.max_batch_points} are "
@@ -132,14 +155,15 @@ def route_batch(
     service = _service(request)
     index = service.current() if at is None else service.index_at(at)
     frame = index.route_many(lon, lat, crs)
-    rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    names = list(frame.columns)  # code columns hold None, not NaN; snapped and distance_m are plain numbers
+    rows = [dict(zip(names, values)) for values in zip(*(frame[c].tolist() for c in names))]
     if features is not None:
         out = []
         for f, row in zip(features, rows):
             f = dict(f) if isinstance(f, dict) else {"type": "Feature", "geometry": None}
             f["properties"] = {**(f.get("properties") or {}), **row}
             out.append(f)
-        return {"type": "FeatureCollection", "features": out, "generation": index.generation}
+        return _json({"type": "FeatureCollection", "features": out, "generation": index.generation})
     results = []
     for i, (p, row) in enumerate(zip(points, rows)):
         item = {"index": i}
@@ -147,5 +171,5 @@ def route_batch(
             item["id"] = p["id"]
         item.update(row)
         results.append(item)
-    return {"generation": index.generation, "count": len(results),
-            "routed": int(sum(1 for r in rows if r["reason"] == "")), "results": results}
+    return _json({"generation": index.generation, "count": len(results),
+            "routed": int(sum(1 for r in rows if r["reason"] == "")), "results": results})
