@@ -38,26 +38,26 @@ except ImportError:  # pragma: no cover - exercised with GRIDGIS_ROUTING_JIT=0
 AVAILABLE = numba is not None
 
 if AVAILABLE:
+    import llvmlite.binding
     from llvmlite import ir
     from numba.core import cgutils
     from numba.extending import intrinsic
 
-    def _jit(function):
+    def _jit(function, **options):
         """``njit`` with numba's on-disk cache where a cache directory is writable, without it elsewhere
         (a read-only install with no writable home: the kernels then compile once per process)."""
+        options = {"nogil": True, "boundscheck": False, **options}
         try:
-            return numba.njit(cache=True, nogil=True, boundscheck=False)(function)
+            return numba.njit(cache=True, **options)(function)
         except RuntimeError:  # "cannot cache function …: no locator available"
-            return numba.njit(nogil=True, boundscheck=False)(function)
-    # LLVM names the prefetch intrinsic by its pointer type: opaque pointers ("p0") from LLVM 17 on
-    _PREFETCH = "llvm.prefetch.p0" if numba.llvmlite.binding.llvm_version_info[0] >= 17 else "llvm.prefetch.p0i8"
+            return numba.njit(**options)(function)
 
     def _jit_inline(function):
-        """:func:`_jit` inlined into its callers by numba (the per-point step of a batch loop)."""
-        try:
-            return numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")(function)
-        except RuntimeError:
-            return numba.njit(nogil=True, boundscheck=False, inline="always")(function)
+        """:func:`_jit`, inlined into its callers by numba (the per-point step of a batch loop)."""
+        return _jit(function, inline="always")
+
+    # LLVM names the prefetch intrinsic by its pointer type: opaque pointers ("p0") from LLVM 17 on
+    _PREFETCH = "llvm.prefetch.p0" if llvmlite.binding.llvm_version_info[0] >= 17 else "llvm.prefetch.p0i8"
 
     @intrinsic
     def _prefetch(typingctx, array, index):
