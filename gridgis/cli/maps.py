@@ -75,8 +75,19 @@ def print_coverage(result, sites, kind: str) -> None:
                       f"→ +{s.new_households:.0f} 户 (累计 {s.cumulative_households:.0f})")
 
 
+def store_statistics(database_url: str | None, month: str | None) -> Any:
+    """Per-grid ticket statistics from the store (one row per grid and month), ``None`` when it holds no tickets."""
+    import pandas as pd
+
+    from gridgis.cli.common import open_repository
+    from gridgis.tickets.store import TicketStore
+
+    rows = TicketStore(open_repository(database_url)).statistics(month)
+    return pd.DataFrame(rows) if rows else None
+
+
 def build_view(view: str, city: dict[str, Any], basemap: str, tianditu_key: str, circle: str,
-               roads: Path | None, metric: str, tickets: Any = None):
+               roads: Path | None, metric: str, tickets: Any = None, stats: Any = None):
     from gridgis.maps import folium_maps, views
 
     if view == "overview":
@@ -84,8 +95,8 @@ def build_view(view: str, city: dict[str, Any], basemap: str, tianditu_key: str,
     if view == "alignment":
         return views.alignment_map(city, basemap=basemap, tianditu_key=tianditu_key)
     if view == "workload":
-        return views.workload_map(city, tickets if tickets is not None else city.get("tickets"), metric=metric,
-                                  basemap=basemap, tianditu_key=tianditu_key)
+        return views.workload_map(city, tickets if tickets is not None else city.get("tickets"), stats,
+                                  metric=metric, basemap=basemap, tianditu_key=tianditu_key)
     result, sites, kind = coverage_figures(city, circle, roads)
     print_coverage(result, sites, kind)
     return views.coverage_map(city, result, kind, sites, basemap=basemap, tianditu_key=tianditu_key)
@@ -107,6 +118,8 @@ def register(app: typer.Typer) -> None:
         roads: Path = typer.Option(None, "--roads", help="coverage view: road lines (GeoJSON) to walk along"),
         metric: str = typer.Option("volume", "--metric", help="workload view: volume | on_time_rate | satisfaction"),
         tickets: Path = typer.Option(None, "--tickets", help="workload view: ticket points (GeoJSON)"),
+        month: str = typer.Option(None, "--month", help="workload view from a store: statistics of this month "
+                                                        "(YYYY-MM; default: every month)"),
     ) -> None:
         """Write a self-contained map (all assets inline; opens from file:// with no internet)."""
         from gridgis.cli.common import console
@@ -121,7 +134,12 @@ def register(app: typer.Typer) -> None:
             import geopandas as gpd
 
             ticket_frame = gpd.read_file(tickets, engine="pyogrio").set_crs("EPSG:4326", allow_override=True)
-        m = build_view(view, city, basemap, tianditu_key, circle, roads, metric, ticket_frame)
+        stats = None
+        if view == "workload" and data_dir is None:  # the store's own figures: volume, on-time rate, satisfaction
+            stats = store_statistics(database_url, month)
+            console.print(f"工单统计 ticket statistics: {0 if stats is None else int(stats['volume'].sum())} tickets"
+                          f"{' in ' + month if month else ''} from the store")
+        m = build_view(view, city, basemap, tianditu_key, circle, roads, metric, ticket_frame, stats)
         path = folium_maps.save_map(m, out)
         console.print(f"地图已写入 map written: {path} ({path.stat().st_size / 1024:.0f} KiB, view={view}, "
                       f"basemap={basemap})")

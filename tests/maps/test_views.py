@@ -95,3 +95,30 @@ def test_map_command_writes_an_offline_file_from_a_data_folder(city, tmp_path):
     bad = runner.invoke(app, ["map", "--out", str(tmp_path / "x.html"), "--data-dir", str(tmp_path / "city"),
                               "--view", "nonsense"])
     assert bad.exit_code != 0
+
+
+def test_workload_map_from_a_store_colours_grids_by_the_stores_own_ticket_figures(city, tmp_path):
+    from typer.testing import CliRunner
+
+    from gridgis.cli import app
+    from gridgis.storage import Repository
+    from gridgis.tickets.store import TicketStore
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    repo = Repository(url)
+    repo.create_schema()
+    repo.write_city(city, author="测试", message="city")
+    store = TicketStore(repo, create_tables=True)
+    busy, quiet = city["grids"].geometry.iloc[0].representative_point(), city["grids"].geometry.iloc[1].representative_point()
+    for _ in range(5):
+        store.create(busy.x, busy.y, matter_code="M11")
+    store.create(quiet.x, quiet.y, matter_code="M11")
+    repo.dispose()
+    out = tmp_path / "workload.html"
+    res = CliRunner().invoke(app, ["map", "--out", str(out), "--database-url", url, "--view", "workload"])
+    assert res.exit_code == 0, res.output
+    assert "6 tickets" in res.output
+    by_code = {f["properties"]["code"]: f["properties"] for f in layer_data(out.read_text())["grids"]["features"]}
+    busy_code, quiet_code = city["grids"]["code"].iloc[0], city["grids"]["code"].iloc[1]
+    assert by_code[busy_code]["volume"] == 5 and by_code[quiet_code]["volume"] == 1
+    assert by_code[busy_code]["_color"] != by_code[quiet_code]["_color"]
