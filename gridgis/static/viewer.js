@@ -56,11 +56,102 @@
       if (z !== state.zoom) { return; }
       var fc = JSON.parse(text), seen = state.seen[name], fresh = [];
       fc.features.forEach(function (f) { if (!seen[f.id]) { seen[f.id] = true; fresh.push(f); } });
+      if (name === "grids") { fresh.forEach(function (f) { withWorkload(f.properties); }); }
       if (fresh.length) { state.layers[name].addData({type: "FeatureCollection", features: fresh}); }
     }).catch(function (err) {
       state.errors.push(String(err));
       delete state.loadedTiles[key];
     }).then(done);
+  }
+
+  /* Grids coloured by ticket figures (GET /tickets/stats, every month summed): volume, on-time rate or
+   * satisfaction rate, five classes of equal width; "none" takes the colours off. */
+  var WORKLOAD = {
+    volume: {label: "工单量", goodHigh: false, value: function (w) { return w.volume; }},
+    on_time_rate: {label: "按时办结率", goodHigh: true, value: function (w) { return w.on_time_rate; }},
+    satisfaction_rate: {label: "满意率", goodHigh: true, value: function (w) { return w.satisfaction_rate; }}
+  };
+  var RAMP_GOOD_HIGH = ["#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"];
+  state.workload = {metric: "none", byGrid: {}, colors: {}};
+
+  function ratio(a, b) { return b ? a / b : null; }
+
+  function summarise(rows) {
+    var by = {};
+    rows.forEach(function (r) {
+      var w = by[r.grid_code] || (by[r.grid_code] = {volume: 0, resolved: 0, on_time: 0, rated: 0, satisfied: 0});
+      w.volume += r.volume; w.resolved += r.resolved; w.on_time += r.on_time; w.rated += r.rated;
+      w.satisfied += Math.round((r.satisfaction_rate || 0) * r.rated);
+    });
+    Object.keys(by).forEach(function (code) {
+      var w = by[code];
+      w.on_time_rate = ratio(w.on_time, w.resolved);
+      w.satisfaction_rate = ratio(w.satisfied, w.rated);
+    });
+    return by;
+  }
+
+  function classify(metric) {
+    var spec = WORKLOAD[metric], colors = {}, values = [];
+    if (!spec) { return colors; }
+    Object.keys(state.workload.byGrid).forEach(function (code) {
+      var v = spec.value(state.workload.byGrid[code]);
+      if (v != null) { values.push([code, v]); }
+    });
+    if (!values.length) { return colors; }
+    var lo = Math.min.apply(null, values.map(function (p) { return p[1]; }));
+    var hi = Math.max.apply(null, values.map(function (p) { return p[1]; }));
+    var ramp = spec.goodHigh ? RAMP_GOOD_HIGH : RAMP_GOOD_HIGH.slice().reverse();
+    values.forEach(function (p) {
+      var k = hi === lo ? 2 : Math.min(4, Math.floor((p[1] - lo) / (hi - lo) * 5));
+      colors[p[0]] = ramp[k];
+    });
+    return colors;
+  }
+
+  function withWorkload(props) {
+    var w = state.workload.byGrid[props.code];
+    props.tickets = w ? w.volume : (state.workload.metric === "none" ? props.tickets : 0);
+    props.on_time_rate = w ? w.on_time_rate : null;
+    props.satisfaction = w ? w.satisfaction_rate : null;
+    props._color = state.workload.colors[props.code] || null;
+    return props;
+  }
+
+  state.showWorkload = function (metric) {
+    state.workload.metric = metric;
+    state.workload.colors = classify(metric);
+    var grids = state.layers.grids;
+    if (!grids) { return; }
+    grids.eachLayer(function (l) {
+      if (l.feature) { l.setStyle(GG.style("grids", withWorkload(l.feature.properties))); }
+    });
+  };
+
+  function workloadControl() {
+    var ctl = L.control({position: "topright"});
+    ctl.onAdd = function () {
+      var div = L.DomUtil.create("div", "gg-workload leaflet-bar");
+      var options = '<option value="none">网格着色：无</option>';
+      Object.keys(WORKLOAD).forEach(function (k) { options += '<option value="' + k + '">按' + WORKLOAD[k].label + "</option>"; });
+      div.innerHTML = "<select title=\"网格工作量\">" + options + "</select>";
+      L.DomEvent.disableClickPropagation(div);
+      div.querySelector("select").addEventListener("change", function (e) {
+        var metric = e.target.value;
+        if (metric === "none" || state.workload.loaded) { state.showWorkload(metric); return; }
+        state.pending += 1;
+        fetch("/tickets/stats").then(function (r) {
+          if (!r.ok) { throw new Error("ticket statistics: HTTP " + r.status); }
+          return r.json();
+        }).then(function (body) {
+          state.workload.byGrid = summarise(body.rows || []);
+          state.workload.loaded = true;
+          state.showWorkload(metric);
+        }).catch(function (err) { state.errors.push(String(err)); }).then(done);
+      });
+      return div;
+    };
+    return ctl;
   }
 
   function refresh() {
@@ -100,6 +191,7 @@
       if (info.show) { lyr.addTo(map); }
     });
     L.control.layers(bases, overlays, {collapsed: false}).addTo(map);
+    workloadControl().addTo(map);
     L.control.scale({imperial: false}).addTo(map);
     GG.decorate(map, {legend: {}});
     if (meta.bounds) {

@@ -134,3 +134,30 @@ def test_thematic_saved_maps_draw_without_errors(page, city, tmp_path):
         page.screenshot(path=str(ARTIFACTS / f"saved-{name}.png"))
     assert page.recorder.errors == []
     assert page.recorder.outside() == []
+
+
+def test_grids_are_coloured_by_the_ticket_figures_chosen_in_the_viewer(page, live_server, store, city):
+    from gridgis.tickets.store import TicketStore
+
+    tickets = TicketStore(store, create_tables=True)
+    busy = city["grids"].geometry.iloc[0].representative_point()
+    quiet = city["grids"].geometry.iloc[1].representative_point()
+    for _ in range(4):
+        tickets.create(busy.x, busy.y, matter_code="M11")
+    tickets.create(quiet.x, quiet.y, matter_code="M11")
+    open_viewer(page, live_server)
+    page.select_option(".gg-workload select", "volume")
+    page.wait_for_function("Object.keys(window.gridgisViewer.workload.colors).length >= 2", timeout=10000)
+    colors = page.evaluate("window.gridgisViewer.workload.colors")
+    busy_code, quiet_code = city["grids"]["code"].iloc[0], city["grids"]["code"].iloc[1]
+    assert colors[busy_code] == "#d7191c" and colors[quiet_code] == "#1a9641"  # most tickets: reddest
+    fills = page.evaluate("""code => { var out = null; window.gridgisViewer.layers.grids.eachLayer(function (l) {
+        if (l.feature.properties.code === code) { out = l.options.fillColor; } }); return out; }""", busy_code)
+    assert fills == "#d7191c"
+    page.evaluate(f"GridGIS.focus(window.gridgisViewer.map, '{busy_code}')")
+    page.locator(".gg-popup").wait_for(timeout=5000)
+    assert "工单数" in page.locator(".gg-popup").inner_text() and "4" in page.locator(".gg-popup").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "viewer-workload.png"))
+    page.select_option(".gg-workload select", "none")
+    assert page.evaluate("Object.keys(window.gridgisViewer.workload.colors).length") == 0
+    assert_clean(page)
