@@ -91,8 +91,14 @@
     return by;
   }
 
+  function fmt(metric, v, span) {  /* counts whole where the classes are wide, to a tenth where narrow */
+    if (metric !== "volume") { return Math.round(v * 100) + "%"; }
+    return span >= 10 ? String(Math.round(v)) : v.toFixed(1);
+  }
+
   function classify(metric) {
     var spec = WORKLOAD[metric], colors = {}, values = [];
+    state.workload.legend = [];
     if (!spec) { return colors; }
     Object.keys(state.workload.byGrid).forEach(function (code) {
       var v = spec.value(state.workload.byGrid[code]);
@@ -106,6 +112,12 @@
       var k = hi === lo ? 2 : Math.min(4, Math.floor((p[1] - lo) / (hi - lo) * 5));
       colors[p[0]] = ramp[k];
     });
+    for (var k = 0; k < 5; k++) {  /* the classes' value ranges, for the legend under the control */
+      if (hi === lo && k !== 2) { continue; }
+      var a = lo + (hi - lo) * k / 5, b = lo + (hi - lo) * (k + 1) / 5;
+      state.workload.legend.push({color: ramp[k],
+        text: hi === lo ? fmt(metric, lo, 10) : fmt(metric, a, hi - lo) + " – " + fmt(metric, b, hi - lo)});
+    }
     return colors;
   }
 
@@ -121,6 +133,12 @@
   state.showWorkload = function (metric) {
     state.workload.metric = metric;
     state.workload.colors = classify(metric);
+    var box = document.querySelector(".gg-workload-legend");
+    if (box) {
+      box.innerHTML = state.workload.legend.map(function (c) {
+        return '<div><i class="gg-box" style="background:' + c.color + '"></i>' + GG.esc(c.text) + "</div>";
+      }).join("") + (metric !== "none" && !state.workload.legend.length ? "<div>暂无工单</div>" : "");
+    }
     var grids = state.layers.grids;
     if (!grids) { return; }
     grids.eachLayer(function (l) {
@@ -134,7 +152,7 @@
       var div = L.DomUtil.create("div", "gg-workload leaflet-bar");
       var options = '<option value="none">网格着色：无</option>';
       Object.keys(WORKLOAD).forEach(function (k) { options += '<option value="' + k + '">按' + WORKLOAD[k].label + "</option>"; });
-      div.innerHTML = "<select title=\"网格工作量\">" + options + "</select>";
+      div.innerHTML = "<select title=\"网格工作量\">" + options + "</select><div class=\"gg-workload-legend\"></div>";
       L.DomEvent.disableClickPropagation(div);
       div.querySelector("select").addEventListener("change", function (e) {
         var metric = e.target.value;

@@ -154,6 +154,8 @@ def test_grids_are_coloured_by_the_ticket_figures_chosen_in_the_viewer(page, liv
     fills = page.evaluate("""code => { var out = null; window.gridgisViewer.layers.grids.eachLayer(function (l) {
         if (l.feature.properties.code === code) { out = l.options.fillColor; } }); return out; }""", busy_code)
     assert fills == "#d7191c"
+    legend = page.locator(".gg-workload-legend").inner_text()
+    assert "1.0 – 1.6" in legend and "3.4 – 4.0" in legend  # five classes of ticket counts from 1 to 4
     page.evaluate(f"GridGIS.focus(window.gridgisViewer.map, '{busy_code}')")
     page.locator(".gg-popup").wait_for(timeout=5000)
     assert "工单数" in page.locator(".gg-popup").inner_text() and "4" in page.locator(".gg-popup").inner_text()
