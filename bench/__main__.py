@@ -31,12 +31,28 @@ def run_area(area: str, scale: str) -> list[dict]:
         rows = list(module.run(scale))
     except Exception as exc:  # one area failing must not hide the others
         traceback.print_exc(file=sys.stderr)
-        return [{"benchmark": area, "metric": "error", "value": f"{type(exc).__name__}: {exc}"[:200], "unit": "",
-                 "peer": "", "ratio": ""}]
+        return [
+            {
+                "benchmark": area,
+                "metric": "error",
+                "value": f"{type(exc).__name__}: {exc}"[:200],
+                "unit": "",
+                "peer": "",
+                "ratio": "",
+            }
+        ]
     for row in rows:
         row.setdefault("benchmark", area)
-    rows.append({"benchmark": area, "metric": "bench wall time", "value": round(time.perf_counter() - started, 2),
-                 "unit": "s", "peer": "", "ratio": ""})
+    rows.append(
+        {
+            "benchmark": area,
+            "metric": "bench wall time",
+            "value": round(time.perf_counter() - started, 2),
+            "unit": "s",
+            "peer": "",
+            "ratio": "",
+        }
+    )
     return rows
 
 

@@ -53,8 +53,10 @@ def run(scale: str = "small") -> list[dict]:
     rss_city = _rss_mb()
     compounds, grids, buildings, communities = (city[k] for k in ("compounds", "grids", "buildings", "communities"))
     config = AlignmentConfig()
-    sizes = (f"{len(communities):,} communities, {len(compounds):,} compounds, {len(grids):,} grids, "
-             f"{len(buildings):,} buildings")
+    sizes = (
+        f"{len(communities):,} communities, {len(compounds):,} compounds, {len(grids):,} grids, "
+        f"{len(buildings):,} buildings"
+    )
 
     t0 = time.perf_counter()
     cpu0 = _cpu_s()
@@ -71,8 +73,7 @@ def run(scale: str = "small") -> list[dict]:
     basic = proposal.impact[~proposal.impact["grid"].isin(dedicated)]
 
     def row(metric, value, unit, peer="", ratio=""):
-        return {"benchmark": "alignment", "metric": metric, "value": value, "unit": unit, "peer": peer,
-                "ratio": ratio}
+        return {"benchmark": "alignment", "metric": metric, "value": value, "unit": unit, "peer": peer, "ratio": ratio}
 
     return [
         row(f"input ({source}): {sizes}", round(gen_s, 2), "s to generate (not timed)"),
@@ -86,13 +87,19 @@ def run(scale: str = "small") -> list[dict]:
         row("compounds cut before → after", f"{b['cut_compounds']} → {a['cut_compounds']}", "compounds"),
         row("small compounds cut after", a["small_cut_compounds"], "compounds", "target 0"),
         row("exact coverage after (GEOS coverage_is_valid, no gaps/overlaps)", proposal.coverage_after.ok, ""),
-        row("basic grids in the household range before → after",
+        row(
+            "basic grids in the household range before → after",
             f"{_in_range(basic['households_before'], config)} → "
-            f"{_in_range(basic.loc[~basic['removed'], 'households_after'], config)} of {len(basic)}", "grids"),
+            f"{_in_range(basic.loc[~basic['removed'], 'households_after'], config)} of {len(basic)}",
+            "grids",
+        ),
         row("pieces moved", len(proposal.changes), "pieces"),
-        row("grids split in two / merged into a neighbour (split_merge)",
+        row(
+            "grids split in two / merged into a neighbour (split_merge)",
             f"{sum(st['op'] == 'split' for st in proposal.restructured)} / "
-            f"{sum(st['op'] == 'merge' for st in proposal.restructured)}", "grids"),
+            f"{sum(st['op'] == 'merge' for st in proposal.restructured)}",
+            "grids",
+        ),
         row("grids out of range, explained", len(proposal.explanations), "grids"),
     ]
 

@@ -30,19 +30,39 @@ def community_city(n: int) -> dict[str, gpd.GeoDataFrame]:
     """One street, one community, ``n`` column grids filling it."""
     w = 0.001
     x0, y0, y1 = 116.40, 39.90, 39.91
-    street = normalize_frame(get_spec("streets"), gpd.GeoDataFrame(
-        {"code": ["110105001000"], "name": ["街道"]}, geometry=[shapely.box(x0, y0, x0 + n * w, y1)], crs="EPSG:4326"))
-    comm = normalize_frame(get_spec("communities"), gpd.GeoDataFrame(
-        {"code": [COMMUNITY], "name": ["社区"], "street_code": ["110105001000"]},
-        geometry=[shapely.box(x0, y0, x0 + n * w, y1)], crs="EPSG:4326"))
-    grids = normalize_frame(get_spec("grids"), gpd.GeoDataFrame(
-        {"code": [f"{COMMUNITY}{i + 1:03d}" for i in range(n)], "name": [f"第{i + 1}网格" for i in range(n)],
-         "community_code": [COMMUNITY] * n, "households": [400] * n},
-        geometry=[shapely.box(x0 + i * w, y0, x0 + (i + 1) * w, y1) for i in range(n)], crs="EPSG:4326"))
+    street = normalize_frame(
+        get_spec("streets"),
+        gpd.GeoDataFrame(
+            {"code": ["110105001000"], "name": ["街道"]},
+            geometry=[shapely.box(x0, y0, x0 + n * w, y1)],
+            crs="EPSG:4326",
+        ),
+    )
+    comm = normalize_frame(
+        get_spec("communities"),
+        gpd.GeoDataFrame(
+            {"code": [COMMUNITY], "name": ["社区"], "street_code": ["110105001000"]},
+            geometry=[shapely.box(x0, y0, x0 + n * w, y1)],
+            crs="EPSG:4326",
+        ),
+    )
+    grids = normalize_frame(
+        get_spec("grids"),
+        gpd.GeoDataFrame(
+            {
+                "code": [f"{COMMUNITY}{i + 1:03d}" for i in range(n)],
+                "name": [f"第{i + 1}网格" for i in range(n)],
+                "community_code": [COMMUNITY] * n,
+                "households": [400] * n,
+            },
+            geometry=[shapely.box(x0 + i * w, y0, x0 + (i + 1) * w, y1) for i in range(n)],
+            crs="EPSG:4326",
+        ),
+    )
     return {"streets": street, "communities": comm, "grids": grids}
 
 
-def _median(fn, repeat: int = 7) -> float:  # noqa: ANN001
+def _median(fn, repeat: int = 7) -> float:
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -52,8 +72,14 @@ def _median(fn, repeat: int = 7) -> float:  # noqa: ANN001
 
 
 def _row(metric: str, value: float, peer: str, peer_value: float) -> dict:
-    return {"benchmark": "editing", "metric": metric, "value": round(value * 1000, 2), "unit": "ms",
-            "peer": f"{peer} {peer_value * 1000:.3g} ms", "ratio": round(value / peer_value, 2) if peer_value else ""}
+    return {
+        "benchmark": "editing",
+        "metric": metric,
+        "value": round(value * 1000, 2),
+        "unit": "ms",
+        "peer": f"{peer} {peer_value * 1000:.3g} ms",
+        "ratio": round(value / peer_value, 2) if peer_value else "",
+    }
 
 
 def run(scale: str = "small") -> list[dict]:

@@ -36,8 +36,15 @@ class LoadResult:
         return self.count(kind) / self.seconds
 
 
-def drive(url: str, points: list[tuple[float, float]], seconds: float = 5.0, threads: int = 8,
-          ticket_share: float = 0.1, token: str | None = None, seed: int = 1) -> LoadResult:
+def drive(
+    url: str,
+    points: list[tuple[float, float]],
+    seconds: float = 5.0,
+    threads: int = 8,
+    ticket_share: float = 0.1,
+    token: str | None = None,
+    seed: int = 1,
+) -> LoadResult:
     """Send routing GETs and ticket POSTs from ``threads`` clients for ``seconds``; never raises."""
     result = LoadResult(seconds=seconds)
     lock = threading.Lock()
@@ -58,8 +65,16 @@ def drive(url: str, points: list[tuple[float, float]], seconds: float = 5.0, thr
                     if kind == "route":
                         r = client.get("/route", params={"lon": lon, "lat": lat})
                     else:
-                        r = client.post("/tickets", json={"lon": lon, "lat": lat, "matter_code": "M20",
-                                                          "description": "负载测试", "channel": "12345热线"})
+                        r = client.post(
+                            "/tickets",
+                            json={
+                                "lon": lon,
+                                "lat": lat,
+                                "matter_code": "M20",
+                                "description": "负载测试",
+                                "channel": "12345热线",
+                            },
+                        )
                 except httpx.HTTPError as exc:
                     errors.append(f"{kind}: {exc!r}")
                     continue
@@ -129,16 +144,42 @@ def run(scale: str = "small", seconds: float = 10.0, threads: int = 8, workers: 
     rows = []
     for kind in ("route", "ticket"):
         rows += [
-            {"benchmark": f"http_{kind}", "metric": "requests/s", "value": round(result.rate(kind), 1), "unit": "req/s",
-             "peer": "", "ratio": None},
-            {"benchmark": f"http_{kind}", "metric": "p50", "value": round(result.percentile(kind, 50), 2), "unit": "ms",
-             "peer": "", "ratio": None},
-            {"benchmark": f"http_{kind}", "metric": "p99", "value": round(result.percentile(kind, 99), 2), "unit": "ms",
-             "peer": "", "ratio": None},
+            {
+                "benchmark": f"http_{kind}",
+                "metric": "requests/s",
+                "value": round(result.rate(kind), 1),
+                "unit": "req/s",
+                "peer": "",
+                "ratio": None,
+            },
+            {
+                "benchmark": f"http_{kind}",
+                "metric": "p50",
+                "value": round(result.percentile(kind, 50), 2),
+                "unit": "ms",
+                "peer": "",
+                "ratio": None,
+            },
+            {
+                "benchmark": f"http_{kind}",
+                "metric": "p99",
+                "value": round(result.percentile(kind, 99), 2),
+                "unit": "ms",
+                "peer": "",
+                "ratio": None,
+            },
         ]
     rows += wrk_rows
-    rows.append({"benchmark": "http_load", "metric": "errors", "value": len(result.errors), "unit": "count",
-                 "peer": f"{threads} client threads, {workers} workers, {seconds:.0f} s", "ratio": None})
+    rows.append(
+        {
+            "benchmark": "http_load",
+            "metric": "errors",
+            "value": len(result.errors),
+            "unit": "count",
+            "peer": f"{threads} client threads, {workers} workers, {seconds:.0f} s",
+            "ratio": None,
+        }
+    )
     return rows
 
 
@@ -156,15 +197,29 @@ def _wrk(url: str, points: list[tuple[float, float]], seconds: float) -> list[di
     import tempfile
 
     if shutil.which("wrk") is None:
-        return [{"benchmark": "http_route_wrk", "metric": "skipped", "value": "wrk is not installed "
-                 "(apt-get install wrk)", "unit": "", "peer": "", "ratio": None}]
+        return [
+            {
+                "benchmark": "http_route_wrk",
+                "metric": "skipped",
+                "value": "wrk is not installed (apt-get install wrk)",
+                "unit": "",
+                "peer": "",
+                "ratio": None,
+            }
+        ]
     paths = ",".join(f'"/route?lon={lon:.7f}&lat={lat:.7f}"' for lon, lat in points[:500])
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write(f"local paths = {{{paths}}}\nlocal i = 0\n"
-                 "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n")
+    script.write(
+        f"local paths = {{{paths}}}\nlocal i = 0\n"
+        "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n"
+    )
     script.close()
-    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{max(int(seconds), 1)}s", "--latency", "-s", script.name, url],
-                         capture_output=True, text=True, timeout=seconds + 30).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", "-c16", f"-d{max(int(seconds), 1)}s", "--latency", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+    ).stdout
 
     def ms(label: str) -> float:
         m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
@@ -175,9 +230,23 @@ def _wrk(url: str, points: list[tuple[float, float]], seconds: float) -> list[di
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     peer = "wrk -t2 -c16, GET /route over 500 points"
-    return [{"benchmark": "http_route_wrk", "metric": "requests/s", "value": float(rate.group(1)) if rate else None,
-             "unit": "req/s", "peer": peer, "ratio": None},
-            {"benchmark": "http_route_wrk", "metric": "p50", "value": ms("50%"), "unit": "ms", "peer": peer, "ratio": None},
-            {"benchmark": "http_route_wrk", "metric": "p99", "value": ms("99%"), "unit": "ms", "peer": peer, "ratio": None},
-            {"benchmark": "http_route_wrk", "metric": "non-2xx responses", "value": int(errors.group(1)) if errors else 0,
-             "unit": "count", "peer": peer, "ratio": None}]
+    return [
+        {
+            "benchmark": "http_route_wrk",
+            "metric": "requests/s",
+            "value": float(rate.group(1)) if rate else None,
+            "unit": "req/s",
+            "peer": peer,
+            "ratio": None,
+        },
+        {"benchmark": "http_route_wrk", "metric": "p50", "value": ms("50%"), "unit": "ms", "peer": peer, "ratio": None},
+        {"benchmark": "http_route_wrk", "metric": "p99", "value": ms("99%"), "unit": "ms", "peer": peer, "ratio": None},
+        {
+            "benchmark": "http_route_wrk",
+            "metric": "non-2xx responses",
+            "value": int(errors.group(1)) if errors else 0,
+            "unit": "count",
+            "peer": peer,
+            "ratio": None,
+        },
+    ]

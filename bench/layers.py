@@ -21,7 +21,7 @@ LAYERS = ("micro_grids", "buildings")
 REPEATS = 3
 
 
-def _best(fn) -> float:  # noqa: ANN001 - tiny helper
+def _best(fn) -> float:
     times = []
     for _ in range(REPEATS):
         t = time.perf_counter()
@@ -32,8 +32,14 @@ def _best(fn) -> float:  # noqa: ANN001 - tiny helper
 
 def _row(metric: str, value: float, unit: str, peer: str = "", peer_value: float | None = None) -> dict:
     ratio = round(value / peer_value, 2) if peer_value else ""
-    return {"benchmark": "layers", "metric": metric, "value": round(value, 4), "unit": unit,
-            "peer": "" if peer_value is None else f"{peer} {peer_value:.3g} {unit}", "ratio": ratio}
+    return {
+        "benchmark": "layers",
+        "metric": metric,
+        "value": round(value, 4),
+        "unit": unit,
+        "peer": "" if peer_value is None else f"{peer} {peer_value:.3g} {unit}",
+        "ratio": ratio,
+    }
 
 
 def run(scale: str = "small") -> list[dict]:

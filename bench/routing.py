@@ -83,7 +83,9 @@ def _postgis(micro: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray) -> tuple[flo
             conn.execute("ANALYZE mg")
             conn.execute("ANALYZE pts")
             t0 = time.perf_counter()
-            conn.execute("CREATE TABLE joined AS SELECT p.id, m.code FROM pts p JOIN mg m ON ST_Contains(m.geom, p.geom)")
+            conn.execute(
+                "CREATE TABLE joined AS SELECT p.id, m.code FROM pts p JOIN mg m ON ST_Contains(m.geom, p.geom)"
+            )
             took = time.perf_counter() - t0
             rows = conn.execute("SELECT id, code FROM joined").fetchall()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
@@ -146,30 +148,66 @@ def run(scale: str = "small") -> list[dict]:
     sjoin_s, joined = _best(lambda p=pts: gpd.sjoin(p, micro[["code", "geometry"]], predicate="within", how="inner"), 3)
     peer = _codes_from_pairs(n, joined.index.to_numpy(), joined["code"].to_numpy())
     rows += [
-        _row(f"batch micro-grid lookup, {n:,} points", round(n / ours_s), "points/s", "geopandas.sjoin",
-             round(sjoin_s / ours_s, 1)),
+        _row(
+            f"batch micro-grid lookup, {n:,} points",
+            round(n / ours_s),
+            "points/s",
+            "geopandas.sjoin",
+            round(sjoin_s / ours_s, 1),
+        ),
         _row("geopandas.sjoin (within)", round(n / sjoin_s), "points/s", "", ""),
-        _row(f"batch route_many (micro-grid→street, tie rule, snapping, reasons; `gridgis route` files), {n:,} points", round(n / lean_s),
-             "points/s", "geopandas.sjoin (micro-grids only)", round(sjoin_s / lean_s, 1)),
-        _row(f"batch route_many + compound and building (default; POST /route), {n:,} points", round(n / full_s),
-             "points/s", "geopandas.sjoin (micro-grids only)", round(sjoin_s / full_s, 1)),
-        _row(f"batch route_many default on the numpy path (GRIDGIS_ROUTING_JIT=0), {n:,} points", round(n / numpy_s),
-             "points/s", "geopandas.sjoin (micro-grids only)", round(sjoin_s / numpy_s, 1)),
+        _row(
+            f"batch route_many (micro-grid→street, tie rule, snapping, reasons; `gridgis route` files), {n:,} points",
+            round(n / lean_s),
+            "points/s",
+            "geopandas.sjoin (micro-grids only)",
+            round(sjoin_s / lean_s, 1),
+        ),
+        _row(
+            f"batch route_many + compound and building (default; POST /route), {n:,} points",
+            round(n / full_s),
+            "points/s",
+            "geopandas.sjoin (micro-grids only)",
+            round(sjoin_s / full_s, 1),
+        ),
+        _row(
+            f"batch route_many default on the numpy path (GRIDGIS_ROUTING_JIT=0), {n:,} points",
+            round(n / numpy_s),
+            "points/s",
+            "geopandas.sjoin (micro-grids only)",
+            round(sjoin_s / numpy_s, 1),
+        ),
         _row("compiled kernels vs numpy path, default route_many", round(numpy_s / full_s, 2), "×", "", ""),
-        _row("rows differing between the compiled and the numpy path", int(len(full) - (
-            (full == numpy_full) | (full.isna() & numpy_full.isna())).all(axis=1).sum()), "rows", "", ""),
-        _row("route_many micro-grid answers differing from sjoin", int(np.sum(
-            np.where(lean["snapped"].to_numpy(), None, lean["micro_grid_code"].to_numpy()) != peer)), "points",
-            "geopandas.sjoin", ""),
+        _row(
+            "rows differing between the compiled and the numpy path",
+            int(len(full) - ((full == numpy_full) | (full.isna() & numpy_full.isna())).all(axis=1).sum()),
+            "rows",
+            "",
+            "",
+        ),
+        _row(
+            "route_many micro-grid answers differing from sjoin",
+            int(np.sum(np.where(lean["snapped"].to_numpy(), None, lean["micro_grid_code"].to_numpy()) != peer)),
+            "points",
+            "geopandas.sjoin",
+            "",
+        ),
         _row("answers differing from sjoin", int(np.sum(ours != peer)), "points", "geopandas.sjoin", ""),
         _row("points inside a micro-grid", int(np.sum(first >= 0)), "points", "", ""),
     ]
     try:
         pg_s, pg = _postgis(micro, x, y)
-        rows += [_row("PostGIS ST_Contains join (GiST)", round(n / pg_s), "points/s"),
-                 _row(f"batch micro-grid lookup vs PostGIS, {n:,} points", round(n / ours_s), "points/s",
-                      "PostGIS ST_Contains", round(pg_s / ours_s, 1)),
-                 _row("answers differing from PostGIS", int(np.sum(ours != pg)), "points", "PostGIS ST_Contains", "")]
+        rows += [
+            _row("PostGIS ST_Contains join (GiST)", round(n / pg_s), "points/s"),
+            _row(
+                f"batch micro-grid lookup vs PostGIS, {n:,} points",
+                round(n / ours_s),
+                "points/s",
+                "PostGIS ST_Contains",
+                round(pg_s / ours_s, 1),
+            ),
+            _row("answers differing from PostGIS", int(np.sum(ours != pg)), "points", "PostGIS ST_Contains", ""),
+        ]
     except Exception as err:  # no server: say so rather than fail the other rows
         rows.append(_row("PostGIS ST_Contains join", f"skipped: {type(err).__name__}: {err}"[:160], ""))
 
@@ -179,16 +217,22 @@ def run(scale: str = "small") -> list[dict]:
     xs, ys = x[inside].tolist(), y[inside].tolist()
     _latency(index.route, xs[:2000], ys[:2000])  # warm up
     p50, p99 = _latency(index.route, xs, ys)
-    rows += [_row("single route() p50 (WGS84, in process)", round(p50, 2), "µs"),
-             _row("single route() p99 (WGS84, in process)", round(p99, 2), "µs", "target 20 µs",
-                  round(20.0 / p99, 2))]
+    rows += [
+        _row("single route() p50 (WGS84, in process)", round(p50, 2), "µs"),
+        _row("single route() p99 (WGS84, in process)", round(p99, 2), "µs", "target 20 µs", round(20.0 / p99, 2)),
+    ]
     b50, b99 = _latency(index.route, xs, ys, passes=3)
-    rows += [_row("single route() p50, best of 3 passes per point", round(b50, 2), "µs"),
-             _row("single route() p99, best of 3 passes per point", round(b99, 2), "µs", "target 20 µs",
-                  round(20.0 / b99, 2))]
+    rows += [
+        _row("single route() p50, best of 3 passes per point", round(b50, 2), "µs"),
+        _row(
+            "single route() p99, best of 3 passes per point", round(b99, 2), "µs", "target 20 µs", round(20.0 / b99, 2)
+        ),
+    ]
     p50, p99 = _latency(index.micro_loc.locate_one, xs, ys)
-    rows += [_row("single micro-grid locate_one() p50", round(p50, 2), "µs"),
-             _row("single micro-grid locate_one() p99", round(p99, 2), "µs")]
+    rows += [
+        _row("single micro-grid locate_one() p50", round(p50, 2), "µs"),
+        _row("single micro-grid locate_one() p99", round(p99, 2), "µs"),
+    ]
     return rows
 
 

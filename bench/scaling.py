@@ -72,11 +72,19 @@ def measure(city: dict[str, gpd.GeoDataFrame], copies: int, points: int = 1_000_
         except Exception:  # noqa: BLE001 - points outside the service area count too
             pass
         lat_us.append((time.perf_counter() - t) * 1e6)
-    return {"copies": copies, "micro_grids": len(big["micro_grids"]), "compounds": len(big["compounds"]),
-            "buildings": len(big["buildings"]), "build_s": round(build_s, 2), "index_mb": round(index_mb),
-            "batch_points_per_s": round(points / batch_s), "routed_inside": inside,
-            "single_p50_us": round(float(np.percentile(lat_us, 50)), 1),
-            "single_p99_us": round(float(np.percentile(lat_us, 99)), 1), "rss_mb": round(_rss_mb())}
+    return {
+        "copies": copies,
+        "micro_grids": len(big["micro_grids"]),
+        "compounds": len(big["compounds"]),
+        "buildings": len(big["buildings"]),
+        "build_s": round(build_s, 2),
+        "index_mb": round(index_mb),
+        "batch_points_per_s": round(points / batch_s),
+        "routed_inside": inside,
+        "single_p50_us": round(float(np.percentile(lat_us, 50)), 1),
+        "single_p99_us": round(float(np.percentile(lat_us, 99)), 1),
+        "rss_mb": round(_rss_mb()),
+    }
 
 
 def run(scale: str = "small", copies: tuple[int, ...] | None = None) -> list[dict]:
@@ -90,14 +98,38 @@ def run(scale: str = "small", copies: tuple[int, ...] | None = None) -> list[dic
         m = measure(city, k)
         tag = f"{m['micro_grids']:,} micro-grids"
         rows += [
-            {"benchmark": "scaling", "metric": f"index build ({tag})", "value": m["build_s"], "unit": "s", "peer": "",
-             "ratio": None},
-            {"benchmark": "scaling", "metric": f"index memory ({tag})", "value": m["index_mb"], "unit": "MiB",
-             "peer": "", "ratio": None},
-            {"benchmark": "scaling", "metric": f"batch routing ({tag})", "value": m["batch_points_per_s"],
-             "unit": "points/s", "peer": "", "ratio": None},
-            {"benchmark": "scaling", "metric": f"single p99 ({tag})", "value": m["single_p99_us"], "unit": "µs",
-             "peer": "", "ratio": None},
+            {
+                "benchmark": "scaling",
+                "metric": f"index build ({tag})",
+                "value": m["build_s"],
+                "unit": "s",
+                "peer": "",
+                "ratio": None,
+            },
+            {
+                "benchmark": "scaling",
+                "metric": f"index memory ({tag})",
+                "value": m["index_mb"],
+                "unit": "MiB",
+                "peer": "",
+                "ratio": None,
+            },
+            {
+                "benchmark": "scaling",
+                "metric": f"batch routing ({tag})",
+                "value": m["batch_points_per_s"],
+                "unit": "points/s",
+                "peer": "",
+                "ratio": None,
+            },
+            {
+                "benchmark": "scaling",
+                "metric": f"single p99 ({tag})",
+                "value": m["single_p99_us"],
+                "unit": "µs",
+                "peer": "",
+                "ratio": None,
+            },
         ]
     return rows
 
@@ -110,8 +142,10 @@ def main() -> None:
 
     t0 = time.perf_counter()
     city = generate_city(seed=0, scale="city", tickets=0)
-    print(f"city-scale sample generated in {time.perf_counter() - t0:.1f} s "
-          f"({len(city['micro_grids']):,} micro-grids)", flush=True)
+    print(
+        f"city-scale sample generated in {time.perf_counter() - t0:.1f} s ({len(city['micro_grids']):,} micro-grids)",
+        flush=True,
+    )
     for k in args.copies:
         print(measure(city, k), flush=True)
 

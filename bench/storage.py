@@ -35,13 +35,20 @@ def micro_grids(n: int) -> gpd.GeoDataFrame:
     grid_seq = i // PER_GRID + 1
     grid_codes = np.char.add("310115005001", np.char.zfill(grid_seq.astype(str), 3))
     codes = np.char.add(grid_codes, np.char.zfill((i % PER_GRID + 1).astype(str), 2))
-    return gpd.GeoDataFrame({"code": codes.astype(object), "name": [f"第{k + 1}微网格" for k in i],
-                             "grid_code": grid_codes.astype(object), "households": 40 + i % 30,
-                             "workers": [[{"name": "微网格员", "role": "auxiliary"}] for _ in i]},
-                            geometry=geoms, crs="EPSG:4326")
+    return gpd.GeoDataFrame(
+        {
+            "code": codes.astype(object),
+            "name": [f"第{k + 1}微网格" for k in i],
+            "grid_code": grid_codes.astype(object),
+            "households": 40 + i % 30,
+            "workers": [[{"name": "微网格员", "role": "auxiliary"}] for _ in i],
+        },
+        geometry=geoms,
+        crs="EPSG:4326",
+    )
 
 
-def _timed(fn):  # noqa: ANN001, ANN202 - tiny helper
+def _timed(fn):
     t = time.perf_counter()
     out = fn()
     return time.perf_counter() - t, out
@@ -49,8 +56,14 @@ def _timed(fn):  # noqa: ANN001, ANN202 - tiny helper
 
 def _row(metric: str, value: float, unit: str, peer: str = "", peer_value: float | None = None) -> dict:
     ratio = round(value / peer_value, 2) if peer_value else ""
-    return {"benchmark": "storage", "metric": metric, "value": round(value, 4), "unit": unit,
-            "peer": "" if peer_value is None else f"{peer} {peer_value:.3g} {unit}", "ratio": ratio}
+    return {
+        "benchmark": "storage",
+        "metric": metric,
+        "value": round(value, 4),
+        "unit": unit,
+        "peer": "" if peer_value is None else f"{peer} {peer_value:.3g} {unit}",
+        "ratio": ratio,
+    }
 
 
 def _store_only(repo: Repository, frame: gpd.GeoDataFrame) -> float:
@@ -64,13 +77,20 @@ def _store_only(repo: Repository, frame: gpd.GeoDataFrame) -> float:
     repo.write_city({"micro_grids": checked.iloc[:0]}, author="bench")  # retire every micro-grid
     t = time.perf_counter()
     with repo._writing("bench") as conn:
-        queries.sync_layers(conn, {"micro_grids": frame_to_rows(spec, checked)}, "bench", "",
-                            retire_missing=True, postgis=repo.is_postgis)
+        queries.sync_layers(
+            conn,
+            {"micro_grids": frame_to_rows(spec, checked)},
+            "bench",
+            "",
+            retire_missing=True,
+            postgis=repo.is_postgis,
+        )
     return time.perf_counter() - t
 
 
-def _bench_repo(repo: Repository, frame: gpd.GeoDataFrame, label: str, check_s: float
-                ) -> tuple[list[dict], dict[str, float]]:
+def _bench_repo(
+    repo: Repository, frame: gpd.GeoDataFrame, label: str, check_s: float
+) -> tuple[list[dict], dict[str, float]]:
     n = len(frame)
     repo.create_schema()
     write_s, _ = _timed(lambda: repo.write_city({"micro_grids": frame}, author="bench"))
@@ -82,16 +102,22 @@ def _bench_repo(repo: Repository, frame: gpd.GeoDataFrame, label: str, check_s: 
     changed.loc[changed.index[::step], "households"] = 999
     change_s, _ = _timed(lambda: repo.write_city({"micro_grids": changed}, author="bench"))
     minx, miny = frame.total_bounds[:2]
-    boxes = [(minx + k * 0.002, miny + k * 0.002, minx + k * 0.002 + 0.005, miny + k * 0.002 + 0.005)
-             for k in range(20)]
+    boxes = [
+        (minx + k * 0.002, miny + k * 0.002, minx + k * 0.002 + 0.005, miny + k * 0.002 + 0.005) for k in range(20)
+    ]
     bbox_times = [_timed(lambda b=b: repo.read_layer("micro_grids", bbox=b))[0] for b in boxes]
     codes = back["code"].tolist()
     edit_times = []
     for k in range(20):
         code = codes[(k * 7919) % n]
         version = repo.get_feature("micro_grids", code)["version"]
-        edit_times.append(_timed(lambda c=code, v=version: repo.apply_changes(
-            [FeatureChange("micro_grids", "replace", c, {"households": 77}, expected_version=v)], author="bench"))[0])
+        edit_times.append(
+            _timed(
+                lambda c=code, v=version: repo.apply_changes(
+                    [FeatureChange("micro_grids", "replace", c, {"households": 77}, expected_version=v)], author="bench"
+                )
+            )[0]
+        )
     raw = {"write": write_s, "read": read_s, "store": _store_only(repo, frame)}
     rows = [
         _row(f"{label}: write_city {n:,} micro-grids (incl. validation)", write_s, "s"),
@@ -131,8 +157,9 @@ def run(scale: str = "small") -> list[dict]:
             peer = checked.copy()
             peer["workers"] = peer["workers"].map(str)
             peer_write, _ = _timed(lambda: peer.to_postgis("peer_micro_grids", repo.engine, if_exists="replace"))
-            peer_read, _ = _timed(lambda: gpd.read_postgis("SELECT * FROM peer_micro_grids", repo.engine,
-                                                           geom_col="geometry"))
+            peer_read, _ = _timed(
+                lambda: gpd.read_postgis("SELECT * FROM peer_micro_grids", repo.engine, geom_col="geometry")
+            )
         finally:
             repo.dispose()
         pg_rows[1] = _row(pg_rows[1]["metric"], raw["store"], "s", "geopandas to_postgis", peer_write)

@@ -18,8 +18,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "out" / "bench"
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOWN = ("streets", "communities", "grids", "micro_grids", "compounds", "stations")
 
 
@@ -57,8 +64,11 @@ def _serve(repo):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(get_settings(database_url=repo.url), repo), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(get_settings(database_url=repo.url), repo), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -76,8 +86,10 @@ def _load(browser, url: str) -> dict:
     wall = time.perf_counter() - t0
     first = page.evaluate("window.gridgisViewer.firstRender")
     first_bytes = sum(s for s in sizes if s > 0)
-    info = page.evaluate("({tiles: window.gridgisViewer.tiles, counts: window.gridgisViewer.counts(),"
-                         " zoom: window.gridgisViewer.map.getZoom()})")
+    info = page.evaluate(
+        "({tiles: window.gridgisViewer.tiles, counts: window.gridgisViewer.counts(),"
+        " zoom: window.gridgisViewer.map.getZoom()})"
+    )
     # pan half a screen east and wait until the new tiles are drawn
     t1 = time.perf_counter()
     page.evaluate("() => { window.gridgisViewer.map.panBy([640, 0], {animate: false}); }")
@@ -85,22 +97,32 @@ def _load(browser, url: str) -> dict:
     pan = time.perf_counter() - t1
     # zoom in to street level (16: micro-grids, compounds, stations) at the centre and wait until drawn
     t2 = time.perf_counter()
-    page.evaluate("() => { const b = window.gridgisViewer.meta.bounds;"
-                  " window.gridgisViewer.map.setView([(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], 16, {animate: false}); }")
+    page.evaluate(
+        "() => { const b = window.gridgisViewer.meta.bounds;"
+        " window.gridgisViewer.map.setView([(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], 16, {animate: false}); }"
+    )
     page.wait_for_function("window.gridgisViewer.zoom === 16 && window.gridgisViewer.pending === 0", timeout=600_000)
     deep = time.perf_counter() - t2
     deep_counts = page.evaluate("window.gridgisViewer.counts()")
     page.close()
-    return {"first_render_ms": first, "wall_s": wall, "bytes": first_bytes, "pan_s": pan,
-            "deep_s": deep, "deep_features": sum(deep_counts.values()), **info}
+    return {
+        "first_render_ms": first,
+        "wall_s": wall,
+        "bytes": first_bytes,
+        "pan_s": pan,
+        "deep_s": deep,
+        "deep_features": sum(deep_counts.values()),
+        **info,
+    }
 
 
 def _whole_city_bytes(repo) -> int:
     from gridgis.maps.geojson import feature_collection
     from gridgis.maps.tiles import TILE_PROPERTIES
 
-    return sum(len(feature_collection(repo.read_layer(layer), TILE_PROPERTIES[layer]).encode("utf-8"))
-               for layer in SHOWN)
+    return sum(
+        len(feature_collection(repo.read_layer(layer), TILE_PROPERTIES[layer]).encode("utf-8")) for layer in SHOWN
+    )
 
 
 def run(scale: str = "small") -> list[dict]:
@@ -125,8 +147,11 @@ def run(scale: str = "small") -> list[dict]:
     whole = _whole_city_bytes(repo)
     name = f"viewer/{scale}"
     rows = [
-        {"metric": "micro-grids / buildings in the store", "value": f"{counts['micro_grids']:,} / "
-                                                                  f"{counts['buildings']:,}", "unit": ""},
+        {
+            "metric": "micro-grids / buildings in the store",
+            "value": f"{counts['micro_grids']:,} / {counts['buildings']:,}",
+            "unit": "",
+        },
         {"metric": "store ready (load or reuse)", "value": round(setup_s, 2), "unit": "s"},
         {"metric": "first render, cold server cache", "value": round(cold["first_render_ms"]), "unit": "ms"},
         {"metric": "first render, warm server cache", "value": round(warm["first_render_ms"]), "unit": "ms"},
@@ -136,8 +161,13 @@ def run(scale: str = "small") -> list[dict]:
         {"metric": "features drawn at zoom 16", "value": warm["deep_features"], "unit": "features"},
         {"metric": f"tiles for the first view (zoom {warm['zoom']})", "value": warm["tiles"], "unit": "tiles"},
         {"metric": "features drawn in the first view", "value": sum(warm["counts"].values()), "unit": "features"},
-        {"metric": "bytes sent for the first view (page, assets, tiles)", "value": warm["bytes"], "unit": "B",
-         "peer": f"whole city as one GeoJSON: {whole:,} B", "ratio": round(warm["bytes"] / whole, 3) if whole else ""},
+        {
+            "metric": "bytes sent for the first view (page, assets, tiles)",
+            "value": warm["bytes"],
+            "unit": "B",
+            "peer": f"whole city as one GeoJSON: {whole:,} B",
+            "ratio": round(warm["bytes"] / whole, 3) if whole else "",
+        },
     ]
     for r in rows:
         r["benchmark"] = name

@@ -116,8 +116,14 @@ def child_code(parent: str, layer: str, seq: int) -> str:
     >>> child_code("110105001001003", "micro_grids", 12)
     '11010500100100312'
     """
-    widths = {"grids": ("", 3), "micro_grids": ("", 2), "compounds": ("Q", 3),
-              "buildings": ("B", 3), "stations": ("S", 3), "communities": ("", 3)}
+    widths = {
+        "grids": ("", 3),
+        "micro_grids": ("", 2),
+        "compounds": ("Q", 3),
+        "buildings": ("B", 3),
+        "stations": ("S", 3),
+        "communities": ("", 3),
+    }
     if layer not in widths:
         raise CodeError(f"layer {layer!r} has no child code rule")
     sep, width = widths[layer]

@@ -41,13 +41,26 @@ class SourceCRS:
 
 
 _ALIASES = {
-    "wgs84": "wgs84", "wgs-84": "wgs84", "epsg:4326": "wgs84", "4326": "wgs84", "crs84": "wgs84",
-    "ogc:crs84": "wgs84", "http://www.opengis.net/def/crs/ogc/1.3/crs84": "wgs84",
+    "wgs84": "wgs84",
+    "wgs-84": "wgs84",
+    "epsg:4326": "wgs84",
+    "4326": "wgs84",
+    "crs84": "wgs84",
+    "ogc:crs84": "wgs84",
+    "http://www.opengis.net/def/crs/ogc/1.3/crs84": "wgs84",
     "http://www.opengis.net/def/crs/epsg/0/4326": "wgs84",
-    "cgcs2000": "wgs84", "epsg:4490": "wgs84", "4490": "wgs84",
+    "cgcs2000": "wgs84",
+    "epsg:4490": "wgs84",
+    "4490": "wgs84",
     "http://www.opengis.net/def/crs/epsg/0/4490": "wgs84",
-    "gcj02": "gcj02", "gcj-02": "gcj02", "amap": "gcj02", "tencent": "gcj02", "mars": "gcj02",
-    "bd09": "bd09", "bd-09": "bd09", "baidu": "bd09",
+    "gcj02": "gcj02",
+    "gcj-02": "gcj02",
+    "amap": "gcj02",
+    "tencent": "gcj02",
+    "mars": "gcj02",
+    "bd09": "bd09",
+    "bd-09": "bd09",
+    "baidu": "bd09",
 }
 
 
@@ -60,8 +73,7 @@ def parse_crs(value: str | int | None) -> SourceCRS:
     4549
     """
     if value is None or str(value).strip() == "":
-        raise CRSError("no CRS given; say which one the coordinates are in "
-                       "(wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn)")
+        raise CRSError("no CRS given; say which one the coordinates are in (wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn)")
     key = str(value).strip().lower()
     if key in _ALIASES:
         return SourceCRS(china=_ALIASES[key], epsg=None)
@@ -98,8 +110,10 @@ def ensure_storage_crs(frame: gpd.GeoDataFrame, what: str = "layer") -> gpd.GeoD
     if frame.crs is None:
         raise CRSError(f"{what}: the frame has no CRS; set it (EPSG:4326 lon/lat) or convert with to_storage()")
     if not is_storage_crs(frame.crs):
-        raise CRSError(f"{what}: expected EPSG:4326 lon/lat, got {frame.crs.to_string()}; "
-                       "convert with gridgis.crs.to_storage() first")
+        raise CRSError(
+            f"{what}: expected EPSG:4326 lon/lat, got {frame.crs.to_string()}; "
+            "convert with gridgis.crs.to_storage() first"
+        )
     if pyproj.CRS.from_user_input(frame.crs).to_epsg() != STORAGE_EPSG:
         frame = frame.set_crs(STORAGE_CRS, allow_override=True)
     return frame
@@ -118,8 +132,11 @@ def to_storage(frame: gpd.GeoDataFrame, source: str | int | SourceCRS) -> gpd.Ge
             raise CRSError(f"the data says its CRS is {frame.crs.to_string()} but {src.label} lon/lat was given")
         out = out.set_crs(STORAGE_CRS, allow_override=True)
         if src.china != "wgs84":
-            out.geometry = gpd.GeoSeries(chinacoords.convert_geometries(out.geometry.values, src.china, "wgs84"),
-                                         index=out.index, crs=STORAGE_CRS)
+            out.geometry = gpd.GeoSeries(
+                chinacoords.convert_geometries(out.geometry.values, src.china, "wgs84"),
+                index=out.index,
+                crs=STORAGE_CRS,
+            )
         return out
     if frame.crs is not None and pyproj.CRS.from_user_input(frame.crs).to_epsg() not in (src.epsg, None):
         raise CRSError(f"the data says its CRS is {frame.crs.to_string()} but EPSG:{src.epsg} was given")

@@ -21,34 +21,54 @@ print(DATA, OUT)"""
 
 NOTEBOOKS = {
     "01_load_and_check_a_city.ipynb": [
-        ("md", "# 1 · Load a city and check it\n\nThe sample city (Lujiazui–Weifang, Pudong) is one GeoJSON per "
-               "layer in `data/geojson/`, in EPSG:4326. `read_city` normalises each layer to its spec."),
+        (
+            "md",
+            "# 1 · Load a city and check it\n\nThe sample city (Lujiazui–Weifang, Pudong) is one GeoJSON per "
+            "layer in `data/geojson/`, in EPSG:4326. `read_city` normalises each layer to its spec.",
+        ),
         ("code", SETUP),
-        ("code", """\
+        (
+            "code",
+            """\
 from gridgis.io import read_city
 
 city = read_city(DATA)
-{layer: len(frame) for layer, frame in city.items()}"""),
+{layer: len(frame) for layer, frame in city.items()}""",
+        ),
         ("md", "Each layer on its own: codes, required fields, enumerations, geometry validity, China's extent."),
-        ("code", """\
+        (
+            "code",
+            """\
 from gridgis.layers import LAYERS, validate_frame
 
 for layer, spec in LAYERS.items():
     problems = validate_frame(spec, city[layer]) if layer in city else []
-    print(f"{spec.label_zh:>4} {layer:<12} {len(city.get(layer, [])):>6} features, {len(problems)} problems")"""),
-        ("md", "Across layers: every grid inside its community, grids covering the community without gaps or "
-               "overlaps, households in range."),
-        ("code", """\
+    print(f"{spec.label_zh:>4} {layer:<12} {len(city.get(layer, [])):>6} features, {len(problems)} problems")""",
+        ),
+        (
+            "md",
+            "Across layers: every grid inside its community, grids covering the community without gaps or "
+            "overlaps, households in range.",
+        ),
+        (
+            "code",
+            """\
 from gridgis.layers.hierarchy import check_city
 
 report = check_city(city)
-print(report.summary()[:2000])"""),
+print(report.summary()[:2000])""",
+        ),
     ],
     "02_align_a_community.ipynb": [
-        ("md", "# 2 · Align a community's grids with its compounds\n\nWhere a grid line cuts a compound, "
-               "`gridgis.alignment` proposes new grid lines that follow compound boundaries."),
+        (
+            "md",
+            "# 2 · Align a community's grids with its compounds\n\nWhere a grid line cuts a compound, "
+            "`gridgis.alignment` proposes new grid lines that follow compound boundaries.",
+        ),
         ("code", SETUP),
-        ("code", """\
+        (
+            "code",
+            """\
 from gridgis.io import read_city
 
 city = read_city(DATA)
@@ -59,50 +79,77 @@ part = {layer: frame[frame["code"].str.startswith(code)] for layer, frame in cit
 part["communities"] = city["communities"][city["communities"]["code"] == code]
 part["streets"] = city["streets"]
 part["stations"] = city["stations"][city["stations"]["area_code"] == code]
-print(community["name"], code, {k: len(v) for k, v in part.items()})"""),
-        ("code", """\
+print(community["name"], code, {k: len(v) for k, v in part.items()})""",
+        ),
+        (
+            "code",
+            """\
 from gridgis.alignment.report import analyze
 
 analysis = analyze(part["compounds"], part["grids"], part["buildings"], part["communities"])
 cut = analysis.cut_compounds()
 print(f"{len(cut)} compounds cut by a grid line")
-[(c["name"], c["status_zh"], [p["grid"] for p in c["pieces"]]) for c in cut[:5]]"""),
-        ("code", """\
+[(c["name"], c["status_zh"], [p["grid"] for p in c["pieces"]]) for c in cut[:5]]""",
+        ),
+        (
+            "code",
+            """\
 from gridgis.alignment.propose import propose_alignment
 
 proposal = propose_alignment(part["compounds"], part["grids"], part["buildings"], part["communities"])
-proposal.impact.head()"""),
+proposal.impact.head()""",
+        ),
         ("md", "The alignment map: cut compounds in red, proposed grid lines dashed orange, current grids blue."),
-        ("code", """\
+        (
+            "code",
+            """\
 from gridgis.maps.folium_maps import save_map
 from gridgis.maps.views import alignment_map, cut_compounds
 
 cut_frame = cut_compounds(part["compounds"], analysis.compounds)
 path = save_map(alignment_map(part, cut_frame, proposal.grids), OUT / "alignment.html")
-print(path, path.stat().st_size // 1024, "KiB")"""),
+print(path, path.stat().st_size // 1024, "KiB")""",
+        ),
     ],
     "03_route_tickets.ipynb": [
-        ("md", "# 3 · Route tickets to micro-grids, grids and communities\n\nA ticket's location decides who "
-               "handles it. `RoutingIndex` answers point → micro-grid → grid → community → street."),
+        (
+            "md",
+            "# 3 · Route tickets to micro-grids, grids and communities\n\nA ticket's location decides who "
+            "handles it. `RoutingIndex` answers point → micro-grid → grid → community → street.",
+        ),
         ("code", SETUP),
-        ("code", """\
+        (
+            "code",
+            """\
 from gridgis.io import read_city
 from gridgis.routing import RoutingIndex
 
 city = read_city(DATA)
 index = RoutingIndex.build(city)
 tickets = city["tickets"]
-print(len(tickets), "tickets")"""),
-        ("code", """\
+print(len(tickets), "tickets")""",
+        ),
+        (
+            "code",
+            """\
 first = tickets.geometry.iloc[0]
 result = index.route(first.x, first.y)
-result.to_dict()"""),
-        ("code", """\
+result.to_dict()""",
+        ),
+        (
+            "code",
+            """\
 routed = index.route_many(tickets.geometry.x.to_numpy(), tickets.geometry.y.to_numpy())
-routed.groupby("grid_code").size().sort_values(ascending=False).head(10)"""),
-        ("md", "Who answers: the 吹哨报到 matter catalogue gives each ticket's matter a responsible department "
-               "and a tier (small matters fast, big ones by consultation, hard ones escalated)."),
-        ("code", """\
+routed.groupby("grid_code").size().sort_values(ascending=False).head(10)""",
+        ),
+        (
+            "md",
+            "Who answers: the 吹哨报到 matter catalogue gives each ticket's matter a responsible department "
+            "and a tier (small matters fast, big ones by consultation, hard ones escalated).",
+        ),
+        (
+            "code",
+            """\
 from gridgis.tickets.catalogue import default_catalogue
 
 catalogue = default_catalogue()
@@ -110,51 +157,76 @@ routed["matter_code"] = tickets["matter_code"].to_numpy()
 known = routed[routed["matter_code"].map(catalogue.has)]
 known.assign(matter=known["matter_code"].map(lambda c: catalogue.item(c).name),
              department=known["matter_code"].map(lambda c: catalogue.item(c).department))[
-    ["grid_code", "community_code", "matter", "department"]].head(8)"""),
+    ["grid_code", "community_code", "matter", "department"]].head(8)""",
+        ),
         ("md", "The workload map: tickets as a heat map, grids coloured by ticket volume."),
-        ("code", """\
+        (
+            "code",
+            """\
 from gridgis.maps.folium_maps import save_map
 from gridgis.maps.views import workload_map
 
 stats = routed.groupby("grid_code").size().rename("volume").reset_index()
 path = save_map(workload_map(city, tickets, stats, metric="volume"), OUT / "workload.html")
-print(path, path.stat().st_size // 1024, "KiB")"""),
+print(path, path.stat().st_size // 1024, "KiB")""",
+        ),
     ],
     "04_map_the_stations.ipynb": [
-        ("md", "# 4 · Map the stations and their life-circle coverage\n\nStations by kind with Chinese popups; "
-               "then GB 50180-2018 life circles (5 min ≈ 300 m, 10 min ≈ 500 m, 15 min ≈ 800–1,000 m): "
-               "the share of households reached per community, the gaps, and the best new sites."),
+        (
+            "md",
+            "# 4 · Map the stations and their life-circle coverage\n\nStations by kind with Chinese popups; "
+            "then GB 50180-2018 life circles (5 min ≈ 300 m, 10 min ≈ 500 m, 15 min ≈ 800–1,000 m): "
+            "the share of households reached per community, the gaps, and the best new sites.",
+        ),
         ("code", SETUP),
-        ("code", """\
+        (
+            "code",
+            """\
 from gridgis.io import read_city
 from gridgis.layers.station import KINDS
 
 city = read_city(DATA)
-city["stations"]["kind"].map(KINDS).value_counts()"""),
-        ("code", """\
+city["stations"]["kind"].map(KINDS).value_counts()""",
+        ),
+        (
+            "code",
+            """\
 from gridgis.maps.folium_maps import overview_map, save_map
 
 path = save_map(overview_map(city), OUT / "overview.html")
-print(path, path.stat().st_size // 1024, "KiB — opens offline, every asset inline")"""),
-        ("md", "Coverage straight-line with a stated detour factor (1.3). With a road layer, pass "
-               "`network=build_road_network(read_osm_roads(path))` to walk along the roads instead."),
-        ("code", """\
+print(path, path.stat().st_size // 1024, "KiB — opens offline, every asset inline")""",
+        ),
+        (
+            "md",
+            "Coverage straight-line with a stated detour factor (1.3). With a road layer, pass "
+            "`network=build_road_network(read_osm_roads(path))` to walk along the roads instead.",
+        ),
+        (
+            "code",
+            """\
 from gridgis.maps.coverage import coverage_report, coverage_table_zh
 
 result = coverage_report(city, "10min")
 print(result.method)
-coverage_table_zh(result).pivot_table(index="社区", columns="站点类型", values="覆盖率%").round(0)"""),
-        ("code", """\
+coverage_table_zh(result).pivot_table(index="社区", columns="站点类型", values="覆盖率%").round(0)""",
+        ),
+        (
+            "code",
+            """\
 from gridgis.maps.coverage import suggest_sites
 
 kind = result.by_community.groupby("kind")["share"].mean().idxmin()
 sites = suggest_sites(result.demand, result.demand[f"covered_{kind}"], city["buildings"].geometry, "10min", k=3)
-print(KINDS[kind]); sites"""),
-        ("code", """\
+print(KINDS[kind]); sites""",
+        ),
+        (
+            "code",
+            """\
 from gridgis.maps.views import coverage_map
 
 path = save_map(coverage_map(city, result, kind, sites), OUT / "coverage.html")
-print(path)"""),
+print(path)""",
+        ),
     ],
 }
 
@@ -162,9 +234,13 @@ print(path)"""),
 def build() -> list[Path]:
     written = []
     for name, cells in NOTEBOOKS.items():
-        nb = new_notebook(cells=[new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in cells],
-                          metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                                    "language_info": {"name": "python"}})
+        nb = new_notebook(
+            cells=[new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in cells],
+            metadata={
+                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                "language_info": {"name": "python"},
+            },
+        )
         path = HERE / name
         nbformat.write(nb, path)
         written.append(path)

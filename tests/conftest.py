@@ -16,7 +16,7 @@ import pytest
 # Property tests explore new random examples on every developer run; in CI (CI=true) they replay a
 # fixed derandomized set, so a landing is not decided by which examples a run happened to draw (an
 # example that fails locally is kept in .hypothesis/ and replayed there until fixed).
-from hypothesis import settings as _hypothesis_settings  # noqa: E402
+from hypothesis import settings as _hypothesis_settings
 
 _hypothesis_settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI") == "true":
@@ -42,14 +42,13 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-
 # --------------------------------------------------------------------------- storage fixtures
 # (owned by the storage area; see gridgis/storage/testing.py)
 @pytest.fixture(scope="session")
 def postgis_server() -> str:
     """The base URL of the PostGIS test server; skips (a failure in CI) when it cannot be reached."""
     from gridgis.errors import StorageUnavailableError
-    from gridgis.storage.testing import drop_database, test_postgis_url, unique_name, create_database
+    from gridgis.storage.testing import create_database, drop_database, test_postgis_url, unique_name
 
     url = test_postgis_url()
     probe = unique_name("gridgis_probe")
@@ -155,7 +154,7 @@ def repository(request, make_repository):
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):  # noqa: D103 - pytest hook
+def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if os.environ.get("CI") == "true" and report.skipped and call.when in ("setup", "call"):

@@ -24,18 +24,21 @@ def test_documented_examples_are_valid(layer, code):
     assert codes.check_code(layer, code) == code
 
 
-@pytest.mark.parametrize(("layer", "code"), [
-    ("streets", "110105001001"),      # a community code is not a street
-    ("streets", "110105000000"),      # the county itself
-    ("communities", "110105001000"),  # a street code is not a community
-    ("communities", "11010500100"),   # 11 digits
-    ("communities", 110105001001),    # a number, not text
-    ("grids", "110105001001"),
-    ("micro_grids", "110105001001003"),
-    ("compounds", "110105001001B007"),
-    ("buildings", "110105001001Q007"),
-    ("stations", "110105001001Q002"),
-])
+@pytest.mark.parametrize(
+    ("layer", "code"),
+    [
+        ("streets", "110105001001"),  # a community code is not a street
+        ("streets", "110105000000"),  # the county itself
+        ("communities", "110105001000"),  # a street code is not a community
+        ("communities", "11010500100"),  # 11 digits
+        ("communities", 110105001001),  # a number, not text
+        ("grids", "110105001001"),
+        ("micro_grids", "110105001001003"),
+        ("compounds", "110105001001B007"),
+        ("buildings", "110105001001Q007"),
+        ("stations", "110105001001Q002"),
+    ],
+)
 def test_codes_breaking_the_rule_are_refused(layer, code):
     assert not codes.is_valid_code(layer, code)
     with pytest.raises(CodeError, match="expected"):
@@ -47,16 +50,19 @@ def test_unknown_layer_is_a_code_error():
         codes.is_valid_code("parcels", "1")
 
 
-@pytest.mark.parametrize(("layer", "code", "parent"), [
-    ("streets", "110105001000", None),
-    ("communities", "110105001001", "110105001000"),
-    ("grids", "110105001001003", "110105001001"),
-    ("micro_grids", "11010500100100301", "110105001001003"),
-    ("compounds", "110105001001Q007", "110105001001"),
-    ("buildings", "110105001001Q007B012", "110105001001Q007"),
-    ("buildings", "110105001001Q000B003", "110105001001"),  # outside every compound
-    ("stations", "110105001001S002", "110105001001"),
-])
+@pytest.mark.parametrize(
+    ("layer", "code", "parent"),
+    [
+        ("streets", "110105001000", None),
+        ("communities", "110105001001", "110105001000"),
+        ("grids", "110105001001003", "110105001001"),
+        ("micro_grids", "11010500100100301", "110105001001003"),
+        ("compounds", "110105001001Q007", "110105001001"),
+        ("buildings", "110105001001Q007B012", "110105001001Q007"),
+        ("buildings", "110105001001Q000B003", "110105001001"),  # outside every compound
+        ("stations", "110105001001S002", "110105001001"),
+    ],
+)
 def test_parent_code(layer, code, parent):
     assert codes.parent_code(layer, code) == parent
 

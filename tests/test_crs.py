@@ -8,17 +8,41 @@ import pytest
 import shapely
 
 from gridgis import chinacoords
-from gridgis.crs import (CHINA_BOUNDS, ensure_storage_crs, gauss_kruger_epsg, is_storage_crs, metric_crs_for,
-                         parse_crs, points_to_storage, storage_to, to_metric, to_storage)
+from gridgis.crs import (
+    CHINA_BOUNDS,
+    ensure_storage_crs,
+    gauss_kruger_epsg,
+    is_storage_crs,
+    metric_crs_for,
+    parse_crs,
+    points_to_storage,
+    storage_to,
+    to_metric,
+    to_storage,
+)
 from gridgis.errors import CRSError, OutOfAreaError
 
 
-@pytest.mark.parametrize(("text", "china"), [
-    ("wgs84", "wgs84"), ("WGS84", "wgs84"), ("EPSG:4326", "wgs84"), ("cgcs2000", "wgs84"), ("EPSG:4490", "wgs84"),
-    ("4490", "wgs84"), ("gcj02", "gcj02"), ("GCJ-02", "gcj02"), ("amap", "gcj02"), ("bd09", "bd09"), ("baidu", "bd09"),
-    ("OGC:CRS84", "wgs84"), ("urn:ogc:def:crs:OGC:1.3:CRS84", "wgs84"), ("urn:ogc:def:crs:EPSG::4490", "wgs84"),
-    ("+proj=longlat +datum=WGS84 +no_defs", "wgs84"),
-])
+@pytest.mark.parametrize(
+    ("text", "china"),
+    [
+        ("wgs84", "wgs84"),
+        ("WGS84", "wgs84"),
+        ("EPSG:4326", "wgs84"),
+        ("cgcs2000", "wgs84"),
+        ("EPSG:4490", "wgs84"),
+        ("4490", "wgs84"),
+        ("gcj02", "gcj02"),
+        ("GCJ-02", "gcj02"),
+        ("amap", "gcj02"),
+        ("bd09", "bd09"),
+        ("baidu", "bd09"),
+        ("OGC:CRS84", "wgs84"),
+        ("urn:ogc:def:crs:OGC:1.3:CRS84", "wgs84"),
+        ("urn:ogc:def:crs:EPSG::4490", "wgs84"),
+        ("+proj=longlat +datum=WGS84 +no_defs", "wgs84"),
+    ],
+)
 def test_parse_crs_accepts_the_documented_names(text, china):
     assert parse_crs(text).china == china
 
@@ -89,10 +113,19 @@ def test_points_to_storage_and_back():
     assert np.allclose(back_lon, [121.5, 116.4], atol=1e-7) and np.allclose(back_lat, [31.2, 39.9], atol=1e-7)
 
 
-@pytest.mark.parametrize(("lon", "epsg", "cm"), [
-    (116.4, 4548, 117), (121.5, 4549, 120), (113.9, 4547, 114), (75.0, 4534, 75), (135.0, 4554, 135),
-    (87.6, 4538, 87), (118.49, 4548, 117), (118.51, 4549, 120),
-])
+@pytest.mark.parametrize(
+    ("lon", "epsg", "cm"),
+    [
+        (116.4, 4548, 117),
+        (121.5, 4549, 120),
+        (113.9, 4547, 114),
+        (75.0, 4534, 75),
+        (135.0, 4554, 135),
+        (87.6, 4538, 87),
+        (118.49, 4548, 117),
+        (118.51, 4549, 120),
+    ],
+)
 def test_gauss_kruger_zone_is_the_nearest_central_meridian(lon, epsg, cm):
     import pyproj
 

@@ -24,7 +24,24 @@ from gridgis.alignment.propose import Proposal, propose_alignment
 from gridgis.alignment.report import Analysis, analyze, proposal_report
 from gridgis.alignment.validate import CoverageReport, validate_coverage
 
-__all__ = ["CASES", "AlignmentConfig", "Analysis", "ApplyResult", "CoverageReport", "PartyStructure", "Proposal",
-           "analyze", "apply_proposal", "assign_buildings", "classify_clusters", "compound_grid_overlaps",
-           "compound_status", "load_community", "party_structure", "propose_alignment", "proposal_report",
-           "split_microgrids", "validate_coverage"]
+__all__ = [
+    "CASES",
+    "AlignmentConfig",
+    "Analysis",
+    "ApplyResult",
+    "CoverageReport",
+    "PartyStructure",
+    "Proposal",
+    "analyze",
+    "apply_proposal",
+    "assign_buildings",
+    "classify_clusters",
+    "compound_grid_overlaps",
+    "compound_status",
+    "load_community",
+    "party_structure",
+    "proposal_report",
+    "propose_alignment",
+    "split_microgrids",
+    "validate_coverage",
+]

@@ -13,8 +13,9 @@ from gridgis.crs import STORAGE_CRS, ensure_storage_crs
 from gridgis.errors import ValidationError
 
 
-def require_frame(frame: gpd.GeoDataFrame | None, what: str, columns: Iterable[str] = ("code",),
-                  allow_none: bool = False) -> gpd.GeoDataFrame | None:
+def require_frame(
+    frame: gpd.GeoDataFrame | None, what: str, columns: Iterable[str] = ("code",), allow_none: bool = False
+) -> gpd.GeoDataFrame | None:
     """Check ``frame`` is an EPSG:4326 GeoDataFrame with ``columns`` and unique codes; return it."""
     if frame is None:
         if allow_none:
@@ -72,8 +73,13 @@ def text_column(frame: gpd.GeoDataFrame | None, column: str) -> np.ndarray:
         return np.zeros(0, dtype=object)
     if column not in frame.columns:
         return np.array([None] * len(frame), dtype=object)
-    return np.array([None if (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or str(v) == "")
-                     else str(v) for v in frame[column]], dtype=object)
+    return np.array(
+        [
+            None if (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or str(v) == "") else str(v)
+            for v in frame[column]
+        ],
+        dtype=object,
+    )
 
 
 def label(frame: gpd.GeoDataFrame, i: int) -> str:

@@ -34,14 +34,17 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def load_community(repository: Any, community_code: str, generation: int | None = None,
-                   with_neighbours: bool = False) -> dict[str, gpd.GeoDataFrame]:
+def load_community(
+    repository: Any, community_code: str, generation: int | None = None, with_neighbours: bool = False
+) -> dict[str, gpd.GeoDataFrame]:
     """The layers of one community from the store: ``communities`` (that one), its grids,
     compounds and buildings (by ``community_code``), and its open tickets when the store has them."""
     communities = repository.read_layer("communities", generation=generation, codes=[community_code])
     if not len(communities):
-        raise NotFoundError(f"community {community_code} is not in the store; list the communities with "
-                            "`gridgis info` or check the code (12 digits)")
+        raise NotFoundError(
+            f"community {community_code} is not in the store; list the communities with "
+            "`gridgis info` or check the code (12 digits)"
+        )
     out = {"communities": communities}
     for layer in ("grids", "compounds", "buildings"):
         out[layer] = repository.read_layer(layer, generation=generation, filters={"community_code": community_code})
@@ -64,16 +67,27 @@ class ApplyResult:
 
     def to_dict(self) -> dict[str, Any]:
         gen = self.generation
-        return {"community_code": self.community_code, "dry_run": self.dry_run, "changes": self.changes,
-                "generation": None if gen is None else {"id": gen.id, "author": gen.author, "message": gen.message,
-                                                        "created_at": str(gen.created_at)},
-                "notes": self.notes, "micro_grid_changes": self.micro_grid_changes,
-                "micro_grid_explanations": self.micro_grid_explanations}
+        return {
+            "community_code": self.community_code,
+            "dry_run": self.dry_run,
+            "changes": self.changes,
+            "generation": None
+            if gen is None
+            else {"id": gen.id, "author": gen.author, "message": gen.message, "created_at": str(gen.created_at)},
+            "notes": self.notes,
+            "micro_grid_changes": self.micro_grid_changes,
+            "micro_grid_explanations": self.micro_grid_explanations,
+        }
 
 
-def micro_grid_changes(repository: Any, community_code: str, grids: gpd.GeoDataFrame, resplit: list[str],
-                       retired: list[str], config: AlignmentConfig | None = None
-                       ) -> tuple[list[dict[str, Any]], list[Any], list[dict[str, Any]]]:
+def micro_grid_changes(
+    repository: Any,
+    community_code: str,
+    grids: gpd.GeoDataFrame,
+    resplit: list[str],
+    retired: list[str],
+    config: AlignmentConfig | None = None,
+) -> tuple[list[dict[str, Any]], list[Any], list[dict[str, Any]]]:
     """The micro-grid changes that keep micro-grids nested in changed grids.
 
     Parameters
@@ -106,8 +120,10 @@ def micro_grid_changes(repository: Any, community_code: str, grids: gpd.GeoDataF
         return [], [], []
     old = repository.read_layer("micro_grids", filters={"grid_code": touched})
     versions = old["version"] if "version" in old.columns else [None] * len(old)
-    old_by_code = {str(c): (None if v is None else int(v), int(h or 0))
-                   for c, v, h in zip(old["code"], versions, old["households"])}
+    old_by_code = {
+        str(c): (None if v is None else int(v), int(h or 0))
+        for c, v, h in zip(old["code"], versions, old["households"])
+    }
     rows: list[dict[str, Any]] = []
     feature_changes: list[Any] = []
     explanations: list[dict[str, Any]] = []
@@ -122,14 +138,29 @@ def micro_grid_changes(repository: Any, community_code: str, grids: gpd.GeoDataF
             props = {"name": rec["name"], "grid_code": rec["grid_code"], "households": int(rec["households"])}
             if code in old_by_code:
                 version, before = old_by_code[code]
-                rows.append({"op": "replace", "code": code, "grid_code": rec["grid_code"],
-                             "households_before": before, "households_after": props["households"],
-                             "buildings": int(rec["buildings"])})
-                feature_changes.append(FeatureChange("micro_grids", "replace", code, props, rec["geometry"],
-                                                     expected_version=version))
+                rows.append(
+                    {
+                        "op": "replace",
+                        "code": code,
+                        "grid_code": rec["grid_code"],
+                        "households_before": before,
+                        "households_after": props["households"],
+                        "buildings": int(rec["buildings"]),
+                    }
+                )
+                feature_changes.append(
+                    FeatureChange("micro_grids", "replace", code, props, rec["geometry"], expected_version=version)
+                )
             else:
-                rows.append({"op": "create", "code": code, "grid_code": rec["grid_code"],
-                             "households_after": props["households"], "buildings": int(rec["buildings"])})
+                rows.append(
+                    {
+                        "op": "create",
+                        "code": code,
+                        "grid_code": rec["grid_code"],
+                        "households_after": props["households"],
+                        "buildings": int(rec["buildings"]),
+                    }
+                )
                 feature_changes.append(FeatureChange("micro_grids", "create", code, props, rec["geometry"]))
     for code, grid_code in sorted(zip(old["code"].astype(str), old["grid_code"].astype(str))):
         if code not in new_codes:
@@ -139,9 +170,16 @@ def micro_grid_changes(repository: Any, community_code: str, grids: gpd.GeoDataF
     return rows, feature_changes, explanations
 
 
-def apply_proposal(repository: Any, community_code: str, proposal: Proposal, author: str, message: str = "",
-                   commit: bool = False, tolerance_m2: float = 0.01,
-                   config: AlignmentConfig | None = None) -> ApplyResult:
+def apply_proposal(
+    repository: Any,
+    community_code: str,
+    proposal: Proposal,
+    author: str,
+    message: str = "",
+    commit: bool = False,
+    tolerance_m2: float = 0.01,
+    config: AlignmentConfig | None = None,
+) -> ApplyResult:
     """Apply the proposal's grids of one community, with their micro-grids, to the store.
 
     Parameters
@@ -171,9 +209,11 @@ def apply_proposal(repository: Any, community_code: str, proposal: Proposal, aut
     from gridgis.storage import FeatureChange
 
     if not proposal.coverage_after.ok:
-        raise ValidationError(f"community {community_code}: the proposal is not an exact coverage "
-                              f"({len(proposal.coverage_after.problems())} problem(s)); nothing was applied",
-                              proposal.coverage_after.problems())
+        raise ValidationError(
+            f"community {community_code}: the proposal is not an exact coverage "
+            f"({len(proposal.coverage_after.problems())} problem(s)); nothing was applied",
+            proposal.coverage_after.problems(),
+        )
     config = config or getattr(proposal, "config", None) or AlignmentConfig()
     stored = repository.read_layer("grids", filters={"community_code": community_code})
     proposed = proposal.grids[proposal.grids["community_code"].astype(str) == community_code]
@@ -186,8 +226,11 @@ def apply_proposal(repository: Any, community_code: str, proposal: Proposal, aut
     new_m = new.geometry.to_crs(crs)
     changes, feature_changes = [], []
     resplit, retired = [], []
-    created = {st["new_grid"]: st["grid"] for st in getattr(proposal, "restructured", [])
-               if st["op"] == "split" and st["community_code"] == community_code}
+    created = {
+        st["new_grid"]: st["grid"]
+        for st in getattr(proposal, "restructured", [])
+        if st["op"] == "split" and st["community_code"] == community_code
+    }
     for code in sorted(set(old.index) | set(new.index)):
         version = int(old.loc[code, "version"]) if code in old.index and "version" in old.columns else None
         if code not in new.index:
@@ -197,13 +240,16 @@ def apply_proposal(repository: Any, community_code: str, proposal: Proposal, aut
             continue
         if code not in old.index:
             if code not in created:
-                raise ValidationError(f"grid {code} of the proposal is not in the store; the proposal was made on "
-                                      "other data: propose again from the store")
+                raise ValidationError(
+                    f"grid {code} of the proposal is not in the store; the proposal was made on "
+                    "other data: propose again from the store"
+                )
             row = new.loc[code]
             props = {k: _plain(row[k]) for k in GRID_FIELDS if k in new.columns and not _missing(row[k])}
             props["households"] = int(row["households"])
-            changes.append({"op": "create", "code": code, "split_from": created[code],
-                            "households_after": props["households"]})
+            changes.append(
+                {"op": "create", "code": code, "split_from": created[code], "households_after": props["households"]}
+            )
             feature_changes.append(FeatureChange("grids", "create", code, props, row["geometry"]))
             resplit.append(code)
             continue
@@ -211,27 +257,44 @@ def apply_proposal(repository: Any, community_code: str, proposal: Proposal, aut
         hh_old, hh_new = int(old.loc[code, "households"]), int(new.loc[code, "households"])
         if moved <= tolerance_m2 and hh_old == hh_new:
             continue
-        changes.append({"op": "replace", "code": code, "area_changed_m2": round(moved, 3),
-                        "households_before": hh_old, "households_after": hh_new})
-        feature_changes.append(FeatureChange("grids", "replace", code, {"households": hh_new},
-                                             new.loc[code, "geometry"], expected_version=version))
+        changes.append(
+            {
+                "op": "replace",
+                "code": code,
+                "area_changed_m2": round(moved, 3),
+                "households_before": hh_old,
+                "households_after": hh_new,
+            }
+        )
+        feature_changes.append(
+            FeatureChange(
+                "grids", "replace", code, {"households": hh_new}, new.loc[code, "geometry"], expected_version=version
+            )
+        )
         resplit.append(code)
     result = ApplyResult(community_code=community_code, dry_run=not commit, changes=changes)
     micro_rows, micro_changes, micro_expl = micro_grid_changes(
-        repository, community_code, proposed.reset_index(drop=True), resplit, retired, config)
+        repository, community_code, proposed.reset_index(drop=True), resplit, retired, config
+    )
     result.micro_grid_changes = micro_rows
     result.micro_grid_explanations = micro_expl
     if resplit:
-        result.notes.append(f"micro-grids of {len(resplit)} changed grid(s) split again from whole buildings "
-                            f"({config.microgrid_min}–{config.microgrid_max} households): "
-                            f"{sum(r['op'] == 'create' for r in micro_rows)} created, "
-                            f"{sum(r['op'] == 'replace' for r in micro_rows)} replaced, "
-                            f"{sum(r['op'] == 'delete' for r in micro_rows)} retired")
+        result.notes.append(
+            f"micro-grids of {len(resplit)} changed grid(s) split again from whole buildings "
+            f"({config.microgrid_min}–{config.microgrid_max} households): "
+            f"{sum(r['op'] == 'create' for r in micro_rows)} created, "
+            f"{sum(r['op'] == 'replace' for r in micro_rows)} replaced, "
+            f"{sum(r['op'] == 'delete' for r in micro_rows)} retired"
+        )
     if micro_expl:
-        result.notes.append(f"{len(micro_expl)} re-split micro-grid(s) stay outside "
-                            f"{config.microgrid_min}–{config.microgrid_max} households (see micro_grid_explanations)")
+        result.notes.append(
+            f"{len(micro_expl)} re-split micro-grid(s) stay outside "
+            f"{config.microgrid_min}–{config.microgrid_max} households (see micro_grid_explanations)"
+        )
     if commit and feature_changes:
         result.generation = repository.apply_changes(
-            feature_changes + micro_changes, author,
-            message or f"align grids of community {community_code} to compound boundaries")
+            feature_changes + micro_changes,
+            author,
+            message or f"align grids of community {community_code} to compound boundaries",
+        )
     return result

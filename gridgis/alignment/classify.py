@@ -49,17 +49,33 @@ def compound_status(pieces: gpd.GeoDataFrame, config=None) -> pd.DataFrame:
     from gridgis.alignment.config import AlignmentConfig
 
     config = config or AlignmentConfig()
-    columns = ["compound_code", "compound_name", "community_code", "status", "status_zh", "grids", "main_grid",
-               "households", "area_m2", "minor_area_m2", "minor_households", "uncovered_m2", "pieces"]
+    columns = [
+        "compound_code",
+        "compound_name",
+        "community_code",
+        "status",
+        "status_zh",
+        "grids",
+        "main_grid",
+        "households",
+        "area_m2",
+        "minor_area_m2",
+        "minor_households",
+        "uncovered_m2",
+        "pieces",
+    ]
     if not len(pieces):
         return pd.DataFrame(columns=columns)
     df = pd.DataFrame(pieces.drop(columns=pieces.geometry.name))
     df["grid_code"] = df["grid_code"].where(df["grid_code"].notna(), None)
     real = ~df["sliver"].astype(bool)
     gridded = real & df["grid_code"].notna()
-    main = (df[gridded].sort_values(["compound_code", "households", "area_m2", "grid_code"],
-                                    ascending=[True, False, False, True])
-            .drop_duplicates("compound_code").set_index("compound_code")["grid_code"])
+    main = (
+        df[gridded]
+        .sort_values(["compound_code", "households", "area_m2", "grid_code"], ascending=[True, False, False, True])
+        .drop_duplicates("compound_code")
+        .set_index("compound_code")["grid_code"]
+    )
     df["main_grid"] = df["compound_code"].map(main)
     minor = gridded & (df["grid_code"] != df["main_grid"])
     df["minor_area"] = np.where(minor, df["area_m2"], 0.0)
@@ -68,11 +84,18 @@ def compound_status(pieces: gpd.GeoDataFrame, config=None) -> pd.DataFrame:
     df["n_gridded"] = gridded.astype(int)
     df["n_minor"] = minor.astype(int)
     agg = df.groupby("compound_code", sort=True).agg(
-        compound_name=("compound_name", "first"), community_code=("community_code", "first"),
-        households=("households", "sum"), area_m2=("area_m2", "sum"), minor_area_m2=("minor_area", "sum"),
-        minor_households=("minor_hh", "sum"), uncovered_m2=("uncovered", "sum"), n_gridded=("n_gridded", "sum"),
-        n_minor=("n_minor", "sum"), main_grid=("main_grid", "first"),
-        cut_buildings=("cut_buildings", "first") if "cut_buildings" in df.columns else ("n_minor", "first"))
+        compound_name=("compound_name", "first"),
+        community_code=("community_code", "first"),
+        households=("households", "sum"),
+        area_m2=("area_m2", "sum"),
+        minor_area_m2=("minor_area", "sum"),
+        minor_households=("minor_hh", "sum"),
+        uncovered_m2=("uncovered", "sum"),
+        n_gridded=("n_gridded", "sum"),
+        n_minor=("n_minor", "sum"),
+        main_grid=("main_grid", "first"),
+        cut_buildings=("cut_buildings", "first") if "cut_buildings" in df.columns else ("n_minor", "first"),
+    )
     grids: dict[str, list[str]] = {}
     plist: dict[str, list[dict]] = {}
     for r in df.itertuples(index=False):
@@ -80,15 +103,22 @@ def compound_status(pieces: gpd.GeoDataFrame, config=None) -> pd.DataFrame:
         if g is not None and not r.sliver:
             grids.setdefault(r.compound_code, []).append(str(g))
         plist.setdefault(r.compound_code, []).append(
-            {"grid": g, "area_m2": float(r.area_m2), "households": int(r.households), "buildings": int(r.buildings),
-             "sliver": bool(r.sliver)})
-    small = ((agg["minor_area_m2"] < config.minor_share * agg["area_m2"].clip(lower=1e-9))
-             & (agg["minor_households"] <= config.minor_share * agg["households"]))
-    status = np.where(agg["n_gridded"] == 0, "no_grid",
-                      np.where(agg["n_minor"] > 0, np.where(small, "cut_minor", "cut"), "whole"))
+            {
+                "grid": g,
+                "area_m2": float(r.area_m2),
+                "households": int(r.households),
+                "buildings": int(r.buildings),
+                "sliver": bool(r.sliver),
+            }
+        )
+    small = (agg["minor_area_m2"] < config.minor_share * agg["area_m2"].clip(lower=1e-9)) & (
+        agg["minor_households"] <= config.minor_share * agg["households"]
+    )
+    status = np.where(
+        agg["n_gridded"] == 0, "no_grid", np.where(agg["n_minor"] > 0, np.where(small, "cut_minor", "cut"), "whole")
+    )
     if "cut_buildings" in df.columns:
-        large_split = ((agg["n_minor"] > 0) & (agg["households"] > config.large_households)
-                       & (agg["cut_buildings"] == 0))
+        large_split = (agg["n_minor"] > 0) & (agg["households"] > config.large_households) & (agg["cut_buildings"] == 0)
         status = np.where(large_split, "large_split", status)
     out = agg.reset_index()
     out["status"] = status
@@ -142,7 +172,9 @@ def classify_clusters(pieces: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> pd.D
     comp_nodes = sorted({"C:" + str(c) for c in real["compound_code"]}) if len(real) else []
     grid_codes = [str(c) for c in grids["code"]]
     nodes = comp_nodes + ["G:" + c for c in sorted(grid_codes)]
-    edges = [("C:" + str(c), "G:" + str(g)) for c, g in zip(real["compound_code"], real["grid_code"])] if len(real) else []
+    edges = (
+        [("C:" + str(c), "G:" + str(g)) for c, g in zip(real["compound_code"], real["grid_code"])] if len(real) else []
+    )
     hh_by_comp = real.groupby("compound_code")["households"].sum() if len(real) else pd.Series(dtype=int)
     comm_by_grid = dict(zip(grid_codes, grids["community_code"])) if "community_code" in grids.columns else {}
     rows = []
@@ -160,11 +192,21 @@ def classify_clusters(pieces: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> pd.D
         community = next((comm_by_grid.get(g) for g in gs if comm_by_grid.get(g)), None)
         if community is None and cs:
             community = str(cs[0])[:12]
-        rows.append({"cluster": k, "case": case, "case_zh": CASES[case], "mixed": len(cs) > 1 and len(gs) > 1,
-                     "compounds": cs, "grids": gs, "households": int(sum(hh_by_comp.get(c, 0) for c in cs)),
-                     "community_code": community})
-    return pd.DataFrame(rows, columns=["cluster", "case", "case_zh", "mixed", "compounds", "grids", "households",
-                                       "community_code"])
+        rows.append(
+            {
+                "cluster": k,
+                "case": case,
+                "case_zh": CASES[case],
+                "mixed": len(cs) > 1 and len(gs) > 1,
+                "compounds": cs,
+                "grids": gs,
+                "households": int(sum(hh_by_comp.get(c, 0) for c in cs)),
+                "community_code": community,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["cluster", "case", "case_zh", "mixed", "compounds", "grids", "households", "community_code"]
+    )
 
 
 def case_counts(clusters: pd.DataFrame) -> dict[str, int]:

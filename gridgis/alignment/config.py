@@ -60,16 +60,26 @@ class AlignmentConfig:
     microgrid_max: int = 100
 
     def __post_init__(self) -> None:
-        if self.max_moves < 0 or self.sliver_area_m2 < 0 or not 0 <= self.sliver_share <= 1 \
-                or not 0 <= self.minor_share <= 1:
-            raise ValidationError("alignment config: max_moves and sliver_area_m2 must not be negative; "
-                                  "sliver_share and minor_share lie in [0, 1]")
+        if (
+            self.max_moves < 0
+            or self.sliver_area_m2 < 0
+            or not 0 <= self.sliver_share <= 1
+            or not 0 <= self.minor_share <= 1
+        ):
+            raise ValidationError(
+                "alignment config: max_moves and sliver_area_m2 must not be negative; "
+                "sliver_share and minor_share lie in [0, 1]"
+            )
         if not 0 <= self.household_min <= self.household_max:
-            raise ValidationError(f"alignment config: household range {self.household_min}–{self.household_max} "
-                                  "is empty; give household_min <= household_max")
+            raise ValidationError(
+                f"alignment config: household range {self.household_min}–{self.household_max} "
+                "is empty; give household_min <= household_max"
+            )
         if not 0 < self.microgrid_min <= self.microgrid_max:
-            raise ValidationError(f"alignment config: micro-grid range {self.microgrid_min}–{self.microgrid_max} "
-                                  "is empty; give 0 < microgrid_min <= microgrid_max")
+            raise ValidationError(
+                f"alignment config: micro-grid range {self.microgrid_min}–{self.microgrid_max} "
+                "is empty; give 0 < microgrid_min <= microgrid_max"
+            )
         if self.grid_size_m <= 0 or self.grid_size_m > 0.1:
             raise ValidationError(f"alignment config: grid_size_m={self.grid_size_m} must lie in (0, 0.1] metres")
 

@@ -54,8 +54,10 @@ def _group(hh: np.ndarray, xy: np.ndarray, adj: list[set[int]], config: Alignmen
         members, size = [seed], float(hh[seed])
         group_of[seed] = g
         while True:
-            frontier = sorted({b for a in members for b in adj[a] if group_of[b] < 0},
-                              key=lambda b: (np.hypot(*(xy[b] - xy[seed])), b))
+            frontier = sorted(
+                {b for a in members for b in adj[a] if group_of[b] < 0},
+                key=lambda b: (np.hypot(*(xy[b] - xy[seed])), b),
+            )
             if not frontier:
                 break
             b = frontier[0]
@@ -92,8 +94,7 @@ def _group(hh: np.ndarray, xy: np.ndarray, adj: list[set[int]], config: Alignmen
     for g in sorted(range(len(groups)), key=lambda g: (sizes[g], g)):
         if not groups[g] or sizes[g] >= lo:
             continue
-        neighbours = sorted({int(group_of[b]) for a in groups[g] for b in adj[a]} - {g},
-                            key=lambda h: (sizes[h], h))
+        neighbours = sorted({int(group_of[b]) for a in groups[g] for b in adj[a]} - {g}, key=lambda h: (sizes[h], h))
         fits = [h for h in neighbours if groups[h] and sizes[h] + sizes[g] <= hi]
         if fits:
             h = fits[0]
@@ -105,8 +106,9 @@ def _group(hh: np.ndarray, xy: np.ndarray, adj: list[set[int]], config: Alignmen
     return [sorted(m) for m in groups if m]
 
 
-def split_grid(grid_geom: shapely.Geometry, bgeoms: np.ndarray, bhh: np.ndarray,
-               config: AlignmentConfig) -> tuple[list[shapely.Geometry], list[list[int]]]:
+def split_grid(
+    grid_geom: shapely.Geometry, bgeoms: np.ndarray, bhh: np.ndarray, config: AlignmentConfig
+) -> tuple[list[shapely.Geometry], list[list[int]]]:
     """Split one grid (metric) into micro-grid polygons; returns the polygons and their building indices."""
     gs = config.grid_size_m
     grid = _poly(shapely.set_precision(grid_geom, gs))
@@ -151,9 +153,12 @@ def split_grid(grid_geom: shapely.Geometry, bgeoms: np.ndarray, bhh: np.ndarray,
     return [polys[i] for i in keep], [groups[i] for i in keep]
 
 
-def split_microgrids(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None,
-                     config: AlignmentConfig | None = None,
-                     on_progress: Callable[[int, int], None] | None = None) -> tuple[gpd.GeoDataFrame, list[dict]]:
+def split_microgrids(
+    grids: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame | None,
+    config: AlignmentConfig | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[gpd.GeoDataFrame, list[dict]]:
     """Split every grid into micro-grids of whole buildings.
 
     Parameters
@@ -190,7 +195,12 @@ def split_microgrids(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None
         bgrid = np.full(len(bg), -1)
         bgrid[bi[first]] = gi[first]
     else:
-        bg, bcodes, bhh, bgrid = np.array([], dtype=object), np.array([], dtype=object), np.zeros(0, int), np.zeros(0, int)
+        bg, bcodes, bhh, bgrid = (
+            np.array([], dtype=object),
+            np.array([], dtype=object),
+            np.zeros(0, int),
+            np.zeros(0, int),
+        )
     rows, geoms, explanations = [], [], []
     for k in range(len(gg)):
         mine = np.flatnonzero(bgrid == k)
@@ -198,15 +208,24 @@ def split_microgrids(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None
         cent = shapely.get_coordinates(shapely.point_on_surface(np.array(polys, dtype=object)))
         order = sorted(range(len(polys)), key=lambda i: (-round(cent[i, 1], 1), round(cent[i, 0], 1), i))
         if len(order) > 99:
-            raise ValidationError(f"grid {gcodes[k]} ({names[k]}) would need {len(order)} micro-grids; codes allow 99: "
-                                  "raise microgrid_max or split the grid first")
+            raise ValidationError(
+                f"grid {gcodes[k]} ({names[k]}) would need {len(order)} micro-grids; codes allow 99: "
+                "raise microgrid_max or split the grid first"
+            )
         for seq, i in enumerate(order, start=1):
             members = mine[groups[i]] if len(mine) else np.array([], dtype=int)
             h = int(bhh[members].sum()) if len(members) else 0
             code = f"{gcodes[k]}{seq:02d}"
-            rows.append({"code": code, "name": f"{names[k] or gcodes[k]}第{seq}微网格", "grid_code": gcodes[k],
-                         "households": h, "buildings": int(len(members)),
-                         "building_codes": [str(b) for b in bcodes[members]] if len(members) else []})
+            rows.append(
+                {
+                    "code": code,
+                    "name": f"{names[k] or gcodes[k]}第{seq}微网格",
+                    "grid_code": gcodes[k],
+                    "households": h,
+                    "buildings": len(members),
+                    "building_codes": [str(b) for b in bcodes[members]] if len(members) else [],
+                }
+            )
             geoms.append(polys[i])
             if not config.microgrid_min <= h <= config.microgrid_max:
                 big = [str(bcodes[b]) for b in members if bhh[b] > config.microgrid_max]
@@ -219,6 +238,10 @@ def split_microgrids(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None
                 explanations.append({"micro_grid": code, "grid": gcodes[k], "households": h, "reason": reason})
         if on_progress:
             on_progress(k + 1, len(gg))
-    out = gpd.GeoDataFrame(rows, columns=MICRO_COLUMNS[:-1],
-                           geometry=to_storage_series(geoms, crs).values if geoms else [], crs="EPSG:4326")
+    out = gpd.GeoDataFrame(
+        rows,
+        columns=MICRO_COLUMNS[:-1],
+        geometry=to_storage_series(geoms, crs).values if geoms else [],
+        crs="EPSG:4326",
+    )
     return out, explanations

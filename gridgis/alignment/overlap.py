@@ -16,8 +16,20 @@ from gridgis.alignment._frames import households, metric, polygonal, require_fra
 from gridgis.alignment.config import AlignmentConfig
 from gridgis.crs import metric_crs_for
 
-PIECE_COLUMNS = ["compound_code", "compound_name", "community_code", "grid_code", "area_m2", "area_share",
-                 "households", "households_share", "buildings", "sliver", "cut_buildings", "geometry"]
+PIECE_COLUMNS = [
+    "compound_code",
+    "compound_name",
+    "community_code",
+    "grid_code",
+    "area_m2",
+    "area_share",
+    "households",
+    "households_share",
+    "buildings",
+    "sliver",
+    "cut_buildings",
+    "geometry",
+]
 
 
 def _largest_overlap(left: np.ndarray, right: np.ndarray, n_left: int) -> tuple[np.ndarray, np.ndarray]:
@@ -43,8 +55,12 @@ def _largest_overlap(left: np.ndarray, right: np.ndarray, n_left: int) -> tuple[
     return best, best_area
 
 
-def assign_buildings(buildings: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
-                     compounds: gpd.GeoDataFrame | None = None, metric_crs: str | None = None) -> pd.DataFrame:
+def assign_buildings(
+    buildings: gpd.GeoDataFrame,
+    grids: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame | None = None,
+    metric_crs: str | None = None,
+) -> pd.DataFrame:
     """Assign each building to a grid (largest footprint share) and to a compound.
 
     Returns
@@ -71,14 +87,25 @@ def assign_buildings(buildings: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
         comp = np.where(known, comp, spatial)
     else:
         comp = np.array([None] * len(bg), dtype=object)
-    return pd.DataFrame({"code": buildings["code"].astype(str).to_numpy(), "grid_code": grid_code,
-                         "compound_code": comp, "households": households(buildings),
-                         "crossing": crossing}, index=buildings.index)
+    return pd.DataFrame(
+        {
+            "code": buildings["code"].astype(str).to_numpy(),
+            "grid_code": grid_code,
+            "compound_code": comp,
+            "households": households(buildings),
+            "crossing": crossing,
+        },
+        index=buildings.index,
+    )
 
 
-def compound_grid_overlaps(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
-                           buildings: gpd.GeoDataFrame | None = None,
-                           config: AlignmentConfig | None = None, metric_crs: str | None = None) -> gpd.GeoDataFrame:
+def compound_grid_overlaps(
+    compounds: gpd.GeoDataFrame,
+    grids: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame | None = None,
+    config: AlignmentConfig | None = None,
+    metric_crs: str | None = None,
+) -> gpd.GeoDataFrame:
     """Every piece of every compound by grid, with its area and households.
 
     Parameters
@@ -154,11 +181,24 @@ def compound_grid_overlaps(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
         cut_b = np.full(len(area), -1, dtype=np.int64)
     names = text_column(compounds, "name")
     comm = text_column(compounds, "community_code")
-    out = gpd.GeoDataFrame({
-        "compound_code": ccodes[rows_c_a], "compound_name": names[rows_c_a], "community_code": comm[rows_c_a],
-        "grid_code": rows_g_a, "area_m2": np.round(area, 3), "area_share": np.round(share, 6),
-        "households": hh, "households_share": np.round(hh_share, 6), "buildings": nb, "sliver": sliver,
-        "cut_buildings": cut_b,
-    }, geometry=to_storage_series(geoms_a, crs).values, crs="EPSG:4326")
-    order = np.lexsort((out["grid_code"].fillna("~").to_numpy().astype(str), out["compound_code"].to_numpy().astype(str)))
+    out = gpd.GeoDataFrame(
+        {
+            "compound_code": ccodes[rows_c_a],
+            "compound_name": names[rows_c_a],
+            "community_code": comm[rows_c_a],
+            "grid_code": rows_g_a,
+            "area_m2": np.round(area, 3),
+            "area_share": np.round(share, 6),
+            "households": hh,
+            "households_share": np.round(hh_share, 6),
+            "buildings": nb,
+            "sliver": sliver,
+            "cut_buildings": cut_b,
+        },
+        geometry=to_storage_series(geoms_a, crs).values,
+        crs="EPSG:4326",
+    )
+    order = np.lexsort(
+        (out["grid_code"].fillna("~").to_numpy().astype(str), out["compound_code"].to_numpy().astype(str))
+    )
     return out.iloc[order].reset_index(drop=True)

@@ -119,8 +119,9 @@ def _compound_groups(geoms: np.ndarray, min_overlap: float) -> list[list[int]]:
     return [groups[k] for k in sorted(groups)]
 
 
-def _building_regions(group_geom: shapely.Geometry, bgeoms: np.ndarray, grid_size: float,
-                      step: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
+def _building_regions(
+    group_geom: shapely.Geometry, bgeoms: np.ndarray, grid_size: float, step: float = 4.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Sample points along each outline (labelled by position) for a Voronoi split between them."""
     pts, labels = [], []
     for k, g in enumerate(bgeoms):
@@ -141,13 +142,15 @@ def _building_regions(group_geom: shapely.Geometry, bgeoms: np.ndarray, grid_siz
     return xy, lab[first]
 
 
-def _voronoi_lines(within: shapely.Geometry, xy: np.ndarray, lab: np.ndarray,
-                   extend_to: shapely.Geometry | None = None) -> list[shapely.Geometry]:
+def _voronoi_lines(
+    within: shapely.Geometry, xy: np.ndarray, lab: np.ndarray, extend_to: shapely.Geometry | None = None
+) -> list[shapely.Geometry]:
     """The borders between the Voronoi regions of differently labelled points, inside ``within``."""
     if len(np.unique(lab)) < 2 or within.is_empty:
         return []
-    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=extend_to or within,
-                                                       ordered=True))
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=extend_to or within, ordered=True)
+    )
     polys = np.isin(shapely.get_type_id(cells), (3, 6)) & ~shapely.is_empty(cells)
     if len(cells) != len(xy) or not polys.all():
         # degenerate input: label each cell by the point it holds
@@ -219,8 +222,9 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     grids = _clip(_snap(ci.grid_geoms, gs), area, gs)
     comps = _clip(_snap(ci.compound_geoms, gs), area, gs)
     groups = _compound_groups(comps, config.sliver_area_m2)
-    group_geoms = np.array([comps[g[0]] if len(g) == 1 else shapely.union_all(comps[g], grid_size=gs)
-                            for g in groups], dtype=object)
+    group_geoms = np.array(
+        [comps[g[0]] if len(g) == 1 else shapely.union_all(comps[g], grid_size=gs) for g in groups], dtype=object
+    )
     bgeoms = ci.building_geoms
     bpts = shapely.point_on_surface(bgeoms) if len(bgeoms) else np.array([], dtype=object)
     # households per group: from buildings when there are any, else the compounds' own figures
@@ -279,7 +283,9 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     fi, gi_ = shapely.STRtree(grids).query(rep, predicate="within") if len(grids) else (np.zeros(0, int),) * 2
     fg = _pick_first(n, fi, gi_, grank)
     face_grid = np.where(fg >= 0, gcodes[np.maximum(fg, 0)] if len(gcodes) else None, None).astype(object)
-    fi, ki = shapely.STRtree(group_geoms).query(rep, predicate="within") if len(group_geoms) else (np.zeros(0, int),) * 2
+    fi, ki = (
+        shapely.STRtree(group_geoms).query(rep, predicate="within") if len(group_geoms) else (np.zeros(0, int),) * 2
+    )
     face_group = _pick_first(n, fi, ki, np.arange(len(group_geoms)))
     # buildings and households per face
     face_hh = np.zeros(n)
@@ -323,6 +329,7 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
             keys.append(("compound", int(k), -1))
     uniq = {key: i for i, key in enumerate(sorted(set(keys), key=lambda t: (t[0] != "compound", t[1], t[2])))}
     face_atom = np.array([uniq[key] for key in keys], dtype=np.int64)
+
     def members(key: tuple) -> list[int]:
         if key[0] == "land":
             return []
@@ -330,8 +337,18 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
             return subs[key[2]][1]
         return [i for i in groups[key[1]] if key[0] == "compound" or member_large[i]]
 
-    atoms = pd.DataFrame([{"atom": i, "kind": key[0], "group": key[1], "members": members(key),
-                           "building": key[2] if key[0] == "building" else -1} for key, i in uniq.items()])
+    atoms = pd.DataFrame(
+        [
+            {
+                "atom": i,
+                "kind": key[0],
+                "group": key[1],
+                "members": members(key),
+                "building": key[2] if key[0] == "building" else -1,
+            }
+            for key, i in uniq.items()
+        ]
+    )
     if len(atoms):
         atoms = atoms.sort_values("atom").reset_index(drop=True)
         atoms["households"] = np.bincount(face_atom, weights=face_hh, minlength=len(atoms))
@@ -344,6 +361,17 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
         if a != b:
             adjacency[a][b] = adjacency[a].get(b, 0.0) + ln
             adjacency[b][a] = adjacency[b].get(a, 0.0) + ln
-    return Partition(faces=faces, face_area=face_area, face_grid=face_grid, face_group=face_group,
-                     face_atom=face_atom, face_households=face_hh, face_buildings=face_buildings, groups=groups,
-                     group_large=large, group_households=group_hh, atoms=atoms, atom_adjacency=adjacency)
+    return Partition(
+        faces=faces,
+        face_area=face_area,
+        face_grid=face_grid,
+        face_group=face_group,
+        face_atom=face_atom,
+        face_households=face_hh,
+        face_buildings=face_buildings,
+        groups=groups,
+        group_large=large,
+        group_households=group_hh,
+        atoms=atoms,
+        atom_adjacency=adjacency,
+    )

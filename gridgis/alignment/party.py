@@ -36,8 +36,18 @@ LABELS: dict[str, str] = {
     "building_group": "楼栋党小组",
 }
 
-TABLE_COLUMNS = ["community_code", "depth", "type", "label", "name", "parent", "compounds", "grids", "households",
-                 "buildings"]
+TABLE_COLUMNS = [
+    "community_code",
+    "depth",
+    "type",
+    "label",
+    "name",
+    "parent",
+    "compounds",
+    "grids",
+    "households",
+    "buildings",
+]
 
 
 @dataclass
@@ -56,14 +66,27 @@ def _committee(name: str) -> str:
 
 
 def _node(kind: str, name: str, compounds=(), grids=(), households: int = 0, children=None, **extra) -> dict:
-    return {"type": kind, "label": LABELS[kind], "name": name, "compounds": list(compounds), "grids": list(grids),
-            "households": int(households), "children": list(children or []), **extra}
+    return {
+        "type": kind,
+        "label": LABELS[kind],
+        "name": name,
+        "compounds": list(compounds),
+        "grids": list(grids),
+        "households": int(households),
+        "children": list(children or []),
+        **extra,
+    }
 
 
-def party_structure(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
-                    buildings: gpd.GeoDataFrame | None = None, communities: gpd.GeoDataFrame | None = None,
-                    config: AlignmentConfig | None = None, analysis: Analysis | None = None,
-                    branch_households: int = 100) -> PartyStructure:
+def party_structure(
+    compounds: gpd.GeoDataFrame,
+    grids: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame | None = None,
+    communities: gpd.GeoDataFrame | None = None,
+    config: AlignmentConfig | None = None,
+    analysis: Analysis | None = None,
+    branch_households: int = 100,
+) -> PartyStructure:
     """Suggest the party-organisation structure for every community.
 
     Parameters
@@ -90,8 +113,9 @@ def party_structure(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
     analysis = analysis or analyze(compounds, grids, buildings, communities, config)
     cname = dict(zip(compounds["code"].astype(str), text_column(compounds, "name")))
     gname = dict(zip(grids["code"].astype(str), text_column(grids, "name")))
-    comm_name = (dict(zip(communities["code"].astype(str), text_column(communities, "name")))
-                 if communities is not None else {})
+    comm_name = (
+        dict(zip(communities["code"].astype(str), text_column(communities, "name"))) if communities is not None else {}
+    )
     pieces = analysis.pieces
     real = pieces[~pieces["sliver"].astype(bool) & pieces["grid_code"].notna()] if len(pieces) else pieces
     hh = {(r.compound_code, r.grid_code): int(r.households) for r in real.itertuples()} if len(real) else {}
@@ -101,13 +125,16 @@ def party_structure(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
         assigned = assign_buildings(buildings, grids, compounds)
         numbers = text_column(buildings, "number")
         names = text_column(buildings, "name")
-        for (code, g, c, h), num, nm in zip(assigned[["code", "grid_code", "compound_code", "households"]]
-                                            .itertuples(index=False), numbers, names):
+        for (code, g, c, h), num, nm in zip(
+            assigned[["code", "grid_code", "compound_code", "households"]].itertuples(index=False), numbers, names
+        ):
             per_piece.setdefault((c, g), []).append((code, num or nm or code, int(h)))
 
     def building_groups(compound: str | None, grid: str) -> list[dict]:
-        return [_node("building_group", f"{label}党小组", [compound] if compound else [], [grid], h, code=code)
-                for code, label, h in sorted(per_piece.get((compound, grid), []))]
+        return [
+            _node("building_group", f"{label}党小组", [compound] if compound else [], [grid], h, code=code)
+            for code, label, h in sorted(per_piece.get((compound, grid), []))
+        ]
 
     def c_label(c: str) -> str:
         return cname.get(c) or c
@@ -119,26 +146,46 @@ def party_structure(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
     clusters = analysis.clusters.sort_values("cluster") if len(analysis.clusters) else analysis.clusters
     for row in clusters.itertuples():
         community = row.community_code or "unknown"
-        tree = trees.setdefault(community, _node("community_committee",
-                                                 _committee(comm_name.get(community) or community), code=community))
+        tree = trees.setdefault(
+            community, _node("community_committee", _committee(comm_name.get(community) or community), code=community)
+        )
         cs, gs = list(row.compounds), list(row.grids)
         if row.case == "no_compound":
             for g in gs:
                 kids = building_groups(None, g)
-                tree["children"].append(_node("grid_branch", f"{g_label(g)}党支部", [], [g],
-                                              sum(k["households"] for k in kids), kids))
+                tree["children"].append(
+                    _node("grid_branch", f"{g_label(g)}党支部", [], [g], sum(k["households"] for k in kids), kids)
+                )
         elif row.case == "about_equal":
             c, g = cs[0], gs[0]
             kids = building_groups(c, g) + building_groups(None, g)
-            tree["children"].append(_node("merged_branch", f"{c_label(c)}({g_label(g)})党支部", cs, gs,
-                                          hh.get((c, g), 0), kids))
+            tree["children"].append(
+                _node("merged_branch", f"{c_label(c)}({g_label(g)})党支部", cs, gs, hh.get((c, g), 0), kids)
+            )
         elif row.case == "compound_larger":
             for c in cs:
-                branches = [_node("grid_branch", f"{c_label(c)}{g_label(g)}党支部", [c], [g], hh.get((c, g), 0),
-                                  building_groups(c, g)) for g in gs if (c, g) in hh]
-                tree["children"].append(_node("compound_general_branch", f"{c_label(c)}党总支", [c],
-                                              [b["grids"][0] for b in branches],
-                                              sum(b["households"] for b in branches), branches))
+                branches = [
+                    _node(
+                        "grid_branch",
+                        f"{c_label(c)}{g_label(g)}党支部",
+                        [c],
+                        [g],
+                        hh.get((c, g), 0),
+                        building_groups(c, g),
+                    )
+                    for g in gs
+                    if (c, g) in hh
+                ]
+                tree["children"].append(
+                    _node(
+                        "compound_general_branch",
+                        f"{c_label(c)}党总支",
+                        [c],
+                        [b["grids"][0] for b in branches],
+                        sum(b["households"] for b in branches),
+                        branches,
+                    )
+                )
         else:  # grid_larger
             for g in gs:
                 subs = []
@@ -149,17 +196,35 @@ def party_structure(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
                     suffix = "党支部" if kind == "compound_branch" else "党小组"
                     subs.append(_node(kind, f"{c_label(c)}{suffix}", [c], [g], hh[(c, g)], building_groups(c, g)))
                 subs += building_groups(None, g)
-                tree["children"].append(_node("grid_general_branch", f"{g_label(g)}党总支", [s for s in cs if (s, g) in hh],
-                                              [g], sum(s["households"] for s in subs), subs))
+                tree["children"].append(
+                    _node(
+                        "grid_general_branch",
+                        f"{g_label(g)}党总支",
+                        [s for s in cs if (s, g) in hh],
+                        [g],
+                        sum(s["households"] for s in subs),
+                        subs,
+                    )
+                )
     for tree in trees.values():
         tree["households"] = sum(k["households"] for k in tree["children"])
     rows: list[dict[str, Any]] = []
 
     def flatten(node: dict, depth: int, parent: str | None, community: str) -> None:
-        rows.append({"community_code": community, "depth": depth, "type": node["type"], "label": node["label"],
-                     "name": node["name"], "parent": parent, "compounds": ",".join(node["compounds"]),
-                     "grids": ",".join(node["grids"]), "households": node["households"],
-                     "buildings": sum(1 for k in node["children"] if k["type"] == "building_group")})
+        rows.append(
+            {
+                "community_code": community,
+                "depth": depth,
+                "type": node["type"],
+                "label": node["label"],
+                "name": node["name"],
+                "parent": parent,
+                "compounds": ",".join(node["compounds"]),
+                "grids": ",".join(node["grids"]),
+                "households": node["households"],
+                "buildings": sum(1 for k in node["children"] if k["type"] == "building_group"),
+            }
+        )
         for child in node["children"]:
             flatten(child, depth + 1, node["name"], community)
 

@@ -21,8 +21,7 @@ import shapely
 from gridgis.alignment._frames import households, metric, require_frame, text_column, to_storage_series
 from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.partition import CommunityInput, Partition, build_partition
-from gridgis.alignment.rebalance import (components, deviation, fill_gaps, initial_assignment, make_contiguous,
-                                         rebalance)
+from gridgis.alignment.rebalance import components, deviation, fill_gaps, initial_assignment, make_contiguous, rebalance
 from gridgis.alignment.restructure import split_and_merge
 from gridgis.alignment.validate import CoverageReport, validate_coverage
 from gridgis.crs import metric_crs_for
@@ -67,8 +66,9 @@ class Proposal:
         return len(self.changes) > 0
 
 
-def community_areas(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | None, crs: str,
-                    grid_size: float) -> tuple[dict[str, shapely.Geometry], np.ndarray]:
+def community_areas(
+    grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | None, crs: str, grid_size: float
+) -> tuple[dict[str, shapely.Geometry], np.ndarray]:
     """The area to cover per community (metric) and the community code of every grid.
 
     With ``communities``, their polygons; each grid belongs to the community named by its
@@ -77,8 +77,9 @@ def community_areas(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | Non
     """
     gcodes = grids["code"].astype(str).to_numpy()
     gcomm = text_column(grids, "community_code")
-    gcomm = np.array([c if c else (g[:12] if len(g) >= 12 else "000000000000") for c, g in zip(gcomm, gcodes)],
-                     dtype=object)
+    gcomm = np.array(
+        [c if c else (g[:12] if len(g) >= 12 else "000000000000") for c, g in zip(gcomm, gcodes)], dtype=object
+    )
     gg = metric(grids, crs)
     if communities is not None and len(communities):
         ccodes = communities["code"].astype(str).to_numpy()
@@ -122,40 +123,57 @@ def _assign_to_areas(geoms: np.ndarray, codes: list[str], areas: np.ndarray, poi
     return out
 
 
-def _explain(code: str, h: float, members: list[int], p: Partition, ci: CommunityInput, total: float,
-             n_grids: int, config: AlignmentConfig) -> dict[str, Any] | None:
+def _explain(
+    code: str,
+    h: float,
+    members: list[int],
+    p: Partition,
+    ci: CommunityInput,
+    total: float,
+    n_grids: int,
+    config: AlignmentConfig,
+) -> dict[str, Any] | None:
     lo, hi = config.household_min, config.household_max
     if deviation(h, config) == 0:
         return None
     hh = p.atoms["households"].to_numpy()
     over = h > hi
-    base = {"grid": code, "community_code": ci.code, "households": int(round(h)),
-            "issue": "over" if over else "under"}
+    base = {"grid": code, "community_code": ci.code, "households": int(round(h)), "issue": "over" if over else "under"}
     if over:
         big = [a for a in members if hh[a] > hi and p.atoms["kind"].iloc[a] == "compound"]
         if big:
             a = max(big, key=lambda x: hh[x])
             names = [ci.compound_codes[i] for i in p.atoms["members"].iloc[a]]
             why = "no buildings to split it along" if not ci.has_buildings else "too few buildings to split it"
-            return base | {"reason_zh": f"小区 {', '.join(names)} 单独有 {int(hh[a])} 户，超过 {hi} 户，且无法按楼栋拆分",
-                           "reason": f"compound {', '.join(names)} alone has {int(hh[a])} households (> {hi}) and "
-                                     f"{why}; keep it whole as one grid or add its buildings"}
+            return base | {
+                "reason_zh": f"小区 {', '.join(names)} 单独有 {int(hh[a])} 户，超过 {hi} 户，且无法按楼栋拆分",
+                "reason": f"compound {', '.join(names)} alone has {int(hh[a])} households (> {hi}) and "
+                f"{why}; keep it whole as one grid or add its buildings",
+            }
         if total > n_grids * hi:
             need = int(np.ceil(total / hi))
-            return base | {"reason_zh": f"社区共 {int(total)} 户，仅 {n_grids} 个网格，至少需要 {need} 个",
-                           "reason": f"the community has {int(total)} households for {n_grids} grids; it needs at "
-                                     f"least {need} grids: add a grid"}
+            return base | {
+                "reason_zh": f"社区共 {int(total)} 户，仅 {n_grids} 个网格，至少需要 {need} 个",
+                "reason": f"the community has {int(total)} households for {n_grids} grids; it needs at "
+                f"least {need} grids: add a grid",
+            }
     elif n_grids > 1 and total < n_grids * lo:
         most = max(1, int(total // lo)) if lo else n_grids
-        return base | {"reason_zh": f"社区共 {int(total)} 户，{n_grids} 个网格过多，最多 {most} 个",
-                       "reason": f"the community has {int(total)} households for {n_grids} grids; at most {most} "
-                                 "grids can reach the minimum: merge grids"}
+        return base | {
+            "reason_zh": f"社区共 {int(total)} 户，{n_grids} 个网格过多，最多 {most} 个",
+            "reason": f"the community has {int(total)} households for {n_grids} grids; at most {most} "
+            "grids can reach the minimum: merge grids",
+        }
     elif n_grids == 1:
-        return base | {"reason_zh": f"社区只有一个网格，共 {int(total)} 户",
-                       "reason": f"the community has one grid and {int(total)} households in all"}
-    return base | {"reason_zh": "相邻网格间没有可整体移动的小区或楼栋能改善户数而不破坏连通或使邻格越界",
-                   "reason": "no whole compound or building piece at its border can move to or from a neighbouring "
-                             "grid without breaking contiguity or pushing the neighbour out of range"}
+        return base | {
+            "reason_zh": f"社区只有一个网格，共 {int(total)} 户",
+            "reason": f"the community has one grid and {int(total)} households in all",
+        }
+    return base | {
+        "reason_zh": "相邻网格间没有可整体移动的小区或楼栋能改善户数而不破坏连通或使邻格越界",
+        "reason": "no whole compound or building piece at its border can move to or from a neighbouring "
+        "grid without breaking contiguity or pushing the neighbour out of range",
+    }
 
 
 def match_vertices(geoms: dict[str, shapely.Geometry], grid_size: float) -> dict[str, shapely.Geometry]:
@@ -218,9 +236,16 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
         assign, moves = rebalance(assign, p, config, fixed=ci.dedicated)
     steps: list[dict[str, Any]] = []
     if config.split_merge:
-        assign, steps, more = split_and_merge(assign, p, config, ci.code, ci.grid_codes, fixed=ci.dedicated,
-                                              building_geoms=_snap_buildings(ci, config),
-                                              compound_geoms=_small_compounds(ci, config))
+        assign, steps, more = split_and_merge(
+            assign,
+            p,
+            config,
+            ci.code,
+            ci.grid_codes,
+            fixed=ci.dedicated,
+            building_geoms=_snap_buildings(ci, config),
+            compound_geoms=_small_compounds(ci, config),
+        )
         moves += more
     face_new = assign[p.face_atom] if len(p.face_atom) else np.array([], dtype=object)
     geoms: dict[str, shapely.Geometry] = {}
@@ -234,33 +259,71 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
     for g in sorted(members):
         geoms[g] = shapely.coverage_union_all(p.faces[face_new == g])
         if len(components(members[g], p.atom_adjacency)) > 1:
-            explanations.append({"grid": g, "community_code": ci.code, "households": int(round(hh[members[g]].sum())),
-                                 "issue": "disconnected", "reason_zh": "网格由不相连的几块组成",
-                                 "reason": "the grid is in several pieces that no neighbour can take"})
+            explanations.append(
+                {
+                    "grid": g,
+                    "community_code": ci.code,
+                    "households": int(round(hh[members[g]].sum())),
+                    "issue": "disconnected",
+                    "reason_zh": "网格由不相连的几块组成",
+                    "reason": "the grid is in several pieces that no neighbour can take",
+                }
+            )
         basic = [x for x in members if x not in ci.dedicated]
-        e = None if g in ci.dedicated else _explain(g, float(hh[members[g]].sum()), members[g], p, ci,
-                                                   total, len(basic), config)
+        e = (
+            None
+            if g in ci.dedicated
+            else _explain(g, float(hh[members[g]].sum()), members[g], p, ci, total, len(basic), config)
+        )
         if e:
             explanations.append(e)
     explanations += list(ci.notes)
     merged = {st["grid"]: st["into"] for st in steps if st["op"] == "merge"}
     for g in sorted(set(ci.grid_codes) - set(members)):
         if g in merged:
-            explanations.append({"grid": g, "community_code": ci.code, "households": 0, "issue": "merged",
-                                 "into": merged[g],
-                                 "reason_zh": f"网格户数不足，并入相邻的最小网格 {merged[g]}",
-                                 "reason": f"the grid was under the household range and is merged into its smallest "
-                                           f"neighbour {merged[g]}"})
+            explanations.append(
+                {
+                    "grid": g,
+                    "community_code": ci.code,
+                    "households": 0,
+                    "issue": "merged",
+                    "into": merged[g],
+                    "reason_zh": f"网格户数不足，并入相邻的最小网格 {merged[g]}",
+                    "reason": f"the grid was under the household range and is merged into its smallest "
+                    f"neighbour {merged[g]}",
+                }
+            )
             continue
-        explanations.append({"grid": g, "community_code": ci.code, "households": 0, "issue": "removed",
-                             "reason_zh": "该网格的全部小区归入相邻网格，网格被合并",
-                             "reason": "every compound of this grid went to the grid holding most of its households; "
-                                       "the grid is merged into its neighbours"})
+        explanations.append(
+            {
+                "grid": g,
+                "community_code": ci.code,
+                "households": 0,
+                "issue": "removed",
+                "reason_zh": "该网格的全部小区归入相邻网格，网格被合并",
+                "reason": "every compound of this grid went to the grid holding most of its households; "
+                "the grid is merged into its neighbours",
+            }
+        )
     if any(g is None for g in assign):
-        explanations.append({"grid": None, "community_code": ci.code, "households": 0, "issue": "uncovered",
-                             "reason_zh": "社区内有区域不与任何网格相邻", "reason": "part of the community touches no grid"})
-    return {"partition": p, "face_new": face_new, "geoms": geoms, "moves": moves, "explanations": explanations,
-            "restructured": [st | {"community_code": ci.code} for st in steps]}
+        explanations.append(
+            {
+                "grid": None,
+                "community_code": ci.code,
+                "households": 0,
+                "issue": "uncovered",
+                "reason_zh": "社区内有区域不与任何网格相邻",
+                "reason": "part of the community touches no grid",
+            }
+        )
+    return {
+        "partition": p,
+        "face_new": face_new,
+        "geoms": geoms,
+        "moves": moves,
+        "explanations": explanations,
+        "restructured": [st | {"community_code": ci.code} for st in steps],
+    }
 
 
 _CLOSED = {"closed", "done", "resolved", "cancelled", "办结", "已办结", "已关闭", "关闭"}
@@ -291,18 +354,28 @@ def _community_inputs(compounds, grids, buildings, communities, crs, config) -> 
         gm = gcomm == c
         cm = c_at == k
         bm = b_at == k if b_at is not None else np.zeros(0, bool)
-        out.append(CommunityInput(code=c, area=area_geoms[k], grid_codes=list(gcodes[gm]), grid_geoms=gg[gm],
-                                  compound_codes=list(ccodes[cm]), compound_geoms=cg[cm], compound_households=chh[cm],
-                                  building_codes=list(bcodes[bm]) if len(bm) else [],
-                                  building_geoms=bg[bm] if len(bm) else np.array([], dtype=object),
-                                  building_households=bhh[bm] if len(bm) else np.zeros(0, np.int64),
-                                  dedicated=frozenset(g for g in gcodes[gm] if g in dedicated),
-                                  notes=[x for x in crossing if x["community_code"] == c]))
+        out.append(
+            CommunityInput(
+                code=c,
+                area=area_geoms[k],
+                grid_codes=list(gcodes[gm]),
+                grid_geoms=gg[gm],
+                compound_codes=list(ccodes[cm]),
+                compound_geoms=cg[cm],
+                compound_households=chh[cm],
+                building_codes=list(bcodes[bm]) if len(bm) else [],
+                building_geoms=bg[bm] if len(bm) else np.array([], dtype=object),
+                building_households=bhh[bm] if len(bm) else np.zeros(0, np.int64),
+                dedicated=frozenset(g for g in gcodes[gm] if g in dedicated),
+                notes=[x for x in crossing if x["community_code"] == c],
+            )
+        )
     return out
 
 
-def _crossing_compounds(cg: np.ndarray, ccodes: np.ndarray, c_at: np.ndarray, areas: np.ndarray,
-                        codes: list[str], config: AlignmentConfig) -> list[dict[str, Any]]:
+def _crossing_compounds(
+    cg: np.ndarray, ccodes: np.ndarray, c_at: np.ndarray, areas: np.ndarray, codes: list[str], config: AlignmentConfig
+) -> list[dict[str, Any]]:
     """Compounds reaching into another community: alignment cannot keep those whole (explained)."""
     out: list[dict[str, Any]] = []
     mine = np.flatnonzero(c_at >= 0)
@@ -313,12 +386,19 @@ def _crossing_compounds(cg: np.ndarray, ccodes: np.ndarray, c_at: np.ndarray, ar
         total = float(shapely.area(cg[i]))
         outside = total - float(shapely.area(shapely.intersection(cg[i], areas[c_at[i]])))
         if outside > max(config.sliver_area_m2, config.sliver_share * total):
-            out.append({"grid": None, "compound": str(ccodes[i]), "community_code": codes[c_at[i]],
-                        "households": 0, "issue": "crosses_community",
-                        "reason_zh": f"小区 {ccodes[i]} 有 {outside:.0f} m² 在本社区之外，需先调整社区边界",
-                        "reason": f"compound {ccodes[i]} reaches {outside:.0f} m² into another community; "
-                                  "alignment keeps grids inside their community: adjust the community boundary "
-                                  "first"})
+            out.append(
+                {
+                    "grid": None,
+                    "compound": str(ccodes[i]),
+                    "community_code": codes[c_at[i]],
+                    "households": 0,
+                    "issue": "crosses_community",
+                    "reason_zh": f"小区 {ccodes[i]} 有 {outside:.0f} m² 在本社区之外，需先调整社区边界",
+                    "reason": f"compound {ccodes[i]} reaches {outside:.0f} m² into another community; "
+                    "alignment keeps grids inside their community: adjust the community boundary "
+                    "first",
+                }
+            )
     return out
 
 
@@ -337,30 +417,41 @@ def _impact_rows(ci: CommunityInput, res: dict[str, Any]) -> tuple[list[dict], l
     pairs = sorted({(o, n) for o, n in zip(old[moved], new[moved])})
     for o, n in pairs:
         idx = np.flatnonzero(moved & (old == o) & (new == n))
-        changes.append({"community_code": ci.code, "from_grid": o or None, "to_grid": n or None,
-                        "area_m2": round(float(p.face_area[idx].sum()), 3),
-                        "households": int(round(p.face_households[idx].sum())),
-                        "compounds": ",".join(_face_compounds(p, ci, idx)), "buildings": int(nb[idx].sum()),
-                        "geometry": shapely.coverage_union_all(p.faces[idx])})
+        changes.append(
+            {
+                "community_code": ci.code,
+                "from_grid": o or None,
+                "to_grid": n or None,
+                "area_m2": round(float(p.face_area[idx].sum()), 3),
+                "households": int(round(p.face_households[idx].sum())),
+                "compounds": ",".join(_face_compounds(p, ci, idx)),
+                "buildings": int(nb[idx].sum()),
+                "geometry": shapely.coverage_union_all(p.faces[idx]),
+            }
+        )
     impact = []
     for g in sorted(set(ci.grid_codes) | set(res["geoms"])):
         before, after = old == g, new == g
         gained, lost = after & ~before, before & ~after
-        impact.append({
-            "grid": g, "community_code": ci.code,
-            "area_before_m2": round(float(p.face_area[before].sum()), 3),
-            "area_after_m2": round(float(p.face_area[after].sum()), 3),
-            "area_gained_m2": round(float(p.face_area[gained].sum()), 3),
-            "area_lost_m2": round(float(p.face_area[lost].sum()), 3),
-            "households_before": int(round(p.face_households[before].sum())),
-            "households_after": int(round(p.face_households[after].sum())),
-            "households_gained": int(round(p.face_households[gained].sum())),
-            "households_lost": int(round(p.face_households[lost].sum())),
-            "compounds_in": _face_compounds(p, ci, np.flatnonzero(gained)),
-            "compounds_out": _face_compounds(p, ci, np.flatnonzero(lost)),
-            "buildings_in": int(nb[gained].sum()), "buildings_out": int(nb[lost].sum()),
-            "removed": g not in res["geoms"],
-        })
+        impact.append(
+            {
+                "grid": g,
+                "community_code": ci.code,
+                "area_before_m2": round(float(p.face_area[before].sum()), 3),
+                "area_after_m2": round(float(p.face_area[after].sum()), 3),
+                "area_gained_m2": round(float(p.face_area[gained].sum()), 3),
+                "area_lost_m2": round(float(p.face_area[lost].sum()), 3),
+                "households_before": int(round(p.face_households[before].sum())),
+                "households_after": int(round(p.face_households[after].sum())),
+                "households_gained": int(round(p.face_households[gained].sum())),
+                "households_lost": int(round(p.face_households[lost].sum())),
+                "compounds_in": _face_compounds(p, ci, np.flatnonzero(gained)),
+                "compounds_out": _face_compounds(p, ci, np.flatnonzero(lost)),
+                "buildings_in": int(nb[gained].sum()),
+                "buildings_out": int(nb[lost].sum()),
+                "removed": g not in res["geoms"],
+            }
+        )
     return changes, impact
 
 
@@ -394,10 +485,15 @@ def _community_job(args: tuple[CommunityInput, AlignmentConfig]) -> dict[str, An
     res = align_community(ci, config)
     p: Partition = res["partition"]
     changes, impact = _impact_rows(ci, res)
-    return {"geoms": res["geoms"],
-            "households": {g: int(round(p.face_households[res["face_new"] == g].sum())) for g in res["geoms"]},
-            "changes": changes, "impact": impact, "explanations": res["explanations"],
-            "moves": [m | {"community_code": ci.code} for m in res["moves"]], "restructured": res["restructured"]}
+    return {
+        "geoms": res["geoms"],
+        "households": {g: int(round(p.face_households[res["face_new"] == g].sum())) for g in res["geoms"]},
+        "changes": changes,
+        "impact": impact,
+        "explanations": res["explanations"],
+        "moves": [m | {"community_code": ci.code} for m in res["moves"]],
+        "restructured": res["restructured"],
+    }
 
 
 def _run_communities(inputs: list[CommunityInput], config: AlignmentConfig, workers: int | None):
@@ -428,8 +524,17 @@ def _with_new_grids(keep: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, steps: list
         parent = st["grid"] if st["grid"] in source.index else None
         row = source.loc[parent].to_dict() if parent else {}
         base = str(row.get("name") or st["grid"]) if parent else st["grid"]
-        row.update({"code": st["new_grid"], "name": f"{base}（拆分）", "kind": "basic", "dedicated_for": None,
-                    "workers": None, "population": 0, "community_code": st["community_code"]})
+        row.update(
+            {
+                "code": st["new_grid"],
+                "name": f"{base}（拆分）",
+                "kind": "basic",
+                "dedicated_for": None,
+                "workers": None,
+                "population": 0,
+                "community_code": st["community_code"],
+            }
+        )
         row = {k: v for k, v in row.items() if k in keep.columns}
         rows.append(row)
         source.loc[st["new_grid"]] = pd.Series(row)  # a grid split twice names its own part
@@ -439,10 +544,16 @@ def _with_new_grids(keep: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, steps: list
     return gpd.GeoDataFrame(pd.concat([keep, new], ignore_index=True), geometry=keep.geometry.name, crs=keep.crs)
 
 
-def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
-                      buildings: gpd.GeoDataFrame | None = None, communities: gpd.GeoDataFrame | None = None,
-                      tickets: gpd.GeoDataFrame | None = None, config: AlignmentConfig | None = None,
-                      on_progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> Proposal:
+def propose_alignment(
+    compounds: gpd.GeoDataFrame,
+    grids: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame | None = None,
+    communities: gpd.GeoDataFrame | None = None,
+    tickets: gpd.GeoDataFrame | None = None,
+    config: AlignmentConfig | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> Proposal:
     """Propose grids whose lines follow compound boundaries, for every community.
 
     Parameters
@@ -499,10 +610,20 @@ def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
     keep["area_m2"] = np.round(shapely.area(np.asarray(geoms, dtype=object)), 3)
     keep = keep.sort_values("code").reset_index(drop=True)
     changes = gpd.GeoDataFrame(
-        change_rows, columns=["community_code", "from_grid", "to_grid", "area_m2", "households", "compounds",
-                              "buildings", "geometry"],
+        change_rows,
+        columns=[
+            "community_code",
+            "from_grid",
+            "to_grid",
+            "area_m2",
+            "households",
+            "compounds",
+            "buildings",
+            "geometry",
+        ],
         geometry=to_storage_series([r["geometry"] for r in change_rows], crs).values if change_rows else [],
-        crs="EPSG:4326")
+        crs="EPSG:4326",
+    )
     impact = pd.DataFrame(impact_rows)
     if tickets is not None and len(impact):
         tm = _ticket_moves(tickets, grids, keep)
@@ -512,8 +633,11 @@ def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
         impact["tickets_in"] = impact["grid"].map(in_n).fillna(0).astype(int)
     area = communities if communities is not None else None
     cov_before = validate_coverage(grids, area, metric_crs=crs)
-    target = (gpd.GeoDataFrame(geometry=to_storage_series([ci.area for ci in inputs], crs).values, crs="EPSG:4326")
-              if communities is None else communities)
+    target = (
+        gpd.GeoDataFrame(geometry=to_storage_series([ci.area for ci in inputs], crs).values, crs="EPSG:4326")
+        if communities is None
+        else communities
+    )
     # the union must equal each community within 1 m², so the city-wide tolerance is 1 m² per community
     cov_after = validate_coverage(keep, target, tolerance_m2=max(1.0, float(len(inputs))), metric_crs=crs)
     differences = {}
@@ -521,6 +645,15 @@ def propose_alignment(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
         mine = [new_geoms[g] for g in ci.grid_codes if g in new_geoms]
         union = shapely.union_all(np.array(mine, dtype=object)) if mine else shapely.Polygon()
         differences[ci.code] = round(float(shapely.area(shapely.symmetric_difference(union, ci.area))), 3)
-    return Proposal(grids=keep, changes=changes, impact=impact, explanations=explanations,
-                    coverage_before=cov_before, coverage_after=cov_after, config=config, moves=moves,
-                    community_difference_m2=differences, restructured=restructured)
+    return Proposal(
+        grids=keep,
+        changes=changes,
+        impact=impact,
+        explanations=explanations,
+        coverage_before=cov_before,
+        coverage_after=cov_after,
+        config=config,
+        moves=moves,
+        community_difference_m2=differences,
+        restructured=restructured,
+    )

@@ -37,8 +37,9 @@ def initial_assignment(p: Partition, dedicated: frozenset[str] = frozenset()) ->
     return out
 
 
-def _best_neighbour_grid(atoms: list[int], assign: np.ndarray, adj: dict[int, dict[int, float]],
-                         exclude: str | None = None) -> str | None:
+def _best_neighbour_grid(
+    atoms: list[int], assign: np.ndarray, adj: dict[int, dict[int, float]], exclude: str | None = None
+) -> str | None:
     shared: dict[str, float] = {}
     members = set(atoms)
     for a in atoms:
@@ -123,8 +124,9 @@ def deviation(h: float, config: AlignmentConfig) -> float:
     return max(0.0, config.household_min - h) + max(0.0, h - config.household_max)
 
 
-def _reach(a: int, src: str, assign: np.ndarray, adj: dict[int, dict[int, float]], hh: np.ndarray,
-           max_depth: int = 8) -> dict[str, list[int]]:
+def _reach(
+    a: int, src: str, assign: np.ndarray, adj: dict[int, dict[int, float]], hh: np.ndarray, max_depth: int = 8
+) -> dict[str, list[int]]:
     """Grids reachable from atom ``a`` through empty atoms of its own grid, with the shortest such path."""
     out: dict[str, list[int]] = {}
     frontier = [(a, [])]
@@ -148,8 +150,14 @@ def _reach(a: int, src: str, assign: np.ndarray, adj: dict[int, dict[int, float]
     return out
 
 
-def _moves(assign: np.ndarray, members: dict[str, list[int]], hh: np.ndarray, adj: dict[int, dict[int, float]],
-           involve: set[str], fixed: frozenset[str] = frozenset()) -> list[tuple[int, int, str, str, tuple[int, ...]]]:
+def _moves(
+    assign: np.ndarray,
+    members: dict[str, list[int]],
+    hh: np.ndarray,
+    adj: dict[int, dict[int, float]],
+    involve: set[str],
+    fixed: frozenset[str] = frozenset(),
+) -> list[tuple[int, int, str, str, tuple[int, ...]]]:
     """Every move of an atom with households (with its empty land path) from or into a grid of ``involve``:
     ``(len(path), atom, src, dst, path)``, in a fixed order."""
     sources = set(involve)
@@ -178,8 +186,9 @@ def _apply(assign: np.ndarray, members: dict[str, list[int]], move) -> tuple[np.
     return new, _members(new)
 
 
-def rebalance(assign: np.ndarray, p: Partition, config: AlignmentConfig,
-              fixed: frozenset[str] = frozenset()) -> tuple[np.ndarray, list[dict]]:
+def rebalance(
+    assign: np.ndarray, p: Partition, config: AlignmentConfig, fixed: frozenset[str] = frozenset()
+) -> tuple[np.ndarray, list[dict]]:
     """Move whole atoms across grid borders while that brings households closer to the range.
 
     An atom with households moves to a neighbouring grid it touches directly or through empty land
@@ -201,8 +210,9 @@ def rebalance(assign: np.ndarray, p: Partition, config: AlignmentConfig,
 
     def record(move, gain: float) -> None:
         _, a, src, dst, path = move
-        moves.append({"atom": a, "with_land": list(path), "from": src, "to": dst, "households": int(round(hh[a])),
-                      "gain": gain})
+        moves.append(
+            {"atom": a, "with_land": list(path), "from": src, "to": dst, "households": int(round(hh[a])), "gain": gain}
+        )
 
     while len(moves) < config.max_moves:
         members = _members(assign)
@@ -250,8 +260,11 @@ def rebalance(assign: np.ndarray, p: Partition, config: AlignmentConfig,
                 after[d2] += hh[b]
                 grids = {src, dst, s2, d2}
                 gain = dev_of(total, grids) - dev_of(after, grids)
-                if gain > 1e-9 and (best is None or (-gain, second) < (-best[0], best[1])) \
-                        and _feasible(members2, s2, {b, *second[4]}, adj):
+                if (
+                    gain > 1e-9
+                    and (best is None or (-gain, second) < (-best[0], best[1]))
+                    and _feasible(members2, s2, {b, *second[4]}, adj)
+                ):
                     best = (gain, second)
             if best is not None:
                 assign, _ = _apply(assign2, members2, best[1])

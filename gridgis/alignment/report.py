@@ -32,12 +32,28 @@ PROBLEM_KINDS: dict[str, str] = {
     "invalid_edge": "网格边界不吻合",
 }
 
-_DEFECT_ZH = {"coverage_gap": "网格间空隙", "coverage_overlap": "网格重叠", "outside_area": "网格超出社区",
-              "invalid_edge": "网格边界不吻合", "cut": "小区被网格线切割", "cut_minor": "小区被切出小块",
-              "no_grid": "小区无网格"}
+_DEFECT_ZH = {
+    "coverage_gap": "网格间空隙",
+    "coverage_overlap": "网格重叠",
+    "outside_area": "网格超出社区",
+    "invalid_edge": "网格边界不吻合",
+    "cut": "小区被网格线切割",
+    "cut_minor": "小区被切出小块",
+    "no_grid": "小区无网格",
+}
 
-PROBLEM_COLUMNS = ["kind", "kind_zh", "community_code", "compound_code", "compound_name", "grid_code", "area_m2",
-                   "households", "message", "geometry"]
+PROBLEM_COLUMNS = [
+    "kind",
+    "kind_zh",
+    "community_code",
+    "compound_code",
+    "compound_name",
+    "grid_code",
+    "area_m2",
+    "households",
+    "message",
+    "geometry",
+]
 
 
 @dataclass
@@ -57,10 +73,20 @@ class Analysis:
         if not len(self.compounds):
             return []
         cut = self.compounds[self.compounds["status"].isin(["cut", "cut_minor", "large_split"])]
-        return [{"code": r.compound_code, "name": r.compound_name, "community_code": r.community_code,
-                 "status": r.status, "status_zh": r.status_zh, "households": int(r.households),
-                 "area_m2": float(r.area_m2), "main_grid": r.main_grid,
-                 "pieces": [p for p in r.pieces if not p["sliver"]]} for r in cut.itertuples()]
+        return [
+            {
+                "code": r.compound_code,
+                "name": r.compound_name,
+                "community_code": r.community_code,
+                "status": r.status,
+                "status_zh": r.status_zh,
+                "households": int(r.households),
+                "area_m2": float(r.area_m2),
+                "main_grid": r.main_grid,
+                "pieces": [p for p in r.pieces if not p["sliver"]],
+            }
+            for r in cut.itertuples()
+        ]
 
     def summary(self, community: str | None = None) -> dict[str, Any]:
         """Counts per case and per compound status, for one community or (``None``) the city."""
@@ -75,27 +101,38 @@ class Analysis:
         if community is not None and len(problems):
             problems = problems[problems["community_code"] == community]
         kinds = problems["kind"].value_counts().to_dict() if len(problems) else {}
-        defects = {k: int(kinds.get(k, 0)) for k in ("coverage_gap", "coverage_overlap", "outside_area",
-                                                     "invalid_edge")}
+        defects = {
+            k: int(kinds.get(k, 0)) for k in ("coverage_gap", "coverage_overlap", "outside_area", "invalid_edge")
+        }
         defects |= {"cut": statuses["cut"], "cut_minor": statuses["cut_minor"], "no_grid": statuses["no_grid"]}
-        return {"compounds": int(len(comps)), "clusters": int(len(clusters)), "cases": case_counts(clusters),
-                "cases_zh": {CASES[k]: v for k, v in case_counts(clusters).items()},
-                "statuses": statuses, "statuses_zh": {STATUSES[k]: v for k, v in statuses.items()},
-                "cut_compounds": small_cut + statuses["large_split"], "small_cut_compounds": small_cut,
-                "households": int(comps["households"].sum()) if len(comps) else 0,
-                "defects": defects, "defects_zh": {_DEFECT_ZH[k]: v for k, v in defects.items()}}
+        return {
+            "compounds": len(comps),
+            "clusters": len(clusters),
+            "cases": case_counts(clusters),
+            "cases_zh": {CASES[k]: v for k, v in case_counts(clusters).items()},
+            "statuses": statuses,
+            "statuses_zh": {STATUSES[k]: v for k, v in statuses.items()},
+            "cut_compounds": small_cut + statuses["large_split"],
+            "small_cut_compounds": small_cut,
+            "households": int(comps["households"].sum()) if len(comps) else 0,
+            "defects": defects,
+            "defects_zh": {_DEFECT_ZH[k]: v for k, v in defects.items()},
+        }
 
     def report(self) -> dict[str, Any]:
         """The JSON-ready report: the city summary, each community, the cut compounds and the coverage."""
-        communities = sorted({c for c in self.grid_communities.values() if c}
-                             | ({c for c in self.compounds["community_code"] if c} if len(self.compounds) else set()))
+        communities = sorted(
+            {c for c in self.grid_communities.values() if c}
+            | ({c for c in self.compounds["community_code"] if c} if len(self.compounds) else set())
+        )
         cut = self.cut_compounds()
         return {
-            "city": self.summary() | {"communities": len(communities), "grids": len(self.grid_communities),
-                                      "coverage_ok": self.coverage.ok},
-            "communities": [{"code": c, **self.summary(c),
-                             "cut_compound_list": [x for x in cut if x["community_code"] == c]}
-                            for c in communities],
+            "city": self.summary()
+            | {"communities": len(communities), "grids": len(self.grid_communities), "coverage_ok": self.coverage.ok},
+            "communities": [
+                {"code": c, **self.summary(c), "cut_compound_list": [x for x in cut if x["community_code"] == c]}
+                for c in communities
+            ],
             "coverage": self.coverage.to_dict(),
             "config": asdict(self.config),
         }
@@ -107,8 +144,9 @@ def _community_of(code: str | None, fallback: str | None) -> str | None:
     return code[:12] if isinstance(code, str) and len(code) >= 12 else None
 
 
-def problems_layer(pieces: gpd.GeoDataFrame, status: pd.DataFrame, coverage: CoverageReport,
-                   grid_communities: dict[str, str]) -> gpd.GeoDataFrame:
+def problems_layer(
+    pieces: gpd.GeoDataFrame, status: pd.DataFrame, coverage: CoverageReport, grid_communities: dict[str, str]
+) -> gpd.GeoDataFrame:
     """The problem pieces as one EPSG:4326 layer (:data:`PROBLEM_COLUMNS`), for QGIS."""
     rows, geoms = [], []
     main = dict(zip(status["compound_code"], status["main_grid"])) if len(status) else {}
@@ -119,36 +157,72 @@ def problems_layer(pieces: gpd.GeoDataFrame, status: pd.DataFrame, coverage: Cov
             kind, msg = "no_grid", f"{r.area_m2:.0f} m² of compound {r.compound_code} lie in no grid"
         elif s in ("cut", "cut_minor") and r.grid_code != main.get(r.compound_code):
             kind = "minor_piece" if s == "cut_minor" else "cut_piece"
-            msg = (f"{r.area_m2:.0f} m², {r.households} households of compound {r.compound_code} lie in grid "
-                   f"{r.grid_code}, not in {main.get(r.compound_code)}")
+            msg = (
+                f"{r.area_m2:.0f} m², {r.households} households of compound {r.compound_code} lie in grid "
+                f"{r.grid_code}, not in {main.get(r.compound_code)}"
+            )
         else:
             continue
-        rows.append({"kind": kind, "kind_zh": PROBLEM_KINDS[kind],
-                     "community_code": _community_of(r.compound_code, r.community_code),
-                     "compound_code": r.compound_code, "compound_name": r.compound_name,
-                     "grid_code": None if kind == "no_grid" else r.grid_code, "area_m2": float(r.area_m2),
-                     "households": int(r.households), "message": msg})
+        rows.append(
+            {
+                "kind": kind,
+                "kind_zh": PROBLEM_KINDS[kind],
+                "community_code": _community_of(r.compound_code, r.community_code),
+                "compound_code": r.compound_code,
+                "compound_name": r.compound_name,
+                "grid_code": None if kind == "no_grid" else r.grid_code,
+                "area_m2": float(r.area_m2),
+                "households": int(r.households),
+                "message": msg,
+            }
+        )
         geoms.append(r.geometry)
-    for kind, items in (("coverage_gap", coverage.gaps), ("coverage_overlap", coverage.overlaps),
-                        ("outside_area", coverage.outside)):
+    for kind, items in (
+        ("coverage_gap", coverage.gaps),
+        ("coverage_overlap", coverage.overlaps),
+        ("outside_area", coverage.outside),
+    ):
         for it in items:
             g0 = it["grids"][0] if it["grids"] else None
-            rows.append({"kind": kind, "kind_zh": PROBLEM_KINDS[kind], "community_code": grid_communities.get(g0),
-                         "compound_code": None, "compound_name": None, "grid_code": ",".join(it["grids"]),
-                         "area_m2": it["area_m2"], "households": 0,
-                         "message": f"{PROBLEM_KINDS[kind]} {it['area_m2']:.1f} m² ({', '.join(it['grids'])})"})
+            rows.append(
+                {
+                    "kind": kind,
+                    "kind_zh": PROBLEM_KINDS[kind],
+                    "community_code": grid_communities.get(g0),
+                    "compound_code": None,
+                    "compound_name": None,
+                    "grid_code": ",".join(it["grids"]),
+                    "area_m2": it["area_m2"],
+                    "households": 0,
+                    "message": f"{PROBLEM_KINDS[kind]} {it['area_m2']:.1f} m² ({', '.join(it['grids'])})",
+                }
+            )
             geoms.append(it["geometry"])
     for e in coverage.invalid_edges:
-        rows.append({"kind": "invalid_edge", "kind_zh": PROBLEM_KINDS["invalid_edge"],
-                     "community_code": grid_communities.get(e["grid"]), "compound_code": None, "compound_name": None,
-                     "grid_code": e["grid"], "area_m2": 0.0, "households": 0,
-                     "message": f"{e['length_m']:.2f} m of edges of grid {e['grid']} do not match the neighbour"})
+        rows.append(
+            {
+                "kind": "invalid_edge",
+                "kind_zh": PROBLEM_KINDS["invalid_edge"],
+                "community_code": grid_communities.get(e["grid"]),
+                "compound_code": None,
+                "compound_name": None,
+                "grid_code": e["grid"],
+                "area_m2": 0.0,
+                "households": 0,
+                "message": f"{e['length_m']:.2f} m of edges of grid {e['grid']} do not match the neighbour",
+            }
+        )
         geoms.append(e["geometry"])
     return gpd.GeoDataFrame(rows, columns=PROBLEM_COLUMNS[:-1], geometry=geoms if rows else [], crs="EPSG:4326")
 
 
-def analyze(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = None,
-            communities: gpd.GeoDataFrame | None = None, config: AlignmentConfig | None = None) -> Analysis:
+def analyze(
+    compounds: gpd.GeoDataFrame,
+    grids: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame | None = None,
+    communities: gpd.GeoDataFrame | None = None,
+    config: AlignmentConfig | None = None,
+) -> Analysis:
     """Analyse how grids and compounds fit: pieces, clusters and cases, cut compounds, coverage.
 
     Parameters
@@ -176,8 +250,15 @@ def analyze(compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, buildings: gpd
     gcomm = text_column(grids, "community_code")
     grid_communities = {str(c): (m or _community_of(str(c), None)) for c, m in zip(grids["code"], gcomm)}
     problems = problems_layer(pieces, status, coverage, grid_communities)
-    return Analysis(pieces=pieces, compounds=status, clusters=clusters, coverage=coverage, problems=problems,
-                    grid_communities=grid_communities, config=config)
+    return Analysis(
+        pieces=pieces,
+        compounds=status,
+        clusters=clusters,
+        coverage=coverage,
+        problems=problems,
+        grid_communities=grid_communities,
+        config=config,
+    )
 
 
 def write_json(data: Any, path: str | Path) -> Path:
@@ -222,17 +303,23 @@ def proposal_report(before: Analysis, after: Analysis, proposal) -> dict[str, An
     """The figures of a proposal: the analysis before and after, the impact and the explanations."""
     impact = proposal.impact.to_dict(orient="records") if len(proposal.impact) else []
     return {
-        "before": before.report(), "after": after.report(),
-        "city": {"cut_compounds_before": before.summary()["cut_compounds"],
-                 "cut_compounds_after": after.summary()["cut_compounds"],
-                 "small_cut_compounds_before": before.summary()["small_cut_compounds"],
-                 "small_cut_compounds_after": after.summary()["small_cut_compounds"],
-                 "grids_before": len(before.grid_communities), "grids_after": len(after.grid_communities),
-                 "pieces_moved": int(len(proposal.changes)),
-                 "grids_split": sum(st["op"] == "split" for st in getattr(proposal, "restructured", [])),
-                 "grids_merged": sum(st["op"] == "merge" for st in getattr(proposal, "restructured", [])),
-                 "coverage_ok_after": proposal.coverage_after.ok},
-        "impact": impact, "explanations": proposal.explanations,
+        "before": before.report(),
+        "after": after.report(),
+        "city": {
+            "cut_compounds_before": before.summary()["cut_compounds"],
+            "cut_compounds_after": after.summary()["cut_compounds"],
+            "small_cut_compounds_before": before.summary()["small_cut_compounds"],
+            "small_cut_compounds_after": after.summary()["small_cut_compounds"],
+            "grids_before": len(before.grid_communities),
+            "grids_after": len(after.grid_communities),
+            "pieces_moved": len(proposal.changes),
+            "grids_split": sum(st["op"] == "split" for st in getattr(proposal, "restructured", [])),
+            "grids_merged": sum(st["op"] == "merge" for st in getattr(proposal, "restructured", [])),
+            "coverage_ok_after": proposal.coverage_after.ok,
+        },
+        "impact": impact,
+        "explanations": proposal.explanations,
         "restructured": list(getattr(proposal, "restructured", [])),
-        "coverage_before": proposal.coverage_before.to_dict(), "coverage_after": proposal.coverage_after.to_dict(),
+        "coverage_before": proposal.coverage_before.to_dict(),
+        "coverage_after": proposal.coverage_after.to_dict(),
     }

@@ -29,8 +29,12 @@ def atom_centres(p: Partition) -> np.ndarray:
     c = shapely.get_coordinates(shapely.centroid(p.faces))
     w = p.face_area
     area = np.maximum(np.bincount(p.face_atom, weights=w, minlength=n), 1e-12)
-    return np.column_stack([np.bincount(p.face_atom, weights=w * c[:, 0], minlength=n) / area,
-                            np.bincount(p.face_atom, weights=w * c[:, 1], minlength=n) / area])
+    return np.column_stack(
+        [
+            np.bincount(p.face_atom, weights=w * c[:, 0], minlength=n) / area,
+            np.bincount(p.face_atom, weights=w * c[:, 1], minlength=n) / area,
+        ]
+    )
 
 
 def straddling_buildings(p: Partition, building_geoms: np.ndarray, min_area_m2: float = 0.01) -> list[set[int]]:
@@ -64,9 +68,15 @@ def _grown(members: list[int], start: int, xy: np.ndarray, adj: dict[int, dict[i
     return order + sorted(inside - seen)
 
 
-def best_split(members: list[int], hh: np.ndarray, xy: np.ndarray, adj: dict[int, dict[int, float]],
-               config: AlignmentConfig, max_checks: int = 400,
-               keep_together: list[set[int]] | None = None) -> tuple[list[int], list[int]] | None:
+def best_split(
+    members: list[int],
+    hh: np.ndarray,
+    xy: np.ndarray,
+    adj: dict[int, dict[int, float]],
+    config: AlignmentConfig,
+    max_checks: int = 400,
+    keep_together: list[set[int]] | None = None,
+) -> tuple[list[int], list[int]] | None:
     """Cut one grid's atoms into two contiguous sides that lower the deviation from the range most.
 
     Candidate cuts are the prefixes of four orders of the atoms: west→east, south→north, and
@@ -88,9 +98,12 @@ def best_split(members: list[int], hh: np.ndarray, xy: np.ndarray, adj: dict[int
     base = deviation(total, config)
     west = min(members, key=lambda a: (round(xy[a, 0], 3), round(xy[a, 1], 3), a))
     south = min(members, key=lambda a: (round(xy[a, 1], 3), round(xy[a, 0], 3), a))
-    orders = [sorted(members, key=lambda a: (round(xy[a, 0], 3), round(xy[a, 1], 3), a)),
-              sorted(members, key=lambda a: (round(xy[a, 1], 3), round(xy[a, 0], 3), a)),
-              _grown(members, west, xy, adj), _grown(members, south, xy, adj)]
+    orders = [
+        sorted(members, key=lambda a: (round(xy[a, 0], 3), round(xy[a, 1], 3), a)),
+        sorted(members, key=lambda a: (round(xy[a, 1], 3), round(xy[a, 0], 3), a)),
+        _grown(members, west, xy, adj),
+        _grown(members, south, xy, adj),
+    ]
     candidates = []
     for o, order in enumerate(orders):
         run = np.cumsum(hh[order])
@@ -128,10 +141,17 @@ def next_code(community_code: str, used: set[str]) -> str:
     return f"{community_code}{seq:03d}"
 
 
-def split_and_merge(assign: np.ndarray, p: Partition, config: AlignmentConfig, community_code: str,
-                    grid_codes: list[str], fixed: frozenset[str] = frozenset(), max_rounds: int = 200,
-                    building_geoms: np.ndarray | None = None, compound_geoms: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, list[dict[str, Any]], list[dict]]:
+def split_and_merge(
+    assign: np.ndarray,
+    p: Partition,
+    config: AlignmentConfig,
+    community_code: str,
+    grid_codes: list[str],
+    fixed: frozenset[str] = frozenset(),
+    max_rounds: int = 200,
+    building_geoms: np.ndarray | None = None,
+    compound_geoms: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[dict[str, Any]], list[dict]]:
     """Split over-full grids and merge under-full ones until neither helps; rebalance after each step.
 
     Parameters
@@ -183,18 +203,30 @@ def split_and_merge(assign: np.ndarray, p: Partition, config: AlignmentConfig, c
                 new = next_code(community_code, used)
                 used.add(new)
                 assign[cut[1]] = new
-                step = {"op": "split", "grid": g, "new_grid": new, "households_before": int(round(total[g])),
-                        "households_kept": int(round(hh[cut[0]].sum())),
-                        "households_new": int(round(hh[cut[1]].sum()))}
+                step = {
+                    "op": "split",
+                    "grid": g,
+                    "new_grid": new,
+                    "households_before": int(round(total[g])),
+                    "households_kept": int(round(hh[cut[0]].sum())),
+                    "households_new": int(round(hh[cut[1]].sum())),
+                }
                 break
         if step is None:
             for g in sorted((g for g in members if g not in fixed and total[g] < lo), key=lambda g: (total[g], g)):
-                near = sorted((n for n in _neighbour_grids(members[g], assign, adj, g) if n not in fixed),
-                              key=lambda n: (total[n], n))
+                near = sorted(
+                    (n for n in _neighbour_grids(members[g], assign, adj, g) if n not in fixed),
+                    key=lambda n: (total[n], n),
+                )
                 if near and total[g] + total[near[0]] <= hi:
                     assign[members[g]] = near[0]
-                    step = {"op": "merge", "grid": g, "into": near[0], "households": int(round(total[g])),
-                            "households_into": int(round(total[near[0]]))}
+                    step = {
+                        "op": "merge",
+                        "grid": g,
+                        "into": near[0],
+                        "households": int(round(total[g])),
+                        "households_into": int(round(total[near[0]])),
+                    }
                     break
         if step is None:
             break

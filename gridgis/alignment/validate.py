@@ -40,38 +40,84 @@ class CoverageReport:
     @property
     def ok(self) -> bool:
         """True when the grids are a valid coverage with no gap or overlap and the union equals the area."""
-        return (self.coverage_valid and not self.gaps and not self.overlaps and not self.outside
-                and self.difference_m2 <= self.tolerance_m2)
+        return (
+            self.coverage_valid
+            and not self.gaps
+            and not self.overlaps
+            and not self.outside
+            and self.difference_m2 <= self.tolerance_m2
+        )
 
     def problems(self) -> list[Problem]:
         """Every defect as a located :class:`~gridgis.errors.Problem`."""
         out = []
         for g in self.gaps:
-            out.append(Problem(f"gap of {g['area_m2']:.1f} m² not covered by any grid (next to {g['grids']})",
-                               layer="grids", kind="coverage_gap", where=g["where"]))
+            out.append(
+                Problem(
+                    f"gap of {g['area_m2']:.1f} m² not covered by any grid (next to {g['grids']})",
+                    layer="grids",
+                    kind="coverage_gap",
+                    where=g["where"],
+                )
+            )
         for o in self.overlaps:
-            out.append(Problem(f"grids {o['grids']} overlap by {o['area_m2']:.1f} m²", layer="grids",
-                               feature=o["grids"][0], kind="coverage_overlap", where=o["where"]))
+            out.append(
+                Problem(
+                    f"grids {o['grids']} overlap by {o['area_m2']:.1f} m²",
+                    layer="grids",
+                    feature=o["grids"][0],
+                    kind="coverage_overlap",
+                    where=o["where"],
+                )
+            )
         for o in self.outside:
-            out.append(Problem(f"grid {o['grids'][0]} reaches {o['area_m2']:.1f} m² outside its area",
-                               layer="grids", feature=o["grids"][0], kind="outside_area", where=o["where"]))
+            out.append(
+                Problem(
+                    f"grid {o['grids'][0]} reaches {o['area_m2']:.1f} m² outside its area",
+                    layer="grids",
+                    feature=o["grids"][0],
+                    kind="outside_area",
+                    where=o["where"],
+                )
+            )
         for e in self.invalid_edges:
-            out.append(Problem(f"edges of length {e['length_m']:.2f} m do not match the neighbouring grid "
-                               "exactly (snap them to the shared boundary)", layer="grids", feature=e["grid"],
-                               kind="coverage_invalid_edge", where=e["where"]))
+            out.append(
+                Problem(
+                    f"edges of length {e['length_m']:.2f} m do not match the neighbouring grid "
+                    "exactly (snap them to the shared boundary)",
+                    layer="grids",
+                    feature=e["grid"],
+                    kind="coverage_invalid_edge",
+                    where=e["where"],
+                )
+            )
         return out
 
     def to_dict(self, geometry: bool = False) -> dict[str, Any]:
         """JSON-ready summary (geometries only when ``geometry``)."""
 
         def strip(items):
-            return [{k: (v.__geo_interface__ if k == "geometry" else v) for k, v in it.items()
-                     if geometry or k != "geometry"} for it in items]
+            return [
+                {
+                    k: (v.__geo_interface__ if k == "geometry" else v)
+                    for k, v in it.items()
+                    if geometry or k != "geometry"
+                }
+                for it in items
+            ]
 
-        return {"ok": self.ok, "coverage_valid": self.coverage_valid, "area_m2": round(self.area_m2, 3),
-                "union_area_m2": round(self.union_area_m2, 3), "difference_m2": round(self.difference_m2, 3),
-                "tolerance_m2": self.tolerance_m2, "gaps": strip(self.gaps), "overlaps": strip(self.overlaps),
-                "outside": strip(self.outside), "invalid_edges": strip(self.invalid_edges)}
+        return {
+            "ok": self.ok,
+            "coverage_valid": self.coverage_valid,
+            "area_m2": round(self.area_m2, 3),
+            "union_area_m2": round(self.union_area_m2, 3),
+            "difference_m2": round(self.difference_m2, 3),
+            "tolerance_m2": self.tolerance_m2,
+            "gaps": strip(self.gaps),
+            "overlaps": strip(self.overlaps),
+            "outside": strip(self.outside),
+            "invalid_edges": strip(self.invalid_edges),
+        }
 
 
 def _items(geoms: np.ndarray, names: list, tolerance: float, crs: str) -> list[dict[str, Any]]:
@@ -87,13 +133,18 @@ def _items(geoms: np.ndarray, names: list, tolerance: float, crs: str) -> list[d
     storage = to_storage_series(geoms, crs)
     points = storage.representative_point()
     for geom, a, n, p in zip(storage.values, areas, names, points.values):
-        out.append({"area_m2": round(float(a), 3), "grids": n, "where": (round(p.x, 7), round(p.y, 7)),
-                    "geometry": geom})
+        out.append(
+            {"area_m2": round(float(a), 3), "grids": n, "where": (round(p.x, 7), round(p.y, 7)), "geometry": geom}
+        )
     return out
 
 
-def validate_coverage(grids: gpd.GeoDataFrame, area: gpd.GeoDataFrame | shapely.Geometry | None = None,
-                      tolerance_m2: float = 1.0, metric_crs: str | None = None) -> CoverageReport:
+def validate_coverage(
+    grids: gpd.GeoDataFrame,
+    area: gpd.GeoDataFrame | shapely.Geometry | None = None,
+    tolerance_m2: float = 1.0,
+    metric_crs: str | None = None,
+) -> CoverageReport:
     """Check that ``grids`` are an exact coverage of ``area``.
 
     Parameters
@@ -133,8 +184,14 @@ def validate_coverage(grids: gpd.GeoDataFrame, area: gpd.GeoDataFrame | shapely.
         for code, edge, length in zip(codes_ne, edges, lengths):
             if length > 0:
                 p = to_storage_series([shapely.line_interpolate_point(edge, 0.5, normalized=True)], crs).iloc[0]
-                invalid.append({"grid": code, "length_m": round(float(length), 3), "where": (p.x, p.y),
-                                "geometry": to_storage_series([edge], crs).iloc[0]})
+                invalid.append(
+                    {
+                        "grid": code,
+                        "length_m": round(float(length), 3),
+                        "where": (p.x, p.y),
+                        "geometry": to_storage_series([edge], crs).iloc[0],
+                    }
+                )
     if not len(geoms_ne):
         union = shapely.Polygon()
     elif valid:
@@ -142,12 +199,16 @@ def validate_coverage(grids: gpd.GeoDataFrame, area: gpd.GeoDataFrame | shapely.
     else:
         union = shapely.union_all(geoms_ne)
     if area is None:
-        target = shapely.Polygon() if union.is_empty else shapely.union_all(
-            [shapely.Polygon(p.exterior) for p in shapely.get_parts(union)])
+        target = (
+            shapely.Polygon()
+            if union.is_empty
+            else shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(union)])
+        )
     else:
         if isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
-            area_m = polygonal(gpd.GeoSeries(area.geometry if isinstance(area, gpd.GeoDataFrame) else area)
-                               .to_crs(crs).values)
+            area_m = polygonal(
+                gpd.GeoSeries(area.geometry if isinstance(area, gpd.GeoDataFrame) else area).to_crs(crs).values
+            )
             target = shapely.union_all(area_m)
         else:
             target = polygonal(gpd.GeoSeries([area], crs="EPSG:4326").to_crs(crs).values)[0]
@@ -167,7 +228,11 @@ def validate_coverage(grids: gpd.GeoDataFrame, area: gpd.GeoDataFrame | shapely.
     union_a = float(shapely.area(union))
     diff = float(shapely.area(shapely.symmetric_difference(union, target))) if area is not None else 0.0
     return CoverageReport(
-        coverage_valid=valid, area_m2=area_t, union_area_m2=union_a, difference_m2=diff, tolerance_m2=tolerance_m2,
+        coverage_valid=valid,
+        area_m2=area_t,
+        union_area_m2=union_a,
+        difference_m2=diff,
+        tolerance_m2=tolerance_m2,
         gaps=_items(np.asarray(gap_parts, dtype=object), gap_names, tolerance_m2, crs),
         overlaps=_items(np.asarray(inter, dtype=object), over_names, tolerance_m2, crs),
         invalid_edges=invalid,

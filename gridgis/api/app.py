@@ -23,8 +23,11 @@ def create_app(settings: Settings | None = None, repository=None) -> FastAPI:
         from gridgis.storage import Repository
 
         repository = Repository(settings.database_url)
-    app = FastAPI(title="gridgis", version=__version__,
-                  description="网格化管理 GIS: OGC API – Features, routing, tickets, Open311, maps")
+    app = FastAPI(
+        title="gridgis",
+        version=__version__,
+        description="网格化管理 GIS: OGC API – Features, routing, tickets, Open311, maps",
+    )
     app.state.settings = settings
     app.state.repository = repository
     install_error_handlers(app)

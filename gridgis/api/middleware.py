@@ -73,11 +73,21 @@ class BodyLimitMiddleware:
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps({"type": "about:blank", "title": "Payload too large", "status": 413,
-                       "detail": f"the request body is larger than the limit of {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/problem+json"),
-                            (b"content-length", str(len(body)).encode())]})
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Payload too large",
+            "status": 413,
+            "detail": f"the request body is larger than the limit of {limit} bytes",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -108,11 +118,19 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             if access_log.isEnabledFor(logging.INFO):
-                access_log.info(json.dumps({
-                    "event": "request", "method": scope.get("method"), "path": scope.get("path"),
-                    "status": status, "ms": round((time.perf_counter() - start) * 1000, 2),
-                    "request_id": request_id,
-                }, ensure_ascii=False))
+                access_log.info(
+                    json.dumps(
+                        {
+                            "event": "request",
+                            "method": scope.get("method"),
+                            "path": scope.get("path"),
+                            "status": status,
+                            "ms": round((time.perf_counter() - start) * 1000, 2),
+                            "request_id": request_id,
+                        },
+                        ensure_ascii=False,
+                    )
+                )
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
@@ -120,10 +138,13 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-                           allow_headers=["Authorization", "Content-Type", "If-Match", "Content-Crs"],
-                           expose_headers=["ETag", "Location", "X-Request-Id"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Content-Crs"],
+            expose_headers=["ETag", "Location", "X-Request-Id"],
+        )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
 
@@ -141,8 +162,9 @@ def configure_logging(level: str = "INFO") -> None:
                     payload = {"message": msg}
             else:
                 payload = {"message": msg}
-            payload.update({"level": record.levelname, "logger": record.name,
-                            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S")})
+            payload.update(
+                {"level": record.levelname, "logger": record.name, "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S")}
+            )
             if record.exc_info:
                 payload["exc"] = self.formatException(record.exc_info)
             return json.dumps(payload, ensure_ascii=False)

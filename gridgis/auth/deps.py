@@ -20,7 +20,6 @@ from gridgis.auth.store import AuditLog, TokenStore, ensure_tables
 from gridgis.auth.tokens import Principal, require
 from gridgis.errors import AuthError
 
-
 _LOCK = threading.Lock()
 
 
@@ -68,5 +67,14 @@ ReadPrincipal = Annotated[Principal | None, Depends(get_reader)]
 AuditDep = Annotated[AuditLog, Depends(get_audit_log)]
 TokenStoreDep = Annotated[TokenStore, Depends(get_token_store)]
 
-__all__ = ["CurrentPrincipal", "ReadPrincipal", "AuditDep", "TokenStoreDep", "get_principal", "get_reader",
-           "get_audit_log", "get_token_store", "require"]
+__all__ = [
+    "AuditDep",
+    "CurrentPrincipal",
+    "ReadPrincipal",
+    "TokenStoreDep",
+    "get_audit_log",
+    "get_principal",
+    "get_reader",
+    "get_token_store",
+    "require",
+]

@@ -13,8 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gridgis.auth.tables import audit_log, auth_tokens
-from gridgis.auth.tokens import (Principal, check_scopes, hash_secret, new_salt, new_token, split_token,
-                                 verify_secret)
+from gridgis.auth.tokens import Principal, check_scopes, hash_secret, new_salt, new_token, split_token, verify_secret
 from gridgis.errors import AuthError, NotFoundError, ValidationError
 
 
@@ -42,8 +41,9 @@ class TokenStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def create(self, name: str, role: str, scopes: list[str] | tuple[str, ...] = (),
-               expires_at: datetime | None = None) -> tuple[str, TokenInfo]:
+    def create(
+        self, name: str, role: str, scopes: list[str] | tuple[str, ...] = (), expires_at: datetime | None = None
+    ) -> tuple[str, TokenInfo]:
         """Store a new token; return ``(token, info)``. The token is not stored and cannot be shown again."""
         if not name or not name.strip():
             raise ValidationError("a token needs a name (who holds it), e.g. --name 王规划")
@@ -52,9 +52,18 @@ class TokenStore:
         salt = new_salt()
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
-            conn.execute(auth_tokens.insert().values(
-                token_id=token_id, name=name.strip(), role=role, scopes=list(scopes), salt=salt,
-                secret_hash=hash_secret(secret, salt), created_at=now, expires_at=expires_at))
+            conn.execute(
+                auth_tokens.insert().values(
+                    token_id=token_id,
+                    name=name.strip(),
+                    role=role,
+                    scopes=list(scopes),
+                    salt=salt,
+                    secret_hash=hash_secret(secret, salt),
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
         return token, TokenInfo(token_id, name.strip(), role, scopes, now, expires_at, None)
 
     def authenticate(self, token: str) -> Principal:
@@ -72,16 +81,27 @@ class TokenStore:
 
     def revoke(self, token_id: str) -> None:
         with self.engine.begin() as conn:
-            done = conn.execute(auth_tokens.update().where(auth_tokens.c.token_id == token_id)
-                                .values(revoked_at=datetime.now(UTC))).rowcount
+            done = conn.execute(
+                auth_tokens.update().where(auth_tokens.c.token_id == token_id).values(revoked_at=datetime.now(UTC))
+            ).rowcount
         if not done:
             raise NotFoundError(f"no token with id {token_id}; list them with `gridgis token list`")
 
     def list(self) -> list[TokenInfo]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(auth_tokens).order_by(auth_tokens.c.id)).mappings().all()
-        return [TokenInfo(r["token_id"], r["name"], r["role"], tuple(r["scopes"] or ()), r["created_at"],
-                          r["expires_at"], r["revoked_at"]) for r in rows]
+        return [
+            TokenInfo(
+                r["token_id"],
+                r["name"],
+                r["role"],
+                tuple(r["scopes"] or ()),
+                r["created_at"],
+                r["expires_at"],
+                r["revoked_at"],
+            )
+            for r in rows
+        ]
 
 
 class AuditLog:
@@ -90,14 +110,34 @@ class AuditLog:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def record(self, principal: Principal | None, method: str, path: str, action: str, status: int,
-               layer: str | None = None, codes: list[str] | None = None, generation: int | None = None,
-               message: str = "") -> None:
+    def record(
+        self,
+        principal: Principal | None,
+        method: str,
+        path: str,
+        action: str,
+        status: int,
+        layer: str | None = None,
+        codes: list[str] | None = None,
+        generation: int | None = None,
+        message: str = "",
+    ) -> None:
         with self.engine.begin() as conn:
-            conn.execute(audit_log.insert().values(
-                at=datetime.now(UTC), principal=principal.name if principal else "(anonymous)",
-                role=principal.role if principal else "", method=method, path=path, action=action,
-                layer=layer, codes=list(codes or []), generation=generation, status=status, message=message or ""))
+            conn.execute(
+                audit_log.insert().values(
+                    at=datetime.now(UTC),
+                    principal=principal.name if principal else "(anonymous)",
+                    role=principal.role if principal else "",
+                    method=method,
+                    path=path,
+                    action=action,
+                    layer=layer,
+                    codes=list(codes or []),
+                    generation=generation,
+                    status=status,
+                    message=message or "",
+                )
+            )
 
     def entries(self, limit: int = 100, principal: str | None = None) -> list[dict[str, Any]]:
         """The latest entries, newest first."""

@@ -39,4 +39,4 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_at", "at"),
 )
 
-__all__ = ["auth_tokens", "audit_log"]
+__all__ = ["audit_log", "auth_tokens"]

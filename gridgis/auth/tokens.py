@@ -91,8 +91,9 @@ def check_scopes(role: str, scopes: list[str] | tuple[str, ...]) -> tuple[str, .
     for s in scopes:
         s = s.strip()
         if s != "*" and not (s.isdigit() and len(s) in (12, 15)):
-            raise ValidationError(f"scope {s!r} is not a street/community code (12 digits), a grid code "
-                                  "(15 digits) or '*'")
+            raise ValidationError(
+                f"scope {s!r} is not a street/community code (12 digits), a grid code (15 digits) or '*'"
+            )
         out.append(s)
     if role in ("planner", "worker") and not out:
         raise ValidationError(f"a {role} token needs at least one scope (--scope CODE, or '*' for everywhere)")
@@ -102,16 +103,20 @@ def check_scopes(role: str, scopes: list[str] | tuple[str, ...]) -> tuple[str, .
 def require(principal: Principal | None, action: str, code: str | None = None, what: str = "") -> Principal:
     """Return ``principal`` when it may do ``action`` (on ``code``); raise 401/403 otherwise."""
     if principal is None:
-        raise AuthError(f"{what or action} needs a token: send 'Authorization: Bearer <token>' "
-                        "(create one with `gridgis token create`)")
+        raise AuthError(
+            f"{what or action} needs a token: send 'Authorization: Bearer <token>' "
+            "(create one with `gridgis token create`)"
+        )
     if not principal.can(action):
         allowed = sorted(PERMISSIONS.get(action, ()), key=ROLES.index)
-        raise ForbiddenError(f"{principal.name} is a {principal.role}; {what or action} needs one of the roles "
-                             f"{', '.join(allowed)}")
+        raise ForbiddenError(
+            f"{principal.name} is a {principal.role}; {what or action} needs one of the roles {', '.join(allowed)}"
+        )
     if code is not None and not principal.covers(code):
         scopes = ", ".join(principal.scopes) or "none"
-        raise ForbiddenError(f"{code} is outside the scope of {principal.name} ({scopes}); "
-                             "ask an admin for a token that covers it")
+        raise ForbiddenError(
+            f"{code} is outside the scope of {principal.name} ({scopes}); ask an admin for a token that covers it"
+        )
     return principal
 
 
@@ -127,7 +132,7 @@ def split_token(token: str) -> tuple[str, str]:
     token = token.strip()
     if not token.startswith(TOKEN_PREFIX) or "." not in token:
         raise AuthError("the bearer token is not a gridgis token (ggt_…); create one with `gridgis token create`")
-    token_id, _, secret = token[len(TOKEN_PREFIX):].partition(".")
+    token_id, _, secret = token[len(TOKEN_PREFIX) :].partition(".")
     if not token_id or not secret:
         raise AuthError("the bearer token is incomplete")
     return token_id, secret

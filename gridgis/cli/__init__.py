@@ -11,9 +11,12 @@ import importlib
 
 import typer
 
-app = typer.Typer(help="gridgis — 网格化管理 GIS: model, align, route and map grids, compounds and stations.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
+app = typer.Typer(
+    help="gridgis — 网格化管理 GIS: model, align, route and map grids, compounds and stations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 @app.callback()

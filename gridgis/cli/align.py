@@ -19,8 +19,9 @@ from rich.table import Table
 
 from gridgis.cli.common import console, open_repository, progress
 
-align_app = typer.Typer(help="拉平对齐 Align grid lines to compound boundaries: analyze, propose, apply.",
-                        no_args_is_help=True)
+align_app = typer.Typer(
+    help="拉平对齐 Align grid lines to compound boundaries: analyze, propose, apply.", no_args_is_help=True
+)
 microgrid_app = typer.Typer(help="微网格 Split grids into micro-grids of whole buildings.", no_args_is_help=True)
 
 _COMPOUNDS = typer.Option(None, "--compounds", help="compounds file (GeoJSON, GeoPackage, Shapefile)")
@@ -34,12 +35,18 @@ _COMMUNITY = typer.Option(None, "--community", help="community code (12 digits) 
 _OUT = typer.Option(Path("alignment-out"), "--out", help="output folder")
 _MIN = typer.Option(300, "--min-households", help="fewest households per grid")
 _MAX = typer.Option(500, "--max-households", help="most households per grid")
-_LARGE = typer.Option(None, "--large-compound", help="households above which a compound may be split "
-                                                    "along buildings (default: --max-households)")
+_LARGE = typer.Option(
+    None,
+    "--large-compound",
+    help="households above which a compound may be split along buildings (default: --max-households)",
+)
 _REBALANCE = typer.Option(True, "--rebalance/--no-rebalance", help="move whole compounds to even out households")
-_SPLIT_MERGE = typer.Option(True, "--split-merge/--no-split-merge",
-                            help="split an over-full grid in two (new code) or merge an under-full one into its "
-                                 "smallest neighbour when moving compounds is not enough")
+_SPLIT_MERGE = typer.Option(
+    True,
+    "--split-merge/--no-split-merge",
+    help="split an over-full grid in two (new code) or merge an under-full one into its "
+    "smallest neighbour when moving compounds is not enough",
+)
 
 
 def _read_file(path: Path | None, crs: str) -> gpd.GeoDataFrame | None:
@@ -61,17 +68,29 @@ def _read_file(path: Path | None, crs: str) -> gpd.GeoDataFrame | None:
     return frame
 
 
-def load_inputs(compounds: Path | None, grids: Path | None, buildings: Path | None, communities: Path | None,
-                tickets: Path | None, crs: str, database_url: str | None, community: str | None) -> dict[str, Any]:
+def load_inputs(
+    compounds: Path | None,
+    grids: Path | None,
+    buildings: Path | None,
+    communities: Path | None,
+    tickets: Path | None,
+    crs: str,
+    database_url: str | None,
+    community: str | None,
+) -> dict[str, Any]:
     """The layers from files (when ``--grids`` is given) or from the store (one community or all)."""
     from gridgis.errors import ValidationError
 
     if grids is not None:
         if compounds is None:
             raise ValidationError("--compounds is required with --grids (the compounds to align to)")
-        return {"compounds": _read_file(compounds, crs), "grids": _read_file(grids, crs),
-                "buildings": _read_file(buildings, crs), "communities": _read_file(communities, crs),
-                "tickets": _read_file(tickets, crs)}
+        return {
+            "compounds": _read_file(compounds, crs),
+            "grids": _read_file(grids, crs),
+            "buildings": _read_file(buildings, crs),
+            "communities": _read_file(communities, crs),
+            "tickets": _read_file(tickets, crs),
+        }
     repo = open_repository(database_url)
     if community:
         from gridgis.alignment.apply import load_community
@@ -84,12 +103,16 @@ def load_inputs(compounds: Path | None, grids: Path | None, buildings: Path | No
     return out
 
 
-def _config(min_households: int, max_households: int, large: int | None, rebalance: bool,
-            split_merge: bool = True):
+def _config(min_households: int, max_households: int, large: int | None, rebalance: bool, split_merge: bool = True):
     from gridgis.alignment.config import AlignmentConfig
 
-    return AlignmentConfig(household_min=min_households, household_max=max_households,
-                           large_compound_households=large, rebalance=rebalance, split_merge=split_merge)
+    return AlignmentConfig(
+        household_min=min_households,
+        household_max=max_households,
+        large_compound_households=large,
+        rebalance=rebalance,
+        split_merge=split_merge,
+    )
 
 
 def summary_table(before: dict[str, Any], after: dict[str, Any] | None = None, title: str = "") -> Table:
@@ -99,8 +122,11 @@ def summary_table(before: dict[str, Any], after: dict[str, Any] | None = None, t
     table.add_column("现状 before", justify="right")
     if after is not None:
         table.add_column("建议 after", justify="right")
-    rows = [("小区 compounds", "compounds"), ("被切割小区 cut compounds (all)", "cut_compounds"),
-            ("被切割的小型小区 small compounds cut", "small_cut_compounds")]
+    rows = [
+        ("小区 compounds", "compounds"),
+        ("被切割小区 cut compounds (all)", "cut_compounds"),
+        ("被切割的小型小区 small compounds cut", "small_cut_compounds"),
+    ]
     for label, key in rows:
         table.add_row(label, f"{before[key]:,}", *([f"{after[key]:,}"] if after else []))
     from gridgis.alignment.classify import CASES, STATUSES
@@ -122,16 +148,29 @@ def _propose(layers: dict[str, Any], config, quiet: bool = False) -> Any:
     from gridgis.alignment.propose import propose_alignment
 
     if quiet:
-        return propose_alignment(layers["compounds"], layers["grids"], layers.get("buildings"),
-                                 layers.get("communities"), layers.get("tickets"), config)
+        return propose_alignment(
+            layers["compounds"],
+            layers["grids"],
+            layers.get("buildings"),
+            layers.get("communities"),
+            layers.get("tickets"),
+            config,
+        )
     with progress() as bar:
         task = bar.add_task("对齐 aligning communities", total=None)
 
         def step(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        return propose_alignment(layers["compounds"], layers["grids"], layers.get("buildings"),
-                                 layers.get("communities"), layers.get("tickets"), config, on_progress=step)
+        return propose_alignment(
+            layers["compounds"],
+            layers["grids"],
+            layers.get("buildings"),
+            layers.get("communities"),
+            layers.get("tickets"),
+            config,
+            on_progress=step,
+        )
 
 
 def write_proposal(out: Path, proposal, before, after) -> dict[str, Path]:
@@ -139,19 +178,30 @@ def write_proposal(out: Path, proposal, before, after) -> dict[str, Path]:
     from gridgis.alignment.report import proposal_report, write_json, write_layer
 
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"grids": write_layer(proposal.grids, out / "grids.geojson"),
-             "changes": write_layer(proposal.changes, out / "changes.geojson"),
-             "report": write_json(proposal_report(before, after, proposal), out / "report.json"),
-             "problems": write_layer(after.problems, out / "problems.geojson")}
+    paths = {
+        "grids": write_layer(proposal.grids, out / "grids.geojson"),
+        "changes": write_layer(proposal.changes, out / "changes.geojson"),
+        "report": write_json(proposal_report(before, after, proposal), out / "report.json"),
+        "problems": write_layer(after.problems, out / "problems.geojson"),
+    }
     return paths
 
 
-def _analyze_cmd(compounds: Path = _COMPOUNDS, grids: Path = _GRIDS, buildings: Path = _BUILDINGS,
-                 communities: Path = _COMMUNITIES, crs: str = _CRS, database_url: str = _DB,
-                 community: str = _COMMUNITY, out: Path = _OUT, min_households: int = _MIN,
-                 max_households: int = _MAX, large_compound: int = _LARGE,
-                 gpkg: bool = typer.Option(False, "--gpkg", help="also write problems.gpkg (GeoPackage)"),
-                 as_json: bool = typer.Option(False, "--json", help="print the city figures as JSON")) -> None:
+def _analyze_cmd(
+    compounds: Path = _COMPOUNDS,
+    grids: Path = _GRIDS,
+    buildings: Path = _BUILDINGS,
+    communities: Path = _COMMUNITIES,
+    crs: str = _CRS,
+    database_url: str = _DB,
+    community: str = _COMMUNITY,
+    out: Path = _OUT,
+    min_households: int = _MIN,
+    max_households: int = _MAX,
+    large_compound: int = _LARGE,
+    gpkg: bool = typer.Option(False, "--gpkg", help="also write problems.gpkg (GeoPackage)"),
+    as_json: bool = typer.Option(False, "--json", help="print the city figures as JSON"),
+) -> None:
     """分析 Analyse: overlaps, the three cases, cut compounds, coverage; writes report.json and problems.geojson."""
     from gridgis.alignment.report import write_json, write_layer
 
@@ -171,15 +221,27 @@ def _analyze_cmd(compounds: Path = _COMPOUNDS, grids: Path = _GRIDS, buildings: 
         typer.echo(json.dumps(analysis.summary(), ensure_ascii=False, indent=1))
     else:
         console.print(summary_table(analysis.summary(), title="现状分析 analysis"))
-        console.print(f"report: {out / 'report.json'}  problems: {out / 'problems.geojson'} "
-                      f"({len(analysis.problems)} pieces)")
+        console.print(
+            f"report: {out / 'report.json'}  problems: {out / 'problems.geojson'} ({len(analysis.problems)} pieces)"
+        )
 
 
-def _propose_cmd(compounds: Path = _COMPOUNDS, grids: Path = _GRIDS, buildings: Path = _BUILDINGS,
-                 communities: Path = _COMMUNITIES, tickets: Path = _TICKETS, crs: str = _CRS,
-                 database_url: str = _DB, community: str = _COMMUNITY, out: Path = _OUT,
-                 min_households: int = _MIN, max_households: int = _MAX, large_compound: int = _LARGE,
-                 rebalance: bool = _REBALANCE, split_merge: bool = _SPLIT_MERGE) -> None:
+def _propose_cmd(
+    compounds: Path = _COMPOUNDS,
+    grids: Path = _GRIDS,
+    buildings: Path = _BUILDINGS,
+    communities: Path = _COMMUNITIES,
+    tickets: Path = _TICKETS,
+    crs: str = _CRS,
+    database_url: str = _DB,
+    community: str = _COMMUNITY,
+    out: Path = _OUT,
+    min_households: int = _MIN,
+    max_households: int = _MAX,
+    large_compound: int = _LARGE,
+    rebalance: bool = _REBALANCE,
+    split_merge: bool = _SPLIT_MERGE,
+) -> None:
     """建议 Propose grids that follow compound boundaries; writes grids, changes, report and problems."""
     config = _config(min_households, max_households, large_compound, rebalance, split_merge)
     layers = load_inputs(compounds, grids, buildings, communities, tickets, crs, database_url, community)
@@ -189,22 +251,33 @@ def _propose_cmd(compounds: Path = _COMPOUNDS, grids: Path = _GRIDS, buildings: 
     paths = write_proposal(out, proposal, before, after)
     console.print(summary_table(before.summary(), after.summary(), title="拉平对齐建议 proposal"))
     cov = proposal.coverage_after
-    console.print(f"coverage valid: {cov.coverage_valid}, gaps {len(cov.gaps)}, overlaps {len(cov.overlaps)}; "
-                  f"pieces moving: {len(proposal.changes)}; grids explained: {len(proposal.explanations)}")
+    console.print(
+        f"coverage valid: {cov.coverage_valid}, gaps {len(cov.gaps)}, overlaps {len(cov.overlaps)}; "
+        f"pieces moving: {len(proposal.changes)}; grids explained: {len(proposal.explanations)}"
+    )
     for st in proposal.restructured:
-        console.print(f"拆分 split {st['grid']} → {st['grid']} ({st['households_kept']}) + {st['new_grid']} "
-                      f"({st['households_new']})" if st["op"] == "split" else
-                      f"合并 merged {st['grid']} ({st['households']}) into {st['into']} ({st['households_into']})")
+        console.print(
+            f"拆分 split {st['grid']} → {st['grid']} ({st['households_kept']}) + {st['new_grid']} "
+            f"({st['households_new']})"
+            if st["op"] == "split"
+            else f"合并 merged {st['grid']} ({st['households']}) into {st['into']} ({st['households_into']})"
+        )
     console.print("written: " + ", ".join(str(p) for p in paths.values()))
 
 
-def _apply_cmd(community: str = typer.Option(..., "--community", help="community code (12 digits)"),
-               database_url: str = _DB, author: str = typer.Option(..., "--author", help="who applies it"),
-               message: str = typer.Option("", "--message", help="why (recorded on the generation)"),
-               commit: bool = typer.Option(False, "--commit", help="write it; without, a dry run"),
-               out: Path = typer.Option(None, "--out", help="also write the proposal files here"),
-               min_households: int = _MIN, max_households: int = _MAX, large_compound: int = _LARGE,
-               rebalance: bool = _REBALANCE, split_merge: bool = _SPLIT_MERGE) -> None:
+def _apply_cmd(
+    community: str = typer.Option(..., "--community", help="community code (12 digits)"),
+    database_url: str = _DB,
+    author: str = typer.Option(..., "--author", help="who applies it"),
+    message: str = typer.Option("", "--message", help="why (recorded on the generation)"),
+    commit: bool = typer.Option(False, "--commit", help="write it; without, a dry run"),
+    out: Path = typer.Option(None, "--out", help="also write the proposal files here"),
+    min_households: int = _MIN,
+    max_households: int = _MAX,
+    large_compound: int = _LARGE,
+    rebalance: bool = _REBALANCE,
+    split_merge: bool = _SPLIT_MERGE,
+) -> None:
     """应用 Propose for one community of the store and apply it as a new generation (dry run unless --commit)."""
     from gridgis.alignment.apply import apply_proposal
 
@@ -212,23 +285,34 @@ def _apply_cmd(community: str = typer.Option(..., "--community", help="community
     layers = load_inputs(None, None, None, None, None, "wgs84", database_url, community)
     proposal = _propose(layers, config)
     if out is not None:
-        write_proposal(out, proposal, _run_analyze(layers, config),
-                       _run_analyze({**layers, "grids": proposal.grids}, config))
+        write_proposal(
+            out, proposal, _run_analyze(layers, config), _run_analyze({**layers, "grids": proposal.grids}, config)
+        )
     result = apply_proposal(layers["repository"], community, proposal, author, message, commit=commit)
     table = Table(title=("试运行 dry run" if result.dry_run else "已提交 committed") + f" {community}")
     for col in ("op", "grid", "面积变化 m²", "户数 before", "户数 after"):
         table.add_column(col)
     for ch in result.changes:
-        table.add_row(ch["op"], ch["code"], f"{ch.get('area_changed_m2', '')}", str(ch.get("households_before", "")),
-                      str(ch.get("households_after", "")))
+        table.add_row(
+            ch["op"],
+            ch["code"],
+            f"{ch.get('area_changed_m2', '')}",
+            str(ch.get("households_before", "")),
+            str(ch.get("households_after", "")),
+        )
     console.print(table)
     if result.micro_grid_changes:
         micro = Table(title="微网格 micro-grids of the changed grids (split again from whole buildings)")
         for col in ("op", "micro-grid", "grid", "户数 before", "户数 after"):
             micro.add_column(col)
         for ch in result.micro_grid_changes:
-            micro.add_row(ch["op"], ch["code"], ch["grid_code"], str(ch.get("households_before", "")),
-                          str(ch.get("households_after", "")))
+            micro.add_row(
+                ch["op"],
+                ch["code"],
+                ch["grid_code"],
+                str(ch.get("households_before", "")),
+                str(ch.get("households_after", "")),
+            )
         console.print(micro)
     for note in result.notes:
         console.print(f"[yellow]{note}[/]")
@@ -238,9 +322,16 @@ def _apply_cmd(community: str = typer.Option(..., "--community", help="community
         console.print("nothing written: add --commit to apply")
 
 
-def _party_cmd(compounds: Path = _COMPOUNDS, grids: Path = _GRIDS, buildings: Path = _BUILDINGS,
-               communities: Path = _COMMUNITIES, crs: str = _CRS, database_url: str = _DB,
-               community: str = _COMMUNITY, out: Path = typer.Option(Path("party-out"), "--out")) -> None:
+def _party_cmd(
+    compounds: Path = _COMPOUNDS,
+    grids: Path = _GRIDS,
+    buildings: Path = _BUILDINGS,
+    communities: Path = _COMMUNITIES,
+    crs: str = _CRS,
+    database_url: str = _DB,
+    community: str = _COMMUNITY,
+    out: Path = typer.Option(Path("party-out"), "--out"),
+) -> None:
     """党组织 Suggest the party organisation per case; writes party.json (trees) and party.csv (table)."""
     from gridgis.alignment.party import party_structure
     from gridgis.alignment.report import write_json
@@ -261,12 +352,18 @@ def _party_cmd(compounds: Path = _COMPOUNDS, grids: Path = _GRIDS, buildings: Pa
     console.print(f"written: {out / 'party.json'}, {out / 'party.csv'}")
 
 
-def _split_cmd(grids: Path = _GRIDS, buildings: Path = _BUILDINGS, crs: str = _CRS, database_url: str = _DB,
-               community: str = _COMMUNITY, out: Path = typer.Option(Path("microgrid-out"), "--out"),
-               min_households: int = typer.Option(30, "--min-households", help="fewest households per micro-grid"),
-               max_households: int = typer.Option(100, "--max-households", help="most households per micro-grid"),
-               commit: bool = typer.Option(False, "--commit", help="store the micro-grids (store input only)"),
-               author: str = typer.Option("gridgis", "--author")) -> None:
+def _split_cmd(
+    grids: Path = _GRIDS,
+    buildings: Path = _BUILDINGS,
+    crs: str = _CRS,
+    database_url: str = _DB,
+    community: str = _COMMUNITY,
+    out: Path = typer.Option(Path("microgrid-out"), "--out"),
+    min_households: int = typer.Option(30, "--min-households", help="fewest households per micro-grid"),
+    max_households: int = typer.Option(100, "--max-households", help="most households per micro-grid"),
+    commit: bool = typer.Option(False, "--commit", help="store the micro-grids (store input only)"),
+    author: str = typer.Option("gridgis", "--author"),
+) -> None:
     """切分 Split grids into micro-grids of whole buildings; writes micro_grids.geojson and report.json."""
     from gridgis.alignment.config import AlignmentConfig
     from gridgis.alignment.microgrid import split_microgrids
@@ -279,14 +376,23 @@ def _split_cmd(grids: Path = _GRIDS, buildings: Path = _BUILDINGS, crs: str = _C
         layers = load_inputs(None, None, None, None, None, crs, database_url, community)
     with progress() as bar:
         task = bar.add_task("切分 splitting grids", total=len(layers["grids"]))
-        micro, explanations = split_microgrids(layers["grids"], layers.get("buildings"), config,
-                                               on_progress=lambda d, t: bar.update(task, completed=d))
+        micro, explanations = split_microgrids(
+            layers["grids"], layers.get("buildings"), config, on_progress=lambda d, t: bar.update(task, completed=d)
+        )
     out.mkdir(parents=True, exist_ok=True)
     write_layer(micro, out / "micro_grids.geojson")
-    write_json({"micro_grids": len(micro), "households": micro["households"].describe().to_dict(),
-                "explanations": explanations}, out / "report.json")
-    console.print(f"{len(micro)} micro-grids from {len(layers['grids'])} grids; {len(explanations)} outside "
-                  f"{min_households}–{max_households}; written to {out}")
+    write_json(
+        {
+            "micro_grids": len(micro),
+            "households": micro["households"].describe().to_dict(),
+            "explanations": explanations,
+        },
+        out / "report.json",
+    )
+    console.print(
+        f"{len(micro)} micro-grids from {len(layers['grids'])} grids; {len(explanations)} outside "
+        f"{min_households}–{max_households}; written to {out}"
+    )
     if commit and "repository" in layers:
         from gridgis.storage import FeatureChange
 
@@ -294,8 +400,11 @@ def _split_cmd(grids: Path = _GRIDS, buildings: Path = _BUILDINGS, crs: str = _C
         codes = list(layers["grids"]["code"])
         old = repo.read_layer("micro_grids", filters={"grid_code": codes})
         new_codes = set(micro["code"])
-        changes = [FeatureChange("micro_grids", "delete", c, expected_version=int(v))
-                   for c, v in zip(old["code"], old["version"]) if c not in new_codes]
+        changes = [
+            FeatureChange("micro_grids", "delete", c, expected_version=int(v))
+            for c, v in zip(old["code"], old["version"])
+            if c not in new_codes
+        ]
         existing = set(old["code"])
         for row in micro.to_dict("records"):
             props = {"name": row["name"], "grid_code": row["grid_code"], "households": row["households"]}
@@ -325,8 +434,9 @@ def demo(ctx: Any) -> None:
     city = ctx.facts.get("city") or read_city(ctx.data_dir)
     layers = {k: city.get(k) for k in ("compounds", "grids", "buildings", "communities")}
     tickets_file = Path(ctx.data_dir) / "tickets.geojson"
-    layers["tickets"] = gpd.read_file(tickets_file).set_crs("EPSG:4326", allow_override=True) \
-        if tickets_file.exists() else None
+    layers["tickets"] = (
+        gpd.read_file(tickets_file).set_crs("EPSG:4326", allow_override=True) if tickets_file.exists() else None
+    )
     config = AlignmentConfig()
     before = _run_analyze(layers, config)
     proposal = _propose(layers, config)
@@ -335,19 +445,30 @@ def demo(ctx: Any) -> None:
     write_proposal(out, proposal, before, after)
     b, a = before.summary(), after.summary()
     console.print(summary_table(b, a, title="示例城市 拉平对齐 sample city: before → after"))
-    in_range = lambda hh: int(((hh >= config.household_min) & (hh <= config.household_max)).sum())  # noqa: E731
-    dedicated = set(layers["grids"].loc[layers["grids"].get("kind", "basic") == "dedicated", "code"]) \
-        if "kind" in layers["grids"].columns else set()
+    in_range = lambda hh: int(((hh >= config.household_min) & (hh <= config.household_max)).sum())
+    dedicated = (
+        set(layers["grids"].loc[layers["grids"].get("kind", "basic") == "dedicated", "code"])
+        if "kind" in layers["grids"].columns
+        else set()
+    )
     basic = proposal.impact[~proposal.impact["grid"].isin(dedicated)]
     hh_before = basic["households_before"]
     hh_after = basic.loc[~basic["removed"], "households_after"]
-    console.print(f"basic grids in {config.household_min}–{config.household_max} households: "
-                  f"{in_range(hh_before)}/{len(hh_before)} → {in_range(hh_after)}/{len(hh_after)}; "
-                  f"exact coverage after: {proposal.coverage_after.ok}; files in {out}")
+    console.print(
+        f"basic grids in {config.household_min}–{config.household_max} households: "
+        f"{in_range(hh_before)}/{len(hh_before)} → {in_range(hh_after)}/{len(hh_after)}; "
+        f"exact coverage after: {proposal.coverage_after.ok}; files in {out}"
+    )
     ctx.facts["alignment"] = {
-        "cut_compounds_before": b["cut_compounds"], "cut_compounds_after": a["cut_compounds"],
-        "small_cut_compounds_before": b["small_cut_compounds"], "small_cut_compounds_after": a["small_cut_compounds"],
-        "cases_before": b["cases"], "cases_after": a["cases"], "pieces_moved": int(len(proposal.changes)),
-        "grids_in_range_before": in_range(hh_before), "grids_in_range_after": in_range(hh_after),
-        "coverage_ok_after": proposal.coverage_after.ok, "explained_grids": len(proposal.explanations),
+        "cut_compounds_before": b["cut_compounds"],
+        "cut_compounds_after": a["cut_compounds"],
+        "small_cut_compounds_before": b["small_cut_compounds"],
+        "small_cut_compounds_after": a["small_cut_compounds"],
+        "cases_before": b["cases"],
+        "cases_after": a["cases"],
+        "pieces_moved": len(proposal.changes),
+        "grids_in_range_before": in_range(hh_before),
+        "grids_in_range_after": in_range(hh_after),
+        "coverage_ok_after": proposal.coverage_after.ok,
+        "explained_grids": len(proposal.explanations),
     }

@@ -25,8 +25,10 @@ def load_city(directory: Path | None, database_url: str | None) -> dict[str, gpd
         from gridgis.io import read_city
 
         if not directory.is_dir():
-            raise NotFoundError(f"{directory} is not a folder; give a folder of <layer>.geojson files "
-                                "(e.g. data/geojson) or --database-url")
+            raise NotFoundError(
+                f"{directory} is not a folder; give a folder of <layer>.geojson files "
+                "(e.g. data/geojson) or --database-url"
+            )
         city = read_city(directory, layers=tuple(LAYERS))
         if not city:
             raise NotFoundError(f"{directory} holds no <layer>.geojson files (streets.geojson, grids.geojson …)")
@@ -97,15 +99,23 @@ def register(app: typer.Typer) -> None:
         """层级检查 Check the hierarchy: within parents, coverages, codes, household ranges."""
         if as_json:
             city = load_city(directory, database_url)
-            report = check_city(city, tolerance_m=tolerance, grid_households=(grid_min, grid_max),
-                                community_households=(community_min, community_max))
+            report = check_city(
+                city,
+                tolerance_m=tolerance,
+                grid_households=(grid_min, grid_max),
+                community_households=(community_min, community_max),
+            )
         else:
             with progress() as bar:
                 task = bar.add_task("读取 reading", total=2)
                 city = load_city(directory, database_url)
                 bar.update(task, advance=1, description="检查 checking")
-                report = check_city(city, tolerance_m=tolerance, grid_households=(grid_min, grid_max),
-                                    community_households=(community_min, community_max))
+                report = check_city(
+                    city,
+                    tolerance_m=tolerance,
+                    grid_households=(grid_min, grid_max),
+                    community_households=(community_min, community_max),
+                )
                 bar.update(task, advance=1)
         if out is not None:
             write_problems(report, out)

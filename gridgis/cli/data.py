@@ -56,8 +56,9 @@ def _fail(exc: GridGISError, report_path: Path | None = None) -> None:
     console.print(f"[bold red]error:[/] {exc.message}")
     if exc.problems:
         console.print(f"by kind: {_kinds(exc.problems)}")
-        print_problems(exc.problems, "problems (nothing was imported)" if isinstance(exc, ValidationError)
-                       else "problems")
+        print_problems(
+            exc.problems, "problems (nothing was imported)" if isinstance(exc, ValidationError) else "problems"
+        )
     report = getattr(exc, "report", None)
     if report_path is not None and report is not None:
         _write_report(report, report_path)
@@ -89,12 +90,20 @@ def stored_parent_codes(repo, layer: str) -> set[str] | None:
 
 def import_command(
     path: Path = typer.Argument(..., help="file to import: .geojson/.json, .gpkg, .shp or .csv"),
-    layer: str = typer.Option(..., "--layer", "-l", help="layer: streets, communities, compounds, buildings, "
-                              "grids, micro_grids or stations"),
-    crs: str = typer.Option(None, "--crs", help="CRS of the coordinates: wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn "
-                            "(required unless the file declares one; never guessed)"),
-    repair: bool = typer.Option(False, "--repair", help="close rings, make polygons valid, drop degenerate and "
-                                "duplicate features (each reported)"),
+    layer: str = typer.Option(
+        ..., "--layer", "-l", help="layer: streets, communities, compounds, buildings, grids, micro_grids or stations"
+    ),
+    crs: str = typer.Option(
+        None,
+        "--crs",
+        help="CRS of the coordinates: wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn "
+        "(required unless the file declares one; never guessed)",
+    ),
+    repair: bool = typer.Option(
+        False,
+        "--repair",
+        help="close rings, make polygons valid, drop degenerate and duplicate features (each reported)",
+    ),
     encoding: str = typer.Option(None, "--encoding", help="text encoding when not UTF-8 / the .cpg (e.g. gbk)"),
     table: str = typer.Option(None, "--table", help="GeoPackage table (default: the one named like the layer)"),
     mapping: list[str] = typer.Option([], "--map", help="rename a source column: SOURCE=FIELD (repeatable)"),
@@ -103,11 +112,13 @@ def import_command(
     author: str = typer.Option(None, "--author", help="author of the new generation (default: your user name)"),
     message: str = typer.Option(None, "--message", "-m", help="message of the new generation"),
     dry_run: bool = typer.Option(False, "--dry-run", help="validate only; store nothing"),
-    skip_parent_check: bool = typer.Option(False, "--skip-parent-check",
-                                           help="do not require parent codes to exist in the store"),
+    skip_parent_check: bool = typer.Option(
+        False, "--skip-parent-check", help="do not require parent codes to exist in the store"
+    ),
     report_path: Path = typer.Option(None, "--report", help="write every problem and repair to this JSON file"),
-    database_url: str = typer.Option(None, "--database-url", help="store (default: GRIDGIS_DATABASE_URL or "
-                                     "sqlite:///gridgis.db)"),
+    database_url: str = typer.Option(
+        None, "--database-url", help="store (default: GRIDGIS_DATABASE_URL or sqlite:///gridgis.db)"
+    ),
 ) -> None:
     """Import a file as a layer: validate every feature, then store it as a new generation."""
     from gridgis.io.layer_import import import_layer
@@ -118,9 +129,17 @@ def import_command(
             task = bar.add_task(f"reading and checking {path.name}", total=2)
             repo = None if dry_run and skip_parent_check else open_repository(database_url)
             parents = None if skip_parent_check else stored_parent_codes(repo, layer)
-            frame, report = import_layer(path, layer, crs, repair=repair, encoding=encoding,
-                                         mapping=_parse_mapping(mapping), table=table, parent_codes=parents,
-                                         **options)
+            frame, report = import_layer(
+                path,
+                layer,
+                crs,
+                repair=repair,
+                encoding=encoding,
+                mapping=_parse_mapping(mapping),
+                table=table,
+                parent_codes=parents,
+                **options,
+            )
             bar.advance(task)
             if report.repairs:
                 console.print(f"repaired: {_kinds(report.repairs)}")
@@ -133,8 +152,9 @@ def import_command(
                 return
             bar.update(task, description=f"storing {layer}")
             repo.create_schema()
-            gen = repo.write_city({layer: frame}, author or getpass.getuser(),
-                                  message or f"import {path.name} as {layer}", replace=False)
+            gen = repo.write_city(
+                {layer: frame}, author or getpass.getuser(), message or f"import {path.name} as {layer}", replace=False
+            )
             bar.advance(task)
     except GridGISError as exc:
         _fail(exc, report_path)
@@ -187,8 +207,9 @@ def export_command(
 
 
 def info_command(
-    path: Path = typer.Argument(None, help="a file (.geojson, .gpkg, .shp, .csv) or a folder of <layer>.geojson; "
-                                "default: the store"),
+    path: Path = typer.Argument(
+        None, help="a file (.geojson, .gpkg, .shp, .csv) or a folder of <layer>.geojson; default: the store"
+    ),
     database_url: str = typer.Option(None, "--database-url", help="store (default: GRIDGIS_DATABASE_URL)"),
     generation: int = typer.Option(None, "--generation", help="describe this generation of the store"),
 ) -> None:
@@ -216,8 +237,11 @@ REAL_DATASETS = ("mapv", "townships", "adcode-streets", "adcode-communities")
 
 
 def import_real_command(
-    dataset: str = typer.Argument(..., help="mapv (BD-09 compound outlines), townships (Beijing 街道/乡镇 polygons), "
-                                  "adcode-streets or adcode-communities (GCJ-02 code lists)"),
+    dataset: str = typer.Argument(
+        ...,
+        help="mapv (BD-09 compound outlines), townships (Beijing 街道/乡镇 polygons), "
+        "adcode-streets or adcode-communities (GCJ-02 code lists)",
+    ),
     path: Path = typer.Argument(..., help="the dataset's file (or the adcode folder)"),
     adcode: Path = typer.Option(None, "--adcode", help="adcode folder: gives the townships their 12-digit codes"),
     out: Path = typer.Option(None, "--out", "-o", help="write the converted frame here (.geojson, .gpkg or .shp)"),
@@ -243,12 +267,13 @@ def import_real_command(
                 console.print(f"townships: {len(frame)}, with a statistical code: {int(frame['code'].notna().sum())}")
             else:
                 table = realdata.read_adcode(path)
-                frame = (realdata.street_codes(table) if dataset == "adcode-streets"
-                         else realdata.community_codes(table))
+                frame = realdata.street_codes(table) if dataset == "adcode-streets" else realdata.community_codes(table)
                 console.print(f"{dataset}: {len(frame)} codes, {int(frame.geometry.notna().sum())} with a centre point")
             bar.update(task, total=1, completed=1)
             if out is not None:
-                fmt = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".shp": "shp"}.get(out.suffix.lower())
+                fmt = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".shp": "shp"}.get(
+                    out.suffix.lower()
+                )
                 if fmt is None:
                     raise typer.BadParameter("--out must end in .geojson, .gpkg or .shp")
                 export_layers({out.stem: frame}, fmt, out)
@@ -259,8 +284,12 @@ def import_real_command(
                 coded = frame[frame["code"].notna()]
                 repo = open_repository(database_url)
                 repo.create_schema()
-                gen = repo.write_city({"streets": coded}, author or getpass.getuser(),
-                                      f"import {path.name} (townships) as streets", replace=False)
+                gen = repo.write_city(
+                    {"streets": coded},
+                    author or getpass.getuser(),
+                    f"import {path.name} (townships) as streets",
+                    replace=False,
+                )
                 console.print(f"[green]stored[/] {len(coded)} streets in generation {gen.id}")
     except GridGISError as exc:
         _fail(exc)

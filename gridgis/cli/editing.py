@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from gridgis.cli.common import console, open_repository
 
-DbOpt = Annotated[Optional[str], typer.Option("--db", help="database URL (default: GRIDGIS_DATABASE_URL)")]
+DbOpt = Annotated[str | None, typer.Option("--db", help="database URL (default: GRIDGIS_DATABASE_URL)")]
 
 
 def _stores(db: str | None):
@@ -30,11 +30,12 @@ def _stores(db: str | None):
     return repo, TokenStore(repo.engine), AuditLog(repo.engine)
 
 
-def token_create(role: Annotated[str, typer.Option(help="viewer, reporter, worker, planner or admin")],
-                 name: Annotated[Optional[str], typer.Option(help="who holds it (default: role@OS user)")] = None,
-                 scope: Annotated[Optional[list[str]],
-                                  typer.Option(help="street/community/grid code; repeat; * = all")] = None,
-                 db: DbOpt = None) -> None:
+def token_create(
+    role: Annotated[str, typer.Option(help="viewer, reporter, worker, planner or admin")],
+    name: Annotated[str | None, typer.Option(help="who holds it (default: role@OS user)")] = None,
+    scope: Annotated[list[str] | None, typer.Option(help="street/community/grid code; repeat; * = all")] = None,
+    db: DbOpt = None,
+) -> None:
     """Create a bearer token; it is printed once and only its hash is kept."""
     _, store, _ = _stores(db)
     token, info = store.create(name or f"{role}@{getpass.getuser()}", role, scope or [])
@@ -51,8 +52,14 @@ def token_list(db: DbOpt = None) -> None:
     for col in ("id", "name", "role", "scope", "created", "revoked"):
         table.add_column(col)
     for t in store.list():
-        table.add_row(t.token_id, t.name, t.role, ", ".join(t.scopes), t.created_at.isoformat(timespec="seconds"),
-                      t.revoked_at.isoformat(timespec="seconds") if t.revoked_at else "")
+        table.add_row(
+            t.token_id,
+            t.name,
+            t.role,
+            ", ".join(t.scopes),
+            t.created_at.isoformat(timespec="seconds"),
+            t.revoked_at.isoformat(timespec="seconds") if t.revoked_at else "",
+        )
     console.print(table)
 
 
@@ -63,8 +70,9 @@ def token_revoke(token_id: str, db: DbOpt = None) -> None:
     console.print(f"token {token_id} revoked")
 
 
-def export_community(code: str, out: Annotated[Path, typer.Option("--out", help="GeoPackage to write")],
-                     db: DbOpt = None) -> None:
+def export_community(
+    code: str, out: Annotated[Path, typer.Option("--out", help="GeoPackage to write")], db: DbOpt = None
+) -> None:
     """Export a community's grids, micro-grids, compounds, buildings and stations for editing in QGIS."""
     from gridgis.editing.roundtrip import export_community as export
 
@@ -73,10 +81,13 @@ def export_community(code: str, out: Annotated[Path, typer.Option("--out", help=
     console.print("edit it in QGIS, then: gridgis edit import " + str(out) + ' --message "…"')
 
 
-def import_edits(path: Path, message: Annotated[str, typer.Option(help="why: stored with the generation")],
-                 commit: Annotated[bool, typer.Option("--commit", help="store it (otherwise a dry run)")] = False,
-                 author: Annotated[Optional[str], typer.Option(help="who (default: the OS user)")] = None,
-                 db: DbOpt = None) -> None:
+def import_edits(
+    path: Path,
+    message: Annotated[str, typer.Option(help="why: stored with the generation")],
+    commit: Annotated[bool, typer.Option("--commit", help="store it (otherwise a dry run)")] = False,
+    author: Annotated[str | None, typer.Option(help="who (default: the OS user)")] = None,
+    db: DbOpt = None,
+) -> None:
     """Show what an edited export would change, with its validation report; store it with --commit."""
     from gridgis.auth.tokens import Principal
     from gridgis.editing.roundtrip import commit_import, plan_import
@@ -102,8 +113,17 @@ def import_edits(path: Path, message: Annotated[str, typer.Option(help="why: sto
         raise typer.Exit(0 if plan.ok else 1)
     who = author or getpass.getuser()
     generation = commit_import(repo, plan, who, message)
-    audit.record(Principal(who, "admin"), "CLI", str(path), "import", 200, None, [e.code for e in plan.edits],
-                 generation.id, message)
+    audit.record(
+        Principal(who, "admin"),
+        "CLI",
+        str(path),
+        "import",
+        200,
+        None,
+        [e.code for e in plan.edits],
+        generation.id,
+        message,
+    )
     console.print(f"stored as generation {generation.id}")
 
 
@@ -113,13 +133,22 @@ def history(layer: str, code: str, db: DbOpt = None) -> None:
     for col in ("version", "generation", "time", "author", "message"):
         table.add_column(col)
     for e in open_repository(db).feature_history(layer, code):
-        table.add_row(str(e["version"]), str(e["generation"]), e["created_at"].isoformat(timespec="seconds"),
-                      e["author"], e["message"])
+        table.add_row(
+            str(e["version"]),
+            str(e["generation"]),
+            e["created_at"].isoformat(timespec="seconds"),
+            e["author"],
+            e["message"],
+        )
     console.print(table)
 
 
-def revert(generation: int, commit: Annotated[bool, typer.Option("--commit")] = False,
-           author: Annotated[Optional[str], typer.Option()] = None, db: DbOpt = None) -> None:
+def revert(
+    generation: int,
+    commit: Annotated[bool, typer.Option("--commit")] = False,
+    author: Annotated[str | None, typer.Option()] = None,
+    db: DbOpt = None,
+) -> None:
     """Revert every layer to a generation (a new generation); a dry run without --commit."""
     repo = open_repository(db)
     current = repo.current_generation()
@@ -130,7 +159,7 @@ def revert(generation: int, commit: Annotated[bool, typer.Option("--commit")] = 
         console.print(f"stored as generation {gen.id}")
 
 
-def demo(ctx) -> None:  # noqa: ANN001 - gridgis.cli.demo.DemoContext
+def demo(ctx) -> None:
     """Demo step: a planner token, a validated boundary move as one generation, its diff, a revert, an export."""
     from gridgis.auth.store import TokenStore, ensure_tables
     from gridgis.editing import service
@@ -150,8 +179,11 @@ def demo(ctx) -> None:  # noqa: ANN001 - gridgis.cli.demo.DemoContext
         return
     pair = None
     for _, a in grids.iterrows():
-        near = grids[(grids["code"] != a["code"]) & (grids["code"].str[:12] == a["code"][:12])
-                     & grids.geometry.touches(a.geometry)]
+        near = grids[
+            (grids["code"] != a["code"])
+            & (grids["code"].str[:12] == a["code"][:12])
+            & grids.geometry.touches(a.geometry)
+        ]
         if len(near):
             pair = (a, near.iloc[0])
             break
@@ -169,12 +201,18 @@ def demo(ctx) -> None:  # noqa: ANN001 - gridgis.cli.demo.DemoContext
     before = repo.current_generation()
     gen = service.commit(repo, edits, "演示规划", f"move the boundary of {a['code']} and {b['code']} by ~30 m")
     pieces = diff_geojson(repo.diff(before.id, gen.id), repo.read_layer("buildings"))
-    moved = sum(f["properties"]["households_affected"] for f in pieces["features"] if f["properties"]["layer"] == "grids")
-    console.print(f"move-boundary {a['code']} ⇄ {b['code']}: {len(edits)} features in generation {gen.id}, "
-                  f"{moved} households in the changed strips; coverage validated")
+    moved = sum(
+        f["properties"]["households_affected"] for f in pieces["features"] if f["properties"]["layer"] == "grids"
+    )
+    console.print(
+        f"move-boundary {a['code']} ⇄ {b['code']}: {len(edits)} features in generation {gen.id}, "
+        f"{moved} households in the changed strips; coverage validated"
+    )
     back = repo.revert_to(before.id, "演示规划", "undo the demo move")
-    console.print(f"reverted as generation {back.id} (history kept: {len(repo.feature_history('grids', a['code']))} "
-                  f"versions of {a['code']})")
+    console.print(
+        f"reverted as generation {back.id} (history kept: {len(repo.feature_history('grids', a['code']))} "
+        f"versions of {a['code']})"
+    )
     out = Path(ctx.out_dir) / f"community-{a['code'][:12]}.gpkg"
     counts = export(repo, a["code"][:12], out)
     console.print(f"exported community {a['code'][:12]} for QGIS: {out} ({counts.get('grids', 0)} grids)")

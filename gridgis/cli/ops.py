@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-db_app = typer.Typer(help="Database operations: migrate the schema, show its state, back it up.",
-                     no_args_is_help=True)
+db_app = typer.Typer(help="Database operations: migrate the schema, show its state, back it up.", no_args_is_help=True)
 
 
 def _repository(database_url: str | None):
@@ -37,15 +36,19 @@ def status(database_url: str = typer.Option(None, "--database-url", envvar="GRID
     console.print(f"store: {repo!r}")
     console.print(f"schema revision: {repo.schema_revision()}")
     gen = repo.current_generation()
-    console.print(f"current generation: {gen.id if gen else '—'}"
-                  + (f" ({gen.created_at:%Y-%m-%d %H:%M} by {gen.author}: {gen.message})" if gen else ""))
+    console.print(
+        f"current generation: {gen.id if gen else '—'}"
+        + (f" ({gen.created_at:%Y-%m-%d %H:%M} by {gen.author}: {gen.message})" if gen else "")
+    )
     for layer, n in repo.counts().items():
         console.print(f"  {layer:12s} {n:>8,d}")
 
 
 @db_app.command("backup")
-def backup(out: Path = typer.Option(..., "--out", help="backup file to write"),
-           database_url: str = typer.Option(None, "--database-url", envvar="GRIDGIS_DATABASE_URL")) -> None:
+def backup(
+    out: Path = typer.Option(..., "--out", help="backup file to write"),
+    database_url: str = typer.Option(None, "--database-url", envvar="GRIDGIS_DATABASE_URL"),
+) -> None:
     """Back up the store: an online, consistent copy of a SQLite file; for PostGIS, use pg_dump.
 
     For PostGIS this prints the ``pg_dump`` command to run (see docs/operations.md): a
@@ -58,9 +61,11 @@ def backup(out: Path = typer.Option(..., "--out", help="backup file to write"),
     repo = _repository(database_url)
     if repo.is_postgis:
         url = repo.engine.url
-        console.print("PostGIS store: back it up with the server's own tool, e.g.\n"
-                      f"  pg_dump -Fc -h {url.host or 'localhost'} -p {url.port or 5432} "
-                      f"-U {url.username or 'postgres'} -f {out} {url.database}")
+        console.print(
+            "PostGIS store: back it up with the server's own tool, e.g.\n"
+            f"  pg_dump -Fc -h {url.host or 'localhost'} -p {url.port or 5432} "
+            f"-U {url.username or 'postgres'} -f {out} {url.database}"
+        )
         raise typer.Exit(0)
     source = sqlite3.connect(repo.engine.url.database)
     target = sqlite3.connect(out)

@@ -42,8 +42,12 @@ def register(app: typer.Typer) -> None:
     def route_command(
         input_path: Path = typer.Argument(..., metavar="INPUT", help="points: .csv, .geojson or .gpkg"),
         out: Path = typer.Option(..., "--out", "-o", help="output: .csv, .geojson or .gpkg"),
-        crs: str = typer.Option(None, "--crs", help="CRS of the coordinates: wgs84, cgcs2000, gcj02, bd09 or "
-                                "EPSG:nnnn (default: the file's CRS; wgs84 for CSV)"),
+        crs: str = typer.Option(
+            None,
+            "--crs",
+            help="CRS of the coordinates: wgs84, cgcs2000, gcj02, bd09 or "
+            "EPSG:nnnn (default: the file's CRS; wgs84 for CSV)",
+        ),
         lon_col: str = typer.Option("lon", "--lon-col", help="CSV longitude (x) column"),
         lat_col: str = typer.Option("lat", "--lat-col", help="CSV latitude (y) column"),
         layer: str = typer.Option(None, "--layer", help="GeoPackage table to read"),
@@ -68,9 +72,11 @@ def register(app: typer.Typer) -> None:
             routed = route_points(index, x, y, src, chunk_size, on_chunk=lambda n: bar.advance(task, n))
         write_points(frame, routed, out, x, y, src)
         ok = int((routed["reason"] == "").sum())
-        console.print(f"{ok} of {len(routed)} rows routed ({int(routed['snapped'].sum())} snapped to the nearest "
-                      f"grid), {len(routed) - ok} with a reason; generation {index.generation}; "
-                      f"{time.perf_counter() - started:.1f} s → {out}")
+        console.print(
+            f"{ok} of {len(routed)} rows routed ({int(routed['snapped'].sum())} snapped to the nearest "
+            f"grid), {len(routed) - ok} with a reason; generation {index.generation}; "
+            f"{time.perf_counter() - started:.1f} s → {out}"
+        )
 
 
 def demo(ctx) -> None:
@@ -93,8 +99,10 @@ def demo(ctx) -> None:
     except GridGISError:
         index = RoutingIndex.build(read_city(ctx.data_dir))
         source = str(ctx.data_dir)
-    console.print(f"index built from {source} in {time.perf_counter() - started:.2f} s: {index.stats['micro_grids']} "
-                  f"micro-grids, {index.stats['grids']} grids, {index.stats['compounds']} compounds")
+    console.print(
+        f"index built from {source} in {time.perf_counter() - started:.2f} s: {index.stats['micro_grids']} "
+        f"micro-grids, {index.stats['grids']} grids, {index.stats['compounds']} compounds"
+    )
     path = Path(ctx.data_dir) / "tickets.geojson"
     if not path.exists():
         console.print("no tickets.geojson in the sample: nothing to route")
@@ -122,12 +130,19 @@ def demo(ctx) -> None:
     first = int(np.flatnonzero(routed.to_numpy())[0]) if routed.any() else 0
     glon, glat = chinacoords.wgs84_to_gcj02(x[first], y[first])
     r = index.route(float(glon), float(glat), crs="gcj02")
-    console.print(f"GCJ-02 example: ({float(glon):.6f}, {float(glat):.6f}) as AMap/WeChat send it → WGS84 "
-                  f"({r.lon:.6f}, {r.lat:.6f}) → {r.micro_grid_code or r.grid_code} {r.grid_name} / "
-                  f"{r.community_name} / {r.street_name}; same grid as the WGS84 point: "
-                  f"{r.grid_code == df['grid_code'][first]}")
-    facts = {"tickets": len(df), "in_micro_grid": in_micro, "grid_only": grid_only,
-             "snapped": int(df["snapped"].sum()), "outside": int((~routed).sum())}
+    console.print(
+        f"GCJ-02 example: ({float(glon):.6f}, {float(glat):.6f}) as AMap/WeChat send it → WGS84 "
+        f"({r.lon:.6f}, {r.lat:.6f}) → {r.micro_grid_code or r.grid_code} {r.grid_name} / "
+        f"{r.community_name} / {r.street_name}; same grid as the WGS84 point: "
+        f"{r.grid_code == df['grid_code'][first]}"
+    )
+    facts = {
+        "tickets": len(df),
+        "in_micro_grid": in_micro,
+        "grid_only": grid_only,
+        "snapped": int(df["snapped"].sum()),
+        "outside": int((~routed).sum()),
+    }
     if "address" in tickets.columns and index.stats["compounds"]:
         resolver = index.address_resolver
         sample = [(a, c) for a, c in zip(tickets["address"], df["compound_code"]) if isinstance(a, str) and c][:300]
@@ -137,16 +152,19 @@ def demo(ctx) -> None:
                 same += resolver.resolve(text).compound_code == comp
             except GridGISError:
                 refused += 1
-        console.print(f"address routing on {len(sample)} tickets inside compounds: {same} resolve to the compound "
-                      f"that contains the ticket's point, {refused} refused (road addresses such as 博山路888号 "
-                      "name no compound)")
+        console.print(
+            f"address routing on {len(sample)} tickets inside compounds: {same} resolve to the compound "
+            f"that contains the ticket's point, {refused} refused (road addresses such as 博山路888号 "
+            "name no compound)"
+        )
         facts.update(address_checked=len(sample), address_same_compound=same, address_refused=refused)
         text = sample[0][0] if sample else str(tickets["address"].iloc[first])
         try:
             m = resolver.resolve(text)
-            console.print(f"address example: {text!r} → {m.compound_name} ({m.compound_code}) "
-                          f"{m.building_code or ''} confidence {m.confidence:.2f}"
-                          + (" (ambiguous)" if m.ambiguous else ""))
+            console.print(
+                f"address example: {text!r} → {m.compound_name} ({m.compound_code}) "
+                f"{m.building_code or ''} confidence {m.confidence:.2f}" + (" (ambiguous)" if m.ambiguous else "")
+            )
         except GridGISError as err:
             console.print(f"address example: {text!r} → {err}")
     ctx.facts["routing"] = facts

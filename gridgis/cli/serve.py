@@ -13,8 +13,12 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0 for every interface)"),
         port: int = typer.Option(8000, help="port to listen on"),
         workers: int = typer.Option(1, min=1, help="worker processes"),
-        database_url: str = typer.Option(None, "--database-url", envvar="GRIDGIS_DATABASE_URL",
-                                         help="store to serve (default: GRIDGIS_DATABASE_URL or sqlite:///gridgis.db)"),
+        database_url: str = typer.Option(
+            None,
+            "--database-url",
+            envvar="GRIDGIS_DATABASE_URL",
+            help="store to serve (default: GRIDGIS_DATABASE_URL or sqlite:///gridgis.db)",
+        ),
         log_level: str = typer.Option("info", help="uvicorn log level"),
     ) -> None:
         """Serve the API and the viewer: open http://HOST:PORT/map (every asset is served locally)."""
@@ -27,5 +31,6 @@ def register(app: typer.Typer) -> None:
         if database_url:
             os.environ["GRIDGIS_DATABASE_URL"] = database_url  # the factory reads settings in each worker
         console.print(f"gridgis 网格地图: http://{host}:{port}/map   API: http://{host}:{port}/docs")
-        uvicorn.run("gridgis.api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level)
+        uvicorn.run(
+            "gridgis.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
+        )

@@ -31,22 +31,37 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{v * 100:.0f}%"
 
 
-def stats_table(rows: list[dict[str, Any]], level: str = "grid", title: str = "工单统计 ticket statistics",
-                limit: int = 40) -> Table:
+def stats_table(
+    rows: list[dict[str, Any]], level: str = "grid", title: str = "工单统计 ticket statistics", limit: int = 40
+) -> Table:
     """A rich table of per-area statistics rows (the first ``limit``, busiest first)."""
     months = sorted({r["month"] for r in rows})
     one_month = len(months) == 1
     table = Table(title=f"{title} {months[0]}" if one_month else title)
     cols = [(level, "left")] + ([] if one_month else [("month", "left")])
-    cols += [("受理", "right"), ("办结", "right"), ("按时率", "right"), ("结案率", "right"), ("满意度", "right"),
-             ("逾期", "right"), ("合并", "right")]
+    cols += [
+        ("受理", "right"),
+        ("办结", "right"),
+        ("按时率", "right"),
+        ("结案率", "right"),
+        ("满意度", "right"),
+        ("逾期", "right"),
+        ("合并", "right"),
+    ]
     for col, just in cols:
         table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     for r in sorted(rows, key=lambda r: (-r["volume"], r[f"{level}_code"]))[:limit]:
         sat = "–" if r["satisfaction"] is None else f"{r['satisfaction']:.2f}"
         cells = [r[f"{level}_code"]] + ([] if one_month else [r["month"]])
-        cells += [str(r["volume"]), str(r["resolved"]), _pct(r["on_time_rate"]), _pct(r["closure_rate"]), sat,
-                  str(r["overdue"]), str(r["merged"])]
+        cells += [
+            str(r["volume"]),
+            str(r["resolved"]),
+            _pct(r["on_time_rate"]),
+            _pct(r["closure_rate"]),
+            sat,
+            str(r["overdue"]),
+            str(r["merged"]),
+        ]
         table.add_row(*cells)
     return table
 
@@ -58,8 +73,10 @@ def import_file(store: Any, path: Path, crs: str = "wgs84") -> tuple[list, list]
 
     current = getattr(store.repository, "current_generation", None)
     if current is not None and current() is None:
-        raise NotFoundError("the store has no boundaries yet, so no ticket can be routed: load the city first "
-                            "(gridgis tickets import FILE --city data/geojson, or gridgis import FILE --layer …)")
+        raise NotFoundError(
+            "the store has no boundaries yet, so no ticket can be routed: load the city first "
+            "(gridgis tickets import FILE --city data/geojson, or gridgis import FILE --layer …)"
+        )
     reports = reports_from_frame(read_ticket_file(path), crs=crs)
     with progress() as bar:
         task = bar.add_task("导入工单 importing tickets", total=len(reports))
@@ -77,18 +94,24 @@ def load_city_into(repository: Any, directory: Path) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the ``tickets`` command group."""
-    tickets = typer.Typer(help="工单 tickets: import, escalate, statistics (吹哨报到 closed loop).", no_args_is_help=True)
+    tickets = typer.Typer(
+        help="工单 tickets: import, escalate, statistics (吹哨报到 closed loop).", no_args_is_help=True
+    )
     app.add_typer(tickets, name="tickets")
 
     db_opt = typer.Option(None, "--database-url", help="store (default GRIDGIS_DATABASE_URL)")
     cat_opt = typer.Option(None, "--catalogue", help="your own matter catalogue (YAML/JSON)")
 
     @tickets.command("import")
-    def import_(file: Path = typer.Argument(..., help="tickets (GeoJSON, GeoPackage, or CSV with lon/lat)"),
-                crs: str = typer.Option("wgs84", help="CRS of the points: wgs84, cgcs2000, gcj02, bd09, EPSG:n"),
-                city: Path | None = typer.Option(None, help="city folder (<layer>.geojson) to load first when the "
-                                                            "store has no boundaries yet"),
-                database_url: str | None = db_opt, catalogue: Path | None = cat_opt) -> None:
+    def import_(
+        file: Path = typer.Argument(..., help="tickets (GeoJSON, GeoPackage, or CSV with lon/lat)"),
+        crs: str = typer.Option("wgs84", help="CRS of the points: wgs84, cgcs2000, gcj02, bd09, EPSG:n"),
+        city: Path | None = typer.Option(
+            None, help="city folder (<layer>.geojson) to load first when the store has no boundaries yet"
+        ),
+        database_url: str | None = db_opt,
+        catalogue: Path | None = cat_opt,
+    ) -> None:
         """Import reports: each is routed, given its matter, department and deadlines, and stored."""
         store = _store(database_url, catalogue)
         if city is not None and store.repository.current_generation() is None:
@@ -101,9 +124,11 @@ def register(app: typer.Typer) -> None:
             console.print(f"  … and {len(rejected) - 20} more")
 
     @tickets.command()
-    def escalate(now: str | None = typer.Option(None, help="the time to check against (ISO 8601; default now)"),
-                 every: float | None = typer.Option(None, help="keep running: escalate every this many seconds"),
-                 database_url: str | None = db_opt) -> None:
+    def escalate(
+        now: str | None = typer.Option(None, help="the time to check against (ISO 8601; default now)"),
+        every: float | None = typer.Option(None, help="keep running: escalate every this many seconds"),
+        database_url: str | None = db_opt,
+    ) -> None:
         """Escalate every ticket past its solution deadline one level (提级); safe to repeat."""
         from gridgis.tickets.escalator import Escalator
 
@@ -126,10 +151,12 @@ def register(app: typer.Typer) -> None:
             console.print("stopped")
 
     @tickets.command()
-    def stats(month: str | None = typer.Option(None, help="YYYY-MM (default: every month)"),
-              level: str = typer.Option("grid", help="grid, micro_grid, community or street"),
-              as_json: bool = typer.Option(False, "--json", help="print JSON rows instead of a table"),
-              database_url: str | None = db_opt) -> None:
+    def stats(
+        month: str | None = typer.Option(None, help="YYYY-MM (default: every month)"),
+        level: str = typer.Option("grid", help="grid, micro_grid, community or street"),
+        as_json: bool = typer.Option(False, "--json", help="print JSON rows instead of a table"),
+        database_url: str | None = db_opt,
+    ) -> None:
         """Per-grid volume, on-time rate, closure rate and satisfaction by month."""
         rows = _store(database_url).statistics(month, level=level)
         if as_json:
@@ -149,8 +176,14 @@ def register(app: typer.Typer) -> None:
         names = {d.code: d.name for d in cat.domains}
         for it in cat.items:
             dl = it.deadlines
-            table.add_row(it.code, names[it.domain], it.name, it.department, it.tier_label,
-                          "/".join(str(getattr(dl, k)) for k in ("respond", "reply", "coordinate", "solve")))
+            table.add_row(
+                it.code,
+                names[it.domain],
+                it.name,
+                it.department,
+                it.tier_label,
+                "/".join(str(getattr(dl, k)) for k in ("respond", "reply", "coordinate", "solve")),
+            )
         console.print(table)
 
     @tickets.command()
@@ -189,30 +222,49 @@ def demo(ctx: Any) -> None:
     t1 = time.perf_counter()
     counts = simulate(store, created, now=now)
     sim_s = time.perf_counter() - t1
-    console.print(f"simulated handling in {sim_s:.1f} s (seeded, not real data): "
-                  + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    console.print(
+        f"simulated handling in {sim_s:.1f} s (seeded, not real data): "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+    )
     first = created[0] if created else None
     if first is not None:
         events = store.events(first.id)
-        console.print(f"ticket {first.id} ({first.external_id}, {first.matter_code}) history: "
-                      + " → ".join(f"{e.to_status}" for e in events))
+        console.print(
+            f"ticket {first.id} ({first.external_id}, {first.matter_code}) history: "
+            + " → ".join(f"{e.to_status}" for e in events)
+        )
     escalated = store.escalate_overdue(now)
     again = store.escalate_overdue(now)
-    console.print(f"escalated {len(escalated)} overdue tickets at {now.astimezone(SHANGHAI).isoformat()} "
-                  f"(a second run escalated {len(again)})")
+    console.print(
+        f"escalated {len(escalated)} overdue tickets at {now.astimezone(SHANGHAI).isoformat()} "
+        f"(a second run escalated {len(again)})"
+    )
     rows = store.statistics()
     months = sorted({r["month"] for r in rows})
     shown = months[-2] if len(months) > 1 else (months[0] if months else None)  # the last full month
     if shown is not None:
-        console.print(stats_table([r for r in rows if r["month"] == shown], limit=15,
-                                  title="工单统计（按网格）per-grid statistics, simulated handling,"))
+        console.print(
+            stats_table(
+                [r for r in rows if r["month"] == shown],
+                limit=15,
+                title="工单统计（按网格）per-grid statistics, simulated handling,",
+            )
+        )
     total_resolved = sum(r["resolved"] for r in rows)
     on_time = sum(r["on_time"] for r in rows)
     ratings = [r["satisfaction"] * r["rated"] for r in rows if r["satisfaction"] is not None]
     rated = sum(r["rated"] for r in rows)
     ctx.facts["tickets"] = {
-        "imported": len(created), "rejected": len(rejected), "snapped": snapped, "import_s": round(took, 2),
-        "simulated": counts, "simulate_s": round(sim_s, 2), "escalated": len(escalated), "escalated_again": len(again),
-        "grid_months": len(rows), "months": months, "on_time_rate": round(on_time / total_resolved, 3) if total_resolved else None,
+        "imported": len(created),
+        "rejected": len(rejected),
+        "snapped": snapped,
+        "import_s": round(took, 2),
+        "simulated": counts,
+        "simulate_s": round(sim_s, 2),
+        "escalated": len(escalated),
+        "escalated_again": len(again),
+        "grid_months": len(rows),
+        "months": months,
+        "on_time_rate": round(on_time / total_resolved, 3) if total_resolved else None,
         "satisfaction": round(sum(ratings) / rated, 2) if rated else None,
     }

@@ -107,8 +107,7 @@ def apply_edits(frames: dict[str, gpd.GeoDataFrame], edits: list[Edit]) -> dict[
         if rows:
             new = gpd.GeoDataFrame(list(rows.values()), geometry="geometry", crs=STORAGE_CRS)
             new.index = pd.Index(list(rows), name=None)
-            kept = gpd.GeoDataFrame(pd.concat([kept, new]) if len(kept) else new, geometry="geometry",
-                                    crs=STORAGE_CRS)
+            kept = gpd.GeoDataFrame(pd.concat([kept, new]) if len(kept) else new, geometry="geometry", crs=STORAGE_CRS)
         out[layer] = kept
     return out
 

@@ -59,10 +59,14 @@ def parse_crs_uri(value: str | None) -> ApiCRS:
     if low in (CRS84.lower(), "crs84", "ogc:crs84", "urn:ogc:def:crs:ogc:1.3:crs84", "urn:ogc:def:crs:ogc::crs84"):
         return ApiCRS(CRS84, False, None)
     epsg = None
-    for prefix in ("http://www.opengis.net/def/crs/epsg/0/", "https://www.opengis.net/def/crs/epsg/0/",
-                   "urn:ogc:def:crs:epsg::", "epsg:"):
-        if low.startswith(prefix) and low[len(prefix):].isdigit():
-            epsg = int(low[len(prefix):])
+    for prefix in (
+        "http://www.opengis.net/def/crs/epsg/0/",
+        "https://www.opengis.net/def/crs/epsg/0/",
+        "urn:ogc:def:crs:epsg::",
+        "epsg:",
+    ):
+        if low.startswith(prefix) and low[len(prefix) :].isdigit():
+            epsg = int(low[len(prefix) :])
     if epsg in (4326, 4490, 3857):
         return ApiCRS(EPSG_URI.format(epsg), epsg != 3857, epsg)
     raise CRSError(f"CRS {uri!r} is not supported here; use one of {', '.join(SUPPORTED_CRS)}")
@@ -116,8 +120,12 @@ def feature_json(layer: str, row: Any, crs: ApiCRS | None = None, links: list[di
     if version is not None:
         props["version"] = int(version)
     geom = to_api_crs(get("geometry"), crs or ApiCRS(CRS84, False, None))
-    out: dict[str, Any] = {"type": "Feature", "id": str(get("code")),
-                           "geometry": mapping(geom) if geom is not None else None, "properties": props}
+    out: dict[str, Any] = {
+        "type": "Feature",
+        "id": str(get("code")),
+        "geometry": mapping(geom) if geom is not None else None,
+        "properties": props,
+    }
     if links:
         out["links"] = links
     return out
@@ -150,19 +158,22 @@ class ParsedFeature:
     version: int | None
 
 
-def parse_feature(layer: str, body: Any, crs: ApiCRS | None = None, max_vertices: int = 200_000,
-                  require_geometry: bool = True) -> ParsedFeature:
+def parse_feature(
+    layer: str, body: Any, crs: ApiCRS | None = None, max_vertices: int = 200_000, require_geometry: bool = True
+) -> ParsedFeature:
     """Read a GeoJSON feature for ``layer``; raise a typed error naming every problem found."""
     spec = get_spec(layer)
     if not isinstance(body, dict) or body.get("type") != "Feature":
-        raise MalformedInputError("the body must be a GeoJSON Feature object ({\"type\": \"Feature\", …})")
+        raise MalformedInputError('the body must be a GeoJSON Feature object ({"type": "Feature", …})')
     props = body.get("properties") or {}
     if not isinstance(props, dict):
         raise MalformedInputError("'properties' must be a JSON object")
     known = {"code", "name", *READ_ONLY, *(f.name for f in spec.fields)}
     unknown = sorted(set(props) - known)
-    problems = [Problem(f"unknown property {k!r}; {layer} has {', '.join(sorted(known))}", layer=layer,
-                        kind="unknown_property") for k in unknown]
+    problems = [
+        Problem(f"unknown property {k!r}; {layer} has {', '.join(sorted(known))}", layer=layer, kind="unknown_property")
+        for k in unknown
+    ]
     code = props.get("code", body.get("id"))
     version = props.get("version")
     if version is not None:
@@ -195,12 +206,21 @@ def read_geometry(layer: str, raw: Any, crs: ApiCRS, max_vertices: int = 200_000
         raise MalformedInputError(f"the geometry is not valid GeoJSON: {exc}") from None
     expected = ("Point",) if spec.geometry == "point" else ("Polygon", "MultiPolygon")
     if geom.geom_type not in expected:
-        raise ValidationError(f"{layer}: wrong geometry type", [Problem(
-            f"geometry is a {geom.geom_type}; {spec.label_zh} needs {' or '.join(expected)}", layer=layer,
-            kind="wrong_geometry_type")])
+        raise ValidationError(
+            f"{layer}: wrong geometry type",
+            [
+                Problem(
+                    f"geometry is a {geom.geom_type}; {spec.label_zh} needs {' or '.join(expected)}",
+                    layer=layer,
+                    kind="wrong_geometry_type",
+                )
+            ],
+        )
     if shapely.get_num_coordinates(geom) > max_vertices:
-        raise PayloadTooLargeError(f"the geometry has {shapely.get_num_coordinates(geom)} vertices; "
-                                   f"the limit is {max_vertices}; simplify it first")
+        raise PayloadTooLargeError(
+            f"the geometry has {shapely.get_num_coordinates(geom)} vertices; "
+            f"the limit is {max_vertices}; simplify it first"
+        )
     geom = from_api_crs(geom, crs)
     check_in_china(layer, geom, crs)
     return geom
@@ -211,16 +231,20 @@ def check_in_china(layer: str, geom: shapely.Geometry, crs: ApiCRS) -> None:
     if geom.is_empty:
         return
     minx, miny, maxx, maxy = geom.bounds
-    inside = lambda a, b, c, d: a >= CHINA_BOUNDS[0] and b >= CHINA_BOUNDS[1] and c <= CHINA_BOUNDS[2] \
-        and d <= CHINA_BOUNDS[3]  # noqa: E731
+    inside = lambda a, b, c, d: (
+        a >= CHINA_BOUNDS[0] and b >= CHINA_BOUNDS[1] and c <= CHINA_BOUNDS[2] and d <= CHINA_BOUNDS[3]
+    )
     if inside(minx, miny, maxx, maxy):
         return
     hint = "check the CRS of the data"
     if inside(miny, minx, maxy, maxx):
-        hint = ("the coordinates look like lat/lon: send lon/lat (CRS84), or declare "
-                f"'Content-Crs: <{EPSG_URI.format(4326)}>' for lat/lon order")
+        hint = (
+            "the coordinates look like lat/lon: send lon/lat (CRS84), or declare "
+            f"'Content-Crs: <{EPSG_URI.format(4326)}>' for lat/lon order"
+        )
         if crs.latlon:
             hint = f"the coordinates look like lon/lat but Content-Crs {crs.header} says lat/lon; drop the header"
     where = f"{minx:.5f},{miny:.5f} … {maxx:.5f},{maxy:.5f}"
-    raise OutOfAreaError(f"{layer}: coordinates {where} lie outside China; {hint}",
-                         [Problem(hint, layer=layer, kind="out_of_area")])
+    raise OutOfAreaError(
+        f"{layer}: coordinates {where} lie outside China; {hint}", [Problem(hint, layer=layer, kind="out_of_area")]
+    )

@@ -45,8 +45,9 @@ def _tickets_in(piece: shapely.Geometry | None, tickets: pd.DataFrame | None) ->
     return [plain(v) for v in tickets["id"][shapely.intersects(piece, pts)]]
 
 
-def diff_geojson(diff: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = None,
-                 tickets: pd.DataFrame | None = None) -> dict[str, Any]:
+def diff_geojson(
+    diff: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = None, tickets: pd.DataFrame | None = None
+) -> dict[str, Any]:
     """The changed pieces of a diff as GeoJSON features with ``households_affected`` and ``tickets_affected``.
 
     ``households_affected`` sums the households of buildings touching the piece (for grids the
@@ -60,14 +61,29 @@ def diff_geojson(diff: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = No
         pb = row.get("properties_b") if isinstance(row.get("properties_b"), dict) else {}
         changed = sorted(k for k in set(pa) | set(pb) if pa.get(k) != pb.get(k)) if row["op"] == "changed" else []
         ticket_ids = _tickets_in(piece, tickets)
-        props = {"layer": row["layer"], "code": row["code"], "name": plain(row.get("name")), "op": row["op"],
-                 "version_a": plain(row.get("version_a")), "version_b": plain(row.get("version_b")),
-                 "changed_properties": changed, "geometry_changed": piece is not None and row["op"] == "changed",
-                 "households_a": plain(pa.get("households")), "households_b": plain(pb.get("households")),
-                 "households_affected": _households_in(piece, buildings),
-                 "tickets_affected": len(ticket_ids), "ticket_ids": ticket_ids[:100]}
-        features.append({"type": "Feature", "id": f"{row['layer']}/{row['code']}",
-                         "geometry": mapping(piece) if piece is not None else None, "properties": props})
+        props = {
+            "layer": row["layer"],
+            "code": row["code"],
+            "name": plain(row.get("name")),
+            "op": row["op"],
+            "version_a": plain(row.get("version_a")),
+            "version_b": plain(row.get("version_b")),
+            "changed_properties": changed,
+            "geometry_changed": piece is not None and row["op"] == "changed",
+            "households_a": plain(pa.get("households")),
+            "households_b": plain(pb.get("households")),
+            "households_affected": _households_in(piece, buildings),
+            "tickets_affected": len(ticket_ids),
+            "ticket_ids": ticket_ids[:100],
+        }
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"{row['layer']}/{row['code']}",
+                "geometry": mapping(piece) if piece is not None else None,
+                "properties": props,
+            }
+        )
     return {"type": "FeatureCollection", "features": features, "numberReturned": len(features)}
 
 
@@ -77,8 +93,9 @@ def tickets_frame(engine: Any, bbox: tuple[float, float, float, float] | None) -
 
     if bbox is None or not sa.inspect(engine).has_table("tickets"):
         return None
-    t = sa.table("tickets", sa.column("id"), sa.column("lon"), sa.column("lat"), sa.column("status"),
-                 sa.column("grid_code"))
+    t = sa.table(
+        "tickets", sa.column("id"), sa.column("lon"), sa.column("lat"), sa.column("status"), sa.column("grid_code")
+    )
     q = sa.select(t).where(t.c.lon.between(bbox[0], bbox[2]), t.c.lat.between(bbox[1], bbox[3]))
     with engine.connect() as conn:
         return pd.DataFrame(conn.execute(q).mappings().all(), columns=["id", "lon", "lat", "status", "grid_code"])

@@ -44,8 +44,9 @@ def three_way(base: dict[str, Any], theirs: dict[str, Any], current: dict[str, A
     return out
 
 
-def rebase_own_save(history: list[dict[str, Any]], client_version: int, author: str, fields: list[str],
-                    theirs: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
+def rebase_own_save(
+    history: list[dict[str, Any]], client_version: int, author: str, fields: list[str], theirs: dict[str, Any]
+) -> tuple[dict[str, Any], int] | None:
     """``(merged fields, current version)`` when a stale save may be rebased (see the module doc), else None.
 
     ``history`` is :meth:`Repository.feature_history`; ``theirs`` holds ``fields`` and ``geometry``.
@@ -61,6 +62,7 @@ def rebase_own_save(history: list[dict[str, Any]], client_version: int, author: 
         row = {"name": entry["name"], **(entry.get("properties") or {}), "geometry": entry["geometry"]}
         return {k: row.get(k) for k in [*fields, "geometry"]}
 
-    merged = three_way(flat(by_version[client_version]), {k: theirs.get(k) for k in [*fields, "geometry"]},
-                       flat(later[-1]))
+    merged = three_way(
+        flat(by_version[client_version]), {k: theirs.get(k) for k in [*fields, "geometry"]}, flat(later[-1])
+    )
     return None if merged is None else (merged, int(later[-1]["version"]))

@@ -44,11 +44,15 @@ def landing(base: str) -> dict[str, Any]:
     return {
         "title": "gridgis 网格化管理",
         "description": "Streets, communities, compounds, buildings, grids, micro-grids and stations "
-                       "as OGC API – Features (read, and write with a planner token).",
+        "as OGC API – Features (read, and write with a planner token).",
         "links": [
             link(f"{base}/", "self", JSON, "this document"),
-            link(f"{base}/openapi.json", "service-desc", "application/vnd.oai.openapi+json;version=3.0",
-                 "the API definition"),
+            link(
+                f"{base}/openapi.json",
+                "service-desc",
+                "application/vnd.oai.openapi+json;version=3.0",
+                "the API definition",
+            ),
             link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
             link(f"{base}/conformance", "conformance", JSON, "conformance classes"),
             link(f"{base}/collections", "data", JSON, "the layers"),
@@ -61,8 +65,12 @@ def collection(layer: str, base: str, bbox: list[float] | None) -> dict[str, Any
     spec = get_spec(layer)
     href = f"{base}/collections/{layer}"
     out: dict[str, Any] = {
-        "id": layer, "title": spec.label_zh, "description": f"{spec.label_zh} ({layer}), {spec.geometry} features",
-        "itemType": "feature", "crs": list(SUPPORTED_CRS), "storageCrs": CRS84,
+        "id": layer,
+        "title": spec.label_zh,
+        "description": f"{spec.label_zh} ({layer}), {spec.geometry} features",
+        "itemType": "feature",
+        "crs": list(SUPPORTED_CRS),
+        "storageCrs": CRS84,
         "links": [link(href, "self"), link(f"{href}/items", "items", GEOJSON, f"{spec.label_zh} features")],
     }
     if bbox is not None:
@@ -72,13 +80,17 @@ def collection(layer: str, base: str, bbox: list[float] | None) -> dict[str, Any
 
 def collections(base: str, bbox: list[float] | None) -> dict[str, Any]:
     """The collections document (``/collections``)."""
-    return {"links": [link(f"{base}/collections", "self")],
-            "collections": [collection(layer, base, bbox) for layer in LAYERS]}
+    return {
+        "links": [link(f"{base}/collections", "self")],
+        "collections": [collection(layer, base, bbox) for layer in LAYERS],
+    }
 
 
-def page_links(url: str, params: dict[str, str], offset: int, limit: int, returned: int,
-               matched: int) -> list[dict[str, str]]:
+def page_links(
+    url: str, params: dict[str, str], offset: int, limit: int, returned: int, matched: int
+) -> list[dict[str, str]]:
     """``self``, ``next`` and ``prev`` links of an items page, keeping the other query parameters."""
+
     def href(off: int) -> str:
         q = {**params, "limit": str(limit), "offset": str(off)}
         return f"{url}?{urlencode(q)}"

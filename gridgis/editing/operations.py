@@ -86,8 +86,9 @@ def _households(row: Any) -> int:
     return int(v or 0)
 
 
-def move_boundary(grids: gpd.GeoDataFrame, code_a: str, code_b: str, new_geometry_a: shapely.Geometry,
-                  layer: str = "grids") -> list[Edit]:
+def move_boundary(
+    grids: gpd.GeoDataFrame, code_a: str, code_b: str, new_geometry_a: shapely.Geometry, layer: str = "grids"
+) -> list[Edit]:
     """Give ``code_a`` the outline ``new_geometry_a``; its neighbour ``code_b`` takes the rest of both.
 
     Only the union of the two features is redistributed, so the coverage stays exactly as it
@@ -106,16 +107,26 @@ def move_boundary(grids: gpd.GeoDataFrame, code_a: str, code_b: str, new_geometr
         raise ValidationError(f"{layer} {code_a} and {code_b} must be two different features of one parent")
     pool = shapely.union(a.geometry, b.geometry)
     grabbed = shapely.difference(new_geometry_a, pool)
-    outside, = _areas([grabbed])
+    (outside,) = _areas([grabbed])
     if outside > SLIVER_M2 * 10:
-        raise ValidationError(f"the new outline of {code_a} takes {outside:.0f} m² outside {code_a} and {code_b}",
-                              [Problem("move only the boundary the two features share", feature=code_a, layer=layer,
-                                       kind="outside_pair", where=_where(grabbed))])
+        raise ValidationError(
+            f"the new outline of {code_a} takes {outside:.0f} m² outside {code_a} and {code_b}",
+            [
+                Problem(
+                    "move only the boundary the two features share",
+                    feature=code_a,
+                    layer=layer,
+                    kind="outside_pair",
+                    where=_where(grabbed),
+                )
+            ],
+        )
     new_a = _clean(shapely.intersection(new_geometry_a, pool))
     new_b = _clean(shapely.difference(pool, new_a))
     if new_a.is_empty or new_b.is_empty:
-        raise ValidationError(f"the move would leave {code_b if new_b.is_empty else code_a} empty; "
-                              "use merge-grids to merge two grids")
+        raise ValidationError(
+            f"the move would leave {code_b if new_b.is_empty else code_a} empty; use merge-grids to merge two grids"
+        )
     total = _households(a) + _households(b)
     area_a, area_b = _areas([new_a, new_b])
     hh_a = round(total * area_a / (area_a + area_b)) if "households" in grids.columns else None
@@ -142,8 +153,11 @@ def node_coverage(frame: gpd.GeoDataFrame, edits: list[Edit], layer: str = "grid
         return edits
     gone = {e.code for e in edits if e.layer == layer and e.op == "delete"}
     parents = {parent_of(layer, c) for c in edited}
-    rows = {str(r["code"]): r for _, r in frame.iterrows()
-            if str(r["code"]) not in gone and parent_of(layer, str(r["code"])) in parents}
+    rows = {
+        str(r["code"]): r
+        for _, r in frame.iterrows()
+        if str(r["code"]) not in gone and parent_of(layer, str(r["code"])) in parents
+    }
     geoms = {c: r.geometry for c, r in rows.items()}
     geoms.update({c: e.geometry for c, e in edited.items()})
     codes = sorted(geoms)
@@ -170,8 +184,9 @@ def _where(geom: shapely.Geometry) -> tuple[float, float] | None:
     return (round(p.x, 7), round(p.y, 7))
 
 
-def transfer_area(grids: gpd.GeoDataFrame, piece: shapely.Geometry, to_code: str, households: int = 0,
-                  what: str = "area") -> list[Edit]:
+def transfer_area(
+    grids: gpd.GeoDataFrame, piece: shapely.Geometry, to_code: str, households: int = 0, what: str = "area"
+) -> list[Edit]:
     """Move ``piece`` (and ``households``) from whichever grids hold it to grid ``to_code``.
 
     The piece is clipped to the receiving grid's community; the receiving grid must touch it
@@ -184,15 +199,33 @@ def transfer_area(grids: gpd.GeoDataFrame, piece: shapely.Geometry, to_code: str
     areas = dict(zip(shares, _areas(list(shares.values()))))
     shares = {c: g for c, g in shares.items() if areas[c] >= SLIVER_M2}
     if not shares:
-        raise ValidationError(f"{what} lies in no other grid of community {to_code[:12]}; nothing to transfer",
-                              [Problem("already in the receiving grid or outside its community", feature=to_code,
-                                       layer="grids", kind="nothing_to_do", where=_where(piece))])
+        raise ValidationError(
+            f"{what} lies in no other grid of community {to_code[:12]}; nothing to transfer",
+            [
+                Problem(
+                    "already in the receiving grid or outside its community",
+                    feature=to_code,
+                    layer="grids",
+                    kind="nothing_to_do",
+                    where=_where(piece),
+                )
+            ],
+        )
     moved = shapely.union_all(list(shares.values()))
     new_to = _clean(shapely.union(to.geometry, moved))
     if new_to.geom_type != "Polygon":
-        raise ValidationError(f"grid {to_code} does not border {what}; it would be split in parts",
-                              [Problem("transfer only to a neighbouring grid", feature=to_code, layer="grids",
-                                       kind="not_adjacent", where=_where(moved))])
+        raise ValidationError(
+            f"grid {to_code} does not border {what}; it would be split in parts",
+            [
+                Problem(
+                    "transfer only to a neighbouring grid",
+                    feature=to_code,
+                    layer="grids",
+                    kind="not_adjacent",
+                    where=_where(moved),
+                )
+            ],
+        )
     total = sum(areas[c] for c in shares) or 1.0
     edits: list[Edit] = []
     given = 0
@@ -208,8 +241,9 @@ def transfer_area(grids: gpd.GeoDataFrame, piece: shapely.Geometry, to_code: str
     return node_coverage(grids, edits)
 
 
-def transfer_compound(grids: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, compound_code: str,
-                      to_grid: str) -> list[Edit]:
+def transfer_compound(
+    grids: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, compound_code: str, to_grid: str
+) -> list[Edit]:
     """Hand compound ``compound_code`` (its area and households) to grid ``to_grid``.
 
     >>> from gridgis.editing.examples import tiny_city
@@ -219,18 +253,22 @@ def transfer_compound(grids: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, comp
     """
     compound = _row(compounds, "compounds", compound_code)
     if compound_code[:12] != to_grid[:12]:
-        raise ValidationError(f"compound {compound_code} is in community {compound_code[:12]}, grid {to_grid} is not; "
-                              "a grid takes compounds of its own community only")
+        raise ValidationError(
+            f"compound {compound_code} is in community {compound_code[:12]}, grid {to_grid} is not; "
+            "a grid takes compounds of its own community only"
+        )
     return transfer_area(grids, compound.geometry, to_grid, _households(compound), f"compound {compound_code}")
 
 
-def transfer_buildings(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, building_codes: list[str],
-                       to_grid: str) -> list[Edit]:
+def transfer_buildings(
+    grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, building_codes: list[str], to_grid: str
+) -> list[Edit]:
     """Hand the footprints (and households) of ``building_codes`` to grid ``to_grid``."""
     rows = [_row(buildings, "buildings", c) for c in building_codes]
     piece = shapely.union_all([r.geometry for r in rows])
-    return transfer_area(grids, piece, to_grid, sum(_households(r) for r in rows),
-                         f"buildings {', '.join(building_codes)}")
+    return transfer_area(
+        grids, piece, to_grid, sum(_households(r) for r in rows), f"buildings {', '.join(building_codes)}"
+    )
 
 
 def next_free_code(grids: gpd.GeoDataFrame, community: str, taken: set[str] | None = None) -> str:
@@ -248,8 +286,9 @@ def next_free_code(grids: gpd.GeoDataFrame, community: str, taken: set[str] | No
     raise ValidationError(f"community {community} has no free grid code left")
 
 
-def split_grid(grids: gpd.GeoDataFrame, code: str, line: shapely.Geometry, new_code: str | None = None,
-               new_name: str | None = None) -> list[Edit]:
+def split_grid(
+    grids: gpd.GeoDataFrame, code: str, line: shapely.Geometry, new_code: str | None = None, new_name: str | None = None
+) -> list[Edit]:
     """Cut grid ``code`` in two along ``line``; the larger part keeps the code.
 
     >>> from gridgis.editing.examples import tiny_city
@@ -265,9 +304,18 @@ def split_grid(grids: gpd.GeoDataFrame, code: str, line: shapely.Geometry, new_c
     areas = _areas(parts)
     parts = [p for p, a in sorted(zip(parts, areas), key=lambda t: -t[1]) if a >= SLIVER_M2]
     if len(parts) != 2:
-        raise ValidationError(f"the line cuts grid {code} into {len(parts)} part(s), not 2",
-                              [Problem("draw one line across the grid, from edge to edge", feature=code, layer="grids",
-                                       kind="bad_split", where=_where(row.geometry))])
+        raise ValidationError(
+            f"the line cuts grid {code} into {len(parts)} part(s), not 2",
+            [
+                Problem(
+                    "draw one line across the grid, from edge to edge",
+                    feature=code,
+                    layer="grids",
+                    kind="bad_split",
+                    where=_where(row.geometry),
+                )
+            ],
+        )
     big, small = parts
     a_big, a_small = _areas([big, small])
     total = _households(row)
@@ -299,9 +347,10 @@ def merge_grids(grids: gpd.GeoDataFrame, codes: list[str], name: str | None = No
         raise ValidationError(f"grids {', '.join(codes)} are in different communities; merge within one community")
     merged = _clean(shapely.union_all([r.geometry for r in rows]))
     if merged.geom_type != "Polygon":
-        raise ValidationError(f"grids {', '.join(codes)} do not form one area; merge neighbouring grids only",
-                              [Problem("not adjacent", feature=codes[0], layer="grids", kind="not_adjacent",
-                                       where=_where(merged))])
+        raise ValidationError(
+            f"grids {', '.join(codes)} do not form one area; merge neighbouring grids only",
+            [Problem("not adjacent", feature=codes[0], layer="grids", kind="not_adjacent", where=_where(merged))],
+        )
     keep = rows[0]
     workers: list[Any] = []
     for r in rows:
@@ -422,7 +471,7 @@ def fit_children(edits: list[Edit], children: gpd.GeoDataFrame, layer: str = "mi
             continue
         shares = _areas([shapely.intersection(row.geometry, p.geometry) for p in kept])
         best = max(range(len(kept)), key=lambda i: (shares[i], -i))
-        whole, = _areas([row.geometry])
+        (whole,) = _areas([row.geometry])
         if shares[best] < 0.5 * whole:
             continue  # no surviving parent holds it: deleted with its parent (step 1)
         target = kept[best]

@@ -47,8 +47,9 @@ def export_community(repo: Any, community: str, path: str | Path) -> dict[str, i
     path = Path(path)
     outline = repo.read_layer("communities", codes=[community])
     if not len(outline):
-        raise NotFoundError(f"community {community} does not exist; list communities with "
-                            "GET /collections/communities/items")
+        raise NotFoundError(
+            f"community {community} does not exist; list communities with GET /collections/communities/items"
+        )
     path.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     pyogrio.write_dataframe(_for_file(outline), path, layer="community", driver="GPKG")
@@ -91,11 +92,15 @@ def read_export(path: str | Path) -> tuple[str, int, dict[str, gpd.GeoDataFrame]
     except pyogrio.errors.DataSourceError as err:
         from gridgis.errors import MalformedInputError
 
-        raise MalformedInputError(f"{path.name} is not a readable GeoPackage ({err}); send the file exported by "
-                                  "`gridgis edit export-community CODE --out FILE.gpkg`") from None
+        raise MalformedInputError(
+            f"{path.name} is not a readable GeoPackage ({err}); send the file exported by "
+            "`gridgis edit export-community CODE --out FILE.gpkg`"
+        ) from None
     if META_LAYER not in names:
-        raise ValidationError(f"{path} was not exported by gridgis (no {META_LAYER} table); "
-                              "export it with `gridgis edit export-community CODE --out FILE.gpkg`")
+        raise ValidationError(
+            f"{path} was not exported by gridgis (no {META_LAYER} table); "
+            "export it with `gridgis edit export-community CODE --out FILE.gpkg`"
+        )
     meta = pyogrio.read_dataframe(path, layer=META_LAYER, read_geometry=False)
     community, generation = str(meta["community"].iloc[0]), int(meta["generation"].iloc[0])
     frames: dict[str, gpd.GeoDataFrame] = {}
@@ -131,10 +136,19 @@ def plan_import(repo: Any, path: str | Path) -> ImportPlan:
             if props == row_properties(layer, old) and same_geom:
                 continue
             if version is not None and int(version) != int(old["version"]):
-                plan.stale.append(f"{layer} {code}: edited at version {int(version)}, stored version "
-                                  f"{int(old['version'])}")
-            plan.edits.append(Edit(layer, "update", code, props, row.geometry,
-                                   int(version) if version is not None else int(old["version"])))
+                plan.stale.append(
+                    f"{layer} {code}: edited at version {int(version)}, stored version {int(old['version'])}"
+                )
+            plan.edits.append(
+                Edit(
+                    layer,
+                    "update",
+                    code,
+                    props,
+                    row.geometry,
+                    int(version) if version is not None else int(old["version"]),
+                )
+            )
         for code, old in by_code.items():
             plan.edits.append(Edit(layer, "delete", code, {}, None, int(old["version"])))
     if plan.edits:
@@ -148,8 +162,10 @@ def commit_import(repo: Any, plan: ImportPlan, author: str, message: str) -> Any
     from gridgis.errors import PreconditionFailedError
 
     if plan.stale:
-        raise PreconditionFailedError(f"{len(plan.stale)} feature(s) changed in the store since the export; "
-                                      "export again and redo those edits: " + "; ".join(plan.stale[:10]))
+        raise PreconditionFailedError(
+            f"{len(plan.stale)} feature(s) changed in the store since the export; "
+            "export again and redo those edits: " + "; ".join(plan.stale[:10])
+        )
     if plan.problems:
         raise ValidationError(f"{len(plan.problems)} problem(s) found; nothing was stored", plan.problems)
     return service.commit(repo, plan.edits, author, message)

@@ -72,13 +72,20 @@ def to_changes(edits: list[Edit]) -> list[Any]:
     from gridgis.storage.model import FeatureChange
 
     ops = {"insert": "create", "update": "replace", "delete": "delete"}
-    return [FeatureChange(e.layer, ops[e.op], e.code,  # type: ignore[arg-type]
-                          dict(e.properties) if e.op != "delete" else None,
-                          e.geometry if e.op != "delete" else None, e.expected_version) for e in edits]
+    return [
+        FeatureChange(
+            e.layer,
+            ops[e.op],
+            e.code,  # type: ignore[arg-type]
+            dict(e.properties) if e.op != "delete" else None,
+            e.geometry if e.op != "delete" else None,
+            e.expected_version,
+        )
+        for e in edits
+    ]
 
 
-def commit(repo: Any, edits: list[Edit], author: str, message: str,
-           options: ValidationOptions | None = None) -> Any:
+def commit(repo: Any, edits: list[Edit], author: str, message: str, options: ValidationOptions | None = None) -> Any:
     """Validate ``edits`` and store them as one generation; :class:`ValidationError` (all problems) otherwise.
 
     The validation runs inside the serialised write transaction (the ``check`` hook of
@@ -113,13 +120,20 @@ def refuse_stale(state: Any, edits: list[Edit]) -> None:
         for code, expected in pinned.items():
             if code in stored and stored[code][0] != expected:
                 version, name = stored[code]
-                stale.append(Problem(f"expected version {expected} but the stored version is {version}: someone "
-                                     "changed it since; reload and redo the edit", feature=f"{code} ({name})",
-                                     layer=layer, kind="stale_version",
-                                     details={"expected": expected, "current": version}))
+                stale.append(
+                    Problem(
+                        f"expected version {expected} but the stored version is {version}: someone "
+                        "changed it since; reload and redo the edit",
+                        feature=f"{code} ({name})",
+                        layer=layer,
+                        kind="stale_version",
+                        details={"expected": expected, "current": version},
+                    )
+                )
     if stale:
-        raise PreconditionFailedError(f"{stale[0].layer} {stale[0].feature} was changed by someone else; "
-                                      "nothing was stored", stale)
+        raise PreconditionFailedError(
+            f"{stale[0].layer} {stale[0].feature} was changed by someone else; nothing was stored", stale
+        )
 
 
 def current_frames(repo: Any, layers: tuple[str, ...], **filters: Any) -> dict[str, gpd.GeoDataFrame]:

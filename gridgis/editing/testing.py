@@ -29,8 +29,7 @@ def live_api(repository: Any, settings: Any = None) -> Iterator[str]:
 
     app = create_app(settings or get_settings(database_url=repository.url), repository)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(500):
@@ -83,8 +82,9 @@ def _seed(repo: Any, author: str) -> Any:
 
 
 @contextmanager
-def editing_server(db_path: str, settings_overrides: dict | None = None,
-                   tokens: dict[str, tuple[str, list[str]]] | None = None) -> Iterator[tuple[str, dict[str, str], Any]]:
+def editing_server(
+    db_path: str, settings_overrides: dict | None = None, tokens: dict[str, tuple[str, list[str]]] | None = None
+) -> Iterator[tuple[str, dict[str, str], Any]]:
     """A seeded SQLite store served live; yields ``(base_url, {name: token}, repository)``.
 
     ``tokens`` maps a holder's name to ``(role, scopes)``; by default an admin, a viewer, a planner
@@ -97,8 +97,12 @@ def editing_server(db_path: str, settings_overrides: dict | None = None,
     repo = seeded_repository(url)
     ensure_tables(repo.engine)
     store = TokenStore(repo.engine)
-    tokens = tokens or {"admin": ("admin", []), "viewer": ("viewer", []),
-                        "planner": ("planner", ["110105001000"]), "planner_b": ("planner", ["110105001002"])}
+    tokens = tokens or {
+        "admin": ("admin", []),
+        "viewer": ("viewer", []),
+        "planner": ("planner", ["110105001000"]),
+        "planner_b": ("planner", ["110105001002"]),
+    }
     issued = {name: store.create(name, role, scopes)[0] for name, (role, scopes) in tokens.items()}
     settings = get_settings(database_url=url, **(settings_overrides or {}))
     try:

@@ -10,9 +10,8 @@ Pure: frames in (EPSG:4326), problems out; areas in the metric CRS of the data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import threading
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -21,8 +20,8 @@ import shapely
 
 from gridgis import codes
 from gridgis.crs import STORAGE_CRS, metric_crs_for
-from gridgis.errors import GridGISError, Problem
 from gridgis.editing.changes import Edit, _by_code, apply_edits
+from gridgis.errors import GridGISError, Problem
 from gridgis.layers import get_spec
 from gridgis.layers.base import normalize_frame, validate_frame
 
@@ -31,8 +30,12 @@ COVERAGE_OF = {"grids": "communities", "communities": "streets", "micro_grids": 
 #: parent layer -> the child layer that must still cover it when its outline changes
 MUST_STAY_COVERED = {"communities": "grids", "streets": "communities"}
 #: parent layer -> child layers that point at it (a parent with children cannot be deleted)
-CHILDREN_OF = {"streets": ("communities",), "communities": ("grids", "compounds"), "grids": ("micro_grids",),
-               "compounds": ("buildings",)}
+CHILDREN_OF = {
+    "streets": ("communities",),
+    "communities": ("grids", "compounds"),
+    "grids": ("micro_grids",),
+    "compounds": ("buildings",),
+}
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,9 @@ def expected_attributes(layer: str, code: str) -> dict[str, str | None]:
     return {}
 
 
-def validate_edits(frames: dict[str, gpd.GeoDataFrame], edits: list[Edit],
-                   options: ValidationOptions | None = None) -> list[Problem]:
+def validate_edits(
+    frames: dict[str, gpd.GeoDataFrame], edits: list[Edit], options: ValidationOptions | None = None
+) -> list[Problem]:
     """Every problem the edits would cause; an empty list means they may be stored.
 
     ``frames`` are the current layers (EPSG:4326) the checks need: the edited layers, their
@@ -177,14 +181,16 @@ def _feature_problems(edits: list[Edit]) -> list[Problem]:
         by_layer.setdefault(edit.layer, []).append(edit)
     for layer, group in by_layer.items():
         spec = get_spec(layer)
-        frame = gpd.GeoDataFrame([{"code": e.code, **e.properties} for e in group],
-                                 geometry=[e.geometry for e in group], crs=STORAGE_CRS)
+        frame = gpd.GeoDataFrame(
+            [{"code": e.code, **e.properties} for e in group], geometry=[e.geometry for e in group], crs=STORAGE_CRS
+        )
         try:
             problems += validate_frame(spec, normalize_frame(spec, frame))
         except GridGISError:
             for edit in group:
-                one = gpd.GeoDataFrame([{"code": edit.code, **edit.properties}], geometry=[edit.geometry],
-                                       crs=STORAGE_CRS)
+                one = gpd.GeoDataFrame(
+                    [{"code": edit.code, **edit.properties}], geometry=[edit.geometry], crs=STORAGE_CRS
+                )
                 try:
                     problems += validate_frame(spec, normalize_frame(spec, one))
                 except GridGISError as exc:
@@ -204,39 +210,67 @@ def _attribute_problems(edit: Edit) -> list[Problem]:
         have = edit.properties.get(key)
         have = None if have in ("", None) else str(have)
         if have != want:
-            problems.append(Problem(f"{key} ({spec.field(key).label_zh}) is {have!r} but the code says {want!r}; "
-                                    f"set {key} to {want!r} or change the code",
-                                    feature=edit.code, layer=edit.layer, kind="inconsistent_code"))
+            problems.append(
+                Problem(
+                    f"{key} ({spec.field(key).label_zh}) is {have!r} but the code says {want!r}; "
+                    f"set {key} to {want!r} or change the code",
+                    feature=edit.code,
+                    layer=edit.layer,
+                    kind="inconsistent_code",
+                )
+            )
     return problems
 
 
-def _parent_problems(edit: Edit, after: dict[str, gpd.GeoDataFrame], metric: str,
-                     options: ValidationOptions) -> list[Problem]:
+def _parent_problems(
+    edit: Edit, after: dict[str, gpd.GeoDataFrame], metric: str, options: ValidationOptions
+) -> list[Problem]:
     parent = parent_of(edit.layer, edit.code)
     if parent is None or parent[0] not in after:
         return []
     player, pcode = parent
     frame = after[player]
     if pcode not in frame.index:
-        return [Problem(f"its parent {player} {pcode} does not exist; create the parent first or fix the code",
-                        feature=edit.code, layer=edit.layer, kind="missing_parent")]
+        return [
+            Problem(
+                f"its parent {player} {pcode} does not exist; create the parent first or fix the code",
+                feature=edit.code,
+                layer=edit.layer,
+                kind="missing_parent",
+            )
+        ]
     pgeom = frame.at[pcode, "geometry"]
     if pgeom is None or not shapely.is_valid(pgeom):
         return []
     outside = shapely.difference(edit.geometry, pgeom)
     area = _area(outside, metric) if edit.geometry.geom_type != "Point" else 0.0
     if edit.geometry.geom_type == "Point" and not shapely.intersects(pgeom, edit.geometry):
-        return [Problem(f"the point lies outside its parent {player} {pcode}", feature=edit.code, layer=edit.layer,
-                        kind="outside_parent", where=_point(edit.geometry))]
+        return [
+            Problem(
+                f"the point lies outside its parent {player} {pcode}",
+                feature=edit.code,
+                layer=edit.layer,
+                kind="outside_parent",
+                where=_point(edit.geometry),
+            )
+        ]
     if area > options.area_tolerance_m2:
-        return [Problem(f"{area:.1f} m² lie outside its parent {player} {pcode}; keep the boundary inside the parent",
-                        feature=edit.code, layer=edit.layer, kind="outside_parent", where=_point(outside),
-                        details={"area_m2": round(area, 2), "parent": pcode})]
+        return [
+            Problem(
+                f"{area:.1f} m² lie outside its parent {player} {pcode}; keep the boundary inside the parent",
+                feature=edit.code,
+                layer=edit.layer,
+                kind="outside_parent",
+                where=_point(outside),
+                details={"area_m2": round(area, 2), "parent": pcode},
+            )
+        ]
     return []
 
 
-def _overlap_problems(edits: list[Edit], after: dict[str, gpd.GeoDataFrame], metric: str,
-                      options: ValidationOptions) -> list[Problem]:
+def _overlap_problems(
+    edits: list[Edit], after: dict[str, gpd.GeoDataFrame], metric: str, options: ValidationOptions
+) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[str, str, str]] = set()
     for edit in edits:
@@ -256,14 +290,26 @@ def _overlap_problems(edits: list[Edit], after: dict[str, gpd.GeoDataFrame], met
             inter = shapely.intersection(edit.geometry, geom)
             area = _area(inter, metric)
             if area > options.area_tolerance_m2:
-                problems.append(Problem(f"overlaps {edit.layer} {code} by {area:.1f} m²; siblings must not overlap",
-                                        feature=edit.code, layer=edit.layer, kind="overlap", where=_point(inter),
-                                        details={"other": str(code), "area_m2": round(area, 2)}))
+                problems.append(
+                    Problem(
+                        f"overlaps {edit.layer} {code} by {area:.1f} m²; siblings must not overlap",
+                        feature=edit.code,
+                        layer=edit.layer,
+                        kind="overlap",
+                        where=_point(inter),
+                        details={"other": str(code), "area_m2": round(area, 2)},
+                    )
+                )
     return problems
 
 
-def _gap_problems(edits: list[Edit], before: dict[str, gpd.GeoDataFrame], after: dict[str, gpd.GeoDataFrame],
-                  metric: str, options: ValidationOptions) -> list[Problem]:
+def _gap_problems(
+    edits: list[Edit],
+    before: dict[str, gpd.GeoDataFrame],
+    after: dict[str, gpd.GeoDataFrame],
+    metric: str,
+    options: ValidationOptions,
+) -> list[Problem]:
     problems: list[Problem] = []
     parents: set[tuple[str, str, str, bool]] = set()
     for edit in edits:
@@ -294,10 +340,17 @@ def _gap_problems(edits: list[Edit], before: dict[str, gpd.GeoDataFrame], after:
         new_gap = shapely.difference(gap_after, gap_before) if gap_before is not None else gap_after
         area = _area(new_gap, metric)
         if area > options.area_tolerance_m2:
-            problems.append(Problem(
-                f"the edit leaves {area:.1f} m² of {player} {pcode} covered by no {layer}; "
-                "move the shared boundary instead (POST /operations/move-boundary) so a neighbour takes the area",
-                feature=pcode, layer=layer, kind="gap", where=_point(new_gap), details={"area_m2": round(area, 2)}))
+            problems.append(
+                Problem(
+                    f"the edit leaves {area:.1f} m² of {player} {pcode} covered by no {layer}; "
+                    "move the shared boundary instead (POST /operations/move-boundary) so a neighbour takes the area",
+                    feature=pcode,
+                    layer=layer,
+                    kind="gap",
+                    where=_point(new_gap),
+                    details={"area_m2": round(area, 2)},
+                )
+            )
     return problems
 
 
@@ -323,8 +376,9 @@ def _family(layer: str, code: str) -> str:
     return code[:12]
 
 
-def _children_problems(edit: Edit, after: dict[str, gpd.GeoDataFrame], metric: str,
-                       options: ValidationOptions) -> list[Problem]:
+def _children_problems(
+    edit: Edit, after: dict[str, gpd.GeoDataFrame], metric: str, options: ValidationOptions
+) -> list[Problem]:
     """Children (present in ``after``) that the edited parent's new outline no longer holds."""
     problems = []
     for child in CHILDREN_OF.get(edit.layer, ()):
@@ -338,10 +392,17 @@ def _children_problems(edit: Edit, after: dict[str, gpd.GeoDataFrame], metric: s
             outside = shapely.difference(geom, edit.geometry)
             area = _area(outside, metric)
             if area > options.area_tolerance_m2:
-                problems.append(Problem(f"{area:.1f} m² of {child} {code} would lie outside {edit.layer} {edit.code}; "
-                                        f"edit {code} too (the planner operations fit micro-grids for you)",
-                                        feature=str(code), layer=child, kind="child_outside", where=_point(outside),
-                                        details={"parent": edit.code, "area_m2": round(area, 2)}))
+                problems.append(
+                    Problem(
+                        f"{area:.1f} m² of {child} {code} would lie outside {edit.layer} {edit.code}; "
+                        f"edit {code} too (the planner operations fit micro-grids for you)",
+                        feature=str(code),
+                        layer=child,
+                        kind="child_outside",
+                        where=_point(outside),
+                        details={"parent": edit.code, "area_m2": round(area, 2)},
+                    )
+                )
     return problems
 
 
@@ -356,10 +417,16 @@ def _orphan_problems(edit: Edit, after: dict[str, gpd.GeoDataFrame]) -> list[Pro
         if edit.layer == "communities":
             kids = [c for c in kids if c[:12] == edit.code]
         if kids:
-            problems.append(Problem(f"{len(kids)} {child} still belong to it ({', '.join(kids[:5])}…); "
-                                    "move or merge them first", feature=edit.code, layer=edit.layer, kind="orphans",
-                                    details={"children": kids[:50]}))
+            problems.append(
+                Problem(
+                    f"{len(kids)} {child} still belong to it ({', '.join(kids[:5])}…); move or merge them first",
+                    feature=edit.code,
+                    layer=edit.layer,
+                    kind="orphans",
+                    details={"children": kids[:50]},
+                )
+            )
     return problems
 
 
-__all__ = ["ValidationOptions", "validate_edits", "parent_of", "expected_attributes", "COVERAGE_OF"]
+__all__ = ["COVERAGE_OF", "ValidationOptions", "expected_attributes", "parent_of", "validate_edits"]

@@ -19,6 +19,22 @@ from gridgis.io.layer_import import ImportReport, import_layer
 from gridgis.io.readers import read_csv_points, read_features, read_gpkg, read_shapefile, read_source
 from gridgis.io.shapefile import SHAPEFILE_NAMES, write_shapefile
 
-__all__ = ["SHAPEFILE_NAMES", "CleanResult", "ImportReport", "clean_features", "export_layers", "import_layer",
-           "read_city", "read_csv_points", "read_features", "read_geojson", "read_gpkg", "read_shapefile",
-           "read_source", "write_city", "write_geojson", "write_gpkg", "write_shapefile"]
+__all__ = [
+    "SHAPEFILE_NAMES",
+    "CleanResult",
+    "ImportReport",
+    "clean_features",
+    "export_layers",
+    "import_layer",
+    "read_city",
+    "read_csv_points",
+    "read_features",
+    "read_geojson",
+    "read_gpkg",
+    "read_shapefile",
+    "read_source",
+    "write_city",
+    "write_geojson",
+    "write_gpkg",
+    "write_shapefile",
+]

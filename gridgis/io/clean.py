@@ -32,8 +32,17 @@ from gridgis.crs import CHINA_BOUNDS, STORAGE_CRS
 from gridgis.errors import Problem
 from gridgis.io.source import FEATURE_COLUMN, feature_label
 
-REPAIRABLE = frozenset({"unclosed_ring", "degenerate", "empty_geometry", "self_intersection", "invalid_geometry",
-                        "duplicate_geometry", "duplicate_code"})
+REPAIRABLE = frozenset(
+    {
+        "unclosed_ring",
+        "degenerate",
+        "empty_geometry",
+        "self_intersection",
+        "invalid_geometry",
+        "duplicate_geometry",
+        "duplicate_code",
+    }
+)
 
 
 @dataclass
@@ -61,7 +70,7 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
 def _where(geom: shapely.Geometry | None, reason: str | None = None) -> tuple[float, float] | None:
     if reason and "[" in reason and "]" in reason:
         try:
-            x, y = reason[reason.index("[") + 1: reason.index("]")].split()[:2]
+            x, y = reason[reason.index("[") + 1 : reason.index("]")].split()[:2]
             return (round(float(x), 7), round(float(y), 7))
         except ValueError:
             pass
@@ -76,8 +85,15 @@ def _where(geom: shapely.Geometry | None, reason: str | None = None) -> tuple[fl
     return (round(float(xy[0, 0]), 7), round(float(xy[0, 1]), 7))
 
 
-def clean_features(frame: gpd.GeoDataFrame, *, geometry: str = "polygon", notes: list[Problem] | None = None,
-                   repair: bool = False, layer: str | None = None, key: str | None = "code") -> CleanResult:
+def clean_features(
+    frame: gpd.GeoDataFrame,
+    *,
+    geometry: str = "polygon",
+    notes: list[Problem] | None = None,
+    repair: bool = False,
+    layer: str | None = None,
+    key: str | None = "code",
+) -> CleanResult:
     """Check every feature of an EPSG:4326 frame for dirty geometry and duplicates.
 
     Parameters
@@ -126,8 +142,9 @@ def clean_features(frame: gpd.GeoDataFrame, *, geometry: str = "polygon", notes:
     repairs: list[Problem] = []
 
     def found(i: int, kind: str, message: str, action: str | None, where=None) -> None:
-        p = Problem(message, feature=labels[i], layer=layer, kind=kind,
-                    where=where if where is not None else _where(geoms[i]))
+        p = Problem(
+            message, feature=labels[i], layer=layer, kind=kind, where=where if where is not None else _where(geoms[i])
+        )
         if repair and action is not None and kind in REPAIRABLE:
             p.details["action"] = action
             repairs.append(p)
@@ -177,8 +194,13 @@ def clean_features(frame: gpd.GeoDataFrame, *, geometry: str = "polygon", notes:
             valid = reason == "Valid Geometry"
             fixed = g if valid else _polygonal(shapely.make_valid(g))
             if fixed.is_empty or fixed.area == 0:
-                found(i, "degenerate", "polygon has zero area (it collapses to a line or a point)",
-                      "dropped the feature", _where(g, reason))
+                found(
+                    i,
+                    "degenerate",
+                    "polygon has zero area (it collapses to a line or a point)",
+                    "dropped the feature",
+                    _where(g, reason),
+                )
                 drop[i] = repair
                 continue
             if not valid:
@@ -188,10 +210,20 @@ def clean_features(frame: gpd.GeoDataFrame, *, geometry: str = "polygon", notes:
                 if repair:
                     geoms[i] = fixed
         minx, miny, maxx, maxy = shapely.bounds(geoms[i])
-        if not (np.isfinite([minx, miny, maxx, maxy]).all() and minx >= CHINA_BOUNDS[0] and miny >= CHINA_BOUNDS[1]
-                and maxx <= CHINA_BOUNDS[2] and maxy <= CHINA_BOUNDS[3]):
-            found(i, "out_of_area", f"coordinates {minx:.5f},{miny:.5f}…{maxx:.5f},{maxy:.5f} lie outside China's "
-                  "extent: wrong CRS, or lon/lat swapped?", None)
+        if not (
+            np.isfinite([minx, miny, maxx, maxy]).all()
+            and minx >= CHINA_BOUNDS[0]
+            and miny >= CHINA_BOUNDS[1]
+            and maxx <= CHINA_BOUNDS[2]
+            and maxy <= CHINA_BOUNDS[3]
+        ):
+            found(
+                i,
+                "out_of_area",
+                f"coordinates {minx:.5f},{miny:.5f}…{maxx:.5f},{maxy:.5f} lie outside China's "
+                "extent: wrong CRS, or lon/lat swapped?",
+                None,
+            )
 
     _duplicates(geoms, codes, drop, labels, found, key, same_geometry=geometry != "point")
     keep = ~drop if repair else np.ones(n, dtype=bool)
@@ -223,8 +255,12 @@ def _duplicates(geoms, codes, drop, labels, found, key, same_geometry: bool = Tr
             drop[i] = True
             continue
         if has_code and str(code) in seen_code:
-            found(i, "duplicate_code", f"code {code} is also used by {labels[seen_code[str(code)]]}",
-                  "dropped the duplicate")
+            found(
+                i,
+                "duplicate_code",
+                f"code {code} is also used by {labels[seen_code[str(code)]]}",
+                "dropped the duplicate",
+            )
             drop[i] = True
             continue
         seen_geom[wkb] = i

@@ -68,8 +68,9 @@ def write_gpkg(city: dict[str, gpd.GeoDataFrame], path: str | Path, *, crs: str 
     return path
 
 
-def export_layers(city: dict[str, gpd.GeoDataFrame], fmt: str, out: str | Path, *, crs: str = "wgs84",
-                  encoding: str = "utf-8") -> list[Path]:
+def export_layers(
+    city: dict[str, gpd.GeoDataFrame], fmt: str, out: str | Path, *, crs: str = "wgs84", encoding: str = "utf-8"
+) -> list[Path]:
     """Export ``city`` (``{layer: frame}``) in ``fmt`` (``geojson``, ``gpkg`` or ``shp``) to ``out``.
 
     ``out`` is a file for ``gpkg``, and for ``geojson``/``shp`` with a single layer when it ends in
@@ -108,4 +109,4 @@ def frame_summary(layer: str, frame: gpd.GeoDataFrame) -> dict:
     bounds = [round(float(b), 6) for b in frame.total_bounds] if len(frame) else None
     crs = frame.crs.to_string() if frame.crs is not None else None
     types = sorted(pd.Series(frame.geometry.geom_type).dropna().unique().tolist()) if len(frame) else []
-    return {"layer": layer, "count": int(len(frame)), "bounds": bounds, "crs": crs, "geometry": types}
+    return {"layer": layer, "count": len(frame), "bounds": bounds, "crs": crs, "geometry": types}

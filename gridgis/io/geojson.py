@@ -30,8 +30,15 @@ from gridgis.io.source import FEATURE_COLUMN, RawSource, decode_text, feature_la
 
 #: the foreign member (RFC 7946 §6.1) gridgis writes when coordinates are not WGS84
 CRS_MEMBER = "gridgis_crs"
-GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
-                  "GeometryCollection")
+GEOMETRY_TYPES = (
+    "Point",
+    "MultiPoint",
+    "LineString",
+    "MultiLineString",
+    "Polygon",
+    "MultiPolygon",
+    "GeometryCollection",
+)
 
 
 class _Bad(ValueError):
@@ -45,12 +52,20 @@ def _coords(value: Any, depth: int) -> Any:
             arr = np.asarray(value) if all(isinstance(v, list) for v in value) else None
         except ValueError:  # ragged: positions of 2 and 3 numbers mixed; checked one by one below
             arr = None
-        if (arr is not None and arr.dtype.kind in "if" and arr.ndim == 2 and arr.shape[1] in (2, 3)
-                and np.isfinite(arr).all()):
+        if (
+            arr is not None
+            and arr.dtype.kind in "if"
+            and arr.ndim == 2
+            and arr.shape[1] in (2, 3)
+            and np.isfinite(arr).all()
+        ):
             return arr[:, :2].astype(float)
     if depth == 0:
-        if (not isinstance(value, list) or len(value) < 2
-                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+        if (
+            not isinstance(value, list)
+            or len(value) < 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        ):
             raise _Bad(f"a position must be a list of 2 or 3 numbers, got {json.dumps(value)[:60]}")
         if not all(math.isfinite(v) for v in value):
             raise _Bad("a position holds a non-finite number")
@@ -144,8 +159,9 @@ def _declared(doc: dict, path: str) -> SourceCRS | None:
     try:
         return parse_crs(crs["properties"]["name"])
     except (KeyError, TypeError):
-        raise CRSError(f"{path}: the 'crs' member is not of the form "
-                       "{{'type': 'name', 'properties': {{'name': ...}}}}") from None
+        raise CRSError(
+            f"{path}: the 'crs' member is not of the form {{{{'type': 'name', 'properties': {{{{'name': ...}}}}}}}}"
+        ) from None
 
 
 def parse_features(doc: Any, path: str, *, allow_bare_array: bool = False) -> RawSource:
@@ -163,8 +179,10 @@ def parse_features(doc: Any, path: str, *, allow_bare_array: bool = False) -> Ra
         declared = _declared(doc, path)
     else:
         kind = doc.get("type") if isinstance(doc, dict) else type(doc).__name__
-        raise MalformedInputError(f"{path}: expected a GeoJSON FeatureCollection, got {kind!r}; "
-                                  "wrap single features or geometries in a FeatureCollection")
+        raise MalformedInputError(
+            f"{path}: expected a GeoJSON FeatureCollection, got {kind!r}; "
+            "wrap single features or geometries in a FeatureCollection"
+        )
     props: list[dict] = []
     geoms: list[shapely.Geometry | None] = []
     bad: list[Problem] = []
@@ -216,9 +234,10 @@ def read_geojson(path: str | Path, *, encoding: str | None = None, allow_bare_ar
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MalformedInputError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                                  [Problem(exc.msg, feature=f"line {exc.lineno} column {exc.colno}",
-                                           kind="malformed")]) from None
+        raise MalformedInputError(
+            f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            [Problem(exc.msg, feature=f"line {exc.lineno} column {exc.colno}", kind="malformed")],
+        ) from None
     return parse_features(doc, str(path), allow_bare_array=allow_bare_array)
 
 
@@ -237,9 +256,14 @@ def _undecodable_features(data: bytes, encoding: str | None) -> list[Problem]:
             continue
         bad = [k for k, v in props.items() if "\ufffd" in f"{k}{v}"]
         if bad:
-            out.append(Problem(f"text in {', '.join(map(str, bad))} is not valid {enc.replace('-sig', '')}; "
-                               "give the file's encoding (e.g. gbk)",
-                               feature=feature_label(i, props.get("code")), kind="bad_encoding"))
+            out.append(
+                Problem(
+                    f"text in {', '.join(map(str, bad))} is not valid {enc.replace('-sig', '')}; "
+                    "give the file's encoding (e.g. gbk)",
+                    feature=feature_label(i, props.get("code")),
+                    kind="bad_encoding",
+                )
+            )
     return out
 
 
@@ -312,8 +336,9 @@ def to_feature_collection(frame: gpd.GeoDataFrame, crs: str = "wgs84", precision
             if is_code_column(col) and v is not None and not isinstance(v, str):
                 v = str(v)
             props[col] = v
-        features.append({"type": "Feature", "properties": props,
-                         "geometry": None if texts[i] is None else json.loads(texts[i])})
+        features.append(
+            {"type": "Feature", "properties": props, "geometry": None if texts[i] is None else json.loads(texts[i])}
+        )
     doc: dict[str, Any] = {"type": "FeatureCollection"}
     target = parse_crs(crs)
     if target.china != "wgs84":

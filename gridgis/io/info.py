@@ -21,12 +21,18 @@ def _bounds(values) -> list[float] | None:
 
 def _ogr_row(path: Path, layer: str | None, name: str, encoding: str | None = None) -> dict[str, Any]:
     try:
-        meta = pyogrio.read_info(str(path), layer=layer, encoding=encoding, force_feature_count=True,
-                                 force_total_bounds=True)
+        meta = pyogrio.read_info(
+            str(path), layer=layer, encoding=encoding, force_feature_count=True, force_total_bounds=True
+        )
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise MalformedInputError(f"{path}: cannot be read: {exc}") from None
-    return {"layer": name, "count": int(meta["features"]), "bounds": _bounds(meta.get("total_bounds", [])),
-            "crs": meta.get("crs") or "not declared", "geometry": [meta.get("geometry_type") or ""]}
+    return {
+        "layer": name,
+        "count": int(meta["features"]),
+        "bounds": _bounds(meta.get("total_bounds", [])),
+        "crs": meta.get("crs") or "not declared",
+        "geometry": [meta.get("geometry_type") or ""],
+    }
 
 
 def describe_path(path: str | Path) -> list[dict[str, Any]]:
@@ -68,6 +74,8 @@ def describe_store(repo, generation: int | None = None) -> tuple[list[dict[str, 
         if count:
             row.update(frame_summary(layer, repo.read_layer(layer, generation=gen.id)))
         rows.append(row)
-    header = (f"{repo!r} — generation {gen.id} ({gen.created_at:%Y-%m-%d %H:%M}, {gen.author}: {gen.message}); "
-              f"{len(repo.generations())} generation(s)")
+    header = (
+        f"{repo!r} — generation {gen.id} ({gen.created_at:%Y-%m-%d %H:%M}, {gen.author}: {gen.message}); "
+        f"{len(repo.generations())} generation(s)"
+    )
     return rows, header

@@ -62,9 +62,15 @@ class ImportReport:
         return dict(sorted(out.items()))
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "layer": self.layer, "source_crs": self.source_crs, "read": self.read,
-                "kept": self.kept, "problems": [p.to_dict() for p in self.problems],
-                "repairs": [p.to_dict() for p in self.repairs]}
+        return {
+            "path": self.path,
+            "layer": self.layer,
+            "source_crs": self.source_crs,
+            "read": self.read,
+            "kept": self.kept,
+            "problems": [p.to_dict() for p in self.problems],
+            "repairs": [p.to_dict() for p in self.repairs],
+        }
 
 
 def code_text(value: object) -> object:
@@ -82,8 +88,9 @@ def code_text(value: object) -> object:
     return str(value).strip()
 
 
-def apply_mapping(frame: gpd.GeoDataFrame, mapping: dict[str, str] | None, *, shapefile: bool = False
-                  ) -> gpd.GeoDataFrame:
+def apply_mapping(
+    frame: gpd.GeoDataFrame, mapping: dict[str, str] | None, *, shapefile: bool = False
+) -> gpd.GeoDataFrame:
     """Rename source columns to layer fields; ``mapping`` is ``{source column: field}``.
 
     Shapefile column names shortened by gridgis's writer are restored first (see
@@ -92,8 +99,10 @@ def apply_mapping(frame: gpd.GeoDataFrame, mapping: dict[str, str] | None, *, sh
     if mapping:
         missing = [c for c in mapping if c not in frame.columns]
         if missing:
-            raise ValidationError(f"mapping names column(s) {missing} that the file does not have; "
-                                  f"its columns are {[c for c in frame.columns if c != frame.geometry.name]}")
+            raise ValidationError(
+                f"mapping names column(s) {missing} that the file does not have; "
+                f"its columns are {[c for c in frame.columns if c != frame.geometry.name]}"
+            )
         frame = frame.rename(columns=dict(mapping))
     if shapefile:
         restore = {k: v for k, v in from_shapefile_names(list(frame.columns)).items() if v not in frame.columns}
@@ -106,9 +115,11 @@ def _require_columns(frame: gpd.GeoDataFrame, spec, path: object) -> None:
     missing = [c for c in ("code", "name") if c not in frame.columns]
     if missing:
         columns = [c for c in frame.columns if c not in (frame.geometry.name, FEATURE_COLUMN)]
-        raise ValidationError(f"{path}: no {' or '.join(repr(m) for m in missing)} column for {spec.name} "
-                              f"({spec.label_zh}); the file has {columns} — map one with "
-                              "mapping={'源列': 'code'} / --map 源列=code")
+        raise ValidationError(
+            f"{path}: no {' or '.join(repr(m) for m in missing)} column for {spec.name} "
+            f"({spec.label_zh}); the file has {columns} — map one with "
+            "mapping={'源列': 'code'} / --map 源列=code"
+        )
 
 
 def unknown_parents(spec, frame: gpd.GeoDataFrame, known: set[str] | frozenset[str]) -> list[Problem]:
@@ -131,16 +142,30 @@ def unknown_parents(spec, frame: gpd.GeoDataFrame, known: set[str] | frozenset[s
         if parent is None or (isinstance(parent, float) and np.isnan(parent)) or str(parent) in known:
             continue
         label = f"{code} ({name})" if name else str(code)
-        out.append(Problem(f"{field_name}={parent} is not a known {spec.parent_layer or 'street or community'} "
-                           "code; import the parent layer first or fix the code", feature=label, layer=spec.name,
-                           kind="unknown_parent"))
+        out.append(
+            Problem(
+                f"{field_name}={parent} is not a known {spec.parent_layer or 'street or community'} "
+                "code; import the parent layer first or fix the code",
+                feature=label,
+                layer=spec.name,
+                kind="unknown_parent",
+            )
+        )
     return out
 
 
-def import_layer(path: str | Path, layer: str, crs: str | int | SourceCRS | None, repair: bool = False,
-                 encoding: str | None = None, mapping: dict[str, str] | None = None, *,
-                 table: str | None = None, parent_codes: set[str] | frozenset[str] | None = None,
-                 **options) -> tuple[gpd.GeoDataFrame, ImportReport]:
+def import_layer(
+    path: str | Path,
+    layer: str,
+    crs: str | int | SourceCRS | None,
+    repair: bool = False,
+    encoding: str | None = None,
+    mapping: dict[str, str] | None = None,
+    *,
+    table: str | None = None,
+    parent_codes: set[str] | frozenset[str] | None = None,
+    **options,
+) -> tuple[gpd.GeoDataFrame, ImportReport]:
     """Read ``path`` as ``layer``, in the source ``crs``, into a normalised layer frame (EPSG:4326).
 
     Parameters
@@ -207,9 +232,11 @@ def import_layer(path: str | Path, layer: str, crs: str | int | SourceCRS | None
     report.problems = problems
     report.kept = len(out) if not problems else 0
     if problems:
-        exc = ValidationError(f"{path}: {len(problems)} problem(s) in {spec.name} ({spec.label_zh}); nothing was "
-                              f"imported{'' if repair else ' — fix them, or pass repair=True / --repair for those that can be repaired'}",
-                              problems)
+        exc = ValidationError(
+            f"{path}: {len(problems)} problem(s) in {spec.name} ({spec.label_zh}); nothing was "
+            f"imported{'' if repair else ' — fix them, or pass repair=True / --repair for those that can be repaired'}",
+            problems,
+        )
         exc.report = report  # type: ignore[attr-defined]
         raise exc
     return out, report

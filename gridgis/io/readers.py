@@ -36,8 +36,9 @@ def source_format(path: str | Path) -> str:
     """The format of ``path`` from its suffix: ``geojson``, ``gpkg``, ``shp`` or ``csv``."""
     fmt = SUFFIXES.get(Path(path).suffix.lower())
     if fmt is None:
-        raise MalformedInputError(f"{path}: unknown file type {Path(path).suffix!r}; "
-                                  f"gridgis reads {', '.join(sorted(SUFFIXES))}")
+        raise MalformedInputError(
+            f"{path}: unknown file type {Path(path).suffix!r}; gridgis reads {', '.join(sorted(SUFFIXES))}"
+        )
     return fmt
 
 
@@ -61,8 +62,16 @@ def shapefile_encoding(path: str | Path, encoding: str | None = None) -> str | N
     return "utf-8"
 
 
-_CPG = {"utf-8": "utf-8", "utf8": "utf-8", "65001": "utf-8", "gbk": "gbk", "936": "gbk", "cp936": "gbk",
-        "gb2312": "gbk", "gb18030": "gb18030"}
+_CPG = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "65001": "utf-8",
+    "gbk": "gbk",
+    "936": "gbk",
+    "cp936": "gbk",
+    "gb2312": "gbk",
+    "gb18030": "gb18030",
+}
 
 
 def _declared_encoding(path: Path) -> str | None:
@@ -91,8 +100,13 @@ def _undecodable_rows(path: Path, layer: str | None, encoding: str | None) -> li
                 except (UnicodeDecodeError, UnicodeEncodeError):
                     bad.append(str(name))
         if bad:
-            out.append(Problem(f"text in {', '.join(bad)} is not valid {encoding}; give the file's encoding "
-                               "(e.g. --encoding gbk)", feature=f"#{i}", kind="bad_encoding"))
+            out.append(
+                Problem(
+                    f"text in {', '.join(bad)} is not valid {encoding}; give the file's encoding (e.g. --encoding gbk)",
+                    feature=f"#{i}",
+                    kind="bad_encoding",
+                )
+            )
     return out
 
 
@@ -102,11 +116,13 @@ def _read_ogr(path: Path, *, layer: str | None, encoding: str | None, what: str)
     except UnicodeDecodeError as exc:
         enc = encoding or "the encoding the file declares"
         problems = _undecodable_rows(path, layer, encoding or _declared_encoding(path)) or [
-            Problem(str(exc), feature=what, kind="bad_encoding")]
+            Problem(str(exc), feature=what, kind="bad_encoding")
+        ]
         raise MalformedInputError(
-            f"{what}: text cannot be read as {enc} (byte {exc.object[exc.start:exc.start + 1]!r}); "
+            f"{what}: text cannot be read as {enc} (byte {exc.object[exc.start : exc.start + 1]!r}); "
             "give the right encoding (e.g. encoding='gbk' / --encoding gbk), or fix the .cpg file",
-            problems) from None
+            problems,
+        ) from None
     except pyogrio.errors.DataSourceError as exc:
         raise MalformedInputError(f"{what}: cannot be opened as a vector file: {exc}") from None
     except pyogrio.errors.DataLayerError as exc:
@@ -119,8 +135,14 @@ def _read_ogr(path: Path, *, layer: str | None, encoding: str | None, what: str)
     if wkb is not None:
         geoms = shapely.from_wkb(wkb, on_invalid="ignore")
         for i in np.flatnonzero(pd.isna(geoms) & pd.notna(pd.Series(list(wkb), dtype=object)).to_numpy()):
-            notes.append(Problem("geometry cannot be built (a ring with fewer than 4 points?)",
-                                 feature=f"#{i}", kind="degenerate", details={"index": int(i)}))
+            notes.append(
+                Problem(
+                    "geometry cannot be built (a ring with fewer than 4 points?)",
+                    feature=f"#{i}",
+                    kind="degenerate",
+                    details={"index": int(i)},
+                )
+            )
     data = {name: pd.Series(col, dtype=object) for name, col in zip(meta["fields"], values, strict=True)}
     frame = gpd.GeoDataFrame(pd.DataFrame(data, index=range(n)), geometry=gpd.GeoSeries(geoms, index=range(n)))
     frame[FEATURE_COLUMN] = np.arange(n)
@@ -169,13 +191,22 @@ def _pick(columns: list[str], given: str | None, names: tuple[str, ...], what: s
         return given
     found = [c for c in columns if str(c).strip().lower() in names]
     if len(found) != 1:
-        raise MalformedInputError(f"{path}: cannot tell which column holds the {what} "
-                                  f"(found {found or 'none'}); name it (lon=/lat=, --lon/--lat)")
+        raise MalformedInputError(
+            f"{path}: cannot tell which column holds the {what} "
+            f"(found {found or 'none'}); name it (lon=/lat=, --lon/--lat)"
+        )
     return found[0]
 
 
-def read_csv_points(path: str | Path, *, encoding: str | None = None, lon: str | None = None,
-                    lat: str | None = None, header: bool = True, names: list[str] | None = None) -> RawSource:
+def read_csv_points(
+    path: str | Path,
+    *,
+    encoding: str | None = None,
+    lon: str | None = None,
+    lat: str | None = None,
+    header: bool = True,
+    names: list[str] | None = None,
+) -> RawSource:
     """Read a CSV table of points with longitude/latitude columns.
 
     All other columns are read as text, so codes keep their leading zeros. ``header=False``
@@ -187,11 +218,18 @@ def read_csv_points(path: str | Path, *, encoding: str | None = None, lon: str |
         with warnings.catch_warnings():
             # a row with more fields than the header would silently become an index (or lose data)
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                                header=0 if header else None, names=names, index_col=False)
+            table = pd.read_csv(
+                io.StringIO(text),
+                dtype=str,
+                keep_default_na=False,
+                header=0 if header else None,
+                names=names,
+                index_col=False,
+            )
     except pd.errors.ParserWarning:
-        raise MalformedInputError(f"{path}: a row has more fields than the header names; quote values that "
-                                  "contain commas, or fix the header") from None
+        raise MalformedInputError(
+            f"{path}: a row has more fields than the header names; quote values that contain commas, or fix the header"
+        ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise MalformedInputError(f"{path}: not a readable CSV table: {exc}") from None
     columns = [str(c) for c in table.columns]
@@ -202,9 +240,14 @@ def read_csv_points(path: str | Path, *, encoding: str | None = None, lon: str |
     ys = pd.to_numeric(table[ycol].str.strip().replace("", np.nan), errors="coerce")
     bad_x = xs.isna() & (table[xcol].str.strip() != "")
     bad_y = ys.isna() & (table[ycol].str.strip() != "")
-    bad = [Problem(f"coordinates {table.at[i, xcol]!r}, {table.at[i, ycol]!r} are not numbers",
-                   feature=f"row {i + (2 if header else 1)}", kind="malformed")
-           for i in np.flatnonzero((bad_x | bad_y).to_numpy())]
+    bad = [
+        Problem(
+            f"coordinates {table.at[i, xcol]!r}, {table.at[i, ycol]!r} are not numbers",
+            feature=f"row {i + (2 if header else 1)}",
+            kind="malformed",
+        )
+        for i in np.flatnonzero((bad_x | bad_y).to_numpy())
+    ]
     if bad:
         raise MalformedInputError(f"{path}: {len(bad)} row(s) have coordinates that are not numbers", bad)
     ok = (xs.notna() & ys.notna()).to_numpy()
@@ -216,8 +259,14 @@ def read_csv_points(path: str | Path, *, encoding: str | None = None, lon: str |
     return RawSource(path=str(path), frame=frame, declared=None)
 
 
-def read_source(path: str | Path, *, encoding: str | None = None, table: str | None = None,
-                allow_bare_array: bool = False, **csv_options) -> RawSource:
+def read_source(
+    path: str | Path,
+    *,
+    encoding: str | None = None,
+    table: str | None = None,
+    allow_bare_array: bool = False,
+    **csv_options,
+) -> RawSource:
     """Read any supported file (by suffix) into a :class:`RawSource`."""
     fmt = source_format(path)
     if not Path(path).exists():
@@ -231,8 +280,14 @@ def read_source(path: str | Path, *, encoding: str | None = None, table: str | N
     return read_csv_points(path, encoding=encoding, **csv_options)
 
 
-def read_features(path: str | Path, crs: str | int | SourceCRS | None, *, encoding: str | None = None,
-                  table: str | None = None, **options) -> tuple[gpd.GeoDataFrame, SourceCRS, RawSource]:
+def read_features(
+    path: str | Path,
+    crs: str | int | SourceCRS | None,
+    *,
+    encoding: str | None = None,
+    table: str | None = None,
+    **options,
+) -> tuple[gpd.GeoDataFrame, SourceCRS, RawSource]:
     """Read ``path`` and convert it to EPSG:4326 from ``crs`` (see :func:`gridgis.io.source.resolve_crs`).
 
     Returns the frame in EPSG:4326 (with the ``_feature`` column), the source CRS used and the

@@ -34,12 +34,35 @@ MAPV_CRS = "bd09"
 TOWNSHIP_CRS = "wgs84"
 ADCODE_CRS = "gcj02"
 #: columns of the adcode CSVs (they have no header row; order of adcode.ddl)
-ADCODE_COLUMNS = ("code", "parent", "name", "level", "rank", "adcode", "post_code", "area_code", "ur_code",
-                  "municipality", "virtual", "dummy", "longitude", "latitude", "center", "province", "city",
-                  "county", "town", "village")
+ADCODE_COLUMNS = (
+    "code",
+    "parent",
+    "name",
+    "level",
+    "rank",
+    "adcode",
+    "post_code",
+    "area_code",
+    "ur_code",
+    "municipality",
+    "virtual",
+    "dummy",
+    "longitude",
+    "latitude",
+    "center",
+    "province",
+    "city",
+    "county",
+    "town",
+    "village",
+)
 #: rough city rectangles (lon/lat, WGS84) used to label the mapv outlines by city
-CITY_BOXES = {"北京": (115.4, 39.4, 117.6, 41.1), "上海": (120.8, 30.6, 122.2, 31.9),
-              "深圳": (113.7, 22.4, 114.7, 22.9), "重庆": (105.2, 28.1, 110.2, 32.3)}
+CITY_BOXES = {
+    "北京": (115.4, 39.4, 117.6, 41.1),
+    "上海": (120.8, 30.6, 122.2, 31.9),
+    "深圳": (113.7, 22.4, 114.7, 22.9),
+    "重庆": (105.2, 28.1, 110.2, 32.3),
+}
 
 
 def read_mapv_compounds(path: str | Path, *, repair: bool = True) -> tuple[gpd.GeoDataFrame, ImportReport]:
@@ -64,20 +87,35 @@ def read_mapv_compounds(path: str | Path, *, repair: bool = True) -> tuple[gpd.G
     raw = parse_features(doc, str(path), allow_bare_array=True)
     frame, src = to_storage_frame(raw, MAPV_CRS)
     frame["code"] = [f"MAPV{i:05d}" for i in frame[FEATURE_COLUMN]]
-    cleaned = clean_features(frame, geometry="polygon", notes=raw.notes, repair=repair, layer="compounds",
-                             key="code")
-    report = ImportReport(path=str(path), layer="compounds", source_crs=src.label, read=len(frame),
-                          problems=cleaned.problems, repairs=cleaned.repairs)
+    cleaned = clean_features(frame, geometry="polygon", notes=raw.notes, repair=repair, layer="compounds", key="code")
+    report = ImportReport(
+        path=str(path),
+        layer="compounds",
+        source_crs=src.label,
+        read=len(frame),
+        problems=cleaned.problems,
+        repairs=cleaned.repairs,
+    )
     if cleaned.problems:
-        exc = ValidationError(f"{path}: {len(cleaned.problems)} problem(s) in the compound outlines; "
-                              "read with repair=True to repair them", cleaned.problems)
+        exc = ValidationError(
+            f"{path}: {len(cleaned.problems)} problem(s) in the compound outlines; "
+            "read with repair=True to repair them",
+            cleaned.problems,
+        )
         exc.report = report  # type: ignore[attr-defined]
         raise exc
     out = cleaned.frame
     centres = shapely.centroid(out.geometry.values)
-    out = gpd.GeoDataFrame({"code": out["code"].to_numpy(), "name": None, "city": label_cities(centres),
-                            "source_index": out[FEATURE_COLUMN].to_numpy()},
-                           geometry=gpd.GeoSeries(out.geometry.values, crs=STORAGE_CRS), crs=STORAGE_CRS)
+    out = gpd.GeoDataFrame(
+        {
+            "code": out["code"].to_numpy(),
+            "name": None,
+            "city": label_cities(centres),
+            "source_index": out[FEATURE_COLUMN].to_numpy(),
+        },
+        geometry=gpd.GeoSeries(out.geometry.values, crs=STORAGE_CRS),
+        crs=STORAGE_CRS,
+    )
     report.kept = len(out)
     return out, report
 
@@ -114,7 +152,9 @@ def read_adcode(path: str | Path, levels: tuple[str, ...] = ("town", "village"))
     table = table[table["level"].isin(levels)].reset_index(drop=True)
     bad = table[~table["code"].str.fullmatch(r"\d{12}")]
     if len(bad):
-        raise MalformedInputError(f"{path}: {len(bad)} row(s) whose code is not 12 digits, e.g. {bad['code'].iloc[0]!r}")
+        raise MalformedInputError(
+            f"{path}: {len(bad)} row(s) whose code is not 12 digits, e.g. {bad['code'].iloc[0]!r}"
+        )
     geoms = table.geometry.values
     has = ~shapely.is_missing(geoms)
     lon, lat = points_to_storage(shapely.get_x(geoms[has]), shapely.get_y(geoms[has]), ADCODE_CRS)
@@ -144,17 +184,27 @@ def street_codes(adcode: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Street/township rows of :func:`read_adcode` as a streets-like frame: code, name, district, geometry."""
     t = adcode[adcode["level"] == "town"]
     name = t["name"].str.replace(r"办事处$", "", regex=True)
-    return gpd.GeoDataFrame({"code": t["code"].to_numpy(), "name": name.to_numpy(), "district": t["county"].to_numpy()},
-                            geometry=t.geometry.values, crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(
+        {"code": t["code"].to_numpy(), "name": name.to_numpy(), "district": t["county"].to_numpy()},
+        geometry=t.geometry.values,
+        crs=STORAGE_CRS,
+    )
 
 
 def community_codes(adcode: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Community rows of :func:`read_adcode`: code, name, street_code, urban-rural class, geometry (or None)."""
     v = adcode[adcode["level"] == "village"]
     name = v["name"].str.replace(r"(社区)?居委会$|居民委员会$", lambda m: "社区" if m.group(1) else "", regex=True)
-    return gpd.GeoDataFrame({"code": v["code"].to_numpy(), "name": name.to_numpy(),
-                             "street_code": v["parent"].to_numpy(), "ur_code": v["ur_code"].to_numpy()},
-                            geometry=v.geometry.values, crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(
+        {
+            "code": v["code"].to_numpy(),
+            "name": name.to_numpy(),
+            "street_code": v["parent"].to_numpy(),
+            "ur_code": v["ur_code"].to_numpy(),
+        },
+        geometry=v.geometry.values,
+        crs=STORAGE_CRS,
+    )
 
 
 # ------------------------------------------------------------------------------------ townships
@@ -202,6 +252,8 @@ def read_township_boundaries(path: str | Path, *, adcode: gpd.GeoDataFrame | Non
     if adcode is not None:
         match = _street_matcher(street_codes(adcode))
         codes[:] = [match(name, district) for name, district in zip(frame["name"], frame["district"], strict=True)]
-    return gpd.GeoDataFrame({"code": codes, "name": frame["name"].to_numpy(), "district": frame["district"].to_numpy()},
-                            geometry=gpd.GeoSeries(frame.geometry.values, crs=STORAGE_CRS), crs=STORAGE_CRS)
-
+    return gpd.GeoDataFrame(
+        {"code": codes, "name": frame["name"].to_numpy(), "district": frame["district"].to_numpy()},
+        geometry=gpd.GeoSeries(frame.geometry.values, crs=STORAGE_CRS),
+        crs=STORAGE_CRS,
+    )

@@ -70,7 +70,7 @@ def shapefile_names(columns: list[str]) -> dict[str, str]:
         k = 1
         base = name
         while name.lower() in used:
-            name = f"{base[:10 - len(str(k))]}{k}"
+            name = f"{base[: 10 - len(str(k))]}{k}"
             k += 1
         used.add(name.lower())
         out[col] = name
@@ -137,8 +137,9 @@ def _prepare(frame: gpd.GeoDataFrame, encoding: str, what: str) -> tuple[gpd.Geo
         values = frame[col]
         is_json = bool(values.map(lambda v: isinstance(v, list | dict | tuple | np.ndarray)).any())
         if is_json:
-            values = values.map(lambda v: None if v is None else json.dumps(json_value(v), ensure_ascii=False,
-                                                                             separators=(",", ":")))
+            values = values.map(
+                lambda v: None if v is None else json.dumps(json_value(v), ensure_ascii=False, separators=(",", ":"))
+            )
         if values.dtype == object or pd.api.types.is_string_dtype(values):
             longest = 0
             for pos, v in enumerate(values):
@@ -147,15 +148,27 @@ def _prepare(frame: gpd.GeoDataFrame, encoding: str, what: str) -> tuple[gpd.Geo
                 try:
                     size = len(v.encode(encoding))
                 except UnicodeEncodeError as exc:
-                    problems.append(Problem(f"{col}={v!r}: {v[exc.start:exc.end]!r} cannot be written in {encoding}; "
-                                            "export with encoding utf-8", feature=str(codes[pos]), layer=what,
-                                            kind="bad_encoding"))
+                    problems.append(
+                        Problem(
+                            f"{col}={v!r}: {v[exc.start : exc.end]!r} cannot be written in {encoding}; "
+                            "export with encoding utf-8",
+                            feature=str(codes[pos]),
+                            layer=what,
+                            kind="bad_encoding",
+                        )
+                    )
                     continue
                 longest = max(longest, size)
                 if size > MAX_BYTES and (not is_json or size > MAX_BYTES * MAX_PARTS):
-                    problems.append(Problem(f"{col} is {size} bytes; a Shapefile holds at most {MAX_BYTES} — export "
-                                            "to GeoPackage instead", feature=str(codes[pos]), layer=what,
-                                            kind="too_long"))
+                    problems.append(
+                        Problem(
+                            f"{col} is {size} bytes; a Shapefile holds at most {MAX_BYTES} — export "
+                            "to GeoPackage instead",
+                            feature=str(codes[pos]),
+                            layer=what,
+                            kind="too_long",
+                        )
+                    )
             values = values.astype(object).where(values.notna(), None)
             if is_json and MAX_BYTES < longest <= MAX_BYTES * MAX_PARTS and not problems:
                 pieces = [_split_bytes(v, encoding) if isinstance(v, str) else [] for v in values]

@@ -62,14 +62,17 @@ def declared_from_proj(crs: object, path: str) -> SourceCRS | None:
     try:
         proj = pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError as exc:
-        raise CRSError(f"{path}: the file declares a CRS that PROJ cannot read ({crs!r}); "
-                       "fix the file's CRS or re-export it") from exc
+        raise CRSError(
+            f"{path}: the file declares a CRS that PROJ cannot read ({crs!r}); fix the file's CRS or re-export it"
+        ) from exc
     epsg = proj.to_epsg(min_confidence=70)
     if epsg is None and proj.equals(pyproj.CRS.from_epsg(4326), ignore_axis_order=True):
         epsg = 4326  # OGC:CRS84, lon/lat WGS84
     if epsg is None:
-        raise CRSError(f"{path}: the file declares a CRS without an EPSG code ({proj.name}); "
-                       "re-export it in an EPSG CRS or in lon/lat")
+        raise CRSError(
+            f"{path}: the file declares a CRS without an EPSG code ({proj.name}); "
+            "re-export it in an EPSG CRS or in lon/lat"
+        )
     return parse_crs(f"EPSG:{epsg}")
 
 
@@ -89,16 +92,20 @@ def resolve_crs(declared: SourceCRS | None, given: str | int | SourceCRS | None,
     """
     if given is None or (isinstance(given, str) and not given.strip()):
         if declared is None:
-            raise CRSError(f"{path}: the file does not say which CRS its coordinates are in and none was given; "
-                           "pass crs= / --crs (wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn)")
+            raise CRSError(
+                f"{path}: the file does not say which CRS its coordinates are in and none was given; "
+                "pass crs= / --crs (wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn)"
+            )
         return declared
     src = given if isinstance(given, SourceCRS) else parse_crs(given)
     if declared is None or declared == src:
         return src
     if declared.china == "wgs84" and src.china in ("gcj02", "bd09"):
         return src
-    raise CRSError(f"{path}: the file declares {declared.label} but {src.label} was given; "
-                   "check which one the coordinates really are in")
+    raise CRSError(
+        f"{path}: the file declares {declared.label} but {src.label} was given; "
+        "check which one the coordinates really are in"
+    )
 
 
 def to_storage_frame(raw: RawSource, given: str | int | SourceCRS | None) -> tuple[gpd.GeoDataFrame, SourceCRS]:
@@ -127,9 +134,18 @@ def decode_text(data: bytes, what: str, encoding: str | None = None) -> str:
         raise MalformedInputError(f"{what}: unknown text encoding {encoding!r}; use e.g. utf-8 or gbk") from None
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        hint = ("give the right encoding (e.g. encoding='gbk' / --encoding gbk for Chinese text from "
-                "older Windows tools)" if encoding is None else "check the encoding you gave")
+        hint = (
+            "give the right encoding (e.g. encoding='gbk' / --encoding gbk for Chinese text from older Windows tools)"
+            if encoding is None
+            else "check the encoding you gave"
+        )
         raise MalformedInputError(
             f"{what}: text is not valid {enc.replace('-sig', '')} at byte {exc.start} (line {line}); {hint}",
-            [Problem(f"byte {data[exc.start:exc.start + 1]!r} cannot be decoded as {enc.replace('-sig', '')}",
-                     feature=f"line {line}", kind="bad_encoding")]) from None
+            [
+                Problem(
+                    f"byte {data[exc.start : exc.start + 1]!r} cannot be decoded as {enc.replace('-sig', '')}",
+                    feature=f"line {line}",
+                    kind="bad_encoding",
+                )
+            ],
+        ) from None

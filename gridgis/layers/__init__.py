@@ -35,5 +35,14 @@ def get_spec(layer: str) -> LayerSpec:
         raise NotFoundError(f"unknown layer {layer!r}; known layers: {', '.join(LAYERS)}") from None
 
 
-__all__ = ["LAYERS", "LAYER_ORDER", "Field", "LayerSpec", "get_spec", "check_frame", "empty_frame",
-           "normalize_frame", "validate_frame"]
+__all__ = [
+    "LAYERS",
+    "LAYER_ORDER",
+    "Field",
+    "LayerSpec",
+    "check_frame",
+    "empty_frame",
+    "get_spec",
+    "normalize_frame",
+    "validate_frame",
+]

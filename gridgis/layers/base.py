@@ -8,8 +8,8 @@ frames and lists of :class:`~gridgis.errors.Problem`, and never touch storage.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -118,8 +118,9 @@ def normalize_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> gpd.GeoDataFram
             else:
                 out[f.name] = _text_column(raw)
         except (ValueError, TypeError) as exc:
-            problems.append(Problem(f"field {f.name!r} ({f.label_zh}) cannot be read as {f.type}: {exc}",
-                                    layer=spec.name))
+            problems.append(
+                Problem(f"field {f.name!r} ({f.label_zh}) cannot be read as {f.type}: {exc}", layer=spec.name)
+            )
     if problems:
         raise ValidationError(f"{spec.name}: attributes cannot be read", problems)
     return out[spec.columns]
@@ -213,13 +214,29 @@ def validate_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[Problem]:
             found.append((rows, make))
 
     good_code = _code_mask(spec.name, code_values)
-    add(~good_code, lambda i: Problem(f"code {code_values[i]!r} does not follow the rule for {spec.label_zh}",
-                                      feature=label(i), layer=spec.name, kind="bad_code"))
+    add(
+        ~good_code,
+        lambda i: Problem(
+            f"code {code_values[i]!r} does not follow the rule for {spec.label_zh}",
+            feature=label(i),
+            layer=spec.name,
+            kind="bad_code",
+        ),
+    )
     first_row = _first_occurrence(code_values, good_code)
-    add(first_row >= 0, lambda i: Problem(f"duplicate code {code_values[i]} (also row {first_row[i]})",
-                                          feature=label(i), layer=spec.name, kind="duplicate_code"))
-    add(_blank_mask(name_values), lambda i: Problem("name (名称) is empty", feature=label(i), layer=spec.name,
-                                                    kind="missing"))
+    add(
+        first_row >= 0,
+        lambda i: Problem(
+            f"duplicate code {code_values[i]} (also row {first_row[i]})",
+            feature=label(i),
+            layer=spec.name,
+            kind="duplicate_code",
+        ),
+    )
+    add(
+        _blank_mask(name_values),
+        lambda i: Problem("name (名称) is empty", feature=label(i), layer=spec.name, kind="missing"),
+    )
     for f in spec.fields:
         _field_checks(spec, f, frame[f.name], add, label)
     _geometry_checks(spec, np.asarray(frame.geometry.values, dtype=object), add, label)
@@ -237,7 +254,7 @@ def _blank_mask(values: np.ndarray) -> np.ndarray:
 
 def _code_mask(layer: str, values: np.ndarray) -> np.ndarray:
     """Which codes follow the rule of ``layer`` (see :func:`gridgis.codes.is_valid_code`)."""
-    pattern = codes._PATTERNS.get(layer)  # noqa: SLF001 - the one source of the code rules
+    pattern = codes._PATTERNS.get(layer)
     if pattern is None:  # unknown layer: let codes raise its CodeError
         return np.array([codes.is_valid_code(layer, v) for v in values], dtype=bool)
     is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
@@ -275,20 +292,35 @@ def _field_checks(spec: LayerSpec, f: Field, column: pd.Series, add: _Add, label
     missing = np.asarray(column.isna(), dtype=bool)
     taken = np.zeros(len(values), dtype=bool)
     if f.required:
-        add(missing, lambda i: Problem(f"{f.name} ({f.label_zh}) is required", feature=label(i),
-                                       layer=spec.name, kind="missing"))
+        add(
+            missing,
+            lambda i: Problem(
+                f"{f.name} ({f.label_zh}) is required", feature=label(i), layer=spec.name, kind="missing"
+            ),
+        )
         taken |= missing
     if f.choices:
         outside = ~missing & ~column.isin(f.choices).to_numpy(dtype=bool) & ~taken
-        add(outside, lambda i: Problem(f"{f.name}={values[i]!r} is not one of {list(f.choices)}",
-                                       feature=label(i), layer=spec.name, kind="bad_value"))
+        add(
+            outside,
+            lambda i: Problem(
+                f"{f.name}={values[i]!r} is not one of {list(f.choices)}",
+                feature=label(i),
+                layer=spec.name,
+                kind="bad_value",
+            ),
+        )
         taken |= outside
     if f.type == "int":
         numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         with np.errstate(invalid="ignore"):
             negative = ~missing & ~taken & (np.trunc(numbers) < 0)
-        add(negative, lambda i: Problem(f"{f.name}={values[i]} must not be negative", feature=label(i),
-                                        layer=spec.name, kind="bad_value"))
+        add(
+            negative,
+            lambda i: Problem(
+                f"{f.name}={values[i]} must not be negative", feature=label(i), layer=spec.name, kind="bad_value"
+            ),
+        )
 
 
 def _geometry_checks(spec: LayerSpec, geoms: np.ndarray, add: _Add, label: _Label) -> None:
@@ -296,30 +328,54 @@ def _geometry_checks(spec: LayerSpec, geoms: np.ndarray, add: _Add, label: _Labe
     from gridgis.crs import CHINA_BOUNDS
 
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    add(empty, lambda i: Problem("geometry is missing or empty", feature=label(i), layer=spec.name,
-                                 kind="invalid_geometry"))
+    add(
+        empty,
+        lambda i: Problem("geometry is missing or empty", feature=label(i), layer=spec.name, kind="invalid_geometry"),
+    )
     expected = ("Point",) if spec.geometry == "point" else ("Polygon", "MultiPolygon")
     type_ids = [0] if spec.geometry == "point" else [3, 6]
     wrong = ~empty & ~np.isin(shapely.get_type_id(geoms), type_ids)
-    add(wrong, lambda i: Problem(f"geometry is a {geoms[i].geom_type}; {spec.label_zh} needs "
-                                 f"{' or '.join(expected)}", feature=label(i), layer=spec.name,
-                                 kind="wrong_geometry_type"))
+    add(
+        wrong,
+        lambda i: Problem(
+            f"geometry is a {geoms[i].geom_type}; {spec.label_zh} needs {' or '.join(expected)}",
+            feature=label(i),
+            layer=spec.name,
+            kind="wrong_geometry_type",
+        ),
+    )
     ok = ~empty & ~wrong
     invalid = np.zeros(len(geoms), dtype=bool)
     invalid[ok] = ~shapely.is_valid(geoms[ok])
     reasons = np.full(len(geoms), None, dtype=object)
     reasons[invalid] = shapely.is_valid_reason(geoms[invalid])
-    add(invalid, lambda i: Problem(f"invalid geometry: {reasons[i]}", feature=label(i), layer=spec.name,
-                                   kind="invalid_geometry", where=_where(reasons[i], geoms[i])))
+    add(
+        invalid,
+        lambda i: Problem(
+            f"invalid geometry: {reasons[i]}",
+            feature=label(i),
+            layer=spec.name,
+            kind="invalid_geometry",
+            where=_where(reasons[i], geoms[i]),
+        ),
+    )
     bounds = np.full((len(geoms), 4), np.nan)
     bounds[ok] = shapely.bounds(geoms[ok])
     minx, miny, maxx, maxy = bounds.T
     with np.errstate(invalid="ignore"):
-        outside = ok & ((minx < CHINA_BOUNDS[0]) | (miny < CHINA_BOUNDS[1]) | (maxx > CHINA_BOUNDS[2])
-                        | (maxy > CHINA_BOUNDS[3]))
-    add(outside, lambda i: Problem(
-        f"coordinates {minx[i]:.5f},{miny[i]:.5f}…{maxx[i]:.5f},{maxy[i]:.5f} lie outside China's extent "
-        "(wrong CRS or swapped lon/lat?)", feature=label(i), layer=spec.name, kind="out_of_area"))
+        outside = ok & (
+            (minx < CHINA_BOUNDS[0]) | (miny < CHINA_BOUNDS[1]) | (maxx > CHINA_BOUNDS[2]) | (maxy > CHINA_BOUNDS[3])
+        )
+    add(
+        outside,
+        lambda i: Problem(
+            f"coordinates {minx[i]:.5f},{miny[i]:.5f}…{maxx[i]:.5f},{maxy[i]:.5f} lie outside China's extent "
+            "(wrong CRS or swapped lon/lat?)",
+            feature=label(i),
+            layer=spec.name,
+            kind="out_of_area",
+        ),
+    )
 
 
 def _in_row_order(found: list[tuple[np.ndarray, _Make]]) -> list[Problem]:

@@ -3,7 +3,11 @@
 from gridgis.layers.base import Field, LayerSpec
 
 SPEC = LayerSpec(
-    name="buildings", label_zh="楼栋", geometry="polygon", parent_layer="compounds", parent_field="compound_code",
+    name="buildings",
+    label_zh="楼栋",
+    geometry="polygon",
+    parent_layer="compounds",
+    parent_field="compound_code",
     fields=(
         Field("compound_code", "str", "所属小区"),  # empty for a building outside every compound
         Field("community_code", "str", "所属社区", required=True),

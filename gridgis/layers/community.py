@@ -6,7 +6,11 @@ from gridgis.layers.base import Field, LayerSpec
 HOUSEHOLD_RANGE = (1000, 3000)
 
 SPEC = LayerSpec(
-    name="communities", label_zh="社区", geometry="polygon", parent_layer="streets", parent_field="street_code",
+    name="communities",
+    label_zh="社区",
+    geometry="polygon",
+    parent_layer="streets",
+    parent_field="street_code",
     fields=(
         Field("street_code", "str", "所属街道", required=True),
         Field("households", "int", "户数", default=0),

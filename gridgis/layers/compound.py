@@ -10,7 +10,11 @@ from gridgis.layers.base import Field, LayerSpec
 KINDS = {"residential": "居住型", "transitional": "过渡型", "aging": "老旧型", "work_unit": "单位型"}
 
 SPEC = LayerSpec(
-    name="compounds", label_zh="小区", geometry="polygon", parent_layer="communities", parent_field="community_code",
+    name="compounds",
+    label_zh="小区",
+    geometry="polygon",
+    parent_layer="communities",
+    parent_field="community_code",
     fields=(
         Field("community_code", "str", "所属社区", required=True),
         Field("kind", "str", "类型", required=True, choices=tuple(KINDS)),

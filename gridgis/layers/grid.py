@@ -9,14 +9,24 @@ hospital, industrial park, market). ``workers`` is a list of
 from gridgis.layers.base import Field, LayerSpec
 
 KINDS = {"basic": "基础网格", "dedicated": "专属网格"}
-DEDICATED_FOR = {"school": "学校", "hospital": "医院", "industrial_park": "产业园区", "market": "市场",
-                 "government": "机关单位", "other": "其他"}
+DEDICATED_FOR = {
+    "school": "学校",
+    "hospital": "医院",
+    "industrial_park": "产业园区",
+    "market": "市场",
+    "government": "机关单位",
+    "other": "其他",
+}
 WORKER_ROLES = {"full_time": "专职", "part_time": "兼职", "auxiliary": "辅助"}
 #: default household range for a grid (configurable in checks and alignment)
 HOUSEHOLD_RANGE = (300, 500)
 
 SPEC = LayerSpec(
-    name="grids", label_zh="网格", geometry="polygon", parent_layer="communities", parent_field="community_code",
+    name="grids",
+    label_zh="网格",
+    geometry="polygon",
+    parent_layer="communities",
+    parent_field="community_code",
     fields=(
         Field("community_code", "str", "所属社区", required=True),
         Field("kind", "str", "网格类型", default="basic", choices=tuple(KINDS)),

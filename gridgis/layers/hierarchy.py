@@ -92,23 +92,37 @@ class HierarchyReport:
         self.geometries.append(geometry)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "counts": self.counts, "features": dict(self.features),
-                "settings": dict(self.settings), "problems": [p.to_dict() for p in self.problems]}
+        return {
+            "ok": self.ok,
+            "counts": self.counts,
+            "features": dict(self.features),
+            "settings": dict(self.settings),
+            "problems": [p.to_dict() for p in self.problems],
+        }
 
     def to_frame(self) -> gpd.GeoDataFrame:
         """One row per problem (EPSG:4326): the gap/overlap/outside part, else the problem's point."""
         rows, geoms = [], []
         for p, g in zip(self.problems, self.geometries):
             d = p.details
-            rows.append({"kind": p.kind, "kind_zh": KIND_LABELS.get(p.kind, (p.kind,))[0], "layer": p.layer,
-                         "code": d.get("code"), "name": d.get("name"), "feature": p.feature,
-                         "message": p.message, "message_zh": d.get("message_zh"), "area_m2": d.get("area_m2"),
-                         "value": d.get("value")})
+            rows.append(
+                {
+                    "kind": p.kind,
+                    "kind_zh": KIND_LABELS.get(p.kind, (p.kind,))[0],
+                    "layer": p.layer,
+                    "code": d.get("code"),
+                    "name": d.get("name"),
+                    "feature": p.feature,
+                    "message": p.message,
+                    "message_zh": d.get("message_zh"),
+                    "area_m2": d.get("area_m2"),
+                    "value": d.get("value"),
+                }
+            )
             if g is None and p.where is not None:
                 g = shapely.Point(p.where)
             geoms.append(g)
-        columns = ["kind", "kind_zh", "layer", "code", "name", "feature", "message", "message_zh", "area_m2",
-                   "value"]
+        columns = ["kind", "kind_zh", "layer", "code", "name", "feature", "message", "message_zh", "area_m2", "value"]
         frame = pd.DataFrame(rows, columns=columns)
         return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS), crs=STORAGE_CRS)
 
@@ -145,12 +159,17 @@ class _Ctx:
     """Frames of the city projected once to the metric CRS, with code lookups."""
 
     def __init__(self, city: dict[str, gpd.GeoDataFrame]) -> None:
-        self.frames = {k: ensure_storage_crs(v, what=k).reset_index(drop=True) for k, v in city.items()
-                       if k in ("streets", "communities", "grids", "micro_grids", "compounds", "buildings",
-                                "stations")}
+        self.frames = {
+            k: ensure_storage_crs(v, what=k).reset_index(drop=True)
+            for k, v in city.items()
+            if k in ("streets", "communities", "grids", "micro_grids", "compounds", "buildings", "stations")
+        }
         nonempty = [f for f in self.frames.values() if len(f)]
-        self.metric = metric_crs_for(pd.concat([f[["geometry"]] for f in nonempty]).pipe(
-            gpd.GeoDataFrame, crs=STORAGE_CRS)) if nonempty else "EPSG:4549"
+        self.metric = (
+            metric_crs_for(pd.concat([f[["geometry"]] for f in nonempty]).pipe(gpd.GeoDataFrame, crs=STORAGE_CRS))
+            if nonempty
+            else "EPSG:4549"
+        )
         self.geom = {k: f.to_crs(self.metric).geometry.values for k, f in self.frames.items()}
         self.first: dict[str, dict[str, int]] = {}
         for k, f in self.frames.items():
@@ -183,10 +202,13 @@ class _Ctx:
         return (round(float(x), 7), round(float(y), 7))
 
 
-def check_city(city: dict[str, gpd.GeoDataFrame], tolerance_m: float = 1.0,
-               grid_households: tuple[int, int] = (300, 500),
-               community_households: tuple[int, int] = (1000, 3000),
-               min_area_m2: float = 0.5) -> HierarchyReport:
+def check_city(
+    city: dict[str, gpd.GeoDataFrame],
+    tolerance_m: float = 1.0,
+    grid_households: tuple[int, int] = (300, 500),
+    community_households: tuple[int, int] = (1000, 3000),
+    min_area_m2: float = 0.5,
+) -> HierarchyReport:
     """Check the hierarchy of ``city`` and return a :class:`HierarchyReport`.
 
     Parameters
@@ -208,10 +230,16 @@ def check_city(city: dict[str, gpd.GeoDataFrame], tolerance_m: float = 1.0,
     {'community_households': 2, 'grid_households': 6}
     """
     ctx = _Ctx(city)
-    report = HierarchyReport(features={k: len(v) for k, v in ctx.frames.items()},
-                             settings={"tolerance_m": tolerance_m, "grid_households": list(grid_households),
-                                       "community_households": list(community_households),
-                                       "min_area_m2": min_area_m2, "metric_crs": ctx.metric})
+    report = HierarchyReport(
+        features={k: len(v) for k, v in ctx.frames.items()},
+        settings={
+            "tolerance_m": tolerance_m,
+            "grid_households": list(grid_households),
+            "community_households": list(community_households),
+            "min_area_m2": min_area_m2,
+            "metric_crs": ctx.metric,
+        },
+    )
     for layer in ctx.frames:
         _duplicates(ctx, layer, report)
     for child, parent, fld in LINKS:
@@ -230,10 +258,21 @@ def _duplicates(ctx: _Ctx, layer: str, report: HierarchyReport) -> None:
     for i in np.flatnonzero(dup.to_numpy()):
         code, name = f["code"].iat[i], f["name"].iat[i]
         first = ctx.first[layer][code]
-        report.add(Problem(f"duplicate code {code}: rows {first} and {i} of {layer}; give one a new code",
-                           feature=_label(code, name), layer=layer, kind="duplicate_code",
-                           where=ctx.where(ctx.geom[layer][i]), details={"code": code, "name": name, "row": int(i),
-                                            "message_zh": f"编码 {code} 重复（第 {first} 与第 {i} 行），请为其一重新编码"}))
+        report.add(
+            Problem(
+                f"duplicate code {code}: rows {first} and {i} of {layer}; give one a new code",
+                feature=_label(code, name),
+                layer=layer,
+                kind="duplicate_code",
+                where=ctx.where(ctx.geom[layer][i]),
+                details={
+                    "code": code,
+                    "name": name,
+                    "row": int(i),
+                    "message_zh": f"编码 {code} 重复（第 {first} 与第 {i} 行），请为其一重新编码",
+                },
+            )
+        )
 
 
 def _links(ctx: _Ctx, child: str, parents: list[str], fld: str, tol: float, report: HierarchyReport) -> None:
@@ -257,20 +296,40 @@ def _links(ctx: _Ctx, child: str, parents: list[str], fld: str, tol: float, repo
             else:
                 ok_prefix = implied == pcode
             if not ok_prefix:
-                report.add(Problem(f"code {code} implies parent {implied} but {fld} is {pcode}; "
-                                   "fix the code or the parent field", feature=label, layer=child,
-                                   kind="parent_mismatch", where=ctx.where(ctx.geom[child][i]),
-                                   details={"code": code, "name": name, "parent": pcode,
-                                            "message_zh": f"编码 {code} 的上级应为 {implied}，但所属字段为 {pcode}"}))
+                report.add(
+                    Problem(
+                        f"code {code} implies parent {implied} but {fld} is {pcode}; fix the code or the parent field",
+                        feature=label,
+                        layer=child,
+                        kind="parent_mismatch",
+                        where=ctx.where(ctx.geom[child][i]),
+                        details={
+                            "code": code,
+                            "name": name,
+                            "parent": pcode,
+                            "message_zh": f"编码 {code} 的上级应为 {implied}，但所属字段为 {pcode}",
+                        },
+                    )
+                )
         found = next(((pl, ctx.first[pl][pcode]) for pl in layer_p if pcode in ctx.first[pl]), None)
         if not layer_p:
             continue
         if found is None:
-            report.add(Problem(f"parent {pcode} ({fld}) does not exist in {'/'.join(layer_p)}; "
-                               "add the parent or correct the code", feature=label, layer=child, kind="orphan",
-                               where=ctx.where(ctx.geom[child][i]),
-                               details={"code": code, "name": name, "parent": pcode,
-                                        "message_zh": f"上级编码 {pcode} 不存在，请补充上级或更正编码"}))
+            report.add(
+                Problem(
+                    f"parent {pcode} ({fld}) does not exist in {'/'.join(layer_p)}; add the parent or correct the code",
+                    feature=label,
+                    layer=child,
+                    kind="orphan",
+                    where=ctx.where(ctx.geom[child][i]),
+                    details={
+                        "code": code,
+                        "name": name,
+                        "parent": pcode,
+                        "message_zh": f"上级编码 {pcode} 不存在，请补充上级或更正编码",
+                    },
+                )
+            )
             continue
         pairs_c.append(i)
         pairs_p.append(found[1])
@@ -299,18 +358,29 @@ def _outside(ctx, report, child, i, player, j, part, measure) -> None:
     parent = _label(pf["code"].iat[j], pf["name"].iat[j])
     if part is None:
         msg = f"lies {measure:.1f} m outside its parent {parent}"
-        details = {"code": code, "name": name, "parent": pf["code"].iat[j], "value": round(measure, 2),
-                   "message_zh": f"位于上级 {parent} 之外 {measure:.1f} 米"}
+        details = {
+            "code": code,
+            "name": name,
+            "parent": pf["code"].iat[j],
+            "value": round(measure, 2),
+            "message_zh": f"位于上级 {parent} 之外 {measure:.1f} 米",
+        }
         where = ctx.where(ctx.geom[child][i])
         geom = None
     else:
         msg = f"{measure:,.1f} m² lie outside its parent {parent}; redraw the boundary or move it to the right parent"
-        details = {"code": code, "name": name, "parent": pf["code"].iat[j], "area_m2": round(measure, 2),
-                   "message_zh": f"有 {measure:,.1f} 平方米超出上级 {parent}，请调整边界或归属"}
+        details = {
+            "code": code,
+            "name": name,
+            "parent": pf["code"].iat[j],
+            "area_m2": round(measure, 2),
+            "message_zh": f"有 {measure:,.1f} 平方米超出上级 {parent}，请调整边界或归属",
+        }
         where = ctx.where(part)
         geom = ctx.to_storage([part])[0]
-    report.add(Problem(msg, feature=_label(code, name), layer=child, kind="outside_parent", where=where,
-                       details=details), geom)
+    report.add(
+        Problem(msg, feature=_label(code, name), layer=child, kind="outside_parent", where=where, details=details), geom
+    )
 
 
 def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, report: HierarchyReport) -> None:
@@ -335,13 +405,24 @@ def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, rep
         gap = shapely.difference(pgeom, covered)
         for part in shapely.get_parts(gap):
             if part.area >= min_area:
-                report.add(Problem(f"{part.area:,.1f} m² of {label} are covered by no {child}; "
-                                   f"extend a neighbouring {child[:-1]} or add one",
-                                   feature=label, layer=parent, kind="coverage_gap", where=ctx.where(part),
-                                   details={"code": pcode, "name": pname, "child_layer": child,
-                                            "message_zh": f"{part.area:,.1f} 平方米未被任何下级覆盖，请扩展相邻单元或新增",
-                                            "area_m2": round(part.area, 2)}),
-                           ctx.to_storage([part])[0])
+                report.add(
+                    Problem(
+                        f"{part.area:,.1f} m² of {label} are covered by no {child}; "
+                        f"extend a neighbouring {child[:-1]} or add one",
+                        feature=label,
+                        layer=parent,
+                        kind="coverage_gap",
+                        where=ctx.where(part),
+                        details={
+                            "code": pcode,
+                            "name": pname,
+                            "child_layer": child,
+                            "message_zh": f"{part.area:,.1f} 平方米未被任何下级覆盖，请扩展相邻单元或新增",
+                            "area_m2": round(part.area, 2),
+                        },
+                    ),
+                    ctx.to_storage([part])[0],
+                )
         if valid:  # a valid coverage has neither overlaps nor mismatched edges
             continue
         overlapping: set[int] = set()
@@ -358,30 +439,51 @@ def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, rep
             cx, cy = members[x], members[y]
             c1 = _label(cf["code"].iat[cx], cf["name"].iat[cx])
             c2 = _label(cf["code"].iat[cy], cf["name"].iat[cy])
-            report.add(Problem(f"{c1} and {c2} overlap by {inter.area:,.1f} m²; give the overlap to one of them",
-                               feature=c1, layer=child, kind="coverage_overlap", where=ctx.where(inter),
-                               details={"code": cf["code"].iat[cx], "name": cf["name"].iat[cx],
-                                        "other": cf["code"].iat[cy], "parent": pcode,
-                                        "message_zh": f"与 {c2} 重叠 {inter.area:,.1f} 平方米，请将重叠部分划归其一",
-                                        "area_m2": round(inter.area, 2)}),
-                       ctx.to_storage([inter])[0])
+            report.add(
+                Problem(
+                    f"{c1} and {c2} overlap by {inter.area:,.1f} m²; give the overlap to one of them",
+                    feature=c1,
+                    layer=child,
+                    kind="coverage_overlap",
+                    where=ctx.where(inter),
+                    details={
+                        "code": cf["code"].iat[cx],
+                        "name": cf["name"].iat[cx],
+                        "other": cf["code"].iat[cy],
+                        "parent": pcode,
+                        "message_zh": f"与 {c2} 重叠 {inter.area:,.1f} 平方米，请将重叠部分划归其一",
+                        "area_m2": round(inter.area, 2),
+                    },
+                ),
+                ctx.to_storage([inter])[0],
+            )
         edges = shapely.coverage_invalid_edges(geoms)
         for k, e in enumerate(edges):
             if k in overlapping or e is None or shapely.is_empty(e):
                 continue
             ci = members[k]
             code, name = cf["code"].iat[ci], cf["name"].iat[ci]
-            report.add(Problem(f"{shapely.length(e):,.1f} m of edges do not match the neighbours' edges inside "
-                               f"{label} (misaligned vertices or slivers); snap the shared edges",
-                               feature=_label(code, name), layer=child, kind="coverage_edge",
-                               where=ctx.where(e), details={"code": code, "name": name, "parent": pcode,
-                                                            "message_zh": f"{shapely.length(e):,.1f} 米边界与相邻要素不吻合，请对齐共边",
-                                                            "value": round(float(shapely.length(e)), 2)}),
-                       ctx.to_storage([e])[0])
+            report.add(
+                Problem(
+                    f"{shapely.length(e):,.1f} m of edges do not match the neighbours' edges inside "
+                    f"{label} (misaligned vertices or slivers); snap the shared edges",
+                    feature=_label(code, name),
+                    layer=child,
+                    kind="coverage_edge",
+                    where=ctx.where(e),
+                    details={
+                        "code": code,
+                        "name": name,
+                        "parent": pcode,
+                        "message_zh": f"{shapely.length(e):,.1f} 米边界与相邻要素不吻合，请对齐共边",
+                        "value": round(float(shapely.length(e)), 2),
+                    },
+                ),
+                ctx.to_storage([e])[0],
+            )
 
 
-def _households(ctx: _Ctx, report: HierarchyReport, grid_range: tuple[int, int],
-                comm_range: tuple[int, int]) -> None:
+def _households(ctx: _Ctx, report: HierarchyReport, grid_range: tuple[int, int], comm_range: tuple[int, int]) -> None:
     def ranged(layer: str, lo: int, hi: int, kind: str, mask: np.ndarray | None = None) -> None:
         f = ctx.frames.get(layer)
         if f is None or "households" not in f.columns:
@@ -393,19 +495,33 @@ def _households(ctx: _Ctx, report: HierarchyReport, grid_range: tuple[int, int],
         for i in np.flatnonzero(bad):
             code, name = f["code"].iat[i], f["name"].iat[i]
             side = "below" if hh[i] < lo else "above"
-            report.add(Problem(f"{int(hh[i]):,} households is {side} the range {lo:,}–{hi:,}; "
-                               f"{'merge it with a neighbour' if side == 'below' else 'split it'}",
-                               feature=_label(code, name), layer=layer, kind=kind,
-                               where=ctx.where(ctx.geom[layer][i]),
-                               details={"code": code, "name": name, "value": int(hh[i]), "range": [lo, hi],
-                                        "message_zh": f"户数 {int(hh[i]):,} {'低于' if side == 'below' else '高于'}"
-                                                      f" {lo:,}–{hi:,}，建议{'合并' if side == 'below' else '拆分'}"}))
+            report.add(
+                Problem(
+                    f"{int(hh[i]):,} households is {side} the range {lo:,}–{hi:,}; "
+                    f"{'merge it with a neighbour' if side == 'below' else 'split it'}",
+                    feature=_label(code, name),
+                    layer=layer,
+                    kind=kind,
+                    where=ctx.where(ctx.geom[layer][i]),
+                    details={
+                        "code": code,
+                        "name": name,
+                        "value": int(hh[i]),
+                        "range": [lo, hi],
+                        "message_zh": f"户数 {int(hh[i]):,} {'低于' if side == 'below' else '高于'}"
+                        f" {lo:,}–{hi:,}，建议{'合并' if side == 'below' else '拆分'}",
+                    },
+                )
+            )
 
     ranged("communities", *comm_range, "community_households")
     grids = ctx.frames.get("grids")
     if grids is not None:
-        basic = (grids["kind"].astype("object").fillna("basic") != "dedicated").to_numpy() \
-            if "kind" in grids.columns else None
+        basic = (
+            (grids["kind"].astype("object").fillna("basic") != "dedicated").to_numpy()
+            if "kind" in grids.columns
+            else None
+        )
         ranged("grids", *grid_range, "grid_households", basic)
     comp, bld = ctx.frames.get("compounds"), ctx.frames.get("buildings")
     if comp is None or bld is None or "households" not in comp.columns or "compound_code" not in bld.columns:
@@ -414,8 +530,20 @@ def _households(ctx: _Ctx, report: HierarchyReport, grid_range: tuple[int, int],
     for i, (code, name, hh) in enumerate(zip(comp["code"], comp["name"], comp["households"])):
         if code not in sums.index or pd.isna(hh) or int(hh) == int(sums[code]):
             continue
-        report.add(Problem(f"{int(hh):,} households recorded but its buildings sum to {int(sums[code]):,}; "
-                           "correct the compound or the buildings", feature=_label(code, name),
-                           layer="compounds", kind="compound_households", where=ctx.where(ctx.geom["compounds"][i]),
-                           details={"code": code, "name": name, "value": int(hh), "buildings": int(sums[code]),
-                                    "message_zh": f"登记户数 {int(hh):,}，楼栋合计 {int(sums[code]):,}，请核对"}))
+        report.add(
+            Problem(
+                f"{int(hh):,} households recorded but its buildings sum to {int(sums[code]):,}; "
+                "correct the compound or the buildings",
+                feature=_label(code, name),
+                layer="compounds",
+                kind="compound_households",
+                where=ctx.where(ctx.geom["compounds"][i]),
+                details={
+                    "code": code,
+                    "name": name,
+                    "value": int(hh),
+                    "buildings": int(sums[code]),
+                    "message_zh": f"登记户数 {int(hh):,}，楼栋合计 {int(sums[code]):,}，请核对",
+                },
+            )
+        )

@@ -5,7 +5,11 @@ from gridgis.layers.base import Field, LayerSpec
 HOUSEHOLD_RANGE = (30, 100)
 
 SPEC = LayerSpec(
-    name="micro_grids", label_zh="微网格", geometry="polygon", parent_layer="grids", parent_field="grid_code",
+    name="micro_grids",
+    label_zh="微网格",
+    geometry="polygon",
+    parent_layer="grids",
+    parent_field="grid_code",
     fields=(
         Field("grid_code", "str", "所属网格", required=True),
         Field("households", "int", "户数", default=0),

@@ -19,7 +19,11 @@ LEVELS = {"street": "街道级", "community": "社区级", "compound": "小区�
 
 def _spec() -> LayerSpec:
     return LayerSpec(
-        name="stations", label_zh="服务站点", geometry="point", parent_layer=None, parent_field="area_code",
+        name="stations",
+        label_zh="服务站点",
+        geometry="point",
+        parent_layer=None,
+        parent_field="area_code",
         fields=(
             Field("kind", "str", "站点类型", required=True, choices=tuple(KINDS)),
             Field("level", "str", "层级", default="community", choices=tuple(LEVELS)),

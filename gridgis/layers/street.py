@@ -3,7 +3,11 @@
 from gridgis.layers.base import Field, LayerSpec
 
 SPEC = LayerSpec(
-    name="streets", label_zh="街道", geometry="polygon", parent_layer=None, parent_field=None,
+    name="streets",
+    label_zh="街道",
+    geometry="polygon",
+    parent_layer=None,
+    parent_field=None,
     fields=(
         Field("district", "str", "所属区县"),
         Field("households", "int", "户数", default=0),

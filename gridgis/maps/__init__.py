@@ -6,5 +6,13 @@ folium is imported lazily inside :mod:`gridgis.maps.folium_maps`, never at packa
 from gridgis.maps.coverage import LIFE_CIRCLES, CoverageResult, coverage_report, demand_points, suggest_sites
 from gridgis.maps.network import RoadNetwork, build_road_network, read_osm_roads
 
-__all__ = ["LIFE_CIRCLES", "CoverageResult", "RoadNetwork", "build_road_network", "coverage_report",
-           "demand_points", "read_osm_roads", "suggest_sites"]
+__all__ = [
+    "LIFE_CIRCLES",
+    "CoverageResult",
+    "RoadNetwork",
+    "build_road_network",
+    "coverage_report",
+    "demand_points",
+    "read_osm_roads",
+    "suggest_sites",
+]

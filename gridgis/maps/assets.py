@@ -16,8 +16,12 @@ from pathlib import Path
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 #: XML namespace identifiers: strings that look like URLs but are never requested
-NAMESPACE_URIS = ("http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink", "http://www.w3.org/1999/xhtml",
-                  "http://www.w3.org/XML/1998/namespace")
+NAMESPACE_URIS = (
+    "http://www.w3.org/2000/svg",
+    "http://www.w3.org/1999/xlink",
+    "http://www.w3.org/1999/xhtml",
+    "http://www.w3.org/XML/1998/namespace",
+)
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "0.0.0.0")
 _URL = re.compile(r"https?://[^\s\"'<>()\\]+", re.IGNORECASE)
 
@@ -68,8 +72,10 @@ def kit_css() -> str:
 
 def inline_head() -> str:
     """``<style>``/``<script>`` blocks holding every asset a saved map needs."""
-    return (f"<style>{leaflet_css()}</style>\n<style>{kit_css()}</style>\n"
-            f"<script>{leaflet_js()}</script>\n<script>{kit_js()}</script>\n")
+    return (
+        f"<style>{leaflet_css()}</style>\n<style>{kit_css()}</style>\n"
+        f"<script>{leaflet_js()}</script>\n<script>{kit_js()}</script>\n"
+    )
 
 
 def external_urls(text: str) -> list[str]:

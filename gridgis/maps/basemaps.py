@@ -38,18 +38,31 @@ def tile_sources(basemap: str, tianditu_key: str = "") -> list[TileSource]:
     if "{z}" in basemap:
         return [TileSource(basemap, "本地瓦片", "底图")]
     if basemap == "osm":
-        return [TileSource("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap contributors",
-                           "OpenStreetMap")]
+        return [
+            TileSource(
+                "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap contributors", "OpenStreetMap"
+            )
+        ]
     if basemap == "amap":
-        return [TileSource("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
-                           "&x={x}&y={y}&z={z}", "© 高德地图", "高德地图", subdomains="1234")]
+        return [
+            TileSource(
+                "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+                "© 高德地图",
+                "高德地图",
+                subdomains="1234",
+            )
+        ]
     if basemap == "tianditu":
         if not tianditu_key:
-            raise ValidationError("the Tianditu (天地图) base map needs a key: set GRIDGIS_TIANDITU_KEY or pass "
-                                  "--tianditu-key, or choose --basemap none")
+            raise ValidationError(
+                "the Tianditu (天地图) base map needs a key: set GRIDGIS_TIANDITU_KEY or pass "
+                "--tianditu-key, or choose --basemap none"
+            )
         base = "https://t{s}.tianditu.gov.cn/DataServer?T=%s&x={x}&y={y}&l={z}&tk=" + tianditu_key
-        return [TileSource(base % "vec_w", "© 天地图", "天地图", subdomains="01234567"),
-                TileSource(base % "cva_w", "© 天地图", "天地图注记", subdomains="01234567", overlay=True)]
+        return [
+            TileSource(base % "vec_w", "© 天地图", "天地图", subdomains="01234567"),
+            TileSource(base % "cva_w", "© 天地图", "天地图注记", subdomains="01234567", overlay=True),
+        ]
     raise ValidationError(f"unknown base map {basemap!r}; use one of {', '.join(BASEMAPS)} or a {{z}}/{{x}}/{{y}} URL")
 
 

@@ -49,8 +49,9 @@ def life_circle_distance(circle: str | float) -> float:
     try:
         return LIFE_CIRCLES[circle]
     except KeyError:
-        raise ValidationError(f"unknown life circle {circle!r}; use one of {list(LIFE_CIRCLES)} "
-                              "or a distance in metres") from None
+        raise ValidationError(
+            f"unknown life circle {circle!r}; use one of {list(LIFE_CIRCLES)} or a distance in metres"
+        ) from None
 
 
 def demand_points(city: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
@@ -68,16 +69,30 @@ def demand_points(city: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
             continue
         crs = metric_crs_for(frame)
         pts = frame.geometry.to_crs(crs).representative_point().to_crs(STORAGE_CRS)
-        out = gpd.GeoDataFrame({"source": layer, "code": frame["code"].values,
-                                "community_code": frame["community_code"].values,
-                                "households": hh.values}, geometry=pts.values, crs=STORAGE_CRS)
+        out = gpd.GeoDataFrame(
+            {
+                "source": layer,
+                "code": frame["code"].values,
+                "community_code": frame["community_code"].values,
+                "households": hh.values,
+            },
+            geometry=pts.values,
+            crs=STORAGE_CRS,
+        )
         return out[out["households"] > 0].reset_index(drop=True)
-    raise ValidationError("no households to cover: neither buildings nor compounds carry households; "
-                          "load buildings (or compounds) with a households count")
+    raise ValidationError(
+        "no households to cover: neither buildings nor compounds carry households; "
+        "load buildings (or compounds) with a households count"
+    )
 
 
-def distances_to_nearest(targets_xy: np.ndarray, sources_xy: np.ndarray, limit_m: float,
-                         network: RoadNetwork | None = None, detour: float = DEFAULT_DETOUR) -> np.ndarray:
+def distances_to_nearest(
+    targets_xy: np.ndarray,
+    sources_xy: np.ndarray,
+    limit_m: float,
+    network: RoadNetwork | None = None,
+    detour: float = DEFAULT_DETOUR,
+) -> np.ndarray:
     """Walking distance (m) from each target to its nearest source; ``inf`` beyond ``limit_m``.
 
     Coordinates are metric (the network's CRS when a network is given). Without a network
@@ -108,8 +123,13 @@ def distances_to_nearest(targets_xy: np.ndarray, sources_xy: np.ndarray, limit_m
     return out
 
 
-def service_area(sources_xy: np.ndarray, distance_m: float, network: RoadNetwork | None = None,
-                 detour: float = DEFAULT_DETOUR, offroad_m: float = OFFROAD_M) -> shapely.Geometry:
+def service_area(
+    sources_xy: np.ndarray,
+    distance_m: float,
+    network: RoadNetwork | None = None,
+    detour: float = DEFAULT_DETOUR,
+    offroad_m: float = OFFROAD_M,
+) -> shapely.Geometry:
     """The area (metric CRS) within ``distance_m`` walking of any source.
 
     Straight-line: circles of radius ``distance_m / detour``. Network: reached road nodes and
@@ -118,8 +138,11 @@ def service_area(sources_xy: np.ndarray, distance_m: float, network: RoadNetwork
     sources_xy = np.asarray(sources_xy, dtype=float).reshape(-1, 2)
     if len(sources_xy) == 0:
         return shapely.Polygon()
-    direct = shapely.buffer(shapely.points(sources_xy), min(distance_m / detour, offroad_m)
-                            if network is not None else distance_m / detour, quad_segs=8)
+    direct = shapely.buffer(
+        shapely.points(sources_xy),
+        min(distance_m / detour, offroad_m) if network is not None else distance_m / detour,
+        quad_segs=8,
+    )
     if network is None:
         return shapely.union_all(direct)
     dist = network_distances(network, sources_xy, distance_m)
@@ -164,9 +187,13 @@ class CoverageResult:
     method: str
 
 
-def coverage_report(city: dict[str, gpd.GeoDataFrame], circle: str | float = "15min",
-                    network: RoadNetwork | None = None, detour: float = DEFAULT_DETOUR,
-                    kinds: tuple[str, ...] | None = None) -> CoverageResult:
+def coverage_report(
+    city: dict[str, gpd.GeoDataFrame],
+    circle: str | float = "15min",
+    network: RoadNetwork | None = None,
+    detour: float = DEFAULT_DETOUR,
+    kinds: tuple[str, ...] | None = None,
+) -> CoverageResult:
     """Share of households per community within the life circle of each station kind.
 
     Parameters
@@ -191,7 +218,9 @@ def coverage_report(city: dict[str, gpd.GeoDataFrame], circle: str | float = "15
     dxy = shapely.get_coordinates(demand.geometry.to_crs(crs).values)
     comm_m = communities.geometry.to_crs(crs).values
     st_xy = shapely.get_coordinates(stations.geometry.to_crs(crs).values) if len(stations) else np.zeros((0, 2))
-    kinds = kinds or tuple(k for k in STATION_KINDS if k in set(stations["kind"])) or tuple(sorted(set(stations["kind"])))
+    kinds = (
+        kinds or tuple(k for k in STATION_KINDS if k in set(stations["kind"])) or tuple(sorted(set(stations["kind"])))
+    )
     rows, holes = [], []
     demand = demand.copy()
     for kind in kinds:
@@ -203,23 +232,52 @@ def coverage_report(city: dict[str, gpd.GeoDataFrame], circle: str | float = "15
             inside = (demand["community_code"] == ccode).to_numpy()
             total = float(demand.loc[inside, "households"].sum())
             covered = float(demand.loc[inside & np.isfinite(d), "households"].sum())
-            rows.append({"community_code": ccode, "community_name": cname, "kind": kind,
-                         "kind_zh": STATION_KINDS.get(kind, kind), "households": total,
-                         "covered_households": covered, "share": covered / total if total else np.nan})
+            rows.append(
+                {
+                    "community_code": ccode,
+                    "community_name": cname,
+                    "kind": kind,
+                    "kind_zh": STATION_KINDS.get(kind, kind),
+                    "households": total,
+                    "covered_households": covered,
+                    "share": covered / total if total else np.nan,
+                }
+            )
             gap = shapely.difference(comm_m[i], area)
             if not shapely.is_empty(gap) and shapely.area(gap) > 1.0:
-                holes.append({"community_code": ccode, "kind": kind, "kind_zh": STATION_KINDS.get(kind, kind),
-                              "area_m2": float(shapely.area(gap)), "geometry": gap})
-    uncovered = gpd.GeoDataFrame(holes, geometry="geometry", crs=crs) if holes else gpd.GeoDataFrame(
-        {"community_code": [], "kind": [], "kind_zh": [], "area_m2": []}, geometry=[], crs=crs)
+                holes.append(
+                    {
+                        "community_code": ccode,
+                        "kind": kind,
+                        "kind_zh": STATION_KINDS.get(kind, kind),
+                        "area_m2": float(shapely.area(gap)),
+                        "geometry": gap,
+                    }
+                )
+    uncovered = (
+        gpd.GeoDataFrame(holes, geometry="geometry", crs=crs)
+        if holes
+        else gpd.GeoDataFrame({"community_code": [], "kind": [], "kind_zh": [], "area_m2": []}, geometry=[], crs=crs)
+    )
     method = "路网 network" if network is not None else f"直线×{detour:g} straight-line"
-    return CoverageResult(by_community=pd.DataFrame(rows), uncovered=uncovered.to_crs(STORAGE_CRS),
-                          demand=demand, distance_m=distance, method=method)
+    return CoverageResult(
+        by_community=pd.DataFrame(rows),
+        uncovered=uncovered.to_crs(STORAGE_CRS),
+        demand=demand,
+        distance_m=distance,
+        method=method,
+    )
 
 
-def suggest_sites(demand: gpd.GeoDataFrame, covered: np.ndarray, candidates: gpd.GeoSeries | gpd.GeoDataFrame,
-                  circle: str | float = "15min", k: int = 3, network: RoadNetwork | None = None,
-                  detour: float = DEFAULT_DETOUR) -> gpd.GeoDataFrame:
+def suggest_sites(
+    demand: gpd.GeoDataFrame,
+    covered: np.ndarray,
+    candidates: gpd.GeoSeries | gpd.GeoDataFrame,
+    circle: str | float = "15min",
+    k: int = 3,
+    network: RoadNetwork | None = None,
+    detour: float = DEFAULT_DETOUR,
+) -> gpd.GeoDataFrame:
     """Greedy maximum coverage: the ``k`` candidate sites that reach the most uncovered households.
 
     Parameters
@@ -266,16 +324,26 @@ def suggest_sites(demand: gpd.GeoDataFrame, covered: np.ndarray, candidates: gpd
         chosen.append(best)
         gains.append(best_gain)
         left[reach[best]] = False
-    pts = (cand.iloc[chosen].to_crs(crs).centroid.to_crs(STORAGE_CRS) if len(chosen)
-           else gpd.GeoSeries([], crs=STORAGE_CRS))
-    return gpd.GeoDataFrame({"rank": np.arange(1, len(chosen) + 1), "new_households": gains,
-                             "cumulative_households": np.cumsum(gains) if gains else [],
-                             "candidate": [cand.index[c] for c in chosen]},
-                            geometry=list(pts.values), crs=STORAGE_CRS)
+    pts = (
+        cand.iloc[chosen].to_crs(crs).centroid.to_crs(STORAGE_CRS)
+        if len(chosen)
+        else gpd.GeoSeries([], crs=STORAGE_CRS)
+    )
+    return gpd.GeoDataFrame(
+        {
+            "rank": np.arange(1, len(chosen) + 1),
+            "new_households": gains,
+            "cumulative_households": np.cumsum(gains) if gains else [],
+            "candidate": [cand.index[c] for c in chosen],
+        },
+        geometry=list(pts.values),
+        crs=STORAGE_CRS,
+    )
 
 
-def _reach_sets(cxy: np.ndarray, dxy: np.ndarray, distance: float, network: RoadNetwork | None,
-                detour: float) -> list[np.ndarray]:
+def _reach_sets(
+    cxy: np.ndarray, dxy: np.ndarray, distance: float, network: RoadNetwork | None, detour: float
+) -> list[np.ndarray]:
     """For each candidate, the indices of demand points within ``distance`` walking."""
     if len(dxy) == 0:
         return [np.zeros(0, dtype=int) for _ in range(len(cxy))]
@@ -285,7 +353,7 @@ def _reach_sets(cxy: np.ndarray, dxy: np.ndarray, distance: float, network: Road
         order = np.argsort(ci, kind="stable")
         ci, di = ci[order], di[order]
         splits = np.searchsorted(ci, np.arange(len(cxy) + 1))
-        return [di[splits[c]:splits[c + 1]] for c in range(len(cxy))]
+        return [di[splits[c] : splits[c + 1]] for c in range(len(cxy))]
     dnodes, dsnap = network.snap(shapely.points(dxy))
     out = []
     for xy in cxy:
@@ -300,6 +368,13 @@ def coverage_table_zh(result: CoverageResult) -> pd.DataFrame:
     """The per-community table with Chinese column names, shares in percent (for reports)."""
     t = result.by_community.copy()
     t["share"] = (t["share"] * 100).round(1)
-    return t.rename(columns={"community_code": "社区代码", "community_name": "社区", "kind_zh": "站点类型",
-                             "households": "户数", "covered_households": "覆盖户数", "share": "覆盖率%"}
-                    ).drop(columns=["kind"])
+    return t.rename(
+        columns={
+            "community_code": "社区代码",
+            "community_name": "社区",
+            "kind_zh": "站点类型",
+            "households": "户数",
+            "covered_households": "覆盖户数",
+            "share": "覆盖率%",
+        }
+    ).drop(columns=["kind"])

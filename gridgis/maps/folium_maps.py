@@ -30,12 +30,29 @@ from gridgis.maps import assets
 from gridgis.maps.basemaps import BASEMAPS, overlay_system, tile_sources
 from gridgis.maps.geojson import feature_collection
 
-__all__ = ["BASEMAPS", "add_heat", "add_layer", "finish", "for_basemap", "grid_relations", "new_map", "overview_map",
-           "save_map", "with_stats"]
+__all__ = [
+    "BASEMAPS",
+    "add_heat",
+    "add_layer",
+    "finish",
+    "for_basemap",
+    "grid_relations",
+    "new_map",
+    "overview_map",
+    "save_map",
+    "with_stats",
+]
 
 #: overview layers in drawing order, and whether each is shown when the map opens
-OVERVIEW_LAYERS = (("streets", True), ("communities", True), ("grids", True), ("micro_grids", False),
-                   ("compounds", True), ("buildings", False), ("stations", True))
+OVERVIEW_LAYERS = (
+    ("streets", True),
+    ("communities", True),
+    ("grids", True),
+    ("micro_grids", False),
+    ("compounds", True),
+    ("buildings", False),
+    ("stations", True),
+)
 
 
 def _folium():
@@ -89,25 +106,37 @@ def _kit_element(folium: Any):
     return GeoJsonLayer, HeatLayer, Decorate
 
 
-def new_map(city: dict[str, gpd.GeoDataFrame], basemap: str = "none", tianditu_key: str = "",
-            title: str | None = None):
+def new_map(city: dict[str, gpd.GeoDataFrame], basemap: str = "none", tianditu_key: str = "", title: str | None = None):
     """An empty folium map fitted to the city, with inline assets and the chosen base map."""
     folium = _folium()
     from branca.element import Element
 
     bounds = _bounds(city)
-    m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], zoom_start=14,
-                   tiles=None, control_scale=True, prefer_canvas=False)
+    m = folium.Map(
+        location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2],
+        zoom_start=14,
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=False,
+    )
     m.default_js = []
     m.default_css = []
     m.gridgis_basemap = basemap
     kinds = json.dumps(dict(STATION_KINDS), ensure_ascii=False)
-    m.get_root().header.add_child(Element('<meta charset="utf-8">\n' + assets.inline_head()
-                                          + f"<script>Object.assign(GridGIS.config.stationKinds, {kinds});</script>"),
-                                  name="gridgis_assets")
+    m.get_root().header.add_child(
+        Element(
+            '<meta charset="utf-8">\n'
+            + assets.inline_head()
+            + f"<script>Object.assign(GridGIS.config.stationKinds, {kinds});</script>"
+        ),
+        name="gridgis_assets",
+    )
     if title:
-        m.get_root().html.add_child(Element(
-            f'<div class="gg-title" style="position:absolute;top:10px;left:60px;z-index:1000">{_esc(title)}</div>'))
+        m.get_root().html.add_child(
+            Element(
+                f'<div class="gg-title" style="position:absolute;top:10px;left:60px;z-index:1000">{_esc(title)}</div>'
+            )
+        )
     _add_basemap(folium, m, basemap, tianditu_key)
     m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     return m
@@ -119,8 +148,14 @@ def _esc(text: str) -> str:
 
 def _add_basemap(folium: Any, m: Any, basemap: str, key: str) -> None:
     for src in tile_sources(basemap, key):
-        folium.TileLayer(tiles=src.url, attr=src.attribution, name=src.name, subdomains=src.subdomains,
-                         overlay=src.overlay, control=True).add_to(m)
+        folium.TileLayer(
+            tiles=src.url,
+            attr=src.attribution,
+            name=src.name,
+            subdomains=src.subdomains,
+            overlay=src.overlay,
+            control=True,
+        ).add_to(m)
 
 
 def _bounds(city: dict[str, gpd.GeoDataFrame]) -> tuple[float, float, float, float]:
@@ -137,14 +172,22 @@ def for_basemap(frame: gpd.GeoDataFrame, basemap: str) -> gpd.GeoDataFrame:
     if overlay_system(basemap) == "wgs84" or len(frame) == 0:
         return frame
     out = frame.copy()
-    out.geometry = gpd.GeoSeries(chinacoords.convert_geometries(frame.geometry.values, "wgs84",
-                                                                                overlay_system(basemap)),
-                                 index=frame.index, crs=STORAGE_CRS)
+    out.geometry = gpd.GeoSeries(
+        chinacoords.convert_geometries(frame.geometry.values, "wgs84", overlay_system(basemap)),
+        index=frame.index,
+        crs=STORAGE_CRS,
+    )
     return out
 
 
-def add_layer(m: Any, kind: str, frame: gpd.GeoDataFrame, name: str | None = None, show: bool = True,
-              columns: list[str] | None = None) -> Any:
+def add_layer(
+    m: Any,
+    kind: str,
+    frame: gpd.GeoDataFrame,
+    name: str | None = None,
+    show: bool = True,
+    columns: list[str] | None = None,
+) -> Any:
     """Add ``frame`` as an overlay drawn with the kit's style for ``kind``; return the folium layer."""
     folium = _folium()
     GeoJsonLayer, _, _ = _kit_element(folium)
@@ -212,8 +255,13 @@ def with_stats(grids: gpd.GeoDataFrame, stats: pd.DataFrame | None) -> gpd.GeoDa
     return grids.merge(s[keep], on="code", how="left")
 
 
-def overview_map(city: dict[str, gpd.GeoDataFrame], basemap: str = "none", tianditu_key: str = "",
-                 stats: pd.DataFrame | None = None, title: str | None = "网格化管理总览"):
+def overview_map(
+    city: dict[str, gpd.GeoDataFrame],
+    basemap: str = "none",
+    tianditu_key: str = "",
+    stats: pd.DataFrame | None = None,
+    title: str | None = "网格化管理总览",
+):
     """Every layer of ``city`` with station icons, Chinese popups and grid → compound/station links."""
     m = new_map(city, basemap, tianditu_key, title)
     relations = grid_relations(city)
@@ -242,8 +290,10 @@ def save_map(m: Any, path: str | Path, allow_external: bool | None = None) -> Pa
     if not allow_external:
         bad = assets.external_urls(html)
         if bad:
-            raise ValidationError(f"map {path.name}: would load from outside hosts ({', '.join(sorted(set(bad))[:5])}); "
-                                  "an offline map may only use inline assets")
+            raise ValidationError(
+                f"map {path.name}: would load from outside hosts ({', '.join(sorted(set(bad))[:5])}); "
+                "an offline map may only use inline assets"
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path

@@ -45,8 +45,9 @@ def geometry_json(geoms: Iterable, precision: int = PRECISION) -> list[str | Non
     return [None if t is None else t for t in texts.tolist()]
 
 
-def feature_collection(frame: gpd.GeoDataFrame, columns: Iterable[str] | None = None,
-                       precision: int = PRECISION) -> str:
+def feature_collection(
+    frame: gpd.GeoDataFrame, columns: Iterable[str] | None = None, precision: int = PRECISION
+) -> str:
     """A GeoJSON FeatureCollection text of ``frame`` (EPSG:4326) with the given property columns.
 
     >>> import shapely
@@ -54,8 +55,11 @@ def feature_collection(frame: gpd.GeoDataFrame, columns: Iterable[str] | None = 
     >>> feature_collection(f)
     '{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[1.234568,2.0]},"properties":{"code":"a","n":null}}]}'
     """
-    cols = [c for c in (columns if columns is not None else frame.columns) if c in frame.columns and c != "geometry"
-            and c != frame.geometry.name]
+    cols = [
+        c
+        for c in (columns if columns is not None else frame.columns)
+        if c in frame.columns and c != "geometry" and c != frame.geometry.name
+    ]
     geoms = geometry_json(frame.geometry.values, precision)
     records = frame[cols].to_dict(orient="records") if cols else [{} for _ in range(len(frame))]
     parts = []

@@ -79,8 +79,9 @@ def read_osm_roads(path: str | Path, exclude_kinds: tuple[str, ...] = NOT_WALKAB
         frame = frame[~frame["kind"].isin(exclude_kinds)]
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     if "id" in frame.columns:
-        merged = frame.groupby("id", sort=False).agg({"geometry": lambda g: shapely.line_merge(shapely.union_all(g.values)),
-                                                     "name": "first", "kind": "first"})
+        merged = frame.groupby("id", sort=False).agg(
+            {"geometry": lambda g: shapely.line_merge(shapely.union_all(g.values)), "name": "first", "kind": "first"}
+        )
         frame = gpd.GeoDataFrame(merged.reset_index(), geometry="geometry", crs=STORAGE_CRS)
     return frame
 
@@ -134,8 +135,7 @@ def build_road_network(roads: gpd.GeoDataFrame, metric_crs: str | None = None) -
     graph.add_nodes_from(range(len(node_xy)))
     for u, v, w in zip(a.tolist(), b.tolist(), seg_len.tolist()):
         if graph.has_edge(u, v):
-            if w < graph[u][v]["length"]:
-                graph[u][v]["length"] = w
+            graph[u][v]["length"] = min(graph[u][v]["length"], w)
         else:
             graph.add_edge(u, v, length=w)
     # drop nodes that only carry a bend (degree 2) would save memory but keep it simple and exact

@@ -27,8 +27,15 @@ from gridgis.layers import LAYERS
 from gridgis.maps.geojson import geometry_json, plain
 
 #: the zoom from which each layer is sent (below it a tile of that layer is empty)
-MIN_ZOOM = {"streets": 0, "communities": 9, "grids": 13, "compounds": 14, "micro_grids": 15, "stations": 14,
-            "buildings": 16}
+MIN_ZOOM = {
+    "streets": 0,
+    "communities": 9,
+    "grids": 13,
+    "compounds": 14,
+    "micro_grids": 15,
+    "stations": 14,
+    "buildings": 16,
+}
 #: from this zoom on geometry is sent unsimplified
 FULL_ZOOM = 16
 MAX_ZOOM = 22
@@ -53,9 +60,9 @@ def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     >>> tile_bounds(0, 0, 0)[0], round(tile_bounds(0, 0, 0)[3], 4)
     (-180.0, 85.0511)
     """
-    if not (0 <= z <= MAX_ZOOM) or not (0 <= x < 2 ** z) or not (0 <= y < 2 ** z):
+    if not (0 <= z <= MAX_ZOOM) or not (0 <= x < 2**z) or not (0 <= y < 2**z):
         raise ValidationError(f"tile {z}/{x}/{y} does not exist; z is 0–{MAX_ZOOM}, x and y 0–2^z−1")
-    n = 2.0 ** z
+    n = 2.0**z
 
     def lat(yy: float) -> float:
         return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * yy / n))))
@@ -65,7 +72,7 @@ def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
 
 def tile_for(lon: float, lat: float, z: int) -> tuple[int, int]:
     """The ``(x, y)`` of the tile at zoom ``z`` holding ``lon, lat``."""
-    n = 2 ** z
+    n = 2**z
     x = int((lon + 180.0) / 360.0 * n)
     r = math.radians(lat)
     y = int((1.0 - math.asinh(math.tan(r)) / math.pi) / 2.0 * n)
@@ -74,7 +81,7 @@ def tile_for(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 def tolerance_deg(z: int) -> float:
     """Simplification tolerance (degrees) at zoom ``z``: :data:`TOLERANCE_PX` of a 256-px tile's pixel."""
-    return TOLERANCE_PX * 360.0 / (256.0 * 2 ** z)
+    return TOLERANCE_PX * 360.0 / (256.0 * 2**z)
 
 
 def precision_for(z: int) -> int:
@@ -115,10 +122,16 @@ class LayerTiles:
     def from_frame(cls, layer: str, frame: gpd.GeoDataFrame) -> LayerTiles:
         cols = [c for c in TILE_PROPERTIES.get(layer, ("code", "name")) if c in frame.columns]
         records = frame[cols].to_dict(orient="records")
-        props = [json.dumps({k: plain(v) for k, v in r.items()}, ensure_ascii=False, separators=(",", ":"))
-                 for r in records]
-        return cls(layer=layer, geoms=np.asarray(frame.geometry.values, dtype=object), props=props,
-                   codes=[str(c) for c in frame["code"]], names=[str(n or "") for n in frame["name"]])
+        props = [
+            json.dumps({k: plain(v) for k, v in r.items()}, ensure_ascii=False, separators=(",", ":")) for r in records
+        ]
+        return cls(
+            layer=layer,
+            geoms=np.asarray(frame.geometry.values, dtype=object),
+            props=props,
+            codes=[str(c) for c in frame["code"]],
+            names=[str(n or "") for n in frame["name"]],
+        )
 
     def zoom(self, z: int, system: str = "wgs84") -> tuple[list[str | None], shapely.STRtree]:
         """Geometry texts and a search tree for zoom ``z``, in ``system`` (``gcj02`` for AMap tiles)."""
@@ -131,8 +144,9 @@ class LayerTiles:
                 self._zooms[key] = (geometry_json(simple, precision_for(key[0])), shapely.STRtree(simple))
             return self._zooms[key]
 
-    def tile(self, z: int, x: int, y: int, buffer_px: int = 8, zoom: int | None = None,
-             system: str = "wgs84") -> tuple[str, int]:
+    def tile(
+        self, z: int, x: int, y: int, buffer_px: int = 8, zoom: int | None = None, system: str = "wgs84"
+    ) -> tuple[str, int]:
         """The GeoJSON text of tile ``z/x/y`` and its feature count.
 
         ``zoom`` is the display zoom the geometry is simplified for (default ``z``); a viewer may ask
@@ -148,8 +162,11 @@ class LayerTiles:
         pad = (maxx - minx) * buffer_px / (256.0 * 2 ** (zoom - z))
         texts, tree = self.zoom(zoom, system)
         hits = np.sort(tree.query(shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad), predicate="intersects"))
-        parts = [f'{{"type":"Feature","id":{json.dumps(self.codes[i])},"geometry":{texts[i]},"properties":{self.props[i]}}}'
-                 for i in hits.tolist() if texts[i] is not None]
+        parts = [
+            f'{{"type":"Feature","id":{json.dumps(self.codes[i])},"geometry":{texts[i]},"properties":{self.props[i]}}}'
+            for i in hits.tolist()
+            if texts[i] is not None
+        ]
         return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}", len(parts)
 
 

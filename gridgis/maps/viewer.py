@@ -19,8 +19,15 @@ from gridgis.layers.station import KINDS as STATION_KINDS
 from gridgis.maps.tiles import MIN_ZOOM, LayerTiles, TileCache
 
 #: viewer layers in drawing order, and whether each is on when the page opens
-VIEWER_LAYERS = (("streets", True), ("communities", True), ("grids", True), ("micro_grids", True),
-                 ("compounds", True), ("buildings", False), ("stations", True))
+VIEWER_LAYERS = (
+    ("streets", True),
+    ("communities", True),
+    ("grids", True),
+    ("micro_grids", True),
+    ("compounds", True),
+    ("buildings", False),
+    ("stations", True),
+)
 log = logging.getLogger("gridgis.maps")
 _WARM_LOCK = threading.Lock()
 _WARMED: dict[int, set] = {}
@@ -37,8 +44,16 @@ def layer_tiles(repository: Any, cache: TileCache, layer: str) -> LayerTiles:
     return cache.layer(generation_key(repository), layer, lambda name: repository.read_layer(name))
 
 
-def tile(repository: Any, cache: TileCache, layer: str, z: int, x: int, y: int,
-         zoom: int | None = None, system: str = "wgs84") -> tuple[str, int, Any]:
+def tile(
+    repository: Any,
+    cache: TileCache,
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    zoom: int | None = None,
+    system: str = "wgs84",
+) -> tuple[str, int, Any]:
     """GeoJSON text of one tile (simplified for display ``zoom``), its feature count and its generation."""
     gen = generation_key(repository)
     tiles = cache.layer(gen, layer, lambda name: repository.read_layer(name))
@@ -98,8 +113,16 @@ def meta(repository: Any, basemap: str = "none", tianditu_key: str = "") -> dict
     return {
         "generation": None if gen is None else gen.id,
         "bounds": bounds,
-        "layers": [{"name": name, "label": LAYERS[name].label_zh, "count": int(counts.get(name, 0)),
-                    "min_zoom": MIN_ZOOM[name], "show": show} for name, show in VIEWER_LAYERS],
+        "layers": [
+            {
+                "name": name,
+                "label": LAYERS[name].label_zh,
+                "count": int(counts.get(name, 0)),
+                "min_zoom": MIN_ZOOM[name],
+                "show": show,
+            }
+            for name, show in VIEWER_LAYERS
+        ],
         "station_kinds": dict(STATION_KINDS),
         "basemap": {"name": basemap, "tiles": sources, "crs": overlay_system(basemap)},
     }
@@ -132,10 +155,16 @@ def locate(repository: Any, cache: TileCache, code: str) -> dict[str, Any]:
     for layer in _CODE_LAYERS:
         if is_valid_code(layer, code):
             feature = repository.get_feature(layer, code)
-            return {"layer": layer, "code": code, "name": feature.get("name"),
-                    "bbox": [float(v) for v in feature["geometry"].bounds]}
-    raise NotFoundError(f"no feature has the code {code!r}; codes look like 310115007001 (community), "
-                        "310115007001003 (grid) or 310115007001S002 (station)")
+            return {
+                "layer": layer,
+                "code": code,
+                "name": feature.get("name"),
+                "bbox": [float(v) for v in feature["geometry"].bounds],
+            }
+    raise NotFoundError(
+        f"no feature has the code {code!r}; codes look like 310115007001 (community), "
+        "310115007001003 (grid) or 310115007001S002 (station)"
+    )
 
 
 def search(repository: Any, cache: TileCache, q: str, limit: int = 20) -> list[dict[str, str]]:
@@ -150,7 +179,9 @@ def search(repository: Any, cache: TileCache, q: str, limit: int = 20) -> list[d
         names = np.asarray(tiles.names, dtype=object)
         if len(codes) == 0:
             continue
-        match = np.flatnonzero(np.char.find(np.char.lower(codes.astype(str)), q) >= 0) if q.isascii() else np.zeros(0, int)
+        match = (
+            np.flatnonzero(np.char.find(np.char.lower(codes.astype(str)), q) >= 0) if q.isascii() else np.zeros(0, int)
+        )
         match = np.union1d(match, np.flatnonzero(np.char.find(np.char.lower(names.astype(str)), q) >= 0))
         for i in match[: limit - len(hits)].tolist():
             hits.append({"code": tiles.codes[i], "name": tiles.names[i], "layer": layer})

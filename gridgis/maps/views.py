@@ -67,9 +67,14 @@ def per_grid(stats: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def workload_map(city: dict[str, gpd.GeoDataFrame], tickets: gpd.GeoDataFrame | None = None,
-                 stats: pd.DataFrame | None = None, metric: str = "volume", basemap: str = "none",
-                 tianditu_key: str = ""):
+def workload_map(
+    city: dict[str, gpd.GeoDataFrame],
+    tickets: gpd.GeoDataFrame | None = None,
+    stats: pd.DataFrame | None = None,
+    metric: str = "volume",
+    basemap: str = "none",
+    tianditu_key: str = "",
+):
     """Tickets as a heat map; grids coloured by ticket volume, on-time rate or satisfaction."""
     if metric not in WORKLOAD_METRICS:
         raise ValidationError(f"unknown workload measure {metric!r}; use one of {', '.join(WORKLOAD_METRICS)}")
@@ -85,8 +90,11 @@ def workload_map(city: dict[str, gpd.GeoDataFrame], tickets: gpd.GeoDataFrame | 
             colours, breaks = classify(grids[col], good_high)
             grids["_color"] = colours
             ramp = _RAMP_GOOD_HIGH if good_high else _RAMP_BAD_HIGH
-            rows = "".join(f'<div><i class="gg-box" style="background:{c}"></i>{fmt.format(breaks[i])} – '
-                           f"{fmt.format(breaks[i + 1])}</div>" for i, c in enumerate(ramp))
+            rows = "".join(
+                f'<div><i class="gg-box" style="background:{c}"></i>{fmt.format(breaks[i])} – '
+                f"{fmt.format(breaks[i + 1])}</div>"
+                for i, c in enumerate(ramp)
+            )
             legend["extra"] = f"<div><b>{label}</b></div>{rows}"
             legend["title"] = "网格工作量"
     if "communities" in city:
@@ -112,8 +120,12 @@ def alignment_frames(city: dict[str, gpd.GeoDataFrame]) -> tuple[gpd.GeoDataFram
         from gridgis.alignment.report import analyze
     except ImportError:
         return None, None
-    args = dict(compounds=city["compounds"], grids=city["grids"], buildings=city.get("buildings"),
-                communities=city.get("communities"))
+    args = dict(
+        compounds=city["compounds"],
+        grids=city["grids"],
+        buildings=city.get("buildings"),
+        communities=city.get("communities"),
+    )
     analysis = analyze(**args)
     cut = cut_compounds(city["compounds"], analysis.compounds)
     proposal = propose_alignment(**args)
@@ -123,15 +135,22 @@ def alignment_frames(city: dict[str, gpd.GeoDataFrame]) -> tuple[gpd.GeoDataFram
 def cut_compounds(compounds: gpd.GeoDataFrame, status: pd.DataFrame) -> gpd.GeoDataFrame:
     """The compounds a grid line cuts, with ``status_zh`` and the ``grid_codes`` they fall in."""
     cut = status[status["status"].isin(["cut", "cut_minor", "large_split"])]
-    out = compounds.merge(cut[["compound_code", "status_zh", "grids"]].rename(columns={"compound_code": "code"}),
-                          on="code")
-    out["grid_codes"] = ["、".join(map(str, g)) if isinstance(g, list | tuple | np.ndarray) else str(g)
-                         for g in out["grids"]]
+    out = compounds.merge(
+        cut[["compound_code", "status_zh", "grids"]].rename(columns={"compound_code": "code"}), on="code"
+    )
+    out["grid_codes"] = [
+        "、".join(map(str, g)) if isinstance(g, list | tuple | np.ndarray) else str(g) for g in out["grids"]
+    ]
     return out.drop(columns=["grids"])
 
 
-def alignment_map(city: dict[str, gpd.GeoDataFrame], cut: gpd.GeoDataFrame | None = None,
-                  proposed_grids: gpd.GeoDataFrame | None = None, basemap: str = "none", tianditu_key: str = ""):
+def alignment_map(
+    city: dict[str, gpd.GeoDataFrame],
+    cut: gpd.GeoDataFrame | None = None,
+    proposed_grids: gpd.GeoDataFrame | None = None,
+    basemap: str = "none",
+    tianditu_key: str = "",
+):
     """Cut compounds (red) and proposed grid lines (orange, dashed) beside the current grids (blue).
 
     Without ``cut``/``proposed_grids`` they are computed with :mod:`gridgis.alignment`.
@@ -141,28 +160,43 @@ def alignment_map(city: dict[str, gpd.GeoDataFrame], cut: gpd.GeoDataFrame | Non
     m = fm.new_map(city, basemap, tianditu_key, title="网格与小区对齐")
     for layer in ("communities", "compounds", "grids"):
         if layer in city:  # plain compounds start hidden: the cut ones are the point of this view
-            fm.add_layer(m, layer, city[layer], name="现状网格" if layer == "grids" else None,
-                         show=layer != "compounds")
+            fm.add_layer(
+                m, layer, city[layer], name="现状网格" if layer == "grids" else None, show=layer != "compounds"
+            )
     if cut is not None:
         fm.add_layer(m, "cut_compounds", cut, name="被切分小区")
     if proposed_grids is not None:
         fm.add_layer(m, "proposed_grids", proposed_grids, name="建议网格线")
-    extra = ('<div><i class="gg-box" style="background:#ff5252"></i>被切分小区</div>'
-             '<div><i class="gg-box" style="background:#1e88e5;height:2px"></i>现状网格</div>'
-             '<div><i class="gg-box" style="background:#ff6f00;height:2px"></i>建议网格线</div>')
+    extra = (
+        '<div><i class="gg-box" style="background:#ff5252"></i>被切分小区</div>'
+        '<div><i class="gg-box" style="background:#1e88e5;height:2px"></i>现状网格</div>'
+        '<div><i class="gg-box" style="background:#ff6f00;height:2px"></i>建议网格线</div>'
+    )
     return fm.finish(m, {"stations": False, "extra": extra, "title": "对齐图例"})
 
 
-def coverage_map(city: dict[str, gpd.GeoDataFrame], result: CoverageResult, kind: str | None = None,
-                 sites: gpd.GeoDataFrame | None = None, basemap: str = "none", tianditu_key: str = ""):
+def coverage_map(
+    city: dict[str, gpd.GeoDataFrame],
+    result: CoverageResult,
+    kind: str | None = None,
+    sites: gpd.GeoDataFrame | None = None,
+    basemap: str = "none",
+    tianditu_key: str = "",
+):
     """Stations, the uncovered part of each community for one station ``kind`` and suggested new sites."""
     table = result.by_community
     if kind is None:
         worst = table.groupby("kind")["share"].mean().sort_values()
         kind = str(worst.index[0]) if len(worst) else None
     label = STATION_KINDS.get(kind, kind) if kind else "站点"
-    circle = next((LIFE_CIRCLE_LABELS[k] for k, v in {"5min": 300.0, "10min": 500.0, "15min": 1000.0}.items()
-                   if v == result.distance_m), f"{result.distance_m:.0f} 米")
+    circle = next(
+        (
+            LIFE_CIRCLE_LABELS[k]
+            for k, v in {"5min": 300.0, "10min": 500.0, "15min": 1000.0}.items()
+            if v == result.distance_m
+        ),
+        f"{result.distance_m:.0f} 米",
+    )
     m = fm.new_map(city, basemap, tianditu_key, title=f"{circle} · {label} 覆盖（{result.method}）")
     comms = city["communities"].copy()
     if kind is not None:
@@ -175,6 +209,8 @@ def coverage_map(city: dict[str, gpd.GeoDataFrame], result: CoverageResult, kind
     fm.add_layer(m, "stations", stations[stations["kind"] == kind] if kind else stations, name=f"{label}站点")
     if sites is not None and len(sites):
         fm.add_layer(m, "sites", sites.assign(name=[f"建议新站点 {r}" for r in sites["rank"]]), name="建议新站点")
-    extra = ('<div><i class="gg-box" style="background:#e53935"></i>未覆盖区域</div>'
-             '<div><span class="gg-site">★</span>建议新站点</div>')
+    extra = (
+        '<div><i class="gg-box" style="background:#e53935"></i>未覆盖区域</div>'
+        '<div><span class="gg-site">★</span>建议新站点</div>'
+    )
     return fm.finish(m, {"compounds": False, "extra": extra, "title": "生活圈覆盖"})

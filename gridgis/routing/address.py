@@ -43,7 +43,8 @@ _NUM = rf"(?:\d+|[{_CN}]+)"
 _TAIL = re.compile(
     rf"(?P<b>{_NUM})\s*(?:号楼|号院|栋|幢|座|楼|号)"
     rf"(?:\s*(?P<u>{_NUM})\s*单元)?"
-    rf"(?:\s*(?P<r>\d+|[{_CN}]+)\s*(?:室|房|号)?)?\s*$")
+    rf"(?:\s*(?P<r>\d+|[{_CN}]+)\s*(?:室|房|号)?)?\s*$"
+)
 _UNIT_ONLY = re.compile(rf"(?P<u>{_NUM})\s*单元(?:\s*(?P<r>\d+)\s*(?:室|房)?)?\s*$")
 _CN_RUN = re.compile(rf"[{_CN}]+")
 _GENERIC_SUFFIX = re.compile(r"(小区|社区|花园|家园|公寓|新村)$")
@@ -110,8 +111,13 @@ def parse_address(text: str) -> ParsedAddress:
     if m and m.start() > 0:
         prefix = clean[: m.start()]
         room = m.group("r")
-        return ParsedAddress(text, prefix, cn_to_int(m.group("b")), cn_to_int(m.group("u")) if m.group("u") else None,
-                             str(cn_to_int(room)) if room else None)
+        return ParsedAddress(
+            text,
+            prefix,
+            cn_to_int(m.group("b")),
+            cn_to_int(m.group("u")) if m.group("u") else None,
+            str(cn_to_int(room)) if room else None,
+        )
     m = _UNIT_ONLY.search(clean)
     if m and m.start() > 0:
         return ParsedAddress(text, clean[: m.start()], None, cn_to_int(m.group("u")), m.group("r"))
@@ -137,16 +143,22 @@ class AddressMatch:
     candidates: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "compound": {"code": self.compound_code, "name": self.compound_name},
-                "building": ({"code": self.building_code, "name": self.building_name}
-                             if self.building_code else None),
-                "building_number": self.building, "unit": self.unit, "room": self.room,
-                "confidence": round(self.confidence, 3), "ambiguous": self.ambiguous,
-                "candidates": self.candidates, "point": {"lon": self.lon, "lat": self.lat}}
+        return {
+            "text": self.text,
+            "compound": {"code": self.compound_code, "name": self.compound_name},
+            "building": ({"code": self.building_code, "name": self.building_name} if self.building_code else None),
+            "building_number": self.building,
+            "unit": self.unit,
+            "room": self.room,
+            "confidence": round(self.confidence, 3),
+            "ambiguous": self.ambiguous,
+            "candidates": self.candidates,
+            "point": {"lon": self.lon, "lat": self.lat},
+        }
 
 
 def _bigrams(s: str) -> set[str]:
-    return {s[i:i + 2] for i in range(len(s) - 1)} if len(s) > 1 else {s}
+    return {s[i : i + 2] for i in range(len(s) - 1)} if len(s) > 1 else {s}
 
 
 def name_score(name: str, query: str) -> float:
@@ -169,7 +181,7 @@ def name_score(name: str, query: str) -> float:
         return 0.95
     nb, qb = _bigrams(n), _bigrams(q)
     coverage = len(nb & qb) / len(nb)
-    ratio = difflib.SequenceMatcher(None, n, q[-max(len(n) + 2, 1):]).ratio()
+    ratio = difflib.SequenceMatcher(None, n, q[-max(len(n) + 2, 1) :]).ratio()
     return round(0.6 * coverage + 0.4 * ratio, 4) * 0.94
 
 
@@ -202,8 +214,11 @@ class AddressResolver:
             raise NotFoundError("no compounds are loaded, so addresses cannot be resolved; load the compounds layer")
         self.codes = compounds["code"].astype(str).tolist()
         self.names = compounds["name"].fillna("").astype(str).tolist()
-        addresses = (compounds["address"].fillna("").astype(str).tolist() if "address" in compounds.columns
-                     else [""] * len(self.names))
+        addresses = (
+            compounds["address"].fillna("").astype(str).tolist()
+            if "address" in compounds.columns
+            else [""] * len(self.names)
+        )
         self.points = shapely.point_on_surface(compounds.geometry.values)
         self._keys = []  # per compound: (normalised text, base without generic suffix, bigrams, weight)
         for name, addr in zip(self.names, addresses):
@@ -221,8 +236,9 @@ class AddressResolver:
         self.buildings: dict[str, list[tuple[int | None, str, str | None, Any]]] = {}
         if buildings is not None and len(buildings) and "compound_code" in buildings.columns:
             numbers = buildings["number"] if "number" in buildings.columns else buildings["name"]
-            for code, name, comp, number, geom in zip(buildings["code"], buildings["name"], buildings["compound_code"],
-                                                      numbers, buildings.geometry.values):
+            for code, name, comp, number, geom in zip(
+                buildings["code"], buildings["name"], buildings["compound_code"], numbers, buildings.geometry.values
+            ):
                 comp_name = self.names[self.codes.index(comp)] if comp in self.codes else ""
                 num = _number_of(number)
                 if num is None and isinstance(name, str):
@@ -241,7 +257,7 @@ class AddressResolver:
                 if coverage < 0.25:  # too little in common to be worth a sequence alignment
                     best = max(best, 0.6 * coverage * 0.94 * weight)
                     continue
-                ratio = difflib.SequenceMatcher(None, n, q[-(len(n) + 2):]).ratio()
+                ratio = difflib.SequenceMatcher(None, n, q[-(len(n) + 2) :]).ratio()
                 s = round(0.6 * coverage + 0.4 * ratio, 4) * 0.94
             best = max(best, s * weight)
         return best
@@ -252,23 +268,37 @@ class AddressResolver:
         q = normalise_numerals(parsed.compound)
         qb = _bigrams(q)
         shared = set().union(*(self._by_bigram.get(g, ()) for g in qb)) or {0}
-        scored = sorted(((self._score(i, q, qb), len(self.names[i]), self.codes[i], self.names[i], i)
-                         for i in shared), key=lambda t: (-t[0], -t[1], t[2]))
+        scored = sorted(
+            ((self._score(i, q, qb), len(self.names[i]), self.codes[i], self.names[i], i) for i in shared),
+            key=lambda t: (-t[0], -t[1], t[2]),
+        )
         ranked = [{"code": c, "name": nm, "score": round(s, 3)} for s, _, c, nm, _ in scored[:limit] if s > 0]
         best = scored[0]
         road = _ROAD.search(q) is not None and parsed.building is not None
         if best[0] < MIN_SCORE or (road and best[0] < 0.95):
             what = "a road address (road + number)" if road else "no compound name"
-            raise NotFoundError(f"{text!r} gives {what} that matches a compound; the closest are "
-                                + (", ".join(f"{c['name']} ({c['code']}, {c['score']})" for c in ranked[:3]) or "none")
-                                + "; give the compound's name, e.g. 梅园三街坊12号楼")
+            raise NotFoundError(
+                f"{text!r} gives {what} that matches a compound; the closest are "
+                + (", ".join(f"{c['name']} ({c['code']}, {c['score']})" for c in ranked[:3]) or "none")
+                + "; give the compound's name, e.g. 梅园三街坊12号楼"
+            )
         ambiguous = len(scored) > 1 and best[0] - scored[1][0] < AMBIGUITY_MARGIN
         if ambiguous and best[0] >= 1.0 and normalise_numerals(scored[1][3]) in normalise_numerals(best[3]):
             ambiguous = False  # "潍坊八村" and the shorter "潍坊" both occur in the text: the longer name wins
         point = self.points[best[4]]
-        match = AddressMatch(text, best[2], best[3], float(best[0]), point.x, point.y, building=parsed.building,
-                             unit=parsed.unit, room=parsed.room, ambiguous=bool(ambiguous),
-                             candidates=ranked if ambiguous else ranked[:1])
+        match = AddressMatch(
+            text,
+            best[2],
+            best[3],
+            float(best[0]),
+            point.x,
+            point.y,
+            building=parsed.building,
+            unit=parsed.unit,
+            room=parsed.room,
+            ambiguous=bool(ambiguous),
+            candidates=ranked if ambiguous else ranked[:1],
+        )
         if parsed.building is not None:
             for num, code, name, geom in self.buildings.get(best[2], []):
                 if num == parsed.building:
@@ -279,8 +309,9 @@ class AddressResolver:
         return match
 
 
-def resolve_address(text: str, compounds: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = None,
-                    limit: int = 5) -> AddressMatch:
+def resolve_address(
+    text: str, compounds: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = None, limit: int = 5
+) -> AddressMatch:
     """Resolve an address text to a compound and building (see the module docstring).
 
     For many texts against the same layers build one :class:`AddressResolver` and call its

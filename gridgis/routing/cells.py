@@ -156,15 +156,19 @@ class CellLocator:
         if len(records) + 2 >= 2**31:  # a city too large for int32 cell values
             cells = cells.astype(np.int64)
         cells[special_ids] = -2 - start
-        return cls(x0, y0, dx, dy, nx, ny, n, cells, records, nsp, len(e_rank),
-                   int(n_c.max()) if nsp else 0)
+        return cls(x0, y0, dx, dy, nx, ny, n, cells, records, nsp, len(e_rank), int(n_c.max()) if nsp else 0)
 
     # ------------------------------------------------------------------ queries
     @property
     def stats(self) -> dict[str, float]:
         """Size figures: cells, special cells, edges stored, cell size in metres."""
-        return {"cells": self.nx * self.ny, "special_cells": self.nspecial, "edges": self.nedges,
-                "cell_m": self.dy * M_PER_DEG_LAT, "megabytes": round((self.cells.nbytes + self.records.nbytes) / 2**20, 1)}
+        return {
+            "cells": self.nx * self.ny,
+            "special_cells": self.nspecial,
+            "edges": self.nedges,
+            "cell_m": self.dy * M_PER_DEG_LAT,
+            "megabytes": round((self.cells.nbytes + self.records.nbytes) / 2**20, 1),
+        }
 
     def locate_one(self, x: float, y: float) -> tuple[int, ...]:
         """Ids of the polygons covering the point (lon, lat); ``()`` when none.
@@ -202,19 +206,18 @@ class CellLocator:
             lo, hi, _ = kernels.answer_one(self, -2 - v, x, y, split)
             return lo, hi
         ids = self._locate_in_record(-2 - v, c, r, x, y)
-        return (min((i for i in ids if i < split), default=-1),
-                min((i - split for i in ids if i >= split), default=-1))
+        return (min((i for i in ids if i < split), default=-1), min((i - split for i in ids if i >= split), default=-1))
 
     def _locate_in_record(self, o: int, c: int, r: int, x: float, y: float) -> tuple[int, ...]:
         """Every polygon covering (x, y) in the special cell (c, r) whose record begins at ``o`` (pure Python)."""
         ne, nc = int(self.records[o]), int(self.records[o + 1])
         rx = self.x0 + (c + REF_DX) * self.dx
         ry = self.y0 + (r + REF_DY) * self.dy
-        cands = [int(cd) for cd in self.records[o + 2:o + 2 + nc].tolist()]
+        cands = [int(cd) for cd in self.records[o + 2 : o + 2 + nc].tolist()]
         state = [cd & 1 for cd in cands]
         on = [False] * nc
         sx, sy = rx - x, ry - y  # the segment point → reference
-        for ax, ay, bx, by, s, side in self.records[o + 2 + nc:o + 2 + nc + 6 * ne].reshape(ne, 6).tolist():
+        for ax, ay, bx, by, s, side in self.records[o + 2 + nc : o + 2 + nc + 6 * ne].reshape(ne, 6).tolist():
             o_q = (bx - ax) * (y - ay) - (by - ay) * (x - ax)
             if o_q == 0.0:
                 if min(ax, bx) <= x <= max(ax, bx) and min(ay, by) <= y <= max(ay, by):
@@ -310,8 +313,13 @@ class CellLocator:
         slot, o_r = self.records[base + 4].astype(np.int64), self.records[base + 5]
         px, py, pr_x, pr_y = qx[pe], qy[pe], rx[pe], ry[pe]
         o_q = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
-        on = ((o_q == 0) & (px >= np.minimum(ax, bx)) & (px <= np.maximum(ax, bx))
-              & (py >= np.minimum(ay, by)) & (py <= np.maximum(ay, by)))
+        on = (
+            (o_q == 0)
+            & (px >= np.minimum(ax, bx))
+            & (px <= np.maximum(ax, bx))
+            & (py >= np.minimum(ay, by))
+            & (py <= np.maximum(ay, by))
+        )
         sx, sy = pr_x - px, pr_y - py
         s_a = sx * (ay - py) - sy * (ax - px) > 0
         s_b = sx * (by - py) - sy * (bx - px) > 0
@@ -415,7 +423,7 @@ def _scanline_cover(ax, ay, bx, by, poly, geo) -> tuple[np.ndarray, np.ndarray]:
     c0 = np.maximum(np.ceil((x_in - x0) / dx - REF_DX).astype(np.int64), 0)
     c1 = np.minimum(np.ceil((x_out - x0) / dx - REF_DX).astype(np.int64), nx)
     # nudge the ends so the cell set matches the exact comparison with the reference x
-    c0 += (x0 + (c0 + REF_DX) * dx <= x_in)
+    c0 += x0 + (c0 + REF_DX) * dx <= x_in
     c0 -= (c0 > 0) & (x0 + (c0 - 1 + REF_DX) * dx > x_in)
     c1 += (c1 < nx) & (x0 + (c1 + REF_DX) * dx < x_out)
     c1 -= (c1 > 0) & (x0 + (c1 - 1 + REF_DX) * dx >= x_out)

@@ -24,8 +24,14 @@ OUTPUT_COLUMNS = ("micro_grid_code", "grid_code", "community_code", "street_code
 GEO_SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
 
 
-def read_points(path: str | Path, lon_col: str = "lon", lat_col: str = "lat", crs: str | None = None,
-                layer: str | None = None, encoding: str = "utf-8") -> tuple[pd.DataFrame, np.ndarray, np.ndarray, str]:
+def read_points(
+    path: str | Path,
+    lon_col: str = "lon",
+    lat_col: str = "lat",
+    crs: str | None = None,
+    layer: str | None = None,
+    encoding: str = "utf-8",
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, str]:
     """Read a point file: (the frame as read, x array, y array, the CRS name of x/y).
 
     CSV columns are kept as text exactly as written; ``lon_col``/``lat_col`` are read as numbers
@@ -43,14 +49,18 @@ def read_points(path: str | Path, lon_col: str = "lon", lat_col: str = "lat", cr
             raise MalformedInputError(f"cannot read {path} as CSV ({encoding}): {err}; try --encoding gbk") from err
         missing = [c for c in (lon_col, lat_col) if c not in frame.columns]
         if missing:
-            raise ValidationError(f"{path.name} has no column {', '.join(missing)}; its columns are "
-                                  f"{', '.join(frame.columns)} (use --lon-col/--lat-col)")
+            raise ValidationError(
+                f"{path.name} has no column {', '.join(missing)}; its columns are "
+                f"{', '.join(frame.columns)} (use --lon-col/--lat-col)"
+            )
         x = pd.to_numeric(frame[lon_col].str.strip(), errors="coerce").to_numpy(dtype=float)
         y = pd.to_numeric(frame[lat_col].str.strip(), errors="coerce").to_numpy(dtype=float)
         return frame, x, y, crs or "wgs84"
     if suffix in GEO_SUFFIXES:
         try:
-            frame = gpd.read_file(path, layer=layer, engine="pyogrio") if layer else gpd.read_file(path, engine="pyogrio")
+            frame = (
+                gpd.read_file(path, layer=layer, engine="pyogrio") if layer else gpd.read_file(path, engine="pyogrio")
+            )
         except Exception as err:  # pyogrio raises several error types for unreadable files
             raise MalformedInputError(f"cannot read {path}: {err}") from err
         geoms = frame.geometry.values
@@ -64,13 +74,19 @@ def read_points(path: str | Path, lon_col: str = "lon", lat_col: str = "lat", cr
     raise ValidationError(f"unsupported input {path.name}: use .csv, .geojson or .gpkg")
 
 
-def route_points(index: RoutingIndex, x: np.ndarray, y: np.ndarray, crs: str, chunk_size: int = 100_000,
-                 on_chunk: Callable[[int], None] | None = None) -> pd.DataFrame:
+def route_points(
+    index: RoutingIndex,
+    x: np.ndarray,
+    y: np.ndarray,
+    crs: str,
+    chunk_size: int = 100_000,
+    on_chunk: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
     """Route arrays in chunks of ``chunk_size``; ``on_chunk(n)`` after each chunk of ``n`` rows."""
     parse_crs(crs)  # an unknown CRS fails before any work
     parts = []
     for start in range(0, len(x), max(1, chunk_size)):
-        part = index.route_many(x[start:start + chunk_size], y[start:start + chunk_size], crs, with_compounds=False)
+        part = index.route_many(x[start : start + chunk_size], y[start : start + chunk_size], crs, with_compounds=False)
         parts.append(part)
         if on_chunk is not None:
             on_chunk(len(part))
@@ -79,8 +95,9 @@ def route_points(index: RoutingIndex, x: np.ndarray, y: np.ndarray, crs: str, ch
     return pd.concat(parts, ignore_index=True)[list(OUTPUT_COLUMNS)]
 
 
-def write_points(frame: pd.DataFrame, routed: pd.DataFrame, out: str | Path, x: np.ndarray, y: np.ndarray,
-                 crs: str) -> Path:
+def write_points(
+    frame: pd.DataFrame, routed: pd.DataFrame, out: str | Path, x: np.ndarray, y: np.ndarray, crs: str
+) -> Path:
     """Write the input columns plus the routing columns to ``out`` (.csv, .geojson or .gpkg)."""
     out = Path(out)
     suffix = out.suffix.lower()
@@ -91,8 +108,7 @@ def write_points(frame: pd.DataFrame, routed: pd.DataFrame, out: str | Path, x: 
     result["reason"] = result["reason"].fillna("")
     if suffix == ".csv":
         if isinstance(result, gpd.GeoDataFrame):
-            result = pd.DataFrame(result.drop(columns=result.geometry.name)).assign(
-                geometry=result.geometry.to_wkt())
+            result = pd.DataFrame(result.drop(columns=result.geometry.name)).assign(geometry=result.geometry.to_wkt())
         result.to_csv(out, index=False, encoding="utf-8")
         return out
     if suffix not in GEO_SUFFIXES:

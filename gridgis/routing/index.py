@@ -41,8 +41,7 @@ from gridgis.crs import ensure_storage_crs, metric_crs_for, parse_crs, points_to
 from gridgis.errors import OutOfAreaError, ValidationError
 from gridgis.routing import kernels
 from gridgis.routing.cells import CellLocator, polygon_edges
-from gridgis.routing.nearest import (NearestSegments, first_per_point, haversine_m, metric_transformer,
-                                     outer_edges)
+from gridgis.routing.nearest import NearestSegments, first_per_point, haversine_m, metric_transformer, outer_edges
 from gridgis.routing.result import RouteResult
 
 DEFAULT_SNAP_TOLERANCE_M = 30.0
@@ -61,8 +60,7 @@ def _workers(value: Any) -> list:
 def _frame(city: dict[str, gpd.GeoDataFrame], layer: str) -> gpd.GeoDataFrame:
     frame = city.get(layer)
     if frame is None or len(frame) == 0:
-        return gpd.GeoDataFrame({"code": [], "name": []}, geometry=gpd.GeoSeries([], crs="EPSG:4326"),
-                                crs="EPSG:4326")
+        return gpd.GeoDataFrame({"code": [], "name": []}, geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
     frame = ensure_storage_crs(frame, layer)
     frame = frame[~frame.geometry.isna() & ~frame.geometry.is_empty]
     return frame.sort_values("code", kind="stable").reset_index(drop=True)
@@ -106,8 +104,13 @@ class RoutingIndex:
 
     # ------------------------------------------------------------------ build
     @classmethod
-    def build(cls, city: dict[str, gpd.GeoDataFrame], generation: int | None = None,
-              snap_tolerance_m: float = DEFAULT_SNAP_TOLERANCE_M, cell_m: float | None = None) -> RoutingIndex:
+    def build(
+        cls,
+        city: dict[str, gpd.GeoDataFrame],
+        generation: int | None = None,
+        snap_tolerance_m: float = DEFAULT_SNAP_TOLERANCE_M,
+        cell_m: float | None = None,
+    ) -> RoutingIndex:
         """Build the index from layer frames (EPSG:4326): ``grids`` is required, the rest optional.
 
         Examples
@@ -168,8 +171,9 @@ class RoutingIndex:
         # compounds and buildings share one raster (ids: compounds first, then buildings), so a point
         # needs one look-up for both; a building inside a compound is simply a doubly covered cell
         self.nq = len(comps)
-        self.area_loc = CellLocator.build(np.concatenate([comps.geometry.values, blds.geometry.values]),
-                                          cell_m=cell_m, max_cells=6_000_000)
+        self.area_loc = CellLocator.build(
+            np.concatenate([comps.geometry.values, blds.geometry.values]), cell_m=cell_m, max_cells=6_000_000
+        )
 
         # metric geometry for compound ownership and snapping
         self.metric_crs = metric_crs_for(grids)
@@ -180,13 +184,15 @@ class RoutingIndex:
         # every grid edge as its own segment: the nearest grid of an outside point is the owner of
         # its nearest segment, and segment distances are cheap (polygon distances are not)
         ax, ay, bx, by, owner = outer_edges(*polygon_edges(grids_m))
-        self.grid_segments = shapely.STRtree(shapely.linestrings(
-            np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1)))
+        self.grid_segments = shapely.STRtree(
+            shapely.linestrings(np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1))
+        )
         self.grid_segment_owner = owner
         self.grid_nearest = NearestSegments(ax, ay, bx, by, owner, self.grid_segments)
         ax, ay, bx, by, owner = polygon_edges(micro_m)
-        self.micro_segments = shapely.STRtree(shapely.linestrings(
-            np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1)))
+        self.micro_segments = shapely.STRtree(
+            shapely.linestrings(np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1))
+        )
         self.micro_segment_owner = owner
         # the same segments grouped by the grid of their micro-grid, for the compiled snapping kernel
         by_grid = np.argsort(self.m_grid[owner], kind="stable")
@@ -208,16 +214,25 @@ class RoutingIndex:
         if kernels.AVAILABLE:
             empty = np.zeros(0)
             kernels.nearest_in_cells(self.grid_nearest, empty, empty)
-            kernels.nearest_of_group(empty, empty, np.zeros(0, np.int64), 1.0, self.micro_seg_ptr,
-                                     *self.micro_seg_grouped)
+            kernels.nearest_of_group(
+                empty, empty, np.zeros(0, np.int64), 1.0, self.micro_seg_ptr, *self.micro_seg_grouped
+            )
         return self
 
     def _prepare_rows(self) -> None:
         """Plain-Python result rows per micro-grid and per grid: the single look-up only indexes lists."""
+
         def grid_row(g: int) -> tuple:
             comm, street = self.g_comm[g], self.g_street[g]
-            return (self.g_code[g], self.g_name[g], comm, self.community_names.get(comm), street,
-                    self.street_names.get(street), self.g_workers[g] if g >= 0 else [])
+            return (
+                self.g_code[g],
+                self.g_name[g],
+                comm,
+                self.community_names.get(comm),
+                street,
+                self.street_names.get(street),
+                self.g_workers[g] if g >= 0 else [],
+            )
 
         self._g_rows = [(None, None, *grid_row(g)[:6], [], grid_row(g)[6]) for g in range(len(self.g_code) - 1)]
         self._m_rows = []
@@ -235,9 +250,14 @@ class RoutingIndex:
     @property
     def stats(self) -> dict[str, Any]:
         """Counts and cell-raster sizes (for logs and benchmarks)."""
-        return {"generation": self.generation, "micro_grids": len(self.m_code) - 1,
-                "grids": self.ngrids_geom, "compounds": len(self.q_code) - 1, "buildings": len(self.b_code) - 1,
-                "micro_cells": self.micro_loc.stats}
+        return {
+            "generation": self.generation,
+            "micro_grids": len(self.m_code) - 1,
+            "grids": self.ngrids_geom,
+            "compounds": len(self.q_code) - 1,
+            "buildings": len(self.b_code) - 1,
+            "micro_cells": self.micro_loc.stats,
+        }
 
     # ------------------------------------------------------------------ single
     def _pick(self, cands: tuple[int, ...], compound: int, grid_of) -> int:
@@ -271,8 +291,10 @@ class RoutingIndex:
                 xs, ys = points_to_storage([x], [y], src)
                 x, y = float(xs[0]), float(ys[0])
         if not (math.isfinite(x) and math.isfinite(y) and -180.0 <= x <= 180.0 and -90.0 <= y <= 90.0):
-            raise ValidationError(f"coordinates out of range: lon={lon!r}, lat={lat!r} ({crs}); lon must lie in "
-                                  "[-180, 180] and lat in [-90, 90] after conversion to WGS84")
+            raise ValidationError(
+                f"coordinates out of range: lon={lon!r}, lat={lat!r} ({crs}); lon must lie in "
+                "[-180, 180] and lat in [-90, 90] after conversion to WGS84"
+            )
         compound, building = self.area_loc.covering_one(x, y, self.nq)  # lowest codes where several cover it
         m = self.micro_loc.locate_one(x, y)
         snapped, dist, mi, gi = False, 0.0, -1, -1
@@ -288,8 +310,27 @@ class RoutingIndex:
         qc, qn = self._q_rows[compound]
         bc, bn = self._b_rows[building]
         r = self._m_rows[mi] if mi >= 0 else self._g_rows[gi]
-        return RouteResult(x, y, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], qc, qn, bc, bn, r[8], r[9],
-                           snapped, dist, self.generation)
+        return RouteResult(
+            x,
+            y,
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            qc,
+            qn,
+            bc,
+            bn,
+            r[8],
+            r[9],
+            snapped,
+            dist,
+            self.generation,
+        )
 
     def _snap_one(self, x: float, y: float) -> tuple[int, int, float]:
         gi, mi, dist, _, _ = self._snap(np.array([x]), np.array([y]))
@@ -333,7 +374,8 @@ class RoutingIndex:
         raise OutOfAreaError(
             f"point ({x:.6f}, {y:.6f}) is outside the service area: the nearest grid is {self.g_code[gi]} "
             f"{self.g_name[gi] or ''} at {d:.0f} m (tolerance {self.snap_tolerance_m:.0f} m); check the "
-            "coordinates and their CRS (wgs84, gcj02, bd09 …)")
+            "coordinates and their CRS (wgs84, gcj02, bd09 …)"
+        )
 
     def _snap(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
         """Nearest grid (and micro-grid in it) within the tolerance, ``-1`` where none is; plus the
@@ -350,8 +392,9 @@ class RoutingIndex:
             rows = np.flatnonzero(near_d <= self.snap_tolerance_m)
         gi[rows], dist[rows] = near_g[rows], near_d[rows]
         if len(rows) and kernels.AVAILABLE:  # the nearest micro-grid of the snapped grid, within the tolerance
-            mi[rows] = kernels.nearest_of_group(mx[rows], my[rows], gi[rows], self.snap_tolerance_m,
-                                                self.micro_seg_ptr, *self.micro_seg_grouped)[0]
+            mi[rows] = kernels.nearest_of_group(
+                mx[rows], my[rows], gi[rows], self.snap_tolerance_m, self.micro_seg_ptr, *self.micro_seg_grouped
+            )[0]
         elif len(rows):
             pts = shapely.points(mx[rows], my[rows])
             pj, sj = self.micro_segments.query(pts, predicate="dwithin", distance=self.snap_tolerance_m)
@@ -442,8 +485,14 @@ class RoutingIndex:
         (``%.0f`` and ``np.rint`` both round half to even on the exact value)."""
         whole = np.rint(d)
         if not (np.isfinite(whole).all() and (whole < 2**36).all()):
-            return np.array([f"outside the service area: nearest grid {self.g_code[a]} at {b:.0f} m"
-                             for a, b in zip(g.tolist(), d.tolist())] + [None], dtype=object)[:-1]
+            return np.array(
+                [
+                    f"outside the service area: nearest grid {self.g_code[a]} at {b:.0f} m"
+                    for a, b in zip(g.tolist(), d.tolist())
+                ]
+                + [None],
+                dtype=object,
+            )[:-1]
         keys, inverse = np.unique((g.astype(np.int64) << 36) | whole.astype(np.int64), return_inverse=True)
         codes = self.g_code[keys >> 36].tolist()
         metres = (keys & (2**36 - 1)).tolist()

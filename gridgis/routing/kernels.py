@@ -73,8 +73,9 @@ if AVAILABLE:
             ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
             i8p = ir.IntType(8).as_pointer()
             i32 = ir.IntType(32)
-            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                                                _PREFETCH)
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), _PREFETCH
+            )
             # read access, keep in all cache levels, data cache
             builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
             return context.get_dummy_value()
@@ -143,8 +144,9 @@ if AVAILABLE:
         return lo, hi, hits
 
     @_jit
-    def _special_pass(x, y, x0, y0, dx, dy, records, ref_dx, ref_dy, split, special, start, m,
-                      lo, hi, count, state, on):
+    def _special_pass(
+        x, y, x0, y0, dx, dy, records, ref_dx, ref_dy, split, special, start, m, lo, hi, count, state, on
+    ):
         """Answer the queued points of special cells (their cell's record starts at ``start``).
 
         The record of the point sixteen steps ahead is prefetched, so that its cache miss overlaps
@@ -155,8 +157,9 @@ if AVAILABLE:
             if j + 16 < m:
                 _prefetch(records, start[j + 16])
             i = special[j]
-            lo[i], hi[i], count[i] = _answer_in_record(records, start[j], x[i], y[i], x0, y0, dx, dy, ref_dx, ref_dy,
-                                                       split, state, on)
+            lo[i], hi[i], count[i] = _answer_in_record(
+                records, start[j], x[i], y[i], x0, y0, dx, dy, ref_dx, ref_dy, split, state, on
+            )
 
     @_jit
     def _answer_one(records, o, px, py, x0, y0, dx, dy, ref_dx, ref_dy, split, width):
@@ -166,8 +169,7 @@ if AVAILABLE:
         return _answer_in_record(records, o, px, py, x0, y0, dx, dy, ref_dx, ref_dy, split, state, on)
 
     @_jit
-    def _covering(x, y, x0, y0, dx, dy, nx, ny, cells, records, ref_dx, ref_dy, split,
-                  lo, hi, count, state, on):
+    def _covering(x, y, x0, y0, dx, dy, nx, ny, cells, records, ref_dx, ref_dy, split, lo, hi, count, state, on):
         """Per point: the lowest covering id below ``split`` (``lo``), the lowest at or above it
         minus ``split`` (``hi``; both -1 when none) and how many polygons cover it (``count``). Two passes: the
         cell of every point (independent loads the CPU overlaps), then the points in special cells."""
@@ -195,8 +197,7 @@ if AVAILABLE:
                 special[m] = i
                 start[m] = -2 - v
                 m += 1
-        _special_pass(x, y, x0, y0, dx, dy, records, ref_dx, ref_dy, split, special, start, m,
-                      lo, hi, count, state, on)
+        _special_pass(x, y, x0, y0, dx, dy, records, ref_dx, ref_dy, split, special, start, m, lo, hi, count, state, on)
 
     @_jit
     def _segment_distance(px, py, ax, ay, bx, by):
@@ -254,8 +255,12 @@ if AVAILABLE:
             who = np.int64(-1)
             for k in range(ptr[g], ptr[g + 1]):
                 # a cheap bounding-box test first: most segments of the group are far away
-                if (px < min(ax[k], bx[k]) - tol or px > max(ax[k], bx[k]) + tol
-                        or py < min(ay[k], by[k]) - tol or py > max(ay[k], by[k]) + tol):
+                if (
+                    px < min(ax[k], bx[k]) - tol
+                    or px > max(ax[k], bx[k]) + tol
+                    or py < min(ay[k], by[k]) - tol
+                    or py > max(ay[k], by[k]) + tol
+                ):
                     continue
                 d = _segment_distance(px, py, ax[k], ay[k], bx[k], by[k])
                 if d <= tol and (d < best or (d == best and owner[k] < who)):
@@ -268,24 +273,31 @@ if AVAILABLE:
 
 def _outputs(locator, n: int) -> tuple[np.ndarray, ...]:
     width = max(locator.max_candidates, 1)
-    return (np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int32),
-            np.zeros(width, dtype=np.int64), np.zeros(width, dtype=np.int64))
+    return (
+        np.empty(n, dtype=np.int64),
+        np.empty(n, dtype=np.int64),
+        np.empty(n, dtype=np.int32),
+        np.zeros(width, dtype=np.int64),
+        np.zeros(width, dtype=np.int64),
+    )
 
 
 def _raster(locator) -> tuple:
     return (locator.x0, locator.y0, locator.dx, locator.dy, locator.nx, locator.ny, locator.cells, locator.records)
 
 
-def covering(locator, x: np.ndarray, y: np.ndarray, split: int | None = None
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def covering(
+    locator, x: np.ndarray, y: np.ndarray, split: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lowest id < split, lowest id >= split minus split, number of covering polygons) per point (lon, lat)."""
     from gridgis.routing.cells import REF_DX, REF_DY
 
     x = np.ascontiguousarray(x, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)
     lo, hi, count, state, on = _outputs(locator, len(x))
-    _covering(x, y, *_raster(locator), REF_DX, REF_DY, locator.n if split is None else int(split),
-              lo, hi, count, state, on)
+    _covering(
+        x, y, *_raster(locator), REF_DX, REF_DY, locator.n if split is None else int(split), lo, hi, count, state, on
+    )
     return lo, hi, count
 
 
@@ -315,20 +327,23 @@ def nearest_in_cells(ns, mx: np.ndarray, my: np.ndarray) -> tuple[np.ndarray, np
     my = np.ascontiguousarray(my, dtype=np.float64)
     owner = np.empty(len(mx), dtype=np.int64)
     dist = np.empty(len(mx))
-    _nearest_in_cells(mx, my, ns.x0, ns.y0, ns.step, ns.nx, ns.ny, ns.ptr, ns.cand, ns.ax, ns.ay, ns.bx, ns.by,
-                      ns.owner, owner, dist)
+    _nearest_in_cells(
+        mx, my, ns.x0, ns.y0, ns.step, ns.nx, ns.ny, ns.ptr, ns.cand, ns.ax, ns.ay, ns.bx, ns.by, ns.owner, owner, dist
+    )
     return owner, dist
 
 
-def nearest_of_group(mx: np.ndarray, my: np.ndarray, group: np.ndarray, tol: float, ptr: np.ndarray,
-                     ax, ay, bx, by, owner) -> tuple[np.ndarray, np.ndarray]:
+def nearest_of_group(
+    mx: np.ndarray, my: np.ndarray, group: np.ndarray, tol: float, ptr: np.ndarray, ax, ay, bx, by, owner
+) -> tuple[np.ndarray, np.ndarray]:
     """The nearest owner (and distance) within ``tol`` among the segments of each point's group."""
     mx = np.ascontiguousarray(mx, dtype=np.float64)
     my = np.ascontiguousarray(my, dtype=np.float64)
     out = np.empty(len(mx), dtype=np.int64)
     dist = np.empty(len(mx))
-    _nearest_of_group(mx, my, np.ascontiguousarray(group, dtype=np.int64), float(tol), ptr, ax, ay, bx, by,
-                      owner, out, dist)
+    _nearest_of_group(
+        mx, my, np.ascontiguousarray(group, dtype=np.int64), float(tol), ptr, ax, ay, bx, by, owner, out, dist
+    )
     return out, dist
 
 
@@ -337,5 +352,17 @@ def answer_one(locator, start: int, x: float, y: float, split: int) -> tuple[int
     special cell of ``locator`` whose record begins at ``start``."""
     from gridgis.routing.cells import REF_DX, REF_DY
 
-    return _answer_one(locator.records, start, x, y, locator.x0, locator.y0, locator.dx, locator.dy,
-                       REF_DX, REF_DY, split, max(locator.max_candidates, 1))
+    return _answer_one(
+        locator.records,
+        start,
+        x,
+        y,
+        locator.x0,
+        locator.y0,
+        locator.dx,
+        locator.dy,
+        REF_DX,
+        REF_DY,
+        split,
+        max(locator.max_candidates, 1),
+    )

@@ -22,7 +22,9 @@ def outer_edges(ax, ay, bx, by, owner):
     """Drop the edges two grids share exactly (interior to the service area): an outside point's
     nearest grid is always reached through an edge on the outline."""
     swap = (ax > bx) | ((ax == bx) & (ay > by))
-    k = np.column_stack([np.where(swap, bx, ax), np.where(swap, by, ay), np.where(swap, ax, bx), np.where(swap, ay, by)])
+    k = np.column_stack(
+        [np.where(swap, bx, ax), np.where(swap, by, ay), np.where(swap, ax, bx), np.where(swap, ay, by)]
+    )
     _, inverse, counts = np.unique(k, axis=0, return_inverse=True, return_counts=True)
     once = counts[inverse.ravel()] == 1
     return ax[once], ay[once], bx[once], by[once], owner[once]
@@ -79,8 +81,9 @@ class NearestSegments:
         self.x0, self.y0 = xmin - pad, ymin - pad
         self.nx = int(math.ceil((xmax + pad - self.x0) / self.step))
         self.ny = int(math.ceil((ymax + pad - self.y0) / self.step))
-        cx, cy = np.meshgrid(self.x0 + (np.arange(self.nx) + 0.5) * self.step,
-                             self.y0 + (np.arange(self.ny) + 0.5) * self.step)
+        cx, cy = np.meshgrid(
+            self.x0 + (np.arange(self.nx) + 0.5) * self.step, self.y0 + (np.arange(self.ny) + 0.5) * self.step
+        )
         centres = shapely.points(cx.ravel(), cy.ravel())  # cell r * nx + c
         (ci, _), dc = tree.query_nearest(centres, return_distance=True, all_matches=False)
         near = np.empty(len(centres))
@@ -125,7 +128,8 @@ class NearestSegments:
     def _beyond(self, mx, my, rest: np.ndarray, owner: np.ndarray, dist: np.ndarray) -> None:
         """Points beyond the raster: the tree (all segments at the minimal distance, then lowest owner)."""
         if len(rest):
-            (pj, sj), dj = self.tree.query_nearest(shapely.points(mx[rest], my[rest]), return_distance=True,
-                                                   all_matches=True)
+            (pj, sj), dj = self.tree.query_nearest(
+                shapely.points(mx[rest], my[rest]), return_distance=True, all_matches=True
+            )
             pj, gj, dj = first_per_point(pj, self.owner[sj], dj)
             owner[rest[pj]], dist[rest[pj]] = gj, dj

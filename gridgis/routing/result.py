@@ -37,6 +37,7 @@ class RouteResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: one object per level (``None`` where the point is in no such area)."""
+
         def level(code: str | None, name: str | None, workers: list | None = None) -> dict[str, Any] | None:
             if code is None:
                 return None

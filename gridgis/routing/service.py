@@ -51,8 +51,13 @@ class RoutingService:
         how often a request may ask the repository whether a new generation exists.
     """
 
-    def __init__(self, repository: Any, snap_tolerance_m: float = DEFAULT_SNAP_TOLERANCE_M, cache_size: int = 3,
-                 check_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        repository: Any,
+        snap_tolerance_m: float = DEFAULT_SNAP_TOLERANCE_M,
+        cache_size: int = 3,
+        check_interval_s: float = 1.0,
+    ) -> None:
         self.repository = repository
         self.snap_tolerance_m = snap_tolerance_m
         self.cache_size = max(1, cache_size)
@@ -73,8 +78,9 @@ class RoutingService:
                 if generation in self._cache:
                     return self._cache[generation]
             started = time.perf_counter()
-            index = RoutingIndex.build(load_city(self.repository, generation), generation=generation,
-                                       snap_tolerance_m=self.snap_tolerance_m)
+            index = RoutingIndex.build(
+                load_city(self.repository, generation), generation=generation, snap_tolerance_m=self.snap_tolerance_m
+            )
             self.builds += 1
             log.info("routing index for generation %s built in %.2f s", generation, time.perf_counter() - started)
             with self._lock:
@@ -119,8 +125,10 @@ class RoutingService:
             self._checked = now
             self._refresh_in_background()
         if self._current is None:
-            raise NotFoundError("no boundaries are loaded yet, so nothing can be routed; import a city first "
-                                "(gridgis import … or gridgis sample-city)")
+            raise NotFoundError(
+                "no boundaries are loaded yet, so nothing can be routed; import a city first "
+                "(gridgis import … or gridgis sample-city)"
+            )
         return self._current
 
     def _refresh_in_background(self) -> None:
@@ -144,6 +152,7 @@ class RoutingService:
     def prewarm(self) -> threading.Thread:
         """Build the current generation's index in a background thread (the service's start-up), so the
         first request does not wait for it; a store with no boundaries yet is fine (nothing is built)."""
+
         def _warm() -> None:
             try:
                 self._checked = time.monotonic()
@@ -184,6 +193,7 @@ class RoutingService:
     def listen(self, poll_interval: float = 1.0) -> Any:
         """Rebuild when the repository reports a new generation (NOTIFY on PostGIS, polling on SQLite)."""
         if self._listener is None and hasattr(self.repository, "listen_generations"):
+
             def _on_generation(generation_id: int) -> None:
                 try:
                     self.refresh(int(generation_id))

@@ -31,10 +31,18 @@ def _chain(lattice: np.ndarray, i0: int, j0: int, i1: int, j1: int) -> shapely.P
     return shapely.Polygon(ring)
 
 
-def synthetic_city(grids_x: int = 6, grids_y: int = 6, micro: int = 2, per_community: int = 3,
-                   communities_per_street: int = 2, spacing_m: float = 60.0, jitter: float = 0.25,
-                   origin: tuple[float, float] = (121.50, 31.22), grids_without_micro: int = 1,
-                   seed: int = 0) -> dict[str, gpd.GeoDataFrame]:
+def synthetic_city(
+    grids_x: int = 6,
+    grids_y: int = 6,
+    micro: int = 2,
+    per_community: int = 3,
+    communities_per_street: int = 2,
+    spacing_m: float = 60.0,
+    jitter: float = 0.25,
+    origin: tuple[float, float] = (121.50, 31.22),
+    grids_without_micro: int = 1,
+    seed: int = 0,
+) -> dict[str, gpd.GeoDataFrame]:
     """Generate the layer frames of a synthetic city (EPSG:4326).
 
     Parameters
@@ -82,10 +90,18 @@ def synthetic_city(grids_x: int = 6, grids_y: int = 6, micro: int = 2, per_commu
             comm_cells.setdefault(comm, []).append((gi, gj))
             geom = _chain(lattice, gi * micro, gj * micro, (gi + 1) * micro, (gj + 1) * micro)
             seq = len(grids) + 1
-            grids.append({"code": gcode, "name": f"第{seq}网格", "community_code": comm, "kind": "basic",
-                          "households": 400, "population": 1000,
-                          "workers": [{"name": f"网格员{seq}", "role": "full_time", "phone": f"1390000{seq:04d}"}],
-                          "geometry": geom})
+            grids.append(
+                {
+                    "code": gcode,
+                    "name": f"第{seq}网格",
+                    "community_code": comm,
+                    "kind": "basic",
+                    "households": 400,
+                    "population": 1000,
+                    "workers": [{"name": f"网格员{seq}", "role": "full_time", "phone": f"1390000{seq:04d}"}],
+                    "geometry": geom,
+                }
+            )
             if seq > total - grids_without_micro:
                 continue
             m = 0
@@ -93,11 +109,18 @@ def synthetic_city(grids_x: int = 6, grids_y: int = 6, micro: int = 2, per_commu
                 for mi in range(micro):
                     m += 1
                     i0, j0 = gi * micro + mi, gj * micro + mj
-                    micro_rows.append({"code": f"{gcode}{m:02d}", "name": f"第{seq}网格{m}号微网格",
-                                       "grid_code": gcode, "households": 50,
-                                       "workers": [{"name": f"微网格员{seq}-{m}", "role": "part_time",
-                                                    "phone": f"1380000{seq:03d}{m}"}],
-                                       "geometry": _chain(lattice, i0, j0, i0 + 1, j0 + 1)})
+                    micro_rows.append(
+                        {
+                            "code": f"{gcode}{m:02d}",
+                            "name": f"第{seq}网格{m}号微网格",
+                            "grid_code": gcode,
+                            "households": 50,
+                            "workers": [
+                                {"name": f"微网格员{seq}-{m}", "role": "part_time", "phone": f"1380000{seq:03d}{m}"}
+                            ],
+                            "geometry": _chain(lattice, i0, j0, i0 + 1, j0 + 1),
+                        }
+                    )
             # a compound straddling this grid's east edge (inside the lattice)
             if gi + 1 < grids_x and (gi + gj) % 2 == 0:
                 qn = sum(1 for c in compounds if c["community_code"] == comm) + 1
@@ -107,29 +130,62 @@ def synthetic_city(grids_x: int = 6, grids_y: int = 6, micro: int = 2, per_commu
                 x_b = lon0 + ((gi + 1.2) * micro) * mx
                 y_a = lat0 + ((gj + 0.25) * micro) * my
                 y_b = lat0 + ((gj + 0.75) * micro) * my
-                compounds.append({"code": qcode, "name": name, "community_code": comm, "kind": "residential",
-                                  "households": 300, "address": f"{name}", "geometry": shapely.box(x_a, y_a, x_b, y_b)})
+                compounds.append(
+                    {
+                        "code": qcode,
+                        "name": name,
+                        "community_code": comm,
+                        "kind": "residential",
+                        "households": 300,
+                        "address": f"{name}",
+                        "geometry": shapely.box(x_a, y_a, x_b, y_b),
+                    }
+                )
                 w, h = (x_b - x_a) / 3, (y_b - y_a) / 2
                 b = 0
                 for bj in range(2):
                     for bi in range(3):
                         b += 1
                         bx0, by0 = x_a + bi * w + 0.2 * w, y_a + bj * h + 0.2 * h
-                        buildings.append({"code": f"{qcode}B{b:03d}", "name": f"{name}{b}号楼",
-                                          "compound_code": qcode, "community_code": comm, "number": f"{b}号楼",
-                                          "households": 40, "units": 2, "floors": 6,
-                                          "geometry": shapely.box(bx0, by0, bx0 + 0.6 * w, by0 + 0.6 * h)})
+                        buildings.append(
+                            {
+                                "code": f"{qcode}B{b:03d}",
+                                "name": f"{name}{b}号楼",
+                                "compound_code": qcode,
+                                "community_code": comm,
+                                "number": f"{b}号楼",
+                                "households": 40,
+                                "units": 2,
+                                "floors": 6,
+                                "geometry": shapely.box(bx0, by0, bx0 + 0.6 * w, by0 + 0.6 * h),
+                            }
+                        )
     for comm, cells in comm_cells.items():
         gis = [c[0] for c in cells]
         gjs = [c[1] for c in cells]
         geom = _chain(lattice, min(gis) * micro, min(gjs) * micro, (max(gis) + 1) * micro, (max(gjs) + 1) * micro)
-        communities.append({"code": comm, "name": f"第{int(comm[-3:])}社区{comm[6:9]}", "street_code": comm[:9] + "000",
-                            "households": 2000, "population": 5000, "geometry": geom})
+        communities.append(
+            {
+                "code": comm,
+                "name": f"第{int(comm[-3:])}社区{comm[6:9]}",
+                "street_code": comm[:9] + "000",
+                "households": 2000,
+                "population": 5000,
+                "geometry": geom,
+            }
+        )
     comm_frame = gpd.GeoDataFrame(communities, crs=STORAGE_CRS)
     for scode, part in comm_frame.groupby(comm_frame["street_code"]):
-        streets.append({"code": scode, "name": f"第{int(scode[6:9])}街道", "district": "浦东新区",
-                        "households": int(part["households"].sum()), "population": int(part["population"].sum()),
-                        "geometry": shapely.coverage_union_all(part.geometry.values)})
+        streets.append(
+            {
+                "code": scode,
+                "name": f"第{int(scode[6:9])}街道",
+                "district": "浦东新区",
+                "households": int(part["households"].sum()),
+                "population": int(part["population"].sum()),
+                "geometry": shapely.coverage_union_all(part.geometry.values),
+            }
+        )
     return {
         "streets": gpd.GeoDataFrame(streets, crs=STORAGE_CRS),
         "communities": comm_frame,

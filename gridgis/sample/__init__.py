@@ -15,12 +15,22 @@ import geopandas as gpd
 from gridgis.sample.tickets import generate_ticket_points
 
 #: the steps :func:`generate_city` reports through ``step`` (for progress bars)
-STEPS = ("streets and communities", "compounds", "buildings", "grids", "micro-grids", "noding the hierarchy",
-         "attributes", "stations", "tickets")
+STEPS = (
+    "streets and communities",
+    "compounds",
+    "buildings",
+    "grids",
+    "micro-grids",
+    "noding the hierarchy",
+    "attributes",
+    "stations",
+    "tickets",
+)
 
 
-def generate_city(seed: int = 0, scale: str = "small", tickets: int | None = None,
-                  step: Callable[[str], None] | None = None) -> dict[str, gpd.GeoDataFrame]:
+def generate_city(
+    seed: int = 0, scale: str = "small", tickets: int | None = None, step: Callable[[str], None] | None = None
+) -> dict[str, gpd.GeoDataFrame]:
     """Generate the sample city: one layer frame (EPSG:4326) per layer, plus ``"tickets"``.
 
     Parameters

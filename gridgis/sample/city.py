@@ -67,7 +67,7 @@ def district_polygon(seed: int, scale: str) -> tuple[shapely.Geometry, int]:
     sc = SCALES[scale]
     rng = _rng(seed, 0)
     n_comm = sc.streets * sc.communities_per_street
-    area = n_comm * sc.community_side ** 2
+    area = n_comm * sc.community_side**2
     w = np.sqrt(area * 0.9)
     h = area / w
     epsg = gauss_kruger_epsg(ORIGIN[0])
@@ -228,8 +228,7 @@ def _buildings(compounds: np.ndarray, kinds: np.ndarray, rng) -> dict[str, np.nd
     cy = shapely.get_y(shapely.centroid(slabs))
     cx = shapely.get_x(shapely.centroid(slabs))
     order = np.lexsort((cx, -cy, owner))
-    return {"geometry": slabs[order], "compound": owner[order], "units": units[owner][order],
-            "floors": floors[order]}
+    return {"geometry": slabs[order], "compound": owner[order], "units": units[owner][order], "floors": floors[order]}
 
 
 def _households(bld: dict, n_comp: int, comp_comm: np.ndarray, comms: list[dict], sc: Scale, rng) -> None:
@@ -415,8 +414,22 @@ def build_plan(seed: int = 0, scale: str = "small", step: Callable[[str], None] 
     comm_geom = P.dissolve(faces, c_label, len(comms))
     street_geom = P.dissolve(faces, s_label, len(streets))
     bld_micro = _assign(shapely.points(bld_xy), micro_geom)
-    return {"epsg": epsg, "district": district, "streets": streets, "communities": comms, "grids": grids,
-            "micros": micros, "street_geom": street_geom, "comm_geom": comm_geom, "grid_geom": grid_geom,
-            "micro_geom": micro_geom, "comp_geom": comp_geom, "comp_comm": comp_comm, "comp_kind": kinds,
-            "buildings": bld, "bld_micro": bld_micro, "bld_grid": np.array([m["grid"] for m in micros])[bld_micro],
-            "rng": rng}
+    return {
+        "epsg": epsg,
+        "district": district,
+        "streets": streets,
+        "communities": comms,
+        "grids": grids,
+        "micros": micros,
+        "street_geom": street_geom,
+        "comm_geom": comm_geom,
+        "grid_geom": grid_geom,
+        "micro_geom": micro_geom,
+        "comp_geom": comp_geom,
+        "comp_comm": comp_comm,
+        "comp_kind": kinds,
+        "buildings": bld,
+        "bld_micro": bld_micro,
+        "bld_grid": np.array([m["grid"] for m in micros])[bld_micro],
+        "rng": rng,
+    }

@@ -41,9 +41,14 @@ class _Namer:
         self.rng = rng
         self.used: set[str] = set()
         self.stem_count: dict[str, int] = {}
-        self.pools = {k: list(rng.permutation(v)) for k, v in (
-            ("residential", N.RESIDENTIAL_NAMES), ("transitional", N.TRANSITIONAL_NAMES),
-            ("work_unit", N.WORK_UNIT_NAMES))}
+        self.pools = {
+            k: list(rng.permutation(v))
+            for k, v in (
+                ("residential", N.RESIDENTIAL_NAMES),
+                ("transitional", N.TRANSITIONAL_NAMES),
+                ("work_unit", N.WORK_UNIT_NAMES),
+            )
+        }
         self.pool_pos = {k: 0 for k in self.pools}
 
     def stem_for(self, community_name: str, ci: int) -> str:
@@ -87,11 +92,15 @@ def compounds_frame(plan: dict, rng: np.random.Generator) -> tuple[gpd.GeoDataFr
     hh = np.bincount(bld["compound"], weights=bld["households"], minlength=n).astype(int)
     namer = _Namer(rng)
     r = rng.random((4, n))
-    pm = np.select([kinds == "residential", kinds == "transitional", kinds == "work_unit"],
-                   [r[0] < 0.97, r[0] < 0.6, r[0] < 0.35], r[0] < 0.3)
+    pm = np.select(
+        [kinds == "residential", kinds == "transitional", kinds == "work_unit"],
+        [r[0] < 0.97, r[0] < 0.6, r[0] < 0.35],
+        r[0] < 0.3,
+    )
     oc = np.select([kinds == "residential", kinds == "transitional"], [r[1] < 0.7, r[1] < 0.3], r[1] < 0.12)
-    clear = np.select([kinds == "aging", kinds == "work_unit", kinds == "transitional"],
-                      [r[2] < 0.35, r[2] < 0.6, r[2] < 0.85], True)
+    clear = np.select(
+        [kinds == "aging", kinds == "work_unit", kinds == "transitional"], [r[2] < 0.35, r[2] < 0.6, r[2] < 0.85], True
+    )
     codes, names, addresses = [], [], []
     seq: dict[int, int] = {}
     for i in range(n):
@@ -101,11 +110,21 @@ def compounds_frame(plan: dict, rng: np.random.Generator) -> tuple[gpd.GeoDataFr
         names.append(namer.name(str(kinds[i]), comms[ci]["name"], ci))
         road = N.ROADS[(ci * 3 + seq[ci]) % len(N.ROADS)]
         addresses.append(f"{road}{int(rng.integers(1, 120)) * 10}弄")
-    frame = gpd.GeoDataFrame({
-        "code": codes, "name": names, "community_code": [comms[c]["code"] for c in plan["comp_comm"]],
-        "kind": kinds.astype(str), "households": hh, "has_property_management": pm,
-        "has_owners_committee": oc & pm, "boundary_clear": clear, "address": addresses,
-    }, geometry=to_lonlat(plan["comp_geom"], plan["epsg"]), crs=STORAGE_CRS)
+    frame = gpd.GeoDataFrame(
+        {
+            "code": codes,
+            "name": names,
+            "community_code": [comms[c]["code"] for c in plan["comp_comm"]],
+            "kind": kinds.astype(str),
+            "households": hh,
+            "has_property_management": pm,
+            "has_owners_committee": oc & pm,
+            "boundary_clear": clear,
+            "address": addresses,
+        },
+        geometry=to_lonlat(plan["comp_geom"], plan["epsg"]),
+        crs=STORAGE_CRS,
+    )
     return frame, names
 
 
@@ -116,11 +135,20 @@ def buildings_frame(plan: dict, comp_codes: list[str], comp_comm_codes: list[str
     counts = np.diff(np.r_[first, len(owner)])
     seq = np.arange(len(owner)) - np.repeat(first, counts) + 1
     codes = [f"{comp_codes[o]}B{s:03d}" for o, s in zip(owner, seq)]
-    return gpd.GeoDataFrame({
-        "code": codes, "name": [f"{s}号楼" for s in seq], "compound_code": [comp_codes[o] for o in owner],
-        "community_code": [comp_comm_codes[o] for o in owner], "number": [f"{s}号楼" for s in seq],
-        "households": bld["households"], "units": bld["units"], "floors": bld["floors"],
-    }, geometry=to_lonlat(bld["geometry"], plan["epsg"]), crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(
+        {
+            "code": codes,
+            "name": [f"{s}号楼" for s in seq],
+            "compound_code": [comp_codes[o] for o in owner],
+            "community_code": [comp_comm_codes[o] for o in owner],
+            "number": [f"{s}号楼" for s in seq],
+            "households": bld["households"],
+            "units": bld["units"],
+            "floors": bld["floors"],
+        },
+        geometry=to_lonlat(bld["geometry"], plan["epsg"]),
+        crs=STORAGE_CRS,
+    )
 
 
 def admin_frames(plan: dict, rng: np.random.Generator) -> dict[str, gpd.GeoDataFrame]:
@@ -135,17 +163,30 @@ def admin_frames(plan: dict, rng: np.random.Generator) -> dict[str, gpd.GeoDataF
     c_hh = np.bincount(c_of_g, weights=g_hh, minlength=len(comms)).astype(int)
     s_of_c = np.array([c["street"] for c in comms])
     s_hh = np.bincount(s_of_c, weights=c_hh, minlength=len(plan["streets"])).astype(int)
-    pop = lambda h: np.round(h * rng.uniform(2.3, 2.9, len(h))).astype(int)  # noqa: E731
+    pop = lambda h: np.round(h * rng.uniform(2.3, 2.9, len(h))).astype(int)
     epsg = plan["epsg"]
-    streets = gpd.GeoDataFrame({
-        "code": [s["code"] for s in plan["streets"]], "name": [s["name"] for s in plan["streets"]],
-        "district": N.DISTRICT, "households": s_hh, "population": pop(s_hh),
-    }, geometry=to_lonlat(plan["street_geom"], epsg), crs=STORAGE_CRS)
-    communities = gpd.GeoDataFrame({
-        "code": [c["code"] for c in comms], "name": [c["name"] for c in comms],
-        "street_code": [plan["streets"][c["street"]]["code"] for c in comms],
-        "households": c_hh, "population": pop(c_hh),
-    }, geometry=to_lonlat(plan["comm_geom"], epsg), crs=STORAGE_CRS)
+    streets = gpd.GeoDataFrame(
+        {
+            "code": [s["code"] for s in plan["streets"]],
+            "name": [s["name"] for s in plan["streets"]],
+            "district": N.DISTRICT,
+            "households": s_hh,
+            "population": pop(s_hh),
+        },
+        geometry=to_lonlat(plan["street_geom"], epsg),
+        crs=STORAGE_CRS,
+    )
+    communities = gpd.GeoDataFrame(
+        {
+            "code": [c["code"] for c in comms],
+            "name": [c["name"] for c in comms],
+            "street_code": [plan["streets"][c["street"]]["code"] for c in comms],
+            "households": c_hh,
+            "population": pop(c_hh),
+        },
+        geometry=to_lonlat(plan["comm_geom"], epsg),
+        crs=STORAGE_CRS,
+    )
     g_codes, g_names, g_kind, g_for, g_workers = [], [], [], [], []
     for g in grids:
         c = comms[g["community"]]
@@ -160,17 +201,31 @@ def admin_frames(plan: dict, rng: np.random.Generator) -> dict[str, gpd.GeoDataF
             g_kind.append("basic")
             g_for.append(None)
         g_workers.append(workers_for_grid(rng))
-    grid_frame = gpd.GeoDataFrame({
-        "code": g_codes, "name": g_names, "community_code": [comms[g["community"]]["code"] for g in grids],
-        "kind": g_kind, "dedicated_for": g_for, "households": g_hh, "population": pop(g_hh),
-        "workers": g_workers,
-    }, geometry=to_lonlat(plan["grid_geom"], epsg), crs=STORAGE_CRS)
-    micro_frame = gpd.GeoDataFrame({
-        "code": [f"{g_codes[m['grid']]}{m['seq']:02d}" for m in micros],
-        "name": [f"{g_names[m['grid']]}{m['seq']}号微网格" for m in micros],
-        "grid_code": [g_codes[m["grid"]] for m in micros], "households": m_hh,
-        "workers": [worker_for_micro_grid(rng) for _ in micros],
-    }, geometry=to_lonlat(plan["micro_geom"], epsg), crs=STORAGE_CRS)
+    grid_frame = gpd.GeoDataFrame(
+        {
+            "code": g_codes,
+            "name": g_names,
+            "community_code": [comms[g["community"]]["code"] for g in grids],
+            "kind": g_kind,
+            "dedicated_for": g_for,
+            "households": g_hh,
+            "population": pop(g_hh),
+            "workers": g_workers,
+        },
+        geometry=to_lonlat(plan["grid_geom"], epsg),
+        crs=STORAGE_CRS,
+    )
+    micro_frame = gpd.GeoDataFrame(
+        {
+            "code": [f"{g_codes[m['grid']]}{m['seq']:02d}" for m in micros],
+            "name": [f"{g_names[m['grid']]}{m['seq']}号微网格" for m in micros],
+            "grid_code": [g_codes[m["grid"]] for m in micros],
+            "households": m_hh,
+            "workers": [worker_for_micro_grid(rng) for _ in micros],
+        },
+        geometry=to_lonlat(plan["micro_geom"], epsg),
+        crs=STORAGE_CRS,
+    )
     return {"streets": streets, "communities": communities, "grids": grid_frame, "micro_grids": micro_frame}
 
 
@@ -189,10 +244,20 @@ def stations_frame(plan: dict, city: dict[str, gpd.GeoDataFrame], rng: np.random
         road = N.ROADS[int(rng.integers(len(N.ROADS)))]
         name = pattern.format(area=_short(area_name), place=place, road=road, person=person_name(rng))
         k = int(rng.integers(2, len(services) + 1))
-        rows.append({"code": f"{area_code}S{seq[area_code]:03d}", "name": name, "kind": kind, "level": level,
-                     "area_code": area_code, "opening_hours": hours,
-                     "services": [str(s) for s in rng.permutation(services)[:k]], "contact": landline(rng),
-                     "address": f"{road}{int(rng.integers(1, 900))}号", "geometry": point})
+        rows.append(
+            {
+                "code": f"{area_code}S{seq[area_code]:03d}",
+                "name": name,
+                "kind": kind,
+                "level": level,
+                "area_code": area_code,
+                "opening_hours": hours,
+                "services": [str(s) for s in rng.permutation(services)[:k]],
+                "contact": landline(rng),
+                "address": f"{road}{int(rng.integers(1, 900))}号",
+                "geometry": point,
+            }
+        )
 
     comp_by_comm = {c: g for c, g in compounds.groupby("community_code")}
     free_areas: list = []  # rows placed afterwards, all at once, off the compounds
@@ -203,8 +268,16 @@ def stations_frame(plan: dict, city: dict[str, gpd.GeoDataFrame], rng: np.random
 
     for s in streets.itertuples():
         add_free("party_mass_centre", "street", s.code, s.name, s.geometry, s.name)
-    extra = ["red_station", "courier_station", "help_desk", "canteen", "mediation_room", "micro_station",
-             "help_desk", "micro_station"]
+    extra = [
+        "red_station",
+        "courier_station",
+        "help_desk",
+        "canteen",
+        "mediation_room",
+        "micro_station",
+        "help_desk",
+        "micro_station",
+    ]
     for i, c in enumerate(comms.itertuples()):
         add_free("party_mass_centre", "community", c.code, c.name, c.geometry, c.name)
         mine = comp_by_comm.get(c.code)
@@ -222,8 +295,9 @@ def stations_frame(plan: dict, city: dict[str, gpd.GeoDataFrame], rng: np.random
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=STORAGE_CRS)
 
 
-def _free_points(areas: np.ndarray, compounds: gpd.GeoDataFrame, rng: np.random.Generator,
-                 tries: int = 60) -> np.ndarray:
+def _free_points(
+    areas: np.ndarray, compounds: gpd.GeoDataFrame, rng: np.random.Generator, tries: int = 60
+) -> np.ndarray:
     """One point per area, inside it but outside every compound (a road or a square) when possible."""
     b = shapely.bounds(areas)
     u = rng.random((len(areas), tries, 2))
@@ -246,8 +320,9 @@ def _free_points(areas: np.ndarray, compounds: gpd.GeoDataFrame, rng: np.random.
 
 def finish(city: dict[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFrame]:
     """Normalise every layer frame to its spec (columns, dtypes), in layer order."""
-    return {layer: normalize_frame(LAYERS[layer], city[layer].reset_index(drop=True))
-            for layer in LAYERS if layer in city}
+    return {
+        layer: normalize_frame(LAYERS[layer], city[layer].reset_index(drop=True)) for layer in LAYERS if layer in city
+    }
 
 
 __all__ = ["admin_frames", "buildings_frame", "compounds_frame", "finish", "stations_frame", "to_lonlat"]

@@ -77,8 +77,15 @@ def _halves(poly: shapely.Geometry, line_xy: np.ndarray, axis: int) -> tuple[sha
     return shapely.intersection(poly, low_half), shapely.difference(poly, low_half)
 
 
-def kd_split(poly: shapely.Geometry, xy: np.ndarray, weights: np.ndarray, n: int, rng: np.random.Generator,
-             wiggle: float = 0.0, index: np.ndarray | None = None) -> list[Piece]:
+def kd_split(
+    poly: shapely.Geometry,
+    xy: np.ndarray,
+    weights: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    wiggle: float = 0.0,
+    index: np.ndarray | None = None,
+) -> list[Piece]:
     """Split ``poly`` into ``n`` pieces holding about equal ``weights`` of the points ``xy``.
 
     Returns the pieces, each with the indices of its points; the cut lines (extended by
@@ -123,12 +130,19 @@ def _split(poly, xy, weights, n, rng, wiggle, index, lines) -> list[Piece]:
     if low.is_empty or high.is_empty:
         return [Piece(poly, index)]
     in_low = shapely.contains_xy(low, pts[:, 0], pts[:, 1]) if len(pts) else np.zeros(0, bool)
-    return (_split(low, xy, weights, n_low, rng, wiggle, index[in_low], lines)
-            + _split(high, xy, weights, n - n_low, rng, wiggle, index[~in_low], lines))
+    return _split(low, xy, weights, n_low, rng, wiggle, index[in_low], lines) + _split(
+        high, xy, weights, n - n_low, rng, wiggle, index[~in_low], lines
+    )
 
 
-def kd_boxes(bounds: tuple[float, float, float, float], xy: np.ndarray, weights: np.ndarray, n: int,
-             boxes: list[tuple[float, float, float, float]], segments: list[tuple[float, float, float, float]]) -> None:
+def kd_boxes(
+    bounds: tuple[float, float, float, float],
+    xy: np.ndarray,
+    weights: np.ndarray,
+    n: int,
+    boxes: list[tuple[float, float, float, float]],
+    segments: list[tuple[float, float, float, float]],
+) -> None:
     """Split the rectangle ``bounds`` into ``n`` boxes of about equal weight (pure numpy, fast).
 
     Appends the boxes to ``boxes`` and the cut segments (x0, y0, x1, y1), extended by
@@ -162,8 +176,9 @@ def segments_to_lines(segments: list[tuple[float, float, float, float]]) -> list
     return list(shapely.linestrings(a))
 
 
-def label_within_group(faces: np.ndarray, face_group: np.ndarray, cells: np.ndarray,
-                       cell_group: np.ndarray) -> np.ndarray:
+def label_within_group(
+    faces: np.ndarray, face_group: np.ndarray, cells: np.ndarray, cell_group: np.ndarray
+) -> np.ndarray:
     """For each face, the cell of the *same group* its interior point lies in (-1 when none)."""
     pts = shapely.point_on_surface(faces)
     f_idx, c_idx = shapely.STRtree(cells).query(pts, predicate="within")
@@ -220,6 +235,6 @@ def dissolve(faces: np.ndarray, label: np.ndarray, n: int) -> np.ndarray:
     bounds = np.searchsorted(label[order], np.arange(n + 1))
     out = np.empty(n, dtype=object)
     for i in range(n):
-        group = faces[order[bounds[i]:bounds[i + 1]]]
+        group = faces[order[bounds[i] : bounds[i + 1]]]
         out[i] = group[0] if len(group) == 1 else shapely.coverage_union_all(group)
     return out

@@ -22,8 +22,12 @@ REFERENCE_END = datetime(2026, 11, 24, 23, 59, tzinfo=SHANGHAI)
 DAYS = 92
 _HOURS_W = np.array([1, 1, 1, 1, 1, 2, 4, 8, 12, 14, 14, 12, 9, 10, 12, 12, 11, 10, 9, 8, 6, 4, 2, 1], float)
 
-_DESCRIPTIONS = ("{place}{title}，请尽快处理。", "居民反映：{place}{title}，已持续数日。",
-                 "{place}{title}，影响居民正常生活，希望相关部门处理。", "网格员巡查发现{place}{title}。")
+_DESCRIPTIONS = (
+    "{place}{title}，请尽快处理。",
+    "居民反映：{place}{title}，已持续数日。",
+    "{place}{title}，影响居民正常生活，希望相关部门处理。",
+    "网格员巡查发现{place}{title}。",
+)
 
 
 def tickets_frame(city: dict[str, gpd.GeoDataFrame], n: int, rng: np.random.Generator) -> gpd.GeoDataFrame:
@@ -54,8 +58,10 @@ def tickets_frame(city: dict[str, gpd.GeoDataFrame], n: int, rng: np.random.Gene
     minute = rng.integers(0, 60, n)
     second = rng.integers(0, 60, n)
     start = REFERENCE_END.replace(hour=0, minute=0) - timedelta(days=DAYS - 1)
-    times = [start + timedelta(days=int(d), hours=int(h), minutes=int(m), seconds=int(s))
-             for d, h, m, s in zip(day, hour, minute, second)]
+    times = [
+        start + timedelta(days=int(d), hours=int(h), minutes=int(m), seconds=int(s))
+        for d, h, m, s in zip(day, hour, minute, second)
+    ]
     order = np.argsort(np.array([t.timestamp() for t in times]), kind="stable")
     channel = rng.choice(N.CHANNELS, size=n, p=N.CHANNEL_WEIGHTS)
     roads = rng.choice(N.ROADS, size=n)
@@ -70,9 +76,17 @@ def tickets_frame(city: dict[str, gpd.GeoDataFrame], n: int, rng: np.random.Gene
         else:
             address = f"{roads[i]}{numbers[i]}号"
         desc = _DESCRIPTIONS[int(rng.integers(len(_DESCRIPTIONS)))].format(place=address, title=title)
-        rows.append({"id": f"T{times[i]:%Y%m%d}{k:05d}", "matter_code": str(matter[i]), "title": title,
-                     "description": desc, "channel": str(channel[i]),
-                     "reported_at": times[i].isoformat(), "address": address})
+        rows.append(
+            {
+                "id": f"T{times[i]:%Y%m%d}{k:05d}",
+                "matter_code": str(matter[i]),
+                "title": title,
+                "description": desc,
+                "channel": str(channel[i]),
+                "reported_at": times[i].isoformat(),
+                "address": address,
+            }
+        )
     geom = shapely.points(np.round(lon[order], 7), np.round(lat[order], 7))
     return gpd.GeoDataFrame(rows, geometry=geom, crs=STORAGE_CRS)
 

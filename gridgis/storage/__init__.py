@@ -7,4 +7,4 @@ from gridgis.storage.model import FeatureChange, Generation
 from gridgis.storage.queries import NOTIFY_CHANNEL
 from gridgis.storage.repository import Repository
 
-__all__ = ["FeatureChange", "Generation", "NOTIFY_CHANNEL", "Repository"]
+__all__ = ["NOTIFY_CHANNEL", "FeatureChange", "Generation", "Repository"]

@@ -49,7 +49,8 @@ def make_engine(url: str, *, connect_timeout: int = 5) -> sa.Engine:
     except (exc.ArgumentError, exc.NoSuchModuleError, ValueError) as err:
         raise StorageUnavailableError(
             f"database URL {_safe_url(url)!r} cannot be used ({err.__class__.__name__}); expected "
-            "sqlite:///path.db or postgresql+psycopg://user@host:port/db") from err
+            "sqlite:///path.db or postgresql+psycopg://user@host:port/db"
+        ) from err
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine
@@ -102,10 +103,12 @@ def storage_errors(url: str, doing: str) -> Iterator[None]:
         if _missing_schema(err):
             raise StorageUnavailableError(
                 f"the database at {_safe_url(url)} has no gridgis schema (while {doing}); "
-                "run `Repository.create_schema()` (alembic upgrade head) first") from err
+                "run `Repository.create_schema()` (alembic upgrade head) first"
+            ) from err
         if isinstance(err, exc.OperationalError | exc.InterfaceError) or err.connection_invalidated:
             kind = err.orig.__class__.__name__ if err.orig is not None else err.__class__.__name__
             raise StorageUnavailableError(
                 f"the database at {_safe_url(url)} is unavailable while {doing} ({kind}); "
-                "check that it is running and GRIDGIS_DATABASE_URL, then retry") from err
+                "check that it is running and GRIDGIS_DATABASE_URL, then retry"
+            ) from err
         raise

@@ -14,30 +14,61 @@ from gridgis.storage.queries import _ROW_COLUMNS, alive_in, fetch_rows
 from gridgis.storage.rows import same_feature
 from gridgis.storage.schema import features, generations
 
-DIFF_COLUMNS = ["layer", "code", "name", "op", "version_a", "version_b", "properties_a", "properties_b",
-                "geometry_a", "geometry"]
+DIFF_COLUMNS = [
+    "layer",
+    "code",
+    "name",
+    "op",
+    "version_a",
+    "version_b",
+    "properties_a",
+    "properties_b",
+    "geometry_a",
+    "geometry",
+]
 _LAYER_RANK = {layer: i for i, layer in enumerate(LAYERS)}
 
 
 def feature_history(conn: sa.Connection, layer: str, code: str) -> list[dict[str, Any]]:
     """Every stored version of ``layer``/``code``, oldest first (see ``Repository.feature_history``)."""
     later = sa.alias(generations, "later")
-    ended_in = (sa.select(sa.func.min(later.c.id)).where(later.c.id > features.c.generation_high)
-                .scalar_subquery())
-    stmt = (sa.select(features.c.version, features.c.generation_low, features.c.generation_high,
-                      features.c.name, features.c.parent_code, features.c.properties, features.c.geometry,
-                      generations.c.created_at, generations.c.author, generations.c.message,
-                      ended_in.label("ended_in"))
-            .join(generations, generations.c.id == features.c.generation_low)
-            .where(features.c.layer == layer, features.c.code == code)
-            .order_by(features.c.generation_low, features.c.version))
+    ended_in = sa.select(sa.func.min(later.c.id)).where(later.c.id > features.c.generation_high).scalar_subquery()
+    stmt = (
+        sa.select(
+            features.c.version,
+            features.c.generation_low,
+            features.c.generation_high,
+            features.c.name,
+            features.c.parent_code,
+            features.c.properties,
+            features.c.geometry,
+            generations.c.created_at,
+            generations.c.author,
+            generations.c.message,
+            ended_in.label("ended_in"),
+        )
+        .join(generations, generations.c.id == features.c.generation_low)
+        .where(features.c.layer == layer, features.c.code == code)
+        .order_by(features.c.generation_low, features.c.version)
+    )
     out = []
     for r in conn.execute(stmt).mappings():
-        out.append({"layer": layer, "code": code, "version": int(r["version"]), "generation": int(r["generation_low"]),
-                    "created_at": r["created_at"], "author": r["author"], "message": r["message"],
-                    "name": r["name"], "parent_code": r["parent_code"], "properties": r["properties"],
-                    "geometry": r["geometry"],
-                    "ended_in": None if r["generation_high"] is None else int(r["ended_in"])})
+        out.append(
+            {
+                "layer": layer,
+                "code": code,
+                "version": int(r["version"]),
+                "generation": int(r["generation_low"]),
+                "created_at": r["created_at"],
+                "author": r["author"],
+                "message": r["message"],
+                "name": r["name"],
+                "parent_code": r["parent_code"],
+                "properties": r["properties"],
+                "geometry": r["geometry"],
+                "ended_in": None if r["generation_high"] is None else int(r["ended_in"]),
+            }
+        )
     return out
 
 
@@ -60,21 +91,27 @@ def diff(conn: sa.Connection, gen_a: int, gen_b: int, layer: str | None = None) 
         op = "added" if a is None else "removed" if b is None else "changed"
         last = b if b is not None else a
         assert last is not None
-        records.append({
-            "layer": key[0], "code": key[1], "name": last["name"], "op": op,
-            "version_a": None if a is None else int(a["version"]),
-            "version_b": None if b is None else int(b["version"]),
-            "properties_a": None if a is None else a["properties"],
-            "properties_b": None if b is None else b["properties"],
-            "geometry_a": None if a is None else a["geometry"],
-            "geometry": last["geometry"],
-        })
+        records.append(
+            {
+                "layer": key[0],
+                "code": key[1],
+                "name": last["name"],
+                "op": op,
+                "version_a": None if a is None else int(a["version"]),
+                "version_b": None if b is None else int(b["version"]),
+                "properties_a": None if a is None else a["properties"],
+                "properties_b": None if b is None else b["properties"],
+                "geometry_a": None if a is None else a["geometry"],
+                "geometry": last["geometry"],
+            }
+        )
     frame = pd.DataFrame(records, columns=DIFF_COLUMNS)
     for col in ("version_a", "version_b"):
         frame[col] = frame[col].astype("Int64")
     frame["geometry_a"] = gpd.GeoSeries(frame["geometry_a"].tolist(), index=frame.index, crs=STORAGE_CRS)
-    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(frame["geometry"].tolist(), index=frame.index,
-                                                          crs=STORAGE_CRS), crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(
+        frame, geometry=gpd.GeoSeries(frame["geometry"].tolist(), index=frame.index, crs=STORAGE_CRS), crs=STORAGE_CRS
+    )
 
 
 def state_rows(conn: sa.Connection, generation: int) -> dict[str, list[dict[str, Any]]]:
@@ -83,6 +120,20 @@ def state_rows(conn: sa.Connection, generation: int) -> dict[str, list[dict[str,
     stmt = sa.select(*_ROW_COLUMNS).where(alive_in(generation)).order_by(features.c.layer, features.c.code)
     for row in fetch_rows(conn, stmt):
         out.setdefault(row["layer"], []).append(
-            {k: row[k] for k in ("code", "name", "parent_code", "properties", "geometry", "wkb", "min_lon",
-                                 "min_lat", "max_lon", "max_lat")})
+            {
+                k: row[k]
+                for k in (
+                    "code",
+                    "name",
+                    "parent_code",
+                    "properties",
+                    "geometry",
+                    "wkb",
+                    "min_lon",
+                    "min_lat",
+                    "max_lon",
+                    "max_lat",
+                )
+            }
+        )
     return out

@@ -21,8 +21,12 @@ class Generation:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "created_at": self.created_at.isoformat(), "author": self.author,
-                "message": self.message}
+        return {
+            "id": self.id,
+            "created_at": self.created_at.isoformat(),
+            "author": self.author,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,13 @@ class FeatureChange:
     expected_version: int | None = None
 
     @classmethod
-    def from_row(cls, layer: str, row: Mapping[str, Any], op: Literal["create", "replace", "delete"] = "replace",
-                 expected_version: int | None = None) -> FeatureChange:
+    def from_row(
+        cls,
+        layer: str,
+        row: Mapping[str, Any],
+        op: Literal["create", "replace", "delete"] = "replace",
+        expected_version: int | None = None,
+    ) -> FeatureChange:
         """A change from a frame row or a feature dict (``code``, ``name``, fields, ``geometry``)."""
         skip = {"code", "geometry", "version", "layer", "parent_code", "generation_low", "generation_high"}
         props = {k: v for k, v in row.items() if k not in skip}

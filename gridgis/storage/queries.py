@@ -18,7 +18,7 @@ import shapely
 import sqlalchemy as sa
 
 from gridgis.crs import STORAGE_CRS
-from gridgis.errors import (ConflictError, NotFoundError, PreconditionFailedError, Problem, ValidationError)
+from gridgis.errors import ConflictError, NotFoundError, PreconditionFailedError, Problem, ValidationError
 from gridgis.layers import LayerSpec, check_frame, get_spec
 from gridgis.storage.model import BBox, FeatureChange, Generation
 from gridgis.storage.rows import frame_to_rows, same_feature
@@ -26,10 +26,22 @@ from gridgis.storage.schema import features, generations, wkb_column
 
 NOTIFY_CHANNEL = "gridgis_generation"
 _CHUNK = 5000
-_ROW_COLUMNS = (features.c.id, features.c.layer, features.c.code, features.c.name, features.c.parent_code,
-                features.c.properties, wkb_column(features.c.geometry), features.c.min_lon, features.c.min_lat,
-                features.c.max_lon, features.c.max_lat, features.c.version, features.c.generation_low,
-                features.c.generation_high)
+_ROW_COLUMNS = (
+    features.c.id,
+    features.c.layer,
+    features.c.code,
+    features.c.name,
+    features.c.parent_code,
+    features.c.properties,
+    wkb_column(features.c.geometry),
+    features.c.min_lon,
+    features.c.min_lat,
+    features.c.max_lon,
+    features.c.max_lat,
+    features.c.version,
+    features.c.generation_low,
+    features.c.generation_high,
+)
 
 
 # --------------------------------------------------------------------------- generations
@@ -59,8 +71,13 @@ def _utc(at: datetime) -> datetime:
 
 def generation_at(conn: sa.Connection, at: datetime) -> Generation:
     when = _utc(at)
-    row = conn.execute(sa.select(generations).where(generations.c.created_at <= when)
-                       .order_by(generations.c.id.desc()).limit(1)).mappings().first()
+    row = (
+        conn.execute(
+            sa.select(generations).where(generations.c.created_at <= when).order_by(generations.c.id.desc()).limit(1)
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFoundError(f"no generation existed at {when.isoformat()}; the store starts later")
     return generation_from_row(row)
@@ -110,8 +127,10 @@ def fetch_rows(conn: sa.Connection, stmt: sa.Select[Any], parse: bool = True) ->
 
 def alive_in(generation: int) -> sa.ColumnElement[bool]:
     """Rows that are part of generation ``generation``."""
-    return sa.and_(features.c.generation_low <= generation,
-                   sa.or_(features.c.generation_high.is_(None), features.c.generation_high >= generation))
+    return sa.and_(
+        features.c.generation_low <= generation,
+        sa.or_(features.c.generation_high.is_(None), features.c.generation_high >= generation),
+    )
 
 
 def _alive(generation: int | None) -> sa.ColumnElement[bool]:
@@ -140,9 +159,13 @@ def _filter_condition(spec: LayerSpec, key: str, value: Any) -> sa.ColumnElement
             known = ["name", "parent_code", *(f.name for f in spec.fields if f.type != "json")]
             raise ValidationError(f"{spec.name} has no field {key!r} to filter on; known: {', '.join(known)}") from None
         element = features.c.properties[key]
-        column, cast = {"str": (element.as_string(), str), "int": (element.as_integer(), int),
-                        "float": (element.as_float(), float), "bool": (element.as_boolean(), _as_bool),
-                        "json": (None, None)}[field.type]
+        column, cast = {
+            "str": (element.as_string(), str),
+            "int": (element.as_integer(), int),
+            "float": (element.as_float(), float),
+            "bool": (element.as_boolean(), _as_bool),
+            "json": (None, None),
+        }[field.type]
         if column is None:
             raise ValidationError(f"{spec.name}.{key} is a list field and cannot be filtered by equality")
     try:
@@ -166,8 +189,14 @@ def _as_bool(value: Any) -> bool:
     return bool(value)
 
 
-def _where(spec: LayerSpec, generation: int | None, bbox: BBox | None, codes: Iterable[str] | None,
-           filters: Mapping[str, Any] | None, postgis: bool) -> list[sa.ColumnElement[bool]]:
+def _where(
+    spec: LayerSpec,
+    generation: int | None,
+    bbox: BBox | None,
+    codes: Iterable[str] | None,
+    filters: Mapping[str, Any] | None,
+    postgis: bool,
+) -> list[sa.ColumnElement[bool]]:
     where = [features.c.layer == spec.name, _alive(generation)]
     if codes is not None:
         where.append(features.c.code.in_(codes))
@@ -175,11 +204,16 @@ def _where(spec: LayerSpec, generation: int | None, bbox: BBox | None, codes: It
         where.append(_filter_condition(spec, key, value))
     if bbox is not None:
         minx, miny, maxx, maxy = bbox
-        where += [features.c.max_lon >= minx, features.c.min_lon <= maxx,
-                  features.c.max_lat >= miny, features.c.min_lat <= maxy]
+        where += [
+            features.c.max_lon >= minx,
+            features.c.min_lon <= maxx,
+            features.c.max_lat >= miny,
+            features.c.min_lat <= maxy,
+        ]
         if postgis:
-            where.append(sa.func.ST_Intersects(features.c.geometry,
-                                               sa.func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)))
+            where.append(
+                sa.func.ST_Intersects(features.c.geometry, sa.func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326))
+            )
     return where
 
 
@@ -194,8 +228,14 @@ def _exact_bbox(rows: list[dict[str, Any]], bbox: BBox) -> list[dict[str, Any]]:
 MANY_CODES = 2000
 
 
-def _plan(spec: LayerSpec, generation: int | None, bbox: Sequence[float] | None, codes: Iterable[str] | None,
-          filters: Mapping[str, Any] | None, postgis: bool) -> tuple[list[Any], BBox | None, set[str] | None]:
+def _plan(
+    spec: LayerSpec,
+    generation: int | None,
+    bbox: Sequence[float] | None,
+    codes: Iterable[str] | None,
+    filters: Mapping[str, Any] | None,
+    postgis: bool,
+) -> tuple[list[Any], BBox | None, set[str] | None]:
     """The SQL conditions, plus what must still be filtered in Python: the exact bbox test on
     SQLite (SQL only compares bounding boxes there) and a very long list of codes."""
     box = None if bbox is None else _check_bbox(bbox)
@@ -205,9 +245,18 @@ def _plan(spec: LayerSpec, generation: int | None, bbox: Sequence[float] | None,
     return where, (box if box is not None and not postgis else None), (set(wanted) if in_python and wanted else None)
 
 
-def select_rows(conn: sa.Connection, spec: LayerSpec, generation: int | None, *, bbox: Sequence[float] | None = None,
-                codes: Iterable[str] | None = None, filters: Mapping[str, Any] | None = None,
-                limit: int | None = None, offset: int = 0, postgis: bool = False) -> list[dict[str, Any]]:
+def select_rows(
+    conn: sa.Connection,
+    spec: LayerSpec,
+    generation: int | None,
+    *,
+    bbox: Sequence[float] | None = None,
+    codes: Iterable[str] | None = None,
+    filters: Mapping[str, Any] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    postgis: bool = False,
+) -> list[dict[str, Any]]:
     """Rows of ``spec``'s layer in ``generation`` (``None``: current) that pass every filter, by code."""
     try:
         offset = int(offset)
@@ -228,13 +277,20 @@ def select_rows(conn: sa.Connection, spec: LayerSpec, generation: int | None, *,
             rows = [r for r in rows if r["code"] in python_codes]
         if python_box is not None:
             rows = _exact_bbox(rows, python_box)
-        rows = rows[offset:] if limit is None else rows[offset:offset + limit]
+        rows = rows[offset:] if limit is None else rows[offset : offset + limit]
     return rows
 
 
-def count_rows(conn: sa.Connection, spec: LayerSpec, generation: int | None, *, bbox: Sequence[float] | None = None,
-               codes: Iterable[str] | None = None, filters: Mapping[str, Any] | None = None,
-               postgis: bool = False) -> int:
+def count_rows(
+    conn: sa.Connection,
+    spec: LayerSpec,
+    generation: int | None,
+    *,
+    bbox: Sequence[float] | None = None,
+    codes: Iterable[str] | None = None,
+    filters: Mapping[str, Any] | None = None,
+    postgis: bool = False,
+) -> int:
     """How many rows :func:`select_rows` would return without limit and offset."""
     where, python_box, python_codes = _plan(spec, generation, bbox, codes, filters, postgis)
     if python_box is None and python_codes is None:
@@ -258,15 +314,20 @@ def feature_dict(spec: LayerSpec, row: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"layer": spec.name, "code": row["code"], "name": row["name"]}
     for f in spec.fields:
         out[f.name] = row["properties"].get(f.name, f.default)
-    out.update(geometry=row["geometry"], version=int(row["version"]), parent_code=row["parent_code"],
-               generation_low=int(row["generation_low"]),
-               generation_high=None if row["generation_high"] is None else int(row["generation_high"]))
+    out.update(
+        geometry=row["geometry"],
+        version=int(row["version"]),
+        parent_code=row["parent_code"],
+        generation_low=int(row["generation_low"]),
+        generation_high=None if row["generation_high"] is None else int(row["generation_high"]),
+    )
     return out
 
 
 # --------------------------------------------------------------------------- writes
-def _current_rows(conn: sa.Connection, layer: str, codes: Iterable[str] | None = None,
-                  for_update: bool = False, parse: bool = True) -> dict[str, dict[str, Any]]:
+def _current_rows(
+    conn: sa.Connection, layer: str, codes: Iterable[str] | None = None, for_update: bool = False, parse: bool = True
+) -> dict[str, dict[str, Any]]:
     stmt = sa.select(*_ROW_COLUMNS).where(features.c.layer == layer, features.c.generation_high.is_(None))
     if codes is not None:
         stmt = stmt.where(features.c.code.in_(list(codes)))
@@ -278,25 +339,46 @@ def _current_rows(conn: sa.Connection, layer: str, codes: Iterable[str] | None =
 def _last_versions(conn: sa.Connection, layer: str, codes: list[str]) -> dict[str, int]:
     """The highest version each code ever had (codes never stored are absent)."""
     if len(codes) > 500:  # one grouped scan of the layer beats thousands of bound parameters
-        stmt = (sa.select(features.c.code, sa.func.max(features.c.version)).where(features.c.layer == layer)
-                .group_by(features.c.code))
+        stmt = (
+            sa.select(features.c.code, sa.func.max(features.c.version))
+            .where(features.c.layer == layer)
+            .group_by(features.c.code)
+        )
         wanted = set(codes)
         return {code: int(v) for code, v in conn.execute(stmt) if code in wanted}
     out: dict[str, int] = {}
     for i in range(0, len(codes), _CHUNK):
-        stmt = (sa.select(features.c.code, sa.func.max(features.c.version))
-                .where(features.c.layer == layer, features.c.code.in_(codes[i:i + _CHUNK]))
-                .group_by(features.c.code))
+        stmt = (
+            sa.select(features.c.code, sa.func.max(features.c.version))
+            .where(features.c.layer == layer, features.c.code.in_(codes[i : i + _CHUNK]))
+            .group_by(features.c.code)
+        )
         out.update({code: int(v) for code, v in conn.execute(stmt)})
     return out
 
 
-_INSERT_KEYS = ("layer", "code", "name", "parent_code", "properties", "min_lon", "min_lat", "max_lon", "max_lat",
-                "version")
+_INSERT_KEYS = (
+    "layer",
+    "code",
+    "name",
+    "parent_code",
+    "properties",
+    "min_lon",
+    "min_lat",
+    "max_lon",
+    "max_lat",
+    "version",
+)
 
 
-def _store(conn: sa.Connection, generation: Generation, previous: int | None, close_ids: list[int],
-           inserts: list[dict[str, Any]], postgis: bool = False) -> None:
+def _store(
+    conn: sa.Connection,
+    generation: Generation,
+    previous: int | None,
+    close_ids: list[int],
+    inserts: list[dict[str, Any]],
+    postgis: bool = False,
+) -> None:
     """Close ``close_ids`` at ``previous`` and insert ``inserts`` as rows of ``generation``.
 
     PostGIS: the new rows go in with one ``COPY`` (geometry as hex EWKB text), tens of thousands
@@ -305,22 +387,34 @@ def _store(conn: sa.Connection, generation: Generation, previous: int | None, cl
     if close_ids:
         assert previous is not None
         if postgis:  # one array parameter instead of thousands
-            conn.execute(sa.text("UPDATE features SET generation_high = :g WHERE id = ANY(:ids)"),
-                         {"g": previous, "ids": close_ids})
+            conn.execute(
+                sa.text("UPDATE features SET generation_high = :g WHERE id = ANY(:ids)"),
+                {"g": previous, "ids": close_ids},
+            )
         else:
             for i in range(0, len(close_ids), _CHUNK):
-                conn.execute(features.update().where(features.c.id.in_(close_ids[i:i + _CHUNK]))
-                             .values(generation_high=previous))
+                conn.execute(
+                    features.update()
+                    .where(features.c.id.in_(close_ids[i : i + _CHUNK]))
+                    .values(generation_high=previous)
+                )
     if not inserts:
         return
     if postgis:
         _copy_rows(conn, generation, inserts)
         return
     wkb = [r["wkb"] if "wkb" in r else shapely.to_wkb(r["geometry"]) for r in inserts]
-    values = [{**{k: r[k] for k in _INSERT_KEYS}, "geometry": wkb[i], "generation_low": generation.id,
-               "generation_high": None} for i, r in enumerate(inserts)]
+    values = [
+        {
+            **{k: r[k] for k in _INSERT_KEYS},
+            "geometry": wkb[i],
+            "generation_low": generation.id,
+            "generation_high": None,
+        }
+        for i, r in enumerate(inserts)
+    ]
     for i in range(0, len(values), _CHUNK):
-        conn.execute(features.insert(), values[i:i + _CHUNK])
+        conn.execute(features.insert(), values[i : i + _CHUNK])
 
 
 def _copy_rows(conn: sa.Connection, generation: Generation, inserts: list[dict[str, Any]]) -> None:
@@ -333,13 +427,32 @@ def _copy_rows(conn: sa.Connection, generation: Generation, inserts: list[dict[s
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(f"COPY features ({', '.join(columns)}) FROM STDIN") as copy:
         for row, geom in zip(inserts, ewkb, strict=True):
-            copy.write_row((row["layer"], row["code"], row["name"], row["parent_code"], json_dumps(row["properties"]),
-                            row["min_lon"], row["min_lat"], row["max_lon"], row["max_lat"], row["version"], geom,
-                            generation.id))
+            copy.write_row(
+                (
+                    row["layer"],
+                    row["code"],
+                    row["name"],
+                    row["parent_code"],
+                    json_dumps(row["properties"]),
+                    row["min_lon"],
+                    row["min_lat"],
+                    row["max_lon"],
+                    row["max_lat"],
+                    row["version"],
+                    geom,
+                    generation.id,
+                )
+            )
 
 
-def sync_layers(conn: sa.Connection, targets: Mapping[str, list[dict[str, Any]]], author: str, message: str,
-                retire_missing: bool, postgis: bool) -> Generation | None:
+def sync_layers(
+    conn: sa.Connection,
+    targets: Mapping[str, list[dict[str, Any]]],
+    author: str,
+    message: str,
+    retire_missing: bool,
+    postgis: bool,
+) -> Generation | None:
     """Make the current state of each layer in ``targets`` equal its rows; ``None`` if nothing changed."""
     previous = latest_generation(conn)
     close_ids: list[int] = []
@@ -377,15 +490,29 @@ def check_changes(changes: list[FeatureChange]) -> None:
     for change in changes:
         get_spec(change.layer)
         if change.op not in ("create", "replace", "delete"):
-            problems.append(Problem(f"unknown operation {change.op!r}; use create, replace or delete",
-                                    feature=change.code, layer=change.layer))
+            problems.append(
+                Problem(
+                    f"unknown operation {change.op!r}; use create, replace or delete",
+                    feature=change.code,
+                    layer=change.layer,
+                )
+            )
         if (change.layer, change.code) in seen:
-            problems.append(Problem("changed twice in one batch; merge the changes", feature=change.code,
-                                    layer=change.layer, kind="duplicate_code"))
+            problems.append(
+                Problem(
+                    "changed twice in one batch; merge the changes",
+                    feature=change.code,
+                    layer=change.layer,
+                    kind="duplicate_code",
+                )
+            )
         seen.add((change.layer, change.code))
         if change.op == "create" and change.geometry is None:
-            problems.append(Problem("a new feature needs a geometry", feature=change.code, layer=change.layer,
-                                    kind="invalid_geometry"))
+            problems.append(
+                Problem(
+                    "a new feature needs a geometry", feature=change.code, layer=change.layer, kind="invalid_geometry"
+                )
+            )
     if problems:
         raise ValidationError(f"{len(problems)} problem(s) in the batch; nothing was stored", problems)
 
@@ -401,8 +528,9 @@ def _new_row(spec: LayerSpec, change: FeatureChange, old: dict[str, Any] | None)
     return values
 
 
-def apply_changes(conn: sa.Connection, changes: list[FeatureChange], author: str, message: str,
-                  postgis: bool) -> tuple[Generation, bool]:
+def apply_changes(
+    conn: sa.Connection, changes: list[FeatureChange], author: str, message: str, postgis: bool
+) -> tuple[Generation, bool]:
     """Apply a checked batch (see :meth:`Repository.apply_changes`); returns (generation, created)."""
     previous = latest_generation(conn)
     by_layer: dict[str, list[FeatureChange]] = {}
@@ -425,9 +553,11 @@ def apply_changes(conn: sa.Connection, changes: list[FeatureChange], author: str
         if not upserts:
             continue
         records = [_new_row(spec, c, current.get((layer, c.code))) for c in upserts]
-        frame = gpd.GeoDataFrame(pd.DataFrame([{k: v for k, v in r.items() if k != "geometry"} for r in records]),
-                                 geometry=gpd.GeoSeries([r["geometry"] for r in records], crs=STORAGE_CRS),
-                                 crs=STORAGE_CRS)
+        frame = gpd.GeoDataFrame(
+            pd.DataFrame([{k: v for k, v in r.items() if k != "geometry"} for r in records]),
+            geometry=gpd.GeoSeries([r["geometry"] for r in records], crs=STORAGE_CRS),
+            crs=STORAGE_CRS,
+        )
         try:
             rows = frame_to_rows(spec, check_frame(spec, frame))
         except ValidationError as err:
@@ -458,24 +588,41 @@ def _check_preconditions(changes: list[FeatureChange], current: Mapping[tuple[st
         name = f"{c.code} ({row['name']})" if row else c.code
         if c.op == "create":
             if row is not None:
-                duplicate.append(Problem(f"already exists (version {row['version']}); use replace",
-                                         feature=name, layer=c.layer, kind="duplicate_code"))
+                duplicate.append(
+                    Problem(
+                        f"already exists (version {row['version']}); use replace",
+                        feature=name,
+                        layer=c.layer,
+                        kind="duplicate_code",
+                    )
+                )
         elif row is None:
-            missing.append(Problem("does not exist (it may have been deleted); reload", feature=name,
-                                   layer=c.layer, kind="not_found"))
+            missing.append(
+                Problem(
+                    "does not exist (it may have been deleted); reload", feature=name, layer=c.layer, kind="not_found"
+                )
+            )
         elif c.expected_version is not None and int(c.expected_version) != int(row["version"]):
-            stale.append(Problem(f"expected version {c.expected_version} but the stored version is "
-                                 f"{row['version']}: someone changed it since; reload and redo the edit",
-                                 feature=name, layer=c.layer, kind="stale_version",
-                                 details={"expected": int(c.expected_version), "current": int(row["version"])}))
+            stale.append(
+                Problem(
+                    f"expected version {c.expected_version} but the stored version is "
+                    f"{row['version']}: someone changed it since; reload and redo the edit",
+                    feature=name,
+                    layer=c.layer,
+                    kind="stale_version",
+                    details={"expected": int(c.expected_version), "current": int(row["version"])},
+                )
+            )
     if stale:
-        raise PreconditionFailedError(f"{stale[0].layer} {stale[0].feature} was changed by someone else; "
-                                      "nothing was stored", stale)
+        raise PreconditionFailedError(
+            f"{stale[0].layer} {stale[0].feature} was changed by someone else; nothing was stored", stale
+        )
     if duplicate:
-        raise ConflictError(f"{duplicate[0].layer} {duplicate[0].feature} already exists; nothing was stored",
-                            duplicate)
+        raise ConflictError(
+            f"{duplicate[0].layer} {duplicate[0].feature} already exists; nothing was stored", duplicate
+        )
     if missing:
         raise NotFoundError(f"{missing[0].layer} {missing[0].feature} does not exist; nothing was stored", missing)
 
 
-__all__ = ["NOTIFY_CHANNEL", "alive_in", "select_rows", "count_rows", "sync_layers", "apply_changes", "fetch_rows"]
+__all__ = ["NOTIFY_CHANNEL", "alive_in", "apply_changes", "count_rows", "fetch_rows", "select_rows", "sync_layers"]

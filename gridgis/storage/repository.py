@@ -33,9 +33,9 @@ from sqlalchemy.orm import Session
 from gridgis.errors import ConflictError, NotFoundError, Problem, ValidationError
 from gridgis.layers import LAYERS, check_frame, get_spec
 from gridgis.storage import queries
-from gridgis.storage.queries import NOTIFY_CHANNEL
 from gridgis.storage.engine import READONLY, make_engine, storage_errors
 from gridgis.storage.model import BBox, FeatureChange, Generation
+from gridgis.storage.queries import NOTIFY_CHANNEL
 from gridgis.storage.rows import frame_to_rows, rows_to_frame
 from gridgis.storage.schema import generations
 
@@ -200,9 +200,17 @@ class Repository:
             return queries.generation_at(conn, at)
 
     # ----------------------------------------------------------------- reads
-    def read_layer(self, layer: str, generation: int | None = None, at: datetime | None = None,
-                   bbox: BBox | None = None, codes: Iterable[str] | None = None, limit: int | None = None,
-                   offset: int = 0, filters: Mapping[str, Any] | None = None) -> gpd.GeoDataFrame:
+    def read_layer(
+        self,
+        layer: str,
+        generation: int | None = None,
+        at: datetime | None = None,
+        bbox: BBox | None = None,
+        codes: Iterable[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        filters: Mapping[str, Any] | None = None,
+    ) -> gpd.GeoDataFrame:
         """Read ``layer`` as a layer frame (plus ``version``), ordered by code.
 
         Parameters
@@ -222,8 +230,17 @@ class Repository:
         spec = get_spec(layer)
         with self._reading(f"reading {layer}") as conn:
             gen = queries.resolve_generation(conn, generation, at)
-            rows = queries.select_rows(conn, spec, gen, bbox=bbox, codes=codes, filters=filters, limit=limit,
-                                       offset=offset, postgis=self.is_postgis)
+            rows = queries.select_rows(
+                conn,
+                spec,
+                gen,
+                bbox=bbox,
+                codes=codes,
+                filters=filters,
+                limit=limit,
+                offset=offset,
+                postgis=self.is_postgis,
+            )
         return rows_to_frame(spec, rows)
 
     def read_city(self, generation: int | None = None, at: datetime | None = None) -> dict[str, gpd.GeoDataFrame]:
@@ -236,19 +253,23 @@ class Repository:
             if self.is_postgis:  # one snapshot for every layer, even while writers commit
                 conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
             gen = queries.resolve_generation(conn, generation, at)
-            rows = {layer: queries.select_rows(conn, get_spec(layer), gen, postgis=self.is_postgis)
-                    for layer in LAYERS}
+            rows = {layer: queries.select_rows(conn, get_spec(layer), gen, postgis=self.is_postgis) for layer in LAYERS}
         return {layer: rows_to_frame(get_spec(layer), found) for layer, found in rows.items()}
 
-    def count(self, layer: str, generation: int | None = None, at: datetime | None = None,
-              bbox: BBox | None = None, codes: Iterable[str] | None = None,
-              filters: Mapping[str, Any] | None = None) -> int:
+    def count(
+        self,
+        layer: str,
+        generation: int | None = None,
+        at: datetime | None = None,
+        bbox: BBox | None = None,
+        codes: Iterable[str] | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> int:
         """How many features :meth:`read_layer` would return without ``limit``/``offset``."""
         spec = get_spec(layer)
         with self._reading(f"counting {layer}") as conn:
             gen = queries.resolve_generation(conn, generation, at)
-            return queries.count_rows(conn, spec, gen, bbox=bbox, codes=codes, filters=filters,
-                                      postgis=self.is_postgis)
+            return queries.count_rows(conn, spec, gen, bbox=bbox, codes=codes, filters=filters, postgis=self.is_postgis)
 
     def get_feature(self, layer: str, code: str, generation: int | None = None) -> dict[str, Any]:
         """One feature as a dict: ``layer``, ``code``, ``name``, the fields, ``geometry`` (shapely),
@@ -259,8 +280,10 @@ class Repository:
             rows = queries.select_rows(conn, spec, gen, codes=[code], postgis=self.is_postgis)
         if not rows:
             when = "" if generation is None else f" in generation {generation}"
-            raise NotFoundError(f"{spec.label_zh} {layer} {code} does not exist{when}; check the code "
-                                f"(list the layer with read_layer({layer!r}))")
+            raise NotFoundError(
+                f"{spec.label_zh} {layer} {code} does not exist{when}; check the code "
+                f"(list the layer with read_layer({layer!r}))"
+            )
         return queries.feature_dict(spec, rows[0])
 
     def counts(self, generation: int | None = None) -> dict[str, int]:
@@ -271,8 +294,9 @@ class Repository:
         return {layer: found.get(layer, 0) for layer in LAYERS}
 
     # ----------------------------------------------------------------- writes
-    def write_city(self, frames: Mapping[str, gpd.GeoDataFrame], author: str, message: str = "",
-                   replace: bool = True) -> Generation:
+    def write_city(
+        self, frames: Mapping[str, gpd.GeoDataFrame], author: str, message: str = "", replace: bool = True
+    ) -> Generation:
         """Write whole layers as one new generation, in one transaction.
 
         Every frame is validated first (:func:`gridgis.layers.check_frame`); any problem in any
@@ -299,11 +323,13 @@ class Repository:
         if problems:
             raise ValidationError(f"{len(problems)} problem(s) found; nothing was stored", problems)
         with self._writing("writing the city") as conn:
-            generation = queries.sync_layers(conn, targets, author, message, retire_missing=replace,
-                                             postgis=self.is_postgis)
+            generation = queries.sync_layers(
+                conn, targets, author, message, retire_missing=replace, postgis=self.is_postgis
+            )
             if generation is None:
                 generation = queries.latest_generation(conn) or queries.new_generation(
-                    conn, author, message, self.is_postgis)
+                    conn, author, message, self.is_postgis
+                )
                 created = False
             else:
                 created = True
@@ -311,8 +337,13 @@ class Repository:
             self._emit(generation)
         return generation
 
-    def apply_changes(self, changes: Iterable[FeatureChange], author: str, message: str = "",
-                      check: Callable[[LockedState], None] | None = None) -> Generation:
+    def apply_changes(
+        self,
+        changes: Iterable[FeatureChange],
+        author: str,
+        message: str = "",
+        check: Callable[[LockedState], None] | None = None,
+    ) -> Generation:
         """Apply create/replace/delete changes as one new generation, in one transaction.
 
         ``check``, when given, is called with a :class:`LockedState` inside the serialised
@@ -384,8 +415,14 @@ class Repository:
         with self._writing(f"reverting to generation {generation}") as conn:
             queries.get_generation(conn, generation)
             targets = history.state_rows(conn, generation)
-            result = queries.sync_layers(conn, targets, author, message or f"revert to generation {generation}",
-                                         retire_missing=True, postgis=self.is_postgis)
+            result = queries.sync_layers(
+                conn,
+                targets,
+                author,
+                message or f"revert to generation {generation}",
+                retire_missing=True,
+                postgis=self.is_postgis,
+            )
             current = result or queries.latest_generation(conn)
         if result is not None:
             self._emit(result)
@@ -404,12 +441,18 @@ class LockedState:
         self._conn = conn
         self.is_postgis = postgis
 
-    def read_layer(self, layer: str, bbox: BBox | None = None, codes: Iterable[str] | None = None,
-                   filters: Mapping[str, Any] | None = None) -> gpd.GeoDataFrame:
+    def read_layer(
+        self,
+        layer: str,
+        bbox: BBox | None = None,
+        codes: Iterable[str] | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> gpd.GeoDataFrame:
         """The current features of ``layer`` (plus ``version``), filtered as :meth:`Repository.read_layer`."""
         spec = get_spec(layer)
-        rows = queries.select_rows(self._conn, spec, None, bbox=bbox, codes=codes, filters=filters,
-                                   postgis=self.is_postgis)
+        rows = queries.select_rows(
+            self._conn, spec, None, bbox=bbox, codes=codes, filters=filters, postgis=self.is_postgis
+        )
         return rows_to_frame(spec, rows)
 
     def get_feature(self, layer: str, code: str) -> dict[str, Any]:
@@ -426,4 +469,4 @@ def _check_author(author: str) -> None:
         raise ValidationError("every write needs an author (who made the change); pass author='…'")
 
 
-__all__ = ["Generation", "FeatureChange", "LockedState", "Repository", "NOTIFY_CHANNEL"]
+__all__ = ["NOTIFY_CHANNEL", "FeatureChange", "Generation", "LockedState", "Repository"]

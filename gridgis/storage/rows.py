@@ -73,11 +73,20 @@ def frame_to_rows(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[dict[str, An
     rows = []
     for i, (code, name) in enumerate(zip(frame["code"].tolist(), frame["name"].tolist(), strict=True)):
         props = {n: columns[n][i] for n in names}
-        rows.append({
-            "code": code, "name": name, "parent_code": parent_of(spec, code, props), "properties": props,
-            "geometry": geoms[i], "wkb": wkb[i], "min_lon": float(bounds[i, 0]), "min_lat": float(bounds[i, 1]),
-            "max_lon": float(bounds[i, 2]), "max_lat": float(bounds[i, 3]),
-        })
+        rows.append(
+            {
+                "code": code,
+                "name": name,
+                "parent_code": parent_of(spec, code, props),
+                "properties": props,
+                "geometry": geoms[i],
+                "wkb": wkb[i],
+                "min_lon": float(bounds[i, 0]),
+                "min_lat": float(bounds[i, 1]),
+                "max_lon": float(bounds[i, 2]),
+                "max_lat": float(bounds[i, 3]),
+            }
+        )
     return rows
 
 
@@ -85,12 +94,15 @@ _DTYPES = {"str": object, "int": "Int64", "float": "float64", "bool": "boolean",
 _CRS = pyproj.CRS.from_user_input(STORAGE_CRS)
 
 
-def rows_to_frame(spec: LayerSpec, rows: list[dict[str, Any]], extra: tuple[str, ...] = ("version",)
-                  ) -> gpd.GeoDataFrame:
+def rows_to_frame(
+    spec: LayerSpec, rows: list[dict[str, Any]], extra: tuple[str, ...] = ("version",)
+) -> gpd.GeoDataFrame:
     """A layer frame (EPSG:4326, ``spec.columns`` typed as :func:`normalize_frame` types them) from
     stored rows, plus the ``extra`` row keys as columns (``version`` as Int64)."""
-    data: dict[str, Any] = {"code": pd.array([r["code"] for r in rows], dtype=object),
-                            "name": pd.array([r["name"] for r in rows], dtype=object)}
+    data: dict[str, Any] = {
+        "code": pd.array([r["code"] for r in rows], dtype=object),
+        "name": pd.array([r["name"] for r in rows], dtype=object),
+    }
     for f in spec.fields:
         values = [r["properties"].get(f.name, f.default) for r in rows]
         if f.type == "json":

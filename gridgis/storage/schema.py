@@ -47,7 +47,7 @@ JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-class _geom_in(FunctionElement):  # noqa: N801 - SQL function element
+class _geom_in(FunctionElement):
     """Wrap a WKB parameter: ``ST_GeomFromWKB(:p, 4326)`` on PostGIS, the blob itself on SQLite."""
 
     name = "geom_in"
@@ -55,7 +55,7 @@ class _geom_in(FunctionElement):  # noqa: N801 - SQL function element
     inherit_cache = True
 
 
-class _geom_out(FunctionElement):  # noqa: N801 - SQL function element
+class _geom_out(FunctionElement):
     """Read a geometry column as WKB: ``ST_AsBinary(col)`` on PostGIS, the blob itself on SQLite."""
 
     name = "geom_out"
@@ -105,7 +105,8 @@ class GeometryType(sa.types.TypeDecorator):
             return sa.LargeBinary()
         if dialect.name == "postgresql":
             return dialect.type_descriptor(
-                geoalchemy2.Geometry(geometry_type="GEOMETRY", srid=SRID, spatial_index=False))
+                geoalchemy2.Geometry(geometry_type="GEOMETRY", srid=SRID, spatial_index=False)
+            )
         return dialect.type_descriptor(sa.LargeBinary())
 
     def bind_expression(self, bindvalue: Any) -> Any:
@@ -183,10 +184,24 @@ features = sa.Table(
     sa.Index("ix_features_layer_code", "layer", "code"),
     sa.Index("ix_features_layer_generation_high", "layer", "generation_high"),
     # one current row per feature: concurrent creates of the same code cannot both commit
-    sa.Index("uq_features_current", "layer", "code", unique=True,
-             sqlite_where=sa.text("generation_high IS NULL"),
-             postgresql_where=sa.text("generation_high IS NULL")),
+    sa.Index(
+        "uq_features_current",
+        "layer",
+        "code",
+        unique=True,
+        sqlite_where=sa.text("generation_high IS NULL"),
+        postgresql_where=sa.text("generation_high IS NULL"),
+    ),
 )
 
-__all__ = ["SRID", "metadata", "GeometryType", "wkb_column", "UTCDateTime", "JSONType", "BigIntPK", "generations",
-           "features"]
+__all__ = [
+    "SRID",
+    "BigIntPK",
+    "GeometryType",
+    "JSONType",
+    "UTCDateTime",
+    "features",
+    "generations",
+    "metadata",
+    "wkb_column",
+]

@@ -34,7 +34,7 @@ def _conninfo(url: sa.URL, database: str) -> str:
     return url.set(drivername="postgresql", database=database).render_as_string(hide_password=False)
 
 
-def _admin(url: sa.URL):  # noqa: ANN202 - a psycopg connection
+def _admin(url: sa.URL):
     import psycopg
 
     try:
@@ -42,7 +42,8 @@ def _admin(url: sa.URL):  # noqa: ANN202 - a psycopg connection
     except psycopg.OperationalError as err:
         raise StorageUnavailableError(
             f"cannot reach the PostgreSQL server of {url.render_as_string(hide_password=True)} to create a test "
-            "database; start it or set GRIDGIS_TEST_POSTGIS_URL") from err
+            "database; start it or set GRIDGIS_TEST_POSTGIS_URL"
+        ) from err
 
 
 def create_database(base_url: str, name: str, template: str | None = None, postgis: bool = True) -> str:
@@ -77,8 +78,9 @@ def unique_name(prefix: str = "gridgis_t") -> str:
 
 
 @contextmanager
-def temporary_postgis_database(base_url: str | None = None, prefix: str = "gridgis_t",
-                               template: str | None = None) -> Iterator[str]:
+def temporary_postgis_database(
+    base_url: str | None = None, prefix: str = "gridgis_t", template: str | None = None
+) -> Iterator[str]:
     """A fresh database with PostGIS on the server of ``base_url``, dropped afterwards; yields its URL.
 
     ``template`` copies an existing database (fast: the schema need not be created again).
@@ -126,48 +128,135 @@ def tiny_city() -> dict:
     street = "110105001000"
     community = "110105001001"
     grid1, grid2 = community + "001", community + "002"
-    courtyard = Polygon(box(116.401, 39.901, 116.409, 39.909).exterior.coords,
-                        [box(116.404, 39.904, 116.406, 39.906).exterior.coords])
+    courtyard = Polygon(
+        box(116.401, 39.901, 116.409, 39.909).exterior.coords, [box(116.404, 39.904, 116.406, 39.906).exterior.coords]
+    )
     two_parts = MultiPolygon([box(116.426, 39.901, 116.43, 39.905), box(116.432, 39.901, 116.436, 39.905)])
-    workers = [{"name": "张伟", "role": "full_time", "phone": "13800000001"},
-               {"name": "李娜", "role": "part_time", "phone": "13800000002"}]
+    workers = [
+        {"name": "张伟", "role": "full_time", "phone": "13800000001"},
+        {"name": "李娜", "role": "part_time", "phone": "13800000002"},
+    ]
     return {
-        "streets": frame([{"code": street, "name": "朝外街道", "district": "朝阳区", "households": 2400,
-                           "population": 6000}], [box(116.40, 39.90, 116.50, 39.96)]),
-        "communities": frame([{"code": community, "name": "吉祥里社区", "street_code": street,
-                               "households": 1800, "population": 4500}], [box(116.40, 39.90, 116.45, 39.95)]),
-        "grids": frame([
-            {"code": grid1, "name": "吉祥里第一网格", "community_code": community, "kind": "basic",
-             "households": 420, "population": 1000, "workers": workers},
-            {"code": grid2, "name": "吉祥里第二网格（学校）", "community_code": community, "kind": "dedicated",
-             "dedicated_for": "school", "households": 310, "population": 800, "workers": []},
-        ], [box(116.40, 39.90, 116.425, 39.95), box(116.425, 39.90, 116.45, 39.95)]),
-        "micro_grids": frame([
-            {"code": grid1 + "01", "name": "第一微网格", "grid_code": grid1, "households": 200,
-             "workers": [{"name": "王芳", "role": "auxiliary"}]},
-            {"code": grid1 + "02", "name": "第二微网格", "grid_code": grid1, "households": 220, "workers": []},
-        ], [box(116.40, 39.90, 116.425, 39.925), box(116.40, 39.925, 116.425, 39.95)]),
-        "compounds": frame([
-            {"code": community + "Q001", "name": "幸福家园", "community_code": community, "kind": "residential",
-             "households": 600, "has_property_management": True, "has_owners_committee": True,
-             "boundary_clear": True, "address": "朝外大街1号"},
-            {"code": community + "Q002", "name": "纺织厂宿舍", "community_code": community, "kind": "work_unit",
-             "households": 150, "has_property_management": False, "has_owners_committee": False,
-             "boundary_clear": False},
-        ], [courtyard, two_parts]),
-        "buildings": frame([
-            {"code": community + "Q001B001", "name": "1号楼", "compound_code": community + "Q001",
-             "community_code": community, "number": "1号楼", "households": 72, "units": 3, "floors": 6},
-            {"code": community + "Q000B001", "name": "独栋", "compound_code": None,
-             "community_code": community, "number": "甲1号", "households": 12, "units": 1, "floors": 4},
-        ], [box(116.402, 39.902, 116.403, 39.903), box(116.44, 39.94, 116.441, 39.941)]),
-        "stations": frame([
-            {"code": community + "S001", "name": "吉祥里党群服务中心", "kind": "party_mass_centre",
-             "level": "community", "area_code": community, "opening_hours": "周一至周五 9:00-17:00",
-             "services": ["政策咨询", "证明开具"], "contact": "010-85000000", "address": "吉祥里5号"},
-            {"code": street + "S001", "name": "朝外小蜜蜂驿站", "kind": "courier_station", "level": "street",
-             "area_code": street, "services": ["休息", "饮水", "充电"]},
-        ], [Point(116.41, 39.91), Point(116.46, 39.93)]),
+        "streets": frame(
+            [{"code": street, "name": "朝外街道", "district": "朝阳区", "households": 2400, "population": 6000}],
+            [box(116.40, 39.90, 116.50, 39.96)],
+        ),
+        "communities": frame(
+            [{"code": community, "name": "吉祥里社区", "street_code": street, "households": 1800, "population": 4500}],
+            [box(116.40, 39.90, 116.45, 39.95)],
+        ),
+        "grids": frame(
+            [
+                {
+                    "code": grid1,
+                    "name": "吉祥里第一网格",
+                    "community_code": community,
+                    "kind": "basic",
+                    "households": 420,
+                    "population": 1000,
+                    "workers": workers,
+                },
+                {
+                    "code": grid2,
+                    "name": "吉祥里第二网格（学校）",
+                    "community_code": community,
+                    "kind": "dedicated",
+                    "dedicated_for": "school",
+                    "households": 310,
+                    "population": 800,
+                    "workers": [],
+                },
+            ],
+            [box(116.40, 39.90, 116.425, 39.95), box(116.425, 39.90, 116.45, 39.95)],
+        ),
+        "micro_grids": frame(
+            [
+                {
+                    "code": grid1 + "01",
+                    "name": "第一微网格",
+                    "grid_code": grid1,
+                    "households": 200,
+                    "workers": [{"name": "王芳", "role": "auxiliary"}],
+                },
+                {"code": grid1 + "02", "name": "第二微网格", "grid_code": grid1, "households": 220, "workers": []},
+            ],
+            [box(116.40, 39.90, 116.425, 39.925), box(116.40, 39.925, 116.425, 39.95)],
+        ),
+        "compounds": frame(
+            [
+                {
+                    "code": community + "Q001",
+                    "name": "幸福家园",
+                    "community_code": community,
+                    "kind": "residential",
+                    "households": 600,
+                    "has_property_management": True,
+                    "has_owners_committee": True,
+                    "boundary_clear": True,
+                    "address": "朝外大街1号",
+                },
+                {
+                    "code": community + "Q002",
+                    "name": "纺织厂宿舍",
+                    "community_code": community,
+                    "kind": "work_unit",
+                    "households": 150,
+                    "has_property_management": False,
+                    "has_owners_committee": False,
+                    "boundary_clear": False,
+                },
+            ],
+            [courtyard, two_parts],
+        ),
+        "buildings": frame(
+            [
+                {
+                    "code": community + "Q001B001",
+                    "name": "1号楼",
+                    "compound_code": community + "Q001",
+                    "community_code": community,
+                    "number": "1号楼",
+                    "households": 72,
+                    "units": 3,
+                    "floors": 6,
+                },
+                {
+                    "code": community + "Q000B001",
+                    "name": "独栋",
+                    "compound_code": None,
+                    "community_code": community,
+                    "number": "甲1号",
+                    "households": 12,
+                    "units": 1,
+                    "floors": 4,
+                },
+            ],
+            [box(116.402, 39.902, 116.403, 39.903), box(116.44, 39.94, 116.441, 39.941)],
+        ),
+        "stations": frame(
+            [
+                {
+                    "code": community + "S001",
+                    "name": "吉祥里党群服务中心",
+                    "kind": "party_mass_centre",
+                    "level": "community",
+                    "area_code": community,
+                    "opening_hours": "周一至周五 9:00-17:00",
+                    "services": ["政策咨询", "证明开具"],
+                    "contact": "010-85000000",
+                    "address": "吉祥里5号",
+                },
+                {
+                    "code": street + "S001",
+                    "name": "朝外小蜜蜂驿站",
+                    "kind": "courier_station",
+                    "level": "street",
+                    "area_code": street,
+                    "services": ["休息", "饮水", "充电"],
+                },
+            ],
+            [Point(116.41, 39.91), Point(116.46, 39.93)],
+        ),
     }
 
 
@@ -182,12 +271,26 @@ def empty_database(url: str) -> None:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            names = conn.execute(sa.text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                "AND tablename NOT IN ('alembic_version', 'spatial_ref_sys')")).scalars().all()
-            sequences = conn.execute(sa.text(
-                "SELECT sequence_name FROM information_schema.sequences "
-                "WHERE sequence_schema = current_schema()")).scalars().all()
+            names = (
+                conn.execute(
+                    sa.text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                        "AND tablename NOT IN ('alembic_version', 'spatial_ref_sys')"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            sequences = (
+                conn.execute(
+                    sa.text(
+                        "SELECT sequence_name FROM information_schema.sequences "
+                        "WHERE sequence_schema = current_schema()"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             quote = conn.dialect.identifier_preparer.quote
             conn.rollback()
             try:

@@ -28,8 +28,9 @@ class BulkMixin:
     repository: Any
     router: Any
 
-    def create_many(self, reports: list[dict[str, Any]], *, actor: str = "import", chunk: int = 500,
-                    progress: Any = None) -> tuple[list[Ticket], list[dict[str, Any]]]:
+    def create_many(
+        self, reports: list[dict[str, Any]], *, actor: str = "import", chunk: int = 500, progress: Any = None
+    ) -> tuple[list[Ticket], list[dict[str, Any]]]:
         """Create many tickets (e.g. an import): each report is checked and routed on its own; the
         valid ones are stored in transactions of ``chunk``; reports whose ``external_id`` is already
         stored are skipped (so a re-import adds nothing). Returns (created, rejected) where each
@@ -58,25 +59,49 @@ class BulkMixin:
             ready.append((ticket, extra))
         created: list[Ticket] = []
         for start in range(0, len(ready), chunk):
-            part = ready[start:start + chunk]
+            part = ready[start : start + chunk]
             rows = [{**_ticket_values(t), "extra": extra} for t, extra in part]
             with storage_errors(self.url, "importing tickets"), self.engine.begin() as conn:
-                ids = conn.execute(tickets.insert().returning(tickets.c.id, sort_by_parameter_order=True),
-                                   rows).scalars().all()
+                ids = (
+                    conn.execute(tickets.insert().returning(tickets.c.id, sort_by_parameter_order=True), rows)
+                    .scalars()
+                    .all()
+                )
                 made = [replace(t, id=int(i)) for (t, _), i in zip(part, ids, strict=True)]
-                conn.execute(ticket_events.insert(), [
-                    {"ticket_id": t.id, "seq": 1, "action": "create", "from_status": None, "to_status": "received",
-                     "actor": actor, "at": t.received_at, "note": "",
-                     "data": {"grid_code": t.grid_code, "level": t.level, "snapped": t.snapped,
-                              "distance_m": t.distance_m}} for t in made])
+                conn.execute(
+                    ticket_events.insert(),
+                    [
+                        {
+                            "ticket_id": t.id,
+                            "seq": 1,
+                            "action": "create",
+                            "from_status": None,
+                            "to_status": "received",
+                            "actor": actor,
+                            "at": t.received_at,
+                            "note": "",
+                            "data": {
+                                "grid_code": t.grid_code,
+                                "level": t.level,
+                                "snapped": t.snapped,
+                                "distance_m": t.distance_m,
+                            },
+                        }
+                        for t in made
+                    ],
+                )
             created.extend(made)
         return created, rejected
 
     def external_ids(self) -> set[str]:
         """The external ids (source references) of every stored ticket."""
         with storage_errors(self.url, "reading ticket ids"), self._read() as conn:
-            return {str(v) for v in conn.execute(sa.select(tickets.c.external_id)
-                                                 .where(tickets.c.external_id.is_not(None))).scalars()}
+            return {
+                str(v)
+                for v in conn.execute(
+                    sa.select(tickets.c.external_id).where(tickets.c.external_id.is_not(None))
+                ).scalars()
+            }
 
     def transition_many(self, steps: list[dict[str, Any]], *, chunk: int = 2000) -> int:
         """Apply many loop actions (e.g. replaying a legacy system's history) in transactions of ``chunk`` steps.
@@ -87,18 +112,25 @@ class BulkMixin:
         Any refused step rolls its whole chunk back and raises, naming the step. Returns the steps applied.
         """
         cols = [k for k in _TICKET_FIELDS if k not in ("id", "lon", "lat")]
-        update = (tickets.update().where(tickets.c.id == sa.bindparam("_id"), tickets.c.version == sa.bindparam("_v"))
-                  .values({k: sa.bindparam(f"n_{k}") for k in cols}))
+        update = (
+            tickets.update()
+            .where(tickets.c.id == sa.bindparam("_id"), tickets.c.version == sa.bindparam("_v"))
+            .values({k: sa.bindparam(f"n_{k}") for k in cols})
+        )
         done = 0
         for start in range(0, len(steps), chunk):
-            part = steps[start:start + chunk]
+            part = steps[start : start + chunk]
             with storage_errors(self.url, "applying ticket transitions"), self.engine.begin() as conn:
                 ids = sorted({int(st["id"]) for st in part})
                 rows = conn.execute(sa.select(tickets).where(tickets.c.id.in_(ids))).all()
                 before = {int(r.id): _row_to_ticket(r) for r in rows}
-                seqs = dict(conn.execute(sa.select(ticket_events.c.ticket_id, sa.func.max(ticket_events.c.seq))
-                                         .where(ticket_events.c.ticket_id.in_(ids))
-                                         .group_by(ticket_events.c.ticket_id)).all())
+                seqs = dict(
+                    conn.execute(
+                        sa.select(ticket_events.c.ticket_id, sa.func.max(ticket_events.c.seq))
+                        .where(ticket_events.c.ticket_id.in_(ids))
+                        .group_by(ticket_events.c.ticket_id)
+                    ).all()
+                )
                 now = dict(before)
                 events = []
                 for n, st in enumerate(part, start):
@@ -110,16 +142,30 @@ class BulkMixin:
                     params = self._prepare_params(conn, now[tid], action, when, st)
                     now[tid], ev = loop.apply(now[tid], action, actor=actor, at=when, note=note, **params)
                     seqs[tid] = seqs.get(tid, 0) + 1
-                    events.append({"ticket_id": tid, "seq": seqs[tid], "action": ev.action,
-                                   "from_status": ev.from_status, "to_status": ev.to_status, "actor": ev.actor,
-                                   "at": ev.at, "note": ev.note or "", "data": ev.data or None})
+                    events.append(
+                        {
+                            "ticket_id": tid,
+                            "seq": seqs[tid],
+                            "action": ev.action,
+                            "from_status": ev.from_status,
+                            "to_status": ev.to_status,
+                            "actor": ev.actor,
+                            "at": ev.at,
+                            "note": ev.note or "",
+                            "data": ev.data or None,
+                        }
+                    )
                 changed = [t for tid, t in now.items() if t is not before[tid]]
                 if changed:
-                    res = conn.execute(update, [{"_id": t.id, "_v": before[t.id].version,
-                                                 **{f"n_{k}": getattr(t, k) for k in cols}} for t in changed])
+                    res = conn.execute(
+                        update,
+                        [
+                            {"_id": t.id, "_v": before[t.id].version, **{f"n_{k}": getattr(t, k) for k in cols}}
+                            for t in changed
+                        ],
+                    )
                     if res.rowcount not in (-1, len(changed)):
                         raise PreconditionFailedError("tickets changed while the transitions were applied; retry")
                     conn.execute(ticket_events.insert(), events)
             done += len(part)
         return done
-

@@ -181,13 +181,15 @@ def _span(a: time, b: time) -> timedelta:
     return datetime.combine(date(2000, 1, 1), b) - datetime.combine(date(2000, 1, 1), a)
 
 
-def make_calendar(hours: tuple[tuple[time, time], ...] = DEFAULT_HOURS,
-                  schedules: dict | None = None, tz: ZoneInfo = SHANGHAI) -> WorkCalendar:
+def make_calendar(
+    hours: tuple[tuple[time, time], ...] = DEFAULT_HOURS, schedules: dict | None = None, tz: ZoneInfo = SHANGHAI
+) -> WorkCalendar:
     """A calendar with the given working hours and holiday schedules (default: 2025 and 2026)."""
     schedules = HOLIDAY_SCHEDULES if schedules is None else schedules
     holidays, workdays = _expand(schedules)
-    return WorkCalendar(holidays=holidays, workdays=frozenset(workdays), hours=tuple(hours), tz=tz,
-                        years=frozenset(schedules))
+    return WorkCalendar(
+        holidays=holidays, workdays=frozenset(workdays), hours=tuple(hours), tz=tz, years=frozenset(schedules)
+    )
 
 
 def parse_hours(text: str) -> tuple[tuple[time, time], ...]:
@@ -201,8 +203,9 @@ def parse_hours(text: str) -> tuple[tuple[time, time], ...]:
         try:
             a, b = (time.fromisoformat(x.strip()) for x in part.split("-"))
         except ValueError:
-            raise ValueError(f"working hours {text!r}: write HH:MM-HH:MM intervals separated by commas, "
-                             f"e.g. 08:30-12:00,13:30-17:30") from None
+            raise ValueError(
+                f"working hours {text!r}: write HH:MM-HH:MM intervals separated by commas, e.g. 08:30-12:00,13:30-17:30"
+            ) from None
         out.append((a, b))
     if not out:
         raise ValueError("working hours are empty; e.g. 08:30-12:00,13:30-17:30")

@@ -53,7 +53,7 @@ class Duration:
     unit: str
 
     @classmethod
-    def parse(cls, text: str | "Duration") -> "Duration":
+    def parse(cls, text: str | Duration) -> Duration:
         """Parse ``"20min"``, ``"4h"``, ``"1wd"`` …; raise ``ValueError`` naming the accepted units."""
         if isinstance(text, Duration):
             return text
@@ -159,7 +159,7 @@ class Catalogue(BaseModel):
     items: tuple[Item, ...]
 
     @model_validator(mode="after")
-    def _resolve(self) -> "Catalogue":
+    def _resolve(self) -> Catalogue:
         problems: list[str] = []
         seen_domains = set()
         for d in self.domains:
@@ -191,8 +191,10 @@ class Catalogue(BaseModel):
         for it in self.items:
             if it.code == code:
                 return it
-        raise NotFoundError(f"unknown matter code {code!r}: use one of {self.items[0].code}..{self.items[-1].code} "
-                            f"(GET /matters lists them)")
+        raise NotFoundError(
+            f"unknown matter code {code!r}: use one of {self.items[0].code}..{self.items[-1].code} "
+            f"(GET /matters lists them)"
+        )
 
     def has(self, code: str) -> bool:
         return any(it.code == code for it in self.items)
@@ -225,12 +227,21 @@ class Catalogue(BaseModel):
         out = []
         for it in self.items:
             dl = it.deadlines
-            out.append({
-                "code": it.code, "name": it.name, "domain": it.domain, "domain_name": names.get(it.domain),
-                "department": it.department, "tier": it.tier, "tier_label": it.tier_label,
-                "emergency": it.emergency, "keywords": list(it.keywords), "legal_basis": it.legal_basis,
-                "deadlines": dl.as_dict() if isinstance(dl, Deadlines) else None,
-            })
+            out.append(
+                {
+                    "code": it.code,
+                    "name": it.name,
+                    "domain": it.domain,
+                    "domain_name": names.get(it.domain),
+                    "department": it.department,
+                    "tier": it.tier,
+                    "tier_label": it.tier_label,
+                    "emergency": it.emergency,
+                    "keywords": list(it.keywords),
+                    "legal_basis": it.legal_basis,
+                    "deadlines": dl.as_dict() if isinstance(dl, Deadlines) else None,
+                }
+            )
         return out
 
 
@@ -261,8 +272,10 @@ def parse_catalogue(raw: Any, source: str = "catalogue") -> Catalogue:
         return Catalogue.model_validate(raw)
     except PydanticValidationError as exc:
         problems = _problems_from(exc, raw)
-        raise ValidationError(f"{source}: the matter catalogue is invalid ({len(problems)} problem(s)); "
-                              f"fix the items named below", problems) from None
+        raise ValidationError(
+            f"{source}: the matter catalogue is invalid ({len(problems)} problem(s)); fix the items named below",
+            problems,
+        ) from None
 
 
 def load_catalogue(path: str | Path | None = None) -> Catalogue:

@@ -39,12 +39,20 @@ class Routed:
 
 def routed_from(result: Any) -> Routed:
     """Normalise a router's answer (object with attributes, or mapping) to :class:`Routed`."""
+
     def get(key: str, default: Any = None) -> Any:
         return result.get(key, default) if isinstance(result, dict) else getattr(result, key, default)
 
     workers = get("workers") or [*(get("micro_grid_workers") or []), *(get("grid_workers") or [])]
-    return Routed(get("micro_grid_code"), get("grid_code"), get("community_code"), get("street_code"),
-                  list(workers), bool(get("snapped", False)), float(get("distance_m", 0.0) or 0.0))
+    return Routed(
+        get("micro_grid_code"),
+        get("grid_code"),
+        get("community_code"),
+        get("street_code"),
+        list(workers),
+        bool(get("snapped", False)),
+        float(get("distance_m", 0.0) or 0.0),
+    )
 
 
 def to_wgs84(lon: Any, lat: Any, crs: str = "wgs84") -> tuple[float, float]:
@@ -63,8 +71,9 @@ def to_wgs84(lon: Any, lat: Any, crs: str = "wgs84") -> tuple[float, float]:
         raise CRSError("no CRS given for the reported point; use wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn")
     geographic = str(crs).lower() in ("wgs84", "cgcs2000", "gcj02", "bd09", "epsg:4326", "epsg:4490", "4326")
     if geographic and not (-180 <= x <= 180 and -90 <= y <= 90):
-        raise ValidationError(f"coordinates out of range: lon={x} must be in [-180, 180], lat={y} in [-90, 90] "
-                              f"(are lon and lat swapped?)")
+        raise ValidationError(
+            f"coordinates out of range: lon={x} must be in [-180, 180], lat={y} in [-90, 90] (are lon and lat swapped?)"
+        )
     lons, lats = points_to_storage([x], [y], crs)
     out = float(lons[0]), float(lats[0])
     if not (math.isfinite(out[0]) and math.isfinite(out[1])):
@@ -192,8 +201,10 @@ class FrameRouter:
         d = float(dist.iloc[i])
         if d > self.tolerance_m:
             nearest = self._frame.iloc[i]["code"]
-            raise OutOfAreaError(f"point ({x:.6f}, {y:.6f}) is outside the service area: nearest grid {nearest} "
-                                 f"is {d:.0f} m away (tolerance {self.tolerance_m:.0f} m)")
+            raise OutOfAreaError(
+                f"point ({x:.6f}, {y:.6f}) is outside the service area: nearest grid {nearest} "
+                f"is {d:.0f} m away (tolerance {self.tolerance_m:.0f} m)"
+            )
         return Routed(**_fill(self._codes(self._frame.iloc[i])), snapped=True, distance_m=round(d, 1))
 
 

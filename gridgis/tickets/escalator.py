@@ -27,8 +27,13 @@ class Escalator:
     on_run : called with each run's escalations (e.g. to print them)
     """
 
-    def __init__(self, store: Any, every_s: float, clock: Callable[[], datetime | None] = lambda: None,
-                 on_run: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        every_s: float,
+        clock: Callable[[], datetime | None] = lambda: None,
+        on_run: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
         if not every_s > 0:
             raise ValueError(f"escalation interval must be positive seconds, got {every_s!r}")
         self.store, self.every_s, self.clock, self.on_run = store, float(every_s), clock, on_run
@@ -40,7 +45,7 @@ class Escalator:
         """One escalation pass now; errors are logged, never raised (the next pass retries)."""
         try:
             done = self.store.escalate_overdue(self.clock())
-        except Exception:  # noqa: BLE001 - a background job must survive a dropped database
+        except Exception:
             log.exception("automatic escalation failed; retrying in %.0f s", self.every_s)
             done = []
         self.runs += 1
@@ -58,7 +63,7 @@ class Escalator:
                 return
             self._stop.wait(self.every_s)
 
-    def start(self) -> "Escalator":
+    def start(self) -> Escalator:
         self._thread = threading.Thread(target=self.run, name="gridgis-escalator", daemon=True)
         self._thread.start()
         return self

@@ -17,8 +17,21 @@ import pandas as pd
 from gridgis.errors import MalformedInputError, NotFoundError
 from gridgis.tickets.calendar import SHANGHAI
 
-_KNOWN = {"id", "external_id", "matter_code", "title", "description", "channel", "reported_at", "received_at",
-          "address", "reporter", "lon", "lat", "geometry"}
+_KNOWN = {
+    "id",
+    "external_id",
+    "matter_code",
+    "title",
+    "description",
+    "channel",
+    "reported_at",
+    "received_at",
+    "address",
+    "reporter",
+    "lon",
+    "lat",
+    "geometry",
+}
 
 
 def read_ticket_file(path: str | Path, crs: str | None = None) -> pd.DataFrame:
@@ -85,12 +98,19 @@ def reports_from_frame(frame: pd.DataFrame, crs: str = "wgs84") -> list[dict[str
         extra = {k: _text(v) for k, v in row.items() if k not in _KNOWN and _text(v) is not None}
         if title:
             extra["title"] = title
-        reports.append({
-            "lon": row.get("lon"), "lat": row.get("lat"), "crs": crs,
-            "matter_code": _text(row.get("matter_code")), "description": description or "",
-            "address": _text(row.get("address")), "channel": _text(row.get("channel")) or "import",
-            "reporter": _text(row.get("reporter")),
-            "external_id": _text(row.get("external_id", row.get("id"))),
-            "received_at": received, "extra": extra or None,
-        })
+        reports.append(
+            {
+                "lon": row.get("lon"),
+                "lat": row.get("lat"),
+                "crs": crs,
+                "matter_code": _text(row.get("matter_code")),
+                "description": description or "",
+                "address": _text(row.get("address")),
+                "channel": _text(row.get("channel")) or "import",
+                "reporter": _text(row.get("reporter")),
+                "external_id": _text(row.get("external_id", row.get("id"))),
+                "received_at": received,
+                "extra": extra or None,
+            }
+        )
     return reports

@@ -64,9 +64,20 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "merge": (OPEN_STATES, "closed"),
 }
 ACTION_LABELS = {
-    "create": "事件收集", "triage": "分析研判", "dispatch": "精准派单", "accept": "签收处理", "resolve": "结果反馈",
-    "rate": "工作评价", "close": "事件办结", "send_back": "退回", "escalate": "提级", "suspend": "挂起",
-    "resume": "恢复", "extend": "延期", "reopen": "重办", "merge": "合并",
+    "create": "事件收集",
+    "triage": "分析研判",
+    "dispatch": "精准派单",
+    "accept": "签收处理",
+    "resolve": "结果反馈",
+    "rate": "工作评价",
+    "close": "事件办结",
+    "send_back": "退回",
+    "escalate": "提级",
+    "suspend": "挂起",
+    "resume": "恢复",
+    "extend": "延期",
+    "reopen": "重办",
+    "merge": "合并",
 }
 DUE_FIELDS = ("respond_due", "reply_due", "coordinate_due", "solve_due")
 
@@ -155,15 +166,18 @@ def allowed_actions(status: str) -> list[str]:
 def _refuse(ticket: Ticket, action: str, why: str | None = None) -> TransitionError:
     target = TRANSITIONS.get(action, (None, None))[1]
     arrow = f"{ticket.status} → {target}" if target else ticket.status
-    msg = (f"{ticket.label}: cannot {action} ({ACTION_LABELS.get(action, action)}) from {ticket.status} "
-           f"({STATES.get(ticket.status, ticket.status)}) [{arrow}]")
+    msg = (
+        f"{ticket.label}: cannot {action} ({ACTION_LABELS.get(action, action)}) from {ticket.status} "
+        f"({STATES.get(ticket.status, ticket.status)}) [{arrow}]"
+    )
     allowed = ", ".join(allowed_actions(ticket.status)) or "none"
     msg += f": {why}" if why else f"; allowed from {ticket.status}: {allowed}"
     return TransitionError(msg)
 
 
-def apply(ticket: Ticket, action: str, *, actor: str, at: datetime, note: str = "",
-          **params: Any) -> tuple[Ticket, Event]:
+def apply(
+    ticket: Ticket, action: str, *, actor: str, at: datetime, note: str = "", **params: Any
+) -> tuple[Ticket, Event]:
     """Apply ``action`` to ``ticket`` at ``at`` by ``actor``; return the new ticket and its event.
 
     ``params`` per action: dispatch ``level``, ``department``, ``assignee`` (all optional);
@@ -246,8 +260,10 @@ def apply(ticket: Ticket, action: str, *, actor: str, at: datetime, note: str = 
         if not note.strip():
             raise ValidationError(f"{ticket.label}: an extension (延期) needs a note saying why")
         changes["solve_due"] = new_due
-        data = {"old_solve_due": ticket.solve_due.isoformat() if ticket.solve_due else None,
-                "solve_due": new_due.isoformat()}
+        data = {
+            "old_solve_due": ticket.solve_due.isoformat() if ticket.solve_due else None,
+            "solve_due": new_due.isoformat(),
+        }
         target = ticket.status
     elif action == "merge":
         master = params.get("master_id")
@@ -257,19 +273,28 @@ def apply(ticket: Ticket, action: str, *, actor: str, at: datetime, note: str = 
         data = {"master_id": master}
     assert target is not None
     new = replace(ticket, status=target, updated_at=at, version=ticket.version + 1, **changes)
-    event = Event(action=action, from_status=ticket.status, to_status=target, actor=actor, at=at,
-                  note=note, data=data)
+    event = Event(action=action, from_status=ticket.status, to_status=target, actor=actor, at=at, note=note, data=data)
     return new, event
 
 
 def is_overdue(ticket: Ticket, now: datetime) -> bool:
     """True when the solution clock runs and ``now`` is past the solution deadline."""
-    return ticket.status in RUNNING_STATES and ticket.solve_due is not None and now > ticket.solve_due \
+    return (
+        ticket.status in RUNNING_STATES
+        and ticket.solve_due is not None
+        and now > ticket.solve_due
         and next_level(ticket.level) is not None
+    )
 
 
-def replay(start: Ticket, steps: list[tuple[str, dict[str, Any]]], *, actor: str, at: datetime,
-           every: timedelta = timedelta(minutes=5)) -> tuple[Ticket, list[Event]]:
+def replay(
+    start: Ticket,
+    steps: list[tuple[str, dict[str, Any]]],
+    *,
+    actor: str,
+    at: datetime,
+    every: timedelta = timedelta(minutes=5),
+) -> tuple[Ticket, list[Event]]:
     """Apply ``steps`` (action, params) one after another, ``every`` apart (for demos and tests)."""
     events = []
     ticket = start

@@ -26,9 +26,25 @@ from gridgis.tickets.loop import STATES, Ticket
 CLOSED_STATES = frozenset({"resolved", "rated", "closed"})
 CHANNELS = (("12345", "12345热线"), ("wechat", "微信小程序"), ("app", "移动应用"), ("patrol", "网格员巡查"))
 #: the request fields of GeoReport v2, in the order of the spec (and of the XML fixtures)
-REQUEST_FIELDS = ("service_request_id", "status", "status_notes", "service_name", "service_code", "description",
-                  "agency_responsible", "service_notice", "requested_datetime", "updated_datetime",
-                  "expected_datetime", "address", "address_id", "zipcode", "lat", "long", "media_url")
+REQUEST_FIELDS = (
+    "service_request_id",
+    "status",
+    "status_notes",
+    "service_name",
+    "service_code",
+    "description",
+    "agency_responsible",
+    "service_notice",
+    "requested_datetime",
+    "updated_datetime",
+    "expected_datetime",
+    "address",
+    "address_id",
+    "zipcode",
+    "lat",
+    "long",
+    "media_url",
+)
 SERVICE_FIELDS = ("service_code", "service_name", "description", "metadata", "type", "keywords", "group")
 
 
@@ -53,8 +69,11 @@ def statuses_for(open311: str) -> list[str]:
 def _notice(catalogue: Catalogue, code: str) -> str:
     item = catalogue.item(code)
     dl = item.deadlines
-    limits = f"{dl.respond}响应、{dl.reply}回复、{dl.coordinate}协调、{dl.solve}内拿出解决方案" \
-        if isinstance(dl, Deadlines) else ""
+    limits = (
+        f"{dl.respond}响应、{dl.reply}回复、{dl.coordinate}协调、{dl.solve}内拿出解决方案"
+        if isinstance(dl, Deadlines)
+        else ""
+    )
     return f"{item.tier_label}：{item.department}负责，{limits}".replace("min", "分钟").replace("wd", "个工作日")
 
 
@@ -65,8 +84,15 @@ def service(catalogue: Catalogue, code: str) -> dict[str, Any]:
     desc = f"{domain}｜{item.tier_label}｜责任部门：{item.department}"
     if item.legal_basis:
         desc += f"｜依据：{item.legal_basis}"
-    return {"service_code": item.code, "service_name": item.name, "description": desc, "metadata": True,
-            "type": "realtime", "keywords": ",".join(item.keywords) or None, "group": domain}
+    return {
+        "service_code": item.code,
+        "service_name": item.name,
+        "description": desc,
+        "metadata": True,
+        "type": "realtime",
+        "keywords": ",".join(item.keywords) or None,
+        "group": domain,
+    }
 
 
 def services(catalogue: Catalogue) -> list[dict[str, Any]]:
@@ -76,13 +102,30 @@ def services(catalogue: Catalogue) -> list[dict[str, Any]]:
 def service_definition(catalogue: Catalogue, code: str) -> dict[str, Any]:
     """The service definition: the extra attributes a client may send (all optional)."""
     catalogue.item(code)
-    return {"service_code": code, "attributes": [
-        {"variable": True, "code": "building", "datatype": "string", "required": False,
-         "datatype_description": "如：3栋2单元", "order": 1, "description": "楼栋、单元（有助于精确派单）"},
-        {"variable": True, "code": "channel", "datatype": "singlevaluelist", "required": False,
-         "datatype_description": None, "order": 2, "description": "反映渠道",
-         "values": [{"key": k, "name": n} for k, n in CHANNELS]},
-    ]}
+    return {
+        "service_code": code,
+        "attributes": [
+            {
+                "variable": True,
+                "code": "building",
+                "datatype": "string",
+                "required": False,
+                "datatype_description": "如：3栋2单元",
+                "order": 1,
+                "description": "楼栋、单元（有助于精确派单）",
+            },
+            {
+                "variable": True,
+                "code": "channel",
+                "datatype": "singlevaluelist",
+                "required": False,
+                "datatype_description": None,
+                "order": 2,
+                "description": "反映渠道",
+                "values": [{"key": k, "name": n} for k, n in CHANNELS],
+            },
+        ],
+    }
 
 
 def service_request(ticket: Ticket, catalogue: Catalogue, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -95,21 +138,35 @@ def service_request(ticket: Ticket, catalogue: Catalogue, extra: dict[str, Any] 
     elif ticket.status == "closed":
         notes = "事件办结"
     return {
-        "service_request_id": str(ticket.id), "status": open311_status(ticket.status), "status_notes": notes,
-        "service_name": item.name if item else None, "service_code": ticket.matter_code,
-        "description": ticket.description or None, "agency_responsible": ticket.department,
+        "service_request_id": str(ticket.id),
+        "status": open311_status(ticket.status),
+        "status_notes": notes,
+        "service_name": item.name if item else None,
+        "service_code": ticket.matter_code,
+        "description": ticket.description or None,
+        "agency_responsible": ticket.department,
         "service_notice": _notice(catalogue, ticket.matter_code) if item else None,
-        "requested_datetime": _iso(ticket.received_at), "updated_datetime": _iso(ticket.updated_at),
-        "expected_datetime": _iso(ticket.solve_due), "address": ticket.address,
-        "address_id": extra.get("address_id"), "zipcode": extra.get("zipcode"),
-        "lat": round(ticket.lat, 7), "long": round(ticket.lon, 7), "media_url": extra.get("media_url"),
+        "requested_datetime": _iso(ticket.received_at),
+        "updated_datetime": _iso(ticket.updated_at),
+        "expected_datetime": _iso(ticket.solve_due),
+        "address": ticket.address,
+        "address_id": extra.get("address_id"),
+        "zipcode": extra.get("zipcode"),
+        "lat": round(ticket.lat, 7),
+        "long": round(ticket.lon, 7),
+        "media_url": extra.get("media_url"),
     }
 
 
 def post_response(ticket: Ticket, catalogue: Catalogue) -> list[dict[str, Any]]:
     """The answer to ``POST requests``: the new id at once (no token needed)."""
-    return [{"service_request_id": str(ticket.id), "service_notice": _notice(catalogue, ticket.matter_code),
-             "account_id": None}]
+    return [
+        {
+            "service_request_id": str(ticket.id),
+            "service_notice": _notice(catalogue, ticket.matter_code),
+            "account_id": None,
+        }
+    ]
 
 
 def errors(code: int, *descriptions: str) -> list[dict[str, Any]]:
@@ -132,8 +189,11 @@ def parse_post(form: dict[str, str], catalogue: Catalogue) -> dict[str, Any]:
         problems.append(f"service_code {code!r} not found (GET services.json lists them)")
     lat, lon = _number(form, "lat", problems), _number(form, "long", problems)
     has_address = bool((form.get("address_string") or "").strip())
-    if (lat is None or lon is None) and not has_address \
-            and not any(f"{k} is not" in p for p in problems for k in ("lat", "long")):
+    if (
+        (lat is None or lon is None)
+        and not has_address
+        and not any(f"{k} is not" in p for p in problems for k in ("lat", "long"))
+    ):
         problems.append("lat and long (WGS84), or address_string naming a compound/building, are required")
     if lat is not None and not -90 <= lat <= 90:
         problems.append(f"lat {lat} is out of range [-90, 90]")
@@ -147,21 +207,32 @@ def parse_post(form: dict[str, str], catalogue: Catalogue) -> dict[str, Any]:
         problems.append("media_url must be an http(s) URL")
     if problems:
         raise ValidationError("the service request is invalid", [_problem(p) for p in problems])
-    attributes = {k[len("attribute["):-1]: v for k, v in form.items() if k.startswith("attribute[") and k.endswith("]")}
+    attributes = {
+        k[len("attribute[") : -1]: v for k, v in form.items() if k.startswith("attribute[") and k.endswith("]")
+    }
     name = " ".join(x for x in (form.get("first_name"), form.get("last_name")) if x) or None
     channel = attributes.get("channel") or "open311"
     address = form.get("address_string") or None
     if attributes.get("building"):
         address = f"{address or ''} {attributes['building']}".strip()
-    extra = {k: form.get(k) for k in ("email", "device_id", "account_id", "phone", "media_url", "address_id")
-             if form.get(k)}
+    extra = {
+        k: form.get(k) for k in ("email", "device_id", "account_id", "phone", "media_url", "address_id") if form.get(k)
+    }
     if name:
         extra["name"] = name
     if attributes:
         extra["attributes"] = attributes
-    return {"lon": lon, "lat": lat, "crs": "wgs84", "matter_code": code, "description": description,
-            "address": address, "channel": channel, "reporter": form.get("email") or form.get("device_id") or name,
-            "extra": extra}
+    return {
+        "lon": lon,
+        "lat": lat,
+        "crs": "wgs84",
+        "matter_code": code,
+        "description": description,
+        "address": address,
+        "channel": channel,
+        "reporter": form.get("email") or form.get("device_id") or name,
+        "extra": extra,
+    }
 
 
 def _problem(text: str):

@@ -28,8 +28,14 @@ def plan(tickets: list[Ticket], now: datetime, seed: int = 2341) -> tuple[list[d
     for t in sorted(tickets, key=lambda x: (x.received_at, x.id or 0)):
         key = (t.micro_grid_code or t.grid_code, t.matter_code)
         if key in masters and rng.random() < 0.5:
-            step(t, "merge", "分析研判员", t.received_at + timedelta(minutes=15), note="同一地点同类事项，合并办理",
-                 master_id=masters[key])
+            step(
+                t,
+                "merge",
+                "分析研判员",
+                t.received_at + timedelta(minutes=15),
+                note="同一地点同类事项，合并办理",
+                master_id=masters[key],
+            )
             counts["merged"] += 1
             continue
         masters[key] = t.id  # type: ignore[assignment]
@@ -42,7 +48,9 @@ def plan(tickets: list[Ticket], now: datetime, seed: int = 2341) -> tuple[list[d
         at += timedelta(minutes=rng.randint(2, 10))
         step(t, "dispatch", "分析研判员", at)
         if rng.random() < 0.06:
-            step(t, "send_back", t.department or "责任部门", at + timedelta(minutes=5), note="不属于本单位职责，退回重派")
+            step(
+                t, "send_back", t.department or "责任部门", at + timedelta(minutes=5), note="不属于本单位职责，退回重派"
+            )
             step(t, "dispatch", "分析研判员", at + timedelta(minutes=8))
             counts["sent_back"] += 1
         step(t, "accept", t.assignee or "网格员", accepted)

@@ -23,8 +23,12 @@ from zoneinfo import ZoneInfo
 from gridgis.errors import ValidationError
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-LEVEL_COLUMNS = {"micro_grid": "micro_grid_code", "grid": "grid_code", "community": "community_code",
-                 "street": "street_code"}
+LEVEL_COLUMNS = {
+    "micro_grid": "micro_grid_code",
+    "grid": "grid_code",
+    "community": "community_code",
+    "street": "street_code",
+}
 
 
 def month_range(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -56,20 +60,31 @@ def summarise(rows: list[dict[str, Any]], *, tz: ZoneInfo, level: str = "grid") 
         merged = [r for r in rs if r.get("close_reason") == "merged"]
         live = [r for r in rs if r.get("close_reason") != "merged"]
         resolved = [r for r in live if r.get("resolved_at") is not None]
-        on_time = [r for r in resolved if not r.get("overdue")
-                   and (r.get("solve_due") is None or r["resolved_at"] <= r["solve_due"])]
+        on_time = [
+            r
+            for r in resolved
+            if not r.get("overdue") and (r.get("solve_due") is None or r["resolved_at"] <= r["solve_due"])
+        ]
         closed = [r for r in live if r["status"] == "closed"]
         ratings = [int(r["rating"]) for r in live if r.get("rating") is not None]
-        out.append({
-            f"{level}_code": code, "month": month, "volume": len(live), "merged": len(merged),
-            "resolved": len(resolved), "on_time": len(on_time), "closed": len(closed),
-            "open": sum(1 for r in live if r["status"] not in ("resolved", "rated", "closed")),
-            "overdue": sum(1 for r in live if r.get("overdue")), "rated": len(ratings),
-            "on_time_rate": _ratio(len(on_time), len(resolved)),
-            "closure_rate": _ratio(len(closed), len(live)),
-            "satisfaction": round(sum(ratings) / len(ratings), 2) if ratings else None,
-            "satisfaction_rate": _ratio(sum(1 for v in ratings if v >= 4), len(ratings)),
-        })
+        out.append(
+            {
+                f"{level}_code": code,
+                "month": month,
+                "volume": len(live),
+                "merged": len(merged),
+                "resolved": len(resolved),
+                "on_time": len(on_time),
+                "closed": len(closed),
+                "open": sum(1 for r in live if r["status"] not in ("resolved", "rated", "closed")),
+                "overdue": sum(1 for r in live if r.get("overdue")),
+                "rated": len(ratings),
+                "on_time_rate": _ratio(len(on_time), len(resolved)),
+                "closure_rate": _ratio(len(closed), len(live)),
+                "satisfaction": round(sum(ratings) / len(ratings), 2) if ratings else None,
+                "satisfaction_rate": _ratio(sum(1 for v in ratings if v >= 4), len(ratings)),
+            }
+        )
     return out
 
 
@@ -85,11 +100,30 @@ def statistics_frame(areas: Any, rows: list[dict[str, Any]], level: str = "grid"
     months = {r["month"] for r in rows}
     if len(months) > 1:
         raise ValidationError(f"statistics of several months ({', '.join(sorted(months))}); pick one month")
-    stats = pd.DataFrame(rows, columns=[key, "month", "volume", "merged", "resolved", "on_time", "closed", "open",
-                                        "overdue", "rated", "on_time_rate", "closure_rate", "satisfaction",
-                                        "satisfaction_rate"])
-    out = areas[["code", "name", "geometry"]].merge(stats.drop(columns="month"), how="left", left_on="code",
-                                                    right_on=key).drop(columns=key)
+    stats = pd.DataFrame(
+        rows,
+        columns=[
+            key,
+            "month",
+            "volume",
+            "merged",
+            "resolved",
+            "on_time",
+            "closed",
+            "open",
+            "overdue",
+            "rated",
+            "on_time_rate",
+            "closure_rate",
+            "satisfaction",
+            "satisfaction_rate",
+        ],
+    )
+    out = (
+        areas[["code", "name", "geometry"]]
+        .merge(stats.drop(columns="month"), how="left", left_on="code", right_on=key)
+        .drop(columns=key)
+    )
     counts = ["volume", "merged", "resolved", "on_time", "closed", "open", "overdue", "rated"]
     out[counts] = out[counts].fillna(0).astype(int)
     out["month"] = next(iter(months), None)

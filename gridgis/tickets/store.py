@@ -28,7 +28,7 @@ from gridgis.tickets.loop import Event, Ticket
 from gridgis.tickets.rows import _TICKET_FIELDS, _aware, _row_to_ticket, _ticket_values
 from gridgis.tickets.tables import ensure_tables, ticket_events, tickets
 
-__all__ = ["TicketStore", "tickets", "ticket_events"]
+__all__ = ["TicketStore", "ticket_events", "tickets"]
 
 _METRES_PER_DEG = 111_320.0
 MIN_ADDRESS_CONFIDENCE = 0.6
@@ -61,8 +61,14 @@ class TicketStore(BulkMixin):
     create_tables : create the two tables if absent (the migrations normally do)
     """
 
-    def __init__(self, repository: Any, router: Router | None = None, catalogue: Catalogue | None = None,
-                 calendar: WorkCalendar | None = None, create_tables: bool = False) -> None:
+    def __init__(
+        self,
+        repository: Any,
+        router: Router | None = None,
+        catalogue: Catalogue | None = None,
+        calendar: WorkCalendar | None = None,
+        create_tables: bool = False,
+    ) -> None:
         self.repository = repository
         self.engine = _engine_of(repository)
         self.url = str(self.engine.url)
@@ -83,28 +89,44 @@ class TicketStore(BulkMixin):
         return self.engine.connect().execution_options(**{READONLY: True})
 
     # -- create -------------------------------------------------------------------------------
-    def prepare(self, lon: Any, lat: Any, *, crs: str = "wgs84", matter_code: str | None = None,
-                description: str = "", address: str | None = None, channel: str = "hotline",
-                reporter: str | None = None, external_id: str | None = None,
-                received_at: datetime | None = None, _pick: Any = None) -> Ticket:
+    def prepare(
+        self,
+        lon: Any,
+        lat: Any,
+        *,
+        crs: str = "wgs84",
+        matter_code: str | None = None,
+        description: str = "",
+        address: str | None = None,
+        channel: str = "hotline",
+        reporter: str | None = None,
+        external_id: str | None = None,
+        received_at: datetime | None = None,
+        _pick: Any = None,
+    ) -> Ticket:
         """Validate, route and schedule a report without storing it (raises on any problem)."""
         if matter_code is None or matter_code == "":
             guessed = self.catalogue.guess(description)
             if guessed is None:
-                raise ValidationError("no matter code given and none recognised in the description; "
-                                      "give matter_code (GET /matters lists them)")
+                raise ValidationError(
+                    "no matter code given and none recognised in the description; "
+                    "give matter_code (GET /matters lists them)"
+                )
             matter_code = guessed.code
         if not self.catalogue.has(str(matter_code)):
-            raise ValidationError(f"unknown matter code {matter_code!r}: use one of "
-                                  f"{self.catalogue.items[0].code}..{self.catalogue.items[-1].code} (GET /matters)")
+            raise ValidationError(
+                f"unknown matter code {matter_code!r}: use one of "
+                f"{self.catalogue.items[0].code}..{self.catalogue.items[-1].code} (GET /matters)"
+            )
         item = self.catalogue.item(str(matter_code))
         located = None
         if _blank(lon) and _blank(lat) and address:
             located = self.locate_address(address)
             lon, lat, crs = located["lon"], located["lat"], "wgs84"
         elif _blank(lon) or _blank(lat):
-            raise ValidationError("a report needs lon and lat, or an address of a compound/building "
-                                  "(e.g. 梅园三街坊12号楼) to locate it")
+            raise ValidationError(
+                "a report needs lon and lat, or an address of a compound/building (e.g. 梅园三街坊12号楼) to locate it"
+            )
         x, y = to_wgs84(lon, lat, crs)
         at = _aware(received_at)
         if _pick is not None:
@@ -116,13 +138,28 @@ class TicketStore(BulkMixin):
         if routed.workers:
             w = routed.workers[0]
             assignee = w.get("name") if isinstance(w, dict) else str(getattr(w, "name", w))
-        ticket = Ticket(matter_code=item.code, lon=x, lat=y, received_at=at, description=description or "",
-                        address=address, channel=channel, reporter=reporter, external_id=external_id,
-                        micro_grid_code=routed.micro_grid_code, grid_code=routed.grid_code,
-                        community_code=routed.community_code, street_code=routed.street_code,
-                        snapped=routed.snapped, distance_m=routed.distance_m, department=item.department,
-                        level=first_level(item, routed), assignee=assignee, updated_at=at,
-                        **{k: v.astimezone(UTC) for k, v in due.items()})
+        ticket = Ticket(
+            matter_code=item.code,
+            lon=x,
+            lat=y,
+            received_at=at,
+            description=description or "",
+            address=address,
+            channel=channel,
+            reporter=reporter,
+            external_id=external_id,
+            micro_grid_code=routed.micro_grid_code,
+            grid_code=routed.grid_code,
+            community_code=routed.community_code,
+            street_code=routed.street_code,
+            snapped=routed.snapped,
+            distance_m=routed.distance_m,
+            department=item.department,
+            level=first_level(item, routed),
+            assignee=assignee,
+            updated_at=at,
+            **{k: v.astimezone(UTC) for k, v in due.items()},
+        )
         return ticket
 
     def locate_address(self, text: str) -> dict[str, Any]:
@@ -137,16 +174,32 @@ class TicketStore(BulkMixin):
         match = resolve(text)
         if getattr(match, "ambiguous", False):
             names = "、".join(c.get("name", "") for c in (match.candidates or [])[:5])
-            raise ValidationError(f"address {text!r} is ambiguous (candidates: {names}); "
-                                  f"give the compound's full name or lon and lat")
+            raise ValidationError(
+                f"address {text!r} is ambiguous (candidates: {names}); give the compound's full name or lon and lat"
+            )
         if match.confidence < MIN_ADDRESS_CONFIDENCE:
-            raise ValidationError(f"address {text!r} matches {match.compound_name} only weakly "
-                                  f"(confidence {match.confidence:.2f}); give a fuller address or lon and lat")
-        return {"lon": match.lon, "lat": match.lat, "compound_code": match.compound_code,
-                "building_code": match.building_code, "confidence": match.confidence}
+            raise ValidationError(
+                f"address {text!r} matches {match.compound_name} only weakly "
+                f"(confidence {match.confidence:.2f}); give a fuller address or lon and lat"
+            )
+        return {
+            "lon": match.lon,
+            "lat": match.lat,
+            "compound_code": match.compound_code,
+            "building_code": match.building_code,
+            "confidence": match.confidence,
+        }
 
-    def create(self, lon: Any, lat: Any, *, actor: str = "system", note: str = "", extra: dict[str, Any] | None = None,
-               **kwargs: Any) -> Ticket:
+    def create(
+        self,
+        lon: Any,
+        lat: Any,
+        *,
+        actor: str = "system",
+        note: str = "",
+        extra: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Ticket:
         """Route, schedule and store a new ticket with its ``create`` event; return it with its id."""
         ticket = self.prepare(lon, lat, **kwargs)
         with storage_errors(self.url, "storing a ticket"), self.engine.begin() as conn:
@@ -154,17 +207,37 @@ class TicketStore(BulkMixin):
             values["extra"] = extra
             new_id = conn.execute(tickets.insert().values(**values).returning(tickets.c.id)).scalar_one()
             ticket = replace(ticket, id=int(new_id))
-            data = {"grid_code": ticket.grid_code, "level": ticket.level, "snapped": ticket.snapped,
-                    "distance_m": ticket.distance_m}
+            data = {
+                "grid_code": ticket.grid_code,
+                "level": ticket.level,
+                "snapped": ticket.snapped,
+                "distance_m": ticket.distance_m,
+            }
             self._append(conn, ticket.id, Event("create", None, "received", actor, ticket.received_at, note, data))
         return ticket
 
     def _append(self, conn: sa.Connection, ticket_id: int, ev: Event) -> None:
-        seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(ticket_events.c.seq), 0))
-                           .where(ticket_events.c.ticket_id == ticket_id)).scalar_one() + 1
-        conn.execute(ticket_events.insert().values(ticket_id=ticket_id, seq=seq, action=ev.action,
-                                                   from_status=ev.from_status, to_status=ev.to_status,
-                                                   actor=ev.actor, at=ev.at, note=ev.note or "", data=ev.data or None))
+        seq = (
+            conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(ticket_events.c.seq), 0)).where(
+                    ticket_events.c.ticket_id == ticket_id
+                )
+            ).scalar_one()
+            + 1
+        )
+        conn.execute(
+            ticket_events.insert().values(
+                ticket_id=ticket_id,
+                seq=seq,
+                action=ev.action,
+                from_status=ev.from_status,
+                to_status=ev.to_status,
+                actor=ev.actor,
+                at=ev.at,
+                note=ev.note or "",
+                data=ev.data or None,
+            )
+        )
 
     # -- read ---------------------------------------------------------------------------------
     def get(self, ticket_id: int) -> Ticket:
@@ -194,20 +267,38 @@ class TicketStore(BulkMixin):
         """Every recorded transition of a ticket, oldest first."""
         self.get(ticket_id)
         with storage_errors(self.url, "reading ticket events"), self._read() as conn:
-            rows = conn.execute(sa.select(ticket_events).where(ticket_events.c.ticket_id == int(ticket_id))
-                                .order_by(ticket_events.c.seq)).all()
-        return [Event(r.action, r.from_status, r.to_status, r.actor, r.at, r.note or "", dict(r.data or {}))
-                for r in rows]
+            rows = conn.execute(
+                sa.select(ticket_events)
+                .where(ticket_events.c.ticket_id == int(ticket_id))
+                .order_by(ticket_events.c.seq)
+            ).all()
+        return [
+            Event(r.action, r.from_status, r.to_status, r.actor, r.at, r.note or "", dict(r.data or {})) for r in rows
+        ]
 
-    def list(self, *, grid: str | None = None, status: str | list[str] | None = None,
-             matter: str | list[str] | None = None,
-             since: datetime | None = None, until: datetime | None = None, ids: list[int] | None = None,
-             limit: int = 1000, offset: int = 0) -> list[Ticket]:
+    def list(
+        self,
+        *,
+        grid: str | None = None,
+        status: str | list[str] | None = None,
+        matter: str | list[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        ids: list[int] | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[Ticket]:
         """Tickets matching the filters, newest first. ``grid`` also matches a micro-grid or community code."""
         q = sa.select(tickets)
         if grid:
-            q = q.where(sa.or_(tickets.c.grid_code == grid, tickets.c.micro_grid_code == grid,
-                               tickets.c.community_code == grid, tickets.c.street_code == grid))
+            q = q.where(
+                sa.or_(
+                    tickets.c.grid_code == grid,
+                    tickets.c.micro_grid_code == grid,
+                    tickets.c.community_code == grid,
+                    tickets.c.street_code == grid,
+                )
+            )
         if status:
             states = [status] if isinstance(status, str) else list(status)
             unknown = [s for s in states if s not in loop.STATES]
@@ -227,8 +318,17 @@ class TicketStore(BulkMixin):
             return [_row_to_ticket(r) for r in conn.execute(q).all()]
 
     # -- transitions --------------------------------------------------------------------------
-    def transition(self, ticket_id: int, action: str, *, actor: str, note: str = "", at: datetime | None = None,
-                   expected_version: int | None = None, **params: Any) -> Ticket:
+    def transition(
+        self,
+        ticket_id: int,
+        action: str,
+        *,
+        actor: str,
+        note: str = "",
+        at: datetime | None = None,
+        expected_version: int | None = None,
+        **params: Any,
+    ) -> Ticket:
         """Apply one loop action to a stored ticket and record it (one transaction).
 
         ``escalate`` and ``resume`` get fresh deadlines from the calendar; ``extend`` takes
@@ -241,15 +341,17 @@ class TicketStore(BulkMixin):
                 raise NotFoundError(f"ticket {ticket_id} does not exist")
             ticket = _row_to_ticket(row)
             if expected_version is not None and expected_version != ticket.version:
-                raise PreconditionFailedError(f"ticket {ticket_id} is at version {ticket.version}, not "
-                                              f"{expected_version}; reload it and retry")
+                raise PreconditionFailedError(
+                    f"ticket {ticket_id} is at version {ticket.version}, not {expected_version}; reload it and retry"
+                )
             params = self._prepare_params(conn, ticket, action, when, params)
             new, ev = loop.apply(ticket, action, actor=actor, at=when, note=note, **params)
             self._write(conn, ticket, new, ev)
         return new
 
-    def _prepare_params(self, conn: sa.Connection, ticket: Ticket, action: str, when: datetime,
-                        params: dict[str, Any]) -> dict[str, Any]:
+    def _prepare_params(
+        self, conn: sa.Connection, ticket: Ticket, action: str, when: datetime, params: dict[str, Any]
+    ) -> dict[str, Any]:
         params = dict(params)
         item = self.catalogue.item(ticket.matter_code) if self.catalogue.has(ticket.matter_code) else None
         if action == "escalate" and item is not None:
@@ -265,21 +367,30 @@ class TicketStore(BulkMixin):
         if action == "merge":
             master_id = params.get("master_id")
             if master_id is not None:
-                master = conn.execute(sa.select(tickets.c.id, tickets.c.close_reason, tickets.c.master_id)
-                                      .where(tickets.c.id == int(master_id))).first()
+                master = conn.execute(
+                    sa.select(tickets.c.id, tickets.c.close_reason, tickets.c.master_id).where(
+                        tickets.c.id == int(master_id)
+                    )
+                ).first()
                 if master is None:
                     raise NotFoundError(f"ticket {ticket.id}: master ticket {master_id} does not exist")
                 if master.close_reason == "merged":
-                    raise ValidationError(f"ticket {ticket.id}: ticket {master_id} is itself merged into "
-                                          f"{master.master_id}; merge into that one")
+                    raise ValidationError(
+                        f"ticket {ticket.id}: ticket {master_id} is itself merged into "
+                        f"{master.master_id}; merge into that one"
+                    )
                 params["master_id"] = int(master_id)
         return params
 
     def _write(self, conn: sa.Connection, old: Ticket, new: Ticket, ev: Event) -> None:
-        values = {k: getattr(new, k) for k in _TICKET_FIELDS
-                  if k not in ("id", "lon", "lat") and getattr(new, k) != getattr(old, k)}
-        done = conn.execute(tickets.update().where(tickets.c.id == old.id, tickets.c.version == old.version)
-                            .values(**values))
+        values = {
+            k: getattr(new, k)
+            for k in _TICKET_FIELDS
+            if k not in ("id", "lon", "lat") and getattr(new, k) != getattr(old, k)
+        }
+        done = conn.execute(
+            tickets.update().where(tickets.c.id == old.id, tickets.c.version == old.version).values(**values)
+        )
         if done.rowcount != 1:
             raise PreconditionFailedError(f"ticket {old.id} changed while {ev.action} was applied; retry")
         self._append(conn, old.id, ev)
@@ -291,9 +402,15 @@ class TicketStore(BulkMixin):
         the same moment changes nothing. Returns one row per escalation.
         """
         when = _aware(now)
-        q = (sa.select(tickets.c.id).where(tickets.c.status.in_(sorted(loop.RUNNING_STATES)),
-                                           tickets.c.solve_due < when, tickets.c.level != loop.LEVELS[-1])
-             .order_by(tickets.c.id))
+        q = (
+            sa.select(tickets.c.id)
+            .where(
+                tickets.c.status.in_(sorted(loop.RUNNING_STATES)),
+                tickets.c.solve_due < when,
+                tickets.c.level != loop.LEVELS[-1],
+            )
+            .order_by(tickets.c.id)
+        )
         with storage_errors(self.url, "finding overdue tickets"), self._read() as conn:
             candidates = [int(i) for i in conn.execute(q).scalars()]
         done = []
@@ -311,18 +428,28 @@ class TicketStore(BulkMixin):
         return done
 
     # -- duplicates -----------------------------------------------------------------------------
-    def find_duplicates(self, lon: Any, lat: Any, matter_code: str, *, radius_m: float = 50.0, crs: str = "wgs84",
-                        exclude_id: int | None = None) -> list[tuple[Ticket, float]]:
+    def find_duplicates(
+        self,
+        lon: Any,
+        lat: Any,
+        matter_code: str,
+        *,
+        radius_m: float = 50.0,
+        crs: str = "wgs84",
+        exclude_id: int | None = None,
+    ) -> list[tuple[Ticket, float]]:
         """Open tickets of ``matter_code`` within ``radius_m`` of the point, nearest first, with distances (m)."""
         if not (isinstance(radius_m, int | float) and math.isfinite(radius_m) and 0 < radius_m <= 5000):
             raise ValidationError(f"duplicate radius must be a number of metres in (0, 5000], got {radius_m!r}")
         x, y = to_wgs84(lon, lat, crs)
         dlat = radius_m / _METRES_PER_DEG
         dlon = radius_m / (_METRES_PER_DEG * max(math.cos(math.radians(y)), 1e-6))
-        q = sa.select(tickets).where(tickets.c.matter_code == matter_code,
-                                     tickets.c.status.in_(sorted(loop.OPEN_STATES)),
-                                     tickets.c.lon.between(x - dlon, x + dlon),
-                                     tickets.c.lat.between(y - dlat, y + dlat))
+        q = sa.select(tickets).where(
+            tickets.c.matter_code == matter_code,
+            tickets.c.status.in_(sorted(loop.OPEN_STATES)),
+            tickets.c.lon.between(x - dlon, x + dlon),
+            tickets.c.lat.between(y - dlat, y + dlat),
+        )
         if exclude_id is not None:
             q = q.where(tickets.c.id != int(exclude_id))
         with storage_errors(self.url, "finding duplicate tickets"), self._read() as conn:
@@ -338,9 +465,26 @@ class TicketStore(BulkMixin):
         """Per-grid (or per-community/street with ``level``) figures by month; see :mod:`gridgis.tickets.stats`."""
         from gridgis.tickets.stats import month_range, summarise
 
-        q = sa.select(*[tickets.c[k] for k in ("id", "status", "grid_code", "micro_grid_code", "community_code",
-                                                "street_code", "received_at", "resolved_at", "solve_due",
-                                                "close_reason", "rating", "overdue", "escalations")])
+        q = sa.select(
+            *[
+                tickets.c[k]
+                for k in (
+                    "id",
+                    "status",
+                    "grid_code",
+                    "micro_grid_code",
+                    "community_code",
+                    "street_code",
+                    "received_at",
+                    "resolved_at",
+                    "solve_due",
+                    "close_reason",
+                    "rating",
+                    "overdue",
+                    "escalations",
+                )
+            ]
+        )
         if month:
             lo, hi = month_range(month, self.calendar.tz)
             q = q.where(tickets.c.received_at >= lo, tickets.c.received_at < hi)

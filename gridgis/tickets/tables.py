@@ -72,15 +72,23 @@ def event_columns() -> list[sa.Column]:
     ]
 
 
-TICKET_INDEXES = (("ix_tickets_status", ["status"]), ("ix_tickets_grid_code", ["grid_code"]),
-                  ("ix_tickets_matter_code", ["matter_code"]), ("ix_tickets_received_at", ["received_at"]),
-                  ("ix_tickets_lon_lat", ["lon", "lat"]), ("ix_tickets_external_id", ["external_id"]))
+TICKET_INDEXES = (
+    ("ix_tickets_status", ["status"]),
+    ("ix_tickets_grid_code", ["grid_code"]),
+    ("ix_tickets_matter_code", ["matter_code"]),
+    ("ix_tickets_received_at", ["received_at"]),
+    ("ix_tickets_lon_lat", ["lon", "lat"]),
+    ("ix_tickets_external_id", ["external_id"]),
+)
 
-tickets = sa.Table("tickets", metadata, *ticket_columns(),
-                   *(sa.Index(name, *cols) for name, cols in TICKET_INDEXES))
+tickets = sa.Table("tickets", metadata, *ticket_columns(), *(sa.Index(name, *cols) for name, cols in TICKET_INDEXES))
 
-ticket_events = sa.Table("ticket_events", metadata, *event_columns(),
-                         sa.UniqueConstraint("ticket_id", "seq", name="uq_ticket_events_ticket_id_seq"))
+ticket_events = sa.Table(
+    "ticket_events",
+    metadata,
+    *event_columns(),
+    sa.UniqueConstraint("ticket_id", "seq", name="uq_ticket_events_ticket_id_seq"),
+)
 
 
 def ensure_tables(engine: sa.Engine) -> None:

@@ -8,7 +8,6 @@ import geopandas as gpd
 import httpx
 import pytest
 import shapely
-
 from alignment_synth import COMMUNITY, city
 
 
@@ -32,8 +31,9 @@ def api(tmp_path_factory):
     repo = Repository(f"sqlite:///{tmp_path_factory.mktemp('align') / 'store.db'}")
     repo.create_schema()
     c = city(per_building=5)
-    streets = gpd.GeoDataFrame({"code": ["110105001000"], "name": ["测试街道"]},
-                               geometry=[c["communities"].geometry.iloc[0]], crs="EPSG:4326")
+    streets = gpd.GeoDataFrame(
+        {"code": ["110105001000"], "name": ["测试街道"]}, geometry=[c["communities"].geometry.iloc[0]], crs="EPSG:4326"
+    )
     repo.write_city({"streets": streets, **c}, author="test", message="synthetic community")
     with serve(repo) as url, httpx.Client(base_url=url, timeout=120) as client:
         yield client, repo
@@ -103,15 +103,19 @@ def test_apply_is_a_dry_run_unless_committed_then_a_new_generation(api):
     changed = {c["code"] for c in dry["changes"] if c["op"] == "replace"}
     assert dry["micro_grid_changes"] and {m["grid_code"] for m in dry["micro_grid_changes"]} == changed
     assert len(repo.generations()) == gens
-    refused = client.post(f"/communities/{COMMUNITY}/alignment/apply",
-                          json={"author": "规划员", "message": "拉平对齐", "commit": True})
+    refused = client.post(
+        f"/communities/{COMMUNITY}/alignment/apply", json={"author": "规划员", "message": "拉平对齐", "commit": True}
+    )
     assert refused.status_code == 401 and len(repo.generations()) == gens
     from gridgis.auth.store import TokenStore, ensure_tables
 
     ensure_tables(repo.engine)
     token, _ = TokenStore(repo.engine).create("规划员", "planner", [COMMUNITY])
-    done = client.post(f"/communities/{COMMUNITY}/alignment/apply", headers={"Authorization": f"Bearer {token}"},
-                       json={"author": "规划员", "message": "拉平对齐", "commit": True}).json()
+    done = client.post(
+        f"/communities/{COMMUNITY}/alignment/apply",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"author": "规划员", "message": "拉平对齐", "commit": True},
+    ).json()
     assert done["generation"]["author"] == "规划员"
     assert len(repo.generations()) == gens + 1
     # the old boundaries stay readable in the previous generation
@@ -125,8 +129,17 @@ def test_apply_is_a_dry_run_unless_committed_then_a_new_generation(api):
     assert client.get(f"/communities/{COMMUNITY}/alignment/analysis").json()["small_cut_compounds"] == 0
 
 
-@pytest.mark.parametrize("settings", [{"household_min": "abc"}, {"rebalance": "no"}, {"household_max": 1.5},
-                                      {"household_min": 900}, {"grid_size_m": 1e9}, {"sliver_share": "nan"}])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"household_min": "abc"},
+        {"rebalance": "no"},
+        {"household_max": 1.5},
+        {"household_min": 900},
+        {"grid_size_m": 1e9},
+        {"sliver_share": "nan"},
+    ],
+)
 def test_bad_settings_are_422_not_500(api, settings):
     client, _ = api
     r = client.post(f"/communities/{COMMUNITY}/alignment/proposal", json=settings)

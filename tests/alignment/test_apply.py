@@ -20,8 +20,7 @@ COMMUNITY = "310115008013"  # three grids, two of them cut by compound lines in 
 def _micro_problems(city) -> list:
     """Problems of micro-grids against their grids: gaps, overlaps, edges, orphans, outside parent."""
     report = check_city(city)
-    return [p for p in report.problems
-            if p.layer == "micro_grids" or (p.layer == "grids" and p.kind == "coverage_gap")]
+    return [p for p in report.problems if p.layer == "micro_grids" or (p.layer == "grids" and p.kind == "coverage_gap")]
 
 
 def _load_sample(repo, sample_dir) -> None:

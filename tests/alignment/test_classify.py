@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alignment_synth import city
+
 from gridgis.alignment.classify import case_counts, classify_clusters, compound_status
 from gridgis.alignment.overlap import compound_grid_overlaps
 

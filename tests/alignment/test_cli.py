@@ -7,9 +7,9 @@ import json
 import geopandas as gpd
 import pytest
 import shapely
+from alignment_synth import COMMUNITY, city
 from typer.testing import CliRunner
 
-from alignment_synth import COMMUNITY, city
 from gridgis.cli import app
 
 
@@ -35,8 +35,20 @@ def invoke(*args):
 def test_propose_on_files_writes_grids_changes_and_report(files):
     d, p, c = files
     out = d / "proposal"
-    r = invoke("align", "propose", "--compounds", p["compounds"], "--grids", p["grids_gpkg"], "--buildings",
-               p["buildings"], "--communities", p["communities"], "--out", out)
+    r = invoke(
+        "align",
+        "propose",
+        "--compounds",
+        p["compounds"],
+        "--grids",
+        p["grids_gpkg"],
+        "--buildings",
+        p["buildings"],
+        "--communities",
+        p["communities"],
+        "--out",
+        out,
+    )
     assert r.exit_code == 0, r.output
     grids = gpd.read_file(out / "grids.geojson")
     assert sorted(grids["code"]) == sorted(c["grids"]["code"])
@@ -59,8 +71,19 @@ def test_propose_without_communities_covers_the_union_of_grids(files):
 def test_analyze_writes_report_and_problems(files):
     d, p, _ = files
     out = d / "analysis"
-    r = invoke("align", "analyze", "--compounds", p["compounds"], "--grids", p["grids"], "--buildings",
-               p["buildings"], "--out", out, "--json")
+    r = invoke(
+        "align",
+        "analyze",
+        "--compounds",
+        p["compounds"],
+        "--grids",
+        p["grids"],
+        "--buildings",
+        p["buildings"],
+        "--out",
+        out,
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     problems = gpd.read_file(out / "problems.geojson")
     assert len(problems) == 4 and set(problems["kind"]) <= {"cut_piece", "minor_piece"}
@@ -85,8 +108,9 @@ def test_apply_on_the_store_is_a_dry_run_until_commit(files, tmp_path):
     url = f"sqlite:///{tmp_path / 'store.db'}"
     repo = Repository(url)
     repo.create_schema()
-    streets = gpd.GeoDataFrame({"code": ["110105001000"], "name": ["测试街道"]},
-                               geometry=[c["communities"].geometry.iloc[0]], crs="EPSG:4326")
+    streets = gpd.GeoDataFrame(
+        {"code": ["110105001000"], "name": ["测试街道"]}, geometry=[c["communities"].geometry.iloc[0]], crs="EPSG:4326"
+    )
     repo.write_city({"streets": streets, **c}, author="test", message="load")
     before = len(repo.generations())
     r = invoke("align", "apply", "--community", COMMUNITY, "--database-url", url, "--author", "规划员")
@@ -111,8 +135,20 @@ def test_missing_file_is_a_clear_error(files):
 def test_party_command_writes_tree_and_table(files):
     d, p, _ = files
     out = d / "party"
-    r = invoke("align", "party", "--compounds", p["compounds"], "--grids", p["grids"], "--buildings",
-               p["buildings"], "--communities", p["communities"], "--out", out)
+    r = invoke(
+        "align",
+        "party",
+        "--compounds",
+        p["compounds"],
+        "--grids",
+        p["grids"],
+        "--buildings",
+        p["buildings"],
+        "--communities",
+        p["communities"],
+        "--out",
+        out,
+    )
     assert r.exit_code == 0, r.output
     trees = json.loads((out / "party.json").read_text(encoding="utf-8"))["communities"]
     assert trees[0]["label"] == "社区党委"
@@ -134,12 +170,21 @@ def test_propose_splits_an_overfull_grid_unless_told_not_to(tmp_path):
     for layer in ("compounds", "grids", "buildings", "communities"):
         paths[layer] = tmp_path / f"{layer}.geojson"
         c[layer].to_file(paths[layer], driver="GeoJSON")
-    args = ["align", "propose", "--compounds", paths["compounds"], "--grids", paths["grids"], "--buildings",
-            paths["buildings"], "--communities", paths["communities"]]
+    args = [
+        "align",
+        "propose",
+        "--compounds",
+        paths["compounds"],
+        "--grids",
+        paths["grids"],
+        "--buildings",
+        paths["buildings"],
+        "--communities",
+        paths["communities"],
+    ]
     r = invoke(*args, "--out", tmp_path / "split")
     assert r.exit_code == 0, r.output
-    assert sorted(gpd.read_file(tmp_path / "split" / "grids.geojson")["code"]) == [f"{COMMUNITY}001",
-                                                                                   f"{COMMUNITY}002"]
+    assert sorted(gpd.read_file(tmp_path / "split" / "grids.geojson")["code"]) == [f"{COMMUNITY}001", f"{COMMUNITY}002"]
     report = json.loads((tmp_path / "split" / "report.json").read_text(encoding="utf-8"))
     assert report["city"]["grids_split"] == 1 and report["restructured"][0]["new_grid"] == f"{COMMUNITY}002"
     r = invoke(*args, "--out", tmp_path / "whole", "--no-split-merge")

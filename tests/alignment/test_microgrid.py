@@ -5,8 +5,8 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import shapely
-
 from alignment_synth import COMMUNITY, METRIC, city
+
 from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.microgrid import split_microgrids
 from gridgis.alignment.validate import validate_coverage
@@ -32,8 +32,12 @@ def test_every_building_lies_whole_in_one_micro_grid():
     mg, _ = split_microgrids(grids, buildings)
     b = buildings.to_crs(METRIC)
     m = mg.to_crs(METRIC)
-    inter = gpd.overlay(b[["code", "geometry"]], m[["code", "geometry"]].rename(columns={"code": "mg"}),
-                        how="intersection", keep_geom_type=True)
+    inter = gpd.overlay(
+        b[["code", "geometry"]],
+        m[["code", "geometry"]].rename(columns={"code": "mg"}),
+        how="intersection",
+        keep_geom_type=True,
+    )
     share = inter.assign(a=inter.area).groupby("code")["a"].max() / b.set_index("code").area
     assert (share > 0.999).all()
     listed = sorted(code for codes in mg["building_codes"] for code in codes)

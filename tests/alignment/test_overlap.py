@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
-
 from alignment_synth import city
+
 from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.overlap import assign_buildings, compound_grid_overlaps
 from gridgis.errors import CRSError

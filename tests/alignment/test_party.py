@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from alignment_synth import city
+
 from gridgis.alignment.party import party_structure
 from gridgis.alignment.propose import propose_alignment
 

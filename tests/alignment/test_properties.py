@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from alignment_synth import METRIC, city
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from alignment_synth import METRIC, city
 from gridgis.alignment.classify import compound_status
 from gridgis.alignment.overlap import compound_grid_overlaps
 from gridgis.alignment.propose import propose_alignment
 
 rect = st.tuples(st.integers(0, 11), st.integers(0, 11), st.integers(1, 5), st.integers(1, 5)).map(
-    lambda t: (t[0] * 50 + 3.0, t[1] * 50 + 3.0, min(t[0] + t[2], 12) * 50 - 3.0, min(t[1] + t[3], 12) * 50 - 3.0))
-layout = st.fixed_dictionaries({
-    "rects": st.lists(rect, min_size=1, max_size=8),
-    "strips": st.lists(st.integers(1, 29).map(lambda k: k * 20.0 + 1.5), min_size=1, max_size=4, unique=True),
-    "per_building": st.integers(1, 6),
-    "with_buildings": st.booleans(),
-})
+    lambda t: (t[0] * 50 + 3.0, t[1] * 50 + 3.0, min(t[0] + t[2], 12) * 50 - 3.0, min(t[1] + t[3], 12) * 50 - 3.0)
+)
+layout = st.fixed_dictionaries(
+    {
+        "rects": st.lists(rect, min_size=1, max_size=8),
+        "strips": st.lists(st.integers(1, 29).map(lambda k: k * 20.0 + 1.5), min_size=1, max_size=4, unique=True),
+        "per_building": st.integers(1, 6),
+        "with_buildings": st.booleans(),
+    }
+)
 
 
 def make(spec):
@@ -33,8 +36,12 @@ def run(c, grids):
     return propose_alignment(c["compounds"], grids, c.get("buildings"), c["communities"])
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 @given(layout)
 def test_random_partition_proposal_is_exact_whole_and_idempotent(spec):
     c = make(spec)
@@ -58,14 +65,20 @@ def test_random_partition_proposal_is_exact_whole_and_idempotent(spec):
     assert np.allclose(sorted(again.grids["households"]), sorted(p.grids["households"]))
 
 
-micro_layout = st.fixed_dictionaries({
-    "rects": st.lists(rect, min_size=1, max_size=4),
-    "per_building": st.integers(1, 40),
-})
+micro_layout = st.fixed_dictionaries(
+    {
+        "rects": st.lists(rect, min_size=1, max_size=4),
+        "per_building": st.integers(1, 40),
+    }
+)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 @given(micro_layout)
 def test_random_micro_grid_split_covers_the_grid_with_whole_buildings(spec):
     from gridgis.alignment.microgrid import split_microgrids

@@ -6,8 +6,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-
 from alignment_synth import COMMUNITY, METRIC, X0, Y0, city
+
 from gridgis.alignment.classify import compound_status
 from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.overlap import compound_grid_overlaps
@@ -138,8 +138,9 @@ def test_open_tickets_that_would_change_grid_are_counted():
     p0 = propose(c)
     moved = p0.changes.iloc[0]
     pt = moved.geometry.representative_point()
-    tickets = gpd.GeoDataFrame({"code": ["T1", "T2"], "status": ["processing", "closed"]},
-                               geometry=[pt, pt], crs="EPSG:4326")
+    tickets = gpd.GeoDataFrame(
+        {"code": ["T1", "T2"], "status": ["processing", "closed"]}, geometry=[pt, pt], crs="EPSG:4326"
+    )
     p = propose(c, tickets=tickets)
     impact = p.impact.set_index("grid")
     assert impact.loc[moved["from_grid"], "tickets_out"] == 1
@@ -172,7 +173,8 @@ def test_bow_tie_compound_is_repaired_not_fatal():
     c = city(per_building=5)
     comp = c["compounds"].to_crs(METRIC)
     comp.loc[comp.index[0], "geometry"] = shapely.Polygon(
-        [(X0 + 20, Y0 + 20), (X0 + 280, Y0 + 180), (X0 + 280, Y0 + 20), (X0 + 20, Y0 + 180)])
+        [(X0 + 20, Y0 + 20), (X0 + 280, Y0 + 180), (X0 + 280, Y0 + 20), (X0 + 20, Y0 + 180)]
+    )
     c["compounds"] = comp.to_crs("EPSG:4326")
     p = propose(c)
     assert p.coverage_after.ok
@@ -182,8 +184,14 @@ def test_bow_tie_compound_is_repaired_not_fatal():
 def test_a_chain_of_two_moves_balances_three_grids_when_no_single_move_can():
     # grid 1 holds 165 (over), grid 2 135, grid 3 60 (under); range 100–150: no single whole-compound
     # move helps, but grid 2 passing a compound to grid 3 while taking one from grid 1 does
-    rects = [(20, 20, 140, 130), (20, 160, 140, 270), (140, 300, 190, 590), (220, 20, 340, 130),
-             (220, 300, 380, 400), (420, 20, 540, 130)]
+    rects = [
+        (20, 20, 140, 130),
+        (20, 160, 140, 270),
+        (140, 300, 190, 590),
+        (220, 20, 340, 130),
+        (220, 300, 380, 400),
+        (420, 20, 540, 130),
+    ]
     c = city(rects=rects, strips=[200, 400], per_building=5)
     cfg = AlignmentConfig(household_min=100, household_max=150)
     before = statuses(c, c["grids"], cfg)
@@ -202,8 +210,10 @@ def test_dedicated_grid_keeps_its_land_takes_no_compound_and_is_not_balanced():
     c["grids"] = grids
     p = propose(c)
     impact = p.impact.set_index("grid")
-    assert impact.loc[G2, "compounds_in"] == [] and impact.loc[G2, "households_after"] <= impact.loc[
-        G2, "households_before"]
+    assert (
+        impact.loc[G2, "compounds_in"] == []
+        and impact.loc[G2, "households_after"] <= impact.loc[G2, "households_before"]
+    )
     assert G2 not in {e["grid"] for e in p.explanations}
     assert p.coverage_after.ok and (statuses(c, p.grids)["status"] == "whole").all()
 

@@ -65,17 +65,31 @@ def real_layers(shared_data):
     community = shapely.box(x0 - 50, y0 - 50, x1 + 50, y1 + 50)
     # grids drawn without looking at the compounds: a 4 × 3 lattice, slightly rotated
     nx, ny = 4, 3
-    cells = [shapely.box(x0 - 50 + i * (x1 - x0 + 100) / nx, y0 - 50 + j * (y1 - y0 + 100) / ny,
-                         x0 - 50 + (i + 1) * (x1 - x0 + 100) / nx, y0 - 50 + (j + 1) * (y1 - y0 + 100) / ny)
-             for j in range(ny) for i in range(nx)]
+    cells = [
+        shapely.box(
+            x0 - 50 + i * (x1 - x0 + 100) / nx,
+            y0 - 50 + j * (y1 - y0 + 100) / ny,
+            x0 - 50 + (i + 1) * (x1 - x0 + 100) / nx,
+            y0 - 50 + (j + 1) * (y1 - y0 + 100) / ny,
+        )
+        for j in range(ny)
+        for i in range(nx)
+    ]
     rotated = [shapely.affinity.rotate(c, 7, origin=community.centroid).intersection(community) for c in cells]
     covered = shapely.union_all(rotated)
     rotated[0] = rotated[0].union(community.difference(covered))  # corners left by the rotation
-    grids = gpd.GeoDataFrame({"code": [f"{COMMUNITY}{k + 1:03d}" for k in range(len(rotated))],
-                              "name": [f"第{k + 1}网格" for k in range(len(rotated))], "community_code": COMMUNITY},
-                             geometry=rotated, crs="EPSG:4548")
-    communities = gpd.GeoDataFrame({"code": [COMMUNITY], "name": ["真实小区社区"]}, geometry=[community],
-                                   crs="EPSG:4548")
+    grids = gpd.GeoDataFrame(
+        {
+            "code": [f"{COMMUNITY}{k + 1:03d}" for k in range(len(rotated))],
+            "name": [f"第{k + 1}网格" for k in range(len(rotated))],
+            "community_code": COMMUNITY,
+        },
+        geometry=rotated,
+        crs="EPSG:4548",
+    )
+    communities = gpd.GeoDataFrame(
+        {"code": [COMMUNITY], "name": ["真实小区社区"]}, geometry=[community], crs="EPSG:4548"
+    )
     return (chosen.to_crs("EPSG:4326"), grids.to_crs("EPSG:4326"), communities.to_crs("EPSG:4326"))
 
 

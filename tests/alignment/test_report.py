@@ -6,8 +6,8 @@ import json
 
 import geopandas as gpd
 import shapely
-
 from alignment_synth import COMMUNITY, METRIC, X0, Y0, city
+
 from gridgis.alignment.report import analyze, write_json, write_layer
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import geopandas as gpd
 import pytest
 import shapely
-
 from alignment_synth import COMMUNITY, METRIC, city
+
 from gridgis.alignment.apply import apply_proposal
 from gridgis.alignment.classify import compound_status
 from gridgis.alignment.config import AlignmentConfig
@@ -20,8 +20,9 @@ QUADS = [(20, 20, 280, 280), (320, 20, 580, 280), (20, 320, 280, 580), (320, 320
 
 
 def propose(c, grids=None, **kw):
-    return propose_alignment(c["compounds"], c["grids"] if grids is None else grids, c.get("buildings"),
-                             c.get("communities"), **kw)
+    return propose_alignment(
+        c["compounds"], c["grids"] if grids is None else grids, c.get("buildings"), c.get("communities"), **kw
+    )
 
 
 def _statuses(c, grids):
@@ -33,8 +34,17 @@ def test_one_overfull_grid_is_split_in_two_along_compound_lines():
     p = propose(c)
     hh = dict(zip(p.grids["code"], p.grids["households"]))
     assert hh == {G1: 384, G2: 384}
-    assert p.restructured == [{"op": "split", "grid": G1, "new_grid": G2, "households_before": 768,
-                               "households_kept": 384, "households_new": 384, "community_code": COMMUNITY}]
+    assert p.restructured == [
+        {
+            "op": "split",
+            "grid": G1,
+            "new_grid": G2,
+            "households_before": 768,
+            "households_kept": 384,
+            "households_new": 384,
+            "community_code": COMMUNITY,
+        }
+    ]
     assert p.coverage_after.ok and p.explanations == []
     assert (_statuses(c, p.grids)["status"] == "whole").all()  # whole compounds on each side
     # each side is one piece and the area is preserved
@@ -72,8 +82,7 @@ def test_split_and_merge_are_idempotent_and_deterministic():
 
 def test_underfull_grid_merges_into_its_smallest_neighbour_when_both_fit():
     # grid 2 (middle, 45 households) has neighbours grid 1 (105) and grid 3 (135); range 100–300
-    c = city(strips=[200, 400], rects=[(20, 20, 180, 240), (220, 20, 380, 120), (420, 20, 580, 300)],
-             per_building=3)
+    c = city(strips=[200, 400], rects=[(20, 20, 180, 240), (220, 20, 380, 120), (420, 20, 580, 300)], per_building=3)
     cfg = AlignmentConfig(household_min=100, household_max=300)
     p = propose(c, config=cfg)
     assert dict(zip(p.grids["code"], p.grids["households"])) == {G1: 150, G3: 135}
@@ -96,8 +105,9 @@ def test_applying_a_split_creates_the_new_grid_with_its_micro_grids(make_reposit
 
     repo = make_repository("sqlite")
     c = city(strips=[], rects=QUADS, per_building=3)
-    streets = gpd.GeoDataFrame({"code": ["110105001000"], "name": ["测试街道"]},
-                               geometry=[c["communities"].geometry.iloc[0]], crs="EPSG:4326")
+    streets = gpd.GeoDataFrame(
+        {"code": ["110105001000"], "name": ["测试街道"]}, geometry=[c["communities"].geometry.iloc[0]], crs="EPSG:4326"
+    )
     repo.write_city({"streets": streets, **c}, author="test", message="one over-full grid")
     p = propose(c)
     dry = apply_proposal(repo, COMMUNITY, p, "规划员")
@@ -113,17 +123,20 @@ def test_applying_a_split_creates_the_new_grid_with_its_micro_grids(make_reposit
 
 
 def test_applying_a_merge_retires_the_merged_grid_and_its_micro_grids(make_repository):
-    from gridgis.layers.hierarchy import check_city
     from gridgis.alignment.microgrid import split_microgrids
+    from gridgis.layers.hierarchy import check_city
 
     repo = make_repository("sqlite")
-    c = city(strips=[200, 400], rects=[(20, 20, 180, 240), (220, 20, 380, 120), (420, 20, 580, 300)],
-             per_building=3)
+    c = city(strips=[200, 400], rects=[(20, 20, 180, 240), (220, 20, 380, 120), (420, 20, 580, 300)], per_building=3)
     micro, _ = split_microgrids(c["grids"], c["buildings"], AlignmentConfig(microgrid_min=10, microgrid_max=40))
-    streets = gpd.GeoDataFrame({"code": ["110105001000"], "name": ["测试街道"]},
-                               geometry=[c["communities"].geometry.iloc[0]], crs="EPSG:4326")
-    repo.write_city({"streets": streets, **c, "micro_grids": micro.drop(columns=["buildings", "building_codes"])},
-                    author="test", message="three grids with micro-grids")
+    streets = gpd.GeoDataFrame(
+        {"code": ["110105001000"], "name": ["测试街道"]}, geometry=[c["communities"].geometry.iloc[0]], crs="EPSG:4326"
+    )
+    repo.write_city(
+        {"streets": streets, **c, "micro_grids": micro.drop(columns=["buildings", "building_codes"])},
+        author="test",
+        message="three grids with micro-grids",
+    )
     cfg = AlignmentConfig(household_min=100, household_max=300, microgrid_min=10, microgrid_max=40)
     done = apply_proposal(repo, COMMUNITY, propose(c, config=cfg), "规划员", commit=True)
     assert ("delete", G2) in {(ch["op"], ch["code"]) for ch in done.changes}
@@ -132,8 +145,9 @@ def test_applying_a_merge_retires_the_merged_grid_and_its_micro_grids(make_repos
     stored = repo.read_city()
     assert G2 not in set(stored["grids"]["code"]) and G2 not in set(stored["micro_grids"]["grid_code"])
     # grid 3 did not change: its micro-grids are the ones written first
-    assert sorted(stored["micro_grids"].loc[stored["micro_grids"]["grid_code"] == G3, "code"]) == \
-        sorted(micro.loc[micro["grid_code"] == G3, "code"])
+    assert sorted(stored["micro_grids"].loc[stored["micro_grids"]["grid_code"] == G3, "code"]) == sorted(
+        micro.loc[micro["grid_code"] == G3, "code"]
+    )
     report = check_city(stored)
     assert [pr for pr in report.problems if pr.layer == "micro_grids" or pr.kind.startswith("coverage")] == []
 
@@ -149,11 +163,14 @@ def _random_property(spec, examples_config=_small_range):
     assert p.coverage_after.ok, p.coverage_after.to_dict()
     area = c["communities"].to_crs(METRIC).area.sum()
     assert p.grids.to_crs(METRIC).area.sum() == pytest.approx(area, abs=1.0)
+
     def cut(grids):
         pieces = compound_grid_overlaps(c["compounds"], grids, c.get("buildings"), examples_config)
         status = compound_status(pieces, examples_config)
-        return (set(status.loc[~status["status"].isin(["whole", "large_split"]), "compound_code"]),
-                int(pieces["cut_buildings"].clip(lower=0).sum()) if "buildings" in c else 0)
+        return (
+            set(status.loc[~status["status"].isin(["whole", "large_split"]), "compound_code"]),
+            int(pieces["cut_buildings"].clip(lower=0).sum()) if "buildings" in c else 0,
+        )
 
     # splitting and merging cut no compound (and no more buildings) than moving whole compounds alone
     # (with this narrow range, overlapping compounds can end up cut either way: not split/merge's doing)
@@ -170,13 +187,17 @@ def _random_property(spec, examples_config=_small_range):
 
 def test_random_partitions_with_a_narrow_range_split_and_merge_into_valid_coverages():
     from hypothesis import HealthCheck, Phase, given, settings
-
     from test_properties import layout
 
     seen: list[int] = []
 
-    @settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow],
-              phases=[Phase.explicit, Phase.reuse, Phase.generate])
+    @settings(
+        max_examples=8,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    )
     @given(layout)
     def check(spec):
         seen.append(len(_random_property(spec).restructured))

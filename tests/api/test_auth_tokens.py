@@ -51,14 +51,17 @@ def test_foreign_tokens_and_bad_scopes_are_clear_errors():
         check_scopes("mayor", [])
 
 
-@pytest.mark.parametrize(("scope", "code", "covered"), [
-    ("110105001000", "110105001002003", True),      # a street covers its communities' grids
-    ("110105001000", "110105002001001", False),     # but not another street's
-    ("110105001001", "110105001001Q002B001", True),  # a community covers its buildings
-    ("110105001001", "110105001000", False),        # not its street
-    ("110105001001001", "11010500100100102", True),  # a grid covers its micro-grids
-    ("*", "110105002001", True),
-])
+@pytest.mark.parametrize(
+    ("scope", "code", "covered"),
+    [
+        ("110105001000", "110105001002003", True),  # a street covers its communities' grids
+        ("110105001000", "110105002001001", False),  # but not another street's
+        ("110105001001", "110105001001Q002B001", True),  # a community covers its buildings
+        ("110105001001", "110105001000", False),  # not its street
+        ("110105001001001", "11010500100100102", True),  # a grid covers its micro-grids
+        ("*", "110105002001", True),
+    ],
+)
 def test_scope_coverage_follows_the_code_hierarchy(scope, code, covered):
     assert scope_covers(scope, code) is covered
 
@@ -77,8 +80,9 @@ def test_over_http_a_missing_token_is_401_with_www_authenticate_and_a_wrong_role
         body = {"grids": ["110105001001001", "110105001001002"]}
         r = httpx.post(f"{base}/operations/merge-grids", json=body)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
-        r = httpx.post(f"{base}/operations/merge-grids", json=body,
-                       headers={"Authorization": f"Bearer {tokens['viewer']}"})
+        r = httpx.post(
+            f"{base}/operations/merge-grids", json=body, headers={"Authorization": f"Bearer {tokens['viewer']}"}
+        )
         assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
         r = httpx.post(f"{base}/operations/merge-grids", json=body, headers={"Authorization": "Basic abc"})
         assert r.status_code == 401

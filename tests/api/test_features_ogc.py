@@ -30,8 +30,15 @@ def test_landing_page_links_the_api_conformance_and_collections(api):
 def test_every_layer_is_a_collection_with_crs_and_extent(api):
     client, _, _ = api
     cols = client.get("/collections").json()["collections"]
-    assert [c["id"] for c in cols] == ["streets", "communities", "compounds", "buildings", "grids", "micro_grids",
-                                       "stations"]
+    assert [c["id"] for c in cols] == [
+        "streets",
+        "communities",
+        "compounds",
+        "buildings",
+        "grids",
+        "micro_grids",
+        "stations",
+    ]
     grids = client.get("/collections/grids").json()
     assert grids["storageCrs"].endswith("CRS84") and "http://www.opengis.net/def/crs/EPSG/0/4326" in grids["crs"]
     assert grids["extent"]["spatial"]["bbox"][0] == [116.4, 39.9, 116.42, 39.91]

@@ -55,7 +55,9 @@ def test_dry_run_reports_changes_and_problems_but_stores_nothing(api):
     r = client.post("/operations/merge-grids", json=body, headers=auth(tokens)).json()
     assert r["stored"] is False and r["valid"] is True and len(repo.generations()) == 1
     assert [(f["properties"]["op"], f["properties"]["code"]) for f in r["changes"]["features"]][:2] == [
-        ("update", G1), ("delete", G2)]
+        ("update", G1),
+        ("delete", G2),
+    ]
 
 
 def test_transfer_split_and_merge_each_make_one_valid_generation(api):
@@ -63,14 +65,21 @@ def test_transfer_split_and_merge_each_make_one_valid_generation(api):
     r = client.post("/operations/transfer-compound", json={"compound": A + "Q002", "to_grid": G1}, headers=auth(tokens))
     assert r.status_code == 200, r.text
     line = {"type": "LineString", "coordinates": [[116.399, 39.905], [116.411, 39.905]]}
-    r = client.post("/operations/split-grid", json={"grid": G2, "line": line, "new_name": "新网格"}, headers=auth(tokens))
+    r = client.post(
+        "/operations/split-grid", json={"grid": G2, "line": line, "new_name": "新网格"}, headers=auth(tokens)
+    )
     assert r.status_code == 200, r.text
     assert repo.get_feature("grids", A + "003")["name"] == "新网格"
     r = client.post("/operations/merge-grids", json={"grids": [G2, A + "003"]}, headers=auth(tokens))
     assert r.status_code == 200, r.text
     assert len(repo.generations()) == 4
-    assert client.post("/collections/grids/validate", json={"type": "FeatureCollection", "features": [
-        client.get(f"/collections/grids/items/{G2}").json()]}).json()["valid"] is True
+    assert (
+        client.post(
+            "/collections/grids/validate",
+            json={"type": "FeatureCollection", "features": [client.get(f"/collections/grids/items/{G2}").json()]},
+        ).json()["valid"]
+        is True
+    )
 
 
 def test_an_operation_outside_the_planners_scope_is_403(api):
@@ -81,13 +90,24 @@ def test_an_operation_outside_the_planners_scope_is_403(api):
 
 def test_apply_proposal_replaces_a_communitys_grids(api):
     client, tokens, repo = api
-    proposal = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": box(116.400, 39.900, 116.410, 39.905), "properties": {
-            "code": G1, "name": "南网格", "community_code": A, "households": 400}},
-        {"type": "Feature", "geometry": box(116.400, 39.905, 116.410, 39.910), "properties": {
-            "code": G2, "name": "北网格", "community_code": A, "households": 400}}]}
-    r = client.post("/operations/apply-proposal", json={"community": A, "proposal": proposal, "dry_run": True},
-                    headers=auth(tokens))
+    proposal = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": box(116.400, 39.900, 116.410, 39.905),
+                "properties": {"code": G1, "name": "南网格", "community_code": A, "households": 400},
+            },
+            {
+                "type": "Feature",
+                "geometry": box(116.400, 39.905, 116.410, 39.910),
+                "properties": {"code": G2, "name": "北网格", "community_code": A, "households": 400},
+            },
+        ],
+    }
+    r = client.post(
+        "/operations/apply-proposal", json={"community": A, "proposal": proposal, "dry_run": True}, headers=auth(tokens)
+    )
     # the micro-grids of G1 lie across the new boundary: clipped, so the proposal is valid
     assert r.status_code == 200 and r.json()["valid"] is True, r.text
     r = client.post("/operations/apply-proposal", json={"community": A, "proposal": proposal}, headers=auth(tokens))
@@ -111,7 +131,9 @@ def test_history_diff_as_of_reads_and_revert(api):
     gen = client.post("/operations/move-boundary", json=body, headers=auth(tokens)).json()["generation"]["id"]
     hist = client.get(f"/collections/grids/items/{G1}/history").json()["features"]
     assert [(f["properties"]["version"], f["properties"]["author"], f["properties"]["message"]) for f in hist] == [
-        (1, "seed", "tiny example city"), (2, "planner", "move")]
+        (1, "seed", "tiny example city"),
+        (2, "planner", "move"),
+    ]
     diff = client.get(f"/generations/1/diff/{gen}").json()
     pieces = {f["properties"]["code"]: f for f in diff["features"]}
     assert set(pieces) == {G1, G2, G1 + "01"}  # G1 grew, and its micro-grid with it (the strip borders it)
@@ -158,8 +180,9 @@ def test_geopackage_round_trip_over_http_previews_then_commits(api, tmp_path):
     assert preview["valid"] is True and preview["stored"] is False
     assert sorted(f["properties"]["code"] for f in preview["changes"]["features"]) == [G1, G2]
     assert len(repo.generations()) == 1
-    outside = client.post("/editing/import?commit=true", content=path.read_bytes(),
-                          headers={**headers, **auth(tokens, "planner_b")})
+    outside = client.post(
+        "/editing/import?commit=true", content=path.read_bytes(), headers={**headers, **auth(tokens, "planner_b")}
+    )
     assert outside.status_code == 403
     done = client.post("/editing/import?commit=true", content=path.read_bytes(), headers={**headers, **auth(tokens)})
     assert done.status_code == 200 and done.json()["stored"] is True and len(repo.generations()) == 2

@@ -68,13 +68,24 @@ def test_an_operation_racing_a_stale_save_of_the_same_grid_leaves_a_valid_covera
     feat = httpx.get(f"{base}/collections/grids/items/{G1}").json()
     headers = {"Authorization": f"Bearer {tokens['planner']}"}
     body = {**feat, "properties": {**feat["properties"], "name": "并发改名"}}
-    move = {"a": G1, "b": G2, "geometry": {"type": "Polygon", "coordinates": [[[116.400, 39.900], [116.407, 39.900],
-                                                                              [116.407, 39.910], [116.400, 39.910],
-                                                                              [116.400, 39.900]]]}}
-    put, op = _parallel([
-        lambda: httpx.put(f"{base}/collections/grids/items/{G1}", json=body, headers={**headers, **GEO}, timeout=60),
-        lambda: httpx.post(f"{base}/operations/move-boundary", json=move, headers=headers, timeout=60),
-    ])
+    move = {
+        "a": G1,
+        "b": G2,
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [
+                [[116.400, 39.900], [116.407, 39.900], [116.407, 39.910], [116.400, 39.910], [116.400, 39.900]]
+            ],
+        },
+    }
+    put, op = _parallel(
+        [
+            lambda: httpx.put(
+                f"{base}/collections/grids/items/{G1}", json=body, headers={**headers, **GEO}, timeout=60
+            ),
+            lambda: httpx.post(f"{base}/operations/move-boundary", json=move, headers=headers, timeout=60),
+        ]
+    )
     assert {put.status_code, op.status_code} <= {200, 412} and 200 in (put.status_code, op.status_code)
     grids = repo.read_layer("grids", filters={"community_code": "110105001001"})
     union = shapely.union_all(list(grids.geometry.values))

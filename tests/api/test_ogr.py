@@ -33,8 +33,13 @@ print(json.dumps(out))
 def test_gdal_reads_every_layer_through_oapif_with_paging(tmp_path):
     city = tiny_city()
     with editing_server(str(tmp_path / "g.db")) as (base, _, _):
-        done = subprocess.run([sys.executable, "-c", READER, base, "1"], capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "CPL_DEBUG": "ON"})
+        done = subprocess.run(
+            [sys.executable, "-c", READER, base, "1"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "CPL_DEBUG": "ON"},
+        )
     assert done.returncode == 0, done.stderr[-2000:]
     layers = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(layers) == set(city)
@@ -42,6 +47,9 @@ def test_gdal_reads_every_layer_through_oapif_with_paging(tmp_path):
         assert layers[name]["codes"] == sorted(frame["code"]), name
         assert layers[name]["crs"] in ("OGC:CRS84", "EPSG:4326") and layers[name]["version"] == 1
     # with one feature per page, the four grids took four requests, following the next links
-    pages = [line for line in done.stderr.splitlines() if "Fetch(" in line and "/collections/grids/items" in line
-             and "offset=" in line]
+    pages = [
+        line
+        for line in done.stderr.splitlines()
+        if "Fetch(" in line and "/collections/grids/items" in line and "offset=" in line
+    ]
     assert len(pages) == 3

@@ -33,14 +33,17 @@ def validate(georeport):
     from referencing.jsonschema import DRAFT7
 
     folder = georeport / "schema"
-    schemas = {p.name: json.loads(p.read_text(encoding="utf-8"))
-               for p in folder.glob("*.json") if p.name != "swagger.json"}
+    schemas = {
+        p.name: json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*.json") if p.name != "swagger.json"
+    }
     registry = Registry().with_resources(
-        (name, Resource.from_contents(s, default_specification=DRAFT7)) for name, s in schemas.items())
+        (name, Resource.from_contents(s, default_specification=DRAFT7)) for name, s in schemas.items()
+    )
 
     def check(instance, name):
-        validator = jsonschema.Draft7Validator(schemas[name], registry=registry,
-                                               format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+        validator = jsonschema.Draft7Validator(
+            schemas[name], registry=registry, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+        )
         errors = sorted(validator.iter_errors(instance), key=str)
         assert not errors, [e.message for e in errors[:5]]
 
@@ -79,9 +82,18 @@ def point(city, i=0):
 
 def post(http, city, fmt="json", i=0, **extra):
     lon, lat = point(city, i)
-    form = {"service_code": "M27", "lat": f"{lat}", "long": f"{lon}", "description": "垃圾没有清运",
-            "address_string": "梅园三街坊", "email": "resident@example.cn", "device_id": "dev-1",
-            "attribute[building]": "12号楼", "media_url": "https://example.cn/p/1.jpg", **extra}
+    form = {
+        "service_code": "M27",
+        "lat": f"{lat}",
+        "long": f"{lon}",
+        "description": "垃圾没有清运",
+        "address_string": "梅园三街坊",
+        "email": "resident@example.cn",
+        "device_id": "dev-1",
+        "attribute[building]": "12号楼",
+        "media_url": "https://example.cn/p/1.jpg",
+        **extra,
+    }
     return http.post(f"/open311/v2/requests.{fmt}", data=form)
 
 
@@ -98,8 +110,17 @@ def test_discovery_points_at_v2(http):
 
 def test_the_schema_check_rejects_a_bad_request(validate):
     with pytest.raises(AssertionError, match="pending"):
-        validate([{"service_request_id": "1", "status": "pending", "service_code": "M01",
-                   "requested_datetime": "2026-10-01T00:00:00+08:00"}], "requests.json")
+        validate(
+            [
+                {
+                    "service_request_id": "1",
+                    "status": "pending",
+                    "service_code": "M01",
+                    "requested_datetime": "2026-10-01T00:00:00+08:00",
+                }
+            ],
+            "requests.json",
+        )
 
 
 def test_services_json_is_valid_and_maps_the_catalogue(http, validate):
@@ -141,7 +162,9 @@ def test_post_creates_a_ticket_and_get_returns_a_valid_request(http, city, valid
     r = post(http, city)
     assert r.status_code == 200, r.text
     [created] = r.json()
-    assert set(created) == {"service_request_id", "service_notice", "account_id"} and "环卫所" in created["service_notice"]
+    assert (
+        set(created) == {"service_request_id", "service_notice", "account_id"} and "环卫所" in created["service_notice"]
+    )
     rid = created["service_request_id"]
     got = http.get(f"/open311/v2/requests/{rid}.json").json()
     validate(got, "requests.json")
@@ -178,28 +201,37 @@ def test_list_filters_by_status_code_and_dates(http, city, validate):
     closed = http.get("/open311/v2/requests.json", params={"status": "closed", "service_code": "M11"}).json()
     validate(closed, "requests.json")
     assert [r["service_request_id"] for r in closed] == [rid] and closed[0]["status_notes"].startswith("重复工单")
-    assert rid not in [r["service_request_id"] for r in
-                       http.get("/open311/v2/requests.json", params={"status": "open"}).json()]
-    none = http.get("/open311/v2/requests.json", params={"start_date": "2001-01-01T00:00:00Z",
-                                                          "end_date": "2001-02-01T00:00:00Z"})
+    assert rid not in [
+        r["service_request_id"] for r in http.get("/open311/v2/requests.json", params={"status": "open"}).json()
+    ]
+    none = http.get(
+        "/open311/v2/requests.json", params={"start_date": "2001-01-01T00:00:00Z", "end_date": "2001-02-01T00:00:00Z"}
+    )
     assert none.json() == []
-    empty = ET.fromstring(http.get("/open311/v2/requests.xml", params={"start_date": "2001-01-01T00:00:00Z",
-                                                                        "end_date": "2001-02-01T00:00:00Z"}).content)
+    empty = ET.fromstring(
+        http.get(
+            "/open311/v2/requests.xml",
+            params={"start_date": "2001-01-01T00:00:00Z", "end_date": "2001-02-01T00:00:00Z"},
+        ).content
+    )
     assert empty.tag == "service_requests" and len(empty) == 0
     by_id = http.get("/open311/v2/requests.json", params={"service_request_id": rid}).json()
     assert [r["service_request_id"] for r in by_id] == [rid]
 
 
-@pytest.mark.parametrize("form, needle", [
-    ({"service_code": "M99"}, "service_code 'M99' not found"),
-    ({"service_code": ""}, "service_code is required"),
-    ({"lat": "abc"}, "lat is not a number"),
-    ({"lat": "nan"}, "lat is not a finite number"),
-    ({"lat": "95"}, "lat 95.0 is out of range"),
-    ({"lat": "", "long": "", "address_string": ""}, "lat and long (WGS84), or address_string"),
-    ({"lat": "", "long": "", "address_string": "不存在的地方"}, "不存在的地方"),
-    ({"media_url": "file:///etc/passwd"}, "media_url must be an http(s) URL"),
-])
+@pytest.mark.parametrize(
+    "form, needle",
+    [
+        ({"service_code": "M99"}, "service_code 'M99' not found"),
+        ({"service_code": ""}, "service_code is required"),
+        ({"lat": "abc"}, "lat is not a number"),
+        ({"lat": "nan"}, "lat is not a finite number"),
+        ({"lat": "95"}, "lat 95.0 is out of range"),
+        ({"lat": "", "long": "", "address_string": ""}, "lat and long (WGS84), or address_string"),
+        ({"lat": "", "long": "", "address_string": "不存在的地方"}, "不存在的地方"),
+        ({"media_url": "file:///etc/passwd"}, "media_url must be an http(s) URL"),
+    ],
+)
 def test_malformed_posts_get_open311_errors_and_leave_no_trace(http, city, form, needle):
     before = len(http.get("/tickets", params={"limit": 1000}).json()["tickets"])
     r = post(http, city, **form)

@@ -32,8 +32,9 @@ class QgisLayer:
     """What QGIS holds for one OAPIF layer: capabilities and the features as downloaded."""
 
     def __init__(self, base: str, typename: str, token: str) -> None:
-        self.http = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}",
-                                                      "Accept": "application/geo+json, application/json"})
+        self.http = httpx.Client(
+            timeout=30, headers={"Authorization": f"Bearer {token}", "Accept": "application/geo+json, application/json"}
+        )
         self.base = base
         landing = self.http.get(f"{base}/").json()
         links = {link["rel"]: link["href"] for link in landing["links"]}
@@ -61,8 +62,12 @@ class QgisLayer:
         return out
 
     def _exported(self, fid: str, feature: dict, swap: bool) -> dict:
-        j = {"type": "Feature", "id": fid, "geometry": copy.deepcopy(feature["geometry"]),
-             "properties": dict(feature["properties"])}
+        j = {
+            "type": "Feature",
+            "id": fid,
+            "geometry": copy.deepcopy(feature["geometry"]),
+            "properties": dict(feature["properties"]),
+        }
         if swap:
             j["geometry"]["coordinates"] = _swap(j["geometry"]["coordinates"])
         return j
@@ -71,8 +76,11 @@ class QgisLayer:
         assert self.can_change and not self.supports_patch
         f = copy.deepcopy(self.cache[fid])
         f["properties"].update(values)
-        r = self.http.put(f"{self.items_url}/{fid}", content=_dump(self._exported(fid, f, False)),
-                          headers={"Content-Type": "application/geo+json"})
+        r = self.http.put(
+            f"{self.items_url}/{fid}",
+            content=_dump(self._exported(fid, f, False)),
+            headers={"Content-Type": "application/geo+json"},
+        )
         if r.status_code < 300:
             self.cache[fid] = f
         return r
@@ -83,15 +91,16 @@ class QgisLayer:
         headers = {"Content-Type": "application/geo+json"}
         if content_crs:
             headers["Content-Crs"] = content_crs
-        return self.http.put(f"{self.items_url}/{fid}", content=_dump(self._exported(fid, f, bool(content_crs))),
-                             headers=headers)
+        return self.http.put(
+            f"{self.items_url}/{fid}", content=_dump(self._exported(fid, f, bool(content_crs))), headers=headers
+        )
 
     def add(self, feature: dict) -> str:
         j = {k: v for k, v in feature.items() if k not in ("id", "bbox")}
         r = self.http.post(self.items_url, content=_dump(j), headers={"Content-Type": "application/geo+json"})
         assert r.status_code == 201, r.text
         location = r.headers["Location"]
-        return location[location.rindex("/items/") + len("/items/"):]
+        return location[location.rindex("/items/") + len("/items/") :]
 
     def delete(self, fid: str) -> httpx.Response:
         return self.http.delete(f"{self.items_url}/{fid}")
@@ -146,8 +155,14 @@ def test_a_geometry_saved_in_epsg_4326_lat_lon_order_is_stored_as_lon_lat(server
     base, tokens, repo = server
     layer = QgisLayer(base, "grids", tokens["王规划"])
     # add a vertex on the shared edge: the coverage does not change, so the save is valid
-    ring = [[116.405, 39.900], [116.405, 39.905], [116.405, 39.910], [116.400, 39.910], [116.400, 39.900],
-            [116.405, 39.900]]
+    ring = [
+        [116.405, 39.900],
+        [116.405, 39.905],
+        [116.405, 39.910],
+        [116.400, 39.910],
+        [116.400, 39.900],
+        [116.405, 39.900],
+    ]
     r = layer.change_geometry(G1, {"type": "Polygon", "coordinates": [ring]}, content_crs=EPSG4326)
     assert r.status_code == 200, r.text
     stored = repo.get_feature("grids", G1)["geometry"]
@@ -179,8 +194,9 @@ def test_adding_a_station_from_qgis_returns_its_id_in_location(server):
     layer = QgisLayer(base, "stations", tokens["王规划"])
     fields = {k: None for k in next(iter(layer.cache.values()))["properties"]}
     fields.update(code="110105001001S005", name="帮办代办点", kind="help_desk", area_code="110105001001")
-    new_id = layer.add({"type": "Feature", "geometry": {"type": "Point", "coordinates": [116.402, 39.906]},
-                        "properties": fields})
+    new_id = layer.add(
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [116.402, 39.906]}, "properties": fields}
+    )
     assert new_id == "110105001001S005"
     assert repo.get_feature("stations", new_id)["kind"] == "help_desk"
 

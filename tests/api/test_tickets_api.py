@@ -50,9 +50,17 @@ def test_matters_lists_the_catalogue(http):
 
 def test_post_ticket_routes_it_and_returns_201_with_location(http, city):
     p = inside(city, 0)
-    r = http.post("/tickets", json={"lon": p["lon"], "lat": p["lat"], "matter_code": "M27",
-                                    "description": "垃圾桶满溢", "channel": "12345",
-                                    "received_at": "2026-09-30T10:00:00+08:00"})
+    r = http.post(
+        "/tickets",
+        json={
+            "lon": p["lon"],
+            "lat": p["lat"],
+            "matter_code": "M27",
+            "description": "垃圾桶满溢",
+            "channel": "12345",
+            "received_at": "2026-09-30T10:00:00+08:00",
+        },
+    )
     assert r.status_code == 201, r.text
     t = r.json()
     assert r.headers["location"] == f"/tickets/{t['id']}"
@@ -79,8 +87,14 @@ def test_transitions_walk_the_loop_and_refuse_invalid_moves(http, city):
     bad = http.post(url, json={"action": "close", "actor": "张三"})
     assert bad.status_code == 409 and bad.headers["content-type"].startswith("application/problem+json")
     assert f"ticket {t['id']}" in bad.json()["detail"] and "received" in bad.json()["detail"]
-    for step in ({"action": "triage"}, {"action": "dispatch", "department": "派出所"}, {"action": "accept"},
-                 {"action": "resolve", "note": "已劝导"}, {"action": "rate", "rating": 4}, {"action": "close"}):
+    for step in (
+        {"action": "triage"},
+        {"action": "dispatch", "department": "派出所"},
+        {"action": "accept"},
+        {"action": "resolve", "note": "已劝导"},
+        {"action": "rate", "rating": 4},
+        {"action": "close"},
+    ):
         r = http.post(url, json={"actor": "张三", **step})
         assert r.status_code == 200, r.text
     final = http.get(f"/tickets/{t['id']}").json()
@@ -91,21 +105,29 @@ def test_transitions_walk_the_loop_and_refuse_invalid_moves(http, city):
 def test_stale_if_match_is_refused_with_412(http, city):
     p = inside(city, 3)
     t = http.post("/tickets", json={"lon": p["lon"], "lat": p["lat"], "matter_code": "M14"}).json()
-    r = http.post(f"/tickets/{t['id']}/transitions", json={"action": "triage", "actor": "x"},
-                  headers={"If-Match": '"7"'})
+    r = http.post(
+        f"/tickets/{t['id']}/transitions", json={"action": "triage", "actor": "x"}, headers={"If-Match": '"7"'}
+    )
     assert r.status_code == 412
 
 
-@pytest.mark.parametrize("payload, status, needle", [
-    ({"lon": 121.5005, "lat": 31.2204, "matter_code": "M99"}, 422, "M99"),
-    ({"lon": 121.60, "lat": 31.30, "matter_code": "M11"}, 422, "outside the service area"),
-    ({"lon": 121.5005, "lat": 131.2204, "matter_code": "M11"}, 422, "out of range"),
-    ({"lon": 121.5005, "lat": 31.2204, "matter_code": "M11", "crs": "EPSG:99999"}, 400, "EPSG:99999"),
-    ({"lon": "abc", "lat": 31.2204, "matter_code": "M11"}, 422, "lon"),
-    ({"lat": 31.2204, "matter_code": "M11"}, 422, "needs lon and lat"),
-    ({"matter_code": "M11", "address": "不存在的地方"}, 404, "不存在的地方"),
-    ({"lon": 121.5005, "lat": 31.2204, "matter_code": "M11", "received_at": "2026-10-01T10:00:00"}, 422, "time zone"),
-])
+@pytest.mark.parametrize(
+    "payload, status, needle",
+    [
+        ({"lon": 121.5005, "lat": 31.2204, "matter_code": "M99"}, 422, "M99"),
+        ({"lon": 121.60, "lat": 31.30, "matter_code": "M11"}, 422, "outside the service area"),
+        ({"lon": 121.5005, "lat": 131.2204, "matter_code": "M11"}, 422, "out of range"),
+        ({"lon": 121.5005, "lat": 31.2204, "matter_code": "M11", "crs": "EPSG:99999"}, 400, "EPSG:99999"),
+        ({"lon": "abc", "lat": 31.2204, "matter_code": "M11"}, 422, "lon"),
+        ({"lat": 31.2204, "matter_code": "M11"}, 422, "needs lon and lat"),
+        ({"matter_code": "M11", "address": "不存在的地方"}, 404, "不存在的地方"),
+        (
+            {"lon": 121.5005, "lat": 31.2204, "matter_code": "M11", "received_at": "2026-10-01T10:00:00"},
+            422,
+            "time zone",
+        ),
+    ],
+)
 def test_bad_reports_are_refused_as_problem_json_and_leave_no_trace(http, payload, status, needle):
     before = http.get("/tickets", params={"limit": 1000}).json()["count"]
     r = http.post("/tickets", json=payload)
@@ -120,16 +142,19 @@ def test_gcj02_input_is_converted_before_routing(http, city):
 
     p = inside(city, 4)
     gx, gy = storage_to([p["lon"]], [p["lat"]], "gcj02")
-    t = http.post("/tickets", json={"lon": float(gx[0]), "lat": float(gy[0]), "crs": "gcj02",
-                                    "matter_code": "M27"}).json()
+    t = http.post(
+        "/tickets", json={"lon": float(gx[0]), "lat": float(gy[0]), "crs": "gcj02", "matter_code": "M27"}
+    ).json()
     assert t["micro_grid_code"] == p["code"]
     assert abs(t["point"]["lon"] - p["lon"]) < 1e-5
 
 
 def test_list_filters_and_stats_by_month(http, city):
     p = inside(city, 5)
-    t = http.post("/tickets", json={"lon": p["lon"], "lat": p["lat"], "matter_code": "M27",
-                                    "received_at": "2026-07-15T09:00:00+08:00"}).json()
+    t = http.post(
+        "/tickets",
+        json={"lon": p["lon"], "lat": p["lat"], "matter_code": "M27", "received_at": "2026-07-15T09:00:00+08:00"},
+    ).json()
     listed = http.get("/tickets", params={"grid": t["grid_code"], "status": "received"}).json()
     assert t["id"] in [x["id"] for x in listed["tickets"]]
     assert all(x["grid_code"] == t["grid_code"] for x in listed["tickets"])
@@ -146,8 +171,10 @@ def test_unknown_ticket_is_404(http):
 
 def test_escalation_endpoint_is_idempotent(http, city):
     p = inside(city, 6)
-    old = http.post("/tickets", json={"lon": p["lon"], "lat": p["lat"], "matter_code": "M27",
-                                      "received_at": "2026-01-05T09:00:00+08:00"}).json()
+    old = http.post(
+        "/tickets",
+        json={"lon": p["lon"], "lat": p["lat"], "matter_code": "M27", "received_at": "2026-01-05T09:00:00+08:00"},
+    ).json()
     first = http.post("/tickets/escalations").json()
     assert old["id"] in [x["id"] for x in first["tickets"]]
     again = http.post("/tickets/escalations").json()
@@ -158,8 +185,10 @@ def test_escalation_endpoint_is_idempotent(http, city):
 
 def test_stats_as_geojson_gives_every_grid_with_the_months_figures(http, city):
     p = inside(city, 7)
-    t = http.post("/tickets", json={"lon": p["lon"], "lat": p["lat"], "matter_code": "M27",
-                                    "received_at": "2026-06-15T09:00:00+08:00"}).json()
+    t = http.post(
+        "/tickets",
+        json={"lon": p["lon"], "lat": p["lat"], "matter_code": "M27", "received_at": "2026-06-15T09:00:00+08:00"},
+    ).json()
     r = http.get("/tickets/stats", params={"month": "2026-06", "format": "geojson"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
     feats = {f["properties"]["code"]: f["properties"] for f in r.json()["features"]}
@@ -185,8 +214,10 @@ def test_the_service_escalates_overdue_tickets_by_itself_when_configured(tmp_pat
     app = create_app(EscalatingSettings(database_url=url), repo)
     p = inside(city, 0)
     with live_server(app) as base, httpx.Client(base_url=base, timeout=30, headers=admin_headers(repo)) as client:
-        t = client.post("/tickets", json={"lon": p["lon"], "lat": p["lat"], "matter_code": "M27",
-                                          "received_at": "2026-01-05T09:00:00+08:00"}).json()
+        t = client.post(
+            "/tickets",
+            json={"lon": p["lon"], "lat": p["lat"], "matter_code": "M27", "received_at": "2026-01-05T09:00:00+08:00"},
+        ).json()
         deadline = time.monotonic() + 60
         while client.get(f"/tickets/{t['id']}").json()["escalations"] == 0 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -19,8 +19,12 @@ RELAXED = ["--grid-min", "0", "--grid-max", "1000", "--community-min", "500", "-
 
 
 def gridgis(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from gridgis.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", "from gridgis.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_exit_code_is_1_when_there_are_problems_and_0_when_clean(sample_dir):
@@ -50,8 +54,9 @@ def test_json_report_and_problems_layer(sample_dir, tmp_path):
 
 def test_grid_range_options_change_the_report(sample_dir):
     narrow = json.loads(CliRunner().invoke(app, ["check", str(sample_dir), "--json"]).stdout)
-    wide = json.loads(CliRunner().invoke(app, ["check", str(sample_dir), "--json", "--grid-min", "100",
-                                               "--grid-max", "900"]).stdout)
+    wide = json.loads(
+        CliRunner().invoke(app, ["check", str(sample_dir), "--json", "--grid-min", "100", "--grid-max", "900"]).stdout
+    )
     assert narrow["counts"].get("grid_households", 0) > 0 and "grid_households" not in wide["counts"]
     assert wide["settings"]["grid_households"] == [100, 900]
 

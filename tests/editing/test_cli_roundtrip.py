@@ -33,8 +33,9 @@ def _export(url, path):
 
 def test_token_create_prints_a_token_that_is_stored_only_as_a_hash(store):
     url, repo = store
-    r = runner.invoke(app, ["token", "create", "--name", "王规划", "--role", "planner", "--scope", "110105001000",
-                            "--db", url])
+    r = runner.invoke(
+        app, ["token", "create", "--name", "王规划", "--role", "planner", "--scope", "110105001000", "--db", url]
+    )
     assert r.exit_code == 0, r.output
     token = next(line for line in r.output.splitlines() if line.startswith("ggt_"))
     assert TokenStore(repo.engine).authenticate(token).scopes == ("110105001000",)
@@ -58,8 +59,9 @@ def test_an_edited_export_is_shown_validated_and_stored_only_with_commit(store, 
     assert dry.exit_code == 0, dry.output
     assert "valid" in dry.output and G1 in dry.output and "dry run" in dry.output
     assert len(repo.generations()) == 1
-    done = runner.invoke(app, ["edit", "import", str(path), "--message", "调整", "--commit", "--author", "王规划",
-                               "--db", url])
+    done = runner.invoke(
+        app, ["edit", "import", str(path), "--message", "调整", "--commit", "--author", "王规划", "--db", url]
+    )
     assert done.exit_code == 0, done.output
     gen = repo.current_generation()
     assert (gen.id, gen.author, gen.message) == (2, "王规划", "调整")

@@ -28,10 +28,13 @@ def test_a_diff_names_households_and_tickets_in_the_strip_that_changed_hands(tmp
     now = datetime.now(UTC)
     with repo.engine.begin() as conn:
         for lon in (116.4065, 116.4095):  # one ticket in the strip, one outside
-            conn.execute(sa.text(
-                "INSERT INTO tickets (status, matter_code, channel, lon, lat, geometry, level, received_at, "
-                "updated_at) VALUES ('received', 'A01', 'hotline', :lon, 39.905, :g, 'small', :t, :t)"),
-                {"lon": lon, "g": Point(lon, 39.905).wkb, "t": now.replace(tzinfo=None)})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO tickets (status, matter_code, channel, lon, lat, geometry, level, received_at, "
+                    "updated_at) VALUES ('received', 'A01', 'hotline', :lon, 39.905, :g, 'small', :t, :t)"
+                ),
+                {"lon": lon, "g": Point(lon, 39.905).wkb, "t": now.replace(tzinfo=None)},
+            )
     grids = repo.read_layer("grids", codes=[G1, G2])
     gen = service.commit(repo, move_boundary(grids, G1, G2, box(116.400, 39.900, 116.4075, 39.910)), "规划", "m")
     diff = repo.diff(1, gen.id)

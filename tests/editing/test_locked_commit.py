@@ -15,8 +15,13 @@ SPOT = shapely.box(116.4001, 39.9001, 116.4003, 39.9003)
 
 
 def _compound(n: int) -> Edit:
-    return Edit("compounds", "insert", f"{COMMUNITY_A}Q9{n:02d}",
-                {"name": f"新小区{n}", "community_code": COMMUNITY_A, "kind": "residential", "households": 5}, SPOT)
+    return Edit(
+        "compounds",
+        "insert",
+        f"{COMMUNITY_A}Q9{n:02d}",
+        {"name": f"新小区{n}", "community_code": COMMUNITY_A, "kind": "residential", "households": 5},
+        SPOT,
+    )
 
 
 @pytest.fixture
@@ -58,12 +63,35 @@ def test_the_locked_state_reads_the_current_features_with_their_versions(city):
         seen.update(zip(frame["code"], frame["version"]))
         seen["bbox"] = len(state.read_layer("grids", bbox=(116.4001, 39.9001, 116.4002, 39.9002)))
 
-    city.apply_changes([FeatureChange("grids", "replace", COMMUNITY_A + "001",
-                                      {**{k: v for k, v in city.get_feature("grids", COMMUNITY_A + "001").items()
-                                          if k not in ("layer", "code", "geometry", "version", "parent_code",
-                                                       "generation_low", "generation_high")},
-                                       "population": 4321},
-                                      city.get_feature("grids", COMMUNITY_A + "001")["geometry"], 1)],
-                       author="tests", check=look)
+    city.apply_changes(
+        [
+            FeatureChange(
+                "grids",
+                "replace",
+                COMMUNITY_A + "001",
+                {
+                    **{
+                        k: v
+                        for k, v in city.get_feature("grids", COMMUNITY_A + "001").items()
+                        if k
+                        not in (
+                            "layer",
+                            "code",
+                            "geometry",
+                            "version",
+                            "parent_code",
+                            "generation_low",
+                            "generation_high",
+                        )
+                    },
+                    "population": 4321,
+                },
+                city.get_feature("grids", COMMUNITY_A + "001")["geometry"],
+                1,
+            )
+        ],
+        author="tests",
+        check=look,
+    )
     assert seen[COMMUNITY_A + "001"] == 1 and seen[COMMUNITY_A + "002"] == 1 and seen["bbox"] == 1
     assert city.get_feature("grids", COMMUNITY_A + "001")["population"] == 4321

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import pytest
 import shapely
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import LineString, box
 
 from gridgis.editing.changes import Edit
 from gridgis.editing.examples import COMMUNITY_A, COMMUNITY_B, tiny_city
-from gridgis.editing.operations import (apply_proposal, clip_children, fit_children, merge_grids, move_boundary, split_grid,
-                                        transfer_buildings, transfer_compound)
+from gridgis.editing.operations import (
+    apply_proposal,
+    clip_children,
+    fit_children,
+    merge_grids,
+    move_boundary,
+    split_grid,
+    transfer_buildings,
+    transfer_compound,
+)
 from gridgis.editing.validate import validate_edits
 from gridgis.errors import ValidationError
 
@@ -69,19 +78,22 @@ def test_a_split_gives_the_untouched_neighbour_the_cut_s_end_vertex_so_the_cover
     by = {e.code: e for e in edits}
     assert by[G2].op == "update" and by[G2].properties["households"] == 400  # only its outline gains a vertex
     assert by[G2].expected_version is None or by[G2].expected_version >= 1
-    after = [e.geometry for e in edits] + [g for c, g in zip(CITY["grids"]["code"], CITY["grids"].geometry)
-                                           if c not in by and c[:12] == COMMUNITY_A]
+    after = [e.geometry for e in edits] + [
+        g for c, g in zip(CITY["grids"]["code"], CITY["grids"].geometry) if c not in by and c[:12] == COMMUNITY_A
+    ]
     assert shapely.coverage_is_valid(after)
     assert shapely.equals(by[G2].geometry, CITY["grids"].set_index("code").loc[G2].geometry)
 
 
 def test_moving_a_boundary_keeps_an_edge_matched_coverage_and_pins_every_edit_to_its_version():
     grids = CITY["grids"].assign(version=1)
-    edits = move_boundary(grids, G1, G2, box(116.400, 39.900, 116.405, 39.905).union(box(116.400, 39.900, 116.404,
-                                                                                            39.910)))
+    edits = move_boundary(
+        grids, G1, G2, box(116.400, 39.900, 116.405, 39.905).union(box(116.400, 39.900, 116.404, 39.910))
+    )
     third = [e for e in edits if e.code not in (G1, G2)]
-    after = [e.geometry for e in edits] + [g for c, g in zip(grids["code"], grids.geometry)
-                                           if c not in {e.code for e in edits} and c[:12] == COMMUNITY_A]
+    after = [e.geometry for e in edits] + [
+        g for c, g in zip(grids["code"], grids.geometry) if c not in {e.code for e in edits} and c[:12] == COMMUNITY_A
+    ]
     assert shapely.coverage_is_valid(after)
     assert all(e.expected_version == 1 for e in edits)
     assert third == [] or all(shapely.equals(e.geometry, grids.set_index("code").loc[e.code].geometry) for e in third)
@@ -138,8 +150,9 @@ def test_a_grid_that_grows_gives_the_new_area_to_its_micro_grids(x):
 
 
 def test_a_grid_that_shrinks_clips_its_micro_grids_and_they_still_tile_it():
-    edits = fit_children(move_boundary(CITY["grids"], G1, G2, box(116.400, 39.900, 116.403, 39.910)),
-                         CITY["micro_grids"])
+    edits = fit_children(
+        move_boundary(CITY["grids"], G1, G2, box(116.400, 39.900, 116.403, 39.910)), CITY["micro_grids"]
+    )
     _valid(edits)
     _tiles(edits, G1)
 

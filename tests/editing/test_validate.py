@@ -71,8 +71,10 @@ def test_wrong_geometry_type_and_swapped_coordinates_are_refused(city):
 
 
 def test_moving_both_sides_of_a_boundary_together_is_valid(city):
-    edits = [_update(city, "grids", G1, box(116.400, 39.900, 116.406, 39.910)),
-             _update(city, "grids", G2, box(116.406, 39.900, 116.410, 39.910))]
+    edits = [
+        _update(city, "grids", G1, box(116.400, 39.900, 116.406, 39.910)),
+        _update(city, "grids", G2, box(116.406, 39.900, 116.410, 39.910)),
+    ]
     assert validate_edits(city, edits) == []
 
 
@@ -84,22 +86,33 @@ def test_deleting_a_grid_with_micro_grids_names_the_orphans(city):
 
 
 def test_a_new_feature_needs_an_existing_parent(city):
-    edit = Edit("compounds", "insert", "110105001009Q001",
-                {"name": "新小区", "community_code": "110105001009", "kind": "residential"},
-                box(116.401, 39.901, 116.402, 39.902))
+    edit = Edit(
+        "compounds",
+        "insert",
+        "110105001009Q001",
+        {"name": "新小区", "community_code": "110105001009", "kind": "residential"},
+        box(116.401, 39.901, 116.402, 39.902),
+    )
     assert "missing_parent" in kinds(validate_edits(city, [edit]))
 
 
 def test_shrinking_a_grid_under_its_micro_grids_reports_them(city):
-    edits = [_update(city, "grids", G1, box(116.400, 39.900, 116.404, 39.910)),
-             _update(city, "grids", G2, box(116.404, 39.900, 116.410, 39.910))]
+    edits = [
+        _update(city, "grids", G1, box(116.400, 39.900, 116.404, 39.910)),
+        _update(city, "grids", G2, box(116.404, 39.900, 116.410, 39.910)),
+    ]
     problems = validate_edits(city, edits)
     assert kinds(problems) == ["child_outside", "child_outside"]
 
 
 def test_an_unknown_code_in_an_update_is_one_problem(city):
-    edit = Edit("grids", "update", COMMUNITY_A + "099", {"name": "x", "community_code": COMMUNITY_A},
-                box(116.400, 39.900, 116.401, 39.901))
+    edit = Edit(
+        "grids",
+        "update",
+        COMMUNITY_A + "099",
+        {"name": "x", "community_code": COMMUNITY_A},
+        box(116.400, 39.900, 116.401, 39.901),
+    )
     problems = validate_edits(city, [edit])
     assert kinds(problems) == ["bad_edit"] and "does not exist" in problems[0].message
 
@@ -122,12 +135,22 @@ def test_a_stale_own_save_is_rebased_only_without_conflicts():
     from gridgis.editing.merge import rebase_own_save
 
     def entry(version, author, name, households):
-        return {"version": version, "author": author, "name": name, "properties": {"households": households},
-                "geometry": b(0, 0, 1, 1), "ended_in": None}
+        return {
+            "version": version,
+            "author": author,
+            "name": name,
+            "properties": {"households": households},
+            "geometry": b(0, 0, 1, 1),
+            "ended_in": None,
+        }
 
     history = [entry(1, "seed", "甲", 400), entry(2, "王", "乙", 400)]
     fields = ["name", "households"]
     ok = rebase_own_save(history, 1, "王", fields, {"name": "甲", "households": 410, "geometry": b(0, 0, 1, 1)})
     assert ok is not None and ok[0]["name"] == "乙" and ok[0]["households"] == 410 and ok[1] == 2
-    assert rebase_own_save(history, 1, "李", fields, {"name": "甲", "households": 410, "geometry": b(0, 0, 1, 1)}) is None
-    assert rebase_own_save(history, 1, "王", fields, {"name": "丙", "households": 400, "geometry": b(0, 0, 1, 1)}) is None
+    assert (
+        rebase_own_save(history, 1, "李", fields, {"name": "甲", "households": 410, "geometry": b(0, 0, 1, 1)}) is None
+    )
+    assert (
+        rebase_own_save(history, 1, "王", fields, {"name": "丙", "households": 400, "geometry": b(0, 0, 1, 1)}) is None
+    )

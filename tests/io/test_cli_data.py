@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from iohelpers import box_coords, feature_collection, polygon_feature, write_json
 from typer.testing import CliRunner
 
 from gridgis.cli import app
 from gridgis.io.geojson import write_geojson
-
-from iohelpers import box_coords, feature_collection, polygon_feature, write_json
 
 runner = CliRunner()
 
@@ -27,8 +26,9 @@ def store(tmp_path):
 
 def test_import_export_and_info_round_trip(tmp_path, store, streets_frame, grids_frame):
     streets = write_geojson(streets_frame, tmp_path / "streets.geojson", crs="gcj02")
-    result = run("import", str(streets), "--layer", "streets", "--crs", "gcj02", "--database-url", store,
-                 "--author", "tester")
+    result = run(
+        "import", str(streets), "--layer", "streets", "--crs", "gcj02", "--database-url", store, "--author", "tester"
+    )
     assert result.exit_code == 0, result.output
     assert "stored 3 streets in generation 1" in result.output
 
@@ -42,21 +42,37 @@ def test_import_export_and_info_round_trip(tmp_path, store, streets_frame, grids
     assert "streets" in result.output and "EPSG:4326" in result.output
 
     shp = tmp_path / "shp"
-    result = run("export", "--layer", "streets", "--format", "shp", "--encoding", "gbk", "--out", str(shp),
-                 "--database-url", store, "--generation", "1")
+    result = run(
+        "export",
+        "--layer",
+        "streets",
+        "--format",
+        "shp",
+        "--encoding",
+        "gbk",
+        "--out",
+        str(shp),
+        "--database-url",
+        store,
+        "--generation",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     assert (shp / "streets.cpg").read_text() == "GBK"
 
 
 def test_dirty_import_is_refused_with_the_problem_table_and_stores_nothing(tmp_path, store):
-    doc = feature_collection([
-        polygon_feature(box_coords(116.40, 39.90, 116.41, 39.91), code="110105001000", name="甲"),
-        polygon_feature([[116.42, 39.90], [116.43, 39.90], [116.43, 39.91]], code="110105002000", name="乙"),
-    ])
+    doc = feature_collection(
+        [
+            polygon_feature(box_coords(116.40, 39.90, 116.41, 39.91), code="110105001000", name="甲"),
+            polygon_feature([[116.42, 39.90], [116.43, 39.90], [116.43, 39.91]], code="110105002000", name="乙"),
+        ]
+    )
     path = write_json(tmp_path / "dirty.geojson", doc)
     report = tmp_path / "report.json"
-    result = run("import", str(path), "--layer", "streets", "--crs", "wgs84", "--database-url", store,
-                 "--report", str(report))
+    result = run(
+        "import", str(path), "--layer", "streets", "--crs", "wgs84", "--database-url", store, "--report", str(report)
+    )
     assert result.exit_code == 2
     assert "by kind: unclosed_ring 1" in result.output
     saved = json.loads(report.read_text(encoding="utf-8"))
@@ -100,9 +116,20 @@ def test_export_needs_a_layer_or_all(tmp_path):
 
 
 def test_import_real_stores_the_coded_beijing_townships(tmp_path, store, shared_data):
-    result = run("import-real", "townships", str(shared_data / "beijing-township-boundaries/beijing.shp"),
-                 "--adcode", str(shared_data / "cn-adcode-communities/adcode"), "--store", "--database-url", store,
-                 "--out", str(tmp_path / "bj.gpkg"), "--author", "tester")
+    result = run(
+        "import-real",
+        "townships",
+        str(shared_data / "beijing-township-boundaries/beijing.shp"),
+        "--adcode",
+        str(shared_data / "cn-adcode-communities/adcode"),
+        "--store",
+        "--database-url",
+        store,
+        "--out",
+        str(tmp_path / "bj.gpkg"),
+        "--author",
+        "tester",
+    )
     assert result.exit_code == 0, result.output
     assert "with a statistical code: 330" in result.output and "stored 330 streets" in result.output
     assert "330" in run("info", "--database-url", store).output
@@ -113,15 +140,21 @@ def test_unknown_parent_codes_are_refused_until_the_parents_are_stored(tmp_path,
     import geopandas as gpd
     import shapely
 
-    communities = gpd.GeoDataFrame({"code": ["110105001001", "110105009001"], "name": ["永安里社区", "无主社区"],
-                                    "street_code": ["110105001000", "110105009000"]},
-                                   geometry=[shapely.box(116.431, 39.901, 116.44, 39.91),
-                                             shapely.box(116.441, 39.901, 116.45, 39.91)], crs=4326)
+    communities = gpd.GeoDataFrame(
+        {
+            "code": ["110105001001", "110105009001"],
+            "name": ["永安里社区", "无主社区"],
+            "street_code": ["110105001000", "110105009000"],
+        },
+        geometry=[shapely.box(116.431, 39.901, 116.44, 39.91), shapely.box(116.441, 39.901, 116.45, 39.91)],
+        crs=4326,
+    )
     comm = write_geojson(communities, tmp_path / "communities.geojson")
     streets = write_geojson(streets_frame, tmp_path / "streets.geojson")
     assert run("import", str(streets), "--layer", "streets", "--crs", "wgs84", "--database-url", store).exit_code == 0
     result = run("import", str(comm), "--layer", "communities", "--crs", "wgs84", "--database-url", store)
     assert result.exit_code == 2 and "unknown_parent" in result.output and "110105009001" in result.output
-    result = run("import", str(comm), "--layer", "communities", "--crs", "wgs84", "--database-url", store,
-                 "--skip-parent-check")
+    result = run(
+        "import", str(comm), "--layer", "communities", "--crs", "wgs84", "--database-url", store, "--skip-parent-check"
+    )
     assert result.exit_code == 0, result.output

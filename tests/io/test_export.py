@@ -21,9 +21,17 @@ from gridgis.io.shapefile import SHAPEFILE_NAMES, shapefile_names
 from gridgis.layers import get_spec, normalize_frame
 
 CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)  # every one is in GBK too
-NAMES = st.text(alphabet=st.one_of(CJK, st.sampled_from("ABC123-()（）· ")), min_size=1, max_size=12).map(str.strip).filter(bool)
-WORKER = st.fixed_dictionaries({"name": st.text(alphabet=CJK, min_size=2, max_size=3),
-                                "role": st.sampled_from(["full_time", "part_time", "auxiliary"])})
+NAMES = (
+    st.text(alphabet=st.one_of(CJK, st.sampled_from("ABC123-()（）· ")), min_size=1, max_size=12)
+    .map(str.strip)
+    .filter(bool)
+)
+WORKER = st.fixed_dictionaries(
+    {
+        "name": st.text(alphabet=CJK, min_size=2, max_size=3),
+        "role": st.sampled_from(["full_time", "part_time", "auxiliary"]),
+    }
+)
 
 
 @st.composite
@@ -41,15 +49,19 @@ def grid_frames(draw) -> gpd.GeoDataFrame:
         w = round(draw(st.floats(1e-4, 0.05)), 6)
         h = round(draw(st.floats(1e-4, 0.05)), 6)
         geoms.append(shapely.box(x, y, round(x + w, 6), round(y + h, 6)))
-    return gpd.GeoDataFrame({
-        "code": [f"{parent}{s:03d}" for s in seqs],
-        "name": draw(st.lists(NAMES, min_size=n, max_size=n)),
-        "community_code": [parent] * n,
-        "kind": ["basic"] * n,
-        "households": draw(st.lists(st.integers(0, 100_000), min_size=n, max_size=n)),
-        "population": draw(st.lists(st.integers(0, 300_000), min_size=n, max_size=n)),
-        "workers": draw(st.lists(st.lists(WORKER, max_size=2), min_size=n, max_size=n)),
-    }, geometry=geoms, crs=4326)
+    return gpd.GeoDataFrame(
+        {
+            "code": [f"{parent}{s:03d}" for s in seqs],
+            "name": draw(st.lists(NAMES, min_size=n, max_size=n)),
+            "community_code": [parent] * n,
+            "kind": ["basic"] * n,
+            "households": draw(st.lists(st.integers(0, 100_000), min_size=n, max_size=n)),
+            "population": draw(st.lists(st.integers(0, 300_000), min_size=n, max_size=n)),
+            "workers": draw(st.lists(st.lists(WORKER, max_size=2), min_size=n, max_size=n)),
+        },
+        geometry=geoms,
+        crs=4326,
+    )
 
 
 def _same(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> None:
@@ -63,8 +75,9 @@ def _same(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> None:
     assert shapely.equals_exact(got, want, tolerance=1e-7).all()
 
 
-@pytest.mark.parametrize(("fmt", "encoding"), [("geojson", "utf-8"), ("gpkg", "utf-8"), ("shp", "utf-8"),
-                                               ("shp", "gbk")])
+@pytest.mark.parametrize(
+    ("fmt", "encoding"), [("geojson", "utf-8"), ("gpkg", "utf-8"), ("shp", "utf-8"), ("shp", "gbk")]
+)
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=grid_frames())
 def test_round_trip_keeps_codes_names_json_and_geometry(fmt, encoding, frame):
@@ -85,8 +98,12 @@ def test_round_trip_through_chinese_web_coordinates(crs, frame):
         export_layers({"grids": frame}, "gpkg", out, crs=crs)
         back, report = import_layer(out, "grids", crs)
     assert report.source_crs == crs
-    assert shapely.hausdorff_distance(shapely.normalize(back.geometry.values),
-                                      shapely.normalize(frame.geometry.values)).max() < 2e-7  # ~2 cm incl. rounding
+    assert (
+        shapely.hausdorff_distance(
+            shapely.normalize(back.geometry.values), shapely.normalize(frame.geometry.values)
+        ).max()
+        < 2e-7
+    )  # ~2 cm incl. rounding
 
 
 def test_gpkg_is_one_file_with_a_table_per_layer(tmp_path, streets_frame, grids_frame, stations_frame):
@@ -114,8 +131,17 @@ def test_several_layers_go_to_a_folder(tmp_path, streets_frame, grids_frame):
 
 
 def test_shapefile_field_names_fit_ten_characters():
-    names = shapefile_names(["code", "has_property_management", "has_owners_committee", "boundary_clear",
-                             "community_code", "a_long_field_one", "a_long_field_two"])
+    names = shapefile_names(
+        [
+            "code",
+            "has_property_management",
+            "has_owners_committee",
+            "boundary_clear",
+            "community_code",
+            "a_long_field_one",
+            "a_long_field_two",
+        ]
+    )
     assert all(len(n) <= 10 for n in names.values())
     assert len(set(names.values())) == len(names)
     assert names["has_property_management"] == SHAPEFILE_NAMES["has_property_management"]
@@ -171,8 +197,9 @@ def test_long_json_fields_continue_in_numbered_shapefile_fields(tmp_path, grids_
     assert "workers_2" not in back.columns
 
 
-@pytest.mark.parametrize(("fmt", "encoding", "crs"), [("shp", "gbk", "wgs84"), ("gpkg", "utf-8", "wgs84"),
-                                                      ("geojson", "utf-8", "gcj02")])
+@pytest.mark.parametrize(
+    ("fmt", "encoding", "crs"), [("shp", "gbk", "wgs84"), ("gpkg", "utf-8", "wgs84"), ("geojson", "utf-8", "gcj02")]
+)
 def test_the_sample_city_round_trips_through_every_format(tmp_path, sample_dir, fmt, encoding, crs):
     from gridgis.io import read_city
 
@@ -186,6 +213,7 @@ def test_the_sample_city_round_trips_through_every_format(tmp_path, sample_dir, 
         assert report.ok and len(back) == len(orig)
         for col in orig.columns.drop("geometry"):
             assert back[col].tolist() == orig[col].tolist(), (layer, col)
-        moved = shapely.hausdorff_distance(shapely.normalize(back.geometry.values),
-                                           shapely.normalize(orig.geometry.values))
+        moved = shapely.hausdorff_distance(
+            shapely.normalize(back.geometry.values), shapely.normalize(orig.geometry.values)
+        )
         assert moved.max() < 2e-7, layer

@@ -8,12 +8,11 @@ import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from iohelpers import box_coords, feature_collection, polygon_feature, write_json
 
 from gridgis.errors import CRSError, MalformedInputError
 from gridgis.io.geojson import parse_geometry, read_geojson, to_feature_collection, write_geojson
 from gridgis.io.source import to_storage_frame
-
-from iohelpers import box_coords, feature_collection, polygon_feature, write_json
 
 
 def test_malformed_json_names_line_and_column(tmp_path):
@@ -23,26 +22,37 @@ def test_malformed_json_names_line_and_column(tmp_path):
         read_geojson(p)
 
 
-@pytest.mark.parametrize("doc", [
-    {"type": "Feature", "properties": {}, "geometry": None},
-    {"type": "Polygon", "coordinates": []},
-    [1, 2, 3],
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"type": "Feature", "properties": {}, "geometry": None},
+        {"type": "Polygon", "coordinates": []},
+        [1, 2, 3],
+    ],
+)
 def test_a_top_level_that_is_not_a_feature_collection_is_refused(tmp_path, doc):
     with pytest.raises(MalformedInputError, match="expected a GeoJSON FeatureCollection"):
         read_geojson(write_json(tmp_path / "x.geojson", doc))
 
 
 def test_bad_geometries_are_all_listed_by_feature_index_and_code(tmp_path):
-    doc = feature_collection([
-        polygon_feature(box_coords(116.4, 39.9, 116.41, 39.91), code="110105001000"),
-        {"type": "Feature", "properties": {"code": "110105002000", "name": "朝外"},
-         "geometry": {"type": "Circle", "coordinates": [116.4, 39.9]}},
-        {"type": "Feature", "properties": {"code": "110105003000"},
-         "geometry": {"type": "Polygon", "coordinates": [[["116.4", 39.9], [1, 2], [3, 4], [5, 6]]]}},
-        {"type": "Feature", "properties": None, "geometry": {"type": "Point"}},
-        {"type": "NotAFeature"},
-    ])
+    doc = feature_collection(
+        [
+            polygon_feature(box_coords(116.4, 39.9, 116.41, 39.91), code="110105001000"),
+            {
+                "type": "Feature",
+                "properties": {"code": "110105002000", "name": "朝外"},
+                "geometry": {"type": "Circle", "coordinates": [116.4, 39.9]},
+            },
+            {
+                "type": "Feature",
+                "properties": {"code": "110105003000"},
+                "geometry": {"type": "Polygon", "coordinates": [[["116.4", 39.9], [1, 2], [3, 4], [5, 6]]]},
+            },
+            {"type": "Feature", "properties": None, "geometry": {"type": "Point"}},
+            {"type": "NotAFeature"},
+        ]
+    )
     with pytest.raises(MalformedInputError) as err:
         read_geojson(write_json(tmp_path / "x.geojson", doc))
     found = {p.feature: p.message for p in err.value.problems}
@@ -53,11 +63,13 @@ def test_bad_geometries_are_all_listed_by_feature_index_and_code(tmp_path):
 
 
 def test_unclosed_and_degenerate_rings_become_notes_not_silent_fixes(tmp_path):
-    doc = feature_collection([
-        polygon_feature([[116.4, 39.9], [116.41, 39.9], [116.41, 39.91]], code="a"),  # unclosed
-        polygon_feature([[116.4, 39.9], [116.41, 39.9], [116.4, 39.9]], code="b"),    # 2 distinct points
-        polygon_feature(box_coords(116.4, 39.9, 116.41, 39.91), code="c"),
-    ])
+    doc = feature_collection(
+        [
+            polygon_feature([[116.4, 39.9], [116.41, 39.9], [116.41, 39.91]], code="a"),  # unclosed
+            polygon_feature([[116.4, 39.9], [116.41, 39.9], [116.4, 39.9]], code="b"),  # 2 distinct points
+            polygon_feature(box_coords(116.4, 39.9, 116.41, 39.91), code="c"),
+        ]
+    )
     raw = read_geojson(write_json(tmp_path / "x.geojson", doc))
     assert [(n.feature, n.kind) for n in raw.notes] == [("#0 a", "unclosed_ring"), ("#1 b", "degenerate")]
     geoms = raw.frame.geometry.values
@@ -67,14 +79,20 @@ def test_unclosed_and_degenerate_rings_become_notes_not_silent_fixes(tmp_path):
 
 
 def test_degenerate_hole_is_dropped_from_the_polygon_with_a_note():
-    geom, notes = parse_geometry({"type": "Polygon", "coordinates": [box_coords(0, 0, 10, 10), [[1, 1], [2, 2], [1, 1]]]})
+    geom, notes = parse_geometry(
+        {"type": "Polygon", "coordinates": [box_coords(0, 0, 10, 10), [[1, 1], [2, 2], [1, 1]]]}
+    )
     assert len(geom.interiors) == 0
     assert notes[0][0] == "degenerate" and "hole 1" in notes[0][1]
 
 
 def test_non_utf8_text_is_refused_unless_the_encoding_is_given(tmp_path):
-    doc = feature_collection([polygon_feature(box_coords(116.4, 39.9, 116.41, 39.91), code="1", name="Jianwai"),
-                              polygon_feature(box_coords(116.4, 39.9, 116.41, 39.91), code="2", name="建外街道")])
+    doc = feature_collection(
+        [
+            polygon_feature(box_coords(116.4, 39.9, 116.41, 39.91), code="1", name="Jianwai"),
+            polygon_feature(box_coords(116.4, 39.9, 116.41, 39.91), code="2", name="建外街道"),
+        ]
+    )
     p = tmp_path / "gbk.geojson"
     p.write_bytes(json.dumps(doc, ensure_ascii=False).encode("gbk"))
     with pytest.raises(MalformedInputError, match="not valid utf-8.*gbk") as err:
@@ -117,7 +135,8 @@ def test_writer_follows_rfc7946_winding_and_precision(grids_frame):
     cw = shapely.Polygon([(116.4, 39.9), (116.4, 39.91), (116.41, 39.91), (116.41, 39.9)])  # clockwise shell
     frame = grids_frame.iloc[:1].copy()
     frame.loc[frame.index[0], "geometry"] = shapely.Polygon(
-        [(x + 1e-9, y) for x, y in cw.exterior.coords], [shapely.box(116.402, 39.902, 116.403, 39.903).exterior.coords])
+        [(x + 1e-9, y) for x, y in cw.exterior.coords], [shapely.box(116.402, 39.902, 116.403, 39.903).exterior.coords]
+    )
     geom = to_feature_collection(frame)["features"][0]["geometry"]
     shell, hole = (shapely.LinearRing(r) for r in geom["coordinates"])
     assert shell.is_ccw and not hole.is_ccw
@@ -127,8 +146,9 @@ def test_writer_follows_rfc7946_winding_and_precision(grids_frame):
 def test_codes_stored_as_numbers_are_written_as_strings():
     import geopandas as gpd
 
-    f = gpd.GeoDataFrame({"code": [110105001000], "street_code": [110105001000]},
-                         geometry=[shapely.Point(116.4, 39.9)], crs=4326)
+    f = gpd.GeoDataFrame(
+        {"code": [110105001000], "street_code": [110105001000]}, geometry=[shapely.Point(116.4, 39.9)], crs=4326
+    )
     props = to_feature_collection(f)["features"][0]["properties"]
     assert props == {"code": "110105001000", "street_code": "110105001000"}
 
@@ -180,11 +200,22 @@ def test_a_property_called_geometry_does_not_replace_the_geometry(tmp_path):
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=5) | st.sampled_from(["Polygon", "Point", "MultiPolygon", "Feature", "coordinates"]),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(
-        st.sampled_from(["type", "coordinates", "geometries", "properties", "geometry", "code"]), children, max_size=4),
-    max_leaves=30)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5)
+    | st.sampled_from(["Polygon", "Point", "MultiPolygon", "Feature", "coordinates"]),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(
+            st.sampled_from(["type", "coordinates", "geometries", "properties", "geometry", "code"]),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=30,
+)
 
 
 @settings(max_examples=150, deadline=None)

@@ -28,8 +28,21 @@ def test_import_into_postgis_then_export_the_same_features(tmp_path, postgis_url
     from gridgis.storage import Repository
 
     path = write_geojson(grids_frame, tmp_path / "grids.geojson", crs="bd09")
-    result = CliRunner().invoke(app, ["import", str(path), "--layer", "grids", "--database-url", postgis_url,
-                                      "--author", "tester", "--skip-parent-check"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        app,
+        [
+            "import",
+            str(path),
+            "--layer",
+            "grids",
+            "--database-url",
+            postgis_url,
+            "--author",
+            "tester",
+            "--skip-parent-check",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     repo = Repository(postgis_url)
     try:
@@ -39,8 +52,11 @@ def test_import_into_postgis_then_export_the_same_features(tmp_path, postgis_url
     finally:
         repo.dispose()
     out = tmp_path / "back.gpkg"
-    result = CliRunner().invoke(app, ["export", "--layer", "grids", "--format", "gpkg", "--out", str(out),
-                                      "--database-url", postgis_url], catch_exceptions=False)
+    result = CliRunner().invoke(
+        app,
+        ["export", "--layer", "grids", "--format", "gpkg", "--out", str(out), "--database-url", postgis_url],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     back, _ = import_layer(out, "grids", "wgs84")
     assert back["name"].tolist() == ["永安里第一网格", "永安里第二网格"]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 import shapely
+from iohelpers import box_coords, feature_collection, polygon_feature, write_json
 
 from gridgis.errors import CRSError, MalformedInputError, ValidationError
 from gridgis.io.export import export_layers
 from gridgis.io.geojson import write_geojson
 from gridgis.io.layer_import import import_layer
 from gridgis.layers import check_frame, get_spec
-
-from iohelpers import box_coords, feature_collection, polygon_feature, write_json
 
 
 def test_clean_geojson_imports_as_a_checked_layer_frame(tmp_path, streets_frame):
@@ -24,13 +23,18 @@ def test_clean_geojson_imports_as_a_checked_layer_frame(tmp_path, streets_frame)
 
 
 def _dirty_streets(tmp_path):
-    doc = feature_collection([
-        polygon_feature(box_coords(116.40, 39.90, 116.41, 39.91), code="110105001000", name="甲"),
-        polygon_feature([[116.42, 39.90], [116.43, 39.90], [116.43, 39.91]], code="110105002000", name="乙"),
-        polygon_feature([[116.44, 39.90], [116.45, 39.91], [116.45, 39.90], [116.44, 39.91], [116.44, 39.90]],
-                        code="110105003000", name="丙"),
-        polygon_feature(box_coords(116.46, 39.90, 116.47, 39.91), code="110105001000", name="丁"),
-    ])
+    doc = feature_collection(
+        [
+            polygon_feature(box_coords(116.40, 39.90, 116.41, 39.91), code="110105001000", name="甲"),
+            polygon_feature([[116.42, 39.90], [116.43, 39.90], [116.43, 39.91]], code="110105002000", name="乙"),
+            polygon_feature(
+                [[116.44, 39.90], [116.45, 39.91], [116.45, 39.90], [116.44, 39.91], [116.44, 39.90]],
+                code="110105003000",
+                name="丙",
+            ),
+            polygon_feature(box_coords(116.46, 39.90, 116.47, 39.91), code="110105001000", name="丁"),
+        ]
+    )
     return write_json(tmp_path / "dirty.geojson", doc)
 
 
@@ -38,8 +42,11 @@ def test_dirty_input_is_refused_with_the_whole_list(tmp_path):
     with pytest.raises(ValidationError) as err:
         import_layer(_dirty_streets(tmp_path), "streets", "wgs84")
     kinds = sorted((p.feature, p.kind) for p in err.value.problems)
-    assert kinds == [("#1 110105002000 (乙)", "unclosed_ring"), ("#2 110105003000 (丙)", "self_intersection"),
-                     ("#3 110105001000 (丁)", "duplicate_code")]
+    assert kinds == [
+        ("#1 110105002000 (乙)", "unclosed_ring"),
+        ("#2 110105003000 (丙)", "self_intersection"),
+        ("#3 110105001000 (丁)", "duplicate_code"),
+    ]
     assert "nothing was imported" in str(err.value) and "--repair" in str(err.value)
     assert err.value.report.kept == 0
 
@@ -53,18 +60,21 @@ def test_repair_imports_the_fixable_and_reports_what_it_did(tmp_path):
 
 
 def test_attribute_problems_are_listed_with_geometry_problems(tmp_path):
-    doc = feature_collection([
-        polygon_feature(box_coords(116.40, 39.90, 116.41, 39.91), code="12345", name="甲"),
-        polygon_feature(box_coords(2.3, 48.8, 2.4, 48.9), code="110105002000", name="巴黎"),
-    ])
+    doc = feature_collection(
+        [
+            polygon_feature(box_coords(116.40, 39.90, 116.41, 39.91), code="12345", name="甲"),
+            polygon_feature(box_coords(2.3, 48.8, 2.4, 48.9), code="110105002000", name="巴黎"),
+        ]
+    )
     with pytest.raises(ValidationError) as err:
         import_layer(write_json(tmp_path / "x.geojson", doc), "streets", "wgs84", repair=True)
     assert sorted(p.kind for p in err.value.problems) == ["bad_code", "out_of_area"]
 
 
 def test_mapping_renames_source_columns(tmp_path):
-    doc = feature_collection([polygon_feature(box_coords(116.40, 39.90, 116.41, 39.91), 编码="110105001000",
-                                              名称="建外街道", 区县="朝阳区")])
+    doc = feature_collection(
+        [polygon_feature(box_coords(116.40, 39.90, 116.41, 39.91), 编码="110105001000", 名称="建外街道", 区县="朝阳区")]
+    )
     path = write_json(tmp_path / "x.geojson", doc)
     frame, _ = import_layer(path, "streets", "wgs84", mapping={"编码": "code", "名称": "name", "区县": "district"})
     assert frame.iloc[0][["code", "name", "district"]].tolist() == ["110105001000", "建外街道", "朝阳区"]
@@ -102,8 +112,10 @@ def test_gpkg_table_named_like_the_layer_is_taken(tmp_path, streets_frame, grids
 
 def test_csv_stations_import(tmp_path):
     p = tmp_path / "stations.csv"
-    p.write_text("code,name,kind,area_code,lng,lat\n"
-                 "110105001001S001,永安里驿站,red_station,110105001001,116.45,39.91\n", encoding="utf-8")
+    p.write_text(
+        "code,name,kind,area_code,lng,lat\n110105001001S001,永安里驿站,red_station,110105001001,116.45,39.91\n",
+        encoding="utf-8",
+    )
     frame, report = import_layer(p, "stations", "gcj02")
     assert report.ok and frame["area_code"][0] == "110105001001"
     assert frame.geometry[0].x < 116.45  # GCJ-02 → WGS84 moves west near Beijing
@@ -132,7 +144,9 @@ def test_the_committed_sample_city_imports_clean(sample_dir):
 
 
 def test_a_file_without_codes_says_how_to_map_them(tmp_path):
-    doc = feature_collection([polygon_feature(box_coords(116.40, 39.90, 116.41, 39.91), 编码="110105001000", 名称="甲")])
+    doc = feature_collection(
+        [polygon_feature(box_coords(116.40, 39.90, 116.41, 39.91), 编码="110105001000", 名称="甲")]
+    )
     with pytest.raises(ValidationError, match="no 'code' or 'name' column.*--map"):
         import_layer(write_json(tmp_path / "x.geojson", doc), "streets", "wgs84")
 

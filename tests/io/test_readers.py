@@ -32,8 +32,11 @@ def test_gbk_shapefile_without_cpg_is_refused_with_advice(tmp_path, streets_fram
     with pytest.raises(MalformedInputError, match="--encoding gbk") as err:
         read_shapefile(path)
     # features 0-2 have Chinese names; the district of #2 is empty
-    assert [(p.feature, p.kind) for p in err.value.problems] == [("#0", "bad_encoding"), ("#1", "bad_encoding"),
-                                                                 ("#2", "bad_encoding")]
+    assert [(p.feature, p.kind) for p in err.value.problems] == [
+        ("#0", "bad_encoding"),
+        ("#1", "bad_encoding"),
+        ("#2", "bad_encoding"),
+    ]
     assert "district" in err.value.problems[0].message and "district" not in err.value.problems[2].message
     assert read_shapefile(path, encoding="gbk").frame["name"].tolist()[0] == "建外街道"
 

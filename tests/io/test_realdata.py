@@ -15,8 +15,13 @@ from gridgis import codes
 from gridgis.errors import ValidationError
 from gridgis.io.clean import clean_features
 from gridgis.io.readers import read_source
-from gridgis.io.realdata import (community_codes, read_adcode, read_mapv_compounds, read_township_boundaries,
-                                 street_codes)
+from gridgis.io.realdata import (
+    community_codes,
+    read_adcode,
+    read_mapv_compounds,
+    read_township_boundaries,
+    street_codes,
+)
 from gridgis.layers import check_frame, get_spec
 
 MAPV = "mapv-xiaoqu-polygons/beijing-village.json"
@@ -44,8 +49,12 @@ def test_mapv_dirty_outlines_are_refused_feature_by_feature_without_repair(share
         read_mapv_compounds(shared_data / MAPV, repair=False)
     report = err.value.report
     assert report.read == 8470
-    assert report.counts() == {"degenerate": 16, "duplicate_geometry": 1, "self_intersection": 31,
-                               "unclosed_ring": 8449}
+    assert report.counts() == {
+        "degenerate": 16,
+        "duplicate_geometry": 1,
+        "self_intersection": 31,
+        "unclosed_ring": 8449,
+    }
     first = err.value.problems[0]
     assert first.feature == "#0 MAPV00000" and first.kind == "unclosed_ring" and first.where is not None
 
@@ -55,7 +64,11 @@ def test_mapv_repair_keeps_every_usable_outline_valid(mapv):
     assert report.read == 8470 and report.kept == len(frame) == 8453  # 16 degenerate + 1 duplicate dropped
     assert report.source_crs == "bd09"
     assert {p.details["action"] for p in report.repairs} == {
-        "closed the ring", "dropped the feature", "made valid (polygonal parts kept)", "dropped the duplicate"}
+        "closed the ring",
+        "dropped the feature",
+        "made valid (polygonal parts kept)",
+        "dropped the duplicate",
+    }
     geoms = frame.geometry.values
     assert shapely.is_valid(geoms).all()
     assert set(shapely.get_type_id(geoms)) <= {3, 6}  # Polygon, MultiPolygon
@@ -106,7 +119,9 @@ def test_townships_get_their_statistical_codes_and_form_a_valid_streets_layer(to
     assert len(matched) >= 325  # 330 of 331 match by district and name (望京开发街道 is not in the 2016 list)
     assert matched["code"].is_unique
     assert townships.loc[townships["name"] == "建外街道", "code"].tolist() == ["110105001000"]
-    assert townships.loc[townships["name"] == "中关村街道", "code"].tolist() == ["110108011000"]  # 中关村街道办事处 in the adcode list
+    assert townships.loc[townships["name"] == "中关村街道", "code"].tolist() == [
+        "110108011000"
+    ]  # 中关村街道办事处 in the adcode list
     streets = check_frame(get_spec("streets"), matched)
     assert len(streets) == len(matched)
 
@@ -127,14 +142,21 @@ def test_gcj02_community_centres_fall_inside_their_own_street(adcode, townships,
     comm = community_codes(adcode)
     comm = comm[comm.geometry.notna() & comm["street_code"].isin(streets)]
     inside = np.array([streets[s].contains(g) for s, g in zip(comm["street_code"], comm.geometry, strict=True)])
-    raw = read_source(shared_data / ADCODE / "110105.csv", lon="longitude", lat="latitude", header=False,
-                      names=[f"c{i}" for i in range(12)] + ["longitude", "latitude"] + [f"d{i}" for i in range(6)])
+    raw = read_source(
+        shared_data / ADCODE / "110105.csv",
+        lon="longitude",
+        lat="latitude",
+        header=False,
+        names=[f"c{i}" for i in range(12)] + ["longitude", "latitude"] + [f"d{i}" for i in range(6)],
+    )
     raw_pts = dict(zip(raw.frame["c0"], raw.frame.geometry, strict=True))  # GCJ-02 as read, not converted
     chaoyang = comm[comm["code"].str.startswith("110105")]
-    raw_inside = np.array([streets[s].contains(raw_pts[c]) for c, s in zip(chaoyang["code"], chaoyang["street_code"],
-                                                                             strict=True)])
-    conv_inside = np.array([streets[s].contains(g) for s, g in zip(chaoyang["street_code"], chaoyang.geometry,
-                                                                   strict=True)])
+    raw_inside = np.array(
+        [streets[s].contains(raw_pts[c]) for c, s in zip(chaoyang["code"], chaoyang["street_code"], strict=True)]
+    )
+    conv_inside = np.array(
+        [streets[s].contains(g) for s, g in zip(chaoyang["street_code"], chaoyang.geometry, strict=True)]
+    )
     assert len(comm) > 2000 and inside.mean() > 0.95
     assert conv_inside.mean() - raw_inside.mean() > 0.1
 

@@ -37,8 +37,16 @@ def test_missing_text_stays_none_so_an_empty_name_is_reported():
 
 
 def test_json_fields_given_as_text_are_parsed():
-    grids = gpd.GeoDataFrame({"code": ["110105001001001"], "name": ["一网格"], "community_code": ["110105001001"],
-                              "workers": ['[{"name": "王芳", "role": "full_time"}]']}, geometry=[BOX], crs=4326)
+    grids = gpd.GeoDataFrame(
+        {
+            "code": ["110105001001001"],
+            "name": ["一网格"],
+            "community_code": ["110105001001"],
+            "workers": ['[{"name": "王芳", "role": "full_time"}]'],
+        },
+        geometry=[BOX],
+        crs=4326,
+    )
     out = normalize_frame(get_spec("grids"), grids)
     assert out["workers"][0] == [{"name": "王芳", "role": "full_time"}]
 
@@ -66,11 +74,15 @@ def test_non_storage_crs_is_refused():
 
 def test_validate_finds_each_kind_of_problem():
     bow = shapely.Polygon([(116.40, 39.90), (116.41, 39.91), (116.41, 39.90), (116.40, 39.91)])
-    frame = gpd.GeoDataFrame({
-        "code": ["110105001000", "110105001000", "bad", "110105004000", "110105005000", "110105006000"],
-        "name": ["a", "b", "c", "d", "e", "f"],
-        "households": [1, 2, 3, -4, 5, 6],
-    }, geometry=[BOX, BOX, BOX, BOX, bow, shapely.box(2.3, 48.8, 2.4, 48.9)], crs=4326)
+    frame = gpd.GeoDataFrame(
+        {
+            "code": ["110105001000", "110105001000", "bad", "110105004000", "110105005000", "110105006000"],
+            "name": ["a", "b", "c", "d", "e", "f"],
+            "households": [1, 2, 3, -4, 5, 6],
+        },
+        geometry=[BOX, BOX, BOX, BOX, bow, shapely.box(2.3, 48.8, 2.4, 48.9)],
+        crs=4326,
+    )
     problems = validate_frame(get_spec("streets"), normalize_frame(get_spec("streets"), frame))
     kinds = {(p.feature.split()[0], p.kind) for p in problems}
     assert ("110105001000", "duplicate_code") in kinds
@@ -107,14 +119,23 @@ def test_empty_frame_has_the_spec_columns_and_crs():
 def test_json_lists_read_by_gdal_as_arrays_become_lists():
     import numpy as np
 
-    stations = gpd.GeoDataFrame({"code": ["110105001001S001"], "name": ["驿站"], "kind": ["red_station"],
-                                 "area_code": ["110105001001"], "services": [np.array(["休息", "饮水"])]},
-                                geometry=[shapely.Point(116.4, 39.9)], crs=4326)
+    stations = gpd.GeoDataFrame(
+        {
+            "code": ["110105001001S001"],
+            "name": ["驿站"],
+            "kind": ["red_station"],
+            "area_code": ["110105001001"],
+            "services": [np.array(["休息", "饮水"])],
+        },
+        geometry=[shapely.Point(116.4, 39.9)],
+        crs=4326,
+    )
     out = normalize_frame(get_spec("stations"), stations)
     assert out["services"][0] == ["休息", "饮水"] and isinstance(out["services"][0], list)
 
 
 # --- the vectorised validate_frame gives exactly the problems of the row-by-row one ---------------
+
 
 def _reference_validate_frame(spec, frame):
     """The row-by-row validate_frame this module had before it was vectorised, kept as the reference."""
@@ -133,11 +154,23 @@ def _reference_validate_frame(spec, frame):
         label = feature_label(row)
         code = row["code"]
         if not codes.is_valid_code(spec.name, code):
-            problems.append(Problem(f"code {code!r} does not follow the rule for {spec.label_zh}",
-                                    feature=label, layer=spec.name, kind="bad_code"))
+            problems.append(
+                Problem(
+                    f"code {code!r} does not follow the rule for {spec.label_zh}",
+                    feature=label,
+                    layer=spec.name,
+                    kind="bad_code",
+                )
+            )
         elif code in seen:
-            problems.append(Problem(f"duplicate code {code} (also row {seen[code]})",
-                                    feature=label, layer=spec.name, kind="duplicate_code"))
+            problems.append(
+                Problem(
+                    f"duplicate code {code} (also row {seen[code]})",
+                    feature=label,
+                    layer=spec.name,
+                    kind="duplicate_code",
+                )
+            )
         else:
             seen[code] = i
         if not row["name"]:
@@ -146,33 +179,61 @@ def _reference_validate_frame(spec, frame):
             value = row[f.name]
             missing = value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
             if f.required and missing:
-                problems.append(Problem(f"{f.name} ({f.label_zh}) is required", feature=label,
-                                        layer=spec.name, kind="missing"))
+                problems.append(
+                    Problem(f"{f.name} ({f.label_zh}) is required", feature=label, layer=spec.name, kind="missing")
+                )
             elif f.choices and not missing and value not in f.choices:
-                problems.append(Problem(f"{f.name}={value!r} is not one of {list(f.choices)}",
-                                        feature=label, layer=spec.name, kind="bad_value"))
+                problems.append(
+                    Problem(
+                        f"{f.name}={value!r} is not one of {list(f.choices)}",
+                        feature=label,
+                        layer=spec.name,
+                        kind="bad_value",
+                    )
+                )
             elif f.type == "int" and not missing and int(value) < 0:
-                problems.append(Problem(f"{f.name}={value} must not be negative", feature=label,
-                                        layer=spec.name, kind="bad_value"))
+                problems.append(
+                    Problem(f"{f.name}={value} must not be negative", feature=label, layer=spec.name, kind="bad_value")
+                )
         geom = geoms[i]
         if geom is None or shapely.is_empty(geom):
-            problems.append(Problem("geometry is missing or empty", feature=label, layer=spec.name,
-                                    kind="invalid_geometry"))
+            problems.append(
+                Problem("geometry is missing or empty", feature=label, layer=spec.name, kind="invalid_geometry")
+            )
             continue
         gtype = geom.geom_type
         expected = ("Point",) if spec.geometry == "point" else ("Polygon", "MultiPolygon")
         if gtype not in expected:
-            problems.append(Problem(f"geometry is a {gtype}; {spec.label_zh} needs {' or '.join(expected)}",
-                                    feature=label, layer=spec.name, kind="wrong_geometry_type"))
+            problems.append(
+                Problem(
+                    f"geometry is a {gtype}; {spec.label_zh} needs {' or '.join(expected)}",
+                    feature=label,
+                    layer=spec.name,
+                    kind="wrong_geometry_type",
+                )
+            )
             continue
         if reasons[i] != "Valid Geometry":
-            problems.append(Problem(f"invalid geometry: {reasons[i]}", feature=label, layer=spec.name,
-                                    kind="invalid_geometry", where=_where(reasons[i], geom)))
+            problems.append(
+                Problem(
+                    f"invalid geometry: {reasons[i]}",
+                    feature=label,
+                    layer=spec.name,
+                    kind="invalid_geometry",
+                    where=_where(reasons[i], geom),
+                )
+            )
         minx, miny, maxx, maxy = geom.bounds
         if minx < CHINA_BOUNDS[0] or miny < CHINA_BOUNDS[1] or maxx > CHINA_BOUNDS[2] or maxy > CHINA_BOUNDS[3]:
-            problems.append(Problem(
-                f"coordinates {minx:.5f},{miny:.5f}…{maxx:.5f},{maxy:.5f} lie outside China's extent "
-                "(wrong CRS or swapped lon/lat?)", feature=label, layer=spec.name, kind="out_of_area"))
+            problems.append(
+                Problem(
+                    f"coordinates {minx:.5f},{miny:.5f}…{maxx:.5f},{maxy:.5f} lie outside China's extent "
+                    "(wrong CRS or swapped lon/lat?)",
+                    feature=label,
+                    layer=spec.name,
+                    kind="out_of_area",
+                )
+            )
     return problems
 
 
@@ -192,56 +253,119 @@ def _same_as_reference(layer, frame):
 
 
 def test_vectorised_validation_matches_the_reference_on_every_kind_of_problem_in_streets():
-    frame = gpd.GeoDataFrame({
-        "code": ["110105001000", "110105001000", "bad", "bad", "110105004000", "110105005000", "110105006000",
-                 "110105000000", "110105007001", None, 110105008000, "110105001000", " 110105009000 ",
-                 "110105010000", "110105011000", "110105012000"],
-        "name": ["a", "b", "c", "", None, "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o"],
-        "households": [1, 2, 3, -4, 5, None, 6, 7, 8, 9, 10, 11, -1, -2, 0, 12],
-    }, geometry=[BOX, BOX, BOX, BOX, BOW_TIE, None, PARIS, BOX, BOX, BOX, LINE, BOX, shapely.Polygon(),
-                 BOW_TIE, MULTI, POINT], crs=4326)
+    frame = gpd.GeoDataFrame(
+        {
+            "code": [
+                "110105001000",
+                "110105001000",
+                "bad",
+                "bad",
+                "110105004000",
+                "110105005000",
+                "110105006000",
+                "110105000000",
+                "110105007001",
+                None,
+                110105008000,
+                "110105001000",
+                " 110105009000 ",
+                "110105010000",
+                "110105011000",
+                "110105012000",
+            ],
+            "name": ["a", "b", "c", "", None, "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o"],
+            "households": [1, 2, 3, -4, 5, None, 6, 7, 8, 9, 10, 11, -1, -2, 0, 12],
+        },
+        geometry=[
+            BOX,
+            BOX,
+            BOX,
+            BOX,
+            BOW_TIE,
+            None,
+            PARIS,
+            BOX,
+            BOX,
+            BOX,
+            LINE,
+            BOX,
+            shapely.Polygon(),
+            BOW_TIE,
+            MULTI,
+            POINT,
+        ],
+        crs=4326,
+    )
     problems = _same_as_reference("streets", frame)
     kinds = {p.kind for p in problems}
-    assert kinds == {"bad_code", "duplicate_code", "missing", "bad_value", "invalid_geometry", "out_of_area",
-                     "wrong_geometry_type"}
+    assert kinds == {
+        "bad_code",
+        "duplicate_code",
+        "missing",
+        "bad_value",
+        "invalid_geometry",
+        "out_of_area",
+        "wrong_geometry_type",
+    }
     assert [p.message for p in problems if p.kind == "duplicate_code"] == [
-        "duplicate code 110105001000 (also row 0)", "duplicate code 110105001000 (also row 0)"]
+        "duplicate code 110105001000 (also row 0)",
+        "duplicate code 110105001000 (also row 0)",
+    ]
 
 
 def test_vectorised_validation_matches_the_reference_for_community_code_rules_and_required_fields():
-    frame = gpd.GeoDataFrame({
-        "code": ["110105001001", "110105001000", "110105000001", "11010500100", "110105001002", "110105001002"],
-        "name": ["一社区", "二社区", "三社区", "四社区", "五社区", "六社区"],
-        "street_code": ["110105001000", None, "110105001000", "", None, "110105001000"],
-        "population": [10, -3, None, 5, -1, 0],
-    }, geometry=[BOX, BOX, BOW_TIE, BOX, PARIS, BOX], crs=4326)
+    frame = gpd.GeoDataFrame(
+        {
+            "code": ["110105001001", "110105001000", "110105000001", "11010500100", "110105001002", "110105001002"],
+            "name": ["一社区", "二社区", "三社区", "四社区", "五社区", "六社区"],
+            "street_code": ["110105001000", None, "110105001000", "", None, "110105001000"],
+            "population": [10, -3, None, 5, -1, 0],
+        },
+        geometry=[BOX, BOX, BOW_TIE, BOX, PARIS, BOX],
+        crs=4326,
+    )
     problems = _same_as_reference("communities", frame)
-    assert {p.feature for p in problems if p.kind == "bad_code"} == {"110105001000 (二社区)",
-                                                                     "110105000001 (三社区)",
-                                                                     "11010500100 (四社区)"}
+    assert {p.feature for p in problems if p.kind == "bad_code"} == {
+        "110105001000 (二社区)",
+        "110105000001 (三社区)",
+        "11010500100 (四社区)",
+    }
 
 
 def test_vectorised_validation_matches_the_reference_for_choices_and_points():
-    frame = gpd.GeoDataFrame({
-        "code": ["110105001001S001", "110105001001S002", "110105001001S003", "110105001001Q003",
-                 "110105001001S001"],
-        "name": ["驿站", "站二", None, "站四", "站五"],
-        "kind": ["red_station", "spaceship", None, "red_station", "red_station"],
-        "area_code": ["110105001001", None, "110105001001", "110105001001", "110105001001"],
-    }, geometry=[POINT, BOX, shapely.Point(2.35, 48.85), shapely.Point(), POINT], crs=4326)
+    frame = gpd.GeoDataFrame(
+        {
+            "code": [
+                "110105001001S001",
+                "110105001001S002",
+                "110105001001S003",
+                "110105001001Q003",
+                "110105001001S001",
+            ],
+            "name": ["驿站", "站二", None, "站四", "站五"],
+            "kind": ["red_station", "spaceship", None, "red_station", "red_station"],
+            "area_code": ["110105001001", None, "110105001001", "110105001001", "110105001001"],
+        },
+        geometry=[POINT, BOX, shapely.Point(2.35, 48.85), shapely.Point(), POINT],
+        crs=4326,
+    )
     problems = _same_as_reference("stations", frame)
     assert "bad_value" in {p.kind for p in problems} and "wrong_geometry_type" in {p.kind for p in problems}
 
 
 def test_vectorised_validation_matches_the_reference_for_grids_with_two_enumerations():
-    frame = gpd.GeoDataFrame({
-        "code": ["110105001001001", "110105001001002", "110105001001003"],
-        "name": ["一网格", "二网格", "三网格"],
-        "community_code": ["110105001001"] * 3,
-        "kind": ["basic", "other", "dedicated"],
-        "dedicated_for": [None, "school", "zoo"],
-        "households": [300, -1, 400],
-    }, geometry=[BOX, MULTI, BOW_TIE], crs=4326)
+    frame = gpd.GeoDataFrame(
+        {
+            "code": ["110105001001001", "110105001001002", "110105001001003"],
+            "name": ["一网格", "二网格", "三网格"],
+            "community_code": ["110105001001"] * 3,
+            "kind": ["basic", "other", "dedicated"],
+            "dedicated_for": [None, "school", "zoo"],
+            "households": [300, -1, 400],
+        },
+        geometry=[BOX, MULTI, BOW_TIE],
+        crs=4326,
+    )
     problems = _same_as_reference("grids", frame)
     assert [p.kind for p in problems] == ["bad_value", "bad_value", "bad_value", "invalid_geometry"]
 
@@ -254,8 +378,9 @@ def test_a_clean_frame_and_an_empty_frame_have_no_problems():
 SAMPLE = __import__("pathlib").Path(__file__).resolve().parents[2] / "data" / "geojson"
 
 
-@pytest.mark.parametrize("layer", ["streets", "communities", "grids", "micro_grids", "compounds", "buildings",
-                                   "stations"])
+@pytest.mark.parametrize(
+    "layer", ["streets", "communities", "grids", "micro_grids", "compounds", "buildings", "stations"]
+)
 def test_vectorised_validation_matches_the_reference_on_the_sample_city_and_a_damaged_copy(layer):
     import numpy as np
 
@@ -298,8 +423,11 @@ def test_vectorised_text_columns_match_the_per_value_conversion(strip):
     from gridgis.layers.base import _text_column
 
     cases = [
-        pd.Series([" 建外街道 ", "b ", None, np.nan, pd.NA, np.float32("nan"), pd.NaT, 12, 1.5, "", "  "],
-                  dtype=object, index=list(range(10, 21))),
+        pd.Series(
+            [" 建外街道 ", "b ", None, np.nan, pd.NA, np.float32("nan"), pd.NaT, 12, 1.5, "", "  "],
+            dtype=object,
+            index=list(range(10, 21)),
+        ),
         pd.Series([110105001000, 110105002000]),
         pd.Series([1.0, np.nan]),
         pd.Series(["x", None], dtype="str"),
@@ -313,8 +441,17 @@ def test_vectorised_text_columns_match_the_per_value_conversion(strip):
 
 
 _POOL = {
-    "code": ["110105001000", "110105002000", "110105002000", "110105000000", "110105003001", "bad", None,
-             "110105004000\n", "１１０１０５００５０００"],
+    "code": [
+        "110105001000",
+        "110105002000",
+        "110105002000",
+        "110105000000",
+        "110105003001",
+        "bad",
+        None,
+        "110105004000\n",
+        "１１０１０５００５０００",
+    ],
     "name": ["建外街道", "", None, " 朝外 "],
     "district": ["朝阳区", None],
     "households": [0, 3, -2, None],
@@ -323,8 +460,10 @@ _POOL = {
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(*(st.sampled_from(v) for v in _POOL.values())), max_size=12),
-       st.sampled_from(["range", "reversed", "text"]))
+@given(
+    st.lists(st.tuples(*(st.sampled_from(v) for v in _POOL.values())), max_size=12),
+    st.sampled_from(["range", "reversed", "text"]),
+)
 def test_vectorised_validation_matches_the_reference_on_random_frames(rows, index_kind):
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in _POOL]
     data = dict(zip(_POOL, columns, strict=True))
@@ -332,6 +471,5 @@ def test_vectorised_validation_matches_the_reference_on_random_frames(rows, inde
     n = len(rows)
     index = {"range": range(n), "reversed": range(n, 0, -1), "text": [f"r{k}" for k in range(n)]}[index_kind]
     data["households"] = pd.array(list(data["households"]), dtype="Int64")
-    frame = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs=4326).values, crs=4326,
-                             index=list(index))
+    frame = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs=4326).values, crs=4326, index=list(index))
     _same_as_reference("streets", frame)

@@ -34,32 +34,93 @@ C1, C2 = "310115005039", "310115005045"
 
 def clean_city() -> dict[str, gpd.GeoDataFrame]:
     """One street, two communities, three grids, six micro-grids, a compound with two buildings, a station."""
-    grids = [(f"{C1}001", C1, (0, 0, 100, 200)), (f"{C1}002", C1, (100, 0, 200, 200)),
-             (f"{C2}001", C2, (200, 0, 400, 200))]
+    grids = [
+        (f"{C1}001", C1, (0, 0, 100, 200)),
+        (f"{C1}002", C1, (100, 0, 200, 200)),
+        (f"{C2}001", C2, (200, 0, 400, 200)),
+    ]
     micro = []
     for code, _, (x0, y0, x1, y1) in grids:
         mid = (y0 + y1) / 2
-        micro += [{"code": f"{code}01", "name": f"{code}-1", "grid_code": code, "geometry": m(x0, mid, x1, y1)},
-                  {"code": f"{code}02", "name": f"{code}-2", "grid_code": code, "geometry": m(x0, y0, x1, mid)}]
+        micro += [
+            {"code": f"{code}01", "name": f"{code}-1", "grid_code": code, "geometry": m(x0, mid, x1, y1)},
+            {"code": f"{code}02", "name": f"{code}-2", "grid_code": code, "geometry": m(x0, y0, x1, mid)},
+        ]
     return {
         "streets": frame("streets", [{"code": "310115005000", "name": "陆家嘴街道", "geometry": m(0, 0, 400, 200)}]),
-        "communities": frame("communities", [
-            {"code": C1, "name": "崂山二村居委会", "street_code": "310115005000", "households": 1500,
-             "geometry": m(0, 0, 200, 200)},
-            {"code": C2, "name": "乳山二村居委会", "street_code": "310115005000", "households": 1500,
-             "geometry": m(200, 0, 400, 200)}]),
-        "grids": frame("grids", [{"code": c, "name": f"网格{c[-3:]}", "community_code": p, "households": 400,
-                                  "geometry": m(*xy)} for c, p, xy in grids]),
+        "communities": frame(
+            "communities",
+            [
+                {
+                    "code": C1,
+                    "name": "崂山二村居委会",
+                    "street_code": "310115005000",
+                    "households": 1500,
+                    "geometry": m(0, 0, 200, 200),
+                },
+                {
+                    "code": C2,
+                    "name": "乳山二村居委会",
+                    "street_code": "310115005000",
+                    "households": 1500,
+                    "geometry": m(200, 0, 400, 200),
+                },
+            ],
+        ),
+        "grids": frame(
+            "grids",
+            [
+                {"code": c, "name": f"网格{c[-3:]}", "community_code": p, "households": 400, "geometry": m(*xy)}
+                for c, p, xy in grids
+            ],
+        ),
         "micro_grids": frame("micro_grids", micro),
-        "compounds": frame("compounds", [{"code": f"{C1}Q001", "name": "崂山五村", "community_code": C1,
-                                          "kind": "aging", "households": 100, "geometry": m(10, 10, 90, 90)}]),
-        "buildings": frame("buildings", [
-            {"code": f"{C1}Q001B001", "name": "1号楼", "compound_code": f"{C1}Q001", "community_code": C1,
-             "households": 60, "geometry": m(20, 20, 40, 40)},
-            {"code": f"{C1}Q001B002", "name": "2号楼", "compound_code": f"{C1}Q001", "community_code": C1,
-             "households": 40, "geometry": m(50, 20, 70, 40)}]),
-        "stations": frame("stations", [{"code": f"{C1}S001", "name": "崂山二村党群服务中心", "kind": "party_mass_centre",
-                                         "area_code": C1, "geometry": Point(LON0 + 50 * DX, LAT0 + 150 * DY)}]),
+        "compounds": frame(
+            "compounds",
+            [
+                {
+                    "code": f"{C1}Q001",
+                    "name": "崂山五村",
+                    "community_code": C1,
+                    "kind": "aging",
+                    "households": 100,
+                    "geometry": m(10, 10, 90, 90),
+                }
+            ],
+        ),
+        "buildings": frame(
+            "buildings",
+            [
+                {
+                    "code": f"{C1}Q001B001",
+                    "name": "1号楼",
+                    "compound_code": f"{C1}Q001",
+                    "community_code": C1,
+                    "households": 60,
+                    "geometry": m(20, 20, 40, 40),
+                },
+                {
+                    "code": f"{C1}Q001B002",
+                    "name": "2号楼",
+                    "compound_code": f"{C1}Q001",
+                    "community_code": C1,
+                    "households": 40,
+                    "geometry": m(50, 20, 70, 40),
+                },
+            ],
+        ),
+        "stations": frame(
+            "stations",
+            [
+                {
+                    "code": f"{C1}S001",
+                    "name": "崂山二村党群服务中心",
+                    "kind": "party_mass_centre",
+                    "area_code": C1,
+                    "geometry": Point(LON0 + 50 * DX, LAT0 + 150 * DY),
+                }
+            ],
+        ),
     }
 
 
@@ -162,14 +223,14 @@ def test_orphans_are_found_when_the_parent_code_does_not_exist():
     city["grids"] = gpd.GeoDataFrame(gpd.pd.concat([city["grids"], extra], ignore_index=True), crs=STORAGE_CRS)
     orphans = [p for p in check_city(city).problems if p.kind == "orphan"]
     assert [(p.layer, p.details["code"], p.details["parent"]) for p in orphans] == [
-        ("grids", "310115005099001", "310115005099")]
+        ("grids", "310115005099001", "310115005099")
+    ]
 
 
 def test_duplicate_codes_are_found():
     city = clean_city()
     dup = city["compounds"].copy()
-    city["compounds"] = gpd.GeoDataFrame(gpd.pd.concat([city["compounds"], dup], ignore_index=True),
-                                         crs=STORAGE_CRS)
+    city["compounds"] = gpd.GeoDataFrame(gpd.pd.concat([city["compounds"], dup], ignore_index=True), crs=STORAGE_CRS)
     dups = [p for p in check_city(city).problems if p.kind == "duplicate_code"]
     assert len(dups) == 1 and dups[0].details["code"] == f"{C1}Q001"
 
@@ -196,8 +257,12 @@ def test_compound_households_must_equal_the_sum_of_its_buildings():
     city = replace(clean_city(), "compounds", f"{C1}Q001", households=120)
     (p,) = check_city(city).problems
     assert p.kind == "compound_households" and p.details == {
-        "code": f"{C1}Q001", "name": "崂山五村", "value": 120, "buildings": 100,
-        "message_zh": "登记户数 120，楼栋合计 100，请核对"}
+        "code": f"{C1}Q001",
+        "name": "崂山五村",
+        "value": 120,
+        "buildings": 100,
+        "message_zh": "登记户数 120，楼栋合计 100，请核对",
+    }
 
 
 def test_report_serialises_to_dict_and_a_qgis_layer(tmp_path):
@@ -224,7 +289,8 @@ def test_the_sample_city_has_only_its_deliberate_household_problems(sample_dir):
     assert set(report.counts) <= {"community_households", "grid_households"}
     assert report.counts["community_households"] == 2
     assert shapely.Point(report.problems[0].where).within(
-        shapely.union_all(read_city(sample_dir, layers=("streets",))["streets"].geometry.values))
+        shapely.union_all(read_city(sample_dir, layers=("streets",))["streets"].geometry.values)
+    )
 
 
 def test_a_building_outside_every_compound_is_checked_against_its_community():
@@ -232,8 +298,7 @@ def test_a_building_outside_every_compound_is_checked_against_its_community():
     loose = city["buildings"].iloc[[0]].copy()
     loose["code"], loose["compound_code"] = f"{C1}Q000B001", None
     loose["geometry"] = [m(150, 150, 170, 170)]
-    city["buildings"] = gpd.GeoDataFrame(gpd.pd.concat([city["buildings"], loose], ignore_index=True),
-                                         crs=STORAGE_CRS)
+    city["buildings"] = gpd.GeoDataFrame(gpd.pd.concat([city["buildings"], loose], ignore_index=True), crs=STORAGE_CRS)
     assert check_city(city).ok
     city["buildings"].loc[2, "geometry"] = m(250, 150, 270, 170)  # now in the other community
     (p,) = check_city(city).problems

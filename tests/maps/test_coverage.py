@@ -9,8 +9,13 @@ import shapely
 from citykit import COMMUNITIES, make_city
 
 from gridgis.errors import ValidationError
-from gridgis.maps.coverage import (coverage_report, demand_points, distances_to_nearest, life_circle_distance,
-                                   suggest_sites)
+from gridgis.maps.coverage import (
+    coverage_report,
+    demand_points,
+    distances_to_nearest,
+    life_circle_distance,
+    suggest_sites,
+)
 from gridgis.maps.network import build_road_network
 
 
@@ -53,8 +58,10 @@ def test_uncovered_areas_are_the_community_minus_the_service_area(city):
     east = r.uncovered.set_index("community_code").loc[COMMUNITIES[1]]
     comm = city["communities"].set_index("code").geometry[COMMUNITIES[1]]
     # the east community is out of reach of a 230 m circle, so all of it is uncovered
-    assert shapely.equals_exact(shapely.normalize(east.geometry), shapely.normalize(comm), tolerance=1e-9) or \
-        abs(east.geometry.area - comm.area) / comm.area < 1e-6
+    assert (
+        shapely.equals_exact(shapely.normalize(east.geometry), shapely.normalize(comm), tolerance=1e-9)
+        or abs(east.geometry.area - comm.area) / comm.area < 1e-6
+    )
     west = r.uncovered.set_index("community_code").loc[COMMUNITIES[0]]
     assert 0 < west.geometry.area < city["communities"].geometry.iloc[0].area
 
@@ -80,8 +87,9 @@ def test_network_distance_follows_the_roads_around_a_block():
 
     lon0, lat0 = 121.5, 31.23
     m_lon, m_lat = 1 / 95_000, 1 / 111_000
-    road = shapely.LineString([(lon0, lat0), (lon0 + 400 * m_lon, lat0), (lon0 + 400 * m_lon, lat0 + 400 * m_lat),
-                               (lon0, lat0 + 400 * m_lat)])
+    road = shapely.LineString(
+        [(lon0, lat0), (lon0 + 400 * m_lon, lat0), (lon0 + 400 * m_lon, lat0 + 400 * m_lat), (lon0, lat0 + 400 * m_lat)]
+    )
     roads = gpd.GeoDataFrame(geometry=[road], crs="EPSG:4326")
     net = build_road_network(roads)
     pts = gpd.GeoSeries([shapely.Point(lon0, lat0), shapely.Point(lon0, lat0 + 400 * m_lat)], crs="EPSG:4326")

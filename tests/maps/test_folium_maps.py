@@ -28,8 +28,9 @@ def overview_html(city, tmp_path_factory):
 def layer_data(html: str) -> dict[str, dict]:
     """The GeoJSON handed to each GridGIS.geojsonLayer call in a saved map."""
     out = {}
-    for kind, data in re.findall(r'GridGIS\.geojsonLayer\("(\w+)", (\{"type":"FeatureCollection".*?\}\]\}), \{\}\)',
-                                 html):
+    for kind, data in re.findall(
+        r'GridGIS\.geojsonLayer\("(\w+)", (\{"type":"FeatureCollection".*?\}\]\}), \{\}\)', html
+    ):
         out[kind] = json.loads(data)
     return out
 
@@ -100,7 +101,9 @@ def test_folium_is_imported_only_when_a_map_is_built():
     import subprocess
     import sys
 
-    code = ("import sys, gridgis.maps, gridgis.maps.folium_maps, gridgis.maps.views, gridgis.api.routes.viewer, "
-            "gridgis.cli.maps; print('folium' in sys.modules)")
+    code = (
+        "import sys, gridgis.maps, gridgis.maps.folium_maps, gridgis.maps.views, gridgis.api.routes.viewer, "
+        "gridgis.cli.maps; print('folium' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"

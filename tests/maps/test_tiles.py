@@ -22,11 +22,19 @@ def wiggly_coverage(n: int = 6, seed: int = 0) -> np.ndarray:
     x0, y0, step = 121.50, 31.22, 0.002
     xs = np.linspace(0, 1, 40)
     # shared vertical and horizontal wiggly lines
-    v = [[(x0 + i * step + (0 if i in (0, n) else rng.normal(0, step / 40)), y0 + t * n * step) for t in xs]
-         for i in range(n + 1)]
-    lines = shapely.union_all([shapely.LineString(c) for c in v] + [
-        shapely.LineString([(x0 + t * n * step, y0 + j * step + (0 if j in (0, n) else 0.00003 * np.sin(t * 60)))
-                            for t in xs]) for j in range(n + 1)])
+    v = [
+        [(x0 + i * step + (0 if i in (0, n) else rng.normal(0, step / 40)), y0 + t * n * step) for t in xs]
+        for i in range(n + 1)
+    ]
+    lines = shapely.union_all(
+        [shapely.LineString(c) for c in v]
+        + [
+            shapely.LineString(
+                [(x0 + t * n * step, y0 + j * step + (0 if j in (0, n) else 0.00003 * np.sin(t * 60))) for t in xs]
+            )
+            for j in range(n + 1)
+        ]
+    )
     return np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.node(lines)))), dtype=object)
 
 
@@ -52,8 +60,10 @@ def test_simplified_grids_stay_a_valid_coverage_with_shared_edges(z, seed):
 
 def test_low_zoom_sends_fewer_vertices_and_full_zoom_sends_them_all():
     cells = wiggly_coverage()
-    assert shapely.get_num_coordinates(simplify_layer("micro_grids", cells, 12)).sum() < \
-        shapely.get_num_coordinates(cells).sum() / 2
+    assert (
+        shapely.get_num_coordinates(simplify_layer("micro_grids", cells, 12)).sum()
+        < shapely.get_num_coordinates(cells).sum() / 2
+    )
     assert simplify_layer("micro_grids", cells, 18) is cells
 
 

@@ -29,8 +29,15 @@ def test_classes_run_from_light_to_dark_for_volume_and_red_to_green_for_rates():
 
 
 def test_monthly_statistics_are_combined_per_grid():
-    stats = pd.DataFrame({"grid_code": ["g1", "g1", "g2"], "month": ["2026-01", "2026-02", "2026-01"],
-                          "volume": [3, 5, 1], "on_time_rate": [1.0, 0.5, None], "satisfaction": [4, 5, 3]})
+    stats = pd.DataFrame(
+        {
+            "grid_code": ["g1", "g1", "g2"],
+            "month": ["2026-01", "2026-02", "2026-01"],
+            "volume": [3, 5, 1],
+            "on_time_rate": [1.0, 0.5, None],
+            "satisfaction": [4, 5, 3],
+        }
+    )
     out = views.per_grid(stats).set_index("code")
     assert out.loc["g1", "volume"] == 8 and out.loc["g1", "on_time_rate"] == 0.75
     with pytest.raises(ValidationError):
@@ -38,8 +45,14 @@ def test_monthly_statistics_are_combined_per_grid():
 
 
 def test_workload_map_colours_grids_by_the_chosen_measure(city, tmp_path):
-    stats = pd.DataFrame({"grid_code": city["grids"]["code"], "volume": [1, 2, 3, 4],
-                          "on_time_rate": [0.9, 0.8, 0.7, 1.0], "satisfaction": [4.5, 4.0, 3.5, 5.0]})
+    stats = pd.DataFrame(
+        {
+            "grid_code": city["grids"]["code"],
+            "volume": [1, 2, 3, 4],
+            "on_time_rate": [0.9, 0.8, 0.7, 1.0],
+            "satisfaction": [4.5, 4.0, 3.5, 5.0],
+        }
+    )
     html = save_map(views.workload_map(city, make_tickets(city), stats, metric="on_time_rate"), tmp_path / "w.html")
     grids = layer_data(html.read_text())["grids"]["features"]
     by_code = {f["properties"]["code"]: f["properties"] for f in grids}
@@ -92,8 +105,9 @@ def test_map_command_writes_an_offline_file_from_a_data_folder(city, tmp_path):
         assert res.exit_code == 0, res.output
         assert assets.external_urls(out.read_text(encoding="utf-8")) == []
     assert "覆盖率" in res.output
-    bad = runner.invoke(app, ["map", "--out", str(tmp_path / "x.html"), "--data-dir", str(tmp_path / "city"),
-                              "--view", "nonsense"])
+    bad = runner.invoke(
+        app, ["map", "--out", str(tmp_path / "x.html"), "--data-dir", str(tmp_path / "city"), "--view", "nonsense"]
+    )
     assert bad.exit_code != 0
 
 
@@ -109,7 +123,10 @@ def test_workload_map_from_a_store_colours_grids_by_the_stores_own_ticket_figure
     repo.create_schema()
     repo.write_city(city, author="测试", message="city")
     store = TicketStore(repo, create_tables=True)
-    busy, quiet = city["grids"].geometry.iloc[0].representative_point(), city["grids"].geometry.iloc[1].representative_point()
+    busy, quiet = (
+        city["grids"].geometry.iloc[0].representative_point(),
+        city["grids"].geometry.iloc[1].representative_point(),
+    )
     for _ in range(5):
         store.create(busy.x, busy.y, matter_code="M11")
     store.create(quiet.x, quiet.y, matter_code="M11")

@@ -24,8 +24,9 @@ def free_port() -> int:
 class ServerProcess:
     """``gridgis serve`` in a subprocess; ``start()`` waits until /health answers."""
 
-    def __init__(self, database_url: str, workers: int = 1, env: dict[str, str] | None = None,
-                 log_path: Path | None = None) -> None:
+    def __init__(
+        self, database_url: str, workers: int = 1, env: dict[str, str] | None = None, log_path: Path | None = None
+    ) -> None:
         self.database_url = database_url
         self.workers = workers
         self.port = free_port()
@@ -37,12 +38,29 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> "ServerProcess":
+    def start(self, timeout: float = 60.0) -> ServerProcess:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gridgis.cli", "serve", "--port", str(self.port), "--workers", str(self.workers),
-             "--database-url", self.database_url, "--log-level", "warning"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "gridgis.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--database-url",
+                self.database_url,
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -63,8 +63,9 @@ def served_city():
     repo = Repository(url)
     try:
         repo.create_schema()
-        repo.write_city({k: v for k, v in read_city(sample).items() if k != "tickets"}, author="tests",
-                        message="sample city")
+        repo.write_city(
+            {k: v for k, v in read_city(sample).items() if k != "tickets"}, author="tests", message="sample city"
+        )
         ensure_tables(repo.engine)
         store = TokenStore(repo.engine)
         tokens = [store.create(f"规划员{i}", "planner", [COMMUNITY, OTHER])[0] for i in range(PLANNERS)]
@@ -79,8 +80,15 @@ def served_city():
 class Planner:
     """One planner's session: reads over HTTP, computes an edit, sends it, records the answer."""
 
-    def __init__(self, n: int, base: str, token: str, pairs: list[tuple[str, str]],
-                 compounds: dict[str, shapely.Geometry], deadline: float) -> None:
+    def __init__(
+        self,
+        n: int,
+        base: str,
+        token: str,
+        pairs: list[tuple[str, str]],
+        compounds: dict[str, shapely.Geometry],
+        deadline: float,
+    ) -> None:
         self.n, self.base, self.pairs, self.compounds, self.deadline = n, base, pairs, compounds, deadline
         self.client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         self.rng = random.Random(1000 + n)
@@ -113,9 +121,12 @@ class Planner:
         code = self.rng.choice(sorted(self.compounds))
         compound = self.compounds[code]
         feats = self.grids()
-        near = [c for c, f in feats.items()
-                if shapely.intersects(shape(f["geometry"]), compound)
-                and shapely.area(shapely.intersection(shape(f["geometry"]), compound)) < 0.98 * compound.area]
+        near = [
+            c
+            for c, f in feats.items()
+            if shapely.intersects(shape(f["geometry"]), compound)
+            and shapely.area(shapely.intersection(shape(f["geometry"]), compound)) < 0.98 * compound.area
+        ]
         if not near:
             return
         body = {"compound": code, "to_grid": self.rng.choice(near)}
@@ -136,8 +147,16 @@ class Planner:
             body = response.json()
         except ValueError:
             body = response.text
-        self.log.append({"kind": kind, "status": response.status_code, "type": response.headers.get("content-type"),
-                         "body": body, "planner": self.n, **extra})
+        self.log.append(
+            {
+                "kind": kind,
+                "status": response.status_code,
+                "type": response.headers.get("content-type"),
+                "body": body,
+                "planner": self.n,
+                **extra,
+            }
+        )
 
     def run(self) -> None:
         try:
@@ -151,15 +170,22 @@ class Planner:
 
 def _adjacent_pairs(grids: gpd.GeoDataFrame) -> list[tuple[str, str]]:
     geoms = dict(zip(map(str, grids["code"]), grids.geometry))
-    return [(a, b) for a in geoms for b in geoms
-            if a < b and shapely.intersection(geoms[a].boundary, geoms[b].boundary).length > 0]
+    return [
+        (a, b)
+        for a in geoms
+        for b in geoms
+        if a < b and shapely.intersection(geoms[a].boundary, geoms[b].boundary).length > 0
+    ]
 
 
 # ----------------------------------------------------------------------------- checks
 def _coverage_problems(repo: Any, generation: int, community: shapely.Geometry, metric: str) -> list[str]:
     grids = repo.read_layer("grids", generation=generation, filters={"community_code": COMMUNITY})
-    found = [f"generation {generation}: grids {code} is invalid ({shapely.is_valid_reason(g)})"
-             for code, g in zip(grids["code"], grids.geometry) if not shapely.is_valid(g)]
+    found = [
+        f"generation {generation}: grids {code} is invalid ({shapely.is_valid_reason(g)})"
+        for code, g in zip(grids["code"], grids.geometry)
+        if not shapely.is_valid(g)
+    ]
     if found:
         return found
     geoms = list(grids.geometry.values)  # checked as stored (lon/lat): reprojection may bend edges apart
@@ -188,8 +214,10 @@ def test_planners_editing_the_same_grids_at_once_lose_nothing_and_keep_the_cover
     pairs = _adjacent_pairs(grids)
     assert len(pairs) >= 5
     deadline = time.monotonic() + RUN_SECONDS
-    planners = [Planner(i, base, tokens[i], pairs, dict(zip(map(str, compounds["code"]), compounds.geometry)),
-                        deadline) for i in range(PLANNERS)]
+    planners = [
+        Planner(i, base, tokens[i], pairs, dict(zip(map(str, compounds["code"]), compounds.geometry)), deadline)
+        for i in range(PLANNERS)
+    ]
     threads = [threading.Thread(target=p.run) for p in planners]
     for t in threads:
         t.start()
@@ -241,8 +269,11 @@ def test_planners_editing_the_same_grids_at_once_lose_nothing_and_keep_the_cover
             assert int(changed["version_a"].iloc[0]) == entry["base_version"], (gen, entry)
             assert repo.get_feature("grids", entry["code"], generation=gen)["population"] == entry["population"]
         else:
-            said = {f["properties"]["code"]: shape(f["geometry"]) for f in entry["body"]["changes"]["features"]
-                    if f["properties"]["layer"] == "grids"}
+            said = {
+                f["properties"]["code"]: shape(f["geometry"])
+                for f in entry["body"]["changes"]["features"]
+                if f["properties"]["layer"] == "grids"
+            }
             assert set(changed["code"]) == set(said), (gen, entry)
             stored = repo.read_layer("grids", generation=gen, codes=sorted(said))
             for code, geom in zip(stored["code"], stored.geometry):
@@ -264,13 +295,20 @@ def test_planners_creating_overlapping_compounds_at_once_store_exactly_one(serve
 
     def create(i: int) -> None:
         code = f"{OTHER}Q9{i:02d}"
-        body = {"type": "Feature", "geometry": mapping(spot),
-                "properties": {"code": code, "name": f"新建小区{i}", "community_code": OTHER, "kind": "residential",
-                               "households": 10}}
+        body = {
+            "type": "Feature",
+            "geometry": mapping(spot),
+            "properties": {
+                "code": code,
+                "name": f"新建小区{i}",
+                "community_code": OTHER,
+                "kind": "residential",
+                "households": 10,
+            },
+        }
         with httpx.Client(headers={"Authorization": f"Bearer {tokens[i]}"}, timeout=60) as client:
             start.wait()
-            answers[i] = client.post(f"{base}/collections/compounds/items", json=body,
-                                     headers={"Content-Type": GEO})
+            answers[i] = client.post(f"{base}/collections/compounds/items", json=body, headers={"Content-Type": GEO})
 
     threads = [threading.Thread(target=create, args=(i,)) for i in range(PLANNERS)]
     for t in threads:
@@ -287,5 +325,7 @@ def test_planners_creating_overlapping_compounds_at_once_store_exactly_one(serve
             assert ("overlap", winner) in kinds, a.json()
     stored = repo.read_layer("compounds", filters={"community_code": OTHER})
     assert len(stored) == len(taken) + 1
-    on_spot = [str(c) for c, g in zip(stored["code"], stored.geometry) if shapely.area(shapely.intersection(g, spot)) > 0]
+    on_spot = [
+        str(c) for c, g in zip(stored["code"], stored.geometry) if shapely.area(shapely.intersection(g, spot)) > 0
+    ]
     assert on_spot == [winner]

@@ -48,8 +48,12 @@ def test_sigkill_during_ticket_writes_loses_no_acknowledged_ticket(city_store, t
     stop = threading.Event()
     points = _city_points(city_store, 400)
     # the first ticket builds the routing index: wait for it before the stream starts
-    warm = httpx.post(f"{server.url}/tickets", headers=headers, timeout=180,
-                      json={"lon": points[0][0], "lat": points[0][1], "matter_code": "M20", "description": "预热"})
+    warm = httpx.post(
+        f"{server.url}/tickets",
+        headers=headers,
+        timeout=180,
+        json={"lon": points[0][0], "lat": points[0][1], "matter_code": "M20", "description": "预热"},
+    )
     assert warm.status_code == 201, warm.text
     acked.append(warm.json()["id"])
 
@@ -59,9 +63,17 @@ def test_sigkill_during_ticket_writes_loses_no_acknowledged_ticket(city_store, t
                 if stop.is_set():
                     return
                 try:
-                    r = client.post("/tickets", headers=headers, json={
-                        "lon": lon, "lat": lat, "matter_code": "M20", "description": f"压力测试 {offset}-{i}",
-                        "channel": "12345热线"})
+                    r = client.post(
+                        "/tickets",
+                        headers=headers,
+                        json={
+                            "lon": lon,
+                            "lat": lat,
+                            "matter_code": "M20",
+                            "description": f"压力测试 {offset}-{i}",
+                            "channel": "12345热线",
+                        },
+                    )
                 except httpx.HTTPError:
                     if stop.is_set():
                         return  # the server is gone: nothing acknowledged on this request
@@ -91,9 +103,11 @@ def test_sigkill_during_ticket_writes_loses_no_acknowledged_ticket(city_store, t
     # nothing half-written: every stored ticket has its received event
     engine = sa.create_engine(city_store)
     with engine.connect() as conn:
-        orphans = conn.execute(sa.text(
-            "SELECT count(*) FROM tickets t WHERE NOT EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id)"
-        )).scalar_one()
+        orphans = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM tickets t WHERE NOT EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id)"
+            )
+        ).scalar_one()
         stored = conn.execute(sa.text("SELECT count(*) FROM tickets")).scalar_one()
     engine.dispose()
     assert orphans == 0
@@ -110,8 +124,13 @@ def test_database_dropped_and_restored_fails_cleanly_then_recovers_without_resta
             assert client.get("/collections/grids/items", params={"limit": 1}).status_code == 200
             with admin.connect() as conn:  # cut the database off and drop every connection to it
                 conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-                conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                     "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+                conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :n AND pid <> pg_backend_pid()"
+                    ),
+                    {"n": name},
+                )
             down_ready = client.get("/ready")
             down_items = client.get("/collections/grids/items", params={"limit": 1})
             assert down_ready.status_code == 503

@@ -29,8 +29,7 @@ def _is_problem(r: httpx.Response) -> bool:
 
 def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(client, admin):
     body = b"{" + b" " * 6_000_000 + b"}"
-    r = client.post("/collections/grids/items", content=body,
-                    headers={**admin, "Content-Type": "application/geo+json"})
+    r = client.post("/collections/grids/items", content=body, headers={**admin, "Content-Type": "application/geo+json"})
     assert r.status_code == 413
     assert _is_problem(r)
 
@@ -40,8 +39,9 @@ def test_a_chunked_body_over_the_limit_is_refused_with_413(client, admin):
         for _ in range(60):
             yield b" " * 100_000
 
-    r = client.post("/collections/grids/items", content=chunks(),
-                    headers={**admin, "Content-Type": "application/geo+json"})
+    r = client.post(
+        "/collections/grids/items", content=chunks(), headers={**admin, "Content-Type": "application/geo+json"}
+    )
     assert r.status_code == 413
 
 
@@ -49,19 +49,32 @@ def test_a_geometry_with_a_million_vertices_is_refused_early(client, admin):
     import math
 
     n = 1_000_000
-    ring = [[121.52 + 0.001 * math.cos(2 * math.pi * i / n), 31.23 + 0.001 * math.sin(2 * math.pi * i / n)]
-            for i in range(n)]
+    ring = [
+        [121.52 + 0.001 * math.cos(2 * math.pi * i / n), 31.23 + 0.001 * math.sin(2 * math.pi * i / n)]
+        for i in range(n)
+    ]
     ring.append(ring[0])
-    feature = {"type": "Feature", "properties": {"code": "310115004004099", "name": "巨型网格"},
-               "geometry": {"type": "Polygon", "coordinates": [ring]}}
-    r = client.post("/collections/grids/items", content=json.dumps(feature),
-                    headers={**admin, "Content-Type": "application/geo+json"})
+    feature = {
+        "type": "Feature",
+        "properties": {"code": "310115004004099", "name": "巨型网格"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+    r = client.post(
+        "/collections/grids/items",
+        content=json.dumps(feature),
+        headers={**admin, "Content-Type": "application/geo+json"},
+    )
     assert r.status_code == 413
     assert client.get("/collections/grids/items/310115004004099").status_code == 404
 
 
-INJECTIONS = ["' OR '1'='1", "1; DROP TABLE features; --", "\" OR 1=1 --", "%' UNION SELECT * FROM auth_tokens --",
-              "Robert'); DROP TABLE tickets;--"]
+INJECTIONS = [
+    "' OR '1'='1",
+    "1; DROP TABLE features; --",
+    '" OR 1=1 --',
+    "%' UNION SELECT * FROM auth_tokens --",
+    "Robert'); DROP TABLE tickets;--",
+]
 
 
 @pytest.mark.parametrize("payload", INJECTIONS)
@@ -92,8 +105,15 @@ def test_sql_injection_in_every_filter_is_inert(client, payload):
     assert after == before > 0
 
 
-@pytest.mark.parametrize("path", ["/static/../../../../etc/passwd", "/static/..%2f..%2f..%2f..%2fetc%2fpasswd",
-                                  "/static/%2e%2e/%2e%2e/pyproject.toml", "/static//etc/passwd"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../../../../etc/passwd",
+        "/static/..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "/static/%2e%2e/%2e%2e/pyproject.toml",
+        "/static//etc/passwd",
+    ],
+)
 def test_path_traversal_out_of_the_static_folder_is_refused(client, path):
     r = client.get(path)
     assert r.status_code in (400, 404)
@@ -101,8 +121,9 @@ def test_path_traversal_out_of_the_static_folder_is_refused(client, path):
 
 
 def test_cors_is_closed_by_default(client):
-    r = client.options("/collections/grids/items", headers={
-        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    r = client.options(
+        "/collections/grids/items", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    )
     assert "access-control-allow-origin" not in {k.lower() for k in r.headers}
     r = client.get("/collections", headers={"Origin": "http://evil.example"})
     assert "access-control-allow-origin" not in {k.lower() for k in r.headers}

@@ -26,11 +26,17 @@ def test_no_endpoint_answers_5xx_and_answers_match_the_schema(sample_api):
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def exercise(case) -> None:
-            case.call_and_validate(base_url=url, headers=headers,
-                                   checks=[not_a_server_error, response_schema_conformance])
+            case.call_and_validate(
+                base_url=url, headers=headers, checks=[not_a_server_error, response_schema_conformance]
+            )
 
         try:
             exercise()

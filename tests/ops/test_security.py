@@ -34,9 +34,14 @@ def _write_routes(app) -> list[tuple[str, str]]:
 
 
 def _concrete(path: str) -> str:
-    return (path.replace("{layer}", "grids").replace("{code}", "310115004004001")
-            .replace("{ticket_id}", "1").replace("{generation}", "1").replace("{gen_a}", "1")
-            .replace("{gen_b}", "2"))
+    return (
+        path.replace("{layer}", "grids")
+        .replace("{code}", "310115004004001")
+        .replace("{ticket_id}", "1")
+        .replace("{generation}", "1")
+        .replace("{gen_a}", "1")
+        .replace("{gen_b}", "2")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +67,12 @@ def test_every_write_endpoint_refuses_a_request_without_a_token(app_and_url):
     with httpx.Client(base_url=url, timeout=60) as client:
         r = client.post("/communities/310115004004/alignment/apply", json={"author": "x", "commit": True})
         assert r.status_code == 401
-        r = client.post("/editing/import", params={"commit": "true"}, content=b"SQLite format 3\x00",
-                        headers={"Content-Type": "application/geopackage+sqlite3"})
+        r = client.post(
+            "/editing/import",
+            params={"commit": "true"},
+            content=b"SQLite format 3\x00",
+            headers={"Content-Type": "application/geopackage+sqlite3"},
+        )
         assert r.status_code in (400, 401, 422)
 
 
@@ -72,16 +81,27 @@ def test_a_write_outside_the_tokens_role_or_scope_is_forbidden(app_and_url):
     repo_url = app_and_url[0].state.repository.url
     viewer = make_token(repo_url, "viewer")
     other_street = make_token(repo_url, "planner", ("310115005000",))
-    feature = {"type": "Feature", "properties": {"code": "310115004004001", "name": "x", "version": 1},
-               "geometry": {"type": "Polygon", "coordinates": [[[121.5, 31.2], [121.51, 31.2], [121.51, 31.21],
-                                                                 [121.5, 31.2]]]}}
+    feature = {
+        "type": "Feature",
+        "properties": {"code": "310115004004001", "name": "x", "version": 1},
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[121.5, 31.2], [121.51, 31.2], [121.51, 31.21], [121.5, 31.2]]],
+        },
+    }
     with httpx.Client(base_url=url, timeout=30) as client:
         for token in (viewer, other_street):
-            r = client.put("/collections/grids/items/310115004004001", json=feature,
-                           headers={"Authorization": f"Bearer {token}", "Content-Type": "application/geo+json"})
+            r = client.put(
+                "/collections/grids/items/310115004004001",
+                json=feature,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/geo+json"},
+            )
             assert r.status_code == 403, r.text
-        r = client.post("/tickets", json={"lon": 121.52, "lat": 31.23, "matter_code": "M20"},
-                        headers={"Authorization": f"Bearer {viewer}"})
+        r = client.post(
+            "/tickets",
+            json={"lon": 121.52, "lat": 31.23, "matter_code": "M20"},
+            headers={"Authorization": f"Bearer {viewer}"},
+        )
         assert r.status_code == 403, r.text
 
 

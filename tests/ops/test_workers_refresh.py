@@ -31,9 +31,19 @@ def test_a_committed_boundary_change_reaches_every_worker_without_restart(city_s
             old_generation = {r["generation"] for r in first}
             assert len(old_generation) == 1
             # another process (a planner's tool) renames the grid: a new generation
-            gen = repo.apply_changes([FeatureChange("grids", "replace", target["code"], {"name": "改名后的网格"},
-                                                    expected_version=int(target["version"]))],
-                                     author="ops-test", message="rename a grid")
+            gen = repo.apply_changes(
+                [
+                    FeatureChange(
+                        "grids",
+                        "replace",
+                        target["code"],
+                        {"name": "改名后的网格"},
+                        expected_version=int(target["version"]),
+                    )
+                ],
+                author="ops-test",
+                message="rename a grid",
+            )
             deadline = time.monotonic() + 30
             answers: list[dict] = []
             while time.monotonic() < deadline:

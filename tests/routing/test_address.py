@@ -15,24 +15,39 @@ from gridgis.routing.address import cn_to_int, name_score, parse_address, resolv
 from tests.routing.conftest import GRID_A, two_grid_city
 
 
-@pytest.mark.parametrize("text,compound,building,unit,room", [
-    ("梅园三街坊12号楼", "梅园三街坊", 12, None, None),
-    ("XX小区3栋2单元", "XX小区", 3, 2, None),
-    ("浦东新区潍坊八村5号", "浦东新区潍坊八村", 5, None, None),
-    ("锦绣花园十二幢三单元501室", "锦绣花园", 12, 3, "501"),
-    ("崂山五村二十三号楼", "崂山五村", 23, None, None),
-    ("乳山二村 7 号 楼", "乳山二村", 7, None, None),
-    ("招远小区７座", "招远小区", 7, None, None),
-    ("崂山四村2单元", "崂山四村", None, 2, None),
-    ("梅园三街坊", "梅园三街坊", None, None, None),
-])
+@pytest.mark.parametrize(
+    "text,compound,building,unit,room",
+    [
+        ("梅园三街坊12号楼", "梅园三街坊", 12, None, None),
+        ("XX小区3栋2单元", "XX小区", 3, 2, None),
+        ("浦东新区潍坊八村5号", "浦东新区潍坊八村", 5, None, None),
+        ("锦绣花园十二幢三单元501室", "锦绣花园", 12, 3, "501"),
+        ("崂山五村二十三号楼", "崂山五村", 23, None, None),
+        ("乳山二村 7 号 楼", "乳山二村", 7, None, None),
+        ("招远小区７座", "招远小区", 7, None, None),
+        ("崂山四村2单元", "崂山四村", None, 2, None),
+        ("梅园三街坊", "梅园三街坊", None, None, None),
+    ],
+)
 def test_parse_address_splits_compound_building_unit_room(text, compound, building, unit, room):
     p = parse_address(text)
     assert (p.compound, p.building, p.unit, p.room) == (compound, building, unit, room)
 
 
-@pytest.mark.parametrize("text,value", [("三", 3), ("十", 10), ("十二", 12), ("二十", 20), ("二十三", 23),
-                                        ("一百零五", 105), ("两", 2), ("一二零一", 1201), ("３", 3)])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("三", 3),
+        ("十", 10),
+        ("十二", 12),
+        ("二十", 20),
+        ("二十三", 23),
+        ("一百零五", 105),
+        ("两", 2),
+        ("一二零一", 1201),
+        ("３", 3),
+    ],
+)
 def test_chinese_numerals(text, value):
     assert cn_to_int(text) == value
 
@@ -100,8 +115,11 @@ def test_real_weifang_series_without_number_is_ambiguous_with_ranked_candidates(
 
 
 def test_longer_name_wins_over_a_shorter_name_it_contains():
-    comps = gpd.GeoDataFrame({"code": ["310115001001Q001", "310115001001Q002"], "name": ["潍坊", "潍坊八村"]},
-                             geometry=[shapely.box(0, 0, 1, 1), shapely.box(2, 2, 3, 3)], crs="EPSG:4326")
+    comps = gpd.GeoDataFrame(
+        {"code": ["310115001001Q001", "310115001001Q002"], "name": ["潍坊", "潍坊八村"]},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(2, 2, 3, 3)],
+        crs="EPSG:4326",
+    )
     m = resolve_address("浦东新区潍坊八村5号", comps)
     assert m.compound_name == "潍坊八村" and not m.ambiguous
 
@@ -124,7 +142,11 @@ def test_resolver_answers_like_the_function_and_the_index_caches_one(two_grid_in
     want = resolve_address("梅园三街坊12号楼", city["compounds"], city["buildings"])
     got = resolver.resolve("梅园三街坊12号楼")
     assert (got.compound_code, got.building_code, got.lon, got.lat) == (
-        want.compound_code, want.building_code, want.lon, want.lat)
+        want.compound_code,
+        want.building_code,
+        want.lon,
+        want.lat,
+    )
 
 
 def _chinese(n: int) -> str:
@@ -135,8 +157,13 @@ def _chinese(n: int) -> str:
     return ("" if tens == 1 else digits[tens]) + "十" + (digits[ones] if ones else "")
 
 
-@given(building=st.integers(1, 99), unit=st.integers(1, 9), room=st.integers(101, 2999),
-       word=st.sampled_from(["号楼", "栋", "幢", "座", "号"]), chinese=st.booleans())
+@given(
+    building=st.integers(1, 99),
+    unit=st.integers(1, 9),
+    room=st.integers(101, 2999),
+    word=st.sampled_from(["号楼", "栋", "幢", "座", "号"]),
+    chinese=st.booleans(),
+)
 def test_any_building_unit_room_written_either_way_parses_back(building, unit, room, word, chinese):
     b = _chinese(building) if chinese else str(building)
     u = _chinese(unit) if chinese else str(unit)

@@ -62,14 +62,17 @@ def test_address_routes_to_the_building(api):
     assert body["building"]["code"] == GRID_A[:12] + "Q001B012" and body["compound"]["name"] == "梅园三街坊"
 
 
-@pytest.mark.parametrize("params,status,word", [
-    ({"lon": "nan", "lat": 31.2}, 422, "out of range"),
-    ({"lon": 121.5, "lat": 95}, 422, "out of range"),
-    ({"lon": 121.5, "lat": 31.2, "crs": "mars-2"}, 400, "unknown CRS"),
-    ({"lon": 121.6, "lat": 31.2}, 422, GRID_B),
-    ({"lat": 31.2}, 422, "lon and lat"),
-    ({"address": "东方明珠塔"}, 404, "梅园三街坊"),
-])
+@pytest.mark.parametrize(
+    "params,status,word",
+    [
+        ({"lon": "nan", "lat": 31.2}, 422, "out of range"),
+        ({"lon": 121.5, "lat": 95}, 422, "out of range"),
+        ({"lon": 121.5, "lat": 31.2, "crs": "mars-2"}, 400, "unknown CRS"),
+        ({"lon": 121.6, "lat": 31.2}, 422, GRID_B),
+        ({"lat": 31.2}, 422, "lon and lat"),
+        ({"address": "东方明珠塔"}, 404, "梅园三街坊"),
+    ],
+)
 def test_bad_requests_are_problem_json_saying_what_is_wrong(api, params, status, word):
     client, _, _ = api
     r = client.get("/route", params=params)
@@ -80,8 +83,12 @@ def test_bad_requests_are_problem_json_saying_what_is_wrong(api, params, status,
 
 def test_batch_of_points_with_per_row_reasons(api):
     client, _, g2 = api
-    body = [{"id": "a", "lon": 121.5003, "lat": 31.2008}, [121.5012, 31.2008], {"lon": "x", "lat": 1},
-            {"lon": 121.7, "lat": 31.2}]
+    body = [
+        {"id": "a", "lon": 121.5003, "lat": 31.2008},
+        [121.5012, 31.2008],
+        {"lon": "x", "lat": 1},
+        {"lon": 121.7, "lat": 31.2},
+    ]
     r = client.post("/route", json=body)
     assert r.status_code == 200, r.text
     out = r.json()
@@ -95,9 +102,17 @@ def test_batch_of_points_with_per_row_reasons(api):
 
 def test_batch_geojson_feature_collection_keeps_properties(api):
     client, _, _ = api
-    fc = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"工单": "T1"}, "geometry": {"type": "Point", "coordinates": [121.5003, 31.2008]}},
-        {"type": "Feature", "properties": {"工单": "T2"}, "geometry": None}]}
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"工单": "T1"},
+                "geometry": {"type": "Point", "coordinates": [121.5003, 31.2008]},
+            },
+            {"type": "Feature", "properties": {"工单": "T2"}, "geometry": None},
+        ],
+    }
     out = client.post("/route", json=fc).json()
     assert out["type"] == "FeatureCollection"
     props = [f["properties"] for f in out["features"]]
@@ -167,23 +182,30 @@ def test_a_full_batch_at_the_default_limits_fits_the_default_body_limit(tmp_path
     settings = get_settings(database_url=repo.url)
     rng = np.random.default_rng(3)
     n = settings.max_batch_points
-    points = [{"lon": float(x), "lat": float(y), "id": f"T{i:06d}"}
-              for i, (x, y) in enumerate(zip(rng.uniform(121.5, 121.502, n), rng.uniform(31.2, 31.201, n)))]
+    points = [
+        {"lon": float(x), "lat": float(y), "id": f"T{i:06d}"}
+        for i, (x, y) in enumerate(zip(rng.uniform(121.5, 121.502, n), rng.uniform(31.2, 31.201, n)))
+    ]
     body = json.dumps(points)
     with LiveServer(create_app(settings, repo)) as server:
         r = httpx.post(f"{server.url}/route", content=body, headers={"content-type": "application/json"}, timeout=120)
         assert r.status_code == 200, r.text[:300]
         assert r.json()["count"] == n
         too_many = json.dumps(points + points[:1])
-        r = httpx.post(f"{server.url}/route", content=too_many, headers={"content-type": "application/json"}, timeout=120)
+        r = httpx.post(
+            f"{server.url}/route", content=too_many, headers={"content-type": "application/json"}, timeout=120
+        )
         assert r.status_code == 413 and "at most" in r.json()["detail"]
     repo.dispose()
 
 
 def test_batch_answer_with_a_nan_id_from_the_client_is_still_valid_json(api):
     client, _, _ = api
-    r = client.post("/route", content=b'[{"lon": 121.5003, "lat": 31.2008, "id": NaN}]',
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        "/route",
+        content=b'[{"lon": 121.5003, "lat": 31.2008, "id": NaN}]',
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 200
     body = r.json()  # strict JSON: NaN written as null
     assert body["results"][0]["id"] is None and body["results"][0]["grid_code"] == GRID_A

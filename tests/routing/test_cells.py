@@ -80,8 +80,9 @@ def test_polygons_with_holes_and_multipolygons_are_exact():
     outer = shapely.box(121.0, 31.0, 121.01, 31.01)
     hole = shapely.box(121.003, 31.003, 121.007, 31.007)
     donut = outer.difference(hole)
-    multi = shapely.MultiPolygon([shapely.box(121.004, 31.004, 121.006, 31.006),
-                                  shapely.box(121.02, 31.0, 121.03, 31.01)])
+    multi = shapely.MultiPolygon(
+        [shapely.box(121.004, 31.004, 121.006, 31.006), shapely.box(121.02, 31.0, 121.03, 31.01)]
+    )
     geoms = np.array([donut, multi, None, shapely.Polygon()], dtype=object)
     loc = CellLocator.build(geoms)
     assert loc.locate_one(121.005, 31.005) == (1,)  # in the hole: the island of the multipolygon

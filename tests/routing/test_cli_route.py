@@ -33,17 +33,35 @@ def run(*args):
 
 def test_csv_keeps_columns_text_and_adds_codes_and_reasons(data_dir, tmp_path):
     src = tmp_path / "tickets.csv"
-    src.write_text("工单号,经度,纬度,备注\n007,121.5003,31.2008,噪声\n008,121.5012,31.2003,\n009,,31.2,缺坐标\n"
-                   "010,121.60,31.20,太远\n", encoding="utf-8")
+    src.write_text(
+        "工单号,经度,纬度,备注\n007,121.5003,31.2008,噪声\n008,121.5012,31.2003,\n009,,31.2,缺坐标\n"
+        "010,121.60,31.20,太远\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "routed.csv"
-    res = run("route", src, "--out", out, "--lon-col", "经度", "--lat-col", "纬度", "--data-dir", data_dir,
-              "--chunk-size", "2")
+    res = run(
+        "route",
+        src,
+        "--out",
+        out,
+        "--lon-col",
+        "经度",
+        "--lat-col",
+        "纬度",
+        "--data-dir",
+        data_dir,
+        "--chunk-size",
+        "2",
+    )
     assert "2 of 4 rows routed" in res
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert list(rows[0]) == ["工单号", "经度", "纬度", "备注", *ROUTING_COLUMNS]
     assert [r["工单号"] for r in rows] == ["007", "008", "009", "010"]  # leading zeros kept: text as written
     assert (rows[0]["micro_grid_code"], rows[0]["grid_code"], rows[0]["street_code"]) == (
-        GRID_A + "01", GRID_A, GRID_A[:9] + "000")
+        GRID_A + "01",
+        GRID_A,
+        GRID_A[:9] + "000",
+    )
     assert rows[1]["grid_code"] == GRID_B and rows[1]["reason"] == ""
     assert rows[2]["grid_code"] == "" and "missing" in rows[2]["reason"]
     assert rows[3]["grid_code"] == "" and rows[3]["reason"].startswith("outside the service area")
@@ -52,10 +70,22 @@ def test_csv_keeps_columns_text_and_adds_codes_and_reasons(data_dir, tmp_path):
 def test_geojson_in_gcj02_routes_like_wgs84_and_keeps_properties(data_dir, tmp_path):
     lon, lat = chinacoords.wgs84_to_gcj02(121.5003, 31.2008)
     src = tmp_path / "in.geojson"
-    src.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"id": "T1", "标题": "占道经营"},
-         "geometry": {"type": "Point", "coordinates": [float(lon), float(lat)]}}]}, ensure_ascii=False),
-        encoding="utf-8")
+    src.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"id": "T1", "标题": "占道经营"},
+                        "geometry": {"type": "Point", "coordinates": [float(lon), float(lat)]},
+                    }
+                ],
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "out.geojson"
     run("route", src, "--out", out, "--crs", "gcj02", "--data-dir", data_dir)
     got = gpd.read_file(out)
@@ -64,8 +94,11 @@ def test_geojson_in_gcj02_routes_like_wgs84_and_keeps_properties(data_dir, tmp_p
 
 
 def test_geopackage_round_trip_and_csv_to_gpkg(data_dir, tmp_path):
-    pts = gpd.GeoDataFrame({"name": ["甲", "乙"]}, geometry=[shapely.Point(121.5003, 31.2008),
-                                                            shapely.Point(121.5015, 31.2003)], crs="EPSG:4326")
+    pts = gpd.GeoDataFrame(
+        {"name": ["甲", "乙"]},
+        geometry=[shapely.Point(121.5003, 31.2008), shapely.Point(121.5015, 31.2003)],
+        crs="EPSG:4326",
+    )
     src = tmp_path / "in.gpkg"
     pts.to_file(src, layer="points")
     out = tmp_path / "out.gpkg"
@@ -84,8 +117,23 @@ def test_missing_column_and_unknown_crs_are_clear_errors(data_dir, tmp_path):
     src.write_text("x,y\n121.5,31.2\n", encoding="utf-8")
     res = CliRunner().invoke(app, ["route", str(src), "--out", str(tmp_path / "o.csv"), "--data-dir", str(data_dir)])
     assert res.exit_code != 0 and "--lon-col" in str(res.exception)
-    res = CliRunner().invoke(app, ["route", str(src), "--out", str(tmp_path / "o.csv"), "--lon-col", "x",
-                                   "--lat-col", "y", "--crs", "nope", "--data-dir", str(data_dir)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "route",
+            str(src),
+            "--out",
+            str(tmp_path / "o.csv"),
+            "--lon-col",
+            "x",
+            "--lat-col",
+            "y",
+            "--crs",
+            "nope",
+            "--data-dir",
+            str(data_dir),
+        ],
+    )
     assert res.exit_code != 0 and "unknown CRS" in str(res.exception)
 
 
@@ -111,9 +159,11 @@ def test_demo_step_routes_the_sample_tickets_and_records_the_counts(data_dir, tm
     from gridgis.cli.route import demo
     from gridgis.storage import Repository
 
-    tickets = gpd.GeoDataFrame({"id": ["T1", "T2", "T3"], "address": ["梅园三街坊12号楼", "梅园路8号", "远处"]},
-                               geometry=[shapely.Point(121.50100, 31.20035), shapely.Point(121.5003, 31.2008),
-                                         shapely.Point(121.60, 31.20)], crs="EPSG:4326")
+    tickets = gpd.GeoDataFrame(
+        {"id": ["T1", "T2", "T3"], "address": ["梅园三街坊12号楼", "梅园路8号", "远处"]},
+        geometry=[shapely.Point(121.50100, 31.20035), shapely.Point(121.5003, 31.2008), shapely.Point(121.60, 31.20)],
+        crs="EPSG:4326",
+    )
     tickets.to_file(data_dir / "tickets.geojson", driver="GeoJSON")
     repo = Repository(f"sqlite:///{tmp_path / 'demo.db'}")
     repo.create_schema()  # empty store: the step builds its index from the folder

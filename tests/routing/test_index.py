@@ -62,8 +62,17 @@ def test_routing_matches_brute_force_with_the_tie_rule(city, index, seed):
 def test_result_carries_every_level_names_and_workers(two_grid_index):
     r = two_grid_index.route(121.5003, 31.2008)
     assert (r.micro_grid_code, r.grid_code, r.community_code, r.street_code) == (
-        GRID_A + "01", GRID_A, GRID_A[:12], GRID_A[:9] + "000")
-    assert (r.micro_grid_name, r.grid_name, r.community_name, r.street_name) == ("甲北", "甲网格", "梅园社区", "潍坊新村街道")
+        GRID_A + "01",
+        GRID_A,
+        GRID_A[:12],
+        GRID_A[:9] + "000",
+    )
+    assert (r.micro_grid_name, r.grid_name, r.community_name, r.street_name) == (
+        "甲北",
+        "甲网格",
+        "梅园社区",
+        "潍坊新村街道",
+    )
     assert r.grid_workers == [{"name": "张三", "role": "full_time"}]
     assert r.compound_code is None and r.building_code is None
     assert not r.snapped and r.distance_m == 0 and r.generation == 7
@@ -156,8 +165,9 @@ def test_unknown_crs_is_refused(index):
         index.route_many([121.5], [31.22], crs="EPSG:999999")
 
 
-@pytest.mark.parametrize("lon,lat", [(float("nan"), 31.2), (121.5, float("inf")), (200.0, 31.2), (121.5, -95.0),
-                                     ("x", 31.2), (None, 31.2)])
+@pytest.mark.parametrize(
+    "lon,lat", [(float("nan"), 31.2), (121.5, float("inf")), (200.0, 31.2), (121.5, -95.0), ("x", 31.2), (None, 31.2)]
+)
 def test_bad_single_coordinates_are_validation_errors(index, lon, lat):
     with pytest.raises(ValidationError):
         index.route(lon, lat)
@@ -183,8 +193,18 @@ def test_grid_without_micro_grids_routes_to_the_grid(city, index):
 def test_building_on_no_compound_and_lowest_code_on_shared_compound_edge():
     city = two_grid_city()
     import geopandas as gpd
-    extra = gpd.GeoDataFrame([{"code": GRID_A[:12] + "Q000", "name": "旁边小区", "community_code": GRID_A[:12],
-                               "geometry": shapely.box(121.5016, 31.2002, 121.5019, 31.2006)}], crs="EPSG:4326")
+
+    extra = gpd.GeoDataFrame(
+        [
+            {
+                "code": GRID_A[:12] + "Q000",
+                "name": "旁边小区",
+                "community_code": GRID_A[:12],
+                "geometry": shapely.box(121.5016, 31.2002, 121.5019, 31.2006),
+            }
+        ],
+        crs="EPSG:4326",
+    )
     city["compounds"] = gpd.pd.concat([city["compounds"], extra], ignore_index=True)
     index = RoutingIndex.build(city)
     assert index.route(121.5016, 31.2004).compound_code == GRID_A[:12] + "Q000"
@@ -200,8 +220,11 @@ def test_batch_without_compound_columns_still_applies_the_tie_rule(two_grid_inde
     full = two_grid_index.route_many(lon, lat)
     lean = two_grid_index.route_many(lon, lat, with_compounds=False)
     assert "compound_code" not in lean.columns
-    assert lean["micro_grid_code"].tolist() == full["micro_grid_code"].tolist() == [
-        GRID_B + "01", GRID_B + "02", GRID_A + "01", GRID_A + "01"]
+    assert (
+        lean["micro_grid_code"].tolist()
+        == full["micro_grid_code"].tolist()
+        == [GRID_B + "01", GRID_B + "02", GRID_A + "01", GRID_A + "01"]
+    )
     verts = shapely.get_coordinates(city["micro_grids"].geometry.values)[:300]
     a = index.route_many(verts[:, 0], verts[:, 1])
     b = index.route_many(verts[:, 0], verts[:, 1], with_compounds=False)
@@ -224,9 +247,23 @@ def test_single_and_batch_agree_on_every_column(city, index, seed):
         except OutOfAreaError:
             assert row["grid_code"] is None and row["reason"].startswith("outside")
             continue
-        assert (r.micro_grid_code, r.grid_code, r.community_code, r.street_code, r.compound_code, r.building_code,
-                r.snapped) == (row["micro_grid_code"], row["grid_code"], row["community_code"], row["street_code"],
-                               row["compound_code"], row["building_code"], bool(row["snapped"]))
+        assert (
+            r.micro_grid_code,
+            r.grid_code,
+            r.community_code,
+            r.street_code,
+            r.compound_code,
+            r.building_code,
+            r.snapped,
+        ) == (
+            row["micro_grid_code"],
+            row["grid_code"],
+            row["community_code"],
+            row["street_code"],
+            row["compound_code"],
+            row["building_code"],
+            bool(row["snapped"]),
+        )
         assert r.distance_m == pytest.approx(row["distance_m"])
 
 
@@ -237,5 +274,4 @@ def test_city_without_micro_grids_routes_to_grids_and_missing_parent_grid_keeps_
     assert (r.micro_grid_code, r.grid_code, r.grid_name) == (None, GRID_A, "甲网格")
     orphan = dict(city, grids=city["grids"][city["grids"]["code"] == GRID_B])  # grid A itself is missing
     r = RoutingIndex.build(orphan).route(121.5003, 31.2008)
-    assert (r.micro_grid_code, r.grid_code, r.grid_name, r.community_code) == (GRID_A + "01", GRID_A, None,
-                                                                                GRID_A[:12])
+    assert (r.micro_grid_code, r.grid_code, r.grid_name, r.community_code) == (GRID_A + "01", GRID_A, None, GRID_A[:12])

@@ -23,8 +23,9 @@ def _outside_points(city, rng):
     metric = metric_crs_for(grids)
     fwd = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True)
     back = pyproj.Transformer.from_crs(metric, "EPSG:4326", always_xy=True)
-    union = shapely.union_all(shapely.transform(grids.geometry.values,
-                                                lambda c: np.column_stack(fwd.transform(c[:, 0], c[:, 1]))))
+    union = shapely.union_all(
+        shapely.transform(grids.geometry.values, lambda c: np.column_stack(fwd.transform(c[:, 0], c[:, 1])))
+    )
     xs, ys = [], []
     for d in (5.0, 20.0, 29.0, 29.99, 30.01, 31.0, 45.0, 200.0, 3_000.0, 40_000.0):
         ring = shapely.get_exterior_ring(shapely.buffer(union, d, quad_segs=16))
@@ -56,7 +57,7 @@ def test_batch_route_many_agrees_with_brute_force_inside_near_and_far_outside(ci
 
     grids = city["grids"].sort_values("code").reset_index(drop=True)
     micro = city["micro_grids"].sort_values("code").reset_index(drop=True)
-    proj = lambda g: shapely.transform(g, lambda c: np.column_stack(fwd.transform(c[:, 0], c[:, 1])))  # noqa: E731
+    proj = lambda g: shapely.transform(g, lambda c: np.column_stack(fwd.transform(c[:, 0], c[:, 1])))
     grids_m, micro_m = proj(grids.geometry.values), proj(micro.geometry.values)
     gcodes, mcodes = grids["code"].to_numpy(), micro["code"].to_numpy()
     seen = {"inside": 0, "snapped": 0, "outside near": 0, "outside far": 0}

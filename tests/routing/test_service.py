@@ -18,8 +18,12 @@ NEW_EDGE = 121.5015  # generation 2 moves the shared edge of A and B east
 def moved_city():
     city = two_grid_city()
     city["grids"].geometry = [shapely.box(X0, Y0, NEW_EDGE, Y1), shapely.box(NEW_EDGE, Y0, X2, Y1)]
-    city["micro_grids"].geometry = [shapely.box(X0, YM, NEW_EDGE, Y1), shapely.box(X0, Y0, NEW_EDGE, YM),
-                                    shapely.box(NEW_EDGE, YM, X2, Y1), shapely.box(NEW_EDGE, Y0, X2, YM)]
+    city["micro_grids"].geometry = [
+        shapely.box(X0, YM, NEW_EDGE, Y1),
+        shapely.box(X0, Y0, NEW_EDGE, YM),
+        shapely.box(NEW_EDGE, YM, X2, Y1),
+        shapely.box(NEW_EDGE, Y0, X2, YM),
+    ]
     return city
 
 

@@ -6,10 +6,9 @@ import filecmp
 
 import geopandas as gpd
 import numpy as np
+import pyproj
 import pytest
 import shapely
-
-import pyproj
 from typer.testing import CliRunner
 
 from gridgis.cli import app
@@ -57,7 +56,8 @@ def test_committed_sample_is_what_seed_0_generates(city, sample_dir, tmp_path):
     written = write_city(city, tmp_path)
     for path in written:
         assert filecmp.cmp(path, sample_dir / path.name, shallow=False), (
-            f"{path.name} differs: regenerate with `gridgis sample-city --seed 0 --out data/geojson`")
+            f"{path.name} differs: regenerate with `gridgis sample-city --seed 0 --out data/geojson`"
+        )
 
 
 def test_sizes_are_those_of_a_small_district(city):
@@ -104,8 +104,12 @@ def test_whole_district_layers_are_valid_coverages_after_a_file_round_trip(city,
 
 def test_a_good_share_of_compounds_is_cut_by_grid_lines(city):
     comp, grids = city["compounds"], city["grids"]
-    pieces = gpd.overlay(comp[["code", "geometry"]], grids[["geometry"]].assign(grid=grids["code"]),
-                         how="intersection", keep_geom_type=True)
+    pieces = gpd.overlay(
+        comp[["code", "geometry"]],
+        grids[["geometry"]].assign(grid=grids["code"]),
+        how="intersection",
+        keep_geom_type=True,
+    )
     pieces = pieces[pieces.to_crs(4550).area > 1.0]
     cut = (pieces.groupby("code")["grid"].nunique() > 1).sum()
     assert 0.2 * len(comp) <= cut < len(comp)

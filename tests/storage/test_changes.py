@@ -18,14 +18,20 @@ COMMUNITY = "110105001001"
 
 
 def _new_grid(code: str = NEW_GRID, **props) -> FeatureChange:
-    return FeatureChange("grids", "create", code, {"name": "新建网格", "community_code": COMMUNITY, **props},
-                         geometry=box(116.44, 39.94, 116.45, 39.95))
+    return FeatureChange(
+        "grids",
+        "create",
+        code,
+        {"name": "新建网格", "community_code": COMMUNITY, **props},
+        geometry=box(116.44, 39.94, 116.45, 39.95),
+    )
 
 
 def test_replace_keeps_fields_left_out_and_bumps_the_version(repository):
     repository.write_city(tiny_city(), author="t")
-    repository.apply_changes([FeatureChange("grids", "replace", GRID1, {"population": 1100}, expected_version=1)],
-                             author="t")
+    repository.apply_changes(
+        [FeatureChange("grids", "replace", GRID1, {"population": 1100}, expected_version=1)], author="t"
+    )
     grid = repository.get_feature("grids", GRID1)
     assert grid["version"] == 2 and grid["population"] == 1100
     assert grid["households"] == 420 and grid["name"] == "吉祥里第一网格" and len(grid["workers"]) == 2
@@ -33,11 +39,15 @@ def test_replace_keeps_fields_left_out_and_bumps_the_version(repository):
 
 def test_create_replace_and_delete_in_one_generation(repository):
     g1 = repository.write_city(tiny_city(), author="t")
-    g2 = repository.apply_changes([
-        _new_grid(households=350),
-        FeatureChange("grids", "replace", GRID2, {"name": "吉祥里第二网格"}, expected_version=1),
-        FeatureChange("micro_grids", "delete", GRID1 + "02"),
-    ], author="规划员", message="批量调整")
+    g2 = repository.apply_changes(
+        [
+            _new_grid(households=350),
+            FeatureChange("grids", "replace", GRID2, {"name": "吉祥里第二网格"}, expected_version=1),
+            FeatureChange("micro_grids", "delete", GRID1 + "02"),
+        ],
+        author="规划员",
+        message="批量调整",
+    )
     assert g2.id == g1.id + 1
     grids = repository.read_layer("grids").set_index("code")
     assert grids.loc[NEW_GRID, "households"] == 350 and grids.loc[NEW_GRID, "version"] == 1
@@ -49,14 +59,18 @@ def test_create_replace_and_delete_in_one_generation(repository):
 
 def test_stale_expected_version_is_refused_naming_the_feature_and_stores_nothing(repository):
     repository.write_city(tiny_city(), author="t")
-    repository.apply_changes([FeatureChange("grids", "replace", GRID1, {"households": 430}, expected_version=1)],
-                             author="甲")
+    repository.apply_changes(
+        [FeatureChange("grids", "replace", GRID1, {"households": 430}, expected_version=1)], author="甲"
+    )
     before = repository.generations()
     with pytest.raises(PreconditionFailedError) as caught:
-        repository.apply_changes([
-            FeatureChange("grids", "replace", GRID2, {"households": 1}, expected_version=1),
-            FeatureChange("grids", "replace", GRID1, {"households": 999}, expected_version=1),
-        ], author="乙")
+        repository.apply_changes(
+            [
+                FeatureChange("grids", "replace", GRID2, {"households": 1}, expected_version=1),
+                FeatureChange("grids", "replace", GRID1, {"households": 999}, expected_version=1),
+            ],
+            author="乙",
+        )
     assert GRID1 in str(caught.value) and "吉祥里第一网格" in str(caught.value)
     assert caught.value.problems[0].details == {"expected": 1, "current": 2}
     assert repository.generations() == before
@@ -81,11 +95,14 @@ def test_invalid_geometry_in_the_middle_of_a_batch_stores_nothing(repository):
     repository.write_city(tiny_city(), author="t")
     bowtie = Polygon([(116.40, 39.90), (116.41, 39.91), (116.41, 39.90), (116.40, 39.91)])
     with pytest.raises(ValidationError) as caught:
-        repository.apply_changes([
-            FeatureChange("grids", "replace", GRID2, {"households": 5}),
-            FeatureChange("grids", "replace", GRID1, geometry=bowtie),
-            _new_grid(),
-        ], author="t")
+        repository.apply_changes(
+            [
+                FeatureChange("grids", "replace", GRID2, {"households": 5}),
+                FeatureChange("grids", "replace", GRID1, geometry=bowtie),
+                _new_grid(),
+            ],
+            author="t",
+        )
     assert GRID1 in str(caught.value) and "Self-intersection" in str(caught.value)
     assert len(repository.generations()) == 1
     assert repository.count("grids") == 2
@@ -127,7 +144,8 @@ def _race(repository, expected_version: int, writers: int = 2) -> list[object]:
         try:
             outcomes[i] = repository.apply_changes(
                 [FeatureChange("grids", "replace", GRID1, {"households": 500 + i}, expected_version=expected_version)],
-                author=f"planner-{i}")
+                author=f"planner-{i}",
+            )
         except Exception as err:  # noqa: BLE001 - the outcome is inspected below
             outcomes[i] = err
 
@@ -166,8 +184,10 @@ def test_two_repositories_on_one_postgis_database_cannot_lose_an_update(make_rep
         def write(i: int, repo: Repository) -> None:
             barrier.wait()
             try:
-                outcomes[i] = repo.apply_changes([FeatureChange("grids", "replace", GRID2, {"population": 900 + i},
-                                                                expected_version=1)], author=f"p{i}")
+                outcomes[i] = repo.apply_changes(
+                    [FeatureChange("grids", "replace", GRID2, {"population": 900 + i}, expected_version=1)],
+                    author=f"p{i}",
+                )
             except Exception as err:  # noqa: BLE001
                 outcomes[i] = err
 

@@ -20,12 +20,19 @@ STATION = "110105001000S001"
 def _three_generations(repo):
     """g1: the city; g2: grid 1 gets more households; g3: grid 2 redrawn and a station closed."""
     g1 = repo.write_city(tiny_city(), author="导入员", message="初始导入")
-    g2 = repo.apply_changes([FeatureChange("grids", "replace", GRID1, {"households": 480}, expected_version=1)],
-                            author="规划员甲", message="户数更新")
-    g3 = repo.apply_changes([
-        FeatureChange("grids", "replace", GRID2, geometry=box(116.425, 39.90, 116.45, 39.94), expected_version=1),
-        FeatureChange("stations", "delete", STATION, expected_version=1),
-    ], author="规划员乙", message="调整边界")
+    g2 = repo.apply_changes(
+        [FeatureChange("grids", "replace", GRID1, {"households": 480}, expected_version=1)],
+        author="规划员甲",
+        message="户数更新",
+    )
+    g3 = repo.apply_changes(
+        [
+            FeatureChange("grids", "replace", GRID2, geometry=box(116.425, 39.90, 116.45, 39.94), expected_version=1),
+            FeatureChange("stations", "delete", STATION, expected_version=1),
+        ],
+        author="规划员乙",
+        message="调整边界",
+    )
     return g1, g2, g3
 
 
@@ -43,8 +50,10 @@ def test_each_write_is_a_generation_with_author_time_and_message(repository):
 
 def test_old_generations_stay_readable(repository):
     g1, g2, g3 = _three_generations(repository)
-    households = {g.id: repository.read_layer("grids", generation=g.id).set_index("code")["households"].to_dict()
-                  for g in (g1, g2, g3)}
+    households = {
+        g.id: repository.read_layer("grids", generation=g.id).set_index("code")["households"].to_dict()
+        for g in (g1, g2, g3)
+    }
     assert households[g1.id][GRID1] == 420 and households[g2.id][GRID1] == 480
     assert repository.count("stations", generation=g2.id) == 2
     assert repository.count("stations", generation=g3.id) == 1
@@ -62,7 +71,8 @@ def test_reading_as_of_a_date_picks_the_generation_current_then(repository):
     at_g2 = repository.read_layer("stations", at=between)
     assert sorted(at_g2["code"]) == sorted(tiny_city()["stations"]["code"])
     assert repository.read_layer("stations", at=datetime.now(UTC) + timedelta(days=1))["code"].tolist() == [
-        "110105001001S001"]
+        "110105001001S001"
+    ]
     naive_utc = g1.created_at.astimezone(UTC).replace(tzinfo=None)
     assert repository.generation_at(naive_utc) == g1
     with pytest.raises(NotFoundError, match="no generation"):
@@ -136,20 +146,33 @@ def test_reverting_to_the_current_state_adds_no_generation(repository):
 def test_revert_restores_features_created_later_as_removed(repository):
     g1, _, _ = _three_generations(repository)
     new_code = "110105001001003"
-    repository.apply_changes([FeatureChange("grids", "create", new_code, {
-        "name": "新网格", "community_code": "110105001001"}, geometry=box(116.44, 39.94, 116.45, 39.95))],
-        author="t")
+    repository.apply_changes(
+        [
+            FeatureChange(
+                "grids",
+                "create",
+                new_code,
+                {"name": "新网格", "community_code": "110105001001"},
+                geometry=box(116.44, 39.94, 116.45, 39.95),
+            )
+        ],
+        author="t",
+    )
     repository.revert_to(g1.id, author="t")
     assert new_code not in set(repository.read_layer("grids")["code"])
-    assert shapely.equals(repository.read_layer("grids", codes=[GRID1]).geometry.iloc[0],
-                          box(116.40, 39.90, 116.425, 39.95))
+    assert shapely.equals(
+        repository.read_layer("grids", codes=[GRID1]).geometry.iloc[0], box(116.40, 39.90, 116.425, 39.95)
+    )
 
 
 def test_read_city_returns_every_layer_as_of_a_generation(repository):
     g1, _, _ = _three_generations(repository)
     now = repository.read_city()
     then = repository.read_city(generation=g1.id)
-    assert list(now) == list(then) == ["streets", "communities", "compounds", "buildings", "grids", "micro_grids",
-                                       "stations"]
+    assert (
+        list(now)
+        == list(then)
+        == ["streets", "communities", "compounds", "buildings", "grids", "micro_grids", "stations"]
+    )
     assert len(now["stations"]) == 1 and len(then["stations"]) == 2
     assert then["grids"].set_index("code").loc[GRID1, "households"] == 420

@@ -44,9 +44,21 @@ def test_one_current_row_per_feature_is_enforced_by_the_database(repository):
 
     from gridgis.storage.schema import features, generations
 
-    row = {"layer": "grids", "code": "110105001001001", "name": "x", "parent_code": None, "properties": {},
-           "geometry": box(116.4, 39.9, 116.5, 40.0), "min_lon": 116.4, "min_lat": 39.9, "max_lon": 116.5,
-           "max_lat": 40.0, "generation_low": 1, "generation_high": None, "version": 1}
+    row = {
+        "layer": "grids",
+        "code": "110105001001001",
+        "name": "x",
+        "parent_code": None,
+        "properties": {},
+        "geometry": box(116.4, 39.9, 116.5, 40.0),
+        "min_lon": 116.4,
+        "min_lat": 39.9,
+        "max_lon": 116.5,
+        "max_lat": 40.0,
+        "generation_low": 1,
+        "generation_high": None,
+        "version": 1,
+    }
     with repository.session() as s:
         s.execute(generations.insert().values(id=1, created_at=datetime.now(UTC), author="t", message=""))
         s.execute(features.insert().values(**row))
@@ -58,11 +70,15 @@ def test_one_current_row_per_feature_is_enforced_by_the_database(repository):
 def test_postgis_geometry_has_srid_4326_and_a_gist_index(make_repository):
     repo = make_repository("postgis")
     with repo.engine.connect() as conn:
-        srid, kind = conn.execute(sa.text(
-            "SELECT srid, type FROM geometry_columns WHERE f_table_name = 'features'")).one()
-        using = conn.execute(sa.text(
-            "SELECT am.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "JOIN pg_am am ON am.oid = c.relam WHERE c.relname = 'ix_features_geometry'")).scalar_one()
+        srid, kind = conn.execute(
+            sa.text("SELECT srid, type FROM geometry_columns WHERE f_table_name = 'features'")
+        ).one()
+        using = conn.execute(
+            sa.text(
+                "SELECT am.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_am am ON am.oid = c.relam WHERE c.relname = 'ix_features_geometry'"
+            )
+        ).scalar_one()
     assert (srid, kind, using) == (4326, "GEOMETRY", "gist")
 
 

@@ -37,8 +37,10 @@ def _terminate_other_connections(url: str) -> int:
     database = sa.make_url(url).database
     conninfo = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchall()
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
     return len(rows)
 
 
@@ -118,10 +120,13 @@ def test_dropped_connections_fail_cleanly_or_recover_without_restart(make_reposi
     assert repo.count("grids") == 2
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql+psycopg://postgres@127.0.0.1:1/gridgis",  # nothing listens on port 1
-    "sqlite:////nonexistent-directory/deeper/gridgis.db",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://postgres@127.0.0.1:1/gridgis",  # nothing listens on port 1
+        "sqlite:////nonexistent-directory/deeper/gridgis.db",
+    ],
+)
 def test_unreachable_database_is_storage_unavailable(url):
     repo = Repository(url)
     try:

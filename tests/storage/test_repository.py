@@ -54,8 +54,15 @@ def test_read_keeps_field_types(repository):
 def test_counts_cover_every_layer(repository):
     assert repository.counts() == {layer: 0 for layer in LAYERS}
     repository.write_city(tiny_city(), author="t")
-    assert repository.counts() == {"streets": 1, "communities": 1, "compounds": 2, "buildings": 2, "grids": 2,
-                                   "micro_grids": 2, "stations": 2}
+    assert repository.counts() == {
+        "streets": 1,
+        "communities": 1,
+        "compounds": 2,
+        "buildings": 2,
+        "grids": 2,
+        "micro_grids": 2,
+        "stations": 2,
+    }
 
 
 def test_bbox_returns_only_intersecting_features(repository):
@@ -83,8 +90,9 @@ def test_codes_filters_limit_and_offset(repository):
     assert repository.read_layer("grids", bbox=whole_area, limit=1, offset=1)["code"].tolist() == [GRID2]
 
 
-@pytest.mark.parametrize("filters", [{"no_such_field": 1}, {"households": "many"}, {"workers": "张伟"},
-                                     {"name": "x' OR '1'='1"}])
+@pytest.mark.parametrize(
+    "filters", [{"no_such_field": 1}, {"households": "many"}, {"workers": "张伟"}, {"name": "x' OR '1'='1"}]
+)
 def test_bad_or_hostile_filters_are_refused_or_match_nothing(repository, filters):
     repository.write_city(tiny_city(), author="t")
     try:

@@ -26,8 +26,13 @@ def micro_grids() -> gpd.GeoDataFrame:
     for g in range(2):
         for m in range(2):
             x, y = X0 + g * STEP, Y0 + m * STEP
-            rows.append({"code": f"110105001001{g + 1:03d}{m + 1:02d}", "name": f"微网格{g + 1}-{m + 1}",
-                         "geometry": shapely.box(x, y, x + STEP, y + STEP)})
+            rows.append(
+                {
+                    "code": f"110105001001{g + 1:03d}{m + 1:02d}",
+                    "name": f"微网格{g + 1}-{m + 1}",
+                    "geometry": shapely.box(x, y, x + STEP, y + STEP),
+                }
+            )
     return gpd.GeoDataFrame(rows, crs="EPSG:4326")
 
 

@@ -19,18 +19,30 @@ def sh(*args):
     return datetime(*args, tzinfo=SHANGHAI)
 
 
-@pytest.mark.parametrize("day, working", [
-    (date(2026, 10, 1), False), (date(2026, 10, 7), False),   # 国庆节
-    (date(2026, 10, 8), True), (date(2026, 10, 10), True),    # Thursday; Saturday 调休
-    (date(2026, 9, 20), True),                                # Sunday 调休
-    (date(2026, 2, 14), True), (date(2026, 2, 28), True),     # Saturdays 调休 around 春节
-    (date(2026, 2, 16), False), (date(2026, 2, 23), False),   # 春节 (Mon 23rd still off)
-    (date(2026, 1, 4), True), (date(2026, 5, 9), True),       # Sunday / Saturday 调休
-    (date(2026, 6, 19), False), (date(2026, 9, 25), False),   # 端午 / 中秋 Fridays
-    (date(2025, 10, 8), False), (date(2025, 10, 11), True),   # 2025 国庆+中秋 and its 调休
-    (date(2025, 1, 26), True), (date(2025, 2, 4), False),
-    (date(2026, 11, 28), False), (date(2026, 11, 27), True),  # an ordinary Saturday / Friday
-])
+@pytest.mark.parametrize(
+    "day, working",
+    [
+        (date(2026, 10, 1), False),
+        (date(2026, 10, 7), False),  # 国庆节
+        (date(2026, 10, 8), True),
+        (date(2026, 10, 10), True),  # Thursday; Saturday 调休
+        (date(2026, 9, 20), True),  # Sunday 调休
+        (date(2026, 2, 14), True),
+        (date(2026, 2, 28), True),  # Saturdays 调休 around 春节
+        (date(2026, 2, 16), False),
+        (date(2026, 2, 23), False),  # 春节 (Mon 23rd still off)
+        (date(2026, 1, 4), True),
+        (date(2026, 5, 9), True),  # Sunday / Saturday 调休
+        (date(2026, 6, 19), False),
+        (date(2026, 9, 25), False),  # 端午 / 中秋 Fridays
+        (date(2025, 10, 8), False),
+        (date(2025, 10, 11), True),  # 2025 国庆+中秋 and its 调休
+        (date(2025, 1, 26), True),
+        (date(2025, 2, 4), False),
+        (date(2026, 11, 28), False),
+        (date(2026, 11, 27), True),  # an ordinary Saturday / Friday
+    ],
+)
 def test_working_days_follow_the_state_council_schedules(day, working):
     assert CAL.is_working_day(day) is working
 
@@ -91,9 +103,10 @@ def test_configurable_hours_change_the_day_length():
 
 
 @settings(max_examples=200, deadline=None)
-@given(start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2026, 12, 20),
-                         timezones=st.just(SHANGHAI)),
-       minutes=st.integers(min_value=1, max_value=60 * 24 * 5))
+@given(
+    start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2026, 12, 20), timezones=st.just(SHANGHAI)),
+    minutes=st.integers(min_value=1, max_value=60 * 24 * 5),
+)
 def test_added_working_time_is_exactly_the_working_time_between(start, minutes):
     end = CAL.add_working_time(start, timedelta(minutes=minutes))
     assert end > start

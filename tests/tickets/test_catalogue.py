@@ -42,9 +42,12 @@ def test_guess_picks_the_matter_from_keywords():
 def _minimal(**item_overrides):
     item = {"code": "M01", "domain": "D1", "name": "测试事项", "department": "城管执法中队", "tier": "small"}
     item.update(item_overrides)
-    return {"name": "测试清单", "service_standard": {"respond": "20min", "reply": "30min", "coordinate": "4h",
-                                                     "solve": "1wd"},
-            "domains": [{"code": "D1", "name": "综合执法"}], "items": [item]}
+    return {
+        "name": "测试清单",
+        "service_standard": {"respond": "20min", "reply": "30min", "coordinate": "4h", "solve": "1wd"},
+        "domains": [{"code": "D1", "name": "综合执法"}],
+        "items": [item],
+    }
 
 
 def test_planner_catalogue_loads_from_yaml_and_json(tmp_path):

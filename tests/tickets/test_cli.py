@@ -25,9 +25,18 @@ def env(tmp_path, monkeypatch):
     repo.write_city(city, author="t", message="city")
     monkeypatch.setenv("GRIDGIS_DATABASE_URL", url)
     pts = [g.representative_point() for g in city["micro_grids"].geometry.iloc[:4]]
-    rows = [{"id": f"T{i}", "matter_code": "M27", "title": "垃圾满溢", "description": "垃圾桶满了",
-             "channel": "12345热线", "reported_at": f"2026-10-0{i + 1}T09:00:00+08:00", "address": "一号楼"}
-            for i in range(4)]
+    rows = [
+        {
+            "id": f"T{i}",
+            "matter_code": "M27",
+            "title": "垃圾满溢",
+            "description": "垃圾桶满了",
+            "channel": "12345热线",
+            "reported_at": f"2026-10-0{i + 1}T09:00:00+08:00",
+            "address": "一号楼",
+        }
+        for i in range(4)
+    ]
     frame = gpd.GeoDataFrame(rows, geometry=[shapely.Point(p.x, p.y) for p in pts], crs="EPSG:4326")
     path = tmp_path / "tickets.geojson"
     frame.to_file(path, driver="GeoJSON", engine="pyogrio")
@@ -48,8 +57,10 @@ def test_import_stats_and_escalate_commands(env):
     assert sum(r["volume"] for r in rows) == 4 and all(r["month"] == "2026-10" for r in rows)
     esc = runner.invoke(app, ["tickets", "escalate", "--now", "2026-11-01T09:00:00+08:00"])
     assert "4 tickets escalated" in esc.output
-    assert "0 tickets escalated" in runner.invoke(app, ["tickets", "escalate", "--now",
-                                                        "2026-11-01T09:00:00+08:00"]).output
+    assert (
+        "0 tickets escalated"
+        in runner.invoke(app, ["tickets", "escalate", "--now", "2026-11-01T09:00:00+08:00"]).output
+    )
     shown = json.loads(runner.invoke(app, ["tickets", "show", "1"]).output)
     assert [e["action"] for e in shown["events"]] == ["create", "escalate"]
 

@@ -19,22 +19,52 @@ from .conftest import X0, Y0, point_in, sh
 
 
 def _file(tmp_path, rows, name="t.geojson"):
-    frame = gpd.GeoDataFrame([{k: v for k, v in r.items() if k != "xy"} for r in rows],
-                             geometry=[shapely.Point(*r["xy"]) for r in rows], crs="EPSG:4326")
+    frame = gpd.GeoDataFrame(
+        [{k: v for k, v in r.items() if k != "xy"} for r in rows],
+        geometry=[shapely.Point(*r["xy"]) for r in rows],
+        crs="EPSG:4326",
+    )
     path = tmp_path / name
     frame.to_file(path, driver="GeoJSON", engine="pyogrio")
     return path
 
 
 def test_import_keeps_ids_times_and_refuses_bad_rows_by_row(store, tmp_path):
-    path = _file(tmp_path, [
-        {"id": "T1", "matter_code": "M14", "title": "广场舞噪声扰民", "description": "晚上九点后仍有广场舞",
-         "channel": "12345热线", "reported_at": "2026-08-25T08:13:22+08:00", "address": "梅园一街坊", "xy": point_in(1)},
-        {"id": "T2", "matter_code": "M99", "title": "x", "description": "y", "channel": "微信小程序",
-         "reported_at": "2026-08-25T09:00:00+08:00", "address": "", "xy": point_in(2)},
-        {"id": "T3", "matter_code": "M27", "title": "垃圾", "description": "垃圾满溢", "channel": "网格员巡查",
-         "reported_at": "2026-08-26T09:00:00+08:00", "address": "", "xy": (X0 - 0.05, Y0)},
-    ])
+    path = _file(
+        tmp_path,
+        [
+            {
+                "id": "T1",
+                "matter_code": "M14",
+                "title": "广场舞噪声扰民",
+                "description": "晚上九点后仍有广场舞",
+                "channel": "12345热线",
+                "reported_at": "2026-08-25T08:13:22+08:00",
+                "address": "梅园一街坊",
+                "xy": point_in(1),
+            },
+            {
+                "id": "T2",
+                "matter_code": "M99",
+                "title": "x",
+                "description": "y",
+                "channel": "微信小程序",
+                "reported_at": "2026-08-25T09:00:00+08:00",
+                "address": "",
+                "xy": point_in(2),
+            },
+            {
+                "id": "T3",
+                "matter_code": "M27",
+                "title": "垃圾",
+                "description": "垃圾满溢",
+                "channel": "网格员巡查",
+                "reported_at": "2026-08-26T09:00:00+08:00",
+                "address": "",
+                "xy": (X0 - 0.05, Y0),
+            },
+        ],
+    )
     created, rejected = store.create_many(reports_from_frame(read_ticket_file(path)))
     assert [t.external_id for t in created] == ["T1"]
     t = store.get(created[0].id)
@@ -66,26 +96,37 @@ def test_transition_many_matches_single_transitions_and_rolls_back_on_refusal(st
     a = store.create(*point_in(1), matter_code="M11", received_at=sh(2026, 11, 23, 9, 0))
     b = store.create(*point_in(1), matter_code="M11", received_at=sh(2026, 11, 23, 9, 0))
     at = sh(2026, 11, 23, 10, 0)
-    steps = [{"id": a.id, "action": act, "actor": "x", "at": at + timedelta(minutes=i), **kw}
-             for i, (act, kw) in enumerate([("triage", {}), ("dispatch", {}), ("accept", {}), ("resolve", {}),
-                                            ("rate", {"rating": 5}), ("close", {})])]
+    steps = [
+        {"id": a.id, "action": act, "actor": "x", "at": at + timedelta(minutes=i), **kw}
+        for i, (act, kw) in enumerate(
+            [("triage", {}), ("dispatch", {}), ("accept", {}), ("resolve", {}), ("rate", {"rating": 5}), ("close", {})]
+        )
+    ]
     assert store.transition_many(steps) == 6
-    for i, (act, kw) in enumerate([("triage", {}), ("dispatch", {}), ("accept", {}), ("resolve", {}),
-                                   ("rate", {"rating": 5}), ("close", {})]):
+    for i, (act, kw) in enumerate(
+        [("triage", {}), ("dispatch", {}), ("accept", {}), ("resolve", {}), ("rate", {"rating": 5}), ("close", {})]
+    ):
         store.transition(b.id, act, actor="x", at=at + timedelta(minutes=i), **kw)
     ga, gb = store.get(a.id), store.get(b.id)
     assert {k: v for k, v in vars(ga).items() if k != "id"} == {k: v for k, v in vars(gb).items() if k != "id"}
     assert [e.to_status for e in store.events(a.id)] == [e.to_status for e in store.events(b.id)]
     c = store.create(*point_in(2), matter_code="M11")
     with pytest.raises(TransitionError, match=f"ticket {c.id}"):
-        store.transition_many([{"id": c.id, "action": "triage", "actor": "x"},
-                               {"id": c.id, "action": "close", "actor": "x"}])
+        store.transition_many(
+            [{"id": c.id, "action": "triage", "actor": "x"}, {"id": c.id, "action": "close", "actor": "x"}]
+        )
     assert store.get(c.id).status == "received" and len(store.events(c.id)) == 1
 
 
 def test_simulation_is_deterministic_and_only_uses_valid_transitions(store):
-    made = [store.create(*point_in(1 + i % 2), matter_code="M27" if i % 3 else "M11",
-                         received_at=sh(2026, 10, 9, 9, 0) + timedelta(hours=5 * i)) for i in range(30)]
+    made = [
+        store.create(
+            *point_in(1 + i % 2),
+            matter_code="M27" if i % 3 else "M11",
+            received_at=sh(2026, 10, 9, 9, 0) + timedelta(hours=5 * i),
+        )
+        for i in range(30)
+    ]
     now = sh(2026, 10, 20, 9, 0)
     assert plan(made, now) == plan(made, now)
     counts = simulate(store, made, now)
@@ -100,9 +141,21 @@ def test_import_routes_by_the_boundaries_of_the_store(tmp_path, make_repository)
     repo.write_city(city, author="t", message="city")
     p = city["micro_grids"].geometry.iloc[0].representative_point()
     store = TicketStore(repo)
-    path = _file(tmp_path, [{"id": "A", "matter_code": "M27", "title": "垃圾", "description": "d",
-                             "channel": "app", "reported_at": "2020-01-01T09:00:00+08:00", "address": "",
-                             "xy": (p.x, p.y)}])
+    path = _file(
+        tmp_path,
+        [
+            {
+                "id": "A",
+                "matter_code": "M27",
+                "title": "垃圾",
+                "description": "d",
+                "channel": "app",
+                "reported_at": "2020-01-01T09:00:00+08:00",
+                "address": "",
+                "xy": (p.x, p.y),
+            }
+        ],
+    )
     [t], _ = store.create_many(reports_from_frame(read_ticket_file(path)))
     assert t.micro_grid_code == city["micro_grids"]["code"].iloc[0] and t.assignee
 

@@ -16,9 +16,18 @@ T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 
 def fresh(**kw) -> Ticket:
-    base = dict(matter_code="M11", lon=116.4, lat=39.9, received_at=T0, id=7, level="micro_grid",
-                respond_due=T0 + timedelta(minutes=20), reply_due=T0 + timedelta(minutes=30),
-                coordinate_due=T0 + timedelta(hours=4), solve_due=T0 + timedelta(days=1))
+    base = dict(
+        matter_code="M11",
+        lon=116.4,
+        lat=39.9,
+        received_at=T0,
+        id=7,
+        level="micro_grid",
+        respond_due=T0 + timedelta(minutes=20),
+        reply_due=T0 + timedelta(minutes=30),
+        coordinate_due=T0 + timedelta(hours=4),
+        solve_due=T0 + timedelta(days=1),
+    )
     base.update(kw)
     return Ticket(**base)
 
@@ -32,8 +41,15 @@ def run(ticket, *steps):
 
 
 def test_happy_path_walks_all_seven_states_and_records_each_step():
-    t, events = run(fresh(), ("triage", {}), ("dispatch", {"department": "城管执法中队"}), ("accept", {}),
-                    ("resolve", {}), ("rate", {"rating": 4}), ("close", {}))
+    t, events = run(
+        fresh(),
+        ("triage", {}),
+        ("dispatch", {"department": "城管执法中队"}),
+        ("accept", {}),
+        ("resolve", {}),
+        ("rate", {"rating": 4}),
+        ("close", {}),
+    )
     assert [e.to_status for e in events] == ["triaged", "dispatched", "accepted", "resolved", "rated", "closed"]
     assert [e.from_status for e in events] == ["received", "triaged", "dispatched", "accepted", "resolved", "rated"]
     assert all(e.actor == "网格员" for e in events)
@@ -41,10 +57,19 @@ def test_happy_path_walks_all_seven_states_and_records_each_step():
     assert t.close_reason == "rated"
 
 
-@pytest.mark.parametrize("status, action", [
-    ("received", "accept"), ("received", "resolve"), ("triaged", "close"), ("closed", "triage"),
-    ("rated", "escalate"), ("resolved", "send_back"), ("received", "resume"), ("closed", "merge"),
-])
+@pytest.mark.parametrize(
+    "status, action",
+    [
+        ("received", "accept"),
+        ("received", "resolve"),
+        ("triaged", "close"),
+        ("closed", "triage"),
+        ("rated", "escalate"),
+        ("resolved", "send_back"),
+        ("received", "resume"),
+        ("closed", "merge"),
+    ],
+)
 def test_invalid_transitions_are_refused_naming_ticket_and_states(status, action):
     with pytest.raises(TransitionError) as info:
         apply(fresh(status=status), action, actor="x", at=T0)
@@ -74,8 +99,14 @@ def test_escalation_climbs_the_chain_and_stops_at_the_department():
 
 def test_overdue_escalation_takes_new_deadlines_and_marks_the_ticket_late():
     new_due = T0 + timedelta(days=3)
-    t, ev = apply(fresh(status="dispatched"), "escalate", actor="系统", at=T0 + timedelta(days=2),
-                  reason="overdue", deadlines={"solve_due": new_due})
+    t, ev = apply(
+        fresh(status="dispatched"),
+        "escalate",
+        actor="系统",
+        at=T0 + timedelta(days=2),
+        reason="overdue",
+        deadlines={"solve_due": new_due},
+    )
     assert t.overdue and t.solve_due == new_due and ev.data["reason"] == "overdue"
     assert loop.is_overdue(fresh(status="accepted"), T0 + timedelta(days=2))
     assert not loop.is_overdue(fresh(status="resolved"), T0 + timedelta(days=2))
@@ -123,8 +154,13 @@ def test_extension_needs_a_later_deadline_and_a_reason():
 @given(st.lists(st.sampled_from(sorted(loop.TRANSITIONS)), max_size=25))
 def test_any_action_sequence_keeps_the_ticket_consistent(actions):
     t = fresh()
-    params = {"rate": {"rating": 3}, "merge": {"master_id": 1}, "send_back": {"note": "n"}, "suspend": {"note": "n"},
-              "extend": {"note": "n"}}
+    params = {
+        "rate": {"rating": 3},
+        "merge": {"master_id": 1},
+        "send_back": {"note": "n"},
+        "suspend": {"note": "n"},
+        "extend": {"note": "n"},
+    }
     for i, action in enumerate(actions):
         p = dict(params.get(action, {}))
         note = p.pop("note", "")

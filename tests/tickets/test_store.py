@@ -25,20 +25,35 @@ def _count(store, table) -> int:
 
 
 def walk(store, tid, at, rating=5):
-    for action, params in [("triage", {}), ("dispatch", {}), ("accept", {}), ("resolve", {}),
-                           ("rate", {"rating": rating}), ("close", {})]:
+    for action, params in [
+        ("triage", {}),
+        ("dispatch", {}),
+        ("accept", {}),
+        ("resolve", {}),
+        ("rate", {"rating": rating}),
+        ("close", {}),
+    ]:
         store.transition(tid, action, actor="李网格", at=at, **params)
         at += timedelta(minutes=10)
     return store.get(tid)
 
 
 def test_create_routes_schedules_and_records_the_ticket(any_store):
-    t = any_store.create(*point_in(2, 2), matter_code="M10", description="楼顶私搭乱建", channel="12345",
-                         received_at=sh(2026, 9, 30, 10, 0), extra={"media_url": "https://e.cn/1.jpg", "楼栋": 3})
+    t = any_store.create(
+        *point_in(2, 2),
+        matter_code="M10",
+        description="楼顶私搭乱建",
+        channel="12345",
+        received_at=sh(2026, 9, 30, 10, 0),
+        extra={"media_url": "https://e.cn/1.jpg", "楼栋": 3},
+    )
     got = any_store.get(t.id)
     assert got == t
-    assert (got.grid_code, got.micro_grid_code, got.community_code) == ("110105001001002", "11010500100100202",
-                                                                        "110105001001")
+    assert (got.grid_code, got.micro_grid_code, got.community_code) == (
+        "110105001001002",
+        "11010500100100202",
+        "110105001001",
+    )
     assert got.level == "street" and got.department == "城管执法中队"  # hard matter: 难事提级共管
     assert got.respond_due == sh(2026, 9, 30, 10, 20) and got.coordinate_due == sh(2026, 9, 30, 14, 0)
     assert got.solve_due == sh(2026, 10, 10, 10, 0)  # 3 working days: Oct 8, Oct 9, Sat Oct 10 (调休)
@@ -76,8 +91,15 @@ def test_full_loop_is_persisted_with_every_transition(any_store):
     done = walk(any_store, t.id, sh(2026, 11, 23, 9, 10))
     assert done.status == "closed" and done.rating == 5 and done.on_time
     events = any_store.events(t.id)
-    assert [e.to_status for e in events] == ["received", "triaged", "dispatched", "accepted", "resolved", "rated",
-                                             "closed"]
+    assert [e.to_status for e in events] == [
+        "received",
+        "triaged",
+        "dispatched",
+        "accepted",
+        "resolved",
+        "rated",
+        "closed",
+    ]
     assert events[3].actor == "李网格" and events[3].at == sh(2026, 11, 23, 9, 30)
 
 
@@ -110,11 +132,11 @@ def test_escalate_overdue_climbs_one_level_and_is_idempotent(any_store):
 def test_find_duplicates_offers_open_tickets_of_the_same_matter_nearby(any_store):
     x, y = point_in(1)
     master = any_store.create(x, y, matter_code="M27")
-    any_store.create(x, y, matter_code="M11")                       # other matter
-    far = any_store.create(x + 0.0009, y, matter_code="M27")        # ~77 m east
+    any_store.create(x, y, matter_code="M11")  # other matter
+    far = any_store.create(x + 0.0009, y, matter_code="M27")  # ~77 m east
     closed = any_store.create(x, y, matter_code="M27")
     walk(any_store, closed.id, sh(2026, 11, 23, 9, 0))
-    near = any_store.find_duplicates(x + 0.0002, y, "M27")          # ~17 m from master, ~60 m from far
+    near = any_store.find_duplicates(x + 0.0002, y, "M27")  # ~17 m from master, ~60 m from far
     assert [(t.id, round(d)) for t, d in near] == [(master.id, 17)]
     wide = any_store.find_duplicates(x + 0.0002, y, "M27", radius_m=100)
     assert [t.id for t, _ in wide] == [master.id, far.id]
@@ -156,13 +178,13 @@ def test_list_filters_by_grid_and_status(any_store):
 def test_statistics_per_grid_and_month(any_store):
     g1, g2 = point_in(1), point_in(2)
     t1 = any_store.create(*g1, matter_code="M11", received_at=sh(2026, 10, 9, 9, 0))
-    walk(any_store, t1.id, sh(2026, 10, 9, 9, 10), rating=5)                  # on time, closed, 5
+    walk(any_store, t1.id, sh(2026, 10, 9, 9, 10), rating=5)  # on time, closed, 5
     t2 = any_store.create(*g1, matter_code="M11", received_at=sh(2026, 10, 9, 9, 0))
-    walk(any_store, t2.id, sh(2026, 10, 20, 9, 0), rating=2)                  # late, closed, 2
+    walk(any_store, t2.id, sh(2026, 10, 20, 9, 0), rating=2)  # late, closed, 2
     any_store.create(*g1, matter_code="M11", received_at=sh(2026, 10, 31, 23, 30))  # Oct in Shanghai, Oct 31 UTC
     d = any_store.create(*g1, matter_code="M11", received_at=sh(2026, 10, 12, 9, 0))
     any_store.transition(d.id, "merge", actor="x", master_id=t1.id)
-    any_store.create(*g2, matter_code="M11", received_at=sh(2026, 11, 1, 0, 30))    # November in Shanghai
+    any_store.create(*g2, matter_code="M11", received_at=sh(2026, 11, 1, 0, 30))  # November in Shanghai
     rows = {(r["grid_code"], r["month"]): r for r in any_store.statistics()}
     oct1 = rows[("110105001001001", "2026-10")]
     assert (oct1["volume"], oct1["merged"], oct1["resolved"], oct1["on_time"], oct1["closed"]) == (3, 1, 2, 1, 2)

@@ -10,15 +10,22 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "maps"))
 
-from citykit import make_city  # noqa: E402
+from citykit import make_city
 
-from tests.live import LiveServer, free_port  # noqa: E402,F401 - one live-server helper for the suite
+from tests.live import LiveServer, free_port  # noqa: F401 - one live-server helper for the suite
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +76,14 @@ class Recorder:
     def outside(self) -> list[str]:
         from urllib.parse import urlsplit
 
-        return [u for u in self.requests if not (u.startswith(("file://", "data:", "blob:", "about:"))
-                                                 or urlsplit(u).hostname in ("127.0.0.1", "localhost"))]
+        return [
+            u
+            for u in self.requests
+            if not (
+                u.startswith(("file://", "data:", "blob:", "about:"))
+                or urlsplit(u).hostname in ("127.0.0.1", "localhost")
+            )
+        ]
 
 
 @pytest.fixture

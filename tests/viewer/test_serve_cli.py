@@ -12,9 +12,25 @@ from conftest import free_port
 
 def test_serve_answers_the_viewer_and_its_tiles(store, tmp_path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gridgis.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--database-url", store.url, "--log-level", "warning"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gridgis.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--database-url",
+            store.url,
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

@@ -91,7 +91,7 @@ def test_tiles_follow_a_new_generation(tmp_path, city):
         changed["stations"].loc[changed["stations"]["kind"] == "canteen", "name"] = "新社区食堂"
         repo.write_city(changed, author="viewer-tests", message="rename the canteen")
         after = client.get(f"/tiles/stations/14/{x}/{y}.geojson").json()
-    names = lambda fc: {f["properties"]["name"] for f in fc["features"]}  # noqa: E731
+    names = lambda fc: {f["properties"]["name"] for f in fc["features"]}
     assert "崂山社区食堂" in names(before) and "新社区食堂" in names(after)
     assert json.dumps(before) != json.dumps(after)
 

@@ -54,8 +54,11 @@ def test_a_grid_popup_links_through_to_its_compounds_and_stations(page, live_ser
     link.wait_for(timeout=5000)
     assert page.locator(".gg-popup a[data-gg-code='310115007001S006']").count() == 1
     link.click()
-    page.wait_for_function("document.querySelector('.gg-popup-title') && "
-                           "document.querySelector('.gg-popup-title').textContent === '崂山二村'", timeout=5000)
+    page.wait_for_function(
+        "document.querySelector('.gg-popup-title') && "
+        "document.querySelector('.gg-popup-title').textContent === '崂山二村'",
+        timeout=5000,
+    )
     assert "居住型" in page.locator(".gg-popup").inner_text()
     assert_clean(page)
 
@@ -66,8 +69,11 @@ def test_search_by_name_finds_a_compound_and_zooms_to_it(page, live_server):
     hit = page.locator(".gg-search-results a[data-gg-code='310115007002Q002']")
     hit.wait_for(timeout=5000)
     hit.click()
-    page.wait_for_function("document.querySelector('.gg-popup-title') && "
-                           "document.querySelector('.gg-popup-title').textContent === '乳山三村'", timeout=5000)
+    page.wait_for_function(
+        "document.querySelector('.gg-popup-title') && "
+        "document.querySelector('.gg-popup-title').textContent === '乳山三村'",
+        timeout=5000,
+    )
     assert_clean(page)
 
 
@@ -96,8 +102,11 @@ def test_saved_map_opens_from_file_offline_with_layers_and_popups(page, city, tm
     assert "调解工作室" in page.locator(".gg-popup").inner_text()
     page.fill(".gg-search input", "310115007002Q002")  # search by code inside the saved file
     page.locator(".gg-search-results a[data-gg-code='310115007002Q002']").click()
-    page.wait_for_function("document.querySelector('.gg-popup-title') && "
-                           "document.querySelector('.gg-popup-title').textContent === '乳山三村'", timeout=5000)
+    page.wait_for_function(
+        "document.querySelector('.gg-popup-title') && "
+        "document.querySelector('.gg-popup-title').textContent === '乳山三村'",
+        timeout=5000,
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(400)
     page.screenshot(path=str(ARTIFACTS / "saved-map.png"))
@@ -151,8 +160,11 @@ def test_grids_are_coloured_by_the_ticket_figures_chosen_in_the_viewer(page, liv
     colors = page.evaluate("window.gridgisViewer.workload.colors")
     busy_code, quiet_code = city["grids"]["code"].iloc[0], city["grids"]["code"].iloc[1]
     assert colors[busy_code] == "#d7191c" and colors[quiet_code] == "#1a9641"  # most tickets: reddest
-    fills = page.evaluate("""code => { var out = null; window.gridgisViewer.layers.grids.eachLayer(function (l) {
-        if (l.feature.properties.code === code) { out = l.options.fillColor; } }); return out; }""", busy_code)
+    fills = page.evaluate(
+        """code => { var out = null; window.gridgisViewer.layers.grids.eachLayer(function (l) {
+        if (l.feature.properties.code === code) { out = l.options.fillColor; } }); return out; }""",
+        busy_code,
+    )
     assert fills == "#d7191c"
     legend = page.locator(".gg-workload-legend").inner_text()
     assert "1.0 – 1.6" in legend and "3.4 – 4.0" in legend  # five classes of ticket counts from 1 to 4

@@ -31,8 +31,11 @@ CommunityCode = Annotated[str, Path(pattern=r"^\d{12}$", description="community 
 
 def _features(frame: gpd.GeoDataFrame) -> dict[str, Any]:
     """A frame as a GeoJSON FeatureCollection (lists kept as JSON arrays)."""
-    return json.loads(frame.to_json(drop_id=True, to_wgs84=False)) if len(frame) else {
-        "type": "FeatureCollection", "features": []}
+    return (
+        json.loads(frame.to_json(drop_id=True, to_wgs84=False))
+        if len(frame)
+        else {"type": "FeatureCollection", "features": []}
+    )
 
 
 def _config(values: dict[str, Any] | None):
@@ -60,8 +63,12 @@ def _analysis(repository: Any, code: str, config=None):
 @router.get("/communities/{code}/alignment/analysis", summary="How grids and compounds fit: cases and cut compounds")
 def alignment_analysis(code: CommunityCode, repository: RepositoryDep) -> dict[str, Any]:
     _, analysis = _analysis(repository, code)
-    return {"community_code": code, **analysis.summary(code), "cut_compound_list": analysis.cut_compounds(),
-            "coverage": analysis.coverage.to_dict()}
+    return {
+        "community_code": code,
+        **analysis.summary(code),
+        "cut_compound_list": analysis.cut_compounds(),
+        "coverage": analysis.coverage.to_dict(),
+    }
 
 
 @router.get("/communities/{code}/alignment/problems", summary="Problem pieces as GeoJSON (EPSG:4326)")
@@ -76,32 +83,41 @@ def _propose(repository: Any, code: str, settings: dict[str, Any] | None):
 
     config = _config(settings)
     layers, before = _analysis(repository, code, config)
-    proposal = propose_alignment(layers["compounds"], layers["grids"], layers["buildings"], layers["communities"],
-                                 config=config)
+    proposal = propose_alignment(
+        layers["compounds"], layers["grids"], layers["buildings"], layers["communities"], config=config
+    )
     after = analyze(layers["compounds"], proposal.grids, layers["buildings"], layers["communities"], config)
     return layers, before, after, proposal
 
 
 @router.post("/communities/{code}/alignment/proposal", summary="Propose grids that follow compound boundaries")
-def alignment_proposal(code: CommunityCode, repository: RepositoryDep,
-                       settings: Annotated[dict[str, Any] | None, Body(description="alignment settings")] = None
-                       ) -> dict[str, Any]:
+def alignment_proposal(
+    code: CommunityCode,
+    repository: RepositoryDep,
+    settings: Annotated[dict[str, Any] | None, Body(description="alignment settings")] = None,
+) -> dict[str, Any]:
     from gridgis.alignment.report import proposal_report
 
     _, before, after, proposal = _propose(repository, code, settings)
-    return {"community_code": code, "grids": _features(proposal.grids), "changes": _features(proposal.changes),
-            "report": json.loads(json.dumps(proposal_report(before, after, proposal), default=str,
-                                            ensure_ascii=False))}
+    return {
+        "community_code": code,
+        "grids": _features(proposal.grids),
+        "changes": _features(proposal.changes),
+        "report": json.loads(json.dumps(proposal_report(before, after, proposal), default=str, ensure_ascii=False)),
+    }
 
 
 @router.post("/communities/{code}/alignment/apply", summary="Apply the proposal (dry run unless commit is true)")
-def alignment_apply(code: CommunityCode, repository: RepositoryDep, principal: CurrentPrincipal,
-                    body: Annotated[dict[str, Any], Body(description='{"author", "message", "commit", ...settings}')]
-                    ) -> dict[str, Any]:
+def alignment_apply(
+    code: CommunityCode,
+    repository: RepositoryDep,
+    principal: CurrentPrincipal,
+    body: Annotated[dict[str, Any], Body(description='{"author", "message", "commit", ...settings}')],
+) -> dict[str, Any]:
     from gridgis.alignment.apply import apply_proposal
 
     if not isinstance(body, dict):
-        raise ValidationError("apply: the body is a JSON object {\"author\", \"message\", \"commit\", ...settings}")
+        raise ValidationError('apply: the body is a JSON object {"author", "message", "commit", ...settings}')
     body = dict(body)
     author = str(body.pop("author", "") or "").strip()
     if not author:
@@ -117,22 +133,25 @@ def alignment_apply(code: CommunityCode, repository: RepositoryDep, principal: C
 
 
 @router.get("/communities/{code}/party-structure", summary="Suggested party organisation per case (tree and table)")
-def party_structure(code: CommunityCode, repository: RepositoryDep,
-                    format: Annotated[str, Query(pattern="^(tree|table)$")] = "tree") -> dict[str, Any]:
+def party_structure(
+    code: CommunityCode, repository: RepositoryDep, format: Annotated[str, Query(pattern="^(tree|table)$")] = "tree"
+) -> dict[str, Any]:
     from gridgis.alignment.party import party_structure as suggest
 
     layers, analysis = _analysis(repository, code)
-    ps = suggest(layers["compounds"], layers["grids"], layers["buildings"], layers["communities"],
-                 analysis=analysis)
+    ps = suggest(layers["compounds"], layers["grids"], layers["buildings"], layers["communities"], analysis=analysis)
     if format == "table":
         return {"community_code": code, "rows": json.loads(ps.table.to_json(orient="records", force_ascii=False))}
     return {"community_code": code, "tree": ps.trees.get(code, {})}
 
 
 @router.get("/grids/{code}/micro-grid-split", summary="Proposed micro-grids of whole buildings (nothing stored)")
-def micro_grid_split(code: Annotated[str, Path(pattern=r"^\d{15}$")], repository: RepositoryDep,
-                     min_households: Annotated[int, Query(ge=1)] = 30,
-                     max_households: Annotated[int, Query(ge=1)] = 100) -> dict[str, Any]:
+def micro_grid_split(
+    code: Annotated[str, Path(pattern=r"^\d{15}$")],
+    repository: RepositoryDep,
+    min_households: Annotated[int, Query(ge=1)] = 30,
+    max_households: Annotated[int, Query(ge=1)] = 100,
+) -> dict[str, Any]:
     from gridgis.alignment.config import AlignmentConfig
     from gridgis.alignment.microgrid import split_microgrids
 

@@ -12,8 +12,8 @@ from typing import Any
 import geopandas as gpd
 import shapely
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 from shapely.geometry import mapping
+from starlette.concurrency import run_in_threadpool
 
 from gridgis.api.deps import RepositoryDep
 from gridgis.api.routes.features import audited, base_url, read_json_body, write_message
@@ -34,8 +34,14 @@ def _edits_json(edits: list[Edit]) -> dict[str, Any]:
     feats = []
     for e in edits:
         props = {"layer": e.layer, "op": e.op, "code": e.code, **e.properties}
-        feats.append({"type": "Feature", "id": f"{e.layer}/{e.code}",
-                      "geometry": mapping(e.geometry) if e.geometry is not None else None, "properties": props})
+        feats.append(
+            {
+                "type": "Feature",
+                "id": f"{e.layer}/{e.code}",
+                "geometry": mapping(e.geometry) if e.geometry is not None else None,
+                "properties": props,
+            }
+        )
     return {"type": "FeatureCollection", "features": feats}
 
 
@@ -46,22 +52,35 @@ def _field(body: dict[str, Any], key: str, kind: type | tuple[type, ...] = str) 
     return value
 
 
-def _run(request: Request, repository: Any, principal: Any, audit: Any, action: str, body: dict[str, Any],
-         make: Any) -> dict[str, Any]:
+def _run(
+    request: Request, repository: Any, principal: Any, audit: Any, action: str, body: dict[str, Any], make: Any
+) -> dict[str, Any]:
     require(principal, "edit_boundaries", None, action)
     edits: list[Edit] = make()
     for e in edits:
         require(principal, "edit_boundaries", e.code, f"{action} ({e.layer} {e.code})")
         if e.op != "insert" and e.expected_version is None:  # every change is pinned to what was read
-            raise RuntimeError(f"{action} built a {e.op} of {e.layer} {e.code} without the version it was "
-                               "computed from")
+            raise RuntimeError(
+                f"{action} built a {e.op} of {e.layer} {e.code} without the version it was computed from"
+            )
     if body.get("dry_run"):
         problems = service.check(repository, edits)
-        return {"stored": False, "valid": not problems, "problems": [p.to_dict() for p in problems],
-                "changes": _edits_json(edits)}
+        return {
+            "stored": False,
+            "valid": not problems,
+            "problems": [p.to_dict() for p in problems],
+            "changes": _edits_json(edits),
+        }
     message = body.get("message") or write_message(request, action)
-    generation = audited(request, audit, principal, action, edits[0].layer if edits else None,
-                         [e.code for e in edits], lambda: service.commit(repository, edits, principal.name, message))
+    generation = audited(
+        request,
+        audit,
+        principal,
+        action,
+        edits[0].layer if edits else None,
+        [e.code for e in edits],
+        lambda: service.commit(repository, edits, principal.name, message),
+    )
     return {"stored": True, "generation": generation.to_dict(), "changes": _edits_json(edits)}
 
 
@@ -80,8 +99,9 @@ def _naming(layer: str, code: str, what: str, read: Any) -> Any:
     try:
         return read()
     except GridGISError as err:
-        problems = [p if p.feature else dataclasses.replace(p, feature=code, layer=p.layer or layer)
-                    for p in err.problems] or [Problem(err.message, feature=code, layer=layer, kind="bad_input")]
+        problems = [
+            p if p.feature else dataclasses.replace(p, feature=code, layer=p.layer or layer) for p in err.problems
+        ] or [Problem(err.message, feature=code, layer=layer, kind="bad_input")]
         raised = type(err)(f"{what} of {layer} {code}: {err.message}", problems)
         raise raised from err
 
@@ -94,8 +114,9 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 @router.post("/operations/move-boundary", summary="Move the boundary shared by two grids (one generation)")
-async def move_boundary(request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
-                        audit: AuditDep) -> dict[str, Any]:
+async def move_boundary(
+    request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+) -> dict[str, Any]:
     body = await _body(request)
     layer = body.get("layer", "grids")
     crs = parse_crs_uri(request.headers.get("content-crs"))
@@ -104,16 +125,20 @@ async def move_boundary(request: Request, repository: RepositoryDep, principal: 
         a, b = _field(body, "a"), _field(body, "b")
         geom = _naming(layer, a, "the new outline", lambda: read_geometry(layer, _field(body, "geometry", dict), crs))
         # the whole community: neighbours of the pair may need the moved boundary's end points
-        frame = repository.read_layer(layer, filters={"community_code": a[:12]}) if layer == "grids" \
+        frame = (
+            repository.read_layer(layer, filters={"community_code": a[:12]})
+            if layer == "grids"
             else repository.read_layer(layer, codes=[a, b])
+        )
         return _with_micro_grids(repository, operations.move_boundary(frame, a, b, geom, layer))
 
     return await run_in_threadpool(_run, request, repository, principal, audit, "move-boundary", body, make)
 
 
 @router.post("/operations/transfer-compound", summary="Hand a compound to a neighbouring grid")
-async def transfer_compound(request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
-                            audit: AuditDep) -> dict[str, Any]:
+async def transfer_compound(
+    request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+) -> dict[str, Any]:
     body = await _body(request)
 
     def make() -> list[Edit]:
@@ -126,8 +151,9 @@ async def transfer_compound(request: Request, repository: RepositoryDep, princip
 
 
 @router.post("/operations/transfer-buildings", summary="Hand buildings to a neighbouring grid")
-async def transfer_buildings(request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
-                             audit: AuditDep) -> dict[str, Any]:
+async def transfer_buildings(
+    request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+) -> dict[str, Any]:
     body = await _body(request)
 
     def make() -> list[Edit]:
@@ -140,8 +166,9 @@ async def transfer_buildings(request: Request, repository: RepositoryDep, princi
 
 
 @router.post("/operations/split-grid", summary="Split a grid in two along a line")
-async def split_grid(request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
-                     audit: AuditDep) -> dict[str, Any]:
+async def split_grid(
+    request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+) -> dict[str, Any]:
     body = await _body(request)
     crs = parse_crs_uri(request.headers.get("content-crs"))
 
@@ -161,8 +188,9 @@ async def split_grid(request: Request, repository: RepositoryDep, principal: Cur
 
 
 @router.post("/operations/merge-grids", summary="Merge neighbouring grids of one community")
-async def merge_grids(request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
-                      audit: AuditDep) -> dict[str, Any]:
+async def merge_grids(
+    request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+) -> dict[str, Any]:
     body = await _body(request)
 
     def make() -> list[Edit]:
@@ -174,8 +202,9 @@ async def merge_grids(request: Request, repository: RepositoryDep, principal: Cu
 
 
 @router.post("/operations/apply-proposal", summary="Replace a community's grids with a proposal")
-async def apply_proposal(request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
-                         audit: AuditDep) -> dict[str, Any]:
+async def apply_proposal(
+    request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+) -> dict[str, Any]:
     body = await _body(request)
 
     def make() -> list[Edit]:
@@ -201,7 +230,7 @@ async def validate(layer: str, request: Request, repository: RepositoryDep, read
 async def validate_any(request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     body = await read_json_body(request, JSON_KINDS)
     if not isinstance(body, dict) or not isinstance(body.get("layer"), str):
-        raise ValidationError("name the layer: {\"layer\": \"grids\", \"type\": \"FeatureCollection\", …}")
+        raise ValidationError('name the layer: {"layer": "grids", "type": "FeatureCollection", …}')
     return await run_in_threadpool(_validate, body["layer"], body, request, repository)
 
 
@@ -232,8 +261,9 @@ def generations(repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, A
 
 
 @router.get("/generations/{gen_a}/diff/{gen_b}", summary="What changed between two generations (GeoJSON)")
-def diff(gen_a: int, gen_b: int, repository: RepositoryDep, reader: ReadPrincipal,
-         layer: str | None = None) -> dict[str, Any]:
+def diff(
+    gen_a: int, gen_b: int, repository: RepositoryDep, reader: ReadPrincipal, layer: str | None = None
+) -> dict[str, Any]:
     frame = repository.diff(gen_a, gen_b, layer)
     pieces = [g for g in list(frame["geometry"]) + list(frame["geometry_a"]) if g is not None] if len(frame) else []
     box = tuple(shapely.total_bounds(pieces)) if pieces else None
@@ -244,34 +274,56 @@ def diff(gen_a: int, gen_b: int, repository: RepositoryDep, reader: ReadPrincipa
 
 
 @router.post("/generations/{generation}/revert", summary="Revert every layer to a generation (a new generation)")
-def revert(generation: int, request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
-           audit: AuditDep) -> dict[str, Any]:
+def revert(
+    generation: int, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+) -> dict[str, Any]:
     require(principal, "edit_boundaries", None, "reverting")
     current = repository.current_generation()
     codes = [] if current is None else [str(c) for c in repository.diff(generation, current.id)["code"]]
     for code in codes:
         require(principal, "edit_boundaries", code, f"reverting {code}")
     message = write_message(request, f"revert to generation {generation}")
-    gen = audited(request, audit, principal, "revert", None, codes,
-                  lambda: repository.revert_to(generation, principal.name, message))
+    gen = audited(
+        request,
+        audit,
+        principal,
+        "revert",
+        None,
+        codes,
+        lambda: repository.revert_to(generation, principal.name, message),
+    )
     return {"generation": gen.to_dict(), "reverted": codes}
 
 
 @router.get("/collections/{layer}/items/{code}/history", summary="Every version of one feature")
-def history(layer: str, code: str, request: Request, repository: RepositoryDep,
-            reader: ReadPrincipal) -> dict[str, Any]:
+def history(
+    layer: str, code: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal
+) -> dict[str, Any]:
     get_spec(layer)
     feats = []
     for entry in repository.feature_history(layer, code):
-        row = {"code": code, "name": entry["name"], **entry["properties"], "geometry": entry["geometry"],
-               "version": entry["version"]}
+        row = {
+            "code": code,
+            "name": entry["name"],
+            **entry["properties"],
+            "geometry": entry["geometry"],
+            "version": entry["version"],
+        }
         f = feature_json(layer, row)
         f["id"] = f"{code}@{entry['version']}"
-        f["properties"].update(generation=entry["generation"], created_at=entry["created_at"].isoformat(),
-                               author=entry["author"], message=entry["message"], ended_in=entry["ended_in"])
+        f["properties"].update(
+            generation=entry["generation"],
+            created_at=entry["created_at"].isoformat(),
+            author=entry["author"],
+            message=entry["message"],
+            ended_in=entry["ended_in"],
+        )
         feats.append(f)
-    return {"type": "FeatureCollection", "features": feats,
-            "links": [{"href": f"{base_url(request)}/collections/{layer}/items/{code}", "rel": "latest-version"}]}
+    return {
+        "type": "FeatureCollection",
+        "features": feats,
+        "links": [{"href": f"{base_url(request)}/collections/{layer}/items/{code}", "rel": "latest-version"}],
+    }
 
 
 GPKG = "application/geopackage+sqlite3"
@@ -292,8 +344,9 @@ def export_gpkg(code: str, repository: RepositoryDep, reader: ReadPrincipal) -> 
 
 
 @router.post("/editing/import", summary="An edited export as a proposal: diff + validation; ?commit=true stores it")
-async def import_gpkg(request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep,
-                      commit: bool = False) -> dict[str, Any]:
+async def import_gpkg(
+    request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep, commit: bool = False
+) -> dict[str, Any]:
     import tempfile
     from pathlib import Path
 
@@ -316,14 +369,27 @@ async def import_gpkg(request: Request, repository: RepositoryDep, principal: Cu
             require(principal, "edit_boundaries", e.code, f"importing edits ({e.layer} {e.code})")
     elif principal is None and not request.app.state.settings.public_reads:
         require(None, "read", None, "previewing an import")
-    out: dict[str, Any] = {"community": plan.community, "exported_generation": plan.generation,
-                           "changes": _edits_json(plan.edits), "problems": [p.to_dict() for p in plan.problems],
-                           "stale": plan.stale, "valid": plan.ok, "stored": False}
+    out: dict[str, Any] = {
+        "community": plan.community,
+        "exported_generation": plan.generation,
+        "changes": _edits_json(plan.edits),
+        "problems": [p.to_dict() for p in plan.problems],
+        "stale": plan.stale,
+        "valid": plan.ok,
+        "stored": False,
+    }
     if commit and plan.edits:
         message = write_message(request, f"import edits of community {plan.community}")
-        generation = await run_in_threadpool(audited, request, audit, principal, "import", None,
-                                             [e.code for e in plan.edits],
-                                             lambda: commit_import(repository, plan, principal.name, message))
+        generation = await run_in_threadpool(
+            audited,
+            request,
+            audit,
+            principal,
+            "import",
+            None,
+            [e.code for e in plan.edits],
+            lambda: commit_import(repository, plan, principal.name, message),
+        )
         out.update(stored=True, generation=generation.to_dict())
     return out
 

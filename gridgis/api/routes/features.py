@@ -17,8 +17,9 @@ scope covers the feature and is recorded in the audit log; the message comes fro
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -29,10 +30,24 @@ from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
 from gridgis.auth.tokens import Principal, require
 from gridgis.editing import ogc, service
 from gridgis.editing.changes import Edit
-from gridgis.editing.geojson import (CRS84, ApiCRS, etag, feature_json, merge_patch, parse_crs_uri, parse_feature,
-                                     parse_if_match)
-from gridgis.errors import (GridGISError, MalformedInputError, PayloadTooLargeError,
-                            PreconditionFailedError, PreconditionRequiredError, ValidationError)
+from gridgis.editing.geojson import (
+    CRS84,
+    ApiCRS,
+    etag,
+    feature_json,
+    merge_patch,
+    parse_crs_uri,
+    parse_feature,
+    parse_if_match,
+)
+from gridgis.errors import (
+    GridGISError,
+    MalformedInputError,
+    PayloadTooLargeError,
+    PreconditionFailedError,
+    PreconditionRequiredError,
+    ValidationError,
+)
 from gridgis.layers import get_spec
 
 router = APIRouter(tags=["features"])
@@ -44,8 +59,9 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _geojson(body: Any, status: int = 200, headers: dict[str, str] | None = None,
-             media_type: str = ogc.GEOJSON) -> JSONResponse:
+def _geojson(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None, media_type: str = ogc.GEOJSON
+) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=media_type, headers=headers)
 
 
@@ -71,18 +87,35 @@ async def read_json_body(request: Request, kinds: tuple[str, ...]) -> Any:
         raise MalformedInputError(f"the body is not valid UTF-8 JSON: {exc}") from None
 
 
-def audited(request: Request, audit: Any, principal: Principal | None, action: str, layer: str | None,
-            codes: list[str], work: Callable[[], Any]) -> Any:
+def audited(
+    request: Request,
+    audit: Any,
+    principal: Principal | None,
+    action: str,
+    layer: str | None,
+    codes: list[str],
+    work: Callable[[], Any],
+) -> Any:
     """Run a write and record it (accepted or refused) in the audit log."""
     message = request.headers.get(MESSAGE_HEADER, "")
     try:
         generation = work()
     except GridGISError as exc:
-        audit.record(principal, request.method, request.url.path, action, exc.status, layer, codes, None,
-                     message or exc.message[:500])
+        audit.record(
+            principal,
+            request.method,
+            request.url.path,
+            action,
+            exc.status,
+            layer,
+            codes,
+            None,
+            message or exc.message[:500],
+        )
         raise
-    audit.record(principal, request.method, request.url.path, action, 200, layer, codes,
-                 getattr(generation, "id", None), message)
+    audit.record(
+        principal, request.method, request.url.path, action, 200, layer, codes, getattr(generation, "id", None), message
+    )
     return generation
 
 
@@ -104,8 +137,9 @@ def _parse_datetime(value: str | None) -> datetime | None:
     if value is None:
         return None
     if "/" in value:
-        raise ValidationError("datetime must be one instant (RFC 3339), e.g. 2026-01-01T00:00:00Z; "
-                              "intervals are not supported")
+        raise ValidationError(
+            "datetime must be one instant (RFC 3339), e.g. 2026-01-01T00:00:00Z; intervals are not supported"
+        )
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -124,8 +158,15 @@ def _filters(layer: str, params: Any) -> dict[str, Any]:
         elif key in fields and fields[key].type != "json":
             f = fields[key]
             try:
-                out[key] = int(value) if f.type == "int" else float(value) if f.type == "float" else \
-                    (value.lower() in ("1", "true", "yes")) if f.type == "bool" else value
+                out[key] = (
+                    int(value)
+                    if f.type == "int"
+                    else float(value)
+                    if f.type == "float"
+                    else (value.lower() in ("1", "true", "yes"))
+                    if f.type == "bool"
+                    else value
+                )
             except ValueError:
                 raise ValidationError(f"filter {key}={value!r} is not a {f.type}") from None
         else:
@@ -149,6 +190,7 @@ def _bbox(value: str | None, crs: ApiCRS) -> tuple[float, float, float, float] |
         parts = [parts[1], parts[0], parts[3], parts[2]]
     if crs.epsg == 3857:
         import shapely
+
         from gridgis.editing.geojson import from_api_crs
 
         b = from_api_crs(shapely.box(*parts), crs).bounds
@@ -185,27 +227,39 @@ def collection(layer: str, request: Request, repository: RepositoryDep, reader: 
 
 @router.head("/collections/{layer}/items", include_in_schema=False)
 @router.get("/collections/{layer}/items", summary="Features of a layer (GeoJSON, paged)")
-def items(layer: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal,
-          limit: Annotated[int, Query(ge=1, le=ogc.MAX_LIMIT)] = ogc.DEFAULT_LIMIT,
-          offset: Annotated[int, Query(ge=0)] = 0, bbox: str | None = None,
-          bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
-          datetime_: Annotated[str | None, Query(alias="datetime")] = None, generation: int | None = None,
-          crs: str | None = None) -> JSONResponse:
+def items(
+    layer: str,
+    request: Request,
+    repository: RepositoryDep,
+    reader: ReadPrincipal,
+    limit: Annotated[int, Query(ge=1, le=ogc.MAX_LIMIT)] = ogc.DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    bbox: str | None = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
+    datetime_: Annotated[str | None, Query(alias="datetime")] = None,
+    generation: int | None = None,
+    crs: str | None = None,
+) -> JSONResponse:
     _layer(layer)
     out_crs = parse_crs_uri(crs)
     box = _bbox(bbox, parse_crs_uri(bbox_crs))
     at = _parse_datetime(datetime_)
     filters = _filters(layer, request.query_params)
-    frame = repository.read_layer(layer, generation=generation, at=at, bbox=box, limit=limit, offset=offset,
-                                  filters=filters or None)
+    frame = repository.read_layer(
+        layer, generation=generation, at=at, bbox=box, limit=limit, offset=offset, filters=filters or None
+    )
     matched = repository.count(layer, generation=generation, at=at, bbox=box, filters=filters or None)
     base = base_url(request)
     features = [feature_json(layer, row, out_crs) for _, row in frame.iterrows()]
     params = {k: v for k, v in request.query_params.items() if k not in ("limit", "offset")}
-    body = {"type": "FeatureCollection", "features": features, "numberMatched": matched,
-            "numberReturned": len(features), "timeStamp": datetime.now().astimezone().isoformat(),
-            "links": ogc.page_links(f"{base}/collections/{layer}/items", params, offset, limit, len(features),
-                                    matched)}
+    body = {
+        "type": "FeatureCollection",
+        "features": features,
+        "numberMatched": matched,
+        "numberReturned": len(features),
+        "timeStamp": datetime.now().astimezone().isoformat(),
+        "links": ogc.page_links(f"{base}/collections/{layer}/items", params, offset, limit, len(features), matched),
+    }
     return _geojson(body, headers={"Content-Crs": out_crs.header})
 
 
@@ -217,44 +271,68 @@ def items_options(layer: str) -> Response:
 
 @router.head("/collections/{layer}/items/{code}", include_in_schema=False)
 @router.get("/collections/{layer}/items/{code}", summary="One feature, with its ETag")
-def item(layer: str, code: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal,
-         crs: str | None = None, generation: int | None = None) -> JSONResponse:
+def item(
+    layer: str,
+    code: str,
+    request: Request,
+    repository: RepositoryDep,
+    reader: ReadPrincipal,
+    crs: str | None = None,
+    generation: int | None = None,
+) -> JSONResponse:
     _layer(layer)
     out_crs = parse_crs_uri(crs)
     feat = repository.get_feature(layer, code, generation=generation)
     base = base_url(request)
-    links = [ogc.link(f"{base}/collections/{layer}/items/{code}", "self", ogc.GEOJSON),
-             ogc.link(f"{base}/collections/{layer}", "collection"),
-             ogc.link(f"{base}/collections/{layer}/items/{code}/history", "version-history")]
-    return _geojson(feature_json(layer, feat, out_crs, links),
-                    headers={"ETag": etag(feat["version"]), "Content-Crs": out_crs.header})
+    links = [
+        ogc.link(f"{base}/collections/{layer}/items/{code}", "self", ogc.GEOJSON),
+        ogc.link(f"{base}/collections/{layer}", "collection"),
+        ogc.link(f"{base}/collections/{layer}/items/{code}/history", "version-history"),
+    ]
+    return _geojson(
+        feature_json(layer, feat, out_crs, links),
+        headers={"ETag": etag(feat["version"]), "Content-Crs": out_crs.header},
+    )
 
 
 @router.options("/collections/{layer}/items/{code}", summary="What may be done with one item")
 def item_options(layer: str, code: str) -> Response:
     _layer(layer)
-    return Response(status_code=204, headers={"Allow": ogc.ALLOW_ITEM,
-                                              "Accept-Patch": "application/merge-patch+json"})
+    return Response(status_code=204, headers={"Allow": ogc.ALLOW_ITEM, "Accept-Patch": "application/merge-patch+json"})
 
 
 def expected_version(request: Request, body_version: int | None, current: int, what: str) -> int:
     """The version a write is based on; 412 when stale, 428 when the client gave none."""
     tags = parse_if_match(request.headers.get("if-match"))
     if tags is not None and "*" not in tags and etag(current) not in tags:
-        raise PreconditionFailedError(f"{what} changed since you read it (If-Match {', '.join(tags)}, stored "
-                                      f"{etag(current)}); reload it, redo your edit and save again")
+        raise PreconditionFailedError(
+            f"{what} changed since you read it (If-Match {', '.join(tags)}, stored "
+            f"{etag(current)}); reload it, redo your edit and save again"
+        )
     if body_version is not None and body_version != current:
-        raise PreconditionFailedError(f"{what} changed since you read it (you edited version {body_version}, "
-                                      f"stored version {current}); reload it, redo your edit and save again")
+        raise PreconditionFailedError(
+            f"{what} changed since you read it (you edited version {body_version}, "
+            f"stored version {current}); reload it, redo your edit and save again"
+        )
     if tags is None and body_version is None:
-        raise PreconditionRequiredError(f"{what}: say which version you edited, with If-Match: {etag(current)} "
-                                        "or the feature's 'version' property, so no one's change is overwritten")
+        raise PreconditionRequiredError(
+            f"{what}: say which version you edited, with If-Match: {etag(current)} "
+            "or the feature's 'version' property, so no one's change is overwritten"
+        )
     return current
 
 
-def _rebase_own(request: Request, repository: Any, layer: str, code: str, body_version: int | None,
-                current: dict[str, Any], principal: Principal | None, props: dict[str, Any],
-                geometry: Any) -> tuple[dict[str, Any], Any, int] | None:
+def _rebase_own(
+    request: Request,
+    repository: Any,
+    layer: str,
+    code: str,
+    body_version: int | None,
+    current: dict[str, Any],
+    principal: Principal | None,
+    props: dict[str, Any],
+    geometry: Any,
+) -> tuple[dict[str, Any], Any, int] | None:
     """A stale PUT (no If-Match) rebased on the current version when every change since was the same
     principal's and nothing conflicts (QGIS keeps the version it loaded); None otherwise."""
     from gridgis.editing.merge import rebase_own_save
@@ -262,8 +340,13 @@ def _rebase_own(request: Request, repository: Any, layer: str, code: str, body_v
     if body_version is None or body_version == current["version"] or request.headers.get("if-match"):
         return None
     fields = list(props)
-    found = rebase_own_save(repository.feature_history(layer, code), body_version, _author(principal), fields,
-                            {**props, "geometry": geometry})
+    found = rebase_own_save(
+        repository.feature_history(layer, code),
+        body_version,
+        _author(principal),
+        fields,
+        {**props, "geometry": geometry},
+    )
     if found is None:
         return None
     merged, version = found
@@ -284,8 +367,9 @@ def _content_crs(request: Request) -> ApiCRS:
 
 
 @router.post("/collections/{layer}/items", status_code=201, summary="Create a feature (planner)")
-async def create_item(layer: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
-                      audit: AuditDep) -> JSONResponse:
+async def create_item(
+    layer: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+) -> JSONResponse:
     _layer(layer)
     require(principal, "edit_boundaries", None, f"creating {layer}")  # 401/403 before the body is read
     body = await read_json_body(request, (ogc.GEOJSON, "application/json"))
@@ -322,8 +406,9 @@ def _full_properties(layer: str, props: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.put("/collections/{layer}/items/{code}", summary="Replace a feature (planner; needs its version)")
-async def replace_item(layer: str, code: str, request: Request, repository: RepositoryDep,
-                       principal: CurrentPrincipal, audit: AuditDep) -> JSONResponse:
+async def replace_item(
+    layer: str, code: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+) -> JSONResponse:
     _layer(layer)
     body = await read_json_body(request, (ogc.GEOJSON, "application/json"))
     settings = request.app.state.settings
@@ -332,8 +417,10 @@ async def replace_item(layer: str, code: str, request: Request, repository: Repo
         require(principal, "edit_boundaries", code, f"changing {layer} {code}")
         parsed = parse_feature(layer, body, _content_crs(request), settings.max_geometry_vertices)
         if parsed.code and parsed.code != code:
-            raise ValidationError(f"the body's code {parsed.code} differs from the URL's {code}; a code cannot "
-                                  "change (create the new feature and delete the old one)")
+            raise ValidationError(
+                f"the body's code {parsed.code} differs from the URL's {code}; a code cannot "
+                "change (create the new feature and delete the old one)"
+            )
         current = repository.get_feature(layer, code)
         props, geometry = _full_properties(layer, parsed.properties), parsed.geometry
         rebased = _rebase_own(request, repository, layer, code, parsed.version, current, principal, props, geometry)
@@ -349,8 +436,9 @@ async def replace_item(layer: str, code: str, request: Request, repository: Repo
 
 
 @router.patch("/collections/{layer}/items/{code}", summary="Update a feature with a JSON merge-patch")
-async def patch_item(layer: str, code: str, request: Request, repository: RepositoryDep,
-                     principal: CurrentPrincipal, audit: AuditDep) -> JSONResponse:
+async def patch_item(
+    layer: str, code: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+) -> JSONResponse:
     _layer(layer)
     patch = await read_json_body(request, ("application/merge-patch+json", "application/json"))
     if not isinstance(patch, dict):
@@ -381,10 +469,12 @@ async def patch_item(layer: str, code: str, request: Request, repository: Reposi
     return await run_in_threadpool(_written, request, repository, layer, code, 200)
 
 
-@router.delete("/collections/{layer}/items/{code}", status_code=204,
-               summary="Delete a feature (planner; needs If-Match)")
-def delete_item(layer: str, code: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal,
-                audit: AuditDep) -> Response:
+@router.delete(
+    "/collections/{layer}/items/{code}", status_code=204, summary="Delete a feature (planner; needs If-Match)"
+)
+def delete_item(
+    layer: str, code: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+) -> Response:
     _layer(layer)
 
     def work() -> Any:
@@ -393,7 +483,8 @@ def delete_item(layer: str, code: str, request: Request, repository: RepositoryD
         if parse_if_match(request.headers.get("if-match")) is None:
             raise PreconditionRequiredError(
                 f"deleting {layer} {code} needs If-Match: {etag(current['version'])} (QGIS sends none: "
-                "merge the grid with POST /operations/merge-grids instead)")
+                "merge the grid with POST /operations/merge-grids instead)"
+            )
         version = expected_version(request, None, current["version"], f"{layer} {code}")
         edit = Edit(layer, "delete", code, {}, None, version)
         return service.commit(repository, [edit], _author(principal), write_message(request, f"delete {layer} {code}"))
@@ -402,4 +493,4 @@ def delete_item(layer: str, code: str, request: Request, repository: RepositoryD
     return Response(status_code=204)
 
 
-__all__ = ["router", "audited", "read_json_body", "write_message", "base_url", "expected_version"]
+__all__ = ["audited", "base_url", "expected_version", "read_json_body", "router", "write_message"]

@@ -48,8 +48,9 @@ def _respond(fmt: str, payload: Any, to_xml: Callable[[Any], bytes], status: int
 
 
 def _error(fmt: str, status: int, *descriptions: str) -> Response:
-    return _respond(fmt if fmt in ("json", "xml") else "json", o311.errors(status, *descriptions), o311.errors_xml,
-                    status)
+    return _respond(
+        fmt if fmt in ("json", "xml") else "json", o311.errors(status, *descriptions), o311.errors_xml, status
+    )
 
 
 def _guard(fmt: str, work: Callable[[], Response]) -> Response:
@@ -66,11 +67,20 @@ def _guard(fmt: str, work: Callable[[], Response]) -> Response:
 def discovery(request: Request) -> dict[str, Any]:
     """The GeoReport v2 discovery document pointing at this server's endpoint."""
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
-    return {"changeset": "2026-11-01T00:00:00+08:00", "contact": "网格化管理服务中心 (gridgis)",
-            "key_service": "向所在街道申请 api_key",
-            "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
-                           "changeset": "2026-11-01T00:00:00+08:00", "type": "production",
-                           "formats": ["text/xml", "application/json"]}]}
+    return {
+        "changeset": "2026-11-01T00:00:00+08:00",
+        "contact": "网格化管理服务中心 (gridgis)",
+        "key_service": "向所在街道申请 api_key",
+        "endpoints": [
+            {
+                "specification": "http://wiki.open311.org/GeoReport_v2",
+                "url": base,
+                "changeset": "2026-11-01T00:00:00+08:00",
+                "type": "production",
+                "formats": ["text/xml", "application/json"],
+            }
+        ],
+    }
 
 
 @router.get("/v2/services.{fmt}")
@@ -97,8 +107,9 @@ async def _form(request: Request) -> dict[str, str]:
     form = dict(parse_qsl(request.url.query, keep_blank_values=True))
     if body:
         if ctype not in ("application/x-www-form-urlencoded", ""):
-            raise MalformedInputError(f"content type {ctype!r} is not supported: send "
-                                      f"application/x-www-form-urlencoded as GeoReport v2 says")
+            raise MalformedInputError(
+                f"content type {ctype!r} is not supported: send application/x-www-form-urlencoded as GeoReport v2 says"
+            )
         try:
             form.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
         except UnicodeDecodeError:
@@ -131,8 +142,11 @@ async def post_request(fmt: str, request: Request) -> Response:
             ticket = store.create(lon, lat, actor=args.get("reporter") or "open311", **args)
         except NotFoundError as err:  # an address that matches nothing is a bad request, not a missing resource
             raise ValidationError(err.message) from None
-        return _respond(fmt, o311.post_response(ticket, store.catalogue),
-                        lambda p: o311.requests_xml(p, ("service_request_id", "service_notice", "account_id")))
+        return _respond(
+            fmt,
+            o311.post_response(ticket, store.catalogue),
+            lambda p: o311.requests_xml(p, ("service_request_id", "service_notice", "account_id")),
+        )
 
     return _guard(fmt, work)
 
@@ -175,8 +189,14 @@ def list_requests(fmt: str, request: Request) -> Response:
         start, end = _date(params, "start_date"), _date(params, "end_date")
         if not ids and start is None and end is None:
             start = datetime.now(UTC) - DEFAULT_WINDOW  # the spec's default: the last 90 days
-        tickets = store.list(ids=[int(i) for i in ids] if ids else None, status=statuses or None,
-                             matter=codes or None, since=start, until=end, limit=MAX_RESULTS)
+        tickets = store.list(
+            ids=[int(i) for i in ids] if ids else None,
+            status=statuses or None,
+            matter=codes or None,
+            since=start,
+            until=end,
+            limit=MAX_RESULTS,
+        )
         extras = store.extras([t.id for t in tickets])
         found = [o311.service_request(t, store.catalogue, extras.get(t.id)) for t in tickets]
         return _respond(fmt, found, o311.requests_xml)
@@ -194,8 +214,7 @@ def _one(fmt: str, request: Request, request_id: str) -> Response:
             ticket = store.get(int(request_id))
         except NotFoundError:
             raise NotFoundError(f"Service request not found with id or token {request_id}") from None
-        return _respond(fmt, [o311.service_request(ticket, store.catalogue, store.extra(ticket.id))],
-                        o311.requests_xml)
+        return _respond(fmt, [o311.service_request(ticket, store.catalogue, store.extra(ticket.id))], o311.requests_xml)
 
     return _guard(fmt, work)
 
@@ -220,7 +239,10 @@ def token(token: str, fmt: str, request: Request) -> Response:
         if not token.isdigit():
             raise NotFoundError(f"token {token} not found")
         ticket = store.get(int(token))
-        return _respond(fmt, [{"service_request_id": str(ticket.id), "token": token}],
-                        lambda p: o311.requests_xml(p, ("service_request_id", "token")))
+        return _respond(
+            fmt,
+            [{"service_request_id": str(ticket.id), "token": token}],
+            lambda p: o311.requests_xml(p, ("service_request_id", "token")),
+        )
 
     return _guard(fmt, work)

@@ -49,7 +49,8 @@ def _service(request: Request) -> RoutingService:
     service = getattr(request.app.state, "routing", None)
     if service is None:
         service = request.app.state.routing = RoutingService(
-            request.app.state.repository, snap_tolerance_m=request.app.state.settings.snap_tolerance_m)
+            request.app.state.repository, snap_tolerance_m=request.app.state.settings.snap_tolerance_m
+        )
     return service
 
 
@@ -95,8 +96,10 @@ def _points(body: Any) -> tuple[list[Any], list[Any] | None]:
         return body["points"], None
     if isinstance(body, list):
         return body, None
-    raise MalformedInputError("send a JSON list of points ({lon, lat} or [lon, lat]), {\"points\": [...]}, "
-                              "or a GeoJSON FeatureCollection of points")
+    raise MalformedInputError(
+        'send a JSON list of points ({lon, lat} or [lon, lat]), {"points": [...]}, '
+        "or a GeoJSON FeatureCollection of points"
+    )
 
 
 def _number(v: Any) -> float:
@@ -147,8 +150,10 @@ def route_batch(
 ) -> Response:
     points, features = _points(body)
     if len(points) > settings.max_batch_points:
-        raise PayloadTooLargeError(f"the batch has {len(points)} points; at most {settings.max_batch_points} are "
-                                   "accepted per request: split it, or use `gridgis route` for files")
+        raise PayloadTooLargeError(
+            f"the batch has {len(points)} points; at most {settings.max_batch_points} are "
+            "accepted per request: split it, or use `gridgis route` for files"
+        )
     lonlat = [_lon_lat(p) for p in points]
     lon = np.array([p[0] for p in lonlat], dtype=float)
     lat = np.array([p[1] for p in lonlat], dtype=float)
@@ -171,5 +176,11 @@ def route_batch(
             item["id"] = p["id"]
         item.update(row)
         results.append(item)
-    return _json({"generation": index.generation, "count": len(results),
-            "routed": int(sum(1 for r in rows if r["reason"] == "")), "results": results})
+    return _json(
+        {
+            "generation": index.generation,
+            "count": len(results),
+            "routed": int(sum(1 for r in rows if r["reason"] == "")),
+            "results": results,
+        }
+    )

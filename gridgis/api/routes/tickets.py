@@ -44,9 +44,12 @@ def _make_store(state: Any) -> TicketStore:
 
     path = getattr(state.settings, "ticket_catalogue", None)
     hours = getattr(state.settings, "working_hours", None)
-    return TicketStore(state.repository, router=getattr(state, "ticket_router", None),
-                       catalogue=load_catalogue(path) if path else None,
-                       calendar=make_calendar(hours=parse_hours(hours)) if hours else None)
+    return TicketStore(
+        state.repository,
+        router=getattr(state, "ticket_router", None),
+        catalogue=load_catalogue(path) if path else None,
+        calendar=make_calendar(hours=parse_hours(hours)) if hours else None,
+    )
 
 
 StoreDep = Annotated[TicketStore, Depends(get_ticket_store)]
@@ -120,8 +123,21 @@ class TicketIn(BaseModel):
 class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["triage", "dispatch", "accept", "resolve", "rate", "close", "send_back", "escalate", "suspend",
-                    "resume", "extend", "reopen", "merge"]
+    action: Literal[
+        "triage",
+        "dispatch",
+        "accept",
+        "resolve",
+        "rate",
+        "close",
+        "send_back",
+        "escalate",
+        "suspend",
+        "resume",
+        "extend",
+        "reopen",
+        "merge",
+    ]
     actor: str = Field(min_length=1, max_length=200)
     note: str = Field("", max_length=5000)
     at: datetime | None = None
@@ -141,15 +157,19 @@ def _version_from(if_match: str | None) -> int | None:
     try:
         return int(text)
     except ValueError:
-        raise ValidationError(f"If-Match {if_match!r} is not a ticket version such as \"3\"") from None
+        raise ValidationError(f'If-Match {if_match!r} is not a ticket version such as "3"') from None
 
 
 @router.get("/matters")
 def list_matters(store: StoreDep) -> dict[str, Any]:
     """The matter catalogue (吹哨报到事项清单): domains and items with departments, tiers and deadlines."""
     cat = store.catalogue
-    return {"name": cat.name, "version": cat.version,
-            "domains": [{"code": d.code, "name": d.name} for d in cat.domains], "items": cat.to_public()}
+    return {
+        "name": cat.name,
+        "version": cat.version,
+        "domains": [{"code": d.code, "name": d.name} for d in cat.domains],
+        "items": cat.to_public(),
+    }
 
 
 @router.post("/tickets", status_code=201)
@@ -157,8 +177,9 @@ def create_ticket(body: TicketIn, store: StoreDep, response: Response, principal
     """Report a problem: routed, given a matter, department, level and deadlines, and stored."""
     data = body.model_dump(exclude={"duplicate_radius_m", "lon", "lat"})
     ticket = store.create(body.lon, body.lat, actor=body.reporter or principal.name, **data)
-    dups = store.find_duplicates(ticket.lon, ticket.lat, ticket.matter_code, radius_m=body.duplicate_radius_m,
-                                 exclude_id=ticket.id)
+    dups = store.find_duplicates(
+        ticket.lon, ticket.lat, ticket.matter_code, radius_m=body.duplicate_radius_m, exclude_id=ticket.id
+    )
     response.headers["Location"] = f"/tickets/{ticket.id}"
     response.headers["ETag"] = f'"{ticket.version}"'
     out = ticket_dict(ticket, store.catalogue)
@@ -167,9 +188,12 @@ def create_ticket(body: TicketIn, store: StoreDep, response: Response, principal
 
 
 @router.get("/tickets/stats")
-def ticket_stats(store: StoreDep, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
-                 level: Literal["micro_grid", "grid", "community", "street"] = "grid",
-                 format: Literal["json", "geojson"] = "json") -> Any:
+def ticket_stats(
+    store: StoreDep,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    level: Literal["micro_grid", "grid", "community", "street"] = "grid",
+    format: Literal["json", "geojson"] = "json",
+) -> Any:
     """Per-grid figures by month: volume, on-time rate, closure rate, satisfaction.
 
     ``format=geojson`` (needs ``month``) answers the areas of ``level`` as a FeatureCollection
@@ -185,8 +209,7 @@ def ticket_stats(store: StoreDep, month: Annotated[str | None, Query(pattern=r"^
 
     layers = {"micro_grid": "micro_grids", "grid": "grids", "community": "communities", "street": "streets"}
     frame = statistics_frame(store.repository.read_layer(layers[level]), rows, level=level)
-    return Response(frame.to_json(na="null", drop_id=True, ensure_ascii=False),
-                    media_type="application/geo+json")
+    return Response(frame.to_json(na="null", drop_id=True, ensure_ascii=False), media_type="application/geo+json")
 
 
 @router.post("/tickets/escalations")
@@ -197,14 +220,23 @@ def escalate_now(store: StoreDep, principal: HandlerDep, actor: str = "system") 
 
 
 @router.get("/tickets")
-def list_tickets(store: StoreDep, grid: str | None = None, status: str | None = None, matter: str | None = None,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+def list_tickets(
+    store: StoreDep,
+    grid: str | None = None,
+    status: str | None = None,
+    matter: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
     """Tickets, newest first; ``grid`` matches micro-grid, grid, community or street codes."""
     statuses = status.split(",") if status else None
     items = store.list(grid=grid, status=statuses, matter=matter, limit=limit, offset=offset)
-    return {"count": len(items), "limit": limit, "offset": offset,
-            "tickets": [ticket_dict(t, store.catalogue) for t in items]}
+    return {
+        "count": len(items),
+        "limit": limit,
+        "offset": offset,
+        "tickets": [ticket_dict(t, store.catalogue) for t in items],
+    }
 
 
 @router.get("/tickets/{ticket_id}")
@@ -218,15 +250,26 @@ def get_ticket(ticket_id: int, store: StoreDep, response: Response) -> dict[str,
 
 
 @router.post("/tickets/{ticket_id}/transitions")
-def transition(ticket_id: int, body: TransitionIn, store: StoreDep, response: Response, principal: HandlerDep,
-               if_match: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+def transition(
+    ticket_id: int,
+    body: TransitionIn,
+    store: StoreDep,
+    response: Response,
+    principal: HandlerDep,
+    if_match: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
     """Move a ticket along the loop; 409 with both states when the loop does not allow it."""
     current = store.get(ticket_id)
-    require(principal, "handle_tickets", current.grid_code or current.community_code or current.street_code,
-            f"handling ticket {ticket_id}")
+    require(
+        principal,
+        "handle_tickets",
+        current.grid_code or current.community_code or current.street_code,
+        f"handling ticket {ticket_id}",
+    )
     params = body.model_dump(exclude={"action", "actor", "note", "at", "expected_version"}, exclude_none=True)
     expected = body.expected_version if body.expected_version is not None else _version_from(if_match)
-    ticket = store.transition(ticket_id, body.action, actor=body.actor, note=body.note, at=body.at,
-                              expected_version=expected, **params)
+    ticket = store.transition(
+        ticket_id, body.action, actor=body.actor, note=body.note, at=body.at, expected_version=expected, **params
+    )
     response.headers["ETag"] = f'"{ticket.version}"'
     return ticket_dict(ticket, store.catalogue)

@@ -22,8 +22,13 @@ from gridgis.maps.tiles import MAX_ZOOM, TileCache
 
 router = APIRouter(tags=["viewer"])
 
-LayerName = Annotated[str, Path(pattern=r"^[a-z_]+$", description="layer: streets, communities, grids, micro_grids, "
-                                                                   "compounds, buildings or stations")]
+LayerName = Annotated[
+    str,
+    Path(
+        pattern=r"^[a-z_]+$",
+        description="layer: streets, communities, grids, micro_grids, compounds, buildings or stations",
+    ),
+]
 
 
 def _cache(request: Request) -> TileCache:
@@ -74,13 +79,19 @@ def viewer_meta(request: Request, repository: RepositoryDep, settings: SettingsD
 
 
 @router.get("/tiles/{layer}/{z}/{x}/{y}.geojson", summary="A GeoJSON tile, simplified for its zoom level")
-def geojson_tile(request: Request, repository: RepositoryDep, layer: LayerName,
-                 z: Annotated[int, Path(ge=0, le=MAX_ZOOM)], x: Annotated[int, Path(ge=0)],
-                 y: Annotated[int, Path(ge=0)],
-                 zoom: Annotated[int | None, Query(ge=0, le=MAX_ZOOM, description="display zoom to simplify for "
-                                                   "(default z; z+2 makes a 1,024-px tile)")] = None,
-                 crs: Annotated[str, Query(pattern="^(wgs84|gcj02)$", description="gcj02 lines up with AMap "
-                                                                                  "tiles")] = "wgs84") -> Response:
+def geojson_tile(
+    request: Request,
+    repository: RepositoryDep,
+    layer: LayerName,
+    z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
+    x: Annotated[int, Path(ge=0)],
+    y: Annotated[int, Path(ge=0)],
+    zoom: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_ZOOM, description="display zoom to simplify for (default z; z+2 makes a 1,024-px tile)"),
+    ] = None,
+    crs: Annotated[str, Query(pattern="^(wgs84|gcj02)$", description="gcj02 lines up with AMap tiles")] = "wgs84",
+) -> Response:
     text, count, gen = service.tile(repository, _cache(request), layer, z, x, y, zoom, crs)
     etag = f'"g{gen}-{layer}-{z}-{x}-{y}-{zoom if zoom is not None else z}-{crs}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
@@ -105,6 +116,7 @@ def locate(request: Request, repository: RepositoryDep, code: str) -> dict:
 
 
 @router.get("/viewer/search", summary="Features whose name or code contains q")
-def search(request: Request, repository: RepositoryDep,
-           q: Annotated[str, Query(min_length=1, max_length=100)]) -> JSONResponse:
+def search(
+    request: Request, repository: RepositoryDep, q: Annotated[str, Query(min_length=1, max_length=100)]
+) -> JSONResponse:
     return JSONResponse(service.search(repository, _cache(request), q))

@@ -37,15 +37,19 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 elif context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url") or os.environ.get("GRIDGIS_DATABASE_URL"),
-                      target_metadata=metadata, literal_binds=True)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url") or os.environ.get("GRIDGIS_DATABASE_URL"),
+        target_metadata=metadata,
+        literal_binds=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:
     from gridgis.storage.engine import make_engine
 
-    engine = make_engine(config.get_main_option("sqlalchemy.url")
-                         or os.environ.get("GRIDGIS_DATABASE_URL", "sqlite:///gridgis.db"))
+    engine = make_engine(
+        config.get_main_option("sqlalchemy.url") or os.environ.get("GRIDGIS_DATABASE_URL", "sqlite:///gridgis.db")
+    )
     try:
         with engine.begin() as conn:
             _run(conn)

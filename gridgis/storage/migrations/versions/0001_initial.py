@@ -46,16 +46,21 @@ def upgrade() -> None:
         sa.Column("generation_high", sa.BigInteger, nullable=True),
         sa.Column("version", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_features"),
-        sa.ForeignKeyConstraint(["generation_low"], ["generations.id"],
-                                name="fk_features_generation_low_generations"),
-        sa.ForeignKeyConstraint(["generation_high"], ["generations.id"],
-                                name="fk_features_generation_high_generations"),
+        sa.ForeignKeyConstraint(["generation_low"], ["generations.id"], name="fk_features_generation_low_generations"),
+        sa.ForeignKeyConstraint(
+            ["generation_high"], ["generations.id"], name="fk_features_generation_high_generations"
+        ),
     )
     op.create_index("ix_features_layer_code", "features", ["layer", "code"])
     op.create_index("ix_features_layer_generation_high", "features", ["layer", "generation_high"])
-    op.create_index("uq_features_current", "features", ["layer", "code"], unique=True,
-                    sqlite_where=sa.text("generation_high IS NULL"),
-                    postgresql_where=sa.text("generation_high IS NULL"))
+    op.create_index(
+        "uq_features_current",
+        "features",
+        ["layer", "code"],
+        unique=True,
+        sqlite_where=sa.text("generation_high IS NULL"),
+        postgresql_where=sa.text("generation_high IS NULL"),
+    )
     if postgres:
         op.create_index("ix_features_geometry", "features", ["geometry"], postgresql_using="gist")
 

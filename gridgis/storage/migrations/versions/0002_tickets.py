@@ -24,8 +24,12 @@ def upgrade() -> None:
         op.create_index(name, "tickets", cols)
     if postgres:
         op.create_index("ix_tickets_geometry", "tickets", ["geometry"], postgresql_using="gist")
-    op.create_table("ticket_events", *event_columns(), sa.PrimaryKeyConstraint("id", name="pk_ticket_events"),
-                    sa.UniqueConstraint("ticket_id", "seq", name="uq_ticket_events_ticket_id_seq"))
+    op.create_table(
+        "ticket_events",
+        *event_columns(),
+        sa.PrimaryKeyConstraint("id", name="pk_ticket_events"),
+        sa.UniqueConstraint("ticket_id", "seq", name="uq_ticket_events_ticket_id_seq"),
+    )
 
 
 def downgrade() -> None:
