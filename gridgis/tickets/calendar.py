@@ -124,9 +124,6 @@ class WorkCalendar:
             return False
         return day.weekday() < 5
 
-    def holiday_name(self, day: date) -> str | None:
-        return self.holidays.get(day)
-
     @property
     def day_length(self) -> timedelta:
         """Working time in one working day."""
