@@ -106,6 +106,77 @@ def _group(hh: np.ndarray, xy: np.ndarray, adj: list[set[int]], config: Alignmen
     return [sorted(m) for m in groups if m]
 
 
+def _label_components(n: int, label: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Component id of every face in the graph of edges joining faces of the same label."""
+    parent = np.arange(n)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(lo[label[lo] == label[hi]], hi[label[lo] == label[hi]]):
+        ra, rb = find(int(a)), find(int(b))
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(i) for i in range(n)], dtype=np.int64)
+
+
+def contiguous_labels(
+    faces: np.ndarray,
+    label: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    length: np.ndarray,
+    homes: np.ndarray,
+    max_rounds: int = 50,
+) -> np.ndarray:
+    """Relabel faces so that every label's faces form one piece.
+
+    A building's Voronoi region clipped to a non-convex grid can fall apart. The piece holding the
+    building (``homes[label]``, a point; else the largest piece) keeps the label; every other piece
+    joins the neighbouring label it shares most boundary with, through faces already in their
+    label's home piece, until no piece is detached (or nothing changes: the grid itself is in
+    several parts).
+    """
+    label = np.asarray(label).copy()
+    n = len(faces)
+    if n < 2:
+        return label
+    area = shapely.area(faces)
+    home_face = np.full(int(label.max()) + 1, -1)
+    if len(homes):
+        fi, hi_ = shapely.STRtree(faces).query(homes, predicate="intersects")
+        for h, f in zip(fi, hi_):
+            if h < len(home_face) and label[f] == h and home_face[h] < 0:
+                home_face[h] = f
+    for _ in range(max_rounds):
+        comp = _label_components(n, label, lo, hi)
+        comp_area = np.bincount(comp, weights=area, minlength=n)
+        home_comp = {}
+        for f in np.argsort(-comp_area[comp], kind="stable"):  # largest piece first
+            home_comp.setdefault(int(label[f]), int(comp[f]))
+        for lab_, f in enumerate(home_face):
+            if f >= 0 and lab_ in home_comp:
+                home_comp[lab_] = int(comp[f])
+        good = np.array([home_comp[int(label[f])] == comp[f] for f in range(n)])
+        if good.all():
+            break
+        shared: dict[int, dict[int, float]] = {}
+        for a, b, ln in zip(lo, hi, length):
+            for x, y in ((a, b), (b, a)):
+                if not good[x] and good[y] and label[x] != label[y]:
+                    d = shared.setdefault(int(comp[x]), {})
+                    d[int(label[y])] = d.get(int(label[y]), 0.0) + float(ln)
+        if not shared:
+            break
+        for c, options in shared.items():
+            best = sorted(options.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            label[comp == c] = best
+    return label
+
+
 def split_grid(
     grid_geom: shapely.Geometry, bgeoms: np.ndarray, bhh: np.ndarray, config: AlignmentConfig
 ) -> tuple[list[shapely.Geometry], list[list[int]]]:
@@ -123,7 +194,8 @@ def split_grid(
     inside = shapely.contains_properly(grid, rep)
     faces, rep = faces[inside], rep[inside]
     face_b = lab[shapely.STRtree(shapely.points(xy)).nearest(rep)]
-    lo, hi, _ = _face_adjacency(faces)
+    lo, hi, length = _face_adjacency(faces)
+    face_b = contiguous_labels(faces, face_b, lo, hi, length, shapely.point_on_surface(bgeoms))
     adj: list[set[int]] = [set() for _ in range(len(bgeoms))]
     for a, b in zip(face_b[lo], face_b[hi]):
         if a != b:
@@ -147,7 +219,8 @@ def split_grid(
         groups = [m for m in groups if m]
     polys = []
     for members in groups:
-        polys.append(shapely.coverage_union_all(faces[np.isin(face_b, members)]))
+        u = shapely.coverage_union_all(faces[np.isin(face_b, members)])
+        polys.append(shapely.get_geometry(u, 0) if shapely.get_num_geometries(u) == 1 else u)
     groups = [sorted(m) for m in groups]
     keep = [i for i, p in enumerate(polys) if not p.is_empty]
     return [polys[i] for i in keep], [groups[i] for i in keep]

@@ -514,9 +514,14 @@ def _run_communities(inputs: list[CommunityInput], config: AlignmentConfig, work
         yield from pool.map(_community_job, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
 
 
-def _with_new_grids(keep: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, steps: list[dict[str, Any]]) -> gpd.GeoDataFrame:
-    """Add a row per grid created by a split: the split grid's fields, a new code and name, no workers."""
+def _with_new_grids(
+    keep: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, steps: list[dict[str, Any]], alive: set[str]
+) -> gpd.GeoDataFrame:
+    """Add a row per grid created by a split and still in ``alive`` (a later merge may have removed it):
+    the split grid's fields, a new code and name, no workers. A grid split twice, or a part of a
+    split grid split again, names its parts after its own name."""
     rows = []
+    done: set[str] = set(keep["code"].astype(str))
     source = grids.assign(_code=grids["code"].astype(str)).drop_duplicates("_code").set_index("_code")
     for st in steps:
         if st["op"] != "split":
@@ -536,8 +541,10 @@ def _with_new_grids(keep: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, steps: list
             }
         )
         row = {k: v for k, v in row.items() if k in keep.columns}
-        rows.append(row)
         source.loc[st["new_grid"]] = pd.Series(row)  # a grid split twice names its own part
+        if st["new_grid"] in alive and st["new_grid"] not in done:
+            rows.append(row)
+            done.add(st["new_grid"])
     if not rows:
         return keep
     new = gpd.GeoDataFrame(pd.DataFrame(rows, columns=keep.columns), geometry=keep.geometry.name, crs=keep.crs)
@@ -602,7 +609,7 @@ def propose_alignment(
             on_progress(k + 1, len(inputs))
     if len(inputs) > 1:
         new_geoms = match_vertices(new_geoms, config.grid_size_m)
-    keep = _with_new_grids(grids[grids["code"].astype(str).isin(new_geoms)].copy(), grids, restructured)
+    keep = _with_new_grids(grids[grids["code"].astype(str).isin(new_geoms)].copy(), grids, restructured, set(new_geoms))
     codes = keep["code"].astype(str).tolist()
     geoms = [new_geoms[c] for c in codes]
     keep = keep.set_geometry(to_storage_series(geoms, crs, index=keep.index).values, crs="EPSG:4326")
