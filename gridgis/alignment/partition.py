@@ -253,6 +253,8 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     lines = [shapely.boundary(area)]
     lines += [shapely.boundary(g) for g in grids if not g.is_empty]
     lines += [shapely.boundary(g) for g in group_geoms]
+    # small compounds inside a large group are atoms of their own: their outlines must cut faces too
+    lines += [shapely.boundary(comps[i]) for _, m in subs for i in m]
     # land between compounds is cut where it is equally near two compounds, so each compound's
     # surroundings can move with it
     if len(group_geoms) >= 2:

@@ -20,7 +20,7 @@ import shapely
 
 from gridgis.alignment._frames import households, metric, require_frame, text_column, to_storage_series
 from gridgis.alignment.config import AlignmentConfig
-from gridgis.alignment.partition import CommunityInput, Partition, build_partition
+from gridgis.alignment.partition import CommunityInput, Partition, _face_adjacency, build_partition
 from gridgis.alignment.rebalance import components, deviation, fill_gaps, initial_assignment, make_contiguous, rebalance
 from gridgis.alignment.restructure import split_and_merge
 from gridgis.alignment.validate import CoverageReport, validate_coverage
@@ -226,6 +226,57 @@ def _small_compounds(ci: CommunityInput, config: AlignmentConfig) -> np.ndarray:
     return shapely.set_precision(g[hh <= config.large_households], config.grid_size_m)
 
 
+def contiguous_faces(face_new: np.ndarray, p: Partition, fixed: frozenset[str] = frozenset()) -> np.ndarray:
+    """Give every grid's faces one piece: detached pieces join the neighbour sharing most boundary.
+
+    Atoms are moved whole and every grid is contiguous in atoms, but an atom can itself be in several
+    pieces (a compound drawn as a multipolygon, a building's region in a concave compound, a compound
+    cut in two by the community line). The piece of a grid holding most households (then most area)
+    stays; each other piece joins the neighbouring grid it shares the longest boundary with. A piece
+    touching no other grid (an island) stays where it is and is explained as ``disconnected``.
+    """
+    out = face_new.copy()
+    n = len(out)
+    if n < 2:
+        return out
+    lo, hi, length = _face_adjacency(p.faces)
+    for _ in range(20):
+        lab = np.array(["" if g is None else str(g) for g in out], dtype=object)
+        same = lab[lo] == lab[hi]
+        parent = np.arange(n)
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for a, b in zip(lo[same], hi[same]):
+            ra, rb = find(int(a)), find(int(b))
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+        comp = np.array([find(i) for i in range(n)])
+        hh = np.bincount(comp, weights=p.face_households, minlength=n)
+        area = np.bincount(comp, weights=p.face_area, minlength=n)
+        main: dict[str, int] = {}
+        for c in sorted(set(comp.tolist()), key=lambda c: (-round(hh[c], 6), -round(area[c], 6), c)):
+            main.setdefault(lab[c], c)
+        detached = {int(c) for c in set(comp.tolist()) if lab[c] and main[lab[c]] != c and lab[c] not in fixed}
+        if not detached:
+            break
+        shared: dict[int, dict[str, float]] = {}
+        for a, b, ln in zip(lo[~same], hi[~same], length[~same]):
+            for x, y in ((a, b), (b, a)):
+                if comp[x] in detached and lab[y] and comp[y] == main[lab[y]] and lab[y] not in fixed:
+                    d = shared.setdefault(int(comp[x]), {})
+                    d[lab[y]] = d.get(lab[y], 0.0) + float(ln)
+        if not shared:
+            break
+        for c, options in sorted(shared.items()):
+            out[comp == c] = min(options.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+    return out
+
+
 def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, Any]:
     """Align one community (metric CRS): the new grid per face, dissolved grids, moves and explanations."""
     p = build_partition(ci, config)
@@ -248,6 +299,7 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
         )
         moves += more
     face_new = assign[p.face_atom] if len(p.face_atom) else np.array([], dtype=object)
+    face_new = contiguous_faces(face_new, p, fixed=ci.dedicated)
     geoms: dict[str, shapely.Geometry] = {}
     explanations = []
     hh = p.atoms["households"].to_numpy() if len(p.atoms) else np.zeros(0)
@@ -258,7 +310,9 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
     total = float(hh.sum())
     for g in sorted(members):
         geoms[g] = shapely.coverage_union_all(p.faces[face_new == g])
-        if len(components(members[g], p.atom_adjacency)) > 1:
+        if shapely.get_num_geometries(geoms[g]) == 1 and geoms[g].geom_type == "MultiPolygon":
+            geoms[g] = shapely.get_geometry(geoms[g], 0)
+        if shapely.get_num_geometries(geoms[g]) > 1:
             explanations.append(
                 {
                     "grid": g,

@@ -267,6 +267,8 @@ def make_case(seed: int, max_compounds: int = 45) -> Case:
             geoms[i] = shapely.MultiPolygon([geoms[i], geoms[j]])
             kinds[i] = "multipolygon"
             del geoms[j], kinds[j]
+    keep = [k for k, g in enumerate(geoms) if g is not None and not g.is_empty and g.area > 1.0]
+    geoms, kinds = [geoms[k] for k in keep], [kinds[k] for k in keep]
     geoms_a = np.array(geoms, dtype=object)
     big_share = 0.2 if rng.random() < 0.4 else 0.03
     hh = _households(geoms_a, rng, big_share)
