@@ -192,7 +192,7 @@ def _synthetic_buildings(compound: shapely.Geometry, rng: np.random.Generator) -
     return out
 
 
-def make_case(seed: int, max_compounds: int = 45) -> Case:
+def make_case(seed: int, max_compounds: int = 45, max_half_m: float = 650.0) -> Case:
     """The field case of ``seed`` (same seed, same case)."""
     rng = np.random.default_rng(seed)
     source = _rng_choice(rng, ["beijing", "shanghai", "shenzhen", "streets"], [0.25, 0.25, 0.25, 0.25])
@@ -200,6 +200,7 @@ def make_case(seed: int, max_compounds: int = 45) -> Case:
     crs = CITIES[city][4]
     outlines = mapv_outlines()[city]
     half = float(rng.uniform(300, 650))
+    half = min(half, max_half_m)
     meta: dict[str, Any] = {"seed": seed, "source": source, "half_m": round(half)}
     if source == "streets":
         streets = beijing_streets()
