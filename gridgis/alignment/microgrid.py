@@ -16,7 +16,7 @@ import shapely
 
 from gridgis.alignment._frames import households, metric, require_frame, text_column, to_storage_series
 from gridgis.alignment.config import AlignmentConfig
-from gridgis.alignment.partition import _building_regions, _face_adjacency, _poly, _voronoi_lines
+from gridgis.alignment.partition import _building_regions, _face_adjacency, _poly, _voronoi_lines, label_components
 from gridgis.crs import metric_crs_for
 from gridgis.errors import ValidationError
 
@@ -106,23 +106,6 @@ def _group(hh: np.ndarray, xy: np.ndarray, adj: list[set[int]], config: Alignmen
     return [sorted(m) for m in groups if m]
 
 
-def _label_components(n: int, label: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Component id of every face in the graph of edges joining faces of the same label."""
-    parent = np.arange(n)
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in zip(lo[label[lo] == label[hi]], hi[label[lo] == label[hi]]):
-        ra, rb = find(int(a)), find(int(b))
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return np.array([find(i) for i in range(n)], dtype=np.int64)
-
-
 def contiguous_labels(
     faces: np.ndarray,
     label: np.ndarray,
@@ -152,7 +135,7 @@ def contiguous_labels(
             if h < len(home_face) and label[f] == h and home_face[h] < 0:
                 home_face[h] = f
     for _ in range(max_rounds):
-        comp = _label_components(n, label, lo, hi)
+        comp = label_components(n, label, lo, hi)
         comp_area = np.bincount(comp, weights=area, minlength=n)
         home_comp = {}
         for f in np.argsort(-comp_area[comp], kind="stable"):  # largest piece first
@@ -172,7 +155,7 @@ def contiguous_labels(
         if not shared:
             break
         for c, options in shared.items():
-            best = sorted(options.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            best = min(options.items(), key=lambda kv: (-kv[1], kv[0]))[0]
             label[comp == c] = best
     return label
 

@@ -204,6 +204,23 @@ def _face_adjacency(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return uniq // len(faces), uniq % len(faces), total
 
 
+def label_components(n: int, label: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Component id of every face in the graph of edges joining faces of the same label."""
+    parent = np.arange(n)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(lo[label[lo] == label[hi]], hi[label[lo] == label[hi]]):
+        ra, rb = find(int(a)), find(int(b))
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(i) for i in range(n)], dtype=np.int64)
+
+
 def _pick_first(n: int, left: np.ndarray, right: np.ndarray, rank: np.ndarray) -> np.ndarray:
     """For each of ``n`` items, the ``right`` with the lowest ``rank`` among its pairs (-1 when none)."""
     out = np.full(n, -1, dtype=np.int64)

@@ -10,7 +10,7 @@ coverage of the community.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
@@ -20,8 +20,8 @@ import shapely
 
 from gridgis.alignment._frames import households, metric, require_frame, text_column, to_storage_series
 from gridgis.alignment.config import AlignmentConfig
-from gridgis.alignment.partition import CommunityInput, Partition, _face_adjacency, build_partition
-from gridgis.alignment.rebalance import components, deviation, fill_gaps, initial_assignment, make_contiguous, rebalance
+from gridgis.alignment.partition import CommunityInput, Partition, _face_adjacency, build_partition, label_components
+from gridgis.alignment.rebalance import deviation, fill_gaps, initial_assignment, make_contiguous, rebalance
 from gridgis.alignment.restructure import split_and_merge
 from gridgis.alignment.validate import CoverageReport, validate_coverage
 from gridgis.crs import metric_crs_for
@@ -243,19 +243,7 @@ def contiguous_faces(face_new: np.ndarray, p: Partition, fixed: frozenset[str] =
     for _ in range(20):
         lab = np.array(["" if g is None else str(g) for g in out], dtype=object)
         same = lab[lo] == lab[hi]
-        parent = np.arange(n)
-
-        def find(x: int) -> int:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for a, b in zip(lo[same], hi[same]):
-            ra, rb = find(int(a)), find(int(b))
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        comp = np.array([find(i) for i in range(n)])
+        comp = label_components(n, lab, lo, hi)
         hh = np.bincount(comp, weights=p.face_households, minlength=n)
         area = np.bincount(comp, weights=p.face_area, minlength=n)
         main: dict[str, int] = {}
@@ -277,8 +265,10 @@ def contiguous_faces(face_new: np.ndarray, p: Partition, fixed: frozenset[str] =
     return out
 
 
-def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, Any]:
-    """Align one community (metric CRS): the new grid per face, dissolved grids, moves and explanations."""
+def _align_once(
+    ci: CommunityInput, config: AlignmentConfig, reserved: set[str]
+) -> tuple[Partition, np.ndarray, np.ndarray, list[dict[str, Any]], list[dict]]:
+    """One pass: partition, assignment, rebalancing, split/merge; new codes avoid ``reserved``."""
     p = build_partition(ci, config)
     assign = fill_gaps(initial_assignment(p, ci.dedicated), p.atom_adjacency)
     assign = make_contiguous(assign, p)
@@ -292,7 +282,7 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
             p,
             config,
             ci.code,
-            ci.grid_codes,
+            sorted(set(ci.grid_codes) | reserved),
             fixed=ci.dedicated,
             building_geoms=_snap_buildings(ci, config),
             compound_geoms=_small_compounds(ci, config),
@@ -300,9 +290,54 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
         moves += more
     face_new = assign[p.face_atom] if len(p.face_atom) else np.array([], dtype=object)
     face_new = contiguous_faces(face_new, p, fixed=ci.dedicated)
+    return p, assign, face_new, steps, moves
+
+
+def _dissolve(p: Partition, face_new: np.ndarray) -> dict[str, shapely.Geometry]:
+    out = {}
+    for g in sorted({x for x in face_new if x is not None}):
+        u = shapely.coverage_union_all(p.faces[face_new == g])
+        out[g] = shapely.get_geometry(u, 0) if shapely.get_num_geometries(u) == 1 else u
+    return out
+
+
+def align_community(ci: CommunityInput, config: AlignmentConfig, max_passes: int = 4) -> dict[str, Any]:
+    """Align one community (metric CRS): the new grid per face, dissolved grids, moves and explanations.
+
+    The steps are repeated on their own result until a pass changes nothing, so aligning an aligned
+    community changes nothing (idempotence). Later passes work on a partition whose lines are a
+    subset of the first one's, so their result maps back onto the first partition's faces.
+    """
+    p0, assign, face0, steps, moves = _align_once(ci, config, set())
+    p = p0
+    reserved = set(ci.grid_codes)
+    for _ in range(max_passes - 1):
+        geoms_now = _dissolve(p0, face0)
+        reserved |= set(geoms_now)
+        ci2 = replace(
+            ci,
+            grid_codes=list(geoms_now),
+            grid_geoms=np.array(list(geoms_now.values()), dtype=object),
+            dedicated=frozenset(g for g in ci.dedicated if g in geoms_now),
+        )
+        p2, assign2, face2, steps2, moves2 = _align_once(ci2, config, reserved)
+        same = np.array([a == b for a, b in zip(p2.face_grid, face2)], dtype=bool)
+        if same.all():
+            break
+        # every first-pass face lies in one face of this pass
+        rep = shapely.point_on_surface(p0.faces)
+        fi, fj = shapely.STRtree(p2.faces).query(rep, predicate="within")
+        mapped = face0.copy()
+        mapped[fi] = face2[fj]
+        face0, p, assign = mapped, p2, assign2
+        steps += steps2
+        moves += moves2
+    face_new = face0
+    p_final = p
+    p = p0
     geoms: dict[str, shapely.Geometry] = {}
     explanations = []
-    hh = p.atoms["households"].to_numpy() if len(p.atoms) else np.zeros(0)
+    hh = p_final.atoms["households"].to_numpy() if len(p_final.atoms) else np.zeros(0)
     members: dict[str, list[int]] = {}
     for a, g in enumerate(assign):
         if g is not None:
@@ -327,7 +362,7 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
         e = (
             None
             if g in ci.dedicated
-            else _explain(g, float(hh[members[g]].sum()), members[g], p, ci, total, len(basic), config)
+            else _explain(g, float(hh[members[g]].sum()), members[g], p_final, ci, total, len(basic), config)
         )
         if e:
             explanations.append(e)
