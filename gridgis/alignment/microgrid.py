@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from gridgis.alignment._frames import households, metric, require_frame, text_column, to_storage_series
@@ -301,3 +302,55 @@ def split_microgrids(
         crs="EPSG:4326",
     )
     return out, explanations
+
+
+def split_micro_grids(
+    grid: gpd.GeoDataFrame | gpd.GeoSeries | pd.Series,
+    buildings: gpd.GeoDataFrame | None,
+    config: AlignmentConfig | None = None,
+) -> tuple[gpd.GeoDataFrame, list[dict]]:
+    """(Re)split the micro-grids of one grid or a few grids, e.g. after a planner operation.
+
+    The one entry point for operations (split, merge, move-boundary, transfers, apply-proposal):
+    call it for every grid the operation changed or created and replace that grid's micro-grids
+    with the result. Signature and output are stable.
+
+    Parameters
+    ----------
+    grid : GeoDataFrame, or one row of it (Series with ``code`` and ``geometry``)
+        The grid(s) in EPSG:4326 with ``code`` (``name`` optional, used for micro-grid names).
+        A row must carry its frame's CRS (pass ``frame.loc[[i]]`` when unsure); a bare Series
+        is taken to be EPSG:4326.
+    buildings : GeoDataFrame or None
+        Buildings (EPSG:4326, ``code``, ``households``); each goes to the grid holding its
+        representative point; buildings elsewhere are ignored, so the whole layer may be passed.
+    config : AlignmentConfig, optional
+        ``microgrid_min`` / ``microgrid_max`` (default 30–100 households).
+
+    Returns
+    -------
+    (GeoDataFrame, list of dict)
+        Micro-grids in EPSG:4326 with the columns ``MICRO_COLUMNS`` (``code`` = grid code + 2
+        digits numbered north→south, west→east; ``grid_code``, ``households``, ``buildings``,
+        ``building_codes``), and explanations for micro-grids outside the range. Guarantees
+        per grid: each micro-grid is one polygon (a grid itself in several parts gives parts
+        accordingly), together they tile the grid exactly (``shapely.coverage_is_valid``, same
+        union), every building lies in exactly one, and their households add up to those of the
+        grid's buildings.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> g = gpd.GeoDataFrame({"code": ["110105001001001"]},
+    ...     geometry=[shapely.box(116.30, 39.90, 116.301, 39.901)], crs="EPSG:4326")
+    >>> micro, notes = split_micro_grids(g.iloc[0], None)
+    >>> micro["code"].tolist()
+    ['11010500100100101']
+    """
+    if isinstance(grid, pd.Series) and not isinstance(grid, gpd.GeoSeries):
+        frame = gpd.GeoDataFrame([grid.to_dict()], geometry="geometry", crs="EPSG:4326")
+    elif isinstance(grid, gpd.GeoSeries):
+        raise ValidationError("grid: pass a GeoDataFrame (or one row of it) with a code, not a bare GeoSeries")
+    else:
+        frame = grid
+    return split_microgrids(frame, buildings, config)

@@ -301,6 +301,11 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     grank = np.argsort(np.argsort(gcodes.astype(str))) if len(gcodes) else np.zeros(0, int)
     fi, gi_ = shapely.STRtree(grids).query(rep, predicate="within") if len(grids) else (np.zeros(0, int),) * 2
     fg = _pick_first(n, fi, gi_, grank)
+    # hairline gaps (reprojection and re-noding leave faces of mm² between grids that meet) belong to
+    # the grid they touch, so a proposal read back from storage is the same coverage
+    tiny = (fg < 0) & (face_area < 1.0)
+    if tiny.any() and len(grids):
+        fg[tiny] = shapely.STRtree(grids).nearest(rep[tiny])
     face_grid = np.where(fg >= 0, gcodes[np.maximum(fg, 0)] if len(gcodes) else None, None).astype(object)
     fi, ki = (
         shapely.STRtree(group_geoms).query(rep, predicate="within") if len(group_geoms) else (np.zeros(0, int),) * 2

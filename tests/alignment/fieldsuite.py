@@ -306,22 +306,24 @@ def make_case(seed: int, max_compounds: int = 45, max_half_m: float = 650.0) -> 
             grid_rows.append({"code": f"{cc}{seq:03d}", "name": f"第{seq}网格", "community_code": cc})
             grid_geoms.append(g)
 
-    def frame(rows: list[dict], gs: list) -> gpd.GeoDataFrame:
-        return gpd.GeoDataFrame(rows, geometry=list(gs), crs=crs).to_crs("EPSG:4326")
+    def frame(rows: list[dict], gs: list, columns: list[str]) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(rows, columns=columns, geometry=list(gs), crs=crs).to_crs("EPSG:4326")
 
-    communities = frame([{"code": c, "name": n} for c, n in zip(comm_codes, comm_names)], comm_geoms)
+    communities = frame([{"code": c, "name": n} for c, n in zip(comm_codes, comm_names)], comm_geoms, ["code", "name"])
     compounds = frame(
         [
             {"code": f"{comm_codes[0]}Q{i + 1:03d}", "name": f"小区{i + 1}", "households": int(h), "kind": k}
             for i, (h, k) in enumerate(zip(hh, kinds))
         ],
         geoms,
+        ["code", "name", "households", "kind"],
     )
-    grids = frame(grid_rows, grid_geoms)
+    grids = frame(grid_rows, grid_geoms, ["code", "name", "community_code"])
     buildings = (
         frame(
             [{"code": f"B{i + 1:05d}", "name": f"{i + 1}号楼", "households": int(h)} for i, h in enumerate(b_hh)],
             b_geoms,
+            ["code", "name", "households"],
         )
         if b_geoms
         else None
