@@ -19,6 +19,7 @@ import pandas as pd
 import shapely
 
 from gridgis.alignment._frames import households, metric, require_frame, text_column, to_storage_series
+from gridgis.alignment.compactness import compactness_summary
 from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.partition import CommunityInput, Partition, _face_adjacency, build_partition, label_components
 from gridgis.alignment.rebalance import deviation, fill_gaps, initial_assignment, make_contiguous, rebalance
@@ -59,6 +60,9 @@ class Proposal:
     #: grids split in two (``op`` ``split``: ``grid``, ``new_grid``) or merged (``op`` ``merge``:
     #: ``grid``, ``into``), with ``community_code`` and the households involved
     restructured: list[dict[str, Any]] = field(default_factory=list)
+    #: Polsby–Popper (4πA/P²) of the grids before and after: ``median_before``, ``median_after``,
+    #: ``mean_before``, ``mean_after``, ``median_ratio``
+    compactness: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -753,4 +757,5 @@ def propose_alignment(
         moves=moves,
         community_difference_m2=differences,
         restructured=restructured,
+        compactness=compactness_summary(grids, keep, crs),
     )
