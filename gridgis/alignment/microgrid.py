@@ -204,6 +204,10 @@ def split_grid(
     polys = []
     for members in groups:
         u = shapely.coverage_union_all(faces[np.isin(face_b, members)])
+        if shapely.get_num_geometries(u) > 1:  # crumbs below 1 cm² touching at a vertex only are noise
+            parts = shapely.get_parts(u)
+            parts = parts[shapely.area(parts) >= 0.01]
+            u = shapely.union_all(parts) if len(parts) else u
         polys.append(shapely.get_geometry(u, 0) if shapely.get_num_geometries(u) == 1 else u)
     groups = [sorted(m) for m in groups]
     keep = [i for i, p in enumerate(polys) if not p.is_empty]
