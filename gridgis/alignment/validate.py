@@ -14,8 +14,8 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from gridgis.alignment._frames import metric, polygonal, require_frame
-from gridgis.crs import metric_crs_for
+from gridgis.alignment._frames import polygonal, require_frame
+from gridgis.crs import ensure_storage_crs, metric_crs_for
 from gridgis.errors import Problem
 from gridgis.layers.coverage import TOLERANCE_M2, CoverageIssue, check_coverage
 
@@ -169,10 +169,9 @@ def validate_coverage(
     grids = require_frame(grids, "grids")
     crs = metric_crs or (metric_crs_for(grids) if len(grids) else "EPSG:4548")
     stored = polygonal(grids.geometry.values) if len(grids) else np.array([], dtype=object)
-    geoms = metric(grids, crs) if len(grids) else np.array([], dtype=object)
     codes = [str(c) for c in grids["code"]]
     if area is None:
-        nonempty = geoms[~shapely.is_empty(geoms)] if len(geoms) else geoms
+        nonempty = stored[~shapely.is_empty(stored)] if len(stored) else stored
         union = shapely.union_all(nonempty) if len(nonempty) else shapely.Polygon()
         target = (
             shapely.Polygon()
@@ -180,20 +179,11 @@ def validate_coverage(
             else shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(union)])
         )
     elif isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
-        area_m = polygonal(
-            gpd.GeoSeries(area.geometry if isinstance(area, gpd.GeoDataFrame) else area).to_crs(crs).values
-        )
-        target = shapely.union_all(area_m)
+        series = gpd.GeoSeries(area.geometry if isinstance(area, gpd.GeoDataFrame) else area)
+        target = shapely.union_all(polygonal(ensure_storage_crs(series.to_frame("geometry"), "area").geometry.values))
     else:
-        target = polygonal(gpd.GeoSeries([area], crs="EPSG:4326").to_crs(crs).values)[0]
-    found = check_coverage(
-        stored,
-        codes,
-        metric_crs=crs,
-        children_metric=geoms,
-        parent_metric=target,
-        tolerance_m2=tolerance_m2,
-    )
+        target = polygonal(np.array([area], dtype=object))[0]
+    found = check_coverage(stored, codes, target, metric_crs=crs, tolerance_m2=tolerance_m2)
     invalid = [
         {"grid": i.codes[0], "length_m": round(i.measure, 3), "where": i.where, "geometry": i.geometry}
         for i in found.of_kind("coverage_edge")
@@ -201,7 +191,7 @@ def validate_coverage(
     outside = [_item(i) for i in found.of_kind("coverage_outside")] if area is not None else []
     return CoverageReport(
         coverage_valid=found.valid,
-        area_m2=float(shapely.area(target)),
+        area_m2=found.parent_area_m2,
         union_area_m2=found.union_area_m2,
         difference_m2=found.difference_m2 if area is not None else 0.0,
         tolerance_m2=tolerance_m2,

@@ -115,8 +115,6 @@ def check_coverage(
     parent: shapely.Geometry | None = None,
     *,
     metric_crs: str = "EPSG:4548",
-    children_metric: np.ndarray | None = None,
-    parent_metric: shapely.Geometry | None = None,
     min_area_m2: float = MIN_AREA_M2,
     tolerance_m2: float = TOLERANCE_M2,
 ) -> CoverageCheck:
@@ -125,15 +123,15 @@ def check_coverage(
     Parameters
     ----------
     children : sequence of shapely geometries
-        The children as stored (EPSG:4326); None and empty ones are skipped.
+        The children as stored (EPSG:4326); None, empty and non-polygonal ones are skipped (the
+        per-feature checks report those).
     codes : sequence of str, optional
         The children's codes (default: their positions).
     parent : shapely geometry, optional
         The area they must tile; None checks only the children among themselves.
     metric_crs : str
-        The metric CRS areas and lengths are measured in.
-    children_metric, parent_metric : optional
-        The same geometries already projected to ``metric_crs`` (saves projecting them again).
+        The metric CRS areas and lengths are measured in. Overlays run on the geometries as stored
+        (their edges are straight in lon/lat); only their results are projected to be measured.
     min_area_m2, tolerance_m2 : float
         See :data:`MIN_AREA_M2` and :data:`TOLERANCE_M2`.
 
@@ -154,70 +152,74 @@ def check_coverage(
     """
     geoms = np.asarray(list(children), dtype=object)
     names = [str(c) for c in (codes if codes is not None else range(len(geoms)))]
-    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) if len(geoms) else np.zeros(0, bool)
+    keep = (
+        ~shapely.is_missing(geoms) & np.isin(shapely.get_type_id(geoms), (3, 6)) & ~shapely.is_empty(geoms)
+        if len(geoms)
+        else np.zeros(0, bool)
+    )
     geoms = geoms[keep]
     names = [n for n, k in zip(names, keep) if k]
-    if children_metric is not None:
-        geoms_m = np.asarray(children_metric, dtype=object)[keep]
-    else:
-        geoms_m = project(geoms, STORAGE_CRS, metric_crs) if len(geoms) else geoms
-    if parent is not None and parent_metric is None and not shapely.is_empty(parent):
-        parent_metric = project(parent, STORAGE_CRS, metric_crs)
     issues: list[CoverageIssue] = []
 
-    def back(g: shapely.Geometry) -> shapely.Geometry:
-        return project(g, metric_crs, STORAGE_CRS)
+    def measured(g: shapely.Geometry) -> tuple[shapely.Geometry, float]:
+        m = project(g, STORAGE_CRS, metric_crs)
+        return m, float(shapely.area(m))
 
+    # every overlay runs on the geometries as stored (straight edges in lon/lat); only its results
+    # are projected to be measured, so a projection never makes slivers of its own
     valid = bool(shapely.coverage_is_valid(geoms)) if len(geoms) > 1 else True
     if not valid:
-        tree = shapely.STRtree(geoms_m)
-        a, b = tree.query(geoms_m, predicate="intersects")
+        tree = shapely.STRtree(geoms)
+        a, b = tree.query(geoms, predicate="intersects")
         pairs = a < b
         a, b = a[pairs], b[pairs]
         if len(a):
-            inner = shapely.relate_pattern(geoms_m[a], geoms_m[b], "2********")
+            inner = shapely.relate_pattern(geoms[a], geoms[b], "2********")
             a, b = a[inner], b[inner]
         for x, y in zip(a, b):
-            inter = shapely.intersection(geoms_m[x], geoms_m[y])
-            area = float(shapely.area(inter))
+            inter = shapely.intersection(geoms[x], geoms[y])
+            inter_m, area = measured(inter)
             if area >= min_area_m2:
-                issues.append(CoverageIssue("coverage_overlap", (names[x], names[y]), area, back(inter), inter))
+                issues.append(CoverageIssue("coverage_overlap", (names[x], names[y]), area, inter, inter_m))
         edges = shapely.coverage_invalid_edges(geoms)
         for k, e in enumerate(edges):
             if e is None or shapely.is_empty(e):
                 continue
             e_m = project(e, STORAGE_CRS, metric_crs)
             issues.append(CoverageIssue("coverage_edge", (names[k],), float(shapely.length(e_m)), e, e_m))
-    if not len(geoms_m):
+    if not len(geoms):
         union = shapely.Polygon()
     elif valid:
-        union = shapely.coverage_union_all(geoms_m)
+        union = shapely.coverage_union_all(geoms)
     else:
-        union = shapely.union_all(geoms_m)
-    gap = shapely.Polygon()
+        union = shapely.union_all(geoms)
+    _, union_area = measured(union)
+    gap_m: shapely.Geometry = shapely.Polygon()
     difference = 0.0
-    parent_area = float(shapely.area(union))
-    if parent_metric is not None and not shapely.is_empty(parent_metric):
-        parent_area = float(shapely.area(parent_metric))
-        gap = shapely.difference(parent_metric, union)
-        outside = shapely.difference(union, parent_metric)
-        difference = float(shapely.area(gap) + shapely.area(outside))
-        tree = shapely.STRtree(geoms_m) if len(geoms_m) else None
+    parent_area = union_area
+    if parent is not None and not shapely.is_empty(parent):
+        _, parent_area = measured(parent)
+        gap = shapely.difference(parent, union)
+        outside = shapely.difference(union, parent)
+        gap_m, gap_area = measured(gap)
+        _, outside_area = measured(outside)
+        difference = gap_area + outside_area
+        tree = shapely.STRtree(geoms) if len(geoms) else None
         for kind, parts in (("coverage_gap", gap), ("coverage_outside", outside)):
             for part in shapely.get_parts(parts):
-                area = float(shapely.area(part))
+                part_m, area = measured(part)
                 if area < min_area_m2:
                     continue
                 near = sorted(names[j] for j in tree.query(part, predicate="intersects")) if tree is not None else []
-                issues.append(CoverageIssue(kind, tuple(near), area, back(part), part))
+                issues.append(CoverageIssue(kind, tuple(near), area, part, part_m))
     return CoverageCheck(
         valid=valid,
         parent_area_m2=parent_area,
-        union_area_m2=float(shapely.area(union)),
+        union_area_m2=union_area,
         difference_m2=difference,
         tolerance_m2=tolerance_m2,
         issues=issues,
-        gap_m=gap,
+        gap_m=gap_m,
     )
 
 

@@ -433,13 +433,14 @@ def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, rep
             [str(i) for i in members],
             pf.geometry.values[j],
             metric_crs=ctx.metric,
-            children_metric=ctx.geom[child][members] if len(members) else None,
-            parent_metric=ctx.geom[parent][j],
             min_area_m2=min_area,
         )
+        overlapping = {c for i in found.issues if i.kind == "coverage_overlap" for c in i.codes}
         for issue in found.issues:
             if issue.kind == "coverage_outside":
                 continue  # reported per child by the within-parent check (_links)
+            if issue.kind == "coverage_edge" and issue.codes[0] in overlapping:
+                continue  # the overlap says it
             if issue.kind == "coverage_gap":
                 area = issue.measure
                 report.add(
