@@ -149,6 +149,7 @@ def with_micro_grids(
     micro_grids: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame | None,
     config: Any = None,
+    always: bool = False,
 ) -> list[Edit]:
     """``edits`` plus the micro-grid edits that keep every changed grid exactly tiled.
 
@@ -164,6 +165,8 @@ def with_micro_grids(
         The buildings of the communities concerned (``households``).
     config : AlignmentConfig, optional
         The micro-grid household range (default 30–100).
+    always : bool
+        Split every changed grid, also when none of the touched grids had micro-grids (alignment).
 
     When a grid the edits touch has micro-grids, every grid inserted, or updated with a new outline
     (that had micro-grids, or took over a deleted grid that had), is split again into contiguous micro-grids of
@@ -179,7 +182,7 @@ def with_micro_grids(
     grid_edits = [e for e in edits if e.layer == "grids"]
     touched_all = {e.code for e in grid_edits}
     had = {str(c)[:15] for c in micro_grids["code"]} & touched_all if len(micro_grids) else set()
-    if not had:
+    if not had and not always:
         return list(edits)  # grids that never had micro-grids keep none
     merged_away = any(e.op == "delete" and e.code in had for e in grid_edits)
     resplit = [
@@ -187,12 +190,12 @@ def with_micro_grids(
         for e in grid_edits
         if e.op != "delete"
         and e.geometry is not None
-        and (e.code in had or e.op == "insert" or merged_away)
+        and (always or e.code in had or e.op == "insert" or merged_away)
         and (e.code not in current or not shapely.equals(current[e.code].geometry, e.geometry))
     ]
     retired = {e.code for e in grid_edits if e.op == "delete"}
     touched = {e.code for e in resplit} | retired
-    old = micro_grids[[str(c)[:15] in touched for c in micro_grids["code"]]]
+    old = micro_grids[np.array([str(c)[:15] in touched for c in micro_grids["code"]], dtype=bool)]
     old_rows = {str(r["code"]): r for _, r in old.iterrows()}
     out = list(edits)
     new_codes: set[str] = set()

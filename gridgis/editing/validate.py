@@ -293,7 +293,9 @@ def _overlap_problems(
             continue
         frame = after[edit.layer]
         family = _family(edit.layer, edit.code)
-        others = frame[[str(c) != edit.code and _family(edit.layer, str(c)) == family for c in frame.index]]
+        others = frame[
+            np.array([str(c) != edit.code and _family(edit.layer, str(c)) == family for c in frame.index], dtype=bool)
+        ]
         if not len(others):
             continue
         hits = others[others.geometry.intersects(edit.geometry)]
@@ -432,7 +434,7 @@ def _family_check(
     if children is None:
         return None
     family = pcode[:9] if layer == "communities" else pcode
-    mine = children[[_family(layer, str(c)) == family for c in children.index]]
+    mine = children[np.array([_family(layer, str(c)) == family for c in children.index], dtype=bool)]
     usable = [(str(c), g) for c, g in zip(mine.index, mine.geometry.values) if g is not None and shapely.is_valid(g)]
     return check_coverage(
         [g for _, g in usable], [c for c, _ in usable], pgeom, metric_crs=metric, min_area_m2=MIN_AREA_M2
