@@ -337,7 +337,7 @@ def merge_grids(grids: gpd.GeoDataFrame, codes: list[str], name: str | None = No
         extra["population"] = sum(int(plain(r.get("population")) or 0) for r in rows)
     edits = [_update("grids", keep, merged, **extra)]
     edits += [Edit("grids", "delete", str(r["code"]), {}, None, _version(r)) for r in rows[1:]]
-    return edits
+    return node_coverage(grids, edits)
 
 
 def apply_proposal(grids: gpd.GeoDataFrame, proposal: gpd.GeoDataFrame, community: str) -> list[Edit]:
@@ -365,7 +365,7 @@ def apply_proposal(grids: gpd.GeoDataFrame, proposal: gpd.GeoDataFrame, communit
         elif props != row_properties("grids", old) or not shapely.equals_exact(old.geometry, new.geometry, 1e-9):
             edits.append(Edit("grids", "update", code, props, new.geometry, _version(old)))
     edits += [Edit("grids", "delete", code, {}, None, _version(old)) for code, old in by_code.items()]
-    return edits
+    return node_coverage(grids, edits)
 
 
 def clip_children(edits: list[Edit], children: gpd.GeoDataFrame, layer: str = "micro_grids") -> list[Edit]:

@@ -24,7 +24,14 @@ from gridgis.editing.changes import Edit, _by_code, apply_edits
 from gridgis.errors import GridGISError, Problem
 from gridgis.layers import get_spec
 from gridgis.layers.base import normalize_frame, validate_frame
-from gridgis.layers.coverage import MIN_AREA_M2, CoverageCheck, check_coverage, outside_parent, project
+from gridgis.layers.coverage import (
+    MIN_AREA_M2,
+    CoverageCheck,
+    check_coverage,
+    outside_parent,
+    polygonal_part,
+    project,
+)
 
 #: child layer -> parent layer whose area its features must cover without gaps
 COVERAGE_OF = {"grids": "communities", "communities": "streets", "micro_grids": "grids"}
@@ -361,8 +368,8 @@ def _coverage_problems(
         was = _family_check(layer, before.get(layer), old_pgeom, pcode, metric)
         if now is None:
             continue
-        new_gap = shapely.difference(now.gap_m, was.gap_m) if was is not None else now.gap_m
-        area = float(shapely.area(new_gap))
+        new_gap = polygonal_part(shapely.difference(now.gap, was.gap)) if was is not None else now.gap
+        area = _area(new_gap, metric)
         if area >= options.area_tolerance_m2:
             problems.append(
                 Problem(
@@ -371,7 +378,7 @@ def _coverage_problems(
                     feature=pcode,
                     layer=layer,
                     kind="gap",
-                    where=_point(_project_back(new_gap, metric)),
+                    where=_point(new_gap),
                     details={"area_m2": round(area, 2)},
                 )
             )
@@ -421,10 +428,6 @@ def _geometry_changed(edit: Edit, before: dict[str, gpd.GeoDataFrame]) -> bool:
         return True
     old = frame.at[edit.code, "geometry"]
     return old is None or edit.geometry is None or not shapely.equals_exact(old, edit.geometry, 0.0)
-
-
-def _project_back(geom: shapely.Geometry, metric: str) -> shapely.Geometry:
-    return project(geom, metric, STORAGE_CRS)
 
 
 def _family_check(

@@ -97,8 +97,8 @@ class CoverageCheck:
     difference_m2: float
     tolerance_m2: float
     issues: list[CoverageIssue] = field(default_factory=list)
-    #: the parent's area covered by no child (metric CRS; empty without a parent)
-    gap_m: shapely.Geometry = field(default_factory=shapely.Polygon)
+    #: the parent's area covered by no child (EPSG:4326, polygonal; empty without a parent)
+    gap: shapely.Geometry = field(default_factory=shapely.Polygon)
 
     @property
     def ok(self) -> bool:
@@ -194,14 +194,14 @@ def check_coverage(
     else:
         union = shapely.union_all(geoms)
     _, union_area = measured(union)
-    gap_m: shapely.Geometry = shapely.Polygon()
+    gap: shapely.Geometry = shapely.Polygon()
     difference = 0.0
     parent_area = union_area
     if parent is not None and not shapely.is_empty(parent):
         _, parent_area = measured(parent)
-        gap = shapely.difference(parent, union)
-        outside = shapely.difference(union, parent)
-        gap_m, gap_area = measured(gap)
+        gap = polygonal_part(shapely.difference(parent, union))
+        outside = polygonal_part(shapely.difference(union, parent))
+        _, gap_area = measured(gap)
         _, outside_area = measured(outside)
         difference = gap_area + outside_area
         tree = shapely.STRtree(geoms) if len(geoms) else None
@@ -219,8 +219,22 @@ def check_coverage(
         difference_m2=difference,
         tolerance_m2=tolerance_m2,
         issues=issues,
-        gap_m=gap_m,
+        gap=gap,
     )
+
+
+def polygonal_part(geom: shapely.Geometry | None) -> shapely.Geometry:
+    """The polygons of ``geom`` (an overlay may add lines or points); an empty Polygon when none.
+
+    >>> polygonal_part(shapely.GeometryCollection([shapely.box(0, 0, 1, 1), shapely.LineString([(0, 0), (2, 2)])])).wkt
+    'POLYGON ((1 0, 1 1, 0 1, 0 0, 1 0))'
+    """
+    if geom is None or shapely.is_empty(geom):
+        return shapely.Polygon()
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
 def outside_parent(
@@ -260,5 +274,6 @@ __all__ = [
     "CoverageIssue",
     "check_coverage",
     "outside_parent",
+    "polygonal_part",
     "project",
 ]
