@@ -296,8 +296,8 @@ def _overlap_problems(
     problems: list[Problem] = []
     seen: set[tuple[str, str, str]] = set()
     for edit in edits:
-        if get_spec(edit.layer).geometry != "polygon":
-            continue
+        if get_spec(edit.layer).geometry != "polygon" or edit.layer in COVERAGE_OF:
+            continue  # overlaps within a coverage are found by the one coverage rule (_coverage_problems)
         frame = after[edit.layer]
         family = _family(edit.layer, edit.code)
         others = frame[
@@ -383,6 +383,22 @@ def _coverage_problems(
                 )
             )
         overlapping = {c for i in now.of_kind("coverage_overlap") for c in i.codes}
+        old_pairs = {i.codes for i in was.of_kind("coverage_overlap")} if was is not None else set()
+        for issue in now.of_kind("coverage_overlap"):
+            x, y = issue.codes
+            if issue.codes in old_pairs and (layer, x) not in moved and (layer, y) not in moved:
+                continue  # there before, and neither side changed
+            mine, other = (y, x) if (layer, y) in moved and (layer, x) not in moved else (x, y)
+            problems.append(
+                Problem(
+                    f"overlaps {layer} {other} by {issue.measure:.1f} m²; siblings must not overlap",
+                    feature=mine,
+                    layer=layer,
+                    kind="overlap",
+                    where=issue.where,
+                    details={"other": other, "area_m2": round(issue.measure, 2)},
+                )
+            )
         old_edges = {i.codes[0] for i in was.of_kind("coverage_edge")} if was is not None else set()
         fresh = [
             i

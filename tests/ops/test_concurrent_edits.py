@@ -97,7 +97,7 @@ class Planner:
     ) -> None:
         self.n, self.base, self.pairs, self.compounds, self.deadline = n, base, pairs, compounds, deadline
         self.stored = stored if stored is not None else [0]
-        self.client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        self.client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=300)
         self.rng = random.Random(1000 + n)
         self.log: list[dict[str, Any]] = []
         self.error: BaseException | None = None
