@@ -21,7 +21,7 @@ import shapely
 
 from gridgis.crs import STORAGE_CRS, metric_crs_for
 from gridgis.editing.changes import Edit, plain, row_properties
-from gridgis.layers.coverage import project
+from gridgis.layers.coverage import overlay, project
 
 #: faces of the noded linework smaller than this (m²) go to the neighbour they share most border with
 SLIVER_M2 = 0.5
@@ -69,7 +69,7 @@ def node_family(
     best = np.zeros(n)
     fi, gi = shapely.STRtree(arr).query(faces, predicate="intersects")
     if len(fi):
-        shares = shapely.area(shapely.intersection(faces[fi], arr[gi]))
+        shares = shapely.area(overlay("intersection", faces[fi], arr[gi]))
         for f, g, s in zip(fi, gi, shares):
             if s > best[f] or (s == best[f] and s > 0 and g < owner[f]):
                 owner[f], best[f] = g, s

@@ -29,6 +29,7 @@ from gridgis.layers.coverage import (
     CoverageCheck,
     check_coverage,
     outside_parent,
+    overlay,
     polygonal_part,
     project,
 )
@@ -368,7 +369,7 @@ def _coverage_problems(
         was = _family_check(layer, before.get(layer), old_pgeom, pcode, metric)
         if now is None:
             continue
-        new_gap = polygonal_part(shapely.difference(now.gap, was.gap)) if was is not None else now.gap
+        new_gap = polygonal_part(overlay("difference", now.gap, was.gap)) if was is not None else now.gap
         area = _area(new_gap, metric)
         if area >= options.area_tolerance_m2:
             problems.append(

@@ -61,6 +61,16 @@ def project(geoms: Any, src: str, dst: str) -> Any:
     return shapely.transform(geoms, fn)
 
 
+def overlay(op: str, a: Any, b: Any) -> Any:
+    """``shapely.<op>(a, b)`` (difference, intersection, union), retried on repaired inputs when GEOS
+    meets a topology conflict (a geometry valid in lon/lat may be invalid by a hair once projected)."""
+    fn = getattr(shapely, op)
+    try:
+        return fn(a, b)
+    except shapely.errors.GEOSException:
+        return fn(shapely.make_valid(a), shapely.make_valid(b))
+
+
 @dataclass
 class CoverageIssue:
     """One defect of a coverage.
@@ -177,7 +187,7 @@ def check_coverage(
             inner = shapely.relate_pattern(geoms[a], geoms[b], "2********")
             a, b = a[inner], b[inner]
         for x, y in zip(a, b):
-            inter = shapely.intersection(geoms[x], geoms[y])
+            inter = overlay("intersection", geoms[x], geoms[y])
             inter_m, area = measured(inter)
             if area >= min_area_m2:
                 issues.append(CoverageIssue("coverage_overlap", (names[x], names[y]), area, inter, inter_m))
@@ -199,8 +209,8 @@ def check_coverage(
     parent_area = union_area
     if parent is not None and not shapely.is_empty(parent):
         _, parent_area = measured(parent)
-        gap = polygonal_part(shapely.difference(parent, union))
-        outside = polygonal_part(shapely.difference(union, parent))
+        gap = polygonal_part(overlay("difference", parent, union))
+        outside = polygonal_part(overlay("difference", union, parent))
         _, gap_area = measured(gap)
         _, outside_area = measured(outside)
         difference = gap_area + outside_area
@@ -260,7 +270,7 @@ def outside_parent(
         if grown_parent_metric is not None
         else shapely.buffer(np.asarray(parent_metric, dtype=object), tolerance_m)
     )
-    outside = shapely.difference(child_metric, grown)
+    outside = overlay("difference", child_metric, grown)
     area = shapely.area(outside)
     area = np.where(area > min_area_m2, area, 0.0)
     return outside, area
@@ -274,6 +284,7 @@ __all__ = [
     "CoverageIssue",
     "check_coverage",
     "outside_parent",
+    "overlay",
     "polygonal_part",
     "project",
 ]
