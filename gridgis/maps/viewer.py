@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import shapely
 
 from gridgis.errors import NotFoundError
@@ -188,3 +189,102 @@ def search(repository: Any, cache: TileCache, q: str, limit: int = 20) -> list[d
         if len(hits) >= limit:
             break
     return hits
+
+
+def _with_changes(frame: Any, layer: str, features: list[dict[str, Any]]) -> Any:
+    """``frame`` with the dry run's changes of ``layer`` applied (updates, inserts, deletes)."""
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import shape
+
+    mine = [f for f in features if (f.get("properties") or {}).get("layer") == layer]
+    if not mine:
+        return frame
+    gone = {f["properties"]["code"] for f in mine}
+    keep = frame[~frame["code"].astype(str).isin(gone)]
+    rows = []
+    for f in mine:
+        p = f["properties"]
+        if p.get("op") == "delete" or f.get("geometry") is None:
+            continue
+        row = {k: v for k, v in p.items() if k not in ("layer", "op")}
+        row["geometry"] = shape(f["geometry"])
+        rows.append(row)
+    if not rows:
+        return keep
+    added = gpd.GeoDataFrame(rows, geometry="geometry", crs=frame.crs or "EPSG:4326")
+    return gpd.GeoDataFrame(pd.concat([keep, added], ignore_index=True), geometry="geometry", crs=added.crs)
+
+
+def impact(repository: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """What a dry run's changes would leave in their communities, for the editor to draw.
+
+    ``body`` is ``{"changes": <the dry run's FeatureCollection>}``. The answer is a
+    FeatureCollection of problems after the change: the alignment analysis's problem pieces
+    (gaps, overlaps, cut compounds, edges that do not match; :func:`gridgis.alignment.report.analyze`,
+    the same rule as the alignment view) and changed grids whose households fall outside the
+    household range (:class:`gridgis.alignment.config.AlignmentConfig`). ``new`` is true for a
+    problem the change brings (absent before it).
+    """
+    from gridgis.alignment.config import AlignmentConfig
+    from gridgis.alignment.report import analyze
+    from gridgis.errors import ValidationError
+
+    changes = body.get("changes") if isinstance(body, dict) else None
+    features = changes.get("features") if isinstance(changes, dict) else None
+    if not isinstance(features, list):
+        raise ValidationError('send {"changes": <the FeatureCollection a dry run answered>}')
+    grid_codes = sorted(
+        {str(f["properties"]["code"]) for f in features if (f.get("properties") or {}).get("layer") == "grids"}
+    )
+    config = AlignmentConfig()
+    out: list[dict[str, Any]] = []
+    for community in sorted({c[:12] for c in grid_codes}):
+        grids = repository.read_layer("grids", filters={"community_code": community})
+        compounds = repository.read_layer("compounds", filters={"community_code": community})
+        buildings = repository.read_layer("buildings", filters={"community_code": community})
+        communities = repository.read_layer("communities", codes=[community])
+        after_grids = _with_changes(grids, "grids", features)
+
+        def keys(analysis: Any) -> set[tuple[str, str, str]]:
+            p = analysis.problems
+            return {(str(k), str(c), str(g)) for k, c, g in zip(p["kind"], p["compound_code"], p["grid_code"])}
+
+        before = keys(analyze(compounds, grids, buildings, communities, config)) if len(compounds) else set()
+        after = analyze(compounds, after_grids, buildings, communities, config)
+        for row in after.problems.itertuples():
+            key = (str(row.kind), str(row.compound_code), str(row.grid_code))
+            out.append(
+                {
+                    "type": "Feature",
+                    "geometry": shapely.geometry.mapping(row.geometry) if row.geometry is not None else None,
+                    "properties": {
+                        "kind": row.kind,
+                        "kind_zh": row.kind_zh,
+                        "message": row.message,
+                        "grid_code": row.grid_code,
+                        "compound_code": row.compound_code,
+                        "new": key not in before,
+                    },
+                }
+            )
+        for row in after_grids[after_grids["code"].astype(str).isin(grid_codes)].itertuples():
+            hh = getattr(row, "households", None)
+            if hh is None or pd.isna(hh) or config.household_min <= int(hh) <= config.household_max:
+                continue
+            out.append(
+                {
+                    "type": "Feature",
+                    "geometry": shapely.geometry.mapping(row.geometry),
+                    "properties": {
+                        "kind": "households_out_of_range",
+                        "kind_zh": "户数超出范围",
+                        "message": f"grid {row.code} would hold {int(hh)} households, outside "
+                        f"{config.household_min}–{config.household_max}",
+                        "grid_code": row.code,
+                        "compound_code": None,
+                        "new": True,
+                    },
+                }
+            )
+    return {"type": "FeatureCollection", "features": out, "range": [config.household_min, config.household_max]}
