@@ -288,3 +288,43 @@ def impact(repository: Any, body: dict[str, Any]) -> dict[str, Any]:
                 }
             )
     return {"type": "FeatureCollection", "features": out, "range": [config.household_min, config.household_max]}
+
+
+def compose_proposal(repository: Any, community: str, accepted: list[dict[str, Any]]) -> dict[str, Any]:
+    """The community's grids with only the accepted changes of an alignment proposal carried out.
+
+    Each change (a feature of ``/communities/{code}/alignment/proposal``'s ``changes``) moves its
+    piece from ``from_grid`` to ``to_grid``; the result is a grids FeatureCollection for
+    ``/operations/apply-proposal`` (which validates it like any other edit).
+    """
+    from shapely.geometry import mapping, shape
+
+    from gridgis.editing.changes import row_properties
+    from gridgis.errors import ValidationError
+
+    grids = repository.read_layer("grids", filters={"community_code": community})
+    rows = {str(r["code"]): r for _, r in grids.iterrows()}
+    geoms = {code: r.geometry for code, r in rows.items()}
+    moved: dict[str, int] = {}
+    for f in accepted:
+        props = f.get("properties") if isinstance(f, dict) else None
+        if not isinstance(props, dict) or not f.get("geometry"):
+            raise ValidationError("each accepted change is a feature of the proposal's 'changes'")
+        piece = shape(f["geometry"])
+        src, dst = props.get("from_grid"), props.get("to_grid")
+        hh = int(props.get("households") or 0)  # households move with their piece
+        moved[src or ""] = moved.get(src or "", 0) - hh
+        moved[dst or ""] = moved.get(dst or "", 0) + hh
+        if src and src in geoms:
+            geoms[src] = shapely.difference(geoms[src], piece)
+        if dst:
+            geoms[dst] = piece if dst not in geoms else shapely.union(geoms[dst], piece)
+    features = []
+    for code, geom in sorted(geoms.items()):
+        if geom.is_empty or shapely.area(geom) == 0:
+            continue
+        props = row_properties("grids", rows[code]) if code in rows else {"community_code": community}
+        props.setdefault("name", f"{community}新网格")
+        props["households"] = max(0, int(props.get("households") or 0) + moved.get(code, 0))
+        features.append({"type": "Feature", "geometry": mapping(geom), "properties": {"code": code, **props}})
+    return {"type": "FeatureCollection", "features": features}

@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from gridgis.api.deps import RepositoryDep, SettingsDep
 from gridgis.auth.deps import CurrentPrincipal, ReadPrincipal
-from gridgis.errors import AuthError, NotFoundError
+from gridgis.errors import AuthError, NotFoundError, ValidationError
 from gridgis.maps import assets
 from gridgis.maps import viewer as service
 from gridgis.maps.tiles import MAX_ZOOM, TileCache
@@ -172,3 +172,13 @@ def whoami(principal: CurrentPrincipal) -> dict:
 @router.post("/viewer/impact", summary="Cut compounds and grids out of the household range after a dry run's changes")
 def impact(body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal) -> dict:
     return service.impact(repository, body)
+
+
+@router.post("/viewer/proposal/{community}", summary="A community's grids with the accepted changes of its proposal")
+def compose_proposal(
+    community: str, body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal
+) -> dict:
+    accepted = body.get("accepted") if isinstance(body, dict) else None
+    if not isinstance(accepted, list):
+        raise ValidationError('send {"accepted": [<change features of the proposal>]}')
+    return service.compose_proposal(repository, community, accepted)
