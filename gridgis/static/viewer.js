@@ -191,6 +191,9 @@
     done();
   }
 
+  /* Throw the loaded tiles away and load them again (after a commit: a new generation). */
+  state.reload = function () { state.zoom = null; if (state.meta) { refresh(); } };
+
   fetch("/viewer/meta").then(function (r) { return r.json(); }).then(function (meta) {
     state.meta = meta;
     Object.assign(GG.config.stationKinds, meta.station_kinds || {});
@@ -220,5 +223,7 @@
     map.on("moveend", refresh);
     map.on("overlayadd", refresh);
     refresh();
+    state.ready = true;  /* extra scripts (the editor, other panels) start on this event */
+    document.dispatchEvent(new CustomEvent("gridgis:ready"));
   }).catch(function (err) { state.errors.push(String(err)); });
 })();
