@@ -52,6 +52,7 @@
   }
 
   /* ---------- the panel ---------- */
+  var R = L.svg({padding: 0.5});  /* the editor draws in SVG (the viewer uses canvas): classes, crisp vertices */
   var panel, map = V.map, layer = L.featureGroup(), problemLayer = L.featureGroup(), previewLayer = L.featureGroup();
 
   function el(sel) { return panel.querySelector(sel); }
@@ -139,8 +140,9 @@
       s.onerror = function () { reject(new Error("plug-in missing")); };
       document.head.appendChild(s);
     }).then(function () {
+      if (!map.pm) { map.pm = new L.PM.Map(map); }  /* the map was made before the plug-in loaded */
       map.pm.setLang("zh");
-      map.pm.setGlobalOptions({snappable: true, snapDistance: 12, allowSelfIntersection: false});
+      map.pm.setGlobalOptions({snappable: false, allowSelfIntersection: false});
     }, function (err) {
       ed.pluginMissing = true;
       say("编辑插件（Leaflet-Geoman）未安装：请在服务器上运行 <code>./dev setup</code>（npm ci）。" +
@@ -199,8 +201,8 @@
 
   function drawSelection() {
     layer.clearLayers();
-    if (ed.sel) { L.geoJSON(ed.sel.feature, {style: {color: "#d500f9", weight: 3, fill: false}, interactive: false}).addTo(layer); }
-    if (ed.other) { L.geoJSON(ed.other.feature, {style: {color: "#00b8d4", weight: 3, fill: false}, interactive: false}).addTo(layer); }
+    if (ed.sel) { L.geoJSON(ed.sel.feature, {renderer: R, style: {color: "#d500f9", weight: 3, fill: false}, interactive: false}).addTo(layer); }
+    if (ed.other) { L.geoJSON(ed.other.feature, {renderer: R, style: {color: "#00b8d4", weight: 3, fill: false}, interactive: false}).addTo(layer); }
   }
 
   function workersText(ws) {
@@ -293,6 +295,7 @@
   /* op = {label, url, body, method?, headers?, commit?} — body.dry_run is set to true here. */
   function dryRun(op) {
     ed.pending = op;
+    var seq = ed.seq = (ed.seq || 0) + 1;  /* only the latest dry run is drawn */
     var t0 = performance.now();
     problemLayer.clearLayers(); previewLayer.clearLayers();
     el(".gg-ed-result").innerHTML = "";
@@ -305,8 +308,9 @@
         return {res: res, impact: imp.data};
       });
     }).then(function (x) {
-      drawDry(op, x.res, x.impact, t0);
+      if (seq === ed.seq) { drawDry(op, x.res, x.impact, t0); }
     }, function (err) {
+      if (seq !== ed.seq) { return; }
       if (err.status === 412) { stale(op, err); return; }
       var probs = (err.body && err.body.problems) || [];
       drawProblems(probs, []);
@@ -320,7 +324,7 @@
   function drawProblems(problems, impact) {
     problems.forEach(function (p) {
       if (!p.where) { return; }
-      L.circleMarker([p.where[1], p.where[0]], {radius: 9, color: "#d50000", weight: 3, fillOpacity: 0.3, className: "gg-ed-problem"})
+      L.circleMarker([p.where[1], p.where[0]], {radius: 9, color: "#d50000", weight: 3, fillOpacity: 0.3, className: "gg-ed-problem", renderer: R})
         .bindTooltip(esc(p.message)).addTo(problemLayer);
     });
     impact.forEach(function (f) {
@@ -328,8 +332,8 @@
       var kind = f.properties.kind;
       var style = kind === "households_out_of_range" ? {color: "#ff6d00", weight: 3, dashArray: "2 6", fill: false}
         : {color: "#d50000", weight: 2, fillColor: "#ff1744", fillOpacity: f.properties["new"] ? 0.5 : 0.2};
-      L.geoJSON(f, {style: style, pointToLayer: function (g, ll) { return L.circleMarker(ll, {radius: 8, color: "#d50000"}); }})
-        .eachLayer(function (l) { l.options.className = "gg-ed-problem"; l.bindTooltip(esc(f.properties.kind_zh + "：" + f.properties.message)); })
+      L.geoJSON(f, {renderer: R, className: "gg-ed-problem", style: style, pointToLayer: function (g, ll) { return L.circleMarker(ll, {radius: 8, color: "#d50000", renderer: R}); }})
+        .eachLayer(function (l) { l.bindTooltip(esc(f.properties.kind_zh + "：" + f.properties.message)); })
         .addTo(problemLayer);
     });
   }
@@ -346,10 +350,10 @@
   function drawDry(op, res, impact, t0) {
     var feats = (res.changes && res.changes.features) || [];
     L.geoJSON({type: "FeatureCollection", features: feats.filter(function (f) { return f.geometry && f.properties.layer === "grids"; })},
-      {style: {color: "#ff6f00", weight: 3, dashArray: "6 4", fill: true, fillOpacity: 0.08}, interactive: false}).addTo(previewLayer);
+      {renderer: R, className: "gg-ed-preview", style: {color: "#ff6f00", weight: 3, dashArray: "6 4", fill: true, fillOpacity: 0.08}, interactive: false}).addTo(previewLayer);
     if (res.preview) {  /* a revert: the pieces that change back */
       L.geoJSON({type: "FeatureCollection", features: res.preview.filter(function (f) { return f.geometry; })},
-        {style: {color: "#c51162", weight: 2, fillColor: "#ff4081", fillOpacity: 0.4}, interactive: false}).addTo(previewLayer);
+        {renderer: R, style: {color: "#c51162", weight: 2, fillColor: "#ff4081", fillOpacity: 0.4}, interactive: false}).addTo(previewLayer);
       feats = res.preview;
     }
     var problems = res.problems || [], imp = (impact && impact.features) || [];
@@ -417,7 +421,7 @@
       ed.sel = g; ed.other = null;
       render(); drawSelection();
       if (ghost) {
-        L.geoJSON(ghost, {style: {color: "#616161", weight: 2, dashArray: "4 4", fill: false}, interactive: false}).addTo(problemLayer);
+        L.geoJSON(ghost, {renderer: R, style: {color: "#616161", weight: 2, dashArray: "4 4", fill: false}, interactive: false}).addTo(problemLayer);
       }
       ed.stale = {op: op.label, features: who};
       say("另一位规划员已先提交了修改（" + who + "），您的修改没有保存，也没有覆盖对方。地图已显示最新边界，" +
@@ -456,18 +460,20 @@
     return best;
   }
 
+  function pluginOr(err) { if (!ed.pluginMissing) { report(err); } }
+
   function startMove() {
     loadPlugin().then(function () {
       var rings = ringOf(ed.sel.feature), ring = rings[0], run = sharedRun(ring, ringOf(ed.other.feature)[0]);
       if (!run || run.len < 2) { say("这两个网格没有共享边界。", "error"); return; }
       var n = ring.length - 1, chain = [];
       for (var k = 0; k < run.len; k++) { chain.push(ring[(run.start + k) % n]); }
-      ed.edge = L.polyline(chain.map(function (c) { return [c[1], c[0]]; }), {color: "#aa00ff", weight: 5, className: "gg-ed-edge"}).addTo(layer);
+      ed.edge = L.polyline(chain.map(function (c) { return [c[1], c[0]]; }), {color: "#aa00ff", weight: 5, className: "gg-ed-edge", renderer: R}).addTo(layer);
       ed.edge.pm.enable({draggable: false, allowSelfIntersection: false, snappable: false});
       ed.moveRun = run;
-      ed.edge.on("pm:edit", function () { moveBoundary(); });
+      ed.edge.on("pm:markerdragend pm:vertexremoved", function () { moveBoundary(); });  /* once per drag */
       say("拖动紫色共享边上的顶点；松开后自动预检。");
-    }).catch(function () { /* reported */ });
+    }).catch(pluginOr);
   }
 
   function movedOutline() {
@@ -508,13 +514,13 @@
       map.once("pm:create", function (e) {
         var line = e.layer.toGeoJSON().geometry;
         map.removeLayer(e.layer);
-        L.geoJSON(line, {style: {color: "#aa00ff", weight: 3}, interactive: false}).addTo(layer);
+        L.geoJSON(line, {renderer: R, style: {color: "#aa00ff", weight: 3}, interactive: false}).addTo(layer);
         ed.attempt = {type: "Feature", geometry: line, properties: {}};
         var name = (el(".gg-ed-newname") || {}).value;
         dryRun({label: "拆分 " + ed.sel.code, url: "/operations/split-grid",
           body: {grid: ed.sel.code, line: line, new_name: name || null, versions: versions()}});
       });
-    }).catch(function () { /* reported */ });
+    }).catch(pluginOr);
   }
 
   function merge() {
@@ -612,7 +618,7 @@
   function diff(a, b) {
     api("GET", "/generations/" + a + "/diff/" + b + "?layer=grids").then(function (r) {
       previewLayer.clearLayers();
-      L.geoJSON(r.data, {style: {color: "#c51162", weight: 2, fillColor: "#ff4081", fillOpacity: 0.4}}).addTo(previewLayer);
+      L.geoJSON(r.data, {renderer: R, style: {color: "#c51162", weight: 2, fillColor: "#ff4081", fillOpacity: 0.4}}).addTo(previewLayer);
       var rows = r.data.features.map(function (f) {
         var p = f.properties;
         return "<tr><td>" + esc(p.name || "") + " " + esc(p.code) + "</td><td>" + esc(p.op) + "</td><td>" +
@@ -648,10 +654,10 @@
       var prop = r.data, changes = prop.changes.features;
       ed.proposal = prop;
       previewLayer.clearLayers();
-      L.geoJSON(prop.grids, {style: {color: "#ff6f00", weight: 2.5, dashArray: "6 4", fill: false}, interactive: false,
+      L.geoJSON(prop.grids, {renderer: R, className: "gg-ed-proposal", style: {color: "#ff6f00", weight: 2.5, dashArray: "6 4", fill: false}, interactive: false,
         className: "gg-ed-proposal"}).addTo(previewLayer);
       changes.forEach(function (f, i) {
-        L.geoJSON(f, {style: {color: "#6200ea", weight: 1, fillColor: "#7c4dff", fillOpacity: 0.45}})
+        L.geoJSON(f, {renderer: R, style: {color: "#6200ea", weight: 1, fillColor: "#7c4dff", fillOpacity: 0.45}})
           .bindTooltip("建议 " + (i + 1)).addTo(previewLayer);
       });
       var rep = prop.report || {}, impact = rep.impact || rep.grids || [];

@@ -142,8 +142,17 @@ def get(server, path, token=None):
         return json.loads(r.read())
 
 
-def grid_at(server, lon, lat):
-    return get(server, f"/route?lon={lon}&lat={lat}")["grid"]["code"]
+def grid_at(server, lon, lat, expect=None):
+    """The grid /route gives for the point; with ``expect``, waits (≤ 20 s) for routing to pick up a new
+    generation (it checks at most once a second and builds the new index in the background)."""
+    import time
+
+    deadline = time.monotonic() + 20
+    while True:
+        code = get(server, f"/route?lon={lon}&lat={lat}")["grid"]["code"]
+        if expect is None or code == expect or time.monotonic() > deadline:
+            return code
+        time.sleep(0.3)
 
 
 def shot(page, name):
@@ -224,7 +233,7 @@ def test_move_a_shared_boundary_by_dragging_its_vertex_dry_run_problems_then_com
     point = (X0 + 0.5 * DX, Y0 + 0.35 * DY)  # south of the old edge, north of the dragged one
     assert grid_at(editor_server, *point) == B
     commit(page, "把共享边南移，让崂山二村完整")
-    assert grid_at(editor_server, *point) == A
+    assert grid_at(editor_server, *point, expect=A) == A
     hist = get(editor_server, f"/collections/grids/items/{A}/history")["features"]
     assert hist[-1]["properties"]["author"] == "王规划"
     assert hist[-1]["properties"]["message"] == "把共享边南移，让崂山二村完整"
@@ -243,7 +252,7 @@ def test_transfer_a_compound_and_buildings_by_clicking(page, editor_server):
     by_code = {f["properties"]["code"]: f["properties"] for f in dry["changes"] if f["properties"]["layer"] == "grids"}
     assert by_code[B]["households"] > 400 and by_code[A]["households"] < 400
     commit(page, "崂山二村划入第2网格")
-    assert grid_at(editor_server, X0 + 0.5 * DX, Y0 + 0.75 * DY) == B
+    assert grid_at(editor_server, X0 + 0.5 * DX, Y0 + 0.75 * DY, expect=B) == B
     # buildings: two buildings of 崂山三村 (in the south grid, now larger) go back north
     pick(page, in_a(), mode="buildings")
     page.wait_for_function("window.gridgisViewer.counts().buildings > 0", timeout=10000)
@@ -256,7 +265,7 @@ def test_transfer_a_compound_and_buildings_by_clicking(page, editor_server):
     kinds = {f["properties"]["kind"] for f in dry["impact"] if f["properties"]["new"]}
     assert kinds & {"cut_piece", "minor_piece"}  # the compound is cut by the buildings' move
     commit(page, "两栋楼划回第1网格")
-    assert grid_at(editor_server, X0 + DX * 0.1 + DX * 0.8 * 0.1 + 0.0006, Y0 + 0.05 * DY + 0.0015) == A
+    assert grid_at(editor_server, X0 + DX * 0.1 + DX * 0.8 * 0.1 + 0.0006, Y0 + 0.05 * DY + 0.0015, expect=A) == A
     assert_clean(page)
 
 
@@ -274,8 +283,8 @@ def test_split_a_grid_by_drawing_a_line_and_merge_two_grids(page, editor_server)
     assert "小区被" in page.inner_text(".gg-ed-result")  # the line cuts 崂山二村
     shot(page, "editor-split.png")
     commit(page, "拆分第1网格")
-    west, east = grid_at(editor_server, X0 + 0.2 * DX, y), grid_at(editor_server, X0 + 0.8 * DX, y)
-    assert {west, east} == {A, "310115007001003"}
+    east = grid_at(editor_server, X0 + 0.8 * DX, y, expect="310115007001003")
+    assert {grid_at(editor_server, X0 + 0.2 * DX, y), east} == {A, "310115007001003"}
     # merge the two halves back
     page.click(".gg-ed-tools [data-mode=merge]")
     click_at(page, X0 + 0.2 * DX, y)
@@ -285,7 +294,7 @@ def test_split_a_grid_by_drawing_a_line_and_merge_two_grids(page, editor_server)
     dry = wait_validated(page)
     assert dry["valid"]
     commit(page, "合并回第1网格")
-    assert grid_at(editor_server, X0 + 0.2 * DX, y) == grid_at(editor_server, X0 + 0.8 * DX, y)
+    assert grid_at(editor_server, X0 + 0.8 * DX, y, expect=A) == grid_at(editor_server, X0 + 0.2 * DX, y) == A
     # merging the two grids of the community gives 800 households: out of range, drawn
     page.click(".gg-ed-tools [data-mode=merge]")
     click_at(page, *in_a())
