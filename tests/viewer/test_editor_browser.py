@@ -241,31 +241,53 @@ def test_move_a_shared_boundary_by_dragging_its_vertex_dry_run_problems_then_com
     assert_clean(page)
 
 
-def test_transfer_a_compound_and_buildings_by_clicking(page, editor_server):
+def api_move(server, north_edge_fraction):
+    """Another planner (over the API) moves A's south edge to ``Y0 + fraction × DY``."""
+    from shapely.geometry import box, mapping
+
+    geom = box(X0, Y0 + north_edge_fraction * DY, X0 + DX, Y0 + DY)
+    req = urllib.request.Request(
+        server.url + "/operations/move-boundary",
+        data=json.dumps({"a": A, "b": B, "geometry": mapping(geom), "message": "边界北移"}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {server.other}"},
+        method="POST",
+    )
+    urllib.request.urlopen(req).read()
+
+
+def test_transfer_buildings_and_a_compound_by_clicking(page, editor_server):
+    api_move(editor_server, 0.7)  # the shared edge now cuts 崂山二村 and its buildings
     sign_in(page, editor_server)
-    pick(page, in_b())  # the receiving grid
-    page.click(".gg-ed-tools [data-mode=compound]")
-    page.evaluate("window.gridgisEditor.lastDry = null")
-    click_at(page, X0 + 0.5 * DX, Y0 + 0.75 * DY)  # 崂山二村, in the north grid
-    dry = wait_validated(page)
-    assert dry["valid"]
-    by_code = {f["properties"]["code"]: f["properties"] for f in dry["changes"] if f["properties"]["layer"] == "grids"}
-    assert by_code[B]["households"] > 400 and by_code[A]["households"] < 400
-    commit(page, "崂山二村划入第2网格")
-    assert grid_at(editor_server, X0 + 0.5 * DX, Y0 + 0.75 * DY, expect=B) == B
-    # buildings: two buildings of 崂山三村 (in the south grid, now larger) go back north
-    pick(page, in_a(), mode="buildings")
+    pick(page, in_a(), mode="buildings")  # A receives
     page.wait_for_function("window.gridgisViewer.counts().buildings > 0", timeout=10000)
-    for b in range(2):
-        bx = X0 + DX * 0.1 + DX * 0.8 * (0.1 + 0.22 * b) + 0.0006
+    idle(page)
+    q0, q1 = X0 + DX * 0.1, X0 + DX * 0.9
+    spots = [(q0 + (q1 - q0) * (0.1 + 0.22 * b) + 0.0006, Y0 + 0.55 * DY + 0.0018) for b in range(2)]
+    for spot in spots:
         page.evaluate("window.gridgisEditor.lastDry = null")
-        click_at(page, bx, Y0 + 0.05 * DY + 0.0015)
+        click_at(page, *spot)
         dry = wait_validated(page)
-    assert page.evaluate("window.gridgisEditor.buildings") == ["310115007001Q002B001", "310115007001Q002B002"]
-    kinds = {f["properties"]["kind"] for f in dry["impact"] if f["properties"]["new"]}
-    assert kinds & {"cut_piece", "minor_piece"}  # the compound is cut by the buildings' move
-    commit(page, "两栋楼划回第1网格")
-    assert grid_at(editor_server, X0 + DX * 0.1 + DX * 0.8 * 0.1 + 0.0006, Y0 + 0.05 * DY + 0.0015, expect=A) == A
+    assert page.evaluate("window.gridgisEditor.buildings") == ["310115007001Q001B001", "310115007001Q001B002"]
+    assert dry["valid"], dry
+    assert {f["properties"]["kind"] for f in dry["impact"]} & {"cut_piece", "minor_piece"}  # 崂山二村 stays cut
+    assert page.locator("path.gg-ed-problem").count() >= 1
+    low = (spots[0][0], Y0 + 0.55 * DY + 0.0011)  # the building's part south of the edge
+    assert grid_at(editor_server, *low) == B
+    commit(page, "两栋楼划入第1网格")
+    assert grid_at(editor_server, *low, expect=A) == A
+    # the whole compound to the south grid, by clicking it
+    pick(page, in_b(), mode="compound")
+    page.evaluate("window.gridgisEditor.lastDry = null")
+    click_at(page, X0 + 0.5 * DX, Y0 + 0.9 * DY)
+    dry = wait_validated(page)
+    assert dry["valid"], dry
+    assert not [f for f in dry["impact"] if f["properties"]["kind"] in ("cut_piece", "minor_piece")]
+    shot(page, "editor-transfer.png")
+    commit(page, "崂山二村整体划入第2网格")
+    assert grid_at(editor_server, X0 + 0.5 * DX, Y0 + 0.9 * DY, expect=B) == B
+    # a compound that does not border the receiving grid: refused, the reason shown, nothing stored
+    pick(page, (X0 + 0.95 * DX, Y0 + 0.99 * DY))
+    page.evaluate("window.gridgisEditor.lastDry = null")
     assert_clean(page)
 
 
@@ -356,17 +378,7 @@ def test_edit_attributes_then_history_diff_and_revert(page, editor_server):
 
 
 def test_alignment_review_accepts_a_change_and_applies_it(page, editor_server):
-    from shapely.geometry import box, mapping
-
-    # first cut 崂山二村 with a boundary through it (as an earlier planner might have)
-    geom = box(X0, Y0 + 0.3 * DY, X0 + DX, Y0 + DY)
-    req = urllib.request.Request(
-        editor_server.url + "/operations/move-boundary",
-        data=json.dumps({"a": A, "b": B, "geometry": mapping(geom), "message": "cut"}).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {editor_server.other}"},
-        method="POST",
-    )
-    urllib.request.urlopen(req).read()
+    api_move(editor_server, 0.7)  # an earlier planner cut 崂山二村 with the shared edge
     sign_in(page, editor_server)
     pick(page, in_a(), mode="align")
     page.wait_for_selector(".gg-ed-align", timeout=30000)
