@@ -102,7 +102,9 @@ def idle(page):
 
 def click_at(page, lon, lat):
     """A real mouse click on the map at (lon, lat)."""
-    pt = page.evaluate(f"(() => {{ const p = window.gridgisViewer.map.latLngToContainerPoint([{lat}, {lon}]); return [p.x, p.y]; }})()")
+    pt = page.evaluate(
+        f"(() => {{ const p = window.gridgisViewer.map.latLngToContainerPoint([{lat}, {lon}]); return [p.x, p.y]; }})()"
+    )
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + pt[0], box["y"] + pt[1])
 
@@ -330,7 +332,9 @@ def test_split_a_grid_by_drawing_a_line_and_merge_two_grids(page, editor_server)
 
 
 def _px(page, lon, lat):
-    pt = page.evaluate(f"(() => {{ const p = window.gridgisViewer.map.latLngToContainerPoint([{lat}, {lon}]); return [p.x, p.y]; }})()")
+    pt = page.evaluate(
+        f"(() => {{ const p = window.gridgisViewer.map.latLngToContainerPoint([{lat}, {lon}]); return [p.x, p.y]; }})()"
+    )
     box = page.locator("#map").bounding_box()
     return box["x"] + pt[0], box["y"] + pt[1]
 
@@ -437,7 +441,9 @@ def test_two_planners_on_the_same_grid_the_second_is_refused_and_redoes(browser,
         dry = wait_validated(p2)
         assert dry["valid"], dry
         commit(p2, "李在新边界上重做")
-        authors = [f["properties"]["author"] for f in get(editor_server, f"/collections/grids/items/{A}/history")["features"]]
+        authors = [
+            f["properties"]["author"] for f in get(editor_server, f"/collections/grids/items/{A}/history")["features"]
+        ]
         assert authors[-2:] == ["王规划", "李规划"]
         for pg in (p1, p2):
             assert_clean(pg, allowed_errors=("412",))
