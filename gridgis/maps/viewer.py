@@ -98,11 +98,8 @@ def meta(repository: Any, basemap: str = "none", tianditu_key: str = "") -> dict
     The base map comes from the settings (``GRIDGIS_TILE_SOURCE``); with ``amap`` the page asks for
     tiles in GCJ-02 (``crs=gcj02``) so the overlays line up with AMap's tiles.
     """
-    from dataclasses import asdict
-
-    from gridgis.maps.basemaps import overlay_system, tile_sources
-
-    sources = [asdict(src) for src in tile_sources(basemap, tianditu_key)]
+    choices = basemap_choices(basemap, tianditu_key)
+    current = next(c for c in choices if c["name"] == (basemap or "none"))
     counts = repository.counts()
     bounds = None
     for layer in ("streets", "communities", "grids", "micro_grids"):
@@ -125,8 +122,44 @@ def meta(repository: Any, basemap: str = "none", tianditu_key: str = "") -> dict
             for name, show in VIEWER_LAYERS
         ],
         "station_kinds": dict(STATION_KINDS),
-        "basemap": {"name": basemap, "tiles": sources, "crs": overlay_system(basemap)},
+        "basemap": current,
+        "basemaps": choices,
     }
+
+
+#: the base maps the page's switcher offers (with the configured one, when it is a tile URL)
+BASEMAP_LABELS = (("none", "无底图"), ("osm", "OpenStreetMap"), ("tianditu", "天地图"), ("amap", "高德地图"))
+
+
+def basemap_choices(configured: str = "none", tianditu_key: str = "") -> list[dict[str, Any]]:
+    """Every base map of the switcher: its tiles, the overlays' coordinate system (``gcj02`` for AMap)
+    and, when it cannot be used (Tianditu without a key), ``message`` saying why instead of tiles."""
+    from dataclasses import asdict
+
+    from gridgis.errors import ValidationError
+    from gridgis.maps.basemaps import overlay_system, tile_sources
+
+    names = list(BASEMAP_LABELS)
+    if configured and configured not in dict(BASEMAP_LABELS):
+        names.append((configured, "本地瓦片"))
+    out = []
+    for name, label in names:
+        try:
+            tiles, message = [asdict(t) for t in tile_sources(name, tianditu_key)], None
+        except ValidationError:
+            tiles = []
+            message = "天地图底图需要密钥：请在服务器上设置 GRIDGIS_TIANDITU_KEY，或选择其他底图。"
+        out.append(
+            {
+                "name": name,
+                "label": label,
+                "tiles": tiles,
+                "crs": overlay_system(name),
+                "available": message is None,
+                "message": message,
+            }
+        )
+    return out
 
 
 def related(repository: Any, grid_code: str) -> dict[str, list[list[str]]]:
@@ -328,3 +361,95 @@ def compose_proposal(repository: Any, community: str, accepted: list[dict[str, A
         props["households"] = max(0, int(props.get("households") or 0) + moved.get(code, 0))
         features.append({"type": "Feature", "geometry": mapping(geom), "properties": {"code": code, **props}})
     return {"type": "FeatureCollection", "features": features}
+
+
+_VIEW_CACHE: dict[tuple, dict[str, Any]] = {}
+_VIEW_LOCK = threading.Lock()
+
+
+def _fc(frame: Any, columns: tuple[str, ...]) -> dict[str, Any]:
+    """A small GeoJSON FeatureCollection of ``frame`` (EPSG:4326) with the listed columns that it has."""
+    import json
+
+    if frame is None or len(frame) == 0:
+        return {"type": "FeatureCollection", "features": []}
+    keep = [c for c in columns if c in frame.columns]
+    out = frame[[*keep, "geometry"]].copy()
+    out["geometry"] = shapely.set_precision(out.geometry.values, 1e-7)
+    return json.loads(out.to_json(drop_id=True))
+
+
+def view(repository: Any, name: str, circle: str = "15min", kind: str | None = None) -> dict[str, Any]:
+    """The thematic views of ``gridgis map --view …`` as layers for ``/map`` (cached per generation).
+
+    - ``alignment``: cut compounds and the proposed grid lines (:func:`gridgis.maps.views.alignment_frames`);
+    - ``heat``: ticket points ``[lat, lon, 1]`` for the heat layer;
+    - ``coverage``: for one station kind (default: the worst covered), the service area and the
+      uncovered part of each community (:func:`gridgis.maps.coverage.coverage_report`, the same
+      geometry drawn and counted), the per-community table and how distance was measured.
+    """
+    from gridgis.errors import ValidationError
+
+    if name not in ("alignment", "heat", "coverage"):
+        raise ValidationError(f"unknown view {name!r}; use alignment, heat or coverage")
+    key = (id(repository), generation_key(repository), name, circle, kind)
+    with _VIEW_LOCK:
+        if key in _VIEW_CACHE:
+            return _VIEW_CACHE[key]
+    if name == "heat":
+        from gridgis.editing.history import tickets_frame
+
+        t = tickets_frame(repository.engine, (-180.0, -90.0, 180.0, 90.0))
+        points = [] if t is None else [[round(float(b), 6), round(float(a), 6), 1] for a, b in zip(t["lon"], t["lat"])]
+        out: dict[str, Any] = {"points": points, "count": len(points)}
+    elif name == "alignment":
+        from gridgis.maps.views import alignment_frames
+
+        city = {n: repository.read_layer(n) for n in ("communities", "grids", "compounds", "buildings")}
+        cut, proposed = alignment_frames(city)
+        out = {
+            "cut_compounds": _fc(cut, ("code", "name", "kind", "households", "status_zh", "grid_codes")),
+            "proposed_grids": _fc(proposed, ("code", "name", "households")),
+        }
+    else:
+        from gridgis.maps.coverage import LIFE_CIRCLE_LABELS, coverage_report
+
+        city = {n: repository.read_layer(n) for n in ("communities", "stations", "compounds", "buildings")}
+        if not len(city["stations"]):
+            raise ValidationError("no stations are stored: the coverage view needs stations")
+        result = coverage_report(city, circle)
+        table = result.by_community
+        if kind is None:
+            kind = str(table.groupby("kind")["share"].mean().sort_values().index[0])
+        if kind not in set(table["kind"]):
+            raise ValidationError(
+                f"no stations of kind {kind!r}; stored kinds: {', '.join(sorted(set(table['kind'])))}"
+            )
+        rows = table[table["kind"] == kind]
+        areas = result.service_areas
+        out = {
+            "kind": kind,
+            "kind_zh": STATION_KINDS.get(kind, kind),
+            "kinds": sorted(set(table["kind"])),
+            "circle": LIFE_CIRCLE_LABELS.get(circle, circle),
+            "distance_m": result.distance_m,
+            "method": result.method,
+            "roads_share": result.roads_share,
+            "uncovered": _fc(
+                result.uncovered[result.uncovered["kind"] == kind], ("community_code", "kind_zh", "area_m2")
+            ),
+            "service_areas": _fc(None if areas is None else areas[areas["kind"] == kind], ("kind", "kind_zh")),
+            "table": [
+                {
+                    "community_code": str(r.community_code),
+                    "community_name": str(r.community_name),
+                    "households": float(r.households),
+                    "covered_households": float(r.covered_households),
+                    "share": None if pd.isna(r.share) else float(r.share),
+                }
+                for r in rows.itertuples()
+            ],
+        }
+    with _VIEW_LOCK:
+        _VIEW_CACHE[key] = out
+    return out

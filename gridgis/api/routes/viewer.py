@@ -182,3 +182,14 @@ def compose_proposal(
     if not isinstance(accepted, list):
         raise ValidationError('send {"accepted": [<change features of the proposal>]}')
     return service.compose_proposal(repository, community, accepted)
+
+
+@router.get("/viewer/views/{name}", summary="A thematic view as layers: alignment, heat (tickets) or coverage")
+def thematic_view(
+    name: Annotated[str, Path(pattern="^(alignment|heat|coverage)$")],
+    repository: RepositoryDep,
+    reader: ReadPrincipal,
+    circle: Annotated[str, Query(pattern="^(5min|10min|15min)$")] = "15min",
+    kind: Annotated[str | None, Query(max_length=40)] = None,
+) -> dict:
+    return service.view(repository, name, circle, kind)
