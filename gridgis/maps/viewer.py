@@ -249,6 +249,9 @@ def _with_changes(frame: Any, layer: str, features: list[dict[str, Any]]) -> Any
     return gpd.GeoDataFrame(pd.concat([keep, added], ignore_index=True), geometry="geometry", crs=added.crs)
 
 
+_BEFORE: dict[tuple, set] = {}
+
+
 def impact(repository: Any, body: dict[str, Any]) -> dict[str, Any]:
     """What a dry run's changes would leave in their communities, for the editor to draw.
 
@@ -283,7 +286,11 @@ def impact(repository: Any, body: dict[str, Any]) -> dict[str, Any]:
             p = analysis.problems
             return {(str(k), str(c), str(g)) for k, c, g in zip(p["kind"], p["compound_code"], p["grid_code"])}
 
-        before = keys(analyze(compounds, grids, buildings, communities, config)) if len(compounds) else set()
+        bkey = (id(repository), generation_key(repository), community)
+        before = _BEFORE.get(bkey)
+        if before is None:  # the stored state's problems: once per generation and community
+            before = keys(analyze(compounds, grids, buildings, communities, config)) if len(compounds) else set()
+            _BEFORE[bkey] = before
         after = analyze(compounds, after_grids, buildings, communities, config)
         for row in after.problems.itertuples():
             key = (str(row.kind), str(row.compound_code), str(row.grid_code))

@@ -253,6 +253,7 @@
       return;
     }
     if (ed.sel && ed.sel.code === code && mode !== "select") { return; }
+    if (ed.sel && /^(split|attrs|history|align|move|merge)$/.test(mode)) { return; }  /* "选择" picks another grid */
     select(code).catch(report);
   }
   map.on("click", onClick);
