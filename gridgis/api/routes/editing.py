@@ -63,6 +63,12 @@ def _run(
             raise RuntimeError(
                 f"{action} built a {e.op} of {e.layer} {e.code} without the version it was computed from"
             )
+    pinned = body.get("versions")  # the versions the client drew its edit on (the web editor sends them)
+    if isinstance(pinned, dict):
+        for e in edits:
+            if e.op != "insert" and isinstance(pinned.get(e.code), int):
+                e.expected_version = pinned[e.code]
+        service.refuse_stale(repository, edits)  # someone committed since: 412, the client redraws and redoes
     if body.get("dry_run"):
         problems = service.check(repository, edits)
         return {
