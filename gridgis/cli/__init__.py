@@ -24,7 +24,7 @@ def _root() -> None:
     """gridgis — 网格化管理 GIS."""
 
 
-_AREAS = ("data", "sample", "check", "align", "route", "tickets", "maps", "serve", "editing", "ops", "demo")
+_AREAS = ("data", "sample", "check", "align", "route", "tickets", "maps", "serve", "editing", "ops", "demo", "audit")
 
 
 def _register_all() -> None:
