@@ -39,9 +39,11 @@ class Site:
     def auth(self, holder: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[holder]}"}
 
-    def point_in(self, street: str, i: int = 0) -> dict[str, float | str]:
+    def point_in(self, area: str, i: int = 0) -> dict[str, float | str]:
+        """A point inside the ``i``-th micro-grid of a street (``…000``), community or grid."""
         micro = self.city["micro_grids"]
-        rows = micro[micro["code"].str.startswith(street[:9])]
+        prefix = area[:9] if len(area) == 12 and area.endswith("000") else area
+        rows = micro[micro["code"].str.startswith(prefix)]
         p = rows.geometry.iloc[i].representative_point()
         return {"lon": p.x, "lat": p.y, "code": rows["code"].iloc[i]}
 

@@ -116,18 +116,22 @@ def alignment_apply(
 ) -> dict[str, Any]:
     from gridgis.alignment.apply import apply_proposal
 
+    if isinstance(body, dict) and body.get("commit") is True:
+        # a commit is a boundary write: a planner (or admin) token whose scope covers the community,
+        # checked before anything else in the body is interpreted; it is recorded under the token's holder
+        require(principal, "edit_boundaries", code, f"applying the alignment of community {code}")
     if not isinstance(body, dict):
         raise ValidationError('apply: the body is a JSON object {"author", "message", "commit", ...settings}')
     body = dict(body)
     author = str(body.pop("author", "") or "").strip()
-    if not author:
-        raise ValidationError("apply: give an author (who applies the proposal)")
     message = str(body.pop("message", "") or "")
     commit = body.pop("commit", False)
     if not isinstance(commit, bool):
         raise ValidationError("apply: commit must be true or false")
-    if commit:  # a commit is a boundary write: a planner (or admin) token whose scope covers the community
-        require(principal, "edit_boundaries", code, f"applying the alignment of community {code}")
+    if commit and principal is not None:
+        author = principal.name
+    if not author:
+        raise ValidationError("apply: give an author (who applies the proposal)")
     _, _, _, proposal = _propose(repository, code, body)
     return apply_proposal(repository, code, proposal, author, message, commit=commit).to_dict()
 

@@ -365,6 +365,8 @@ async def import_gpkg(
 
     from gridgis.editing.roundtrip import commit_import, plan_import
 
+    if commit:  # the role before the file is read; the scope of each changed object after
+        require(principal, "edit_boundaries", None, "importing edits")
     limit = request.app.state.settings.max_body_bytes
     data = await request.body()
     if len(data) > limit:

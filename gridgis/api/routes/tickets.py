@@ -114,6 +114,16 @@ ReporterDep = Annotated[Principal, Depends(_reporter)]
 HandlerDep = Annotated[Principal, Depends(_handler)]
 
 
+def _ticket_handler(ticket_id: int, request: Request, principal: HandlerDep) -> Principal:
+    """The handler of the ticket named in the path: role, then scope (403), before the body is read."""
+    ticket = get_ticket_store(request).get(ticket_id)
+    _authorize(principal, f"handling ticket {ticket_id}")(ticket)
+    return principal
+
+
+TicketHandlerDep = Annotated[Principal, Depends(_ticket_handler)]
+
+
 def setup(app: Any) -> None:
     """Automatic escalation in the service when ``ticket_escalation_interval_s`` (setting) is > 0."""
     every = float(getattr(app.state.settings, "ticket_escalation_interval_s", 0) or 0)
@@ -323,7 +333,7 @@ def transition(
     store: StoreDep,
     request: Request,
     response: Response,
-    principal: HandlerDep,
+    principal: TicketHandlerDep,
     audit: AuditDep,
     if_match: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
