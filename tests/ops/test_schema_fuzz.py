@@ -85,15 +85,18 @@ def test_the_stateful_phase_chains_linked_operations_without_5xx(sample_api):
         def validate_response(self, response, case, **kwargs) -> None:
             case.validate_response(response, checks=[not_a_server_error])
 
-    Run.run(
-        settings=settings(
-            max_examples=15,
-            stateful_step_count=6,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
+    config = settings(
+        max_examples=15,
+        stateful_step_count=6,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
     )
-    print(f"\nstateful: {sum(statuses.values())} calls; {dict(statuses)}")
+    try:
+        Run.run(settings=config)
+    finally:
+        found = getattr(machine, "_transitions", None)
+        links = sum(len(t.outgoing) for t in found.operations.values()) if found is not None else 0
+        print(f"\nstateful: links {links}; {sum(statuses.values())} calls; {dict(statuses)}")
     assert not any(s >= 500 for s in statuses)
