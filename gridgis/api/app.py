@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import importlib
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from gridgis.api.errors import install_error_handlers
 from gridgis.api.middleware import install_middleware
+from gridgis.auth.deps import gate
 from gridgis.settings import Settings, get_settings
 
 #: router modules under gridgis.api.routes, each exposing ``router`` (and optionally ``setup(app)``)
-ROUTE_MODULES = ("health", "features", "editing", "route", "tickets", "open311", "alignment", "viewer")
+ROUTE_MODULES = ("health", "features", "editing", "route", "tickets", "open311", "alignment", "viewer", "audit")
 
 
 def create_app(settings: Settings | None = None, repository=None) -> FastAPI:
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None, repository=None) -> FastAPI:
         title="gridgis",
         version=__version__,
         description="网格化管理 GIS: OGC API – Features, routing, tickets, Open311, maps",
+        dependencies=[Depends(gate)],  # every route: a token sent is verified; closed reads need one
     )
     app.state.settings = settings
     app.state.repository = repository

@@ -373,6 +373,9 @@ async def create_item(
     _layer(layer)
     require(principal, "edit_boundaries", None, f"creating {layer}")  # 401/403 before the body is read
     body = await read_json_body(request, (ogc.GEOJSON, "application/json"))
+    named = body.get("properties") if isinstance(body, dict) else None
+    if isinstance(named, dict) and isinstance(named.get("code"), str):  # scope before the rest is interpreted
+        require(principal, "edit_boundaries", named["code"], f"creating {layer} {named['code']}")
     settings = request.app.state.settings
     parsed = parse_feature(layer, body, _content_crs(request), settings.max_geometry_vertices)
     if not parsed.code:

@@ -20,7 +20,8 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from gridgis.api.routes.tickets import get_ticket_store
+from gridgis.api.routes.tickets import audit_hook, get_ticket_store
+from gridgis.auth.deps import AuditDep, CurrentPrincipal
 from gridgis.errors import AuthError, ForbiddenError, GridGISError, MalformedInputError, NotFoundError, ValidationError
 from gridgis.tickets import open311 as o311
 
@@ -131,8 +132,12 @@ def _check_key(request: Request, form: dict[str, str]) -> None:
 
 
 @router.post("/v2/requests.{fmt}")
-async def post_request(fmt: str, request: Request) -> Response:
-    """Create a service request (a ticket) from a form; answers its id at once."""
+async def post_request(fmt: str, request: Request, principal: CurrentPrincipal, audit: AuditDep) -> Response:
+    """Create a service request (a ticket) from a form; answers its id at once.
+
+    Recorded and audited under the token's holder when a token is sent, else as ``anonymous``
+    with its channel; the names and contacts in the form stay private to the ticket.
+    """
     store = get_ticket_store(request)
     try:
         form = await _form(request)
@@ -144,7 +149,14 @@ async def post_request(fmt: str, request: Request) -> Response:
         args = o311.parse_post(form, store.catalogue)
         lon, lat = args.pop("lon"), args.pop("lat")
         try:
-            ticket = store.create(lon, lat, actor=args.get("reporter") or "open311", **args)
+            who = principal if principal is not None else "anonymous"
+            ticket = store.create(
+                lon,
+                lat,
+                actor=principal.name if principal is not None else "anonymous",
+                audit=audit_hook(request, audit, who, 200),
+                **args,
+            )
         except NotFoundError as err:  # an address that matches nothing is a bad request, not a missing resource
             raise ValidationError(err.message) from None
         return _respond(
@@ -161,7 +173,7 @@ def _date(params: dict[str, str], key: str) -> datetime | None:
     if not raw:
         return None
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(raw)
     except ValueError:
         raise ValidationError(f"{key} {raw!r} is not a W3C date-time such as 2026-10-01T00:00:00+08:00") from None
     if value.tzinfo is None:
