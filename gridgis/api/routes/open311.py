@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from gridgis.api.bodies import read_body
 from gridgis.api.routes.tickets import get_ticket_store
 from gridgis.errors import AuthError, ForbiddenError, GridGISError, MalformedInputError, NotFoundError, ValidationError
 from gridgis.tickets import open311 as o311
@@ -103,7 +104,7 @@ def service_definition(code: str, fmt: str, request: Request) -> Response:
 
 async def _form(request: Request) -> dict[str, str]:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
+    body = await read_body(request)
     form = dict(parse_qsl(request.url.query, keep_blank_values=True))
     if body:
         if ctype not in ("application/x-www-form-urlencoded", ""):
