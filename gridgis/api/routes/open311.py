@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from gridgis.api.bodies import read_body
+from gridgis.api.errors import UNAVAILABLE_DETAIL
 from gridgis.api.routes.tickets import get_ticket_store
 from gridgis.errors import AuthError, ForbiddenError, GridGISError, MalformedInputError, NotFoundError, ValidationError
 from gridgis.tickets import open311 as o311
@@ -60,6 +61,8 @@ def _guard(fmt: str, work: Callable[[], Response]) -> Response:
     try:
         return work()
     except GridGISError as err:
+        if err.status == 503:  # a database fault: say nothing about where or why (gridgis.api.errors)
+            return _error(fmt, 503, UNAVAILABLE_DETAIL)
         details = [str(p.message) for p in err.problems] or [err.message]
         return _error(fmt, _status_of(err), *details)
 
