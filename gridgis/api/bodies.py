@@ -73,6 +73,8 @@ def parse_json(raw: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedInputError(f"the body is not valid UTF-8 JSON: {exc}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise MalformedInputError(f"the JSON body holds a value that cannot be read: {str(exc)[:200]}") from None
     except RecursionError:  # a lower interpreter limit than max_depth
         raise MalformedInputError("the JSON body is nested too deeply") from None
 

@@ -91,6 +91,12 @@ def install_error_handlers(app: FastAPI) -> None:
     for cls in _database_error_classes():
         app.add_exception_handler(cls, _database_error)
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        # a number from the request beyond what the store or the arithmetic can hold
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return problem(400, "Bad request", "a number in the request is outside the range that can be stored")
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_database_error(exc):  # wrapped in another error type on its way up

@@ -271,3 +271,19 @@ def test_a_request_id_is_echoed_or_made(client):
     made = client.get("/health", headers={"X-Request-ID": 'bad id {"x": 1}'}).headers["x-request-id"]
     assert made and " " not in made and made != 'bad id {"x": 1}'
     assert client.get("/health").headers["x-request-id"] != client.get("/health").headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/validate", b'{"layer": "grids", "features": [' + b"1" * 5000 + b"]}"),
+        ("POST", "/operations/move-boundary", b'{"grids": [' + b"9" * 5000 + b"]}"),
+        ("PATCH", "/collections/grids/items/{grid}", b'{"properties": {"version": 99999999999999999999999999}}'),
+        ("PUT", "/collections/grids/items/{grid}", b'{"type": "Feature", "version": 1' + b"0" * 40 + b"}"),
+    ],
+)
+def test_numbers_beyond_any_range_in_a_body_are_refused_not_a_500(client, admin, grid, method, path, body):
+    ctype = "application/merge-patch+json" if method == "PATCH" else "application/json"
+    r = client.request(method, path.format(grid=grid), content=body, headers={**admin, "Content-Type": ctype})
+    assert 400 <= r.status_code < 500, (path, r.status_code, r.text[:300])
+    assert _is_problem(r)
