@@ -20,8 +20,6 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from gridgis.storage.queries import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
@@ -84,8 +82,9 @@ class GenerationListener:
             log.exception("generation listener callback failed for generation %s", generation_id)
 
     def _latest(self) -> int | None:
-        with self.repository.engine.connect() as conn:
-            return conn.execute(sa.text("SELECT max(id) FROM generations")).scalar()
+        # a read transaction (plain BEGIN on SQLite): a poll never takes the write lock
+        gen = self.repository.current_generation()
+        return gen.id if gen is not None else None
 
     def _run(self) -> None:
         if self.mode == "listen":
