@@ -15,8 +15,9 @@ from fastapi import APIRouter, Request, Response
 from shapely.geometry import mapping
 from starlette.concurrency import run_in_threadpool
 
+from gridgis.api.bodies import read_body, read_json_body
 from gridgis.api.deps import RepositoryDep
-from gridgis.api.routes.features import audited, base_url, read_json_body, write_message
+from gridgis.api.routes.features import audited, base_url, write_message
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
 from gridgis.auth.tokens import require
 from gridgis.editing import operations, service
@@ -378,12 +379,7 @@ async def import_gpkg(
 
     if commit:  # the role before the file is read; the scope of each changed object after
         require(principal, "edit_boundaries", None, "importing edits")
-    limit = request.app.state.settings.max_body_bytes
-    data = await request.body()
-    if len(data) > limit:
-        from gridgis.errors import PayloadTooLargeError
-
-        raise PayloadTooLargeError(f"the file has {len(data)} bytes; the limit is {limit}")
+    data = await read_body(request)
     if not data.startswith(b"SQLite format 3"):
         raise MalformedInputError("send the GeoPackage exported by GET /editing/communities/{code}.gpkg as the body")
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,7 +16,6 @@ scope covers the feature and is recorded in the audit log; the message comes fro
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -25,6 +24,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from gridgis.api.bodies import read_json_body
 from gridgis.api.deps import RepositoryDep
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
 from gridgis.auth.tokens import Principal, require
@@ -43,7 +43,6 @@ from gridgis.editing.geojson import (
 from gridgis.errors import (
     GridGISError,
     MalformedInputError,
-    PayloadTooLargeError,
     PreconditionFailedError,
     PreconditionRequiredError,
     ValidationError,
@@ -63,28 +62,6 @@ def _geojson(
     body: Any, status: int = 200, headers: dict[str, str] | None = None, media_type: str = ogc.GEOJSON
 ) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=media_type, headers=headers)
-
-
-async def read_json_body(request: Request, kinds: tuple[str, ...]) -> Any:
-    """The JSON body, refusing the wrong media type (415), oversize (413) and malformed JSON (400)."""
-    limit = request.app.state.settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the body has {declared} bytes; the limit is {limit}")
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype not in kinds:
-        from starlette.exceptions import HTTPException
-
-        raise HTTPException(415, f"send the body as {' or '.join(kinds)}, not {ctype or 'no content type'}")
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise PayloadTooLargeError(f"the body is over the limit of {limit} bytes")
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedInputError(f"the body is not valid UTF-8 JSON: {exc}") from None
 
 
 def audited(

@@ -20,6 +20,8 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from gridgis.api.bodies import read_body
+from gridgis.api.errors import UNAVAILABLE_DETAIL
 from gridgis.api.routes.tickets import audit_hook, get_ticket_store
 from gridgis.auth.deps import AuditDep, CurrentPrincipal
 from gridgis.errors import AuthError, ForbiddenError, GridGISError, MalformedInputError, NotFoundError, ValidationError
@@ -59,6 +61,8 @@ def _guard(fmt: str, work: Callable[[], Response]) -> Response:
     try:
         return work()
     except GridGISError as err:
+        if err.status == 503:  # a database fault: say nothing about where or why (gridgis.api.errors)
+            return _error(fmt, 503, UNAVAILABLE_DETAIL)
         details = [str(p.message) for p in err.problems] or [err.message]
         return _error(fmt, _status_of(err), *details)
 
@@ -109,7 +113,7 @@ def service_definition(code: str, fmt: str, request: Request) -> Response:
 
 async def _form(request: Request) -> dict[str, str]:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
+    body = await read_body(request)
     form = dict(parse_qsl(request.url.query, keep_blank_values=True))
     if body:
         if ctype not in ("application/x-www-form-urlencoded", ""):
