@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     # routing
     snap_tolerance_m: float = 30.0
     prewarm_routing: bool = True  # build the current routing index when the service starts, not on the first request
+    # editing: written vertices this close to a stored vertex are snapped onto it (QGIS writes 6 decimals)
+    edit_snap_tolerance_m: float = 0.5
     # checks and alignment
     grid_households_min: int = 300
     grid_households_max: int = 500

@@ -12,18 +12,24 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gridgis.api.reason import REASON_HEADER, short_reason
 from gridgis.errors import GridGISError
 
 log = logging.getLogger("gridgis.api")
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str | None = None, **extra: object) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str | None = None, subject: str | None = None, **extra: object
+) -> JSONResponse:
     body: dict[str, object] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    problems = extra.get("problems")
+    listed = problems if isinstance(problems, list) else None
+    headers[REASON_HEADER] = short_reason(title, detail, listed, subject)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -33,7 +39,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
         problems = [p.to_dict() for p in exc.problems] or None
-        return problem(exc.status, exc.title, exc.message, problems=problems)
+        return problem(exc.status, exc.title, exc.message, _subject(request), problems=problems)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -52,6 +58,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("%s %s failed", request.method, request.url.path)
         return problem(500, "Internal server error", "an unexpected error occurred; it has been logged")
+
+
+def _subject(request: Request) -> str | None:
+    """``grids 310115005039001`` for a request about one feature (the status line names it)."""
+    params = request.path_params
+    if isinstance(params.get("layer"), str) and isinstance(params.get("code"), str):
+        return f"{params['layer']} {params['code']}"
+    return None
 
 
 _TITLES = {

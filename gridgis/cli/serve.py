@@ -26,11 +26,18 @@ def register(app: typer.Typer) -> None:
 
         import uvicorn
 
+        from gridgis.api.reason import HTTP_PROTOCOL
         from gridgis.cli.common import console
 
         if database_url:
             os.environ["GRIDGIS_DATABASE_URL"] = database_url  # the factory reads settings in each worker
         console.print(f"gridgis 网格地图: http://{host}:{port}/map   API: http://{host}:{port}/docs")
         uvicorn.run(
-            "gridgis.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
+            "gridgis.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            http=HTTP_PROTOCOL,  # a refusal's short reason in the status line (QGIS shows only that)
         )

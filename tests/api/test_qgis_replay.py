@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from gridgis.editing.testing import editing_server
+from tests.api.qgiskit import Qgis332, sample_store
 
 G1, G2 = "110105001001001", "110105001001002"
 EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
@@ -236,8 +237,6 @@ def test_a_planner_saving_the_same_grid_twice_in_one_qgis_session_is_not_refused
 
 # --------------------------------------------------------------------------- QGIS ≥ 3.32 on the sample city
 # (coordinates with 7 decimals, saved back by QGIS with 6: see tests/api/qgiskit.py)
-from tests.api.qgiskit import Qgis332, sample_store  # noqa: E402
-
 SG = "310115005039001"  # a grid of the sample city with two workers
 SC = "310115005039Q001"  # a compound of the same community
 
