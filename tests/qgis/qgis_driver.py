@@ -30,7 +30,8 @@ from typing import Any
 
 
 def main(job_path: str) -> None:
-    job = json.load(open(job_path, encoding="utf-8"))
+    with open(job_path, encoding="utf-8") as fh:
+        job = json.load(fh)
     os.environ["QGIS_AUTH_DB_DIR_PATH"] = job["profile"]
     from qgis.core import Qgis, QgsApplication
 

@@ -50,7 +50,7 @@ def _require_qgis(tmp: Path) -> None:
     if not Path(DEBIAN_PYTHON).exists():
         pytest.skip("no Debian python3 (QGIS's PyQGIS runs under it)")
     probe = subprocess.run(
-        [DEBIAN_PYTHON, "-c", "import qgis.core"], env=_qgis_env(tmp), capture_output=True, text=True
+        [DEBIAN_PYTHON, "-c", "import qgis.core"], env=_qgis_env(tmp), capture_output=True, text=True, check=False
     )
     if probe.returncode != 0:
         pytest.skip("QGIS is not installed (apt-get install qgis python3-qgis): " + probe.stderr[-200:])
@@ -65,7 +65,7 @@ def served(tmp_path_factory):
     tokens = sample_store(db, TOKENS)
     url, port = f"sqlite:///{db}", free_port()
     env = {**os.environ, "GRIDGIS_PUBLIC_READS": "false", "GRIDGIS_PREWARM_ROUTING": "0"}
-    log = open(tmp / "serve.log", "w")
+    log = open(tmp / "serve.log", "w")  # noqa: SIM115 (open while the server runs)
     proc = subprocess.Popen(
         [GRIDGIS, "serve", "--port", str(port), "--database-url", url, "--log-level", "warning"],
         env=env,
@@ -142,6 +142,7 @@ def qgis(served, api):
         capture_output=True,
         text=True,
         timeout=600,
+        check=False,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     out = json.loads((tmp / "qgis.json").read_text(encoding="utf-8"))
@@ -149,7 +150,7 @@ def qgis(served, api):
 
 
 def _gridgis(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([GRIDGIS, *args], capture_output=True, text=True, timeout=300, env={**os.environ})
+    return subprocess.run([GRIDGIS, *args], capture_output=True, text=True, timeout=300, check=False)
 
 
 def _api_features(api, layer):
