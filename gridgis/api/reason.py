@@ -121,5 +121,7 @@ def _protocol_class() -> type:
     return ReasonPhraseProtocol
 
 
-#: pass as ``uvicorn.run(..., http=HTTP_PROTOCOL)``
+#: pass as ``uvicorn.run(..., http="gridgis.api.reason:HTTP_PROTOCOL")`` (a string: with several
+#: workers, a class would be unpickled — importing the whole app — before a worker answers uvicorn's
+#: health checks, and the worker would be taken for dead)
 HTTP_PROTOCOL = _protocol_class()

@@ -26,7 +26,6 @@ def register(app: typer.Typer) -> None:
 
         import uvicorn
 
-        from gridgis.api.reason import HTTP_PROTOCOL
         from gridgis.cli.common import console
 
         if database_url:
@@ -39,5 +38,7 @@ def register(app: typer.Typer) -> None:
             port=port,
             workers=workers,
             log_level=log_level,
-            http=HTTP_PROTOCOL,  # a refusal's short reason in the status line (QGIS shows only that)
+            # a refusal's short reason in the status line (QGIS shows only that); an import string, so
+            # each worker imports it after it has started answering the supervisor's health checks
+            http="gridgis.api.reason:HTTP_PROTOCOL",
         )
