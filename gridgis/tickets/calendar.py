@@ -124,9 +124,6 @@ class WorkCalendar:
             return False
         return day.weekday() < 5
 
-    def holiday_name(self, day: date) -> str | None:
-        return self.holidays.get(day)
-
     @property
     def day_length(self) -> timedelta:
         """Working time in one working day."""
@@ -199,8 +196,8 @@ def _span(a: time, b: time) -> timedelta:
 def make_calendar(
     hours: tuple[tuple[time, time], ...] = DEFAULT_HOURS, schedules: dict | None = None, tz: ZoneInfo = SHANGHAI
 ) -> WorkCalendar:
-    """A calendar with the given working hours and holiday schedules (default: 2025 and 2026)."""
-    schedules = HOLIDAY_SCHEDULES if schedules is None else schedules
+    """A calendar with the given working hours and holiday schedules (default: :func:`known_schedules`)."""
+    schedules = known_schedules() if schedules is None else schedules
     holidays, workdays = _expand(schedules)
     return WorkCalendar(
         holidays=holidays, workdays=frozenset(workdays), hours=tuple(hours), tz=tz, years=frozenset(schedules)
@@ -236,7 +233,7 @@ def default_calendar() -> WorkCalendar:
     (2025–2026) and the years of the holidays file named by ``GRIDGIS_HOLIDAYS_FILE``, if any."""
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = make_calendar(schedules=known_schedules())
+        _DEFAULT = make_calendar()
     return _DEFAULT
 
 
