@@ -104,7 +104,8 @@ def qgis(served, api):
     """Run every QGIS step once; ``{"qgis_version", "steps": {name: {"result", "log"}}}``."""
     tmp = served["tmp"]
     gpkg = tmp / "community.gpkg"
-    _gridgis("edit", "export-community", GPKG_COMMUNITY, "--out", str(gpkg), "--db", served["url"])
+    export = _gridgis("edit", "export-community", GPKG_COMMUNITY, "--out", str(gpkg), "--database-url", served["url"])
+    assert export.returncode == 0, export.stdout + export.stderr
     grid = api.get(f"/collections/grids/items/{GPKG_GRID}").json()["properties"]
     before = {layer: _api_features(api, layer) for layer in LAYERS}  # what the API said when QGIS read
     steps = {
@@ -221,11 +222,13 @@ def test_a_geopackage_edited_with_qgis_imports_as_a_dry_run_then_with_commit(qgi
     edit = qgis["steps"]["gpkg"]["result"]
     assert edit["ok"], edit
     before = api.get(f"/collections/grids/items/{GPKG_GRID}").json()["properties"]
-    dry = _gridgis("edit", "import", str(qgis["gpkg"]), "--message", "QGIS 编辑", "--db", served["url"])
+    dry = _gridgis("edit", "import", str(qgis["gpkg"]), "--message", "QGIS 编辑", "--database-url", served["url"])
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert GPKG_GRID in dry.stdout and "dry run" in dry.stdout
     assert api.get(f"/collections/grids/items/{GPKG_GRID}").json()["properties"]["version"] == before["version"]
-    done = _gridgis("edit", "import", str(qgis["gpkg"]), "--message", "QGIS 编辑", "--commit", "--db", served["url"])
+    done = _gridgis(
+        "edit", "import", str(qgis["gpkg"]), "--message", "QGIS 编辑", "--commit", "--database-url", served["url"]
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     after = api.get(f"/collections/grids/items/{GPKG_GRID}").json()["properties"]
     assert (after["name"], after["households"]) == ("乳山二村第2网格（QGIS）", before["households"] + 7)
