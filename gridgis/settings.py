@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     # listen, poll (a read replica, where NOTIFY does not arrive), request (check when a request comes)
     generation_refresh: str = "auto"
     generation_poll_interval_s: float = 1.0  # the poll period (and the listener's reconnect wait)
+    # editing: written vertices this close to a stored vertex are snapped onto it (QGIS writes 6 decimals)
+    edit_snap_tolerance_m: float = 0.5
     # checks and alignment
     grid_households_min: int = 300
     grid_households_max: int = 500

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gridgis.api.reason import REASON_HEADER, short_reason
 from gridgis.errors import GridGISError
 from gridgis.storage.engine import is_database_error
 
@@ -29,12 +30,17 @@ UNAVAILABLE_DETAIL = "the database is unavailable; nothing was changed, retry la
 PARAMETER_PARTS = ("query", "path", "header", "cookie")
 
 
-def problem(status: int, title: str, detail: str | None = None, **extra: object) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str | None = None, subject: str | None = None, **extra: object
+) -> JSONResponse:
     body: dict[str, object] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    problems = extra.get("problems")
+    listed = problems if isinstance(problems, list) else None
+    headers[REASON_HEADER] = short_reason(title, detail, listed, subject)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -54,7 +60,14 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
         problems = [p.to_dict() for p in exc.problems] or None
-        return problem(exc.status, exc.title, exc.message, problems=problems, parameter=getattr(exc, "parameter", None))
+        return problem(
+            exc.status,
+            exc.title,
+            exc.message,
+            _subject(request),
+            problems=problems,
+            parameter=getattr(exc, "parameter", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -124,6 +137,14 @@ def _database_error_classes() -> list[type[Exception]]:
 
 def _safe_message(msg: str) -> str:
     return msg[:300]
+
+
+def _subject(request: Request) -> str | None:
+    """``grids 310115005039001`` for a request about one feature (the status line names it)."""
+    params = request.path_params
+    if isinstance(params.get("layer"), str) and isinstance(params.get("code"), str):
+        return f"{params['layer']} {params['code']}"
+    return None
 
 
 _TITLES = {

@@ -45,4 +45,7 @@ def register(app: typer.Typer) -> None:
             log_level=log_level,
             log_config=uvicorn_log_config(log_level),
             access_log=False,  # gridgis.access logs each request (without its query string)
+            # a refusal's short reason in the status line (QGIS shows only that); an import string, so
+            # each worker imports it after it has started answering the supervisor's health checks
+            http="gridgis.api.reason:HTTP_PROTOCOL",
         )
