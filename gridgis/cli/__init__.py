@@ -25,6 +25,7 @@ def _root() -> None:
 
 
 _AREAS = ("data", "sample", "check", "align", "route", "tickets", "maps", "serve", "editing", "ops", "demo")
+_AREAS += ("people",)
 
 
 def _register_all() -> None:
