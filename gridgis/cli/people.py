@@ -307,12 +307,11 @@ def register(app: typer.Typer) -> None:
         database_url: str | None = DB,
     ) -> None:
         """Import 12345 work orders: routed ones become tickets, the others are queued (re-importing adds nothing)."""
-        from gridgis.people.importer import read_table
+        from gridgis.people.importer import read_table, records
         from gridgis.people.intake import intake_orders
 
         store = _store(database_url)
-        frame = read_table(file)
-        result = intake_orders(store, frame.to_dict("records"), actor="cli-12345")
+        result = intake_orders(store, records(read_table(file)), actor="cli-12345")
         store.audit(
             _me(),
             "intake-import",

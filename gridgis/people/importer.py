@@ -115,8 +115,21 @@ def read_table(path: str | Path) -> pd.DataFrame:
             raise ValidationError(f"{p.name}: use a .csv or .xlsx file")
     except (ValueError, pd.errors.ParserError) as err:
         raise MalformedInputError(f"{p.name} cannot be read as a table: {err}") from None
-    frame = frame.astype(object).where(frame.notna(), None)
-    return frame.map(lambda v: (v.strip() or None) if isinstance(v, str) else v)
+    return frame.astype(object)
+
+
+def clean(value: Any) -> Any:
+    """A cell as a stripped string or ``None`` (empty strings and NaN alike)."""
+    if value is None or (isinstance(value, float) and value != value):  # noqa: PLR0124 - NaN
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows as dicts of cleaned cells."""
+    return [{str(k): clean(v) for k, v in rec.items()} for rec in frame.to_dict("records")]
 
 
 def normalise_headers(
@@ -148,7 +161,7 @@ def person_records(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     if "address" not in frame.columns and "building_code" not in frame.columns and "work_area" not in frame.columns:
         raise ValidationError("the members table needs 住址 (address) or 楼栋 (building code) to place each person")
     rows = []
-    for rec in frame.to_dict("records"):
+    for rec in records(frame):
         if rec.get("unit") is not None:
             try:
                 rec["unit"] = int(float(rec["unit"]))
@@ -158,4 +171,4 @@ def person_records(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     return rows, unknown
 
 
-__all__ = ["ORDER_HEADERS", "PERSON_HEADERS", "normalise_headers", "person_records", "read_table"]
+__all__ = ["ORDER_HEADERS", "PERSON_HEADERS", "clean", "normalise_headers", "person_records", "read_table", "records"]
