@@ -16,6 +16,7 @@ and can pseudonymise it (:func:`pseudonymise`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -111,9 +112,9 @@ def build_roster(store: Any, area: str, kind: str, all_members: bool = False) ->
                 {
                     "id": int(r.id),
                     "name": r.name,
-                    "phone": r.phone,
-                    "kind": MEMBER_KINDS.get(r.member_kind or "", "志愿者"),
-                    "post": r.post or "",
+                    "phone": _v(r.phone),
+                    "kind": MEMBER_KINDS.get(_v(r.member_kind) or "", "志愿者"),
+                    "post": _v(r.post) or "",
                     "building_code": r.building_code,
                     "unit": None if r.unit is None or pd.isna(r.unit) else int(r.unit),
                 }
@@ -128,9 +129,9 @@ def build_roster(store: Any, area: str, kind: str, all_members: bool = False) ->
                 {
                     "id": int(r.id),
                     "resident": r.resident,
-                    "phone": r.phone,
+                    "phone": _v(r.phone),
                     "category": CARE_CATEGORIES.get(r.category, r.category),
-                    "needs": r.needs,
+                    "needs": _v(r.needs) or "",
                     "building_code": r.building_code,
                     "unit": None if r.unit is None or pd.isna(r.unit) else int(r.unit),
                 }
@@ -155,6 +156,11 @@ def build_roster(store: Any, area: str, kind: str, all_members: bool = False) ->
             }
         )
     return roster
+
+
+def _v(x: Any) -> Any:
+    """``None`` for a missing cell (pandas gives NaN)."""
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
 def _nearest_stations(stations: Any, micro: Any, kind: str) -> dict[str, list[dict[str, Any]]]:
