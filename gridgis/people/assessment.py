@@ -102,6 +102,9 @@ def monthly_indices(
     t["is_safety"] = t["matter_code"].isin(safety)
     t["is_env"] = t["matter_code"].isin(env)
     t["overdue"] = t["overdue"].fillna(False).astype(bool)
+    t["safety_overdue"] = t["is_safety"] & t["overdue"]
+    t["env_overdue"] = t["is_env"] & t["overdue"]
+    t["rating"] = pd.to_numeric(t["rating"], errors="coerce")
     resolved_at = pd.to_datetime(t["resolved_at"], utc=True)
     due = pd.to_datetime(t["solve_due"], utc=True)
     t["resolved"] = resolved_at.notna()
@@ -112,9 +115,9 @@ def monthly_indices(
         {
             "tickets": g.size(),
             "safety_n": g["is_safety"].sum(),
-            "safety_overdue": g.apply(lambda d: int((d["is_safety"] & d["overdue"]).sum()), include_groups=False),
+            "safety_overdue": g["safety_overdue"].sum(),
             "env_n": g["is_env"].sum(),
-            "env_overdue": g.apply(lambda d: int((d["is_env"] & d["overdue"]).sum()), include_groups=False),
+            "env_overdue": g["env_overdue"].sum(),
             "resolved": g["resolved"].sum(),
             "on_time": g["on_time"].sum(),
             "closed": g["closed"].sum(),

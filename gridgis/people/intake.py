@@ -153,7 +153,9 @@ def intake_orders(
             outcome["rejected"].append({"row": i, "reason": err.message})
             continue
         if order["order_no"] in known:
-            outcome["skipped"].append(order["order_no"])
+            outcome["skipped"].append(
+                {"order_no": order["order_no"], "status": "skipped", "reason": "already imported"}
+            )
             continue
         known.add(order["order_no"])
         result = _take(store, tickets, order, rec, actor)

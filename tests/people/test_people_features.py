@@ -12,7 +12,16 @@ from gridgis.auth.tokens import Principal
 from gridgis.errors import TransitionError, ValidationError
 from gridgis.people import points as P
 from gridgis.people import wishes as W
-from gridgis.people.care import add_care, add_door_tasks, care_records, care_row, complete_task, door_tasks, task_progress, visible_care
+from gridgis.people.care import (
+    add_care,
+    add_door_tasks,
+    care_records,
+    care_row,
+    complete_task,
+    door_tasks,
+    task_progress,
+    visible_care,
+)
 from gridgis.people.intake import intake_orders, queue, resolve_queued, sign, verify_signature
 from gridgis.people.roster import build_roster, pseudonymise, write_html, write_xlsx
 from gridgis.people.service import coverage_report, points_ledger
@@ -60,7 +69,9 @@ def test_wish_goes_through_the_loop_with_history_and_points(people_store):
     s = people_store
     near = add(s, name="王伟", category="在职党员", building_code=B[0], unit=1)
     far = add(s, name="李娜", category="志愿者", building_code=B[5], unit=1)
-    wish = W.post_wish(s, title="更换楼道灯泡", building_code=B[0], resident="张阿姨", phone="13800001111", posted_by="网格员")
+    wish = W.post_wish(
+        s, title="更换楼道灯泡", building_code=B[0], resident="张阿姨", phone="13800001111", posted_by="网格员"
+    )
     assert wish["status"] == "posted" and wish["org_code"] and wish["grid_code"]
     suggested = W.suggest_claimers(s, wish["id"])
     assert [x["id"] for x in suggested] == [near, far] and suggested[0]["walk_m"] < suggested[1]["walk_m"]
@@ -143,7 +154,9 @@ def test_assessment_indices_follow_the_documented_formula():
 
 def test_care_is_visible_only_to_those_responsible(people_store):
     s = people_store
-    ids = add_care(s, [care_row(s, resident="孙奶奶", category="elderly_alone", needs="助餐", building_code=B[0], unit=1)])
+    ids = add_care(
+        s, [care_row(s, resident="孙奶奶", category="elderly_alone", needs="助餐", building_code=B[0], unit=1)]
+    )
     rec = care_records(s, building_code=B[0])
     assert [r["id"] for r in rec] == ids
     mg = rec[0]["micro_grid_code"]
@@ -179,7 +192,14 @@ def test_roster_lists_people_living_in_each_micro_grid(people_store, tmp_path):
     p1 = add(s, name="王伟", category="在职党员", building_code=B[0], unit=1, post="防汛值守", phone="13800001111")
     add(s, name="刘退休", category="离退休党员", building_code=B[0], unit=1)
     add(s, name="李娜", category="志愿者", building_code=B[0], unit=2, post="物资配送")
-    add_care(s, [care_row(s, resident="孙奶奶", category="limited_mobility", needs="紧急撤离需协助", building_code=B[0], unit=1)])
+    add_care(
+        s,
+        [
+            care_row(
+                s, resident="孙奶奶", category="limited_mobility", needs="紧急撤离需协助", building_code=B[0], unit=1
+            )
+        ],
+    )
     roster = build_roster(s, "310115001001", "flood").to_dict()
     mg = s.placer.buildings.at[B[0], "micro_grid_code"]
     entry = next(m for m in roster["micro_grids"] if m["micro_grid_code"] == mg)
@@ -206,8 +226,21 @@ def test_roster_lists_people_living_in_each_micro_grid(people_store, tmp_path):
 def test_intake_creates_tickets_queues_unresolved_and_is_idempotent(people_store):
     s = people_store
     orders = [
-        {"工单编号": "12345-0001", "来电时间": "2026-09-30 10:15:00", "诉求内容": "楼道里电动车充电", "诉求地址": "梅园一村2号楼", "联系电话": "13800001111", "类别": "电动车"},
-        {"工单编号": "12345-0002", "来电时间": "2026-09-30 11:00:00", "诉求内容": "噪音", "诉求地址": "火星路1号", "类别": "噪声扰民"},
+        {
+            "工单编号": "12345-0001",
+            "来电时间": "2026-09-30 10:15:00",
+            "诉求内容": "楼道里电动车充电",
+            "诉求地址": "梅园一村2号楼",
+            "联系电话": "13800001111",
+            "类别": "电动车",
+        },
+        {
+            "工单编号": "12345-0002",
+            "来电时间": "2026-09-30 11:00:00",
+            "诉求内容": "噪音",
+            "诉求地址": "火星路1号",
+            "类别": "噪声扰民",
+        },
         {"来电时间": "2026-09-30 11:00:00"},
     ]
     first = intake_orders(s, orders)
@@ -217,7 +250,11 @@ def test_intake_creates_tickets_queues_unresolved_and_is_idempotent(people_store
     from gridgis.tickets.store import TicketStore
 
     t = TicketStore(s.repository).get(ticket["ticket_id"])
-    assert t.external_id == "12345-0001" and t.channel == "12345" and t.received_at.isoformat().startswith("2026-09-30T02:15")
+    assert (
+        t.external_id == "12345-0001"
+        and t.channel == "12345"
+        and t.received_at.isoformat().startswith("2026-09-30T02:15")
+    )
     again = intake_orders(s, orders[:2])
     assert (again["ticketed"], again["queued"], again["skipped"]) == (0, 0, 2)
     assert [q["order_no"] for q in queue(s)] == ["12345-0002"]

@@ -43,7 +43,9 @@ def test_central_household_and_cobuilding_unit(people_store):
 def test_person_placed_by_building_code_and_by_address(people_store):
     by_code = people_store.person(add(people_store, name="王伟", category="在职党员", building_code=B1, unit=2))
     assert by_code["placed"] and by_code["member_kind"] == "in_service" and by_code["unit"] == 2
-    assert by_code["micro_grid_code"].startswith(by_code["grid_code"]) and by_code["grid_code"].startswith("310115001001")
+    assert by_code["micro_grid_code"].startswith(by_code["grid_code"]) and by_code["grid_code"].startswith(
+        "310115001001"
+    )
     # members join their building's party group (every member sits in one)
     assert by_code["org_code"] == org_code_for("building_group", extra=B1)
     by_addr = people_store.person(add(people_store, name="李娜", category="离退休", address="梅园一村3号楼1单元"))

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridgis.auth.deps import CurrentPrincipal
 from gridgis.auth.tokens import Principal
-from gridgis.errors import AuthError, MalformedInputError, ValidationError
+from gridgis.errors import MalformedInputError, ValidationError
 from gridgis.people.access import allowed, people_require, redact
 from gridgis.people.store import PeopleStore
 
