@@ -108,8 +108,13 @@ def _workers(value: Any) -> list[dict[str, Any]]:
     return list(value) if isinstance(value, list | tuple) else []
 
 
-def generate_population(city: dict[str, gpd.GeoDataFrame], seed: int = 0, year: int = 2026) -> Population:
-    """Draw the population of ``city`` (see the module docstring); the same city and seed give the same rows."""
+def generate_population(
+    city: dict[str, gpd.GeoDataFrame], seed: int = 0, year: int = 2026, activity_months: int = 9
+) -> Population:
+    """Draw the population of ``city`` (see the module docstring); the same city and seed give the same rows.
+
+    ``activity_months`` months of activities are drawn from January (0: none, e.g. for a city-scale benchmark).
+    """
     rng = np.random.default_rng([seed, 15])
     pop = Population()
     b = city["buildings"].sort_values("code")
@@ -316,7 +321,7 @@ def generate_population(city: dict[str, gpd.GeoDataFrame], seed: int = 0, year: 
         )
     members = [p["ref"] for p in pop.persons if p["kind"] in ("member", "volunteer")]
     for ref in members:
-        for month in range(1, 10):
+        for month in range(1, activity_months + 1):
             base = datetime(year, month, 1, 9, tzinfo=SHANGHAI)
             for _ in range(int(rng.poisson(0.8))):
                 pop.activities.append(

@@ -26,7 +26,9 @@ def server(tmp_path_factory, people_template, small_placer):
     shutil.copyfile(people_template, path)
     repo = Repository(f"sqlite:///{path}")
     store = PeopleStore(repo, placer=small_placer)
-    w = store.add_persons([store.person_row(name="范淑珍", category="专职网格员", work_area=small_placer.buildings.at[B[0], "grid_code"])])[0]
+    w = store.add_persons(
+        [store.person_row(name="范淑珍", category="专职网格员", work_area=small_placer.buildings.at[B[0], "grid_code"])]
+    )[0]
     store.assign(w, "building", B[0])
     v = store.add_persons([store.person_row(name="陈静", category="志愿者", building_code=B[1], unit=1)])[0]
     store.assign(v, "unit", f"{B[1]}-U1")
@@ -51,7 +53,9 @@ def page(server):
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
         pg.goto(f"{server}/map")
-        pg.wait_for_function("window.gridgisViewer && window.gridgisViewer.firstRender !== null && window.gridgisPeople", timeout=30000)
+        pg.wait_for_function(
+            "window.gridgisViewer && window.gridgisViewer.firstRender !== null && window.gridgisPeople", timeout=30000
+        )
         pg.errors = errors
         yield pg
         browser.close()
@@ -80,7 +84,10 @@ def test_buildings_are_coloured_by_responsibility(page):
 
 def test_grids_are_coloured_by_an_assessment_index(page):
     page.evaluate("window.gridgisPeople.select('index:service', '2026-09')")
-    page.wait_for_function("window.gridgisPeople.pending === 0 && window.gridgisPeople.mode === 'index:service' && window.gridgisPeople.features > 0", timeout=20000)
+    page.wait_for_function(
+        "window.gridgisPeople.pending === 0 && window.gridgisPeople.mode === 'index:service' && window.gridgisPeople.features > 0",
+        timeout=20000,
+    )
     assert page.evaluate("window.gridgisPeople.features") == 4
     assert set(_fills(page).values()) == {"#bbbbbb"}  # no tickets in the store: no data, shown grey
     assert page.evaluate("window.gridgisPeople.legend.length") == 6
