@@ -11,8 +11,7 @@ from gridgis.api.middleware import install_middleware
 from gridgis.settings import Settings, get_settings
 
 #: router modules under gridgis.api.routes, each exposing ``router`` (and optionally ``setup(app)``)
-ROUTE_MODULES = ("health", "features", "editing", "route", "tickets", "open311", "alignment", "viewer")
-ROUTE_MODULES += ("people",)
+ROUTE_MODULES = ("health", "features", "editing", "route", "tickets", "open311", "alignment", "viewer", "people")
 
 
 def create_app(settings: Settings | None = None, repository=None) -> FastAPI:

@@ -136,7 +136,8 @@ def normalise_headers(
     frame: pd.DataFrame, headers: dict[str, str], required: tuple[str, ...], what: str
 ) -> tuple[pd.DataFrame, list[str]]:
     """Rename known headers to field names; the unknown ones are dropped and returned."""
-    mapping, unknown = {}, []
+    mapping: dict[Any, str] = {}
+    unknown: list[str] = []
     for col in frame.columns:
         key = str(col).strip().replace(" ", "")
         field = headers.get(key) or headers.get(key.lower())

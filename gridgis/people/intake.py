@@ -143,7 +143,7 @@ def intake_orders(
     from gridgis.tickets.store import TicketStore
 
     tickets = tickets or TicketStore(store.repository)
-    outcome = {"ticketed": [], "queued": [], "skipped": [], "rejected": []}
+    outcome: dict[str, list[dict[str, Any]]] = {"ticketed": [], "queued": [], "skipped": [], "rejected": []}
     with store._read() as conn:
         known = set(conn.execute(sa.select(T.intake.c.order_no)).scalars())
     for i, rec in enumerate(records):

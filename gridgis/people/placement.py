@@ -60,7 +60,7 @@ class Placer:
         from gridgis.routing import RoutingIndex
 
         self.city = city
-        self.index = index or RoutingIndex.build(city)
+        self.index: Any = index or RoutingIndex.build(city)
         self._area_points: dict[str, dict[str, Any]] = {}
         b = city.get("buildings")
         if b is None or len(b) == 0:
@@ -173,7 +173,7 @@ class Placer:
 
     def area_place(self, code: str) -> Place:
         """The representative point of a micro-grid, grid or community, routed (no building)."""
-        layer = {17: "micro_grids", 15: "grids", 12: "communities"}.get(len(code))
+        layer = {17: "micro_grids", 15: "grids", 12: "communities"}.get(len(code), "")
         frame = self.city.get(layer) if layer else None
         if frame is None or not (frame["code"] == code).any():
             return Place(reason=f"work area {code} is not a micro-grid, grid or community code")

@@ -68,6 +68,8 @@ class PeopleStore:
     boundaries on first use; pass one to share it (e.g. between a store and a roster build).
     """
 
+    _placed_generation: int | None = None  # the generation the API's placer was built for
+
     def __init__(self, repository: Any, placer: Placer | None = None, create_tables: bool = False) -> None:
         self.repository = repository
         self.engine = _engine_of(repository)
@@ -182,7 +184,9 @@ class PeopleStore:
         with self._write("persisting the party tree") as conn:
             existing = {r.code: r for r in conn.execute(sa.select(T.orgs.c.code, T.orgs.c.source)).all()}
             seen = set()
-            new_rows, tree_rows, edited_rows = [], [], []
+            new_rows: list[dict[str, Any]] = []
+            tree_rows: list[dict[str, Any]] = []
+            edited_rows: list[dict[str, Any]] = []
             for r in rows:
                 seen.add(r["code"])
                 old = existing.get(r["code"])

@@ -451,9 +451,9 @@ def post_wish(
     """A resident's small wish (居民点单), or a worker posting on a resident's behalf."""
     from gridgis.people.wishes import post_wish as post
 
-    people_require(principal, "post_wish", [], "posting a wish")
+    who = people_require(principal, "post_wish", [], "posting a wish")
     data = body.model_dump(exclude={"on_behalf_of_resident"})
-    posted_by = f"{principal.name}（代居民）" if body.on_behalf_of_resident else principal.name
+    posted_by = f"{who.name}（代居民）" if body.on_behalf_of_resident else who.name
     wish = post(store, posted_by=posted_by, **data)
     _audit(store, request, principal, "wish-post", [wish["grid_code"]], f"wish {wish['id']}")
     response.headers["Location"] = f"/wishes/{wish['id']}"
