@@ -11,10 +11,10 @@ import json
 import os
 import tempfile
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,11 @@ from gridgis.people.access import allowed, people_require, redact
 from gridgis.people.store import PeopleStore
 
 router = APIRouter(tags=["people"])
+
+MAX_ID = 2**53  # ids fit a JSON number and a 64-bit column
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+Lon = Annotated[float, Field(ge=-180, le=180)]
+Lat = Annotated[float, Field(ge=-90, le=90)]
 
 
 def get_people_store(request: Request) -> PeopleStore:
@@ -129,7 +134,7 @@ class PersonList(BaseModel):
 
 class AssignmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    person_id: int
+    person_id: int = Field(ge=1, le=MAX_ID)
     level: Literal["patch", "building", "unit", "household", "micro_grid"]
     target: str = Field(
         min_length=1, max_length=80, description="grid/community, building code, <building>-U<n>, micro-grid"
@@ -170,8 +175,8 @@ class WishIn(BaseModel):
     address: str | None = Field(None, max_length=200)
     building_code: str | None = Field(None, max_length=64)
     unit: int | None = Field(None, ge=1, le=99)
-    lon: float | None = None
-    lat: float | None = None
+    lon: Lon | None = None
+    lat: Lat | None = None
     channel: str = Field("api", max_length=32)
     on_behalf_of_resident: bool = Field(False, description="a worker posting for a resident (代居民点单)")
 
@@ -179,11 +184,11 @@ class WishIn(BaseModel):
 class WishTransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: Literal["dispatch", "claim", "release", "fulfil", "confirm", "reject", "cancel"]
-    person_id: int | None = None
-    org_code: str | None = None
+    person_id: int | None = Field(None, ge=1, le=MAX_ID)
+    org_code: str | None = Field(None, max_length=80)
     note: str = Field("", max_length=2000)
     at: datetime | None = None
-    expected_version: int | None = None
+    expected_version: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class WishOut(Out):
@@ -268,11 +273,11 @@ class IntakeOut(BaseModel):
 
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    building_code: str | None = None
-    address: str | None = None
-    lon: float | None = None
-    lat: float | None = None
-    matter_code: str | None = None
+    building_code: str | None = Field(None, max_length=64)
+    address: str | None = Field(None, max_length=200)
+    lon: Lon | None = None
+    lat: Lat | None = None
+    matter_code: str | None = Field(None, max_length=8)
 
 
 class QueueOut(BaseModel):
@@ -349,7 +354,7 @@ def list_persons(
     member_kind: str | None = None,
     placed: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> PersonList:
     """Persons (masked outside the caller's scope: surname only, phone partly hidden, no address)."""
     rows = store.persons(area=area, kind=kind, member_kind=member_kind, placed=placed, limit=limit, offset=offset)
@@ -404,7 +409,7 @@ def coverage(
 
 
 @router.get("/people/{person_id:int}", response_model=PersonOut)
-def get_person(person_id: int, store: StoreDep, principal: CurrentPrincipal) -> PersonOut:
+def get_person(person_id: IdPath, store: StoreDep, principal: CurrentPrincipal) -> PersonOut:
     return _person_view(principal, store.person(person_id))
 
 
@@ -419,7 +424,7 @@ def assign(body: AssignmentIn, request: Request, store: StoreDep, principal: Cur
 
 
 @router.delete("/people/assignments/{assignment_id}", status_code=204)
-def unassign(assignment_id: int, request: Request, store: StoreDep, principal: CurrentPrincipal) -> Response:
+def unassign(assignment_id: IdPath, request: Request, store: StoreDep, principal: CurrentPrincipal) -> Response:
     frame = store.assignments_frame()
     row = frame[frame["id"] == assignment_id]
     codes = [row["grid_code"].iloc[0], row["community_code"].iloc[0]] if len(row) else [None]
@@ -475,7 +480,7 @@ def list_wishes(
 
 
 @router.get("/wishes/{wish_id}", response_model=WishOut)
-def get_wish(wish_id: int, store: StoreDep, principal: CurrentPrincipal, response: Response) -> WishOut:
+def get_wish(wish_id: IdPath, store: StoreDep, principal: CurrentPrincipal, response: Response) -> WishOut:
     """One wish with its history (who, when, from, to)."""
     from gridgis.people.wishes import get_wish as get
 
@@ -486,7 +491,7 @@ def get_wish(wish_id: int, store: StoreDep, principal: CurrentPrincipal, respons
 
 @router.get("/wishes/{wish_id}/suggestions", response_model=SuggestionList)
 def suggestions(
-    wish_id: int, store: StoreDep, principal: CurrentPrincipal, limit: Annotated[int, Query(ge=1, le=50)] = 5
+    wish_id: IdPath, store: StoreDep, principal: CurrentPrincipal, limit: Annotated[int, Query(ge=1, le=50)] = 5
 ) -> SuggestionList:
     """The nearest available members and volunteers by estimated walking distance (straight line × detour factor)."""
     from gridgis.people.wishes import DETOUR_FACTOR, WALK_M_PER_MIN, suggest_claimers
@@ -504,7 +509,7 @@ def suggestions(
 
 @router.post("/wishes/{wish_id}/transitions", response_model=WishOut)
 def wish_transition(
-    wish_id: int,
+    wish_id: IdPath,
     body: WishTransitionIn,
     request: Request,
     store: StoreDep,
@@ -654,7 +659,7 @@ def add_tasks(body: TaskIn, request: Request, store: StoreDep, principal: Curren
 
 @router.post("/care/tasks/{task_id}/done", response_model=dict[str, Any])
 def task_done(
-    task_id: int, body: TaskDoneIn, request: Request, store: StoreDep, principal: CurrentPrincipal
+    task_id: IdPath, body: TaskDoneIn, request: Request, store: StoreDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     from gridgis.people.care import complete_task, door_tasks
 
@@ -695,7 +700,7 @@ async def roster(
     suffix = {"json": ".json", "xlsx": ".xlsx", "html": ".html"}[format]
     fd, name = tempfile.mkstemp(suffix=suffix)
     os.close(fd)
-    path = Path(name)
+    path = FilePath(name)
     try:
         await run_in_threadpool(
             export_roster,
