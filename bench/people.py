@@ -27,7 +27,26 @@ def _city(scale: str) -> dict:
         return {k: v for k, v in city.items() if k != "tickets"}
     from gridgis.sample import generate_city
 
-    return {k: v for k, v in generate_city(scale=scale, tickets=0).items() if k != "tickets"}
+    return {k: _valid(v) for k, v in generate_city(scale=scale, tickets=0).items() if k != "tickets"}
+
+
+def _valid(frame):
+    """The frame with invalid polygons repaired (the city-scale generator leaves a few degenerate rings;
+    reported to the sample area). Only polygonal parts are kept."""
+    import shapely
+
+    geoms = frame.geometry.values
+    bad = ~shapely.is_valid(geoms)
+    if not bad.any() or frame.geometry.geom_type.iloc[0] == "Point":
+        return frame
+    fixed = []
+    for g in geoms[bad]:
+        parts = [p for p in shapely.get_parts(shapely.make_valid(g)) if p.geom_type in ("Polygon", "MultiPolygon")]
+        polys = [q for p in parts for q in shapely.get_parts(p)]
+        fixed.append(polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys))
+    frame = frame.copy()
+    frame.loc[bad, "geometry"] = fixed
+    return frame
 
 
 def run(scale: str = "small") -> list[dict]:

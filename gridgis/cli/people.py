@@ -277,6 +277,118 @@ def register(app: typer.Typer) -> None:
             )
         console.print(table)
 
+    @people.command("assign")
+    def assign(
+        person_id: int = typer.Argument(..., help="the person's id"),
+        level: str = typer.Argument(..., help="patch, building, unit, household or micro_grid"),
+        target: str = typer.Argument(..., help="grid/community code, building code, <building>-U<n>, micro-grid code"),
+        database_url: str | None = DB,
+    ) -> None:
+        """Make a person answer for a target (包片/包栋/包单元/包户/微网格)."""
+        store = _store(database_url)
+        out = store.assign(person_id, level, target)
+        store.audit(
+            _me(), "assign", [target, out["grid_code"]], f"person {person_id} {level}", path="gridgis people assign"
+        )
+        console.print(f"assignment {out['id']}: person {person_id} answers for {target} ({level})")
+
+    @people.command("org-add")
+    def org_add(
+        kind: str = typer.Option(..., help="central_household or cobuilding_unit (or a branch kind)"),
+        name: str = typer.Option(...),
+        parent: str | None = typer.Option(None, help="parent organisation code"),
+        community: list[str] = typer.Option([], help="paired community (co-building units; repeatable)"),
+        building: str | None = typer.Option(None, help="building code (central households)"),
+        database_url: str | None = DB,
+    ) -> None:
+        """Add an organisation: a party-member central household or a co-building unit (共驻共建单位)."""
+        store = _store(database_url)
+        org = store.add_org(kind, name, parent, communities=list(community), building_code=building)
+        store.audit(_me(), "org-add", [org["code"], org["community_code"]], name, path="gridgis people org-add")
+        console.print(f"organisation {org['code']} {org['name']} under {org['parent_code']}")
+
+    @people.command("org-edit")
+    def org_edit(
+        code: str = typer.Argument(...),
+        name: str | None = typer.Option(None),
+        parent: str | None = typer.Option(None, help="new parent organisation code"),
+        database_url: str | None = DB,
+    ) -> None:
+        """Rename or re-parent an organisation (a later sync-orgs keeps the edit)."""
+        store = _store(database_url)
+        org = store.edit_org(code, name=name, parent_code=parent)
+        store.audit(_me(), "org-edit", [code], f"name={name} parent={parent}", path="gridgis people org-edit")
+        console.print(f"organisation {org['code']}: {org['name']} under {org['parent_code']}")
+
+    @people.command("wish")
+    def wish(
+        title: str = typer.Option(..., help="the wish, e.g. 帮忙更换楼道灯泡"),
+        building: str | None = typer.Option(None, help="building code"),
+        address: str | None = typer.Option(None, help="or an address"),
+        resident: str | None = typer.Option(None),
+        phone: str | None = typer.Option(None),
+        database_url: str | None = DB,
+    ) -> None:
+        """Post a wish on a resident's behalf (居民点单) and show the nearest members who could take it."""
+        from gridgis.people.wishes import post_wish, suggest_claimers
+
+        store = _store(database_url)
+        w = post_wish(
+            store,
+            title=title,
+            building_code=building,
+            address=address,
+            resident=resident,
+            phone=phone,
+            channel="cli",
+            posted_by=f"{_me().name}（代居民）",
+        )
+        store.audit(_me(), "wish-post", [w["grid_code"]], f"wish {w['id']}", path="gridgis people wish")
+        console.print(f"wish {w['id']} posted in {w['grid_code']} for {w['org_code']}")
+        for s in suggest_claimers(store, w["id"], limit=5):
+            console.print(f"  nearest: {s['name']} ({s['id']}) {s['walk_m']:.0f} m, {s['walk_min']:.0f} min")
+
+    @people.command("wish-move")
+    def wish_move(
+        wish_id: int = typer.Argument(...),
+        action: str = typer.Argument(..., help="dispatch, claim, release, fulfil, confirm, reject or cancel"),
+        person: int | None = typer.Option(None, help="claim: the member's person id"),
+        note: str = typer.Option(""),
+        database_url: str | None = DB,
+    ) -> None:
+        """Move a wish along 小区派单 → 党员接单 → 完成 → 居民确认."""
+        from gridgis.people.wishes import transition_wish
+
+        store = _store(database_url)
+        w = transition_wish(store, wish_id, action, actor=_me().name, person_id=person, note=note)
+        store.audit(_me(), f"wish-{action}", [w["grid_code"]], f"wish {wish_id}", path="gridgis people wish-move")
+        console.print(f"wish {wish_id}: {w['status']} ({w['status_label']}), version {w['version']}")
+
+    @people.command("knock")
+    def knock(
+        micro_grid: str | None = typer.Option(
+            None, help="add door-knocking tasks for this micro-grid (one per building)"
+        ),
+        title: str = typer.Option("敲门行动", help="task title"),
+        done: int | None = typer.Option(None, help="mark this task id done"),
+        area: str | None = typer.Option(None, help="show completion under this area"),
+        database_url: str | None = DB,
+    ) -> None:
+        """Door-knocking tasks (敲门行动、扫楼清底): add per micro-grid, mark done, show completion."""
+        from gridgis.people.care import add_door_tasks, complete_task, door_tasks, task_progress
+
+        store = _store(database_url)
+        if micro_grid:
+            ids = add_door_tasks(store, micro_grid, title)
+            store.audit(_me(), "tasks-add", [micro_grid], f"{len(ids)} tasks", path="gridgis people knock")
+            console.print(f"{len(ids)} tasks added in {micro_grid}")
+        if done is not None:
+            t = complete_task(store, done, by=_me().name)
+            store.audit(_me(), "task-done", [t["micro_grid_code"]], f"task {done}", path="gridgis people knock")
+            console.print(f"task {done} done")
+        for p in task_progress(door_tasks(store, area)):
+            console.print(f"{p['micro_grid_code']}: {p['done']}/{p['tasks']} done ({p['share_done']:.0%})")
+
     @app.command("roster")
     def roster(
         area: str = typer.Option(..., help="street, community, grid or micro-grid code"),
@@ -390,6 +502,30 @@ def demo(ctx: Any) -> None:
         console.print(f"four indices 2026-09: {len(months)} grids; best {best['grid_code']} total {best['total']}")
         chart = Path(ctx.out_dir) / "people-indices.svg"
         chart.write_text(chart_svg(months, "四个指数 2026-09", "grid_code"), encoding="utf-8")
+    from gridgis.people.intake import intake_orders
+
+    comp = repo.read_layer("compounds").iloc[0]
+    orders = [
+        {
+            "工单编号": "DEMO-12345-1",
+            "来电时间": "2026-09-30 09:12:00",
+            "诉求内容": "楼道堆放杂物",
+            "诉求地址": f"{comp['name']}1号楼",
+            "类别": "消防安全",
+        },
+        {
+            "工单编号": "DEMO-12345-2",
+            "来电时间": "2026-09-30 09:40:00",
+            "诉求内容": "夜间噪音",
+            "诉求地址": "某某路无名小区",
+            "类别": "噪声扰民",
+        },
+    ]
+    first, again = intake_orders(store, orders), intake_orders(store, orders)
+    console.print(
+        f"12345 intake: {first['ticketed']} ticket(s), {first['queued']} queued for a person "
+        f"({first['orders']['queued'][0]['reason'] if first['queued'] else ''}); re-sent: {again['skipped']} skipped"
+    )
     community = store.placer.buildings["community_code"].iloc[0]
     out = Path(ctx.out_dir) / "roster.html"
     from gridgis.people.access import cli_principal

@@ -98,3 +98,43 @@ def test_a_bad_file_is_one_line_error(db, tmp_path):
         "roster", "--area", "310115001001", "--kind", "zombies", "--out", str(tmp_path / "r.xlsx"), "--database-url", db
     )
     assert r.returncode == 2 and "unknown emergency kind" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_orgs_assignments_wishes_and_door_knocking_from_the_command_line(db):
+    r = run("org-add", "--database-url", db)  # not a command: typer usage error, nothing changed
+    assert r.exit_code != 0
+    r = run(
+        "people",
+        "org-add",
+        "--kind",
+        "cobuilding_unit",
+        "--name",
+        "区卫健委",
+        "--community",
+        "310115001001",
+        "--database-url",
+        db,
+    )
+    assert r.exit_code == 0 and "区卫健委" in r.output, r.output
+    from gridgis.people.store import PeopleStore, org_code_for
+    from gridgis.storage import Repository
+
+    repo = Repository(db)
+    store = PeopleStore(repo)
+    pid = store.add_persons([store.person_row(name="王伟", category="在职党员", building_code=B1, unit=1)])[0]
+    group = org_code_for("building_group", extra=B1)
+    r = run("people", "org-edit", group, "--name", "一号楼党小组", "--database-url", db)
+    assert r.exit_code == 0 and store.org(group)["source"] == "edited"
+    r = run("people", "assign", str(pid), "unit", f"{B1}-U1", "--database-url", db)
+    assert r.exit_code == 0 and "answers for" in r.output
+    r = run("people", "wish", "--title", "更换灯泡", "--building", B1, "--database-url", db)
+    assert r.exit_code == 0 and "nearest: 王伟" in r.output, r.output
+    wid = int(r.output.split("wish ")[1].split()[0])
+    for action in ("dispatch",):
+        assert run("people", "wish-move", str(wid), action, "--database-url", db).exit_code == 0
+    r = run("people", "wish-move", str(wid), "claim", "--person", str(pid), "--database-url", db)
+    assert "claimed" in r.output
+    mg = store.person(pid)["micro_grid_code"]
+    r = run("people", "knock", "--micro-grid", mg, "--database-url", db)
+    assert r.exit_code == 0 and f"{mg}: 0/" in r.output
+    repo.dispose()
