@@ -48,6 +48,13 @@ KIND_STATIONS: dict[str, tuple[str, ...]] = {
     "general": ("party_mass_centre", "micro_station", "red_station", "help_desk"),
 }
 STATIONS_PER_MICRO_GRID = 3
+SUMMARY_LABELS = {
+    "micro_grids": "微网格",
+    "without_worker": "无网格员微网格",
+    "members": "在职党员",
+    "volunteers": "志愿者",
+    "vulnerable": "关爱对象",
+}
 
 
 @dataclass
@@ -246,15 +253,8 @@ def write_xlsx(roster: dict[str, Any], path: str | Path) -> Path:
     ws.title = "汇总"
     ws.append(["区域", roster["area"]])
     ws.append(["应急类型", roster["kind_label"]])
-    labels = {
-        "micro_grids": "微网格",
-        "without_worker": "无网格员微网格",
-        "members": "在职党员",
-        "volunteers": "志愿者",
-        "vulnerable": "关爱对象",
-    }
     for k, v in roster["summary"].items():
-        ws.append([labels.get(k, k), v])
+        ws.append([SUMMARY_LABELS.get(k, k), v])
     if roster.get("pseudonymised"):
         ws.append(["说明", "姓名已化名，电话已隐去"])
     for title, header, rows in (
@@ -287,7 +287,7 @@ def write_html(roster: dict[str, Any], micro_grids: Any, path: str | Path) -> Pa
             "@media print{.noprint{display:none}}</style></head><body>"
         ),
         f"<h1>平急转换应急名册 · {escape(roster['kind_label'])} · {escape(roster['area'])}</h1>",
-        "<p>" + "，".join(f"{escape(str(k))}: {v}" for k, v in roster["summary"].items()) + "</p>",
+        "<p>" + "，".join(f"{SUMMARY_LABELS.get(k, k)}：{v}" for k, v in roster["summary"].items()) + "</p>",
         svg,
     ]
     for mg in roster["micro_grids"]:
