@@ -16,7 +16,7 @@ from gridgis.auth.deps import gate
 from gridgis.settings import Settings, get_settings
 
 #: router modules under gridgis.api.routes, each exposing ``router`` (and optionally ``setup(app)``)
-ROUTE_MODULES = ("health", "features", "editing", "route", "tickets", "open311", "alignment", "viewer", "audit")
+ROUTE_MODULES = ("health", "features", "editing", "route", "tickets", "open311", "alignment", "viewer", "audit", "people")
 
 
 def create_app(settings: Settings | None = None, repository=None) -> FastAPI:

@@ -38,6 +38,7 @@ _AREAS = (
     "ops",
     "demo",
     "audit",
+    "people",
 )
 
 
