@@ -93,7 +93,7 @@ def run(scale: str = "small") -> list[dict]:
     def naive() -> None:
         geoms = city["grids"].geometry.values
         shapely.coverage_is_valid(geoms)
-        shapely.difference(parent, shapely.union_all(geoms)).area
+        _ = shapely.difference(parent, shapely.union_all(geoms)).area
 
     rows = [_row(f"validate move-boundary ({n} grids)", ours, "coverage_is_valid+gap", _median(naive))]
     rows.append(_http_rows(city, a))

@@ -25,6 +25,7 @@ overlaps and parts outside a parent carry their geometry too (see
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,7 +148,7 @@ def _missing(value: Any) -> bool:
     if value is None or value is pd.NA:
         return True
     if isinstance(value, float):
-        return value != value
+        return math.isnan(value)
     return isinstance(value, str) and value.strip() == ""
 
 

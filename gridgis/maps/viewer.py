@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from gridgis.chinacoords import ChinaSystem
 from gridgis.errors import NotFoundError
 from gridgis.layers import LAYERS
 from gridgis.layers.station import KINDS as STATION_KINDS
@@ -52,7 +53,7 @@ def tile(
     x: int,
     y: int,
     zoom: int | None = None,
-    system: str = "wgs84",
+    system: ChinaSystem = "wgs84",
 ) -> tuple[str, int, Any]:
     """GeoJSON text of one tile (simplified for display ``zoom``), its feature count and its generation."""
     gen = generation_key(repository)

@@ -12,9 +12,11 @@ G1 = "110105001001001"
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    with editing_server(str(tmp_path_factory.mktemp("ogc") / "g.db")) as (base, tokens, repo):
-        with httpx.Client(base_url=base, timeout=30) as client:
-            yield client, tokens, repo
+    with (
+        editing_server(str(tmp_path_factory.mktemp("ogc") / "g.db")) as (base, tokens, repo),
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
+        yield client, tokens, repo
 
 
 def test_landing_page_links_the_api_conformance_and_collections(api):

@@ -59,7 +59,7 @@ def test_every_problem_is_reported_at_once(city):
     edit = _update(city, "grids", G1, bowtie, community_code=COMMUNITY_A[:-1] + "2", kind="nonsense")
     found = kinds(validate_edits(city, [edit]))
     assert {"invalid_geometry", "inconsistent_code", "bad_value"} <= set(found)
-    invalid = [p for p in validate_edits(city, [edit]) if p.kind == "invalid_geometry"][0]
+    invalid = next(p for p in validate_edits(city, [edit]) if p.kind == "invalid_geometry")
     assert "Self-intersection" in invalid.message and invalid.where is not None
 
 

@@ -150,7 +150,7 @@ def test_route_against_the_store_at_a_time(tmp_path):
     out = tmp_path / "o.csv"
     res = run("route", src, "--out", out, "--database-url", url, "--at", g1.created_at.isoformat())
     assert f"generation {g1.id};" in res
-    assert list(csv.DictReader(out.open(encoding="utf-8")))[0]["grid_code"] == GRID_A
+    assert next(iter(csv.DictReader(out.open(encoding="utf-8"))))["grid_code"] == GRID_A
 
 
 def test_demo_step_routes_the_sample_tickets_and_records_the_counts(data_dir, tmp_path):

@@ -141,7 +141,7 @@ def _parse_datetime(value: str | None) -> datetime | None:
             "datetime must be one instant (RFC 3339), e.g. 2026-01-01T00:00:00Z; intervals are not supported"
         )
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(value)
     except ValueError:
         raise ValidationError(f"datetime {value!r} is not an RFC 3339 instant, e.g. 2026-01-01T00:00:00Z") from None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -90,7 +90,7 @@ def geojson_tile(
         int | None,
         Query(ge=0, le=MAX_ZOOM, description="display zoom to simplify for (default z; z+2 makes a 1,024-px tile)"),
     ] = None,
-    crs: Annotated[str, Query(pattern="^(wgs84|gcj02)$", description="gcj02 lines up with AMap tiles")] = "wgs84",
+    crs: Annotated[Literal["wgs84", "gcj02"], Query(description="gcj02 lines up with AMap tiles")] = "wgs84",
 ) -> Response:
     text, count, gen = service.tile(repository, _cache(request), layer, z, x, y, zoom, crs)
     etag = f'"g{gen}-{layer}-{z}-{x}-{y}-{zoom if zoom is not None else z}-{crs}"'
