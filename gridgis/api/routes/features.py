@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gridgis.api.deps import RepositoryDep
+from gridgis.api.params import BBoxDep, CrsDep, DateTimeDep, GenerationDep, LimitDep, OffsetDep
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
 from gridgis.auth.tokens import Principal, require
 from gridgis.editing import ogc, service
@@ -42,6 +43,7 @@ from gridgis.editing.geojson import (
 )
 from gridgis.errors import (
     GridGISError,
+    InvalidParameterError,
     MalformedInputError,
     PayloadTooLargeError,
     PreconditionFailedError,
@@ -133,19 +135,6 @@ def _layer(layer: str) -> str:
     return layer
 
 
-def _parse_datetime(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    if "/" in value:
-        raise ValidationError(
-            "datetime must be one instant (RFC 3339), e.g. 2026-01-01T00:00:00Z; intervals are not supported"
-        )
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"datetime {value!r} is not an RFC 3339 instant, e.g. 2026-01-01T00:00:00Z") from None
-
-
 def _filters(layer: str, params: Any) -> dict[str, Any]:
     spec = get_spec(layer)
     fields = {f.name: f for f in spec.fields}
@@ -168,34 +157,11 @@ def _filters(layer: str, params: Any) -> dict[str, Any]:
                     else value
                 )
             except ValueError:
-                raise ValidationError(f"filter {key}={value!r} is not a {f.type}") from None
+                raise InvalidParameterError(key, f"filter {key}={value!r} is not a {f.type}") from None
         else:
             allowed = ", ".join(["name", *(n for n, f in fields.items() if f.type != "json")])
-            raise ValidationError(f"unknown query parameter {key!r}; {layer} can be filtered by {allowed}")
+            raise InvalidParameterError(key, f"unknown query parameter {key!r}; {layer} can be filtered by {allowed}")
     return out
-
-
-def _bbox(value: str | None, crs: ApiCRS) -> tuple[float, float, float, float] | None:
-    if value is None:
-        return None
-    try:
-        parts = [float(v) for v in value.split(",")]
-    except ValueError:
-        raise ValidationError(f"bbox {value!r} must be four numbers: minx,miny,maxx,maxy") from None
-    if len(parts) == 6:
-        parts = [parts[0], parts[1], parts[3], parts[4]]
-    if len(parts) != 4:
-        raise ValidationError(f"bbox {value!r} must be four numbers: minx,miny,maxx,maxy")
-    if crs.latlon:
-        parts = [parts[1], parts[0], parts[3], parts[2]]
-    if crs.epsg == 3857:
-        import shapely
-
-        from gridgis.editing.geojson import from_api_crs
-
-        b = from_api_crs(shapely.box(*parts), crs).bounds
-        parts = list(b)
-    return (parts[0], parts[1], parts[2], parts[3])
 
 
 def city_bbox(repo: Any) -> list[float] | None:
@@ -232,18 +198,14 @@ def items(
     request: Request,
     repository: RepositoryDep,
     reader: ReadPrincipal,
-    limit: Annotated[int, Query(ge=1, le=ogc.MAX_LIMIT)] = ogc.DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    bbox: str | None = None,
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
-    datetime_: Annotated[str | None, Query(alias="datetime")] = None,
-    generation: int | None = None,
-    crs: str | None = None,
+    limit: LimitDep,
+    offset: OffsetDep,
+    box: BBoxDep,
+    at: DateTimeDep,
+    generation: GenerationDep,
+    out_crs: CrsDep,
 ) -> JSONResponse:
     _layer(layer)
-    out_crs = parse_crs_uri(crs)
-    box = _bbox(bbox, parse_crs_uri(bbox_crs))
-    at = _parse_datetime(datetime_)
     filters = _filters(layer, request.query_params)
     frame = repository.read_layer(
         layer, generation=generation, at=at, bbox=box, limit=limit, offset=offset, filters=filters or None
@@ -277,11 +239,10 @@ def item(
     request: Request,
     repository: RepositoryDep,
     reader: ReadPrincipal,
-    crs: str | None = None,
-    generation: int | None = None,
+    out_crs: CrsDep,
+    generation: GenerationDep,
 ) -> JSONResponse:
     _layer(layer)
-    out_crs = parse_crs_uri(crs)
     feat = repository.get_feature(layer, code, generation=generation)
     base = base_url(request)
     links = [
