@@ -17,6 +17,24 @@ from starlette.concurrency import run_in_threadpool
 
 from gridgis.api.deps import RepositoryDep
 from gridgis.api.routes.features import audited, base_url, read_json_body, write_message
+from gridgis.api.schemas.common import documented, request_body
+from gridgis.api.schemas.editing import (
+    ApplyProposalIn,
+    AuditEntries,
+    Diff,
+    Generations,
+    History,
+    ImportResult,
+    MergeGridsIn,
+    MoveBoundaryIn,
+    OperationResult,
+    RevertResult,
+    SplitGridIn,
+    TransferBuildingsIn,
+    TransferCompoundIn,
+    ValidateIn,
+    ValidationResult,
+)
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
 from gridgis.auth.tokens import require
 from gridgis.editing import operations, service
@@ -28,6 +46,7 @@ from gridgis.layers import get_spec
 
 router = APIRouter(tags=["editing"])
 JSON_KINDS = ("application/json", "application/geo+json")
+GPKG = "application/geopackage+sqlite3"
 
 
 def _edits_json(edits: list[Edit]) -> dict[str, Any]:
@@ -113,7 +132,12 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-@router.post("/operations/move-boundary", summary="Move the boundary shared by two grids (one generation)")
+@router.post(
+    "/operations/move-boundary",
+    summary="Move the boundary shared by two grids (one generation)",
+    **documented(OperationResult),
+    openapi_extra=request_body(MoveBoundaryIn, "application/json", "application/geo+json"),
+)
 async def move_boundary(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
@@ -135,7 +159,12 @@ async def move_boundary(
     return await run_in_threadpool(_run, request, repository, principal, audit, "move-boundary", body, make)
 
 
-@router.post("/operations/transfer-compound", summary="Hand a compound to a neighbouring grid")
+@router.post(
+    "/operations/transfer-compound",
+    summary="Hand a compound to a neighbouring grid",
+    **documented(OperationResult),
+    openapi_extra=request_body(TransferCompoundIn, "application/json", "application/geo+json"),
+)
 async def transfer_compound(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
@@ -150,7 +179,12 @@ async def transfer_compound(
     return await run_in_threadpool(_run, request, repository, principal, audit, "transfer-compound", body, make)
 
 
-@router.post("/operations/transfer-buildings", summary="Hand buildings to a neighbouring grid")
+@router.post(
+    "/operations/transfer-buildings",
+    summary="Hand buildings to a neighbouring grid",
+    **documented(OperationResult),
+    openapi_extra=request_body(TransferBuildingsIn, "application/json", "application/geo+json"),
+)
 async def transfer_buildings(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
@@ -165,7 +199,12 @@ async def transfer_buildings(
     return await run_in_threadpool(_run, request, repository, principal, audit, "transfer-buildings", body, make)
 
 
-@router.post("/operations/split-grid", summary="Split a grid in two along a line")
+@router.post(
+    "/operations/split-grid",
+    summary="Split a grid in two along a line",
+    **documented(OperationResult),
+    openapi_extra=request_body(SplitGridIn, "application/json", "application/geo+json"),
+)
 async def split_grid(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
@@ -187,7 +226,12 @@ async def split_grid(
     return await run_in_threadpool(_run, request, repository, principal, audit, "split-grid", body, make)
 
 
-@router.post("/operations/merge-grids", summary="Merge neighbouring grids of one community")
+@router.post(
+    "/operations/merge-grids",
+    summary="Merge neighbouring grids of one community",
+    **documented(OperationResult),
+    openapi_extra=request_body(MergeGridsIn, "application/json", "application/geo+json"),
+)
 async def merge_grids(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
@@ -201,7 +245,12 @@ async def merge_grids(
     return await run_in_threadpool(_run, request, repository, principal, audit, "merge-grids", body, make)
 
 
-@router.post("/operations/apply-proposal", summary="Replace a community's grids with a proposal")
+@router.post(
+    "/operations/apply-proposal",
+    summary="Replace a community's grids with a proposal",
+    **documented(OperationResult),
+    openapi_extra=request_body(ApplyProposalIn, "application/json", "application/geo+json"),
+)
 async def apply_proposal(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
@@ -220,13 +269,23 @@ async def apply_proposal(
     return await run_in_threadpool(_run, request, repository, principal, audit, "apply-proposal", body, make)
 
 
-@router.post("/collections/{layer}/validate", summary="Validate features without storing them")
+@router.post(
+    "/collections/{layer}/validate",
+    summary="Validate features without storing them",
+    **documented(ValidationResult),
+    openapi_extra=request_body(ValidateIn, "application/json", "application/geo+json"),
+)
 async def validate(layer: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     body = await read_json_body(request, JSON_KINDS)
     return await run_in_threadpool(_validate, layer, body, request, repository)
 
 
-@router.post("/validate", summary="Validate features of the layer named in the body, without storing them")
+@router.post(
+    "/validate",
+    summary="Validate features of the layer named in the body, without storing them",
+    **documented(ValidationResult),
+    openapi_extra=request_body(ValidateIn, "application/json", "application/geo+json"),
+)
 async def validate_any(request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     body = await read_json_body(request, JSON_KINDS)
     if not isinstance(body, dict) or not isinstance(body.get("layer"), str):
@@ -255,12 +314,16 @@ def _validate(layer: str, body: Any, request: Request, repository: Any) -> dict[
     return {"valid": not problems, "problems": [p.to_dict() for p in problems], "checked": len(edits)}
 
 
-@router.get("/generations", summary="Every generation: id, time, author, message")
+@router.get("/generations", summary="Every generation: id, time, author, message", **documented(Generations))
 def generations(repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     return {"generations": [g.to_dict() for g in repository.generations()]}
 
 
-@router.get("/generations/{gen_a}/diff/{gen_b}", summary="What changed between two generations (GeoJSON)")
+@router.get(
+    "/generations/{gen_a}/diff/{gen_b}",
+    summary="What changed between two generations (GeoJSON)",
+    **documented(Diff),
+)
 def diff(
     gen_a: int, gen_b: int, repository: RepositoryDep, reader: ReadPrincipal, layer: str | None = None
 ) -> dict[str, Any]:
@@ -273,7 +336,11 @@ def diff(
     return out
 
 
-@router.post("/generations/{generation}/revert", summary="Revert every layer to a generation (a new generation)")
+@router.post(
+    "/generations/{generation}/revert",
+    summary="Revert every layer to a generation (a new generation)",
+    **documented(RevertResult),
+)
 def revert(
     generation: int, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
@@ -295,7 +362,7 @@ def revert(
     return {"generation": gen.to_dict(), "reverted": codes}
 
 
-@router.get("/collections/{layer}/items/{code}/history", summary="Every version of one feature")
+@router.get("/collections/{layer}/items/{code}/history", summary="Every version of one feature", **documented(History))
 def history(
     layer: str, code: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal
 ) -> dict[str, Any]:
@@ -326,10 +393,14 @@ def history(
     }
 
 
-GPKG = "application/geopackage+sqlite3"
-
-
-@router.get("/editing/communities/{code}.gpkg", summary="Export a community as a GeoPackage for QGIS")
+@router.get(
+    "/editing/communities/{code}.gpkg",
+    summary="Export a community as a GeoPackage for QGIS",
+    response_class=Response,
+    responses={
+        200: {"description": "the GeoPackage", "content": {GPKG: {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
 def export_gpkg(code: str, repository: RepositoryDep, reader: ReadPrincipal) -> Response:
     import tempfile
     from pathlib import Path
@@ -343,7 +414,18 @@ def export_gpkg(code: str, repository: RepositoryDep, reader: ReadPrincipal) -> 
     return Response(data, media_type=GPKG, headers={"Content-Disposition": f'attachment; filename="{code}.gpkg"'})
 
 
-@router.post("/editing/import", summary="An edited export as a proposal: diff + validation; ?commit=true stores it")
+@router.post(
+    "/editing/import",
+    summary="An edited export as a proposal: diff + validation; ?commit=true stores it",
+    **documented(ImportResult),
+    openapi_extra=request_body(
+        None,
+        GPKG,
+        "application/octet-stream",
+        description="the GeoPackage exported by GET /editing/communities/{code}.gpkg, edited",
+        schema={"type": "string", "format": "binary"},
+    ),
+)
 async def import_gpkg(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep, commit: bool = False
 ) -> dict[str, Any]:
@@ -394,7 +476,7 @@ async def import_gpkg(
     return out
 
 
-@router.get("/audit", summary="The audit log of writes (admin)")
+@router.get("/audit", summary="The audit log of writes (admin)", **documented(AuditEntries))
 def audit_log(audit: AuditDep, principal: CurrentPrincipal, limit: int = 100) -> dict[str, Any]:
     require(principal, "manage_tokens", None, "reading the audit log")
     return {"entries": audit.entries(limit=min(limit, 1000))}

@@ -27,6 +27,17 @@ from starlette.concurrency import run_in_threadpool
 
 from gridgis.api.deps import RepositoryDep
 from gridgis.api.params import BBoxDep, CrsDep, DateTimeDep, GenerationDep, LimitDep, OffsetDep
+from gridgis.api.schemas.common import documented, request_body
+from gridgis.api.schemas.ogc import (
+    Collection,
+    Collections,
+    Conformance,
+    FeatureIn,
+    FeatureItems,
+    Landing,
+    MergePatch,
+    OgcFeature,
+)
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
 from gridgis.auth.tokens import Principal, require
 from gridgis.editing import ogc, service
@@ -171,28 +182,32 @@ def city_bbox(repo: Any) -> list[float] | None:
     return [round(float(v), 7) for v in streets.total_bounds]
 
 
-@router.get("/", summary="Landing page (OGC API – Features)")
+@router.get("/", summary="Landing page (OGC API – Features)", **documented(Landing))
 def landing(request: Request, reader: ReadPrincipal) -> JSONResponse:
     return JSONResponse(ogc.landing(base_url(request)))
 
 
-@router.get("/conformance", summary="Conformance classes")
+@router.get("/conformance", summary="Conformance classes", **documented(Conformance))
 def conformance(reader: ReadPrincipal) -> dict[str, list[str]]:
     return {"conformsTo": ogc.CONFORMANCE}
 
 
-@router.get("/collections", summary="The layers")
+@router.get("/collections", summary="The layers", **documented(Collections))
 def collections(request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     return ogc.collections(base_url(request), city_bbox(repository))
 
 
-@router.get("/collections/{layer}", summary="One layer")
+@router.get("/collections/{layer}", summary="One layer", **documented(Collection))
 def collection(layer: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     return ogc.collection(_layer(layer), base_url(request), city_bbox(repository))
 
 
 @router.head("/collections/{layer}/items", include_in_schema=False)
-@router.get("/collections/{layer}/items", summary="Features of a layer (GeoJSON, paged)")
+@router.get(
+    "/collections/{layer}/items",
+    summary="Features of a layer (GeoJSON, paged)",
+    **documented(FeatureItems, media_type=ogc.GEOJSON),
+)
 def items(
     layer: str,
     request: Request,
@@ -232,7 +247,11 @@ def items_options(layer: str) -> Response:
 
 
 @router.head("/collections/{layer}/items/{code}", include_in_schema=False)
-@router.get("/collections/{layer}/items/{code}", summary="One feature, with its ETag")
+@router.get(
+    "/collections/{layer}/items/{code}",
+    summary="One feature, with its ETag",
+    **documented(OgcFeature, media_type=ogc.GEOJSON),
+)
 def item(
     layer: str,
     code: str,
@@ -327,7 +346,13 @@ def _content_crs(request: Request) -> ApiCRS:
     return parse_crs_uri(request.headers.get("content-crs"))
 
 
-@router.post("/collections/{layer}/items", status_code=201, summary="Create a feature (planner)")
+@router.post(
+    "/collections/{layer}/items",
+    status_code=201,
+    summary="Create a feature (planner)",
+    **documented(OgcFeature, 201, ogc.GEOJSON),
+    openapi_extra=request_body(FeatureIn, ogc.GEOJSON, "application/json"),
+)
 async def create_item(
     layer: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> JSONResponse:
@@ -366,7 +391,12 @@ def _full_properties(layer: str, props: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@router.put("/collections/{layer}/items/{code}", summary="Replace a feature (planner; needs its version)")
+@router.put(
+    "/collections/{layer}/items/{code}",
+    summary="Replace a feature (planner; needs its version)",
+    **documented(OgcFeature, media_type=ogc.GEOJSON),
+    openapi_extra=request_body(FeatureIn, ogc.GEOJSON, "application/json"),
+)
 async def replace_item(
     layer: str, code: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> JSONResponse:
@@ -396,7 +426,12 @@ async def replace_item(
     return await run_in_threadpool(_written, request, repository, layer, code, 200)
 
 
-@router.patch("/collections/{layer}/items/{code}", summary="Update a feature with a JSON merge-patch")
+@router.patch(
+    "/collections/{layer}/items/{code}",
+    summary="Update a feature with a JSON merge-patch",
+    **documented(OgcFeature, media_type=ogc.GEOJSON),
+    openapi_extra=request_body(MergePatch, "application/merge-patch+json", "application/json"),
+)
 async def patch_item(
     layer: str, code: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> JSONResponse:

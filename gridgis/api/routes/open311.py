@@ -21,10 +21,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from gridgis.api.routes.tickets import get_ticket_store
+from gridgis.api.schemas.common import documented, request_body
+from gridgis.api.schemas.open311 import (
+    OPEN311_ERRORS,
+    Discovery,
+    ServiceDefinition,
+    ServiceRequestIn,
+    ServiceRequests,
+    Services,
+)
 from gridgis.errors import AuthError, ForbiddenError, GridGISError, MalformedInputError, NotFoundError, ValidationError
 from gridgis.tickets import open311 as o311
 
 router = APIRouter(prefix="/open311", tags=["open311"])
+#: Open311 answers errors in GeoReport v2 form, not problem+json (app.py documents these instead)
+ERROR_RESPONSES = OPEN311_ERRORS
 
 XML_TYPE = "text/xml; charset=utf-8"
 MAX_RESULTS = 1000
@@ -63,7 +74,7 @@ def _guard(fmt: str, work: Callable[[], Response]) -> Response:
         return _error(fmt, _status_of(err), *details)
 
 
-@router.get("/discovery.json")
+@router.get("/discovery.json", **documented(Discovery))
 def discovery(request: Request) -> dict[str, Any]:
     """The GeoReport v2 discovery document pointing at this server's endpoint."""
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
@@ -83,13 +94,13 @@ def discovery(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/v2/services.{fmt}")
+@router.get("/v2/services.{fmt}", **documented(Services))
 def list_services(fmt: str, request: Request) -> Response:
     store = get_ticket_store(request)
     return _guard(fmt, lambda: _respond(fmt, o311.services(store.catalogue), o311.services_xml))
 
 
-@router.get("/v2/services/{code}.{fmt}")
+@router.get("/v2/services/{code}.{fmt}", **documented(ServiceDefinition))
 def service_definition(code: str, fmt: str, request: Request) -> Response:
     store = get_ticket_store(request)
 
@@ -125,7 +136,11 @@ def _check_key(request: Request, form: dict[str, str]) -> None:
         raise ForbiddenError("Invalid api_key received -- can't proceed with create_request")
 
 
-@router.post("/v2/requests.{fmt}")
+@router.post(
+    "/v2/requests.{fmt}",
+    **documented(ServiceRequests),
+    openapi_extra=request_body(ServiceRequestIn, "application/x-www-form-urlencoded", "multipart/form-data"),
+)
 async def post_request(fmt: str, request: Request) -> Response:
     """Create a service request (a ticket) from a form; answers its id at once."""
     store = get_ticket_store(request)
@@ -168,7 +183,7 @@ def _csv(params: dict[str, str], key: str) -> list[str]:
     return [v.strip() for v in (params.get(key) or "").split(",") if v.strip()]
 
 
-@router.get("/v2/requests.{fmt}")
+@router.get("/v2/requests.{fmt}", **documented(ServiceRequests))
 def list_requests(fmt: str, request: Request) -> Response:
     """Service requests; filters service_request_id, service_code, start_date, end_date, status."""
     store = get_ticket_store(request)
@@ -219,7 +234,7 @@ def _one(fmt: str, request: Request, request_id: str) -> Response:
     return _guard(fmt, work)
 
 
-@router.get("/v2/requests/{request_id}.{fmt}")
+@router.get("/v2/requests/{request_id}.{fmt}", **documented(ServiceRequests))
 def get_request(request_id: str, fmt: str, request: Request) -> Response:
     return _one(fmt, request, request_id)
 
@@ -230,7 +245,7 @@ def get_request_singular(request_id: str, fmt: str, request: Request) -> Respons
     return _one(fmt, request, request_id)
 
 
-@router.get("/v2/tokens/{token}.{fmt}")
+@router.get("/v2/tokens/{token}.{fmt}", **documented(ServiceRequests))
 def token(token: str, fmt: str, request: Request) -> Response:
     """Tokens are the request ids (requests get their id at once)."""
     store = get_ticket_store(request)

@@ -19,6 +19,8 @@ from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.responses import Response
 
 from gridgis.api.deps import SettingsDep
+from gridgis.api.schemas.common import documented, request_body
+from gridgis.api.schemas.routing import RouteBatchIn, RouteBatchOut, RouteOut
 from gridgis.errors import MalformedInputError, PayloadTooLargeError, ValidationError
 from gridgis.routing.service import RoutingService
 
@@ -54,7 +56,11 @@ def _service(request: Request) -> RoutingService:
     return service
 
 
-@router.get("/route", summary="Route a point (or an address) to its micro-grid, grid, community, street and workers")
+@router.get(
+    "/route",
+    summary="Route a point (or an address) to its micro-grid, grid, community, street and workers",
+    **documented(RouteOut),
+)
 def route_point(
     request: Request,
     lon: Annotated[float | None, Query(description="longitude or x in `crs`")] = None,
@@ -140,7 +146,12 @@ def _finite(value: Any) -> Any:
     return value
 
 
-@router.post("/route", summary="Route a batch of points (JSON list or GeoJSON FeatureCollection)")
+@router.post(
+    "/route",
+    summary="Route a batch of points (JSON list or GeoJSON FeatureCollection)",
+    **documented(RouteBatchOut),
+    openapi_extra=request_body(RouteBatchIn, "application/json"),
+)
 def route_batch(
     request: Request,
     settings: SettingsDep,

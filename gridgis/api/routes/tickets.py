@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridgis.api.schemas.common import documented
+from gridgis.api.schemas.tickets import Escalations, Matters, TicketList, TicketOut, TicketStats
 from gridgis.auth.deps import CurrentPrincipal
 from gridgis.auth.tokens import Principal, require
 from gridgis.errors import ValidationError
@@ -160,7 +162,7 @@ def _version_from(if_match: str | None) -> int | None:
         raise ValidationError(f'If-Match {if_match!r} is not a ticket version such as "3"') from None
 
 
-@router.get("/matters")
+@router.get("/matters", **documented(Matters))
 def list_matters(store: StoreDep) -> dict[str, Any]:
     """The matter catalogue (吹哨报到事项清单): domains and items with departments, tiers and deadlines."""
     cat = store.catalogue
@@ -172,7 +174,7 @@ def list_matters(store: StoreDep) -> dict[str, Any]:
     }
 
 
-@router.post("/tickets", status_code=201)
+@router.post("/tickets", status_code=201, **documented(TicketOut, 201))
 def create_ticket(body: TicketIn, store: StoreDep, response: Response, principal: ReporterDep) -> dict[str, Any]:
     """Report a problem: routed, given a matter, department, level and deadlines, and stored."""
     data = body.model_dump(exclude={"duplicate_radius_m", "lon", "lat"})
@@ -187,7 +189,10 @@ def create_ticket(body: TicketIn, store: StoreDep, response: Response, principal
     return out
 
 
-@router.get("/tickets/stats")
+@router.get(
+    "/tickets/stats",
+    **documented(TicketStats),
+)
 def ticket_stats(
     store: StoreDep,
     month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
@@ -212,14 +217,14 @@ def ticket_stats(
     return Response(frame.to_json(na="null", drop_id=True, ensure_ascii=False), media_type="application/geo+json")
 
 
-@router.post("/tickets/escalations")
+@router.post("/tickets/escalations", **documented(Escalations))
 def escalate_now(store: StoreDep, principal: HandlerDep, actor: str = "system") -> dict[str, Any]:
     """Escalate every overdue ticket one level now (idempotent)."""
     done = store.escalate_overdue(actor=actor)
     return {"escalated": len(done), "tickets": done}
 
 
-@router.get("/tickets")
+@router.get("/tickets", **documented(TicketList))
 def list_tickets(
     store: StoreDep,
     grid: str | None = None,
@@ -239,7 +244,7 @@ def list_tickets(
     }
 
 
-@router.get("/tickets/{ticket_id}")
+@router.get("/tickets/{ticket_id}", **documented(TicketOut))
 def get_ticket(ticket_id: int, store: StoreDep, response: Response) -> dict[str, Any]:
     """One ticket with its full history (who, when, note, from, to)."""
     ticket = store.get(ticket_id)
@@ -249,7 +254,7 @@ def get_ticket(ticket_id: int, store: StoreDep, response: Response) -> dict[str,
     return out
 
 
-@router.post("/tickets/{ticket_id}/transitions")
+@router.post("/tickets/{ticket_id}/transitions", **documented(TicketOut))
 def transition(
     ticket_id: int,
     body: TransitionIn,

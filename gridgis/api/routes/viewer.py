@@ -16,6 +16,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gridgis.api.deps import RepositoryDep, SettingsDep
+from gridgis.api.schemas.common import documented
+from gridgis.api.schemas.viewer import Located, Related, SearchHits, Tile, ViewerMeta
 from gridgis.maps import assets
 from gridgis.maps import viewer as service
 from gridgis.maps.tiles import MAX_ZOOM, TileCache
@@ -67,18 +69,31 @@ def setup(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=assets.STATIC_DIR), name="static")
 
 
-@router.get("/map", response_class=HTMLResponse, summary="The web viewer (Leaflet, self-hosted assets)")
+@router.get(
+    "/map",
+    response_class=HTMLResponse,
+    summary="The web viewer (Leaflet, self-hosted assets)",
+    responses={200: {"description": "the viewer page", "content": {"text/html": {"schema": {"type": "string"}}}}},
+)
 def map_page() -> HTMLResponse:
     return HTMLResponse((assets.STATIC_DIR / "viewer.html").read_text(encoding="utf-8"))
 
 
-@router.get("/viewer/meta", summary="What the viewer starts from: bounds, generation, layers and counts")
+@router.get(
+    "/viewer/meta",
+    summary="What the viewer starts from: bounds, generation, layers and counts",
+    **documented(ViewerMeta),
+)
 def viewer_meta(request: Request, repository: RepositoryDep, settings: SettingsDep) -> dict:
     service.warm_in_background(repository, _cache(request))
     return service.meta(repository, settings.tile_source, settings.tianditu_key)
 
 
-@router.get("/tiles/{layer}/{z}/{x}/{y}.geojson", summary="A GeoJSON tile, simplified for its zoom level")
+@router.get(
+    "/tiles/{layer}/{z}/{x}/{y}.geojson",
+    summary="A GeoJSON tile, simplified for its zoom level",
+    **documented(Tile, media_type="application/geo+json"),
+)
 def geojson_tile(
     request: Request,
     repository: RepositoryDep,
@@ -105,17 +120,25 @@ def geojson_tile(
     return Response(body, media_type="application/geo+json", headers=headers)
 
 
-@router.get("/viewer/related/grids/{code}", summary="The compounds and stations of a grid (for click-through)")
+@router.get(
+    "/viewer/related/grids/{code}",
+    summary="The compounds and stations of a grid (for click-through)",
+    **documented(Related),
+)
 def grid_related(repository: RepositoryDep, code: str) -> dict:
     return service.related(repository, code)
 
 
-@router.get("/viewer/locate/{code}", summary="Layer and bounding box of the feature with this code")
+@router.get(
+    "/viewer/locate/{code}",
+    summary="Layer and bounding box of the feature with this code",
+    **documented(Located),
+)
 def locate(request: Request, repository: RepositoryDep, code: str) -> dict:
     return service.locate(repository, _cache(request), code)
 
 
-@router.get("/viewer/search", summary="Features whose name or code contains q")
+@router.get("/viewer/search", summary="Features whose name or code contains q", **documented(SearchHits))
 def search(
     request: Request, repository: RepositoryDep, q: Annotated[str, Query(min_length=1, max_length=100)]
 ) -> JSONResponse:
