@@ -16,7 +16,7 @@ import math
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Path, Query
 
 from gridgis.editing.geojson import CRS84, ApiCRS, parse_crs_uri
 from gridgis.editing.ogc import DEFAULT_LIMIT, MAX_LIMIT
@@ -247,6 +247,11 @@ def datetime_param(
     return parse_instant(datetime_)
 
 
+#: a stored id in a path (``/tickets/{ticket_id}``): 1..2^63−1, so no lookup overflows the store's integer
+RowId = Annotated[int, Path(ge=1, le=MAX_GENERATION, description="an id (1..2^63-1)")]
+#: a generation id in a path (``/generations/{generation}/revert``)
+GenerationId = Annotated[int, Path(ge=0, le=MAX_GENERATION, description="a generation id (0..2^63-1)")]
+
 BBoxDep = Annotated[BBox | None, Depends(bbox_param)]
 LimitDep = Annotated[int, Depends(limit_param)]
 OffsetDep = Annotated[int, Depends(offset_param)]
@@ -260,8 +265,10 @@ __all__ = [
     "CrsDep",
     "DateTimeDep",
     "GenerationDep",
+    "GenerationId",
     "LimitDep",
     "OffsetDep",
+    "RowId",
     "parse_api_crs",
     "parse_bbox",
     "parse_date",

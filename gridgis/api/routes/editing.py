@@ -16,6 +16,7 @@ from shapely.geometry import mapping
 from starlette.concurrency import run_in_threadpool
 
 from gridgis.api.deps import RepositoryDep
+from gridgis.api.params import GenerationId
 from gridgis.api.routes.features import audited, base_url, read_json_body, write_message
 from gridgis.api.schemas.common import documented, request_body
 from gridgis.api.schemas.editing import (
@@ -325,7 +326,7 @@ def generations(repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, A
     **documented(Diff),
 )
 def diff(
-    gen_a: int, gen_b: int, repository: RepositoryDep, reader: ReadPrincipal, layer: str | None = None
+    gen_a: GenerationId, gen_b: GenerationId, repository: RepositoryDep, reader: ReadPrincipal, layer: str | None = None
 ) -> dict[str, Any]:
     frame = repository.diff(gen_a, gen_b, layer)
     pieces = [g for g in list(frame["geometry"]) + list(frame["geometry_a"]) if g is not None] if len(frame) else []
@@ -342,7 +343,7 @@ def diff(
     **documented(RevertResult),
 )
 def revert(
-    generation: int, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+    generation: GenerationId, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
     require(principal, "edit_boundaries", None, "reverting")
     current = repository.current_generation()

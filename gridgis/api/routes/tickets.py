@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridgis.api.params import RowId
 from gridgis.api.schemas.common import documented
 from gridgis.api.schemas.tickets import Escalations, Matters, TicketList, TicketOut, TicketStats
 from gridgis.auth.deps import CurrentPrincipal
@@ -245,7 +246,7 @@ def list_tickets(
 
 
 @router.get("/tickets/{ticket_id}", **documented(TicketOut))
-def get_ticket(ticket_id: int, store: StoreDep, response: Response) -> dict[str, Any]:
+def get_ticket(ticket_id: RowId, store: StoreDep, response: Response) -> dict[str, Any]:
     """One ticket with its full history (who, when, note, from, to)."""
     ticket = store.get(ticket_id)
     response.headers["ETag"] = f'"{ticket.version}"'
@@ -256,7 +257,7 @@ def get_ticket(ticket_id: int, store: StoreDep, response: Response) -> dict[str,
 
 @router.post("/tickets/{ticket_id}/transitions", **documented(TicketOut))
 def transition(
-    ticket_id: int,
+    ticket_id: RowId,
     body: TransitionIn,
     store: StoreDep,
     response: Response,
