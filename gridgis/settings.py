@@ -35,9 +35,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # tickets
     open311_api_keys: list[str] = Field(default_factory=list)  # empty: Open311 POSTs need no api_key
-    ticket_escalation_interval_s: float = 0.0  # >0: escalate overdue tickets in the server every N s
+    ticket_escalation_interval_s: float = 300.0  # escalate overdue tickets in the server every N s (0: off)
     ticket_catalogue: str | None = None  # a YAML/JSON matter catalogue replacing the default one
     working_hours: str | None = None  # e.g. "08:30-12:00,13:30-17:30"
+    holidays_file: str | None = None  # YAML of more years' holidays (gridgis calendar load … --commit writes it)
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -24,6 +24,8 @@ if os.environ.get("CI") == "true":
 
 # apps in tests build their routing index on first use (tests that want the start-up build turn it on)
 os.environ.setdefault("GRIDGIS_PREWARM_ROUTING", "0")
+# the service escalates overdue tickets every 5 minutes by default; tests that want it turn it on
+os.environ.setdefault("GRIDGIS_TICKET_ESCALATION_INTERVAL_S", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "data" / "geojson"

@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gridgis.auth.store import AuditLog, TokenStore, ensure_tables
-from gridgis.auth.tokens import Principal, require
+from gridgis.auth.tokens import Principal, require, token_of_header
 from gridgis.errors import AuthError
 
 _LOCK = threading.Lock()
@@ -44,14 +44,15 @@ def get_audit_log(request: Request) -> AuditLog:
 
 
 def get_principal(request: Request) -> Principal | None:
-    """The caller, from ``Authorization: Bearer <token>``; ``None`` when the header is absent."""
+    """The caller, from ``Authorization: Bearer <token>`` or ``Basic`` with the token as password.
+
+    ``None`` when the header is absent; any header that is present but not a valid token is a 401,
+    never ignored.
+    """
     header = request.headers.get("authorization")
-    if not header:
+    if header is None:
         return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthError("send the token as 'Authorization: Bearer <token>'")
-    return get_token_store(request).authenticate(token)
+    return get_token_store(request).authenticate(token_of_header(header))
 
 
 def get_reader(request: Request) -> Principal | None:

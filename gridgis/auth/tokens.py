@@ -18,6 +18,8 @@ community (12 digits) or grid (15 digits) code everything whose code starts with
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -136,6 +138,35 @@ def split_token(token: str) -> tuple[str, str]:
     if not token_id or not secret:
         raise AuthError("the bearer token is incomplete")
     return token_id, secret
+
+
+def token_of_header(header: str) -> str:
+    """The token carried by an ``Authorization`` header: ``Bearer <token>`` or ``Basic`` (token as password).
+
+    Basic is for clients that only speak it (QGIS's built-in "Basic" authentication): any user
+    name, the token as the password. Anything else is an :class:`AuthError` (401).
+
+    >>> token_of_header("Bearer ggt_ab.cd")
+    'ggt_ab.cd'
+    >>> token_of_header("Basic " + base64.b64encode("王规划:ggt_ab.cd".encode()).decode())
+    'ggt_ab.cd'
+    """
+    scheme, _, credentials = header.strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer" and credentials:
+        return credentials
+    if scheme.lower() == "basic" and credentials:
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise AuthError(
+                "the Basic credentials are not base64 of 'user:token'; put the gridgis token in the password"
+            ) from None
+        _, colon, password = decoded.partition(":")
+        if not colon or not password.strip():
+            raise AuthError("Basic authentication needs the gridgis token as the password (any user name)")
+        return password.strip()
+    raise AuthError("send the token as 'Authorization: Bearer <token>' (or Basic with the token as the password)")
 
 
 def hash_secret(secret: str, salt: str) -> str:

@@ -24,7 +24,20 @@ def _root() -> None:
     """gridgis — 网格化管理 GIS."""
 
 
-_AREAS = ("data", "sample", "check", "align", "route", "tickets", "maps", "serve", "editing", "ops", "demo")
+_AREAS = (
+    "data",
+    "sample",
+    "check",
+    "align",
+    "route",
+    "tickets",
+    "calendar",
+    "maps",
+    "serve",
+    "editing",
+    "ops",
+    "demo",
+)
 
 
 def _register_all() -> None:

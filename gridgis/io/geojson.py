@@ -155,7 +155,7 @@ def _declared(doc: dict, path: str) -> SourceCRS | None:
         return parse_crs(doc[CRS_MEMBER])
     crs = doc.get("crs")
     if crs is None:
-        return None
+        return parse_crs("wgs84")  # RFC 7946: GeoJSON coordinates are WGS84 lon/lat unless a member says otherwise
     try:
         return parse_crs(crs["properties"]["name"])
     except (KeyError, TypeError):

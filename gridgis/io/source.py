@@ -15,7 +15,7 @@ from pathlib import Path
 import geopandas as gpd
 import pyproj
 
-from gridgis.crs import SourceCRS, parse_crs, to_storage
+from gridgis.crs import SourceCRS, china_from_proj, parse_crs, to_storage
 from gridgis.errors import CRSError, MalformedInputError, Problem
 
 #: the column every raw frame carries: the feature's position in the source (0-based)
@@ -59,6 +59,9 @@ def declared_from_proj(crs: object, path: str) -> SourceCRS | None:
     """The :class:`SourceCRS` a PROJ CRS declared by a file stands for (``None`` when none is declared)."""
     if crs is None:
         return None
+    china = china_from_proj(crs)  # GCJ-02/BD-09 as gridgis labels them (before EPSG: they look like 4326)
+    if china is not None:
+        return parse_crs(china)
     try:
         proj = pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError as exc:

@@ -13,7 +13,7 @@ is open (as for a city's public reporting form).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -39,7 +39,6 @@ ERROR_RESPONSES = OPEN311_ERRORS
 
 XML_TYPE = "text/xml; charset=utf-8"
 MAX_RESULTS = 1000
-DEFAULT_WINDOW = timedelta(days=90)
 
 
 def _status_of(err: GridGISError) -> int:
@@ -72,6 +71,16 @@ def _guard(fmt: str, work: Callable[[], Response]) -> Response:
     except GridGISError as err:
         details = [str(p.message) for p in err.problems] or [err.message]
         return _error(fmt, _status_of(err), *details)
+
+
+@router.get(
+    "/discovery.xml",
+    response_class=Response,
+    responses={200: {"description": "the discovery document", "content": {XML_TYPE: {"schema": {"type": "string"}}}}},
+)
+def discovery_xml(request: Request) -> Response:
+    """The discovery document in XML."""
+    return Response(o311.discovery_xml(discovery(request)), media_type="text/xml; charset=utf-8")
 
 
 @router.get("/discovery.json", **documented(Discovery))
@@ -202,8 +211,8 @@ def list_requests(fmt: str, request: Request) -> Response:
         for s in _csv(params, "status"):
             statuses += o311.statuses_for(s)
         start, end = _date(params, "start_date"), _date(params, "end_date")
-        if not ids and start is None and end is None:
-            start = datetime.now(UTC) - DEFAULT_WINDOW  # the spec's default: the last 90 days
+        if not ids or start is not None or end is not None:  # the spec's defaults and 90-day limit
+            start, end = o311.request_window(start, end, datetime.now(UTC))
         tickets = store.list(
             ids=[int(i) for i in ids] if ids else None,
             status=statuses or None,
