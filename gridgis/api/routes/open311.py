@@ -76,7 +76,7 @@ def _guard(fmt: str, work: Callable[[], Response]) -> Response:
 @router.get(
     "/discovery.xml",
     response_class=Response,
-    responses={200: {"description": "the discovery document", "content": {XML_TYPE: {"schema": {"type": "string"}}}}},
+    responses={200: {"description": "the discovery document", "content": {"text/xml": {"schema": {"type": "string"}}}}},
 )
 def discovery_xml(request: Request) -> Response:
     """The discovery document in XML."""
