@@ -87,6 +87,7 @@ def reports_from_frame(frame: pd.DataFrame, crs: str = "wgs84") -> list[dict[str
     reports = []
     for row in frame.to_dict("records"):
         title, desc = _text(row.get("title")), _text(row.get("description"))
+        description: str | None
         if title and desc and title not in desc:
             description = f"{title}：{desc}"
         else:
