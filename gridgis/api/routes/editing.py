@@ -37,7 +37,7 @@ from gridgis.api.schemas.editing import (
     ValidationResult,
 )
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
-from gridgis.auth.tokens import require
+from gridgis.auth.tokens import Principal, require
 from gridgis.editing import operations, service
 from gridgis.editing.changes import Edit
 from gridgis.editing.geojson import feature_json, parse_crs_uri, parse_feature, read_geometry
@@ -102,6 +102,11 @@ def _run(
         lambda: service.commit(repository, edits, principal.name, message),
     )
     return {"stored": True, "generation": generation.to_dict(), "changes": _edits_json(edits)}
+
+
+def _name(principal: Principal | None) -> str:
+    assert principal is not None  # require() has refused anonymous writes
+    return principal.name
 
 
 def _with_micro_grids(repository: Any, edits: list[Edit]) -> list[Edit]:
@@ -358,7 +363,7 @@ def revert(
         "revert",
         None,
         codes,
-        lambda: repository.revert_to(generation, principal.name, message),
+        lambda: repository.revert_to(generation, _name(principal), message),
     )
     return {"generation": gen.to_dict(), "reverted": codes}
 
@@ -471,7 +476,7 @@ async def import_gpkg(
             "import",
             None,
             [e.code for e in plan.edits],
-            lambda: commit_import(repository, plan, principal.name, message),
+            lambda: commit_import(repository, plan, _name(principal), message),
         )
         out.update(stored=True, generation=generation.to_dict())
     return out

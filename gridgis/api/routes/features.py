@@ -443,7 +443,8 @@ async def patch_item(
     def work() -> Any:
         require(principal, "edit_boundaries", code, f"changing {layer} {code}")
         current = repository.get_feature(layer, code)
-        patch_props = patch.get("properties") if isinstance(patch.get("properties"), dict) else {}
+        given = patch.get("properties")
+        patch_props: dict[str, Any] = given if isinstance(given, dict) else {}
         body_version = patch_props.get("version")
         if body_version is not None and not isinstance(body_version, int):
             raise ValidationError(f"version {body_version!r} is not an integer")

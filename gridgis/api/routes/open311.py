@@ -221,8 +221,8 @@ def list_requests(fmt: str, request: Request) -> Response:
             until=end,
             limit=MAX_RESULTS,
         )
-        extras = store.extras([t.id for t in tickets])
-        found = [o311.service_request(t, store.catalogue, extras.get(t.id)) for t in tickets]
+        extras = store.extras([t.id for t in tickets if t.id is not None])
+        found = [o311.service_request(t, store.catalogue, extras.get(t.id or 0)) for t in tickets]
         return _respond(fmt, found, o311.requests_xml)
 
     return _guard(fmt, work)
@@ -238,7 +238,8 @@ def _one(fmt: str, request: Request, request_id: str) -> Response:
             ticket = store.get(int(request_id))
         except NotFoundError:
             raise NotFoundError(f"Service request not found with id or token {request_id}") from None
-        return _respond(fmt, [o311.service_request(ticket, store.catalogue, store.extra(ticket.id))], o311.requests_xml)
+        extra = store.extra(int(request_id))
+        return _respond(fmt, [o311.service_request(ticket, store.catalogue, extra)], o311.requests_xml)
 
     return _guard(fmt, work)
 

@@ -104,8 +104,10 @@ def _points(body: Any) -> tuple[list[Any], list[Any] | None]:
         pts = []
         for f in feats:
             geom = f.get("geometry") if isinstance(f, dict) else None
-            ok = isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(geom.get("coordinates"), list)
-            pts.append(geom["coordinates"][:2] if ok else [None, None])
+            if isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(geom.get("coordinates"), list):
+                pts.append(geom["coordinates"][:2])
+            else:
+                pts.append([None, None])
         return pts, feats
     if isinstance(body, dict) and isinstance(body.get("points"), list):
         return body["points"], None
