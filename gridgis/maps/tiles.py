@@ -145,7 +145,13 @@ class LayerTiles:
             return self._zooms[key]
 
     def tile(
-        self, z: int, x: int, y: int, buffer_px: int = 8, zoom: int | None = None, system: chinacoords.ChinaSystem = "wgs84"
+        self,
+        z: int,
+        x: int,
+        y: int,
+        buffer_px: int = 8,
+        zoom: int | None = None,
+        system: chinacoords.ChinaSystem = "wgs84",
     ) -> tuple[str, int]:
         """The GeoJSON text of tile ``z/x/y`` and its feature count.
 
