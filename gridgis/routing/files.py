@@ -76,18 +76,20 @@ def read_points(
         is_point = np.asarray(shapely.get_type_id(geoms) == 0) & ~np.asarray(shapely.is_empty(geoms))
         x = np.where(is_point, shapely.get_x(geoms), np.nan).astype(float)
         y = np.where(is_point, shapely.get_y(geoms), np.nan).astype(float)
-        return frame, x, y, resolve_crs(_declared_crs(path, frame), crs, str(path)).label
+        declared, implied = _declared_crs(path, frame)
+        return frame, x, y, resolve_crs(declared, crs, str(path), implied).label
     raise ValidationError(f"unsupported input {path.name}: use .csv, .geojson or .gpkg")
 
 
-def _declared_crs(path: Path, frame: gpd.GeoDataFrame) -> SourceCRS | None:
-    """What a point file says its CRS is (GDAL labels every GeoJSON EPSG:4326, so GeoJSON is read for its members)."""
+def _declared_crs(path: Path, frame: gpd.GeoDataFrame) -> tuple[SourceCRS | None, SourceCRS | None]:
+    """(declared, implied) CRS of a point file; GDAL labels every GeoJSON EPSG:4326, so GeoJSON is read for its members."""
     if path.suffix.lower() in (".geojson", ".json"):
         text = path.read_text(encoding="utf-8", errors="replace")
         if CRS_MEMBER not in text and '"crs"' not in text:
-            return parse_crs("wgs84")  # RFC 7946
-        return read_geojson(path).declared
-    return declared_from_proj(frame.crs, str(path))
+            return None, parse_crs("wgs84")  # RFC 7946
+        raw = read_geojson(path)
+        return raw.declared, raw.implied
+    return declared_from_proj(frame.crs, str(path)), None
 
 
 def route_points(

@@ -154,3 +154,37 @@ def test_a_stale_own_save_is_rebased_only_without_conflicts():
     assert (
         rebase_own_save(history, 1, "王", fields, {"name": "丙", "households": 400, "geometry": b(0, 0, 1, 1)}) is None
     )
+
+
+def test_a_sub_millimetre_spike_is_refused_as_gridgis_check_flags_it(city):
+    """The commit check refuses what `gridgis check` flags: a 0.2 mm spike of G1 into G2 (no area to speak of)."""
+    from gridgis.editing.changes import apply_edits
+    from gridgis.layers.hierarchy import check_city
+
+    spiked = Polygon(
+        [
+            (116.400, 39.900),
+            (116.405, 39.900),
+            (116.405, 39.905),
+            (116.405000002, 39.905),
+            (116.405, 39.9050001),
+            (116.405, 39.910),
+            (116.400, 39.910),
+        ]
+    )
+    edits = [_update(city, "grids", G1, spiked)]
+    after = {k: v.reset_index(drop=True) for k, v in apply_edits(city, edits).items()}
+    flagged = {p.details["code"] for p in check_city(after).problems if p.kind == "coverage_edge"}
+    assert G1 in flagged
+    problems = validate_edits(city, edits)
+    assert "coverage_edge" in kinds(problems)
+    edge = next(p for p in problems if p.kind == "coverage_edge")
+    assert edge.feature == G1 and edge.layer == "grids"
+    assert 116.40499 < edge.where[0] < 116.40501
+
+
+def test_an_edit_elsewhere_is_not_blamed_for_an_existing_mismatch(city):
+    """A family already holding a mismatched edge: an edit that does not touch it is not refused for it."""
+    bent = Polygon([(116.405, 39.900), (116.410, 39.900), (116.410, 39.910), (116.405, 39.910), (116.405, 39.907)])
+    city["grids"].loc[city["grids"]["code"] == G2, "geometry"] = bent
+    assert validate_edits(city, [_update(city, "grids", G2, name="改名")]) == []
