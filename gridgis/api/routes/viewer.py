@@ -16,8 +16,19 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gridgis.api.deps import RepositoryDep, SettingsDep
-from gridgis.api.schemas.common import documented
-from gridgis.api.schemas.viewer import Located, Related, SearchHits, Tile, ViewerMeta
+from gridgis.api.schemas.common import FeatureCollection, documented, request_body
+from gridgis.api.schemas.viewer import (
+    Impact,
+    ImpactIn,
+    Located,
+    ProposalIn,
+    Related,
+    SearchHits,
+    ThematicView,
+    Tile,
+    ViewerMeta,
+    WhoAmI,
+)
 from gridgis.auth.deps import CurrentPrincipal, ReadPrincipal
 from gridgis.errors import AuthError, NotFoundError, ValidationError
 from gridgis.maps import assets
@@ -180,7 +191,11 @@ def search(
     return JSONResponse(service.search(repository, _cache(request), q))
 
 
-@router.get("/viewer/whoami", summary="Who the token belongs to and whether it may edit (the editor's sign-in)")
+@router.get(
+    "/viewer/whoami",
+    summary="Who the token belongs to and whether it may edit (the editor's sign-in)",
+    **documented(WhoAmI),
+)
 def whoami(principal: CurrentPrincipal) -> dict:
     if principal is None:
         raise AuthError("sign in: send the token as 'Authorization: Bearer <token>'")
@@ -192,12 +207,22 @@ def whoami(principal: CurrentPrincipal) -> dict:
     }
 
 
-@router.post("/viewer/impact", summary="Cut compounds and grids out of the household range after a dry run's changes")
+@router.post(
+    "/viewer/impact",
+    summary="Cut compounds and grids out of the household range after a dry run's changes",
+    **documented(Impact),
+    openapi_extra=request_body(ImpactIn),
+)
 def impact(body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal) -> dict:
     return service.impact(repository, body)
 
 
-@router.post("/viewer/proposal/{community}", summary="A community's grids with the accepted changes of its proposal")
+@router.post(
+    "/viewer/proposal/{community}",
+    summary="A community's grids with the accepted changes of its proposal",
+    **documented(FeatureCollection),
+    openapi_extra=request_body(ProposalIn),
+)
 def compose_proposal(
     community: str, body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal
 ) -> dict:
@@ -207,7 +232,11 @@ def compose_proposal(
     return service.compose_proposal(repository, community, accepted)
 
 
-@router.get("/viewer/views/{name}", summary="A thematic view as layers: alignment, heat (tickets) or coverage")
+@router.get(
+    "/viewer/views/{name}",
+    summary="A thematic view as layers: alignment, heat (tickets) or coverage",
+    **documented(ThematicView),
+)
 def thematic_view(
     name: Annotated[str, Path(pattern="^(alignment|heat|coverage)$")],
     repository: RepositoryDep,
