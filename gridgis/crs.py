@@ -32,7 +32,7 @@ CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
 class SourceCRS:
     """A parsed input CRS: one of China's web systems, or a PROJ CRS."""
 
-    china: str | None  # "wgs84", "gcj02" or "bd09" when the input is lon/lat in that system
+    china: chinacoords.ChinaSystem | None  # "wgs84", "gcj02" or "bd09" when the input is lon/lat in that system
     epsg: int | None  # a PROJ CRS otherwise (None when ``china`` is set)
 
     @property
@@ -40,7 +40,7 @@ class SourceCRS:
         return self.china if self.china else f"EPSG:{self.epsg}"
 
 
-_ALIASES = {
+_ALIASES: dict[str, chinacoords.ChinaSystem] = {
     "wgs84": "wgs84",
     "wgs-84": "wgs84",
     "epsg:4326": "wgs84",

@@ -13,10 +13,22 @@ from gridgis.api.errors import install_error_handlers
 from gridgis.api.inputs import guard_parameters
 from gridgis.api.middleware import install_middleware
 from gridgis.auth.deps import gate
+from gridgis.api.schemas import ERROR_RESPONSES, install_openapi
 from gridgis.settings import Settings, get_settings
 
 #: router modules under gridgis.api.routes, each exposing ``router`` (and optionally ``setup(app)``)
-ROUTE_MODULES = ("health", "features", "editing", "route", "tickets", "open311", "alignment", "viewer", "audit", "people")
+ROUTE_MODULES = (
+    "health",
+    "features",
+    "editing",
+    "route",
+    "tickets",
+    "open311",
+    "alignment",
+    "viewer",
+    "audit",
+    "people",
+)
 
 
 def create_app(settings: Settings | None = None, repository=None) -> FastAPI:
@@ -46,8 +58,9 @@ def create_app(settings: Settings | None = None, repository=None) -> FastAPI:
         if setup is not None:
             setup(app)
         router = getattr(module, "router", None)
-        if router is not None:
-            app.include_router(router)
+        if router is not None:  # every router documents problem+json errors, except Open311's own format
+            app.include_router(router, responses=getattr(module, "ERROR_RESPONSES", ERROR_RESPONSES))
+    install_openapi(app)
     _install_generation_refresh(app, settings)
     return app
 

@@ -105,9 +105,12 @@ class Repository:
         :class:`~gridgis.errors.StorageUnavailableError`. On SQLite a write session takes the
         write lock at once (``BEGIN IMMEDIATE``); pass ``readonly=True`` for reads.
         """
-        with self._guard("running a session"), Session(self._read_engine if readonly else self.engine) as s:
-            with s.begin():
-                yield s
+        with (
+            self._guard("running a session"),
+            Session(self._read_engine if readonly else self.engine) as s,
+            s.begin(),
+        ):
+            yield s
 
     def create_schema(self) -> None:
         """Create or upgrade the schema: ``alembic upgrade head`` on this repository's engine."""

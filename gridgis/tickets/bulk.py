@@ -6,6 +6,7 @@ the same checks and state machine as the single-ticket methods.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -28,6 +29,10 @@ class BulkMixin:
     repository: Any
     router: Any
     _audit: Any  # TicketStore._audit: the audit entry of a write, in its transaction
+    # provided by the store class that uses the mixin (TicketStore)
+    prepare: Callable[..., Ticket]
+    _read: Callable[[], Any]
+    _prepare_params: Callable[..., dict[str, Any]]
 
     def create_many(
         self,
@@ -164,13 +169,13 @@ class BulkMixin:
                             "data": ev.data or None,
                         }
                     )
-                changed = [t for tid, t in now.items() if t is not before[tid]]
+                changed = [(tid, t) for tid, t in now.items() if t is not before[tid]]
                 if changed:
                     res = conn.execute(
                         update,
                         [
-                            {"_id": t.id, "_v": before[t.id].version, **{f"n_{k}": getattr(t, k) for k in cols}}
-                            for t in changed
+                            {"_id": tid, "_v": before[tid].version, **{f"n_{k}": getattr(t, k) for k in cols}}
+                            for tid, t in changed
                         ],
                     )
                     if res.rowcount not in (-1, len(changed)):

@@ -9,6 +9,7 @@ state machine of :mod:`gridgis.tickets.loop` and appends the event.
 
 from __future__ import annotations
 
+import builtins  # TicketStore.list shadows the builtin in annotations of later methods
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -166,6 +167,7 @@ class TicketStore(BulkMixin):
         if routed.workers:
             w = routed.workers[0]
             assignee = w.get("name") if isinstance(w, dict) else str(getattr(w, "name", w))
+        due_utc: dict[str, Any] = {k: v.astimezone(UTC) for k, v in due.items()}
         ticket = Ticket(
             matter_code=item.code,
             lon=x,
@@ -186,7 +188,7 @@ class TicketStore(BulkMixin):
             level=first_level(item, routed),
             assignee=assignee,
             updated_at=at,
-            **{k: v.astimezone(UTC) for k, v in due.items()},
+            **due_utc,
         )
         return ticket
 
@@ -249,6 +251,7 @@ class TicketStore(BulkMixin):
                 "snapped": ticket.snapped,
                 "distance_m": ticket.distance_m,
             }
+            assert ticket.id is not None  # given by the insert
             self._append(conn, ticket.id, Event("create", None, "received", actor, ticket.received_at, note, data))
             message = f"channel {ticket.channel}; matter {ticket.matter_code}"
             self._audit(conn, audit, actor, "ticket.create", [str(ticket.id), ticket.grid_code or ""], message)
@@ -420,10 +423,11 @@ class TicketStore(BulkMixin):
         if action == "extend":
             due = params.get("solve_due")
             if isinstance(due, str):
+                text = due
                 try:
-                    due = self.calendar.add(ticket.solve_due or when, Duration.parse(due))
+                    due = self.calendar.add(ticket.solve_due or when, Duration.parse(text))
                 except ValueError:
-                    due = _aware(datetime.fromisoformat(due))
+                    due = _aware(datetime.fromisoformat(text))
             params["solve_due"] = due.astimezone(UTC) if isinstance(due, datetime) else due
         if action == "merge":
             master_id = params.get("master_id")
@@ -463,6 +467,7 @@ class TicketStore(BulkMixin):
         )
         if done.rowcount != 1:
             raise PreconditionFailedError(f"ticket {old.id} changed while {ev.action} was applied; retry")
+        assert old.id is not None  # a stored ticket
         self._append(conn, old.id, ev)
 
     def escalate_overdue(
@@ -471,7 +476,7 @@ class TicketStore(BulkMixin):
         actor: str = "system",
         covers: Callable[[str], bool] | None = None,
         audit: AuditHook | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         """Escalate every ticket past its solution deadline one level (提级); idempotent for a given ``now``.
 
         ``covers(scope_code)`` limits it to the tickets of the caller's scope (default: all, for the
@@ -519,7 +524,7 @@ class TicketStore(BulkMixin):
         radius_m: float = 50.0,
         crs: str = "wgs84",
         exclude_id: int | None = None,
-    ) -> list[tuple[Ticket, float]]:
+    ) -> builtins.list[tuple[Ticket, float]]:
         """Open tickets of ``matter_code`` within ``radius_m`` of the point, nearest first, with distances (m)."""
         if not (isinstance(radius_m, int | float) and math.isfinite(radius_m) and 0 < radius_m <= 5000):
             raise ValidationError(f"duplicate radius must be a number of metres in (0, 5000], got {radius_m!r}")
@@ -543,7 +548,7 @@ class TicketStore(BulkMixin):
         return sorted(out, key=lambda p: (p[1], p[0].id or 0))
 
     # -- statistics -----------------------------------------------------------------------------
-    def statistics(self, month: str | None = None, *, level: str = "grid") -> list[dict[str, Any]]:
+    def statistics(self, month: str | None = None, *, level: str = "grid") -> builtins.list[dict[str, Any]]:
         """Per-grid (or per-community/street with ``level``) figures by month; see :mod:`gridgis.tickets.stats`."""
         from gridgis.tickets.stats import month_range, summarise
 

@@ -17,9 +17,27 @@ from starlette.concurrency import run_in_threadpool
 
 from gridgis.api.bodies import read_body, read_json_body
 from gridgis.api.deps import RepositoryDep
+from gridgis.api.params import GenerationId
 from gridgis.api.routes.features import audited, base_url, write_message
+from gridgis.api.schemas.common import documented, request_body
+from gridgis.api.schemas.editing import (
+    ApplyProposalIn,
+    Diff,
+    Generations,
+    History,
+    ImportResult,
+    MergeGridsIn,
+    MoveBoundaryIn,
+    OperationResult,
+    RevertResult,
+    SplitGridIn,
+    TransferBuildingsIn,
+    TransferCompoundIn,
+    ValidateIn,
+    ValidationResult,
+)
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
-from gridgis.auth.tokens import require
+from gridgis.auth.tokens import Principal, require
 from gridgis.editing import operations, service
 from gridgis.editing.changes import Edit
 from gridgis.editing.geojson import feature_json, parse_crs_uri, parse_feature, read_geometry
@@ -29,6 +47,7 @@ from gridgis.layers import get_spec
 
 router = APIRouter(tags=["editing"])
 JSON_KINDS = ("application/json", "application/geo+json")
+GPKG = "application/geopackage+sqlite3"
 
 
 def _edits_json(edits: list[Edit]) -> dict[str, Any]:
@@ -91,6 +110,11 @@ def _run(
     return {"stored": True, "generation": generation.to_dict(), "changes": _edits_json(edits)}
 
 
+def _name(principal: Principal | None) -> str:
+    assert principal is not None  # require() has refused anonymous writes
+    return principal.name
+
+
 def _with_micro_grids(repository: Any, edits: list[Edit]) -> list[Edit]:
     """The operation's grid edits plus the micro-grid edits that keep every changed grid tiled."""
     from gridgis.editing.follow import with_micro_grids
@@ -138,7 +162,12 @@ async def _body(request: Request, principal: Any, action: str) -> dict[str, Any]
     return body
 
 
-@router.post("/operations/move-boundary", summary="Move the boundary shared by two grids (one generation)")
+@router.post(
+    "/operations/move-boundary",
+    summary="Move the boundary shared by two grids (one generation)",
+    **documented(OperationResult),
+    openapi_extra=request_body(MoveBoundaryIn, "application/json", "application/geo+json"),
+)
 async def move_boundary(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
@@ -160,7 +189,12 @@ async def move_boundary(
     return await run_in_threadpool(_run, request, repository, principal, audit, "move-boundary", body, make)
 
 
-@router.post("/operations/transfer-compound", summary="Hand a compound to a neighbouring grid")
+@router.post(
+    "/operations/transfer-compound",
+    summary="Hand a compound to a neighbouring grid",
+    **documented(OperationResult),
+    openapi_extra=request_body(TransferCompoundIn, "application/json", "application/geo+json"),
+)
 async def transfer_compound(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
@@ -175,7 +209,12 @@ async def transfer_compound(
     return await run_in_threadpool(_run, request, repository, principal, audit, "transfer-compound", body, make)
 
 
-@router.post("/operations/transfer-buildings", summary="Hand buildings to a neighbouring grid")
+@router.post(
+    "/operations/transfer-buildings",
+    summary="Hand buildings to a neighbouring grid",
+    **documented(OperationResult),
+    openapi_extra=request_body(TransferBuildingsIn, "application/json", "application/geo+json"),
+)
 async def transfer_buildings(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
@@ -190,7 +229,12 @@ async def transfer_buildings(
     return await run_in_threadpool(_run, request, repository, principal, audit, "transfer-buildings", body, make)
 
 
-@router.post("/operations/split-grid", summary="Split a grid in two along a line")
+@router.post(
+    "/operations/split-grid",
+    summary="Split a grid in two along a line",
+    **documented(OperationResult),
+    openapi_extra=request_body(SplitGridIn, "application/json", "application/geo+json"),
+)
 async def split_grid(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
@@ -212,7 +256,12 @@ async def split_grid(
     return await run_in_threadpool(_run, request, repository, principal, audit, "split-grid", body, make)
 
 
-@router.post("/operations/merge-grids", summary="Merge neighbouring grids of one community")
+@router.post(
+    "/operations/merge-grids",
+    summary="Merge neighbouring grids of one community",
+    **documented(OperationResult),
+    openapi_extra=request_body(MergeGridsIn, "application/json", "application/geo+json"),
+)
 async def merge_grids(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
@@ -226,7 +275,12 @@ async def merge_grids(
     return await run_in_threadpool(_run, request, repository, principal, audit, "merge-grids", body, make)
 
 
-@router.post("/operations/apply-proposal", summary="Replace a community's grids with a proposal")
+@router.post(
+    "/operations/apply-proposal",
+    summary="Replace a community's grids with a proposal",
+    **documented(OperationResult),
+    openapi_extra=request_body(ApplyProposalIn, "application/json", "application/geo+json"),
+)
 async def apply_proposal(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
@@ -245,13 +299,23 @@ async def apply_proposal(
     return await run_in_threadpool(_run, request, repository, principal, audit, "apply-proposal", body, make)
 
 
-@router.post("/collections/{layer}/validate", summary="Validate features without storing them")
+@router.post(
+    "/collections/{layer}/validate",
+    summary="Validate features without storing them",
+    **documented(ValidationResult),
+    openapi_extra=request_body(ValidateIn, "application/json", "application/geo+json"),
+)
 async def validate(layer: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     body = await read_json_body(request, JSON_KINDS)
     return await run_in_threadpool(_validate, layer, body, request, repository)
 
 
-@router.post("/validate", summary="Validate features of the layer named in the body, without storing them")
+@router.post(
+    "/validate",
+    summary="Validate features of the layer named in the body, without storing them",
+    **documented(ValidationResult),
+    openapi_extra=request_body(ValidateIn, "application/json", "application/geo+json"),
+)
 async def validate_any(request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     body = await read_json_body(request, JSON_KINDS)
     if not isinstance(body, dict) or not isinstance(body.get("layer"), str):
@@ -280,14 +344,18 @@ def _validate(layer: str, body: Any, request: Request, repository: Any) -> dict[
     return {"valid": not problems, "problems": [p.to_dict() for p in problems], "checked": len(edits)}
 
 
-@router.get("/generations", summary="Every generation: id, time, author, message")
+@router.get("/generations", summary="Every generation: id, time, author, message", **documented(Generations))
 def generations(repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     return {"generations": [g.to_dict() for g in repository.generations()]}
 
 
-@router.get("/generations/{gen_a}/diff/{gen_b}", summary="What changed between two generations (GeoJSON)")
+@router.get(
+    "/generations/{gen_a}/diff/{gen_b}",
+    summary="What changed between two generations (GeoJSON)",
+    **documented(Diff),
+)
 def diff(
-    gen_a: int, gen_b: int, repository: RepositoryDep, reader: ReadPrincipal, layer: str | None = None
+    gen_a: GenerationId, gen_b: GenerationId, repository: RepositoryDep, reader: ReadPrincipal, layer: str | None = None
 ) -> dict[str, Any]:
     frame = repository.diff(gen_a, gen_b, layer)
     pieces = [g for g in list(frame["geometry"]) + list(frame["geometry_a"]) if g is not None] if len(frame) else []
@@ -298,9 +366,13 @@ def diff(
     return out
 
 
-@router.post("/generations/{generation}/revert", summary="Revert every layer to a generation (a new generation)")
+@router.post(
+    "/generations/{generation}/revert",
+    summary="Revert every layer to a generation (a new generation)",
+    **documented(RevertResult),
+)
 def revert(
-    generation: int, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+    generation: GenerationId, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
     require(principal, "edit_boundaries", None, "reverting")
     current = repository.current_generation()
@@ -315,12 +387,12 @@ def revert(
         "revert",
         None,
         codes,
-        lambda: repository.revert_to(generation, principal.name, message),
+        lambda: repository.revert_to(generation, _name(principal), message),
     )
     return {"generation": gen.to_dict(), "reverted": codes}
 
 
-@router.get("/collections/{layer}/items/{code}/history", summary="Every version of one feature")
+@router.get("/collections/{layer}/items/{code}/history", summary="Every version of one feature", **documented(History))
 def history(
     layer: str, code: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal
 ) -> dict[str, Any]:
@@ -351,10 +423,14 @@ def history(
     }
 
 
-GPKG = "application/geopackage+sqlite3"
-
-
-@router.get("/editing/communities/{code}.gpkg", summary="Export a community as a GeoPackage for QGIS")
+@router.get(
+    "/editing/communities/{code}.gpkg",
+    summary="Export a community as a GeoPackage for QGIS",
+    response_class=Response,
+    responses={
+        200: {"description": "the GeoPackage", "content": {GPKG: {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
 def export_gpkg(code: str, repository: RepositoryDep, reader: ReadPrincipal) -> Response:
     import tempfile
     from pathlib import Path
@@ -368,7 +444,18 @@ def export_gpkg(code: str, repository: RepositoryDep, reader: ReadPrincipal) -> 
     return Response(data, media_type=GPKG, headers={"Content-Disposition": f'attachment; filename="{code}.gpkg"'})
 
 
-@router.post("/editing/import", summary="An edited export as a proposal: diff + validation; ?commit=true stores it")
+@router.post(
+    "/editing/import",
+    summary="An edited export as a proposal: diff + validation; ?commit=true stores it",
+    **documented(ImportResult),
+    openapi_extra=request_body(
+        None,
+        GPKG,
+        "application/octet-stream",
+        description="the GeoPackage exported by GET /editing/communities/{code}.gpkg, edited",
+        schema={"type": "string", "format": "binary"},
+    ),
+)
 async def import_gpkg(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep, commit: bool = False
 ) -> dict[str, Any]:
@@ -410,7 +497,7 @@ async def import_gpkg(
             "import",
             None,
             [e.code for e in plan.edits],
-            lambda: commit_import(repository, plan, principal.name, message),
+            lambda: commit_import(repository, plan, _name(principal), message),
         )
         out.update(stored=True, generation=generation.to_dict())
     return out

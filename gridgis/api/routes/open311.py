@@ -23,11 +23,22 @@ from fastapi.responses import JSONResponse, Response
 from gridgis.api.bodies import read_body
 from gridgis.api.errors import UNAVAILABLE_DETAIL
 from gridgis.api.routes.tickets import audit_hook, get_ticket_store
+from gridgis.api.schemas.common import documented, request_body
+from gridgis.api.schemas.open311 import (
+    OPEN311_ERRORS,
+    Discovery,
+    ServiceDefinition,
+    ServiceRequestIn,
+    ServiceRequests,
+    Services,
+)
 from gridgis.auth.deps import AuditDep, CurrentPrincipal
 from gridgis.errors import AuthError, ForbiddenError, GridGISError, MalformedInputError, NotFoundError, ValidationError
 from gridgis.tickets import open311 as o311
 
 router = APIRouter(prefix="/open311", tags=["open311"])
+#: Open311 answers errors in GeoReport v2 form, not problem+json (app.py documents these instead)
+ERROR_RESPONSES = OPEN311_ERRORS
 
 XML_TYPE = "text/xml; charset=utf-8"
 MAX_RESULTS = 1000
@@ -67,13 +78,17 @@ def _guard(fmt: str, work: Callable[[], Response]) -> Response:
         return _error(fmt, _status_of(err), *details)
 
 
-@router.get("/discovery.xml", response_class=Response)
+@router.get(
+    "/discovery.xml",
+    response_class=Response,
+    responses={200: {"description": "the discovery document", "content": {"text/xml": {"schema": {"type": "string"}}}}},
+)
 def discovery_xml(request: Request) -> Response:
     """The discovery document in XML."""
     return Response(o311.discovery_xml(discovery(request)), media_type="text/xml; charset=utf-8")
 
 
-@router.get("/discovery.json")
+@router.get("/discovery.json", **documented(Discovery))
 def discovery(request: Request) -> dict[str, Any]:
     """The GeoReport v2 discovery document pointing at this server's endpoint."""
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
@@ -93,13 +108,13 @@ def discovery(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/v2/services.{fmt}")
+@router.get("/v2/services.{fmt}", **documented(Services))
 def list_services(fmt: str, request: Request) -> Response:
     store = get_ticket_store(request)
     return _guard(fmt, lambda: _respond(fmt, o311.services(store.catalogue), o311.services_xml))
 
 
-@router.get("/v2/services/{code}.{fmt}")
+@router.get("/v2/services/{code}.{fmt}", **documented(ServiceDefinition))
 def service_definition(code: str, fmt: str, request: Request) -> Response:
     store = get_ticket_store(request)
 
@@ -135,7 +150,11 @@ def _check_key(request: Request, form: dict[str, str]) -> None:
         raise ForbiddenError("Invalid api_key received -- can't proceed with create_request")
 
 
-@router.post("/v2/requests.{fmt}")
+@router.post(
+    "/v2/requests.{fmt}",
+    **documented(ServiceRequests),
+    openapi_extra=request_body(ServiceRequestIn, "application/x-www-form-urlencoded", "multipart/form-data"),
+)
 async def post_request(fmt: str, request: Request, principal: CurrentPrincipal, audit: AuditDep) -> Response:
     """Create a service request (a ticket) from a form; answers its id at once.
 
@@ -189,7 +208,7 @@ def _csv(params: dict[str, str], key: str) -> list[str]:
     return [v.strip() for v in (params.get(key) or "").split(",") if v.strip()]
 
 
-@router.get("/v2/requests.{fmt}")
+@router.get("/v2/requests.{fmt}", **documented(ServiceRequests))
 def list_requests(fmt: str, request: Request) -> Response:
     """Service requests; filters service_request_id, service_code, start_date, end_date, status."""
     store = get_ticket_store(request)
@@ -218,8 +237,8 @@ def list_requests(fmt: str, request: Request) -> Response:
             until=end,
             limit=MAX_RESULTS,
         )
-        extras = store.extras([t.id for t in tickets])
-        found = [o311.service_request(t, store.catalogue, extras.get(t.id)) for t in tickets]
+        extras = store.extras([t.id for t in tickets if t.id is not None])
+        found = [o311.service_request(t, store.catalogue, extras.get(t.id or 0)) for t in tickets]
         return _respond(fmt, found, o311.requests_xml)
 
     return _guard(fmt, work)
@@ -235,12 +254,13 @@ def _one(fmt: str, request: Request, request_id: str) -> Response:
             ticket = store.get(int(request_id))
         except NotFoundError:
             raise NotFoundError(f"Service request not found with id or token {request_id}") from None
-        return _respond(fmt, [o311.service_request(ticket, store.catalogue, store.extra(ticket.id))], o311.requests_xml)
+        extra = store.extra(int(request_id))
+        return _respond(fmt, [o311.service_request(ticket, store.catalogue, extra)], o311.requests_xml)
 
     return _guard(fmt, work)
 
 
-@router.get("/v2/requests/{request_id}.{fmt}")
+@router.get("/v2/requests/{request_id}.{fmt}", **documented(ServiceRequests))
 def get_request(request_id: str, fmt: str, request: Request) -> Response:
     return _one(fmt, request, request_id)
 
@@ -251,7 +271,7 @@ def get_request_singular(request_id: str, fmt: str, request: Request) -> Respons
     return _one(fmt, request, request_id)
 
 
-@router.get("/v2/tokens/{token}.{fmt}")
+@router.get("/v2/tokens/{token}.{fmt}", **documented(ServiceRequests))
 def token(token: str, fmt: str, request: Request) -> Response:
     """Tokens are the request ids (requests get their id at once)."""
     store = get_ticket_store(request)

@@ -19,6 +19,8 @@ from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.responses import Response
 
 from gridgis.api.deps import SettingsDep
+from gridgis.api.schemas.common import documented, request_body
+from gridgis.api.schemas.routing import RouteBatchIn, RouteBatchOut, RouteOut
 from gridgis.auth.deps import CurrentPrincipal
 from gridgis.auth.privacy import without_contacts
 from gridgis.auth.tokens import sees_personal_data
@@ -57,7 +59,11 @@ def _service(request: Request) -> RoutingService:
     return service
 
 
-@router.get("/route", summary="Route a point (or an address) to its micro-grid, grid, community, street and workers")
+@router.get(
+    "/route",
+    summary="Route a point (or an address) to its micro-grid, grid, community, street and workers",
+    **documented(RouteOut),
+)
 def route_point(
     request: Request,
     principal: CurrentPrincipal,
@@ -106,8 +112,10 @@ def _points(body: Any) -> tuple[list[Any], list[Any] | None]:
         pts = []
         for f in feats:
             geom = f.get("geometry") if isinstance(f, dict) else None
-            ok = isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(geom.get("coordinates"), list)
-            pts.append(geom["coordinates"][:2] if ok else [None, None])
+            if isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(geom.get("coordinates"), list):
+                pts.append(geom["coordinates"][:2])
+            else:
+                pts.append([None, None])
         return pts, feats
     if isinstance(body, dict) and isinstance(body.get("points"), list):
         return body["points"], None
@@ -157,7 +165,12 @@ def _finite(value: Any) -> Any:
     return value
 
 
-@router.post("/route", summary="Route a batch of points (JSON list or GeoJSON FeatureCollection)")
+@router.post(
+    "/route",
+    summary="Route a batch of points (JSON list or GeoJSON FeatureCollection)",
+    **documented(RouteBatchOut),
+    openapi_extra=request_body(RouteBatchIn, "application/json"),
+)
 def route_batch(
     request: Request,
     settings: SettingsDep,

@@ -15,6 +15,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridgis.api.params import RowId
+from gridgis.api.schemas.common import documented
+from gridgis.api.schemas.tickets import Escalations, Matters, TicketList, TicketOut, TicketStats
 from gridgis.auth.deps import AuditDep, CurrentPrincipal
 from gridgis.auth.store import AuditLog
 from gridgis.auth.tokens import Principal, require, sees_personal_data
@@ -232,7 +235,7 @@ def _version_from(if_match: str | None) -> int | None:
         raise ValidationError(f'If-Match {if_match!r} is not a ticket version such as "3"') from None
 
 
-@router.get("/matters")
+@router.get("/matters", **documented(Matters))
 def list_matters(store: StoreDep) -> dict[str, Any]:
     """The matter catalogue (吹哨报到事项清单): domains and items with departments, tiers and deadlines."""
     cat = store.catalogue
@@ -244,7 +247,7 @@ def list_matters(store: StoreDep) -> dict[str, Any]:
     }
 
 
-@router.post("/tickets", status_code=201)
+@router.post("/tickets", status_code=201, **documented(TicketOut, 201))
 def create_ticket(
     body: TicketIn, store: StoreDep, request: Request, response: Response, principal: ReporterDep, audit: AuditDep
 ) -> dict[str, Any]:
@@ -271,7 +274,10 @@ def create_ticket(
     return out
 
 
-@router.get("/tickets/stats")
+@router.get(
+    "/tickets/stats",
+    **documented(TicketStats),
+)
 def ticket_stats(
     store: StoreDep,
     month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
@@ -296,7 +302,7 @@ def ticket_stats(
     return Response(frame.to_json(na="null", drop_id=True, ensure_ascii=False), media_type="application/geo+json")
 
 
-@router.post("/tickets/escalations")
+@router.post("/tickets/escalations", **documented(Escalations))
 def escalate_now(store: StoreDep, request: Request, principal: HandlerDep, audit: AuditDep) -> dict[str, Any]:
     """Escalate every overdue ticket in the caller's scope one level now (idempotent), as the caller."""
     require(principal, "handle_tickets", None, "escalating tickets")
@@ -305,7 +311,7 @@ def escalate_now(store: StoreDep, request: Request, principal: HandlerDep, audit
     return {"escalated": len(done), "tickets": done}
 
 
-@router.get("/tickets")
+@router.get("/tickets", **documented(TicketList))
 def list_tickets(
     store: StoreDep,
     principal: CurrentPrincipal,
@@ -326,8 +332,8 @@ def list_tickets(
     }
 
 
-@router.get("/tickets/{ticket_id}")
-def get_ticket(ticket_id: int, store: StoreDep, response: Response, principal: CurrentPrincipal) -> dict[str, Any]:
+@router.get("/tickets/{ticket_id}", **documented(TicketOut))
+def get_ticket(ticket_id: RowId, store: StoreDep, response: Response, principal: CurrentPrincipal) -> dict[str, Any]:
     """One ticket with its full history (who, when, note, from, to); who and the notes only for the
     worker in scope and admins."""
     ticket = store.get(ticket_id)
@@ -338,9 +344,9 @@ def get_ticket(ticket_id: int, store: StoreDep, response: Response, principal: C
     return out
 
 
-@router.post("/tickets/{ticket_id}/transitions")
+@router.post("/tickets/{ticket_id}/transitions", **documented(TicketOut))
 def transition(
-    ticket_id: int,
+    ticket_id: RowId,
     body: TransitionIn,
     store: StoreDep,
     request: Request,
