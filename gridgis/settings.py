@@ -33,9 +33,6 @@ class Settings(BaseSettings):
     generation_poll_interval_s: float = 1.0  # the poll period (and the listener's reconnect wait)
     # editing: written vertices this close to a stored vertex are snapped onto it (QGIS writes 6 decimals)
     edit_snap_tolerance_m: float = 0.5
-    # checks and alignment
-    grid_households_min: int = 300
-    grid_households_max: int = 500
     # maps
     tile_source: str = "none"  # none | osm | tianditu | amap
     tianditu_key: str = ""

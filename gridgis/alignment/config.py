@@ -6,6 +6,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gridgis.errors import ValidationError
+from gridgis.layers.grid import HOUSEHOLD_RANGE as GRID_HOUSEHOLDS
+from gridgis.layers.micro_grid import HOUSEHOLD_RANGE as MICRO_GRID_HOUSEHOLDS
 
 
 @dataclass(frozen=True)
@@ -15,7 +17,7 @@ class AlignmentConfig:
     Parameters
     ----------
     household_min, household_max
-        The household range of a grid (default 300–500, the urban practice).
+        The household range of a grid (default :data:`gridgis.layers.grid.HOUSEHOLD_RANGE`, 300–500).
     large_compound_households
         A compound with more households than this is *large*: it may be split between grids,
         but only along building lines. ``None`` means ``household_max``.
@@ -51,8 +53,8 @@ class AlignmentConfig:
     600
     """
 
-    household_min: int = 300
-    household_max: int = 500
+    household_min: int = GRID_HOUSEHOLDS[0]
+    household_max: int = GRID_HOUSEHOLDS[1]
     large_compound_households: int | None = None
     sliver_area_m2: float = 5.0
     sliver_share: float = 0.01
@@ -61,8 +63,8 @@ class AlignmentConfig:
     rebalance: bool = True
     split_merge: bool = True
     max_moves: int = 2000
-    microgrid_min: int = 30
-    microgrid_max: int = 100
+    microgrid_min: int = MICRO_GRID_HOUSEHOLDS[0]
+    microgrid_max: int = MICRO_GRID_HOUSEHOLDS[1]
     land_with_compounds: bool = True
 
     def __post_init__(self) -> None:

@@ -15,6 +15,8 @@ from rich.table import Table
 
 from gridgis.cli.common import console, open_repository, progress
 from gridgis.layers import LAYERS, get_spec
+from gridgis.layers.community import HOUSEHOLD_RANGE as COMMUNITY_HOUSEHOLDS
+from gridgis.layers.grid import HOUSEHOLD_RANGE as GRID_HOUSEHOLDS
 from gridgis.layers.hierarchy import KIND_LABELS, HierarchyReport, check_city
 
 
@@ -88,10 +90,10 @@ def register(app: typer.Typer) -> None:
     def check(
         directory: Path = typer.Argument(None, help="folder of <layer>.geojson (default: the store)"),
         database_url: str = typer.Option(None, "--database-url", help="read the store at this URL instead"),
-        grid_min: int = typer.Option(300, help="fewest households for a basic grid"),
-        grid_max: int = typer.Option(500, help="most households for a basic grid"),
-        community_min: int = typer.Option(1000, help="fewest households for a community"),
-        community_max: int = typer.Option(3000, help="most households for a community"),
+        grid_min: int = typer.Option(GRID_HOUSEHOLDS[0], help="fewest households for a basic grid"),
+        grid_max: int = typer.Option(GRID_HOUSEHOLDS[1], help="most households for a basic grid"),
+        community_min: int = typer.Option(COMMUNITY_HOUSEHOLDS[0], help="fewest households for a community"),
+        community_max: int = typer.Option(COMMUNITY_HOUSEHOLDS[1], help="most households for a community"),
         tolerance: float = typer.Option(1.0, help="metres a child may reach out of its parent"),
         out: Path = typer.Option(None, help="write the located problems to a .geojson or .gpkg for QGIS"),
         as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),

@@ -39,7 +39,9 @@ import shapely
 from gridgis import codes
 from gridgis.crs import STORAGE_CRS, ensure_storage_crs, metric_crs_for
 from gridgis.errors import Problem
+from gridgis.layers.community import HOUSEHOLD_RANGE as COMMUNITY_HOUSEHOLDS
 from gridgis.layers.coverage import MIN_AREA_M2, OUTSIDE_TOLERANCE_M, check_coverage, outside_parent
+from gridgis.layers.grid import HOUSEHOLD_RANGE as GRID_HOUSEHOLDS
 
 KIND_LABELS: dict[str, tuple[str, str]] = {
     "malformed_code": ("编码格式错误", "malformed code"),
@@ -210,8 +212,8 @@ class _Ctx:
 def check_city(
     city: dict[str, gpd.GeoDataFrame],
     tolerance_m: float = OUTSIDE_TOLERANCE_M,
-    grid_households: tuple[int, int] = (300, 500),
-    community_households: tuple[int, int] = (1000, 3000),
+    grid_households: tuple[int, int] = GRID_HOUSEHOLDS,
+    community_households: tuple[int, int] = COMMUNITY_HOUSEHOLDS,
     min_area_m2: float = MIN_AREA_M2,
 ) -> HierarchyReport:
     """Check the hierarchy of ``city`` and return a :class:`HierarchyReport`.
