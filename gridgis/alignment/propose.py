@@ -315,7 +315,8 @@ def align_community(ci: CommunityInput, config: AlignmentConfig, max_passes: int
     p0, assign, face0, steps, moves = _align_once(ci, config, set())
     p = p0
     reserved = set(ci.grid_codes)
-    for _ in range(max_passes - 1):
+    unchanged = np.array([a == b for a, b in zip(p0.face_grid, face0)], dtype=bool) | (p0.face_area < 0.01)
+    for _ in range(max_passes - 1 if not unchanged.all() else 0):  # an aligned community needs no check
         geoms_now = _dissolve(p0, face0)
         reserved |= set(geoms_now)
         ci2 = replace(
