@@ -138,7 +138,7 @@ def contiguous_labels(
     for _ in range(max_rounds):
         comp = label_components(n, label, lo, hi)
         comp_area = np.bincount(comp, weights=area, minlength=n)
-        home_comp = {}
+        home_comp: dict[int, int] = {}
         for f in np.argsort(-comp_area[comp], kind="stable"):  # largest piece first
             home_comp.setdefault(int(label[f]), int(comp[f]))
         for lab_, f in enumerate(home_face):

@@ -354,18 +354,18 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
             else:  # the same Voronoi regions that cut the land, so a face's side is never in doubt
                 xy_l, lab_l = land_points
                 near = lab_l[shapely.STRtree(shapely.points(xy_l)).nearest(rep[open_land])]
-            for f, k in zip(open_land, near):
-                if k in split_points:
-                    xy, lab, members_ = split_points[int(k)]
-                    b = lab[shapely.STRtree(shapely.points(xy)).nearest(rep[f])]
-                    land_key[int(f)] = ("building", int(k), int(members_[b]))
+            for lf, lk in zip(open_land.tolist(), near.tolist()):
+                if lk in split_points:
+                    xy_b, lab_b, members_b = split_points[lk]
+                    b = lab_b[shapely.STRtree(shapely.points(xy_b)).nearest(rep[lf])]
+                    land_key[lf] = ("building", lk, int(members_b[b]))
                 else:
-                    land_key[int(f)] = ("compound", int(k), -1)
+                    land_key[lf] = ("compound", lk, -1)
     keys = []
     for f in range(n):
         k = face_group[f]
         if k < 0:
-            keys.append(land_key.get(f, ("land", -1, f)))
+            keys.append(land_key.get(int(f), ("land", -1, int(f))))
         elif face_sub[f] >= 0:
             keys.append(("compound", int(k), int(face_sub[f])))
         elif face_building[f] >= 0:
@@ -377,14 +377,16 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     # to pull a piece away from its atom, and re-aligning finds the same atoms)
     lo, hi, length = _face_adjacency(faces)
     first = {key: i for i, key in enumerate(dict.fromkeys(keys))}
-    comp = label_components(n, np.array([first[k] for k in keys], dtype=np.int64), lo, hi) if n else np.zeros(0, int)
+    comp = (
+        label_components(n, np.array([first[key] for key in keys], dtype=np.int64), lo, hi) if n else np.zeros(0, int)
+    )
     piece: dict[tuple, dict[int, int]] = {}
-    for f, key in enumerate(keys):
+    for i, key in enumerate(keys):
         d = piece.setdefault(key, {})
-        d.setdefault(int(comp[f]), len(d))
-    keys = [(*key, piece[key][int(comp[f])]) for f, key in enumerate(keys)]
-    uniq = {key: i for i, key in enumerate(sorted(set(keys), key=lambda t: (t[0] != "compound", t[1], t[2], t[3])))}
-    face_atom = np.array([uniq[key] for key in keys], dtype=np.int64)
+        d.setdefault(int(comp[i]), len(d))
+    pkeys = [(*key, piece[key][int(comp[i])]) for i, key in enumerate(keys)]
+    uniq = {key: i for i, key in enumerate(sorted(set(pkeys), key=lambda t: (t[0] != "compound", t[1], t[2], t[3])))}
+    face_atom = np.array([uniq[key] for key in pkeys], dtype=np.int64)
 
     def members(key: tuple) -> list[int]:
         if key[0] == "land":

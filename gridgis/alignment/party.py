@@ -243,18 +243,18 @@ def party_structure(
         if (c, g) in placed or g is None:
             continue
         kids = groups_of(c, g)
-        node = grid_node.get(g)
-        if node is None:
+        holder = grid_node.get(g)
+        if holder is None:
             community = grid_comm.get(g) or str(g)[:12]
             tree = trees.setdefault(
                 community,
                 _node("community_committee", _committee(comm_name.get(community) or community), code=community),
             )
-            node = _node("grid_branch", f"{g_label(g)}党支部", [], [g], 0, [])
-            tree["children"].append(node)
-            grid_node[g] = node
-        node["children"] += kids
-        node["households"] += sum(k["households"] for k in kids)
+            holder = _node("grid_branch", f"{g_label(g)}党支部", [], [g], 0, [])
+            tree["children"].append(holder)
+            grid_node[g] = holder
+        holder["children"] += kids
+        holder["households"] += sum(k["households"] for k in kids)
     for tree in trees.values():
         tree["households"] = sum(k["households"] for k in tree["children"])
     rows: list[dict[str, Any]] = []

@@ -251,7 +251,7 @@ def contiguous_faces(face_new: np.ndarray, p: Partition, fixed: frozenset[str] =
         hh = np.bincount(comp, weights=p.face_households, minlength=n)
         area = np.bincount(comp, weights=p.face_area, minlength=n)
         main: dict[str, int] = {}
-        for c in sorted(set(comp.tolist()), key=lambda c: (-round(hh[c], 6), -round(area[c], 6), c)):
+        for c in sorted(set(comp.tolist()), key=lambda c: (-round(float(hh[c]), 6), -round(float(area[c]), 6), c)):
             main.setdefault(lab[c], c)
         detached = {int(c) for c in set(comp.tolist()) if lab[c] and main[lab[c]] != c and lab[c] not in fixed}
         if not detached:
@@ -315,7 +315,8 @@ def align_community(ci: CommunityInput, config: AlignmentConfig, max_passes: int
     p0, assign, face0, steps, moves = _align_once(ci, config, set())
     p = p0
     reserved = set(ci.grid_codes)
-    for _ in range(max_passes - 1):
+    unchanged = np.array([a == b for a, b in zip(p0.face_grid, face0)], dtype=bool) | (p0.face_area < 0.01)
+    for _ in range(max_passes - 1 if not unchanged.all() else 0):  # an aligned community needs no check
         geoms_now = _dissolve(p0, face0)
         reserved |= set(geoms_now)
         ci2 = replace(

@@ -82,7 +82,8 @@ def best_split(
     Candidate cuts are the prefixes of four orders of the atoms: west→east, south→north, and
     regions grown from the westmost and from the southmost atom. A cut must leave households on
     both sides, keep both sides in one piece and strictly lower the deviation; among those the
-    lowest deviation wins, then the most even split, then the first order and position. Each set
+    lowest deviation wins, then the shortest line between the two sides (compact grids), then
+    the most even split, then the first order and position. Each set
     of atoms in ``keep_together`` (the atoms a building reaches into) stays on one side.
 
     Returns
@@ -105,17 +106,25 @@ def best_split(
         _grown(members, south, xy, adj),
     ]
     candidates = []
+    inside = set(members)
     for o, order in enumerate(orders):
         run = np.cumsum(hh[order])
+        side: set[int] = set()
+        cut = 0.0  # length of the line between the prefix and the rest: shorter lines, compacter grids
         for k in range(1, len(order)):
+            x = order[k - 1]
+            for y, ln in adj[x].items():
+                if y in inside:
+                    cut += -ln if y in side else ln
+            side.add(x)
             a, b = float(run[k - 1]), total - float(run[k - 1])
             if a <= 0 or b <= 0:
                 continue
             dev = deviation(a, config) + deviation(b, config)
             if dev < base - 1e-9:
-                candidates.append((round(dev, 6), round(abs(a - b), 6), o, k))
+                candidates.append((round(dev, 6), round(cut, 1), round(abs(a - b), 6), o, k))
     candidates.sort()
-    for _, _, o, k in candidates[:max_checks]:
+    for _, _, _, o, k in candidates[:max_checks]:
         one, two = orders[o][:k], orders[o][k:]
         side = set(one)
         if any(s & side and s - side for s in keep_together or ()):

@@ -256,6 +256,12 @@ def _propose_cmd(
         f"coverage valid: {cov.coverage_valid}, gaps {len(cov.gaps)}, overlaps {len(cov.overlaps)}; "
         f"pieces moving: {len(proposal.changes)}; grids explained: {len(proposal.explanations)}"
     )
+    pp = proposal.compactness
+    if pp:
+        console.print(
+            f"紧凑度 compactness (Polsby–Popper 4πA/P², median): {pp['median_before']:.3f} → "
+            f"{pp['median_after']:.3f} (×{pp['median_ratio']:.2f})"
+        )
     for st in proposal.restructured:
         console.print(
             f"拆分 split {st['grid']} → {st['grid']} ({st['households_kept']}) + {st['new_grid']} "

@@ -27,7 +27,25 @@ def to_lonlat(geoms: np.ndarray, epsg: int) -> np.ndarray:
         lon, lat = tr.transform(xy[:, 0], xy[:, 1])
         return np.round(np.column_stack([lon, lat]), 7)
 
-    return shapely.transform(np.asarray(geoms, dtype=object), fn)
+    out = shapely.transform(np.asarray(geoms, dtype=object), fn)
+    bad = np.flatnonzero(~shapely.is_valid(out))
+    for i in bad:  # a pinhole that rounding collapsed: drop the ring (no other unit holds that place)
+        out[i] = _without_collapsed_holes(out[i])
+        if not out[i].is_valid:  # a zero-width spike: drop it (it holds no area, neighbours keep theirs)
+            fixed = shapely.make_valid(out[i], method="structure", keep_collapsed=False)
+            parts = [p for p in shapely.get_parts(fixed) if p.geom_type == "Polygon"]
+            out[i] = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+    return out
+
+
+def _without_collapsed_holes(geom: shapely.Geometry) -> shapely.Geometry:
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = []
+    for part in shapely.get_parts(geom):
+        holes = [r for r in part.interiors if len(set(r.coords)) >= 3 and shapely.Polygon(r).area > 0]
+        parts.append(shapely.Polygon(part.exterior, holes))
+    return parts[0] if geom.geom_type == "Polygon" else shapely.MultiPolygon(parts)
 
 
 def _short(name: str) -> str:

@@ -229,12 +229,34 @@ def label_faces(faces: np.ndarray, cells: np.ndarray) -> np.ndarray:
     return label
 
 
+def fill_pinholes(geom: shapely.Geometry, max_area: float = 1e-2) -> shapely.Geometry:
+    """``geom`` without interior rings smaller than ``max_area`` (m²).
+
+    :func:`faces_of` drops faces of numerical size; where such a face lay inside one unit it left a
+    pinhole that collapses to a ring of too few points once written in degrees (an invalid street,
+    community or grid). No other unit holds that place, so filling the hole keeps the coverage.
+    """
+    if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = shapely.get_parts(geom)
+    fixed, changed = [], False
+    for part in parts:
+        holes = [r for r in part.interiors if shapely.area(shapely.Polygon(r)) >= max_area]
+        if len(holes) != len(part.interiors):
+            changed = True
+            part = shapely.Polygon(part.exterior, holes)
+        fixed.append(part)
+    if not changed:
+        return geom
+    return fixed[0] if geom.geom_type == "Polygon" else shapely.MultiPolygon(fixed)
+
+
 def dissolve(faces: np.ndarray, label: np.ndarray, n: int) -> np.ndarray:
-    """Union the faces of each label 0..n-1 (coverage union keeps shared vertices)."""
+    """Union the faces of each label 0..n-1 (coverage union keeps shared vertices), without pinholes."""
     order = np.argsort(label, kind="stable")
     bounds = np.searchsorted(label[order], np.arange(n + 1))
     out = np.empty(n, dtype=object)
     for i in range(n):
         group = faces[order[bounds[i] : bounds[i + 1]]]
-        out[i] = group[0] if len(group) == 1 else shapely.coverage_union_all(group)
+        out[i] = fill_pinholes(group[0] if len(group) == 1 else shapely.coverage_union_all(group))
     return out

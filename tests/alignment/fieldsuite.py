@@ -404,6 +404,8 @@ def check_case(case: Case, reshuffle: bool = True) -> dict[str, Any]:
         g = cm.geometry.values[k]
         if not shapely.covers(comm.geometry.values, shapely.buffer(g, -0.5)).any():
             continue  # crosses a community line: explained, not kept whole
+        if shapely.get_num_geometries(shapely.buffer(g, 1.0)) > 1:
+            continue  # drawn in parts that do not touch: each part is kept whole, not the set
         cand = tree.query(g, predicate="intersects")
         if len(cand) < 2:
             continue
