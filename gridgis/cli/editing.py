@@ -163,8 +163,9 @@ def demo(ctx) -> None:
     """Demo step: a planner token, a validated boundary move as one generation, its diff, a revert, an export."""
     from gridgis.auth.store import TokenStore, ensure_tables
     from gridgis.editing import service
+    from gridgis.editing.follow import with_micro_grids
     from gridgis.editing.history import diff_geojson
-    from gridgis.editing.operations import fit_children, move_boundary
+    from gridgis.editing.operations import move_boundary
     from gridgis.editing.roundtrip import export_community as export
 
     repo = ctx.repository
@@ -197,7 +198,12 @@ def demo(ctx) -> None:
     shared = a.geometry.intersection(b.geometry)
     new_a = a.geometry.union(b.geometry.intersection(shared.buffer(0.0003)))
     edits = move_boundary(repo.read_layer("grids", codes=[a["code"], b["code"]]), a["code"], b["code"], new_a)
-    edits = fit_children(edits, repo.read_layer("micro_grids", filters={"grid_code": [a["code"], b["code"]]}))
+    edits = with_micro_grids(
+        edits,
+        repo.read_layer("grids", codes=[a["code"], b["code"]]),
+        repo.read_layer("micro_grids", filters={"grid_code": [a["code"], b["code"]]}),
+        repo.read_layer("buildings", filters={"community_code": [a["code"][:12]]}),
+    )
     before = repo.current_generation()
     gen = service.commit(repo, edits, "演示规划", f"move the boundary of {a['code']} and {b['code']} by ~30 m")
     pieces = diff_geojson(repo.diff(before.id, gen.id), repo.read_layer("buildings"))

@@ -264,7 +264,7 @@ def _parent_problems(
             )
         ]
     pgeom = frame.at[pcode, "geometry"]
-    if pgeom is None or not shapely.is_valid(pgeom):
+    if pgeom is None or not shapely.is_valid(pgeom) or edit.geometry is None:
         return []
     if edit.geometry.geom_type == "Point" and not shapely.intersects(pgeom, edit.geometry):
         return [
@@ -295,7 +295,7 @@ def _overlap_problems(
     edits: list[Edit], after: dict[str, gpd.GeoDataFrame], metric: str, options: ValidationOptions
 ) -> list[Problem]:
     problems: list[Problem] = []
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, ...]] = set()
     for edit in edits:
         if get_spec(edit.layer).geometry != "polygon" or edit.layer in COVERAGE_OF:
             continue  # overlaps within a coverage are found by the one coverage rule (_coverage_problems)

@@ -123,8 +123,13 @@ def _with_micro_grids(repository: Any, edits: list[Edit]) -> list[Edit]:
     if not codes:
         return edits
     grids = repository.read_layer("grids", codes=codes)
-    micro = repository.read_layer("micro_grids", filters={"grid_code": codes})
-    buildings = repository.read_layer("buildings", filters={"community_code": sorted({c[:12] for c in codes})})
+    # read around the grids (a spatially indexed read), not by attribute over the whole city
+    outlines = list(grids.geometry.values) + [e.geometry for e in edits if e.geometry is not None]
+    box = tuple(float(v) for v in shapely.total_bounds(outlines))
+    micro = repository.read_layer("micro_grids", bbox=box)
+    micro = micro[micro["grid_code"].astype(str).isin(codes).to_numpy()]
+    buildings = repository.read_layer("buildings", bbox=box)
+    buildings = buildings[buildings["community_code"].astype(str).isin({c[:12] for c in codes}).to_numpy()]
     return with_micro_grids(edits, grids, micro, buildings)
 
 
