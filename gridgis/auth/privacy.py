@@ -23,4 +23,17 @@ def without_contacts(workers: Any) -> Any:
     return [{k: v for k, v in w.items() if k not in CONTACT_KEYS} if isinstance(w, dict) else w for w in workers]
 
 
-__all__ = ["CONTACT_KEYS", "without_contacts"]
+def feature_for(doc: dict[str, Any], principal: Any) -> dict[str, Any]:
+    """A GeoJSON feature as ``principal`` may see it: the workers it lists keep their contacts only
+    for those whose scope covers the feature (:func:`gridgis.auth.tokens.sees_personal_data`)."""
+    from gridgis.auth.tokens import sees_personal_data
+
+    props = doc.get("properties")
+    if not isinstance(props, dict) or not props.get("workers"):
+        return doc
+    if sees_personal_data(principal, "worker_contacts", str(props.get("code") or "")):
+        return doc
+    return {**doc, "properties": {**props, "workers": without_contacts(props["workers"])}}
+
+
+__all__ = ["CONTACT_KEYS", "feature_for", "without_contacts"]
