@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gridgis.tickets.calendar import SHANGHAI
+from gridgis.tickets.calendar import SHANGHAI, calendar_warning, default_calendar
 from gridgis.tickets.catalogue import Catalogue
 from gridgis.tickets.loop import ACTION_LABELS, DUE_FIELDS, LEVEL_LABELS, STATES, Event, Ticket, allowed_actions
 
@@ -20,6 +20,10 @@ def ticket_dict(t: Ticket, catalogue: Catalogue | None = None, people: bool = Tr
     ``people=False`` (a caller who may not see personal data) leaves out the assignee's name.
     """
     item = catalogue.item(t.matter_code) if catalogue is not None and catalogue.has(t.matter_code) else None
+    dues = [d for d in (getattr(t, k) for k in DUE_FIELDS) if d is not None]
+    warning = (
+        calendar_warning(default_calendar(), t.received_at, max(dues, default=t.received_at)) if t.received_at else None
+    )
     return {
         "id": t.id,
         "status": t.status,
@@ -56,6 +60,7 @@ def ticket_dict(t: Ticket, catalogue: Catalogue | None = None, people: bool = Tr
         "on_time": t.on_time,
         "updated_at": iso(t.updated_at),
         "allowed_actions": allowed_actions(t.status),
+        "warnings": [warning] if warning else [],  # e.g. deadlines counted in a year whose holidays are unknown
     }
 
 

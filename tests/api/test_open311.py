@@ -230,6 +230,9 @@ def test_list_filters_by_status_code_and_dates(http, city, validate):
         ({"lat": "", "long": "", "address_string": ""}, "lat and long (WGS84), or address_string"),
         ({"lat": "", "long": "", "address_string": "不存在的地方"}, "不存在的地方"),
         ({"media_url": "file:///etc/passwd"}, "media_url must be an http(s) URL"),
+        # seen: attribute[channel]=nonsense was stored; values are checked against the service definition
+        ({"attribute[channel]": "nonsense"}, "attribute[channel] 'nonsense' is not one of"),
+        ({"attribute[colour]": "red"}, "attribute[colour] is not an attribute of service M27"),
     ],
 )
 def test_malformed_posts_get_open311_errors_and_leave_no_trace(http, city, form, needle):
@@ -302,3 +305,26 @@ def test_multipart_long_descriptions_and_bad_filters_are_open311_400s(http, city
     assert "pending" in ET.fromstring(bad_status.content).find("error/description").text
     bad_date = http.get("/open311/v2/requests.json", params={"start_date": "yesterday"})
     assert bad_date.status_code == 400 and "W3C" in bad_date.json()[0]["description"]
+
+
+def test_discovery_is_served_as_xml_too(http):
+    import xml.etree.ElementTree as ET
+
+    r = http.get("/open311/discovery.xml")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/xml")
+    root = ET.fromstring(r.content)
+    assert root.tag == "discovery" and root.find("endpoints/endpoint/url").text.endswith("/open311/v2/")
+    assert {f.text for f in root.findall("endpoints/endpoint/formats/format")} == {"text/xml", "application/json"}
+
+
+def test_a_date_range_over_90_days_is_an_open311_400(http):
+    r = http.get(
+        "/open311/v2/requests.json",
+        params={"start_date": "2026-01-01T00:00:00+08:00", "end_date": "2026-06-01T00:00:00+08:00"},
+    )
+    assert r.status_code == 400 and "at most 90" in r.json()[0]["description"]
+    backwards = http.get(
+        "/open311/v2/requests.json",
+        params={"start_date": "2026-06-01T00:00:00+08:00", "end_date": "2026-01-01T00:00:00+08:00"},
+    )
+    assert backwards.status_code == 400 and "before start_date" in backwards.json()[0]["description"]

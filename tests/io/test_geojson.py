@@ -113,10 +113,11 @@ def test_declared_crs_must_agree_with_the_given_one(tmp_path):
     assert src.epsg == 4548 and 116.9 < frame.geometry[0].centroid.x < 117.1
 
 
-def test_undeclared_crs_must_be_given(tmp_path):
+def test_geojson_without_a_crs_member_is_wgs84_as_rfc_7946_says_unless_a_crs_is_given(tmp_path):
     raw = read_geojson(write_json(tmp_path / "x.geojson", feature_collection([])))
-    with pytest.raises(CRSError, match="does not say which CRS"):
-        to_storage_frame(raw, None)
+    assert raw.declared is None and raw.implied.label == "wgs84"
+    assert to_storage_frame(raw, None)[1].label == "wgs84"
+    assert to_storage_frame(raw, "EPSG:4548")[1].epsg == 4548  # a legacy projected file: the user says so
 
 
 def test_writer_keeps_codes_as_strings_chinese_as_text_and_json_as_json(tmp_path, grids_frame):

@@ -262,3 +262,13 @@ def test_a_create_failing_half_way_leaves_no_ticket(pg_store):
     with pytest.raises(sa.exc.DBAPIError):
         pg_store.create(*point_in(1), matter_code="M11", actor="很长" * 200)  # the event's actor column overflows
     assert _count(pg_store, tickets) == 0 and _count(pg_store, ticket_events) == 0
+
+
+def test_a_ticket_whose_deadlines_fall_in_an_unknown_year_carries_a_warning(store):
+    """Seen: a ticket received on 2027-09-30 got a deadline on National Day and nothing said so."""
+    from gridgis.tickets.views import ticket_dict
+
+    late = ticket_dict(store.create(*point_in(2, 2), matter_code="M10", received_at=sh(2027, 9, 30, 10, 0)))
+    assert late["warnings"] and "holidays of 2027 are not loaded" in late["warnings"][0]
+    known = ticket_dict(store.create(*point_in(2, 2), matter_code="M10", received_at=sh(2026, 9, 30, 10, 0)))
+    assert known["warnings"] == []

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Request, Response
 from shapely.geometry import mapping
 from starlette.concurrency import run_in_threadpool
 
+from gridgis.api.bodies import read_body, read_json_body
 from gridgis.api.deps import RepositoryDep
-from gridgis.api.routes.features import audited, base_url, read_json_body, write_message
+from gridgis.api.routes.features import audited, base_url, write_message
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
 from gridgis.auth.tokens import require
 from gridgis.editing import operations, service
@@ -63,6 +64,12 @@ def _run(
             raise RuntimeError(
                 f"{action} built a {e.op} of {e.layer} {e.code} without the version it was computed from"
             )
+    pinned = body.get("versions")  # the versions the client drew its edit on (the web editor sends them)
+    if isinstance(pinned, dict):
+        for e in edits:
+            if e.op != "insert" and isinstance(pinned.get(e.code), int):
+                e.expected_version = pinned[e.code]
+        service.refuse_stale(repository, edits)  # someone committed since: 412, the client redraws and redoes
     if body.get("dry_run"):
         problems = service.check(repository, edits)
         return {
@@ -85,11 +92,16 @@ def _run(
 
 
 def _with_micro_grids(repository: Any, edits: list[Edit]) -> list[Edit]:
+    """The operation's grid edits plus the micro-grid edits that keep every changed grid tiled."""
+    from gridgis.editing.follow import with_micro_grids
+
     codes = sorted({e.code for e in edits if e.layer == "grids"})
     if not codes:
         return edits
+    grids = repository.read_layer("grids", codes=codes)
     micro = repository.read_layer("micro_grids", filters={"grid_code": codes})
-    return operations.fit_children(edits, micro)
+    buildings = repository.read_layer("buildings", filters={"community_code": sorted({c[:12] for c in codes})})
+    return with_micro_grids(edits, grids, micro, buildings)
 
 
 def _naming(layer: str, code: str, what: str, read: Any) -> Any:
@@ -189,7 +201,7 @@ async def split_grid(
         code = _field(body, "grid")
         try:
             line = shapely.geometry.shape(_field(body, "line", dict))
-        except Exception:
+        except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.ShapelyError):
             raise MalformedInputError("'line' must be a GeoJSON LineString") from None
         from gridgis.editing.geojson import from_api_crs
 
@@ -225,7 +237,7 @@ async def apply_proposal(
         proposal = _field(body, "proposal", dict)
         try:
             frame = gpd.GeoDataFrame.from_features(proposal.get("features", []), crs="EPSG:4326")
-        except Exception as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.ShapelyError) as exc:
             raise MalformedInputError(f"'proposal' must be a GeoJSON FeatureCollection of grids: {exc}") from None
         grids = repository.read_layer("grids", filters={"community_code": community})
         return _with_micro_grids(repository, operations.apply_proposal(grids, frame, community))
@@ -367,12 +379,7 @@ async def import_gpkg(
 
     if commit:  # the role before the file is read; the scope of each changed object after
         require(principal, "edit_boundaries", None, "importing edits")
-    limit = request.app.state.settings.max_body_bytes
-    data = await request.body()
-    if len(data) > limit:
-        from gridgis.errors import PayloadTooLargeError
-
-        raise PayloadTooLargeError(f"the file has {len(data)} bytes; the limit is {limit}")
+    data = await read_body(request)
     if not data.startswith(b"SQLite format 3"):
         raise MalformedInputError("send the GeoPackage exported by GET /editing/communities/{code}.gpkg as the body")
     with tempfile.TemporaryDirectory() as tmp:

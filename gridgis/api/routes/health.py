@@ -16,5 +16,17 @@ def health() -> dict[str, str]:
 
 @router.get("/ready", summary="Readiness: the store answers")
 def ready(repository: RepositoryDep) -> dict[str, object]:
+    from datetime import datetime, timedelta
+
+    from gridgis.tickets.calendar import SHANGHAI, calendar_warning, default_calendar
+
     repository.ping()
-    return {"status": "ready"}
+    body: dict[str, object] = {"status": "ready"}
+    now = datetime.now(SHANGHAI)
+    cal = default_calendar()
+    body["calendar"] = {"known_years": sorted(cal.years)}
+    # a deadline set today may run 60 days ahead: warn before the year turns, not after
+    warning = calendar_warning(cal, now, now + timedelta(days=60))
+    if warning:
+        body["warnings"] = [warning]
+    return body

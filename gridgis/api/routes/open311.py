@@ -13,13 +13,15 @@ is open (as for a city's public reporting form).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from gridgis.api.bodies import read_body
+from gridgis.api.errors import UNAVAILABLE_DETAIL
 from gridgis.api.routes.tickets import audit_hook, get_ticket_store
 from gridgis.auth.deps import AuditDep, CurrentPrincipal
 from gridgis.errors import AuthError, ForbiddenError, GridGISError, MalformedInputError, NotFoundError, ValidationError
@@ -29,7 +31,6 @@ router = APIRouter(prefix="/open311", tags=["open311"])
 
 XML_TYPE = "text/xml; charset=utf-8"
 MAX_RESULTS = 1000
-DEFAULT_WINDOW = timedelta(days=90)
 
 
 def _status_of(err: GridGISError) -> int:
@@ -60,8 +61,16 @@ def _guard(fmt: str, work: Callable[[], Response]) -> Response:
     try:
         return work()
     except GridGISError as err:
+        if err.status == 503:  # a database fault: say nothing about where or why (gridgis.api.errors)
+            return _error(fmt, 503, UNAVAILABLE_DETAIL)
         details = [str(p.message) for p in err.problems] or [err.message]
         return _error(fmt, _status_of(err), *details)
+
+
+@router.get("/discovery.xml", response_class=Response)
+def discovery_xml(request: Request) -> Response:
+    """The discovery document in XML."""
+    return Response(o311.discovery_xml(discovery(request)), media_type="text/xml; charset=utf-8")
 
 
 @router.get("/discovery.json")
@@ -104,7 +113,7 @@ def service_definition(code: str, fmt: str, request: Request) -> Response:
 
 async def _form(request: Request) -> dict[str, str]:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
+    body = await read_body(request)
     form = dict(parse_qsl(request.url.query, keep_blank_values=True))
     if body:
         if ctype not in ("application/x-www-form-urlencoded", ""):
@@ -199,8 +208,8 @@ def list_requests(fmt: str, request: Request) -> Response:
         for s in _csv(params, "status"):
             statuses += o311.statuses_for(s)
         start, end = _date(params, "start_date"), _date(params, "end_date")
-        if not ids and start is None and end is None:
-            start = datetime.now(UTC) - DEFAULT_WINDOW  # the spec's default: the last 90 days
+        if not ids or start is not None or end is not None:  # the spec's defaults and 90-day limit
+            start, end = o311.request_window(start, end, datetime.now(UTC))
         tickets = store.list(
             ids=[int(i) for i in ids] if ids else None,
             status=statuses or None,

@@ -74,6 +74,15 @@ def route_point(
     if lon is None or lat is None:
         if match is None:
             raise ValidationError("give lon and lat (with crs), or an address")
+        if not match.routable:  # tied candidates: answer with them and no route rather than guess the first
+            levels = ("micro_grid", "grid", "community", "street", "compound", "building")
+            return {
+                **dict.fromkeys(levels),
+                "point": None,
+                "input": {"lon": lon, "lat": lat, "crs": crs},
+                "address": match.to_dict(),
+                "reason": match.notes[-1],
+            }
         result = service.route(match.lon, match.lat, "wgs84", at=at)
     else:
         result = service.route(lon, lat, crs, at=at)

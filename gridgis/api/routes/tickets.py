@@ -126,6 +126,18 @@ TicketHandlerDep = Annotated[Principal, Depends(_ticket_handler)]
 
 def setup(app: Any) -> None:
     """Automatic escalation in the service when ``ticket_escalation_interval_s`` (setting) is > 0."""
+    from gridgis.tickets.calendar import parse_hours
+    from gridgis.tickets.catalogue import load_catalogue
+
+    # a bad catalogue or working-hours setting stops the service at start, listing every problem,
+    # instead of a healthy service whose every ticket call answers 422
+    if getattr(app.state.settings, "ticket_catalogue", None):
+        load_catalogue(app.state.settings.ticket_catalogue)
+    if getattr(app.state.settings, "working_hours", None):
+        try:
+            parse_hours(app.state.settings.working_hours)
+        except ValueError as exc:
+            raise ValidationError(f"GRIDGIS_WORKING_HOURS: {exc}") from None
     every = float(getattr(app.state.settings, "ticket_escalation_interval_s", 0) or 0)
     if every <= 0:
         return

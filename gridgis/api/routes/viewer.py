@@ -11,11 +11,13 @@ import gzip
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Body, FastAPI, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gridgis.api.deps import RepositoryDep, SettingsDep
+from gridgis.auth.deps import CurrentPrincipal, ReadPrincipal
+from gridgis.errors import AuthError, NotFoundError, ValidationError
 from gridgis.maps import assets
 from gridgis.maps import viewer as service
 from gridgis.maps.tiles import MAX_ZOOM, TileCache
@@ -53,8 +55,41 @@ def _vendor(request: Request, name: str, media_type: str) -> Response:
     return Response(_asset(name, zipped), media_type=media_type, headers=headers)
 
 
+@lru_cache(maxsize=8)
+def _plugin(name: str, compressed: bool) -> bytes | None:
+    text = assets.editor_plugin(name)
+    if text is None:
+        return None
+    data = text.encode("utf-8")
+    return gzip.compress(data, compresslevel=9, mtime=0) if compressed else data
+
+
+def _editor_plugin(request: Request, name: str, media_type: str) -> Response:
+    zipped = "gzip" in request.headers.get("accept-encoding", "")
+    data = _plugin(name, zipped)
+    if data is None:
+        _plugin.cache_clear()  # installed later (npm ci) is picked up without a restart
+        raise NotFoundError(
+            f"the web editor's plug-in ({assets.EDITOR_PLUGIN}) is not installed in {assets.node_modules()}: "
+            "run ./dev setup (npm ci); the viewer works without it"
+        )
+    headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+    if zipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(data, media_type=media_type, headers=headers)
+
+
 def setup(app: FastAPI) -> None:
-    """Leaflet (cleaned of outside links, gzipped when the browser accepts it) first, then the kit under ``/static``."""
+    """Leaflet (cleaned of outside links, gzipped when the browser accepts it) and the editor's plug-in
+    (from ``node_modules``) first, then the kit under ``/static``."""
+
+    @app.get("/static/vendor/geoman.js", include_in_schema=False)
+    def geoman_js(request: Request) -> Response:
+        return _editor_plugin(request, "geoman.js", "text/javascript; charset=utf-8")
+
+    @app.get("/static/vendor/geoman.css", include_in_schema=False)
+    def geoman_css(request: Request) -> Response:
+        return _editor_plugin(request, "geoman.css", "text/css; charset=utf-8")
 
     @app.get("/static/vendor/leaflet.js", include_in_schema=False)
     def leaflet_js(request: Request) -> Response:
@@ -120,3 +155,41 @@ def search(
     request: Request, repository: RepositoryDep, q: Annotated[str, Query(min_length=1, max_length=100)]
 ) -> JSONResponse:
     return JSONResponse(service.search(repository, _cache(request), q))
+
+
+@router.get("/viewer/whoami", summary="Who the token belongs to and whether it may edit (the editor's sign-in)")
+def whoami(principal: CurrentPrincipal) -> dict:
+    if principal is None:
+        raise AuthError("sign in: send the token as 'Authorization: Bearer <token>'")
+    return {
+        "name": principal.name,
+        "role": principal.role,
+        "scopes": list(principal.scopes),
+        "can_edit": principal.can("edit_boundaries"),
+    }
+
+
+@router.post("/viewer/impact", summary="Cut compounds and grids out of the household range after a dry run's changes")
+def impact(body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal) -> dict:
+    return service.impact(repository, body)
+
+
+@router.post("/viewer/proposal/{community}", summary="A community's grids with the accepted changes of its proposal")
+def compose_proposal(
+    community: str, body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal
+) -> dict:
+    accepted = body.get("accepted") if isinstance(body, dict) else None
+    if not isinstance(accepted, list):
+        raise ValidationError('send {"accepted": [<change features of the proposal>]}')
+    return service.compose_proposal(repository, community, accepted)
+
+
+@router.get("/viewer/views/{name}", summary="A thematic view as layers: alignment, heat (tickets) or coverage")
+def thematic_view(
+    name: Annotated[str, Path(pattern="^(alignment|heat|coverage)$")],
+    repository: RepositoryDep,
+    reader: ReadPrincipal,
+    circle: Annotated[str, Query(pattern="^(5min|10min|15min)$")] = "15min",
+    kind: Annotated[str | None, Query(max_length=40)] = None,
+) -> dict:
+    return service.view(repository, name, circle, kind)
