@@ -6,6 +6,7 @@ shapes the records (a grid worker keeps a name and a role, loses the ways to rea
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 #: keys of a person record that reach or identify the person beyond a name and a role
@@ -33,7 +34,16 @@ def feature_for(doc: dict[str, Any], principal: Any) -> dict[str, Any]:
         return doc
     if sees_personal_data(principal, "worker_contacts", str(props.get("code") or "")):
         return doc
-    return {**doc, "properties": {**props, "workers": without_contacts(props["workers"])}}
+    workers = props["workers"]
+    if isinstance(workers, str):  # served as JSON text (see gridgis.editing.geojson): strip inside it
+        try:
+            parsed = json.loads(workers)
+        except ValueError:
+            return doc
+        workers = json.dumps(without_contacts(parsed), ensure_ascii=False)
+    else:
+        workers = without_contacts(workers)
+    return {**doc, "properties": {**props, "workers": workers}}
 
 
 __all__ = ["CONTACT_KEYS", "feature_for", "without_contacts"]
