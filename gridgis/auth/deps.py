@@ -57,7 +57,8 @@ def get_principal(request: Request) -> Principal | None:
 
 #: (method, path template) answered to anonymous callers even when public reads are off: liveness,
 #: the viewer's page shell, the matter catalogue and Open311's discovery/services (a public reporting
-#: form needs them) and Open311 posting (guarded by its own api_key). Everything else needs a token.
+#: form needs them), Open311 posting (guarded by its own api_key) and the 12345 webhook (HMAC-signed).
+#: Everything else needs a token.
 ALWAYS_OPEN: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/health"),
@@ -68,23 +69,48 @@ ALWAYS_OPEN: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/open311/v2/services.{fmt}"),
         ("GET", "/open311/v2/services/{code}.{fmt}"),
         ("POST", "/open311/v2/requests.{fmt}"),
+        ("POST", "/intake/12345"),  # the 12345 hotline's webhook: authenticated by its HMAC signature
     }
 )
+
+
+#: the non-read methods an anonymous caller may reach with public reads on: computations that take a
+#: body and store nothing (or only preview), and the channels with their own authentication. Every
+#: other write answers 401 to an anonymous caller before its body is read.
+ANONYMOUS_POSTS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", "/route"),
+        ("POST", "/validate"),
+        ("POST", "/collections/{layer}/validate"),
+        ("POST", "/communities/{code}/alignment/proposal"),
+        ("POST", "/communities/{code}/alignment/apply"),  # a dry run; committing needs a planner token
+        ("POST", "/editing/import"),  # a preview; ?commit=true needs a planner token
+        ("POST", "/viewer/impact"),
+        ("POST", "/viewer/proposal/{community}"),
+        ("POST", "/open311/v2/requests.{fmt}"),
+        ("POST", "/intake/12345"),
+    }
+)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def gate(request: Request, principal: Annotated[Principal | None, Depends(get_principal)]) -> Principal | None:
     """The app-wide first check of every route, before its parameters or body are interpreted.
 
     Any ``Authorization`` header is verified (401 when it is not a valid token: never ignored);
-    with public reads off, an anonymous caller gets 401 everywhere but :data:`ALWAYS_OPEN`.
+    with public reads off, an anonymous caller gets 401 everywhere but :data:`ALWAYS_OPEN`; an
+    anonymous write gets 401 unless listed in :data:`ANONYMOUS_POSTS`.
     Role and scope are then checked by each route with :func:`require`.
     """
-    if principal is None and not request.app.state.settings.public_reads:
-        route = request.scope.get("route")
-        template = getattr(route, "path", request.url.path)
-        method = "GET" if request.method == "HEAD" else request.method
-        if (method, template) not in ALWAYS_OPEN:
-            raise AuthError("this server needs a token for every read (public reads are off)")
+    if principal is not None:
+        return principal
+    route = request.scope.get("route")
+    template = getattr(route, "path", request.url.path)
+    method = "GET" if request.method == "HEAD" else request.method
+    if not request.app.state.settings.public_reads and (method, template) not in ALWAYS_OPEN:
+        raise AuthError("this server needs a token for every read (public reads are off)")
+    if method not in READ_METHODS and (method, template) not in ANONYMOUS_POSTS:
+        raise AuthError(f"{method} {template} needs a token: send 'Authorization: Bearer <token>'")
     return principal
 
 
@@ -103,6 +129,7 @@ TokenStoreDep = Annotated[TokenStore, Depends(get_token_store)]
 
 __all__ = [
     "ALWAYS_OPEN",
+    "ANONYMOUS_POSTS",
     "AuditDep",
     "CurrentPrincipal",
     "ReadPrincipal",

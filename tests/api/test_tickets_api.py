@@ -206,14 +206,12 @@ def test_the_service_escalates_overdue_tickets_by_itself_when_configured(tmp_pat
 
     from gridgis.settings import Settings
 
-    class EscalatingSettings(Settings):
-        ticket_escalation_interval_s: float = 0.05
-
     url = f"sqlite:///{tmp_path / 'esc.db'}"
     repo = Repository(url)
     repo.create_schema()
     repo.write_city(city, author="test", message="synthetic city")
-    app = create_app(EscalatingSettings(database_url=url), repo)
+    # given explicitly: tests/conftest.py turns the escalator off through the environment
+    app = create_app(Settings(database_url=url, ticket_escalation_interval_s=0.05), repo)
     p = inside(city, 0)
     with live_server(app) as base, httpx.Client(base_url=base, timeout=30, headers=admin_headers(repo)) as client:
         t = client.post(

@@ -3,6 +3,8 @@ the audit of every ticket write, personal data, closed reads, and the order of c
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -157,6 +159,14 @@ def test_personal_data_is_shown_only_to_the_worker_in_scope_and_admins(site):
         f"{site.base}/route", params={"lon": p["lon"], "lat": p["lat"]}, headers=site.auth("李网格"), timeout=60
     )
     assert all(w.get("phone") for w in inside.json()["grid"]["workers"])
+    grid = str(p["code"])[:15]
+    url = f"{site.base}/collections/grids/items/{grid}"
+    for holder, sees in ((None, False), ("周查看", False), ("吴规划", False), ("钱规划", True), ("李网格", True)):
+        got = httpx.get(url, headers=site.auth(holder) if holder else {}, timeout=60).json()["properties"]["workers"]
+        got = json.loads(got) if isinstance(got, str) else got  # JSON text for QGIS (gridgis.editing.geojson)
+        assert got and all(bool(w.get("phone")) is sees for w in got), holder
+    page = httpx.get(f"{site.base}/collections/micro_grids/items", params={"limit": 50}, timeout=60).text
+    assert "phone" not in page
     batch = httpx.post(f"{site.base}/route", json=[[p["lon"], p["lat"]]], timeout=60).text
     assert "138" not in batch or '"phone"' not in batch
 
@@ -232,3 +242,19 @@ def test_an_operation_outside_the_planners_scope_is_403_before_the_body_is_read(
         r = httpx.post(f"{site.base}{path}", json=body, headers=other, timeout=60)
         assert r.status_code == 403, (path, r.status_code, r.text)
         assert "310115004004" in r.json()["detail"] and "problems" not in r.json(), r.text
+
+
+def test_every_ticket_event_has_its_audit_entry(site):
+    """After the writes of this module: one audit entry per ticket event (creations, transitions,
+    escalations, merges, Open311 posts), under the same holder."""
+    import sqlalchemy as sa
+
+    with site.repo.engine.connect() as conn:
+        events = conn.execute(sa.text("SELECT action, actor FROM ticket_events")).all()
+        audited = conn.execute(
+            sa.text("SELECT action, principal FROM audit_log WHERE layer = 'tickets' AND action LIKE 'ticket.%'")
+        ).all()
+        by_action = dict(conn.execute(sa.text("SELECT action, count(*) FROM audit_log GROUP BY action")).all())
+    print(f"\naudit entries per write type: {dict(sorted(by_action.items()))}")
+    assert sorted((f"ticket.{a}", who) for a, who in events) == sorted((a, who) for a, who in audited)
+    assert {"ticket.create", "ticket.triage", "ticket.escalate", "ticket.merge", "token.create"} <= set(by_action)

@@ -36,7 +36,7 @@ class Case:
     """
 
     path: str
-    right: str
+    right: str | None
     wrong_role: str | None
     wrong_scope: str | None
     why: str = ""
@@ -44,6 +44,11 @@ class Case:
     strict: bool = True  # the right token must get 2xx (else: anything but 401/403/5xx)
     named: Any = None  # the refused callers' body: names the objects (in street A), wrong in everything else
 
+
+READER = "a computation that stores nothing: any reader"
+#: the people area checks role and scope in its handlers (gridgis/people/access.py), after FastAPI has
+#: validated the body model, so an empty body is 422 before 403: only anonymous and bad tokens here
+PEOPLE = "people area: role/scope checked in its handlers after the body model (not yet before it)"
 
 CASES: dict[tuple[str, str], Case] = {
     ("POST", "/collections/{layer}/items"): Case("/collections/stations/items", "钱规划", "李网格", "吴规划"),
@@ -97,6 +102,31 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/communities/{code}/alignment/apply"): Case(
         f"/communities/{COMMUNITY}/alignment/apply", "钱规划", "李网格", "吴规划"
     ),
+    ("POST", "/viewer/impact"): Case("/viewer/impact", "周查看", None, None, READER, strict=False),
+    ("POST", "/viewer/proposal/{community}"): Case(
+        f"/viewer/proposal/{COMMUNITY}", "周查看", None, None, READER, strict=False
+    ),
+    ("POST", "/intake/12345"): Case(
+        "/intake/12345", None, None, None, "the hotline's webhook: its HMAC signature, not a token", anonymous_ok=True
+    ),
+    **{
+        key: Case(path, holder, None, None, PEOPLE, strict=False)
+        for key, path, holder in (
+            (("POST", "/people/orgs"), "/people/orgs", "钱规划"),
+            (("POST", "/people/orgs/sync"), "/people/orgs/sync", "钱规划"),
+            (("PATCH", "/people/orgs/{code}"), f"/people/orgs/{COMMUNITY}X01", "钱规划"),
+            (("POST", "/people"), "/people", "李网格"),
+            (("POST", "/people/assignments"), "/people/assignments", "李网格"),
+            (("DELETE", "/people/assignments/{assignment_id}"), "/people/assignments/999999", "李网格"),
+            (("POST", "/people/follow"), "/people/follow", "钱规划"),
+            (("POST", "/wishes"), "/wishes", "孙上报"),
+            (("POST", "/wishes/{wish_id}/transitions"), "/wishes/999999/transitions", "李网格"),
+            (("POST", "/care"), "/care", "李网格"),
+            (("POST", "/care/tasks"), "/care/tasks", "李网格"),
+            (("POST", "/care/tasks/{task_id}/done"), "/care/tasks/999999/done", "李网格"),
+            (("POST", "/intake/queue/{order_no}/resolve"), "/intake/queue/X1/resolve", "李网格"),
+        )
+    },
 }
 
 
@@ -233,7 +263,7 @@ def _valid(site, key: tuple[str, str], headers: dict[str, str]) -> dict[str, Any
         "/operations/split-grid",
     ):
         headers["content-type"] = "application/json"
-    return {"json": bodies[template]}
+    return {"json": bodies.get(template, {})}  # the people area: an empty body (see PEOPLE)
 
 
 def test_every_write_operation_has_a_row_and_the_matrix_holds(site):
@@ -280,6 +310,9 @@ def test_every_write_operation_has_a_row_and_the_matrix_holds(site):
     assert _state(site) == before, "a refused write changed something"
     strict_ok = 0
     for key, case in CASES.items():
+        if case.right is None:
+            cells["right token n/a"] += 1
+            continue
         r = _request(site, key, case, site.auth(case.right), valid=True)
         expect("right token", key, r, set(range(200, 300)) if case.strict else None, {401, 403})
         strict_ok += 200 <= r.status_code < 300

@@ -13,9 +13,13 @@ READ_ONLY_POSTS = {
     "/collections/{layer}/validate",  # checks without storing
     "/communities/{code}/alignment/proposal",  # a proposal is computed, not applied
     "/validate",  # checks without storing
+    "/viewer/impact",  # the viewer's what-if of a dry run
+    "/viewer/proposal/{community}",  # composes a proposal, stores nothing
 }
 #: dry runs by default; their committing form is tested to need a token below
 DRY_RUN_POSTS = {"/editing/import", "/communities/{code}/alignment/apply"}
+#: the 12345 hotline's webhook authenticates with an HMAC signature of the body
+SIGNED_POSTS = {"/intake/12345"}
 #: Open311 authenticates writes with its own api_key parameter (GeoReport v2)
 OPEN311_PREFIX = "/open311/"
 
@@ -27,7 +31,7 @@ def _write_routes(app) -> list[tuple[str, str]]:
         for method in operations:
             if method.upper() not in {"POST", "PUT", "PATCH", "DELETE"}:
                 continue
-            if path in READ_ONLY_POSTS or path in DRY_RUN_POSTS or path.startswith(OPEN311_PREFIX):
+            if path in READ_ONLY_POSTS | DRY_RUN_POSTS | SIGNED_POSTS or path.startswith(OPEN311_PREFIX):
                 continue
             out.append((method.upper(), path))
     return out
@@ -41,6 +45,7 @@ def _concrete(path: str) -> str:
         .replace("{generation}", "1")
         .replace("{gen_a}", "1")
         .replace("{gen_b}", "2")
+        .replace("{community}", "310115004004")
     )
 
 

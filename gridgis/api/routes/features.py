@@ -39,6 +39,7 @@ from gridgis.api.schemas.ogc import (
     OgcFeature,
 )
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
+from gridgis.auth.privacy import feature_for
 from gridgis.auth.tokens import Principal, require
 from gridgis.editing import ogc, service
 from gridgis.editing.changes import Edit
@@ -208,7 +209,7 @@ def items(
     )
     matched = repository.count(layer, generation=generation, at=at, bbox=box, filters=filters or None)
     base = base_url(request)
-    features = [feature_json(layer, row, out_crs) for _, row in frame.iterrows()]
+    features = [feature_for(feature_json(layer, row, out_crs), reader) for _, row in frame.iterrows()]
     params = {k: v for k, v in request.query_params.items() if k not in ("limit", "offset")}
     body = {
         "type": "FeatureCollection",
@@ -251,7 +252,7 @@ def item(
         ogc.link(f"{base}/collections/{layer}/items/{code}/history", "version-history"),
     ]
     return _geojson(
-        feature_json(layer, feat, out_crs, links),
+        feature_for(feature_json(layer, feat, out_crs, links), reader),  # workers' phones: only in scope
         headers={"ETag": etag(feat["version"]), "Content-Crs": out_crs.header},
     )
 
