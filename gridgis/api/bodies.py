@@ -105,5 +105,10 @@ async def read_json_body(request: Request, kinds: tuple[str, ...] = ("applicatio
 
         raise HTTPException(415, f"send the body as {' or '.join(kinds)}, not {ctype or 'no content type'}")
     raw = await read_body(request)
-    max_depth = getattr(request.app.state.settings, "max_json_depth", DEFAULT_MAX_JSON_DEPTH)
-    return parse_json(raw, max_depth)
+    return parse_json(raw, max_json_depth(request))
+
+
+def max_json_depth(request: Request) -> int:
+    """The app's JSON nesting limit (``settings.max_json_depth``), for :func:`parse_json` of a
+    body that had to be read raw first (e.g. to check a signature over its bytes)."""
+    return int(getattr(request.app.state.settings, "max_json_depth", DEFAULT_MAX_JSON_DEPTH))

@@ -18,9 +18,10 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridgis.api.bodies import max_json_depth, parse_json, read_body
 from gridgis.auth.deps import CurrentPrincipal
 from gridgis.auth.tokens import Principal
-from gridgis.errors import MalformedInputError, ValidationError
+from gridgis.errors import ValidationError
 from gridgis.people.access import allowed, people_require, redact
 from gridgis.people.store import PeopleStore
 
@@ -736,7 +737,7 @@ async def intake_webhook(
     """Pushed 12345 orders (one order or ``{"orders": [...]}``), authenticated by an HMAC-SHA256 signature of the body."""
     from gridgis.people.intake import intake_orders, verify_signature
 
-    body = await request.body()
+    body = await read_body(request)
     secret = getattr(request.app.state, "intake_hmac_secret", None) or os.environ.get("GRIDGIS_INTAKE_HMAC_SECRET")
     try:
         verify_signature(secret, body, x_gridgis_signature)
@@ -745,10 +746,7 @@ async def intake_webhook(
             None, "intake-refused", [], "bad signature", method=request.method, path=request.url.path, status=401
         )
         raise
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise MalformedInputError(f"the body is not UTF-8 JSON: {err}") from None
+    data = parse_json(body, max_json_depth(request))
     orders = data.get("orders", [data]) if isinstance(data, dict) else data
     if not isinstance(orders, list) or not all(isinstance(o, dict) for o in orders):
         raise ValidationError('send one order object or {"orders": [ … ]}')
