@@ -281,6 +281,7 @@
 
   function clearWork() {
     if (map.pm) { map.pm.disableDraw(); }
+    setTimeout(function () { map.doubleClickZoom.enable(); }, 400);
     if (ed.edge && ed.edge.pm) { ed.edge.pm.disable(); }
     ed.edge = null; ed.pending = null; ed.lastDry = null;
     layer.clearLayers(); problemLayer.clearLayers(); previewLayer.clearLayers();
@@ -511,6 +512,7 @@
   function startSplit() {
     el(".gg-ed-work").innerHTML = '<label>新网格名称 <input class="gg-ed-newname" placeholder="可不填"></label>';
     loadPlugin().then(function () {
+      map.doubleClickZoom.disable();  /* the double click ends the line; it must not zoom */
       map.pm.enableDraw("Line", {snappable: false, finishOn: "dblclick"});
       map.once("pm:create", function (e) {
         var line = e.layer.toGeoJSON().geometry;

@@ -101,7 +101,8 @@ def idle(page):
 
 
 def click_at(page, lon, lat):
-    """A real mouse click on the map at (lon, lat)."""
+    """A real mouse click on the map at (lon, lat), once the map's tiles are in."""
+    idle(page)
     pt = page.evaluate(
         f"(() => {{ const p = window.gridgisViewer.map.latLngToContainerPoint([{lat}, {lon}]); return [p.x, p.y]; }})()"
     )
@@ -125,7 +126,14 @@ def in_b():
 
 
 def wait_validated(page):
-    page.wait_for_function("window.gridgisEditor.lastDry !== null && window.gridgisEditor.busy === 0", timeout=20000)
+    try:
+        page.wait_for_function("window.gridgisEditor.lastDry !== null && window.gridgisEditor.busy === 0", timeout=30000)
+    except Exception:
+        state = page.evaluate(
+            "JSON.stringify({mode: gridgisEditor.mode, sel: gridgisEditor.sel && gridgisEditor.sel.code, "
+            "other: gridgisEditor.other && gridgisEditor.other.code, busy: gridgisEditor.busy, errors: gridgisEditor.errors})"
+        )
+        raise AssertionError(f"no dry run drawn: {state}\n{page.inner_text('.gg-editor')}") from None
     return page.evaluate("window.gridgisEditor.lastDry")
 
 
@@ -309,20 +317,19 @@ def test_split_a_grid_by_drawing_a_line_and_merge_two_grids(page, editor_server)
     commit(page, "拆分第1网格")
     east = grid_at(editor_server, X0 + 0.8 * DX, y, expect="310115007001003")
     assert {grid_at(editor_server, X0 + 0.2 * DX, y), east} == {A, "310115007001003"}
-    # merge the two halves back
+    # merge the two halves back: A stays selected; in merge mode click the new grid
+    assert page.evaluate("window.gridgisEditor.sel.code") == A
+    new_x = X0 + (0.8 if east == "310115007001003" else 0.2) * DX
     page.click(".gg-ed-tools [data-mode=merge]")
-    click_at(page, X0 + 0.2 * DX, y)
-    idle(page)
     page.evaluate("window.gridgisEditor.lastDry = null")
-    click_at(page, X0 + 0.8 * DX, y)
+    click_at(page, new_x, y)
     dry = wait_validated(page)
     assert dry["valid"]
     commit(page, "合并回第1网格")
-    assert grid_at(editor_server, X0 + 0.8 * DX, y, expect=A) == grid_at(editor_server, X0 + 0.2 * DX, y) == A
+    assert grid_at(editor_server, new_x, y, expect=A) == A  # the new grid's area is A's again
+    assert grid_at(editor_server, X0 + 0.2 * DX, y) == grid_at(editor_server, X0 + 0.8 * DX, y) == A
     # merging the two grids of the community gives 800 households: out of range, drawn
-    page.click(".gg-ed-tools [data-mode=merge]")
-    click_at(page, *in_a())
-    idle(page)
+    page.click(".gg-ed-tools [data-mode=merge]")  # A is still selected
     page.evaluate("window.gridgisEditor.lastDry = null")
     click_at(page, *in_b())
     dry = wait_validated(page)
