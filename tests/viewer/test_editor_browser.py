@@ -188,6 +188,14 @@ def test_sign_in_keeps_the_token_in_the_session_only_and_the_viewer_read_only_wi
     assert page.evaluate("sessionStorage.getItem('gridgis.token')") == editor_server.planner
     assert page.evaluate("localStorage.length") == 0
     assert editor_server.planner not in page.context.cookies().__repr__()
+    page.wait_for_function("window.L && window.L.PM !== undefined", timeout=10000)  # the plug-in, after sign-in
+    sizes = page.evaluate(
+        "performance.getEntriesByType('resource').filter(e => /editor\\.(js|css)|geoman/.test(e.name))"
+        ".map(e => [e.name.split('/').pop(), e.transferSize, e.decodedBodySize])"
+    )
+    sent, body = sum(s[1] for s in sizes), sum(s[2] for s in sizes)
+    print(f"\neditor assets: {sizes}; transferred {sent} B, unpacked {body} B")
+    assert len(sizes) == 4 and sent <= 300_000  # the budget for the editor's own assets
     page.reload()  # same tab: still signed in
     page.wait_for_selector(".gg-ed-tools", timeout=10000)
     page.click(".gg-ed-signout")
