@@ -416,11 +416,12 @@
     var probs = (err.body && err.body.problems) || [];
     var who = probs.map(function (p) { return esc(p.feature || ""); }).join("、");
     var ghost = previewLayer.getLayers().length ? previewLayer.toGeoJSON() : (ed.attempt || null);
-    var code = ed.sel && ed.sel.code, mode = ed.mode;
+    var code = ed.sel && ed.sel.code, otherCode = ed.other && ed.other.code, mode = ed.mode;
     clearWork();
     V.reload();
-    (code ? fetchGrid(code) : Promise.resolve(null)).then(function (g) {
-      ed.sel = g; ed.other = null;
+    Promise.all([code ? fetchGrid(code) : null, otherCode ? fetchGrid(otherCode) : null]).then(function (gs) {
+      var g = gs[0];
+      ed.sel = g; ed.other = mode === "move" ? gs[1] : null;  /* the same pair, on the new lines */
       render(); drawSelection();
       if (ghost) {
         L.geoJSON(ghost, {renderer: R, style: {color: "#616161", weight: 2, dashArray: "4 4", fill: false}, interactive: false}).addTo(problemLayer);
@@ -430,6 +431,7 @@
         "灰色虚线是您刚才的修改：请在新边界上重做。", "stale");
       ed.mode = mode;
       modeStart();
+      if (mode === "move" && ed.other) { startMove(); }
       document.dispatchEvent(new CustomEvent("gridgis:stale"));
     }).catch(report);
   }
@@ -683,9 +685,9 @@
             return changes[+c.getAttribute("data-i")];
           });
           if (!accepted.length) { say("没有接受任何建议。", "error"); return; }
-          api("POST", "/viewer/proposal/" + community, {accepted: accepted}).then(function (c) {
-            var gridsNow = {};
-            c.data.features.forEach(function (f) { gridsNow[f.properties.code] = true; });
+          var composed = accepted.length === changes.length ? Promise.resolve({data: prop.grids}) :
+            api("POST", "/viewer/proposal/" + community, {accepted: accepted});
+          composed.then(function (c) {
             dryRun({label: "应用社区 " + community + " 的 " + accepted.length + " 条对齐建议", url: "/operations/apply-proposal",
               body: {community: community, proposal: c.data}});
           }).catch(report);

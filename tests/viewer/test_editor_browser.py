@@ -387,7 +387,7 @@ def test_edit_attributes_then_history_diff_and_revert(page, editor_server):
     page.click(".gg-ed-diff")
     page.wait_for_selector(".gg-ed-diffout table")
     diff_text = page.inner_text(".gg-ed-diffout")
-    assert "name" in diff_text and "workers" in diff_text
+    assert "崂山社区东网格" in diff_text and "workers" in diff_text and "kind" in diff_text
     shot(page, "editor-history.png")
     first = get(editor_server, f"/collections/grids/items/{A}/history")["features"][0]["properties"]["generation"]
     page.evaluate("window.gridgisEditor.lastDry = null")
