@@ -331,6 +331,15 @@ def impact(repository: Any, body: dict[str, Any]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": out, "range": [config.household_min, config.household_max]}
 
 
+def _polygons(geom: Any) -> Any:
+    """The polygon parts of an overlay result (lines and points of touching pieces dropped), valid."""
+    geom = shapely.make_valid(geom)
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
 def compose_proposal(repository: Any, community: str, accepted: list[dict[str, Any]]) -> dict[str, Any]:
     """The community's grids with only the accepted changes of an alignment proposal carried out.
 
@@ -361,7 +370,8 @@ def compose_proposal(repository: Any, community: str, accepted: list[dict[str, A
         if dst:
             geoms[dst] = piece if dst not in geoms else shapely.union(geoms[dst], piece)
     features = []
-    for code, geom in sorted(geoms.items()):
+    for code, raw in sorted(geoms.items()):
+        geom = _polygons(raw)
         if geom.is_empty or shapely.area(geom) == 0:
             continue
         props = row_properties("grids", rows[code]) if code in rows else {"community_code": community}

@@ -281,6 +281,7 @@
 
   function clearWork() {
     if (map.pm) { map.pm.disableDraw(); }
+    setTimeout(function () { map.doubleClickZoom.enable(); }, 400);
     if (ed.edge && ed.edge.pm) { ed.edge.pm.disable(); }
     ed.edge = null; ed.pending = null; ed.lastDry = null;
     layer.clearLayers(); problemLayer.clearLayers(); previewLayer.clearLayers();
@@ -415,11 +416,12 @@
     var probs = (err.body && err.body.problems) || [];
     var who = probs.map(function (p) { return esc(p.feature || ""); }).join("、");
     var ghost = previewLayer.getLayers().length ? previewLayer.toGeoJSON() : (ed.attempt || null);
-    var code = ed.sel && ed.sel.code, mode = ed.mode;
+    var code = ed.sel && ed.sel.code, otherCode = ed.other && ed.other.code, mode = ed.mode;
     clearWork();
     V.reload();
-    (code ? fetchGrid(code) : Promise.resolve(null)).then(function (g) {
-      ed.sel = g; ed.other = null;
+    Promise.all([code ? fetchGrid(code) : null, otherCode ? fetchGrid(otherCode) : null]).then(function (gs) {
+      var g = gs[0];
+      ed.sel = g; ed.other = mode === "move" ? gs[1] : null;  /* the same pair, on the new lines */
       render(); drawSelection();
       if (ghost) {
         L.geoJSON(ghost, {renderer: R, style: {color: "#616161", weight: 2, dashArray: "4 4", fill: false}, interactive: false}).addTo(problemLayer);
@@ -429,6 +431,7 @@
         "灰色虚线是您刚才的修改：请在新边界上重做。", "stale");
       ed.mode = mode;
       modeStart();
+      if (mode === "move" && ed.other) { startMove(); }
       document.dispatchEvent(new CustomEvent("gridgis:stale"));
     }).catch(report);
   }
@@ -511,6 +514,7 @@
   function startSplit() {
     el(".gg-ed-work").innerHTML = '<label>新网格名称 <input class="gg-ed-newname" placeholder="可不填"></label>';
     loadPlugin().then(function () {
+      map.doubleClickZoom.disable();  /* the double click ends the line; it must not zoom */
       map.pm.enableDraw("Line", {snappable: false, finishOn: "dblclick"});
       map.once("pm:create", function (e) {
         var line = e.layer.toGeoJSON().geometry;
@@ -681,9 +685,9 @@
             return changes[+c.getAttribute("data-i")];
           });
           if (!accepted.length) { say("没有接受任何建议。", "error"); return; }
-          api("POST", "/viewer/proposal/" + community, {accepted: accepted}).then(function (c) {
-            var gridsNow = {};
-            c.data.features.forEach(function (f) { gridsNow[f.properties.code] = true; });
+          var composed = accepted.length === changes.length ? Promise.resolve({data: prop.grids}) :
+            api("POST", "/viewer/proposal/" + community, {accepted: accepted});
+          composed.then(function (c) {
             dryRun({label: "应用社区 " + community + " 的 " + accepted.length + " 条对齐建议", url: "/operations/apply-proposal",
               body: {community: community, proposal: c.data}});
           }).catch(report);
