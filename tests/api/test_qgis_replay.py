@@ -361,3 +361,20 @@ def test_a_merge_patch_with_6_decimal_coordinates_keeps_the_stored_vertices(samp
     assert r.status_code == 200, r.text
     stored = repo.get_feature("compounds", SC)  # nothing changed, so no new version either
     assert stored["version"] == 1 and stored["geometry"].equals_exact(before, 0)
+
+
+def test_workers_phones_reach_only_readers_who_may_see_them_and_a_planners_save_keeps_them(sample):
+    base, tokens, repo = sample
+    stored = repo.get_feature("grids", SG)["workers"]
+    assert all(w.get("phone") for w in stored)
+    anonymous = json.loads(httpx.get(f"{base}/collections/grids/items/{SG}").json()["properties"]["workers"])
+    assert anonymous == [{k: v for k, v in w.items() if k != "phone"} for w in stored]
+    page = httpx.get(f"{base}/collections/grids/items?limit=100").json()["features"]
+    assert not any("phone" in f["properties"]["workers"] for f in page)
+    assert "phone" not in httpx.get(f"{base}/collections/grids/items/{SG}/history").text
+    other = Qgis332(base, "grids", tokens["周规划"])  # a planner of another street
+    assert "phone" not in other.cache[SG]["properties"]["workers"]
+    mine = Qgis332(base, "grids", tokens["陈规划"])
+    assert json.loads(mine.cache[SG]["properties"]["workers"]) == stored
+    assert mine.save(SG, households=388).status_code == 200
+    assert repo.get_feature("grids", SG)["workers"] == stored
