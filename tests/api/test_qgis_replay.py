@@ -156,19 +156,20 @@ def test_two_planners_saving_the_same_grid_the_second_is_refused_and_nothing_is_
 def test_a_geometry_saved_in_epsg_4326_lat_lon_order_is_stored_as_lon_lat(server):
     base, tokens, repo = server
     layer = QgisLayer(base, "grids", tokens["王规划"])
-    # add a vertex on the shared edge: the coverage does not change, so the save is valid
+    # add a vertex on the community's outline (a grid edge shared with no other grid: adding one on an
+    # edge shared with a neighbour grid alone is refused by the coverage rule), so the save is valid
     ring = [
         [116.405, 39.900],
-        [116.405, 39.905],
         [116.405, 39.910],
         [116.400, 39.910],
+        [116.400, 39.905],
         [116.400, 39.900],
         [116.405, 39.900],
     ]
     r = layer.change_geometry(G1, {"type": "Polygon", "coordinates": [ring]}, content_crs=EPSG4326)
     assert r.status_code == 200, r.text
     stored = repo.get_feature("grids", G1)["geometry"]
-    assert stored.exterior.coords[1] == (116.405, 39.905) and stored.bounds == (116.4, 39.9, 116.405, 39.91)
+    assert stored.exterior.coords[3] == (116.400, 39.905) and stored.bounds == (116.4, 39.9, 116.405, 39.91)
 
 
 def test_the_same_lat_lon_geometry_without_content_crs_is_refused_with_an_axis_hint(server):
