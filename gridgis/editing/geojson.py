@@ -28,6 +28,7 @@ import pyproj
 import shapely
 from shapely.geometry import mapping, shape
 
+from gridgis.auth.privacy import without_contacts
 from gridgis.crs import CHINA_BOUNDS
 from gridgis.editing.changes import plain
 from gridgis.errors import CRSError, MalformedInputError, OutOfAreaError, Problem, ValidationError
@@ -123,8 +124,14 @@ def parse_if_match(header: str | None) -> list[str] | None:
     return [t.strip().removeprefix("W/") for t in header.split(",") if t.strip()]
 
 
-def feature_json(layer: str, row: Any, crs: ApiCRS | None = None, links: list[dict] | None = None) -> dict[str, Any]:
-    """A stored feature (frame row or dict) as a GeoJSON feature: ``id`` = code, properties with ``version``."""
+def feature_json(
+    layer: str, row: Any, crs: ApiCRS | None = None, links: list[dict] | None = None, contacts: bool = True
+) -> dict[str, Any]:
+    """A stored feature (frame row or dict) as a GeoJSON feature: ``id`` = code, properties with ``version``.
+
+    ``contacts=False`` leaves the workers' contacts (phones…) out, for readers who may not see
+    them (:func:`gridgis.auth.tokens.sees_personal_data`); names and roles stay.
+    """
     spec = get_spec(layer)
     get = row.get if hasattr(row, "get") else (lambda k, d=None: getattr(row, k, d))
     props: dict[str, Any] = {"code": str(get("code")), "name": plain(get("name"))}
@@ -132,6 +139,8 @@ def feature_json(layer: str, row: Any, crs: ApiCRS | None = None, links: list[di
         value = plain(get(f.name))
         if f.type == "json":
             structured = _coerce_json(value)
+            if not contacts and f.name == "workers":
+                structured = without_contacts(structured)
             props[f.name] = json.dumps(structured, ensure_ascii=False)
             props.update(summaries(f.name, structured))
         else:
@@ -310,7 +319,7 @@ def read_geometry(layer: str, raw: Any, crs: ApiCRS, max_vertices: int = 200_000
     spec = get_spec(layer)
     try:
         geom = shape(raw)
-    except Exception as exc:  # shapely raises many kinds for bad GeoJSON
+    except Exception as exc:  # noqa: BLE001 (shapely raises many kinds for bad GeoJSON)
         raise MalformedInputError(f"the geometry is not valid GeoJSON: {exc}") from None
     expected = ("Point",) if spec.geometry == "point" else ("Polygon", "MultiPolygon")
     if geom.geom_type not in expected:

@@ -156,19 +156,20 @@ def test_two_planners_saving_the_same_grid_the_second_is_refused_and_nothing_is_
 def test_a_geometry_saved_in_epsg_4326_lat_lon_order_is_stored_as_lon_lat(server):
     base, tokens, repo = server
     layer = QgisLayer(base, "grids", tokens["王规划"])
-    # add a vertex on the shared edge: the coverage does not change, so the save is valid
+    # add a vertex on the community's outline (a grid edge shared with no other grid: adding one on an
+    # edge shared with a neighbour grid alone is refused by the coverage rule), so the save is valid
     ring = [
         [116.405, 39.900],
-        [116.405, 39.905],
         [116.405, 39.910],
         [116.400, 39.910],
+        [116.400, 39.905],
         [116.400, 39.900],
         [116.405, 39.900],
     ]
     r = layer.change_geometry(G1, {"type": "Polygon", "coordinates": [ring]}, content_crs=EPSG4326)
     assert r.status_code == 200, r.text
     stored = repo.get_feature("grids", G1)["geometry"]
-    assert stored.exterior.coords[1] == (116.405, 39.905) and stored.bounds == (116.4, 39.9, 116.405, 39.91)
+    assert stored.exterior.coords[3] == (116.400, 39.905) and stored.bounds == (116.4, 39.9, 116.405, 39.91)
 
 
 def test_the_same_lat_lon_geometry_without_content_crs_is_refused_with_an_axis_hint(server):
@@ -361,3 +362,20 @@ def test_a_merge_patch_with_6_decimal_coordinates_keeps_the_stored_vertices(samp
     assert r.status_code == 200, r.text
     stored = repo.get_feature("compounds", SC)  # nothing changed, so no new version either
     assert stored["version"] == 1 and stored["geometry"].equals_exact(before, 0)
+
+
+def test_workers_phones_reach_only_readers_who_may_see_them_and_a_planners_save_keeps_them(sample):
+    base, tokens, repo = sample
+    stored = repo.get_feature("grids", SG)["workers"]
+    assert all(w.get("phone") for w in stored)
+    anonymous = json.loads(httpx.get(f"{base}/collections/grids/items/{SG}").json()["properties"]["workers"])
+    assert anonymous == [{k: v for k, v in w.items() if k != "phone"} for w in stored]
+    page = httpx.get(f"{base}/collections/grids/items?limit=100").json()["features"]
+    assert not any("phone" in f["properties"]["workers"] for f in page)
+    assert "phone" not in httpx.get(f"{base}/collections/grids/items/{SG}/history").text
+    other = Qgis332(base, "grids", tokens["周规划"])  # a planner of another street
+    assert "phone" not in other.cache[SG]["properties"]["workers"]
+    mine = Qgis332(base, "grids", tokens["陈规划"])
+    assert json.loads(mine.cache[SG]["properties"]["workers"]) == stored
+    assert mine.save(SG, households=388).status_code == 200
+    assert repo.get_feature("grids", SG)["workers"] == stored

@@ -37,7 +37,7 @@ from gridgis.api.schemas.editing import (
     ValidationResult,
 )
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
-from gridgis.auth.tokens import Principal, require
+from gridgis.auth.tokens import Principal, require, sees_personal_data
 from gridgis.editing import operations, service
 from gridgis.editing.changes import Edit
 from gridgis.editing.geojson import feature_json, parse_crs_uri, parse_feature, read_geometry
@@ -411,7 +411,7 @@ def history(
             "geometry": entry["geometry"],
             "version": entry["version"],
         }
-        f = feature_json(layer, row)
+        f = feature_json(layer, row, contacts=sees_personal_data(reader, "worker_contacts", code))
         f["id"] = f"{code}@{entry['version']}"
         f["properties"].update(
             generation=entry["generation"],

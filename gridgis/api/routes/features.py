@@ -39,8 +39,7 @@ from gridgis.api.schemas.ogc import (
     OgcFeature,
 )
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
-from gridgis.auth.privacy import feature_for
-from gridgis.auth.tokens import Principal, require
+from gridgis.auth.tokens import Principal, require, sees_personal_data
 from gridgis.editing import ogc, service
 from gridgis.editing.changes import Edit
 from gridgis.editing.geojson import (
@@ -209,7 +208,10 @@ def items(
     )
     matched = repository.count(layer, generation=generation, at=at, bbox=box, filters=filters or None)
     base = base_url(request)
-    features = [feature_for(feature_json(layer, row, out_crs), reader) for _, row in frame.iterrows()]
+    features = [
+        feature_json(layer, row, out_crs, contacts=sees_contacts(reader, str(row["code"])))
+        for _, row in frame.iterrows()
+    ]
     params = {k: v for k, v in request.query_params.items() if k not in ("limit", "offset")}
     body = {
         "type": "FeatureCollection",
@@ -252,7 +254,7 @@ def item(
         ogc.link(f"{base}/collections/{layer}/items/{code}/history", "version-history"),
     ]
     return _geojson(
-        feature_for(feature_json(layer, feat, out_crs, links), reader),  # workers' phones: only in scope
+        feature_json(layer, feat, out_crs, links, contacts=sees_contacts(reader, code)),
         headers={"ETag": etag(feat["version"]), "Content-Crs": out_crs.header},
     )
 
@@ -315,13 +317,20 @@ def _rebase_own(
     return {k: merged.get(k) for k in fields}, merged.get("geometry"), version
 
 
-def _written(request: Request, repository: Any, layer: str, code: str, status: int) -> JSONResponse:
+def sees_contacts(principal: Principal | None, code: str) -> bool:
+    """Whether the workers' phones of feature ``code`` go to ``principal`` (the one privacy rule)."""
+    return sees_personal_data(principal, "worker_contacts", code)
+
+
+def _written(
+    request: Request, repository: Any, layer: str, code: str, status: int, principal: Principal | None
+) -> JSONResponse:
     feat = repository.get_feature(layer, code)
     url = f"{base_url(request)}/collections/{layer}/items/{code}"
     headers = {"ETag": etag(feat["version"]), "Content-Crs": f"<{CRS84}>"}
     if status == 201:
         headers["Location"] = url
-    return _geojson(feature_json(layer, feat), status, headers)
+    return _geojson(feature_json(layer, feat, contacts=sees_contacts(principal, code)), status, headers)
 
 
 def _content_crs(request: Request) -> ApiCRS:
@@ -358,7 +367,7 @@ async def create_item(
         return service.commit(repository, [edit], _author(principal), write_message(request, f"create {layer} {code}"))
 
     await run_in_threadpool(audited, request, audit, principal, "create", layer, [code], work)
-    return await run_in_threadpool(_written, request, repository, layer, code, 201)
+    return await run_in_threadpool(_written, request, repository, layer, code, 201, principal)
 
 
 def _author(principal: Principal | None) -> str:
@@ -432,7 +441,7 @@ async def replace_item(
         return service.commit(repository, [edit], _author(principal), write_message(request, f"replace {layer} {code}"))
 
     await run_in_threadpool(audited, request, audit, principal, "replace", layer, [code], work)
-    return await run_in_threadpool(_written, request, repository, layer, code, 200)
+    return await run_in_threadpool(_written, request, repository, layer, code, 200, principal)
 
 
 @router.patch(
@@ -478,7 +487,7 @@ async def patch_item(
         return service.commit(repository, [edit], _author(principal), write_message(request, f"update {layer} {code}"))
 
     await run_in_threadpool(audited, request, audit, principal, "update", layer, [code], work)
-    return await run_in_threadpool(_written, request, repository, layer, code, 200)
+    return await run_in_threadpool(_written, request, repository, layer, code, 200, principal)
 
 
 @router.delete(
