@@ -594,12 +594,13 @@ class PeopleStore:
             T.persons.c.account,
         ).join(T.persons, T.persons.c.id == T.assignments.c.person_id)
         if area:
-            q = q.where(
-                sa.or_(
-                    T.assignments.c.community_code.startswith(area[:12] if area.endswith("000") else area),
-                    T.assignments.c.grid_code.startswith(area),
-                )
-            )
+            area = area.strip()
+            if len(area) == 12 and area.endswith("000"):  # a street: its communities
+                q = q.where(T.assignments.c.community_code.startswith(area[:9]))
+            elif len(area) == 12:
+                q = q.where(T.assignments.c.community_code == area)
+            else:  # a grid, or a micro-grid's grid
+                q = q.where(T.assignments.c.grid_code == area[:15])
         with storage_errors(self.url, "reading assignments"), self._read() as conn:
             rows = conn.execute(q).mappings().all()
         cols = ["id", "person_id", "level", "target", "grid_code", "community_code", "flag", "kind", "name", "account"]

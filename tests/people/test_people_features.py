@@ -274,3 +274,13 @@ def test_webhook_signature():
             verify_signature("s3cret", body, header)
     with pytest.raises(AuthError, match="closed"):
         verify_signature(None, body, sign("s3cret", body))
+
+
+def test_roster_of_a_street_finds_the_micro_grid_workers(people_store):
+    s = people_store
+    mg = s.placer.buildings.at[B[0], "micro_grid_code"]
+    w = add(s, name="蒋金凤", category="微网格员", work_area=mg)
+    s.assign(w, "micro_grid", mg)
+    for area in ("310115001000", "310115001001", mg[:15], mg):
+        entry = next(m for m in build_roster(s, area, "general").micro_grids if m["micro_grid_code"] == mg)
+        assert entry["worker"] == {"id": w, "name": "蒋金凤"}, area

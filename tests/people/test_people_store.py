@@ -126,3 +126,18 @@ def test_store_round_trip_on_postgis(make_repository, small_city, small_placer):
     store.assign(pid, "building", B1)
     frame = store.assignments_frame("310115001001")
     assert list(frame["person_id"]) == [pid] and frame["name"].iloc[0] == "王伟"
+    from gridgis.people import wishes as W
+    from gridgis.people.intake import intake_orders
+
+    w = W.post_wish(store, title="代买药品", building_code=B1)
+    for action, kw in (("dispatch", {}), ("claim", {"person_id": pid}), ("fulfil", {}), ("confirm", {})):
+        w = W.transition_wish(store, w["id"], action, actor="t", **kw)  # row-locked (FOR UPDATE) on PostGIS
+    assert w["status"] == "confirmed" and list(store.activities_frame()["item"]) == ["wish_fulfilled"]
+    order = {
+        "工单编号": "P-1",
+        "来电时间": "2026-09-30 10:00:00",
+        "诉求内容": "垃圾桶满溢",
+        "诉求地址": "梅园一村1号楼",
+        "类别": "垃圾清运",
+    }
+    assert intake_orders(store, [order])["ticketed"] == 1 and intake_orders(store, [order])["skipped"] == 1

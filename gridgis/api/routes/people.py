@@ -439,7 +439,7 @@ def unassign(assignment_id: IdPath, request: Request, store: StoreDep, principal
 def follow(request: Request, store: StoreDep, principal: CurrentPrincipal) -> FollowOut:
     """After boundary edits: re-place people by building; residents' assignments kept, grid workers' flagged."""
     people_require(principal, "manage_orgs", [], "following boundary changes")
-    report = store.follow_boundaries()
+    report = store.follow_boundaries(placer=store.placer)  # get_people_store keeps it on the current generation
     _audit(store, request, principal, "people-follow", report["moved_buildings"], "")
     return FollowOut(**report)
 
