@@ -49,7 +49,7 @@ def _best_neighbour_grid(
                 shared[g] = shared.get(g, 0.0) + ln
     if not shared:
         return None
-    return sorted(shared.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    return min(shared.items(), key=lambda kv: (-kv[1], kv[0]))[0]
 
 
 def fill_gaps(assign: np.ndarray, adj: dict[int, dict[int, float]]) -> np.ndarray:
@@ -180,7 +180,7 @@ def _feasible(members: dict[str, list[int]], src: str, group: set[int], adj: dic
 
 
 def _apply(assign: np.ndarray, members: dict[str, list[int]], move) -> tuple[np.ndarray, dict[str, list[int]]]:
-    _, a, src, dst, path = move
+    _, a, _src, dst, path = move
     new = assign.copy()
     new[[a, *path]] = dst
     return new, _members(new)
