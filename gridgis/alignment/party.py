@@ -243,8 +243,10 @@ def party_structure(
         if (c, g) in placed or g is None:
             continue
         kids = groups_of(c, g)
-        node = grid_node.get(g)
-        if node is None:
+        held = grid_node.get(g)
+        if held is not None:
+            node = held
+        else:
             community = grid_comm.get(g) or str(g)[:12]
             tree = trees.setdefault(
                 community,

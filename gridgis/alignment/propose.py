@@ -251,7 +251,7 @@ def contiguous_faces(face_new: np.ndarray, p: Partition, fixed: frozenset[str] =
         hh = np.bincount(comp, weights=p.face_households, minlength=n)
         area = np.bincount(comp, weights=p.face_area, minlength=n)
         main: dict[str, int] = {}
-        for c in sorted(set(comp.tolist()), key=lambda c: (-round(hh[c], 6), -round(area[c], 6), c)):
+        for c in sorted(set(comp.tolist()), key=lambda c: (-round(float(hh[c]), 6), -round(float(area[c]), 6), c)):
             main.setdefault(lab[c], c)
         detached = {int(c) for c in set(comp.tolist()) if lab[c] and main[lab[c]] != c and lab[c] not in fixed}
         if not detached:
