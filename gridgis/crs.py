@@ -78,7 +78,7 @@ def parse_crs(value: str | int | None) -> SourceCRS:
     if key in _ALIASES:
         return SourceCRS(china=_ALIASES[key], epsg=None)
     try:
-        crs = pyproj.CRS.from_user_input(value if not key.isdigit() else int(key))
+        crs = pyproj.CRS.from_user_input(value if not (key.isascii() and key.isdigit()) else int(key))
     except pyproj.exceptions.CRSError as exc:
         raise CRSError(f"unknown CRS {value!r}; expected wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn") from exc
     epsg = crs.to_epsg()

@@ -196,7 +196,7 @@ def test_requests_xml_matches_the_fixture_fields_and_round_trips(http, city, geo
 
 def test_list_filters_by_status_code_and_dates(http, city, validate):
     rid = post(http, city, i=3, service_code="M11").json()[0]["service_request_id"]
-    master = int(post(http, city, i=3).json()[0]["service_request_id"])
+    master = int(post(http, city, i=3, service_code="M11").json()[0]["service_request_id"])
     http.post(f"/tickets/{rid}/transitions", json={"action": "merge", "actor": "x", "master_id": master})
     closed = http.get("/open311/v2/requests.json", params={"status": "closed", "service_code": "M11"}).json()
     validate(closed, "requests.json")

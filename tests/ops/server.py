@@ -26,13 +26,19 @@ class ServerProcess:
     """``gridgis serve`` in a subprocess; ``start()`` waits until /health answers."""
 
     def __init__(
-        self, database_url: str, workers: int = 1, env: dict[str, str] | None = None, log_path: Path | None = None
+        self,
+        database_url: str,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        log_level: str = "warning",
     ) -> None:
         self.database_url = database_url
         self.workers = workers
         self.port = free_port()
         self.env = {**os.environ, "GRIDGIS_DATABASE_URL": database_url, **(env or {})}
         self.log_path = log_path
+        self.log_level = log_level
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -56,7 +62,7 @@ class ServerProcess:
                     "--database-url",
                     self.database_url,
                     "--log-level",
-                    "warning",
+                    self.log_level,
                 ],
                 cwd=ROOT,
                 env=self.env,

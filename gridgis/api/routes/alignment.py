@@ -149,6 +149,10 @@ def alignment_apply(
     from gridgis.alignment.apply import apply_proposal
     from gridgis.api.routes.features import audited, write_message
 
+    if isinstance(body, dict) and body.get("commit") is True:
+        # a commit is a boundary write: a planner (or admin) token whose scope covers the community,
+        # checked before anything else in the body is interpreted; it is recorded under the token's holder
+        require(principal, "edit_boundaries", code, f"applying the alignment of community {code}")
     if not isinstance(body, dict):
         raise ValidationError('apply: the body is a JSON object {"message", "commit", ...settings}')
     body = dict(body)
@@ -157,8 +161,6 @@ def alignment_apply(
     commit = body.pop("commit", False)
     if not isinstance(commit, bool):
         raise ValidationError("apply: commit must be true or false")
-    if commit:  # a commit is a boundary write: a planner (or admin) token whose scope covers the community
-        require(principal, "edit_boundaries", code, f"applying the alignment of community {code}")
     _, _, _, proposal = _propose(repository, code, body)
     author = principal.name if principal is not None else "anonymous"
     text = message or write_message(request, f"align grids of community {code} to compound boundaries")

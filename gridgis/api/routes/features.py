@@ -16,7 +16,6 @@ scope covers the feature and is recorded in the audit log; the message comes fro
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from gridgis.api.bodies import read_json_body
 from gridgis.api.deps import RepositoryDep
 from gridgis.api.params import BBoxDep, CrsDep, DateTimeDep, GenerationDep, LimitDep, OffsetDep
 from gridgis.api.schemas.common import documented, request_body
@@ -45,18 +45,21 @@ from gridgis.editing.changes import Edit
 from gridgis.editing.geojson import (
     CRS84,
     ApiCRS,
+    ParsedFeature,
     etag,
     feature_json,
+    keep_unread,
     merge_patch,
     parse_crs_uri,
     parse_feature,
     parse_if_match,
+    summary_problems,
 )
+from gridgis.editing.snapping import snap_to_stored
 from gridgis.errors import (
     GridGISError,
     InvalidParameterError,
     MalformedInputError,
-    PayloadTooLargeError,
     PreconditionFailedError,
     PreconditionRequiredError,
     ValidationError,
@@ -76,28 +79,6 @@ def _geojson(
     body: Any, status: int = 200, headers: dict[str, str] | None = None, media_type: str = ogc.GEOJSON
 ) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=media_type, headers=headers)
-
-
-async def read_json_body(request: Request, kinds: tuple[str, ...]) -> Any:
-    """The JSON body, refusing the wrong media type (415), oversize (413) and malformed JSON (400)."""
-    limit = request.app.state.settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the body has {declared} bytes; the limit is {limit}")
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype not in kinds:
-        from starlette.exceptions import HTTPException
-
-        raise HTTPException(415, f"send the body as {' or '.join(kinds)}, not {ctype or 'no content type'}")
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise PayloadTooLargeError(f"the body is over the limit of {limit} bytes")
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedInputError(f"the body is not valid UTF-8 JSON: {exc}") from None
 
 
 def audited(
@@ -359,6 +340,9 @@ async def create_item(
     _layer(layer)
     require(principal, "edit_boundaries", None, f"creating {layer}")  # 401/403 before the body is read
     body = await read_json_body(request, (ogc.GEOJSON, "application/json"))
+    named = body.get("properties") if isinstance(body, dict) else None
+    if isinstance(named, dict) and isinstance(named.get("code"), str):  # scope before the rest is interpreted
+        require(principal, "edit_boundaries", named["code"], f"creating {layer} {named['code']}")
     settings = request.app.state.settings
     parsed = parse_feature(layer, body, _content_crs(request), settings.max_geometry_vertices)
     if not parsed.code:
@@ -367,7 +351,9 @@ async def create_item(
 
     def work() -> Any:
         require(principal, "edit_boundaries", code, f"creating {layer} {code}")
-        edit = Edit(layer, "insert", code, parsed.properties, parsed.geometry)
+        _refuse_summaries(layer, parsed, parsed.properties, {})
+        geometry = snap_to_stored(repository, layer, None, parsed.geometry, settings.edit_snap_tolerance_m)
+        edit = Edit(layer, "insert", code, parsed.properties, geometry)
         return service.commit(repository, [edit], _author(principal), write_message(request, f"create {layer} {code}"))
 
     await run_in_threadpool(audited, request, audit, principal, "create", layer, [code], work)
@@ -381,6 +367,25 @@ def _author(principal: Principal | None) -> str:
 
 def _example(layer: str) -> str:
     return {"grids": "110105001001004", "compounds": "110105001001Q008"}.get(layer, "see /collections")
+
+
+def _edited_version(
+    repository: Any, layer: str, code: str, version: int | None, current: dict[str, Any]
+) -> dict[str, Any]:
+    """The fields of the version a client edited (its ``version`` property), the current one when
+    it sent none or that version is unknown: what a field the client could not read still holds."""
+    if version is None or version == current["version"]:
+        return current
+    for entry in repository.feature_history(layer, code):
+        if entry["version"] == version:
+            return {"name": entry["name"], **(entry.get("properties") or {})}
+    return current
+
+
+def _refuse_summaries(layer: str, parsed: ParsedFeature, props: dict[str, Any], edited: dict[str, Any]) -> None:
+    problems = summary_problems(layer, parsed.summaries, props, edited)
+    if problems:
+        raise ValidationError(f"{layer}: {problems[0].message}; nothing was stored", problems)
 
 
 def _full_properties(layer: str, props: dict[str, Any]) -> dict[str, Any]:
@@ -413,7 +418,10 @@ async def replace_item(
                 "change (create the new feature and delete the old one)"
             )
         current = repository.get_feature(layer, code)
-        props, geometry = _full_properties(layer, parsed.properties), parsed.geometry
+        edited = _edited_version(repository, layer, code, parsed.version, current)
+        props = keep_unread(layer, _full_properties(layer, parsed.properties), edited)
+        _refuse_summaries(layer, parsed, props, edited)
+        geometry = snap_to_stored(repository, layer, code, parsed.geometry, settings.edit_snap_tolerance_m)
         rebased = _rebase_own(request, repository, layer, code, parsed.version, current, principal, props, geometry)
         if rebased is not None:
             props, geometry, version = rebased
@@ -456,10 +464,16 @@ async def patch_item(
             merged["geometry"] = patch["geometry"]
             crs = _content_crs(request)
         merged.setdefault("properties", {})["version"] = version
-        parsed = parse_feature(layer, merged, crs, request.app.state.settings.max_geometry_vertices)
+        settings = request.app.state.settings
+        parsed = parse_feature(layer, merged, crs, settings.max_geometry_vertices)
         if parsed.code and parsed.code != code:
             raise ValidationError(f"the code of {layer} {code} cannot change")
-        edit = Edit(layer, "update", code, _full_properties(layer, parsed.properties), parsed.geometry, version)
+        props = _full_properties(layer, parsed.properties)
+        _refuse_summaries(layer, parsed, props, current)
+        geometry = parsed.geometry
+        if "geometry" in patch:
+            geometry = snap_to_stored(repository, layer, code, geometry, settings.edit_snap_tolerance_m)
+        edit = Edit(layer, "update", code, props, geometry, version)
         return service.commit(repository, [edit], _author(principal), write_message(request, f"update {layer} {code}"))
 
     await run_in_threadpool(audited, request, audit, principal, "update", layer, [code], work)

@@ -20,7 +20,9 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from gridgis.api.routes.tickets import get_ticket_store
+from gridgis.api.bodies import read_body
+from gridgis.api.errors import UNAVAILABLE_DETAIL
+from gridgis.api.routes.tickets import audit_hook, get_ticket_store
 from gridgis.api.schemas.common import documented, request_body
 from gridgis.api.schemas.open311 import (
     OPEN311_ERRORS,
@@ -30,6 +32,7 @@ from gridgis.api.schemas.open311 import (
     ServiceRequests,
     Services,
 )
+from gridgis.auth.deps import AuditDep, CurrentPrincipal
 from gridgis.errors import AuthError, ForbiddenError, GridGISError, MalformedInputError, NotFoundError, ValidationError
 from gridgis.tickets import open311 as o311
 
@@ -69,6 +72,8 @@ def _guard(fmt: str, work: Callable[[], Response]) -> Response:
     try:
         return work()
     except GridGISError as err:
+        if err.status == 503:  # a database fault: say nothing about where or why (gridgis.api.errors)
+            return _error(fmt, 503, UNAVAILABLE_DETAIL)
         details = [str(p.message) for p in err.problems] or [err.message]
         return _error(fmt, _status_of(err), *details)
 
@@ -123,7 +128,7 @@ def service_definition(code: str, fmt: str, request: Request) -> Response:
 
 async def _form(request: Request) -> dict[str, str]:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
+    body = await read_body(request)
     form = dict(parse_qsl(request.url.query, keep_blank_values=True))
     if body:
         if ctype not in ("application/x-www-form-urlencoded", ""):
@@ -150,8 +155,12 @@ def _check_key(request: Request, form: dict[str, str]) -> None:
     **documented(ServiceRequests),
     openapi_extra=request_body(ServiceRequestIn, "application/x-www-form-urlencoded", "multipart/form-data"),
 )
-async def post_request(fmt: str, request: Request) -> Response:
-    """Create a service request (a ticket) from a form; answers its id at once."""
+async def post_request(fmt: str, request: Request, principal: CurrentPrincipal, audit: AuditDep) -> Response:
+    """Create a service request (a ticket) from a form; answers its id at once.
+
+    Recorded and audited under the token's holder when a token is sent, else as ``anonymous``
+    with its channel; the names and contacts in the form stay private to the ticket.
+    """
     store = get_ticket_store(request)
     try:
         form = await _form(request)
@@ -163,7 +172,14 @@ async def post_request(fmt: str, request: Request) -> Response:
         args = o311.parse_post(form, store.catalogue)
         lon, lat = args.pop("lon"), args.pop("lat")
         try:
-            ticket = store.create(lon, lat, actor=args.get("reporter") or "open311", **args)
+            who = principal if principal is not None else "anonymous"
+            ticket = store.create(
+                lon,
+                lat,
+                actor=principal.name if principal is not None else "anonymous",
+                audit=audit_hook(request, audit, who, 200),
+                **args,
+            )
         except NotFoundError as err:  # an address that matches nothing is a bad request, not a missing resource
             raise ValidationError(err.message) from None
         return _respond(

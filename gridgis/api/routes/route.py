@@ -21,6 +21,9 @@ from fastapi.responses import Response
 from gridgis.api.deps import SettingsDep
 from gridgis.api.schemas.common import documented, request_body
 from gridgis.api.schemas.routing import RouteBatchIn, RouteBatchOut, RouteOut
+from gridgis.auth.deps import CurrentPrincipal
+from gridgis.auth.privacy import without_contacts
+from gridgis.auth.tokens import sees_personal_data
 from gridgis.errors import MalformedInputError, PayloadTooLargeError, ValidationError
 from gridgis.routing.service import RoutingService
 
@@ -63,6 +66,7 @@ def _service(request: Request) -> RoutingService:
 )
 def route_point(
     request: Request,
+    principal: CurrentPrincipal,
     lon: Annotated[float | None, Query(description="longitude or x in `crs`")] = None,
     lat: Annotated[float | None, Query(description="latitude or y in `crs`")] = None,
     crs: Annotated[str, Query(description=CRS_HELP)] = "wgs84",
@@ -89,6 +93,10 @@ def route_point(
     else:
         result = service.route(lon, lat, crs, at=at)
     body = result.to_dict()
+    for level in ("micro_grid", "grid"):  # workers' phones: the worker in scope, planners in scope, admins
+        area = body.get(level)
+        if area and "workers" in area and not sees_personal_data(principal, "worker_contacts", area["code"]):
+            area["workers"] = without_contacts(area["workers"])
     body["input"] = {"lon": lon, "lat": lat, "crs": crs}
     if match is not None:
         body["address"] = match.to_dict()
