@@ -18,6 +18,8 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridgis.api.schemas.common import FeatureCollection, alternatives, documented, request_body
+from gridgis.api.schemas.people import DoorTaskOut, IntakeIn, Resolved, Roster
 from gridgis.auth.deps import CurrentPrincipal
 from gridgis.auth.tokens import Principal
 from gridgis.errors import MalformedInputError, ValidationError
@@ -379,7 +381,11 @@ def add_person(
     return PersonOut(**store.person(pid))
 
 
-@router.get("/people/coverage", response_model=None)
+@router.get(
+    "/people/coverage",
+    response_model=None,
+    responses=alternatives(CoverageOut, {"application/geo+json": FeatureCollection}),
+)
 def coverage(
     store: StoreDep, principal: CurrentPrincipal, area: str | None = None, format: Literal["json", "geojson"] = "json"
 ) -> Any:
@@ -560,7 +566,7 @@ def _frame_response(frame: Any, fmt: str, period: str, name: str) -> Any:
     return TableOut(period=period, count=len(rows), rows=rows)
 
 
-@router.get("/people/points", response_model=None)
+@router.get("/people/points", response_model=None, responses=alternatives(TableOut, {"text/csv": str}))
 def points(
     request: Request,
     store: StoreDep,
@@ -581,7 +587,13 @@ def points(
     return _frame_response(frame, format, period, "points")
 
 
-@router.get("/people/assessment", response_model=None)
+@router.get(
+    "/people/assessment",
+    response_model=None,
+    responses=alternatives(
+        TableOut, {"text/csv": str, "application/geo+json": FeatureCollection, "image/svg+xml": str}
+    ),
+)
 def assessment(
     store: StoreDep,
     principal: CurrentPrincipal,
@@ -657,7 +669,7 @@ def add_tasks(body: TaskIn, request: Request, store: StoreDep, principal: Curren
     return IdsOut(ids=ids)
 
 
-@router.post("/care/tasks/{task_id}/done", response_model=dict[str, Any])
+@router.post("/care/tasks/{task_id}/done", **documented(DoorTaskOut))
 def task_done(
     task_id: IdPath, body: TaskDoneIn, request: Request, store: StoreDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -682,7 +694,14 @@ def list_tasks(store: StoreDep, area: str | None = None) -> TaskList:
 
 
 # ------------------------------------------------------------------ roster
-@router.get("/roster", response_model=None)
+@router.get(
+    "/roster",
+    response_model=None,
+    responses=alternatives(
+        Roster,
+        {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": bytes, "text/html": str},
+    ),
+)
 async def roster(
     request: Request,
     store: StoreDep,
@@ -729,7 +748,7 @@ async def roster(
 
 
 # ------------------------------------------------------------------ 12345 intake
-@router.post("/intake/12345", response_model=IntakeOut)
+@router.post("/intake/12345", response_model=IntakeOut, openapi_extra=request_body(IntakeIn))
 async def intake_webhook(
     request: Request, store: StoreDep, x_gridgis_signature: Annotated[str | None, Header()] = None
 ) -> IntakeOut:
@@ -777,7 +796,7 @@ def intake_queue(store: StoreDep, principal: CurrentPrincipal) -> QueueOut:
     return QueueOut(count=len(rows), orders=rows)
 
 
-@router.post("/intake/queue/{order_no}/resolve", response_model=dict[str, Any])
+@router.post("/intake/queue/{order_no}/resolve", **documented(Resolved))
 def intake_resolve(
     order_no: str, body: ResolveIn, request: Request, store: StoreDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
