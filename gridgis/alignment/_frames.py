@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal, overload
 
 import geopandas as gpd
 import numpy as np
@@ -13,6 +14,14 @@ from gridgis.crs import STORAGE_CRS, ensure_storage_crs
 from gridgis.errors import ValidationError
 
 
+@overload
+def require_frame(
+    frame: gpd.GeoDataFrame | None, what: str, columns: Iterable[str] = ..., allow_none: Literal[False] = ...
+) -> gpd.GeoDataFrame: ...
+@overload
+def require_frame(
+    frame: gpd.GeoDataFrame | None, what: str, columns: Iterable[str] = ..., allow_none: bool = ...
+) -> gpd.GeoDataFrame | None: ...
 def require_frame(
     frame: gpd.GeoDataFrame | None, what: str, columns: Iterable[str] = ("code",), allow_none: bool = False
 ) -> gpd.GeoDataFrame | None:

@@ -267,13 +267,13 @@ def split_microgrids(
         mine = np.flatnonzero(bgrid == k)
         polys, groups = split_grid(gg[k], bg[mine], bhh[mine], config)
         cent = shapely.get_coordinates(shapely.point_on_surface(np.array(polys, dtype=object)))
-        order = sorted(range(len(polys)), key=lambda i: (-round(cent[i, 1], 1), round(cent[i, 0], 1), i))
-        if len(order) > 99:
+        seq_order = sorted(range(len(polys)), key=lambda i: (-round(cent[i, 1], 1), round(cent[i, 0], 1), i))
+        if len(seq_order) > 99:
             raise ValidationError(
-                f"grid {gcodes[k]} ({names[k]}) would need {len(order)} micro-grids; codes allow 99: "
+                f"grid {gcodes[k]} ({names[k]}) would need {len(seq_order)} micro-grids; codes allow 99: "
                 "raise microgrid_max or split the grid first"
             )
-        for seq, i in enumerate(order, start=1):
+        for seq, i in enumerate(seq_order, start=1):
             members = mine[groups[i]] if len(mine) else np.array([], dtype=int)
             h = int(bhh[members].sum()) if len(members) else 0
             code = f"{gcodes[k]}{seq:02d}"
@@ -292,7 +292,7 @@ def split_microgrids(
                 big = [str(bcodes[b]) for b in members if bhh[b] > config.microgrid_max]
                 if big:
                     reason = f"building {big[0]} alone has more than {config.microgrid_max} households"
-                elif len(order) == 1:
+                elif len(seq_order) == 1:
                     reason = f"the grid has {h} households in all"
                 else:
                     reason = "its buildings cannot be grouped with neighbours without leaving the range"

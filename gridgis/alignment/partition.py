@@ -263,7 +263,7 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     member_large = member_hh > config.large_households
     large = np.array([bool(member_large[g].any()) for g in groups], dtype=bool)
     subs: list[tuple[int, list[int]]] = []  # (group, compound indices) of small compounds in large groups
-    for k in np.flatnonzero(large):
+    for k in np.flatnonzero(large).tolist():
         small = [i for i in groups[k] if not member_large[i]]
         for local in _compound_groups(comps[small], config.sliver_area_m2) if small else []:
             subs.append((int(k), [small[j] for j in local]))
@@ -281,7 +281,7 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
         lines += _voronoi_lines(land, xy, lab, extend_to=area)
         land_points = (xy, lab)
     split_points: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for k in np.flatnonzero(large):
+    for k in np.flatnonzero(large).tolist():
         members = np.flatnonzero(bgroup == k)
         if len(members) >= 2:
             xy, lab = _building_regions(group_geoms[k], bgeoms[members], gs, step=8.0)
@@ -308,7 +308,8 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     tiny = (fg < 0) & (face_area < 1.0)
     if tiny.any() and len(grids):
         fg[tiny] = shapely.STRtree(grids).nearest(rep[tiny])
-    face_grid = np.where(fg >= 0, gcodes[np.maximum(fg, 0)] if len(gcodes) else None, None).astype(object)
+    face_grid = np.full(n, None, dtype=object)  # the grid code of each face; None outside every grid
+    face_grid[fg >= 0] = gcodes[fg[fg >= 0]]
     fi, ki = (
         shapely.STRtree(group_geoms).query(rep, predicate="within") if len(group_geoms) else (np.zeros(0, int),) * 2
     )
@@ -319,14 +320,14 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     if ci.has_buildings and n:
         bi, fj = shapely.STRtree(faces).query(bpts, predicate="intersects")
         bf = _pick_first(len(bpts), bi, fj, np.arange(n))
-        for b in np.flatnonzero(bf >= 0):
+        for b in np.flatnonzero(bf >= 0).tolist():
             face_buildings[bf[b]].append(int(b))
         ok = bf >= 0
         np.add.at(face_hh, bf[ok], ci.building_households[ok])
     elif n:
         garea = shapely.area(group_geoms)
-        for f in np.flatnonzero(face_group >= 0):
-            k = face_group[f]
+        for f in np.flatnonzero(face_group >= 0).tolist():
+            k = int(face_group[f])
             face_hh[f] = group_hh[k] * face_area[f] / max(garea[k], 1e-9)
     # atoms
     face_building = np.full(n, -1)
@@ -361,9 +362,9 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
                     land_key[lf] = ("building", lk, int(members_b[b]))
                 else:
                     land_key[lf] = ("compound", lk, -1)
-    keys = []
+    keys: list[tuple[str, int, int]] = []
     for f in range(n):
-        k = face_group[f]
+        k = int(face_group[f])
         if k < 0:
             keys.append(land_key.get(int(f), ("land", -1, int(f))))
         elif face_sub[f] >= 0:
@@ -388,7 +389,7 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     uniq = {key: i for i, key in enumerate(sorted(set(pkeys), key=lambda t: (t[0] != "compound", t[1], t[2], t[3])))}
     face_atom = np.array([uniq[key] for key in pkeys], dtype=np.int64)
 
-    def members(key: tuple) -> list[int]:
+    def members_of(key: tuple) -> list[int]:
         if key[0] == "land":
             return []
         if key[0] == "compound" and key[2] >= 0:
@@ -401,7 +402,7 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
                 "atom": i,
                 "kind": key[0],
                 "group": key[1],
-                "members": members(key),
+                "members": members_of(key),
                 "building": key[2] if key[0] == "building" else -1,
             }
             for key, i in uniq.items()

@@ -5,6 +5,8 @@ Private to :mod:`gridgis.alignment.propose`; works on a :class:`~gridgis.alignme
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+
 import numpy as np
 
 from gridgis.alignment.config import AlignmentConfig
@@ -49,7 +51,7 @@ def _best_neighbour_grid(
                 shared[g] = shared.get(g, 0.0) + ln
     if not shared:
         return None
-    return sorted(shared.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    return min(shared.items(), key=lambda kv: (-kv[1], kv[0]))[0]
 
 
 def fill_gaps(assign: np.ndarray, adj: dict[int, dict[int, float]]) -> np.ndarray:
@@ -67,7 +69,9 @@ def fill_gaps(assign: np.ndarray, adj: dict[int, dict[int, float]]) -> np.ndarra
             assign[a] = g
 
 
-def components(members: list[int], adj: dict[int, dict[int, float]], without: int | None = None) -> list[list[int]]:
+def components(
+    members: list[int], adj: Mapping[int, Iterable[int]] | Sequence[Iterable[int]], without: int | None = None
+) -> list[list[int]]:
     """Connected components of ``members`` (optionally without one atom), each sorted, in order of first atom."""
     rest = set(members)
     rest.discard(without)
@@ -129,7 +133,7 @@ def _reach(
 ) -> dict[str, list[int]]:
     """Grids reachable from atom ``a`` through empty atoms of its own grid, with the shortest such path."""
     out: dict[str, list[int]] = {}
-    frontier = [(a, [])]
+    frontier: list[tuple[int, list[int]]] = [(a, [])]
     seen = {a}
     for _ in range(max_depth):
         nxt = []
@@ -180,7 +184,7 @@ def _feasible(members: dict[str, list[int]], src: str, group: set[int], adj: dic
 
 
 def _apply(assign: np.ndarray, members: dict[str, list[int]], move) -> tuple[np.ndarray, dict[str, list[int]]]:
-    _, a, src, dst, path = move
+    _, a, _src, dst, path = move
     new = assign.copy()
     new[[a, *path]] = dst
     return new, _members(new)

@@ -188,7 +188,7 @@ def problems_layer(
                 {
                     "kind": kind,
                     "kind_zh": PROBLEM_KINDS[kind],
-                    "community_code": grid_communities.get(g0),
+                    "community_code": grid_communities.get(g0) if g0 is not None else None,
                     "compound_code": None,
                     "compound_name": None,
                     "grid_code": ",".join(it["grids"]),
@@ -248,7 +248,9 @@ def analyze(
     clusters = classify_clusters(pieces, grids)
     coverage = validate_coverage(grids, communities, metric_crs=crs)
     gcomm = text_column(grids, "community_code")
-    grid_communities = {str(c): (m or _community_of(str(c), None)) for c, m in zip(grids["code"], gcomm)}
+    grid_communities: dict[str, Any] = {
+        str(c): (m or _community_of(str(c), None)) for c, m in zip(grids["code"], gcomm)
+    }
     problems = problems_layer(pieces, status, coverage, grid_communities)
     return Analysis(
         pieces=pieces,

@@ -12,8 +12,8 @@ from fastapi import Depends, FastAPI
 from gridgis.api.errors import install_error_handlers
 from gridgis.api.inputs import guard_parameters
 from gridgis.api.middleware import install_middleware
-from gridgis.auth.deps import gate
 from gridgis.api.schemas import ERROR_RESPONSES, install_openapi
+from gridgis.auth.deps import gate
 from gridgis.settings import Settings, get_settings
 
 #: router modules under gridgis.api.routes, each exposing ``router`` (and optionally ``setup(app)``)

@@ -110,10 +110,10 @@ def _protocol_class() -> type:
     except ImportError:  # pragma: no cover - httptools is a dependency; h11 is uvicorn's fallback
         from uvicorn.protocols.http.h11_impl import H11Protocol as Base  # type: ignore[assignment]
 
-    class ReasonPhraseProtocol(Base):  # type: ignore[misc, valid-type]
+    class ReasonPhraseProtocol(Base):
         """uvicorn's HTTP protocol writing ``Gridgis-Reason`` as the reason phrase."""
 
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        def connection_made(self, transport: Any) -> None:
             super().connection_made(_ReasonTransport(transport))  # type: ignore[arg-type]
 
     ReasonPhraseProtocol.__module__ = __name__

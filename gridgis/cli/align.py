@@ -401,6 +401,7 @@ def _split_cmd(
     from gridgis.alignment.report import write_json, write_layer
 
     config = AlignmentConfig(microgrid_min=min_households, microgrid_max=max_households)
+    layers: dict[str, Any]
     if grids is not None:
         layers = {"grids": _read_file(grids, crs), "buildings": _read_file(buildings, crs)}
     else:
@@ -426,6 +427,7 @@ def _split_cmd(
     )
     if commit and "repository" in layers:
         from gridgis.storage import FeatureChange
+        from gridgis.storage.model import ChangeOp
 
         repo = layers["repository"]
         codes = list(layers["grids"]["code"])
@@ -439,7 +441,7 @@ def _split_cmd(
         existing = set(old["code"])
         for row in micro.to_dict("records"):
             props = {"name": row["name"], "grid_code": row["grid_code"], "households": row["households"]}
-            op = "replace" if row["code"] in existing else "create"
+            op: ChangeOp = "replace" if row["code"] in existing else "create"
             changes.append(FeatureChange("micro_grids", op, row["code"], props, row["geometry"]))
         gen = repo.apply_changes(changes, author, f"micro-grids split for {len(codes)} grids")
         console.print(f"stored as generation {gen.id}")
@@ -463,7 +465,7 @@ def demo(ctx: Any) -> None:
 
     console.rule("[bold]2. 拉平对齐 aligning grids to compounds")
     city = ctx.facts.get("city") or read_city(ctx.data_dir)
-    layers = {k: city.get(k) for k in ("compounds", "grids", "buildings", "communities")}
+    layers: dict[str, Any] = {k: city.get(k) for k in ("compounds", "grids", "buildings", "communities")}
     tickets_file = Path(ctx.data_dir) / "tickets.geojson"
     layers["tickets"] = (
         gpd.read_file(tickets_file).set_crs("EPSG:4326", allow_override=True) if tickets_file.exists() else None

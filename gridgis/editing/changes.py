@@ -7,6 +7,7 @@ accepted list into storage changes in one call, so an operation is one generatio
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -54,7 +55,7 @@ def plain(value: Any) -> Any:
     """A JSON-ready Python value: ``pd.NA``/NaN become ``None``, numpy scalars become Python ones."""
     if value is None or value is pd.NA:
         return None
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         return None
     if hasattr(value, "item") and not isinstance(value, list | dict | str):
         try:

@@ -33,159 +33,163 @@ def tiny_city() -> dict[str, gpd.GeoDataFrame]:
     streets = _frame(
         "streets",
         [
-            dict(
-                code=STREET, name="东华门街道", district="东城区", households=1600, geometry=box(116.400, S, 116.420, N)
-            )
+            {
+                "code": STREET,
+                "name": "东华门街道",
+                "district": "东城区",
+                "households": 1600,
+                "geometry": box(116.400, S, 116.420, N),
+            }
         ],
     )
     communities = _frame(
         "communities",
         [
-            dict(
-                code=COMMUNITY_A,
-                name="多福巷社区",
-                street_code=STREET,
-                households=800,
-                geometry=box(116.400, S, 116.410, N),
-            ),
-            dict(
-                code=COMMUNITY_B,
-                name="银闸社区",
-                street_code=STREET,
-                households=800,
-                geometry=box(116.410, S, 116.420, N),
-            ),
+            {
+                "code": COMMUNITY_A,
+                "name": "多福巷社区",
+                "street_code": STREET,
+                "households": 800,
+                "geometry": box(116.400, S, 116.410, N),
+            },
+            {
+                "code": COMMUNITY_B,
+                "name": "银闸社区",
+                "street_code": STREET,
+                "households": 800,
+                "geometry": box(116.410, S, 116.420, N),
+            },
         ],
     )
     grids = _frame(
         "grids",
         [
-            dict(
-                code=COMMUNITY_A + "001",
-                name="多福巷第一网格",
-                community_code=COMMUNITY_A,
-                households=400,
-                geometry=box(116.400, S, 116.405, N),
-            ),
-            dict(
-                code=COMMUNITY_A + "002",
-                name="多福巷第二网格",
-                community_code=COMMUNITY_A,
-                households=400,
-                geometry=box(116.405, S, 116.410, N),
-            ),
-            dict(
-                code=COMMUNITY_B + "001",
-                name="银闸第一网格",
-                community_code=COMMUNITY_B,
-                households=400,
-                geometry=box(116.410, S, 116.415, N),
-            ),
-            dict(
-                code=COMMUNITY_B + "002",
-                name="银闸第二网格",
-                community_code=COMMUNITY_B,
-                households=400,
-                geometry=box(116.415, S, 116.420, N),
-            ),
+            {
+                "code": COMMUNITY_A + "001",
+                "name": "多福巷第一网格",
+                "community_code": COMMUNITY_A,
+                "households": 400,
+                "geometry": box(116.400, S, 116.405, N),
+            },
+            {
+                "code": COMMUNITY_A + "002",
+                "name": "多福巷第二网格",
+                "community_code": COMMUNITY_A,
+                "households": 400,
+                "geometry": box(116.405, S, 116.410, N),
+            },
+            {
+                "code": COMMUNITY_B + "001",
+                "name": "银闸第一网格",
+                "community_code": COMMUNITY_B,
+                "households": 400,
+                "geometry": box(116.410, S, 116.415, N),
+            },
+            {
+                "code": COMMUNITY_B + "002",
+                "name": "银闸第二网格",
+                "community_code": COMMUNITY_B,
+                "households": 400,
+                "geometry": box(116.415, S, 116.420, N),
+            },
         ],
     )
     micro_grids = _frame(
         "micro_grids",
         [
-            dict(
-                code=COMMUNITY_A + "00101",
-                name="一网格一微格",
-                grid_code=COMMUNITY_A + "001",
-                households=200,
-                geometry=box(116.400, S, 116.405, 39.905),
-            ),
-            dict(
-                code=COMMUNITY_A + "00102",
-                name="一网格二微格",
-                grid_code=COMMUNITY_A + "001",
-                households=200,
-                geometry=box(116.400, 39.905, 116.405, N),
-            ),
+            {
+                "code": COMMUNITY_A + "00101",
+                "name": "一网格一微格",
+                "grid_code": COMMUNITY_A + "001",
+                "households": 200,
+                "geometry": box(116.400, S, 116.405, 39.905),
+            },
+            {
+                "code": COMMUNITY_A + "00102",
+                "name": "一网格二微格",
+                "grid_code": COMMUNITY_A + "001",
+                "households": 200,
+                "geometry": box(116.400, 39.905, 116.405, N),
+            },
         ],
     )
     compounds = _frame(
         "compounds",
         [
-            dict(
-                code=COMMUNITY_A + "Q001",
-                name="福祥小区",
-                community_code=COMMUNITY_A,
-                kind="residential",
-                households=120,
-                geometry=box(116.401, 39.902, 116.4035, 39.905),
-            ),
-            dict(
-                code=COMMUNITY_A + "Q002",
-                name="东四北小区",
-                community_code=COMMUNITY_A,
-                kind="aging",
-                households=150,
-                geometry=box(116.405, 39.902, 116.4085, 39.906),
-            ),
-            dict(
-                code=COMMUNITY_B + "Q001",
-                name="银闸小区",
-                community_code=COMMUNITY_B,
-                kind="work_unit",
-                households=90,
-                geometry=box(116.411, 39.903, 116.414, 39.906),
-            ),
+            {
+                "code": COMMUNITY_A + "Q001",
+                "name": "福祥小区",
+                "community_code": COMMUNITY_A,
+                "kind": "residential",
+                "households": 120,
+                "geometry": box(116.401, 39.902, 116.4035, 39.905),
+            },
+            {
+                "code": COMMUNITY_A + "Q002",
+                "name": "东四北小区",
+                "community_code": COMMUNITY_A,
+                "kind": "aging",
+                "households": 150,
+                "geometry": box(116.405, 39.902, 116.4085, 39.906),
+            },
+            {
+                "code": COMMUNITY_B + "Q001",
+                "name": "银闸小区",
+                "community_code": COMMUNITY_B,
+                "kind": "work_unit",
+                "households": 90,
+                "geometry": box(116.411, 39.903, 116.414, 39.906),
+            },
         ],
     )
     buildings = _frame(
         "buildings",
         [
-            dict(
-                code=COMMUNITY_A + "Q001B001",
-                name="1号楼",
-                compound_code=COMMUNITY_A + "Q001",
-                community_code=COMMUNITY_A,
-                households=60,
-                geometry=box(116.4015, 39.9025, 116.402, 39.9035),
-            ),
-            dict(
-                code=COMMUNITY_A + "Q001B002",
-                name="2号楼",
-                compound_code=COMMUNITY_A + "Q001",
-                community_code=COMMUNITY_A,
-                households=60,
-                geometry=box(116.4025, 39.9025, 116.403, 39.9035),
-            ),
-            dict(
-                code=COMMUNITY_A + "Q002B001",
-                name="1号楼",
-                compound_code=COMMUNITY_A + "Q002",
-                community_code=COMMUNITY_A,
-                households=150,
-                geometry=box(116.406, 39.903, 116.407, 39.904),
-            ),
+            {
+                "code": COMMUNITY_A + "Q001B001",
+                "name": "1号楼",
+                "compound_code": COMMUNITY_A + "Q001",
+                "community_code": COMMUNITY_A,
+                "households": 60,
+                "geometry": box(116.4015, 39.9025, 116.402, 39.9035),
+            },
+            {
+                "code": COMMUNITY_A + "Q001B002",
+                "name": "2号楼",
+                "compound_code": COMMUNITY_A + "Q001",
+                "community_code": COMMUNITY_A,
+                "households": 60,
+                "geometry": box(116.4025, 39.9025, 116.403, 39.9035),
+            },
+            {
+                "code": COMMUNITY_A + "Q002B001",
+                "name": "1号楼",
+                "compound_code": COMMUNITY_A + "Q002",
+                "community_code": COMMUNITY_A,
+                "households": 150,
+                "geometry": box(116.406, 39.903, 116.407, 39.904),
+            },
         ],
     )
     stations = _frame(
         "stations",
         [
-            dict(
-                code=COMMUNITY_A + "S001",
-                name="多福巷党群服务中心",
-                kind="party_mass_centre",
-                level="community",
-                area_code=COMMUNITY_A,
-                geometry=Point(116.404, 39.907),
-            ),
-            dict(
-                code=STREET[:12] + "S001",
-                name="东华门街道党群服务中心",
-                kind="party_mass_centre",
-                level="street",
-                area_code=STREET,
-                geometry=Point(116.412, 39.901),
-            ),
+            {
+                "code": COMMUNITY_A + "S001",
+                "name": "多福巷党群服务中心",
+                "kind": "party_mass_centre",
+                "level": "community",
+                "area_code": COMMUNITY_A,
+                "geometry": Point(116.404, 39.907),
+            },
+            {
+                "code": STREET[:12] + "S001",
+                "name": "东华门街道党群服务中心",
+                "kind": "party_mass_centre",
+                "level": "street",
+                "area_code": STREET,
+                "geometry": Point(116.412, 39.901),
+            },
         ],
     )
     return {

@@ -319,7 +319,7 @@ def read_geometry(layer: str, raw: Any, crs: ApiCRS, max_vertices: int = 200_000
     spec = get_spec(layer)
     try:
         geom = shape(raw)
-    except Exception as exc:  # noqa: BLE001 (shapely raises many kinds for bad GeoJSON)
+    except Exception as exc:  # noqa: BLE001 - shapely raises many kinds for bad GeoJSON
         raise MalformedInputError(f"the geometry is not valid GeoJSON: {exc}") from None
     expected = ("Point",) if spec.geometry == "point" else ("Polygon", "MultiPolygon")
     if geom.geom_type not in expected:

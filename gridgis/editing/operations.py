@@ -449,19 +449,19 @@ def fit_children(edits: list[Edit], children: gpd.GeoDataFrame, layer: str = "mi
         (whole,) = _areas([row.geometry])
         if shares[best] < 0.5 * whole:
             continue  # no surviving parent holds it: deleted with its parent (step 1)
-        target = kept[best]
-        new_code = next(c for c in (child_code(target.code, layer, s) for s in range(1, 100)) if c not in taken)
+        heir = kept[best]
+        new_code = next(c for c in (child_code(heir.code, layer, s) for s in range(1, 100)) if c not in taken)
         taken.add(new_code)
-        geometry = _clean(shapely.intersection(row.geometry, target.geometry))
-        props = {**props, "grid_code": target.code} if "grid_code" in props else props
+        geometry = _clean(shapely.intersection(row.geometry, heir.geometry))
+        props = {**props, "grid_code": heir.code} if "grid_code" in props else props
         inserts[new_code] = Edit(layer, "insert", new_code, props, geometry, None)
-        state[new_code] = [target.code, geometry, props, None]
+        state[new_code] = [heir.code, geometry, props, None]
     # step 3: give each parent's gained area to its children
-    for p in kept:
-        mine = {c: s[1] for c, s in state.items() if s[0] == p.code and s[1] is not None and not s[1].is_empty}
+    for keeper in kept:
+        mine = {c: s[1] for c, s in state.items() if s[0] == keeper.code and s[1] is not None and not s[1].is_empty}
         if not mine:
             continue
-        gap = _clean(shapely.difference(p.geometry, shapely.union_all(list(mine.values()))))
+        gap = _clean(shapely.difference(keeper.geometry, shapely.union_all(list(mine.values()))))
         if gap.is_empty:
             continue
         for code, piece in _bordering_parts(gap, mine).items():

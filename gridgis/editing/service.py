@@ -67,14 +67,14 @@ def check(repo: Any, edits: list[Edit], options: ValidationOptions | None = None
 
 def to_changes(edits: list[Edit]) -> list[Any]:
     """Storage changes for ``edits`` (``insert`` → create, ``update`` → replace, ``delete``)."""
-    from gridgis.storage.model import FeatureChange
+    from gridgis.storage.model import ChangeOp, FeatureChange
 
-    ops = {"insert": "create", "update": "replace", "delete": "delete"}
+    ops: dict[str, ChangeOp] = {"insert": "create", "update": "replace", "delete": "delete"}
     return [
         FeatureChange(
             e.layer,
             ops[e.op],
-            e.code,  # type: ignore[arg-type]
+            e.code,
             dict(e.properties) if e.op != "delete" else None,
             e.geometry if e.op != "delete" else None,
             e.expected_version,

@@ -266,7 +266,11 @@ def _parent_problems(
     pgeom = frame.at[pcode, "geometry"]
     if pgeom is None or not shapely.is_valid(pgeom) or edit.geometry is None:
         return []
-    if edit.geometry.geom_type == "Point" and not shapely.intersects(pgeom, edit.geometry):
+    if (
+        edit.geometry is not None
+        and edit.geometry.geom_type == "Point"
+        and not shapely.intersects(pgeom, edit.geometry)
+    ):
         return [
             Problem(
                 f"the point lies outside its parent {player} {pcode}",
@@ -308,7 +312,8 @@ def _overlap_problems(
             continue
         hits = others[others.geometry.intersects(edit.geometry)]
         for code, geom in zip(hits.index, hits.geometry.values):
-            key = (edit.layer, *sorted((edit.code, str(code))))
+            low, high = sorted((edit.code, str(code)))
+            key = (edit.layer, low, high)
             if key in seen or geom is None or not shapely.is_valid(geom):
                 continue
             seen.add(key)

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 #: ``(min_lon, min_lat, max_lon, max_lat)`` in EPSG:4326
 BBox = tuple[float, float, float, float]
+#: what a :class:`FeatureChange` does
+ChangeOp = Literal["create", "replace", "delete"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class FeatureChange:
     """
 
     layer: str
-    op: Literal["create", "replace", "delete"]
+    op: ChangeOp
     code: str
     properties: Mapping[str, Any] | None = None
     geometry: Any = None
@@ -52,7 +54,7 @@ class FeatureChange:
         cls,
         layer: str,
         row: Mapping[str, Any],
-        op: Literal["create", "replace", "delete"] = "replace",
+        op: ChangeOp = "replace",
         expected_version: int | None = None,
     ) -> FeatureChange:
         """A change from a frame row or a feature dict (``code``, ``name``, fields, ``geometry``)."""

@@ -18,6 +18,8 @@ WRITES = ("post", "put", "patch")
 NO_BODY = {
     "POST /generations/{generation}/revert",  # the generation is in the path; the message in X-Gridgis-Message
     "POST /tickets/escalations",  # escalates every overdue ticket; the actor is a query parameter
+    "POST /people/orgs/sync",  # re-derives the organisations from the stored boundaries
+    "POST /people/follow",  # moves people and organisations after boundary changes
 }
 
 

@@ -34,7 +34,8 @@ def _export(url, path):
 def test_token_create_prints_a_token_that_is_stored_only_as_a_hash(store):
     url, repo = store
     r = runner.invoke(
-        app, ["token", "create", "--name", "王规划", "--role", "planner", "--scope", "110105001000", "--database-url", url]
+        app,
+        ["token", "create", "--name", "王规划", "--role", "planner", "--scope", "110105001000", "--database-url", url],
     )
     assert r.exit_code == 0, r.output
     token = next(line for line in r.output.splitlines() if line.startswith("ggt_"))

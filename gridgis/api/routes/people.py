@@ -19,6 +19,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridgis.api.bodies import max_json_depth, parse_json, read_body
+from gridgis.api.schemas.common import FeatureCollection, alternatives, documented, request_body
+from gridgis.api.schemas.people import DoorTaskOut, IntakeIn, Resolved, Roster
 from gridgis.auth.deps import CurrentPrincipal
 from gridgis.auth.tokens import Principal
 from gridgis.errors import ValidationError
@@ -380,7 +382,11 @@ def add_person(
     return PersonOut(**store.person(pid))
 
 
-@router.get("/people/coverage", response_model=None)
+@router.get(
+    "/people/coverage",
+    response_model=None,
+    responses=alternatives(CoverageOut, {"application/geo+json": FeatureCollection}),
+)
 def coverage(
     store: StoreDep, principal: CurrentPrincipal, area: str | None = None, format: Literal["json", "geojson"] = "json"
 ) -> Any:
@@ -561,7 +567,7 @@ def _frame_response(frame: Any, fmt: str, period: str, name: str) -> Any:
     return TableOut(period=period, count=len(rows), rows=rows)
 
 
-@router.get("/people/points", response_model=None)
+@router.get("/people/points", response_model=None, responses=alternatives(TableOut, {"text/csv": str}))
 def points(
     request: Request,
     store: StoreDep,
@@ -582,7 +588,13 @@ def points(
     return _frame_response(frame, format, period, "points")
 
 
-@router.get("/people/assessment", response_model=None)
+@router.get(
+    "/people/assessment",
+    response_model=None,
+    responses=alternatives(
+        TableOut, {"text/csv": str, "application/geo+json": FeatureCollection, "image/svg+xml": str}
+    ),
+)
 def assessment(
     store: StoreDep,
     principal: CurrentPrincipal,
@@ -658,7 +670,7 @@ def add_tasks(body: TaskIn, request: Request, store: StoreDep, principal: Curren
     return IdsOut(ids=ids)
 
 
-@router.post("/care/tasks/{task_id}/done", response_model=dict[str, Any])
+@router.post("/care/tasks/{task_id}/done", **documented(DoorTaskOut))
 def task_done(
     task_id: IdPath, body: TaskDoneIn, request: Request, store: StoreDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -683,7 +695,14 @@ def list_tasks(store: StoreDep, area: str | None = None) -> TaskList:
 
 
 # ------------------------------------------------------------------ roster
-@router.get("/roster", response_model=None)
+@router.get(
+    "/roster",
+    response_model=None,
+    responses=alternatives(
+        Roster,
+        {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": bytes, "text/html": str},
+    ),
+)
 async def roster(
     request: Request,
     store: StoreDep,
@@ -730,7 +749,7 @@ async def roster(
 
 
 # ------------------------------------------------------------------ 12345 intake
-@router.post("/intake/12345", response_model=IntakeOut)
+@router.post("/intake/12345", response_model=IntakeOut, openapi_extra=request_body(IntakeIn))
 async def intake_webhook(
     request: Request, store: StoreDep, x_gridgis_signature: Annotated[str | None, Header()] = None
 ) -> IntakeOut:
@@ -775,7 +794,7 @@ def intake_queue(store: StoreDep, principal: CurrentPrincipal) -> QueueOut:
     return QueueOut(count=len(rows), orders=rows)
 
 
-@router.post("/intake/queue/{order_no}/resolve", response_model=dict[str, Any])
+@router.post("/intake/queue/{order_no}/resolve", **documented(Resolved))
 def intake_resolve(
     order_no: str, body: ResolveIn, request: Request, store: StoreDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:

@@ -152,6 +152,24 @@ def documented(
     }
 
 
+def alternatives(
+    model: type[BaseModel], others: dict[str, type[BaseModel | str | bytes]], status: int = 200
+) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of an answer given as JSON ``model`` or, by a ``format`` parameter, other media types.
+
+    >>> sorted(alternatives(Problem, {"text/csv": str})[200]["content"])
+    ['application/json', 'text/csv']
+    """
+    content: dict[str, Any] = {}
+    for media_type, kind in {"application/json": model, **others}.items():
+        schema: dict[str, Any] = {"type": "string"} if kind is str else {"type": "string", "format": "binary"}
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            _EXTRA_MODELS[kind.__name__] = kind
+            schema = {"$ref": f"#/components/schemas/{kind.__name__}"}
+        content[media_type] = {"schema": schema}
+    return {status: {"description": "Success (the media type follows the format parameter)", "content": content}}
+
+
 def install_openapi(app: FastAPI) -> None:
     """Generate ``/openapi.json`` with the models of hand-read request bodies in ``components``."""
 
