@@ -113,17 +113,17 @@ CASES: dict[tuple[str, str], Case] = {
         key: Case(path, holder, None, None, PEOPLE, strict=False)
         for key, path, holder in (
             (("POST", "/people/orgs"), "/people/orgs", "钱规划"),
-            (("POST", "/people/orgs/sync"), "/people/orgs/sync", "钱规划"),
+            (("POST", "/people/orgs/sync"), "/people/orgs/sync", "王管理"),  # the whole city: admins
             (("PATCH", "/people/orgs/{code}"), f"/people/orgs/{COMMUNITY}X01", "钱规划"),
             (("POST", "/people"), "/people", "李网格"),
             (("POST", "/people/assignments"), "/people/assignments", "李网格"),
-            (("DELETE", "/people/assignments/{assignment_id}"), "/people/assignments/999999", "李网格"),
+            (("DELETE", "/people/assignments/{assignment_id}"), "/people/assignments/999999", "王管理"),
             (("POST", "/people/follow"), "/people/follow", "钱规划"),
             (("POST", "/wishes"), "/wishes", "孙上报"),
             (("POST", "/wishes/{wish_id}/transitions"), "/wishes/999999/transitions", "李网格"),
             (("POST", "/care"), "/care", "李网格"),
             (("POST", "/care/tasks"), "/care/tasks", "李网格"),
-            (("POST", "/care/tasks/{task_id}/done"), "/care/tasks/999999/done", "李网格"),
+            (("POST", "/care/tasks/{task_id}/done"), "/care/tasks/999999/done", "王管理"),
             (("POST", "/intake/queue/{order_no}/resolve"), "/intake/queue/X1/resolve", "李网格"),
         )
     },
@@ -297,7 +297,12 @@ def test_every_write_operation_has_a_row_and_the_matrix_holds(site):
             json={},
             timeout=60,
         )
-        expect("anonymous", key, closed, None if case.anonymous_ok else {401}, {401, 403})
+        if case.anonymous_ok:  # served past the gate: its own authentication may still refuse
+            expect("anonymous", key, closed, None, set())
+            if "public reads are off" in closed.text or "needs a token" in closed.text:
+                wrong.append(f"anonymous   {key[0]} {key[1]}: refused by the token gate: {closed.text[:200]}")
+        else:
+            expect("anonymous", key, closed, {401})
         expect("bad token", key, _request(site, key, case, BAD, valid=False), {401})
         if case.wrong_role:
             expect("wrong role", key, _request(site, key, case, site.auth(case.wrong_role), valid=False), {403})

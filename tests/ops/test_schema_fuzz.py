@@ -19,10 +19,10 @@ from tests.ops.conftest import make_token
 
 #: role -> (scope codes, examples per operation): bounded so the whole run takes about a minute
 ROLES: dict[str, tuple[tuple[str, ...], int]] = {
-    "admin": (("*",), 6),
-    "planner": (("310115004000",), 3),
-    "worker": (("310115004000",), 3),
-    "reporter": ((), 3),
+    "admin": (("*",), 4),
+    "planner": (("310115004000",), 2),
+    "worker": (("310115004000",), 2),
+    "reporter": ((), 2),
 }
 
 
