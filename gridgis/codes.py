@@ -96,14 +96,31 @@ def parent_code(layer: str, code: str) -> str | None:
 
 
 def street_of(code: str) -> str:
-    """The 12-digit street code that any gridgis code (except a station's area) lies under."""
+    """The 12-digit street code that any gridgis code (except a station's area) lies under.
+
+    >>> street_of("11010500100100301"), street_of("110105001001Q007B012")
+    ('110105001000', '110105001000')
+    """
     return code[:9] + "000"
 
 
 def community_of(code: str) -> str | None:
-    """The 12-digit community code that ``code`` lies under, or None for a street."""
+    """The 12-digit community code that ``code`` lies under, or None for a street.
+
+    >>> community_of("110105001001003"), community_of("110105001000S001")
+    ('110105001001', None)
+    """
     head = code[:12]
     return None if head.endswith("000") else head
+
+
+def grid_of(code: str) -> str:
+    """The 15-digit grid code of a grid or micro-grid code.
+
+    >>> grid_of("11010500100100301"), grid_of("110105001001003")
+    ('110105001001003', '110105001001003')
+    """
+    return code[:15]
 
 
 def child_code(parent: str, layer: str, seq: int) -> str:

@@ -38,6 +38,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from gridgis.codes import community_of, grid_of, street_of
 from gridgis.crs import ensure_storage_crs, metric_crs_for, parse_crs, points_to_storage
 from gridgis.errors import OutOfAreaError, ValidationError
 from gridgis.routing import kernels
@@ -176,21 +177,21 @@ class RoutingIndex:
         # grids, plus placeholder rows for grid codes that micro-grids name but the grids layer lacks
         g_code = list(grids["code"])
         g_name = list(_col(grids, "name"))
-        g_comm = [c if c else code[:12] for c, code in zip(_col(grids, "community_code"), g_code)]
+        g_comm = [c if c else community_of(code) for c, code in zip(_col(grids, "community_code"), g_code)]
         g_workers = [_workers(w) for w in _col(grids, "workers")]
         gpos = {c: i for i, c in enumerate(g_code)}
-        mg_grid = [gc if gc else code[:15] for gc, code in zip(_col(micro, "grid_code"), micro["code"])]
+        mg_grid = [gc if gc else grid_of(code) for gc, code in zip(_col(micro, "grid_code"), micro["code"])]
         for gc in mg_grid:
             if gc not in gpos:
                 gpos[gc] = len(g_code)
                 g_code.append(gc)
                 g_name.append(None)
-                g_comm.append(gc[:12])
+                g_comm.append(community_of(gc))
                 g_workers.append([])
         self.g_code = _packed(g_code + [None])
         self.g_name = np.array(g_name + [None], dtype=object)
         self.g_comm = _packed(g_comm + [None])
-        self.g_street = _packed([c[:9] + "000" for c in g_comm] + [None])
+        self.g_street = _packed([street_of(c) if c else None for c in g_comm] + [None])
         self.g_workers = g_workers
         self.ngrids_geom = len(grids)
 

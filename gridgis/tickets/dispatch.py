@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from gridgis.codes import community_of, grid_of, street_of
 from gridgis.crs import points_to_storage
 from gridgis.errors import CRSError, OutOfAreaError, ValidationError
 from gridgis.tickets.calendar import WorkCalendar, default_calendar
@@ -180,10 +181,10 @@ class FrameRouter:
         out: dict[str, Any] = {}
         if len(code) == 17:  # micro-grid code = grid code + 2 digits (gridgis.codes)
             out["micro_grid_code"] = code
-            code = code[:15]
+            code = grid_of(code)
         out["grid_code"] = code
-        out["community_code"] = code[:12]
-        out["street_code"] = code[:9] + "000"
+        out["community_code"] = community_of(code)
+        out["street_code"] = street_of(code)
         return out
 
     def route(self, lon: float, lat: float, crs: str = "wgs84") -> Routed:
