@@ -574,6 +574,23 @@ def _ticket_moves(tickets: gpd.GeoDataFrame, before: gpd.GeoDataFrame, after: gp
     return pd.DataFrame({"ticket": ids[moved], "from_grid": b[moved], "to_grid": a[moved]})
 
 
+def whole_households(exact: dict[str, float]) -> dict[str, int]:
+    """Whole households per grid adding up to the community's total (largest remainders).
+
+    Without buildings, a compound cut by the community line or drawn in parts shares its households
+    by area, so grids hold fractions; rounding each on its own can lose or invent a household.
+    """
+    if not exact:
+        return {}
+    codes = sorted(exact)
+    vals = np.array([exact[c] for c in codes])
+    base = np.floor(vals + 1e-6)
+    left = int(round(float(vals.sum()))) - int(base.sum())
+    order = np.lexsort((np.arange(len(codes)), -(vals - base)))
+    base[order[: max(0, left)]] += 1
+    return {c: int(b) for c, b in zip(codes, base)}
+
+
 def _community_job(args: tuple[CommunityInput, AlignmentConfig]) -> dict[str, Any]:
     """Align one community and keep only what the city-wide result needs (small to send between processes)."""
     ci, config = args
@@ -582,7 +599,7 @@ def _community_job(args: tuple[CommunityInput, AlignmentConfig]) -> dict[str, An
     changes, impact = _impact_rows(ci, res)
     return {
         "geoms": res["geoms"],
-        "households": {g: int(round(p.face_households[res["face_new"] == g].sum())) for g in res["geoms"]},
+        "households": whole_households({g: float(p.face_households[res["face_new"] == g].sum()) for g in res["geoms"]}),
         "changes": changes,
         "impact": impact,
         "explanations": res["explanations"],
