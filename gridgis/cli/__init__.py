@@ -37,6 +37,8 @@ _AREAS = (
     "editing",
     "ops",
     "demo",
+    "audit",
+    "people",
 )
 
 

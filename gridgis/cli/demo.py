@@ -16,7 +16,7 @@ import typer
 from gridgis.cli.common import console
 
 #: the areas whose ``demo(ctx)`` runs, in order
-STEPS = ("check", "align", "route", "tickets", "editing", "maps")
+STEPS = ("check", "align", "route", "tickets", "editing", "maps", "people")
 
 
 @dataclass

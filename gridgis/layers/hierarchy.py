@@ -229,10 +229,12 @@ def check_city(
 
     Examples
     --------
-    >>> from gridgis.io import read_city
-    >>> report = check_city(read_city("data/geojson"))       # doctest: +SKIP
-    >>> report.counts                                         # doctest: +SKIP
-    {'community_households': 2, 'grid_households': 6}
+    The sample city has a few grids and communities outside the household ranges, on purpose:
+
+    >>> from gridgis.sample import generate_city
+    >>> report = check_city(generate_city(seed=0, tickets=0))
+    >>> report.counts
+    {'community_households': 2, 'grid_households': 5}
     """
     ctx = _Ctx(city)
     report = HierarchyReport(

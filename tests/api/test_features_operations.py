@@ -13,9 +13,11 @@ G1, G2 = A + "001", A + "002"
 
 @pytest.fixture()
 def api(tmp_path):
-    with editing_server(str(tmp_path / "g.db")) as (base, tokens, repo):
-        with httpx.Client(base_url=base, timeout=30) as client:
-            yield client, tokens, repo
+    with (
+        editing_server(str(tmp_path / "g.db")) as (base, tokens, repo),
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
+        yield client, tokens, repo
 
 
 def auth(tokens, who="planner"):
