@@ -11,6 +11,8 @@ A synthetic community of ``n`` column grids (``small``: 20, ``city``: 200) near 
   ``"dry_run": true`` (the operation, its micro-grids re-split, the commit check by the one coverage
   rule) on the sample city (``small``, target ≤ 300 ms) or the city-scale sample (``city``,
   ``gridgis sample-city --scale city``, target ≤ 1 s), through uvicorn on SQLite. Peer: a GET of a grid.
+  ``cpu_ms`` is the process CPU per dry run (client and in-process server): on a loaded machine the
+  wall time says more about the load than about the code.
 
 ``python -m bench.editing [small|city] [folder]`` prints the dry-run rows alone (``folder``: a city
 written by ``gridgis sample-city``; default the committed sample, or a city-scale one generated first).
@@ -229,10 +231,13 @@ def dry_runs(scale: str = "small", folder: str | None = None) -> list[dict]:
             def call(op=op, body=body, answers=answers) -> None:
                 answers.append(client.post(f"/operations/{op}", json={**body, "dry_run": True}, headers=headers))
 
+            cpu0 = time.process_time()
             took = _median(call, repeat=5)
+            cpu = (time.process_time() - cpu0) / 5  # the server runs in this process: its CPU per dry run
             last = answers[-1]
             state = f"valid={last.json().get('valid')}" if last.status_code == 200 else f"HTTP {last.status_code}"
             row = _row(f"dry-run {op} ({label}; {state})", took, "GET grid", get_s)
+            row["cpu_ms"] = round(cpu * 1000, 1)
             row["target"] = f"≤ {TARGET_S[scale] * 1000:.0f} ms: {'met' if took <= TARGET_S[scale] else 'MISSED'}"
             rows.append(row)
     repo.dispose()
