@@ -93,9 +93,10 @@ def tickets_frame(engine: Any, bbox: tuple[float, float, float, float] | None) -
 
     if bbox is None or not sa.inspect(engine).has_table("tickets"):
         return None
-    t = sa.table(
-        "tickets", sa.column("id"), sa.column("lon"), sa.column("lat"), sa.column("status"), sa.column("grid_code")
+    from gridgis.tickets.tables import tickets as t  # the one definition of the tickets table
+
+    q = sa.select(t.c.id, t.c.lon, t.c.lat, t.c.status, t.c.grid_code).where(
+        t.c.lon.between(bbox[0], bbox[2]), t.c.lat.between(bbox[1], bbox[3])
     )
-    q = sa.select(t).where(t.c.lon.between(bbox[0], bbox[2]), t.c.lat.between(bbox[1], bbox[3]))
     with engine.connect() as conn:
         return pd.DataFrame(conn.execute(q).mappings().all(), columns=["id", "lon", "lat", "status", "grid_code"])

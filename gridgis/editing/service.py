@@ -14,7 +14,6 @@ import shapely
 from gridgis.editing.changes import Edit
 from gridgis.editing.validate import CHILDREN_OF, COVERAGE_OF, ValidationOptions, parent_of, validate_edits
 from gridgis.errors import Problem, ValidationError
-from gridgis.layers import get_spec
 
 
 def _bounds(geoms: list[shapely.Geometry]) -> tuple[float, float, float, float] | None:
@@ -132,10 +131,3 @@ def refuse_stale(state: Any, edits: list[Edit]) -> None:
         raise PreconditionFailedError(
             f"{stale[0].layer} {stale[0].feature} was changed by someone else; nothing was stored", stale
         )
-
-
-def current_frames(repo: Any, layers: tuple[str, ...], **filters: Any) -> dict[str, gpd.GeoDataFrame]:
-    """Read several layers (current state) for an operation."""
-    for layer in layers:
-        get_spec(layer)
-    return {layer: repo.read_layer(layer, **filters) for layer in layers}

@@ -33,12 +33,6 @@ def leaflet_dir() -> Path:
     return Path(xleaflet.BASE_DIR)
 
 
-def leaflet_version() -> str:
-    import xstatic.pkg.leaflet as xleaflet
-
-    return str(xleaflet.VERSION)
-
-
 @lru_cache(maxsize=1)
 def leaflet_js() -> str:
     """Leaflet's minified JS with its home-page links replaced by ``#``."""
