@@ -17,12 +17,18 @@ def free_port() -> int:
 class LiveServer:
     """``with LiveServer(app) as server:`` → ``server.url`` is ``http://127.0.0.1:<port>``."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, lifespan: str = "auto") -> None:
         import uvicorn
+
+        from gridgis.api.reason import HTTP_PROTOCOL
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        # the same HTTP protocol as `gridgis serve` (a refusal's short reason in the status line)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan=lifespan, http=HTTP_PROTOCOL
+        )
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> Self:

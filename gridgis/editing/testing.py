@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,31 +19,15 @@ def free_port() -> int:
 
 @contextmanager
 def live_api(repository: Any, settings: Any = None) -> Iterator[str]:
-    """Serve ``create_app(settings, repository)`` with uvicorn in a thread; yield its base URL."""
-    import uvicorn
-
+    """Serve ``create_app(settings, repository)`` with uvicorn in a thread (``tests.live.LiveServer``,
+    the one live-server helper; lifespan off); yield its base URL."""
     from gridgis.api import create_app
-    from gridgis.api.reason import HTTP_PROTOCOL
     from gridgis.settings import get_settings
+    from tests.live import LiveServer
 
     app = create_app(settings or get_settings(database_url=repository.url), repository)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", http=HTTP_PROTOCOL)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if server.started:
-            break
-        time.sleep(0.01)
-    else:  # pragma: no cover - a server that never starts
-        raise RuntimeError("the test API did not start")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with LiveServer(app, lifespan="off") as server:
+        yield server.url
 
 
 _TEMPLATE: dict[str, str] = {}
