@@ -5,39 +5,18 @@ Used by ``tests/api/test_tickets_api.py`` and ``tests/api/test_open311.py``; not
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
-def live_server(app: Any, timeout_s: float = 20.0) -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a thread on 127.0.0.1; yield its base URL; stop it afterwards."""
-    import uvicorn
+def live_server(app: Any) -> Iterator[str]:
+    """Serve ``app`` (lifespan on) with ``tests.live.LiveServer``; yield its base URL."""
+    from tests.live import LiveServer
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with LiveServer(app, lifespan="on") as server:
+        yield server.url
 
 
 def admin_headers(repository: Any, name: str = "tests-admin") -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import Self
 
 import sqlalchemy as sa
 
-from tests.ops.server import free_port
+from tests.live import free_port
 
 
 def bin_dir() -> Path | None:

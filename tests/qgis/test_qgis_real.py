@@ -26,8 +26,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gridgis.editing.testing import free_port
 from tests.api.qgiskit import sample_store
+from tests.live import free_port
 
 pytestmark = [pytest.mark.qgis, pytest.mark.slow]
 
