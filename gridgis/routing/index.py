@@ -76,6 +76,25 @@ def _col(frame: pd.DataFrame, name: str) -> np.ndarray:
     return out
 
 
+#: attributes derived from names and workers, never carried over from an earlier generation's index
+_PER_GENERATION = ("_resolver", "_g_rows", "_m_rows", "_q_rows", "_b_rows")
+
+
+def _shape_key(*frames_and_settings: Any) -> str:
+    """A digest of every code and outline (WKB) the spatial structures are built from, and their settings."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for item in frames_and_settings:
+        if isinstance(item, gpd.GeoDataFrame):
+            digest.update("\x1f".join(map(str, item["code"])).encode() if "code" in item else b"")
+            digest.update(b"".join(shapely.to_wkb(item.geometry.values, hex=False)))
+        else:
+            digest.update(repr(item).encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
 def _packed(values) -> np.ndarray:
     """An object array of fresh string copies laid out in order (equal strings share one object),
     ``None`` kept: batch results index it a million times, and contiguous objects make that
@@ -128,6 +147,7 @@ class RoutingIndex:
     micro_seg_ptr: np.ndarray
     grid_tree_deg: shapely.STRtree
     q_owner: np.ndarray
+    shape_key: str  # digest of the codes and outlines the spatial structures are built from
     _g_rows: list[tuple[Any, ...]]
     _m_rows: list[tuple[Any, ...]]
     _q_rows: list[tuple[Any, Any]]
@@ -154,8 +174,13 @@ class RoutingIndex:
         generation: int | None = None,
         snap_tolerance_m: float = DEFAULT_SNAP_TOLERANCE_M,
         cell_m: float | None = None,
+        previous: RoutingIndex | None = None,
     ) -> RoutingIndex:
         """Build the index from layer frames (EPSG:4326): ``grids`` is required, the rest optional.
+
+        ``previous`` (the index of an earlier generation): when every outline and code is the same
+        (only names, workers or households changed), its rasters and trees are reused and only the
+        attributes are read again, so such a generation is served at once.
 
         Examples
         --------
@@ -212,6 +237,13 @@ class RoutingIndex:
         self.compounds = comps.drop(columns=[c for c in ("version",) if c in comps.columns])
         self.buildings = blds
 
+        self.shape_key = _shape_key(grids, micro, comps, blds, self.snap_tolerance_m, cell_m)
+        if previous is not None and getattr(previous, "shape_key", None) == self.shape_key:
+            for name, value in vars(previous).items():  # the spatial structures: same shapes, same answers
+                if name not in vars(self) and name not in _PER_GENERATION:
+                    setattr(self, name, value)
+            self._prepare_rows()
+            return self
         # the micro-grid raster answers most points; the others are consulted less or are small
         self.micro_loc = CellLocator.build(micro.geometry.values, cell_m=cell_m, max_cells=12_000_000)
         self.grid_loc = CellLocator.build(grids.geometry.values, cell_m=cell_m, max_cells=2_000_000)

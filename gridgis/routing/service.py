@@ -80,8 +80,13 @@ class RoutingService:
                 if generation in self._cache:
                     return self._cache[generation]
             started = time.perf_counter()
+            with self._lock:
+                previous = self._current
             index = RoutingIndex.build(
-                load_city(self.repository, generation), generation=generation, snap_tolerance_m=self.snap_tolerance_m
+                load_city(self.repository, generation),
+                generation=generation,
+                snap_tolerance_m=self.snap_tolerance_m,
+                previous=previous,  # outlines unchanged (a rename): its rasters and trees are reused
             )
             self.builds += 1
             log.info("routing index for generation %s built in %.2f s", generation, time.perf_counter() - started)
