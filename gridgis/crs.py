@@ -32,7 +32,7 @@ CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
 class SourceCRS:
     """A parsed input CRS: one of China's web systems, or a PROJ CRS."""
 
-    china: str | None  # "wgs84", "gcj02" or "bd09" when the input is lon/lat in that system
+    china: chinacoords.ChinaSystem | None  # "wgs84", "gcj02" or "bd09" when the input is lon/lat in that system
     epsg: int | None  # a PROJ CRS otherwise (None when ``china`` is set)
 
     @property
@@ -40,7 +40,7 @@ class SourceCRS:
         return self.china if self.china else f"EPSG:{self.epsg}"
 
 
-_ALIASES = {
+_ALIASES: dict[str, chinacoords.ChinaSystem] = {
     "wgs84": "wgs84",
     "wgs-84": "wgs84",
     "epsg:4326": "wgs84",
@@ -78,7 +78,7 @@ def parse_crs(value: str | int | None) -> SourceCRS:
     if key in _ALIASES:
         return SourceCRS(china=_ALIASES[key], epsg=None)
     try:
-        crs = pyproj.CRS.from_user_input(value if not key.isdigit() else int(key))
+        crs = pyproj.CRS.from_user_input(value if not (key.isascii() and key.isdigit()) else int(key))
     except pyproj.exceptions.CRSError as exc:
         raise CRSError(f"unknown CRS {value!r}; expected wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn") from exc
     epsg = crs.to_epsg()

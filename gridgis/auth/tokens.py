@@ -37,6 +37,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "handle_tickets": frozenset({"worker", "admin"}),
     "edit_boundaries": frozenset({"planner", "admin"}),
     "manage_tokens": frozenset({"admin"}),
+    "read_audit": frozenset({"admin"}),
+    # merging a ticket into a master of another matter: an explicit override, not a worker's call
+    "merge_across_matters": frozenset({"planner", "admin"}),
+}
+#: kind of personal data -> roles that need it (inside their scope; admins everywhere).
+#: ``people_in_tickets``: reporters' names and contacts, event actors and notes, assignees;
+#: ``worker_contacts``: grid workers' phones (planners edit the grids that hold them).
+PERSONAL_DATA: dict[str, frozenset[str]] = {
+    "people_in_tickets": frozenset({"worker", "admin"}),
+    "worker_contacts": frozenset({"worker", "planner", "admin"}),
 }
 TOKEN_PREFIX = "ggt_"
 
@@ -66,6 +76,23 @@ class Principal:
         if self.role == "admin":
             return True
         return any(scope_covers(s, code) for s in self.scopes)
+
+
+def sees_personal_data(principal: Principal | None, kind: str, code: str | None) -> bool:
+    """True when ``principal`` may see personal data of ``kind`` about the object ``code``.
+
+    The one rule of who sees people: admins everywhere; the roles of :data:`PERSONAL_DATA`
+    inside their scope; nobody else (anonymous, viewers, reporters, other scopes).
+
+    >>> w = Principal("李", "worker", ("310115004000",))
+    >>> sees_personal_data(w, "people_in_tickets", "310115004004001"), sees_personal_data(w, "people_in_tickets", "310115005039001")
+    (True, False)
+    >>> sees_personal_data(None, "worker_contacts", "310115004004001")
+    False
+    """
+    if principal is None or principal.role not in PERSONAL_DATA[kind]:
+        return False
+    return principal.role == "admin" or (code is not None and principal.covers(code))
 
 
 def scope_covers(scope: str, code: str) -> bool:

@@ -37,6 +37,7 @@ _AREAS = (
     "editing",
     "ops",
     "demo",
+    "audit",
     "people",
 )
 

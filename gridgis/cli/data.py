@@ -154,6 +154,7 @@ def import_command(
                 console.print("dry run: nothing stored (add --commit to store it)")
                 return
             bar.update(task, description=f"storing {layer}")
+            assert repo is not None  # opened unless a dry run skips the parent check
             repo.create_schema()
             gen = repo.write_city(
                 {layer: frame}, author or getpass.getuser(), message or f"import {path.name} as {layer}", replace=False

@@ -61,7 +61,7 @@ def write_gpkg(city: dict[str, gpd.GeoDataFrame], path: str | Path, *, crs: str 
         for layer, frame in city.items():
             out = _gpkg_columns(_output_frame(frame, crs, layer))
             options = {}
-            if target.china != "wgs84":
+            if target.china is not None and target.china != "wgs84":
                 options["DESCRIPTION"] = f"{layer}: lon/lat in {target.china.upper()} (not WGS84)"
             out.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio", layer_options=options or None)
         os.replace(tmp, path)

@@ -170,6 +170,7 @@ def parse_features(doc: Any, path: str, *, allow_bare_array: bool = False) -> Ra
     ``allow_bare_array`` accepts a JSON array of Feature-like objects (as some web-map demos
     ship) in place of a FeatureCollection; it is off for ordinary imports.
     """
+    features: Any
     if isinstance(doc, list) and allow_bare_array:
         features, declared = doc, None
     elif isinstance(doc, dict) and doc.get("type") == "FeatureCollection":

@@ -61,6 +61,34 @@ def leaflet_css() -> str:
     return re.sub(r"url\((images/[\w.-]+\.png)\)", inline, text)
 
 
+#: the npm packages the web editor loads (``package.json``; ``npm ci`` installs them, never committed)
+EDITOR_PLUGIN = "@geoman-io/leaflet-geoman-free"
+EDITOR_FILES = {"geoman.js": "dist/leaflet-geoman.min.js", "geoman.css": "dist/leaflet-geoman.css"}
+
+
+def node_modules() -> Path:
+    """Where ``npm ci`` put the editor's plug-in: ``$GRIDGIS_NODE_MODULES`` or ``node_modules/`` of the checkout."""
+    import os
+
+    env = os.environ.get("GRIDGIS_NODE_MODULES")
+    return Path(env) if env else STATIC_DIR.parents[1] / "node_modules"
+
+
+def editor_plugin(name: str) -> str | None:
+    """The text of one plug-in file (``geoman.js`` or ``geoman.css``), or ``None`` when it is not installed.
+
+    Links to the plug-in's home page in the JS are replaced by ``#`` (as for Leaflet); the CSS
+    only holds data URIs.
+    """
+    path = node_modules() / EDITOR_PLUGIN / EDITOR_FILES[name]
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    if name.endswith(".js"):
+        text = _URL.sub(lambda m: m.group(0) if m.group(0) in NAMESPACE_URIS else "#", text)
+    return text
+
+
 def kit_js() -> str:
     """gridgis's map kit (styles, icons, Chinese popups, legend, full screen, search, heat layer)."""
     return (STATIC_DIR / "gridgis-map.js").read_text(encoding="utf-8")

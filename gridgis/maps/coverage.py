@@ -123,6 +123,28 @@ def distances_to_nearest(
     return out
 
 
+def roads_extent(network: RoadNetwork, offroad_m: float = OFFROAD_M) -> shapely.Geometry:
+    """The part of the map the road network describes (metric CRS): the convex hull of its nodes,
+    widened by ``offroad_m``. Beyond it nothing is known about the roads, so walking there is the
+    straight line × detour (see :func:`service_area`)."""
+    if len(network.node_xy) == 0:
+        return shapely.Polygon()
+    return shapely.buffer(shapely.convex_hull(shapely.multipoints(network.node_xy)), offroad_m)
+
+
+def covered(area: shapely.Geometry, xy: np.ndarray) -> np.ndarray:
+    """Which points (metric ``xy``) lie in ``area`` (boundary included): how coverage is counted.
+
+    The counts and the drawing use the same geometry, :func:`service_area`, so no household
+    counted as covered lies in an area drawn as uncovered.
+    """
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    if len(xy) == 0 or area.is_empty:
+        return np.zeros(len(xy), dtype=bool)
+    shapely.prepare(area)
+    return shapely.intersects_xy(area, xy[:, 0], xy[:, 1])
+
+
 def service_area(
     sources_xy: np.ndarray,
     distance_m: float,
@@ -133,7 +155,9 @@ def service_area(
     """The area (metric CRS) within ``distance_m`` walking of any source.
 
     Straight-line: circles of radius ``distance_m / detour``. Network: reached road nodes and
-    segments buffered by the remaining distance, at most ``offroad_m`` off the road.
+    segments buffered by the remaining distance, at most ``offroad_m`` off the road; where the
+    roads are not known (outside :func:`roads_extent`) the straight-line circles apply. This one
+    geometry is both drawn and counted (:func:`covered`).
     """
     sources_xy = np.asarray(sources_xy, dtype=float).reshape(-1, 2)
     if len(sources_xy) == 0:
@@ -145,9 +169,11 @@ def service_area(
     )
     if network is None:
         return shapely.union_all(direct)
+    circles = shapely.union_all(shapely.buffer(shapely.points(sources_xy), distance_m / detour, quad_segs=8))
+    beyond = shapely.difference(circles, roads_extent(network, offroad_m))  # no roads known there
     dist = network_distances(network, sources_xy, distance_m)
     if not dist:
-        return shapely.union_all(direct)
+        return shapely.union_all(np.concatenate([direct, [beyond]]))
     nodes = np.fromiter(dist.keys(), dtype=int)
     remaining = distance_m - np.fromiter(dist.values(), dtype=float)
     rem = np.full(len(network.node_xy), -1.0)
@@ -159,7 +185,7 @@ def service_area(
     width = np.minimum(np.minimum(rem[e[:, 0]], rem[e[:, 1]]), offroad_m)
     segs = shapely.linestrings(np.stack([network.node_xy[e[:, 0]], network.node_xy[e[:, 1]]], axis=1))
     edge_buf = shapely.buffer(segs, width, quad_segs=2)
-    return shapely.union_all(np.concatenate([direct, node_buf, edge_buf]))
+    return shapely.union_all(np.concatenate([direct, node_buf, edge_buf, [beyond]]))
 
 
 @dataclass
@@ -177,7 +203,13 @@ class CoverageResult:
     demand : GeoDataFrame
         The household points with one boolean column ``covered_<kind>`` per kind.
     distance_m, method : float, str
-        The life-circle distance and how it was measured (``"路网 network"`` or ``"直线×1.3 straight-line"``).
+        The life-circle distance and how it was measured (``"路网 network"`` or ``"直线×1.3 straight-line"``);
+        with roads that cover only part of the area, the method says which share of households they cover.
+    service_areas : GeoDataFrame
+        EPSG:4326 polygons ``kind, kind_zh``: the area drawn as covered for each kind (the same
+        geometry the counts use).
+    roads_share : float or None
+        Share of households inside the roads' extent (:func:`roads_extent`); ``None`` without roads.
     """
 
     by_community: pd.DataFrame
@@ -185,6 +217,8 @@ class CoverageResult:
     demand: gpd.GeoDataFrame
     distance_m: float
     method: str
+    service_areas: gpd.GeoDataFrame | None = None
+    roads_share: float | None = None
 
 
 def coverage_report(
@@ -221,17 +255,19 @@ def coverage_report(
     kinds = (
         kinds or tuple(k for k in STATION_KINDS if k in set(stations["kind"])) or tuple(sorted(set(stations["kind"])))
     )
-    rows, holes = [], []
+    rows, holes, areas = [], [], []
     demand = demand.copy()
     for kind in kinds:
         mask = (stations["kind"] == kind).to_numpy()
-        d = distances_to_nearest(dxy, st_xy[mask], distance, network, detour)
-        demand[f"covered_{kind}"] = np.isfinite(d)
         area = service_area(st_xy[mask], distance, network, detour)
+        areas.append({"kind": kind, "kind_zh": STATION_KINDS.get(kind, kind), "geometry": area})
+        hit = covered(area, dxy)  # counted with the very geometry that is drawn
+        d = np.where(hit, 0.0, np.inf)
+        demand[f"covered_{kind}"] = hit
         for i, (ccode, cname) in enumerate(zip(communities["code"], communities["name"])):
             inside = (demand["community_code"] == ccode).to_numpy()
             total = float(demand.loc[inside, "households"].sum())
-            covered = float(demand.loc[inside & np.isfinite(d), "households"].sum())
+            n_covered = float(demand.loc[inside & np.isfinite(d), "households"].sum())
             rows.append(
                 {
                     "community_code": ccode,
@@ -239,8 +275,8 @@ def coverage_report(
                     "kind": kind,
                     "kind_zh": STATION_KINDS.get(kind, kind),
                     "households": total,
-                    "covered_households": covered,
-                    "share": covered / total if total else np.nan,
+                    "covered_households": n_covered,
+                    "share": n_covered / total if total else np.nan,
                 }
             )
             gap = shapely.difference(comm_m[i], area)
@@ -260,12 +296,25 @@ def coverage_report(
         else gpd.GeoDataFrame({"community_code": [], "kind": [], "kind_zh": [], "area_m2": []}, geometry=[], crs=crs)
     )
     method = "路网 network" if network is not None else f"直线×{detour:g} straight-line"
+    roads_share = None
+    if network is not None:
+        hh = demand["households"].to_numpy(dtype=float)
+        inside = covered(roads_extent(network), dxy)
+        roads_share = float(hh[inside].sum() / hh.sum()) if hh.sum() else 1.0
+        if roads_share < 0.995:
+            method = (
+                f"路网 network（路网只覆盖 {roads_share:.0%} 的户数，其余按直线×{detour:g}；"
+                f"roads cover {roads_share:.0%} of households, straight line × {detour:g} beyond）"
+            )
+    service_areas = gpd.GeoDataFrame(areas, geometry="geometry", crs=crs) if areas else None
     return CoverageResult(
         by_community=pd.DataFrame(rows),
         uncovered=uncovered.to_crs(STORAGE_CRS),
         demand=demand,
         distance_m=distance,
         method=method,
+        service_areas=None if service_areas is None else service_areas.to_crs(STORAGE_CRS),
+        roads_share=roads_share,
     )
 
 
@@ -354,14 +403,8 @@ def _reach_sets(
         ci, di = ci[order], di[order]
         splits = np.searchsorted(ci, np.arange(len(cxy) + 1))
         return [di[splits[c] : splits[c + 1]] for c in range(len(cxy))]
-    dnodes, dsnap = network.snap(shapely.points(dxy))
-    out = []
-    for xy in cxy:
-        dist = network_distances(network, xy[None, :], distance)
-        node_d = np.array([dist.get(n, np.inf) for n in dnodes.tolist()])
-        direct = np.hypot(*(dxy - xy).T) * detour
-        out.append(np.flatnonzero(np.minimum(node_d + dsnap, direct) <= distance))
-    return out
+    # the same rule as the coverage figures: a household is reached when it lies in the site's service area
+    return [np.flatnonzero(covered(service_area(xy[None, :], distance, network, detour), dxy)) for xy in cxy]
 
 
 def coverage_table_zh(result: CoverageResult) -> pd.DataFrame:

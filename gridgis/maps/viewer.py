@@ -11,8 +11,10 @@ import threading
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import shapely
 
+from gridgis.chinacoords import ChinaSystem
 from gridgis.errors import NotFoundError
 from gridgis.layers import LAYERS
 from gridgis.layers.station import KINDS as STATION_KINDS
@@ -52,7 +54,7 @@ def tile(
     x: int,
     y: int,
     zoom: int | None = None,
-    system: str = "wgs84",
+    system: ChinaSystem = "wgs84",
 ) -> tuple[str, int, Any]:
     """GeoJSON text of one tile (simplified for display ``zoom``), its feature count and its generation."""
     gen = generation_key(repository)
@@ -97,11 +99,8 @@ def meta(repository: Any, basemap: str = "none", tianditu_key: str = "") -> dict
     The base map comes from the settings (``GRIDGIS_TILE_SOURCE``); with ``amap`` the page asks for
     tiles in GCJ-02 (``crs=gcj02``) so the overlays line up with AMap's tiles.
     """
-    from dataclasses import asdict
-
-    from gridgis.maps.basemaps import overlay_system, tile_sources
-
-    sources = [asdict(src) for src in tile_sources(basemap, tianditu_key)]
+    choices = basemap_choices(basemap, tianditu_key)
+    current = next(c for c in choices if c["name"] == (basemap or "none"))
     counts = repository.counts()
     bounds = None
     for layer in ("streets", "communities", "grids", "micro_grids"):
@@ -124,8 +123,44 @@ def meta(repository: Any, basemap: str = "none", tianditu_key: str = "") -> dict
             for name, show in VIEWER_LAYERS
         ],
         "station_kinds": dict(STATION_KINDS),
-        "basemap": {"name": basemap, "tiles": sources, "crs": overlay_system(basemap)},
+        "basemap": current,
+        "basemaps": choices,
     }
+
+
+#: the base maps the page's switcher offers (with the configured one, when it is a tile URL)
+BASEMAP_LABELS = (("none", "无底图"), ("osm", "OpenStreetMap"), ("tianditu", "天地图"), ("amap", "高德地图"))
+
+
+def basemap_choices(configured: str = "none", tianditu_key: str = "") -> list[dict[str, Any]]:
+    """Every base map of the switcher: its tiles, the overlays' coordinate system (``gcj02`` for AMap)
+    and, when it cannot be used (Tianditu without a key), ``message`` saying why instead of tiles."""
+    from dataclasses import asdict
+
+    from gridgis.errors import ValidationError
+    from gridgis.maps.basemaps import overlay_system, tile_sources
+
+    names = list(BASEMAP_LABELS)
+    if configured and configured not in dict(BASEMAP_LABELS):
+        names.append((configured, "本地瓦片"))
+    out = []
+    for name, label in names:
+        try:
+            tiles, message = [asdict(t) for t in tile_sources(name, tianditu_key)], None
+        except ValidationError:
+            tiles = []
+            message = "天地图底图需要密钥：请在服务器上设置 GRIDGIS_TIANDITU_KEY，或选择其他底图。"
+        out.append(
+            {
+                "name": name,
+                "label": label,
+                "tiles": tiles,
+                "crs": overlay_system(name),
+                "available": message is None,
+                "message": message,
+            }
+        )
+    return out
 
 
 def related(repository: Any, grid_code: str) -> dict[str, list[list[str]]]:
@@ -188,3 +223,241 @@ def search(repository: Any, cache: TileCache, q: str, limit: int = 20) -> list[d
         if len(hits) >= limit:
             break
     return hits
+
+
+def _with_changes(frame: Any, layer: str, features: list[dict[str, Any]]) -> Any:
+    """``frame`` with the dry run's changes of ``layer`` applied (updates, inserts, deletes)."""
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import shape
+
+    mine = [f for f in features if (f.get("properties") or {}).get("layer") == layer]
+    if not mine:
+        return frame
+    gone = {f["properties"]["code"] for f in mine}
+    keep = frame[~frame["code"].astype(str).isin(gone)]
+    rows = []
+    for f in mine:
+        p = f["properties"]
+        if p.get("op") == "delete" or f.get("geometry") is None:
+            continue
+        row = {k: v for k, v in p.items() if k not in ("layer", "op")}
+        row["geometry"] = shape(f["geometry"])
+        rows.append(row)
+    if not rows:
+        return keep
+    added = gpd.GeoDataFrame(rows, geometry="geometry", crs=frame.crs or "EPSG:4326")
+    return gpd.GeoDataFrame(pd.concat([keep, added], ignore_index=True), geometry="geometry", crs=added.crs)
+
+
+_BEFORE: dict[tuple, set] = {}
+
+
+def impact(repository: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """What a dry run's changes would leave in their communities, for the editor to draw.
+
+    ``body`` is ``{"changes": <the dry run's FeatureCollection>}``. The answer is a
+    FeatureCollection of problems after the change: the alignment analysis's problem pieces
+    (gaps, overlaps, cut compounds, edges that do not match; :func:`gridgis.alignment.report.analyze`,
+    the same rule as the alignment view) and changed grids whose households fall outside the
+    household range (:class:`gridgis.alignment.config.AlignmentConfig`). ``new`` is true for a
+    problem the change brings (absent before it).
+    """
+    from gridgis.alignment.config import AlignmentConfig
+    from gridgis.alignment.report import analyze
+    from gridgis.errors import ValidationError
+
+    changes = body.get("changes") if isinstance(body, dict) else None
+    features = changes.get("features") if isinstance(changes, dict) else None
+    if not isinstance(features, list):
+        raise ValidationError('send {"changes": <the FeatureCollection a dry run answered>}')
+    grid_codes = sorted(
+        {str(f["properties"]["code"]) for f in features if (f.get("properties") or {}).get("layer") == "grids"}
+    )
+    config = AlignmentConfig()
+    out: list[dict[str, Any]] = []
+    for community in sorted({c[:12] for c in grid_codes}):
+        grids = repository.read_layer("grids", filters={"community_code": community})
+        compounds = repository.read_layer("compounds", filters={"community_code": community})
+        buildings = repository.read_layer("buildings", filters={"community_code": community})
+        communities = repository.read_layer("communities", codes=[community])
+        after_grids = _with_changes(grids, "grids", features)
+
+        def keys(analysis: Any) -> set[tuple[str, str, str]]:
+            p = analysis.problems
+            return {(str(k), str(c), str(g)) for k, c, g in zip(p["kind"], p["compound_code"], p["grid_code"])}
+
+        bkey = (id(repository), generation_key(repository), community)
+        before = _BEFORE.get(bkey)
+        if before is None:  # the stored state's problems: once per generation and community
+            before = keys(analyze(compounds, grids, buildings, communities, config)) if len(compounds) else set()
+            _BEFORE[bkey] = before
+        after = analyze(compounds, after_grids, buildings, communities, config)
+        for row in after.problems.itertuples():
+            key = (str(row.kind), str(row.compound_code), str(row.grid_code))
+            out.append(
+                {
+                    "type": "Feature",
+                    "geometry": shapely.geometry.mapping(row.geometry) if row.geometry is not None else None,
+                    "properties": {
+                        "kind": row.kind,
+                        "kind_zh": row.kind_zh,
+                        "message": row.message,
+                        "grid_code": row.grid_code,
+                        "compound_code": row.compound_code,
+                        "new": key not in before,
+                    },
+                }
+            )
+        for row in after_grids[after_grids["code"].astype(str).isin(grid_codes)].itertuples():
+            hh = getattr(row, "households", None)
+            if hh is None or pd.isna(hh) or config.household_min <= int(hh) <= config.household_max:
+                continue
+            out.append(
+                {
+                    "type": "Feature",
+                    "geometry": shapely.geometry.mapping(row.geometry),
+                    "properties": {
+                        "kind": "households_out_of_range",
+                        "kind_zh": "户数超出范围",
+                        "message": f"grid {row.code} would hold {int(hh)} households, outside "
+                        f"{config.household_min}–{config.household_max}",
+                        "grid_code": row.code,
+                        "compound_code": None,
+                        "new": True,
+                    },
+                }
+            )
+    return {"type": "FeatureCollection", "features": out, "range": [config.household_min, config.household_max]}
+
+
+def compose_proposal(repository: Any, community: str, accepted: list[dict[str, Any]]) -> dict[str, Any]:
+    """The community's grids with only the accepted changes of an alignment proposal carried out.
+
+    Each change (a feature of ``/communities/{code}/alignment/proposal``'s ``changes``) moves its
+    piece from ``from_grid`` to ``to_grid``; the result is a grids FeatureCollection for
+    ``/operations/apply-proposal`` (which validates it like any other edit).
+    """
+    from shapely.geometry import mapping, shape
+
+    from gridgis.editing.changes import row_properties
+    from gridgis.errors import ValidationError
+
+    grids = repository.read_layer("grids", filters={"community_code": community})
+    rows = {str(r["code"]): r for _, r in grids.iterrows()}
+    geoms = {code: r.geometry for code, r in rows.items()}
+    moved: dict[str, int] = {}
+    for f in accepted:
+        props = f.get("properties") if isinstance(f, dict) else None
+        if not isinstance(props, dict) or not f.get("geometry"):
+            raise ValidationError("each accepted change is a feature of the proposal's 'changes'")
+        piece = shape(f["geometry"])
+        src, dst = props.get("from_grid"), props.get("to_grid")
+        hh = int(props.get("households") or 0)  # households move with their piece
+        moved[src or ""] = moved.get(src or "", 0) - hh
+        moved[dst or ""] = moved.get(dst or "", 0) + hh
+        if src and src in geoms:
+            geoms[src] = shapely.difference(geoms[src], piece)
+        if dst:
+            geoms[dst] = piece if dst not in geoms else shapely.union(geoms[dst], piece)
+    features = []
+    for code, geom in sorted(geoms.items()):
+        if geom.is_empty or shapely.area(geom) == 0:
+            continue
+        props = row_properties("grids", rows[code]) if code in rows else {"community_code": community}
+        props.setdefault("name", f"{community}新网格")
+        props["households"] = max(0, int(props.get("households") or 0) + moved.get(code, 0))
+        features.append({"type": "Feature", "geometry": mapping(geom), "properties": {"code": code, **props}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+_VIEW_CACHE: dict[tuple, dict[str, Any]] = {}
+_VIEW_LOCK = threading.Lock()
+
+
+def _fc(frame: Any, columns: tuple[str, ...]) -> dict[str, Any]:
+    """A small GeoJSON FeatureCollection of ``frame`` (EPSG:4326) with the listed columns that it has."""
+    import json
+
+    if frame is None or len(frame) == 0:
+        return {"type": "FeatureCollection", "features": []}
+    keep = [c for c in columns if c in frame.columns]
+    out = frame[[*keep, "geometry"]].copy()
+    out["geometry"] = shapely.set_precision(out.geometry.values, 1e-7)
+    return json.loads(out.to_json(drop_id=True))
+
+
+def view(repository: Any, name: str, circle: str = "15min", kind: str | None = None) -> dict[str, Any]:
+    """The thematic views of ``gridgis map --view …`` as layers for ``/map`` (cached per generation).
+
+    - ``alignment``: cut compounds and the proposed grid lines (:func:`gridgis.maps.views.alignment_frames`);
+    - ``heat``: ticket points ``[lat, lon, 1]`` for the heat layer;
+    - ``coverage``: for one station kind (default: the worst covered), the service area and the
+      uncovered part of each community (:func:`gridgis.maps.coverage.coverage_report`, the same
+      geometry drawn and counted), the per-community table and how distance was measured.
+    """
+    from gridgis.errors import ValidationError
+
+    if name not in ("alignment", "heat", "coverage"):
+        raise ValidationError(f"unknown view {name!r}; use alignment, heat or coverage")
+    key = (id(repository), generation_key(repository), name, circle, kind)
+    with _VIEW_LOCK:
+        if key in _VIEW_CACHE:
+            return _VIEW_CACHE[key]
+    if name == "heat":
+        from gridgis.editing.history import tickets_frame
+
+        t = tickets_frame(repository.engine, (-180.0, -90.0, 180.0, 90.0))
+        points = [] if t is None else [[round(float(b), 6), round(float(a), 6), 1] for a, b in zip(t["lon"], t["lat"])]
+        out: dict[str, Any] = {"points": points, "count": len(points)}
+    elif name == "alignment":
+        from gridgis.maps.views import alignment_frames
+
+        city = {n: repository.read_layer(n) for n in ("communities", "grids", "compounds", "buildings")}
+        cut, proposed = alignment_frames(city)
+        out = {
+            "cut_compounds": _fc(cut, ("code", "name", "kind", "households", "status_zh", "grid_codes")),
+            "proposed_grids": _fc(proposed, ("code", "name", "households")),
+        }
+    else:
+        from gridgis.maps.coverage import LIFE_CIRCLE_LABELS, coverage_report
+
+        city = {n: repository.read_layer(n) for n in ("communities", "stations", "compounds", "buildings")}
+        if not len(city["stations"]):
+            raise ValidationError("no stations are stored: the coverage view needs stations")
+        result = coverage_report(city, circle)
+        table = result.by_community
+        if kind is None:
+            kind = str(table.groupby("kind")["share"].mean().sort_values().index[0])
+        if kind not in set(table["kind"]):
+            raise ValidationError(
+                f"no stations of kind {kind!r}; stored kinds: {', '.join(sorted(set(table['kind'])))}"
+            )
+        rows = table[table["kind"] == kind]
+        areas = result.service_areas
+        out = {
+            "kind": kind,
+            "kind_zh": STATION_KINDS.get(kind, kind),
+            "kinds": sorted(set(table["kind"])),
+            "circle": LIFE_CIRCLE_LABELS.get(circle, circle),
+            "distance_m": result.distance_m,
+            "method": result.method,
+            "roads_share": result.roads_share,
+            "uncovered": _fc(
+                result.uncovered[result.uncovered["kind"] == kind], ("community_code", "kind_zh", "area_m2")
+            ),
+            "service_areas": _fc(None if areas is None else areas[areas["kind"] == kind], ("kind", "kind_zh")),
+            "table": [
+                {
+                    "community_code": str(r.community_code),
+                    "community_name": str(r.community_name),
+                    "households": float(r.households),
+                    "covered_households": float(r.covered_households),
+                    "share": None if pd.isna(r.share) else float(r.share),
+                }
+                for r in rows.itertuples()
+            ],
+        }
+    with _VIEW_LOCK:
+        _VIEW_CACHE[key] = out
+    return out

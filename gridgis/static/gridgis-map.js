@@ -258,6 +258,9 @@
             esc(GG.config.layers[h.layer] || h.layer) + "</small></a>";
         }).join("") || "<em>无结果</em>";
         wireLinks(out, map);
+        out.querySelectorAll("a").forEach(function (a) {  /* a choice closes the list */
+          a.addEventListener("click", function () { out.innerHTML = ""; input.blur(); });
+        });
       }
       input.addEventListener("input", function () {
         var q = input.value.trim().toLowerCase();

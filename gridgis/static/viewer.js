@@ -191,15 +191,141 @@
     done();
   }
 
+  /* Base maps: none / OSM / Tianditu / AMap (overlays asked for in GCJ-02 to line up with AMap).
+   * A base map that cannot be used (Tianditu without a key) shows why, and the overlays stay. */
+  function notice(text) {
+    var box = document.querySelector(".gg-notice");
+    if (!box) { return; }
+    box.style.display = text ? "block" : "none";
+    box.textContent = text || "";
+  }
+  state.setBasemap = function (name, first) {
+    var choice = (state.meta.basemaps || [state.meta.basemap]).filter(function (b) { return b.name === name; })[0];
+    if (!choice) { return; }
+    state.basemapLayers.forEach(function (l) { map.removeLayer(l); });
+    state.basemapLayers = (choice.tiles || []).map(function (t) {
+      return L.tileLayer(t.url, {attribution: t.attribution, subdomains: t.subdomains, maxZoom: 19}).addTo(map);
+    });
+    state.basemapLayers.forEach(function (l) { l.bringToBack(); });
+    notice(choice.message);
+    var sel = document.querySelector(".gg-basemap select");
+    if (sel) { sel.value = name; }
+    var crsChanged = (state.meta.basemap && state.meta.basemap.crs) !== choice.crs;
+    state.meta.basemap = choice;
+    if (crsChanged && !first) { state.reload(); }
+  };
+  function basemapControl() {
+    var ctl = L.control({position: "topright"});
+    ctl.onAdd = function () {
+      var div = L.DomUtil.create("div", "gg-basemap leaflet-bar");
+      div.innerHTML = '<select title="底图">' + (state.meta.basemaps || []).map(function (b) {
+        return '<option value="' + GG.esc(b.name) + '">底图：' + GG.esc(b.label) + "</option>";
+      }).join("") + "</select>";
+      L.DomEvent.disableClickPropagation(div);
+      div.querySelector("select").addEventListener("change", function (e) { state.setBasemap(e.target.value); });
+      return div;
+    };
+    return ctl;
+  }
+  var noticeCtl = L.control({position: "bottomleft"});
+  noticeCtl.onAdd = function () {
+    var d = L.DomUtil.create("div", "gg-notice");
+    d.style.display = "none";
+    return d;
+  };
+  noticeCtl.addTo(map);
+
+  /* The thematic views of `gridgis map --view …` as layers: alignment, ticket heat, life-circle coverage. */
+  state.views = {layers: {}, data: {}};
+  function getView(name, params) {
+    state.pending += 1;
+    return fetch("/viewer/views/" + name + (params ? "?" + params : "")).then(function (r) {
+      if (!r.ok) { return r.json().then(function (b) { throw new Error(b.detail || ("HTTP " + r.status)); }); }
+      return r.json();
+    }).then(function (body) { state.views.data[name] = body; return body; }, function (err) {
+      var info = document.querySelector(".gg-views-info");
+      if (info) { info.textContent = String(err.message || err); }
+      throw err;
+    }).finally(done);
+  }
+  function dropView(name) {
+    (state.views.layers[name] || []).forEach(function (l) { map.removeLayer(l); });
+    state.views.layers[name] = [];
+  }
+  var VIEWS = {
+    alignment: function () {
+      return getView("alignment").then(function (b) {
+        return [GG.geojsonLayer("proposed_grids", b.proposed_grids, {}), GG.geojsonLayer("cut_compounds", b.cut_compounds, {})];
+      });
+    },
+    heat: function () {
+      return getView("heat").then(function (b) {
+        if (!b.count) { document.querySelector(".gg-views-info").textContent = "没有工单，热力图为空。"; }
+        return [new GG.HeatLayer(b.points, {radius: 20})];
+      });
+    },
+    coverage: function () {
+      var circle = document.querySelector(".gg-views [name=circle]").value;
+      var kind = document.querySelector(".gg-views [name=kind]").value;
+      return getView("coverage", "circle=" + circle + (kind ? "&kind=" + encodeURIComponent(kind) : "")).then(function (b) {
+        var kindSel = document.querySelector(".gg-views [name=kind]");
+        if (kindSel.options.length <= 1) {
+          kindSel.innerHTML = '<option value="">最差的站点类型</option>' + b.kinds.map(function (k) {
+            return '<option value="' + GG.esc(k) + '">' + GG.esc(GG.config.stationKinds[k] || k) + "</option>";
+          }).join("");
+        }
+        var info = document.querySelector(".gg-views-info");
+        info.innerHTML = "<b>" + GG.esc(b.circle) + " · " + GG.esc(b.kind_zh) + "</b><div>" + GG.esc(b.method) + "</div><table>" +
+          b.table.map(function (r) {
+            return "<tr><td>" + GG.esc(r.community_name) + "</td><td>" + Math.round(r.covered_households) + " / " +
+              Math.round(r.households) + " 户</td><td>" + (r.share == null ? "" : Math.round(r.share * 100) + "%") + "</td></tr>";
+          }).join("") + "</table>";
+        return [GG.geojsonLayer("service_areas", b.service_areas, {tooltips: false}), GG.geojsonLayer("uncovered", b.uncovered, {tooltips: false})];
+      });
+    }
+  };
+  state.showView = function (name, on) {
+    dropView(name);
+    if (!on) { if (name === "coverage") { document.querySelector(".gg-views-info").innerHTML = ""; } return Promise.resolve(); }
+    return VIEWS[name]().then(function (layers) {
+      state.views.layers[name] = layers;
+      layers.forEach(function (l) { l.addTo(map); });
+    }).catch(function (err) { state.views.error = String(err.message || err); });
+  };
+  function viewsControl() {
+    var ctl = L.control({position: "topright"});
+    ctl.onAdd = function () {
+      var div = L.DomUtil.create("div", "gg-views leaflet-bar");
+      div.innerHTML = "<b>专题图层</b>" +
+        '<label><input type="checkbox" data-view="alignment"> 对齐：被切分小区、建议网格线</label>' +
+        '<label><input type="checkbox" data-view="heat"> 工单热力</label>' +
+        '<label><input type="checkbox" data-view="coverage"> 生活圈覆盖 ' +
+        '<select name="circle"><option value="5min">5分钟</option><option value="10min">10分钟</option>' +
+        '<option value="15min" selected>15分钟</option></select> <select name="kind"><option value="">最差的站点类型</option></select></label>' +
+        '<div class="gg-views-info"></div>';
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      div.querySelectorAll("[data-view]").forEach(function (box) {
+        box.addEventListener("change", function () { state.showView(box.getAttribute("data-view"), box.checked); });
+      });
+      div.querySelectorAll("select").forEach(function (sel) {
+        sel.addEventListener("change", function () {
+          if (div.querySelector("[data-view=coverage]").checked) { state.showView("coverage", true); }
+        });
+      });
+      return div;
+    };
+    return ctl;
+  }
+
+  /* Throw the loaded tiles away and load them again (after a commit: a new generation). */
+  state.reload = function () { state.zoom = null; if (state.meta) { refresh(); } };
+
   fetch("/viewer/meta").then(function (r) { return r.json(); }).then(function (meta) {
     state.meta = meta;
     Object.assign(GG.config.stationKinds, meta.station_kinds || {});
     var overlays = {}, bases = {};
-    ((meta.basemap && meta.basemap.tiles) || []).forEach(function (t) {
-      var tl = L.tileLayer(t.url, {attribution: t.attribution, subdomains: t.subdomains, maxZoom: 19});
-      tl.addTo(map);
-      if (t.overlay) { overlays[t.name] = tl; } else { bases[t.name] = tl; }
-    });
+    state.basemapLayers = [];
     meta.layers.forEach(function (info) {
       var lyr = GG.geojsonLayer(info.name, null, {tooltips: info.name !== "micro_grids" && info.name !== "buildings"});
       state.layers[info.name] = lyr;
@@ -209,6 +335,9 @@
       if (info.show) { lyr.addTo(map); }
     });
     L.control.layers(bases, overlays, {collapsed: false}).addTo(map);
+    basemapControl().addTo(map);
+    state.setBasemap(meta.basemap.name, true);
+    viewsControl().addTo(map);
     workloadControl().addTo(map);
     L.control.scale({imperial: false}).addTo(map);
     GG.decorate(map, {legend: {}});
@@ -220,5 +349,7 @@
     map.on("moveend", refresh);
     map.on("overlayadd", refresh);
     refresh();
+    state.ready = true;  /* extra scripts (the editor, other panels) start on this event */
+    document.dispatchEvent(new CustomEvent("gridgis:ready"));
   }).catch(function (err) { state.errors.push(String(err)); });
 })();

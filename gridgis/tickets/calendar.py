@@ -304,9 +304,9 @@ def parse_notice(text: str, year: int) -> list[tuple[str, date, date, tuple[date
         makeup: list[date] = []
         for sentence in re.split(r"[。；;]", rest):
             if "上班" in sentence:
-                for d in _RANGE.finditer(sentence.split("上班")[0]):
-                    if d.group(2):
-                        makeup.append(date(year, int(d.group(1) or first.month), int(d.group(2))))
+                for m in _RANGE.finditer(sentence.split("上班")[0]):
+                    if m.group(2):
+                        makeup.append(date(year, int(m.group(1) or first.month), int(m.group(2))))
         for d in makeup:
             if d.weekday() < 5:
                 raise ValueError(f"{name}: make-up working day {d} is a weekday; check the year ({year})")

@@ -265,9 +265,14 @@ def reference_problems(domains: list[Any], items: list[Any]) -> list[str]:
     return problems
 
 
+def _list(raw: dict[str, Any], key: str) -> list[Any]:
+    value = raw.get(key)
+    return value if isinstance(value, list) else []
+
+
 def _problems_from(exc: PydanticValidationError, raw: dict[str, Any]) -> list[Problem]:
-    items = raw.get("items") if isinstance(raw.get("items"), list) else []
-    domains = raw.get("domains") if isinstance(raw.get("domains"), list) else []
+    items = _list(raw, "items")
+    domains = _list(raw, "domains")
     problems = []
     for err in exc.errors():
         loc = list(err.get("loc", ()))
@@ -294,8 +299,8 @@ def parse_catalogue(raw: Any, source: str = "catalogue") -> Catalogue:
         problems = _problems_from(exc, raw)
         if not any("defined twice" in p.message or "unknown domain" in p.message for p in problems):
             # the field errors stopped validation before the cross-references: report those too, in one pass
-            domains = raw.get("domains") if isinstance(raw.get("domains"), list) else []
-            items = raw.get("items") if isinstance(raw.get("items"), list) else []
+            domains = _list(raw, "domains")
+            items = _list(raw, "items")
             problems += [Problem(m, layer="matters") for m in reference_problems(domains, items)]
         raise ValidationError(
             f"{source}: the matter catalogue is invalid ({len(problems)} problem(s)); fix the items named below",

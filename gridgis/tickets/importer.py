@@ -60,7 +60,7 @@ def _time(value: Any) -> datetime | None:
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(value)
     if isinstance(value, datetime) and value.tzinfo is None:
         value = value.replace(tzinfo=SHANGHAI)  # local reports without an offset are Beijing time
     return value
@@ -84,6 +84,7 @@ def reports_from_frame(frame: pd.DataFrame, crs: str | None = None) -> list[dict
     reports = []
     for row in frame.to_dict("records"):
         title, desc = _text(row.get("title")), _text(row.get("description"))
+        description: str | None
         if title and desc and title not in desc:
             description = f"{title}：{desc}"
         else:

@@ -217,7 +217,7 @@ def parse_post(form: dict[str, str], catalogue: Catalogue) -> dict[str, Any]:
     address = form.get("address_string") or None
     if attributes.get("building"):
         address = f"{address or ''} {attributes['building']}".strip()
-    extra = {
+    extra: dict[str, Any] = {
         k: form.get(k) for k in ("email", "device_id", "account_id", "phone", "media_url", "address_id") if form.get(k)
     }
     if name:

@@ -145,7 +145,7 @@ def test_service_definition_json_and_xml(http, validate, georeport):
     ours = ET.fromstring(http.get("/open311/v2/services/M27.xml").content)
     fixture = ET.parse(georeport / "fixtures-xml" / "service_definition.xml").getroot()
     assert ours.tag == fixture.tag and tags(ours)[0] == "service_code"
-    list_attr = [a for a in ours.findall("attribute") if a.find("values") is not None][0]
+    list_attr = next(a for a in ours.findall("attribute") if a.find("values") is not None)
     assert set(tags(list_attr)) == set(tags(fixture.find("attribute")))
     assert tags(list_attr.find("values/value")) == ["key", "name"]
 
@@ -196,7 +196,7 @@ def test_requests_xml_matches_the_fixture_fields_and_round_trips(http, city, geo
 
 def test_list_filters_by_status_code_and_dates(http, city, validate):
     rid = post(http, city, i=3, service_code="M11").json()[0]["service_request_id"]
-    master = int(post(http, city, i=3).json()[0]["service_request_id"])
+    master = int(post(http, city, i=3, service_code="M11").json()[0]["service_request_id"])
     http.post(f"/tickets/{rid}/transitions", json={"action": "merge", "actor": "x", "master_id": master})
     closed = http.get("/open311/v2/requests.json", params={"status": "closed", "service_code": "M11"}).json()
     validate(closed, "requests.json")
@@ -295,7 +295,7 @@ def test_mapping_round_trips_our_own_xml():
 
 
 def test_multipart_long_descriptions_and_bad_filters_are_open311_400s(http, city):
-    lon, lat = point(city, 0)
+    _lon, _lat = point(city, 0)
     multi = http.post("/open311/v2/requests.json", files={"service_code": (None, "M27")})
     assert multi.status_code == 400 and "x-www-form-urlencoded" in multi.json()[0]["description"]
     long = post(http, city, description="很" * 4001)

@@ -158,7 +158,7 @@ def test_gcj02_output_is_labelled_and_reads_back_without_a_guess(tmp_path, stati
     p = write_geojson(stations_frame, tmp_path / "s.geojson", crs="gcj02")
     doc = json.loads(p.read_text(encoding="utf-8"))
     assert doc["gridgis_crs"] == "gcj02"
-    x, y = doc["features"][0]["geometry"]["coordinates"]
+    x, _y = doc["features"][0]["geometry"]["coordinates"]
     assert 0.004 < x - 116.446 < 0.008  # shifted east by a few hundred metres
     raw = read_geojson(p)
     frame, src = to_storage_frame(raw, None)

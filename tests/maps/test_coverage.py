@@ -123,3 +123,38 @@ def test_network_coverage_on_osm_roads_is_at_most_the_straight_line_bound(shared
     assert "network" in r_net.method
     assert (r_net.by_community["covered_households"] <= r_free.by_community["covered_households"]).all()
     assert r_net.by_community["covered_households"].sum() > 0
+
+
+@pytest.fixture(scope="module")
+def lujiazui_coverage(shared_data):
+    """The sample city's mediation rooms, 15-minute circle, walking on the Lujiazui OSM roads (issue 12)."""
+    from gridgis.maps.network import read_osm_roads
+    from gridgis.sample import generate_city
+
+    city = generate_city(0, "small", tickets=0)
+    net = build_road_network(read_osm_roads(shared_data / "shanghai-lujiazui-osm-tiles" / "roads.geojson"))
+    return net, coverage_report(city, "15min", network=net, kinds=("mediation_room",))
+
+
+def test_no_household_counted_as_covered_lies_in_an_area_drawn_as_uncovered(lujiazui_coverage):
+    # issue 12: 14,581 of 26,952 covered households lay inside the drawn uncovered areas (drawing stopped
+    # 120 m from each station, counts fell back to straight line × 1.3)
+    net, r = lujiazui_coverage
+    d = r.demand
+    xy = shapely.get_coordinates(d.geometry.to_crs(net.crs).values)
+    holes = shapely.union_all(r.uncovered.to_crs(net.crs).geometry.values)
+    in_hole = shapely.intersects_xy(holes, xy[:, 0], xy[:, 1])
+    inside_hole = shapely.contains_xy(holes, xy[:, 0], xy[:, 1])  # strictly inside: not on the shared edge
+    counted = d["covered_mediation_room"].to_numpy()
+    assert d["households"][counted & inside_hole].sum() == 0
+    assert d["households"][~counted & ~in_hole].sum() == 0  # and nothing drawn covered is counted as not
+    assert r.by_community["covered_households"].sum() == d["households"][counted].sum() > 0
+    area = shapely.union_all(r.service_areas.to_crs(net.crs).geometry.values)
+    assert (shapely.intersects_xy(area, xy[:, 0], xy[:, 1]) == counted).all()
+
+
+def test_coverage_says_when_the_roads_cover_only_part_of_the_area(lujiazui_coverage, city):
+    _, r = lujiazui_coverage
+    assert 0.2 < r.roads_share < 0.8  # the OSM extract covers part of the sample city
+    assert f"{r.roads_share:.0%}" in r.method and "直线" in r.method
+    assert coverage_report(city, "15min").roads_share is None

@@ -98,7 +98,8 @@ def test_tiles_follow_a_new_generation(tmp_path, city):
 
 def test_the_viewer_has_no_base_map_unless_one_is_configured(http, tmp_path, store):
     meta = http.get("/viewer/meta").json()
-    assert meta["basemap"] == {"name": "none", "tiles": [], "crs": "wgs84"}
+    assert {k: meta["basemap"][k] for k in ("name", "tiles", "crs")} == {"name": "none", "tiles": [], "crs": "wgs84"}
+    assert [b["name"] for b in meta["basemaps"]] == ["none", "osm", "tianditu", "amap"]  # the page's switcher
     from gridgis.api.app import create_app
     from gridgis.settings import get_settings
 
@@ -113,3 +114,28 @@ def test_the_viewer_has_no_base_map_unless_one_is_configured(http, tmp_path, sto
     b = {f["id"]: f["geometry"]["coordinates"] for f in plain.json()["features"]}
     common = a.keys() & b.keys()  # the shift (~500 m) may move a station into the next tile
     assert common and all(a[k] != b[k] for k in common)
+
+
+def test_a_tianditu_base_map_without_a_key_is_a_message_not_a_422(store):
+    # issue 12: /viewer/meta answered 422 and the page stayed empty
+    from gridgis.api.app import create_app
+    from gridgis.settings import get_settings
+
+    app = create_app(get_settings(database_url=store.url, tile_source="tianditu", tianditu_key=""), store)
+    with LiveServer(app) as server, httpx.Client(base_url=server.url) as client:
+        r = client.get("/viewer/meta")
+    assert r.status_code == 200
+    meta = r.json()
+    assert meta["basemap"]["name"] == "tianditu" and meta["basemap"]["tiles"] == []
+    assert "GRIDGIS_TIANDITU_KEY" in meta["basemap"]["message"]
+    assert meta["layers"] and meta["bounds"]
+
+
+def test_thematic_views_are_layers_of_the_viewer(http):
+    cov = http.get("/viewer/views/coverage", params={"circle": "5min", "kind": "canteen"}).json()
+    assert cov["kind_zh"] == "社区食堂" and cov["uncovered"]["features"] and cov["service_areas"]["features"]
+    assert {r["community_code"] for r in cov["table"]} == {"310115007001", "310115007002"}
+    align = http.get("/viewer/views/alignment").json()
+    assert align["proposed_grids"]["features"]
+    assert http.get("/viewer/views/heat").json()["count"] >= 0
+    assert http.get("/viewer/views/nonsense").status_code == 422

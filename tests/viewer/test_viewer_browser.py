@@ -175,3 +175,85 @@ def test_grids_are_coloured_by_the_ticket_figures_chosen_in_the_viewer(page, liv
     page.select_option(".gg-workload select", "none")
     assert page.evaluate("Object.keys(window.gridgisViewer.workload.colors).length") == 0
     assert_clean(page)
+
+
+def test_search_results_are_readable_rows_and_close_after_a_choice(page, live_server):
+    open_viewer(page, live_server)
+    page.fill(".gg-search input", "崂山")
+    hits = page.locator(".gg-search-results a")
+    hits.first.wait_for(timeout=5000)
+    assert hits.count() >= 3
+    for i in range(hits.count()):
+        box = hits.nth(i).bounding_box()
+        assert box["width"] > 150 and box["height"] >= 18  # not Leaflet's 26-px square button
+        assert hits.nth(i).evaluate("a => a.scrollWidth <= a.clientWidth + 1")  # nothing cut off
+    hits.first.click()
+    page.wait_for_function("document.querySelectorAll('.gg-search-results a').length === 0", timeout=5000)
+    assert_clean(page)
+
+
+def test_the_base_map_switcher_offers_four_and_tianditu_without_a_key_says_why(page, live_server):
+    open_viewer(page, live_server)
+    options = page.locator(".gg-basemap select option").all_inner_texts()
+    assert [o.split("：")[1] for o in options] == ["无底图", "OpenStreetMap", "天地图", "高德地图"]
+    page.select_option(".gg-basemap select", "tianditu")
+    notice = page.locator(".gg-notice")
+    notice.wait_for(state="visible", timeout=5000)
+    assert "GRIDGIS_TIANDITU_KEY" in notice.inner_text()
+    assert page.evaluate("window.gridgisViewer.counts().grids") == 4  # the overlays stay
+    page.select_option(".gg-basemap select", "none")
+    notice.wait_for(state="hidden", timeout=5000)
+    assert_clean(page)
+
+
+def test_amap_base_map_asks_for_gcj02_overlays(page, live_server):
+    tiles_from_outside = []
+
+    def fake_tile(route):  # no network: the test answers AMap's tile requests itself
+        tiles_from_outside.append(route.request.url)
+        route.fulfill(status=204)
+
+    page.context.route("**/*autonavi.com/**", fake_tile)
+    open_viewer(page, live_server)
+    before = len(page.recorder.requests)
+    page.select_option(".gg-basemap select", "amap")
+    page.wait_for_function("window.gridgisViewer.pending === 0 && window.gridgisViewer.counts().grids === 4")
+    later = page.recorder.requests[before:]
+    assert any("/tiles/grids/" in u and "crs=gcj02" in u for u in later)
+    assert tiles_from_outside and all("autonavi.com" in u for u in page.recorder.outside())
+    assert page.recorder.errors == []
+
+
+def test_alignment_heat_and_coverage_views_are_layers_of_the_map(page, live_server):
+    open_viewer(page, live_server)
+    page.check(".gg-views [data-view=coverage]")
+    page.wait_for_function("document.querySelector('.gg-views-info table') !== null", timeout=30000)
+    info = page.inner_text(".gg-views-info")
+    assert "15分钟生活圈" in info and "户" in info and "直线" in info
+    assert page.evaluate("window.gridgisViewer.views.layers.coverage.length") == 2
+    page.check(".gg-views [data-view=alignment]")
+    page.check(".gg-views [data-view=heat]")
+    page.wait_for_function(
+        "window.gridgisViewer.pending === 0 && (window.gridgisViewer.views.layers.alignment || []).length === 2 "
+        "&& (window.gridgisViewer.views.layers.heat || []).length === 1",
+        timeout=30000,
+    )
+    page.screenshot(path=str(ARTIFACTS / "viewer-views.png"))
+    page.uncheck(".gg-views [data-view=coverage]")
+    assert page.evaluate("window.gridgisViewer.views.layers.coverage.length") == 0
+    assert_clean(page)
+
+
+def test_a_tianditu_server_without_a_key_opens_with_a_message_not_a_blank_page(page, store):
+    from conftest import LiveServer
+
+    from gridgis.api.app import create_app
+    from gridgis.settings import get_settings
+
+    app = create_app(get_settings(database_url=store.url, tile_source="tianditu", tianditu_key=""), store)
+    with LiveServer(app) as server:
+        counts = open_viewer(page, server)
+        assert counts["grids"] == 4
+        assert "GRIDGIS_TIANDITU_KEY" in page.locator(".gg-notice").inner_text()
+        assert page.locator(".gg-notice").is_visible()
+    assert_clean(page)
