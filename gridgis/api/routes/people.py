@@ -280,6 +280,47 @@ class ResolveIn(BaseModel):
     matter_code: str | None = Field(None, max_length=8)
 
 
+class NoteIn(BaseModel):
+    """An optional note on a write without other input (recorded in the audit log)."""
+
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field("", max_length=500)
+
+
+class TaskOut(Out):
+    id: int
+    micro_grid_code: str
+    building_code: str | None = None
+    status: str
+    done_by: str | None = None
+
+
+class ResolveOut(BaseModel):
+    order_no: str
+    status: str
+    ticket_id: int
+
+
+class RosterOut(BaseModel):
+    area: str
+    kind: str
+    kind_label: str
+    summary: dict[str, int]
+    micro_grids: list[dict[str, Any]]
+    pseudonymised: bool = False
+
+
+GEOJSON = {
+    "schema": {
+        "type": "object",
+        "properties": {"type": {"type": "string"}, "features": {"type": "array", "items": {"type": "object"}}},
+    }
+}
+TEXT = {"schema": {"type": "string"}}
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
 class QueueOut(BaseModel):
     count: int
     orders: list[dict[str, Any]]
@@ -294,13 +335,13 @@ def list_orgs(store: StoreDep, community: str | None = None, kind: str | None = 
 
 
 @router.post("/people/orgs/sync", response_model=SyncOut)
-def sync_orgs(request: Request, store: StoreDep, principal: CurrentPrincipal) -> SyncOut:
+def sync_orgs(request: Request, store: StoreDep, principal: CurrentPrincipal, body: NoteIn | None = None) -> SyncOut:
     """Persist the alignment's party tree (admin: it touches every community)."""
     people_require(
         principal, "manage_orgs", ["*"] if principal and principal.role != "admin" else [], "syncing organisations"
     )
     counts = store.sync_orgs()
-    _audit(store, request, principal, "orgs-sync", [], json.dumps(counts))
+    _audit(store, request, principal, "orgs-sync", [], (body.note + " " if body else "") + json.dumps(counts))
     return SyncOut(**counts)
 
 
@@ -379,7 +420,11 @@ def add_person(
     return PersonOut(**store.person(pid))
 
 
-@router.get("/people/coverage", response_model=None)
+@router.get(
+    "/people/coverage",
+    response_model=None,
+    responses={200: {"model": CoverageOut, "content": {"application/geo+json": GEOJSON}}},
+)
 def coverage(
     store: StoreDep, principal: CurrentPrincipal, area: str | None = None, format: Literal["json", "geojson"] = "json"
 ) -> Any:
@@ -435,11 +480,11 @@ def unassign(assignment_id: IdPath, request: Request, store: StoreDep, principal
 
 
 @router.post("/people/follow", response_model=FollowOut)
-def follow(request: Request, store: StoreDep, principal: CurrentPrincipal) -> FollowOut:
+def follow(request: Request, store: StoreDep, principal: CurrentPrincipal, body: NoteIn | None = None) -> FollowOut:
     """After boundary edits: re-place people by building; residents' assignments kept, grid workers' flagged."""
     people_require(principal, "manage_orgs", [], "following boundary changes")
     report = store.follow_boundaries(placer=store.placer)  # get_people_store keeps it on the current generation
-    _audit(store, request, principal, "people-follow", report["moved_buildings"], "")
+    _audit(store, request, principal, "people-follow", report["moved_buildings"], body.note if body else "")
     return FollowOut(**report)
 
 
@@ -560,7 +605,7 @@ def _frame_response(frame: Any, fmt: str, period: str, name: str) -> Any:
     return TableOut(period=period, count=len(rows), rows=rows)
 
 
-@router.get("/people/points", response_model=None)
+@router.get("/people/points", response_model=None, responses={200: {"model": TableOut, "content": {"text/csv": TEXT}}})
 def points(
     request: Request,
     store: StoreDep,
@@ -581,7 +626,13 @@ def points(
     return _frame_response(frame, format, period, "points")
 
 
-@router.get("/people/assessment", response_model=None)
+@router.get(
+    "/people/assessment",
+    response_model=None,
+    responses={
+        200: {"model": TableOut, "content": {"text/csv": TEXT, "application/geo+json": GEOJSON, "image/svg+xml": TEXT}}
+    },
+)
 def assessment(
     store: StoreDep,
     principal: CurrentPrincipal,
@@ -657,10 +708,10 @@ def add_tasks(body: TaskIn, request: Request, store: StoreDep, principal: Curren
     return IdsOut(ids=ids)
 
 
-@router.post("/care/tasks/{task_id}/done", response_model=dict[str, Any])
+@router.post("/care/tasks/{task_id}/done", response_model=TaskOut)
 def task_done(
     task_id: IdPath, body: TaskDoneIn, request: Request, store: StoreDep, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> TaskOut:
     from gridgis.people.care import complete_task, door_tasks
 
     task = next((t for t in door_tasks(store) if t["id"] == task_id), None)
@@ -669,7 +720,7 @@ def task_done(
     )
     out = complete_task(store, task_id, by=principal.name if principal else "?", note=body.note)
     _audit(store, request, principal, "task-done", [out["micro_grid_code"]], f"task {task_id}")
-    return out
+    return TaskOut(**out)
 
 
 @router.get("/care/tasks", response_model=TaskList)
@@ -682,7 +733,11 @@ def list_tasks(store: StoreDep, area: str | None = None) -> TaskList:
 
 
 # ------------------------------------------------------------------ roster
-@router.get("/roster", response_model=None)
+@router.get(
+    "/roster",
+    response_model=None,
+    responses={200: {"model": RosterOut, "content": {XLSX: BINARY, "text/html": TEXT}}},
+)
 async def roster(
     request: Request,
     store: StoreDep,
@@ -729,7 +784,27 @@ async def roster(
 
 
 # ------------------------------------------------------------------ 12345 intake
-@router.post("/intake/12345", response_model=IntakeOut)
+@router.post(
+    "/intake/12345",
+    response_model=IntakeOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": 'one order, or {"orders": [...]}; keys 工单编号, 来电时间, 诉求内容, 诉求地址, 联系电话, 类别',
+                        "properties": {
+                            "orders": {"type": "array", "items": {"type": "object"}},
+                            "工单编号": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
 async def intake_webhook(
     request: Request, store: StoreDep, x_gridgis_signature: Annotated[str | None, Header()] = None
 ) -> IntakeOut:
@@ -777,10 +852,10 @@ def intake_queue(store: StoreDep, principal: CurrentPrincipal) -> QueueOut:
     return QueueOut(count=len(rows), orders=rows)
 
 
-@router.post("/intake/queue/{order_no}/resolve", response_model=dict[str, Any])
+@router.post("/intake/queue/{order_no}/resolve", response_model=ResolveOut)
 def intake_resolve(
     order_no: str, body: ResolveIn, request: Request, store: StoreDep, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> ResolveOut:
     """A person places a queued order (building, address or point; matter if missing): it becomes a ticket."""
     from gridgis.people.intake import resolve_queued
 
@@ -789,4 +864,4 @@ def intake_resolve(
         store, order_no, actor=principal.name if principal else "?", **body.model_dump(exclude_none=True)
     )
     _audit(store, request, principal, "intake-resolve", [order_no], f"ticket {out['ticket_id']}")
-    return out
+    return ResolveOut(**out)
