@@ -105,7 +105,7 @@ def add_door_tasks(store: PeopleStore, micro_grid: str, title: str, per_building
     if not title.strip():
         raise ValidationError("a door-knocking task needs a title (e.g. 汛前敲门行动)")
     b = store.placer.buildings
-    if micro_grid not in set(store.placer.index.m_code[:-1].tolist()):
+    if micro_grid not in store.placer.micro_codes:
         raise ValidationError(f"micro-grid {micro_grid!r} is not in the micro-grids layer")
     codes = sorted(b.index[b["micro_grid_code"] == micro_grid]) if per_building else []
     at = now()

@@ -204,6 +204,19 @@ class Placer:
             1.0,
         )
 
+    @property
+    def micro_codes(self) -> set[str]:
+        """The micro-grid codes of the index (a set built once: assignment checks look up thousands)."""
+        if "_micro_codes" not in self.__dict__:
+            self.__dict__["_micro_codes"] = {c for c in self.index.m_code[:-1].tolist() if c}
+        return self.__dict__["_micro_codes"]
+
+    @property
+    def grid_codes(self) -> set[str]:
+        if "_grid_codes" not in self.__dict__:
+            self.__dict__["_grid_codes"] = {c for c in self.index.g_code[:-1].tolist() if c}
+        return self.__dict__["_grid_codes"]
+
     def units_of(self, code: str) -> int:
         return int(self.buildings.at[code, "units"]) if code in self.buildings.index else 0
 

@@ -522,12 +522,12 @@ class PeopleStore:
             return _str(row["grid_code"]), _str(row["community_code"])
         idx = placer.index
         if level == "micro_grid":
-            if target not in set(idx.m_code[:-1].tolist()):
+            if target not in placer.micro_codes:
                 raise ValidationError(f"micro-grid {target!r} is not in the micro-grids layer")
             grid = target[:15]
             return grid, grid[:12]
         # patch: a grid or a community
-        if target in set(idx.g_code[:-1].tolist()):
+        if target in placer.grid_codes:
             return target, target[:12]
         if target in idx.community_names:
             return None, target

@@ -283,6 +283,47 @@ class ResolveIn(BaseModel):
     matter_code: str | None = Field(None, max_length=8)
 
 
+class NoteIn(BaseModel):
+    """An optional note on a write without other input (recorded in the audit log)."""
+
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field("", max_length=500)
+
+
+class TaskOut(Out):
+    id: int
+    micro_grid_code: str
+    building_code: str | None = None
+    status: str
+    done_by: str | None = None
+
+
+class ResolveOut(BaseModel):
+    order_no: str
+    status: str
+    ticket_id: int
+
+
+class RosterOut(BaseModel):
+    area: str
+    kind: str
+    kind_label: str
+    summary: dict[str, int]
+    micro_grids: list[dict[str, Any]]
+    pseudonymised: bool = False
+
+
+GEOJSON = {
+    "schema": {
+        "type": "object",
+        "properties": {"type": {"type": "string"}, "features": {"type": "array", "items": {"type": "object"}}},
+    }
+}
+TEXT = {"schema": {"type": "string"}}
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
 class QueueOut(BaseModel):
     count: int
     orders: list[dict[str, Any]]
@@ -297,13 +338,13 @@ def list_orgs(store: StoreDep, community: str | None = None, kind: str | None = 
 
 
 @router.post("/people/orgs/sync", response_model=SyncOut)
-def sync_orgs(request: Request, store: StoreDep, principal: CurrentPrincipal) -> SyncOut:
+def sync_orgs(request: Request, store: StoreDep, principal: CurrentPrincipal, body: NoteIn | None = None) -> SyncOut:
     """Persist the alignment's party tree (admin: it touches every community)."""
     people_require(
         principal, "manage_orgs", ["*"] if principal and principal.role != "admin" else [], "syncing organisations"
     )
     counts = store.sync_orgs()
-    _audit(store, request, principal, "orgs-sync", [], json.dumps(counts))
+    _audit(store, request, principal, "orgs-sync", [], (body.note + " " if body else "") + json.dumps(counts))
     return SyncOut(**counts)
 
 
@@ -442,11 +483,11 @@ def unassign(assignment_id: IdPath, request: Request, store: StoreDep, principal
 
 
 @router.post("/people/follow", response_model=FollowOut)
-def follow(request: Request, store: StoreDep, principal: CurrentPrincipal) -> FollowOut:
+def follow(request: Request, store: StoreDep, principal: CurrentPrincipal, body: NoteIn | None = None) -> FollowOut:
     """After boundary edits: re-place people by building; residents' assignments kept, grid workers' flagged."""
     people_require(principal, "manage_orgs", [], "following boundary changes")
     report = store.follow_boundaries(placer=store.placer)  # get_people_store keeps it on the current generation
-    _audit(store, request, principal, "people-follow", report["moved_buildings"], "")
+    _audit(store, request, principal, "people-follow", report["moved_buildings"], body.note if body else "")
     return FollowOut(**report)
 
 
@@ -673,7 +714,7 @@ def add_tasks(body: TaskIn, request: Request, store: StoreDep, principal: Curren
 @router.post("/care/tasks/{task_id}/done", **documented(DoorTaskOut))
 def task_done(
     task_id: IdPath, body: TaskDoneIn, request: Request, store: StoreDep, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> TaskOut:
     from gridgis.people.care import complete_task, door_tasks
 
     task = next((t for t in door_tasks(store) if t["id"] == task_id), None)
@@ -682,7 +723,7 @@ def task_done(
     )
     out = complete_task(store, task_id, by=principal.name if principal else "?", note=body.note)
     _audit(store, request, principal, "task-done", [out["micro_grid_code"]], f"task {task_id}")
-    return out
+    return TaskOut(**out)
 
 
 @router.get("/care/tasks", response_model=TaskList)
@@ -797,7 +838,7 @@ def intake_queue(store: StoreDep, principal: CurrentPrincipal) -> QueueOut:
 @router.post("/intake/queue/{order_no}/resolve", **documented(Resolved))
 def intake_resolve(
     order_no: str, body: ResolveIn, request: Request, store: StoreDep, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> ResolveOut:
     """A person places a queued order (building, address or point; matter if missing): it becomes a ticket."""
     from gridgis.people.intake import resolve_queued
 
@@ -806,4 +847,4 @@ def intake_resolve(
         store, order_no, actor=principal.name if principal else "?", **body.model_dump(exclude_none=True)
     )
     _audit(store, request, principal, "intake-resolve", [order_no], f"ticket {out['ticket_id']}")
-    return out
+    return ResolveOut(**out)
