@@ -48,6 +48,13 @@ def test_the_geopackage_export_carries_phones_only_for_readers_who_may_see_them(
         listed = [w for v in grids["workers"] if v for w in _workers(v)]
         assert listed and all(w.get("name") for w in listed), holder
         assert all(bool(w.get("phone")) is sees for w in listed), holder
+        preview = httpx.post(
+            f"{site.base}/editing/import", content=r.content, headers=_headers(site, holder), timeout=60
+        )
+        assert preview.status_code == 200 and preview.json()["changes"]["features"] == [], (
+            holder,
+            preview.text,
+        )  # no edit
 
 
 def test_feature_history_carries_phones_only_for_readers_who_may_see_them(site):
