@@ -11,6 +11,7 @@ new codes inserts, missing codes deletes. Nothing is stored until the plan is co
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from gridgis.auth.privacy import without_contacts
 from gridgis.crs import STORAGE_CRS
 from gridgis.editing.changes import Edit, plain, row_properties
 from gridgis.errors import NotFoundError, Problem, ValidationError
@@ -42,8 +44,36 @@ def _for_file(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-def export_community(repo: Any, community: str, path: str | Path) -> dict[str, int]:
-    """Write community ``community`` to the GeoPackage ``path``; return the feature count per layer."""
+def _workers_list(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _keep_contacts_for(frame: gpd.GeoDataFrame, contacts: Callable[[str], bool] | None) -> gpd.GeoDataFrame:
+    """``frame`` with the workers' contacts left out of the rows whose code ``contacts`` refuses."""
+    if contacts is None or "workers" not in frame.columns:
+        return frame
+    out = frame.copy()
+    out["workers"] = [
+        w if contacts(str(code)) else without_contacts(_workers_list(w))
+        for code, w in zip(out["code"], out["workers"], strict=True)
+    ]
+    return out
+
+
+def export_community(
+    repo: Any, community: str, path: str | Path, contacts: Callable[[str], bool] | None = None
+) -> dict[str, int]:
+    """Write community ``community`` to the GeoPackage ``path``; return the feature count per layer.
+
+    ``contacts(code)`` says whether the workers' contacts (phones…) of feature ``code`` go into the
+    file (the API passes :func:`gridgis.auth.tokens.sees_personal_data` for the reader); ``None``
+    keeps them all (the CLI, run by the operator).
+    """
     path = Path(path)
     outline = repo.read_layer("communities", codes=[community])
     if not len(outline):
@@ -57,7 +87,9 @@ def export_community(repo: Any, community: str, path: str | Path) -> dict[str, i
         frame = _community_rows(repo, layer, community)
         counts[layer] = len(frame)
         if len(frame):
-            pyogrio.write_dataframe(_for_file(frame), path, layer=layer, driver="GPKG", append=True)
+            pyogrio.write_dataframe(
+                _for_file(_keep_contacts_for(frame, contacts)), path, layer=layer, driver="GPKG", append=True
+            )
     generation = repo.current_generation()
     meta = pd.DataFrame([{"community": community, "generation": generation.id if generation else 0}])
     pyogrio.write_dataframe(meta, path, layer=META_LAYER, driver="GPKG", append=True)
@@ -128,6 +160,8 @@ def plan_import(repo: Any, path: str | Path) -> ImportPlan:
             code = str(row["code"])
             props = row_properties(layer, row)
             old = by_code.pop(code, None)
+            if old is not None:
+                props = _contacts_kept(props, row_properties(layer, old))
             version = plain(row.get("version"))
             if old is None:
                 plan.edits.append(Edit(layer, "insert", code, props, row.geometry, None))
@@ -154,6 +188,15 @@ def plan_import(repo: Any, path: str | Path) -> ImportPlan:
     if plan.edits:
         plan.problems = service.check(repo, plan.edits)
     return plan
+
+
+def _contacts_kept(props: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """``props`` with the stored workers when the file holds them without the contacts its reader
+    was not given (an export for a reader outside the scope): leaving phones out is no edit."""
+    edited, kept = _workers_list(props.get("workers")), _workers_list(stored.get("workers"))
+    if edited and kept and edited != kept and without_contacts(kept) == edited:
+        return {**props, "workers": stored.get("workers")}
+    return props
 
 
 def commit_import(repo: Any, plan: ImportPlan, author: str, message: str) -> Any:

@@ -22,6 +22,7 @@ import numpy as np
 import shapely
 
 from gridgis import chinacoords
+from gridgis.auth.privacy import without_contacts
 from gridgis.errors import NotFoundError, ValidationError
 from gridgis.layers import LAYERS
 from gridgis.maps.geojson import geometry_json, plain
@@ -41,7 +42,9 @@ FULL_ZOOM = 16
 MAX_ZOOM = 22
 #: simplification tolerance in screen pixels
 TOLERANCE_PX = 0.6
-#: the properties each layer's tiles carry (popups need these; the rest is fetched on demand)
+#: the properties each layer's tiles carry (popups need these; the rest is fetched on demand).
+#: Tiles are cached per generation and shared by every reader, so workers go without their
+#: contacts (:func:`gridgis.auth.privacy.without_contacts`); phones only in the scoped feature API.
 TILE_PROPERTIES = {
     "streets": ("code", "name", "households", "population"),
     "communities": ("code", "name", "households", "population"),
@@ -106,6 +109,16 @@ def simplify_layer(layer: str, geoms: np.ndarray, z: int) -> np.ndarray:
     return np.asarray(shapely.simplify(geoms, tol, preserve_topology=True), dtype=object)
 
 
+def _without_contacts(workers: object) -> object:
+    """Workers (a list, or its JSON text) without their contacts."""
+    if isinstance(workers, str):
+        try:
+            return json.dumps(without_contacts(json.loads(workers)), ensure_ascii=False)
+        except ValueError:
+            return workers
+    return without_contacts(workers)
+
+
 @dataclass
 class LayerTiles:
     """One layer of one generation: properties pre-serialised, geometry per zoom built on demand."""
@@ -122,6 +135,9 @@ class LayerTiles:
     def from_frame(cls, layer: str, frame: gpd.GeoDataFrame) -> LayerTiles:
         cols = [c for c in TILE_PROPERTIES.get(layer, ("code", "name")) if c in frame.columns]
         records = frame[cols].to_dict(orient="records")
+        for r in records:  # one cached tile serves every reader: names and roles only, never contacts
+            if "workers" in r:
+                r["workers"] = _without_contacts(r["workers"])
         props = [
             json.dumps({k: plain(v) for k, v in r.items()}, ensure_ascii=False, separators=(",", ":")) for r in records
         ]

@@ -274,6 +274,16 @@ def test_unknown_format_and_missing_request(http):
     assert r.status_code == 404 and r.json()[0]["description"] == "Service request not found with id or token not-an-id"
 
 
+def test_an_id_beyond_the_stored_integers_is_an_open311_404_not_a_500(http):
+    for huge in ("118446744073709551615123456", "9223372036854775808", "²", "٣"):
+        r = http.get(f"/open311/v2/requests/{huge}.json")
+        assert r.status_code == 404, (huge, r.status_code, r.text)
+        assert r.json()[0]["code"] == 404 and "Service request not found" in r.json()[0]["description"], huge
+        listed = http.get("/open311/v2/requests.json", params={"service_request_id": huge})
+        assert listed.status_code == 400 and "service_request_id" in listed.json()[0]["description"], huge
+    assert http.get("/open311/v2/requests/9223372036854775807.json").status_code == 404  # the largest id: absent
+
+
 def test_real_captured_payloads_parse(georeport, validate):
     real = georeport / "fixtures-real-open311status"
     many = o311.parse_requests_xml((real / "requests_many.xml").read_bytes())

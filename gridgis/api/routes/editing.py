@@ -444,7 +444,7 @@ def export_gpkg(code: str, repository: RepositoryDep, reader: ReadPrincipal) -> 
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{code}.gpkg"
-        export_community(repository, code, path)
+        export_community(repository, code, path, contacts=lambda c: sees_personal_data(reader, "worker_contacts", c))
         data = path.read_bytes()
     return Response(data, media_type=GPKG, headers={"Content-Disposition": f'attachment; filename="{code}.gpkg"'})
 

@@ -216,9 +216,9 @@ def list_requests(fmt: str, request: Request) -> Response:
 
     def work() -> Response:
         ids = _csv(params, "service_request_id")
-        bad = [i for i in ids if not i.isdigit()]
+        bad = [i for i in ids if _request_id(i) is None]
         if bad:
-            raise ValidationError(f"service_request_id {bad[0]!r} is not a request id")
+            raise ValidationError(f"service_request_id {bad[0][:30]!r} is not a request id")
         codes = _csv(params, "service_code")
         for code in codes:
             if not store.catalogue.has(code):
@@ -230,7 +230,7 @@ def list_requests(fmt: str, request: Request) -> Response:
         if not ids or start is not None or end is not None:  # the spec's defaults and 90-day limit
             start, end = o311.request_window(start, end, datetime.now(UTC))
         tickets = store.list(
-            ids=[int(i) for i in ids] if ids else None,
+            ids=[int(i) for i in ids] if ids else None,  # each checked by _request_id
             status=statuses or None,
             matter=codes or None,
             since=start,
@@ -244,17 +244,33 @@ def list_requests(fmt: str, request: Request) -> Response:
     return _guard(fmt, work)
 
 
+def _request_id(text: str) -> int | None:
+    """The ticket id ``text`` names: ASCII digits within the stored integers (a signed 64-bit
+    integer), None otherwise (``"²".isdigit()`` is true, and 27 digits overflow the database).
+
+    >>> _request_id("42"), _request_id("9223372036854775808"), _request_id("²"), _request_id("-1")
+    (42, None, None, None)
+    """
+    from gridgis.api.inputs import INT64_MAX
+
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value <= INT64_MAX else None
+
+
 def _one(fmt: str, request: Request, request_id: str) -> Response:
     store = get_ticket_store(request)
 
     def work() -> Response:
-        if not request_id.isdigit():
-            raise NotFoundError(f"Service request not found with id or token {request_id}")
+        wanted = _request_id(request_id)
+        if wanted is None:  # no ticket can have it: the spec's not-found, in Open311's format
+            raise NotFoundError(f"Service request not found with id or token {request_id[:30]}")
         try:
-            ticket = store.get(int(request_id))
+            ticket = store.get(wanted)
         except NotFoundError:
             raise NotFoundError(f"Service request not found with id or token {request_id}") from None
-        extra = store.extra(int(request_id))
+        extra = store.extra(wanted)
         return _respond(fmt, [o311.service_request(ticket, store.catalogue, extra)], o311.requests_xml)
 
     return _guard(fmt, work)
