@@ -36,7 +36,9 @@ def _pass(client, tiles: list[tuple[int, int]], ext: str, encoding: str) -> tupl
     start = time.perf_counter()
     for layer in SHOWN:
         for x, y in tiles:
-            with client.stream("GET", f"/tiles/{layer}/{ZOOM}/{x}/{y}.{ext}", headers={"Accept-Encoding": encoding}) as r:
+            with client.stream(
+                "GET", f"/tiles/{layer}/{ZOOM}/{x}/{y}.{ext}", headers={"Accept-Encoding": encoding}
+            ) as r:
                 if r.status_code != 200:
                     raise RuntimeError(f"{r.url} answered {r.status_code}")
                 sent += sum(len(c) for c in r.iter_raw())
@@ -64,7 +66,11 @@ def run(scale: str = "small") -> list[dict]:
     counts = repo.counts()
     rows = [
         {"metric": "micro-grids in the store", "value": f"{counts['micro_grids']:,}", "unit": ""},
-        {"metric": f"requests for one screen (z{ZOOM}, {len(SHOWN)} layers × {len(tiles)} tiles)", "value": n, "unit": ""},
+        {
+            "metric": f"requests for one screen (z{ZOOM}, {len(SHOWN)} layers × {len(tiles)} tiles)",
+            "value": n,
+            "unit": "",
+        },
     ]
     labels = {
         "cold_s": ("screen time, cold (fresh server)", "s"),
@@ -75,14 +81,17 @@ def run(scale: str = "small") -> list[dict]:
     }
     for key, (label, unit) in labels.items():
         g, m = results["geojson"][key], results["mvt"][key]
-        value = lambda v: round(v, 3) if unit == "s" else int(v)  # noqa: E731
-        rows.append({"metric": f"GeoJSON {label}", "value": value(g), "unit": unit})
+        if unit == "s":
+            g, m = round(g, 3), round(m, 3)
+        else:
+            g, m = int(g), int(m)
+        rows.append({"metric": f"GeoJSON {label}", "value": g, "unit": unit})
         rows.append(
             {
                 "metric": f"MVT {label}",
-                "value": value(m),
+                "value": m,
                 "unit": unit,
-                "peer": f"GeoJSON {value(g):,}",
+                "peer": f"GeoJSON {g:,}",
                 "ratio": round(m / g, 3) if g else "",
             }
         )

@@ -215,7 +215,9 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     )
     # every answer above GZIP_MIN_BYTES is gzipped for a client that accepts it (item lists, tiles,
     # problems); answers a route already encoded itself pass through unchanged
-    app.add_middleware(GZipMiddleware, minimum_size=getattr(settings, "gzip_min_bytes", GZIP_MIN_BYTES), compresslevel=5)
+    app.add_middleware(
+        GZipMiddleware, minimum_size=getattr(settings, "gzip_min_bytes", GZIP_MIN_BYTES), compresslevel=5
+    )
     app.add_middleware(AccessLogMiddleware)
 
 

@@ -232,21 +232,24 @@ def mvt_encode(
     """
     import mapbox_vector_tile
 
-    minx, miny = _to_mercator(np.array([[bounds[0], bounds[1]]]))[0]
-    maxx, maxy = _to_mercator(np.array([[bounds[2], bounds[3]]]))[0]
+    (minx, miny), (maxx, maxy) = _to_mercator(np.array([bounds[:2], bounds[2:]], dtype=float))
     pad = (maxx - minx) * buffer_px / 256.0
+    scale = np.array([MVT_EXTENT / (maxx - minx), MVT_EXTENT / (maxy - miny)])
+    origin = np.array([minx, miny])
+
+    def to_tile(coords: np.ndarray) -> np.ndarray:  # lon/lat → tile units, y up (the encoder flips it)
+        return (_to_mercator(coords) - origin) * scale
+
+    lo, hi = -pad * scale[0], MVT_EXTENT + pad * scale[0]
     encoded = []
     for geom, props in features:
-        projected = shapely.transform(geom, _to_mercator)
-        clipped = shapely.clip_by_rect(projected, minx - pad, miny - pad, maxx + pad, maxy + pad)
+        projected = shapely.transform(geom, to_tile)
+        clipped = shapely.clip_by_rect(projected, lo, lo, hi, hi)
         if not clipped.is_empty and clipped.geom_type != "GeometryCollection":
             projected = clipped  # a mixed collection (a polygon touching the edge) keeps the whole shape
         values = {k: _mvt_value(v) for k, v in props.items()}
         encoded.append({"geometry": projected, "properties": {k: v for k, v in values.items() if v is not None}})
-    return mapbox_vector_tile.encode(
-        [{"name": layer, "features": encoded}],
-        default_options={"quantize_bounds": (minx, miny, maxx, maxy), "extents": MVT_EXTENT},
-    )
+    return mapbox_vector_tile.encode([{"name": layer, "features": encoded}], default_options={"extents": MVT_EXTENT})
 
 
 class TileCache:
