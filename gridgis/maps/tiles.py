@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -117,6 +118,8 @@ class LayerTiles:
     names: list[str]
     _zooms: dict[tuple[int, str], tuple[list[str | None], shapely.STRtree]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: encoded MVT tiles of this generation, least recently used dropped beyond MVT_CACHE_TILES
+    _mvt: OrderedDict[tuple[int, int, int, int, int, str], tuple[bytes, int]] = field(default_factory=OrderedDict)
 
     @classmethod
     def from_frame(cls, layer: str, frame: gpd.GeoDataFrame) -> LayerTiles:
@@ -190,18 +193,32 @@ class LayerTiles:
         zoom = z if zoom is None else zoom
         if zoom < z:
             raise ValidationError(f"display zoom {zoom} is below the tile's zoom {z}; ask for zoom ≥ z")
+        key = (z, x, y, buffer_px, zoom, system)
+        with self._lock:
+            cached = self._mvt.get(key)
+            if cached is not None:
+                self._mvt.move_to_end(key)
+                return cached
         minx, miny, maxx, maxy = tile_bounds(z, x, y)
-        if zoom < MIN_ZOOM.get(self.layer, 0):
-            return mvt_encode(self.layer, [], (minx, miny, maxx, maxy), buffer_px), 0
-        pad = (maxx - minx) * buffer_px / (256.0 * 2 ** (zoom - z))
-        texts, tree = self.zoom(zoom, system)
-        hits = np.sort(tree.query(shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad), predicate="intersects"))
-        features = [(tree.geometries[i], json.loads(self.props[i])) for i in hits.tolist() if texts[i] is not None]
-        return mvt_encode(self.layer, features, (minx, miny, maxx, maxy), buffer_px), len(features)
+        features: list[tuple[shapely.Geometry, dict]] = []
+        if zoom >= MIN_ZOOM.get(self.layer, 0):
+            pad = (maxx - minx) * buffer_px / (256.0 * 2 ** (zoom - z))
+            texts, tree = self.zoom(zoom, system)
+            box = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
+            hits = np.sort(tree.query(box, predicate="intersects"))
+            features = [(tree.geometries[i], json.loads(self.props[i])) for i in hits.tolist() if texts[i] is not None]
+        built = (mvt_encode(self.layer, features, (minx, miny, maxx, maxy), buffer_px), len(features))
+        with self._lock:
+            self._mvt[key] = built
+            while len(self._mvt) > MVT_CACHE_TILES:
+                self._mvt.popitem(last=False)
+        return built
 
 
 #: MVT grid units per tile side
 MVT_EXTENT = 4096
+#: encoded MVT tiles kept per layer and generation (a tile is a pure function of both)
+MVT_CACHE_TILES = 2048
 _MERCATOR_R = 6378137.0
 
 
