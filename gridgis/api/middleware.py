@@ -8,6 +8,8 @@
   request (method, path, status, duration in ms, request id) on the ``gridgis.access`` logger,
   and every other line logged while serving it carries the same ``request_id``
   (:mod:`gridgis.logs`).
+- Answers of :data:`GZIP_MIN_BYTES` or more are gzipped for clients that accept it
+  (Starlette's ``GZipMiddleware``, between the input limits and the access log).
 - CORS is closed unless ``settings.cors_origins`` names origins.
 """
 
@@ -21,6 +23,7 @@ import uuid
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridgis.api.bodies import DEFAULT_MAX_JSON_DEPTH, check_json_depth, is_json_type
@@ -29,6 +32,8 @@ from gridgis.logs import configure_logging, request_id
 from gridgis.settings import Settings
 
 access_log = logging.getLogger("gridgis.access")
+#: answers at least this long (bytes) are gzipped when the client sends ``Accept-Encoding: gzip``
+GZIP_MIN_BYTES = 1000
 
 
 class InputLimitMiddleware:
@@ -207,6 +212,11 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         InputLimitMiddleware,
         limit=settings.max_body_bytes,
         max_json_depth=getattr(settings, "max_json_depth", DEFAULT_MAX_JSON_DEPTH),
+    )
+    # every answer above GZIP_MIN_BYTES is gzipped for a client that accepts it (item lists, tiles,
+    # problems); answers a route already encoded itself pass through unchanged
+    app.add_middleware(
+        GZipMiddleware, minimum_size=getattr(settings, "gzip_min_bytes", GZIP_MIN_BYTES), compresslevel=5
     )
     app.add_middleware(AccessLogMiddleware)
 

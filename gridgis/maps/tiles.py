@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -130,6 +131,8 @@ class LayerTiles:
     names: list[str]
     _zooms: dict[tuple[int, str], tuple[list[str | None], shapely.STRtree]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: encoded MVT tiles of this generation, least recently used dropped beyond MVT_CACHE_TILES
+    _mvt: OrderedDict[tuple[int, int, int, int, int, str], tuple[bytes, int]] = field(default_factory=OrderedDict)
 
     @classmethod
     def from_frame(cls, layer: str, frame: gpd.GeoDataFrame) -> LayerTiles:
@@ -190,6 +193,96 @@ class LayerTiles:
             if texts[i] is not None
         ]
         return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}", len(parts)
+
+    def mvt(
+        self,
+        z: int,
+        x: int,
+        y: int,
+        buffer_px: int = 8,
+        zoom: int | None = None,
+        system: chinacoords.ChinaSystem = "wgs84",
+    ) -> tuple[bytes, int]:
+        """The Mapbox Vector Tile of ``z/x/y`` and its feature count: the same simplified features as
+        :meth:`tile` (one MVT layer named after the layer; the code is the ``code`` property), clipped to
+        the tile plus ``buffer_px`` and quantised to :data:`MVT_EXTENT` in web-mercator."""
+        zoom = z if zoom is None else zoom
+        if zoom < z:
+            raise ValidationError(f"display zoom {zoom} is below the tile's zoom {z}; ask for zoom ≥ z")
+        key = (z, x, y, buffer_px, zoom, system)
+        with self._lock:
+            cached = self._mvt.get(key)
+            if cached is not None:
+                self._mvt.move_to_end(key)
+                return cached
+        minx, miny, maxx, maxy = tile_bounds(z, x, y)
+        features: list[tuple[shapely.Geometry, dict]] = []
+        if zoom >= MIN_ZOOM.get(self.layer, 0):
+            pad = (maxx - minx) * buffer_px / (256.0 * 2 ** (zoom - z))
+            texts, tree = self.zoom(zoom, system)
+            box = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
+            hits = np.sort(tree.query(box, predicate="intersects"))
+            features = [(tree.geometries[i], json.loads(self.props[i])) for i in hits.tolist() if texts[i] is not None]
+        built = (mvt_encode(self.layer, features, (minx, miny, maxx, maxy), buffer_px), len(features))
+        with self._lock:
+            self._mvt[key] = built
+            while len(self._mvt) > MVT_CACHE_TILES:
+                self._mvt.popitem(last=False)
+        return built
+
+
+#: MVT grid units per tile side
+MVT_EXTENT = 4096
+#: encoded MVT tiles kept per layer and generation (a tile is a pure function of both)
+MVT_CACHE_TILES = 2048
+_MERCATOR_R = 6378137.0
+
+
+def _to_mercator(coords: np.ndarray) -> np.ndarray:
+    lon = np.radians(coords[:, 0])
+    lat = np.radians(np.clip(coords[:, 1], -85.05112878, 85.05112878))
+    return np.column_stack([_MERCATOR_R * lon, _MERCATOR_R * np.log(np.tan(np.pi / 4 + lat / 2))])
+
+
+def _mvt_value(value: object) -> str | int | float | bool | None:
+    """An MVT property value: scalars as they are, lists and objects as JSON text, ``None`` dropped."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def mvt_encode(
+    layer: str,
+    features: list[tuple[shapely.Geometry, dict]],
+    bounds: tuple[float, float, float, float],
+    buffer_px: int = 8,
+) -> bytes:
+    """Encode ``(geometry in lon/lat, properties)`` pairs as one MVT layer of the tile with ``bounds``.
+
+    Geometry is projected to web-mercator (EPSG:3857) and clipped to the tile plus ``buffer_px``
+    (a feature whose clip is empty or mixed keeps its whole geometry, so a tile holds the same features as
+    the GeoJSON tile).
+    """
+    import mapbox_vector_tile
+
+    (minx, miny), (maxx, maxy) = _to_mercator(np.array([bounds[:2], bounds[2:]], dtype=float))
+    pad = (maxx - minx) * buffer_px / 256.0
+    scale = np.array([MVT_EXTENT / (maxx - minx), MVT_EXTENT / (maxy - miny)])
+    origin = np.array([minx, miny])
+
+    def to_tile(coords: np.ndarray) -> np.ndarray:  # lon/lat → tile units, y up (the encoder flips it)
+        return (_to_mercator(coords) - origin) * scale
+
+    lo, hi = -pad * scale[0], MVT_EXTENT + pad * scale[0]
+    encoded = []
+    for geom, props in features:
+        projected = shapely.transform(geom, to_tile)
+        clipped = shapely.clip_by_rect(projected, lo, lo, hi, hi)
+        if not clipped.is_empty and clipped.geom_type != "GeometryCollection":
+            projected = clipped  # a mixed collection (a polygon touching the edge) keeps the whole shape
+        values = {k: _mvt_value(v) for k, v in props.items()}
+        encoded.append({"geometry": projected, "properties": {k: v for k, v in values.items() if v is not None}})
+    return mapbox_vector_tile.encode([{"name": layer, "features": encoded}], default_options={"extents": MVT_EXTENT})
 
 
 class TileCache:

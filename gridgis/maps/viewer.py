@@ -63,6 +63,23 @@ def tile(
     return text, n, gen
 
 
+def mvt_tile(
+    repository: Any,
+    cache: TileCache,
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    zoom: int | None = None,
+    system: ChinaSystem = "wgs84",
+) -> tuple[bytes, int, Any]:
+    """The Mapbox Vector Tile of :func:`tile`'s features, its feature count and its generation."""
+    gen = generation_key(repository)
+    tiles = cache.layer(gen, layer, lambda name: repository.read_layer(name))
+    data, n = tiles.mvt(z, x, y, zoom=zoom, system=system)
+    return data, n, gen
+
+
 def warm(repository: Any, cache: TileCache, zooms: int = 1) -> None:
     """Load every layer and simplify it for its first ``zooms`` zoom levels (run in the background).
 

@@ -154,9 +154,8 @@ def geojson_tile(
     crs: Annotated[Literal["wgs84", "gcj02"], Query(description="gcj02 lines up with AMap tiles")] = "wgs84",
 ) -> Response:
     text, count, gen = service.tile(repository, _cache(request), layer, z, x, y, zoom, crs)
-    etag = f'"g{gen}-{layer}-{z}-{x}-{y}-{zoom if zoom is not None else z}-{crs}"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-    if request.headers.get("if-none-match") == etag:
+    headers = _tile_headers(gen, layer, z, x, y, zoom, crs, "geojson")
+    if request.headers.get("if-none-match") == headers["ETag"]:
         return Response(status_code=304, headers=headers)
     body = text.encode("utf-8")
     if len(body) > 1400 and "gzip" in request.headers.get("accept-encoding", ""):
@@ -164,6 +163,45 @@ def geojson_tile(
         headers["Content-Encoding"] = "gzip"
     headers["X-Feature-Count"] = str(count)
     return Response(body, media_type="application/geo+json", headers=headers)
+
+
+def _tile_headers(gen: object, layer: str, z: int, x: int, y: int, zoom: int | None, crs: str, kind: str) -> dict:
+    """ETag (one per generation, layer, tile, display zoom, CRS and format) and caching headers of a tile."""
+    suffix = "" if kind == "geojson" else f"-{kind}"
+    etag = f'"g{gen}-{layer}-{z}-{x}-{y}-{zoom if zoom is not None else z}-{crs}{suffix}"'
+    return {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+
+
+@router.get(
+    "/tiles/{layer}/{z}/{x}/{y}.mvt",
+    summary="A Mapbox Vector Tile: the GeoJSON tile's features, one MVT layer named after the layer",
+    responses={
+        200: {
+            "description": "the tile (protobuf); the feature code is the `code` property",
+            "content": {"application/vnd.mapbox-vector-tile": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        304: {"description": "the tile is unchanged (If-None-Match)"},
+    },
+)
+def mvt_tile(
+    request: Request,
+    repository: RepositoryDep,
+    layer: LayerName,
+    z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
+    x: Annotated[int, Path(ge=0)],
+    y: Annotated[int, Path(ge=0)],
+    zoom: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_ZOOM, description="display zoom to simplify for (default z; z+2 makes a 1,024-px tile)"),
+    ] = None,
+    crs: Annotated[Literal["wgs84", "gcj02"], Query(description="gcj02 lines up with AMap tiles")] = "wgs84",
+) -> Response:
+    data, count, gen = service.mvt_tile(repository, _cache(request), layer, z, x, y, zoom, crs)
+    headers = _tile_headers(gen, layer, z, x, y, zoom, crs, "mvt")
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
+    headers["X-Feature-Count"] = str(count)
+    return Response(data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
 
 
 @router.get(
