@@ -174,8 +174,8 @@ def dry_runs(scale: str = "small", folder: str | None = None) -> list[dict]:
 
     from gridgis.auth.store import TokenStore, ensure_tables
     from gridgis.editing.operations import move_boundary as move
-    from gridgis.editing.testing import live_api
     from gridgis.storage import Repository
+    from tests.support.editing import live_api
 
     city = _sample_city(scale, folder)
     path = tempfile.mkdtemp(prefix="bench_dry_") + "/g.db"
@@ -248,8 +248,8 @@ def _http_rows(city: dict[str, gpd.GeoDataFrame], code: str) -> dict:
     import httpx
 
     from gridgis.auth.store import TokenStore, ensure_tables
-    from gridgis.editing.testing import live_api
     from gridgis.storage import Repository
+    from tests.support.editing import live_api
 
     path = tempfile.mkdtemp(prefix="bench_editing_") + "/g.db"
     repo = Repository(f"sqlite:///{path}")

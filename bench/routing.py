@@ -2,7 +2,7 @@
 and single-lookup latency.
 
 ``run("city")``: 1,000,000 uniform points over the city-scale sample (``generate_city(scale="city")``,
-~37,000 micro-grids; the synthetic lattice city of :mod:`gridgis.routing.synthetic` when the
+~37,000 micro-grids; the synthetic lattice city of :mod:`gridgis.sample.lattice` when the
 generator is unavailable). ``run("small")``: 200,000 points over the committed sample city.
 
 Every peer gets the same points and polygons; the answers are compared point by point (the
@@ -32,7 +32,7 @@ def _city(scale: str) -> tuple[dict, str]:
         city = generate_city(scale=scale, tickets=0)
         return {k: v for k, v in city.items() if k in keep}, f"gridgis.sample.generate_city(scale={scale!r})"
     except Exception as err:  # noqa: BLE001 - the generator is another area's; fall back to the synthetic lattice
-        from gridgis.routing.synthetic import synthetic_city
+        from gridgis.sample.lattice import synthetic_city
 
         n = 64 if scale == "city" else 20
         return synthetic_city(n, n, micro=3), f"synthetic_city({n}x{n}x9) (generator failed: {err})"
@@ -62,7 +62,7 @@ def _postgis(micro: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray) -> tuple[flo
     import psycopg
     import sqlalchemy as sa
 
-    from gridgis.storage.testing import temporary_postgis_database
+    from tests.support.storage import temporary_postgis_database
 
     with temporary_postgis_database(prefix="gridgis_bench_routing") as url:
         conninfo = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

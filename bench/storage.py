@@ -133,7 +133,7 @@ def _bench_repo(
 
 
 def run(scale: str = "small") -> list[dict]:
-    from gridgis.storage.testing import temporary_postgis_database
+    from tests.support.storage import temporary_postgis_database
 
     frame = micro_grids(SIZES.get(scale, SIZES["small"]))
     check_s, checked = _timed(lambda: check_frame(get_spec("micro_grids"), frame))

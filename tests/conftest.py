@@ -45,12 +45,12 @@ def shared_data() -> Path:
 
 
 # --------------------------------------------------------------------------- storage fixtures
-# (owned by the storage area; see gridgis/storage/testing.py)
+# (owned by the storage area; see tests/support/storage.py)
 @pytest.fixture(scope="session")
 def postgis_server() -> str:
     """The base URL of the PostGIS test server; skips (a failure in CI) when it cannot be reached."""
     from gridgis.errors import StorageUnavailableError
-    from gridgis.storage.testing import create_database, drop_database, test_postgis_url, unique_name
+    from tests.support.storage import create_database, drop_database, test_postgis_url, unique_name
 
     url = test_postgis_url()
     probe = unique_name("gridgis_probe")
@@ -65,7 +65,7 @@ def postgis_server() -> str:
 @pytest.fixture(scope="session")
 def postgis_template(postgis_server: str):
     """Name of a session-wide database with PostGIS and the gridgis schema, copied by fresh databases."""
-    from gridgis.storage.testing import postgis_template as make_template
+    from tests.support.storage import postgis_template as make_template
 
     with make_template(postgis_server) as name:
         yield name
@@ -74,7 +74,7 @@ def postgis_template(postgis_server: str):
 @pytest.fixture(scope="session")
 def postgis_url(postgis_server: str, postgis_template: str):
     """URL of a session-wide PostGIS database with the gridgis schema (shared by the session's tests)."""
-    from gridgis.storage.testing import temporary_postgis_database
+    from tests.support.storage import temporary_postgis_database
 
     with temporary_postgis_database(postgis_server, template=postgis_template) as url:
         yield url
@@ -84,7 +84,7 @@ def postgis_url(postgis_server: str, postgis_template: str):
 def repository_postgis_url(postgis_server: str, postgis_template: str):
     """The session database behind ``make_repository("postgis")``: emptied before each use, so it
     is kept apart from ``postgis_url``, whose contents tests may share."""
-    from gridgis.storage.testing import temporary_postgis_database
+    from tests.support.storage import temporary_postgis_database
 
     with temporary_postgis_database(postgis_server, template=postgis_template) as url:
         yield url
@@ -120,7 +120,7 @@ def make_repository(request, tmp_path):
     from contextlib import ExitStack
 
     from gridgis.storage import Repository
-    from gridgis.storage.testing import empty_database, temporary_postgis_database
+    from tests.support.storage import empty_database, temporary_postgis_database
 
     stack = ExitStack()
     made: list = []

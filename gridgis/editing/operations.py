@@ -95,7 +95,7 @@ def move_boundary(
     Only the union of the two features is redistributed, so the coverage stays exactly as it
     was outside them. Households move with the area (by area share).
 
-    >>> from gridgis.editing.examples import tiny_city
+    >>> from gridgis.sample.tiny import tiny_city
     >>> from shapely.geometry import box
     >>> g = tiny_city()["grids"]
     >>> edits = move_boundary(g, "110105001001001", "110105001001002", box(116.400, 39.900, 116.406, 39.910))
@@ -221,7 +221,7 @@ def transfer_compound(
 ) -> list[Edit]:
     """Hand compound ``compound_code`` (its area and households) to grid ``to_grid``.
 
-    >>> from gridgis.editing.examples import tiny_city
+    >>> from gridgis.sample.tiny import tiny_city
     >>> c = tiny_city()
     >>> [e.code for e in transfer_compound(c["grids"], c["compounds"], "110105001001Q002", "110105001001001")]
     ['110105001001002', '110105001001001']
@@ -249,7 +249,7 @@ def transfer_buildings(
 def next_free_code(grids: gpd.GeoDataFrame, community: str, taken: set[str] | None = None) -> str:
     """The first unused grid code of ``community``.
 
-    >>> from gridgis.editing.examples import tiny_city
+    >>> from gridgis.sample.tiny import tiny_city
     >>> next_free_code(tiny_city()["grids"], "110105001001")
     '110105001001003'
     """
@@ -266,7 +266,7 @@ def split_grid(
 ) -> list[Edit]:
     """Cut grid ``code`` in two along ``line``; the larger part keeps the code.
 
-    >>> from gridgis.editing.examples import tiny_city
+    >>> from gridgis.sample.tiny import tiny_city
     >>> from shapely.geometry import LineString
     >>> edits = split_grid(tiny_city()["grids"], "110105001001001", LineString([(116.399, 39.904), (116.406, 39.904)]))
     >>> [(e.op, e.code, e.properties["households"]) for e in edits]  # the neighbour gains the cut's end vertex
@@ -310,7 +310,7 @@ def split_grid(
 def merge_grids(grids: gpd.GeoDataFrame, codes: list[str], name: str | None = None) -> list[Edit]:
     """Merge neighbouring grids of one community into the first of ``codes``; the others are deleted.
 
-    >>> from gridgis.editing.examples import tiny_city
+    >>> from gridgis.sample.tiny import tiny_city
     >>> edits = merge_grids(tiny_city()["grids"], ["110105001001001", "110105001001002"])
     >>> [(e.op, e.code) for e in edits]
     [('update', '110105001001001'), ('delete', '110105001001002')]
@@ -411,7 +411,7 @@ def fit_children(edits: list[Edit], children: gpd.GeoDataFrame, layer: str = "mi
 
     Shared edges are noded as in :func:`node_coverage`, so the children stay edge to edge.
 
-    >>> from gridgis.editing.examples import tiny_city
+    >>> from gridgis.sample.tiny import tiny_city
     >>> from shapely.geometry import box
     >>> city = tiny_city()
     >>> edits = move_boundary(city["grids"], "110105001001001", "110105001001002", box(116.400, 39.900, 116.406, 39.910))

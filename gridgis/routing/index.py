@@ -184,7 +184,7 @@ class RoutingIndex:
 
         Examples
         --------
-        >>> from gridgis.routing.synthetic import synthetic_city
+        >>> from gridgis.sample.lattice import synthetic_city
         >>> index = RoutingIndex.build(synthetic_city(2, 2, micro=2, per_community=2))
         >>> index.route(121.5005, 31.2204).micro_grid_code
         '31011500100100303'

@@ -18,8 +18,8 @@ from gridgis.auth.tokens import (
     split_token,
     token_of_header,
 )
-from gridgis.editing.testing import editing_server, seeded_repository
 from gridgis.errors import AuthError, ForbiddenError, ValidationError
+from tests.support.editing import editing_server, seeded_repository
 
 
 @pytest.fixture()

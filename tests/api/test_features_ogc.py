@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gridgis.editing.testing import editing_server
+from tests.support.editing import editing_server
 
 G1 = "110105001001001"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gridgis.editing.testing import editing_server
+from tests.support.editing import editing_server
 
 A = "110105001001"
 G1, G2 = A + "001", A + "002"

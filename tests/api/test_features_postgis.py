@@ -8,9 +8,9 @@ import httpx
 import pytest
 import shapely
 
-from gridgis.editing.testing import editing_server
 from gridgis.errors import StorageUnavailableError
-from gridgis.storage.testing import temporary_postgis_database
+from tests.support.editing import editing_server
+from tests.support.storage import temporary_postgis_database
 
 pytestmark = pytest.mark.postgis
 G1, G2 = "110105001001001", "110105001001002"

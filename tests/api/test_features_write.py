@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from gridgis.auth.store import AuditLog
-from gridgis.editing.testing import editing_server
+from tests.support.editing import editing_server
 
 G1, G2 = "110105001001001", "110105001001002"
 B1 = "110105001002001"

@@ -14,8 +14,8 @@ import sys
 import pyogrio
 import pytest
 
-from gridgis.editing.examples import tiny_city
-from gridgis.editing.testing import editing_server
+from gridgis.sample.tiny import tiny_city
+from tests.support.editing import editing_server
 
 READER = r"""
 import json, sys, pyogrio

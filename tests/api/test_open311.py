@@ -11,12 +11,12 @@ import pytest
 import shapely
 
 from gridgis.api import create_app
-from gridgis.routing.synthetic import synthetic_city
+from gridgis.sample.lattice import synthetic_city
 from gridgis.settings import get_settings
 from gridgis.storage import Repository
 from gridgis.tickets import open311 as o311
 from gridgis.tickets.catalogue import default_catalogue
-from gridgis.tickets.testing import admin_headers, live_server
+from tests.support.tickets import admin_headers, live_server
 
 jsonschema = pytest.importorskip("jsonschema")
 

@@ -23,8 +23,8 @@ import json
 import httpx
 import pytest
 
-from gridgis.editing.testing import editing_server
 from tests.api.qgiskit import Qgis332, sample_store
+from tests.support.editing import editing_server
 
 G1, G2 = "110105001001001", "110105001001002"
 EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
@@ -244,9 +244,9 @@ SC = "310115005039Q001"  # a compound of the same community
 
 @pytest.fixture()
 def sample(tmp_path):
-    from gridgis.editing.testing import live_api
     from gridgis.settings import get_settings
     from gridgis.storage import Repository
+    from tests.support.editing import live_api
 
     path = tmp_path / "sample.db"
     tokens = sample_store(path)

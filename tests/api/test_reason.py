@@ -30,7 +30,7 @@ def test_only_a_response_head_carrying_the_header_gets_a_new_reason_phrase():
 
 
 def test_a_live_server_sends_the_reason_in_the_status_line_and_the_header(tmp_path):
-    from gridgis.editing.testing import editing_server
+    from tests.support.editing import editing_server
 
     with editing_server(str(tmp_path / "g.db")) as (base, _tokens, _repo):
         r = httpx.get(f"{base}/collections/nowhere/items")

@@ -6,10 +6,10 @@ import httpx
 import pytest
 
 from gridgis.api import create_app
-from gridgis.routing.synthetic import synthetic_city
+from gridgis.sample.lattice import synthetic_city
 from gridgis.settings import get_settings
 from gridgis.storage import Repository
-from gridgis.tickets.testing import admin_headers, live_server
+from tests.support.tickets import admin_headers, live_server
 
 
 @pytest.fixture(scope="module")

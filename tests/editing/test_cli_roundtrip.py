@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from gridgis.auth.store import TokenStore
 from gridgis.cli import app
-from gridgis.editing.testing import seeded_repository
 from gridgis.storage.model import FeatureChange
+from tests.support.editing import seeded_repository
 
 A = "110105001001"
 G1, G2 = A + "001", A + "002"

@@ -7,9 +7,9 @@ import pytest
 import shapely
 from shapely.geometry import LineString, mapping
 
-from gridgis.editing.examples import COMMUNITY_A
-from gridgis.editing.testing import editing_server
 from gridgis.layers.coverage import check_coverage
+from gridgis.sample.tiny import COMMUNITY_A
+from tests.support.editing import editing_server
 
 G1, G2 = COMMUNITY_A + "001", COMMUNITY_A + "002"
 

@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from shapely.geometry import Point, box
 
 from gridgis.editing import service
-from gridgis.editing.examples import COMMUNITY_A
 from gridgis.editing.history import changed_piece, diff_geojson, tickets_frame
 from gridgis.editing.operations import move_boundary
-from gridgis.editing.testing import seeded_repository
+from gridgis.sample.tiny import COMMUNITY_A
+from tests.support.editing import seeded_repository
 
 G1, G2 = COMMUNITY_A + "001", COMMUNITY_A + "002"
 

@@ -7,8 +7,8 @@ import shapely
 
 from gridgis.editing import service
 from gridgis.editing.changes import Edit
-from gridgis.editing.examples import COMMUNITY_A, tiny_city
 from gridgis.errors import ValidationError
+from gridgis.sample.tiny import COMMUNITY_A, tiny_city
 from gridgis.storage.model import FeatureChange
 
 SPOT = shapely.box(116.4001, 39.9001, 116.4003, 39.9003)

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from shapely.geometry import LineString, box
 
 from gridgis.editing.changes import Edit
-from gridgis.editing.examples import COMMUNITY_A, COMMUNITY_B, tiny_city
 from gridgis.editing.operations import (
     apply_proposal,
     clip_children,
@@ -22,6 +21,7 @@ from gridgis.editing.operations import (
 )
 from gridgis.editing.validate import validate_edits
 from gridgis.errors import ValidationError
+from gridgis.sample.tiny import COMMUNITY_A, COMMUNITY_B, tiny_city
 
 G1, G2 = COMMUNITY_A + "001", COMMUNITY_A + "002"
 CITY = tiny_city()

@@ -6,8 +6,8 @@ import pytest
 from shapely.geometry import Point, Polygon, box
 
 from gridgis.editing.changes import Edit, row_properties
-from gridgis.editing.examples import COMMUNITY_A, tiny_city
 from gridgis.editing.validate import validate_edits
+from gridgis.sample.tiny import COMMUNITY_A, tiny_city
 
 G1, G2 = COMMUNITY_A + "001", COMMUNITY_A + "002"
 
@@ -118,7 +118,7 @@ def test_an_unknown_code_in_an_update_is_one_problem(city):
 
 
 def test_growing_a_community_beyond_its_grids_is_a_gap_and_shrinking_it_leaves_children_outside(city):
-    from gridgis.editing.examples import COMMUNITY_B
+    from gridgis.sample.tiny import COMMUNITY_B
 
     grown = _update(city, "communities", COMMUNITY_A, box(116.400, 39.900, 116.410, 39.912))
     kinds_grown = kinds(validate_edits(city, [grown]))

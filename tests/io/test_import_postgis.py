@@ -14,7 +14,7 @@ pytestmark = pytest.mark.postgis
 @pytest.fixture
 def postgis_url():
     from gridgis.errors import StorageUnavailableError
-    from gridgis.storage.testing import temporary_postgis_database
+    from tests.support.storage import temporary_postgis_database
 
     try:
         with temporary_postgis_database(prefix="gridgis_t_io") as url:

@@ -51,11 +51,11 @@ class Site:
 @contextmanager
 def access_site(prefix: str = "gridgis_sec") -> Iterator[Site]:
     from gridgis.auth.store import TokenStore, ensure_tables
-    from gridgis.editing.testing import live_api
     from gridgis.io import read_city
     from gridgis.settings import get_settings
     from gridgis.storage import Repository
-    from gridgis.storage.testing import temporary_postgis_database, test_postgis_url
+    from tests.support.editing import live_api
+    from tests.support.storage import temporary_postgis_database, test_postgis_url
 
     city = {k: v for k, v in read_city(SAMPLE).items() if k != "tickets"}
     with temporary_postgis_database(test_postgis_url(), prefix=prefix) as url:

@@ -6,7 +6,7 @@ import pytest
 
 from gridgis.io import read_city
 from gridgis.storage import Repository
-from gridgis.storage.testing import temporary_postgis_database, test_postgis_url
+from tests.support.storage import temporary_postgis_database, test_postgis_url
 
 
 @pytest.fixture

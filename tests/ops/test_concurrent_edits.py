@@ -56,8 +56,8 @@ def served_city():
     from gridgis.io import read_city
     from gridgis.settings import get_settings
     from gridgis.storage import Repository
-    from gridgis.storage.testing import temporary_postgis_database, test_postgis_url
     from tests.live import LiveServer
+    from tests.support.storage import temporary_postgis_database, test_postgis_url
 
     sample = Path(__file__).resolve().parents[2] / "data" / "geojson"
     try:

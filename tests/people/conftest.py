@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from gridgis.routing.synthetic import synthetic_city
+from gridgis.sample.lattice import synthetic_city
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from gridgis.auth.store import TokenStore, ensure_tables
 from gridgis.people.intake import sign
 from gridgis.settings import get_settings
 from gridgis.storage import Repository
-from gridgis.tickets.testing import live_server
+from tests.support.tickets import live_server
 
 B = [f"310115001001Q001B00{i}" for i in range(1, 7)]
 SECRET = "test-hmac-secret"

@@ -20,7 +20,7 @@ def server(tmp_path_factory, people_template, small_placer):
     from gridgis.people.store import PeopleStore
     from gridgis.settings import get_settings
     from gridgis.storage import Repository
-    from gridgis.tickets.testing import live_server
+    from tests.support.tickets import live_server
 
     path = tmp_path_factory.mktemp("people-viewer") / "v.db"
     shutil.copyfile(people_template, path)

@@ -9,7 +9,7 @@ import pytest
 import shapely
 
 from gridgis.routing import RoutingIndex
-from gridgis.routing.synthetic import synthetic_city
+from gridgis.sample.lattice import synthetic_city
 
 GRID_A = "310115001001001"
 GRID_B = "310115001001002"

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridgis.routing.cells import CellLocator
-from gridgis.routing.synthetic import synthetic_city
+from gridgis.sample.lattice import synthetic_city
 
 CITY = synthetic_city(5, 4, micro=3, jitter=0.35, seed=3, grids_without_micro=0)
 POLYS = CITY["micro_grids"].geometry.values

@@ -9,7 +9,7 @@ from shapely.geometry import Polygon, box
 
 from gridgis.errors import ConflictError, NotFoundError, PreconditionFailedError, ValidationError
 from gridgis.storage import FeatureChange
-from gridgis.storage.testing import tiny_city
+from tests.support.storage import tiny_city
 
 GRID1 = "110105001001001"
 GRID2 = "110105001001002"

@@ -10,7 +10,7 @@ from shapely.geometry import box
 
 from gridgis.errors import NotFoundError, ValidationError
 from gridgis.storage import FeatureChange
-from gridgis.storage.testing import tiny_city
+from tests.support.storage import tiny_city
 
 GRID1 = "110105001001001"
 GRID2 = "110105001001002"

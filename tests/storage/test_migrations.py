@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 
 from gridgis.storage import Repository
 from gridgis.storage.repository import MIGRATIONS
-from gridgis.storage.testing import temporary_postgis_database
+from tests.support.storage import temporary_postgis_database
 
 
 def _script() -> ScriptDirectory:

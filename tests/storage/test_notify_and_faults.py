@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from gridgis.errors import StorageUnavailableError, ValidationError
 from gridgis.storage import FeatureChange, Repository
-from gridgis.storage.testing import tiny_city
+from tests.support.storage import tiny_city
 
 GRID1 = "110105001001001"
 WAIT = 30  # seconds: an upper bound for a notification to arrive, not a speed expectation

@@ -9,7 +9,7 @@ from shapely.geometry import Polygon, box
 
 from gridgis.errors import NotFoundError, ValidationError
 from gridgis.layers import LAYERS, get_spec
-from gridgis.storage.testing import tiny_city
+from tests.support.storage import tiny_city
 
 GRID1 = "110105001001001"
 GRID2 = "110105001001002"

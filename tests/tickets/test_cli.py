@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from gridgis.cli import app
 from gridgis.cli.demo import DemoContext
-from gridgis.routing.synthetic import synthetic_city
+from gridgis.sample.lattice import synthetic_city
 from gridgis.storage import Repository
 
 

@@ -10,7 +10,7 @@ import pytest
 import shapely
 
 from gridgis.errors import CRSError, NotFoundError, TransitionError, ValidationError
-from gridgis.routing.synthetic import synthetic_city
+from gridgis.sample.lattice import synthetic_city
 from gridgis.tickets.importer import read_ticket_file, reports_from_frame
 from gridgis.tickets.simulate import plan, simulate
 from gridgis.tickets.store import TicketStore

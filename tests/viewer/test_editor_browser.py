@@ -129,7 +129,9 @@ def wait_validated(page):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.wait_for_function("window.gridgisEditor.lastDry !== null && window.gridgisEditor.busy === 0", timeout=30000)
+        page.wait_for_function(
+            "window.gridgisEditor.lastDry !== null && window.gridgisEditor.busy === 0", timeout=30000
+        )
     except PlaywrightTimeout:
         state = page.evaluate(
             "JSON.stringify({mode: gridgisEditor.mode, sel: gridgisEditor.sel && gridgisEditor.sel.code, "

@@ -1,6 +1,6 @@
 """Helpers for tests and benchmarks that need a real database: throw-away PostGIS databases::
 
-    from gridgis.storage.testing import temporary_postgis_database
+    from tests.support.storage import temporary_postgis_database
 
     with temporary_postgis_database("postgresql+psycopg://postgres@127.0.0.1:5432/x") as url:
         repo = Repository(url)

@@ -52,7 +52,7 @@ def seeded_repository(url: str, author: str = "seed") -> Any:
 
 
 def _seed(repo: Any, author: str) -> Any:
-    from gridgis.editing.examples import tiny_city
+    from gridgis.sample.tiny import tiny_city
 
     repo.create_schema()
     repo.write_city(tiny_city(), author=author, message="tiny example city")
