@@ -431,7 +431,7 @@
         "灰色虚线是您刚才的修改：请在新边界上重做。", "stale");
       ed.mode = mode;
       modeStart();
-      if (mode === "move" && ed.other) { startMove(); }
+      if (mode === "move" && ed.other) { startMove(true); }  /* quiet: the conflict message stays */
       document.dispatchEvent(new CustomEvent("gridgis:stale"));
     }).catch(report);
   }
@@ -466,7 +466,7 @@
 
   function pluginOr(err) { if (!ed.pluginMissing) { report(err); } }
 
-  function startMove() {
+  function startMove(quiet) {
     loadPlugin().then(function () {
       var rings = ringOf(ed.sel.feature), ring = rings[0], run = sharedRun(ring, ringOf(ed.other.feature)[0]);
       if (!run || run.len < 2) { say("这两个网格没有共享边界。", "error"); return; }
@@ -476,7 +476,7 @@
       ed.edge.pm.enable({draggable: false, allowSelfIntersection: false, snappable: false});
       ed.moveRun = run;
       ed.edge.on("pm:markerdragend pm:vertexremoved", function () { moveBoundary(); });  /* once per drag */
-      say("拖动紫色共享边上的顶点；松开后自动预检。");
+      if (!quiet) { say("拖动紫色共享边上的顶点；松开后自动预检。"); }
     }).catch(pluginOr);
   }
 
