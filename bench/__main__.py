@@ -29,7 +29,7 @@ def run_area(area: str, scale: str) -> list[dict]:
     try:
         module = importlib.import_module(f"bench.{area}")
         rows = list(module.run(scale))
-    except Exception as exc:  # one area failing must not hide the others
+    except Exception as exc:  # noqa: BLE001 - one area failing must not hide the others
         traceback.print_exc(file=sys.stderr)
         return [
             {

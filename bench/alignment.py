@@ -101,6 +101,13 @@ def run(scale: str = "small") -> list[dict]:
             "grids",
         ),
         row("grids out of range, explained", len(proposal.explanations), "grids"),
+        row(
+            "median Polsby–Popper (4πA/P²) of grids before → after",
+            f"{proposal.compactness.get('median_before', 0):.3f} → {proposal.compactness.get('median_after', 0):.3f}",
+            "",
+            "target ratio ≥ 0.8",
+            proposal.compactness.get("median_ratio", ""),
+        ),
     ]
 
 

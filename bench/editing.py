@@ -7,6 +7,13 @@ A synthetic community of ``n`` column grids (``small``: 20, ``city``: 200) near 
   gap test over the whole community (what a naive whole-coverage check costs).
 - ``PUT with version (HTTP)``: median latency of a validated, locked save through uvicorn on
   SQLite. Peer: a GET of the same item.
+- ``dry-run <operation>``: what the web editor calls on every edit — ``POST /operations/<op>`` with
+  ``"dry_run": true`` (the operation, its micro-grids re-split, the commit check by the one coverage
+  rule) on the sample city (``small``, target ≤ 300 ms) or the city-scale sample (``city``,
+  ``gridgis sample-city --scale city``, target ≤ 1 s), through uvicorn on SQLite. Peer: a GET of a grid.
+
+``python -m bench.editing [small|city] [folder]`` prints the dry-run rows alone (``folder``: a city
+written by ``gridgis sample-city``; default the committed sample, or a city-scale one generated first).
 """
 
 from __future__ import annotations
@@ -93,10 +100,131 @@ def run(scale: str = "small") -> list[dict]:
     def naive() -> None:
         geoms = city["grids"].geometry.values
         shapely.coverage_is_valid(geoms)
-        shapely.difference(parent, shapely.union_all(geoms)).area
+        shapely.area(shapely.difference(parent, shapely.union_all(geoms)))
 
     rows = [_row(f"validate move-boundary ({n} grids)", ours, "coverage_is_valid+gap", _median(naive))]
     rows.append(_http_rows(city, a))
+    rows += dry_runs(scale)
+    return rows
+
+
+TARGET_S = {"small": 0.3, "city": 1.0}
+
+
+def _sample_city(scale: str, folder: str | None = None) -> dict[str, gpd.GeoDataFrame]:
+    """The committed sample (small), a city-scale sample generated now (city), or the city in ``folder``."""
+    from pathlib import Path
+
+    from gridgis.io import read_city
+
+    if folder is None and scale == "city":
+        from gridgis.sample import generate_city
+
+        city = generate_city(scale="city")
+    else:
+        city = read_city(folder or Path(__file__).resolve().parents[1] / "data" / "geojson")
+    return {k: v for k, v in city.items() if k != "tickets"}
+
+
+def _pick(repo) -> dict:
+    """A community with two neighbouring grids that have micro-grids, a compound they share, a building."""
+    grids = repo.read_layer("grids")
+    micro = repo.read_layer("micro_grids")
+    with_micro = set(micro["grid_code"])
+    by_comm: dict[str, list] = {}
+    for code, geom in zip(grids["code"], grids.geometry):
+        if code in with_micro:
+            by_comm.setdefault(code[:12], []).append((code, geom))
+    for comm, members in sorted(by_comm.items(), key=lambda kv: -len(kv[1])):
+        for i, (a, ga) in enumerate(members):
+            for b, gb in members[i + 1 :]:
+                shared = shapely.intersection(ga.boundary, gb.boundary)
+                if shared.length < 1e-4:
+                    continue
+                compounds = repo.read_layer("compounds", filters={"community_code": comm})
+                cut = [
+                    c
+                    for c, g in zip(compounds["code"], compounds.geometry)
+                    if shapely.intersects(g, ga)
+                    and shapely.intersects(g, gb)
+                    and shapely.area(shapely.intersection(g, ga)) > 0
+                    and shapely.area(shapely.intersection(g, gb)) > 0
+                ]
+                return {"community": comm, "a": a, "b": b, "ga": ga, "gb": gb, "shared": shared, "cut": cut}
+    raise RuntimeError("no two neighbouring grids with micro-grids in this city")
+
+
+def dry_runs(scale: str = "small", folder: str | None = None) -> list[dict]:
+    """Median latency of each planner operation's dry run over HTTP (see the module doc)."""
+    import httpx
+    from shapely.geometry import mapping
+
+    from gridgis.auth.store import TokenStore, ensure_tables
+    from gridgis.editing.operations import move_boundary as move
+    from gridgis.editing.testing import live_api
+    from gridgis.storage import Repository
+
+    city = _sample_city(scale, folder)
+    path = tempfile.mkdtemp(prefix="bench_dry_") + "/g.db"
+    repo = Repository(f"sqlite:///{path}")
+    repo.create_schema()
+    repo.write_city(city, author="bench", message="bench")
+    ensure_tables(repo.engine)
+    token, _ = TokenStore(repo.engine).create("bench", "admin", [])
+    p = _pick(repo)
+    a, b, ga, gb = p["a"], p["b"], p["ga"], p["gb"]
+    new_a = shapely.union(ga, shapely.intersection(shapely.buffer(p["shared"], 5e-5), gb))
+    community_grids = repo.read_layer("grids", filters={"community_code": p["community"]})
+    moved = {e.code: e.geometry for e in move(community_grids, a, b, new_a) if e.layer == "grids"}
+    proposal = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": mapping(moved.get(c, g)),
+                "properties": {"code": c, "name": n, "community_code": p["community"], "households": int(h)},
+            }
+            for c, n, h, g in zip(
+                community_grids["code"],
+                community_grids["name"],
+                community_grids["households"],
+                community_grids.geometry,
+            )
+        ],
+    }
+    x0, _, x1, _ = ga.bounds
+    cy = shapely.point_on_surface(ga).y
+    line = {"type": "LineString", "coordinates": [[x0 - 1e-4, cy], [x1 + 1e-4, cy]]}
+    bodies = {
+        "move-boundary": {"a": a, "b": b, "geometry": mapping(new_a)},
+        "split-grid": {"grid": a, "line": line},
+        "merge-grids": {"grids": [a, b]},
+        "apply-proposal": {"community": p["community"], "proposal": proposal},
+    }
+    if p["cut"]:
+        bodies["transfer-compound"] = {"compound": p["cut"][0], "to_grid": a}
+        blds = repo.read_layer("buildings", filters={"compound_code": [p["cut"][0]]})
+        on_b = [c for c, g in zip(blds["code"], blds.geometry) if shapely.intersects(g, gb)]
+        if on_b:
+            bodies["transfer-buildings"] = {"buildings": on_b[:1], "to_grid": a}
+    label = "sample city" if scale == "small" else "city-scale sample"
+    rows = []
+    with live_api(repo) as base, httpx.Client(base_url=base, timeout=120) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        get_s = _median(lambda: client.get(f"/collections/grids/items/{a}"), repeat=5)
+        for op, body in bodies.items():
+            answers = []
+
+            def call(op=op, body=body, answers=answers) -> None:
+                answers.append(client.post(f"/operations/{op}", json={**body, "dry_run": True}, headers=headers))
+
+            took = _median(call, repeat=5)
+            last = answers[-1]
+            state = f"valid={last.json().get('valid')}" if last.status_code == 200 else f"HTTP {last.status_code}"
+            row = _row(f"dry-run {op} ({label}; {state})", took, "GET grid", get_s)
+            row["target"] = f"≤ {TARGET_S[scale] * 1000:.0f} ms: {'met' if took <= TARGET_S[scale] else 'MISSED'}"
+            rows.append(row)
+    repo.dispose()
     return rows
 
 
@@ -129,5 +257,7 @@ def _http_rows(city: dict[str, gpd.GeoDataFrame], code: str) -> dict:
 
 
 if __name__ == "__main__":
-    for r in run():
+    import sys
+
+    for r in dry_runs(sys.argv[1] if len(sys.argv) > 1 else "small", sys.argv[2] if len(sys.argv) > 2 else None):
         print(r)

@@ -208,14 +208,14 @@ def _wrk(url: str, points: list[tuple[float, float]], seconds: float) -> list[di
             }
         ]
     paths = ",".join(f'"/route?lon={lon:.7f}&lat={lat:.7f}"' for lon, lat in points[:500])
-    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write(
-        f"local paths = {{{paths}}}\nlocal i = 0\n"
-        "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n"
-    )
-    script.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            f"local paths = {{{paths}}}\nlocal i = 0\n"
+            "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n"
+        )
     out = subprocess.run(
         ["wrk", "-t2", "-c16", f"-d{max(int(seconds), 1)}s", "--latency", "-s", script.name, url],
+        check=False,
         capture_output=True,
         text=True,
         timeout=seconds + 30,

@@ -31,7 +31,7 @@ def _city(scale: str) -> tuple[dict, str]:
 
         city = generate_city(scale=scale, tickets=0)
         return {k: v for k, v in city.items() if k in keep}, f"gridgis.sample.generate_city(scale={scale!r})"
-    except Exception as err:  # the generator is another area's; fall back to the synthetic lattice
+    except Exception as err:  # noqa: BLE001 - the generator is another area's; fall back to the synthetic lattice
         from gridgis.routing.synthetic import synthetic_city
 
         n = 64 if scale == "city" else 20
@@ -130,7 +130,7 @@ def run(scale: str = "small") -> list[dict]:
     rows.append(_row("micro-grid raster", str(index.micro_loc.stats), ""))
     x, y = _points(micro, n)
 
-    ours_s, (first, mp, mpoly) = _best(lambda: index.micro_loc.locate(x, y), 3)
+    ours_s, (first, _mp, _mpoly) = _best(lambda: index.micro_loc.locate(x, y), 3)
     ours = index.m_code[np.where(first >= 0, first, -1)]
     full_s, full = _best(lambda: index.route_many(x, y), 3)
     lean_s, lean = _best(lambda: index.route_many(x, y, with_compounds=False), 3)
@@ -208,7 +208,7 @@ def run(scale: str = "small") -> list[dict]:
             ),
             _row("answers differing from PostGIS", int(np.sum(ours != pg)), "points", "PostGIS ST_Contains", ""),
         ]
-    except Exception as err:  # no server: say so rather than fail the other rows
+    except Exception as err:  # noqa: BLE001 - no server: say so rather than fail the other rows
         rows.append(_row("PostGIS ST_Contains join", f"skipped: {type(err).__name__}: {err}"[:160], ""))
 
     del full, lean, numpy_full, joined, pts  # a million-row frame alive makes the collector's passes longer

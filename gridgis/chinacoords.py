@@ -131,7 +131,8 @@ def wgs84_to_bd09(lon, lat):
 
 def bd09_to_wgs84(lon, lat, tol_m: float = 0.01):
     """BD-09 → WGS84 (through GCJ-02), each inverse iterated to ``tol_m`` metres."""
-    return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat, tol_m), tol_m)
+    glon, glat = bd09_to_gcj02(lon, lat, tol_m)
+    return gcj02_to_wgs84(glon, glat, tol_m)
 
 
 _STEPS = {

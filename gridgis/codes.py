@@ -60,9 +60,7 @@ def is_valid_code(layer: str, code: object) -> bool:
         return False
     if layer == "communities" and code.endswith("000"):
         return False
-    if layer in ("streets", "communities") and code[6:9] == "000":
-        return False
-    return True
+    return not (layer in ("streets", "communities") and code[6:9] == "000")
 
 
 def check_code(layer: str, code: object) -> str:

@@ -32,7 +32,7 @@ CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
 class SourceCRS:
     """A parsed input CRS: one of China's web systems, or a PROJ CRS."""
 
-    china: str | None  # "wgs84", "gcj02" or "bd09" when the input is lon/lat in that system
+    china: chinacoords.ChinaSystem | None  # "wgs84", "gcj02" or "bd09" when the input is lon/lat in that system
     epsg: int | None  # a PROJ CRS otherwise (None when ``china`` is set)
 
     @property
@@ -40,7 +40,7 @@ class SourceCRS:
         return self.china if self.china else f"EPSG:{self.epsg}"
 
 
-_ALIASES = {
+_ALIASES: dict[str, chinacoords.ChinaSystem] = {
     "wgs84": "wgs84",
     "wgs-84": "wgs84",
     "epsg:4326": "wgs84",
@@ -78,7 +78,7 @@ def parse_crs(value: str | int | None) -> SourceCRS:
     if key in _ALIASES:
         return SourceCRS(china=_ALIASES[key], epsg=None)
     try:
-        crs = pyproj.CRS.from_user_input(value if not key.isdigit() else int(key))
+        crs = pyproj.CRS.from_user_input(value if not (key.isascii() and key.isdigit()) else int(key))
     except pyproj.exceptions.CRSError as exc:
         raise CRSError(f"unknown CRS {value!r}; expected wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn") from exc
     epsg = crs.to_epsg()
@@ -87,6 +87,50 @@ def parse_crs(value: str | int | None) -> SourceCRS:
     if epsg is None:
         raise CRSError(f"CRS {value!r} has no EPSG code; give it as EPSG:nnnn")
     return SourceCRS(china=None, epsg=epsg)
+
+
+#: names of the PROJ CRSs that label GCJ-02 and BD-09 lon/lat in files gridgis writes (neither has an
+#: EPSG code); :func:`china_from_proj` recognises them when such a file is read back.
+CHINA_CRS_NAMES = {"gcj02": "GCJ-02 lon/lat (gridgis)", "bd09": "BD-09 lon/lat (gridgis)"}
+
+
+def china_lonlat_crs(china: str) -> pyproj.CRS:
+    """A PROJ CRS that says "lon/lat in GCJ-02 (or BD-09)" for a file's CRS entry.
+
+    It is a geographic CRS on the WGS84 datum whose *name* carries the system, since PROJ
+    has no transformation for either; :func:`china_from_proj` reads it back.
+
+    >>> china_lonlat_crs("gcj02").name
+    'GCJ-02 lon/lat (gridgis)'
+    >>> china_from_proj(china_lonlat_crs("bd09"))
+    'bd09'
+    """
+    if china not in CHINA_CRS_NAMES:
+        raise CRSError(f"{china!r} is not GCJ-02 or BD-09; use an EPSG code for other systems")
+    name = CHINA_CRS_NAMES[china]
+    # a datum of its own, so GDAL does not identify the entry as EPSG:4326 and drop the name
+    return pyproj.CRS.from_wkt(
+        f'GEOGCRS["{name}",DATUM["{name} datum",ELLIPSOID["WGS 84",6378137,298.257223563]],'
+        'CS[ellipsoidal,2],AXIS["longitude",east,ANGLEUNIT["degree",0.0174532925199433]],'
+        'AXIS["latitude",north,ANGLEUNIT["degree",0.0174532925199433]]]'
+    )
+
+
+def china_from_proj(crs: object) -> str | None:
+    """``"gcj02"``/``"bd09"`` when ``crs`` is a CRS written by :func:`china_lonlat_crs`, else ``None``.
+
+    >>> china_from_proj("EPSG:4326") is None
+    True
+    """
+    try:
+        name = pyproj.CRS.from_user_input(crs).name
+    except pyproj.exceptions.CRSError:
+        return None
+    folded = "".join(ch for ch in name.lower() if ch.isalnum())  # ESRI .prj files write GCS_BD-09_lon_lat_gridgis
+    for china, label in CHINA_CRS_NAMES.items():
+        if folded.removeprefix("gcs") == "".join(ch for ch in label.lower() if ch.isalnum()):
+            return china
+    return None
 
 
 def _is_wgs84_lonlat(crs: pyproj.CRS) -> bool:

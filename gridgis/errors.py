@@ -107,6 +107,19 @@ class MalformedInputError(GridGISError):
     title = "Malformed input"
 
 
+class InvalidParameterError(MalformedInputError):
+    """A query or path parameter out of its range or not in its format (``bbox``, ``limit``, …).
+
+    OGC API – Features Part 1 answers these with 400; ``parameter`` names the one at fault.
+    """
+
+    title = "Invalid parameter"
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
 class PayloadTooLargeError(GridGISError):
     """A payload (body, batch, geometry) over its configured limit."""
 

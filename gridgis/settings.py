@@ -22,10 +22,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = 5_000_000
     max_batch_points: int = 50_000  # a full batch of {"lon", "lat"} objects (≈ 3 MB) fits max_body_bytes
     max_geometry_vertices: int = 200_000
+    max_json_depth: int = 64  # deeper JSON bodies are refused with 400 (a GeoJSON FeatureCollection is ≤ 7)
     cors_origins: list[str] = Field(default_factory=list)  # closed by default
     # routing
     snap_tolerance_m: float = 30.0
     prewarm_routing: bool = True  # build the current routing index when the service starts, not on the first request
+    # how a served worker learns of new boundary generations: auto (LISTEN on PostGIS, poll on SQLite),
+    # listen, poll (a read replica, where NOTIFY does not arrive), request (check when a request comes)
+    generation_refresh: str = "auto"
+    generation_poll_interval_s: float = 1.0  # the poll period (and the listener's reconnect wait)
+    # editing: written vertices this close to a stored vertex are snapped onto it (QGIS writes 6 decimals)
+    edit_snap_tolerance_m: float = 0.5
     # checks and alignment
     grid_households_min: int = 300
     grid_households_max: int = 500
@@ -35,9 +42,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # tickets
     open311_api_keys: list[str] = Field(default_factory=list)  # empty: Open311 POSTs need no api_key
-    ticket_escalation_interval_s: float = 0.0  # >0: escalate overdue tickets in the server every N s
+    ticket_escalation_interval_s: float = 300.0  # escalate overdue tickets in the server every N s (0: off)
     ticket_catalogue: str | None = None  # a YAML/JSON matter catalogue replacing the default one
     working_hours: str | None = None  # e.g. "08:30-12:00,13:30-17:30"
+    holidays_file: str | None = None  # YAML of more years' holidays (gridgis calendar load … --commit writes it)
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -58,6 +58,21 @@ from gridgis.layers.hierarchy import check_city
 report = check_city(city)
 print(report.summary()[:2000])""",
         ),
+        ("md", "Households per grid against the 300–500 range the checks use (one source: the grid layer's spec)."),
+        (
+            "code",
+            """\
+import matplotlib.pyplot as plt
+from gridgis.layers.grid import HOUSEHOLD_RANGE
+
+grids = city["grids"].sort_values("households")
+fig, ax = plt.subplots(figsize=(10, 3))
+ax.bar(range(len(grids)), grids["households"], color=["tab:red" if not HOUSEHOLD_RANGE[0] <= h <= HOUSEHOLD_RANGE[1]
+                                                      else "tab:blue" for h in grids["households"]])
+ax.axhspan(*HOUSEHOLD_RANGE, color="tab:green", alpha=0.15, label="300-500 households")
+ax.set_xlabel("grids (sorted)"); ax.set_ylabel("households"); ax.legend()
+plt.show()""",
+        ),
     ],
     "02_align_a_community.ipynb": [
         (
@@ -107,8 +122,10 @@ from gridgis.maps.folium_maps import save_map
 from gridgis.maps.views import alignment_map, cut_compounds
 
 cut_frame = cut_compounds(part["compounds"], analysis.compounds)
-path = save_map(alignment_map(part, cut_frame, proposal.grids), OUT / "alignment.html")
-print(path, path.stat().st_size // 1024, "KiB")""",
+m = alignment_map(part, cut_frame, proposal.grids)
+path = save_map(m, OUT / "alignment.html")
+print(path, path.stat().st_size // 1024, "KiB")
+m  # the map, here in the notebook""",
         ),
     ],
     "03_route_tickets.ipynb": [
@@ -139,8 +156,14 @@ result.to_dict()""",
         (
             "code",
             """\
+import matplotlib.pyplot as plt
+
 routed = index.route_many(tickets.geometry.x.to_numpy(), tickets.geometry.y.to_numpy())
-routed.groupby("grid_code").size().sort_values(ascending=False).head(10)""",
+busiest = routed.groupby("grid_code").size().sort_values(ascending=False).head(15)
+ax = busiest.plot.barh(figsize=(8, 4), title="tickets per grid (15 busiest)")
+ax.invert_yaxis(); ax.set_xlabel("tickets")
+plt.show()
+busiest.head(10)""",
         ),
         (
             "md",
@@ -167,8 +190,10 @@ from gridgis.maps.folium_maps import save_map
 from gridgis.maps.views import workload_map
 
 stats = routed.groupby("grid_code").size().rename("volume").reset_index()
-path = save_map(workload_map(city, tickets, stats, metric="volume"), OUT / "workload.html")
-print(path, path.stat().st_size // 1024, "KiB")""",
+m = workload_map(city, tickets, stats, metric="volume")
+path = save_map(m, OUT / "workload.html")
+print(path, path.stat().st_size // 1024, "KiB")
+m""",
         ),
     ],
     "04_map_the_stations.ipynb": [
@@ -193,8 +218,10 @@ city["stations"]["kind"].map(KINDS).value_counts()""",
             """\
 from gridgis.maps.folium_maps import overview_map, save_map
 
-path = save_map(overview_map(city), OUT / "overview.html")
-print(path, path.stat().st_size // 1024, "KiB — opens offline, every asset inline")""",
+m = overview_map(city)
+path = save_map(m, OUT / "overview.html")
+print(path, path.stat().st_size // 1024, "KiB — opens offline, every asset inline")
+m""",
         ),
         (
             "md",
@@ -208,6 +235,12 @@ from gridgis.maps.coverage import coverage_report, coverage_table_zh
 
 result = coverage_report(city, "10min")
 print(result.method)
+import matplotlib.pyplot as plt
+
+shares = result.by_community.pivot_table(index="community_code", columns="kind", values="share")
+ax = (100 * shares).plot.bar(figsize=(10, 3.5), title="households within a 10-minute walk, % per community")
+ax.set_ylabel("%"); ax.legend(fontsize=7, ncol=3)
+plt.show()
 coverage_table_zh(result).pivot_table(index="社区", columns="站点类型", values="覆盖率%").round(0)""",
         ),
         (
@@ -224,8 +257,9 @@ print(KINDS[kind]); sites""",
             """\
 from gridgis.maps.views import coverage_map
 
-path = save_map(coverage_map(city, result, kind, sites), OUT / "coverage.html")
-print(path)""",
+m = coverage_map(city, result, kind, sites)
+print(save_map(m, OUT / "coverage.html"))
+m""",
         ),
     ],
 }

@@ -3,7 +3,7 @@
 - ``sample_dir``: the committed sample city (data/geojson/).
 - ``shared_data``: ../shared/data (real public datasets); tests that need it skip when absent locally.
 - PostGIS: ``GRIDGIS_TEST_POSTGIS_URL`` (default postgresql+psycopg://postgres@127.0.0.1:5432/gridgis_test).
-  In CI (``CI=true``) a skipped test marked ``postgis`` or ``browser`` is a failure.
+  In CI (``CI=true``) a skipped test marked ``postgis``, ``browser`` or ``qgis`` is a failure.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ if os.environ.get("CI") == "true":
 
 # apps in tests build their routing index on first use (tests that want the start-up build turn it on)
 os.environ.setdefault("GRIDGIS_PREWARM_ROUTING", "0")
+# the service escalates overdue tickets every 5 minutes by default; tests that want it turn it on
+os.environ.setdefault("GRIDGIS_TICKET_ESCALATION_INTERVAL_S", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "data" / "geojson"
@@ -159,6 +161,8 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if os.environ.get("CI") == "true" and report.skipped and call.when in ("setup", "call"):
         marks = {m.name for m in item.iter_markers()}
-        if marks & {"postgis", "browser"}:
+        if marks & {"postgis", "browser", "qgis"}:
             report.outcome = "failed"
-            report.longrepr = f"skipped in CI, which is a failure for {sorted(marks & {'postgis', 'browser'})} tests"
+            report.longrepr = (
+                f"skipped in CI, which is a failure for {sorted(marks & {'postgis', 'browser', 'qgis'})} tests"
+            )

@@ -28,3 +28,8 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors == []
     assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    # seen: the notebooks printed file paths only; each now shows a map (folium, inline) or a chart (matplotlib)
+    shown = [o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    maps = [d for d in shown if "leaflet" in str(d.get("text/html", "")).lower()]
+    charts = [d for d in shown if "image/png" in d]
+    assert maps or charts, f"{path.name} shows no map and no chart"

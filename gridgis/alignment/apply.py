@@ -2,12 +2,17 @@
 
 Applying is a dry run unless ``commit=True`` (mapit's rule for operational commands); a commit
 never overwrites: the storage creates a new generation and keeps the old boundaries readable.
-The micro-grids of every grid whose lines change are split again from its buildings and written
-in the same generation, so the store never holds micro-grids that do not nest in their grid.
+There is one write path for boundaries: the proposal becomes editing edits stored by
+:func:`gridgis.editing.service.commit` (locked validation by the one coverage rule, versions
+pinned), attributed to the authenticated principal and audited by the caller. The micro-grids of
+every grid whose lines change are split again from its buildings in the same generation, so the
+store never holds micro-grids that do not nest in their grid.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +20,6 @@ import geopandas as gpd
 import shapely
 
 from gridgis.alignment.config import AlignmentConfig
-from gridgis.alignment.microgrid import split_microgrids
 from gridgis.alignment.propose import Proposal
 from gridgis.crs import metric_crs_for
 from gridgis.errors import NotFoundError, ValidationError
@@ -26,7 +30,7 @@ GRID_FIELDS = ("name", "community_code", "kind", "dedicated_for", "households")
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _plain(value: Any) -> Any:
@@ -64,6 +68,10 @@ class ApplyResult:
     micro_grid_changes: list[dict[str, Any]] = field(default_factory=list)
     #: every re-split micro-grid left outside the micro-grid household range, with the reason
     micro_grid_explanations: list[dict[str, Any]] = field(default_factory=list)
+    #: the edits the editing service stores (grids, their noded neighbours, micro-grids)
+    edits: list[Any] = field(default_factory=list)
+    #: in a dry run: what the commit check would refuse (empty: the commit would be stored)
+    problems: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         gen = self.generation
@@ -77,97 +85,24 @@ class ApplyResult:
             "notes": self.notes,
             "micro_grid_changes": self.micro_grid_changes,
             "micro_grid_explanations": self.micro_grid_explanations,
+            "problems": self.problems,
         }
 
 
-def micro_grid_changes(
-    repository: Any,
-    community_code: str,
-    grids: gpd.GeoDataFrame,
-    resplit: list[str],
-    retired: list[str],
-    config: AlignmentConfig | None = None,
-) -> tuple[list[dict[str, Any]], list[Any], list[dict[str, Any]]]:
-    """The micro-grid changes that keep micro-grids nested in changed grids.
-
-    Parameters
-    ----------
-    repository : gridgis.storage.Repository
-    community_code : str
-        The community whose buildings are split.
-    grids : GeoDataFrame
-        The new grids (EPSG:4326, ``code``); only those in ``resplit`` are used.
-    resplit : list of str
-        Codes of the grids whose lines change: their micro-grids are split again from whole
-        buildings (:func:`gridgis.alignment.microgrid.split_microgrids`).
-    retired : list of str
-        Codes of the grids that disappear: their micro-grids are deleted.
-    config : AlignmentConfig, optional
-        ``microgrid_min``/``microgrid_max`` and ``grid_size_m``.
-
-    Returns
-    -------
-    (list of dict, list of FeatureChange, list of dict)
-        The readable changes (``op``, ``code``, ``grid_code``, ``households_before``/``after``),
-        the storage changes (each replace/delete expecting the stored version) and the
-        explanations of re-split micro-grids outside the household range.
-    """
-    from gridgis.storage import FeatureChange
-
-    config = config or AlignmentConfig()
-    touched = sorted(set(resplit) | set(retired))
-    if not touched:
-        return [], [], []
-    old = repository.read_layer("micro_grids", filters={"grid_code": touched})
-    versions = old["version"] if "version" in old.columns else [None] * len(old)
-    old_by_code = {
-        str(c): (None if v is None else int(v), int(h or 0))
-        for c, v, h in zip(old["code"], versions, old["households"])
-    }
-    rows: list[dict[str, Any]] = []
-    feature_changes: list[Any] = []
-    explanations: list[dict[str, Any]] = []
-    new_codes: set[str] = set()
-    if resplit:
-        targets = grids[grids["code"].astype(str).isin(resplit)].reset_index(drop=True)
-        buildings = repository.read_layer("buildings", filters={"community_code": community_code})
-        micro, explanations = split_microgrids(targets, buildings if len(buildings) else None, config)
-        for rec in micro.sort_values("code").to_dict("records"):
-            code = str(rec["code"])
-            new_codes.add(code)
-            props = {"name": rec["name"], "grid_code": rec["grid_code"], "households": int(rec["households"])}
-            if code in old_by_code:
-                version, before = old_by_code[code]
-                rows.append(
-                    {
-                        "op": "replace",
-                        "code": code,
-                        "grid_code": rec["grid_code"],
-                        "households_before": before,
-                        "households_after": props["households"],
-                        "buildings": int(rec["buildings"]),
-                    }
-                )
-                feature_changes.append(
-                    FeatureChange("micro_grids", "replace", code, props, rec["geometry"], expected_version=version)
-                )
-            else:
-                rows.append(
-                    {
-                        "op": "create",
-                        "code": code,
-                        "grid_code": rec["grid_code"],
-                        "households_after": props["households"],
-                        "buildings": int(rec["buildings"]),
-                    }
-                )
-                feature_changes.append(FeatureChange("micro_grids", "create", code, props, rec["geometry"]))
-    for code, grid_code in sorted(zip(old["code"].astype(str), old["grid_code"].astype(str))):
-        if code not in new_codes:
-            version, before = old_by_code[code]
-            rows.append({"op": "delete", "code": code, "grid_code": grid_code, "households_before": before})
-            feature_changes.append(FeatureChange("micro_grids", "delete", code, expected_version=version))
-    return rows, feature_changes, explanations
+def _micro_rows(edits: list[Any], old: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    """The readable micro-grid changes of ``edits`` (``op`` create/replace/delete, households before/after)."""
+    before = {str(c): int(h or 0) for c, h in zip(old["code"], old["households"])} if len(old) else {}
+    grid_of = {str(c): str(g) for c, g in zip(old["code"], old["grid_code"])} if len(old) else {}
+    ops = {"insert": "create", "update": "replace", "delete": "delete"}
+    rows = []
+    for e in sorted((e for e in edits if e.layer == "micro_grids"), key=lambda e: (e.op == "delete", e.code)):
+        row: dict[str, Any] = {"op": ops[e.op], "code": e.code, "grid_code": grid_of.get(e.code, e.code[:15])}
+        if e.op != "insert":
+            row["households_before"] = before.get(e.code)
+        if e.op != "delete":
+            row["households_after"] = int(e.properties.get("households") or 0)
+        rows.append(row)
+    return rows
 
 
 def apply_proposal(
@@ -179,8 +114,15 @@ def apply_proposal(
     commit: bool = False,
     tolerance_m2: float = 0.01,
     config: AlignmentConfig | None = None,
+    record: Callable[[Callable[[], Any], list[Any]], Any] | None = None,
 ) -> ApplyResult:
-    """Apply the proposal's grids of one community, with their micro-grids, to the store.
+    """Apply the proposal's grids of one community, with their micro-grids, through the editing service.
+
+    The proposal becomes a list of :class:`~gridgis.editing.changes.Edit` (grids replaced, created,
+    deleted; their family noded; the micro-grids of every changed grid split again from whole
+    buildings, :func:`gridgis.editing.follow.with_micro_grids`) that
+    :func:`gridgis.editing.service.commit` stores as one generation: the same locked validation as
+    every edit, each replace and delete pinned to the stored version.
 
     Parameters
     ----------
@@ -190,23 +132,26 @@ def apply_proposal(
     proposal : Proposal
         From :func:`gridgis.alignment.propose.propose_alignment`.
     author, message : str
-        Recorded on the new generation.
+        Recorded on the new generation: ``author`` is the authenticated principal (the API passes
+        the token's holder, the CLI the OS user), never a name taken from a request body.
     commit : bool
-        Dry run (nothing written) unless True.
+        Dry run (nothing written; ``problems`` holds what validation would refuse) unless True.
     tolerance_m2 : float
         A grid whose geometry moves by less than this many m² and keeps its households is unchanged
         (and keeps its micro-grids).
     config : AlignmentConfig, optional
-        The micro-grid household range used to split the changed grids again; default the
-        proposal's config.
+        The micro-grid household range; default the proposal's config.
+    record : callable, optional
+        Wraps the store: ``record(store, edits) -> generation`` may refuse the edits (e.g. outside the
+        principal's scope) before calling ``store()``, and writes the audit entry.
 
     Returns
     -------
     ApplyResult
-        The grid and micro-grid replace/delete/create changes (each replace and delete expecting
-        the stored version) and, when committed, the one new generation holding them all.
     """
-    from gridgis.storage import FeatureChange
+    from gridgis.editing import service
+    from gridgis.editing.changes import Edit, row_properties
+    from gridgis.editing.follow import node_edits, with_micro_grids
 
     if not proposal.coverage_after.ok:
         raise ValidationError(
@@ -224,8 +169,8 @@ def apply_proposal(
     new = proposed.set_index("code")
     old_m = old.geometry.to_crs(crs)
     new_m = new.geometry.to_crs(crs)
-    changes, feature_changes = [], []
-    resplit, retired = [], []
+    changes: list[dict[str, Any]] = []
+    edits: list[Any] = []
     created = {
         st["new_grid"]: st["grid"]
         for st in getattr(proposal, "restructured", [])
@@ -235,8 +180,7 @@ def apply_proposal(
         version = int(old.loc[code, "version"]) if code in old.index and "version" in old.columns else None
         if code not in new.index:
             changes.append({"op": "delete", "code": code, "households_before": int(old.loc[code, "households"])})
-            feature_changes.append(FeatureChange("grids", "delete", code, expected_version=version))
-            retired.append(code)
+            edits.append(Edit("grids", "delete", code, {}, None, version))
             continue
         if code not in old.index:
             if code not in created:
@@ -250,8 +194,7 @@ def apply_proposal(
             changes.append(
                 {"op": "create", "code": code, "split_from": created[code], "households_after": props["households"]}
             )
-            feature_changes.append(FeatureChange("grids", "create", code, props, row["geometry"]))
-            resplit.append(code)
+            edits.append(Edit("grids", "insert", code, props, row["geometry"], None))
             continue
         moved = float(shapely.area(shapely.symmetric_difference(old_m.loc[code], new_m.loc[code])))
         hh_old, hh_new = int(old.loc[code, "households"]), int(new.loc[code, "households"])
@@ -266,35 +209,55 @@ def apply_proposal(
                 "households_after": hh_new,
             }
         )
-        feature_changes.append(
-            FeatureChange(
-                "grids", "replace", code, {"households": hh_new}, new.loc[code, "geometry"], expected_version=version
-            )
-        )
-        resplit.append(code)
+        props = row_properties("grids", old.loc[code].to_dict() | {"code": code})
+        props["households"] = hh_new
+        edits.append(Edit("grids", "update", code, props, new.loc[code, "geometry"], version))
     result = ApplyResult(community_code=community_code, dry_run=not commit, changes=changes)
-    micro_rows, micro_changes, micro_expl = micro_grid_changes(
-        repository, community_code, proposed.reset_index(drop=True), resplit, retired, config
-    )
-    result.micro_grid_changes = micro_rows
-    result.micro_grid_explanations = micro_expl
+    if not edits:
+        return result
+    touched = sorted({e.code for e in edits})
+    micro = repository.read_layer("micro_grids", filters={"grid_code": touched})
+    buildings = repository.read_layer("buildings", filters={"community_code": community_code})
+    edits = node_edits(stored, edits)
+    edits = with_micro_grids(edits, stored, micro, buildings, config, always=True)
+    for ch in changes:  # households follow the buildings when they are complete
+        e = next((e for e in edits if e.layer == "grids" and e.code == ch["code"] and e.op != "delete"), None)
+        if e is not None:
+            ch["households_after"] = int(e.properties.get("households") or 0)
+    result.edits = edits
+    result.micro_grid_changes = _micro_rows(edits, micro)
+    lo, hi = config.microgrid_min, config.microgrid_max
+    result.micro_grid_explanations = [
+        {
+            "micro_grid": r["code"],
+            "grid": r["grid_code"],
+            "households": r["households_after"],
+            "reason": "outside range",
+        }
+        for r in result.micro_grid_changes
+        if r["op"] != "delete" and not lo <= r["households_after"] <= hi
+    ]
+    resplit = sorted({r["grid_code"] for r in result.micro_grid_changes if r["op"] != "delete"})
     if resplit:
         result.notes.append(
             f"micro-grids of {len(resplit)} changed grid(s) split again from whole buildings "
-            f"({config.microgrid_min}–{config.microgrid_max} households): "
-            f"{sum(r['op'] == 'create' for r in micro_rows)} created, "
-            f"{sum(r['op'] == 'replace' for r in micro_rows)} replaced, "
-            f"{sum(r['op'] == 'delete' for r in micro_rows)} retired"
+            f"({lo}–{hi} households): "
+            f"{sum(r['op'] == 'create' for r in result.micro_grid_changes)} created, "
+            f"{sum(r['op'] == 'replace' for r in result.micro_grid_changes)} replaced, "
+            f"{sum(r['op'] == 'delete' for r in result.micro_grid_changes)} retired"
         )
-    if micro_expl:
+    if result.micro_grid_explanations:
         result.notes.append(
-            f"{len(micro_expl)} re-split micro-grid(s) stay outside "
-            f"{config.microgrid_min}–{config.microgrid_max} households (see micro_grid_explanations)"
+            f"{len(result.micro_grid_explanations)} re-split micro-grid(s) stay outside {lo}–{hi} households "
+            "(see micro_grid_explanations)"
         )
-    if commit and feature_changes:
-        result.generation = repository.apply_changes(
-            feature_changes + micro_changes,
-            author,
-            message or f"align grids of community {community_code} to compound boundaries",
-        )
+    if not commit:
+        result.problems = [p.to_dict() for p in service.check(repository, edits)]
+        return result
+    text = message or f"align grids of community {community_code} to compound boundaries"
+
+    def store() -> Any:
+        return service.commit(repository, edits, author, text)
+
+    result.generation = record(store, edits) if record is not None else store()
     return result

@@ -37,6 +37,11 @@ class AlignmentConfig:
         a grid under the range into its smallest neighbour when both fit together.
     microgrid_min, microgrid_max
         The household range of a micro-grid (default 30–100).
+    land_with_compounds
+        Open land (outside every compound) moves with the compound it is nearest to, cut along
+        the Voronoi lines between compound outlines, so grid lines follow compound walls and
+        the middle of the land between them (compact grids). Off: every land piece between old
+        grid lines moves on its own.
 
     Examples
     --------
@@ -58,6 +63,7 @@ class AlignmentConfig:
     max_moves: int = 2000
     microgrid_min: int = 30
     microgrid_max: int = 100
+    land_with_compounds: bool = True
 
     def __post_init__(self) -> None:
         if (

@@ -12,11 +12,12 @@ from collections.abc import Callable
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from gridgis.alignment._frames import households, metric, require_frame, text_column, to_storage_series
 from gridgis.alignment.config import AlignmentConfig
-from gridgis.alignment.partition import _building_regions, _face_adjacency, _poly, _voronoi_lines
+from gridgis.alignment.partition import _building_regions, _face_adjacency, _poly, _voronoi_lines, label_components
 from gridgis.crs import metric_crs_for
 from gridgis.errors import ValidationError
 
@@ -106,6 +107,60 @@ def _group(hh: np.ndarray, xy: np.ndarray, adj: list[set[int]], config: Alignmen
     return [sorted(m) for m in groups if m]
 
 
+def contiguous_labels(
+    faces: np.ndarray,
+    label: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    length: np.ndarray,
+    homes: np.ndarray,
+    max_rounds: int = 50,
+) -> np.ndarray:
+    """Relabel faces so that every label's faces form one piece.
+
+    A building's Voronoi region clipped to a non-convex grid can fall apart. The piece holding the
+    building (``homes[label]``, a point; else the largest piece) keeps the label; every other piece
+    joins the neighbouring label it shares most boundary with, through faces already in their
+    label's home piece, until no piece is detached (or nothing changes: the grid itself is in
+    several parts).
+    """
+    label = np.asarray(label).copy()
+    n = len(faces)
+    if n < 2:
+        return label
+    area = shapely.area(faces)
+    home_face = np.full(int(label.max()) + 1, -1)
+    if len(homes):
+        fi, hi_ = shapely.STRtree(faces).query(homes, predicate="intersects")
+        for h, f in zip(fi, hi_):
+            if h < len(home_face) and label[f] == h and home_face[h] < 0:
+                home_face[h] = f
+    for _ in range(max_rounds):
+        comp = label_components(n, label, lo, hi)
+        comp_area = np.bincount(comp, weights=area, minlength=n)
+        home_comp = {}
+        for f in np.argsort(-comp_area[comp], kind="stable"):  # largest piece first
+            home_comp.setdefault(int(label[f]), int(comp[f]))
+        for lab_, f in enumerate(home_face):
+            if f >= 0 and lab_ in home_comp:
+                home_comp[lab_] = int(comp[f])
+        good = np.array([home_comp[int(label[f])] == comp[f] for f in range(n)])
+        if good.all():
+            break
+        shared: dict[int, dict[int, float]] = {}
+        for a, b, ln in zip(lo, hi, length):
+            for x, y in ((a, b), (b, a)):
+                if not good[x] and good[y] and label[x] != label[y]:
+                    d = shared.setdefault(int(comp[x]), {})
+                    d[int(label[y])] = d.get(int(label[y]), 0.0) + float(ln)
+        if not shared:
+            break
+        for c, options in shared.items():
+            best = min(options.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+            label[comp == c] = best
+    return label
+
+
 def split_grid(
     grid_geom: shapely.Geometry, bgeoms: np.ndarray, bhh: np.ndarray, config: AlignmentConfig
 ) -> tuple[list[shapely.Geometry], list[list[int]]]:
@@ -123,7 +178,8 @@ def split_grid(
     inside = shapely.contains_properly(grid, rep)
     faces, rep = faces[inside], rep[inside]
     face_b = lab[shapely.STRtree(shapely.points(xy)).nearest(rep)]
-    lo, hi, _ = _face_adjacency(faces)
+    lo, hi, length = _face_adjacency(faces)
+    face_b = contiguous_labels(faces, face_b, lo, hi, length, shapely.point_on_surface(bgeoms))
     adj: list[set[int]] = [set() for _ in range(len(bgeoms))]
     for a, b in zip(face_b[lo], face_b[hi]):
         if a != b:
@@ -147,7 +203,12 @@ def split_grid(
         groups = [m for m in groups if m]
     polys = []
     for members in groups:
-        polys.append(shapely.coverage_union_all(faces[np.isin(face_b, members)]))
+        u = shapely.coverage_union_all(faces[np.isin(face_b, members)])
+        if shapely.get_num_geometries(u) > 1:  # crumbs below 1 cm² touching at a vertex only are noise
+            parts = shapely.get_parts(u)
+            parts = parts[shapely.area(parts) >= 0.01]
+            u = shapely.union_all(parts) if len(parts) else u
+        polys.append(shapely.get_geometry(u, 0) if shapely.get_num_geometries(u) == 1 else u)
     groups = [sorted(m) for m in groups]
     keep = [i for i, p in enumerate(polys) if not p.is_empty]
     return [polys[i] for i in keep], [groups[i] for i in keep]
@@ -245,3 +306,55 @@ def split_microgrids(
         crs="EPSG:4326",
     )
     return out, explanations
+
+
+def split_micro_grids(
+    grid: gpd.GeoDataFrame | gpd.GeoSeries | pd.Series,
+    buildings: gpd.GeoDataFrame | None,
+    config: AlignmentConfig | None = None,
+) -> tuple[gpd.GeoDataFrame, list[dict]]:
+    """(Re)split the micro-grids of one grid or a few grids, e.g. after a planner operation.
+
+    The one entry point for operations (split, merge, move-boundary, transfers, apply-proposal):
+    call it for every grid the operation changed or created and replace that grid's micro-grids
+    with the result. Signature and output are stable.
+
+    Parameters
+    ----------
+    grid : GeoDataFrame, or one row of it (Series with ``code`` and ``geometry``)
+        The grid(s) in EPSG:4326 with ``code`` (``name`` optional, used for micro-grid names).
+        A row must carry its frame's CRS (pass ``frame.loc[[i]]`` when unsure); a bare Series
+        is taken to be EPSG:4326.
+    buildings : GeoDataFrame or None
+        Buildings (EPSG:4326, ``code``, ``households``); each goes to the grid holding its
+        representative point; buildings elsewhere are ignored, so the whole layer may be passed.
+    config : AlignmentConfig, optional
+        ``microgrid_min`` / ``microgrid_max`` (default 30–100 households).
+
+    Returns
+    -------
+    (GeoDataFrame, list of dict)
+        Micro-grids in EPSG:4326 with the columns ``MICRO_COLUMNS`` (``code`` = grid code + 2
+        digits numbered north→south, west→east; ``grid_code``, ``households``, ``buildings``,
+        ``building_codes``), and explanations for micro-grids outside the range. Guarantees
+        per grid: each micro-grid is one polygon (a grid itself in several parts gives parts
+        accordingly), together they tile the grid exactly (``shapely.coverage_is_valid``, same
+        union), every building lies in exactly one, and their households add up to those of the
+        grid's buildings.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> g = gpd.GeoDataFrame({"code": ["110105001001001"]},
+    ...     geometry=[shapely.box(116.30, 39.90, 116.301, 39.901)], crs="EPSG:4326")
+    >>> micro, notes = split_micro_grids(g.iloc[0], None)
+    >>> micro["code"].tolist()
+    ['11010500100100101']
+    """
+    if isinstance(grid, pd.Series) and not isinstance(grid, gpd.GeoSeries):
+        frame = gpd.GeoDataFrame([grid.to_dict()], geometry="geometry", crs="EPSG:4326")
+    elif isinstance(grid, gpd.GeoSeries):
+        raise ValidationError("grid: pass a GeoDataFrame (or one row of it) with a code, not a bare GeoSeries")
+    else:
+        frame = grid
+    return split_microgrids(frame, buildings, config)

@@ -204,6 +204,23 @@ def _face_adjacency(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return uniq // len(faces), uniq % len(faces), total
 
 
+def label_components(n: int, label: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Component id of every face in the graph of edges joining faces of the same label."""
+    parent = np.arange(n)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(lo[label[lo] == label[hi]], hi[label[lo] == label[hi]]):
+        ra, rb = find(int(a)), find(int(b))
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(i) for i in range(n)], dtype=np.int64)
+
+
 def _pick_first(n: int, left: np.ndarray, right: np.ndarray, rank: np.ndarray) -> np.ndarray:
     """For each of ``n`` items, the ``right`` with the lowest ``rank`` among its pairs (-1 when none)."""
     out = np.full(n, -1, dtype=np.int64)
@@ -253,12 +270,16 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     lines = [shapely.boundary(area)]
     lines += [shapely.boundary(g) for g in grids if not g.is_empty]
     lines += [shapely.boundary(g) for g in group_geoms]
+    # small compounds inside a large group are atoms of their own: their outlines must cut faces too
+    lines += [shapely.boundary(comps[i]) for _, m in subs for i in m]
+    land_points: tuple[np.ndarray, np.ndarray] | None = None
     # land between compounds is cut where it is equally near two compounds, so each compound's
     # surroundings can move with it
     if len(group_geoms) >= 2:
         land = shapely.difference(area, shapely.union_all(group_geoms), grid_size=gs)
         xy, lab = _building_regions(area, shapely.simplify(group_geoms, 1.0), gs, step=25.0)
         lines += _voronoi_lines(land, xy, lab, extend_to=area)
+        land_points = (xy, lab)
     split_points: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for k in np.flatnonzero(large):
         members = np.flatnonzero(bgroup == k)
@@ -282,6 +303,11 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     grank = np.argsort(np.argsort(gcodes.astype(str))) if len(gcodes) else np.zeros(0, int)
     fi, gi_ = shapely.STRtree(grids).query(rep, predicate="within") if len(grids) else (np.zeros(0, int),) * 2
     fg = _pick_first(n, fi, gi_, grank)
+    # hairline gaps (reprojection and re-noding leave faces of mm² between grids that meet) belong to
+    # the grid they touch, so a proposal read back from storage is the same coverage
+    tiny = (fg < 0) & (face_area < 1.0)
+    if tiny.any() and len(grids):
+        fg[tiny] = shapely.STRtree(grids).nearest(rep[tiny])
     face_grid = np.where(fg >= 0, gcodes[np.maximum(fg, 0)] if len(gcodes) else None, None).astype(object)
     fi, ki = (
         shapely.STRtree(group_geoms).query(rep, predicate="within") if len(group_geoms) else (np.zeros(0, int),) * 2
@@ -316,18 +342,48 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
             tree = shapely.STRtree(shapely.points(xy))
             nearest = tree.nearest(rep[fk])
             face_building[fk] = members[lab[nearest]]
+    # open land goes with the compound it is nearest to (the land is cut along the Voronoi lines of
+    # the compound outlines above), so grid lines run between compounds rather than along the old
+    # grid lines through the land; land of a dedicated grid stays its own
+    land_key: dict[int, tuple[str, int, int]] = {}
+    if config.land_with_compounds and len(group_geoms) and n:
+        open_land = np.flatnonzero((face_group < 0) & ~np.isin(face_grid.astype(str), list(ci.dedicated)))
+        if len(open_land):
+            if land_points is None:  # one compound group: all open land is its surroundings
+                near = np.zeros(len(open_land), dtype=np.int64)
+            else:  # the same Voronoi regions that cut the land, so a face's side is never in doubt
+                xy_l, lab_l = land_points
+                near = lab_l[shapely.STRtree(shapely.points(xy_l)).nearest(rep[open_land])]
+            for f, k in zip(open_land, near):
+                if k in split_points:
+                    xy, lab, members_ = split_points[int(k)]
+                    b = lab[shapely.STRtree(shapely.points(xy)).nearest(rep[f])]
+                    land_key[int(f)] = ("building", int(k), int(members_[b]))
+                else:
+                    land_key[int(f)] = ("compound", int(k), -1)
     keys = []
     for f in range(n):
         k = face_group[f]
         if k < 0:
-            keys.append(("land", -1, f))
+            keys.append(land_key.get(f, ("land", -1, f)))
         elif face_sub[f] >= 0:
             keys.append(("compound", int(k), int(face_sub[f])))
         elif face_building[f] >= 0:
             keys.append(("building", int(k), int(face_building[f])))
         else:
             keys.append(("compound", int(k), -1))
-    uniq = {key: i for i, key in enumerate(sorted(set(keys), key=lambda t: (t[0] != "compound", t[1], t[2])))}
+    # an atom is one piece: a compound drawn as a multipolygon, or cut in two by the community line,
+    # or land whose Voronoi cell is split, gives one atom per connected piece (so no later step has
+    # to pull a piece away from its atom, and re-aligning finds the same atoms)
+    lo, hi, length = _face_adjacency(faces)
+    first = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    comp = label_components(n, np.array([first[k] for k in keys], dtype=np.int64), lo, hi) if n else np.zeros(0, int)
+    piece: dict[tuple, dict[int, int]] = {}
+    for f, key in enumerate(keys):
+        d = piece.setdefault(key, {})
+        d.setdefault(int(comp[f]), len(d))
+    keys = [(*key, piece[key][int(comp[f])]) for f, key in enumerate(keys)]
+    uniq = {key: i for i, key in enumerate(sorted(set(keys), key=lambda t: (t[0] != "compound", t[1], t[2], t[3])))}
     face_atom = np.array([uniq[key] for key in keys], dtype=np.int64)
 
     def members(key: tuple) -> list[int]:
@@ -355,7 +411,6 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
         atoms["area"] = np.bincount(face_atom, weights=face_area, minlength=len(atoms))
     else:
         atoms = pd.DataFrame(columns=["atom", "kind", "group", "members", "building", "households", "area"])
-    lo, hi, length = _face_adjacency(faces)
     adjacency: dict[int, dict[int, float]] = {i: {} for i in range(len(atoms))}
     for a, b, ln in zip(face_atom[lo], face_atom[hi], length):
         if a != b:

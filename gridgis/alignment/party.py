@@ -10,6 +10,26 @@ The practice's rule (seed 001, "3 situations"):
 
 with building party groups (楼栋党小组) below, under the community party committee (社区党委).
 A grid without compounds gets a grid branch. Output: a tree per community (JSON-ready) and a table.
+
+The rule is applied per compound and per grid, so a cluster mixing the cases is complete too: a
+compound reaching several grids gets one compound general branch with a grid branch per grid it
+reaches; a grid holding two or more whole compounds gets a grid general branch; a grid holding
+one whole compound gets the merged branch; every building appears in exactly one building group.
+
+Output structure (stable; persisted by the people service). Every node is a dict::
+
+    {"type": str,            # a key of LABELS
+     "label": str,           # LABELS[type], e.g. "小区党总支"
+     "name": str,            # e.g. "阳光小区党总支", "3号楼党小组"
+     "compounds": [str],     # compound codes the organisation covers
+     "grids": [str],         # grid codes it covers
+     "households": int,
+     "children": [node],
+     "code": str}            # only on community_committee (community code) and building_group
+                             # (building code)
+
+Depths: 0 community_committee → 1 compound_general_branch | grid_general_branch | merged_branch |
+grid_branch → 2 grid_branch | compound_branch | compound_group | building_group → 3 building_group.
 """
 
 from __future__ import annotations
@@ -128,7 +148,9 @@ def party_structure(
         for (code, g, c, h), num, nm in zip(
             assigned[["code", "grid_code", "compound_code", "households"]].itertuples(index=False), numbers, names
         ):
-            per_piece.setdefault((c, g), []).append((code, num or nm or code, int(h)))
+            c = c if isinstance(c, str) and c else None  # outside every compound (NaN in the frame)
+            g = g if isinstance(g, str) and g else None  # outside every grid
+            per_piece.setdefault((c, g), []).append((str(code), num or nm or str(code), int(h)))
 
     def building_groups(compound: str | None, grid: str) -> list[dict]:
         return [
@@ -143,6 +165,23 @@ def party_structure(
         return gname.get(g) or g
 
     trees: dict[str, dict[str, Any]] = {}
+    placed: set[tuple[str | None, str | None]] = set()  # (compound, grid) keys whose buildings have a group
+
+    def groups_of(compound: str | None, grid: str) -> list[dict]:
+        placed.add((compound, grid))
+        return building_groups(compound, grid)
+
+    def total(kids: list[dict], fallback: int = 0) -> int:
+        return sum(k["households"] for k in kids) if kids else fallback
+
+    # the grids each compound reaches: real (non-sliver) pieces, and any grid one of its buildings is in
+    reach: dict[str, set[str]] = {}
+    for c, g in hh:
+        reach.setdefault(c, set()).add(g)
+    for c, g in per_piece:
+        if c is not None and g is not None:
+            reach.setdefault(c, set()).add(g)
+    grid_node: dict[str, dict] = {}  # the node holding a grid's buildings outside compounds
     clusters = analysis.clusters.sort_values("cluster") if len(analysis.clusters) else analysis.clusters
     for row in clusters.itertuples():
         community = row.community_code or "unknown"
@@ -150,62 +189,72 @@ def party_structure(
             community, _node("community_committee", _committee(comm_name.get(community) or community), code=community)
         )
         cs, gs = list(row.compounds), list(row.grids)
-        if row.case == "no_compound":
-            for g in gs:
-                kids = building_groups(None, g)
-                tree["children"].append(
-                    _node("grid_branch", f"{g_label(g)}党支部", [], [g], sum(k["households"] for k in kids), kids)
+        # 1. a compound reaching several grids: ONE compound general branch, a grid branch per grid
+        spanning = [c for c in cs if len(reach.get(c, ())) > 1]
+        for c in spanning:
+            branches = []
+            for g in sorted(reach[c]):
+                kids = groups_of(c, g)
+                branches.append(
+                    _node(
+                        "grid_branch", f"{c_label(c)}{g_label(g)}党支部", [c], [g], total(kids, hh.get((c, g), 0)), kids
+                    )
                 )
-        elif row.case == "about_equal":
-            c, g = cs[0], gs[0]
-            kids = building_groups(c, g) + building_groups(None, g)
             tree["children"].append(
-                _node("merged_branch", f"{c_label(c)}({g_label(g)})党支部", cs, gs, hh.get((c, g), 0), kids)
+                _node(
+                    "compound_general_branch",
+                    f"{c_label(c)}党总支",
+                    [c],
+                    sorted(reach[c]),
+                    sum(b["households"] for b in branches),
+                    branches,
+                )
             )
-        elif row.case == "compound_larger":
-            for c in cs:
-                branches = [
-                    _node(
-                        "grid_branch",
-                        f"{c_label(c)}{g_label(g)}党支部",
-                        [c],
-                        [g],
-                        hh.get((c, g), 0),
-                        building_groups(c, g),
-                    )
-                    for g in gs
-                    if (c, g) in hh
-                ]
-                tree["children"].append(
-                    _node(
-                        "compound_general_branch",
-                        f"{c_label(c)}党总支",
-                        [c],
-                        [b["grids"][0] for b in branches],
-                        sum(b["households"] for b in branches),
-                        branches,
-                    )
-                )
-        else:  # grid_larger
-            for g in gs:
+        # 2. every grid with the compounds wholly in it
+        for g in gs:
+            whole = [c for c in cs if reach.get(c) == {g}]
+            if len(whole) >= 2:
                 subs = []
-                for c in cs:
-                    if (c, g) not in hh:
-                        continue
-                    kind = "compound_branch" if hh[(c, g)] >= branch_households else "compound_group"
+                for c in whole:
+                    kids = groups_of(c, g)
+                    h = total(kids, hh.get((c, g), 0))
+                    kind = "compound_branch" if h >= branch_households else "compound_group"
                     suffix = "党支部" if kind == "compound_branch" else "党小组"
-                    subs.append(_node(kind, f"{c_label(c)}{suffix}", [c], [g], hh[(c, g)], building_groups(c, g)))
-                subs += building_groups(None, g)
-                tree["children"].append(
-                    _node(
-                        "grid_general_branch",
-                        f"{g_label(g)}党总支",
-                        [s for s in cs if (s, g) in hh],
-                        [g],
-                        sum(s["households"] for s in subs),
-                        subs,
-                    )
+                    subs.append(_node(kind, f"{c_label(c)}{suffix}", [c], [g], h, kids))
+                subs += groups_of(None, g)
+                node = _node("grid_general_branch", f"{g_label(g)}党总支", whole, [g], total(subs), subs)
+            elif len(whole) == 1:
+                c = whole[0]
+                kids = groups_of(c, g) + groups_of(None, g)
+                node = _node(
+                    "merged_branch", f"{c_label(c)}({g_label(g)})党支部", [c], [g], total(kids, hh.get((c, g), 0)), kids
                 )
+            else:
+                kids = groups_of(None, g)
+                if not kids and any(g in reach.get(c, ()) for c in spanning):
+                    continue  # the grid's branches sit under the compound general branches
+                node = _node("grid_branch", f"{g_label(g)}党支部", [], [g], total(kids), kids)
+            tree["children"].append(node)
+            grid_node[g] = node
+    # 3. buildings not placed yet (their compound's piece in that grid is a sliver, or the compound
+    #    is in no cluster) join the node of their grid, so every building appears exactly once
+    grid_comm = dict(zip(grids["code"].astype(str), text_column(grids, "community_code")))
+    for c, g in sorted(per_piece, key=lambda k: (str(k[1]), str(k[0]))):
+        if (c, g) in placed or g is None:
+            continue
+        kids = groups_of(c, g)
+        node = grid_node.get(g)
+        if node is None:
+            community = grid_comm.get(g) or str(g)[:12]
+            tree = trees.setdefault(
+                community,
+                _node("community_committee", _committee(comm_name.get(community) or community), code=community),
+            )
+            node = _node("grid_branch", f"{g_label(g)}党支部", [], [g], 0, [])
+            tree["children"].append(node)
+            grid_node[g] = node
+        node["children"] += kids
+        node["households"] += sum(k["households"] for k in kids)
     for tree in trees.values():
         tree["households"] = sum(k["households"] for k in tree["children"])
     rows: list[dict[str, Any]] = []

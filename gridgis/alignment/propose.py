@@ -10,7 +10,7 @@ coverage of the community.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
@@ -19,9 +19,10 @@ import pandas as pd
 import shapely
 
 from gridgis.alignment._frames import households, metric, require_frame, text_column, to_storage_series
+from gridgis.alignment.compactness import compactness_summary
 from gridgis.alignment.config import AlignmentConfig
-from gridgis.alignment.partition import CommunityInput, Partition, build_partition
-from gridgis.alignment.rebalance import components, deviation, fill_gaps, initial_assignment, make_contiguous, rebalance
+from gridgis.alignment.partition import CommunityInput, Partition, _face_adjacency, build_partition, label_components
+from gridgis.alignment.rebalance import deviation, fill_gaps, initial_assignment, make_contiguous, rebalance
 from gridgis.alignment.restructure import split_and_merge
 from gridgis.alignment.validate import CoverageReport, validate_coverage
 from gridgis.crs import metric_crs_for
@@ -59,6 +60,9 @@ class Proposal:
     #: grids split in two (``op`` ``split``: ``grid``, ``new_grid``) or merged (``op`` ``merge``:
     #: ``grid``, ``into``), with ``community_code`` and the households involved
     restructured: list[dict[str, Any]] = field(default_factory=list)
+    #: Polsby–Popper (4πA/P²) of the grids before and after: ``median_before``, ``median_after``,
+    #: ``mean_before``, ``mean_after``, ``median_ratio``
+    compactness: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -226,8 +230,49 @@ def _small_compounds(ci: CommunityInput, config: AlignmentConfig) -> np.ndarray:
     return shapely.set_precision(g[hh <= config.large_households], config.grid_size_m)
 
 
-def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, Any]:
-    """Align one community (metric CRS): the new grid per face, dissolved grids, moves and explanations."""
+def contiguous_faces(face_new: np.ndarray, p: Partition, fixed: frozenset[str] = frozenset()) -> np.ndarray:
+    """Give every grid's faces one piece: detached pieces join the neighbour sharing most boundary.
+
+    Atoms are moved whole and every grid is contiguous in atoms, but an atom can itself be in several
+    pieces (a compound drawn as a multipolygon, a building's region in a concave compound, a compound
+    cut in two by the community line). The piece of a grid holding most households (then most area)
+    stays; each other piece joins the neighbouring grid it shares the longest boundary with. A piece
+    touching no other grid (an island) stays where it is and is explained as ``disconnected``.
+    """
+    out = face_new.copy()
+    n = len(out)
+    if n < 2:
+        return out
+    lo, hi, length = _face_adjacency(p.faces)
+    for _ in range(20):
+        lab = np.array(["" if g is None else str(g) for g in out], dtype=object)
+        same = lab[lo] == lab[hi]
+        comp = label_components(n, lab, lo, hi)
+        hh = np.bincount(comp, weights=p.face_households, minlength=n)
+        area = np.bincount(comp, weights=p.face_area, minlength=n)
+        main: dict[str, int] = {}
+        for c in sorted(set(comp.tolist()), key=lambda c: (-round(hh[c], 6), -round(area[c], 6), c)):
+            main.setdefault(lab[c], c)
+        detached = {int(c) for c in set(comp.tolist()) if lab[c] and main[lab[c]] != c and lab[c] not in fixed}
+        if not detached:
+            break
+        shared: dict[int, dict[str, float]] = {}
+        for a, b, ln in zip(lo[~same], hi[~same], length[~same]):
+            for x, y in ((a, b), (b, a)):
+                if comp[x] in detached and lab[y] and comp[y] == main[lab[y]] and lab[y] not in fixed:
+                    d = shared.setdefault(int(comp[x]), {})
+                    d[lab[y]] = d.get(lab[y], 0.0) + float(ln)
+        if not shared:
+            break
+        for c, options in sorted(shared.items()):
+            out[comp == c] = min(options.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+    return out
+
+
+def _align_once(
+    ci: CommunityInput, config: AlignmentConfig, reserved: set[str]
+) -> tuple[Partition, np.ndarray, np.ndarray, list[dict[str, Any]], list[dict]]:
+    """One pass: partition, assignment, rebalancing, split/merge; new codes avoid ``reserved``."""
     p = build_partition(ci, config)
     assign = fill_gaps(initial_assignment(p, ci.dedicated), p.atom_adjacency)
     assign = make_contiguous(assign, p)
@@ -241,16 +286,62 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
             p,
             config,
             ci.code,
-            ci.grid_codes,
+            sorted(set(ci.grid_codes) | reserved),
             fixed=ci.dedicated,
             building_geoms=_snap_buildings(ci, config),
             compound_geoms=_small_compounds(ci, config),
         )
         moves += more
     face_new = assign[p.face_atom] if len(p.face_atom) else np.array([], dtype=object)
+    face_new = contiguous_faces(face_new, p, fixed=ci.dedicated)
+    return p, assign, face_new, steps, moves
+
+
+def _dissolve(p: Partition, face_new: np.ndarray) -> dict[str, shapely.Geometry]:
+    out = {}
+    for g in sorted({x for x in face_new if x is not None}):
+        u = shapely.coverage_union_all(p.faces[face_new == g])
+        out[g] = shapely.get_geometry(u, 0) if shapely.get_num_geometries(u) == 1 else u
+    return out
+
+
+def align_community(ci: CommunityInput, config: AlignmentConfig, max_passes: int = 4) -> dict[str, Any]:
+    """Align one community (metric CRS): the new grid per face, dissolved grids, moves and explanations.
+
+    The steps are repeated on their own result until a pass changes nothing, so aligning an aligned
+    community changes nothing (idempotence). Later passes work on a partition whose lines are a
+    subset of the first one's, so their result maps back onto the first partition's faces.
+    """
+    p0, assign, face0, steps, moves = _align_once(ci, config, set())
+    p = p0
+    reserved = set(ci.grid_codes)
+    for _ in range(max_passes - 1):
+        geoms_now = _dissolve(p0, face0)
+        reserved |= set(geoms_now)
+        ci2 = replace(
+            ci,
+            grid_codes=list(geoms_now),
+            grid_geoms=np.array(list(geoms_now.values()), dtype=object),
+            dedicated=frozenset(g for g in ci.dedicated if g in geoms_now),
+        )
+        p2, assign2, face2, steps2, moves2 = _align_once(ci2, config, reserved)
+        same = np.array([a == b for a, b in zip(p2.face_grid, face2)], dtype=bool) | (p2.face_area < 0.01)
+        if same.all():
+            break
+        # every first-pass face lies in one face of this pass
+        rep = shapely.point_on_surface(p0.faces)
+        fi, fj = shapely.STRtree(p2.faces).query(rep, predicate="within")
+        mapped = face0.copy()
+        mapped[fi] = face2[fj]
+        face0, p, assign = mapped, p2, assign2
+        steps += steps2
+        moves += moves2
+    face_new = face0
+    p_final = p
+    p = p0
     geoms: dict[str, shapely.Geometry] = {}
     explanations = []
-    hh = p.atoms["households"].to_numpy() if len(p.atoms) else np.zeros(0)
+    hh = p_final.atoms["households"].to_numpy() if len(p_final.atoms) else np.zeros(0)
     members: dict[str, list[int]] = {}
     for a, g in enumerate(assign):
         if g is not None:
@@ -258,7 +349,9 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
     total = float(hh.sum())
     for g in sorted(members):
         geoms[g] = shapely.coverage_union_all(p.faces[face_new == g])
-        if len(components(members[g], p.atom_adjacency)) > 1:
+        if shapely.get_num_geometries(geoms[g]) == 1 and geoms[g].geom_type == "MultiPolygon":
+            geoms[g] = shapely.get_geometry(geoms[g], 0)
+        if shapely.get_num_geometries(geoms[g]) > 1:
             explanations.append(
                 {
                     "grid": g,
@@ -273,7 +366,7 @@ def align_community(ci: CommunityInput, config: AlignmentConfig) -> dict[str, An
         e = (
             None
             if g in ci.dedicated
-            else _explain(g, float(hh[members[g]].sum()), members[g], p, ci, total, len(basic), config)
+            else _explain(g, float(hh[members[g]].sum()), members[g], p_final, ci, total, len(basic), config)
         )
         if e:
             explanations.append(e)
@@ -413,7 +506,8 @@ def _impact_rows(ci: CommunityInput, res: dict[str, Any]) -> tuple[list[dict], l
     new = np.array(["" if g is None else g for g in res["face_new"]], dtype=object)
     nb = np.array([len(b) for b in p.face_buildings])
     changes = []
-    moved = old != new
+    # faces below 1 cm² (re-noding noise where lines meet) are not reported as changes
+    moved = (old != new) & (p.face_area >= 0.01)
     pairs = sorted({(o, n) for o, n in zip(old[moved], new[moved])})
     for o, n in pairs:
         idx = np.flatnonzero(moved & (old == o) & (new == n))
@@ -514,9 +608,14 @@ def _run_communities(inputs: list[CommunityInput], config: AlignmentConfig, work
         yield from pool.map(_community_job, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
 
 
-def _with_new_grids(keep: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, steps: list[dict[str, Any]]) -> gpd.GeoDataFrame:
-    """Add a row per grid created by a split: the split grid's fields, a new code and name, no workers."""
+def _with_new_grids(
+    keep: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, steps: list[dict[str, Any]], alive: set[str]
+) -> gpd.GeoDataFrame:
+    """Add a row per grid created by a split and still in ``alive`` (a later merge may have removed it):
+    the split grid's fields, a new code and name, no workers. A grid split twice, or a part of a
+    split grid split again, names its parts after its own name."""
     rows = []
+    done: set[str] = set(keep["code"].astype(str))
     source = grids.assign(_code=grids["code"].astype(str)).drop_duplicates("_code").set_index("_code")
     for st in steps:
         if st["op"] != "split":
@@ -536,8 +635,10 @@ def _with_new_grids(keep: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, steps: list
             }
         )
         row = {k: v for k, v in row.items() if k in keep.columns}
-        rows.append(row)
         source.loc[st["new_grid"]] = pd.Series(row)  # a grid split twice names its own part
+        if st["new_grid"] in alive and st["new_grid"] not in done:
+            rows.append(row)
+            done.add(st["new_grid"])
     if not rows:
         return keep
     new = gpd.GeoDataFrame(pd.DataFrame(rows, columns=keep.columns), geometry=keep.geometry.name, crs=keep.crs)
@@ -602,7 +703,7 @@ def propose_alignment(
             on_progress(k + 1, len(inputs))
     if len(inputs) > 1:
         new_geoms = match_vertices(new_geoms, config.grid_size_m)
-    keep = _with_new_grids(grids[grids["code"].astype(str).isin(new_geoms)].copy(), grids, restructured)
+    keep = _with_new_grids(grids[grids["code"].astype(str).isin(new_geoms)].copy(), grids, restructured, set(new_geoms))
     codes = keep["code"].astype(str).tolist()
     geoms = [new_geoms[c] for c in codes]
     keep = keep.set_geometry(to_storage_series(geoms, crs, index=keep.index).values, crs="EPSG:4326")
@@ -656,4 +757,5 @@ def propose_alignment(
         moves=moves,
         community_difference_m2=differences,
         restructured=restructured,
+        compactness=compactness_summary(grids, keep, crs),
     )

@@ -316,6 +316,7 @@ def proposal_report(before: Analysis, after: Analysis, proposal) -> dict[str, An
             "grids_split": sum(st["op"] == "split" for st in getattr(proposal, "restructured", [])),
             "grids_merged": sum(st["op"] == "merge" for st in getattr(proposal, "restructured", [])),
             "coverage_ok_after": proposal.coverage_after.ok,
+            "compactness": dict(getattr(proposal, "compactness", {}) or {}),
         },
         "impact": impact,
         "explanations": proposal.explanations,

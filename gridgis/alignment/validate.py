@@ -1,7 +1,8 @@
 """The coverage invariant every alignment step keeps: grids tile their area exactly.
 
 :func:`validate_coverage` runs on the input and the output of every step and returns a
-:class:`CoverageReport` a planner can act on (where the gaps and overlaps are, how large).
+:class:`CoverageReport` a planner can act on (where the gaps and overlaps are, how large). It
+applies the one coverage rule, :func:`gridgis.layers.coverage.check_coverage`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from gridgis.alignment._frames import metric, polygonal, require_frame, to_storage_series
-from gridgis.crs import metric_crs_for
+from gridgis.alignment._frames import polygonal, require_frame
+from gridgis.crs import ensure_storage_crs, metric_crs_for
 from gridgis.errors import Problem
+from gridgis.layers.coverage import TOLERANCE_M2, CoverageIssue, check_coverage
 
 
 @dataclass
@@ -120,32 +122,27 @@ class CoverageReport:
         }
 
 
-def _items(geoms: np.ndarray, names: list, tolerance: float, crs: str) -> list[dict[str, Any]]:
-    out = []
-    if not len(geoms):
-        return out
-    areas = shapely.area(geoms)
-    keep = areas > tolerance
-    if not keep.any():
-        return out
-    geoms, areas = geoms[keep], areas[keep]
-    names = [n for n, k in zip(names, keep) if k]
-    storage = to_storage_series(geoms, crs)
-    points = storage.representative_point()
-    for geom, a, n, p in zip(storage.values, areas, names, points.values):
-        out.append(
-            {"area_m2": round(float(a), 3), "grids": n, "where": (round(p.x, 7), round(p.y, 7)), "geometry": geom}
-        )
-    return out
+def _item(issue: CoverageIssue) -> dict[str, Any]:
+    return {
+        "area_m2": round(issue.measure, 3),
+        "grids": list(issue.codes),
+        "where": issue.where,
+        "geometry": issue.geometry,
+    }
 
 
 def validate_coverage(
     grids: gpd.GeoDataFrame,
     area: gpd.GeoDataFrame | shapely.Geometry | None = None,
-    tolerance_m2: float = 1.0,
+    tolerance_m2: float = TOLERANCE_M2,
     metric_crs: str | None = None,
 ) -> CoverageReport:
-    """Check that ``grids`` are an exact coverage of ``area``.
+    """Check that ``grids`` are an exact coverage of ``area`` by the one coverage rule.
+
+    A thin view of :func:`gridgis.layers.coverage.check_coverage` (the rule ``gridgis check`` and
+    the commit check of every edit apply too): GEOS coverage validity of the grids as given
+    (EPSG:4326), gap/overlap/outside parts from :data:`~gridgis.layers.coverage.MIN_AREA_M2` up,
+    and the union within ``tolerance_m2`` of the area.
 
     Parameters
     ----------
@@ -155,7 +152,7 @@ def validate_coverage(
         The area to tile (e.g. the community). ``None``: the union of the grids, so only holes
         inside it count as gaps.
     tolerance_m2 : float
-        Gaps, overlaps and the union/area difference up to this many m² are accepted.
+        The union may differ from the area by this many m².
 
     Returns
     -------
@@ -171,70 +168,35 @@ def validate_coverage(
     """
     grids = require_frame(grids, "grids")
     crs = metric_crs or (metric_crs_for(grids) if len(grids) else "EPSG:4548")
-    geoms = metric(grids, crs) if len(grids) else np.array([], dtype=object)
+    stored = polygonal(grids.geometry.values) if len(grids) else np.array([], dtype=object)
     codes = [str(c) for c in grids["code"]]
-    nonempty = ~shapely.is_empty(geoms)
-    geoms_ne = geoms[nonempty]
-    codes_ne = [c for c, k in zip(codes, nonempty) if k]
-    valid = bool(shapely.coverage_is_valid(geoms_ne)) if len(geoms_ne) else True
-    invalid = []
-    if not valid:
-        edges = shapely.coverage_invalid_edges(geoms_ne)
-        lengths = shapely.length(edges)
-        for code, edge, length in zip(codes_ne, edges, lengths):
-            if length > 0:
-                p = to_storage_series([shapely.line_interpolate_point(edge, 0.5, normalized=True)], crs).iloc[0]
-                invalid.append(
-                    {
-                        "grid": code,
-                        "length_m": round(float(length), 3),
-                        "where": (p.x, p.y),
-                        "geometry": to_storage_series([edge], crs).iloc[0],
-                    }
-                )
-    if not len(geoms_ne):
-        union = shapely.Polygon()
-    elif valid:
-        union = shapely.coverage_union_all(geoms_ne)
-    else:
-        union = shapely.union_all(geoms_ne)
     if area is None:
+        nonempty = stored[~shapely.is_empty(stored)] if len(stored) else stored
+        union = shapely.union_all(nonempty) if len(nonempty) else shapely.Polygon()
         target = (
             shapely.Polygon()
             if union.is_empty
             else shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(union)])
         )
+    elif isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
+        series = gpd.GeoSeries(area.geometry if isinstance(area, gpd.GeoDataFrame) else area)
+        target = shapely.union_all(polygonal(ensure_storage_crs(series.to_frame("geometry"), "area").geometry.values))
     else:
-        if isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
-            area_m = polygonal(
-                gpd.GeoSeries(area.geometry if isinstance(area, gpd.GeoDataFrame) else area).to_crs(crs).values
-            )
-            target = shapely.union_all(area_m)
-        else:
-            target = polygonal(gpd.GeoSeries([area], crs="EPSG:4326").to_crs(crs).values)[0]
-    tree = shapely.STRtree(geoms_ne)
-    gap_parts = shapely.get_parts(shapely.difference(target, union)) if not target.is_empty else np.array([])
-    gap_names = [sorted(codes_ne[j] for j in tree.query(g, predicate="intersects")) for g in gap_parts]
-    out_parts = shapely.get_parts(shapely.difference(union, target)) if area is not None else np.array([])
-    out_names = [sorted(codes_ne[j] for j in tree.query(g, predicate="intersects")) for g in out_parts]
-    left, right = tree.query(geoms_ne, predicate="intersects")
-    pairs = left < right
-    left, right = left[pairs], right[pairs]
-    inter = shapely.intersection(geoms_ne[left], geoms_ne[right]) if len(left) else np.array([], dtype=object)
-    has_area = shapely.area(inter) > 0 if len(inter) else np.zeros(0, bool)
-    inter = polygonal(inter[has_area]) if has_area.any() else np.array([], dtype=object)
-    over_names = [[codes_ne[i], codes_ne[j]] for i, j in zip(left[has_area], right[has_area])]
-    area_t = float(shapely.area(target))
-    union_a = float(shapely.area(union))
-    diff = float(shapely.area(shapely.symmetric_difference(union, target))) if area is not None else 0.0
+        target = polygonal(np.array([area], dtype=object))[0]
+    found = check_coverage(stored, codes, target, metric_crs=crs, tolerance_m2=tolerance_m2)
+    invalid = [
+        {"grid": i.codes[0], "length_m": round(i.measure, 3), "where": i.where, "geometry": i.geometry}
+        for i in found.of_kind("coverage_edge")
+    ]
+    outside = [_item(i) for i in found.of_kind("coverage_outside")] if area is not None else []
     return CoverageReport(
-        coverage_valid=valid,
-        area_m2=area_t,
-        union_area_m2=union_a,
-        difference_m2=diff,
+        coverage_valid=found.valid,
+        area_m2=found.parent_area_m2,
+        union_area_m2=found.union_area_m2,
+        difference_m2=found.difference_m2 if area is not None else 0.0,
         tolerance_m2=tolerance_m2,
-        gaps=_items(np.asarray(gap_parts, dtype=object), gap_names, tolerance_m2, crs),
-        overlaps=_items(np.asarray(inter, dtype=object), over_names, tolerance_m2, crs),
+        gaps=[_item(i) for i in found.of_kind("coverage_gap")],
+        overlaps=[_item(i) for i in found.of_kind("coverage_overlap")],
         invalid_edges=invalid,
-        outside=_items(np.asarray(out_parts, dtype=object), out_names, tolerance_m2, crs),
+        outside=outside,
     )

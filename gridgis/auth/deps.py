@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gridgis.auth.store import AuditLog, TokenStore, ensure_tables
-from gridgis.auth.tokens import Principal, require
+from gridgis.auth.tokens import Principal, require, token_of_header
 from gridgis.errors import AuthError
 
 _LOCK = threading.Lock()
@@ -44,14 +44,48 @@ def get_audit_log(request: Request) -> AuditLog:
 
 
 def get_principal(request: Request) -> Principal | None:
-    """The caller, from ``Authorization: Bearer <token>``; ``None`` when the header is absent."""
+    """The caller, from ``Authorization: Bearer <token>`` or ``Basic`` with the token as password.
+
+    ``None`` when the header is absent; any header that is present but not a valid token is a 401,
+    never ignored.
+    """
     header = request.headers.get("authorization")
-    if not header:
+    if header is None:
         return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthError("send the token as 'Authorization: Bearer <token>'")
-    return get_token_store(request).authenticate(token)
+    return get_token_store(request).authenticate(token_of_header(header))
+
+
+#: (method, path template) answered to anonymous callers even when public reads are off: liveness,
+#: the viewer's page shell, the matter catalogue and Open311's discovery/services (a public reporting
+#: form needs them) and Open311 posting (guarded by its own api_key). Everything else needs a token.
+ALWAYS_OPEN: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/health"),
+        ("GET", "/ready"),
+        ("GET", "/map"),
+        ("GET", "/matters"),
+        ("GET", "/open311/discovery.json"),
+        ("GET", "/open311/v2/services.{fmt}"),
+        ("GET", "/open311/v2/services/{code}.{fmt}"),
+        ("POST", "/open311/v2/requests.{fmt}"),
+    }
+)
+
+
+def gate(request: Request, principal: Annotated[Principal | None, Depends(get_principal)]) -> Principal | None:
+    """The app-wide first check of every route, before its parameters or body are interpreted.
+
+    Any ``Authorization`` header is verified (401 when it is not a valid token: never ignored);
+    with public reads off, an anonymous caller gets 401 everywhere but :data:`ALWAYS_OPEN`.
+    Role and scope are then checked by each route with :func:`require`.
+    """
+    if principal is None and not request.app.state.settings.public_reads:
+        route = request.scope.get("route")
+        template = getattr(route, "path", request.url.path)
+        method = "GET" if request.method == "HEAD" else request.method
+        if (method, template) not in ALWAYS_OPEN:
+            raise AuthError("this server needs a token for every read (public reads are off)")
+    return principal
 
 
 def get_reader(request: Request) -> Principal | None:
@@ -68,10 +102,12 @@ AuditDep = Annotated[AuditLog, Depends(get_audit_log)]
 TokenStoreDep = Annotated[TokenStore, Depends(get_token_store)]
 
 __all__ = [
+    "ALWAYS_OPEN",
     "AuditDep",
     "CurrentPrincipal",
     "ReadPrincipal",
     "TokenStoreDep",
+    "gate",
     "get_audit_log",
     "get_principal",
     "get_reader",

@@ -42,9 +42,17 @@ class TokenStore:
         self.engine = engine
 
     def create(
-        self, name: str, role: str, scopes: list[str] | tuple[str, ...] = (), expires_at: datetime | None = None
+        self,
+        name: str,
+        role: str,
+        scopes: list[str] | tuple[str, ...] = (),
+        expires_at: datetime | None = None,
+        actor: Principal | str | None = None,
     ) -> tuple[str, TokenInfo]:
-        """Store a new token; return ``(token, info)``. The token is not stored and cannot be shown again."""
+        """Store a new token; return ``(token, info)``. The token is not stored and cannot be shown again.
+
+        The creation is audited (``token.create`` by ``actor``) in the same transaction.
+        """
         if not name or not name.strip():
             raise ValidationError("a token needs a name (who holds it), e.g. --name 王规划")
         scopes = check_scopes(role, scopes)
@@ -64,6 +72,21 @@ class TokenStore:
                     expires_at=expires_at,
                 )
             )
+            scope_text = ",".join(scopes) or "-"
+            conn.execute(
+                audit_log.insert().values(
+                    **audit_values(
+                        actor or _cli_actor(),
+                        "CLI",
+                        "token",
+                        "token.create",
+                        201,
+                        "tokens",
+                        [token_id],
+                        message=f"{name.strip()} ({role}; scopes {scope_text})",
+                    )
+                )
+            )
         return token, TokenInfo(token_id, name.strip(), role, scopes, now, expires_at, None)
 
     def authenticate(self, token: str) -> Principal:
@@ -79,13 +102,19 @@ class TokenStore:
             raise AuthError(f"the token of {row['name']} has expired; ask an admin for a new one")
         return Principal(row["name"], row["role"], tuple(row["scopes"] or ()), token_id)
 
-    def revoke(self, token_id: str) -> None:
+    def revoke(self, token_id: str, actor: Principal | str | None = None) -> None:
+        """Revoke a token (audited as ``token.revoke`` by ``actor`` in the same transaction)."""
         with self.engine.begin() as conn:
             done = conn.execute(
                 auth_tokens.update().where(auth_tokens.c.token_id == token_id).values(revoked_at=datetime.now(UTC))
             ).rowcount
-        if not done:
-            raise NotFoundError(f"no token with id {token_id}; list them with `gridgis token list`")
+            if not done:
+                raise NotFoundError(f"no token with id {token_id}; list them with `gridgis token list`")
+            conn.execute(
+                audit_log.insert().values(
+                    **audit_values(actor or _cli_actor(), "CLI", "token", "token.revoke", 200, "tokens", [token_id])
+                )
+            )
 
     def list(self) -> list[TokenInfo]:
         with self.engine.connect() as conn:
@@ -112,7 +141,7 @@ class AuditLog:
 
     def record(
         self,
-        principal: Principal | None,
+        principal: Principal | str | None,
         method: str,
         path: str,
         action: str,
@@ -121,29 +150,108 @@ class AuditLog:
         codes: list[str] | None = None,
         generation: int | None = None,
         message: str = "",
+        conn: sa.Connection | None = None,
     ) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                audit_log.insert().values(
-                    at=datetime.now(UTC),
-                    principal=principal.name if principal else "(anonymous)",
-                    role=principal.role if principal else "",
-                    method=method,
-                    path=path,
-                    action=action,
-                    layer=layer,
-                    codes=list(codes or []),
-                    generation=generation,
-                    status=status,
-                    message=message or "",
-                )
-            )
+        """Append one entry; inside ``conn`` (the write's own transaction) when given, so the write
+        and its audit commit or roll back together. ``principal`` may be a plain name (the CLI,
+        ``anonymous``)."""
+        values = audit_values(principal, method, path, action, status, layer, codes, generation, message)
+        if conn is not None:
+            conn.execute(audit_log.insert().values(**values))
+            return
+        with self.engine.begin() as own:
+            own.execute(audit_log.insert().values(**values))
 
-    def entries(self, limit: int = 100, principal: str | None = None) -> list[dict[str, Any]]:
-        """The latest entries, newest first."""
+    def entries(
+        self,
+        limit: int = 100,
+        principal: str | None = None,
+        object: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        action: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The latest entries, newest first, filtered by actor (``principal``), object, time and action.
+
+        ``object`` is ``layer/code`` (``tickets/12``, ``grids/310115004004001``), a bare code, or a
+        layer name; ``since`` is inclusive, ``until`` exclusive.
+        """
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_AUDIT_LIMIT:
+            raise ValidationError(f"limit must be a whole number from 1 to {MAX_AUDIT_LIMIT}, got {limit!r}")
         q = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         if principal:
             q = q.where(audit_log.c.principal == principal)
+        if action:
+            q = q.where(audit_log.c.action == action)
+        if since is not None:
+            q = q.where(audit_log.c.at >= _utc(since))
+        if until is not None:
+            q = q.where(audit_log.c.at < _utc(until))
+        if object:
+            q = q.where(_object_filter(object))
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
         return [{**dict(r), "at": r["at"].isoformat()} for r in rows]
+
+
+MAX_AUDIT_LIMIT = 10_000
+
+
+def _cli_actor() -> str:
+    """Who runs a command on this machine: ``cli:<OS user>`` (the CLI has no token)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValidationError(f"time {value.isoformat()} has no time zone; add one, e.g. +08:00")
+    return value.astimezone(UTC)
+
+
+def _object_filter(obj: str) -> sa.ColumnElement[bool]:
+    """``layer/code`` → that layer and code; a bare code → any layer; a bare layer name → that layer."""
+    layer, slash, code = obj.partition("/")
+    in_codes = sa.cast(audit_log.c.codes, sa.Text).like(f'%"{_like_escape(code or layer)}"%', escape="\\")
+    if slash:
+        return sa.and_(audit_log.c.layer == layer, in_codes) if code else audit_log.c.layer == layer
+    return sa.or_(audit_log.c.layer == layer, in_codes)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def audit_values(
+    principal: Principal | str | None,
+    method: str,
+    path: str,
+    action: str,
+    status: int,
+    layer: str | None = None,
+    codes: list[str] | None = None,
+    generation: int | None = None,
+    message: str = "",
+) -> dict[str, Any]:
+    """The row of one audit entry (the columns of :data:`gridgis.auth.tables.audit_log`)."""
+    if isinstance(principal, Principal):
+        name, role = principal.name, principal.role
+    else:
+        name, role = (principal or "anonymous"), ""
+    return {
+        "at": datetime.now(UTC),
+        "principal": name,
+        "role": role,
+        "method": method,
+        "path": path,
+        "action": action,
+        "layer": layer,
+        "codes": [str(c) for c in (codes or [])],
+        "generation": generation,
+        "status": status,
+        "message": message or "",
+    }

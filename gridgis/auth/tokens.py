@@ -18,6 +18,8 @@ community (12 digits) or grid (15 digits) code everything whose code starts with
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -35,6 +37,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "handle_tickets": frozenset({"worker", "admin"}),
     "edit_boundaries": frozenset({"planner", "admin"}),
     "manage_tokens": frozenset({"admin"}),
+    "read_audit": frozenset({"admin"}),
+    # merging a ticket into a master of another matter: an explicit override, not a worker's call
+    "merge_across_matters": frozenset({"planner", "admin"}),
+}
+#: kind of personal data -> roles that need it (inside their scope; admins everywhere).
+#: ``people_in_tickets``: reporters' names and contacts, event actors and notes, assignees;
+#: ``worker_contacts``: grid workers' phones (planners edit the grids that hold them).
+PERSONAL_DATA: dict[str, frozenset[str]] = {
+    "people_in_tickets": frozenset({"worker", "admin"}),
+    "worker_contacts": frozenset({"worker", "planner", "admin"}),
 }
 TOKEN_PREFIX = "ggt_"
 
@@ -64,6 +76,23 @@ class Principal:
         if self.role == "admin":
             return True
         return any(scope_covers(s, code) for s in self.scopes)
+
+
+def sees_personal_data(principal: Principal | None, kind: str, code: str | None) -> bool:
+    """True when ``principal`` may see personal data of ``kind`` about the object ``code``.
+
+    The one rule of who sees people: admins everywhere; the roles of :data:`PERSONAL_DATA`
+    inside their scope; nobody else (anonymous, viewers, reporters, other scopes).
+
+    >>> w = Principal("李", "worker", ("310115004000",))
+    >>> sees_personal_data(w, "people_in_tickets", "310115004004001"), sees_personal_data(w, "people_in_tickets", "310115005039001")
+    (True, False)
+    >>> sees_personal_data(None, "worker_contacts", "310115004004001")
+    False
+    """
+    if principal is None or principal.role not in PERSONAL_DATA[kind]:
+        return False
+    return principal.role == "admin" or (code is not None and principal.covers(code))
 
 
 def scope_covers(scope: str, code: str) -> bool:
@@ -136,6 +165,35 @@ def split_token(token: str) -> tuple[str, str]:
     if not token_id or not secret:
         raise AuthError("the bearer token is incomplete")
     return token_id, secret
+
+
+def token_of_header(header: str) -> str:
+    """The token carried by an ``Authorization`` header: ``Bearer <token>`` or ``Basic`` (token as password).
+
+    Basic is for clients that only speak it (QGIS's built-in "Basic" authentication): any user
+    name, the token as the password. Anything else is an :class:`AuthError` (401).
+
+    >>> token_of_header("Bearer ggt_ab.cd")
+    'ggt_ab.cd'
+    >>> token_of_header("Basic " + base64.b64encode("王规划:ggt_ab.cd".encode()).decode())
+    'ggt_ab.cd'
+    """
+    scheme, _, credentials = header.strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer" and credentials:
+        return credentials
+    if scheme.lower() == "basic" and credentials:
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise AuthError(
+                "the Basic credentials are not base64 of 'user:token'; put the gridgis token in the password"
+            ) from None
+        _, colon, password = decoded.partition(":")
+        if not colon or not password.strip():
+            raise AuthError("Basic authentication needs the gridgis token as the password (any user name)")
+        return password.strip()
+    raise AuthError("send the token as 'Authorization: Bearer <token>' (or Basic with the token as the password)")
 
 
 def hash_secret(secret: str, salt: str) -> str:

@@ -24,7 +24,22 @@ def _root() -> None:
     """gridgis — 网格化管理 GIS."""
 
 
-_AREAS = ("data", "sample", "check", "align", "route", "tickets", "maps", "serve", "editing", "ops", "demo")
+_AREAS = (
+    "data",
+    "sample",
+    "check",
+    "align",
+    "route",
+    "tickets",
+    "calendar",
+    "maps",
+    "serve",
+    "editing",
+    "ops",
+    "demo",
+    "audit",
+    "people",
+)
 
 
 def _register_all() -> None:

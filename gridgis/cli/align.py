@@ -9,6 +9,7 @@ Exit codes: 0 done, 2 bad input.
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 from typing import Any
@@ -268,7 +269,7 @@ def _propose_cmd(
 def _apply_cmd(
     community: str = typer.Option(..., "--community", help="community code (12 digits)"),
     database_url: str = _DB,
-    author: str = typer.Option(..., "--author", help="who applies it"),
+    author: str = typer.Option(None, "--author", help="who applies it (default: the OS user)"),
     message: str = typer.Option("", "--message", help="why (recorded on the generation)"),
     commit: bool = typer.Option(False, "--commit", help="write it; without, a dry run"),
     out: Path = typer.Option(None, "--out", help="also write the proposal files here"),
@@ -288,7 +289,29 @@ def _apply_cmd(
         write_proposal(
             out, proposal, _run_analyze(layers, config), _run_analyze({**layers, "grids": proposal.grids}, config)
         )
-    result = apply_proposal(layers["repository"], community, proposal, author, message, commit=commit)
+    repo = layers["repository"]
+    who = author or getpass.getuser()
+
+    def record(store, edits):  # the CLI's writes are audited like the API's
+        from gridgis.auth.store import AuditLog, ensure_tables
+        from gridgis.auth.tokens import Principal
+
+        ensure_tables(repo.engine)
+        generation = store()
+        AuditLog(repo.engine).record(
+            Principal(who, "admin"),
+            "CLI",
+            "align apply",
+            "align-apply",
+            200,
+            "grids",
+            [e.code for e in edits],
+            generation.id,
+            message,
+        )
+        return generation
+
+    result = apply_proposal(repo, community, proposal, who, message, commit=commit, record=record)
     table = Table(title=("试运行 dry run" if result.dry_run else "已提交 committed") + f" {community}")
     for col in ("op", "grid", "面积变化 m²", "户数 before", "户数 after"):
         table.add_column(col)
@@ -316,6 +339,8 @@ def _apply_cmd(
         console.print(micro)
     for note in result.notes:
         console.print(f"[yellow]{note}[/]")
+    for problem in result.problems:
+        console.print(f"[red]{problem.get('kind')}[/] {problem.get('feature') or ''}: {problem['message']}")
     if result.generation is not None:
         console.print(f"new generation {result.generation.id}")
     elif result.dry_run and result.changes:

@@ -111,7 +111,7 @@ def import_command(
     lat: str = typer.Option(None, "--lat", help="CSV latitude column"),
     author: str = typer.Option(None, "--author", help="author of the new generation (default: your user name)"),
     message: str = typer.Option(None, "--message", "-m", help="message of the new generation"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="validate only; store nothing"),
+    commit: bool = typer.Option(False, "--commit", help="store it as a new generation (without: a dry run)"),
     skip_parent_check: bool = typer.Option(
         False, "--skip-parent-check", help="do not require parent codes to exist in the store"
     ),
@@ -120,14 +120,17 @@ def import_command(
         None, "--database-url", help="store (default: GRIDGIS_DATABASE_URL or sqlite:///gridgis.db)"
     ),
 ) -> None:
-    """Import a file as a layer: validate every feature, then store it as a new generation."""
+    """Import a file as a layer: validate every feature; with --commit store it as a new generation.
+
+    Like every command that writes (edit import, edit revert, align apply), a dry run unless --commit.
+    """
     from gridgis.io.layer_import import import_layer
 
     options = {k: v for k, v in (("lon", lon), ("lat", lat)) if v}
     try:
         with progress() as bar:
             task = bar.add_task(f"reading and checking {path.name}", total=2)
-            repo = None if dry_run and skip_parent_check else open_repository(database_url)
+            repo = None if not commit and skip_parent_check else open_repository(database_url)
             parents = None if skip_parent_check else stored_parent_codes(repo, layer)
             frame, report = import_layer(
                 path,
@@ -147,10 +150,11 @@ def import_command(
             if report_path is not None:
                 _write_report(report, report_path)
             console.print(f"{layer}: {report.read} read, {report.kept} kept (source CRS {report.source_crs})")
-            if dry_run:
-                console.print("dry run: nothing stored")
+            if not commit:
+                console.print("dry run: nothing stored (add --commit to store it)")
                 return
             bar.update(task, description=f"storing {layer}")
+            assert repo is not None  # opened unless a dry run skips the parent check
             repo.create_schema()
             gen = repo.write_city(
                 {layer: frame}, author or getpass.getuser(), message or f"import {path.name} as {layer}", replace=False

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from gridgis.cli.common import console, open_repository
 
-DbOpt = Annotated[str | None, typer.Option("--db", help="database URL (default: GRIDGIS_DATABASE_URL)")]
+DbOpt = Annotated[str | None, typer.Option("--database-url", help="store (default: GRIDGIS_DATABASE_URL)")]
 
 
 def _stores(db: str | None):

@@ -196,7 +196,7 @@ def demo(ctx) -> None:
             try:
                 m = build_view(view, city, "none", "", "15min", roads if roads.exists() else None, "volume")
                 written.append(folium_maps.save_map(m, Path(ctx.out_dir) / f"map-{view}.html"))
-            except Exception as exc:  # one view failing must not hide the others
+            except Exception as exc:  # noqa: BLE001 - one view failing must not hide the others
                 console.print(f"[yellow]{view} map skipped: {exc}")
             bar.advance(task)
     for path in written:

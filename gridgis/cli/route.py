@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
             None,
             "--crs",
             help="CRS of the coordinates: wgs84, cgcs2000, gcj02, bd09 or "
-            "EPSG:nnnn (default: the file's CRS; wgs84 for CSV)",
+            "EPSG:nnnn; required for CSV (it cannot say), else the file's own (GeoJSON: WGS84 per RFC 7946)",
         ),
         lon_col: str = typer.Option("lon", "--lon-col", help="CSV longitude (x) column"),
         lat_col: str = typer.Option("lat", "--lat-col", help="CSV latitude (y) column"),

@@ -19,18 +19,33 @@ def register(app: typer.Typer) -> None:
             envvar="GRIDGIS_DATABASE_URL",
             help="store to serve (default: GRIDGIS_DATABASE_URL or sqlite:///gridgis.db)",
         ),
-        log_level: str = typer.Option("info", help="uvicorn log level"),
+        log_level: str = typer.Option("info", help="log level (debug, info, warning, error)"),
     ) -> None:
-        """Serve the API and the viewer: open http://HOST:PORT/map (every asset is served locally)."""
+        """Serve the API and the viewer: open http://HOST:PORT/map (every asset is served locally).
+
+        Logs are JSON lines on stderr with the request id; each worker swaps in new boundary
+        generations as they are committed (LISTEN/NOTIFY on PostGIS, a 1 s timer on SQLite).
+        """
         import os
 
         import uvicorn
 
         from gridgis.cli.common import console
+        from gridgis.logs import uvicorn_log_config
 
         if database_url:
             os.environ["GRIDGIS_DATABASE_URL"] = database_url  # the factory reads settings in each worker
         console.print(f"gridgis 网格地图: http://{host}:{port}/map   API: http://{host}:{port}/docs")
         uvicorn.run(
-            "gridgis.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
+            "gridgis.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            log_config=uvicorn_log_config(log_level),
+            access_log=False,  # gridgis.access logs each request (without its query string)
+            # a refusal's short reason in the status line (QGIS shows only that); an import string, so
+            # each worker imports it after it has started answering the supervisor's health checks
+            http="gridgis.api.reason:HTTP_PROTOCOL",
         )

@@ -66,7 +66,7 @@ def stats_table(
     return table
 
 
-def import_file(store: Any, path: Path, crs: str = "wgs84") -> tuple[list, list]:
+def import_file(store: Any, path: Path, crs: str | None = None) -> tuple[list, list]:
     """Import a ticket file with a progress bar; (created, rejected)."""
     from gridgis.errors import NotFoundError
     from gridgis.tickets.importer import read_ticket_file, reports_from_frame
@@ -77,7 +77,7 @@ def import_file(store: Any, path: Path, crs: str = "wgs84") -> tuple[list, list]
             "the store has no boundaries yet, so no ticket can be routed: load the city first "
             "(gridgis tickets import FILE --city data/geojson, or gridgis import FILE --layer …)"
         )
-    reports = reports_from_frame(read_ticket_file(path), crs=crs)
+    reports = reports_from_frame(read_ticket_file(path, crs))
     with progress() as bar:
         task = bar.add_task("导入工单 importing tickets", total=len(reports))
         return store.create_many(reports, progress=lambda n: bar.advance(task, n))
@@ -105,7 +105,11 @@ def register(app: typer.Typer) -> None:
     @tickets.command("import")
     def import_(
         file: Path = typer.Argument(..., help="tickets (GeoJSON, GeoPackage, or CSV with lon/lat)"),
-        crs: str = typer.Option("wgs84", help="CRS of the points: wgs84, cgcs2000, gcj02, bd09, EPSG:n"),
+        crs: str = typer.Option(
+            None,
+            help="CRS of the points: wgs84, cgcs2000, gcj02, bd09, EPSG:n; required for CSV, "
+            "else the file's own (GeoJSON: WGS84 per RFC 7946)",
+        ),
         city: Path | None = typer.Option(
             None, help="city folder (<layer>.geojson) to load first when the store has no boundaries yet"
         ),

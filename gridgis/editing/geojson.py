@@ -6,12 +6,21 @@
 - Input: a GeoJSON feature parsed into properties + a storage geometry (lon/lat EPSG:4326),
   honouring ``Content-Crs`` and its axis order, refusing malformed bodies, wrong geometry
   types, unknown properties and coordinates outside China (with a hint when lat/lon look swapped).
+- Structured fields (``json``: a grid's ``workers``, a station's ``services``) travel as JSON
+  *text*, with flat read-only summaries (``worker_names``, ``worker_count``): QGIS's OAPIF reader
+  (OGR's GeoJSON driver underneath) turns a JSON array of objects into NULL but keeps text, so
+  this is the form every client can read and send back. Writes accept the text and the
+  structured form alike (:func:`read_structured`).
+- A structured field sent as ``null`` was not readable by the client (the API never serves
+  null for one: an empty list is ``"[]"``), so it keeps the value of the version the client
+  edited (:func:`keep_unread`); to empty it, send ``"[]"``, ``""`` or ``[]``.
 - JSON merge-patch (RFC 7396) and ETags.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,12 +32,17 @@ from gridgis.crs import CHINA_BOUNDS
 from gridgis.editing.changes import plain
 from gridgis.errors import CRSError, MalformedInputError, OutOfAreaError, Problem, ValidationError
 from gridgis.layers import get_spec
+from gridgis.layers.base import _coerce_json
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{}"
 #: CRSs the API reads and writes in (Part 2), storage CRS first
 SUPPORTED_CRS = (CRS84, EPSG_URI.format(4326), EPSG_URI.format(4490), EPSG_URI.format(3857))
 READ_ONLY = ("version",)
+#: read-only flat summaries of structured fields: field -> (summary property, what it holds)
+SUMMARIES: dict[str, tuple[tuple[str, str], ...]] = {
+    "workers": (("worker_names", "names joined with 、"), ("worker_count", "how many")),
+}
 
 
 @dataclass(frozen=True)
@@ -115,7 +129,13 @@ def feature_json(layer: str, row: Any, crs: ApiCRS | None = None, links: list[di
     get = row.get if hasattr(row, "get") else (lambda k, d=None: getattr(row, k, d))
     props: dict[str, Any] = {"code": str(get("code")), "name": plain(get("name"))}
     for f in spec.fields:
-        props[f.name] = plain(get(f.name))
+        value = plain(get(f.name))
+        if f.type == "json":
+            structured = _coerce_json(value)
+            props[f.name] = json.dumps(structured, ensure_ascii=False)
+            props.update(summaries(f.name, structured))
+        else:
+            props[f.name] = value
     version = plain(get("version"))
     if version is not None:
         props["version"] = int(version)
@@ -129,6 +149,86 @@ def feature_json(layer: str, row: Any, crs: ApiCRS | None = None, links: list[di
     if links:
         out["links"] = links
     return out
+
+
+def summaries(field: str, value: Any) -> dict[str, Any]:
+    """The flat read-only summaries of a structured field's value (see :data:`SUMMARIES`).
+
+    >>> summaries("workers", [{"name": "范淑珍", "role": "full_time"}, {"name": "卢刚"}])
+    {'worker_names': '范淑珍、卢刚', 'worker_count': 2}
+    """
+    if field != "workers":
+        return {}
+    items = value if isinstance(value, list) else []
+    names = [str(w.get("name", "")) if isinstance(w, dict) else str(w) for w in items]
+    return {"worker_names": "、".join(n for n in names if n), "worker_count": len(items)}
+
+
+def summary_names(layer: str) -> list[str]:
+    """The read-only summary properties of ``layer``'s features."""
+    spec = get_spec(layer)
+    return [name for f in spec.fields if f.type == "json" for name, _ in SUMMARIES.get(f.name, ())]
+
+
+def read_structured(layer: str, field: str, value: Any) -> Any:
+    """A structured field's value as sent (JSON text, empty text or the structure itself) as its
+    structure; ``None`` stays ``None`` (see :func:`keep_unread`). A malformed text is a
+    :class:`ValidationError` naming the field.
+
+    >>> read_structured("grids", "workers", '[{"name": "卢刚"}]')
+    [{'name': '卢刚'}]
+    >>> read_structured("grids", "workers", "")
+    []
+    """
+    if value is None or isinstance(value, list | dict):
+        return value
+    if isinstance(value, str):
+        try:
+            return _coerce_json(value)
+        except json.JSONDecodeError as exc:
+            label = get_spec(layer).field(field).label_zh
+            raise ValidationError(
+                f"{layer}: {field} ({label}) is not valid JSON text: {exc.msg} at character {exc.pos}",
+                [Problem(f"{field} is not valid JSON: {exc.msg}", layer=layer, kind="bad_value")],
+            ) from None
+    raise ValidationError(
+        f"{layer}: {field} must be a JSON list or its text, not {type(value).__name__}",
+        [Problem(f"{field} must be a JSON list or its text", layer=layer, kind="bad_value")],
+    )
+
+
+def keep_unread(layer: str, properties: dict[str, Any], edited: dict[str, Any]) -> dict[str, Any]:
+    """``properties`` with each structured field sent as ``null`` set to its value in ``edited``
+    (the version the client edited): the client could not read that field, so it did not change it.
+
+    >>> keep_unread("grids", {"workers": None, "households": 3}, {"workers": [{"name": "卢刚"}]})
+    {'workers': [{'name': '卢刚'}], 'households': 3}
+    """
+    out = dict(properties)
+    for f in get_spec(layer).fields:
+        if f.type == "json" and f.name in out and out[f.name] is None:
+            out[f.name] = _coerce_json(edited.get(f.name))
+    return out
+
+
+def summary_problems(layer: str, sent: dict[str, Any], new: dict[str, Any], edited: dict[str, Any]) -> list[Problem]:
+    """Read-only summaries (``worker_names``…) are ignored on writes when they still describe the
+    stored value or the new one; a summary changed by hand would be lost, so it is refused."""
+    problems: list[Problem] = []
+    for f in get_spec(layer).fields:
+        for name, what in SUMMARIES.get(f.name, ()):
+            if name not in sent or sent[name] is None:
+                continue
+            ok = {summaries(f.name, edited.get(f.name)).get(name), summaries(f.name, new.get(f.name)).get(name)}
+            if sent[name] not in ok:
+                problems.append(
+                    Problem(
+                        f"{name} ({what} of {f.name}) is read-only; edit {f.name} (JSON text) instead",
+                        layer=layer,
+                        kind="read_only",
+                    )
+                )
+    return problems
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -156,6 +256,7 @@ class ParsedFeature:
     properties: dict[str, Any]
     geometry: shapely.Geometry | None
     version: int | None
+    summaries: dict[str, Any] = field(default_factory=dict)  # read-only summaries as sent
 
 
 def parse_feature(
@@ -168,7 +269,7 @@ def parse_feature(
     props = body.get("properties") or {}
     if not isinstance(props, dict):
         raise MalformedInputError("'properties' must be a JSON object")
-    known = {"code", "name", *READ_ONLY, *(f.name for f in spec.fields)}
+    known = {"code", "name", *READ_ONLY, *summary_names(layer), *(f.name for f in spec.fields)}
     unknown = sorted(set(props) - known)
     problems = [
         Problem(f"unknown property {k!r}; {layer} has {', '.join(sorted(known))}", layer=layer, kind="unknown_property")
@@ -189,10 +290,17 @@ def parse_feature(
             problems.append(Problem("the feature has no geometry", layer=layer, kind="invalid_geometry"))
     else:
         geometry = read_geometry(layer, raw, crs or ApiCRS(CRS84, False, None), max_vertices)
+    clean = {k: v for k, v in props.items() if k not in ("code", *READ_ONLY, *summary_names(layer))}
+    for f in spec.fields:
+        if f.type == "json" and f.name in clean:
+            try:
+                clean[f.name] = read_structured(layer, f.name, clean[f.name])
+            except ValidationError as exc:
+                problems += exc.problems
     if problems:
         raise ValidationError(f"{layer}: the feature cannot be accepted; nothing was stored", problems)
-    clean = {k: v for k, v in props.items() if k not in ("code", *READ_ONLY)}
-    return ParsedFeature(None if code is None else str(code), clean, geometry, version)
+    summary = {k: props[k] for k in summary_names(layer) if k in props}
+    return ParsedFeature(None if code is None else str(code), clean, geometry, version, summary)
 
 
 def read_geometry(layer: str, raw: Any, crs: ApiCRS, max_vertices: int = 200_000) -> shapely.Geometry:

@@ -2,9 +2,12 @@
 
 QGIS keeps the ``version`` it downloaded: after a planner saves a feature, QGIS's copy still says
 the old version, so the planner's next save of the same feature carries a stale version. When
-every change since that version was the same planner's own, and a three-way merge of the fields
-(base = the version the client had, theirs = the new save, current = the stored feature) has no
-conflict, the save is applied on top of the current version. Any other stale save is refused (412).
+every change since that version was the same planner's own, the save is applied on top of the
+current version, field by field (base = the version the client had, theirs = the new save,
+current = the stored feature): a field the save leaves as it was in the base keeps the current
+value (a change the planner made elsewhere is not undone); a field the save changes takes the new
+value, even when the planner had changed it already (their own newer value; nobody else's work is
+involved). Any stale save over someone else's change is refused (412).
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ def three_way(base: dict[str, Any], theirs: dict[str, Any], current: dict[str, A
 def rebase_own_save(
     history: list[dict[str, Any]], client_version: int, author: str, fields: list[str], theirs: dict[str, Any]
 ) -> tuple[dict[str, Any], int] | None:
-    """``(merged fields, current version)`` when a stale save may be rebased (see the module doc), else None.
+    """``(merged fields, current version)`` when a stale save may be rebased (see the module doc), else None
+    (someone else changed the feature since, or it was deleted).
 
     ``history`` is :meth:`Repository.feature_history`; ``theirs`` holds ``fields`` and ``geometry``.
     """
@@ -62,7 +66,6 @@ def rebase_own_save(
         row = {"name": entry["name"], **(entry.get("properties") or {}), "geometry": entry["geometry"]}
         return {k: row.get(k) for k in [*fields, "geometry"]}
 
-    merged = three_way(
-        flat(by_version[client_version]), {k: theirs.get(k) for k in [*fields, "geometry"]}, flat(later[-1])
-    )
-    return None if merged is None else (merged, int(later[-1]["version"]))
+    base, current = flat(by_version[client_version]), flat(later[-1])
+    merged = {k: current[k] if _same(theirs.get(k), base[k]) else theirs.get(k) for k in [*fields, "geometry"]}
+    return merged, int(later[-1]["version"])

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import shapely
 from shapely.ops import split as split_geometry
 
@@ -42,7 +43,7 @@ def _row(frame: gpd.GeoDataFrame, layer: str, code: str) -> Any:
 
 def _version(row: Any) -> int | None:
     v = row.get("version") if hasattr(row, "get") else None
-    return None if v is None or v != v else int(v)
+    return None if v is None or bool(np.isnan(v)) else int(v)
 
 
 def _update(layer: str, row: Any, geometry: shapely.Geometry, **changes: Any) -> Edit:
@@ -140,41 +141,15 @@ def node_coverage(frame: gpd.GeoDataFrame, edits: list[Edit], layer: str = "grid
 
     An operation that moves a boundary ends it on an edge shared with an untouched neighbour;
     that end point must be a vertex of the neighbour too, or the coverage is no longer edge to
-    edge (:func:`shapely.coverage_is_valid`). The edited features and their siblings are cleaned
-    as one coverage (:func:`shapely.coverage_clean`, snapping within :data:`NODE_TOLERANCE`, so
-    overlay noise of a hair's width is removed too); an untouched sibling whose outline gains a
-    vertex gets an update edit (its area is unchanged; it carries the sibling's version, so a
-    concurrent change of the sibling refuses the whole operation).
+    edge (:func:`shapely.coverage_is_valid`). The edited features and their siblings are re-drawn
+    from their noded linework (:func:`gridgis.editing.follow.node_family`: shared vertices, no
+    spike or sliver below :data:`gridgis.editing.follow.SLIVER_M2`); an untouched sibling whose
+    outline gains a vertex gets an update edit (it carries the sibling's version, so a concurrent
+    change of the sibling refuses the whole operation).
     """
-    from gridgis.editing.validate import parent_of
+    from gridgis.editing.follow import node_edits
 
-    edited = {e.code: e for e in edits if e.layer == layer and e.op != "delete" and e.geometry is not None}
-    if not edited:
-        return edits
-    gone = {e.code for e in edits if e.layer == layer and e.op == "delete"}
-    parents = {parent_of(layer, c) for c in edited}
-    rows = {
-        str(r["code"]): r
-        for _, r in frame.iterrows()
-        if str(r["code"]) not in gone and parent_of(layer, str(r["code"])) in parents
-    }
-    geoms = {c: r.geometry for c, r in rows.items()}
-    geoms.update({c: e.geometry for c, e in edited.items()})
-    codes = sorted(geoms)
-    cleaned = shapely.coverage_clean([geoms[c] for c in codes], snapping_distance=NODE_TOLERANCE)
-    out = list(edits)
-    for code, new in zip(codes, cleaned):
-        old = geoms[code]
-        if new is None or new.is_empty or new.geom_type not in ("Polygon", "MultiPolygon"):
-            continue  # leave it; validation reports what remains
-        same = {tuple(c) for c in shapely.get_coordinates(new)} == {tuple(c) for c in shapely.get_coordinates(old)}
-        if same and shapely.equals(new, old):
-            continue
-        if code in edited:
-            edited[code].geometry = new
-        else:
-            out.append(_update(layer, rows[code], new))
-    return out
+    return node_edits(frame, edits, layer)
 
 
 def _where(geom: shapely.Geometry) -> tuple[float, float] | None:
@@ -193,7 +168,7 @@ def transfer_area(
     so that it stays in one part.
     """
     to = _row(grids, "grids", to_code)
-    same = grids[[str(c)[:12] == to_code[:12] for c in grids["code"]]]
+    same = grids[np.array([str(c)[:12] == to_code[:12] for c in grids["code"]], dtype=bool)]
     donors = same[(same["code"] != to_code) & same.intersects(piece)]
     shares = {str(r.code): shapely.intersection(r.geometry, piece) for r in donors.itertuples()}
     areas = dict(zip(shares, _areas(list(shares.values()))))
@@ -362,7 +337,7 @@ def merge_grids(grids: gpd.GeoDataFrame, codes: list[str], name: str | None = No
         extra["population"] = sum(int(plain(r.get("population")) or 0) for r in rows)
     edits = [_update("grids", keep, merged, **extra)]
     edits += [Edit("grids", "delete", str(r["code"]), {}, None, _version(r)) for r in rows[1:]]
-    return edits
+    return node_coverage(grids, edits)
 
 
 def apply_proposal(grids: gpd.GeoDataFrame, proposal: gpd.GeoDataFrame, community: str) -> list[Edit]:
@@ -378,7 +353,7 @@ def apply_proposal(grids: gpd.GeoDataFrame, proposal: gpd.GeoDataFrame, communit
     stray = [str(c) for c in proposal["code"] if str(c)[:12] != community]
     if stray:
         raise ValidationError(f"the proposal holds grids outside community {community}: {', '.join(stray[:5])}")
-    current = grids[[str(c)[:12] == community for c in grids["code"]]]
+    current = grids[np.array([str(c)[:12] == community for c in grids["code"]], dtype=bool)]
     by_code = {str(r["code"]): r for _, r in current.iterrows()}
     edits: list[Edit] = []
     for _, new in proposal.iterrows():
@@ -390,7 +365,7 @@ def apply_proposal(grids: gpd.GeoDataFrame, proposal: gpd.GeoDataFrame, communit
         elif props != row_properties("grids", old) or not shapely.equals_exact(old.geometry, new.geometry, 1e-9):
             edits.append(Edit("grids", "update", code, props, new.geometry, _version(old)))
     edits += [Edit("grids", "delete", code, {}, None, _version(old)) for code, old in by_code.items()]
-    return edits
+    return node_coverage(grids, edits)
 
 
 def clip_children(edits: list[Edit], children: gpd.GeoDataFrame, layer: str = "micro_grids") -> list[Edit]:

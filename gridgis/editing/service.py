@@ -13,7 +13,7 @@ import shapely
 
 from gridgis.editing.changes import Edit
 from gridgis.editing.validate import CHILDREN_OF, COVERAGE_OF, ValidationOptions, parent_of, validate_edits
-from gridgis.errors import NotFoundError, Problem, ValidationError
+from gridgis.errors import Problem, ValidationError
 from gridgis.layers import get_spec
 
 
@@ -35,12 +35,10 @@ def context_frames(repo: Any, edits: list[Edit]) -> dict[str, gpd.GeoDataFrame]:
     """The current features validation of ``edits`` needs: around the edits, their parents, siblings, children."""
     layers = {e.layer for e in edits}
     old: list[shapely.Geometry] = []
-    for e in edits:
-        if e.op != "insert":
-            try:
-                old.append(repo.get_feature(e.layer, e.code)["geometry"])
-            except NotFoundError:
-                pass
+    for layer in sorted(layers):  # one read per layer, not one per feature
+        wanted_codes = sorted({e.code for e in edits if e.layer == layer and e.op != "insert"})
+        if wanted_codes:
+            old += list(repo.read_layer(layer, codes=wanted_codes).geometry.values)
     box = _bounds([e.geometry for e in edits] + old)
     parent_layers = {p[0] for e in edits if (p := parent_of(e.layer, e.code)) is not None}
     parent_codes = [p[1] for e in edits if (p := parent_of(e.layer, e.code)) is not None]

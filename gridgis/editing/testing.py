@@ -25,11 +25,14 @@ def live_api(repository: Any, settings: Any = None) -> Iterator[str]:
     import uvicorn
 
     from gridgis.api import create_app
+    from gridgis.api.reason import HTTP_PROTOCOL
     from gridgis.settings import get_settings
 
     app = create_app(settings or get_settings(database_url=repository.url), repository)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", http=HTTP_PROTOCOL)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(500):

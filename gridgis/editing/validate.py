@@ -24,6 +24,15 @@ from gridgis.editing.changes import Edit, _by_code, apply_edits
 from gridgis.errors import GridGISError, Problem
 from gridgis.layers import get_spec
 from gridgis.layers.base import normalize_frame, validate_frame
+from gridgis.layers.coverage import (
+    MIN_AREA_M2,
+    CoverageCheck,
+    check_coverage,
+    outside_parent,
+    overlay,
+    polygonal_part,
+    project,
+)
 
 #: child layer -> parent layer whose area its features must cover without gaps
 COVERAGE_OF = {"grids": "communities", "communities": "streets", "micro_grids": "grids"}
@@ -40,9 +49,13 @@ CHILDREN_OF = {
 
 @dataclass(frozen=True)
 class ValidationOptions:
-    """Tolerances, in square metres of the metric CRS: slivers below them are not reported."""
+    """Tolerances, in square metres of the metric CRS: slivers below them are not reported.
 
-    area_tolerance_m2: float = 1.0
+    The default is the one coverage rule's (:data:`gridgis.layers.coverage.MIN_AREA_M2`), so an edit
+    is refused for exactly what ``gridgis check`` would report.
+    """
+
+    area_tolerance_m2: float = MIN_AREA_M2
 
 
 def parent_of(layer: str, code: str) -> tuple[str, str] | None:
@@ -113,7 +126,7 @@ def validate_edits(
     for edit in geometric:
         problems += _parent_problems(edit, after, metric, options)
     problems += _overlap_problems(geometric, after, metric, options)
-    problems += _gap_problems(edits, before, after, metric, options)
+    problems += _coverage_problems(edits, before, after, metric, options)
     for edit in edits:
         if edit.op == "delete":
             problems += _orphan_problems(edit, after)
@@ -165,6 +178,17 @@ def _area(geom: shapely.Geometry | None, metric: str) -> float:
     if geom is None or shapely.is_empty(geom):
         return 0.0
     return float(shapely.area(_project(geom, metric)))
+
+
+def _outside(child: shapely.Geometry, parent: shapely.Geometry, metric: str) -> tuple[shapely.Geometry, float]:
+    """The part of ``child`` beyond the one within-parent rule (:func:`gridgis.layers.coverage.outside_parent`),
+    in lon/lat, and its area (0 when it is within the rule)."""
+    if child.geom_type == "Point":
+        return shapely.Point(), 0.0
+    parts, areas = outside_parent([project(child, STORAGE_CRS, metric)], [project(parent, STORAGE_CRS, metric)])
+    if not areas[0] > 0:
+        return shapely.Point(), 0.0
+    return project(parts[0], metric, STORAGE_CRS), float(areas[0])
 
 
 def _point(geom: shapely.Geometry) -> tuple[float, float]:
@@ -242,8 +266,6 @@ def _parent_problems(
     pgeom = frame.at[pcode, "geometry"]
     if pgeom is None or not shapely.is_valid(pgeom):
         return []
-    outside = shapely.difference(edit.geometry, pgeom)
-    area = _area(outside, metric) if edit.geometry.geom_type != "Point" else 0.0
     if edit.geometry.geom_type == "Point" and not shapely.intersects(pgeom, edit.geometry):
         return [
             Problem(
@@ -254,7 +276,8 @@ def _parent_problems(
                 where=_point(edit.geometry),
             )
         ]
-    if area > options.area_tolerance_m2:
+    outside, area = _outside(edit.geometry, pgeom, metric)
+    if area > 0:
         return [
             Problem(
                 f"{area:.1f} m² lie outside its parent {player} {pcode}; keep the boundary inside the parent",
@@ -274,11 +297,13 @@ def _overlap_problems(
     problems: list[Problem] = []
     seen: set[tuple[str, str, str]] = set()
     for edit in edits:
-        if get_spec(edit.layer).geometry != "polygon":
-            continue
+        if get_spec(edit.layer).geometry != "polygon" or edit.layer in COVERAGE_OF:
+            continue  # overlaps within a coverage are found by the one coverage rule (_coverage_problems)
         frame = after[edit.layer]
         family = _family(edit.layer, edit.code)
-        others = frame[[str(c) != edit.code and _family(edit.layer, str(c)) == family for c in frame.index]]
+        others = frame[
+            np.array([str(c) != edit.code and _family(edit.layer, str(c)) == family for c in frame.index], dtype=bool)
+        ]
         if not len(others):
             continue
         hits = others[others.geometry.intersects(edit.geometry)]
@@ -303,13 +328,17 @@ def _overlap_problems(
     return problems
 
 
-def _gap_problems(
+def _coverage_problems(
     edits: list[Edit],
     before: dict[str, gpd.GeoDataFrame],
     after: dict[str, gpd.GeoDataFrame],
     metric: str,
     options: ValidationOptions,
 ) -> list[Problem]:
+    """What the one coverage rule (:func:`gridgis.layers.coverage.check_coverage`) finds after the edits
+    in every coverage they touch and did not find before: mismatched edges (a sub-millimetre spike
+    too), new gaps, and a union that drifts from its parent. Overlaps are reported by
+    :func:`_overlap_problems` (kind ``overlap``), so edges of overlapping features are not repeated."""
     problems: list[Problem] = []
     parents: set[tuple[str, str, str, bool]] = set()
     for edit in edits:
@@ -327,6 +356,7 @@ def _gap_problems(
     flags: dict[tuple[str, str, str], bool] = {}
     for layer, player, pcode, grown in parents:
         flags[(layer, player, pcode)] = flags.get((layer, player, pcode), False) or grown
+    moved = {(e.layer, e.code) for e in edits if e.op == "delete" or _geometry_changed(e, before)}
     for (layer, player, pcode), grown_counts in sorted(flags.items()):
         if pcode not in after[player].index:
             continue
@@ -335,11 +365,13 @@ def _gap_problems(
             continue
         old = before.get(player)
         old_pgeom = old.at[pcode, "geometry"] if grown_counts and old is not None and pcode in old.index else pgeom
-        gap_after = _gap(layer, after.get(layer), pgeom, pcode)
-        gap_before = _gap(layer, before.get(layer), old_pgeom, pcode)
-        new_gap = shapely.difference(gap_after, gap_before) if gap_before is not None else gap_after
+        now = _family_check(layer, after.get(layer), pgeom, pcode, metric)
+        was = _family_check(layer, before.get(layer), old_pgeom, pcode, metric)
+        if now is None:
+            continue
+        new_gap = polygonal_part(overlay("difference", now.gap, was.gap)) if was is not None else now.gap
         area = _area(new_gap, metric)
-        if area > options.area_tolerance_m2:
+        if area >= options.area_tolerance_m2:
             problems.append(
                 Problem(
                     f"the edit leaves {area:.1f} m² of {player} {pcode} covered by no {layer}; "
@@ -351,18 +383,82 @@ def _gap_problems(
                     details={"area_m2": round(area, 2)},
                 )
             )
+        overlapping = {c for i in now.of_kind("coverage_overlap") for c in i.codes}
+        old_pairs = {i.codes for i in was.of_kind("coverage_overlap")} if was is not None else set()
+        for issue in now.of_kind("coverage_overlap"):
+            x, y = issue.codes
+            if issue.codes in old_pairs and (layer, x) not in moved and (layer, y) not in moved:
+                continue  # there before, and neither side changed
+            mine, other = (y, x) if (layer, y) in moved and (layer, x) not in moved else (x, y)
+            problems.append(
+                Problem(
+                    f"overlaps {layer} {other} by {issue.measure:.1f} m²; siblings must not overlap",
+                    feature=mine,
+                    layer=layer,
+                    kind="overlap",
+                    where=issue.where,
+                    details={"other": other, "area_m2": round(issue.measure, 2)},
+                )
+            )
+        old_edges = {i.codes[0] for i in was.of_kind("coverage_edge")} if was is not None else set()
+        fresh = [
+            i
+            for i in now.of_kind("coverage_edge")
+            if i.codes[0] not in overlapping and ((layer, i.codes[0]) in moved or i.codes[0] not in old_edges)
+        ]
+        fresh.sort(key=lambda i: ((layer, i.codes[0]) not in moved, i.codes[0]))
+        for issue in fresh:
+            problems.append(
+                Problem(
+                    f"{issue.measure:.4f} m of its edges would not match the neighbouring {layer} exactly "
+                    f"inside {player} {pcode} (a spike, sliver or vertex missing on the shared edge; "
+                    "`gridgis check` reports it as coverage_edge); snap it to the shared boundary",
+                    feature=issue.codes[0],
+                    layer=layer,
+                    kind="coverage_edge",
+                    where=issue.where,
+                    details={"parent": pcode, "length_m": round(issue.measure, 6)},
+                )
+            )
+        drift = now.difference_m2 > now.tolerance_m2 and (
+            was is None
+            or was.difference_m2 <= was.tolerance_m2
+            or now.difference_m2 > was.difference_m2 + options.area_tolerance_m2
+        )
+        if drift and not area >= options.area_tolerance_m2 and not overlapping:
+            problems.append(
+                Problem(
+                    f"the {layer} of {player} {pcode} would differ from it by {now.difference_m2:.2f} m² "
+                    f"(more than {now.tolerance_m2:g} m²); snap the edited outline to its parent",
+                    feature=pcode,
+                    layer=layer,
+                    kind="coverage_area",
+                    details={"area_m2": round(now.difference_m2, 3)},
+                )
+            )
     return problems
 
 
-def _gap(layer: str, children: gpd.GeoDataFrame | None, pgeom: shapely.Geometry, pcode: str) -> shapely.Geometry | None:
+def _geometry_changed(edit: Edit, before: dict[str, gpd.GeoDataFrame]) -> bool:
+    frame = before.get(edit.layer)
+    if edit.op == "insert" or frame is None or edit.code not in frame.index:
+        return True
+    old = frame.at[edit.code, "geometry"]
+    return old is None or edit.geometry is None or not shapely.equals_exact(old, edit.geometry, 0.0)
+
+
+def _family_check(
+    layer: str, children: gpd.GeoDataFrame | None, pgeom: shapely.Geometry, pcode: str, metric: str
+) -> CoverageCheck | None:
+    """The one coverage rule applied to the children of ``pcode`` in ``children``."""
     if children is None:
         return None
     family = pcode[:9] if layer == "communities" else pcode
-    mine = children[[_family(layer, str(c)) == family for c in children.index]]
-    geoms = [g for g in mine.geometry.values if g is not None and shapely.is_valid(g)]
-    if not geoms:
-        return pgeom
-    return shapely.difference(pgeom, shapely.union_all(geoms))
+    mine = children[np.array([_family(layer, str(c)) == family for c in children.index], dtype=bool)]
+    usable = [(str(c), g) for c, g in zip(mine.index, mine.geometry.values) if g is not None and shapely.is_valid(g)]
+    return check_coverage(
+        [g for _, g in usable], [c for c, _ in usable], pgeom, metric_crs=metric, min_area_m2=MIN_AREA_M2
+    )
 
 
 def _family(layer: str, code: str) -> str:
@@ -389,9 +485,8 @@ def _children_problems(
             parent = parent_of(child, str(code))
             if parent is None or parent[1] != edit.code or geom is None or not shapely.is_valid(geom):
                 continue
-            outside = shapely.difference(geom, edit.geometry)
-            area = _area(outside, metric)
-            if area > options.area_tolerance_m2:
+            outside, area = _outside(geom, edit.geometry, metric)
+            if area > 0:
                 problems.append(
                     Problem(
                         f"{area:.1f} m² of {child} {code} would lie outside {edit.layer} {edit.code}; "

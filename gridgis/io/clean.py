@@ -244,7 +244,7 @@ def _duplicates(geoms, codes, drop, labels, found, key, same_geometry: bool = Tr
     wkbs = np.full(len(geoms), None, dtype=object)
     if live.any():
         wkbs[live] = shapely.to_wkb(shapely.normalize(np.asarray(geoms[live], dtype=object)))
-    for i in np.flatnonzero(live):
+    for i in np.flatnonzero(live).tolist():
         if drop[i]:
             continue
         wkb = wkbs[i]

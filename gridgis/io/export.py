@@ -2,9 +2,9 @@
 
 All take storage frames (EPSG:4326) and can emit WGS84/CGCS2000, GCJ-02 or BD-09 lon/lat
 (``crs=``) for overlaying on AMap/Tencent or Baidu maps. GCJ-02/BD-09 have no EPSG code: such
-GeoPackage and Shapefile output is labelled EPSG:4326 (the nearest PROJ can say) and the
-GeoPackage table description says which system the coordinates really are in; GeoJSON output
-carries ``"gridgis_crs"``. Nothing is half-written: each file appears only when complete.
+GeoPackage and Shapefile output carries a CRS entry named for the system
+(:func:`gridgis.crs.china_lonlat_crs`), which gridgis reads back as that system, and the
+GeoPackage table description says so too; GeoJSON output carries ``"gridgis_crs"``. Nothing is half-written: each file appears only when complete.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridgis.crs import STORAGE_CRS, ensure_storage_crs, parse_crs
+from gridgis.crs import CHINA_CRS_NAMES, STORAGE_CRS, china_lonlat_crs, ensure_storage_crs, parse_crs
 from gridgis.errors import ValidationError
 from gridgis.io.geojson import json_value, output_geometries, write_geojson
 from gridgis.io.shapefile import write_shapefile
@@ -26,10 +26,12 @@ FORMATS = {"geojson": ".geojson", "gpkg": ".gpkg", "shp": ".shp"}
 
 
 def _output_frame(frame: gpd.GeoDataFrame, crs: str, what: str) -> gpd.GeoDataFrame:
+    """``frame`` with its geometries in ``crs``, labelled so the file's CRS entry says which system it is."""
     frame = ensure_storage_crs(frame, what=what)
+    target = parse_crs(crs)
+    label = china_lonlat_crs(target.china) if target.china in CHINA_CRS_NAMES else STORAGE_CRS
     out = frame.copy()
-    out = out.set_geometry(gpd.GeoSeries(output_geometries(frame, crs), index=frame.index, crs=STORAGE_CRS))
-    return out
+    return out.set_geometry(gpd.GeoSeries(output_geometries(frame, crs), index=frame.index, crs=label))
 
 
 def _gpkg_columns(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -59,7 +61,7 @@ def write_gpkg(city: dict[str, gpd.GeoDataFrame], path: str | Path, *, crs: str 
         for layer, frame in city.items():
             out = _gpkg_columns(_output_frame(frame, crs, layer))
             options = {}
-            if target.china != "wgs84":
+            if target.china is not None and target.china != "wgs84":
                 options["DESCRIPTION"] = f"{layer}: lon/lat in {target.china.upper()} (not WGS84)"
             out.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio", layer_options=options or None)
         os.replace(tmp, path)

@@ -155,7 +155,7 @@ def _declared(doc: dict, path: str) -> SourceCRS | None:
         return parse_crs(doc[CRS_MEMBER])
     crs = doc.get("crs")
     if crs is None:
-        return None
+        return None  # RFC 7946 implies WGS84: see RawSource.implied
     try:
         return parse_crs(crs["properties"]["name"])
     except (KeyError, TypeError):
@@ -170,6 +170,7 @@ def parse_features(doc: Any, path: str, *, allow_bare_array: bool = False) -> Ra
     ``allow_bare_array`` accepts a JSON array of Feature-like objects (as some web-map demos
     ship) in place of a FeatureCollection; it is off for ordinary imports.
     """
+    features: Any
     if isinstance(doc, list) and allow_bare_array:
         features, declared = doc, None
     elif isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
@@ -215,7 +216,10 @@ def parse_features(doc: Any, path: str, *, allow_bare_array: bool = False) -> Ra
     table = table.rename(columns={c: f"properties.{c}" for c in ("geometry", FEATURE_COLUMN) if c in table.columns})
     frame = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geoms, index=range(len(geoms))))
     frame[FEATURE_COLUMN] = np.arange(len(frame))
-    return RawSource(path=path, frame=frame, declared=declared, notes=notes)
+    # RFC 7946: coordinates are WGS84 lon/lat unless the document says otherwise (a legacy "crs" member,
+    # or gridgis's own "gridgis_crs"); a CRS the user gives overrides what the format implies
+    implied = parse_crs("wgs84") if declared is None else None
+    return RawSource(path=path, frame=frame, declared=declared, implied=implied, notes=notes)
 
 
 def read_geojson(path: str | Path, *, encoding: str | None = None, allow_bare_array: bool = False) -> RawSource:

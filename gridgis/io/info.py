@@ -58,7 +58,10 @@ def describe_path(path: str | Path) -> list[dict[str, Any]]:
     geoms = raw.frame.geometry
     row = frame_summary(path.stem, raw.frame.drop(columns=["_feature"]))
     row["bounds"] = _bounds(geoms.total_bounds) if len(geoms) else None
-    row["crs"] = raw.declared.label if raw.declared else "not declared"
+    if raw.declared:
+        row["crs"] = raw.declared.label
+    else:
+        row["crs"] = f"{raw.implied.label} (implied by the format)" if raw.implied else "not declared"
     return [row]
 
 

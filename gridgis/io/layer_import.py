@@ -232,11 +232,11 @@ def import_layer(
     report.problems = problems
     report.kept = len(out) if not problems else 0
     if problems:
-        exc = ValidationError(
+        error = ValidationError(
             f"{path}: {len(problems)} problem(s) in {spec.name} ({spec.label_zh}); nothing was "
             f"imported{'' if repair else ' — fix them, or pass repair=True / --repair for those that can be repaired'}",
             problems,
         )
-        exc.report = report  # type: ignore[attr-defined]
-        raise exc
+        error.report = report  # type: ignore[attr-defined]
+        raise error
     return out, report

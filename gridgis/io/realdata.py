@@ -97,13 +97,13 @@ def read_mapv_compounds(path: str | Path, *, repair: bool = True) -> tuple[gpd.G
         repairs=cleaned.repairs,
     )
     if cleaned.problems:
-        exc = ValidationError(
+        error = ValidationError(
             f"{path}: {len(cleaned.problems)} problem(s) in the compound outlines; "
             "read with repair=True to repair them",
             cleaned.problems,
         )
-        exc.report = report  # type: ignore[attr-defined]
-        raise exc
+        error.report = report  # type: ignore[attr-defined]
+        raise error
     out = cleaned.frame
     centres = shapely.centroid(out.geometry.values)
     out = gpd.GeoDataFrame(

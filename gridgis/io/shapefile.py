@@ -98,7 +98,8 @@ def continuation_names(name: str, parts: int) -> list[str]:
 def _split_bytes(text: str, encoding: str, size: int = MAX_BYTES) -> list[str]:
     """Cut ``text`` into pieces of at most ``size`` encoded bytes, never inside a character."""
     parts: list[str] = []
-    current, used = [], 0
+    current: list[str] = []
+    used = 0
     for ch in text:
         n = len(ch.encode(encoding))
         if used + n > size:

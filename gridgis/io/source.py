@@ -15,7 +15,7 @@ from pathlib import Path
 import geopandas as gpd
 import pyproj
 
-from gridgis.crs import SourceCRS, parse_crs, to_storage
+from gridgis.crs import SourceCRS, china_from_proj, parse_crs, to_storage
 from gridgis.errors import CRSError, MalformedInputError, Problem
 
 #: the column every raw frame carries: the feature's position in the source (0-based)
@@ -37,6 +37,8 @@ class RawSource:
     frame: gpd.GeoDataFrame
     declared: SourceCRS | None = None
     notes: list[Problem] = field(default_factory=list)
+    #: the CRS the format implies when the file declares none (GeoJSON: WGS84, RFC 7946); a given CRS overrides it
+    implied: SourceCRS | None = None
 
 
 def feature_label(index: int, code: object = None, name: object = None) -> str:
@@ -59,6 +61,9 @@ def declared_from_proj(crs: object, path: str) -> SourceCRS | None:
     """The :class:`SourceCRS` a PROJ CRS declared by a file stands for (``None`` when none is declared)."""
     if crs is None:
         return None
+    china = china_from_proj(crs)  # GCJ-02/BD-09 as gridgis labels them (before EPSG: they look like 4326)
+    if china is not None:
+        return parse_crs(china)
     try:
         proj = pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError as exc:
@@ -76,10 +81,16 @@ def declared_from_proj(crs: object, path: str) -> SourceCRS | None:
     return parse_crs(f"EPSG:{epsg}")
 
 
-def resolve_crs(declared: SourceCRS | None, given: str | int | SourceCRS | None, path: str) -> SourceCRS:
+def resolve_crs(
+    declared: SourceCRS | None,
+    given: str | int | SourceCRS | None,
+    path: str,
+    implied: SourceCRS | None = None,
+) -> SourceCRS:
     """The source CRS to convert from, never guessed.
 
-    - nothing given and nothing declared: :class:`CRSError`;
+    - nothing given: the declared CRS, else the one the format implies (GeoJSON: WGS84, RFC 7946);
+    - nothing given, declared or implied: :class:`CRSError`;
     - nothing given: the declared CRS;
     - given and declared: they must agree. GCJ-02 and BD-09 are lon/lat systems that no file
       format can declare, so a file declaring WGS84/CGCS2000 lon/lat may hold them when the
@@ -91,6 +102,8 @@ def resolve_crs(declared: SourceCRS | None, given: str | int | SourceCRS | None,
     'EPSG:4549'
     """
     if given is None or (isinstance(given, str) and not given.strip()):
+        if declared is None and implied is not None:
+            return implied
         if declared is None:
             raise CRSError(
                 f"{path}: the file does not say which CRS its coordinates are in and none was given; "
@@ -110,7 +123,7 @@ def resolve_crs(declared: SourceCRS | None, given: str | int | SourceCRS | None,
 
 def to_storage_frame(raw: RawSource, given: str | int | SourceCRS | None) -> tuple[gpd.GeoDataFrame, SourceCRS]:
     """Convert the raw features to EPSG:4326 lon/lat; return the frame and the source CRS used."""
-    src = resolve_crs(raw.declared, given, raw.path)
+    src = resolve_crs(raw.declared, given, raw.path, raw.implied)
     frame = raw.frame.set_crs(None, allow_override=True) if raw.frame.crs is not None else raw.frame
     return to_storage(frame, src), src
 

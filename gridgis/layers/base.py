@@ -300,11 +300,12 @@ def _field_checks(spec: LayerSpec, f: Field, column: pd.Series, add: _Add, label
         )
         taken |= missing
     if f.choices:
-        outside = ~missing & ~column.isin(f.choices).to_numpy(dtype=bool) & ~taken
+        choices = list(f.choices)
+        outside = ~missing & ~column.isin(choices).to_numpy(dtype=bool) & ~taken
         add(
             outside,
             lambda i: Problem(
-                f"{f.name}={values[i]!r} is not one of {list(f.choices)}",
+                f"{f.name}={values[i]!r} is not one of {choices}",
                 feature=label(i),
                 layer=spec.name,
                 kind="bad_value",

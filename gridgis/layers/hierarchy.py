@@ -5,6 +5,7 @@
 ========================= ==========================================================
 kind                      what
 ========================= ==========================================================
+``malformed_code``        a code that does not follow its layer's rule (:mod:`gridgis.codes`)
 ``duplicate_code``        the same code twice in one layer
 ``orphan``                a parent code that does not exist in the parent layer
 ``parent_mismatch``       a code whose prefix disagrees with its parent field
@@ -12,6 +13,7 @@ kind                      what
 ``coverage_gap``          part of a parent covered by none of its children
 ``coverage_overlap``      part of a parent covered by two children
 ``coverage_edge``         children whose shared edges do not match (GEOS coverage check)
+``coverage_area``         children whose union differs from the parent by more than 1 m² in slivers
 ``community_households``  a community outside 1,000–3,000 households
 ``grid_households``       a basic grid outside the configured range (default 300–500)
 ``compound_households``   a compound whose households differ from the sum of its buildings
@@ -37,8 +39,10 @@ import shapely
 from gridgis import codes
 from gridgis.crs import STORAGE_CRS, ensure_storage_crs, metric_crs_for
 from gridgis.errors import Problem
+from gridgis.layers.coverage import MIN_AREA_M2, OUTSIDE_TOLERANCE_M, check_coverage, outside_parent
 
 KIND_LABELS: dict[str, tuple[str, str]] = {
+    "malformed_code": ("编码格式错误", "malformed code"),
     "duplicate_code": ("编码重复", "duplicate code"),
     "orphan": ("上级编码不存在", "orphan (parent code missing)"),
     "parent_mismatch": ("编码与上级不一致", "code prefix disagrees with parent"),
@@ -46,6 +50,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "coverage_gap": ("覆盖空隙", "coverage gap"),
     "coverage_overlap": ("覆盖重叠", "coverage overlap"),
     "coverage_edge": ("边界不吻合", "coverage edges do not match"),
+    "coverage_area": ("覆盖面积不符", "children's area differs from the parent"),
     "community_households": ("社区户数超出范围", "community households out of range"),
     "grid_households": ("网格户数超出范围", "grid households out of range"),
     "compound_households": ("小区户数与楼栋合计不符", "compound households differ from its buildings"),
@@ -147,7 +152,7 @@ def _missing(value: Any) -> bool:
     if value is None or value is pd.NA:
         return True
     if isinstance(value, float):
-        return value != value
+        return bool(np.isnan(value))
     return isinstance(value, str) and value.strip() == ""
 
 
@@ -204,10 +209,10 @@ class _Ctx:
 
 def check_city(
     city: dict[str, gpd.GeoDataFrame],
-    tolerance_m: float = 1.0,
+    tolerance_m: float = OUTSIDE_TOLERANCE_M,
     grid_households: tuple[int, int] = (300, 500),
     community_households: tuple[int, int] = (1000, 3000),
-    min_area_m2: float = 0.5,
+    min_area_m2: float = MIN_AREA_M2,
 ) -> HierarchyReport:
     """Check the hierarchy of ``city`` and return a :class:`HierarchyReport`.
 
@@ -224,10 +229,12 @@ def check_city(
 
     Examples
     --------
-    >>> from gridgis.io import read_city
-    >>> report = check_city(read_city("data/geojson"))       # doctest: +SKIP
-    >>> report.counts                                         # doctest: +SKIP
-    {'community_households': 2, 'grid_households': 6}
+    The sample city has a few grids and communities outside the household ranges, on purpose:
+
+    >>> from gridgis.sample import generate_city
+    >>> report = check_city(generate_city(seed=0, tickets=0))
+    >>> report.counts
+    {'community_households': 2, 'grid_households': 5}
     """
     ctx = _Ctx(city)
     report = HierarchyReport(
@@ -241,6 +248,7 @@ def check_city(
         },
     )
     for layer in ctx.frames:
+        _malformed(ctx, layer, report)
         _duplicates(ctx, layer, report)
     for child, parent, fld in LINKS:
         if child in ctx.frames:
@@ -250,6 +258,32 @@ def check_city(
             _coverage(ctx, parent, child, fld, min_area_m2, report)
     _households(ctx, report, grid_households, community_households)
     return report
+
+
+def _malformed(ctx: _Ctx, layer: str, report: HierarchyReport) -> None:
+    """Codes that break their layer's rule (checked by :func:`gridgis.codes.check_code`)."""
+    f = ctx.frames[layer]
+    for i, (code, name) in enumerate(zip(f["code"], f["name"])):
+        if _missing(code):
+            continue
+        try:
+            codes.check_code(layer, code)
+        except codes.CodeError as err:
+            report.add(
+                Problem(
+                    f"{err}; give it a code that follows the rule",
+                    feature=_label(code, name),
+                    layer=layer,
+                    kind="malformed_code",
+                    where=ctx.where(ctx.geom[layer][i]),
+                    details={
+                        "code": code,
+                        "name": name,
+                        "row": int(i),
+                        "message_zh": f"编码 {code} 不符合{layer}编码规则，请更正",
+                    },
+                )
+            )
 
 
 def _duplicates(ctx: _Ctx, layer: str, report: HierarchyReport) -> None:
@@ -346,9 +380,8 @@ def _links(ctx: _Ctx, child: str, parents: list[str], fld: str, tol: float, repo
             _outside(ctx, report, child, i, pairs_layer[k], pairs_p[k], None, float(dist[k]))
         return
     parent_b = np.array([ctx.buffered(pl, tol)[j] for pl, j in zip(pairs_layer, pairs_p)], dtype=object)
-    outside = shapely.difference(child_g, parent_b)
-    area = shapely.area(outside)
-    for k in np.flatnonzero(area > 1e-3):
+    outside, area = outside_parent(child_g, None, tol, grown_parent_metric=parent_b)
+    for k in np.flatnonzero(area > 0):
         _outside(ctx, report, child, pairs_c[k], pairs_layer[k], pairs_p[k], outside[k], float(area[k]))
 
 
@@ -384,102 +417,115 @@ def _outside(ctx, report, child, i, player, j, part, measure) -> None:
 
 
 def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, report: HierarchyReport) -> None:
+    """Report what the one coverage rule (:func:`gridgis.layers.coverage.check_coverage`) finds per parent."""
     pf, cf = ctx.frames[parent], ctx.frames[child]
     if fld not in cf.columns:
         return
     groups = pd.Series(np.arange(len(cf))).groupby(cf[fld].astype("object").to_numpy()).apply(list).to_dict()
     seen: set[str] = set()
+    stored = cf.geometry.values
     for j, (pcode, pname) in enumerate(zip(pf["code"], pf["name"])):
         if pcode in seen:
             continue
         seen.add(pcode)
         members = np.array(groups.get(pcode, []), dtype=int)
-        pgeom = ctx.geom[parent][j]
         label = _label(pcode, pname)
-        geoms = ctx.geom[child][members] if len(members) else np.array([], dtype=object)
-        valid = len(geoms) < 2 or bool(shapely.coverage_is_valid(geoms))
-        if not len(geoms):
-            covered = shapely.Polygon()
-        else:
-            covered = shapely.coverage_union_all(geoms) if valid else shapely.union_all(geoms)
-        gap = shapely.difference(pgeom, covered)
-        for part in shapely.get_parts(gap):
-            if part.area >= min_area:
+        found = check_coverage(
+            stored[members] if len(members) else [],
+            [str(i) for i in members],
+            pf.geometry.values[j],
+            metric_crs=ctx.metric,
+            min_area_m2=min_area,
+        )
+        overlapping = {c for i in found.issues if i.kind == "coverage_overlap" for c in i.codes}
+        for issue in found.issues:
+            if issue.kind == "coverage_outside":
+                continue  # reported per child by the within-parent check (_links)
+            if issue.kind == "coverage_edge" and issue.codes[0] in overlapping:
+                continue  # the overlap says it
+            if issue.kind == "coverage_gap":
+                area = issue.measure
                 report.add(
                     Problem(
-                        f"{part.area:,.1f} m² of {label} are covered by no {child}; "
+                        f"{area:,.1f} m² of {label} are covered by no {child}; "
                         f"extend a neighbouring {child[:-1]} or add one",
                         feature=label,
                         layer=parent,
                         kind="coverage_gap",
-                        where=ctx.where(part),
+                        where=issue.where,
                         details={
                             "code": pcode,
                             "name": pname,
                             "child_layer": child,
-                            "message_zh": f"{part.area:,.1f} 平方米未被任何下级覆盖，请扩展相邻单元或新增",
-                            "area_m2": round(part.area, 2),
+                            "message_zh": f"{area:,.1f} 平方米未被任何下级覆盖，请扩展相邻单元或新增",
+                            "area_m2": round(area, 2),
                         },
                     ),
-                    ctx.to_storage([part])[0],
+                    issue.geometry,
                 )
-        if valid:  # a valid coverage has neither overlaps nor mismatched edges
-            continue
-        overlapping: set[int] = set()
-        tree = shapely.STRtree(geoms)
-        a, b = tree.query(geoms, predicate="intersects")
-        keep = a < b
-        a, b = a[keep], b[keep]
-        inner = shapely.relate_pattern(geoms[a], geoms[b], "2********")  # interiors share an area
-        for x, y in zip(a[inner], b[inner]):
-            inter = shapely.intersection(geoms[x], geoms[y])
-            if inter.area < min_area:
-                continue
-            overlapping.update((int(x), int(y)))
-            cx, cy = members[x], members[y]
-            c1 = _label(cf["code"].iat[cx], cf["name"].iat[cx])
-            c2 = _label(cf["code"].iat[cy], cf["name"].iat[cy])
+            elif issue.kind == "coverage_overlap":
+                cx, cy = (int(c) for c in issue.codes)
+                c1 = _label(cf["code"].iat[cx], cf["name"].iat[cx])
+                c2 = _label(cf["code"].iat[cy], cf["name"].iat[cy])
+                area = issue.measure
+                report.add(
+                    Problem(
+                        f"{c1} and {c2} overlap by {area:,.1f} m²; give the overlap to one of them",
+                        feature=c1,
+                        layer=child,
+                        kind="coverage_overlap",
+                        where=issue.where,
+                        details={
+                            "code": cf["code"].iat[cx],
+                            "name": cf["name"].iat[cx],
+                            "other": cf["code"].iat[cy],
+                            "parent": pcode,
+                            "message_zh": f"与 {c2} 重叠 {area:,.1f} 平方米，请将重叠部分划归其一",
+                            "area_m2": round(area, 2),
+                        },
+                    ),
+                    issue.geometry,
+                )
+            elif issue.kind == "coverage_edge":
+                ci = int(issue.codes[0])
+                code, name = cf["code"].iat[ci], cf["name"].iat[ci]
+                length = issue.measure
+                report.add(
+                    Problem(
+                        f"{length:,.2f} m of edges do not match the neighbours' edges inside "
+                        f"{label} (misaligned vertices, spikes or slivers); snap the shared edges",
+                        feature=_label(code, name),
+                        layer=child,
+                        kind="coverage_edge",
+                        where=issue.where,
+                        details={
+                            "code": code,
+                            "name": name,
+                            "parent": pcode,
+                            "message_zh": f"{length:,.2f} 米边界与相邻要素不吻合，请对齐共边",
+                            "value": round(length, 3),
+                        },
+                    ),
+                    issue.geometry,
+                )
+        reported = any(i.kind in ("coverage_gap", "coverage_outside") for i in found.issues)
+        if len(members) and not reported and found.difference_m2 > found.tolerance_m2:
             report.add(
                 Problem(
-                    f"{c1} and {c2} overlap by {inter.area:,.1f} m²; give the overlap to one of them",
-                    feature=c1,
-                    layer=child,
-                    kind="coverage_overlap",
-                    where=ctx.where(inter),
+                    f"the {child} of {label} differ from it by {found.difference_m2:,.1f} m² in slivers "
+                    f"(more than {found.tolerance_m2:g} m²); snap them to its outline",
+                    feature=label,
+                    layer=parent,
+                    kind="coverage_area",
+                    where=ctx.where(ctx.geom[parent][j]),
                     details={
-                        "code": cf["code"].iat[cx],
-                        "name": cf["name"].iat[cx],
-                        "other": cf["code"].iat[cy],
-                        "parent": pcode,
-                        "message_zh": f"与 {c2} 重叠 {inter.area:,.1f} 平方米，请将重叠部分划归其一",
-                        "area_m2": round(inter.area, 2),
+                        "code": pcode,
+                        "name": pname,
+                        "child_layer": child,
+                        "area_m2": round(found.difference_m2, 2),
+                        "message_zh": f"下级合计与其面积相差 {found.difference_m2:,.1f} 平方米（碎片），请对齐边界",
                     },
-                ),
-                ctx.to_storage([inter])[0],
-            )
-        edges = shapely.coverage_invalid_edges(geoms)
-        for k, e in enumerate(edges):
-            if k in overlapping or e is None or shapely.is_empty(e):
-                continue
-            ci = members[k]
-            code, name = cf["code"].iat[ci], cf["name"].iat[ci]
-            report.add(
-                Problem(
-                    f"{shapely.length(e):,.1f} m of edges do not match the neighbours' edges inside "
-                    f"{label} (misaligned vertices or slivers); snap the shared edges",
-                    feature=_label(code, name),
-                    layer=child,
-                    kind="coverage_edge",
-                    where=ctx.where(e),
-                    details={
-                        "code": code,
-                        "name": name,
-                        "parent": pcode,
-                        "message_zh": f"{shapely.length(e):,.1f} 米边界与相邻要素不吻合，请对齐共边",
-                        "value": round(float(shapely.length(e)), 2),
-                    },
-                ),
-                ctx.to_storage([e])[0],
+                )
             )
 
 

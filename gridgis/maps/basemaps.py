@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gridgis.chinacoords import ChinaSystem
 from gridgis.errors import ValidationError
 
 BASEMAPS = ("none", "osm", "tianditu", "amap")
@@ -66,7 +67,7 @@ def tile_sources(basemap: str, tianditu_key: str = "") -> list[TileSource]:
     raise ValidationError(f"unknown base map {basemap!r}; use one of {', '.join(BASEMAPS)} or a {{z}}/{{x}}/{{y}} URL")
 
 
-def overlay_system(basemap: str) -> str:
+def overlay_system(basemap: str) -> ChinaSystem:
     """The coordinate system overlays must be drawn in to line up with ``basemap`` (``gcj02`` for AMap).
 
     >>> overlay_system("amap"), overlay_system("tianditu")

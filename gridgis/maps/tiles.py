@@ -133,7 +133,7 @@ class LayerTiles:
             names=[str(n or "") for n in frame["name"]],
         )
 
-    def zoom(self, z: int, system: str = "wgs84") -> tuple[list[str | None], shapely.STRtree]:
+    def zoom(self, z: int, system: chinacoords.ChinaSystem = "wgs84") -> tuple[list[str | None], shapely.STRtree]:
         """Geometry texts and a search tree for zoom ``z``, in ``system`` (``gcj02`` for AMap tiles)."""
         key = (min(z, FULL_ZOOM), system)
         with self._lock:
@@ -145,7 +145,13 @@ class LayerTiles:
             return self._zooms[key]
 
     def tile(
-        self, z: int, x: int, y: int, buffer_px: int = 8, zoom: int | None = None, system: str = "wgs84"
+        self,
+        z: int,
+        x: int,
+        y: int,
+        buffer_px: int = 8,
+        zoom: int | None = None,
+        system: chinacoords.ChinaSystem = "wgs84",
     ) -> tuple[str, int]:
         """The GeoJSON text of tile ``z/x/y`` and its feature count.
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridgis.chinacoords import ChinaSystem
 from gridgis.errors import NotFoundError
 from gridgis.layers import LAYERS
 from gridgis.layers.station import KINDS as STATION_KINDS
@@ -53,7 +54,7 @@ def tile(
     x: int,
     y: int,
     zoom: int | None = None,
-    system: str = "wgs84",
+    system: ChinaSystem = "wgs84",
 ) -> tuple[str, int, Any]:
     """GeoJSON text of one tile (simplified for display ``zoom``), its feature count and its generation."""
     gen = generation_key(repository)

@@ -120,12 +120,12 @@ def alignment_frames(city: dict[str, gpd.GeoDataFrame]) -> tuple[gpd.GeoDataFram
         from gridgis.alignment.report import analyze
     except ImportError:
         return None, None
-    args = dict(
-        compounds=city["compounds"],
-        grids=city["grids"],
-        buildings=city.get("buildings"),
-        communities=city.get("communities"),
-    )
+    args = {
+        "compounds": city["compounds"],
+        "grids": city["grids"],
+        "buildings": city.get("buildings"),
+        "communities": city.get("communities"),
+    }
     analysis = analyze(**args)
     cut = cut_compounds(city["compounds"], analysis.compounds)
     proposal = propose_alignment(**args)

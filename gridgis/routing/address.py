@@ -12,9 +12,11 @@ Three steps, all local (no geocoding service):
    sides (``潍坊八村`` matches ``潍坊8村``).
 3. The building is the compound's building whose ``number`` (or name) carries the parsed number.
 
-The answer is an :class:`AddressMatch` with a confidence, ``ambiguous=True`` and the ranked
-candidates when the best two compounds score within :data:`AMBIGUITY_MARGIN` of each other, and
-the point to route (the building's, else the compound's representative point, EPSG:4326).
+The answer is an :class:`AddressMatch` with a confidence and the point to route (the building's,
+else the compound's representative point, EPSG:4326). When the best two compounds score within
+:data:`AMBIGUITY_MARGIN` of each other the match is ``ambiguous``: it carries the ranked candidates
+and is not ``routable`` (routing the first would be a guess). A building number the compound lacks
+is said in ``notes``, never silently dropped.
 """
 
 from __future__ import annotations
@@ -141,6 +143,13 @@ class AddressMatch:
     room: str | None = None
     ambiguous: bool = False
     candidates: list[dict[str, Any]] = field(default_factory=list)
+    #: what the text asked for that the data lack, e.g. a building number the compound does not have
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def routable(self) -> bool:
+        """False when candidates tie: routing the first of them would be a guess."""
+        return not self.ambiguous
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,7 +162,8 @@ class AddressMatch:
             "confidence": round(self.confidence, 3),
             "ambiguous": self.ambiguous,
             "candidates": self.candidates,
-            "point": {"lon": self.lon, "lat": self.lat},
+            "notes": self.notes,
+            "point": {"lon": self.lon, "lat": self.lat} if self.routable else None,
         }
 
 
@@ -299,14 +309,39 @@ class AddressResolver:
             ambiguous=bool(ambiguous),
             candidates=ranked if ambiguous else ranked[:1],
         )
-        if parsed.building is not None:
-            for num, code, name, geom in self.buildings.get(best[2], []):
+        if parsed.building is not None and not ambiguous:
+            known = self.buildings.get(best[2], [])
+            for num, code, name, geom in known:
                 if num == parsed.building:
                     bp = shapely.point_on_surface(geom)
                     match.building_code, match.building_name = code, name
                     match.lon, match.lat = bp.x, bp.y
                     break
+            else:
+                numbers = sorted({n for n, *_ in known if n is not None})
+                have = f"its buildings are numbered {_ranges(numbers)}" if numbers else "it has no numbered buildings"
+                match.notes.append(
+                    f"{best[3]} has no building {parsed.building} ({have}); routed to the compound, not a building"
+                )
+        if ambiguous:
+            tied = ", ".join(f"{c['name']} ({c['code']}, {c['score']})" for c in match.candidates)
+            match.notes.append(f"{len(match.candidates)} compounds match about equally: {tied}; give the full name")
         return match
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[1, 2, 3, 5]`` → ``"1–3, 5"``.
+
+    >>> _ranges([1, 2, 3, 5, 7, 8])
+    '1–3, 5, 7–8'
+    """
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}–{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 def resolve_address(

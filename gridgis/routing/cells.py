@@ -374,7 +374,7 @@ def _touched_cells(ax, ay, bx, by, geo) -> tuple[np.ndarray, np.ndarray]:
     Each edge is cut into pieces no longer than a cell along either axis; the bounding box of
     a piece, widened by a tiny margin, covers every cell the piece touches (at most 3 x 3).
     """
-    x0, y0, dx, dy, nx, ny = geo
+    x0, y0, dx, dy, nx, _ny = geo
     u0, v0 = (ax - x0) / dx, (ay - y0) / dy
     u1, v1 = (bx - x0) / dx, (by - y0) / dy
     npieces = np.maximum(np.ceil(np.maximum(np.abs(u1 - u0), np.abs(v1 - v0))), 1).astype(np.int64)

@@ -13,11 +13,12 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 
-from gridgis.crs import STORAGE_CRS, parse_crs, points_to_storage
-from gridgis.errors import MalformedInputError, ValidationError
+from gridgis.crs import STORAGE_CRS, SourceCRS, parse_crs, points_to_storage
+from gridgis.errors import CRSError, MalformedInputError, ValidationError
+from gridgis.io.geojson import CRS_MEMBER, read_geojson
+from gridgis.io.source import declared_from_proj, resolve_crs
 from gridgis.routing.index import RoutingIndex
 
 OUTPUT_COLUMNS = ("micro_grid_code", "grid_code", "community_code", "street_code", "snapped", "distance_m", "reason")
@@ -36,13 +37,21 @@ def read_points(
 
     CSV columns are kept as text exactly as written; ``lon_col``/``lat_col`` are read as numbers
     (non-numbers become NaN and get a reason later). For GeoJSON/GeoPackage the coordinates are
-    the point geometries, in ``crs`` when given, else the file's CRS (EPSG:4326 when it has none).
+    the point geometries. The CRS is never guessed (:func:`gridgis.io.source.resolve_crs`): a CSV
+    says nothing, so ``crs`` is required; GeoJSON is WGS84 (RFC 7946) unless it carries a ``crs``
+    or ``gridgis_crs`` member; a GeoPackage says its own.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if not path.exists():
         raise ValidationError(f"input file {path} does not exist")
     if suffix == ".csv":
+        if crs is None or not str(crs).strip():
+            raise CRSError(
+                f"{path.name}: a CSV file does not say which CRS its coordinates are in; "
+                "pass --crs (wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn)"
+            )
+        parse_crs(crs)
         try:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
         except (UnicodeDecodeError, pd.errors.ParserError) as err:
@@ -55,7 +64,7 @@ def read_points(
             )
         x = pd.to_numeric(frame[lon_col].str.strip(), errors="coerce").to_numpy(dtype=float)
         y = pd.to_numeric(frame[lat_col].str.strip(), errors="coerce").to_numpy(dtype=float)
-        return frame, x, y, crs or "wgs84"
+        return frame, x, y, crs
     if suffix in GEO_SUFFIXES:
         try:
             frame = (
@@ -67,11 +76,20 @@ def read_points(
         is_point = np.asarray(shapely.get_type_id(geoms) == 0) & ~np.asarray(shapely.is_empty(geoms))
         x = np.where(is_point, shapely.get_x(geoms), np.nan).astype(float)
         y = np.where(is_point, shapely.get_y(geoms), np.nan).astype(float)
-        if crs is None:
-            epsg = pyproj.CRS.from_user_input(frame.crs).to_epsg() if frame.crs is not None else 4326
-            crs = f"EPSG:{epsg}" if epsg else "wgs84"
-        return frame, x, y, crs
+        declared, implied = _declared_crs(path, frame)
+        return frame, x, y, resolve_crs(declared, crs, str(path), implied).label
     raise ValidationError(f"unsupported input {path.name}: use .csv, .geojson or .gpkg")
+
+
+def _declared_crs(path: Path, frame: gpd.GeoDataFrame) -> tuple[SourceCRS | None, SourceCRS | None]:
+    """(declared, implied) CRS of a point file; GDAL labels every GeoJSON EPSG:4326, so GeoJSON is read for its members."""
+    if path.suffix.lower() in (".geojson", ".json"):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if CRS_MEMBER not in text and '"crs"' not in text:
+            return None, parse_crs("wgs84")  # RFC 7946
+        raw = read_geojson(path)
+        return raw.declared, raw.implied
+    return declared_from_proj(frame.crs, str(path)), None
 
 
 def route_points(

@@ -35,6 +35,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from gridgis.crs import ensure_storage_crs, metric_crs_for, parse_crs, points_to_storage
@@ -89,6 +90,48 @@ class RoutingIndex:
     Build with :meth:`build`; route one point with :meth:`route`, arrays with :meth:`route_many`.
     """
 
+    # set by build(): per-feature arrays (object arrays of codes/names end with a ``None`` sentinel
+    # so index -1 means "none"), the cell locators and the metric geometry for snapping
+    snap_tolerance_m: float
+    g_code: np.ndarray
+    g_name: np.ndarray
+    g_comm: np.ndarray
+    g_street: np.ndarray
+    g_workers: list[list[Any]]
+    ngrids_geom: int
+    m_code: np.ndarray
+    m_name: np.ndarray
+    m_grid: np.ndarray
+    m_workers: list[list[Any]]
+    community_names: dict[str, Any]
+    street_names: dict[str, Any]
+    q_code: np.ndarray
+    q_name: np.ndarray
+    b_code: np.ndarray
+    b_name: np.ndarray
+    compounds: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    micro_loc: CellLocator
+    grid_loc: CellLocator
+    nq: int
+    area_loc: CellLocator
+    metric_crs: str
+    _to_metric: pyproj.Transformer
+    grid_tree_m: shapely.STRtree
+    grid_segments: shapely.STRtree
+    grid_segment_owner: np.ndarray
+    grid_nearest: NearestSegments
+    micro_segments: shapely.STRtree
+    micro_segment_owner: np.ndarray
+    micro_seg_grouped: tuple[np.ndarray, ...]
+    micro_seg_ptr: np.ndarray
+    grid_tree_deg: shapely.STRtree
+    q_owner: np.ndarray
+    _g_rows: list[tuple[Any, ...]]
+    _m_rows: list[tuple[Any, ...]]
+    _q_rows: list[tuple[Any, Any]]
+    _b_rows: list[tuple[Any, Any]]
+
     def __init__(self) -> None:  # use RoutingIndex.build
         self.generation: int | None = None
         self._resolver: Any = None
@@ -140,7 +183,10 @@ class RoutingIndex:
         for gc in mg_grid:
             if gc not in gpos:
                 gpos[gc] = len(g_code)
-                g_code.append(gc), g_name.append(None), g_comm.append(gc[:12]), g_workers.append([])
+                g_code.append(gc)
+                g_name.append(None)
+                g_comm.append(gc[:12])
+                g_workers.append([])
         self.g_code = _packed(g_code + [None])
         self.g_name = np.array(g_name + [None], dtype=object)
         self.g_comm = _packed(g_comm + [None])
@@ -342,8 +388,8 @@ class RoutingIndex:
         """The nearest grid of a point beyond the tolerance, with the distance in metres."""
         mx, my = self._to_metric.transform(x, y)
         if math.isfinite(mx) and math.isfinite(my):
-            _, gi, d = self._nearest_grid(np.array([shapely.Point(mx, my)]))
-            return int(gi[0]), float(d[0])
+            _, grid, d = self._nearest_grid(np.array([shapely.Point(mx, my)]))
+            return int(grid[0]), float(d[0])
         pt = shapely.Point(x, y)
         gi = int(self.grid_tree_deg.query_nearest(pt).min())
         near = shapely.get_coordinates(shapely.shortest_line(pt, self.grid_tree_deg.geometries[gi]))[1]
@@ -352,7 +398,8 @@ class RoutingIndex:
     def _nearest_grid(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(point position, nearest grid, distance m) for metric points outside every grid (ties: lowest code)."""
         (pi, si), d = self.grid_segments.query_nearest(pts, return_distance=True, all_matches=True)
-        return first_per_point(pi, self.grid_segment_owner[si], d)
+        point, grid, dist = first_per_point(pi, self.grid_segment_owner[si], d)
+        return point, grid, dist
 
     def _nearest_far_many(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_nearest_far` for arrays (one nearest grid per point, ties: lowest code)."""

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import logging
 import os
+from types import ModuleType
 
 import numpy as np
 
+numba: ModuleType | None
 try:  # numba is a declared dependency; the numpy path still answers without it
     if os.environ.get("GRIDGIS_ROUTING_JIT", "1") == "0":
         raise ImportError("disabled by GRIDGIS_ROUTING_JIT=0")
@@ -316,7 +318,7 @@ def warm_up(locator) -> None:
         _segment_distance(0.0, 0.0, 0.0, 0.0, 1.0, 1.0)
         if locator.nspecial:
             answer_one(locator, int(-2 - locator.cells[locator.cells <= -2][0]), locator.x0, locator.y0, 0)
-    except Exception as err:  # pragma: no cover - depends on the installed numba/llvmlite
+    except Exception as err:  # noqa: BLE001  # pragma: no cover - numba/llvmlite can fail in many ways
         AVAILABLE = False
         logging.getLogger(__name__).warning("routing kernels disabled, using the numpy path: %s", err)
 

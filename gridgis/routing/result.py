@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -58,6 +58,3 @@ class RouteResult:
             "distance_m": round(self.distance_m, 2),
             "generation": self.generation,
         }
-
-    def as_flat(self) -> dict[str, Any]:
-        return asdict(self)

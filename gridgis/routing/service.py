@@ -2,15 +2,17 @@
 
 :class:`RoutingService` keeps the index of the current generation plus a small LRU of older
 ones, so a report is routed against the boundaries valid at its time
-(``repository.generation_at(at)``). When a new generation appears (found on a periodic check
-of ``repository.current_generation()``, or pushed by ``repository.listen_generations`` through
-PostgreSQL NOTIFY) the new index is built completely first and then swapped in with one
+(``repository.generation_at(at)``). When a new generation appears (pushed by ``repository.listen_generations``:
+PostgreSQL NOTIFY, or a timer on SQLite and read replicas, which is how ``gridgis serve`` runs;
+without a listener, found by a check of ``repository.current_generation()`` at most every
+``check_interval_s`` when a request comes) the new index is built completely first and then swapped in with one
 reference assignment: a request in flight keeps the index it started with and never sees a
 half-built one.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -121,6 +123,8 @@ class RoutingService:
         if self._current is None:
             self._checked = now
             self.refresh()
+        elif self._listener is not None:
+            pass  # a listener (NOTIFY or a timer) swaps new generations in; requests never ask
         elif now - self._checked >= self.check_interval_s:
             self._checked = now
             self._refresh_in_background()
@@ -190,17 +194,39 @@ class RoutingService:
         return self._current
 
     # ------------------------------------------------------------------ listening
-    def listen(self, poll_interval: float = 1.0) -> Any:
-        """Rebuild when the repository reports a new generation (NOTIFY on PostGIS, polling on SQLite)."""
+    def listen(self, poll_interval: float = 1.0, mode: str | None = None) -> Any:
+        """Swap in each new generation's index as soon as the repository reports it, idle or not.
+
+        PostGIS: LISTEN/NOTIFY on a dedicated connection and thread; SQLite, or ``mode="poll"``
+        (a read replica): a timer every ``poll_interval`` seconds. The latest generation is also
+        reported once the listener is ready, so a commit made during start-up is not missed.
+        While listening, requests never check for new generations themselves.
+        """
         if self._listener is None and hasattr(self.repository, "listen_generations"):
 
             def _on_generation(generation_id: int) -> None:
+                started = time.perf_counter()
                 try:
                     self.refresh(int(generation_id))
-                except Exception:  # keep serving the old index
+                except Exception:  # keep serving the old index; the next report retries
                     log.exception("rebuilding the routing index for generation %s failed", generation_id)
+                else:
+                    current = self._current
+                    log.info(
+                        json.dumps(
+                            {
+                                "event": "routing_index_swapped",
+                                "message": f"routing index of generation {generation_id} in service",
+                                "generation": current.generation if current is not None else None,
+                                "reported": int(generation_id),
+                                "seconds": round(time.perf_counter() - started, 3),
+                            }
+                        )
+                    )
 
-            self._listener = self.repository.listen_generations(_on_generation, poll_interval=poll_interval)
+            self._listener = self.repository.listen_generations(
+                _on_generation, poll_interval=poll_interval, mode=mode, report_current=True
+            )
         return self._listener
 
     def stop(self) -> None:

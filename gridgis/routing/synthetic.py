@@ -10,6 +10,7 @@ grid edges (so compound ownership matters) and hold a few buildings each. Codes 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -77,7 +78,12 @@ def synthetic_city(
         for ci in range(cx):
             flat = cj * cx + ci
             comm_seq[(ci, cj)] = (flat // communities_per_street + 1, flat % communities_per_street + 1)
-    streets, communities, grids, micro_rows, compounds, buildings = [], [], [], [], [], []
+    streets: list[dict[str, Any]] = []
+    communities: list[dict[str, Any]] = []
+    grids: list[dict[str, Any]] = []
+    micro_rows: list[dict[str, Any]] = []
+    compounds: list[dict[str, Any]] = []
+    buildings: list[dict[str, Any]] = []
     grid_counter: dict[str, int] = {}
     comm_cells: dict[str, list[tuple[int, int]]] = {}
     total = grids_x * grids_y

@@ -128,8 +128,8 @@ def _blocks(district, comms, sc: Scale, rng) -> tuple[np.ndarray, np.ndarray]:
     minx, miny, maxx, maxy = district.bounds
     xs = np.cumsum(np.r_[minx, rng.uniform(*sc.block, int((maxx - minx) / sc.block[0]) + 2)])
     ys = np.cumsum(np.r_[miny, rng.uniform(*sc.block, int((maxy - miny) / sc.block[0]) + 2)])
-    gx, gy = np.meshgrid(np.arange(len(xs) - 1), np.arange(len(ys) - 1))
-    gx, gy = gx.ravel(), gy.ravel()
+    mx, my = np.meshgrid(np.arange(len(xs) - 1), np.arange(len(ys) - 1))
+    gx, gy = mx.ravel(), my.ravel()
     road = rng.uniform(6.0, 11.0, len(gx))
     cells = shapely.box(xs[gx] + road, ys[gy] + road, xs[gx + 1] - road, ys[gy + 1] - road)
     # some blocks hold two compounds side by side

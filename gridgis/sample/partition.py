@@ -67,7 +67,7 @@ def _wiggle(axis: int, cut: float, lo: float, hi: float, rng: np.random.Generato
 
 def _halves(poly: shapely.Geometry, line_xy: np.ndarray, axis: int) -> tuple[shapely.Geometry, shapely.Geometry]:
     """Split ``poly`` along the polyline ``line_xy`` into (low side, high side)."""
-    minx, miny, maxx, maxy = poly.bounds
+    minx, miny, _maxx, _maxy = poly.bounds
     pad = 1e4
     if axis == 0:  # cut runs south→north at x≈cut; low side is west
         ring = [tuple(p) for p in line_xy] + [(minx - pad, line_xy[-1, 1]), (minx - pad, line_xy[0, 1])]

@@ -6,12 +6,14 @@
 * PostgreSQL (``postgresql+psycopg://``): ``pool_pre_ping`` so a dropped connection is replaced
   on next use, a short connect timeout so an unreachable server fails fast.
 
-Connection failures become :class:`~gridgis.errors.StorageUnavailableError` (HTTP 503).
+Connection failures become :class:`~gridgis.errors.StorageUnavailableError` (HTTP 503). Its
+message never holds the URL (a client may see it); the URL, without its password, goes to the log.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 
 from gridgis.errors import StorageUnavailableError
+
+log = logging.getLogger(__name__)
 
 #: execution option that opens a read-only (deferred) transaction on SQLite
 READONLY = "gridgis_readonly"
@@ -40,7 +44,9 @@ def make_engine(url: str, *, connect_timeout: int = 5) -> sa.Engine:
     """
     try:
         parsed = sa.make_url(url)
-        kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": json_dumps}
+        # hide_parameters: error messages (and so logs) never carry the values of a statement,
+        # which may be personal data (a reporter's phone) or a token hash
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": json_dumps, "hide_parameters": True}
         if parsed.get_backend_name() == "postgresql":
             kwargs["connect_args"] = {"connect_timeout": connect_timeout}
         elif parsed.get_backend_name() == "sqlite":
@@ -84,6 +90,38 @@ def _safe_url(url: str) -> str:
         return url.split("@")[-1]
 
 
+def is_database_error(err: BaseException) -> bool:
+    """Whether ``err`` (or an error it was raised from) is a database fault.
+
+    True for :class:`StorageUnavailableError`, any SQLAlchemy ``DBAPIError``, pool timeouts,
+    disconnections and raw driver errors (psycopg, sqlite3): whatever the database could not do.
+    The API answers all of them 503 without detail (``gridgis.api.errors``).
+    """
+    import sqlite3
+
+    classes: tuple[type[BaseException], ...] = (
+        StorageUnavailableError,
+        exc.DBAPIError,
+        exc.DisconnectionError,
+        exc.TimeoutError,
+        sqlite3.Error,
+    )
+    try:
+        import psycopg
+
+        classes += (psycopg.Error,)
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        pass
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, classes):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _missing_schema(err: exc.DBAPIError) -> bool:
     orig = getattr(err, "orig", None)
     return orig.__class__.__name__ == "UndefinedTable" or "no such table" in str(orig)
@@ -101,14 +139,16 @@ def storage_errors(url: str, doing: str) -> Iterator[None]:
         yield
     except exc.DBAPIError as err:
         if _missing_schema(err):
+            log.error("the database at %s has no gridgis schema (while %s)", _safe_url(url), doing)
             raise StorageUnavailableError(
-                f"the database at {_safe_url(url)} has no gridgis schema (while {doing}); "
+                f"the database has no gridgis schema (while {doing}); "
                 "run `Repository.create_schema()` (alembic upgrade head) first"
             ) from err
         if isinstance(err, exc.OperationalError | exc.InterfaceError) or err.connection_invalidated:
             kind = err.orig.__class__.__name__ if err.orig is not None else err.__class__.__name__
+            log.warning("the database at %s is unavailable while %s (%s)", _safe_url(url), doing, kind)
             raise StorageUnavailableError(
-                f"the database at {_safe_url(url)} is unavailable while {doing} ({kind}); "
+                f"the database is unavailable while {doing} ({kind}); "
                 "check that it is running and GRIDGIS_DATABASE_URL, then retry"
             ) from err
         raise

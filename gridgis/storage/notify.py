@@ -5,7 +5,12 @@ transaction, so the notification arrives only once the generation is committed. 
 :class:`GenerationListener` holds one psycopg connection that ``LISTEN``\\s on that channel and
 calls the callback in its own thread. When the connection drops it reconnects and reports the
 latest generation if it moved meanwhile (a notification sent while disconnected is lost).
-On SQLite there is no NOTIFY: the listener polls the latest generation id instead.
+On SQLite there is no NOTIFY: the listener polls the latest generation id instead, on a timer
+(``mode="poll"``, also right for a PostgreSQL read replica, where NOTIFY does not arrive).
+
+With ``report_current=True`` the callback also gets the latest generation as soon as the
+listener is ready (a server's routing index then catches up with a commit made while it was
+starting).
 """
 
 from __future__ import annotations
@@ -13,9 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any, Self
 
 from gridgis.storage.queries import NOTIFY_CHANNEL
 
@@ -28,10 +31,22 @@ log = logging.getLogger(__name__)
 class GenerationListener:
     """A background thread calling ``callback(generation_id)`` for each new generation."""
 
-    def __init__(self, repository: Repository, callback: Callable[[int], None], poll_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        callback: Callable[[int], None],
+        poll_interval: float = 1.0,
+        mode: str | None = None,
+        report_current: bool = False,
+    ) -> None:
+        if mode not in (None, "listen", "poll"):
+            raise ValueError(f"mode must be 'listen' or 'poll', not {mode!r}")
         self.repository = repository
         self.callback = callback
         self.poll_interval = poll_interval
+        #: "listen" (PostgreSQL LISTEN/NOTIFY) or "poll" (a timer); default by backend
+        self.mode = mode or ("listen" if repository.is_postgis else "poll")
+        self.report_current = report_current
         self.ready = threading.Event()  # set once listening (PostGIS) or the first poll is done (SQLite)
         self._stop = threading.Event()
         self._last: int | None = None
@@ -47,7 +62,7 @@ class GenerationListener:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
-    def __enter__(self) -> GenerationListener:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -67,11 +82,12 @@ class GenerationListener:
             log.exception("generation listener callback failed for generation %s", generation_id)
 
     def _latest(self) -> int | None:
-        with self.repository.engine.connect() as conn:
-            return conn.execute(sa.text("SELECT max(id) FROM generations")).scalar()
+        # a read transaction (plain BEGIN on SQLite): a poll never takes the write lock
+        gen = self.repository.current_generation()
+        return gen.id if gen is not None else None
 
     def _run(self) -> None:
-        if self.repository.is_postgis:
+        if self.mode == "listen":
             self._listen_postgres()
         else:
             self._poll()
@@ -82,8 +98,10 @@ class GenerationListener:
             try:
                 latest = self._latest()
                 if first:
-                    self._last = latest or 0
                     first = False
+                    if self.report_current and latest:
+                        self._deliver(int(latest))
+                    self._last = max(self._last or 0, int(latest or 0))
                     self.ready.set()
                 elif latest is not None:
                     self._deliver(int(latest))
@@ -102,9 +120,9 @@ class GenerationListener:
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     latest = conn.execute("SELECT max(id) FROM generations").fetchone()
                     latest_id = int(latest[0]) if latest and latest[0] is not None else 0
-                    if self._last is None:
+                    if self._last is None and not self.report_current:
                         self._last = latest_id
-                    else:  # reconnected: report what we may have missed
+                    elif latest_id:  # reconnected (or asked to): report what we may have missed
                         self._deliver(latest_id)
                     self.ready.set()
                     while not self._stop.is_set():
@@ -120,6 +138,12 @@ class GenerationListener:
                 self._stop.wait(self.poll_interval)
 
 
-def start_listener(repository: Repository, callback: Callable[[int], None], poll_interval: float = 1.0) -> Any:
+def start_listener(
+    repository: Repository,
+    callback: Callable[[int], None],
+    poll_interval: float = 1.0,
+    mode: str | None = None,
+    report_current: bool = False,
+) -> Any:
     """Start a :class:`GenerationListener` (see :meth:`Repository.listen_generations`)."""
-    return GenerationListener(repository, callback, poll_interval).start()
+    return GenerationListener(repository, callback, poll_interval, mode, report_current).start()

@@ -45,7 +45,7 @@ _ROW_COLUMNS = (
 
 
 # --------------------------------------------------------------------------- generations
-def generation_from_row(row: Mapping[str, Any]) -> Generation:
+def generation_from_row(row: Mapping[Any, Any]) -> Generation:
     return Generation(int(row["id"]), row["created_at"], row["author"], row["message"])
 
 
@@ -103,7 +103,9 @@ def new_generation(conn: sa.Connection, author: str, message: str, postgis: bool
     if last is not None and now <= last:
         now = last + timedelta(microseconds=1)
     result = conn.execute(generations.insert().values(created_at=now, author=author.strip(), message=message or ""))
-    gid = int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None
+    gid = int(key[0])
     if postgis:
         conn.execute(sa.text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": str(gid)})
     return Generation(gid, now, author.strip(), message or "")
@@ -159,13 +161,14 @@ def _filter_condition(spec: LayerSpec, key: str, value: Any) -> sa.ColumnElement
             known = ["name", "parent_code", *(f.name for f in spec.fields if f.type != "json")]
             raise ValidationError(f"{spec.name} has no field {key!r} to filter on; known: {', '.join(known)}") from None
         element = features.c.properties[key]
-        column, cast = {
+        typed_columns: dict[str, tuple[Any, Any]] = {
             "str": (element.as_string(), str),
             "int": (element.as_integer(), int),
             "float": (element.as_float(), float),
             "bool": (element.as_boolean(), _as_bool),
             "json": (None, None),
-        }[field.type]
+        }
+        column, cast = typed_columns[field.type]
         if column is None:
             raise ValidationError(f"{spec.name}.{key} is a list field and cannot be filtered by equality")
     try:
@@ -423,7 +426,7 @@ def _copy_rows(conn: sa.Connection, generation: Generation, inserts: list[dict[s
     geoms = shapely.set_srid(np.array([r["geometry"] for r in inserts], dtype=object), 4326)
     ewkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
     columns = (*_INSERT_KEYS, "geometry", "generation_low")
-    raw = conn.connection.dbapi_connection
+    raw: Any = conn.connection.dbapi_connection  # psycopg's connection (COPY is not in the DB-API)
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(f"COPY features ({', '.join(columns)}) FROM STDIN") as copy:
         for row, geom in zip(inserts, ewkb, strict=True):
@@ -559,13 +562,13 @@ def apply_changes(
             crs=STORAGE_CRS,
         )
         try:
-            rows = frame_to_rows(spec, check_frame(spec, frame))
+            new_rows = frame_to_rows(spec, check_frame(spec, frame))
         except ValidationError as err:
             problems.extend(err.problems or [Problem(err.message, layer=layer)])
             continue
-        fresh = [r["code"] for r, c in zip(rows, upserts, strict=True) if (layer, c.code) not in current]
+        fresh = [r["code"] for r, c in zip(new_rows, upserts, strict=True) if (layer, c.code) not in current]
         last = _last_versions(conn, layer, fresh) if fresh else {}
-        for row in rows:
+        for row in new_rows:
             old = current.get((layer, row["code"]))
             if old is None:
                 inserts.append({**row, "layer": layer, "version": last.get(row["code"], 0) + 1})

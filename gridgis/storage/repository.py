@@ -105,9 +105,12 @@ class Repository:
         :class:`~gridgis.errors.StorageUnavailableError`. On SQLite a write session takes the
         write lock at once (``BEGIN IMMEDIATE``); pass ``readonly=True`` for reads.
         """
-        with self._guard("running a session"), Session(self._read_engine if readonly else self.engine) as s:
-            with s.begin():
-                yield s
+        with (
+            self._guard("running a session"),
+            Session(self._read_engine if readonly else self.engine) as s,
+            s.begin(),
+        ):
+            yield s
 
     def create_schema(self) -> None:
         """Create or upgrade the schema: ``alembic upgrade head`` on this repository's engine."""
@@ -165,16 +168,24 @@ class Repository:
             except Exception:  # a listener's bug must not undo an accepted write
                 log.exception("on_new_generation callback %r failed for generation %s", callback, generation.id)
 
-    def listen_generations(self, callback: Callable[[int], None], poll_interval: float = 1.0) -> Any:
+    def listen_generations(
+        self,
+        callback: Callable[[int], None],
+        poll_interval: float = 1.0,
+        mode: str | None = None,
+        report_current: bool = False,
+    ) -> Any:
         """Call ``callback(generation_id)`` in a background thread for every new generation.
 
         PostGIS: ``LISTEN gridgis_generation`` on a dedicated psycopg connection (reconnects and
-        reports the latest generation after a lost connection). SQLite: polls every
-        ``poll_interval`` seconds. Returns the listener; call ``.stop()`` (or :meth:`dispose`).
+        reports the latest generation after a lost connection). SQLite, or ``mode="poll"`` (a
+        read replica, where NOTIFY does not arrive): polls every ``poll_interval`` seconds.
+        ``report_current`` also reports the latest generation once the listener is ready.
+        Returns the listener; call ``.stop()`` (or :meth:`dispose`).
         """
         from gridgis.storage.notify import start_listener
 
-        listener = start_listener(self, callback, poll_interval)
+        listener = start_listener(self, callback, poll_interval, mode, report_current)
         self._listeners.append(listener)
         return listener
 

@@ -54,7 +54,7 @@ def parent_of(spec: LayerSpec, code: str, properties: dict[str, Any]) -> str | N
 
 def _plain(values: list[Any]) -> list[Any]:
     """Scalars of one column as plain Python (``pd.NA``/NaN → None)."""
-    return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in values]
+    return [None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v for v in values]
 
 
 def frame_to_rows(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:

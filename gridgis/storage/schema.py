@@ -113,7 +113,7 @@ class GeometryType(sa.types.TypeDecorator):
         return _geom_in(bindvalue)
 
     def column_expression(self, col: Any) -> Any:
-        element = _geom_out(col)
+        element: Any = _geom_out(col)
         element.type = self  # results are processed by this type (WKB → shapely)
         return element
 

@@ -1,8 +1,10 @@
-"""Helpers for tests and benchmarks that need a real database: throw-away PostGIS databases.
+"""Helpers for tests and benchmarks that need a real database: throw-away PostGIS databases::
 
->>> from gridgis.storage.testing import temporary_postgis_database  # doctest: +SKIP
->>> with temporary_postgis_database("postgresql+psycopg://postgres@127.0.0.1:5432/x") as url:  # doctest: +SKIP
-...     repo = Repository(url); repo.create_schema()
+    from gridgis.storage.testing import temporary_postgis_database
+
+    with temporary_postgis_database("postgresql+psycopg://postgres@127.0.0.1:5432/x") as url:
+        repo = Repository(url)
+        repo.create_schema()
 
 Each database gets a unique name (``<prefix>_<pid>_<random>``), so parallel runs never share
 one, and is dropped (``WITH (FORCE)``) when the block ends, even after a failure.

@@ -6,6 +6,7 @@ the same checks and state machine as the single-ticket methods.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -27,9 +28,20 @@ class BulkMixin:
     url: str
     repository: Any
     router: Any
+    _audit: Any  # TicketStore._audit: the audit entry of a write, in its transaction
+    # provided by the store class that uses the mixin (TicketStore)
+    prepare: Callable[..., Ticket]
+    _read: Callable[[], Any]
+    _prepare_params: Callable[..., dict[str, Any]]
 
     def create_many(
-        self, reports: list[dict[str, Any]], *, actor: str = "import", chunk: int = 500, progress: Any = None
+        self,
+        reports: list[dict[str, Any]],
+        *,
+        actor: str = "import",
+        chunk: int = 500,
+        progress: Any = None,
+        audit: Any = None,
     ) -> tuple[list[Ticket], list[dict[str, Any]]]:
         """Create many tickets (e.g. an import): each report is checked and routed on its own; the
         valid ones are stored in transactions of ``chunk``; reports whose ``external_id`` is already
@@ -90,6 +102,8 @@ class BulkMixin:
                         for t in made
                     ],
                 )
+                ids_text = [str(t.id) for t in made]
+                self._audit(conn, audit, actor, "ticket.import", ids_text, f"{len(made)} tickets imported")
             created.extend(made)
         return created, rejected
 
@@ -103,7 +117,7 @@ class BulkMixin:
                 ).scalars()
             }
 
-    def transition_many(self, steps: list[dict[str, Any]], *, chunk: int = 2000) -> int:
+    def transition_many(self, steps: list[dict[str, Any]], *, chunk: int = 2000, audit: Any = None) -> int:
         """Apply many loop actions (e.g. replaying a legacy system's history) in transactions of ``chunk`` steps.
 
         Each step is ``{"id", "action", "actor", "at", "note"?, **params}``; steps of one ticket run in
@@ -155,17 +169,25 @@ class BulkMixin:
                             "data": ev.data or None,
                         }
                     )
-                changed = [t for tid, t in now.items() if t is not before[tid]]
+                changed = [(tid, t) for tid, t in now.items() if t is not before[tid]]
                 if changed:
                     res = conn.execute(
                         update,
                         [
-                            {"_id": t.id, "_v": before[t.id].version, **{f"n_{k}": getattr(t, k) for k in cols}}
-                            for t in changed
+                            {"_id": tid, "_v": before[tid].version, **{f"n_{k}": getattr(t, k) for k in cols}}
+                            for tid, t in changed
                         ],
                     )
                     if res.rowcount not in (-1, len(changed)):
                         raise PreconditionFailedError("tickets changed while the transitions were applied; retry")
                     conn.execute(ticket_events.insert(), events)
+                self._audit(
+                    conn,
+                    audit,
+                    "import",
+                    "ticket.import_transitions",
+                    sorted({str(e["ticket_id"]) for e in events}),
+                    f"{len(events)} transitions replayed",
+                )
             done += len(part)
         return done

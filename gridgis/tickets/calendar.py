@@ -13,7 +13,10 @@ Rules (the documented choice of gridgis):
   outside working hours starts its clock at the next working start (due at that day's end).
 
 Holiday data are the State Council's notices (国务院办公厅关于2025年/2026年部分节假日安排的通知);
-other years fall back to weekends only (``WorkCalendar.covers(year)`` says which years are known).
+more years are loaded from a holidays file (``GRIDGIS_HOLIDAYS_FILE``, written by
+``gridgis calendar load NOTICE --year Y --commit`` from the notice's text). Other years fall back to
+weekends only, and never silently: ``WorkCalendar.covers(year)`` says which years are known,
+:func:`calendar_warning` words the warning carried by tickets and ``/ready``.
 
 Examples
 --------
@@ -26,8 +29,11 @@ Examples
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -101,6 +107,15 @@ class WorkCalendar:
         """True when the holiday data of ``year`` are known."""
         return year in self.years
 
+    def unknown_years(self, start: datetime | date, end: datetime | date) -> list[int]:
+        """The years from ``start`` to ``end`` whose holidays are not known (weekends only there).
+
+        >>> make_calendar().unknown_years(date(2026, 12, 30), date(2027, 1, 4))
+        [2027]
+        """
+        lo, hi = sorted((start.year, end.year))
+        return [y for y in range(lo, hi + 1) if y not in self.years]
+
     def is_working_day(self, day: date) -> bool:
         """Mon–Fri minus public holidays, plus make-up working days (调休)."""
         if day in self.workdays:
@@ -108,9 +123,6 @@ class WorkCalendar:
         if day in self.holidays:
             return False
         return day.weekday() < 5
-
-    def holiday_name(self, day: date) -> str | None:
-        return self.holidays.get(day)
 
     @property
     def day_length(self) -> timedelta:
@@ -184,8 +196,8 @@ def _span(a: time, b: time) -> timedelta:
 def make_calendar(
     hours: tuple[tuple[time, time], ...] = DEFAULT_HOURS, schedules: dict | None = None, tz: ZoneInfo = SHANGHAI
 ) -> WorkCalendar:
-    """A calendar with the given working hours and holiday schedules (default: 2025 and 2026)."""
-    schedules = HOLIDAY_SCHEDULES if schedules is None else schedules
+    """A calendar with the given working hours and holiday schedules (default: :func:`known_schedules`)."""
+    schedules = known_schedules() if schedules is None else schedules
     holidays, workdays = _expand(schedules)
     return WorkCalendar(
         holidays=holidays, workdays=frozenset(workdays), hours=tuple(hours), tz=tz, years=frozenset(schedules)
@@ -217,11 +229,136 @@ _DEFAULT: WorkCalendar | None = None
 
 
 def default_calendar() -> WorkCalendar:
-    """The default calendar (Asia/Shanghai, 08:30–12:00 and 13:30–17:30, holidays 2025–2026)."""
+    """The default calendar: Asia/Shanghai, 08:30–12:00 and 13:30–17:30, the built-in holidays
+    (2025–2026) and the years of the holidays file named by ``GRIDGIS_HOLIDAYS_FILE``, if any."""
     global _DEFAULT
     if _DEFAULT is None:
         _DEFAULT = make_calendar()
     return _DEFAULT
+
+
+def known_schedules(path: str | Path | None = None) -> dict[int, list[tuple[str, date, date, tuple[date, ...]]]]:
+    """The built-in schedules plus those of the holidays file (``path``, else ``GRIDGIS_HOLIDAYS_FILE``)."""
+    path = path or os.environ.get("GRIDGIS_HOLIDAYS_FILE")
+    merged = dict(HOLIDAY_SCHEDULES)
+    if path:
+        merged.update(read_schedules(path))
+    return merged
+
+
+def calendar_warning(calendar: WorkCalendar, start: datetime | date, end: datetime | date | None = None) -> str | None:
+    """A warning when working time from ``start`` to ``end`` crosses a year whose holidays are unknown.
+
+    >>> calendar_warning(make_calendar(), date(2027, 9, 30))
+    'holidays of 2027 are not loaded: working time there counts weekends only; load the State Council notice with `gridgis calendar load NOTICE --year 2027 --commit`'
+    >>> calendar_warning(make_calendar(), date(2026, 9, 30)) is None
+    True
+    """
+    years = calendar.unknown_years(start, end or start)
+    if not years:
+        return None
+    listed = ", ".join(str(y) for y in years)
+    return (
+        f"holidays of {listed} are not loaded: working time there counts weekends only; "
+        f"load the State Council notice with `gridgis calendar load NOTICE --year {years[0]} --commit`"
+    )
+
+
+# -- the State Council's notice -------------------------------------------------------------------
+_SECTION = re.compile(r"[一二三四五六七八九十]+、\s*([^：:\n]+)[：:]")
+_DAY = r"(?:(\d{1,2})月)?(\d{1,2})日(?:[（(][^）)]*[）)])?"
+_RANGE = re.compile(_DAY + r"(?:\s*至\s*" + _DAY + r")?")
+
+
+def parse_notice(text: str, year: int) -> list[tuple[str, date, date, tuple[date, ...]]]:
+    """The holiday schedule of ``year`` from the text of the State Council's notice (部分节假日安排的通知).
+
+    Each section ``一、元旦：1月1日（周四）至3日（周六）放假调休，共3天。1月4日（周日）上班。`` gives a
+    holiday's days off (``放假``) and make-up working days (``上班``). A section that cannot be read,
+    or whose ``共N天`` disagrees with its dates, is a ``ValueError`` naming it: nothing is guessed.
+
+    >>> parse_notice("一、元旦：1月1日（周四）至3日（周六）放假调休，共3天。1月4日（周日）上班。", 2026)
+    [('元旦', datetime.date(2026, 1, 1), datetime.date(2026, 1, 3), (datetime.date(2026, 1, 4),))]
+    """
+    marks = list(_SECTION.finditer(text))
+    if not marks:
+        raise ValueError("no holiday sections found (expected lines such as 一、元旦：1月1日…放假…)")
+    out = []
+    for i, mark in enumerate(marks):
+        name = mark.group(1).strip()
+        body = text[mark.end() : marks[i + 1].start() if i + 1 < len(marks) else len(text)]
+        off, _, rest = body.partition("放假")
+        days = [m for m in _RANGE.finditer(off) if m.group(2)]
+        if not days:
+            raise ValueError(f"{name}: no dates before 放假 in {body.strip()[:60]!r}")
+        m = days[0]
+        first = date(year, int(m.group(1) or 0) or _month_of(name), int(m.group(2)))
+        last = date(year, int(m.group(3) or first.month), int(m.group(4))) if m.group(4) else first
+        if last < first or (last - first).days > 15:
+            raise ValueError(f"{name}: {first} to {last} is not a holiday span")
+        total = re.search(r"共\s*(\d+)\s*天", rest)
+        if total and int(total.group(1)) != (last - first).days + 1:
+            raise ValueError(
+                f"{name}: the notice says {total.group(1)} days but {first} to {last} is {(last - first).days + 1}"
+            )
+        makeup: list[date] = []
+        for sentence in re.split(r"[。；;]", rest):
+            if "上班" in sentence:
+                for m in _RANGE.finditer(sentence.split("上班")[0]):
+                    if m.group(2):
+                        makeup.append(date(year, int(m.group(1) or first.month), int(m.group(2))))
+        for d in makeup:
+            if d.weekday() < 5:
+                raise ValueError(f"{name}: make-up working day {d} is a weekday; check the year ({year})")
+        out.append((name, first, last, tuple(makeup)))
+    return out
+
+
+def _month_of(name: str) -> int:
+    raise ValueError(f"{name}: the first date has no month")
+
+
+def read_schedules(path: str | Path) -> dict[int, list[tuple[str, date, date, tuple[date, ...]]]]:
+    """Holiday schedules from a YAML holidays file (``{year: [{name, first, last, makeup}]}``)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"holidays file {path}: {exc}") from None
+    out: dict[int, list[tuple[str, date, date, tuple[date, ...]]]] = {}
+    try:
+        for year, entries in doc.items():
+            out[int(year)] = [
+                (
+                    str(e["name"]),
+                    _as_date(e["first"]),
+                    _as_date(e["last"]),
+                    tuple(_as_date(d) for d in e.get("makeup") or ()),
+                )
+                for e in entries
+            ]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"holidays file {path}: expected {{year: [{{name, first, last, makeup}}]}} ({exc})") from None
+    return out
+
+
+def write_schedules(path: str | Path, schedules: dict[int, list[tuple[str, date, date, tuple[date, ...]]]]) -> None:
+    """Write (replace) ``path`` with ``schedules`` as YAML, the form :func:`read_schedules` reads."""
+    import yaml
+
+    doc = {
+        year: [
+            {"name": n, "first": f.isoformat(), "last": last.isoformat(), "makeup": [d.isoformat() for d in m]}
+            for n, f, last, m in entries
+        ]
+        for year, entries in sorted(schedules.items())
+    }
+    Path(path).write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def _as_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def add_working_time(start: datetime, duration: timedelta, calendar: WorkCalendar | None = None) -> datetime:

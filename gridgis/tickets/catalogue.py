@@ -160,20 +160,12 @@ class Catalogue(BaseModel):
 
     @model_validator(mode="after")
     def _resolve(self) -> Catalogue:
-        problems: list[str] = []
-        seen_domains = set()
-        for d in self.domains:
-            if d.code in seen_domains:
-                problems.append(f"domain {d.code} is defined twice")
-            seen_domains.add(d.code)
-        seen: set[str] = set()
+        problems = reference_problems(
+            [{"code": d.code} for d in self.domains],
+            [{"code": i.code, "name": i.name, "domain": i.domain} for i in self.items],
+        )
         resolved = []
         for item in self.items:
-            if item.code in seen:
-                problems.append(f"item {item.code} {item.name}: code defined twice")
-            seen.add(item.code)
-            if item.domain not in seen_domains:
-                problems.append(f"item {item.code} {item.name}: unknown domain {item.domain!r}")
             base = self.emergency_standard if (item.emergency and self.emergency_standard) else self.service_standard
             over = item.deadlines
             merged = {k: getattr(base, k) for k in _LIMITS}
@@ -245,9 +237,42 @@ class Catalogue(BaseModel):
         return out
 
 
+def reference_problems(domains: list[Any], items: list[Any]) -> list[str]:
+    """Codes defined twice and items naming an unknown domain, from plain entries (``{code, name, domain}``).
+
+    Runs on the raw catalogue too, so a catalogue with a bad field *and* a bad reference reports both at once.
+
+    >>> reference_problems([{"code": "D1"}], [{"code": "M1", "name": "占道", "domain": "D2"}, {"code": "M1", "name": "x"}])
+    ["item M1 占道: unknown domain 'D2'", 'item M1 x: code defined twice', 'item M1 x: unknown domain None']
+    """
+    problems: list[str] = []
+    seen_domains: set[Any] = set()
+    for d in domains:
+        code = d.get("code") if isinstance(d, dict) else None
+        if code in seen_domains:
+            problems.append(f"domain {code} is defined twice")
+        seen_domains.add(code)
+    seen: set[Any] = set()
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        code, name = item.get("code"), item.get("name")
+        if code in seen:
+            problems.append(f"item {code} {name}: code defined twice")
+        seen.add(code)
+        if item.get("domain") not in seen_domains:
+            problems.append(f"item {code} {name}: unknown domain {item.get('domain')!r}")
+    return problems
+
+
+def _list(raw: dict[str, Any], key: str) -> list[Any]:
+    value = raw.get(key)
+    return value if isinstance(value, list) else []
+
+
 def _problems_from(exc: PydanticValidationError, raw: dict[str, Any]) -> list[Problem]:
-    items = raw.get("items") if isinstance(raw.get("items"), list) else []
-    domains = raw.get("domains") if isinstance(raw.get("domains"), list) else []
+    items = _list(raw, "items")
+    domains = _list(raw, "domains")
     problems = []
     for err in exc.errors():
         loc = list(err.get("loc", ()))
@@ -272,6 +297,11 @@ def parse_catalogue(raw: Any, source: str = "catalogue") -> Catalogue:
         return Catalogue.model_validate(raw)
     except PydanticValidationError as exc:
         problems = _problems_from(exc, raw)
+        if not any("defined twice" in p.message or "unknown domain" in p.message for p in problems):
+            # the field errors stopped validation before the cross-references: report those too, in one pass
+            domains = _list(raw, "domains")
+            items = _list(raw, "items")
+            problems += [Problem(m, layer="matters") for m in reference_problems(domains, items)]
         raise ValidationError(
             f"{source}: the matter catalogue is invalid ({len(problems)} problem(s)); fix the items named below",
             problems,

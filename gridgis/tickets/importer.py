@@ -12,9 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 
-from gridgis.errors import MalformedInputError, NotFoundError
+from gridgis.errors import CRSError, NotFoundError
 from gridgis.tickets.calendar import SHANGHAI
 
 _KNOWN = {
@@ -35,31 +36,21 @@ _KNOWN = {
 
 
 def read_ticket_file(path: str | Path, crs: str | None = None) -> pd.DataFrame:
-    """Read a ticket file; a frame with ``lon``, ``lat`` (in the file's CRS) and the attribute columns."""
+    """Read a ticket file: a frame with ``lon``, ``lat`` and the attribute columns.
+
+    The coordinates' CRS is never guessed (:func:`gridgis.routing.files.read_points`, the one rule for
+    point files): a CSV needs ``crs``; GeoJSON is WGS84 unless it says otherwise; a GeoPackage says its
+    own. The CRS used is kept in ``frame.attrs["crs"]`` for :func:`reports_from_frame`.
+    """
+    from gridgis.routing.files import read_points
+
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"ticket file {path} does not exist")
-    if path.suffix.lower() == ".csv":
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-        except UnicodeDecodeError:
-            raise MalformedInputError(f"{path}: not UTF-8; save it as UTF-8") from None
-        missing = {"lon", "lat"} - set(frame.columns)
-        if missing:
-            raise MalformedInputError(f"{path}: a CSV of tickets needs lon and lat columns (missing {sorted(missing)})")
-        return frame
-    import geopandas as gpd
-
-    try:
-        gdf = gpd.read_file(path, engine="pyogrio")
-    except Exception as exc:  # noqa: BLE001 - pyogrio raises several types for unreadable files
-        raise MalformedInputError(f"{path}: cannot read the ticket file ({exc.__class__.__name__}: {exc})") from None
-    if gdf.crs is not None and crs is None and gdf.crs.to_epsg() not in (4326, 4490):
-        gdf = gdf.to_crs("EPSG:4326")
-    frame = pd.DataFrame(gdf.drop(columns="geometry"))
-    points = gdf.geometry
-    frame["lon"] = [g.x if g is not None and not g.is_empty and g.geom_type == "Point" else math.nan for g in points]
-    frame["lat"] = [g.y if g is not None and not g.is_empty and g.geom_type == "Point" else math.nan for g in points]
+    raw, x, y, src = read_points(path, "lon", "lat", crs)
+    frame = pd.DataFrame(raw.drop(columns=raw.geometry.name) if isinstance(raw, gpd.GeoDataFrame) else raw)
+    frame["lon"], frame["lat"] = x, y
+    frame.attrs["crs"] = src
     return frame
 
 
@@ -69,7 +60,7 @@ def _time(value: Any) -> datetime | None:
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(value)
     if isinstance(value, datetime) and value.tzinfo is None:
         value = value.replace(tzinfo=SHANGHAI)  # local reports without an offset are Beijing time
     return value
@@ -82,11 +73,18 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def reports_from_frame(frame: pd.DataFrame, crs: str = "wgs84") -> list[dict[str, Any]]:
-    """One :meth:`TicketStore.create` argument dict per row (bad values are left for the store to refuse)."""
+def reports_from_frame(frame: pd.DataFrame, crs: str | None = None) -> list[dict[str, Any]]:
+    """One :meth:`TicketStore.create` argument dict per row (bad values are left for the store to refuse).
+
+    ``crs`` defaults to the one :func:`read_ticket_file` read the file in.
+    """
+    crs = crs or frame.attrs.get("crs")
+    if crs is None:
+        raise CRSError("say which CRS the tickets' lon/lat are in (crs=…)")
     reports = []
     for row in frame.to_dict("records"):
         title, desc = _text(row.get("title")), _text(row.get("description"))
+        description: str | None
         if title and desc and title not in desc:
             description = f"{title}：{desc}"
         else:

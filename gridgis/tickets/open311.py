@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gridgis.errors import ValidationError
@@ -205,17 +205,19 @@ def parse_post(form: dict[str, str], catalogue: Catalogue) -> dict[str, Any]:
     media = form.get("media_url")
     if media and not media.startswith(("http://", "https://")):
         problems.append("media_url must be an http(s) URL")
-    if problems:
-        raise ValidationError("the service request is invalid", [_problem(p) for p in problems])
     attributes = {
         k[len("attribute[") : -1]: v for k, v in form.items() if k.startswith("attribute[") and k.endswith("]")
     }
+    if code and catalogue.has(code):
+        problems += attribute_problems(service_definition(catalogue, code), attributes)
+    if problems:
+        raise ValidationError("the service request is invalid", [_problem(p) for p in problems])
     name = " ".join(x for x in (form.get("first_name"), form.get("last_name")) if x) or None
     channel = attributes.get("channel") or "open311"
     address = form.get("address_string") or None
     if attributes.get("building"):
         address = f"{address or ''} {attributes['building']}".strip()
-    extra = {
+    extra: dict[str, Any] = {
         k: form.get(k) for k in ("email", "device_id", "account_id", "phone", "media_url", "address_id") if form.get(k)
     }
     if name:
@@ -233,6 +235,86 @@ def parse_post(form: dict[str, str], catalogue: Catalogue) -> dict[str, Any]:
         "reporter": form.get("email") or form.get("device_id") or name,
         "extra": extra,
     }
+
+
+#: the longest value of a free-text attribute
+MAX_ATTRIBUTE_CHARS = 200
+
+
+def attribute_problems(definition: dict[str, Any], attributes: dict[str, str]) -> list[str]:
+    """What is wrong with ``attribute[code]=value`` pairs against the service definition (its one rule).
+
+    >>> d = {"service_code": "M11", "attributes": [{"code": "channel", "datatype": "singlevaluelist",
+    ...      "required": False, "values": [{"key": "12345", "name": "12345热线"}]}]}
+    >>> attribute_problems(d, {"channel": "nonsense", "colour": "red"})
+    ["attribute[channel] 'nonsense' is not one of 12345", 'attribute[colour] is not an attribute of service M11 (its attributes: channel)']
+    """
+    defined = {a["code"]: a for a in definition["attributes"]}
+    problems = []
+    for code, value in attributes.items():
+        attr = defined.get(code)
+        if attr is None:
+            problems.append(
+                f"attribute[{code}] is not an attribute of service {definition['service_code']} "
+                f"(its attributes: {', '.join(defined)})"
+            )
+        elif attr["datatype"] in ("singlevaluelist", "multivaluelist"):
+            keys = [v["key"] for v in attr.get("values", [])]
+            given = value.split(",") if attr["datatype"] == "multivaluelist" else [value]
+            bad = [g for g in given if g not in keys]
+            if bad:
+                problems.append(f"attribute[{code}] {bad[0]!r} is not one of {', '.join(keys)}")
+        elif len(value) > MAX_ATTRIBUTE_CHARS:
+            problems.append(f"attribute[{code}] is longer than {MAX_ATTRIBUTE_CHARS} characters")
+    problems += [
+        f"attribute[{code}] is required"
+        for code, a in defined.items()
+        if a.get("required") and not attributes.get(code)
+    ]
+    return problems
+
+
+#: the longest span of a requests query (GeoReport v2: start_date and end_date at most 90 days apart)
+MAX_WINDOW = timedelta(days=90)
+
+
+def request_window(start: datetime | None, end: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+    """The (start, end) a requests query covers: GeoReport v2's defaults and its 90-day limit.
+
+    No dates: the last 90 days. Only ``end``: the 90 days before it. Only ``start``: from it to now.
+    A span over 90 days, or an end before the start, is a :class:`ValidationError`.
+
+    >>> from datetime import UTC
+    >>> now = datetime(2026, 12, 1, tzinfo=UTC)
+    >>> [d.date().isoformat() for d in request_window(None, None, now)]
+    ['2026-09-02', '2026-12-01']
+    """
+    end = end or (start + MAX_WINDOW if start is not None and start + MAX_WINDOW < now else now)
+    start = start or end - MAX_WINDOW
+    if end < start:
+        raise ValidationError(f"end_date {end.isoformat()} is before start_date {start.isoformat()}")
+    if end - start > MAX_WINDOW:
+        raise ValidationError(
+            f"start_date {start.isoformat()} and end_date {end.isoformat()} are {(end - start).days} days apart; "
+            "GeoReport v2 allows at most 90 (query in windows)"
+        )
+    return start, end
+
+
+def discovery_xml(doc: dict[str, Any]) -> bytes:
+    """The discovery document as GeoReport v2's XML (``<discovery>`` with ``<endpoints>``)."""
+    root = ET.Element("discovery")
+    for k in ("changeset", "contact", "key_service"):
+        _append(root, k, doc.get(k))
+    endpoints = ET.SubElement(root, "endpoints")
+    for e in doc["endpoints"]:
+        el = ET.SubElement(endpoints, "endpoint")
+        for k in ("specification", "url", "changeset", "type"):
+            _append(el, k, e.get(k))
+        formats = ET.SubElement(el, "formats")
+        for f in e.get("formats", []):
+            _append(formats, "format", f)
+    return _document(root)
 
 
 def _problem(text: str):

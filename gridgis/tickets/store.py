@@ -9,7 +9,9 @@ state machine of :mod:`gridgis.tickets.loop` and appends the event.
 
 from __future__ import annotations
 
+import builtins  # TicketStore.list shadows the builtin in annotations of later methods
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -17,7 +19,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gridgis.errors import NotFoundError, PreconditionFailedError, ValidationError
+from gridgis.auth.store import audit_values
+from gridgis.auth.store import ensure_tables as ensure_audit_tables
+from gridgis.auth.tables import audit_log
+from gridgis.errors import NotFoundError, PreconditionFailedError, TransitionError, ValidationError
 from gridgis.storage.engine import READONLY, make_engine, storage_errors
 from gridgis.tickets import loop
 from gridgis.tickets.bulk import BulkMixin
@@ -28,7 +33,19 @@ from gridgis.tickets.loop import Event, Ticket
 from gridgis.tickets.rows import _TICKET_FIELDS, _aware, _row_to_ticket, _ticket_values
 from gridgis.tickets.tables import ensure_tables, ticket_events, tickets
 
-__all__ = ["TicketStore", "ticket_events", "tickets"]
+__all__ = ["AuditHook", "Authorize", "TicketStore", "scope_code", "ticket_events", "tickets"]
+
+#: ``(conn, action, codes, message)``: writes the audit entry of a ticket write inside its transaction
+AuditHook = Callable[[sa.Connection, str, list[str], str], None]
+#: raises (403) when the caller may not act on this ticket; called inside the write's transaction
+Authorize = Callable[[Ticket], None]
+
+
+def scope_code(ticket: Ticket) -> str:
+    """The code that decides who may act on a ticket and see its people: its grid (else community,
+    street; ``""`` for an unrouted ticket, which only an everywhere scope covers)."""
+    return ticket.grid_code or ticket.community_code or ticket.street_code or ""
+
 
 _METRES_PER_DEG = 111_320.0
 MIN_ADDRESS_CONFIDENCE = 0.6
@@ -78,6 +95,18 @@ class TicketStore(BulkMixin):
         if create_tables:
             with storage_errors(self.url, "creating the ticket tables"):
                 ensure_tables(self.engine)
+                ensure_audit_tables(self.engine)
+
+    def _audit(
+        self, conn: sa.Connection, hook: AuditHook | None, actor: str, action: str, codes: list[str], message: str
+    ) -> None:
+        """The audit entry of one ticket write, in its transaction: through ``hook`` (the API binds the
+        principal and request) or, for library callers, under ``actor``."""
+        if hook is not None:
+            hook(conn, action, codes, message)
+            return
+        values = audit_values(actor, "LIB", "tickets", action, 200, "tickets", codes, message=message)
+        conn.execute(audit_log.insert().values(**values))
 
     @property
     def router(self) -> Router:
@@ -138,6 +167,7 @@ class TicketStore(BulkMixin):
         if routed.workers:
             w = routed.workers[0]
             assignee = w.get("name") if isinstance(w, dict) else str(getattr(w, "name", w))
+        due_utc: dict[str, Any] = {k: v.astimezone(UTC) for k, v in due.items()}
         ticket = Ticket(
             matter_code=item.code,
             lon=x,
@@ -158,7 +188,7 @@ class TicketStore(BulkMixin):
             level=first_level(item, routed),
             assignee=assignee,
             updated_at=at,
-            **{k: v.astimezone(UTC) for k, v in due.items()},
+            **due_utc,
         )
         return ticket
 
@@ -198,10 +228,18 @@ class TicketStore(BulkMixin):
         actor: str = "system",
         note: str = "",
         extra: dict[str, Any] | None = None,
+        authorize: Authorize | None = None,
+        audit: AuditHook | None = None,
         **kwargs: Any,
     ) -> Ticket:
-        """Route, schedule and store a new ticket with its ``create`` event; return it with its id."""
+        """Route, schedule and store a new ticket with its ``create`` event; return it with its id.
+
+        ``authorize(ticket)`` sees the routed ticket before anything is stored (scope of the creator);
+        the ``ticket.create`` audit entry is written in the same transaction.
+        """
         ticket = self.prepare(lon, lat, **kwargs)
+        if authorize is not None:
+            authorize(ticket)
         with storage_errors(self.url, "storing a ticket"), self.engine.begin() as conn:
             values = _ticket_values(ticket)
             values["extra"] = extra
@@ -213,7 +251,10 @@ class TicketStore(BulkMixin):
                 "snapped": ticket.snapped,
                 "distance_m": ticket.distance_m,
             }
+            assert ticket.id is not None  # given by the insert
             self._append(conn, ticket.id, Event("create", None, "received", actor, ticket.received_at, note, data))
+            message = f"channel {ticket.channel}; matter {ticket.matter_code}"
+            self._audit(conn, audit, actor, "ticket.create", [str(ticket.id), ticket.grid_code or ""], message)
         return ticket
 
     def _append(self, conn: sa.Connection, ticket_id: int, ev: Event) -> None:
@@ -327,12 +368,20 @@ class TicketStore(BulkMixin):
         note: str = "",
         at: datetime | None = None,
         expected_version: int | None = None,
+        authorize: Authorize | None = None,
+        audit: AuditHook | None = None,
+        on_behalf_of: str | None = None,
+        allow_other_matter: bool = False,
         **params: Any,
     ) -> Ticket:
         """Apply one loop action to a stored ticket and record it (one transaction).
 
         ``escalate`` and ``resume`` get fresh deadlines from the calendar; ``extend`` takes
-        ``solve_due`` as a datetime or a duration such as ``"2wd"``; ``merge`` checks the master.
+        ``solve_due`` as a datetime or a duration such as ``"2wd"``; ``merge`` needs an open master
+        of the same matter (unless ``allow_other_matter``) that ``authorize`` also accepts.
+        ``authorize`` sees the locked ticket before anything changes; ``on_behalf_of`` (a name the
+        caller says it acts for, e.g. the resident who rated) is kept in the event's data, never as
+        its actor. The ``ticket.<action>`` audit entry is written in the same transaction.
         """
         when = _aware(at)
         with storage_errors(self.url, f"{action} of ticket {ticket_id}"), self.engine.begin() as conn:
@@ -340,17 +389,32 @@ class TicketStore(BulkMixin):
             if row is None:
                 raise NotFoundError(f"ticket {ticket_id} does not exist")
             ticket = _row_to_ticket(row)
+            if authorize is not None:
+                authorize(ticket)
             if expected_version is not None and expected_version != ticket.version:
                 raise PreconditionFailedError(
                     f"ticket {ticket_id} is at version {ticket.version}, not {expected_version}; reload it and retry"
                 )
-            params = self._prepare_params(conn, ticket, action, when, params)
+            params = self._prepare_params(conn, ticket, action, when, params, authorize, allow_other_matter)
             new, ev = loop.apply(ticket, action, actor=actor, at=when, note=note, **params)
+            if on_behalf_of and on_behalf_of != actor:
+                ev = replace(ev, data={**(ev.data or {}), "on_behalf_of": on_behalf_of})
             self._write(conn, ticket, new, ev)
+            codes = [str(ticket.id), ticket.grid_code or ""]
+            if action == "merge":
+                codes.append(str(params["master_id"]))
+            self._audit(conn, audit, actor, f"ticket.{action}", codes, f"{ticket.status} → {new.status}")
         return new
 
     def _prepare_params(
-        self, conn: sa.Connection, ticket: Ticket, action: str, when: datetime, params: dict[str, Any]
+        self,
+        conn: sa.Connection,
+        ticket: Ticket,
+        action: str,
+        when: datetime,
+        params: dict[str, Any],
+        authorize: Authorize | None = None,
+        allow_other_matter: bool = False,
     ) -> dict[str, Any]:
         params = dict(params)
         item = self.catalogue.item(ticket.matter_code) if self.catalogue.has(ticket.matter_code) else None
@@ -359,25 +423,35 @@ class TicketStore(BulkMixin):
         if action == "extend":
             due = params.get("solve_due")
             if isinstance(due, str):
+                text = due
                 try:
-                    due = self.calendar.add(ticket.solve_due or when, Duration.parse(due))
+                    due = self.calendar.add(ticket.solve_due or when, Duration.parse(text))
                 except ValueError:
-                    due = _aware(datetime.fromisoformat(due))
+                    due = _aware(datetime.fromisoformat(text))
             params["solve_due"] = due.astimezone(UTC) if isinstance(due, datetime) else due
         if action == "merge":
             master_id = params.get("master_id")
             if master_id is not None:
-                master = conn.execute(
-                    sa.select(tickets.c.id, tickets.c.close_reason, tickets.c.master_id).where(
-                        tickets.c.id == int(master_id)
-                    )
-                ).first()
-                if master is None:
+                master_row = conn.execute(sa.select(tickets).where(tickets.c.id == int(master_id))).first()
+                if master_row is None:
                     raise NotFoundError(f"ticket {ticket.id}: master ticket {master_id} does not exist")
+                master = _row_to_ticket(master_row)
+                if authorize is not None:
+                    authorize(master)  # the master must be in the caller's scope too
                 if master.close_reason == "merged":
                     raise ValidationError(
                         f"ticket {ticket.id}: ticket {master_id} is itself merged into "
                         f"{master.master_id}; merge into that one"
+                    )
+                if master.status not in loop.OPEN_STATES:
+                    raise TransitionError(
+                        f"ticket {ticket.id}: master ticket {master_id} is {master.status}; "
+                        "merge only into an open ticket (reopen it, or keep this one)"
+                    )
+                if master.matter_code != ticket.matter_code and not allow_other_matter:
+                    raise ValidationError(
+                        f"ticket {ticket.id} is matter {ticket.matter_code} but master ticket {master_id} is "
+                        f"{master.matter_code}; a planner or admin may merge across matters with allow_other_matter"
                     )
                 params["master_id"] = int(master_id)
         return params
@@ -393,17 +467,25 @@ class TicketStore(BulkMixin):
         )
         if done.rowcount != 1:
             raise PreconditionFailedError(f"ticket {old.id} changed while {ev.action} was applied; retry")
+        assert old.id is not None  # a stored ticket
         self._append(conn, old.id, ev)
 
-    def escalate_overdue(self, now: datetime | None = None, actor: str = "system") -> list[dict[str, Any]]:
+    def escalate_overdue(
+        self,
+        now: datetime | None = None,
+        actor: str = "system",
+        covers: Callable[[str], bool] | None = None,
+        audit: AuditHook | None = None,
+    ) -> builtins.list[dict[str, Any]]:
         """Escalate every ticket past its solution deadline one level (提级); idempotent for a given ``now``.
 
-        The escalated ticket gets fresh deadlines counted from ``now``, so running this again at
-        the same moment changes nothing. Returns one row per escalation.
+        ``covers(scope_code)`` limits it to the tickets of the caller's scope (default: all, for the
+        service's own escalator). The escalated ticket gets fresh deadlines counted from ``now``, so
+        running this again at the same moment changes nothing. Returns one row per escalation.
         """
         when = _aware(now)
         q = (
-            sa.select(tickets.c.id)
+            sa.select(tickets.c.id, tickets.c.grid_code, tickets.c.community_code, tickets.c.street_code)
             .where(
                 tickets.c.status.in_(sorted(loop.RUNNING_STATES)),
                 tickets.c.solve_due < when,
@@ -412,7 +494,10 @@ class TicketStore(BulkMixin):
             .order_by(tickets.c.id)
         )
         with storage_errors(self.url, "finding overdue tickets"), self._read() as conn:
-            candidates = [int(i) for i in conn.execute(q).scalars()]
+            rows = conn.execute(q).all()
+        candidates = [
+            int(r.id) for r in rows if covers is None or covers(r.grid_code or r.community_code or r.street_code or "")
+        ]
         done = []
         for tid in candidates:
             with storage_errors(self.url, f"escalating ticket {tid}"), self.engine.begin() as conn:
@@ -424,6 +509,8 @@ class TicketStore(BulkMixin):
                 note = f"逾期自动提级: solution due {ticket.solve_due.isoformat() if ticket.solve_due else '-'}"
                 new, ev = loop.apply(ticket, "escalate", actor=actor, at=when, note=note, **params)
                 self._write(conn, ticket, new, ev)
+                message = f"overdue: {ticket.level} → {new.level}"
+                self._audit(conn, audit, actor, "ticket.escalate", [str(tid), ticket.grid_code or ""], message)
             done.append({"id": tid, "from_level": ticket.level, "to_level": new.level, "grid_code": new.grid_code})
         return done
 
@@ -437,7 +524,7 @@ class TicketStore(BulkMixin):
         radius_m: float = 50.0,
         crs: str = "wgs84",
         exclude_id: int | None = None,
-    ) -> list[tuple[Ticket, float]]:
+    ) -> builtins.list[tuple[Ticket, float]]:
         """Open tickets of ``matter_code`` within ``radius_m`` of the point, nearest first, with distances (m)."""
         if not (isinstance(radius_m, int | float) and math.isfinite(radius_m) and 0 < radius_m <= 5000):
             raise ValidationError(f"duplicate radius must be a number of metres in (0, 5000], got {radius_m!r}")
@@ -461,7 +548,7 @@ class TicketStore(BulkMixin):
         return sorted(out, key=lambda p: (p[1], p[0].id or 0))
 
     # -- statistics -----------------------------------------------------------------------------
-    def statistics(self, month: str | None = None, *, level: str = "grid") -> list[dict[str, Any]]:
+    def statistics(self, month: str | None = None, *, level: str = "grid") -> builtins.list[dict[str, Any]]:
         """Per-grid (or per-community/street with ``level``) figures by month; see :mod:`gridgis.tickets.stats`."""
         from gridgis.tickets.stats import month_range, summarise
 

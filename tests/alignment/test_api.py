@@ -110,14 +110,19 @@ def test_apply_is_a_dry_run_unless_committed_then_a_new_generation(api):
     from gridgis.auth.store import TokenStore, ensure_tables
 
     ensure_tables(repo.engine)
-    token, _ = TokenStore(repo.engine).create("规划员", "planner", [COMMUNITY])
+    token, _ = TokenStore(repo.engine).create("王规划", "planner", [COMMUNITY])
     done = client.post(
         f"/communities/{COMMUNITY}/alignment/apply",
         headers={"Authorization": f"Bearer {token}"},
-        json={"author": "规划员", "message": "拉平对齐", "commit": True},
+        json={"author": "冒名者", "message": "拉平对齐", "commit": True},
     ).json()
-    assert done["generation"]["author"] == "规划员"
+    # one write path: the editing service stores it, as the authenticated principal, audited
+    assert done["generation"]["author"] == "王规划", done
     assert len(repo.generations()) == gens + 1
+    from gridgis.auth.store import AuditLog
+
+    entries = AuditLog(repo.engine).entries(limit=5)
+    assert any(e["action"] == "align-apply" and e["generation"] == done["generation"]["id"] for e in entries), entries
     # the old boundaries stay readable in the previous generation
     old = repo.read_layer("grids", generation=done["generation"]["id"] - 1)
     new = repo.read_layer("grids")

@@ -120,6 +120,11 @@ def test_apply_on_the_store_is_a_dry_run_until_commit(files, tmp_path):
     r = invoke("align", "apply", "--community", COMMUNITY, "--database-url", url, "--author", "规划员", "--commit")
     assert r.exit_code == 0, r.output
     assert len(repo.generations()) == before + 1 and len(repo.read_layer("micro_grids"))
+    from gridgis.auth.store import AuditLog
+
+    entry = AuditLog(repo.engine).entries(limit=1)[0]  # one write path: stored by the editing service, audited
+    assert entry["action"] == "align-apply" and entry["principal"] == "规划员"
+    assert entry["generation"] == repo.current_generation().id
     r = invoke("align", "analyze", "--database-url", url, "--community", COMMUNITY, "--out", tmp_path / "a", "--json")
     assert json.loads((tmp_path / "a" / "report.json").read_text(encoding="utf-8"))["city"]["small_cut_compounds"] == 0
 

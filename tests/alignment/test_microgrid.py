@@ -83,3 +83,38 @@ def test_custom_range_gives_more_smaller_micro_grids():
     default, _ = split_microgrids(grids, buildings)
     assert len(small) > len(default)
     assert np.all(small["households"] <= 40)
+
+
+def test_split_micro_grids_of_a_concave_grid_gives_single_part_micro_grids_tiling_it():
+    """A U-shaped grid: the top of the right arm is nearest to the left arm's buildings, so their
+    Voronoi regions clipped to the grid fall apart (multi-part micro-grids before the fix)."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+    import shapely.affinity
+
+    from gridgis.alignment.microgrid import split_micro_grids
+
+    metric = "EPSG:4548"
+    grid = shapely.Polygon([(0, 0), (160, 0), (160, 400), (100, 400), (100, 60), (60, 60), (60, 400), (0, 400)])
+    boxes = [shapely.box(15, 20 + k * 60, 45, 50 + k * 60) for k in range(6)] + [shapely.box(115, 15, 145, 45)]
+    hh = [40] * len(boxes)
+
+    def shift(g):
+        return shapely.affinity.translate(g, 440000.0, 4420000.0)
+
+    grids = gpd.GeoDataFrame({"code": ["110105001001001"]}, geometry=[shift(grid)], crs=metric).to_crs(4326)
+    buildings = gpd.GeoDataFrame(
+        {"code": [f"B{k}" for k in range(len(boxes))], "households": hh},
+        geometry=[shift(b) for b in boxes],
+        crs=metric,
+    ).to_crs(4326)
+    micro, _ = split_micro_grids(grids.iloc[0], buildings)
+    m = micro.to_crs(metric).geometry.values
+    assert len(m) > 1
+    assert (shapely.get_type_id(m) == 3).all()  # every micro-grid one polygon
+    assert shapely.coverage_is_valid(m)
+    assert shapely.area(shapely.symmetric_difference(shapely.union_all(m), shift(grid))) < 1.0
+    listed = [b for codes in micro["building_codes"] for b in codes]
+    assert sorted(listed) == sorted(buildings["code"]) and micro["households"].sum() == sum(hh)
+    assert np.all(micro["grid_code"] == "110105001001001")

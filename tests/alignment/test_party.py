@@ -35,7 +35,7 @@ def test_compound_larger_than_grids_gives_a_compound_general_branch_over_grid_br
 
 def test_grid_larger_than_compounds_gives_a_grid_general_branch_over_compound_branches():
     _, ps = structure([(20, 20, 180, 180), (20, 300, 180, 560)])
-    grid_branch = [n for n in ps.trees["110105001001"]["children"] if n["type"] == "grid_general_branch"][0]
+    grid_branch = next(n for n in ps.trees["110105001001"]["children"] if n["type"] == "grid_general_branch")
     assert grid_branch["label"] == "网格党总支"
     assert {k["type"] for k in grid_branch["children"]} <= {"compound_branch", "compound_group"}
     assert len(grid_branch["children"]) == 2

@@ -107,7 +107,7 @@ def real_proposal(real_layers):
 
 
 def test_proposal_on_real_outlines_leaves_no_small_compound_cut(real_layers, real_proposal):
-    compounds, grids, communities = real_layers
+    compounds, _grids, communities = real_layers
     p = real_proposal
     assert p.coverage_after.ok, p.coverage_after.to_dict()
     assert shapely.coverage_is_valid(p.grids.to_crs("EPSG:4548").geometry.values)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from gridgis.auth.store import TokenStore, ensure_tables
-from gridgis.auth.tokens import Principal, check_scopes, hash_secret, require, scope_covers, split_token
+from gridgis.auth.tokens import (
+    Principal,
+    check_scopes,
+    hash_secret,
+    require,
+    scope_covers,
+    split_token,
+    token_of_header,
+)
 from gridgis.editing.testing import editing_server, seeded_repository
 from gridgis.errors import AuthError, ForbiddenError, ValidationError
 
@@ -86,3 +95,50 @@ def test_over_http_a_missing_token_is_401_with_www_authenticate_and_a_wrong_role
         assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
         r = httpx.post(f"{base}/operations/merge-grids", json=body, headers={"Authorization": "Basic abc"})
         assert r.status_code == 401
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    raw = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {raw}"}
+
+
+def test_the_token_is_read_from_bearer_or_from_the_password_of_basic():
+    assert token_of_header("Bearer ggt_ab.cd") == "ggt_ab.cd"
+    assert token_of_header(_basic("王规划", "ggt_ab.cd")["Authorization"]) == "ggt_ab.cd"
+    assert token_of_header(_basic("", "ggt_ab.cd:x")["Authorization"]) == "ggt_ab.cd:x"  # only the first ':' splits
+    for bad in ("Basic abc", "Basic", "Basic " + base64.b64encode(b"no-colon").decode(), "Digest x=1", "ggt_ab.cd", ""):
+        with pytest.raises(AuthError):
+            token_of_header(bad)
+    with pytest.raises(AuthError, match="password"):
+        token_of_header(_basic("user", "")["Authorization"])
+
+
+def test_basic_auth_with_the_token_as_password_reads_private_layers_and_saves(tmp_path):
+    """QGIS 3.22's built-in Basic authentication: any user name, the gridgis token as the password."""
+    geo = {"content-type": "application/geo+json"}
+    with editing_server(str(tmp_path / "g.db"), {"public_reads": False}) as (base, tokens, repo):
+        url = f"{base}/collections/grids/items/110105001001001"
+        assert httpx.get(url).status_code == 401
+        r = httpx.get(url, headers=_basic("qgis", tokens["viewer"]))
+        assert r.status_code == 200, r.text
+        feat, tag = r.json(), r.headers["etag"]
+        feat["properties"]["name"] = "基本认证改名"
+        r = httpx.put(url, json=feat, headers={**_basic("任何人", tokens["planner"]), **geo, "If-Match": tag})
+        assert r.status_code == 200, r.text
+        assert repo.get_feature("grids", "110105001001001")["name"] == "基本认证改名"
+        assert repo.current_generation().author == "planner"  # the token's holder, not the Basic user name
+        # the role and scope of the token still apply
+        r = httpx.put(url, json=feat, headers={**_basic("planner", tokens["viewer"]), **geo, "If-Match": '"2"'})
+        assert r.status_code == 403
+        # a wrong password, a malformed header or an unknown scheme: 401 problem+json, never ignored
+        for headers in (
+            _basic("qgis", tokens["viewer"] + "x"),
+            _basic("qgis", ""),
+            {"Authorization": "Basic %%%not-base64"},
+            {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode()},
+            {"Authorization": "Negotiate abc"},
+        ):
+            r = httpx.get(url, headers=headers)
+            assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json", headers
+        # Bearer keeps working
+        assert httpx.get(url, headers={"Authorization": f"Bearer {tokens['viewer']}"}).status_code == 200

@@ -12,9 +12,11 @@ G1 = "110105001001001"
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    with editing_server(str(tmp_path_factory.mktemp("ogc") / "g.db")) as (base, tokens, repo):
-        with httpx.Client(base_url=base, timeout=30) as client:
-            yield client, tokens, repo
+    with (
+        editing_server(str(tmp_path_factory.mktemp("ogc") / "g.db")) as (base, tokens, repo),
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
+        yield client, tokens, repo
 
 
 def test_landing_page_links_the_api_conformance_and_collections(api):
@@ -74,7 +76,7 @@ def test_bbox_and_attribute_filters_narrow_the_items(api):
 def test_an_unknown_filter_is_a_clear_problem_not_an_unfiltered_answer(api):
     client, _, _ = api
     r = client.get("/collections/grids/items", params={"comunity_code": "110105001002"})
-    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
     assert "comunity_code" in r.json()["detail"] and "community_code" in r.json()["detail"]
 
 

@@ -13,9 +13,11 @@ G1, G2 = A + "001", A + "002"
 
 @pytest.fixture()
 def api(tmp_path):
-    with editing_server(str(tmp_path / "g.db")) as (base, tokens, repo):
-        with httpx.Client(base_url=base, timeout=30) as client:
-            yield client, tokens, repo
+    with (
+        editing_server(str(tmp_path / "g.db")) as (base, tokens, repo),
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
+        yield client, tokens, repo
 
 
 def auth(tokens, who="planner"):
@@ -136,8 +138,11 @@ def test_history_diff_as_of_reads_and_revert(api):
     ]
     diff = client.get(f"/generations/1/diff/{gen}").json()
     pieces = {f["properties"]["code"]: f for f in diff["features"]}
-    assert set(pieces) == {G1, G2, G1 + "01"}  # G1 grew, and its micro-grid with it (the strip borders it)
-    assert repo.get_feature("micro_grids", G1 + "01")["geometry"].bounds[2] == pytest.approx(116.4075)
+    micro = {c for c in pieces if len(c) == 17}
+    # G1 grew, and its micro-grids were split again from its buildings to tile it
+    assert set(pieces) == {G1, G2} | micro and G1 + "01" in micro and all(c.startswith(G1) for c in micro)
+    tiles = repo.read_layer("micro_grids", filters={"grid_code": [G1]})
+    assert tiles.geometry.union_all().bounds[2] == pytest.approx(116.4075)
     # the strip 116.405–116.4075 changed hands; it holds building Q002B001 (150 households)
     assert pieces[G1]["properties"]["households_affected"] == 150
     assert pieces[G1]["properties"]["households_a"] == 400 and pieces[G1]["properties"]["households_b"] == 600
@@ -150,7 +155,7 @@ def test_history_diff_as_of_reads_and_revert(api):
     assert as_of["numberMatched"] == 0
     assert client.post("/generations/1/revert", headers=auth(tokens, "planner_b")).status_code == 403
     r = client.post("/generations/1/revert", headers=auth(tokens))
-    assert r.status_code == 200 and sorted(r.json()["reverted"]) == [G1, G1 + "01", G2]
+    assert r.status_code == 200 and sorted(r.json()["reverted"]) == sorted({G1, G2, *micro})
     assert repo.get_feature("grids", G1)["households"] == 400 and len(repo.generations()) == 3
 
 

@@ -17,9 +17,11 @@ GEO = {"content-type": "application/geo+json"}
 
 @pytest.fixture()
 def api(tmp_path):
-    with editing_server(str(tmp_path / "g.db"), {"max_body_bytes": 200_000}) as (base, tokens, repo):
-        with httpx.Client(base_url=base, timeout=30) as client:
-            yield client, tokens, repo
+    with (
+        editing_server(str(tmp_path / "g.db"), {"max_body_bytes": 200_000}) as (base, tokens, repo),
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
+        yield client, tokens, repo
 
 
 def auth(tokens, who="planner", **extra):
@@ -33,7 +35,7 @@ def get(client, code, layer="grids"):
 
 def test_put_with_the_current_version_is_stored_as_a_new_generation(api):
     client, tokens, repo = api
-    feat, tag = get(client, G1)
+    feat, _tag = get(client, G1)
     feat["properties"]["name"] = "新名字"
     r = client.put(f"/collections/grids/items/{G1}", json=feat, headers=auth(tokens, **{"X-Gridgis-Message": "rename"}))
     assert r.status_code == 200 and r.headers["etag"] == '"2"' and r.json()["properties"]["version"] == 2
@@ -42,7 +44,7 @@ def test_put_with_the_current_version_is_stored_as_a_new_generation(api):
 
 def test_a_stale_if_match_is_412_and_nothing_changes(api):
     client, tokens, repo = api
-    feat, tag = get(client, G1)
+    feat, _tag = get(client, G1)
     feat["properties"].pop("version")
     feat["properties"]["households"] = 1
     r = client.put(f"/collections/grids/items/{G1}", json=feat, headers=auth(tokens, **{"If-Match": '"7"'}))
@@ -78,7 +80,7 @@ def test_patch_with_if_match_merges_only_the_given_properties(api):
 
 
 def test_delete_needs_if_match_then_removes_the_feature(api):
-    client, tokens, repo = api
+    client, tokens, _repo = api
     code = "110105001001S001"
     assert client.delete(f"/collections/stations/items/{code}", headers=auth(tokens)).status_code == 428
     _, tag = get(client, code, "stations")

@@ -145,7 +145,7 @@ def test_service_definition_json_and_xml(http, validate, georeport):
     ours = ET.fromstring(http.get("/open311/v2/services/M27.xml").content)
     fixture = ET.parse(georeport / "fixtures-xml" / "service_definition.xml").getroot()
     assert ours.tag == fixture.tag and tags(ours)[0] == "service_code"
-    list_attr = [a for a in ours.findall("attribute") if a.find("values") is not None][0]
+    list_attr = next(a for a in ours.findall("attribute") if a.find("values") is not None)
     assert set(tags(list_attr)) == set(tags(fixture.find("attribute")))
     assert tags(list_attr.find("values/value")) == ["key", "name"]
 
@@ -196,7 +196,7 @@ def test_requests_xml_matches_the_fixture_fields_and_round_trips(http, city, geo
 
 def test_list_filters_by_status_code_and_dates(http, city, validate):
     rid = post(http, city, i=3, service_code="M11").json()[0]["service_request_id"]
-    master = int(post(http, city, i=3).json()[0]["service_request_id"])
+    master = int(post(http, city, i=3, service_code="M11").json()[0]["service_request_id"])
     http.post(f"/tickets/{rid}/transitions", json={"action": "merge", "actor": "x", "master_id": master})
     closed = http.get("/open311/v2/requests.json", params={"status": "closed", "service_code": "M11"}).json()
     validate(closed, "requests.json")
@@ -230,6 +230,9 @@ def test_list_filters_by_status_code_and_dates(http, city, validate):
         ({"lat": "", "long": "", "address_string": ""}, "lat and long (WGS84), or address_string"),
         ({"lat": "", "long": "", "address_string": "不存在的地方"}, "不存在的地方"),
         ({"media_url": "file:///etc/passwd"}, "media_url must be an http(s) URL"),
+        # seen: attribute[channel]=nonsense was stored; values are checked against the service definition
+        ({"attribute[channel]": "nonsense"}, "attribute[channel] 'nonsense' is not one of"),
+        ({"attribute[colour]": "red"}, "attribute[colour] is not an attribute of service M27"),
     ],
 )
 def test_malformed_posts_get_open311_errors_and_leave_no_trace(http, city, form, needle):
@@ -292,7 +295,7 @@ def test_mapping_round_trips_our_own_xml():
 
 
 def test_multipart_long_descriptions_and_bad_filters_are_open311_400s(http, city):
-    lon, lat = point(city, 0)
+    _lon, _lat = point(city, 0)
     multi = http.post("/open311/v2/requests.json", files={"service_code": (None, "M27")})
     assert multi.status_code == 400 and "x-www-form-urlencoded" in multi.json()[0]["description"]
     long = post(http, city, description="很" * 4001)
@@ -302,3 +305,26 @@ def test_multipart_long_descriptions_and_bad_filters_are_open311_400s(http, city
     assert "pending" in ET.fromstring(bad_status.content).find("error/description").text
     bad_date = http.get("/open311/v2/requests.json", params={"start_date": "yesterday"})
     assert bad_date.status_code == 400 and "W3C" in bad_date.json()[0]["description"]
+
+
+def test_discovery_is_served_as_xml_too(http):
+    import xml.etree.ElementTree as ET
+
+    r = http.get("/open311/discovery.xml")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/xml")
+    root = ET.fromstring(r.content)
+    assert root.tag == "discovery" and root.find("endpoints/endpoint/url").text.endswith("/open311/v2/")
+    assert {f.text for f in root.findall("endpoints/endpoint/formats/format")} == {"text/xml", "application/json"}
+
+
+def test_a_date_range_over_90_days_is_an_open311_400(http):
+    r = http.get(
+        "/open311/v2/requests.json",
+        params={"start_date": "2026-01-01T00:00:00+08:00", "end_date": "2026-06-01T00:00:00+08:00"},
+    )
+    assert r.status_code == 400 and "at most 90" in r.json()[0]["description"]
+    backwards = http.get(
+        "/open311/v2/requests.json",
+        params={"start_date": "2026-06-01T00:00:00+08:00", "end_date": "2026-01-01T00:00:00+08:00"},
+    )
+    assert backwards.status_code == 400 and "before start_date" in backwards.json()[0]["description"]

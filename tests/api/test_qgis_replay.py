@@ -18,11 +18,13 @@ What the provider does, and what these tests send the same way:
 from __future__ import annotations
 
 import copy
+import json
 
 import httpx
 import pytest
 
 from gridgis.editing.testing import editing_server
+from tests.api.qgiskit import Qgis332, sample_store
 
 G1, G2 = "110105001001001", "110105001001002"
 EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
@@ -231,3 +233,131 @@ def test_a_planner_saving_the_same_grid_twice_in_one_qgis_session_is_not_refused
     li.__dict__.update(wang.__dict__)
     li.http = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {tokens['李规划']}"})
     assert li.change_attributes(G1, population=5).status_code == 412
+
+
+# --------------------------------------------------------------------------- QGIS ≥ 3.32 on the sample city
+# (coordinates with 7 decimals, saved back by QGIS with 6: see tests/api/qgiskit.py)
+SG = "310115005039001"  # a grid of the sample city with two workers
+SC = "310115005039Q001"  # a compound of the same community
+
+
+@pytest.fixture()
+def sample(tmp_path):
+    from gridgis.editing.testing import live_api
+    from gridgis.settings import get_settings
+    from gridgis.storage import Repository
+
+    path = tmp_path / "sample.db"
+    tokens = sample_store(path)
+    repo = Repository(f"sqlite:///{path}")
+    with live_api(repo, get_settings(database_url=repo.url)) as base:
+        yield base, tokens, repo
+    repo.dispose()
+
+
+def test_every_field_of_a_grid_reaches_qgis_workers_as_json_text_with_flat_summaries(sample):
+    base, tokens, repo = sample
+    layer = Qgis332(base, "grids", tokens["陈规划"])
+    props = layer.cache[SG]["properties"]
+    stored = repo.get_feature("grids", SG)["workers"]
+    assert all(v is not None for k, v in props.items() if k != "dedicated_for"), props
+    assert json.loads(props["workers"]) == stored and len(stored) == 2
+    assert props["worker_count"] == 2 and props["worker_names"] == "、".join(w["name"] for w in stored)
+    micro = Qgis332(base, "micro_grids", tokens["陈规划"])
+    assert all(isinstance(f["properties"]["workers"], str) for f in micro.cache.values())
+
+
+def test_a_qgis_332_attribute_save_of_a_grid_is_accepted_and_keeps_the_geometry_and_workers(sample):
+    base, tokens, repo = sample
+    before = repo.get_feature("grids", SG)
+    r = Qgis332(base, "grids", tokens["陈规划"]).save(SG, name="崂山二村第1网格（调整）")
+    assert r.status_code == 200, r.text
+    after = repo.get_feature("grids", SG)
+    assert after["name"] == "崂山二村第1网格（调整）" and after["version"] == before["version"] + 1
+    assert after["geometry"].equals_exact(before["geometry"], 0) and after["workers"] == before["workers"]
+
+
+def test_a_qgis_332_attribute_save_of_a_compound_does_not_move_its_vertices(sample):
+    base, tokens, repo = sample
+    before = repo.get_feature("compounds", SC)
+    r = Qgis332(base, "compounds", tokens["陈规划"]).save(SC, households=before["households"] + 1)
+    assert r.status_code == 200, r.text
+    assert repo.get_feature("compounds", SC)["geometry"].equals_exact(before["geometry"], 0)
+
+
+def test_a_structured_field_qgis_could_not_read_and_sends_as_null_keeps_its_stored_value(sample):
+    base, tokens, repo = sample
+    layer = Qgis332(base, "grids", tokens["陈规划"])
+    before = repo.get_feature("grids", SG)["workers"]
+    assert layer.save(SG, workers=None, households=390).status_code == 200
+    assert repo.get_feature("grids", SG)["workers"] == before
+    # a repeated save by the same planner (QGIS still holds version 1) is not a conflict
+    r = layer.save(SG, workers=None, households=395)
+    assert r.status_code == 200, r.text
+    stored = repo.get_feature("grids", SG)
+    assert (stored["households"], stored["workers"], stored["version"]) == (395, before, 3)
+
+
+def test_workers_edited_as_json_text_in_qgis_are_stored_as_structured_values(sample):
+    base, tokens, repo = sample
+    layer = Qgis332(base, "grids", tokens["陈规划"])
+    crew = [{"name": "王芳", "role": "full_time", "phone": "13800000000"}]
+    r = layer.save(SG, workers=json.dumps(crew, ensure_ascii=False))
+    assert r.status_code == 200, r.text
+    assert repo.get_feature("grids", SG)["workers"] == crew
+    assert r.json()["properties"]["worker_names"] == "王芳"
+    # clearing is explicit: an empty list (or empty text), never a NULL
+    assert layer.save(SG, workers="[]").status_code == 200
+    assert repo.get_feature("grids", SG)["workers"] == []
+
+
+def test_a_qgis_332_geometry_save_that_opens_a_gap_is_refused_with_a_readable_status_line(sample):
+    base, tokens, repo = sample
+    layer = Qgis332(base, "grids", tokens["陈规划"])
+    ring = layer.cache[SG]["geometry"]["coordinates"][0]
+    moved = [list(p) for p in ring]
+    moved[0] = moved[-1] = [moved[0][0] - 0.0003, moved[0][1] - 0.0002]  # ~30 m into the grid
+    r = layer.save(SG, geometry={"type": "Polygon", "coordinates": [moved]})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert "gap" in {p["kind"] for p in r.json()["problems"]}
+    # QGIS shows "... server replied: <reason phrase>": the reason names the problem, in ASCII
+    assert r.reason_phrase != "Unprocessable Entity" and "gap" in r.reason_phrase, r.reason_phrase
+    assert r.reason_phrase.isascii() and SG in r.reason_phrase
+    assert repo.get_feature("grids", SG)["version"] == 1
+
+
+def test_a_stale_save_by_another_planner_is_refused_with_a_readable_status_line(sample):
+    base, tokens, repo = sample
+    tokens.update(sample_store_token(repo, "吴规划", ["310115005000"]))
+    mine, theirs = Qgis332(base, "grids", tokens["陈规划"]), Qgis332(base, "grids", tokens["吴规划"])
+    assert mine.save(SG, households=401).status_code == 200
+    r = theirs.save(SG, households=402)
+    assert r.status_code == 412 and "reload" in r.reason_phrase.lower(), r.reason_phrase
+    assert repo.get_feature("grids", SG)["households"] == 401
+
+
+def sample_store_token(repo, name, scopes):
+    from gridgis.auth.store import TokenStore
+
+    return {name: TokenStore(repo.engine).create(name, "planner", scopes)[0]}
+
+
+def test_a_merge_patch_with_6_decimal_coordinates_keeps_the_stored_vertices(sample):
+    base, tokens, repo = sample
+    from tests.api.qgiskit import round6
+
+    before = repo.get_feature("compounds", SC)["geometry"]
+    current = httpx.get(f"{base}/collections/compounds/items/{SC}")
+    patch = {"geometry": {"type": "Polygon", "coordinates": round6(current.json()["geometry"]["coordinates"])}}
+    r = httpx.patch(
+        f"{base}/collections/compounds/items/{SC}",
+        json=patch,
+        headers={
+            "Authorization": f"Bearer {tokens['陈规划']}",
+            "If-Match": current.headers["etag"],
+            "Content-Type": "application/merge-patch+json",
+        },
+    )
+    assert r.status_code == 200, r.text
+    stored = repo.get_feature("compounds", SC)  # nothing changed, so no new version either
+    assert stored["version"] == 1 and stored["geometry"].equals_exact(before, 0)

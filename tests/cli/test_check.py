@@ -21,6 +21,7 @@ RELAXED = ["--grid-min", "0", "--grid-max", "1000", "--community-min", "500", "-
 def gridgis(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from gridgis.cli import main; main()", *args],
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,
@@ -83,3 +84,28 @@ def test_demo_step_loads_the_sample_city_into_the_store_and_reports(sample_dir, 
 def test_out_must_be_geojson_or_geopackage(sample_dir, tmp_path, bad):
     res = CliRunner().invoke(app, ["check", str(sample_dir), "--out", str(tmp_path / bad)])
     assert res.exit_code != 0 and not (tmp_path / bad).exists()
+
+
+def test_malformed_codes_and_a_grid_prefix_differing_from_its_community_are_reported(sample_dir, tmp_path):
+    """`gridgis check` names the codes themselves, not only their consequences (orphans, gaps)."""
+    import shutil
+
+    city = tmp_path / "city"
+    shutil.copytree(sample_dir, city)
+    data = json.loads((city / "grids.geojson").read_text(encoding="utf-8"))
+    first, second = data["features"][0]["properties"], data["features"][1]["properties"]
+    bad_code, moved = first["code"][:14] + "X", second["code"]
+    first["code"] = bad_code
+    other = next(
+        f["properties"]["community_code"]
+        for f in data["features"]
+        if f["properties"]["community_code"] != second["community_code"]
+    )
+    second["code"] = other + moved[12:]
+    (city / "grids.geojson").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    res = CliRunner().invoke(app, ["check", str(city), "--json", *RELAXED])
+    assert res.exit_code == 1, res.output
+    report = json.loads(res.stdout)
+    found = {(p["kind"], p["details"]["code"]) for p in report["problems"]}
+    assert ("malformed_code", bad_code) in found
+    assert ("parent_mismatch", other + moved[12:]) in found

@@ -26,7 +26,7 @@ def store(tmp_path):
 
 
 def _export(url, path):
-    r = runner.invoke(app, ["edit", "export-community", A, "--out", str(path), "--db", url])
+    r = runner.invoke(app, ["edit", "export-community", A, "--out", str(path), "--database-url", url])
     assert r.exit_code == 0, r.output
     return {layer: pyogrio.read_dataframe(path, layer=layer) for layer in ("grids", "micro_grids")}
 
@@ -34,7 +34,7 @@ def _export(url, path):
 def test_token_create_prints_a_token_that_is_stored_only_as_a_hash(store):
     url, repo = store
     r = runner.invoke(
-        app, ["token", "create", "--name", "王规划", "--role", "planner", "--scope", "110105001000", "--db", url]
+        app, ["token", "create", "--name", "王规划", "--role", "planner", "--scope", "110105001000", "--database-url", url]
     )
     assert r.exit_code == 0, r.output
     token = next(line for line in r.output.splitlines() if line.startswith("ggt_"))
@@ -42,7 +42,7 @@ def test_token_create_prints_a_token_that_is_stored_only_as_a_hash(store):
     with repo.engine.connect() as conn:
         dump = "\n".join(str(tuple(row)) for row in conn.exec_driver_sql("SELECT * FROM auth_tokens"))
     assert token.split(".")[1] not in dump
-    bad = runner.invoke(app, ["token", "create", "--name", "x", "--role", "planner", "--db", url])
+    bad = runner.invoke(app, ["token", "create", "--name", "x", "--role", "planner", "--database-url", url])
     assert bad.exit_code != 0
 
 
@@ -55,12 +55,12 @@ def test_an_edited_export_is_shown_validated_and_stored_only_with_commit(store, 
     grids.loc[grids["code"] == G2, "geometry"] = [box(116.406, 39.900, 116.410, 39.910)]
     grids.loc[grids["code"] == G2, "name"] = "多福巷二网格（调整）"
     pyogrio.write_dataframe(grids, path, layer="grids", driver="GPKG")
-    dry = runner.invoke(app, ["edit", "import", str(path), "--message", "调整", "--db", url])
+    dry = runner.invoke(app, ["edit", "import", str(path), "--message", "调整", "--database-url", url])
     assert dry.exit_code == 0, dry.output
     assert "valid" in dry.output and G1 in dry.output and "dry run" in dry.output
     assert len(repo.generations()) == 1
     done = runner.invoke(
-        app, ["edit", "import", str(path), "--message", "调整", "--commit", "--author", "王规划", "--db", url]
+        app, ["edit", "import", str(path), "--message", "调整", "--commit", "--author", "王规划", "--database-url", url]
     )
     assert done.exit_code == 0, done.output
     gen = repo.current_generation()
@@ -74,9 +74,9 @@ def test_an_invalid_edit_lists_its_problems_and_cannot_be_committed(store, tmp_p
     grids = _export(url, path)["grids"]
     grids.loc[grids["code"] == G2, "geometry"] = [box(116.406, 39.900, 116.410, 39.910)]
     pyogrio.write_dataframe(grids, path, layer="grids", driver="GPKG")
-    dry = runner.invoke(app, ["edit", "import", str(path), "--message", "x", "--db", url])
+    dry = runner.invoke(app, ["edit", "import", str(path), "--message", "x", "--database-url", url])
     assert dry.exit_code == 1 and "gap" in dry.output
-    done = runner.invoke(app, ["edit", "import", str(path), "--message", "x", "--commit", "--db", url])
+    done = runner.invoke(app, ["edit", "import", str(path), "--message", "x", "--commit", "--database-url", url])
     assert done.exit_code != 0 and len(repo.generations()) == 1
 
 
@@ -87,7 +87,7 @@ def test_a_feature_changed_since_the_export_is_reported_stale(store, tmp_path):
     repo.apply_changes([FeatureChange("grids", "replace", G1, {"population": 7}, None, 1)], author="李", message="m")
     grids.loc[grids["code"] == G1, "name"] = "改名"
     pyogrio.write_dataframe(grids, path, layer="grids", driver="GPKG")
-    dry = runner.invoke(app, ["edit", "import", str(path), "--message", "x", "--db", url])
+    dry = runner.invoke(app, ["edit", "import", str(path), "--message", "x", "--database-url", url])
     assert dry.exit_code == 1 and "stale" in dry.output
     assert repo.get_feature("grids", G1)["name"] == "多福巷第一网格"
 

@@ -59,7 +59,7 @@ def test_every_problem_is_reported_at_once(city):
     edit = _update(city, "grids", G1, bowtie, community_code=COMMUNITY_A[:-1] + "2", kind="nonsense")
     found = kinds(validate_edits(city, [edit]))
     assert {"invalid_geometry", "inconsistent_code", "bad_value"} <= set(found)
-    invalid = [p for p in validate_edits(city, [edit]) if p.kind == "invalid_geometry"][0]
+    invalid = next(p for p in validate_edits(city, [edit]) if p.kind == "invalid_geometry")
     assert "Self-intersection" in invalid.message and invalid.where is not None
 
 
@@ -129,7 +129,7 @@ def test_growing_a_community_beyond_its_grids_is_a_gap_and_shrinking_it_leaves_c
     assert any(p.feature == COMMUNITY_B + "Q001" for p in found if p.kind == "child_outside")
 
 
-def test_a_stale_own_save_is_rebased_only_without_conflicts():
+def test_a_stale_own_save_is_rebased_and_its_own_newer_values_win():
     from shapely.geometry import box as b
 
     from gridgis.editing.merge import rebase_own_save
@@ -151,6 +151,40 @@ def test_a_stale_own_save_is_rebased_only_without_conflicts():
     assert (
         rebase_own_save(history, 1, "李", fields, {"name": "甲", "households": 410, "geometry": b(0, 0, 1, 1)}) is None
     )
-    assert (
-        rebase_own_save(history, 1, "王", fields, {"name": "丙", "households": 400, "geometry": b(0, 0, 1, 1)}) is None
+    # the planner renames again from the copy QGIS still holds: their newer value wins, no 412
+    again = rebase_own_save(history, 1, "王", fields, {"name": "丙", "households": 400, "geometry": b(0, 0, 1, 1)})
+    assert again is not None and again[0]["name"] == "丙" and again[0]["households"] == 400
+
+
+def test_a_sub_millimetre_spike_is_refused_as_gridgis_check_flags_it(city):
+    """The commit check refuses what `gridgis check` flags: a 0.2 mm spike of G1 into G2 (no area to speak of)."""
+    from gridgis.editing.changes import apply_edits
+    from gridgis.layers.hierarchy import check_city
+
+    spiked = Polygon(
+        [
+            (116.400, 39.900),
+            (116.405, 39.900),
+            (116.405, 39.905),
+            (116.405000002, 39.905),
+            (116.405, 39.9050001),
+            (116.405, 39.910),
+            (116.400, 39.910),
+        ]
     )
+    edits = [_update(city, "grids", G1, spiked)]
+    after = {k: v.reset_index(drop=True) for k, v in apply_edits(city, edits).items()}
+    flagged = {p.details["code"] for p in check_city(after).problems if p.kind == "coverage_edge"}
+    assert G1 in flagged
+    problems = validate_edits(city, edits)
+    assert "coverage_edge" in kinds(problems)
+    edge = next(p for p in problems if p.kind == "coverage_edge")
+    assert edge.feature == G1 and edge.layer == "grids"
+    assert 116.40499 < edge.where[0] < 116.40501
+
+
+def test_an_edit_elsewhere_is_not_blamed_for_an_existing_mismatch(city):
+    """A family already holding a mismatched edge: an edit that does not touch it is not refused for it."""
+    bent = Polygon([(116.405, 39.900), (116.410, 39.900), (116.410, 39.910), (116.405, 39.910), (116.405, 39.907)])
+    city["grids"].loc[city["grids"]["code"] == G2, "geometry"] = bent
+    assert validate_edits(city, [_update(city, "grids", G2, name="改名")]) == []

@@ -27,7 +27,17 @@ def store(tmp_path):
 def test_import_export_and_info_round_trip(tmp_path, store, streets_frame, grids_frame):
     streets = write_geojson(streets_frame, tmp_path / "streets.geojson", crs="gcj02")
     result = run(
-        "import", str(streets), "--layer", "streets", "--crs", "gcj02", "--database-url", store, "--author", "tester"
+        "import",
+        str(streets),
+        "--layer",
+        "streets",
+        "--crs",
+        "gcj02",
+        "--database-url",
+        store,
+        "--author",
+        "tester",
+        "--commit",
     )
     assert result.exit_code == 0, result.output
     assert "stored 3 streets in generation 1" in result.output
@@ -71,7 +81,17 @@ def test_dirty_import_is_refused_with_the_problem_table_and_stores_nothing(tmp_p
     path = write_json(tmp_path / "dirty.geojson", doc)
     report = tmp_path / "report.json"
     result = run(
-        "import", str(path), "--layer", "streets", "--crs", "wgs84", "--database-url", store, "--report", str(report)
+        "import",
+        str(path),
+        "--layer",
+        "streets",
+        "--crs",
+        "wgs84",
+        "--database-url",
+        store,
+        "--report",
+        str(report),
+        "--commit",
     )
     assert result.exit_code == 2
     assert "by kind: unclosed_ring 1" in result.output
@@ -81,16 +101,31 @@ def test_dirty_import_is_refused_with_the_problem_table_and_stores_nothing(tmp_p
     assert "nothing was imported" in result.output
     assert "no gridgis schema" in run("info", "--database-url", store).output  # the store was not even created
 
-    result = run("import", str(path), "--layer", "streets", "--crs", "wgs84", "--repair", "--database-url", store)
+    result = run(
+        "import", str(path), "--layer", "streets", "--crs", "wgs84", "--repair", "--database-url", store, "--commit"
+    )
     assert result.exit_code == 0, result.output
     assert "repaired 1 problem(s)" in result.output and "unclosed_ring" in result.output
     assert "stored 2 streets" in result.output
 
 
-def test_import_without_crs_is_refused(tmp_path, store, streets_frame):
+def test_geojson_is_wgs84_by_rfc_7946_and_a_csv_without_crs_is_refused(tmp_path, store, streets_frame):
     path = write_geojson(streets_frame, tmp_path / "streets.geojson")
     result = run("import", str(path), "--layer", "streets", "--database-url", store)
+    assert result.exit_code == 0 and "source CRS wgs84" in result.output and "dry run: nothing stored" in result.output
+    csv = tmp_path / "stations.csv"
+    csv.write_text("code,name,kind,lon,lat\n110105001001S001,站,help_desk,116.4,39.9\n", encoding="utf-8")
+    result = run("import", str(csv), "--layer", "stations", "--database-url", store, "--commit")
     assert result.exit_code == 2 and "--crs" in result.output
+
+
+def test_import_is_a_dry_run_unless_commit(tmp_path, store, streets_frame):
+    path = write_geojson(streets_frame, tmp_path / "streets.geojson")
+    dry = run("import", str(path), "--layer", "streets", "--crs", "wgs84", "--database-url", store)
+    assert dry.exit_code == 0 and "add --commit" in dry.output
+    assert "no gridgis schema" in run("info", "--database-url", store).output
+    done = run("import", str(path), "--layer", "streets", "--crs", "wgs84", "--database-url", store, "--commit")
+    assert done.exit_code == 0 and "stored 3 streets in generation 1" in done.output
 
 
 def test_export_from_a_folder_in_bd09(tmp_path, streets_frame):
@@ -104,10 +139,10 @@ def test_export_from_a_folder_in_bd09(tmp_path, streets_frame):
     assert doc["gridgis_crs"] == "bd09" and doc["features"][0]["properties"]["code"] == "110105001000"
 
 
-def test_info_on_a_file_says_when_the_crs_is_not_declared(tmp_path, streets_frame):
+def test_info_on_a_geojson_file_says_wgs84_as_rfc_7946_does(tmp_path, streets_frame):
     path = write_geojson(streets_frame, tmp_path / "streets.geojson")
     result = run("info", str(path))
-    assert result.exit_code == 0 and "not declared" in result.output and "3" in result.output
+    assert result.exit_code == 0 and "implied" in result.output and "wgs84" in result.output
 
 
 def test_export_needs_a_layer_or_all(tmp_path):
@@ -151,10 +186,20 @@ def test_unknown_parent_codes_are_refused_until_the_parents_are_stored(tmp_path,
     )
     comm = write_geojson(communities, tmp_path / "communities.geojson")
     streets = write_geojson(streets_frame, tmp_path / "streets.geojson")
-    assert run("import", str(streets), "--layer", "streets", "--crs", "wgs84", "--database-url", store).exit_code == 0
-    result = run("import", str(comm), "--layer", "communities", "--crs", "wgs84", "--database-url", store)
+    first = run("import", str(streets), "--layer", "streets", "--crs", "wgs84", "--database-url", store, "--commit")
+    assert first.exit_code == 0
+    result = run("import", str(comm), "--layer", "communities", "--crs", "wgs84", "--database-url", store, "--commit")
     assert result.exit_code == 2 and "unknown_parent" in result.output and "110105009001" in result.output
     result = run(
-        "import", str(comm), "--layer", "communities", "--crs", "wgs84", "--database-url", store, "--skip-parent-check"
+        "import",
+        str(comm),
+        "--layer",
+        "communities",
+        "--crs",
+        "wgs84",
+        "--database-url",
+        store,
+        "--skip-parent-check",
+        "--commit",
     )
     assert result.exit_code == 0, result.output

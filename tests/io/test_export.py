@@ -124,6 +124,20 @@ def test_gcj02_gpkg_says_so_in_the_table_description(tmp_path, streets_frame):
     assert np.all(got - shapely.get_x(shapely.centroid(streets_frame.geometry.values)) > 0.004)
 
 
+@pytest.mark.parametrize(("crs", "fmt"), [("bd09", "gpkg"), ("gcj02", "gpkg"), ("bd09", "shp")])
+def test_chinese_web_coordinates_carry_a_crs_entry_that_reimports_without_crs(tmp_path, streets_frame, crs, fmt):
+    """Seen: ``export --crs bd09 -f gpkg`` wrote SRS 4326 and re-imported ~1 km off. The file now says BD-09."""
+    (path,) = export_layers({"streets": streets_frame}, fmt, tmp_path / f"s.{fmt}", crs=crs)
+    back, report = import_layer(path, "streets", None)  # nothing given: the file's own CRS entry decides
+    assert report.source_crs == crs
+    far = shapely.hausdorff_distance(
+        shapely.normalize(back.geometry.values), shapely.normalize(streets_frame.geometry.values)
+    )
+    assert far.max() < 2e-7
+    with pytest.raises(Exception, match="declares"):
+        import_layer(path, "streets", "EPSG:4549")  # a disagreeing --crs is refused, not obeyed
+
+
 def test_several_layers_go_to_a_folder(tmp_path, streets_frame, grids_frame):
     written = export_layers({"streets": streets_frame, "grids": grids_frame}, "shp", tmp_path / "out")
     assert sorted(p.name for p in written) == ["grids.shp", "streets.shp"]

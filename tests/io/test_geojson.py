@@ -113,10 +113,11 @@ def test_declared_crs_must_agree_with_the_given_one(tmp_path):
     assert src.epsg == 4548 and 116.9 < frame.geometry[0].centroid.x < 117.1
 
 
-def test_undeclared_crs_must_be_given(tmp_path):
+def test_geojson_without_a_crs_member_is_wgs84_as_rfc_7946_says_unless_a_crs_is_given(tmp_path):
     raw = read_geojson(write_json(tmp_path / "x.geojson", feature_collection([])))
-    with pytest.raises(CRSError, match="does not say which CRS"):
-        to_storage_frame(raw, None)
+    assert raw.declared is None and raw.implied.label == "wgs84"
+    assert to_storage_frame(raw, None)[1].label == "wgs84"
+    assert to_storage_frame(raw, "EPSG:4548")[1].epsg == 4548  # a legacy projected file: the user says so
 
 
 def test_writer_keeps_codes_as_strings_chinese_as_text_and_json_as_json(tmp_path, grids_frame):
@@ -157,7 +158,7 @@ def test_gcj02_output_is_labelled_and_reads_back_without_a_guess(tmp_path, stati
     p = write_geojson(stations_frame, tmp_path / "s.geojson", crs="gcj02")
     doc = json.loads(p.read_text(encoding="utf-8"))
     assert doc["gridgis_crs"] == "gcj02"
-    x, y = doc["features"][0]["geometry"]["coordinates"]
+    x, _y = doc["features"][0]["geometry"]["coordinates"]
     assert 0.004 < x - 116.446 < 0.008  # shifted east by a few hundred metres
     raw = read_geojson(p)
     frame, src = to_storage_frame(raw, None)

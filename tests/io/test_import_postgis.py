@@ -40,6 +40,7 @@ def test_import_into_postgis_then_export_the_same_features(tmp_path, postgis_url
             "--author",
             "tester",
             "--skip-parent-check",
+            "--commit",
         ],
         catch_exceptions=False,
     )

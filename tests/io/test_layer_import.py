@@ -90,10 +90,11 @@ def test_bd09_import_lands_on_the_wgs84_position(tmp_path, stations_frame):
     assert frame["services"].tolist() == [["帮办代办", "政策咨询"], ["休息", "饮水", "充电"]]
 
 
-def test_missing_crs_is_refused_before_anything_else(tmp_path, streets_frame):
-    path = write_geojson(streets_frame, tmp_path / "streets.geojson")
+def test_missing_crs_is_refused_before_anything_else(tmp_path):
+    path = tmp_path / "stations.csv"  # a CSV cannot say its CRS (a GeoJSON is WGS84 by RFC 7946)
+    path.write_text("code,name,kind,lon,lat\n110105001001S001,站,help_desk,116.4,39.9\n", encoding="utf-8")
     with pytest.raises(CRSError, match="none was given"):
-        import_layer(path, "streets", None)
+        import_layer(path, "stations", None)
 
 
 def test_shapefile_field_names_are_restored_on_import(tmp_path, grids_frame):

@@ -93,7 +93,7 @@ def test_csv_points_keep_codes_as_text_and_convert_from_gcj02(tmp_path):
     raw = read_csv_points(p)
     assert raw.frame["code"].tolist() == ["011", "002"]
     assert raw.frame.geometry[1] is None
-    frame, src, _ = read_features(p, "gcj02")
+    frame, _src, _ = read_features(p, "gcj02")
     assert frame.geometry[0].x == pytest.approx(116.39775575, abs=1e-6)
 
 

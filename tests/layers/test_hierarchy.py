@@ -303,3 +303,39 @@ def test_a_building_outside_every_compound_is_checked_against_its_community():
     city["buildings"].loc[2, "geometry"] = m(250, 150, 270, 170)  # now in the other community
     (p,) = check_city(city).problems
     assert p.kind == "outside_parent" and p.details["parent"] == C1
+
+
+def test_a_sub_millimetre_spike_between_grids_is_a_coverage_edge():
+    """The concurrency run's defect: a move left a 0.2 mm spike that only `gridgis check` saw."""
+    x0, x1 = LON0 + 100 * DX, LON0 + 200 * DX
+    y0, ymid, y1 = LAT0, LAT0 + 100 * DY, LAT0 + 200 * DY
+    spiked = Polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, ymid + 1e-9), (x0 - 0.0002 * DX, ymid), (x0, ymid)])
+    city = replace(clean_city(), "grids", f"{C1}002", geometry=spiked)
+    report = check_city(city)
+    edges = [p for p in report.problems if p.kind == "coverage_edge"]
+    assert {p.details["code"] for p in edges} == {f"{C1}001", f"{C1}002"}
+    assert "coverage_overlap" not in report.counts
+
+
+def recode(city, layer, old, new):
+    f = city[layer].copy()
+    f.loc[f["code"] == old, "code"] = new
+    city[layer] = f
+    return city
+
+
+def test_malformed_codes_are_reported_naming_the_feature():
+    city = recode(clean_city(), "grids", f"{C2}001", "31011500504500A")
+    city = recode(city, "micro_grids", f"{C1}00101", f"{C1}0011")
+    bad = [p for p in check_city(city).problems if p.kind == "malformed_code"]
+    assert sorted((p.layer, p.details["code"]) for p in bad) == [
+        ("grids", "31011500504500A"),
+        ("micro_grids", f"{C1}0011"),
+    ]
+    assert all("15 digits" in p.message or "17 digits" in p.message for p in bad)
+
+
+def test_a_grid_whose_code_prefix_differs_from_its_community_code_is_reported():
+    city = recode(clean_city(), "grids", f"{C1}002", f"{C2}002")
+    mism = [p for p in check_city(city).problems if p.kind == "parent_mismatch"]
+    assert [(p.layer, p.details["code"], p.details["parent"]) for p in mism] == [("grids", f"{C2}002", C1)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -25,13 +26,19 @@ class ServerProcess:
     """``gridgis serve`` in a subprocess; ``start()`` waits until /health answers."""
 
     def __init__(
-        self, database_url: str, workers: int = 1, env: dict[str, str] | None = None, log_path: Path | None = None
+        self,
+        database_url: str,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        log_level: str = "warning",
     ) -> None:
         self.database_url = database_url
         self.workers = workers
         self.port = free_port()
         self.env = {**os.environ, "GRIDGIS_DATABASE_URL": database_url, **(env or {})}
         self.log_path = log_path
+        self.log_level = log_level
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -39,28 +46,30 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gridgis.cli",
-                "serve",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-                "--database-url",
-                self.database_url,
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+        # the child keeps its own copy of the log's descriptor; ours is closed once it has started
+        with contextlib.ExitStack() as stack:
+            log = stack.enter_context(open(self.log_path, "ab")) if self.log_path else subprocess.DEVNULL
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gridgis.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                    "--database-url",
+                    self.database_url,
+                    "--log-level",
+                    self.log_level,
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

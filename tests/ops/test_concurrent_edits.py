@@ -1,13 +1,17 @@
 """Many planners editing the same and neighbouring grids at once, over real HTTP, on PostGIS.
 
 Seven planners (each with a planner token of their own) hammer the six grids of one community
-of the sample city for a bounded time with move-boundary, transfer-compound and single-feature
-PUTs. Afterwards every generation is read back from the store and checked:
+of the sample city with move-boundary, transfer-compound and single-feature PUTs until enough
+writes were stored (bounded in time). Afterwards every generation is read back from the store and
+checked:
 
 - every answer was 200, or a 409/412/422 ``application/problem+json`` that names the feature;
 - every committed generation belongs to exactly one acknowledged write, and every acknowledged
   write is a committed generation (nothing lost, nothing phantom);
-- after every generation the community's grids form a valid coverage with no gap;
+- after every generation the community's grids pass the one coverage rule
+  (:func:`gridgis.layers.coverage.check_coverage`: ``shapely.coverage_is_valid`` as stored, no gap,
+  union within 1 m² of the community), and every grid is exactly tiled by single-part micro-grids
+  whose households add up to the grid's;
 - each generation changes exactly what its write said, every changed feature's version grows by
   one, and a PUT is stored only on top of the very version the planner had read (no lost update).
 
@@ -36,7 +40,8 @@ pytestmark = pytest.mark.postgis
 COMMUNITY = "310115005039"  # six grids, the hot spot
 OTHER = "310115005045"  # a neighbouring community, for the compound race
 PLANNERS = 7
-RUN_SECONDS = 10.0
+RUN_SECONDS = 120.0  # at most; the planners stop once ENOUGH writes were stored
+ENOUGH = 16
 GEO = "application/geo+json"
 
 
@@ -88,9 +93,11 @@ class Planner:
         pairs: list[tuple[str, str]],
         compounds: dict[str, shapely.Geometry],
         deadline: float,
+        stored: list[int] | None = None,
     ) -> None:
         self.n, self.base, self.pairs, self.compounds, self.deadline = n, base, pairs, compounds, deadline
-        self.client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        self.stored = stored if stored is not None else [0]
+        self.client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=300)
         self.rng = random.Random(1000 + n)
         self.log: list[dict[str, Any]] = []
         self.error: BaseException | None = None
@@ -143,6 +150,8 @@ class Planner:
         self.record("put", answer, code=code, base_version=feat["properties"]["version"], population=population)
 
     def record(self, kind: str, response: httpx.Response, **extra: Any) -> None:
+        if response.status_code == 200:
+            self.stored[0] += 1
         try:
             body = response.json()
         except ValueError:
@@ -160,7 +169,7 @@ class Planner:
 
     def run(self) -> None:
         try:
-            while time.monotonic() < self.deadline:
+            while time.monotonic() < self.deadline and self.stored[0] < ENOUGH:
                 self.rng.choices([self.move, self.transfer, self.put], weights=[3, 2, 2])[0]()
         except BaseException as err:  # noqa: BLE001 - reported by the test
             self.error = err
@@ -180,6 +189,9 @@ def _adjacent_pairs(grids: gpd.GeoDataFrame) -> list[tuple[str, str]]:
 
 # ----------------------------------------------------------------------------- checks
 def _coverage_problems(repo: Any, generation: int, community: shapely.Geometry, metric: str) -> list[str]:
+    """What the one coverage rule finds in the community's grids and in each grid's micro-grids."""
+    from gridgis.layers.coverage import check_coverage
+
     grids = repo.read_layer("grids", generation=generation, filters={"community_code": COMMUNITY})
     found = [
         f"generation {generation}: grids {code} is invalid ({shapely.is_valid_reason(g)})"
@@ -188,13 +200,23 @@ def _coverage_problems(repo: Any, generation: int, community: shapely.Geometry, 
     ]
     if found:
         return found
-    geoms = list(grids.geometry.values)  # checked as stored (lon/lat): reprojection may bend edges apart
+    geoms = list(grids.geometry.values)  # checked as stored (lon/lat)
     if not shapely.coverage_is_valid(geoms):
         found.append(f"generation {generation}: the grids of {COMMUNITY} overlap or do not match edge to edge")
-    union = gpd.GeoSeries([shapely.union_all(geoms)], crs=STORAGE_CRS).to_crs(metric).iloc[0]
-    gap = shapely.symmetric_difference(union, community).area
-    if gap > 1.0:
-        found.append(f"generation {generation}: the grids differ from community {COMMUNITY} by {gap:.1f} m²")
+    rule = check_coverage(geoms, list(grids["code"]), community, metric_crs=metric)
+    if not rule.ok:
+        found.append(f"generation {generation}: {[(i.kind, i.codes, round(i.measure, 4)) for i in rule.issues]}")
+    micro = repo.read_layer("micro_grids", generation=generation, filters={"grid_code": list(grids["code"])})
+    for code, geom, hh in zip(grids["code"], grids.geometry, grids["households"]):
+        mine = micro[micro["grid_code"] == code]
+        if not len(mine):
+            found.append(f"generation {generation}: grid {code} has no micro-grid")
+            continue
+        tiles = check_coverage(list(mine.geometry.values), list(mine["code"]), geom, metric_crs=metric)
+        if not tiles.ok or set(mine.geometry.geom_type) != {"Polygon"}:
+            found.append(f"generation {generation}: micro-grids of {code} do not tile it: {tiles.issues[:3]}")
+        if int(mine["households"].sum()) != int(hh):
+            found.append(f"generation {generation}: micro-grids of {code} hold {mine['households'].sum()} ≠ {hh}")
     return found
 
 
@@ -214,8 +236,9 @@ def test_planners_editing_the_same_grids_at_once_lose_nothing_and_keep_the_cover
     pairs = _adjacent_pairs(grids)
     assert len(pairs) >= 5
     deadline = time.monotonic() + RUN_SECONDS
+    stored = [0]
     planners = [
-        Planner(i, base, tokens[i], pairs, dict(zip(map(str, compounds["code"]), compounds.geometry)), deadline)
+        Planner(i, base, tokens[i], pairs, dict(zip(map(str, compounds["code"]), compounds.geometry)), deadline, stored)
         for i in range(PLANNERS)
     ]
     threads = [threading.Thread(target=p.run) for p in planners]
@@ -254,10 +277,10 @@ def test_planners_editing_the_same_grids_at_once_lose_nothing_and_keep_the_cover
 
     community = repo.get_feature("communities", COMMUNITY)["geometry"]
     metric = metric_crs_for(gpd.GeoSeries([community], crs=STORAGE_CRS))
-    community_m = gpd.GeoSeries([community], crs=STORAGE_CRS).to_crs(metric).iloc[0]
-    problems: list[str] = []
+    problems: list[str] = _coverage_problems(repo, start, community, metric)
+    assert not problems, f"the sample city itself: {problems[:3]}"
     for gen in committed:
-        problems += _coverage_problems(repo, gen, community_m, metric)
+        problems += _coverage_problems(repo, gen, community, metric)
         entry = by_generation[gen]
         diff = repo.diff(gen - 1, gen)
         changed = diff[diff["layer"] == "grids"]

@@ -1,10 +1,15 @@
-"""schemathesis against the OpenAPI schema of every endpoint, over real HTTP.
+"""schemathesis against the OpenAPI schema of every endpoint, over real HTTP, as each role.
 
-Every operation gets generated requests (valid and invalid); the server must never answer
-5xx, and its answers must match the schema it publishes.
+Every operation gets generated requests (valid and invalid) with an admin, a planner, a worker
+and a reporter token (real tokens from gridgis's token store, scoped like real holders); the
+server must never answer 5xx, and its answers must match the schema it publishes. Where the
+schema links operations (OpenAPI links, or links schemathesis infers from Location headers),
+the stateful phase chains them.
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -12,35 +17,86 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from tests.ops.conftest import make_token
 
-EXAMPLES_PER_OPERATION = 10
+#: role -> (scope codes, examples per operation): bounded so the whole run takes about a minute
+ROLES: dict[str, tuple[tuple[str, ...], int]] = {
+    "admin": (("*",), 6),
+    "planner": (("310115004000",), 3),
+    "worker": (("310115004000",), 3),
+    "reporter": ((), 3),
+}
+
+
+def _exercise(operation, url: str, headers: dict[str, str], examples: int, statuses: Counter[int]):
+    """A hypothesis test of ``operation`` as the holder of ``headers``; counts answers by status."""
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def exercise(case) -> None:
+        response = case.call(base_url=url, headers=headers)
+        statuses[response.status_code] += 1
+        case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+
+    return exercise
 
 
 def test_no_endpoint_answers_5xx_and_answers_match_the_schema(sample_api):
     url, repo = sample_api
-    headers = {"Authorization": f"Bearer {make_token(repo.url, 'admin')}"}
+    tokens = {role: make_token(repo.url, role, scopes) for role, (scopes, _) in ROLES.items()}
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
     failures: list[str] = []
+    statuses: Counter[int] = Counter()
     operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()
         operations += 1
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def exercise(case) -> None:
-            case.call_and_validate(
-                base_url=url, headers=headers, checks=[not_a_server_error, response_schema_conformance]
-            )
-
-        try:
-            exercise()
-        except Exception as exc:  # collect every operation's failure, then report them together
-            failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:600]}")
+        for role, (_, examples) in ROLES.items():
+            exercise = _exercise(operation, url, {"Authorization": f"Bearer {tokens[role]}"}, examples, statuses)
+            try:
+                exercise()
+            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 — collect every failure, report them together
+                failures.append(f"{role} {operation.method.upper()} {operation.path}: {str(exc)[:600]}")
+    server_errors = sum(n for s, n in statuses.items() if s >= 500)
+    print(
+        f"\nschemathesis: {operations} operations, {sum(statuses.values())} cases, {server_errors} 5xx; {dict(statuses)}"
+    )
     assert operations >= 20
-    assert not failures, "\n\n".join(failures)
+    assert server_errors == 0 and not failures, "\n\n".join(failures)
+
+
+def test_the_stateful_phase_chains_linked_operations_without_5xx(sample_api):
+    url, repo = sample_api
+    headers = {"Authorization": f"Bearer {make_token(repo.url, 'admin')}"}
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    machine = schema.as_state_machine()
+    statuses: Counter[int] = Counter()
+
+    class Run(machine):  # type: ignore[misc,valid-type]
+        def call(self, case, **kwargs):
+            response = case.call(base_url=url, headers=headers, **kwargs)
+            statuses[response.status_code] += 1
+            return response
+
+        def validate_response(self, response, case, **kwargs) -> None:
+            case.validate_response(response, checks=[not_a_server_error])
+
+    config = settings(
+        max_examples=15,
+        stateful_step_count=6,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    try:
+        Run.run(settings=config)
+    finally:
+        found = getattr(machine, "_transitions", None)
+        links = sum(len(t.outgoing) for t in found.operations.values()) if found is not None else 0
+        print(f"\nstateful: links {links}; {sum(statuses.values())} calls; {dict(statuses)}")
+    assert not any(s >= 500 for s in statuses)

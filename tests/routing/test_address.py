@@ -169,3 +169,52 @@ def test_any_building_unit_room_written_either_way_parses_back(building, unit, r
     u = _chinese(unit) if chinese else str(unit)
     p = parse_address(f"浦东新区梅园三街坊{b}{word}{u}单元{room}室")
     assert (p.compound, p.building, p.unit, p.room) == ("浦东新区梅园三街坊", building, unit, str(room))
+
+
+@pytest.fixture(scope="module")
+def sample_resolver():
+    from gridgis.io import read_city
+    from gridgis.routing.address import AddressResolver
+    from tests.conftest import SAMPLE_DIR
+
+    city = read_city(SAMPLE_DIR)
+    return AddressResolver(city["compounds"], city["buildings"])
+
+
+def test_tied_candidates_are_answered_as_candidates_not_as_the_first(sample_resolver):
+    """Seen: "乳山村" tied five compounds at 0.51 and was routed to the first."""
+    m = sample_resolver.resolve("乳山村")
+    assert m.ambiguous and not m.routable and len(m.candidates) == 5
+    assert {c["name"] for c in m.candidates} == {"乳山一村", "乳山二村", "乳山三村", "乳山四村", "乳山五村"}
+    assert m.to_dict()["point"] is None and "give the full name" in m.notes[-1]
+
+
+def test_a_building_number_the_compound_lacks_is_said(sample_resolver):
+    """Seen: "梅园三街坊12号楼" (the compound has 11 buildings) answered the compound as if that were the building."""
+    m = sample_resolver.resolve("梅园三街坊12号楼")
+    assert m.building_code is None and m.building == 12
+    assert m.notes == [
+        "梅园三街坊 has no building 12 (its buildings are numbered 1–11); routed to the compound, not a building"
+    ]
+    assert sample_resolver.resolve("梅园三街坊11号楼").notes == []
+
+
+def test_the_route_api_answers_a_tie_with_candidates_and_no_route(sample_dir, tmp_path):
+    import httpx
+
+    from gridgis.io import read_city
+    from gridgis.storage import Repository
+    from tests.routing.conftest import live_api
+
+    repo = Repository(f"sqlite:///{tmp_path / 'g.db'}")
+    repo.create_schema()
+    repo.write_city({k: v for k, v in read_city(sample_dir).items() if k != "tickets"}, author="测试")
+    with live_api(repo) as base, httpx.Client(base_url=base, timeout=60) as client:
+        tie = client.get("/route", params={"address": "乳山村"})
+        assert tie.status_code == 200, tie.text
+        body = tie.json()
+        assert body["grid"] is None and body["micro_grid"] is None and body["point"] is None
+        assert len(body["address"]["candidates"]) == 5 and "5 compounds match" in body["reason"]
+        lacks = client.get("/route", params={"address": "梅园三街坊12号楼"}).json()
+        assert lacks["grid"] is not None and "has no building 12" in lacks["address"]["notes"][0]
+    repo.dispose()

@@ -6,6 +6,7 @@ import csv
 import json
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 from typer.testing import CliRunner
@@ -52,6 +53,8 @@ def test_csv_keeps_columns_text_and_adds_codes_and_reasons(data_dir, tmp_path):
         data_dir,
         "--chunk-size",
         "2",
+        "--crs",
+        "wgs84",
     )
     assert "2 of 4 rows routed" in res
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
@@ -107,7 +110,7 @@ def test_geopackage_round_trip_and_csv_to_gpkg(data_dir, tmp_path):
     assert got["name"].tolist() == ["甲", "乙"] and got["grid_code"].tolist() == [GRID_A, GRID_B]
     csv_src = tmp_path / "pts.csv"
     csv_src.write_text("lon,lat\n121.5003,31.2008\n", encoding="utf-8")
-    run("route", csv_src, "--out", tmp_path / "pts.gpkg", "--data-dir", data_dir)
+    run("route", csv_src, "--out", tmp_path / "pts.gpkg", "--crs", "wgs84", "--data-dir", data_dir)
     g = gpd.read_file(tmp_path / "pts.gpkg")
     assert g.crs.to_epsg() == 4326 and g["grid_code"][0] == GRID_A and g.geometry[0].x == pytest.approx(121.5003)
 
@@ -116,6 +119,10 @@ def test_missing_column_and_unknown_crs_are_clear_errors(data_dir, tmp_path):
     src = tmp_path / "t.csv"
     src.write_text("x,y\n121.5,31.2\n", encoding="utf-8")
     res = CliRunner().invoke(app, ["route", str(src), "--out", str(tmp_path / "o.csv"), "--data-dir", str(data_dir)])
+    assert res.exit_code != 0 and "pass --crs" in str(res.exception)  # a CSV cannot say its CRS: never guessed
+    res = CliRunner().invoke(
+        app, ["route", str(src), "--out", str(tmp_path / "o.csv"), "--crs", "wgs84", "--data-dir", str(data_dir)]
+    )
     assert res.exit_code != 0 and "--lon-col" in str(res.exception)
     res = CliRunner().invoke(
         app,
@@ -148,9 +155,9 @@ def test_route_against_the_store_at_a_time(tmp_path):
     src = tmp_path / "p.csv"
     src.write_text("lon,lat\n121.5003,31.2008\n", encoding="utf-8")
     out = tmp_path / "o.csv"
-    res = run("route", src, "--out", out, "--database-url", url, "--at", g1.created_at.isoformat())
+    res = run("route", src, "--out", out, "--crs", "wgs84", "--database-url", url, "--at", g1.created_at.isoformat())
     assert f"generation {g1.id};" in res
-    assert list(csv.DictReader(out.open(encoding="utf-8")))[0]["grid_code"] == GRID_A
+    assert next(iter(csv.DictReader(out.open(encoding="utf-8"))))["grid_code"] == GRID_A
 
 
 def test_demo_step_routes_the_sample_tickets_and_records_the_counts(data_dir, tmp_path):
@@ -173,3 +180,25 @@ def test_demo_step_routes_the_sample_tickets_and_records_the_counts(data_dir, tm
     assert (facts["tickets"], facts["in_micro_grid"], facts["outside"]) == (3, 2, 1)
     assert facts["address_checked"] == 1 and facts["address_same_compound"] == 1
     repo.dispose()
+
+
+def test_geojson_points_are_wgs84_unless_they_carry_the_gridgis_crs_marker(data_dir, tmp_path):
+    """RFC 7946 GeoJSON is WGS84; a ``gridgis_crs`` member (as gridgis writes for GCJ-02) is obeyed, not guessed."""
+    from gridgis.chinacoords import convert_points
+
+    gx, gy = convert_points(np.array([121.5003]), np.array([31.2008]), "wgs84", "gcj02")
+    feature = {
+        "type": "Feature",
+        "properties": {"id": "1"},
+        "geometry": {"type": "Point", "coordinates": [gx[0], gy[0]]},
+    }
+    marked = tmp_path / "gcj.geojson"
+    marked.write_text(
+        json.dumps({"type": "FeatureCollection", "gridgis_crs": "gcj02", "features": [feature]}), encoding="utf-8"
+    )
+    run("route", marked, "--out", tmp_path / "a.csv", "--data-dir", data_dir)
+    assert next(iter(csv.DictReader((tmp_path / "a.csv").open(encoding="utf-8"))))["grid_code"] == GRID_A
+    plain = tmp_path / "plain.geojson"
+    plain.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), encoding="utf-8")
+    run("route", plain, "--out", tmp_path / "b.csv", "--data-dir", data_dir)  # read as WGS84: ~500 m off
+    assert next(iter(csv.DictReader((tmp_path / "b.csv").open(encoding="utf-8"))))["grid_code"] != GRID_A

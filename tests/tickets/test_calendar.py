@@ -121,3 +121,68 @@ def test_working_hours_parse_from_text_and_bad_text_says_the_format():
     for bad in ("9-5", "", "13:00-12:00", "08:00-12:00,11:00-17:00"):
         with pytest.raises(ValueError, match="HH:MM|empty|non-overlapping"):
             parse_hours(bad)
+
+
+# The State Council's notice for 2026 (国办发明电〔2025〕7号), the text as published: the outside oracle for
+# the notice reader, checked against the schedule built into the calendar from the same notice.
+NOTICE_2026 = """国务院办公厅关于2026年部分节假日安排的通知
+一、元旦：1月1日（周四）至3日（周六）放假调休，共3天。1月4日（周日）上班。
+二、春节：2月15日（农历腊月二十八、周日）至23日（农历正月初七、周一）放假调休，共9天。2月14日（周六）、2月28日（周六）上班。
+三、清明节：4月4日（周六）至6日（周一）放假，共3天。
+四、劳动节：5月1日（周五）至5日（周二）放假调休，共5天。5月9日（周六）上班。
+五、端午节：6月19日（周五）至21日（周日）放假，共3天。
+六、中秋节：9月25日（周五）至27日（周日）放假，共3天。
+七、国庆节：10月1日（周四）至7日（周三）放假调休，共7天。9月20日（周日）、10月10日（周六）上班。
+"""
+
+
+def test_the_notice_text_reads_as_the_built_in_schedule():
+    from gridgis.tickets.calendar import HOLIDAY_SCHEDULES, parse_notice
+
+    assert parse_notice(NOTICE_2026, 2026) == HOLIDAY_SCHEDULES[2026]
+
+
+def test_a_notice_that_disagrees_with_itself_is_refused_naming_the_holiday():
+    from gridgis.tickets.calendar import parse_notice
+
+    with pytest.raises(ValueError, match="清明节: the notice says 4 days"):
+        parse_notice("三、清明节：4月4日（周六）至6日（周一）放假，共4天。", 2026)
+    with pytest.raises(ValueError, match="weekday"):
+        parse_notice("一、元旦：1月1日至3日放假调休，共3天。1月5日上班。", 2026)  # read for the wrong year
+
+
+def test_a_ticket_in_an_unknown_year_says_so_and_loading_the_notice_fixes_it(tmp_path, monkeypatch):
+    """Seen: a ticket received on 2027-09-30 got a deadline on National Day and nothing warned."""
+    from typer.testing import CliRunner
+
+    import gridgis.tickets.calendar as calendar_module
+    from gridgis.cli import app
+    from gridgis.tickets.calendar import calendar_warning
+
+    start = sh(2027, 9, 30, 10)
+    assert "holidays of 2027 are not loaded" in calendar_warning(default_calendar(), start)
+    notice = tmp_path / "2027.txt"
+    notice.write_text(
+        NOTICE_2026.replace("2026", "2027")
+        .replace(
+            "一、元旦：1月1日（周四）至3日（周六）放假调休，共3天。1月4日（周日）上班。",
+            "一、元旦：1月1日（周五）至3日（周日）放假，共3天。",
+        )
+        .split("二、")[0]
+        + "七、国庆节：10月1日（周五）至7日（周四）放假调休，共7天。9月26日（周日）、10月9日（周六）上班。\n",
+        encoding="utf-8",
+    )
+    holidays = tmp_path / "holidays.yaml"
+    dry = CliRunner().invoke(app, ["calendar", "load", str(notice), "--year", "2027", "--holidays-file", str(holidays)])
+    assert dry.exit_code == 0 and "dry run" in dry.output and not holidays.exists()
+    done = CliRunner().invoke(
+        app, ["calendar", "load", str(notice), "--year", "2027", "--holidays-file", str(holidays), "--commit"]
+    )
+    assert done.exit_code == 0, done.output
+    monkeypatch.setenv("GRIDGIS_HOLIDAYS_FILE", str(holidays))
+    monkeypatch.setattr(calendar_module, "_DEFAULT", None)
+    cal = default_calendar()
+    assert cal.covers(2027) and calendar_warning(cal, start) is None
+    # one working day from Thursday 2027-09-30 10:00 skips National Day (Oct 1–7) and lands on Fri Oct 8
+    assert cal.add_working_time(start, timedelta(hours=7.5)) == sh(2027, 10, 8, 10)
+    monkeypatch.setattr(calendar_module, "_DEFAULT", None)

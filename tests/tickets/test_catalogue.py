@@ -89,3 +89,31 @@ def test_unparseable_and_missing_catalogue_files_are_clear_errors(tmp_path):
 
 def test_shipped_file_is_the_default():
     assert load_catalogue(DEFAULT_CATALOGUE_PATH) == default_catalogue()
+
+
+def test_a_bad_field_and_a_bad_reference_are_reported_in_one_pass(tmp_path):
+    """Seen: the catalogue reported its field errors, and only after they were fixed its unknown domains."""
+    bad = _minimal(tier="tiny", domain="D9")
+    bad["items"].append({**bad["items"][0], "tier": "small", "domain": "D1"})  # M01 again
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValidationError) as info:
+        load_catalogue(path)
+    messages = [p.message for p in info.value.problems]
+    assert any(m.startswith("tier") for m in messages)
+    assert "item M01 测试事项: unknown domain 'D9'" in messages and "item M01 测试事项: code defined twice" in messages
+
+
+def test_the_service_refuses_to_start_on_a_bad_catalogue(tmp_path):
+    """Seen: a bad GRIDGIS_TICKET_CATALOGUE started healthy and every ticket call answered 422."""
+    from gridgis.api import create_app
+    from gridgis.settings import get_settings
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(_minimal(domain="D9"), allow_unicode=True), encoding="utf-8")
+    settings = get_settings(database_url=f"sqlite:///{tmp_path / 'g.db'}", ticket_catalogue=str(path))
+    with pytest.raises(ValidationError, match="matter catalogue is invalid"):
+        create_app(settings)
+    hours = get_settings(database_url=f"sqlite:///{tmp_path / 'g.db'}", working_hours="9-5")
+    with pytest.raises(ValidationError, match="GRIDGIS_WORKING_HOURS"):
+        create_app(hours)

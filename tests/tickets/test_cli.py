@@ -45,7 +45,7 @@ def env(tmp_path, monkeypatch):
 
 
 def test_import_stats_and_escalate_commands(env):
-    repo, path, _ = env
+    _repo, path, _ = env
     runner = CliRunner()
     first = runner.invoke(app, ["tickets", "import", str(path)])
     assert first.exit_code == 0, first.output

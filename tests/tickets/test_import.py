@@ -9,7 +9,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from gridgis.errors import MalformedInputError, NotFoundError, TransitionError
+from gridgis.errors import CRSError, NotFoundError, TransitionError, ValidationError
 from gridgis.routing.synthetic import synthetic_city
 from gridgis.tickets.importer import read_ticket_file, reports_from_frame
 from gridgis.tickets.simulate import plan, simulate
@@ -81,14 +81,17 @@ def test_import_keeps_ids_times_and_refuses_bad_rows_by_row(store, tmp_path):
 def test_csv_import_needs_lon_lat_and_missing_files_are_named(tmp_path):
     bad = tmp_path / "t.csv"
     bad.write_text("x,y\n1,2\n", encoding="utf-8")
-    with pytest.raises(MalformedInputError, match="lon and lat"):
-        read_ticket_file(bad)
+    with pytest.raises(CRSError, match="pass --crs"):
+        read_ticket_file(bad)  # a CSV cannot say its CRS: never guessed
+    with pytest.raises(ValidationError, match="no column lon, lat"):
+        read_ticket_file(bad, "wgs84")
     with pytest.raises(NotFoundError, match="nope.geojson"):
         read_ticket_file(tmp_path / "nope.geojson")
     good = tmp_path / "g.csv"
     x, y = point_in(1)
     good.write_text(f"id,lon,lat,matter_code,reported_at\nA,{x},{y},M11,2026-10-09 09:00\n", encoding="utf-8")
-    [report] = reports_from_frame(read_ticket_file(good))
+    [report] = reports_from_frame(read_ticket_file(good, "gcj02"))
+    assert report["crs"] == "gcj02"
     assert report["received_at"] == sh(2026, 10, 9, 9, 0) and report["external_id"] == "A"
 
 

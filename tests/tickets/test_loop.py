@@ -16,18 +16,18 @@ T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 
 def fresh(**kw) -> Ticket:
-    base = dict(
-        matter_code="M11",
-        lon=116.4,
-        lat=39.9,
-        received_at=T0,
-        id=7,
-        level="micro_grid",
-        respond_due=T0 + timedelta(minutes=20),
-        reply_due=T0 + timedelta(minutes=30),
-        coordinate_due=T0 + timedelta(hours=4),
-        solve_due=T0 + timedelta(days=1),
-    )
+    base = {
+        "matter_code": "M11",
+        "lon": 116.4,
+        "lat": 39.9,
+        "received_at": T0,
+        "id": 7,
+        "level": "micro_grid",
+        "respond_due": T0 + timedelta(minutes=20),
+        "reply_due": T0 + timedelta(minutes=30),
+        "coordinate_due": T0 + timedelta(hours=4),
+        "solve_due": T0 + timedelta(days=1),
+    }
     base.update(kw)
     return Ticket(**base)
 
@@ -122,7 +122,7 @@ def test_suspension_resumes_to_the_previous_state_with_deadlines_moved_by_the_pa
 
 
 def test_merge_closes_a_duplicate_into_its_master():
-    t, ev = apply(fresh(status="received"), "merge", actor="分析员", at=T0, master_id=3)
+    t, _ev = apply(fresh(status="received"), "merge", actor="分析员", at=T0, master_id=3)
     assert (t.status, t.close_reason, t.master_id) == ("closed", "merged", 3)
     with pytest.raises(ValidationError, match="master"):
         apply(fresh(), "merge", actor="x", at=T0, master_id=7)

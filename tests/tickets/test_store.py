@@ -157,6 +157,24 @@ def test_merge_closes_the_duplicate_and_refuses_a_merged_master(any_store):
         any_store.transition(other.id, "merge", actor="分析员", master_id=12345)
 
 
+def test_merge_needs_an_open_master_of_the_same_matter_unless_overridden(any_store):
+    from gridgis.errors import TransitionError
+
+    x, y = point_in(1)
+    closed = any_store.create(x, y, matter_code="M27")
+    for action in ("triage", "dispatch", "accept", "resolve", "close"):
+        any_store.transition(closed.id, action, actor="x")
+    parking = any_store.create(x, y, matter_code="M11")
+    dup = any_store.create(x, y, matter_code="M27")
+    with pytest.raises(TransitionError, match="closed"):
+        any_store.transition(dup.id, "merge", actor="x", master_id=closed.id)
+    with pytest.raises(ValidationError, match="M11"):
+        any_store.transition(dup.id, "merge", actor="x", master_id=parking.id)
+    assert any_store.get(dup.id).status == "received"
+    merged = any_store.transition(dup.id, "merge", actor="x", master_id=parking.id, allow_other_matter=True)
+    assert merged.master_id == parking.id
+
+
 def test_extension_by_working_days(any_store):
     t = any_store.create(*point_in(1), matter_code="M11", received_at=sh(2026, 9, 29, 10, 0))
     any_store.transition(t.id, "triage", actor="x")
@@ -181,9 +199,9 @@ def test_statistics_per_grid_and_month(any_store):
     walk(any_store, t1.id, sh(2026, 10, 9, 9, 10), rating=5)  # on time, closed, 5
     t2 = any_store.create(*g1, matter_code="M11", received_at=sh(2026, 10, 9, 9, 0))
     walk(any_store, t2.id, sh(2026, 10, 20, 9, 0), rating=2)  # late, closed, 2
-    any_store.create(*g1, matter_code="M11", received_at=sh(2026, 10, 31, 23, 30))  # Oct in Shanghai, Oct 31 UTC
+    t3 = any_store.create(*g1, matter_code="M11", received_at=sh(2026, 10, 31, 23, 30))  # Oct in Shanghai, Oct 31 UTC
     d = any_store.create(*g1, matter_code="M11", received_at=sh(2026, 10, 12, 9, 0))
-    any_store.transition(d.id, "merge", actor="x", master_id=t1.id)
+    any_store.transition(d.id, "merge", actor="x", master_id=t3.id)  # the master must be open
     any_store.create(*g2, matter_code="M11", received_at=sh(2026, 11, 1, 0, 30))  # November in Shanghai
     rows = {(r["grid_code"], r["month"]): r for r in any_store.statistics()}
     oct1 = rows[("110105001001001", "2026-10")]
@@ -244,3 +262,13 @@ def test_a_create_failing_half_way_leaves_no_ticket(pg_store):
     with pytest.raises(sa.exc.DBAPIError):
         pg_store.create(*point_in(1), matter_code="M11", actor="很长" * 200)  # the event's actor column overflows
     assert _count(pg_store, tickets) == 0 and _count(pg_store, ticket_events) == 0
+
+
+def test_a_ticket_whose_deadlines_fall_in_an_unknown_year_carries_a_warning(store):
+    """Seen: a ticket received on 2027-09-30 got a deadline on National Day and nothing said so."""
+    from gridgis.tickets.views import ticket_dict
+
+    late = ticket_dict(store.create(*point_in(2, 2), matter_code="M10", received_at=sh(2027, 9, 30, 10, 0)))
+    assert late["warnings"] and "holidays of 2027 are not loaded" in late["warnings"][0]
+    known = ticket_dict(store.create(*point_in(2, 2), matter_code="M10", received_at=sh(2026, 9, 30, 10, 0)))
+    assert known["warnings"] == []

@@ -4,9 +4,11 @@
 - ``GET  /communities/{code}/alignment/problems`` — the problem pieces (GeoJSON, EPSG:4326).
 - ``POST /communities/{code}/alignment/proposal`` — proposed grids, changes and report (nothing stored);
   body (optional): alignment settings, e.g. ``{"household_min": 300, "household_max": 500}``.
-- ``POST /communities/{code}/alignment/apply`` — ``{"author", "message", "commit": false, ...settings}``:
-  a dry run unless ``commit`` is true; a commit creates a new boundary generation holding the changed
-  grids and their micro-grids split again from whole buildings (``micro_grid_changes`` in the answer).
+- ``POST /communities/{code}/alignment/apply`` — ``{"message", "commit": false, ...settings}``:
+  a dry run unless ``commit`` is true (``problems``: what the commit check would refuse); a commit is
+  stored by the editing service (locked validation, versions pinned) as one boundary generation holding
+  the changed grids and their micro-grids split again from whole buildings (``micro_grid_changes``),
+  authored by the token's holder (an ``author`` in the body is ignored) and audited.
 - ``GET  /communities/{code}/party-structure`` — the suggested party organisation (tree and table).
 - ``GET  /grids/{code}/micro-grid-split`` — proposed micro-grids of whole buildings (nothing stored).
 """
@@ -17,10 +19,20 @@ import json
 from typing import Annotated, Any
 
 import geopandas as gpd
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request
 
 from gridgis.api.deps import RepositoryDep
-from gridgis.auth.deps import CurrentPrincipal
+from gridgis.api.schemas.alignment import (
+    AlignmentAnalysis,
+    AlignmentSettings,
+    ApplyIn,
+    ApplyResult,
+    MicroGridSplit,
+    PartyStructure,
+    Proposal,
+)
+from gridgis.api.schemas.common import FeatureCollection, documented, request_body
+from gridgis.auth.deps import AuditDep, CurrentPrincipal
 from gridgis.auth.tokens import require
 from gridgis.errors import NotFoundError, ValidationError
 
@@ -60,7 +72,11 @@ def _analysis(repository: Any, code: str, config=None):
     return layers, analyze(layers["compounds"], layers["grids"], layers["buildings"], layers["communities"], config)
 
 
-@router.get("/communities/{code}/alignment/analysis", summary="How grids and compounds fit: cases and cut compounds")
+@router.get(
+    "/communities/{code}/alignment/analysis",
+    summary="How grids and compounds fit: cases and cut compounds",
+    **documented(AlignmentAnalysis),
+)
 def alignment_analysis(code: CommunityCode, repository: RepositoryDep) -> dict[str, Any]:
     _, analysis = _analysis(repository, code)
     return {
@@ -71,7 +87,11 @@ def alignment_analysis(code: CommunityCode, repository: RepositoryDep) -> dict[s
     }
 
 
-@router.get("/communities/{code}/alignment/problems", summary="Problem pieces as GeoJSON (EPSG:4326)")
+@router.get(
+    "/communities/{code}/alignment/problems",
+    summary="Problem pieces as GeoJSON (EPSG:4326)",
+    **documented(FeatureCollection),
+)
 def alignment_problems(code: CommunityCode, repository: RepositoryDep) -> dict[str, Any]:
     _, analysis = _analysis(repository, code)
     return _features(analysis.problems)
@@ -90,7 +110,12 @@ def _propose(repository: Any, code: str, settings: dict[str, Any] | None):
     return layers, before, after, proposal
 
 
-@router.post("/communities/{code}/alignment/proposal", summary="Propose grids that follow compound boundaries")
+@router.post(
+    "/communities/{code}/alignment/proposal",
+    summary="Propose grids that follow compound boundaries",
+    **documented(Proposal),
+    openapi_extra=request_body(AlignmentSettings, "application/json", required=False),
+)
 def alignment_proposal(
     code: CommunityCode,
     repository: RepositoryDep,
@@ -107,32 +132,52 @@ def alignment_proposal(
     }
 
 
-@router.post("/communities/{code}/alignment/apply", summary="Apply the proposal (dry run unless commit is true)")
+@router.post(
+    "/communities/{code}/alignment/apply",
+    summary="Apply the proposal (dry run unless commit is true)",
+    **documented(ApplyResult),
+    openapi_extra=request_body(ApplyIn, "application/json"),
+)
 def alignment_apply(
     code: CommunityCode,
+    request: Request,
     repository: RepositoryDep,
     principal: CurrentPrincipal,
-    body: Annotated[dict[str, Any], Body(description='{"author", "message", "commit", ...settings}')],
+    audit: AuditDep,
+    body: Annotated[dict[str, Any], Body(description='{"message", "commit", ...settings}')],
 ) -> dict[str, Any]:
     from gridgis.alignment.apply import apply_proposal
+    from gridgis.api.routes.features import audited, write_message
 
+    if isinstance(body, dict) and body.get("commit") is True:
+        # a commit is a boundary write: a planner (or admin) token whose scope covers the community,
+        # checked before anything else in the body is interpreted; it is recorded under the token's holder
+        require(principal, "edit_boundaries", code, f"applying the alignment of community {code}")
     if not isinstance(body, dict):
-        raise ValidationError('apply: the body is a JSON object {"author", "message", "commit", ...settings}')
+        raise ValidationError('apply: the body is a JSON object {"message", "commit", ...settings}')
     body = dict(body)
-    author = str(body.pop("author", "") or "").strip()
-    if not author:
-        raise ValidationError("apply: give an author (who applies the proposal)")
+    body.pop("author", None)  # the author is the authenticated principal, never a name from the body
     message = str(body.pop("message", "") or "")
     commit = body.pop("commit", False)
     if not isinstance(commit, bool):
         raise ValidationError("apply: commit must be true or false")
-    if commit:  # a commit is a boundary write: a planner (or admin) token whose scope covers the community
-        require(principal, "edit_boundaries", code, f"applying the alignment of community {code}")
     _, _, _, proposal = _propose(repository, code, body)
-    return apply_proposal(repository, code, proposal, author, message, commit=commit).to_dict()
+    author = principal.name if principal is not None else "anonymous"
+    text = message or write_message(request, f"align grids of community {code} to compound boundaries")
+
+    def record(store: Any, edits: list[Any]) -> Any:
+        for e in edits:
+            require(principal, "edit_boundaries", e.code, f"applying the alignment ({e.layer} {e.code})")
+        return audited(request, audit, principal, "align-apply", "grids", [e.code for e in edits], store)
+
+    return apply_proposal(repository, code, proposal, author, text, commit=commit, record=record).to_dict()
 
 
-@router.get("/communities/{code}/party-structure", summary="Suggested party organisation per case (tree and table)")
+@router.get(
+    "/communities/{code}/party-structure",
+    summary="Suggested party organisation per case (tree and table)",
+    **documented(PartyStructure),
+)
 def party_structure(
     code: CommunityCode, repository: RepositoryDep, format: Annotated[str, Query(pattern="^(tree|table)$")] = "tree"
 ) -> dict[str, Any]:
@@ -145,7 +190,11 @@ def party_structure(
     return {"community_code": code, "tree": ps.trees.get(code, {})}
 
 
-@router.get("/grids/{code}/micro-grid-split", summary="Proposed micro-grids of whole buildings (nothing stored)")
+@router.get(
+    "/grids/{code}/micro-grid-split",
+    summary="Proposed micro-grids of whole buildings (nothing stored)",
+    **documented(MicroGridSplit),
+)
 def micro_grid_split(
     code: Annotated[str, Path(pattern=r"^\d{15}$")],
     repository: RepositoryDep,

@@ -15,10 +15,29 @@ from fastapi import APIRouter, Request, Response
 from shapely.geometry import mapping
 from starlette.concurrency import run_in_threadpool
 
+from gridgis.api.bodies import read_body, read_json_body
 from gridgis.api.deps import RepositoryDep
-from gridgis.api.routes.features import audited, base_url, read_json_body, write_message
+from gridgis.api.params import GenerationId
+from gridgis.api.routes.features import audited, base_url, write_message
+from gridgis.api.schemas.common import documented, request_body
+from gridgis.api.schemas.editing import (
+    ApplyProposalIn,
+    Diff,
+    Generations,
+    History,
+    ImportResult,
+    MergeGridsIn,
+    MoveBoundaryIn,
+    OperationResult,
+    RevertResult,
+    SplitGridIn,
+    TransferBuildingsIn,
+    TransferCompoundIn,
+    ValidateIn,
+    ValidationResult,
+)
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
-from gridgis.auth.tokens import require
+from gridgis.auth.tokens import Principal, require
 from gridgis.editing import operations, service
 from gridgis.editing.changes import Edit
 from gridgis.editing.geojson import feature_json, parse_crs_uri, parse_feature, read_geometry
@@ -28,6 +47,7 @@ from gridgis.layers import get_spec
 
 router = APIRouter(tags=["editing"])
 JSON_KINDS = ("application/json", "application/geo+json")
+GPKG = "application/geopackage+sqlite3"
 
 
 def _edits_json(edits: list[Edit]) -> dict[str, Any]:
@@ -90,12 +110,22 @@ def _run(
     return {"stored": True, "generation": generation.to_dict(), "changes": _edits_json(edits)}
 
 
+def _name(principal: Principal | None) -> str:
+    assert principal is not None  # require() has refused anonymous writes
+    return principal.name
+
+
 def _with_micro_grids(repository: Any, edits: list[Edit]) -> list[Edit]:
+    """The operation's grid edits plus the micro-grid edits that keep every changed grid tiled."""
+    from gridgis.editing.follow import with_micro_grids
+
     codes = sorted({e.code for e in edits if e.layer == "grids"})
     if not codes:
         return edits
+    grids = repository.read_layer("grids", codes=codes)
     micro = repository.read_layer("micro_grids", filters={"grid_code": codes})
-    return operations.fit_children(edits, micro)
+    buildings = repository.read_layer("buildings", filters={"community_code": sorted({c[:12] for c in codes})})
+    return with_micro_grids(edits, grids, micro, buildings)
 
 
 def _naming(layer: str, code: str, what: str, read: Any) -> Any:
@@ -112,18 +142,36 @@ def _naming(layer: str, code: str, what: str, read: Any) -> Any:
         raise raised from err
 
 
-async def _body(request: Request) -> dict[str, Any]:
+#: keys of an operation's body that name the objects it changes
+NAMED_CODES = ("a", "b", "grid", "grids", "compound", "to_grid", "buildings", "community")
+
+
+async def _body(request: Request, principal: Any, action: str) -> dict[str, Any]:
+    """The body of an operation, read only after the caller's role is checked, and refused (403)
+    when it names an object outside the caller's scope, before anything else in it is interpreted:
+    an unauthorised caller learns nothing about objects."""
+    require(principal, "edit_boundaries", None, action)
     body = await read_json_body(request, JSON_KINDS)
     if not isinstance(body, dict):
         raise MalformedInputError("the body must be a JSON object")
+    for key in NAMED_CODES:
+        value = body.get(key)
+        for code in value if isinstance(value, list) else [value]:
+            if isinstance(code, str):
+                require(principal, "edit_boundaries", code, f"{action} ({key} {code})")
     return body
 
 
-@router.post("/operations/move-boundary", summary="Move the boundary shared by two grids (one generation)")
+@router.post(
+    "/operations/move-boundary",
+    summary="Move the boundary shared by two grids (one generation)",
+    **documented(OperationResult),
+    openapi_extra=request_body(MoveBoundaryIn, "application/json", "application/geo+json"),
+)
 async def move_boundary(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
-    body = await _body(request)
+    body = await _body(request, principal, "move-boundary")
     layer = body.get("layer", "grids")
     crs = parse_crs_uri(request.headers.get("content-crs"))
 
@@ -141,11 +189,16 @@ async def move_boundary(
     return await run_in_threadpool(_run, request, repository, principal, audit, "move-boundary", body, make)
 
 
-@router.post("/operations/transfer-compound", summary="Hand a compound to a neighbouring grid")
+@router.post(
+    "/operations/transfer-compound",
+    summary="Hand a compound to a neighbouring grid",
+    **documented(OperationResult),
+    openapi_extra=request_body(TransferCompoundIn, "application/json", "application/geo+json"),
+)
 async def transfer_compound(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
-    body = await _body(request)
+    body = await _body(request, principal, "transfer-compound")
 
     def make() -> list[Edit]:
         compound, to = _field(body, "compound"), _field(body, "to_grid")
@@ -156,11 +209,16 @@ async def transfer_compound(
     return await run_in_threadpool(_run, request, repository, principal, audit, "transfer-compound", body, make)
 
 
-@router.post("/operations/transfer-buildings", summary="Hand buildings to a neighbouring grid")
+@router.post(
+    "/operations/transfer-buildings",
+    summary="Hand buildings to a neighbouring grid",
+    **documented(OperationResult),
+    openapi_extra=request_body(TransferBuildingsIn, "application/json", "application/geo+json"),
+)
 async def transfer_buildings(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
-    body = await _body(request)
+    body = await _body(request, principal, "transfer-buildings")
 
     def make() -> list[Edit]:
         codes, to = _field(body, "buildings", list), _field(body, "to_grid")
@@ -171,18 +229,23 @@ async def transfer_buildings(
     return await run_in_threadpool(_run, request, repository, principal, audit, "transfer-buildings", body, make)
 
 
-@router.post("/operations/split-grid", summary="Split a grid in two along a line")
+@router.post(
+    "/operations/split-grid",
+    summary="Split a grid in two along a line",
+    **documented(OperationResult),
+    openapi_extra=request_body(SplitGridIn, "application/json", "application/geo+json"),
+)
 async def split_grid(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
-    body = await _body(request)
+    body = await _body(request, principal, "split-grid")
     crs = parse_crs_uri(request.headers.get("content-crs"))
 
     def make() -> list[Edit]:
         code = _field(body, "grid")
         try:
             line = shapely.geometry.shape(_field(body, "line", dict))
-        except Exception:
+        except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.ShapelyError):
             raise MalformedInputError("'line' must be a GeoJSON LineString") from None
         from gridgis.editing.geojson import from_api_crs
 
@@ -193,11 +256,16 @@ async def split_grid(
     return await run_in_threadpool(_run, request, repository, principal, audit, "split-grid", body, make)
 
 
-@router.post("/operations/merge-grids", summary="Merge neighbouring grids of one community")
+@router.post(
+    "/operations/merge-grids",
+    summary="Merge neighbouring grids of one community",
+    **documented(OperationResult),
+    openapi_extra=request_body(MergeGridsIn, "application/json", "application/geo+json"),
+)
 async def merge_grids(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
-    body = await _body(request)
+    body = await _body(request, principal, "merge-grids")
 
     def make() -> list[Edit]:
         codes = [str(c) for c in _field(body, "grids", list)]
@@ -207,18 +275,23 @@ async def merge_grids(
     return await run_in_threadpool(_run, request, repository, principal, audit, "merge-grids", body, make)
 
 
-@router.post("/operations/apply-proposal", summary="Replace a community's grids with a proposal")
+@router.post(
+    "/operations/apply-proposal",
+    summary="Replace a community's grids with a proposal",
+    **documented(OperationResult),
+    openapi_extra=request_body(ApplyProposalIn, "application/json", "application/geo+json"),
+)
 async def apply_proposal(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
-    body = await _body(request)
+    body = await _body(request, principal, "apply-proposal")
 
     def make() -> list[Edit]:
         community = _field(body, "community")
         proposal = _field(body, "proposal", dict)
         try:
             frame = gpd.GeoDataFrame.from_features(proposal.get("features", []), crs="EPSG:4326")
-        except Exception as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.ShapelyError) as exc:
             raise MalformedInputError(f"'proposal' must be a GeoJSON FeatureCollection of grids: {exc}") from None
         grids = repository.read_layer("grids", filters={"community_code": community})
         return _with_micro_grids(repository, operations.apply_proposal(grids, frame, community))
@@ -226,13 +299,23 @@ async def apply_proposal(
     return await run_in_threadpool(_run, request, repository, principal, audit, "apply-proposal", body, make)
 
 
-@router.post("/collections/{layer}/validate", summary="Validate features without storing them")
+@router.post(
+    "/collections/{layer}/validate",
+    summary="Validate features without storing them",
+    **documented(ValidationResult),
+    openapi_extra=request_body(ValidateIn, "application/json", "application/geo+json"),
+)
 async def validate(layer: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     body = await read_json_body(request, JSON_KINDS)
     return await run_in_threadpool(_validate, layer, body, request, repository)
 
 
-@router.post("/validate", summary="Validate features of the layer named in the body, without storing them")
+@router.post(
+    "/validate",
+    summary="Validate features of the layer named in the body, without storing them",
+    **documented(ValidationResult),
+    openapi_extra=request_body(ValidateIn, "application/json", "application/geo+json"),
+)
 async def validate_any(request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     body = await read_json_body(request, JSON_KINDS)
     if not isinstance(body, dict) or not isinstance(body.get("layer"), str):
@@ -261,14 +344,18 @@ def _validate(layer: str, body: Any, request: Request, repository: Any) -> dict[
     return {"valid": not problems, "problems": [p.to_dict() for p in problems], "checked": len(edits)}
 
 
-@router.get("/generations", summary="Every generation: id, time, author, message")
+@router.get("/generations", summary="Every generation: id, time, author, message", **documented(Generations))
 def generations(repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     return {"generations": [g.to_dict() for g in repository.generations()]}
 
 
-@router.get("/generations/{gen_a}/diff/{gen_b}", summary="What changed between two generations (GeoJSON)")
+@router.get(
+    "/generations/{gen_a}/diff/{gen_b}",
+    summary="What changed between two generations (GeoJSON)",
+    **documented(Diff),
+)
 def diff(
-    gen_a: int, gen_b: int, repository: RepositoryDep, reader: ReadPrincipal, layer: str | None = None
+    gen_a: GenerationId, gen_b: GenerationId, repository: RepositoryDep, reader: ReadPrincipal, layer: str | None = None
 ) -> dict[str, Any]:
     frame = repository.diff(gen_a, gen_b, layer)
     pieces = [g for g in list(frame["geometry"]) + list(frame["geometry_a"]) if g is not None] if len(frame) else []
@@ -279,9 +366,13 @@ def diff(
     return out
 
 
-@router.post("/generations/{generation}/revert", summary="Revert every layer to a generation (a new generation)")
+@router.post(
+    "/generations/{generation}/revert",
+    summary="Revert every layer to a generation (a new generation)",
+    **documented(RevertResult),
+)
 def revert(
-    generation: int, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
+    generation: GenerationId, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
     require(principal, "edit_boundaries", None, "reverting")
     current = repository.current_generation()
@@ -296,12 +387,12 @@ def revert(
         "revert",
         None,
         codes,
-        lambda: repository.revert_to(generation, principal.name, message),
+        lambda: repository.revert_to(generation, _name(principal), message),
     )
     return {"generation": gen.to_dict(), "reverted": codes}
 
 
-@router.get("/collections/{layer}/items/{code}/history", summary="Every version of one feature")
+@router.get("/collections/{layer}/items/{code}/history", summary="Every version of one feature", **documented(History))
 def history(
     layer: str, code: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal
 ) -> dict[str, Any]:
@@ -332,10 +423,14 @@ def history(
     }
 
 
-GPKG = "application/geopackage+sqlite3"
-
-
-@router.get("/editing/communities/{code}.gpkg", summary="Export a community as a GeoPackage for QGIS")
+@router.get(
+    "/editing/communities/{code}.gpkg",
+    summary="Export a community as a GeoPackage for QGIS",
+    response_class=Response,
+    responses={
+        200: {"description": "the GeoPackage", "content": {GPKG: {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
 def export_gpkg(code: str, repository: RepositoryDep, reader: ReadPrincipal) -> Response:
     import tempfile
     from pathlib import Path
@@ -349,7 +444,18 @@ def export_gpkg(code: str, repository: RepositoryDep, reader: ReadPrincipal) -> 
     return Response(data, media_type=GPKG, headers={"Content-Disposition": f'attachment; filename="{code}.gpkg"'})
 
 
-@router.post("/editing/import", summary="An edited export as a proposal: diff + validation; ?commit=true stores it")
+@router.post(
+    "/editing/import",
+    summary="An edited export as a proposal: diff + validation; ?commit=true stores it",
+    **documented(ImportResult),
+    openapi_extra=request_body(
+        None,
+        GPKG,
+        "application/octet-stream",
+        description="the GeoPackage exported by GET /editing/communities/{code}.gpkg, edited",
+        schema={"type": "string", "format": "binary"},
+    ),
+)
 async def import_gpkg(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep, commit: bool = False
 ) -> dict[str, Any]:
@@ -358,12 +464,9 @@ async def import_gpkg(
 
     from gridgis.editing.roundtrip import commit_import, plan_import
 
-    limit = request.app.state.settings.max_body_bytes
-    data = await request.body()
-    if len(data) > limit:
-        from gridgis.errors import PayloadTooLargeError
-
-        raise PayloadTooLargeError(f"the file has {len(data)} bytes; the limit is {limit}")
+    if commit:  # the role before the file is read; the scope of each changed object after
+        require(principal, "edit_boundaries", None, "importing edits")
+    data = await read_body(request)
     if not data.startswith(b"SQLite format 3"):
         raise MalformedInputError("send the GeoPackage exported by GET /editing/communities/{code}.gpkg as the body")
     with tempfile.TemporaryDirectory() as tmp:
@@ -394,13 +497,10 @@ async def import_gpkg(
             "import",
             None,
             [e.code for e in plan.edits],
-            lambda: commit_import(repository, plan, principal.name, message),
+            lambda: commit_import(repository, plan, _name(principal), message),
         )
         out.update(stored=True, generation=generation.to_dict())
     return out
 
 
-@router.get("/audit", summary="The audit log of writes (admin)")
-def audit_log(audit: AuditDep, principal: CurrentPrincipal, limit: int = 100) -> dict[str, Any]:
-    require(principal, "manage_tokens", None, "reading the audit log")
-    return {"entries": audit.entries(limit=min(limit, 1000))}
+# GET /audit lives in gridgis/api/routes/audit.py (filters by actor, object, time)

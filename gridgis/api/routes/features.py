@@ -16,16 +16,28 @@ scope covers the feature and is recorded in the audit log; the message comes fro
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from gridgis.api.bodies import read_json_body
 from gridgis.api.deps import RepositoryDep
+from gridgis.api.params import BBoxDep, CrsDep, DateTimeDep, GenerationDep, LimitDep, OffsetDep
+from gridgis.api.schemas.common import documented, request_body
+from gridgis.api.schemas.ogc import (
+    Collection,
+    Collections,
+    Conformance,
+    FeatureIn,
+    FeatureItems,
+    Landing,
+    MergePatch,
+    OgcFeature,
+)
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
 from gridgis.auth.tokens import Principal, require
 from gridgis.editing import ogc, service
@@ -33,17 +45,21 @@ from gridgis.editing.changes import Edit
 from gridgis.editing.geojson import (
     CRS84,
     ApiCRS,
+    ParsedFeature,
     etag,
     feature_json,
+    keep_unread,
     merge_patch,
     parse_crs_uri,
     parse_feature,
     parse_if_match,
+    summary_problems,
 )
+from gridgis.editing.snapping import snap_to_stored
 from gridgis.errors import (
     GridGISError,
+    InvalidParameterError,
     MalformedInputError,
-    PayloadTooLargeError,
     PreconditionFailedError,
     PreconditionRequiredError,
     ValidationError,
@@ -63,28 +79,6 @@ def _geojson(
     body: Any, status: int = 200, headers: dict[str, str] | None = None, media_type: str = ogc.GEOJSON
 ) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=media_type, headers=headers)
-
-
-async def read_json_body(request: Request, kinds: tuple[str, ...]) -> Any:
-    """The JSON body, refusing the wrong media type (415), oversize (413) and malformed JSON (400)."""
-    limit = request.app.state.settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the body has {declared} bytes; the limit is {limit}")
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype not in kinds:
-        from starlette.exceptions import HTTPException
-
-        raise HTTPException(415, f"send the body as {' or '.join(kinds)}, not {ctype or 'no content type'}")
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise PayloadTooLargeError(f"the body is over the limit of {limit} bytes")
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedInputError(f"the body is not valid UTF-8 JSON: {exc}") from None
 
 
 def audited(
@@ -133,19 +127,6 @@ def _layer(layer: str) -> str:
     return layer
 
 
-def _parse_datetime(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    if "/" in value:
-        raise ValidationError(
-            "datetime must be one instant (RFC 3339), e.g. 2026-01-01T00:00:00Z; intervals are not supported"
-        )
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(f"datetime {value!r} is not an RFC 3339 instant, e.g. 2026-01-01T00:00:00Z") from None
-
-
 def _filters(layer: str, params: Any) -> dict[str, Any]:
     spec = get_spec(layer)
     fields = {f.name: f for f in spec.fields}
@@ -168,34 +149,11 @@ def _filters(layer: str, params: Any) -> dict[str, Any]:
                     else value
                 )
             except ValueError:
-                raise ValidationError(f"filter {key}={value!r} is not a {f.type}") from None
+                raise InvalidParameterError(key, f"filter {key}={value!r} is not a {f.type}") from None
         else:
             allowed = ", ".join(["name", *(n for n, f in fields.items() if f.type != "json")])
-            raise ValidationError(f"unknown query parameter {key!r}; {layer} can be filtered by {allowed}")
+            raise InvalidParameterError(key, f"unknown query parameter {key!r}; {layer} can be filtered by {allowed}")
     return out
-
-
-def _bbox(value: str | None, crs: ApiCRS) -> tuple[float, float, float, float] | None:
-    if value is None:
-        return None
-    try:
-        parts = [float(v) for v in value.split(",")]
-    except ValueError:
-        raise ValidationError(f"bbox {value!r} must be four numbers: minx,miny,maxx,maxy") from None
-    if len(parts) == 6:
-        parts = [parts[0], parts[1], parts[3], parts[4]]
-    if len(parts) != 4:
-        raise ValidationError(f"bbox {value!r} must be four numbers: minx,miny,maxx,maxy")
-    if crs.latlon:
-        parts = [parts[1], parts[0], parts[3], parts[2]]
-    if crs.epsg == 3857:
-        import shapely
-
-        from gridgis.editing.geojson import from_api_crs
-
-        b = from_api_crs(shapely.box(*parts), crs).bounds
-        parts = list(b)
-    return (parts[0], parts[1], parts[2], parts[3])
 
 
 def city_bbox(repo: Any) -> list[float] | None:
@@ -205,45 +163,45 @@ def city_bbox(repo: Any) -> list[float] | None:
     return [round(float(v), 7) for v in streets.total_bounds]
 
 
-@router.get("/", summary="Landing page (OGC API – Features)")
+@router.get("/", summary="Landing page (OGC API – Features)", **documented(Landing))
 def landing(request: Request, reader: ReadPrincipal) -> JSONResponse:
     return JSONResponse(ogc.landing(base_url(request)))
 
 
-@router.get("/conformance", summary="Conformance classes")
+@router.get("/conformance", summary="Conformance classes", **documented(Conformance))
 def conformance(reader: ReadPrincipal) -> dict[str, list[str]]:
     return {"conformsTo": ogc.CONFORMANCE}
 
 
-@router.get("/collections", summary="The layers")
+@router.get("/collections", summary="The layers", **documented(Collections))
 def collections(request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     return ogc.collections(base_url(request), city_bbox(repository))
 
 
-@router.get("/collections/{layer}", summary="One layer")
+@router.get("/collections/{layer}", summary="One layer", **documented(Collection))
 def collection(layer: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     return ogc.collection(_layer(layer), base_url(request), city_bbox(repository))
 
 
 @router.head("/collections/{layer}/items", include_in_schema=False)
-@router.get("/collections/{layer}/items", summary="Features of a layer (GeoJSON, paged)")
+@router.get(
+    "/collections/{layer}/items",
+    summary="Features of a layer (GeoJSON, paged)",
+    **documented(FeatureItems, media_type=ogc.GEOJSON),
+)
 def items(
     layer: str,
     request: Request,
     repository: RepositoryDep,
     reader: ReadPrincipal,
-    limit: Annotated[int, Query(ge=1, le=ogc.MAX_LIMIT)] = ogc.DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    bbox: str | None = None,
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
-    datetime_: Annotated[str | None, Query(alias="datetime")] = None,
-    generation: int | None = None,
-    crs: str | None = None,
+    limit: LimitDep,
+    offset: OffsetDep,
+    box: BBoxDep,
+    at: DateTimeDep,
+    generation: GenerationDep,
+    out_crs: CrsDep,
 ) -> JSONResponse:
     _layer(layer)
-    out_crs = parse_crs_uri(crs)
-    box = _bbox(bbox, parse_crs_uri(bbox_crs))
-    at = _parse_datetime(datetime_)
     filters = _filters(layer, request.query_params)
     frame = repository.read_layer(
         layer, generation=generation, at=at, bbox=box, limit=limit, offset=offset, filters=filters or None
@@ -270,18 +228,21 @@ def items_options(layer: str) -> Response:
 
 
 @router.head("/collections/{layer}/items/{code}", include_in_schema=False)
-@router.get("/collections/{layer}/items/{code}", summary="One feature, with its ETag")
+@router.get(
+    "/collections/{layer}/items/{code}",
+    summary="One feature, with its ETag",
+    **documented(OgcFeature, media_type=ogc.GEOJSON),
+)
 def item(
     layer: str,
     code: str,
     request: Request,
     repository: RepositoryDep,
     reader: ReadPrincipal,
-    crs: str | None = None,
-    generation: int | None = None,
+    out_crs: CrsDep,
+    generation: GenerationDep,
 ) -> JSONResponse:
     _layer(layer)
-    out_crs = parse_crs_uri(crs)
     feat = repository.get_feature(layer, code, generation=generation)
     base = base_url(request)
     links = [
@@ -366,13 +327,22 @@ def _content_crs(request: Request) -> ApiCRS:
     return parse_crs_uri(request.headers.get("content-crs"))
 
 
-@router.post("/collections/{layer}/items", status_code=201, summary="Create a feature (planner)")
+@router.post(
+    "/collections/{layer}/items",
+    status_code=201,
+    summary="Create a feature (planner)",
+    **documented(OgcFeature, 201, ogc.GEOJSON),
+    openapi_extra=request_body(FeatureIn, ogc.GEOJSON, "application/json"),
+)
 async def create_item(
     layer: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> JSONResponse:
     _layer(layer)
     require(principal, "edit_boundaries", None, f"creating {layer}")  # 401/403 before the body is read
     body = await read_json_body(request, (ogc.GEOJSON, "application/json"))
+    named = body.get("properties") if isinstance(body, dict) else None
+    if isinstance(named, dict) and isinstance(named.get("code"), str):  # scope before the rest is interpreted
+        require(principal, "edit_boundaries", named["code"], f"creating {layer} {named['code']}")
     settings = request.app.state.settings
     parsed = parse_feature(layer, body, _content_crs(request), settings.max_geometry_vertices)
     if not parsed.code:
@@ -381,7 +351,9 @@ async def create_item(
 
     def work() -> Any:
         require(principal, "edit_boundaries", code, f"creating {layer} {code}")
-        edit = Edit(layer, "insert", code, parsed.properties, parsed.geometry)
+        _refuse_summaries(layer, parsed, parsed.properties, {})
+        geometry = snap_to_stored(repository, layer, None, parsed.geometry, settings.edit_snap_tolerance_m)
+        edit = Edit(layer, "insert", code, parsed.properties, geometry)
         return service.commit(repository, [edit], _author(principal), write_message(request, f"create {layer} {code}"))
 
     await run_in_threadpool(audited, request, audit, principal, "create", layer, [code], work)
@@ -397,6 +369,25 @@ def _example(layer: str) -> str:
     return {"grids": "110105001001004", "compounds": "110105001001Q008"}.get(layer, "see /collections")
 
 
+def _edited_version(
+    repository: Any, layer: str, code: str, version: int | None, current: dict[str, Any]
+) -> dict[str, Any]:
+    """The fields of the version a client edited (its ``version`` property), the current one when
+    it sent none or that version is unknown: what a field the client could not read still holds."""
+    if version is None or version == current["version"]:
+        return current
+    for entry in repository.feature_history(layer, code):
+        if entry["version"] == version:
+            return {"name": entry["name"], **(entry.get("properties") or {})}
+    return current
+
+
+def _refuse_summaries(layer: str, parsed: ParsedFeature, props: dict[str, Any], edited: dict[str, Any]) -> None:
+    problems = summary_problems(layer, parsed.summaries, props, edited)
+    if problems:
+        raise ValidationError(f"{layer}: {problems[0].message}; nothing was stored", problems)
+
+
 def _full_properties(layer: str, props: dict[str, Any]) -> dict[str, Any]:
     spec = get_spec(layer)
     out = {"name": props.get("name")}
@@ -405,7 +396,12 @@ def _full_properties(layer: str, props: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@router.put("/collections/{layer}/items/{code}", summary="Replace a feature (planner; needs its version)")
+@router.put(
+    "/collections/{layer}/items/{code}",
+    summary="Replace a feature (planner; needs its version)",
+    **documented(OgcFeature, media_type=ogc.GEOJSON),
+    openapi_extra=request_body(FeatureIn, ogc.GEOJSON, "application/json"),
+)
 async def replace_item(
     layer: str, code: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> JSONResponse:
@@ -422,7 +418,10 @@ async def replace_item(
                 "change (create the new feature and delete the old one)"
             )
         current = repository.get_feature(layer, code)
-        props, geometry = _full_properties(layer, parsed.properties), parsed.geometry
+        edited = _edited_version(repository, layer, code, parsed.version, current)
+        props = keep_unread(layer, _full_properties(layer, parsed.properties), edited)
+        _refuse_summaries(layer, parsed, props, edited)
+        geometry = snap_to_stored(repository, layer, code, parsed.geometry, settings.edit_snap_tolerance_m)
         rebased = _rebase_own(request, repository, layer, code, parsed.version, current, principal, props, geometry)
         if rebased is not None:
             props, geometry, version = rebased
@@ -435,7 +434,12 @@ async def replace_item(
     return await run_in_threadpool(_written, request, repository, layer, code, 200)
 
 
-@router.patch("/collections/{layer}/items/{code}", summary="Update a feature with a JSON merge-patch")
+@router.patch(
+    "/collections/{layer}/items/{code}",
+    summary="Update a feature with a JSON merge-patch",
+    **documented(OgcFeature, media_type=ogc.GEOJSON),
+    openapi_extra=request_body(MergePatch, "application/merge-patch+json", "application/json"),
+)
 async def patch_item(
     layer: str, code: str, request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> JSONResponse:
@@ -447,7 +451,8 @@ async def patch_item(
     def work() -> Any:
         require(principal, "edit_boundaries", code, f"changing {layer} {code}")
         current = repository.get_feature(layer, code)
-        patch_props = patch.get("properties") if isinstance(patch.get("properties"), dict) else {}
+        given = patch.get("properties")
+        patch_props: dict[str, Any] = given if isinstance(given, dict) else {}
         body_version = patch_props.get("version")
         if body_version is not None and not isinstance(body_version, int):
             raise ValidationError(f"version {body_version!r} is not an integer")
@@ -459,10 +464,16 @@ async def patch_item(
             merged["geometry"] = patch["geometry"]
             crs = _content_crs(request)
         merged.setdefault("properties", {})["version"] = version
-        parsed = parse_feature(layer, merged, crs, request.app.state.settings.max_geometry_vertices)
+        settings = request.app.state.settings
+        parsed = parse_feature(layer, merged, crs, settings.max_geometry_vertices)
         if parsed.code and parsed.code != code:
             raise ValidationError(f"the code of {layer} {code} cannot change")
-        edit = Edit(layer, "update", code, _full_properties(layer, parsed.properties), parsed.geometry, version)
+        props = _full_properties(layer, parsed.properties)
+        _refuse_summaries(layer, parsed, props, current)
+        geometry = parsed.geometry
+        if "geometry" in patch:
+            geometry = snap_to_stored(repository, layer, code, geometry, settings.edit_snap_tolerance_m)
+        edit = Edit(layer, "update", code, props, geometry, version)
         return service.commit(repository, [edit], _author(principal), write_message(request, f"update {layer} {code}"))
 
     await run_in_threadpool(audited, request, audit, principal, "update", layer, [code], work)

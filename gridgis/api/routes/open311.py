@@ -13,22 +13,35 @@ is open (as for a city's public reporting form).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from gridgis.api.routes.tickets import get_ticket_store
+from gridgis.api.bodies import read_body
+from gridgis.api.errors import UNAVAILABLE_DETAIL
+from gridgis.api.routes.tickets import audit_hook, get_ticket_store
+from gridgis.api.schemas.common import documented, request_body
+from gridgis.api.schemas.open311 import (
+    OPEN311_ERRORS,
+    Discovery,
+    ServiceDefinition,
+    ServiceRequestIn,
+    ServiceRequests,
+    Services,
+)
+from gridgis.auth.deps import AuditDep, CurrentPrincipal
 from gridgis.errors import AuthError, ForbiddenError, GridGISError, MalformedInputError, NotFoundError, ValidationError
 from gridgis.tickets import open311 as o311
 
 router = APIRouter(prefix="/open311", tags=["open311"])
+#: Open311 answers errors in GeoReport v2 form, not problem+json (app.py documents these instead)
+ERROR_RESPONSES = OPEN311_ERRORS
 
 XML_TYPE = "text/xml; charset=utf-8"
 MAX_RESULTS = 1000
-DEFAULT_WINDOW = timedelta(days=90)
 
 
 def _status_of(err: GridGISError) -> int:
@@ -59,11 +72,23 @@ def _guard(fmt: str, work: Callable[[], Response]) -> Response:
     try:
         return work()
     except GridGISError as err:
+        if err.status == 503:  # a database fault: say nothing about where or why (gridgis.api.errors)
+            return _error(fmt, 503, UNAVAILABLE_DETAIL)
         details = [str(p.message) for p in err.problems] or [err.message]
         return _error(fmt, _status_of(err), *details)
 
 
-@router.get("/discovery.json")
+@router.get(
+    "/discovery.xml",
+    response_class=Response,
+    responses={200: {"description": "the discovery document", "content": {"text/xml": {"schema": {"type": "string"}}}}},
+)
+def discovery_xml(request: Request) -> Response:
+    """The discovery document in XML."""
+    return Response(o311.discovery_xml(discovery(request)), media_type="text/xml; charset=utf-8")
+
+
+@router.get("/discovery.json", **documented(Discovery))
 def discovery(request: Request) -> dict[str, Any]:
     """The GeoReport v2 discovery document pointing at this server's endpoint."""
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
@@ -83,13 +108,13 @@ def discovery(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/v2/services.{fmt}")
+@router.get("/v2/services.{fmt}", **documented(Services))
 def list_services(fmt: str, request: Request) -> Response:
     store = get_ticket_store(request)
     return _guard(fmt, lambda: _respond(fmt, o311.services(store.catalogue), o311.services_xml))
 
 
-@router.get("/v2/services/{code}.{fmt}")
+@router.get("/v2/services/{code}.{fmt}", **documented(ServiceDefinition))
 def service_definition(code: str, fmt: str, request: Request) -> Response:
     store = get_ticket_store(request)
 
@@ -103,7 +128,7 @@ def service_definition(code: str, fmt: str, request: Request) -> Response:
 
 async def _form(request: Request) -> dict[str, str]:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
+    body = await read_body(request)
     form = dict(parse_qsl(request.url.query, keep_blank_values=True))
     if body:
         if ctype not in ("application/x-www-form-urlencoded", ""):
@@ -125,9 +150,17 @@ def _check_key(request: Request, form: dict[str, str]) -> None:
         raise ForbiddenError("Invalid api_key received -- can't proceed with create_request")
 
 
-@router.post("/v2/requests.{fmt}")
-async def post_request(fmt: str, request: Request) -> Response:
-    """Create a service request (a ticket) from a form; answers its id at once."""
+@router.post(
+    "/v2/requests.{fmt}",
+    **documented(ServiceRequests),
+    openapi_extra=request_body(ServiceRequestIn, "application/x-www-form-urlencoded", "multipart/form-data"),
+)
+async def post_request(fmt: str, request: Request, principal: CurrentPrincipal, audit: AuditDep) -> Response:
+    """Create a service request (a ticket) from a form; answers its id at once.
+
+    Recorded and audited under the token's holder when a token is sent, else as ``anonymous``
+    with its channel; the names and contacts in the form stay private to the ticket.
+    """
     store = get_ticket_store(request)
     try:
         form = await _form(request)
@@ -139,7 +172,14 @@ async def post_request(fmt: str, request: Request) -> Response:
         args = o311.parse_post(form, store.catalogue)
         lon, lat = args.pop("lon"), args.pop("lat")
         try:
-            ticket = store.create(lon, lat, actor=args.get("reporter") or "open311", **args)
+            who = principal if principal is not None else "anonymous"
+            ticket = store.create(
+                lon,
+                lat,
+                actor=principal.name if principal is not None else "anonymous",
+                audit=audit_hook(request, audit, who, 200),
+                **args,
+            )
         except NotFoundError as err:  # an address that matches nothing is a bad request, not a missing resource
             raise ValidationError(err.message) from None
         return _respond(
@@ -156,7 +196,7 @@ def _date(params: dict[str, str], key: str) -> datetime | None:
     if not raw:
         return None
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(raw)
     except ValueError:
         raise ValidationError(f"{key} {raw!r} is not a W3C date-time such as 2026-10-01T00:00:00+08:00") from None
     if value.tzinfo is None:
@@ -168,7 +208,7 @@ def _csv(params: dict[str, str], key: str) -> list[str]:
     return [v.strip() for v in (params.get(key) or "").split(",") if v.strip()]
 
 
-@router.get("/v2/requests.{fmt}")
+@router.get("/v2/requests.{fmt}", **documented(ServiceRequests))
 def list_requests(fmt: str, request: Request) -> Response:
     """Service requests; filters service_request_id, service_code, start_date, end_date, status."""
     store = get_ticket_store(request)
@@ -187,8 +227,8 @@ def list_requests(fmt: str, request: Request) -> Response:
         for s in _csv(params, "status"):
             statuses += o311.statuses_for(s)
         start, end = _date(params, "start_date"), _date(params, "end_date")
-        if not ids and start is None and end is None:
-            start = datetime.now(UTC) - DEFAULT_WINDOW  # the spec's default: the last 90 days
+        if not ids or start is not None or end is not None:  # the spec's defaults and 90-day limit
+            start, end = o311.request_window(start, end, datetime.now(UTC))
         tickets = store.list(
             ids=[int(i) for i in ids] if ids else None,
             status=statuses or None,
@@ -197,8 +237,8 @@ def list_requests(fmt: str, request: Request) -> Response:
             until=end,
             limit=MAX_RESULTS,
         )
-        extras = store.extras([t.id for t in tickets])
-        found = [o311.service_request(t, store.catalogue, extras.get(t.id)) for t in tickets]
+        extras = store.extras([t.id for t in tickets if t.id is not None])
+        found = [o311.service_request(t, store.catalogue, extras.get(t.id or 0)) for t in tickets]
         return _respond(fmt, found, o311.requests_xml)
 
     return _guard(fmt, work)
@@ -214,12 +254,13 @@ def _one(fmt: str, request: Request, request_id: str) -> Response:
             ticket = store.get(int(request_id))
         except NotFoundError:
             raise NotFoundError(f"Service request not found with id or token {request_id}") from None
-        return _respond(fmt, [o311.service_request(ticket, store.catalogue, store.extra(ticket.id))], o311.requests_xml)
+        extra = store.extra(int(request_id))
+        return _respond(fmt, [o311.service_request(ticket, store.catalogue, extra)], o311.requests_xml)
 
     return _guard(fmt, work)
 
 
-@router.get("/v2/requests/{request_id}.{fmt}")
+@router.get("/v2/requests/{request_id}.{fmt}", **documented(ServiceRequests))
 def get_request(request_id: str, fmt: str, request: Request) -> Response:
     return _one(fmt, request, request_id)
 
@@ -230,7 +271,7 @@ def get_request_singular(request_id: str, fmt: str, request: Request) -> Respons
     return _one(fmt, request, request_id)
 
 
-@router.get("/v2/tokens/{token}.{fmt}")
+@router.get("/v2/tokens/{token}.{fmt}", **documented(ServiceRequests))
 def token(token: str, fmt: str, request: Request) -> Response:
     """Tokens are the request ids (requests get their id at once)."""
     store = get_ticket_store(request)

@@ -19,6 +19,11 @@ from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.responses import Response
 
 from gridgis.api.deps import SettingsDep
+from gridgis.api.schemas.common import documented, request_body
+from gridgis.api.schemas.routing import RouteBatchIn, RouteBatchOut, RouteOut
+from gridgis.auth.deps import CurrentPrincipal
+from gridgis.auth.privacy import without_contacts
+from gridgis.auth.tokens import sees_personal_data
 from gridgis.errors import MalformedInputError, PayloadTooLargeError, ValidationError
 from gridgis.routing.service import RoutingService
 
@@ -54,9 +59,14 @@ def _service(request: Request) -> RoutingService:
     return service
 
 
-@router.get("/route", summary="Route a point (or an address) to its micro-grid, grid, community, street and workers")
+@router.get(
+    "/route",
+    summary="Route a point (or an address) to its micro-grid, grid, community, street and workers",
+    **documented(RouteOut),
+)
 def route_point(
     request: Request,
+    principal: CurrentPrincipal,
     lon: Annotated[float | None, Query(description="longitude or x in `crs`")] = None,
     lat: Annotated[float | None, Query(description="latitude or y in `crs`")] = None,
     crs: Annotated[str, Query(description=CRS_HELP)] = "wgs84",
@@ -70,10 +80,23 @@ def route_point(
     if lon is None or lat is None:
         if match is None:
             raise ValidationError("give lon and lat (with crs), or an address")
+        if not match.routable:  # tied candidates: answer with them and no route rather than guess the first
+            levels = ("micro_grid", "grid", "community", "street", "compound", "building")
+            return {
+                **dict.fromkeys(levels),
+                "point": None,
+                "input": {"lon": lon, "lat": lat, "crs": crs},
+                "address": match.to_dict(),
+                "reason": match.notes[-1],
+            }
         result = service.route(match.lon, match.lat, "wgs84", at=at)
     else:
         result = service.route(lon, lat, crs, at=at)
     body = result.to_dict()
+    for level in ("micro_grid", "grid"):  # workers' phones: the worker in scope, planners in scope, admins
+        area = body.get(level)
+        if area and "workers" in area and not sees_personal_data(principal, "worker_contacts", area["code"]):
+            area["workers"] = without_contacts(area["workers"])
     body["input"] = {"lon": lon, "lat": lat, "crs": crs}
     if match is not None:
         body["address"] = match.to_dict()
@@ -89,8 +112,10 @@ def _points(body: Any) -> tuple[list[Any], list[Any] | None]:
         pts = []
         for f in feats:
             geom = f.get("geometry") if isinstance(f, dict) else None
-            ok = isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(geom.get("coordinates"), list)
-            pts.append(geom["coordinates"][:2] if ok else [None, None])
+            if isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(geom.get("coordinates"), list):
+                pts.append(geom["coordinates"][:2])
+            else:
+                pts.append([None, None])
         return pts, feats
     if isinstance(body, dict) and isinstance(body.get("points"), list):
         return body["points"], None
@@ -140,7 +165,12 @@ def _finite(value: Any) -> Any:
     return value
 
 
-@router.post("/route", summary="Route a batch of points (JSON list or GeoJSON FeatureCollection)")
+@router.post(
+    "/route",
+    summary="Route a batch of points (JSON list or GeoJSON FeatureCollection)",
+    **documented(RouteBatchOut),
+    openapi_extra=request_body(RouteBatchIn, "application/json"),
+)
 def route_batch(
     request: Request,
     settings: SettingsDep,

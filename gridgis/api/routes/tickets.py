@@ -15,10 +15,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridgis.auth.deps import CurrentPrincipal
-from gridgis.auth.tokens import Principal, require
-from gridgis.errors import ValidationError
-from gridgis.tickets.store import TicketStore
+from gridgis.api.params import RowId
+from gridgis.api.schemas.common import documented
+from gridgis.api.schemas.tickets import Escalations, Matters, TicketList, TicketOut, TicketStats
+from gridgis.auth.deps import AuditDep, CurrentPrincipal
+from gridgis.auth.store import AuditLog
+from gridgis.auth.tokens import Principal, require, sees_personal_data
+from gridgis.errors import ForbiddenError, ValidationError
+from gridgis.tickets.loop import Ticket
+from gridgis.tickets.store import AuditHook, Authorize, TicketStore, scope_code
 from gridgis.tickets.views import event_dict, ticket_dict
 
 router = APIRouter(tags=["tickets"])
@@ -61,16 +66,81 @@ def _reporter(principal: CurrentPrincipal) -> Principal:
 
 
 def _handler(principal: CurrentPrincipal) -> Principal:
-    """Handling tickets needs a worker or admin token; the ticket's grid must be in its scope."""
+    """Handling tickets needs a worker or admin token (a planner may only merge across matters);
+    checked before the body is read. The ticket's grid must then be in the token's scope."""
+    if principal is not None and principal.can("merge_across_matters"):
+        return principal
     return require(principal, "handle_tickets", None, "handling tickets")
+
+
+def in_scope(principal: Principal, ticket: Ticket) -> bool:
+    """The scope rule of tickets: the token's scope covers the ticket's grid (:func:`scope_code`);
+    a reporter token without scope codes (a city-wide hotline) reports everywhere."""
+    if principal.role == "reporter" and not principal.scopes:
+        return True
+    return principal.covers(scope_code(ticket))
+
+
+def _authorize(principal: Principal, what: str) -> Authorize:
+    """An ``authorize`` for the ticket store: 403 naming the ticket's code when it is out of scope."""
+
+    def check(ticket: Ticket) -> None:
+        if not in_scope(principal, ticket):
+            where = scope_code(ticket) or "an unrouted place"
+            name = f"ticket {ticket.id}" if ticket.id is not None else "the reported place"
+            scopes = ", ".join(principal.scopes) or "none"
+            raise ForbiddenError(
+                f"{what}: {name} ({where}) is outside the scope of {principal.name} ({scopes}); "
+                "ask an admin for a token that covers it"
+            )
+
+    return check
+
+
+def audit_hook(request: Request, audit: AuditLog, who: Principal | str, status: int = 200) -> AuditHook:
+    """The audit entry of a ticket write by ``who`` (a principal, or ``anonymous``) in its transaction."""
+
+    def write(conn: Any, action: str, codes: list[str], message: str) -> None:
+        codes = [c for c in codes if c]
+        audit.record(
+            who, request.method, request.url.path, action, status, "tickets", codes, message=message, conn=conn
+        )
+
+    return write
+
+
+def _people(principal: Principal | None, ticket: Ticket) -> bool:
+    return sees_personal_data(principal, "people_in_tickets", scope_code(ticket))
 
 
 ReporterDep = Annotated[Principal, Depends(_reporter)]
 HandlerDep = Annotated[Principal, Depends(_handler)]
 
 
+def _ticket_handler(ticket_id: int, request: Request, principal: HandlerDep) -> Principal:
+    """The handler of the ticket named in the path: role, then scope (403), before the body is read."""
+    ticket = get_ticket_store(request).get(ticket_id)
+    _authorize(principal, f"handling ticket {ticket_id}")(ticket)
+    return principal
+
+
+TicketHandlerDep = Annotated[Principal, Depends(_ticket_handler)]
+
+
 def setup(app: Any) -> None:
     """Automatic escalation in the service when ``ticket_escalation_interval_s`` (setting) is > 0."""
+    from gridgis.tickets.calendar import parse_hours
+    from gridgis.tickets.catalogue import load_catalogue
+
+    # a bad catalogue or working-hours setting stops the service at start, listing every problem,
+    # instead of a healthy service whose every ticket call answers 422
+    if getattr(app.state.settings, "ticket_catalogue", None):
+        load_catalogue(app.state.settings.ticket_catalogue)
+    if getattr(app.state.settings, "working_hours", None):
+        try:
+            parse_hours(app.state.settings.working_hours)
+        except ValueError as exc:
+            raise ValidationError(f"GRIDGIS_WORKING_HOURS: {exc}") from None
     every = float(getattr(app.state.settings, "ticket_escalation_interval_s", 0) or 0)
     if every <= 0:
         return
@@ -138,7 +208,12 @@ class TransitionIn(BaseModel):
         "reopen",
         "merge",
     ]
-    actor: str = Field(min_length=1, max_length=200)
+    actor: str | None = Field(
+        None,
+        max_length=200,
+        description="not the actor (that is always the token's holder): a name acted for, kept as on_behalf_of",
+    )
+    allow_other_matter: bool = Field(False, description="merge into a master of another matter (planner/admin)")
     note: str = Field("", max_length=5000)
     at: datetime | None = None
     rating: int | None = None
@@ -160,7 +235,7 @@ def _version_from(if_match: str | None) -> int | None:
         raise ValidationError(f'If-Match {if_match!r} is not a ticket version such as "3"') from None
 
 
-@router.get("/matters")
+@router.get("/matters", **documented(Matters))
 def list_matters(store: StoreDep) -> dict[str, Any]:
     """The matter catalogue (吹哨报到事项清单): domains and items with departments, tiers and deadlines."""
     cat = store.catalogue
@@ -172,22 +247,37 @@ def list_matters(store: StoreDep) -> dict[str, Any]:
     }
 
 
-@router.post("/tickets", status_code=201)
-def create_ticket(body: TicketIn, store: StoreDep, response: Response, principal: ReporterDep) -> dict[str, Any]:
-    """Report a problem: routed, given a matter, department, level and deadlines, and stored."""
+@router.post("/tickets", status_code=201, **documented(TicketOut, 201))
+def create_ticket(
+    body: TicketIn, store: StoreDep, request: Request, response: Response, principal: ReporterDep, audit: AuditDep
+) -> dict[str, Any]:
+    """Report a problem: routed, given a matter, department, level and deadlines, and stored.
+
+    Recorded under the token's holder; the routed place must be in its scope (403, nothing stored).
+    """
     data = body.model_dump(exclude={"duplicate_radius_m", "lon", "lat"})
-    ticket = store.create(body.lon, body.lat, actor=body.reporter or principal.name, **data)
+    ticket = store.create(
+        body.lon,
+        body.lat,
+        actor=principal.name,
+        authorize=_authorize(principal, "reporting a ticket"),
+        audit=audit_hook(request, audit, principal, 201),
+        **data,
+    )
     dups = store.find_duplicates(
         ticket.lon, ticket.lat, ticket.matter_code, radius_m=body.duplicate_radius_m, exclude_id=ticket.id
     )
     response.headers["Location"] = f"/tickets/{ticket.id}"
     response.headers["ETag"] = f'"{ticket.version}"'
-    out = ticket_dict(ticket, store.catalogue)
+    out = ticket_dict(ticket, store.catalogue, people=_people(principal, ticket))
     out["duplicates"] = [{"id": t.id, "status": t.status, "distance_m": d} for t, d in dups]
     return out
 
 
-@router.get("/tickets/stats")
+@router.get(
+    "/tickets/stats",
+    **documented(TicketStats),
+)
 def ticket_stats(
     store: StoreDep,
     month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
@@ -212,16 +302,19 @@ def ticket_stats(
     return Response(frame.to_json(na="null", drop_id=True, ensure_ascii=False), media_type="application/geo+json")
 
 
-@router.post("/tickets/escalations")
-def escalate_now(store: StoreDep, principal: HandlerDep, actor: str = "system") -> dict[str, Any]:
-    """Escalate every overdue ticket one level now (idempotent)."""
-    done = store.escalate_overdue(actor=actor)
+@router.post("/tickets/escalations", **documented(Escalations))
+def escalate_now(store: StoreDep, request: Request, principal: HandlerDep, audit: AuditDep) -> dict[str, Any]:
+    """Escalate every overdue ticket in the caller's scope one level now (idempotent), as the caller."""
+    require(principal, "handle_tickets", None, "escalating tickets")
+    covers = None if principal.role == "admin" else principal.covers
+    done = store.escalate_overdue(actor=principal.name, covers=covers, audit=audit_hook(request, audit, principal))
     return {"escalated": len(done), "tickets": done}
 
 
-@router.get("/tickets")
+@router.get("/tickets", **documented(TicketList))
 def list_tickets(
     store: StoreDep,
+    principal: CurrentPrincipal,
     grid: str | None = None,
     status: str | None = None,
     matter: str | None = None,
@@ -235,41 +328,61 @@ def list_tickets(
         "count": len(items),
         "limit": limit,
         "offset": offset,
-        "tickets": [ticket_dict(t, store.catalogue) for t in items],
+        "tickets": [ticket_dict(t, store.catalogue, people=_people(principal, t)) for t in items],
     }
 
 
-@router.get("/tickets/{ticket_id}")
-def get_ticket(ticket_id: int, store: StoreDep, response: Response) -> dict[str, Any]:
-    """One ticket with its full history (who, when, note, from, to)."""
+@router.get("/tickets/{ticket_id}", **documented(TicketOut))
+def get_ticket(ticket_id: RowId, store: StoreDep, response: Response, principal: CurrentPrincipal) -> dict[str, Any]:
+    """One ticket with its full history (who, when, note, from, to); who and the notes only for the
+    worker in scope and admins."""
     ticket = store.get(ticket_id)
     response.headers["ETag"] = f'"{ticket.version}"'
-    out = ticket_dict(ticket, store.catalogue)
-    out["events"] = [event_dict(e) for e in store.events(ticket_id)]
+    people = _people(principal, ticket)
+    out = ticket_dict(ticket, store.catalogue, people=people)
+    out["events"] = [event_dict(e, people=people) for e in store.events(ticket_id)]
     return out
 
 
-@router.post("/tickets/{ticket_id}/transitions")
+@router.post("/tickets/{ticket_id}/transitions", **documented(TicketOut))
 def transition(
-    ticket_id: int,
+    ticket_id: RowId,
     body: TransitionIn,
     store: StoreDep,
+    request: Request,
     response: Response,
-    principal: HandlerDep,
+    principal: TicketHandlerDep,
+    audit: AuditDep,
     if_match: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
-    """Move a ticket along the loop; 409 with both states when the loop does not allow it."""
-    current = store.get(ticket_id)
-    require(
-        principal,
-        "handle_tickets",
-        current.grid_code or current.community_code or current.street_code,
-        f"handling ticket {ticket_id}",
+    """Move a ticket along the loop; 409 with both states when the loop does not allow it.
+
+    Recorded under the token's holder (``actor`` in the body is only kept as ``on_behalf_of``);
+    the ticket (and a merge's master) must be in the token's scope.
+    """
+    merging_across = body.action == "merge" and body.allow_other_matter
+    if body.allow_other_matter and not merging_across:
+        raise ValidationError("allow_other_matter applies to merge only")
+    if merging_across:
+        require(principal, "merge_across_matters", None, "merging tickets of different matters")
+    else:
+        require(principal, "handle_tickets", None, f"{body.action} of ticket {ticket_id}")
+    params = body.model_dump(
+        exclude={"action", "actor", "note", "at", "expected_version", "allow_other_matter"}, exclude_none=True
     )
-    params = body.model_dump(exclude={"action", "actor", "note", "at", "expected_version"}, exclude_none=True)
     expected = body.expected_version if body.expected_version is not None else _version_from(if_match)
     ticket = store.transition(
-        ticket_id, body.action, actor=body.actor, note=body.note, at=body.at, expected_version=expected, **params
+        ticket_id,
+        body.action,
+        actor=principal.name,
+        note=body.note,
+        at=body.at,
+        expected_version=expected,
+        authorize=_authorize(principal, f"{body.action} of ticket {ticket_id}"),
+        audit=audit_hook(request, audit, principal),
+        on_behalf_of=body.actor,
+        allow_other_matter=merging_across,
+        **params,
     )
     response.headers["ETag"] = f'"{ticket.version}"'
-    return ticket_dict(ticket, store.catalogue)
+    return ticket_dict(ticket, store.catalogue, people=_people(principal, ticket))

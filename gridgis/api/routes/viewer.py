@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import gzip
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, FastAPI, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gridgis.api.deps import RepositoryDep, SettingsDep
+from gridgis.api.schemas.common import FeatureCollection, documented, request_body
+from gridgis.api.schemas.viewer import (
+    Impact,
+    ImpactIn,
+    Located,
+    ProposalIn,
+    Related,
+    SearchHits,
+    ThematicView,
+    Tile,
+    ViewerMeta,
+    WhoAmI,
+)
 from gridgis.auth.deps import CurrentPrincipal, ReadPrincipal
 from gridgis.errors import AuthError, NotFoundError, ValidationError
 from gridgis.maps import assets
@@ -102,18 +115,31 @@ def setup(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=assets.STATIC_DIR), name="static")
 
 
-@router.get("/map", response_class=HTMLResponse, summary="The web viewer (Leaflet, self-hosted assets)")
+@router.get(
+    "/map",
+    response_class=HTMLResponse,
+    summary="The web viewer (Leaflet, self-hosted assets)",
+    responses={200: {"description": "the viewer page", "content": {"text/html": {"schema": {"type": "string"}}}}},
+)
 def map_page() -> HTMLResponse:
     return HTMLResponse((assets.STATIC_DIR / "viewer.html").read_text(encoding="utf-8"))
 
 
-@router.get("/viewer/meta", summary="What the viewer starts from: bounds, generation, layers and counts")
+@router.get(
+    "/viewer/meta",
+    summary="What the viewer starts from: bounds, generation, layers and counts",
+    **documented(ViewerMeta),
+)
 def viewer_meta(request: Request, repository: RepositoryDep, settings: SettingsDep) -> dict:
     service.warm_in_background(repository, _cache(request))
     return service.meta(repository, settings.tile_source, settings.tianditu_key)
 
 
-@router.get("/tiles/{layer}/{z}/{x}/{y}.geojson", summary="A GeoJSON tile, simplified for its zoom level")
+@router.get(
+    "/tiles/{layer}/{z}/{x}/{y}.geojson",
+    summary="A GeoJSON tile, simplified for its zoom level",
+    **documented(Tile, media_type="application/geo+json"),
+)
 def geojson_tile(
     request: Request,
     repository: RepositoryDep,
@@ -125,7 +151,7 @@ def geojson_tile(
         int | None,
         Query(ge=0, le=MAX_ZOOM, description="display zoom to simplify for (default z; z+2 makes a 1,024-px tile)"),
     ] = None,
-    crs: Annotated[str, Query(pattern="^(wgs84|gcj02)$", description="gcj02 lines up with AMap tiles")] = "wgs84",
+    crs: Annotated[Literal["wgs84", "gcj02"], Query(description="gcj02 lines up with AMap tiles")] = "wgs84",
 ) -> Response:
     text, count, gen = service.tile(repository, _cache(request), layer, z, x, y, zoom, crs)
     etag = f'"g{gen}-{layer}-{z}-{x}-{y}-{zoom if zoom is not None else z}-{crs}"'
@@ -140,24 +166,36 @@ def geojson_tile(
     return Response(body, media_type="application/geo+json", headers=headers)
 
 
-@router.get("/viewer/related/grids/{code}", summary="The compounds and stations of a grid (for click-through)")
+@router.get(
+    "/viewer/related/grids/{code}",
+    summary="The compounds and stations of a grid (for click-through)",
+    **documented(Related),
+)
 def grid_related(repository: RepositoryDep, code: str) -> dict:
     return service.related(repository, code)
 
 
-@router.get("/viewer/locate/{code}", summary="Layer and bounding box of the feature with this code")
+@router.get(
+    "/viewer/locate/{code}",
+    summary="Layer and bounding box of the feature with this code",
+    **documented(Located),
+)
 def locate(request: Request, repository: RepositoryDep, code: str) -> dict:
     return service.locate(repository, _cache(request), code)
 
 
-@router.get("/viewer/search", summary="Features whose name or code contains q")
+@router.get("/viewer/search", summary="Features whose name or code contains q", **documented(SearchHits))
 def search(
     request: Request, repository: RepositoryDep, q: Annotated[str, Query(min_length=1, max_length=100)]
 ) -> JSONResponse:
     return JSONResponse(service.search(repository, _cache(request), q))
 
 
-@router.get("/viewer/whoami", summary="Who the token belongs to and whether it may edit (the editor's sign-in)")
+@router.get(
+    "/viewer/whoami",
+    summary="Who the token belongs to and whether it may edit (the editor's sign-in)",
+    **documented(WhoAmI),
+)
 def whoami(principal: CurrentPrincipal) -> dict:
     if principal is None:
         raise AuthError("sign in: send the token as 'Authorization: Bearer <token>'")
@@ -169,12 +207,22 @@ def whoami(principal: CurrentPrincipal) -> dict:
     }
 
 
-@router.post("/viewer/impact", summary="Cut compounds and grids out of the household range after a dry run's changes")
+@router.post(
+    "/viewer/impact",
+    summary="Cut compounds and grids out of the household range after a dry run's changes",
+    **documented(Impact),
+    openapi_extra=request_body(ImpactIn),
+)
 def impact(body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal) -> dict:
     return service.impact(repository, body)
 
 
-@router.post("/viewer/proposal/{community}", summary="A community's grids with the accepted changes of its proposal")
+@router.post(
+    "/viewer/proposal/{community}",
+    summary="A community's grids with the accepted changes of its proposal",
+    **documented(FeatureCollection),
+    openapi_extra=request_body(ProposalIn),
+)
 def compose_proposal(
     community: str, body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal
 ) -> dict:
@@ -184,7 +232,11 @@ def compose_proposal(
     return service.compose_proposal(repository, community, accepted)
 
 
-@router.get("/viewer/views/{name}", summary="A thematic view as layers: alignment, heat (tickets) or coverage")
+@router.get(
+    "/viewer/views/{name}",
+    summary="A thematic view as layers: alignment, heat (tickets) or coverage",
+    **documented(ThematicView),
+)
 def thematic_view(
     name: Annotated[str, Path(pattern="^(alignment|heat|coverage)$")],
     repository: RepositoryDep,

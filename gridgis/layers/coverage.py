@@ -1,0 +1,290 @@
+"""The one coverage rule: children tile their parent exactly, edge to edge.
+
+Grids tile their community, communities their street, micro-grids their grid. Every path that
+judges a coverage calls :func:`check_coverage` — ``gridgis check`` (:func:`gridgis.layers.hierarchy.check_city`),
+alignment (:func:`gridgis.alignment.validate.validate_coverage`) and the commit check of every edit
+(:func:`gridgis.editing.validate.validate_edits`) — so they cannot disagree. The rule:
+
+- **edges match** — GEOS coverage validity (:func:`shapely.coverage_is_valid`, gap width 0) of the
+  children *as stored* (EPSG:4326): no overlap and no edge that differs from its neighbour's, down to
+  the last vertex (a 0.2 mm spike is an invalid edge);
+- **no gap, no overlap, nothing outside** — parts of the parent covered by no child, parts covered by
+  two, parts of a child outside the parent, each reported from :data:`MIN_AREA_M2` up (metric CRS);
+- **same area** — the union of the children differs from the parent by at most
+  :data:`TOLERANCE_M2` (symmetric difference, metric CRS).
+
+A child reaching out of its parent is judged by :func:`outside_parent` (also one rule: further than
+:data:`OUTSIDE_TOLERANCE_M` metres out).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyproj
+import shapely
+
+from gridgis.crs import STORAGE_CRS
+
+#: gap, overlap and outside parts from this area (m²) up are reported; smaller ones are rounding noise
+MIN_AREA_M2 = 0.5
+#: the union of the children may differ from the parent by this much (m², symmetric difference)
+TOLERANCE_M2 = 1.0
+#: a child may reach this far (m) out of its parent before it is reported
+OUTSIDE_TOLERANCE_M = 1.0
+
+_LOCK = threading.Lock()
+_TRANSFORMERS: dict[tuple[str, str], pyproj.Transformer] = {}
+
+
+def _transformer(src: str, dst: str) -> pyproj.Transformer:
+    with _LOCK:
+        tr = _TRANSFORMERS.get((src, dst))
+        if tr is None:
+            tr = _TRANSFORMERS[(src, dst)] = pyproj.Transformer.from_crs(src, dst, always_xy=True)
+        return tr
+
+
+def project(geoms: Any, src: str, dst: str) -> Any:
+    """``geoms`` (one geometry or an array) from ``src`` to ``dst`` (``always_xy``); None stays None."""
+    tr = _transformer(src, dst)
+
+    def fn(xy: np.ndarray) -> np.ndarray:
+        with _LOCK:  # a pyproj Transformer is not thread-safe
+            x, y = tr.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geoms, fn)
+
+
+def overlay(op: str, a: Any, b: Any) -> Any:
+    """``shapely.<op>(a, b)`` (difference, intersection, union), retried on repaired inputs when GEOS
+    meets a topology conflict (a geometry valid in lon/lat may be invalid by a hair once projected)."""
+    fn = getattr(shapely, op)
+    try:
+        return fn(a, b)
+    except shapely.errors.GEOSException:
+        return fn(shapely.make_valid(a), shapely.make_valid(b))
+
+
+@dataclass
+class CoverageIssue:
+    """One defect of a coverage.
+
+    ``kind`` is ``coverage_edge`` (``measure`` in m of mismatched edges), ``coverage_overlap``,
+    ``coverage_gap`` or ``coverage_outside`` (``measure`` in m²); ``codes`` are the children at fault
+    (for a gap: the children around it); ``geometry`` is in EPSG:4326.
+    """
+
+    kind: str
+    codes: tuple[str, ...]
+    measure: float
+    geometry: shapely.Geometry
+    metric_geometry: shapely.Geometry
+
+    @property
+    def where(self) -> tuple[float, float] | None:
+        """A lon/lat point on the defect."""
+        if self.geometry is None or shapely.is_empty(self.geometry):
+            return None
+        g = self.geometry
+        p = shapely.line_interpolate_point(g, 0.5, normalized=True) if g.geom_type.endswith("LineString") else None
+        p = p if p is not None else shapely.point_on_surface(g)
+        return (round(p.x, 7), round(p.y, 7))
+
+
+@dataclass
+class CoverageCheck:
+    """What :func:`check_coverage` found for one parent and its children."""
+
+    valid: bool
+    parent_area_m2: float
+    union_area_m2: float
+    difference_m2: float
+    tolerance_m2: float
+    issues: list[CoverageIssue] = field(default_factory=list)
+    #: the parent's area covered by no child (EPSG:4326, polygonal; empty without a parent)
+    gap: shapely.Geometry = field(default_factory=shapely.Polygon)
+
+    @property
+    def ok(self) -> bool:
+        """True when edges match, nothing is reported and the union equals the parent within tolerance."""
+        return self.valid and not self.issues and self.difference_m2 <= self.tolerance_m2
+
+    def of_kind(self, kind: str) -> list[CoverageIssue]:
+        return [i for i in self.issues if i.kind == kind]
+
+
+def check_coverage(
+    children: Sequence[Any] | np.ndarray,
+    codes: Sequence[str] | None = None,
+    parent: shapely.Geometry | None = None,
+    *,
+    metric_crs: str = "EPSG:4548",
+    min_area_m2: float = MIN_AREA_M2,
+    tolerance_m2: float = TOLERANCE_M2,
+) -> CoverageCheck:
+    """Check that ``children`` (EPSG:4326) are a valid coverage of ``parent`` (EPSG:4326 or None).
+
+    Parameters
+    ----------
+    children : sequence of shapely geometries
+        The children as stored (EPSG:4326); None, empty and non-polygonal ones are skipped (the
+        per-feature checks report those).
+    codes : sequence of str, optional
+        The children's codes (default: their positions).
+    parent : shapely geometry, optional
+        The area they must tile; None checks only the children among themselves.
+    metric_crs : str
+        The metric CRS areas and lengths are measured in. Overlays run on the geometries as stored
+        (their edges are straight in lon/lat); only their results are projected to be measured.
+    min_area_m2, tolerance_m2 : float
+        See :data:`MIN_AREA_M2` and :data:`TOLERANCE_M2`.
+
+    Returns
+    -------
+    CoverageCheck
+
+    Examples
+    --------
+    >>> import shapely
+    >>> a, b = shapely.box(116.0, 39.9, 116.001, 39.901), shapely.box(116.001, 39.9, 116.002, 39.901)
+    >>> check_coverage([a, b], ["a", "b"], shapely.box(116.0, 39.9, 116.002, 39.901)).ok
+    True
+    >>> spike = shapely.Polygon([(116.001, 39.9), (116.002, 39.9), (116.002, 39.901), (116.001, 39.901),
+    ...                          (116.001, 39.9005), (116.000999999, 39.9005), (116.001, 39.90049)])
+    >>> [(i.kind, i.codes) for i in check_coverage([a, spike], ["a", "b"]).issues]
+    [('coverage_edge', ('a',)), ('coverage_edge', ('b',))]
+    """
+    geoms = np.asarray(list(children), dtype=object)
+    names = [str(c) for c in (codes if codes is not None else range(len(geoms)))]
+    keep = (
+        ~shapely.is_missing(geoms) & np.isin(shapely.get_type_id(geoms), (3, 6)) & ~shapely.is_empty(geoms)
+        if len(geoms)
+        else np.zeros(0, bool)
+    )
+    geoms = geoms[keep]
+    names = [n for n, k in zip(names, keep) if k]
+    issues: list[CoverageIssue] = []
+
+    def measured(g: shapely.Geometry) -> tuple[shapely.Geometry, float]:
+        m = project(g, STORAGE_CRS, metric_crs)
+        return m, float(shapely.area(m))
+
+    # every overlay runs on the geometries as stored (straight edges in lon/lat); only its results
+    # are projected to be measured, so a projection never makes slivers of its own
+    valid = bool(shapely.coverage_is_valid(geoms)) if len(geoms) > 1 else True
+    if not valid:
+        tree = shapely.STRtree(geoms)
+        a, b = tree.query(geoms, predicate="intersects")
+        pairs = a < b
+        a, b = a[pairs], b[pairs]
+        if len(a):
+            inner = shapely.relate_pattern(geoms[a], geoms[b], "2********")
+            a, b = a[inner], b[inner]
+        for x, y in zip(a, b):
+            inter = overlay("intersection", geoms[x], geoms[y])
+            inter_m, area = measured(inter)
+            if area >= min_area_m2:
+                issues.append(CoverageIssue("coverage_overlap", (names[x], names[y]), area, inter, inter_m))
+        edges = shapely.coverage_invalid_edges(geoms)
+        for k, e in enumerate(edges):
+            if e is None or shapely.is_empty(e):
+                continue
+            e_m = project(e, STORAGE_CRS, metric_crs)
+            issues.append(CoverageIssue("coverage_edge", (names[k],), float(shapely.length(e_m)), e, e_m))
+    if not len(geoms):
+        union = shapely.Polygon()
+    elif valid:
+        union = shapely.coverage_union_all(geoms)
+    else:
+        union = shapely.union_all(geoms)
+    _, union_area = measured(union)
+    gap: shapely.Geometry = shapely.Polygon()
+    difference = 0.0
+    parent_area = union_area
+    if parent is not None and not shapely.is_empty(parent):
+        _, parent_area = measured(parent)
+        gap = polygonal_part(overlay("difference", parent, union))
+        outside = polygonal_part(overlay("difference", union, parent))
+        _, gap_area = measured(gap)
+        _, outside_area = measured(outside)
+        difference = gap_area + outside_area
+        tree = shapely.STRtree(geoms) if len(geoms) else None
+        for kind, parts in (("coverage_gap", gap), ("coverage_outside", outside)):
+            for part in shapely.get_parts(parts):
+                part_m, area = measured(part)
+                if area < min_area_m2:
+                    continue
+                near = sorted(names[j] for j in tree.query(part, predicate="intersects")) if tree is not None else []
+                issues.append(CoverageIssue(kind, tuple(near), area, part, part_m))
+    return CoverageCheck(
+        valid=valid,
+        parent_area_m2=parent_area,
+        union_area_m2=union_area,
+        difference_m2=difference,
+        tolerance_m2=tolerance_m2,
+        issues=issues,
+        gap=gap,
+    )
+
+
+def polygonal_part(geom: shapely.Geometry | None) -> shapely.Geometry:
+    """The polygons of ``geom`` (an overlay may add lines or points); an empty Polygon when none.
+
+    >>> polygonal_part(shapely.GeometryCollection([shapely.box(0, 0, 1, 1), shapely.LineString([(0, 0), (2, 2)])])).wkt
+    'POLYGON ((1 0, 1 1, 0 1, 0 0, 1 0))'
+    """
+    if geom is None or shapely.is_empty(geom):
+        return shapely.Polygon()
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def outside_parent(
+    child_metric: Any,
+    parent_metric: Any,
+    tolerance_m: float = OUTSIDE_TOLERANCE_M,
+    min_area_m2: float = 1e-3,
+    grown_parent_metric: Any = None,
+) -> tuple[Any, np.ndarray]:
+    """The parts of children (metric) further than ``tolerance_m`` out of their parents, and their areas.
+
+    Vectorized over equal-length arrays; a part counts (non-zero area) when its area exceeds
+    ``min_area_m2``. ``grown_parent_metric``: the parents already buffered by ``tolerance_m``.
+
+    >>> import shapely
+    >>> parts, areas = outside_parent([shapely.box(0, 0, 12, 10)], [shapely.box(0, 0, 10, 10)])
+    >>> [round(float(a), 1) for a in areas]
+    [10.0]
+    """
+    child_metric = np.asarray(child_metric, dtype=object)
+    grown = (
+        np.asarray(grown_parent_metric, dtype=object)
+        if grown_parent_metric is not None
+        else shapely.buffer(np.asarray(parent_metric, dtype=object), tolerance_m)
+    )
+    outside = overlay("difference", child_metric, grown)
+    area = shapely.area(outside)
+    area = np.where(area > min_area_m2, area, 0.0)
+    return outside, area
+
+
+__all__ = [
+    "MIN_AREA_M2",
+    "OUTSIDE_TOLERANCE_M",
+    "TOLERANCE_M2",
+    "CoverageCheck",
+    "CoverageIssue",
+    "check_coverage",
+    "outside_parent",
+    "overlay",
+    "polygonal_part",
+    "project",
+]
