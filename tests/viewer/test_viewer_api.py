@@ -138,4 +138,4 @@ def test_thematic_views_are_layers_of_the_viewer(http):
     align = http.get("/viewer/views/alignment").json()
     assert align["proposed_grids"]["features"]
     assert http.get("/viewer/views/heat").json()["count"] >= 0
-    assert http.get("/viewer/views/nonsense").status_code == 422
+    assert http.get("/viewer/views/nonsense").status_code == 400  # a bad path parameter, named
