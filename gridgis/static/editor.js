@@ -394,6 +394,10 @@
     run.then(function (res) {
       var gen = res && res.generation ? res.generation.id : null;
       var keep = ed.sel && ed.sel.code;
+      var gone = ((ed.lastDry && ed.lastDry.changes) || []).some(function (f) {
+        return f.properties.layer === "grids" && f.properties.op === "delete" && f.properties.code === keep;
+      });
+      if (gone) { keep = null; }  /* merged away or replaced by the proposal: nothing to reselect */
       clearWork();
       V.reload();
       ed.lastCommit = {generation: gen, label: op.label};

@@ -58,6 +58,7 @@ def new_page(browser):
     pg.on("request", lambda req: rec.requests.append(req.url))
     pg.on("console", lambda m: rec.errors.append(m.text) if m.type == "error" else None)
     pg.on("pageerror", lambda e: rec.errors.append(str(e)))
+    pg.on("response", lambda r: rec.errors.append(f"HTTP {r.status} {r.url}") if r.status == 404 else None)
     pg.recorder = rec
     return context, pg
 
@@ -317,7 +318,7 @@ def test_split_a_grid_by_drawing_a_line_and_merge_two_grids(page, editor_server)
     sign_in(page, editor_server)
     pick(page, in_a(), mode="split")
     page.evaluate("window.gridgisEditor.lastDry = null")
-    y = Y0 + 0.98 * DY
+    y = Y0 + 0.75 * DY  # well inside the grid, below the controls
     page.fill(".gg-ed-newname", "崂山社区第3网格")
     click_at(page, X0 + 0.5 * DX, Y0 + DY + 0.001)
     click_at(page, X0 + 0.5 * DX, Y0 + DY / 2 - 0.001)
@@ -413,15 +414,7 @@ def test_alignment_review_accepts_a_change_and_applies_it(page, editor_server):
     page.click(".gg-ed-align-check")
     dry = wait_validated(page)
     assert page.locator("path.gg-ed-proposal").count() >= 1  # the proposal drawn over the current lines
-    if not dry["valid"]:
-        # known server-side defect (apply-proposal's micro-grid fitting leaves a sliver gap on this city):
-        # the editor shows the refusal, offers no commit, and nothing is stored
-        assert "预检未通过" in page.inner_text(".gg-ed-result")
-        assert page.locator(".gg-ed-commit").count() == 0
-        assert page.locator("path.gg-ed-problem").count() + page.locator(".gg-ed-problems li").count() >= 1
-        assert get(editor_server, "/communities/310115007001/alignment/analysis")["cut_compound_list"] != []
-        assert_clean(page)
-        pytest.xfail("apply-proposal refuses the proposal of this city (micro-grid gap): server side, not the editor")
+    assert dry["valid"], dry
     commit(page, "按对齐建议调整")
     analysis = get(editor_server, "/communities/310115007001/alignment/analysis")
     assert analysis["cut_compound_list"] == []
