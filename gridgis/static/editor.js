@@ -53,7 +53,8 @@
 
   /* ---------- the panel ---------- */
   var R = L.svg({padding: 0.5});  /* the editor draws in SVG (the viewer uses canvas): classes, crisp vertices */
-  var panel, map = V.map, layer = L.featureGroup(), problemLayer = L.featureGroup(), previewLayer = L.featureGroup();
+  var panel, map = V.map, layer = L.featureGroup(), problemLayer = L.featureGroup(), previewLayer = L.featureGroup(),
+    reviewLayer = L.featureGroup();  /* the alignment proposal: stays while its dry run is drawn */
 
   function el(sel) { return panel.querySelector(sel); }
   function say(text, kind) {
@@ -284,7 +285,7 @@
     setTimeout(function () { map.doubleClickZoom.enable(); }, 400);
     if (ed.edge && ed.edge.pm) { ed.edge.pm.disable(); }
     ed.edge = null; ed.pending = null; ed.lastDry = null;
-    layer.clearLayers(); problemLayer.clearLayers(); previewLayer.clearLayers();
+    layer.clearLayers(); problemLayer.clearLayers(); previewLayer.clearLayers(); reviewLayer.clearLayers();
     if (panel && el(".gg-ed-work")) { el(".gg-ed-work").innerHTML = ""; el(".gg-ed-result").innerHTML = ""; el(".gg-ed-msg").innerHTML = ""; }
   }
 
@@ -393,6 +394,10 @@
     run.then(function (res) {
       var gen = res && res.generation ? res.generation.id : null;
       var keep = ed.sel && ed.sel.code;
+      var gone = ((ed.lastDry && ed.lastDry.changes) || []).some(function (f) {
+        return f.properties.layer === "grids" && f.properties.op === "delete" && f.properties.code === keep;
+      });
+      if (gone) { keep = null; }  /* merged away or replaced by the proposal: nothing to reselect */
       clearWork();
       V.reload();
       ed.lastCommit = {generation: gen, label: op.label};
@@ -431,7 +436,7 @@
         "灰色虚线是您刚才的修改：请在新边界上重做。", "stale");
       ed.mode = mode;
       modeStart();
-      if (mode === "move" && ed.other) { startMove(); }
+      if (mode === "move" && ed.other) { startMove(true); }  /* quiet: the conflict message stays */
       document.dispatchEvent(new CustomEvent("gridgis:stale"));
     }).catch(report);
   }
@@ -466,7 +471,7 @@
 
   function pluginOr(err) { if (!ed.pluginMissing) { report(err); } }
 
-  function startMove() {
+  function startMove(quiet) {
     loadPlugin().then(function () {
       var rings = ringOf(ed.sel.feature), ring = rings[0], run = sharedRun(ring, ringOf(ed.other.feature)[0]);
       if (!run || run.len < 2) { say("这两个网格没有共享边界。", "error"); return; }
@@ -476,7 +481,7 @@
       ed.edge.pm.enable({draggable: false, allowSelfIntersection: false, snappable: false});
       ed.moveRun = run;
       ed.edge.on("pm:markerdragend pm:vertexremoved", function () { moveBoundary(); });  /* once per drag */
-      say("拖动紫色共享边上的顶点；松开后自动预检。");
+      if (!quiet) { say("拖动紫色共享边上的顶点；松开后自动预检。"); }
     }).catch(pluginOr);
   }
 
@@ -658,12 +663,12 @@
     api("POST", "/communities/" + community + "/alignment/proposal", {}).then(function (r) {
       var prop = r.data, changes = prop.changes.features;
       ed.proposal = prop;
-      previewLayer.clearLayers();
+      reviewLayer.clearLayers();
       L.geoJSON(prop.grids, {renderer: R, className: "gg-ed-proposal", style: {color: "#ff6f00", weight: 2.5, dashArray: "6 4", fill: false}, interactive: false,
-        className: "gg-ed-proposal"}).addTo(previewLayer);
+        className: "gg-ed-proposal"}).addTo(reviewLayer);
       changes.forEach(function (f, i) {
         L.geoJSON(f, {renderer: R, style: {color: "#6200ea", weight: 1, fillColor: "#7c4dff", fillOpacity: 0.45}})
-          .bindTooltip("建议 " + (i + 1)).addTo(previewLayer);
+          .bindTooltip("建议 " + (i + 1)).addTo(reviewLayer);
       });
       var rep = prop.report || {}, impact = rep.impact || rep.grids || [];
       el(".gg-ed-work").innerHTML = (changes.length ? '<table class="gg-ed-align"><tr><th>接受</th><th>#</th><th>从</th><th>到</th><th>户数</th><th>小区</th></tr>' +
@@ -698,7 +703,7 @@
 
   function start() {
     Object.keys(V.layers).forEach(function (name) { V.layers[name].on("click", onClick); });
-    layer.addTo(map); problemLayer.addTo(map); previewLayer.addTo(map);
+    layer.addTo(map); reviewLayer.addTo(map); problemLayer.addTo(map); previewLayer.addTo(map);
     new Panel().addTo(map);
     if (ed.token) { signIn(ed.token); }
   }
