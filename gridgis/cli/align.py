@@ -30,7 +30,12 @@ _GRIDS = typer.Option(None, "--grids", help="grids file; without it the layers c
 _BUILDINGS = typer.Option(None, "--buildings", help="buildings file with households (optional)")
 _COMMUNITIES = typer.Option(None, "--communities", help="communities file; default: the union of the grids")
 _TICKETS = typer.Option(None, "--tickets", help="tickets file (points): open tickets that would change grid")
-_CRS = typer.Option("wgs84", "--crs", help="CRS of the files: wgs84, cgcs2000, gcj02, bd09 or EPSG:n")
+_CRS = typer.Option(
+    None,
+    "--crs",
+    help="CRS of the files: wgs84, cgcs2000, gcj02, bd09 or EPSG:n; never guessed: needed when a file does not "
+    "say (CSV), else the file's own (GeoJSON: WGS84 per RFC 7946)",
+)
 _DB = typer.Option(None, "--database-url", help="the store (default GRIDGIS_DATABASE_URL)")
 _COMMUNITY = typer.Option(None, "--community", help="community code (12 digits) when reading the store")
 _OUT = typer.Option(Path("alignment-out"), "--out", help="output folder")
@@ -50,23 +55,17 @@ _SPLIT_MERGE = typer.Option(
 )
 
 
-def _read_file(path: Path | None, crs: str) -> gpd.GeoDataFrame | None:
+def _read_file(path: Path | None, crs: str | None) -> gpd.GeoDataFrame | None:
+    """A layer file in EPSG:4326, its CRS decided by :func:`gridgis.io.source.resolve_crs` (never guessed)."""
     if path is None:
         return None
     from gridgis.errors import NotFoundError
+    from gridgis.io import read_features
 
     if not path.exists():
         raise NotFoundError(f"{path}: no such file")
-    try:
-        from gridgis.io import read_features
-
-        frame, _, _ = read_features(path, crs)
-        frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
-    except ImportError:  # pragma: no cover - the io package is part of gridgis
-        from gridgis.crs import to_storage
-
-        frame = to_storage(gpd.read_file(path), crs)
-    return frame
+    frame, _, _ = read_features(path, crs)
+    return frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
 
 
 def load_inputs(
@@ -75,7 +74,7 @@ def load_inputs(
     buildings: Path | None,
     communities: Path | None,
     tickets: Path | None,
-    crs: str,
+    crs: str | None,
     database_url: str | None,
     community: str | None,
 ) -> dict[str, Any]:
@@ -193,7 +192,7 @@ def _analyze_cmd(
     grids: Path = _GRIDS,
     buildings: Path = _BUILDINGS,
     communities: Path = _COMMUNITIES,
-    crs: str = _CRS,
+    crs: str | None = _CRS,
     database_url: str = _DB,
     community: str = _COMMUNITY,
     out: Path = _OUT,
@@ -233,7 +232,7 @@ def _propose_cmd(
     buildings: Path = _BUILDINGS,
     communities: Path = _COMMUNITIES,
     tickets: Path = _TICKETS,
-    crs: str = _CRS,
+    crs: str | None = _CRS,
     database_url: str = _DB,
     community: str = _COMMUNITY,
     out: Path = _OUT,
@@ -358,7 +357,7 @@ def _party_cmd(
     grids: Path = _GRIDS,
     buildings: Path = _BUILDINGS,
     communities: Path = _COMMUNITIES,
-    crs: str = _CRS,
+    crs: str | None = _CRS,
     database_url: str = _DB,
     community: str = _COMMUNITY,
     out: Path = typer.Option(Path("party-out"), "--out"),
@@ -386,7 +385,7 @@ def _party_cmd(
 def _split_cmd(
     grids: Path = _GRIDS,
     buildings: Path = _BUILDINGS,
-    crs: str = _CRS,
+    crs: str | None = _CRS,
     database_url: str = _DB,
     community: str = _COMMUNITY,
     out: Path = typer.Option(Path("microgrid-out"), "--out"),

@@ -195,3 +195,30 @@ def test_propose_splits_an_overfull_grid_unless_told_not_to(tmp_path):
     r = invoke(*args, "--out", tmp_path / "whole", "--no-split-merge")
     assert r.exit_code == 0, r.output
     assert list(gpd.read_file(tmp_path / "whole" / "grids.geojson")["code"]) == [f"{COMMUNITY}001"]
+
+
+def test_the_crs_of_the_files_is_never_guessed(files, tmp_path):
+    """Seen: ``align``/``microgrid`` defaulted --crs to wgs84 whatever the files said."""
+    _, p, c = files
+    bare = tmp_path / "grids.shp"  # a Shapefile without its .prj says nothing about its CRS
+    c["grids"].set_crs(None, allow_override=True).to_file(bare)
+    bare.with_suffix(".prj").unlink(missing_ok=True)
+    r = CliRunner().invoke(
+        app,
+        ["align", "analyze", "--compounds", str(p["compounds"]), "--grids", str(bare), "--out", str(tmp_path / "a")],
+    )
+    assert r.exit_code != 0 and "none was given" in str(r.exception)
+    ok = CliRunner().invoke(
+        app,
+        [
+            "align",
+            "analyze",
+            "--compounds",
+            str(p["compounds"]),
+            "--grids",
+            str(p["grids_gpkg"]),
+            "--out",
+            str(tmp_path / "b"),
+        ],
+    )
+    assert ok.exit_code == 0, ok.output  # GeoJSON (RFC 7946) and a GeoPackage say their own
