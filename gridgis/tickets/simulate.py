@@ -20,25 +20,22 @@ def plan(tickets: list[Ticket], now: datetime, seed: int = 2341) -> tuple[list[d
     rng = random.Random(seed)
     counts = {"closed": 0, "resolved": 0, "merged": 0, "open": 0, "sent_back": 0, "late": 0}
     steps: list[dict[str, Any]] = []
-    masters: dict[tuple[str | None, str], int] = {}
+    # per place and matter: the ticket later duplicates merge into, and when it was resolved (None: not yet)
+    masters: dict[tuple[str | None, str], tuple[int, datetime | None]] = {}
 
     def step(t: Ticket, action: str, actor: str, at: datetime, **kw: Any) -> None:
         steps.append({"id": t.id, "action": action, "actor": actor, "at": at, **kw})
 
     for t in sorted(tickets, key=lambda x: (x.received_at, x.id or 0)):
         key = (t.micro_grid_code or t.grid_code, t.matter_code)
-        if key in masters and rng.random() < 0.5:
-            step(
-                t,
-                "merge",
-                "分析研判员",
-                t.received_at + timedelta(minutes=15),
-                note="同一地点同类事项，合并办理",
-                master_id=masters[key],
-            )
+        merge_at = t.received_at + timedelta(minutes=15)
+        master = masters.get(key)
+        if master is not None and (master[1] is None or merge_at < master[1]) and rng.random() < 0.5:
+            # merged only into a master still being handled at that moment (an open ticket)
+            step(t, "merge", "分析研判员", merge_at, note="同一地点同类事项，合并办理", master_id=master[0])
             counts["merged"] += 1
             continue
-        masters[key] = t.id  # type: ignore[assignment]
+        masters[key] = (int(t.id or 0), None)
         at = t.received_at + timedelta(minutes=rng.randint(3, 18))
         accepted = at + timedelta(minutes=rng.randint(10, 90))
         if accepted > now:
@@ -53,6 +50,7 @@ def plan(tickets: list[Ticket], now: datetime, seed: int = 2341) -> tuple[list[d
             )
             step(t, "dispatch", "分析研判员", at + timedelta(minutes=8))
             counts["sent_back"] += 1
+            accepted = max(accepted, at + timedelta(minutes=9))  # accepted after the second dispatch
         step(t, "accept", t.assignee or "网格员", accepted)
         late = rng.random() < 0.12
         span = max(((t.solve_due or accepted) - accepted).total_seconds(), 600)
@@ -61,6 +59,7 @@ def plan(tickets: list[Ticket], now: datetime, seed: int = 2341) -> tuple[list[d
             counts["open"] += 1
             continue
         step(t, "resolve", t.assignee or "网格员", done, note="已处理，现场复核")
+        masters[key] = (int(t.id or 0), done)
         counts["late"] += int(late)
         if rng.random() < 0.85 and done + timedelta(hours=3) <= now:
             weights = [15, 25, 30, 20, 10] if late else [50, 30, 10, 6, 4]
@@ -69,6 +68,7 @@ def plan(tickets: list[Ticket], now: datetime, seed: int = 2341) -> tuple[list[d
             counts["closed"] += 1
         else:
             counts["resolved"] += 1
+    steps.sort(key=lambda s: s["at"])  # applied in time order, so a merge meets its master still open
     return steps, counts
 
 
