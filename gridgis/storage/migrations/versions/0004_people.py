@@ -1,6 +1,6 @@
 """People and organisations: the party network, persons, assignments, wishes, activities, care, 12345 intake.
 
-Revision ID: 0004_people
+Revision ID: 0004
 Revises: 0003
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 from gridgis.people.tables import TABLES
 
-revision = "0004_people"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
