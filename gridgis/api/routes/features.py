@@ -16,6 +16,7 @@ scope covers the feature and is recorded in the audit log; the message comes fro
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -62,11 +63,13 @@ from gridgis.errors import (
     MalformedInputError,
     PreconditionFailedError,
     PreconditionRequiredError,
+    StorageUnavailableError,
     ValidationError,
 )
 from gridgis.layers import get_spec
 
 router = APIRouter(tags=["features"])
+log = logging.getLogger("gridgis.api.features")
 RESERVED = {"bbox", "bbox-crs", "limit", "offset", "datetime", "generation", "crs", "f"}
 MESSAGE_HEADER = "x-gridgis-message"
 
@@ -95,21 +98,35 @@ def audited(
     try:
         generation = work()
     except GridGISError as exc:
+        try:
+            audit.record(
+                principal,
+                request.method,
+                request.url.path,
+                action,
+                exc.status,
+                layer,
+                codes,
+                None,
+                message or exc.message[:500],
+            )
+        except StorageUnavailableError:  # the refusal is what the caller must hear, not the audit's outage
+            log.error("audit of a refused %s %s not recorded: database unavailable", action, codes[:5])
+        raise
+    try:
         audit.record(
             principal,
             request.method,
             request.url.path,
             action,
-            exc.status,
+            200,
             layer,
             codes,
-            None,
-            message or exc.message[:500],
+            getattr(generation, "id", None),
+            message,
         )
-        raise
-    audit.record(
-        principal, request.method, request.url.path, action, 200, layer, codes, getattr(generation, "id", None), message
-    )
+    except StorageUnavailableError:  # the write is committed: acknowledge it; the gap in the log is logged
+        log.error("audit of %s %s (generation %s) not recorded: database unavailable", action, codes[:5], generation)
     return generation
 
 
@@ -325,11 +342,14 @@ def sees_contacts(principal: Principal | None, code: str) -> bool:
 def _written(
     request: Request, repository: Any, layer: str, code: str, status: int, principal: Principal | None
 ) -> JSONResponse:
-    feat = repository.get_feature(layer, code)
     url = f"{base_url(request)}/collections/{layer}/items/{code}"
-    headers = {"ETag": etag(feat["version"]), "Content-Crs": f"<{CRS84}>"}
-    if status == 201:
-        headers["Location"] = url
+    location = {"Location": url} if status == 201 else {}
+    try:
+        feat = repository.get_feature(layer, code)
+    except StorageUnavailableError:  # the write is committed: acknowledge it, without the read-back
+        note = {"code": code, "warnings": ["stored; the stored feature could not be read back (database unavailable)"]}
+        return JSONResponse(note, status_code=status, headers=location)
+    headers = {"ETag": etag(feat["version"]), "Content-Crs": f"<{CRS84}>", **location}
     return _geojson(feature_json(layer, feat, contacts=sees_contacts(principal, code)), status, headers)
 
 

@@ -21,7 +21,7 @@ from gridgis.api.schemas.tickets import Escalations, Matters, TicketList, Ticket
 from gridgis.auth.deps import AuditDep, CurrentPrincipal
 from gridgis.auth.store import AuditLog
 from gridgis.auth.tokens import Principal, require, sees_personal_data
-from gridgis.errors import ForbiddenError, ValidationError
+from gridgis.errors import ForbiddenError, StorageUnavailableError, ValidationError
 from gridgis.tickets.loop import Ticket
 from gridgis.tickets.store import AuditHook, Authorize, TicketStore, scope_code
 from gridgis.tickets.views import event_dict, ticket_dict
@@ -264,13 +264,20 @@ def create_ticket(
         audit=audit_hook(request, audit, principal, 201),
         **data,
     )
-    dups = store.find_duplicates(
-        ticket.lon, ticket.lat, ticket.matter_code, radius_m=body.duplicate_radius_m, exclude_id=ticket.id
-    )
     response.headers["Location"] = f"/tickets/{ticket.id}"
     response.headers["ETag"] = f'"{ticket.version}"'
     out = ticket_dict(ticket, store.catalogue, people=_people(principal, ticket))
-    out["duplicates"] = [{"id": t.id, "status": t.status, "distance_m": d} for t, d in dups]
+    try:  # a suggestion read after the commit: the stored ticket is acknowledged even when it fails
+        dups = store.find_duplicates(
+            ticket.lon, ticket.lat, ticket.matter_code, radius_m=body.duplicate_radius_m, exclude_id=ticket.id
+        )
+        out["duplicates"] = [{"id": t.id, "status": t.status, "distance_m": d} for t, d in dups]
+    except StorageUnavailableError:
+        out["duplicates"] = None
+        out["warnings"] = [
+            *out.get("warnings", []),
+            "possible duplicates could not be looked up (database unavailable)",
+        ]
     return out
 
 
