@@ -135,6 +135,16 @@ def viewer_meta(request: Request, repository: RepositoryDep, settings: SettingsD
     return service.meta(repository, settings.tile_source, settings.tianditu_key)
 
 
+# the parameters of both tile formats
+TileZ = Annotated[int, Path(ge=0, le=MAX_ZOOM)]
+TileXY = Annotated[int, Path(ge=0)]
+DisplayZoom = Annotated[
+    int | None,
+    Query(ge=0, le=MAX_ZOOM, description="display zoom to simplify for (default z; z+2 makes a 1,024-px tile)"),
+]
+TileCrs = Annotated[Literal["wgs84", "gcj02"], Query(description="gcj02 lines up with AMap tiles")]
+
+
 @router.get(
     "/tiles/{layer}/{z}/{x}/{y}.geojson",
     summary="A GeoJSON tile, simplified for its zoom level",
@@ -144,14 +154,11 @@ def geojson_tile(
     request: Request,
     repository: RepositoryDep,
     layer: LayerName,
-    z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
-    x: Annotated[int, Path(ge=0)],
-    y: Annotated[int, Path(ge=0)],
-    zoom: Annotated[
-        int | None,
-        Query(ge=0, le=MAX_ZOOM, description="display zoom to simplify for (default z; z+2 makes a 1,024-px tile)"),
-    ] = None,
-    crs: Annotated[Literal["wgs84", "gcj02"], Query(description="gcj02 lines up with AMap tiles")] = "wgs84",
+    z: TileZ,
+    x: TileXY,
+    y: TileXY,
+    zoom: DisplayZoom = None,
+    crs: TileCrs = "wgs84",
 ) -> Response:
     text, count, gen = service.tile(repository, _cache(request), layer, z, x, y, zoom, crs)
     headers = _tile_headers(gen, layer, z, x, y, zoom, crs, "geojson")
@@ -187,14 +194,11 @@ def mvt_tile(
     request: Request,
     repository: RepositoryDep,
     layer: LayerName,
-    z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
-    x: Annotated[int, Path(ge=0)],
-    y: Annotated[int, Path(ge=0)],
-    zoom: Annotated[
-        int | None,
-        Query(ge=0, le=MAX_ZOOM, description="display zoom to simplify for (default z; z+2 makes a 1,024-px tile)"),
-    ] = None,
-    crs: Annotated[Literal["wgs84", "gcj02"], Query(description="gcj02 lines up with AMap tiles")] = "wgs84",
+    z: TileZ,
+    x: TileXY,
+    y: TileXY,
+    zoom: DisplayZoom = None,
+    crs: TileCrs = "wgs84",
 ) -> Response:
     data, count, gen = service.mvt_tile(repository, _cache(request), layer, z, x, y, zoom, crs)
     headers = _tile_headers(gen, layer, z, x, y, zoom, crs, "mvt")
