@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+import pandas as pd
+
 from gridgis.errors import CodeError
 
 _PATTERNS: dict[str, re.Pattern[str]] = {
@@ -60,7 +63,30 @@ def is_valid_code(layer: str, code: object) -> bool:
         return False
     if layer == "communities" and code.endswith("000"):
         return False
-    return not (layer in ("streets", "communities") and code[6:9] == "000")
+    return not (layer in ("streets", "communities") and street_part(code) == "000")
+
+
+def valid_code_mask(layer: str, values: np.ndarray) -> np.ndarray:
+    """:func:`is_valid_code` for a whole column at once (a boolean array).
+
+    >>> valid_code_mask("communities", np.array(["110105001001", "110105001000", None], dtype=object)).tolist()
+    [True, False, False]
+    """
+    pattern = _PATTERNS.get(layer)
+    if pattern is None:  # unknown layer: is_valid_code raises its CodeError
+        return np.array([is_valid_code(layer, v) for v in values], dtype=bool)
+    is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+    good = np.zeros(len(values), dtype=bool)
+    if not is_text.any():
+        return good
+    text = pd.Series(values[is_text], dtype=object)
+    ok = text.str.match(pattern.pattern, na=False)
+    if layer == "communities":
+        ok &= ~text.str.endswith("000", na=False)
+    if layer in ("streets", "communities"):
+        ok &= text.map(street_part) != "000"
+    good[is_text] = ok.to_numpy(dtype=bool)
+    return good
 
 
 def check_code(layer: str, code: object) -> str:
@@ -85,14 +111,83 @@ def parent_code(layer: str, code: str) -> str | None:
     if layer == "streets":
         return None
     if layer == "communities":
-        return code[:9] + "000"
+        return street_of(code)
     if layer in ("grids", "compounds", "stations"):
-        return code[:12]
+        return area_of(code)
     if layer == "micro_grids":
-        return code[:15]
+        return grid_of(code)
     if layer == "buildings":
-        return code[:12] if code[12:16] == NO_COMPOUND else code[:16]
+        return compound_of(code) or area_of(code)
     raise CodeError(f"unknown layer {layer!r}")
+
+
+def county_of(code: str) -> str:
+    """The 6-digit county (区县) part that every gridgis code starts with.
+
+    >>> county_of("110105001001Q007B012")
+    '110105'
+    """
+    return code[:6]
+
+
+def street_prefix(code: str) -> str:
+    """The 9 digits (county + street) shared by every code under one street.
+
+    Communities of one street are siblings by this key; a street code is this
+    prefix plus ``000``.
+
+    >>> street_prefix("110105001000"), street_prefix("11010500100100301")
+    ('110105001', '110105001')
+    """
+    return code[:9]
+
+
+def street_part(code: str) -> str:
+    """The 3-digit street number within its county (digits 7–9).
+
+    >>> street_part("110105002003")
+    '002'
+    """
+    return code[6:9]
+
+
+def community_part(code: str) -> str:
+    """The 3-digit community number within its street (digits 10–12; ``000`` for a street).
+
+    >>> community_part("110105002003"), community_part("110105002000S001")
+    ('003', '000')
+    """
+    return code[9:12]
+
+
+def is_street_code(code: str) -> bool:
+    """True for a 12-digit code whose community part is ``000`` (a street, not a community).
+
+    >>> is_street_code("110105001000"), is_street_code("110105001001"), is_street_code("110105001000S001")
+    (True, False, False)
+    """
+    return len(code) == 12 and code.endswith("000")
+
+
+def area_prefix(area: str) -> str:
+    """The prefix every code inside ``area`` starts with.
+
+    A street's codes share its first 9 digits (its communities differ in the last
+    three); any other code is the prefix of its own descendants.
+
+    >>> area_prefix("110105001000"), area_prefix("110105001001"), area_prefix("110105001001003")
+    ('110105001', '110105001001', '110105001001003')
+    """
+    return street_prefix(area) if is_street_code(area) else area
+
+
+def lies_in(code: str, area: str) -> bool:
+    """True when ``code`` is ``area`` or lies inside it (the one containment rule for codes).
+
+    >>> lies_in("110105001002Q001B003", "110105001000"), lies_in("110105001002003", "110105001001")
+    (True, False)
+    """
+    return code.startswith(area_prefix(area))
 
 
 def street_of(code: str) -> str:
@@ -101,7 +196,7 @@ def street_of(code: str) -> str:
     >>> street_of("11010500100100301"), street_of("110105001001Q007B012")
     ('110105001000', '110105001000')
     """
-    return code[:9] + "000"
+    return street_prefix(code) + "000"
 
 
 def community_of(code: str) -> str | None:
@@ -110,8 +205,19 @@ def community_of(code: str) -> str | None:
     >>> community_of("110105001001003"), community_of("110105001000S001")
     ('110105001001', None)
     """
-    head = code[:12]
+    head = area_of(code)
     return None if head.endswith("000") else head
+
+
+def area_of(code: str) -> str:
+    """The 12-digit street or community code that prefixes ``code``.
+
+    Unlike :func:`community_of` it never answers None: a station's area may be a street.
+
+    >>> area_of("110105001001Q007B012"), area_of("110105001000S002")
+    ('110105001001', '110105001000')
+    """
+    return code[:12]
 
 
 def grid_of(code: str) -> str:
@@ -121,6 +227,34 @@ def grid_of(code: str) -> str:
     ('110105001001003', '110105001001003')
     """
     return code[:15]
+
+
+def grid_seq(code: str) -> int:
+    """The sequence number of a grid within its community (digits 13–15 of a grid or micro-grid code).
+
+    >>> grid_seq("110105001001003"), grid_seq("11010500100101201")
+    (3, 12)
+    """
+    return int(code[12:15])
+
+
+def micro_grid_seq(code: str) -> int:
+    """The sequence number of a micro-grid within its grid (the last 2 digits of its 17).
+
+    >>> micro_grid_seq("11010500100100307")
+    7
+    """
+    return int(code[15:17])
+
+
+def compound_of(code: str) -> str | None:
+    """The compound code of a compound or building code; None for a building outside every compound.
+
+    >>> compound_of("110105001001Q007B012"), compound_of("110105001001Q000B003")
+    ('110105001001Q007', None)
+    """
+    head = code[:16]
+    return None if head[12:] == NO_COMPOUND else head
 
 
 def child_code(parent: str, layer: str, seq: int) -> str:
@@ -145,5 +279,5 @@ def child_code(parent: str, layer: str, seq: int) -> str:
     if not 1 <= seq < 10**width:
         raise CodeError(f"sequence {seq} does not fit {width} digits for {layer} under {parent}")
     if layer == "communities":
-        return parent[:9] + f"{seq:03d}"
+        return street_prefix(parent) + f"{seq:03d}"
     return check_code(layer, f"{parent}{sep}{seq:0{width}d}")

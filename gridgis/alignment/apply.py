@@ -19,6 +19,7 @@ from typing import Any
 import geopandas as gpd
 import shapely
 
+from gridgis import codes
 from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.propose import Proposal
 from gridgis.crs import metric_crs_for
@@ -96,7 +97,7 @@ def _micro_rows(edits: list[Any], old: gpd.GeoDataFrame) -> list[dict[str, Any]]
     ops = {"insert": "create", "update": "replace", "delete": "delete"}
     rows = []
     for e in sorted((e for e in edits if e.layer == "micro_grids"), key=lambda e: (e.op == "delete", e.code)):
-        row: dict[str, Any] = {"op": ops[e.op], "code": e.code, "grid_code": grid_of.get(e.code, e.code[:15])}
+        row: dict[str, Any] = {"op": ops[e.op], "code": e.code, "grid_code": grid_of.get(e.code, codes.grid_of(e.code))}
         if e.op != "insert":
             row["households_before"] = before.get(e.code)
         if e.op != "delete":

@@ -18,6 +18,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gridgis.codes import area_of
+
 CASES: dict[str, str] = {
     "compound_larger": "小区大、网格小",
     "grid_larger": "网格大、小区小",
@@ -191,7 +193,7 @@ def classify_clusters(pieces: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> pd.D
             case = "about_equal"
         community = next((comm_by_grid.get(g) for g in gs if comm_by_grid.get(g)), None)
         if community is None and cs:
-            community = str(cs[0])[:12]
+            community = area_of(str(cs[0]))
         rows.append(
             {
                 "cluster": k,

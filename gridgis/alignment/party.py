@@ -44,6 +44,7 @@ from gridgis.alignment._frames import require_frame, text_column
 from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.overlap import assign_buildings
 from gridgis.alignment.report import Analysis, analyze
+from gridgis.codes import area_of
 
 LABELS: dict[str, str] = {
     "community_committee": "社区党委",
@@ -245,7 +246,7 @@ def party_structure(
         kids = groups_of(c, g)
         holder = grid_node.get(g)
         if holder is None:
-            community = grid_comm.get(g) or str(g)[:12]
+            community = grid_comm.get(g) or area_of(str(g))
             tree = trees.setdefault(
                 community,
                 _node("community_committee", _committee(comm_name.get(community) or community), code=community),

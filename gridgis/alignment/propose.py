@@ -25,6 +25,7 @@ from gridgis.alignment.partition import CommunityInput, Partition, _face_adjacen
 from gridgis.alignment.rebalance import deviation, fill_gaps, initial_assignment, make_contiguous, rebalance
 from gridgis.alignment.restructure import split_and_merge
 from gridgis.alignment.validate import CoverageReport, validate_coverage
+from gridgis.codes import area_of
 from gridgis.crs import metric_crs_for
 from gridgis.errors import ValidationError
 
@@ -82,7 +83,7 @@ def community_areas(
     gcodes = grids["code"].astype(str).to_numpy()
     gcomm = text_column(grids, "community_code")
     gcomm = np.array(
-        [c if c else (g[:12] if len(g) >= 12 else "000000000000") for c, g in zip(gcomm, gcodes)], dtype=object
+        [c if c else (area_of(g) if len(g) >= 12 else "000000000000") for c, g in zip(gcomm, gcodes)], dtype=object
     )
     gg = metric(grids, crs)
     if communities is not None and len(communities):

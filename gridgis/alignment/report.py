@@ -20,6 +20,7 @@ from gridgis.alignment.classify import CASES, STATUSES, case_counts, classify_cl
 from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.overlap import compound_grid_overlaps
 from gridgis.alignment.validate import CoverageReport, validate_coverage
+from gridgis.codes import area_of
 from gridgis.crs import metric_crs_for
 
 PROBLEM_KINDS: dict[str, str] = {
@@ -141,7 +142,7 @@ class Analysis:
 def _community_of(code: str | None, fallback: str | None) -> str | None:
     if fallback:
         return fallback
-    return code[:12] if isinstance(code, str) and len(code) >= 12 else None
+    return area_of(code) if isinstance(code, str) and len(code) >= 12 else None
 
 
 def problems_layer(

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from gridgis import codes
 from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.partition import Partition
 from gridgis.alignment.rebalance import _members, components, deviation, rebalance
@@ -143,7 +144,7 @@ def _neighbour_grids(members: list[int], assign: np.ndarray, adj: dict[int, dict
 def next_code(community_code: str, used: set[str]) -> str:
     """The next free grid code of the community: one past the highest 3-digit sequence in use
     (the lowest free one when that passes 999)."""
-    seqs = {int(c[12:15]) for c in used if len(c) == 15 and c[:12] == community_code and c[12:15].isdigit()}
+    seqs = {codes.grid_seq(c) for c in used if codes.is_valid_code("grids", c) and codes.area_of(c) == community_code}
     seq = max(seqs, default=0) + 1
     if seq > 999:
         seq = min(s for s in range(1, 1000) if s not in seqs)

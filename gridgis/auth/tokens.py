@@ -25,6 +25,7 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 
+from gridgis.codes import lies_in
 from gridgis.errors import AuthError, ForbiddenError, ValidationError
 
 ROLES: tuple[str, ...] = ("viewer", "reporter", "worker", "planner", "admin")
@@ -103,9 +104,7 @@ def scope_covers(scope: str, code: str) -> bool:
     """
     if scope == "*":
         return True
-    if len(scope) == 12 and scope.endswith("000"):
-        return code.startswith(scope[:9])
-    return code.startswith(scope)
+    return lies_in(code, scope)
 
 
 def check_scopes(role: str, scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ import typer
 from rich.table import Table
 
 from gridgis.cli.common import console, open_repository
+from gridgis.codes import area_of, street_of
 
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="store (default: GRIDGIS_DATABASE_URL)")]
 
@@ -182,7 +183,7 @@ def demo(ctx) -> None:
     for _, a in grids.iterrows():
         near = grids[
             (grids["code"] != a["code"])
-            & (grids["code"].str[:12] == a["code"][:12])
+            & (grids["code"].map(area_of) == area_of(a["code"]))
             & grids.geometry.touches(a.geometry)
         ]
         if len(near):
@@ -193,8 +194,8 @@ def demo(ctx) -> None:
         return
     a, b = pair
     ensure_tables(repo.engine)
-    _, info = TokenStore(repo.engine).create("演示规划", "planner", [a["code"][:9] + "000"])
-    console.print(f"planner token for street {a['code'][:9]}000 (stored hashed, id {info.token_id})")
+    _, info = TokenStore(repo.engine).create("演示规划", "planner", [street_of(a["code"])])
+    console.print(f"planner token for street {street_of(a['code'])} (stored hashed, id {info.token_id})")
     shared = a.geometry.intersection(b.geometry)
     new_a = a.geometry.union(b.geometry.intersection(shared.buffer(0.0003)))
     edits = move_boundary(repo.read_layer("grids", codes=[a["code"], b["code"]]), a["code"], b["code"], new_a)
@@ -202,7 +203,7 @@ def demo(ctx) -> None:
         edits,
         repo.read_layer("grids", codes=[a["code"], b["code"]]),
         repo.read_layer("micro_grids", filters={"grid_code": [a["code"], b["code"]]}),
-        repo.read_layer("buildings", filters={"community_code": [a["code"][:12]]}),
+        repo.read_layer("buildings", filters={"community_code": [area_of(a["code"])]}),
     )
     before = repo.current_generation()
     gen = service.commit(repo, edits, "演示规划", f"move the boundary of {a['code']} and {b['code']} by ~30 m")
@@ -219,9 +220,10 @@ def demo(ctx) -> None:
         f"reverted as generation {back.id} (history kept: {len(repo.feature_history('grids', a['code']))} "
         f"versions of {a['code']})"
     )
-    out = Path(ctx.out_dir) / f"community-{a['code'][:12]}.gpkg"
-    counts = export(repo, a["code"][:12], out)
-    console.print(f"exported community {a['code'][:12]} for QGIS: {out} ({counts.get('grids', 0)} grids)")
+    community = area_of(a["code"])
+    out = Path(ctx.out_dir) / f"community-{community}.gpkg"
+    counts = export(repo, community, out)
+    console.print(f"exported community {community} for QGIS: {out} ({counts.get('grids', 0)} grids)")
     ctx.facts["editing"] = {"generation": gen.id, "features": len(edits), "households_moved": moved}
 
 

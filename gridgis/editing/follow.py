@@ -19,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from gridgis.codes import area_of, grid_of
 from gridgis.crs import STORAGE_CRS, metric_crs_for
 from gridgis.editing.changes import Edit, plain, row_properties
 from gridgis.layers.coverage import overlay, project
@@ -181,7 +182,7 @@ def with_micro_grids(
     current = {str(r["code"]): r for _, r in grids.iterrows()}
     grid_edits = [e for e in edits if e.layer == "grids"]
     touched_all = {e.code for e in grid_edits}
-    had = {str(c)[:15] for c in micro_grids["code"]} & touched_all if len(micro_grids) else set()
+    had = {grid_of(str(c)) for c in micro_grids["code"]} & touched_all if len(micro_grids) else set()
     if not had and not always:
         return list(edits)  # grids that never had micro-grids keep none
     merged_away = any(e.op == "delete" and e.code in had for e in grid_edits)
@@ -195,7 +196,7 @@ def with_micro_grids(
     ]
     retired = {e.code for e in grid_edits if e.op == "delete"}
     touched = {e.code for e in resplit} | retired
-    old = micro_grids[np.array([str(c)[:15] in touched for c in micro_grids["code"]], dtype=bool)]
+    old = micro_grids[np.array([grid_of(str(c)) in touched for c in micro_grids["code"]], dtype=bool)]
     old_rows = {str(r["code"]): r for _, r in old.iterrows()}
     out = list(edits)
     new_codes: set[str] = set()
@@ -205,10 +206,10 @@ def with_micro_grids(
             geometry=[e.geometry for e in resplit],
             crs=STORAGE_CRS,
         )
-        communities = {e.code[:12] for e in resplit}
+        communities = {area_of(e.code) for e in resplit}
         bld = None
         if buildings is not None and len(buildings):
-            mask = [str(c)[:12] in communities for c in buildings["community_code"]]
+            mask = [area_of(str(c)) in communities for c in buildings["community_code"]]
             bld = buildings[mask] if any(mask) else None
         micro, _ = split_microgrids(frame, bld, config)
         complete = _buildings_complete(

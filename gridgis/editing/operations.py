@@ -23,7 +23,7 @@ import numpy as np
 import shapely
 from shapely.ops import split as split_geometry
 
-from gridgis.codes import child_code
+from gridgis.codes import area_of, child_code, parent_code
 from gridgis.crs import STORAGE_CRS, metric_crs_for
 from gridgis.editing.changes import Edit, plain, row_properties
 from gridgis.errors import NotFoundError, Problem, ValidationError
@@ -104,7 +104,7 @@ def move_boundary(
     """
     a = _row(grids, layer, code_a)
     b = _row(grids, layer, code_b)
-    if code_a == code_b or code_a[:-3] != code_b[:-3]:
+    if code_a == code_b or parent_code(layer, code_a) != parent_code(layer, code_b):
         raise ValidationError(f"{layer} {code_a} and {code_b} must be two different features of one parent")
     pool = shapely.union(a.geometry, b.geometry)
     grabbed = shapely.difference(new_geometry_a, pool)
@@ -168,14 +168,14 @@ def transfer_area(
     so that it stays in one part.
     """
     to = _row(grids, "grids", to_code)
-    same = grids[np.array([str(c)[:12] == to_code[:12] for c in grids["code"]], dtype=bool)]
+    same = grids[np.array([area_of(str(c)) == area_of(to_code) for c in grids["code"]], dtype=bool)]
     donors = same[(same["code"] != to_code) & same.intersects(piece)]
     shares = {str(r.code): shapely.intersection(r.geometry, piece) for r in donors.itertuples()}
     areas = dict(zip(shares, _areas(list(shares.values()))))
     shares = {c: g for c, g in shares.items() if areas[c] >= SLIVER_M2}
     if not shares:
         raise ValidationError(
-            f"{what} lies in no other grid of community {to_code[:12]}; nothing to transfer",
+            f"{what} lies in no other grid of community {area_of(to_code)}; nothing to transfer",
             [
                 Problem(
                     "already in the receiving grid or outside its community",
@@ -227,9 +227,9 @@ def transfer_compound(
     ['110105001001002', '110105001001001']
     """
     compound = _row(compounds, "compounds", compound_code)
-    if compound_code[:12] != to_grid[:12]:
+    if area_of(compound_code) != area_of(to_grid):
         raise ValidationError(
-            f"compound {compound_code} is in community {compound_code[:12]}, grid {to_grid} is not; "
+            f"compound {compound_code} is in community {area_of(compound_code)}, grid {to_grid} is not; "
             "a grid takes compounds of its own community only"
         )
     return transfer_area(grids, compound.geometry, to_grid, _households(compound), f"compound {compound_code}")
@@ -295,7 +295,7 @@ def split_grid(
     a_big, a_small = _areas([big, small])
     total = _households(row)
     hh_big = round(total * a_big / (a_big + a_small))
-    new_code = new_code or next_free_code(grids, code[:12])
+    new_code = new_code or next_free_code(grids, area_of(code))
     props = row_properties("grids", row)
     props.update(households=total - hh_big, name=new_name or f"{props.get('name') or code}（分）", workers=[])
     if "population" in props and props["population"] is not None:
@@ -318,7 +318,7 @@ def merge_grids(grids: gpd.GeoDataFrame, codes: list[str], name: str | None = No
     if len(codes) < 2 or len(set(codes)) != len(codes):
         raise ValidationError("merge needs two or more different grid codes")
     rows = [_row(grids, "grids", c) for c in codes]
-    if len({c[:12] for c in codes}) != 1:
+    if len({area_of(c) for c in codes}) != 1:
         raise ValidationError(f"grids {', '.join(codes)} are in different communities; merge within one community")
     merged = _clean(shapely.union_all([r.geometry for r in rows]))
     if merged.geom_type != "Polygon":
@@ -350,10 +350,10 @@ def apply_proposal(grids: gpd.GeoDataFrame, proposal: gpd.GeoDataFrame, communit
     from gridgis.layers import get_spec, normalize_frame
 
     proposal = normalize_frame(get_spec("grids"), ensure_storage_crs(proposal, "proposal"))
-    stray = [str(c) for c in proposal["code"] if str(c)[:12] != community]
+    stray = [str(c) for c in proposal["code"] if area_of(str(c)) != community]
     if stray:
         raise ValidationError(f"the proposal holds grids outside community {community}: {', '.join(stray[:5])}")
-    current = grids[np.array([str(c)[:12] == community for c in grids["code"]], dtype=bool)]
+    current = grids[np.array([area_of(str(c)) == community for c in grids["code"]], dtype=bool)]
     by_code = {str(r["code"]): r for _, r in current.iterrows()}
     edits: list[Edit] = []
     for _, new in proposal.iterrows():

@@ -71,8 +71,8 @@ def parent_of(layer: str, code: str) -> tuple[str, str] | None:
     if not codes.is_valid_code(layer, code):
         return None
     if layer == "stations":
-        area = code[:12]
-        return ("streets", area) if area.endswith("000") else ("communities", area)
+        area = codes.area_of(code)
+        return ("streets", area) if codes.is_street_code(area) else ("communities", area)
     parent = codes.parent_code(layer, code)
     if parent is None:
         return None
@@ -88,16 +88,15 @@ def expected_attributes(layer: str, code: str) -> dict[str, str | None]:
     {'community_code': '110105001001'}
     """
     if layer == "communities":
-        return {"street_code": code[:9] + "000"}
+        return {"street_code": codes.street_of(code)}
     if layer in ("grids", "compounds"):
-        return {"community_code": code[:12]}
+        return {"community_code": codes.area_of(code)}
     if layer == "micro_grids":
-        return {"grid_code": code[:15]}
+        return {"grid_code": codes.grid_of(code)}
     if layer == "stations":
-        return {"area_code": code[:12]}
+        return {"area_code": codes.area_of(code)}
     if layer == "buildings":
-        compound = None if code[12:16] == codes.NO_COMPOUND else code[:16]
-        return {"community_code": code[:12], "compound_code": compound}
+        return {"community_code": codes.area_of(code), "compound_code": codes.compound_of(code)}
     return {}
 
 
@@ -458,7 +457,7 @@ def _family_check(
     """The one coverage rule applied to the children of ``pcode`` in ``children``."""
     if children is None:
         return None
-    family = pcode[:9] if layer == "communities" else pcode
+    family = codes.street_prefix(pcode) if layer == "communities" else pcode
     mine = children[np.array([_family(layer, str(c)) == family for c in children.index], dtype=bool)]
     usable = [(str(c), g) for c, g in zip(mine.index, mine.geometry.values) if g is not None and shapely.is_valid(g)]
     return check_coverage(
@@ -471,10 +470,10 @@ def _family(layer: str, code: str) -> str:
     if layer == "streets":
         return ""
     if layer == "communities":
-        return code[:9]
+        return codes.street_prefix(code)
     if layer == "micro_grids":
-        return code[:15]
-    return code[:12]
+        return codes.grid_of(code)
+    return codes.area_of(code)
 
 
 def _children_problems(
@@ -512,10 +511,7 @@ def _orphan_problems(edit: Edit, after: dict[str, gpd.GeoDataFrame]) -> list[Pro
         frame = after.get(child)
         if frame is None or not len(frame):
             continue
-        prefix = edit.code[:9] if edit.layer == "streets" else edit.code
-        kids = [str(c) for c in frame.index if str(c).startswith(prefix) and str(c) != edit.code]
-        if edit.layer == "communities":
-            kids = [c for c in kids if c[:12] == edit.code]
+        kids = [str(c) for c in frame.index if codes.lies_in(str(c), edit.code) and str(c) != edit.code]
         if kids:
             problems.append(
                 Problem(

@@ -213,7 +213,7 @@ def validate_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[Problem]:
         if len(rows):
             found.append((rows, make))
 
-    good_code = _code_mask(spec.name, code_values)
+    good_code = codes.valid_code_mask(spec.name, code_values)
     add(
         ~good_code,
         lambda i: Problem(
@@ -250,25 +250,6 @@ def _is_blank(name: Any) -> bool:
 
 def _blank_mask(values: np.ndarray) -> np.ndarray:
     return np.asarray(pd.isna(values), dtype=bool) | (values == "")
-
-
-def _code_mask(layer: str, values: np.ndarray) -> np.ndarray:
-    """Which codes follow the rule of ``layer`` (see :func:`gridgis.codes.is_valid_code`)."""
-    pattern = codes._PATTERNS.get(layer)
-    if pattern is None:  # unknown layer: let codes raise its CodeError
-        return np.array([codes.is_valid_code(layer, v) for v in values], dtype=bool)
-    is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
-    good = np.zeros(len(values), dtype=bool)
-    if not is_text.any():
-        return good
-    text = pd.Series(values[is_text], dtype=object)
-    ok = text.str.match(pattern.pattern, na=False)
-    if layer == "communities":
-        ok &= ~text.str.endswith("000", na=False)
-    if layer in ("streets", "communities"):
-        ok &= text.str.slice(6, 9) != "000"
-    good[is_text] = ok.to_numpy(dtype=bool)
-    return good
 
 
 def _first_occurrence(values: np.ndarray, good: np.ndarray) -> np.ndarray:

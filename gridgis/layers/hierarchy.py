@@ -327,8 +327,8 @@ def _links(ctx: _Ctx, child: str, parents: list[str], fld: str, tol: float, repo
             continue  # a missing required parent field is the per-layer validation's concern
         if codes.is_valid_code(child, code):
             implied = codes.parent_code(child, code)
-            if child == "stations" or (child == "buildings" and code[12:16] == codes.NO_COMPOUND):
-                ok_prefix = implied == pcode or (child == "buildings" and code[:12] == pcode)
+            if child == "stations" or (child == "buildings" and codes.compound_of(code) is None):
+                ok_prefix = implied == pcode or (child == "buildings" and codes.area_of(code) == pcode)
             else:
                 ok_prefix = implied == pcode
             if not ok_prefix:

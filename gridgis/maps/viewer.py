@@ -15,6 +15,7 @@ import pandas as pd
 import shapely
 
 from gridgis.chinacoords import ChinaSystem
+from gridgis.codes import area_of
 from gridgis.errors import NotFoundError
 from gridgis.layers import LAYERS
 from gridgis.layers.station import KINDS as STATION_KINDS
@@ -293,7 +294,7 @@ def impact(repository: Any, body: dict[str, Any]) -> dict[str, Any]:
     )
     config = AlignmentConfig()
     out: list[dict[str, Any]] = []
-    for community in sorted({c[:12] for c in grid_codes}):
+    for community in sorted({area_of(c) for c in grid_codes}):
         grids = repository.read_layer("grids", filters={"community_code": community})
         compounds = repository.read_layer("compounds", filters={"community_code": community})
         buildings = repository.read_layer("buildings", filters={"community_code": community})

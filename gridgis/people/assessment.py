@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from gridgis.codes import area_of
 from gridgis.errors import ValidationError
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -202,7 +203,7 @@ def summarise(
         months=("month", "nunique"), tickets=("tickets", "sum"), **{i: (i, "mean") for i in (*INDICES, "total")}
     )
     out = out.round(2)
-    out["community_code"] = out[key].str[:12]
+    out["community_code"] = out[key].astype(str).map(area_of)
     out["rank_in_community"] = (
         out.groupby("community_code")["total"].rank(ascending=False, method="min").astype("Int64")
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gridgis.codes import area_prefix
 from gridgis.errors import NotFoundError, TransitionError, ValidationError
 from gridgis.people import tables as T
 from gridgis.people.access import allowed
@@ -150,9 +151,7 @@ def complete_task(
 def door_tasks(store: PeopleStore, area: str | None = None) -> list[dict[str, Any]]:
     q = sa.select(T.door_tasks).order_by(T.door_tasks.c.id)
     if area:
-        q = q.where(
-            T.door_tasks.c.micro_grid_code.startswith(area[:9] if area.endswith("000") and len(area) == 12 else area)
-        )
+        q = q.where(T.door_tasks.c.micro_grid_code.startswith(area_prefix(area)))
     with store._read() as conn:
         return [_plain(r) for r in conn.execute(q).mappings()]
 

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import yaml
 
+from gridgis.codes import county_of
 from gridgis.errors import ValidationError
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -53,7 +54,7 @@ def load_rules(path: str | None = None) -> dict[str, Any]:
 
 def rules_for(county: str | None, rules: dict[str, Any] | None = None) -> dict[str, Any]:
     rules = rules or load_rules()
-    return rules.get(str(county or "")[:6], rules["default"])
+    return rules.get(county_of(str(county or "")), rules["default"])
 
 
 def check_item(item: str, rules: dict[str, Any] | None = None) -> str:
@@ -71,7 +72,7 @@ def _prepared(activities: pd.DataFrame) -> pd.DataFrame:
     a["quarter"] = local.dt.year.astype(str) + "Q" + local.dt.quarter.astype(str)
     a["half"] = local.dt.year.astype(str) + "H" + ((local.dt.month > 6).astype(int) + 1).astype(str)
     a["year"] = local.dt.year.astype(str)
-    a["county"] = a["community_code"].fillna("").astype(str).str[:6]
+    a["county"] = a["community_code"].fillna("").astype(str).map(county_of)
     return a
 
 

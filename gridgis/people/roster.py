@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridgis.codes import area_prefix, grid_of, micro_grid_seq
 from gridgis.errors import NotFoundError, ValidationError
 from gridgis.people.access import pseudonym
 from gridgis.people.model import CARE_CATEGORIES, MEMBER_KINDS
@@ -84,9 +85,7 @@ class Roster:
 
 
 def _in_area(codes: pd.Series, area: str) -> pd.Series:
-    if len(area) == 12 and area.endswith("000"):
-        return codes.str[:9] == area[:9]
-    return codes.str.startswith(area)
+    return codes.str.startswith(area_prefix(area), na=False)
 
 
 def build_roster(store: Any, area: str, kind: str, all_members: bool = False) -> Roster:
@@ -147,7 +146,7 @@ def build_roster(store: Any, area: str, kind: str, all_members: bool = False) ->
     for code, name, grid in zip(
         sel["code"].astype(str),
         sel["name"].astype(str),
-        sel["grid_code"].astype(str) if "grid_code" in sel.columns else sel["code"].str[:15],
+        sel["grid_code"].astype(str) if "grid_code" in sel.columns else sel["code"].astype(str).map(grid_of),
     ):
         w = workers.loc[code] if code in workers.index else None
         roster.micro_grids.append(
@@ -346,7 +345,7 @@ def _svg_map(frame: Any, counts: dict[str, int], width: int = 720) -> str:
             )
         c = geom.representative_point()
         parts.append(
-            f'<text x="{(c.x - minx) * kx * scale:.1f}" y="{(maxy - c.y) * scale:.1f}" font-size="8" text-anchor="middle">{escape(code[-2:])}</text>'
+            f'<text x="{(c.x - minx) * kx * scale:.1f}" y="{(maxy - c.y) * scale:.1f}" font-size="8" text-anchor="middle">{micro_grid_seq(code):02d}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from gridgis.codes import area_of, area_prefix, grid_of, is_street_code, street_of
 from gridgis.errors import NotFoundError, ValidationError
 from gridgis.people import model as M
 from gridgis.people import tables as T
@@ -148,7 +149,7 @@ class PeopleStore:
                     "name": node["name"],
                     "parent_code": parent,
                     "community_code": community,
-                    "street_code": community[:9] + "000",
+                    "street_code": street_of(community),
                     "compounds": list(node.get("compounds", ())),
                     "grids": list(node.get("grids", ())),
                     "building_code": extra if kind == "building_group" else None,
@@ -161,7 +162,7 @@ class PeopleStore:
         streets: dict[str, str] = {}
         for tree in structure.get("communities", []):
             community = str(tree.get("code") or "")
-            street = community[:9] + "000"
+            street = street_of(community)
             streets[street] = street_names.get(street, street)
             walk(tree, f"ORG-{street}", community)
         for street, name in streets.items():
@@ -276,7 +277,7 @@ class PeopleStore:
                         "name": name,
                         "parent_code": parent_code,
                         "community_code": community,
-                        "street_code": (community[:9] + "000") if community else None,
+                        "street_code": street_of(community) if community else None,
                         "compounds": [],
                         "grids": [],
                         "building_code": building,
@@ -524,11 +525,11 @@ class PeopleStore:
         if level == "micro_grid":
             if target not in placer.micro_codes:
                 raise ValidationError(f"micro-grid {target!r} is not in the micro-grids layer")
-            grid = target[:15]
-            return grid, grid[:12]
+            grid = grid_of(target)
+            return grid, area_of(grid)
         # patch: a grid or a community
         if target in placer.grid_codes:
-            return target, target[:12]
+            return target, area_of(target)
         if target in idx.community_names:
             return None, target
         raise ValidationError(f"patch target {target!r} is neither a grid nor a community code")
@@ -595,12 +596,12 @@ class PeopleStore:
         ).join(T.persons, T.persons.c.id == T.assignments.c.person_id)
         if area:
             area = area.strip()
-            if len(area) == 12 and area.endswith("000"):  # a street: its communities
-                q = q.where(T.assignments.c.community_code.startswith(area[:9]))
+            if is_street_code(area):  # a street: its communities
+                q = q.where(T.assignments.c.community_code.startswith(area_prefix(area)))
             elif len(area) == 12:
                 q = q.where(T.assignments.c.community_code == area)
             else:  # a grid, or a micro-grid's grid
-                q = q.where(T.assignments.c.grid_code == area[:15])
+                q = q.where(T.assignments.c.grid_code == grid_of(area))
         with storage_errors(self.url, "reading assignments"), self._read() as conn:
             rows = conn.execute(q).mappings().all()
         cols = ["id", "person_id", "level", "target", "grid_code", "community_code", "flag", "kind", "name", "account"]
@@ -688,7 +689,7 @@ def _area_filter(q: Any, table: sa.Table, area: str | None) -> Any:
     if not area:
         return q
     area = area.strip()
-    if len(area) == 12 and area.endswith("000"):
+    if is_street_code(area):
         return q.where(table.c.street_code == area)
     if len(area) == 12:
         return q.where(table.c.community_code == area)

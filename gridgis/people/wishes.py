@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from gridgis.codes import area_of
 from gridgis.errors import NotFoundError, PreconditionFailedError, TransitionError, ValidationError
 from gridgis.people import tables as T
 from gridgis.people.store import PLACE_FIELDS, PeopleStore, _plain, now
@@ -143,7 +144,7 @@ def _org_for(conn: Any, compound: str | None, grid: str | None, building: str | 
                     "grid_general_branch",
                 ]
             ),
-            T.orgs.c.community_code == (grid[:12] if grid else None),
+            T.orgs.c.community_code == (area_of(grid) if grid else None),
         )
     ).all()
     best = None
@@ -154,11 +155,8 @@ def _org_for(conn: Any, compound: str | None, grid: str | None, building: str | 
     if best:
         return best[1]
     if grid:
-        return (
-            f"ORG-{grid[:12]}"
-            if conn.execute(sa.select(T.orgs.c.id).where(T.orgs.c.code == f"ORG-{grid[:12]}")).first()
-            else None
-        )
+        org = f"ORG-{area_of(grid)}"
+        return org if conn.execute(sa.select(T.orgs.c.id).where(T.orgs.c.code == org)).first() else None
     return None
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pyproj
 import shapely
 
+from gridgis.codes import child_code
 from gridgis.crs import gauss_kruger_epsg
 from gridgis.sample import names as N
 from gridgis.sample import partition as P
@@ -117,7 +118,7 @@ def _admin_units(district, sc: Scale, scale: str, rng) -> tuple[list[dict], list
             if j < len(comm_list):
                 c_code, c_name = comm_list[j]
             else:
-                c_code = f"{s_code[:9]}{j + 1:03d}"
+                c_code = child_code(s_code, "communities", j + 1)
                 c_name = f"{N.AGING_STEMS[(k * 7 + j) % len(N.AGING_STEMS)]}{j + 1}居委会"
             comms.append({"code": c_code, "name": c_name, "street": len(streets) - 1, "poly": cpolys[ci]})
     return streets, comms, lines

@@ -16,6 +16,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from gridgis import codes
 from gridgis.crs import STORAGE_CRS
 
 COUNTY = "310115"
@@ -173,8 +174,8 @@ def synthetic_city(
         communities.append(
             {
                 "code": comm,
-                "name": f"第{int(comm[-3:])}社区{comm[6:9]}",
-                "street_code": comm[:9] + "000",
+                "name": f"第{int(codes.community_part(comm))}社区{codes.street_part(comm)}",
+                "street_code": codes.street_of(comm),
                 "households": 2000,
                 "population": 5000,
                 "geometry": geom,
@@ -185,7 +186,7 @@ def synthetic_city(
         streets.append(
             {
                 "code": scode,
-                "name": f"第{int(scode[6:9])}街道",
+                "name": f"第{int(codes.street_part(scode))}街道",
                 "district": "浦东新区",
                 "households": int(part["households"].sum()),
                 "population": int(part["population"].sum()),

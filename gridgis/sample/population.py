@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import geopandas as gpd
 import numpy as np
 
+from gridgis.codes import parent_code
 from gridgis.sample import names as N
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -70,6 +71,7 @@ WISH_PATHS = {
     "confirmed": ["dispatch", "claim", "fulfil", "confirm"],
 }
 WISH_SHARES = {"posted": 0.1, "dispatched": 0.15, "claimed": 0.15, "fulfilled": 0.15, "confirmed": 0.45}
+OVER_ASSIGNED_UNITS = 12  # units given to the one over-assigned volunteer
 
 
 @dataclass
@@ -288,8 +290,9 @@ def generate_population(
     if volunteers:
         ref = volunteers[0]
         home = next(p for p in pop.persons if p["ref"] == ref)["building_code"]
-        near = [c for c in b["code"].astype(str) if c[:16] == home[:16]][:12]
-        for c in near:
+        compound = parent_code("buildings", home)
+        near = [c for c in b["code"].astype(str) if parent_code("buildings", c) == compound]
+        for c in near[:OVER_ASSIGNED_UNITS]:
             target = f"{c}-U1"
             if not any(a["person_ref"] == ref and a["target"] == target for a in pop.assignments):
                 pop.assignments.append({"person_ref": ref, "level": "unit", "target": target})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import geopandas as gpd
 from shapely.geometry import Point, box
 
+from gridgis.codes import child_code
 from gridgis.crs import STORAGE_CRS
 from gridgis.layers import get_spec, normalize_frame
 
@@ -183,7 +184,7 @@ def tiny_city() -> dict[str, gpd.GeoDataFrame]:
                 "geometry": Point(116.404, 39.907),
             },
             {
-                "code": STREET[:12] + "S001",
+                "code": child_code(STREET, "stations", 1),
                 "name": "东华门街道党群服务中心",
                 "kind": "party_mass_centre",
                 "level": "street",

@@ -34,6 +34,7 @@ from gridgis.api.schemas.alignment import (
 from gridgis.api.schemas.common import FeatureCollection, documented, request_body
 from gridgis.auth.deps import AuditDep, CurrentPrincipal
 from gridgis.auth.tokens import require
+from gridgis.codes import area_of
 from gridgis.errors import NotFoundError, ValidationError
 
 router = APIRouter(tags=["alignment"])
@@ -207,7 +208,7 @@ def micro_grid_split(
     grids = repository.read_layer("grids", codes=[code])
     if not len(grids):
         raise NotFoundError(f"grid {code} does not exist; check the code (15 digits)")
-    buildings = repository.read_layer("buildings", filters={"community_code": code[:12]})
+    buildings = repository.read_layer("buildings", filters={"community_code": area_of(code)})
     config = AlignmentConfig(microgrid_min=min_households, microgrid_max=max_households)
     micro, explanations = split_microgrids(grids, buildings, config)
     return {"grid_code": code, "micro_grids": _features(micro), "explanations": explanations}

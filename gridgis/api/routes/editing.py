@@ -38,6 +38,7 @@ from gridgis.api.schemas.editing import (
 )
 from gridgis.auth.deps import AuditDep, CurrentPrincipal, ReadPrincipal
 from gridgis.auth.tokens import Principal, require, sees_personal_data
+from gridgis.codes import area_of
 from gridgis.editing import operations, service
 from gridgis.editing.changes import Edit
 from gridgis.editing.geojson import feature_json, parse_crs_uri, parse_feature, read_geometry
@@ -129,7 +130,7 @@ def _with_micro_grids(repository: Any, edits: list[Edit]) -> list[Edit]:
     micro = repository.read_layer("micro_grids", bbox=box)
     micro = micro[micro["grid_code"].astype(str).isin(codes).to_numpy()]
     buildings = repository.read_layer("buildings", bbox=box)
-    buildings = buildings[buildings["community_code"].astype(str).isin({c[:12] for c in codes}).to_numpy()]
+    buildings = buildings[buildings["community_code"].astype(str).isin({area_of(c) for c in codes}).to_numpy()]
     return with_micro_grids(edits, grids, micro, buildings)
 
 
@@ -185,7 +186,7 @@ async def move_boundary(
         geom = _naming(layer, a, "the new outline", lambda: read_geometry(layer, _field(body, "geometry", dict), crs))
         # the whole community: neighbours of the pair may need the moved boundary's end points
         frame = (
-            repository.read_layer(layer, filters={"community_code": a[:12]})
+            repository.read_layer(layer, filters={"community_code": area_of(a)})
             if layer == "grids"
             else repository.read_layer(layer, codes=[a, b])
         )
@@ -207,7 +208,7 @@ async def transfer_compound(
 
     def make() -> list[Edit]:
         compound, to = _field(body, "compound"), _field(body, "to_grid")
-        grids = repository.read_layer("grids", filters={"community_code": to[:12]})
+        grids = repository.read_layer("grids", filters={"community_code": area_of(to)})
         compounds = repository.read_layer("compounds", codes=[compound])
         return _with_micro_grids(repository, operations.transfer_compound(grids, compounds, compound, to))
 
@@ -227,7 +228,7 @@ async def transfer_buildings(
 
     def make() -> list[Edit]:
         codes, to = _field(body, "buildings", list), _field(body, "to_grid")
-        grids = repository.read_layer("grids", filters={"community_code": to[:12]})
+        grids = repository.read_layer("grids", filters={"community_code": area_of(to)})
         buildings = repository.read_layer("buildings", codes=[str(c) for c in codes])
         return _with_micro_grids(repository, operations.transfer_buildings(grids, buildings, codes, to))
 
@@ -254,7 +255,7 @@ async def split_grid(
             raise MalformedInputError("'line' must be a GeoJSON LineString") from None
         from gridgis.editing.geojson import from_api_crs
 
-        grids = repository.read_layer("grids", filters={"community_code": code[:12]})
+        grids = repository.read_layer("grids", filters={"community_code": area_of(code)})
         edits = operations.split_grid(grids, code, from_api_crs(line, crs), body.get("new_code"), body.get("new_name"))
         return _with_micro_grids(repository, edits)
 
