@@ -168,3 +168,10 @@ def test_merging_moves_the_micro_grids_of_the_merged_away_grid_under_the_survivo
     assert all(e.properties["grid_code"] == G2 for e in moved.values())
     names = sorted(e.properties["name"] for e in moved.values())
     assert names == sorted(CITY["micro_grids"]["name"])  # names, workers and households go with them
+
+
+def test_micro_grids_of_two_neighbouring_grids_are_not_siblings():
+    micro = CITY["micro_grids"].copy()
+    micro.loc[micro.index[1], "code"] = G2 + "01"  # same first 14 digits as G1's 01, another grid
+    with pytest.raises(ValidationError, match="one parent"):
+        move_boundary(micro, G1 + "01", G2 + "01", box(116.400, 39.900, 116.403, 39.910), layer="micro_grids")
