@@ -94,11 +94,10 @@ def _micro_rows(edits: list[Any], old: gpd.GeoDataFrame) -> list[dict[str, Any]]
     """The readable micro-grid changes of ``edits`` (``op`` create/replace/delete, households before/after)."""
     before = {str(c): int(h or 0) for c, h in zip(old["code"], old["households"])} if len(old) else {}
     grid_of = {str(c): str(g) for c, g in zip(old["code"], old["grid_code"])} if len(old) else {}
-    ops = {"insert": "create", "update": "replace", "delete": "delete"}
     rows = []
     for e in sorted((e for e in edits if e.layer == "micro_grids"), key=lambda e: (e.op == "delete", e.code)):
-        row: dict[str, Any] = {"op": ops[e.op], "code": e.code, "grid_code": grid_of.get(e.code, codes.grid_of(e.code))}
-        if e.op != "insert":
+        row: dict[str, Any] = {"op": e.op, "code": e.code, "grid_code": grid_of.get(e.code, codes.grid_of(e.code))}
+        if e.op != "create":
             row["households_before"] = before.get(e.code)
         if e.op != "delete":
             row["households_after"] = int(e.properties.get("households") or 0)
@@ -195,7 +194,7 @@ def apply_proposal(
             changes.append(
                 {"op": "create", "code": code, "split_from": created[code], "households_after": props["households"]}
             )
-            edits.append(Edit("grids", "insert", code, props, row["geometry"], None))
+            edits.append(Edit("grids", "create", code, props, row["geometry"], None))
             continue
         moved = float(shapely.area(shapely.symmetric_difference(old_m.loc[code], new_m.loc[code])))
         hh_old, hh_new = int(old.loc[code, "households"]), int(new.loc[code, "households"])
@@ -212,7 +211,7 @@ def apply_proposal(
         )
         props = row_properties("grids", old.loc[code].to_dict() | {"code": code})
         props["households"] = hh_new
-        edits.append(Edit("grids", "update", code, props, new.loc[code, "geometry"], version))
+        edits.append(Edit("grids", "replace", code, props, new.loc[code, "geometry"], version))
     result = ApplyResult(community_code=community_code, dry_run=not commit, changes=changes)
     if not edits:
         return result

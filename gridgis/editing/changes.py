@@ -1,6 +1,7 @@
 """Proposed edits as plain values, and applying them to layer frames without storing anything.
 
-An :class:`Edit` is one insert, update or delete of one feature of one layer. Operations and
+An :class:`Edit` is one create, replace or delete of one feature of one layer (the vocabulary of
+:class:`gridgis.storage.FeatureChange` and of OGC API – Features Part 4, ``ChangeOp``). Operations and
 validation work on lists of edits and on layer frames (EPSG:4326); the API and CLI turn the
 accepted list into storage changes in one call, so an operation is one generation.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
@@ -19,7 +20,8 @@ from gridgis.crs import STORAGE_CRS
 from gridgis.errors import NotFoundError, ValidationError
 from gridgis.layers import get_spec
 
-Op = Literal["insert", "update", "delete"]
+if TYPE_CHECKING:  # one vocabulary, defined once with the storage change it becomes
+    from gridgis.storage.model import ChangeOp
 
 
 @dataclass
@@ -27,12 +29,12 @@ class Edit:
     """One change of one feature.
 
     ``properties`` holds the layer's fields (``name`` included, ``code`` excluded); for an
-    update it is the complete new set of properties. ``expected_version`` is the version the
-    editor saw (``None`` for inserts): a stale one is refused by storage with 412.
+    replace it is the complete new set of properties. ``expected_version`` is the version the
+    editor saw (``None`` when creating): a stale one is refused by storage with 412.
     """
 
     layer: str
-    op: Op
+    op: ChangeOp
     code: str
     properties: dict[str, Any] = field(default_factory=dict)
     geometry: shapely.Geometry | None = None
@@ -69,8 +71,8 @@ def apply_edits(frames: dict[str, gpd.GeoDataFrame], edits: list[Edit]) -> dict[
     """Return new frames with ``edits`` applied (indexed by code); the input frames are unchanged.
 
     Frames must hold at least the layers the edits touch (possibly empty). Raises
-    :class:`NotFoundError` when an update/delete names a code absent from its frame and
-    :class:`ValidationError` when an insert reuses an existing code.
+    :class:`NotFoundError` when a replace/delete names a code absent from its frame and
+    :class:`ValidationError` when a create reuses an existing code.
     """
     out = {name: _by_code(frame) for name, frame in frames.items()}
     by_layer: dict[str, list[Edit]] = {}
@@ -94,9 +96,9 @@ def apply_edits(frames: dict[str, gpd.GeoDataFrame], edits: list[Edit]) -> dict[
                 drop.add(edit.code)
                 rows.pop(edit.code, None)
                 continue
-            if edit.op == "insert" and exists:
-                raise ValidationError(f"{layer} {edit.code} already exists; choose another code or update it")
-            if edit.op == "update" and not exists:
+            if edit.op == "create" and exists:
+                raise ValidationError(f"{layer} {edit.code} already exists; choose another code or replace it")
+            if edit.op == "replace" and not exists:
                 raise NotFoundError(f"{layer} {edit.code} does not exist; create it with POST instead")
             row = {"code": edit.code, **edit.properties, "geometry": edit.geometry}
             if edit.code in frame.index and "version" in frame.columns:

@@ -140,7 +140,7 @@ def node_edits(frame: gpd.GeoDataFrame, edits: list[Edit], layer: str = "grids")
                 edited[code].geometry = new if not _same(new, edited[code].geometry) else edited[code].geometry
             elif not _same(new, family[code]):
                 row = rows[code]
-                out.append(Edit(layer, "update", code, row_properties(layer, row), new, _pinned(row)))
+                out.append(Edit(layer, "replace", code, row_properties(layer, row), new, _pinned(row)))
     return out
 
 
@@ -191,7 +191,7 @@ def with_micro_grids(
         for e in grid_edits
         if e.op != "delete"
         and e.geometry is not None
-        and (always or e.code in had or e.op == "insert" or merged_away)
+        and (always or e.code in had or e.op == "create" or merged_away)
         and (e.code not in current or not shapely.equals(current[e.code].geometry, e.geometry))
     ]
     retired = {e.code for e in grid_edits if e.op == "delete"}
@@ -236,9 +236,9 @@ def with_micro_grids(
                     row = old_rows[code]
                     base = row_properties("micro_grids", row)
                     base.update(props)
-                    out.append(Edit("micro_grids", "update", code, base, geom, _pinned(row)))
+                    out.append(Edit("micro_grids", "replace", code, base, geom, _pinned(row)))
                 else:
-                    out.append(Edit("micro_grids", "insert", code, props, geom, None))
+                    out.append(Edit("micro_grids", "create", code, props, geom, None))
     for code, row in sorted(old_rows.items()):
         if code not in new_codes:
             out.append(Edit("micro_grids", "delete", code, {}, None, _pinned(row)))

@@ -49,7 +49,7 @@ def _version(row: Any) -> int | None:
 def _update(layer: str, row: Any, geometry: shapely.Geometry, **changes: Any) -> Edit:
     props = row_properties(layer, row)
     props.update(changes)
-    return Edit(layer, "update", str(row["code"]), props, geometry, _version(row))
+    return Edit(layer, "replace", str(row["code"]), props, geometry, _version(row))
 
 
 def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
@@ -270,7 +270,7 @@ def split_grid(
     >>> from shapely.geometry import LineString
     >>> edits = split_grid(tiny_city()["grids"], "110105001001001", LineString([(116.399, 39.904), (116.406, 39.904)]))
     >>> [(e.op, e.code, e.properties["households"]) for e in edits]  # the neighbour gains the cut's end vertex
-    [('update', '110105001001001', 240), ('insert', '110105001001003', 160), ('update', '110105001001002', 400)]
+    [('replace', '110105001001001', 240), ('create', '110105001001003', 160), ('replace', '110105001001002', 400)]
     """
     row = _row(grids, "grids", code)
     if line is None or line.geom_type not in ("LineString", "MultiLineString"):
@@ -304,7 +304,7 @@ def split_grid(
     keep = _update("grids", row, big, households=hh_big)
     if keep.properties.get("population") is not None and props.get("population") is not None:
         keep.properties["population"] = int(row_properties("grids", row)["population"]) - props["population"]
-    return node_coverage(grids, [keep, Edit("grids", "insert", new_code, props, small, None)])
+    return node_coverage(grids, [keep, Edit("grids", "create", new_code, props, small, None)])
 
 
 def merge_grids(grids: gpd.GeoDataFrame, codes: list[str], name: str | None = None) -> list[Edit]:
@@ -313,7 +313,7 @@ def merge_grids(grids: gpd.GeoDataFrame, codes: list[str], name: str | None = No
     >>> from gridgis.sample.tiny import tiny_city
     >>> edits = merge_grids(tiny_city()["grids"], ["110105001001001", "110105001001002"])
     >>> [(e.op, e.code) for e in edits]
-    [('update', '110105001001001'), ('delete', '110105001001002')]
+    [('replace', '110105001001001'), ('delete', '110105001001002')]
     """
     if len(codes) < 2 or len(set(codes)) != len(codes):
         raise ValidationError("merge needs two or more different grid codes")
@@ -361,9 +361,9 @@ def apply_proposal(grids: gpd.GeoDataFrame, proposal: gpd.GeoDataFrame, communit
         props = row_properties("grids", new)
         old = by_code.pop(code, None)
         if old is None:
-            edits.append(Edit("grids", "insert", code, props, new.geometry, None))
+            edits.append(Edit("grids", "create", code, props, new.geometry, None))
         elif props != row_properties("grids", old) or not shapely.equals_exact(old.geometry, new.geometry, 1e-9):
-            edits.append(Edit("grids", "update", code, props, new.geometry, _version(old)))
+            edits.append(Edit("grids", "replace", code, props, new.geometry, _version(old)))
     edits += [Edit("grids", "delete", code, {}, None, _version(old)) for code, old in by_code.items()]
     return node_coverage(grids, edits)
 
@@ -454,7 +454,7 @@ def fit_children(edits: list[Edit], children: gpd.GeoDataFrame, layer: str = "mi
         taken.add(new_code)
         geometry = _clean(shapely.intersection(row.geometry, heir.geometry))
         props = {**props, "grid_code": heir.code} if "grid_code" in props else props
-        inserts[new_code] = Edit(layer, "insert", new_code, props, geometry, None)
+        inserts[new_code] = Edit(layer, "create", new_code, props, geometry, None)
         state[new_code] = [heir.code, geometry, props, None]
     # step 3: give each parent's gained area to its children
     for keeper in kept:

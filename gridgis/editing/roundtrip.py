@@ -3,9 +3,9 @@
 The exported file holds one layer per editable layer (grids, micro-grids, compounds, buildings,
 stations) with the ``version`` of each feature, plus the community outline as ``community``
 (a reference, not imported) and a ``gridgis_export`` table naming the community and generation.
-Importing compares the file with the store: changed features become updates carrying the
+Importing compares the file with the store: changed features become replaces carrying the
 version they were exported at (so a feature changed meanwhile is refused with 412 on commit),
-new codes inserts, missing codes deletes. Nothing is stored until the plan is committed.
+new codes creates, missing codes deletes (the ``op`` of :class:`gridgis.editing.changes.Edit`). Nothing is stored until the plan is committed.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def plan_import(repo: Any, path: str | Path) -> ImportPlan:
                 props = _contacts_kept(props, row_properties(layer, old))
             version = plain(row.get("version"))
             if old is None:
-                plan.edits.append(Edit(layer, "insert", code, props, row.geometry, None))
+                plan.edits.append(Edit(layer, "create", code, props, row.geometry, None))
                 continue
             same_geom = row.geometry is not None and shapely.equals_exact(row.geometry, old.geometry, 1e-10)
             if props == row_properties(layer, old) and same_geom:
@@ -176,7 +176,7 @@ def plan_import(repo: Any, path: str | Path) -> ImportPlan:
             plan.edits.append(
                 Edit(
                     layer,
-                    "update",
+                    "replace",
                     code,
                     props,
                     row.geometry,

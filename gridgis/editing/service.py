@@ -35,7 +35,7 @@ def context_frames(repo: Any, edits: list[Edit]) -> dict[str, gpd.GeoDataFrame]:
     layers = {e.layer for e in edits}
     old: list[shapely.Geometry] = []
     for layer in sorted(layers):  # one read per layer, not one per feature
-        wanted_codes = sorted({e.code for e in edits if e.layer == layer and e.op != "insert"})
+        wanted_codes = sorted({e.code for e in edits if e.layer == layer and e.op != "create"})
         if wanted_codes:
             old += list(repo.read_layer(layer, codes=wanted_codes).geometry.values)
     box = _bounds([e.geometry for e in edits] + old)
@@ -49,7 +49,7 @@ def context_frames(repo: Any, edits: list[Edit]) -> dict[str, gpd.GeoDataFrame]:
     for e in edits:
         if e.op == "delete":
             wanted |= set(CHILDREN_OF.get(e.layer, ()))
-        if e.op == "update":
+        if e.op == "replace":
             wanted |= {child for child, parent in COVERAGE_OF.items() if parent == e.layer}
             wanted |= set(CHILDREN_OF.get(e.layer, ()))
     for layer in wanted - parent_layers:
@@ -65,14 +65,13 @@ def check(repo: Any, edits: list[Edit], options: ValidationOptions | None = None
 
 
 def to_changes(edits: list[Edit]) -> list[Any]:
-    """Storage changes for ``edits`` (``insert`` → create, ``update`` → replace, ``delete``)."""
-    from gridgis.storage.model import ChangeOp, FeatureChange
+    """Storage changes for ``edits`` (one vocabulary: an edit's ``op`` is the change's ``op``)."""
+    from gridgis.storage.model import FeatureChange
 
-    ops: dict[str, ChangeOp] = {"insert": "create", "update": "replace", "delete": "delete"}
     return [
         FeatureChange(
             e.layer,
-            ops[e.op],
+            e.op,
             e.code,
             dict(e.properties) if e.op != "delete" else None,
             e.geometry if e.op != "delete" else None,

@@ -353,7 +353,7 @@ def _coverage_problems(
         parents.add((edit.layer, player, parent[1], False))
     for edit in edits:  # a parent whose outline changes must stay covered by its children
         child = MUST_STAY_COVERED.get(edit.layer)
-        if edit.op == "update" and child is not None and child in after:
+        if edit.op == "replace" and child is not None and child in after:
             parents.add((child, edit.layer, edit.code, True))
     # a gap is area of the parent its children covered before and do not now; when the parent's own
     # outline changed and it must stay covered, area it gained counts as uncovered too
@@ -445,7 +445,7 @@ def _coverage_problems(
 
 def _geometry_changed(edit: Edit, before: dict[str, gpd.GeoDataFrame]) -> bool:
     frame = before.get(edit.layer)
-    if edit.op == "insert" or frame is None or edit.code not in frame.index:
+    if edit.op == "create" or frame is None or edit.code not in frame.index:
         return True
     old = frame.at[edit.code, "geometry"]
     return old is None or edit.geometry is None or not shapely.equals_exact(old, edit.geometry, 0.0)

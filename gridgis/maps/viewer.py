@@ -244,7 +244,7 @@ def search(repository: Any, cache: TileCache, q: str, limit: int = 20) -> list[d
 
 
 def _with_changes(frame: Any, layer: str, features: list[dict[str, Any]]) -> Any:
-    """``frame`` with the dry run's changes of ``layer`` applied (updates, inserts, deletes)."""
+    """``frame`` with the dry run's changes of ``layer`` applied (replaces, creates, deletes)."""
     import geopandas as gpd
     import pandas as pd
     from shapely.geometry import shape

@@ -366,7 +366,7 @@
     ed.lastDry = {valid: res.valid !== false, problems: problems, impact: imp, changes: feats};
     var rows = feats.map(function (f) {
       var p = f.properties;
-      return "<tr><td>" + esc({update: "修改", insert: "新增", "delete": "删除"}[p.op] || p.op) + "</td><td>" + esc(GG.config.layers[p.layer] || p.layer) +
+      return "<tr><td>" + esc({replace: "修改", create: "新增", "delete": "删除"}[p.op] || p.op) + "</td><td>" + esc(GG.config.layers[p.layer] || p.layer) +
         "</td><td>" + esc(p.name || "") + " " + esc(p.code) + "</td><td>" + esc(p.households == null ? "" : p.households) + "</td></tr>";
     }).join("");
     var ok = res.valid !== false;
@@ -590,7 +590,7 @@
         dry: function () {
           return api("POST", "/validate", {layer: "grids", type: "FeatureCollection", features: [feature]}).then(function (r) {
             var ch = {type: "Feature", geometry: feature.geometry,
-              properties: Object.assign({layer: "grids", op: "update", code: code}, feature.properties)};
+              properties: Object.assign({layer: "grids", op: "replace", code: code}, feature.properties)};
             return {valid: r.data.valid, problems: r.data.problems, changes: {type: "FeatureCollection", features: [ch]}};
           });
         },

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 #: ``(min_lon, min_lat, max_lon, max_lat)`` in EPSG:4326
 BBox = tuple[float, float, float, float]
-#: what a :class:`FeatureChange` does
+#: what a :class:`FeatureChange` (and an editing :class:`~gridgis.editing.changes.Edit`) does: the one
+#: vocabulary of changes in gridgis, the words of OGC API – Features Part 4 (create, replace, delete)
 ChangeOp = Literal["create", "replace", "delete"]
+CHANGE_OPS: tuple[ChangeOp, ...] = get_args(ChangeOp)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from gridgis.crs import STORAGE_CRS
 from gridgis.errors import ConflictError, NotFoundError, PreconditionFailedError, Problem, ValidationError
 from gridgis.layers import LayerSpec, check_frame, get_spec
-from gridgis.storage.model import BBox, FeatureChange, Generation
+from gridgis.storage.model import CHANGE_OPS, BBox, FeatureChange, Generation
 from gridgis.storage.rows import frame_to_rows, same_feature
 from gridgis.storage.schema import features, generations, wkb_column
 
@@ -492,10 +492,10 @@ def check_changes(changes: list[FeatureChange]) -> None:
     problems = []
     for change in changes:
         get_spec(change.layer)
-        if change.op not in ("create", "replace", "delete"):
+        if change.op not in CHANGE_OPS:
             problems.append(
                 Problem(
-                    f"unknown operation {change.op!r}; use create, replace or delete",
+                    f"unknown operation {change.op!r}; use one of {', '.join(CHANGE_OPS)}",
                     feature=change.code,
                     layer=change.layer,
                 )

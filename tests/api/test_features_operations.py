@@ -57,7 +57,7 @@ def test_dry_run_reports_changes_and_problems_but_stores_nothing(api):
     r = client.post("/operations/merge-grids", json=body, headers=auth(tokens)).json()
     assert r["stored"] is False and r["valid"] is True and len(repo.generations()) == 1
     assert [(f["properties"]["op"], f["properties"]["code"]) for f in r["changes"]["features"]][:2] == [
-        ("update", G1),
+        ("replace", G1),
         ("delete", G2),
     ]
 

@@ -17,7 +17,7 @@ SPOT = shapely.box(116.4001, 39.9001, 116.4003, 39.9003)
 def _compound(n: int) -> Edit:
     return Edit(
         "compounds",
-        "insert",
+        "create",
         f"{COMMUNITY_A}Q9{n:02d}",
         {"name": f"新小区{n}", "community_code": COMMUNITY_A, "kind": "residential", "households": 5},
         SPOT,

@@ -69,14 +69,14 @@ def test_transfer_buildings_to_a_grid_that_does_not_border_them_is_refused():
 def test_split_then_validate_is_clean_and_the_new_grid_gets_a_free_code():
     edits = split_grid(CITY["grids"], G2, LineString([(116.404, 39.905), (116.411, 39.905)]), new_name="新网格")
     _valid(edits)
-    assert [(e.op, e.code) for e in edits[:2]] == [("update", G2), ("insert", COMMUNITY_A + "003")]
+    assert [(e.op, e.code) for e in edits[:2]] == [("replace", G2), ("create", COMMUNITY_A + "003")]
     assert sum(e.properties["households"] for e in edits[:2]) == 400
 
 
 def test_a_split_gives_the_untouched_neighbour_the_cut_s_end_vertex_so_the_coverage_stays_edge_matched():
     edits = split_grid(CITY["grids"], G1, LineString([(116.399, 39.904), (116.406, 39.904)]))
     by = {e.code: e for e in edits}
-    assert by[G2].op == "update" and by[G2].properties["households"] == 400  # only its outline gains a vertex
+    assert by[G2].op == "replace" and by[G2].properties["households"] == 400  # only its outline gains a vertex
     assert by[G2].expected_version is None or by[G2].expected_version >= 1
     after = [e.geometry for e in edits] + [
         g for c, g in zip(CITY["grids"]["code"], CITY["grids"].geometry) if c not in by and c[:12] == COMMUNITY_A
@@ -116,13 +116,13 @@ def test_merging_grids_of_two_communities_is_refused():
         merge_grids(CITY["grids"], [G2, COMMUNITY_B + "001"])
 
 
-def test_apply_proposal_updates_inserts_and_deletes_to_match():
+def test_apply_proposal_replaces_creates_and_deletes_to_match():
     proposal = CITY["grids"][CITY["grids"]["code"].str.startswith(COMMUNITY_A)].copy()
     proposal = proposal[proposal["code"] == G2].copy()
     proposal.loc[:, "geometry"] = [box(116.400, 39.900, 116.410, 39.910)]
     proposal.loc[:, "code"] = [COMMUNITY_A + "005"]
     edits = apply_proposal(CITY["grids"], proposal, COMMUNITY_A)
-    assert sorted((e.op, e.code) for e in edits) == [("delete", G1), ("delete", G2), ("insert", COMMUNITY_A + "005")]
+    assert sorted((e.op, e.code) for e in edits) == [("create", COMMUNITY_A + "005"), ("delete", G1), ("delete", G2)]
 
 
 def _tiles(edits: list[Edit], grid_code: str) -> None:
@@ -163,7 +163,7 @@ def test_merging_moves_the_micro_grids_of_the_merged_away_grid_under_the_survivo
     _tiles(edits, G2)
     micro = [e for e in edits if e.layer == "micro_grids"]
     assert sorted(e.code for e in micro if e.op == "delete") == [G1 + "01", G1 + "02"]
-    moved = {e.code: e for e in micro if e.op == "insert"}
+    moved = {e.code: e for e in micro if e.op == "create"}
     assert sorted(moved) == [G2 + "01", G2 + "02"]
     assert all(e.properties["grid_code"] == G2 for e in moved.values())
     names = sorted(e.properties["name"] for e in moved.values())

@@ -17,11 +17,11 @@ def city():
     return tiny_city()
 
 
-def _update(city, layer, code, geometry=None, **props):
+def _replace(city, layer, code, geometry=None, **props):
     row = city[layer].set_index("code", drop=False).loc[code]
     p = row_properties(layer, row)
     p.update(props)
-    return Edit(layer, "update", code, p, geometry if geometry is not None else row.geometry)
+    return Edit(layer, "replace", code, p, geometry if geometry is not None else row.geometry)
 
 
 def kinds(problems):
@@ -29,11 +29,11 @@ def kinds(problems):
 
 
 def test_an_unchanged_city_has_no_problems(city):
-    assert validate_edits(city, [_update(city, "grids", G1)]) == []
+    assert validate_edits(city, [_replace(city, "grids", G1)]) == []
 
 
 def test_shrinking_a_grid_alone_leaves_a_located_gap(city):
-    problems = validate_edits(city, [_update(city, "grids", G1, box(116.400, 39.900, 116.404, 39.910))])
+    problems = validate_edits(city, [_replace(city, "grids", G1, box(116.400, 39.900, 116.404, 39.910))])
     gap = [p for p in problems if p.kind == "gap"]
     assert len(gap) == 1
     assert gap[0].details["area_m2"] > 1000
@@ -43,20 +43,20 @@ def test_shrinking_a_grid_alone_leaves_a_located_gap(city):
 
 
 def test_growing_a_grid_into_its_neighbour_is_an_overlap(city):
-    problems = validate_edits(city, [_update(city, "grids", G1, box(116.400, 39.900, 116.406, 39.910))])
+    problems = validate_edits(city, [_replace(city, "grids", G1, box(116.400, 39.900, 116.406, 39.910))])
     overlap = [p for p in problems if p.kind == "overlap"]
     assert [p.details["other"] for p in overlap] == [G2]
     assert 116.405 < overlap[0].where[0] < 116.406
 
 
 def test_a_grid_outside_its_community_is_refused(city):
-    problems = validate_edits(city, [_update(city, "grids", G1, box(116.399, 39.900, 116.405, 39.910))])
+    problems = validate_edits(city, [_replace(city, "grids", G1, box(116.399, 39.900, 116.405, 39.910))])
     assert "outside_parent" in kinds(problems)
 
 
 def test_every_problem_is_reported_at_once(city):
     bowtie = Polygon([(116.400, 39.900), (116.405, 39.910), (116.405, 39.900), (116.400, 39.910)])
-    edit = _update(city, "grids", G1, bowtie, community_code=COMMUNITY_A[:-1] + "2", kind="nonsense")
+    edit = _replace(city, "grids", G1, bowtie, community_code=COMMUNITY_A[:-1] + "2", kind="nonsense")
     found = kinds(validate_edits(city, [edit]))
     assert {"invalid_geometry", "inconsistent_code", "bad_value"} <= set(found)
     invalid = next(p for p in validate_edits(city, [edit]) if p.kind == "invalid_geometry")
@@ -64,16 +64,16 @@ def test_every_problem_is_reported_at_once(city):
 
 
 def test_wrong_geometry_type_and_swapped_coordinates_are_refused(city):
-    wrong = _update(city, "grids", G1, Point(116.401, 39.901))
-    swapped = _update(city, "grids", G1, box(39.900, 116.400, 39.910, 116.405))
+    wrong = _replace(city, "grids", G1, Point(116.401, 39.901))
+    swapped = _replace(city, "grids", G1, box(39.900, 116.400, 39.910, 116.405))
     assert "wrong_geometry_type" in kinds(validate_edits(city, [wrong]))
     assert "out_of_area" in kinds(validate_edits(city, [swapped]))
 
 
 def test_moving_both_sides_of_a_boundary_together_is_valid(city):
     edits = [
-        _update(city, "grids", G1, box(116.400, 39.900, 116.406, 39.910)),
-        _update(city, "grids", G2, box(116.406, 39.900, 116.410, 39.910)),
+        _replace(city, "grids", G1, box(116.400, 39.900, 116.406, 39.910)),
+        _replace(city, "grids", G2, box(116.406, 39.900, 116.410, 39.910)),
     ]
     assert validate_edits(city, edits) == []
 
@@ -88,7 +88,7 @@ def test_deleting_a_grid_with_micro_grids_names_the_orphans(city):
 def test_a_new_feature_needs_an_existing_parent(city):
     edit = Edit(
         "compounds",
-        "insert",
+        "create",
         "110105001009Q001",
         {"name": "新小区", "community_code": "110105001009", "kind": "residential"},
         box(116.401, 39.901, 116.402, 39.902),
@@ -98,8 +98,8 @@ def test_a_new_feature_needs_an_existing_parent(city):
 
 def test_shrinking_a_grid_under_its_micro_grids_reports_them(city):
     edits = [
-        _update(city, "grids", G1, box(116.400, 39.900, 116.404, 39.910)),
-        _update(city, "grids", G2, box(116.404, 39.900, 116.410, 39.910)),
+        _replace(city, "grids", G1, box(116.400, 39.900, 116.404, 39.910)),
+        _replace(city, "grids", G2, box(116.404, 39.900, 116.410, 39.910)),
     ]
     problems = validate_edits(city, edits)
     assert kinds(problems) == ["child_outside", "child_outside"]
@@ -108,7 +108,7 @@ def test_shrinking_a_grid_under_its_micro_grids_reports_them(city):
 def test_an_unknown_code_in_an_update_is_one_problem(city):
     edit = Edit(
         "grids",
-        "update",
+        "replace",
         COMMUNITY_A + "099",
         {"name": "x", "community_code": COMMUNITY_A},
         box(116.400, 39.900, 116.401, 39.901),
@@ -120,10 +120,10 @@ def test_an_unknown_code_in_an_update_is_one_problem(city):
 def test_growing_a_community_beyond_its_grids_is_a_gap_and_shrinking_it_leaves_children_outside(city):
     from gridgis.sample.tiny import COMMUNITY_B
 
-    grown = _update(city, "communities", COMMUNITY_A, box(116.400, 39.900, 116.410, 39.912))
+    grown = _replace(city, "communities", COMMUNITY_A, box(116.400, 39.900, 116.410, 39.912))
     kinds_grown = kinds(validate_edits(city, [grown]))
     assert "gap" in kinds_grown and "outside_parent" in kinds_grown  # beyond the street too
-    shrunk = _update(city, "communities", COMMUNITY_B, box(116.412, 39.900, 116.420, 39.910))
+    shrunk = _replace(city, "communities", COMMUNITY_B, box(116.412, 39.900, 116.420, 39.910))
     found = validate_edits(city, [shrunk])
     assert {"child_outside", "gap"} <= set(kinds(found))
     assert any(p.feature == COMMUNITY_B + "Q001" for p in found if p.kind == "child_outside")
@@ -172,7 +172,7 @@ def test_a_sub_millimetre_spike_is_refused_as_gridgis_check_flags_it(city):
             (116.400, 39.910),
         ]
     )
-    edits = [_update(city, "grids", G1, spiked)]
+    edits = [_replace(city, "grids", G1, spiked)]
     after = {k: v.reset_index(drop=True) for k, v in apply_edits(city, edits).items()}
     flagged = {p.details["code"] for p in check_city(after).problems if p.kind == "coverage_edge"}
     assert G1 in flagged
@@ -187,4 +187,4 @@ def test_an_edit_elsewhere_is_not_blamed_for_an_existing_mismatch(city):
     """A family already holding a mismatched edge: an edit that does not touch it is not refused for it."""
     bent = Polygon([(116.405, 39.900), (116.410, 39.900), (116.410, 39.910), (116.405, 39.910), (116.405, 39.907)])
     city["grids"].loc[city["grids"]["code"] == G2, "geometry"] = bent
-    assert validate_edits(city, [_update(city, "grids", G2, name="改名")]) == []
+    assert validate_edits(city, [_replace(city, "grids", G2, name="改名")]) == []

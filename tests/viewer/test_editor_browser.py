@@ -324,7 +324,7 @@ def test_split_a_grid_by_drawing_a_line_and_merge_two_grids(page, editor_server)
     click_at(page, X0 + 0.5 * DX, Y0 + DY / 2 - 0.001)
     page.mouse.dblclick(*_px(page, X0 + 0.5 * DX, Y0 + DY / 2 - 0.001))
     dry = wait_validated(page)
-    assert any(f["properties"]["op"] == "insert" for f in dry["changes"])
+    assert any(f["properties"]["op"] == "create" for f in dry["changes"])
     assert "小区被" in page.inner_text(".gg-ed-result")  # the line cuts 崂山二村
     shot(page, "editor-split.png")
     commit(page, "拆分第1网格")

@@ -45,6 +45,7 @@ from gridgis.editing.geojson import feature_json, parse_crs_uri, parse_feature, 
 from gridgis.editing.history import diff_geojson, tickets_frame
 from gridgis.errors import GridGISError, MalformedInputError, NotFoundError, Problem, ValidationError
 from gridgis.layers import get_spec
+from gridgis.storage.model import ChangeOp
 
 router = APIRouter(tags=["editing"])
 JSON_KINDS = ("application/json", "application/geo+json")
@@ -80,14 +81,14 @@ def _run(
     edits: list[Edit] = make()
     for e in edits:
         require(principal, "edit_boundaries", e.code, f"{action} ({e.layer} {e.code})")
-        if e.op != "insert" and e.expected_version is None:  # every change is pinned to what was read
+        if e.op != "create" and e.expected_version is None:  # every change is pinned to what was read
             raise RuntimeError(
                 f"{action} built a {e.op} of {e.layer} {e.code} without the version it was computed from"
             )
     pinned = body.get("versions")  # the versions the client drew its edit on (the web editor sends them)
     if isinstance(pinned, dict):
         for e in edits:
-            if e.op != "insert" and isinstance(pinned.get(e.code), int):
+            if e.op != "create" and isinstance(pinned.get(e.code), int):
                 e.expected_version = pinned[e.code]
         service.refuse_stale(repository, edits)  # someone committed since: 412, the client redraws and redoes
     if body.get("dry_run"):
@@ -340,12 +341,13 @@ def _validate(layer: str, body: Any, request: Request, repository: Any) -> dict[
         parsed = parse_feature(layer, raw, crs, request.app.state.settings.max_geometry_vertices)
         if not parsed.code:
             raise ValidationError("every feature needs properties.code")
+        op: ChangeOp
         try:
             repository.get_feature(layer, parsed.code)
-            op = "update"
+            op = "replace"
         except NotFoundError:
-            op = "insert"
-        edits.append(Edit(layer, op, parsed.code, parsed.properties, parsed.geometry))  # type: ignore[arg-type]
+            op = "create"
+        edits.append(Edit(layer, op, parsed.code, parsed.properties, parsed.geometry))
     problems = service.check(repository, edits) if edits else []
     return {"valid": not problems, "problems": [p.to_dict() for p in problems], "checked": len(edits)}
 

@@ -383,7 +383,7 @@ async def create_item(
         require(principal, "edit_boundaries", code, f"creating {layer} {code}")
         _refuse_summaries(layer, parsed, parsed.properties, {})
         geometry = snap_to_stored(repository, layer, None, parsed.geometry, settings.edit_snap_tolerance_m)
-        edit = Edit(layer, "insert", code, parsed.properties, geometry)
+        edit = Edit(layer, "create", code, parsed.properties, geometry)
         return service.commit(repository, [edit], _author(principal), write_message(request, f"create {layer} {code}"))
 
     await run_in_threadpool(audited, request, audit, principal, "create", layer, [code], work)
@@ -457,7 +457,7 @@ async def replace_item(
             props, geometry, version = rebased
         else:
             version = expected_version(request, parsed.version, current["version"], f"{layer} {code}")
-        edit = Edit(layer, "update", code, props, geometry, version)
+        edit = Edit(layer, "replace", code, props, geometry, version)
         return service.commit(repository, [edit], _author(principal), write_message(request, f"replace {layer} {code}"))
 
     await run_in_threadpool(audited, request, audit, principal, "replace", layer, [code], work)
@@ -503,7 +503,7 @@ async def patch_item(
         geometry = parsed.geometry
         if "geometry" in patch:
             geometry = snap_to_stored(repository, layer, code, geometry, settings.edit_snap_tolerance_m)
-        edit = Edit(layer, "update", code, props, geometry, version)
+        edit = Edit(layer, "replace", code, props, geometry, version)
         return service.commit(repository, [edit], _author(principal), write_message(request, f"update {layer} {code}"))
 
     await run_in_threadpool(audited, request, audit, principal, "update", layer, [code], work)

@@ -8,6 +8,12 @@ from pydantic import Field
 
 from gridgis.api.schemas.common import Feature, FeatureCollection, GenerationOut, Geometry, Link, Open, ProblemDetail
 
+#: what every ``changes`` collection of the editing routes holds (one vocabulary of changes: ChangeOp)
+CHANGES = (
+    "one feature per change: properties.layer, properties.op (create, replace or delete, as in OGC API - "
+    "Features Part 4 and gridgis.storage.FeatureChange), properties.code and the feature's new fields"
+)
+
 
 class OperationIn(Open):
     """What every operation body may carry besides its own members."""
@@ -57,7 +63,7 @@ class OperationResult(Open):
     valid: bool | None = None
     problems: list[ProblemDetail] | None = None
     generation: GenerationOut | None = None
-    changes: FeatureCollection
+    changes: FeatureCollection = Field(description=CHANGES)
 
 
 class ValidateIn(Open):
@@ -99,7 +105,7 @@ class History(FeatureCollection):
 class ImportResult(Open):
     community: str | None = None
     exported_generation: int | None = None
-    changes: FeatureCollection
+    changes: FeatureCollection = Field(description=CHANGES)
     problems: list[ProblemDetail]
     stale: Any = None
     valid: bool
