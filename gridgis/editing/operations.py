@@ -10,8 +10,9 @@ Area shares are computed in the metric CRS of the data.
 - :func:`split_grid` — cut a grid in two with a line.
 - :func:`merge_grids` — merge neighbouring grids of one community.
 - :func:`apply_proposal` — replace a community's grids with a proposal (e.g. from alignment).
-- :func:`fit_children` — the micro-grids that follow: clipped where a grid shrinks, extended where
-  it grows, moved under the surviving grid of a merge, so they keep tiling their grids.
+
+Micro-grids follow through :func:`gridgis.editing.follow.with_micro_grids`, which every caller
+(API, CLI, alignment) applies to an operation's grid edits.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ from gridgis.errors import NotFoundError, Problem, ValidationError
 
 #: slivers smaller than this (m²) produced by an operation are dropped
 SLIVER_M2 = 0.5
-#: a vertex closer than this (degrees, about 0.1 mm) to a neighbour's edge is put on that edge too
-NODE_TOLERANCE = 1e-9
 
 
 def _row(frame: gpd.GeoDataFrame, layer: str, code: str) -> Any:
@@ -366,134 +365,3 @@ def apply_proposal(grids: gpd.GeoDataFrame, proposal: gpd.GeoDataFrame, communit
             edits.append(Edit("grids", "replace", code, props, new.geometry, _version(old)))
     edits += [Edit("grids", "delete", code, {}, None, _version(old)) for code, old in by_code.items()]
     return node_coverage(grids, edits)
-
-
-def clip_children(edits: list[Edit], children: gpd.GeoDataFrame, layer: str = "micro_grids") -> list[Edit]:
-    """Edits that clip ``children`` (e.g. micro-grids) to the new outlines of their edited parents.
-
-    A child left empty is deleted; parents' deletes delete their children too.
-    """
-    from gridgis.editing.validate import parent_of
-
-    parents = {e.code: e for e in edits}
-    out: list[Edit] = []
-    for _, row in children.iterrows():
-        p = parent_of(layer, str(row["code"]))
-        edit = parents.get(p[1]) if p else None
-        if edit is None:
-            continue
-        if edit.op == "delete":
-            out.append(Edit(layer, "delete", str(row["code"]), {}, None, _version(row)))
-            continue
-        if shapely.covers(edit.geometry, row.geometry):
-            continue
-        new = _clean(shapely.intersection(row.geometry, edit.geometry))
-        if new.is_empty:
-            out.append(Edit(layer, "delete", str(row["code"]), {}, None, _version(row)))
-        else:
-            out.append(_update(layer, row, new))
-    return out
-
-
-def fit_children(edits: list[Edit], children: gpd.GeoDataFrame, layer: str = "micro_grids") -> list[Edit]:
-    """Edits that keep ``children`` (micro-grids) tiling their edited parents (grids).
-
-    ``children`` holds the current children of every parent that ``edits`` touch. Three steps:
-
-    1. a child is clipped to its parent's new outline (:func:`clip_children`);
-    2. the children of a parent that is deleted move to the edited parent that now holds most of
-       them (a merge): each gets the next free code under its new parent and keeps its name,
-       workers and households; children that no parent holds are deleted with their parent;
-    3. area a parent gains (a moved boundary, a transferred compound, a merge) goes to its
-       children: each connected part of the gain to the child sharing the longest border with
-       it (ties: the lowest code); re-split the grid's micro-grids afterwards to rebalance them
-       (``gridgis align`` does). A parent that had no children keeps none.
-
-    Shared edges are noded as in :func:`node_coverage`, so the children stay edge to edge.
-
-    >>> from gridgis.sample.tiny import tiny_city
-    >>> from shapely.geometry import box
-    >>> city = tiny_city()
-    >>> edits = move_boundary(city["grids"], "110105001001001", "110105001001002", box(116.400, 39.900, 116.406, 39.910))
-    >>> fitted = fit_children(edits, city["micro_grids"])
-    >>> [(e.code, round(e.geometry.area / 1e-6, 1)) for e in fitted if e.layer == "micro_grids"]
-    [('11010500100100101', 35.0)]
-    """
-    from gridgis.editing.validate import parent_of
-
-    parent_layer = {"micro_grids": "grids"}.get(layer)
-    child_edits = clip_children(edits, children, layer)
-    kept = [e for e in edits if e.layer == parent_layer and e.op != "delete" and e.geometry is not None]
-    gone = {e.code for e in edits if e.layer == parent_layer and e.op == "delete"}
-    if not kept:
-        return edits + child_edits
-    rows = {str(r["code"]): r for _, r in children.iterrows()}
-    # the children after step 1: code -> (parent code, geometry, properties, row or None)
-    state: dict[str, list] = {}
-    for code, row in rows.items():
-        p = parent_of(layer, code)
-        state[code] = [p[1] if p else None, row.geometry, row_properties(layer, row), row]
-    for e in child_edits:
-        if e.op == "delete":
-            state[e.code][1] = None
-        else:
-            state[e.code][1] = e.geometry
-    # step 2: re-home the children of deleted parents
-    inserts: dict[str, Edit] = {}
-    taken = set(rows)
-    for code, (parent, _, props, row) in sorted(state.items()):
-        if parent not in gone or row.geometry is None or row.geometry.is_empty:
-            continue
-        shares = _areas([shapely.intersection(row.geometry, p.geometry) for p in kept])
-        best = max(range(len(kept)), key=lambda i: (shares[i], -i))
-        (whole,) = _areas([row.geometry])
-        if shares[best] < 0.5 * whole:
-            continue  # no surviving parent holds it: deleted with its parent (step 1)
-        heir = kept[best]
-        new_code = next(c for c in (child_code(heir.code, layer, s) for s in range(1, 100)) if c not in taken)
-        taken.add(new_code)
-        geometry = _clean(shapely.intersection(row.geometry, heir.geometry))
-        props = {**props, "grid_code": heir.code} if "grid_code" in props else props
-        inserts[new_code] = Edit(layer, "create", new_code, props, geometry, None)
-        state[new_code] = [heir.code, geometry, props, None]
-    # step 3: give each parent's gained area to its children
-    for keeper in kept:
-        mine = {c: s[1] for c, s in state.items() if s[0] == keeper.code and s[1] is not None and not s[1].is_empty}
-        if not mine:
-            continue
-        gap = _clean(shapely.difference(keeper.geometry, shapely.union_all(list(mine.values()))))
-        if gap.is_empty:
-            continue
-        for code, piece in _bordering_parts(gap, mine).items():
-            state[code][1] = _clean(shapely.union(state[code][1], piece))
-    # back to edits: updates for existing children that changed, inserts for re-homed ones
-    out = {e.code: e for e in child_edits}
-    for code, (_, geometry, props, row) in state.items():
-        if code in inserts:
-            inserts[code].geometry = geometry
-            continue
-        if row is None or geometry is None or code not in rows:
-            continue
-        if code in out and out[code].op == "delete":
-            continue
-        if shapely.equals(geometry, row.geometry):
-            continue
-        out[code] = _update(layer, row, geometry)
-    result = list(edits) + list(out.values()) + list(inserts.values())
-    return node_coverage(children, result, layer)
-
-
-def _bordering_parts(gap: shapely.Geometry, owners: dict[str, shapely.Geometry]) -> dict[str, shapely.Geometry]:
-    """Give each part of ``gap`` to the owner (code -> geometry) sharing the longest border with it
-    (ties: lowest code); a part that borders no owner is left out."""
-    codes = sorted(owners)
-    out: dict[str, list] = {}
-    for part in shapely.get_parts(gap):
-        if part.is_empty:
-            continue
-        edge = shapely.boundary(part)
-        borders = [shapely.length(shapely.intersection(edge, shapely.boundary(owners[c]))) for c in codes]
-        best = max(range(len(codes)), key=lambda i: (borders[i], -i))
-        if borders[best] > 0:
-            out.setdefault(codes[best], []).append(part)
-    return {c: shapely.union_all(parts) for c, parts in out.items()}

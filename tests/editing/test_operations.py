@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, box
 
+from gridgis import codes
 from gridgis.editing.changes import Edit
+from gridgis.editing.follow import with_micro_grids
 from gridgis.editing.operations import (
     apply_proposal,
-    clip_children,
-    fit_children,
     merge_grids,
     move_boundary,
     split_grid,
@@ -31,11 +31,15 @@ def _valid(edits: list[Edit]) -> None:
     assert validate_edits(CITY, edits) == []
 
 
+def _follow(edits: list[Edit]) -> list[Edit]:
+    """The operation's edits plus the micro-grid edits of the live path (what the API and CLI store)."""
+    return with_micro_grids(edits, CITY["grids"], CITY["micro_grids"], CITY["buildings"])
+
+
 @settings(max_examples=15, deadline=None)
 @given(x=st.floats(min_value=116.4012, max_value=116.4095))
 def test_moving_a_shared_boundary_anywhere_keeps_the_coverage_and_households(x):
-    edits = move_boundary(CITY["grids"], G1, G2, box(116.400, 39.900, x, 39.910))
-    edits += clip_children(edits, CITY["micro_grids"])
+    edits = _follow(move_boundary(CITY["grids"], G1, G2, box(116.400, 39.900, x, 39.910)))
     _valid(edits)
     grids = {e.code: e for e in edits if e.layer == "grids"}
     union = shapely.union(grids[G1].geometry, grids[G2].geometry)
@@ -105,8 +109,7 @@ def test_a_line_that_does_not_cross_the_grid_cannot_split_it():
 
 
 def test_merge_keeps_the_first_code_and_sums_households():
-    edits = merge_grids(CITY["grids"], [G1, G2])
-    edits += clip_children(edits, CITY["micro_grids"])
+    edits = _follow(merge_grids(CITY["grids"], [G1, G2]))
     _valid(edits)
     assert edits[0].properties["households"] == 800
 
@@ -126,48 +129,44 @@ def test_apply_proposal_replaces_creates_and_deletes_to_match():
 
 
 def _tiles(edits: list[Edit], grid_code: str) -> None:
-    """The micro-grids of ``grid_code`` after ``edits`` cover it exactly, edge to edge."""
-    grid = next(e for e in edits if e.layer == "grids" and e.code == grid_code).geometry
-    micro = {str(r["code"]): r.geometry for _, r in CITY["micro_grids"].iterrows()}
+    """The micro-grids of ``grid_code`` after ``edits`` cover it exactly, edge to edge, and their
+    households add up to the grid's."""
+    grid = next(e for e in edits if e.layer == "grids" and e.code == grid_code)
+    micro = {str(r["code"]): (r.geometry, r["households"]) for _, r in CITY["micro_grids"].iterrows()}
     for e in edits:
         if e.layer == "micro_grids":
-            micro[e.code] = None if e.op == "delete" else e.geometry
-    mine = [g for c, g in micro.items() if g is not None and c[:15] == grid_code]
+            micro[e.code] = (None, 0) if e.op == "delete" else (e.geometry, e.properties["households"])
+    mine = [(g, h) for c, (g, h) in micro.items() if g is not None and codes.grid_of(c) == grid_code]
     assert mine, f"{grid_code} has no micro-grids left"
-    assert shapely.coverage_is_valid(mine)
-    assert shapely.symmetric_difference(shapely.union_all(mine), grid).area < 1e-12
+    assert shapely.coverage_is_valid([g for g, _ in mine])
+    assert shapely.symmetric_difference(shapely.union_all([g for g, _ in mine]), grid.geometry).area < 1e-12
+    assert sum(h for _, h in mine) == grid.properties["households"]
 
 
 @settings(max_examples=10, deadline=None)
 @given(x=st.floats(min_value=116.4052, max_value=116.4095))
 def test_a_grid_that_grows_gives_the_new_area_to_its_micro_grids(x):
-    edits = move_boundary(CITY["grids"], G1, G2, box(116.400, 39.900, x, 39.910))
-    edits = fit_children(edits, CITY["micro_grids"])
+    edits = _follow(move_boundary(CITY["grids"], G1, G2, box(116.400, 39.900, x, 39.910)))
     _valid(edits)
     _tiles(edits, G1)
-    grown = [e for e in edits if e.layer == "micro_grids"]
-    assert [e.code for e in grown] == [G1 + "01"]  # the strip borders both equally: the lowest code takes it
+    kept = {e.code for e in edits if e.layer == "micro_grids" and e.op == "replace"}
+    assert {G1 + "01", G1 + "02"} <= kept  # the grid's micro-grids keep their codes, pinned to their versions
 
 
-def test_a_grid_that_shrinks_clips_its_micro_grids_and_they_still_tile_it():
-    edits = fit_children(
-        move_boundary(CITY["grids"], G1, G2, box(116.400, 39.900, 116.403, 39.910)), CITY["micro_grids"]
-    )
+def test_a_grid_that_shrinks_keeps_micro_grids_that_tile_it():
+    edits = _follow(move_boundary(CITY["grids"], G1, G2, box(116.400, 39.900, 116.403, 39.910)))
     _valid(edits)
     _tiles(edits, G1)
 
 
-def test_merging_moves_the_micro_grids_of_the_merged_away_grid_under_the_survivor():
-    edits = fit_children(merge_grids(CITY["grids"], [G2, G1]), CITY["micro_grids"])
+def test_merging_re_splits_the_survivor_and_retires_the_merged_away_grids_micro_grids():
+    edits = _follow(merge_grids(CITY["grids"], [G2, G1]))
     _valid(edits)
     _tiles(edits, G2)
     micro = [e for e in edits if e.layer == "micro_grids"]
     assert sorted(e.code for e in micro if e.op == "delete") == [G1 + "01", G1 + "02"]
-    moved = {e.code: e for e in micro if e.op == "create"}
-    assert sorted(moved) == [G2 + "01", G2 + "02"]
-    assert all(e.properties["grid_code"] == G2 for e in moved.values())
-    names = sorted(e.properties["name"] for e in moved.values())
-    assert names == sorted(CITY["micro_grids"]["name"])  # names, workers and households go with them
+    moved = [e for e in micro if e.op == "create"]
+    assert moved and all(codes.grid_of(e.code) == G2 and e.properties["grid_code"] == G2 for e in moved)
 
 
 def test_micro_grids_of_two_neighbouring_grids_are_not_siblings():
