@@ -71,16 +71,6 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr for the ``gridgis`` loggers (programs that are not ``gridgis serve``)."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(JSONFormatter())
-    root = logging.getLogger("gridgis")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
-
-
 def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
     """``logging.config.dictConfig`` settings for ``gridgis serve``: JSON for gridgis and uvicorn.
 

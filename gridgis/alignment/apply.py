@@ -25,7 +25,6 @@ from gridgis.alignment.propose import Proposal
 from gridgis.crs import metric_crs_for
 from gridgis.errors import NotFoundError, ValidationError
 
-LAYERS_NEEDED = ("communities", "compounds", "buildings", "grids")
 #: fields of a grid created by a split that are copied from the proposal
 GRID_FIELDS = ("name", "community_code", "kind", "dedicated_for", "households")
 
@@ -39,9 +38,7 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def load_community(
-    repository: Any, community_code: str, generation: int | None = None, with_neighbours: bool = False
-) -> dict[str, gpd.GeoDataFrame]:
+def load_community(repository: Any, community_code: str, generation: int | None = None) -> dict[str, gpd.GeoDataFrame]:
     """The layers of one community from the store: ``communities`` (that one), its grids,
     compounds and buildings (by ``community_code``), and its open tickets when the store has them."""
     communities = repository.read_layer("communities", generation=generation, codes=[community_code])

@@ -169,7 +169,7 @@ def split_grid(
     grid = _poly(shapely.set_precision(grid_geom, gs))
     if len(bgeoms) == 0 or float(bhh.sum()) <= 0 or _target_count(float(bhh.sum()), config) == 1:
         return [grid], [list(range(len(bgeoms)))]
-    xy, lab = _building_regions(grid, bgeoms, gs)
+    xy, lab = _building_regions(bgeoms, gs)
     lines = [shapely.boundary(grid), *_voronoi_lines(grid, xy, lab)]
     noded = shapely.union_all(np.array(lines, dtype=object), grid_size=gs)
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))

@@ -119,9 +119,7 @@ def _compound_groups(geoms: np.ndarray, min_overlap: float) -> list[list[int]]:
     return [groups[k] for k in sorted(groups)]
 
 
-def _building_regions(
-    group_geom: shapely.Geometry, bgeoms: np.ndarray, grid_size: float, step: float = 4.0
-) -> tuple[np.ndarray, np.ndarray]:
+def _building_regions(bgeoms: np.ndarray, grid_size: float, step: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
     """Sample points along each outline (labelled by position) for a Voronoi split between them."""
     pts, labels = [], []
     for k, g in enumerate(bgeoms):
@@ -277,14 +275,14 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     # surroundings can move with it
     if len(group_geoms) >= 2:
         land = shapely.difference(area, shapely.union_all(group_geoms), grid_size=gs)
-        xy, lab = _building_regions(area, shapely.simplify(group_geoms, 1.0), gs, step=25.0)
+        xy, lab = _building_regions(shapely.simplify(group_geoms, 1.0), gs, step=25.0)
         lines += _voronoi_lines(land, xy, lab, extend_to=area)
         land_points = (xy, lab)
     split_points: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for k in np.flatnonzero(large).tolist():
         members = np.flatnonzero(bgroup == k)
         if len(members) >= 2:
-            xy, lab = _building_regions(group_geoms[k], bgeoms[members], gs, step=8.0)
+            xy, lab = _building_regions(bgeoms[members], gs, step=8.0)
             lines += _voronoi_lines(group_geoms[k], xy, lab)
             split_points[int(k)] = (xy, lab, members)
     noded = shapely.union_all(np.array(lines, dtype=object), grid_size=gs)

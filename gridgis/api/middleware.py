@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridgis.api.bodies import DEFAULT_MAX_JSON_DEPTH, check_json_depth, is_json_type
 from gridgis.errors import GridGISError
-from gridgis.logs import configure_logging, request_id
+from gridgis.logs import request_id
 from gridgis.settings import Settings
 
 access_log = logging.getLogger("gridgis.access")
@@ -221,4 +221,4 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(AccessLogMiddleware)
 
 
-__all__ = ["AccessLogMiddleware", "InputLimitMiddleware", "configure_logging", "install_middleware"]
+__all__ = ["AccessLogMiddleware", "InputLimitMiddleware", "install_middleware"]

@@ -29,7 +29,6 @@ from gridgis.codes import lies_in
 from gridgis.errors import AuthError, ForbiddenError, ValidationError
 
 ROLES: tuple[str, ...] = ("viewer", "reporter", "worker", "planner", "admin")
-ROLE_LABELS = {"viewer": "查看", "reporter": "上报", "worker": "网格员", "planner": "规划", "admin": "管理员"}
 
 #: action -> roles allowed to do it
 PERMISSIONS: dict[str, frozenset[str]] = {

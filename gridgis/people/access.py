@@ -112,9 +112,6 @@ def pseudonym(value: str | None, salt: str, prefix: str = "P") -> str | None:
     return f"{prefix}-" + hashlib.sha256(f"{salt}\x00{value}".encode()).hexdigest()[:10]
 
 
-PERSONAL_FIELDS = ("name", "phone", "address", "resident", "employer")
-
-
 def redact(row: dict[str, Any], visible: bool) -> dict[str, Any]:
     """The row as a principal may see it: whole when ``visible``, else masked name/phone and no address."""
     if visible:

@@ -331,12 +331,6 @@ class PeopleStore:
         with storage_errors(self.url, "reading organisations"), self._read() as conn:
             return [_plain(r) for r in conn.execute(q).mappings().all()]
 
-    def org_for_building(self, conn: Any, building_code: str | None) -> str | None:
-        if not building_code:
-            return None
-        code = org_code_for("building_group", extra=building_code)
-        return code if conn.execute(sa.select(T.orgs.c.id).where(T.orgs.c.code == code)).first() else None
-
     # ---------------------------------------------------------------- persons
     def person_row(
         self,

@@ -232,7 +232,7 @@ def _buildings(compounds: np.ndarray, kinds: np.ndarray, rng) -> dict[str, np.nd
     return {"geometry": slabs[order], "compound": owner[order], "units": units[owner][order], "floors": floors[order]}
 
 
-def _households(bld: dict, n_comp: int, comp_comm: np.ndarray, comms: list[dict], sc: Scale, rng) -> None:
+def _households(bld: dict, comp_comm: np.ndarray, comms: list[dict], sc: Scale, rng) -> None:
     """Households per building, scaled so each community lands on its target size."""
     natural = bld["floors"] * bld["units"] * 2
     comm_of_bld = comp_comm[bld["compound"]]
@@ -384,7 +384,7 @@ def build_plan(seed: int = 0, scale: str = "small", step: Callable[[str], None] 
     comp_geom = _irregular(comp_geom, kinds, rng)
     step("buildings")
     bld = _buildings(comp_geom, kinds, rng)
-    _households(bld, len(comp_geom), comp_comm, comms, sc, rng)
+    _households(bld, comp_comm, comms, sc, rng)
     bld_xy = shapely.get_coordinates(shapely.centroid(bld["geometry"]))
     bld_comm = comp_comm[bld["compound"]]
     step("grids")

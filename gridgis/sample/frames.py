@@ -13,7 +13,6 @@ from gridgis.sample import names as N
 from gridgis.sample.people import landline, person_name, worker_for_micro_grid, workers_for_grid
 
 NUMERALS = "一二三四五六七八九十"
-KIND_ZH_SHORT = {"school": "学校", "hospital": "医院"}
 
 
 def to_lonlat(geoms: np.ndarray, epsg: int) -> np.ndarray:

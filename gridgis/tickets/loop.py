@@ -42,7 +42,6 @@ STATES: dict[str, str] = {
 OPEN_STATES = frozenset({"received", "triaged", "dispatched", "accepted", "suspended"})
 #: states in which the solution clock runs (and automatic escalation applies)
 RUNNING_STATES = frozenset({"received", "triaged", "dispatched", "accepted"})
-DONE_STATES = frozenset({"resolved", "rated", "closed"})
 
 LEVELS = ("micro_grid", "grid", "community", "street", "department")
 LEVEL_LABELS = {"micro_grid": "微网格", "grid": "网格", "community": "社区", "street": "街道", "department": "职能部门"}
