@@ -37,12 +37,14 @@ def audit(
     action: Annotated[str | None, typer.Option(help="e.g. ticket.create, ticket.merge, token.revoke")] = None,
     limit: Annotated[int, typer.Option(help="at most this many entries (1–10000)")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
-    db: Annotated[str | None, typer.Option("--db", help="database URL (default: GRIDGIS_DATABASE_URL)")] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="store (default: GRIDGIS_DATABASE_URL)")
+    ] = None,
 ) -> None:
     """审计日志 the audit log: who wrote what, when, with which result (newest first)."""
     from gridgis.auth.store import AuditLog, ensure_tables
 
-    repo = open_repository(db)
+    repo = open_repository(database_url)
     try:
         ensure_tables(repo.engine)
         rows = AuditLog(repo.engine).entries(

@@ -249,7 +249,9 @@ def import_real_command(
     path: Path = typer.Argument(..., help="the dataset's file (or the adcode folder)"),
     adcode: Path = typer.Option(None, "--adcode", help="adcode folder: gives the townships their 12-digit codes"),
     out: Path = typer.Option(None, "--out", "-o", help="write the converted frame here (.geojson, .gpkg or .shp)"),
-    store: bool = typer.Option(False, "--store", help="store the coded townships as the streets layer"),
+    commit: bool = typer.Option(
+        False, "--commit", help="store the coded townships as the streets layer (without: convert only)"
+    ),
     author: str = typer.Option(None, "--author", help="author of the new generation"),
     database_url: str = typer.Option(None, "--database-url", help="store (default: GRIDGIS_DATABASE_URL)"),
 ) -> None:
@@ -282,9 +284,9 @@ def import_real_command(
                     raise typer.BadParameter("--out must end in .geojson, .gpkg or .shp")
                 export_layers({out.stem: frame}, fmt, out)
                 console.print(f"[green]wrote[/] {out}")
-            if store:
+            if commit:
                 if dataset != "townships":
-                    raise typer.BadParameter("--store applies to townships (streets) only")
+                    raise typer.BadParameter("--commit applies to townships (streets) only")
                 coded = frame[frame["code"].notna()]
                 repo = open_repository(database_url)
                 repo.create_schema()

@@ -157,7 +157,7 @@ def test_import_real_stores_the_coded_beijing_townships(tmp_path, store, shared_
         str(shared_data / "beijing-township-boundaries/beijing.shp"),
         "--adcode",
         str(shared_data / "cn-adcode-communities/adcode"),
-        "--store",
+        "--commit",
         "--database-url",
         store,
         "--out",
