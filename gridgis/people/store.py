@@ -1,16 +1,20 @@
 """Persistence of the people area: :class:`PeopleStore` over the repository's database (SQLite or PostGIS).
 
-Every write is one transaction and returns what it wrote; the caller (API, CLI) records it in the
-audit log with :meth:`PeopleStore.audit`. Reads return plain dicts; what a principal may see of them
-is decided by :mod:`gridgis.people.access`, never here.
+Every write is one transaction and returns what it wrote. A caller that records the write in the audit
+log does it inside that transaction with :meth:`PeopleStore.audited` (the writes of the block and their
+audit entry commit or roll back together); :meth:`PeopleStore.audit` records what writes nothing else (a
+care read, an export). Reads return plain dicts; what a principal may see of them is decided by
+:mod:`gridgis.people.access`, never here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +38,15 @@ PLACE_FIELDS = (
     "lon",
     "lat",
 )
+
+
+@dataclass
+class AuditEntry:
+    """The audit entry of an :meth:`PeopleStore.audited` block; the block may fill in codes and message
+    once it knows them (e.g. the id of what it created)."""
+
+    codes: list[Any] = field(default_factory=list)
+    message: str = ""
 
 
 def now() -> datetime:
@@ -89,14 +102,74 @@ class PeopleStore:
         self._placer = Placer.from_repository(self.repository)
         return self._placer
 
-    def _read(self) -> Any:
-        return self.engine.connect().execution_options(**{READONLY: True})
+    def _shared(self) -> sa.Connection | None:
+        """The transaction of the :meth:`audited` block running in this thread, if any."""
+        local = self.__dict__.get("_local")
+        return getattr(local, "conn", None) if local is not None else None
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        """A read connection; inside an :meth:`audited` block its transaction (which sees its own writes)."""
+        shared = self._shared()
+        if shared is not None:
+            yield shared
+            return
+        with self.engine.connect().execution_options(**{READONLY: True}) as conn:
+            yield conn
 
     @contextmanager
     def _write(self, doing: str) -> Iterator[sa.Connection]:
-        """One transaction; storage errors made clear."""
+        """One transaction (the enclosing :meth:`audited` block's, when there is one); storage errors made clear."""
+        shared = self._shared()
+        if shared is not None:
+            yield shared
+            return
         with storage_errors(self.url, doing), self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def audited(
+        self,
+        principal: Any,
+        action: str,
+        codes: Iterable[str | None] = (),
+        message: str = "",
+        method: str = "CLI",
+        path: str = "gridgis people",
+        status: int = 200,
+    ) -> Iterator[AuditEntry]:
+        """One transaction holding every store write of the block and its audit entry.
+
+        >>> # with store.audited(principal, "person-add", method="POST", path="/people") as entry:
+        >>> #     pid = store.add_persons([row])[0]; entry.message = f"person {pid}"
+
+        The entry is written last, inside the same transaction: when the block or the audit write fails,
+        nothing of the block is stored. Blocks do not nest (an inner one joins the outer transaction).
+        """
+        from gridgis.auth.store import AuditLog, ensure_tables
+
+        entry = AuditEntry(list(codes), message)
+        if self._shared() is not None:  # already inside a block: its transaction, one more entry
+            yield entry
+            self._record(self._shared(), principal, action, entry, method, path, status, AuditLog)
+            return
+        ensure_tables(self.engine)  # DDL outside the write (SQLite allows one writer)
+        local = self.__dict__.setdefault("_local", threading.local())
+        with storage_errors(self.url, f"recording {action}"), self.engine.begin() as conn:
+            local.conn = conn
+            try:
+                yield entry
+                self._record(conn, principal, action, entry, method, path, status, AuditLog)
+            finally:
+                local.conn = None
+
+    def _record(
+        self, conn: Any, principal: Any, action: str, entry: AuditEntry, method: str, path: str, status: int, log: Any
+    ) -> None:
+        codes = sorted({str(c) for c in entry.codes if c})
+        log(self.engine).record(
+            principal, method, path, action, status, "people", codes[:200], None, entry.message, conn=conn
+        )
 
     # ---------------------------------------------------------------- audit
     def audit(

@@ -301,3 +301,65 @@ def test_a_transferred_building_keeps_residents_and_flags_grid_workers(http):
     ] == moved
     assert [k["target"] for k in report["assignments_kept"]] == [f"{target}-U1"]
     assert http.get(f"/people/{vol['id']}", headers=admin).json()["grid_code"] == moved
+
+
+def test_role_and_scope_are_checked_before_the_body(http):
+    """A caller without the role, or naming an object outside its scope, gets 403 whatever the body holds;
+    only a caller with rights learns (422) what is wrong with it."""
+    viewer, outsider, admin = http.tokens["viewer"], http.tokens["worker-out"], http.tokens["admin"]
+    bad = {
+        "/people": {"name": "", "building_code": B[0], "unit": 500, "bogus": 1},
+        "/people/assignments": {"person_id": "x", "level": "nonsense", "target": B[0]},
+        "/care": {"category": "nope", "building_code": B[0]},
+        "/care/tasks": {"micro_grid_code": "x", "per_building": "maybe"},
+        "/people/orgs": {"kind": "nope", "communities": ["310115001001"]},
+    }
+    for path, body in bad.items():
+        r = http.post(path, json=body, headers=viewer)
+        assert r.status_code == 403, (path, r.text)
+        assert "bogus" not in r.text and "nonsense" not in r.text
+    for path in ("/people", "/people/assignments", "/care"):  # a worker whose scope does not cover B[0]
+        r = http.post(path, json=bad[path], headers=outsider)
+        assert r.status_code == 403 and B[0] in r.json()["detail"], (path, r.text)
+    garbled = http.post("/people", content=b"{not json", headers={**viewer, "Content-Type": "application/json"})
+    assert garbled.status_code == 403
+    code = next(o["code"] for o in http.get("/people/orgs").json()["organisations"] if o["kind"] == "building_group")
+    assert http.patch(f"/people/orgs/{code}", json={"name": 5, "x": 1}, headers=outsider).status_code == 403
+    assert http.post("/wishes", json={"title": ""}, headers=viewer).status_code == 403
+    # with rights, the same bodies are refused for what they are (422, naming the fields)
+    r = http.post("/people/assignments", json=bad["/people/assignments"], headers=admin)
+    assert r.status_code == 422 and {tuple(p["loc"])[:2] for p in r.json()["problems"]} >= {("body", "person_id")}
+
+
+def _count(repo, table, where=""):
+    import sqlalchemy as sa
+
+    with repo.engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT count(*) FROM {table} {where}")).scalar_one()
+
+
+def test_a_write_and_its_audit_entry_are_one_transaction(http, monkeypatch):
+    """When the audit entry cannot be written, the write is not stored either (and the reverse)."""
+    import sqlalchemy as sa
+
+    from gridgis.auth.store import AuditLog
+
+    admin, repo = http.tokens["admin"], http.repo
+    persons, audits = _count(repo, "people_persons"), _count(repo, "audit_log", "WHERE action = 'person-add'")
+    wishes = _count(repo, "people_wishes")
+
+    def refuse(self, *args, **kwargs):
+        raise sa.exc.OperationalError("INSERT INTO audit_log", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(AuditLog, "record", refuse)
+    r = http.post("/people", json={"name": "钱学明", "building_code": B[2], "unit": 1}, headers=admin)
+    assert r.status_code == 503, r.text
+    r = http.post("/wishes", json={"title": "修门铃", "building_code": B[2]}, headers=admin)
+    assert r.status_code == 503, r.text
+    monkeypatch.undo()
+    assert _count(repo, "people_persons") == persons and _count(repo, "people_wishes") == wishes
+    assert _count(repo, "audit_log", "WHERE action = 'person-add'") == audits
+    r = http.post("/people", json={"name": "钱学明", "building_code": B[2], "unit": 1}, headers=admin)
+    assert r.status_code == 201
+    assert _count(repo, "people_persons") == persons + 1
+    assert _count(repo, "audit_log", "WHERE action = 'person-add'") == audits + 1
