@@ -25,7 +25,12 @@ def coverage_report(store: Any, area: str | None = None, limits: dict[str, int] 
     if area:
         from gridgis.people.roster import _in_area
 
-        b = b[_in_area(b["micro_grid_code"].fillna("").astype(str), area) | (b["community_code"] == area)]
+        # by micro-grid, and by grid and community (a building outside any micro-grid still belongs to its grid)
+        b = b[
+            _in_area(b["micro_grid_code"].fillna("").astype(str), area)
+            | _in_area(b["grid_code"].fillna("").astype(str), area)
+            | (b["community_code"] == area)
+        ]
         micro = [m for m in micro if _in_area(pd.Series([m]), area).iloc[0]]
     return check_coverage(b, store.assignments_frame(area), micro, limits)
 

@@ -349,6 +349,9 @@ def coverage(
             o if allowed(principal, "read_personal", [None]) else {**o, "name": None} for o in report.over_assigned
         ],
         micro_grids_without_worker=report.micro_grids_without_worker,
+        flagged_assignments=[
+            f if allowed(principal, "read_personal", [None]) else {**f, "name": None} for f in report.flagged
+        ],
     )
 
 

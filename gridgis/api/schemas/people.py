@@ -162,6 +162,9 @@ class CoverageOut(BaseModel):
     uncovered_units: list[str]
     over_assigned: list[dict[str, Any]]
     micro_grids_without_worker: list[str]
+    flagged_assignments: list[dict[str, Any]] = Field(
+        default_factory=list, description="assignments a boundary change left pointing elsewhere (they cover nothing)"
+    )
 
 
 class FollowOut(BaseModel):
@@ -169,6 +172,7 @@ class FollowOut(BaseModel):
     persons_replaced: int
     assignments_kept: list[dict[str, Any]]
     assignments_flagged: list[dict[str, Any]]
+    uncovered_buildings: list[str] = Field(default_factory=list, description="moved buildings nobody answers for now")
 
 
 class WishIn(BaseModel):
