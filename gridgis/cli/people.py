@@ -88,13 +88,19 @@ def register(app: typer.Typer) -> None:
         console.print("organisations: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
     @people.command("sample")
-    def sample(seed: int = typer.Option(0, help="population seed"), database_url: str | None = DB) -> None:
+    def sample(
+        seed: int = typer.Option(0, help="population seed"),
+        file: Path | None = typer.Option(
+            None, "--file", help="a population.json written by gridgis sample-city (default: draw it with --seed)"
+        ),
+        database_url: str | None = DB,
+    ) -> None:
         """Load the deterministic synthetic population (members, volunteers, wishes, activities, care) into the store."""
         from gridgis.people.load import load_population
-        from gridgis.sample.population import generate_population
+        from gridgis.sample.population import generate_population, read_population
 
         store = _store(database_url)
-        pop = generate_population(store.repository.read_city(), seed=seed)
+        pop = read_population(file) if file else generate_population(store.repository.read_city(), seed=seed)
         counts = load_population(store, pop, step=lambda m: console.print(f"· {m}"))
         store.audit(_me(), "people-sample", [], json.dumps(counts, default=str), path="gridgis people sample")
         console.print(json.dumps(counts, ensure_ascii=False, default=str))
@@ -458,7 +464,7 @@ def demo(ctx: Any) -> None:
     from gridgis.people.service import assessment_table, coverage_report, export_roster, points_ledger
     from gridgis.people.store import PeopleStore
     from gridgis.people.wishes import get_wish, post_wish, suggest_claimers, transition_wish
-    from gridgis.sample.population import generate_population
+    from gridgis.sample.population import POPULATION_FILE, generate_population, read_population
 
     console.rule("[bold]人员与组织 people: 党员、志愿者、包栋包单元、微心愿、积分、四个指数、关爱、平急转换")
     repo = ctx.repository
@@ -468,9 +474,13 @@ def demo(ctx: Any) -> None:
         load_city_into(repo, Path(ctx.data_dir))
     store = PeopleStore(repo)
     t0 = time.perf_counter()
-    counts = load_population(store, generate_population(repo.read_city(), seed=0))
+    written = Path(ctx.data_dir) / POPULATION_FILE  # gridgis sample-city writes it with the city
+    pop = read_population(written) if written.exists() else generate_population(repo.read_city(), seed=0)
+    counts = load_population(store, pop)
+    ctx.facts["people"] = counts
+    source = written if written.exists() else "seed 0"
     console.print(
-        f"synthetic population loaded in {time.perf_counter() - t0:.1f} s (seeded, not real people): {counts}"
+        f"synthetic population ({source}; not real people) loaded in {time.perf_counter() - t0:.1f} s: {counts}"
     )
     report = coverage_report(store)
     s = report.summary()
