@@ -399,7 +399,9 @@ def register(app: typer.Typer) -> None:
     def roster(
         area: str = typer.Option(..., help="street, community, grid or micro-grid code"),
         kind: str = typer.Option("general", help="flood, fire, epidemic, earthquake, power or general"),
-        out: Path = typer.Option(..., help="roster.xlsx (workbook), roster.html (printable map) or roster.json"),
+        out: Path = typer.Option(
+            ..., help="roster.xlsx (workbook), roster.html (printable map), roster.json or roster.geojson (map layer)"
+        ),
         pseudonymise: bool = typer.Option(False, help="names replaced by pseudonyms, phones removed"),
         all_members: bool = typer.Option(False, help="list every member living there, not only in-service ones"),
         database_url: str | None = DB,

@@ -681,7 +681,11 @@ def list_tasks(store: StoreDep, area: str | None = None) -> TaskList:
     response_model=None,
     responses=alternatives(
         Roster,
-        {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": bytes, "text/html": str},
+        {
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": bytes,
+            "text/html": str,
+            "application/geo+json": FeatureCollection,
+        },
     ),
 )
 async def roster(
@@ -690,15 +694,16 @@ async def roster(
     principal: CurrentPrincipal,
     area: Annotated[str, Query(min_length=12, max_length=17)],
     kind: Literal["flood", "fire", "epidemic", "earthquake", "power", "general"] = "general",
-    format: Literal["json", "xlsx", "html"] = "json",
+    format: Literal["json", "xlsx", "html", "geojson"] = "json",
     pseudonymise: bool = False,
     all_members: bool = False,
 ) -> Any:
-    """Emergency roster (平急转换) of an area: JSON, a workbook or a printable HTML map; an export, audited."""
+    """Emergency roster (平急转换) of an area: JSON, a workbook, a printable HTML map or the viewer's map layer
+    (geojson: micro-grids with counts, worker and readiness); an export, audited."""
     from gridgis.people.service import export_roster
 
     people_require(principal, "export", [area], f"the roster of {area}")
-    suffix = {"json": ".json", "xlsx": ".xlsx", "html": ".html"}[format]
+    suffix = {"json": ".json", "xlsx": ".xlsx", "html": ".html", "geojson": ".geojson"}[format]
     fd, name = tempfile.mkstemp(suffix=suffix)
     os.close(fd)
     path = FilePath(name)
@@ -722,9 +727,12 @@ async def roster(
         "json": "application/json",
         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "html": "text/html; charset=utf-8",
+        "geojson": "application/geo+json",
     }[format]
     headers = (
-        {} if format == "json" else {"Content-Disposition": f'attachment; filename="roster-{area}-{kind}{suffix}"'}
+        {}
+        if format in ("json", "geojson")
+        else {"Content-Disposition": f'attachment; filename="roster-{area}-{kind}{suffix}"'}
     )
     return Response(content, media_type=media, headers=headers)
 
