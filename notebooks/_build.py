@@ -262,6 +262,83 @@ print(save_map(m, OUT / "coverage.html"))
 m""",
         ),
     ],
+    "05_people_and_organisations.ipynb": [
+        (
+            "md",
+            "# 5 · People and organisations\n\nThe sample city's synthetic population (seeded, not real people): "
+            "party members of the four kinds, volunteers, grid workers, wishes, activities and a care register, "
+            "placed by building through the routing index. `gridgis sample-city` writes it as `population.json`; "
+            "here it is drawn from the city with the same seed (the same rows).",
+        ),
+        ("code", SETUP),
+        (
+            "code",
+            """\
+from gridgis.io import read_city
+from gridgis.people.load import load_population
+from gridgis.people.store import PeopleStore
+from gridgis.sample.population import generate_population
+from gridgis.storage import Repository
+
+city = read_city(DATA)
+repo = Repository(f"sqlite:///{OUT / 'people.db'}")
+repo.create_schema()
+repo.write_city({k: v for k, v in city.items() if k != "tickets"}, author="notebook", message="sample city")
+store = PeopleStore(repo)
+pop = generate_population(city, seed=0)
+load_population(store, pop)""",
+        ),
+        (
+            "md",
+            "Who answers for each building (包栋, or every unit 包单元), who is over-assigned, which micro-grids "
+            "have no worker (一微网格一网格员).",
+        ),
+        (
+            "code",
+            """\
+from gridgis.people.service import coverage_report
+
+report = coverage_report(store)
+report.summary()""",
+        ),
+        (
+            "code",
+            """\
+import matplotlib.pyplot as plt
+
+from gridgis.people.responsibility import STATE_COLOURS, coverage_layer
+
+layer = coverage_layer(store.placer.city["buildings"], report.states, show_names=False)
+ax = layer.plot(color=layer["colour"], figsize=(7, 7), edgecolor="#555", linewidth=0.2)
+for state, colour in STATE_COLOURS.items():
+    ax.scatter([], [], color=colour, marker="s", label=state)
+ax.legend(title="responsibility", loc="lower left")
+ax.set_axis_off()
+ax.set_title("Buildings by responsibility (building / all units / partial / patch only / none)")
+plt.show()""",
+        ),
+        ("md", "Every member belongs to an organisation of the party tree persisted from the alignment."),
+        (
+            "code",
+            """\
+import pandas as pd
+
+orgs = pd.DataFrame(store.orgs())
+orgs["kind"].value_counts()""",
+        ),
+        ("md", "Star points of a quarter (一季一评星) and the emergency roster of one street (平急转换)."),
+        (
+            "code",
+            """\
+from gridgis.people.roster import build_roster
+from gridgis.people.service import points_ledger
+
+ledger = points_ledger(store, "2026Q3")
+print(ledger[["name", "points", "stars"]].head())
+street = str(city["streets"]["code"].iloc[0])
+build_roster(store, street, "flood").summary()""",
+        ),
+    ],
 }
 
 

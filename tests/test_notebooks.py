@@ -11,7 +11,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 def test_there_are_walkthroughs_for_each_topic():
     names = " ".join(p.stem for p in NOTEBOOKS)
-    for topic in ("load_and_check", "align", "route", "map_the_stations"):
+    for topic in ("load_and_check", "align", "route", "map_the_stations", "people"):
         assert topic in names
 
 

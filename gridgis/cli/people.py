@@ -64,10 +64,9 @@ def register(app: typer.Typer) -> None:
         from gridgis.people.store import import_members
 
         store = _store(database_url)
-        report = import_members(store, file)
-        store.audit(
-            _me(), "members-import", [], f"{file.name}: {report['imported']} imported", path="gridgis members import"
-        )
+        with store.audited(_me(), "members-import", path="gridgis members import") as entry:
+            report = import_members(store, file)
+            entry.message = f"{file.name}: {report['imported']} imported"
         console.print(
             f"imported {report['imported']} persons from {file.name}: {report['placed']} placed, "
             f"{len(report['unplaced'])} unplaced (kept), {len(report['rejected'])} rejected"
@@ -83,20 +82,28 @@ def register(app: typer.Typer) -> None:
     def sync_orgs(database_url: str | None = DB) -> None:
         """Persist the alignment's party tree as organisations (re-runs keep codes and hand edits)."""
         store = _store(database_url)
-        counts = store.sync_orgs()
-        store.audit(_me(), "orgs-sync", [], json.dumps(counts), path="gridgis people sync-orgs")
+        with store.audited(_me(), "orgs-sync", path="gridgis people sync-orgs") as entry:
+            counts = store.sync_orgs()
+            entry.message = json.dumps(counts)
         console.print("organisations: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
     @people.command("sample")
-    def sample(seed: int = typer.Option(0, help="population seed"), database_url: str | None = DB) -> None:
+    def sample(
+        seed: int = typer.Option(0, help="population seed"),
+        file: Path | None = typer.Option(
+            None, "--file", help="a population.json written by gridgis sample-city (default: draw it with --seed)"
+        ),
+        database_url: str | None = DB,
+    ) -> None:
         """Load the deterministic synthetic population (members, volunteers, wishes, activities, care) into the store."""
         from gridgis.people.load import load_population
-        from gridgis.sample.population import generate_population
+        from gridgis.sample.population import generate_population, read_population
 
         store = _store(database_url)
-        pop = generate_population(store.repository.read_city(), seed=seed)
-        counts = load_population(store, pop, step=lambda m: console.print(f"· {m}"))
-        store.audit(_me(), "people-sample", [], json.dumps(counts, default=str), path="gridgis people sample")
+        pop = read_population(file) if file else generate_population(store.repository.read_city(), seed=seed)
+        with store.audited(_me(), "people-sample", path="gridgis people sample") as entry:
+            counts = load_population(store, pop, step=lambda m: console.print(f"· {m}"))
+            entry.message = json.dumps(counts, default=str)
         console.print(json.dumps(counts, ensure_ascii=False, default=str))
 
     @people.command("coverage")
@@ -147,8 +154,9 @@ def register(app: typer.Typer) -> None:
     def follow(database_url: str | None = DB) -> None:
         """After a boundary edit: re-place people by building; keep residents' assignments, flag grid workers'."""
         store = _store(database_url)
-        report = store.follow_boundaries()
-        store.audit(_me(), "people-follow", report["moved_buildings"], "", path="gridgis people follow")
+        with store.audited(_me(), "people-follow", path="gridgis people follow") as entry:
+            report = store.follow_boundaries()
+            entry.codes = report["moved_buildings"]
         console.print(
             f"{len(report['moved_buildings'])} buildings moved; {report['persons_replaced']} persons re-placed; "
             f"{len(report['assignments_kept'])} assignments kept, {len(report['assignments_flagged'])} flagged"
@@ -286,10 +294,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Make a person answer for a target (包片/包栋/包单元/包户/微网格)."""
         store = _store(database_url)
-        out = store.assign(person_id, level, target)
-        store.audit(
-            _me(), "assign", [target, out["grid_code"]], f"person {person_id} {level}", path="gridgis people assign"
-        )
+        with store.audited(_me(), "assign", [target], f"person {person_id} {level}", path="gridgis people assign") as e:
+            out = store.assign(person_id, level, target)
+            e.codes.append(out["grid_code"])
         console.print(f"assignment {out['id']}: person {person_id} answers for {target} ({level})")
 
     @people.command("org-add")
@@ -303,8 +310,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Add an organisation: a party-member central household or a co-building unit (共驻共建单位)."""
         store = _store(database_url)
-        org = store.add_org(kind, name, parent, communities=list(community), building_code=building)
-        store.audit(_me(), "org-add", [org["code"], org["community_code"]], name, path="gridgis people org-add")
+        with store.audited(_me(), "org-add", message=name, path="gridgis people org-add") as entry:
+            org = store.add_org(kind, name, parent, communities=list(community), building_code=building)
+            entry.codes = [org["code"], org["community_code"]]
         console.print(f"organisation {org['code']} {org['name']} under {org['parent_code']}")
 
     @people.command("org-edit")
@@ -316,8 +324,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Rename or re-parent an organisation (a later sync-orgs keeps the edit)."""
         store = _store(database_url)
-        org = store.edit_org(code, name=name, parent_code=parent)
-        store.audit(_me(), "org-edit", [code], f"name={name} parent={parent}", path="gridgis people org-edit")
+        with store.audited(_me(), "org-edit", [code], f"name={name} parent={parent}", path="gridgis people org-edit"):
+            org = store.edit_org(code, name=name, parent_code=parent)
         console.print(f"organisation {org['code']}: {org['name']} under {org['parent_code']}")
 
     @people.command("wish")
@@ -333,17 +341,18 @@ def register(app: typer.Typer) -> None:
         from gridgis.people.wishes import post_wish, suggest_claimers
 
         store = _store(database_url)
-        w = post_wish(
-            store,
-            title=title,
-            building_code=building,
-            address=address,
-            resident=resident,
-            phone=phone,
-            channel="cli",
-            posted_by=f"{_me().name}（代居民）",
-        )
-        store.audit(_me(), "wish-post", [w["grid_code"]], f"wish {w['id']}", path="gridgis people wish")
+        with store.audited(_me(), "wish-post", path="gridgis people wish") as entry:
+            w = post_wish(
+                store,
+                title=title,
+                building_code=building,
+                address=address,
+                resident=resident,
+                phone=phone,
+                channel="cli",
+                posted_by=f"{_me().name}（代居民）",
+            )
+            entry.codes, entry.message = [w["grid_code"]], f"wish {w['id']}"
         console.print(f"wish {w['id']} posted in {w['grid_code']} for {w['org_code']}")
         for s in suggest_claimers(store, w["id"], limit=5):
             console.print(f"  nearest: {s['name']} ({s['id']}) {s['walk_m']:.0f} m, {s['walk_min']:.0f} min")
@@ -360,8 +369,9 @@ def register(app: typer.Typer) -> None:
         from gridgis.people.wishes import transition_wish
 
         store = _store(database_url)
-        w = transition_wish(store, wish_id, action, actor=_me().name, person_id=person, note=note)
-        store.audit(_me(), f"wish-{action}", [w["grid_code"]], f"wish {wish_id}", path="gridgis people wish-move")
+        with store.audited(_me(), f"wish-{action}", message=f"wish {wish_id}", path="gridgis people wish-move") as e:
+            w = transition_wish(store, wish_id, action, actor=_me().name, person_id=person, note=note)
+            e.codes = [w["grid_code"]]
         console.print(f"wish {wish_id}: {w['status']} ({w['status_label']}), version {w['version']}")
 
     @people.command("knock")
@@ -379,12 +389,14 @@ def register(app: typer.Typer) -> None:
 
         store = _store(database_url)
         if micro_grid:
-            ids = add_door_tasks(store, micro_grid, title)
-            store.audit(_me(), "tasks-add", [micro_grid], f"{len(ids)} tasks", path="gridgis people knock")
+            with store.audited(_me(), "tasks-add", [micro_grid], path="gridgis people knock") as entry:
+                ids = add_door_tasks(store, micro_grid, title)
+                entry.message = f"{len(ids)} tasks"
             console.print(f"{len(ids)} tasks added in {micro_grid}")
         if done is not None:
-            t = complete_task(store, done, by=_me().name)
-            store.audit(_me(), "task-done", [t["micro_grid_code"]], f"task {done}", path="gridgis people knock")
+            with store.audited(_me(), "task-done", message=f"task {done}", path="gridgis people knock") as entry:
+                t = complete_task(store, done, by=_me().name)
+                entry.codes = [t["micro_grid_code"]]
             console.print(f"task {done} done")
         for p in task_progress(door_tasks(store, area)):
             console.print(f"{p['micro_grid_code']}: {p['done']}/{p['tasks']} done ({p['share_done']:.0%})")
@@ -393,7 +405,9 @@ def register(app: typer.Typer) -> None:
     def roster(
         area: str = typer.Option(..., help="street, community, grid or micro-grid code"),
         kind: str = typer.Option("general", help="flood, fire, epidemic, earthquake, power or general"),
-        out: Path = typer.Option(..., help="roster.xlsx (workbook), roster.html (printable map) or roster.json"),
+        out: Path = typer.Option(
+            ..., help="roster.xlsx (workbook), roster.html (printable map), roster.json or roster.geojson (map layer)"
+        ),
         pseudonymise: bool = typer.Option(False, help="names replaced by pseudonyms, phones removed"),
         all_members: bool = typer.Option(False, help="list every member living there, not only in-service ones"),
         database_url: str | None = DB,
@@ -458,7 +472,7 @@ def demo(ctx: Any) -> None:
     from gridgis.people.service import assessment_table, coverage_report, export_roster, points_ledger
     from gridgis.people.store import PeopleStore
     from gridgis.people.wishes import get_wish, post_wish, suggest_claimers, transition_wish
-    from gridgis.sample.population import generate_population
+    from gridgis.sample.population import POPULATION_FILE, generate_population, read_population
 
     console.rule("[bold]人员与组织 people: 党员、志愿者、包栋包单元、微心愿、积分、四个指数、关爱、平急转换")
     repo = ctx.repository
@@ -468,9 +482,13 @@ def demo(ctx: Any) -> None:
         load_city_into(repo, Path(ctx.data_dir))
     store = PeopleStore(repo)
     t0 = time.perf_counter()
-    counts = load_population(store, generate_population(repo.read_city(), seed=0))
+    written = Path(ctx.data_dir) / POPULATION_FILE  # gridgis sample-city writes it with the city
+    pop = read_population(written) if written.exists() else generate_population(repo.read_city(), seed=0)
+    counts = load_population(store, pop)
+    ctx.facts["people"] = counts
+    source = written if written.exists() else "seed 0"
     console.print(
-        f"synthetic population loaded in {time.perf_counter() - t0:.1f} s (seeded, not real people): {counts}"
+        f"synthetic population ({source}; not real people) loaded in {time.perf_counter() - t0:.1f} s: {counts}"
     )
     report = coverage_report(store)
     s = report.summary()

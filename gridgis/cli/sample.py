@@ -18,6 +18,9 @@ def register(app: typer.Typer) -> None:
         scale: str = typer.Option("small", help="small (the committed sample) or city (seed-city size)"),
         out: Path = typer.Option(Path("data/geojson"), help="folder for <layer>.geojson and tickets.geojson"),
         tickets: int = typer.Option(-1, help="number of tickets (default: 2000 for small, none for city)"),
+        people: bool = typer.Option(
+            True, "--people/--no-people", help="also write the synthetic population (population.json)"
+        ),
     ) -> None:
         """生成示例城市 Generate the sample city (浦东 陆家嘴–潍坊) as one GeoJSON file per layer."""
         from gridgis.errors import ValidationError
@@ -38,3 +41,10 @@ def register(app: typer.Typer) -> None:
             bar.update(task, completed=len(STEPS) + 1)
         for path in written:
             console.print(f"  {path}  ({len(city[path.stem]):,} features)")
+        if people:
+            from gridgis.sample.population import POPULATION_FILE, generate_population, write_population
+
+            pop = generate_population(city, seed=seed)
+            path = write_population(pop, out / POPULATION_FILE, seed=seed)
+            counts = ", ".join(f"{v:,} {k}" for k, v in pop.counts().items())
+            console.print(f"  {path}  (synthetic population, not real people: {counts})")

@@ -88,6 +88,7 @@ def commit(repo: Any, edits: list[Edit], author: str, message: str, options: Val
     :meth:`gridgis.storage.Repository.apply_changes`), against the very state the edits land
     on: a neighbour changed by a concurrent planner is seen, so an accepted edit can never
     leave an overlap or a gap. Stale ``expected_version`` values are refused there too (412).
+    Once stored, :func:`after_commit` runs (people follow moved buildings).
     """
     if not edits:
         raise ValidationError("nothing to change")
@@ -98,7 +99,18 @@ def commit(repo: Any, edits: list[Edit], author: str, message: str, options: Val
         if problems:
             raise ValidationError(f"{len(problems)} problem(s) found; nothing was stored", problems)
 
-    return repo.apply_changes(to_changes(edits), author=author, message=message, check=validate_locked)
+    generation = repo.apply_changes(to_changes(edits), author=author, message=message, check=validate_locked)
+    after_commit(repo, edits, generation, author)
+    return generation
+
+
+def after_commit(repo: Any, edits: list[Edit], generation: Any, author: str) -> None:
+    """What follows every stored boundary write, each in its own audited transaction: people and their
+    assignments follow moved buildings (:func:`gridgis.people.follow.follow_commit`; it logs, never
+    raises, a fault of its own: the boundary write is stored)."""
+    from gridgis.people.follow import follow_commit
+
+    follow_commit(repo, edits, generation, author)
 
 
 def refuse_stale(state: Any, edits: list[Edit]) -> None:

@@ -21,7 +21,9 @@ none        nobody                                                             n
 =========== ================================================================== =========
 
 A unit is covered by a unit assignment or by its building's. Households (包户) are counted but do
-not cover a building. Over-assignment: more targets at one level than :data:`DEFAULT_LIMITS` allows
+not cover a building. A *flagged* assignment (a boundary change left it pointing elsewhere: a grid
+worker's building moved to another grid, a micro-grid or grid that no longer exists) covers nothing
+until someone re-assigns it; the check lists it. Over-assignment: more targets at one level than :data:`DEFAULT_LIMITS` allows
 (configurable per call).
 """
 
@@ -59,6 +61,7 @@ class CoverageReport:
     over_assigned: list[dict[str, Any]]
     micro_grids_without_worker: list[str]
     limits: dict[str, int] = field(default_factory=dict)
+    flagged: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def share_covered(self) -> float:
@@ -75,6 +78,7 @@ class CoverageReport:
             "uncovered_units": len(self.uncovered_units),
             "over_assigned": len(self.over_assigned),
             "micro_grids_without_worker": len(self.micro_grids_without_worker),
+            "flagged_assignments": len(self.flagged),
         }
 
 
@@ -125,6 +129,13 @@ def check_coverage(
 ) -> CoverageReport:
     """Find every building and unit with nobody responsible, every over-assigned person, every micro-grid without its worker."""
     limits = {**DEFAULT_LIMITS, **(limits or {})}
+    flagged_rows = _flagged(assignments)
+    flagged = [
+        {"assignment": int(r.id), "person_id": int(r.person_id), "name": r.name, "level": r.level, "target": r.target}
+        | {"reason": r.flag}
+        for r in assignments[flagged_rows].itertuples(index=False)
+    ]
+    assignments = assignments[~flagged_rows]
     states = building_states(buildings, assignments)
     uncovered_b = [c for c, s in zip(states.index, states["state"]) if s not in ("building", "units")]
     unit_targets: set[str] = set(assignments.loc[assignments["level"] == "unit", "target"])
@@ -153,7 +164,13 @@ def check_coverage(
                 )
     workers = set(assignments.loc[assignments["level"] == "micro_grid", "target"])
     missing = [m for m in micro_grids if m not in workers]
-    return CoverageReport(states, uncovered_b, uncovered_u, over, missing, limits)
+    return CoverageReport(states, uncovered_b, uncovered_u, over, missing, limits, flagged)
+
+
+def _flagged(assignments: pd.DataFrame) -> pd.Series:
+    if "flag" not in assignments.columns:
+        return pd.Series(False, index=assignments.index)
+    return assignments["flag"].fillna("").astype(str).str.len() > 0
 
 
 def coverage_layer(buildings_layer: Any, states: pd.DataFrame, show_names: bool) -> Any:
@@ -170,14 +187,23 @@ def coverage_layer(buildings_layer: Any, states: pd.DataFrame, show_names: bool)
     return out
 
 
-def follow_plan(buildings: pd.DataFrame, persons: pd.DataFrame, assignments: pd.DataFrame) -> dict[str, Any]:
+def follow_plan(
+    buildings: pd.DataFrame,
+    persons: pd.DataFrame,
+    assignments: pd.DataFrame,
+    removed_areas: set[str] | frozenset[str] = frozenset(),
+) -> dict[str, Any]:
     """What changes when buildings moved to other grids/micro-grids (after an edit).
 
     - a person living in a moved building is re-placed (their home stays; its codes change);
     - an assignment to a moved building or unit follows it: kept for residents' roles (volunteers,
       members, owners' committee), **flagged** for grid-bound roles (grid and micro-grid workers answer
-      for their own grid: a building that left their grid needs a new responsible person).
-    Returns ``{"persons": {id: place}, "assignments": {id: values}, "report": {...}}``.
+      for their own grid: a building that left their grid needs a new responsible person);
+    - an assignment to a building that no longer exists, or to a micro-grid or grid (patch) in
+      ``removed_areas`` (deleted by the edit), is flagged.
+    ``assignments`` must only hold assignments to buildings of ``buildings`` (or removed ones).
+    Returns ``{"persons": {id: place}, "assignments": {id: values}, "report": {...}}``; the report's
+    ``uncovered_buildings`` are moved buildings nobody answers for any more (only flagged assignments left).
     """
     placed_cols = ["micro_grid_code", "grid_code", "community_code", "street_code"]
     moved_persons: dict[int, dict[str, Any]] = {}
@@ -196,12 +222,21 @@ def follow_plan(buildings: pd.DataFrame, persons: pd.DataFrame, assignments: pd.
     changed: dict[int, dict[str, Any]] = {}
     kept, flagged = [], []
     for row in assignments.itertuples(index=False):
+        if row.level in ("micro_grid", "patch") and row.target in removed_areas:
+            what = "micro-grid" if row.level == "micro_grid" else "area"
+            changed[int(row.id)] = {"flag": f"{what} {row.target} no longer exists"}
+            flagged.append(
+                {"assignment": int(row.id), "target": row.target, "reason": f"{what} removed", "name": row.name}
+            )
+            continue
         if row.level not in ("building", "unit", "household"):
             continue
         code, _ = split_unit_target(str(row.target).split("#", 1)[0])
         if code not in buildings.index:
             changed[int(row.id)] = {"flag": f"building {code} no longer exists"}
-            flagged.append({"assignment": int(row.id), "target": row.target, "reason": "building removed"})
+            flagged.append(
+                {"assignment": int(row.id), "target": row.target, "reason": "building removed", "name": row.name}
+            )
             continue
         grid = _s(buildings.at[code, "grid_code"])
         if grid == _s(row.grid_code):
@@ -210,7 +245,7 @@ def follow_plan(buildings: pd.DataFrame, persons: pd.DataFrame, assignments: pd.
         values: dict[str, Any] = {"grid_code": grid, "community_code": _s(buildings.at[code, "community_code"])}
         if row.kind in GRID_BOUND_KINDS:
             values["flag"] = (
-                f"building {code} moved from grid {row.grid_code} to {grid}; {row.name} works for {row.grid_code}"
+                f"building {code} moved from grid {row.grid_code} to {grid}; its {row.kind} works for {row.grid_code}"
             )
             flagged.append(
                 {"assignment": int(row.id), "target": row.target, "from": row.grid_code, "to": grid, "name": row.name}
@@ -218,6 +253,15 @@ def follow_plan(buildings: pd.DataFrame, persons: pd.DataFrame, assignments: pd.
         else:
             kept.append({"assignment": int(row.id), "target": row.target, "from": row.grid_code, "to": grid})
         changed[int(row.id)] = values
+    now_flagged = {f["assignment"] for f in flagged}
+    still = {
+        split_unit_target(str(r.target).split("#", 1)[0])[0]
+        for r in assignments.itertuples(index=False)
+        if r.level in ("building", "unit")
+        and int(r.id) not in now_flagged
+        and not (isinstance(getattr(r, "flag", None), str) and r.flag)
+    }
+    uncovered = sorted(c for c in moved_buildings if c not in still)
     return {
         "persons": moved_persons,
         "assignments": changed,
@@ -226,6 +270,7 @@ def follow_plan(buildings: pd.DataFrame, persons: pd.DataFrame, assignments: pd.
             "persons_replaced": len(moved_persons),
             "assignments_kept": kept,
             "assignments_flagged": flagged,
+            "uncovered_buildings": uncovered,
         },
     }
 

@@ -8,8 +8,10 @@ For an area (street, community, grid or micro-grid code) and an emergency kind, 
 - the nearest stations (straight-line metres in the CGCS2000 Gauss-Krüger zone of the area; the
   station kinds that matter for the emergency first, :data:`KIND_STATIONS`).
 
-Outputs: a JSON-ready dict (:meth:`Roster.to_dict`), an XLSX workbook (:func:`write_xlsx`, openpyxl)
-and a printable HTML page with an inline SVG map (:func:`write_html`; no tiles, nothing downloaded).
+Outputs: a JSON-ready dict (:meth:`Roster.to_dict`), an XLSX workbook (:func:`write_xlsx`, openpyxl),
+a printable HTML page with an inline SVG map (:func:`write_html`; no tiles, nothing downloaded) and the
+viewer's roster map (:func:`roster_geojson`: per micro-grid its counts, worker, nearest stations and its
+readiness, :data:`READINESS`).
 Names and phones are personal data: API and CLI require the ``export`` permission, audit every roster
 and can pseudonymise it (:func:`pseudonymise`).
 """
@@ -322,6 +324,52 @@ def write_html(roster: dict[str, Any], micro_grids: Any, path: str | Path) -> Pa
     return path
 
 
+#: readiness of a micro-grid on the roster map (the one rule, :func:`readiness`): label and colour
+READINESS: dict[str, tuple[str, str]] = {
+    "no_worker": ("无网格员", "#d73027"),
+    "short": ("人手少于关爱对象", "#fdae61"),
+    "ready": ("人员到位", "#1a9850"),
+}
+
+
+def readiness(has_worker: bool, responders: int, vulnerable: int) -> str:
+    """``no_worker`` without its worker; ``short`` when fewer members and volunteers live there than
+    vulnerable residents to check (or nobody at all); else ``ready``.
+
+    >>> readiness(False, 5, 0), readiness(True, 1, 2), readiness(True, 0, 0), readiness(True, 3, 2)
+    ('no_worker', 'short', 'short', 'ready')
+    """
+    if not has_worker:
+        return "no_worker"
+    if responders == 0 or responders < vulnerable:
+        return "short"
+    return "ready"
+
+
+def roster_geojson(roster: dict[str, Any], micro_grids: Any) -> str:
+    """The roster as a map layer (GeoJSON, EPSG:4326): one micro-grid per feature with its counts, its
+    worker's name, nearest stations and :func:`readiness` (colour and label); no other names."""
+    import json
+
+    by_code = {m["micro_grid_code"]: m for m in roster["micro_grids"]}
+    sel = micro_grids[micro_grids["code"].astype(str).isin(by_code)][["code", "name", "geometry"]].copy()
+    rows = [by_code[c] for c in sel["code"].astype(str)]
+    sel["grid_code"] = [m["grid_code"] for m in rows]
+    sel["worker"] = [m["worker"]["name"] if m["worker"] else None for m in rows]
+    sel["members"] = [len(m["members"]) for m in rows]
+    sel["volunteers"] = [len(m["volunteers"]) for m in rows]
+    sel["vulnerable"] = [len(m["vulnerable"]) for m in rows]
+    sel["responders"] = sel["members"] + sel["volunteers"]
+    sel["stations"] = ["、".join(f"{st['name']} {st['distance_m']:.0f}米" for st in m["stations"]) for m in rows]
+    state = [readiness(m["worker"] is not None, r, v) for m, r, v in zip(rows, sel["responders"], sel["vulnerable"])]
+    sel["readiness"] = state
+    sel["readiness_label"] = [READINESS[s][0] for s in state]
+    sel["colour"] = [READINESS[s][1] for s in state]
+    data = json.loads(sel.to_json(drop_id=True, ensure_ascii=False))
+    data["roster"] = {k: roster[k] for k in ("area", "kind", "kind_label", "summary")}
+    return json.dumps(data, ensure_ascii=False)
+
+
 def _svg_map(frame: Any, counts: dict[str, int], width: int = 720) -> str:
     if len(frame) == 0:
         return ""
@@ -354,9 +402,12 @@ def _svg_map(frame: Any, counts: dict[str, int], width: int = 720) -> str:
 __all__ = [
     "EMERGENCY_KINDS",
     "KIND_STATIONS",
+    "READINESS",
     "Roster",
     "build_roster",
     "pseudonymise",
+    "readiness",
+    "roster_geojson",
     "roster_rows",
     "write_html",
     "write_xlsx",

@@ -25,7 +25,12 @@ def coverage_report(store: Any, area: str | None = None, limits: dict[str, int] 
     if area:
         from gridgis.people.roster import _in_area
 
-        b = b[_in_area(b["micro_grid_code"].fillna("").astype(str), area) | (b["community_code"] == area)]
+        # by micro-grid, and by grid and community (a building outside any micro-grid still belongs to its grid)
+        b = b[
+            _in_area(b["micro_grid_code"].fillna("").astype(str), area)
+            | _in_area(b["grid_code"].fillna("").astype(str), area)
+            | (b["community_code"] == area)
+        ]
         micro = [m for m in micro if _in_area(pd.Series([m]), area).iloc[0]]
     return check_coverage(b, store.assignments_frame(area), micro, limits)
 
@@ -108,19 +113,23 @@ def export_roster(
     method: str = "CLI",
     path: str = "gridgis roster",
 ) -> dict[str, int]:
-    """Build the roster and write it by ``out``'s suffix (.xlsx, .html, .json); audited as an export."""
+    """Build the roster and write it by ``out``'s suffix (.xlsx, .html, .json, .geojson: the map layer); audited as an export."""
     import json
 
     from gridgis.people.roster import write_html, write_xlsx
 
     suffix = Path(out).suffix.lower()
-    if suffix not in (".xlsx", ".html", ".json"):
-        raise ValidationError(f"roster output {out}: use .xlsx, .html or .json")
+    if suffix not in (".xlsx", ".html", ".json", ".geojson"):
+        raise ValidationError(f"roster output {out}: use .xlsx, .html, .json or .geojson")
     data = build_roster_dict(store, area, kind, pseudonymise, all_members)
     if suffix == ".xlsx":
         write_xlsx(data, out)
     elif suffix == ".html":
         write_html(data, store.placer.city["micro_grids"], out)
+    elif suffix == ".geojson":
+        from gridgis.people.roster import roster_geojson
+
+        Path(out).write_text(roster_geojson(data, store.placer.city["micro_grids"]), encoding="utf-8")
     else:
         Path(out).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
     store.audit(

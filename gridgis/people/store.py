@@ -1,16 +1,20 @@
 """Persistence of the people area: :class:`PeopleStore` over the repository's database (SQLite or PostGIS).
 
-Every write is one transaction and returns what it wrote; the caller (API, CLI) records it in the
-audit log with :meth:`PeopleStore.audit`. Reads return plain dicts; what a principal may see of them
-is decided by :mod:`gridgis.people.access`, never here.
+Every write is one transaction and returns what it wrote. A caller that records the write in the audit
+log does it inside that transaction with :meth:`PeopleStore.audited` (the writes of the block and their
+audit entry commit or roll back together); :meth:`PeopleStore.audit` records what writes nothing else (a
+care read, an export). Reads return plain dicts; what a principal may see of them is decided by
+:mod:`gridgis.people.access`, never here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +39,16 @@ PLACE_FIELDS = (
     "lon",
     "lat",
 )
+
+
+@dataclass
+class AuditEntry:
+    """The audit entry of an :meth:`PeopleStore.audited` block; the block may fill in codes and message
+    once it knows them (e.g. the id of what it created)."""
+
+    codes: list[Any] = field(default_factory=list)
+    message: str = ""
+    skip: bool = False  #: the block wrote nothing worth an entry (e.g. a follow-up with nothing to follow)
 
 
 def now() -> datetime:
@@ -90,14 +104,76 @@ class PeopleStore:
         self._placer = Placer.from_repository(self.repository)
         return self._placer
 
-    def _read(self) -> Any:
-        return self.engine.connect().execution_options(**{READONLY: True})
+    def _shared(self) -> sa.Connection | None:
+        """The transaction of the :meth:`audited` block running in this thread, if any."""
+        local = self.__dict__.get("_local")
+        return getattr(local, "conn", None) if local is not None else None
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        """A read connection; inside an :meth:`audited` block its transaction (which sees its own writes)."""
+        shared = self._shared()
+        if shared is not None:
+            yield shared
+            return
+        with self.engine.connect().execution_options(**{READONLY: True}) as conn:
+            yield conn
 
     @contextmanager
     def _write(self, doing: str) -> Iterator[sa.Connection]:
-        """One transaction; storage errors made clear."""
+        """One transaction (the enclosing :meth:`audited` block's, when there is one); storage errors made clear."""
+        shared = self._shared()
+        if shared is not None:
+            yield shared
+            return
         with storage_errors(self.url, doing), self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def audited(
+        self,
+        principal: Any,
+        action: str,
+        codes: Iterable[str | None] = (),
+        message: str = "",
+        method: str = "CLI",
+        path: str = "gridgis people",
+        status: int = 200,
+    ) -> Iterator[AuditEntry]:
+        """One transaction holding every store write of the block and its audit entry.
+
+        >>> # with store.audited(principal, "person-add", method="POST", path="/people") as entry:
+        >>> #     pid = store.add_persons([row])[0]; entry.message = f"person {pid}"
+
+        The entry is written last, inside the same transaction: when the block or the audit write fails,
+        nothing of the block is stored. Blocks do not nest (an inner one joins the outer transaction).
+        """
+        from gridgis.auth.store import AuditLog, ensure_tables
+
+        entry = AuditEntry(list(codes), message)
+        if self._shared() is not None:  # already inside a block: its transaction, one more entry
+            yield entry
+            self._record(self._shared(), principal, action, entry, method, path, status, AuditLog)
+            return
+        ensure_tables(self.engine)  # DDL outside the write (SQLite allows one writer)
+        local = self.__dict__.setdefault("_local", threading.local())
+        with storage_errors(self.url, f"recording {action}"), self.engine.begin() as conn:
+            local.conn = conn
+            try:
+                yield entry
+                self._record(conn, principal, action, entry, method, path, status, AuditLog)
+            finally:
+                local.conn = None
+
+    def _record(
+        self, conn: Any, principal: Any, action: str, entry: AuditEntry, method: str, path: str, status: int, log: Any
+    ) -> None:
+        if entry.skip:
+            return
+        codes = sorted({str(c) for c in entry.codes if c})
+        log(self.engine).record(
+            principal, method, path, action, status, "people", codes[:200], None, entry.message, conn=conn
+        )
 
     # ---------------------------------------------------------------- audit
     def audit(
@@ -491,12 +567,20 @@ class PeopleStore:
         with storage_errors(self.url, "reading persons"), self._read() as conn:
             return [_plain(r) for r in conn.execute(q).mappings().all()]
 
-    def persons_frame(self, area: str | None = None) -> pd.DataFrame:
+    def persons_frame(self, area: str | None = None, building_codes: list[str] | None = None) -> pd.DataFrame:
+        """Persons (placement and roles) under ``area``, or living in ``building_codes``."""
         cols = [T.persons.c[k] for k in ("id", "name", "kind", "member_kind", "phone", "post", "account", "available")]
         cols += [T.persons.c[k] for k in PLACE_FIELDS]
         q = _area_filter(sa.select(*cols), T.persons, area)
         with storage_errors(self.url, "reading persons"), self._read() as conn:
-            return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in cols])
+            if building_codes is None:
+                rows = conn.execute(q).mappings().all()
+            else:
+                rows = []
+                for start in range(0, len(building_codes), 1000):
+                    part = building_codes[start : start + 1000]
+                    rows += conn.execute(q.where(T.persons.c.building_code.in_(part))).mappings().all()
+            return pd.DataFrame(rows, columns=[c.name for c in cols])
 
     # ---------------------------------------------------------------- assignments
     def target_place(self, level: str, target: str) -> tuple[str | None, str | None]:
@@ -612,20 +696,48 @@ class PeopleStore:
         with storage_errors(self.url, "reading responsibilities"), self._read() as conn:
             return {str(a) for a in conn.execute(q).scalars()}
 
-    def follow_boundaries(self, placer: Placer | None = None) -> dict[str, Any]:
-        """After a boundary change: re-place persons and assignments by building (see :mod:`gridgis.people.responsibility`)."""
+    def follow_boundaries(
+        self,
+        placer: Placer | None = None,
+        buildings: pd.DataFrame | None = None,
+        removed_buildings: Iterable[str] = (),
+        removed_areas: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        """After a boundary change: re-place persons and assignments by building (the one rule,
+        :func:`gridgis.people.responsibility.follow_plan`), in one transaction.
+
+        ``buildings`` (rows of :attr:`Placer.buildings`) limits the follow-up to those buildings (and the
+        ``removed_buildings`` and ``removed_areas`` an edit deleted): what
+        :func:`gridgis.people.follow.follow_commit` passes after each boundary commit. Without it, every
+        building of ``placer`` (by default a fresh one over the current boundaries) is followed.
+        """
+        from gridgis.people.model import split_unit_target
         from gridgis.people.responsibility import follow_plan
 
-        placer = placer or self.refresh_placer()
-        people = self.persons_frame()
-        assigned = self.assignments_frame()
-        plan = follow_plan(placer.buildings, people, assigned)
-        with self._write("following boundary changes") as conn:
-            for pid, place in plan["persons"].items():
-                conn.execute(T.persons.update().where(T.persons.c.id == int(pid)).values(**place, updated_at=now()))
-            for aid, values in plan["assignments"].items():
-                conn.execute(T.assignments.update().where(T.assignments.c.id == int(aid)).values(**values))
-        return plan["report"]
+        removed_b, removed_a = set(removed_buildings), set(removed_areas)
+        if buildings is None:
+            placer = placer or self.refresh_placer()
+            buildings = placer.buildings
+            people = self.persons_frame()
+            assigned = self.assignments_frame()
+        else:
+            codes = set(buildings.index.astype(str)) | removed_b
+            people = self.persons_frame(building_codes=sorted(codes))
+            assigned = self.assignments_frame()
+            on_building = assigned["level"].isin(["building", "unit", "household"])
+            target_building = [split_unit_target(str(t).split("#", 1)[0])[0] for t in assigned["target"]]
+            keep = (on_building & pd.Series([b in codes for b in target_building], index=assigned.index)) | (
+                ~on_building & assigned["target"].isin(removed_a)
+            )
+            assigned = assigned[keep]
+        plan = follow_plan(buildings, people, assigned, removed_a)
+        if plan["persons"] or plan["assignments"]:
+            with self._write("following boundary changes") as conn:
+                for pid, place in plan["persons"].items():
+                    conn.execute(T.persons.update().where(T.persons.c.id == int(pid)).values(**place, updated_at=now()))
+                for aid, values in plan["assignments"].items():
+                    conn.execute(T.assignments.update().where(T.assignments.c.id == int(aid)).values(**values))
+        return dict(plan["report"])
 
     # ---------------------------------------------------------------- activities
     def record_activities(self, rows: list[dict[str, Any]]) -> int:

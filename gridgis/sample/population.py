@@ -14,6 +14,10 @@ From the city's layer frames (EPSG:4326) and a seed, :func:`generate_population`
 
 Everything is keyed by stable ``ref`` strings, so loading twice updates rather than duplicates.
 Phone numbers are synthetic (``139`` + 8 digits), names are drawn from common surnames.
+
+``gridgis sample-city`` writes the population next to the city's layers as :data:`POPULATION_FILE`
+(:func:`write_population`: the same city and seed give the same bytes); :func:`read_population` reads it
+back for ``gridgis people sample --file`` and the demo.
 """
 
 from __future__ import annotations
@@ -358,4 +362,54 @@ def _grid_of_buildings(city: dict[str, gpd.GeoDataFrame], b: gpd.GeoDataFrame) -
     return out
 
 
-__all__ = ["Population", "generate_population"]
+#: the file ``gridgis sample-city`` writes the population to, next to the layers' GeoJSON
+POPULATION_FILE = "population.json"
+_PARTS = ("persons", "assignments", "orgs", "wishes", "activities", "care")
+
+
+def write_population(pop: Population, path: Any, seed: int = 0) -> Any:
+    """Write ``pop`` as JSON (UTF-8, one part per line, times in ISO 8601 with their offset); byte-stable."""
+    import json
+    from pathlib import Path
+
+    def iso(value: Any) -> str:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        raise TypeError(f"cannot write {type(value).__name__} in a population file")
+
+    lines = [json.dumps({"population": "gridgis synthetic (not real people)", "seed": seed}, ensure_ascii=False)]
+    for part in _PARTS:
+        rows = getattr(pop, part)
+        lines.append(json.dumps({part: rows}, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=iso))
+    out = Path(path)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def read_population(path: Any) -> Population:
+    """A population written by :func:`write_population` (times back as aware datetimes)."""
+    import json
+    from pathlib import Path
+
+    from gridgis.errors import ValidationError
+
+    pop = Population()
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        head = json.loads(lines[0])
+        parts = [json.loads(line) for line in lines[1:] if line.strip()]
+    except (OSError, UnicodeDecodeError, ValueError, IndexError) as err:
+        raise ValidationError(f"{path} is not a population file written by gridgis sample-city: {err}") from None
+    if not isinstance(head, dict) or "population" not in head:
+        raise ValidationError(f"{path} is not a population file written by gridgis sample-city")
+    for part in parts:
+        for key, rows in part.items():
+            if key in _PARTS:
+                for row in rows:
+                    if isinstance(row.get("at"), str):
+                        row["at"] = datetime.fromisoformat(row["at"])
+                setattr(pop, key, rows)
+    return pop
+
+
+__all__ = ["POPULATION_FILE", "Population", "generate_population", "read_population", "write_population"]

@@ -7,6 +7,10 @@
   closed), ``open`` before; ``status_notes`` gives the loop state in Chinese; ``agency_responsible``
   is the department; ``expected_datetime`` the solution deadline; merged duplicates say so.
 - Errors are a list of ``{code, description}`` (XML ``<errors><error>…``).
+- One more service, :data:`WISH_SERVICE_CODE` (``WISH``, 微心愿): a resident's small wish. Posting it
+  creates a wish (``gridgis.people.wishes``: placed, addressed to the compound's party organisation),
+  not a ticket; its requests have ids ``W-<n>`` (ticket ids are digits) and ``open``/``closed`` status
+  (closed once confirmed or cancelled), ``status_notes`` the wish's step (居民点单 … 居民确认).
 
 Pure functions: the API module (``gridgis.api.routes.open311``) only parses and answers.
 """
@@ -96,11 +100,14 @@ def service(catalogue: Catalogue, code: str) -> dict[str, Any]:
 
 
 def services(catalogue: Catalogue) -> list[dict[str, Any]]:
-    return [service(catalogue, it.code) for it in catalogue.items]
+    """Every service: the catalogue's matters, then residents' small wishes."""
+    return [service(catalogue, it.code) for it in catalogue.items] + [wish_service()]
 
 
 def service_definition(catalogue: Catalogue, code: str) -> dict[str, Any]:
     """The service definition: the extra attributes a client may send (all optional)."""
+    if code == WISH_SERVICE_CODE:
+        return wish_service_definition()
     catalogue.item(code)
     return {
         "service_code": code,
@@ -235,6 +242,188 @@ def parse_post(form: dict[str, str], catalogue: Catalogue) -> dict[str, Any]:
         "reporter": form.get("email") or form.get("device_id") or name,
         "extra": extra,
     }
+
+
+# -- residents' small wishes (微心愿) -------------------------------------------------------------
+WISH_SERVICE_CODE = "WISH"
+#: a wish's Open311 id: ``W-<wish id>`` (ticket ids are plain digits)
+WISH_ID_PREFIX = "W-"
+WISH_CLOSED = frozenset({"confirmed", "cancelled"})
+
+
+def is_wish_service(code: str | None) -> bool:
+    return (code or "").strip() == WISH_SERVICE_CODE
+
+
+def wish_id(text: str) -> int | None:
+    """The wish id an Open311 request id names (``W-12`` → 12), None for anything else.
+
+    >>> wish_id("W-12"), wish_id("12"), wish_id("W-x"), wish_id("W-99999999999999999999")
+    (12, None, None, None)
+    """
+    if not text.startswith(WISH_ID_PREFIX):
+        return None
+    rest = text[len(WISH_ID_PREFIX) :]
+    if not (rest.isascii() and rest.isdigit()) or len(rest) > 15:
+        return None
+    return int(rest) or None
+
+
+def wish_service() -> dict[str, Any]:
+    """The wish service of ``services.json``."""
+    return {
+        "service_code": WISH_SERVICE_CODE,
+        "service_name": "微心愿",
+        "description": "居民点单、小区派单、党员接单：居民的小心愿（如代买药品、更换楼道灯泡），"
+        "派给所在小区的党组织，由附近党员、志愿者认领完成，居民确认",
+        "metadata": True,
+        "type": "realtime",
+        "keywords": "微心愿,心愿,点单,志愿服务",
+        "group": "人员与组织",
+    }
+
+
+def wish_service_definition() -> dict[str, Any]:
+    """What a wish may carry beyond description and location (all optional)."""
+    return {
+        "service_code": WISH_SERVICE_CODE,
+        "attributes": [
+            {
+                "variable": True,
+                "code": "title",
+                "datatype": "string",
+                "required": False,
+                "datatype_description": "如：帮忙更换楼道灯泡（默认取描述的开头）",
+                "order": 1,
+                "description": "心愿标题",
+            },
+            {
+                "variable": True,
+                "code": "building",
+                "datatype": "string",
+                "required": False,
+                "datatype_description": "楼栋编码，如 310115005039Q001B003",
+                "order": 2,
+                "description": "所在楼栋（有助于派给所在小区）",
+            },
+            {
+                "variable": True,
+                "code": "unit",
+                "datatype": "number",
+                "required": False,
+                "datatype_description": "1–99",
+                "order": 3,
+                "description": "单元",
+            },
+            {
+                "variable": True,
+                "code": "channel",
+                "datatype": "singlevaluelist",
+                "required": False,
+                "datatype_description": None,
+                "order": 4,
+                "description": "反映渠道",
+                "values": [{"key": k, "name": n} for k, n in CHANNELS],
+            },
+        ],
+    }
+
+
+def parse_wish_post(form: dict[str, str]) -> dict[str, Any]:
+    """Check a POST ``requests`` form for the wish service; :func:`gridgis.people.wishes.post_wish` arguments.
+
+    A wish is placed by its building (``attribute[building]``), an address (``address_string``) or a
+    point (``lat``/``long``, WGS84); ``ValidationError`` lists every problem.
+    """
+    problems: list[str] = []
+    attributes = {
+        k[len("attribute[") : -1]: v for k, v in form.items() if k.startswith("attribute[") and k.endswith("]")
+    }
+    problems += attribute_problems(wish_service_definition(), attributes)
+    lat, lon = _number(form, "lat", problems), _number(form, "long", problems)
+    if lat is not None and not -90 <= lat <= 90:
+        problems.append(f"lat {lat} is out of range [-90, 90]")
+    if lon is not None and not -180 <= lon <= 180:
+        problems.append(f"long {lon} is out of range [-180, 180]")
+    address = (form.get("address_string") or "").strip() or None
+    building = (attributes.get("building") or "").strip() or None
+    if (lat is None or lon is None) and not address and not building:
+        problems.append("lat and long (WGS84), address_string or attribute[building] are required")
+    description = (form.get("description") or "").strip()
+    title = (attributes.get("title") or "").strip() or description[:40]
+    if not title:
+        problems.append("a wish needs a description (or attribute[title]), e.g. 帮忙更换楼道灯泡")
+    if len(description) > 2000:
+        problems.append("description is longer than 2000 characters")
+    unit = None
+    if attributes.get("unit"):
+        raw = attributes["unit"].strip()
+        if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 99:
+            unit = int(raw)
+        else:
+            problems.append(f"attribute[unit] {raw[:20]!r} is not a unit number 1–99")
+    if problems:
+        raise ValidationError("the wish is invalid", [_problem(p) for p in problems])
+    name = " ".join(x for x in (form.get("first_name"), form.get("last_name")) if x) or None
+    return {
+        "title": title,
+        "description": description,
+        "resident": name,
+        "phone": form.get("phone") or None,
+        "address": address,
+        "building_code": building,
+        "unit": unit,
+        "lon": lon,
+        "lat": lat,
+        "channel": attributes.get("channel") or "open311",
+    }
+
+
+def wish_request(wish: dict[str, Any], org_name: str | None = None) -> dict[str, Any]:
+    """A wish as a GeoReport v2 service request (no personal data: the resident stays private)."""
+    from gridgis.people.wishes import STATUS_LABELS
+
+    def iso(v: Any) -> str | None:
+        if v is None:
+            return None
+        return _iso(datetime.fromisoformat(v) if isinstance(v, str) else v)
+
+    status = str(wish["status"])
+    lat, lon = wish.get("lat"), wish.get("lon")
+    return {
+        "service_request_id": f"{WISH_ID_PREFIX}{wish['id']}",
+        "status": "closed" if status in WISH_CLOSED else "open",
+        "status_notes": STATUS_LABELS.get(status, status),
+        "service_name": "微心愿",
+        "service_code": WISH_SERVICE_CODE,
+        "description": wish.get("description") or wish.get("title") or None,
+        "agency_responsible": org_name or wish.get("org_code"),
+        "service_notice": wish_notice(wish, org_name),
+        "requested_datetime": iso(wish.get("created_at")),
+        "updated_datetime": iso(wish.get("updated_at")),
+        "expected_datetime": None,
+        "address": wish.get("address"),
+        "address_id": wish.get("building_code"),
+        "zipcode": None,
+        "lat": round(float(lat), 7) if lat is not None else None,
+        "long": round(float(lon), 7) if lon is not None else None,
+        "media_url": None,
+    }
+
+
+def wish_notice(wish: dict[str, Any], org_name: str | None = None) -> str:
+    org = org_name or wish.get("org_code")
+    return f"微心愿已派至{org}，由附近党员、志愿者认领" if org else "微心愿已收到，由所在社区派单"
+
+
+def wish_post_response(wish: dict[str, Any], org_name: str | None = None) -> list[dict[str, Any]]:
+    return [
+        {
+            "service_request_id": f"{WISH_ID_PREFIX}{wish['id']}",
+            "service_notice": wish_notice(wish, org_name),
+            "account_id": None,
+        }
+    ]
 
 
 #: the longest value of a free-text attribute

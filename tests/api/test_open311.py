@@ -126,7 +126,7 @@ def test_the_schema_check_rejects_a_bad_request(validate):
 def test_services_json_is_valid_and_maps_the_catalogue(http, validate):
     services = http.get("/open311/v2/services.json").json()
     validate(services, "services.json")
-    assert [s["service_code"] for s in services] == [f"M{n:02d}" for n in range(1, 29)]
+    assert [s["service_code"] for s in services] == [f"M{n:02d}" for n in range(1, 29)] + ["WISH"]
     m10 = next(s for s in services if s["service_code"] == "M10")
     assert m10["service_name"] == "违法建设" and m10["group"] == "综合执法" and m10["type"] == "realtime"
 
@@ -136,7 +136,7 @@ def test_services_xml_has_the_fixture_shape(http, georeport):
     fixture = ET.parse(georeport / "fixtures-xml" / "services.xml").getroot()
     assert ours.tag == fixture.tag == "services"
     assert set(tags(ours[0])) == set(tags(fixture[0]))
-    assert len(ours) == 28 and ours[0].find("metadata").text == "true"
+    assert len(ours) == 29 and ours[0].find("metadata").text == "true"  # 28 matters and the wish service
 
 
 def test_service_definition_json_and_xml(http, validate, georeport):
@@ -300,7 +300,7 @@ def test_real_captured_payloads_parse(georeport, validate):
 def test_mapping_round_trips_our_own_xml():
     cat = default_catalogue()
     services = o311.parse_services_xml(o311.services_xml(o311.services(cat)))
-    assert [s["service_code"] for s in services] == [i.code for i in cat.items]
+    assert [s["service_code"] for s in services] == [i.code for i in cat.items] + [o311.WISH_SERVICE_CODE]
     assert services[0]["metadata"] is True
 
 
@@ -338,3 +338,65 @@ def test_a_date_range_over_90_days_is_an_open311_400(http):
         params={"start_date": "2026-06-01T00:00:00+08:00", "end_date": "2026-01-01T00:00:00+08:00"},
     )
     assert backwards.status_code == 400 and "before start_date" in backwards.json()[0]["description"]
+
+
+def test_a_wish_posted_through_open311_is_a_wish_for_the_compounds_organisation(server, http, city, validate):
+    """Service WISH (微心愿): the post creates a wish (not a ticket) addressed to the compound's party
+    organisation, readable as ``W-<n>`` through Open311, audited as ``anonymous`` with its channel."""
+    import sqlalchemy as sa
+
+    from gridgis.people.store import PeopleStore
+    from gridgis.people.wishes import get_wish
+
+    app, base, _ = server
+    people = PeopleStore(app.state.repository)
+    people.sync_orgs()
+    wish = next(s for s in http.get("/open311/v2/services.json").json() if s["service_code"] == "WISH")
+    assert wish["service_name"] == "微心愿" and wish["group"] == "人员与组织"
+    definition = http.get("/open311/v2/services/WISH.json").json()
+    validate(definition, "service-definition.json")
+    assert {a["code"] for a in definition["attributes"]} == {"title", "building", "unit", "channel"}
+    building = str(city["buildings"]["code"].iloc[0])
+    with app.state.repository.engine.connect() as conn:
+        tickets = conn.execute(sa.text("SELECT count(*) FROM tickets")).scalar_one()
+    form = {
+        "service_code": "WISH",
+        "description": "帮忙更换楼道灯泡，老人够不着",
+        "attribute[building]": building,
+        "attribute[unit]": "1",
+        "attribute[channel]": "wechat",
+        "first_name": "孙",
+        "phone": "13800001111",
+    }
+    r = httpx.post(f"{base}/open311/v2/requests.json", data=form)  # anonymous, as a public form posts
+    assert r.status_code == 200, r.text
+    [created] = r.json()
+    rid = created["service_request_id"]
+    assert rid.startswith("W-") and "微心愿已派至" in created["service_notice"]
+    stored = get_wish(people, int(rid[2:]))
+    assert stored["building_code"] == building and stored["channel"] == "wechat" and stored["posted_by"] == "anonymous"
+    org = people.org(stored["org_code"])
+    assert org["kind"] != "community_committee" and stored["compound_code"] in (org["compounds"] or [])
+    with app.state.repository.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM tickets")).scalar_one() == tickets  # not a ticket
+    got = http.get(f"/open311/v2/requests/{rid}.json").json()
+    validate(got, "requests.json")
+    [req] = got
+    assert (req["status"], req["status_notes"], req["service_code"]) == ("open", "居民点单", "WISH")
+    assert req["agency_responsible"] == org["name"] and "孙" not in json.dumps(got, ensure_ascii=False)
+    xml = ET.fromstring(http.get(f"/open311/v2/requests/{rid}.xml").content)
+    assert xml.find("request/service_request_id").text == rid
+    listed = http.get("/open311/v2/requests.json", params={"service_code": "WISH"}).json()
+    assert [q["service_request_id"] for q in listed] == [rid]
+    assert all(q["service_code"] != "WISH" for q in http.get("/open311/v2/requests.json").json())
+    # the wish moves on in the people area; Open311 reads its state
+    admin = {"Authorization": http.headers["Authorization"]}
+    for step in ({"action": "dispatch"}, {"action": "cancel", "note": "已线下解决"}):
+        assert http.post(f"/wishes/{rid[2:]}/transitions", json=step, headers=admin).status_code == 200
+    [req] = http.get(f"/open311/v2/requests/{rid}.json").json()
+    assert (req["status"], req["status_notes"]) == ("closed", "已撤销")
+    entry = next(e for e in http.get("/audit", params={"action": "wish-post"}).json()["entries"] if rid in e["codes"])
+    assert entry["principal"] == "anonymous" and "channel wechat" in entry["message"]
+    assert http.get("/open311/v2/requests/W-999999.json").status_code == 404
+    bad = httpx.post(f"{base}/open311/v2/requests.json", data={"service_code": "WISH", "description": "x"})
+    assert bad.status_code == 400 and "attribute[building]" in bad.json()[0]["description"]

@@ -265,39 +265,128 @@ def test_webhook_needs_a_valid_signature_and_is_idempotent(http):
     assert http.get("/intake/queue", headers=http.tokens["viewer"]).status_code == 403
 
 
+def _commit_first(http, path, body_of_grid, exclude):
+    """POST a boundary operation to the first grid that accepts it; that grid's code."""
+    for g in sorted(set(http.repo.read_layer("grids")["code"])):
+        if g in exclude:
+            continue
+        r = http.post(path, json=body_of_grid(g), headers=http.tokens["admin"])
+        if r.status_code == 200:
+            return g
+    raise AssertionError(f"no grid accepted {path}")
+
+
 def test_a_transferred_building_keeps_residents_and_flags_grid_workers(http):
+    """No explicit follow-up: the boundary commit itself re-places the residents, keeps their roles, flags
+    the old grid's worker, and the coverage check shows the building's new state at once."""
     admin = http.tokens["admin"]
     target = B[5]
     worker = _person(http, name="吴网格", category="专职网格员", work_area=http.grid_of[target])
     vol = _person(http, name="郑志愿", category="志愿者", building_code=target, unit=1)
-    assert (
-        http.post(
-            "/people/assignments",
-            json={"person_id": worker["id"], "level": "building", "target": target},
-            headers=admin,
-        ).status_code
-        == 201
+    for person, level, what in ((worker, "building", target), (vol, "unit", f"{target}-U1")):
+        r = http.post(
+            "/people/assignments", json={"person_id": person["id"], "level": level, "target": what}, headers=admin
+        )
+        assert r.status_code == 201, r.text
+    before = http.get("/people/coverage", headers=admin).json()
+    assert target not in before["uncovered_buildings"]
+    moved = _commit_first(
+        http, "/operations/transfer-buildings", lambda g: {"buildings": [target], "to_grid": g}, {http.grid_of[target]}
     )
-    assert (
-        http.post(
-            "/people/assignments",
-            json={"person_id": vol["id"], "level": "unit", "target": f"{target}-U1"},
-            headers=admin,
-        ).status_code
-        == 201
+    resident = http.get(f"/people/{vol['id']}", headers=admin).json()
+    assert resident["grid_code"] == moved and resident["micro_grid_code"].startswith(moved)
+    cov = http.get("/people/coverage", headers=admin).json()
+    flagged = {f["target"]: f for f in cov["flagged_assignments"]}
+    assert flagged[target]["name"] == "吴网格" and f"to {moved}" in flagged[target]["reason"]
+    assert target in cov["uncovered_buildings"]  # the volunteer's unit alone does not cover both units
+    assert f"{target}-U1" not in cov["uncovered_units"]
+    layer = http.get("/people/coverage", params={"format": "geojson"}).json()
+    state = next(f["properties"]["responsibility"] for f in layer["features"] if f["properties"]["code"] == target)
+    assert state == "partial"
+    audit = http.get("/audit", params={"action": "people-follow"}, headers=admin).json()["entries"]
+    entry = next(e for e in audit if target in e["codes"])
+    assert entry["principal"] == "admin" and "1 flagged" in entry["message"]
+    again = http.post("/people/follow", headers=admin).json()  # the explicit follow-up finds nothing left to do
+    assert again["moved_buildings"] == [] and again["assignments_flagged"] == []
+
+
+def test_a_transferred_compound_takes_its_people_to_the_new_grid(http):
+    admin = http.tokens["admin"]
+    home = B[0]
+    member = _person(http, name="冯党员", category="离退休党员", building_code=home, unit=2)
+    old = http.get(f"/people/{member['id']}", headers=admin).json()["grid_code"]
+    compound = home[:16]
+    moved = _commit_first(http, "/operations/transfer-compound", lambda g: {"compound": compound, "to_grid": g}, {old})
+    now = http.get(f"/people/{member['id']}", headers=admin).json()
+    from gridgis.people.placement import Placer
+
+    routed = Placer.from_repository(http.repo).buildings.loc[home]  # where routing puts the building now
+    assert (now["grid_code"], now["micro_grid_code"], now["building_code"]) == (
+        moved,
+        routed["micro_grid_code"],
+        home,
     )
-    grids = [g for g in sorted(set(http.repo.read_layer("grids")["code"])) if g != http.grid_of[target]]
-    moved = None
-    for g in grids:
-        r = http.post("/operations/transfer-buildings", json={"buildings": [target], "to_grid": g}, headers=admin)
-        if r.status_code == 200:
-            moved = g
-            break
-    assert moved, "no neighbouring grid accepted the building"
-    report = http.post("/people/follow", headers=admin).json()
-    assert target in report["moved_buildings"]
-    assert [f["name"] for f in report["assignments_flagged"]] == ["吴网格"] and report["assignments_flagged"][0][
-        "to"
-    ] == moved
-    assert [k["target"] for k in report["assignments_kept"]] == [f"{target}-U1"]
-    assert http.get(f"/people/{vol['id']}", headers=admin).json()["grid_code"] == moved
+    cov = http.get("/people/coverage", params={"area": moved}, headers=admin).json()
+    assert cov["buildings"] >= 1
+
+
+def test_role_and_scope_are_checked_before_the_body(http):
+    """A caller without the role, or naming an object outside its scope, gets 403 whatever the body holds;
+    only a caller with rights learns (422) what is wrong with it."""
+    viewer, outsider, admin = http.tokens["viewer"], http.tokens["worker-out"], http.tokens["admin"]
+    bad = {
+        "/people": {"name": "", "building_code": B[0], "unit": 500, "bogus": 1},
+        "/people/assignments": {"person_id": "x", "level": "nonsense", "target": B[0]},
+        "/care": {"category": "nope", "building_code": B[0]},
+        "/care/tasks": {"micro_grid_code": "x", "per_building": "maybe"},
+        "/people/orgs": {"kind": "nope", "communities": ["310115001001"]},
+    }
+    for path, body in bad.items():
+        r = http.post(path, json=body, headers=viewer)
+        assert r.status_code == 403, (path, r.text)
+        assert "bogus" not in r.text and "nonsense" not in r.text
+    for path in ("/people", "/people/assignments", "/care"):  # a worker whose scope does not cover B[0]
+        r = http.post(path, json=bad[path], headers=outsider)
+        assert r.status_code == 403 and B[0] in r.json()["detail"], (path, r.text)
+    garbled = http.post("/people", content=b"{not json", headers={**viewer, "Content-Type": "application/json"})
+    assert garbled.status_code == 403
+    code = next(o["code"] for o in http.get("/people/orgs").json()["organisations"] if o["kind"] == "building_group")
+    assert http.patch(f"/people/orgs/{code}", json={"name": 5, "x": 1}, headers=outsider).status_code == 403
+    assert http.post("/wishes", json={"title": ""}, headers=viewer).status_code == 403
+    # with rights, the same bodies are refused for what they are (422, naming the fields)
+    r = http.post("/people/assignments", json=bad["/people/assignments"], headers=admin)
+    assert r.status_code == 422 and {tuple(p["loc"])[:2] for p in r.json()["problems"]} >= {("body", "person_id")}
+
+
+def _count(repo, table, where=""):
+    import sqlalchemy as sa
+
+    with repo.engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT count(*) FROM {table} {where}")).scalar_one()
+
+
+def test_a_write_and_its_audit_entry_are_one_transaction(http, monkeypatch):
+    """When the audit entry cannot be written, the write is not stored either (and the reverse)."""
+    import sqlalchemy as sa
+
+    from gridgis.auth.store import AuditLog
+
+    admin, repo = http.tokens["admin"], http.repo
+    persons, audits = _count(repo, "people_persons"), _count(repo, "audit_log", "WHERE action = 'person-add'")
+    wishes = _count(repo, "people_wishes")
+
+    def refuse(self, *args, **kwargs):
+        raise sa.exc.OperationalError("INSERT INTO audit_log", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(AuditLog, "record", refuse)
+    r = http.post("/people", json={"name": "钱学明", "building_code": B[2], "unit": 1}, headers=admin)
+    assert r.status_code == 503, r.text
+    r = http.post("/wishes", json={"title": "修门铃", "building_code": B[2]}, headers=admin)
+    assert r.status_code == 503, r.text
+    monkeypatch.undo()
+    assert _count(repo, "people_persons") == persons and _count(repo, "people_wishes") == wishes
+    assert _count(repo, "audit_log", "WHERE action = 'person-add'") == audits
+    r = http.post("/people", json={"name": "钱学明", "building_code": B[2], "unit": 1}, headers=admin)
+    assert r.status_code == 201
+    assert _count(repo, "people_persons") == persons + 1
+    assert _count(repo, "audit_log", "WHERE action = 'person-add'") == audits + 1

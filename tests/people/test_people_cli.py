@@ -138,3 +138,30 @@ def test_orgs_assignments_wishes_and_door_knocking_from_the_command_line(db):
     r = run("people", "knock", "--micro-grid", mg, "--database-url", db)
     assert r.exit_code == 0 and f"{mg}: 0/" in r.output
     repo.dispose()
+
+
+def test_the_population_file_round_trips_and_the_demo_step_loads_it(db, small_city, tmp_path):
+    """``gridgis sample-city`` writes the population next to the city; the demo step loads that file and
+    reports the people figures (coverage, wishes, points, indices, roster)."""
+    from gridgis.cli.demo import DemoContext
+    from gridgis.cli.people import demo
+    from gridgis.sample.population import POPULATION_FILE, generate_population, read_population, write_population
+    from gridgis.storage import Repository
+
+    pop = generate_population(small_city, seed=0)
+    path = write_population(pop, tmp_path / POPULATION_FILE)
+    first = path.read_bytes()
+    assert write_population(generate_population(small_city, seed=0), tmp_path / "again.json").read_bytes() == first
+    back = read_population(path)
+    assert back.counts() == pop.counts() and back.persons == pop.persons and back.activities == pop.activities
+    repo = Repository(db)
+    ctx = DemoContext(repository=repo, data_dir=tmp_path, out_dir=tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    demo(ctx)
+    assert ctx.facts["people"]["persons"] == len(pop.persons) and 0 < ctx.facts["people_share_covered"] <= 1
+    assert (tmp_path / "out" / "roster.html").exists() and (tmp_path / "out" / "roster.xlsx").exists()
+    repo.dispose()
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}", encoding="utf-8")
+    res = gridgis("people", "sample", "--file", str(bad), "--database-url", db)
+    assert res.returncode != 0 and "not a population file" in res.stderr + res.stdout

@@ -284,3 +284,41 @@ def test_roster_of_a_street_finds_the_micro_grid_workers(people_store):
     for area in ("310115001000", "310115001001", mg[:15], mg):
         entry = next(m for m in build_roster(s, area, "general").micro_grids if m["micro_grid_code"] == mg)
         assert entry["worker"] == {"id": w, "name": "蒋金凤"}, area
+
+
+def test_follow_up_flags_assignments_to_removed_micro_grids_and_moved_grid_workers():
+    """The one follow-up rule: residents' roles follow a moved building, grid-bound ones and those to a
+    micro-grid the edit deleted are flagged; a moved building nobody answers for any more is reported."""
+    import pandas as pd
+
+    from gridgis.people.responsibility import check_coverage, follow_plan
+
+    places = ["micro_grid_code", "grid_code", "community_code", "street_code"]
+    buildings = pd.DataFrame(
+        {"micro_grid_code": ["G2M1", "G1M1"], "grid_code": ["G2", "G1"], "community_code": ["C", "C"]}
+        | {"street_code": ["S", "S"], "units": [2, 1]},
+        index=pd.Index(["B1", "B2"], name="code"),
+    )
+    persons = pd.DataFrame(
+        [{"id": 1, "building_code": "B1", "micro_grid_code": "G1M2", "grid_code": "G1", "community_code": "C"}]
+    ).assign(street_code="S")
+    cols = ["id", "person_id", "level", "target", "grid_code", "community_code", "flag", "kind", "name", "account"]
+    assignments = pd.DataFrame(
+        [
+            (1, 9, "building", "B1", "G1", "C", None, "grid_worker", "吴网格", None),
+            (2, 1, "unit", "B1-U1", "G1", "C", None, "volunteer", "郑志愿", None),
+            (3, 8, "micro_grid", "G1M2", "G1", "C", None, "micro_grid_worker", "卫东", None),
+            (4, 7, "patch", "G1", "G1", "C", None, "committee", "冯委员", None),
+        ],
+        columns=cols,
+    )
+    plan = follow_plan(buildings, persons, assignments, {"G1M2"})
+    assert plan["persons"] == {1: dict(zip(places, ["G2M1", "G2", "C", "S"], strict=True))}
+    assert {f["assignment"] for f in plan["report"]["assignments_flagged"]} == {1, 3}
+    assert [k["assignment"] for k in plan["report"]["assignments_kept"]] == [2]
+    assert plan["report"]["uncovered_buildings"] == []  # the volunteer still answers for a unit of B1
+    assert "no longer exists" in plan["assignments"][3]["flag"] and "吴网格" not in plan["assignments"][1]["flag"]
+    flagged = assignments.assign(flag=[plan["assignments"].get(i, {}).get("flag") for i in assignments["id"]])
+    report = check_coverage(buildings, flagged, ["G2M1", "G1M1"])
+    assert report.states.at["B1", "state"] == "partial"  # the flagged 包栋 no longer covers it
+    assert {f["assignment"] for f in report.flagged} == {1, 3}

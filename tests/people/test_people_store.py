@@ -141,3 +141,37 @@ def test_store_round_trip_on_postgis(make_repository, small_city, small_placer):
         "类别": "垃圾清运",
     }
     assert intake_orders(store, [order])["ticketed"] == 1 and intake_orders(store, [order])["skipped"] == 1
+
+
+def test_every_boundary_commit_moves_the_people_of_moved_buildings(people_store):
+    """The one write path (editing.service.commit: operations, QGIS saves, imports, align apply) runs the
+    people follow-up itself, audited under the boundary write's author."""
+    import sqlalchemy as sa
+
+    from gridgis.api.routes.editing import _with_micro_grids
+    from gridgis.editing import operations, service
+
+    repo = people_store.repository
+    home = "310115001001Q001B006"
+    pid = add(people_store, name="褚志愿", category="志愿者", building_code=home, unit=1)
+    people_store.assign(pid, "unit", f"{home}-U1")
+    old = people_store.person(pid)["grid_code"]
+    for grid in sorted(set(repo.read_layer("grids")["code"]) - {old}):
+        grids = repo.read_layer("grids", filters={"community_code": grid[:12]})
+        buildings = repo.read_layer("buildings", codes=[home])
+        try:
+            edits = _with_micro_grids(repo, operations.transfer_buildings(grids, buildings, [home], grid))
+            gen = service.commit(repo, edits, "cli:planner", "hand building 6 over")
+        except ValidationError:  # not a neighbour of the building: try the next grid
+            continue
+        break
+    else:
+        raise AssertionError("no grid accepted the building")
+    assert people_store.person(pid)["grid_code"] == grid
+    kept = people_store.assignments_frame()
+    assert kept.loc[kept["person_id"] == pid, "grid_code"].tolist() == [grid]
+    with repo.engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT principal, method, path, codes FROM audit_log WHERE action = 'people-follow'")
+        ).one()
+    assert row.principal == "cli:planner" and row.path == f"generation {gen.id}" and home in str(row.codes)

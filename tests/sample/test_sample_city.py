@@ -38,6 +38,10 @@ def test_sample_city_command_writes_one_geojson_per_layer_and_another_seed_diffe
     assert names == sorted(f"{layer}.geojson" for layer in [*LAYERS, "tickets"])
     back = read_city(tmp_path)
     assert len(back["tickets"]) == 20
+    from gridgis.sample.population import generate_population, read_population
+
+    people = read_population(tmp_path / "population.json")  # written with the city, the same by its seed
+    assert people.persons == generate_population(back, seed=3).persons and len(people.care) > 0
     assert not filecmp.cmp(tmp_path / "compounds.geojson", sample_dir / "compounds.geojson", shallow=False)
 
 

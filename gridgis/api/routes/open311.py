@@ -8,6 +8,10 @@ format. Errors answer in Open311's own format (a list of ``{code, description}``
 API keys: when ``app.state.open311_api_keys`` (or the setting ``open311_api_keys``) names keys,
 ``POST requests`` needs one of them as ``api_key`` (else 403); when none are configured, posting
 is open (as for a city's public reporting form).
+
+The service ``WISH`` (微心愿) is served by the people area: posting it creates a wish (not a ticket),
+addressed to the compound's party organisation; its requests are ``W-<n>`` (see
+:mod:`gridgis.tickets.open311`).
 """
 
 from __future__ import annotations
@@ -119,7 +123,7 @@ def service_definition(code: str, fmt: str, request: Request) -> Response:
     store = get_ticket_store(request)
 
     def work() -> Response:
-        if not store.catalogue.has(code):
+        if not store.catalogue.has(code) and not o311.is_wish_service(code):
             raise NotFoundError(f"service_code {code} not found")
         return _respond(fmt, o311.service_definition(store.catalogue, code), o311.service_definition_xml)
 
@@ -169,6 +173,8 @@ async def post_request(fmt: str, request: Request, principal: CurrentPrincipal, 
 
     def work() -> Response:
         _check_key(request, form)
+        if o311.is_wish_service(form.get("service_code")):
+            return _post_wish(fmt, request, principal, form)
         args = o311.parse_post(form, store.catalogue)
         lon, lat = args.pop("lon"), args.pop("lat")
         try:
@@ -189,6 +195,57 @@ async def post_request(fmt: str, request: Request, principal: CurrentPrincipal, 
         )
 
     return _guard(fmt, work)
+
+
+def _post_wish(fmt: str, request: Request, principal: Any, form: dict[str, str]) -> Response:
+    """A resident's small wish through Open311: stored as a wish (placed, addressed to the compound's
+    organisation) and audited in its transaction as the token's holder or ``anonymous``, with its channel."""
+    from gridgis.api.routes.people import get_people_store
+    from gridgis.people.wishes import post_wish
+
+    people = get_people_store(request)
+    args = o311.parse_wish_post(form)
+    who = principal if principal is not None else "anonymous"
+    name = principal.name if principal is not None else "anonymous"
+    with people.audited(who, "wish-post", method=request.method, path=request.url.path) as entry:
+        wish = post_wish(people, posted_by=name, **args)
+        entry.codes = [f"W-{wish['id']}", wish["grid_code"]]
+        entry.message = f"channel {wish['channel']}; service {o311.WISH_SERVICE_CODE}; org {wish['org_code']}"
+    return _respond(
+        fmt,
+        o311.wish_post_response(wish, _org_name(people, wish)),
+        lambda p: o311.requests_xml(p, ("service_request_id", "service_notice", "account_id")),
+    )
+
+
+def _org_name(people: Any, wish: dict[str, Any]) -> str | None:
+    if not wish.get("org_code"):
+        return None
+    try:
+        return str(people.org(wish["org_code"])["name"])
+    except NotFoundError:
+        return None
+
+
+def _wishes(request: Request, ids: list[int], statuses: list[str], start: Any, end: Any) -> list[dict[str, Any]]:
+    """Wishes as service requests: by id, else the latest ones in the window (filtered by open/closed)."""
+    from gridgis.api.routes.people import get_people_store
+    from gridgis.people.wishes import get_wish, list_wishes
+
+    people = get_people_store(request)
+    if ids:
+        rows = []
+        for i in ids:
+            try:
+                rows.append(get_wish(people, i))
+            except NotFoundError:
+                continue
+    else:
+        rows = list_wishes(people, limit=MAX_RESULTS)
+        if start is not None and end is not None:
+            rows = [r for r in rows if start <= datetime.fromisoformat(str(r["created_at"])) < end]
+    found = [o311.wish_request(r, _org_name(people, r)) for r in rows]
+    return [f for f in found if not statuses or f["status"] in statuses]
 
 
 def _date(params: dict[str, str], key: str) -> datetime | None:
@@ -215,31 +272,40 @@ def list_requests(fmt: str, request: Request) -> Response:
     params = dict(request.query_params)
 
     def work() -> Response:
-        ids = _csv(params, "service_request_id")
+        all_ids = _csv(params, "service_request_id")
+        wish_ids = [w for w in (o311.wish_id(i) for i in all_ids) if w is not None]
+        ids = [i for i in all_ids if o311.wish_id(i) is None]
         bad = [i for i in ids if _request_id(i) is None]
         if bad:
             raise ValidationError(f"service_request_id {bad[0][:30]!r} is not a request id")
-        codes = _csv(params, "service_code")
+        all_codes = _csv(params, "service_code")
+        codes = [c for c in all_codes if not o311.is_wish_service(c)]
         for code in codes:
             if not store.catalogue.has(code):
                 raise ValidationError(f"service_code {code!r} not found")
         statuses: list[str] = []
-        for s in _csv(params, "status"):
+        open311_statuses = _csv(params, "status")
+        for s in open311_statuses:
             statuses += o311.statuses_for(s)
         start, end = _date(params, "start_date"), _date(params, "end_date")
-        if not ids or start is not None or end is not None:  # the spec's defaults and 90-day limit
+        if not all_ids or start is not None or end is not None:  # the spec's defaults and 90-day limit
             start, end = o311.request_window(start, end, datetime.now(UTC))
-        tickets = store.list(
-            ids=[int(i) for i in ids] if ids else None,  # each checked by _request_id
-            status=statuses or None,
-            matter=codes or None,
-            since=start,
-            until=end,
-            limit=MAX_RESULTS,
-        )
-        extras = store.extras([t.id for t in tickets if t.id is not None])
-        found = [o311.service_request(t, store.catalogue, extras.get(t.id or 0)) for t in tickets]
-        return _respond(fmt, found, o311.requests_xml)
+        found: list[dict[str, Any]] = []
+        # tickets unless only wishes are asked for; wishes when asked for by id or by the WISH service
+        if not (all_codes and not codes) and not (all_ids and not ids):
+            tickets = store.list(
+                ids=[int(i) for i in ids] if ids else None,  # each checked by _request_id
+                status=statuses or None,
+                matter=codes or None,
+                since=start,
+                until=end,
+                limit=MAX_RESULTS,
+            )
+            extras = store.extras([t.id for t in tickets if t.id is not None])
+            found += [o311.service_request(t, store.catalogue, extras.get(t.id or 0)) for t in tickets]
+        if wish_ids or (len(codes) < len(all_codes) and not ids):
+            found += _wishes(request, wish_ids, open311_statuses, None if wish_ids else start, end)
+        return _respond(fmt, found[:MAX_RESULTS], o311.requests_xml)
 
     return _guard(fmt, work)
 
@@ -263,6 +329,12 @@ def _one(fmt: str, request: Request, request_id: str) -> Response:
     store = get_ticket_store(request)
 
     def work() -> Response:
+        wish = o311.wish_id(request_id)
+        if wish is not None:
+            found = _wishes(request, [wish], [], None, None)
+            if not found:
+                raise NotFoundError(f"Service request not found with id or token {request_id[:30]}")
+            return _respond(fmt, found, o311.requests_xml)
         wanted = _request_id(request_id)
         if wanted is None:  # no ticket can have it: the spec's not-found, in Open311's format
             raise NotFoundError(f"Service request not found with id or token {request_id[:30]}")
