@@ -165,7 +165,31 @@ def _voronoi_lines(
         return []
     segs = shapely.linestrings(np.stack([p[border], q[border]], axis=1))
     merged = shapely.simplify(shapely.line_merge(shapely.multilinestrings(segs)), 0.2)
-    return [shapely.intersection(merged, within)]
+    return [_overshoot(shapely.intersection(merged, within), 0.001)]
+
+
+def _overshoot(lines: shapely.Geometry, d: float) -> shapely.Geometry:
+    """``lines`` with both ends of every part prolonged by ``d`` metres along their end segments.
+
+    A line clipped to a polygon ends on its boundary only up to rounding; snapped to the grid, the end
+    can miss the boundary by a fraction of a grid cell and stay a dangle that cuts no face (a face then
+    spans two Voronoi regions, and where later grid lines do cut it, re-aligning labels it differently).
+    Prolonged ends cross the boundary, and a crossing is always noded; the prolongations are dangles
+    outside the clipped area, which polygonizing drops.
+    """
+    parts = [g for g in shapely.get_parts(lines) if g.geom_type == "LineString" and not g.is_empty]
+    if not parts:
+        return lines
+    xy, idx = shapely.get_coordinates(np.array(parts, dtype=object), return_index=True)
+    starts = np.r_[0, np.flatnonzero(idx[1:] != idx[:-1]) + 1]
+    ends = np.r_[starts[1:] - 1, len(idx) - 1]
+    ok = ends > starts
+    for head, nxt in ((starts[ok], starts[ok] + 1), (ends[ok], ends[ok] - 1)):
+        v = xy[head] - xy[nxt]
+        n = np.hypot(v[:, 0], v[:, 1])
+        good = n > 0
+        xy[head[good]] += v[good] / n[good, None] * d
+    return shapely.multilinestrings(shapely.linestrings(xy, indices=idx))
 
 
 def _shared_segments(polys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -228,6 +252,58 @@ def _pick_first(n: int, left: np.ndarray, right: np.ndarray, rank: np.ndarray) -
         first = np.r_[True, left[1:] != left[:-1]]
         out[left[first]] = right[first]
     return out
+
+
+#: a face narrower than this (twice its area over its perimeter, in metres) is a hairline
+HAIRLINE_M = 0.001
+
+
+def _hairlines_follow_neighbours(
+    keys: list[tuple[str, int, int]],
+    faces: np.ndarray,
+    face_area: np.ndarray,
+    face_grid: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    length: np.ndarray,
+) -> list[tuple[str, int, int]]:
+    """Hairline faces join the atom of the neighbouring face of their own grid sharing most edge.
+
+    Two nearly coincident lines (a grid line read back from storage beside the compound or Voronoi
+    line it was drawn along, each snapped on its own) leave faces a fraction of a millimetre wide.
+    Labelled on their own (by the compound or land nearest their point), such a face can belong to
+    another atom than the land around it, and re-aligning would move it; joined to its neighbour it
+    moves only with it. Faces are taken in order, so the result is deterministic.
+    """
+    n = len(faces)
+    if not n or not len(lo):
+        return keys
+    width = 2 * face_area / np.maximum(shapely.length(faces), 1e-12)
+    hair = width < HAIRLINE_M
+    if not hair.any():
+        return keys
+    keys = list(keys)
+    grid = np.array(["" if g is None else str(g) for g in face_grid], dtype=object)
+    nbrs: dict[int, list[tuple[int, float]]] = {}
+    for a, b, ln in zip(lo.tolist(), hi.tolist(), length.tolist()):
+        if hair[a]:
+            nbrs.setdefault(a, []).append((b, ln))
+        if hair[b]:
+            nbrs.setdefault(b, []).append((a, ln))
+    resolved = ~hair
+    for _ in range(8):  # a hairline beside hairlines takes the key its neighbour took
+        todo = [f for f in np.flatnonzero(~resolved).tolist() if f in nbrs]
+        done = False
+        for f in todo:
+            options = [(b, ln) for b, ln in nbrs[f] if resolved[b]]
+            if not options:
+                continue
+            b = min(options, key=lambda o: (grid[o[0]] != grid[f], -o[1], o[0]))[0]
+            keys[f] = keys[b]
+            resolved[f] = done = True
+        if not done:
+            break
+    return keys
 
 
 def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
@@ -371,10 +447,11 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
             keys.append(("building", int(k), int(face_building[f])))
         else:
             keys.append(("compound", int(k), -1))
+    lo, hi, length = _face_adjacency(faces)
+    keys = _hairlines_follow_neighbours(keys, faces, face_area, face_grid, lo, hi, length)
     # an atom is one piece: a compound drawn as a multipolygon, or cut in two by the community line,
     # or land whose Voronoi cell is split, gives one atom per connected piece (so no later step has
     # to pull a piece away from its atom, and re-aligning finds the same atoms)
-    lo, hi, length = _face_adjacency(faces)
     first = {key: i for i, key in enumerate(dict.fromkeys(keys))}
     comp = (
         label_components(n, np.array([first[key] for key in keys], dtype=np.int64), lo, hi) if n else np.zeros(0, int)
