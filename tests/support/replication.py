@@ -63,10 +63,11 @@ class Replicated:
 
 
 @contextmanager
-def replicated_postgis(database: str = "gridgis") -> Iterator[Replicated]:
-    """A primary with ``database`` (PostGIS extension created) and a streaming replica of it."""
-    primary = PostgresCluster()
-    replica = PostgresCluster()
+def replicated_postgis(database: str = "gridgis", options: str = "") -> Iterator[Replicated]:
+    """A primary with ``database`` (PostGIS extension created) and a streaming replica of it;
+    ``options`` are more server settings of both (``-c fsync=on`` for benchmarks)."""
+    primary = PostgresCluster(options)
+    replica = PostgresCluster(options)
     try:
         primary.init().start()
         primary_url = primary.create_database(database)
