@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDGIS_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    # a PostgreSQL streaming replica of database_url: boundary reads go there, writes to database_url;
+    # a read never sees a generation older than one its caller wrote (gridgis.storage.consistency)
+    database_read_url: str | None = None
     # API
     public_reads: bool = True  # reads of public layers need no token
     max_body_bytes: int = 5_000_000

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
+from gridgis.api.consistency import GenerationFloorMiddleware
 from gridgis.api.errors import install_error_handlers
 from gridgis.api.inputs import guard_parameters
 from gridgis.api.middleware import install_middleware
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None, repository=None) -> FastAPI:
     if repository is None:
         from gridgis.storage import Repository
 
-        repository = Repository(settings.database_url)
+        repository = Repository(settings.database_url, read_url=getattr(settings, "database_read_url", None))
     app = FastAPI(
         title="gridgis",
         version=__version__,
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, repository=None) -> FastAPI:
     app.state.repository = repository
     install_error_handlers(app)
     install_middleware(app, settings)
+    app.add_middleware(GenerationFloorMiddleware)  # outermost: the floor covers every route and handler
     for name in ROUTE_MODULES:
         module = importlib.import_module(f"gridgis.api.routes.{name}")
         setup = getattr(module, "setup", None)

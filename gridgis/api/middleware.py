@@ -205,8 +205,8 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "Content-Crs"],
-            expose_headers=["ETag", "Location", "X-Request-Id"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Content-Crs", "X-Gridgis-Generation"],
+            expose_headers=["ETag", "Location", "X-Request-Id", "X-Gridgis-Generation"],
         )
     app.add_middleware(
         InputLimitMiddleware,

@@ -30,5 +30,7 @@ def open_repository(database_url: str | None = None):
     from gridgis.settings import get_settings
     from gridgis.storage import Repository
 
-    url = database_url or get_settings().database_url
-    return Repository(url)
+    settings = get_settings()
+    if database_url:
+        return Repository(database_url)
+    return Repository(settings.database_url, read_url=settings.database_read_url)

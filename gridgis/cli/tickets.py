@@ -4,6 +4,8 @@
 - ``gridgis tickets escalate [--now ISO]`` (idempotent)
 - ``gridgis tickets stats [--month YYYY-MM] [--level grid|community|street] [--json]``
 - ``gridgis tickets matters`` (the catalogue) and ``gridgis tickets show ID`` (a ticket and its history)
+- ``gridgis tickets partitions [--ahead N]`` (PostgreSQL: list the monthly partitions, make the coming ones)
+- ``gridgis tickets retention --before YYYY-MM --archive DIR [--commit]`` (archive and detach old months)
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ def _store(database_url: str | None, catalogue: Path | None = None) -> Any:
     from gridgis.tickets.store import TicketStore
 
     return TicketStore(open_repository(database_url), catalogue=load_catalogue(catalogue))
+
+
+def _month_later(at: datetime, months: int) -> datetime:
+    """A time ``months`` calendar months after ``at`` (mid-month, so every month is hit once)."""
+    index = at.year * 12 + at.month - 1 + months
+    return at.replace(year=index // 12, month=index % 12 + 1, day=15)
 
 
 def _pct(v: float | None) -> str:
@@ -167,6 +175,62 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         else:
             console.print(stats_table(rows, level))
+
+    @tickets.command()
+    def partitions(
+        ahead: int = typer.Option(2, min=0, help="also make the partitions of this many months after the current one"),
+        database_url: str | None = db_opt,
+    ) -> None:
+        """List the monthly partitions of the tickets (PostgreSQL) and make the coming months' ones."""
+        from datetime import UTC
+
+        from gridgis.storage.partitions import ensure_months, is_partitioned, month_partitions
+
+        repo = open_repository(database_url)
+        with repo.engine.connect() as conn:
+            if not is_partitioned(conn):
+                console.print("tickets is a plain table here (SQLite, or PostgreSQL before migration 0005)")
+                return
+        now = datetime.now(UTC)
+        ensure_months(repo.engine, [now] + [_month_later(now, step) for step in range(1, ahead + 1)])
+        table = Table(title="工单分区 ticket partitions")
+        for col in ("month", "partition", "tickets"):
+            table.add_column(col)
+        import sqlalchemy as sa
+
+        with repo.engine.connect() as conn:
+            for month, name in month_partitions(conn).items():
+                rows = conn.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one()
+                table.add_row(month, name, f"{rows:,}")
+            rows = conn.execute(sa.text("SELECT count(*) FROM tickets_default")).scalar_one()
+            table.add_row("(other)", "tickets_default", f"{rows:,}")
+        console.print(table)
+
+    @tickets.command()
+    def retention(
+        before: str = typer.Option(..., "--before", help="archive every month before this one (YYYY-MM)"),
+        archive: Path = typer.Option(..., "--archive", help="folder for the tickets-YYYY-MM.jsonl.gz files"),
+        commit: bool = typer.Option(False, "--commit", help="archive and drop; without it, only show the plan"),
+        author: str | None = typer.Option(None, "--author", help="who (default: the OS user)"),
+        database_url: str | None = db_opt,
+    ) -> None:
+        """Archive old months of tickets to files and detach them from the database (dry run unless --commit)."""
+        import getpass
+
+        from gridgis.storage.partitions import retention as run_retention
+
+        repo = open_repository(database_url)
+        done = run_retention(repo.engine, before, archive, commit=commit, actor=author or getpass.getuser())
+        table = Table(title=("已归档 archived" if commit else "试运行 dry run") + f" before {before}")
+        for col in ("month", "partition", "tickets", "events", "archive"):
+            table.add_column(col)
+        for item in done:
+            table.add_row(item.month, item.partition, f"{item.tickets:,}", f"{item.events:,}", str(item.archive))
+        console.print(table)
+        if not done:
+            console.print(f"no month before {before} to archive")
+        elif not commit:
+            console.print("nothing changed; add --commit to archive and detach these months")
 
     @tickets.command()
     def matters(catalogue: Path | None = cat_opt) -> None:

@@ -6,7 +6,9 @@ transaction, so the notification arrives only once the generation is committed. 
 calls the callback in its own thread. When the connection drops it reconnects and reports the
 latest generation if it moved meanwhile (a notification sent while disconnected is lost).
 On SQLite there is no NOTIFY: the listener polls the latest generation id instead, on a timer
-(``mode="poll"``, also right for a PostgreSQL read replica, where NOTIFY does not arrive).
+(``mode="poll"``, also right for a PostgreSQL read replica, where NOTIFY does not arrive). A
+repository with a read replica polls by default: the poll reads the replica, so a generation is
+reported once the replica has replayed it and an index built then reads it there.
 
 With ``report_current=True`` the callback also gets the latest generation as soon as the
 listener is ready (a server's routing index then catches up with a commit made while it was
@@ -44,8 +46,9 @@ class GenerationListener:
         self.repository = repository
         self.callback = callback
         self.poll_interval = poll_interval
-        #: "listen" (PostgreSQL LISTEN/NOTIFY) or "poll" (a timer); default by backend
-        self.mode = mode or ("listen" if repository.is_postgis else "poll")
+        #: "listen" (PostgreSQL LISTEN/NOTIFY) or "poll" (a timer); default by backend, and "poll"
+        #: over a read replica (its replayed generation is what its readers can see)
+        self.mode = mode or ("listen" if repository.is_postgis and not _has_replica(repository) else "poll")
         self.report_current = report_current
         self.ready = threading.Event()  # set once listening (PostGIS) or the first poll is done (SQLite)
         self._stop = threading.Event()
@@ -136,6 +139,10 @@ class GenerationListener:
                     break
                 log.warning("generation listener lost its connection (%s); reconnecting", err)
                 self._stop.wait(self.poll_interval)
+
+
+def _has_replica(repository: Any) -> bool:
+    return bool(getattr(repository, "has_replica", False))
 
 
 def start_listener(

@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 
 from gridgis.errors import ConflictError, NotFoundError, Problem, ValidationError
 from gridgis.layers import LAYERS, check_frame, get_spec
-from gridgis.storage import queries
-from gridgis.storage.engine import READONLY, make_engine, storage_errors
+from gridgis.storage import consistency, queries
+from gridgis.storage.engine import READONLY, _safe_url, make_engine, storage_errors
 from gridgis.storage.model import BBox, FeatureChange, Generation
 from gridgis.storage.queries import NOTIFY_CHANNEL
 from gridgis.storage.rows import frame_to_rows, rows_to_frame
@@ -55,6 +55,10 @@ class Repository:
     url
         ``sqlite:///path.db`` (embedded, the default of the CLI) or
         ``postgresql+psycopg://user@host:port/db`` (PostGIS).
+    read_url
+        A PostgreSQL streaming replica of ``url`` (``GRIDGIS_DATABASE_READ_URL``): reads run there
+        unless it has not yet replayed the generation the caller must see, writes always run on
+        ``url``. The rule is :mod:`gridgis.storage.consistency`.
 
     Examples
     --------
@@ -66,10 +70,21 @@ class Repository:
     >>> repo.dispose()
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_url: str | None = None) -> None:
         self.url = url
         self.engine: sa.Engine = make_engine(url)
         self._read_engine = self.engine.execution_options(**{READONLY: True})
+        self.read_url = read_url if read_url and read_url != url else None
+        self._replica: sa.Engine | None = None
+        if self.read_url is not None:
+            replica = make_engine(self.read_url)
+            if replica.dialect.name != "postgresql" or not self.is_postgis:
+                replica.dispose()
+                raise ValueError("GRIDGIS_DATABASE_READ_URL must name a PostgreSQL replica of a PostgreSQL primary")
+            self._replica = replica
+        #: reads served by the replica / sent to the primary because the replica was behind or away
+        self.replica_reads = 0
+        self.replica_fallbacks = 0
         self._callbacks: list[Callable[[Generation], None]] = []
         self._listeners: list[Any] = []
 
@@ -84,10 +99,57 @@ class Repository:
     def _guard(self, doing: str) -> Any:
         return storage_errors(self.url, doing)
 
+    @property
+    def has_replica(self) -> bool:
+        """Whether reads go to a read replica (``read_url``)."""
+        return self._replica is not None
+
+    @property
+    def read_engine(self) -> sa.Engine:
+        """The engine reads without a generation floor use: the replica's, or the primary's."""
+        return self._replica if self._replica is not None else self._read_engine
+
     @contextmanager
-    def _reading(self, doing: str) -> Iterator[sa.Connection]:
-        with self._guard(doing), self._read_engine.connect() as conn, conn.begin():
+    def _reading(self, doing: str, at_least: int | None = None) -> Iterator[sa.Connection]:
+        """One read transaction: on the replica when it has replayed the floor, else on the primary
+        (:mod:`gridgis.storage.consistency`)."""
+        conn = self._replica_connection(consistency.required_generation(at_least)) if self._replica else None
+        if conn is None:
+            with self._guard(doing), self._read_engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._guard(doing), conn, conn.begin():
             yield conn
+
+    def _replica_connection(self, floor: int) -> sa.Connection | None:
+        """A replica connection that has replayed generation ``floor``, or ``None`` (read the primary)."""
+        assert self._replica is not None
+        try:
+            conn = self._replica.connect()
+        except exc.DBAPIError as err:
+            self.replica_fallbacks += 1
+            log.warning(
+                "the read replica %s is unavailable (%s); reading the primary",
+                _safe_url(str(self.read_url)),
+                err.__class__.__name__,
+            )
+            return None
+        try:
+            if floor > 0:
+                # a transaction of its own: replay only moves forward, so the read after it sees at least this
+                replayed = conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM generations")).scalar_one()
+                conn.commit()
+                if int(replayed) < floor:
+                    conn.close()
+                    self.replica_fallbacks += 1
+                    return None
+        except exc.DBAPIError as err:
+            conn.close()
+            self.replica_fallbacks += 1
+            log.warning("the read replica failed (%s); reading the primary", err.__class__.__name__)
+            return None
+        self.replica_reads += 1
+        return conn
 
     @contextmanager
     def _writing(self, doing: str) -> Iterator[sa.Connection]:
@@ -129,12 +191,12 @@ class Repository:
         """The Alembic revision of the database (``None`` before :meth:`create_schema`)."""
         from alembic.runtime.migration import MigrationContext
 
-        with self._reading("reading the schema revision") as conn:
+        with self._guard("reading the schema revision"), self._read_engine.connect() as conn, conn.begin():
             return MigrationContext.configure(conn).get_current_revision()
 
     def ping(self) -> bool:
-        """Check that the database answers; :class:`StorageUnavailableError` otherwise."""
-        with self._reading("checking the database") as conn:
+        """Check that the (primary) database answers; :class:`StorageUnavailableError` otherwise."""
+        with self._guard("checking the database"), self._read_engine.connect() as conn, conn.begin():
             conn.execute(sa.text("SELECT 1"))
         return True
 
@@ -142,6 +204,8 @@ class Repository:
         """Call in a child process that inherited this repository (e.g. a forked server worker):
         the child then opens its own connections instead of sharing the parent's sockets."""
         self.engine.dispose(close=False)
+        if self._replica is not None:
+            self._replica.dispose(close=False)
         self._listeners.clear()
 
     def dispose(self) -> None:
@@ -150,6 +214,8 @@ class Repository:
             listener.stop()
         self._listeners.clear()
         self.engine.dispose()
+        if self._replica is not None:
+            self._replica.dispose()
 
     # ----------------------------------------------------------------- generations
     def on_new_generation(self, callback: Callable[[Generation], None]) -> Callable[[Generation], None]:
@@ -162,6 +228,7 @@ class Repository:
         return callback
 
     def _emit(self, generation: Generation) -> None:
+        consistency.note_written(generation.id)
         for callback in list(self._callbacks):
             try:
                 callback(generation)
@@ -202,7 +269,7 @@ class Repository:
 
     def generation(self, generation_id: int) -> Generation:
         """Generation ``generation_id``; :class:`NotFoundError` when there is none."""
-        with self._reading("reading a generation") as conn:
+        with self._reading("reading a generation", generation_id) as conn:
             return queries.get_generation(conn, generation_id)
 
     def generation_at(self, at: datetime) -> Generation:
@@ -239,7 +306,7 @@ class Repository:
             ``parent_code`` or any scalar field of the layer.
         """
         spec = get_spec(layer)
-        with self._reading(f"reading {layer}") as conn:
+        with self._reading(f"reading {layer}", generation) as conn:
             gen = queries.resolve_generation(conn, generation, at)
             rows = queries.select_rows(
                 conn,
@@ -260,7 +327,7 @@ class Repository:
         The counterpart of :meth:`write_city` and of :func:`gridgis.io.read_city`; empty layers
         are included as empty frames.
         """
-        with self._reading("reading the city") as conn:
+        with self._reading("reading the city", generation) as conn:
             if self.is_postgis:  # one snapshot for every layer, even while writers commit
                 conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
             gen = queries.resolve_generation(conn, generation, at)
@@ -278,7 +345,7 @@ class Repository:
     ) -> int:
         """How many features :meth:`read_layer` would return without ``limit``/``offset``."""
         spec = get_spec(layer)
-        with self._reading(f"counting {layer}") as conn:
+        with self._reading(f"counting {layer}", generation) as conn:
             gen = queries.resolve_generation(conn, generation, at)
             return queries.count_rows(conn, spec, gen, bbox=bbox, codes=codes, filters=filters, postgis=self.is_postgis)
 
@@ -286,7 +353,7 @@ class Repository:
         """One feature as a dict: ``layer``, ``code``, ``name``, the fields, ``geometry`` (shapely),
         ``version``, ``parent_code``, ``generation_low`` and ``generation_high``."""
         spec = get_spec(layer)
-        with self._reading(f"reading {layer} {code}") as conn:
+        with self._reading(f"reading {layer} {code}", generation) as conn:
             gen = queries.resolve_generation(conn, generation, None)
             rows = queries.select_rows(conn, spec, gen, codes=[code], postgis=self.is_postgis)
         if not rows:
@@ -299,7 +366,7 @@ class Repository:
 
     def counts(self, generation: int | None = None) -> dict[str, int]:
         """The number of features per layer (every layer, zero included)."""
-        with self._reading("counting features") as conn:
+        with self._reading("counting features", generation) as conn:
             gen = queries.resolve_generation(conn, generation, None)
             found = queries.count_by_layer(conn, gen)
         return {layer: found.get(layer, 0) for layer in LAYERS}
@@ -413,7 +480,7 @@ class Repository:
 
         if layer is not None:
             get_spec(layer)
-        with self._reading("computing a diff") as conn:
+        with self._reading("computing a diff", max(gen_a, gen_b)) as conn:
             queries.get_generation(conn, gen_a)
             queries.get_generation(conn, gen_b)
             return history.diff(conn, gen_a, gen_b, layer)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from gridgis.errors import GridGISError, NotFoundError, PreconditionFailedError
 from gridgis.storage.engine import storage_errors
+from gridgis.storage.partitions import ensure_months
 from gridgis.tickets import loop
 from gridgis.tickets.dispatch import generation_picker
 from gridgis.tickets.loop import Ticket
@@ -73,6 +74,8 @@ class BulkMixin:
         for start in range(0, len(ready), chunk):
             part = ready[start : start + chunk]
             rows = [{**_ticket_values(t), "extra": extra} for t, extra in part]
+            with storage_errors(self.url, "importing tickets"):
+                ensure_months(self.engine, [t.received_at for t, _ in part])  # their months' partitions
             with storage_errors(self.url, "importing tickets"), self.engine.begin() as conn:
                 ids = (
                     conn.execute(tickets.insert().returning(tickets.c.id, sort_by_parameter_order=True), rows)

@@ -24,6 +24,7 @@ from gridgis.auth.store import ensure_tables as ensure_audit_tables
 from gridgis.auth.tables import audit_log
 from gridgis.errors import NotFoundError, PreconditionFailedError, TransitionError, ValidationError
 from gridgis.storage.engine import READONLY, make_engine, storage_errors
+from gridgis.storage.partitions import ensure_months
 from gridgis.tickets import loop
 from gridgis.tickets.bulk import BulkMixin
 from gridgis.tickets.calendar import WorkCalendar, default_calendar
@@ -240,6 +241,8 @@ class TicketStore(BulkMixin):
         ticket = self.prepare(lon, lat, **kwargs)
         if authorize is not None:
             authorize(ticket)
+        with storage_errors(self.url, "storing a ticket"):
+            ensure_months(self.engine, [ticket.received_at])  # its month's partition (PostgreSQL)
         with storage_errors(self.url, "storing a ticket"), self.engine.begin() as conn:
             values = _ticket_values(ticket)
             values["extra"] = extra
@@ -550,7 +553,20 @@ class TicketStore(BulkMixin):
     # -- statistics -----------------------------------------------------------------------------
     def statistics(self, month: str | None = None, *, level: str = "grid") -> builtins.list[dict[str, Any]]:
         """Per-grid (or per-community/street with ``level``) figures by month; see :mod:`gridgis.tickets.stats`."""
-        from gridgis.tickets.stats import month_range, summarise
+        from gridgis.tickets.stats import summarise
+
+        q = self.statistics_query(month)
+        # a read replica when the repository has one: monthly figures tolerate its lag
+        engine = getattr(self.repository, "read_engine", None)
+        source = engine.connect() if isinstance(engine, sa.Engine) else self._read()
+        with storage_errors(self.url, "computing ticket statistics"), source as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q).all()]
+        return summarise(rows, tz=self.calendar.tz, level=level)
+
+    def statistics_query(self, month: str | None = None) -> sa.Select:
+        """The rows :meth:`statistics` reads: one month's by ``received_at`` (on PostgreSQL a month of
+        the calendar's zone is one partition of ``tickets``, and the planner reads only it)."""
+        from gridgis.tickets.stats import month_range
 
         q = sa.select(
             *[
@@ -575,9 +591,7 @@ class TicketStore(BulkMixin):
         if month:
             lo, hi = month_range(month, self.calendar.tz)
             q = q.where(tickets.c.received_at >= lo, tickets.c.received_at < hi)
-        with storage_errors(self.url, "computing ticket statistics"), self._read() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(q).all()]
-        return summarise(rows, tz=self.calendar.tz, level=level)
+        return q
 
 
 def _metric_distances(x: float, y: float, points: list[tuple[float, float]]) -> list[float]:

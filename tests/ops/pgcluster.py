@@ -33,7 +33,7 @@ def bin_dir() -> Path | None:
 class PostgresCluster:
     """``initdb`` + ``pg_ctl`` in a temporary directory, listening on 127.0.0.1 only."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: str = "") -> None:
         binaries = bin_dir()
         if binaries is None:
             raise RuntimeError("no PostgreSQL server binaries (initdb); apt-get install postgresql-15-postgis-3")
@@ -42,6 +42,7 @@ class PostgresCluster:
         self.root = Path(tempfile.mkdtemp(prefix="gridgis-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
+        self.options = options  # more ``-c name=value`` server settings (later ones win, e.g. ``-c fsync=on``)
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
@@ -62,6 +63,7 @@ class PostgresCluster:
 
     def start(self) -> PostgresCluster:
         opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
+        opts = f"{opts} {self.options}".strip()
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.log), "-w", "-t", "60", "start")
         return self
 
