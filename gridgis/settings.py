@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     # maps
     tile_source: str = "none"  # none | osm | tianditu | amap
     tianditu_key: str = ""
+    # tiles: after each new generation the serving process renders every tile up to this zoom (-1: none)
+    # and loads every viewer layer's index, so the first view is warm; encoded tiles kept per process
+    tile_prerender_zoom: int = 12
+    tile_cache_mb: int = 64
     log_level: str = "INFO"
     # tickets
     open311_api_keys: list[str] = Field(default_factory=list)  # empty: Open311 POSTs need no api_key

@@ -1,12 +1,16 @@
-"""GeoJSON tiles for the web viewer: per-zoom, topology-preserving simplification, cached per generation.
+"""Viewer tiles, GeoJSON and Mapbox Vector Tiles: a pure function of (layer, generation, z, x, y, zoom, CRS).
 
-A layer is read once per generation; for each zoom level its polygons are simplified
-together with :func:`shapely.coverage_simplify` (neighbouring grids keep one shared edge,
-no gaps or overlaps appear), at a tolerance of a fraction of a screen pixel at that zoom.
-A tile ``z/x/y`` (the usual web-mercator scheme) holds every feature that touches the tile,
-whole (not clipped), so no seam lines appear; the viewer keeps one copy per code.
+A layer is read once per generation (lean: code, name, tile properties, WKB) into a search tree.
+Below :data:`DIRECT_ZOOM` its polygons are simplified together per zoom with
+:func:`shapely.coverage_simplify` (neighbouring grids keep one shared edge, no gaps or overlaps
+appear), at a tolerance of a fraction of a screen pixel; from :data:`DIRECT_ZOOM` on only the
+features a tile touches are simplified, as one coverage, when the tile is asked for, at every zoom.
+A GeoJSON tile ``z/x/y`` (the usual web-mercator scheme) holds every feature that touches it,
+whole (not clipped), so no seam lines appear; the viewer keeps one copy per code. An MVT tile
+holds the same features clipped to the tile plus a buffer (:mod:`gridgis.maps.mvt`).
+Encoded tiles are kept per generation (:class:`TileCache`).
 
-Everything here is pure Python over frames; the API route only parses and answers.
+Everything here is pure Python over arrays; the API route only parses and answers.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from gridgis import chinacoords
 from gridgis.auth.privacy import without_contacts
 from gridgis.errors import NotFoundError, ValidationError
 from gridgis.layers import LAYERS
+from gridgis.maps import mvt
 from gridgis.maps.geojson import geometry_json, plain
 
 #: the zoom from which each layer is sent (below it a tile of that layer is empty)
@@ -38,8 +43,6 @@ MIN_ZOOM = {
     "stations": 14,
     "buildings": 16,
 }
-#: from this zoom on geometry is sent unsimplified
-FULL_ZOOM = 16
 MAX_ZOOM = 22
 #: simplification tolerance in screen pixels
 TOLERANCE_PX = 0.6
@@ -99,7 +102,7 @@ def precision_for(z: int) -> int:
 
 def simplify_layer(layer: str, geoms: np.ndarray, z: int) -> np.ndarray:
     """``geoms`` simplified for zoom ``z``: coverage-preserving for area layers, per feature otherwise."""
-    if z >= FULL_ZOOM or len(geoms) == 0 or LAYERS[layer].geometry == "point":
+    if len(geoms) == 0 or LAYERS[layer].geometry == "point":
         return geoms
     tol = tolerance_deg(z)
     if layer in COVERAGE_LAYERS:
@@ -120,48 +123,112 @@ def _without_contacts(workers: object) -> object:
     return without_contacts(workers)
 
 
+#: from this display zoom on a tile's features are simplified on their own (the hits of the tile, as one
+#: coverage); below it the whole layer is simplified once per zoom (a low-zoom tile holds most of it)
+DIRECT_ZOOM = 14
+
+
 @dataclass
 class LayerTiles:
-    """One layer of one generation: properties pre-serialised, geometry per zoom built on demand."""
+    """One layer of one generation: the features (raw geometry in a search tree, tile properties) and,
+    for the low zooms, the whole layer simplified per zoom; every tile is cut from these on demand."""
 
     layer: str
     geoms: np.ndarray
-    props: list[str]
+    records: list[dict]
     codes: list[str]
     names: list[str]
+    _props: list[str | None] = field(default_factory=list)
     _zooms: dict[tuple[int, str], tuple[list[str | None], shapely.STRtree]] = field(default_factory=dict)
+    _raw: dict[str, shapely.STRtree] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    #: encoded MVT tiles of this generation, least recently used dropped beyond MVT_CACHE_TILES
-    _mvt: OrderedDict[tuple[int, int, int, int, int, str], tuple[bytes, int]] = field(default_factory=OrderedDict)
 
     @classmethod
     def from_frame(cls, layer: str, frame: gpd.GeoDataFrame) -> LayerTiles:
         cols = [c for c in TILE_PROPERTIES.get(layer, ("code", "name")) if c in frame.columns]
-        records = frame[cols].to_dict(orient="records")
+        records = [{k: plain(v) for k, v in r.items()} for r in frame[cols].to_dict(orient="records")]
+        return cls.from_records(layer, frame.geometry.values, records)
+
+    @classmethod
+    def from_records(cls, layer: str, geoms: object, records: list[dict]) -> LayerTiles:
+        """From geometries (lon/lat) and one dict of JSON values per feature holding at least ``code``
+        and ``name``; only :data:`TILE_PROPERTIES` are kept, workers without their contacts."""
+        cols = TILE_PROPERTIES.get(layer, ("code", "name"))
+        kept = []
         for r in records:  # one cached tile serves every reader: names and roles only, never contacts
-            if "workers" in r:
-                r["workers"] = _without_contacts(r["workers"])
-        props = [
-            json.dumps({k: plain(v) for k, v in r.items()}, ensure_ascii=False, separators=(",", ":")) for r in records
-        ]
+            row = {k: r[k] for k in cols if k in r}
+            if "workers" in row:
+                row["workers"] = _without_contacts(row["workers"])
+            kept.append(row)
         return cls(
             layer=layer,
-            geoms=np.asarray(frame.geometry.values, dtype=object),
-            props=props,
-            codes=[str(c) for c in frame["code"]],
-            names=[str(n or "") for n in frame["name"]],
+            geoms=np.asarray(geoms, dtype=object),
+            records=kept,
+            codes=[str(r["code"]) for r in kept],
+            names=[str(r.get("name") or "") for r in kept],
+            _props=[None] * len(kept),
         )
 
+    @property
+    def props(self) -> list[str]:
+        """Every feature's tile properties as JSON text."""
+        return [self.prop(i) for i in range(len(self.records))]
+
+    def prop(self, i: int) -> str:
+        text = self._props[i]
+        if text is None:
+            text = self._props[i] = json.dumps(self.records[i], ensure_ascii=False, separators=(",", ":"))
+        return text
+
     def zoom(self, z: int, system: chinacoords.ChinaSystem = "wgs84") -> tuple[list[str | None], shapely.STRtree]:
-        """Geometry texts and a search tree for zoom ``z``, in ``system`` (``gcj02`` for AMap tiles)."""
-        key = (min(z, FULL_ZOOM), system)
+        """Geometry texts and a search tree of the whole layer simplified for zoom ``z``, in ``system``
+        (``gcj02`` for AMap tiles); tiles below :data:`DIRECT_ZOOM` are cut from these."""
+        key = (z, system)
         with self._lock:
             if key not in self._zooms:
-                simple = simplify_layer(self.layer, self.geoms, key[0])
+                simple = simplify_layer(self.layer, self.geoms, z)
                 if system != "wgs84":
                     simple = np.asarray(chinacoords.convert_geometries(simple, "wgs84", system), dtype=object)
-                self._zooms[key] = (geometry_json(simple, precision_for(key[0])), shapely.STRtree(simple))
+                self._zooms[key] = (geometry_json(simple, precision_for(z)), shapely.STRtree(simple))
             return self._zooms[key]
+
+    def tree(self, system: chinacoords.ChinaSystem = "wgs84") -> shapely.STRtree:
+        """A search tree over the unsimplified geometry in ``system``, built once."""
+        with self._lock:
+            if system not in self._raw:
+                geoms = self.geoms
+                if system != "wgs84":
+                    geoms = np.asarray(chinacoords.convert_geometries(geoms, "wgs84", system), dtype=object)
+                self._raw[system] = shapely.STRtree(geoms)
+            return self._raw[system]
+
+    def features(
+        self,
+        z: int,
+        x: int,
+        y: int,
+        buffer_px: int = 8,
+        zoom: int | None = None,
+        system: chinacoords.ChinaSystem = "wgs84",
+    ) -> tuple[np.ndarray, np.ndarray, list[str | None] | None]:
+        """The features of tile ``z/x/y`` plus ``buffer_px``: their indices (in code order), their
+        geometry simplified for display ``zoom`` and, below :data:`DIRECT_ZOOM`, their GeoJSON texts."""
+        zoom = z if zoom is None else zoom
+        if zoom < z:
+            raise ValidationError(f"display zoom {zoom} is below the tile's zoom {z}; ask for zoom ≥ z")
+        minx, miny, maxx, maxy = tile_bounds(z, x, y)
+        if zoom < MIN_ZOOM.get(self.layer, 0) or len(self.geoms) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), []
+        pad = (maxx - minx) * buffer_px / (256.0 * 2 ** (zoom - z))
+        box = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
+        if zoom < DIRECT_ZOOM:
+            texts, tree = self.zoom(zoom, system)
+            hits = np.sort(tree.query(box, predicate="intersects"))
+            hits = np.asarray([i for i in hits.tolist() if texts[i] is not None], dtype=np.int64)
+            return hits, tree.geometries[hits], [texts[i] for i in hits.tolist()]
+        tree = self.tree(system)
+        hits = np.sort(tree.query(box, predicate="intersects"))
+        return hits, simplify_layer(self.layer, tree.geometries[hits], zoom), None
 
     def tile(
         self,
@@ -174,23 +241,19 @@ class LayerTiles:
     ) -> tuple[str, int]:
         """The GeoJSON text of tile ``z/x/y`` and its feature count.
 
-        ``zoom`` is the display zoom the geometry is simplified for (default ``z``); a viewer may ask
-        for a larger tile (``z`` = zoom − 2 covers 1,024 px) to make fewer requests. ``system`` is the
-        coordinate system of the tile grid and the answer (``gcj02`` to line up with AMap tiles).
+        Every feature that touches the tile is sent whole (not clipped), simplified for the display
+        ``zoom`` (default ``z``); a viewer may ask for a larger tile (``z`` = zoom − 2 covers 1,024 px)
+        to make fewer requests. ``system`` is the coordinate system of the tile grid and the answer
+        (``gcj02`` to line up with AMap tiles).
         """
         zoom = z if zoom is None else zoom
-        if zoom < z:
-            raise ValidationError(f"display zoom {zoom} is below the tile's zoom {z}; ask for zoom ≥ z")
-        if zoom < MIN_ZOOM.get(self.layer, 0):
-            return '{"type":"FeatureCollection","features":[]}', 0
-        minx, miny, maxx, maxy = tile_bounds(z, x, y)
-        pad = (maxx - minx) * buffer_px / (256.0 * 2 ** (zoom - z))
-        texts, tree = self.zoom(zoom, system)
-        hits = np.sort(tree.query(shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad), predicate="intersects"))
+        hits, geoms, texts = self.features(z, x, y, buffer_px, zoom, system)
+        if texts is None:
+            texts = geometry_json(geoms, precision_for(zoom))
         parts = [
-            f'{{"type":"Feature","id":{json.dumps(self.codes[i])},"geometry":{texts[i]},"properties":{self.props[i]}}}'
-            for i in hits.tolist()
-            if texts[i] is not None
+            f'{{"type":"Feature","id":{json.dumps(self.codes[i])},"geometry":{t},"properties":{self.prop(i)}}}'
+            for i, t in zip(hits.tolist(), texts, strict=True)
+            if t is not None
         ]
         return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}", len(parts)
 
@@ -206,109 +269,80 @@ class LayerTiles:
         """The Mapbox Vector Tile of ``z/x/y`` and its feature count: the same simplified features as
         :meth:`tile` (one MVT layer named after the layer; the code is the ``code`` property), clipped to
         the tile plus ``buffer_px`` and quantised to :data:`MVT_EXTENT` in web-mercator."""
-        zoom = z if zoom is None else zoom
-        if zoom < z:
-            raise ValidationError(f"display zoom {zoom} is below the tile's zoom {z}; ask for zoom ≥ z")
-        key = (z, x, y, buffer_px, zoom, system)
-        with self._lock:
-            cached = self._mvt.get(key)
-            if cached is not None:
-                self._mvt.move_to_end(key)
-                return cached
-        minx, miny, maxx, maxy = tile_bounds(z, x, y)
-        features: list[tuple[shapely.Geometry, dict]] = []
-        if zoom >= MIN_ZOOM.get(self.layer, 0):
-            pad = (maxx - minx) * buffer_px / (256.0 * 2 ** (zoom - z))
-            texts, tree = self.zoom(zoom, system)
-            box = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
-            hits = np.sort(tree.query(box, predicate="intersects"))
-            features = [(tree.geometries[i], json.loads(self.props[i])) for i in hits.tolist() if texts[i] is not None]
-        built = (mvt_encode(self.layer, features, (minx, miny, maxx, maxy), buffer_px), len(features))
-        with self._lock:
-            self._mvt[key] = built
-            while len(self._mvt) > MVT_CACHE_TILES:
-                self._mvt.popitem(last=False)
-        return built
+        hits, geoms, _ = self.features(z, x, y, buffer_px, zoom, system)
+        records = [self.records[i] for i in hits.tolist()]
+        return mvt.encode(self.layer, geoms, records, tile_bounds(z, x, y), buffer_px), len(records)
 
 
 #: MVT grid units per tile side
-MVT_EXTENT = 4096
-#: encoded MVT tiles kept per layer and generation (a tile is a pure function of both)
-MVT_CACHE_TILES = 2048
-_MERCATOR_R = 6378137.0
-
-
-def _to_mercator(coords: np.ndarray) -> np.ndarray:
-    lon = np.radians(coords[:, 0])
-    lat = np.radians(np.clip(coords[:, 1], -85.05112878, 85.05112878))
-    return np.column_stack([_MERCATOR_R * lon, _MERCATOR_R * np.log(np.tan(np.pi / 4 + lat / 2))])
-
-
-def _mvt_value(value: object) -> str | int | float | bool | None:
-    """An MVT property value: scalars as they are, lists and objects as JSON text, ``None`` dropped."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def mvt_encode(
-    layer: str,
-    features: list[tuple[shapely.Geometry, dict]],
-    bounds: tuple[float, float, float, float],
-    buffer_px: int = 8,
-) -> bytes:
-    """Encode ``(geometry in lon/lat, properties)`` pairs as one MVT layer of the tile with ``bounds``.
-
-    Geometry is projected to web-mercator (EPSG:3857) and clipped to the tile plus ``buffer_px``
-    (a feature whose clip is empty or mixed keeps its whole geometry, so a tile holds the same features as
-    the GeoJSON tile).
-    """
-    import mapbox_vector_tile
-
-    (minx, miny), (maxx, maxy) = _to_mercator(np.array([bounds[:2], bounds[2:]], dtype=float))
-    pad = (maxx - minx) * buffer_px / 256.0
-    scale = np.array([MVT_EXTENT / (maxx - minx), MVT_EXTENT / (maxy - miny)])
-    origin = np.array([minx, miny])
-
-    def to_tile(coords: np.ndarray) -> np.ndarray:  # lon/lat → tile units, y up (the encoder flips it)
-        return (_to_mercator(coords) - origin) * scale
-
-    lo, hi = -pad * scale[0], MVT_EXTENT + pad * scale[0]
-    encoded = []
-    for geom, props in features:
-        projected = shapely.transform(geom, to_tile)
-        clipped = shapely.clip_by_rect(projected, lo, lo, hi, hi)
-        if not clipped.is_empty and clipped.geom_type != "GeometryCollection":
-            projected = clipped  # a mixed collection (a polygon touching the edge) keeps the whole shape
-        values = {k: _mvt_value(v) for k, v in props.items()}
-        encoded.append({"geometry": projected, "properties": {k: v for k, v in values.items() if v is not None}})
-    return mapbox_vector_tile.encode([{"name": layer, "features": encoded}], default_options={"extents": MVT_EXTENT})
+MVT_EXTENT = mvt.EXTENT
+#: bytes of encoded tiles (GeoJSON and MVT) kept per process, least recently used dropped first
+TILE_CACHE_BYTES = 64 * 2**20
 
 
 class TileCache:
-    """Layers per generation, loaded through ``load(layer) -> frame`` on first use.
+    """Layers per generation, loaded through ``load(layer)`` (a frame, or a :class:`LayerTiles`) on first
+    use, one load per layer even when many tiles ask at once; and encoded tiles, least recently used
+    dropped beyond :data:`TILE_CACHE_BYTES`.
 
     A new generation drops everything cached for older ones.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int = TILE_CACHE_BYTES) -> None:
         self._generation: object = None
         self._layers: dict[str, LayerTiles] = {}
+        self._loading: dict[str, threading.Lock] = {}
+        self._encoded: OrderedDict[tuple, tuple[str | bytes, int]] = OrderedDict()
+        self._bytes = 0
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
 
-    def layer(self, generation: object, layer: str, load: Callable[[str], gpd.GeoDataFrame]) -> LayerTiles:
+    def _switch(self, generation: object) -> None:
+        if generation != self._generation:
+            self._generation = generation
+            self._layers, self._loading = {}, {}
+            self._encoded, self._bytes = OrderedDict(), 0
+
+    def layer(self, generation: object, layer: str, load: Callable[[str], gpd.GeoDataFrame | LayerTiles]) -> LayerTiles:
         if layer not in LAYERS:
             raise NotFoundError(f"unknown layer {layer!r}; known layers: {', '.join(LAYERS)}")
         with self._lock:
-            if generation != self._generation:
-                self._generation = generation
-                self._layers = {}
+            self._switch(generation)
             cached = self._layers.get(layer)
-        if cached is not None:
-            return cached
-        built = LayerTiles.from_frame(layer, load(layer))
+            if cached is not None:
+                return cached
+            loading = self._loading.setdefault(layer, threading.Lock())
+        with loading:  # the first caller loads, the others wait for it
+            with self._lock:
+                cached = self._layers.get(layer) if generation == self._generation else None
+            if cached is not None:
+                return cached
+            loaded = load(layer)
+            built = loaded if isinstance(loaded, LayerTiles) else LayerTiles.from_frame(layer, loaded)
+            with self._lock:
+                if generation == self._generation:
+                    return self._layers.setdefault(layer, built)
+            return built
+
+    def encoded(self, generation: object, key: tuple, make: Callable[[], tuple[str | bytes, int]]) -> tuple:
+        """An encoded tile (text or bytes, feature count) of ``generation``, made by ``make`` when not kept."""
+        full = (generation, *key)
         with self._lock:
-            if generation == self._generation:
-                self._layers.setdefault(layer, built)
-                return self._layers[layer]
-        return built
+            found = self._encoded.get(full)
+            if found is not None:
+                self._encoded.move_to_end(full)
+                return found
+        made = make()
+        with self._lock:
+            if generation == self._generation and full not in self._encoded:
+                self._encoded[full] = made
+                self._bytes += len(made[0])
+                while self._bytes > self.max_bytes and self._encoded:
+                    _, old = self._encoded.popitem(last=False)
+                    self._bytes -= len(old[0])
+        return made
+
+    def loaded(self) -> dict[str, LayerTiles]:
+        """The layers loaded for the current generation."""
+        with self._lock:
+            return dict(self._layers)

@@ -6,8 +6,10 @@ Functions take the repository (``read_layer``, ``current_generation``, ``counts`
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,7 @@ from gridgis.codes import area_of
 from gridgis.errors import NotFoundError
 from gridgis.layers import LAYERS
 from gridgis.layers.station import KINDS as STATION_KINDS
-from gridgis.maps.tiles import MIN_ZOOM, LayerTiles, TileCache
+from gridgis.maps.tiles import MIN_ZOOM, TILE_PROPERTIES, LayerTiles, TileCache, tile_for
 
 #: viewer layers in drawing order, and whether each is on when the page opens
 VIEWER_LAYERS = (
@@ -43,8 +45,37 @@ def generation_key(repository: Any) -> Any:
     return None if gen is None else gen.id
 
 
+def load_layer(repository: Any, layer: str) -> LayerTiles:
+    """The current features of ``layer`` for tiles, read lean: code, name, the tile properties picked
+    in SQL and the geometry as WKB (no frame, no other properties); a repository without an engine
+    (a test double) is read through ``read_layer``."""
+    engine = getattr(repository, "engine", None)
+    if engine is None:
+        return LayerTiles.from_frame(layer, repository.read_layer(layer))
+    import sqlalchemy as sa
+
+    from gridgis.storage.schema import features, wkb_column
+
+    keys = [k for k in TILE_PROPERTIES.get(layer, ()) if k not in ("code", "name")]
+    stmt = (
+        sa.select(
+            features.c.code,
+            features.c.name,
+            wkb_column(features.c.geometry),
+            *(features.c.properties[k].label(k) for k in keys),
+        )
+        .where(features.c.layer == layer, features.c.generation_high.is_(None))
+        .order_by(features.c.code)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    geoms = shapely.from_wkb([bytes(r[2]) for r in rows]) if rows else np.zeros(0, dtype=object)
+    records = [{"code": r[0], "name": r[1], **dict(zip(keys, r[3:], strict=True))} for r in rows]
+    return LayerTiles.from_records(layer, geoms, records)
+
+
 def layer_tiles(repository: Any, cache: TileCache, layer: str) -> LayerTiles:
-    return cache.layer(generation_key(repository), layer, lambda name: repository.read_layer(name))
+    return cache.layer(generation_key(repository), layer, lambda name: load_layer(repository, name))
 
 
 def tile(
@@ -59,9 +90,10 @@ def tile(
 ) -> tuple[str, int, Any]:
     """GeoJSON text of one tile (simplified for display ``zoom``), its feature count and its generation."""
     gen = generation_key(repository)
-    tiles = cache.layer(gen, layer, lambda name: repository.read_layer(name))
-    text, n = tiles.tile(z, x, y, zoom=zoom, system=system)
-    return text, n, gen
+    tiles = cache.layer(gen, layer, lambda name: load_layer(repository, name))
+    key = (layer, "geojson", z, x, y, z if zoom is None else zoom, system)
+    text, n = cache.encoded(gen, key, lambda: tiles.tile(z, x, y, zoom=zoom, system=system))
+    return str(text), n, gen
 
 
 def mvt_tile(
@@ -76,39 +108,75 @@ def mvt_tile(
 ) -> tuple[bytes, int, Any]:
     """The Mapbox Vector Tile of :func:`tile`'s features, its feature count and its generation."""
     gen = generation_key(repository)
-    tiles = cache.layer(gen, layer, lambda name: repository.read_layer(name))
-    data, n = tiles.mvt(z, x, y, zoom=zoom, system=system)
-    return data, n, gen
+    tiles = cache.layer(gen, layer, lambda name: load_layer(repository, name))
+    key = (layer, "mvt", z, x, y, z if zoom is None else zoom, system)
+    data, n = cache.encoded(gen, key, lambda: tiles.mvt(z, x, y, zoom=zoom, system=system))
+    return bytes(data), n, gen
 
 
-def warm(repository: Any, cache: TileCache, zooms: int = 1) -> None:
-    """Load every layer and simplify it for its first ``zooms`` zoom levels (run in the background).
+def prerender(
+    repository: Any, cache: TileCache, max_zoom: int = 12, formats: tuple[str, ...] = ("mvt", "geojson")
+) -> int:
+    """Load every viewer layer of the current generation and render each tile up to ``max_zoom``
+    (display zoom z and z + 1, as the viewer asks) in ``formats``; returns the tiles rendered.
 
-    Layers seen first (at the lowest zooms) are warmed first.
+    Layers seen first (at the lowest zooms) come first; a newer generation stops the work.
     """
+    gen = generation_key(repository)
+    rendered = 0
     for name in sorted((n for n, _ in VIEWER_LAYERS), key=lambda n: MIN_ZOOM[n]):
         tiles = layer_tiles(repository, cache, name)
-        for z in range(MIN_ZOOM[name], MIN_ZOOM[name] + zooms):
-            tiles.zoom(z)
+        if len(tiles.geoms) == 0 or MIN_ZOOM[name] > max_zoom:
+            continue
+        minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(tiles.geoms))
+        for z in range(MIN_ZOOM[name], max_zoom + 1):
+            x0, y0 = tile_for(minx, maxy, z)
+            x1, y1 = tile_for(maxx, miny, z)
+            for zoom in (z, z + 1):
+                for x in range(x0, x1 + 1):
+                    for y in range(y0, y1 + 1):
+                        if generation_key(repository) != gen:
+                            return rendered
+                        if "mvt" in formats:
+                            mvt_tile(repository, cache, name, z, x, y, zoom)
+                        if "geojson" in formats:
+                            tile(repository, cache, name, z, x, y, zoom)
+                        rendered += 1
+    return rendered
 
 
-def warm_in_background(repository: Any, cache: TileCache) -> threading.Thread | None:
-    """Start :func:`warm` once per generation in a daemon thread, so the first zoom-in finds its layers ready."""
+def warm_in_background(repository: Any, cache: TileCache, max_zoom: int = 12) -> threading.Thread | None:
+    """Start :func:`prerender` once per generation in a daemon thread, so the first view finds its
+    layers loaded and its low-zoom tiles rendered (``max_zoom`` < 0: nothing)."""
     gen = generation_key(repository)
     with _WARM_LOCK:
-        if gen in _WARMED.setdefault(id(cache), set()):
+        if max_zoom < 0 or gen in _WARMED.setdefault(id(cache), set()):
             return None
         _WARMED[id(cache)].add(gen)
-    thread = threading.Thread(target=_warm_quietly, args=(repository, cache), name="gridgis-tile-warm", daemon=True)
+    thread = threading.Thread(
+        target=_warm_quietly, args=(repository, cache, max_zoom), name="gridgis-tile-prerender", daemon=True
+    )
     thread.start()
     return thread
 
 
-def _warm_quietly(repository: Any, cache: TileCache) -> None:
+def _warm_quietly(repository: Any, cache: TileCache, max_zoom: int) -> None:
+    started = time.perf_counter()
     try:
-        warm(repository, cache)
+        n = prerender(repository, cache, max_zoom)
     except Exception:  # a request will load the layer itself and report any error properly
-        log.debug("warming the tile cache failed", exc_info=True)
+        log.debug("pre-rendering the tiles failed", exc_info=True)
+    else:
+        log.info(
+            json.dumps(
+                {
+                    "event": "tiles_prerendered",
+                    "message": f"{n} tiles up to zoom {max_zoom} rendered",
+                    "generation": generation_key(repository),
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+            )
+        )
 
 
 def meta(repository: Any, basemap: str = "none", tianditu_key: str = "") -> dict[str, Any]:

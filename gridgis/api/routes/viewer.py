@@ -8,8 +8,10 @@ network with no internet.
 from __future__ import annotations
 
 import gzip
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, FastAPI, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -47,10 +49,44 @@ LayerName = Annotated[
 
 
 def _cache(request: Request) -> TileCache:
-    cache = getattr(request.app.state, "tile_cache", None)
+    return app_cache(request.app)
+
+
+def app_cache(app: FastAPI) -> TileCache:
+    """The app's tile cache (one per process), sized by ``GRIDGIS_TILE_CACHE_MB``."""
+    cache = getattr(app.state, "tile_cache", None)
     if cache is None:
-        cache = request.app.state.tile_cache = TileCache()
+        settings = getattr(app.state, "settings", None)
+        cache = app.state.tile_cache = TileCache(int(getattr(settings, "tile_cache_mb", 64)) * 2**20)
     return cache
+
+
+def _prerender_on_new_generations(app: FastAPI) -> None:
+    """While the app runs, render the low-zoom tiles (up to ``GRIDGIS_TILE_PRERENDER_ZOOM``) and load every
+    viewer layer after start-up and after each new generation, in a background thread of this process."""
+    settings = app.state.settings
+    max_zoom = int(getattr(settings, "tile_prerender_zoom", 12))
+    mode = getattr(settings, "generation_refresh", "auto")
+    repository = app.state.repository
+    if max_zoom < 0 or mode == "request" or not hasattr(repository, "listen_generations"):
+        return
+    previous = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        listener = repository.listen_generations(
+            lambda _generation: service.warm_in_background(repository, app_cache(app), max_zoom),
+            poll_interval=getattr(settings, "generation_poll_interval_s", 1.0),
+            mode=None if mode == "auto" else mode,
+            report_current=True,
+        )
+        try:
+            async with previous(application) as state:
+                yield state
+        finally:
+            listener.stop()
+
+    app.router.lifespan_context = lifespan
 
 
 @lru_cache(maxsize=4)
@@ -113,6 +149,7 @@ def setup(app: FastAPI) -> None:
         return _vendor(request, "css", "text/css; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=assets.STATIC_DIR), name="static")
+    _prerender_on_new_generations(app)
 
 
 @router.get(
@@ -131,7 +168,7 @@ def map_page() -> HTMLResponse:
     **documented(ViewerMeta),
 )
 def viewer_meta(request: Request, repository: RepositoryDep, settings: SettingsDep) -> dict:
-    service.warm_in_background(repository, _cache(request))
+    service.warm_in_background(repository, _cache(request), settings.tile_prerender_zoom)
     return service.meta(repository, settings.tile_source, settings.tianditu_key)
 
 
@@ -143,6 +180,15 @@ DisplayZoom = Annotated[
     Query(ge=0, le=MAX_ZOOM, description="display zoom to simplify for (default z; z+2 makes a 1,024-px tile)"),
 ]
 TileCrs = Annotated[Literal["wgs84", "gcj02"], Query(description="gcj02 lines up with AMap tiles")]
+TileGeneration = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=2**63 - 1,
+        description="the generation the tile is asked for (from /viewer/meta): when it is the current one the "
+        "answer may be cached for a day by browsers and proxies (a tile is a pure function of its URL)",
+    ),
+]
 
 
 @router.get(
@@ -159,9 +205,10 @@ def geojson_tile(
     y: TileXY,
     zoom: DisplayZoom = None,
     crs: TileCrs = "wgs84",
+    g: TileGeneration = None,
 ) -> Response:
     text, count, gen = service.tile(repository, _cache(request), layer, z, x, y, zoom, crs)
-    headers = _tile_headers(gen, layer, z, x, y, zoom, crs, "geojson")
+    headers = _tile_headers(gen, layer, z, x, y, zoom, crs, "geojson", g)
     if request.headers.get("if-none-match") == headers["ETag"]:
         return Response(status_code=304, headers=headers)
     body = text.encode("utf-8")
@@ -172,11 +219,24 @@ def geojson_tile(
     return Response(body, media_type="application/geo+json", headers=headers)
 
 
-def _tile_headers(gen: object, layer: str, z: int, x: int, y: int, zoom: int | None, crs: str, kind: str) -> dict:
-    """ETag (one per generation, layer, tile, display zoom, CRS and format) and caching headers of a tile."""
+#: how long a tile asked for by its (current) generation may be kept by browsers and proxies
+TILE_MAX_AGE_S = 86400
+
+
+def _tile_headers(
+    gen: object, layer: str, z: int, x: int, y: int, zoom: int | None, crs: str, kind: str, asked: int | None = None
+) -> dict:
+    """ETag (one per generation, layer, tile, display zoom, CRS and format) and caching headers of a tile.
+
+    A tile asked for with ``g`` = the current generation is a pure function of its URL: public and
+    cacheable for :data:`TILE_MAX_AGE_S` (nginx's ``proxy_cache`` keeps it, docs/scaling.md). Without
+    ``g``, or with an older one, caches must revalidate (``no-cache``; If-None-Match → 304).
+    """
     suffix = "" if kind == "geojson" else f"-{kind}"
     etag = f'"g{gen}-{layer}-{z}-{x}-{y}-{zoom if zoom is not None else z}-{crs}{suffix}"'
-    return {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    current = asked is not None and gen is not None and asked == gen
+    cache = f"public, max-age={TILE_MAX_AGE_S}, immutable" if current else "no-cache"
+    return {"ETag": etag, "Cache-Control": cache, "Vary": "Accept-Encoding"}
 
 
 @router.get(
@@ -199,9 +259,10 @@ def mvt_tile(
     y: TileXY,
     zoom: DisplayZoom = None,
     crs: TileCrs = "wgs84",
+    g: TileGeneration = None,
 ) -> Response:
     data, count, gen = service.mvt_tile(repository, _cache(request), layer, z, x, y, zoom, crs)
-    headers = _tile_headers(gen, layer, z, x, y, zoom, crs, "mvt")
+    headers = _tile_headers(gen, layer, z, x, y, zoom, crs, "mvt", g)
     if request.headers.get("if-none-match") == headers["ETag"]:
         return Response(status_code=304, headers=headers)
     headers["X-Feature-Count"] = str(count)
