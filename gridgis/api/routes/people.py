@@ -165,15 +165,7 @@ def body_of(
         people_require(principal, action, [], what)
         if path_scope is not None:
             people_require(principal, action, await run_in_threadpool(path_scope, request, store), what)
-        if (
-            not required
-            and not request.headers.get("content-type")
-            and request.headers.get("content-length")
-            in (
-                None,
-                "0",
-            )
-        ):
+        if not required and not (await request.body()).strip():  # an optional body left out (cached for the read)
             return None
         data = await read_json_body(request)
         await run_in_threadpool(_check_named, store, principal, action, what, data)
