@@ -402,3 +402,11 @@ def test_an_optional_note_may_be_left_out_or_sent(http):
     bad = http.post("/people/follow", json={"note": 5, "x": 1}, headers=admin)
     assert bad.status_code == 422
     assert http.post("/people/follow", json={"note": "x"}, headers=http.tokens["worker-in"]).status_code == 403
+
+
+def test_a_resident_channel_posts_a_wish_anywhere(http):
+    """Posting a wish has no place in its rule: a reporter token (a resident's channel) names any building."""
+    r = http.post("/wishes", json={"title": "帮忙取快递", "building_code": B[3]}, headers=http.tokens["reporter"])
+    assert r.status_code == 201, r.text
+    r = http.post("/wishes", json={"title": "帮忙取快递", "building_code": B[0]}, headers=http.tokens["worker-out"])
+    assert r.status_code == 201, r.text
