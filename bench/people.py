@@ -49,7 +49,8 @@ def _valid(frame):
     return frame
 
 
-def run(scale: str = "small") -> list[dict]:
+def run(scale: str = "small", echo=None) -> list[dict]:
+    """The rows of the benchmark; ``echo(row)`` is called as each is measured (a long city run shows progress)."""
     import pandas as pd
     import sqlalchemy as sa
 
@@ -62,7 +63,10 @@ def run(scale: str = "small") -> list[dict]:
     from gridgis.storage import Repository
 
     def row(metric, value, unit, peer="", ratio=""):
-        return {"benchmark": "people", "metric": metric, "value": value, "unit": unit, "peer": peer, "ratio": ratio}
+        out = {"benchmark": "people", "metric": metric, "value": value, "unit": unit, "peer": peer, "ratio": ratio}
+        if echo is not None:
+            echo(out)
+        return out
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,5 +142,7 @@ def run(scale: str = "small") -> list[dict]:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    for r in run(sys.argv[1] if len(sys.argv) > 1 else "small"):
-        print(f"{r['metric']}: {r['value']} {r['unit']} {r['peer']} {r['ratio']}")
+    run(
+        sys.argv[1] if len(sys.argv) > 1 else "small",
+        echo=lambda r: print(f"{r['metric']}: {r['value']} {r['unit']} {r['peer']} {r['ratio']}", flush=True),
+    )

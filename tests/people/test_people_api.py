@@ -390,3 +390,23 @@ def test_a_write_and_its_audit_entry_are_one_transaction(http, monkeypatch):
     assert r.status_code == 201
     assert _count(repo, "people_persons") == persons + 1
     assert _count(repo, "audit_log", "WHERE action = 'person-add'") == audits + 1
+
+
+def test_an_optional_note_may_be_left_out_or_sent(http):
+    admin = http.tokens["admin"]
+    assert http.post("/people/follow", headers=admin).status_code == 200
+    empty = http.post("/people/follow", content=b"", headers={**admin, "Content-Type": "application/json"})
+    assert empty.status_code == 200
+    noted = http.post("/people/follow", json={"note": "复核"}, headers=admin)
+    assert noted.status_code == 200
+    bad = http.post("/people/follow", json={"note": 5, "x": 1}, headers=admin)
+    assert bad.status_code == 422
+    assert http.post("/people/follow", json={"note": "x"}, headers=http.tokens["worker-in"]).status_code == 403
+
+
+def test_a_resident_channel_posts_a_wish_anywhere(http):
+    """Posting a wish has no place in its rule: a reporter token (a resident's channel) names any building."""
+    r = http.post("/wishes", json={"title": "帮忙取快递", "building_code": B[3]}, headers=http.tokens["reporter"])
+    assert r.status_code == 201, r.text
+    r = http.post("/wishes", json={"title": "帮忙取快递", "building_code": B[0]}, headers=http.tokens["worker-out"])
+    assert r.status_code == 201, r.text

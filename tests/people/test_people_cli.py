@@ -165,3 +165,36 @@ def test_the_population_file_round_trips_and_the_demo_step_loads_it(db, small_ci
     bad.write_text("{}", encoding="utf-8")
     res = gridgis("people", "sample", "--file", str(bad), "--database-url", db)
     assert res.returncode != 0 and "not a population file" in res.stderr + res.stdout
+
+
+def test_points_ledger_per_organisation_and_the_indices_chart_from_the_command_line(db, tmp_path):
+    """一季一评星 per organisation (with its sub-organisations), exported pseudonymised; the four indices'
+    table and bar chart; both exports audited."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    assert run("people", "sample", "--database-url", db).exit_code == 0
+    from gridgis.people.store import PeopleStore
+    from gridgis.storage import Repository
+
+    repo = Repository(db)
+    store = PeopleStore(repo)
+    committee = next(o["code"] for o in store.orgs(kind="community_committee"))
+    ledger = tmp_path / "ledger.csv"
+    r = run(
+        "people", "points", "--period", "2026Q3", "--org", committee, "--out", str(ledger), "--pseudonymise",
+        "--database-url", db,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    rows = pd.read_csv(ledger)
+    assert len(rows) > 0 and rows["name"].str.startswith("P-").all() and "stars" in rows.columns
+    members = {p["name"] for p in store.persons(kind="member")}
+    assert not members & set(rows["name"])
+    chart, table = tmp_path / "indices.svg", tmp_path / "indices.csv"
+    r = run("people", "assess", "--period", "2026Q3", "--chart", str(chart), "--out", str(table), "--database-url", db)
+    assert r.exit_code == 0, r.output
+    assert chart.read_text(encoding="utf-8").startswith("<svg") and "safety" in pd.read_csv(table).columns
+    with repo.engine.connect() as conn:
+        actions = set(conn.execute(sa.text("SELECT action FROM audit_log")).scalars())
+    assert {"export-points", "export-assessment", "people-sample"} <= actions
+    repo.dispose()

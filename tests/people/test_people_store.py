@@ -175,3 +175,29 @@ def test_every_boundary_commit_moves_the_people_of_moved_buildings(people_store)
             sa.text("SELECT principal, method, path, codes FROM audit_log WHERE action = 'people-follow'")
         ).one()
     assert row.principal == "cli:planner" and row.path == f"generation {gen.id}" and home in str(row.codes)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgis"])
+def test_a_write_and_its_audit_entry_commit_or_roll_back_together(make_repository, small_city, small_placer, backend):
+    import sqlalchemy as sa
+
+    repo = make_repository(backend)
+    repo.write_city(small_city, author="test", message="small city")
+    store = PeopleStore(repo, placer=small_placer)
+    store.sync_orgs()
+
+    def counts():
+        with repo.engine.connect() as conn:
+            persons = conn.execute(sa.text("SELECT count(*) FROM people_persons")).scalar_one()
+            audits = conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'person-add'")).scalar_one()
+        return persons, audits
+
+    with pytest.raises(RuntimeError), store.audited("cli:t", "person-add") as entry:
+        pid = add(store, name="蒋", category="志愿者", building_code=B1, unit=1)
+        assert store.person(pid)["name"] == "蒋"  # the block reads its own write
+        raise RuntimeError("the audit write fails")
+    assert counts() == (0, 0)
+    with store.audited("cli:t", "person-add") as entry:
+        pid = add(store, name="蒋", category="志愿者", building_code=B1, unit=1)
+        entry.codes, entry.message = [B1], f"person {pid}"
+    assert counts() == (1, 1)

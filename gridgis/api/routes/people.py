@@ -141,10 +141,10 @@ def _check_named(store: PeopleStore, principal: Principal | None, action: str, w
             if isinstance(code, str) and code.strip():
                 codes = _scope_codes(store, key, code.strip())
                 if codes and not allowed(principal, action, codes):
-                    raise_out_of_scope(principal, code.strip(), what)
+                    _out_of_scope(principal, code.strip(), what)
 
 
-def raise_out_of_scope(principal: Principal, code: str, what: str) -> None:
+def _out_of_scope(principal: Principal, code: str, what: str) -> None:
     from gridgis.errors import ForbiddenError
 
     raise ForbiddenError(f"{code[:40]} is outside the scope of {principal.name}; {what} is refused")
@@ -157,26 +157,21 @@ def body_of(
     *,
     path_scope: Callable[[Request, PeopleStore], list[str | None]] | None = None,
     required: bool = True,
+    scoped: bool = True,
 ) -> Any:
     """A dependency giving the route's body: role (401/403), the path's object's scope (403), the body's
-    named objects' scope (403), then the model's validation (422)."""
+    named objects' scope (403; not for actions without a place, ``scoped=False``: posting a wish), then the
+    model's validation (422)."""
 
     async def dependency(request: Request, principal: CurrentPrincipal, store: StoreDep) -> Any:
         people_require(principal, action, [], what)
         if path_scope is not None:
             people_require(principal, action, await run_in_threadpool(path_scope, request, store), what)
-        if (
-            not required
-            and not request.headers.get("content-type")
-            and request.headers.get("content-length")
-            in (
-                None,
-                "0",
-            )
-        ):
+        if not required and not (await request.body()).strip():  # an optional body left out (cached for the read)
             return None
         data = await read_json_body(request)
-        await run_in_threadpool(_check_named, store, principal, action, what, data)
+        if scoped:
+            await run_in_threadpool(_check_named, store, principal, action, what, data)
         try:
             return model.model_validate(data)
         except pydantic.ValidationError as err:
@@ -421,7 +416,7 @@ def post_wish(
     store: StoreDep,
     principal: CurrentPrincipal,
     response: Response,
-    body: Annotated[WishIn, body_of(WishIn, "post_wish", "posting a wish")],
+    body: Annotated[WishIn, body_of(WishIn, "post_wish", "posting a wish", scoped=False)],
 ) -> WishOut:
     """A resident's small wish (居民点单), or a worker posting on a resident's behalf."""
     from gridgis.people.wishes import post_wish as post
@@ -486,7 +481,7 @@ def wish_transition(
     principal: CurrentPrincipal,
     response: Response,
     # every action needs at least the roles of posting (confirm, reject); handling ones are checked below
-    body: Annotated[WishTransitionIn, body_of(WishTransitionIn, "post_wish", "moving a wish")],
+    body: Annotated[WishTransitionIn, body_of(WishTransitionIn, "post_wish", "moving a wish", scoped=False)],
     if_match: Annotated[str | None, Header()] = None,
 ) -> WishOut:
     """Dispatch (小区派单), claim (党员接单), release, fulfil, confirm (by the resident's channel), reject, cancel."""
