@@ -304,7 +304,7 @@ def impact(repository: Any, body: dict[str, Any]) -> dict[str, Any]:
             p = analysis.problems
             return {(str(k), str(c), str(g)) for k, c, g in zip(p["kind"], p["compound_code"], p["grid_code"])}
 
-        bkey = (id(repository), generation_key(repository), community)
+        bkey = (id(getattr(repository, "store", repository)), generation_key(repository), community)
         before = _BEFORE.get(bkey)
         if before is None:  # the stored state's problems: once per generation and community
             before = keys(analyze(compounds, grids, buildings, communities, config)) if len(compounds) else set()

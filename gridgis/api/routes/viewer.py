@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gridgis.api.deps import RepositoryDep, SettingsDep
+from gridgis.api.geowork import run_geo
 from gridgis.api.schemas.common import FeatureCollection, documented, request_body
 from gridgis.api.schemas.viewer import (
     Impact,
@@ -255,8 +256,10 @@ def whoami(principal: CurrentPrincipal) -> dict:
     **documented(Impact),
     openapi_extra=request_body(ImpactIn),
 )
-def impact(body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal) -> dict:
-    return service.impact(repository, body)
+async def impact(body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal) -> dict:
+    from gridgis.editing.service import GenerationReads
+
+    return await run_geo(service.impact, GenerationReads(repository), body)
 
 
 @router.post(
@@ -265,13 +268,13 @@ def impact(body: Annotated[dict, Body()], repository: RepositoryDep, reader: Rea
     **documented(FeatureCollection),
     openapi_extra=request_body(ProposalIn),
 )
-def compose_proposal(
+async def compose_proposal(
     community: str, body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal
 ) -> dict:
     accepted = body.get("accepted") if isinstance(body, dict) else None
     if not isinstance(accepted, list):
         raise ValidationError('send {"accepted": [<change features of the proposal>]}')
-    return service.compose_proposal(repository, community, accepted)
+    return await run_geo(service.compose_proposal, repository, community, accepted)
 
 
 @router.get(
