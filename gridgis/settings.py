@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # maps
     tile_source: str = "none"  # none | osm | tianditu | amap
     tianditu_key: str = ""
+    # road lines (GeoJSON, e.g. OSM tiles' roads.geojson) the life-circle view of /map walks along; none: straight line
+    roads_file: str | None = None
     log_level: str = "INFO"
     # tickets
     open311_api_keys: list[str] = Field(default_factory=list)  # empty: Open311 POSTs need no api_key

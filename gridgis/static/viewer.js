@@ -329,7 +329,9 @@
     coverage: function () {
       var circle = document.querySelector(".gg-views [name=circle]").value;
       var kind = document.querySelector(".gg-views [name=kind]").value;
-      return getView("coverage", "circle=" + circle + (kind ? "&kind=" + encodeURIComponent(kind) : "")).then(function (b) {
+      var roads = document.querySelector(".gg-views [name=roads]");
+      var params = "circle=" + circle + (kind ? "&kind=" + encodeURIComponent(kind) : "") + (roads && !roads.checked ? "&roads=false" : "");
+      return getView("coverage", params).then(function (b) {
         var kindSel = document.querySelector(".gg-views [name=kind]");
         if (kindSel.options.length <= 1) {
           kindSel.innerHTML = '<option value="">最差的站点类型</option>' + b.kinds.map(function (k) {
@@ -337,7 +339,10 @@
           }).join("");
         }
         var info = document.querySelector(".gg-views-info");
-        info.innerHTML = "<b>" + GG.esc(b.circle) + " · " + GG.esc(b.kind_zh) + "</b><div>" + GG.esc(b.method) + "</div><table>" +
+        /* with roads that cover only part of the area, say so where the figures are */
+        var partial = b.roads_share != null && b.roads_share < 0.995 ?
+          '<div class="gg-views-roads">路网只覆盖 ' + Math.round(b.roads_share * 100) + "% 的户数，路网以外按直线距离×1.3 计算。</div>" : "";
+        info.innerHTML = "<b>" + GG.esc(b.circle) + " · " + GG.esc(b.kind_zh) + "</b><div>" + GG.esc(b.method) + "</div>" + partial + "<table>" +
           b.table.map(function (r) {
             return "<tr><td>" + GG.esc(r.community_name) + "</td><td>" + Math.round(r.covered_households) + " / " +
               Math.round(r.households) + " 户</td><td>" + (r.share == null ? "" : Math.round(r.share * 100) + "%") + "</td></tr>";
@@ -365,13 +370,14 @@
         '<label><input type="checkbox" data-view="coverage"> 生活圈覆盖 ' +
         '<select name="circle"><option value="5min">5分钟</option><option value="10min">10分钟</option>' +
         '<option value="15min" selected>15分钟</option></select> <select name="kind"><option value="">最差的站点类型</option></select></label>' +
+        (state.meta.roads ? '<label class="gg-views-roadopt"><input type="checkbox" name="roads" checked> 沿路网步行（否则直线×1.3）</label>' : "") +
         '<div class="gg-views-info"></div>';
       L.DomEvent.disableClickPropagation(div);
       L.DomEvent.disableScrollPropagation(div);
       div.querySelectorAll("[data-view]").forEach(function (box) {
         box.addEventListener("change", function () { state.showView(box.getAttribute("data-view"), box.checked); });
       });
-      div.querySelectorAll("select").forEach(function (sel) {
+      div.querySelectorAll("select, [name=roads]").forEach(function (sel) {
         sel.addEventListener("change", function () {
           if (div.querySelector("[data-view=coverage]").checked) { state.showView("coverage", true); }
         });

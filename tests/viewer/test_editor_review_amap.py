@@ -183,3 +183,39 @@ def test_review_accepts_one_change_rejects_the_others_and_only_it_is_applied(pag
     hist = get(sample_server, f"/collections/grids/items/{dst}/history")["features"]
     assert hist[-1]["properties"]["message"] == "只接受第一条对齐建议"
     assert page.recorder.errors == [] and page.recorder.outside() == []
+
+
+def test_the_coverage_view_of_the_map_walks_the_roads_and_says_how_much_they_cover(page, city, tmp_path):
+    """/map's life-circle layer with a configured road network (the Lujiazui OSM roads): the method line
+    names the roads and the share of households they cover; unticking 沿路网 goes back to straight line."""
+    from gridgis.api.app import create_app
+    from gridgis.settings import get_settings
+    from gridgis.storage import Repository
+    from tests.conftest import SHARED_DATA
+    from tests.live import LiveServer
+
+    roads = SHARED_DATA / "shanghai-lujiazui-osm-tiles" / "roads.geojson"
+    if not roads.exists():
+        pytest.skip("../shared/data is not present")
+    repo = Repository(f"sqlite:///{tmp_path / 'roads.db'}")
+    repo.create_schema()
+    repo.write_city(city, author="viewer-tests", message="test city")
+    app = create_app(get_settings(database_url=repo.url, roads_file=str(roads)), repo)
+    with LiveServer(app) as server:
+        editor.open_map(page, server)
+        page.check(".gg-views [data-view=coverage]")
+        page.wait_for_function("(window.gridgisViewer.views.layers.coverage || []).length === 2", timeout=60000)
+        view = page.evaluate("window.gridgisViewer.views.data.coverage")
+        info = page.inner_text(".gg-views-info")
+        assert "路网" in view["method"] and view["method"] in info
+        if view["roads_share"] < 0.995:
+            assert f"路网只覆盖 {round(view['roads_share'] * 100)}% 的户数" in info
+        shot(page, "viewer-coverage-roads.png")
+        page.uncheck(".gg-views [name=roads]")
+        page.wait_for_function(
+            "window.gridgisViewer.views.data.coverage.roads_share === null && window.gridgisViewer.pending === 0",
+            timeout=60000,
+        )
+        assert "直线" in page.inner_text(".gg-views-info")
+        assert page.recorder.errors == [] and page.recorder.outside() == []
+    repo.dispose()

@@ -133,7 +133,7 @@ def map_page() -> HTMLResponse:
 )
 def viewer_meta(request: Request, repository: RepositoryDep, settings: SettingsDep) -> dict:
     service.warm_in_background(repository, _cache(request))
-    return service.meta(repository, settings.tile_source, settings.tianditu_key)
+    return service.meta(repository, settings.tile_source, settings.tianditu_key, roads=bool(settings.roads_file))
 
 
 # the parameters of both tile formats
@@ -285,8 +285,13 @@ async def compose_proposal(
 def thematic_view(
     name: Annotated[str, Path(pattern="^(alignment|heat|coverage)$")],
     repository: RepositoryDep,
+    settings: SettingsDep,
     reader: ReadPrincipal,
     circle: Annotated[str, Query(pattern="^(5min|10min|15min)$")] = "15min",
     kind: Annotated[str | None, Query(max_length=40)] = None,
+    roads: Annotated[
+        bool,
+        Query(description="coverage: walk along the configured road network (GRIDGIS_ROADS_FILE), when there is one"),
+    ] = True,
 ) -> dict:
-    return service.view(repository, name, circle, kind)
+    return service.view(repository, name, circle, kind, roads=settings.roads_file if roads else None)
