@@ -30,16 +30,21 @@
 
   function show(url, style, popup) {
     clear();
+    state.last = [url, style, popup];
     state.pending += 1;
     fetch(url).then(function (r) {
       if (!r.ok) { throw new Error(url + " → " + r.status); }
       return r.json();
     }).then(function (fc) {
-      state.layer = L.geoJSON(fc, {style: style, onEachFeature: function (f, l) { l.bindPopup(popup(f.properties)); }});
+      state.layer = L.geoJSON(fc, {coordsToLatLng: viewer.toMap, style: style,  /* GCJ-02 under AMap */
+        onEachFeature: function (f, l) { l.bindPopup(popup(f.properties)); }});
       state.layer.addTo(map);
       state.features = fc.features.length;
     }).catch(function (err) { state.errors.push(String(err)); }).then(function () { state.pending -= 1; });
   }
+
+  /* the base map switched between WGS84 and GCJ-02 (AMap): draw the layer again in the new coordinates */
+  document.addEventListener("gridgis:crs", function () { if (state.layer && state.last) { show.apply(null, state.last); } });
 
   function legend(box, items) {
     state.legend = items;
