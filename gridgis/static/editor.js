@@ -304,9 +304,10 @@
     problemLayer.clearLayers(); previewLayer.clearLayers();
     el(".gg-ed-result").innerHTML = "";
     say("正在服务器上预检 " + esc(op.label) + " …");
-    var body = Object.assign({}, op.body, {dry_run: true});
+    var body = Object.assign({}, op.body, {dry_run: true, impact: true});  /* impact in the same round trip */
     var run = op.dry ? op.dry() : api("POST", op.url, body).then(function (r) { return r.data; });
     return run.then(function (res) {
+      if (res.impact) { return {res: res, impact: res.impact}; }
       var changes = res.changes || {type: "FeatureCollection", features: []};
       return api("POST", "/viewer/impact", {changes: changes}).then(function (imp) {
         return {res: res, impact: imp.data};

@@ -92,12 +92,17 @@ def _run(
         service.refuse_stale(repository, edits)  # someone committed since: 412, the client redraws and redoes
     if body.get("dry_run"):
         problems = service.check(repository, edits)
-        return {
+        answer = {
             "stored": False,
             "valid": not problems,
             "problems": [p.to_dict() for p in problems],
             "changes": _edits_json(edits),
         }
+        if body.get("impact"):  # the web editor's next question, answered in the same round trip
+            from gridgis.maps.viewer import impact
+
+            answer["impact"] = impact(repository, {"changes": answer["changes"]})
+        return answer
     message = body.get("message") or write_message(request, action)
     generation = audited(
         request,

@@ -21,7 +21,6 @@ class ViewerMeta(Open):
     roads: bool | None = None  # a road network is configured for the coverage view
 
 
-
 class Tile(Open):
     """A GeoJSON FeatureCollection of one tile (``application/geo+json``)."""
 
