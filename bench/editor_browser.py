@@ -6,7 +6,8 @@ editor runs the operation's dry run and ``/viewer/impact`` and draws their probl
 the page: ``performance.now()`` just before the click to the editor's ``gridgis:validated`` event
 (after drawing). Also: the same click after 11 s without requests (the server's default thread
 pool has let its idle threads go by then; dry runs run on long-lived threads, see
-``gridgis.api.geowork``), the two requests' own durations (the browser's resource timing), and the
+``gridgis.api.geowork``), the requests' own durations (the browser's resource timing: the dry run,
+which answers its impact too, and a separate ``/viewer/impact`` if the editor makes one), and the
 bytes of the editor's assets. Peer: a ``fetch`` of one grid from the same page.
 
 ``python -m bench.editor_browser [small|city]`` prints the rows.
@@ -144,7 +145,7 @@ def run(scale: str = "small") -> list[dict]:
             "page fetch of a grid",
             peer,
             dry_run_request_ms=round(statistics.median(s[1] for s in samples), 1),
-            impact_request_ms=round(statistics.median(s[2] for s in samples), 1),
+            impact_request_ms=round(statistics.median(s[2] for s in samples), 1) or "in the dry run",
             samples_ms=[round(s[0]) for s in samples],
         )
     )
