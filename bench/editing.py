@@ -12,7 +12,8 @@ A synthetic community of ``n`` column grids (``small``: 20, ``city``: 200) near 
   rule) on the sample city (``small``, target ≤ 300 ms) or the city-scale sample (``city``,
   ``gridgis sample-city --scale city``, target ≤ 1 s), through uvicorn on SQLite. Peer: a GET of a grid.
   ``cpu_ms`` is the process CPU per dry run (client and in-process server): on a loaded machine the
-  wall time says more about the load than about the code.
+  wall time says more about the load than about the code. ``impact_ms``: the editor's next request,
+  ``POST /viewer/impact`` with the dry run's changes (median wall time).
 
 ``python -m bench.editing [small|city] [folder]`` prints the dry-run rows alone (``folder``: a city
 written by ``gridgis sample-city``; default the committed sample, or a city-scale one generated first).
@@ -214,10 +215,13 @@ def dry_runs(scale: str = "small", folder: str | None = None) -> list[dict]:
         "merge-grids": {"grids": [a, b]},
         "apply-proposal": {"community": p["community"], "proposal": proposal},
     }
+    on_b: list[str] = []
     if p["cut"]:
         bodies["transfer-compound"] = {"compound": p["cut"][0], "to_grid": a}
         blds = repo.read_layer("buildings", filters={"compound_code": [p["cut"][0]]})
         on_b = [c for c, g in zip(blds["code"], blds.geometry) if shapely.intersects(g, gb)]
+        # the building of b nearest a (one that straddles their boundary first): a transfer must border a
+        on_b = sorted(on_b, key=lambda c: shapely.distance(blds.geometry[blds["code"] == c].iloc[0], ga))
         if on_b:
             bodies["transfer-buildings"] = {"buildings": on_b[:1], "to_grid": a}
     label = "sample city" if scale == "small" else "city-scale sample"
@@ -225,6 +229,13 @@ def dry_runs(scale: str = "small", folder: str | None = None) -> list[dict]:
     with live_api(repo) as base, httpx.Client(base_url=base, timeout=120) as client:
         headers = {"Authorization": f"Bearer {token}"}
         get_s = _median(lambda: client.get(f"/collections/grids/items/{a}"), repeat=5)
+        for code in on_b[1:6] if "transfer-buildings" in bodies else []:  # a building the operation accepts
+            body = bodies["transfer-buildings"]
+            if client.post(
+                "/operations/transfer-buildings", json={**body, "dry_run": True}, headers=headers
+            ).is_success:
+                break
+            bodies["transfer-buildings"] = {"buildings": [code], "to_grid": a}
         for op, body in bodies.items():
             answers = []
 
@@ -239,6 +250,12 @@ def dry_runs(scale: str = "small", folder: str | None = None) -> list[dict]:
             row = _row(f"dry-run {op} ({label}; {state})", took, "GET grid", get_s)
             row["cpu_ms"] = round(cpu * 1000, 1)
             row["target"] = f"≤ {TARGET_S[scale] * 1000:.0f} ms: {'met' if took <= TARGET_S[scale] else 'MISSED'}"
+            if last.status_code == 200:  # what the editor asks next: the problems the change leaves
+                changes = {"changes": last.json()["changes"]}
+                row["impact_ms"] = round(
+                    _median(lambda c=changes: client.post("/viewer/impact", json=c, headers=headers), repeat=3) * 1000,
+                    1,
+                )
             rows.append(row)
     repo.dispose()
     return rows

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # and loads every viewer layer's index, so the first view is warm; encoded tiles kept per process
     tile_prerender_zoom: int = 12
     tile_cache_mb: int = 64
+    # road lines (GeoJSON, e.g. OSM tiles' roads.geojson) the life-circle view of /map walks along; none: straight line
+    roads_file: str | None = None
     log_level: str = "INFO"
     # tickets
     open311_api_keys: list[str] = Field(default_factory=list)  # empty: Open311 POSTs need no api_key

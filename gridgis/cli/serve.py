@@ -20,6 +20,12 @@ def register(app: typer.Typer) -> None:
             help="store to serve (default: GRIDGIS_DATABASE_URL or sqlite:///gridgis.db)",
         ),
         log_level: str = typer.Option("info", help="log level (debug, info, warning, error)"),
+        roads: str = typer.Option(
+            None,
+            "--roads",
+            envvar="GRIDGIS_ROADS_FILE",
+            help="road lines (GeoJSON) the life-circle view of /map walks along (default: straight line × 1.3)",
+        ),
     ) -> None:
         """Serve the API and the viewer: open http://HOST:PORT/map (every asset is served locally).
 
@@ -35,6 +41,12 @@ def register(app: typer.Typer) -> None:
 
         if database_url:
             os.environ["GRIDGIS_DATABASE_URL"] = database_url  # the factory reads settings in each worker
+        if roads:
+            from pathlib import Path
+
+            if not Path(roads).is_file():
+                raise typer.BadParameter(f"no road file at {roads}", param_hint="--roads")
+            os.environ["GRIDGIS_ROADS_FILE"] = str(Path(roads).resolve())
         console.print(f"gridgis 网格地图: http://{host}:{port}/map   API: http://{host}:{port}/docs")
         uvicorn.run(
             "gridgis.api.app:create_app",

@@ -6,7 +6,9 @@ the API and the CLI both call it.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections import OrderedDict
+from typing import Any, ClassVar
 
 import geopandas as gpd
 import shapely
@@ -14,6 +16,58 @@ import shapely
 from gridgis.editing.changes import Edit
 from gridgis.editing.validate import CHILDREN_OF, COVERAGE_OF, ValidationOptions, parent_of, validate_edits
 from gridgis.errors import Problem, ValidationError
+
+
+class GenerationReads:
+    """The store seen by dry runs: ``read_layer`` answers are kept per generation and shared.
+
+    A planner dragging a vertex sends dry run after dry run on the same generation; they read the
+    same features (the pair's community, the micro-grids and buildings around it), so only the
+    first reads the store. A key holds the generation current *before* the read, so an entry is
+    never older than its key, and once a commit makes a new generation the old entries are never
+    hit again. Only for answers that store nothing: a commit validates against the locked state.
+    Everything but ``read_layer`` goes to the repository.
+    """
+
+    SIZE = 256  #: entries kept (least recently used first out)
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+    _cache: ClassVar[OrderedDict[tuple, gpd.GeoDataFrame]] = OrderedDict()
+
+    def __init__(self, repository: Any) -> None:
+        self.store = repository  #: the repository read
+        self._generation: Any = ...  # read at the first read_layer (not on the event loop)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def read_layer(self, layer: str, **kwargs: Any) -> gpd.GeoDataFrame:
+        if kwargs.get("generation") is not None or kwargs.get("at") is not None:
+            return self.store.read_layer(layer, **kwargs)
+        if self._generation is ...:
+            gen = self.store.current_generation()
+            self._generation = None if gen is None else gen.id
+        key = (id(self.store), self._generation, layer, _frozen(kwargs))
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+        if hit is None:
+            hit = self.store.read_layer(layer, **kwargs)
+            with self._lock:
+                self._cache[key] = hit
+                while len(self._cache) > self.SIZE:
+                    self._cache.popitem(last=False)
+        return hit.copy()  # callers may change their frame
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable form of read_layer's keyword arguments."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_frozen(v) for v in value]
+        return tuple(sorted(items, key=repr) if isinstance(value, set | frozenset) else items)
+    return value
 
 
 def _bounds(geoms: list[shapely.Geometry]) -> tuple[float, float, float, float] | None:

@@ -6,6 +6,7 @@ Functions take the repository (``read_layer``, ``current_generation``, ``counts`
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -179,7 +180,7 @@ def _warm_quietly(repository: Any, cache: TileCache, max_zoom: int) -> None:
         )
 
 
-def meta(repository: Any, basemap: str = "none", tianditu_key: str = "") -> dict[str, Any]:
+def meta(repository: Any, basemap: str = "none", tianditu_key: str = "", roads: bool = False) -> dict[str, Any]:
     """Bounds, generation, per-layer counts, labels and minimum zooms, and the base map, for the page to start from.
 
     The base map comes from the settings (``GRIDGIS_TILE_SOURCE``); with ``amap`` the page asks for
@@ -211,6 +212,7 @@ def meta(repository: Any, basemap: str = "none", tianditu_key: str = "") -> dict
         "station_kinds": dict(STATION_KINDS),
         "basemap": current,
         "basemaps": choices,
+        "roads": roads,  # a road network is configured: the coverage view can walk along it
     }
 
 
@@ -373,7 +375,7 @@ def impact(repository: Any, body: dict[str, Any]) -> dict[str, Any]:
             p = analysis.problems
             return {(str(k), str(c), str(g)) for k, c, g in zip(p["kind"], p["compound_code"], p["grid_code"])}
 
-        bkey = (id(repository), generation_key(repository), community)
+        bkey = (id(getattr(repository, "store", repository)), generation_key(repository), community)
         before = _BEFORE.get(bkey)
         if before is None:  # the stored state's problems: once per generation and community
             before = keys(analyze(compounds, grids, buildings, communities, config)) if len(compounds) else set()
@@ -483,20 +485,39 @@ def _fc(frame: Any, columns: tuple[str, ...]) -> dict[str, Any]:
     return json.loads(out.to_json(drop_id=True))
 
 
-def view(repository: Any, name: str, circle: str = "15min", kind: str | None = None) -> dict[str, Any]:
+def road_network(path: str) -> Any:
+    """The road network of the road file at ``path``, built once per file version (path, size, time)."""
+    import os
+
+    st = os.stat(path)
+    return _road_network(path, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=2)
+def _road_network(path: str, size: int, mtime: int) -> Any:
+    from gridgis.maps.network import build_road_network, read_osm_roads
+
+    return build_road_network(read_osm_roads(path))
+
+
+def view(
+    repository: Any, name: str, circle: str = "15min", kind: str | None = None, roads: str | None = None
+) -> dict[str, Any]:
     """The thematic views of ``gridgis map --view …`` as layers for ``/map`` (cached per generation).
 
     - ``alignment``: cut compounds and the proposed grid lines (:func:`gridgis.maps.views.alignment_frames`);
     - ``heat``: ticket points ``[lat, lon, 1]`` for the heat layer;
     - ``coverage``: for one station kind (default: the worst covered), the service area and the
       uncovered part of each community (:func:`gridgis.maps.coverage.coverage_report`, the same
-      geometry drawn and counted), the per-community table and how distance was measured.
+      geometry drawn and counted), the per-community table and how distance was measured: along
+      the road network of the file ``roads`` when given (``roads_share``: the share of households
+      inside the roads' extent; beyond it, straight line × 1.3, and ``method`` says so).
     """
     from gridgis.errors import ValidationError
 
     if name not in ("alignment", "heat", "coverage"):
         raise ValidationError(f"unknown view {name!r}; use alignment, heat or coverage")
-    key = (id(repository), generation_key(repository), name, circle, kind)
+    key = (id(repository), generation_key(repository), name, circle, kind, roads if name == "coverage" else None)
     with _VIEW_LOCK:
         if key in _VIEW_CACHE:
             return _VIEW_CACHE[key]
@@ -521,7 +542,7 @@ def view(repository: Any, name: str, circle: str = "15min", kind: str | None = N
         city = {n: repository.read_layer(n) for n in ("communities", "stations", "compounds", "buildings")}
         if not len(city["stations"]):
             raise ValidationError("no stations are stored: the coverage view needs stations")
-        result = coverage_report(city, circle)
+        result = coverage_report(city, circle, network=road_network(roads) if roads else None)
         table = result.by_community
         if kind is None:
             kind = str(table.groupby("kind")["share"].mean().sort_values().index[0])

@@ -55,6 +55,7 @@
   var R = L.svg({padding: 0.5});  /* the editor draws in SVG (the viewer uses canvas): classes, crisp vertices */
   var panel, map = V.map, layer = L.featureGroup(), problemLayer = L.featureGroup(), previewLayer = L.featureGroup(),
     reviewLayer = L.featureGroup();  /* the alignment proposal: stays while its dry run is drawn */
+  ed.layers = {work: layer, problems: problemLayer, preview: previewLayer, review: reviewLayer};  /* for tests */
 
   function el(sel) { return panel.querySelector(sel); }
   function say(text, kind) {
@@ -202,8 +203,8 @@
 
   function drawSelection() {
     layer.clearLayers();
-    if (ed.sel) { L.geoJSON(ed.sel.feature, {renderer: R, style: {color: "#d500f9", weight: 3, fill: false}, interactive: false}).addTo(layer); }
-    if (ed.other) { L.geoJSON(ed.other.feature, {renderer: R, style: {color: "#00b8d4", weight: 3, fill: false}, interactive: false}).addTo(layer); }
+    if (ed.sel) { L.geoJSON(ed.sel.feature, {coordsToLatLng: V.toMap, renderer: R, style: {color: "#d500f9", weight: 3, fill: false}, interactive: false}).addTo(layer); }
+    if (ed.other) { L.geoJSON(ed.other.feature, {coordsToLatLng: V.toMap, renderer: R, style: {color: "#00b8d4", weight: 3, fill: false}, interactive: false}).addTo(layer); }
   }
 
   function workersText(ws) {
@@ -303,9 +304,10 @@
     problemLayer.clearLayers(); previewLayer.clearLayers();
     el(".gg-ed-result").innerHTML = "";
     say("正在服务器上预检 " + esc(op.label) + " …");
-    var body = Object.assign({}, op.body, {dry_run: true});
+    var body = Object.assign({}, op.body, {dry_run: true, impact: true});  /* impact in the same round trip */
     var run = op.dry ? op.dry() : api("POST", op.url, body).then(function (r) { return r.data; });
     return run.then(function (res) {
+      if (res.impact) { return {res: res, impact: res.impact}; }
       var changes = res.changes || {type: "FeatureCollection", features: []};
       return api("POST", "/viewer/impact", {changes: changes}).then(function (imp) {
         return {res: res, impact: imp.data};
@@ -327,7 +329,7 @@
   function drawProblems(problems, impact) {
     problems.forEach(function (p) {
       if (!p.where) { return; }
-      L.circleMarker([p.where[1], p.where[0]], {radius: 9, color: "#d50000", weight: 3, fillOpacity: 0.3, className: "gg-ed-problem", renderer: R})
+      L.circleMarker(V.toMap(p.where), {radius: 9, color: "#d50000", weight: 3, fillOpacity: 0.3, className: "gg-ed-problem", renderer: R})
         .bindTooltip(esc(p.message)).addTo(problemLayer);
     });
     impact.forEach(function (f) {
@@ -335,7 +337,7 @@
       var kind = f.properties.kind;
       var style = kind === "households_out_of_range" ? {color: "#ff6d00", weight: 3, dashArray: "2 6", fill: false}
         : {color: "#d50000", weight: 2, fillColor: "#ff1744", fillOpacity: f.properties["new"] ? 0.5 : 0.2};
-      L.geoJSON(f, {renderer: R, className: "gg-ed-problem", style: style, pointToLayer: function (g, ll) { return L.circleMarker(ll, {radius: 8, color: "#d50000", renderer: R}); }})
+      L.geoJSON(f, {coordsToLatLng: V.toMap, renderer: R, className: "gg-ed-problem", style: style, pointToLayer: function (g, ll) { return L.circleMarker(ll, {radius: 8, color: "#d50000", renderer: R}); }})
         .eachLayer(function (l) { l.bindTooltip(esc(f.properties.kind_zh + "：" + f.properties.message)); })
         .addTo(problemLayer);
     });
@@ -353,10 +355,10 @@
   function drawDry(op, res, impact, t0) {
     var feats = (res.changes && res.changes.features) || [];
     L.geoJSON({type: "FeatureCollection", features: feats.filter(function (f) { return f.geometry && f.properties.layer === "grids"; })},
-      {renderer: R, className: "gg-ed-preview", style: {color: "#ff6f00", weight: 3, dashArray: "6 4", fill: true, fillOpacity: 0.08}, interactive: false}).addTo(previewLayer);
+      {coordsToLatLng: V.toMap, renderer: R, className: "gg-ed-preview", style: {color: "#ff6f00", weight: 3, dashArray: "6 4", fill: true, fillOpacity: 0.08}, interactive: false}).addTo(previewLayer);
     if (res.preview) {  /* a revert: the pieces that change back */
       L.geoJSON({type: "FeatureCollection", features: res.preview.filter(function (f) { return f.geometry; })},
-        {renderer: R, style: {color: "#c51162", weight: 2, fillColor: "#ff4081", fillOpacity: 0.4}, interactive: false}).addTo(previewLayer);
+        {coordsToLatLng: V.toMap, renderer: R, style: {color: "#c51162", weight: 2, fillColor: "#ff4081", fillOpacity: 0.4}, interactive: false}).addTo(previewLayer);
       feats = res.preview;
     }
     var problems = res.problems || [], imp = (impact && impact.features) || [];
@@ -420,7 +422,7 @@
   function stale(op, err) {
     var probs = (err.body && err.body.problems) || [];
     var who = probs.map(function (p) { return esc(p.feature || ""); }).join("、");
-    var ghost = previewLayer.getLayers().length ? previewLayer.toGeoJSON() : (ed.attempt || null);
+    var ghost = previewLayer.getLayers().length ? V.unshift(previewLayer.toGeoJSON()) : (ed.attempt || null);
     var code = ed.sel && ed.sel.code, otherCode = ed.other && ed.other.code, mode = ed.mode;
     clearWork();
     V.reload();
@@ -429,7 +431,7 @@
       ed.sel = g; ed.other = mode === "move" ? gs[1] : null;  /* the same pair, on the new lines */
       render(); drawSelection();
       if (ghost) {
-        L.geoJSON(ghost, {renderer: R, style: {color: "#616161", weight: 2, dashArray: "4 4", fill: false}, interactive: false}).addTo(problemLayer);
+        L.geoJSON(ghost, {coordsToLatLng: V.toMap, renderer: R, style: {color: "#616161", weight: 2, dashArray: "4 4", fill: false}, interactive: false}).addTo(problemLayer);
       }
       ed.stale = {op: op.label, features: who};
       say("另一位规划员已先提交了修改（" + who + "），您的修改没有保存，也没有覆盖对方。地图已显示最新边界，" +
@@ -477,7 +479,8 @@
       if (!run || run.len < 2) { say("这两个网格没有共享边界。", "error"); return; }
       var n = ring.length - 1, chain = [];
       for (var k = 0; k < run.len; k++) { chain.push(ring[(run.start + k) % n]); }
-      ed.edge = L.polyline(chain.map(function (c) { return [c[1], c[0]]; }), {color: "#aa00ff", weight: 5, className: "gg-ed-edge", renderer: R}).addTo(layer);
+      ed.moveChain = chain;
+      ed.edge = L.polyline(chain.map(V.toMap), {color: "#aa00ff", weight: 5, className: "gg-ed-edge", renderer: R}).addTo(layer);
       ed.edge.pm.enable({draggable: false, allowSelfIntersection: false, snappable: false});
       ed.moveRun = run;
       ed.edge.on("pm:markerdragend pm:vertexremoved", function () { moveBoundary(); });  /* once per drag */
@@ -489,7 +492,11 @@
     var rings = ringOf(ed.sel.feature), ring = rings[0], n = ring.length - 1, run = ed.moveRun;
     var rest = [];
     for (var k = run.len; k < n; k++) { rest.push(ring[(run.start + k) % n]); }
-    var chain = ed.edge.getLatLngs().map(function (ll) { return [ll.lng, ll.lat]; });
+    /* back to WGS84 (from GCJ-02 under AMap); a vertex that was not dragged keeps its stored coordinates exactly */
+    var chain = ed.edge.getLatLngs().map(function (ll) {
+      var c = V.fromMap(ll);
+      return ed.moveChain.filter(function (o) { return same(o, c); })[0] || c;
+    });
     var outer = chain.concat(rest);
     outer.push(outer[0]);
     return {type: "Polygon", coordinates: [outer].concat(rings.slice(1))};
@@ -522,9 +529,9 @@
       map.doubleClickZoom.disable();  /* the double click ends the line; it must not zoom */
       map.pm.enableDraw("Line", {snappable: false, finishOn: "dblclick"});
       map.once("pm:create", function (e) {
-        var line = e.layer.toGeoJSON().geometry;
+        var line = V.unshift(e.layer.toGeoJSON().geometry);  /* drawn on the map: back to WGS84 */
         map.removeLayer(e.layer);
-        L.geoJSON(line, {renderer: R, style: {color: "#aa00ff", weight: 3}, interactive: false}).addTo(layer);
+        L.geoJSON(line, {coordsToLatLng: V.toMap, renderer: R, style: {color: "#aa00ff", weight: 3}, interactive: false}).addTo(layer);
         ed.attempt = {type: "Feature", geometry: line, properties: {}};
         var name = (el(".gg-ed-newname") || {}).value;
         dryRun({label: "拆分 " + ed.sel.code, url: "/operations/split-grid",
@@ -628,7 +635,7 @@
   function diff(a, b) {
     api("GET", "/generations/" + a + "/diff/" + b + "?layer=grids").then(function (r) {
       previewLayer.clearLayers();
-      L.geoJSON(r.data, {renderer: R, style: {color: "#c51162", weight: 2, fillColor: "#ff4081", fillOpacity: 0.4}}).addTo(previewLayer);
+      L.geoJSON(r.data, {coordsToLatLng: V.toMap, renderer: R, style: {color: "#c51162", weight: 2, fillColor: "#ff4081", fillOpacity: 0.4}}).addTo(previewLayer);
       var rows = r.data.features.map(function (f) {
         var p = f.properties;
         return "<tr><td>" + esc(p.name || "") + " " + esc(p.code) + "</td><td>" + esc(p.op) + "</td><td>" +
@@ -664,10 +671,10 @@
       var prop = r.data, changes = prop.changes.features;
       ed.proposal = prop;
       reviewLayer.clearLayers();
-      L.geoJSON(prop.grids, {renderer: R, className: "gg-ed-proposal", style: {color: "#ff6f00", weight: 2.5, dashArray: "6 4", fill: false}, interactive: false,
+      L.geoJSON(prop.grids, {coordsToLatLng: V.toMap, renderer: R, className: "gg-ed-proposal", style: {color: "#ff6f00", weight: 2.5, dashArray: "6 4", fill: false}, interactive: false,
         className: "gg-ed-proposal"}).addTo(reviewLayer);
       changes.forEach(function (f, i) {
-        L.geoJSON(f, {renderer: R, style: {color: "#6200ea", weight: 1, fillColor: "#7c4dff", fillOpacity: 0.45}})
+        L.geoJSON(f, {coordsToLatLng: V.toMap, renderer: R, style: {color: "#6200ea", weight: 1, fillColor: "#7c4dff", fillOpacity: 0.45}})
           .bindTooltip("建议 " + (i + 1)).addTo(reviewLayer);
       });
       var rep = prop.report || {}, impact = rep.impact || rep.grids || [];
@@ -700,6 +707,14 @@
       }
     }).catch(report);
   }
+
+  /* The base map switched between WGS84 and GCJ-02 (AMap): draw the selection again in the new
+   * coordinates; work in progress on the old drawing is dropped (it would be read back wrongly). */
+  document.addEventListener("gridgis:crs", function () {
+    if (!ed.user) { return; }
+    clearWork(); drawSelection(); modeStart();
+    if (ed.mode === "move" && ed.sel && ed.other) { startMove(true); }
+  });
 
   function start() {
     Object.keys(V.layers).forEach(function (name) { V.layers[name].on("click", onClick); });

@@ -130,6 +130,7 @@
   GG.geojsonLayer = function (layer, data, opts) {
     opts = opts || {};
     var lyr = L.geoJSON(data, {
+      coordsToLatLng: opts.coordsToLatLng,  /* the viewer's GCJ-02 shift under AMap; default: as given */
       style: function (f) { return GG.style(layer, f.properties || {}); },
       pointToLayer: function (f, latlng) {
         if (layer === "stations") { return L.marker(latlng, {icon: GG.stationIcon(f.properties.kind)}); }
@@ -172,7 +173,8 @@
         if (!b || !b.bbox) { return; }
         var layer = b.layer && GG.layersByKind && GG.layersByKind[b.layer];
         if (layer && !map.hasLayer(layer)) { map.addLayer(layer); }
-        map.fitBounds([[b.bbox[1], b.bbox[0]], [b.bbox[3], b.bbox[2]]], {maxZoom: 18, animate: false});
+        var at = GG.config.toMap || function (c) { return L.latLng(c[1], c[0]); };  /* WGS84 -> the base map's */
+        map.fitBounds([at([b.bbox[0], b.bbox[1]]), at([b.bbox[2], b.bbox[3]])], {maxZoom: 18, animate: false});
         after();
       });
     }

@@ -51,13 +51,15 @@
 
   function show(url, style, popup, options) {
     clear();
+    state.last = [url, style, popup];
     state.pending += 1;
     fetch(url, {headers: (options && options.headers) || {}}).then(function (r) {
       if ((r.status === 401 || r.status === 403) && options && options.denied) { note(options.denied); }
       if (!r.ok) { throw new Error(url + " → " + r.status); }
       return r.json();
     }).then(function (fc) {
-      state.layer = L.geoJSON(fc, {style: style, onEachFeature: function (f, l) { l.bindPopup(popup(f.properties)); }});
+      state.layer = L.geoJSON(fc, {coordsToLatLng: viewer.toMap, style: style,  /* GCJ-02 under AMap */
+        onEachFeature: function (f, l) { l.bindPopup(popup(f.properties)); }});
       state.layer.addTo(map);
       state.features = fc.features.length;
       if (options && options.loaded) { options.loaded(fc); }
@@ -75,6 +77,9 @@
       state.chart = chartBox ? chartBox.querySelectorAll("svg rect").length : 0;
     }).catch(function (err) { state.errors.push(String(err)); }).then(function () { state.pending -= 1; });
   }
+
+  /* the base map switched between WGS84 and GCJ-02 (AMap): draw the layer again in the new coordinates */
+  document.addEventListener("gridgis:crs", function () { if (state.layer && state.last) { show.apply(null, state.last); } });
 
   function legend(box, items) {
     state.legend = items;

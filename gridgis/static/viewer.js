@@ -17,6 +17,59 @@
     firstRender: null, bytes: 0, tiles: 0, errors: []};
   window.gridgisViewer = state;
 
+  /* GCJ-02, the offset coordinates AMap's tiles are drawn in. The store and every request body stay in
+   * WGS84: with the AMap base map, what gridgis draws is shifted onto the tiles (toMap) and what the
+   * planner draws is shifted back (fromMap) before it is sent. Forward: the published offset formula
+   * (as gridgis/chinacoords.py); inverse: fixed-point iteration to far below a millimetre. */
+  var GCJ_A = 6378245.0, GCJ_EE = 0.00669342162296594323, PI = Math.PI;
+  function gcjInChina(lon, lat) { return lon >= 72.004 && lon <= 137.8347 && lat >= 0.8293 && lat <= 55.8271; }
+  function gcjForward(lon, lat) {
+    if (!gcjInChina(lon, lat)) { return [lon, lat]; }
+    var x = lon - 105.0, y = lat - 35.0, sx = Math.sqrt(Math.abs(x));
+    var waves = (20 * Math.sin(6 * x * PI) + 20 * Math.sin(2 * x * PI)) * 2 / 3;
+    var dlat = -100 + 2 * x + 3 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sx + waves +
+      (20 * Math.sin(y * PI) + 40 * Math.sin(y / 3 * PI)) * 2 / 3 + (160 * Math.sin(y / 12 * PI) + 320 * Math.sin(y * PI / 30)) * 2 / 3;
+    var dlon = 300 + x + 2 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sx + waves +
+      (20 * Math.sin(x * PI) + 40 * Math.sin(x / 3 * PI)) * 2 / 3 + (150 * Math.sin(x / 12 * PI) + 300 * Math.sin(x / 30 * PI)) * 2 / 3;
+    var rad = lat / 180 * PI, magic = 1 - GCJ_EE * Math.sin(rad) * Math.sin(rad), sm = Math.sqrt(magic);
+    dlat = (dlat * 180) / ((GCJ_A * (1 - GCJ_EE)) / (magic * sm) * PI);
+    dlon = (dlon * 180) / (GCJ_A / sm * Math.cos(rad) * PI);
+    return [lon + dlon, lat + dlat];
+  }
+  function gcjInverse(lon, lat) {
+    var x = lon, y = lat;
+    for (var i = 0; i < 20; i++) {
+      var f = gcjForward(x, y), ex = f[0] - lon, ey = f[1] - lat;
+      if (Math.abs(ex) < 1e-13 && Math.abs(ey) < 1e-13) { break; }
+      x -= ex; y -= ey;
+    }
+    return [x, y];
+  }
+  state.gcj = {forward: gcjForward, inverse: gcjInverse};
+  GG.config.toMap = function (c) { return state.toMap(c); };
+  /* true when the base map is drawn in GCJ-02 (AMap) */
+  state.shifted = function () { return !!(state.meta && state.meta.basemap && state.meta.basemap.crs === "gcj02"); };
+  /* [lon, lat] in WGS84 -> the L.LatLng where it lies on the current base map (L.geoJSON's coordsToLatLng) */
+  state.toMap = function (c) {
+    var p = state.shifted() ? gcjForward(+c[0], +c[1]) : c;
+    return c.length > 2 ? L.latLng(p[1], p[0], c[2]) : L.latLng(p[1], p[0]);
+  };
+  /* an L.LatLng on the current base map -> [lon, lat] in WGS84 */
+  state.fromMap = function (ll) { return state.shifted() ? gcjInverse(ll.lng, ll.lat) : [ll.lng, ll.lat]; };
+  /* a GeoJSON object read from the map (layer.toGeoJSON()) with its coordinates back in WGS84 */
+  state.unshift = function (obj) {
+    if (!state.shifted() || !obj) { return obj; }
+    function coords(c) { return typeof c[0] === "number" ? gcjInverse(c[0], c[1]) : c.map(coords); }
+    function geom(g) {
+      if (!g) { return g; }
+      if (g.type === "GeometryCollection") { return {type: g.type, geometries: g.geometries.map(geom)}; }
+      return {type: g.type, coordinates: coords(g.coordinates)};
+    }
+    if (obj.type === "FeatureCollection") { return {type: obj.type, features: obj.features.map(state.unshift)}; }
+    if (obj.type === "Feature") { return {type: "Feature", properties: obj.properties, geometry: geom(obj.geometry)}; }
+    return geom(obj);
+  };
+
   state.counts = function () {
     var out = {};
     for (var name in state.layers) { out[name] = Object.keys(state.seen[name] || {}).length; }
@@ -212,7 +265,14 @@
     if (sel) { sel.value = name; }
     var crsChanged = (state.meta.basemap && state.meta.basemap.crs) !== choice.crs;
     state.meta.basemap = choice;
-    if (crsChanged && !first) { state.reload(); }
+    if (crsChanged && !first) {
+      state.reload();
+      /* the thematic views and the editor draw again in the new coordinates */
+      Object.keys(state.views.layers).forEach(function (name) {
+        if ((state.views.layers[name] || []).length) { state.showView(name, true); }
+      });
+      document.dispatchEvent(new CustomEvent("gridgis:crs", {detail: {crs: choice.crs || "wgs84"}}));
+    }
   };
   function basemapControl() {
     var ctl = L.control({position: "topright"});
@@ -255,19 +315,23 @@
   var VIEWS = {
     alignment: function () {
       return getView("alignment").then(function (b) {
-        return [GG.geojsonLayer("proposed_grids", b.proposed_grids, {}), GG.geojsonLayer("cut_compounds", b.cut_compounds, {})];
+        return [GG.geojsonLayer("proposed_grids", b.proposed_grids, {coordsToLatLng: state.toMap}),
+          GG.geojsonLayer("cut_compounds", b.cut_compounds, {coordsToLatLng: state.toMap})];
       });
     },
     heat: function () {
       return getView("heat").then(function (b) {
         if (!b.count) { document.querySelector(".gg-views-info").textContent = "没有工单，热力图为空。"; }
-        return [new GG.HeatLayer(b.points, {radius: 20})];
+        var pts = b.points.map(function (p) { var ll = state.toMap([p[1], p[0]]); return [ll.lat, ll.lng, p[2]]; });
+        return [new GG.HeatLayer(pts, {radius: 20})];
       });
     },
     coverage: function () {
       var circle = document.querySelector(".gg-views [name=circle]").value;
       var kind = document.querySelector(".gg-views [name=kind]").value;
-      return getView("coverage", "circle=" + circle + (kind ? "&kind=" + encodeURIComponent(kind) : "")).then(function (b) {
+      var roads = document.querySelector(".gg-views [name=roads]");
+      var params = "circle=" + circle + (kind ? "&kind=" + encodeURIComponent(kind) : "") + (roads && !roads.checked ? "&roads=false" : "");
+      return getView("coverage", params).then(function (b) {
         var kindSel = document.querySelector(".gg-views [name=kind]");
         if (kindSel.options.length <= 1) {
           kindSel.innerHTML = '<option value="">最差的站点类型</option>' + b.kinds.map(function (k) {
@@ -275,12 +339,16 @@
           }).join("");
         }
         var info = document.querySelector(".gg-views-info");
-        info.innerHTML = "<b>" + GG.esc(b.circle) + " · " + GG.esc(b.kind_zh) + "</b><div>" + GG.esc(b.method) + "</div><table>" +
+        /* with roads that cover only part of the area, say so where the figures are */
+        var partial = b.roads_share != null && b.roads_share < 0.995 ?
+          '<div class="gg-views-roads">路网只覆盖 ' + Math.round(b.roads_share * 100) + "% 的户数，路网以外按直线距离×1.3 计算。</div>" : "";
+        info.innerHTML = "<b>" + GG.esc(b.circle) + " · " + GG.esc(b.kind_zh) + "</b><div>" + GG.esc(b.method) + "</div>" + partial + "<table>" +
           b.table.map(function (r) {
             return "<tr><td>" + GG.esc(r.community_name) + "</td><td>" + Math.round(r.covered_households) + " / " +
               Math.round(r.households) + " 户</td><td>" + (r.share == null ? "" : Math.round(r.share * 100) + "%") + "</td></tr>";
           }).join("") + "</table>";
-        return [GG.geojsonLayer("service_areas", b.service_areas, {tooltips: false}), GG.geojsonLayer("uncovered", b.uncovered, {tooltips: false})];
+        return [GG.geojsonLayer("service_areas", b.service_areas, {tooltips: false, coordsToLatLng: state.toMap}),
+          GG.geojsonLayer("uncovered", b.uncovered, {tooltips: false, coordsToLatLng: state.toMap})];
       });
     }
   };
@@ -302,13 +370,14 @@
         '<label><input type="checkbox" data-view="coverage"> 生活圈覆盖 ' +
         '<select name="circle"><option value="5min">5分钟</option><option value="10min">10分钟</option>' +
         '<option value="15min" selected>15分钟</option></select> <select name="kind"><option value="">最差的站点类型</option></select></label>' +
+        (state.meta.roads ? '<label class="gg-views-roadopt"><input type="checkbox" name="roads" checked> 沿路网步行（否则直线×1.3）</label>' : "") +
         '<div class="gg-views-info"></div>';
       L.DomEvent.disableClickPropagation(div);
       L.DomEvent.disableScrollPropagation(div);
       div.querySelectorAll("[data-view]").forEach(function (box) {
         box.addEventListener("change", function () { state.showView(box.getAttribute("data-view"), box.checked); });
       });
-      div.querySelectorAll("select").forEach(function (sel) {
+      div.querySelectorAll("select, [name=roads]").forEach(function (sel) {
         sel.addEventListener("change", function () {
           if (div.querySelector("[data-view=coverage]").checked) { state.showView("coverage", true); }
         });
@@ -342,7 +411,7 @@
     L.control.scale({imperial: false}).addTo(map);
     GG.decorate(map, {legend: {}});
     if (meta.bounds) {
-      map.fitBounds([[meta.bounds[1], meta.bounds[0]], [meta.bounds[3], meta.bounds[2]]]);
+      map.fitBounds([state.toMap([meta.bounds[0], meta.bounds[1]]), state.toMap([meta.bounds[2], meta.bounds[3]])]);
     } else {
       map.setView([31.23, 121.5], 14);
     }

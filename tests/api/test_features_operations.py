@@ -197,3 +197,16 @@ def test_geopackage_round_trip_over_http_previews_then_commits(api, tmp_path):
     pyogrio.write_dataframe(grids, path, layer="grids", driver="GPKG")
     stale = client.post("/editing/import?commit=true", content=path.read_bytes(), headers={**headers, **auth(tokens)})
     assert stale.status_code == 412 and len(repo.generations()) == 2
+
+
+def test_a_dry_run_can_answer_its_impact_in_the_same_round_trip(api):
+    """The web editor asks for the dry run and its impact (/viewer/impact) in one request."""
+    client, tokens, repo = api
+    body = {"grids": [G1, G2], "dry_run": True, "impact": True}
+    r = client.post("/operations/merge-grids", json=body, headers=auth(tokens)).json()
+    assert r["stored"] is False and len(repo.generations()) == 1
+    separate = client.post("/viewer/impact", json={"changes": r["changes"]}, headers=auth(tokens)).json()
+    assert r["impact"] == separate
+    assert "households_out_of_range" in {f["properties"]["kind"] for f in r["impact"]["features"]}
+    plain = client.post("/operations/merge-grids", json={**body, "impact": False}, headers=auth(tokens)).json()
+    assert "impact" not in plain

@@ -139,3 +139,41 @@ def test_thematic_views_are_layers_of_the_viewer(http):
     assert align["proposed_grids"]["features"]
     assert http.get("/viewer/views/heat").json()["count"] >= 0
     assert http.get("/viewer/views/nonsense").status_code == 400  # a bad path parameter (one rule: 400 naming it)
+
+
+def test_the_coverage_view_walks_the_configured_roads_and_its_drawing_agrees_with_its_counts(tmp_path, shared_data):
+    """Issue 12: with the Lujiazui OSM roads, the households /map counts as covered lie inside the
+    service areas it draws, and the view says that the roads cover only part of the sample city."""
+    from gridgis.api.app import create_app
+    from gridgis.maps.coverage import demand_points
+    from gridgis.sample import generate_city
+    from gridgis.settings import get_settings
+    from gridgis.storage import Repository
+
+    city = generate_city(0, "small", tickets=0)
+    repo = Repository(f"sqlite:///{tmp_path / 'sample.db'}")
+    repo.create_schema()
+    repo.write_city(city, author="viewer-tests", message="sample city")
+    roads = shared_data / "shanghai-lujiazui-osm-tiles" / "roads.geojson"
+    app = create_app(get_settings(database_url=repo.url, roads_file=str(roads)), repo)
+    params = {"circle": "15min", "kind": "mediation_room"}
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=120) as client:
+        assert client.get("/viewer/meta").json()["roads"] is True
+        cov = client.get("/viewer/views/coverage", params=params).json()
+        straight = client.get("/viewer/views/coverage", params={**params, "roads": "false"}).json()
+    repo.dispose()
+    assert "路网" in cov["method"] and 0.2 < cov["roads_share"] < 0.8
+    assert f"{cov['roads_share']:.0%}" in cov["method"]  # says the roads cover only part of the area
+    assert straight["roads_share"] is None and "直线" in straight["method"]
+
+    drawn = shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in cov["service_areas"]["features"]])
+    edge = shapely.buffer(shapely.boundary(drawn), 1e-5)  # ≈ 1 m: the drawing's 7-decimal coordinates
+    d = demand_points(city)
+    x, y = d.geometry.x.to_numpy(), d.geometry.y.to_numpy()
+    inside, near = shapely.intersects_xy(drawn, x, y), shapely.intersects_xy(edge, x, y)
+    hh = d["households"].to_numpy()
+    counted = {r["community_code"]: r["covered_households"] for r in cov["table"]}
+    assert sum(counted.values()) > 0
+    for code, covered in counted.items():
+        mine = (d["community_code"] == code).to_numpy()
+        assert hh[mine & inside & ~near].sum() <= covered <= hh[mine & (inside | near)].sum(), code

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gridgis.api.bodies import read_body, read_json_body
 from gridgis.api.deps import RepositoryDep
+from gridgis.api.geowork import run_geo
 from gridgis.api.params import GenerationId
 from gridgis.api.routes.features import audited, base_url, write_message
 from gridgis.api.schemas.common import documented, request_body
@@ -93,12 +94,17 @@ def _run(
         service.refuse_stale(repository, edits)  # someone committed since: 412, the client redraws and redoes
     if body.get("dry_run"):
         problems = service.check(repository, edits)
-        return {
+        answer = {
             "stored": False,
             "valid": not problems,
             "problems": [p.to_dict() for p in problems],
             "changes": _edits_json(edits),
         }
+        if body.get("impact"):  # the web editor's next question, answered in the same round trip
+            from gridgis.maps.viewer import impact
+
+            answer["impact"] = impact(repository, {"changes": answer["changes"]})
+        return answer
     message = body.get("message") or write_message(request, action)
     generation = audited(
         request,
@@ -110,6 +116,11 @@ def _run(
         lambda: service.commit(repository, edits, principal.name, message),
     )
     return {"stored": True, "generation": generation.to_dict(), "changes": _edits_json(edits)}
+
+
+def _reads(repository: Any, body: dict[str, Any]) -> Any:
+    """The store a request reads: a dry run shares the reads of its generation (:class:`service.GenerationReads`)."""
+    return service.GenerationReads(repository) if body.get("dry_run") else repository
 
 
 def _name(principal: Principal | None) -> str:
@@ -179,6 +190,7 @@ async def move_boundary(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
     body = await _body(request, principal, "move-boundary")
+    repository = _reads(repository, body)
     layer = body.get("layer", "grids")
     crs = parse_crs_uri(request.headers.get("content-crs"))
 
@@ -193,7 +205,7 @@ async def move_boundary(
         )
         return _with_micro_grids(repository, operations.move_boundary(frame, a, b, geom, layer))
 
-    return await run_in_threadpool(_run, request, repository, principal, audit, "move-boundary", body, make)
+    return await run_geo(_run, request, repository, principal, audit, "move-boundary", body, make)
 
 
 @router.post(
@@ -206,6 +218,7 @@ async def transfer_compound(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
     body = await _body(request, principal, "transfer-compound")
+    repository = _reads(repository, body)
 
     def make() -> list[Edit]:
         compound, to = _field(body, "compound"), _field(body, "to_grid")
@@ -213,7 +226,7 @@ async def transfer_compound(
         compounds = repository.read_layer("compounds", codes=[compound])
         return _with_micro_grids(repository, operations.transfer_compound(grids, compounds, compound, to))
 
-    return await run_in_threadpool(_run, request, repository, principal, audit, "transfer-compound", body, make)
+    return await run_geo(_run, request, repository, principal, audit, "transfer-compound", body, make)
 
 
 @router.post(
@@ -226,6 +239,7 @@ async def transfer_buildings(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
     body = await _body(request, principal, "transfer-buildings")
+    repository = _reads(repository, body)
 
     def make() -> list[Edit]:
         codes, to = _field(body, "buildings", list), _field(body, "to_grid")
@@ -233,7 +247,7 @@ async def transfer_buildings(
         buildings = repository.read_layer("buildings", codes=[str(c) for c in codes])
         return _with_micro_grids(repository, operations.transfer_buildings(grids, buildings, codes, to))
 
-    return await run_in_threadpool(_run, request, repository, principal, audit, "transfer-buildings", body, make)
+    return await run_geo(_run, request, repository, principal, audit, "transfer-buildings", body, make)
 
 
 @router.post(
@@ -246,6 +260,7 @@ async def split_grid(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
     body = await _body(request, principal, "split-grid")
+    repository = _reads(repository, body)
     crs = parse_crs_uri(request.headers.get("content-crs"))
 
     def make() -> list[Edit]:
@@ -260,7 +275,7 @@ async def split_grid(
         edits = operations.split_grid(grids, code, from_api_crs(line, crs), body.get("new_code"), body.get("new_name"))
         return _with_micro_grids(repository, edits)
 
-    return await run_in_threadpool(_run, request, repository, principal, audit, "split-grid", body, make)
+    return await run_geo(_run, request, repository, principal, audit, "split-grid", body, make)
 
 
 @router.post(
@@ -273,13 +288,14 @@ async def merge_grids(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
     body = await _body(request, principal, "merge-grids")
+    repository = _reads(repository, body)
 
     def make() -> list[Edit]:
         codes = [str(c) for c in _field(body, "grids", list)]
         grids = repository.read_layer("grids", codes=codes)
         return _with_micro_grids(repository, operations.merge_grids(grids, codes, body.get("name")))
 
-    return await run_in_threadpool(_run, request, repository, principal, audit, "merge-grids", body, make)
+    return await run_geo(_run, request, repository, principal, audit, "merge-grids", body, make)
 
 
 @router.post(
@@ -292,6 +308,7 @@ async def apply_proposal(
     request: Request, repository: RepositoryDep, principal: CurrentPrincipal, audit: AuditDep
 ) -> dict[str, Any]:
     body = await _body(request, principal, "apply-proposal")
+    repository = _reads(repository, body)
 
     def make() -> list[Edit]:
         community = _field(body, "community")
@@ -303,7 +320,7 @@ async def apply_proposal(
         grids = repository.read_layer("grids", filters={"community_code": community})
         return _with_micro_grids(repository, operations.apply_proposal(grids, frame, community))
 
-    return await run_in_threadpool(_run, request, repository, principal, audit, "apply-proposal", body, make)
+    return await run_geo(_run, request, repository, principal, audit, "apply-proposal", body, make)
 
 
 @router.post(
@@ -314,7 +331,7 @@ async def apply_proposal(
 )
 async def validate(layer: str, request: Request, repository: RepositoryDep, reader: ReadPrincipal) -> dict[str, Any]:
     body = await read_json_body(request, JSON_KINDS)
-    return await run_in_threadpool(_validate, layer, body, request, repository)
+    return await run_geo(_validate, layer, body, request, repository)
 
 
 @router.post(
@@ -327,7 +344,7 @@ async def validate_any(request: Request, repository: RepositoryDep, reader: Read
     body = await read_json_body(request, JSON_KINDS)
     if not isinstance(body, dict) or not isinstance(body.get("layer"), str):
         raise ValidationError('name the layer: {"layer": "grids", "type": "FeatureCollection", …}')
-    return await run_in_threadpool(_validate, body["layer"], body, request, repository)
+    return await run_geo(_validate, body["layer"], body, request, repository)
 
 
 def _validate(layer: str, body: Any, request: Request, repository: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gridgis.api.deps import RepositoryDep, SettingsDep
+from gridgis.api.geowork import run_geo
 from gridgis.api.schemas.common import FeatureCollection, documented, request_body
 from gridgis.api.schemas.viewer import (
     Impact,
@@ -169,7 +170,7 @@ def map_page() -> HTMLResponse:
 )
 def viewer_meta(request: Request, repository: RepositoryDep, settings: SettingsDep) -> dict:
     service.warm_in_background(repository, _cache(request), settings.tile_prerender_zoom)
-    return service.meta(repository, settings.tile_source, settings.tianditu_key)
+    return service.meta(repository, settings.tile_source, settings.tianditu_key, roads=bool(settings.roads_file))
 
 
 # the parameters of both tile formats
@@ -316,8 +317,10 @@ def whoami(principal: CurrentPrincipal) -> dict:
     **documented(Impact),
     openapi_extra=request_body(ImpactIn),
 )
-def impact(body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal) -> dict:
-    return service.impact(repository, body)
+async def impact(body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal) -> dict:
+    from gridgis.editing.service import GenerationReads
+
+    return await run_geo(service.impact, GenerationReads(repository), body)
 
 
 @router.post(
@@ -326,13 +329,13 @@ def impact(body: Annotated[dict, Body()], repository: RepositoryDep, reader: Rea
     **documented(FeatureCollection),
     openapi_extra=request_body(ProposalIn),
 )
-def compose_proposal(
+async def compose_proposal(
     community: str, body: Annotated[dict, Body()], repository: RepositoryDep, reader: ReadPrincipal
 ) -> dict:
     accepted = body.get("accepted") if isinstance(body, dict) else None
     if not isinstance(accepted, list):
         raise ValidationError('send {"accepted": [<change features of the proposal>]}')
-    return service.compose_proposal(repository, community, accepted)
+    return await run_geo(service.compose_proposal, repository, community, accepted)
 
 
 @router.get(
@@ -343,8 +346,13 @@ def compose_proposal(
 def thematic_view(
     name: Annotated[str, Path(pattern="^(alignment|heat|coverage)$")],
     repository: RepositoryDep,
+    settings: SettingsDep,
     reader: ReadPrincipal,
     circle: Annotated[str, Query(pattern="^(5min|10min|15min)$")] = "15min",
     kind: Annotated[str | None, Query(max_length=40)] = None,
+    roads: Annotated[
+        bool,
+        Query(description="coverage: walk along the configured road network (GRIDGIS_ROADS_FILE), when there is one"),
+    ] = True,
 ) -> dict:
-    return service.view(repository, name, circle, kind)
+    return service.view(repository, name, circle, kind, roads=settings.roads_file if roads else None)

@@ -19,6 +19,7 @@ class OperationIn(Open):
     """What every operation body may carry besides its own members."""
 
     dry_run: bool = Field(False, description="check and show the changes without storing them")
+    impact: bool = Field(False, description="with dry_run: also answer what POST /viewer/impact would for the changes")
     message: str | None = Field(None, description="why (stored with the generation; or X-Gridgis-Message)")
 
 
@@ -64,6 +65,7 @@ class OperationResult(Open):
     problems: list[ProblemDetail] | None = None
     generation: GenerationOut | None = None
     changes: FeatureCollection = Field(description=CHANGES)
+    impact: dict[str, Any] | None = None  # a dry run with "impact": true: /viewer/impact's answer
 
 
 class ValidateIn(Open):

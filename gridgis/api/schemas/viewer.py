@@ -18,6 +18,7 @@ class ViewerMeta(Open):
     generation: int | None = None
     bounds: list[float] | None = None
     layers: list[ViewerLayer]
+    roads: bool | None = None  # a road network is configured for the coverage view
 
 
 class Tile(Open):
@@ -90,3 +91,5 @@ class ThematicView(Open):
     uncovered: FeatureCollection | None = None
     service_areas: FeatureCollection | None = None
     table: list[dict[str, Any]] | None = None
+    method: str | None = None  # coverage: how distance was measured (roads, and their share of households)
+    roads_share: float | None = None  # coverage with roads: share of households inside the roads' extent
