@@ -19,6 +19,7 @@ is lost.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -45,6 +46,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 #: key of the PostgreSQL advisory lock that serialises boundary writes
 WRITE_LOCK = 0x67726964  # "grid"
 SCHEMA_LOCK = 0x67726965
+#: after a failed connection to the read replica, reads go to the primary for this long before it is tried again
+REPLICA_RETRY_S = 5.0
 
 
 class Repository:
@@ -85,6 +88,7 @@ class Repository:
         #: reads served by the replica / sent to the primary because the replica was behind or away
         self.replica_reads = 0
         self.replica_fallbacks = 0
+        self._replica_away_until = 0.0
         self._callbacks: list[Callable[[Generation], None]] = []
         self._listeners: list[Any] = []
 
@@ -124,9 +128,13 @@ class Repository:
     def _replica_connection(self, floor: int) -> sa.Connection | None:
         """A replica connection that has replayed generation ``floor``, or ``None`` (read the primary)."""
         assert self._replica is not None
+        if time.monotonic() < self._replica_away_until:  # failed a moment ago: do not wait on it again
+            self.replica_fallbacks += 1
+            return None
         try:
             conn = self._replica.connect()
         except exc.DBAPIError as err:
+            self._replica_away_until = time.monotonic() + REPLICA_RETRY_S
             self.replica_fallbacks += 1
             log.warning(
                 "the read replica %s is unavailable (%s); reading the primary",
@@ -145,6 +153,7 @@ class Repository:
                     return None
         except exc.DBAPIError as err:
             conn.close()
+            self._replica_away_until = time.monotonic() + REPLICA_RETRY_S
             self.replica_fallbacks += 1
             log.warning("the read replica failed (%s); reading the primary", err.__class__.__name__)
             return None

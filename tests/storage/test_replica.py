@@ -141,3 +141,18 @@ def test_a_routing_index_on_the_replica_swaps_in_a_generation_once_replayed(repl
         assert service.route(116.401, 39.901).grid_code.startswith("110105001001")
     finally:
         service.stop()
+
+
+def test_reads_fall_back_to_the_primary_while_the_replica_is_down(replicated):
+    repository = Repository(replicated.primary_url, read_url=replicated.replica_url)
+    try:
+        replicated.wait_replayed()
+        assert len(repository.read_layer("grids")) == 4 and repository.replica_fallbacks == 0
+        replicated.replica.stop()
+        assert len(repository.read_layer("grids")) == 4  # served by the primary
+        assert repository.replica_fallbacks >= 1
+        replicated.replica.start()
+        replicated.replica.wait_ready()
+        assert len(repository.read_layer("grids")) == 4
+    finally:
+        repository.dispose()
