@@ -89,6 +89,10 @@ class Repository:
         self.replica_reads = 0
         self.replica_fallbacks = 0
         self._replica_away_until = 0.0
+        #: the newest generation this repository committed (a floor for its own later reads) and the
+        #: newest the replica was seen to have replayed (reads at or below it need no check)
+        self._written_here = 0
+        self._replica_seen = 0
         self._callbacks: list[Callable[[Generation], None]] = []
         self._listeners: list[Any] = []
 
@@ -117,7 +121,9 @@ class Repository:
     def _reading(self, doing: str, at_least: int | None = None) -> Iterator[sa.Connection]:
         """One read transaction: on the replica when it has replayed the floor, else on the primary
         (:mod:`gridgis.storage.consistency`)."""
-        conn = self._replica_connection(consistency.required_generation(at_least)) if self._replica else None
+        conn = None
+        if self._replica is not None:
+            conn = self._replica_connection(max(consistency.required_generation(at_least), self._written_here))
         if conn is None:
             with self._guard(doing), self._read_engine.connect() as conn, conn.begin():
                 yield conn
@@ -143,11 +149,12 @@ class Repository:
             )
             return None
         try:
-            if floor > 0:
+            if floor > self._replica_seen:
                 # a transaction of its own: replay only moves forward, so the read after it sees at least this
-                replayed = conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM generations")).scalar_one()
+                replayed = int(conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM generations")).scalar_one())
                 conn.commit()
-                if int(replayed) < floor:
+                self._replica_seen = max(self._replica_seen, replayed)
+                if replayed < floor:
                     conn.close()
                     self.replica_fallbacks += 1
                     return None
@@ -209,6 +216,29 @@ class Repository:
             conn.execute(sa.text("SELECT 1"))
         return True
 
+    def replica_status(self) -> dict[str, Any] | None:
+        """Where the read replica stands (``None`` without one): ``primary_generation``,
+        ``replica_generation`` (replayed), ``generations_behind``, ``in_recovery`` (a true
+        standby) and ``seconds_since_replay`` (since its last replayed transaction: grows while
+        the primary is idle too). :class:`StorageUnavailableError` when either cannot be reached."""
+        if self._replica is None:
+            return None
+        latest = sa.text("SELECT coalesce(max(id), 0) FROM generations")
+        with self._guard("reading the primary's generation"), self._read_engine.connect() as conn:
+            primary = int(conn.execute(latest).scalar_one())
+        with storage_errors(str(self.read_url), "reading the replica's state"), self._replica.connect() as conn:
+            replayed = int(conn.execute(latest).scalar_one())
+            recovery, since = conn.execute(
+                sa.text("SELECT pg_is_in_recovery(), extract(epoch FROM now() - pg_last_xact_replay_timestamp())")
+            ).one()
+        return {
+            "primary_generation": primary,
+            "replica_generation": replayed,
+            "generations_behind": max(0, primary - replayed),
+            "in_recovery": bool(recovery),
+            "seconds_since_replay": None if since is None else round(float(since), 3),
+        }
+
     def after_fork(self) -> None:
         """Call in a child process that inherited this repository (e.g. a forked server worker):
         the child then opens its own connections instead of sharing the parent's sockets."""
@@ -238,6 +268,7 @@ class Repository:
 
     def _emit(self, generation: Generation) -> None:
         consistency.note_written(generation.id)
+        self._written_here = max(self._written_here, generation.id)
         for callback in list(self._callbacks):
             try:
                 callback(generation)
