@@ -225,6 +225,38 @@ def _time_statistics(url: str, month: str) -> tuple[float, float, float, int, st
     return statistics.median(server), statistics.median(times[1:]), statistics.median(whole), fetched, plan
 
 
+def _drop_oldest_month(url: str, partitioned: bool) -> tuple[float, float | None]:
+    """Seconds to remove 2025-01 (DETACH + DROP, or DELETE), and, partitioned, to run the whole
+    retention of 2025-02 (archive file included) once its tickets are closed."""
+    import tempfile
+    from pathlib import Path
+
+    from gridgis.storage.partitions import month_bounds, retention
+
+    engine = sa.create_engine(url)
+    lo, hi = month_bounds("2025-01")
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        if partitioned:
+            conn.execute(sa.text("ALTER TABLE tickets DETACH PARTITION tickets_m202501"))
+            conn.execute(sa.text("DROP TABLE tickets_m202501"))
+        else:
+            conn.execute(
+                sa.text("DELETE FROM tickets WHERE received_at >= :lo AND received_at < :hi"), {"lo": lo, "hi": hi}
+            )
+    removed = time.perf_counter() - started
+    whole = None
+    if partitioned:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE tickets_m202502 SET closed_at = received_at WHERE closed_at IS NULL"))
+        with tempfile.TemporaryDirectory() as folder:
+            started = time.perf_counter()
+            retention(engine, "2025-03", Path(folder), commit=True, actor="bench")
+            whole = time.perf_counter() - started
+    engine.dispose()
+    return removed, whole
+
+
 def partitioned_statistics(n: int) -> list[dict]:
     from alembic import command
     from alembic.config import Config
@@ -235,6 +267,7 @@ def partitioned_statistics(n: int) -> list[dict]:
     base = test_postgis_url()
     month = "2026-06"
     out: dict[bool, tuple[float, float, float, float, int, str]] = {}
+    dropped: dict[bool, tuple[float, float | None]] = {}
     for partitioned in (False, True):
         with temporary_postgis_database(base, prefix="gridgis_bench_parts") as url:
             engine = sa.create_engine(url)
@@ -247,6 +280,7 @@ def partitioned_statistics(n: int) -> list[dict]:
             fill_s = _fill(url, n, partitioned)
             server_s, query_s, whole_s, fetched, plan = _time_statistics(url, month)
             out[partitioned] = (fill_s, server_s, query_s, whole_s, fetched, plan)
+            dropped[partitioned] = _drop_oldest_month(url, partitioned)
     plain, parts = out[False], out[True]
     scanned = sorted({w for w in parts[5].split() if w.startswith("tickets_m")})
     return [
@@ -266,6 +300,14 @@ def partitioned_statistics(n: int) -> list[dict]:
             plain[2] * 1000,
         ),
         _row(f"statistics({month}) incl. summarise, partitioned", parts[3] * 1000, "ms", "plain", plain[3] * 1000),
+        _row(
+            "removing the oldest month: DETACH + DROP its partition vs DELETE its rows",
+            dropped[True][0] * 1000,
+            "ms",
+            "DELETE",
+            dropped[False][0] * 1000,
+        ),
+        _row("gridgis tickets retention of that month incl. its archive file", (dropped[True][1] or 0) * 1000, "ms"),
         {
             "benchmark": "replica",
             "metric": "partitions the month's plan reads",

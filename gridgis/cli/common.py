@@ -26,11 +26,12 @@ def progress() -> Iterator[Progress]:
 
 
 def open_repository(database_url: str | None = None):
-    """The repository for ``database_url`` or ``GRIDGIS_DATABASE_URL`` (default: local file)."""
+    """The repository for ``database_url`` or ``GRIDGIS_DATABASE_URL`` (default: local file), reading
+    from ``GRIDGIS_DATABASE_READ_URL`` when that is set for this database."""
     from gridgis.settings import get_settings
     from gridgis.storage import Repository
 
     settings = get_settings()
-    if database_url:
-        return Repository(database_url)
-    return Repository(settings.database_url, read_url=settings.database_read_url)
+    url = database_url or settings.database_url
+    # the configured replica belongs to the configured primary only (not to another --database-url)
+    return Repository(url, read_url=settings.database_read_url if url == settings.database_url else None)

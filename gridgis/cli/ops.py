@@ -28,7 +28,7 @@ def upgrade(database_url: str = typer.Option(None, "--database-url", envvar="GRI
 
 @db_app.command("status")
 def status(database_url: str = typer.Option(None, "--database-url", envvar="GRIDGIS_DATABASE_URL")) -> None:
-    """Show the schema revision, the current generation and the feature counts."""
+    """Show the schema revision, the current generation, the feature counts and the read replica's state."""
     from gridgis.cli.common import console
 
     repo = _repository(database_url)
@@ -42,6 +42,16 @@ def status(database_url: str = typer.Option(None, "--database-url", envvar="GRID
     )
     for layer, n in repo.counts().items():
         console.print(f"  {layer:12s} {n:>8,d}")
+    replica = repo.replica_status()  # GRIDGIS_DATABASE_READ_URL
+    if replica is not None:
+        since = replica["seconds_since_replay"]
+        console.print(
+            f"read replica: generation {replica['replica_generation']} replayed "
+            f"({replica['generations_behind']} behind the primary's {replica['primary_generation']}"
+            + ("" if replica["in_recovery"] else "; NOT a standby: it is not replaying the primary")
+            + ("" if since is None else f"; last transaction replayed {since:.1f} s ago")
+            + ")"
+        )
 
 
 @db_app.command("backup")

@@ -16,6 +16,9 @@ generation N could read a boundary older than the one they wrote. The rule:
   is at least the floor, the replica answers; otherwise — or when the replica cannot be reached —
   the same read runs on the primary. A read is never served older than its floor, and never
   waits for the replica.
+* A repository's own commits are a floor for its later reads too (a CLI command that writes then
+  reads, a worker after a planner's write), and the newest generation the replica was seen to
+  have replayed is remembered, so a floor at or below it costs no check.
 * Without a floor (anonymous viewers, tile caches, routing pools) the replica answers whatever
   it has replayed: bounded staleness, the replica's lag.
 

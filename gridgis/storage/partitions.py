@@ -16,8 +16,8 @@ its events in one transaction, and retention archives and deletes them together.
   once per new month). Rows that landed in the default partition meanwhile move into the new
   month's partition, in the same transaction.
 * :func:`retention` detaches old months: each is written to
-  ``DIR/tickets-YYYY-MM.jsonl.gz`` (one JSON line per ticket, its events inside, PostGIS's
-  GeoJSON for the point), then — with ``commit`` — detached, its events deleted and its table
+  ``DIR/tickets-YYYY-MM.jsonl.gz`` (one JSON object per line: the ticket's columns as PostgreSQL's
+  ``to_jsonb`` gives them, the point as GeoJSON, and ``events``, its events in order), then — with ``commit`` — detached, its events deleted and its table
   dropped in one transaction with an audit entry. Without ``commit`` it only reports. A month
   with a ticket not yet closed is refused.
 
@@ -28,7 +28,6 @@ False), and statistics use the ``received_at`` index.
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 import os
 import re
@@ -252,18 +251,18 @@ def retention(
 
 
 def _write_archive(engine: sa.Engine, item: MonthArchive) -> None:
-    """One JSON line per ticket (``row_to_json``: the point as GeoJSON) with ``events`` inside."""
+    """One JSON line per ticket (``row_to_json``: the point as GeoJSON) with ``events`` inside,
+    built by the server and written as it streams."""
     tmp = item.archive.with_suffix(".partial")
     written = 0
     query = sa.text(
-        f"SELECT row_to_json(t)::text, coalesce((SELECT json_agg(row_to_json(e) ORDER BY e.seq) "
-        f"FROM ticket_events e WHERE e.ticket_id = t.id), '[]'::json)::text FROM {item.partition} t ORDER BY t.id"
+        "SELECT (to_jsonb(t) || jsonb_build_object('events', coalesce((SELECT jsonb_agg(to_jsonb(e) ORDER BY e.seq) "
+        f"FROM ticket_events e WHERE e.ticket_id = t.id), '[]'::jsonb)))::text FROM {item.partition} t ORDER BY t.id"
     )
-    with engine.connect() as conn, gzip.open(tmp, "wt", encoding="utf-8") as out:
-        for ticket, events in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
-            record = json.loads(ticket)
-            record["events"] = json.loads(events)
-            out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+    with engine.connect() as conn, gzip.open(tmp, "wt", encoding="utf-8", compresslevel=5) as out:
+        for (line,) in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
+            out.write(line)
+            out.write("\n")
             written += 1
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())

@@ -19,6 +19,7 @@ is lost.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -45,6 +46,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 #: key of the PostgreSQL advisory lock that serialises boundary writes
 WRITE_LOCK = 0x67726964  # "grid"
 SCHEMA_LOCK = 0x67726965
+#: after a failed connection to the read replica, reads go to the primary for this long before it is tried again
+REPLICA_RETRY_S = 5.0
 
 
 class Repository:
@@ -85,6 +88,11 @@ class Repository:
         #: reads served by the replica / sent to the primary because the replica was behind or away
         self.replica_reads = 0
         self.replica_fallbacks = 0
+        self._replica_away_until = 0.0
+        #: the newest generation this repository committed (a floor for its own later reads) and the
+        #: newest the replica was seen to have replayed (reads at or below it need no check)
+        self._written_here = 0
+        self._replica_seen = 0
         self._callbacks: list[Callable[[Generation], None]] = []
         self._listeners: list[Any] = []
 
@@ -113,7 +121,9 @@ class Repository:
     def _reading(self, doing: str, at_least: int | None = None) -> Iterator[sa.Connection]:
         """One read transaction: on the replica when it has replayed the floor, else on the primary
         (:mod:`gridgis.storage.consistency`)."""
-        conn = self._replica_connection(consistency.required_generation(at_least)) if self._replica else None
+        conn = None
+        if self._replica is not None:
+            conn = self._replica_connection(max(consistency.required_generation(at_least), self._written_here))
         if conn is None:
             with self._guard(doing), self._read_engine.connect() as conn, conn.begin():
                 yield conn
@@ -124,9 +134,13 @@ class Repository:
     def _replica_connection(self, floor: int) -> sa.Connection | None:
         """A replica connection that has replayed generation ``floor``, or ``None`` (read the primary)."""
         assert self._replica is not None
+        if time.monotonic() < self._replica_away_until:  # failed a moment ago: do not wait on it again
+            self.replica_fallbacks += 1
+            return None
         try:
             conn = self._replica.connect()
         except exc.DBAPIError as err:
+            self._replica_away_until = time.monotonic() + REPLICA_RETRY_S
             self.replica_fallbacks += 1
             log.warning(
                 "the read replica %s is unavailable (%s); reading the primary",
@@ -135,16 +149,18 @@ class Repository:
             )
             return None
         try:
-            if floor > 0:
+            if floor > self._replica_seen:
                 # a transaction of its own: replay only moves forward, so the read after it sees at least this
-                replayed = conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM generations")).scalar_one()
+                replayed = int(conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM generations")).scalar_one())
                 conn.commit()
-                if int(replayed) < floor:
+                self._replica_seen = max(self._replica_seen, replayed)
+                if replayed < floor:
                     conn.close()
                     self.replica_fallbacks += 1
                     return None
         except exc.DBAPIError as err:
             conn.close()
+            self._replica_away_until = time.monotonic() + REPLICA_RETRY_S
             self.replica_fallbacks += 1
             log.warning("the read replica failed (%s); reading the primary", err.__class__.__name__)
             return None
@@ -200,6 +216,29 @@ class Repository:
             conn.execute(sa.text("SELECT 1"))
         return True
 
+    def replica_status(self) -> dict[str, Any] | None:
+        """Where the read replica stands (``None`` without one): ``primary_generation``,
+        ``replica_generation`` (replayed), ``generations_behind``, ``in_recovery`` (a true
+        standby) and ``seconds_since_replay`` (since its last replayed transaction: grows while
+        the primary is idle too). :class:`StorageUnavailableError` when either cannot be reached."""
+        if self._replica is None:
+            return None
+        latest = sa.text("SELECT coalesce(max(id), 0) FROM generations")
+        with self._guard("reading the primary's generation"), self._read_engine.connect() as conn:
+            primary = int(conn.execute(latest).scalar_one())
+        with storage_errors(str(self.read_url), "reading the replica's state"), self._replica.connect() as conn:
+            replayed = int(conn.execute(latest).scalar_one())
+            recovery, since = conn.execute(
+                sa.text("SELECT pg_is_in_recovery(), extract(epoch FROM now() - pg_last_xact_replay_timestamp())")
+            ).one()
+        return {
+            "primary_generation": primary,
+            "replica_generation": replayed,
+            "generations_behind": max(0, primary - replayed),
+            "in_recovery": bool(recovery),
+            "seconds_since_replay": None if since is None else round(float(since), 3),
+        }
+
     def after_fork(self) -> None:
         """Call in a child process that inherited this repository (e.g. a forked server worker):
         the child then opens its own connections instead of sharing the parent's sockets."""
@@ -229,6 +268,7 @@ class Repository:
 
     def _emit(self, generation: Generation) -> None:
         consistency.note_written(generation.id)
+        self._written_here = max(self._written_here, generation.id)
         for callback in list(self._callbacks):
             try:
                 callback(generation)

@@ -75,14 +75,22 @@ def test_a_planner_never_reads_a_boundary_older_than_the_one_they_wrote(replicat
         assert repo.get_feature("grids", G1)["name"] == "刚写的"
         assert repo.current_generation().id == written
     assert repo.replica_fallbacks >= 2
-    # others (no floor) read the lagging replica: the fallback above was needed
-    assert repo.current_generation().id < written
-    # an explicit generation is a floor too
-    assert repo.read_layer("grids", generation=written, codes=[G1])["name"].iloc[0] == "刚写的"
-    with read_floor(written):
-        before = repo.replica_fallbacks
-        repo.read_layer("grids")
-        assert repo.replica_fallbacks == before + 1
+    # this repository's own later reads keep the floor of what it wrote (a CLI command, a worker)
+    assert repo.current_generation().id == written
+    # another process (no floor) reads the lagging replica: the fallback above was needed
+    other = Repository(replicated.primary_url, read_url=replicated.replica_url)
+    try:
+        assert other.current_generation().id < written
+        status = other.replica_status()
+        assert status["generations_behind"] >= 1 and status["in_recovery"] is True
+        # an explicit generation is a floor too
+        assert other.read_layer("grids", generation=written, codes=[G1])["name"].iloc[0] == "刚写的"
+        with read_floor(written):
+            before = other.replica_fallbacks
+            other.read_layer("grids")
+            assert other.replica_fallbacks == before + 1
+    finally:
+        other.dispose()
     replicated.resume_replay()
     replicated.wait_replayed()
     with read_floor(written):
@@ -91,40 +99,65 @@ def test_a_planner_never_reads_a_boundary_older_than_the_one_they_wrote(replicat
         assert (repo.replica_reads, repo.replica_fallbacks) == (before[0] + 1, before[1])
 
 
+def test_db_status_shows_how_far_the_replica_has_replayed(replicated, monkeypatch):
+    from typer.testing import CliRunner
+
+    from gridgis.cli import app
+
+    replicated.wait_replayed()
+    monkeypatch.setenv("GRIDGIS_DATABASE_URL", replicated.primary_url)
+    monkeypatch.setenv("GRIDGIS_DATABASE_READ_URL", replicated.replica_url)
+    done = CliRunner().invoke(app, ["db", "status"])
+    assert done.exit_code == 0, done.output
+    assert "read replica: generation" in done.output and "0 behind" in done.output
+
+
 def test_over_http_the_write_answer_carries_the_generation_and_reads_honour_it(replicated, repo):
+    """Two workers, as `gridgis serve --workers 2` or two nodes: the write lands on one, the
+    planner's next read on the other, which has written nothing itself."""
     from gridgis.settings import get_settings
     from tests.support.editing import live_api
     from tests.support.tickets import admin_headers
 
     headers = admin_headers(repo)
     settings = get_settings(database_url=replicated.primary_url, database_read_url=replicated.replica_url)
-    replicated.wait_replayed()  # the token is on the replica too (reads of tokens use the primary anyway)
-    with live_api(repo, settings) as base, httpx.Client(base_url=base, timeout=30) as client:
-        feature = client.get(f"/collections/grids/items/{G1}").json()
-        replicated.pause_replay()
-        feature["properties"]["name"] = "网页编辑"
-        written = client.put(
-            f"/collections/grids/items/{G1}",
-            json=feature,
-            headers={**headers, "content-type": "application/geo+json"},
-        )
-        assert written.status_code == 200, written.text
-        generation = int(written.headers[HEADER])
-        assert client.cookies.get(COOKIE) == str(generation)  # the browser keeps it for its next reads
-        # same client (cookie): the new name, though the replica lags
-        assert client.get(f"/collections/grids/items/{G1}").json()["properties"]["name"] == "网页编辑"
-        # a client without cookie that copies the header
-        with httpx.Client(base_url=base, timeout=30) as other:
-            fresh = other.get(f"/collections/grids/items/{G1}", headers={HEADER: str(generation)})
-            assert fresh.json()["properties"]["name"] == "网页编辑"
-            # and a reader who wrote nothing sees the replica's (older) state
-            assert other.get(f"/collections/grids/items/{G1}").json()["properties"]["name"] != "网页编辑"
+    reader = Repository(replicated.primary_url, read_url=replicated.replica_url)
+    replicated.wait_replayed()
+    try:
+        with (
+            live_api(repo, settings) as writer_base,
+            live_api(reader, settings) as reader_base,
+            httpx.Client(timeout=30) as client,
+        ):
+            feature = client.get(f"{writer_base}/collections/grids/items/{G1}").json()
+            replicated.pause_replay()
+            feature["properties"]["name"] = "网页编辑"
+            written = client.put(
+                f"{writer_base}/collections/grids/items/{G1}",
+                json=feature,
+                headers={**headers, "content-type": "application/geo+json"},
+            )
+            assert written.status_code == 200, written.text
+            generation = int(written.headers[HEADER])
+            assert client.cookies.get(COOKIE) == str(generation)  # the browser keeps it for its next reads
+            # the same client (its cookie) on the other worker: the new name, though the replica lags
+            assert client.get(f"{reader_base}/collections/grids/items/{G1}").json()["properties"]["name"] == "网页编辑"
+            with httpx.Client(timeout=30) as other:
+                # a client without the cookie that copies the header
+                fresh = other.get(f"{reader_base}/collections/grids/items/{G1}", headers={HEADER: str(generation)})
+                assert fresh.json()["properties"]["name"] == "网页编辑"
+                # and a reader who wrote nothing sees the replica's (older) state
+                stale = other.get(f"{reader_base}/collections/grids/items/{G1}").json()["properties"]["name"]
+                assert stale != "网页编辑"
+    finally:
+        reader.dispose()
 
 
 def test_a_routing_index_on_the_replica_swaps_in_a_generation_once_replayed(replicated, repo):
     from gridgis.routing.service import RoutingService
 
-    service = RoutingService(repo)
+    pool = Repository(replicated.primary_url, read_url=replicated.replica_url)  # a routing pool's own
+    service = RoutingService(pool)
     service.refresh()
     replicated.pause_replay()
     written = rename(repo, "路由刷新")
@@ -141,3 +174,19 @@ def test_a_routing_index_on_the_replica_swaps_in_a_generation_once_replayed(repl
         assert service.route(116.401, 39.901).grid_code.startswith("110105001001")
     finally:
         service.stop()
+        pool.dispose()
+
+
+def test_reads_fall_back_to_the_primary_while_the_replica_is_down(replicated):
+    repository = Repository(replicated.primary_url, read_url=replicated.replica_url)
+    try:
+        replicated.wait_replayed()
+        assert len(repository.read_layer("grids")) == 4 and repository.replica_fallbacks == 0
+        replicated.replica.stop()
+        assert len(repository.read_layer("grids")) == 4  # served by the primary
+        assert repository.replica_fallbacks >= 1
+        replicated.replica.start()
+        replicated.replica.wait_ready()
+        assert len(repository.read_layer("grids")) == 4
+    finally:
+        repository.dispose()

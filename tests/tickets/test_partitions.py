@@ -20,8 +20,6 @@ from gridgis.tickets.store import TicketStore
 from gridgis.tickets.tables import ticket_events, tickets
 from tests.tickets.conftest import point_in, sh
 
-pytestmark = pytest.mark.postgis
-
 
 def _upgrade(url: str, revision: str) -> None:
     repo = Repository(url)
@@ -38,6 +36,7 @@ def _count(engine: sa.Engine, sql: str) -> int:
         return int(conn.execute(sa.text(sql)).scalar_one())
 
 
+@pytest.mark.postgis
 def test_the_migration_moves_existing_tickets_into_monthly_partitions(postgis_server, router):
     from tests.support.storage import temporary_postgis_database
 
@@ -67,6 +66,7 @@ def test_the_migration_moves_existing_tickets_into_monthly_partitions(postgis_se
         repo.dispose()
 
 
+@pytest.mark.postgis
 def test_a_ticket_of_a_new_month_gets_its_partition_and_stray_rows_move_in(pg_store):
     engine = pg_store.engine
     stray = pg_store.create(*point_in(1), matter_code="M11", received_at=sh(2019, 5, 2, 10, 0))
@@ -88,6 +88,7 @@ def test_a_ticket_of_a_new_month_gets_its_partition_and_stray_rows_move_in(pg_st
     assert _count(engine, "SELECT count(*) FROM tickets_m201905") == 1
 
 
+@pytest.mark.postgis
 def test_the_statistics_of_one_month_read_only_that_months_partition(pg_store):
     for month in (9, 10, 11):
         pg_store.create(*point_in(1), matter_code="M11", received_at=sh(2026, month, 15, 10, 0))
@@ -106,6 +107,7 @@ def _close_all(engine: sa.Engine) -> None:
         conn.execute(sa.text("UPDATE tickets SET status = 'closed', closed_at = received_at + interval '2 days'"))
 
 
+@pytest.mark.postgis
 def test_retention_archives_old_months_to_files_and_detaches_them(pg_store, tmp_path):
     engine = pg_store.engine
     old = [pg_store.create(*point_in(1), matter_code="M11", received_at=sh(2024, m, 10, 9, 0)) for m in (1, 1, 2)]
@@ -133,6 +135,7 @@ def test_retention_archives_old_months_to_files_and_detaches_them(pg_store, tmp_
     assert {"2024-01", "2024-02"} <= {e["codes"][0] for e in entries}
 
 
+@pytest.mark.postgis
 def test_retention_refuses_months_with_open_tickets_and_bad_months(pg_store, tmp_path):
     pg_store.create(*point_in(1), matter_code="M11", received_at=sh(2024, 1, 10, 9, 0))
     with pytest.raises(ValidationError, match="2024-01 \\(1\\)"):
@@ -140,3 +143,29 @@ def test_retention_refuses_months_with_open_tickets_and_bad_months(pg_store, tmp
     with pytest.raises(ValidationError, match="YYYY-MM"):
         retention(pg_store.engine, "2024/02", tmp_path, actor="运维")
     assert _count(pg_store.engine, "SELECT count(*) FROM tickets") == 1
+
+
+@pytest.mark.postgis
+def test_the_retention_command_is_a_dry_run_unless_committed(pg_store, tmp_path):
+    from typer.testing import CliRunner
+
+    from gridgis.cli import app
+
+    pg_store.create(*point_in(1), matter_code="M11", received_at=sh(2023, 6, 10, 9, 0))
+    _close_all(pg_store.engine)
+    url = pg_store.engine.url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    args = ["tickets", "retention", "--before", "2023-07", "--archive", str(tmp_path), "--database-url", url]
+    dry = runner.invoke(app, args)
+    assert dry.exit_code == 0, dry.output
+    assert "2023-06" in dry.output and "--commit" in dry.output and not list(tmp_path.iterdir())
+    done = runner.invoke(app, [*args, "--commit", "--author", "运维"])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "tickets-2023-06.jsonl.gz").exists()
+    listed = runner.invoke(app, ["tickets", "partitions", "--database-url", url])
+    assert listed.exit_code == 0 and "2023-06" not in listed.output and "tickets_default" in listed.output
+
+
+def test_retention_on_sqlite_says_it_needs_postgresql(store, tmp_path):
+    with pytest.raises(ValidationError, match="not partitioned"):
+        retention(store.engine, "2024-01", tmp_path, actor="运维")
