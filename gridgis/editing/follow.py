@@ -144,6 +144,23 @@ def node_edits(frame: gpd.GeoDataFrame, edits: list[Edit], layer: str = "grids")
     return out
 
 
+def _takes_from(edit: Edit, current: dict[str, Any], had: set[str]) -> bool:
+    """True when grid ``edit`` gains area (from :data:`SLIVER_M2` up) that a grid of ``had`` held: that
+    area was tiled by micro-grids and must stay tiled (issue 11: after apply-proposal 3 of 8 grids
+    were not covered by micro-grids)."""
+    if edit.code in had or edit.geometry is None:
+        return False
+    donors = [current[c].geometry for c in sorted(had) if c in current and c != edit.code]
+    if not donors:
+        return False
+    old = current[edit.code].geometry if edit.code in current else shapely.Polygon()
+    gained = overlay("intersection", overlay("difference", edit.geometry, old), shapely.union_all(donors))
+    if gained.is_empty:
+        return False
+    metric = metric_crs_for(gpd.GeoSeries([edit.geometry], crs=STORAGE_CRS))
+    return float(shapely.area(project(gained, STORAGE_CRS, metric))) >= SLIVER_M2
+
+
 def with_micro_grids(
     edits: list[Edit],
     grids: gpd.GeoDataFrame,
@@ -170,8 +187,8 @@ def with_micro_grids(
         Split every changed grid, also when none of the touched grids had micro-grids (alignment).
 
     When a grid the edits touch has micro-grids, every grid inserted, or updated with a new outline
-    (that had micro-grids, or took over a deleted grid that had), is split again into contiguous micro-grids of
-    whole buildings (:func:`gridgis.alignment.microgrid.split_microgrids`) noded to its exact outline;
+    (that had micro-grids, took over a deleted grid that had, or took area from a grid that had), is
+    split again into contiguous micro-grids of whole buildings (:func:`gridgis.alignment.microgrid.split_microgrids`) noded to its exact outline;
     when its community has buildings, its households become theirs (the micro-grids add up to it);
     a grid of a community without buildings gets one micro-grid holding its households. Micro-grids
     keep their codes where they can (an update pinned to the stored version), others are inserted
@@ -191,7 +208,7 @@ def with_micro_grids(
         for e in grid_edits
         if e.op != "delete"
         and e.geometry is not None
-        and (always or e.code in had or e.op == "create" or merged_away)
+        and (always or e.code in had or e.op == "create" or merged_away or _takes_from(e, current, had))
         and (e.code not in current or not shapely.equals(current[e.code].geometry, e.geometry))
     ]
     retired = {e.code for e in grid_edits if e.op == "delete"}

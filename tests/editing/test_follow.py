@@ -62,6 +62,46 @@ def test_move_boundary_and_transfer_keep_every_changed_grid_tiled(api):
     assert_tiled(repo, G1)
 
 
+def test_transfer_buildings_keeps_the_giving_and_the_taking_grid_tiled(api):
+    client, repo = api
+    # G2 (no micro-grid in the tiny city) takes a strip of G1's micro-grids and gets micro-grids of
+    # its own; then the boundary moves onto building Q002B001's west wall, so it borders G1
+    for east in (116.403, 116.406):
+        new_a = shapely.box(116.400, 39.900, east, 39.910)
+        r = client.post("/operations/move-boundary", json={"a": G1, "b": G2, "geometry": mapping(new_a)})
+        assert r.status_code == 200, r.text
+        for code in (G1, G2):
+            assert_tiled(repo, code)
+    r = client.post("/operations/transfer-buildings", json={"buildings": [COMMUNITY_A + "Q002B001"], "to_grid": G1})
+    assert r.status_code == 200, r.text
+    for code in (G1, G2):
+        assert_tiled(repo, code)
+
+
+def test_apply_proposal_leaves_every_grid_of_the_community_tiled(api):
+    # issue 11: after apply-proposal 3 of 8 grids were not covered by micro-grids
+    client, repo = api
+    proposal = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": mapping(shapely.box(116.400, 39.900, 116.410, 39.905)),
+                "properties": {"code": G1, "name": "南网格", "community_code": COMMUNITY_A, "households": 400},
+            },
+            {
+                "type": "Feature",
+                "geometry": mapping(shapely.box(116.400, 39.905, 116.410, 39.910)),
+                "properties": {"code": G2, "name": "北网格", "community_code": COMMUNITY_A, "households": 400},
+            },
+        ],
+    }
+    r = client.post("/operations/apply-proposal", json={"community": COMMUNITY_A, "proposal": proposal})
+    assert r.status_code == 200, r.text
+    for code in (G1, G2):
+        assert_tiled(repo, code)
+
+
 SAMPLE_COMMUNITY = "310115005039"  # six grids, the concurrency test's hot spot
 
 
