@@ -36,6 +36,7 @@ _AREAS = (
     "serve",
     "editing",
     "ops",
+    "deploy",
     "demo",
     "audit",
     "people",

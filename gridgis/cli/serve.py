@@ -20,6 +20,13 @@ def register(app: typer.Typer) -> None:
             help="store to serve (default: GRIDGIS_DATABASE_URL or sqlite:///gridgis.db)",
         ),
         log_level: str = typer.Option("info", help="log level (debug, info, warning, error)"),
+        counties: str = typer.Option(
+            None,
+            "--counties",
+            envvar="GRIDGIS_COUNTIES",
+            help="a routing pool: index only these counties (6-digit codes, comma-separated, e.g. "
+            "310115,310104); /route answers 421 for points of other counties (see docs/scaling.md)",
+        ),
     ) -> None:
         """Serve the API and the viewer: open http://HOST:PORT/map (every asset is served locally).
 
@@ -35,6 +42,16 @@ def register(app: typer.Typer) -> None:
 
         if database_url:
             os.environ["GRIDGIS_DATABASE_URL"] = database_url  # the factory reads settings in each worker
+        if counties:
+            from gridgis.errors import GridGISError
+            from gridgis.routing.county import parse_counties
+
+            try:
+                held = parse_counties(counties)
+            except GridGISError as err:
+                raise typer.BadParameter(str(err), param_hint="--counties") from None
+            os.environ["GRIDGIS_COUNTIES"] = ",".join(sorted(held or ()))
+            console.print(f"routing pool of counties {os.environ['GRIDGIS_COUNTIES']}")
         console.print(f"gridgis 网格地图: http://{host}:{port}/map   API: http://{host}:{port}/docs")
         uvicorn.run(
             "gridgis.api.app:create_app",
