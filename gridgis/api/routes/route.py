@@ -20,7 +20,7 @@ from fastapi.responses import Response
 
 from gridgis.api.deps import SettingsDep
 from gridgis.api.schemas.common import documented, request_body
-from gridgis.api.schemas.routing import RouteBatchIn, RouteBatchOut, RouteOut
+from gridgis.api.schemas.routing import CountyOut, RouteBatchIn, RouteBatchOut, RouteOut
 from gridgis.auth.deps import CurrentPrincipal
 from gridgis.auth.privacy import without_contacts
 from gridgis.auth.tokens import sees_personal_data
@@ -67,7 +67,7 @@ def _service(request: Request) -> RoutingService:
 @router.get(
     "/route/county",
     summary="The county (6-digit code) whose routing pool answers a point: the front's look-up",
-    status_code=200,
+    **documented(CountyOut),
 )
 def route_county(
     request: Request,
