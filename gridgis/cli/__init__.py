@@ -37,6 +37,7 @@ _AREAS = (
     "editing",
     "ops",
     "deploy",
+    "batch",
     "demo",
     "audit",
     "people",

@@ -1,0 +1,279 @@
+"""Batch jobs of a province on Dask (``gridgis batch route|align|stats``), partitioned by county.
+
+Each job calls the same library function a single process calls, once per county (and per chunk of
+points), on Dask workers: a ``LocalCluster`` on one machine (``--local N``) or a running scheduler
+(``--scheduler tcp://host:8786``). Workers read their county's data from the store themselves (the
+URL travels, not the data), so the client holds only the inputs and the merged answers.
+
+- **route**: points → county (:class:`gridgis.routing.county.CountyLocator`, the rule the routing
+  pools share) → :meth:`RoutingIndex.route_many` of that county's index, built once per worker and
+  generation; the rows come back in input order, equal to one index of the whole store.
+- **align**: :func:`gridgis.alignment.propose.propose_alignment` on each county's layers.
+- **stats**: :func:`gridgis.tickets.stats.summarise` (monthly figures per grid) and
+  :func:`gridgis.people.assessment.monthly_indices` (the indices) on each county's tickets.
+
+Needs the ``scale`` extra (``pip install 'gridgis[scale]'``: ``dask[distributed]``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridgis.errors import GridGISError, ValidationError
+
+#: points per routing task (a county with more is cut in chunks of this many)
+ROUTE_CHUNK = 500_000
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise GridGISError("batch jobs need Dask: pip install 'gridgis[scale]' (dask[distributed])") from None
+    return distributed
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None = None, local: int | None = None) -> Iterator[Any]:
+    """A ``distributed.Client`` of a running scheduler (``scheduler``), or of a ``LocalCluster`` of
+    ``local`` single-threaded worker processes, closed on exit."""
+    distributed = _distributed()
+    if bool(scheduler) == bool(local):
+        raise ValidationError("give either a scheduler address (--scheduler tcp://host:8786) or --local N workers")
+    if scheduler:
+        with distributed.Client(scheduler) as client:
+            yield client
+        return
+    with (
+        distributed.LocalCluster(
+            n_workers=int(local or 1), threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+# ----------------------------------------------------------------------------------- workers
+_INDEXES: OrderedDict[tuple[str, int, str], Any] = OrderedDict()
+_INDEX_LOCK = threading.Lock()
+_KEEP = 4  # county indexes kept per worker
+
+
+def _repository(url: str) -> Any:
+    from gridgis.storage import Repository
+
+    return Repository(url)
+
+
+def county_index(url: str, generation: int, county: str, snap_tolerance_m: float | None = None) -> Any:
+    """The routing index of one county of ``generation`` (built once per worker process, a few kept)."""
+    from gridgis.routing.index import DEFAULT_SNAP_TOLERANCE_M, RoutingIndex
+    from gridgis.routing.service import load_city
+
+    key = (url, generation, county)
+    with _INDEX_LOCK:
+        if key in _INDEXES:
+            _INDEXES.move_to_end(key)
+            return _INDEXES[key]
+        repo = _repository(url)
+        try:
+            city = load_city(repo, generation, frozenset([county]))
+        finally:
+            repo.dispose()
+        index = RoutingIndex.build(
+            city, generation=generation, snap_tolerance_m=snap_tolerance_m or DEFAULT_SNAP_TOLERANCE_M
+        )
+        _INDEXES[key] = index
+        while len(_INDEXES) > _KEEP:
+            _INDEXES.popitem(last=False)
+        return index
+
+
+def route_task(url: str, generation: int, county: str, lon: np.ndarray, lat: np.ndarray, crs: str) -> pd.DataFrame:
+    """One routing task: ``route_many`` of a county's index over a chunk of that county's points."""
+    return county_index(url, generation, county).route_many(lon, lat, crs)
+
+
+def align_task(url: str, generation: int, county: str, config: Any = None) -> Any:
+    """One county's alignment proposal (``propose_alignment`` over its communities, one process)."""
+    from gridgis.alignment.propose import propose_alignment
+    from gridgis.routing.county import filter_counties
+
+    repo = _repository(url)
+    try:
+        held = frozenset([county])
+        layers = {
+            layer: filter_counties(repo.read_layer(layer, generation=generation), held)
+            for layer in ("communities", "grids", "compounds", "buildings")
+        }
+    finally:
+        repo.dispose()
+    return propose_alignment(
+        layers["compounds"],
+        layers["grids"],
+        layers["buildings"],
+        layers["communities"],
+        config=config,
+        workers=1,
+    )
+
+
+def stats_task(
+    url: str, county: str | None, months: list[str], level: str, households: dict[str, int]
+) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """One county's tickets (``None``: the tickets routed to no grid): monthly figures and indices."""
+    from gridgis.people.assessment import TZ, monthly_indices
+    from gridgis.tickets.stats import LEVEL_COLUMNS, summarise
+
+    rows = county_ticket_rows(url, county, LEVEL_COLUMNS[level])
+    figures = summarise(rows, tz=TZ, level=level)
+    if county is None or level not in ("grid", "micro_grid"):
+        return figures, pd.DataFrame()
+    frame = pd.DataFrame(rows, columns=list(_TICKET_COLUMNS))
+    indices = monthly_indices(frame, households, level=level, months=months) if households else pd.DataFrame()
+    return figures, indices
+
+
+_TICKET_COLUMNS = (
+    "id",
+    "status",
+    "matter_code",
+    "grid_code",
+    "micro_grid_code",
+    "community_code",
+    "street_code",
+    "received_at",
+    "resolved_at",
+    "solve_due",
+    "close_reason",
+    "rating",
+    "overdue",
+    "escalations",
+)
+
+
+def county_ticket_rows(url: str, county: str | None, column: str = "grid_code") -> list[dict[str, Any]]:
+    """The ticket rows (statistics columns) of one county, by the county of their area code in ``column``
+    (the statistics level's); ``None``: the tickets with no such code."""
+    import sqlalchemy as sa
+
+    from gridgis.storage.engine import storage_errors
+    from gridgis.tickets.tables import tickets
+
+    q = sa.select(*[tickets.c[k] for k in _TICKET_COLUMNS])
+    if county is None:
+        q = q.where(tickets.c[column].is_(None))
+    else:  # the county is the first six digits of every code (gridgis.codes.county_of)
+        q = q.where(tickets.c[column].startswith(county, autoescape=True))
+    repo = _repository(url)
+    try:
+        with storage_errors(url, f"reading the tickets of county {county}"), repo.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q.order_by(tickets.c.id)).all()]
+    finally:
+        repo.dispose()
+    return rows
+
+
+# ----------------------------------------------------------------------------------- client side
+def _generation(repo: Any, generation: int | None) -> int:
+    if generation is not None:
+        return int(repo.generation(generation).id)
+    gen = repo.current_generation()
+    if gen is None:
+        raise ValidationError("the store holds no boundaries yet: import a city first")
+    return int(gen.id)
+
+
+def store_counties(url: str, generation: int | None = None) -> tuple[int, list[str], Any]:
+    """(generation, the counties of its grids, its grids frame)."""
+    from gridgis.codes import county_of
+
+    repo = _repository(url)
+    try:
+        gen = _generation(repo, generation)
+        grids = repo.read_layer("grids", generation=gen)
+    finally:
+        repo.dispose()
+    return gen, sorted({county_of(c) for c in grids["code"]}), grids
+
+
+def route_batch(
+    client: Any, url: str, lon, lat, crs: str = "wgs84", generation: int | None = None, chunk: int = ROUTE_CHUNK
+) -> pd.DataFrame:
+    """Route points on the cluster: one row per point, in input order, as ``route_many`` of one index of
+    the whole store answers. Invalid points go with any county (every index refuses them alike)."""
+    from gridgis.crs import parse_crs
+    from gridgis.routing.county import CountyLocator
+
+    parse_crs(crs)  # an unknown CRS fails before any work
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    gen, counties, grids = store_counties(url, generation)
+    county = CountyLocator.build(grids).locate_many(lon, lat, crs)
+    county[pd.isna(county)] = counties[0]
+    tasks = []
+    for c in counties:
+        rows = np.flatnonzero(county == c)
+        for start in range(0, len(rows), max(1, chunk)):
+            part = rows[start : start + chunk]
+            tasks.append((part, client.submit(route_task, url, gen, c, lon[part], lat[part], crs, pure=False)))
+    if not tasks:
+        return county_index(url, gen, counties[0]).route_many(lon, lat, crs)
+    results = client.gather([f for _, f in tasks])
+    order = np.concatenate([part for part, _ in tasks])
+    merged = pd.concat(results, ignore_index=True)
+    merged.index = order
+    return merged.sort_index().reset_index(drop=True)
+
+
+def align_batch(
+    client: Any, url: str, config: Any = None, generation: int | None = None, counties: list[str] | None = None
+) -> dict[str, Any]:
+    """Each county's alignment proposal, aligned on the cluster: ``{county: Proposal}``."""
+    gen, found, _ = store_counties(url, generation)
+    wanted = counties or found
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        raise ValidationError(
+            f"the store has no grids in county {', '.join(missing)}; its counties: {', '.join(found)}"
+        )
+    futures = {c: client.submit(align_task, url, gen, c, config, pure=False) for c in wanted}
+    return dict(zip(futures, client.gather(list(futures.values()))))
+
+
+def stats_batch(
+    client: Any, url: str, months: list[str], level: str = "grid", generation: int | None = None
+) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """Monthly figures (:func:`~gridgis.tickets.stats.summarise`, every month) and the indices of
+    ``months`` (:func:`~gridgis.people.assessment.monthly_indices`) for every area of ``level``, one task
+    per county: (figures sorted by code and month as ``summarise`` sorts them, indices)."""
+    from gridgis.codes import county_of
+    from gridgis.tickets.stats import LEVEL_COLUMNS
+
+    if level not in LEVEL_COLUMNS:
+        raise ValidationError(f"unknown statistics level {level!r}; use one of {', '.join(LEVEL_COLUMNS)}")
+    gen, counties, _ = store_counties(url, generation)
+    households: dict[str, dict[str, int]] = {c: {} for c in counties}
+    if level in ("grid", "micro_grid"):
+        repo = _repository(url)
+        try:
+            areas = repo.read_layer(f"{level}s", generation=gen)
+        finally:
+            repo.dispose()
+        for code, hh in zip(areas["code"], areas["households"].fillna(0)):
+            households.setdefault(county_of(code), {})[code] = int(hh)
+    parts: list[str | None] = [None, *sorted(households)]
+    futures = [client.submit(stats_task, url, c, months, level, households.get(c or "", {}), pure=False) for c in parts]
+    results = client.gather(futures)
+    figures = sorted((f for part, _ in results for f in part), key=lambda r: (r[f"{level}_code"], r["month"]))
+    frames = [ix for _, ix in results if len(ix)]
+    key = f"{level}_code"
+    indices = pd.concat(frames).sort_values([key, "month"]).reset_index(drop=True) if frames else pd.DataFrame()
+    return figures, indices
