@@ -27,6 +27,7 @@ import shapely
 
 from gridgis.codes import check_county, county_of
 from gridgis.crs import ensure_storage_crs, metric_crs_for, parse_crs, points_to_storage
+from gridgis.routing.cells import CellLocator
 
 
 def parse_counties(value: str | Iterable[str] | None) -> frozenset[str] | None:
@@ -59,6 +60,8 @@ class CountyLocator:
         self.county = np.array([county_of(c) for c in self.codes], dtype=object)
         geoms = np.asarray(grids.geometry.values)
         self.tree = shapely.STRtree(geoms)
+        # the exact cell raster of the routing index (lowest covering id = lowest code: rows are sorted)
+        self.cells = CellLocator.build(geoms, max_cells=2_000_000)
         self.metric_crs = metric_crs_for(grids) if len(grids) else "EPSG:4326"
         metric = gpd.GeoSeries(geoms, crs=grids.crs).to_crs(self.metric_crs)
         self.metric_tree = shapely.STRtree(np.asarray(metric.values))
@@ -89,14 +92,7 @@ class CountyLocator:
         rows = np.flatnonzero(ok)
         if len(rows) == 0:
             return out
-        pts = shapely.points(x[rows], y[rows])
-        pi, gi = self.tree.query(pts, predicate="covered_by")
-        best = np.full(len(rows), -1, dtype=np.int64)
-        if len(pi):
-            order = np.lexsort((gi, pi))  # lowest code first per point (codes are sorted)
-            pi, gi = pi[order], gi[order]
-            first = np.r_[True, pi[1:] != pi[:-1]]
-            best[pi[first]] = gi[first]
+        best = np.asarray(self.cells.covering(x[rows], y[rows])[0], dtype=np.int64)
         outside = np.flatnonzero(best < 0)
         if len(outside):
             mx, my = self._to_metric.transform(x[rows[outside]], y[rows[outside]])

@@ -48,6 +48,8 @@ def start_pools(url: str, holds: list[list[str]], folder: Path) -> list[ServerPr
     try:
         with ThreadPoolExecutor(len(pools)) as ex:
             list(ex.map(lambda p: p.start(timeout=120), pools))
+        for p in pools:  # the index is built in the background after /health answers: wait for it
+            httpx.get(f"{p.url}/route/county", params={"lon": 0, "lat": 0}, timeout=300).raise_for_status()
     except Exception:
         for p in pools:
             p.kill()
