@@ -96,9 +96,37 @@ def county_index(url: str, generation: int, county: str, snap_tolerance_m: float
         return index
 
 
-def route_task(url: str, generation: int, county: str, lon: np.ndarray, lat: np.ndarray, crs: str) -> pd.DataFrame:
-    """One routing task: ``route_many`` of a county's index over a chunk of that county's points."""
-    return county_index(url, generation, county).route_many(lon, lat, crs)
+def route_task(url: str, generation: int, county: str, lon: np.ndarray, lat: np.ndarray, crs: str) -> dict[str, Any]:
+    """One routing task: ``route_many`` of a county's index over a chunk of that county's points, packed
+    for the trip back (:func:`pack_frame`)."""
+    return pack_frame(county_index(url, generation, county).route_many(lon, lat, crs))
+
+
+def pack_frame(frame: pd.DataFrame) -> dict[str, Any]:
+    """A routed frame as arrays cheap to send between processes: each text column as (int32 codes, the
+    distinct values), the others as they are; :func:`unpack_into` writes it back."""
+    columns: dict[str, Any] = {}
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype == object:
+            codes, uniques = pd.factorize(col, use_na_sentinel=True)
+            columns[name] = ("text", codes.astype(np.int32), np.asarray(uniques, dtype=object))
+        else:
+            columns[name] = ("plain", col.to_numpy(), None)
+    return {"rows": len(frame), "columns": columns}
+
+
+def unpack_into(out: dict[str, np.ndarray], n: int, rows: np.ndarray, packed: dict[str, Any]) -> None:
+    """Write a packed frame's rows to positions ``rows`` of the ``n``-row output columns ``out`` (each
+    created on first use)."""
+    for name, (kind, values, uniques) in packed["columns"].items():
+        if kind == "text":
+            target = out.setdefault(name, np.full(n, None, dtype=object))
+            found = values >= 0
+            target[rows[found]] = uniques[values[found]]
+        else:
+            target = out.setdefault(name, np.zeros(n, dtype=values.dtype))
+            target[rows] = values
 
 
 def align_task(url: str, generation: int, county: str, config: Any = None) -> Any:
@@ -226,11 +254,12 @@ def route_batch(
             tasks.append((part, client.submit(route_task, url, gen, c, lon[part], lat[part], crs, pure=False)))
     if not tasks:
         return county_index(url, gen, counties[0]).route_many(lon, lat, crs)
-    results = client.gather([f for _, f in tasks])
-    order = np.concatenate([part for part, _ in tasks])
-    merged = pd.concat(results, ignore_index=True)
-    merged.index = order
-    return merged.sort_index().reset_index(drop=True)
+    out: dict[str, np.ndarray] = {}
+    names: list[str] = []
+    for (part, _), packed in zip(tasks, client.gather([f for _, f in tasks])):
+        unpack_into(out, len(lon), part, packed)
+        names = names or list(packed["columns"])
+    return pd.DataFrame({name: pd.Series(out[name], dtype=out[name].dtype) for name in names})
 
 
 def align_batch(
