@@ -42,6 +42,11 @@ def nginx(
     for c in front.counties:
         extra = f" (backup {', '.join(front.backups[c])})" if front.backups.get(c) else ""
         console.print(f"county {c}: {', '.join(front.pools[c])}{extra}")
+    if not node:
+        console.print(
+            "[yellow]no --node: tickets, OGC API and editing go to the pools; a pool routes only its own "
+            "counties' tickets (421 for others), so give --node whole-store servers for ticket intake[/]"
+        )
     console.print(f"wrote {paths['nginx.conf']} and {paths['gridgis.conf']}, {len(units)} systemd files")
     console.print(f"run: nginx -p {out.resolve()} -c {out.resolve()}/nginx.conf")
 

@@ -96,6 +96,8 @@ def test_a_pool_killed_behind_nginx_costs_no_request(tmp_path):
             x, y, county = points[0]
             r = httpx.get(f"{front.url}/route", params={"lon": x, "lat": y, "county": county})
             assert (r.status_code, r.json()) == expected_answers[0]
+            r = httpx.get(f"{front.url}/route", params={"lon": x, "lat": y, "code": f"{county}001001001"})
+            assert (r.status_code, r.json()) == expected_answers[0]
     finally:
         for p in pools:
             p.kill()
