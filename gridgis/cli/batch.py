@@ -50,6 +50,33 @@ def route(
     console.print(f"{ok} of {len(routed)} rows routed, {len(routed) - ok} with a reason; {seconds:.1f} s → {out}")
 
 
+@batch_app.command("route-files")
+def route_files(
+    inputs: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="point files (partitions)"),
+    out_dir: Path = typer.Option(..., "--out-dir", help="folder for the routed files (same names)"),
+    work: Path = typer.Option(..., "--work", help="scratch folder every worker can read and write"),
+    crs: str = typer.Option(None, "--crs", help="CRS of the coordinates (never guessed; see gridgis route)"),
+    lon_col: str = typer.Option("lon", "--lon-col"),
+    lat_col: str = typer.Option("lat", "--lat-col"),
+    database_url: str = DATABASE,
+    scheduler: str = SCHEDULER,
+    local: int = LOCAL,
+) -> None:
+    """Route many point files (e.g. a province's historical tickets, one file per month) without
+    bringing them to this process: the workers split each file by county, route each county with its
+    own index and write each file back as `gridgis route` would."""
+    from gridgis.cli.common import console
+    from gridgis.scale.batch import dask_client
+    from gridgis.scale.batch import route_files as run
+
+    started = time.perf_counter()
+    with dask_client(scheduler, local) as client:
+        written = run(
+            client, _url(database_url), [str(p) for p in inputs], str(out_dir), str(work), crs, lon_col, lat_col
+        )
+    console.print(f"{len(written)} files routed in {time.perf_counter() - started:.1f} s → {out_dir}")
+
+
 @batch_app.command("align")
 def align(
     out: Path = typer.Option(..., "--out", "-o", help="folder: one <county>.geojson of proposed grids per county"),

@@ -306,3 +306,131 @@ def stats_batch(
     key = f"{level}_code"
     indices = pd.concat(frames).sort_values([key, "month"]).reset_index(drop=True) if frames else pd.DataFrame()
     return figures, indices
+
+
+# ----------------------------------------------------------------------------------- files in partitions
+_LOCATORS: OrderedDict[tuple[str, int], Any] = OrderedDict()
+
+
+def county_locator(url: str, generation: int) -> Any:
+    """The county rule of ``generation`` (built once per worker process)."""
+    from gridgis.routing.county import CountyLocator
+
+    key = (url, generation)
+    with _INDEX_LOCK:
+        if key not in _LOCATORS:
+            repo = _repository(url)
+            try:
+                _LOCATORS[key] = CountyLocator.build(repo.read_layer("grids", generation=generation))
+            finally:
+                repo.dispose()
+            while len(_LOCATORS) > 2:
+                _LOCATORS.popitem(last=False)
+        return _LOCATORS[key]
+
+
+def split_file_task(
+    url: str, generation: int, path: str, number: int, work: str, options: dict[str, Any], fallback: str
+) -> tuple[str, dict[str, int]]:
+    """Phase 1, one input file on a worker: its points split by county into ``work/<county>/<number>.npz``.
+    Returns (the CRS of the file's coordinates, points per county)."""
+    from pathlib import Path
+
+    from gridgis.routing.files import read_points
+
+    _, x, y, crs = read_points(path, **options)
+    county = county_locator(url, generation).locate_many(x, y, crs)
+    county[pd.isna(county)] = fallback  # refused rows: any county's index gives the same reason
+    counts: dict[str, int] = {}
+    for c in sorted(set(county)):
+        rows = np.flatnonzero(county == c)
+        folder = Path(work) / c
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(folder / f"{number}.npz", x=x[rows], y=y[rows], row=rows)
+        counts[c] = len(rows)
+    return crs, counts
+
+
+def route_county_files_task(url: str, generation: int, county: str, work: str, parts: list[tuple[int, str]]) -> int:
+    """Phase 2, one county on a worker: route its points of every file with the county's index, the answers
+    packed into ``work/<county>/<number>.routed.pkl``; returns the points routed."""
+    import pickle
+    from pathlib import Path
+
+    index = county_index(url, generation, county)
+    done = 0
+    for number, crs in parts:
+        folder = Path(work) / county
+        with np.load(folder / f"{number}.npz") as piece:
+            x, y, row = piece["x"], piece["y"], piece["row"]
+        packed = pack_frame(index.route_many(x, y, crs, with_compounds=False))
+        with open(folder / f"{number}.routed.pkl", "wb") as f:
+            pickle.dump({"row": row, "packed": packed}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        done += len(row)
+    return done
+
+
+def join_file_task(path: str, number: int, work: str, counties: list[str], out: str, options: dict[str, Any]) -> str:
+    """Phase 3, one input file on a worker: its rows with their answers, written as `gridgis route` writes."""
+    import pickle
+    from pathlib import Path
+
+    from gridgis.routing.files import OUTPUT_COLUMNS, read_points, write_points
+
+    frame, x, y, crs = read_points(path, **options)
+    columns: dict[str, np.ndarray] = {}
+    for c in counties:
+        piece = Path(work) / c / f"{number}.routed.pkl"
+        if piece.exists():
+            with open(piece, "rb") as f:
+                found = pickle.load(f)
+            unpack_into(columns, len(x), found["row"], found["packed"])
+    for name in OUTPUT_COLUMNS:  # a file without points
+        columns.setdefault(name, np.full(len(x), None, dtype=object))
+    routed = pd.DataFrame({name: pd.Series(columns[name], dtype=columns[name].dtype) for name in OUTPUT_COLUMNS})
+    return str(write_points(frame, routed, out, x, y, crs))
+
+
+def route_files(
+    client: Any,
+    url: str,
+    paths: list[str],
+    out_dir: str,
+    work: str,
+    crs: str | None = None,
+    lon_col: str = "lon",
+    lat_col: str = "lat",
+    generation: int | None = None,
+) -> list[str]:
+    """Route point files too large for one process, in three phases of tasks: each file split by county
+    (its rows never leave the workers), each county routed by its own index, each file joined back and
+    written as `gridgis route` would write it (``out_dir/<name>``). ``work`` is a scratch folder every
+    worker can read and write (a shared file system when workers are on several machines)."""
+    from pathlib import Path
+
+    gen, counties, _ = store_counties(url, generation)
+    options = {"lon_col": lon_col, "lat_col": lat_col, "crs": crs}
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    split = client.gather(
+        [
+            client.submit(split_file_task, url, gen, str(p), k, work, options, counties[0], pure=False)
+            for k, p in enumerate(paths)
+        ]
+    )
+    by_county: dict[str, list[tuple[int, str]]] = {}
+    for k, (file_crs, counts) in enumerate(split):
+        for c in counts:
+            by_county.setdefault(c, []).append((k, file_crs))
+    client.gather(
+        [
+            client.submit(route_county_files_task, url, gen, c, work, parts, pure=False)
+            for c, parts in sorted(by_county.items())
+        ]
+    )
+    names = [str(Path(out_dir) / Path(p).name) for p in paths]
+    return client.gather(
+        [
+            client.submit(join_file_task, str(p), k, work, sorted(by_county), name, options, pure=False)
+            for k, (p, name) in enumerate(zip(paths, names))
+        ]
+    )

@@ -3,6 +3,8 @@ a single process calls, and the merged answers equal the single-process ones."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -122,3 +124,37 @@ def test_batch_route_command_writes_what_gridgis_route_writes(province_with_tick
     assert (tmp_path / "one.csv").read_text() == (tmp_path / "many.csv").read_text()
     bad = runner.invoke(app, ["batch", "route", str(tmp_path / "in.csv"), "-o", str(tmp_path / "x.csv"), *common])
     assert bad.exit_code != 0 and "--scheduler" in str(bad.exception)
+
+
+def test_route_files_keeps_the_points_on_the_workers_and_writes_what_gridgis_route_writes(
+    province_with_tickets, client, tmp_path
+):
+    from typer.testing import CliRunner
+
+    from gridgis.cli import app
+    from gridgis.scale.batch import route_files
+
+    url, frames, _, _ = province_with_tickets
+    minx, miny, maxx, maxy = frames["grids"].total_bounds
+    rng = np.random.default_rng(12)
+    paths = []
+    for k, n in enumerate((400, 0, 250)):  # a month without tickets too
+        part = pd.DataFrame(
+            {
+                "ticket": [f"T{k}-{i}" for i in range(n)],
+                "lon": rng.uniform(minx - 0.002, maxx, n).astype(object),
+                "lat": rng.uniform(miny, maxy, n),
+            }
+        )
+        if n:
+            part.loc[3, "lon"] = "not a number"
+        paths.append(tmp_path / f"2026-0{k + 1}.csv")
+        part.to_csv(paths[-1], index=False)
+    written = route_files(client, url, [str(p) for p in paths], str(tmp_path / "out"), str(tmp_path / "work"), "wgs84")
+    runner = CliRunner()
+    for path, got in zip(paths, written):
+        one = runner.invoke(
+            app, ["route", str(path), "-o", str(tmp_path / "one.csv"), "--crs", "wgs84", "--database-url", url]
+        )
+        assert one.exit_code == 0, one.output
+        assert (tmp_path / "one.csv").read_text() == Path(got).read_text(), path.name
