@@ -134,6 +134,7 @@ def run(scale: str = "small", counties: int | None = None, grids: int | None = N
                 )
             )
     rows += _dask_rows(url, frames, int(cfg["points"]))
+    rows += _files_rows(url, frames, int(cfg["points"]), folder)
     return rows
 
 
@@ -162,6 +163,44 @@ def _dask_rows(url: str, frames: dict, n_points: int) -> list[dict]:
                 round(rate / workers),
                 "points/s",
                 f"{n_points:,} points; cold (index builds) {cold:.1f} s, warm {warm:.1f} s",
+                round(rate / single, 2),
+            )
+        )
+    return rows
+
+
+def _files_rows(url: str, frames: dict, n_points: int, folder: Path, files: int = 4) -> list[dict]:
+    """``route_batch``'s file variant: the points in ``files`` CSV files that only the workers read."""
+    import pandas as pd
+
+    from gridgis.scale.batch import dask_client, route_files
+
+    rng = np.random.default_rng(13)
+    minx, miny, maxx, maxy = frames["grids"].total_bounds
+    paths = []
+    for k in range(files):
+        n = n_points // files
+        path = folder / f"points-{k}.csv"
+        pd.DataFrame({"lon": rng.uniform(minx, maxx, n), "lat": rng.uniform(miny, maxy, n)}).to_csv(path, index=False)
+        paths.append(str(path))
+    rows = []
+    single = None
+    for workers in (1, 2):
+        with dask_client(local=workers) as client:
+            t0 = time.perf_counter()
+            route_files(client, url, paths, str(folder / f"out{workers}"), str(folder / f"work{workers}a"), "wgs84")
+            cold = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            route_files(client, url, paths, str(folder / f"out{workers}"), str(folder / f"work{workers}b"), "wgs84")
+            warm = time.perf_counter() - t0
+        rate = n_points / warm
+        single = single or rate
+        rows.append(
+            _row(
+                f"Dask route_files (CSV in, CSV out), {workers} worker(s): points/s per worker (warm)",
+                round(rate / workers),
+                "points/s",
+                f"{n_points:,} points in {files} files; cold {cold:.1f} s, warm {warm:.1f} s",
                 round(rate / single, 2),
             )
         )
