@@ -122,12 +122,31 @@ def parent_code(layer: str, code: str) -> str | None:
 
 
 def county_of(code: str) -> str:
-    """The 6-digit county (区县) part that every gridgis code starts with.
+    """The 6-digit county code (县/区) that any gridgis code lies under.
 
-    >>> county_of("110105001001Q007B012")
-    '110105'
+    >>> county_of("11010500100100301"), county_of("110105001001Q007B012")
+    ('110105', '110105')
     """
+    if not isinstance(code, str) or len(code) < 12 or not code[:6].isdigit():
+        raise CodeError(f"code {code!r} has no county: expected a code of 12 or more characters, the first 6 digits")
     return code[:6]
+
+
+def check_county(county: object) -> str:
+    """Return ``county`` when it is a 6-digit county code, else raise :class:`CodeError`."""
+    if not isinstance(county, str) or len(county) != 6 or not county.isdigit():
+        raise CodeError(f"county code {county!r} is not valid: expected 6 digits, the first 6 of every code")
+    return county
+
+
+def with_county(code: str, county: str) -> str:
+    """``code`` moved under another county (the same street, community, grid … numbers).
+
+    >>> with_county("310115001001003", "310215")
+    '310215001001003'
+    """
+    county_of(code)
+    return check_county(county) + code[6:]
 
 
 def street_prefix(code: str) -> str:

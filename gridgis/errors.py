@@ -100,6 +100,18 @@ class OutOfAreaError(GridGISError):
     title = "Outside the service area"
 
 
+class MisdirectedError(GridGISError):
+    """A point of a county this routing pool does not hold (``gridgis serve --counties``); HTTP 421
+    Misdirected Request, so the front sends it to the pool that holds that county."""
+
+    status = 421
+    title = "Misdirected request: another routing pool holds this county"
+
+    def __init__(self, message: str, counties: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.counties = sorted(set(counties or []))
+
+
 class MalformedInputError(GridGISError):
     """Input that cannot be parsed at all: malformed GeoJSON, bad CSV, bad encoding."""
 

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)  # closed by default
     # routing
     snap_tolerance_m: float = 30.0
+    # a routing pool: only these counties' features are indexed ("310115,310104"; empty: every county);
+    # points of other counties get 421 (see docs/scaling.md, `gridgis serve --counties`)
+    counties: str = ""
     prewarm_routing: bool = True  # build the current routing index when the service starts, not on the first request
     # how a served worker learns of new boundary generations: auto (LISTEN on PostGIS, poll on SQLite),
     # listen, poll (a read replica, where NOTIFY does not arrive), request (check when a request comes)

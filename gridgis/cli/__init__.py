@@ -36,6 +36,8 @@ _AREAS = (
     "serve",
     "editing",
     "ops",
+    "deploy",
+    "batch",
     "demo",
     "audit",
     "people",

@@ -147,6 +147,10 @@ class RoutingIndex:
     micro_seg_ptr: np.ndarray
     grid_tree_deg: shapely.STRtree
     q_owner: np.ndarray
+    #: a routing pool's counties (``gridgis serve --counties``) and the county rule over every county's
+    #: grids (:class:`gridgis.routing.county.CountyLocator`); None for an index of the whole store
+    counties: frozenset[str] | None = None
+    county_locator: Any = None
     shape_key: str  # digest of the codes and outlines the spatial structures are built from
     _g_rows: list[tuple[Any, ...]]
     _m_rows: list[tuple[Any, ...]]

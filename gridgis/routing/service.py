@@ -20,10 +20,12 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from gridgis.errors import NotFoundError
+from gridgis.errors import MisdirectedError, NotFoundError
 from gridgis.routing.address import AddressMatch
+from gridgis.routing.county import CountyLocator, filter_counties
 from gridgis.routing.index import DEFAULT_SNAP_TOLERANCE_M, RouteResult, RoutingIndex
 
 log = logging.getLogger(__name__)
@@ -32,9 +34,12 @@ log = logging.getLogger(__name__)
 ROUTING_LAYERS = ("streets", "communities", "grids", "micro_grids", "compounds", "buildings")
 
 
-def load_city(repository: Any, generation: int) -> dict[str, Any]:
-    """The routing layers of ``generation`` as layer frames."""
-    return {layer: repository.read_layer(layer, generation=generation) for layer in ROUTING_LAYERS}
+def load_city(repository: Any, generation: int, counties: frozenset[str] | None = None) -> dict[str, Any]:
+    """The routing layers of ``generation`` as layer frames (only ``counties``' features when given)."""
+    return {
+        layer: filter_counties(repository.read_layer(layer, generation=generation), counties)
+        for layer in ROUTING_LAYERS
+    }
 
 
 class RoutingService:
@@ -51,6 +56,10 @@ class RoutingService:
         how many generations' indexes stay in memory (the current one always does).
     check_interval_s
         how often a request may ask the repository whether a new generation exists.
+    counties
+        a routing pool's counties (6-digit codes, ``gridgis serve --counties``): only their features
+        are indexed, and a point whose county (:mod:`gridgis.routing.county`) is another one raises
+        :class:`~gridgis.errors.MisdirectedError` (HTTP 421) instead of a wrong answer.
     """
 
     def __init__(
@@ -59,8 +68,10 @@ class RoutingService:
         snap_tolerance_m: float = DEFAULT_SNAP_TOLERANCE_M,
         cache_size: int = 3,
         check_interval_s: float = 1.0,
+        counties: frozenset[str] | None = None,
     ) -> None:
         self.repository = repository
+        self.counties = counties
         self.snap_tolerance_m = snap_tolerance_m
         self.cache_size = max(1, cache_size)
         self.check_interval_s = check_interval_s
@@ -82,12 +93,17 @@ class RoutingService:
             started = time.perf_counter()
             with self._lock:
                 previous = self._current
+            city = load_city(self.repository, generation)
+            locator = CountyLocator.build(city["grids"]) if self.counties is not None else None
+            if self.counties is not None:
+                city = {layer: filter_counties(frame, self.counties) for layer, frame in city.items()}
             index = RoutingIndex.build(
-                load_city(self.repository, generation),
+                city,
                 generation=generation,
                 snap_tolerance_m=self.snap_tolerance_m,
                 previous=previous,  # outlines unchanged (a rename): its rasters and trees are reused
             )
+            index.counties, index.county_locator = self.counties, locator
             self.builds += 1
             log.info("routing index for generation %s built in %.2f s", generation, time.perf_counter() - started)
             with self._lock:
@@ -241,17 +257,50 @@ class RoutingService:
                 stop()
             self._listener = None
 
+    # ------------------------------------------------------------------ counties
+    def county_locator(self, index: RoutingIndex | None = None) -> CountyLocator:
+        """The county rule of ``index``'s generation (default: the current one) over every county's grids;
+        built once per index (a pool builds it with the index)."""
+        index = index or self.current()
+        if index.county_locator is None:
+            grids = self.repository.read_layer("grids", generation=index.generation)
+            index.county_locator = CountyLocator.build(grids)
+        return index.county_locator
+
+    def check_held(self, index: RoutingIndex, lon, lat, crs: str = "wgs84") -> None:
+        """Raise :class:`MisdirectedError` (421) when a point's county is not one this pool holds; a whole
+        store's index holds every county. Invalid coordinates pass (the index refuses them itself)."""
+        if index.counties is None:
+            return
+        try:
+            x, y = np.atleast_1d(np.asarray(lon, dtype=float)), np.atleast_1d(np.asarray(lat, dtype=float))
+        except (TypeError, ValueError):
+            return  # not numbers: the index refuses them with its own message
+        found = self.county_locator(index).locate_many(x, y, crs)
+        foreign = sorted({c for c in found if c is not None and c not in index.counties})
+        if foreign:
+            held = ", ".join(sorted(index.counties))
+            raise MisdirectedError(
+                f"this routing pool holds counties {held}; the point(s) lie in county {', '.join(foreign)}: "
+                "send them to the pool of that county (through the front, or with ?county=)",
+                foreign,
+            )
+
     # ------------------------------------------------------------------ routing
     def _for(self, at: datetime | None) -> RoutingIndex:
         return self.current() if at is None else self.index_at(at)
 
     def route(self, lon: float, lat: float, crs: str = "wgs84", at: datetime | None = None) -> RouteResult:
         """Route one point against the boundaries valid at ``at`` (default: now)."""
-        return self._for(at).route(lon, lat, crs)
+        index = self._for(at)
+        self.check_held(index, [lon], [lat], crs)
+        return index.route(lon, lat, crs)
 
     def route_many(self, lon, lat, crs: str = "wgs84", at: datetime | None = None) -> pd.DataFrame:
         """Route arrays of points against the boundaries valid at ``at`` (default: now)."""
-        return self._for(at).route_many(lon, lat, crs)
+        index = self._for(at)
+        self.check_held(index, lon, lat, crs)
+        return index.route_many(lon, lat, crs)
 
     def resolve_address(self, text: str, at: datetime | None = None) -> AddressMatch:
         """Resolve an address text against the compounds and buildings valid at ``at``."""

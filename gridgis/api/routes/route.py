@@ -20,11 +20,12 @@ from fastapi.responses import Response
 
 from gridgis.api.deps import SettingsDep
 from gridgis.api.schemas.common import documented, request_body
-from gridgis.api.schemas.routing import RouteBatchIn, RouteBatchOut, RouteOut
+from gridgis.api.schemas.routing import CountyOut, RouteBatchIn, RouteBatchOut, RouteOut
 from gridgis.auth.deps import CurrentPrincipal
 from gridgis.auth.privacy import without_contacts
 from gridgis.auth.tokens import sees_personal_data
-from gridgis.errors import MalformedInputError, PayloadTooLargeError, ValidationError
+from gridgis.errors import GridGISError, MalformedInputError, PayloadTooLargeError, ValidationError
+from gridgis.routing.county import parse_counties
 from gridgis.routing.service import RoutingService
 
 router = APIRouter(tags=["route"])
@@ -36,7 +37,11 @@ def setup(app: FastAPI) -> None:
     """One routing service per app, over the app's repository; with ``prewarm_routing`` (the default)
     the current index is built in the background as the service starts, else on first use."""
     settings = app.state.settings
-    service = app.state.routing = RoutingService(app.state.repository, snap_tolerance_m=settings.snap_tolerance_m)
+    service = app.state.routing = RoutingService(
+        app.state.repository,
+        snap_tolerance_m=settings.snap_tolerance_m,
+        counties=parse_counties(getattr(settings, "counties", "")),
+    )
     if not getattr(settings, "prewarm_routing", False):
         return
     previous = app.router.lifespan_context
@@ -57,6 +62,37 @@ def _service(request: Request) -> RoutingService:
             request.app.state.repository, snap_tolerance_m=request.app.state.settings.snap_tolerance_m
         )
     return service
+
+
+@router.get(
+    "/route/county",
+    summary="The county (6-digit code) whose routing pool answers a point: the front's look-up",
+    **documented(CountyOut),
+)
+def route_county(
+    request: Request,
+    lon: Annotated[str | None, Query(max_length=40, description="longitude or x in `crs`")] = None,
+    lat: Annotated[str | None, Query(max_length=40, description="latitude or y in `crs`")] = None,
+    crs: Annotated[str, Query(max_length=40, description=CRS_HELP)] = "wgs84",
+) -> Response:
+    """``{"county": "310115", "held": true}`` and the header ``Gridgis-County`` (``any`` when the point
+    has no county: missing or invalid coordinates or CRS, which any pool then refuses with the usual
+    400/422). Always 200, so nginx's ``auth_request`` can take the header and pass the request to that
+    county's upstream."""
+    service = _service(request)
+    index = service.current()
+    county = None
+    if lon is not None and lat is not None:
+        try:
+            county = service.county_locator(index).locate(_number(lon), _number(lat), crs)
+        except GridGISError:  # an unknown CRS: the pool's own answer names it
+            county = None
+    held = None if county is None else (index.counties is None or county in index.counties)
+    return Response(
+        json.dumps({"county": county, "held": held}),
+        media_type="application/json",
+        headers={"Gridgis-County": county or "any", "Cache-Control": "no-store"},
+    )
 
 
 @router.get(
@@ -189,6 +225,7 @@ def route_batch(
     lat = np.array([p[1] for p in lonlat], dtype=float)
     service = _service(request)
     index = service.current() if at is None else service.index_at(at)
+    service.check_held(index, lon, lat, crs)  # a routing pool: every point of one of its counties, else 421
     frame = index.route_many(lon, lat, crs)
     names = list(frame.columns)  # code columns hold None, not NaN; snapped and distance_m are plain numbers
     rows = [dict(zip(names, values)) for values in zip(*(frame[c].tolist() for c in names))]

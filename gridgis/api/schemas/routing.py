@@ -21,6 +21,13 @@ class PointOut(Open):
     crs: str
 
 
+class CountyOut(Open):
+    """The county whose routing pool answers a point (``GET /route/county``, the front's look-up)."""
+
+    county: str | None = Field(description="6-digit county code; null when the point has no valid coordinates")
+    held: bool | None = Field(description="whether this server's routing index holds that county")
+
+
 class RouteOut(Open):
     """Where a point belongs: one object per level (``null`` where it is in no such area)."""
 
