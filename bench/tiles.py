@@ -1,19 +1,30 @@
-"""Tile benchmark: one screen of tiles at zoom 15, cold (fresh server) vs cached, GeoJSON vs MVT,
-gzipped and not, over real HTTP.
+"""Tile benchmark: one screen of tiles at zoom 15 right after a start of ``gridgis serve``, cold vs cached,
+GeoJSON vs MVT, gzipped and not, over real HTTP; and the serving process's memory.
 
 Scale ``small`` is the committed sample city (data/geojson), ``city`` the seed-city size (built once
 in out/bench/, shared with the viewer benchmark). A screen is 1280×800 px centred on the micro-grids:
-the 6×5 tiles of zoom 15 that cover it, for each layer the viewer shows at zoom 15. Each format gets
-its own fresh server (empty tile cache) for the cold pass; the cached pass asks the same tiles again.
+the 6×5 tiles of zoom 15 that cover it, for each layer the viewer shows at zoom 15 (and the
+micro-grids alone, the densest layer). Each pass starts its own ``gridgis serve`` process:
+
+* *cold, nothing loaded*: pre-rendering off (``GRIDGIS_TILE_PRERENDER_ZOOM=-1``); the first tile of each
+  layer reads the layer;
+* *cold tiles after start-up*: pre-rendering on (the default); the screen is asked once the process has
+  loaded its layers (its log says ``tiles_prerendered``); zoom-15 tiles are never pre-rendered;
+* *cached*: the same screen again, then gzipped.
 
 Peer: the GeoJSON tiles of the same screen measured in the same run; ratio = MVT / GeoJSON.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
+from typing import Self
 
-from bench.viewer import SHOWN, _serve, _store
+from bench.viewer import SHOWN, _store
 
 ZOOM = 15
 SCREEN_PX = (1280, 800)
@@ -29,12 +40,12 @@ def screen_tiles(repo, z: int = ZOOM) -> list[tuple[int, int]]:
     return [(cx + dx, cy + dy) for dx in range(-(nx // 2), nx - nx // 2) for dy in range(-(ny // 2), ny - ny // 2)]
 
 
-def _pass(client, tiles: list[tuple[int, int]], ext: str, encoding: str) -> tuple[float, int, int]:
-    """Seconds, bytes on the wire and tile count for every shown layer's tiles of the screen."""
+def _pass(client, tiles: list[tuple[int, int]], ext: str, encoding: str, layers=SHOWN) -> tuple[float, int, int]:
+    """Seconds, bytes on the wire and tile count for every ``layers`` tile of the screen."""
     sent = 0
     n = 0
     start = time.perf_counter()
-    for layer in SHOWN:
+    for layer in layers:
         for x, y in tiles:
             with client.stream(
                 "GET", f"/tiles/{layer}/{ZOOM}/{x}/{y}.{ext}", headers={"Accept-Encoding": encoding}
@@ -46,6 +57,55 @@ def _pass(client, tiles: list[tuple[int, int]], ext: str, encoding: str) -> tupl
     return time.perf_counter() - start, sent, n
 
 
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class _Server:
+    """``gridgis serve`` (one worker) on a free port over ``url``, its log in a file."""
+
+    def __init__(self, url: str, prerender: int) -> None:
+        from bench.viewer import OUT
+        from gridgis.api.app import create_app  # noqa: F401 - fail here, not in the child, when broken
+
+        with __import__("socket").socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.log = OUT / f"tiles-serve-{self.port}.log"
+        env = dict(os.environ, GRIDGIS_TILE_PRERENDER_ZOOM=str(prerender), GRIDGIS_LOG_LEVEL="INFO")
+        gridgis = Path(sys.executable).with_name("gridgis")
+        cmd = [str(gridgis), "serve", "--port", str(self.port), "--database-url", url]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Self:
+        import httpx
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"gridgis serve did not start; see {self.log}")
+
+    def wait_for(self, text: str, timeout: float = 600) -> float:
+        start = time.monotonic()
+        while text not in self.log.read_text(errors="replace"):
+            if time.monotonic() - start > timeout:
+                raise RuntimeError(f"{text!r} never appeared in {self.log}")
+            time.sleep(0.2)
+        return time.monotonic() - start
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
 def run(scale: str = "small") -> list[dict]:
     import httpx
 
@@ -53,16 +113,19 @@ def run(scale: str = "small") -> list[dict]:
     tiles = screen_tiles(repo)
     results: dict[str, dict[str, float]] = {}
     for ext in ("geojson", "mvt"):
-        server, thread, url = _serve(repo)  # a fresh app: an empty tile cache
-        try:
-            with httpx.Client(base_url=url, timeout=120) as client:
-                cold_s, cold_b, n = _pass(client, tiles, ext, "identity")
-                cached_s, _, _ = _pass(client, tiles, ext, "identity")
-                cached_gz_s, gz_b, _ = _pass(client, tiles, ext, "gzip")
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-        results[ext] = {"cold_s": cold_s, "cached_s": cached_s, "cached_gz_s": cached_gz_s, "bytes": cold_b, "gz": gz_b}
+        res: dict[str, float] = {}
+        with _Server(repo.url, prerender=-1) as server, httpx.Client(base_url=server.url, timeout=600) as client:
+            res["micro_cold_s"], _, _ = _pass(client, tiles, ext, "identity", ("micro_grids",))
+        with _Server(repo.url, prerender=-1) as server, httpx.Client(base_url=server.url, timeout=600) as client:
+            res["cold_s"], res["bytes"], n = _pass(client, tiles, ext, "identity")
+            res["cached_s"], _, _ = _pass(client, tiles, ext, "identity")
+            res["cached_gz_s"], res["gz"], _ = _pass(client, tiles, ext, "gzip")
+            res["rss_mb"] = _rss_mb(server.proc.pid)
+        with _Server(repo.url, prerender=12) as server, httpx.Client(base_url=server.url, timeout=600) as client:
+            res["warmup_s"] = server.wait_for('"tiles_prerendered"')
+            res["started_cold_s"], _, _ = _pass(client, tiles, ext, "identity")
+            res["started_rss_mb"] = _rss_mb(server.proc.pid)
+        results[ext] = res
     counts = repo.counts()
     rows = [
         {"metric": "micro-grids in the store", "value": f"{counts['micro_grids']:,}", "unit": ""},
@@ -73,16 +136,21 @@ def run(scale: str = "small") -> list[dict]:
         },
     ]
     labels = {
-        "cold_s": ("screen time, cold (fresh server)", "s"),
+        "micro_cold_s": (f"micro-grids screen ({len(tiles)} tiles), cold, nothing loaded", "s"),
+        "cold_s": ("screen time, cold, nothing loaded", "s"),
+        "warmup_s": ("start-up warm-up (layers loaded, z ≤ 12 rendered), in the background", "s"),
+        "started_cold_s": ("screen time, cold tiles after the start-up warm-up", "s"),
         "cached_s": ("screen time, cached", "s"),
         "cached_gz_s": ("screen time, cached, gzipped", "s"),
         "bytes": ("screen bytes, not gzipped", "B"),
         "gz": ("screen bytes, gzipped", "B"),
+        "rss_mb": ("serving process memory after the screen (RSS)", "MB"),
+        "started_rss_mb": ("serving process memory after warm-up and the screen (RSS)", "MB"),
     }
     for key, (label, unit) in labels.items():
         g, m = results["geojson"][key], results["mvt"][key]
-        if unit == "s":
-            g, m = round(g, 3), round(m, 3)
+        if unit in ("s", "MB"):
+            g, m = round(g, 3 if unit == "s" else 1), round(m, 3 if unit == "s" else 1)
         else:
             g, m = int(g), int(m)
         rows.append({"metric": f"GeoJSON {label}", "value": g, "unit": unit})

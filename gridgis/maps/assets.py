@@ -60,6 +60,11 @@ EDITOR_PLUGIN = "@geoman-io/leaflet-geoman-free"
 EDITOR_FILES = {"geoman.js": "dist/leaflet-geoman.min.js", "geoman.css": "dist/leaflet-geoman.css"}
 
 
+#: the npm package the viewer draws vector tiles with, and its browser build (bundled with its decoder)
+VECTOR_TILE_PLUGIN = "leaflet.vectorgrid"
+VECTOR_TILE_FILE = "dist/Leaflet.VectorGrid.bundled.min.js"
+
+
 def node_modules() -> Path:
     """Where ``npm ci`` put the editor's plug-in: ``$GRIDGIS_NODE_MODULES`` or ``node_modules/`` of the checkout."""
     import os
@@ -81,6 +86,17 @@ def editor_plugin(name: str) -> str | None:
     if name.endswith(".js"):
         text = _URL.sub(lambda m: m.group(0) if m.group(0) in NAMESPACE_URIS else "#", text)
     return text
+
+
+def vector_tile_plugin() -> str | None:
+    """Leaflet.VectorGrid's browser build (links replaced by ``#``, its source-map comment dropped: the map
+    is not installed), or ``None`` when it is not installed (the viewer then uses GeoJSON tiles)."""
+    path = node_modules() / VECTOR_TILE_PLUGIN / VECTOR_TILE_FILE
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"//# sourceMappingURL=\S+", "", text)
+    return _URL.sub(lambda m: m.group(0) if m.group(0) in NAMESPACE_URIS else "#", text)
 
 
 def kit_js() -> str:

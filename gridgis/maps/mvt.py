@@ -100,6 +100,8 @@ def _polygon_commands(coords: np.ndarray, ring_offsets: np.ndarray, ring_feature
     good = k >= 3
     pts, ring_of_point = pts[good[ring_of_point]], ring_of_point[good[ring_of_point]]
     rings = np.flatnonzero(good)
+    if len(rings) == 0:  # every ring collapsed at the grid's resolution
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
     k = k[rings]
     exterior, ring_feature = exterior[rings], ring_feature[rings]
     starts = np.concatenate([[0], np.cumsum(k)[:-1]]).astype(np.int64)
@@ -162,12 +164,13 @@ def encode(
     properties: Sequence[dict],
     bounds: tuple[float, float, float, float],
     buffer_px: int = 8,
-) -> bytes:
-    """One MVT holding one layer named ``layer``: ``geoms`` (lon/lat) with their ``properties``.
+) -> tuple[bytes, int]:
+    """One MVT holding one layer named ``layer``: ``geoms`` (lon/lat) with their ``properties``, and how many
+    features it holds.
 
     ``bounds`` is the tile's lon/lat box. Polygons are clipped to the tile plus ``buffer_px``
     (of 256); a polygon whose clip vanishes at the grid's resolution keeps its whole outline, so the
-    tile holds every feature it was given. Properties that are ``None`` are left out; lists and
+    tile holds every feature it was given, except those smaller than a grid unit everywhere (nothing to draw). Properties that are ``None`` are left out; lists and
     objects are sent as JSON text.
     """
     geoms = np.asarray(geoms, dtype=object)
@@ -220,9 +223,9 @@ def encode(
             if empty:  # clipped below a grid unit: the whole outline, so the feature is still there
                 ints, feature = _polygons(grid[empty], np.asarray(empty))
                 _split(ints, feature, commands)
+    kept = [i for i in range(n) if commands[i]]  # a feature smaller than a grid unit is not drawn: left out
     features = b"".join(
-        _field(2, _field(2, tags[i]) + _varint(3 << 3) + _varint(int(kinds[i])) + _field(4, commands[i]))
-        for i in range(n)
+        _field(2, _field(2, tags[i]) + _varint(3 << 3) + _varint(int(kinds[i])) + _field(4, commands[i])) for i in kept
     )
     body = (
         _varint(15 << 3)
@@ -234,7 +237,7 @@ def encode(
         + _varint(5 << 3)
         + _varint(EXTENT)
     )
-    return _field(3, body)
+    return _field(3, body), len(kept)
 
 
 def _polygons(geoms: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -268,10 +268,11 @@ class LayerTiles:
     ) -> tuple[bytes, int]:
         """The Mapbox Vector Tile of ``z/x/y`` and its feature count: the same simplified features as
         :meth:`tile` (one MVT layer named after the layer; the code is the ``code`` property), clipped to
-        the tile plus ``buffer_px`` and quantised to :data:`MVT_EXTENT` in web-mercator."""
+        the tile plus ``buffer_px`` and quantised to :data:`MVT_EXTENT` in web-mercator (a feature smaller
+        than one unit, at the lowest zooms, is left out)."""
         hits, geoms, _ = self.features(z, x, y, buffer_px, zoom, system)
         records = [self.records[i] for i in hits.tolist()]
-        return mvt.encode(self.layer, geoms, records, tile_bounds(z, x, y), buffer_px), len(records)
+        return mvt.encode(self.layer, geoms, records, tile_bounds(z, x, y), buffer_px)
 
 
 #: MVT grid units per tile side

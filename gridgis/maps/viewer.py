@@ -166,7 +166,7 @@ def _warm_quietly(repository: Any, cache: TileCache, max_zoom: int) -> None:
     try:
         n = prerender(repository, cache, max_zoom)
     except Exception:  # a request will load the layer itself and report any error properly
-        log.debug("pre-rendering the tiles failed", exc_info=True)
+        log.warning("pre-rendering the tiles failed", exc_info=True)
     else:
         log.info(
             json.dumps(

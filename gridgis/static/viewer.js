@@ -1,5 +1,7 @@
 /* The gridgis web viewer: loads GeoJSON tiles per zoom (simplified on the server) for the visible area,
- * keeps one copy of each feature per layer, and redraws on zoom. State for tests: window.gridgisViewer. */
+ * keeps one copy of each feature per layer, and redraws on zoom; the densest layer (micro-grids) comes as
+ * Mapbox Vector Tiles through Leaflet.VectorGrid when the plug-in is served and the browser can decode them.
+ * State for tests: window.gridgisViewer. */
 (function () {
   "use strict";
   var GG = window.GridGIS;
@@ -11,10 +13,11 @@
     (function wait() { if (state.pending === 0) { fn(); } else { setTimeout(wait, 30); } })();
   };
   var META = 1;  /* ask for tiles one zoom up: 512-px tiles, a quarter of the requests */
-  var map = L.map("map", {preferCanvas: true, zoomSnap: 1});
+  /* minZoom 0: an MVT layer's minZoom must not become the map's */
+  var map = L.map("map", {preferCanvas: true, zoomSnap: 1, minZoom: 0});
   map.attributionControl.setPrefix(false);
   var state = {map: map, layers: {}, meta: null, zoom: null, pending: 0, loadedTiles: {}, seen: {},
-    firstRender: null, bytes: 0, tiles: 0, errors: []};
+    firstRender: null, bytes: 0, tiles: 0, errors: [], mvtLayers: {}};
   window.gridgisViewer = state;
 
   /* GCJ-02, the offset coordinates AMap's tiles are drawn in. The store and every request body stay in
@@ -68,6 +71,69 @@
     if (obj.type === "FeatureCollection") { return {type: obj.type, features: obj.features.map(state.unshift)}; }
     if (obj.type === "Feature") { return {type: "Feature", properties: obj.properties, geometry: geom(obj.geometry)}; }
     return geom(obj);
+  /* Layers drawn from MVT tiles (when possible): micro-grids, the densest layer. The others stay GeoJSON
+   * tiles: the editor hit-tests grids, compounds and buildings on their features, stations are markers.
+   * ?tiles=geojson forces GeoJSON everywhere. */
+  var MVT_LAYERS = {micro_grids: true};
+  state.mvt = !!(L.vectorGrid && L.vectorGrid.protobuf && window.fetch && window.ArrayBuffer && window.DataView) &&
+    !/[?&]tiles=geojson\b/.test(window.location.search);
+
+  function crsParam() {
+    return state.meta.basemap && state.meta.basemap.crs === "gcj02" ? "&crs=gcj02" : "";
+  }
+
+  /* An MVT layer: SVG tiles (VectorGrid's canvas tiles call L.DomEvent.fakeStop, gone since Leaflet 1.8),
+   * asked for with the generation so browsers and proxies may keep them; drawn below the GeoJSON layers,
+   * its features found under a click by mvtFeatureAt. */
+  function mvtLayer(info) {
+    var name = info.name, styles = {};
+    styles[name] = function (props) {
+      state.seen[name][props.code] = true;
+      var s = GG.style(name, props);
+      s.fill = s.fill !== false;
+      return s;
+    };
+    var lyr = L.vectorGrid.protobuf("/tiles/" + name + "/{z}/{x}/{y}.mvt?g={g}{crs}", {
+      g: state.meta.generation == null ? "" : state.meta.generation, crs: crsParam(),
+      rendererFactory: L.svg.tile, vectorTileLayerStyles: styles, interactive: true,
+      minZoom: info.min_zoom, pane: "tilePane", zIndex: 5,
+      getFeatureId: function (f) { return f.properties.code; }
+    });
+    /* counted in state.pending while its tiles load; GridLayer does not always fire "load" (tiles pruned by a
+     * zoom, a zoom below minZoom), so the count is also settled after each view change */
+    var busy = false;
+    function settle() {
+      var loading = map.hasLayer(lyr) && lyr._tiles && Object.keys(lyr._tiles).some(function (k) {
+        return !lyr._tiles[k].loaded;
+      });
+      if (busy && !loading) { busy = false; state.tiles += 1; done(); }
+    }
+    lyr.on("loading", function () { if (!busy) { busy = true; state.pending += 1; } });
+    lyr.on("load remove", function () { setTimeout(settle, 0); });
+    map.on("zoomend moveend", function () { setTimeout(settle, 50); });
+    lyr.on("tileerror", function (e) { state.errors.push("MVT tile " + name + " " + JSON.stringify(e.coords)); });
+    lyr.ggLayer = name;
+    state.mvtLayers[name] = lyr;
+    return lyr;
+  }
+
+  /* The feature of an MVT layer under a point (the tile's decoded parts, in its pixels), or null. */
+  function mvtFeatureAt(lyr, latlng) {
+    var z = map.getZoom(), size = lyr.getTileSize(), p = map.project(latlng, z);
+    var tx = Math.floor(p.x / size.x), ty = Math.floor(p.y / size.y);
+    var tile = lyr._vectorTiles && lyr._vectorTiles[tx + ":" + ty + ":" + z];
+    if (!tile || !tile._features) { return null; }
+    var local = L.point(p.x - tx * size.x, p.y - ty * size.y), hit = null;
+    for (var id in tile._features) {
+      var f = tile._features[id].feature;
+      if (!f._pxBounds && f._getPixelBounds) { f._pxBounds = f._getPixelBounds(); }
+      if (f._containsPoint && f._containsPoint(local)) { hit = f; }
+    }
+    return hit;
+  }
+  state.mvtFeatureAt = function (name, latlng) {
+    var lyr = state.mvtLayers[name];
+    return lyr && map.hasLayer(lyr) ? mvtFeatureAt(lyr, latlng) : null;
   };
 
   state.counts = function () {
@@ -99,8 +165,7 @@
     if (state.loadedTiles[key]) { return; }
     state.loadedTiles[key] = true;
     state.pending += 1;
-    var crs = state.meta.basemap && state.meta.basemap.crs === "gcj02" ? "&crs=gcj02" : "";
-    fetch("/tiles/" + key + ".geojson?zoom=" + z + crs).then(function (r) {
+    fetch("/tiles/" + key + ".geojson?zoom=" + z + crsParam()).then(function (r) {
       if (!r.ok) { throw new Error("tile " + key + ": HTTP " + r.status); }
       return r.text();
     }).then(function (text) {
@@ -230,12 +295,16 @@
     if (z !== state.zoom) {
       state.zoom = z;
       state.loadedTiles = {};
-      for (var name in state.layers) { state.layers[name].clearLayers(); state.seen[name] = {}; }
+      for (var name in state.layers) {
+        if (state.layers[name].clearLayers) { state.layers[name].clearLayers(); }
+        state.seen[name] = {};
+      }
       GG.registry = {};
     }
     var tz = Math.max(0, z - META), range = tileRange(map.getBounds().pad(0.1), tz);
     state.pending += 1;
     state.meta.layers.forEach(function (info) {
+      if (state.mvtLayers[info.name]) { return; }  /* VectorGrid loads its own tiles */
       if (!map.hasLayer(state.layers[info.name]) || z < info.min_zoom || !info.count) { return; }
       for (var x = range.x0; x <= range.x1; x++) {
         for (var y = range.y0; y <= range.y1; y++) { load(info.name, tz, x, y, z); }
@@ -387,8 +456,26 @@
     return ctl;
   }
 
-  /* Throw the loaded tiles away and load them again (after a commit: a new generation). */
-  state.reload = function () { state.zoom = null; if (state.meta) { refresh(); } };
+  /* Throw the loaded tiles away and load them again (after a commit: a new generation; MVT tiles are asked
+   * for with the new generation, so no cached tile of the old one is used). */
+  state.reload = function () {
+    state.zoom = null;
+    if (!state.meta) { return; }
+    refresh();
+    var names = Object.keys(state.mvtLayers);
+    if (!names.length) { return; }
+    state.pending += 1;
+    fetch("/viewer/meta").then(function (r) { return r.json(); }).then(function (meta) {
+      state.meta.generation = meta.generation;
+      names.forEach(function (name) {
+        var lyr = state.mvtLayers[name];
+        lyr.options.g = meta.generation == null ? "" : meta.generation;
+        lyr.options.crs = crsParam();
+        state.seen[name] = {};
+        lyr.redraw();
+      });
+    }).catch(function (err) { state.errors.push(String(err)); }).then(done);
+  };
 
   fetch("/viewer/meta").then(function (r) { return r.json(); }).then(function (meta) {
     state.meta = meta;
@@ -396,7 +483,8 @@
     var overlays = {}, bases = {};
     state.basemapLayers = [];
     meta.layers.forEach(function (info) {
-      var lyr = GG.geojsonLayer(info.name, null, {tooltips: info.name !== "micro_grids" && info.name !== "buildings"});
+      var lyr = state.mvt && MVT_LAYERS[info.name] ? mvtLayer(info) :
+        GG.geojsonLayer(info.name, null, {tooltips: info.name !== "micro_grids" && info.name !== "buildings"});
       state.layers[info.name] = lyr;
       GG.layersByKind[info.name] = lyr;
       state.seen[info.name] = {};
@@ -404,6 +492,19 @@
       if (info.show) { lyr.addTo(map); }
     });
     L.control.layers(bases, overlays, {collapsed: false}).addTo(map);
+    if (state.layers.grids && Object.keys(state.mvtLayers).length) {
+      /* MVT layers lie under the GeoJSON canvas: a click on a grid opens the micro-grid under it, drawn above */
+      state.layers.grids.on("click", function (e) {
+        for (var name in state.mvtLayers) {
+          var f = state.mvtFeatureAt(name, e.latlng);
+          if (f) {
+            if (e.layer && e.layer.closePopup) { e.layer.closePopup(); }
+            L.popup({maxWidth: 320, autoPan: false}).setLatLng(e.latlng).setContent(GG.popup(name, f.properties)).openOn(map);
+            return;
+          }
+        }
+      });
+    }
     basemapControl().addTo(map);
     state.setBasemap(meta.basemap.name, true);
     viewsControl().addTo(map);

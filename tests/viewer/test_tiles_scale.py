@@ -120,3 +120,59 @@ def test_an_mvt_etag_changes_with_a_new_generation(tmp_path, city):
     assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
     names = lambda r: {f["properties"]["name"] for f in mapbox_vector_tile.decode(r.content)["stations"]["features"]}
     assert "崂山社区食堂" in names(before) and "新社区食堂" in names(after)
+
+
+def test_a_tile_asked_for_by_its_current_generation_may_be_cached_by_proxies(http):
+    gen = http.get("/viewer/meta").json()["generation"]
+    x, y = tile_for(121.505, 31.232, 15)
+    for ext in ("mvt", "geojson"):
+        current = http.get(f"/tiles/micro_grids/15/{x}/{y}.{ext}?g={gen}")
+        assert current.status_code == 200
+        assert current.headers["cache-control"] == "public, max-age=86400, immutable"
+        older = http.get(f"/tiles/micro_grids/15/{x}/{y}.{ext}?g={gen + 1000}")  # not the current one
+        assert older.headers["cache-control"] == "no-cache" and older.content == current.content
+
+
+def test_the_vector_tile_plugin_is_served_locally_without_outside_links(http):
+    from gridgis.maps import assets
+
+    r = http.get("/static/vendor/vectorgrid.js")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    if assets.vector_tile_plugin() is None:
+        pytest.fail(f"{assets.VECTOR_TILE_PLUGIN} is not installed in {assets.node_modules()}: run npm ci")
+    assert "VectorGrid" in r.text and assets.external_urls(r.text) == []
+
+
+def test_the_serving_process_prerenders_the_low_zooms_and_loads_every_layer_after_each_generation(tmp_path, city):
+    import time
+
+    from gridgis.api.app import create_app
+    from gridgis.maps.viewer import VIEWER_LAYERS
+    from gridgis.settings import get_settings
+    from gridgis.storage import Repository
+
+    repo = Repository(f"sqlite:///{tmp_path / 'pre.db'}")
+    repo.create_schema()
+    repo.write_city(city, author="viewer-tests", message="first")
+    app = create_app(get_settings(database_url=repo.url, tile_prerender_zoom=11, generation_poll_interval_s=0.2), repo)
+
+    def wait_until(check, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not check():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.1)
+
+    def warm() -> bool:
+        cache = getattr(app.state, "tile_cache", None)
+        if cache is None or cache._generation != repo.current_generation().id:
+            return False
+        return set(cache.loaded()) >= {n for n, _ in VIEWER_LAYERS} and len(cache._encoded) > 0
+
+    with LiveServer(app):  # no request at all: the start-up renders
+        wait_until(warm, "layers loaded and low zooms rendered after start-up")
+        streets = {k for k in app.state.tile_cache._encoded if k[1] == "streets"}
+        assert {k[3] for k in streets} == set(range(12))  # every zoom up to the setting
+        changed = {k: v.copy() for k, v in city.items()}
+        changed["stations"].loc[changed["stations"]["kind"] == "canteen", "name"] = "新社区食堂"
+        repo.write_city(changed, author="viewer-tests", message="rename the canteen")
+        wait_until(warm, "rendered again for the new generation")

@@ -129,6 +129,33 @@ def _editor_plugin(request: Request, name: str, media_type: str) -> Response:
     return Response(data, media_type=media_type, headers=headers)
 
 
+@lru_cache(maxsize=4)
+def _vector_tiles(compressed: bool) -> bytes | None:
+    text = assets.vector_tile_plugin()
+    if text is None:
+        return None
+    data = text.encode("utf-8")
+    return gzip.compress(data, compresslevel=9, mtime=0) if compressed else data
+
+
+#: what /static/vendor/vectorgrid.js says when the plug-in is not installed: the viewer falls back to GeoJSON
+_NO_VECTOR_TILES = b"/* Leaflet.VectorGrid is not installed (npm ci): the viewer uses GeoJSON tiles */\n"
+
+
+def _vector_tile_plugin(request: Request) -> Response:
+    zipped = "gzip" in request.headers.get("accept-encoding", "")
+    data = _vector_tiles(zipped)
+    if data is None:
+        _vector_tiles.cache_clear()  # installed later (npm ci) is picked up without a restart
+        return Response(
+            _NO_VECTOR_TILES, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"}
+        )
+    headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+    if zipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(data, media_type="text/javascript; charset=utf-8", headers=headers)
+
+
 def setup(app: FastAPI) -> None:
     """Leaflet (cleaned of outside links, gzipped when the browser accepts it) and the editor's plug-in
     (from ``node_modules``) first, then the kit under ``/static``."""
@@ -140,6 +167,10 @@ def setup(app: FastAPI) -> None:
     @app.get("/static/vendor/geoman.css", include_in_schema=False)
     def geoman_css(request: Request) -> Response:
         return _editor_plugin(request, "geoman.css", "text/css; charset=utf-8")
+
+    @app.get("/static/vendor/vectorgrid.js", include_in_schema=False)
+    def vectorgrid_js(request: Request) -> Response:
+        return _vector_tile_plugin(request)
 
     @app.get("/static/vendor/leaflet.js", include_in_schema=False)
     def leaflet_js(request: Request) -> Response:
