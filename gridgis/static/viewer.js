@@ -71,6 +71,8 @@
     if (obj.type === "FeatureCollection") { return {type: obj.type, features: obj.features.map(state.unshift)}; }
     if (obj.type === "Feature") { return {type: "Feature", properties: obj.properties, geometry: geom(obj.geometry)}; }
     return geom(obj);
+  };
+
   /* Layers drawn from MVT tiles (when possible): micro-grids, the densest layer. The others stay GeoJSON
    * tiles: the editor hit-tests grids, compounds and buildings on their features, stations are markers.
    * ?tiles=geojson forces GeoJSON everywhere. */
