@@ -551,3 +551,44 @@ def demo(ctx: Any) -> None:
     summary = export_roster(store, community, "flood", out, principal=cli_principal())
     export_roster(store, community, "flood", Path(ctx.out_dir) / "roster.xlsx", principal=cli_principal())
     console.print(f"flood roster of {community}: {summary} → {out} and roster.xlsx")
+    _demo_follow(ctx, store)
+
+
+def _demo_follow(ctx: Any, store: Any) -> None:
+    """Hand a building with a volunteer to a neighbouring grid (the one boundary write path): its people follow."""
+    from gridgis.editing import operations, service
+    from gridgis.editing.follow import with_micro_grids
+    from gridgis.errors import GridGISError
+
+    repo = store.repository
+    assigned = store.assignments_frame()
+    units = assigned[(assigned["level"] == "unit") & (assigned["kind"] == "volunteer")]
+    if not len(units):
+        return
+    candidates = list(dict.fromkeys(str(t).rsplit("-U", 1)[0] for t in units["target"]))[:30]
+    for building in candidates:  # the first one a neighbouring grid can take (a building on the grid's edge)
+        grid = str(store.placer.buildings.at[building, "grid_code"])
+        grids = repo.read_layer("grids", filters={"community_code": grid[:12]})
+        blds = repo.read_layer("buildings", filters={"community_code": grid[:12]})
+        box = tuple(float(v) for v in grids.total_bounds)
+        micro = repo.read_layer("micro_grids", bbox=box)
+        micro = micro[micro["grid_code"].astype(str).isin(set(grids["code"].astype(str))).to_numpy()]
+        for to in sorted(set(grids["code"].astype(str)) - {grid}):
+            try:
+                edits = operations.transfer_buildings(grids, blds, [building], to)
+                edits = with_micro_grids(edits, grids, micro, blds)
+                gen = service.commit(repo, edits, "演示规划", f"hand {building} to {to}")
+            except GridGISError:
+                continue  # not a neighbour: the next grid
+            moved = store.persons_frame(building_codes=[building])
+            kept = store.assignments_frame(communities=[grid[:12]])
+            on = kept[kept["target"].astype(str).str.startswith(building)]
+            flagged = int(on["flag"].fillna("").astype(str).str.len().gt(0).sum())
+            ctx.facts["people_follow"] = {"building": building, "to": to, "persons": len(moved), "flagged": flagged}
+            console.print(
+                f"boundary write (generation {gen.id}): building {building} handed from {grid} to {to}; its "
+                f"{len(moved)} residents now in grid {sorted(set(moved['grid_code']))}, {len(on) - flagged} "
+                f"assignments kept, {flagged} flagged (the old grid's worker): people follow every boundary commit"
+            )
+            return
+    console.print("boundary follow-up: no building with a volunteer lies on a grid's edge here; nothing handed over")

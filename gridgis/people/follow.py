@@ -84,8 +84,14 @@ def _follow(repo: Any, edits: list[Any], generation: Any, author: str) -> dict[s
     with store.audited(
         author, "people-follow", method="COMMIT", path=f"generation {gen}", message=f"after generation {gen}"
     ) as entry:
+        # assignments record their target's community: only the edited communities and those of the
+        # buildings looked at can be concerned (a city has thousands of others)
+        communities = {e.code[:12] for e in edits} | set(buildings["community_code"].dropna().astype(str))
         report = store.follow_boundaries(
-            buildings=buildings, removed_buildings=removed_buildings, removed_areas=removed_areas
+            buildings=buildings,
+            removed_buildings=removed_buildings,
+            removed_areas=removed_areas,
+            communities=communities,
         )
         entry.skip = not (report["moved_buildings"] or report["assignments_flagged"])
         entry.codes = report["moved_buildings"] + [str(f["target"]) for f in report["assignments_flagged"]]

@@ -659,7 +659,9 @@ class PeopleStore:
         if not done:
             raise NotFoundError(f"assignment {assignment_id} does not exist")
 
-    def assignments_frame(self, area: str | None = None) -> pd.DataFrame:
+    def assignments_frame(self, area: str | None = None, communities: Iterable[str] | None = None) -> pd.DataFrame:
+        """Assignments with their person's kind and name, under ``area`` or in ``communities`` (and those
+        without a community)."""
         q = sa.select(
             T.assignments.c.id,
             T.assignments.c.person_id,
@@ -680,6 +682,9 @@ class PeopleStore:
                 q = q.where(T.assignments.c.community_code == area)
             else:  # a grid, or a micro-grid's grid
                 q = q.where(T.assignments.c.grid_code == grid_of(area))
+        if communities is not None:
+            c = T.assignments.c.community_code
+            q = q.where(sa.or_(c.in_(sorted(set(communities))), c.is_(None)))
         with storage_errors(self.url, "reading assignments"), self._read() as conn:
             rows = conn.execute(q).mappings().all()
         cols = ["id", "person_id", "level", "target", "grid_code", "community_code", "flag", "kind", "name", "account"]
@@ -702,14 +707,16 @@ class PeopleStore:
         buildings: pd.DataFrame | None = None,
         removed_buildings: Iterable[str] = (),
         removed_areas: Iterable[str] = (),
+        communities: Iterable[str] | None = None,
     ) -> dict[str, Any]:
         """After a boundary change: re-place persons and assignments by building (the one rule,
         :func:`gridgis.people.responsibility.follow_plan`), in one transaction.
 
         ``buildings`` (rows of :attr:`Placer.buildings`) limits the follow-up to those buildings (and the
         ``removed_buildings`` and ``removed_areas`` an edit deleted): what
-        :func:`gridgis.people.follow.follow_commit` passes after each boundary commit. Without it, every
-        building of ``placer`` (by default a fresh one over the current boundaries) is followed.
+        :func:`gridgis.people.follow.follow_commit` passes after each boundary commit, with the
+        ``communities`` whose assignments can be concerned (a building keeps its community code). Without
+        it, every building of ``placer`` (by default a fresh one over the current boundaries) is followed.
         """
         from gridgis.people.model import split_unit_target
         from gridgis.people.responsibility import follow_plan
@@ -723,7 +730,7 @@ class PeopleStore:
         else:
             codes = set(buildings.index.astype(str)) | removed_b
             people = self.persons_frame(building_codes=sorted(codes))
-            assigned = self.assignments_frame()
+            assigned = self.assignments_frame(communities=communities)
             on_building = assigned["level"].isin(["building", "unit", "household"])
             target_building = [split_unit_target(str(t).split("#", 1)[0])[0] for t in assigned["target"]]
             keep = (on_building & pd.Series([b in codes for b in target_building], index=assigned.index)) | (

@@ -145,6 +145,7 @@ def test_the_population_file_round_trips_and_the_demo_step_loads_it(db, small_ci
     reports the people figures (coverage, wishes, points, indices, roster)."""
     from gridgis.cli.demo import DemoContext
     from gridgis.cli.people import demo
+    from gridgis.people.store import PeopleStore
     from gridgis.sample.population import POPULATION_FILE, generate_population, read_population, write_population
     from gridgis.storage import Repository
 
@@ -160,6 +161,10 @@ def test_the_population_file_round_trips_and_the_demo_step_loads_it(db, small_ci
     demo(ctx)
     assert ctx.facts["people"]["persons"] == len(pop.persons) and 0 < ctx.facts["people_share_covered"] <= 1
     assert (tmp_path / "out" / "roster.html").exists() and (tmp_path / "out" / "roster.xlsx").exists()
+    moved = ctx.facts["people_follow"]  # the demo hands a building to another grid: its people follow
+    assert moved["persons"] >= 1
+    residents = PeopleStore(repo).persons_frame(building_codes=[moved["building"]])
+    assert set(residents["grid_code"]) == {moved["to"]}
     repo.dispose()
     bad = tmp_path / "bad.json"
     bad.write_text("{}", encoding="utf-8")
