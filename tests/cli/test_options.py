@@ -50,7 +50,15 @@ def test_writes_are_dry_runs_unless_commit():
         if "--commit" in flags:
             assert options["commit"] == ["--commit"], f"gridgis {command}"
     with_commit = {c for c, o in _options().items() if "commit" in o}
-    assert {"import", "import-real", "align apply", "microgrid split", "edit import", "edit revert"} <= with_commit
+    assert {
+        "import",
+        "import-real",
+        "align apply",
+        "microgrid split",
+        "edit import",
+        "edit revert",
+        "tickets import",
+    } <= with_commit
 
 
 def test_audit_reads_the_store_given_by_database_url(tmp_path):
