@@ -709,8 +709,10 @@ def _str(v: Any) -> str | None:
 __all__ = ["PLACE_FIELDS", "PeopleStore", "Place", "org_code_for"]
 
 
-def import_members(store: PeopleStore, path: Any) -> dict[str, Any]:
+def import_members(store: PeopleStore, path: Any, commit: bool = True) -> dict[str, Any]:
     """``gridgis members import FILE``: every row stored (placed or not); bad rows reported with their line.
+    Without ``commit``, a dry run: every row is checked and placed the same way, nothing is stored
+    (``ids`` are None).
 
     Returns ``{"imported", "placed", "unplaced": [{"row", "name", "reason"}], "rejected": [...], "unknown_headers"}``.
     A row is *rejected* only for a field that breaks a rule (no name, unknown category, bad phone); an
@@ -730,7 +732,7 @@ def import_members(store: PeopleStore, path: Any) -> dict[str, Any]:
             rejected.append({"row": line, "name": rec.get("name"), "reason": err.message})
         except TypeError as err:
             rejected.append({"row": line, "name": rec.get("name"), "reason": str(err)})
-    ids = store.add_persons(rows) if rows else []
+    ids: list[Any] = (store.add_persons(rows) if rows else []) if commit else [None] * len(rows)
     unplaced = [
         {"row": line, "id": pid, "name": r["name"], "reason": r["unplaced_reason"]}
         for line, pid, r in zip(lines, ids, rows)
