@@ -152,13 +152,15 @@ def register(app: typer.Typer) -> None:
             console.print(f"wrote {geojson}")
 
     @people.command("follow")
-    def follow(database_url: str | None = DB) -> None:
-        """After a boundary edit: re-place people by building; keep residents' assignments, flag grid workers'."""
+    def follow(database_url: str | None = DB, commit: bool = COMMIT) -> None:
+        """After a boundary edit: re-place people by building; keep residents' assignments, flag grid workers' (stored with --commit)."""
         store = _store(database_url)
-        report = store.follow_boundaries()
-        store.audit(_me(), "people-follow", report["moved_buildings"], "", path="gridgis people follow")
+        report = store.follow_boundaries(commit=commit)
+        if commit:
+            store.audit(_me(), "people-follow", report["moved_buildings"], "", path="gridgis people follow")
         console.print(
-            f"{len(report['moved_buildings'])} buildings moved; {report['persons_replaced']} persons re-placed; "
+            ("" if commit else "dry run (pass --commit to store it): ")
+            + f"{len(report['moved_buildings'])} buildings moved; {report['persons_replaced']} persons re-placed; "
             f"{len(report['assignments_kept'])} assignments kept, {len(report['assignments_flagged'])} flagged"
         )
         for f in report["assignments_flagged"][:30]:

@@ -612,14 +612,18 @@ class PeopleStore:
         with storage_errors(self.url, "reading responsibilities"), self._read() as conn:
             return {str(a) for a in conn.execute(q).scalars()}
 
-    def follow_boundaries(self, placer: Placer | None = None) -> dict[str, Any]:
-        """After a boundary change: re-place persons and assignments by building (see :mod:`gridgis.people.responsibility`)."""
+    def follow_boundaries(self, placer: Placer | None = None, commit: bool = True) -> dict[str, Any]:
+        """After a boundary change: re-place persons and assignments by building (see :mod:`gridgis.people.responsibility`).
+
+        Without ``commit``, a dry run: the same report, nothing stored."""
         from gridgis.people.responsibility import follow_plan
 
         placer = placer or self.refresh_placer()
         people = self.persons_frame()
         assigned = self.assignments_frame()
         plan = follow_plan(placer.buildings, people, assigned)
+        if not commit:
+            return plan["report"]
         with self._write("following boundary changes") as conn:
             for pid, place in plan["persons"].items():
                 conn.execute(T.persons.update().where(T.persons.c.id == int(pid)).values(**place, updated_at=now()))

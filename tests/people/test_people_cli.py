@@ -96,6 +96,11 @@ def test_members_import_coverage_roster_and_intake(db, tmp_path):
     r = run("intake", "import", str(orders), "--database-url", db, "--commit")
     assert "0 tickets created, 0 queued for a person, 2 already imported" in r.output
 
+    r = run("people", "follow", "--database-url", db)  # after a boundary edit; a dry run without --commit
+    assert r.exit_code == 0 and r.output.startswith("dry run") and "buildings moved" in r.output, r.output
+    r = run("people", "follow", "--database-url", db, "--commit")
+    assert r.exit_code == 0 and not r.output.startswith("dry run"), r.output
+
     r = run("people", "care", "--area", "310115001001", "--database-url", db)
     assert r.exit_code == 0 and "0 records" in r.output
     from gridgis.auth.store import AuditLog
