@@ -88,12 +88,17 @@ def register(app: typer.Typer) -> None:
             console.print("ignored columns: " + ", ".join(report["unknown_headers"]))
 
     @people.command("sync-orgs")
-    def sync_orgs(database_url: str | None = DB) -> None:
-        """Persist the alignment's party tree as organisations (re-runs keep codes and hand edits)."""
+    def sync_orgs(database_url: str | None = DB, commit: bool = COMMIT) -> None:
+        """Persist the alignment's party tree as organisations (re-runs keep codes and hand edits); stored with --commit."""
         store = _store(database_url)
-        counts = store.sync_orgs()
-        store.audit(_me(), "orgs-sync", [], json.dumps(counts), path="gridgis people sync-orgs")
-        console.print("organisations: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        counts = store.sync_orgs(commit=commit)
+        if commit:
+            store.audit(_me(), "orgs-sync", [], json.dumps(counts), path="gridgis people sync-orgs")
+        console.print(
+            ("" if commit else "dry run (pass --commit to store it): ")
+            + "organisations: "
+            + ", ".join(f"{k} {v}" for k, v in counts.items())
+        )
 
     @people.command("sample")
     def sample(seed: int = typer.Option(0, help="population seed"), database_url: str | None = DB) -> None:

@@ -118,13 +118,13 @@ class PeopleStore:
         AuditLog(self.engine).record(principal, method, path, action, status, "people", codes[:200], None, message)
 
     # ---------------------------------------------------------------- organisations
-    def sync_orgs(self, structure: dict[str, Any] | None = None) -> dict[str, int]:
+    def sync_orgs(self, structure: dict[str, Any] | None = None, commit: bool = True) -> dict[str, int]:
         """Persist the alignment's party tree (:func:`gridgis.alignment.party.party_structure`) as organisations.
 
         Codes are stable (:func:`org_code_for`), so a re-sync updates the tree's organisations in place;
         organisations edited by hand keep their names, and organisations the tree no longer has are marked
         ``stale`` (never deleted: people may belong to them). Street working committees are added above
-        the community committees.
+        the community committees. Without ``commit``, a dry run: the same counts, nothing stored.
         """
         if structure is None:
             from gridgis.alignment.party import party_structure
@@ -182,7 +182,7 @@ class PeopleStore:
             )
         counts = {"created": 0, "updated": 0, "stale": 0}
         at = now()
-        with self._write("persisting the party tree") as conn:
+        with self._write("persisting the party tree") if commit else self._read() as conn:
             existing = {r.code: r for r in conn.execute(sa.select(T.orgs.c.code, T.orgs.c.source)).all()}
             seen = set()
             new_rows: list[dict[str, Any]] = []
@@ -197,11 +197,11 @@ class PeopleStore:
                 else:  # a person's edit (name, parent) wins over the tree
                     (edited_rows if old.source == "edited" else tree_rows).append({f"b_{k}": v for k, v in r.items()})
                     counts["updated"] += 1
-            if new_rows:
+            if new_rows and commit:
                 conn.execute(T.orgs.insert(), new_rows)
             keep = ("name", "parent_code")
             for batch, source, fields in ((tree_rows, "party_tree", None), (edited_rows, "edited", keep)):
-                if not batch:
+                if not batch or not commit:
                     continue
                 cols = [k for k in rows[0] if k != "code" and (fields is None or k not in fields)]
                 stmt = (
@@ -216,7 +216,7 @@ class PeopleStore:
                 )
                 conn.execute(stmt, [{k: v for k, v in b.items() if k[2:] in cols or k == "b_code"} for b in batch])
             stale = [c for c, r in existing.items() if c not in seen and r.source == "party_tree"]
-            if stale:
+            if stale and commit:
                 conn.execute(T.orgs.update().where(T.orgs.c.code.in_(stale)).values(source="stale", updated_at=at))
             counts["stale"] = len(stale)
         return counts
