@@ -19,6 +19,8 @@ import typer
 from rich.table import Table
 
 from gridgis.cli.common import console, open_repository, progress
+from gridgis.layers.grid import HOUSEHOLD_RANGE as GRID_HOUSEHOLDS
+from gridgis.layers.micro_grid import HOUSEHOLD_RANGE as MICRO_GRID_HOUSEHOLDS
 
 align_app = typer.Typer(
     help="拉平对齐 Align grid lines to compound boundaries: analyze, propose, apply.", no_args_is_help=True
@@ -39,8 +41,8 @@ _CRS = typer.Option(
 _DB = typer.Option(None, "--database-url", help="the store (default GRIDGIS_DATABASE_URL)")
 _COMMUNITY = typer.Option(None, "--community", help="community code (12 digits) when reading the store")
 _OUT = typer.Option(Path("alignment-out"), "--out", help="output folder")
-_MIN = typer.Option(300, "--min-households", help="fewest households per grid")
-_MAX = typer.Option(500, "--max-households", help="most households per grid")
+_MIN = typer.Option(GRID_HOUSEHOLDS[0], "--min-households", help="fewest households per grid")
+_MAX = typer.Option(GRID_HOUSEHOLDS[1], "--max-households", help="most households per grid")
 _LARGE = typer.Option(
     None,
     "--large-compound",
@@ -389,8 +391,12 @@ def _split_cmd(
     database_url: str = _DB,
     community: str = _COMMUNITY,
     out: Path = typer.Option(Path("microgrid-out"), "--out"),
-    min_households: int = typer.Option(30, "--min-households", help="fewest households per micro-grid"),
-    max_households: int = typer.Option(100, "--max-households", help="most households per micro-grid"),
+    min_households: int = typer.Option(
+        MICRO_GRID_HOUSEHOLDS[0], "--min-households", help="fewest households per micro-grid"
+    ),
+    max_households: int = typer.Option(
+        MICRO_GRID_HOUSEHOLDS[1], "--max-households", help="most households per micro-grid"
+    ),
     commit: bool = typer.Option(False, "--commit", help="store the micro-grids (store input only)"),
     author: str = typer.Option("gridgis", "--author"),
 ) -> None:

@@ -22,6 +22,7 @@ from rich.table import Table
 from gridgis.cli.common import console, open_repository
 
 DB = typer.Option(None, "--database-url", help="store (default GRIDGIS_DATABASE_URL)")
+COMMIT = typer.Option(False, "--commit", help="store it (without: a dry run that stores nothing)")
 
 
 def _store(database_url: str | None) -> Any:
@@ -59,17 +60,20 @@ def register(app: typer.Typer) -> None:
     def members_import(
         file: Path = typer.Argument(..., help="CSV or XLSX with 姓名, 类别, 住址 or 楼栋, 单元, 单位, 电话, 岗位 …"),
         database_url: str | None = DB,
+        commit: bool = COMMIT,
     ) -> None:
-        """Import members, workers and volunteers; each placed by building code or address (unplaced ones reported, kept)."""
+        """Import members, workers and volunteers; each placed by building code or address (unplaced ones reported, kept); stored with --commit."""
         from gridgis.people.store import import_members
 
         store = _store(database_url)
         with store.audited(_me(), "members-import", path="gridgis members import") as entry:
-            report = import_members(store, file)
+            report = import_members(store, file, commit=commit)
             entry.message = f"{file.name}: {report['imported']} imported"
+            entry.skip = not commit  # a dry run stores nothing, so it is not audited
         console.print(
-            f"imported {report['imported']} persons from {file.name}: {report['placed']} placed, "
-            f"{len(report['unplaced'])} unplaced (kept), {len(report['rejected'])} rejected"
+            f"{'imported' if commit else 'dry run: would import'} {report['imported']} persons from {file.name}: "
+            f"{report['placed']} placed, {len(report['unplaced'])} unplaced (kept), {len(report['rejected'])} rejected"
+            + ("" if commit else "; nothing stored (pass --commit to store them)")
         )
         for u in report["unplaced"][:50]:
             console.print(f"  unplaced row {u['row']} {u['name']}: {u['reason']}")
@@ -79,13 +83,18 @@ def register(app: typer.Typer) -> None:
             console.print("ignored columns: " + ", ".join(report["unknown_headers"]))
 
     @people.command("sync-orgs")
-    def sync_orgs(database_url: str | None = DB) -> None:
-        """Persist the alignment's party tree as organisations (re-runs keep codes and hand edits)."""
+    def sync_orgs(database_url: str | None = DB, commit: bool = COMMIT) -> None:
+        """Persist the alignment's party tree as organisations (re-runs keep codes and hand edits); stored with --commit."""
         store = _store(database_url)
         with store.audited(_me(), "orgs-sync", path="gridgis people sync-orgs") as entry:
-            counts = store.sync_orgs()
+            counts = store.sync_orgs(commit=commit)
             entry.message = json.dumps(counts)
-        console.print("organisations: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            entry.skip = not commit
+        console.print(
+            ("" if commit else "dry run (pass --commit to store it): ")
+            + "organisations: "
+            + ", ".join(f"{k} {v}" for k, v in counts.items())
+        )
 
     @people.command("sample")
     def sample(
@@ -151,14 +160,16 @@ def register(app: typer.Typer) -> None:
             console.print(f"wrote {geojson}")
 
     @people.command("follow")
-    def follow(database_url: str | None = DB) -> None:
-        """After a boundary edit: re-place people by building; keep residents' assignments, flag grid workers'."""
+    def follow(database_url: str | None = DB, commit: bool = COMMIT) -> None:
+        """After a boundary edit: re-place people by building; keep residents' assignments, flag grid workers' (stored with --commit)."""
         store = _store(database_url)
         with store.audited(_me(), "people-follow", path="gridgis people follow") as entry:
-            report = store.follow_boundaries()
+            report = store.follow_boundaries(commit=commit)
             entry.codes = report["moved_buildings"]
+            entry.skip = not commit
         console.print(
-            f"{len(report['moved_buildings'])} buildings moved; {report['persons_replaced']} persons re-placed; "
+            ("" if commit else "dry run (pass --commit to store it): ")
+            + f"{len(report['moved_buildings'])} buildings moved; {report['persons_replaced']} persons re-placed; "
             f"{len(report['assignments_kept'])} assignments kept, {len(report['assignments_flagged'])} flagged"
         )
         for f in report["assignments_flagged"][:30]:
@@ -431,23 +442,27 @@ def register(app: typer.Typer) -> None:
     def intake_import(
         file: Path = typer.Argument(..., help="CSV/XLSX with 工单编号, 来电时间, 诉求内容, 诉求地址, 联系电话, 类别"),
         database_url: str | None = DB,
+        commit: bool = COMMIT,
     ) -> None:
-        """Import 12345 work orders: routed ones become tickets, the others are queued (re-importing adds nothing)."""
+        """Import 12345 work orders: routed ones become tickets, the others are queued (re-importing adds nothing); stored with --commit."""
         from gridgis.people.importer import read_table, records
         from gridgis.people.intake import intake_orders
 
         store = _store(database_url)
-        result = intake_orders(store, records(read_table(file)), actor="cli-12345")
-        store.audit(
-            _me(),
-            "intake-import",
-            [],
-            f"{file.name}: " + json.dumps({k: v for k, v in result.items() if k != "orders"}),
-            path="gridgis intake import",
-        )
+        result = intake_orders(store, records(read_table(file)), actor="cli-12345", commit=commit)
+        if commit:
+            store.audit(
+                _me(),
+                "intake-import",
+                [],
+                f"{file.name}: " + json.dumps({k: v for k, v in result.items() if k != "orders"}),
+                path="gridgis intake import",
+            )
         console.print(
-            f"{file.name}: {result['ticketed']} tickets created, {result['queued']} queued for a person, "
+            f"{file.name}: {'' if commit else 'dry run: '}{result['ticketed']} tickets "
+            f"{'created' if commit else 'would be created'}, {result['queued']} queued for a person, "
             f"{result['skipped']} already imported, {result['rejected']} rejected"
+            + ("" if commit else "; nothing stored (pass --commit to store them)")
         )
         for q in result["orders"]["queued"][:30]:
             console.print(f"  queued {q['order_no']}: {q['reason']}")

@@ -74,8 +74,9 @@ def stats_table(
     return table
 
 
-def import_file(store: Any, path: Path, crs: str | None = None) -> tuple[list, list]:
-    """Import a ticket file with a progress bar; (created, rejected)."""
+def import_file(store: Any, path: Path, crs: str | None = None, commit: bool = True) -> tuple[list, list]:
+    """Import a ticket file with a progress bar; (created, rejected). Without ``commit``, a dry run:
+    every row is checked and routed, nothing is stored."""
     from gridgis.errors import NotFoundError
     from gridgis.tickets.importer import read_ticket_file, reports_from_frame
 
@@ -88,7 +89,7 @@ def import_file(store: Any, path: Path, crs: str | None = None) -> tuple[list, l
     reports = reports_from_frame(read_ticket_file(path, crs))
     with progress() as bar:
         task = bar.add_task("导入工单 importing tickets", total=len(reports))
-        return store.create_many(reports, progress=lambda n: bar.advance(task, n))
+        return store.create_many(reports, progress=lambda n: bar.advance(task, n), dry_run=not commit)
 
 
 def load_city_into(repository: Any, directory: Path) -> None:
@@ -123,13 +124,22 @@ def register(app: typer.Typer) -> None:
         ),
         database_url: str | None = db_opt,
         catalogue: Path | None = cat_opt,
+        commit: bool = typer.Option(False, "--commit", help="store them (without: a dry run that stores nothing)"),
     ) -> None:
-        """Import reports: each is routed, given its matter, department and deadlines, and stored."""
+        """Import reports: each is routed, given its matter, department and deadlines; stored with --commit."""
         store = _store(database_url, catalogue)
         if city is not None and store.repository.current_generation() is None:
+            if not commit:
+                raise typer.BadParameter("loading --city writes the store: pass --commit (the tickets are stored too)")
             load_city_into(store.repository, city)
-        created, rejected = import_file(store, file, crs)
-        console.print(f"[green]{len(created):,} tickets imported[/], {len(rejected):,} not imported")
+        created, rejected = import_file(store, file, crs, commit=commit)
+        if commit:
+            console.print(f"[green]{len(created):,} tickets imported[/], {len(rejected):,} not imported")
+        else:
+            console.print(
+                f"dry run: {len(created):,} tickets would be imported, {len(rejected):,} not; "
+                "nothing stored (pass --commit to store them)"
+            )
         for r in rejected[:20]:
             console.print(f"  row {r['index']} {r['external_id'] or ''}: {r['reason']}")
         if len(rejected) > 20:

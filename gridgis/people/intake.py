@@ -137,9 +137,12 @@ def matter_for(category: str | None, content: str | None, catalogue: Any) -> str
 
 
 def intake_orders(
-    store: PeopleStore, records: list[dict[str, Any]], tickets: Any = None, actor: str = "12345"
+    store: PeopleStore, records: list[dict[str, Any]], tickets: Any = None, actor: str = "12345", commit: bool = True
 ) -> dict[str, Any]:
-    """Take in orders (see the module docstring); returns counts and the per-order outcome."""
+    """Take in orders (see the module docstring); returns counts and the per-order outcome.
+
+    Without ``commit``, a dry run: each order is read, placed and checked as a ticket the same way and
+    counted as it would be (ticketed or queued), and nothing is stored (no ticket ids)."""
     from gridgis.tickets.store import TicketStore
 
     tickets = tickets or TicketStore(store.repository)
@@ -158,12 +161,14 @@ def intake_orders(
             )
             continue
         known.add(order["order_no"])
-        result = _take(store, tickets, order, rec, actor)
+        result = _take(store, tickets, order, rec, actor, commit)
         outcome[result["status"]].append({"order_no": order["order_no"], **result})
     return {**{k: len(v) for k, v in outcome.items()}, "orders": outcome}
 
 
-def _take(store: PeopleStore, tickets: Any, order: dict[str, Any], raw: dict[str, Any], actor: str) -> dict[str, Any]:
+def _take(
+    store: PeopleStore, tickets: Any, order: dict[str, Any], raw: dict[str, Any], actor: str, commit: bool = True
+) -> dict[str, Any]:
     matter = matter_for(order.get("category"), order.get("content"), tickets.catalogue)
     if order.get("lon") is not None and order.get("lat") is not None:
         place = store.placer.route_point(order["lon"], order["lat"])
@@ -193,7 +198,22 @@ def _take(store: PeopleStore, tickets: Any, order: dict[str, Any], raw: dict[str
         "updated_at": at,
     }
     ticket_id = None
-    if reason is None:
+    if reason is None and not commit:
+        try:  # the checks of tickets.create, without storing
+            tickets.prepare(
+                place.lon,
+                place.lat,
+                matter_code=matter,
+                description=order.get("content") or "",
+                address=order.get("address"),
+                channel="12345",
+                external_id=order["order_no"],
+                received_at=order.get("called_at"),
+            )
+            row["status"] = "ticketed"
+        except GridGISError as err:
+            row["reason"] = err.message
+    elif reason is None:
         try:
             t = tickets.create(
                 place.lon,
@@ -211,8 +231,9 @@ def _take(store: PeopleStore, tickets: Any, order: dict[str, Any], raw: dict[str
         except GridGISError as err:
             row["reason"] = err.message
     row["ticket_id"] = ticket_id
-    with store._write(f"storing 12345 order {order['order_no']}") as conn:
-        conn.execute(T.intake.insert().values(**row))
+    if commit:
+        with store._write(f"storing 12345 order {order['order_no']}") as conn:
+            conn.execute(T.intake.insert().values(**row))
     return {
         "status": row["status"],
         "ticket_id": ticket_id,

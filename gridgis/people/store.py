@@ -194,13 +194,13 @@ class PeopleStore:
         AuditLog(self.engine).record(principal, method, path, action, status, "people", codes[:200], None, message)
 
     # ---------------------------------------------------------------- organisations
-    def sync_orgs(self, structure: dict[str, Any] | None = None) -> dict[str, int]:
+    def sync_orgs(self, structure: dict[str, Any] | None = None, commit: bool = True) -> dict[str, int]:
         """Persist the alignment's party tree (:func:`gridgis.alignment.party.party_structure`) as organisations.
 
         Codes are stable (:func:`org_code_for`), so a re-sync updates the tree's organisations in place;
         organisations edited by hand keep their names, and organisations the tree no longer has are marked
         ``stale`` (never deleted: people may belong to them). Street working committees are added above
-        the community committees.
+        the community committees. Without ``commit``, a dry run: the same counts, nothing stored.
         """
         if structure is None:
             from gridgis.alignment.party import party_structure
@@ -258,7 +258,7 @@ class PeopleStore:
             )
         counts = {"created": 0, "updated": 0, "stale": 0}
         at = now()
-        with self._write("persisting the party tree") as conn:
+        with self._write("persisting the party tree") if commit else self._read() as conn:
             existing = {r.code: r for r in conn.execute(sa.select(T.orgs.c.code, T.orgs.c.source)).all()}
             seen = set()
             new_rows: list[dict[str, Any]] = []
@@ -273,11 +273,11 @@ class PeopleStore:
                 else:  # a person's edit (name, parent) wins over the tree
                     (edited_rows if old.source == "edited" else tree_rows).append({f"b_{k}": v for k, v in r.items()})
                     counts["updated"] += 1
-            if new_rows:
+            if new_rows and commit:
                 conn.execute(T.orgs.insert(), new_rows)
             keep = ("name", "parent_code")
             for batch, source, fields in ((tree_rows, "party_tree", None), (edited_rows, "edited", keep)):
-                if not batch:
+                if not batch or not commit:
                     continue
                 cols = [k for k in rows[0] if k != "code" and (fields is None or k not in fields)]
                 stmt = (
@@ -292,7 +292,7 @@ class PeopleStore:
                 )
                 conn.execute(stmt, [{k: v for k, v in b.items() if k[2:] in cols or k == "b_code"} for b in batch])
             stale = [c for c, r in existing.items() if c not in seen and r.source == "party_tree"]
-            if stale:
+            if stale and commit:
                 conn.execute(T.orgs.update().where(T.orgs.c.code.in_(stale)).values(source="stale", updated_at=at))
             counts["stale"] = len(stale)
         return counts
@@ -708,6 +708,7 @@ class PeopleStore:
         removed_buildings: Iterable[str] = (),
         removed_areas: Iterable[str] = (),
         communities: Iterable[str] | None = None,
+        commit: bool = True,
     ) -> dict[str, Any]:
         """After a boundary change: re-place persons and assignments by building (the one rule,
         :func:`gridgis.people.responsibility.follow_plan`), in one transaction.
@@ -717,6 +718,7 @@ class PeopleStore:
         :func:`gridgis.people.follow.follow_commit` passes after each boundary commit, with the
         ``communities`` whose assignments can be concerned (a building keeps its community code). Without
         it, every building of ``placer`` (by default a fresh one over the current boundaries) is followed.
+        Without ``commit``, a dry run: the same report, nothing stored.
         """
         from gridgis.people.model import split_unit_target
         from gridgis.people.responsibility import follow_plan
@@ -738,7 +740,7 @@ class PeopleStore:
             )
             assigned = assigned[keep]
         plan = follow_plan(buildings, people, assigned, removed_a)
-        if plan["persons"] or plan["assignments"]:
+        if commit and (plan["persons"] or plan["assignments"]):
             with self._write("following boundary changes") as conn:
                 for pid, place in plan["persons"].items():
                     conn.execute(T.persons.update().where(T.persons.c.id == int(pid)).values(**place, updated_at=now()))
@@ -828,8 +830,10 @@ def _str(v: Any) -> str | None:
 __all__ = ["PLACE_FIELDS", "PeopleStore", "Place", "org_code_for"]
 
 
-def import_members(store: PeopleStore, path: Any) -> dict[str, Any]:
+def import_members(store: PeopleStore, path: Any, commit: bool = True) -> dict[str, Any]:
     """``gridgis members import FILE``: every row stored (placed or not); bad rows reported with their line.
+    Without ``commit``, a dry run: every row is checked and placed the same way, nothing is stored
+    (``ids`` are None).
 
     Returns ``{"imported", "placed", "unplaced": [{"row", "name", "reason"}], "rejected": [...], "unknown_headers"}``.
     A row is *rejected* only for a field that breaks a rule (no name, unknown category, bad phone); an
@@ -849,7 +853,7 @@ def import_members(store: PeopleStore, path: Any) -> dict[str, Any]:
             rejected.append({"row": line, "name": rec.get("name"), "reason": err.message})
         except TypeError as err:
             rejected.append({"row": line, "name": rec.get("name"), "reason": str(err)})
-    ids = store.add_persons(rows) if rows else []
+    ids: list[Any] = (store.add_persons(rows) if rows else []) if commit else [None] * len(rows)
     unplaced = [
         {"row": line, "id": pid, "name": r["name"], "reason": r["unplaced_reason"]}
         for line, pid, r in zip(lines, ids, rows)

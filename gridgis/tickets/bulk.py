@@ -43,11 +43,13 @@ class BulkMixin:
         chunk: int = 500,
         progress: Any = None,
         audit: Any = None,
+        dry_run: bool = False,
     ) -> tuple[list[Ticket], list[dict[str, Any]]]:
         """Create many tickets (e.g. an import): each report is checked and routed on its own; the
         valid ones are stored in transactions of ``chunk``; reports whose ``external_id`` is already
         stored are skipped (so a re-import adds nothing). Returns (created, rejected) where each
-        rejected row is ``{"index", "external_id", "reason"}``.
+        rejected row is ``{"index", "external_id", "reason"}``. A ``dry_run`` checks and routes the
+        same way and stores nothing (the tickets it returns have no id).
         """
         known = self.external_ids()
         pick = generation_picker(self.router, self.repository)
@@ -70,6 +72,8 @@ class BulkMixin:
             if ext is not None:
                 known.add(ext)
             ready.append((ticket, extra))
+        if dry_run:
+            return [t for t, _ in ready], rejected
         created: list[Ticket] = []
         for start in range(0, len(ready), chunk):
             part = ready[start : start + chunk]

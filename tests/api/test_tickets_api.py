@@ -225,3 +225,25 @@ def test_the_service_escalates_overdue_tickets_by_itself_when_configured(tmp_pat
     assert got["escalations"] == 1 and got["level"] == "grid"
     assert got["events"][-1]["action"] == "escalate" and got["events"][-1]["data"]["reason"] == "overdue"
     repo.dispose()
+
+
+def test_automatic_escalation_is_on_by_default_and_documented(tmp_path, monkeypatch):
+    """Seen: automatic escalation of overdue tickets was off unless configured, and undocumented."""
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+
+    from gridgis.settings import Settings
+
+    monkeypatch.delenv("GRIDGIS_TICKET_ESCALATION_INTERVAL_S", raising=False)  # tests/conftest.py sets 0
+    default = Settings.model_fields["ticket_escalation_interval_s"].default
+    assert default > 0 and Settings().ticket_escalation_interval_s == default
+    url = f"sqlite:///{tmp_path / 'default.db'}"
+    repo = Repository(url)
+    repo.create_schema()
+    with TestClient(create_app(get_settings(database_url=url), repo)) as client:
+        escalator = client.app.state.ticket_escalator  # type: ignore[attr-defined]
+        assert escalator is not None
+    repo.dispose()
+    operations = (Path(__file__).parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
+    assert f"| `GRIDGIS_TICKET_ESCALATION_INTERVAL_S` | `{default:g}` |" in operations

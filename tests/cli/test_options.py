@@ -50,7 +50,15 @@ def test_writes_are_dry_runs_unless_commit():
         if "--commit" in flags:
             assert options["commit"] == ["--commit"], f"gridgis {command}"
     with_commit = {c for c, o in _options().items() if "commit" in o}
-    assert {"import", "import-real", "align apply", "microgrid split", "edit import", "edit revert"} <= with_commit
+    assert {
+        "import",
+        "import-real",
+        "align apply",
+        "microgrid split",
+        "edit import",
+        "edit revert",
+        "tickets import",
+    } <= with_commit
 
 
 def test_audit_reads_the_store_given_by_database_url(tmp_path):
@@ -63,3 +71,17 @@ def test_audit_reads_the_store_given_by_database_url(tmp_path):
     result = CliRunner().invoke(app, ["audit", "--database-url", url, "--json"])
     assert result.exit_code == 0, result.output
     assert result.output == ""  # a fresh store has no entries yet
+
+
+def test_household_defaults_are_the_layers_one_setting():
+    from gridgis.layers.community import HOUSEHOLD_RANGE as COMMUNITY
+    from gridgis.layers.grid import HOUSEHOLD_RANGE as GRID
+    from gridgis.layers.micro_grid import HOUSEHOLD_RANGE as MICRO_GRID
+
+    defaults = {name: {p.name: p.default for p in cmd.params} for name, cmd in _commands()}
+    for command in ("align analyze", "align propose", "align apply"):
+        assert (defaults[command]["min_households"], defaults[command]["max_households"]) == GRID, command
+    split = defaults["microgrid split"]
+    assert (split["min_households"], split["max_households"]) == MICRO_GRID
+    check = defaults["check"]
+    assert (check["grid_min"], check["grid_max"], check["community_min"], check["community_max"]) == GRID + COMMUNITY

@@ -24,6 +24,17 @@ def run(*args: str):
     return result
 
 
+def _count(url: str, table: str) -> int:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def gridgis(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from gridgis.cli import main; main()", *args],
@@ -51,7 +62,11 @@ def test_members_import_coverage_roster_and_intake(db, tmp_path):
         "李娜,志愿者,梅园一村2号楼,,2,13800002222,物资配送\n",
         encoding="utf-8",
     )
-    r = run("members", "import", str(roll), "--database-url", db)
+    r = run("members", "import", str(roll), "--database-url", db)  # a dry run
+    assert r.exit_code == 0, r.output
+    assert "dry run: would import 3 persons" in r.output and "2 placed, 1 unplaced" in r.output
+    assert _count(db, "people_persons") == 0
+    r = run("members", "import", str(roll), "--database-url", db, "--commit")
     assert r.exit_code == 0, r.output
     assert "imported 3 persons" in r.output and "2 placed, 1 unplaced" in r.output and "unplaced row 3 张三" in r.output
 
@@ -72,11 +87,19 @@ def test_members_import_coverage_roster_and_intake(db, tmp_path):
         "A002,2026-09-30 11:15:00,噪音,火星路1号,,噪声扰民\n",
         encoding="utf-8",
     )
-    r = run("intake", "import", str(orders), "--database-url", db)
+    r = run("intake", "import", str(orders), "--database-url", db)  # a dry run
+    assert r.exit_code == 0, r.output
+    assert "dry run: 1 tickets would be created, 1 queued" in r.output and _count(db, "people_intake") == 0
+    r = run("intake", "import", str(orders), "--database-url", db, "--commit")
     assert r.exit_code == 0, r.output
     assert "1 tickets created, 1 queued" in r.output
-    r = run("intake", "import", str(orders), "--database-url", db)
+    r = run("intake", "import", str(orders), "--database-url", db, "--commit")
     assert "0 tickets created, 0 queued for a person, 2 already imported" in r.output
+
+    r = run("people", "follow", "--database-url", db)  # after a boundary edit; a dry run without --commit
+    assert r.exit_code == 0 and r.output.startswith("dry run") and "buildings moved" in r.output, r.output
+    r = run("people", "follow", "--database-url", db, "--commit")
+    assert r.exit_code == 0 and not r.output.startswith("dry run"), r.output
 
     r = run("people", "care", "--area", "310115001001", "--database-url", db)
     assert r.exit_code == 0 and "0 records" in r.output

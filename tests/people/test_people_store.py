@@ -28,6 +28,12 @@ def test_party_tree_is_persisted_with_stable_codes_and_edits_survive_a_resync(pe
     assert people_store.org(group["code"])["source"] == "edited"
 
 
+def test_a_dry_run_sync_counts_the_same_and_stores_nothing(people_store):
+    before = people_store.orgs()
+    assert people_store.sync_orgs(commit=False) == {"created": 0, "updated": len(before), "stale": 0}
+    assert people_store.orgs() == before  # no version bumped, nothing touched
+
+
 def test_central_household_and_cobuilding_unit(people_store):
     group = org_code_for("building_group", extra=B1)
     h = people_store.add_org("central_household", "王伟党员中心户", group, building_code=B1)

@@ -186,3 +186,27 @@ def test_a_ticket_in_an_unknown_year_says_so_and_loading_the_notice_fixes_it(tmp
     # one working day from Thursday 2027-09-30 10:00 skips National Day (Oct 1–7) and lands on Fri Oct 8
     assert cal.add_working_time(start, timedelta(hours=7.5)) == sh(2027, 10, 8, 10)
     monkeypatch.setattr(calendar_module, "_DEFAULT", None)
+
+
+def test_ready_warns_while_the_coming_two_months_fall_in_an_unknown_year(tmp_path, monkeypatch):
+    """Seen: nothing warned that the calendar did not know a year; /ready now says so."""
+    from fastapi.testclient import TestClient
+
+    import gridgis.tickets.calendar as calendar_module
+    from gridgis.api.app import create_app
+    from gridgis.settings import get_settings
+    from gridgis.storage import Repository
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    repo = Repository(url)
+    repo.create_schema()
+    client = TestClient(create_app(get_settings(database_url=url), repo))
+    this_year = datetime.now(SHANGHAI).year
+    monkeypatch.setattr(calendar_module, "_DEFAULT", make_calendar(schedules={}))  # knows no year
+    body = client.get("/ready").json()
+    assert body["calendar"]["known_years"] == [] and f"holidays of {this_year}" in body["warnings"][0]
+    years = {y: [("元旦", date(y, 1, 1), date(y, 1, 1), ())] for y in range(this_year - 1, this_year + 3)}
+    monkeypatch.setattr(calendar_module, "_DEFAULT", make_calendar(schedules=years))  # knows them all
+    body = client.get("/ready").json()
+    assert "warnings" not in body and body["status"] == "ready"
+    repo.dispose()

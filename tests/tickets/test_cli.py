@@ -44,13 +44,23 @@ def env(tmp_path, monkeypatch):
     repo.dispose()
 
 
+def _repo_tickets(repo) -> int:
+    import sqlalchemy as sa
+
+    with repo.engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM tickets")).scalar_one())
+
+
 def test_import_stats_and_escalate_commands(env):
     _repo, path, _ = env
     runner = CliRunner()
-    first = runner.invoke(app, ["tickets", "import", str(path)])
+    dry = runner.invoke(app, ["tickets", "import", str(path)])
+    assert dry.exit_code == 0, dry.output
+    assert "dry run: 4 tickets would be imported" in dry.output and _repo_tickets(_repo) == 0
+    first = runner.invoke(app, ["tickets", "import", str(path), "--commit"])
     assert first.exit_code == 0, first.output
-    assert "4 tickets imported" in first.output
-    again = runner.invoke(app, ["tickets", "import", str(path)])
+    assert "4 tickets imported" in first.output and _repo_tickets(_repo) == 4
+    again = runner.invoke(app, ["tickets", "import", str(path), "--commit"])
     assert "0 tickets imported" in again.output and "already imported" in again.output
     stats = runner.invoke(app, ["tickets", "stats", "--month", "2026-10", "--json"])
     rows = json.loads(stats.output)
