@@ -103,13 +103,22 @@ def register(app: typer.Typer) -> None:
             None, "--file", help="a population.json written by gridgis sample-city (default: draw it with --seed)"
         ),
         database_url: str | None = DB,
+        commit: bool = COMMIT,
     ) -> None:
-        """Load the deterministic synthetic population (members, volunteers, wishes, activities, care) into the store."""
+        """Load the deterministic synthetic population (members, volunteers, wishes, activities, care); stored with --commit."""
         from gridgis.people.load import load_population
         from gridgis.sample.population import generate_population, read_population
 
         store = _store(database_url)
         pop = read_population(file) if file else generate_population(store.repository.read_city(), seed=seed)
+        if not commit:
+            counts = pop.counts()
+            console.print(
+                "dry run: would load "
+                + ", ".join(f"{k} {v}" for k, v in counts.items())
+                + "; nothing stored (pass --commit)"
+            )
+            return
         with store.audited(_me(), "people-sample", path="gridgis people sample") as entry:
             counts = load_population(store, pop, step=lambda m: console.print(f"· {m}"))
             entry.message = json.dumps(counts, default=str)

@@ -58,6 +58,11 @@ def test_writes_are_dry_runs_unless_commit():
         "edit import",
         "edit revert",
         "tickets import",
+        "members import",
+        "people sample",
+        "people follow",
+        "people sync-orgs",
+        "intake import",
     } <= with_commit
 
 

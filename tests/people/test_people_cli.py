@@ -201,7 +201,7 @@ def test_points_ledger_per_organisation_and_the_indices_chart_from_the_command_l
     import pandas as pd
     import sqlalchemy as sa
 
-    assert run("people", "sample", "--database-url", db).exit_code == 0
+    assert run("people", "sample", "--database-url", db, "--commit").exit_code == 0
     from gridgis.people.store import PeopleStore
     from gridgis.storage import Repository
 
