@@ -6,8 +6,9 @@ in out/bench/, shared with the viewer benchmark). A screen is 1280×800 px centr
 the 6×5 tiles of zoom 15 that cover it, for each layer the viewer shows at zoom 15 (and the
 micro-grids alone, the densest layer). Each pass starts its own ``gridgis serve`` process:
 
-* *cold, nothing loaded*: pre-rendering off (``GRIDGIS_TILE_PRERENDER_ZOOM=-1``); the first tile of each
-  layer reads the layer;
+* *cold, nothing loaded*: pre-rendering off (``GRIDGIS_TILE_PRERENDER_ZOOM=-1``), once the process has
+  started (its routing index is in service); the first tile of each layer reads the layer; the
+  micro-grids also 6 at a time, as a browser asks;
 * *cold tiles after start-up*: pre-rendering on (the default); the screen is asked once the process has
   loaded its layers (its log says ``tiles_prerendered``); zoom-15 tiles are never pre-rendered;
 * *cached*: the same screen again, then gzipped.
@@ -55,6 +56,21 @@ def _pass(client, tiles: list[tuple[int, int]], ext: str, encoding: str, layers=
                 sent += sum(len(c) for c in r.iter_raw())
             n += 1
     return time.perf_counter() - start, sent, n
+
+
+def _parallel(client, tiles: list[tuple[int, int]], ext: str, connections: int = 6) -> float:
+    """Seconds for the micro-grid tiles of the screen asked as a browser asks them: 6 at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def get(xy: tuple[int, int]) -> None:
+        r = client.get(f"/tiles/micro_grids/{ZOOM}/{xy[0]}/{xy[1]}.{ext}")
+        if r.status_code != 200:
+            raise RuntimeError(f"{r.url} answered {r.status_code}")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(get, tiles))
+    return time.perf_counter() - start
 
 
 def _rss_mb(pid: int) -> float:
@@ -115,8 +131,14 @@ def run(scale: str = "small") -> list[dict]:
     for ext in ("geojson", "mvt"):
         res: dict[str, float] = {}
         with _Server(repo.url, prerender=-1) as server, httpx.Client(base_url=server.url, timeout=600) as client:
+            server.wait_for('"routing_index_swapped"')  # started: its routing index is in service
             res["micro_cold_s"], _, _ = _pass(client, tiles, ext, "identity", ("micro_grids",))
+            res["micro_cached_6_s"] = _parallel(client, tiles, ext)
         with _Server(repo.url, prerender=-1) as server, httpx.Client(base_url=server.url, timeout=600) as client:
+            server.wait_for('"routing_index_swapped"')
+            res["micro_cold_6_s"] = _parallel(client, tiles, ext)
+        with _Server(repo.url, prerender=-1) as server, httpx.Client(base_url=server.url, timeout=600) as client:
+            server.wait_for('"routing_index_swapped"')
             res["cold_s"], res["bytes"], n = _pass(client, tiles, ext, "identity")
             res["cached_s"], _, _ = _pass(client, tiles, ext, "identity")
             res["cached_gz_s"], res["gz"], _ = _pass(client, tiles, ext, "gzip")
@@ -137,6 +159,8 @@ def run(scale: str = "small") -> list[dict]:
     ]
     labels = {
         "micro_cold_s": (f"micro-grids screen ({len(tiles)} tiles), cold, nothing loaded", "s"),
+        "micro_cold_6_s": (f"micro-grids screen ({len(tiles)} tiles, 6 at a time), cold, nothing loaded", "s"),
+        "micro_cached_6_s": (f"micro-grids screen ({len(tiles)} tiles, 6 at a time), cached", "s"),
         "cold_s": ("screen time, cold, nothing loaded", "s"),
         "warmup_s": ("start-up warm-up (layers loaded, z ≤ 12 rendered), in the background", "s"),
         "started_cold_s": ("screen time, cold tiles after the start-up warm-up", "s"),

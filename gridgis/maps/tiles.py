@@ -281,6 +281,17 @@ MVT_EXTENT = mvt.EXTENT
 TILE_CACHE_BYTES = 64 * 2**20
 
 
+def _give_back_memory() -> None:
+    """Return the heap freed by a layer read (rows, JSON, WKB) to the operating system (glibc keeps it
+    otherwise, and the worker's resident memory stays at the read's peak)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 class TileCache:
     """Layers per generation, loaded through ``load(layer)`` (a frame, or a :class:`LayerTiles`) on first
     use, one load per layer even when many tiles ask at once; and encoded tiles, least recently used
@@ -320,6 +331,8 @@ class TileCache:
                 return cached
             loaded = load(layer)
             built = loaded if isinstance(loaded, LayerTiles) else LayerTiles.from_frame(layer, loaded)
+            del loaded
+            _give_back_memory()
             with self._lock:
                 if generation == self._generation:
                     return self._layers.setdefault(layer, built)

@@ -119,7 +119,8 @@ def prerender(
     repository: Any, cache: TileCache, max_zoom: int = 12, formats: tuple[str, ...] = ("mvt", "geojson")
 ) -> int:
     """Load every viewer layer of the current generation and render each tile up to ``max_zoom``
-    (display zoom z and z + 1, as the viewer asks) in ``formats``; returns the tiles rendered.
+    (display zoom z and z + 1, as the viewer asks, from the layer's first zoom) in ``formats``;
+    returns the tiles rendered.
 
     Layers seen first (at the lowest zooms) come first; a newer generation stops the work.
     """
@@ -127,13 +128,13 @@ def prerender(
     rendered = 0
     for name in sorted((n for n, _ in VIEWER_LAYERS), key=lambda n: MIN_ZOOM[n]):
         tiles = layer_tiles(repository, cache, name)
-        if len(tiles.geoms) == 0 or MIN_ZOOM[name] > max_zoom:
+        if len(tiles.geoms) == 0 or MIN_ZOOM[name] > max_zoom + 1:
             continue
         minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(tiles.geoms))
-        for z in range(MIN_ZOOM[name], max_zoom + 1):
+        for z in range(max(MIN_ZOOM[name] - 1, 0), max_zoom + 1):
             x0, y0 = tile_for(minx, maxy, z)
             x1, y1 = tile_for(maxx, miny, z)
-            for zoom in (z, z + 1):
+            for zoom in (zz for zz in (z, z + 1) if zz >= MIN_ZOOM[name]):
                 for x in range(x0, x1 + 1):
                     for y in range(y0, y1 + 1):
                         if generation_key(repository) != gen:
