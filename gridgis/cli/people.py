@@ -580,6 +580,7 @@ def demo(ctx: Any) -> None:
 
 def _demo_follow(ctx: Any, store: Any) -> None:
     """Hand a building with a volunteer to a neighbouring grid (the one boundary write path): its people follow."""
+    from gridgis.codes import area_of
     from gridgis.editing import operations, service
     from gridgis.editing.follow import with_micro_grids
     from gridgis.errors import GridGISError
@@ -592,8 +593,8 @@ def _demo_follow(ctx: Any, store: Any) -> None:
     candidates = list(dict.fromkeys(str(t).rsplit("-U", 1)[0] for t in units["target"]))[:30]
     for building in candidates:  # the first one a neighbouring grid can take (a building on the grid's edge)
         grid = str(store.placer.buildings.at[building, "grid_code"])
-        grids = repo.read_layer("grids", filters={"community_code": grid[:12]})
-        blds = repo.read_layer("buildings", filters={"community_code": grid[:12]})
+        grids = repo.read_layer("grids", filters={"community_code": area_of(grid)})
+        blds = repo.read_layer("buildings", filters={"community_code": area_of(grid)})
         box = tuple(float(v) for v in grids.total_bounds)
         micro = repo.read_layer("micro_grids", bbox=box)
         micro = micro[micro["grid_code"].astype(str).isin(set(grids["code"].astype(str))).to_numpy()]
@@ -605,7 +606,7 @@ def _demo_follow(ctx: Any, store: Any) -> None:
             except GridGISError:
                 continue  # not a neighbour: the next grid
             moved = store.persons_frame(building_codes=[building])
-            kept = store.assignments_frame(communities=[grid[:12]])
+            kept = store.assignments_frame(communities=[area_of(grid)])
             on = kept[kept["target"].astype(str).str.startswith(building)]
             flagged = int(on["flag"].fillna("").astype(str).str.len().gt(0).sum())
             ctx.facts["people_follow"] = {"building": building, "to": to, "persons": len(moved), "flagged": flagged}

@@ -22,6 +22,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gridgis.codes import area_of
+
 log = logging.getLogger("gridgis.people")
 
 #: the layers whose changes can move a building to another place
@@ -86,7 +88,7 @@ def _follow(repo: Any, edits: list[Any], generation: Any, author: str) -> dict[s
     ) as entry:
         # assignments record their target's community: only the edited communities and those of the
         # buildings looked at can be concerned (a city has thousands of others)
-        communities = {e.code[:12] for e in edits} | set(buildings["community_code"].dropna().astype(str))
+        communities = {area_of(e.code) for e in edits} | set(buildings["community_code"].dropna().astype(str))
         report = store.follow_boundaries(
             buildings=buildings,
             removed_buildings=removed_buildings,

@@ -6,7 +6,8 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from gridgis.codes import check_county, with_county
+from gridgis.codes import check_county, county_of, with_county
+from gridgis.errors import CodeError
 
 #: the layers copied (every layer whose codes carry the county)
 LAYERS = ("streets", "communities", "grids", "micro_grids", "compounds", "buildings", "stations")
@@ -23,9 +24,13 @@ def county_codes(copies: int, first: str = "310115", step: int = 100) -> list[st
 
 
 def _moved(value: object, county: str) -> object:
-    if isinstance(value, str) and len(value) >= 12 and value[:6].isdigit():
-        return with_county(value, county)
-    return value
+    if not isinstance(value, str):
+        return value
+    try:
+        county_of(value)  # raises for anything that is not a code under a county
+    except CodeError:
+        return value
+    return with_county(value, county)
 
 
 def replicate(city: dict[str, gpd.GeoDataFrame], counties: list[str]) -> dict[str, gpd.GeoDataFrame]:

@@ -67,6 +67,7 @@ from gridgis.api.schemas.people import (
 )
 from gridgis.auth.deps import CurrentPrincipal
 from gridgis.auth.tokens import Principal
+from gridgis.codes import area_of
 from gridgis.errors import NotFoundError, ValidationError
 from gridgis.people.access import allowed, people_require, redact
 from gridgis.people.store import AuditEntry, PeopleStore
@@ -128,7 +129,7 @@ def _scope_codes(store: PeopleStore, key: str, code: str) -> list[str | None]:
         row = b.loc[building]
         return [row["micro_grid_code"], row["grid_code"], row["community_code"]]
     if "Q" in building:  # a building (or compound) code the layer does not have: its community decides
-        return [building[:12]]
+        return [area_of(building)]
     return [code]  # a micro-grid, grid or community code is its own scope
 
 
