@@ -122,13 +122,16 @@ def parent_code(layer: str, code: str) -> str | None:
 
 
 def county_of(code: str) -> str:
-    """The 6-digit county code (县/区) that any gridgis code lies under.
+    """The 6-digit county code (县/区) that any gridgis code lies under (a county code is its own).
 
-    >>> county_of("11010500100100301"), county_of("110105001001Q007B012")
-    ('110105', '110105')
+    >>> county_of("11010500100100301"), county_of("110105001001Q007B012"), county_of("110105")
+    ('110105', '110105', '110105')
     """
-    if not isinstance(code, str) or len(code) < 12 or not code[:6].isdigit():
-        raise CodeError(f"code {code!r} has no county: expected a code of 12 or more characters, the first 6 digits")
+    if not isinstance(code, str) or not (len(code) == 6 or len(code) >= 12) or not code[:6].isdigit():
+        raise CodeError(
+            f"code {code!r} has no county: expected a county code (6 digits) or a code of 12 or more "
+            "characters whose first 6 are digits"
+        )
     return code[:6]
 
 

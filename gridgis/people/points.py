@@ -54,7 +54,9 @@ def load_rules(path: str | None = None) -> dict[str, Any]:
 
 def rules_for(county: str | None, rules: dict[str, Any] | None = None) -> dict[str, Any]:
     rules = rules or load_rules()
-    return rules.get(county_of(str(county or "")), rules["default"])
+    if not county:  # no place given: the default items
+        return rules["default"]
+    return rules.get(county_of(str(county)), rules["default"])
 
 
 def check_item(item: str, rules: dict[str, Any] | None = None) -> str:
