@@ -148,15 +148,26 @@ def register(app: typer.Typer) -> None:
     @tickets.command()
     def escalate(
         now: str | None = typer.Option(None, help="the time to check against (ISO 8601; default now)"),
-        every: float | None = typer.Option(None, help="keep running: escalate every this many seconds"),
+        every: float | None = typer.Option(
+            None, help="keep running: escalate every this many seconds (needs --commit)"
+        ),
         database_url: str | None = db_opt,
+        commit: bool = typer.Option(False, "--commit", help="escalate them (without: a dry run that lists them)"),
     ) -> None:
-        """Escalate every ticket past its solution deadline one level (提级); safe to repeat."""
+        """Escalate every ticket past its solution deadline one level (提级); safe to repeat; with --commit."""
         from gridgis.tickets.escalator import Escalator
 
         when = datetime.fromisoformat(now) if now else None
         if when is not None and when.tzinfo is None:
             when = when.replace(tzinfo=SHANGHAI)
+        if not commit:
+            if every is not None:
+                raise typer.BadParameter("--every escalates as it goes: pass --commit", param_hint="--every")
+            would = _store(database_url).escalate_overdue(when, dry_run=True)
+            console.print(f"dry run: {len(would)} tickets would be escalated; nothing stored (pass --commit)")
+            for d in would[:30]:
+                console.print(f"  ticket {d['id']} ({d['grid_code']}): {d['from_level']} → {d['to_level']}")
+            return
 
         def show(done: list[dict[str, Any]]) -> None:
             console.print(f"{len(done)} tickets escalated")

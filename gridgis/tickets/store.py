@@ -479,16 +479,20 @@ class TicketStore(BulkMixin):
         actor: str = "system",
         covers: Callable[[str], bool] | None = None,
         audit: AuditHook | None = None,
+        dry_run: bool = False,
     ) -> builtins.list[dict[str, Any]]:
         """Escalate every ticket past its solution deadline one level (提级); idempotent for a given ``now``.
 
         ``covers(scope_code)`` limits it to the tickets of the caller's scope (default: all, for the
         service's own escalator). The escalated ticket gets fresh deadlines counted from ``now``, so
-        running this again at the same moment changes nothing. Returns one row per escalation.
+        running this again at the same moment changes nothing. Returns one row per escalation; with
+        ``dry_run``, the rows it would return, and nothing is written.
         """
         when = _aware(now)
         q = (
-            sa.select(tickets.c.id, tickets.c.grid_code, tickets.c.community_code, tickets.c.street_code)
+            sa.select(
+                tickets.c.id, tickets.c.grid_code, tickets.c.community_code, tickets.c.street_code, tickets.c.level
+            )
             .where(
                 tickets.c.status.in_(sorted(loop.RUNNING_STATES)),
                 tickets.c.solve_due < when,
@@ -498,9 +502,13 @@ class TicketStore(BulkMixin):
         )
         with storage_errors(self.url, "finding overdue tickets"), self._read() as conn:
             rows = conn.execute(q).all()
-        candidates = [
-            int(r.id) for r in rows if covers is None or covers(r.grid_code or r.community_code or r.street_code or "")
-        ]
+        rows = [r for r in rows if covers is None or covers(r.grid_code or r.community_code or r.street_code or "")]
+        if dry_run:
+            return [
+                {"id": int(r.id), "from_level": r.level, "to_level": loop.next_level(r.level), "grid_code": r.grid_code}
+                for r in rows
+            ]
+        candidates = [int(r.id) for r in rows]
         done = []
         for tid in candidates:
             with storage_errors(self.url, f"escalating ticket {tid}"), self.engine.begin() as conn:

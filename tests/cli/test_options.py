@@ -58,6 +58,7 @@ def test_writes_are_dry_runs_unless_commit():
         "edit import",
         "edit revert",
         "tickets import",
+        "tickets escalate",
         "members import",
         "people sample",
         "people follow",

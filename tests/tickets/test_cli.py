@@ -65,11 +65,13 @@ def test_import_stats_and_escalate_commands(env):
     stats = runner.invoke(app, ["tickets", "stats", "--month", "2026-10", "--json"])
     rows = json.loads(stats.output)
     assert sum(r["volume"] for r in rows) == 4 and all(r["month"] == "2026-10" for r in rows)
-    esc = runner.invoke(app, ["tickets", "escalate", "--now", "2026-11-01T09:00:00+08:00"])
+    dry = runner.invoke(app, ["tickets", "escalate", "--now", "2026-11-01T09:00:00+08:00"])
+    assert "dry run: 4 tickets would be escalated" in dry.output  # a dry run unless --commit
+    esc = runner.invoke(app, ["tickets", "escalate", "--now", "2026-11-01T09:00:00+08:00", "--commit"])
     assert "4 tickets escalated" in esc.output
     assert (
         "0 tickets escalated"
-        in runner.invoke(app, ["tickets", "escalate", "--now", "2026-11-01T09:00:00+08:00"]).output
+        in runner.invoke(app, ["tickets", "escalate", "--now", "2026-11-01T09:00:00+08:00", "--commit"]).output
     )
     shown = json.loads(runner.invoke(app, ["tickets", "show", "1"]).output)
     assert [e["action"] for e in shown["events"]] == ["create", "escalate"]
