@@ -14,7 +14,7 @@ from alembic.config import Config
 from gridgis.auth.store import AuditLog
 from gridgis.errors import ValidationError
 from gridgis.storage import Repository
-from gridgis.storage.partitions import DEFAULT_PARTITION, is_partitioned, month_partitions, retention
+from gridgis.storage.partitions import DEFAULT_PARTITION, is_partitioned, month_partitions, restore, retention
 from gridgis.storage.repository import MIGRATIONS
 from gridgis.tickets.store import TicketStore
 from gridgis.tickets.tables import ticket_events, tickets
@@ -133,6 +133,21 @@ def test_retention_archives_old_months_to_files_and_detaches_them(pg_store, tmp_
     assert pg_store.get(kept.id).id == kept.id
     entries = [e for e in AuditLog(engine).entries(limit=10) if e["action"] == "tickets.retention"]
     assert {"2024-01", "2024-02"} <= {e["codes"][0] for e in entries}
+
+    # and back: the month's partition, its tickets and their events as they were
+    assert restore(engine, tmp_path / "tickets-2024-01.jsonl.gz", actor="运维") == 2
+    back = pg_store.get(old[0].id)
+    assert back.received_at == old[0].received_at and back.grid_code == old[0].grid_code
+    assert (back.lon, back.lat) == (old[0].lon, old[0].lat)
+    assert [e.action for e in pg_store.events(old[0].id)] == ["create"]
+    with engine.connect() as conn:
+        assert "2024-01" in month_partitions(conn)
+        shape = conn.execute(
+            sa.text("SELECT ST_AsText(geometry), ST_SRID(geometry) FROM tickets WHERE id = :i"), {"i": old[0].id}
+        ).one()
+    assert shape[1] == 4326 and shape[0].startswith("POINT")
+    with pytest.raises(ValidationError, match="already stored"):
+        restore(engine, tmp_path / "tickets-2024-01.jsonl.gz", actor="运维")
 
 
 @pytest.mark.postgis
