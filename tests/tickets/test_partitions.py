@@ -179,6 +179,8 @@ def test_the_retention_command_is_a_dry_run_unless_committed(pg_store, tmp_path)
     assert (tmp_path / "tickets-2023-06.jsonl.gz").exists()
     listed = runner.invoke(app, ["tickets", "partitions", "--database-url", url])
     assert listed.exit_code == 0 and "2023-06" not in listed.output and "tickets_default" in listed.output
+    back = runner.invoke(app, ["tickets", "restore", str(tmp_path / "tickets-2023-06.jsonl.gz"), "--database-url", url])
+    assert back.exit_code == 0 and "1 tickets restored" in back.output, back.output
 
 
 def test_retention_on_sqlite_says_it_needs_postgresql(store, tmp_path):
