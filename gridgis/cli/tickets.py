@@ -6,6 +6,7 @@
 - ``gridgis tickets matters`` (the catalogue) and ``gridgis tickets show ID`` (a ticket and its history)
 - ``gridgis tickets partitions [--ahead N]`` (PostgreSQL: list the monthly partitions, make the coming ones)
 - ``gridgis tickets retention --before YYYY-MM --archive DIR [--commit]`` (archive and detach old months)
+  and ``gridgis tickets restore FILE`` (put an archived month back)
 """
 
 from __future__ import annotations
@@ -252,6 +253,21 @@ def register(app: typer.Typer) -> None:
             console.print(f"no month before {before} to archive")
         elif not commit:
             console.print("nothing changed; add --commit to archive and detach these months")
+
+    @tickets.command()
+    def restore(
+        archive: Path = typer.Argument(..., help="a tickets-YYYY-MM.jsonl.gz written by `gridgis tickets retention`"),
+        author: str | None = typer.Option(None, "--author", help="who (default: the OS user)"),
+        database_url: str | None = db_opt,
+    ) -> None:
+        """Put an archived month of tickets back into the database (its partition made again)."""
+        import getpass
+
+        from gridgis.storage.partitions import restore as run_restore
+
+        repo = open_repository(database_url)
+        count = run_restore(repo.engine, archive, actor=author or getpass.getuser())
+        console.print(f"[green]{count:,} tickets restored[/] from {archive}")
 
     @tickets.command()
     def matters(catalogue: Path | None = cat_opt) -> None:

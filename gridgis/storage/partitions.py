@@ -19,7 +19,7 @@ its events in one transaction, and retention archives and deletes them together.
   ``DIR/tickets-YYYY-MM.jsonl.gz`` (one JSON object per line: the ticket's columns as PostgreSQL's
   ``to_jsonb`` gives them, the point as GeoJSON, and ``events``, its events in order), then — with ``commit`` — detached, its events deleted and its table
   dropped in one transaction with an audit entry. Without ``commit`` it only reports. A month
-  with a ticket not yet closed is refused.
+  with a ticket not yet closed is refused. :func:`restore` puts such a file back.
 
 SQLite keeps a plain ``tickets`` table: these functions do nothing there (``is_partitioned`` is
 False), and statistics use the ``received_at`` index.
@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -289,3 +290,58 @@ def _detach(engine: sa.Engine, item: MonthArchive, actor: str) -> None:
             actor, "CLI", "tickets retention", "tickets.retention", 200, "tickets", [item.month], message=message
         )
         conn.execute(audit_log.insert().values(**values))
+
+
+def restore(engine: sa.Engine, archive: Path, *, actor: str, batch: int = 2000) -> int:
+    """Put an archived month back (a file written by :func:`retention`); returns the tickets restored.
+
+    The month's partition is made again, the tickets and their events are inserted from the file
+    in one transaction with a ``tickets.restore`` audit entry. A ticket still (or already) stored
+    is refused with :class:`ValidationError` and nothing is restored.
+    """
+    from gridgis.auth.store import audit_log, audit_values
+
+    m = re.match(r"^tickets-(\d{4}-\d{2})\.jsonl\.gz$", Path(archive).name)
+    if m is None:
+        raise ValidationError(f"{archive} is not a tickets-YYYY-MM.jsonl.gz archive of gridgis tickets retention")
+    month = m.group(1)
+    insert_tickets = sa.text(
+        "INSERT INTO tickets SELECT r.* FROM jsonb_array_elements(CAST(:batch AS jsonb)) e, "
+        "jsonb_populate_record(NULL::tickets, (e - 'events') || "
+        "jsonb_build_object('geometry', ST_AsEWKT(ST_GeomFromGeoJSON(e -> 'geometry')))) r"
+    )
+    insert_events = sa.text(
+        "INSERT INTO ticket_events SELECT r.* FROM jsonb_array_elements(CAST(:batch AS jsonb)) e, "
+        "jsonb_populate_recordset(NULL::ticket_events, e -> 'events') r"
+    )
+    restored = 0
+    try:
+        with engine.begin() as conn, gzip.open(archive, "rt", encoding="utf-8") as lines:
+            if not is_partitioned(conn):
+                raise ValidationError("the tickets table is not partitioned by month here; restore needs PostgreSQL")
+            create_month(conn, month)
+            chunk: list[str] = []
+            for line in lines:
+                if line.strip():
+                    chunk.append(line)
+                if len(chunk) >= batch:
+                    restored += _restore_chunk(conn, chunk, insert_tickets, insert_events)
+                    chunk = []
+            if chunk:
+                restored += _restore_chunk(conn, chunk, insert_tickets, insert_events)
+            message = f"{restored} tickets restored from {archive}"
+            values = audit_values(
+                actor, "CLI", "tickets restore", "tickets.restore", 200, "tickets", [month], message=message
+            )
+            conn.execute(audit_log.insert().values(**values))
+    except sa.exc.IntegrityError as err:
+        raise ValidationError(f"tickets of {archive} are already stored; nothing was restored") from err
+    forget(engine)
+    return restored
+
+
+def _restore_chunk(conn: sa.Connection, chunk: list[str], tickets_sql: Any, events_sql: Any) -> int:
+    batch = "[" + ",".join(chunk) + "]"
+    done = conn.execute(tickets_sql, {"batch": batch}).rowcount
+    conn.execute(events_sql, {"batch": batch})
+    return int(done)

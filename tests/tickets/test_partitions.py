@@ -14,7 +14,7 @@ from alembic.config import Config
 from gridgis.auth.store import AuditLog
 from gridgis.errors import ValidationError
 from gridgis.storage import Repository
-from gridgis.storage.partitions import DEFAULT_PARTITION, is_partitioned, month_partitions, retention
+from gridgis.storage.partitions import DEFAULT_PARTITION, is_partitioned, month_partitions, restore, retention
 from gridgis.storage.repository import MIGRATIONS
 from gridgis.tickets.store import TicketStore
 from gridgis.tickets.tables import ticket_events, tickets
@@ -134,6 +134,21 @@ def test_retention_archives_old_months_to_files_and_detaches_them(pg_store, tmp_
     entries = [e for e in AuditLog(engine).entries(limit=10) if e["action"] == "tickets.retention"]
     assert {"2024-01", "2024-02"} <= {e["codes"][0] for e in entries}
 
+    # and back: the month's partition, its tickets and their events as they were
+    assert restore(engine, tmp_path / "tickets-2024-01.jsonl.gz", actor="运维") == 2
+    back = pg_store.get(old[0].id)
+    assert back.received_at == old[0].received_at and back.grid_code == old[0].grid_code
+    assert (back.lon, back.lat) == (old[0].lon, old[0].lat)
+    assert [e.action for e in pg_store.events(old[0].id)] == ["create"]
+    with engine.connect() as conn:
+        assert "2024-01" in month_partitions(conn)
+        shape = conn.execute(
+            sa.text("SELECT ST_AsText(geometry), ST_SRID(geometry) FROM tickets WHERE id = :i"), {"i": old[0].id}
+        ).one()
+    assert shape[1] == 4326 and shape[0].startswith("POINT")
+    with pytest.raises(ValidationError, match="already stored"):
+        restore(engine, tmp_path / "tickets-2024-01.jsonl.gz", actor="运维")
+
 
 @pytest.mark.postgis
 def test_retention_refuses_months_with_open_tickets_and_bad_months(pg_store, tmp_path):
@@ -164,6 +179,8 @@ def test_the_retention_command_is_a_dry_run_unless_committed(pg_store, tmp_path)
     assert (tmp_path / "tickets-2023-06.jsonl.gz").exists()
     listed = runner.invoke(app, ["tickets", "partitions", "--database-url", url])
     assert listed.exit_code == 0 and "2023-06" not in listed.output and "tickets_default" in listed.output
+    back = runner.invoke(app, ["tickets", "restore", str(tmp_path / "tickets-2023-06.jsonl.gz"), "--database-url", url])
+    assert back.exit_code == 0 and "1 tickets restored" in back.output, back.output
 
 
 def test_retention_on_sqlite_says_it_needs_postgresql(store, tmp_path):
