@@ -46,13 +46,14 @@ def generation_key(repository: Any) -> Any:
     return None if gen is None else gen.id
 
 
-def load_layer(repository: Any, layer: str) -> LayerTiles:
-    """The current features of ``layer`` for tiles, read lean: code, name, the tile properties picked
-    in SQL and the geometry as WKB (no frame, no other properties); a repository without an engine
-    (a test double) is read through ``read_layer``."""
+def load_layer(repository: Any, layer: str, generation: int | None = None) -> LayerTiles:
+    """The features of ``layer`` in ``generation`` (default: the current one) for tiles, read lean:
+    code, name, the tile properties picked in SQL and the geometry as WKB (no frame, no other
+    properties), on the read replica when it has replayed that generation (the store's one rule,
+    ``Repository._reading``); a repository without an engine (a test double) is read through ``read_layer``."""
     engine = getattr(repository, "engine", None)
-    if engine is None:
-        return LayerTiles.from_frame(layer, repository.read_layer(layer))
+    if engine is None or not hasattr(repository, "_reading"):
+        return LayerTiles.from_frame(layer, repository.read_layer(layer, generation=generation))
     import sqlalchemy as sa
 
     from gridgis.storage.schema import features, wkb_column
@@ -65,10 +66,17 @@ def load_layer(repository: Any, layer: str) -> LayerTiles:
             wkb_column(features.c.geometry),
             *(features.c.properties[k].label(k) for k in keys),
         )
-        .where(features.c.layer == layer, features.c.generation_high.is_(None))
+        .where(features.c.layer == layer)
         .order_by(features.c.code)
     )
-    with engine.connect() as conn:
+    if generation is None:
+        stmt = stmt.where(features.c.generation_high.is_(None))
+    else:  # the generation the cache is keyed on, even if another was committed meanwhile
+        stmt = stmt.where(
+            features.c.generation_low <= generation,
+            sa.or_(features.c.generation_high.is_(None), features.c.generation_high >= generation),
+        )
+    with repository._reading(f"reading {layer} for tiles", generation) as conn:
         rows = conn.execute(stmt).all()
     geoms = shapely.from_wkb([bytes(r[2]) for r in rows]) if rows else np.zeros(0, dtype=object)
     records = [{"code": r[0], "name": r[1], **dict(zip(keys, r[3:], strict=True))} for r in rows]
@@ -76,7 +84,8 @@ def load_layer(repository: Any, layer: str) -> LayerTiles:
 
 
 def layer_tiles(repository: Any, cache: TileCache, layer: str) -> LayerTiles:
-    return cache.layer(generation_key(repository), layer, lambda name: load_layer(repository, name))
+    gen = generation_key(repository)
+    return cache.layer(gen, layer, lambda name: load_layer(repository, name, gen))
 
 
 def tile(
@@ -91,7 +100,7 @@ def tile(
 ) -> tuple[str, int, Any]:
     """GeoJSON text of one tile (simplified for display ``zoom``), its feature count and its generation."""
     gen = generation_key(repository)
-    tiles = cache.layer(gen, layer, lambda name: load_layer(repository, name))
+    tiles = cache.layer(gen, layer, lambda name: load_layer(repository, name, gen))
     key = (layer, "geojson", z, x, y, z if zoom is None else zoom, system)
     text, n = cache.encoded(gen, key, lambda: tiles.tile(z, x, y, zoom=zoom, system=system))
     return str(text), n, gen
@@ -109,7 +118,7 @@ def mvt_tile(
 ) -> tuple[bytes, int, Any]:
     """The Mapbox Vector Tile of :func:`tile`'s features, its feature count and its generation."""
     gen = generation_key(repository)
-    tiles = cache.layer(gen, layer, lambda name: load_layer(repository, name))
+    tiles = cache.layer(gen, layer, lambda name: load_layer(repository, name, gen))
     key = (layer, "mvt", z, x, y, z if zoom is None else zoom, system)
     data, n = cache.encoded(gen, key, lambda: tiles.mvt(z, x, y, zoom=zoom, system=system))
     return bytes(data), n, gen
