@@ -20,7 +20,7 @@ from gridgis.editing import operations as ops
 from gridgis.editing.changes import apply_edits
 from gridgis.editing.follow import with_micro_grids
 from gridgis.errors import ValidationError
-from gridgis.layers.coverage import check_coverage
+from gridgis.layers.coverage import check_coverage, polygonal_part
 
 SAMPLE_COMMUNITY = "310115005039"
 OPERATIONS = ["transfer-compound", "transfer-buildings", "split", "merge", "move-boundary", "apply-proposal"]
@@ -78,7 +78,7 @@ def _halves(geom: shapely.Geometry, vertical: bool) -> list[shapely.Geometry]:
         if vertical
         else [shapely.box(x0 - 1, cy, x1 + 1, y1 + 1), shapely.box(x0 - 1, y0 - 1, x1 + 1, cy)]
     )
-    return [shapely.intersection(geom, b) for b in boxes]
+    return [polygonal_part(shapely.intersection(geom, b)) for b in boxes]
 
 
 def _operation(name: str, city: dict) -> list:
@@ -144,3 +144,42 @@ def test_every_operation_leaves_every_changed_grid_tiled_by_micro_grids(cities, 
         for bcode, point in zip(buildings["code"][held], inside[held]):
             hits = [str(m) for m in new_micro["code"][shapely.intersects(new_micro.geometry.values, point)]]
             assert len(hits) == 1 and hits[0].startswith(code), (which, operation, bcode, code, hits)
+
+
+def _check(city: dict, edits: list, label: str) -> dict:
+    """Apply ``edits`` (with their micro-grids) to ``city``, check every changed grid, return the new city."""
+    grids, micro, buildings = city["grids"], city["micro_grids"], city["buildings"]
+    edits = with_micro_grids(edits, grids, micro, buildings)
+    after = apply_edits({"grids": grids, "micro_grids": micro}, edits)
+    new_grids, new_micro = _by_code(after["grids"]), _by_code(after["micro_grids"])
+    before = dict(zip(grids["code"].astype(str), grids.geometry))
+    changed = {  # a new outline (a neighbour that only gains a vertex keeps its micro-grids)
+        e.code
+        for e in edits
+        if e.layer == "grids" and e.op != "delete" and (e.code not in before or not before[e.code].equals(e.geometry))
+    }
+    deleted = {e.code for e in edits if e.layer == "grids" and e.op == "delete"}
+    assert changed, label
+    assert not set(new_micro["grid_code"].astype(str)) & deleted, f"{label}: a deleted grid keeps micro-grids"
+    inside = shapely.point_on_surface(buildings.geometry.values)
+    for _, grid in new_grids[new_grids["code"].isin(changed)].iterrows():
+        code = str(grid["code"])
+        mine = new_micro[new_micro["grid_code"].astype(str) == code]
+        assert len(mine), f"{label}: changed grid {code} has no micro-grid"
+        found = check_coverage(list(mine.geometry), list(mine["code"]), grid.geometry)
+        assert found.ok, (label, code, [(i.kind, i.codes, i.measure) for i in found.issues])
+        assert set(mine.geometry.geom_type) == {"Polygon"}, (label, code, list(mine.geometry.geom_type))
+        assert int(mine["households"].sum()) == int(grid["households"]), (label, code)
+        held = shapely.intersects(grid.geometry, inside)
+        for bcode, point in zip(buildings["code"][held], inside[held]):
+            hits = [str(m) for m in new_micro["code"][shapely.intersects(new_micro.geometry.values, point)]]
+            assert len(hits) == 1 and hits[0].startswith(code), (label, bcode, code, hits)
+    return {**city, "grids": new_grids, "micro_grids": new_micro}
+
+
+@pytest.mark.parametrize("which", ["lattice", "sample"])
+def test_operations_one_after_another_keep_every_changed_grid_tiled(cities, which):
+    """The same operations chained on one store, as a planner works (each sees the previous one's micro-grids)."""
+    city = cities[which]
+    for operation in ["transfer-buildings", "transfer-compound", "split", "move-boundary", "apply-proposal", "merge"]:
+        city = _check(city, _operation(operation, city), f"{which} then {operation}")
