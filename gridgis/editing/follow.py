@@ -193,7 +193,10 @@ def with_micro_grids(
         for e in grid_edits
         if e.op != "delete"
         and e.geometry is not None
-        and (e.code not in current or not shapely.equals(current[e.code].geometry, e.geometry))
+        and (
+            e.op == "create"  # a grid the caller did not read is left as it is
+            or (e.code in current and not shapely.equals(current[e.code].geometry, e.geometry))
+        )
     ]
     retired = {e.code for e in grid_edits if e.op == "delete"}
     touched = {e.code for e in resplit} | retired
