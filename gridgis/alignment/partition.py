@@ -256,8 +256,9 @@ def _pick_first(n: int, left: np.ndarray, right: np.ndarray, rank: np.ndarray) -
     return out
 
 
-#: a face narrower than this (twice its area over its perimeter, in metres) is a hairline
-HAIRLINE_M = 0.001
+#: a face narrower than this (twice its area over its perimeter, in metres) is a hairline: the sliver
+#: between two lines that are one line up to rounding (GeoJSON's 7 decimals move a vertex up to ~1 cm)
+HAIRLINE_M = 0.02
 
 
 def _hairlines_follow_neighbours(
@@ -271,8 +272,8 @@ def _hairlines_follow_neighbours(
 ) -> list[tuple[str, int, int]]:
     """Hairline faces join the atom of the neighbouring face of their own grid sharing most edge.
 
-    Two nearly coincident lines (a grid line read back from storage beside the compound or Voronoi
-    line it was drawn along, each snapped on its own) leave faces a fraction of a millimetre wide.
+    Two nearly coincident lines (a grid line read back from storage, or from GeoJSON rounded to 7
+    decimals, beside the compound or Voronoi line it was drawn along) leave faces under 2 cm wide.
     Labelled on their own (by the compound or land nearest their point), such a face can belong to
     another atom than the land around it, and re-aligning would move it; joined to its neighbour it
     moves only with it. Faces are taken in order, so the result is deterministic.
@@ -379,9 +380,11 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     grank = np.argsort(np.argsort(gcodes.astype(str))) if len(gcodes) else np.zeros(0, int)
     fi, gi_ = shapely.STRtree(grids).query(rep, predicate="within") if len(grids) else (np.zeros(0, int),) * 2
     fg = _pick_first(n, fi, gi_, grank)
-    # hairline gaps (reprojection and re-noding leave faces of mm² between grids that meet) belong to
-    # the grid they touch, so a proposal read back from storage is the same coverage
-    tiny = (fg < 0) & (face_area < 1.0)
+    # hairline gaps (reprojection, re-noding and the 7 decimals of GeoJSON leave faces of mm² to m²,
+    # a centimetre wide, between grids that meet) belong to the grid they touch, so a proposal read
+    # back from storage is the same coverage
+    width = 2 * face_area / np.maximum(shapely.length(faces), 1e-12) if n else np.zeros(0)
+    tiny = (fg < 0) & ((face_area < 1.0) | (width < HAIRLINE_M))
     if tiny.any() and len(grids):
         fg[tiny] = shapely.STRtree(grids).nearest(rep[tiny])
     face_grid = np.full(n, None, dtype=object)  # the grid code of each face; None outside every grid
