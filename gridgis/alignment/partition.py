@@ -294,18 +294,26 @@ def _hairlines_follow_neighbours(
         if hair[b]:
             nbrs.setdefault(b, []).append((a, ln))
     resolved = ~hair
-    for _ in range(8):  # a hairline beside hairlines takes the key its neighbour took
+    patient = True  # a hairline whose own-grid neighbours are hairlines too waits for them first
+    for _ in range(16):  # a hairline beside hairlines takes the key its neighbour took
         todo = [f for f in np.flatnonzero(~resolved).tolist() if f in nbrs]
         done = False
         for f in todo:
-            options = [(b, ln) for b, ln in nbrs[f] if resolved[b]]
+            same = [(b, ln) for b, ln in nbrs[f] if grid[b] == grid[f]]
+            options = [(b, ln) for b, ln in (same or nbrs[f]) if resolved[b]]
+            if not options and not patient:
+                options = [(b, ln) for b, ln in nbrs[f] if resolved[b]]
             if not options:
                 continue
             b = min(options, key=lambda o: (grid[o[0]] != grid[f], -o[1], o[0]))[0]
             keys[f] = keys[b]
             resolved[f] = done = True
         if not done:
-            break
+            if not patient:
+                break
+            patient = False
+        else:
+            patient = True
     return keys
 
 
