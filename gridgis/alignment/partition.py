@@ -215,20 +215,24 @@ def _face_adjacency(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def label_components(n: int, label: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Component id of every face in the graph of edges joining faces of the same label."""
-    parent = np.arange(n)
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in zip(lo[label[lo] == label[hi]], hi[label[lo] == label[hi]]):
-        ra, rb = find(int(a)), find(int(b))
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return np.array([find(i) for i in range(n)], dtype=np.int64)
+    """Component id (its lowest face index) of every face in the graph of edges joining faces of
+    the same label."""
+    same = label[lo] == label[hi]
+    a, b = np.asarray(lo[same], dtype=np.int64), np.asarray(hi[same], dtype=np.int64)
+    comp = np.arange(n, dtype=np.int64)
+    while len(a):
+        ca, cb = comp[a], comp[b]
+        if (ca == cb).all():
+            break
+        low = np.minimum(ca, cb)
+        np.minimum.at(comp, ca, low)  # hook each root onto the lowest root it meets
+        np.minimum.at(comp, cb, low)
+        while True:  # and point every face straight at its root
+            jumped = comp[comp]
+            if (jumped == comp).all():
+                break
+            comp = jumped
+    return comp
 
 
 def _pick_first(n: int, left: np.ndarray, right: np.ndarray, rank: np.ndarray) -> np.ndarray:

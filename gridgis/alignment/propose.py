@@ -688,12 +688,22 @@ def _with_new_grids(
     split grid split again, names its parts after its own name."""
     rows = []
     done: set[str] = set(keep["code"].astype(str))
-    source = grids.assign(_code=grids["code"].astype(str)).drop_duplicates("_code").set_index("_code")
+    position: dict[str, int] = {}
+    for i, c in enumerate(grids["code"].astype(str)):
+        position.setdefault(c, i)
+    made: dict[str, dict[str, Any]] = {}  # rows of grids created here, by code
+
+    def source(code: str) -> dict[str, Any] | None:
+        if code in made:
+            return dict(made[code])
+        return grids.iloc[position[code]].to_dict() if code in position else None
+
     for st in steps:
         if st["op"] != "split":
             continue
-        parent = st["grid"] if st["grid"] in source.index else None
-        row = source.loc[parent].to_dict() if parent else {}
+        found = source(st["grid"])
+        parent = st["grid"] if found is not None else None
+        row = found or {}
         base = str(row.get("name") or st["grid"]) if parent else st["grid"]
         row.update(
             {
@@ -707,7 +717,7 @@ def _with_new_grids(
             }
         )
         row = {k: v for k, v in row.items() if k in keep.columns}
-        source.loc[st["new_grid"]] = pd.Series(row)  # a grid split twice names its own part
+        made[st["new_grid"]] = row  # a grid split twice names its own part
         if st["new_grid"] in alive and st["new_grid"] not in done:
             rows.append(row)
             done.add(st["new_grid"])
@@ -816,7 +826,8 @@ def propose_alignment(
     differences = {}
     for ci in inputs:
         mine = [new_geoms[g] for g in ci.grid_codes if g in new_geoms]
-        union = shapely.union_all(np.array(mine, dtype=object)) if mine else shapely.Polygon()
+        # the grids of a community are an exact coverage: their union is a coverage union
+        union = shapely.coverage_union_all(np.array(mine, dtype=object)) if mine else shapely.Polygon()
         differences[ci.code] = round(float(shapely.area(shapely.symmetric_difference(union, ci.area))), 3)
     return Proposal(
         grids=keep,
