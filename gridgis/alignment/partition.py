@@ -434,12 +434,14 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
                 xy_l, lab_l = land_points
                 near = lab_l[shapely.STRtree(shapely.points(xy_l)).nearest(rep[open_land])]
             for lf, lk in zip(open_land.tolist(), near.tolist()):
-                if lk in split_points:
-                    xy_b, lab_b, members_b = split_points[lk]
-                    b = lab_b[shapely.STRtree(shapely.points(xy_b)).nearest(rep[lf])]
-                    land_key[lf] = ("building", lk, int(members_b[b]))
-                else:
+                if lk not in split_points:
                     land_key[lf] = ("compound", lk, -1)
+            for lk, (xy_b, lab_b, members_b) in split_points.items():
+                mine = open_land[near == lk]
+                if len(mine):  # one tree per large compound, asked for all its land faces at once
+                    b = lab_b[shapely.STRtree(shapely.points(xy_b)).nearest(rep[mine])]
+                    for lf, bk in zip(mine.tolist(), b.tolist()):
+                        land_key[lf] = ("building", lk, int(members_b[bk]))
     keys: list[tuple[str, int, int]] = []
     for f in range(n):
         k = int(face_group[f])
