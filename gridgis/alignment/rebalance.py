@@ -178,6 +178,11 @@ def _moves(
     return out
 
 
+#: a move (or chain) must lower the deviation by at least this many households: households are whole,
+#: and a smaller gain is the fraction a hairline face of a compound without buildings carries
+#: (re-aligning an aligned community made such a move: field seed 256, gain 0.00001)
+_MIN_GAIN = 0.5
+
 #: moves lowering the deviation by amounts within this many households count as equally good, so the
 #: one keeping grids compact can go first
 _GAIN_STEP = 50.0
@@ -258,7 +263,9 @@ def rebalance(
         done = False
         for _, _, delta, mv in scored:
             if delta >= -1e-9:
-                break
+                break  # the rest gain nothing
+            if delta > -_MIN_GAIN:
+                continue  # a fraction of a household; a later move of the same bucket may gain more
             if _feasible(members, mv[2], {mv[1], *mv[4]}, adj):
                 assign, _ = _apply(assign, members, mv)
                 record(mv, -delta)
@@ -288,7 +295,7 @@ def rebalance(
                 grids = {src, dst, s2, d2}
                 gain = dev_of(total, grids) - dev_of(after, grids)
                 if (
-                    gain > 1e-9
+                    gain >= _MIN_GAIN
                     and (best is None or (-gain, second) < (-best[0], best[1]))
                     and _feasible(members2, s2, {b, *second[4]}, adj)
                 ):

@@ -34,10 +34,12 @@ def test_field_case_keeps_every_invariant(seed):
 #   was cut by the proposal's own lines and re-aligning moved the piece (4,050 m² in seed 21)
 # 339: a grid line read back beside the Voronoi line it was drawn along left a hairline face
 #   (0.013 m², 284 m long) labelled with the other compound's land: re-aligning moved it
+# 256 (after merging the compactness work): re-aligning made a rebalancing move gaining 0.00001
+#   households, the share a hairline face of a compound without buildings carries
 # 189, 277: the check counted a compound by its point (189: in the community's hole) and every
 #   building city-wide; the proposal counts a compound in the community it overlaps most and a
 #   community without buildings by its compounds
-REGRESSION_SEEDS = [21, 189, 277, 339]
+REGRESSION_SEEDS = [21, 189, 256, 277, 339]
 
 
 @pytest.mark.slow
