@@ -140,15 +140,9 @@ def _building_regions(bgeoms: np.ndarray, grid_size: float, step: float = 4.0) -
     return xy, lab[first]
 
 
-def _voronoi_lines(
-    within: shapely.Geometry, xy: np.ndarray, lab: np.ndarray, extend_to: shapely.Geometry | None = None
-) -> list[shapely.Geometry]:
-    """The borders between the Voronoi regions of differently labelled points, inside ``within``."""
-    if len(np.unique(lab)) < 2 or within.is_empty:
-        return []
-    cells = shapely.get_parts(
-        shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=extend_to or within, ordered=True)
-    )
+def _voronoi_cells(xy: np.ndarray, lab: np.ndarray, extend_to: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """The Voronoi cells of the points (polygons) and the label of each."""
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=extend_to, ordered=True))
     polys = np.isin(shapely.get_type_id(cells), (3, 6)) & ~shapely.is_empty(cells)
     if len(cells) != len(xy) or not polys.all():
         # degenerate input: label each cell by the point it holds
@@ -157,15 +151,32 @@ def _voronoi_lines(
         first = np.r_[True, ci[1:] != ci[:-1]] if len(ci) else np.zeros(0, bool)
         cell_lab = np.full(len(cells), -1)
         cell_lab[ci[first]] = lab[pi[first]]
-    else:
-        cell_lab = lab
+        return cells, cell_lab
+    return cells, lab
+
+
+def _border_lines(
+    cells: np.ndarray, cell_lab: np.ndarray, within: shapely.Geometry, tolerance: float = 0.2
+) -> list[shapely.Geometry]:
+    """The borders between differently labelled cells (simplified by ``tolerance`` m), inside ``within``."""
     p, q, a, b = _shared_segments(cells)
     border = cell_lab[a] != cell_lab[b]
     if not border.any():
         return []
     segs = shapely.linestrings(np.stack([p[border], q[border]], axis=1))
-    merged = shapely.simplify(shapely.line_merge(shapely.multilinestrings(segs)), 0.2)
-    return [_overshoot(shapely.intersection(merged, within), 0.001)]
+    merged = shapely.line_merge(shapely.multilinestrings(segs))
+    clipped = shapely.intersection(shapely.simplify(merged, tolerance) if tolerance else merged, within)
+    return [_overshoot(clipped, 0.001)]
+
+
+def _voronoi_lines(
+    within: shapely.Geometry, xy: np.ndarray, lab: np.ndarray, extend_to: shapely.Geometry | None = None
+) -> list[shapely.Geometry]:
+    """The borders between the Voronoi regions of differently labelled points, inside ``within``."""
+    if len(np.unique(lab)) < 2 or within.is_empty:
+        return []
+    cells, cell_lab = _voronoi_cells(xy, lab, extend_to or within)
+    return _border_lines(cells, cell_lab, within)
 
 
 def _overshoot(lines: shapely.Geometry, d: float) -> shapely.Geometry:
@@ -227,20 +238,24 @@ def _face_adjacency(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def label_components(n: int, label: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Component id of every face in the graph of edges joining faces of the same label."""
-    parent = np.arange(n)
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in zip(lo[label[lo] == label[hi]], hi[label[lo] == label[hi]]):
-        ra, rb = find(int(a)), find(int(b))
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return np.array([find(i) for i in range(n)], dtype=np.int64)
+    """Component id (its lowest face index) of every face in the graph of edges joining faces of
+    the same label."""
+    same = label[lo] == label[hi]
+    a, b = np.asarray(lo[same], dtype=np.int64), np.asarray(hi[same], dtype=np.int64)
+    comp = np.arange(n, dtype=np.int64)
+    while len(a):
+        ca, cb = comp[a], comp[b]
+        if (ca == cb).all():
+            break
+        low = np.minimum(ca, cb)
+        np.minimum.at(comp, ca, low)  # hook each root onto the lowest root it meets
+        np.minimum.at(comp, cb, low)
+        while True:  # and point every face straight at its root
+            jumped = comp[comp]
+            if (jumped == comp).all():
+                break
+            comp = jumped
+    return comp
 
 
 def _pick_first(n: int, left: np.ndarray, right: np.ndarray, rank: np.ndarray) -> np.ndarray:
@@ -254,8 +269,9 @@ def _pick_first(n: int, left: np.ndarray, right: np.ndarray, rank: np.ndarray) -
     return out
 
 
-#: a face narrower than this (twice its area over its perimeter, in metres) is a hairline
-HAIRLINE_M = 0.001
+#: a face narrower than this (twice its area over its perimeter, in metres) is a hairline: the sliver
+#: between two lines that are one line up to rounding (GeoJSON's 7 decimals move a vertex up to ~1 cm)
+HAIRLINE_M = 0.02
 
 
 def _hairlines_follow_neighbours(
@@ -269,8 +285,8 @@ def _hairlines_follow_neighbours(
 ) -> list[tuple[str, int, int]]:
     """Hairline faces join the atom of the neighbouring face of their own grid sharing most edge.
 
-    Two nearly coincident lines (a grid line read back from storage beside the compound or Voronoi
-    line it was drawn along, each snapped on its own) leave faces a fraction of a millimetre wide.
+    Two nearly coincident lines (a grid line read back from storage, or from GeoJSON rounded to 7
+    decimals, beside the compound or Voronoi line it was drawn along) leave faces under 2 cm wide.
     Labelled on their own (by the compound or land nearest their point), such a face can belong to
     another atom than the land around it, and re-aligning would move it; joined to its neighbour it
     moves only with it. Faces are taken in order, so the result is deterministic.
@@ -291,26 +307,55 @@ def _hairlines_follow_neighbours(
         if hair[b]:
             nbrs.setdefault(b, []).append((a, ln))
     resolved = ~hair
-    for _ in range(8):  # a hairline beside hairlines takes the key its neighbour took
+    patient = True  # a hairline whose own-grid neighbours are hairlines too waits for them first
+    for _ in range(16):  # a hairline beside hairlines takes the key its neighbour took
         todo = [f for f in np.flatnonzero(~resolved).tolist() if f in nbrs]
         done = False
         for f in todo:
-            options = [(b, ln) for b, ln in nbrs[f] if resolved[b]]
+            same = [(b, ln) for b, ln in nbrs[f] if grid[b] == grid[f]]
+            options = [(b, ln) for b, ln in (same or nbrs[f]) if resolved[b]]
+            if not options and not patient:
+                options = [(b, ln) for b, ln in nbrs[f] if resolved[b]]
             if not options:
                 continue
             b = min(options, key=lambda o: (grid[o[0]] != grid[f], -o[1], o[0]))[0]
             keys[f] = keys[b]
             resolved[f] = done = True
         if not done:
-            break
+            if not patient:
+                break
+            patient = False
+        else:
+            patient = True
     return keys
 
 
-def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
-    """Build the faces and atoms of one community (see the module docstring)."""
+@dataclass
+class Structure:
+    """What of a community's partition does not depend on its grids (built once, reused by every pass)."""
+
+    area: shapely.Geometry
+    comps: np.ndarray
+    groups: list[list[int]]
+    group_geoms: np.ndarray
+    bpts: np.ndarray
+    bgroup: np.ndarray
+    group_hh: np.ndarray
+    member_large: np.ndarray
+    large: np.ndarray
+    subs: list[tuple[int, list[int]]]
+    #: the community line, compound outlines and Voronoi lines, noded once (so where a line ends
+    #: near another is decided once, whatever grid lines are added)
+    lines: shapely.Geometry
+    land_points: tuple[np.ndarray, np.ndarray] | None
+    split_points: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def partition_structure(ci: CommunityInput, config: AlignmentConfig) -> Structure:
+    """The grid-independent part of :func:`build_partition`: compound groups, households, the lines of
+    the community, its compounds, the Voronoi lines through open land and between buildings."""
     gs = config.grid_size_m
     area = _poly(shapely.set_precision(ci.area, gs))
-    grids = _clip(_snap(ci.grid_geoms, gs), area, gs)
     comps = _clip(_snap(ci.compound_geoms, gs), area, gs)
     groups = _compound_groups(comps, config.sliver_area_m2)
     group_geoms = np.array(
@@ -342,25 +387,68 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
         for local in _compound_groups(comps[small], config.sliver_area_m2) if small else []:
             subs.append((int(k), [small[j] for j in local]))
     lines = [shapely.boundary(area)]
-    lines += [shapely.boundary(g) for g in grids if not g.is_empty]
     lines += [shapely.boundary(g) for g in group_geoms]
     # small compounds inside a large group are atoms of their own: their outlines must cut faces too
     lines += [shapely.boundary(comps[i]) for _, m in subs for i in m]
     land_points: tuple[np.ndarray, np.ndarray] | None = None
+    land_cells: tuple[np.ndarray, np.ndarray] | None = None
     # land between compounds is cut where it is equally near two compounds, so each compound's
     # surroundings can move with it
     if len(group_geoms) >= 2:
         land = shapely.difference(area, shapely.union_all(group_geoms), grid_size=gs)
         xy, lab = _building_regions(shapely.simplify(group_geoms, 1.0), gs, step=25.0)
-        lines += _voronoi_lines(land, xy, lab, extend_to=area)
+        if len(np.unique(lab)) >= 2 and not land.is_empty:
+            land_cells = _voronoi_cells(xy, lab, area)
+            # not simplified: the lines between buildings below end exactly on these borders
+            lines += _border_lines(*land_cells, land, tolerance=0.0)
         land_points = (xy, lab)
     split_points: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for k in np.flatnonzero(large).tolist():
         members = np.flatnonzero(bgroup == k)
         if len(members) >= 2:
+            # the lines between buildings run on through the land that goes with the compound (its
+            # Voronoi cell), so every land face lies in one building's region whatever the grids
+            if land_points is None:
+                reach = area
+            elif land_cells is None:
+                reach = group_geoms[k]
+            else:
+                cells, cell_lab = land_cells
+                own = shapely.intersection(shapely.coverage_union_all(cells[cell_lab == k]), area, grid_size=gs)
+                reach = _poly(shapely.union(group_geoms[k], own, grid_size=gs))
             xy, lab = _building_regions(bgeoms[members], gs, step=8.0)
-            lines += _voronoi_lines(group_geoms[k], xy, lab)
+            lines += _voronoi_lines(reach, xy, lab)
             split_points[int(k)] = (xy, lab, members)
+    return Structure(
+        area=area,
+        comps=comps,
+        groups=groups,
+        group_geoms=group_geoms,
+        bpts=bpts,
+        bgroup=bgroup,
+        group_hh=group_hh,
+        member_large=member_large,
+        large=large,
+        subs=subs,
+        lines=shapely.union_all(np.array(lines, dtype=object), grid_size=gs),
+        land_points=land_points,
+        split_points=split_points,
+    )
+
+
+def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Structure | None = None) -> Partition:
+    """Build the faces and atoms of one community (see the module docstring).
+
+    ``structure`` (from :func:`partition_structure` on the same community, whatever its grids) saves
+    rebuilding the grid-independent lines when a community is partitioned again with new grids.
+    """
+    gs = config.grid_size_m
+    st = structure if structure is not None else partition_structure(ci, config)
+    area, comps, groups, group_geoms, bpts = st.area, st.comps, st.groups, st.group_geoms, st.bpts
+    group_hh, member_large, large, subs = st.group_hh, st.member_large, st.large, st.subs
+    land_points, split_points = st.land_points, st.split_points
+    grids = _clip(_snap(ci.grid_geoms, gs), area, gs)
+    lines = [st.lines] + [shapely.boundary(g) for g in grids if not g.is_empty]
     noded = shapely.union_all(np.array(lines, dtype=object), grid_size=gs)
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
     faces = faces[shapely.area(faces) > 0]
@@ -377,9 +465,11 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
     grank = np.argsort(np.argsort(gcodes.astype(str))) if len(gcodes) else np.zeros(0, int)
     fi, gi_ = shapely.STRtree(grids).query(rep, predicate="within") if len(grids) else (np.zeros(0, int),) * 2
     fg = _pick_first(n, fi, gi_, grank)
-    # hairline gaps (reprojection and re-noding leave faces of mm² between grids that meet) belong to
-    # the grid they touch, so a proposal read back from storage is the same coverage
-    tiny = (fg < 0) & (face_area < 1.0)
+    # hairline gaps (reprojection, re-noding and the 7 decimals of GeoJSON leave faces of mm² to m²,
+    # a centimetre wide, between grids that meet) belong to the grid they touch, so a proposal read
+    # back from storage is the same coverage
+    width = 2 * face_area / np.maximum(shapely.length(faces), 1e-12) if n else np.zeros(0)
+    tiny = (fg < 0) & ((face_area < 1.0) | (width < HAIRLINE_M))
     if tiny.any() and len(grids):
         fg[tiny] = shapely.STRtree(grids).nearest(rep[tiny])
     face_grid = np.full(n, None, dtype=object)  # the grid code of each face; None outside every grid
@@ -430,12 +520,14 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
                 xy_l, lab_l = land_points
                 near = lab_l[shapely.STRtree(shapely.points(xy_l)).nearest(rep[open_land])]
             for lf, lk in zip(open_land.tolist(), near.tolist()):
-                if lk in split_points:
-                    xy_b, lab_b, members_b = split_points[lk]
-                    b = lab_b[shapely.STRtree(shapely.points(xy_b)).nearest(rep[lf])]
-                    land_key[lf] = ("building", lk, int(members_b[b]))
-                else:
+                if lk not in split_points:
                     land_key[lf] = ("compound", lk, -1)
+            for lk, (xy_b, lab_b, members_b) in split_points.items():
+                mine = open_land[near == lk]
+                if len(mine):  # one tree per large compound, asked for all its land faces at once
+                    b = lab_b[shapely.STRtree(shapely.points(xy_b)).nearest(rep[mine])]
+                    for lf, bk in zip(mine.tolist(), b.tolist()):
+                        land_key[lf] = ("building", lk, int(members_b[bk]))
     keys: list[tuple[str, int, int]] = []
     for f in range(n):
         k = int(face_group[f])
@@ -471,24 +563,18 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig) -> Partition:
             return subs[key[2]][1]
         return [i for i in groups[key[1]] if key[0] == "compound" or member_large[i]]
 
+    ordered = list(uniq)  # uniq numbers the keys 0.. in this order
     atoms = pd.DataFrame(
-        [
-            {
-                "atom": i,
-                "kind": key[0],
-                "group": key[1],
-                "members": members_of(key),
-                "building": key[2] if key[0] == "building" else -1,
-            }
-            for key, i in uniq.items()
-        ]
+        {
+            "atom": np.arange(len(ordered), dtype=np.int64),
+            "kind": pd.Series([key[0] for key in ordered], dtype=object),
+            "group": np.array([key[1] for key in ordered], dtype=np.int64),
+            "members": pd.Series([members_of(key) for key in ordered], dtype=object),
+            "building": np.array([key[2] if key[0] == "building" else -1 for key in ordered], dtype=np.int64),
+            "households": np.bincount(face_atom, weights=face_hh, minlength=len(ordered)),
+            "area": np.bincount(face_atom, weights=face_area, minlength=len(ordered)),
+        }
     )
-    if len(atoms):
-        atoms = atoms.sort_values("atom").reset_index(drop=True)
-        atoms["households"] = np.bincount(face_atom, weights=face_hh, minlength=len(atoms))
-        atoms["area"] = np.bincount(face_atom, weights=face_area, minlength=len(atoms))
-    else:
-        atoms = pd.DataFrame(columns=["atom", "kind", "group", "members", "building", "households", "area"])
     adjacency: dict[int, dict[int, float]] = {i: {} for i in range(len(atoms))}
     for a, b, ln in zip(face_atom[lo], face_atom[hi], length):
         if a != b:

@@ -21,7 +21,15 @@ import shapely
 from gridgis.alignment._frames import households, metric, require_frame, text_column, to_storage_series
 from gridgis.alignment.compactness import compactness_summary
 from gridgis.alignment.config import AlignmentConfig
-from gridgis.alignment.partition import CommunityInput, Partition, _face_adjacency, build_partition, label_components
+from gridgis.alignment.partition import (
+    CommunityInput,
+    Partition,
+    Structure,
+    _face_adjacency,
+    build_partition,
+    label_components,
+    partition_structure,
+)
 from gridgis.alignment.rebalance import deviation, fill_gaps, initial_assignment, make_contiguous, rebalance
 from gridgis.alignment.restructure import split_and_merge
 from gridgis.alignment.validate import CoverageReport, validate_coverage
@@ -270,11 +278,22 @@ def contiguous_faces(face_new: np.ndarray, p: Partition, fixed: frozenset[str] =
     return out
 
 
+@dataclass
+class _Fixed:
+    """What every pass over one community shares: the grid-independent partition structure and the
+    snapped outlines a split must not cut."""
+
+    structure: Structure
+    buildings: np.ndarray
+    small_compounds: np.ndarray
+
+
 def _align_once(
-    ci: CommunityInput, config: AlignmentConfig, reserved: set[str]
+    ci: CommunityInput, config: AlignmentConfig, reserved: set[str], shared: _Fixed, p: Partition | None = None
 ) -> tuple[Partition, np.ndarray, np.ndarray, list[dict[str, Any]], list[dict]]:
-    """One pass: partition, assignment, rebalancing, split/merge; new codes avoid ``reserved``."""
-    p = build_partition(ci, config)
+    """One pass: partition (unless given), assignment, rebalancing, split/merge; new codes avoid ``reserved``."""
+    if p is None:
+        p = build_partition(ci, config, shared.structure)
     assign = fill_gaps(initial_assignment(p, ci.dedicated), p.atom_adjacency)
     assign = make_contiguous(assign, p)
     moves: list[dict] = []
@@ -289,8 +308,8 @@ def _align_once(
             ci.code,
             sorted(set(ci.grid_codes) | reserved),
             fixed=ci.dedicated,
-            building_geoms=_snap_buildings(ci, config),
-            compound_geoms=_small_compounds(ci, config),
+            building_geoms=shared.buildings,
+            compound_geoms=shared.small_compounds,
         )
         moves += more
     face_new = assign[p.face_atom] if len(p.face_atom) else np.array([], dtype=object)
@@ -306,27 +325,62 @@ def _dissolve(p: Partition, face_new: np.ndarray) -> dict[str, shapely.Geometry]
     return out
 
 
+def _regridded(p: Partition, face_grid: np.ndarray, dedicated: frozenset[str]) -> Partition | None:
+    """The partition that aligning the community again (its grids now ``face_grid``) would build, when
+    it can be had without new geometry: ``p`` with each face in its new grid.
+
+    Partitioning again uses the same community, compound and Voronoi lines and a subset of the grid
+    lines, so each new face is a union of faces of ``p`` and the atoms (compounds with their land,
+    building regions) are the same. Only land atoms of their own (one per face) would merge where an
+    old grid line goes away; when such land lies outside dedicated grids (where it never moves) the
+    caller partitions again (None).
+    """
+    land = p.atoms["kind"].to_numpy() == "land" if len(p.atoms) else np.zeros(0, bool)
+    if land.any():
+        on_land = land[p.face_atom]
+        ded = np.array(sorted(dedicated), dtype=object)
+        for grids in (p.face_grid[on_land], face_grid[on_land]):
+            if not np.isin(np.array([str(g) for g in grids], dtype=object), ded).all():
+                return None
+    return replace(p, face_grid=np.asarray(face_grid, dtype=object).copy())
+
+
 def align_community(ci: CommunityInput, config: AlignmentConfig, max_passes: int = 4) -> dict[str, Any]:
     """Align one community (metric CRS): the new grid per face, dissolved grids, moves and explanations.
 
     The steps are repeated on their own result until a pass changes nothing, so aligning an aligned
     community changes nothing (idempotence). Later passes work on a partition whose lines are a
-    subset of the first one's, so their result maps back onto the first partition's faces.
+    subset of the first one's, so their result maps back onto the first partition's faces; where
+    that partition is the first one with each face in its new grid (:func:`_regridded`), no
+    geometry is built again.
     """
-    p0, assign, face0, steps, moves = _align_once(ci, config, set())
+    shared = _Fixed(partition_structure(ci, config), _snap_buildings(ci, config), _small_compounds(ci, config))
+    p0, assign, face0, steps, moves = _align_once(ci, config, set(), shared)
     p = p0
     reserved = set(ci.grid_codes)
     unchanged = np.array([a == b for a, b in zip(p0.face_grid, face0)], dtype=bool) | (p0.face_area < 0.01)
     for _ in range(max_passes - 1 if not unchanged.all() else 0):  # an aligned community needs no check
+        codes_now = sorted({g for g in face0 if g is not None})
+        reserved |= set(codes_now)
+        dedicated_now = frozenset(g for g in ci.dedicated if g in codes_now)
+        again = _regridded(p0, face0, dedicated_now)
+        if again is not None:
+            ci2 = replace(ci, grid_codes=codes_now, dedicated=dedicated_now)
+            _, assign2, face2, steps2, moves2 = _align_once(ci2, config, reserved, shared, again)
+            if (np.array([a == b for a, b in zip(face0, face2)], dtype=bool) | (p0.face_area < 0.01)).all():
+                break
+            face0, p, assign = face2, again, assign2
+            steps += steps2
+            moves += moves2
+            continue
         geoms_now = _dissolve(p0, face0)
-        reserved |= set(geoms_now)
         ci2 = replace(
             ci,
             grid_codes=list(geoms_now),
             grid_geoms=np.array(list(geoms_now.values()), dtype=object),
-            dedicated=frozenset(g for g in ci.dedicated if g in geoms_now),
+            dedicated=dedicated_now,
         )
-        p2, assign2, face2, steps2, moves2 = _align_once(ci2, config, reserved)
+        p2, assign2, face2, steps2, moves2 = _align_once(ci2, config, reserved, shared)
         same = np.array([a == b for a, b in zip(p2.face_grid, face2)], dtype=bool) | (p2.face_area < 0.01)
         if same.all():
             break
@@ -635,12 +689,22 @@ def _with_new_grids(
     split grid split again, names its parts after its own name."""
     rows = []
     done: set[str] = set(keep["code"].astype(str))
-    source = grids.assign(_code=grids["code"].astype(str)).drop_duplicates("_code").set_index("_code")
+    position: dict[str, int] = {}
+    for i, c in enumerate(grids["code"].astype(str)):
+        position.setdefault(c, i)
+    made: dict[str, dict[str, Any]] = {}  # rows of grids created here, by code
+
+    def source(code: str) -> dict[str, Any] | None:
+        if code in made:
+            return dict(made[code])
+        return grids.iloc[position[code]].to_dict() if code in position else None
+
     for st in steps:
         if st["op"] != "split":
             continue
-        parent = st["grid"] if st["grid"] in source.index else None
-        row = source.loc[parent].to_dict() if parent else {}
+        found = source(st["grid"])
+        parent = st["grid"] if found is not None else None
+        row = found or {}
         base = str(row.get("name") or st["grid"]) if parent else st["grid"]
         row.update(
             {
@@ -654,7 +718,7 @@ def _with_new_grids(
             }
         )
         row = {k: v for k, v in row.items() if k in keep.columns}
-        source.loc[st["new_grid"]] = pd.Series(row)  # a grid split twice names its own part
+        made[st["new_grid"]] = row  # a grid split twice names its own part
         if st["new_grid"] in alive and st["new_grid"] not in done:
             rows.append(row)
             done.add(st["new_grid"])
@@ -763,7 +827,8 @@ def propose_alignment(
     differences = {}
     for ci in inputs:
         mine = [new_geoms[g] for g in ci.grid_codes if g in new_geoms]
-        union = shapely.union_all(np.array(mine, dtype=object)) if mine else shapely.Polygon()
+        # the grids of a community are an exact coverage: their union is a coverage union
+        union = shapely.coverage_union_all(np.array(mine, dtype=object)) if mine else shapely.Polygon()
         differences[ci.code] = round(float(shapely.area(shapely.symmetric_difference(union, ci.area))), 3)
     return Proposal(
         grids=keep,

@@ -46,6 +46,14 @@ def straddling_buildings(p: Partition, building_geoms: np.ndarray, min_area_m2: 
     if not len(building_geoms) or not len(p.faces):
         return []
     bi, fi = shapely.STRtree(p.faces).query(building_geoms, predicate="intersects")
+    # only a footprint touching faces of two atoms can straddle: measure the overlaps of those alone
+    atom = p.face_atom[fi]
+    lo = np.full(len(building_geoms), np.iinfo(np.int64).max)
+    hi = np.full(len(building_geoms), -1)
+    np.minimum.at(lo, bi, atom)
+    np.maximum.at(hi, bi, atom)
+    several = lo[bi] != hi[bi]
+    bi, fi = bi[several], fi[several]
     if not len(bi):
         return []
     area = shapely.area(shapely.intersection(building_geoms[bi], p.faces[fi]))

@@ -144,23 +144,6 @@ def node_edits(frame: gpd.GeoDataFrame, edits: list[Edit], layer: str = "grids")
     return out
 
 
-def _takes_from(edit: Edit, current: dict[str, Any], had: set[str]) -> bool:
-    """True when grid ``edit`` gains area (from :data:`SLIVER_M2` up) that a grid of ``had`` held: that
-    area was tiled by micro-grids and must stay tiled (issue 11: after apply-proposal 3 of 8 grids
-    were not covered by micro-grids)."""
-    if edit.code in had or edit.geometry is None:
-        return False
-    donors = [current[c].geometry for c in sorted(had) if c in current and c != edit.code]
-    if not donors:
-        return False
-    old = current[edit.code].geometry if edit.code in current else shapely.Polygon()
-    gained = overlay("intersection", overlay("difference", edit.geometry, old), shapely.union_all(donors))
-    if gained.is_empty:
-        return False
-    metric = metric_crs_for(gpd.GeoSeries([edit.geometry], crs=STORAGE_CRS))
-    return float(shapely.area(project(gained, STORAGE_CRS, metric))) >= SLIVER_M2
-
-
 def with_micro_grids(
     edits: list[Edit],
     grids: gpd.GeoDataFrame,
@@ -186,9 +169,10 @@ def with_micro_grids(
     always : bool
         Split every changed grid, also when none of the touched grids had micro-grids (alignment).
 
-    When a grid the edits touch has micro-grids, every grid inserted, or updated with a new outline
-    (that had micro-grids, took over a deleted grid that had, or took area from a grid that had), is
-    split again into contiguous micro-grids of whole buildings (:func:`gridgis.alignment.microgrid.split_microgrids`) noded to its exact outline;
+    When a grid the edits touch has micro-grids, every grid inserted or updated with a new outline
+    (also one that had none: it gave or took land next to grids that have them) is split again into
+    contiguous micro-grids of whole buildings (:func:`gridgis.alignment.microgrid.split_microgrids`)
+    noded to its exact outline;
     when its community has buildings, its households become theirs (the micro-grids add up to it);
     a grid of a community without buildings gets one micro-grid holding its households. Micro-grids
     keep their codes where they can (an update pinned to the stored version), others are inserted
@@ -202,14 +186,17 @@ def with_micro_grids(
     had = {grid_of(str(c)) for c in micro_grids["code"]} & touched_all if len(micro_grids) else set()
     if not had and not always:
         return list(edits)  # grids that never had micro-grids keep none
-    merged_away = any(e.op == "delete" and e.code in had for e in grid_edits)
+    # one rule: once an operation touches micro-grids, every grid it gives a new outline is split again,
+    # the giving side too (a grid without micro-grids that hands land to one with them was left untiled)
     resplit = [
         e
         for e in grid_edits
         if e.op != "delete"
         and e.geometry is not None
-        and (always or e.code in had or e.op == "create" or merged_away or _takes_from(e, current, had))
-        and (e.code not in current or not shapely.equals(current[e.code].geometry, e.geometry))
+        and (
+            e.op == "create"  # a grid the caller did not read is left as it is
+            or (e.code in current and not shapely.equals(current[e.code].geometry, e.geometry))
+        )
     ]
     retired = {e.code for e in grid_edits if e.op == "delete"}
     touched = {e.code for e in resplit} | retired

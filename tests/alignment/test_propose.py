@@ -230,3 +230,52 @@ def test_compound_reaching_into_another_community_is_explained():
     assert [e["compound"] for e in crossing] == [f"{COMMUNITY}Q001", f"{COMMUNITY}Q002"]
     assert "community boundary" in crossing[0]["reason"]
     assert p.coverage_after.ok
+
+
+def test_confirmation_pass_sees_the_partition_a_fresh_partition_would_build():
+    """Later passes reuse the first partition with each face in its new grid (no geometry rebuilt):
+    on the sample city that must give the same atoms as partitioning the aligned grids afresh."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from gridgis.alignment import propose as P
+    from gridgis.alignment.partition import build_partition, partition_structure
+    from gridgis.crs import metric_crs_for
+
+    root = Path(__file__).resolve().parents[2] / "data" / "geojson"
+    layers = {k: gpd.read_file(root / f"{k}.geojson") for k in ("compounds", "grids", "buildings", "communities")}
+    config = AlignmentConfig()
+    crs = metric_crs_for(layers["grids"])
+    inputs = P._community_inputs(
+        layers["compounds"], layers["grids"], layers["buildings"], layers["communities"], crs, config
+    )
+    checked = 0
+    for ci in inputs:
+        shared = P._Fixed(
+            partition_structure(ci, config), P._snap_buildings(ci, config), P._small_compounds(ci, config)
+        )
+        p0, _, face0, _, _ = P._align_once(ci, config, set(), shared)
+        dedicated = frozenset(g for g in ci.dedicated if g in set(face0))
+        again = P._regridded(p0, face0, dedicated)
+        if again is None:
+            continue
+        now = P._dissolve(p0, face0)
+        fresh = build_partition(
+            replace(ci, grid_codes=list(now), grid_geoms=np.array(list(now.values()), dtype=object)),
+            config,
+            shared.structure,
+        )
+
+        def atoms(p):
+            a = p.atoms
+            return sorted(
+                zip(a["kind"], a["group"], a["building"], np.round(a["households"], 6), np.round(a["area"], 1))
+            )
+
+        assert atoms(again) == atoms(fresh), ci.code
+        assert [
+            fresh.face_grid[j]
+            for j in shapely.STRtree(fresh.faces).query(shapely.point_on_surface(again.faces), predicate="within")[1]
+        ] == list(again.face_grid), ci.code
+        checked += 1
+    assert checked >= len(inputs) - 2
