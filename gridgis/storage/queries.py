@@ -307,6 +307,64 @@ def count_rows(
     return int(shapely.intersects(geoms, shapely.box(*python_box)).sum())
 
 
+def select_geojson_page(
+    conn: sa.Connection,
+    spec: LayerSpec,
+    generation: int | None,
+    *,
+    bbox: Sequence[float] | None = None,
+    codes: Iterable[str] | None = None,
+    filters: Mapping[str, Any] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    latlon: bool = False,
+) -> tuple[list[dict[str, Any]], int] | None:
+    """PostGIS only: a page of :func:`select_rows` with each geometry as GeoJSON text, and how many
+    rows match in all, in one statement (``count(*) OVER ()``), so one round trip answers an
+    items page. Rows hold ``code``, ``name``, ``properties``, ``version`` and ``geojson`` (lon/lat,
+    or lat/lon with ``latlon``; 15 decimals, so every stored coordinate reads back exactly).
+    ``None`` when the request needs the Python path (a very long list of codes)."""
+    try:
+        offset = int(offset)
+        limit = None if limit is None else int(limit)
+    except (TypeError, ValueError):
+        raise ValidationError(f"limit {limit!r} and offset {offset!r} must be whole numbers") from None
+    if (limit is not None and limit < 0) or offset < 0:
+        raise ValidationError("limit and offset must not be negative")
+    where, python_box, python_codes = _plan(spec, generation, bbox, codes, filters, postgis=True)
+    if python_box is not None or python_codes is not None:
+        return None
+    page: Any = (
+        sa.select(features.c.id, features.c.code, sa.func.count().over().label("matched"))
+        .where(*where)
+        .order_by(features.c.code)
+    )
+    page = page.offset(offset) if offset else page
+    page = (page.limit(limit) if limit is not None else page).subquery("page")
+    geometry: Any = features.c.geometry
+    if latlon:
+        geometry = sa.func.ST_FlipCoordinates(geometry)
+    stmt = (
+        sa.select(
+            page.c.matched,
+            features.c.code,
+            features.c.name,
+            features.c.properties,
+            features.c.version,
+            sa.func.ST_AsGeoJSON(geometry, 15).label("geojson"),
+        )
+        .select_from(page.join(features, features.c.id == page.c.id))
+        .order_by(page.c.code)
+    )
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    if rows:
+        return rows, int(rows[0]["matched"])
+    if offset == 0:
+        return rows, 0
+    # past the last page: the window saw no row, so count them (same transaction)
+    return rows, int(conn.execute(sa.select(sa.func.count()).select_from(features).where(*where)).scalar_one())
+
+
 def count_by_layer(conn: sa.Connection, generation: int | None) -> dict[str, int]:
     stmt = sa.select(features.c.layer, sa.func.count()).where(_alive(generation)).group_by(features.c.layer)
     return {layer: int(n) for layer, n in conn.execute(stmt)}
