@@ -318,12 +318,14 @@ def select_geojson_page(
     limit: int | None = None,
     offset: int = 0,
     latlon: bool = False,
+    count: bool = True,
 ) -> tuple[list[dict[str, Any]], int] | None:
     """PostGIS only: a page of :func:`select_rows` with each geometry as GeoJSON text, and how many
     rows match in all, in one statement (``count(*) OVER ()``), so one round trip answers an
     items page. Rows hold ``code``, ``name``, ``properties``, ``version`` and ``geojson`` (lon/lat,
     or lat/lon with ``latlon``; 15 decimals, so every stored coordinate reads back exactly).
-    ``None`` when the request needs the Python path (a very long list of codes)."""
+    ``None`` when the request needs the Python path (a very long list of codes). ``count=False``
+    (one item by code) skips the count: the number is then how many rows were returned."""
     try:
         offset = int(offset)
         limit = None if limit is None else int(limit)
@@ -334,27 +336,49 @@ def select_geojson_page(
     where, python_box, python_codes = _plan(spec, generation, bbox, codes, filters, postgis=True)
     if python_box is not None or python_codes is not None:
         return None
-    page: Any = (
-        sa.select(features.c.id, features.c.code, sa.func.count().over().label("matched"))
-        .where(*where)
-        .order_by(features.c.code)
-    )
-    page = page.offset(offset) if offset else page
-    page = (page.limit(limit) if limit is not None else page).subquery("page")
-    geometry: Any = features.c.geometry
-    if latlon:
-        geometry = sa.func.ST_FlipCoordinates(geometry)
-    stmt = (
-        sa.select(
-            page.c.matched,
+    if not count:
+        geom: Any = sa.func.ST_FlipCoordinates(features.c.geometry) if latlon else features.c.geometry
+        direct: Any = sa.select(
             features.c.code,
             features.c.name,
             features.c.properties,
             features.c.version,
+            sa.func.ST_AsGeoJSON(geom, 15).label("geojson"),
+        )
+        direct = direct.where(*where).order_by(features.c.code)
+        direct = direct.offset(offset) if offset else direct
+        direct = direct.limit(limit) if limit is not None else direct
+        found = [dict(r) for r in conn.execute(direct).mappings()]
+        return found, len(found)
+    # the page by code alone (an index-only scan of the current rows, even at a deep offset), then
+    # its rows; the count is a sub-select of the same statement (index-only too, not a window over rows)
+    page: Any = sa.select(features.c.code).where(*where).order_by(features.c.code)
+    page = page.offset(offset) if offset else page
+    page = (page.limit(limit) if limit is not None else page).subquery("page")
+    f = features.alias("f")
+    alive = (
+        f.c.generation_high.is_(None)
+        if generation is None
+        else sa.and_(
+            f.c.generation_low <= generation,
+            sa.or_(f.c.generation_high.is_(None), f.c.generation_high >= generation),
+        )
+    )
+    matched = sa.select(sa.func.count()).select_from(features).where(*where).scalar_subquery()
+    geometry: Any = f.c.geometry
+    if latlon:
+        geometry = sa.func.ST_FlipCoordinates(geometry)
+    stmt = (
+        sa.select(
+            matched.label("matched"),
+            f.c.code,
+            f.c.name,
+            f.c.properties,
+            f.c.version,
             sa.func.ST_AsGeoJSON(geometry, 15).label("geojson"),
         )
-        .select_from(page.join(features, features.c.id == page.c.id))
-        .order_by(page.c.code)
+        .select_from(page.join(f, sa.and_(f.c.layer == spec.name, f.c.code == page.c.code, alive)))
+        .order_by(f.c.code)
     )
     rows = [dict(r) for r in conn.execute(stmt).mappings()]
     if rows:

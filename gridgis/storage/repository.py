@@ -293,6 +293,7 @@ class Repository:
         offset: int = 0,
         filters: Mapping[str, Any] | None = None,
         latlon: bool = False,
+        count: bool = True,
     ) -> tuple[list[dict[str, Any]], int] | None:
         """The fast read of the feature API on PostGIS: the rows :meth:`read_layer` would return, each
         with its geometry as GeoJSON text (PostGIS writes it, no shapely), plus :meth:`count`'s number,
@@ -316,6 +317,7 @@ class Repository:
                 limit=limit,
                 offset=offset,
                 latlon=latlon,
+                count=count,
             )
 
     def get_feature(self, layer: str, code: str, generation: int | None = None) -> dict[str, Any]:

@@ -266,7 +266,7 @@ def _fast_page(
         return None
 
     def page(limit: int | None, offset: int) -> tuple[list[dict[str, Any]], int]:
-        found = read(layer, limit=limit, offset=offset, latlon=out_crs.latlon, **where)
+        found = read(layer, limit=limit, offset=offset, latlon=out_crs.latlon, count="codes" not in where, **where)
         if found is None:
             raise LookupError("the fast path declined")  # not reached from the API: no code lists here
         return found
