@@ -14,8 +14,9 @@ a single item by code (cycling 500 codes) — requests/s — and a full read of 
 links (``limit=1000``) — seconds. Ratios are gridgis/peer (>1: gridgis faster; for the full read,
 peer time / gridgis time). tipg comes with the ``bench`` extra; pygeoapi runs from a virtualenv of
 its own (its wheel ships a top-level ``tests`` package that would shadow gridgis's):
-``python3 -m venv .venv-peers && .venv-peers/bin/pip install pygeoapi psycopg2-binary uvicorn``, or
-``GRIDGIS_BENCH_PYGEOAPI_PYTHON=/path/to/python``. gridgis never imports either.
+``python3 -m venv .venv-peers && .venv-peers/bin/pip install pygeoapi psycopg2-binary geoalchemy2 starlette uvicorn``, or
+``GRIDGIS_BENCH_PYGEOAPI_PYTHON=/path/to/python``. gridgis never imports either. ``GRIDGIS_BENCH_OGC_BEFORE=<source tree>`` adds an older gridgis (e.g. ``git archive
+<commit> | tar -x -C dir``) as a fourth server, to measure a change in the same run.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def _wait(base: str, path: str, proc: subprocess.Popen, log: Path, timeout: floa
 
 def _start(name: str, cmd: list[str], env: dict[str, str], collection: str, work: Path) -> Peer:
     port = _free_port()
-    log = work / f"{name}.log"
+    log = Path(tempfile.gettempdir()) / f"gridgis_ogcbench_{name}.log"
     proc = subprocess.Popen(
         [*cmd, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         cwd=work,
@@ -329,6 +330,17 @@ def run(scale: str = "city", seconds: int = 5, rounds: int = 2, workers: int = 2
                 work,
             )
         )
+        before = os.environ.get("GRIDGIS_BENCH_OGC_BEFORE")  # a source tree of an older gridgis, to compare
+        if before:
+            peers.append(
+                _start(
+                    "gridgis-before",
+                    [sys.executable, "-m", "gridgis.cli", "serve", "--workers", str(workers), "--database-url", url],
+                    {"GRIDGIS_DATABASE_URL": url, "PYTHONPATH": before},
+                    LAYER,
+                    Path(before),
+                )
+            )
         peers.append(
             _start(
                 "tipg",
