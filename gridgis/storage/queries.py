@@ -352,7 +352,11 @@ def select_geojson_page(
         return found, len(found)
     # the page by code alone (an index-only scan of the current rows, even at a deep offset), then
     # its rows; the count is a sub-select of the same statement (index-only too, not a window over rows)
-    page: Any = sa.select(features.c.code).where(*where).order_by(features.c.code)
+    # in a bbox the rows are read anyway (the exact test needs the geometry) and few: count them
+    # with a window over the page's own scan rather than a second spatial search
+    windowed = bbox is not None
+    page: Any = sa.select(features.c.code, *([sa.func.count().over().label("matched")] if windowed else []))
+    page = page.where(*where).order_by(features.c.code)
     page = page.offset(offset) if offset else page
     page = (page.limit(limit) if limit is not None else page).subquery("page")
     f = features.alias("f")
@@ -364,7 +368,9 @@ def select_geojson_page(
             sa.or_(f.c.generation_high.is_(None), f.c.generation_high >= generation),
         )
     )
-    matched = sa.select(sa.func.count()).select_from(features).where(*where).scalar_subquery()
+    matched = (
+        page.c.matched if windowed else sa.select(sa.func.count()).select_from(features).where(*where).scalar_subquery()
+    )
     geometry: Any = f.c.geometry
     if latlon:
         geometry = sa.func.ST_FlipCoordinates(geometry)
