@@ -10,12 +10,12 @@ from gridgis.settings import Settings
 from gridgis.storage.protocol import Repository
 
 
-def get_repository(request: Request) -> Repository:
+async def get_repository(request: Request) -> Repository:
     """The store the app was built with (typed by the :class:`~gridgis.storage.protocol.Repository` protocol)."""
     return request.app.state.repository
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

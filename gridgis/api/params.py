@@ -189,7 +189,7 @@ _CRS_DOC = (
 )
 
 
-def bbox_param(
+async def bbox_param(
     bbox: Annotated[
         str | None,
         Query(
@@ -204,7 +204,7 @@ def bbox_param(
     return parse_bbox(bbox, parse_api_crs(bbox_crs, "bbox-crs"))
 
 
-def limit_param(
+async def limit_param(
     limit: Annotated[
         int,
         Query(
@@ -216,13 +216,13 @@ def limit_param(
     return parse_limit(limit)
 
 
-def offset_param(
+async def offset_param(
     offset: Annotated[int, Query(description="index of the first feature", json_schema_extra={"minimum": 0})] = 0,
 ) -> int:
     return parse_offset(offset)
 
 
-def generation_param(
+async def generation_param(
     generation: Annotated[
         int | None,
         Query(
@@ -234,11 +234,11 @@ def generation_param(
     return parse_generation(generation)
 
 
-def crs_param(crs: Annotated[str | None, Query(description=_CRS_DOC)] = None) -> ApiCRS:
+async def crs_param(crs: Annotated[str | None, Query(description=_CRS_DOC)] = None) -> ApiCRS:
     return parse_api_crs(crs)
 
 
-def datetime_param(
+async def datetime_param(
     datetime_: Annotated[
         str | None,
         Query(alias="datetime", description="read as of this RFC 3339 instant, e.g. 2026-01-01T00:00:00Z"),
@@ -252,6 +252,8 @@ RowId = Annotated[int, Path(ge=1, le=MAX_GENERATION, description="an id (1..2^63
 #: a generation id in a path (``/generations/{generation}/revert``)
 GenerationId = Annotated[int, Path(ge=0, le=MAX_GENERATION, description="a generation id (0..2^63-1)")]
 
+# the parameter dependencies are ``async``: pure parsing, so FastAPI runs them on the event loop
+# instead of sending each to the thread pool (a hop per parameter per request)
 BBoxDep = Annotated[BBox | None, Depends(bbox_param)]
 LimitDep = Annotated[int, Depends(limit_param)]
 OffsetDep = Annotated[int, Depends(offset_param)]

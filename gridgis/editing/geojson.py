@@ -132,8 +132,21 @@ def feature_json(
     ``contacts=False`` leaves the workers' contacts (phones…) out, for readers who may not see
     them (:func:`gridgis.auth.tokens.sees_personal_data`); names and roles stay.
     """
-    spec = get_spec(layer)
     get = row.get if hasattr(row, "get") else (lambda k, d=None: getattr(row, k, d))
+    geom = to_api_crs(get("geometry"), crs or ApiCRS(CRS84, False, None))
+    out: dict[str, Any] = {
+        "type": "Feature",
+        "id": str(get("code")),
+        "geometry": mapping(geom) if geom is not None else None,
+        "properties": _properties(get_spec(layer), get, contacts),
+    }
+    if links:
+        out["links"] = links
+    return out
+
+
+def _properties(spec: Any, get: Any, contacts: bool) -> dict[str, Any]:
+    """A feature's ``properties`` as served (one place for :func:`feature_json` and :func:`feature_text`)."""
     props: dict[str, Any] = {"code": str(get("code")), "name": plain(get("name"))}
     for f in spec.fields:
         value = plain(get(f.name))
@@ -148,16 +161,29 @@ def feature_json(
     version = plain(get("version"))
     if version is not None:
         props["version"] = int(version)
-    geom = to_api_crs(get("geometry"), crs or ApiCRS(CRS84, False, None))
-    out: dict[str, Any] = {
-        "type": "Feature",
-        "id": str(get("code")),
-        "geometry": mapping(geom) if geom is not None else None,
-        "properties": props,
-    }
-    if links:
-        out["links"] = links
-    return out
+    return props
+
+
+def dumps(value: Any) -> str:
+    """JSON text as the API's responses write it (UTF-8 kept, no spaces, no NaN)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def feature_text(layer: str, row: dict[str, Any], contacts: bool = True, links: list[dict] | None = None) -> str:
+    """:func:`feature_json` as JSON text, for a stored row whose geometry is already GeoJSON text
+    (``row["geojson"]``, written by PostGIS in the requested axis order) and whose ``properties``
+    are the stored ones: the feature API's fast path, the same content without shapely or a frame."""
+    from gridgis.storage.rows import typed_properties
+
+    spec = get_spec(layer)
+    values = {**typed_properties(spec, row["properties"]), "code": row["code"], "name": row["name"]}
+    values["version"] = row["version"]
+    props = _properties(spec, values.get, contacts)
+    tail = f',"links":{dumps(links)}' if links else ""
+    geometry = row["geojson"] if row["geojson"] is not None else "null"
+    return (
+        f'{{"type":"Feature","id":{dumps(str(row["code"]))},"geometry":{geometry},"properties":{dumps(props)}{tail}}}'
+    )
 
 
 def summaries(field: str, value: Any) -> dict[str, Any]:

@@ -307,6 +307,94 @@ def count_rows(
     return int(shapely.intersects(geoms, shapely.box(*python_box)).sum())
 
 
+def select_geojson_page(
+    conn: sa.Connection,
+    spec: LayerSpec,
+    generation: int | None,
+    *,
+    bbox: Sequence[float] | None = None,
+    codes: Iterable[str] | None = None,
+    filters: Mapping[str, Any] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    latlon: bool = False,
+    count: bool = True,
+) -> tuple[list[dict[str, Any]], int] | None:
+    """PostGIS only: a page of :func:`select_rows` with each geometry as GeoJSON text, and how many
+    rows match in all, in one statement (``count(*) OVER ()``), so one round trip answers an
+    items page. Rows hold ``code``, ``name``, ``properties``, ``version`` and ``geojson`` (lon/lat,
+    or lat/lon with ``latlon``; 15 decimals, so every stored coordinate reads back exactly).
+    ``None`` when the request needs the Python path (a very long list of codes). ``count=False``
+    (one item by code) skips the count: the number is then how many rows were returned."""
+    try:
+        offset = int(offset)
+        limit = None if limit is None else int(limit)
+    except (TypeError, ValueError):
+        raise ValidationError(f"limit {limit!r} and offset {offset!r} must be whole numbers") from None
+    if (limit is not None and limit < 0) or offset < 0:
+        raise ValidationError("limit and offset must not be negative")
+    where, python_box, python_codes = _plan(spec, generation, bbox, codes, filters, postgis=True)
+    if python_box is not None or python_codes is not None:
+        return None
+    if not count:
+        geom: Any = sa.func.ST_FlipCoordinates(features.c.geometry) if latlon else features.c.geometry
+        direct: Any = sa.select(
+            features.c.code,
+            features.c.name,
+            features.c.properties,
+            features.c.version,
+            sa.func.ST_AsGeoJSON(geom, 15).label("geojson"),
+        )
+        direct = direct.where(*where).order_by(features.c.code)
+        direct = direct.offset(offset) if offset else direct
+        direct = direct.limit(limit) if limit is not None else direct
+        found = [dict(r) for r in conn.execute(direct).mappings()]
+        return found, len(found)
+    # the page by code alone (an index-only scan of the current rows, even at a deep offset), then
+    # its rows; the count is a sub-select of the same statement (index-only too, not a window over rows)
+    # in a bbox the rows are read anyway (the exact test needs the geometry) and few: count them
+    # with a window over the page's own scan rather than a second spatial search
+    windowed = bbox is not None
+    page: Any = sa.select(features.c.code, *([sa.func.count().over().label("matched")] if windowed else []))
+    page = page.where(*where).order_by(features.c.code)
+    page = page.offset(offset) if offset else page
+    page = (page.limit(limit) if limit is not None else page).subquery("page")
+    f = features.alias("f")
+    alive = (
+        f.c.generation_high.is_(None)
+        if generation is None
+        else sa.and_(
+            f.c.generation_low <= generation,
+            sa.or_(f.c.generation_high.is_(None), f.c.generation_high >= generation),
+        )
+    )
+    matched = (
+        page.c.matched if windowed else sa.select(sa.func.count()).select_from(features).where(*where).scalar_subquery()
+    )
+    geometry: Any = f.c.geometry
+    if latlon:
+        geometry = sa.func.ST_FlipCoordinates(geometry)
+    stmt = (
+        sa.select(
+            matched.label("matched"),
+            f.c.code,
+            f.c.name,
+            f.c.properties,
+            f.c.version,
+            sa.func.ST_AsGeoJSON(geometry, 15).label("geojson"),
+        )
+        .select_from(page.join(f, sa.and_(f.c.layer == spec.name, f.c.code == page.c.code, alive)))
+        .order_by(f.c.code)
+    )
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    if rows:
+        return rows, int(rows[0]["matched"])
+    if offset == 0:
+        return rows, 0
+    # past the last page: the window saw no row, so count them (same transaction)
+    return rows, int(conn.execute(sa.select(sa.func.count()).select_from(features).where(*where)).scalar_one())
+
+
 def count_by_layer(conn: sa.Connection, generation: int | None) -> dict[str, int]:
     stmt = sa.select(features.c.layer, sa.func.count()).where(_alive(generation)).group_by(features.c.layer)
     return {layer: int(n) for layer, n in conn.execute(stmt)}

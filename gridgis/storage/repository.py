@@ -389,6 +389,44 @@ class Repository:
             gen = queries.resolve_generation(conn, generation, at)
             return queries.count_rows(conn, spec, gen, bbox=bbox, codes=codes, filters=filters, postgis=self.is_postgis)
 
+    def read_geojson_page(
+        self,
+        layer: str,
+        generation: int | None = None,
+        at: datetime | None = None,
+        bbox: BBox | None = None,
+        codes: Iterable[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        filters: Mapping[str, Any] | None = None,
+        latlon: bool = False,
+        count: bool = True,
+    ) -> tuple[list[dict[str, Any]], int] | None:
+        """The fast read of the feature API on PostGIS: the rows :meth:`read_layer` would return, each
+        with its geometry as GeoJSON text (PostGIS writes it, no shapely), plus :meth:`count`'s number,
+        in one transaction and one round trip (see :func:`queries.select_geojson_page`).
+
+        ``None`` on SQLite (use :meth:`read_layer` and :meth:`count` there): the caller keeps one path
+        for the content and this one for the speed.
+        """
+        if not self.is_postgis:
+            return None
+        spec = get_spec(layer)
+        with self._reading(f"reading {layer}") as conn:
+            gen = queries.resolve_generation(conn, generation, at)
+            return queries.select_geojson_page(
+                conn,
+                spec,
+                gen,
+                bbox=bbox,
+                codes=codes,
+                filters=filters,
+                limit=limit,
+                offset=offset,
+                latlon=latlon,
+                count=count,
+            )
+
     def get_feature(self, layer: str, code: str, generation: int | None = None) -> dict[str, Any]:
         """One feature as a dict: ``layer``, ``code``, ``name``, the fields, ``geometry`` (shapely),
         ``version``, ``parent_code``, ``generation_low`` and ``generation_high``."""

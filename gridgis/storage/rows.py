@@ -115,6 +115,31 @@ def rows_to_frame(
     return frame[[*spec.columns, *extra]]
 
 
+def typed_properties(spec: LayerSpec, properties: dict[str, Any]) -> dict[str, Any]:
+    """A stored row's field values typed as :func:`rows_to_frame` types them (missing → the
+    field's default, ints as ``int``, floats as ``float``, an absent list as ``[]``), without a frame.
+
+    >>> from gridgis.layers import get_spec
+    >>> spec = get_spec("grids")
+    >>> typed_properties(spec, {"workers": None})["workers"]
+    []
+    """
+    out: dict[str, Any] = {}
+    for f in spec.fields:
+        value = properties.get(f.name, f.default)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            out[f.name] = [] if f.type == "json" else None
+        elif f.type == "int":
+            out[f.name] = int(value)
+        elif f.type == "float":
+            out[f.name] = float(value)
+        elif f.type == "bool":
+            out[f.name] = bool(value)
+        else:
+            out[f.name] = value
+    return out
+
+
 def same_feature(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """True when two rows hold the same name, parent, properties and exactly the same geometry.
 

@@ -47,8 +47,10 @@ from gridgis.editing.geojson import (
     CRS84,
     ApiCRS,
     ParsedFeature,
+    dumps,
     etag,
     feature_json,
+    feature_text,
     keep_unread,
     merge_patch,
     parse_crs_uri,
@@ -217,28 +219,59 @@ def items(
     at: DateTimeDep,
     generation: GenerationDep,
     out_crs: CrsDep,
-) -> JSONResponse:
+) -> Response:
     _layer(layer)
     filters = _filters(layer, request.query_params)
+    base = base_url(request)
+    params = {k: v for k, v in request.query_params.items() if k not in ("limit", "offset")}
+    headers = {"Content-Crs": out_crs.header}
+
+    def rest(returned: int, matched: int) -> dict[str, Any]:
+        return {
+            "numberMatched": matched,
+            "numberReturned": returned,
+            "timeStamp": datetime.now().astimezone().isoformat(),
+            "links": ogc.page_links(f"{base}/collections/{layer}/items", params, offset, limit, returned, matched),
+        }
+
+    page = _fast_page(repository, layer, out_crs, generation=generation, at=at, bbox=box, filters=filters or None)
+    if page is not None:  # PostGIS: one round trip, geometry written by PostGIS, JSON text joined
+        rows, matched = page(limit, offset)
+        texts = [feature_text(layer, row, contacts=sees_contacts(reader, str(row["code"]))) for row in rows]
+        tail = dumps(rest(len(texts), matched))
+        text = f'{{"type":"FeatureCollection","features":[{",".join(texts)}],{tail[1:]}'
+        return Response(text.encode(), media_type=ogc.GEOJSON, headers=headers)
     frame = repository.read_layer(
         layer, generation=generation, at=at, bbox=box, limit=limit, offset=offset, filters=filters or None
     )
     matched = repository.count(layer, generation=generation, at=at, bbox=box, filters=filters or None)
-    base = base_url(request)
     features = [
         feature_json(layer, row, out_crs, contacts=sees_contacts(reader, str(row["code"])))
         for _, row in frame.iterrows()
     ]
-    params = {k: v for k, v in request.query_params.items() if k not in ("limit", "offset")}
-    body = {
-        "type": "FeatureCollection",
-        "features": features,
-        "numberMatched": matched,
-        "numberReturned": len(features),
-        "timeStamp": datetime.now().astimezone().isoformat(),
-        "links": ogc.page_links(f"{base}/collections/{layer}/items", params, offset, limit, len(features), matched),
-    }
-    return _geojson(body, headers={"Content-Crs": out_crs.header})
+    body = {"type": "FeatureCollection", "features": features, **rest(len(features), matched)}
+    return _geojson(body, headers=headers)
+
+
+def _fast_page(
+    repository: Any, layer: str, out_crs: ApiCRS, **where: Any
+) -> Callable[[int | None, int], tuple[list[dict[str, Any]], int]] | None:
+    """The PostGIS read of items (:meth:`Repository.read_geojson_page`) when it can serve this
+    request: a lon/lat answer (CRS84, or EPSG:4326/4490 with the axes swapped by PostGIS) from a
+    repository that offers it. ``None``: use the frame path (SQLite, EPSG:3857)."""
+    if out_crs.epsg == 3857 or not getattr(repository, "is_postgis", False):
+        return None
+    read = getattr(repository, "read_geojson_page", None)
+    if read is None:
+        return None
+
+    def page(limit: int | None, offset: int) -> tuple[list[dict[str, Any]], int]:
+        found = read(layer, limit=limit, offset=offset, latlon=out_crs.latlon, count="codes" not in where, **where)
+        if found is None:
+            raise LookupError("the fast path declined")  # not reached from the API: no code lists here
+        return found
+
+    return page
 
 
 @router.options("/collections/{layer}/items", summary="What may be done with the items")
@@ -261,15 +294,22 @@ def item(
     reader: ReadPrincipal,
     out_crs: CrsDep,
     generation: GenerationDep,
-) -> JSONResponse:
+) -> Response:
     _layer(layer)
-    feat = repository.get_feature(layer, code, generation=generation)
     base = base_url(request)
     links = [
         ogc.link(f"{base}/collections/{layer}/items/{code}", "self", ogc.GEOJSON),
         ogc.link(f"{base}/collections/{layer}", "collection"),
         ogc.link(f"{base}/collections/{layer}/items/{code}/history", "version-history"),
     ]
+    page = _fast_page(repository, layer, out_crs, generation=generation, codes=[code])
+    if page is not None:
+        rows, _ = page(None, 0)
+        if rows:  # absent: the frame path below raises the not-found problem
+            text = feature_text(layer, rows[0], contacts=sees_contacts(reader, code), links=links)
+            headers = {"ETag": etag(rows[0]["version"]), "Content-Crs": out_crs.header}
+            return Response(text.encode(), media_type=ogc.GEOJSON, headers=headers)
+    feat = repository.get_feature(layer, code, generation=generation)
     return _geojson(
         feature_json(layer, feat, out_crs, links, contacts=sees_contacts(reader, code)),
         headers={"ETag": etag(feat["version"]), "Content-Crs": out_crs.header},

@@ -1,0 +1,117 @@
+"""The items reads on PostGIS (one round trip, GeoJSON written by PostGIS) answer exactly what the
+frame path answers on SQLite: same features, properties, coordinates, counts, links, ETags and
+personal-data rule (workers' phones only for readers whose scope covers the grid)."""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+
+import httpx
+import pytest
+
+from gridgis.errors import StorageUnavailableError
+from tests.support.editing import live_api
+from tests.support.storage import temporary_postgis_database
+
+pytestmark = pytest.mark.postgis
+
+TOKENS = {"viewer": ("viewer", []), "planner_b": ("planner", ["110105001002"]), "admin": ("admin", [])}
+
+
+def _city():
+    from gridgis.sample.tiny import tiny_city
+
+    city = tiny_city()
+    grids = city["grids"].copy()
+    grids["workers"] = [
+        [{"name": f"网格员{i}", "role": "full_time", "phone": f"1385580270{i}"}, {"name": "卢刚"}]
+        for i in range(len(grids))
+    ]
+    city["grids"] = grids
+    return city
+
+
+def _served(stack: ExitStack, url: str) -> tuple[str, dict[str, str]]:
+    from gridgis.auth.store import TokenStore, ensure_tables
+    from gridgis.settings import get_settings
+    from gridgis.storage import Repository
+
+    repo = Repository(url)
+    stack.callback(repo.dispose)
+    repo.create_schema()
+    repo.write_city(_city(), author="seed", message="tiny city with workers")
+    ensure_tables(repo.engine)
+    store = TokenStore(repo.engine)
+    tokens = {name: store.create(name, role, scopes)[0] for name, (role, scopes) in TOKENS.items()}
+    base = stack.enter_context(live_api(repo, get_settings(database_url=url)))
+    return base, tokens
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    with ExitStack() as stack:
+        try:
+            pg_url = stack.enter_context(temporary_postgis_database(prefix="gridgis_t_read"))
+        except StorageUnavailableError as exc:
+            pytest.skip(str(exc))
+        sqlite_url = f"sqlite:///{tmp_path_factory.mktemp('read') / 'city.db'}"
+        yield _served(stack, pg_url), _served(stack, sqlite_url)
+
+
+def _same(body: dict, base: str) -> dict:
+    """An answer with what legitimately differs between two servers taken out (time, host)."""
+    text = httpx.Response(200, json=body).text.replace(base, "BASE")
+    out = json.loads(text)
+    out.pop("timeStamp", None)
+    for feature in out.get("features", [out]):  # JSONB keeps an object's keys in its own order
+        props = feature.get("properties", {})
+        for key in ("workers", "services"):
+            if isinstance(props.get(key), str):
+                props[key] = json.loads(props[key])
+    return out
+
+
+PATHS = [
+    "/collections/grids/items",
+    "/collections/grids/items?limit=1",
+    "/collections/grids/items?limit=2&offset=1",
+    "/collections/grids/items?limit=2&offset=40",
+    "/collections/grids/items?bbox=116.40,39.90,116.403,39.905",
+    "/collections/grids/items?community_code=110105001002",
+    "/collections/grids/items?crs=http://www.opengis.net/def/crs/EPSG/0/4326",
+    "/collections/grids/items?crs=http://www.opengis.net/def/crs/EPSG/0/3857&limit=1",
+    "/collections/stations/items",
+    "/collections/micro_grids/items?generation=1",
+    "/collections/grids/items/110105001001001",
+    "/collections/grids/items/110105001002001",
+    "/collections/grids/items/110105001002001?crs=http://www.opengis.net/def/crs/EPSG/0/4490",
+    "/collections/grids/items/110105001009999",
+]
+
+
+@pytest.mark.parametrize("reader", [None, "viewer", "planner_b", "admin"])
+def test_postgis_items_answer_what_sqlite_answers(servers, reader):
+    (pg, pg_tokens), (lite, lite_tokens) = servers
+    for path in PATHS:
+        pg_headers = {"Authorization": f"Bearer {pg_tokens[reader]}"} if reader else {}
+        lite_headers = {"Authorization": f"Bearer {lite_tokens[reader]}"} if reader else {}
+        a = httpx.get(pg + path, headers=pg_headers, timeout=30)
+        b = httpx.get(lite + path, headers=lite_headers, timeout=30)
+        assert a.status_code == b.status_code, path
+        if a.status_code != 200:
+            continue
+        assert a.headers["content-type"] == b.headers["content-type"], path
+        assert a.headers.get("etag") == b.headers.get("etag"), path
+        assert a.headers["content-crs"] == b.headers["content-crs"], path
+        assert _same(a.json(), pg) == _same(b.json(), lite), path
+
+
+def test_phones_reach_only_readers_whose_scope_covers_the_grid(servers):
+    (pg, tokens), _ = servers
+    body = httpx.get(
+        f"{pg}/collections/grids/items", headers={"Authorization": f"Bearer {tokens['planner_b']}"}, timeout=30
+    ).json()
+    phones = {f["id"]: "phone" in f["properties"]["workers"] for f in body["features"]}
+    assert phones and all(has == code.startswith("110105001002") for code, has in phones.items())
+    assert all(f["properties"]["worker_count"] == 2 for f in body["features"])
