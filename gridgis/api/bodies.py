@@ -93,18 +93,25 @@ async def read_body(request: Request) -> bytes:
     return bytes(raw)
 
 
-async def read_json_body(request: Request, kinds: tuple[str, ...] = ("application/json",)) -> Any:
-    """The JSON body of ``request``: wrong media type 415, oversize 413, too deep or malformed 400.
+async def read_json_body(
+    request: Request, kinds: tuple[str, ...] = ("application/json",), optional: bool = False
+) -> Any:
+    """The JSON body of ``request``: wrong media type 415, oversize 413, too deep or malformed 400;
+    with ``optional``, ``None`` for a body left out (empty or blank, whatever its media type).
 
     Every router that reads a JSON body by hand calls this (never ``json.loads`` or
     ``request.json()`` directly).
     """
+    raw = await read_body(request) if optional else None
+    if raw is not None and not raw.strip():
+        return None
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in kinds:
         from starlette.exceptions import HTTPException
 
         raise HTTPException(415, f"send the body as {' or '.join(kinds)}, not {ctype or 'no content type'}")
-    raw = await read_body(request)
+    if raw is None:
+        raw = await read_body(request)
     return parse_json(raw, max_json_depth(request))
 
 

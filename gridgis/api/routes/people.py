@@ -168,9 +168,9 @@ def body_of(
         people_require(principal, action, [], what)
         if path_scope is not None:
             people_require(principal, action, await run_in_threadpool(path_scope, request, store), what)
-        if not required and not (await request.body()).strip():  # an optional body left out (cached for the read)
+        data = await read_json_body(request, optional=not required)
+        if data is None and not required:  # an optional body left out
             return None
-        data = await read_json_body(request)
         if scoped:
             await run_in_threadpool(_check_named, store, principal, action, what, data)
         try:
