@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
@@ -281,11 +282,19 @@ def contiguous_faces(face_new: np.ndarray, p: Partition, fixed: frozenset[str] =
 @dataclass
 class _Fixed:
     """What every pass over one community shares: the grid-independent partition structure and the
-    snapped outlines a split must not cut."""
+    snapped outlines a split must not cut (snapped on first need: most communities never split)."""
 
     structure: Structure
-    buildings: np.ndarray
-    small_compounds: np.ndarray
+    ci: CommunityInput
+    config: AlignmentConfig
+
+    @cached_property
+    def buildings(self) -> np.ndarray:
+        return _snap_buildings(self.ci, self.config)
+
+    @cached_property
+    def small_compounds(self) -> np.ndarray:
+        return _small_compounds(self.ci, self.config)
 
 
 def _align_once(
@@ -308,8 +317,8 @@ def _align_once(
             ci.code,
             sorted(set(ci.grid_codes) | reserved),
             fixed=ci.dedicated,
-            building_geoms=shared.buildings,
-            compound_geoms=shared.small_compounds,
+            building_geoms=lambda: shared.buildings,
+            compound_geoms=lambda: shared.small_compounds,
         )
         moves += more
     face_new = assign[p.face_atom] if len(p.face_atom) else np.array([], dtype=object)
@@ -354,7 +363,7 @@ def align_community(ci: CommunityInput, config: AlignmentConfig, max_passes: int
     that partition is the first one with each face in its new grid (:func:`_regridded`), no
     geometry is built again.
     """
-    shared = _Fixed(partition_structure(ci, config), _snap_buildings(ci, config), _small_compounds(ci, config))
+    shared = _Fixed(partition_structure(ci, config), ci, config)
     p0, assign, face0, steps, moves = _align_once(ci, config, set(), shared)
     p = p0
     reserved = set(ci.grid_codes)

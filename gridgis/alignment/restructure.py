@@ -11,6 +11,7 @@ left as it is (idempotence).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -167,8 +168,8 @@ def split_and_merge(
     grid_codes: list[str],
     fixed: frozenset[str] = frozenset(),
     max_rounds: int = 200,
-    building_geoms: np.ndarray | None = None,
-    compound_geoms: np.ndarray | None = None,
+    building_geoms: np.ndarray | Callable[[], np.ndarray] | None = None,
+    compound_geoms: np.ndarray | Callable[[], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, list[dict[str, Any]], list[dict]]:
     """Split over-full grids and merge under-full ones until neither helps; rebalance after each step.
 
@@ -184,9 +185,10 @@ def split_and_merge(
         The community's current grid codes (a new code is never one of them).
     fixed : frozenset of str
         Dedicated grids: never split, merged or merged into.
-    building_geoms : ndarray, optional
-        Building footprints (metric): a split never runs through one.
-    compound_geoms : ndarray, optional
+    building_geoms : ndarray or callable returning one, optional
+        Building footprints (metric): a split never runs through one. A callable is only called
+        when a split or merge is tried (most communities need neither).
+    compound_geoms : ndarray or callable returning one, optional
         Outlines of the small compounds (metric): a split never runs through one (beyond slivers).
 
     Returns
@@ -207,16 +209,25 @@ def split_and_merge(
     lo, hi = config.household_min, config.household_max
     used = set(grid_codes)
     start = assign.copy()
-    together = straddling_buildings(p, building_geoms) if building_geoms is not None else []
-    if compound_geoms is not None:
-        together += straddling_buildings(p, compound_geoms, config.sliver_area_m2)
+    found: list[list[set[int]]] = []
+
+    def together() -> list[set[int]]:
+        """The atom sets a split must keep on one side (worked out on first need only)."""
+        if not found:
+            bg = building_geoms() if callable(building_geoms) else building_geoms
+            cg = compound_geoms() if callable(compound_geoms) else compound_geoms
+            found.append(straddling_buildings(p, bg) if bg is not None else [])
+            if cg is not None:
+                found[0] += straddling_buildings(p, cg, config.sliver_area_m2)
+        return found[0]
+
     for _ in range(max_rounds):
         members = _members(assign)
         total = {g: float(hh[m].sum()) for g, m in members.items()}
         step = None
         for g in sorted((g for g in members if g not in fixed and total[g] > hi), key=lambda g: (-total[g], g)):
             mine = set(members[g])
-            cut = best_split(members[g], hh, xy, adj, config, keep_together=[t for t in together if t & mine])
+            cut = best_split(members[g], hh, xy, adj, config, keep_together=[t for t in together() if t & mine])
             if cut is not None:
                 new = next_code(community_code, used)
                 used.add(new)
@@ -254,7 +265,7 @@ def split_and_merge(
             moves += more
     # safety net: a result that leaves more buildings or small compounds across a grid line than the
     # assignment it started from is not taken (the grids stay as rebalancing left them, explained)
-    if steps and _crossings(assign, together) > _crossings(start, together):
+    if steps and _crossings(assign, together()) > _crossings(start, together()):
         return start, [], []
     return assign, steps, moves
 

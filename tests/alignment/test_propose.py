@@ -251,9 +251,7 @@ def test_confirmation_pass_sees_the_partition_a_fresh_partition_would_build():
     )
     checked = 0
     for ci in inputs:
-        shared = P._Fixed(
-            partition_structure(ci, config), P._snap_buildings(ci, config), P._small_compounds(ci, config)
-        )
+        shared = P._Fixed(partition_structure(ci, config), ci, config)
         p0, _, face0, _, _ = P._align_once(ci, config, set(), shared)
         dedicated = frozenset(g for g in ci.dedicated if g in set(face0))
         again = P._regridded(p0, face0, dedicated)
