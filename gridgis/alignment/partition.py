@@ -63,6 +63,9 @@ class Partition:
     group_households: np.ndarray
     atoms: pd.DataFrame  # atom, kind, group, building, households, area
     atom_adjacency: dict[int, dict[int, float]]
+    #: (lo, hi, shared length) of neighbouring faces, as :func:`_face_adjacency` gives them (kept so
+    #: later steps need not measure the shared edges again)
+    face_adjacency: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def _snap(geoms: np.ndarray, grid_size: float) -> np.ndarray:
@@ -593,4 +596,5 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
         group_households=group_hh,
         atoms=atoms,
         atom_adjacency=adjacency,
+        face_adjacency=(lo, hi, length),
     )

@@ -253,7 +253,7 @@ def contiguous_faces(face_new: np.ndarray, p: Partition, fixed: frozenset[str] =
     n = len(out)
     if n < 2:
         return out
-    lo, hi, length = _face_adjacency(p.faces)
+    lo, hi, length = p.face_adjacency if p.face_adjacency is not None else _face_adjacency(p.faces)
     for _ in range(20):
         lab = np.array(["" if g is None else str(g) for g in out], dtype=object)
         same = lab[lo] == lab[hi]
