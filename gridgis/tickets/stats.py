@@ -10,15 +10,25 @@ For each (grid, month) — the month of ``received_at`` in Asia/Shanghai:
 - ``open`` and ``overdue`` (escalated for lateness) counts.
 
 Rates are None where their denominator is 0, so a map can show "no data" rather than 0 %.
+
+One rule, one implementation: the counts are defined once, in :func:`counts`, as SQL aggregates
+over the ticket columns, and always run in a database. :meth:`TicketStore.statistics` runs them in
+the store's own (PostGIS or SQLite; one ``GROUP BY`` per month, each month a range of
+``received_at`` that reads one partition); :func:`summarise`, for ticket rows already in Python
+(batch jobs, files), loads the rows into an in-memory SQLite table of the same columns and runs
+the same query. The month of a ticket is decided by :func:`month_range` (UTC bounds of the month in
+the zone) in both, and the rates are finished from the counts by :func:`_finish` in both.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
 
 from gridgis.errors import ValidationError
 
@@ -29,6 +39,36 @@ LEVEL_COLUMNS = {
     "community": "community_code",
     "street": "street_code",
 }
+#: the ticket columns the figures read
+COLUMNS = (
+    "status",
+    "micro_grid_code",
+    "grid_code",
+    "community_code",
+    "street_code",
+    "received_at",
+    "resolved_at",
+    "solve_due",
+    "close_reason",
+    "rating",
+    "overdue",
+)
+#: the figures of one (area, month), in the order of every statistics row
+FIGURES = (
+    "volume",
+    "merged",
+    "resolved",
+    "on_time",
+    "closed",
+    "open",
+    "overdue",
+    "rated",
+    "on_time_rate",
+    "closure_rate",
+    "satisfaction",
+    "satisfaction_rate",
+)
+_FINISHED = ("resolved", "rated", "closed")
 
 
 def month_range(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -42,50 +82,157 @@ def month_range(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def months_between(first: datetime | None, last: datetime | None, tz: ZoneInfo) -> list[str]:
+    """The months ("YYYY-MM" in ``tz``) from the one of ``first`` to the one of ``last``, inclusive.
+
+    >>> from gridgis.tickets.calendar import SHANGHAI
+    >>> months_between(datetime(2026, 11, 30, 17, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC), SHANGHAI)
+    ['2026-12', '2027-01']
+    """
+    if first is None or last is None:
+        return []
+    lo, hi = first.astimezone(tz), last.astimezone(tz)
+    out = []
+    year, mon = lo.year, lo.month
+    while (year, mon) <= (hi.year, hi.month):
+        out.append(f"{year:04d}-{mon:02d}")
+        year, mon = (year + 1, 1) if mon == 12 else (year, mon + 1)
+    return out
+
+
+def _column(level: str) -> str:
+    if level not in LEVEL_COLUMNS:
+        raise ValidationError(f"unknown statistics level {level!r}; use one of {', '.join(LEVEL_COLUMNS)}")
+    return LEVEL_COLUMNS[level]
+
+
+# ----------------------------------------------------------------------------------------- the rule
+def _count_if(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    return sa.func.sum(sa.case((condition, sa.literal_column("1")), else_=sa.literal_column("0")))
+
+
+def counts(t: sa.Table | sa.TableClause) -> dict[str, sa.ColumnElement[Any]]:
+    """The counts of one group of tickets, as SQL aggregates over the columns of ``t`` (the ``tickets``
+    table, or any table with the :data:`COLUMNS`): the one definition of the figures."""
+    c = t.c
+    merged = sa.func.coalesce(c.close_reason, "") == "merged"
+    live = sa.not_(merged)
+    overdue = c.overdue.is_(True)
+    resolved = sa.and_(live, c.resolved_at.is_not(None))
+    on_time = sa.and_(resolved, sa.not_(overdue), sa.or_(c.solve_due.is_(None), c.resolved_at <= c.solve_due))
+    rated = sa.and_(live, c.rating.is_not(None))
+    return {
+        "volume": _count_if(live),
+        "merged": _count_if(merged),
+        "resolved": _count_if(resolved),
+        "on_time": _count_if(on_time),
+        "closed": _count_if(sa.and_(live, c.status == "closed")),
+        "open": _count_if(sa.and_(live, *(c.status != s for s in _FINISHED))),
+        "overdue": _count_if(sa.and_(live, overdue)),
+        "rated": _count_if(rated),
+        "rating_sum": sa.func.sum(sa.case((rated, c.rating), else_=sa.literal_column("0"))),
+        "rated_good": _count_if(sa.and_(rated, c.rating >= 4)),
+    }
+
+
 def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
 
 
-def summarise(rows: list[dict[str, Any]], *, tz: ZoneInfo, level: str = "grid") -> list[dict[str, Any]]:
-    """Figures per (area code at ``level``, month) from ticket rows (dicts with the ticket columns)."""
-    if level not in LEVEL_COLUMNS:
-        raise ValidationError(f"unknown statistics level {level!r}; use one of {', '.join(LEVEL_COLUMNS)}")
-    col = LEVEL_COLUMNS[level]
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        month = r["received_at"].astimezone(tz).strftime("%Y-%m")
-        groups[(r.get(col) or "", month)].append(r)
-    out = []
-    for (code, month), rs in sorted(groups.items()):
-        merged = [r for r in rs if r.get("close_reason") == "merged"]
-        live = [r for r in rs if r.get("close_reason") != "merged"]
-        resolved = [r for r in live if r.get("resolved_at") is not None]
-        on_time = [
-            r
-            for r in resolved
-            if not r.get("overdue") and (r.get("solve_due") is None or r["resolved_at"] <= r["solve_due"])
-        ]
-        closed = [r for r in live if r["status"] == "closed"]
-        ratings = [int(r["rating"]) for r in live if r.get("rating") is not None]
-        out.append(
-            {
-                f"{level}_code": code,
-                "month": month,
-                "volume": len(live),
-                "merged": len(merged),
-                "resolved": len(resolved),
-                "on_time": len(on_time),
-                "closed": len(closed),
-                "open": sum(1 for r in live if r["status"] not in ("resolved", "rated", "closed")),
-                "overdue": sum(1 for r in live if r.get("overdue")),
-                "rated": len(ratings),
-                "on_time_rate": _ratio(len(on_time), len(resolved)),
-                "closure_rate": _ratio(len(closed), len(live)),
-                "satisfaction": round(sum(ratings) / len(ratings), 2) if ratings else None,
-                "satisfaction_rate": _ratio(sum(1 for v in ratings if v >= 4), len(ratings)),
-            }
+def _finish(level: str, code: str | None, month: str, n: dict[str, Any]) -> dict[str, Any]:
+    """One statistics row from the counts of its group (the rates computed here, in Python, so that
+    every database gives the same floats)."""
+    k = {name: int(n[name] or 0) for name in COUNTS}
+    return {
+        f"{level}_code": code or "",
+        "month": month,
+        "volume": k["volume"],
+        "merged": k["merged"],
+        "resolved": k["resolved"],
+        "on_time": k["on_time"],
+        "closed": k["closed"],
+        "open": k["open"],
+        "overdue": k["overdue"],
+        "rated": k["rated"],
+        "on_time_rate": _ratio(k["on_time"], k["resolved"]),
+        "closure_rate": _ratio(k["closed"], k["volume"]),
+        "satisfaction": round(k["rating_sum"] / k["rated"], 2) if k["rated"] else None,
+        "satisfaction_rate": _ratio(k["rated_good"], k["rated"]),
+    }
+
+
+def figures_query(
+    t: sa.Table | sa.TableClause, months: Sequence[str], tz: ZoneInfo, level: str = "grid"
+) -> sa.Select[Any] | sa.CompoundSelect:
+    """The counts per (area code at ``level``, month) of ``months``: one ``GROUP BY`` per month over the
+    ``received_at`` range of the month (so PostgreSQL reads only that month's partition), ``UNION ALL``."""
+    code = t.c[_column(level)]
+    parts = []
+    for month in months or ["1970-01"]:
+        lo, hi = month_range(month, tz)
+        figures = [expr.label(name) for name, expr in counts(t).items()]
+        q = (
+            sa.select(code.label("code"), sa.literal(month, sa.String(7)).label("month"), *figures)
+            .where(t.c.received_at >= lo, t.c.received_at < hi)
+            .group_by(code)
         )
-    return out
+        parts.append(q if months else q.where(sa.false()))  # no months: a query of no rows
+    return parts[0] if len(parts) == 1 else sa.union_all(*parts)
+
+
+def finish_rows(rows: Iterable[Any], level: str) -> list[dict[str, Any]]:
+    """Statistics rows, sorted by (code, month), from the rows of :func:`figures_query`. Codes are
+    compared in Python, not by the database's collation; NULL and "" are one group, as before."""
+    merged: dict[tuple[str, str], dict[str, int]] = {}
+    for r in rows:
+        m = r._mapping if hasattr(r, "_mapping") else r
+        key = (m["code"] or "", m["month"])
+        into = merged.setdefault(key, dict.fromkeys(COUNTS, 0))
+        for name in into:
+            into[name] += int(m[name] or 0)
+    return [_finish(level, code, month, merged[(code, month)]) for code, month in sorted(merged)]
+
+
+# ------------------------------------------------------------------------------ rows held in Python
+def _frame_table() -> sa.Table:
+    """A table of the :data:`COLUMNS` with the types of ``tickets``'s, for :func:`summarise`."""
+    from gridgis.tickets.tables import tickets
+
+    return sa.Table(
+        "ticket_rows",
+        sa.MetaData(),
+        *(sa.Column(name, tickets.c[name].type, nullable=True) for name in COLUMNS),
+        sa.Index("ix_ticket_rows_received_at", "received_at"),
+    )
+
+
+_FRAME = _frame_table()
+#: the names of the counts of :func:`counts`
+COUNTS = tuple(counts(_FRAME))
+
+
+def summarise(rows: Iterable[dict[str, Any]], *, tz: ZoneInfo, level: str = "grid") -> list[dict[str, Any]]:
+    """Figures per (area code at ``level``, month) from ticket rows (dicts with the ticket columns).
+
+    The rows are loaded into an in-memory SQLite table and the store's query runs on it, so these
+    figures are the store's by construction (tests/tickets/test_stats.py compares both).
+    """
+    _column(level)
+    values = [{name: r.get(name) for name in COLUMNS} for r in rows]
+    if not values:
+        return []
+    engine = sa.create_engine("sqlite://")
+    try:
+        _FRAME.metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(_FRAME.insert(), values)
+            first, last = conn.execute(
+                sa.select(sa.func.min(_FRAME.c.received_at), sa.func.max(_FRAME.c.received_at))
+            ).one()
+            found = conn.execute(figures_query(_FRAME, months_between(first, last, tz), tz, level)).all()
+    finally:
+        engine.dispose()
+    return finish_rows(found, level)
 
 
 def statistics_frame(areas: Any, rows: list[dict[str, Any]], level: str = "grid") -> Any:

@@ -560,46 +560,39 @@ class TicketStore(BulkMixin):
 
     # -- statistics -----------------------------------------------------------------------------
     def statistics(self, month: str | None = None, *, level: str = "grid") -> builtins.list[dict[str, Any]]:
-        """Per-grid (or per-community/street with ``level``) figures by month; see :mod:`gridgis.tickets.stats`."""
-        from gridgis.tickets.stats import summarise
+        """Per-grid (or per-community/street with ``level``) figures by month; see :mod:`gridgis.tickets.stats`.
 
-        q = self.statistics_query(month)
+        Aggregated in the database (one ``GROUP BY`` per month); only the counts per area come back.
+        """
+        from gridgis.tickets.stats import finish_rows
+
         # a read replica when the repository has one: monthly figures tolerate its lag
         engine = getattr(self.repository, "read_engine", None)
         source = engine.connect() if isinstance(engine, sa.Engine) else self._read()
         with storage_errors(self.url, "computing ticket statistics"), source as conn:
-            rows = [dict(r._mapping) for r in conn.execute(q).all()]
-        return summarise(rows, tz=self.calendar.tz, level=level)
+            rows = conn.execute(self.statistics_query(month, level=level, conn=conn)).all()
+        return finish_rows(rows, level)
 
-    def statistics_query(self, month: str | None = None) -> sa.Select:
-        """The rows :meth:`statistics` reads: one month's by ``received_at`` (on PostgreSQL a month of
-        the calendar's zone is one partition of ``tickets``, and the planner reads only it)."""
-        from gridgis.tickets.stats import month_range
+    def statistics_query(
+        self, month: str | None = None, *, level: str = "grid", conn: sa.Connection | None = None
+    ) -> sa.Select | sa.CompoundSelect:
+        """The aggregate :meth:`statistics` runs (:func:`gridgis.tickets.stats.figures_query`): one month's
+        counts per area by ``received_at`` (on PostgreSQL a month of the calendar's zone is one partition of
+        ``tickets``, and the planner reads only it); without ``month``, every month from the first ticket's
+        to the last's (read on ``conn``, else on a connection of its own)."""
+        from gridgis.tickets.stats import figures_query, month_range, months_between
 
-        q = sa.select(
-            *[
-                tickets.c[k]
-                for k in (
-                    "id",
-                    "status",
-                    "grid_code",
-                    "micro_grid_code",
-                    "community_code",
-                    "street_code",
-                    "received_at",
-                    "resolved_at",
-                    "solve_due",
-                    "close_reason",
-                    "rating",
-                    "overdue",
-                    "escalations",
-                )
-            ]
-        )
+        tz = self.calendar.tz
         if month:
-            lo, hi = month_range(month, self.calendar.tz)
-            q = q.where(tickets.c.received_at >= lo, tickets.c.received_at < hi)
-        return q
+            month_range(month, tz)  # a bad month is refused before any query
+            return figures_query(tickets, [month], tz, level)
+        span = sa.select(sa.func.min(tickets.c.received_at), sa.func.max(tickets.c.received_at))
+        if conn is None:
+            with storage_errors(self.url, "finding the months of the tickets"), self._read() as own:
+                first, last = own.execute(span).one()
+        else:
+            first, last = conn.execute(span).one()
+        return figures_query(tickets, months_between(first, last, tz), tz, level)
 
 
 def _metric_distances(x: float, y: float, points: list[tuple[float, float]]) -> list[float]:
