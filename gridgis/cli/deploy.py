@@ -20,7 +20,10 @@ def nginx(
         [], "--backup", help="COUNTY=HOST:PORT[,…]: pools also holding the county, used only when its pools fail"
     ),
     node: list[str] = typer.Option(
-        [], "--node", help="HOST:PORT of a node for everything but /route (default: every pool address); repeat"
+        [],
+        "--node",
+        help="HOST:PORT of a node for everything but /route; at least one must be a whole-store server "
+        "(gridgis serve without --counties, not a --pool address) for ticket intake; repeat",
     ),
     out: Path = typer.Option(..., "--out", help="folder to write nginx.conf, gridgis.conf and systemd/ into"),
     listen: str = typer.Option("127.0.0.1:8080", help="the front's address (nginx `listen`)"),
@@ -33,20 +36,17 @@ def nginx(
     system nginx). See docs/scaling.md, "Deployment recipe".
     """
     from gridgis.cli.common import console
-    from gridgis.scale.nginx import plan_front, pools_by_address, write_front
+    from gridgis.scale.nginx import check_intake, plan_front, pools_by_address, write_front
     from gridgis.scale.units import write_units
 
     front = plan_front(pool, backup, node)
+    check_intake(front)  # tickets without a county (or of a county without a pool) need a whole-store node
     paths = write_front(front, out, listen=listen, worker_processes=workers)
     units = write_units(pools_by_address(front), out, prefix=out.resolve(), gridgis=gridgis)
     for c in front.counties:
         extra = f" (backup {', '.join(front.backups[c])})" if front.backups.get(c) else ""
         console.print(f"county {c}: {', '.join(front.pools[c])}{extra}")
-    if not node:
-        console.print(
-            "[yellow]no --node: tickets, OGC API and editing go to the pools; a pool routes only its own "
-            "counties' tickets (421 for others), so give --node whole-store servers for ticket intake[/]"
-        )
+    console.print(f"ticket intake without a county pool: {', '.join(front.whole_store_nodes())}")
     console.print(f"wrote {paths['nginx.conf']} and {paths['gridgis.conf']}, {len(units)} systemd files")
     console.print(f"run: nginx -p {out.resolve()} -c {out.resolve()}/nginx.conf")
 

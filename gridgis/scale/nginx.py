@@ -11,6 +11,14 @@ How a request finds its pool (see docs/scaling.md, "Deployment recipe"):
   digits): a ``map`` on the parameter picks the upstream without the look-up. A batch ``POST``
   must name its county (points of other counties get 421 from the pool).
 - ``/tiles/`` — any node, cached by nginx as the answer's ``Cache-Control``/``ETag`` say.
+- ticket intake, ``POST /tickets`` and Open311's ``POST /open311/v2/requests.{json,xml}`` — the point is
+  in the body, out of nginx's reach, so: with ``?county=``/``?code=`` to that county's pools, and a
+  pool that finds the point in another county answers 421 (nothing stored) which the front turns
+  into the same request to the whole-store nodes (``error_page 421``); without them, and for a county
+  without a pool, straight to the whole-store nodes. A whole-store node is a ``--node`` that is no
+  ``--pool``/``--backup`` address (a ``gridgis serve`` without ``--counties``): it routes any point,
+  so a ticket is never lost to a pool's refusal nor stored with another county's index.
+  ``gridgis deploy nginx`` refuses a configuration without one (:func:`check_intake`).
 - everything else — any node (``--node``, default every pool address).
 
 Each county's upstream lists the pools holding it; ``--backup`` adds pools that also hold it and
@@ -51,6 +59,30 @@ class Front:
             return list(dict.fromkeys(self.nodes))
         found = [a for c in self.counties for a in self.pools[c]] + [a for c in self.backups for a in self.backups[c]]
         return list(dict.fromkeys(found))
+
+    def pool_addresses(self) -> set[str]:
+        """Every address serving a county pool (``--pool`` or ``--backup``)."""
+        return {a for c in self.pools for a in self.pools[c]} | {a for c in self.backups for a in self.backups[c]}
+
+    def whole_store_nodes(self) -> list[str]:
+        """The ``--node`` addresses that are no county pool: they route any point (ticket intake)."""
+        pooled = self.pool_addresses()
+        return [a for a in dict.fromkeys(self.nodes) if a not in pooled]
+
+    def intake_nodes(self) -> list[str]:
+        """Where a ticket without a county goes: the whole-store nodes (else every node, whose pools answer
+        421 for other counties' points; :func:`check_intake` refuses that for a deployment)."""
+        return self.whole_store_nodes() or self.every_node()
+
+
+def check_intake(front: Front) -> None:
+    """Refuse a front whose ticket intake has no whole-store node (every ``--node`` a county pool)."""
+    if not front.whole_store_nodes():
+        given = ", ".join(front.nodes) if front.nodes else "none"
+        raise ValidationError(
+            f"ticket intake needs a whole-store node: every --node ({given}) is a county pool; add --node "
+            "HOST:PORT of a `gridgis serve` without --counties (see docs/scaling.md, Deployment recipe)"
+        )
 
 
 def _address(value: str, where: str) -> str:
@@ -133,10 +165,12 @@ def render(
     parts = [
         "# written by `gridgis deploy nginx` — routing pools per county (docs/scaling.md); regenerate, do not edit",
         _upstream("gridgis_any", every),
+        _upstream("gridgis_intake", front.intake_nodes()),
     ]
     for c in front.counties:
         parts.append(_upstream(f"gridgis_county_{c}", front.pools[c], front.backups.get(c, ())))
     county_map = "\n".join(f"    {c} gridgis_county_{c};" for c in front.counties)
+    intake_map = "\n".join(f"    POST:{c} gridgis_county_{c};" for c in front.counties)
     cache_dir = f"{Path(prefix)}/cache/tiles" if prefix is not None else "/var/cache/nginx/gridgis_tiles"
     parts.append(
         f"""# the county a client names: ?county=310115, or ?code=… (its first six digits)
@@ -160,6 +194,12 @@ map $gridgis_county $gridgis_route_upstream {{
 }}
 map $gridgis_named_county $gridgis_named_upstream {{
 {county_map}
+    default gridgis_any;
+}}
+# ticket intake: a POST naming a county with a pool goes to that pool, any other POST to the whole store
+map "$request_method:$gridgis_named_county" $gridgis_ticket_upstream {{
+{intake_map}
+    "~^POST:" gridgis_intake;
     default gridgis_any;
 }}
 
@@ -204,6 +244,27 @@ server {{
         proxy_cache_lock on;
         proxy_cache_use_stale error timeout updating http_502 http_503;
         add_header X-Cache-Status $upstream_cache_status always;
+        proxy_next_upstream error timeout http_502 http_503;
+{proxy}
+    }}
+    # ticket intake (POST): a pool refuses a point of another county with 421 before storing anything;
+    # the front then sends the same request to the whole store (nginx cannot retry on 421 itself)
+    location = /tickets {{
+        proxy_pass http://$gridgis_ticket_upstream;
+        proxy_intercept_errors on;
+        error_page 421 = @gridgis_intake;
+        proxy_next_upstream error timeout http_502 http_503;  # a POST is re-sent only if never sent
+{proxy}
+    }}
+    location ~ ^/open311/v2/requests\\.(json|xml)$ {{
+        proxy_pass http://$gridgis_ticket_upstream;
+        proxy_intercept_errors on;
+        error_page 421 = @gridgis_intake;
+        proxy_next_upstream error timeout http_502 http_503;
+{proxy}
+    }}
+    location @gridgis_intake {{
+        proxy_pass http://gridgis_intake;
         proxy_next_upstream error timeout http_502 http_503;
 {proxy}
     }}

@@ -60,11 +60,13 @@ def start_pools(url: str, holds: list[list[str]], folder: Path) -> list[ServerPr
 class NginxFront:
     """The generated nginx front in a subprocess (``daemon off``, its own prefix: no root needed)."""
 
-    def __init__(self, folder: Path, pools: list[str], backups: list[str] = (), workers: int = 1) -> None:
+    def __init__(
+        self, folder: Path, pools: list[str], backups: list[str] = (), workers: int = 1, nodes: list[str] = ()
+    ) -> None:
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        front = plan_front(pools, backups)
+        front = plan_front(pools, backups, nodes)
         write_front(front, folder, listen=f"127.0.0.1:{self.port}", worker_processes=workers)
         self.proc: subprocess.Popen | None = None
 

@@ -30,7 +30,7 @@ def test_deploy_nginx_writes_a_configuration_nginx_accepts(tmp_path):
     result = CliRunner().invoke(
         cli,
         ["deploy", "nginx", "--pool", "310115,310104=127.0.0.1:8101,127.0.0.1:8102", "--pool", "310215=127.0.0.1:8103"]
-        + ["--backup", "310215=127.0.0.1:8101", "--out", str(out)],
+        + ["--backup", "310215=127.0.0.1:8101", "--node", "127.0.0.1:8100", "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
     text = (out / "nginx.conf").read_text()
@@ -105,3 +105,90 @@ def test_a_pool_killed_behind_nginx_costs_no_request(tmp_path):
     finally:
         for p in pools:
             p.kill()
+
+
+def test_deploy_nginx_refuses_a_front_without_a_whole_store_node_for_tickets(tmp_path):
+    import subprocess
+
+    pools = ["--pool", "310115=127.0.0.1:8101", "--pool", "310215=127.0.0.1:8102"]
+    for nodes in ([], ["--node", "127.0.0.1:8101", "--node", "127.0.0.1:8102"]):
+        out = tmp_path / f"front{len(nodes)}"
+        bad = CliRunner().invoke(cli, ["deploy", "nginx", *pools, *nodes, "--out", str(out)])
+        message = str(bad.exception or bad.output)
+        assert bad.exit_code != 0 and "ticket intake needs a whole-store node" in message, message
+        assert not (out / "nginx.conf").exists()  # nothing written
+    out = tmp_path / "front"
+    good = CliRunner().invoke(cli, ["deploy", "nginx", *pools, "--node", "127.0.0.1:8101", "--node", "127.0.0.1:8100"])
+    assert good.exit_code != 0  # --out is required
+    good = CliRunner().invoke(
+        cli, ["deploy", "nginx", *pools, "--node", "127.0.0.1:8101", "--node", "127.0.0.1:8100", "--out", str(out)]
+    )
+    assert good.exit_code == 0, good.output
+    text = (out / "nginx.conf").read_text()
+    intake = text.split("upstream gridgis_intake {")[1].split("}")[0]
+    assert "127.0.0.1:8100" in intake and "8101" not in intake  # only the whole-store node takes tickets
+    assert "POST:310215 gridgis_county_310215;" in text and "error_page 421 = @gridgis_intake;" in text
+    subprocess.run([NGINX, "-t", "-q", "-p", str(out), "-c", "nginx.conf"], check=True)
+
+
+@pytest.mark.slow
+def test_a_ticket_posted_through_the_front_is_stored_with_the_grid_of_its_point(tmp_path):
+    """Tickets of every county, posted through the front without a county, with the right one and with a
+    wrong one (the pool's 421 is sent on to the whole store), as JSON and as Open311 forms: each is
+    stored once, with the grid of its point. County 310315 has no pool: only the whole store takes it."""
+    import sqlalchemy as sa
+
+    from gridgis.auth.store import TokenStore
+    from gridgis.auth.store import ensure_tables as ensure_auth_tables
+    from gridgis.storage import Repository
+    from gridgis.tickets.tables import ensure_tables, tickets
+    from tests.ops.server import ServerProcess
+
+    url, frames = province_store(tmp_path / "province.db", counties=3, grids=4)
+    counties = ["310115", "310215", "310315"]
+    repo = Repository(url)
+    ensure_tables(repo.engine)
+    ensure_auth_tables(repo.engine)
+    token, _ = TokenStore(repo.engine).create("热线", "reporter", ["*"])
+    micro = frames["micro_grids"].set_index("code")
+    points = {}  # county -> (lon, lat, grid of the point)
+    for c in counties:
+        code = sorted(m for m in micro.index if m.startswith(c))[5]
+        p = micro.loc[code].geometry.representative_point()
+        points[c] = (p.x, p.y, micro.loc[code, "grid_code"])
+
+    pools = start_pools(url, [[counties[0]], [counties[1]]], tmp_path)
+    whole = ServerProcess(url, log_path=tmp_path / "whole.log")
+    try:
+        whole.start(timeout=120)
+        a, b, w = (s.url.removeprefix("http://") for s in (*pools, whole))
+        # the foreign point of a pool: 421 naming its county, and nothing stored
+        x, y, _ = points[counties[1]]
+        auth = {"Authorization": f"Bearer {token}"}
+        r = httpx.post(f"{pools[0].url}/tickets", json={"lon": x, "lat": y, "matter_code": "M11"}, headers=auth)
+        assert r.status_code == 421 and counties[1] in r.text, r.text
+        spec = [f"{counties[0]}={a}", f"{counties[1]}={b}"]
+        posted: list[tuple[int, str]] = []
+        with NginxFront(tmp_path / "front", spec, nodes=[a, b, w]) as front, httpx.Client(base_url=front.url) as http:
+            for i, c in enumerate(counties):
+                x, y, grid = points[c]
+                wrong = counties[(i + 1) % 2]  # a county with a pool that is not the point's
+                for params in ({}, {"county": c}, {"code": f"{c}001001"}, {"county": wrong}):
+                    body = {"lon": x, "lat": y, "matter_code": "M11", "description": f"{c} {params}"}
+                    r = http.post("/tickets", params=params, json=body, headers=auth, timeout=60)
+                    assert r.status_code == 201, (c, params, r.status_code, r.text)
+                    assert r.json()["grid_code"] == grid, (c, params)
+                    posted.append((r.json()["id"], grid))
+                for params in ({}, {"county": wrong}):
+                    form = {"service_code": "M11", "lat": str(y), "long": str(x), "description": f"311 {c}"}
+                    r = http.post("/open311/v2/requests.json", params=params, data=form, timeout=60)
+                    assert r.status_code == 200, (c, params, r.status_code, r.text)
+                    posted.append((int(r.json()[0]["service_request_id"]), grid))
+        with repo.engine.connect() as conn:
+            stored = dict(conn.execute(sa.select(tickets.c.id, tickets.c.grid_code)).all())
+        assert stored == dict(posted)  # each once, with its point's grid: none lost, none doubled
+        assert len(stored) == 3 * 6
+    finally:
+        for p in (*pools, whole):
+            p.kill()
+        repo.dispose()

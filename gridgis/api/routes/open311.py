@@ -37,7 +37,15 @@ from gridgis.api.schemas.open311 import (
     Services,
 )
 from gridgis.auth.deps import AuditDep, CurrentPrincipal
-from gridgis.errors import AuthError, ForbiddenError, GridGISError, MalformedInputError, NotFoundError, ValidationError
+from gridgis.errors import (
+    AuthError,
+    ForbiddenError,
+    GridGISError,
+    MalformedInputError,
+    MisdirectedError,
+    NotFoundError,
+    ValidationError,
+)
 from gridgis.tickets import open311 as o311
 
 router = APIRouter(prefix="/open311", tags=["open311"])
@@ -53,6 +61,8 @@ def _status_of(err: GridGISError) -> int:
         return 403
     if isinstance(err, NotFoundError):
         return 404
+    if isinstance(err, MisdirectedError):
+        return 421  # a routing pool's refusal: the front sends the request on to the whole store
     if err.status >= 500:
         return err.status
     return 400
