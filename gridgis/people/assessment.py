@@ -90,42 +90,36 @@ def monthly_indices(
     months: list[str] | None = None,
 ) -> pd.DataFrame:
     """One row per area of ``level`` (grid or micro_grid) and month: the four indices and the total."""
+    import sqlalchemy as sa
+
     from gridgis.tickets.catalogue import default_catalogue
+    from gridgis.tickets.stats import count_frame
 
     cfg = config or load_config()
     catalogue = catalogue or default_catalogue()
     key = f"{level}_code"
-    t = tickets[tickets["close_reason"].fillna("") != "merged"].copy()
-    t["month"] = pd.to_datetime(t["received_at"], utc=True).dt.tz_convert(TZ).dt.strftime("%Y-%m")
-    if months is None:
-        months = sorted(t["month"].unique())
     safety, env = _matters(cfg, "safety", catalogue), _matters(cfg, "environment", catalogue)
-    t["is_safety"] = t["matter_code"].isin(safety)
-    t["is_env"] = t["matter_code"].isin(env)
-    t["overdue"] = t["overdue"].fillna(False).astype(bool)
-    t["safety_overdue"] = t["is_safety"] & t["overdue"]
-    t["env_overdue"] = t["is_env"] & t["overdue"]
-    t["rating"] = pd.to_numeric(t["rating"], errors="coerce")
-    resolved_at = pd.to_datetime(t["resolved_at"], utc=True)
-    due = pd.to_datetime(t["solve_due"], utc=True)
-    t["resolved"] = resolved_at.notna()
-    t["on_time"] = t["resolved"] & ~t["overdue"] & (due.isna() | (resolved_at <= due))
-    t["closed"] = t["status"] == "closed"
-    g = t.groupby([key, "month"])
-    agg = pd.DataFrame(
-        {
-            "tickets": g.size(),
-            "safety_n": g["is_safety"].sum(),
-            "safety_overdue": g["safety_overdue"].sum(),
-            "env_n": g["is_env"].sum(),
-            "env_overdue": g["env_overdue"].sum(),
-            "resolved": g["resolved"].sum(),
-            "on_time": g["on_time"].sum(),
-            "closed": g["closed"].sum(),
-            "rating_sum": g["rating"].sum(min_count=1),
-            "rated": g["rating"].count(),
-        }
+    # the ticket counts are the monthly statistics' own (one rule: merged duplicates left out, on time,
+    # closed, ratings); the assessment adds its matter groups to them
+    extra = {
+        "safety_n": lambda t: t.c.matter_code.in_(sorted(safety)),
+        "safety_overdue": lambda t: sa.and_(t.c.matter_code.in_(sorted(safety)), t.c.overdue.is_(True)),
+        "env_n": lambda t: t.c.matter_code.in_(sorted(env)),
+        "env_overdue": lambda t: sa.and_(t.c.matter_code.in_(sorted(env)), t.c.overdue.is_(True)),
+    }
+    counted = count_frame(tickets, tz=TZ, level=level, extra=extra)
+    counted = counted[counted["volume"] > 0]  # a month of merged duplicates only has no tickets
+    if months is None:
+        months = sorted(counted["month"].unique())
+    agg = (
+        counted.rename(columns={"code": key, "volume": "tickets"})
+        .set_index([key, "month"])[
+            ["tickets", "safety_n", "safety_overdue", "env_n", "env_overdue", "resolved", "on_time", "closed"]
+            + ["rating_sum", "rated"]
+        ]
+        .astype(float)
     )
+    agg.loc[agg["rated"] == 0, "rating_sum"] = np.nan
     index = pd.MultiIndex.from_product([sorted(households), months], names=[key, "month"])
     agg = agg.reindex(index).fillna(
         {

@@ -23,7 +23,7 @@ the zone) in both, and the rates are finished from the counts by :func:`_finish`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,6 +42,7 @@ LEVEL_COLUMNS = {
 #: the ticket columns the figures read
 COLUMNS = (
     "status",
+    "matter_code",
     "micro_grid_code",
     "grid_code",
     "community_code",
@@ -111,7 +112,12 @@ def _count_if(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
     return sa.func.sum(sa.case((condition, sa.literal_column("1")), else_=sa.literal_column("0")))
 
 
-def counts(t: sa.Table | sa.TableClause) -> dict[str, sa.ColumnElement[Any]]:
+#: more counts a caller adds (e.g. the assessment's safety matters): name → condition over the table;
+#: each counts the group's tickets that are not merged duplicates and meet the condition
+Extra = Mapping[str, Callable[[Any], sa.ColumnElement[bool]]]
+
+
+def counts(t: sa.Table | sa.TableClause, extra: Extra | None = None) -> dict[str, sa.ColumnElement[Any]]:
     """The counts of one group of tickets, as SQL aggregates over the columns of ``t`` (the ``tickets``
     table, or any table with the :data:`COLUMNS`): the one definition of the figures."""
     c = t.c
@@ -132,6 +138,7 @@ def counts(t: sa.Table | sa.TableClause) -> dict[str, sa.ColumnElement[Any]]:
         "rated": _count_if(rated),
         "rating_sum": sa.func.sum(sa.case((rated, c.rating), else_=sa.literal_column("0"))),
         "rated_good": _count_if(sa.and_(rated, c.rating >= 4)),
+        **{name: _count_if(sa.and_(live, condition(t))) for name, condition in (extra or {}).items()},
     }
 
 
@@ -162,7 +169,7 @@ def _finish(level: str, code: str | None, month: str, n: dict[str, Any]) -> dict
 
 
 def figures_query(
-    t: sa.Table | sa.TableClause, months: Sequence[str], tz: ZoneInfo, level: str = "grid"
+    t: sa.Table | sa.TableClause, months: Sequence[str], tz: ZoneInfo, level: str = "grid", extra: Extra | None = None
 ) -> sa.Select[Any] | sa.CompoundSelect:
     """The counts per (area code at ``level``, month) of ``months``: one ``GROUP BY`` per month over the
     ``received_at`` range of the month (so PostgreSQL reads only that month's partition), ``UNION ALL``."""
@@ -170,7 +177,7 @@ def figures_query(
     parts = []
     for month in months or ["1970-01"]:
         lo, hi = month_range(month, tz)
-        figures = [expr.label(name) for name, expr in counts(t).items()]
+        figures = [expr.label(name) for name, expr in counts(t, extra).items()]
         q = (
             sa.select(code.label("code"), sa.literal(month, sa.String(7)).label("month"), *figures)
             .where(t.c.received_at >= lo, t.c.received_at < hi)
@@ -180,16 +187,21 @@ def figures_query(
     return parts[0] if len(parts) == 1 else sa.union_all(*parts)
 
 
-def finish_rows(rows: Iterable[Any], level: str) -> list[dict[str, Any]]:
-    """Statistics rows, sorted by (code, month), from the rows of :func:`figures_query`. Codes are
-    compared in Python, not by the database's collation; NULL and "" are one group, as before."""
+def _merge(rows: Iterable[Any], names: Sequence[str]) -> dict[tuple[str, str], dict[str, int]]:
+    """The counts of :func:`figures_query`'s rows by (code, month); NULL and "" codes are one group."""
     merged: dict[tuple[str, str], dict[str, int]] = {}
     for r in rows:
         m = r._mapping if hasattr(r, "_mapping") else r
-        key = (m["code"] or "", m["month"])
-        into = merged.setdefault(key, dict.fromkeys(COUNTS, 0))
-        for name in into:
+        into = merged.setdefault((m["code"] or "", m["month"]), dict.fromkeys(names, 0))
+        for name in names:
             into[name] += int(m[name] or 0)
+    return merged
+
+
+def finish_rows(rows: Iterable[Any], level: str) -> list[dict[str, Any]]:
+    """Statistics rows, sorted by (code, month), from the rows of :func:`figures_query`. Codes are
+    compared in Python, not by the database's collation."""
+    merged = _merge(rows, COUNTS)
     return [_finish(level, code, month, merged[(code, month)]) for code, month in sorted(merged)]
 
 
@@ -229,7 +241,6 @@ def _frame_table() -> sa.Table:
         "ticket_rows",
         sa.MetaData(),
         *(sa.Column(name, _Micros() if name in _TIMES else tickets.c[name].type, nullable=True) for name in COLUMNS),
-        sa.Index("ix_ticket_rows_received_at", "received_at"),
     )
 
 
@@ -243,6 +254,43 @@ def _values(rows: Iterable[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
         yield tuple(_micros(r.get(name)) if name in _TIMES else r.get(name) for name in COLUMNS)
 
 
+def _run(values: Iterable[tuple[Any, ...]], tz: ZoneInfo, level: str, extra: Extra | None) -> list[Any]:
+    """:func:`figures_query` over rows of the :data:`COLUMNS` (times in :func:`_micros`) loaded into an
+    in-memory SQLite table."""
+    _column(level)
+    engine = sa.create_engine("sqlite://")
+    try:
+        _FRAME.metadata.create_all(engine)
+        with engine.begin() as conn:
+            insert = f"INSERT INTO {_FRAME.name} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+            conn.connection.driver_connection.executemany(insert, values)  # type: ignore[union-attr]
+            first, last = conn.execute(
+                sa.select(sa.func.min(_FRAME.c.received_at), sa.func.max(_FRAME.c.received_at))
+            ).one()
+            return list(conn.execute(figures_query(_FRAME, months_between(first, last, tz), tz, level, extra)).all())
+    finally:
+        engine.dispose()
+
+
+def _frame_values(frame: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of a DataFrame as :func:`_values` makes them, column by column (NaN/NaT → None, numpy
+    scalars → Python, times → integer microseconds since 1970 UTC like :func:`_micros`)."""
+    import pandas as pd
+
+    columns: list[Any] = []
+    for name in COLUMNS:
+        if name not in frame:
+            columns.append([None] * len(frame))
+        elif name in _TIMES:
+            times = pd.to_datetime(frame[name], utc=True)
+            micros = ((times - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)).tolist()
+            columns.append([None if missing else int(v) for v, missing in zip(micros, times.isna().tolist())])
+        else:
+            col = frame[name]
+            columns.append(col.astype(object).where(col.notna(), None).tolist())
+    return zip(*columns)
+
+
 def summarise(rows: Iterable[dict[str, Any]], *, tz: ZoneInfo, level: str = "grid") -> list[dict[str, Any]]:
     """Figures per (area code at ``level``, month) from ticket rows (dicts with the ticket columns).
 
@@ -250,20 +298,21 @@ def summarise(rows: Iterable[dict[str, Any]], *, tz: ZoneInfo, level: str = "gri
     runs on it, so these figures are the store's by construction (tests/tickets/test_stats.py
     compares both on the same tickets).
     """
-    _column(level)
-    engine = sa.create_engine("sqlite://")
-    try:
-        _FRAME.metadata.create_all(engine)
-        with engine.begin() as conn:
-            insert = f"INSERT INTO {_FRAME.name} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-            conn.connection.driver_connection.executemany(insert, _values(rows))  # type: ignore[union-attr]
-            first, last = conn.execute(
-                sa.select(sa.func.min(_FRAME.c.received_at), sa.func.max(_FRAME.c.received_at))
-            ).one()
-            found = conn.execute(figures_query(_FRAME, months_between(first, last, tz), tz, level)).all()
-    finally:
-        engine.dispose()
-    return finish_rows(found, level)
+    return finish_rows(_run(_values(rows), tz, level, None), level)
+
+
+def count_frame(frame: Any, *, tz: ZoneInfo, level: str = "grid", extra: Extra | None = None) -> Any:
+    """The raw counts (:data:`COUNTS` and ``extra``'s) per (area code at ``level``, month) of a frame of
+    ticket rows, as a DataFrame with columns ``code``, ``month`` and the counts (the figures before
+    their rates, for callers that weigh them otherwise: the people's assessment indices)."""
+    import pandas as pd
+
+    names = [*COUNTS, *(extra or {})]
+    merged = _merge(_run(_frame_values(frame), tz, level, extra), names)
+    return pd.DataFrame(
+        [{"code": code, "month": month, **merged[(code, month)]} for code, month in sorted(merged)],
+        columns=["code", "month", *names],
+    )
 
 
 def statistics_frame(areas: Any, rows: list[dict[str, Any]], level: str = "grid") -> Any:

@@ -137,3 +137,22 @@ def test_months_between_crosses_the_year_in_the_zone():
     first, last = datetime(2026, 11, 30, 16, 0, tzinfo=UTC), datetime(2026, 12, 31, 16, 0, tzinfo=UTC)
     assert months_between(first, last, SHANGHAI) == ["2026-12", "2027-01"]
     assert months_between(None, None, SHANGHAI) == []
+
+
+def test_the_counts_of_a_dataframe_are_the_stores(any_store):
+    """``count_frame`` (the people's assessment and other DataFrame callers) on a frame of the same tickets:
+    NaN ratings, NaT times and numpy booleans give the store's counts."""
+    import pandas as pd
+
+    from gridgis.tickets.stats import count_frame
+
+    _fill(any_store)
+    frame = pd.DataFrame(_rows(any_store, None))
+    assert frame["rating"].dtype == float  # NaN where unrated
+    for level in ("grid", "street"):
+        counted = count_frame(frame, tz=SHANGHAI, level=level).to_dict("records")
+        in_sql = any_store.statistics(level=level)
+        names = ("volume", "merged", "resolved", "on_time", "closed", "open", "overdue", "rated")
+        assert [(r["code"], r["month"], *(r[n] for n in names)) for r in counted] == [
+            (r[f"{level}_code"], r["month"], *(r[n] for n in names)) for r in in_sql
+        ]
