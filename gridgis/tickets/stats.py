@@ -15,9 +15,11 @@ One rule, one implementation: the counts are defined once, in :func:`counts`, as
 over the ticket columns, and always run in a database. :meth:`TicketStore.statistics` runs them in
 the store's own (PostGIS or SQLite; one ``GROUP BY`` per month, each month a range of
 ``received_at`` that reads one partition); :func:`summarise`, for ticket rows already in Python
-(batch jobs, files), loads the rows into an in-memory SQLite table of the same columns and runs
-the same query. The month of a ticket is decided by :func:`month_range` (UTC bounds of the month in
-the zone) in both, and the rates are finished from the counts by :func:`_finish` in both.
+(batch jobs, files), and :func:`count_frame`, for a DataFrame of them (the people's assessment,
+which adds its own matter groups as extra counts), load the rows into an in-memory SQLite table of
+the same columns and run the same query. The month of a ticket is decided by :func:`month_range`
+(UTC bounds of the month in the zone) everywhere, and the rates are finished from the counts by
+:func:`_finish`.
 """
 
 from __future__ import annotations
