@@ -87,8 +87,10 @@ def serve_memory(database_url: str, workers: int = 2, batches: int = 3, timeout:
         after_start = [_smaps(p) for p in pids]
         rng = np.random.default_rng(3)
         bounds = (121.45, 31.15, 121.60, 31.27)
-        with httpx.Client(timeout=120.0) as client:
-            grids = client.get(f"http://127.0.0.1:{port}/collections/grids/items", params={"limit": 1}).json()
+        with contextlib.nullcontext(httpx) as client:  # a new connection per request: any worker answers
+            grids = client.get(
+                f"http://127.0.0.1:{port}/collections/grids/items", params={"limit": 1}, timeout=60.0
+            ).json()
             if grids.get("features"):
                 xy = np.asarray(shapely.get_coordinates(shapely.geometry.shape(grids["features"][0]["geometry"])))
                 bounds = (xy[:, 0].min() - 0.05, xy[:, 1].min() - 0.05, xy[:, 0].max() + 0.05, xy[:, 1].max() + 0.05)
@@ -96,7 +98,7 @@ def serve_memory(database_url: str, workers: int = 2, batches: int = 3, timeout:
                 lon = rng.uniform(bounds[0], bounds[2], 50_000)
                 lat = rng.uniform(bounds[1], bounds[3], 50_000)
                 points = [{"lon": float(a), "lat": float(b)} for a, b in zip(lon, lat)]
-                client.post(f"http://127.0.0.1:{port}/route", json={"points": points})
+                client.post(f"http://127.0.0.1:{port}/route", json={"points": points}, timeout=120.0)
         after_routing = [_smaps(p) for p in pids]
     finally:
         import signal

@@ -77,7 +77,7 @@ def _col(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 #: attributes derived from names and workers, never carried over from an earlier generation's index
-_PER_GENERATION = ("_resolver", "_g_rows", "_m_rows", "address_source", "grid_wkb")
+_PER_GENERATION = ("_resolver", "_g_rows", "_m_rows", "address_source", "grid_wkb", "shared_path")
 
 
 def _shape_key(*frames_and_settings: Any) -> str:
@@ -166,6 +166,8 @@ class RoutingIndex:
     counties: frozenset[str] | None = None
     county_locator: Any = None
     shape_key: str  # digest of the codes and outlines the spatial structures are built from
+    #: the file this index is mapped from (gridgis.routing.shared), None when it lives in this process
+    shared_path: Any = None
     _g_rows: list[tuple[Any, ...]]
     _m_rows: list[tuple[Any, ...]]
 
@@ -179,7 +181,7 @@ class RoutingIndex:
         """Everything but what is rebuilt on demand: trees, the transformer, per-process rows, the
         address resolver and the county rule. Numeric arrays pickle out of band (protocol 5), so
         :mod:`gridgis.routing.shared` writes them once to a file every worker maps."""
-        skip = {"_resolver", "_trees", "_to_metric", "_g_rows", "_m_rows", "county_locator"}
+        skip = {"_resolver", "_trees", "_to_metric", "_g_rows", "_m_rows", "county_locator", "shared_path"}
         return {k: v for k, v in vars(self).items() if k not in skip}
 
     def __setstate__(self, state: dict[str, Any]) -> None:

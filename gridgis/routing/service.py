@@ -17,7 +17,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +29,7 @@ from gridgis.errors import MisdirectedError, NotFoundError
 from gridgis.routing.address import AddressMatch
 from gridgis.routing.county import CountyLocator, filter_counties
 from gridgis.routing.index import DEFAULT_SNAP_TOLERANCE_M, RouteResult, RoutingIndex
-from gridgis.routing.shared import SharedIndexes
+from gridgis.routing.shared import SharedIndexes, build_elsewhere
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class RoutingService:
         check_interval_s: float = 1.0,
         counties: frozenset[str] | None = None,
         shared_dir: str | None = None,
+        build_in_child: bool = True,
     ) -> None:
         self.repository = repository
         self.counties = counties
@@ -91,6 +94,8 @@ class RoutingService:
             family = f"counties={','.join(sorted(counties or ()))};snap={float(snap_tolerance_m)!r}"
             store = str(getattr(repository, "url", "")) + "|" + str(getattr(repository, "read_url", "") or "")
             self.shared = SharedIndexes(shared_dir, store=store, family=family, keep=self.cache_size)
+        # with a shared directory and a store named by URL, the builder is a child process (its heap goes with it)
+        self.build_in_child = build_in_child and isinstance(getattr(repository, "url", None), str)
 
     # ------------------------------------------------------------------ indexes
     def _build_index(self, generation: int, previous: RoutingIndex | None) -> RoutingIndex:
@@ -108,6 +113,24 @@ class RoutingService:
         index.county_locator = locator
         return index
 
+    def _builder(self, generation: int, previous: RoutingIndex | None) -> Callable[[Path], RoutingIndex | None]:
+        """How :class:`SharedIndexes` builds a missing file: in a child process writing it, or here."""
+        if not self.build_in_child:
+            return lambda _path: self._build_index(generation, previous)
+        spec = {
+            "url": self.repository.url,
+            "read_url": getattr(self.repository, "read_url", None),
+            "generation": generation,
+            "counties": sorted(self.counties) if self.counties is not None else None,
+            "snap_tolerance_m": self.snap_tolerance_m,
+            "previous": str(getattr(previous, "shared_path", "") or "") or None,
+        }
+
+        def build(path: Path) -> None:
+            build_elsewhere(spec, path)
+
+        return build
+
     def _build(self, generation: int) -> RoutingIndex:
         with self._build_lock:
             with self._lock:
@@ -120,7 +143,8 @@ class RoutingService:
                 index = self._build_index(generation, previous)
             else:  # one worker builds and writes the file, every worker maps it
                 stamp = self.repository.generation(generation).created_at.isoformat()
-                index = self.shared.get(generation, lambda: self._build_index(generation, previous), stamp)
+                index = self.shared.get(generation, self._builder(generation, previous), stamp)
+                index.shared_path = self.shared.path(generation, stamp)
                 index.warm_up()
             index.counties = self.counties
             if self.counties is not None and index.county_locator is None:

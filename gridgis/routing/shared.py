@@ -145,9 +145,10 @@ class SharedIndexes:
         tag = hashlib.sha256(stamp.encode()).hexdigest()[:8]
         return self.directory / f"{self.prefix}g{int(generation):012d}-{tag}.idx"
 
-    def get(self, generation: int, build: Callable[[], Any], stamp: str = "") -> Any:
+    def get(self, generation: int, build: Callable[[Path], Any], stamp: str = "") -> Any:
         """The mapped index of ``generation``: read from its file, or built (by one worker at a time),
-        written, cleaned up after and read back."""
+        written, cleaned up after and read back. ``build(path)`` returns the index to write, or None
+        when it has written ``path`` itself (:func:`build_elsewhere`)."""
         path = self.path(generation, stamp)
         with contextlib.suppress(FileNotFoundError, ValueError):
             return read(path)  # the usual case for every worker but the first
@@ -158,8 +159,9 @@ class SharedIndexes:
                 pass
             except ValueError:
                 log.warning("replacing the unreadable routing index file %s", path)
-            index = build()
-            write(index, path)
+            index = build(path)
+            if index is not None:
+                write(index, path)
             del index  # the private arrays go; the mapped ones replace them
         self.clean(generation)
         return read(path)
@@ -182,6 +184,57 @@ class SharedIndexes:
                 for f in (p, p.with_suffix(".lock")):
                     with contextlib.suppress(FileNotFoundError):
                         f.unlink()
+
+
+# ---------------------------------------------------------------------- building in a child process
+def build_elsewhere(spec: dict[str, Any], path: Path, timeout: float = 3600.0) -> None:
+    """Build an index in a fresh Python process that writes it to ``path`` and exits.
+
+    Reading the layers and building leaves a few hundred MB of freed but fragmented heap in the
+    process that did it (the frames' GEOS geometries and strings); in a child that memory goes back
+    to the system when it exits, so the serving worker holds only what it maps. ``spec``: ``url``,
+    ``read_url`` (the store), ``generation``, ``counties`` (list or None), ``snap_tolerance_m``,
+    ``previous`` (the file of an earlier generation's index, whose rasters are reused when no outline
+    changed, or None). Passed on stdin, so no database password shows in the process list.
+    """
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gridgis.routing.shared", str(path)],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = " ".join(done.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"building the routing index of generation {spec.get('generation')} failed: {tail}")
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m gridgis.routing.shared PATH`` with the spec of :func:`build_elsewhere` on stdin."""
+    import json
+    import sys
+
+    from gridgis.routing.service import RoutingService
+    from gridgis.storage import Repository
+
+    spec = json.load(sys.stdin)
+    repository = Repository(spec["url"], read_url=spec.get("read_url"))
+    try:
+        counties = frozenset(spec["counties"]) if spec.get("counties") is not None else None
+        service = RoutingService(repository, snap_tolerance_m=float(spec["snap_tolerance_m"]), counties=counties)
+        previous = None
+        if spec.get("previous"):
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                previous = read(spec["previous"])
+        write(service._build_index(int(spec["generation"]), previous), argv[0])
+    finally:
+        repository.dispose()
+    return 0
 
 
 # ---------------------------------------------------------------------- one directory per gridgis serve
@@ -211,3 +264,9 @@ def run_directory(base: str | Path | None = None) -> Path:
 def remove_run_directory(path: str | Path) -> None:
     """Remove a directory made by :func:`run_directory` (workers still mapping files keep their pages)."""
     shutil.rmtree(path, ignore_errors=True)
+
+
+if __name__ == "__main__":  # pragma: no cover - run by build_elsewhere (tested through the service)
+    import sys
+
+    raise SystemExit(_main(sys.argv[1:]))
