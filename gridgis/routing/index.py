@@ -30,6 +30,7 @@ name) and the distance.
 from __future__ import annotations
 
 import math
+import pickle
 from typing import Any
 
 import geopandas as gpd
@@ -77,7 +78,7 @@ def _col(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 #: attributes derived from names and workers, never carried over from an earlier generation's index
-_PER_GENERATION = ("_resolver", "_g_rows", "_m_rows", "address_source", "grid_wkb", "shared_path")
+_PER_GENERATION = ("_resolver", "_g_rows", "_m_rows", "_address_source", "_address_packed", "grid_wkb", "shared_path")
 
 
 def _shape_key(*frames_and_settings: Any) -> str:
@@ -158,8 +159,6 @@ class RoutingIndex:
     micro_seg_grouped: tuple[np.ndarray, ...]
     micro_seg_ptr: np.ndarray
     grid_wkb: np.ndarray  # the grids' outlines (EPSG:4326) as WKB, for the rare point beyond the metric zone
-    #: the address resolver's inputs: (compounds, buildings) frames with the geometry as WKB (``wkb`` column)
-    address_source: tuple[pd.DataFrame, pd.DataFrame]
     q_owner: np.ndarray
     #: a routing pool's counties (``gridgis serve --counties``) and the county rule over every county's
     #: grids (:class:`gridgis.routing.county.CountyLocator`); None for an index of the whole store
@@ -182,7 +181,12 @@ class RoutingIndex:
         address resolver and the county rule. Numeric arrays pickle out of band (protocol 5), so
         :mod:`gridgis.routing.shared` writes them once to a file every worker maps."""
         skip = {"_resolver", "_trees", "_to_metric", "_g_rows", "_m_rows", "county_locator", "shared_path"}
-        return {k: v for k, v in vars(self).items() if k not in skip}
+        state = {k: v for k, v in vars(self).items() if k not in skip}
+        # the address resolver's inputs as one byte array (out of band too): decoded only when an address comes
+        source = state.pop("_address_source", None)
+        if source is not None:
+            state["_address_packed"] = np.frombuffer(pickle.dumps(source, protocol=5), dtype=np.uint8)
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -201,6 +205,18 @@ class RoutingIndex:
                 tree = shapely.STRtree(_segments(ax, ay, bx, by))
             self._trees[name] = tree
         return tree
+
+    @property
+    def address_source(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(compounds, buildings) frames with the geometry as WKB: the address resolver's inputs."""
+        source = self.__dict__.get("_address_source")
+        if source is None:  # mapped from a shared file: unpickled on first use, not kept
+            source = pickle.loads(self.__dict__["_address_packed"].tobytes())
+        return source
+
+    @address_source.setter
+    def address_source(self, value: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+        self.__dict__["_address_source"] = value
 
     @property
     def compounds(self) -> gpd.GeoDataFrame:
