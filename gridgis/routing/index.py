@@ -78,7 +78,17 @@ def _col(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 #: attributes derived from names and workers, never carried over from an earlier generation's index
-_PER_GENERATION = ("_resolver", "_g_rows", "_m_rows", "_address_source", "_address_packed", "grid_wkb", "shared_path")
+_PER_GENERATION = (
+    "_resolver",
+    "_g_rows",
+    "_m_rows",
+    "_q_lists",
+    "_b_lists",
+    "_address_source",
+    "_address_packed",
+    "grid_wkb",
+    "shared_path",
+)
 
 
 def _shape_key(*frames_and_settings: Any) -> str:
@@ -169,6 +179,8 @@ class RoutingIndex:
     shared_path: Any = None
     _g_rows: list[tuple[Any, ...]]
     _m_rows: list[tuple[Any, ...]]
+    _q_lists: tuple[list[Any], list[Any]]
+    _b_lists: tuple[list[Any], list[Any]]
 
     def __init__(self) -> None:  # use RoutingIndex.build
         self.generation: int | None = None
@@ -180,7 +192,8 @@ class RoutingIndex:
         """Everything but what is rebuilt on demand: trees, the transformer, per-process rows, the
         address resolver and the county rule. Numeric arrays pickle out of band (protocol 5), so
         :mod:`gridgis.routing.shared` writes them once to a file every worker maps."""
-        skip = {"_resolver", "_trees", "_to_metric", "_g_rows", "_m_rows", "county_locator", "shared_path"}
+        skip = {"_resolver", "_trees", "_to_metric", "_g_rows", "_m_rows", "_q_lists", "_b_lists"}
+        skip |= {"county_locator", "shared_path"}
         state = {k: v for k, v in vars(self).items() if k not in skip}
         # the address resolver's inputs as one byte array (out of band too): decoded only when an address comes
         source = state.pop("_address_source", None)
@@ -390,6 +403,9 @@ class RoutingIndex:
         for m, g in enumerate(self.m_grid[:-1].tolist()):
             row = grid_row(g)
             self._m_rows.append((self.m_code[m], self.m_name[m], *row[:6], self.m_workers[m], row[6]))
+        # plain lists over the same strings (8 bytes a row): indexing a list is faster than an object array
+        self._q_lists = (self.q_code.tolist(), self.q_name.tolist())
+        self._b_lists = (self.b_code.tolist(), self.b_name.tolist())
 
     def _project(self, geoms: np.ndarray) -> np.ndarray:
         """EPSG:4326 geometries → the metric CRS (one cached transformer, no per-call setup)."""
@@ -456,8 +472,8 @@ class RoutingIndex:
             else:
                 gi, mi, dist = self._snap_one(x, y)
                 snapped = True
-        qc, qn = self.q_code[compound], self.q_name[compound]  # -1: the trailing None
-        bc, bn = self.b_code[building], self.b_name[building]
+        qc, qn = self._q_lists[0][compound], self._q_lists[1][compound]  # -1: the trailing None
+        bc, bn = self._b_lists[0][building], self._b_lists[1][building]
         r = self._m_rows[mi] if mi >= 0 else self._g_rows[gi]
         return RouteResult(
             x,
