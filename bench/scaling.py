@@ -30,6 +30,101 @@ def _rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
+def _smaps(pid: int) -> dict[str, float]:
+    """Resident, proportional (shared pages split among the processes mapping them) and private
+    memory of a process, MiB (/proc/<pid>/smaps_rollup)."""
+    fields = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+                fields[parts[0][:-1]] = int(parts[1]) / 1024
+    private = fields.get("Private_Clean", 0.0) + fields.get("Private_Dirty", 0.0)
+    return {"rss": round(fields.get("Rss", 0.0)), "pss": round(fields.get("Pss", 0.0)), "private": round(private)}
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The uvicorn worker processes under ``pid`` (multiprocessing children, not the resource tracker)."""
+    import subprocess
+
+    out = subprocess.run(
+        ["ps", "-o", "pid=,args=", "--ppid", str(pid)], check=False, capture_output=True, text=True
+    ).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if "resource_tracker" not in line and line.strip()]
+
+
+def serve_memory(database_url: str, workers: int = 2, batches: int = 3, timeout: float = 300.0) -> dict:
+    """Start ``gridgis serve --workers N`` on a store, wait until every worker has its routing index,
+    read each worker's memory; then route ``batches`` × 50,000 points through every worker and read again.
+
+    Returns per worker and in total: RSS, PSS and private MiB after start and after routing."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = Path(tempfile.mkdtemp()) / "serve.log"
+    env = {**os.environ, "GRIDGIS_DATABASE_URL": database_url, "GRIDGIS_TILE_PRERENDER_ZOOM": "-1"}
+    cmd = [sys.executable, "-m", "gridgis.cli", "serve", "--port", str(port), "--workers", str(workers)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, start_new_session=True)
+    t0 = time.perf_counter()
+    try:
+        while log.read_text(errors="replace").count("routing index for generation") < workers:
+            if proc.poll() is not None or time.perf_counter() - t0 > timeout:
+                raise RuntimeError(f"gridgis serve did not build its indexes; see {log}")
+            time.sleep(0.5)
+        ready_s = time.perf_counter() - t0
+        time.sleep(3.0)
+        pids = _workers_of(proc.pid) if workers > 1 else [proc.pid]
+        after_start = [_smaps(p) for p in pids]
+        rng = np.random.default_rng(3)
+        bounds = (121.45, 31.15, 121.60, 31.27)
+        with contextlib.nullcontext(httpx) as client:  # a new connection per request: any worker answers
+            grids = client.get(
+                f"http://127.0.0.1:{port}/collections/grids/items", params={"limit": 1}, timeout=60.0
+            ).json()
+            if grids.get("features"):
+                xy = np.asarray(shapely.get_coordinates(shapely.geometry.shape(grids["features"][0]["geometry"])))
+                bounds = (xy[:, 0].min() - 0.05, xy[:, 1].min() - 0.05, xy[:, 0].max() + 0.05, xy[:, 1].max() + 0.05)
+            for _ in range(batches * workers * 2):  # enough that every worker answers a few
+                lon = rng.uniform(bounds[0], bounds[2], 50_000)
+                lat = rng.uniform(bounds[1], bounds[3], 50_000)
+                points = [{"lon": float(a), "lat": float(b)} for a, b in zip(lon, lat)]
+                client.post(f"http://127.0.0.1:{port}/route", json={"points": points}, timeout=120.0)
+        after_routing = [_smaps(p) for p in pids]
+    finally:
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def total(rows: list[dict], key: str) -> int:
+        return sum(r[key] for r in rows)
+
+    return {
+        "workers": workers,
+        "ready_s": round(ready_s, 1),
+        "after_start": after_start,
+        "after_routing": after_routing,
+        "total_after_start": {k: total(after_start, k) for k in ("rss", "pss", "private")},
+        "total_after_routing": {k: total(after_routing, k) for k in ("rss", "pss", "private")},
+        "loadavg": open("/proc/loadavg").read().split()[:3],
+    }
+
+
 def replicate(city: dict[str, gpd.GeoDataFrame], copies: int) -> dict[str, gpd.GeoDataFrame]:
     """``copies`` copies of the routing layers, side by side, with distinct county codes."""
     minx, _, maxx, _ = city["grids"].total_bounds
@@ -138,7 +233,18 @@ def run(scale: str = "small", copies: tuple[int, ...] | None = None) -> list[dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument(
+        "--serve-memory",
+        metavar="DATABASE_URL",
+        help="instead: memory of `gridgis serve` workers over this store (e.g. sqlite:///city.db from "
+        "`gridgis sample-city --scale city` imported), after start and after routing",
+    )
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
+    if args.serve_memory:
+        for n in args.workers:
+            print(serve_memory(args.serve_memory, n), flush=True)
+        return
     from gridgis.sample import generate_city
 
     t0 = time.perf_counter()

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # a routing pool: only these counties' features are indexed ("310115,310104"; empty: every county);
     # points of other counties get 421 (see docs/scaling.md, `gridgis serve --counties`)
     counties: str = ""
+    # a directory the worker processes of one server share: each generation's routing index is built once,
+    # written there and mapped read-only by every worker (gridgis.routing.shared); `gridgis serve` makes a
+    # fresh one per run and removes it when it stops; empty: each process holds its own index in memory
+    routing_shared_dir: str = ""
     prewarm_routing: bool = True  # build the current routing index when the service starts, not on the first request
     # how a served worker learns of new boundary generations: auto (LISTEN on PostGIS, poll on SQLite),
     # listen, poll (a read replica, where NOTIFY does not arrive), request (check when a request comes)

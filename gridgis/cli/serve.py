@@ -61,16 +61,26 @@ def register(app: typer.Typer) -> None:
             os.environ["GRIDGIS_COUNTIES"] = ",".join(sorted(held or ()))
             console.print(f"routing pool of counties {os.environ['GRIDGIS_COUNTIES']}")
         console.print(f"gridgis 网格地图: http://{host}:{port}/map   API: http://{host}:{port}/docs")
-        uvicorn.run(
-            "gridgis.api.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level,
-            log_config=uvicorn_log_config(log_level),
-            access_log=False,  # gridgis.access logs each request (without its query string)
-            # a refusal's short reason in the status line (QGIS shows only that); an import string, so
-            # each worker imports it after it has started answering the supervisor's health checks
-            http="gridgis.api.reason:HTTP_PROTOCOL",
-        )
+        from gridgis.routing import shared
+
+        # the workers share one routing index file per generation; this run's directory unless one is given
+        own_dir = None if os.environ.get(shared.ENV) else shared.run_directory()
+        if own_dir is not None:
+            os.environ[shared.ENV] = str(own_dir)
+        try:
+            uvicorn.run(
+                "gridgis.api.app:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level=log_level,
+                log_config=uvicorn_log_config(log_level),
+                access_log=False,  # gridgis.access logs each request (without its query string)
+                # a refusal's short reason in the status line (QGIS shows only that); an import string, so
+                # each worker imports it after it has started answering the supervisor's health checks
+                http="gridgis.api.reason:HTTP_PROTOCOL",
+            )
+        finally:
+            if own_dir is not None:
+                shared.remove_run_directory(own_dir)

@@ -30,6 +30,7 @@ name) and the distance.
 from __future__ import annotations
 
 import math
+import pickle
 from typing import Any
 
 import geopandas as gpd
@@ -77,7 +78,17 @@ def _col(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 #: attributes derived from names and workers, never carried over from an earlier generation's index
-_PER_GENERATION = ("_resolver", "_g_rows", "_m_rows", "_q_rows", "_b_rows")
+_PER_GENERATION = (
+    "_resolver",
+    "_g_rows",
+    "_m_rows",
+    "_q_lists",
+    "_b_lists",
+    "_address_source",
+    "_address_packed",
+    "grid_wkb",
+    "shared_path",
+)
 
 
 def _shape_key(*frames_and_settings: Any) -> str:
@@ -93,6 +104,24 @@ def _shape_key(*frames_and_settings: Any) -> str:
             digest.update(repr(item).encode())
         digest.update(b"\x1e")
     return digest.hexdigest()
+
+
+def _segments(ax, ay, bx, by) -> np.ndarray:
+    """Line segments (a → b) as shapely LineStrings."""
+    return shapely.linestrings(np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1))
+
+
+def _to_wkb(frame: gpd.GeoDataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The given columns (those present) and the geometry as WKB: a few bytes per vertex instead of GEOS objects."""
+    out = pd.DataFrame({c: frame[c].to_numpy() for c in columns if c in frame.columns})
+    out["wkb"] = shapely.to_wkb(frame.geometry.values)
+    return out
+
+
+def _from_wkb(frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    """:func:`_to_wkb` back to a layer frame (EPSG:4326)."""
+    geometry = gpd.GeoSeries(shapely.from_wkb(frame["wkb"].to_numpy()), crs="EPSG:4326")
+    return gpd.GeoDataFrame(frame.drop(columns="wkb"), geometry=geometry, crs="EPSG:4326")
 
 
 def _packed(values) -> np.ndarray:
@@ -129,37 +158,88 @@ class RoutingIndex:
     q_name: np.ndarray
     b_code: np.ndarray
     b_name: np.ndarray
-    compounds: gpd.GeoDataFrame
-    buildings: gpd.GeoDataFrame
     micro_loc: CellLocator
     grid_loc: CellLocator
     nq: int
     area_loc: CellLocator
     metric_crs: str
     _to_metric: pyproj.Transformer
-    grid_tree_m: shapely.STRtree
-    grid_segments: shapely.STRtree
     grid_segment_owner: np.ndarray
     grid_nearest: NearestSegments
-    micro_segments: shapely.STRtree
-    micro_segment_owner: np.ndarray
     micro_seg_grouped: tuple[np.ndarray, ...]
     micro_seg_ptr: np.ndarray
-    grid_tree_deg: shapely.STRtree
+    grid_wkb: np.ndarray  # the grids' outlines (EPSG:4326) as WKB, for the rare point beyond the metric zone
     q_owner: np.ndarray
     #: a routing pool's counties (``gridgis serve --counties``) and the county rule over every county's
     #: grids (:class:`gridgis.routing.county.CountyLocator`); None for an index of the whole store
     counties: frozenset[str] | None = None
     county_locator: Any = None
     shape_key: str  # digest of the codes and outlines the spatial structures are built from
+    #: the file this index is mapped from (gridgis.routing.shared), None when it lives in this process
+    shared_path: Any = None
     _g_rows: list[tuple[Any, ...]]
     _m_rows: list[tuple[Any, ...]]
-    _q_rows: list[tuple[Any, Any]]
-    _b_rows: list[tuple[Any, Any]]
+    _q_lists: tuple[list[Any], list[Any]]
+    _b_lists: tuple[list[Any], list[Any]]
 
     def __init__(self) -> None:  # use RoutingIndex.build
         self.generation: int | None = None
         self._resolver: Any = None
+        self._trees: dict[str, shapely.STRtree] = {}
+
+    # ------------------------------------------------------------------ pickling (gridgis.routing.shared)
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but what is rebuilt on demand: trees, the transformer, per-process rows, the
+        address resolver and the county rule. Numeric arrays pickle out of band (protocol 5), so
+        :mod:`gridgis.routing.shared` writes them once to a file every worker maps."""
+        skip = {"_resolver", "_trees", "_to_metric", "_g_rows", "_m_rows", "_q_lists", "_b_lists"}
+        skip |= {"county_locator", "shared_path"}
+        state = {k: v for k, v in vars(self).items() if k not in skip}
+        # the address resolver's inputs as one byte array (out of band too): decoded only when an address comes
+        source = state.pop("_address_source", None)
+        if source is not None:
+            state["_address_packed"] = np.frombuffer(pickle.dumps(source, protocol=5), dtype=np.uint8)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._resolver, self._trees = None, {}
+        self._to_metric = metric_transformer(self.metric_crs)
+        self._prepare_rows()
+
+    def _tree(self, name: str) -> shapely.STRtree:
+        """A search tree built on first use from the arrays (they answer nearly every query without one)."""
+        tree = self._trees.get(name)
+        if tree is None:
+            if name == "grids_deg":
+                tree = shapely.STRtree(shapely.from_wkb(self.grid_wkb))
+            else:  # "micro_segments": the snapping segments, grouped by grid (owners in micro_seg_grouped[4])
+                ax, ay, bx, by, _ = self.micro_seg_grouped
+                tree = shapely.STRtree(_segments(ax, ay, bx, by))
+            self._trees[name] = tree
+        return tree
+
+    @property
+    def address_source(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(compounds, buildings) frames with the geometry as WKB: the address resolver's inputs."""
+        source = self.__dict__.get("_address_source")
+        if source is None:  # mapped from a shared file: unpickled on first use, not kept
+            source = pickle.loads(self.__dict__["_address_packed"].tobytes())
+        return source
+
+    @address_source.setter
+    def address_source(self, value: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+        self.__dict__["_address_source"] = value
+
+    @property
+    def compounds(self) -> gpd.GeoDataFrame:
+        """This generation's compounds (code, name, address), decoded from WKB on each call."""
+        return _from_wkb(self.address_source[0])
+
+    @property
+    def buildings(self) -> gpd.GeoDataFrame:
+        """This generation's buildings (code, name, compound_code, number), decoded from WKB on each call."""
+        return _from_wkb(self.address_source[1])
 
     @property
     def address_resolver(self) -> Any:
@@ -238,8 +318,11 @@ class RoutingIndex:
         self.q_name = np.array(list(_col(comps, "name")) + [None], dtype=object)
         self.b_code = _packed(list(blds["code"]) + [None])
         self.b_name = np.array(list(_col(blds, "name")) + [None], dtype=object)
-        self.compounds = comps.drop(columns=[c for c in ("version",) if c in comps.columns])
-        self.buildings = blds
+        self.address_source = (
+            _to_wkb(comps, ("code", "name", "address")),
+            _to_wkb(blds, ("code", "name", "compound_code", "number")),
+        )
+        self.grid_wkb = shapely.to_wkb(grids.geometry.values)
 
         self.shape_key = _shape_key(grids, micro, comps, blds, self.snap_tolerance_m, cell_m)
         if previous is not None and getattr(previous, "shape_key", None) == self.shape_key:
@@ -258,49 +341,47 @@ class RoutingIndex:
             np.concatenate([comps.geometry.values, blds.geometry.values]), cell_m=cell_m, max_cells=6_000_000
         )
 
-        # metric geometry for compound ownership and snapping
+        # metric geometry for compound ownership and snapping (trees and geometries are dropped after
+        # the build: the arrays below answer every query, and the rare fallbacks rebuild a tree on demand)
         self.metric_crs = metric_crs_for(grids)
         self._to_metric = metric_transformer(self.metric_crs)
         grids_m = self._project(grids.geometry.values)
         micro_m = self._project(micro.geometry.values)
-        self.grid_tree_m = shapely.STRtree(grids_m)
         # every grid edge as its own segment: the nearest grid of an outside point is the owner of
         # its nearest segment, and segment distances are cheap (polygon distances are not)
         ax, ay, bx, by, owner = outer_edges(*polygon_edges(grids_m))
-        self.grid_segments = shapely.STRtree(
-            shapely.linestrings(np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1))
-        )
         self.grid_segment_owner = owner
-        self.grid_nearest = NearestSegments(ax, ay, bx, by, owner, self.grid_segments)
+        self.grid_nearest = NearestSegments(ax, ay, bx, by, owner, shapely.STRtree(_segments(ax, ay, bx, by)))
         ax, ay, bx, by, owner = polygon_edges(micro_m)
-        self.micro_segments = shapely.STRtree(
-            shapely.linestrings(np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1))
-        )
-        self.micro_segment_owner = owner
-        # the same segments grouped by the grid of their micro-grid, for the compiled snapping kernel
+        del micro_m
+        # the micro-grids' segments grouped by the grid of their micro-grid, for snapping
         by_grid = np.argsort(self.m_grid[owner], kind="stable")
         self.micro_seg_grouped = tuple(np.ascontiguousarray(a[by_grid]) for a in (ax, ay, bx, by, owner))
         self.micro_seg_ptr = np.searchsorted(self.m_grid[owner][by_grid], np.arange(len(self.g_code) + 1))
-        self.grid_tree_deg = shapely.STRtree(grids.geometry.values)
         self.q_owner = np.full(len(comps) + 1, -1, dtype=np.int64)
         if len(comps):
             comps_m = self._project(comps.geometry.values)
-            qi, gi = self.grid_tree_m.query(comps_m, predicate="intersects")
+            qi, gi = shapely.STRtree(grids_m).query(comps_m, predicate="intersects")
             area = shapely.area(shapely.intersection(comps_m[qi], grids_m[gi]))
             order = np.lexsort((gi, -area, qi))  # per compound: largest area first, then lowest code
             qi, gi = qi[order], gi[order]
             first = np.concatenate([[True], qi[1:] != qi[:-1]]) if len(qi) else np.zeros(0, bool)
             self.q_owner[qi[first]] = gi[first]
         self._prepare_rows()
-        # compile (or load from numba's cache) the batch kernels now, not on the first request
+        self.warm_up()
+        return self
+
+    def warm_up(self) -> None:
+        """Compile (or load from numba's cache) the batch kernels for this index's arrays now, not on
+        the first request (arrays mapped read-only from a shared file are a type of their own)."""
         kernels.warm_up(self.micro_loc)
+        kernels.warm_up(self.area_loc)
         if kernels.AVAILABLE:
             empty = np.zeros(0)
             kernels.nearest_in_cells(self.grid_nearest, empty, empty)
             kernels.nearest_of_group(
                 empty, empty, np.zeros(0, np.int64), 1.0, self.micro_seg_ptr, *self.micro_seg_grouped
             )
-        return self
 
     def _prepare_rows(self) -> None:
         """Plain-Python result rows per micro-grid and per grid: the single look-up only indexes lists."""
@@ -322,8 +403,9 @@ class RoutingIndex:
         for m, g in enumerate(self.m_grid[:-1].tolist()):
             row = grid_row(g)
             self._m_rows.append((self.m_code[m], self.m_name[m], *row[:6], self.m_workers[m], row[6]))
-        self._q_rows = list(zip(self.q_code.tolist(), self.q_name.tolist()))
-        self._b_rows = list(zip(self.b_code.tolist(), self.b_name.tolist()))
+        # plain lists over the same strings (8 bytes a row): indexing a list is faster than an object array
+        self._q_lists = (self.q_code.tolist(), self.q_name.tolist())
+        self._b_lists = (self.b_code.tolist(), self.b_name.tolist())
 
     def _project(self, geoms: np.ndarray) -> np.ndarray:
         """EPSG:4326 geometries → the metric CRS (one cached transformer, no per-call setup)."""
@@ -390,8 +472,8 @@ class RoutingIndex:
             else:
                 gi, mi, dist = self._snap_one(x, y)
                 snapped = True
-        qc, qn = self._q_rows[compound]
-        bc, bn = self._b_rows[building]
+        qc, qn = self._q_lists[0][compound], self._q_lists[1][compound]  # -1: the trailing None
+        bc, bn = self._b_lists[0][building], self._b_lists[1][building]
         r = self._m_rows[mi] if mi >= 0 else self._g_rows[gi]
         return RouteResult(
             x,
@@ -428,13 +510,14 @@ class RoutingIndex:
             _, grid, d = self._nearest_grid(np.array([shapely.Point(mx, my)]))
             return int(grid[0]), float(d[0])
         pt = shapely.Point(x, y)
-        gi = int(self.grid_tree_deg.query_nearest(pt).min())
-        near = shapely.get_coordinates(shapely.shortest_line(pt, self.grid_tree_deg.geometries[gi]))[1]
+        tree = self._tree("grids_deg")
+        gi = int(tree.query_nearest(pt).min())
+        near = shapely.get_coordinates(shapely.shortest_line(pt, tree.geometries[gi]))[1]
         return gi, haversine_m(x, y, near[0], near[1])
 
     def _nearest_grid(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(point position, nearest grid, distance m) for metric points outside every grid (ties: lowest code)."""
-        (pi, si), d = self.grid_segments.query_nearest(pts, return_distance=True, all_matches=True)
+        (pi, si), d = self.grid_nearest.tree.query_nearest(pts, return_distance=True, all_matches=True)
         point, grid, dist = first_per_point(pi, self.grid_segment_owner[si], d)
         return point, grid, dist
 
@@ -481,10 +564,11 @@ class RoutingIndex:
             )[0]
         elif len(rows):
             pts = shapely.points(mx[rows], my[rows])
-            pj, sj = self.micro_segments.query(pts, predicate="dwithin", distance=self.snap_tolerance_m)
+            tree = self._tree("micro_segments")
+            pj, sj = tree.query(pts, predicate="dwithin", distance=self.snap_tolerance_m)
             if len(pj):
-                tj = self.micro_segment_owner[sj]
-                dj = shapely.distance(pts[pj], self.micro_segments.geometries[sj])
+                tj = self.micro_seg_grouped[4][sj]
+                dj = shapely.distance(pts[pj], tree.geometries[sj])
                 keep = self.m_grid[tj] == gi[rows][pj]
                 pj, tj, _ = first_per_point(pj[keep], tj[keep], dj[keep])
                 mi[rows[pj]] = tj

@@ -316,8 +316,8 @@ def warm_up(locator) -> None:
         one = np.zeros(1)
         covering(locator, one, one)
         _segment_distance(0.0, 0.0, 0.0, 0.0, 1.0, 1.0)
-        if locator.nspecial:
-            answer_one(locator, int(-2 - locator.cells[locator.cells <= -2][0]), locator.x0, locator.y0, 0)
+        if locator.nspecial:  # the first record starts at 0 (no scan of the cells: they may be a mapped file)
+            answer_one(locator, 0, locator.x0, locator.y0, 0)
     except Exception as err:  # noqa: BLE001  # pragma: no cover - numba/llvmlite can fail in many ways
         AVAILABLE = False
         logging.getLogger(__name__).warning("routing kernels disabled, using the numpy path: %s", err)

@@ -70,7 +70,7 @@ class NearestSegments:
 
     def __init__(self, ax, ay, bx, by, owner, tree, cells_per_side: int = 240, margin: float = 0.25) -> None:
         self.ax, self.ay, self.bx, self.by = ax, ay, bx, by
-        self.owner, self.tree = owner, tree
+        self.owner, self._tree = owner, tree
         self.nx = self.ny = 0
         if len(ax) == 0:
             return
@@ -93,6 +93,17 @@ class NearestSegments:
         order = np.lexsort((si, ci))
         self.cand = si[order].astype(np.int64)
         self.ptr = np.searchsorted(ci[order], np.arange(len(centres) + 1)).astype(np.int64)
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """The segments' search tree (kept from the build; rebuilt from the arrays after unpickling)."""
+        if self._tree is None:
+            ends = np.stack([np.column_stack([self.ax, self.ay]), np.column_stack([self.bx, self.by])], axis=1)
+            self._tree = shapely.STRtree(shapely.linestrings(ends))
+        return self._tree
+
+    def __getstate__(self) -> dict:
+        return {**vars(self), "_tree": None}  # arrays only: they pickle out of band (gridgis.routing.shared)
 
     def nearest(self, mx: np.ndarray, my: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(owner, distance) per finite metric point; ``-1``/NaN for non-finite ones."""

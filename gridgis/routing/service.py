@@ -17,7 +17,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,7 @@ from gridgis.errors import MisdirectedError, NotFoundError
 from gridgis.routing.address import AddressMatch
 from gridgis.routing.county import CountyLocator, filter_counties
 from gridgis.routing.index import DEFAULT_SNAP_TOLERANCE_M, RouteResult, RoutingIndex
+from gridgis.routing.shared import SharedIndexes, build_elsewhere
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,8 @@ class RoutingService:
         cache_size: int = 3,
         check_interval_s: float = 1.0,
         counties: frozenset[str] | None = None,
+        shared_dir: str | None = None,
+        build_in_child: bool = True,
     ) -> None:
         self.repository = repository
         self.counties = counties
@@ -83,8 +88,49 @@ class RoutingService:
         self._listener: Any = None
         self._pending: threading.Thread | None = None
         self.builds = 0
+        #: index files shared by the workers of one ``gridgis serve`` (:mod:`gridgis.routing.shared`)
+        self.shared: SharedIndexes | None = None
+        if shared_dir:
+            family = f"counties={','.join(sorted(counties or ()))};snap={float(snap_tolerance_m)!r}"
+            store = str(getattr(repository, "url", "")) + "|" + str(getattr(repository, "read_url", "") or "")
+            self.shared = SharedIndexes(shared_dir, store=store, family=family, keep=self.cache_size)
+        # with a shared directory and a store named by URL, the builder is a child process (its heap goes with it)
+        self.build_in_child = build_in_child and isinstance(getattr(repository, "url", None), str)
 
     # ------------------------------------------------------------------ indexes
+    def _build_index(self, generation: int, previous: RoutingIndex | None) -> RoutingIndex:
+        """Read the generation's layers and build its index (a pool: its counties', with the county rule)."""
+        city = load_city(self.repository, generation)
+        locator = CountyLocator.build(city["grids"]) if self.counties is not None else None
+        if self.counties is not None:
+            city = {layer: filter_counties(frame, self.counties) for layer, frame in city.items()}
+        index = RoutingIndex.build(
+            city,
+            generation=generation,
+            snap_tolerance_m=self.snap_tolerance_m,
+            previous=previous,  # outlines unchanged (a rename): its rasters and trees are reused
+        )
+        index.county_locator = locator
+        return index
+
+    def _builder(self, generation: int, previous: RoutingIndex | None) -> Callable[[Path], RoutingIndex | None]:
+        """How :class:`SharedIndexes` builds a missing file: in a child process writing it, or here."""
+        if not self.build_in_child:
+            return lambda _path: self._build_index(generation, previous)
+        spec = {
+            "url": self.repository.url,
+            "read_url": getattr(self.repository, "read_url", None),
+            "generation": generation,
+            "counties": sorted(self.counties) if self.counties is not None else None,
+            "snap_tolerance_m": self.snap_tolerance_m,
+            "previous": str(getattr(previous, "shared_path", "") or "") or None,
+        }
+
+        def build(path: Path) -> None:
+            build_elsewhere(spec, path)
+
+        return build
+
     def _build(self, generation: int) -> RoutingIndex:
         with self._build_lock:
             with self._lock:
@@ -93,17 +139,16 @@ class RoutingService:
             started = time.perf_counter()
             with self._lock:
                 previous = self._current
-            city = load_city(self.repository, generation)
-            locator = CountyLocator.build(city["grids"]) if self.counties is not None else None
-            if self.counties is not None:
-                city = {layer: filter_counties(frame, self.counties) for layer, frame in city.items()}
-            index = RoutingIndex.build(
-                city,
-                generation=generation,
-                snap_tolerance_m=self.snap_tolerance_m,
-                previous=previous,  # outlines unchanged (a rename): its rasters and trees are reused
-            )
-            index.counties, index.county_locator = self.counties, locator
+            if self.shared is None:
+                index = self._build_index(generation, previous)
+            else:  # one worker builds and writes the file, every worker maps it
+                stamp = self.repository.generation(generation).created_at.isoformat()
+                index = self.shared.get(generation, self._builder(generation, previous), stamp)
+                index.shared_path = self.shared.path(generation, stamp)
+                index.warm_up()
+            index.counties = self.counties
+            if self.counties is not None and index.county_locator is None:
+                index.county_locator = CountyLocator.build(self.repository.read_layer("grids", generation=generation))
             self.builds += 1
             log.info("routing index for generation %s built in %.2f s", generation, time.perf_counter() - started)
             with self._lock:

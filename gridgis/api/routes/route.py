@@ -41,6 +41,7 @@ def setup(app: FastAPI) -> None:
         app.state.repository,
         snap_tolerance_m=settings.snap_tolerance_m,
         counties=parse_counties(getattr(settings, "counties", "")),
+        shared_dir=getattr(settings, "routing_shared_dir", "") or None,
     )
     if not getattr(settings, "prewarm_routing", False):
         return
