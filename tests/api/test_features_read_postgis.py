@@ -144,6 +144,64 @@ def test_plain_item_read_answers_what_the_route_answers(servers, reader):
     assert ("phone" in phones["properties"]["workers"]) == (reader in ("planner_b", "admin"))
 
 
+PLAIN_PAGES = [
+    "/collections/grids/items",
+    "/collections/grids/items?limit=2",
+    "/collections/grids/items?limit=2&offset=1",
+    "/collections/grids/items?offset=1&limit=2&bbox=116.40,39.90,116.403,39.905",
+    "/collections/grids/items?limit=2&offset=40",
+    "/collections/micro_grids/items?bbox=116.40,39.90,116.403,39.905",
+]
+
+
+@pytest.mark.parametrize("reader", [None, "planner_b"])
+def test_plain_pages_answer_what_the_route_answers(servers, reader):
+    """Pages with only limit/offset/bbox are served by the fast path; with ``crs`` (the default
+    value) the route serves them: the same answer, links aside (they repeat the query)."""
+    (pg, tokens), _ = servers
+    headers = {"Authorization": f"Bearer {tokens[reader]}"} if reader else {}
+    for path in PLAIN_PAGES:
+        fast = httpx.get(pg + path, headers=headers, timeout=30)
+        routed = httpx.get(f"{pg}{path}{'&' if '?' in path else '?'}crs={CRS84_URI}", headers=headers, timeout=30)
+        assert fast.status_code == routed.status_code == 200, path
+        for name in ("content-type", "content-crs"):
+            assert fast.headers.get(name) == routed.headers.get(name), (path, name)
+        a, b = fast.json(), routed.json()
+        for body in (a, b):
+            body.pop("timeStamp")
+            for link in body["links"]:
+                link["href"] = _without_crs(link["href"])
+        assert a == b, path
+        assert a["numberReturned"] == len(a["features"])
+
+
+def _without_crs(href: str) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    parts = urlsplit(href)
+    query = sorted((k, v) for k, v in parse_qsl(parts.query) if k != "crs")
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+def test_plain_pages_refuse_what_the_route_refuses(servers):
+    (pg, _), _ = servers
+    for query, status in (
+        ("limit=0", 400),
+        ("limit=abc", 400),
+        ("offset=-1", 400),
+        ("bbox=1,2,3", 400),
+        ("bbox=200,1,201,2", 400),
+        ("limit=1&limit=2", 200),
+        ("nosuch=1", 400),
+    ):
+        r = httpx.get(f"{pg}/collections/grids/items?{query}", timeout=30)
+        assert r.status_code in (status, 422), (query, r.status_code, r.text)
+        if r.status_code != 200:
+            assert r.headers["content-type"].startswith("application/problem+json"), query
+    r = httpx.get(f"{pg}/collections/grids/items?limit=2", headers={"Authorization": "Bearer ggt_0.bad"}, timeout=30)
+    assert r.status_code == 401
+
+
 def test_plain_item_read_refuses_what_the_route_refuses(servers):
     (pg, _), _ = servers
     path = "/collections/grids/items/110105001002001"

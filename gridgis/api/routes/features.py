@@ -222,28 +222,12 @@ async def items(
 ) -> Response:
     """On the event loop; only the database read runs in the thread pool."""
     _layer(layer)
+    found = await fast_items(request, repository, layer, reader, limit, offset, box, at, generation, out_crs)
+    if found is not None:
+        return found
     filters = _filters(layer, request.query_params)
-    base = base_url(request)
-    params = {k: v for k, v in request.query_params.items() if k not in ("limit", "offset")}
-    headers = {"Content-Crs": out_crs.header}
 
-    def rest(returned: int, matched: int) -> dict[str, Any]:
-        return {
-            "numberMatched": matched,
-            "numberReturned": returned,
-            "timeStamp": datetime.now().astimezone().isoformat(),
-            "links": ogc.page_links(f"{base}/collections/{layer}/items", params, offset, limit, returned, matched),
-        }
-
-    page = _fast_page(repository, layer, out_crs, generation=generation, at=at, bbox=box, filters=filters or None)
-    if page is not None:  # PostGIS: one round trip, geometry written by PostGIS, JSON text joined
-        rows, matched = await run_in_threadpool(page, limit, offset)
-        texts = [feature_text(layer, row, contacts=sees_contacts(reader, str(row["code"]))) for row in rows]
-        tail = dumps(rest(len(texts), matched))
-        text = f'{{"type":"FeatureCollection","features":[{",".join(texts)}],{tail[1:]}'
-        return Response(text.encode(), media_type=ogc.GEOJSON, headers=headers)
-
-    def framed() -> dict[str, Any]:
+    def framed() -> dict[str, Any]:  # SQLite, EPSG:3857
         frame = repository.read_layer(
             layer, generation=generation, at=at, bbox=box, limit=limit, offset=offset, filters=filters or None
         )
@@ -252,9 +236,49 @@ async def items(
             feature_json(layer, row, out_crs, contacts=sees_contacts(reader, str(row["code"])))
             for _, row in frame.iterrows()
         ]
-        return {"type": "FeatureCollection", "features": features, **rest(len(features), matched)}
+        tail = _page_tail(request, layer, limit, offset, len(features), matched)
+        return {"type": "FeatureCollection", "features": features, **tail}
 
-    return _geojson(await run_in_threadpool(framed), headers=headers)
+    return _geojson(await run_in_threadpool(framed), headers={"Content-Crs": out_crs.header})
+
+
+def _page_tail(request: Request, layer: str, limit: int, offset: int, returned: int, matched: int) -> dict[str, Any]:
+    """numberMatched, numberReturned, timeStamp and the paging links of an items page."""
+    params = {k: v for k, v in request.query_params.items() if k not in ("limit", "offset")}
+    return {
+        "numberMatched": matched,
+        "numberReturned": returned,
+        "timeStamp": datetime.now().astimezone().isoformat(),
+        "links": ogc.page_links(
+            f"{base_url(request)}/collections/{layer}/items", params, offset, limit, returned, matched
+        ),
+    }
+
+
+async def fast_items(
+    request: Request,
+    repository: Any,
+    layer: str,
+    reader: Principal | None,
+    limit: int,
+    offset: int,
+    box: Any,
+    at: datetime | None,
+    generation: int | None,
+    out_crs: ApiCRS,
+) -> Response | None:
+    """An items page as PostGIS writes it (one round trip, the feature JSON joined as text): the
+    answer of :func:`items` and of :class:`gridgis.api.fastpath.FeatureFastPath`. ``None`` when this
+    read cannot answer (SQLite, EPSG:3857): the route's frame path then does."""
+    filters = _filters(layer, request.query_params)
+    page = _fast_page(repository, layer, out_crs, generation=generation, at=at, bbox=box, filters=filters or None)
+    if page is None:
+        return None
+    rows, matched = await run_in_threadpool(page, limit, offset)
+    texts = [feature_text(layer, row, contacts=sees_contacts(reader, str(row["code"]))) for row in rows]
+    tail = dumps(_page_tail(request, layer, limit, offset, len(texts), matched))
+    text = f'{{"type":"FeatureCollection","features":[{",".join(texts)}],{tail[1:]}'
+    return Response(text.encode(), media_type=ogc.GEOJSON, headers={"Content-Crs": out_crs.header})
 
 
 def _fast_page(
@@ -611,6 +635,7 @@ __all__ = [
     "base_url",
     "expected_version",
     "fast_item",
+    "fast_items",
     "read_json_body",
     "router",
     "write_message",
