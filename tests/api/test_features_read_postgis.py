@@ -125,8 +125,26 @@ def test_phones_reach_only_readers_whose_scope_covers_the_grid(servers):
 CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
 
+@pytest.fixture
+def fast_served(monkeypatch):
+    """The paths the fast path answered (it declines by returning None)."""
+    from gridgis.api import fastpath
+
+    served: list[str] = []
+    answer = fastpath._answer
+
+    async def recording(scope):
+        found = await answer(scope)
+        if found is not None:
+            served.append(scope["path"] + ("?" + scope["query_string"].decode() if scope["query_string"] else ""))
+        return found
+
+    monkeypatch.setattr(fastpath, "_answer", recording)
+    return served
+
+
 @pytest.mark.parametrize("reader", [None, "viewer", "planner_b", "admin"])
-def test_plain_item_read_answers_what_the_route_answers(servers, reader):
+def test_plain_item_read_answers_what_the_route_answers(servers, reader, fast_served):
     """``/items/{code}`` without a query string is served by the fast path (gridgis.api.fastpath);
     the same read with a query string goes through the FastAPI route: same status, headers, body
     (phones included or not by the same rule)."""
@@ -142,6 +160,9 @@ def test_plain_item_read_answers_what_the_route_answers(servers, reader):
         assert fast.content == routed.content, code
     phones = httpx.get(pg + "/collections/grids/items/110105001002001", headers=headers, timeout=30).json()
     assert ("phone" in phones["properties"]["workers"]) == (reader in ("planner_b", "admin"))
+    # the plain reads of existing features were the fast path's; with a query string, the route's
+    first, second = "/collections/grids/items/110105001001001", "/collections/grids/items/110105001002001"
+    assert fast_served == [first, second, second]  # not the missing feature (404), nor any with a query
 
 
 PLAIN_PAGES = [
@@ -155,7 +176,7 @@ PLAIN_PAGES = [
 
 
 @pytest.mark.parametrize("reader", [None, "planner_b"])
-def test_plain_pages_answer_what_the_route_answers(servers, reader):
+def test_plain_pages_answer_what_the_route_answers(servers, reader, fast_served):
     """Pages with only limit/offset/bbox are served by the fast path; with ``crs`` (the default
     value) the route serves them: the same answer, links aside (they repeat the query)."""
     (pg, tokens), _ = servers
@@ -173,6 +194,7 @@ def test_plain_pages_answer_what_the_route_answers(servers, reader):
                 link["href"] = _without_crs(link["href"])
         assert a == b, path
         assert a["numberReturned"] == len(a["features"])
+    assert fast_served == PLAIN_PAGES  # and none of the routed ones
 
 
 def _without_crs(href: str) -> str:
