@@ -54,7 +54,8 @@ class Peer:
 
     def cpu_seconds(self) -> float:
         """user+system CPU seconds used so far by the server's processes (its session: the
-        supervisor and every worker), from /proc; the database's own CPU is not included."""
+        supervisor and every worker, with the workers it has reaped: a restarted worker's CPU is
+        not lost), from /proc; the database's own CPU is not included."""
         total = 0
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -62,7 +63,7 @@ class Peer:
             except OSError:
                 continue
             if int(fields[3]) == self.proc.pid:  # the process group: start_new_session made the server its leader
-                total += int(fields[11]) + int(fields[12])
+                total += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
         return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
