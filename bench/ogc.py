@@ -12,7 +12,9 @@ round after round, so a load change on the shared machine hits all of them alike
 Reads: the first page (``limit=100``), a page in a bounding box (cycling 200 boxes of ~300 m),
 a single item by code (cycling 500 codes) — requests/s — and a full read of the layer by ``next``
 links (``limit=1000``) — seconds. Ratios are gridgis/peer (>1: gridgis faster; for the full read,
-peer time / gridgis time). tipg comes with the ``bench`` extra; pygeoapi runs from a virtualenv of
+peer time / gridgis time). Each server's CPU time per request (user+system of its processes, from
+/proc, the least of the rounds; the database's CPU not included) is printed too, as peer/gridgis
+(>1: gridgis uses less): on a shared machine it moves less with the load than requests/s. tipg comes with the ``bench`` extra; pygeoapi runs from a virtualenv of
 its own (its wheel ships a top-level ``tests`` package that would shadow gridgis's):
 ``python3 -m venv .venv-peers && .venv-peers/bin/pip install pygeoapi psycopg2-binary geoalchemy2 starlette uvicorn``, or
 ``GRIDGIS_BENCH_PYGEOAPI_PYTHON=/path/to/python``. gridgis never imports either. ``GRIDGIS_BENCH_OGC_BEFORE=<source tree>`` adds an older gridgis (e.g. ``git archive
@@ -49,6 +51,20 @@ class Peer:
 
     def items(self) -> str:
         return f"/collections/{self.collection}/items"
+
+    def cpu_seconds(self) -> float:
+        """user+system CPU seconds used so far by the server's processes (its session: the
+        supervisor and every worker, with the workers it has reaped: a restarted worker's CPU is
+        not lost), from /proc; the database's own CPU is not included."""
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == self.proc.pid:  # the process group: start_new_session made the server its leader
+                total += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -240,8 +256,9 @@ def _pygeoapi_config(work: Path, url: str, bbox: list[float], python: str) -> tu
     return config, openapi
 
 
-def _wrk(base: str, paths: list[str], seconds: int, connections: int) -> float:
-    """requests/s of ``wrk`` cycling through ``paths`` (non-2xx answers make the run fail)."""
+def _wrk(base: str, paths: list[str], seconds: int, connections: int) -> tuple[float, int]:
+    """requests/s of ``wrk`` cycling through ``paths`` and how many it made (non-2xx answers make
+    the run fail)."""
     lua = ",".join(f'"{p}"' for p in paths)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(
@@ -261,9 +278,10 @@ def _wrk(base: str, paths: list[str], seconds: int, connections: int) -> float:
     if bad:
         raise RuntimeError(f"{base}: {bad.group(1)} failed requests in {paths[0]}…")
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not rate:
+    made = re.search(r"(\d+) requests in", out)
+    if not rate or not made:
         raise RuntimeError(f"wrk gave no rate for {base}: {out[-400:]}")
-    return float(rate.group(1))
+    return float(rate.group(1)), int(made.group(1))
 
 
 def _full_read(peer: Peer, limit: int = 1000) -> tuple[float, int]:
@@ -372,12 +390,16 @@ def run(scale: str = "city", seconds: int = 5, rounds: int = 2, workers: int = 2
                 _wrk(p.base, paths(p), 1, connections)
         load_before = _load()
         rates: dict[tuple[str, str], list[float]] = {}
+        cpu: dict[tuple[str, str], list[float]] = {}  # server CPU ms per request
         full: dict[str, list[float]] = {}
         counts: dict[str, int] = {}
         for _ in range(rounds):
             for read, paths in reads.items():
                 for p in peers:
-                    rates.setdefault((read, p.name), []).append(_wrk(p.base, paths(p), seconds, connections))
+                    used = p.cpu_seconds()
+                    rate, made = _wrk(p.base, paths(p), seconds, connections)
+                    rates.setdefault((read, p.name), []).append(rate)
+                    cpu.setdefault((read, p.name), []).append(1000 * (p.cpu_seconds() - used) / max(made, 1))
             for p in peers:
                 took, n = _full_read(p)
                 full.setdefault(p.name, []).append(took)
@@ -392,6 +414,19 @@ def run(scale: str = "city", seconds: int = 5, rounds: int = 2, workers: int = 2
     if "pygeoapi" not in {p.name for p in peers}:
         rows.append({"benchmark": "ogc", "metric": "pygeoapi skipped", "value": f"no {peer_python}", "unit": ""})
     setup = f"{workers} workers each, wrk -t2 -c{connections} {seconds}s x{rounds} rounds (best), load {load_before}→{load_after}"
+    for read in reads:
+        least = {p.name: min(cpu[(read, p.name)]) for p in peers}
+        for name, value in least.items():
+            rows.append(
+                {
+                    "benchmark": f"ogc {read}",
+                    "metric": f"{name} server CPU ms/request",
+                    "value": round(value, 2),
+                    "unit": "ms",
+                    "peer": name,
+                    "ratio": None if name == "gridgis" else round(value / max(least["gridgis"], 1e-9), 2),
+                }
+            )
     for read in reads:
         best = {p.name: max(rates[(read, p.name)]) for p in peers}
         for name, value in best.items():

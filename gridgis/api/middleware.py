@@ -11,6 +11,10 @@
 - Answers of :data:`GZIP_MIN_BYTES` or more are gzipped for clients that accept it
   (Starlette's ``GZipMiddleware``, between the input limits and the access log).
 - CORS is closed unless ``settings.cors_origins`` names origins.
+- Innermost, :class:`gridgis.api.fastpath.FeatureFastPath` answers a plain read of one feature
+  without FastAPI's routing (every other request, and every refusal, goes to the routes).
+
+Every layer here is plain ASGI (no ``BaseHTTPMiddleware``, which costs a task and a stream per request).
 """
 
 from __future__ import annotations
@@ -198,6 +202,9 @@ class AccessLogMiddleware:
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
     """Install the middleware in the right order (outermost last)."""
+    from gridgis.api.fastpath import FeatureFastPath
+
+    app.add_middleware(FeatureFastPath)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

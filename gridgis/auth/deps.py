@@ -7,6 +7,10 @@
 ``CurrentPrincipal`` is ``None`` without an ``Authorization`` header and raises 401 for a bad
 token; :func:`gridgis.auth.tokens.require` then checks role and scope (401/403).
 ``ReadPrincipal`` additionally refuses anonymous reads when ``settings.public_reads`` is off.
+
+Every dependency here is a coroutine: an anonymous request is checked on the event loop, with no
+thread-pool hop; only a token's look-up (a database read) runs in the thread pool, once per
+request (FastAPI caches :func:`get_principal` for the gate, the route and :func:`get_reader`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import threading
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from gridgis.auth.store import AuditLog, TokenStore, ensure_tables
 from gridgis.auth.tokens import Principal, require, token_of_header
@@ -23,27 +28,33 @@ from gridgis.errors import AuthError
 _LOCK = threading.Lock()
 
 
-def _stores(request: Request) -> tuple[TokenStore, AuditLog]:
-    state = request.app.state
+def _open_stores(state: object) -> tuple[TokenStore, AuditLog]:
     with _LOCK:
         stores = getattr(state, "auth_stores", None)
         if stores is None:
-            engine = state.repository.engine
+            engine = state.repository.engine  # type: ignore[attr-defined]
             ensure_tables(engine)
             stores = (TokenStore(engine), AuditLog(engine))
-            state.auth_stores = stores
+            state.auth_stores = stores  # type: ignore[attr-defined]
     return stores
 
 
-def get_token_store(request: Request) -> TokenStore:
-    return _stores(request)[0]
+async def _stores(request: Request) -> tuple[TokenStore, AuditLog]:
+    stores: tuple[TokenStore, AuditLog] | None = getattr(request.app.state, "auth_stores", None)
+    if stores is None:  # the first time only: the tables are checked (database work) off the loop
+        stores = await run_in_threadpool(_open_stores, request.app.state)
+    return stores
 
 
-def get_audit_log(request: Request) -> AuditLog:
-    return _stores(request)[1]
+async def get_token_store(request: Request) -> TokenStore:
+    return (await _stores(request))[0]
 
 
-def get_principal(request: Request) -> Principal | None:
+async def get_audit_log(request: Request) -> AuditLog:
+    return (await _stores(request))[1]
+
+
+async def get_principal(request: Request) -> Principal | None:
     """The caller, from ``Authorization: Bearer <token>`` or ``Basic`` with the token as password.
 
     ``None`` when the header is absent; any header that is present but not a valid token is a 401,
@@ -52,7 +63,9 @@ def get_principal(request: Request) -> Principal | None:
     header = request.headers.get("authorization")
     if header is None:
         return None
-    return get_token_store(request).authenticate(token_of_header(header))
+    token = token_of_header(header)
+    store = await get_token_store(request)
+    return await run_in_threadpool(store.authenticate, token)
 
 
 #: (method, path template) answered to anonymous callers even when public reads are off: liveness,
@@ -94,31 +107,45 @@ ANONYMOUS_POSTS: frozenset[tuple[str, str]] = frozenset(
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def gate(request: Request, principal: Annotated[Principal | None, Depends(get_principal)]) -> Principal | None:
+def check_gate(principal: Principal | None, method: str, template: str, public_reads: bool) -> None:
+    """The gate's rule (see :func:`gate`): :class:`AuthError` when ``principal`` may not call
+    ``method`` on the route ``template`` at all; every path into the API calls it."""
+    if principal is not None:
+        return
+    method = "GET" if method == "HEAD" else method
+    if not public_reads and (method, template) not in ALWAYS_OPEN:
+        raise AuthError("this server needs a token for every read (public reads are off)")
+    if method not in READ_METHODS and (method, template) not in ANONYMOUS_POSTS:
+        raise AuthError(f"{method} {template} needs a token: send 'Authorization: Bearer <token>'")
+
+
+def check_reader(principal: Principal | None, public_reads: bool) -> None:
+    """The rule of reads: anonymous allowed only when ``public_reads`` is on."""
+    if principal is None and not public_reads:
+        raise AuthError("reads need a token on this server (public reads are off)")
+
+
+async def gate(request: Request, principal: Annotated[Principal | None, Depends(get_principal)]) -> Principal | None:
     """The app-wide first check of every route, before its parameters or body are interpreted.
 
     Any ``Authorization`` header is verified (401 when it is not a valid token: never ignored);
     with public reads off, an anonymous caller gets 401 everywhere but :data:`ALWAYS_OPEN`; an
-    anonymous write gets 401 unless listed in :data:`ANONYMOUS_POSTS`.
+    anonymous write gets 401 unless listed in :data:`ANONYMOUS_POSTS` (:func:`check_gate`).
     Role and scope are then checked by each route with :func:`require`.
     """
     if principal is not None:
         return principal
     route = request.scope.get("route")
-    template = getattr(route, "path", request.url.path)
-    method = "GET" if request.method == "HEAD" else request.method
-    if not request.app.state.settings.public_reads and (method, template) not in ALWAYS_OPEN:
-        raise AuthError("this server needs a token for every read (public reads are off)")
-    if method not in READ_METHODS and (method, template) not in ANONYMOUS_POSTS:
-        raise AuthError(f"{method} {template} needs a token: send 'Authorization: Bearer <token>'")
+    template = getattr(route, "path", None) or request.url.path
+    check_gate(principal, request.method, template, request.app.state.settings.public_reads)
     return principal
 
 
-def get_reader(request: Request) -> Principal | None:
+async def get_reader(
+    request: Request, principal: Annotated[Principal | None, Depends(get_principal)]
+) -> Principal | None:
     """The caller of a read: anonymous allowed when ``settings.public_reads`` is on."""
-    principal = get_principal(request)
-    if principal is None and not request.app.state.settings.public_reads:
-        raise AuthError("reads need a token on this server (public reads are off)")
+    check_reader(principal, request.app.state.settings.public_reads)
     return principal
 
 
@@ -134,6 +161,8 @@ __all__ = [
     "CurrentPrincipal",
     "ReadPrincipal",
     "TokenStoreDep",
+    "check_gate",
+    "check_reader",
     "gate",
     "get_audit_log",
     "get_principal",

@@ -3,8 +3,14 @@
 * SQLite (``sqlite:///path.db``): WAL journal so readers never wait for a writer, a 30 s busy
   timeout, and write transactions opened with ``BEGIN IMMEDIATE`` so two writers queue on the
   database lock instead of failing half-way. Read-only work uses a plain ``BEGIN``.
-* PostgreSQL (``postgresql+psycopg://``): ``pool_pre_ping`` so a dropped connection is replaced
-  on next use, a short connect timeout so an unreachable server fails fast.
+* PostgreSQL (``postgresql+psycopg://``): a pooled connection that sat idle for
+  :data:`PING_IDLE_S` or more is pinged when it is checked out, and replaced when the server has
+  dropped it; connections in steady use are not pinged (SQLAlchemy's ``pool_pre_ping`` cost a
+  round trip on every checkout, as much as the read itself for one feature). A dropped connection
+  met anyway fails its statement; the repository's reads retry once on a new connection
+  (:meth:`~gridgis.storage.Repository.read_geojson_page`), and the first disconnect invalidates
+  the whole pool so no other stale connection is handed out. A short connect timeout makes an
+  unreachable server fail fast.
 
 Connection failures become :class:`~gridgis.errors.StorageUnavailableError` (HTTP 503). Its
 message never holds the URL (a client may see it); the URL, without its password, goes to the log.
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +34,9 @@ log = logging.getLogger(__name__)
 
 #: execution option that opens a read-only (deferred) transaction on SQLite
 READONLY = "gridgis_readonly"
+#: seconds a pooled PostgreSQL connection may sit idle before it is pinged on checkout
+PING_IDLE_S = 2.0
+_CHECKED_IN = "gridgis_checked_in"
 
 
 def json_dumps(value: Any) -> str:
@@ -46,11 +56,12 @@ def make_engine(url: str, *, connect_timeout: int = 5) -> sa.Engine:
         parsed = sa.make_url(url)
         # hide_parameters: error messages (and so logs) never carry the values of a statement,
         # which may be personal data (a reporter's phone) or a token hash
-        kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": json_dumps, "hide_parameters": True}
+        kwargs: dict[str, Any] = {"json_serializer": json_dumps, "hide_parameters": True}
         if parsed.get_backend_name() == "postgresql":
             kwargs["connect_args"] = {"connect_timeout": connect_timeout}
         elif parsed.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            kwargs["pool_pre_ping"] = True  # a local file: the ping costs no round trip
         engine = sa.create_engine(parsed, **kwargs)
     except (exc.ArgumentError, exc.NoSuchModuleError, ValueError) as err:
         raise StorageUnavailableError(
@@ -59,7 +70,40 @@ def make_engine(url: str, *, connect_timeout: int = 5) -> sa.Engine:
         ) from err
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+    else:
+        _ping_idle_connections(engine)
     return engine
+
+
+def _ping_idle_connections(engine: sa.Engine) -> None:
+    """Ping a connection on checkout only when it sat in the pool :data:`PING_IDLE_S` or more."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN)
+        if since is None or time.monotonic() - since < PING_IDLE_S:
+            return  # new, or in steady use
+        autocommit = getattr(dbapi_connection, "autocommit", None)
+        try:
+            if autocommit is False:  # a ping must not leave a transaction open
+                dbapi_connection.autocommit = True
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            if autocommit is False:
+                dbapi_connection.autocommit = False
+        except Exception as err:  # any failure: the pool replaces the connection
+            log.info("a pooled database connection was dropped (%s); opening a new one", err.__class__.__name__)
+            dropped = exc.DisconnectionError()
+            dropped.invalidate_pool = True  # the server went away: every older connection is stale too
+            raise dropped from err
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:

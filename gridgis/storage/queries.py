@@ -200,23 +200,29 @@ def _where(
     filters: Mapping[str, Any] | None,
     postgis: bool,
 ) -> list[sa.ColumnElement[bool]]:
-    where = [features.c.layer == spec.name, _alive(generation)]
+    if bbox is not None and postgis:
+        # the GiST index alone finds a box's few rows: the layer is compared as an expression so the
+        # planner does not also read the layer's whole current-rows index to AND it with the hits
+        where = [features.c.layer.concat("") == spec.name, _alive(generation)]
+    else:
+        where = [features.c.layer == spec.name, _alive(generation)]
     if codes is not None:
         where.append(features.c.code.in_(codes))
     for key, value in (filters or {}).items():
         where.append(_filter_condition(spec, key, value))
     if bbox is not None:
         minx, miny, maxx, maxy = bbox
-        where += [
-            features.c.max_lon >= minx,
-            features.c.min_lon <= maxx,
-            features.c.max_lat >= miny,
-            features.c.min_lat <= maxy,
-        ]
-        if postgis:
+        if postgis:  # ST_Intersects implies && on the GiST index: the stored bounds add nothing
             where.append(
                 sa.func.ST_Intersects(features.c.geometry, sa.func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326))
             )
+        else:
+            where += [
+                features.c.max_lon >= minx,
+                features.c.min_lon <= maxx,
+                features.c.max_lat >= miny,
+                features.c.min_lat <= maxy,
+            ]
     return where
 
 
@@ -325,7 +331,10 @@ def select_geojson_page(
     items page. Rows hold ``code``, ``name``, ``properties``, ``version`` and ``geojson`` (lon/lat,
     or lat/lon with ``latlon``; 15 decimals, so every stored coordinate reads back exactly).
     ``None`` when the request needs the Python path (a very long list of codes). ``count=False``
-    (one item by code) skips the count: the number is then how many rows were returned."""
+    (one item by code) skips the count: the number is then how many rows were returned.
+
+    At offset 0, and with ``count=False``, it is one statement; a page past the last row (offset
+    > 0, nothing found) counts with a second one (run it in a transaction)."""
     try:
         offset = int(offset)
         limit = None if limit is None else int(limit)
@@ -350,13 +359,33 @@ def select_geojson_page(
         direct = direct.limit(limit) if limit is not None else direct
         found = [dict(r) for r in conn.execute(direct).mappings()]
         return found, len(found)
+    geometry: Any = sa.func.ST_FlipCoordinates(features.c.geometry) if latlon else features.c.geometry
+    if bbox is not None:
+        # a bbox: one scan of the GiST index's few hits (their geometry is read anyway for the exact
+        # test), counted by a window over that scan before the page is cut
+        stmt: Any = (
+            sa.select(
+                sa.func.count().over().label("matched"),
+                features.c.code,
+                features.c.name,
+                features.c.properties,
+                features.c.version,
+                sa.func.ST_AsGeoJSON(geometry, 15).label("geojson"),
+            )
+            .where(*where)
+            .order_by(features.c.code)
+        )
+        stmt = stmt.offset(offset) if offset else stmt
+        stmt = stmt.limit(limit) if limit is not None else stmt
+        rows = [dict(r) for r in conn.execute(stmt).mappings()]
+        if rows:
+            return rows, int(rows[0]["matched"])
+        if offset == 0:
+            return rows, 0
+        return rows, int(conn.execute(sa.select(sa.func.count()).select_from(features).where(*where)).scalar_one())
     # the page by code alone (an index-only scan of the current rows, even at a deep offset), then
     # its rows; the count is a sub-select of the same statement (index-only too, not a window over rows)
-    # in a bbox the rows are read anyway (the exact test needs the geometry) and few: count them
-    # with a window over the page's own scan rather than a second spatial search
-    windowed = bbox is not None
-    page: Any = sa.select(features.c.code, *([sa.func.count().over().label("matched")] if windowed else []))
-    page = page.where(*where).order_by(features.c.code)
+    page: Any = sa.select(features.c.code).where(*where).order_by(features.c.code)
     page = page.offset(offset) if offset else page
     page = (page.limit(limit) if limit is not None else page).subquery("page")
     f = features.alias("f")
@@ -368,12 +397,8 @@ def select_geojson_page(
             sa.or_(f.c.generation_high.is_(None), f.c.generation_high >= generation),
         )
     )
-    matched = (
-        page.c.matched if windowed else sa.select(sa.func.count()).select_from(features).where(*where).scalar_subquery()
-    )
-    geometry: Any = f.c.geometry
-    if latlon:
-        geometry = sa.func.ST_FlipCoordinates(geometry)
+    matched = sa.select(sa.func.count()).select_from(features).where(*where).scalar_subquery()
+    geometry = sa.func.ST_FlipCoordinates(f.c.geometry) if latlon else f.c.geometry
     stmt = (
         sa.select(
             matched.label("matched"),
@@ -391,7 +416,7 @@ def select_geojson_page(
         return rows, int(rows[0]["matched"])
     if offset == 0:
         return rows, 0
-    # past the last page: the window saw no row, so count them (same transaction)
+    # past the last page: no row carried the count, so count them (same transaction)
     return rows, int(conn.execute(sa.select(sa.func.count()).select_from(features).where(*where)).scalar_one())
 
 

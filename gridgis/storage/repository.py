@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
-from gridgis.errors import ConflictError, NotFoundError, Problem, ValidationError
+from gridgis.errors import ConflictError, NotFoundError, Problem, StorageUnavailableError, ValidationError
 from gridgis.layers import LAYERS, check_frame, get_spec
 from gridgis.storage import consistency, queries
 from gridgis.storage.engine import READONLY, _safe_url, make_engine, storage_errors
@@ -77,6 +77,10 @@ class Repository:
         self.url = url
         self.engine: sa.Engine = make_engine(url)
         self._read_engine = self.engine.execution_options(**{READONLY: True})
+        #: reads of a single statement on PostGIS: no BEGIN/COMMIT round trips (one statement is one snapshot)
+        self._statement_engine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT") if self.is_postgis else self._read_engine
+        )
         self.read_url = read_url if read_url and read_url != url else None
         self._replica: sa.Engine | None = None
         if self.read_url is not None:
@@ -118,18 +122,37 @@ class Repository:
         return self._replica if self._replica is not None else self._read_engine
 
     @contextmanager
-    def _reading(self, doing: str, at_least: int | None = None) -> Iterator[sa.Connection]:
+    def _reading(self, doing: str, at_least: int | None = None, statement: bool = False) -> Iterator[sa.Connection]:
         """One read transaction: on the replica when it has replayed the floor, else on the primary
-        (:mod:`gridgis.storage.consistency`)."""
+        (:mod:`gridgis.storage.consistency`). ``statement``: the block runs one statement (its own
+        snapshot), so on PostGIS it runs without BEGIN/COMMIT."""
         conn = None
         if self._replica is not None:
             conn = self._replica_connection(max(consistency.required_generation(at_least), self._written_here))
         if conn is None:
-            with self._guard(doing), self._read_engine.connect() as conn, conn.begin():
+            engine = self._statement_engine if statement else self._read_engine
+            with self._guard(doing), engine.connect() as conn, conn.begin():
                 yield conn
             return
+        if statement:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         with self._guard(doing), conn, conn.begin():
             yield conn
+
+    def _read_statement(self, doing: str, work: Callable[[sa.Connection], Any], at_least: int | None = None) -> Any:
+        """``work(conn)`` (one statement) in :meth:`_reading`, run again once on a new connection when
+        the pooled one had been dropped by the server (connections in steady use are not pinged:
+        :mod:`gridgis.storage.engine`); a database that is down still fails (503)."""
+        try:
+            with self._reading(doing, at_least, statement=True) as conn:
+                return work(conn)
+        except StorageUnavailableError as err:
+            cause = err.__cause__
+            if not (isinstance(cause, exc.DBAPIError) and cause.connection_invalidated):
+                raise
+            log.info("a pooled database connection was dropped while %s; retrying on a new one", doing)
+        with self._reading(doing, at_least, statement=True) as conn:
+            return work(conn)
 
     def _replica_connection(self, floor: int) -> sa.Connection | None:
         """A replica connection that has replayed generation ``floor``, or ``None`` (read the primary)."""
@@ -404,7 +427,9 @@ class Repository:
     ) -> tuple[list[dict[str, Any]], int] | None:
         """The fast read of the feature API on PostGIS: the rows :meth:`read_layer` would return, each
         with its geometry as GeoJSON text (PostGIS writes it, no shapely), plus :meth:`count`'s number,
-        in one transaction and one round trip (see :func:`queries.select_geojson_page`).
+        in one transaction and one round trip (see :func:`queries.select_geojson_page`). The current
+        state at offset 0 (first pages, bbox pages, one item) is one statement sent on its own, without
+        BEGIN/COMMIT round trips, and retried once when the pooled connection had been dropped.
 
         ``None`` on SQLite (use :meth:`read_layer` and :meth:`count` there): the caller keeps one path
         for the content and this one for the speed.
@@ -412,7 +437,8 @@ class Repository:
         if not self.is_postgis:
             return None
         spec = get_spec(layer)
-        with self._reading(f"reading {layer}") as conn:
+
+        def work(conn: sa.Connection) -> tuple[list[dict[str, Any]], int] | None:
             gen = queries.resolve_generation(conn, generation, at)
             return queries.select_geojson_page(
                 conn,
@@ -426,6 +452,11 @@ class Repository:
                 latlon=latlon,
                 count=count,
             )
+
+        if generation is None and at is None and (offset == 0 or not count):
+            return self._read_statement(f"reading {layer}", work)  # the current state in one statement
+        with self._reading(f"reading {layer}") as conn:
+            return work(conn)
 
     def get_feature(self, layer: str, code: str, generation: int | None = None) -> dict[str, Any]:
         """One feature as a dict: ``layer``, ``code``, ``name``, the fields, ``geometry`` (shapely),

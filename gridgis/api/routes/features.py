@@ -208,7 +208,7 @@ def collection(layer: str, request: Request, repository: RepositoryDep, reader: 
     summary="Features of a layer (GeoJSON, paged)",
     **documented(FeatureItems, media_type=ogc.GEOJSON),
 )
-def items(
+async def items(
     layer: str,
     request: Request,
     repository: RepositoryDep,
@@ -220,37 +220,65 @@ def items(
     generation: GenerationDep,
     out_crs: CrsDep,
 ) -> Response:
+    """On the event loop; only the database read runs in the thread pool."""
     _layer(layer)
+    found = await fast_items(request, repository, layer, reader, limit, offset, box, at, generation, out_crs)
+    if found is not None:
+        return found
     filters = _filters(layer, request.query_params)
-    base = base_url(request)
+
+    def framed() -> dict[str, Any]:  # SQLite, EPSG:3857
+        frame = repository.read_layer(
+            layer, generation=generation, at=at, bbox=box, limit=limit, offset=offset, filters=filters or None
+        )
+        matched = repository.count(layer, generation=generation, at=at, bbox=box, filters=filters or None)
+        features = [
+            feature_json(layer, row, out_crs, contacts=sees_contacts(reader, str(row["code"])))
+            for _, row in frame.iterrows()
+        ]
+        tail = _page_tail(request, layer, limit, offset, len(features), matched)
+        return {"type": "FeatureCollection", "features": features, **tail}
+
+    return _geojson(await run_in_threadpool(framed), headers={"Content-Crs": out_crs.header})
+
+
+def _page_tail(request: Request, layer: str, limit: int, offset: int, returned: int, matched: int) -> dict[str, Any]:
+    """numberMatched, numberReturned, timeStamp and the paging links of an items page."""
     params = {k: v for k, v in request.query_params.items() if k not in ("limit", "offset")}
-    headers = {"Content-Crs": out_crs.header}
+    return {
+        "numberMatched": matched,
+        "numberReturned": returned,
+        "timeStamp": datetime.now().astimezone().isoformat(),
+        "links": ogc.page_links(
+            f"{base_url(request)}/collections/{layer}/items", params, offset, limit, returned, matched
+        ),
+    }
 
-    def rest(returned: int, matched: int) -> dict[str, Any]:
-        return {
-            "numberMatched": matched,
-            "numberReturned": returned,
-            "timeStamp": datetime.now().astimezone().isoformat(),
-            "links": ogc.page_links(f"{base}/collections/{layer}/items", params, offset, limit, returned, matched),
-        }
 
+async def fast_items(
+    request: Request,
+    repository: Any,
+    layer: str,
+    reader: Principal | None,
+    limit: int,
+    offset: int,
+    box: Any,
+    at: datetime | None,
+    generation: int | None,
+    out_crs: ApiCRS,
+) -> Response | None:
+    """An items page as PostGIS writes it (one round trip, the feature JSON joined as text): the
+    answer of :func:`items` and of :class:`gridgis.api.fastpath.FeatureFastPath`. ``None`` when this
+    read cannot answer (SQLite, EPSG:3857): the route's frame path then does."""
+    filters = _filters(layer, request.query_params)
     page = _fast_page(repository, layer, out_crs, generation=generation, at=at, bbox=box, filters=filters or None)
-    if page is not None:  # PostGIS: one round trip, geometry written by PostGIS, JSON text joined
-        rows, matched = page(limit, offset)
-        texts = [feature_text(layer, row, contacts=sees_contacts(reader, str(row["code"]))) for row in rows]
-        tail = dumps(rest(len(texts), matched))
-        text = f'{{"type":"FeatureCollection","features":[{",".join(texts)}],{tail[1:]}'
-        return Response(text.encode(), media_type=ogc.GEOJSON, headers=headers)
-    frame = repository.read_layer(
-        layer, generation=generation, at=at, bbox=box, limit=limit, offset=offset, filters=filters or None
-    )
-    matched = repository.count(layer, generation=generation, at=at, bbox=box, filters=filters or None)
-    features = [
-        feature_json(layer, row, out_crs, contacts=sees_contacts(reader, str(row["code"])))
-        for _, row in frame.iterrows()
-    ]
-    body = {"type": "FeatureCollection", "features": features, **rest(len(features), matched)}
-    return _geojson(body, headers=headers)
+    if page is None:
+        return None
+    rows, matched = await run_in_threadpool(page, limit, offset)
+    texts = [feature_text(layer, row, contacts=sees_contacts(reader, str(row["code"]))) for row in rows]
+    tail = dumps(_page_tail(request, layer, limit, offset, len(texts), matched))
+    text = f'{{"type":"FeatureCollection","features":[{",".join(texts)}],{tail[1:]}'
+    return Response(text.encode(), media_type=ogc.GEOJSON, headers={"Content-Crs": out_crs.header})
 
 
 def _fast_page(
@@ -286,7 +314,7 @@ def items_options(layer: str) -> Response:
     summary="One feature, with its ETag",
     **documented(OgcFeature, media_type=ogc.GEOJSON),
 )
-def item(
+async def item(
     layer: str,
     code: str,
     request: Request,
@@ -295,25 +323,53 @@ def item(
     out_crs: CrsDep,
     generation: GenerationDep,
 ) -> Response:
+    """On the event loop; only the database read runs in the thread pool."""
     _layer(layer)
-    base = base_url(request)
-    links = [
-        ogc.link(f"{base}/collections/{layer}/items/{code}", "self", ogc.GEOJSON),
-        ogc.link(f"{base}/collections/{layer}", "collection"),
-        ogc.link(f"{base}/collections/{layer}/items/{code}/history", "version-history"),
-    ]
-    page = _fast_page(repository, layer, out_crs, generation=generation, codes=[code])
-    if page is not None:
-        rows, _ = page(None, 0)
-        if rows:  # absent: the frame path below raises the not-found problem
-            text = feature_text(layer, rows[0], contacts=sees_contacts(reader, code), links=links)
-            headers = {"ETag": etag(rows[0]["version"]), "Content-Crs": out_crs.header}
-            return Response(text.encode(), media_type=ogc.GEOJSON, headers=headers)
-    feat = repository.get_feature(layer, code, generation=generation)
+    found = await fast_item(request, repository, layer, code, reader, out_crs, generation)
+    if found is not None:
+        return found
+
+    def framed() -> dict[str, Any]:  # absent (the not-found problem), SQLite, EPSG:3857
+        return repository.get_feature(layer, code, generation=generation)
+
+    feat = await run_in_threadpool(framed)
+    links = _item_links(base_url(request), layer, code)
     return _geojson(
         feature_json(layer, feat, out_crs, links, contacts=sees_contacts(reader, code)),
         headers={"ETag": etag(feat["version"]), "Content-Crs": out_crs.header},
     )
+
+
+def _item_links(base: str, layer: str, code: str) -> list[dict[str, Any]]:
+    return [
+        ogc.link(f"{base}/collections/{layer}/items/{code}", "self", ogc.GEOJSON),
+        ogc.link(f"{base}/collections/{layer}", "collection"),
+        ogc.link(f"{base}/collections/{layer}/items/{code}/history", "version-history"),
+    ]
+
+
+async def fast_item(
+    request: Request,
+    repository: Any,
+    layer: str,
+    code: str,
+    reader: Principal | None,
+    out_crs: ApiCRS,
+    generation: int | None,
+) -> Response | None:
+    """One feature as PostGIS writes it (one statement, the JSON text joined, no shapely): the
+    answer of :func:`item` and of :class:`gridgis.api.fastpath.FeatureFastPath`. ``None`` when
+    this read cannot answer (SQLite, EPSG:3857, no such feature): the route's frame path then does."""
+    page = _fast_page(repository, layer, out_crs, generation=generation, codes=[code])
+    if page is None:
+        return None
+    rows, _ = await run_in_threadpool(page, None, 0)
+    if not rows:
+        return None
+    links = _item_links(base_url(request), layer, code)
+    text = feature_text(layer, rows[0], contacts=sees_contacts(reader, code), links=links)
+    headers = {"ETag": etag(rows[0]["version"]), "Content-Crs": out_crs.header}
+    return Response(text.encode(), media_type=ogc.GEOJSON, headers=headers)
 
 
 @router.options("/collections/{layer}/items/{code}", summary="What may be done with one item")
@@ -574,4 +630,13 @@ def delete_item(
     return Response(status_code=204)
 
 
-__all__ = ["audited", "base_url", "expected_version", "read_json_body", "router", "write_message"]
+__all__ = [
+    "audited",
+    "base_url",
+    "expected_version",
+    "fast_item",
+    "fast_items",
+    "read_json_body",
+    "router",
+    "write_message",
+]
