@@ -333,6 +333,7 @@ class TileCache:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._serving = 0
+        self._served_at = float("-inf")
         #: the generation whose pre-rendering has finished (:func:`gridgis.maps.viewer.prerender`)
         self.prerendered: object = None
 
@@ -383,12 +384,14 @@ class TileCache:
         finally:
             with self._lock:
                 self._serving -= 1
+                self._served_at = time.monotonic()
 
-    def wait_idle(self, most_s: float = 2.0, step_s: float = 0.005) -> None:
-        """Wait (at most ``most_s``) while tile requests are under way: a background renderer calls this
-        between tiles so that it does not take the interpreter from a request."""
+    def wait_idle(self, most_s: float = 2.0, quiet_s: float = 0.05, step_s: float = 0.005) -> None:
+        """Wait (at most ``most_s``) while tile requests are under way or the last one ended less than
+        ``quiet_s`` ago (a viewer asks for a screen's tiles one after another): a background renderer calls
+        this between tiles so that it does not take the interpreter from the requests of a screen."""
         deadline = time.monotonic() + most_s
-        while self._serving > 0 and time.monotonic() < deadline:
+        while time.monotonic() < deadline and (self._serving > 0 or time.monotonic() - self._served_at < quiet_s):
             time.sleep(step_s)
 
     def layer(self, generation: object, layer: str, load: Callable[[str], gpd.GeoDataFrame | LayerTiles]) -> LayerTiles:
