@@ -311,7 +311,7 @@ def run(scale: str = "small") -> list[dict]:
 
 def _row(metric: str, res: dict, peer: dict | None = None, name: str = "GeoJSON") -> dict:
     """A timed row: wall seconds, with the process's CPU seconds and the load average; against ``peer``."""
-    row = {"metric": f"{metric} [cpu {res['cpu']:.2f} s, load {res['load']}]", "value": round(res["s"], 3), "unit": "s"}
+    row = {"metric": f"{metric} (cpu {res['cpu']:.2f} s, load {res['load']})", "value": round(res["s"], 3), "unit": "s"}
     if peer is not None:
         row["peer"] = f"{name} {peer['s']:.3f} s (cpu {peer['cpu']:.2f} s)"
         row["ratio"] = round(res["s"] / peer["s"], 3) if peer["s"] else ""
