@@ -355,9 +355,12 @@ class TileCache:
             self._switch(generation)
             return self._layers.get(layer)
 
-    def load_in_background(self, generation: object, layer: str, load: Callable[[str], LayerTiles]) -> None:
+    def load_in_background(
+        self, generation: object, layer: str, load: Callable[[str], LayerTiles], after_requests_s: float = 0.0
+    ) -> None:
         """Start loading ``layer`` of ``generation`` in a daemon thread, once (a load already under way,
-        or done, is not started again)."""
+        or done, is not started again); with ``after_requests_s`` the load waits (that long at most) until
+        no tile request is under way, so that it does not slow the screen being asked for."""
         with self._lock:
             self._switch(generation)
             if layer in self._layers or layer in self._started:
@@ -366,6 +369,7 @@ class TileCache:
 
         def run() -> None:
             try:
+                self.wait_idle(most_s=after_requests_s)
                 self.layer(generation, layer, load)
             except Exception:  # a request loading the layer itself reports the error
                 import logging

@@ -132,6 +132,11 @@ def layer_tiles(repository: Any, cache: TileCache, layer: str) -> LayerTiles:
     return cache.layer(gen, layer, lambda name: load_layer(repository, name, gen))
 
 
+#: how long (at most) a PostGIS-backed process serves a cold layer's tiles from their boxes alone, while
+#: tile requests keep coming, before it reads the whole layer
+WINDOW_FIRST_S = 5.0
+
+
 def _source(
     repository: Any,
     cache: TileCache,
@@ -145,8 +150,9 @@ def _source(
 ) -> LayerTiles:
     """What tile ``z/x/y`` of ``layer`` is cut from: the loaded layer; nothing at all below the layer's
     zoom; while the layer is not loaded yet, from :data:`DIRECT_ZOOM` on (lon/lat tiles), the tile's own
-    box read from the store (:func:`load_window`) as the layer loads in the background; else the layer,
-    loaded now. Every choice makes the same tile."""
+    box read from the store (:func:`load_window`) as the layer loads in the background (on PostGIS once
+    the requests under way are answered, :data:`WINDOW_FIRST_S` at most); else the layer, loaded now.
+    Every choice makes the same tile."""
     shown = display_zoom(z, zoom)
     tiles = cache.peek(gen, layer)
     if tiles is not None:
@@ -155,7 +161,10 @@ def _source(
         return LayerTiles.from_records(layer, np.zeros(0, dtype=object), [])
     load = functools.partial(_load_for, repository, gen)
     if shown >= DIRECT_ZOOM and system == "wgs84" and _lean(repository):
-        cache.load_in_background(gen, layer, load)
+        # PostGIS reads a box through its spatial index: the whole layer can wait until the screen is
+        # answered; SQLite scans the layer's rows for a box, so the whole layer is read at once
+        after = WINDOW_FIRST_S if getattr(repository, "is_postgis", False) else 0.0
+        cache.load_in_background(gen, layer, load, after_requests_s=after)
         return load_window(repository, layer, gen, z, x, y, zoom)
     return cache.layer(gen, layer, load)
 
@@ -256,6 +265,7 @@ def prerender(
         if generation_key(repository) != gen:
             return 0
         loaded[name] = cache.layer(gen, name, functools.partial(_load_for, repository, gen))
+        loaded[name].tree()  # the search tree of the tiles from DIRECT_ZOOM on, ready for the first screen
     extents = {
         name: tuple(float(v) for v in shapely.total_bounds(tiles.geoms))
         for name, tiles in loaded.items()
