@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -123,6 +125,30 @@ def _without_contacts(workers: object) -> object:
     return without_contacts(workers)
 
 
+def display_zoom(z: int, zoom: int | None) -> int:
+    """The zoom a tile ``z`` is simplified for: ``zoom``, by default ``z``; never below ``z``."""
+    zoom = z if zoom is None else zoom
+    if zoom < z:
+        raise ValidationError(f"display zoom {zoom} is below the tile's zoom {z}; ask for zoom ≥ z")
+    return zoom
+
+
+def query_bounds(
+    z: int, x: int, y: int, buffer_px: int = 8, zoom: int | None = None
+) -> tuple[float, float, float, float]:
+    """The box whose features tile ``z/x/y`` (display ``zoom``) holds: the tile plus ``buffer_px`` of the
+    display zoom's pixels (lon/lat). A store read of this box (:func:`gridgis.maps.viewer.load_window`)
+    finds every feature the tile holds.
+
+    >>> [round(v, 4) for v in query_bounds(15, 27448, 13380)]
+    [121.5524, 31.3064, 121.5641, 31.3164]
+    """
+    zoom = z if zoom is None else zoom
+    minx, miny, maxx, maxy = tile_bounds(z, x, y)
+    pad = (maxx - minx) * buffer_px / (256.0 * 2 ** (zoom - z))
+    return minx - pad, miny - pad, maxx + pad, maxy + pad
+
+
 #: from this display zoom on a tile's features are simplified on their own (the hits of the tile, as one
 #: coverage); below it the whole layer is simplified once per zoom (a low-zoom tile holds most of it)
 DIRECT_ZOOM = 14
@@ -213,14 +239,11 @@ class LayerTiles:
     ) -> tuple[np.ndarray, np.ndarray, list[str | None] | None]:
         """The features of tile ``z/x/y`` plus ``buffer_px``: their indices (in code order), their
         geometry simplified for display ``zoom`` and, below :data:`DIRECT_ZOOM`, their GeoJSON texts."""
-        zoom = z if zoom is None else zoom
-        if zoom < z:
-            raise ValidationError(f"display zoom {zoom} is below the tile's zoom {z}; ask for zoom ≥ z")
-        minx, miny, maxx, maxy = tile_bounds(z, x, y)
+        zoom = display_zoom(z, zoom)
+        bounds = query_bounds(z, x, y, buffer_px, zoom)
         if zoom < MIN_ZOOM.get(self.layer, 0) or len(self.geoms) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), []
-        pad = (maxx - minx) * buffer_px / (256.0 * 2 ** (zoom - z))
-        box = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
+        box = shapely.box(*bounds)
         if zoom < DIRECT_ZOOM:
             texts, tree = self.zoom(zoom, system)
             hits = np.sort(tree.query(box, predicate="intersects"))
@@ -304,20 +327,79 @@ class TileCache:
         self._generation: object = None
         self._layers: dict[str, LayerTiles] = {}
         self._loading: dict[str, threading.Lock] = {}
+        self._started: set[str] = set()
         self._encoded: OrderedDict[tuple, tuple[str | bytes, int]] = OrderedDict()
         self._bytes = 0
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
+        self._serving = 0
+        self._served_at = float("-inf")
+        #: the generation whose pre-rendering has finished (:func:`gridgis.maps.viewer.prerender`)
+        self.prerendered: object = None
 
     def _switch(self, generation: object) -> None:
         if generation != self._generation:
             self._generation = generation
-            self._layers, self._loading = {}, {}
+            self._layers, self._loading, self._started = {}, {}, set()
             self._encoded, self._bytes = OrderedDict(), 0
 
-    def layer(self, generation: object, layer: str, load: Callable[[str], gpd.GeoDataFrame | LayerTiles]) -> LayerTiles:
+    @staticmethod
+    def check_layer(layer: str) -> None:
         if layer not in LAYERS:
             raise NotFoundError(f"unknown layer {layer!r}; known layers: {', '.join(LAYERS)}")
+
+    def peek(self, generation: object, layer: str) -> LayerTiles | None:
+        """``layer`` of ``generation`` when it is loaded, else ``None`` (nothing is loaded)."""
+        self.check_layer(layer)
+        with self._lock:
+            self._switch(generation)
+            return self._layers.get(layer)
+
+    def load_in_background(
+        self, generation: object, layer: str, load: Callable[[str], LayerTiles], after_requests_s: float = 0.0
+    ) -> None:
+        """Start loading ``layer`` of ``generation`` in a daemon thread, once (a load already under way,
+        or done, is not started again); with ``after_requests_s`` the load waits (that long at most) until
+        no tile request is under way, so that it does not slow the screen being asked for."""
+        with self._lock:
+            self._switch(generation)
+            if layer in self._layers or layer in self._started:
+                return
+            self._started.add(layer)
+
+        def run() -> None:
+            try:
+                self.wait_idle(most_s=after_requests_s)
+                self.layer(generation, layer, load)
+            except Exception:  # a request loading the layer itself reports the error
+                import logging
+
+                logging.getLogger("gridgis.maps").warning("loading %s for tiles failed", layer, exc_info=True)
+
+        threading.Thread(target=run, name=f"gridgis-tiles-{layer}", daemon=True).start()
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Mark a tile request under way: background rendering (:meth:`wait_idle`) gives way to it."""
+        with self._lock:
+            self._serving += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._serving -= 1
+                self._served_at = time.monotonic()
+
+    def wait_idle(self, most_s: float = 2.0, quiet_s: float = 0.05, step_s: float = 0.005) -> None:
+        """Wait (at most ``most_s``) while tile requests are under way or the last one ended less than
+        ``quiet_s`` ago (a viewer asks for a screen's tiles one after another): a background renderer calls
+        this between tiles so that it does not take the interpreter from the requests of a screen."""
+        deadline = time.monotonic() + most_s
+        while time.monotonic() < deadline and (self._serving > 0 or time.monotonic() - self._served_at < quiet_s):
+            time.sleep(step_s)
+
+    def layer(self, generation: object, layer: str, load: Callable[[str], gpd.GeoDataFrame | LayerTiles]) -> LayerTiles:
+        self.check_layer(layer)
         with self._lock:
             self._switch(generation)
             cached = self._layers.get(layer)

@@ -22,7 +22,16 @@ from gridgis.codes import area_of
 from gridgis.errors import NotFoundError
 from gridgis.layers import LAYERS
 from gridgis.layers.station import KINDS as STATION_KINDS
-from gridgis.maps.tiles import MIN_ZOOM, TILE_PROPERTIES, LayerTiles, TileCache, tile_for
+from gridgis.maps.tiles import (
+    DIRECT_ZOOM,
+    MIN_ZOOM,
+    TILE_PROPERTIES,
+    LayerTiles,
+    TileCache,
+    display_zoom,
+    query_bounds,
+    tile_for,
+)
 
 #: viewer layers in drawing order, and whether each is on when the page opens
 VIEWER_LAYERS = (
@@ -46,14 +55,12 @@ def generation_key(repository: Any) -> Any:
     return None if gen is None else gen.id
 
 
-def load_layer(repository: Any, layer: str, generation: int | None = None) -> LayerTiles:
-    """The features of ``layer`` in ``generation`` (default: the current one) for tiles, read lean:
-    code, name, the tile properties picked in SQL and the geometry as WKB (no frame, no other
-    properties), on the read replica when it has replayed that generation (the store's one rule,
-    ``Repository._reading``); a repository without an engine (a test double) is read through ``read_layer``."""
-    engine = getattr(repository, "engine", None)
-    if engine is None or not hasattr(repository, "_reading"):
-        return LayerTiles.from_frame(layer, repository.read_layer(layer, generation=generation))
+def _lean_rows(
+    repository: Any, layer: str, generation: int | None, bounds: tuple[float, float, float, float] | None = None
+) -> LayerTiles:
+    """Code, name, the tile properties picked in SQL and the WKB of ``layer``'s features in ``generation``
+    (default: the current one), in code order; only those whose bounding box meets ``bounds`` when given
+    (the GiST index on PostGIS, the bounding-box columns on SQLite)."""
     import sqlalchemy as sa
 
     from gridgis.storage.schema import features, wkb_column
@@ -76,6 +83,18 @@ def load_layer(repository: Any, layer: str, generation: int | None = None) -> La
             features.c.generation_low <= generation,
             sa.or_(features.c.generation_high.is_(None), features.c.generation_high >= generation),
         )
+    if bounds is not None:
+        minx, miny, maxx, maxy = bounds
+        if repository.is_postgis:
+            envelope = sa.func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)
+            stmt = stmt.where(features.c.geometry.op("&&")(envelope))
+        else:
+            stmt = stmt.where(
+                features.c.max_lon >= minx,
+                features.c.min_lon <= maxx,
+                features.c.max_lat >= miny,
+                features.c.min_lat <= maxy,
+            )
     with repository._reading(f"reading {layer} for tiles", generation) as conn:
         rows = conn.execute(stmt).all()
     geoms = shapely.from_wkb([bytes(r[2]) for r in rows]) if rows else np.zeros(0, dtype=object)
@@ -83,9 +102,75 @@ def load_layer(repository: Any, layer: str, generation: int | None = None) -> La
     return LayerTiles.from_records(layer, geoms, records)
 
 
+def _lean(repository: Any) -> bool:
+    """Whether ``repository`` is a store read in SQL (not a test double with ``read_layer`` only)."""
+    return getattr(repository, "engine", None) is not None and hasattr(repository, "_reading")
+
+
+def load_layer(repository: Any, layer: str, generation: int | None = None) -> LayerTiles:
+    """The features of ``layer`` in ``generation`` (default: the current one) for tiles, read lean:
+    code, name, the tile properties picked in SQL and the geometry as WKB (no frame, no other
+    properties), on the read replica when it has replayed that generation (the store's one rule,
+    ``Repository._reading``); a repository without an engine (a test double) is read through ``read_layer``."""
+    if not _lean(repository):
+        return LayerTiles.from_frame(layer, repository.read_layer(layer, generation=generation))
+    return _lean_rows(repository, layer, generation)
+
+
+def load_window(
+    repository: Any, layer: str, generation: int | None, z: int, x: int, y: int, zoom: int | None = None
+) -> LayerTiles:
+    """The features of ``layer`` that tile ``z/x/y`` (display ``zoom``) may hold, read like
+    :func:`load_layer` but only in the tile's box (:func:`~gridgis.maps.tiles.query_bounds`): its tile is
+    the same, byte for byte, as the whole layer's (the same features in the same order, simplified
+    together for the same zoom). What a cold tile is cut from while its layer loads."""
+    return _lean_rows(repository, layer, generation, query_bounds(z, x, y, zoom=zoom))
+
+
 def layer_tiles(repository: Any, cache: TileCache, layer: str) -> LayerTiles:
     gen = generation_key(repository)
     return cache.layer(gen, layer, lambda name: load_layer(repository, name, gen))
+
+
+#: how long (at most) a PostGIS-backed process serves a cold layer's tiles from their boxes alone, while
+#: tile requests keep coming, before it reads the whole layer
+WINDOW_FIRST_S = 5.0
+
+
+def _source(
+    repository: Any,
+    cache: TileCache,
+    gen: Any,
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    zoom: int | None,
+    system: ChinaSystem,
+) -> LayerTiles:
+    """What tile ``z/x/y`` of ``layer`` is cut from: the loaded layer; nothing at all below the layer's
+    zoom; while the layer is not loaded yet, from :data:`DIRECT_ZOOM` on (lon/lat tiles), the tile's own
+    box read from the store (:func:`load_window`) as the layer loads in the background (on PostGIS once
+    the requests under way are answered, :data:`WINDOW_FIRST_S` at most); else the layer, loaded now.
+    Every choice makes the same tile."""
+    shown = display_zoom(z, zoom)
+    tiles = cache.peek(gen, layer)
+    if tiles is not None:
+        return tiles
+    if shown < MIN_ZOOM.get(layer, 0):
+        return LayerTiles.from_records(layer, np.zeros(0, dtype=object), [])
+    load = functools.partial(_load_for, repository, gen)
+    if shown >= DIRECT_ZOOM and system == "wgs84" and _lean(repository):
+        # PostGIS reads a box through its spatial index: the whole layer can wait until the screen is
+        # answered; SQLite scans the layer's rows for a box, so the whole layer is read at once
+        after = WINDOW_FIRST_S if getattr(repository, "is_postgis", False) else 0.0
+        cache.load_in_background(gen, layer, load, after_requests_s=after)
+        return load_window(repository, layer, gen, z, x, y, zoom)
+    return cache.layer(gen, layer, load)
+
+
+def _load_for(repository: Any, gen: Any, layer: str) -> LayerTiles:
+    return load_layer(repository, layer, gen)
 
 
 def tile(
@@ -99,10 +184,28 @@ def tile(
     system: ChinaSystem = "wgs84",
 ) -> tuple[str, int, Any]:
     """GeoJSON text of one tile (simplified for display ``zoom``), its feature count and its generation."""
-    gen = generation_key(repository)
-    tiles = cache.layer(gen, layer, lambda name: load_layer(repository, name, gen))
+    with cache.serving():
+        return _tile(repository, cache, generation_key(repository), layer, z, x, y, zoom, system)
+
+
+def _tile(
+    repository: Any,
+    cache: TileCache,
+    gen: Any,
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    zoom: int | None,
+    system: ChinaSystem,
+) -> tuple[str, int, Any]:
+    cache.check_layer(layer)
     key = (layer, "geojson", z, x, y, z if zoom is None else zoom, system)
-    text, n = cache.encoded(gen, key, lambda: tiles.tile(z, x, y, zoom=zoom, system=system))
+
+    def make() -> tuple[str, int]:
+        return _source(repository, cache, gen, layer, z, x, y, zoom, system).tile(z, x, y, zoom=zoom, system=system)
+
+    text, n = cache.encoded(gen, key, make)
     return str(text), n, gen
 
 
@@ -117,42 +220,76 @@ def mvt_tile(
     system: ChinaSystem = "wgs84",
 ) -> tuple[bytes, int, Any]:
     """The Mapbox Vector Tile of :func:`tile`'s features, its feature count and its generation."""
-    gen = generation_key(repository)
-    tiles = cache.layer(gen, layer, lambda name: load_layer(repository, name, gen))
+    with cache.serving():
+        return _mvt_tile(repository, cache, generation_key(repository), layer, z, x, y, zoom, system)
+
+
+def _mvt_tile(
+    repository: Any,
+    cache: TileCache,
+    gen: Any,
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    zoom: int | None,
+    system: ChinaSystem,
+) -> tuple[bytes, int, Any]:
+    cache.check_layer(layer)
     key = (layer, "mvt", z, x, y, z if zoom is None else zoom, system)
-    data, n = cache.encoded(gen, key, lambda: tiles.mvt(z, x, y, zoom=zoom, system=system))
+
+    def make() -> tuple[bytes, int]:
+        return _source(repository, cache, gen, layer, z, x, y, zoom, system).mvt(z, x, y, zoom=zoom, system=system)
+
+    data, n = cache.encoded(gen, key, make)
     return bytes(data), n, gen
 
 
 def prerender(
     repository: Any, cache: TileCache, max_zoom: int = 12, formats: tuple[str, ...] = ("mvt", "geojson")
 ) -> int:
-    """Load every viewer layer of the current generation and render each tile up to ``max_zoom``
+    """Load every viewer layer of the current generation, then render each tile up to ``max_zoom``
     (display zoom z and z + 1, as the viewer asks, from the layer's first zoom) in ``formats``;
     returns the tiles rendered.
 
-    Layers seen first (at the lowest zooms) come first; a newer generation stops the work.
+    Every layer is read first (a screen at any zoom finds them all loaded; the reads run while the
+    routing index is built at start-up), cheapest zooms first; then the tiles zoom by zoom over every
+    layer, so the viewer's start view (the whole extent, a low zoom) is rendered first. Between two
+    tiles the renderer gives way to tile requests under way (:meth:`TileCache.wait_idle`); a newer
+    generation stops the work.
     """
     gen = generation_key(repository)
+    names = sorted((n for n, _ in VIEWER_LAYERS), key=lambda n: MIN_ZOOM[n])
+    loaded = {}
+    for name in names:
+        if generation_key(repository) != gen:
+            return 0
+        loaded[name] = cache.layer(gen, name, functools.partial(_load_for, repository, gen))
+        loaded[name].tree()  # the search tree of the tiles from DIRECT_ZOOM on, ready for the first screen
+    extents = {
+        name: tuple(float(v) for v in shapely.total_bounds(tiles.geoms))
+        for name, tiles in loaded.items()
+        if len(tiles.geoms) and MIN_ZOOM[name] <= max_zoom + 1
+    }
     rendered = 0
-    for name in sorted((n for n, _ in VIEWER_LAYERS), key=lambda n: MIN_ZOOM[n]):
-        tiles = layer_tiles(repository, cache, name)
-        if len(tiles.geoms) == 0 or MIN_ZOOM[name] > max_zoom + 1:
-            continue
-        minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(tiles.geoms))
-        for z in range(max(MIN_ZOOM[name] - 1, 0), max_zoom + 1):
+    for z in range(max_zoom + 1):
+        for name, (minx, miny, maxx, maxy) in extents.items():
+            if z < MIN_ZOOM[name] - 1:
+                continue
             x0, y0 = tile_for(minx, maxy, z)
             x1, y1 = tile_for(maxx, miny, z)
             for zoom in (zz for zz in (z, z + 1) if zz >= MIN_ZOOM[name]):
                 for x in range(x0, x1 + 1):
                     for y in range(y0, y1 + 1):
+                        cache.wait_idle()
                         if generation_key(repository) != gen:
                             return rendered
                         if "mvt" in formats:
-                            mvt_tile(repository, cache, name, z, x, y, zoom)
+                            _mvt_tile(repository, cache, gen, name, z, x, y, zoom, "wgs84")
                         if "geojson" in formats:
-                            tile(repository, cache, name, z, x, y, zoom)
+                            _tile(repository, cache, gen, name, z, x, y, zoom, "wgs84")
                         rendered += 1
+    cache.prerendered = gen
     return rendered
 
 

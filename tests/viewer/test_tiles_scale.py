@@ -166,7 +166,8 @@ def test_the_serving_process_prerenders_the_low_zooms_and_loads_every_layer_afte
         cache = getattr(app.state, "tile_cache", None)
         if cache is None or cache._generation != repo.current_generation().id:
             return False
-        return set(cache.loaded()) >= {n for n, _ in VIEWER_LAYERS} and len(cache._encoded) > 0
+        loaded = set(cache.loaded()) >= {n for n, _ in VIEWER_LAYERS}
+        return loaded and cache.prerendered == cache._generation and len(cache._encoded) > 0
 
     with LiveServer(app):  # no request at all: the start-up renders
         wait_until(warm, "layers loaded and low zooms rendered after start-up")
