@@ -396,40 +396,10 @@ def _onto_lines(geoms: np.ndarray, lines: shapely.Geometry, tolerance: float, gr
             out[ri[qi]] = shapely.get_coordinates(on)
         return out
 
-    return shapely.transform(geoms, move)
-
-
-def _building_faces(faces: np.ndarray, bpts: np.ndarray, bgeoms: np.ndarray) -> np.ndarray:
-    """The face each building counts in (-1 for none): the face holding its point.
-
-    A point within :data:`STORAGE_RESOLUTION_M` of a face's edge (a building a line runs through,
-    its point on or beside that line) is on that edge up to rounding: it counts in the face
-    holding most of the building's footprint instead, which a line moved by rounding does not
-    change (then the lowest face).
-    """
-    bi, fj = shapely.STRtree(faces).query(bpts, predicate="dwithin", distance=STORAGE_RESOLUTION_M)
-    order = np.lexsort((fj, bi))
-    bi, fj = bi[order], fj[order]
-    # a point outside every face (outside the community) counts nowhere, as before
-    held = np.zeros(len(bpts), dtype=bool)
-    held[bi[shapely.intersects(faces[fj], bpts[bi])]] = True
-    keep = held[bi]
-    bi, fj = bi[keep], fj[keep]
-    if not len(bi):
-        return np.full(len(bpts), -1, dtype=np.int64)
-    several = np.zeros(len(bpts), dtype=bool)
-    several[bi[1:][bi[1:] == bi[:-1]]] = True
-    doubt = several[bi]
-    rank = np.zeros(len(bi))
-    if doubt.any():
-        # faces overlapping the footprint by less than a hairline's worth do not count
-        share = shapely.area(shapely.intersection(bgeoms[bi[doubt]], faces[fj[doubt]]))
-        rank[doubt] = -np.round(share, 3)
-    out = np.full(len(bpts), -1, dtype=np.int64)
-    order = np.lexsort((fj, rank, bi))
-    bi, fj = bi[order], fj[order]
-    first = np.r_[True, bi[1:] != bi[:-1]]
-    out[bi[first]] = fj[first]
+    out = shapely.transform(geoms, move)
+    # a part narrower than the tolerance can fold onto itself: keep what is left of it as a polygon
+    for i in np.flatnonzero(~shapely.is_valid(out) & ~shapely.is_missing(out)).tolist():
+        out[i] = _poly(shapely.make_valid(out[i], method="structure", keep_collapsed=False))
     return out
 
 
@@ -585,7 +555,8 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
     face_hh = np.zeros(n)
     face_buildings: list[list[int]] = [[] for _ in range(n)]
     if ci.has_buildings and n:
-        bf = _building_faces(faces, bpts, ci.building_geoms)
+        bi, fj = shapely.STRtree(faces).query(bpts, predicate="intersects")
+        bf = _pick_first(len(bpts), bi, fj, np.arange(n))
         for b in np.flatnonzero(bf >= 0).tolist():
             face_buildings[bf[b]].append(int(b))
         ok = bf >= 0
