@@ -298,7 +298,11 @@ def write_layer(frame: gpd.GeoDataFrame, path: str | Path) -> Path:
     if path.suffix.lower() == ".gpkg":
         out.to_file(path, driver="GPKG", engine="pyogrio")
     else:
-        out.to_file(path, driver="GeoJSON", engine="pyogrio", COORDINATE_PRECISION=STORAGE_DECIMALS)
+        # gridgis's own writer: GDAL's rounds 116.4000009 to 116.4 (a whole step away), ours keeps
+        # exactly the storage decimals (crs.round_to_storage)
+        from gridgis.io.geojson import write_geojson
+
+        write_geojson(out, path, precision=STORAGE_DECIMALS)
     return path
 
 

@@ -495,17 +495,14 @@ def check_case(case: Case, reshuffle: bool = True) -> dict[str, Any]:
 
 
 def round_trip(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """``grids`` as a GeoJSON file or answer gives them back: 7 decimals, read by the real writer
-    and reader (GDAL's GeoJSON driver through pyogrio, as ``gridgis export`` writes)."""
+    """``grids`` as an export or API answer gives them back: written by gridgis's GeoJSON writer (the
+    7 decimals of :func:`gridgis.crs.round_to_storage`) and read by GDAL through pyogrio."""
     import tempfile
 
-    from gridgis.crs import STORAGE_DECIMALS
+    from gridgis.io.geojson import write_geojson
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = f"{tmp}/grids.geojson"
-        grids[["code", "geometry"]].to_file(
-            path, driver="GeoJSON", engine="pyogrio", COORDINATE_PRECISION=STORAGE_DECIMALS
-        )
+        path = write_geojson(grids[["code", "geometry"]], f"{tmp}/grids.geojson")
         back = gpd.read_file(path, engine="pyogrio")
     out = grids.copy()
     out["geometry"] = back.set_index("code").loc[grids["code"].astype(str), "geometry"].values

@@ -50,7 +50,7 @@ def test_field_regression_seed(seed):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [18, 20, 29, 12, 50, 90, 250])
+@pytest.mark.parametrize("seed", [18, 20, 29, 12, 50, 90, 250, 391])
 def test_realigning_grids_read_back_from_geojson_changes_nothing(seed):
     # every export and API answer rounds to 7 decimals: grid lines come back up to ~1 cm beside the
     # compound and Voronoi lines they were drawn along; the centimetre-wide faces between them moved
@@ -64,6 +64,7 @@ def test_realigning_grids_read_back_from_geojson_changes_nothing(seed):
     # 250: hairlines labelled after their grid's neighbour made building regions neighbours that
     #   were not, so a rebalancing move became feasible (2 pieces, 41 households)
     # 12: a tongue under a storage step wide folded onto the line it was put back on (GEOS raised)
+    # 391: GDAL's GeoJSON writer wrote 116.4000009 as 116.4 (8 cm away); gridgis's writer keeps 7 decimals
     case = make_case(seed)
     prop = propose_alignment(case.compounds, case.grids, case.buildings, case.communities, workers=1)
     assert realign_after_geojson(case, prop.grids) == 0
