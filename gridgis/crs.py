@@ -4,6 +4,10 @@
   accuracy and relabelled, never shifted.
 - Metric work (areas, distances, buffers): the CGCS2000 3-degree Gauss-Krüger zone whose
   central meridian is nearest the data (EPSG:4534–4554, no zone prefix in easting).
+- Storage precision: the store keeps doubles; every writer of GeoJSON (files, API answers,
+  exports) rounds to 7 decimals of a degree (:data:`STORAGE_DECIMALS`, :func:`round_to_storage`,
+  about 1 cm). Alignment treats lines closer than one such step (:data:`STORAGE_RESOLUTION_M`) as
+  one line, so grids read back from any of them align to themselves.
 - Input CRS names accepted everywhere (CLI ``--crs``, API ``crs=``): ``wgs84``,
   ``cgcs2000``, ``gcj02``, ``bd09``, or ``EPSG:nnnn``. Nothing is ever guessed.
 """
@@ -24,6 +28,11 @@ from gridgis.errors import CRSError, OutOfAreaError
 STORAGE_CRS = "EPSG:4326"
 STORAGE_EPSG = 4326
 CGCS2000_EPSG = 4490
+#: decimals of a degree every writer keeps (GeoJSON, exports, proposals): 1e-7° is 1.1 cm or less
+STORAGE_DECIMALS = 7
+#: the size of one storage precision step on the ground (1e-7° of latitude, metres); a vertex read
+#: back moves at most about 0.8 of it, so lines closer than this are one line
+STORAGE_RESOLUTION_M = 0.0112
 #: lon/lat rectangle that holds China's territory (with margin); data outside is refused.
 CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
 
@@ -246,3 +255,16 @@ def to_metric(frame: gpd.GeoDataFrame, metric_crs: str | None = None) -> gpd.Geo
     """Project an EPSG:4326 frame to ``metric_crs`` (default: :func:`metric_crs_for` the frame)."""
     frame = ensure_storage_crs(frame)
     return frame.to_crs(metric_crs or metric_crs_for(frame))
+
+
+def round_to_storage(geoms: np.ndarray) -> np.ndarray:
+    """Every coordinate of ``geoms`` (EPSG:4326) rounded to :data:`STORAGE_DECIMALS`: what a writer
+    keeps. Rounding is per coordinate, so edges two polygons share stay shared.
+
+    >>> round_to_storage(np.array([shapely.Point(116.123456789, 39.987654321)]))[0].wkt
+    'POINT (116.1234568 39.9876543)'
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    if not len(geoms):
+        return geoms
+    return shapely.transform(geoms, lambda c: np.round(c, STORAGE_DECIMALS))

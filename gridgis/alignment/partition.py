@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 
 from gridgis.alignment.config import AlignmentConfig
+from gridgis.crs import STORAGE_RESOLUTION_M
 
 
 @dataclass
@@ -273,8 +274,32 @@ def _pick_first(n: int, left: np.ndarray, right: np.ndarray, rank: np.ndarray) -
 
 
 #: a face narrower than this (twice its area over its perimeter, in metres) is a hairline: the sliver
-#: between two lines that are one line up to rounding (GeoJSON's 7 decimals move a vertex up to ~1 cm)
-HAIRLINE_M = 0.02
+#: between two lines that are one line up to the storage precision (7 decimals move a vertex up to ~1 cm)
+HAIRLINE_M = 2 * STORAGE_RESOLUTION_M
+#: atoms touching along less than this (metres) are not neighbours: a contact a few storage steps
+#: long is a point up to rounding, and a grid joined through it is pinched to a point once stored
+MIN_CONTACT_M = 4 * STORAGE_RESOLUTION_M
+
+
+def _contacts(n: int, a: np.ndarray, b: np.ndarray, length: np.ndarray) -> dict[int, dict[int, float]]:
+    """Atom adjacency from face contacts (atom pairs ``a``–``b`` along ``length`` metres): total
+    shared length per pair, leaving out pairs touching along less than :data:`MIN_CONTACT_M`
+    unless one of the two atoms has no longer contact at all (it still needs a neighbour)."""
+    total: dict[tuple[int, int], float] = {}
+    for x, y, ln in zip(a.tolist(), b.tolist(), length.tolist()):
+        if x != y:
+            key = (x, y) if x < y else (y, x)
+            total[key] = total.get(key, 0.0) + ln
+    has_long = np.zeros(n, dtype=bool)
+    for (x, y), ln in total.items():
+        if ln >= MIN_CONTACT_M:
+            has_long[x] = has_long[y] = True
+    adjacency: dict[int, dict[int, float]] = {i: {} for i in range(n)}
+    for (x, y), ln in sorted(total.items()):
+        if ln >= MIN_CONTACT_M or not has_long[x] or not has_long[y]:
+            adjacency[x][y] = ln
+            adjacency[y][x] = ln
+    return adjacency
 
 
 def _hairlines_follow_neighbours(
@@ -331,6 +356,51 @@ def _hairlines_follow_neighbours(
         else:
             patient = True
     return keys
+
+
+def _onto_lines(geoms: np.ndarray, lines: shapely.Geometry, tolerance: float, grid_size: float) -> np.ndarray:
+    """``geoms`` with every vertex within ``tolerance`` metres of ``lines`` (and not on them, up to
+    ``grid_size``) moved onto them: onto a vertex of the lines when one is that near, else onto the
+    nearest point of their segments.
+
+    Grid lines drawn along compound, Voronoi or community lines come back from storage up to a
+    storage step beside them (7 decimals of a degree); beside their line they would leave hairline
+    faces whose labels and contacts differ from the ones the aligned grids were made of. Moved back,
+    they are that line again. Each vertex moves on its own, so grids sharing a vertex keep sharing it.
+    """
+    if not len(geoms) or lines is None or lines.is_empty:
+        return geoms
+    parts = shapely.get_parts(lines)
+    xy, idx = shapely.get_coordinates(parts, return_index=True)
+    if len(xy) < 2:
+        return geoms
+    same = idx[1:] == idx[:-1]
+    segs = shapely.linestrings(np.stack([xy[:-1][same], xy[1:][same]], axis=1))
+    verts = np.unique(xy, axis=0)
+    vtree, stree = shapely.STRtree(shapely.points(verts)), shapely.STRtree(segs)
+
+    def move(c: np.ndarray) -> np.ndarray:
+        out = c.copy()
+        pts = shapely.points(c)
+        # a vertex on a line already (where a grid line crosses it) stays
+        si_, di = stree.query_nearest(pts, max_distance=tolerance, all_matches=False, return_distance=True)
+        near = si_[0][di > grid_size]
+        pi, vi = vtree.query_nearest(pts[near], max_distance=tolerance, all_matches=False)
+        out[near[pi]] = verts[vi]
+        rest = np.ones(len(near), dtype=bool)
+        rest[pi] = False
+        ri = near[rest]
+        qi, si = stree.query_nearest(pts[ri], max_distance=tolerance, all_matches=False)
+        if len(qi):
+            on = shapely.line_interpolate_point(segs[si], shapely.line_locate_point(segs[si], pts[ri[qi]]))
+            out[ri[qi]] = shapely.get_coordinates(on)
+        return out
+
+    out = shapely.transform(geoms, move)
+    # a part narrower than the tolerance can fold onto itself: keep what is left of it as a polygon
+    for i in np.flatnonzero(~shapely.is_valid(out) & ~shapely.is_missing(out)).tolist():
+        out[i] = _poly(shapely.make_valid(out[i], method="structure", keep_collapsed=False))
+    return out
 
 
 @dataclass
@@ -450,7 +520,7 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
     area, comps, groups, group_geoms, bpts = st.area, st.comps, st.groups, st.group_geoms, st.bpts
     group_hh, member_large, large, subs = st.group_hh, st.member_large, st.large, st.subs
     land_points, split_points = st.land_points, st.split_points
-    grids = _clip(_snap(ci.grid_geoms, gs), area, gs)
+    grids = _clip(_snap(_onto_lines(ci.grid_geoms, st.lines, STORAGE_RESOLUTION_M, gs), gs), area, gs)
     lines = [st.lines] + [shapely.boundary(g) for g in grids if not g.is_empty]
     noded = shapely.union_all(np.array(lines, dtype=object), grid_size=gs)
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
@@ -578,11 +648,7 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
             "area": np.bincount(face_atom, weights=face_area, minlength=len(ordered)),
         }
     )
-    adjacency: dict[int, dict[int, float]] = {i: {} for i in range(len(atoms))}
-    for a, b, ln in zip(face_atom[lo], face_atom[hi], length):
-        if a != b:
-            adjacency[a][b] = adjacency[a].get(b, 0.0) + ln
-            adjacency[b][a] = adjacency[b].get(a, 0.0) + ln
+    adjacency = _contacts(len(atoms), face_atom[lo], face_atom[hi], length)
     return Partition(
         faces=faces,
         face_area=face_area,

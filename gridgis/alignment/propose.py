@@ -47,6 +47,8 @@ class Proposal:
     ----------
     grids : GeoDataFrame
         Proposed grids (EPSG:4326), the input grids' columns with ``households`` recounted and ``area_m2``.
+        Stored, or written with the 7 decimals of :data:`gridgis.crs.STORAGE_DECIMALS` and read back,
+        they align to themselves: alignment treats lines within a storage step as one line.
     changes : GeoDataFrame
         The pieces that change grid: ``from_grid``, ``to_grid``, ``area_m2``, ``households``,
         ``compounds`` and ``buildings``.

@@ -21,7 +21,7 @@ from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.overlap import compound_grid_overlaps
 from gridgis.alignment.validate import CoverageReport, validate_coverage
 from gridgis.codes import area_of
-from gridgis.crs import metric_crs_for
+from gridgis.crs import STORAGE_DECIMALS, metric_crs_for
 
 PROBLEM_KINDS: dict[str, str] = {
     "cut_piece": "小区被切出的部分",
@@ -298,7 +298,11 @@ def write_layer(frame: gpd.GeoDataFrame, path: str | Path) -> Path:
     if path.suffix.lower() == ".gpkg":
         out.to_file(path, driver="GPKG", engine="pyogrio")
     else:
-        out.to_file(path, driver="GeoJSON", engine="pyogrio", COORDINATE_PRECISION=8)
+        # gridgis's own writer: GDAL's rounds 116.4000009 to 116.4 (a whole step away), ours keeps
+        # exactly the storage decimals (crs.round_to_storage)
+        from gridgis.io.geojson import write_geojson
+
+        write_geojson(out, path, precision=STORAGE_DECIMALS)
     return path
 
 

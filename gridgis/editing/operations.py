@@ -25,7 +25,7 @@ import shapely
 from shapely.ops import split as split_geometry
 
 from gridgis.codes import area_of, child_code, parent_code
-from gridgis.crs import STORAGE_CRS, metric_crs_for
+from gridgis.crs import STORAGE_CRS, STORAGE_DECIMALS, metric_crs_for
 from gridgis.editing.changes import Edit, plain, row_properties
 from gridgis.errors import NotFoundError, Problem, ValidationError
 
@@ -155,7 +155,7 @@ def _where(geom: shapely.Geometry) -> tuple[float, float] | None:
     if geom is None or geom.is_empty:
         return None
     p = shapely.point_on_surface(geom)
-    return (round(p.x, 7), round(p.y, 7))
+    return (round(p.x, STORAGE_DECIMALS), round(p.y, STORAGE_DECIMALS))
 
 
 def transfer_area(

@@ -19,7 +19,7 @@ import pyproj
 import shapely
 
 from gridgis import codes
-from gridgis.crs import STORAGE_CRS, metric_crs_for
+from gridgis.crs import STORAGE_CRS, STORAGE_DECIMALS, metric_crs_for
 from gridgis.editing.changes import Edit, _by_code, apply_edits
 from gridgis.errors import GridGISError, Problem
 from gridgis.layers import get_spec
@@ -192,7 +192,7 @@ def _outside(child: shapely.Geometry, parent: shapely.Geometry, metric: str) -> 
 
 def _point(geom: shapely.Geometry) -> tuple[float, float]:
     p = shapely.point_on_surface(geom)
-    return (round(p.x, 7), round(p.y, 7))
+    return (round(p.x, STORAGE_DECIMALS), round(p.y, STORAGE_DECIMALS))
 
 
 def _feature_problems(edits: list[Edit]) -> list[Problem]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from gridgis.crs import STORAGE_CRS
+from gridgis.crs import STORAGE_CRS, STORAGE_DECIMALS
 from gridgis.layers import LAYERS, get_spec, normalize_frame
 
 
@@ -42,6 +42,6 @@ def write_city(city: dict[str, gpd.GeoDataFrame], directory: str | Path) -> list
                 out[col] = out[col].map(lambda v: json.dumps(v, ensure_ascii=False))
         path = directory / f"{layer}.geojson"
         path.unlink(missing_ok=True)
-        out.to_file(path, driver="GeoJSON", engine="pyogrio", COORDINATE_PRECISION=7, RFC7946="YES")
+        out.to_file(path, driver="GeoJSON", engine="pyogrio", COORDINATE_PRECISION=STORAGE_DECIMALS, RFC7946="YES")
         written.append(path)
     return written

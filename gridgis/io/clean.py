@@ -28,7 +28,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from gridgis.crs import CHINA_BOUNDS, STORAGE_CRS
+from gridgis.crs import CHINA_BOUNDS, STORAGE_CRS, STORAGE_DECIMALS
 from gridgis.errors import Problem
 from gridgis.io.source import FEATURE_COLUMN, feature_label
 
@@ -71,18 +71,18 @@ def _where(geom: shapely.Geometry | None, reason: str | None = None) -> tuple[fl
     if reason and "[" in reason and "]" in reason:
         try:
             x, y = reason[reason.index("[") + 1 : reason.index("]")].split()[:2]
-            return (round(float(x), 7), round(float(y), 7))
+            return (round(float(x), STORAGE_DECIMALS), round(float(y), STORAGE_DECIMALS))
         except ValueError:
             pass
     if geom is None or geom.is_empty:
         return None
     if geom.is_valid:
         p = geom.representative_point()
-        return (round(p.x, 7), round(p.y, 7))
+        return (round(p.x, STORAGE_DECIMALS), round(p.y, STORAGE_DECIMALS))
     xy = shapely.get_coordinates(geom)
     if len(xy) == 0:
         return None
-    return (round(float(xy[0, 0]), 7), round(float(xy[0, 1]), 7))
+    return (round(float(xy[0, 0]), STORAGE_DECIMALS), round(float(xy[0, 1]), STORAGE_DECIMALS))
 
 
 def clean_features(

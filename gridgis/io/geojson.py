@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 
 from gridgis import chinacoords
-from gridgis.crs import SourceCRS, ensure_storage_crs, parse_crs
+from gridgis.crs import STORAGE_DECIMALS, SourceCRS, ensure_storage_crs, parse_crs, round_to_storage
 from gridgis.errors import CRSError, MalformedInputError, Problem
 from gridgis.io.source import FEATURE_COLUMN, RawSource, decode_text, feature_label
 
@@ -306,7 +306,9 @@ def is_code_column(name: str) -> bool:
     return name == "code" or name.endswith("_code")
 
 
-def output_geometries(frame: gpd.GeoDataFrame, crs: str = "wgs84", precision: int | None = 7) -> np.ndarray:
+def output_geometries(
+    frame: gpd.GeoDataFrame, crs: str = "wgs84", precision: int | None = STORAGE_DECIMALS
+) -> np.ndarray:
     """The geometries of a storage frame in ``crs`` (``wgs84``/``cgcs2000``, ``gcj02`` or ``bd09``), rounded."""
     frame = ensure_storage_crs(frame, what="export")
     target = parse_crs(crs)
@@ -315,12 +317,16 @@ def output_geometries(frame: gpd.GeoDataFrame, crs: str = "wgs84", precision: in
     geoms = np.asarray(frame.geometry.values, dtype=object)
     if target.china != "wgs84":
         geoms = chinacoords.convert_geometries(geoms, "wgs84", target.china)
-    if precision is not None:
+    if precision == STORAGE_DECIMALS:
+        geoms = round_to_storage(geoms)  # the one rounding every writer shares
+    elif precision is not None:
         geoms = shapely.transform(geoms, lambda c: np.round(c, precision))
     return geoms
 
 
-def to_feature_collection(frame: gpd.GeoDataFrame, crs: str = "wgs84", precision: int = 7) -> dict[str, Any]:
+def to_feature_collection(
+    frame: gpd.GeoDataFrame, crs: str = "wgs84", precision: int = STORAGE_DECIMALS
+) -> dict[str, Any]:
     """A storage frame as an RFC 7946 FeatureCollection dict (see the module doc).
 
     >>> import geopandas as gpd, shapely
@@ -351,7 +357,9 @@ def to_feature_collection(frame: gpd.GeoDataFrame, crs: str = "wgs84", precision
     return doc
 
 
-def write_geojson(frame: gpd.GeoDataFrame, path: str | Path, *, crs: str = "wgs84", precision: int = 7) -> Path:
+def write_geojson(
+    frame: gpd.GeoDataFrame, path: str | Path, *, crs: str = "wgs84", precision: int = STORAGE_DECIMALS
+) -> Path:
     """Write a storage frame as GeoJSON (UTF-8, RFC 7946), atomically: a failed write leaves no file.
 
     With ``crs="gcj02"`` or ``"bd09"`` the coordinates are converted and the collection carries

@@ -28,7 +28,7 @@ import numpy as np
 import pyproj
 import shapely
 
-from gridgis.crs import STORAGE_CRS
+from gridgis.crs import STORAGE_CRS, STORAGE_DECIMALS
 
 #: gap, overlap and outside parts from this area (m²) up are reported; smaller ones are rounding noise
 MIN_AREA_M2 = 0.5
@@ -94,7 +94,7 @@ class CoverageIssue:
         g = self.geometry
         p = shapely.line_interpolate_point(g, 0.5, normalized=True) if g.geom_type.endswith("LineString") else None
         p = p if p is not None else shapely.point_on_surface(g)
-        return (round(p.x, 7), round(p.y, 7))
+        return (round(p.x, STORAGE_DECIMALS), round(p.y, STORAGE_DECIMALS))
 
 
 @dataclass

@@ -37,7 +37,7 @@ import pyproj
 import shapely
 
 from gridgis import codes
-from gridgis.crs import STORAGE_CRS, ensure_storage_crs, metric_crs_for
+from gridgis.crs import STORAGE_CRS, STORAGE_DECIMALS, ensure_storage_crs, metric_crs_for
 from gridgis.errors import Problem
 from gridgis.layers.community import HOUSEHOLD_RANGE as COMMUNITY_HOUSEHOLDS
 from gridgis.layers.coverage import MIN_AREA_M2, OUTSIDE_TOLERANCE_M, check_coverage, outside_parent
@@ -206,7 +206,7 @@ class _Ctx:
             return None
         p = shapely.point_on_surface(geom)
         x, y = self._back.transform(p.x, p.y)
-        return (round(float(x), 7), round(float(y), 7))
+        return (round(float(x), STORAGE_DECIMALS), round(float(y), STORAGE_DECIMALS))
 
 
 def check_city(

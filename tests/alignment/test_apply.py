@@ -84,3 +84,48 @@ def test_apply_resplits_micro_grids_in_the_same_generation_on_sqlite(make_reposi
 @pytest.mark.postgis
 def test_apply_resplits_micro_grids_in_the_same_generation_on_postgis(make_repository, sample_dir):
     _apply_and_check(make_repository("postgis"), sample_dir)
+
+
+def _apply_then_propose_on_the_store_changes_nothing(repo, sample_dir, out) -> None:
+    """A planner applies the proposal (``gridgis align apply --commit``: the editing service stores
+    it, noding the family) and proposes again on the stored layers: nothing may move."""
+    import geopandas as gpd
+    from typer.testing import CliRunner
+
+    from gridgis.cli import app
+
+    def invoke(*args):
+        return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    _load_sample(repo, sample_dir)
+    r = invoke("align", "propose", "--database-url", repo.url, "--community", COMMUNITY, "--out", out / "before")
+    assert r.exit_code == 0, r.output
+    assert len(gpd.read_file(out / "before" / "changes.geojson")), "the sample community should change"
+    gens = len(repo.generations())
+    r = invoke("align", "apply", "--community", COMMUNITY, "--database-url", repo.url, "--author", "规划员", "--commit")
+    assert r.exit_code == 0, r.output
+    assert len(repo.generations()) == gens + 1
+    r = invoke("align", "propose", "--database-url", repo.url, "--community", COMMUNITY, "--out", out / "after")
+    assert r.exit_code == 0, r.output
+    assert "pieces moving: 0;" in r.output, r.output
+    assert len(gpd.read_file(out / "after" / "changes.geojson")) == 0
+    # and the proposal written there is the stored generation up to the 7 decimals of the file: no
+    # line moved further than a storage step
+    from gridgis.crs import STORAGE_RESOLUTION_M, metric_crs_for
+
+    stored = repo.read_layer("grids", filters={"community_code": COMMUNITY}).set_index("code")
+    crs = metric_crs_for(stored)
+    written = gpd.read_file(out / "after" / "grids.geojson")
+    written = written[written["community_code"] == COMMUNITY].set_index("code").to_crs(crs)
+    assert sorted(written.index) == sorted(stored.index)
+    apart = shapely.hausdorff_distance(written.geometry.values, stored.loc[written.index].to_crs(crs).geometry.values)
+    assert (apart < STORAGE_RESOLUTION_M).all(), dict(zip(written.index, apart))
+
+
+def test_proposing_again_after_align_apply_changes_nothing_on_sqlite(make_repository, sample_dir, tmp_path):
+    _apply_then_propose_on_the_store_changes_nothing(make_repository("sqlite"), sample_dir, tmp_path)
+
+
+@pytest.mark.postgis
+def test_proposing_again_after_align_apply_changes_nothing_on_postgis(make_repository, sample_dir, tmp_path):
+    _apply_then_propose_on_the_store_changes_nothing(make_repository("postgis"), sample_dir, tmp_path)

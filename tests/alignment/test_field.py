@@ -50,12 +50,21 @@ def test_field_regression_seed(seed):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [18, 20, 29])
+@pytest.mark.parametrize("seed", [18, 20, 29, 12, 50, 90, 250, 391])
 def test_realigning_grids_read_back_from_geojson_changes_nothing(seed):
     # every export and API answer rounds to 7 decimals: grid lines come back up to ~1 cm beside the
     # compound and Voronoi lines they were drawn along; the centimetre-wide faces between them moved
     # (seed 20: 0.5 m², 0.3 m² … of open land) until hairline faces followed their own grid's neighbour;
-    # seed 18: a hairline whose own-grid neighbours were hairlines too took another grid's atom
+    # seed 18: a hairline whose own-grid neighbours were hairlines too took another grid's atom.
+    # 23 of 500 full-size cases still moved; now grid vertices within a storage step of a structure
+    # line go back onto it and atoms touching along < 4.5 cm are not neighbours:
+    # 50: a building region joined its grid through a 0.1 mm edge, pinched to a point once stored;
+    #   re-aligning found the grid in two and gave the region away (1,623 m², 13 households)
+    # 90: hairlines along a rounded grid line joined two pieces of a compound's atom (9 m² moved)
+    # 250: hairlines labelled after their grid's neighbour made building regions neighbours that
+    #   were not, so a rebalancing move became feasible (2 pieces, 41 households)
+    # 12: a tongue under a storage step wide folded onto the line it was put back on (GEOS raised)
+    # 391: GDAL's GeoJSON writer wrote 116.4000009 as 116.4 (8 cm away); gridgis's writer keeps 7 decimals
     case = make_case(seed)
     prop = propose_alignment(case.compounds, case.grids, case.buildings, case.communities, workers=1)
     assert realign_after_geojson(case, prop.grids) == 0
