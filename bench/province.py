@@ -64,11 +64,10 @@ def _city(scale: str) -> dict:
 
 
 def _key(scale: str, copies: int, tickets: int, partitioned: bool) -> str:
+    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
     from gridgis.storage.repository import MIGRATIONS
-
-    from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -171,17 +170,217 @@ def build(scale: str = "small", log=print) -> dict:
     return out
 
 
+# ------------------------------------------------------------------------------------------ measured
+def _grids(url: str):
+    from gridgis.storage import Repository
+
+    repo = Repository(url)
+    try:
+        return repo.read_layer("grids"), repo.counts()
+    finally:
+        repo.dispose()
+
+
+def _county_grids(grids, counties: list[str]):
+    from gridgis.codes import county_of
+
+    return grids[[county_of(c) in counties for c in grids["code"]]]
+
+
+def statistics_rows(url: str, plain_url: str, tickets: int) -> list[dict]:
+    """One month's statistics on the province store (partitioned) and on the plain-table peer."""
+    from bench.replica import _time_statistics
+
+    parts = _time_statistics(url, STATS_MONTH)
+    plain = _time_statistics(plain_url, STATS_MONTH)
+    scanned = sorted({w for w in parts[4].split() if w.startswith("tickets_m")})
+    tag = f"{parts[3]:,} of {tickets:,} tickets"
+    return [
+        _row(
+            f"statistics({STATS_MONTH}) query in the server ({tag}), partitioned",
+            round(parts[0] * 1000, 1),
+            "ms",
+            f"plain table {plain[0] * 1000:.1f} ms",
+            round(parts[0] / plain[0], 2),
+        ),
+        _row(
+            "the same query with its rows fetched into Python, partitioned",
+            round(parts[1] * 1000),
+            "ms",
+            f"plain table {plain[1] * 1000:.0f} ms",
+            round(parts[1] / plain[1], 2),
+        ),
+        _row(
+            f"TicketStore.statistics({STATS_MONTH}) whole, partitioned",
+            round(parts[2], 2),
+            "s",
+            f"plain table {plain[2]:.2f} s",
+            round(parts[2] / plain[2], 2),
+        ),
+        _row("partitions the month's plan reads", ", ".join(scanned) or "?"),
+    ]
+
+
+def insert_rows(url: str, plain_url: str, tickets: int, counties: list[str], n: int) -> list[dict]:
+    """SQL insert rate of ``n`` more tickets (one month, every index in place) into the full store and into
+    the plain peer, each in a transaction rolled back (the kept stores do not change)."""
+    from bench.replica import FILL
+
+    rates = []
+    for target in (url, plain_url):
+        engine = sa.create_engine(target)
+        with engine.connect() as conn:
+            trans = conn.begin()
+            started = time.perf_counter()
+            # lo..hi = 1..n with the store's own n: received in 2025-01, a month that exists and is full
+            conn.execute(sa.text(FILL), {"n": tickets, "lo": 1, "hi": n, "counties": counties, "k": len(counties)})
+            rates.append(n / (time.perf_counter() - started))
+            trans.rollback()
+        engine.dispose()
+    return [
+        _row(
+            f"ticket insert rate, SQL batch of {n:,} into the {tickets:,}-ticket store (rolled back), partitioned",
+            round(rates[0]),
+            "tickets/s",
+            f"plain table {rates[1]:,.0f}/s",
+            round(rates[0] / rates[1], 2),
+        )
+    ]
+
+
+def lag_rows(edits: int) -> list[dict]:
+    """``bench.replica.lag_and_inserts``: its own primary + replica (``pg_basebackup``), a tiny city."""
+    from bench.replica import lag_and_inserts
+
+    rows = lag_and_inserts(edits)
+    for r in rows:
+        r["benchmark"] = "province"
+        r["metric"] = f"{r['metric']} [own primary+replica, tiny city]"
+    return rows
+
+
+def tile_rows(url: str, county: str) -> list[dict]:
+    """One screen (z15) of the six viewer layers over the first county, cold vs cached, GeoJSON and MVT,
+    from a ``gridgis serve --counties <county>`` over the whole province store."""
+    from bench.tiles import ZOOM, cold_and_cached, screen_tiles
+
+    grids, _ = _grids(url)
+    bounds = tuple(_county_grids(grids, [county]).total_bounds)
+    tiles = screen_tiles(None, ZOOM, bounds=bounds)
+    rows = []
+    for ext in ("geojson", "mvt"):
+        r = cold_and_cached(url, tiles, ext, env={"GRIDGIS_COUNTIES": county})
+        label = f"{ext} screen z{ZOOM} ({int(r['requests'])} tiles)"
+        rows += [
+            _row(
+                f"{label}: cold / cached / cached gzipped",
+                f"{r['cold_s']:.2f} / {r['cached_s']:.2f} / {r['cached_gz_s']:.2f}",
+                "s",
+                "",
+                round(r["cached_s"] / r["cold_s"], 3),
+            ),
+            _row(f"{label}: bytes plain / gzipped", f"{int(r['bytes']):,} / {int(r['gz']):,}", "B"),
+            _row(f"{label}: server RSS after the screen", round(r["rss_mb"]), "MB"),
+        ]
+    return rows
+
+
+def dask_rows(url: str, counties: list[str], n_points: int) -> list[dict]:
+    """``bench.pools._dask_rows`` over the province store, points uniform over the first two counties."""
+    from bench.pools import _dask_rows
+
+    grids, _ = _grids(url)
+    rows = _dask_rows(url, {"grids": _county_grids(grids, counties[:2])}, n_points)
+    for r in rows:
+        r["benchmark"] = "province"
+    return rows
+
+
+def route_rows(url: str, counties: list[str], seconds: float) -> list[dict]:
+    """``bench.pools.routing_rows`` over the province store (points of every county)."""
+    import tempfile
+
+    from bench.pools import routing_rows
+    from tests.deploy.front import county_points
+
+    grids, _ = _grids(url)
+    points = county_points({"grids": grids}, per_county=max(50, 800 // len(counties)))
+    folder = Path(tempfile.mkdtemp(prefix="bench_province_"))
+    return routing_rows(url, points, seconds, folder, benchmark="province", index_timeout=1800)
+
+
+PARTS = ("statistics", "inserts", "tiles", "routing", "dask", "lag")
+SETTINGS = {
+    "small": {"seconds": 2.0, "points": 100_000, "edits": 20, "insert": 20_000},
+    "city": {"seconds": 10.0, "points": 1_000_000, "edits": 200, "insert": 100_000},
+}
+
+
+def run(scale: str = "small", parts: tuple[str, ...] = PARTS) -> list[dict]:
+    """The province table: sizes and load average first, then each part (a part that fails is one
+    error row, the others still run)."""
+    import traceback
+
+    cfg = SETTINGS.get(scale, SETTINGS["small"])
+    load0 = loadavg()
+    store = build(scale, log=lambda m: print(m, flush=True))
+    _, counts = _grids(store["url"])
+    rows = [
+        _row(
+            "province store (PostGIS)",
+            f"{store['copies']} counties × the {scale} sample",
+            "",
+            f"{counts['micro_grids']:,} micro-grids, {counts['grids']:,} grids, {counts['compounds']:,} compounds, "
+            f"{counts['buildings']:,} buildings",
+        ),
+        _row("tickets (24 months, partitioned by month; plain-table peer beside)", f"{store['tickets']:,}", ""),
+        _row(
+            "store build (kept between runs)",
+            ", ".join(f"{db} {s:.0f} s" for db, s in store["built"]) or "kept",
+            "",
+        ),
+        _row("load average 1/5/15 min at the start (2 shared cores)", load0, ""),
+    ]
+    jobs = {
+        "statistics": lambda: statistics_rows(store["url"], store["plain_url"], store["tickets"]),
+        "inserts": lambda: insert_rows(
+            store["url"], store["plain_url"], store["tickets"], store["counties"], cfg["insert"]
+        ),
+        "tiles": lambda: tile_rows(store["url"], store["counties"][0]),
+        "routing": lambda: route_rows(store["url"], store["counties"], cfg["seconds"]),
+        "dask": lambda: dask_rows(store["url"], store["counties"], int(cfg["points"])),
+        "lag": lambda: lag_rows(int(cfg["edits"])),
+    }
+    for part in parts:
+        started, before = time.perf_counter(), loadavg()
+        try:
+            rows += jobs[part]()
+        except Exception as exc:  # noqa: BLE001 - one part failing must not hide the others
+            traceback.print_exc()
+            rows.append(_row("error", f"{part}: {type(exc).__name__}: {exc}"[:200]))
+        rows.append(
+            _row(
+                f"part {part}: wall time; load average before → after",
+                round(time.perf_counter() - started, 1),
+                "s",
+                f"{before} → {loadavg()}",
+            )
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="small", choices=sorted(SIZES))
     parser.add_argument("--build-only", action="store_true", help="build (or keep) the stores and stop")
+    parser.add_argument("--parts", nargs="*", choices=PARTS, default=list(PARTS))
     args = parser.parse_args()
     if args.build_only:
         print(build(args.scale, log=lambda m: print(m, flush=True)))
         return
     from bench.__main__ import print_table
 
-    print_table(run(args.scale))
+    print_table(run(args.scale, tuple(args.parts)))
 
 
 if __name__ == "__main__":

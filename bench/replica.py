@@ -172,7 +172,7 @@ FROM (
         (CAST(:counties AS text[]))[1 + g % :k] || lpad((g % 20 + 1)::text, 3, '0') || lpad((g % 7 + 1)::text, 3, '0')
             || lpad((g % 11 + 1)::text, 3, '0') AS grid,
         timestamptz '2025-01-01 00:00:00+08' + (g::float8 / :n) * interval '730 days' AS received
-    FROM generate_series(:lo, :hi) g
+    FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) g
 ) s
 """
 

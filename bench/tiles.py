@@ -31,11 +31,12 @@ ZOOM = 15
 SCREEN_PX = (1280, 800)
 
 
-def screen_tiles(repo, z: int = ZOOM) -> list[tuple[int, int]]:
-    """The ``(x, y)`` tiles of zoom ``z`` covering a 1280×800 screen centred on the micro-grids."""
+def screen_tiles(repo, z: int = ZOOM, bounds: tuple[float, float, float, float] | None = None) -> list[tuple[int, int]]:
+    """The ``(x, y)`` tiles of zoom ``z`` covering a 1280×800 screen centred on the micro-grids (or on
+    ``bounds``, lon/lat)."""
     from gridgis.maps.tiles import tile_for
 
-    minx, miny, maxx, maxy = repo.read_layer("micro_grids").total_bounds
+    minx, miny, maxx, maxy = bounds if bounds is not None else repo.read_layer("micro_grids").total_bounds
     cx, cy = tile_for((minx + maxx) / 2, (miny + maxy) / 2, z)
     nx, ny = SCREEN_PX[0] // 256 + 1, SCREEN_PX[1] // 256 + 1
     return [(cx + dx, cy + dy) for dx in range(-(nx // 2), nx - nx // 2) for dy in range(-(ny // 2), ny - ny // 2)]
@@ -83,15 +84,16 @@ def _rss_mb(pid: int) -> float:
 class _Server:
     """``gridgis serve`` (one worker) on a free port over ``url``, its log in a file."""
 
-    def __init__(self, url: str, prerender: int) -> None:
+    def __init__(self, url: str, prerender: int, env: dict[str, str] | None = None) -> None:
         from bench.viewer import OUT
         from gridgis.api.app import create_app  # noqa: F401 - fail here, not in the child, when broken
 
         with __import__("socket").socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
+        OUT.mkdir(parents=True, exist_ok=True)
         self.log = OUT / f"tiles-serve-{self.port}.log"
-        env = dict(os.environ, GRIDGIS_TILE_PRERENDER_ZOOM=str(prerender), GRIDGIS_LOG_LEVEL="INFO")
+        env = dict(os.environ, GRIDGIS_TILE_PRERENDER_ZOOM=str(prerender), GRIDGIS_LOG_LEVEL="INFO", **(env or {}))
         gridgis = Path(sys.executable).with_name("gridgis")
         cmd = [str(gridgis), "serve", "--port", str(self.port), "--database-url", url]
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
@@ -122,6 +124,22 @@ class _Server:
         self.proc.wait(timeout=20)
 
 
+def cold_and_cached(url: str, tiles: list[tuple[int, int]], ext: str, env: dict[str, str] | None = None) -> dict:
+    """One screen of every shown layer from a fresh ``gridgis serve`` (pre-rendering off) once its routing
+    index is in service: cold, cached, cached gzipped (seconds), its bytes plain and gzipped, the
+    requests, the process's RSS (MB)."""
+    import httpx
+
+    res: dict[str, float] = {}
+    with _Server(url, prerender=-1, env=env) as server, httpx.Client(base_url=server.url, timeout=600) as client:
+        server.wait_for('"routing_index_swapped"')
+        res["cold_s"], res["bytes"], res["requests"] = _pass(client, tiles, ext, "identity")
+        res["cached_s"], _, _ = _pass(client, tiles, ext, "identity")
+        res["cached_gz_s"], res["gz"], _ = _pass(client, tiles, ext, "gzip")
+        res["rss_mb"] = _rss_mb(server.proc.pid)
+    return res
+
+
 def run(scale: str = "small") -> list[dict]:
     import httpx
 
@@ -137,12 +155,9 @@ def run(scale: str = "small") -> list[dict]:
         with _Server(repo.url, prerender=-1) as server, httpx.Client(base_url=server.url, timeout=600) as client:
             server.wait_for('"routing_index_swapped"')
             res["micro_cold_6_s"] = _parallel(client, tiles, ext)
-        with _Server(repo.url, prerender=-1) as server, httpx.Client(base_url=server.url, timeout=600) as client:
-            server.wait_for('"routing_index_swapped"')
-            res["cold_s"], res["bytes"], n = _pass(client, tiles, ext, "identity")
-            res["cached_s"], _, _ = _pass(client, tiles, ext, "identity")
-            res["cached_gz_s"], res["gz"], _ = _pass(client, tiles, ext, "gzip")
-            res["rss_mb"] = _rss_mb(server.proc.pid)
+        screen = cold_and_cached(repo.url, tiles, ext)
+        n = int(screen.pop("requests"))
+        res.update(screen)
         with _Server(repo.url, prerender=12) as server, httpx.Client(base_url=server.url, timeout=600) as client:
             res["warmup_s"] = server.wait_for('"tiles_prerendered"')
             res["started_cold_s"], _, _ = _pass(client, tiles, ext, "identity")
