@@ -113,8 +113,9 @@ def _fill_fast(url: str, tickets: int, partitioned: bool, counties: list[str]) -
     return time.perf_counter() - started
 
 
-def build(scale: str = "small", log=print) -> dict:
-    """The province store and its plain-tickets peer, built unless kept with the same key; their URLs."""
+def build(scale: str = "small", log=print, database: str | None = None) -> dict:
+    """The province store and its plain-tickets peer (``database`` and ``<database>_plain``, by default
+    ``gridgis_province[_small]``), built unless kept with the same key; their URLs and sizes."""
     from alembic import command
     from alembic.config import Config
 
@@ -126,7 +127,7 @@ def build(scale: str = "small", log=print) -> dict:
     copies, tickets = sizes(scale)
     counties = county_codes(copies)
     base = test_postgis_url()
-    name = "gridgis_province" if scale == "city" else f"gridgis_province_{scale}"
+    name = database or ("gridgis_province" if scale == "city" else f"gridgis_province_{scale}")
     out: dict = {"copies": copies, "tickets": tickets, "counties": counties, "built": []}
     for partitioned in (True, False):
         db = name if partitioned else f"{name}_plain"
@@ -316,14 +317,14 @@ SETTINGS = {
 }
 
 
-def run(scale: str = "small", parts: tuple[str, ...] = PARTS) -> list[dict]:
+def run(scale: str = "small", parts: tuple[str, ...] = PARTS, database: str | None = None) -> list[dict]:
     """The province table: sizes and load average first, then each part (a part that fails is one
     error row, the others still run)."""
     import traceback
 
     cfg = SETTINGS.get(scale, SETTINGS["small"])
     load0 = loadavg()
-    store = build(scale, log=lambda m: print(m, flush=True))
+    store = build(scale, log=lambda m: print(m, flush=True), database=database)
     _, counts = _grids(store["url"])
     rows = [
         _row(
