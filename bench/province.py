@@ -256,7 +256,7 @@ def lag_rows(edits: int) -> list[dict]:
     rows = lag_and_inserts(edits)
     for r in rows:
         r["benchmark"] = "province"
-        r["metric"] = f"{r['metric']} [own primary+replica, tiny city]"
+        r["metric"] = f"{r['metric']} (own primary + replica, tiny city)"
     return rows
 
 
