@@ -75,7 +75,7 @@ def _row(metric: str, value, unit: str, peer: str = "", ratio=None) -> dict:
 
 
 def run(scale: str = "small", counties: int | None = None, grids: int | None = None) -> list[dict]:
-    from tests.deploy.front import NginxFront, province_store, start_pools
+    from tests.deploy.front import province_store
 
     cfg = dict(SCALES.get(scale, SCALES["small"]))
     counties = counties or int(cfg["counties"])
@@ -86,7 +86,6 @@ def run(scale: str = "small", counties: int | None = None, grids: int | None = N
     from tests.deploy.front import county_points
 
     points = county_points(frames, per_county=max(50, 600 // counties))
-    codes = sorted({c for _, _, c in points})
     rows = [
         _row(
             "province sample",
@@ -95,10 +94,32 @@ def run(scale: str = "small", counties: int | None = None, grids: int | None = N
             f"{len(frames['micro_grids'])} micro-grids",
         ),
     ]
+    rows += routing_rows(url, points, seconds, folder)
+    rows += _dask_rows(url, frames, int(cfg["points"]))
+    rows += _files_rows(url, frames, int(cfg["points"]), folder)
+    return rows
+
+
+def routing_rows(
+    url: str,
+    points: list[tuple[float, float, str]],
+    seconds: float,
+    folder: Path,
+    pool_counts: tuple[int, ...] = (1, 2, 4),
+    benchmark: str = "pools",
+    index_timeout: float = 300.0,
+) -> list[dict]:
+    """For 1, 2 and 4 ``gridgis serve --counties`` pools over the store ``url`` (each county on one pool)
+    behind the generated nginx front, ``wrk`` over ``points`` (lon, lat, county) through the county
+    look-up and with ``?county=``; the peer: wrk straight at the one pool holding every county."""
+    from tests.deploy.front import NginxFront, start_pools
+
+    codes = sorted({c for _, _, c in points})
+    rows: list[dict] = []
     results: dict[str, dict] = {}
-    for n_pools in (1, 2, 4):
+    for n_pools in pool_counts:
         holds = [codes[k::n_pools] for k in range(n_pools)]  # each county on exactly one pool
-        pools = start_pools(url, holds, folder)
+        pools = start_pools(url, holds, folder, index_timeout=index_timeout)
         try:
             spec = [f"{c}={pools[k].url.removeprefix('http://')}" for k, h in enumerate(holds) for c in h]
             if n_pools == 1:  # the peer: the one pool straight, no nginx
@@ -133,8 +154,8 @@ def run(scale: str = "small", counties: int | None = None, grids: int | None = N
                     "",
                 )
             )
-    rows += _dask_rows(url, frames, int(cfg["points"]))
-    rows += _files_rows(url, frames, int(cfg["points"]), folder)
+    for row in rows:
+        row["benchmark"] = benchmark
     return rows
 
 

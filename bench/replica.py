@@ -170,7 +170,7 @@ SELECT CASE WHEN g % 10 < 8 THEN 'closed' ELSE 'processing' END, 'M11', '', 'app
     NULL, CASE WHEN g % 10 < 5 THEN 1 + g % 5 END, 0, g % 17 = 0, received, 1
 FROM (
     SELECT g, 121.40 + (g % 997) * 0.0002 AS lon, 31.20 + (g % 991) * 0.0002 AS lat,
-        '310115' || lpad((g % 20 + 1)::text, 3, '0') || lpad((g % 7 + 1)::text, 3, '0')
+        (CAST(:counties AS text[]))[1 + g % :k] || lpad((g % 20 + 1)::text, 3, '0') || lpad((g % 7 + 1)::text, 3, '0')
             || lpad((g % 11 + 1)::text, 3, '0') AS grid,
         timestamptz '2025-01-01 00:00:00+08' + (g::float8 / :n) * interval '730 days' AS received
     FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) g
@@ -178,7 +178,11 @@ FROM (
 """
 
 
-def _fill(url: str, n: int, partitioned: bool) -> float:
+def _fill(
+    url: str, n: int, partitioned: bool, counties: list[str] | tuple[str, ...] = ("310115",), analyze: bool = True
+) -> float:
+    """Insert ``n`` tickets over 24 months (2025-01 … 2026-12) in arrival order, ticket ``g`` in county
+    ``counties[g % len(counties)]``; seconds (``VACUUM ANALYZE`` included unless ``analyze`` is false)."""
     from gridgis.storage.partitions import ensure_months, month_bounds, next_month
 
     engine = sa.create_engine(url)
@@ -188,9 +192,13 @@ def _fill(url: str, n: int, partitioned: bool) -> float:
     step = 200_000
     for lo in range(1, n + 1, step):
         with engine.begin() as conn:
-            conn.execute(sa.text(FILL), {"n": n, "lo": lo, "hi": min(n, lo + step - 1)})
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text("VACUUM ANALYZE tickets"))
+            conn.execute(
+                sa.text(FILL),
+                {"n": n, "lo": lo, "hi": min(n, lo + step - 1), "counties": list(counties), "k": len(counties)},
+            )
+    if analyze:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE tickets"))
     engine.dispose()
     return time.perf_counter() - started
 

@@ -39,12 +39,17 @@ SCREEN_PX = (1280, 800)
 SCREENS = {"S0": (0, 0), "S1": (0, -5), "S2": (0, 5)}
 
 
-def screen_tiles(repo, z: int = ZOOM, shift: tuple[int, int] = (0, 0)) -> list[tuple[int, int]]:
-    """The ``(x, y)`` tiles of zoom ``z`` covering a 1280×800 screen centred on the micro-grids, moved by ``shift``
-    tiles."""
+def screen_tiles(
+    repo,
+    z: int = ZOOM,
+    shift: tuple[int, int] = (0, 0),
+    bounds: tuple[float, float, float, float] | None = None,
+) -> list[tuple[int, int]]:
+    """The ``(x, y)`` tiles of zoom ``z`` covering a 1280×800 screen centred on the micro-grids (or on
+    ``bounds``, lon/lat), moved by ``shift`` tiles."""
     from gridgis.maps.tiles import tile_for
 
-    minx, miny, maxx, maxy = repo.read_layer("micro_grids").total_bounds
+    minx, miny, maxx, maxy = bounds if bounds is not None else repo.read_layer("micro_grids").total_bounds
     cx, cy = tile_for((minx + maxx) / 2, (miny + maxy) / 2, z)
     cx, cy = cx + shift[0], cy + shift[1]
     nx, ny = SCREEN_PX[0] // 256 + 1, SCREEN_PX[1] // 256 + 1
@@ -93,7 +98,7 @@ def _paths(tiles: list[tuple[int, int]], ext: str, layers=("micro_grids",)) -> l
 class _Server:
     """``gridgis serve`` (one worker) on a free port over ``url``, its log in a file."""
 
-    def __init__(self, url: str, prerender: int) -> None:
+    def __init__(self, url: str, prerender: int, env: dict[str, str] | None = None) -> None:
         from bench.viewer import OUT
         from gridgis.api.app import create_app  # noqa: F401 - fail here, not in the child, when broken
 
@@ -102,7 +107,7 @@ class _Server:
             self.port = s.getsockname()[1]
         OUT.mkdir(parents=True, exist_ok=True)
         self.log = OUT / f"tiles-serve-{self.port}.log"
-        env = dict(os.environ, GRIDGIS_TILE_PRERENDER_ZOOM=str(prerender), GRIDGIS_LOG_LEVEL="INFO")
+        env = dict(os.environ, GRIDGIS_TILE_PRERENDER_ZOOM=str(prerender), GRIDGIS_LOG_LEVEL="INFO", **(env or {}))
         gridgis = Path(sys.executable).with_name("gridgis")
         cmd = [str(gridgis), "serve", "--port", str(self.port), "--database-url", url]
         self.started = time.monotonic()
@@ -239,6 +244,23 @@ LABELS = {
     "cached_micro": "micro-grids S0, cached",
     "cached_six": "six layers S2, cached",
 }
+
+
+def cold_and_cached(url: str, tiles: list[tuple[int, int]], ext: str, env: dict[str, str] | None = None) -> dict:
+    """One screen of every shown layer from a fresh ``gridgis serve`` (pre-rendering off) once its routing
+    index is in service: cold, cached, cached gzipped (seconds), its bytes plain and gzipped, the
+    requests, the process's RSS (MB)."""
+    import httpx
+
+    paths = _paths(tiles, ext, SHOWN)
+    res: dict[str, float] = {"requests": len(paths)}
+    with _Server(url, prerender=-1, env=env) as server, httpx.Client(base_url=server.url, timeout=600) as client:
+        server.wait_for('"routing_index_swapped"')
+        res["cold_s"], res["bytes"] = _pass(client, paths, "identity")
+        res["cached_s"], _ = _pass(client, paths, "identity")
+        res["cached_gz_s"], res["gz"] = _pass(client, paths, "gzip")
+        res["rss_mb"] = _rss_mb(server.proc.pid)
+    return res
 
 
 def run(scale: str = "small") -> list[dict]:

@@ -40,8 +40,9 @@ def start_pool(url: str, counties: list[str], log: Path) -> ServerProcess:
     return ServerProcess(url, env={"GRIDGIS_COUNTIES": ",".join(counties)}, log_path=log)
 
 
-def start_pools(url: str, holds: list[list[str]], folder: Path) -> list[ServerProcess]:
-    """Start one pool per entry of ``holds`` (its counties) in parallel; returns them started."""
+def start_pools(url: str, holds: list[list[str]], folder: Path, index_timeout: float = 300) -> list[ServerProcess]:
+    """Start one pool per entry of ``holds`` (its counties) in parallel; returns them started, their
+    routing index built (waiting up to ``index_timeout`` s for it)."""
     from concurrent.futures import ThreadPoolExecutor
 
     pools = [start_pool(url, h, folder / f"pool{i}.log") for i, h in enumerate(holds)]
@@ -49,7 +50,7 @@ def start_pools(url: str, holds: list[list[str]], folder: Path) -> list[ServerPr
         with ThreadPoolExecutor(len(pools)) as ex:
             list(ex.map(lambda p: p.start(timeout=120), pools))
         for p in pools:  # the index is built in the background after /health answers: wait for it
-            httpx.get(f"{p.url}/route/county", params={"lon": 0, "lat": 0}, timeout=300).raise_for_status()
+            httpx.get(f"{p.url}/route/county", params={"lon": 0, "lat": 0}, timeout=index_timeout).raise_for_status()
     except Exception:
         for p in pools:
             p.kill()
