@@ -50,9 +50,9 @@ def _street(kind_detail: str, x: float, y: float) -> gpd.GeoDataFrame:
     return _frame([{"kind": "minor_road", "kind_detail": kind_detail, "id": 1}], [line])
 
 
-def _line_x(proposal, origin) -> float:
-    """The x (relative to the community's corner) of the line between the two proposed grids."""
-    g = proposal.grids.sort_values("code").to_crs(METRIC).geometry.values
+def _line_x(grids: gpd.GeoDataFrame, origin) -> float:
+    """The x (relative to the community's corner) of the line between the two grids."""
+    g = grids.sort_values("code").to_crs(METRIC).geometry.values
     shared = shapely.intersection(g[0], g[1])
     return float(np.mean(shapely.get_coordinates(shared)[:, 0]) - origin[0])
 
@@ -63,8 +63,8 @@ def test_a_street_between_two_compounds_carries_the_grid_line():
     args = (c["compounds"], c["grids"], None, c["communities"])
     plain = propose_alignment(*args, workers=1)
     street = propose_alignment(*args, workers=1, roads=_street("residential", x, y))
-    assert _line_x(plain, (x, y)) == pytest.approx(36.0, abs=0.5)
-    assert _line_x(street, (x, y)) == pytest.approx(50.0, abs=0.01)
+    assert _line_x(plain.grids, (x, y)) == pytest.approx(36.0, abs=0.5)
+    assert _line_x(street.grids, (x, y)) == pytest.approx(50.0, abs=0.01)
 
 
 def test_service_roads_and_footways_cut_no_land_unless_the_rule_says_so():
@@ -72,9 +72,9 @@ def test_service_roads_and_footways_cut_no_land_unless_the_rule_says_so():
     x, y = c.pop("origin")
     args = (c["compounds"], c["grids"], None, c["communities"])
     service = _street("service", x, y)
-    assert _line_x(propose_alignment(*args, workers=1, roads=service), (x, y)) == pytest.approx(36.0, abs=0.5)
+    assert _line_x(propose_alignment(*args, workers=1, roads=service).grids, (x, y)) == pytest.approx(36.0, abs=0.5)
     loose = AlignmentConfig(road_max_rank=8)
-    assert _line_x(propose_alignment(*args, workers=1, roads=service, config=loose), (x, y)) == pytest.approx(
+    assert _line_x(propose_alignment(*args, workers=1, roads=service, config=loose).grids, (x, y)) == pytest.approx(
         50.0, abs=0.01
     )
 
@@ -132,6 +132,21 @@ def test_cli_refuses_a_roads_file_without_crs_in_one_line(tmp_path):
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "roads.shp" in lines[0] and "CRS" in lines[0], res.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_propose_with_roads_draws_the_line_on_the_street(tmp_path):
+    c = _two_compounds()
+    x, y = c.pop("origin")
+    for name in ("compounds", "grids", "communities"):
+        c[name].to_file(tmp_path / f"{name}.geojson", driver="GeoJSON")
+    _street("residential", x, y).to_file(tmp_path / "roads.geojson", driver="GeoJSON")
+    args = ["align", "propose", "--compounds", str(tmp_path / "compounds.geojson")]
+    args += ["--grids", str(tmp_path / "grids.geojson"), "--communities", str(tmp_path / "communities.geojson")]
+    args += ["--out", str(tmp_path / "out"), "--roads", str(tmp_path / "roads.geojson")]
+    res = subprocess.run([sys.executable, "-m", "gridgis.cli", *args], check=False, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    proposed = gpd.read_file(tmp_path / "out" / "grids.geojson")
+    assert _line_x(proposed, (x, y)) == pytest.approx(50.0, abs=0.01)
 
 
 # ------------------------------------------------------------------ the real case: Lujiazui, OSM
