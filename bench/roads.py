@@ -27,6 +27,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 ANGLES = (0.0, 17.0, 35.0, 60.0)
+#: the robustness sweep: lattices at every 15° and three cell sizes, each proposed with roads
+SWEEP = [(float(a), float(c)) for a in range(0, 180, 15) for c in (250.0, 330.0, 450.0)]
 
 
 def _cpu_s() -> float:
@@ -128,6 +130,57 @@ def _sample_case(scale: str, roads) -> tuple[dict, str] | None:
     return case, f"sample city ({scale}, {len(comms)} of {len(city['communities'])} communities inside the roads)"
 
 
+def _sweep(roads) -> list[dict]:
+    """Every layout of :data:`SWEEP` proposed without and with roads: cases broken by either
+    (exception, coverage invalid or off the community by ≥ 1 m², re-aligning changes something,
+    with roads a household total different from the Voronoi-only one) and the mean share of lines
+    on roads."""
+    from gridgis.alignment.propose import propose_alignment
+    from tests.alignment import lujiazui as L
+
+    failures: dict[str, list[str]] = {"Voronoi only": [], "with roads": []}
+    shares: dict[str, list[float]] = {"Voronoi only": [], "with roads": []}
+    cpu = _cpu_s()
+    for angle, cell in SWEEP:
+        case = L.make_case(angle=angle, cell_m=cell)
+        args = (case["compounds"], case["grids"], case["buildings"], case["communities"])
+        totals = {}
+        for name, r in (("Voronoi only", None), ("with roads", roads)):
+            where = f"{angle:g}°/{cell:g} m"
+            try:
+                p = propose_alignment(*args, roads=r, workers=1)
+                totals[name] = int(p.grids["households"].sum())
+                if not p.coverage_after.coverage_valid or max(p.community_difference_m2.values()) >= 1.0:
+                    failures[name].append(f"{where}: coverage off by {max(p.community_difference_m2.values()):.0f} m²")
+                again = propose_alignment(case["compounds"], p.grids, *args[2:], roads=r, workers=1)
+                if again.changed:
+                    failures[name].append(f"{where}: re-aligning moved {len(again.changes)} pieces")
+                shares[name].append(L.near_road_share(p.grids, case["communities"], roads))
+            except Exception as exc:  # noqa: BLE001 - counted and named, the sweep goes on
+                failures[name].append(f"{where}: {type(exc).__name__}: {exc}"[:160])
+        if len(totals) == 2 and totals["with roads"] != totals["Voronoi only"]:
+            failures["with roads"].append(f"{angle:g}°/{cell:g} m: households {totals}")
+    cpu = _cpu_s() - cpu
+    label = f"Lujiazui OSM sweep, {len(SWEEP)} lattices (every 15°, cells 250/330/450 m)"
+    rows = []
+    for name in ("Voronoi only", "with roads"):
+        rows.append(
+            _row(f"{label}, {name}: failed checks", len(failures[name]), "", "target 0", "; ".join(failures[name][:2]))
+        )
+    v, w = (float(np.mean(shares[k])) if shares[k] else 0.0 for k in ("Voronoi only", "with roads"))
+    rows.append(
+        _row(
+            f"{label}: grid lines ≤5 m from a road, mean, with roads",
+            round(w, 3),
+            "share",
+            round(v, 3),
+            round(w / v, 3) if v else "",
+        )
+    )
+    rows.append(_row(f"{label}: CPU time (4 proposals per layout)", round(cpu, 1), "s"))
+    return rows
+
+
 def run(scale: str = "small") -> list[dict]:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
@@ -153,6 +206,7 @@ def run(scale: str = "small") -> list[dict]:
             round(float(np.mean(shares["with roads"])) / max(float(np.mean(shares["Voronoi only"])), 1e-9), 3),
         )
     )
+    rows += _sweep(roads)
     sample = _sample_case(scale, roads)
     if sample is None:
         rows.append(_row(f"sample city ({scale}): no community inside the roads' extent", "", ""))

@@ -205,7 +205,7 @@ def divide_land(
     cells, cell_lab = voronoi
     pieces: list[shapely.Geometry] = []
     piece_lab: list[int] = []
-    from gridgis.alignment.partition import _voronoi_cells
+    from gridgis.alignment.partition import _poly, _voronoi_cells
 
     for b, block in enumerate(blocks):
         mine = np.unique(group[member & (in_block == b)])
@@ -223,7 +223,9 @@ def divide_land(
         for k in np.unique(use_lab[hit]).tolist():
             if k < 0:
                 continue
-            part = shapely.union_all(cut[use_lab[hit] == k], grid_size=gs)
+            # only the polygons: a cell touching the block along an edge or at a corner leaves a
+            # line or a point, which no region may hold (a later overlay refuses mixed dimensions)
+            part = _poly(shapely.union_all(cut[use_lab[hit] == k], grid_size=gs))
             if not part.is_empty and shapely.area(part) > 0:
                 pieces.append(part)
                 piece_lab.append(int(k))
@@ -231,7 +233,14 @@ def divide_land(
     piece_labels = np.array(piece_lab, dtype=np.int64)
     labels = np.unique(piece_labels)
     regions = np.array(
-        [shapely.union_all(piece_arr[piece_labels == k], grid_size=gs) for k in labels.tolist()], dtype=object
+        [
+            # clipped to the community again: snap-rounding the pieces can push an edge 0.1 mm out
+            _poly(
+                shapely.intersection(shapely.union_all(piece_arr[piece_labels == k], grid_size=gs), area, grid_size=gs)
+            )
+            for k in labels.tolist()
+        ],
+        dtype=object,
     )
     # the lines between regions: every region outline, inside the land (where two pieces of one
     # region meet the line cuts faces of one atom, which is harmless)
