@@ -790,8 +790,10 @@ def propose_alignment(
     new_geoms: dict[str, shapely.Geometry] = {}
     new_hh: dict[str, int] = {}
     change_rows, impact_rows, explanations, moves, restructured = [], [], [], [], []
+    grids_of: dict[str, list[str]] = {}  # the proposed grids of each community (new ones from splits too)
     for k, out in enumerate(_run_communities(inputs, config, workers)):
         new_geoms.update(out["geoms"])
+        grids_of[inputs[k].code] = list(out["geoms"])
         new_hh.update(out["households"])
         change_rows += out["changes"]
         impact_rows += out["impact"]
@@ -842,7 +844,7 @@ def propose_alignment(
     cov_after = validate_coverage(keep, target, tolerance_m2=max(1.0, float(len(inputs))), metric_crs=crs)
     differences = {}
     for ci in inputs:
-        mine = [new_geoms[g] for g in ci.grid_codes if g in new_geoms]
+        mine = [new_geoms[g] for g in grids_of.get(ci.code, []) if g in new_geoms]
         # the grids of a community are an exact coverage: their union is a coverage union
         union = shapely.coverage_union_all(np.array(mine, dtype=object)) if mine else shapely.Polygon()
         differences[ci.code] = round(float(shapely.area(shapely.symmetric_difference(union, ci.area))), 3)

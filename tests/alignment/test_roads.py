@@ -213,3 +213,13 @@ def test_a_community_of_the_city_scale_sample_under_the_roads_aligns_without_cra
     assert p.community_difference_m2["310115143009"] < 1.0
     again = propose_alignment(f["compounds"], p.grids, f["buildings"], f["communities"], roads=roads, workers=1)
     assert not again.changed
+
+
+@needs_data
+def test_community_difference_counts_the_grids_a_split_creates():
+    """Lujiazui under a 450 m lattice: a split creates grids 310115004902009/010; the community's
+    proposed grids (new ones included) cover it, so its reported difference is under 1 m²."""
+    case = lujiazui.make_case(angle=0.0, cell_m=450.0)
+    p = propose_alignment(case["compounds"], case["grids"], case["buildings"], case["communities"], workers=1)
+    assert any(st["op"] == "split" for st in p.restructured)
+    assert all(d < 1.0 for d in p.community_difference_m2.values()), p.community_difference_m2
