@@ -44,6 +44,12 @@ class AlignmentConfig:
         the Voronoi lines between compound outlines, so grid lines follow compound walls and
         the middle of the land between them (compact grids). Off: every land piece between old
         grid lines moves on its own.
+    road_max_rank
+        With a road layer, roads of this rank or a more major one cut open land before the Voronoi
+        lines do (:func:`gridgis.alignment.roads.road_rank`: 1 motorway, 2 trunk, 3 primary,
+        4 secondary, 5 tertiary, 6 residential/unclassified, 7 living street, 8 service, 9 footway
+        and other paths). Default 6: streets cut; service roads and footways (inside compounds,
+        across squares) do not.
 
     Examples
     --------
@@ -66,6 +72,7 @@ class AlignmentConfig:
     microgrid_min: int = MICRO_GRID_HOUSEHOLDS[0]
     microgrid_max: int = MICRO_GRID_HOUSEHOLDS[1]
     land_with_compounds: bool = True
+    road_max_rank: int = 6
 
     def __post_init__(self) -> None:
         if (

@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 
 from gridgis.alignment.config import AlignmentConfig
+from gridgis.alignment.roads import LandDivision, divide_land, land_labels
 from gridgis.crs import STORAGE_RESOLUTION_M
 
 
@@ -42,6 +43,8 @@ class CommunityInput:
     dedicated: frozenset[str] = frozenset()
     #: explanations found while splitting the city into communities (e.g. a compound crossing its border)
     notes: list[dict] = field(default_factory=list)
+    #: road centre lines that may cut open land (:func:`gridgis.alignment.roads.road_cut_lines`)
+    roads: np.ndarray | None = None
 
     @property
     def has_buildings(self) -> bool:
@@ -422,6 +425,8 @@ class Structure:
     lines: shapely.Geometry
     land_points: tuple[np.ndarray, np.ndarray] | None
     split_points: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    #: open land divided along roads (:func:`gridgis.alignment.roads.divide_land`), when roads divide it
+    land_division: LandDivision | None = None
 
 
 def partition_structure(ci: CommunityInput, config: AlignmentConfig) -> Structure:
@@ -465,6 +470,7 @@ def partition_structure(ci: CommunityInput, config: AlignmentConfig) -> Structur
     lines += [shapely.boundary(comps[i]) for _, m in subs for i in m]
     land_points: tuple[np.ndarray, np.ndarray] | None = None
     land_cells: tuple[np.ndarray, np.ndarray] | None = None
+    division: LandDivision | None = None
     # land between compounds is cut where it is equally near two compounds, so each compound's
     # surroundings can move with it
     if len(group_geoms) >= 2:
@@ -472,8 +478,14 @@ def partition_structure(ci: CommunityInput, config: AlignmentConfig) -> Structur
         xy, lab = _building_regions(shapely.simplify(group_geoms, 1.0), gs, step=25.0)
         if len(np.unique(lab)) >= 2 and not land.is_empty:
             land_cells = _voronoi_cells(xy, lab, area)
-            # not simplified: the lines between buildings below end exactly on these borders
-            lines += _border_lines(*land_cells, land, tolerance=0.0)
+            # roads, where they divide the land, cut it first (roads.py); else, and in blocks
+            # without a compound, the Voronoi lines
+            division = divide_land(area, group_geoms, land, ci.roads, land_cells, (xy, lab), config)
+            if division is not None:
+                land_cells = (division.regions, division.labels)
+                lines += division.lines
+            else:  # not simplified: the lines between buildings below end exactly on these borders
+                lines += _border_lines(*land_cells, land, tolerance=0.0)
         land_points = (xy, lab)
     split_points: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for k in np.flatnonzero(large).tolist():
@@ -506,6 +518,7 @@ def partition_structure(ci: CommunityInput, config: AlignmentConfig) -> Structur
         lines=shapely.union_all(np.array(lines, dtype=object), grid_size=gs),
         land_points=land_points,
         split_points=split_points,
+        land_division=division,
     )
 
 
@@ -589,6 +602,8 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
         if len(open_land):
             if land_points is None:  # one compound group: all open land is its surroundings
                 near = np.zeros(len(open_land), dtype=np.int64)
+            elif st.land_division is not None:  # the regions the roads and Voronoi lines cut the land into
+                near = land_labels(st.land_division, rep[open_land])
             else:  # the same Voronoi regions that cut the land, so a face's side is never in doubt
                 xy_l, lab_l = land_points
                 near = lab_l[shapely.STRtree(shapely.points(xy_l)).nearest(rep[open_land])]

@@ -33,6 +33,7 @@ from gridgis.alignment.partition import (
 )
 from gridgis.alignment.rebalance import deviation, fill_gaps, initial_assignment, make_contiguous, rebalance
 from gridgis.alignment.restructure import split_and_merge
+from gridgis.alignment.roads import road_cut_lines, roads_near
 from gridgis.alignment.validate import CoverageReport, validate_coverage
 from gridgis.codes import area_of
 from gridgis.crs import metric_crs_for
@@ -489,7 +490,7 @@ def align_community(ci: CommunityInput, config: AlignmentConfig, max_passes: int
 _CLOSED = {"closed", "done", "resolved", "cancelled", "办结", "已办结", "已关闭", "关闭"}
 
 
-def _community_inputs(compounds, grids, buildings, communities, crs, config) -> list[CommunityInput]:
+def _community_inputs(compounds, grids, buildings, communities, crs, config, roads=None) -> list[CommunityInput]:
     areas, gcomm = community_areas(grids, communities, crs, config.grid_size_m)
     codes = sorted(c for c in areas if (gcomm == c).any() or communities is not None)
     area_geoms = np.array([areas[c] for c in codes], dtype=object)
@@ -528,6 +529,7 @@ def _community_inputs(compounds, grids, buildings, communities, crs, config) -> 
                 building_households=bhh[bm] if len(bm) else np.zeros(0, np.int64),
                 dedicated=frozenset(g for g in gcodes[gm] if g in dedicated),
                 notes=[x for x in crossing if x["community_code"] == c],
+                roads=roads_near(roads, area_geoms[k]) if roads is not None else None,
             )
         )
     return out
@@ -748,6 +750,7 @@ def propose_alignment(
     config: AlignmentConfig | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    roads: gpd.GeoDataFrame | None = None,
 ) -> Proposal:
     """Propose grids whose lines follow compound boundaries, for every community.
 
@@ -768,6 +771,9 @@ def propose_alignment(
     workers : int, optional
         Processes to align communities in parallel (default: up to 2 from 40 communities on);
         the result does not depend on it.
+    roads : GeoDataFrame, optional
+        Road centre lines in EPSG:4326 (e.g. :func:`gridgis.alignment.roads.read_roads`): open land
+        is divided along those of rank ≤ ``config.road_max_rank`` first (:mod:`gridgis.alignment.roads`).
 
     Returns
     -------
@@ -781,12 +787,15 @@ def propose_alignment(
     if not len(grids):
         raise ValidationError("grids: the layer is empty; there is nothing to align")
     crs = metric_crs_for(grids)
-    inputs = _community_inputs(compounds, grids, buildings, communities, crs, config)
+    road_lines = road_cut_lines(roads, crs, config) if roads is not None else None
+    inputs = _community_inputs(compounds, grids, buildings, communities, crs, config, road_lines)
     new_geoms: dict[str, shapely.Geometry] = {}
     new_hh: dict[str, int] = {}
     change_rows, impact_rows, explanations, moves, restructured = [], [], [], [], []
+    grids_of: dict[str, list[str]] = {}  # the proposed grids of each community (new ones from splits too)
     for k, out in enumerate(_run_communities(inputs, config, workers)):
         new_geoms.update(out["geoms"])
+        grids_of[inputs[k].code] = list(out["geoms"])
         new_hh.update(out["households"])
         change_rows += out["changes"]
         impact_rows += out["impact"]
@@ -837,7 +846,7 @@ def propose_alignment(
     cov_after = validate_coverage(keep, target, tolerance_m2=max(1.0, float(len(inputs))), metric_crs=crs)
     differences = {}
     for ci in inputs:
-        mine = [new_geoms[g] for g in ci.grid_codes if g in new_geoms]
+        mine = [new_geoms[g] for g in grids_of.get(ci.code, []) if g in new_geoms]
         # the grids of a community are an exact coverage: their union is a coverage union
         union = shapely.coverage_union_all(np.array(mine, dtype=object)) if mine else shapely.Polygon()
         differences[ci.code] = round(float(shapely.area(shapely.symmetric_difference(union, ci.area))), 3)

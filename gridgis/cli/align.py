@@ -32,6 +32,12 @@ _GRIDS = typer.Option(None, "--grids", help="grids file; without it the layers c
 _BUILDINGS = typer.Option(None, "--buildings", help="buildings file with households (optional)")
 _COMMUNITIES = typer.Option(None, "--communities", help="communities file; default: the union of the grids")
 _TICKETS = typer.Option(None, "--tickets", help="tickets file (points): open tickets that would change grid")
+_ROADS = typer.Option(
+    None,
+    "--roads",
+    help="road centre lines (OSM/Tilezen lines, e.g. roads.geojson; its CRS as the other files'): open land is "
+    "divided along streets before the Voronoi lines between compounds (service roads and footways ignored)",
+)
 _CRS = typer.Option(
     None,
     "--crs",
@@ -68,6 +74,19 @@ def _read_file(path: Path | None, crs: str | None) -> gpd.GeoDataFrame | None:
         raise NotFoundError(f"{path}: no such file")
     frame, _, _ = read_features(path, crs)
     return frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
+
+
+def _read_roads(path: Path | None, crs: str | None) -> gpd.GeoDataFrame | None:
+    """The roads file in EPSG:4326 (:func:`gridgis.alignment.roads.read_roads`; a file that does not
+    say its CRS needs ``--crs``)."""
+    if path is None:
+        return None
+    from gridgis.alignment.roads import read_roads
+    from gridgis.errors import NotFoundError
+
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such file")
+    return read_roads(path, crs)
 
 
 def load_inputs(
@@ -157,6 +176,7 @@ def _propose(layers: dict[str, Any], config, quiet: bool = False) -> Any:
             layers.get("communities"),
             layers.get("tickets"),
             config,
+            roads=layers.get("roads"),
         )
     with progress() as bar:
         task = bar.add_task("对齐 aligning communities", total=None)
@@ -172,6 +192,7 @@ def _propose(layers: dict[str, Any], config, quiet: bool = False) -> Any:
             layers.get("tickets"),
             config,
             on_progress=step,
+            roads=layers.get("roads"),
         )
 
 
@@ -243,10 +264,13 @@ def _propose_cmd(
     large_compound: int = _LARGE,
     rebalance: bool = _REBALANCE,
     split_merge: bool = _SPLIT_MERGE,
+    roads: Path | None = _ROADS,
 ) -> None:
     """建议 Propose grids that follow compound boundaries; writes grids, changes, report and problems."""
     config = _config(min_households, max_households, large_compound, rebalance, split_merge)
+    road_frame = _read_roads(roads, crs)
     layers = load_inputs(compounds, grids, buildings, communities, tickets, crs, database_url, community)
+    layers["roads"] = road_frame
     before = _run_analyze(layers, config)
     proposal = _propose(layers, config)
     after = _run_analyze({**layers, "grids": proposal.grids}, config)

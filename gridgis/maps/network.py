@@ -20,8 +20,8 @@ import networkx as nx
 import numpy as np
 import shapely
 
-from gridgis.crs import STORAGE_CRS, ensure_storage_crs, metric_crs_for
-from gridgis.errors import ValidationError
+from gridgis.crs import STORAGE_CRS, ensure_storage_crs, metric_crs_for, to_storage
+from gridgis.errors import CRSError, ValidationError
 
 #: OSM road kinds nobody walks along
 NOT_WALKABLE = ("rail", "ferry", "aerialway", "highway")
@@ -65,22 +65,32 @@ class RoadNetwork:
         return np.asarray(idx, dtype=int), np.asarray(dist, dtype=float)
 
 
-def read_osm_roads(path: str | Path, exclude_kinds: tuple[str, ...] = NOT_WALKABLE) -> gpd.GeoDataFrame:
-    """Read tile-clipped OSM roads (Tilezen ``kind``/``id`` columns), one row per OSM way.
+def read_osm_roads(
+    path: str | Path, exclude_kinds: tuple[str, ...] = NOT_WALKABLE, crs: str | None = None
+) -> gpd.GeoDataFrame:
+    """Read tile-clipped OSM roads (Tilezen ``kind``/``id`` columns), one row per OSM way, in EPSG:4326.
 
     Pieces of one way that were cut at tile edges share an ``id``; they are merged into one
-    (Multi)LineString. Rows of a kind in ``exclude_kinds`` are dropped.
+    (Multi)LineString. Rows of a kind in ``exclude_kinds`` are dropped. The CRS is the file's own
+    (GeoJSON: WGS84) or ``crs`` (which must agree with it); a file that says none, read without
+    ``crs``, is refused with a :class:`gridgis.errors.CRSError` naming it (never guessed).
     """
     with warnings.catch_warnings():  # GDAL notes the repeated ids of tile-clipped pieces: expected here
         warnings.simplefilter("ignore", RuntimeWarning)
         frame = gpd.read_file(path, engine="pyogrio")
-    frame = frame.set_crs(STORAGE_CRS, allow_override=True)
+    if frame.crs is None and crs is None:
+        raise CRSError(
+            f"roads {path}: the file does not say which CRS its coordinates are in; "
+            "give it (--crs wgs84, gcj02, bd09, cgcs2000 or EPSG:nnnn)"
+        )
+    frame = to_storage(frame, crs if crs is not None else frame.crs.to_string())
     if "kind" in frame.columns:
         frame = frame[~frame["kind"].isin(exclude_kinds)]
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     if "id" in frame.columns:
+        keep = [c for c in ("name", "kind", "kind_detail", "highway", "fclass") if c in frame.columns]
         merged = frame.groupby("id", sort=False).agg(
-            {"geometry": lambda g: shapely.line_merge(shapely.union_all(g.values)), "name": "first", "kind": "first"}
+            {"geometry": lambda g: shapely.line_merge(shapely.union_all(g.values))} | {c: "first" for c in keep}
         )
         frame = gpd.GeoDataFrame(merged.reset_index(), geometry="geometry", crs=STORAGE_CRS)
     return frame
