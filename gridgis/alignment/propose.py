@@ -9,6 +9,7 @@ coverage of the community.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -190,13 +191,22 @@ def _explain(
     }
 
 
-def match_vertices(geoms: dict[str, shapely.Geometry], grid_size: float) -> dict[str, shapely.Geometry]:
+def match_vertices(
+    geoms: dict[str, shapely.Geometry], grid_size: float, community_of: dict[str, str] | None = None
+) -> dict[str, shapely.Geometry]:
     """Re-node grids of several communities together so that edges shared across communities match exactly.
 
     Each community is partitioned on its own; where a grid line meets the community boundary it adds a
     vertex the neighbouring community lacks. Polygonizing all grid boundaries at once and dissolving the
     faces again per grid gives every shared edge the same vertices on both sides.
+
+    With ``community_of`` (grid code → community code), only the vertices on the outline of each
+    community's grids are exchanged: each grid takes, snapped onto its boundary, the vertices of other
+    communities' outlines within two grid cells of it (much cheaper; the caller checks the coverage and
+    falls back to the full re-noding when it is not exact).
     """
+    if community_of is not None:
+        return _exchange_outline_vertices(geoms, grid_size, community_of)
     codes = sorted(geoms)
     polys = np.array([geoms[c] for c in codes], dtype=object)
     noded = shapely.union_all(shapely.boundary(polys), grid_size=grid_size)
@@ -219,6 +229,37 @@ def match_vertices(geoms: dict[str, shapely.Geometry], grid_size: float) -> dict
         out[codes[k]] = shapely.coverage_union_all(faces[owner == k])
     for c in codes:  # a grid that lost every face keeps its own geometry (never expected)
         out.setdefault(c, geoms[c])
+    return out
+
+
+def _exchange_outline_vertices(
+    geoms: dict[str, shapely.Geometry], grid_size: float, community_of: dict[str, str]
+) -> dict[str, shapely.Geometry]:
+    """The fast path of :func:`match_vertices`: vertices of neighbouring communities' outlines snapped in."""
+    codes = sorted(geoms)
+    polys = np.array([geoms[c] for c in codes], dtype=object)
+    comm = np.array([str(community_of.get(c, "")) for c in codes], dtype=object)
+    names = sorted(set(comm.tolist()))
+    outlines = np.array([shapely.boundary(shapely.coverage_union_all(polys[comm == k])) for k in names], dtype=object)
+    xy, idx = shapely.get_coordinates(outlines, return_index=True)
+    if not len(xy):
+        return dict(geoms)
+    owner = np.array(names, dtype=object)[idx]
+    tol = 2 * grid_size
+    gi, pi = shapely.STRtree(shapely.points(xy)).query(shapely.boundary(polys), predicate="dwithin", distance=tol)
+    other = owner[pi] != comm[gi]
+    gi, pi = gi[other], pi[other]
+    out = dict(geoms)
+    if not len(gi):
+        return out
+    order = np.lexsort((pi, gi))
+    gi, pi = gi[order], pi[order]
+    starts = np.r_[0, np.flatnonzero(gi[1:] != gi[:-1]) + 1]
+    ends = np.r_[starts[1:], len(gi)]
+    targets = np.array([shapely.multipoints(xy[pi[a:b]]) for a, b in zip(starts, ends)], dtype=object)
+    snapped = shapely.snap(polys[gi[starts]], targets, tol)
+    for g, geom in zip(gi[starts].tolist(), snapped):
+        out[codes[g]] = geom
     return out
 
 
@@ -685,9 +726,31 @@ def _run_communities(inputs: list[CommunityInput], config: AlignmentConfig, work
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        yield from pool.map(_community_job, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
+    chunksize = max(1, min(16, len(jobs) // (4 * workers)))
+    if "fork" not in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            yield from pool.map(_community_job, jobs, chunksize=chunksize)
+        return
+    # forked workers find the inputs in their copy of the parent's memory: only positions are sent
+    # (keyed, so alignments running in several threads of one process do not mix their inputs)
+    token = next(_FORK_TOKENS)
+    _FORKED_JOBS[token] = jobs
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            yield from pool.map(_forked_job, [(token, i) for i in range(len(jobs))], chunksize=chunksize)
+    finally:
+        _FORKED_JOBS.pop(token, None)
+
+
+#: the jobs of the pools being run, by token (read by forked workers through :func:`_forked_job`)
+_FORKED_JOBS: dict[int, list[tuple[CommunityInput, AlignmentConfig]]] = {}
+_FORK_TOKENS = itertools.count()
+
+
+def _forked_job(job: tuple[int, int]) -> dict[str, Any]:
+    token, i = job
+    return _community_job(_FORKED_JOBS[token][i])
 
 
 def _with_new_grids(
@@ -783,8 +846,10 @@ def propose_alignment(
     new_geoms: dict[str, shapely.Geometry] = {}
     new_hh: dict[str, int] = {}
     change_rows, impact_rows, explanations, moves, restructured = [], [], [], [], []
+    community_grids: list[list[str]] = []
     for k, out in enumerate(_run_communities(inputs, config, workers)):
         new_geoms.update(out["geoms"])
+        community_grids.append(sorted(out["geoms"]))
         new_hh.update(out["households"])
         change_rows += out["changes"]
         impact_rows += out["impact"]
@@ -793,15 +858,34 @@ def propose_alignment(
         restructured += out["restructured"]
         if on_progress:
             on_progress(k + 1, len(inputs))
+    aligned = new_geoms
     if len(inputs) > 1:
-        new_geoms = match_vertices(new_geoms, config.grid_size_m)
-    keep = _with_new_grids(grids[grids["code"].astype(str).isin(new_geoms)].copy(), grids, restructured, set(new_geoms))
-    codes = keep["code"].astype(str).tolist()
-    geoms = [new_geoms[c] for c in codes]
-    keep = keep.set_geometry(to_storage_series(geoms, crs, index=keep.index).values, crs="EPSG:4326")
-    keep["households"] = [new_hh[c] for c in codes]
-    keep["area_m2"] = np.round(shapely.area(np.asarray(geoms, dtype=object)), 3)
-    keep = keep.sort_values("code").reset_index(drop=True)
+        owner = {g: ci.code for ci, out in zip(inputs, community_grids) for g in out}
+        new_geoms = match_vertices(aligned, config.grid_size_m, community_of=owner)
+
+    def stored(new_geoms: dict[str, shapely.Geometry]) -> gpd.GeoDataFrame:
+        keep = _with_new_grids(
+            grids[grids["code"].astype(str).isin(new_geoms)].copy(), grids, restructured, set(new_geoms)
+        )
+        codes = keep["code"].astype(str).tolist()
+        geoms = [new_geoms[c] for c in codes]
+        keep = keep.set_geometry(to_storage_series(geoms, crs, index=keep.index).values, crs="EPSG:4326")
+        keep["households"] = [new_hh[c] for c in codes]
+        keep["area_m2"] = np.round(shapely.area(np.asarray(geoms, dtype=object)), 3)
+        return keep.sort_values("code").reset_index(drop=True)
+
+    keep = stored(new_geoms)
+    target = (
+        gpd.GeoDataFrame(geometry=to_storage_series([ci.area for ci in inputs], crs).values, crs="EPSG:4326")
+        if communities is None
+        else communities
+    )
+    # the union must equal each community within 1 m², so the city-wide tolerance is 1 m² per community
+    cov_after = validate_coverage(keep, target, tolerance_m2=max(1.0, float(len(inputs))), metric_crs=crs)
+    if len(inputs) > 1 and not cov_after.ok:  # the outline vertices alone did not do: re-node everything
+        new_geoms = match_vertices(aligned, config.grid_size_m)
+        keep = stored(new_geoms)
+        cov_after = validate_coverage(keep, target, tolerance_m2=max(1.0, float(len(inputs))), metric_crs=crs)
     changes = gpd.GeoDataFrame(
         change_rows,
         columns=[
@@ -826,13 +910,6 @@ def propose_alignment(
         impact["tickets_in"] = impact["grid"].map(in_n).fillna(0).astype(int)
     area = communities if communities is not None else None
     cov_before = validate_coverage(grids, area, metric_crs=crs)
-    target = (
-        gpd.GeoDataFrame(geometry=to_storage_series([ci.area for ci in inputs], crs).values, crs="EPSG:4326")
-        if communities is None
-        else communities
-    )
-    # the union must equal each community within 1 m², so the city-wide tolerance is 1 m² per community
-    cov_after = validate_coverage(keep, target, tolerance_m2=max(1.0, float(len(inputs))), metric_crs=crs)
     differences = {}
     for ci in inputs:
         mine = [new_geoms[g] for g in ci.grid_codes if g in new_geoms]
