@@ -139,8 +139,12 @@ def _building_regions(bgeoms: np.ndarray, grid_size: float, step: float = 4.0) -
         labels.append(np.full(len(xy), k))
     xy = np.round(np.concatenate(pts) / grid_size) * grid_size
     lab = np.concatenate(labels)
-    xy, first = np.unique(xy, axis=0, return_index=True)
-    return xy, lab[first]
+    # the distinct points in (x, y) order, each with the label of its first occurrence (what
+    # np.unique(axis=0, return_index=True) gives, without its structured-array sort)
+    order = np.lexsort((xy[:, 1], xy[:, 0]))
+    xy = xy[order]
+    first = np.r_[True, (xy[1:, 0] != xy[:-1, 0]) | (xy[1:, 1] != xy[:-1, 1])] if len(xy) else np.zeros(0, bool)
+    return xy[first], lab[order[first]]
 
 
 def _voronoi_cells(xy: np.ndarray, lab: np.ndarray, extend_to: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
@@ -439,25 +443,6 @@ def partition_structure(ci: CommunityInput, config: AlignmentConfig) -> Structur
     )
 
 
-def _node_onto(lines: shapely.Geometry, polys: np.ndarray, grid_size: float) -> np.ndarray:
-    """The parts of ``lines`` (already noded on ``grid_size``) noded with the boundaries of ``polys``.
-
-    Only the parts of ``lines`` within two grid cells of a boundary are noded again (with the
-    boundaries); the others cannot meet them, so they are kept as they are, which spares noding the
-    whole community a second time.
-    """
-    parts = shapely.get_parts(lines)
-    rings = [shapely.boundary(g) for g in polys if not g.is_empty]
-    if not rings:
-        return parts
-    new = shapely.get_parts(shapely.union_all(np.array(rings, dtype=object), grid_size=grid_size))
-    near = np.zeros(len(parts), dtype=bool)
-    if len(parts) and len(new):
-        near[shapely.STRtree(parts).query(new, predicate="dwithin", distance=2 * grid_size)[1]] = True
-    noded = shapely.union_all(np.concatenate([parts[near], new]), grid_size=grid_size)
-    return np.concatenate([parts[~near], shapely.get_parts(noded)])
-
-
 def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Structure | None = None) -> Partition:
     """Build the faces and atoms of one community (see the module docstring).
 
@@ -470,7 +455,9 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
     group_hh, member_large, large, subs = st.group_hh, st.member_large, st.large, st.subs
     land_points, split_points = st.land_points, st.split_points
     grids = _clip(_snap(ci.grid_geoms, gs), area, gs)
-    faces = shapely.get_parts(shapely.polygonize(_node_onto(st.lines, grids, gs)))
+    lines = [st.lines] + [shapely.boundary(g) for g in grids if not g.is_empty]
+    noded = shapely.union_all(np.array(lines, dtype=object), grid_size=gs)
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
     faces = faces[shapely.area(faces) > 0]
     rep = shapely.point_on_surface(faces)
     inside = shapely.contains_properly(area, rep) if len(faces) else np.zeros(0, bool)

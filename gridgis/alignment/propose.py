@@ -714,31 +714,34 @@ def _community_job(args: tuple[CommunityInput, AlignmentConfig]) -> dict[str, An
 
 
 def _run_communities(inputs: list[CommunityInput], config: AlignmentConfig, workers: int | None):
-    """Results of :func:`_community_job` in input order, in parallel processes when worth it."""
+    """``(position, result of :func:`_community_job`)`` for every input, in parallel processes when worth
+    it (then the largest communities first, so no process is left with a long one at the end)."""
     import os
 
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if len(inputs) >= 40 else 1
     jobs = [(ci, config) for ci in inputs]
     if workers <= 1:
-        yield from map(_community_job, jobs)
+        yield from enumerate(map(_community_job, jobs))
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    chunksize = max(1, min(16, len(jobs) // (4 * workers)))
     if "fork" not in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("spawn")
+        chunksize = max(1, min(16, len(jobs) // (4 * workers)))
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            yield from pool.map(_community_job, jobs, chunksize=chunksize)
+            yield from enumerate(pool.map(_community_job, jobs, chunksize=chunksize))
         return
     # forked workers find the inputs in their copy of the parent's memory: only positions are sent
     # (keyed, so alignments running in several threads of one process do not mix their inputs)
     token = next(_FORK_TOKENS)
     _FORKED_JOBS[token] = jobs
+    size = [len(ci.building_codes) + 4 * len(ci.compound_codes) + 4 * len(ci.grid_codes) for ci in inputs]
+    order = sorted(range(len(jobs)), key=lambda i: (-size[i], i))
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            yield from pool.map(_forked_job, [(token, i) for i in range(len(jobs))], chunksize=chunksize)
+            yield from zip(order, pool.map(_forked_job, [(token, i) for i in order], chunksize=2))
     finally:
         _FORKED_JOBS.pop(token, None)
 
@@ -847,7 +850,12 @@ def propose_alignment(
     new_hh: dict[str, int] = {}
     change_rows, impact_rows, explanations, moves, restructured = [], [], [], [], []
     community_grids: list[list[str]] = []
-    for k, out in enumerate(_run_communities(inputs, config, workers)):
+    results: list[dict[str, Any]] = [{} for _ in inputs]
+    for k, (i, out) in enumerate(_run_communities(inputs, config, workers)):
+        results[i] = out
+        if on_progress:
+            on_progress(k + 1, len(inputs))
+    for out in results:  # in input order, whatever order the processes finished in
         new_geoms.update(out["geoms"])
         community_grids.append(sorted(out["geoms"]))
         new_hh.update(out["households"])
@@ -856,8 +864,6 @@ def propose_alignment(
         explanations += out["explanations"]
         moves += out["moves"]
         restructured += out["restructured"]
-        if on_progress:
-            on_progress(k + 1, len(inputs))
     aligned = new_geoms
     if len(inputs) > 1:
         owner = {g: ci.code for ci, out in zip(inputs, community_grids) for g in out}
