@@ -530,7 +530,10 @@ _CLOSED = {"closed", "done", "resolved", "cancelled", "办结", "已办结", "�
 
 def _community_inputs(compounds, grids, buildings, communities, crs, config) -> list[CommunityInput]:
     areas, gcomm = community_areas(grids, communities, crs, config.grid_size_m)
-    codes = sorted(c for c in areas if (gcomm == c).any() or communities is not None)
+    grid_rows: dict[str, list[int]] = {}  # positions of each community's grids, in order
+    for i, c in enumerate(gcomm.tolist()):
+        grid_rows.setdefault(c, []).append(i)
+    codes = sorted(c for c in areas if c in grid_rows or communities is not None)
     area_geoms = np.array([areas[c] for c in codes], dtype=object)
     gg = metric(grids, crs)
     gcodes = grids["code"].astype(str).to_numpy()
@@ -548,11 +551,13 @@ def _community_inputs(compounds, grids, buildings, communities, crs, config) -> 
         b_at = _assign_to_areas(bg, list(bcodes), area_geoms, points=True)
     else:
         bg, bcodes, bhh, b_at = np.array([], dtype=object), np.array([], dtype=object), np.zeros(0, np.int64), None
+    c_rows = _rows_by_area(c_at, len(codes))
+    b_rows = _rows_by_area(b_at, len(codes)) if b_at is not None else [np.zeros(0, np.int64)] * len(codes)
     out = []
     for k, c in enumerate(codes):
-        gm = gcomm == c
-        cm = c_at == k
-        bm = b_at == k if b_at is not None else np.zeros(0, bool)
+        gm = np.asarray(grid_rows.get(c, []), dtype=np.int64)
+        cm = c_rows[k]
+        bm = b_rows[k]
         out.append(
             CommunityInput(
                 code=c,
@@ -570,6 +575,13 @@ def _community_inputs(compounds, grids, buildings, communities, crs, config) -> 
             )
         )
     return out
+
+
+def _rows_by_area(at: np.ndarray, n: int) -> list[np.ndarray]:
+    """For each area 0..n-1, the positions (ascending) of the items assigned to it in ``at``."""
+    order = np.argsort(at, kind="stable")
+    bounds = np.searchsorted(at[order], np.arange(n + 1))
+    return [order[bounds[k] : bounds[k + 1]] for k in range(n)]
 
 
 def _crossing_compounds(
