@@ -72,17 +72,28 @@ def assign_buildings(
     """
     buildings = require_frame(buildings, "buildings")
     grids = require_frame(grids, "grids")
-    crs = metric_crs or metric_crs_for(buildings)
+    return _assign_buildings(buildings, grids, compounds, metric_crs or metric_crs_for(buildings))
+
+
+def _assign_buildings(
+    buildings: gpd.GeoDataFrame,
+    grids: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame | None,
+    crs: str,
+    grids_m: np.ndarray | None = None,
+    compounds_m: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """:func:`assign_buildings` on checked frames; ``grids_m``, ``compounds_m``: the frames already in ``crs``."""
     bg = metric(buildings, crs)
     gcodes = np.asarray(grids["code"].astype(str), dtype=object)
-    best, best_area = _largest_overlap(bg, metric(grids, crs), len(bg))
+    best, best_area = _largest_overlap(bg, metric(grids, crs) if grids_m is None else grids_m, len(bg))
     crossing = (best >= 0) & (best_area < 0.98 * shapely.area(bg))
     grid_code = np.where(best >= 0, gcodes[np.maximum(best, 0)] if len(gcodes) else None, None)
     comp = text_column(buildings, "compound_code")
     if compounds is not None and len(compounds):
         ccodes = np.asarray(compounds["code"].astype(str), dtype=object)
         known = pd.Series(comp).isin(set(ccodes)).to_numpy()
-        cbest, _ = _largest_overlap(bg, metric(compounds, crs), len(bg))
+        cbest, _ = _largest_overlap(bg, metric(compounds, crs) if compounds_m is None else compounds_m, len(bg))
         spatial = np.where(cbest >= 0, ccodes[np.maximum(cbest, 0)], None)
         comp = np.where(known, comp, spatial)
     else:
@@ -160,7 +171,9 @@ def compound_grid_overlaps(
     share = area / np.maximum(carea[rows_c_a], 1e-9)
     hh_comp = households(compounds)
     if buildings is not None and len(buildings):
-        assigned = assign_buildings(buildings, grids, compounds, metric_crs=crs)
+        assigned = _assign_buildings(
+            buildings, grids, compounds, crs, grids_m=gg if len(grids) else None, compounds_m=cg
+        )
         assigned = assigned[assigned["compound_code"].notna()]
         key = assigned["compound_code"].astype(str) + "|" + assigned["grid_code"].fillna("").astype(str)
         hh_by = assigned.groupby(key)["households"].sum()

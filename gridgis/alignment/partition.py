@@ -143,8 +143,12 @@ def _building_regions(bgeoms: np.ndarray, grid_size: float, step: float = 4.0) -
         labels.append(np.full(len(xy), k))
     xy = np.round(np.concatenate(pts) / grid_size) * grid_size
     lab = np.concatenate(labels)
-    xy, first = np.unique(xy, axis=0, return_index=True)
-    return xy, lab[first]
+    # the distinct points in (x, y) order, each with the label of its first occurrence (what
+    # np.unique(axis=0, return_index=True) gives, without its structured-array sort)
+    order = np.lexsort((xy[:, 1], xy[:, 0]))
+    xy = xy[order]
+    first = np.r_[True, (xy[1:, 0] != xy[:-1, 0]) | (xy[1:, 1] != xy[:-1, 1])] if len(xy) else np.zeros(0, bool)
+    return xy[first], lab[order[first]]
 
 
 def _voronoi_cells(xy: np.ndarray, lab: np.ndarray, extend_to: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ coverage of the community.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -193,13 +194,22 @@ def _explain(
     }
 
 
-def match_vertices(geoms: dict[str, shapely.Geometry], grid_size: float) -> dict[str, shapely.Geometry]:
+def match_vertices(
+    geoms: dict[str, shapely.Geometry], grid_size: float, community_of: dict[str, str] | None = None
+) -> dict[str, shapely.Geometry]:
     """Re-node grids of several communities together so that edges shared across communities match exactly.
 
     Each community is partitioned on its own; where a grid line meets the community boundary it adds a
     vertex the neighbouring community lacks. Polygonizing all grid boundaries at once and dissolving the
     faces again per grid gives every shared edge the same vertices on both sides.
+
+    With ``community_of`` (grid code → community code), only the vertices on the outline of each
+    community's grids are exchanged: each grid takes, snapped onto its boundary, the vertices of other
+    communities' outlines within two grid cells of it (much cheaper; the caller checks the coverage and
+    falls back to the full re-noding when it is not exact).
     """
+    if community_of is not None:
+        return _exchange_outline_vertices(geoms, grid_size, community_of)
     codes = sorted(geoms)
     polys = np.array([geoms[c] for c in codes], dtype=object)
     noded = shapely.union_all(shapely.boundary(polys), grid_size=grid_size)
@@ -222,6 +232,37 @@ def match_vertices(geoms: dict[str, shapely.Geometry], grid_size: float) -> dict
         out[codes[k]] = shapely.coverage_union_all(faces[owner == k])
     for c in codes:  # a grid that lost every face keeps its own geometry (never expected)
         out.setdefault(c, geoms[c])
+    return out
+
+
+def _exchange_outline_vertices(
+    geoms: dict[str, shapely.Geometry], grid_size: float, community_of: dict[str, str]
+) -> dict[str, shapely.Geometry]:
+    """The fast path of :func:`match_vertices`: vertices of neighbouring communities' outlines snapped in."""
+    codes = sorted(geoms)
+    polys = np.array([geoms[c] for c in codes], dtype=object)
+    comm = np.array([str(community_of.get(c, "")) for c in codes], dtype=object)
+    names = sorted(set(comm.tolist()))
+    outlines = np.array([shapely.boundary(shapely.coverage_union_all(polys[comm == k])) for k in names], dtype=object)
+    xy, idx = shapely.get_coordinates(outlines, return_index=True)
+    if not len(xy):
+        return dict(geoms)
+    owner = np.array(names, dtype=object)[idx]
+    tol = 2 * grid_size
+    gi, pi = shapely.STRtree(shapely.points(xy)).query(shapely.boundary(polys), predicate="dwithin", distance=tol)
+    other = owner[pi] != comm[gi]
+    gi, pi = gi[other], pi[other]
+    out = dict(geoms)
+    if not len(gi):
+        return out
+    order = np.lexsort((pi, gi))
+    gi, pi = gi[order], pi[order]
+    starts = np.r_[0, np.flatnonzero(gi[1:] != gi[:-1]) + 1]
+    ends = np.r_[starts[1:], len(gi)]
+    targets = np.array([shapely.multipoints(xy[pi[a:b]]) for a, b in zip(starts, ends)], dtype=object)
+    snapped = shapely.snap(polys[gi[starts]], targets, tol)
+    for g, geom in zip(gi[starts].tolist(), snapped):
+        out[codes[g]] = geom
     return out
 
 
@@ -492,7 +533,10 @@ _CLOSED = {"closed", "done", "resolved", "cancelled", "办结", "已办结", "�
 
 def _community_inputs(compounds, grids, buildings, communities, crs, config, roads=None) -> list[CommunityInput]:
     areas, gcomm = community_areas(grids, communities, crs, config.grid_size_m)
-    codes = sorted(c for c in areas if (gcomm == c).any() or communities is not None)
+    grid_rows: dict[str, list[int]] = {}  # positions of each community's grids, in order
+    for i, c in enumerate(gcomm.tolist()):
+        grid_rows.setdefault(c, []).append(i)
+    codes = sorted(c for c in areas if c in grid_rows or communities is not None)
     area_geoms = np.array([areas[c] for c in codes], dtype=object)
     gg = metric(grids, crs)
     gcodes = grids["code"].astype(str).to_numpy()
@@ -510,11 +554,13 @@ def _community_inputs(compounds, grids, buildings, communities, crs, config, roa
         b_at = _assign_to_areas(bg, list(bcodes), area_geoms, points=True)
     else:
         bg, bcodes, bhh, b_at = np.array([], dtype=object), np.array([], dtype=object), np.zeros(0, np.int64), None
+    c_rows = _rows_by_area(c_at, len(codes))
+    b_rows = _rows_by_area(b_at, len(codes)) if b_at is not None else [np.zeros(0, np.int64)] * len(codes)
     out = []
     for k, c in enumerate(codes):
-        gm = gcomm == c
-        cm = c_at == k
-        bm = b_at == k if b_at is not None else np.zeros(0, bool)
+        gm = np.asarray(grid_rows.get(c, []), dtype=np.int64)
+        cm = c_rows[k]
+        bm = b_rows[k]
         out.append(
             CommunityInput(
                 code=c,
@@ -533,6 +579,13 @@ def _community_inputs(compounds, grids, buildings, communities, crs, config, roa
             )
         )
     return out
+
+
+def _rows_by_area(at: np.ndarray, n: int) -> list[np.ndarray]:
+    """For each area 0..n-1, the positions (ascending) of the items assigned to it in ``at``."""
+    order = np.argsort(at, kind="stable")
+    bounds = np.searchsorted(at[order], np.arange(n + 1))
+    return [order[bounds[k] : bounds[k + 1]] for k in range(n)]
 
 
 def _crossing_compounds(
@@ -677,21 +730,46 @@ def _community_job(args: tuple[CommunityInput, AlignmentConfig]) -> dict[str, An
 
 
 def _run_communities(inputs: list[CommunityInput], config: AlignmentConfig, workers: int | None):
-    """Results of :func:`_community_job` in input order, in parallel processes when worth it."""
+    """``(position, result of :func:`_community_job`)`` for every input, in parallel processes when worth
+    it (then the largest communities first, so no process is left with a long one at the end)."""
     import os
 
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if len(inputs) >= 40 else 1
     jobs = [(ci, config) for ci in inputs]
     if workers <= 1:
-        yield from map(_community_job, jobs)
+        yield from enumerate(map(_community_job, jobs))
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        yield from pool.map(_community_job, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
+    if "fork" not in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("spawn")
+        chunksize = max(1, min(16, len(jobs) // (4 * workers)))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            yield from enumerate(pool.map(_community_job, jobs, chunksize=chunksize))
+        return
+    # forked workers find the inputs in their copy of the parent's memory: only positions are sent
+    # (keyed, so alignments running in several threads of one process do not mix their inputs)
+    token = next(_FORK_TOKENS)
+    _FORKED_JOBS[token] = jobs
+    size = [len(ci.building_codes) + 4 * len(ci.compound_codes) + 4 * len(ci.grid_codes) for ci in inputs]
+    order = sorted(range(len(jobs)), key=lambda i: (-size[i], i))
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            yield from zip(order, pool.map(_forked_job, [(token, i) for i in order], chunksize=2))
+    finally:
+        _FORKED_JOBS.pop(token, None)
+
+
+#: the jobs of the pools being run, by token (read by forked workers through :func:`_forked_job`)
+_FORKED_JOBS: dict[int, list[tuple[CommunityInput, AlignmentConfig]]] = {}
+_FORK_TOKENS = itertools.count()
+
+
+def _forked_job(job: tuple[int, int]) -> dict[str, Any]:
+    token, i = job
+    return _community_job(_FORKED_JOBS[token][i])
 
 
 def _with_new_grids(
@@ -793,26 +871,50 @@ def propose_alignment(
     new_hh: dict[str, int] = {}
     change_rows, impact_rows, explanations, moves, restructured = [], [], [], [], []
     grids_of: dict[str, list[str]] = {}  # the proposed grids of each community (new ones from splits too)
-    for k, out in enumerate(_run_communities(inputs, config, workers)):
+    community_grids: list[list[str]] = []
+    results: list[dict[str, Any]] = [{} for _ in inputs]
+    for k, (i, out) in enumerate(_run_communities(inputs, config, workers)):
+        results[i] = out
+        if on_progress:
+            on_progress(k + 1, len(inputs))
+    for ci, out in zip(inputs, results):  # in input order, whatever order the processes finished in
         new_geoms.update(out["geoms"])
-        grids_of[inputs[k].code] = list(out["geoms"])
+        grids_of[ci.code] = list(out["geoms"])
+        community_grids.append(sorted(out["geoms"]))
         new_hh.update(out["households"])
         change_rows += out["changes"]
         impact_rows += out["impact"]
         explanations += out["explanations"]
         moves += out["moves"]
         restructured += out["restructured"]
-        if on_progress:
-            on_progress(k + 1, len(inputs))
+    aligned = new_geoms
     if len(inputs) > 1:
-        new_geoms = match_vertices(new_geoms, config.grid_size_m)
-    keep = _with_new_grids(grids[grids["code"].astype(str).isin(new_geoms)].copy(), grids, restructured, set(new_geoms))
-    codes = keep["code"].astype(str).tolist()
-    geoms = [new_geoms[c] for c in codes]
-    keep = keep.set_geometry(to_storage_series(geoms, crs, index=keep.index).values, crs="EPSG:4326")
-    keep["households"] = [new_hh[c] for c in codes]
-    keep["area_m2"] = np.round(shapely.area(np.asarray(geoms, dtype=object)), 3)
-    keep = keep.sort_values("code").reset_index(drop=True)
+        owner = {g: ci.code for ci, out in zip(inputs, community_grids) for g in out}
+        new_geoms = match_vertices(aligned, config.grid_size_m, community_of=owner)
+
+    def stored(new_geoms: dict[str, shapely.Geometry]) -> gpd.GeoDataFrame:
+        keep = _with_new_grids(
+            grids[grids["code"].astype(str).isin(new_geoms)].copy(), grids, restructured, set(new_geoms)
+        )
+        codes = keep["code"].astype(str).tolist()
+        geoms = [new_geoms[c] for c in codes]
+        keep = keep.set_geometry(to_storage_series(geoms, crs, index=keep.index).values, crs="EPSG:4326")
+        keep["households"] = [new_hh[c] for c in codes]
+        keep["area_m2"] = np.round(shapely.area(np.asarray(geoms, dtype=object)), 3)
+        return keep.sort_values("code").reset_index(drop=True)
+
+    keep = stored(new_geoms)
+    target = (
+        gpd.GeoDataFrame(geometry=to_storage_series([ci.area for ci in inputs], crs).values, crs="EPSG:4326")
+        if communities is None
+        else communities
+    )
+    # the union must equal each community within 1 m², so the city-wide tolerance is 1 m² per community
+    cov_after = validate_coverage(keep, target, tolerance_m2=max(1.0, float(len(inputs))), metric_crs=crs)
+    if len(inputs) > 1 and not cov_after.ok:  # the outline vertices alone did not do: re-node everything
+        new_geoms = match_vertices(aligned, config.grid_size_m)
+        keep = stored(new_geoms)
+        cov_after = validate_coverage(keep, target, tolerance_m2=max(1.0, float(len(inputs))), metric_crs=crs)
     changes = gpd.GeoDataFrame(
         change_rows,
         columns=[
@@ -837,13 +939,6 @@ def propose_alignment(
         impact["tickets_in"] = impact["grid"].map(in_n).fillna(0).astype(int)
     area = communities if communities is not None else None
     cov_before = validate_coverage(grids, area, metric_crs=crs)
-    target = (
-        gpd.GeoDataFrame(geometry=to_storage_series([ci.area for ci in inputs], crs).values, crs="EPSG:4326")
-        if communities is None
-        else communities
-    )
-    # the union must equal each community within 1 m², so the city-wide tolerance is 1 m² per community
-    cov_after = validate_coverage(keep, target, tolerance_m2=max(1.0, float(len(inputs))), metric_crs=crs)
     differences = {}
     for ci in inputs:
         mine = [new_geoms[g] for g in grids_of.get(ci.code, []) if g in new_geoms]

@@ -5,6 +5,7 @@ Private to :mod:`gridgis.alignment.propose`; works on a :class:`~gridgis.alignme
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -190,7 +191,7 @@ _GAIN_STEP = 50.0
 
 def _bucket(change: float) -> float:
     """The deviation change of a move, coarsened to :data:`_GAIN_STEP` (0 stays 0: never helps)."""
-    return float(np.floor(change / _GAIN_STEP)) if change < -1e-9 else 0.0
+    return float(math.floor(change / _GAIN_STEP)) if change < -1e-9 else 0.0
 
 
 def _cut_change(assign: np.ndarray, adj: dict[int, dict[int, float]], moved: set[int], src: str, dst: str) -> float:

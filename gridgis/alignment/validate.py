@@ -7,6 +7,9 @@ applies the one coverage rule, :func:`gridgis.layers.coverage.check_coverage`.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +20,7 @@ import shapely
 from gridgis.alignment._frames import polygonal, require_frame
 from gridgis.crs import ensure_storage_crs, metric_crs_for
 from gridgis.errors import Problem
-from gridgis.layers.coverage import TOLERANCE_M2, CoverageIssue, check_coverage
+from gridgis.layers.coverage import TOLERANCE_M2, CoverageCheck, CoverageIssue, check_coverage
 
 
 @dataclass
@@ -168,22 +171,11 @@ def validate_coverage(
     """
     grids = require_frame(grids, "grids")
     crs = metric_crs or (metric_crs_for(grids) if len(grids) else "EPSG:4548")
-    stored = polygonal(grids.geometry.values) if len(grids) else np.array([], dtype=object)
-    codes = [str(c) for c in grids["code"]]
-    if area is None:
-        nonempty = stored[~shapely.is_empty(stored)] if len(stored) else stored
-        union = shapely.union_all(nonempty) if len(nonempty) else shapely.Polygon()
-        target = (
-            shapely.Polygon()
-            if union.is_empty
-            else shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(union)])
-        )
-    elif isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
-        series = gpd.GeoSeries(area.geometry if isinstance(area, gpd.GeoDataFrame) else area)
-        target = shapely.union_all(polygonal(ensure_storage_crs(series.to_frame("geometry"), "area").geometry.values))
-    else:
-        target = polygonal(np.array([area], dtype=object))[0]
-    found = check_coverage(stored, codes, target, metric_crs=crs, tolerance_m2=tolerance_m2)
+    key = _fingerprint(grids, area, crs)
+    found = _recall(key)
+    if found is None:
+        found = _check(grids, area, crs, tolerance_m2)
+        _remember(key, found)
     invalid = [
         {"grid": i.codes[0], "length_m": round(i.measure, 3), "where": i.where, "geometry": i.geometry}
         for i in found.of_kind("coverage_edge")
@@ -200,3 +192,65 @@ def validate_coverage(
         invalid_edges=invalid,
         outside=outside,
     )
+
+
+#: the last few checks, by a digest of what they checked (analysing and then proposing checks the
+#: same grids against the same communities twice; a whole city takes a second)
+_CHECKED: OrderedDict[bytes, CoverageCheck] = OrderedDict()
+_CHECKED_LOCK = threading.Lock()
+_CHECKED_MAX = 4
+
+
+def _fingerprint(grids: gpd.GeoDataFrame, area: Any, crs: str) -> bytes:
+    """A digest of the grids (codes and geometries as stored), the area and the CRS."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(crs.encode())
+    h.update("\x00".join(str(c) for c in grids["code"]).encode())
+    h.update(b"\x01")
+    for wkb in shapely.to_wkb(np.asarray(grids.geometry.values, dtype=object)):
+        h.update(b"-" if wkb is None else wkb)
+    h.update(b"\x02")
+    if area is None:
+        h.update(b"none")
+    elif isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
+        series = area.geometry if isinstance(area, gpd.GeoDataFrame) else area
+        h.update(str(series.crs).encode())
+        for wkb in shapely.to_wkb(np.asarray(series.values, dtype=object)):
+            h.update(b"-" if wkb is None else wkb)
+    else:
+        h.update(b"geom" + (shapely.to_wkb(area) or b""))
+    return h.digest()
+
+
+def _recall(key: bytes) -> CoverageCheck | None:
+    with _CHECKED_LOCK:
+        found = _CHECKED.get(key)
+        if found is not None:
+            _CHECKED.move_to_end(key)
+        return found
+
+
+def _remember(key: bytes, found: CoverageCheck) -> None:
+    with _CHECKED_LOCK:
+        _CHECKED[key] = found
+        while len(_CHECKED) > _CHECKED_MAX:
+            _CHECKED.popitem(last=False)
+
+
+def _check(grids: gpd.GeoDataFrame, area: Any, crs: str, tolerance_m2: float) -> CoverageCheck:
+    stored = polygonal(grids.geometry.values) if len(grids) else np.array([], dtype=object)
+    codes = [str(c) for c in grids["code"]]
+    if area is None:
+        nonempty = stored[~shapely.is_empty(stored)] if len(stored) else stored
+        union = shapely.union_all(nonempty) if len(nonempty) else shapely.Polygon()
+        target = (
+            shapely.Polygon()
+            if union.is_empty
+            else shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(union)])
+        )
+    elif isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
+        series = gpd.GeoSeries(area.geometry if isinstance(area, gpd.GeoDataFrame) else area)
+        target = shapely.union_all(polygonal(ensure_storage_crs(series.to_frame("geometry"), "area").geometry.values))
+    else:
+        target = polygonal(np.array([area], dtype=object))[0]
+    return check_coverage(stored, codes, target, metric_crs=crs, tolerance_m2=tolerance_m2)

@@ -86,3 +86,18 @@ def test_report_serialises_to_json_without_geometry_by_default():
     report = validate_coverage(frame(box(0, 0, 1, 1), box(1.2, 0, 2, 1)), box(0, 0, 2, 1))
     data = json.loads(json.dumps(report.to_dict()))
     assert "geometry" not in data["gaps"][0] and data["ok"] is False
+
+
+def test_a_repeated_check_sees_a_changed_grid():
+    """The second check of the same grids answers from the first; a grid moved in place is checked anew."""
+    grids = frame(box(0, 0, 1, 1), box(1, 0, 2, 1))
+    area = box(0, 0, 2, 1)
+    assert validate_coverage(grids, area).ok
+    again = validate_coverage(grids, area, tolerance_m2=5.0)
+    assert again.ok and again.tolerance_m2 == 5.0
+    grids.loc[1, "geometry"] = box(1.2, 0, 2, 1)  # the same frame, edited in place
+    moved = validate_coverage(grids, area)
+    assert not moved.ok and len(moved.gaps) == 1
+    renamed = frame(box(0, 0, 1, 1), box(1, 0, 1.5, 1), box(1.5, 0, 2, 1), codes=["g0", "g1", "g2"])
+    assert validate_coverage(renamed, area).ok
+    assert not validate_coverage(renamed, box(0, 0, 2, 2)).ok
