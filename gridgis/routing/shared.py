@@ -32,6 +32,7 @@ it when it stops; directories left by a ``gridgis serve`` that was killed are re
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import hashlib
@@ -136,7 +137,7 @@ class SharedIndexes:
     def __init__(self, directory: str | Path, store: str = "", family: str = "", keep: int = 3) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256(f"{store}\x1f{family}".encode()).hexdigest()[:16]
+        digest = hashlib.blake2b(f"{store}\x1f{family}".encode(), digest_size=8).hexdigest()
         self.prefix = f"routing-{digest}-"
         self.keep = max(1, keep)
 
@@ -210,7 +211,7 @@ def build_elsewhere(spec: dict[str, Any], path: Path, timeout: float = 3600.0) -
         check=False,
     )
     if done.returncode != 0:
-        tail = " ".join(done.stderr.strip().splitlines()[-3:])
+        tail = " ".join(collections.deque(done.stderr.strip().splitlines(), maxlen=3))
         raise RuntimeError(f"building the routing index of generation {spec.get('generation')} failed: {tail}")
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +87,13 @@ def _ping_idle_connections(engine: sa.Engine) -> None:
     @event.listens_for(engine.pool, "checkout")
     def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         since = record.info.get(_CHECKED_IN)
+        if since is not None and _server_spoke(dbapi_connection):
+            # an idle connection has nothing to read unless the server sent its goodbye (a terminated
+            # backend, a restart) or closed the socket: replace it without a round trip
+            log.info("a pooled database connection was closed by the server; opening a new one")
+            dropped = exc.DisconnectionError()
+            dropped.invalidate_pool = True
+            raise dropped
         if since is None or time.monotonic() - since < PING_IDLE_S:
             return  # new, or in steady use
         autocommit = getattr(dbapi_connection, "autocommit", None)
@@ -104,6 +112,19 @@ def _ping_idle_connections(engine: sa.Engine) -> None:
             dropped = exc.DisconnectionError()
             dropped.invalidate_pool = True  # the server went away: every older connection is stale too
             raise dropped from err
+
+
+def _server_spoke(dbapi_connection: Any) -> bool:
+    """True when an idle psycopg connection's socket is readable (the server sent something or closed
+    it) or unusable; a poll with no wait, no round trip."""
+    pgconn = getattr(dbapi_connection, "pgconn", None)
+    if pgconn is None:
+        return False
+    try:
+        readable, _, _ = select.select([pgconn.socket], [], [], 0)
+    except Exception:  # noqa: BLE001 - a closed connection's socket cannot be polled: it is gone
+        return True
+    return bool(readable)
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:

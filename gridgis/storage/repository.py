@@ -235,8 +235,14 @@ class Repository:
 
     def ping(self) -> bool:
         """Check that the (primary) database answers; :class:`StorageUnavailableError` otherwise."""
-        with self._guard("checking the database"), self._read_engine.connect() as conn, conn.begin():
-            conn.execute(sa.text("SELECT 1"))
+        for attempt in (1, 2):  # a connection the server dropped since its last use fails once, then the pool renews
+            try:
+                with self._guard("checking the database"), self._read_engine.connect() as conn, conn.begin():
+                    conn.execute(sa.text("SELECT 1"))
+                return True
+            except StorageUnavailableError:
+                if attempt == 2:
+                    raise
         return True
 
     def replica_status(self) -> dict[str, Any] | None:

@@ -31,6 +31,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+from sqlalchemy.schema import CreateTable
 
 from gridgis.errors import ValidationError
 
@@ -249,6 +251,9 @@ def _frame_table() -> sa.Table:
 _FRAME = _frame_table()
 #: the names of the counts of :func:`counts`
 COUNTS = tuple(counts(_FRAME))
+#: the in-memory table's DDL, compiled once at import: ``MetaData.create_all`` on the shared table from
+#: several request threads at once races inside SQLAlchemy's DDL visitor (KeyError '_saved_columns')
+_FRAME_DDL = str(CreateTable(_FRAME).compile(dialect=sqlite_dialect()))
 
 
 def _values(rows: Iterable[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
@@ -262,8 +267,8 @@ def _run(values: Iterable[tuple[Any, ...]], tz: ZoneInfo, level: str, extra: Ext
     _column(level)
     engine = sa.create_engine("sqlite://")
     try:
-        _FRAME.metadata.create_all(engine)
         with engine.begin() as conn:
+            conn.exec_driver_sql(_FRAME_DDL)
             insert = f"INSERT INTO {_FRAME.name} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
             conn.connection.driver_connection.executemany(insert, values)  # type: ignore[union-attr]
             first, last = conn.execute(

@@ -32,7 +32,7 @@ def test_small_province_table_has_its_rows_and_keeps_its_store(postgis_server, m
     assert store["value"] == "2 counties × the small sample"
     assert store["peer"].startswith(f"{2 * len(sample['micro_grids']):,} micro-grids")
     assert next(r["value"] for r in first if r["metric"].startswith("tickets ")) == "30,000"
-    assert any(m.startswith("statistics(2026-06) query in the server (") for m in metrics)
+    assert any(m.startswith("statistics(2026-06) aggregate in the server (") for m in metrics)
     assert any(m.startswith("ticket insert rate, SQL batch") for m in metrics)
     assert next(r["value"] for r in first if r["metric"] == "partitions the month's plan reads") == "tickets_m202606"
     # built the first time, kept the second
