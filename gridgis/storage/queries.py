@@ -313,6 +313,22 @@ def count_rows(
     return int(shapely.intersects(geoms, shapely.box(*python_box)).sum())
 
 
+#: (database URL without password, layer) -> (latest generation as "id:created_at", current rows of the layer then)
+_MATCHED: dict[tuple[str, str], tuple[str, int]] = {}
+
+
+def _countable(generation: int | None, bbox: Any, codes: Any, filters: Any) -> bool:
+    """Whether a page's ``numberMatched`` is the layer's current row count (no generation asked, no
+    bbox, codes or filters), which depends only on the latest generation."""
+    return generation is None and bbox is None and codes is None and not filters
+
+
+def _remember(key: tuple[str, str], latest: str, matched: int) -> None:
+    if len(_MATCHED) > 256:  # many databases in one process (tests): forget them all
+        _MATCHED.clear()
+    _MATCHED[key] = (latest, matched)
+
+
 def select_geojson_page(
     conn: sa.Connection,
     spec: LayerSpec,
@@ -397,11 +413,29 @@ def select_geojson_page(
             sa.or_(f.c.generation_high.is_(None), f.c.generation_high >= generation),
         )
     )
-    matched = sa.select(sa.func.count()).select_from(features).where(*where).scalar_subquery()
+    counted: Any = sa.select(sa.func.count()).select_from(features).where(*where)
+    # the latest generation as "id:created_at" (an index look-up): a database emptied and filled again
+    # reuses ids, not times
+    latest = (
+        sa.select(sa.cast(generations.c.id, sa.Text) + ":" + sa.cast(generations.c.created_at, sa.Text))
+        .order_by(generations.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    # the current rows of a layer without filters change only with a new generation: their count is
+    # kept per (database, layer, latest generation) and the page asks only for the latest generation's
+    # id (an index look-up) instead of counting the layer's current rows again (11-17 ms for 38,323)
+    key = (
+        (conn.engine.url.render_as_string(hide_password=True), spec.name)
+        if _countable(generation, bbox, codes, filters)
+        else None
+    )
+    known = _MATCHED.get(key) if key is not None else None
     geometry = sa.func.ST_FlipCoordinates(f.c.geometry) if latlon else f.c.geometry
     stmt = (
         sa.select(
-            matched.label("matched"),
+            (sa.literal(0) if known is not None else counted.scalar_subquery()).label("matched"),
+            latest.label("latest"),
             f.c.code,
             f.c.name,
             f.c.properties,
@@ -413,7 +447,18 @@ def select_geojson_page(
     )
     rows = [dict(r) for r in conn.execute(stmt).mappings()]
     if rows:
-        return rows, int(rows[0]["matched"])
+        latest_id = rows[0]["latest"]
+        if known is None:
+            if key is not None and latest_id is not None:
+                _remember(key, str(latest_id), int(rows[0]["matched"]))
+            return rows, int(rows[0]["matched"])
+        if known[0] == latest_id:
+            return rows, known[1]
+        # a new generation since the count was kept: count again, with the generation it belongs to
+        again = conn.execute(sa.select(counted.scalar_subquery(), latest)).one()
+        if key is not None and again[1] is not None:
+            _remember(key, str(again[1]), int(again[0]))
+        return rows, int(again[0])
     if offset == 0:
         return rows, 0
     # past the last page: no row carried the count, so count them (same transaction)

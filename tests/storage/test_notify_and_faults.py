@@ -180,3 +180,23 @@ def test_a_forked_worker_uses_its_own_connections(repository):
 def _count_in_child(repository, queue) -> None:
     repository.after_fork()
     queue.put(repository.count("grids"))
+
+
+def test_a_first_pages_count_follows_every_new_generation(make_repository):
+    """numberMatched of an unfiltered first page is kept per latest generation: a write of a
+    feature more or less is counted at once, and a database emptied and filled again (same
+    generation ids) is not answered from what was kept."""
+    from gridgis.storage import queries
+
+    repo = make_repository("postgis")
+    city = tiny_city()
+    repo.write_city(city, author="t")
+    rows, matched = repo.read_geojson_page("grids", limit=1)
+    assert matched == len(city["grids"]) == repo.count("grids")
+    rows, matched = repo.read_geojson_page("grids", limit=1)  # answered from what was kept
+    assert matched == len(city["grids"])
+    fewer = dict(city, grids=city["grids"].iloc[:1], micro_grids=city["micro_grids"].iloc[:0])
+    repo.write_city(fewer, author="t")
+    rows, matched = repo.read_geojson_page("grids", limit=5)
+    assert matched == repo.count("grids") == len(rows)
+    assert any(key[1] == "grids" for key in queries._MATCHED)
