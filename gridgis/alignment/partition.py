@@ -365,7 +365,9 @@ def _hairlines_follow_neighbours(
     return keys
 
 
-def _onto_lines(geoms: np.ndarray, lines: shapely.Geometry, tolerance: float, grid_size: float) -> np.ndarray:
+def _onto_lines(
+    geoms: np.ndarray, lines: shapely.Geometry | np.ndarray, tolerance: float, grid_size: float
+) -> np.ndarray:
     """``geoms`` with every vertex within ``tolerance`` metres of ``lines`` (and not on them, up to
     ``grid_size``) moved onto them: onto a vertex of the lines when one is that near, else onto the
     nearest point of their segments.
@@ -375,9 +377,9 @@ def _onto_lines(geoms: np.ndarray, lines: shapely.Geometry, tolerance: float, gr
     faces whose labels and contacts differ from the ones the aligned grids were made of. Moved back,
     they are that line again. Each vertex moves on its own, so grids sharing a vertex keep sharing it.
     """
-    if not len(geoms) or lines is None or lines.is_empty:
+    parts = shapely.get_parts(lines) if lines is not None else np.array([], dtype=object)
+    if not len(geoms) or not len(parts):
         return geoms
-    parts = shapely.get_parts(lines)
     xy, idx = shapely.get_coordinates(parts, return_index=True)
     if len(xy) < 2:
         return geoms
@@ -424,9 +426,11 @@ class Structure:
     member_large: np.ndarray
     large: np.ndarray
     subs: list[tuple[int, list[int]]]
-    #: the community line, compound outlines and Voronoi lines, noded once (so where a line ends
-    #: near another is decided once, whatever grid lines are added)
-    lines: shapely.Geometry
+    #: the community line, compound outlines and Voronoi lines (LineStrings, their vertices rounded
+    #: to the grid size, not noded): they are snap-rounded once, together with the grid lines, in
+    #: :func:`build_partition`. Noding them here as well rounded them twice: three times the work,
+    #: and the second rounding left sub-centimetre faces the first did not
+    lines: np.ndarray
     land_points: tuple[np.ndarray, np.ndarray] | None
     split_points: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
     #: open land divided along roads (:func:`gridgis.alignment.roads.divide_land`), when roads divide it
@@ -519,7 +523,7 @@ def partition_structure(ci: CommunityInput, config: AlignmentConfig) -> Structur
         member_large=member_large,
         large=large,
         subs=subs,
-        lines=shapely.union_all(np.array(lines, dtype=object), grid_size=gs),
+        lines=shapely.set_precision(shapely.get_parts(np.array(lines, dtype=object)), gs, mode="pointwise"),
         land_points=land_points,
         split_points=split_points,
         land_division=division,
@@ -538,7 +542,7 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
     group_hh, member_large, large, subs = st.group_hh, st.member_large, st.large, st.subs
     land_points, split_points = st.land_points, st.split_points
     grids = _clip(_snap(_onto_lines(ci.grid_geoms, st.lines, STORAGE_RESOLUTION_M, gs), gs), area, gs)
-    lines = [st.lines] + [shapely.boundary(g) for g in grids if not g.is_empty]
+    lines = [*st.lines, *(shapely.boundary(g) for g in grids if not g.is_empty)]
     noded = shapely.union_all(np.array(lines, dtype=object), grid_size=gs)
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
     faces = faces[shapely.area(faces) > 0]
