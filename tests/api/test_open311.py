@@ -400,3 +400,33 @@ def test_a_wish_posted_through_open311_is_a_wish_for_the_compounds_organisation(
     assert http.get("/open311/v2/requests/W-999999.json").status_code == 404
     bad = httpx.post(f"{base}/open311/v2/requests.json", data={"service_code": "WISH", "description": "x"})
     assert bad.status_code == 400 and "attribute[building]" in bad.json()[0]["description"]
+
+
+def test_the_service_definition_offers_an_external_id(http):
+    attrs = {a["code"]: a for a in http.get("/open311/v2/services/M27.json").json()["attributes"]}
+    assert attrs["external_id"]["datatype"] == "string" and attrs["external_id"]["required"] is False
+
+
+def test_a_post_resent_with_its_external_id_answers_the_same_request(http, city, validate):
+    first = post(http, city, i=5, **{"attribute[external_id]": "O311-0001"})
+    assert first.status_code == 200 and "idempotent-replayed" not in first.headers
+    again = post(http, city, i=5, **{"attribute[external_id]": "O311-0001"})
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    rid = first.json()[0]["service_request_id"]
+    ticket = http.get(f"/tickets/{rid}").json()
+    assert ticket["external_id"] == "O311-0001"
+    listed = http.get("/tickets", params={"limit": 1000}).json()["tickets"]
+    assert [t["id"] for t in listed if t["external_id"] == "O311-0001"] == [int(rid)]
+    got = http.get(f"/open311/v2/requests/{rid}.json").json()
+    validate(got, "requests.json")
+
+
+def test_a_post_with_a_known_external_id_and_other_content_is_an_open311_409(http, city):
+    rid = post(http, city, i=6, **{"attribute[external_id]": "O311-0002"}).json()[0]["service_request_id"]
+    before = len(http.get("/tickets", params={"limit": 1000}).json()["tickets"])
+    r = post(http, city, i=6, description="另一件事", **{"attribute[external_id]": "O311-0002"})
+    assert r.status_code == 409
+    [error] = r.json()
+    assert error["code"] == 409 and "O311-0002" in error["description"] and f"ticket {rid}" in error["description"]
+    assert len(http.get("/tickets", params={"limit": 1000}).json()["tickets"]) == before

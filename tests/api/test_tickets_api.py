@@ -247,3 +247,59 @@ def test_automatic_escalation_is_on_by_default_and_documented(tmp_path, monkeypa
     repo.dispose()
     operations = (Path(__file__).parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
     assert f"| `GRIDGIS_TICKET_ESCALATION_INTERVAL_S` | `{default:g}` |" in operations
+
+
+def _audit_count(http) -> int:
+    return http.get("/audit", params={"limit": 1000}).json()["count"]
+
+
+def test_a_report_resent_with_its_external_id_answers_the_stored_ticket(http, city):
+    """A hotline retrying after a timeout gets its ticket back (200, Idempotent-Replayed), not a second one."""
+    p = inside(city, 7)
+    report = {
+        "lon": p["lon"],
+        "lat": p["lat"],
+        "matter_code": "M27",
+        "description": "垃圾桶满溢",
+        "channel": "12345",
+        "external_id": "12345-API-0001",
+    }
+    first = http.post("/tickets", json=report)
+    assert first.status_code == 201 and first.json()["replayed"] is False
+    assert "idempotent-replayed" not in first.headers
+    audits = _audit_count(http)
+    again = http.post("/tickets", json={**report, "received_at": "2026-12-01T09:00:00+08:00"})
+    assert again.status_code == 200, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["location"] == first.headers["location"] and again.headers["etag"] == first.headers["etag"]
+    body = again.json()
+    assert body["id"] == first.json()["id"] and body["replayed"] is True
+    assert body["received_at"] == first.json()["received_at"]  # the stored ticket, not the retry
+    listed = http.get("/tickets", params={"limit": 1000}).json()["tickets"]
+    assert [t["id"] for t in listed if t["external_id"] == "12345-API-0001"] == [body["id"]]
+    assert _audit_count(http) == audits  # nothing written
+
+
+def test_the_same_external_id_with_other_content_is_a_409_naming_the_stored_ticket(http, city):
+    p = inside(city, 7)
+    report = {"lon": p["lon"], "lat": p["lat"], "matter_code": "M27", "external_id": "12345-API-0002"}
+    first = http.post("/tickets", json=report).json()
+    before = (http.get("/tickets", params={"limit": 1000}).json()["count"], _audit_count(http))
+    r = http.post("/tickets", json={**report, "matter_code": "M11", "description": "占道经营"})
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert problem["external_id"] == "12345-API-0002" and problem["ticket_id"] == first["id"]
+    assert problem["fields"] == ["matter_code", "description"]
+    assert f"ticket {first['id']}" in problem["detail"]
+    assert (http.get("/tickets", params={"limit": 1000}).json()["count"], _audit_count(http)) == before
+
+
+def test_the_openapi_document_describes_the_replay_and_the_conflict(http):
+    post = http.get("/openapi.json").json()["paths"]["/tickets"]["post"]["responses"]
+    assert {"200", "201", "409"} <= set(post)
+    assert post["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/TicketOut")
+    assert "Idempotent-Replayed" in post["200"]["headers"]
+    conflict = post["409"]["content"]["application/problem+json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    props = http.get("/openapi.json").json()["components"]["schemas"][conflict]["properties"]
+    assert {"external_id", "ticket_id", "fields"} <= set(props)

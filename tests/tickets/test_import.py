@@ -74,7 +74,11 @@ def test_import_keeps_ids_times_and_refuses_bad_rows_by_row(store, tmp_path):
     assert "unknown matter code 'M99'" in rejected[0]["reason"]
     assert "outside the service area" in rejected[1]["reason"]
     again, skipped = store.create_many(reports_from_frame(read_ticket_file(path)))
-    assert again == [] and skipped[0] == {"index": 0, "external_id": "T1", "reason": "already imported"}
+    assert again == [] and skipped[0] == {
+        "index": 0,
+        "external_id": "T1",
+        "reason": f"already imported as ticket {created[0].id}",
+    }
     assert len(store.list()) == 1 and len(store.events(t.id)) == 1
 
 
