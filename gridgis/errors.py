@@ -167,6 +167,29 @@ class PreconditionRequiredError(ConflictError):
     title = "Precondition required"
 
 
+class DuplicateExternalIdError(ConflictError):
+    """A report whose ``external_id`` is already a stored ticket with other content (nothing stored).
+
+    ``members`` are the problem+json members the API adds: the external id, the stored ticket's id
+    and the compared fields that differ.
+    """
+
+    status = 409
+    title = "External id already used"
+
+    def __init__(self, external_id: str, ticket_id: int, fields: list[str]) -> None:
+        self.external_id, self.ticket_id, self.fields = external_id, int(ticket_id), list(fields)
+        super().__init__(
+            f"external_id {external_id!r} is already ticket {ticket_id}, whose {', '.join(fields)} "
+            "differ from this report; nothing was stored. Re-send the same report to get that ticket, "
+            "or give this report an external_id of its own"
+        )
+
+    @property
+    def members(self) -> dict[str, Any]:
+        return {"external_id": self.external_id, "ticket_id": self.ticket_id, "fields": self.fields}
+
+
 class TransitionError(ConflictError):
     """A ticket state transition that the closed loop does not allow."""
 

@@ -67,6 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
             _subject(request),
             problems=problems,
             parameter=getattr(exc, "parameter", None),
+            **getattr(exc, "members", {}),
         )
 
     @app.exception_handler(RequestValidationError)

@@ -12,14 +12,38 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gridgis.errors import GridGISError, NotFoundError, PreconditionFailedError
+from gridgis.errors import DuplicateExternalIdError, GridGISError, NotFoundError, PreconditionFailedError
 from gridgis.storage.engine import storage_errors
 from gridgis.storage.partitions import ensure_months
-from gridgis.tickets import loop
+from gridgis.tickets import external_ids, loop
 from gridgis.tickets.dispatch import generation_picker
 from gridgis.tickets.loop import Ticket
 from gridgis.tickets.rows import _TICKET_FIELDS, _aware, _row_to_ticket, _ticket_values
 from gridgis.tickets.tables import ticket_events, tickets
+
+
+def _has_external_id(report: dict[str, Any]) -> bool:
+    ext = report.get("external_id")
+    return ext is not None and bool(str(ext).strip())
+
+
+def _repeated(ticket: Ticket, stored: dict[str, Ticket], in_file: dict[str, tuple[int, Ticket]]) -> str | None:
+    """Why an import does not store ``ticket`` again (the external-id rule), or None when it may."""
+    ext = ticket.external_id
+    if ext is None:
+        return None
+    if ext in stored:
+        try:
+            return f"already imported as ticket {external_ids.check(stored[ext], ticket).id}"
+        except DuplicateExternalIdError as err:
+            return err.message
+    if ext in in_file:
+        row, first = in_file[ext]
+        differ = external_ids.differences(first, ticket)
+        if not differ:
+            return f"already in this import (row {row})"
+        return f"external_id {ext!r} is already row {row} of this import, whose {', '.join(differ)} differ"
+    return None
 
 
 class BulkMixin:
@@ -46,47 +70,70 @@ class BulkMixin:
         dry_run: bool = False,
     ) -> tuple[list[Ticket], list[dict[str, Any]]]:
         """Create many tickets (e.g. an import): each report is checked and routed on its own; the
-        valid ones are stored in transactions of ``chunk``; reports whose ``external_id`` is already
-        stored are skipped (so a re-import adds nothing). Returns (created, rejected) where each
-        rejected row is ``{"index", "external_id", "reason"}``. A ``dry_run`` checks and routes the
-        same way and stores nothing (the tickets it returns have no id).
+        valid ones are stored in transactions of ``chunk``. The rule of :mod:`gridgis.tickets.external_ids`
+        applies to each report, as to a single create: a report whose ``external_id`` is already stored
+        (or already earlier in this import) is not stored again — rejected as already imported when it is
+        the same report, naming the ticket (or row) and the fields that differ otherwise — so a re-import
+        adds nothing. The stored ids are looked up before routing and again inside each chunk's
+        transaction, under the external ids' locks, so a ticket another writer stored meanwhile is not
+        doubled. Returns (created, rejected) where each rejected row is ``{"index", "external_id",
+        "reason"}`` (by index). A ``dry_run`` checks and routes the same way and stores nothing (the
+        tickets it returns have no id).
         """
-        known = self.external_ids()
+        wanted = [str(r["external_id"]).strip() for r in reports if _has_external_id(r)]
+        if wanted:
+            with storage_errors(self.url, "reading ticket ids"), self._read() as conn:
+                known = external_ids.stored(conn, wanted)
+        else:
+            known = {}
         pick = generation_picker(self.router, self.repository)
-        ready: list[tuple[Ticket, dict[str, Any] | None]] = []
+        ready: list[tuple[int, Ticket, dict[str, Any] | None]] = []
+        in_file: dict[str, tuple[int, Ticket]] = {}
         rejected: list[dict[str, Any]] = []
         for i, report in enumerate(reports):
             report = dict(report)
             ext = report.get("external_id")
             if progress is not None:
                 progress(1)
-            if ext is not None and ext in known:
-                rejected.append({"index": i, "external_id": ext, "reason": "already imported"})
-                continue
             extra = report.pop("extra", None)
             try:
                 ticket = self.prepare(report.pop("lon", None), report.pop("lat", None), _pick=pick, **report)
+                reason = _repeated(ticket, known, in_file)
             except GridGISError as err:
-                rejected.append({"index": i, "external_id": ext, "reason": err.message})
+                reason = err.message
+            if reason is not None:
+                rejected.append({"index": i, "external_id": ext, "reason": reason})
                 continue
-            if ext is not None:
-                known.add(ext)
-            ready.append((ticket, extra))
+            if ticket.external_id is not None:
+                in_file[ticket.external_id] = (i, ticket)
+            ready.append((i, ticket, extra))
         if dry_run:
-            return [t for t, _ in ready], rejected
+            return [t for _, t, _ in ready], rejected
         created: list[Ticket] = []
         for start in range(0, len(ready), chunk):
             part = ready[start : start + chunk]
-            rows = [{**_ticket_values(t), "extra": extra} for t, extra in part]
             with storage_errors(self.url, "importing tickets"):
-                ensure_months(self.engine, [t.received_at for t, _ in part])  # their months' partitions
+                ensure_months(self.engine, [t.received_at for _, t, _ in part])  # their months' partitions
             with storage_errors(self.url, "importing tickets"), self.engine.begin() as conn:
+                ext_ids = [t.external_id for _, t, _ in part if t.external_id is not None]
+                external_ids.lock(conn, ext_ids)
+                now_known = external_ids.stored(conn, ext_ids) if ext_ids else {}
+                keep = []
+                for i, t, extra in part:
+                    reason = _repeated(t, now_known, {}) if t.external_id in now_known else None
+                    if reason is None:
+                        keep.append((t, extra))
+                    else:  # stored by another writer since the look-up above
+                        rejected.append({"index": i, "external_id": t.external_id, "reason": reason})
+                if not keep:
+                    continue
+                rows = [{**_ticket_values(t), "extra": extra} for t, extra in keep]
                 ids = (
                     conn.execute(tickets.insert().returning(tickets.c.id, sort_by_parameter_order=True), rows)
                     .scalars()
                     .all()
                 )
-                made = [replace(t, id=int(i)) for (t, _), i in zip(part, ids, strict=True)]
+                made = [replace(t, id=int(i)) for (t, _), i in zip(keep, ids, strict=True)]
                 conn.execute(
                     ticket_events.insert(),
                     [
@@ -112,6 +159,7 @@ class BulkMixin:
                 ids_text = [str(t.id) for t in made]
                 self._audit(conn, audit, actor, "ticket.import", ids_text, f"{len(made)} tickets imported")
             created.extend(made)
+        rejected.sort(key=lambda r: int(r["index"]))
         return created, rejected
 
     def external_ids(self) -> set[str]:

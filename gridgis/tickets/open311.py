@@ -2,7 +2,9 @@
 
 - A service is a catalogue item: ``service_code`` = item code (``M01``..), ``service_name`` = its
   name, ``group`` = its domain, ``keywords`` = its keywords, ``type`` = ``realtime``,
-  ``metadata`` = true (the service definition asks for the building/unit and the channel).
+  ``metadata`` = true (the service definition asks for the building/unit, the channel and an
+  optional ``external_id``: GeoReport v2 has no field for a source system's reference, so a client
+  sends it as ``attribute[external_id]`` and a re-sent post answers the stored request).
 - A service request is a ticket: ``status`` is ``closed`` once resolved (resolved, rated,
   closed), ``open`` before; ``status_notes`` gives the loop state in Chinese; ``agency_responsible``
   is the department; ``expected_datetime`` the solution deadline; merged duplicates say so.
@@ -49,6 +51,11 @@ REQUEST_FIELDS = (
     "long",
     "media_url",
 )
+#: the service-definition attribute carrying a source system's reference (GeoReport v2 has no field
+#: for one): ``attribute[external_id]=…`` is stored as the ticket's ``external_id``, so a re-sent post
+#: is not stored twice (:mod:`gridgis.tickets.external_ids`)
+EXTERNAL_ID_ATTRIBUTE = "external_id"
+MAX_EXTERNAL_ID_CHARS = 100  # the width of tickets.external_id
 SERVICE_FIELDS = ("service_code", "service_name", "description", "metadata", "type", "keywords", "group")
 
 
@@ -130,6 +137,15 @@ def service_definition(catalogue: Catalogue, code: str) -> dict[str, Any]:
                 "order": 2,
                 "description": "反映渠道",
                 "values": [{"key": k, "name": n} for k, n in CHANNELS],
+            },
+            {
+                "variable": True,
+                "code": EXTERNAL_ID_ATTRIBUTE,
+                "datatype": "string",
+                "required": False,
+                "datatype_description": f"来源系统的工单编号，至多{MAX_EXTERNAL_ID_CHARS}字符，如 12345-20261201-0001",
+                "order": 3,
+                "description": "来源工单编号（重发同一编号、同一内容不会重复立单）",
             },
         ],
     }
@@ -217,6 +233,8 @@ def parse_post(form: dict[str, str], catalogue: Catalogue) -> dict[str, Any]:
     }
     if code and catalogue.has(code):
         problems += attribute_problems(service_definition(catalogue, code), attributes)
+    if len((attributes.get(EXTERNAL_ID_ATTRIBUTE) or "").strip()) > MAX_EXTERNAL_ID_CHARS:
+        problems.append(f"attribute[{EXTERNAL_ID_ATTRIBUTE}] is longer than {MAX_EXTERNAL_ID_CHARS} characters")
     if problems:
         raise ValidationError("the service request is invalid", [_problem(p) for p in problems])
     name = " ".join(x for x in (form.get("first_name"), form.get("last_name")) if x) or None
@@ -229,6 +247,7 @@ def parse_post(form: dict[str, str], catalogue: Catalogue) -> dict[str, Any]:
     }
     if name:
         extra["name"] = name
+    external_id = (attributes.pop(EXTERNAL_ID_ATTRIBUTE, "") or "").strip() or None
     if attributes:
         extra["attributes"] = attributes
     return {
@@ -240,6 +259,7 @@ def parse_post(form: dict[str, str], catalogue: Catalogue) -> dict[str, Any]:
         "address": address,
         "channel": channel,
         "reporter": form.get("email") or form.get("device_id") or name,
+        "external_id": external_id,
         "extra": extra,
     }
 

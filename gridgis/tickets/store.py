@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins  # TicketStore.list shadows the builtin in annotations of later methods
 import math
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -25,7 +25,7 @@ from gridgis.auth.tables import audit_log
 from gridgis.errors import NotFoundError, PreconditionFailedError, TransitionError, ValidationError
 from gridgis.storage.engine import READONLY, make_engine, storage_errors
 from gridgis.storage.partitions import ensure_months
-from gridgis.tickets import loop
+from gridgis.tickets import external_ids, loop
 from gridgis.tickets.bulk import BulkMixin
 from gridgis.tickets.calendar import WorkCalendar, default_calendar
 from gridgis.tickets.catalogue import Catalogue, Duration, default_catalogue
@@ -34,12 +34,21 @@ from gridgis.tickets.loop import Event, Ticket
 from gridgis.tickets.rows import _TICKET_FIELDS, _aware, _row_to_ticket, _ticket_values
 from gridgis.tickets.tables import ensure_tables, ticket_events, tickets
 
-__all__ = ["AuditHook", "Authorize", "TicketStore", "scope_code", "ticket_events", "tickets"]
+__all__ = ["AuditHook", "Authorize", "Submitted", "TicketStore", "scope_code", "ticket_events", "tickets"]
 
 #: ``(conn, action, codes, message)``: writes the audit entry of a ticket write inside its transaction
 AuditHook = Callable[[sa.Connection, str, list[str], str], None]
 #: raises (403) when the caller may not act on this ticket; called inside the write's transaction
 Authorize = Callable[[Ticket], None]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What :meth:`TicketStore.submit` did with a report: the ticket stored for it, or (``replayed``)
+    the ticket already stored under its external id (:mod:`gridgis.tickets.external_ids`)."""
+
+    ticket: Ticket
+    replayed: bool = False
 
 
 def scope_code(ticket: Ticket) -> str:
@@ -135,6 +144,7 @@ class TicketStore(BulkMixin):
         _pick: Any = None,
     ) -> Ticket:
         """Validate, route and schedule a report without storing it (raises on any problem)."""
+        external_id = external_id.strip() or None if isinstance(external_id, str) else external_id
         if matter_code is None or matter_code == "":
             guessed = self.catalogue.guess(description)
             if guessed is None:
@@ -233,10 +243,31 @@ class TicketStore(BulkMixin):
         audit: AuditHook | None = None,
         **kwargs: Any,
     ) -> Ticket:
-        """Route, schedule and store a new ticket with its ``create`` event; return it with its id.
+        """:meth:`submit` a report and return its ticket: the new one, or the one already stored under
+        its ``external_id`` when the report is a replay of it."""
+        return self.submit(
+            lon, lat, actor=actor, note=note, extra=extra, authorize=authorize, audit=audit, **kwargs
+        ).ticket
+
+    def submit(
+        self,
+        lon: Any,
+        lat: Any,
+        *,
+        actor: str = "system",
+        note: str = "",
+        extra: dict[str, Any] | None = None,
+        authorize: Authorize | None = None,
+        audit: AuditHook | None = None,
+        **kwargs: Any,
+    ) -> Submitted:
+        """Route, schedule and store a new ticket with its ``create`` event (one transaction).
 
         ``authorize(ticket)`` sees the routed ticket before anything is stored (scope of the creator);
-        the ``ticket.create`` audit entry is written in the same transaction.
+        the ``ticket.create`` audit entry is written in the same transaction. A report whose
+        ``external_id`` is already stored is not stored again (:func:`external_ids.claim`, in the same
+        transaction): the same report answers the stored ticket with ``replayed`` (nothing written,
+        nothing audited); other content raises :class:`~gridgis.errors.DuplicateExternalIdError`.
         """
         ticket = self.prepare(lon, lat, **kwargs)
         if authorize is not None:
@@ -244,6 +275,9 @@ class TicketStore(BulkMixin):
         with storage_errors(self.url, "storing a ticket"):
             ensure_months(self.engine, [ticket.received_at])  # its month's partition (PostgreSQL)
         with storage_errors(self.url, "storing a ticket"), self.engine.begin() as conn:
+            known = external_ids.claim(conn, ticket)
+            if known is not None:
+                return Submitted(known, replayed=True)
             values = _ticket_values(ticket)
             values["extra"] = extra
             new_id = conn.execute(tickets.insert().values(**values).returning(tickets.c.id)).scalar_one()
@@ -258,7 +292,7 @@ class TicketStore(BulkMixin):
             self._append(conn, ticket.id, Event("create", None, "received", actor, ticket.received_at, note, data))
             message = f"channel {ticket.channel}; matter {ticket.matter_code}"
             self._audit(conn, audit, actor, "ticket.create", [str(ticket.id), ticket.grid_code or ""], message)
-        return ticket
+        return Submitted(ticket)
 
     def _append(self, conn: sa.Connection, ticket_id: int, ev: Event) -> None:
         seq = (

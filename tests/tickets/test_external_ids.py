@@ -100,7 +100,7 @@ def test_the_point_is_compared_in_wgs84_at_storage_precision(any_store):
     from gridgis.crs import STORAGE_DECIMALS
 
     first = _create(any_store)
-    lon, lat = point_in(1, 1)
+    lon, _lat = point_in(1, 1)
     nudged = _create(any_store, lon=lon + 0.4 * 10**-STORAGE_DECIMALS)  # the same stored point
     assert nudged.id == first.id
 

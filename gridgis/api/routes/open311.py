@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, Response
 
 from gridgis.api.bodies import read_body
 from gridgis.api.errors import UNAVAILABLE_DETAIL
-from gridgis.api.routes.tickets import audit_hook, get_ticket_store
+from gridgis.api.routes.tickets import REPLAYED_HEADER, audit_hook, get_ticket_store
 from gridgis.api.schemas.common import documented, request_body
 from gridgis.api.schemas.open311 import (
     OPEN311_ERRORS,
@@ -39,6 +39,7 @@ from gridgis.api.schemas.open311 import (
 from gridgis.auth.deps import AuditDep, CurrentPrincipal
 from gridgis.errors import (
     AuthError,
+    DuplicateExternalIdError,
     ForbiddenError,
     GridGISError,
     MalformedInputError,
@@ -63,6 +64,8 @@ def _status_of(err: GridGISError) -> int:
         return 404
     if isinstance(err, MisdirectedError):
         return 421  # a routing pool's refusal: the front sends the request on to the whole store
+    if isinstance(err, DuplicateExternalIdError):
+        return 409  # attribute[external_id] already stored with other content: nothing stored
     if err.status >= 500:
         return err.status
     return 400
@@ -173,7 +176,9 @@ async def post_request(fmt: str, request: Request, principal: CurrentPrincipal, 
     """Create a service request (a ticket) from a form; answers its id at once.
 
     Recorded and audited under the token's holder when a token is sent, else as ``anonymous``
-    with its channel; the names and contacts in the form stay private to the ticket.
+    with its channel; the names and contacts in the form stay private to the ticket. A post whose
+    ``attribute[external_id]`` is already stored is not stored again: the same report answers the
+    stored request (``Idempotent-Replayed: true``), other content a 409 in Open311's error form.
     """
     store = get_ticket_store(request)
     try:
@@ -189,7 +194,7 @@ async def post_request(fmt: str, request: Request, principal: CurrentPrincipal, 
         lon, lat = args.pop("lon"), args.pop("lat")
         try:
             who = principal if principal is not None else "anonymous"
-            ticket = store.create(
+            made = store.submit(
                 lon,
                 lat,
                 actor=principal.name if principal is not None else "anonymous",
@@ -198,11 +203,14 @@ async def post_request(fmt: str, request: Request, principal: CurrentPrincipal, 
             )
         except NotFoundError as err:  # an address that matches nothing is a bad request, not a missing resource
             raise ValidationError(err.message) from None
-        return _respond(
+        answer = _respond(
             fmt,
-            o311.post_response(ticket, store.catalogue),
+            o311.post_response(made.ticket, store.catalogue),
             lambda p: o311.requests_xml(p, ("service_request_id", "service_notice", "account_id")),
         )
+        if made.replayed:  # the same attribute[external_id] and content: the stored request, nothing written
+            answer.headers[REPLAYED_HEADER] = "true"
+        return answer
 
     return _guard(fmt, work)
 

@@ -1,6 +1,8 @@
 """API routes: tickets and the matter catalogue. Thin: parse, call the ticket store, answer.
 
-- ``POST /tickets`` → 201 with the ticket and any open duplicates offered nearby
+- ``POST /tickets`` → 201 with the ticket and any open duplicates offered nearby; a report resent
+  with a stored ``external_id`` → 200 with that ticket (``Idempotent-Replayed: true``), or 409 when
+  its content differs (:mod:`gridgis.tickets.external_ids`)
 - ``GET /tickets/{id}`` (with its history), ``GET /tickets?grid=&status=&matter=``
 - ``POST /tickets/{id}/transitions`` (``If-Match: "<version>"`` or ``expected_version`` optional)
 - ``POST /tickets/escalations`` (escalate overdue tickets now), ``GET /tickets/stats?month=&level=``
@@ -17,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridgis.api.params import RowId
 from gridgis.api.schemas.common import documented
-from gridgis.api.schemas.tickets import Escalations, Matters, TicketList, TicketOut, TicketStats
+from gridgis.api.schemas.tickets import CREATE_RESPONSES, Escalations, Matters, TicketList, TicketOut, TicketStats
 from gridgis.auth.deps import AuditDep, CurrentPrincipal
 from gridgis.auth.store import AuditLog
 from gridgis.auth.tokens import Principal, require, sees_personal_data
@@ -247,16 +249,24 @@ def list_matters(store: StoreDep) -> dict[str, Any]:
     }
 
 
-@router.post("/tickets", status_code=201, **documented(TicketOut, 201))
+#: response header of an answer that replays a report already stored under its external id
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+@router.post("/tickets", status_code=201, responses=CREATE_RESPONSES, response_model=None)
 def create_ticket(
     body: TicketIn, store: StoreDep, request: Request, response: Response, principal: ReporterDep, audit: AuditDep
 ) -> dict[str, Any]:
-    """Report a problem: routed, given a matter, department, level and deadlines, and stored.
+    """Report a problem: routed, given a matter, department, level and deadlines, and stored (201).
 
     Recorded under the token's holder; the routed place must be in its scope (403, nothing stored).
+    A report whose ``external_id`` is already stored is not stored again
+    (:mod:`gridgis.tickets.external_ids`): the same report (matter, point, description, address,
+    channel) answers 200 with the stored ticket, ``"replayed": true`` and ``Idempotent-Replayed: true``;
+    other content answers 409 naming the external id and the stored ticket, and stores nothing.
     """
     data = body.model_dump(exclude={"duplicate_radius_m", "lon", "lat"})
-    ticket = store.create(
+    made = store.submit(
         body.lon,
         body.lat,
         actor=principal.name,
@@ -264,9 +274,14 @@ def create_ticket(
         audit=audit_hook(request, audit, principal, 201),
         **data,
     )
+    ticket = made.ticket
+    if made.replayed:
+        response.status_code = 200
+        response.headers[REPLAYED_HEADER] = "true"
     response.headers["Location"] = f"/tickets/{ticket.id}"
     response.headers["ETag"] = f'"{ticket.version}"'
     out = ticket_dict(ticket, store.catalogue, people=_people(principal, ticket))
+    out["replayed"] = made.replayed
     try:  # a suggestion read after the commit: the stored ticket is acknowledged even when it fails
         dups = store.find_duplicates(
             ticket.lon, ticket.lat, ticket.matter_code, radius_m=body.duplicate_radius_m, exclude_id=ticket.id
