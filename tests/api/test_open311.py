@@ -430,3 +430,8 @@ def test_a_post_with_a_known_external_id_and_other_content_is_an_open311_409(htt
     [error] = r.json()
     assert error["code"] == 409 and "O311-0002" in error["description"] and f"ticket {rid}" in error["description"]
     assert len(http.get("/tickets", params={"limit": 1000}).json()["tickets"]) == before
+
+
+def test_the_openapi_document_describes_the_open311_replay_and_conflict(http):
+    post = http.get("/openapi.json").json()["paths"]["/open311/v2/requests.{fmt}"]["post"]["responses"]
+    assert "Idempotent-Replayed" in post["200"]["headers"] and "409" in post

@@ -31,6 +31,7 @@ from gridgis.api.schemas.common import documented, request_body
 from gridgis.api.schemas.open311 import (
     OPEN311_ERRORS,
     Discovery,
+    Open311Errors,
     ServiceDefinition,
     ServiceRequestIn,
     ServiceRequests,
@@ -54,6 +55,24 @@ router = APIRouter(prefix="/open311", tags=["open311"])
 ERROR_RESPONSES = OPEN311_ERRORS
 
 XML_TYPE = "text/xml; charset=utf-8"
+#: ``POST requests``: the request's id (also when replayed: ``Idempotent-Replayed``), or 409 for an
+#: ``attribute[external_id]`` already stored with other content
+POST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        **documented(ServiceRequests)["responses"][200],
+        "headers": {
+            "Idempotent-Replayed": {
+                "description": "true: attribute[external_id] was already stored with the same content; "
+                "this is that request, nothing was written",
+                "schema": {"type": "string"},
+            }
+        },
+    },
+    409: {
+        "model": Open311Errors,
+        "description": "attribute[external_id] is already a stored request with other content; nothing stored",
+    },
+}
 MAX_RESULTS = 1000
 
 
@@ -169,7 +188,8 @@ def _check_key(request: Request, form: dict[str, str]) -> None:
 
 @router.post(
     "/v2/requests.{fmt}",
-    **documented(ServiceRequests),
+    response_model=None,
+    responses=POST_RESPONSES,
     openapi_extra=request_body(ServiceRequestIn, "application/x-www-form-urlencoded", "multipart/form-data"),
 )
 async def post_request(fmt: str, request: Request, principal: CurrentPrincipal, audit: AuditDep) -> Response:
