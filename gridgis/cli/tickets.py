@@ -1,6 +1,7 @@
 """``gridgis tickets``: import reports, escalate overdue tickets, per-grid statistics; the demo step.
 
-- ``gridgis tickets import FILE`` (GeoJSON/GeoPackage/CSV; re-importing skips known ids)
+- ``gridgis tickets import FILE`` (GeoJSON/GeoPackage/CSV; re-importing skips known ids, and a known id
+  with other content is rejected naming its ticket: :mod:`gridgis.tickets.external_ids`)
 - ``gridgis tickets escalate [--now ISO]`` (idempotent)
 - ``gridgis tickets stats [--month YYYY-MM] [--level grid|community|street] [--json]``
 - ``gridgis tickets matters`` (the catalogue) and ``gridgis tickets show ID`` (a ticket and its history)
