@@ -28,6 +28,7 @@ from gridgis.errors import ValidationError
 from gridgis.tickets.calendar import SHANGHAI
 from gridgis.tickets.catalogue import Catalogue, Deadlines
 from gridgis.tickets.loop import STATES, Ticket
+from gridgis.tickets.tables import MAX_EXTERNAL_ID_CHARS
 
 CLOSED_STATES = frozenset({"resolved", "rated", "closed"})
 CHANNELS = (("12345", "12345热线"), ("wechat", "微信小程序"), ("app", "移动应用"), ("patrol", "网格员巡查"))
@@ -55,7 +56,6 @@ REQUEST_FIELDS = (
 #: for one): ``attribute[external_id]=…`` is stored as the ticket's ``external_id``, so a re-sent post
 #: is not stored twice (:mod:`gridgis.tickets.external_ids`)
 EXTERNAL_ID_ATTRIBUTE = "external_id"
-MAX_EXTERNAL_ID_CHARS = 100  # the width of tickets.external_id
 SERVICE_FIELDS = ("service_code", "service_name", "description", "metadata", "type", "keywords", "group")
 
 

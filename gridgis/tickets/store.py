@@ -32,7 +32,7 @@ from gridgis.tickets.catalogue import Catalogue, Duration, default_catalogue
 from gridgis.tickets.dispatch import Router, deadlines_for, first_level, route_at, routed_from, router_for, to_wgs84
 from gridgis.tickets.loop import Event, Ticket
 from gridgis.tickets.rows import _TICKET_FIELDS, _aware, _row_to_ticket, _ticket_values
-from gridgis.tickets.tables import ensure_tables, ticket_events, tickets
+from gridgis.tickets.tables import MAX_EXTERNAL_ID_CHARS, ensure_tables, ticket_events, tickets
 
 __all__ = ["AuditHook", "Authorize", "Submitted", "TicketStore", "scope_code", "ticket_events", "tickets"]
 
@@ -59,6 +59,19 @@ def scope_code(ticket: Ticket) -> str:
 
 _METRES_PER_DEG = 111_320.0
 MIN_ADDRESS_CONFIDENCE = 0.6
+
+
+def _external_id(value: Any) -> str | None:
+    """A report's external id as stored: text without surrounding blanks, ``None`` when blank; refused
+    when wider than the column (the one shape every intake path compares, :mod:`gridgis.tickets.external_ids`)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if len(text) > MAX_EXTERNAL_ID_CHARS:
+        raise ValidationError(
+            f"external_id {text[:20]!r}… has {len(text)} characters; at most {MAX_EXTERNAL_ID_CHARS} are stored"
+        )
+    return text or None
 
 
 def _blank(value: Any) -> bool:
@@ -144,7 +157,7 @@ class TicketStore(BulkMixin):
         _pick: Any = None,
     ) -> Ticket:
         """Validate, route and schedule a report without storing it (raises on any problem)."""
-        external_id = external_id.strip() or None if isinstance(external_id, str) else external_id
+        external_id = _external_id(external_id)
         if matter_code is None or matter_code == "":
             guessed = self.catalogue.guess(description)
             if guessed is None:

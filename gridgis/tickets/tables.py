@@ -12,6 +12,9 @@ import sqlalchemy as sa
 
 from gridgis.storage.schema import BigIntPK, GeometryType, JSONType, UTCDateTime, metadata
 
+#: the width of ``tickets.external_id`` (a longer one is refused at intake, never cut)
+MAX_EXTERNAL_ID_CHARS = 100
+
 
 def ticket_columns() -> list[sa.Column]:
     """The columns of ``tickets`` (a function so the migration builds the same table)."""
@@ -23,7 +26,7 @@ def ticket_columns() -> list[sa.Column]:
         sa.Column("address", sa.Text, nullable=True),
         sa.Column("channel", sa.String(32), nullable=False),
         sa.Column("reporter", sa.String(200), nullable=True),
-        sa.Column("external_id", sa.String(100), nullable=True),
+        sa.Column("external_id", sa.String(MAX_EXTERNAL_ID_CHARS), nullable=True),
         sa.Column("lon", sa.Float, nullable=False),
         sa.Column("lat", sa.Float, nullable=False),
         sa.Column("geometry", GeometryType(), nullable=False),

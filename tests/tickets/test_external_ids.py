@@ -210,3 +210,17 @@ def test_an_import_and_posts_at_once_store_each_external_id_once(any_store):
             ).all()
         )
     assert counts == dict.fromkeys(ids, 1)
+
+
+def test_external_ids_are_compared_as_trimmed_text_and_refused_when_too_wide(any_store):
+    from gridgis.errors import ValidationError
+
+    first = _create(any_store, external_id=" 7 ")
+    assert first.external_id == "7" and _create(any_store, external_id=7).id == first.id
+    assert _create(any_store, external_id="  ").external_id is None  # blank: no external id
+    before = _count(any_store, tickets)
+    with pytest.raises(ValidationError, match="at most 100"):
+        _create(any_store, external_id="x" * 101)
+    created, rejected = any_store.create_many([_report(external_id="y" * 101)])
+    assert created == [] and "at most 100" in rejected[0]["reason"]
+    assert _count(any_store, tickets) == before

@@ -26,6 +26,7 @@ from gridgis.auth.tokens import Principal, require, sees_personal_data
 from gridgis.errors import ForbiddenError, StorageUnavailableError, ValidationError
 from gridgis.tickets.loop import Ticket
 from gridgis.tickets.store import AuditHook, Authorize, TicketStore, scope_code
+from gridgis.tickets.tables import MAX_EXTERNAL_ID_CHARS
 from gridgis.tickets.views import event_dict, ticket_dict
 
 router = APIRouter(tags=["tickets"])
@@ -187,7 +188,12 @@ class TicketIn(BaseModel):
     address: str | None = Field(None, max_length=500)
     channel: str = Field("api", max_length=32)
     reporter: str | None = Field(None, max_length=200)
-    external_id: str | None = Field(None, max_length=100)
+    external_id: str | None = Field(
+        None,
+        max_length=MAX_EXTERNAL_ID_CHARS,
+        description="the source system's reference (e.g. a 12345 order number): a report re-sent with the same "
+        "content answers the stored ticket (200, Idempotent-Replayed: true); other content is a 409",
+    )
     received_at: datetime | None = None
     duplicate_radius_m: float = Field(50.0, gt=0, le=5000)
 
