@@ -121,7 +121,12 @@ def check_roads(frame: gpd.GeoDataFrame, what: str = "roads") -> gpd.GeoDataFram
         elif not lines[i]:
             kind = geoms[i].geom_type
             problems.append(
-                Problem(f"geometry is a {kind}; roads are LineStrings", feature=label, layer=what, kind="wrong_geometry_type")
+                Problem(
+                    f"geometry is a {kind}; roads are LineStrings",
+                    feature=label,
+                    layer=what,
+                    kind="wrong_geometry_type",
+                )
             )
         else:
             problems.append(
@@ -135,9 +140,11 @@ def check_roads(frame: gpd.GeoDataFrame, what: str = "roads") -> gpd.GeoDataFram
     if problems:
         raise ValidationError(f"{what}: {len(problems)} problem(s) found; nothing was stored", problems)
     out = gpd.GeoDataFrame(index=range(len(frame)), geometry=list(geoms), crs=STORAGE_CRS)
-    out["way_id"] = _text(frame["id"]) if "id" in frame.columns else None
+    # object columns: a text column inferred by pandas would turn None into NaN (stored as 'NaN')
+    blank = [None] * len(frame)
+    out["way_id"] = pd.Series(_text(frame["id"]) if "id" in frame.columns else blank, dtype=object)
     for f in ROAD_FIELDS:
-        out[f] = _text(frame[f]) if f in frame.columns else None
+        out[f] = pd.Series(_text(frame[f]) if f in frame.columns else blank, dtype=object)
     return out[["way_id", *ROAD_FIELDS, "geometry"]]
 
 
@@ -188,9 +195,9 @@ class RoadStore:
         """The stored roads (those whose box meets ``bbox``, lon/lat), in import order, as a frame in
         EPSG:4326 with ``id`` (the OSM way id), the :data:`ROAD_FIELDS` that hold any value and
         ``geometry``; ``None`` when the store holds no roads."""
-        query = sa.select(
-            roads.c.way_id, *(roads.c[f] for f in ROAD_FIELDS), wkb_column(roads.c.geometry)
-        ).order_by(roads.c.id)
+        query = sa.select(roads.c.way_id, *(roads.c[f] for f in ROAD_FIELDS), wkb_column(roads.c.geometry)).order_by(
+            roads.c.id
+        )
         if bbox is not None:
             minx, miny, maxx, maxy = (float(b) for b in bbox)
             query = query.where(

@@ -38,7 +38,9 @@ def storable_case() -> dict[str, gpd.GeoDataFrame]:
     case = lujiazui.make_case(angle=17.0)
     communities = case["communities"].assign(street_code=STREET)
     compounds = case["compounds"].assign(
-        community_code=case["compounds"]["code"].str[:12], kind="residential", households=case["compounds"]["households"]
+        community_code=case["compounds"]["code"].str[:12],
+        kind="residential",
+        households=case["compounds"]["households"],
     )
     b = case["buildings"]
     holder = shapely.STRtree(compounds.geometry.values)
@@ -87,10 +89,16 @@ def _store(repo, case):
     return repo
 
 
-def _same_grids(answer: list[dict], frame: gpd.GeoDataFrame) -> bool:
+def _same_grids(answer: list[dict], frame: gpd.GeoDataFrame, tolerance: float = 1e-9) -> bool:
+    """The same grids: the same codes, the same vertices (``tolerance`` 1e-9°), or for a file (written
+    with the 7 decimals of the storage step, which may repeat a vertex) outlines within ``tolerance``."""
     got = {f["properties"]["code"]: shapely.geometry.shape(f["geometry"]) for f in answer}
     want = dict(zip(frame["code"], frame.geometry))
-    return set(got) == set(want) and all(shapely.equals_exact(got[c], want[c], 1e-9) for c in want)
+    if set(got) != set(want):
+        return False
+    if tolerance <= 1e-9:
+        return all(shapely.equals_exact(got[c], want[c], tolerance) for c in want)
+    return all(shapely.hausdorff_distance(got[c], want[c]) <= tolerance for c in want)
 
 
 @needs_data
@@ -124,7 +132,7 @@ def test_the_api_proposal_on_a_store_holding_roads_equals_the_library_with_the_r
     r = invoke("align", "propose", "--database-url", repo.url, "--community", COMMUNITY, "--out", out)
     assert r.exit_code == 0, r.output
     cli = json.loads((out / "grids.geojson").read_text(encoding="utf-8"))["features"]
-    assert _same_grids(cli, from_file.grids)
+    assert _same_grids(cli, from_file.grids, 1e-7)
 
 
 @needs_data
@@ -144,14 +152,12 @@ def test_cli_roads_file_overrides_the_stored_roads(make_repository, case, tmp_pa
     assert r.exit_code == 0, r.output
     layers = load_community(repo, COMMUNITY)
     plain = propose_alignment(layers["compounds"], layers["grids"], layers["buildings"], layers["communities"])
-    assert _same_grids(json.loads((out / "grids.geojson").read_text(encoding="utf-8"))["features"], plain.grids)
+    assert _same_grids(json.loads((out / "grids.geojson").read_text(encoding="utf-8"))["features"], plain.grids, 1e-7)
 
 
 @needs_data
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
-def test_a_roads_import_keeps_chinese_names_replaces_the_set_is_audited_and_exports(
-    make_repository, backend, tmp_path
-):
+def test_a_roads_import_keeps_chinese_names_replaces_the_set_is_audited_and_exports(make_repository, backend, tmp_path):
     from gridgis.auth.store import AuditLog
     from gridgis.storage.roads import RoadStore
 
@@ -173,7 +179,10 @@ def test_a_roads_import_keeps_chinese_names_replaces_the_set_is_audited_and_expo
     # a second import replaces the set (no duplicates), and the log keeps both
     few = source.iloc[:10]
     few.to_file(tmp_path / "few.geojson", driver="GeoJSON")
-    assert invoke("import", tmp_path / "few.geojson", "--layer", "roads", "--database-url", repo.url, "--commit").exit_code == 0
+    assert (
+        invoke("import", tmp_path / "few.geojson", "--layer", "roads", "--database-url", repo.url, "--commit").exit_code
+        == 0
+    )
     assert len(store.read()) == 10 and [i.roads for i in store.imports()] == [len(source), 10]
     # a box reads only the roads that meet it
     x0, y0, x1, y1 = few.geometry.iloc[0].bounds
@@ -199,7 +208,7 @@ def test_a_roads_file_without_crs_is_refused_in_one_line_and_nothing_is_stored(t
     res = subprocess.run(
         [sys.executable, "-m", "gridgis.cli", "import", str(tmp_path / "roads.shp"), "--layer", "roads",
          "--database-url", url, "--commit"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert res.returncode == 2
     lines = [x for x in res.stderr.splitlines() if x.strip()]

@@ -22,7 +22,9 @@ depends_on = None
 def upgrade() -> None:
     op.create_table("road_imports", *import_columns(), sa.PrimaryKeyConstraint("id", name="pk_road_imports"))
     # the foreign key named by the metadata's convention (a Column's own ForeignKey would not be)
-    columns = [sa.Column("import_id", sa.BigInteger, nullable=False) if c.name == "import_id" else c for c in road_columns()]
+    columns = [
+        sa.Column("import_id", sa.BigInteger, nullable=False) if c.name == "import_id" else c for c in road_columns()
+    ]
     op.create_table(
         "roads",
         *columns,
