@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from gridgis.alignment.propose import propose_alignment
 from gridgis.alignment.roads import read_roads
 from gridgis.cli import app
+from gridgis.codes import area_of
 from tests.alignment import lujiazui
 
 needs_data = pytest.mark.skipif(not lujiazui.available(), reason="../shared/data/shanghai-lujiazui-osm-tiles absent")
@@ -38,7 +39,7 @@ def storable_case() -> dict[str, gpd.GeoDataFrame]:
     case = lujiazui.make_case(angle=17.0)
     communities = case["communities"].assign(street_code=STREET)
     compounds = case["compounds"].assign(
-        community_code=case["compounds"]["code"].str[:12],
+        community_code=[area_of(c) for c in case["compounds"]["code"]],
         kind="residential",
         households=case["compounds"]["households"],
     )
@@ -59,7 +60,7 @@ def storable_case() -> dict[str, gpd.GeoDataFrame]:
             "code": codes,
             "name": [f"{n}号楼" for n in range(1, len(codes) + 1)],
             "compound_code": comp_code,
-            "community_code": [c[:12] for c in comp_code],
+            "community_code": [area_of(c) for c in comp_code],
             "households": b["households"].to_numpy()[keep],
         },
         geometry=list(b.geometry.values[keep]),
