@@ -107,7 +107,7 @@ def _same_grids(answer: list[dict], frame: gpd.GeoDataFrame, tolerance: float = 
 def test_the_api_proposal_on_a_store_holding_roads_equals_the_library_with_the_roads_file(
     make_repository, case, backend, tmp_path
 ):
-    from gridgis.alignment.apply import load_community
+    from gridgis.alignment.apply import apply_proposal, load_community
     from tests.alignment.test_api import serve
 
     repo = _store(make_repository(backend), case)
@@ -126,14 +126,24 @@ def test_the_api_proposal_on_a_store_holding_roads_equals_the_library_with_the_r
         assert answer.json()["roads"]["roads"] == len(read_roads(ROADS))
         # the dry run of apply proposes the same
         dry = client.post(f"/communities/{COMMUNITY}/alignment/apply", json={}).json()
-    from_api = {c["code"]: c.get("area_changed_m2") for c in dry["changes"]}
-    assert from_api and set(from_api) <= set(from_file.grids["code"]) | set(layers["grids"]["code"])
-    # the CLI on the same store proposes the same (without --roads: the stored roads)
-    out = tmp_path / "cli"
-    r = invoke("align", "propose", "--database-url", repo.url, "--community", COMMUNITY, "--out", out)
-    assert r.exit_code == 0, r.output
-    cli = json.loads((out / "grids.geojson").read_text(encoding="utf-8"))["features"]
-    assert _same_grids(cli, from_file.grids, 1e-7)
+    expected = apply_proposal(repo, COMMUNITY, from_file, "测试", commit=False).to_dict()
+    assert dry["changes"] and dry["changes"] == json.loads(json.dumps(expected["changes"], default=str))
+    # the CLI on the same store proposes the same (without --roads: the stored roads), for propose and apply
+    for command in ("propose", "apply"):
+        out = tmp_path / command
+        r = invoke("align", command, "--database-url", repo.url, "--community", COMMUNITY, "--out", out)
+        assert r.exit_code == 0, r.output
+        cli = json.loads((out / "grids.geojson").read_text(encoding="utf-8"))["features"]
+        assert _same_grids(cli, from_file.grids, 1e-7), command
+    # the batch job of the county (gridgis batch align) aligns along the stored roads too: the same as
+    # the library over the county's layers with the file's roads (a county, not one community: a
+    # compound crossing the community line is seen whole there, so it is compared with its own input)
+    from gridgis.scale.batch import align_task
+
+    county = {k: repo.read_layer(k) for k in ("compounds", "grids", "buildings", "communities")}
+    whole = propose_alignment(*county.values(), roads=read_roads(ROADS), workers=1)
+    batch = align_task(repo.url, repo.current_generation().id, "310115")
+    assert _same_grids(json.loads(batch.grids.to_json(drop_id=True))["features"], whole.grids)
 
 
 @needs_data
@@ -189,6 +199,13 @@ def test_a_roads_import_keeps_chinese_names_replaces_the_set_is_audited_and_expo
     x0, y0, x1, y1 = few.geometry.iloc[0].bounds
     near = store.read((x0, y0, x1, y1))
     assert 1 <= len(near) <= 10
+    # listed by `gridgis info` (the store needs a generation to describe)
+    from gridgis.io.info import describe_store
+
+    repo.write_city({"streets": gpd.GeoDataFrame({"code": [STREET], "name": ["潍坊新村街道"]},
+                     geometry=[shapely.box(121.50, 31.23, 121.52, 31.25)], crs="EPSG:4326")}, author="测试")  # fmt: skip
+    listed = {r["layer"]: r for r in describe_store(repo)[0]}
+    assert listed["roads"]["count"] == 10
     # exported like the layers, names kept
     r = invoke("export", "--layer", "roads", "--out", tmp_path / "roads_out.geojson", "--database-url", repo.url)
     assert r.exit_code == 0, r.output
