@@ -1,4 +1,6 @@
 """API routes: alignment. Thin: read the community's layers from the store, call the library, answer.
+Proposals (and apply) divide open land along the store's roads when it holds them
+(:func:`gridgis.alignment.roads.stored_roads`, the rule ``gridgis align`` on the store follows too).
 
 - ``GET  /communities/{code}/alignment/analysis`` — counts per case, cut compounds, coverage.
 - ``GET  /communities/{code}/alignment/problems`` — the problem pieces (GeoJSON, EPSG:4326).
