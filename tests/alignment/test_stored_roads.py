@@ -144,6 +144,11 @@ def test_the_api_proposal_on_a_store_holding_roads_equals_the_library_with_the_r
     whole = propose_alignment(*county.values(), roads=read_roads(ROADS), workers=1)
     batch = align_task(repo.url, repo.current_generation().id, "310115")
     assert _same_grids(json.loads(batch.grids.to_json(drop_id=True))["features"], whole.grids)
+    # and the /map viewer's alignment view (the whole stored city; drawn with 7 decimals)
+    from gridgis.maps.viewer import view
+
+    drawn = view(repo, "alignment")["proposed_grids"]["features"]
+    assert _same_grids(drawn, whole.grids, 1e-7)
 
 
 @needs_data
