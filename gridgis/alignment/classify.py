@@ -101,7 +101,7 @@ def compound_status(pieces: gpd.GeoDataFrame, config=None) -> pd.DataFrame:
     grids: dict[str, list[str]] = {}
     plist: dict[str, list[dict]] = {}
     for r in df.itertuples(index=False):
-        g = r.grid_code
+        g = r.grid_code if isinstance(r.grid_code, str) else None  # a piece in no grid: None, never NaN
         if g is not None and not r.sliver:
             grids.setdefault(r.compound_code, []).append(str(g))
         plist.setdefault(r.compound_code, []).append(

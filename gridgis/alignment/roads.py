@@ -18,13 +18,16 @@ Two pure steps:
   labelled land regions and the lines between them (``None`` when no road divides the community).
 
 :func:`read_roads` reads a roads file with :func:`gridgis.maps.network.read_osm_roads` (the reader
-the walking distances use), refusing a file that does not say its CRS.
+the walking distances use), refusing a file that does not say its CRS; ``gridgis import FILE --layer
+roads`` stores what it reads (:mod:`gridgis.storage.roads`), and :func:`stored_roads` is what every
+path aligning a stored city passes as ``roads``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -94,6 +97,32 @@ def read_roads(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
     from gridgis.maps.network import read_osm_roads
 
     return read_osm_roads(path, exclude_kinds=NOT_LAND, crs=crs)
+
+
+#: the margin (degrees, about 1 km) around the communities' box within which the store's roads are
+#: read: a road meeting a community has a box meeting the community's; the margin only absorbs the
+#: bowing of long segments between lon/lat and the metric CRS
+STORED_ROADS_MARGIN_DEG = 0.01
+
+
+def stored_roads(repository: Any, communities: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """The store's roads (:class:`gridgis.storage.roads.RoadStore`) around ``communities`` (every road
+    when ``None``), or ``None`` when the store holds no roads.
+
+    The one rule of every path that aligns a stored city (the API's proposal and apply, ``gridgis
+    align propose|apply`` on the store, ``gridgis batch align``): the stored roads are the ``roads``
+    of :func:`gridgis.alignment.propose.propose_alignment` unless the CLI is given ``--roads FILE``.
+    Reading only the roads near the communities changes nothing: a community is cut only by the
+    roads that meet it (:func:`roads_near`), whose boxes meet the community's.
+    """
+    from gridgis.storage.roads import RoadStore
+
+    bbox = None
+    if communities is not None and len(communities):
+        x0, y0, x1, y1 = (float(v) for v in ensure_storage_crs(communities, what="communities").total_bounds)
+        m = STORED_ROADS_MARGIN_DEG
+        bbox = (x0 - m, y0 - m, x1 + m, y1 + m)
+    return RoadStore(repository).read(bbox)
 
 
 def road_cut_lines(roads: gpd.GeoDataFrame, metric_crs: str, config: AlignmentConfig) -> np.ndarray:

@@ -36,7 +36,8 @@ _ROADS = typer.Option(
     None,
     "--roads",
     help="road centre lines (OSM/Tilezen lines, e.g. roads.geojson; its CRS as the other files'): open land is "
-    "divided along streets before the Voronoi lines between compounds (service roads and footways ignored)",
+    "divided along streets before the Voronoi lines between compounds (service roads and footways ignored); "
+    "on the store, without it the stored roads (`gridgis import FILE --layer roads`) are used",
 )
 _CRS = typer.Option(
     None,
@@ -99,7 +100,8 @@ def load_inputs(
     database_url: str | None,
     community: str | None,
 ) -> dict[str, Any]:
-    """The layers from files (when ``--grids`` is given) or from the store (one community or all)."""
+    """The layers from files (when ``--grids`` is given) or from the store (one community or all); from
+    the store also its roads around them (:func:`gridgis.alignment.roads.stored_roads`, ``None`` without)."""
     from gridgis.errors import ValidationError
 
     if grids is not None:
@@ -119,6 +121,9 @@ def load_inputs(
         out: dict[str, Any] = load_community(repo, community)
     else:
         out = {layer: repo.read_layer(layer) for layer in ("communities", "compounds", "buildings", "grids")}
+    from gridgis.alignment.roads import stored_roads
+
+    out["roads"] = stored_roads(repo, out["communities"] if community else None)
     out["tickets"] = _read_file(tickets, crs)
     out["repository"] = repo
     return out
@@ -270,7 +275,12 @@ def _propose_cmd(
     config = _config(min_households, max_households, large_compound, rebalance, split_merge)
     road_frame = _read_roads(roads, crs)
     layers = load_inputs(compounds, grids, buildings, communities, tickets, crs, database_url, community)
-    layers["roads"] = road_frame
+    if road_frame is not None:  # --roads FILE overrides the store's roads
+        layers["roads"] = road_frame
+    if layers.get("roads") is not None:
+        console.print(
+            f"道路 roads: {len(layers['roads'])} lines " + ("from " + str(roads) if roads else "from the store")
+        )
     before = _run_analyze(layers, config)
     proposal = _propose(layers, config)
     after = _run_analyze({**layers, "grids": proposal.grids}, config)
@@ -309,12 +319,16 @@ def _apply_cmd(
     large_compound: int = _LARGE,
     rebalance: bool = _REBALANCE,
     split_merge: bool = _SPLIT_MERGE,
+    roads: Path | None = _ROADS,
 ) -> None:
     """应用 Propose for one community of the store and apply it as a new generation (dry run unless --commit)."""
     from gridgis.alignment.apply import apply_proposal
 
     config = _config(min_households, max_households, large_compound, rebalance, split_merge)
+    road_frame = _read_roads(roads, None)
     layers = load_inputs(None, None, None, None, None, "wgs84", database_url, community)
+    if road_frame is not None:  # --roads FILE overrides the store's roads
+        layers["roads"] = road_frame
     proposal = _propose(layers, config)
     if out is not None:
         write_proposal(

@@ -91,7 +91,11 @@ def stored_parent_codes(repo, layer: str) -> set[str] | None:
 def import_command(
     path: Path = typer.Argument(..., help="file to import: .geojson/.json, .gpkg, .shp or .csv"),
     layer: str = typer.Option(
-        ..., "--layer", "-l", help="layer: streets, communities, compounds, buildings, grids, micro_grids or stations"
+        ...,
+        "--layer",
+        "-l",
+        help="layer: streets, communities, compounds, buildings, grids, micro_grids or stations; or roads "
+        "(road centre lines, OSM/Tilezen: the reference layer alignment divides open land along; replaced as a whole)",
     ),
     crs: str = typer.Option(
         None,
@@ -126,6 +130,12 @@ def import_command(
     """
     from gridgis.io.layer_import import import_layer
 
+    if layer == "roads":
+        unsupported = [n for n, v in (("--repair", repair), ("--map", mapping), ("--lon", lon), ("--lat", lat)) if v]
+        if unsupported or table or encoding:
+            raise typer.BadParameter(f"roads: {', '.join(unsupported) or '--table/--encoding'} does not apply to roads")
+        _import_roads(path, crs, commit, author, message, database_url)
+        return
     options = {k: v for k, v in (("lon", lon), ("lat", lat)) if v}
     try:
         with progress() as bar:
@@ -165,6 +175,33 @@ def import_command(
     console.print(f"[green]stored[/] {len(frame)} {layer} in generation {gen.id}")
 
 
+def _import_roads(
+    path: Path, crs: str | None, commit: bool, author: str | None, message: str | None, database_url: str | None
+) -> None:
+    """``import FILE --layer roads``: read the file (its CRS explicit: a file that does not say it needs
+    ``--crs``), check it and, with ``--commit``, replace the store's roads (one transaction, audited).
+    Errors end the command with one line (``error: …``, exit code 2)."""
+    from gridgis.alignment.roads import read_roads
+    from gridgis.errors import NotFoundError
+    from gridgis.storage.roads import RoadStore, check_roads
+
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such file")
+    frame = read_roads(path, crs)
+    check_roads(frame)
+    declared = crs or "as the file says"
+    console.print(f"roads: {len(frame)} lines read from {path.name} (source CRS: {declared})")
+    if not commit:
+        console.print("dry run: nothing stored (add --commit to store it)")
+        return
+    repo = open_repository(database_url)
+    repo.create_schema()
+    done = RoadStore(repo).replace(
+        frame, author or getpass.getuser(), message or "", source=path.name, source_crs=declared
+    )
+    console.print(f"[green]stored[/] {done.roads} roads (import {done.id}; they replace the roads stored before)")
+
+
 def export_command(
     out: Path = typer.Option(..., "--out", "-o", help="output file (gpkg, or one layer) or folder"),
     layer: list[str] = typer.Option([], "--layer", "-l", help="layer to export (repeatable)"),
@@ -177,6 +214,7 @@ def export_command(
     database_url: str = typer.Option(None, "--database-url", help="store (default: GRIDGIS_DATABASE_URL)"),
 ) -> None:
     """Export layers as GeoJSON, GeoPackage or Shapefile, in WGS84, GCJ-02 or BD-09."""
+    from gridgis.errors import NotFoundError
     from gridgis.io import read_city
     from gridgis.io.export import export_layers
     from gridgis.layers import LAYERS, get_spec
@@ -184,6 +222,8 @@ def export_command(
     if not layer and not all_layers:
         raise typer.BadParameter("say which layers: --layer L (repeatable) or --all")
     try:
+        with_roads = "roads" in layer or (all_layers and source is None)
+        layer = [x for x in layer if x != "roads"]
         names = list(LAYERS) if all_layers else [get_spec(x).name for x in layer]
         city = {}
         with progress() as bar:
@@ -199,6 +239,17 @@ def export_command(
                     if len(frame) or not all_layers:
                         city[name] = frame[[c for c in get_spec(name).columns if c in frame.columns]]
                     bar.advance(task)
+                if with_roads:  # the reference layer (gridgis.storage.roads): current set, not by generation
+                    from gridgis.storage.roads import RoadStore
+
+                    roads = RoadStore(repo).read()
+                    if roads is not None:
+                        city["roads"] = roads
+                    elif not all_layers:
+                        raise NotFoundError(
+                            "roads: the store holds no roads; import them with "
+                            "`gridgis import FILE --layer roads --commit`"
+                        )
             bar.update(task, description=f"writing {fmt}")
             written = export_layers(city, fmt, out, crs=crs, encoding=encoding)
             bar.advance(task)

@@ -77,6 +77,11 @@ def describe_store(repo, generation: int | None = None) -> tuple[list[dict[str, 
         if count:
             row.update(frame_summary(layer, repo.read_layer(layer, generation=gen.id)))
         rows.append(row)
+    from gridgis.storage.roads import RoadStore
+
+    roads = RoadStore(repo).read()  # the reference layer: its current set, whatever the generation
+    if roads is not None:
+        rows.append(frame_summary("roads", roads))
     header = (
         f"{repo!r} — generation {gen.id} ({gen.created_at:%Y-%m-%d %H:%M}, {gen.author}: {gen.message}); "
         f"{len(repo.generations())} generation(s)"

@@ -652,7 +652,8 @@ def view(
 ) -> dict[str, Any]:
     """The thematic views of ``gridgis map --view …`` as layers for ``/map`` (cached per generation).
 
-    - ``alignment``: cut compounds and the proposed grid lines (:func:`gridgis.maps.views.alignment_frames`);
+    - ``alignment``: cut compounds and the proposed grid lines (:func:`gridgis.maps.views.alignment_frames`),
+      along the store's roads when it holds them (cached per generation and road import);
     - ``heat``: ticket points ``[lat, lon, 1]`` for the heat layer;
     - ``coverage``: for one station kind (default: the worst covered), the service area and the
       uncovered part of each community (:func:`gridgis.maps.coverage.coverage_report`, the same
@@ -664,7 +665,14 @@ def view(
 
     if name not in ("alignment", "heat", "coverage"):
         raise ValidationError(f"unknown view {name!r}; use alignment, heat or coverage")
-    key = (id(repository), generation_key(repository), name, circle, kind, roads if name == "coverage" else None)
+    if name == "alignment":  # along the store's roads: a new road import is a new view (same generation)
+        from gridgis.storage.roads import RoadStore
+
+        road_import = RoadStore(repository).current()
+        road_key: Any = None if road_import is None else road_import.id
+    else:
+        road_key = roads if name == "coverage" else None
+    key = (id(repository), generation_key(repository), name, circle, kind, road_key)
     with _VIEW_LOCK:
         if key in _VIEW_CACHE:
             return _VIEW_CACHE[key]
@@ -675,10 +683,11 @@ def view(
         points = [] if t is None else [[round(float(b), 6), round(float(a), 6), 1] for a, b in zip(t["lon"], t["lat"])]
         out: dict[str, Any] = {"points": points, "count": len(points)}
     elif name == "alignment":
+        from gridgis.alignment.roads import stored_roads
         from gridgis.maps.views import alignment_frames
 
         city = {n: repository.read_layer(n) for n in ("communities", "grids", "compounds", "buildings")}
-        cut, proposed = alignment_frames(city)
+        cut, proposed = alignment_frames(city, roads=stored_roads(repository, None))
         out = {
             "cut_compounds": _fc(cut, ("code", "name", "kind", "households", "status_zh", "grid_codes")),
             "proposed_grids": _fc(proposed, ("code", "name", "households")),

@@ -113,8 +113,11 @@ def _volume_from_points(grids: gpd.GeoDataFrame, tickets: gpd.GeoDataFrame) -> p
     return joined.groupby("code").size().rename("volume").reset_index()
 
 
-def alignment_frames(city: dict[str, gpd.GeoDataFrame]) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
-    """Cut compounds and proposed grids from :mod:`gridgis.alignment` (``None`` where it is unavailable)."""
+def alignment_frames(
+    city: dict[str, gpd.GeoDataFrame], roads: gpd.GeoDataFrame | None = None
+) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """Cut compounds and proposed grids from :mod:`gridgis.alignment` (``None`` where it is unavailable);
+    open land divided along ``roads`` when given (the store's: :func:`gridgis.alignment.roads.stored_roads`)."""
     try:
         from gridgis.alignment.propose import propose_alignment
         from gridgis.alignment.report import analyze
@@ -128,7 +131,7 @@ def alignment_frames(city: dict[str, gpd.GeoDataFrame]) -> tuple[gpd.GeoDataFram
     }
     analysis = analyze(**args)
     cut = cut_compounds(city["compounds"], analysis.compounds)
-    proposal = propose_alignment(**args)
+    proposal = propose_alignment(**args, roads=roads)
     return cut, proposal.grids
 
 

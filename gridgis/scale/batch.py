@@ -130,8 +130,10 @@ def unpack_into(out: dict[str, np.ndarray], n: int, rows: np.ndarray, packed: di
 
 
 def align_task(url: str, generation: int, county: str, config: Any = None) -> Any:
-    """One county's alignment proposal (``propose_alignment`` over its communities, one process)."""
+    """One county's alignment proposal (``propose_alignment`` over its communities, one process, along
+    the store's roads when it holds them)."""
     from gridgis.alignment.propose import propose_alignment
+    from gridgis.alignment.roads import stored_roads
     from gridgis.routing.county import filter_counties
 
     repo = _repository(url)
@@ -141,6 +143,7 @@ def align_task(url: str, generation: int, county: str, config: Any = None) -> An
             layer: filter_counties(repo.read_layer(layer, generation=generation), held)
             for layer in ("communities", "grids", "compounds", "buildings")
         }
+        roads = stored_roads(repo, layers["communities"])  # the store's roads, as the API and the CLI use them
     finally:
         repo.dispose()
     return propose_alignment(
@@ -150,6 +153,7 @@ def align_task(url: str, generation: int, county: str, config: Any = None) -> An
         layers["communities"],
         config=config,
         workers=1,
+        roads=roads,
     )
 
 

@@ -47,3 +47,13 @@ def test_problems_and_report_are_written_for_qgis_in_utf8(tmp_path):
         assert len(back) == len(a.problems) and back.crs.to_epsg() == 4326
         assert set(back["kind_zh"]) <= {"小区被切出的部分", "小区被切出的小块"}
     json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+
+
+def test_a_compound_reaching_outside_every_grid_reports_its_piece_there_as_no_grid_in_strict_json():
+    """A compound crossing the community line (its outer piece in no grid loaded) gave a NaN grid in the
+    cut-compound list, which the API could not send (500 on the real Lujiazui case)."""
+    c = city(rects=[(20, 20, 280, 180), (350, 100, 700, 300)])
+    analysis = analyze(c["compounds"], c["grids"], c["buildings"], c["communities"])
+    pieces = [p for comp in analysis.cut_compounds() for p in comp["pieces"]]
+    assert any(p["grid"] is None for p in pieces), pieces
+    json.dumps(analysis.report(), allow_nan=False, default=str)

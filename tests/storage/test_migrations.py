@@ -121,3 +121,21 @@ def test_every_migration_downgrades_and_upgrades_again(make_repository, backend)
     repo.create_schema()
     assert repo.schema_revision() == _script().get_current_head()
     assert repo.counts()["grids"] == 0
+
+
+def test_the_roads_reference_tables_exist_at_head_with_their_spatial_index(repository):
+    """Migration 0006: ``road_imports`` and ``roads`` (gridgis.storage.roads), GiST on PostGIS."""
+    inspector = sa.inspect(repository.engine)
+    assert {"road_imports", "roads"} <= set(inspector.get_table_names())
+    columns = {c["name"] for c in inspector.get_columns("roads")}
+    assert {"import_id", "way_id", "name", "kind", "kind_detail", "highway", "fclass", "geometry"} <= columns
+    if repository.is_postgis:
+        with repository.engine.connect() as conn:
+            srid = conn.execute(sa.text("SELECT srid FROM geometry_columns WHERE f_table_name = 'roads'")).scalar_one()
+            using = conn.execute(
+                sa.text(
+                    "SELECT am.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "JOIN pg_am am ON am.oid = c.relam WHERE c.relname = 'ix_roads_geometry'"
+                )
+            ).scalar_one()
+        assert (srid, using) == (4326, "gist")

@@ -1,9 +1,12 @@
 """API routes: alignment. Thin: read the community's layers from the store, call the library, answer.
+Proposals (and apply) divide open land along the store's roads when it holds them
+(:func:`gridgis.alignment.roads.stored_roads`, the rule ``gridgis align`` on the store follows too).
 
 - ``GET  /communities/{code}/alignment/analysis`` — counts per case, cut compounds, coverage.
 - ``GET  /communities/{code}/alignment/problems`` — the problem pieces (GeoJSON, EPSG:4326).
 - ``POST /communities/{code}/alignment/proposal`` — proposed grids, changes and report (nothing stored);
-  body (optional): alignment settings, e.g. ``{"household_min": 300, "household_max": 500}``.
+  body (optional): alignment settings, e.g. ``{"household_min": 300, "household_max": 500}``; open land
+  is divided along the store's roads when it holds them (``roads``: the import used, or null).
 - ``POST /communities/{code}/alignment/apply`` — ``{"message", "commit": false, ...settings}``:
   a dry run unless ``commit`` is true (``problems``: what the commit check would refuse); a commit is
   stored by the editing service (locked validation, versions pinned) as one boundary generation holding
@@ -101,11 +104,17 @@ def alignment_problems(code: CommunityCode, repository: RepositoryDep) -> dict[s
 def _propose(repository: Any, code: str, settings: dict[str, Any] | None):
     from gridgis.alignment.propose import propose_alignment
     from gridgis.alignment.report import analyze
+    from gridgis.alignment.roads import stored_roads
 
     config = _config(settings)
     layers, before = _analysis(repository, code, config)
     proposal = propose_alignment(
-        layers["compounds"], layers["grids"], layers["buildings"], layers["communities"], config=config
+        layers["compounds"],
+        layers["grids"],
+        layers["buildings"],
+        layers["communities"],
+        config=config,
+        roads=stored_roads(repository, layers["communities"]),  # the store's roads, as the CLI on the store
     )
     after = analyze(layers["compounds"], proposal.grids, layers["buildings"], layers["communities"], config)
     return layers, before, after, proposal
@@ -123,13 +132,16 @@ def alignment_proposal(
     settings: Annotated[dict[str, Any] | None, Body(description="alignment settings")] = None,
 ) -> dict[str, Any]:
     from gridgis.alignment.report import proposal_report
+    from gridgis.storage.roads import RoadStore
 
     _, before, after, proposal = _propose(repository, code, settings)
+    roads = RoadStore(repository).current()
     return {
         "community_code": code,
         "grids": _features(proposal.grids),
         "changes": _features(proposal.changes),
         "report": json.loads(json.dumps(proposal_report(before, after, proposal), default=str, ensure_ascii=False)),
+        "roads": None if roads is None else roads.to_dict(),
     }
 
 

@@ -45,6 +45,8 @@ class Proposal(Open):
     grids: FeatureCollection
     changes: FeatureCollection
     report: dict[str, Any]
+    #: the road import open land was divided along (gridgis.storage.roads), null when the store holds none
+    roads: dict[str, Any] | None = None
 
 
 class ApplyResult(Open):
