@@ -22,7 +22,7 @@ from gridgis.errors import ConflictError, NotFoundError, PreconditionFailedError
 from gridgis.layers import LayerSpec, check_frame, get_spec
 from gridgis.storage.model import CHANGE_OPS, BBox, FeatureChange, Generation
 from gridgis.storage.rows import frame_to_rows, same_feature
-from gridgis.storage.schema import features, generations, wkb_column
+from gridgis.storage.schema import features, generations, sqlite_in_box, wkb_column
 
 NOTIFY_CHANNEL = "gridgis_generation"
 _CHUNK = 5000
@@ -200,9 +200,9 @@ def _where(
     filters: Mapping[str, Any] | None,
     postgis: bool,
 ) -> list[sa.ColumnElement[bool]]:
-    if bbox is not None and postgis:
-        # the GiST index alone finds a box's few rows: the layer is compared as an expression so the
-        # planner does not also read the layer's whole current-rows index to AND it with the hits
+    if bbox is not None:
+        # the spatial index alone finds a box's few rows (GiST; SQLite's R*Tree): the layer is compared as
+        # an expression so the planner does not also read (or, on SQLite, scan) the layer's index
         where = [features.c.layer.concat("") == spec.name, _alive(generation)]
     else:
         where = [features.c.layer == spec.name, _alive(generation)]
@@ -217,12 +217,7 @@ def _where(
                 sa.func.ST_Intersects(features.c.geometry, sa.func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326))
             )
         else:
-            where += [
-                features.c.max_lon >= minx,
-                features.c.min_lon <= maxx,
-                features.c.max_lat >= miny,
-                features.c.min_lat <= maxy,
-            ]
+            where += sqlite_in_box(minx, miny, maxx, maxy)
     return where
 
 
