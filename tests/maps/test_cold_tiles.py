@@ -58,31 +58,26 @@ def test_a_cold_tile_cut_from_its_box_is_the_tile_the_loaded_layer_makes(reposit
                 assert (data, m) == whole.mvt(z, x, y, zoom=zoom), (layer, z, x, y, zoom)
 
 
-def test_cold_tiles_of_a_sqlite_store_made_before_its_spatial_index_are_the_loaded_layers_tiles(tmp_path):
+def test_cold_tiles_of_a_sqlite_store_made_before_its_spatial_index_are_the_loaded_layers_tiles(make_repository):
     from alembic import command
     from alembic.config import Config
 
-    from gridgis.storage import Repository
     from gridgis.storage.repository import MIGRATIONS
 
-    repo = Repository(f"sqlite:///{tmp_path / 'old.db'}")
+    repo = _stored(make_repository("sqlite"))
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    try:
-        with repo.engine.begin() as conn:  # a store of the revision before the R*Tree, with a city in it
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0005")
-        _stored(repo)
-        repo.create_schema()
-        gen = viewer.generation_key(repo)
-        for layer in ("micro_grids", "buildings"):
-            whole = viewer.load_layer(repo, layer, gen)
-            for lon, lat in POINTS:
-                x, y = tile_for(lon, lat, 16)
-                assert viewer.tile(repo, TileCache(), layer, 16, x, y)[:2] == whole.tile(16, x, y)
-                assert viewer.mvt_tile(repo, TileCache(), layer, 16, x, y)[:2] == whole.mvt(16, x, y)
-    finally:
-        repo.dispose()
+    with repo.engine.begin() as conn:  # the store as it was before the R*Tree (0006), with the city in it
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+    repo.create_schema()
+    gen = viewer.generation_key(repo)
+    for layer in ("micro_grids", "buildings"):
+        whole = viewer.load_layer(repo, layer, gen)
+        for lon, lat in POINTS:
+            x, y = tile_for(lon, lat, 16)
+            assert viewer.tile(repo, TileCache(), layer, 16, x, y)[:2] == whole.tile(16, x, y)
+            assert viewer.mvt_tile(repo, TileCache(), layer, 16, x, y)[:2] == whole.mvt(16, x, y)
 
 
 def test_the_first_tile_is_answered_while_its_layer_still_loads_and_later_tiles_use_the_layer(

@@ -1,12 +1,11 @@
 """SQLite's spatial index of features (the R*Tree ``features_rtree``): it holds every row's box through
-every write — new generations, edits, reverts, raw updates and deletes, rolled-back writes — a box query
+every write — new generations, edits, reverts, hand updates and deletes, rolled-back writes — a box query
 through it finds what a full scan finds, the planner uses it, and migration 0006 builds it for a store
 that existed before it."""
 
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 
 import pytest
 import shapely
@@ -16,10 +15,10 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from shapely.geometry import box
 
-from gridgis.storage import Repository
+from gridgis.storage import Repository, queries
 from gridgis.storage.model import FeatureChange
 from gridgis.storage.repository import MIGRATIONS
-from gridgis.storage.schema import features, generations, sqlite_in_box
+from gridgis.storage.schema import features, sqlite_in_box
 from tests.support.storage import tiny_city
 
 COMMUNITY = "110105001001"
@@ -102,11 +101,10 @@ def test_the_index_holds_every_row_through_generations_edits_and_reverts(make_re
     _check_reads(repo)
 
 
-def _raw_row(fid: int, b: tuple[float, float, float, float], gen: int) -> dict:
+def _row(n: int, b: tuple[float, float, float, float]) -> dict:
     return {
-        "id": fid,
         "layer": "buildings",
-        "code": f"{COMMUNITY}Q900B{fid:03d}",
+        "code": f"{COMMUNITY}Q900B{n:04d}",
         "name": "楼",
         "parent_code": None,
         "properties": {},
@@ -115,22 +113,20 @@ def _raw_row(fid: int, b: tuple[float, float, float, float], gen: int) -> dict:
         "min_lat": b[1],
         "max_lon": b[2],
         "max_lat": b[3],
-        "generation_low": gen,
-        "generation_high": None,
         "version": 1,
     }
 
 
-def test_raw_inserts_updates_and_deletes_keep_the_index_and_a_rolled_back_write_leaves_it(make_repository):
+def test_many_rows_hand_updates_and_deletes_keep_the_index_and_a_rolled_back_write_leaves_it(make_repository):
     repo = make_repository("sqlite")
     rng = random.Random(7)
     corners = [(rng.uniform(116.39, 116.5), rng.uniform(39.89, 39.96)) for _ in range(1500)]
     boxes = [(x, y, x + rng.uniform(0, 0.002), y + rng.uniform(0, 0.002)) for x, y in corners]
-    with repo.session() as s:  # enough rows for a tree of several levels
-        s.execute(generations.insert().values(id=1, created_at=datetime.now(UTC), author="t", message=""))
-        s.execute(features.insert(), [_raw_row(i + 1, b, 1) for i, b in enumerate(boxes)])
+    with repo._writing("test") as conn:  # enough rows for a tree of several levels, through the one writer
+        gen = queries.new_generation(conn, "t", "", postgis=False)
+        queries._store(conn, gen, None, [], [_row(i, b) for i, b in enumerate(boxes)])
     _assert_index_true(repo)
-    with repo.session() as s:
+    with repo.session() as s:  # what gridgis never does (it only closes rows), by hand: triggers keep up
         s.execute(features.delete().where(features.c.id % 3 == 0))
         s.execute(
             features.update()
@@ -138,14 +134,22 @@ def test_raw_inserts_updates_and_deletes_keep_the_index_and_a_rolled_back_write_
             .values(min_lon=features.c.min_lon + 0.01, max_lon=features.c.max_lon + 0.01)
         )
         s.execute(features.update().where(features.c.id % 3 == 2).values(generation_high=1))  # closing only
+        s.execute(features.delete().where(features.c.id == len(boxes)))  # the newest row: its id comes again
     _assert_index_true(repo)
-    with pytest.raises(RuntimeError), repo.session() as s:
-        s.execute(features.insert().values(**_raw_row(5000, (116.4, 39.9, 116.41, 39.91), 1)))
-        s.execute(features.delete().where(features.c.id == 1))
+    repo.write_city(tiny_city(), author="t")  # a write after hand deletes
+    _assert_index_true(repo)
+    before = _tree(repo)
+    with pytest.raises(RuntimeError), repo._writing("test") as conn:
+        gen = queries.new_generation(conn, "t", "", postgis=False)
+        queries._store(conn, gen, gen.id - 1, [1, 2], [_row(9000, (116.4, 39.9, 116.41, 39.91))])
         raise RuntimeError("the write fails after its rows")
+    assert _tree(repo) == before
     _assert_index_true(repo)
+
+
+def _tree(repo: Repository) -> dict:
     with repo.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM features_rtree WHERE id IN (1, 5000)").scalar() == 1
+        return {r[0]: r[1:] for r in conn.exec_driver_sql("SELECT * FROM features_rtree")}
 
 
 def test_a_box_query_is_answered_through_the_index_not_by_scanning_the_layer(make_repository):
@@ -176,25 +180,23 @@ def test_a_box_query_is_answered_through_the_index_not_by_scanning_the_layer(mak
             assert not any(s.startswith(("SCAN features ", "SEARCH features USING INDEX")) for s in steps), steps
 
 
-def test_migration_0006_indexes_the_rows_of_a_store_made_before_it(tmp_path):
-    repo = Repository(f"sqlite:///{tmp_path / 'old.db'}")
+def test_migration_0006_indexes_the_rows_of_a_store_made_before_it(make_repository):
+    repo = make_repository("sqlite")
+    city = tiny_city()
+    repo.write_city(city, author="t")
+    city["micro_grids"].loc[1, "geometry"] = box(116.40, 39.925, 116.42, 39.95)
+    repo.write_city({"micro_grids": city["micro_grids"]}, author="t")
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    try:
-        with repo.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0005")
-        city = tiny_city()
-        repo.write_city(city, author="t")
-        city["micro_grids"].loc[1, "geometry"] = box(116.40, 39.925, 116.42, 39.95)
-        repo.write_city({"micro_grids": city["micro_grids"]}, author="t")
-        with repo.engine.connect() as conn:
-            assert "features_rtree" not in sa.inspect(conn).get_table_names()
-        repo.create_schema()  # what `gridgis db upgrade` does
-        assert repo.schema_revision() == ScriptDirectory.from_config(cfg).get_current_head()
-        _assert_index_true(repo)
-        _check_reads(repo)
-        repo.write_city(tiny_city(), author="t")  # later writes keep it
-        _assert_index_true(repo)
-    finally:
-        repo.dispose()
+    with repo.engine.begin() as conn:  # the store as it was before 0006: the same rows, no spatial index
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+    with repo.engine.connect() as conn:
+        assert "features_rtree" not in sa.inspect(conn).get_table_names()
+        assert conn.exec_driver_sql("SELECT count(*) FROM features").scalar() > 0
+    repo.create_schema()  # what `gridgis db upgrade` does
+    assert repo.schema_revision() == ScriptDirectory.from_config(cfg).get_current_head()
+    _assert_index_true(repo)
+    _check_reads(repo)
+    repo.write_city(tiny_city(), author="t")  # later writes keep it
+    _assert_index_true(repo)

@@ -1,8 +1,9 @@
-"""SQLite's spatial index of features: an R*Tree of every row's bounding box, kept by triggers.
+"""SQLite's spatial index of features: an R*Tree of every row's bounding box.
 
 SQLite only (PostGIS has had its GiST index since 0001): creates ``features_rtree`` and its triggers
-(:data:`gridgis.storage.schema.SQLITE_SPATIAL_INDEX`) and fills it from the rows already stored, in the
-migration's transaction.
+(:data:`gridgis.storage.schema.SQLITE_SPATIAL_INDEX`) and fills it from the rows already stored
+(:data:`~gridgis.storage.schema.SQLITE_INDEX_NEW_ROWS`), in the migration's transaction; from then on
+every write of features fills it (``gridgis.storage.queries._store``).
 
 Revision ID: 0006
 Revises: 0005
@@ -13,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from gridgis.storage.schema import SQLITE_SPATIAL_INDEX, SQLITE_SPATIAL_INDEX_DROP
+from gridgis.storage.schema import SQLITE_INDEX_NEW_ROWS, SQLITE_SPATIAL_INDEX, SQLITE_SPATIAL_INDEX_DROP
 
 revision = "0006"
 down_revision = "0005"
@@ -35,10 +36,7 @@ def upgrade() -> None:
     bind.exec_driver_sql("DROP TABLE temp.gridgis_rtree_probe")
     for statement in SQLITE_SPATIAL_INDEX:
         bind.exec_driver_sql(statement)
-    bind.exec_driver_sql(
-        "INSERT INTO features_rtree (id, min_lon, max_lon, min_lat, max_lat) "
-        "SELECT id, min_lon, max_lon, min_lat, max_lat FROM features"
-    )
+    bind.execute(sa.text(SQLITE_INDEX_NEW_ROWS), {"after": 0})
 
 
 def downgrade() -> None:
