@@ -178,7 +178,17 @@ def _gridgis(url: str, screens: dict[str, list], ext: str) -> dict[str, dict]:
         server.wait_for('"tiles_prerendered"')
         out["warmup_s"] = {"s": server.event_seconds('"tiles_prerendered"')}
         out["rss_mb"] = {"s": _rss_mb(server.proc.pid)}
-    with _Server(url, prerender=-1) as server, httpx.Client(base_url=server.url, timeout=600) as client:
+    out.update(nothing_loaded(url, screens, ext))
+    return out
+
+
+def nothing_loaded(url: str, screens: dict[str, list], ext: str, env: dict[str, str] | None = None) -> dict[str, dict]:
+    """From a fresh ``gridgis serve`` with pre-rendering off, once its routing index is in service: S0's
+    micro-grids (``bare_micro``), then S2's six layers (``bare_six``)."""
+    import httpx
+
+    out: dict[str, dict] = {}
+    with _Server(url, prerender=-1, env=env) as server, httpx.Client(base_url=server.url, timeout=600) as client:
         server.wait_for('"routing_index_swapped"')
         out["bare_micro"] = server.measure(client, _paths(screens["S0"], ext))
         out["bare_six"] = server.measure(client, _paths(screens["S2"], ext, SHOWN))
@@ -348,3 +358,29 @@ def _row(metric: str, res: dict, peer: dict | None = None, name: str = "GeoJSON"
         row["peer"] = f"{name} {peer['s']:.3f} s (cpu {peer['cpu']:.2f} s)"
         row["ratio"] = round(res["s"] / peer["s"], 3) if peer["s"] else ""
     return row
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.tiles --scale city --nothing-loaded [--rounds N]``: only the *nothing loaded* passes
+    (S0's micro-grids, S2's six layers; GeoJSON and MVT, a fresh server each) on the SQLite store, ``N`` times."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.tiles")
+    parser.add_argument("--scale", default="small")
+    parser.add_argument("--nothing-loaded", action="store_true", required=True)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args(argv)
+    repo, _ = _store(args.scale)
+    screens = {name: screen_tiles(repo, shift=shift) for name, shift in SCREENS.items()}
+    for i in range(args.rounds):
+        for ext in ("geojson", "mvt"):
+            for key, res in nothing_loaded(repo.url, screens, ext).items():
+                print(
+                    f"round {i + 1} SQLite {ext} {LABELS[key]}: {res['s']:.2f} s wall, {res['cpu']:.2f} s CPU, "
+                    f"load {res['load']}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -60,10 +60,12 @@ def _lean_rows(
 ) -> LayerTiles:
     """Code, name, the tile properties picked in SQL and the WKB of ``layer``'s features in ``generation``
     (default: the current one), in code order; only those whose bounding box meets ``bounds`` when given
-    (the GiST index on PostGIS, the bounding-box columns on SQLite)."""
+    (through the spatial index: GiST on PostGIS, the R*Tree on SQLite)."""
     import sqlalchemy as sa
 
-    from gridgis.storage.schema import features, wkb_column
+    from gridgis.storage.schema import features, sqlite_in_box, wkb_column
+
+    postgis = repository.is_postgis
 
     keys = [k for k in TILE_PROPERTIES.get(layer, ()) if k not in ("code", "name")]
     stmt = (
@@ -73,7 +75,7 @@ def _lean_rows(
             wkb_column(features.c.geometry),
             *(features.c.properties[k].label(k) for k in keys),
         )
-        .where(features.c.layer == layer)
+        .where(features.c.layer == layer if bounds is None or postgis else features.c.layer.concat("") == layer)
         .order_by(features.c.code)
     )
     if generation is None:
@@ -85,16 +87,11 @@ def _lean_rows(
         )
     if bounds is not None:
         minx, miny, maxx, maxy = bounds
-        if repository.is_postgis:
+        if postgis:
             envelope = sa.func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)
             stmt = stmt.where(features.c.geometry.op("&&")(envelope))
         else:
-            stmt = stmt.where(
-                features.c.max_lon >= minx,
-                features.c.min_lon <= maxx,
-                features.c.max_lat >= miny,
-                features.c.min_lat <= maxy,
-            )
+            stmt = stmt.where(*sqlite_in_box(minx, miny, maxx, maxy))
     with repository._reading(f"reading {layer} for tiles", generation) as conn:
         rows = conn.execute(stmt).all()
     geoms = shapely.from_wkb([bytes(r[2]) for r in rows]) if rows else np.zeros(0, dtype=object)
@@ -132,8 +129,8 @@ def layer_tiles(repository: Any, cache: TileCache, layer: str) -> LayerTiles:
     return cache.layer(gen, layer, lambda name: load_layer(repository, name, gen))
 
 
-#: how long (at most) a PostGIS-backed process serves a cold layer's tiles from their boxes alone, while
-#: tile requests keep coming, before it reads the whole layer
+#: how long (at most) a process serves a cold layer's tiles from their boxes alone, while tile requests
+#: keep coming, before it reads the whole layer
 WINDOW_FIRST_S = 5.0
 
 
@@ -150,8 +147,9 @@ def _source(
 ) -> LayerTiles:
     """What tile ``z/x/y`` of ``layer`` is cut from: the loaded layer; nothing at all below the layer's
     zoom; while the layer is not loaded yet, from :data:`DIRECT_ZOOM` on (lon/lat tiles), the tile's own
-    box read from the store (:func:`load_window`) as the layer loads in the background (on PostGIS once
-    the requests under way are answered, :data:`WINDOW_FIRST_S` at most); else the layer, loaded now.
+    box read from the store through its spatial index (:func:`load_window`) as the layer loads in the
+    background once the requests under way are answered (:data:`WINDOW_FIRST_S` at most); else the layer,
+    loaded now.
     Every choice makes the same tile."""
     shown = display_zoom(z, zoom)
     tiles = cache.peek(gen, layer)
@@ -161,10 +159,9 @@ def _source(
         return LayerTiles.from_records(layer, np.zeros(0, dtype=object), [])
     load = functools.partial(_load_for, repository, gen)
     if shown >= DIRECT_ZOOM and system == "wgs84" and _lean(repository):
-        # PostGIS reads a box through its spatial index: the whole layer can wait until the screen is
-        # answered; SQLite scans the layer's rows for a box, so the whole layer is read at once
-        after = WINDOW_FIRST_S if getattr(repository, "is_postgis", False) else 0.0
-        cache.load_in_background(gen, layer, load, after_requests_s=after)
+        # a box is read through the store's spatial index (GiST; SQLite's R*Tree): the whole layer can
+        # wait until the screen is answered
+        cache.load_in_background(gen, layer, load, after_requests_s=WINDOW_FIRST_S)
         return load_window(repository, layer, gen, z, x, y, zoom)
     return cache.layer(gen, layer, load)
 

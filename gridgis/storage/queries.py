@@ -22,7 +22,7 @@ from gridgis.errors import ConflictError, NotFoundError, PreconditionFailedError
 from gridgis.layers import LayerSpec, check_frame, get_spec
 from gridgis.storage.model import CHANGE_OPS, BBox, FeatureChange, Generation
 from gridgis.storage.rows import frame_to_rows, same_feature
-from gridgis.storage.schema import features, generations, wkb_column
+from gridgis.storage.schema import SQLITE_INDEX_NEW_ROWS, features, generations, sqlite_in_box, wkb_column
 
 NOTIFY_CHANNEL = "gridgis_generation"
 _CHUNK = 5000
@@ -200,9 +200,9 @@ def _where(
     filters: Mapping[str, Any] | None,
     postgis: bool,
 ) -> list[sa.ColumnElement[bool]]:
-    if bbox is not None and postgis:
-        # the GiST index alone finds a box's few rows: the layer is compared as an expression so the
-        # planner does not also read the layer's whole current-rows index to AND it with the hits
+    if bbox is not None:
+        # the spatial index alone finds a box's few rows (GiST; SQLite's R*Tree): the layer is compared as
+        # an expression so the planner does not also read (or, on SQLite, scan) the layer's index
         where = [features.c.layer.concat("") == spec.name, _alive(generation)]
     else:
         where = [features.c.layer == spec.name, _alive(generation)]
@@ -217,12 +217,7 @@ def _where(
                 sa.func.ST_Intersects(features.c.geometry, sa.func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326))
             )
         else:
-            where += [
-                features.c.max_lon >= minx,
-                features.c.min_lon <= maxx,
-                features.c.max_lat >= miny,
-                features.c.min_lat <= maxy,
-            ]
+            where += sqlite_in_box(minx, miny, maxx, maxy)
     return where
 
 
@@ -540,10 +535,12 @@ def _store(
     inserts: list[dict[str, Any]],
     postgis: bool = False,
 ) -> None:
-    """Close ``close_ids`` at ``previous`` and insert ``inserts`` as rows of ``generation``.
+    """Close ``close_ids`` at ``previous`` and insert ``inserts`` as rows of ``generation``: every row of
+    ``features`` is written here.
 
     PostGIS: the new rows go in with one ``COPY`` (geometry as hex EWKB text), tens of thousands
-    a second; SQLite: one ``executemany``.
+    a second (the GiST index follows); SQLite: one ``executemany``, then one statement puts the new rows
+    in the spatial index (:data:`~gridgis.storage.schema.SQLITE_INDEX_NEW_ROWS`).
     """
     if close_ids:
         assert previous is not None
@@ -574,8 +571,10 @@ def _store(
         }
         for i, r in enumerate(inserts)
     ]
+    last = conn.execute(sa.select(sa.func.coalesce(sa.func.max(features.c.id), 0))).scalar_one()
     for i in range(0, len(values), _CHUNK):
         conn.execute(features.insert(), values[i : i + _CHUNK])
+    conn.execute(sa.text(SQLITE_INDEX_NEW_ROWS), {"after": last})
 
 
 def _copy_rows(conn: sa.Connection, generation: Generation, inserts: list[dict[str, Any]]) -> None:

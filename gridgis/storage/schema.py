@@ -11,6 +11,11 @@ Column types pick their storage by dialect, so there is one code path:
 * :class:`UTCDateTime` — timezone-aware UTC datetimes both ways (naive input is taken as UTC).
 * :data:`JSONType` — ``JSONB`` on PostgreSQL, JSON text on SQLite.
 
+The spatial index of ``features``: PostGIS's GiST index on ``geometry``; on SQLite the R*Tree
+:data:`features_rtree` of every row's bounding box, filled in the transaction of each write of
+``features`` (:data:`SQLITE_INDEX_NEW_ROWS`, run by ``queries._store``, which writes every row), and
+a box query goes through it with :func:`sqlite_in_box`. Both are created by migrations.
+
 The feature model follows mapit's generations: a row is one *version* of one feature and is
 part of every generation ``g`` with ``generation_low <= g`` and (``generation_high`` is NULL or
 ``g <= generation_high``). Rows are never updated except to close them (set ``generation_high``).
@@ -194,14 +199,74 @@ features = sa.Table(
     ),
 )
 
+#: SQLite's spatial index of ``features``: an R*Tree of each row's bounding box, by the row's id. Every row
+#: (of every generation) is in it; R*Tree boxes are 32-bit floats rounded outwards, so a box query through
+#: it is narrowed by the exact bounding-box columns (:func:`sqlite_in_box`)
+features_rtree = sa.table(
+    "features_rtree",
+    sa.column("id", sa.Integer),
+    sa.column("min_lon", sa.Float),
+    sa.column("max_lon", sa.Float),
+    sa.column("min_lat", sa.Float),
+    sa.column("max_lat", sa.Float),
+)
+
+_BOX = "min_lon, max_lon, min_lat, max_lat"
+_NEW_BOX = "new.id, new.min_lon, new.max_lon, new.min_lat, new.max_lat"
+#: index the rows of ``features`` whose id is above ``:after`` (SQLite gives new rows ids above every id
+#: so far): one statement after a write's inserts. Not a trigger: a city's first write (131,385
+#: features) takes 5.3–7.0 s without the index, 12–16 s with an insert trigger, 7.5–9.1 s with this
+SQLITE_INDEX_NEW_ROWS = (
+    f"INSERT INTO features_rtree (id, {_BOX}) SELECT id, {_BOX} FROM features WHERE id > :after ORDER BY id"
+)
+#: the DDL of :data:`features_rtree` and of the triggers that keep it true when a row's box changes or a
+#: row is deleted (gridgis does neither: rows are only closed; these guard hand edits of the store)
+SQLITE_SPATIAL_INDEX = (
+    f"CREATE VIRTUAL TABLE features_rtree USING rtree(id, {_BOX})",
+    f"""CREATE TRIGGER features_rtree_update AFTER UPDATE OF id, {_BOX} ON features BEGIN
+        DELETE FROM features_rtree WHERE id = old.id;
+        INSERT INTO features_rtree (id, {_BOX}) VALUES ({_NEW_BOX});
+    END""",
+    """CREATE TRIGGER features_rtree_delete AFTER DELETE ON features BEGIN
+        DELETE FROM features_rtree WHERE id = old.id;
+    END""",
+)
+SQLITE_SPATIAL_INDEX_DROP = (
+    "DROP TRIGGER IF EXISTS features_rtree_delete",
+    "DROP TRIGGER IF EXISTS features_rtree_update",
+    "DROP TABLE IF EXISTS features_rtree",
+)
+
+
+def sqlite_in_box(minx: float, miny: float, maxx: float, maxy: float) -> list[sa.ColumnElement[bool]]:
+    """On SQLite, the conditions that keep the ``features`` rows whose bounding box meets the box: the
+    row's id among :data:`features_rtree`'s hits, then the exact bounding-box columns. The caller must
+    not also offer SQLite an index on ``layer`` (compare ``layer || ''``), or its planner may scan the
+    layer's rows and test each id against the hits instead of fetching the hits by id."""
+    r = features_rtree.c
+    hits = sa.select(r.id).where(r.max_lon >= minx, r.min_lon <= maxx, r.max_lat >= miny, r.min_lat <= maxy)
+    return [
+        features.c.id.in_(hits),
+        features.c.max_lon >= minx,
+        features.c.min_lon <= maxx,
+        features.c.max_lat >= miny,
+        features.c.min_lat <= maxy,
+    ]
+
+
 __all__ = [
+    "SQLITE_INDEX_NEW_ROWS",
+    "SQLITE_SPATIAL_INDEX",
+    "SQLITE_SPATIAL_INDEX_DROP",
     "SRID",
     "BigIntPK",
     "GeometryType",
     "JSONType",
     "UTCDateTime",
     "features",
+    "features_rtree",
     "generations",
     "metadata",
+    "sqlite_in_box",
     "wkb_column",
 ]

@@ -58,6 +58,28 @@ def test_a_cold_tile_cut_from_its_box_is_the_tile_the_loaded_layer_makes(reposit
                 assert (data, m) == whole.mvt(z, x, y, zoom=zoom), (layer, z, x, y, zoom)
 
 
+def test_cold_tiles_of_a_sqlite_store_made_before_its_spatial_index_are_the_loaded_layers_tiles(make_repository):
+    from alembic import command
+    from alembic.config import Config
+
+    from gridgis.storage.repository import MIGRATIONS
+
+    repo = _stored(make_repository("sqlite"))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with repo.engine.begin() as conn:  # the store as it was before the R*Tree (0007), with the city in it
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+    repo.create_schema()
+    gen = viewer.generation_key(repo)
+    for layer in ("micro_grids", "buildings"):
+        whole = viewer.load_layer(repo, layer, gen)
+        for lon, lat in POINTS:
+            x, y = tile_for(lon, lat, 16)
+            assert viewer.tile(repo, TileCache(), layer, 16, x, y)[:2] == whole.tile(16, x, y)
+            assert viewer.mvt_tile(repo, TileCache(), layer, 16, x, y)[:2] == whole.mvt(16, x, y)
+
+
 def test_the_first_tile_is_answered_while_its_layer_still_loads_and_later_tiles_use_the_layer(
     repository, blocked_loads
 ):
@@ -67,7 +89,7 @@ def test_the_first_tile_is_answered_while_its_layer_still_loads_and_later_tiles_
     x, y = tile_for(121.505, 31.232, 15)
     text, n, gen = viewer.tile(repo, cache, "micro_grids", 15, x, y)
     assert n > 0 and state["finished"] == [] and cache.peek(gen, "micro_grids") is None  # not waited for
-    for _ in range(300):  # the layer's read starts in the background (on PostGIS once the request is answered)
+    for _ in range(300):  # the layer's read starts in the background once the request is answered
         if state["started"]:
             break
         threading.Event().wait(0.05)
