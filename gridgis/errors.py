@@ -216,3 +216,9 @@ class StorageUnavailableError(GridGISError):
 
     status = 503
     title = "Storage unavailable"
+
+
+class SchemaOutdatedError(StorageUnavailableError):
+    """The store's schema is older than this gridgis needs (``gridgis db upgrade`` migrates it)."""
+
+    title = "Store schema out of date"

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridgis.api.reason import REASON_HEADER, short_reason
-from gridgis.errors import GridGISError
+from gridgis.errors import GridGISError, SchemaOutdatedError
 from gridgis.storage.engine import is_database_error
 
 log = logging.getLogger("gridgis.api")
@@ -56,6 +56,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _gridgis_error(request: Request, exc: GridGISError) -> JSONResponse:
         if exc.status == 503:
             log.error("%s %s: %s", request.method, request.url.path, exc.message)
+            if isinstance(exc, SchemaOutdatedError):  # the operator's fix, no internals: the revisions
+                return problem(503, exc.title, exc.message, _subject(request))
             return unavailable()
         if exc.status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc.message)

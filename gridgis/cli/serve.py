@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import typer
 
 
@@ -60,6 +63,7 @@ def register(app: typer.Typer) -> None:
             held = parse_counties(counties)  # a bad code: one line naming it (CodeError)
             os.environ["GRIDGIS_COUNTIES"] = ",".join(sorted(held or ()))
             console.print(f"routing pool of counties {os.environ['GRIDGIS_COUNTIES']}")
+        _warn_outdated_schema(console)
         console.print(f"gridgis 网格地图: http://{host}:{port}/map   API: http://{host}:{port}/docs")
         from gridgis.routing import shared
 
@@ -84,3 +88,21 @@ def register(app: typer.Typer) -> None:
         finally:
             if own_dir is not None:
                 shared.remove_run_directory(own_dir)
+
+
+def _warn_outdated_schema(console: Any) -> None:
+    """One line when the store's schema is older than this gridgis (``/ready`` answers 503 until
+    ``gridgis db upgrade``); nothing when it is current or the store cannot be reached yet."""
+    from gridgis.cli.common import open_repository
+    from gridgis.errors import SchemaOutdatedError, StorageUnavailableError
+
+    try:
+        repo = open_repository(os.environ.get("GRIDGIS_DATABASE_URL"))
+        try:
+            repo.check_schema()
+        finally:
+            repo.dispose()
+    except SchemaOutdatedError as err:
+        console.print(f"[yellow]warning:[/] {err}")
+    except StorageUnavailableError:
+        pass

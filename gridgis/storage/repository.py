@@ -18,6 +18,7 @@ is lost.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -31,7 +32,14 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
-from gridgis.errors import ConflictError, NotFoundError, Problem, StorageUnavailableError, ValidationError
+from gridgis.errors import (
+    ConflictError,
+    NotFoundError,
+    Problem,
+    SchemaOutdatedError,
+    StorageUnavailableError,
+    ValidationError,
+)
 from gridgis.layers import LAYERS, check_frame, get_spec
 from gridgis.storage import consistency, queries
 from gridgis.storage.engine import READONLY, _safe_url, make_engine, storage_errors
@@ -43,6 +51,21 @@ from gridgis.storage.schema import generations
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+@functools.cache
+def schema_head() -> str:
+    """The newest Alembic revision of this gridgis's migrations (what ``create_schema`` upgrades to)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None, "gridgis's migrations have one head"
+    return head
+
+
 #: key of the PostgreSQL advisory lock that serialises boundary writes
 WRITE_LOCK = 0x67726964  # "grid"
 SCHEMA_LOCK = 0x67726965
@@ -232,6 +255,18 @@ class Repository:
 
         with self._guard("reading the schema revision"), self._read_engine.connect() as conn, conn.begin():
             return MigrationContext.configure(conn).get_current_revision()
+
+    def check_schema(self) -> str:
+        """The store's Alembic revision when it is the newest this gridgis knows (:func:`schema_head`);
+        :class:`SchemaOutdatedError`, naming both revisions and the command that migrates, otherwise
+        (a store made by an older gridgis answers some reads and fails others with 503 until then)."""
+        current, head = self.schema_revision(), schema_head()
+        if current != head:
+            raise SchemaOutdatedError(
+                f"the store's schema is at {current or '(none)'} and this gridgis needs {head}: "
+                "run `gridgis db upgrade`"
+            )
+        return head
 
     def ping(self) -> bool:
         """Check that the (primary) database answers; :class:`StorageUnavailableError` otherwise."""

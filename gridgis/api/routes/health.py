@@ -16,14 +16,20 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Readiness: the store answers", **documented(Ready))
+@router.get(
+    "/ready",
+    summary="Readiness: the store answers and its schema is the one this gridgis needs",
+    description="503 problem+json when the store is down or its schema is older than this gridgis "
+    "(`gridgis db upgrade` migrates it); the answer names the schema revision and warns about the calendar.",
+    **documented(Ready),
+)
 def ready(repository: RepositoryDep) -> dict[str, object]:
     from datetime import datetime, timedelta
 
     from gridgis.tickets.calendar import SHANGHAI, calendar_warning, default_calendar
 
     repository.ping()
-    body: dict[str, object] = {"status": "ready"}
+    body: dict[str, object] = {"status": "ready", "schema": repository.check_schema()}
     now = datetime.now(SHANGHAI)
     cal = default_calendar()
     body["calendar"] = {"known_years": sorted(cal.years)}

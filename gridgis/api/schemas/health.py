@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from gridgis.api.schemas.common import Open
 
 
@@ -11,3 +13,5 @@ class Health(Open):
 
 class Ready(Open):
     status: str
+    #: the store's Alembic revision (the newest this gridgis knows, else /ready answers 503)
+    schema_: str | None = Field(None, alias="schema")
