@@ -132,13 +132,11 @@ def unpack_into(out: dict[str, np.ndarray], n: int, rows: np.ndarray, packed: di
 def align_task(url: str, generation: int, county: str, config: Any = None) -> Any:
     """One county's alignment proposal (``propose_alignment`` over its communities, one process)."""
     from gridgis.alignment.propose import propose_alignment
-    from gridgis.routing.county import filter_counties
 
     repo = _repository(url)
     try:
-        held = frozenset([county])
         layers = {
-            layer: filter_counties(repo.read_layer(layer, generation=generation), held)
+            layer: repo.read_layer(layer, generation=generation, code_prefixes=[county])
             for layer in ("communities", "grids", "compounds", "buildings")
         }
     finally:
