@@ -73,3 +73,15 @@ def test_filtered_reads_equal_read_then_filter_for_every_layer(repository, provi
 def test_a_prefix_that_is_not_the_start_of_a_code_is_a_clear_error(repository, bad):
     with pytest.raises(CodeError, match="code prefix"):
         repository.read_layer("grids", code_prefixes=[bad])
+
+
+def test_prefixes_ending_in_nines_and_of_any_length(repository, sample_dir):
+    """The index bounds carry over 9s (310119 → below 31012; 999999 has no upper bound): still exactly the rule."""
+    city = {k: v for k, v in read_city(sample_dir, layers=("streets", "communities", "grids")).items()}
+    repository.write_city(replicate(city, ["310119", "310120", "999999"]), author="测试")
+    for prefixes in (["310119"], ["31011"], ["3101"], ["999999"], ["9"], ["99999900"], ["310120", "9999"]):
+        for layer in ("streets", "communities", "grids"):
+            whole = repository.read_layer(layer)
+            want = whole[under_prefixes(whole["code"], prefixes)].reset_index(drop=True)
+            _same(repository.read_layer(layer, code_prefixes=prefixes), want)
+            assert len(want), (layer, prefixes)
