@@ -23,6 +23,7 @@ A building outside every compound uses the placeholder compound ``Q000``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -133,6 +134,42 @@ def county_of(code: str) -> str:
             "characters whose first 6 are digits"
         )
     return code[:6]
+
+
+#: what a code prefix may hold: the characters of codes (digits and the separators Q, B, S)
+_PREFIX = re.compile(r"^[0-9QBS]+$")
+
+
+def prefix_groups(prefixes: Iterable[object]) -> dict[int, frozenset[str]]:
+    """Code prefixes (a county ``310115``, a street ``310115005``, …) grouped by length.
+
+    The one rule of "a code lies under a prefix" — codes are hierarchical, so a feature lies
+    under a county, street or community when its code starts with that code's own digits: the
+    first ``n`` characters of the code are one of the prefixes of length ``n``. :func:`under_prefixes`
+    applies it in Python, ``Repository.read_layer(code_prefixes=…)`` in SQL
+    (``substr(code, 1, n) IN (…)``, :func:`gridgis.storage.queries.prefix_condition`). A routing
+    pool's counties (:func:`gridgis.routing.county.filter_counties`) are such prefixes.
+
+    >>> prefix_groups(["310115", "310215", "310115005"])
+    {6: frozenset({'310115', '310215'}), 9: frozenset({'310115005'})}
+    """
+    groups: dict[int, set[str]] = {}
+    for p in prefixes:
+        if not isinstance(p, str) or not _PREFIX.match(p):
+            raise CodeError(f"code prefix {p!r} is not valid: expected the start of a code (digits, Q, B, S)")
+        groups.setdefault(len(p), set()).add(p)
+    return {n: frozenset(group) for n, group in sorted(groups.items())}
+
+
+def under_prefixes(codes: Iterable[object], prefixes: Iterable[object]) -> np.ndarray:
+    """A boolean mask: which ``codes`` start with one of ``prefixes`` (:func:`prefix_groups`'s rule;
+    anything that is not text is False).
+
+    >>> under_prefixes(["31011500100100301", "310215001001", None, "3101"], ["310115"]).tolist()
+    [True, False, False, False]
+    """
+    groups = prefix_groups(prefixes).items()
+    return np.fromiter((isinstance(c, str) and any(c[:n] in group for n, group in groups) for c in codes), dtype=bool)
 
 
 def check_county(county: object) -> str:

@@ -21,7 +21,7 @@ from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.overlap import compound_grid_overlaps
 from gridgis.alignment.validate import CoverageReport, validate_coverage
 from gridgis.codes import area_of
-from gridgis.crs import STORAGE_DECIMALS, metric_crs_for
+from gridgis.crs import metric_crs_for
 
 PROBLEM_KINDS: dict[str, str] = {
     "cut_piece": "小区被切出的部分",
@@ -287,22 +287,21 @@ def _json_default(value: Any) -> Any:
 
 
 def write_layer(frame: gpd.GeoDataFrame, path: str | Path) -> Path:
-    """Write a layer as GeoJSON or GeoPackage (by suffix), lists as JSON text, UTF-8."""
+    """Write a layer as GeoJSON (gridgis's writer: the storage's 7 decimals, JSON fields as JSON) or
+    GeoPackage (by suffix; lists as JSON text), UTF-8."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() != ".gpkg":
+        # not GDAL's: it writes 116.4000009 as 116.4, a whole storage step away (crs.round_to_storage)
+        from gridgis.io.geojson import write_geojson
+
+        return write_geojson(frame, path)
     out = frame.copy()
     for col in out.columns:
         if col != out.geometry.name and out[col].map(lambda v: isinstance(v, list | dict)).any():
             out[col] = out[col].map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v)
     path.unlink(missing_ok=True)
-    if path.suffix.lower() == ".gpkg":
-        out.to_file(path, driver="GPKG", engine="pyogrio")
-    else:
-        # gridgis's own writer: GDAL's rounds 116.4000009 to 116.4 (a whole step away), ours keeps
-        # exactly the storage decimals (crs.round_to_storage)
-        from gridgis.io.geojson import write_geojson
-
-        write_geojson(out, path, precision=STORAGE_DECIMALS)
+    out.to_file(path, driver="GPKG", engine="pyogrio")
     return path
 
 

@@ -87,15 +87,14 @@ def align(
 ) -> None:
     """Propose aligned grids for every community, one task per county (the `gridgis align` proposal)."""
     from gridgis.cli.common import console
+    from gridgis.io.geojson import write_geojson
     from gridgis.scale.batch import align_batch, dask_client
 
     out.mkdir(parents=True, exist_ok=True)
     with dask_client(scheduler, local) as client:
         proposals = align_batch(client, _url(database_url), counties=county or None)
     for c, proposal in sorted(proposals.items()):
-        path = out / f"{c}.geojson"
-        path.unlink(missing_ok=True)
-        proposal.grids.to_file(path, driver="GeoJSON", engine="pyogrio")
+        path = write_geojson(proposal.grids, out / f"{c}.geojson")
         console.print(f"county {c}: {len(proposal.grids)} grids, {len(proposal.changes)} changed pieces → {path}")
 
 

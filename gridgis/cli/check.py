@@ -78,9 +78,10 @@ def write_problems(report: HierarchyReport, out: Path) -> Path:
     frame = report.to_frame()
     if suffix == ".gpkg":
         frame.to_file(out, driver="GPKG", layer="problems", engine="pyogrio")
-    else:
-        frame.to_file(out, driver="GeoJSON", engine="pyogrio", RFC7946="YES")
-    return out
+        return out
+    from gridgis.io.geojson import write_geojson
+
+    return write_geojson(frame, out)
 
 
 def register(app: typer.Typer) -> None:

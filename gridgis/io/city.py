@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import geopandas as gpd
 
-from gridgis.crs import STORAGE_CRS, STORAGE_DECIMALS
+from gridgis.crs import STORAGE_CRS
+from gridgis.io.geojson import write_geojson
 from gridgis.layers import LAYERS, get_spec, normalize_frame
 
 
@@ -31,17 +31,9 @@ def read_city(directory: str | Path, layers: tuple[str, ...] | None = None) -> d
 
 
 def write_city(city: dict[str, gpd.GeoDataFrame], directory: str | Path) -> list[Path]:
-    """Write each frame to ``<dir>/<layer>.geojson`` (JSON fields as JSON text, UTF-8, 7 decimals)."""
+    """Write each frame to ``<dir>/<layer>.geojson`` with gridgis's GeoJSON writer
+    (:func:`gridgis.io.geojson.write_geojson`: UTF-8, RFC 7946, JSON fields as JSON, the storage's 7
+    decimals), so that :func:`read_city` gives back exactly the coordinates the store would hold."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for layer, frame in city.items():
-        out = frame.copy()
-        for col in out.columns:
-            if col != "geometry" and out[col].map(lambda v: isinstance(v, list | dict)).any():
-                out[col] = out[col].map(lambda v: json.dumps(v, ensure_ascii=False))
-        path = directory / f"{layer}.geojson"
-        path.unlink(missing_ok=True)
-        out.to_file(path, driver="GeoJSON", engine="pyogrio", COORDINATE_PRECISION=STORAGE_DECIMALS, RFC7946="YES")
-        written.append(path)
-    return written
+    return [write_geojson(frame, directory / f"{layer}.geojson") for layer, frame in city.items()]

@@ -8,10 +8,16 @@ numbers — is a :class:`~gridgis.errors.MalformedInputError` naming every featu
 
 Writing produces UTF-8 with Chinese text kept as is, codes always as strings, JSON fields as
 JSON, polygons wound counter-clockwise and coordinates rounded to 7 decimals (about 1 cm).
+:func:`write_geojson` is the one GeoJSON writer of gridgis (exports, the sample city of
+:func:`gridgis.io.write_city`, alignment files, routed points, ``gridgis check --out``): GDAL's
+writer is not used, because its ``COORDINATE_PRECISION`` writes 116.4000009 as 116.4, a whole
+storage step away from the 7 decimals of :func:`gridgis.crs.round_to_storage`, so a file it wrote
+and read back would not hold what the store holds.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
@@ -296,7 +302,7 @@ def json_value(v: Any) -> Any:
         return int(v)
     if isinstance(v, np.floating):
         return float(v)
-    if isinstance(v, pd.Timestamp):
+    if isinstance(v, pd.Timestamp | dt.date | dt.time):
         return v.isoformat()
     return v
 
@@ -307,15 +313,20 @@ def is_code_column(name: str) -> bool:
 
 
 def output_geometries(
-    frame: gpd.GeoDataFrame, crs: str = "wgs84", precision: int | None = STORAGE_DECIMALS
+    frame: gpd.GeoDataFrame, crs: str = "wgs84", precision: int | None = STORAGE_DECIMALS, *, converted: bool = False
 ) -> np.ndarray:
-    """The geometries of a storage frame in ``crs`` (``wgs84``/``cgcs2000``, ``gcj02`` or ``bd09``), rounded."""
-    frame = ensure_storage_crs(frame, what="export")
+    """The geometries of a storage frame in ``crs`` (``wgs84``/``cgcs2000``, ``gcj02`` or ``bd09``), rounded.
+
+    ``converted``: the frame's coordinates are in ``crs`` already (a point file routed as it was
+    read, say in GCJ-02): they are only rounded.
+    """
     target = parse_crs(crs)
     if target.china is None:
         raise CRSError(f"export writes lon/lat only: wgs84, cgcs2000, gcj02 or bd09, not {target.label}")
+    if not converted:
+        frame = ensure_storage_crs(frame, what="export")
     geoms = np.asarray(frame.geometry.values, dtype=object)
-    if target.china != "wgs84":
+    if target.china != "wgs84" and not converted:
         geoms = chinacoords.convert_geometries(geoms, "wgs84", target.china)
     if precision == STORAGE_DECIMALS:
         geoms = round_to_storage(geoms)  # the one rounding every writer shares
@@ -325,7 +336,7 @@ def output_geometries(
 
 
 def to_feature_collection(
-    frame: gpd.GeoDataFrame, crs: str = "wgs84", precision: int = STORAGE_DECIMALS
+    frame: gpd.GeoDataFrame, crs: str = "wgs84", precision: int | None = STORAGE_DECIMALS, *, converted: bool = False
 ) -> dict[str, Any]:
     """A storage frame as an RFC 7946 FeatureCollection dict (see the module doc).
 
@@ -334,7 +345,7 @@ def to_feature_collection(
     >>> to_feature_collection(f)["features"][0]["properties"]
     {'code': '011', 'name': '建外'}
     """
-    geoms = output_geometries(frame, crs, precision)
+    geoms = output_geometries(frame, crs, precision, converted=converted)
     geoms = shapely.orient_polygons(geoms, exterior_cw=False)
     texts = shapely.to_geojson(geoms)
     columns = [c for c in frame.columns if c != frame.geometry.name]
@@ -358,19 +369,39 @@ def to_feature_collection(
 
 
 def write_geojson(
-    frame: gpd.GeoDataFrame, path: str | Path, *, crs: str = "wgs84", precision: int = STORAGE_DECIMALS
+    frame: gpd.GeoDataFrame,
+    path: str | Path,
+    *,
+    crs: str = "wgs84",
+    precision: int | None = STORAGE_DECIMALS,
+    converted: bool = False,
 ) -> Path:
     """Write a storage frame as GeoJSON (UTF-8, RFC 7946), atomically: a failed write leaves no file.
 
-    With ``crs="gcj02"`` or ``"bd09"`` the coordinates are converted and the collection carries
+    The one GeoJSON writer (see the module doc): one feature per line, Chinese text as is, lists
+    and objects as JSON, coordinates rounded to ``precision`` decimals (the storage's 7 by default;
+    ``None`` keeps them as they are). With ``crs="gcj02"`` or ``"bd09"`` the coordinates are
+    converted (or, with ``converted``, already are) and the collection carries
     ``"gridgis_crs": "gcj02"`` so that reading it back needs no guess.
+
+    >>> import geopandas as gpd, shapely, tempfile
+    >>> f = gpd.GeoDataFrame({"code": ["011"]}, geometry=[shapely.Point(116.4000009, 39.9)], crs=4326)
+    >>> p = write_geojson(f, Path(tempfile.mkdtemp()) / "x.geojson")
+    >>> read_geojson(p).frame.geometry[0].x
+    116.4000009
     """
     path = Path(path)
-    doc = to_feature_collection(frame, crs, precision)
+    doc = to_feature_collection(frame, crs, precision, converted=converted)
+    features = doc.pop("features")
+    head = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))[:-1]
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False, separators=(",", ":"))
+            fh.write(head + ',"features":[')
+            for i, feature in enumerate(features):
+                fh.write(",\n" if i else "\n")
+                fh.write(json.dumps(feature, ensure_ascii=False, separators=(",", ":")))
+            fh.write("\n]}\n")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -25,7 +25,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from gridgis.codes import check_county, county_of
+from gridgis.codes import check_county, county_of, under_prefixes
 from gridgis.crs import ensure_storage_crs, metric_crs_for, parse_crs, points_to_storage
 from gridgis.routing.cells import CellLocator
 
@@ -40,12 +40,21 @@ def parse_counties(value: str | Iterable[str] | None) -> frozenset[str] | None:
 
 
 def in_counties(codes: Iterable[object], counties: frozenset[str]) -> np.ndarray:
-    """A boolean mask: which codes lie under one of ``counties`` (missing codes are False)."""
-    return np.array([isinstance(c, str) and county_of(c) in counties for c in codes], dtype=bool)
+    """A boolean mask: which codes lie under one of ``counties`` (missing codes are False).
+
+    The county of a code is its first 6 digits (:func:`gridgis.codes.county_of`), so this is the
+    prefix rule of :func:`gridgis.codes.under_prefixes` — the rule the store applies in SQL for
+    ``read_layer(code_prefixes=counties)``.
+    """
+    return under_prefixes(codes, counties)
 
 
 def filter_counties(frame: gpd.GeoDataFrame, counties: frozenset[str] | None) -> gpd.GeoDataFrame:
-    """The rows of a layer frame whose ``code`` lies under one of ``counties`` (all rows for None)."""
+    """The rows of a layer frame whose ``code`` lies under one of ``counties`` (all rows for None).
+
+    What ``repository.read_layer(layer, code_prefixes=counties)`` reads in one query; this is for
+    frames already in memory (the grids a pool also needs whole, for its :class:`CountyLocator`).
+    """
     if counties is None or len(frame) == 0:
         return frame
     return frame[in_counties(frame["code"], counties)]

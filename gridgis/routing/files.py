@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridgis.crs import STORAGE_CRS, SourceCRS, parse_crs, points_to_storage
+from gridgis.crs import STORAGE_CRS, SourceCRS, parse_crs, points_to_storage, to_storage
 from gridgis.errors import CRSError, MalformedInputError, ValidationError
-from gridgis.io.geojson import CRS_MEMBER, read_geojson
+from gridgis.io.geojson import CRS_MEMBER, read_geojson, write_geojson
 from gridgis.io.source import declared_from_proj, resolve_crs
 from gridgis.routing.index import RoutingIndex
 
 OUTPUT_COLUMNS = ("micro_grid_code", "grid_code", "community_code", "street_code", "snapped", "distance_m", "reason")
-GEO_SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
+GEO_SUFFIXES = (".geojson", ".json", ".gpkg")
 
 
 def read_points(
@@ -136,6 +136,15 @@ def write_points(
         ok = np.isfinite(lon) & np.isfinite(lat)
         geoms = np.where(ok, shapely.points(np.where(ok, lon, 0), np.where(ok, lat, 0)), None)
         result = gpd.GeoDataFrame(result, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS), crs=STORAGE_CRS)
+        crs = "wgs84"
     out.unlink(missing_ok=True)
-    result.to_file(out, driver=GEO_SUFFIXES[suffix], engine="pyogrio")
-    return out
+    if suffix == ".gpkg":
+        result.to_file(out, driver="GPKG", engine="pyogrio")
+        return out
+    # gridgis's GeoJSON writer: the input geometries as they were read, unrounded; lon/lat in GCJ-02
+    # or BD-09 carry the gridgis_crs member (read back without a guess), a projected CRS becomes
+    # WGS84 as RFC 7946 wants
+    source = parse_crs(crs)
+    if source.china is None:
+        result, crs = to_storage(result, source), "wgs84"
+    return write_geojson(result, out, crs=crs, precision=None, converted=True)

@@ -37,10 +37,18 @@ log = logging.getLogger(__name__)
 ROUTING_LAYERS = ("streets", "communities", "grids", "micro_grids", "compounds", "buildings")
 
 
-def load_city(repository: Any, generation: int, counties: frozenset[str] | None = None) -> dict[str, Any]:
-    """The routing layers of ``generation`` as layer frames (only ``counties``' features when given)."""
+def load_city(
+    repository: Any, generation: int, counties: frozenset[str] | None = None, whole: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The routing layers of ``generation`` as layer frames (only ``counties``' features when given).
+
+    The store filters by county in its query (``read_layer(code_prefixes=counties)``), so a pool
+    of one county in a province reads that county's rows only. Layers in ``whole`` are read in full
+    (a pool's :class:`CountyLocator` needs every county's grids; filter them with
+    :func:`filter_counties`, the same rule).
+    """
     return {
-        layer: filter_counties(repository.read_layer(layer, generation=generation), counties)
+        layer: repository.read_layer(layer, generation=generation, code_prefixes=None if layer in whole else counties)
         for layer in ROUTING_LAYERS
     }
 
@@ -100,10 +108,9 @@ class RoutingService:
     # ------------------------------------------------------------------ indexes
     def _build_index(self, generation: int, previous: RoutingIndex | None) -> RoutingIndex:
         """Read the generation's layers and build its index (a pool: its counties', with the county rule)."""
-        city = load_city(self.repository, generation)
+        city = load_city(self.repository, generation, self.counties, whole=("grids",))
         locator = CountyLocator.build(city["grids"]) if self.counties is not None else None
-        if self.counties is not None:
-            city = {layer: filter_counties(frame, self.counties) for layer, frame in city.items()}
+        city["grids"] = filter_counties(city["grids"], self.counties)
         index = RoutingIndex.build(
             city,
             generation=generation,

@@ -134,13 +134,11 @@ def align_task(url: str, generation: int, county: str, config: Any = None) -> An
     the store's roads when it holds them)."""
     from gridgis.alignment.propose import propose_alignment
     from gridgis.alignment.roads import stored_roads
-    from gridgis.routing.county import filter_counties
 
     repo = _repository(url)
     try:
-        held = frozenset([county])
         layers = {
-            layer: filter_counties(repo.read_layer(layer, generation=generation), held)
+            layer: repo.read_layer(layer, generation=generation, code_prefixes=[county])
             for layer in ("communities", "grids", "compounds", "buildings")
         }
         roads = stored_roads(repo, layers["communities"])  # the store's roads, as the API and the CLI use them

@@ -57,6 +57,7 @@ class Repository(Protocol):
         limit: int | None = None,
         offset: int = 0,
         filters: Mapping[str, Any] | None = None,
+        code_prefixes: Iterable[str] | None = None,
     ) -> gpd.GeoDataFrame: ...
 
     def read_city(self, generation: int | None = None, at: datetime | None = None) -> dict[str, gpd.GeoDataFrame]: ...
@@ -69,6 +70,7 @@ class Repository(Protocol):
         bbox: BBox | None = None,
         codes: Iterable[str] | None = None,
         filters: Mapping[str, Any] | None = None,
+        code_prefixes: Iterable[str] | None = None,
     ) -> int: ...
 
     def get_feature(self, layer: str, code: str, generation: int | None = None) -> dict[str, Any]: ...

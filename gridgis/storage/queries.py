@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 
+from gridgis.codes import prefix_groups
 from gridgis.crs import STORAGE_CRS
 from gridgis.errors import ConflictError, NotFoundError, PreconditionFailedError, Problem, ValidationError
 from gridgis.layers import LayerSpec, check_frame, get_spec
@@ -192,6 +193,38 @@ def _as_bool(value: Any) -> bool:
     return bool(value)
 
 
+def _after_prefix(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (``None``: all 9s, no bound).
+
+    >>> _after_prefix("310115"), _after_prefix("310119"), _after_prefix("310115005039Q0"), _after_prefix("99")
+    ('310116', '31012', '310115005039Q1', None)
+    """
+    kept = prefix.rstrip("9")
+    return kept[:-1] + chr(ord(kept[-1]) + 1) if kept else None
+
+
+def prefix_condition(prefixes: Iterable[str]) -> sa.ColumnElement[bool]:
+    """Features whose code lies under one of ``prefixes``: :func:`gridgis.codes.prefix_groups`'s rule
+    in SQL, ``substr(code, 1, n) IN (the prefixes of length n)`` for each length ``n``.
+
+    Each prefix also bounds the code (``prefix <= code < the prefix's next``) so that the database
+    finds the rows through its ``(layer, code)`` indexes instead of testing every row of the layer
+    (PostgreSQL, a county of 8: 0.14 instead of 0.96 s for the buildings). The bounds hold in any
+    collation that orders digits and capital letters by value (C, C.UTF-8, en_US, zh_CN …, SQLite's
+    binary); the ``substr`` test is the rule.
+    """
+    groups = prefix_groups(prefixes)
+    if not groups:
+        return sa.false()
+    code = features.c.code
+    bounds = []
+    for prefix in sorted(p for group in groups.values() for p in group):
+        after = _after_prefix(prefix)
+        bounds.append(code >= prefix if after is None else sa.and_(code >= prefix, code < after))
+    exact = [sa.func.substr(code, 1, n).in_(sorted(group)) for n, group in groups.items()]
+    return sa.and_(sa.or_(*bounds), sa.or_(*exact))
+
+
 def _where(
     spec: LayerSpec,
     generation: int | None,
@@ -199,6 +232,7 @@ def _where(
     codes: Iterable[str] | None,
     filters: Mapping[str, Any] | None,
     postgis: bool,
+    code_prefixes: Iterable[str] | None = None,
 ) -> list[sa.ColumnElement[bool]]:
     if bbox is not None:
         # the spatial index alone finds a box's few rows (GiST; SQLite's R*Tree): the layer is compared as
@@ -208,6 +242,8 @@ def _where(
         where = [features.c.layer == spec.name, _alive(generation)]
     if codes is not None:
         where.append(features.c.code.in_(codes))
+    if code_prefixes is not None:
+        where.append(prefix_condition(code_prefixes))
     for key, value in (filters or {}).items():
         where.append(_filter_condition(spec, key, value))
     if bbox is not None:
@@ -239,13 +275,14 @@ def _plan(
     codes: Iterable[str] | None,
     filters: Mapping[str, Any] | None,
     postgis: bool,
+    code_prefixes: Iterable[str] | None = None,
 ) -> tuple[list[Any], BBox | None, set[str] | None]:
     """The SQL conditions, plus what must still be filtered in Python: the exact bbox test on
     SQLite (SQL only compares bounding boxes there) and a very long list of codes."""
     box = None if bbox is None else _check_bbox(bbox)
     wanted = None if codes is None else [str(c) for c in codes]
     in_python = wanted is not None and len(wanted) > MANY_CODES
-    where = _where(spec, generation, box, None if in_python else wanted, filters, postgis)
+    where = _where(spec, generation, box, None if in_python else wanted, filters, postgis, code_prefixes)
     return where, (box if box is not None and not postgis else None), (set(wanted) if in_python and wanted else None)
 
 
@@ -260,8 +297,10 @@ def select_rows(
     limit: int | None = None,
     offset: int = 0,
     postgis: bool = False,
+    code_prefixes: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of ``spec``'s layer in ``generation`` (``None``: current) that pass every filter, by code."""
+    """Rows of ``spec``'s layer in ``generation`` (``None``: current) that pass every filter, by code
+    (``code_prefixes``: only codes under one of them, :func:`prefix_condition`)."""
     try:
         offset = int(offset)
         limit = None if limit is None else int(limit)
@@ -269,7 +308,7 @@ def select_rows(
         raise ValidationError(f"limit {limit!r} and offset {offset!r} must be whole numbers") from None
     if (limit is not None and limit < 0) or offset < 0:
         raise ValidationError("limit and offset must not be negative")
-    where, python_box, python_codes = _plan(spec, generation, bbox, codes, filters, postgis)
+    where, python_box, python_codes = _plan(spec, generation, bbox, codes, filters, postgis, code_prefixes)
     stmt = sa.select(*_ROW_COLUMNS).where(*where).order_by(features.c.code)
     in_python = python_box is not None or python_codes is not None
     if not in_python:
@@ -294,9 +333,10 @@ def count_rows(
     codes: Iterable[str] | None = None,
     filters: Mapping[str, Any] | None = None,
     postgis: bool = False,
+    code_prefixes: Iterable[str] | None = None,
 ) -> int:
     """How many rows :func:`select_rows` would return without limit and offset."""
-    where, python_box, python_codes = _plan(spec, generation, bbox, codes, filters, postgis)
+    where, python_box, python_codes = _plan(spec, generation, bbox, codes, filters, postgis, code_prefixes)
     if python_box is None and python_codes is None:
         return int(conn.execute(sa.select(sa.func.count()).select_from(features).where(*where)).scalar_one())
     found = conn.execute(sa.select(features.c.code, wkb_column(features.c.geometry)).where(*where)).all()

@@ -392,6 +392,7 @@ class Repository:
         limit: int | None = None,
         offset: int = 0,
         filters: Mapping[str, Any] | None = None,
+        code_prefixes: Iterable[str] | None = None,
     ) -> gpd.GeoDataFrame:
         """Read ``layer`` as a layer frame (plus ``version``), ordered by code.
 
@@ -408,6 +409,10 @@ class Repository:
         filters
             ``{field: value}`` or ``{field: [values]}`` equality filters on ``name``,
             ``parent_code`` or any scalar field of the layer.
+        code_prefixes
+            Only codes under one of these (counties ``{"310115", "310215"}``, a street's 9 digits …),
+            by the rule of :func:`gridgis.codes.prefix_groups`, in SQL: a routing pool reads its
+            counties' features only.
         """
         spec = get_spec(layer)
         with self._reading(f"reading {layer}", generation) as conn:
@@ -422,6 +427,7 @@ class Repository:
                 limit=limit,
                 offset=offset,
                 postgis=self.is_postgis,
+                code_prefixes=code_prefixes,
             )
         return rows_to_frame(spec, rows)
 
@@ -446,12 +452,22 @@ class Repository:
         bbox: BBox | None = None,
         codes: Iterable[str] | None = None,
         filters: Mapping[str, Any] | None = None,
+        code_prefixes: Iterable[str] | None = None,
     ) -> int:
         """How many features :meth:`read_layer` would return without ``limit``/``offset``."""
         spec = get_spec(layer)
         with self._reading(f"counting {layer}", generation) as conn:
             gen = queries.resolve_generation(conn, generation, at)
-            return queries.count_rows(conn, spec, gen, bbox=bbox, codes=codes, filters=filters, postgis=self.is_postgis)
+            return queries.count_rows(
+                conn,
+                spec,
+                gen,
+                bbox=bbox,
+                codes=codes,
+                filters=filters,
+                postgis=self.is_postgis,
+                code_prefixes=code_prefixes,
+            )
 
     def read_geojson_page(
         self,

@@ -96,6 +96,28 @@ def test_geojson_in_gcj02_routes_like_wgs84_and_keeps_properties(data_dir, tmp_p
     assert got.geometry[0].equals(shapely.Point(float(lon), float(lat)))  # input geometry kept
 
 
+def test_routed_gcj02_geojson_says_so_and_routes_again_without_a_crs(data_dir, tmp_path):
+    """GDAL's writer labelled GCJ-02 points as WGS84; gridgis's writer keeps them and adds gridgis_crs."""
+    lon, lat = chinacoords.wgs84_to_gcj02(121.5003, 31.2008)
+    point = {"type": "Point", "coordinates": [float(lon), float(lat)]}
+    src = tmp_path / "in.geojson"
+    src.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [{"type": "Feature", "properties": {"标题": "占道经营"}, "geometry": point}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    run("route", src, "--out", tmp_path / "once.geojson", "--crs", "gcj02", "--data-dir", data_dir)
+    doc = json.loads((tmp_path / "once.geojson").read_text(encoding="utf-8"))
+    assert doc["gridgis_crs"] == "gcj02" and doc["features"][0]["geometry"] == point
+    assert "占道经营" in (tmp_path / "once.geojson").read_text(encoding="utf-8")
+    run("route", tmp_path / "once.geojson", "--out", tmp_path / "twice.csv", "--data-dir", data_dir)  # no --crs
+    assert next(iter(csv.DictReader((tmp_path / "twice.csv").open(encoding="utf-8"))))["grid_code"] == GRID_A
+
+
 def test_geopackage_round_trip_and_csv_to_gpkg(data_dir, tmp_path):
     pts = gpd.GeoDataFrame(
         {"name": ["甲", "乙"]},

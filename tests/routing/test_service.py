@@ -112,3 +112,41 @@ def test_unknown_generation_or_time_before_the_first_is_not_found(two_generation
         service.route(121.5012, 31.2008, at=g1.created_at - timedelta(days=1))
     m = service.resolve_address("梅园三街坊12号楼")  # against the current generation's compounds
     assert m.building_code == GRID_A[:12] + "Q001B012"
+
+
+def test_a_pool_reads_only_its_county_from_the_store_and_routes_as_read_then_filter(repository):
+    """A routing pool (``counties``) has the store filter by county in its query: every layer but the
+    grids (its county locator needs them all) arrives filtered, and the index is what filtering the
+    whole layers in Python gave."""
+    from gridgis.errors import MisdirectedError
+    from gridgis.routing.county import filter_counties
+    from gridgis.routing.service import ROUTING_LAYERS, load_city
+    from gridgis.scale.province import county_codes, replicate
+
+    west, east = county_codes(2)
+    generation = repository.write_city(replicate(two_grid_city(), [west, east]), author="测试", message="两个区县")
+    held = frozenset([east])
+    filtered = load_city(repository, generation.id, held)
+    for layer in ROUTING_LAYERS:
+        whole = repository.read_layer(layer, generation=generation.id)
+        want = filter_counties(whole, held).reset_index(drop=True)
+        assert filtered[layer]["code"].tolist() == want["code"].tolist() and len(want) * 2 == len(whole), layer
+        assert filtered[layer].geometry.geom_equals_exact(want.geometry, 0).all(), layer
+
+    reads: list[tuple[str, object, int]] = []
+    read_layer = repository.read_layer
+
+    def spy(layer, **kwargs):
+        frame = read_layer(layer, **kwargs)
+        reads.append((layer, kwargs.get("code_prefixes"), len(frame)))
+        return frame
+
+    repository.read_layer = spy
+    service = RoutingService(repository, counties=held)
+    width = (X2 - X0) * 1.02  # replicate puts the second county's copy this far east
+    assert service.route(121.5003 + width, 31.2008).grid_code == east + GRID_A[6:]
+    with pytest.raises(MisdirectedError):
+        service.route(121.5003, 31.2008)  # the west county's point: another pool's
+    assert {layer: prefixes for layer, prefixes, _ in reads} == {
+        layer: (None if layer == "grids" else held) for layer in ROUTING_LAYERS
+    }
