@@ -150,8 +150,8 @@ def prefix_groups(prefixes: Iterable[object]) -> dict[int, frozenset[str]]:
     (``substr(code, 1, n) IN (…)``, :func:`gridgis.storage.queries.prefix_condition`). A routing
     pool's counties (:func:`gridgis.routing.county.filter_counties`) are such prefixes.
 
-    >>> prefix_groups(["310115", "310215", "310115005"])
-    {6: frozenset({'310115', '310215'}), 9: frozenset({'310115005'})}
+    >>> {n: sorted(codes) for n, codes in prefix_groups(["310115", "310215", "310115005"]).items()}
+    {6: ['310115', '310215'], 9: ['310115005']}
     """
     groups: dict[int, set[str]] = {}
     for p in prefixes:
