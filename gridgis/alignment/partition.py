@@ -269,6 +269,31 @@ def label_components(n: int, label: np.ndarray, lo: np.ndarray, hi: np.ndarray) 
     return comp
 
 
+def _shared_by_area(
+    group_hh: np.ndarray, face_group: np.ndarray, face_area: np.ndarray, fi: np.ndarray, ki: np.ndarray
+) -> np.ndarray:
+    """Households per face when there are no buildings: each compound group's figure shared by area
+    over the faces that count for it, so the faces of a community hold exactly its compounds' total.
+
+    A face counts for one group only (``face_group``), yet groups may overlap by up to the sliver
+    area (a sliver along a compound's edge is a compound of its own). Shared over each group's own
+    outline, the overlap's share of the group that does not hold it was lost; shared over the faces
+    it holds, nothing is. A group holding no face at all (wholly under another) shares its figure
+    over the faces inside its outline (``fi``/``ki``: face–group pairs of a face inside a group)."""
+    n = len(face_area)
+    out = np.zeros(n)
+    held = face_group >= 0
+    own = np.bincount(face_group[held], weights=face_area[held], minlength=len(group_hh))
+    out[held] = group_hh[face_group[held]] * face_area[held] / np.maximum(own[face_group[held]], 1e-12)
+    empty = (own <= 0) & (group_hh > 0)
+    if empty.any():
+        pick = empty[ki]
+        fi, ki = fi[pick], ki[pick]
+        inside = np.bincount(ki, weights=face_area[fi], minlength=len(group_hh))
+        np.add.at(out, fi, group_hh[ki] * face_area[fi] / np.maximum(inside[ki], 1e-12))
+    return out
+
+
 def _pick_first(n: int, left: np.ndarray, right: np.ndarray, rank: np.ndarray) -> np.ndarray:
     """For each of ``n`` items, the ``right`` with the lowest ``rank`` among its pairs (-1 when none)."""
     out = np.full(n, -1, dtype=np.int64)
@@ -583,10 +608,7 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
         ok = bf >= 0
         np.add.at(face_hh, bf[ok], ci.building_households[ok])
     elif n:
-        garea = shapely.area(group_geoms)
-        for f in np.flatnonzero(face_group >= 0).tolist():
-            k = int(face_group[f])
-            face_hh[f] = group_hh[k] * face_area[f] / max(garea[k], 1e-9)
+        face_hh = _shared_by_area(group_hh, face_group, face_area, fi, ki)
     # atoms
     face_building = np.full(n, -1)
     face_sub = np.full(n, -1)
