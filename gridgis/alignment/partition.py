@@ -270,21 +270,37 @@ def label_components(n: int, label: np.ndarray, lo: np.ndarray, hi: np.ndarray) 
 
 
 def _shared_by_area(
-    group_hh: np.ndarray, face_group: np.ndarray, face_area: np.ndarray, fi: np.ndarray, ki: np.ndarray
+    group_hh: np.ndarray,
+    face_group: np.ndarray,
+    face_area: np.ndarray,
+    width: np.ndarray,
+    fi: np.ndarray,
+    ki: np.ndarray,
 ) -> np.ndarray:
     """Households per face when there are no buildings: each compound group's figure shared by area
     over the faces that count for it, so the faces of a community hold exactly its compounds' total.
 
-    A face counts for one group only (``face_group``), yet groups may overlap by up to the sliver
-    area (a sliver along a compound's edge is a compound of its own). Shared over each group's own
-    outline, the overlap's share of the group that does not hold it was lost; shared over the faces
-    it holds, nothing is. A group holding no face at all (wholly under another) shares its figure
-    over the faces inside its outline (``fi``/``ki``: face–group pairs of a face inside a group)."""
+    - A face counts for one group only (``face_group``), yet groups may overlap by up to the sliver
+      area (a sliver along a compound's edge is a compound of its own). Shared over each group's
+      own outline, the overlap's share of the group that does not hold it was lost; shared over the
+      faces it holds, nothing is. A group holding no face at all (wholly under another) shares its
+      figure over the faces inside its outline (``fi``/``ki``: pairs of a face inside a group).
+    - Hairline faces (narrower than :data:`HAIRLINE_M`: a grid line read back from storage a hair
+      beside a compound line) hold none, unless the group has nothing else. Such a face can join a
+      neighbouring atom (:func:`_hairlines_follow_neighbours`); with a share it made empty land an
+      atom "with households" (0.00005 of one), which rebalancing then moved on its own or no longer
+      crossed as empty land, so re-aligning a stored proposal moved compounds.
+    """
     n = len(face_area)
     out = np.zeros(n)
+    weight = np.where(width >= HAIRLINE_M, face_area, 0.0)
     held = face_group >= 0
-    own = np.bincount(face_group[held], weights=face_area[held], minlength=len(group_hh))
-    out[held] = group_hh[face_group[held]] * face_area[held] / np.maximum(own[face_group[held]], 1e-12)
+    own = np.bincount(face_group[held], weights=weight[held], minlength=len(group_hh))
+    thin = own <= 0  # a group of hairlines only: shared over them after all
+    if thin[face_group[held]].any():
+        weight = np.where(held & thin[np.maximum(face_group, 0)], face_area, weight)
+        own = np.bincount(face_group[held], weights=weight[held], minlength=len(group_hh))
+    out[held] = group_hh[face_group[held]] * weight[held] / np.maximum(own[face_group[held]], 1e-12)
     empty = (own <= 0) & (group_hh > 0)
     if empty.any():
         pick = empty[ki]
@@ -608,7 +624,7 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
         ok = bf >= 0
         np.add.at(face_hh, bf[ok], ci.building_households[ok])
     elif n:
-        face_hh = _shared_by_area(group_hh, face_group, face_area, fi, ki)
+        face_hh = _shared_by_area(group_hh, face_group, face_area, width, fi, ki)
     # atoms
     face_building = np.full(n, -1)
     face_sub = np.full(n, -1)
