@@ -358,7 +358,7 @@ def _hairlines_follow_neighbours(
     lo: np.ndarray,
     hi: np.ndarray,
     length: np.ndarray,
-) -> list[tuple[str, int, int]]:
+) -> tuple[list[tuple[str, int, int]], list[tuple[int, int]]]:
     """Hairline faces join the atom of the neighbouring face of their own grid sharing most edge.
 
     Two nearly coincident lines (a grid line read back from storage, or from GeoJSON rounded to 7
@@ -366,14 +366,18 @@ def _hairlines_follow_neighbours(
     Labelled on their own (by the compound or land nearest their point), such a face can belong to
     another atom than the land around it, and re-aligning would move it; joined to its neighbour it
     moves only with it. Faces are taken in order, so the result is deterministic.
+
+    Returns the keys and, in the order they were taken, the ``(hairline, neighbour)`` pairs of the
+    hairlines whose key changed (see :func:`_pieces`).
     """
     n = len(faces)
+    followed: list[tuple[int, int]] = []
     if not n or not len(lo):
-        return keys
+        return keys, followed
     width = 2 * face_area / np.maximum(shapely.length(faces), 1e-12)
     hair = width < HAIRLINE_M
     if not hair.any():
-        return keys
+        return keys, followed
     keys = list(keys)
     grid = np.array(["" if g is None else str(g) for g in face_grid], dtype=object)
     nbrs: dict[int, list[tuple[int, float]]] = {}
@@ -395,6 +399,8 @@ def _hairlines_follow_neighbours(
             if not options:
                 continue
             b = min(options, key=lambda o: (grid[o[0]] != grid[f], -o[1], o[0]))[0]
+            if keys[f] != keys[b]:
+                followed.append((f, b))
             keys[f] = keys[b]
             resolved[f] = done = True
         if not done:
@@ -403,7 +409,58 @@ def _hairlines_follow_neighbours(
             patient = False
         else:
             patient = True
-    return keys
+    return keys, followed
+
+
+def _pieces(
+    keys: list[tuple],
+    lo: np.ndarray,
+    hi: np.ndarray,
+    length: np.ndarray,
+    hair: np.ndarray,
+    followed: list[tuple[int, int]],
+) -> np.ndarray:
+    """The connected piece (component id) of every face among the faces of its key.
+
+    A hairline that took another atom's key (:func:`_hairlines_follow_neighbours`) goes with the
+    piece of the neighbour it followed, but never joins pieces: a grid line read back a hair inside
+    a compound leaves a strip of the compound along it, labelled after the land beside it, and such
+    strips ran on along the compound's edge to other land of the same key. Joined through them, a
+    separate piece of land (22 m², field seed 550) became part of its compound's atom, and
+    re-aligning the stored proposal moved it. Without the strips, the pieces are those of the
+    partition the proposal was made from. A piece of hairlines only (cut off by such strips) joins
+    the piece of its key it touches along most edge: it is no piece of its own."""
+    n = len(keys)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    first = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    label = np.array([first[key] for key in keys], dtype=np.int64)
+    if not followed:
+        return label_components(n, label, lo, hi)
+    moved = np.zeros(n, dtype=bool)
+    moved[[f for f, _ in followed]] = True
+    bridge = ~moved[lo] & ~moved[hi]
+    comp = label_components(n, label, lo[bridge], hi[bridge])
+    for f, b in followed:  # in the order taken: a neighbour followed is settled first
+        comp[f] = comp[b]
+    same = label[lo] == label[hi]
+    for _ in range(8):
+        thin = np.ones(n, dtype=bool)  # pieces made of hairlines only
+        np.logical_and.at(thin, comp, hair)
+        a, b, ln = lo[same], hi[same], length[same]
+        a, b, ln = np.r_[a, b], np.r_[b, a], np.r_[ln, ln]
+        pick = thin[comp[a]] & ~thin[comp[b]]
+        if not pick.any():
+            break
+        totals: dict[tuple[int, int], float] = {}
+        for ca, cb, x in zip(comp[a[pick]].tolist(), comp[b[pick]].tolist(), ln[pick].tolist()):
+            totals[(ca, cb)] = totals.get((ca, cb), 0.0) + x
+        target: dict[int, int] = {}
+        for (ca, cb), x in sorted(totals.items()):
+            if ca not in target or x > totals[(ca, target[ca])]:
+                target[ca] = cb
+        comp = np.array([target.get(int(c), int(c)) for c in comp], dtype=np.int64)
+    return comp
 
 
 def _onto_lines(
@@ -674,14 +731,11 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
         else:
             keys.append(("compound", int(k), -1))
     lo, hi, length = _face_adjacency(faces)
-    keys = _hairlines_follow_neighbours(keys, faces, face_area, face_grid, lo, hi, length)
+    keys, followed = _hairlines_follow_neighbours(keys, faces, face_area, face_grid, lo, hi, length)
     # an atom is one piece: a compound drawn as a multipolygon, or cut in two by the community line,
     # or land whose Voronoi cell is split, gives one atom per connected piece (so no later step has
     # to pull a piece away from its atom, and re-aligning finds the same atoms)
-    first = {key: i for i, key in enumerate(dict.fromkeys(keys))}
-    comp = (
-        label_components(n, np.array([first[key] for key in keys], dtype=np.int64), lo, hi) if n else np.zeros(0, int)
-    )
+    comp = _pieces(keys, lo, hi, length, width < HAIRLINE_M, followed)
     piece: dict[tuple, dict[int, int]] = {}
     for i, key in enumerate(keys):
         d = piece.setdefault(key, {})
