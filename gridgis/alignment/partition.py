@@ -329,81 +329,6 @@ HAIRLINE_M = 2 * STORAGE_RESOLUTION_M
 MIN_CONTACT_M = 4 * STORAGE_RESOLUTION_M
 
 
-def _split_necks(faces: np.ndarray, max_rounds: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """``faces`` with every face that is pinched by a neck narrower than a storage step cut in two
-    across the neck, and for each resulting face the index of the face it was cut from (-1 if uncut).
-
-    Two lines that pass within a few tenths of a millimetre of each other without meeting leave a
-    face of two parts joined by such a neck. The 7 decimals of storage pinch the neck to a point, so
-    a grid drawn over the face comes back as two parts touching at a point: re-aligning saw two
-    pieces and moved one (field seeds 959, 1469, 1537: a building's region with a 0.2-2.8 mm neck).
-    Cut here, the parts are two faces from the start; the caller does not count the neck as a
-    contact. Only a cut leaving no hairline on either side is made (a spike is no neck).
-    """
-    parent = np.full(len(faces), -1, dtype=np.int64)
-    if not len(faces):
-        return faces, parent
-    out_faces, out_parent = list(faces), parent.tolist()
-    todo = list(range(len(faces)))
-    for _ in range(max_rounds):
-        rings = shapely.get_exterior_ring(np.array([out_faces[i] for i in todo], dtype=object))
-        xy, idx = shapely.get_coordinates(rings, return_index=True)
-        if not len(xy):
-            break
-        # each ring's closing vertex repeats its first: leave it out
-        last = np.r_[idx[1:] != idx[:-1], True]
-        xy, idx = xy[~last], idx[~last]
-        start = np.r_[0, np.flatnonzero(idx[1:] != idx[:-1]) + 1]
-        pos = np.arange(len(idx)) - np.repeat(start, np.diff(np.r_[start, len(idx)]))
-        size = np.bincount(idx, minlength=len(todo))
-        pts = shapely.points(xy)
-        a, b = shapely.STRtree(pts).query(pts, predicate="dwithin", distance=STORAGE_RESOLUTION_M)
-        keep = (a < b) & (idx[a] == idx[b])
-        a, b = a[keep], b[keep]
-        gap = np.abs(pos[a] - pos[b])
-        far = (gap > 1) & (size[idx[a]] - gap > 1)  # not neighbours along the ring either way
-        a, b = a[far], b[far]
-        if not len(a):
-            break
-        d = np.hypot(*(xy[a] - xy[b]).T)
-        order = np.lexsort((a, d, idx[a]))
-        a, b = a[order], b[order]
-        nxt = []
-        tried: set[int] = set()  # faces cut (or found uncuttable) this round
-        for u, v in zip(a.tolist(), b.tolist()):
-            k = int(idx[u])
-            f = todo[k]
-            if f in tried:
-                continue
-            ring = xy[start[k] : start[k] + size[k]]
-            i, j = int(pos[u]), int(pos[v])
-            one = shapely.Polygon(np.vstack([ring[i : j + 1], ring[i : i + 1]]))
-            two = shapely.Polygon(np.vstack([ring[j:], ring[: i + 1], ring[j : j + 1]]))
-            halves = [one, two]
-            if not all(h.is_valid and 2 * h.area / max(h.length, 1e-12) >= HAIRLINE_M for h in halves):
-                continue  # a spike, not a neck: the next pair of the face may be one
-            if not shapely.covers(out_faces[f], shapely.LineString([ring[i], ring[j]])):
-                continue  # close across a slit outside the face, not across a neck
-            tried.add(f)
-            holes = shapely.get_interior_ring(out_faces[f], range(shapely.get_num_interior_rings(out_faces[f])))
-            if len(holes):
-                inside = shapely.contains(halves[0], shapely.point_on_surface(shapely.polygons(holes)))
-                halves = [
-                    shapely.Polygon(halves[0].exterior, [h for h, x in zip(holes, inside) if x]),
-                    shapely.Polygon(halves[1].exterior, [h for h, x in zip(holes, inside) if not x]),
-                ]
-            root = out_parent[f] if out_parent[f] >= 0 else f
-            out_faces[f] = halves[0]
-            out_parent[f] = root
-            out_faces.append(halves[1])
-            out_parent.append(root)
-            nxt += [f, len(out_faces) - 1]
-        if not nxt:
-            break
-        todo = nxt
-    return np.array(out_faces, dtype=object), np.array(out_parent, dtype=np.int64)
-
-
 def _contacts(n: int, a: np.ndarray, b: np.ndarray, length: np.ndarray) -> dict[int, dict[int, float]]:
     """Atom adjacency from face contacts (atom pairs ``a``–``b`` along ``length`` metres): total
     shared length per pair, leaving out pairs touching along less than :data:`MIN_CONTACT_M`
@@ -719,13 +644,12 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
     noded = shapely.union_all(np.array(lines, dtype=object), grid_size=gs)
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
     faces = faces[shapely.area(faces) > 0]
-    faces, parent = _split_necks(faces)
     rep = shapely.point_on_surface(faces)
     inside = shapely.contains_properly(area, rep) if len(faces) else np.zeros(0, bool)
-    faces, rep, parent = faces[inside], rep[inside], parent[inside]
+    faces, rep = faces[inside], rep[inside]
     # sort faces so that everything downstream is deterministic
     order = np.lexsort((shapely.get_y(rep), shapely.get_x(rep)))
-    faces, rep, parent = faces[order], rep[order], parent[order]
+    faces, rep = faces[order], rep[order]
     n = len(faces)
     face_area = shapely.area(faces)
     # current grid: the lowest code among the grids holding the face
@@ -807,9 +731,6 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
         else:
             keys.append(("compound", int(k), -1))
     lo, hi, length = _face_adjacency(faces)
-    # the two sides of a neck are no neighbours: once stored, they touch at a point
-    neck = (parent[lo] >= 0) & (parent[lo] == parent[hi]) & (length < MIN_CONTACT_M)
-    lo, hi, length = lo[~neck], hi[~neck], length[~neck]
     keys, followed = _hairlines_follow_neighbours(keys, faces, face_area, face_grid, lo, hi, length)
     # an atom is one piece: a compound drawn as a multipolygon, or cut in two by the community line,
     # or land whose Voronoi cell is split, gives one atom per connected piece (so no later step has
