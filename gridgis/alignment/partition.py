@@ -459,7 +459,9 @@ def _pieces(
         for (ca, cb), x in sorted(totals.items()):
             if ca not in target or x > totals[(ca, target[ca])]:
                 target[ca] = cb
-        comp = np.array([target.get(int(c), int(c)) for c in comp], dtype=np.int64)
+        remap = np.arange(n, dtype=np.int64)  # component ids are face indices
+        remap[list(target)] = list(target.values())
+        comp = remap[comp]
     return comp
 
 
