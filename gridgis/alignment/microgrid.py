@@ -161,6 +161,37 @@ def contiguous_labels(
     return label
 
 
+def _face_buildings(
+    faces: np.ndarray, rep: np.ndarray, xy: np.ndarray, lab: np.ndarray, bpts: np.ndarray
+) -> np.ndarray:
+    """The building whose region each face is: the building whose point the face holds, else the
+    building nearest to the face's representative point.
+
+    A grid line drawn along a Voronoi line between buildings (an aligned grid) runs a hair beside
+    this split's own Voronoi line, and the face of a building can take in the hairline wedge
+    between the two. Its representative point may land in the wedge, on the line itself, where the
+    nearest building is a toss-up: labelled by it, the building's own face went to its neighbour and
+    the building to no micro-grid. A building's inside is nearer to its own outline than to any
+    other, so the face holding its point is its region, whatever that point says. A face holding
+    several buildings' points (duplicate footprints) takes the nearest of them.
+    """
+    near = shapely.STRtree(shapely.points(xy))
+    face_b = lab[near.nearest(rep)]
+    bi, fi = shapely.STRtree(faces).query(bpts, predicate="intersects")
+    if not len(bi):
+        return face_b
+    held = np.zeros(len(faces), dtype=bool)
+    held[fi] = True
+    ok = np.zeros(len(faces), dtype=bool)
+    ok[fi[face_b[fi] == bi]] = True  # the nearest building is one of those the face holds
+    todo = held & ~ok
+    for f in np.flatnonzero(todo).tolist():
+        mine = np.unique(bi[fi == f])
+        d = shapely.distance(rep[f], shapely.points(xy[np.isin(lab, mine)]))
+        face_b[f] = lab[np.isin(lab, mine)][int(np.argmin(d))]
+    return face_b
+
+
 def split_grid(
     grid_geom: shapely.Geometry, bgeoms: np.ndarray, bhh: np.ndarray, config: AlignmentConfig
 ) -> tuple[list[shapely.Geometry], list[list[int]]]:
@@ -177,9 +208,10 @@ def split_grid(
     rep = shapely.point_on_surface(faces)
     inside = shapely.contains_properly(grid, rep)
     faces, rep = faces[inside], rep[inside]
-    face_b = lab[shapely.STRtree(shapely.points(xy)).nearest(rep)]
+    bpts = shapely.point_on_surface(bgeoms)
+    face_b = _face_buildings(faces, rep, xy, lab, bpts)
     lo, hi, length = _face_adjacency(faces)
-    face_b = contiguous_labels(faces, face_b, lo, hi, length, shapely.point_on_surface(bgeoms))
+    face_b = contiguous_labels(faces, face_b, lo, hi, length, bpts)
     adj: list[set[int]] = [set() for _ in range(len(bgeoms))]
     for a, b in zip(face_b[lo], face_b[hi]):
         if a != b:
@@ -188,16 +220,15 @@ def split_grid(
     # a building with no face of its own (its outline swallowed by a neighbour's) counts no households
     has_face = np.zeros(len(bgeoms), bool)
     has_face[face_b] = True
-    cxy = shapely.get_coordinates(shapely.point_on_surface(bgeoms))
+    cxy = shapely.get_coordinates(bpts)
     groups = _group(np.where(has_face, bhh, 0).astype(float), cxy, adj, config)
-    # a building without a face (e.g. a duplicate footprint) joins the group of the building nearest to it
+    # a building without a face (a duplicate footprint) joins the group of the face holding its point
     orphans = np.flatnonzero(~has_face)
     if len(orphans):
-        tree = shapely.STRtree(shapely.points(xy))
-        host = lab[tree.nearest(shapely.points(cxy[orphans]))]
+        host = face_b[shapely.STRtree(faces).nearest(bpts[orphans])]
         where = {b: i for i, m in enumerate(groups) for b in m}
         for b, h in zip(orphans, host):
-            if has_face[h] and where.get(int(b)) != where.get(int(h)):
+            if where.get(int(b)) != where.get(int(h)):
                 groups[where[int(b)]] = [x for x in groups[where[int(b)]] if x != b]
                 groups[where[int(h)]] = sorted(groups[where[int(h)]] + [int(b)])
         groups = [m for m in groups if m]

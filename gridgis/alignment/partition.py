@@ -269,6 +269,47 @@ def label_components(n: int, label: np.ndarray, lo: np.ndarray, hi: np.ndarray) 
     return comp
 
 
+def _shared_by_area(
+    group_hh: np.ndarray,
+    face_group: np.ndarray,
+    face_area: np.ndarray,
+    width: np.ndarray,
+    fi: np.ndarray,
+    ki: np.ndarray,
+) -> np.ndarray:
+    """Households per face when there are no buildings: each compound group's figure shared by area
+    over the faces that count for it, so the faces of a community hold exactly its compounds' total.
+
+    - A face counts for one group only (``face_group``), yet groups may overlap by up to the sliver
+      area (a sliver along a compound's edge is a compound of its own). Shared over each group's
+      own outline, the overlap's share of the group that does not hold it was lost; shared over the
+      faces it holds, nothing is. A group holding no face at all (wholly under another) shares its
+      figure over the faces inside its outline (``fi``/``ki``: pairs of a face inside a group).
+    - Hairline faces (narrower than :data:`HAIRLINE_M`: a grid line read back from storage a hair
+      beside a compound line) hold none, unless the group has nothing else. Such a face can join a
+      neighbouring atom (:func:`_hairlines_follow_neighbours`); with a share it made empty land an
+      atom "with households" (0.00005 of one), which rebalancing then moved on its own or no longer
+      crossed as empty land, so re-aligning a stored proposal moved compounds.
+    """
+    n = len(face_area)
+    out = np.zeros(n)
+    weight = np.where(width >= HAIRLINE_M, face_area, 0.0)
+    held = face_group >= 0
+    own = np.bincount(face_group[held], weights=weight[held], minlength=len(group_hh))
+    thin = own <= 0  # a group of hairlines only: shared over them after all
+    if thin[face_group[held]].any():
+        weight = np.where(held & thin[np.maximum(face_group, 0)], face_area, weight)
+        own = np.bincount(face_group[held], weights=weight[held], minlength=len(group_hh))
+    out[held] = group_hh[face_group[held]] * weight[held] / np.maximum(own[face_group[held]], 1e-12)
+    empty = (own <= 0) & (group_hh > 0)
+    if empty.any():
+        pick = empty[ki]
+        fi, ki = fi[pick], ki[pick]
+        inside = np.bincount(ki, weights=face_area[fi], minlength=len(group_hh))
+        np.add.at(out, fi, group_hh[ki] * face_area[fi] / np.maximum(inside[ki], 1e-12))
+    return out
+
+
 def _pick_first(n: int, left: np.ndarray, right: np.ndarray, rank: np.ndarray) -> np.ndarray:
     """For each of ``n`` items, the ``right`` with the lowest ``rank`` among its pairs (-1 when none)."""
     out = np.full(n, -1, dtype=np.int64)
@@ -317,7 +358,7 @@ def _hairlines_follow_neighbours(
     lo: np.ndarray,
     hi: np.ndarray,
     length: np.ndarray,
-) -> list[tuple[str, int, int]]:
+) -> tuple[list[tuple[str, int, int]], list[tuple[int, int]]]:
     """Hairline faces join the atom of the neighbouring face of their own grid sharing most edge.
 
     Two nearly coincident lines (a grid line read back from storage, or from GeoJSON rounded to 7
@@ -325,14 +366,18 @@ def _hairlines_follow_neighbours(
     Labelled on their own (by the compound or land nearest their point), such a face can belong to
     another atom than the land around it, and re-aligning would move it; joined to its neighbour it
     moves only with it. Faces are taken in order, so the result is deterministic.
+
+    Returns the keys and, in the order they were taken, the ``(hairline, neighbour)`` pairs of the
+    hairlines whose key changed (see :func:`_pieces`).
     """
     n = len(faces)
+    followed: list[tuple[int, int]] = []
     if not n or not len(lo):
-        return keys
+        return keys, followed
     width = 2 * face_area / np.maximum(shapely.length(faces), 1e-12)
     hair = width < HAIRLINE_M
     if not hair.any():
-        return keys
+        return keys, followed
     keys = list(keys)
     grid = np.array(["" if g is None else str(g) for g in face_grid], dtype=object)
     nbrs: dict[int, list[tuple[int, float]]] = {}
@@ -354,6 +399,8 @@ def _hairlines_follow_neighbours(
             if not options:
                 continue
             b = min(options, key=lambda o: (grid[o[0]] != grid[f], -o[1], o[0]))[0]
+            if keys[f] != keys[b]:
+                followed.append((f, b))
             keys[f] = keys[b]
             resolved[f] = done = True
         if not done:
@@ -362,7 +409,60 @@ def _hairlines_follow_neighbours(
             patient = False
         else:
             patient = True
-    return keys
+    return keys, followed
+
+
+def _pieces(
+    keys: list[tuple],
+    lo: np.ndarray,
+    hi: np.ndarray,
+    length: np.ndarray,
+    hair: np.ndarray,
+    followed: list[tuple[int, int]],
+) -> np.ndarray:
+    """The connected piece (component id) of every face among the faces of its key.
+
+    A hairline that took another atom's key (:func:`_hairlines_follow_neighbours`) goes with the
+    piece of the neighbour it followed, but never joins pieces: a grid line read back a hair inside
+    a compound leaves a strip of the compound along it, labelled after the land beside it, and such
+    strips ran on along the compound's edge to other land of the same key. Joined through them, a
+    separate piece of land (22 m², field seed 550) became part of its compound's atom, and
+    re-aligning the stored proposal moved it. Without the strips, the pieces are those of the
+    partition the proposal was made from. A piece of hairlines only (cut off by such strips) joins
+    the piece of its key it touches along most edge: it is no piece of its own."""
+    n = len(keys)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    first = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    label = np.array([first[key] for key in keys], dtype=np.int64)
+    if not followed:
+        return label_components(n, label, lo, hi)
+    moved = np.zeros(n, dtype=bool)
+    moved[[f for f, _ in followed]] = True
+    bridge = ~moved[lo] & ~moved[hi]
+    comp = label_components(n, label, lo[bridge], hi[bridge])
+    for f, b in followed:  # in the order taken: a neighbour followed is settled first
+        comp[f] = comp[b]
+    same = label[lo] == label[hi]
+    for _ in range(8):
+        thin = np.ones(n, dtype=bool)  # pieces made of hairlines only
+        np.logical_and.at(thin, comp, hair)
+        a, b, ln = lo[same], hi[same], length[same]
+        a, b, ln = np.r_[a, b], np.r_[b, a], np.r_[ln, ln]
+        pick = thin[comp[a]] & ~thin[comp[b]]
+        if not pick.any():
+            break
+        totals: dict[tuple[int, int], float] = {}
+        for ca, cb, x in zip(comp[a[pick]].tolist(), comp[b[pick]].tolist(), ln[pick].tolist()):
+            totals[(ca, cb)] = totals.get((ca, cb), 0.0) + x
+        target: dict[int, int] = {}
+        for (ca, cb), x in sorted(totals.items()):
+            if ca not in target or x > totals[(ca, target[ca])]:
+                target[ca] = cb
+        remap = np.arange(n, dtype=np.int64)  # component ids are face indices
+        remap[list(target)] = list(target.values())
+        comp = remap[comp]
+    return comp
 
 
 def _onto_lines(
@@ -583,10 +683,7 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
         ok = bf >= 0
         np.add.at(face_hh, bf[ok], ci.building_households[ok])
     elif n:
-        garea = shapely.area(group_geoms)
-        for f in np.flatnonzero(face_group >= 0).tolist():
-            k = int(face_group[f])
-            face_hh[f] = group_hh[k] * face_area[f] / max(garea[k], 1e-9)
+        face_hh = _shared_by_area(group_hh, face_group, face_area, width, fi, ki)
     # atoms
     face_building = np.full(n, -1)
     face_sub = np.full(n, -1)
@@ -636,14 +733,11 @@ def build_partition(ci: CommunityInput, config: AlignmentConfig, structure: Stru
         else:
             keys.append(("compound", int(k), -1))
     lo, hi, length = _face_adjacency(faces)
-    keys = _hairlines_follow_neighbours(keys, faces, face_area, face_grid, lo, hi, length)
+    keys, followed = _hairlines_follow_neighbours(keys, faces, face_area, face_grid, lo, hi, length)
     # an atom is one piece: a compound drawn as a multipolygon, or cut in two by the community line,
     # or land whose Voronoi cell is split, gives one atom per connected piece (so no later step has
     # to pull a piece away from its atom, and re-aligning finds the same atoms)
-    first = {key: i for i, key in enumerate(dict.fromkeys(keys))}
-    comp = (
-        label_components(n, np.array([first[key] for key in keys], dtype=np.int64), lo, hi) if n else np.zeros(0, int)
-    )
+    comp = _pieces(keys, lo, hi, length, width < HAIRLINE_M, followed)
     piece: dict[tuple, dict[int, int]] = {}
     for i, key in enumerate(keys):
         d = piece.setdefault(key, {})

@@ -41,6 +41,33 @@ def test_field_case_keeps_every_invariant(seed):
 #   community without buildings by its compounds
 REGRESSION_SEEDS = [21, 189, 256, 277, 339]
 
+# full-size seeds of 500..1999 (``GRIDGIS_FIELD_CASES=2000``) that failed, by class:
+# - households lost without buildings: a sliver compound (its own group, overlapping another by less
+#   than the sliver area) shared its households over its outline, but the overlap's faces counted
+#   for the other group only (1012: 1 of 1178, 1908: 10 of 5519)
+# - re-aligning after a storage round trip: a hairline face inside a compound without buildings
+#   carried 0.00005 of its households to the land atom it joined, which rebalancing then moved or
+#   no longer crossed as empty land (1014: 3 pieces of 185 households, 1084); and strips of a
+#   compound a read-back grid line cut off, labelled after the land beside them, joined a separate
+#   piece of land to the compound's atom (550: 22 m², 1118: 57 m²)
+# - a merge decided on float noise: 223 + 277 households of shares summed to 500.0000000001 in the
+#   first alignment and to 500 once stored, so only re-aligning merged (1936)
+# still failing (not in the list): 959, 1469, 1537 — a face pinched by a neck narrower than a storage
+#   step (snap-rounding leaves two lines 0.2-2.8 mm apart) comes back as two parts touching at a point
+#   and re-aligning moves one; cutting such faces in the partition made other seeds fail (302, 609,
+#   714, 728): the necks come and go with the drawn grid lines noded beside them
+# - micro-grids losing a building: an aligned grid's line runs a hair beside the micro-grid split's
+#   own Voronoi line; a building's face took in the wedge between them, its representative point
+#   fell on the line and the face went to the neighbour (899: 30 of 502 households, 1754)
+FIELD_2000_SEEDS = [550, 899, 1012, 1014, 1084, 1118, 1754, 1908, 1936]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", FIELD_2000_SEEDS)
+def test_field_2000_regression_seed(seed):
+    result = check_case(make_case(seed))
+    assert result["failures"] == [], result["failures"]
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", REGRESSION_SEEDS)
