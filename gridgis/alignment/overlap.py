@@ -55,6 +55,31 @@ def _largest_overlap(left: np.ndarray, right: np.ndarray, n_left: int) -> tuple[
     return best, best_area
 
 
+def building_compounds(
+    named: np.ndarray, building_geoms: np.ndarray, compound_codes: np.ndarray, compound_geoms: np.ndarray
+) -> np.ndarray:
+    """The compound of each building, as an index into ``compound_codes`` (-1: none): the one the
+    building names (``named``: its ``compound_code``, None when missing) when that is one of them,
+    else the one its footprint overlaps most (metric geometries).
+
+    The one rule of which compound a building's households count for: the analysis (cut compounds)
+    and the proposal (which compounds are large enough to be divided between buildings) both use it,
+    so a building inside two overlapping or duplicated compounds counts once, for the same compound.
+    """
+    out = np.full(len(building_geoms), -1, dtype=np.int64)
+    if not len(building_geoms) or not len(compound_codes):
+        return out
+    index = {str(c): i for i, c in reversed(list(enumerate(compound_codes)))}
+    for b, name in enumerate(named):
+        if name is not None:
+            out[b] = index.get(str(name), -1)
+    rest = np.flatnonzero(out < 0)
+    if len(rest):
+        best, _ = _largest_overlap(building_geoms[rest], compound_geoms, len(rest))
+        out[rest] = best
+    return out
+
+
 def assign_buildings(
     buildings: gpd.GeoDataFrame,
     grids: gpd.GeoDataFrame,
@@ -89,15 +114,16 @@ def _assign_buildings(
     best, best_area = _largest_overlap(bg, metric(grids, crs) if grids_m is None else grids_m, len(bg))
     crossing = (best >= 0) & (best_area < 0.98 * shapely.area(bg))
     grid_code = np.where(best >= 0, gcodes[np.maximum(best, 0)] if len(gcodes) else None, None)
-    comp = text_column(buildings, "compound_code")
+    comp = np.array([None] * len(bg), dtype=object)
     if compounds is not None and len(compounds):
         ccodes = np.asarray(compounds["code"].astype(str), dtype=object)
-        known = pd.Series(comp).isin(set(ccodes)).to_numpy()
-        cbest, _ = _largest_overlap(bg, metric(compounds, crs) if compounds_m is None else compounds_m, len(bg))
-        spatial = np.where(cbest >= 0, ccodes[np.maximum(cbest, 0)], None)
-        comp = np.where(known, comp, spatial)
-    else:
-        comp = np.array([None] * len(bg), dtype=object)
+        at = building_compounds(
+            text_column(buildings, "compound_code"),
+            bg,
+            ccodes,
+            metric(compounds, crs) if compounds_m is None else compounds_m,
+        )
+        comp[at >= 0] = ccodes[at[at >= 0]]
     return pd.DataFrame(
         {
             "code": buildings["code"].astype(str).to_numpy(),

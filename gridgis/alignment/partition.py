@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 
 from gridgis.alignment.config import AlignmentConfig
+from gridgis.alignment.overlap import building_compounds
 from gridgis.alignment.roads import LandDivision, divide_land, land_labels
 from gridgis.crs import STORAGE_RESOLUTION_M
 
@@ -45,6 +46,9 @@ class CommunityInput:
     notes: list[dict] = field(default_factory=list)
     #: road centre lines that may cut open land (:func:`gridgis.alignment.roads.road_cut_lines`)
     roads: np.ndarray | None = None
+    #: the compound of each building (index into ``compound_codes``, -1: none or another community's),
+    #: by :func:`gridgis.alignment.overlap.building_compounds`; None: by footprint alone
+    building_compound: np.ndarray | None = None
 
     @property
     def has_buildings(self) -> bool:
@@ -561,8 +565,13 @@ def partition_structure(ci: CommunityInput, config: AlignmentConfig) -> Structur
     # a group is split along buildings only when one of its compounds is large on its own; small
     # compounds inside it (and small ones overlapping each other) still stay whole
     if ci.has_buildings and len(comps):
-        ci_, bi_ = shapely.STRtree(bpts).query(comps, predicate="contains_properly")
-        member_hh = np.bincount(ci_, weights=ci.building_households[bi_], minlength=len(comps))
+        # each building counts once, for its compound by the analysis's rule (overlap.building_compounds):
+        # a building inside two overlapping or duplicated compounds does not make both large
+        bc = ci.building_compound
+        if bc is None or len(bc) != len(bgeoms):
+            bc = building_compounds(np.full(len(bgeoms), None, dtype=object), bgeoms, np.arange(len(comps)), comps)
+        own = bc >= 0
+        member_hh = np.bincount(bc[own], weights=ci.building_households[own], minlength=len(comps))
     else:
         member_hh = np.asarray(ci.compound_households, dtype=float)
     member_large = member_hh > config.large_households

@@ -23,6 +23,7 @@ import shapely
 from gridgis.alignment._frames import households, metric, require_frame, text_column, to_storage_series
 from gridgis.alignment.compactness import compactness_summary
 from gridgis.alignment.config import AlignmentConfig
+from gridgis.alignment.overlap import building_compounds
 from gridgis.alignment.partition import (
     CommunityInput,
     Partition,
@@ -552,8 +553,11 @@ def _community_inputs(compounds, grids, buildings, communities, crs, config, roa
         bcodes = buildings["code"].astype(str).to_numpy()
         bhh = households(buildings)
         b_at = _assign_to_areas(bg, list(bcodes), area_geoms, points=True)
+        # the compound of each building, city-wide (a building may name a compound of another community)
+        b_comp = building_compounds(text_column(buildings, "compound_code"), bg, ccodes, cg)
     else:
         bg, bcodes, bhh, b_at = np.array([], dtype=object), np.array([], dtype=object), np.zeros(0, np.int64), None
+        b_comp = np.zeros(0, dtype=np.int64)
     c_rows = _rows_by_area(c_at, len(codes))
     b_rows = _rows_by_area(b_at, len(codes)) if b_at is not None else [np.zeros(0, np.int64)] * len(codes)
     out = []
@@ -561,6 +565,8 @@ def _community_inputs(compounds, grids, buildings, communities, crs, config, roa
         gm = np.asarray(grid_rows.get(c, []), dtype=np.int64)
         cm = c_rows[k]
         bm = b_rows[k]
+        local = np.full(len(ccodes) + 1, -1, dtype=np.int64)  # city compound index (-1 last) -> this community's
+        local[cm] = np.arange(len(cm))
         out.append(
             CommunityInput(
                 code=c,
@@ -573,6 +579,7 @@ def _community_inputs(compounds, grids, buildings, communities, crs, config, roa
                 building_codes=list(bcodes[bm]) if len(bm) else [],
                 building_geoms=bg[bm] if len(bm) else np.array([], dtype=object),
                 building_households=bhh[bm] if len(bm) else np.zeros(0, np.int64),
+                building_compound=local[b_comp[bm]] if len(bm) else np.zeros(0, np.int64),
                 dedicated=frozenset(g for g in gcodes[gm] if g in dedicated),
                 notes=[x for x in crossing if x["community_code"] == c],
                 roads=roads_near(roads, area_geoms[k]) if roads is not None else None,
