@@ -146,7 +146,11 @@ def wait_validated(page):
 def commit(page, message):
     page.fill(".gg-ed-commit input", message)
     page.click(".gg-ed-commit button[type=submit]")
-    page.wait_for_function("document.querySelector('.gg-ed-msg.gg-ed-ok') !== null", timeout=20000)
+    # the commit's outcome (stored, refused or stale), however long the server takes to apply it under load;
+    # then it must be "stored"
+    outcome = ".gg-ed-msg.gg-ed-ok, .gg-ed-msg.gg-ed-error, .gg-ed-msg.gg-ed-stale"
+    page.wait_for_function(f"document.querySelector({json.dumps(outcome)}) !== null", timeout=90000)
+    assert page.locator(".gg-ed-msg.gg-ed-ok").count() == 1, page.inner_text(".gg-ed-msg")
     idle(page)
 
 
