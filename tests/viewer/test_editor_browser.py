@@ -148,8 +148,20 @@ def commit(page, message):
     page.click(".gg-ed-commit button[type=submit]")
     # the commit's outcome (stored, refused or stale), however long the server takes to apply it under load;
     # then it must be "stored"
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     outcome = ".gg-ed-msg.gg-ed-ok, .gg-ed-msg.gg-ed-error, .gg-ed-msg.gg-ed-stale"
-    page.wait_for_function(f"document.querySelector({json.dumps(outcome)}) !== null", timeout=90000)
+    try:
+        page.wait_for_function(f"document.querySelector({json.dumps(outcome)}) !== null", timeout=90000)
+    except PlaywrightTimeout:
+        state = page.evaluate(
+            "JSON.stringify({busy: gridgisEditor.busy, errors: gridgisEditor.errors, pending: gridgisViewer.pending, "
+            "lastCommit: gridgisEditor.lastCommit || null, viewerErrors: gridgisViewer.errors})"
+        )
+        raise AssertionError(
+            f"no commit outcome: {state}\n{page.recorder.errors}\n{page.recorder.requests[-8:]}\n"
+            f"{page.inner_text('.gg-editor')}"
+        ) from None
     assert page.locator(".gg-ed-msg.gg-ed-ok").count() == 1, page.inner_text(".gg-ed-msg")
     idle(page)
 
