@@ -283,7 +283,7 @@
 
   function clearWork() {
     if (map.pm) { map.pm.disableDraw(); }
-    setTimeout(function () { map.doubleClickZoom.enable(); }, 400);
+    map.doubleClickZoom.enable();  /* off while a split line is drawn and checked (startSplit) */
     if (ed.edge && ed.edge.pm) { ed.edge.pm.disable(); }
     ed.edge = null; ed.pending = null; ed.lastDry = null;
     layer.clearLayers(); problemLayer.clearLayers(); previewLayer.clearLayers(); reviewLayer.clearLayers();
@@ -526,7 +526,11 @@
   function startSplit() {
     el(".gg-ed-work").innerHTML = '<label>新网格名称 <input class="gg-ed-newname" placeholder="可不填"></label>';
     loadPlugin().then(function () {
-      map.doubleClickZoom.disable();  /* the double click ends the line; it must not zoom */
+      /* The double click that ends the line must not zoom. The plug-in finishes the line on that double
+       * click's second click (on the last vertex), before the browser's dblclick reaches the map, so the map's
+       * double-click zoom stays off until the split is committed, given up or left (clearWork turns it back
+       * on). It was turned back on by a 0.4 s timer: a line that took longer to draw zoomed the map. */
+      map.doubleClickZoom.disable();
       map.pm.enableDraw("Line", {snappable: false, finishOn: "dblclick"});
       map.once("pm:create", function (e) {
         var line = V.unshift(e.layer.toGeoJSON().geometry);  /* drawn on the map: back to WGS84 */
