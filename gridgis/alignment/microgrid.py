@@ -20,6 +20,7 @@ from gridgis.alignment.config import AlignmentConfig
 from gridgis.alignment.partition import _building_regions, _face_adjacency, _poly, _voronoi_lines, label_components
 from gridgis.crs import metric_crs_for
 from gridgis.errors import ValidationError
+from gridgis.layers.coverage import MIN_AREA_M2
 
 MICRO_COLUMNS = ["code", "name", "grid_code", "households", "buildings", "building_codes", "geometry"]
 
@@ -245,6 +246,40 @@ def split_grid(
     return [polys[i] for i in keep], [groups[i] for i in keep]
 
 
+def split_grid_parts(
+    grid_geom: shapely.Geometry, bgeoms: np.ndarray, bhh: np.ndarray, config: AlignmentConfig
+) -> tuple[list[shapely.Geometry], list[list[int]], list[bool]]:
+    """:func:`split_grid` for a grid (metric) in one part or several: no micro-grid spans two parts.
+
+    A grid in several parts (an island of its community, an imported multipolygon) is split part by
+    part, each with the buildings whose representative point it holds (else the nearest part); a
+    part without buildings is one micro-grid of its own. Parts below the coverage rule's
+    :data:`~gridgis.layers.coverage.MIN_AREA_M2` are rounding crumbs and get none. Returns the
+    polygons, their building indices, and for each whether it lies in a part apart from the grid's
+    largest.
+    """
+    parts = shapely.get_parts(_poly(grid_geom))
+    parts = parts[shapely.area(parts) >= MIN_AREA_M2] if len(parts) > 1 else parts
+    if len(parts) <= 1:
+        whole, members = split_grid(grid_geom if not len(parts) else parts[0], bgeoms, bhh, config)
+        return whole, members, [False] * len(whole)
+    parts = parts[np.argsort(-shapely.area(parts), kind="stable")]
+    home = np.zeros(len(bgeoms), dtype=int)
+    if len(bgeoms):
+        pts = shapely.point_on_surface(bgeoms)
+        home = shapely.STRtree(parts).nearest(pts)  # the part holding the point is the nearest one
+    polys: list[shapely.Geometry] = []
+    groups: list[list[int]] = []
+    apart: list[bool] = []
+    for j, part in enumerate(parts):
+        idx = np.flatnonzero(home == j)
+        ps, gs_ = split_grid(part, bgeoms[idx], bhh[idx], config)
+        polys += ps
+        groups += [sorted(int(idx[b]) for b in g) for g in gs_]
+        apart += [j > 0] * len(ps)
+    return polys, groups, apart
+
+
 def split_microgrids(
     grids: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame | None,
@@ -296,7 +331,7 @@ def split_microgrids(
     rows, geoms, explanations = [], [], []
     for k in range(len(gg)):
         mine = np.flatnonzero(bgrid == k)
-        polys, groups = split_grid(gg[k], bg[mine], bhh[mine], config)
+        polys, groups, apart = split_grid_parts(gg[k], bg[mine], bhh[mine], config)
         cent = shapely.get_coordinates(shapely.point_on_surface(np.array(polys, dtype=object)))
         seq_order = sorted(range(len(polys)), key=lambda i: (-round(cent[i, 1], 1), round(cent[i, 0], 1), i))
         if len(seq_order) > 99:
@@ -323,6 +358,8 @@ def split_microgrids(
                 big = [str(bcodes[b]) for b in members if bhh[b] > config.microgrid_max]
                 if big:
                     reason = f"building {big[0]} alone has more than {config.microgrid_max} households"
+                elif apart[i]:
+                    reason = f"a part of the grid apart from the rest, with {h} households in its buildings"
                 elif len(seq_order) == 1:
                     reason = f"the grid has {h} households in all"
                 else:

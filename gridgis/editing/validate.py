@@ -28,6 +28,7 @@ from gridgis.layers.coverage import (
     MIN_AREA_M2,
     CoverageCheck,
     check_coverage,
+    detached_parts,
     outside_parent,
     overlay,
     polygonal_part,
@@ -126,6 +127,7 @@ def validate_edits(
         problems += _parent_problems(edit, after, metric, options)
     problems += _overlap_problems(geometric, after, metric, options)
     problems += _coverage_problems(edits, before, after, metric, options)
+    problems += _contiguity_problems(geometric, before, after, metric)
     for edit in edits:
         if edit.op == "delete":
             problems += _orphan_problems(edit, after)
@@ -441,6 +443,58 @@ def _coverage_problems(
                 )
             )
     return problems
+
+
+def _contiguity_problems(
+    edits: list[Edit], before: dict[str, gpd.GeoDataFrame], after: dict[str, gpd.GeoDataFrame], metric: str
+) -> list[Problem]:
+    """Children of a coverage that the edits leave in more detached parts than before (the one
+    contiguity rule, :func:`gridgis.layers.coverage.detached_parts`): a grid cut in two by a move or a
+    transfer. A child already in parts, or with an island part no neighbour borders, is not refused."""
+    problems: list[Problem] = []
+    for edit in edits:
+        if edit.layer not in COVERAGE_OF or edit.layer not in after or edit.geometry is None:
+            continue
+        if shapely.get_num_geometries(edit.geometry) < 2:
+            continue
+        now = detached_parts(edit.geometry, _siblings(after, edit.layer, edit.code))
+        old_frame = before.get(edit.layer)
+        old_geom = (
+            old_frame.at[edit.code, "geometry"] if old_frame is not None and edit.code in old_frame.index else None
+        )
+        was = detached_parts(old_geom, _siblings(before, edit.layer, edit.code)) if old_geom is not None else []
+        if len(now) <= len(was):
+            continue
+        parts = shapely.get_parts(polygonal_part(edit.geometry))
+        areas = sorted((_area(p, metric) for p in parts), reverse=True)
+        smallest = min(now, key=lambda p: _area(p, metric))
+        problems.append(
+            Problem(
+                f"{edit.layer} {edit.code} would be in {len(parts)} separate parts "
+                f"({' + '.join(f'{a:,.0f}' for a in areas)} m²) and a neighbour borders the smaller ones; "
+                "keep it one piece: move the boundary so the parts stay joined, or hand the detached part "
+                "to the neighbour too",
+                feature=edit.code,
+                layer=edit.layer,
+                kind="disconnected",
+                where=_point(smallest),
+                details={"parts_m2": [round(a, 1) for a in areas]},
+            )
+        )
+    return problems
+
+
+def _siblings(frames: dict[str, gpd.GeoDataFrame], layer: str, code: str) -> list[shapely.Geometry]:
+    """The geometries of ``code``'s siblings in ``frames[layer]`` (none when the layer is absent)."""
+    frame = frames.get(layer)
+    if frame is None:
+        return []
+    family = _family(layer, code)
+    return [
+        g
+        for c, g in zip(frame.index, frame.geometry.values)
+        if str(c) != code and g is not None and _family(layer, str(c)) == family
+    ]
 
 
 def _geometry_changed(edit: Edit, before: dict[str, gpd.GeoDataFrame]) -> bool:

@@ -14,7 +14,8 @@ alignment (:func:`gridgis.alignment.validate.validate_coverage`) and the commit 
   :data:`TOLERANCE_M2` (symmetric difference, metric CRS).
 
 A child reaching out of its parent is judged by :func:`outside_parent` (also one rule: further than
-:data:`OUTSIDE_TOLERANCE_M` metres out).
+:data:`OUTSIDE_TOLERANCE_M` metres out), and a child in pieces by :func:`detached_parts` (a child is
+one piece wherever a neighbour could take the rest).
 """
 
 from __future__ import annotations
@@ -276,6 +277,39 @@ def outside_parent(
     return outside, area
 
 
+def detached_parts(child: shapely.Geometry | None, siblings: Sequence[Any] | np.ndarray) -> list[shapely.Geometry]:
+    """The one contiguity rule: the parts of ``child`` that are detached from it.
+
+    A grid (a community, a micro-grid) is one piece: one worker walks it. Of a child in several
+    parts, every part but its largest that shares an edge (a line, not a point) with a sibling is
+    detached: that neighbour could take it. A part bordering no sibling (an island of the parent
+    itself, such as a community in two parts) is not. Geometries as stored (EPSG:4326); the parts
+    are returned as stored, largest first.
+
+    >>> a = shapely.MultiPolygon([shapely.box(0, 0, 2, 1), shapely.box(3, 0, 4, 1)])
+    >>> [p.bounds for p in detached_parts(a, [shapely.box(2, 0, 3, 1)])]
+    [(3.0, 0.0, 4.0, 1.0)]
+    >>> detached_parts(a, [shapely.box(0, 1, 2, 2)])  # the small part borders no sibling: an island
+    []
+    """
+    if child is None or shapely.is_empty(child) or shapely.get_num_geometries(child) < 2:
+        return []
+    parts = shapely.get_parts(polygonal_part(child))
+    if len(parts) < 2:
+        return []
+    parts = parts[np.argsort(-shapely.area(parts), kind="stable")]
+    others = np.asarray([g for g in siblings if g is not None and not shapely.is_empty(g)], dtype=object)
+    if not len(others):
+        return []
+    tree = shapely.STRtree(others)
+    found = []
+    for part in parts[1:]:
+        near = others[tree.query(part, predicate="intersects")]
+        if len(near) and bool(np.any(shapely.relate_pattern(part, near, "****1****"))):
+            found.append(part)
+    return found
+
+
 __all__ = [
     "MIN_AREA_M2",
     "OUTSIDE_TOLERANCE_M",
@@ -283,6 +317,7 @@ __all__ = [
     "CoverageCheck",
     "CoverageIssue",
     "check_coverage",
+    "detached_parts",
     "outside_parent",
     "overlay",
     "polygonal_part",

@@ -212,3 +212,22 @@ def test_a_dry_run_can_answer_its_impact_in_the_same_round_trip(api):
     assert "households_out_of_range" in {f["properties"]["kind"] for f in r["impact"]["features"]}
     plain = client.post("/operations/merge-grids", json={**body, "impact": False}, headers=auth(tokens)).json()
     assert "impact" not in plain
+
+
+def test_a_move_that_would_cut_the_neighbour_in_two_is_refused_naming_it(api):
+    """The concurrency test's defect, made deterministic: a strip taken across G2, from G1 to the
+    community's far edge, leaves G2 in a northern and a southern part; both border G1, so G1 (or
+    G2) could take either. The one contiguity rule refuses it, naming G2; nothing is stored."""
+    client, tokens, repo = api
+    a = repo.get_feature("grids", G1)["geometry"]
+    strip = {"type": "Polygon", "coordinates": [[[116.400, 39.900], [116.405, 39.900], [116.405, 39.904],
+             [116.410, 39.904], [116.410, 39.905], [116.405, 39.905], [116.405, 39.910], [116.400, 39.910],
+             [116.400, 39.900]]]}  # fmt: skip
+    assert a.bounds == pytest.approx((116.400, 39.900, 116.405, 39.910))
+    r = client.post("/operations/move-boundary", json={"a": G1, "b": G2, "geometry": strip}, headers=auth(tokens))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    found = [(p["kind"], p["feature"]) for p in r.json()["problems"]]
+    assert ("disconnected", G2) in found, r.json()
+    assert [g.id for g in repo.generations()] == [1]
+    assert repo.get_feature("grids", G2)["version"] == 1

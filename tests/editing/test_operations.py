@@ -174,3 +174,37 @@ def test_micro_grids_of_two_neighbouring_grids_are_not_siblings():
     micro.loc[micro.index[1], "code"] = G2 + "01"  # same first 14 digits as G1's 01, another grid
     with pytest.raises(ValidationError, match="one parent"):
         move_boundary(micro, G1 + "01", G2 + "01", box(116.400, 39.900, 116.403, 39.910), layer="micro_grids")
+
+
+def _with_compound(geometry) -> dict:
+    city = {k: v.copy() for k, v in CITY.items()}
+    row = city["compounds"].iloc[[0]].copy()
+    row["code"], row["name"], row["households"] = COMMUNITY_A + "Q009", "横穿小区", 40
+    row = row.set_geometry([geometry])
+    city["compounds"] = type(city["compounds"])(
+        __import__("pandas").concat([city["compounds"], row], ignore_index=True), crs=city["compounds"].crs
+    )
+    return city
+
+
+def test_transferring_a_compound_that_spans_the_donor_is_refused_as_it_would_cut_the_donor_in_two():
+    city = _with_compound(box(116.405, 39.904, 116.410, 39.905))  # G2's whole width
+    edits = transfer_compound(city["grids"], city["compounds"], COMMUNITY_A + "Q009", G1)
+    found = [(p.kind, p.feature) for p in validate_edits(city, edits)]
+    assert ("disconnected", G2) in found
+
+
+def test_a_grid_already_in_two_parts_may_still_be_edited_and_an_island_part_is_no_defect():
+    two = shapely.MultiPolygon([box(116.405, 39.900, 116.410, 39.904), box(116.405, 39.905, 116.410, 39.910)])
+    one = shapely.union(box(116.400, 39.900, 116.405, 39.910), box(116.405, 39.904, 116.410, 39.905))
+    grids = CITY["grids"].set_index("code", drop=False)
+    grids.loc[G2, "geometry"], grids.loc[G1, "geometry"] = two, one
+    city = {**CITY, "grids": grids.reset_index(drop=True)}
+    row = city["grids"].set_index("code").loc[G2]
+    rename = Edit("grids", "replace", G2, {**{k: row[k] for k in ("name", "community_code")}, "households": 400}, two)
+    assert not [p for p in validate_edits(city, [rename]) if p.kind == "disconnected"]
+    from gridgis.layers.coverage import detached_parts
+
+    # the smaller part borders no sibling (only the parent's edge): an island, not detached
+    assert detached_parts(two, [box(116.400, 39.906, 116.405, 39.910)]) == []
+    assert len(detached_parts(two, [box(116.400, 39.900, 116.405, 39.903)])) == 1
