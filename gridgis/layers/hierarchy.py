@@ -40,7 +40,14 @@ from gridgis import codes
 from gridgis.crs import STORAGE_CRS, STORAGE_DECIMALS, ensure_storage_crs, metric_crs_for
 from gridgis.errors import Problem
 from gridgis.layers.community import HOUSEHOLD_RANGE as COMMUNITY_HOUSEHOLDS
-from gridgis.layers.coverage import MIN_AREA_M2, OUTSIDE_TOLERANCE_M, check_coverage, outside_parent
+from gridgis.layers.coverage import (
+    MIN_AREA_M2,
+    OUTSIDE_TOLERANCE_M,
+    check_coverage,
+    detached_parts,
+    outside_parent,
+    project,
+)
 from gridgis.layers.grid import HOUSEHOLD_RANGE as GRID_HOUSEHOLDS
 
 KIND_LABELS: dict[str, tuple[str, str]] = {
@@ -53,6 +60,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "coverage_overlap": ("覆盖重叠", "coverage overlap"),
     "coverage_edge": ("边界不吻合", "coverage edges do not match"),
     "coverage_area": ("覆盖面积不符", "children's area differs from the parent"),
+    "disconnected": ("被分割为不相连的几块", "in detached parts a neighbour borders"),
     "community_households": ("社区户数超出范围", "community households out of range"),
     "grid_households": ("网格户数超出范围", "grid households out of range"),
     "compound_households": ("小区户数与楼栋合计不符", "compound households differ from its buildings"),
@@ -510,6 +518,7 @@ def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, rep
                     ),
                     issue.geometry,
                 )
+        _detached(ctx, child, members, report)
         reported = any(i.kind in ("coverage_gap", "coverage_outside") for i in found.issues)
         if len(members) and not reported and found.difference_m2 > found.tolerance_m2:
             report.add(
@@ -529,6 +538,42 @@ def _coverage(ctx: _Ctx, parent: str, child: str, fld: str, min_area: float, rep
                     },
                 )
             )
+
+
+def _detached(ctx: _Ctx, child: str, members: np.ndarray, report: HierarchyReport) -> None:
+    """Report siblings in detached parts (the one contiguity rule,
+    :func:`gridgis.layers.coverage.detached_parts`)."""
+    cf = ctx.frames[child]
+    stored = cf.geometry.values[members] if len(members) else np.zeros(0, dtype=object)
+    several: Any = np.flatnonzero(shapely.get_num_geometries(stored) > 1) if len(stored) else []
+    for k in several:
+        others = np.delete(stored, k)
+        parts = detached_parts(stored[k], others)
+        if not parts:
+            continue
+        i = int(members[k])
+        code, name = cf["code"].iat[i], cf["name"].iat[i]
+        areas = [
+            round(float(a), 1) for a in shapely.area(project(np.asarray(parts, dtype=object), STORAGE_CRS, ctx.metric))
+        ]
+        p = shapely.point_on_surface(parts[0])
+        report.add(
+            Problem(
+                f"{_label(code, name)} has {len(parts)} detached part(s) ({', '.join(f'{a:,.0f}' for a in areas)} m²) "
+                "that a neighbour borders; give each to the neighbour or join it to the rest",
+                feature=_label(code, name),
+                layer=child,
+                kind="disconnected",
+                where=(round(p.x, STORAGE_DECIMALS), round(p.y, STORAGE_DECIMALS)),
+                details={
+                    "code": code,
+                    "name": name,
+                    "parts_m2": areas,
+                    "message_zh": f"有 {len(parts)} 块与主体不相连且与相邻单元接壤，请划归相邻单元或与主体连通",
+                },
+            ),
+            shapely.MultiPolygon(list(parts)) if len(parts) > 1 else parts[0],
+        )
 
 
 def _households(ctx: _Ctx, report: HierarchyReport, grid_range: tuple[int, int], comm_range: tuple[int, int]) -> None:

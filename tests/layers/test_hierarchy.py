@@ -339,3 +339,29 @@ def test_a_grid_whose_code_prefix_differs_from_its_community_code_is_reported():
     city = recode(clean_city(), "grids", f"{C1}002", f"{C2}002")
     mism = [p for p in check_city(city).problems if p.kind == "parent_mismatch"]
     assert [(p.layer, p.details["code"], p.details["parent"]) for p in mism] == [("grids", f"{C2}002", C1)]
+
+
+def test_check_reports_a_grid_in_detached_parts_a_neighbour_borders_but_not_an_island():
+    """The one contiguity rule in `gridgis check`: the edit path refuses a grid cut in two; a store
+    imported with one is told about it (and a part bordering only the community's edge is an island)."""
+    import shapely
+    from shapely.geometry import box
+
+    from gridgis.layers.hierarchy import check_city
+    from gridgis.sample.tiny import COMMUNITY_A, tiny_city
+
+    city = tiny_city()
+    g1, g2 = COMMUNITY_A + "001", COMMUNITY_A + "002"
+    grids = city["grids"].set_index("code", drop=False)
+    grids.loc[g2, "geometry"] = shapely.MultiPolygon(
+        [box(116.405, 39.900, 116.410, 39.904), box(116.405, 39.905, 116.410, 39.910)]
+    )
+    grids.loc[g1, "geometry"] = shapely.union(
+        box(116.400, 39.900, 116.405, 39.910), box(116.405, 39.904, 116.410, 39.905)
+    )
+    city["grids"] = grids.reset_index(drop=True)
+    city.pop("micro_grids")
+    found = [p for p in check_city(city).problems if p.kind == "disconnected"]
+    assert [(p.layer, p.details["code"]) for p in found] == [("grids", g2)]
+    assert found[0].details["parts_m2"][0] > 100_000 and found[0].where is not None
+    assert check_city(tiny_city()).counts.get("disconnected") is None
