@@ -156,3 +156,36 @@ def test_the_counts_of_a_dataframe_are_the_stores(any_store):
         assert [(r["code"], r["month"], *(r[n] for n in names)) for r in counted] == [
             (r[f"{level}_code"], r["month"], *(r[n] for n in names)) for r in in_sql
         ]
+
+
+def test_a_tickets_on_time_flag_is_the_figures_on_time_count():
+    """Two places say "on time": ``Ticket.on_time`` (the ticket views) and the SQL count of
+    :func:`gridgis.tickets.stats.counts` (statistics, assessment). They must agree on every
+    combination of resolution time, deadline, lateness escalation and merge."""
+    import dataclasses
+    import itertools
+    from datetime import datetime
+
+    from gridgis.tickets.loop import Ticket
+    from gridgis.tickets.stats import summarise
+
+    received = datetime(2026, 10, 9, 1, 0, tzinfo=SHANGHAI)
+    due = received + timedelta(days=3)
+    resolved_options = (None, due - timedelta(seconds=1), due, due + timedelta(microseconds=1))
+    cases = itertools.product(resolved_options, (None, due), (False, True), (None, "merged", "duplicate"))
+    for resolved_at, solve_due, overdue, close_reason in cases:
+        t = Ticket(
+            "M11",
+            116.4,
+            39.9,
+            received,
+            status="resolved" if resolved_at else "dispatched",
+            grid_code=G1,
+            resolved_at=resolved_at,
+            solve_due=solve_due,
+            overdue=overdue,
+            close_reason=close_reason,
+        )
+        (row,) = summarise([dataclasses.asdict(t)], tz=SHANGHAI)
+        want = 0 if close_reason == "merged" else int(bool(t.on_time))
+        assert row["on_time"] == want, (resolved_at, solve_due, overdue, close_reason, t.on_time)
