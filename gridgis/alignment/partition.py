@@ -541,6 +541,24 @@ class Structure:
     land_division: LandDivision | None = None
 
 
+def _copy(
+    i: int, comps: np.ndarray, bpts: np.ndarray, bhh: np.ndarray, building_compound: np.ndarray, limit: float
+) -> bool:
+    """True when compound ``i`` is a copy of a large compound drawn over it: none of the buildings
+    inside it is its own by the one rule (:func:`gridgis.alignment.overlap.building_compounds`), and
+    they hold more than ``limit`` households. Kept whole as an atom of its own, it would take in the
+    large compound's buildings, households the buildings' split could then never divide (a compound
+    drawn twice made one grid of 8,397 households in field seed 534); it is divided with the
+    compound it copies. A small compound overlapping a large one with a few of its buildings inside
+    stays whole."""
+    if not len(bpts):
+        return False
+    inside = np.flatnonzero(shapely.contains_properly(comps[i], bpts))
+    if not len(inside) or bool(np.any(building_compound[inside] == i)):
+        return False
+    return float(bhh[inside].sum()) > limit
+
+
 def partition_structure(ci: CommunityInput, config: AlignmentConfig) -> Structure:
     """The grid-independent part of :func:`build_partition`: compound groups, households, the lines of
     the community, its compounds, the Voronoi lines through open land and between buildings."""
@@ -573,12 +591,18 @@ def partition_structure(ci: CommunityInput, config: AlignmentConfig) -> Structur
         own = bc >= 0
         member_hh = np.bincount(bc[own], weights=ci.building_households[own], minlength=len(comps))
     else:
+        bc = np.zeros(0, dtype=np.int64)
         member_hh = np.asarray(ci.compound_households, dtype=float)
     member_large = member_hh > config.large_households
     large = np.array([bool(member_large[g].any()) for g in groups], dtype=bool)
     subs: list[tuple[int, list[int]]] = []  # (group, compound indices) of small compounds in large groups
     for k in np.flatnonzero(large).tolist():
-        small = [i for i in groups[k] if not member_large[i]]
+        small = [
+            i
+            for i in groups[k]
+            if not member_large[i]
+            and not (ci.has_buildings and _copy(i, comps, bpts, ci.building_households, bc, config.large_households))
+        ]
         for local in _compound_groups(comps[small], config.sliver_area_m2) if small else []:
             subs.append((int(k), [small[j] for j in local]))
     lines = [shapely.boundary(area)]
