@@ -52,7 +52,7 @@ REGRESSION_SEEDS = [21, 189, 256, 277, 339]
 #   piece of land to the compound's atom (550: 22 m², 1118: 57 m²)
 # - a merge decided on float noise: 223 + 277 households of shares summed to 500.0000000001 in the
 #   first alignment and to 500 once stored, so only re-aligning merged (1936)
-# still failing (not in the list): 959, 1469, 1537 — a face pinched by a neck narrower than a storage
+# still failing (not in the list): 959, 1469, 1537 (each has a compound drawn twice) — a face pinched by a neck narrower than a storage
 #   step (snap-rounding leaves two lines 0.2-2.8 mm apart) comes back as two parts touching at a point
 #   and re-aligning moves one; cutting such faces in the partition made other seeds fail (302, 609,
 #   714, 728): the necks come and go with the drawn grid lines noded beside them
