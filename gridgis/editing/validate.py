@@ -33,6 +33,7 @@ from gridgis.layers.coverage import (
     overlay,
     polygonal_part,
     project,
+    takes_land,
 )
 
 #: child layer -> parent layer whose area its features must cover without gaps
@@ -485,15 +486,17 @@ def _contiguity_problems(
 
 
 def _siblings(frames: dict[str, gpd.GeoDataFrame], layer: str, code: str) -> list[shapely.Geometry]:
-    """The geometries of ``code``'s siblings in ``frames[layer]`` (none when the layer is absent)."""
+    """The geometries of ``code``'s siblings in ``frames[layer]`` that could take a detached part of it
+    (:func:`gridgis.layers.coverage.takes_land`; none when the layer is absent)."""
     frame = frames.get(layer)
     if frame is None:
         return []
     family = _family(layer, code)
+    kinds = frame["kind"].to_numpy() if "kind" in frame.columns else np.full(len(frame), None)
     return [
         g
-        for c, g in zip(frame.index, frame.geometry.values)
-        if str(c) != code and g is not None and _family(layer, str(c)) == family
+        for c, g, kind in zip(frame.index, frame.geometry.values, kinds)
+        if str(c) != code and g is not None and _family(layer, str(c)) == family and takes_land(layer, kind)
     ]
 
 

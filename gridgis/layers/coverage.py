@@ -277,14 +277,26 @@ def outside_parent(
     return outside, area
 
 
+def takes_land(layer: str, kind: Any = None) -> bool:
+    """Whether a sibling can take a detached part of its neighbour (:func:`detached_parts`): every
+    community and micro-grid, and every grid but a dedicated one (专属网格 cover one institution and
+    take no land from their neighbours, as alignment keeps them fixed).
+
+    >>> takes_land("grids", "basic"), takes_land("grids", "dedicated"), takes_land("micro_grids")
+    (True, False, True)
+    """
+    return not (layer == "grids" and str(kind) == "dedicated")
+
+
 def detached_parts(child: shapely.Geometry | None, siblings: Sequence[Any] | np.ndarray) -> list[shapely.Geometry]:
     """The one contiguity rule: the parts of ``child`` that are detached from it.
 
     A grid (a community, a micro-grid) is one piece: one worker walks it. Of a child in several
     parts, every part but its largest that shares an edge (a line, not a point) with a sibling is
-    detached: that neighbour could take it. A part bordering no sibling (an island of the parent
-    itself, such as a community in two parts) is not. Geometries as stored (EPSG:4326); the parts
-    are returned as stored, largest first.
+    detached: that neighbour could take it. ``siblings`` are the neighbours that can take land
+    (:func:`takes_land`). A part bordering none (an island of the parent itself, such as a community
+    in two parts, or land between a dedicated grid and the community's edge) is not. Geometries as
+    stored (EPSG:4326); the parts are returned as stored, largest first.
 
     >>> a = shapely.MultiPolygon([shapely.box(0, 0, 2, 1), shapely.box(3, 0, 4, 1)])
     >>> [p.bounds for p in detached_parts(a, [shapely.box(2, 0, 3, 1)])]
@@ -322,4 +334,5 @@ __all__ = [
     "overlay",
     "polygonal_part",
     "project",
+    "takes_land",
 ]

@@ -47,6 +47,7 @@ from gridgis.layers.coverage import (
     detached_parts,
     outside_parent,
     project,
+    takes_land,
 )
 from gridgis.layers.grid import HOUSEHOLD_RANGE as GRID_HOUSEHOLDS
 
@@ -545,9 +546,11 @@ def _detached(ctx: _Ctx, child: str, members: np.ndarray, report: HierarchyRepor
     :func:`gridgis.layers.coverage.detached_parts`)."""
     cf = ctx.frames[child]
     stored = cf.geometry.values[members] if len(members) else np.zeros(0, dtype=object)
+    kinds = cf["kind"].to_numpy()[members] if "kind" in cf.columns and len(members) else np.full(len(stored), None)
+    takers = np.array([takes_land(child, k) for k in kinds], dtype=bool)
     several: Any = np.flatnonzero(shapely.get_num_geometries(stored) > 1) if len(stored) else []
     for k in several:
-        others = np.delete(stored, k)
+        others = stored[takers & (np.arange(len(stored)) != k)]
         parts = detached_parts(stored[k], others)
         if not parts:
             continue

@@ -374,6 +374,18 @@ def check_case(case: Case, reshuffle: bool = True) -> dict[str, Any]:
     before = case.grids.to_crs(crs).geometry.values
     out["pp_before"] = float(np.median(polsby_popper(before)))
     out["pp_after"] = float(np.median(polsby_popper(gm.geometry.values))) if len(gm) else 0.0
+    # every grid one piece wherever a neighbour could take the rest (the edit path's contiguity rule,
+    # layers.coverage.detached_parts: a proposal it would refuse could not be applied)
+    from gridgis.layers.coverage import detached_parts, takes_land
+
+    stored = grids.geometry.values
+    gcomm = grids["community_code"].astype(str).to_numpy()
+    kinds = grids["kind"].to_numpy() if "kind" in grids.columns else np.full(len(grids), None)
+    takers = np.array([takes_land("grids", k) for k in kinds], dtype=bool)
+    for k in np.flatnonzero(shapely.get_num_geometries(stored) > 1):
+        siblings = stored[takers & (gcomm == gcomm[k]) & (np.arange(len(stored)) != k)]
+        if detached_parts(stored[k], siblings):
+            fail.append(f"grid {grids['code'].iloc[k]}: in detached parts a neighbour borders")
     # coverage per community, area
     for code, geom in zip(comm["code"], comm.geometry.values):
         mine = gm[gm["community_code"].astype(str) == str(code)].geometry.values

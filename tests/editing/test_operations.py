@@ -208,3 +208,17 @@ def test_a_grid_already_in_two_parts_may_still_be_edited_and_an_island_part_is_n
     # the smaller part borders no sibling (only the parent's edge): an island, not detached
     assert detached_parts(two, [box(116.400, 39.906, 116.405, 39.910)]) == []
     assert len(detached_parts(two, [box(116.400, 39.900, 116.405, 39.903)])) == 1
+
+
+def test_a_part_bordering_only_a_dedicated_grid_is_an_island_not_a_detached_part():
+    """Dedicated grids (专属网格) take no land from their neighbours, as alignment keeps them fixed, so
+    a part of a grid bordering only a dedicated grid and the community's edge is an island (what
+    alignment explains as 'disconnected'), not refused; with a basic neighbour it is refused."""
+    strip = shapely.union(box(116.400, 39.900, 116.405, 39.910), box(116.405, 39.904, 116.410, 39.905))
+    grids = CITY["grids"].copy()
+    grids.loc[grids["code"] == G1, "kind"] = "dedicated"
+    city = {**CITY, "grids": grids}
+    edits = move_boundary(grids, G1, G2, strip)
+    assert not [p for p in validate_edits(city, edits) if p.kind == "disconnected"]
+    basic = [p.feature for p in validate_edits(CITY, move_boundary(CITY["grids"], G1, G2, strip))]
+    assert G2 in basic
