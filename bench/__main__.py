@@ -98,4 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from gridgis.runtime import use_jemalloc
+
+    use_jemalloc()  # measure what the gridgis command runs (gridgis/runtime.py)
     raise SystemExit(main())
