@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, overload
 
 import geopandas as gpd
@@ -43,11 +46,42 @@ def require_frame(
     return frame
 
 
+#: arrays shorter than this are not worth a second thread
+HALVES_MIN = 4096
+_HELPER: tuple[int, ThreadPoolExecutor] | None = None
+_HELPER_LOCK = threading.Lock()
+
+
+def _helper() -> ThreadPoolExecutor:
+    """One helper thread per process (a pool made before a fork has no thread in the child)."""
+    global _HELPER
+    with _HELPER_LOCK:
+        if _HELPER is None or _HELPER[0] != os.getpid():
+            _HELPER = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridgis-halves"))
+        return _HELPER[1]
+
+
+def halves(fn: Callable[..., np.ndarray], *arrays: np.ndarray) -> np.ndarray:
+    """``fn(*arrays)`` for an element-wise shapely function, computed as two halves in two threads.
+
+    GEOS releases the GIL inside shapely's vectorized functions, so on two cores the serial parts of
+    an alignment (a city's compounds against its grids, its buildings against both) take about half
+    the wall time; the result is the same array ``fn`` gives on the whole.
+    """
+    n = len(arrays[0]) if arrays else 0
+    if n < HALVES_MIN or (os.cpu_count() or 1) < 2:
+        return fn(*arrays)
+    h = n // 2
+    first = _helper().submit(fn, *(a[:h] for a in arrays))
+    second = fn(*(a[h:] for a in arrays))
+    return np.concatenate([first.result(), second])
+
+
 def polygonal(geoms: np.ndarray) -> np.ndarray:
     """Valid polygonal parts of ``geoms`` (bow-ties repaired, lines and points dropped, None → empty)."""
     geoms = np.asarray(geoms, dtype=object)
     geoms = np.where(shapely.is_missing(geoms), shapely.Polygon(), geoms)
-    bad = ~shapely.is_valid(geoms)
+    bad = ~halves(shapely.is_valid, geoms)
     if bad.any():
         geoms = geoms.copy()
         geoms[bad] = shapely.make_valid(geoms[bad])

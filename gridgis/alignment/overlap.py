@@ -12,7 +12,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridgis.alignment._frames import households, metric, polygonal, require_frame, text_column, to_storage_series
+from gridgis.alignment._frames import (
+    halves,
+    households,
+    metric,
+    polygonal,
+    require_frame,
+    text_column,
+    to_storage_series,
+)
 from gridgis.alignment.config import AlignmentConfig
 from gridgis.crs import metric_crs_for
 
@@ -41,11 +49,11 @@ def _largest_overlap(left: np.ndarray, right: np.ndarray, n_left: int) -> tuple[
     if len(li):
         # most pairs are a building wholly inside one grid: no intersection to compute for those
         shapely.prepare(right)
-        inside = shapely.contains_properly(right[ri], left[li])
+        inside = shapely.contains_properly(right[ri], left[li])  # prepared: one thread
         areas = shapely.area(left[li])
         cross = ~inside
         if cross.any():
-            areas[cross] = shapely.area(shapely.intersection(left[li[cross]], right[ri[cross]]))
+            areas[cross] = shapely.area(halves(shapely.intersection, left[li[cross]], right[ri[cross]]))
         order = np.lexsort((ri, -areas, li))  # per left: largest area, then lowest index
         li, ri, areas = li[order], ri[order], areas[order]
         first = np.r_[True, li[1:] != li[:-1]]
@@ -175,7 +183,7 @@ def compound_grid_overlaps(
     carea = shapely.area(cg)
     tree = shapely.STRtree(gg)
     ci, gi = tree.query(cg, predicate="intersects") if len(gg) else (np.array([], int), np.array([], int))
-    pieces = polygonal(shapely.intersection(cg[ci], gg[gi])) if len(ci) else np.array([], dtype=object)
+    pieces = polygonal(halves(shapely.intersection, cg[ci], gg[gi])) if len(ci) else np.array([], dtype=object)
     rows_c = list(ci)
     rows_g: list[object] = [gcodes[j] for j in gi]
     geoms = list(pieces)

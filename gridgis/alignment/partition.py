@@ -219,25 +219,27 @@ def _overshoot(lines: shapely.Geometry, d: float) -> shapely.Geometry:
 
 
 def _shared_segments(polys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Segments that two polygons share exactly: their ends (p, q: (n, 2) arrays) and the two polygons."""
+    """Segments that two polygons share exactly: their ends (p, q: (n, 2) arrays, p before q in (x, y)
+    order), the two polygons (lower index first), in (p, q) order."""
     empty = (np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64))
     if len(polys) < 2:
         return empty
     rings, ring_poly = shapely.get_rings(polys, return_index=True)
     xy, ring_idx = shapely.get_coordinates(rings, return_index=True)
     same = ring_idx[:-1] == ring_idx[1:]
-    a, b = xy[:-1][same], xy[1:][same]
+    # number the distinct vertices in (x, y) order (complex numbers sort by real, then imaginary
+    # part): a segment is then one integer, and one sort of integers finds the shared ones
+    vertices, vid = np.unique(xy[:, 0] + 1j * xy[:, 1], return_inverse=True)
+    a, b = vid[:-1][same], vid[1:][same]
     poly = ring_poly[ring_idx[:-1][same]]
-    swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
-    p = np.where(swap[:, None], b, a)
-    q = np.where(swap[:, None], a, b)
-    order = np.lexsort((q[:, 1], q[:, 0], p[:, 1], p[:, 0]))
-    p, q, poly = p[order], q[order], poly[order]
-    eq = np.all(p[1:] == p[:-1], axis=1) & np.all(q[1:] == q[:-1], axis=1) & (poly[1:] != poly[:-1])
-    i = np.flatnonzero(eq)
+    lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+    order = np.argsort(lo * len(vertices) + hi, kind="stable")
+    lo, hi, poly = lo[order], hi[order], poly[order]
+    i = np.flatnonzero((lo[1:] == lo[:-1]) & (hi[1:] == hi[:-1]) & (poly[1:] != poly[:-1]))
     if not len(i):
         return empty
-    return p[i], q[i], np.minimum(poly[i], poly[i + 1]), np.maximum(poly[i], poly[i + 1])
+    ends = np.stack([vertices.real, vertices.imag], axis=1)
+    return ends[lo[i]], ends[hi[i]], np.minimum(poly[i], poly[i + 1]), np.maximum(poly[i], poly[i + 1])
 
 
 def _face_adjacency(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -489,7 +491,8 @@ def _onto_lines(
         return geoms
     same = idx[1:] == idx[:-1]
     segs = shapely.linestrings(np.stack([xy[:-1][same], xy[1:][same]], axis=1))
-    verts = np.unique(xy, axis=0)
+    flat = np.unique(xy[:, 0] + 1j * xy[:, 1])  # the distinct vertices, in (x, y) order
+    verts = np.stack([flat.real, flat.imag], axis=1)
     vtree, stree = shapely.STRtree(shapely.points(verts)), shapely.STRtree(segs)
 
     def move(c: np.ndarray) -> np.ndarray:
