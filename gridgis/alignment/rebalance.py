@@ -130,16 +130,17 @@ def deviation(h: float, config: AlignmentConfig) -> float:
 
 
 def _reach(
-    a: int, src: str, assign: np.ndarray, adj: dict[int, dict[int, float]], hh: np.ndarray, max_depth: int = 8
+    a: int, src: str, assign: np.ndarray, adj: Mapping[int, Sequence[int]], hh: np.ndarray, max_depth: int = 8
 ) -> dict[str, list[int]]:
-    """Grids reachable from atom ``a`` through empty atoms of its own grid, with the shortest such path."""
+    """Grids reachable from atom ``a`` through empty atoms of its own grid, with the shortest such path
+    (``adj``: each atom's neighbours in ascending order)."""
     out: dict[str, list[int]] = {}
     frontier: list[tuple[int, list[int]]] = [(a, [])]
     seen = {a}
     for _ in range(max_depth):
         nxt = []
         for x, path in frontier:
-            for b in sorted(adj[x]):
+            for b in adj[x]:
                 g = assign[b]
                 if g is None:
                     continue
@@ -162,9 +163,13 @@ def _moves(
     adj: dict[int, dict[int, float]],
     involve: set[str],
     fixed: frozenset[str] = frozenset(),
+    ordered: Mapping[int, Sequence[int]] | None = None,
 ) -> list[tuple[int, int, str, str, tuple[int, ...]]]:
     """Every move of an atom with households (with its empty land path) from or into a grid of ``involve``:
-    ``(len(path), atom, src, dst, path)``, in a fixed order."""
+    ``(len(path), atom, src, dst, path)``, in a fixed order (``ordered``: each atom's neighbours sorted,
+    when the caller has them)."""
+    if ordered is None:
+        ordered = {x: sorted(n) for x, n in adj.items()}
     sources = set(involve)
     for g in involve:
         sources |= {assign[b] for m in members.get(g, []) for b in adj[m] if assign[b] is not None}
@@ -173,7 +178,7 @@ def _moves(
         for a in members.get(src, []):
             if hh[a] <= 0:
                 continue
-            for dst, path in _reach(a, src, assign, adj, hh).items():
+            for dst, path in _reach(a, src, assign, ordered, hh).items():
                 if dst not in fixed and (src in involve or dst in involve):
                     out.append((len(path), int(a), src, dst, tuple(path)))
     return out
@@ -236,6 +241,7 @@ def rebalance(
         return assign, moves
     hh = p.atoms["households"].to_numpy()
     adj = p.atom_adjacency
+    ordered = {x: sorted(n) for x, n in adj.items()}  # neighbours in a fixed order, sorted once
 
     def dev_of(totals: dict[str, float], grids) -> float:
         return sum(deviation(totals.get(g, 0.0), config) for g in grids)
@@ -254,7 +260,7 @@ def rebalance(
             break
         scored = []
         dev_now = {g: deviation(t, config) for g, t in total.items()}
-        for mv in _moves(assign, members, hh, adj, bad, fixed):
+        for mv in _moves(assign, members, hh, adj, bad, fixed, ordered):
             _, a, src, dst, _ = mv
             moved = (deviation(total[src] - hh[a], config) + deviation(total[dst] + hh[a], config)) - (
                 dev_now[src] + dev_now[dst]
@@ -286,7 +292,7 @@ def rebalance(
             assign2, members2 = _apply(assign, members, first)
             total2 = {g: float(hh[m].sum()) for g, m in members2.items()}
             best = None
-            for second in _moves(assign2, members2, hh, adj, {other}, fixed):
+            for second in _moves(assign2, members2, hh, adj, {other}, fixed, ordered):
                 _, b, s2, d2, _ = second
                 if b == a or {s2, d2} == {src, dst}:
                     continue
