@@ -40,6 +40,7 @@ from gridgis.alignment.validate import CoverageReport, validate_coverage
 from gridgis.codes import area_of
 from gridgis.crs import metric_crs_for
 from gridgis.errors import ValidationError
+from gridgis.layers.coverage import storable
 
 
 @dataclass
@@ -51,7 +52,8 @@ class Proposal:
     grids : GeoDataFrame
         Proposed grids (EPSG:4326), the input grids' columns with ``households`` recounted and ``area_m2``.
         Stored, or written with the 7 decimals of :data:`gridgis.crs.STORAGE_DECIMALS` and read back,
-        they align to themselves: alignment treats lines within a storage step as one line.
+        they align to themselves: alignment treats lines within a storage step as one line. Written so,
+        every grid is still valid (:func:`gridgis.layers.coverage.storable`).
     changes : GeoDataFrame
         The pieces that change grid: ``from_grid``, ``to_grid``, ``area_m2``, ``households``,
         ``compounds`` and ``buildings``.
@@ -905,7 +907,9 @@ def propose_alignment(
         )
         codes = keep["code"].astype(str).tolist()
         geoms = [new_geoms[c] for c in codes]
-        keep = keep.set_geometry(to_storage_series(geoms, crs, index=keep.index).values, crs="EPSG:4326")
+        # written with the 7 decimals of storage (exports, API answers), every grid stays valid
+        written = storable(to_storage_series(geoms, crs, index=keep.index).values)
+        keep = keep.set_geometry(written, crs="EPSG:4326")
         keep["households"] = [new_hh[c] for c in codes]
         keep["area_m2"] = np.round(shapely.area(np.asarray(geoms, dtype=object)), 3)
         return keep.sort_values("code").reset_index(drop=True)

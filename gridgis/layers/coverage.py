@@ -15,7 +15,9 @@ alignment (:func:`gridgis.alignment.validate.validate_coverage`) and the commit 
 
 A child reaching out of its parent is judged by :func:`outside_parent` (also one rule: further than
 :data:`OUTSIDE_TOLERANCE_M` metres out), and a child in pieces by :func:`detached_parts` (a child is
-one piece wherever a neighbour could take the rest).
+one piece wherever a neighbour could take the rest), and a child that would be invalid once
+written with the 7 decimals every writer keeps by :func:`unwritable` (:func:`storable` removes
+what makes it so from a coverage).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 import pyproj
 import shapely
 
-from gridgis.crs import STORAGE_CRS, STORAGE_DECIMALS
+from gridgis.crs import STORAGE_CRS, STORAGE_DECIMALS, round_to_storage
 
 #: gap, overlap and outside parts from this area (m²) up are reported; smaller ones are rounding noise
 MIN_AREA_M2 = 0.5
@@ -322,6 +324,94 @@ def detached_parts(child: shapely.Geometry | None, siblings: Sequence[Any] | np.
     return found
 
 
+def unwritable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """Positions of the polygons (EPSG:4326) that are valid as stored but invalid once written with
+    :data:`gridgis.crs.STORAGE_DECIMALS` decimals (every GeoJSON export and API answer): a notch or
+    a tooth narrower than a storage step (about 1 cm) comes back as a spike or a crossing ring.
+
+    >>> notch = shapely.Polygon([(116.0, 39.9), (116.001, 39.9), (116.001, 39.901), (116.00050004, 39.901),
+    ...                          (116.0005, 39.90099994), (116.00049996, 39.901), (116.0, 39.901)])
+    >>> unwritable([shapely.box(116.0, 39.9, 116.001, 39.901), notch]).tolist()
+    [1]
+    """
+    geoms = np.asarray(list(geoms), dtype=object)
+    if not len(geoms):
+        return np.zeros(0, dtype=np.int64)
+    present = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    bad = np.zeros(len(geoms), dtype=bool)
+    bad[present] = shapely.is_valid(geoms[present]) & ~shapely.is_valid(round_to_storage(geoms[present]))
+    return np.flatnonzero(bad)
+
+
+def storable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """A coverage (EPSG:4326) whose polygons all stay valid once written (:func:`unwritable`).
+
+    Writing rounds every coordinate to a storage step (1e-7°, about 1 cm); vertices that lie
+    closer than that to each other can round so that a ring folds back on itself (a notch or tooth
+    a tenth of a millimetre wide becomes a spike). In each polygon that would be unwritable, every
+    group of its vertices within 1.5 steps of each other (diagonal of a step) becomes one vertex:
+    the one most polygons share (a junction), then the lowest. The same exact coordinates are
+    replaced in every polygon that has them, so shared edges stay shared and the coverage valid.
+    A change is kept only when every polygon it touches is valid, as stored and written; what
+    cannot be so fixed (two sides of a neck a centimetre apart) is left for :func:`unwritable` to
+    report. Every other polygon is returned as it came.
+
+    >>> tooth = [(116.0005, 39.90049996), (116.00050006, 39.9005), (116.0005, 39.90050004)]
+    >>> left = shapely.Polygon([(116.0, 39.9), (116.0005, 39.9), *tooth, (116.0005, 39.901), (116.0, 39.901)])
+    >>> right = shapely.Polygon([(116.0005, 39.9), (116.001, 39.9), (116.001, 39.901), (116.0005, 39.901), *tooth[::-1]])
+    >>> out = storable([left, right])
+    >>> unwritable([left, right]).tolist(), unwritable(out).tolist(), bool(shapely.coverage_is_valid(out))
+    ([0, 1], [], True)
+    """
+    out = np.asarray(list(geoms), dtype=object).copy()
+    bad = unwritable(out)
+    if not len(bad):
+        return out
+    step = 10.0**-STORAGE_DECIMALS
+    near = 1.5 * step
+    tree = shapely.STRtree(out)
+    for k in bad:
+        if not len(unwritable(out[k : k + 1])):
+            continue  # fixed with a neighbour's vertices
+        xy = np.unique(shapely.get_coordinates(out[k]), axis=0)
+        d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+        close = d < near
+        group = np.arange(len(xy))
+        for _ in range(len(xy)):  # connected groups of close vertices: each takes its lowest member
+            merged = np.where(close, group[None, :], len(xy)).min(axis=1)
+            if (merged == group).all():
+                break
+            group = merged
+        members = [np.flatnonzero(group == g) for g in np.unique(group)]
+        # a group whose vertices all round to one point is harmless (they become one on writing)
+        rounded = np.round(xy, STORAGE_DECIMALS)
+        members = [m for m in members if len(m) > 1 and len(np.unique(rounded[m], axis=0)) > 1]
+        for m in members:
+            if not len(unwritable(out[k : k + 1])):
+                break
+            touched = np.unique(tree.query(shapely.points(xy[m]), predicate="intersects")[1])
+            touched = touched[~shapely.is_missing(out[touched]) & ~shapely.is_empty(out[touched])]
+            share = shapely.intersects(out[touched][:, None], shapely.points(xy[m])[None, :]).sum(axis=0)
+            keep = xy[m[np.lexsort((xy[m, 1], xy[m, 0], -share))[0]]]
+            mapping = {(float(x), float(y)): (float(keep[0]), float(keep[1])) for x, y in xy[m]}
+
+            def snap(c: np.ndarray, mapping: dict = mapping) -> np.ndarray:
+                return np.array([mapping.get((float(x), float(y)), (x, y)) for x, y in c], dtype=float).reshape(-1, 2)
+
+            try:
+                moved = shapely.remove_repeated_points(shapely.transform(out[touched], snap), 0.0)
+            except shapely.errors.GEOSException:
+                continue  # a ring collapsed: not a notch
+            if (
+                shapely.is_valid(moved).all()
+                and len(unwritable(moved)) <= len(unwritable(out[touched]))
+                and bool(shapely.coverage_is_valid(moved))
+                and abs(float(shapely.area(moved).sum() - shapely.area(out[touched]).sum())) <= step * step
+            ):
+                out[touched] = moved
+    return out
+
+
 __all__ = [
     "MIN_AREA_M2",
     "OUTSIDE_TOLERANCE_M",
@@ -334,5 +424,7 @@ __all__ = [
     "overlay",
     "polygonal_part",
     "project",
+    "storable",
     "takes_land",
+    "unwritable",
 ]
