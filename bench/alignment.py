@@ -82,6 +82,7 @@ def run(scale: str = "small") -> list[dict]:
     from gridgis.alignment.config import AlignmentConfig
     from gridgis.alignment.propose import propose_alignment
     from gridgis.alignment.report import analyze
+    from gridgis.layers.coverage import unwritable
     from gridgis.runtime import allocator
 
     started = time.perf_counter()
@@ -154,6 +155,12 @@ def run(scale: str = "small") -> list[dict]:
         row("compounds cut before → after", f"{b['cut_compounds']} → {a['cut_compounds']}", "compounds"),
         row("small compounds cut after", a["small_cut_compounds"], "compounds", "target 0"),
         row("exact coverage after (GEOS coverage_is_valid, no gaps/overlaps)", proposal.coverage_after.ok, ""),
+        row(
+            "grids invalid once written with 7 decimals (layers.coverage.unwritable)",
+            len(unwritable(proposal.grids.geometry.values)),
+            "grids",
+            "target 0",
+        ),
         row(
             "basic grids in the household range before → after",
             f"{_in_range(basic['households_before'], config)} → "

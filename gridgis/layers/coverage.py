@@ -337,10 +337,9 @@ def unwritable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
     geoms = np.asarray(list(geoms), dtype=object)
     if not len(geoms):
         return np.zeros(0, dtype=np.int64)
-    present = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
-    bad = np.zeros(len(geoms), dtype=bool)
-    bad[present] = shapely.is_valid(geoms[present]) & ~shapely.is_valid(round_to_storage(geoms[present]))
-    return np.flatnonzero(bad)
+    present = np.flatnonzero(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms))
+    folded = present[~shapely.is_valid(round_to_storage(geoms[present]))]
+    return folded[shapely.is_valid(geoms[folded])]
 
 
 def storable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
