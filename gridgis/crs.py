@@ -257,14 +257,44 @@ def to_metric(frame: gpd.GeoDataFrame, metric_crs: str | None = None) -> gpd.Geo
     return frame.to_crs(metric_crs or metric_crs_for(frame))
 
 
-def round_to_storage(geoms: np.ndarray) -> np.ndarray:
+def round_to_storage(geoms: np.ndarray, repair: bool = True) -> np.ndarray:
     """Every coordinate of ``geoms`` (EPSG:4326) rounded to :data:`STORAGE_DECIMALS`: what a writer
     keeps. Rounding is per coordinate, so edges two polygons share stay shared.
 
+    A polygon narrower than a storage step somewhere (a neck, a sliver wedge) can come out of plain
+    rounding invalid: its ring then touches or crosses itself. With ``repair`` (what every writer
+    does, so that every file and answer holds valid geometry) such a polygon, and only such (also
+    one invalid as stored: ``gridgis check`` reports those), is made valid (GEOS ``make_valid``, structure method:
+    a ring folding back loses the fold, a neck pinched to a point leaves two parts touching there),
+    then rounded again; what is still invalid is snap-rounded to the storage step. Producers avoid
+    the need (:func:`gridgis.layers.coverage.storable`); ``repair=False`` gives plain rounding, to
+    find polygons that would need it (:func:`gridgis.layers.coverage.unwritable`).
+
     >>> round_to_storage(np.array([shapely.Point(116.123456789, 39.987654321)]))[0].wkt
     'POINT (116.1234568 39.9876543)'
+    >>> spike = shapely.Polygon([(116.0, 39.9), (116.001, 39.9), (116.001, 39.901), (116.00050004, 39.901),
+    ...                          (116.0005, 39.90099994), (116.00049996, 39.901), (116.0, 39.901)])
+    >>> bool(shapely.is_valid(round_to_storage(np.array([spike]), repair=False)[0]))
+    False
+    >>> shapely.normalize(round_to_storage(np.array([spike]))[0]).wkt  # the fold is gone
+    'POLYGON ((116 39.9, 116 39.901, 116.0005 39.901, 116.001 39.901, 116.001 39.9, 116 39.9))'
     """
     geoms = np.asarray(geoms, dtype=object)
     if not len(geoms):
         return geoms
-    return shapely.transform(geoms, lambda c: np.round(c, STORAGE_DECIMALS))
+    out = shapely.transform(geoms, lambda c: np.round(c, STORAGE_DECIMALS))
+    if not repair:
+        return out
+    polygonal = np.isin(shapely.get_type_id(out), (3, 6))  # points and lines are written as they round
+    folded = np.flatnonzero(polygonal & ~shapely.is_valid(out))
+    if not len(folded):
+        return out
+    for _ in range(3):
+        if not len(folded):
+            return out
+        fixed = shapely.make_valid(out[folded], method="structure", keep_collapsed=False)
+        out[folded] = shapely.transform(fixed, lambda c: np.round(c, STORAGE_DECIMALS))
+        folded = folded[~shapely.is_valid(out[folded])]
+    if len(folded):
+        out[folded] = shapely.set_precision(out[folded], 10.0**-STORAGE_DECIMALS)
+    return out

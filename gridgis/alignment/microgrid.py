@@ -17,10 +17,17 @@ import shapely
 
 from gridgis.alignment._frames import households, metric, require_frame, text_column, to_storage_series
 from gridgis.alignment.config import AlignmentConfig
-from gridgis.alignment.partition import _building_regions, _face_adjacency, _poly, _voronoi_lines, label_components
+from gridgis.alignment.partition import (
+    _building_regions,
+    _contacts,
+    _face_adjacency,
+    _poly,
+    _voronoi_lines,
+    label_components,
+)
 from gridgis.crs import metric_crs_for
 from gridgis.errors import ValidationError
-from gridgis.layers.coverage import MIN_AREA_M2
+from gridgis.layers.coverage import MIN_AREA_M2, storable
 
 MICRO_COLUMNS = ["code", "name", "grid_code", "households", "buildings", "building_codes", "geometry"]
 
@@ -213,11 +220,10 @@ def split_grid(
     face_b = _face_buildings(faces, rep, xy, lab, bpts)
     lo, hi, length = _face_adjacency(faces)
     face_b = contiguous_labels(faces, face_b, lo, hi, length, bpts)
-    adj: list[set[int]] = [set() for _ in range(len(bgeoms))]
-    for a, b in zip(face_b[lo], face_b[hi]):
-        if a != b:
-            adj[a].add(int(b))
-            adj[b].add(int(a))
+    # buildings are neighbours as atoms are (partition._contacts): regions touching along a few storage
+    # steps only are not, as a micro-grid joined there would be pinched to a point once written
+    contacts = _contacts(len(bgeoms), face_b[lo], face_b[hi], length)
+    adj: list[set[int]] = [set(contacts[b]) for b in range(len(bgeoms))]
     # a building with no face of its own (its outline swallowed by a neighbour's) counts no households
     has_face = np.zeros(len(bgeoms), bool)
     has_face[face_b] = True
@@ -370,7 +376,8 @@ def split_microgrids(
     out = gpd.GeoDataFrame(
         rows,
         columns=MICRO_COLUMNS[:-1],
-        geometry=to_storage_series(geoms, crs).values if geoms else [],
+        # written with the 7 decimals of storage (exports, API answers, tiles), every micro-grid stays valid
+        geometry=storable(to_storage_series(geoms, crs).values) if geoms else [],
         crs="EPSG:4326",
     )
     return out, explanations

@@ -325,9 +325,11 @@ def detached_parts(child: shapely.Geometry | None, siblings: Sequence[Any] | np.
 
 
 def unwritable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
-    """Positions of the polygons (EPSG:4326) that are valid as stored but invalid once written with
-    :data:`gridgis.crs.STORAGE_DECIMALS` decimals (every GeoJSON export and API answer): a notch or
-    a tooth narrower than a storage step (about 1 cm) comes back as a spike or a crossing ring.
+    """Positions of the polygons (EPSG:4326) that are valid as stored but invalid once their
+    coordinates are rounded to :data:`gridgis.crs.STORAGE_DECIMALS` decimals (every GeoJSON export
+    and API answer): a notch or a tooth narrower than a storage step (about 1 cm) comes back as a
+    spike or a crossing ring. Writers repair such a polygon (:func:`gridgis.crs.round_to_storage`);
+    a producer should not need it (:func:`storable`).
 
     >>> notch = shapely.Polygon([(116.0, 39.9), (116.001, 39.9), (116.001, 39.901), (116.00050004, 39.901),
     ...                          (116.0005, 39.90099994), (116.00049996, 39.901), (116.0, 39.901)])
@@ -338,8 +340,25 @@ def unwritable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
     if not len(geoms):
         return np.zeros(0, dtype=np.int64)
     present = np.flatnonzero(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms))
-    folded = present[~shapely.is_valid(round_to_storage(geoms[present]))]
+    folded = present[~shapely.is_valid(round_to_storage(geoms[present], repair=False))]
     return folded[shapely.is_valid(geoms[folded])]
+
+
+def _edge_faults(geoms: np.ndarray) -> float:
+    """Length (degrees) of the edges of a coverage that do not match a neighbour's (0: a valid coverage)."""
+    if len(geoms) < 2 or bool(shapely.coverage_is_valid(geoms)):
+        return 0.0
+    return float(np.nansum(shapely.length(shapely.coverage_invalid_edges(geoms))))
+
+
+def _folded(geoms: np.ndarray) -> np.ndarray:
+    """Polygons invalid as they are or once rounded to storage (True), of a coverage (EPSG:4326)."""
+    present = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    bad = np.zeros(len(geoms), dtype=bool)
+    if present.any():
+        g = geoms[present]
+        bad[present] = ~shapely.is_valid(g) | ~shapely.is_valid(round_to_storage(g, repair=False))
+    return bad
 
 
 def storable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
@@ -350,10 +369,13 @@ def storable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
     a tenth of a millimetre wide becomes a spike). In each polygon that would be unwritable, every
     group of its vertices within 1.5 steps of each other (diagonal of a step) becomes one vertex:
     the one most polygons share (a junction), then the lowest. The same exact coordinates are
-    replaced in every polygon that has them, so shared edges stay shared and the coverage valid.
-    A change is kept only when every polygon it touches is valid, as stored and written; what
-    cannot be so fixed (two sides of a neck a centimetre apart) is left for :func:`unwritable` to
-    report. Every other polygon is returned as it came.
+    replaced in every polygon that has them, so shared edges stay shared and the coverage valid (a
+    coverage whose edges already differed somewhere gets no more such edges).
+    A polygon a projection left invalid by such vertices (crossing by a fraction of a millimetre) is
+    treated the same way. A change is kept only when no polygon it touches is left invalid, as
+    stored or written, that was not before; what cannot be so fixed (two sides of a neck a
+    centimetre apart) is left for :func:`unwritable` to report. Every other polygon is returned as
+    it came.
 
     >>> tooth = [(116.0005, 39.90049996), (116.00050006, 39.9005), (116.0005, 39.90050004)]
     >>> left = shapely.Polygon([(116.0, 39.9), (116.0005, 39.9), *tooth, (116.0005, 39.901), (116.0, 39.901)])
@@ -363,14 +385,14 @@ def storable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
     ([0, 1], [], True)
     """
     out = np.asarray(list(geoms), dtype=object).copy()
-    bad = unwritable(out)
+    bad = np.flatnonzero(_folded(out))
     if not len(bad):
         return out
     step = 10.0**-STORAGE_DECIMALS
     near = 1.5 * step
     tree = shapely.STRtree(out)
     for k in bad:
-        if not len(unwritable(out[k : k + 1])):
+        if not _folded(out[k : k + 1]).any():
             continue  # fixed with a neighbour's vertices
         xy = np.unique(shapely.get_coordinates(out[k]), axis=0)
         d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
@@ -382,17 +404,26 @@ def storable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
                 break
             group = merged
         members = [np.flatnonzero(group == g) for g in np.unique(group)]
-        # a group whose vertices all round to one point is harmless (they become one on writing)
+        # a group whose vertices all round to one point is harmless to writing (they become one)
         rounded = np.round(xy, STORAGE_DECIMALS)
-        members = [m for m in members if len(m) > 1 and len(np.unique(rounded[m], axis=0)) > 1]
+        crossed = not shapely.is_valid(out[k])  # then merging is what fixes it, rounded or not
+        members = [m for m in members if len(m) > 1 and (crossed or len(np.unique(rounded[m], axis=0)) > 1)]
         for m in members:
-            if not len(unwritable(out[k : k + 1])):
+            if not _folded(out[k : k + 1]).any():
                 break
-            touched = np.unique(tree.query(shapely.points(xy[m]), predicate="intersects")[1])
-            touched = touched[~shapely.is_missing(out[touched]) & ~shapely.is_empty(out[touched])]
-            share = shapely.intersects(out[touched][:, None], shapely.points(xy[m])[None, :]).sum(axis=0)
-            keep = xy[m[np.lexsort((xy[m, 1], xy[m, 0], -share))[0]]]
-            mapping = {(float(x), float(y)): (float(keep[0]), float(keep[1])) for x, y in xy[m]}
+            pts = xy[m]
+            for _ in range(4):  # the group grows over the vertices its neighbours have near it
+                touched = np.unique(tree.query(shapely.points(pts), predicate="intersects")[1])
+                touched = touched[~shapely.is_missing(out[touched]) & ~shapely.is_empty(out[touched])]
+                theirs = np.unique(shapely.get_coordinates(out[touched]), axis=0)
+                gap = np.hypot(theirs[:, None, 0] - pts[None, :, 0], theirs[:, None, 1] - pts[None, :, 1])
+                grown = theirs[(gap < near).any(axis=1)]
+                if len(grown) == len(pts):
+                    break
+                pts = grown
+            share = shapely.intersects(out[touched][:, None], shapely.points(pts)[None, :]).sum(axis=0)
+            keep = pts[np.lexsort((pts[:, 1], pts[:, 0], -share))[0]]
+            mapping = {(float(x), float(y)): (float(keep[0]), float(keep[1])) for x, y in pts}
 
             def snap(c: np.ndarray, mapping: dict = mapping) -> np.ndarray:
                 return np.array([mapping.get((float(x), float(y)), (x, y)) for x, y in c], dtype=float).reshape(-1, 2)
@@ -402,10 +433,10 @@ def storable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
             except shapely.errors.GEOSException:
                 continue  # a ring collapsed: not a notch
             if (
-                shapely.is_valid(moved).all()
-                and len(unwritable(moved)) <= len(unwritable(out[touched]))
-                and bool(shapely.coverage_is_valid(moved))
-                and abs(float(shapely.area(moved).sum() - shapely.area(out[touched]).sum())) <= step * step
+                not (_folded(moved) & ~_folded(out[touched])).any()
+                and _folded(moved).sum() <= _folded(out[touched]).sum()
+                and _edge_faults(moved) <= _edge_faults(out[touched]) + near  # never worse than before
+                and abs(float(shapely.area(moved).sum() - shapely.area(out[touched]).sum())) <= 100 * step * step
             ):
                 out[touched] = moved
     return out

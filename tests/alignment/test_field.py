@@ -78,6 +78,17 @@ def test_field_2000_regression_seed(seed):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 8, 72])
+def test_micro_grids_need_no_repair_when_written(seed):
+    # 79 of the 500 cases split micro-grids that came back invalid once written with 7 decimals: a
+    # micro-grid joined through a contact a fraction of a millimetre long (a near-degenerate Voronoi
+    # vertex between four buildings) was pinched to a point, and 0.1 mm teeth folded; micro-grids now
+    # join buildings as alignment joins atoms (partition._contacts) and pass through
+    # layers.coverage.storable (2 of the 500 still need the writer's repair: necks inside one face)
+    result = check_case(make_case(seed), reshuffle=False)
+    assert result["failures"] == [] and result["micro_repaired"] == 0, result["failures"]
+
+
 @pytest.mark.parametrize("seed", REGRESSION_SEEDS)
 def test_field_regression_seed(seed):
     result = check_case(make_case(seed))

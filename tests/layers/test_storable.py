@@ -63,5 +63,22 @@ def test_a_neck_narrower_than_a_step_is_left_for_unwritable_to_report():
          (X, Y + 1e-4 + 1e-5)]
     )  # fmt: skip
     assert neck.is_valid
+    assert unwritable([neck]).tolist() == [0]
     out = storable([neck])
     assert shapely.is_valid(out).all()  # never made invalid as stored
+    assert unwritable(out).tolist() == [0]
+
+
+def test_every_writer_repairs_what_plain_rounding_would_fold():
+    grids = _three_grids_with_a_tooth_at_their_junction()
+    plain = round_to_storage(grids, repair=False)
+    assert not shapely.is_valid(plain).all()
+    written = round_to_storage(grids)
+    assert shapely.is_valid(written).all()
+    # only the folded polygon changes; the others are plain rounding, vertex for vertex
+    for a, b in zip(plain, written):
+        if shapely.is_valid(a):
+            assert shapely.equals_exact(a, b, 0.0)
+    # every vertex written lies on the storage lattice
+    xy = shapely.get_coordinates(written)
+    assert np.array_equal(xy, np.round(xy, 7))
