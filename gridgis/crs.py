@@ -6,7 +6,7 @@
   central meridian is nearest the data (EPSG:4534–4554, no zone prefix in easting).
 - Storage precision: the store keeps doubles; every writer of GeoJSON (files, API answers,
   exports) rounds to 7 decimals of a degree (:data:`STORAGE_DECIMALS`, :func:`round_to_storage`,
-  about 1 cm). Alignment treats lines closer than one such step (:data:`STORAGE_RESOLUTION_M`) as
+  about 1 cm) and repairs a polygon the rounding leaves invalid. Alignment treats lines closer than one such step (:data:`STORAGE_RESOLUTION_M`) as
   one line, so grids read back from any of them align to themselves.
 - Input CRS names accepted everywhere (CLI ``--crs``, API ``crs=``): ``wgs84``,
   ``cgcs2000``, ``gcj02``, ``bd09``, or ``EPSG:nnnn``. Nothing is ever guessed.
