@@ -377,7 +377,7 @@ def split_microgrids(
         rows,
         columns=MICRO_COLUMNS[:-1],
         # written with the 7 decimals of storage (exports, API answers, tiles), every micro-grid stays valid
-        geometry=storable(to_storage_series(geoms, crs).values) if geoms else [],
+        geometry=storable(to_storage_series(geoms, crs).values, crs) if geoms else [],
         crs="EPSG:4326",
     )
     return out, explanations

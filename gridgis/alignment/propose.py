@@ -908,7 +908,7 @@ def propose_alignment(
         codes = keep["code"].astype(str).tolist()
         geoms = [new_geoms[c] for c in codes]
         # written with the 7 decimals of storage (exports, API answers), every grid stays valid
-        written = storable(to_storage_series(geoms, crs, index=keep.index).values)
+        written = storable(to_storage_series(geoms, crs, index=keep.index).values, crs)
         keep = keep.set_geometry(written, crs="EPSG:4326")
         keep["households"] = [new_hh[c] for c in codes]
         keep["area_m2"] = np.round(shapely.area(np.asarray(geoms, dtype=object)), 3)

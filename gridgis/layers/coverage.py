@@ -22,6 +22,7 @@ what makes it so from a coverage).
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -361,7 +362,7 @@ def _folded(geoms: np.ndarray) -> np.ndarray:
     return bad
 
 
-def storable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
+def storable(geoms: Sequence[Any] | np.ndarray, metric_crs: str | None = None) -> np.ndarray:
     """A coverage (EPSG:4326) whose polygons all stay valid once written (:func:`unwritable`).
 
     Writing rounds every coordinate to a storage step (1e-7°, about 1 cm); vertices that lie
@@ -375,7 +376,8 @@ def storable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
     treated the same way. A change is kept only when no polygon it touches is left invalid, as
     stored or written, that was not before; what cannot be so fixed (two sides of a neck a
     centimetre apart) is left for :func:`unwritable` to report. Every other polygon is returned as
-    it came.
+    it came. With ``metric_crs`` (the CRS the caller measures in), no change is kept that leaves a
+    polygon invalid once projected there.
 
     >>> tooth = [(116.0005, 39.90049996), (116.00050006, 39.9005), (116.0005, 39.90050004)]
     >>> left = shapely.Polygon([(116.0, 39.9), (116.0005, 39.9), *tooth, (116.0005, 39.901), (116.0, 39.901)])
@@ -432,14 +434,108 @@ def storable(geoms: Sequence[Any] | np.ndarray) -> np.ndarray:
                 moved = shapely.remove_repeated_points(shapely.transform(out[touched], snap), 0.0)
             except shapely.errors.GEOSException:
                 continue  # a ring collapsed: not a notch
-            if (
-                not (_folded(moved) & ~_folded(out[touched])).any()
-                and _folded(moved).sum() <= _folded(out[touched]).sum()
-                and _edge_faults(moved) <= _edge_faults(out[touched]) + near  # never worse than before
-                and abs(float(shapely.area(moved).sum() - shapely.area(out[touched]).sum())) <= 100 * step * step
-            ):
+            if _no_worse(out[touched], moved, metric_crs):
                 out[touched] = moved
+        if _folded(out[k : k + 1]).any():
+            _onto_segments(out, int(k), tree, near, metric_crs)
     return out
+
+
+def _no_worse(before: np.ndarray, moved: np.ndarray, metric_crs: str | None = None) -> bool:
+    """Whether ``moved`` may replace ``before`` (the same polygons of a coverage, EPSG:4326): no
+    polygon folded (invalid as stored or written) that was not, none invalid as stored that was
+    valid, no more folded ones, no more unmatched edges, and the area kept within a hundred square
+    storage steps; with ``metric_crs``, none invalid once projected there that was valid (a
+    projection can cross edges a fraction of a millimetre apart)."""
+    step = 10.0**-STORAGE_DECIMALS
+    was, now = _folded(before), _folded(moved)
+    if metric_crs is not None:
+        measured_before = shapely.is_valid(project(before, STORAGE_CRS, metric_crs))
+        if (~shapely.is_valid(project(moved, STORAGE_CRS, metric_crs)) & measured_before).any():
+            return False
+    return bool(
+        not (now & ~was).any()
+        and not (~shapely.is_valid(moved) & shapely.is_valid(before)).any()
+        and now.sum() <= was.sum()
+        and _edge_faults(moved) <= _edge_faults(before) * (1 + 1e-9)
+        and abs(float(shapely.area(moved).sum() - shapely.area(before).sum())) <= 100 * step * step
+    )
+
+
+def _rings_edited(geom: shapely.Geometry, edit) -> shapely.Geometry:
+    """``geom`` (a Polygon or MultiPolygon) with every ring's closed coordinates passed through
+    ``edit`` (which returns closed coordinates, or None when the ring collapsed: ValueError)."""
+    polys = []
+    for part in shapely.get_parts(geom):
+        rings = [shapely.get_exterior_ring(part)] + [
+            shapely.get_interior_ring(part, h) for h in range(shapely.get_num_interior_rings(part))
+        ]
+        coords = [edit(shapely.get_coordinates(r)) for r in rings]
+        if any(c is None for c in coords):
+            raise ValueError("a ring collapsed")
+        polys.append(shapely.Polygon(coords[0], coords[1:]))
+    return polys[0] if len(polys) == 1 and geom.geom_type == "Polygon" else shapely.MultiPolygon(polys)
+
+
+def _without_spikes(ring: np.ndarray) -> np.ndarray | None:
+    """A closed ring without repeated points and without spikes (``a, b, a`` becomes ``a``)."""
+    pts = [tuple(p) for p in ring[:-1]]
+    changed = True
+    while changed and len(pts) >= 3:
+        changed = False
+        for i in range(len(pts)):
+            if pts[i] == pts[(i + 1) % len(pts)]:
+                del pts[i]
+                changed = True
+                break
+            if pts[i - 1] == pts[(i + 1) % len(pts)]:
+                for j in sorted({i, (i + 1) % len(pts)}, reverse=True):
+                    del pts[j]
+                changed = True
+                break
+    if len(pts) < 3:
+        return None
+    return np.array(pts + [pts[0]], dtype=float)
+
+
+def _onto_segments(out: np.ndarray, k: int, tree: shapely.STRtree, near: float, metric_crs: str | None = None) -> None:
+    """Fix polygon ``k`` of ``out`` in place where one of its vertices lies within ``near`` of one
+    of its own segments (a sliver wedge a millimetre wide, folded once written): the segment is
+    made to pass through the vertex in every polygon that has it, which turns the wedge into a
+    spike of no area, and spikes are removed. Kept only when :func:`_no_worse`."""
+    geom = out[k]
+    for part in shapely.get_parts(geom):
+        for ring in [shapely.get_exterior_ring(part)] + [
+            shapely.get_interior_ring(part, h) for h in range(shapely.get_num_interior_rings(part))
+        ]:
+            c = shapely.get_coordinates(ring)
+            n = len(c) - 1
+            if n < 4:
+                continue
+            segs = shapely.linestrings(np.stack([c[:-1], c[1:]], axis=1))
+            vi, si = shapely.STRtree(segs).query(shapely.points(c[:-1]), predicate="dwithin", distance=near)
+            for v, j in zip(vi.tolist(), si.tolist()):
+                if j == v or (j + 1) % n == v or not _folded(out[k : k + 1]).any():
+                    continue
+                a, b, p = tuple(c[j]), tuple(c[j + 1]), tuple(c[v])
+                touched = np.unique(tree.query(segs[j], predicate="intersects"))
+                touched = touched[~shapely.is_missing(out[touched]) & ~shapely.is_empty(out[touched])]
+
+                def through(r: np.ndarray, a=a, b=b, p=p) -> np.ndarray | None:
+                    pts = [tuple(q) for q in r]
+                    res = [pts[0]]
+                    for q0, q1 in itertools.pairwise(pts):
+                        if {q0, q1} == {a, b}:
+                            res.append(p)
+                        res.append(q1)
+                    return _without_spikes(np.array(res, dtype=float))
+
+                try:
+                    moved = np.array([_rings_edited(g, through) for g in out[touched]], dtype=object)
+                except (ValueError, shapely.errors.GEOSException):
+                    continue
+                if _no_worse(out[touched], moved, metric_crs):
+                    out[touched] = moved
 
 
 __all__ = [

@@ -67,7 +67,10 @@ REGRESSION_SEEDS = [21, 127, 161, 189, 256, 262, 277, 339]
 #   "small", and as an atom of its own it took in all the buildings of the large one it copies; one
 #   grid of 8,397 households needed 114 micro-grids (534; 709, 1856 alike). Such a copy is now divided
 #   with the compound it copies (partition._copy)
-FIELD_2000_SEEDS = [534, 550, 709, 899, 1012, 1014, 1084, 1118, 1754, 1856, 1908, 1936]
+# - a grid with a sliver wedge 72 m long and under 2 mm wide (a grid line passing a hair beside a
+#   community vertex) crossed itself once written with 7 decimals (501, 1388): the wedge's segment is
+#   now made to pass through the vertex and the spike left is removed (layers.coverage._onto_segments)
+FIELD_2000_SEEDS = [501, 534, 550, 709, 899, 1012, 1014, 1084, 1118, 1388, 1754, 1856, 1908, 1936]
 
 
 @pytest.mark.slow
