@@ -397,11 +397,14 @@ def storable(geoms: Sequence[Any] | np.ndarray, metric_crs: str | None = None) -
         if not _folded(out[k : k + 1]).any():
             continue  # fixed with a neighbour's vertices
         xy = np.unique(shapely.get_coordinates(out[k]), axis=0)
-        d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
-        close = d < near
+        vertices = shapely.points(xy)
+        a, b = shapely.STRtree(vertices).query(vertices, predicate="dwithin", distance=near)
+        close = a != b
+        a, b = a[close], b[close]
         group = np.arange(len(xy))
         for _ in range(len(xy)):  # connected groups of close vertices: each takes its lowest member
-            merged = np.where(close, group[None, :], len(xy)).min(axis=1)
+            merged = group.copy()
+            np.minimum.at(merged, a, group[b])
             if (merged == group).all():
                 break
             group = merged

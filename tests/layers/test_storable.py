@@ -82,3 +82,17 @@ def test_every_writer_repairs_what_plain_rounding_would_fold():
     # every vertex written lies on the storage lattice
     xy = shapely.get_coordinates(written)
     assert np.array_equal(xy, np.round(xy, 7))
+
+
+def test_a_notch_in_a_polygon_of_fifty_thousand_vertices_is_removed():
+    # vertex groups are found through a search tree: a ring this long once asked for a 50,000 × 50,000
+    # distance matrix (20 GB)
+    t = np.linspace(0, 2 * np.pi, 50_000, endpoint=False)
+    xy = np.column_stack([X + 0.01 * np.cos(t), Y + 0.01 * np.sin(t)])
+    x0 = np.round(xy[0], 7)
+    notch = [x0 + [0, 0.4 * S], x0 + [-0.6 * S, 0.45 * S], x0 + [0, 0.5 * S]]
+    big = shapely.Polygon(np.vstack([xy[:1], notch, xy[1:]]))
+    assert big.is_valid and unwritable([big]).tolist() == [0]
+    out = storable([big])
+    assert unwritable(out).tolist() == [] and shapely.is_valid(out).all()
+    assert abs(shapely.area(out[0]) - big.area) < S * S
