@@ -95,4 +95,6 @@ def test_a_notch_in_a_polygon_of_fifty_thousand_vertices_is_removed():
     assert big.is_valid and unwritable([big]).tolist() == [0]
     out = storable([big])
     assert unwritable(out).tolist() == [] and shapely.is_valid(out).all()
-    assert abs(shapely.area(out[0]) - big.area) < S * S
+    # the group becomes one of its vertices: the circle's corner moves by under 1.5 steps along edges
+    # 12.6 steps long, within the hundred square steps storable allows
+    assert abs(shapely.area(out[0]) - big.area) < 100 * S * S
